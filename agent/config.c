@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "log.h"
+#include "text.h"
+
+#define CONFIG_FILE_MAX (4u * 1024u * 1024u)
+
+/* ---- errors ---- */
+
+void config_errors_done(ConfigErrors *e) {
+        for (size_t i = 0; i < e->n; i++) {
+                free(e->items[i].file);
+                free(e->items[i].message);
+        }
+        free(e->items);
+        *e = (ConfigErrors){ 0 };
+}
+
+void config_error(ConfigErrors *e, const char *file, int line, const char *format, ...) {
+        ConfigError *n;
+        va_list ap;
+        char *msg = NULL;
+
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+
+        n = reallocarray(e->items, e->n + 1, sizeof *n);
+        if (!n) {
+                free(msg);
+                return;
+        }
+        e->items = n;
+        /* Whatever came from a file (names, values) is shown sanitized. */
+        e->items[e->n++] = (ConfigError){
+                .file = file ? text_sanitize(file, strlen(file), 4096, NULL) : NULL,
+                .line = line,
+                .message = msg ? text_sanitize(msg, strlen(msg), 4096, NULL) : NULL,
+        };
+        free(msg);
+}
+
+void config_errors_print(const ConfigErrors *e, FILE *f) {
+        for (size_t i = 0; i < e->n; i++) {
+                if (e->items[i].line > 0)
+                        fprintf(f, "%s:%d: %s\n", strna(e->items[i].file), e->items[i].line,
+                                strna(e->items[i].message));
+                else
+                        fprintf(f, "%s: %s\n", strna(e->items[i].file), strna(e->items[i].message));
+        }
+}
+
+char *config_errors_summary(const ConfigErrors *e) {
+        char *s = NULL;
+        int r;
+        if (e->n == 0)
+                return strdup("no error");
+        if (e->items[0].line > 0)
+                r = asprintf(&s, "%s:%d: %s%s", strna(e->items[0].file), e->items[0].line,
+                             strna(e->items[0].message), e->n > 1 ? " (and more)" : "");
+        else
+                r = asprintf(&s, "%s: %s%s", strna(e->items[0].file), strna(e->items[0].message),
+                             e->n > 1 ? " (and more)" : "");
+        return r < 0 ? NULL : s;
+}
+
+char *config_allow_dir_for(const char *config_path) {
+        _cleanup_free_ char *copy = strdup(config_path);
+        char *r;
+        if (!copy)
+                return NULL;
+        if (asprintf(&r, "%s/allow.d", dirname(copy)) < 0)
+                return NULL;
+        return r;
+}
+
+/* ---- typed getters ---- */
+
+int config_setting_line(const config_setting_t *s) {
+        return s ? (int) config_setting_source_line(s) : 0;
+}
+
+static const char *type_name(int t) {
+        switch (t) {
+        case CONFIG_TYPE_GROUP: return "a group";
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64: return "an integer";
+        case CONFIG_TYPE_FLOAT: return "a number";
+        case CONFIG_TYPE_STRING: return "a string";
+        case CONFIG_TYPE_BOOL: return "a boolean";
+        case CONFIG_TYPE_ARRAY: return "an array";
+        case CONFIG_TYPE_LIST: return "a list";
+        default: return "something else";
+        }
+}
+
+void config_check_keys(ConfigContext *c, const config_setting_t *group, const char *const *allowed) {
+        int n = config_setting_length(group);
+        for (int i = 0; i < n; i++) {
+                config_setting_t *s = config_setting_get_elem(group, (unsigned) i);
+                const char *name = config_setting_name(s);
+                bool ok = false;
+                if (!name)
+                        continue;
+                for (const char *const *a = allowed; *a; a++)
+                        if (streq(*a, name)) {
+                                ok = true;
+                                break;
+                        }
+                if (!ok) {
+                        const char *parent = config_setting_name(group);
+                        config_error(c->errors, c->file, config_setting_line(s),
+                                     "unknown key '%s'%s%s", name, parent ? " in " : "",
+                                     parent ? parent : "");
+                }
+        }
+}
+
+static int wrong_type(ConfigContext *c, const config_setting_t *s, const char *key, const char *want) {
+        config_error(c->errors, c->file, config_setting_line(s), "'%s' must be %s, not %s", key, want,
+                     type_name(config_setting_type(s)));
+        return -EINVAL;
+}
+
+int config_get_string(ConfigContext *c, const config_setting_t *group, const char *key, char **ret) {
+        config_setting_t *s = config_setting_get_member(group, key);
+        const char *v;
+        if (!s)
+                return 0;
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return wrong_type(c, s, key, "a string");
+        v = config_setting_get_string(s);
+        if (free_and_strdup(ret, v) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+int config_get_bool(ConfigContext *c, const config_setting_t *group, const char *key, bool *ret) {
+        config_setting_t *s = config_setting_get_member(group, key);
+        if (!s)
+                return 0;
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return wrong_type(c, s, key, "true or false");
+        *ret = config_setting_get_bool(s);
+        return 1;
+}
+
+int config_get_int(ConfigContext *c, const config_setting_t *group, const char *key, long long min,
+                   long long max, long long *ret) {
+        config_setting_t *s = config_setting_get_member(group, key);
+        long long v;
+        if (!s)
+                return 0;
+        if (config_setting_type(s) == CONFIG_TYPE_INT)
+                v = config_setting_get_int(s);
+        else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+                v = config_setting_get_int64(s);
+        else
+                return wrong_type(c, s, key, "an integer");
+        if (v < min || v > max) {
+                config_error(c->errors, c->file, config_setting_line(s),
+                             "'%s' must be between %lld and %lld, not %lld", key, min, max, v);
+                return -ERANGE;
+        }
+        *ret = v;
+        return 1;
+}
+
+/* ---- reading files ---- */
+
+typedef struct Source {
+        char *path;
+        char *text;
+        size_t len;
+} Source;
+
+static void source_done(Source *s) {
+        free(s->path);
+        free(s->text);
+}
+
+/* A policy file that someone other than root can change is a way around the
+ * policy: refuse it. The owner may also be the user running mamorid (tests). */
+static int check_trust(ConfigErrors *errors, const char *path, const struct stat *st) {
+        if (!S_ISREG(st->st_mode)) {
+                config_error(errors, path, 0, "not a regular file");
+                return -EINVAL;
+        }
+        if (st->st_uid != 0 && st->st_uid != geteuid()) {
+                config_error(errors, path, 0, "owned by uid %u: policy files must belong to root",
+                             (unsigned) st->st_uid);
+                return -EPERM;
+        }
+        if (st->st_mode & S_IWOTH) {
+                config_error(errors, path, 0, "writable by everyone (mode %04o): refusing it",
+                             (unsigned) (st->st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
+static int read_source(ConfigErrors *errors, const char *path, Source *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+        int r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0 && errno == ELOOP)
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY); /* a symlink is fine; its target is checked */
+        if (fd < 0) {
+                r = negative_errno();
+                config_error(errors, path, 0, "cannot open: %s", strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0) {
+                r = negative_errno();
+                config_error(errors, path, 0, "cannot stat: %s", strerror(-r));
+                return r;
+        }
+        r = check_trust(errors, path, &st);
+        if (r < 0)
+                return r;
+        if ((uint64_t) st.st_size > CONFIG_FILE_MAX) {
+                config_error(errors, path, 0, "larger than %u bytes", CONFIG_FILE_MAX);
+                return -EFBIG;
+        }
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < (size_t) st.st_size) {
+                ssize_t l = read(fd, buf + len, (size_t) st.st_size - len);
+                if (l < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        config_error(errors, path, 0, "cannot read: %s", strerror(-r));
+                        return r;
+                }
+                if (l == 0)
+                        break;
+                len += (size_t) l;
+        }
+        buf[len] = 0;
+        ret->path = strdup(path);
+        if (!ret->path)
+                return -ENOMEM;
+        ret->text = TAKE_PTR(buf);
+        ret->len = len;
+        return 0;
+}
+
+/* libconfig would follow @include to files nobody checked or hashed. */
+static int refuse_include(ConfigErrors *errors, const Source *s) {
+        int line = 1;
+        for (const char *p = s->text; p < s->text + s->len; p++) {
+                const char *q = p;
+                while (q < s->text + s->len && (*q == ' ' || *q == '\t'))
+                        q++;
+                if (startswith(q, "@include")) {
+                        config_error(errors, s->path, line,
+                                     "@include is not supported: put allow entries in allow.d/");
+                        return -EINVAL;
+                }
+                p = memchr(p, '\n', (size_t) (s->text + s->len - p));
+                if (!p)
+                        break;
+                line++;
+        }
+        if (memchr(s->text, 0, s->len)) {
+                config_error(errors, s->path, 0, "contains a NUL byte");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int parse_source(ConfigErrors *errors, const Source *s, config_t *cfg) {
+        config_init(cfg);
+        if (refuse_include(errors, s) < 0)
+                return -EINVAL;
+        if (config_read_string(cfg, s->text) != CONFIG_TRUE) {
+                const char *t = config_error_text(cfg);
+                config_error(errors, s->path, config_error_line(cfg), "syntax error: %s", t ? t : "?");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* ---- the usb section ---- */
+
+static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
+        static const char *const keys[] = { "block", "policy_ref", NULL };
+        config_setting_t *block;
+        int r;
+
+        if (config_setting_type(usb) != CONFIG_TYPE_GROUP)
+                return wrong_type(c, usb, "usb", "a group: usb = { ... };");
+        config_check_keys(c, usb, keys);
+
+        r = config_get_string(c, usb, "policy_ref", &c->policy->usb.policy_ref);
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0 && isempty(c->policy->usb.policy_ref))
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(usb, "policy_ref")),
+                             "'policy_ref' must not be empty");
+
+        block = config_setting_get_member(usb, "block");
+        if (block) {
+                int t = config_setting_type(block), n;
+                unsigned mask = 0;
+                if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+                        return wrong_type(c, block, "block", "an array of categories, e.g. [ \"storage\", \"mtp\" ]");
+                n = config_setting_length(block);
+                for (int i = 0; i < n; i++) {
+                        config_setting_t *e = config_setting_get_elem(block, (unsigned) i);
+                        const char *v = config_setting_get_string(e);
+                        int cat = usb_category_from_string(v);
+                        if (!v || cat <= USB_CATEGORY_OTHER) {
+                                config_error(c->errors, c->file, config_setting_line(e) ?: config_setting_line(block),
+                                             "unknown category '%s' in block: use storage, mtp, ptp or tethering",
+                                             v ? v : "(not a string)");
+                                continue;
+                        }
+                        if (mask & USB_CATEGORY_BIT(cat))
+                                config_error(c->errors, c->file, config_setting_line(block),
+                                             "category '%s' is listed twice in block", v);
+                        mask |= USB_CATEGORY_BIT(cat);
+                }
+                c->policy->usb.block_mask = mask;
+        }
+        return 0;
+}
+
+/* ---- allow entries ---- */
+
+static int parse_id(ConfigContext *c, const config_setting_t *entry, const char *key, uint16_t *ret) {
+        config_setting_t *s = config_setting_get_member(entry, key);
+        const char *v;
+        unsigned x = 0;
+
+        if (!s) {
+                config_error(c->errors, c->file, config_setting_line(entry), "allow entry has no '%s'", key);
+                return -EINVAL;
+        }
+        v = config_setting_get_string(s);
+        if (!v || strlen(v) != 4 || strspn(v, "0123456789abcdefABCDEF") != 4) {
+                config_error(c->errors, c->file, config_setting_line(s),
+                             "'%s' must be 4 hex digits in quotes, e.g. %s = \"0781\"", key, key);
+                return -EINVAL;
+        }
+        sscanf(v, "%x", &x);
+        *ret = (uint16_t) x;
+        return 0;
+}
+
+static int parse_date_key(ConfigContext *c, const config_setting_t *entry, const char *key, char **ret,
+                          int ymd[3]) {
+        int r = config_get_string(c, entry, key, ret);
+        if (r <= 0)
+                return r;
+        if (parse_date(*ret, &ymd[0], &ymd[1], &ymd[2]) < 0) {
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, key)),
+                             "'%s' must be a date written YYYY-MM-DD, not '%s'", key, *ret);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
+        static const char *const keys[] = { "vendor",      "product",     "serial",  "any_serial", "label",
+                                            "approved_by", "approved_on", "expires", "ticket",     NULL };
+        int line = config_setting_line(s), r, bad = 0;
+        int on[3] = { 0 }, ex[3] = { 0 };
+        bool any = false;
+
+        e->line = (unsigned) line;
+        e->expires_at = USEC_INFINITY;
+        e->file = strdup(c->file);
+        if (!e->file)
+                return -ENOMEM;
+
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+                config_error(c->errors, c->file, line, "each allow entry must be a group: { vendor = \"...\"; ... }");
+                return -EINVAL;
+        }
+        config_check_keys(c, s, keys);
+        bad |= parse_id(c, s, "vendor", &e->vendor) < 0;
+        bad |= parse_id(c, s, "product", &e->product) < 0;
+
+        r = config_get_bool(c, s, "any_serial", &any);
+        bad |= r < 0;
+        e->any_serial = any;
+        r = config_get_string(c, s, "serial", &e->serial);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                e->serial_len = strlen(e->serial);
+                if (e->serial_len == 0) {
+                        config_error(c->errors, c->file, line, "'serial' is empty: a device without a serial needs any_serial = true");
+                        bad = 1;
+                }
+        }
+        if (e->any_serial && e->serial) {
+                config_error(c->errors, c->file, line, "set either 'serial' or 'any_serial = true', not both");
+                bad = 1;
+        } else if (!e->any_serial && !e->serial && r >= 0) {
+                config_error(c->errors, c->file, line,
+                             "allow entry has no 'serial': give the device's serial, or write any_serial = true to allow every device of this model");
+                bad = 1;
+        }
+
+        if (config_get_string(c, s, "label", &e->label) < 0 ||
+            config_get_string(c, s, "ticket", &e->ticket) < 0)
+                bad = 1;
+        r = config_get_string(c, s, "approved_by", &e->approved_by);
+        if (r < 0)
+                bad = 1;
+        else if (r == 0 || isempty(e->approved_by)) {
+                config_error(c->errors, c->file, line,
+                             "allow entry has no 'approved_by': every exception needs the officer who approved it");
+                bad = 1;
+        }
+        r = parse_date_key(c, s, "approved_on", &e->approved_on, on);
+        bad |= r < 0;
+        r = parse_date_key(c, s, "expires", &e->expires, ex);
+        bad |= r < 0;
+        if (r > 0) {
+                e->expires_at = date_end_local(ex[0], ex[1], ex[2]);
+                if (e->approved_on && on[0] &&
+                    (ex[0] * 10000 + ex[1] * 100 + ex[2]) < (on[0] * 10000 + on[1] * 100 + on[2])) {
+                        config_error(c->errors, c->file, line, "'expires' (%s) is before 'approved_on' (%s)",
+                                     e->expires, e->approved_on);
+                        bad = 1;
+                }
+        }
+        return bad ? -EINVAL : 0;
+}
+
+static int parse_allow_file(ConfigContext *c, const config_t *cfg) {
+        config_setting_t *root = config_root_setting(cfg), *list;
+        static const char *const keys[] = { "allow", NULL };
+        UsbPolicy *u = &c->policy->usb;
+        int n;
+
+        config_check_keys(c, root, keys);
+        list = config_setting_get_member(root, "allow");
+        if (!list)
+                return 0; /* an empty file allows nothing, which is fine */
+        if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+                config_error(c->errors, c->file, config_setting_line(list),
+                             "'allow' must be a list of entries: allow = ( { ... }, { ... } );");
+                return -EINVAL;
+        }
+        n = config_setting_length(list);
+        for (int i = 0; i < n; i++) {
+                config_setting_t *s = config_setting_get_elem(list, (unsigned) i);
+                AllowEntry *na, *e;
+                int r;
+
+                na = reallocarray(u->entries, u->n_entries + 1, sizeof *na);
+                if (!na)
+                        return -ENOMEM;
+                u->entries = na;
+                e = &u->entries[u->n_entries++];
+                *e = (AllowEntry){ 0 };
+                r = parse_entry(c, s, e);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        return 0;
+}
+
+static void check_duplicates(ConfigErrors *errors, const UsbPolicy *u) {
+        for (size_t i = 1; i < u->n_entries; i++) {
+                const AllowEntry *b = &u->entries[i];
+                for (size_t k = 0; k < i; k++) {
+                        const AllowEntry *a = &u->entries[k];
+                        if (a->vendor != b->vendor || a->product != b->product || a->any_serial != b->any_serial)
+                                continue;
+                        if (!a->any_serial && (!a->serial || !b->serial || a->serial_len != b->serial_len ||
+                                               memcmp(a->serial, b->serial, a->serial_len) != 0))
+                                continue;
+                        config_error(errors, b->file, (int) b->line,
+                                     "duplicate allow entry for %04x:%04x %s%s%s (first at %s:%u)", b->vendor,
+                                     b->product, b->any_serial ? "any serial" : "serial '",
+                                     b->any_serial ? "" : b->serial, b->any_serial ? "" : "'", a->file, a->line);
+                        break;
+                }
+        }
+}
+
+/* ---- the main file ---- */
+
+static int parse_main(ConfigContext *c, const config_t *cfg) {
+        static const char *const sections[] = { "usb", NULL };
+        config_setting_t *root = config_root_setting(cfg), *s;
+        int r;
+
+        config_check_keys(c, root, sections);
+        s = config_setting_get_member(root, "usb");
+        if (s) {
+                r = parse_usb(c, s);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        return 0;
+}
+
+static int set_defaults(Policy *p) {
+        if (!p->usb.policy_ref) {
+                p->usb.policy_ref = strdup(POLICY_REF_USB_DEFAULT);
+                if (!p->usb.policy_ref)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* ---- hashing ---- */
+
+static int hash_sources(const Source *srcs, size_t n, char ret[65]) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        int ok;
+
+        if (!ctx)
+                return -ENOMEM;
+        ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        for (size_t i = 0; ok && i < n; i++) {
+                ok = EVP_DigestUpdate(ctx, srcs[i].path, strlen(srcs[i].path) + 1) &&
+                     EVP_DigestUpdate(ctx, srcs[i].text, srcs[i].len) && EVP_DigestUpdate(ctx, "", 1);
+        }
+        ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+        if (!ok || mdlen != 32)
+                return -EIO;
+        for (unsigned i = 0; i < 32; i++)
+                sprintf(ret + 2 * i, "%02x", md[i]);
+        return 0;
+}
+
+/* ---- putting it together ---- */
+
+static int conf_name_filter(const struct dirent *de) {
+        return de->d_name[0] != '.' && endswith(de->d_name, ".conf");
+}
+
+static int name_order(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int load_sources(Source *srcs, size_t n_srcs, Policy **ret, ConfigErrors *errors) {
+        _cleanup_(policy_unrefp) Policy *p = policy_alloc();
+        size_t before = errors->n;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_srcs; i++) {
+                ConfigContext c = { .errors = errors, .file = srcs[i].path, .policy = p };
+                config_t cfg;
+                r = parse_source(errors, &srcs[i], &cfg);
+                if (r == 0)
+                        r = i == 0 ? parse_main(&c, &cfg) : parse_allow_file(&c, &cfg);
+                config_destroy(&cfg);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        check_duplicates(errors, &p->usb);
+        if (errors->n > before)
+                return -EINVAL;
+
+        r = set_defaults(p);
+        if (r < 0)
+                return r;
+        r = hash_sources(srcs, n_srcs, p->hash);
+        if (r < 0)
+                return r;
+        p->files = calloc(n_srcs, sizeof(char *));
+        if (!p->files)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_srcs; i++) {
+                p->files[i] = strdup(srcs[i].path);
+                if (!p->files[i])
+                        return -ENOMEM;
+                p->n_files++;
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int config_load(const char *config_path, const char *allow_dir, Policy **ret, ConfigErrors *errors) {
+        _cleanup_free_ char *dir_default = NULL;
+        struct dirent **names = NULL;
+        Source *srcs = NULL;
+        size_t n_srcs = 0;
+        int n = 0, r;
+
+        if (!allow_dir) {
+                dir_default = config_allow_dir_for(config_path);
+                if (!dir_default)
+                        return -ENOMEM;
+                allow_dir = dir_default;
+        }
+
+        srcs = calloc(1, sizeof *srcs);
+        if (!srcs)
+                return -ENOMEM;
+        r = read_source(errors, config_path, &srcs[0]);
+        if (r < 0) {
+                free(srcs);
+                return r == -ENOMEM ? r : (r == -ENOENT ? -ENOENT : -EINVAL);
+        }
+        n_srcs = 1;
+
+        n = scandir(allow_dir, &names, conf_name_filter, name_order);
+        if (n < 0 && errno != ENOENT) {
+                config_error(errors, allow_dir, 0, "cannot read directory: %m");
+                n = 0;
+        }
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *path = NULL;
+                Source *ns;
+                if (asprintf(&path, "%s/%s", allow_dir, names[i]->d_name) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                ns = reallocarray(srcs, n_srcs + 1, sizeof *ns);
+                if (!ns) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                srcs = ns;
+                srcs[n_srcs] = (Source){ 0 };
+                if (read_source(errors, path, &srcs[n_srcs]) == 0)
+                        n_srcs++;
+        }
+
+        r = load_sources(srcs, n_srcs, ret, errors);
+        if (r == 0) {
+                (*ret)->config_path = strdup(config_path);
+                (*ret)->allow_dir = strdup(allow_dir);
+                if (!(*ret)->config_path || !(*ret)->allow_dir) {
+                        *ret = policy_unref(*ret);
+                        r = -ENOMEM;
+                }
+        } else if (r != -ENOMEM)
+                r = -EINVAL;
+finish:
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        for (size_t i = 0; i < n_srcs; i++)
+                source_done(&srcs[i]);
+        free(srcs);
+        return r;
+}
+
+int config_load_strings(const char *main_text, const char *allow_text, Policy **ret, ConfigErrors *errors) {
+        Source srcs[2] = {
+                { .path = (char *) "mamori.conf", .text = (char *) main_text, .len = strlen(main_text) },
+                { .path = (char *) "allow.d/00-test.conf", .text = (char *) allow_text,
+                  .len = allow_text ? strlen(allow_text) : 0 },
+        };
+        return load_sources(srcs, allow_text ? 2 : 1, ret, errors);
+}

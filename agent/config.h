@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* libconfig -> Policy. Every problem is collected as "file:line: message";
+ * a configuration with any error yields no Policy at all, so a bad file can
+ * never replace a good one. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libconfig.h>
+
+#include "policy.h"
+
+typedef struct ConfigError {
+        char *file;
+        int line; /* 0 when the problem is the file as a whole */
+        char *message;
+} ConfigError;
+
+typedef struct ConfigErrors {
+        ConfigError *items;
+        size_t n;
+        size_t n_warnings; /* notes logged at load, not errors (e.g. any_serial) */
+} ConfigErrors;
+
+void config_errors_done(ConfigErrors *e);
+void config_error(ConfigErrors *e, const char *file, int line, const char *format, ...) _printf_(4, 5);
+/* Writes "file:line: message\n" for each error. */
+void config_errors_print(const ConfigErrors *e, FILE *f);
+/* One line summary: the first error and how many more. Newly allocated. */
+char *config_errors_summary(const ConfigErrors *e);
+
+/* The allow.d directory that belongs to a config file: "<dirname>/allow.d". */
+char *config_allow_dir_for(const char *config_path);
+
+/* Parses config_path and every allow_dir/NAME.conf (name order). On success
+ * *ret holds the new Policy and 0 is returned; otherwise -EINVAL (or
+ * -ENOENT when the main file is missing) and errors explain why. */
+int config_load(const char *config_path, const char *allow_dir, Policy **ret, ConfigErrors *errors);
+
+/* Like config_load but from memory, for tests and fuzzing. The allow text
+ * (may be NULL) is parsed as if read from "allow.d/00-test.conf". */
+int config_load_strings(const char *main_text, const char *allow_text, Policy **ret,
+                        ConfigErrors *errors);
+
+/* ---- helpers for section parsers ---- */
+
+typedef struct ConfigContext {
+        ConfigErrors *errors;
+        const char *file;
+        Policy *policy;
+} ConfigContext;
+
+int config_setting_line(const config_setting_t *s);
+/* Reports every member of group whose name is not in allowed (NULL-terminated). */
+void config_check_keys(ConfigContext *c, const config_setting_t *group, const char *const *allowed);
+/* Each returns 1 when the key was set and valid, 0 when absent, <0 after reporting an error. */
+int config_get_string(ConfigContext *c, const config_setting_t *group, const char *key, char **ret);
+int config_get_bool(ConfigContext *c, const config_setting_t *group, const char *key, bool *ret);
+int config_get_int(ConfigContext *c, const config_setting_t *group, const char *key, long long min,
+                   long long max, long long *ret);

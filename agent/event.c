@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <syslog.h>
+
+#include <systemd/sd-id128.h>
+
+#include "event.h"
+#include "text.h"
+
+static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
+        [EVENT_USB_BLOCKED] = { "usb.blocked", "7cc7cfbe6c854a04bda98507c5f86cc2", EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_USB_ALLOWED] = { "usb.allowed", "bef1852e9ff14dcdb1112d6a8b06d086", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_AGENT_STARTED] = { "agent.started", "bbcda12104d94258b7a3bbf5fca93566", EVENT_SEVERITY_INFO, LOG_NOTICE },
+        [EVENT_AGENT_STOPPING] = { "agent.stopping", "0f32abbcb6b841c78509ec5edf27e953", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_AGENT_CONFIG_CHANGED] = { "agent.config_changed", "4782f4955a27498bbfcb35f1f9d1ee6f", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_AGENT_CONFIG_ERROR] = { "agent.config_error", "9e2f8641a95e4f7bb7e6a639b5ac36dd", EVENT_SEVERITY_HIGH, LOG_ERR },
+        [EVENT_AGENT_HEARTBEAT] = { "agent.heartbeat", "456105b0ef7149ba98d429976d4cb152", EVENT_SEVERITY_INFO, LOG_DEBUG },
+        [EVENT_AGENT_EVENTS_DROPPED] = { "agent.events_dropped", "8dec71b6883b40fbbde67e0d332607f8", EVENT_SEVERITY_HIGH, LOG_ERR },
+        [EVENT_AGENT_TEST] = { "agent.test", "3710c249ee9b4d8ab92e5e36ee2ebed8", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_LOCK_ENFORCED] = { "lock.enforced", "6de31c9e15ee483a87b22f83ce560434", EVENT_SEVERITY_LOW, LOG_INFO },
+        [EVENT_LOCK_FAILED] = { "lock.failed", "da88b654b200489eb3b5b5fa8b98b822", EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_LOCK_IDLE_SESSION] = { "lock.idle_session", "977788916e4b44ecaa4f59d196af2dd7", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_LOCK_SESSION_TERMINATED] = { "lock.session_terminated", "03272429bd474bcd861ae406f3fc2e49", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_AV_PATTERN_STALE] = { "av.pattern_stale", "758ae50940634edb93d1303be7fa17ae", EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_AV_PATTERN_OK] = { "av.pattern_ok", "3b2dd6dbd3854022aec964f6dd8c3ab1", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_AV_MISSING] = { "av.missing", "88cb9d789c7f457ab9056b4aab1ebf72", EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_AV_ENGINE_INACTIVE] = { "av.engine_inactive", "c6bbef6065de46fe9c586d851379f73e", EVENT_SEVERITY_HIGH, LOG_WARNING },
+};
+
+static const char *const severities[_EVENT_SEVERITY_MAX] = {
+        [EVENT_SEVERITY_INFO] = "info",     [EVENT_SEVERITY_LOW] = "low",
+        [EVENT_SEVERITY_MEDIUM] = "medium", [EVENT_SEVERITY_HIGH] = "high",
+        [EVENT_SEVERITY_CRITICAL] = "critical",
+};
+
+const EventKindInfo *event_kind_info(EventKind k) {
+        return (unsigned) k < _EVENT_KIND_MAX ? &kinds[k] : NULL;
+}
+
+const char *event_severity_to_string(EventSeverity s) {
+        return (unsigned) s < _EVENT_SEVERITY_MAX ? severities[s] : "info";
+}
+
+int event_kind_from_string(const char *s) {
+        for (unsigned i = 0; i < _EVENT_KIND_MAX; i++)
+                if (s && streq(s, kinds[i].name))
+                        return (int) i;
+        return -EINVAL;
+}
+
+Event *event_new(EventKind kind) {
+        Event *e;
+        sd_id128_t id;
+
+        if ((unsigned) kind >= _EVENT_KIND_MAX)
+                return NULL;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return NULL;
+        e->kind = kind;
+        e->severity = kinds[kind].severity;
+        e->time = now_usec(CLOCK_REALTIME);
+        /* sd_id128_randomize() makes a v4 UUID from the kernel's CSPRNG. */
+        if (sd_id128_randomize(&id) < 0) {
+                free(e);
+                return NULL;
+        }
+        sd_id128_to_uuid_string(id, e->id);
+        json_object_begin(&e->body);
+        return e;
+}
+
+Event *event_free(Event *e) {
+        if (!e)
+                return NULL;
+        free(e->policy_ref);
+        free(e->message);
+        json_writer_free(&e->body);
+        free(e);
+        return NULL;
+}
+
+int event_set_policy_ref(Event *e, const char *ref) {
+        return free_and_strdup(&e->policy_ref, ref);
+}
+
+int event_set_message(Event *e, const char *format, ...) {
+        va_list ap;
+        char *m;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&m, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        /* Messages carry device strings: keep them to one clean line. */
+        free(e->message);
+        e->message = text_sanitize(m, (size_t) r, 2048, NULL);
+        free(m);
+        return e->message ? 0 : -ENOMEM;
+}
+
+int event_render(Event *e, const EventEnvelope *env, char **ret, size_t *ret_len) {
+        JsonWriter w = JSON_WRITER_INIT;
+        char ts[RFC3339_MAX];
+        size_t body_len = 0;
+
+        /* Close the body once; rendering twice (journal, then spool) reuses it. */
+        if (e->body.depth == 1)
+                json_object_end(&e->body);
+        if (json_error(&e->body) < 0)
+                return -ENOMEM;
+        body_len = e->body.len;
+
+        json_object_begin(&w);
+        json_kv_string(&w, "id", e->id);
+        json_kv_uint(&w, "seq", e->seq);
+        json_kv_string(&w, "time", format_rfc3339(ts, e->time));
+        json_kv_string(&w, "kind", kinds[e->kind].name);
+        json_kv_string(&w, "severity", event_severity_to_string(e->severity));
+        json_key(&w, "host");
+        json_object_begin(&w);
+        json_kv_string(&w, "name", env->host_name);
+        json_kv_string(&w, "machine_id", env->machine_id);
+        json_object_end(&w);
+        json_key(&w, "agent");
+        json_object_begin(&w);
+        json_kv_string(&w, "name", "mamori");
+        json_kv_string(&w, "version", env->agent_version);
+        json_kv_string(&w, "policy_hash", env->policy_hash);
+        json_object_end(&w);
+        if (e->policy_ref)
+                json_kv_string(&w, "policy_ref", e->policy_ref);
+        if (env->user_name || env->user_uid >= 0) {
+                json_key(&w, "user");
+                json_object_begin(&w);
+                if (env->user_name)
+                        json_kv_string(&w, "name", env->user_name);
+                if (env->user_uid >= 0)
+                        json_kv_int(&w, "uid", env->user_uid);
+                if (env->session_id)
+                        json_kv_string(&w, "session", env->session_id);
+                json_object_end(&w);
+        }
+        if (e->message)
+                json_kv_string(&w, "message", e->message);
+        json_members_raw(&w, e->body.buf ? e->body.buf : "{}", e->body.buf ? body_len : 2);
+        json_object_end(&w);
+
+        *ret = json_steal(&w, ret_len);
+        return *ret ? 0 : -ENOMEM;
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "text.h"
+
+void json_writer_free(JsonWriter *w) {
+        free(w->buf);
+        *w = JSON_WRITER_INIT;
+}
+
+void json_writer_reset(JsonWriter *w) {
+        char *b = w->buf;
+        size_t cap = w->cap;
+        *w = JSON_WRITER_INIT;
+        w->buf = b;
+        w->cap = cap;
+}
+
+int json_error(const JsonWriter *w) {
+        return w->failed ? -ENOMEM : 0;
+}
+
+static bool reserve(JsonWriter *w, size_t extra) {
+        if (w->failed)
+                return false;
+        if (w->len + extra + 1 <= w->cap)
+                return true;
+        size_t ncap = w->cap < 256 ? 256 : w->cap;
+        while (ncap < w->len + extra + 1)
+                ncap *= 2;
+        char *n = realloc(w->buf, ncap);
+        if (!n) {
+                w->failed = true;
+                return false;
+        }
+        w->buf = n;
+        w->cap = ncap;
+        return true;
+}
+
+static void put(JsonWriter *w, const char *s, size_t n) {
+        if (!reserve(w, n))
+                return;
+        memcpy(w->buf + w->len, s, n);
+        w->len += n;
+        w->buf[w->len] = 0;
+}
+
+static void putc_(JsonWriter *w, char c) {
+        put(w, &c, 1);
+}
+
+char *json_steal(JsonWriter *w, size_t *ret_len) {
+        if (w->failed || w->depth != 0 || !reserve(w, 0)) {
+                json_writer_free(w);
+                return NULL;
+        }
+        char *b = w->buf;
+        if (ret_len)
+                *ret_len = w->len;
+        *w = JSON_WRITER_INIT;
+        return b;
+}
+
+/* Comma handling: every value and every key goes through here. */
+static void before_value(JsonWriter *w) {
+        if (w->after_key) {
+                w->after_key = false;
+                return;
+        }
+        if (w->depth > 0) {
+                if (w->has_items[w->depth - 1])
+                        putc_(w, ',');
+                w->has_items[w->depth - 1] = true;
+        }
+}
+
+static void open_container(JsonWriter *w, char c) {
+        before_value(w);
+        if (w->depth >= JSON_MAX_DEPTH) {
+                w->failed = true;
+                return;
+        }
+        w->has_items[w->depth++] = false;
+        putc_(w, c);
+}
+
+static void close_container(JsonWriter *w, char c) {
+        if (w->depth == 0) {
+                w->failed = true;
+                return;
+        }
+        w->depth--;
+        putc_(w, c);
+}
+
+void json_object_begin(JsonWriter *w) {
+        open_container(w, '{');
+}
+void json_object_end(JsonWriter *w) {
+        close_container(w, '}');
+}
+void json_array_begin(JsonWriter *w) {
+        open_container(w, '[');
+}
+void json_array_end(JsonWriter *w) {
+        close_container(w, ']');
+}
+
+void json_escape_into(JsonWriter *w, const char *str, size_t n) {
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *s = (const unsigned char *) str;
+        size_t run = 0; /* start of the pending run of bytes that need no escaping */
+
+        for (size_t i = 0; i < n;) {
+                const char *esc = NULL;
+                char ubuf[7];
+                size_t len = utf8_sequence_len(s + i, n - i);
+
+                if (len == 1) {
+                        switch (s[i]) {
+                        case '"': esc = "\\\""; break;
+                        case '\\': esc = "\\\\"; break;
+                        case '\n': esc = "\\n"; break;
+                        case '\r': esc = "\\r"; break;
+                        case '\t': esc = "\\t"; break;
+                        case '\b': esc = "\\b"; break;
+                        case '\f': esc = "\\f"; break;
+                        default:
+                                if (s[i] < 0x20 || s[i] == 0x7f) {
+                                        memcpy(ubuf, "\\u00", 4);
+                                        ubuf[4] = hex[s[i] >> 4];
+                                        ubuf[5] = hex[s[i] & 0xf];
+                                        ubuf[6] = 0;
+                                        esc = ubuf;
+                                }
+                        }
+                } else if (len == 0)
+                        esc = "\\ufffd"; /* invalid byte */
+                else if (len == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9))
+                        esc = s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029";
+
+                if (!esc) {
+                        i += len;
+                        continue;
+                }
+                put(w, (const char *) s + run, i - run);
+                put(w, esc, strlen(esc));
+                i += len == 0 ? 1 : len;
+                run = i;
+        }
+        put(w, (const char *) s + run, n - run);
+}
+
+void json_key(JsonWriter *w, const char *key) {
+        before_value(w);
+        putc_(w, '"');
+        json_escape_into(w, key, strlen(key));
+        put(w, "\":", 2);
+        w->after_key = true;
+}
+
+void json_string_len(JsonWriter *w, const char *s, size_t n) {
+        if (!s) {
+                json_null(w);
+                return;
+        }
+        before_value(w);
+        putc_(w, '"');
+        json_escape_into(w, s, n);
+        putc_(w, '"');
+}
+
+void json_string(JsonWriter *w, const char *s) {
+        json_string_len(w, s, s ? strlen(s) : 0);
+}
+
+void json_int(JsonWriter *w, int64_t v) {
+        char b[32];
+        before_value(w);
+        put(w, b, (size_t) snprintf(b, sizeof b, "%" PRIi64, v));
+}
+
+void json_uint(JsonWriter *w, uint64_t v) {
+        char b[32];
+        before_value(w);
+        put(w, b, (size_t) snprintf(b, sizeof b, "%" PRIu64, v));
+}
+
+void json_double(JsonWriter *w, double v) {
+        char b[64];
+        if (!isfinite(v)) {
+                json_null(w);
+                return;
+        }
+        before_value(w);
+        put(w, b, (size_t) snprintf(b, sizeof b, "%.17g", v));
+}
+
+void json_bool(JsonWriter *w, bool v) {
+        before_value(w);
+        put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void json_null(JsonWriter *w) {
+        before_value(w);
+        put(w, "null", 4);
+}
+
+void json_raw(JsonWriter *w, const char *raw, size_t n) {
+        before_value(w);
+        put(w, raw, n);
+}
+
+void json_members_raw(JsonWriter *w, const char *obj, size_t n) {
+        if (n < 2 || obj[0] != '{' || obj[n - 1] != '}') {
+                w->failed = true;
+                return;
+        }
+        if (n == 2)
+                return;
+        before_value(w);
+        put(w, obj + 1, n - 2);
+}

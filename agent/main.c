@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "config-paths.h"
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+
+static const char *arg_config = MAMORI_CONFIG_PATH;
+static const char *arg_allow_dir = NULL;
+static bool arg_check = false;
+
+static void help(void) {
+        printf("mamorid %s — endpoint enforcement agent\n\n"
+               "Usage: mamorid [OPTIONS]\n\n"
+               "  -c --config PATH       configuration file (default %s);\n"
+               "                         allow entries are read from allow.d/ next to it\n"
+               "     --allow-dir DIR     read allow entries from DIR instead\n"
+               "     --check-config      validate the configuration, print every error, exit 0 or 1\n"
+               "     --log-level LEVEL   debug, info, notice, warning, err\n"
+               "  -h --help              this text\n"
+               "     --version           print the version\n",
+               MAMORI_VERSION, MAMORI_CONFIG_PATH);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_ALLOW_DIR, ARG_LOG_LEVEL };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "allow-dir", required_argument, NULL, ARG_ALLOW_DIR },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_ALLOW_DIR:
+                        arg_allow_dir = optarg;
+                        break;
+                case ARG_CHECK:
+                        arg_check = true;
+                        break;
+                case ARG_LOG_LEVEL:
+                        if (log_level_from_string(optarg) < 0) {
+                                fprintf(stderr, "Unknown log level '%s'.\n", optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(log_level_from_string(optarg));
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("mamorid %s\n", MAMORI_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "Unexpected argument '%s'.\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int check_config(void) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        ConfigErrors errs = { 0 };
+        int r = config_load(arg_config, arg_allow_dir, &p, &errs);
+
+        if (r < 0) {
+                config_errors_print(&errs, stdout);
+                printf("%s: %zu error%s; this configuration would not be loaded.\n", arg_config, errs.n,
+                       errs.n == 1 ? "" : "s");
+                config_errors_done(&errs);
+                return 1;
+        }
+        config_errors_done(&errs);
+        printf("%s: OK, %zu allow entr%s from %zu file%s, policy hash %s\n", arg_config, p->usb.n_entries,
+               p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s", p->hash);
+        for (size_t i = 0; i < p->usb.n_entries; i++)
+                if (p->usb.entries[i].any_serial)
+                        printf("%s:%u: note: any_serial = true allows every %04x:%04x device\n", p->usb.entries[i].file,
+                               p->usb.entries[i].line, p->usb.entries[i].vendor, p->usb.entries[i].product);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        log_open(LOG_TARGET_AUTO);
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (arg_check)
+                return check_config();
+
+        r = manager_new(&(ManagerOptions){ .config_path = arg_config, .allow_dir = arg_allow_dir }, &m);
+        if (r < 0)
+                return 1;
+        r = manager_start(m);
+        if (r < 0) {
+                log_crit_errno(r, "mamorid could not start: %m");
+                return 1;
+        }
+        r = manager_run(m);
+        if (r < 0) {
+                log_crit_errno(r, "Event loop failed: %m");
+                return 1;
+        }
+        log_info("mamorid stopped.");
+        return 0;
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config-paths.h"
+#include "log.h"
+#include "manager.h"
+#include "seat.h"
+#include "usb-enforce.h"
+#include "usb-monitor.h"
+
+static const char *dir_or_env(const char *given, const char *env, const char *fallback) {
+        const char *e;
+        if (given)
+                return given;
+        e = getenv(env);
+        /* systemd may pass several directories separated by ':'; the first is ours. */
+        if (!isempty(e))
+                return e;
+        return fallback;
+}
+
+int manager_new(const ManagerOptions *opt, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof *m);
+        const char *s;
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+
+        m->config_path = strdup(opt->config_path ? opt->config_path : MAMORI_CONFIG_PATH);
+        m->allow_dir = opt->allow_dir ? strdup(opt->allow_dir) : config_allow_dir_for(m->config_path ?: "");
+        s = dir_or_env(opt->state_dir, "STATE_DIRECTORY", MAMORI_STATE_DIR);
+        m->state_dir = strndup(s, strcspn(s, ":"));
+        s = dir_or_env(opt->runtime_dir, "RUNTIME_DIRECTORY", MAMORI_RUNTIME_DIR);
+        m->runtime_dir = strndup(s, strcspn(s, ":"));
+        if (!m->config_path || !m->allow_dir || !m->state_dir || !m->runtime_dir)
+                return log_oom();
+
+        r = hostinfo_read(&m->host);
+        if (r < 0)
+                return log_oom();
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        usb_monitor_free(m->usb_monitor);
+        usb_enforcer_free(m->usb);
+        eventlog_free(m->eventlog);
+        policy_unref(m->policy);
+        config_errors_done(&m->start_errors);
+        hostinfo_done(&m->host);
+        sd_event_source_disable_unref(m->sig_term);
+        sd_event_source_disable_unref(m->sig_int);
+        sd_event_source_disable_unref(m->sig_hup);
+        sd_event_unref(m->event);
+        free(m->config_path);
+        free(m->allow_dir);
+        free(m->state_dir);
+        free(m->runtime_dir);
+        free(m);
+        return NULL;
+}
+
+/* ---- events ---- */
+
+int manager_emit(Manager *m, Event *e_) {
+        _cleanup_(event_freep) Event *e = e_;
+        _cleanup_free_ char *json = NULL;
+        const EventKindInfo *info = event_kind_info(e->kind);
+        SeatUser user = { 0 };
+        char seq[32];
+        size_t len = 0;
+        int r;
+
+        (void) seat_active_user(&user);
+        EventEnvelope env = {
+                .host_name = m->host.name,
+                .machine_id = m->host.machine_id,
+                .agent_version = MAMORI_VERSION,
+                .policy_hash = m->policy ? m->policy->hash : NULL,
+                .user_name = user.name,
+                .user_uid = user.known ? (int64_t) user.uid : -1,
+                .session_id = user.session,
+        };
+
+        if (m->eventlog) {
+                r = eventlog_next_seq(m->eventlog, &e->seq);
+                if (r < 0)
+                        log_error_errno(r, "Cannot persist the event sequence counter: %m");
+        }
+        r = event_render(e, &env, &json, &len);
+        seat_user_done(&user);
+        if (r < 0)
+                return log_oom();
+
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long) e->seq);
+        LogField fields[] = {
+                { "MAMORI_EVENT_KIND", info->name },
+                { "MAMORI_EVENT_ID", e->id },
+                { "MAMORI_EVENT_SEQ", seq },
+                { "MAMORI_POLICY_REF", e->policy_ref },
+                { "MAMORI_EVENT", json },
+        };
+        log_struct(info->log_level, info->message_id, fields, ELEMENTSOF(fields), "%s",
+                   e->message ? e->message : info->name);
+
+        m->n_events++;
+        if (m->eventlog) {
+                r = eventlog_append(m->eventlog, json, len);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to record event %s: %m", e->id);
+        }
+        return 0;
+}
+
+/* ---- policy ---- */
+
+static void log_policy(const Policy *p) {
+        for (size_t i = 0; i < p->usb.n_entries; i++) {
+                const AllowEntry *a = &p->usb.entries[i];
+                if (a->any_serial)
+                        log_notice("%s:%u: allow entry for %04x:%04x has any_serial = true: every device of this model is allowed%s%s",
+                                   a->file, a->line, a->vendor, a->product, a->label ? " — " : "", strempty(a->label));
+        }
+        log_info("Policy %.12s loaded: %zu allow entr%s from %zu file%s; blocking%s%s%s%s%s.", p->hash,
+                 p->usb.n_entries, p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s",
+                 p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_STORAGE) ? " storage" : "",
+                 p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_MTP) ? " mtp" : "",
+                 p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_PTP) ? " ptp" : "",
+                 p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_TETHERING) ? " tethering" : "",
+                 p->usb.block_mask == 0 ? " nothing (usb.block is empty)" : "");
+}
+
+static void write_errors(JsonWriter *w, const ConfigErrors *errs) {
+        json_key(w, "errors");
+        json_array_begin(w);
+        for (size_t i = 0; i < errs->n && i < 50; i++) {
+                json_object_begin(w);
+                json_kv_string(w, "file", errs->items[i].file);
+                json_kv_int(w, "line", errs->items[i].line);
+                json_kv_string(w, "message", errs->items[i].message);
+                json_object_end(w);
+        }
+        json_array_end(w);
+        if (errs->n > 50)
+                json_kv_uint(w, "errors_not_shown", errs->n - 50);
+}
+
+static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_start) {
+        _cleanup_free_ char *summary = config_errors_summary(errs);
+        Event *e = event_new(EVENT_AGENT_CONFIG_ERROR);
+        JsonWriter *w;
+
+        if (!e)
+                return (void) log_oom();
+        (void) event_set_message(e, "%s: %s", at_start ? "Configuration unusable at start, failing closed (every USB category blocked)"
+                                                        : "Reload refused, the running policy stays in force",
+                                 strna(summary));
+        if (at_start)
+                e->severity = EVENT_SEVERITY_CRITICAL;
+        w = event_body(e);
+        json_key(w, "config");
+        json_object_begin(w);
+        json_kv_string(w, "path", m->config_path);
+        json_kv_string(w, "phase", at_start ? "start" : "reload");
+        json_kv_string(w, "outcome", at_start ? "fail_closed" : "kept_running_policy");
+        if (m->policy)
+                json_kv_string(w, "running_policy_hash", m->policy->hash);
+        write_errors(w, errs);
+        json_object_end(w);
+        (void) manager_emit(m, e);
+}
+
+static void log_config_errors(const ConfigErrors *errs, int level) {
+        for (size_t i = 0; i < errs->n; i++)
+                log_full(level, "%s:%d: %s", strna(errs->items[i].file), errs->items[i].line,
+                         strna(errs->items[i].message));
+}
+
+static bool entry_equal(const AllowEntry *a, const AllowEntry *b) {
+        return a->vendor == b->vendor && a->product == b->product && a->any_serial == b->any_serial &&
+               a->serial_len == b->serial_len && (!a->serial || memcmp(a->serial, b->serial, a->serial_len) == 0) &&
+               a->expires_at == b->expires_at;
+}
+
+static void write_entry_list(JsonWriter *w, const char *key, const UsbPolicy *from, const UsbPolicy *other,
+                             size_t *count) {
+        json_key(w, key);
+        json_array_begin(w);
+        for (size_t i = 0; i < from->n_entries; i++) {
+                const AllowEntry *a = &from->entries[i];
+                bool found = false;
+                for (size_t k = 0; k < other->n_entries && !found; k++)
+                        found = entry_equal(a, &other->entries[k]);
+                if (found)
+                        continue;
+                char id[10];
+                snprintf(id, sizeof id, "%04x:%04x", a->vendor, a->product);
+                json_object_begin(w);
+                json_kv_string(w, "device", id);
+                if (a->serial)
+                        json_kv_string(w, "serial", a->serial);
+                json_kv_bool(w, "any_serial", a->any_serial);
+                json_kv_string(w, "file", a->file);
+                json_kv_uint(w, "line", a->line);
+                if (a->label)
+                        json_kv_string(w, "label", a->label);
+                if (a->approved_by)
+                        json_kv_string(w, "approved_by", a->approved_by);
+                if (a->expires)
+                        json_kv_string(w, "expires", a->expires);
+                json_object_end(w);
+                (*count)++;
+        }
+        json_array_end(w);
+}
+
+static void write_mask(JsonWriter *w, const char *key, unsigned mask) {
+        json_key(w, key);
+        json_array_begin(w);
+        for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
+                if (mask & USB_CATEGORY_BIT(c))
+                        json_string(w, usb_category_to_string((UsbCategory) c));
+        json_array_end(w);
+}
+
+/* What changed, so the central team sees any weakening as it happens. */
+static void emit_config_changed(Manager *m, const Policy *old, const Policy *new) {
+        Event *e = event_new(EVENT_AGENT_CONFIG_CHANGED);
+        size_t added = 0, removed = 0;
+        unsigned unblocked = old->usb.block_mask & ~new->usb.block_mask;
+        JsonWriter *w;
+
+        if (!e)
+                return (void) log_oom();
+        w = event_body(e);
+        json_key(w, "config");
+        json_object_begin(w);
+        json_kv_string(w, "path", m->config_path);
+        json_kv_string(w, "old_policy_hash", old->hash);
+        json_kv_string(w, "new_policy_hash", new->hash);
+        json_kv_bool(w, "was_fail_closed", old->failsafe);
+        write_mask(w, "blocked_categories", new->usb.block_mask);
+        write_mask(w, "categories_no_longer_blocked", unblocked);
+        write_mask(w, "categories_newly_blocked", new->usb.block_mask & ~old->usb.block_mask);
+        write_entry_list(w, "allow_entries_added", &new->usb, &old->usb, &added);
+        write_entry_list(w, "allow_entries_removed", &old->usb, &new->usb, &removed);
+        json_kv_uint(w, "allow_entries", new->usb.n_entries);
+        json_object_end(w);
+        if (unblocked || added)
+                e->severity = EVENT_SEVERITY_HIGH; /* the policy became more permissive */
+        (void) event_set_message(e, "Policy changed %.12s -> %.12s: %zu allow entr%s added, %zu removed%s",
+                                 old->hash, new->hash, added, added == 1 ? "y" : "ies", removed,
+                                 unblocked ? "; some categories are no longer blocked" : "");
+        (void) manager_emit(m, e);
+}
+
+int manager_reload(Manager *m) {
+        _cleanup_(policy_unrefp) Policy *p = NULL, *old = NULL;
+        ConfigErrors errs = { 0 };
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration...");
+        r = config_load(m->config_path, m->allow_dir, &p, &errs);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        log_oom();
+                log_error("Reload refused: %zu error%s in the configuration; policy %.12s stays in force.", errs.n,
+                          errs.n == 1 ? "" : "s", m->policy->hash);
+                log_config_errors(&errs, LOG_ERR);
+                emit_config_error(m, &errs, false);
+                config_errors_done(&errs);
+                (void) sd_notify(false, "READY=1");
+                manager_update_status(m);
+                return r;
+        }
+        config_errors_done(&errs);
+
+        if (streq(p->hash, m->policy->hash)) {
+                log_info("Configuration unchanged (policy %.12s).", p->hash);
+                (void) sd_notify(false, "READY=1");
+                manager_update_status(m);
+                return 0;
+        }
+
+        log_policy(p);
+        old = m->policy;
+        m->policy = TAKE_PTR(p);
+        emit_config_changed(m, old, m->policy);
+        /* Devices already plugged in are decided again under the new policy,
+         * including ones that were not of a blocked category before. */
+        if (m->usb_monitor)
+                (void) usb_monitor_scan(m->usb_monitor);
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return 0;
+}
+
+static int load_initial_policy(Manager *m) {
+        int r;
+
+        r = config_load(m->config_path, m->allow_dir, &m->policy, &m->start_errors);
+        if (r >= 0) {
+                log_policy(m->policy);
+                return 0;
+        }
+        if (r == -ENOMEM)
+                return log_oom();
+
+        /* Fail closed, loudly: enforcement goes on without any exception. */
+        log_crit("No valid configuration (%s): FAILING CLOSED, every USB storage, MTP, PTP and tethering interface is blocked.",
+                 r == -ENOENT ? "configuration file missing" : "errors below");
+        log_config_errors(&m->start_errors, LOG_CRIT);
+        r = policy_new_failsafe(m->config_path, &m->policy);
+        if (r < 0)
+                return log_oom();
+        return 0;
+}
+
+/* ---- signals, status ---- */
+
+void manager_update_status(Manager *m) {
+        (void) sd_notifyf(false, "STATUS=%s policy %.12s; %zu USB device%s; %llu event%s recorded",
+                          m->policy && m->policy->failsafe ? "FAIL-CLOSED (no valid config)," : "Enforcing",
+                          m->policy ? m->policy->hash : "-", m->usb ? usb_enforcer_count(m->usb) : 0,
+                          m->usb && usb_enforcer_count(m->usb) == 1 ? "" : "s", m->n_events,
+                          m->n_events == 1 ? "" : "s");
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        Event *e;
+
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping...");
+        if (m->usb)
+                usb_enforcer_flush(m->usb);
+        e = event_new(EVENT_AGENT_STOPPING);
+        if (e) {
+                (void) event_set_message(e, "mamorid is stopping (signal %s); blocked interfaces stay blocked",
+                                         si->ssi_signo == SIGTERM ? "TERM" : "INT");
+                json_key(event_body(e), "signal");
+                json_string(event_body(e), si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                (void) manager_emit(m, e);
+        }
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) manager_reload(userdata);
+        return 0;
+}
+
+static void emit_started(Manager *m) {
+        Event *e = event_new(EVENT_AGENT_STARTED);
+        JsonWriter *w;
+        if (!e)
+                return (void) log_oom();
+        if (m->policy->failsafe)
+                e->severity = EVENT_SEVERITY_CRITICAL;
+        (void) event_set_message(e, "mamorid %s started, policy %.12s%s", MAMORI_VERSION, m->policy->hash,
+                                 m->policy->failsafe ? " (FAIL-CLOSED: no valid configuration)" : "");
+        w = event_body(e);
+        json_key(w, "config");
+        json_object_begin(w);
+        json_kv_string(w, "path", m->config_path);
+        json_kv_bool(w, "fail_closed", m->policy->failsafe);
+        json_kv_uint(w, "allow_entries", m->policy->usb.n_entries);
+        write_mask(w, "blocked_categories", m->policy->usb.block_mask);
+        json_object_end(w);
+        (void) manager_emit(m, e);
+}
+
+int manager_start(Manager *m) {
+        sigset_t mask;
+        int r;
+
+        m->started_at = now_usec(CLOCK_MONOTONIC);
+        r = load_initial_policy(m);
+        if (r < 0)
+                return r;
+
+        r = eventlog_open(m->state_dir, &m->eventlog);
+        if (r < 0)
+                /* Enforcement does not depend on the disk: go on, journal only. */
+                log_error_errno(r, "Cannot open the event log in %s, events go to the journal only: %m", m->state_dir);
+        (void) mkdir(m->runtime_dir, 0755);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Cannot block signals: %m");
+        r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch signals: %m");
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enable the watchdog: %m");
+
+        r = usb_enforcer_new(m, &m->usb);
+        if (r < 0)
+                return log_oom();
+        r = usb_monitor_new(m->event, usb_enforcer_handle, m->usb, &m->usb_monitor);
+        if (r < 0)
+                return log_oom();
+        r = usb_monitor_start(m->usb_monitor);
+        if (r < 0)
+                return r;
+
+        /* Enforcement first; the reports of the scan are due after these. */
+        if (m->policy->failsafe)
+                emit_config_error(m, &m->start_errors, true);
+        emit_started(m);
+
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        log_info("mamorid %s is enforcing policy %.12s.", MAMORI_VERSION, m->policy->hash);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        return sd_event_loop(m->event);
+}

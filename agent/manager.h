@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The one Manager: the event loop, the running policy and every module.
+ * Data flows one way: sources -> classify -> decide -> act -> event -> sink. */
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "event.h"
+#include "eventlog.h"
+#include "hostinfo.h"
+#include "policy.h"
+
+typedef struct UsbMonitor UsbMonitor;
+typedef struct UsbEnforcer UsbEnforcer;
+
+typedef struct ManagerOptions {
+        const char *config_path;
+        const char *allow_dir;   /* NULL: "<dir of config>/allow.d" */
+        const char *state_dir;   /* NULL: $STATE_DIRECTORY or /var/lib/mamori */
+        const char *runtime_dir; /* NULL: $RUNTIME_DIRECTORY or /run/mamori */
+} ManagerOptions;
+
+typedef struct Manager {
+        sd_event *event;
+        char *config_path, *allow_dir, *state_dir, *runtime_dir;
+
+        Policy *policy;      /* never NULL after manager_start(): fail-safe if need be */
+        ConfigErrors start_errors;
+
+        HostInfo host;
+        EventLog *eventlog;  /* NULL when the state directory is unusable */
+
+        UsbEnforcer *usb;
+        UsbMonitor *usb_monitor;
+
+        sd_event_source *sig_term, *sig_int, *sig_hup;
+        usec_t started_at;
+        unsigned long long n_events;
+        bool stopping;
+} Manager;
+
+int manager_new(const ManagerOptions *opt, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_POINTER_CLEANUP(Manager, manager_free);
+
+/* Loads the policy (fail-closed on error), opens the sinks, starts every
+ * module and tells systemd we are ready. */
+int manager_start(Manager *m);
+int manager_run(Manager *m);
+/* SIGHUP: a new policy replaces the running one only when it is valid. */
+int manager_reload(Manager *m);
+
+/* Records an event: envelope, sequence number, journal, sink. Takes ownership. */
+int manager_emit(Manager *m, Event *e);
+
+/* For `sd_notify` STATUS= and mamorictl. */
+void manager_update_status(Manager *m);

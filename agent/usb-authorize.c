@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "macro.h"
+#include "usb-authorize.h"
+
+static int write_attr(const char *dir, const char *attr, const char *value) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = strlen(value);
+        ssize_t l;
+
+        if (asprintf(&p, "%s/%s", dir, attr) < 0)
+                return -ENOMEM;
+        /* O_TRUNC is a no-op on sysfs and keeps plain-file mocks exact. */
+        fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        l = write(fd, value, len);
+        if (l < 0)
+                return negative_errno();
+        if ((size_t) l != len)
+                return -EIO;
+        return 0;
+}
+
+static int read_bool_attr(const char *dir, const char *attr) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char c[4];
+        ssize_t l;
+
+        if (asprintf(&p, "%s/%s", dir, attr) < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        l = read(fd, c, sizeof c);
+        if (l < 0)
+                return negative_errno();
+        if (l == 0)
+                return -ENODATA;
+        return c[0] == '0' ? 0 : 1;
+}
+
+int usb_authorize_read(const char *syspath) {
+        return read_bool_attr(syspath, "authorized");
+}
+
+int usb_authorize_interface(const char *syspath, const char *sysname, bool authorize) {
+        int r = write_attr(syspath, "authorized", authorize ? "1\n" : "0\n");
+        if (r < 0 || !authorize)
+                return r;
+        /* Authorizing does not bind a driver; drivers_probe does. Failure here
+         * (no matching driver loaded yet) is harmless: a driver that loads
+         * later probes every authorized interface itself. */
+        (void) write_attr("/sys/bus/usb", "drivers_probe", sysname);
+        return 0;
+}
+
+int usb_authorize_device(const char *syspath, bool authorize) {
+        return write_attr(syspath, "authorized", authorize ? "1\n" : "0\n");
+}
+
+int usb_authorize_set_interface_default(const char *roothub_syspath, bool authorize) {
+        return write_attr(roothub_syspath, "interface_authorized_default", authorize ? "1\n" : "0\n");
+}
+
+int usb_authorize_get_interface_default(const char *roothub_syspath) {
+        return read_bool_attr(roothub_syspath, "interface_authorized_default");
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "macro.h"
+#include "usb-classify.h"
+
+static const char *const category_names[_USB_CATEGORY_MAX] = {
+        [USB_CATEGORY_OTHER] = "other",
+        [USB_CATEGORY_STORAGE] = "storage",
+        [USB_CATEGORY_MTP] = "mtp",
+        [USB_CATEGORY_PTP] = "ptp",
+        [USB_CATEGORY_TETHERING] = "tethering",
+};
+
+const char *usb_category_to_string(UsbCategory c) {
+        if ((unsigned) c >= _USB_CATEGORY_MAX)
+                return "other";
+        return category_names[c];
+}
+
+int usb_category_from_string(const char *s) {
+        for (unsigned i = 0; i < _USB_CATEGORY_MAX; i++)
+                if (s && streq(s, category_names[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+UsbCategory usb_category_primary(unsigned mask) {
+        static const UsbCategory order[] = { USB_CATEGORY_STORAGE, USB_CATEGORY_MTP,
+                                             USB_CATEGORY_PTP, USB_CATEGORY_TETHERING };
+        for (size_t i = 0; i < ELEMENTSOF(order); i++)
+                if (mask & USB_CATEGORY_BIT(order[i]))
+                        return order[i];
+        return USB_CATEGORY_OTHER;
+}
+
+static bool announces_mtp(const char *name) {
+        /* "MTP", "mtp", "Android MTP", "MTP Device": a word match is enough; a
+         * false positive only means an interface waits for approval. */
+        if (!name)
+                return false;
+        for (const char *p = name; (p = strcasestr(p, "mtp")); p += 3) {
+                bool left = p == name || !((p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z'));
+                bool right = !((p[3] >= 'a' && p[3] <= 'z') || (p[3] >= 'A' && p[3] <= 'Z'));
+                if (left && right)
+                        return true;
+        }
+        return false;
+}
+
+bool usb_class_is_cdc_data(uint8_t cls) {
+        return cls == 0x0a;
+}
+
+UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, const char *name) {
+        switch (cls) {
+        case 0x08: /* Mass Storage, every subclass: SCSI, UFI, UAS, ... */
+                return USB_CATEGORY_STORAGE;
+
+        case 0x06: /* Still Image: PTP cameras and phones in PTP mode; MTP rides on it too */
+                return announces_mtp(name) ? USB_CATEGORY_MTP : USB_CATEGORY_PTP;
+
+        case 0x02: /* CDC communication */
+                switch (sub) {
+                case 0x06: /* ECM */
+                case 0x0a: /* MDLM (phone "BLAN" networking) */
+                case 0x0c: /* EEM */
+                case 0x0d: /* NCM (Android 11+ tethering) */
+                case 0x0e: /* MBIM: a mobile broadband modem is a network path off the LAN */
+                        return USB_CATEGORY_TETHERING;
+                case 0x02: /* ACM: a serial modem, unless the protocol says RNDIS */
+                        return proto == 0xff ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
+                default:
+                        return USB_CATEGORY_OTHER;
+                }
+
+        case 0xe0: /* Wireless controller */
+                /* 01/03 is RNDIS (Android USB tethering). 01/01 is a Bluetooth
+                 * adapter: blocking it would take away wireless keyboards and
+                 * mice, so it stays "other". */
+                return sub == 0x01 && proto == 0x03 ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
+
+        case 0xef: /* Miscellaneous: 04/01 is RNDIS over Ethernet */
+                return sub == 0x04 && proto == 0x01 ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
+
+        case 0xff: /* Vendor specific */
+                if (announces_mtp(name))
+                        return USB_CATEGORY_MTP;
+                if (sub == 0xfd && proto == 0x01) /* Apple iPhone USB Ethernet (ipheth) */
+                        return USB_CATEGORY_TETHERING;
+                return USB_CATEGORY_OTHER;
+
+        default:
+                return USB_CATEGORY_OTHER;
+        }
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "usb-descriptors.h"
+
+#define DT_DEVICE 0x01
+#define DT_CONFIG 0x02
+#define DT_INTERFACE 0x04
+
+static uint16_t le16(const uint8_t *p) {
+        return (uint16_t) (p[0] | (p[1] << 8));
+}
+
+int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_device,
+                          UsbDescInterface *out, size_t max) {
+        size_t off, n = 0;
+        uint8_t config_value = 0;
+
+        if (!buf || len < 18 || buf[0] < 18 || buf[1] != DT_DEVICE)
+                return -EBADMSG;
+        if (ret_device)
+                *ret_device = (UsbDescDevice){
+                        .vendor = le16(buf + 8),
+                        .product = le16(buf + 10),
+                        .bcd_device = le16(buf + 12),
+                        .cls = buf[4],
+                        .subclass = buf[5],
+                        .protocol = buf[6],
+                        .n_configurations = buf[17],
+                };
+
+        /* Walk descriptor by descriptor; a bLength below 2 or past the end stops. */
+        for (off = buf[0]; off + 2 <= len;) {
+                uint8_t blen = buf[off], type = buf[off + 1];
+                if (blen < 2 || off + blen > len)
+                        break;
+                if (type == DT_CONFIG && blen >= 9)
+                        config_value = buf[off + 5];
+                else if (type == DT_INTERFACE && blen >= 9 && n < max && out)
+                        out[n++] = (UsbDescInterface){
+                                .configuration = config_value,
+                                .number = buf[off + 2],
+                                .alternate = buf[off + 3],
+                                .cls = buf[off + 5],
+                                .subclass = buf[off + 6],
+                                .protocol = buf[off + 7],
+                                .iinterface = buf[off + 8],
+                        };
+                off += blen;
+        }
+        return (int) n;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Parser for the raw `descriptors` sysfs file of a USB device: the device
+ * descriptor followed by every configuration with its interfaces. It is what
+ * we have when a device is not configured yet (authorized_default=0) and so
+ * has no interface directories. Hostile input: every length is checked. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct UsbDescInterface {
+        uint8_t configuration; /* bConfigurationValue of the configuration it belongs to */
+        uint8_t number;
+        uint8_t alternate;
+        uint8_t cls, subclass, protocol;
+        uint8_t iinterface;
+} UsbDescInterface;
+
+typedef struct UsbDescDevice {
+        uint16_t vendor, product, bcd_device;
+        uint8_t cls, subclass, protocol;
+        uint8_t n_configurations;
+} UsbDescDevice;
+
+#define USB_DESC_MAX_INTERFACES 64
+
+/* Returns the number of interfaces written to out (at most max), or -EBADMSG
+ * when not even a device descriptor is there. Garbage after a good prefix is
+ * ignored: the prefix is what the kernel would use. */
+int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_device,
+                          UsbDescInterface *out, size_t max);

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "text.h"
+#include "usb-descriptors.h"
+#include "usb-device.h"
+
+static void usb_interface_done(UsbInterface *i) {
+        free(i->syspath);
+        free(i->sysname);
+        free(i->name_raw);
+        free(i->name);
+        free(i->driver);
+}
+
+UsbDevice *usb_device_free(UsbDevice *d) {
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < d->n_interfaces; i++)
+                usb_interface_done(&d->interfaces[i]);
+        free(d->interfaces);
+        free(d->syspath);
+        free(d->sysname);
+        free(d->serial_raw);
+        free(d->serial);
+        free(d->serial_hex);
+        free(d->manufacturer);
+        free(d->product_name);
+        free(d);
+        return NULL;
+}
+
+char *usb_device_id(const UsbDevice *d, char buf[static 10]) {
+        snprintf(buf, 10, "%04x:%04x", d->vendor, d->product);
+        return buf;
+}
+
+static char *sanitize_str(const char *s, bool *truncated) {
+        bool t = false;
+        char *r;
+        if (!s)
+                return NULL;
+        r = text_sanitize(s, strlen(s), TEXT_DEVICE_MAX, &t);
+        if (t && truncated)
+                *truncated = true;
+        return r;
+}
+
+static int set_serial(UsbDevice *d, const char *serial, size_t len) {
+        if (!serial || len == 0)
+                return 0;
+        d->serial_raw = malloc(len + 1);
+        if (!d->serial_raw)
+                return -ENOMEM;
+        memcpy(d->serial_raw, serial, len);
+        d->serial_raw[len] = 0;
+        d->serial_raw_len = len;
+        d->has_serial = true;
+        d->serial = text_sanitize(serial, len, TEXT_DEVICE_MAX, &d->strings_truncated);
+        if (!d->serial)
+                return -ENOMEM;
+        /* Keep the exact bytes reachable for an admin writing an allow entry. */
+        if (strlen(d->serial) != len || memcmp(d->serial, serial, len) != 0) {
+                d->serial_hex = hex_encode(serial, MIN(len, (size_t) 512));
+                if (!d->serial_hex)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product,
+                          const char *serial, size_t serial_len) {
+        _cleanup_(usb_device_freep) UsbDevice *d = calloc(1, sizeof *d);
+        if (!d)
+                return NULL;
+        d->vendor = vendor;
+        d->product = product;
+        d->authorized = 1;
+        d->configured = true;
+        d->sysname = strdup(sysname ? sysname : "1-1");
+        if (asprintf(&d->syspath, "/sys/bus/usb/devices/%s", d->sysname) < 0)
+                d->syspath = NULL;
+        if (!d->sysname || !d->syspath)
+                return NULL;
+        if (set_serial(d, serial, serial_len) < 0)
+                return NULL;
+        return TAKE_PTR(d);
+}
+
+static UsbInterface *append_interface(UsbDevice *d) {
+        UsbInterface *n = reallocarray(d->interfaces, d->n_interfaces + 1, sizeof *n);
+        if (!n)
+                return NULL;
+        d->interfaces = n;
+        n = &d->interfaces[d->n_interfaces++];
+        *n = (UsbInterface){ .authorized = -1 };
+        return n;
+}
+
+int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass,
+                             uint8_t protocol, const char *name, int authorized) {
+        UsbInterface *i = append_interface(d);
+        if (!i)
+                return -ENOMEM;
+        i->cls = cls;
+        i->subclass = subclass;
+        i->protocol = protocol;
+        i->authorized = authorized;
+        i->sysname = strdup(sysname);
+        if (!i->sysname)
+                return -ENOMEM;
+        if (asprintf(&i->syspath, "%s/%s", d->syspath, sysname) < 0) {
+                i->syspath = NULL;
+                return -ENOMEM;
+        }
+        if (name) {
+                i->name_raw = strdup(name);
+                i->name = sanitize_str(name, &d->strings_truncated);
+                if (!i->name_raw || !i->name)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+void usb_device_classify(UsbDevice *d) {
+        bool tethering = false;
+
+        d->categories = 0;
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                UsbInterface *i = &d->interfaces[k];
+                i->category = usb_classify_interface(i->cls, i->subclass, i->protocol, i->name_raw);
+                if (i->category == USB_CATEGORY_TETHERING)
+                        tethering = true;
+        }
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                UsbInterface *i = &d->interfaces[k];
+                if (tethering && usb_class_is_cdc_data(i->cls))
+                        i->category = USB_CATEGORY_TETHERING;
+                if (i->category != USB_CATEGORY_OTHER)
+                        d->categories |= USB_CATEGORY_BIT(i->category);
+        }
+}
+
+/* ---- reading from sysfs ---- */
+
+static int hex_attr(sd_device *dev, const char *attr, unsigned max, unsigned *ret) {
+        const char *v;
+        char *end;
+        unsigned long x;
+        int r = sd_device_get_sysattr_value(dev, attr, &v);
+        if (r < 0)
+                return r;
+        errno = 0;
+        x = strtoul(v, &end, 16);
+        if (errno || end == v || (*end && *end != '\n') || x > max)
+                return -EINVAL;
+        *ret = (unsigned) x;
+        return 0;
+}
+
+static int dec_attr(sd_device *dev, const char *attr, unsigned *ret) {
+        const char *v;
+        char *end;
+        unsigned long x;
+        int r = sd_device_get_sysattr_value(dev, attr, &v);
+        if (r < 0)
+                return r;
+        errno = 0;
+        x = strtoul(v, &end, 10);
+        if (errno || end == v || x > UINT32_MAX)
+                return -EINVAL;
+        *ret = (unsigned) x;
+        return 0;
+}
+
+static int bool_attr(sd_device *dev, const char *attr) {
+        unsigned v;
+        if (dec_attr(dev, attr, &v) < 0)
+                return -1;
+        return v ? 1 : 0;
+}
+
+static const char *str_attr(sd_device *dev, const char *attr) {
+        const char *v;
+        return sd_device_get_sysattr_value(dev, attr, &v) < 0 ? NULL : v;
+}
+
+static int read_interface(UsbDevice *d, const char *syspath) {
+        _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+        unsigned cls = 0, sub = 0, proto = 0, num = 0, alt = 0;
+        const char *sysname, *driver, *name;
+        UsbInterface *i;
+        int r;
+
+        r = sd_device_new_from_syspath(&dev, syspath);
+        if (r < 0)
+                return r; /* gone meanwhile */
+        if (hex_attr(dev, "bInterfaceClass", 0xff, &cls) < 0)
+                return -ENODATA;
+        (void) hex_attr(dev, "bInterfaceSubClass", 0xff, &sub);
+        (void) hex_attr(dev, "bInterfaceProtocol", 0xff, &proto);
+        (void) hex_attr(dev, "bInterfaceNumber", 0xff, &num);
+        (void) dec_attr(dev, "bAlternateSetting", &alt);
+        if (sd_device_get_sysname(dev, &sysname) < 0)
+                return -ENODATA;
+        name = str_attr(dev, "interface");
+
+        r = usb_device_add_interface(d, sysname, (uint8_t) cls, (uint8_t) sub, (uint8_t) proto, name,
+                                     bool_attr(dev, "authorized"));
+        if (r < 0)
+                return r;
+        i = &d->interfaces[d->n_interfaces - 1];
+        free(i->syspath);
+        i->syspath = strdup(syspath);
+        if (!i->syspath)
+                return -ENOMEM;
+        i->number = (uint8_t) num;
+        i->alternate = (uint8_t) MIN(alt, 255u);
+        if (sd_device_get_driver(dev, &driver) >= 0) {
+                i->driver = sanitize_str(driver, NULL);
+                if (!i->driver)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int read_interfaces_from_sysfs(UsbDevice *d) {
+        _cleanup_(closedirp_) DIR *dir = NULL;
+        size_t plen = strlen(d->sysname);
+        struct dirent *de;
+        int r;
+
+        dir = opendir(d->syspath);
+        if (!dir)
+                return negative_errno();
+        while ((de = readdir(dir))) {
+                _cleanup_free_ char *p = NULL;
+                /* interface directories are "<device>:<config>.<number>" */
+                if (strncmp(de->d_name, d->sysname, plen) != 0 || de->d_name[plen] != ':')
+                        continue;
+                if (asprintf(&p, "%s/%s", d->syspath, de->d_name) < 0)
+                        return -ENOMEM;
+                r = read_interface(d, p);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        return 0;
+}
+
+static int read_interfaces_from_descriptors(UsbDevice *d) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        UsbDescInterface ifs[USB_DESC_MAX_INTERFACES];
+        uint8_t buf[8192];
+        ssize_t l;
+        int n;
+
+        if (asprintf(&p, "%s/descriptors", d->syspath) < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        l = read(fd, buf, sizeof buf);
+        if (l < 0)
+                return negative_errno();
+        n = usb_descriptors_parse(buf, (size_t) l, NULL, ifs, ELEMENTSOF(ifs));
+        if (n < 0)
+                return n;
+        for (int k = 0; k < n; k++) {
+                char name[64];
+                int r;
+                snprintf(name, sizeof name, "%s:%u.%u", d->sysname, ifs[k].configuration, ifs[k].number);
+                r = usb_device_add_interface(d, name, ifs[k].cls, ifs[k].subclass, ifs[k].protocol,
+                                             NULL, -1);
+                if (r < 0)
+                        return r;
+                /* Only the descriptors know it: there is no directory to write to yet. */
+                d->interfaces[d->n_interfaces - 1].syspath =
+                        mfree(d->interfaces[d->n_interfaces - 1].syspath);
+                d->interfaces[d->n_interfaces - 1].number = ifs[k].number;
+                d->interfaces[d->n_interfaces - 1].alternate = ifs[k].alternate;
+        }
+        d->interfaces_from_descriptors = true;
+        return 0;
+}
+
+int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
+        _cleanup_(usb_device_freep) UsbDevice *d = NULL;
+        const char *syspath, *sysname, *serial, *cfg;
+        unsigned vendor = 0, product = 0, cls = 0;
+        int r;
+
+        r = sd_device_get_syspath(dev, &syspath);
+        if (r < 0)
+                return r;
+        r = sd_device_get_sysname(dev, &sysname);
+        if (r < 0)
+                return r;
+        r = hex_attr(dev, "idVendor", 0xffff, &vendor);
+        if (r < 0)
+                return r;
+        r = hex_attr(dev, "idProduct", 0xffff, &product);
+        if (r < 0)
+                return r;
+
+        serial = str_attr(dev, "serial");
+        d = usb_device_new(sysname, (uint16_t) vendor, (uint16_t) product, serial,
+                           serial ? strlen(serial) : 0);
+        if (!d)
+                return -ENOMEM;
+        if (free_and_strdup(&d->syspath, syspath) < 0)
+                return -ENOMEM;
+
+        (void) dec_attr(dev, "busnum", &d->busnum);
+        (void) dec_attr(dev, "devnum", &d->devnum);
+        if (hex_attr(dev, "bDeviceClass", 0xff, &cls) >= 0)
+                d->device_class = (uint8_t) cls;
+        d->authorized = bool_attr(dev, "authorized");
+        d->is_root_hub = startswith(sysname, "usb");
+        cfg = str_attr(dev, "bConfigurationValue");
+        d->configured = !isempty(cfg);
+        d->manufacturer = sanitize_str(str_attr(dev, "manufacturer"), &d->strings_truncated);
+        d->product_name = sanitize_str(str_attr(dev, "product"), &d->strings_truncated);
+
+        r = read_interfaces_from_sysfs(d);
+        if (r == -ENOMEM)
+                return r;
+        /* An unconfigured device (device-level authorized=0) has no interface
+         * directories: its classes are only in the raw descriptors. */
+        if (d->n_interfaces == 0 && !d->is_root_hub) {
+                r = read_interfaces_from_descriptors(d);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        usb_device_classify(d);
+        *ret = TAKE_PTR(d);
+        return 0;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A UsbDevice is a snapshot of one USB device and its interfaces, read from
+ * sysfs through sd-device. Every string the device supplied is kept twice:
+ * raw (for matching, never printed) and sanitized (for every output). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-device.h>
+
+#include "macro.h"
+#include "usb-classify.h"
+
+typedef struct UsbInterface {
+        char *syspath; /* NULL when known only from the raw descriptors */
+        char *sysname; /* "1-1:1.0" */
+        uint8_t number, alternate;
+        uint8_t cls, subclass, protocol;
+        char *name_raw; /* iInterface text as the device sent it; classification only */
+        char *name;     /* sanitized */
+        UsbCategory category;
+        int authorized; /* 1, 0, or -1 when unknown */
+        char *driver;
+} UsbInterface;
+
+typedef struct UsbDevice {
+        char *syspath;
+        char *sysname; /* bus path, e.g. "1-1.2": never part of the identity */
+        unsigned busnum, devnum;
+        uint16_t vendor, product;
+        uint8_t device_class;
+        int authorized;
+        bool configured; /* bConfigurationValue set: interfaces exist */
+        bool is_root_hub;
+
+        bool has_serial;
+        char *serial_raw; /* exact bytes, for matching */
+        size_t serial_raw_len;
+        char *serial;      /* sanitized */
+        char *serial_hex;  /* hex of the raw bytes when sanitizing changed them */
+        char *manufacturer, *product_name; /* sanitized */
+        bool strings_truncated;
+
+        UsbInterface *interfaces;
+        size_t n_interfaces;
+        bool interfaces_from_descriptors;
+        unsigned categories; /* USB_CATEGORY_BIT() mask over the interfaces */
+} UsbDevice;
+
+UsbDevice *usb_device_free(UsbDevice *d);
+DEFINE_POINTER_CLEANUP(UsbDevice, usb_device_free);
+
+/* Reads a usb_device (not an interface) and its interfaces. */
+int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret);
+
+/* Builders for tests and benchmarks; strings are copied and sanitized. */
+UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product,
+                          const char *serial, size_t serial_len);
+int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass,
+                             uint8_t protocol, const char *name, int authorized);
+
+/* Classify every interface and fill d->categories. Pure. */
+void usb_device_classify(UsbDevice *d);
+
+/* "0781:5567" into buf. */
+char *usb_device_id(const UsbDevice *d, char buf[static 10]);

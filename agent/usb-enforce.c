@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "log.h"
+#include "manager.h"
+#include "usb-authorize.h"
+#include "usb-enforce.h"
+#include "usb-report.h"
+
+/* Interfaces of one plug arrive within a few ms; one event describes them all. */
+#define REPORT_SETTLE_USEC (50 * USEC_PER_MSEC)
+
+typedef struct Tracked Tracked;
+struct Tracked {
+        Tracked *next, *prev;
+        char *syspath;
+        UsbDevice *snapshot;
+        char *reported_key; /* what the last event said; NULL: nothing reported yet */
+        bool pending;
+        usec_t changes_at;
+};
+
+struct UsbEnforcer {
+        Manager *manager;
+        Tracked *devices;
+        size_t n_devices;
+        sd_event_source *report_timer;
+        sd_event_source *expiry_timer;
+};
+
+static Tracked *tracked_free(Tracked *t) {
+        if (!t)
+                return NULL;
+        free(t->syspath);
+        usb_device_free(t->snapshot);
+        free(t->reported_key);
+        free(t);
+        return NULL;
+}
+
+static void tracked_unlink(UsbEnforcer *u, Tracked *t) {
+        if (t->prev)
+                t->prev->next = t->next;
+        else
+                u->devices = t->next;
+        if (t->next)
+                t->next->prev = t->prev;
+        u->n_devices--;
+}
+
+static Tracked *tracked_find(UsbEnforcer *u, const char *syspath) {
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (streq(t->syspath, syspath))
+                        return t;
+        return NULL;
+}
+
+static Tracked *tracked_get(UsbEnforcer *u, const char *syspath) {
+        Tracked *t = tracked_find(u, syspath);
+        if (t)
+                return t;
+        t = calloc(1, sizeof *t);
+        if (!t)
+                return NULL;
+        t->syspath = strdup(syspath);
+        if (!t->syspath)
+                return tracked_free(t);
+        t->changes_at = USEC_INFINITY;
+        t->next = u->devices;
+        if (u->devices)
+                u->devices->prev = t;
+        u->devices = t;
+        u->n_devices++;
+        return t;
+}
+
+UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
+        if (!u)
+                return NULL;
+        while (u->devices) {
+                Tracked *t = u->devices;
+                tracked_unlink(u, t);
+                tracked_free(t);
+        }
+        sd_event_source_disable_unref(u->report_timer);
+        sd_event_source_disable_unref(u->expiry_timer);
+        free(u);
+        return NULL;
+}
+
+int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
+        UsbEnforcer *u = calloc(1, sizeof *u);
+        if (!u)
+                return -ENOMEM;
+        u->manager = m;
+        *ret = u;
+        return 0;
+}
+
+size_t usb_enforcer_count(UsbEnforcer *u) {
+        return u->n_devices;
+}
+
+void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata) {
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (t->snapshot)
+                        visit(t->snapshot, userdata);
+}
+
+/* ---- act ---- */
+
+/* "/sys/devices/.../usb2/2-1/2-1.3" -> "/sys/devices/.../usb2" */
+static char *root_hub_of(const char *syspath) {
+        const char *p = strstr(syspath, "/usb");
+        const char *end;
+        while (p) {
+                end = p + 4;
+                while (*end >= '0' && *end <= '9')
+                        end++;
+                if (end > p + 4 && (*end == '/' || *end == 0))
+                        return strndup(syspath, (size_t) (end - syspath));
+                p = strstr(p + 1, "/usb");
+        }
+        return NULL;
+}
+
+static void act(UsbDevice *d, const Decision *dec) {
+        char id[10];
+
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                UsbInterface *i = &d->interfaces[k];
+                bool block = decision_blocks_interface(dec, i);
+                int r;
+
+                if (!i->syspath)
+                        continue;
+                if (block && i->authorized != 0) {
+                        r = usb_authorize_interface(i->syspath, i->sysname, false);
+                        if (r < 0)
+                                log_error_errno(r, "Failed to block interface %s (%s) of %s: %m", i->sysname,
+                                                usb_category_to_string(i->category), usb_device_id(d, id));
+                        else {
+                                i->authorized = 0;
+                                log_debug("Blocked interface %s (%s)", i->sysname, usb_category_to_string(i->category));
+                        }
+                } else if (!block && i->authorized == 0) {
+                        /* A new interface starts unauthorized (interface_authorized_default=0):
+                         * everything the policy does not block is let in here. */
+                        r = usb_authorize_interface(i->syspath, i->sysname, true);
+                        if (r < 0)
+                                log_error_errno(r, "Failed to authorize interface %s of %s: %m", i->sysname,
+                                                usb_device_id(d, id));
+                        else
+                                i->authorized = 1;
+                }
+        }
+
+        /* A device that came up unconfigured (authorized_default=0) has no
+         * interfaces to authorize one by one. Configure it when its bus makes
+         * new interfaces start unauthorized; otherwise only when nothing on it
+         * is blocked. */
+        if (d->interfaces_from_descriptors && d->authorized == 0 && !d->is_root_hub) {
+                _cleanup_free_ char *hub = root_hub_of(d->syspath);
+                bool safe = hub && usb_authorize_get_interface_default(hub) == 0;
+                if (safe || !dec->relevant || dec->allow) {
+                        int r = usb_authorize_device(d->syspath, true);
+                        if (r < 0)
+                                log_error_errno(r, "Failed to authorize device %s: %m", d->sysname);
+                        else
+                                d->authorized = 1;
+                }
+        }
+}
+
+/* ---- report ---- */
+
+static void report(UsbEnforcer *u, Tracked *t) {
+        Manager *m = u->manager;
+        _cleanup_free_ char *key = NULL;
+        Decision dec;
+        Event *e = NULL;
+        int r;
+
+        t->pending = false;
+        if (!t->snapshot)
+                return;
+        dec = policy_decide(m->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        key = usb_report_key(t->snapshot, &dec);
+        if (!key) {
+                log_oom();
+                return;
+        }
+        if (streq_ptr(key, t->reported_key))
+                return;
+        if (!dec.relevant && !t->reported_key)
+                return; /* never of a blocked category: nothing to say */
+
+        r = usb_report_build(m->policy, t->snapshot, &dec, &e);
+        if (r < 0) {
+                log_error_errno(r, "Failed to build the event for %s: %m", t->snapshot->sysname);
+                return;
+        }
+        (void) manager_emit(m, e);
+        free(t->reported_key);
+        t->reported_key = TAKE_PTR(key);
+}
+
+static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        UsbEnforcer *u = userdata;
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (t->pending)
+                        report(u, t);
+        return 0;
+}
+
+static void schedule_report(UsbEnforcer *u, Tracked *t) {
+        sd_event *e = u->manager->event;
+        int r;
+
+        t->pending = true;
+        if (u->report_timer) {
+                int enabled = SD_EVENT_OFF;
+                (void) sd_event_source_get_enabled(u->report_timer, &enabled);
+                if (enabled != SD_EVENT_OFF)
+                        return; /* already due soon */
+                r = sd_event_source_set_time_relative(u->report_timer, REPORT_SETTLE_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(u->report_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(e, &u->report_timer, CLOCK_MONOTONIC, REPORT_SETTLE_USEC,
+                                               USEC_PER_MSEC, on_report_timer, u);
+        if (r < 0) {
+                /* No timer: report at once rather than never. */
+                log_warning_errno(r, "Cannot arm the report timer, reporting now: %m");
+                report(u, t);
+        }
+}
+
+void usb_enforcer_flush(UsbEnforcer *u) {
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (t->pending)
+                        report(u, t);
+}
+
+/* ---- expiry ---- */
+
+static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        UsbEnforcer *u = userdata;
+        log_info("An allow entry has expired; re-deciding plugged devices.");
+        usb_enforcer_reevaluate(u);
+        return 0;
+}
+
+static void rearm_expiry(UsbEnforcer *u) {
+        usec_t next = USEC_INFINITY;
+        int r;
+
+        for (Tracked *t = u->devices; t; t = t->next)
+                next = MIN(next, t->changes_at);
+        if (next == USEC_INFINITY) {
+                if (u->expiry_timer)
+                        (void) sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (u->expiry_timer) {
+                r = sd_event_source_set_time(u->expiry_timer, next);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(u->manager->event, &u->expiry_timer, CLOCK_REALTIME, next, USEC_PER_SEC,
+                                      on_expiry, u);
+        if (r < 0)
+                log_error_errno(r, "Cannot arm the expiry timer: %m");
+}
+
+/* ---- the pipeline ---- */
+
+static void process(UsbEnforcer *u, sd_device *dev) {
+        Manager *m = u->manager;
+        _cleanup_(usb_device_freep) UsbDevice *d = NULL;
+        _cleanup_free_ char *key = NULL;
+        Decision dec;
+        Tracked *t;
+        int r;
+
+        r = usb_device_new_from_sd_device(dev, &d);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        log_oom();
+                else
+                        log_debug_errno(r, "Skipping a USB device that cannot be read (gone?): %m");
+                return;
+        }
+        if (d->is_root_hub) {
+                /* Every new interface on this bus starts unauthorized: no driver
+                 * can bind to a stick before the policy has spoken. */
+                if (usb_authorize_get_interface_default(d->syspath) != 0) {
+                        r = usb_authorize_set_interface_default(d->syspath, false);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot set interface_authorized_default=0 on %s: %m", d->sysname);
+                        else
+                                log_info("Root hub %s: new interfaces now start unauthorized.", d->sysname);
+                }
+        }
+
+        dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
+        act(d, &dec);
+
+        t = tracked_get(u, d->syspath);
+        if (!t) {
+                log_oom();
+                return;
+        }
+        usb_device_free(t->snapshot);
+        t->snapshot = TAKE_PTR(d);
+        t->changes_at = dec.changes_at;
+        rearm_expiry(u);
+
+        key = usb_report_key(t->snapshot, &dec);
+        if (!key)
+                return (void) log_oom();
+        if (streq_ptr(key, t->reported_key))
+                t->pending = false; /* back to what was last said */
+        else if (dec.relevant || t->reported_key)
+                schedule_report(u, t);
+}
+
+static void forget(UsbEnforcer *u, const char *syspath) {
+        Tracked *t = tracked_find(u, syspath);
+        if (!t)
+                return;
+        /* A stick pulled before its report was due still gets reported. */
+        if (t->pending)
+                report(u, t);
+        tracked_unlink(u, t);
+        tracked_free(t);
+        rearm_expiry(u);
+}
+
+void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {
+        UsbEnforcer *u = userdata;
+        const char *devtype = NULL, *syspath = NULL;
+        sd_device *parent;
+
+        if (sd_device_get_syspath(dev, &syspath) < 0)
+                return;
+        (void) sd_device_get_devtype(dev, &devtype);
+
+        if (streq_ptr(devtype, "usb_device")) {
+                if (action == SD_DEVICE_REMOVE)
+                        forget(u, syspath);
+                else
+                        process(u, dev);
+        } else if (streq_ptr(devtype, "usb_interface")) {
+                /* A scan visits the device itself, which reads all its interfaces. */
+                if (scan || action == SD_DEVICE_REMOVE)
+                        return;
+                if (sd_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device", &parent) >= 0)
+                        process(u, parent);
+        }
+}
+
+void usb_enforcer_reevaluate(UsbEnforcer *u) {
+        /* Collect first: process() may reorder nothing, but a vanished device is forgotten. */
+        size_t n = u->n_devices, i = 0;
+        _cleanup_free_ char **paths = calloc(n ? n : 1, sizeof(char *));
+        if (!paths)
+                return (void) log_oom();
+        for (Tracked *t = u->devices; t && i < n; t = t->next)
+                paths[i++] = strdup(t->syspath);
+        for (size_t k = 0; k < i; k++) {
+                _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+                if (!paths[k])
+                        continue;
+                if (sd_device_new_from_syspath(&dev, paths[k]) >= 0)
+                        process(u, dev);
+                else
+                        forget(u, paths[k]);
+                free(paths[k]);
+        }
+}

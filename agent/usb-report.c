@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+
+#include "usb-report.h"
+
+const char *usb_report_interface_action(const Decision *dec, const UsbInterface *i) {
+        if (decision_blocks_interface(dec, i))
+                return "blocked";
+        if (dec->relevant && (dec->blocked_categories & USB_CATEGORY_BIT(i->category)))
+                return "allowed";
+        return "untouched";
+}
+
+static void write_hex_byte(JsonWriter *w, const char *key, uint8_t v) {
+        char b[3];
+        snprintf(b, sizeof b, "%02x", v);
+        json_kv_string(w, key, b);
+}
+
+static void write_categories(JsonWriter *w, unsigned mask) {
+        json_array_begin(w);
+        for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
+                if (mask & USB_CATEGORY_BIT(c))
+                        json_string(w, usb_category_to_string((UsbCategory) c));
+        json_array_end(w);
+}
+
+static void write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec) {
+        char id[5];
+
+        json_key(w, "device");
+        json_object_begin(w);
+        snprintf(id, sizeof id, "%04x", d->vendor);
+        json_kv_string(w, "vendor_id", id);
+        snprintf(id, sizeof id, "%04x", d->product);
+        json_kv_string(w, "product_id", id);
+        json_kv_bool(w, "has_serial", d->has_serial);
+        if (d->has_serial)
+                json_kv_string(w, "serial", d->serial);
+        if (d->serial_hex)
+                json_kv_string(w, "serial_hex", d->serial_hex);
+        if (d->manufacturer)
+                json_kv_string(w, "manufacturer", d->manufacturer);
+        if (d->product_name)
+                json_kv_string(w, "product", d->product_name);
+        if (d->strings_truncated)
+                json_kv_bool(w, "strings_truncated", true);
+        json_kv_string(w, "bus_path", d->sysname);
+        if (d->busnum)
+                json_kv_uint(w, "busnum", d->busnum);
+        if (d->devnum)
+                json_kv_uint(w, "devnum", d->devnum);
+        json_kv_string(w, "category", usb_category_to_string(usb_category_primary(d->categories)));
+        json_key(w, "categories");
+        write_categories(w, d->categories);
+        json_key(w, "interfaces");
+        json_array_begin(w);
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                const UsbInterface *i = &d->interfaces[k];
+                json_object_begin(w);
+                json_kv_string(w, "id", i->sysname);
+                json_kv_uint(w, "number", i->number);
+                write_hex_byte(w, "class", i->cls);
+                write_hex_byte(w, "subclass", i->subclass);
+                write_hex_byte(w, "protocol", i->protocol);
+                if (i->name)
+                        json_kv_string(w, "name", i->name);
+                json_kv_string(w, "category", usb_category_to_string(i->category));
+                json_kv_string(w, "action", usb_report_interface_action(dec, i));
+                if (i->authorized >= 0)
+                        json_kv_bool(w, "authorized", i->authorized);
+                json_object_end(w);
+        }
+        json_array_end(w);
+        if (d->interfaces_from_descriptors)
+                json_kv_string(w, "interfaces_source", "descriptors");
+        json_object_end(w);
+}
+
+static void write_rule(JsonWriter *w, const AllowEntry *e) {
+        json_key(w, "rule");
+        json_object_begin(w);
+        json_kv_string(w, "file", e->file);
+        json_kv_uint(w, "line", e->line);
+        if (e->label)
+                json_kv_string(w, "label", e->label);
+        if (e->approved_by)
+                json_kv_string(w, "approved_by", e->approved_by);
+        if (e->approved_on)
+                json_kv_string(w, "approved_on", e->approved_on);
+        if (e->expires)
+                json_kv_string(w, "expires", e->expires);
+        if (e->ticket)
+                json_kv_string(w, "ticket", e->ticket);
+        json_kv_bool(w, "any_serial", e->any_serial);
+        json_object_end(w);
+}
+
+static const char *reason_text(const Decision *dec) {
+        switch (dec->reason) {
+        case DECISION_ALLOWED: return dec->relevant ? "allowed by an allow entry" : "its categories are not blocked";
+        case DECISION_UNKNOWN: return "no allow entry for this device";
+        case DECISION_EXPIRED: return "its allow entry has expired";
+        case DECISION_SERIAL_MISMATCH: return "allow entries exist for this model, but not for this serial";
+        case DECISION_NO_SERIAL: return "the device has no serial; only an any_serial entry can allow it";
+        case DECISION_NO_POLICY: return "no valid configuration is loaded, so every category is blocked";
+        default: return "unknown";
+        }
+}
+
+int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret) {
+        _cleanup_(event_freep) Event *e = NULL;
+        bool blocked = dec->relevant && !dec->allow;
+        unsigned shown = dec->relevant ? dec->blocked_categories : d->categories;
+        JsonWriter *w;
+        char id[10];
+        int r;
+
+        e = event_new(blocked ? EVENT_USB_BLOCKED : EVENT_USB_ALLOWED);
+        if (!e)
+                return -ENOMEM;
+        r = event_set_policy_ref(e, p->usb.policy_ref ? p->usb.policy_ref : POLICY_REF_USB_DEFAULT);
+        if (r < 0)
+                return r;
+        r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s", blocked ? "Blocked" : "Allowed",
+                              usb_category_to_string(usb_category_primary(shown)), usb_device_id(d, id),
+                              strempty(d->manufacturer), strempty(d->product_name),
+                              d->has_serial ? d->serial : "(none)", d->sysname, reason_text(dec));
+        if (r < 0)
+                return r;
+
+        w = event_body(e);
+        write_device(w, d, dec);
+        json_key(w, "decision");
+        json_object_begin(w);
+        json_kv_string(w, "action", blocked ? "blocked" : "allowed");
+        json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
+        json_kv_string(w, "explanation", reason_text(dec));
+        json_key(w, "blocked_categories");
+        write_categories(w, blocked ? dec->blocked_categories : 0);
+        if (dec->entry)
+                write_rule(w, dec->entry);
+        json_kv_bool(w, "fail_closed", p->failsafe);
+        json_object_end(w);
+        if (json_error(w) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+char *usb_report_key(const UsbDevice *d, const Decision *dec) {
+        char *k;
+        if (asprintf(&k, "%d|%d|%x|%s|%s:%u", dec->relevant, dec->allow, dec->blocked_categories,
+                     decision_reason_to_string(dec->reason), dec->entry ? dec->entry->file : "-",
+                     dec->entry ? dec->entry->line : 0) < 0)
+                return NULL;
+        return k;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* (device, decision) -> Event. Pure: no I/O, testable on its own. */
+
+#include "event.h"
+#include "policy.h"
+#include "usb-device.h"
+
+/* The words an event uses for what happened to an interface. */
+const char *usb_report_interface_action(const Decision *dec, const UsbInterface *i);
+
+/* Builds usb.blocked or usb.allowed. previously_blocked marks an allowed event
+ * that lifts an earlier block (reload, new entry). */
+int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret);
+
+/* A short key of what an event would say; a new event is due when it changes. */
+char *usb_report_key(const UsbDevice *d, const Decision *dec);

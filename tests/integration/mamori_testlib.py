@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: MIT
+"""Shared helpers for the integration tests: a umockdev testbed with USB
+devices, the real mamorid binary started against it, and readers for its
+events. Run under umockdev-wrapper (meson does)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import gi
+
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev  # noqa: E402
+
+MAMORID = os.environ.get("MAMORID", os.path.join(os.path.dirname(__file__), "../../build/agent/mamorid"))
+
+
+def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class UsbBed:
+    """A umockdev testbed shaped like a PC: one xHCI controller with a USB 2
+    and a USB 3 root hub, and helpers to plug devices in."""
+
+    def __init__(self):
+        assert "umockdev-preload" in os.environ.get("LD_PRELOAD", ""), "run under umockdev-wrapper"
+        self.tb = UMockdev.Testbed.new()
+        self.root = self.tb.get_root_dir()
+        # The kernel's bus attribute that binds drivers after an authorize.
+        os.makedirs(os.path.join(self.root, "sys/bus/usb"), exist_ok=True)
+        open(os.path.join(self.root, "sys/bus/usb/drivers_probe"), "w").close()
+        self.pci = self.tb.add_device("pci", "0000:00:14.0", None, ["vendor", "0x8086"], [])
+        self.hubs = {}
+        for bus in (1, 2):
+            self.hubs[bus] = self.tb.add_device(
+                "usb", f"usb{bus}", self.pci,
+                ["idVendor", "1d6b", "idProduct", "0002" if bus == 1 else "0003",
+                 "bDeviceClass", "09", "authorized", "1", "authorized_default", "1",
+                 "interface_authorized_default", "1", "busnum", str(bus), "devnum", "1",
+                 "bConfigurationValue", "1", "product", "xHCI Host Controller"],
+                ["DEVTYPE", "usb_device", "BUSNUM", f"{bus:03d}", "DEVNUM", "001"])
+        self.next_dev = {1: 2, 2: 2}
+
+    def sys(self, syspath, attr):
+        return os.path.join(self.root, syspath.lstrip("/"), attr)
+
+    def attr(self, syspath, name):
+        with open(self.sys(syspath, name), "rb") as f:
+            return f.read()
+
+    def authorized(self, syspath):
+        """First character only: the kernel file holds "0\\n" or "1\\n"."""
+        return self.attr(syspath, "authorized")[:1].decode()
+
+    def drivers_probe(self):
+        return self.attr("/sys/bus/usb", "drivers_probe").decode()
+
+    def add_usb(self, vendor, product, serial=None, interfaces=(("08", "06", "50", None),),
+                bus=2, port=None, parent=None, manufacturer="Maker", product_name="Thing",
+                iface_authorized="1", device_class="00", uevent=True, extra_attrs=()):
+        """Adds a usb_device and its interfaces; returns (device_syspath, [interface syspaths])."""
+        parent_path = parent or self.hubs[bus]
+        if port is None:
+            port = self.next_dev[bus]
+            self.next_dev[bus] += 1
+        pname = os.path.basename(parent_path)
+        name = f"{bus}-{port}" if pname.startswith("usb") else f"{pname}.{port}"
+        devnum = self.next_dev[bus] + 100
+        attrs = ["idVendor", vendor, "idProduct", product, "bDeviceClass", device_class,
+                 "authorized", "1", "busnum", str(bus), "devnum", str(devnum),
+                 "bConfigurationValue", "1"]
+        if manufacturer is not None:
+            attrs += ["manufacturer", manufacturer]
+        if product_name is not None:
+            attrs += ["product", product_name]
+        if serial is not None:
+            attrs += ["serial", serial]
+        attrs += list(extra_attrs)
+        dev = self.tb.add_device("usb", name, parent_path, attrs,
+                                 ["DEVTYPE", "usb_device", "PRODUCT", f"{vendor}/{product}/0"])
+        if uevent:
+            self.tb.uevent(dev, "add")
+        ifaces = []
+        for n, (cls, sub, proto, iname) in enumerate(interfaces):
+            iattrs = ["bInterfaceClass", cls, "bInterfaceSubClass", sub, "bInterfaceProtocol", proto,
+                      "bInterfaceNumber", f"{n:02x}", "bAlternateSetting", " 0",
+                      "authorized", iface_authorized]
+            if iname is not None:
+                iattrs += ["interface", iname]
+            i = self.tb.add_device("usb", f"{name}:1.{n}", dev, iattrs,
+                                   ["DEVTYPE", "usb_interface", "INTERFACE", f"{int(cls,16)}/{int(sub,16)}/{int(proto,16)}"])
+            ifaces.append(i)
+            if uevent:
+                time.sleep(0.002)  # umockdev's uevent socket holds only a few messages
+                self.tb.uevent(i, "add")
+        if uevent:
+            time.sleep(0.002)
+            self.tb.uevent(dev, "bind")
+        return dev, ifaces
+
+    def remove(self, dev, ifaces=()):
+        for i in ifaces:
+            self.tb.uevent(i, "remove")
+            time.sleep(0.002)
+        self.tb.uevent(dev, "remove")
+        for i in ifaces:
+            self.tb.remove_device(i)
+        self.tb.remove_device(dev)
+
+
+class Agent:
+    """The real mamorid, with its config, state and runtime under a temp dir."""
+
+    def __init__(self, bed, main_conf=None, allow=None, extra_env=None):
+        self.bed = bed
+        self.dir = tempfile.mkdtemp(prefix="mamori-it-")
+        self.etc = os.path.join(self.dir, "etc")
+        self.allow_dir = os.path.join(self.etc, "allow.d")
+        self.state = os.path.join(self.dir, "state")
+        self.runtime = os.path.join(self.dir, "run")
+        os.makedirs(self.allow_dir)
+        self.conf = os.path.join(self.etc, "mamori.conf")
+        self.write_conf(main_conf if main_conf is not None else 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\n')
+        for name, text in (allow or {}).items():
+            self.write_allow(name, text)
+        self.extra_env = extra_env or {}
+        self.proc = None
+        self.notify = []
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+
+    def write_conf(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def write_allow(self, name, text):
+        with open(os.path.join(self.allow_dir, name), "w") as f:
+            f.write(text)
+
+    def start(self, wait_ready=True, args=()):
+        self.sock_path = os.path.join(self.dir, "notify.sock")
+        if os.path.exists(self.sock_path):
+            os.unlink(self.sock_path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.sock_path)
+        self.sock.setblocking(False)
+        env = dict(os.environ)
+        env.update({
+            "NOTIFY_SOCKET": self.sock_path,
+            "STATE_DIRECTORY": self.state,
+            "RUNTIME_DIRECTORY": self.runtime,
+            "MAMORI_LOG_TARGET": "stderr",
+            "MAMORI_LOG_LEVEL": "debug",
+            # Testbed.new() sets this with setenv(); os.environ never saw it.
+            "UMOCKDEV_DIR": self.bed.root,
+        })
+        env.update(self.extra_env)
+        self.stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([MAMORID, "--config", self.conf, *args], env=env,
+                                     stdout=self.stderr, stderr=self.stderr)
+        if wait_ready:
+            self.wait_notify("READY=1")
+        return self
+
+    def poll_notify(self):
+        while True:
+            try:
+                self.notify.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.notify
+
+    def wait_notify(self, what, timeout=10):
+        def seen():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mamorid exited with {self.proc.returncode}:\n{self.log()}")
+            return any(what in m for m in self.poll_notify())
+        wait_for(seen, timeout, what=what)
+
+    def reload(self):
+        self.notify.clear()
+        self.proc.send_signal(signal.SIGHUP)
+        self.wait_notify("READY=1")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout)
+        rc = self.proc.returncode if self.proc else None
+        if getattr(self, "sock", None):
+            self.sock.close()
+            self.sock = None
+        if getattr(self, "stderr", None):
+            self.stderr.close()
+        return rc
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def events(self, kind=None):
+        path = os.path.join(self.state, "events.jsonl")
+        out = []
+        if not os.path.exists(path):
+            return out
+        with open(path, "rb") as f:
+            for raw in f:
+                ev = json.loads(raw)  # every line must be valid JSON
+                if kind is None or ev["kind"] == kind:
+                    out.append(ev)
+        return out
+
+    def wait_events(self, kind, count=1, timeout=10, pred=None):
+        def got():
+            evs = [e for e in self.events(kind) if pred is None or pred(e)]
+            return evs if len(evs) >= count else None
+        return wait_for(got, timeout, what=f"{count} {kind} event(s)\n--- log ---\n" + self.log()[-3000:])
