@@ -604,7 +604,7 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
         _cleanup_free_ char *dir_default = NULL;
         struct dirent **names = NULL;
         Source *srcs = NULL;
-        size_t n_srcs = 0;
+        size_t n_srcs = 0, before = errors->n;
         int n = 0, r;
 
         if (!allow_dir) {
@@ -648,6 +648,11 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
         }
 
         r = load_sources(srcs, n_srcs, ret, errors);
+        if (r == 0 && errors->n > before) {
+                /* an allow.d file that could not be read or trusted */
+                *ret = policy_unref(*ret);
+                r = -EINVAL;
+        }
         if (r == 0) {
                 (*ret)->config_path = strdup(config_path);
                 (*ret)->allow_dir = strdup(allow_dir);

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+#include "unit.h"
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+
+/* Every class of configuration error: the text, where the error must point,
+ * and words the message must contain. */
+typedef struct ErrorCase {
+        const char *name;
+        const char *main_text;
+        const char *allow_text;
+        const char *file;
+        int line;
+        const char *words;
+} ErrorCase;
+
+#define E(...) "allow = (\n" __VA_ARGS__ "\n);\n"
+#define OK_ENTRY "{ vendor = \"0781\"; product = \"5567\"; serial = \"S1\"; approved_by = \"Yamada\"; }"
+
+static const ErrorCase cases[] = {
+        { "syntax error in main", "usb = {\n block = [ \"storage\" \n};\n", NULL, "mamori.conf", 3, "syntax error" },
+        { "syntax error in allow", "", "allow = ( { vendor = \"0781\"; }\n", "allow.d/00-test.conf", 2, "syntax error" },
+        { "unknown section", "usb = { };\nusbb = { };\n", NULL, "mamori.conf", 2, "unknown key 'usbb'" },
+        { "unknown key in usb", "usb = {\n  blokc = [ \"storage\" ];\n};\n", NULL, "mamori.conf", 2, "unknown key 'blokc' in usb" },
+        { "unknown category", "usb = {\n  block = [ \"storage\", \"floppy\" ];\n};\n", NULL, "mamori.conf", 2, "unknown category 'floppy'" },
+        { "category twice", "usb = {\n  block = [ \"storage\", \"storage\" ];\n};\n", NULL, "mamori.conf", 2, "listed twice" },
+        { "block not a list", "usb = {\n  block = \"storage\";\n};\n", NULL, "mamori.conf", 2, "'block' must be an array" },
+        { "usb not a group", "usb = 3;\n", NULL, "mamori.conf", 1, "must be a group" },
+        { "policy_ref wrong type", "usb = {\n policy_ref = 3;\n};\n", NULL, "mamori.conf", 2, "'policy_ref' must be a string" },
+        { "policy_ref empty", "usb = {\n policy_ref = \"\";\n};\n", NULL, "mamori.conf", 2, "must not be empty" },
+        { "include refused", "usb = { };\n  @include \"/etc/passwd\"\n", NULL, "mamori.conf", 2, "@include" },
+        { "unknown top-level key in allow file", "", "allow = ();\nallw = ();\n", "allow.d/00-test.conf", 2, "unknown key 'allw'" },
+        { "allow not a list", "", "allow = { vendor = \"0781\"; };\n", "allow.d/00-test.conf", 1, "must be a list" },
+        { "entry not a group", "", E("  \"0781:5567\", " OK_ENTRY), "allow.d/00-test.conf", 2, "must be a group" },
+        { "unknown key in entry", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\";\n    serail = \"x\"; }"),
+          "allow.d/00-test.conf", 3, "unknown key 'serail'" },
+        { "missing vendor", "", E("  { product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; }"), "allow.d/00-test.conf", 2, "no 'vendor'" },
+        { "vendor not hex", "", E("  { vendor = \"07g1\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; }"),
+          "allow.d/00-test.conf", 2, "'vendor' must be 4 hex digits" },
+        { "vendor as integer", "", E("  { vendor = 1921; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; }"),
+          "allow.d/00-test.conf", 2, "'vendor' must be 4 hex digits" },
+        { "product too long", "", E("  { vendor = \"0781\"; product = \"55670\"; serial = \"S\"; approved_by = \"Y\"; }"),
+          "allow.d/00-test.conf", 2, "'product' must be 4 hex digits" },
+        { "no serial", "", E("  { vendor = \"0781\"; product = \"5567\"; approved_by = \"Y\"; }"), "allow.d/00-test.conf", 2, "any_serial = true" },
+        { "empty serial", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"\"; approved_by = \"Y\"; }"), "allow.d/00-test.conf", 2, "'serial' is empty" },
+        { "serial and any_serial", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; any_serial = true; approved_by = \"Y\"; }"),
+          "allow.d/00-test.conf", 2, "not both" },
+        { "any_serial not a bool", "", E("  { vendor = \"0781\"; product = \"5567\"; any_serial = \"yes\"; approved_by = \"Y\"; }"),
+          "allow.d/00-test.conf", 2, "'any_serial' must be true or false" },
+        { "serial wrong type", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = 1234; approved_by = \"Y\"; }"),
+          "allow.d/00-test.conf", 2, "'serial' must be a string" },
+        { "no approver", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; }"), "allow.d/00-test.conf", 2, "approved_by" },
+        { "bad expires", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; expires = \"2026-02-30\"; }"),
+          "allow.d/00-test.conf", 2, "'expires' must be a date" },
+        { "bad approved_on", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; approved_on = \"1/4/2026\"; }"),
+          "allow.d/00-test.conf", 2, "'approved_on' must be a date" },
+        { "expires before approval", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\";\n    approved_on = \"2026-04-01\"; expires = \"2026-03-31\"; }"),
+          "allow.d/00-test.conf", 2, "before 'approved_on'" },
+        { "label wrong type", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; label = 5; }"),
+          "allow.d/00-test.conf", 2, "'label' must be a string" },
+        { "duplicate entry", "", E("  " OK_ENTRY ",\n  " OK_ENTRY), "allow.d/00-test.conf", 3, "duplicate allow entry for 0781:5567" },
+        { "duplicate any_serial", "",
+          E("  { vendor = \"0781\"; product = \"5567\"; any_serial = true; approved_by = \"A\"; },\n"
+            "  { vendor = \"0781\"; product = \"5567\"; any_serial = true; approved_by = \"B\"; }"),
+          "allow.d/00-test.conf", 3, "duplicate allow entry" },
+};
+
+static void test_error_cases(void **state) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                const ErrorCase *c = &cases[i];
+                Policy *p = NULL;
+                ConfigErrors e = { 0 };
+                bool found = false;
+                int r = config_load_strings(c->main_text, c->allow_text, &p, &e);
+
+                if (r >= 0 || !p == false) {
+                        fprintf(stderr, "case '%s' was accepted\n", c->name);
+                        fail();
+                }
+                for (size_t k = 0; k < e.n; k++)
+                        if (streq(e.items[k].file, c->file) && e.items[k].line == c->line &&
+                            strstr(e.items[k].message, c->words))
+                                found = true;
+                if (!found) {
+                        fprintf(stderr, "case '%s': wanted %s:%d: ...%s...; got:\n", c->name, c->file, c->line, c->words);
+                        config_errors_print(&e, stderr);
+                        fail();
+                }
+                config_errors_done(&e);
+        }
+}
+
+static void test_all_errors_reported(void **state) {
+        /* Two bad entries in one file and a bad category: three errors, not one. */
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        int r = config_load_strings("usb = { block = [ \"nope\" ]; };",
+                                    E("  { vendor = \"xyz\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; },\n"
+                                      "  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; }"),
+                                    &p, &e);
+        assert_true(r < 0);
+        assert_null(p);
+        assert_int_equal(e.n, 3);
+        config_errors_done(&e);
+}
+
+static void test_good(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        int r = config_load_strings(
+                "# comment\nusb = {\n  block = [ \"storage\", \"tethering\" ];\n  policy_ref = \"基本方針 6(3)①\";\n};\n",
+                E("  { vendor = \"0781\"; product = \"5567\"; serial = \"4C53\\x01\"; label = \"総務課\";\n"
+                  "    approved_by = \"情報セキュリティ管理者\"; approved_on = \"2026-04-01\"; expires = \"2027-03-31\"; ticket = \"SEC-1\"; },\n"
+                  "  { vendor = \"046D\"; product = \"C52B\"; any_serial = true; approved_by = \"Y\"; }"),
+                &p, &e);
+        if (r < 0)
+                config_errors_print(&e, stderr);
+        assert_int_equal(r, 0);
+        assert_int_equal(p->usb.block_mask, USB_CATEGORY_BIT(USB_CATEGORY_STORAGE) | USB_CATEGORY_BIT(USB_CATEGORY_TETHERING));
+        assert_string_equal(p->usb.policy_ref, "基本方針 6(3)①");
+        assert_int_equal(p->usb.n_entries, 2);
+        assert_int_equal(p->usb.entries[0].vendor, 0x0781);
+        assert_int_equal(p->usb.entries[0].line, 2);
+        assert_int_equal(p->usb.entries[0].serial_len, 5); /* \x01 is unescaped by libconfig */
+        assert_memory_equal(p->usb.entries[0].serial, "4C53\x01", 5);
+        assert_string_equal(p->usb.entries[0].label, "総務課");
+        assert_int_equal(p->usb.entries[0].expires_at, date_end_local(2027, 3, 31));
+        assert_int_equal(p->usb.entries[1].vendor, 0x046d); /* upper case hex is fine */
+        assert_true(p->usb.entries[1].any_serial);
+        assert_int_equal(strlen(p->hash), 64);
+        policy_unref(p);
+}
+
+static void test_defaults(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings("", NULL, &p, &e), 0);
+        assert_int_equal(p->usb.block_mask, USB_CATEGORIES_BLOCKABLE);
+        assert_string_equal(p->usb.policy_ref, "対策基準 第3-6");
+        policy_unref(p);
+}
+
+/* ---- on disk ---- */
+
+static char dir[] = "/tmp/mamori-test-config-XXXXXX";
+
+static void write_file(const char *name, const char *text, mode_t mode) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, name);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+        assert_int_equal(chmod(p, mode), 0);
+}
+
+static int load_dir(Policy **p, ConfigErrors *e) {
+        char c[512], a[512];
+        snprintf(c, sizeof c, "%s/mamori.conf", dir);
+        snprintf(a, sizeof a, "%s/allow.d", dir);
+        return config_load(c, a, p, e);
+}
+
+static void test_files(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        char hash[65];
+
+        assert_non_null(mkdtemp(dir));
+        /* missing main file */
+        assert_int_equal(load_dir(&p, &e), -ENOENT);
+        assert_true(strstr(e.items[0].message, "cannot open") != NULL);
+        config_errors_done(&e);
+
+        write_file("mamori.conf", "usb = { };\n", 0644);
+        assert_int_equal(load_dir(&p, &e), 0); /* no allow.d at all is fine */
+        assert_int_equal(p->n_files, 1);
+        strcpy(hash, p->hash);
+        p = policy_unref(p);
+
+        char d[512];
+        snprintf(d, sizeof d, "%s/allow.d", dir);
+        assert_int_equal(mkdir(d, 0755), 0);
+        write_file("allow.d/20-b.conf", E("  { vendor = \"0781\"; product = \"0002\"; serial = \"B\"; approved_by = \"Y\"; }"), 0644);
+        write_file("allow.d/10-a.conf", E("  { vendor = \"0781\"; product = \"0001\"; serial = \"A\"; approved_by = \"Y\"; }"), 0644);
+        write_file("allow.d/.30-hidden.conf", "garbage", 0644);
+        write_file("allow.d/40-backup.conf~", "garbage", 0644);
+        write_file("allow.d/50-notes.txt", "garbage", 0644);
+        assert_int_equal(load_dir(&p, &e), 0);
+        assert_int_equal(p->n_files, 3);
+        assert_int_equal(p->usb.n_entries, 2);
+        assert_int_equal(p->usb.entries[0].product, 1); /* name order */
+        assert_true(strstr(p->usb.entries[0].file, "10-a.conf") != NULL);
+        assert_string_not_equal(p->hash, hash);
+        p = policy_unref(p);
+
+        /* a file anyone may write is refused */
+        write_file("allow.d/60-open.conf", "allow = ();\n", 0666);
+        assert_true(load_dir(&p, &e) < 0);
+        assert_null(p);
+        assert_true(strstr(e.items[0].message, "writable by everyone") != NULL);
+        assert_true(strstr(e.items[0].file, "60-open.conf") != NULL);
+        config_errors_done(&e);
+
+        /* a file owned by another user is refused */
+        snprintf(d, sizeof d, "%s/allow.d/60-open.conf", dir);
+        assert_int_equal(chmod(d, 0644), 0);
+        if (geteuid() == 0) {
+                assert_int_equal(chown(d, 65534, 65534), 0);
+                assert_true(load_dir(&p, &e) < 0);
+                assert_true(strstr(e.items[0].message, "owned by uid 65534") != NULL);
+                config_errors_done(&e);
+        }
+        unlink(d);
+        assert_int_equal(load_dir(&p, &e), 0);
+        p = policy_unref(p);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_error_cases),
+                cmocka_unit_test(test_all_errors_reported),
+                cmocka_unit_test(test_good),
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_files),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

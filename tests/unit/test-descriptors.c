@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#include "unit.h"
+#include <stdint.h>
+#include <string.h>
+
+#include "usb-descriptors.h"
+
+static const uint8_t device[18] = { 18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x81, 0x07, 0x67, 0x55, 0x00, 0x01, 1, 2, 3, 1 };
+
+static size_t build(uint8_t *buf, const uint8_t *rest, size_t n) {
+        memcpy(buf, device, sizeof device);
+        memcpy(buf + sizeof device, rest, n);
+        return sizeof device + n;
+}
+
+static void test_composite(void **state) {
+        const uint8_t cfg[] = {
+                9, 2, 9 + 9 + 9 + 9, 0, 2, 1, 0, 0x80, 50,
+                9, 4, 0, 0, 1, 3, 1, 1, 0,      /* keyboard */
+                9, 0x21, 0x11, 1, 0, 1, 0x22, 63, 0,
+                9, 4, 1, 0, 2, 8, 6, 0x50, 4,   /* storage, iInterface 4 */
+        };
+        uint8_t buf[128];
+        UsbDescInterface ifs[8];
+        UsbDescDevice dev;
+        int n = usb_descriptors_parse(buf, build(buf, cfg, sizeof cfg), &dev, ifs, 8);
+        assert_int_equal(n, 2);
+        assert_int_equal(dev.vendor, 0x0781);
+        assert_int_equal(dev.product, 0x5567);
+        assert_int_equal(ifs[0].cls, 3);
+        assert_int_equal(ifs[1].cls, 8);
+        assert_int_equal(ifs[1].number, 1);
+        assert_int_equal(ifs[1].configuration, 1);
+        assert_int_equal(ifs[1].iinterface, 4);
+}
+
+static void test_garbage(void **state) {
+        uint8_t buf[64];
+        UsbDescInterface ifs[4];
+        assert_true(usb_descriptors_parse(NULL, 0, NULL, ifs, 4) < 0);
+        assert_true(usb_descriptors_parse(device, 10, NULL, ifs, 4) < 0);
+        /* bLength 0 would loop forever if not stopped */
+        const uint8_t zero[] = { 0, 4, 0, 0, 0, 8, 0, 0, 0 };
+        assert_int_equal(usb_descriptors_parse(buf, build(buf, zero, sizeof zero), NULL, ifs, 4), 0);
+        /* a descriptor running past the end */
+        const uint8_t past[] = { 200, 4, 0, 0, 0, 8, 0, 0, 0 };
+        assert_int_equal(usb_descriptors_parse(buf, build(buf, past, sizeof past), NULL, ifs, 4), 0);
+        /* a short interface descriptor is skipped, not read past */
+        const uint8_t shortif[] = { 4, 4, 0, 0 };
+        assert_int_equal(usb_descriptors_parse(buf, build(buf, shortif, sizeof shortif), NULL, ifs, 4), 0);
+}
+
+static void test_bounded(void **state) {
+        uint8_t buf[18 + 9 * 10];
+        UsbDescInterface ifs[4];
+        memcpy(buf, device, 18);
+        for (int i = 0; i < 10; i++) {
+                const uint8_t d[] = { 9, 4, (uint8_t) i, 0, 0, 8, 6, 0x50, 0 };
+                memcpy(buf + 18 + 9 * i, d, 9);
+        }
+        assert_int_equal(usb_descriptors_parse(buf, sizeof buf, NULL, ifs, 4), 4);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_composite),
+                cmocka_unit_test(test_garbage),
+                cmocka_unit_test(test_bounded),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#include "unit.h"
+#include <string.h>
+
+#include "config.h"
+#include "usb-report.h"
+
+static const EventEnvelope env = {
+        .host_name = "pc-01", .machine_id = "0123456789abcdef0123456789abcdef",
+        .agent_version = "0.1.0", .policy_hash = "ff", .user_uid = -1,
+};
+
+static void test_blocked_event(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings("", NULL, &p, &e), 0);
+        /* hostile strings: quotes, newline, invalid UTF-8, control bytes */
+        UsbDevice *d = usb_device_new("1-4", 0x0781, 0x5567, "S\"1\n\xff", 5);
+        free(d->manufacturer);
+        d->manufacturer = strdup("Evil\\Corp");
+        usb_device_add_interface(d, "1-4:1.0", 0x08, 0x06, 0x50, "Mass\x01Storage", 0);
+        usb_device_add_interface(d, "1-4:1.1", 0x03, 0x01, 0x01, NULL, 1);
+        usb_device_classify(d);
+        Decision dec = policy_decide(p, d, 0);
+        Event *ev = NULL;
+        assert_int_equal(usb_report_build(p, d, &dec, &ev), 0);
+        assert_int_equal(ev->kind, EVENT_USB_BLOCKED);
+        char *json = NULL;
+        size_t len;
+        assert_int_equal(event_render(ev, &env, &json, &len), 0);
+        assert_int_equal(strlen(json), len);
+        assert_null(strchr(json, '\n'));
+        assert_non_null(strstr(json, "\"kind\":\"usb.blocked\""));
+        assert_non_null(strstr(json, "\"policy_ref\":\"対策基準 第3-6\""));
+        assert_non_null(strstr(json, "\"serial\":\"S\\\"1\\\\x0a\\\\xff\""));
+        assert_non_null(strstr(json, "\"serial_hex\":\"5322310aff\""));
+        assert_non_null(strstr(json, "\"reason\":\"unknown\""));
+        assert_non_null(strstr(json, "\"name\":\"Mass\\\\x01Storage\""));
+        assert_non_null(strstr(json, "{\"id\":\"1-4:1.1\",\"number\":0,\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"01\",\"category\":\"other\",\"action\":\"untouched\""));
+        assert_non_null(strstr(json, "\"action\":\"blocked\""));
+        /* message is one clean line */
+        assert_null(strchr(ev->message, '\n'));
+        free(json);
+        event_free(ev);
+        usb_device_free(d);
+        policy_unref(p);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_blocked_event),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
