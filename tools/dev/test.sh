@@ -50,7 +50,30 @@ LSAN_OPTIONS=suppressions=$top/tests/lsan.supp \
   meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite vm --no-suite package $suites || rc=1
 set -- $(summary build-asan); p2=$1 f2=$2 s2=$3
 
-echo "pass 1: $p1 passed, $f1 failed, $s1 skipped; pass 2 (ASan+UBSan): $p2 passed, $f2 failed, $s2 skipped"
-[ "$f1" = 0 ] && [ "$f2" = 0 ] || rc=1
-echo "$((p1 + p2)) passed, $((f1 + f2)) failed, $((s1 + s2)) skipped"
+echo "=== fuzz smoke: every libFuzzer target, a short run from its seed corpus"
+rm -rf build-fuzz
+pf=0 ff=0
+if CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=true -Db_sanitize=address,undefined \
+     -Db_lundef=false -Dbuildtype=debug >/dev/null && ninja -C build-fuzz >/dev/null; then
+  for fz in build-fuzz/tests/fuzz/fuzz-*; do
+    [ -f "$fz" ] && [ -x "$fz" ] || continue
+    name=$(basename "$fz"); corpus=tests/fuzz/corpus/${name#fuzz-}
+    work=$(mktemp -d)
+    cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+    if LSAN_OPTIONS=suppressions=$top/tests/lsan.supp "$fz" -max_total_time="${MAMORI_FUZZ_SECONDS:-20}" \
+         -timeout=10 -rss_limit_mb=2048 -artifact_prefix="build-fuzz/$name-" \
+         -print_final_stats=1 "$work" >"build-fuzz/$name.log" 2>&1; then
+      pf=$((pf + 1)); echo "fuzz $name: OK ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log"))"
+    else
+      ff=$((ff + 1)); rc=1; echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"
+    fi
+    rm -rf "$work"
+  done
+else
+  ff=1; rc=1; echo "fuzz build FAILED"
+fi
+
+echo "pass 1: $p1 passed, $f1 failed, $s1 skipped; pass 2 (ASan+UBSan): $p2 passed, $f2 failed, $s2 skipped; fuzz: $pf passed, $ff failed"
+[ "$f1" = 0 ] && [ "$f2" = 0 ] && [ "$ff" = 0 ] || rc=1
+echo "$((p1 + p2 + pf)) passed, $((f1 + f2 + ff)) failed, $((s1 + s2)) skipped"
 exit $rc
