@@ -38,6 +38,8 @@ meson setup build-ci -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
 ninja -C build-ci
 meson test -C build-ci --print-errorlogs --num-processes 2 $suites || rc=1
 set -- $(summary build-ci); p1=$1 f1=$2 s1=$3
+# The unit's `systemd-analyze security` score, measured by the units suite.
+grep -ho "SECURITY EXPOSURE mamori.service: [0-9.]*" build-ci/meson-logs/testlog.txt | head -1 || true
 
 echo "=== pass 2: ASan + UBSan"
 rm -rf build-asan
