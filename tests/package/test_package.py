@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: MIT
+"""The Debian and RPM packages, built from this tree with the project's own
+scripts: what they contain, that every file under /etc/mamori is a conffile
+that an upgrade never overwrites, that lintian has nothing to say, and that
+their maintainer scripts enable the service on install and remove the state
+on purge (run for real, in a private mount namespace)."""
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import io
+
+import pytest
+
+SOURCE = os.environ["MAMORI_SOURCE_DIR"]
+MAMORID = os.environ.get("MAMORID")
+EXPOSURE_MAX = 2.5
+
+
+def run(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    p = subprocess.run(cmd, **kw)
+    if p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    if shutil.which("dpkg-buildpackage") is None:
+        pytest.skip("dpkg-dev missing")
+    out = tmp_path_factory.mktemp("deb")
+    run([os.path.join(SOURCE, "tools/dev/build-deb.sh"), str(out)], cwd=SOURCE)
+    debs = [f for f in os.listdir(out) if re.match(r"mamori_.*\.deb$", f)]
+    assert len(debs) == 1, os.listdir(out)
+    return out, out / debs[0]
+
+
+@pytest.fixture(scope="module")
+def rpm(tmp_path_factory):
+    if shutil.which("rpmbuild") is None:
+        pytest.skip("rpm missing")
+    out = tmp_path_factory.mktemp("rpm")
+    run([os.path.join(SOURCE, "tools/dev/build-rpm.sh"), str(out)], cwd=SOURCE)
+    rpms = [f for f in os.listdir(out) if re.match(r"mamori-\d.*\.rpm$", f)]
+    assert len(rpms) == 1, os.listdir(out)
+    return out / rpms[0]
+
+
+def deb_files(path):
+    """{path: (mode, type)} of the data archive."""
+    lines = run(["dpkg-deb", "-c", str(path)]).stdout.splitlines()
+    files = {}
+    for line in lines:
+        perms, _, _, _, _, name = line.split(None, 5)
+        name = name.split(" -> ")[0].lstrip(".")
+        files[name.rstrip("/") or "/"] = perms
+    return files
+
+
+def deb_control(path, tmp_path, name):
+    d = tmp_path / "control"
+    if not d.exists():
+        run(["dpkg-deb", "-e", str(path), str(d)])
+    f = d / name
+    return f.read_text() if f.exists() else ""
+
+
+EXPECTED = ["/usr/sbin/mamorid", "/etc/mamori/mamori.conf", "/etc/mamori/allow.d/00-example.conf",
+            "/usr/lib/systemd/catalog/mamori.catalog", "/usr/share/man/man8/mamorid.8",
+            "/usr/share/man/man5/mamori.conf.5", "/usr/share/man/ja/man5/mamori.conf.5"]
+
+
+def test_deb_contents(deb, tmp_path):
+    files = deb_files(deb[1])
+    names = set(files)
+    for f in EXPECTED:
+        assert f in names or f + ".gz" in names, f"{f} not in the .deb: {sorted(names)}"
+    assert "/lib/systemd/system/mamori.service" in names
+    assert files["/etc/mamori/allow.d"].startswith("drwx------")
+    assert files["/etc/mamori/allow.d/00-example.conf"].startswith("-rw-------")
+    assert files["/usr/sbin/mamorid"].startswith("-rwxr-xr-x")
+    control = deb_control(deb[1], tmp_path, "control")
+    assert re.search(r"^Depends:.*libsystemd0", control, re.M), control
+
+
+def test_deb_every_file_in_etc_is_a_conffile(deb, tmp_path):
+    etc = {f for f, perms in deb_files(deb[1]).items() if f.startswith("/etc/") and perms.startswith("-")}
+    assert etc
+    conffiles = set(deb_control(deb[1], tmp_path, "conffiles").split())
+    assert etc == conffiles
+
+
+def test_deb_lintian_clean(deb):
+    if shutil.which("lintian") is None:
+        pytest.skip("lintian missing")
+    changes = [f for f in os.listdir(deb[0]) if f.endswith(".changes")]
+    p = subprocess.run(["lintian", "--pedantic", "--display-info", "--show-overrides", str(deb[0] / changes[0])],
+                       capture_output=True, text=True)
+    print(p.stdout, p.stderr)
+    bad = [l for l in p.stdout.splitlines() if re.match(r"^[EW]: ", l)]
+    assert not bad, "lintian:\n" + "\n".join(bad)
+    # Every override carries its reason (the comment above it).
+    text = open(os.path.join(SOURCE, "packaging/debian/mamori.lintian-overrides")).read()
+    for block in text.split("\n\n"):
+        lines = block.strip().splitlines()
+        if any(not l.startswith("#") for l in lines):
+            assert lines[0].startswith("#"), f"override without a reason: {block}"
+
+
+def test_deb_maintainer_scripts(deb, tmp_path):
+    postinst = deb_control(deb[1], tmp_path, "postinst")
+    prerm = deb_control(deb[1], tmp_path, "prerm")
+    postrm = deb_control(deb[1], tmp_path, "postrm")
+    assert "deb-systemd-helper enable 'mamori.service'" in postinst
+    assert re.search(r"_dh_action=start", postinst) and "deb-systemd-invoke $_dh_action 'mamori.service'" in postinst
+    assert "deb-systemd-invoke stop 'mamori.service'" in prerm
+    assert "rm -rf /var/lib/mamori" in postrm
+
+
+def test_deb_unit_verifies(deb, tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze missing")
+    data = run(["dpkg-deb", "--fsys-tarfile", str(deb[1])], text=False).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        unit = t.extractfile("./lib/systemd/system/mamori.service").read().decode()
+    assert "ExecStart=/usr/sbin/mamorid" in unit
+    path = tmp_path / "mamori.service"
+    path.write_text(unit.replace("ExecStart=/usr/sbin/mamorid", "ExecStart=" + MAMORID))
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p.stderr
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)], capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for mamori\.service: (\d+(?:\.\d+)?)", p.stdout + p.stderr)
+    assert m and float(m.group(1)) <= EXPOSURE_MAX, p.stdout + p.stderr
+
+
+def in_scratch_system(script, unit_text, files):
+    """Runs script (sh) in a private mount namespace in which systemd's unit and
+    state directories and /var/lib are empty tmpfs, and systemd does not seem
+    to run, so maintainer scripts act for real on nothing that matters."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare")
+    setup = """
+set -e
+for d in /etc/systemd/system /var/lib /run/systemd /lib/systemd/system; do
+  mount -t tmpfs tmpfs "$d"
+done
+mkdir -p /var/lib/dpkg
+cat > /lib/systemd/system/mamori.service <<'UNIT'
+%s
+UNIT
+""" % unit_text
+    for name, text in files.items():
+        setup += f"cat > {name} <<'SCRIPT'\n{text}\nSCRIPT\nchmod +x {name}\n"
+    env = dict(os.environ, DPKG_MAINTSCRIPT_PACKAGE="mamori", DPKG_MAINTSCRIPT_NAME="test")
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", setup + script],
+                          capture_output=True, text=True, env=env)
+
+
+def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
+    if shutil.which("deb-systemd-helper") is None:
+        pytest.skip("init-system-helpers missing")
+    unit = open(os.path.join(os.environ["MAMORI_BUILD_DIR"], "units/mamori.service")).read()
+    scripts = {f"/run/{n}": deb_control(deb[1], tmp_path, n) for n in ("postinst", "prerm", "postrm")}
+    p = in_scratch_system("""
+/run/postinst configure
+test -L /etc/systemd/system/multi-user.target.wants/mamori.service
+echo enabled
+mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
+/run/prerm remove
+/run/postrm remove
+test -e /var/lib/mamori/events.jsonl
+echo state-kept-on-remove
+/run/postrm purge
+test ! -e /var/lib/mamori
+test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
+echo purged
+""", unit, scripts)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.split() == ["enabled", "state-kept-on-remove", "purged"]
+
+
+def rpm_query(path, fmt):
+    return run(["rpm", "-qp", "--qf", fmt, str(path)]).stdout
+
+
+def test_rpm_every_file_in_etc_is_config_noreplace(rpm):
+    rows = [l.split(" ", 2) for l in rpm_query(rpm, "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]").splitlines()]
+    files = {r[2]: (r[0], r[1]) for r in rows}
+    for f in EXPECTED + ["/usr/lib/systemd/system/mamori.service"]:
+        assert f in files or f + ".gz" in files, f"{f} not in the rpm"
+    etc = {f: v for f, v in files.items() if f.startswith("/etc/") and v[0].startswith("-")}
+    assert etc
+    for f, (perms, flags) in etc.items():
+        assert "c" in flags and "n" in flags, f"{f} is not %config(noreplace): {flags}"
+    assert files["/etc/mamori/allow.d"][0] == "drwx------"
+    assert files["/etc/mamori/allow.d/00-example.conf"][0] == "-rw-------"
+
+
+def test_rpm_scripts_enable_start_stop_and_purge(rpm):
+    scripts = run(["rpm", "-qp", "--scripts", str(rpm)]).stdout
+    post = scripts.split("postinstall scriptlet")[1].split("scriptlet")[0]
+    assert "systemctl enable mamori.service" in post and "systemctl start mamori.service" in post
+    preun = scripts.split("preuninstall scriptlet")[1].split("scriptlet")[0]
+    assert "systemctl stop mamori.service" in preun
+    postun = scripts.split("postuninstall scriptlet")[1]
+    assert "rm -rf /var/lib/mamori" in postun
+
+
+def test_rpm_install_enables_and_erase_removes_state(rpm):
+    if shutil.which("systemctl") is None:
+        pytest.skip("systemctl missing")
+    scripts = run(["rpm", "-qp", "--scripts", str(rpm)]).stdout
+
+    def body(name):
+        part = scripts.split(f"{name} scriptlet (using /bin/sh):\n")[1]
+        return re.split(r"^\w+ scriptlet \(using", part, flags=re.M)[0]
+
+    unit = open(os.path.join(os.environ["MAMORI_BUILD_DIR"], "units/mamori.service")).read()
+    p = in_scratch_system("""
+sh /run/post 1
+test -L /etc/systemd/system/multi-user.target.wants/mamori.service
+echo enabled
+mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
+sh /run/postun 1
+test -e /var/lib/mamori/events.jsonl
+echo state-kept-on-upgrade
+sh /run/preun 0
+test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
+sh /run/postun 0
+test ! -e /var/lib/mamori
+echo erased
+""", unit, {"/run/post": body("postinstall"), "/run/preun": body("preuninstall"), "/run/postun": body("postuninstall")})
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.split() == ["enabled", "state-kept-on-upgrade", "erased"]
+
+
+def test_deb_and_rpm_ship_the_same_files(deb, rpm):
+    def norm(f):
+        f = re.sub(r"\.gz$", "", f)
+        return f.replace("/usr/lib/systemd/system/", "/lib/systemd/system/")
+    d = {norm(f) for f, perms in deb_files(deb[1]).items() if not perms.startswith("d")}
+    r = {norm(f) for f in rpm_query(rpm, "[%{FILENAMES}\n]").split()
+         if not f.startswith(("/usr/lib/.build-id", "/usr/share/licenses")) }
+    d = {f for f in d if not f.startswith(("/usr/share/doc/", "/usr/share/lintian/"))}
+    r = {f for f in r if f not in ("/etc/mamori", "/etc/mamori/allow.d") and not f.endswith("/.build-id")}
+    assert d == r, f"only in deb: {sorted(d - r)}; only in rpm: {sorted(r - d)}"
