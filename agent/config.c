@@ -376,11 +376,29 @@ static int parse_date_key(ConfigContext *c, const config_setting_t *entry, const
         return 1;
 }
 
+/* expires: a date ("2027-03-31": allows through that local day) or, to the
+ * second, an RFC 3339 date-time with its offset ("2027-03-31T17:00:00+09:00"). */
+static int parse_expires(ConfigContext *c, const config_setting_t *entry, AllowEntry *e) {
+        int r = config_get_string(c, entry, "expires", &e->expires), ymd[3];
+        if (r <= 0)
+                return r;
+        if (parse_date(e->expires, &ymd[0], &ymd[1], &ymd[2]) >= 0) {
+                e->expires_at = date_end_local(ymd[0], ymd[1], ymd[2]);
+                return 1;
+        }
+        if (parse_rfc3339(e->expires, &e->expires_at) >= 0)
+                return 1;
+        config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, "expires")),
+                     "'expires' must be a date written YYYY-MM-DD or an RFC 3339 date-time such as "
+                     "2027-03-31T17:00:00+09:00, not '%s'", e->expires);
+        return -EINVAL;
+}
+
 static int parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
         static const char *const keys[] = { "vendor",      "product",     "serial",  "any_serial", "label",
                                             "approved_by", "approved_on", "expires", "ticket",     NULL };
         int line = config_setting_line(s), r, bad = 0;
-        int on[3] = { 0 }, ex[3] = { 0 };
+        int on[3] = { 0 };
         bool any = false;
 
         e->line = (unsigned) line;
@@ -433,16 +451,12 @@ static int parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *
         }
         r = parse_date_key(c, s, "approved_on", &e->approved_on, on);
         bad |= r < 0;
-        r = parse_date_key(c, s, "expires", &e->expires, ex);
+        r = parse_expires(c, s, e);
         bad |= r < 0;
-        if (r > 0) {
-                e->expires_at = date_end_local(ex[0], ex[1], ex[2]);
-                if (e->approved_on && on[0] &&
-                    (ex[0] * 10000 + ex[1] * 100 + ex[2]) < (on[0] * 10000 + on[1] * 100 + on[2])) {
-                        config_error(c->errors, c->file, line, "'expires' (%s) is before 'approved_on' (%s)",
-                                     e->expires, e->approved_on);
-                        bad = 1;
-                }
+        if (r > 0 && e->approved_on && on[0] && e->expires_at <= date_start_local(on[0], on[1], on[2])) {
+                config_error(c->errors, c->file, line, "'expires' (%s) is before 'approved_on' (%s)",
+                             e->expires, e->approved_on);
+                bad = 1;
         }
         return bad ? -EINVAL : 0;
 }

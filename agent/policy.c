@@ -135,14 +135,13 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
                 dec.changes_at = in_force->expires_at;
                 return dec;
         }
+        /* With no entry at all for the model, the device is simply unknown
+         * (the event still says whether it has a serial). */
         if (expired) {
                 dec.reason = DECISION_EXPIRED;
                 dec.entry = expired;
-        } else if (!d->has_serial) {
-                dec.reason = DECISION_NO_SERIAL;
-                dec.entry = mismatch;
         } else if (mismatch) {
-                dec.reason = DECISION_SERIAL_MISMATCH;
+                dec.reason = d->has_serial ? DECISION_SERIAL_MISMATCH : DECISION_NO_SERIAL;
                 dec.entry = mismatch;
         }
         return dec;

@@ -59,7 +59,7 @@ typedef enum DecisionReason {
         DECISION_UNKNOWN,        /* no entry for this vendor:product */
         DECISION_EXPIRED,        /* an entry matched but has expired */
         DECISION_SERIAL_MISMATCH,/* entries for vendor:product exist, none for this serial */
-        DECISION_NO_SERIAL,      /* the device has no serial, and no any_serial entry allows it */
+        DECISION_NO_SERIAL,      /* entries for vendor:product need a serial; the device has none */
         DECISION_NO_POLICY,      /* fail-closed: no valid configuration */
         _DECISION_REASON_MAX,
 } DecisionReason;

@@ -73,3 +73,81 @@ usec_t date_end_local(int year, int month, int day) {
         /* mktime normalises day 32 into the next month. */
         return date_start_local(year, month, day + 1);
 }
+
+static int digits(const char *s, size_t n) {
+        int v = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char) s[i]))
+                        return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        return v;
+}
+
+int parse_rfc3339(const char *s, usec_t *ret) {
+        int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+        usec_t frac = 0;
+        struct tm tm;
+        const char *p;
+        time_t t;
+        int64_t total;
+
+        /* date-time = full-date "T" partial-time time-offset (RFC 3339 section 5.6) */
+        if (!s || strlen(s) < 20 || (s[10] != 'T' && s[10] != 't'))
+                return -EINVAL;
+        {
+                char date[11];
+                memcpy(date, s, 10);
+                date[10] = 0;
+                if (parse_date(date, &y, &mo, &d) < 0)
+                        return -EINVAL;
+        }
+        if (s[13] != ':' || s[16] != ':')
+                return -EINVAL;
+        h = digits(s + 11, 2);
+        mi = digits(s + 14, 2);
+        sec = digits(s + 17, 2);
+        if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60) /* 60: a leap second */
+                return -EINVAL;
+        p = s + 19;
+        if (*p == '.') {
+                usec_t scale = USEC_PER_SEC / 10;
+                size_t n = 0;
+                for (p++; isdigit((unsigned char) *p); p++, n++) {
+                        if (n >= 9)
+                                return -EINVAL;
+                        frac += (usec_t) (*p - '0') * scale;
+                        scale /= 10;
+                }
+                if (n == 0)
+                        return -EINVAL;
+        }
+        if ((*p == 'Z' || *p == 'z') && p[1] == 0)
+                sign = 0;
+        else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+                sign = *p == '+' ? 1 : -1;
+                oh = digits(p + 1, 2);
+                om = digits(p + 4, 2);
+                if (oh < 0 || oh > 23 || om < 0 || om > 59)
+                        return -EINVAL;
+        } else
+                return -EINVAL;
+
+        tm = (struct tm){
+                .tm_year = y - 1900,
+                .tm_mon = mo - 1,
+                .tm_mday = d,
+                .tm_hour = h,
+                .tm_min = mi,
+                .tm_sec = sec,
+        };
+        t = timegm(&tm);
+        if (t == (time_t) -1)
+                return -EINVAL;
+        total = (int64_t) t - sign * (int64_t) (oh * 3600 + om * 60);
+        if (total < 0)
+                return -EINVAL;
+        if (ret)
+                *ret = (usec_t) total * USEC_PER_SEC + frac;
+        return 0;
+}

@@ -17,6 +17,12 @@ char *format_rfc3339(char buf[static RFC3339_MAX], usec_t realtime);
 /* Strict "YYYY-MM-DD" with a real calendar date. 0 or -EINVAL. */
 int parse_date(const char *s, int *ret_year, int *ret_month, int *ret_day);
 
+/* An RFC 3339 date-time with its offset, e.g. "2026-11-21T18:00:00+09:00",
+ * "2026-11-21T09:00:00Z", "2026-11-21t09:00:00.250z" (fraction kept to the
+ * microsecond). A time without an offset is refused: it would mean a
+ * different instant on every machine. 0 or -EINVAL. */
+int parse_rfc3339(const char *s, usec_t *ret);
+
 /* The first microsecond after the given local calendar day ends (local midnight of
  * the next day): an allow entry with `expires = "2027-03-31"` allows through the 31st. */
 usec_t date_end_local(int year, int month, int day);

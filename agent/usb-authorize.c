@@ -55,8 +55,29 @@ int usb_authorize_interface(const char *syspath, const char *sysname, bool autho
         /* Authorizing does not bind a driver; drivers_probe does. Failure here
          * (no matching driver loaded yet) is harmless: a driver that loads
          * later probes every authorized interface itself. */
-        (void) write_attr("/sys/bus/usb", "drivers_probe", sysname);
+        (void) usb_authorize_probe(sysname);
         return 0;
+}
+
+int usb_authorize_probe(const char *sysname) {
+        _cleanup_free_ char *line = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        ssize_t l;
+        int n;
+
+        /* The kernel compares the name with sysfs_streq(), so a trailing newline
+         * is fine; O_APPEND is ignored by sysfs and turns a plain-file mock into
+         * a log of every name written. */
+        n = asprintf(&line, "%s\n", sysname);
+        if (n < 0)
+                return -ENOMEM;
+        fd = open("/sys/bus/usb/drivers_probe", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        l = write(fd, line, (size_t) n);
+        if (l < 0)
+                return negative_errno();
+        return (size_t) l == (size_t) n ? 0 : -EIO;
 }
 
 int usb_authorize_device(const char *syspath, bool authorize) {

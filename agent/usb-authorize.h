@@ -14,6 +14,10 @@ int usb_authorize_read(const char *syspath);
  * interface that was authorized after it appeared. */
 int usb_authorize_interface(const char *syspath, const char *sysname, bool authorize);
 
+/* Writes sysname to /sys/bus/usb/drivers_probe: binds a driver to an
+ * authorized interface that has none. */
+int usb_authorize_probe(const char *sysname);
+
 /* Device-level authorized (used only for devices that came up unconfigured). */
 int usb_authorize_device(const char *syspath, bool authorize);
 

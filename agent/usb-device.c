@@ -229,6 +229,15 @@ static int read_interface(UsbDevice *d, const char *syspath) {
         return 0;
 }
 
+static int interface_order(const void *a, const void *b) {
+        const UsbInterface *x = a, *y = b;
+        if (x->number != y->number)
+                return x->number < y->number ? -1 : 1;
+        if (x->alternate != y->alternate)
+                return x->alternate < y->alternate ? -1 : 1;
+        return strcmp(x->sysname, y->sysname);
+}
+
 static int read_interfaces_from_sysfs(UsbDevice *d) {
         _cleanup_(closedirp_) DIR *dir = NULL;
         size_t plen = strlen(d->sysname);
@@ -249,6 +258,9 @@ static int read_interfaces_from_sysfs(UsbDevice *d) {
                 if (r == -ENOMEM)
                         return r;
         }
+        /* readdir order is arbitrary: events list interfaces by number. */
+        if (d->n_interfaces > 1)
+                qsort(d->interfaces, d->n_interfaces, sizeof *d->interfaces, interface_order);
         return 0;
 }
 

@@ -136,7 +136,10 @@ static void act(UsbDevice *d, const Decision *dec) {
                         continue;
                 if (block && i->authorized != 0) {
                         r = usb_authorize_interface(i->syspath, i->sysname, false);
-                        if (r < 0)
+                        if (r == -ENOENT)
+                                /* gone, or still being created: its own uevent follows */
+                                log_debug_errno(r, "Interface %s has no authorized attribute (yet): %m", i->sysname);
+                        else if (r < 0)
                                 log_error_errno(r, "Failed to block interface %s (%s) of %s: %m", i->sysname,
                                                 usb_category_to_string(i->category), usb_device_id(d, id));
                         else {
@@ -147,7 +150,9 @@ static void act(UsbDevice *d, const Decision *dec) {
                         /* A new interface starts unauthorized (interface_authorized_default=0):
                          * everything the policy does not block is let in here. */
                         r = usb_authorize_interface(i->syspath, i->sysname, true);
-                        if (r < 0)
+                        if (r == -ENOENT)
+                                log_debug_errno(r, "Interface %s is gone: %m", i->sysname);
+                        else if (r < 0)
                                 log_error_errno(r, "Failed to authorize interface %s of %s: %m", i->sysname,
                                                 usb_device_id(d, id));
                         else
@@ -267,7 +272,8 @@ static void rearm_expiry(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->manager->event, &u->expiry_timer, CLOCK_REALTIME, next, USEC_PER_SEC,
+                /* Rare, and due at the second an approval ends: no coalescing slack. */
+                r = sd_event_add_time(u->manager->event, &u->expiry_timer, CLOCK_REALTIME, next, 1,
                                       on_expiry, u);
         if (r < 0)
                 log_error_errno(r, "Cannot arm the expiry timer: %m");

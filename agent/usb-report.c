@@ -96,10 +96,12 @@ static void write_rule(JsonWriter *w, const AllowEntry *e) {
         json_object_end(w);
 }
 
-static const char *reason_text(const Decision *dec) {
+static const char *reason_text(const UsbDevice *d, const Decision *dec) {
         switch (dec->reason) {
         case DECISION_ALLOWED: return dec->relevant ? "allowed by an allow entry" : "its categories are not blocked";
-        case DECISION_UNKNOWN: return "no allow entry for this device";
+        case DECISION_UNKNOWN:
+                return d->has_serial ? "no allow entry for this device"
+                                     : "no allow entry for this model; the device has no serial, so only an any_serial entry could allow it";
         case DECISION_EXPIRED: return "its allow entry has expired";
         case DECISION_SERIAL_MISMATCH: return "allow entries exist for this model, but not for this serial";
         case DECISION_NO_SERIAL: return "the device has no serial; only an any_serial entry can allow it";
@@ -125,7 +127,7 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s", blocked ? "Blocked" : "Allowed",
                               usb_category_to_string(usb_category_primary(shown)), usb_device_id(d, id),
                               strempty(d->manufacturer), strempty(d->product_name),
-                              d->has_serial ? d->serial : "(none)", d->sysname, reason_text(dec));
+                              d->has_serial ? d->serial : "(none)", d->sysname, reason_text(d, dec));
         if (r < 0)
                 return r;
 
@@ -135,7 +137,7 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         json_object_begin(w);
         json_kv_string(w, "action", blocked ? "blocked" : "allowed");
         json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
-        json_kv_string(w, "explanation", reason_text(dec));
+        json_kv_string(w, "explanation", reason_text(d, dec));
         json_key(w, "blocked_categories");
         write_categories(w, blocked ? dec->blocked_categories : 0);
         if (dec->entry)

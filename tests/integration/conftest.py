@@ -25,3 +25,19 @@ def make_agent(bed):
     yield make
     for a in agents:
         a.cleanup()
+
+
+@pytest.fixture
+def dgram_qlen():
+    """umockdev queues uevents on datagram sockets; a burst needs a long queue
+    (tools/dev/test.sh raises it; as root we raise it here too)."""
+    path = "/proc/sys/net/unix/max_dgram_qlen"
+    with open(path) as f:
+        cur = int(f.read())
+    if cur < 512:
+        try:
+            with open(path, "w") as f:
+                f.write("512")
+        except OSError:
+            pytest.skip("net.unix.max_dgram_qlen is below 512 and cannot be raised")
+    return 512

@@ -3,8 +3,11 @@
 devices, the real mamorid binary started against it, and readers for its
 events. Run under umockdev-wrapper (meson does)."""
 
+import ctypes
 import json
 import os
+import select
+import struct
 import shutil
 import signal
 import socket
@@ -29,6 +32,53 @@ def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+class Inotify:
+    """Sees every open-for-write of watched files: the one precise way to tell
+    that mamorid wrote an attribute (even the same value) and when."""
+
+    IN_MODIFY = 0x2
+    IN_CLOSE_WRITE = 0x8
+
+    def __init__(self):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.paths = {}
+        self.seen = []  # (monotonic time, path, mask)
+
+    def watch(self, path, mask=IN_MODIFY | IN_CLOSE_WRITE):
+        wd = self.libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
+        if wd < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        self.paths[wd] = path
+        return wd
+
+    def poll(self, timeout=0.0):
+        """Reads what is queued (waiting up to timeout for the first event)."""
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return self.seen
+        now = time.monotonic()
+        while True:
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return self.seen
+            off = 0
+            while off < len(buf):
+                wd, mask, _cookie, n = struct.unpack_from("iIII", buf, off)
+                off += 16 + n
+                self.seen.append((now, self.paths.get(wd), mask))
+
+    def writes(self, path=None):
+        self.poll()
+        return [e for e in self.seen if path is None or e[1] == path]
+
+    def close(self):
+        os.close(self.fd)
 
 
 class UsbBed:
@@ -65,17 +115,45 @@ class UsbBed:
         """First character only: the kernel file holds "0\\n" or "1\\n"."""
         return self.attr(syspath, "authorized")[:1].decode()
 
+    def never_written(self, syspath, attr="authorized"):
+        """umockdev stores "1" as given; mamorid always writes "0\\n" or "1\\n". So
+        an attribute that still reads exactly b"1" was never written."""
+        return self.attr(syspath, attr) == b"1"
+
     def drivers_probe(self):
-        return self.attr("/sys/bus/usb", "drivers_probe").decode()
+        """Every name mamorid wrote to /sys/bus/usb/drivers_probe, in order."""
+        return self.attr("/sys/bus/usb", "drivers_probe").decode().split()
+
+    def interface_default(self, bus):
+        return self.attr(self.hubs[bus], "interface_authorized_default")[:1].decode()
+
+    def write_raw(self, syspath, name, value):
+        """Writes an attribute byte for byte (hostile strings, invalid UTF-8)."""
+        with open(self.sys(syspath, name), "wb") as f:
+            f.write(value)
 
     def add_usb(self, vendor, product, serial=None, interfaces=(("08", "06", "50", None),),
                 bus=2, port=None, parent=None, manufacturer="Maker", product_name="Thing",
                 iface_authorized="1", device_class="00", uevent=True, extra_attrs=()):
-        """Adds a usb_device and its interfaces; returns (device_syspath, [interface syspaths])."""
+        """Adds a usb_device and its interfaces; returns (device_syspath, [interface syspaths]).
+        iface_authorized=None does what the kernel does: new interfaces start with the
+        root hub's interface_authorized_default. Strings given as bytes are written
+        byte for byte (hostile descriptors). umockdev itself sends an "add" uevent for
+        every device it creates (to whoever listens); uevent=False only leaves out the
+        pacing and the final "bind"."""
+        if iface_authorized is None:
+            iface_authorized = self.interface_default(bus)
+        raw = {}
+        for key, val in (("manufacturer", manufacturer), ("product", product_name), ("serial", serial)):
+            if isinstance(val, bytes):
+                raw[key] = val
+        manufacturer = None if "manufacturer" in raw else manufacturer
+        product_name = None if "product" in raw else product_name
+        serial = None if "serial" in raw else serial
         parent_path = parent or self.hubs[bus]
         if port is None:
             port = self.next_dev[bus]
-            self.next_dev[bus] += 1
+        self.next_dev[bus] = max(self.next_dev[bus], port + 1)
         pname = os.path.basename(parent_path)
         name = f"{bus}-{port}" if pname.startswith("usb") else f"{pname}.{port}"
         devnum = self.next_dev[bus] + 100
@@ -91,21 +169,24 @@ class UsbBed:
         attrs += list(extra_attrs)
         dev = self.tb.add_device("usb", name, parent_path, attrs,
                                  ["DEVTYPE", "usb_device", "PRODUCT", f"{vendor}/{product}/0"])
-        if uevent:
-            self.tb.uevent(dev, "add")
+        for key, val in raw.items():
+            self.write_raw(dev, key, val)
+        # umockdev sends the "add" uevent of every device it creates by itself
+        # (to whoever listens at that moment), as the kernel would.
         ifaces = []
         for n, (cls, sub, proto, iname) in enumerate(interfaces):
             iattrs = ["bInterfaceClass", cls, "bInterfaceSubClass", sub, "bInterfaceProtocol", proto,
                       "bInterfaceNumber", f"{n:02x}", "bAlternateSetting", " 0",
                       "authorized", iface_authorized]
-            if iname is not None:
+            if isinstance(iname, str):
                 iattrs += ["interface", iname]
             i = self.tb.add_device("usb", f"{name}:1.{n}", dev, iattrs,
                                    ["DEVTYPE", "usb_interface", "INTERFACE", f"{int(cls,16)}/{int(sub,16)}/{int(proto,16)}"])
+            if isinstance(iname, bytes):
+                self.write_raw(i, "interface", iname)
             ifaces.append(i)
             if uevent:
                 time.sleep(0.002)  # umockdev's uevent socket holds only a few messages
-                self.tb.uevent(i, "add")
         if uevent:
             time.sleep(0.002)
             self.tb.uevent(dev, "bind")
@@ -149,7 +230,7 @@ class Agent:
         with open(os.path.join(self.allow_dir, name), "w") as f:
             f.write(text)
 
-    def start(self, wait_ready=True, args=()):
+    def start(self, wait_ready=True, args=(), wrapper=()):
         self.sock_path = os.path.join(self.dir, "notify.sock")
         if os.path.exists(self.sock_path):
             os.unlink(self.sock_path)
@@ -168,7 +249,7 @@ class Agent:
         })
         env.update(self.extra_env)
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([MAMORID, "--config", self.conf, *args], env=env,
+        self.proc = subprocess.Popen([*wrapper, MAMORID, "--config", self.conf, *args], env=env,
                                      stdout=self.stderr, stderr=self.stderr)
         if wait_ready:
             self.wait_notify("READY=1")
@@ -212,6 +293,17 @@ class Agent:
     def log(self):
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def log_lines(self):
+        """stderr, line by line, as bytes (so that a broken line stays visible)."""
+        with open(self.stderr_path, "rb") as f:
+            return f.read().split(b"\n")[:-1]
+
+    def check_config(self, *args, conf=None):
+        """Runs `mamorid --check-config`; returns (exit code, stdout, stderr)."""
+        r = subprocess.run([MAMORID, "--config", conf or self.conf, "--check-config", *args],
+                           capture_output=True, timeout=30)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
 
     def events(self, kind=None):
         path = os.path.join(self.state, "events.jsonl")

@@ -1,7 +1,342 @@
 # SPDX-License-Identifier: MIT
-def test_unlisted_stick_is_blocked(bed, make_agent):
-    a = make_agent().start()
-    dev, ifs = bed.add_usb("0781", "5567", serial="4C530001")
+"""Issue 2, item 6: the real mamorid under umockdev, one test per case. Every
+assertion reads the `authorized` files (and drivers_probe) the daemon wrote,
+and the events it recorded."""
+
+import datetime
+import os
+import threading
+import time
+
+import pytest
+
+from mamori_testlib import Inotify, wait_for
+from usb_support import (ADB, CDC_DATA, HUB, KEYBOARD, MOUSE, MTP, NCM, NCM_DATA, PTP, RNDIS, STORAGE,
+                         allow_file, barrier, check_usb_event, entry, iface_actions, settle, sysname,
+                         usb_events, wait_authorized)
+
+LISTED = entry("0781", "5567", serial="4C530001230101", label="総務課 貸出用USBメモリ 1")
+
+
+@pytest.fixture
+def watcher():
+    w = Inotify()
+    yield w
+    w.close()
+
+
+# ---- sticks ----
+
+@pytest.mark.parametrize("start", ["1", "kernel"])
+def test_listed_stick_is_allowed(bed, make_agent, start):
+    """Allowed by vendor:product:serial, on any port. "kernel": the interface starts
+    unauthorized (interface_authorized_default=0), so mamorid must authorize it and
+    write its name to drivers_probe, or no driver would ever bind."""
+    a = make_agent(allow={"10-soumu.conf": allow_file(LISTED)}).start()
+    init = None if start == "kernel" else "1"
+    dev, ifs = bed.add_usb("0781", "5567", serial="4C530001230101", iface_authorized=init)
+    ev = a.wait_events("usb.allowed")[0]
+    assert bed.authorized(ifs[0]) == "1"
+    if start == "kernel":
+        assert sysname(ifs[0]) in bed.drivers_probe()
+    check_usb_event(ev, "usb.allowed", "allowed", "0781", "5567", bus_path=sysname(dev), category="storage")
+    assert ev["device"]["serial"] == "4C530001230101"
+    assert ev["decision"]["rule"]["file"].endswith("allow.d/10-soumu.conf")
+    assert ev["decision"]["rule"]["label"] == "総務課 貸出用USBメモリ 1"
+    assert ev["decision"]["rule"]["line"] == 2
+    assert iface_actions(ev) == {sysname(ifs[0]): "allowed"}
+
+    # The identity is vendor:product:serial, never the port: the same stick on
+    # the other bus, behind another port, is the same approved stick.
+    dev2, ifs2 = bed.add_usb("0781", "5567", serial="4C530001230101", bus=1, iface_authorized=init)
+    a.wait_events("usb.allowed", count=2)
+    assert bed.authorized(ifs2[0]) == "1"
+    barrier(bed, a)
+    assert usb_events(a, "usb.blocked") == []
+    assert len(usb_events(a, "usb.allowed")) == 2
+
+
+@pytest.mark.parametrize("start", ["1", "kernel"])
+def test_unlisted_stick_is_blocked(bed, make_agent, start):
+    a = make_agent(allow={"10-soumu.conf": allow_file(LISTED)}).start()
+    init = None if start == "kernel" else "1"
+    dev, ifs = bed.add_usb("0930", "6545", serial="C03FD5F7ABCD", manufacturer="TOSHIBA",
+                           product_name="TransMemory", iface_authorized=init)
     ev = a.wait_events("usb.blocked")[0]
     assert bed.authorized(ifs[0]) == "0"
-    assert ev["device"]["vendor_id"] == "0781"
+    assert sysname(ifs[0]) not in bed.drivers_probe()
+    check_usb_event(ev, "usb.blocked", "unknown", "0930", "6545", bus_path=sysname(dev), category="storage")
+    d = ev["device"]
+    assert (d["manufacturer"], d["product"], d["serial"]) == ("TOSHIBA", "TransMemory", "C03FD5F7ABCD")
+    assert d["interfaces"][0]["class"] == "08" and d["interfaces"][0]["action"] == "blocked"
+    assert ev["decision"]["blocked_categories"] == ["storage"]
+    assert "rule" not in ev["decision"]
+    barrier(bed, a)
+    assert len(usb_events(a)) == 1, "one decision, one event"
+
+
+def test_expired_entry(bed, make_agent):
+    a = make_agent(allow={"10-old.conf": allow_file(
+        entry("0781", "5567", serial="OLD0001", label="expired loan", expires="2020-01-31"))}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="OLD0001")
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs[0]) == "0"
+    check_usb_event(ev, "usb.blocked", "expired", "0781", "5567")
+    assert ev["decision"]["rule"]["label"] == "expired loan"
+    assert ev["decision"]["rule"]["expires"] == "2020-01-31"
+
+
+def test_serial_mismatch(bed, make_agent):
+    a = make_agent(allow={"10-soumu.conf": allow_file(LISTED)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="4C530009999999")
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs[0]) == "0"
+    check_usb_event(ev, "usb.blocked", "serial_mismatch", "0781", "5567")
+    assert ev["device"]["serial"] == "4C530009999999"
+    assert ev["decision"]["rule"]["file"].endswith("10-soumu.conf")
+
+
+def test_stick_without_serial_is_blocked(bed, make_agent):
+    """A serial entry for the same model does not allow a stick without a serial."""
+    a = make_agent(allow={"10-soumu.conf": allow_file(LISTED)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial=None)
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs[0]) == "0"
+    check_usb_event(ev, "usb.blocked", "no_serial", "0781", "5567")
+    assert ev["device"]["has_serial"] is False
+    assert "serial" not in ev["device"]
+
+
+def test_stick_without_serial_allowed_by_any_serial(bed, make_agent):
+    a = make_agent(allow={"20-model.conf": allow_file(
+        entry("058f", "6387", any_serial=True, label="配布用 (シリアルなし)"))}).start()
+    # any_serial is a deliberate choice: logged at load.
+    assert "any_serial" in a.log() and "058f:6387" in a.log()
+    dev, ifs = bed.add_usb("058f", "6387", serial=None, iface_authorized=None)
+    ev = a.wait_events("usb.allowed")[0]
+    assert bed.authorized(ifs[0]) == "1"
+    assert sysname(ifs[0]) in bed.drivers_probe()
+    check_usb_event(ev, "usb.allowed", "allowed", "058f", "6387")
+    assert ev["device"]["has_serial"] is False
+    assert ev["decision"]["rule"]["any_serial"] is True
+    # ...and a device of another model without a serial is still blocked
+    dev2, ifs2 = bed.add_usb("0951", "1666", serial=None)
+    ev2 = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs2[0]) == "0"
+    check_usb_event(ev2, "usb.blocked", "unknown", "0951", "1666")
+
+
+# ---- phones ----
+
+def test_android_phone_mtp_mode(bed, make_agent):
+    """MTP is a vendor-specific interface that names itself "MTP"; ADB beside it is
+    not a blocked category and must come up (authorized and probed)."""
+    a = make_agent().start()
+    dev, (mtp, adb) = bed.add_usb("18d1", "4ee2", serial="0A1B2C3D4E5F", manufacturer="Google",
+                                  product_name="Pixel 7", interfaces=(MTP, ADB), iface_authorized=None)
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(mtp) == "0"
+    assert bed.authorized(adb) == "1"
+    assert sysname(adb) in bed.drivers_probe() and sysname(mtp) not in bed.drivers_probe()
+    check_usb_event(ev, "usb.blocked", "unknown", "18d1", "4ee2", category="mtp")
+    assert iface_actions(ev) == {sysname(mtp): "blocked", sysname(adb): "untouched"}
+    assert ev["device"]["interfaces"][0]["name"] == "MTP"
+
+
+def test_android_phone_ptp_mode(bed, make_agent):
+    a = make_agent().start()
+    dev, (ptp,) = bed.add_usb("18d1", "4ee6", serial="0A1B2C3D4E5F", interfaces=(PTP,), iface_authorized="1")
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ptp) == "0"
+    check_usb_event(ev, "usb.blocked", "unknown", "18d1", "4ee6", category="ptp")
+
+
+@pytest.mark.parametrize("mode", ["rndis", "ncm"])
+def test_android_phone_usb_tethering(bed, make_agent, mode):
+    """Both the control and the data interface of the network function are blocked."""
+    a = make_agent().start()
+    ifaces = (RNDIS, CDC_DATA) if mode == "rndis" else (NCM, NCM_DATA)
+    dev, (ctl, data) = bed.add_usb("18d1", "4ee4", serial="0A1B2C3D4E5F", interfaces=ifaces, iface_authorized="1")
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ctl) == "0"
+    assert bed.authorized(data) == "0"
+    check_usb_event(ev, "usb.blocked", "unknown", "18d1", "4ee4", category="tethering")
+    assert iface_actions(ev) == {sysname(ctl): "blocked", sysname(data): "blocked"}
+
+
+def test_tethering_allowed_only_when_tethering_not_blocked(bed, make_agent):
+    """usb.block is honoured: a policy that blocks only storage leaves tethering alone."""
+    a = make_agent(main_conf='usb = { block = [ "storage" ]; };\n').start()
+    dev, (ctl, data) = bed.add_usb("18d1", "4ee4", serial="X", interfaces=(RNDIS, CDC_DATA), iface_authorized="1")
+    barrier(bed, a)
+    assert bed.authorized(ctl) == "1" and bed.authorized(data) == "1"
+    assert usb_events(a) == []
+
+
+# ---- composite, HID, hubs ----
+
+def test_composite_keyboard_and_storage(bed, make_agent):
+    """Per interface: the keyboard keeps working, the storage is blocked."""
+    a = make_agent().start()
+    dev, (kbd, stor) = bed.add_usb("04d9", "1603", serial="KBDSTOR01", interfaces=(KEYBOARD, STORAGE))
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(stor) == "0"
+    assert bed.never_written(kbd), "the keyboard's authorized file was written"
+    check_usb_event(ev, "usb.blocked", "unknown", "04d9", "1603", category="storage")
+    assert iface_actions(ev) == {sysname(kbd): "untouched", sysname(stor): "blocked"}
+
+
+def test_keyboard_and_mouse_untouched(bed, make_agent):
+    a = make_agent().start()
+    kdev, (kbd,) = bed.add_usb("046d", "c31c", serial=None, interfaces=(KEYBOARD,))
+    mdev, (mouse,) = bed.add_usb("046d", "c077", serial=None, interfaces=(MOUSE,))
+    barrier(bed, a)
+    for p in (kdev, kbd, mdev, mouse):
+        assert bed.never_written(p), f"{p}/authorized was written"
+    assert bed.drivers_probe() == []
+    assert usb_events(a) == [], "a keyboard or mouse made an event"
+
+
+def test_keyboard_that_starts_unauthorized_is_brought_up(bed, make_agent):
+    """Without the udev rule, a keyboard on a bus with interface_authorized_default=0
+    waits for mamorid: it must be authorized and probed, silently."""
+    a = make_agent().start()
+    assert bed.interface_default(2) == "0"
+    kdev, (kbd,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), iface_authorized=None)
+    wait_authorized(bed, kbd, "1")
+    assert sysname(kbd) in bed.drivers_probe()
+    barrier(bed, a)
+    assert usb_events(a) == []
+
+
+def test_hub_with_stick_behind_it(bed, make_agent):
+    a = make_agent().start()
+    hub, (hubif,) = bed.add_usb("05e3", "0610", serial=None, interfaces=(HUB,), device_class="09",
+                                product_name="USB2.1 Hub")
+    dev, ifs = bed.add_usb("0781", "5567", serial="BEHINDHUB1", parent=hub, port=1)
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs[0]) == "0"
+    assert bed.never_written(hubif) and bed.never_written(hub)
+    check_usb_event(ev, "usb.blocked", "unknown", "0781", "5567", bus_path=f"{sysname(hub)}.1")
+    barrier(bed, a)
+    assert len(usb_events(a)) == 1, "the hub itself made an event"
+
+
+# ---- start-up ----
+
+def test_devices_present_before_start(bed, make_agent):
+    """The start-up scan: root hubs get interface_authorized_default=0, every
+    present device is decided, keyboards are left alone."""
+    unlisted, (u_if,) = bed.add_usb("0930", "6545", serial="PRESENT1", uevent=False)
+    listed, (l_if,) = bed.add_usb("0781", "5567", serial="4C530001230101", iface_authorized="0", uevent=False)
+    kbd, (k_if,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), uevent=False)
+    hub, (h_if,) = bed.add_usb("05e3", "0610", interfaces=(HUB,), device_class="09", uevent=False)
+    behind, (b_if,) = bed.add_usb("0951", "1666", serial="BEHIND1", parent=hub, port=1, uevent=False)
+    phone, (p_mtp, p_adb) = bed.add_usb("18d1", "4ee2", serial="PHONE1", interfaces=(MTP, ADB), bus=1, uevent=False)
+    assert bed.interface_default(1) == "1" and bed.interface_default(2) == "1"
+
+    a = make_agent(allow={"10-soumu.conf": allow_file(LISTED)}).start()
+    # READY comes after the scan has acted.
+    assert bed.interface_default(1) == "0" and bed.interface_default(2) == "0"
+    assert bed.authorized(u_if) == "0"
+    assert bed.authorized(b_if) == "0"
+    assert bed.authorized(p_mtp) == "0"
+    assert bed.authorized(l_if) == "1"
+    assert sysname(l_if) in bed.drivers_probe()
+    for p in (k_if, h_if, p_adb):
+        assert bed.never_written(p), f"{p}/authorized was written"
+
+    a.wait_events("usb.blocked", count=3)
+    a.wait_events("usb.allowed")
+    barrier(bed, a)
+    blocked = {e["device"]["serial"]: e for e in usb_events(a, "usb.blocked")}
+    assert set(blocked) == {"PRESENT1", "BEHIND1", "PHONE1"}
+    assert blocked["BEHIND1"]["device"]["bus_path"] == f"{sysname(hub)}.1"
+    assert blocked["PHONE1"]["device"]["category"] == "mtp"
+    assert [e["device"]["serial"] for e in usb_events(a, "usb.allowed")] == ["4C530001230101"]
+    started = a.events("agent.started")
+    assert len(started) == 1 and started[0]["config"]["fail_closed"] is False
+
+
+def test_uevent_burst_during_startup_scan_is_not_lost(bed, make_agent, dgram_qlen):
+    """Sticks plugged while mamorid starts (and scans 100 present devices) are
+    all blocked: a uevent that arrives during the scan waits in the monitor."""
+    for n in range(100):
+        bed.add_usb("046d", "c31c", serial=None, interfaces=(KEYBOARD, MOUSE), port=n + 1, bus=1, uevent=False)
+    a = make_agent()
+    plugged, before_ready = [], []
+    ready = threading.Event()
+    stop = threading.Event()
+
+    def plug():
+        n = 0
+        while not stop.is_set() and n < 80:
+            dev, ifs = bed.add_usb("0930", "6545", serial=f"BURST{n:03d}", port=n + 1, bus=2)
+            plugged.append(ifs[0])
+            if not ready.is_set():
+                before_ready.append(ifs[0])
+            n += 1
+            if ready.is_set() and len(plugged) >= len(before_ready) + 10:
+                break
+
+    t = threading.Thread(target=plug)
+    a.start(wait_ready=False)
+    t.start()
+    try:
+        a.wait_notify("READY=1", timeout=30)
+        ready.set()
+    finally:
+        t.join(60)
+        stop.set()
+    assert before_ready, "no stick was plugged before mamorid was ready: the test did not test the race"
+    wait_for(lambda: all(bed.authorized(i) == "0" for i in plugged), 10,
+             what="every stick of the burst blocked")
+    barrier(bed, a)
+    serials = sorted(e["device"]["serial"] for e in usb_events(a, "usb.blocked"))
+    assert serials == sorted(f"BURST{n:03d}" for n in range(len(plugged)))
+
+
+def test_stick_pulled_right_after_plugging_is_reported(bed, make_agent):
+    """Blocking happens at once; the report waits 50 ms for sibling interfaces.
+    A stick pulled inside that window is reported all the same."""
+    a = make_agent().start()
+    t0 = time.monotonic()
+    dev, (i,) = bed.add_usb("0930", "6545", serial="PULLED01", interfaces=(STORAGE,), uevent=False)
+    wait_for(lambda: bed.authorized(i) == "0", 5, interval=0.0005, what="the block")
+    assert usb_events(a) == [], "reported before the settle time; the test cannot see the pull path"
+    bed.remove(dev, (i,))
+    pulled_after = time.monotonic() - t0
+    ev = a.wait_events("usb.blocked")[0]
+    check_usb_event(ev, "usb.blocked", "unknown", "0930", "6545")
+    assert ev["device"]["serial"] == "PULLED01"
+    assert pulled_after < 0.5, pulled_after
+
+
+# ---- expiry while plugged ----
+
+def test_entry_expires_while_plugged(bed, make_agent, watcher):
+    """expires as an RFC 3339 date-time: the stick plugged under it is blocked
+    at that moment, without any uevent, and the event says expired."""
+    tz = datetime.timezone(datetime.timedelta(hours=9))
+    at = (datetime.datetime.now(tz) + datetime.timedelta(seconds=3)).replace(microsecond=0)
+    expires = at.isoformat()  # "2026-11-21T18:00:03+09:00"
+    a = make_agent(allow={"10-loan.conf": allow_file(
+        entry("0781", "5567", serial="LOAN0001", label="一時貸出", expires=expires))}).start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial="LOAN0001")
+    ev = a.wait_events("usb.allowed")[0]
+    assert ev["decision"]["rule"]["expires"] == expires
+    assert bed.never_written(i)
+    watcher.watch(bed.sys(i, "authorized"))
+
+    assert watcher.writes() == []
+    wall = time.time() - time.monotonic()
+    writes = wait_for(lambda: watcher.writes(), 15, interval=0.001, what="the block at expiry")
+    blocked_at = writes[0][0] + wall
+    assert bed.authorized(i) == "0"
+    # Not before the instant, and promptly after it.
+    assert blocked_at >= at.timestamp() - 0.01, (blocked_at, at.timestamp())
+    assert blocked_at - at.timestamp() < 0.5, blocked_at - at.timestamp()
+    ev = a.wait_events("usb.blocked")[0]
+    check_usb_event(ev, "usb.blocked", "expired", "0781", "5567")
+    assert ev["decision"]["rule"]["label"] == "一時貸出"
+    assert len(usb_events(a)) == 2
