@@ -290,7 +290,11 @@ static int parse_source(ConfigErrors *errors, const Source *s, config_t *cfg) {
                 return -EINVAL;
         if (config_read_string(cfg, s->text) != CONFIG_TRUE) {
                 const char *t = config_error_text(cfg);
-                config_error(errors, s->path, config_error_line(cfg), "syntax error: %s", t ? t : "?");
+                /* libconfig's text is mostly just "syntax error" */
+                if (t && startswith(t, "syntax error"))
+                        config_error(errors, s->path, config_error_line(cfg), "%s", t);
+                else
+                        config_error(errors, s->path, config_error_line(cfg), "syntax error: %s", t ? t : "?");
                 return -EINVAL;
         }
         return 0;

@@ -17,6 +17,7 @@ struct Tracked {
         UsbDevice *snapshot;
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
+        usec_t report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
 };
 
@@ -210,35 +211,54 @@ static void report(UsbEnforcer *u, Tracked *t) {
         t->reported_key = TAKE_PTR(key);
 }
 
+static void arm_report_timer(UsbEnforcer *u);
+
 static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         for (Tracked *t = u->devices; t; t = t->next)
-                if (t->pending)
+                if (t->pending && t->report_due <= now)
                         report(u, t);
+        arm_report_timer(u);
         return 0;
 }
 
-static void schedule_report(UsbEnforcer *u, Tracked *t) {
-        sd_event *e = u->manager->event;
+/* One timer for all devices, due when the earliest pending report is. */
+static void arm_report_timer(UsbEnforcer *u) {
+        usec_t next = USEC_INFINITY;
         int r;
 
-        t->pending = true;
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (t->pending)
+                        next = MIN(next, t->report_due);
+        if (next == USEC_INFINITY) {
+                if (u->report_timer)
+                        (void) sd_event_source_set_enabled(u->report_timer, SD_EVENT_OFF);
+                return;
+        }
         if (u->report_timer) {
-                int enabled = SD_EVENT_OFF;
-                (void) sd_event_source_get_enabled(u->report_timer, &enabled);
-                if (enabled != SD_EVENT_OFF)
-                        return; /* already due soon */
-                r = sd_event_source_set_time_relative(u->report_timer, REPORT_SETTLE_USEC);
+                r = sd_event_source_set_time(u->report_timer, next);
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->report_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time_relative(e, &u->report_timer, CLOCK_MONOTONIC, REPORT_SETTLE_USEC,
-                                               USEC_PER_MSEC, on_report_timer, u);
+                r = sd_event_add_time(u->manager->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC,
+                                      on_report_timer, u);
         if (r < 0) {
                 /* No timer: report at once rather than never. */
                 log_warning_errno(r, "Cannot arm the report timer, reporting now: %m");
-                report(u, t);
+                usb_enforcer_flush(u);
         }
+}
+
+/* Interfaces of one plug arrive one uevent at a time within a few ms: the
+ * report waits REPORT_SETTLE_USEC after the first change, so one event
+ * describes them all. Blocking never waits for this. */
+static void schedule_report(UsbEnforcer *u, Tracked *t) {
+        if (t->pending)
+                return;
+        t->pending = true;
+        t->report_due = now_usec(CLOCK_MONOTONIC) + REPORT_SETTLE_USEC;
+        arm_report_timer(u);
 }
 
 void usb_enforcer_flush(UsbEnforcer *u) {

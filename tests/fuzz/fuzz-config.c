@@ -30,9 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (config_load_strings(buf, split, &p, &errs) == 0) {
                 /* A policy that loaded must be usable. */
-                for (size_t i = 0; i < p->usb.n_entries; i++)
+                for (size_t i = 0; i < p->usb.n_entries; i++) {
                         if (!p->usb.entries[i].any_serial && !p->usb.entries[i].serial)
                                 abort();
+                        /* an expiry that was written is an instant, never "forever" */
+                        if (p->usb.entries[i].expires && p->usb.entries[i].expires_at == USEC_INFINITY)
+                                abort();
+                }
         }
         char *s = config_errors_summary(&errs);
         free(s);

@@ -301,8 +301,9 @@ class Agent:
 
     def check_config(self, *args, conf=None):
         """Runs `mamorid --check-config`; returns (exit code, stdout, stderr)."""
+        env = dict(os.environ, UMOCKDEV_DIR=self.bed.root)
         r = subprocess.run([MAMORID, "--config", conf or self.conf, "--check-config", *args],
-                           capture_output=True, timeout=30)
+                           capture_output=True, timeout=30, env=env)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
 
     def events(self, kind=None):

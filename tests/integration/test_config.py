@@ -1,8 +1,211 @@
 # SPDX-License-Identifier: MIT
+"""The configuration seen from outside: reload (SIGHUP) with a good and a broken
+file, start with a missing and a broken one (fail closed), and
+`mamorid --check-config`. The real mamorid under umockdev."""
+
 import os
+import re
 import subprocess
 
 from mamori_testlib import MAMORID
+from usb_support import (KEYBOARD, allow_file, barrier, check_usb_event, entry, sysname, usb_events,
+                         wait_authorized)
+
+A = entry("0781", "5567", serial="AAAA0001", label="stick A")
+B = entry("0930", "6545", serial="BBBB0001", label="stick B")
+
+
+def plug_a(bed, **kw):
+    return bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized=None, **kw)
+
+
+def plug_b(bed, **kw):
+    return bed.add_usb("0930", "6545", serial="BBBB0001", iface_authorized=None, **kw)
+
+
+# ---- reload ----
+
+def test_reload_with_a_good_file(bed, make_agent):
+    a = make_agent(allow={"10-soumu.conf": allow_file(A)}).start()
+    da, (ia,) = plug_a(bed)
+    db, (ib,) = plug_b(bed)
+    a.wait_events("usb.allowed")
+    a.wait_events("usb.blocked")
+    assert bed.authorized(ia) == "1" and bed.authorized(ib) == "0"
+    old_hash = a.events("agent.started")[0]["agent"]["policy_hash"]
+
+    # The officer withdraws A and approves B.
+    a.write_allow("10-soumu.conf", allow_file(B))
+    a.reload()
+    assert any("RELOADING=1" in n for n in a.notify)
+
+    # A newly blocked device is blocked, a newly allowed one authorized and probed.
+    wait_authorized(bed, ia, "0")
+    assert bed.authorized(ib) == "1"
+    assert sysname(ib) in bed.drivers_probe()
+
+    ch = a.wait_events("agent.config_changed")[0]
+    c = ch["config"]
+    assert c["old_policy_hash"] == old_hash and c["new_policy_hash"] != old_hash
+    assert [(e["device"], e["serial"]) for e in c["allow_entries_added"]] == [("0930:6545", "BBBB0001")]
+    assert [(e["device"], e["serial"]) for e in c["allow_entries_removed"]] == [("0781:5567", "AAAA0001")]
+    assert c["allow_entries_added"][0]["file"].endswith("allow.d/10-soumu.conf")
+    assert ch["severity"] == "high", "an added exception is a weakening the central team must see"
+
+    blocked = a.wait_events("usb.blocked", count=2)[-1]
+    check_usb_event(blocked, "usb.blocked", "unknown", "0781", "5567")
+    allowed = a.wait_events("usb.allowed", count=2)[-1]
+    check_usb_event(allowed, "usb.allowed", "allowed", "0930", "6545")
+    assert allowed["decision"]["rule"]["label"] == "stick B"
+    assert allowed["agent"]["policy_hash"] == c["new_policy_hash"]
+
+
+def test_reload_with_a_broken_file_keeps_the_running_policy(bed, make_agent):
+    a = make_agent(allow={"10-soumu.conf": allow_file(A)}).start()
+    da, (ia,) = plug_a(bed)
+    db, (ib,) = plug_b(bed)
+    a.wait_events("usb.allowed")
+    a.wait_events("usb.blocked")
+    before = {p: bed.attr(p, "authorized") for p in (ia, ib)}
+    old_hash = a.events("agent.started")[0]["agent"]["policy_hash"]
+    n_events = len(a.events())
+
+    # A good change (approve B) next to a broken file: nothing of it may apply.
+    a.write_allow("10-soumu.conf", allow_file(A, B))
+    a.write_allow("20-broken.conf", "allow = (\n  { vendor = \"0781\"; product = \"5568\";\n    serail = \"x\"; approved_by = \"x\"; }\n);\n")
+    a.reload()
+
+    err = a.wait_events("agent.config_error")[0]
+    c = err["config"]
+    assert (c["phase"], c["outcome"]) == ("reload", "kept_running_policy")
+    assert c["running_policy_hash"] == old_hash
+    files_lines = {(os.path.basename(e["file"]), e["line"]) for e in c["errors"]}
+    assert ("20-broken.conf", 3) in files_lines, c["errors"]
+    assert any("serail" in e["message"] for e in c["errors"])
+    assert re.search(r"20-broken\.conf:3: .*serail", a.log()), "the log names file:line"
+
+    # Devices unchanged, nothing re-decided, no policy change recorded.
+    barrier(bed, a)
+    assert {p: bed.attr(p, "authorized") for p in (ia, ib)} == before
+    assert a.events("agent.config_changed") == []
+    assert len(usb_events(a)) == 2
+    assert len(a.events()) == n_events + 2  # the config_error and the barrier
+
+    # The old policy is the one in force: B (approved only by the refused
+    # files) is still blocked when plugged again, A still allowed.
+    db2, (ib2,) = plug_b(bed, bus=1)
+    da2, (ia2,) = plug_a(bed, bus=1)
+    a.wait_events("usb.blocked", count=2, pred=lambda e: e["device"]["vendor_id"] == "0930")
+    a.wait_events("usb.allowed", count=2)
+    assert bed.authorized(ib2) == "0" and bed.authorized(ia2) == "1"
+    assert all(e["agent"]["policy_hash"] == old_hash for e in usb_events(a))
+
+
+# ---- start without a valid configuration: fail closed ----
+
+def _assert_fail_closed(bed, a, listed_if, kbd_ifs, expect_file, expect_line):
+    assert bed.authorized(listed_if) == "0", "a listed stick came up without a valid policy"
+    for k in kbd_ifs:
+        assert bed.never_written(k), "a keyboard was touched"
+    err = a.wait_events("agent.config_error")[0]
+    c = err["config"]
+    assert err["severity"] == "critical"
+    assert (c["phase"], c["outcome"]) == ("start", "fail_closed")
+    assert any(e["file"].endswith(expect_file) and e["line"] == expect_line for e in c["errors"]), c["errors"]
+    started = a.events("agent.started")[0]
+    assert started["config"]["fail_closed"] is True
+    assert started["config"]["blocked_categories"] == ["storage", "mtp", "ptp", "tethering"]
+    ev = a.wait_events("usb.blocked")[0]
+    check_usb_event(ev, "usb.blocked", "no_valid_policy", "0781", "5567")
+    assert ev["decision"]["fail_closed"] is True
+    # Loud: critical log lines and the status line say so.
+    crit = [line for line in a.log().splitlines() if "<crit>" in line]
+    assert any("FAILING CLOSED" in line for line in crit), a.log()
+    assert any("FAIL-CLOSED" in n for n in a.notify)
+
+
+def test_start_with_a_missing_config_fails_closed(bed, make_agent):
+    a = make_agent(allow={"10-soumu.conf": allow_file(A)})
+    os.unlink(a.conf)
+    kd, (kif,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), uevent=False)
+    da, (ia,) = bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized="0", uevent=False)
+    a.start()
+    _assert_fail_closed(bed, a, ia, [kif], "mamori.conf", 0)
+    assert "cannot open" in a.events("agent.config_error")[0]["config"]["errors"][0]["message"]
+
+    # A keyboard plugged while failing closed is still left alone.
+    kd2, (kif2,) = bed.add_usb("046d", "c077", interfaces=(KEYBOARD,))
+    barrier(bed, a)
+    assert bed.never_written(kif2)
+
+
+def test_start_with_a_broken_config_fails_closed_then_recovers(bed, make_agent):
+    a = make_agent(main_conf='usb = {\n  block = [ "storage", "mtp" \n};\n', allow={"10-soumu.conf": allow_file(A)})
+    kd, (kif,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), uevent=False)
+    da, (ia,) = bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized="0", uevent=False)
+    a.start()
+    _assert_fail_closed(bed, a, ia, [kif], "mamori.conf", 3)
+
+    # Fixing the file and reloading lifts fail-closed: A comes up.
+    a.write_conf('usb = {\n  block = [ "storage", "mtp" ];\n};\n')
+    a.reload()
+    wait_authorized(bed, ia, "1")
+    assert sysname(ia) in bed.drivers_probe()
+    ch = a.wait_events("agent.config_changed")[0]
+    assert ch["config"]["was_fail_closed"] is True
+    assert ch["config"]["categories_no_longer_blocked"] == ["ptp", "tethering"]
+    ev = a.wait_events("usb.allowed")[0]
+    check_usb_event(ev, "usb.allowed", "allowed", "0781", "5567")
+    assert bed.never_written(kif)
+
+
+# ---- mamorid --check-config ----
+
+def test_check_config_good(bed, make_agent):
+    a = make_agent(allow={"10-a.conf": allow_file(A, entry("058f", "6387", any_serial=True))})
+    rc, out, err = a.check_config()
+    assert rc == 0, out + err
+    assert re.search(r": OK, 2 allow entries from 2 files, policy hash [0-9a-f]{64}", out), out
+    assert re.search(r"10-a\.conf:3: note: any_serial = true allows every 058f:6387 device", out), out
+    # Checking touches nothing.
+    assert bed.never_written(bed.hubs[1], "interface_authorized_default")
+
+
+def test_check_config_prints_every_error_as_file_line(bed, make_agent):
+    a = make_agent(main_conf='usb = {\n  block = [ "storage" ];\n  policy_reff = "x";\n};\n', allow={
+        "10-a.conf": 'allow = (\n  { vendor = "07g1"; product = "5567"; serial = "S"; approved_by = "x"; }\n);\n',
+        "20-b.conf": 'allow = (\n  { vendor = "0781"; product = "5567"; serial = "S";\n    approved_by = "x"; expires = "2027-02-30"; }\n);\n',
+        "30-c.conf": '# comment\n\nallow = (\n  { vendor = "0781"\n);\n',
+        "40-d.conf": allow_file(A, A),
+        "50-e.conf": allow_file(entry("0781", "5567", serial="S2", expires="2027-03-31T17:00:00")),
+    })
+    rc, out, err = a.check_config()
+    assert rc == 1, out + err
+    lines = out.splitlines()
+    expected = [
+        (r"mamori\.conf:3: unknown key 'policy_reff' in usb", "unknown key"),
+        (r"allow\.d/10-a\.conf:2: 'vendor' must be 4 hex digits", "bad id"),
+        (r"allow\.d/20-b\.conf:3: 'expires' must be a date", "bad date"),
+        (r"allow\.d/30-c\.conf:5: syntax error", "syntax"),
+        (r"allow\.d/40-d\.conf:3: duplicate allow entry for 0781:5567", "duplicate"),
+        (r"allow\.d/50-e\.conf:2: 'expires' must be a date .* RFC 3339", "date-time without offset"),
+    ]
+    for pattern, what in expected:
+        assert any(re.search(pattern, line) for line in lines), f"{what}: no line matches {pattern}\n{out}"
+    assert re.search(r": 6 errors; this configuration would not be loaded", out), out
+    assert all(re.match(r"^/\S+:(\d+:)? ", line) for line in lines), out
+
+
+def test_check_config_exit_codes(bed, make_agent):
+    a = make_agent()
+    os.unlink(a.conf)
+    rc, out, err = a.check_config()
+    assert rc == 1 and "cannot open" in out, out + err
+    rc, out, err = a.check_config("--no-such-option")
+    assert rc == 2, out + err
+
+
+# ---- --check-config without a testbed ----
 
 
 def check(conf):

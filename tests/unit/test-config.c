@@ -60,6 +60,12 @@ static const ErrorCase cases[] = {
           "allow.d/00-test.conf", 2, "'approved_on' must be a date" },
         { "expires before approval", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\";\n    approved_on = \"2026-04-01\"; expires = \"2026-03-31\"; }"),
           "allow.d/00-test.conf", 2, "before 'approved_on'" },
+        { "expires date-time without offset", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; expires = \"2027-03-31T17:00:00\"; }"),
+          "allow.d/00-test.conf", 2, "RFC 3339" },
+        { "expires date-time malformed", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\";\n    expires = \"2027-03-31T25:00:00+09:00\"; }"),
+          "allow.d/00-test.conf", 3, "'expires' must be a date" },
+        { "expires date-time before approval", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\";\n    approved_on = \"2026-04-01\"; expires = \"2026-03-31T23:59:59+09:00\"; }"),
+          "allow.d/00-test.conf", 2, "before 'approved_on'" },
         { "label wrong type", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; label = 5; }"),
           "allow.d/00-test.conf", 2, "'label' must be a string" },
         { "duplicate entry", "", E("  " OK_ENTRY ",\n  " OK_ENTRY), "allow.d/00-test.conf", 3, "duplicate allow entry for 0781:5567" },
@@ -132,6 +138,25 @@ static void test_good(void **state) {
         assert_int_equal(p->usb.entries[1].vendor, 0x046d); /* upper case hex is fine */
         assert_true(p->usb.entries[1].any_serial);
         assert_int_equal(strlen(p->hash), 64);
+        policy_unref(p);
+}
+
+static void test_expires_date_time(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        int r = config_load_strings(
+                "",
+                E("  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"Y\"; approved_on = \"2026-11-21\";\n"
+                  "    expires = \"2026-11-21T18:00:00+09:00\"; },\n"
+                  "  { vendor = \"0781\"; product = \"5567\"; serial = \"B\"; approved_by = \"Y\"; expires = \"2026-11-21T09:00:00.5Z\"; }"),
+                &p, &e);
+        if (r < 0)
+                config_errors_print(&e, stderr);
+        assert_int_equal(r, 0);
+        /* 2026-11-21T09:00:00Z */
+        assert_int_equal(p->usb.entries[0].expires_at, 1795251600ULL * USEC_PER_SEC);
+        assert_int_equal(p->usb.entries[1].expires_at, 1795251600ULL * USEC_PER_SEC + 500000);
+        assert_string_equal(p->usb.entries[0].expires, "2026-11-21T18:00:00+09:00");
         policy_unref(p);
 }
 
@@ -225,6 +250,7 @@ int main(void) {
                 cmocka_unit_test(test_error_cases),
                 cmocka_unit_test(test_all_errors_reported),
                 cmocka_unit_test(test_good),
+                cmocka_unit_test(test_expires_date_time),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_files),
         };

@@ -85,6 +85,15 @@ static void test_reasons(void **state) {
         assert_null(dec.entry);
         usb_device_free(d);
 
+        /* a model nobody listed is unknown, with or without a serial */
+        d = usb_device_new("1-2", 0x1234, 0x5678, NULL, 0);
+        usb_device_add_interface(d, "1-2:1.0", 0x08, 0x06, 0x50, NULL, 1);
+        usb_device_classify(d);
+        dec = policy_decide(p, d, now);
+        assert_int_equal(dec.reason, DECISION_UNKNOWN);
+        assert_null(dec.entry);
+        usb_device_free(d);
+
         /* any_serial matches a device without a serial */
         d = usb_device_new("1-3", 0x046d, 0xc52b, NULL, 0);
         usb_device_add_interface(d, "1-3:1.0", 0x08, 0x06, 0x50, NULL, 1);
@@ -109,6 +118,32 @@ static void test_serial_is_exact(void **state) {
         usb_device_add_interface(d, "1-1:1.0", 0x08, 0x06, 0x50, NULL, 1);
         usb_device_classify(d);
         assert_false(policy_decide(p, d, 0).allow);
+        usb_device_free(d);
+        policy_unref(p);
+}
+
+/* An RFC 3339 expiry ends the approval at that microsecond, and the decision
+ * says when it will change so that plugged devices are re-decided then. */
+static void test_expiry_instant(void **state) {
+        Policy *p = load("", "allow = (\n"
+                             "  { vendor = \"0781\"; product = \"5567\"; serial = \"T\"; approved_by = \"x\";\n"
+                             "    expires = \"2026-11-21T18:00:00+09:00\"; },\n"
+                             "  { vendor = \"0781\"; product = \"5567\"; any_serial = true; approved_by = \"x\";\n"
+                             "    expires = \"2026-11-21T17:00:00+09:00\"; }\n"
+                             ");\n");
+        usec_t at = 1795251600ULL * USEC_PER_SEC;
+        UsbDevice *d = stick("T");
+        Decision dec = policy_decide(p, d, at - 1);
+        assert_true(dec.allow);
+        assert_true(dec.entry->serial != NULL); /* the exact serial beats any_serial */
+        assert_int_equal(dec.changes_at, at);
+        dec = policy_decide(p, d, at);
+        assert_false(dec.allow);
+        assert_int_equal(dec.reason, DECISION_EXPIRED);
+        assert_int_equal(dec.changes_at, USEC_INFINITY);
+        /* an hour earlier only the any_serial entry had expired */
+        dec = policy_decide(p, d, at - 3600 * USEC_PER_SEC);
+        assert_true(dec.allow);
         usb_device_free(d);
         policy_unref(p);
 }
@@ -155,6 +190,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reasons),
                 cmocka_unit_test(test_serial_is_exact),
+                cmocka_unit_test(test_expiry_instant),
                 cmocka_unit_test(test_categories),
                 cmocka_unit_test(test_failsafe),
         };

@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: MIT
+"""Hostile descriptor strings: a USB device says whatever bytes it likes in its
+manufacturer, product, serial and interface strings. Whatever it says, every
+events.jsonl line parses as JSON, has no raw control character and stays
+bounded; no stderr or journal line is split or forged; and the allow list
+still matches the exact bytes."""
+
+import json
+import os
+import re
+import socket
+import struct
+import subprocess
+import threading
+
+import pytest
+
+from usb_support import allow_file, barrier, usb_events
+
+FORGED_LOG = b"Evil\nmamorid[1] <crit> FORGED LINE\n"
+HOSTILE = {
+    "quotes": b'He said "hi" \'x\' \\back\\slash "},"kind":"agent.started","x":"',
+    "newlines": FORGED_LOG + b"\r\nSECOND=1\n",
+    "controls": b"\x1b[31mRED\x1b[0m\x07\x08\x7f\x01\x02\x1f tab\there",
+    "c1_and_separators": "NEL\u0085 LS\u2028 PS\u2029 CSI\u009b".encode(),
+    "invalid_utf8": b"bad \xff\xfe \xc3\x28 \xed\xa0\x80 \xf4\x90\x80\x80 \xc0\xaf \xe3\x81",
+    "long_ascii": b"A" * 4096,
+    "long_multibyte": "あ".encode() * 1365 + b"\xe3",  # 4 KiB, cut inside a character
+    "json_escape": b'\\u0000 \\n \\" </script> \x00hidden',
+}
+MAX_LINE = 16 * 1024
+
+
+def hostile_device(bed, n, name, value):
+    """Every string of the device, and its interface name, carries the value."""
+    return bed.add_usb(f"{0x1000 + n:04x}", "0001", serial=value + b"-S", manufacturer=value + b"-M",
+                       product_name=value + b"-P", interfaces=(("08", "06", "50", value + b"-I"),),
+                       iface_authorized="1")
+
+
+def check_events_file(agent):
+    path = os.path.join(agent.state, "events.jsonl")
+    with open(path, "rb") as f:
+        raw = f.read()
+    assert raw.endswith(b"\n")
+    lines = raw.split(b"\n")[:-1]
+    for line in lines:
+        assert len(line) <= MAX_LINE, f"event line of {len(line)} bytes"
+        assert not re.search(rb"[\x00-\x1f\x7f]", line), line[:200]
+        text = line.decode("utf-8")  # strict: valid UTF-8
+        for ch in "\u0085\u2028\u2029":
+            assert ch not in text, "a raw C1 control or line separator in an event line"
+        ev = json.loads(text)
+        assert ev["kind"] in ("usb.blocked", "usb.allowed", "agent.started", "agent.stopping"), ev["kind"]
+    return [json.loads(line) for line in lines]
+
+
+def check_log_lines(agent, pid):
+    prefix = f"mamorid[{pid}] <".encode()
+    lines = agent.log_lines()
+    assert lines
+    for line in lines:
+        assert line.startswith(prefix), f"a log line was split or forged: {line[:200]!r}"
+        line.decode("utf-8")
+        assert not re.search(rb"[\x00-\x1f\x7f]", line), line[:200]
+    assert not any(b"FORGED" in line and not line.startswith(prefix) for line in lines)
+
+
+def test_hostile_strings_in_events_and_log(bed, make_agent):
+    a = make_agent().start()
+    devs = {}
+    for n, (name, value) in enumerate(HOSTILE.items()):
+        devs[name] = hostile_device(bed, n, name, value)
+    barrier(bed, a)
+    for name, (dev, (i,)) in devs.items():
+        assert bed.authorized(i) == "0", f"{name}: not blocked"
+
+    evs = check_events_file(a)
+    blocked = [e for e in usb_events(a, "usb.blocked")]
+    assert len(blocked) == len(HOSTILE), "one event per device, none forged"
+    by_vendor = {e["device"]["vendor_id"]: e for e in blocked}
+    for n, (name, value) in enumerate(HOSTILE.items()):
+        d = by_vendor[f"{0x1000 + n:04x}"]["device"]
+        for key in ("manufacturer", "product", "serial"):
+            assert len(d[key].encode()) <= 256, (name, key)
+        assert len(d["interfaces"][0]["name"].encode()) <= 256, name
+        if name.startswith("long"):
+            assert d["strings_truncated"] is True, name
+        if name in ("newlines", "controls", "invalid_utf8"):
+            # The exact bytes stay recoverable for an admin writing an allow entry.
+            assert bytes.fromhex(d["serial_hex"]) == (value + b"-S")[:512], name
+            assert "\\x" in d["serial"], (name, d["serial"])
+    assert len([e for e in evs if e["kind"] == "agent.started"]) == 1
+
+    rc = a.stop()
+    assert rc == 0
+    check_log_lines(a, a.proc.pid)
+
+
+def test_allow_entry_matches_the_exact_serial_bytes(bed, make_agent):
+    """A serial with a quote, a backslash and a tab is written in the allow entry
+    with libconfig escapes and matches byte for byte; one byte off does not."""
+    entry = ('{ vendor = "0781"; product = "5567"; serial = "Q\\"\\\\\\tZ"; approved_by = "x"; '
+             'label = "escaped serial"; }')
+    a = make_agent(allow={"10-odd.conf": allow_file(entry)}).start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial=b'Q"\\\tZ', iface_authorized="1")
+    ev = a.wait_events("usb.allowed")[0]
+    assert bed.authorized(i) == "1"
+    assert ev["decision"]["rule"]["label"] == "escaped serial"
+    dev2, (i2,) = bed.add_usb("0781", "5567", serial=b'Q"\\ Z', iface_authorized="1")
+    ev2 = a.wait_events("usb.blocked")[0]
+    assert ev2["decision"]["reason"] == "serial_mismatch"
+    assert bed.authorized(i2) == "0"
+
+
+# ---- the journal ----
+
+def parse_native(buf):
+    """systemd's native journal protocol: KEY=VALUE\\n, or KEY\\n<le64 size><bytes>\\n."""
+    fields, i = [], 0
+    while i < len(buf):
+        nl = buf.index(b"\n", i)
+        line = buf[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            i = nl + 1
+        else:
+            k = line
+            (size,) = struct.unpack_from("<Q", buf, nl + 1)
+            v = buf[nl + 9:nl + 9 + size]
+            assert buf[nl + 9 + size:nl + 10 + size] == b"\n"
+            i = nl + 10 + size
+        fields.append((k.decode(), v))
+    return fields
+
+
+class JournalSink:
+    """A stand-in for journald's socket, in a private mount of /run."""
+
+    def __init__(self, base):
+        self.run = os.path.join(base, "fake-run")
+        os.makedirs(os.path.join(self.run, "systemd/journal"))
+        self.path = os.path.join(self.run, "systemd/journal/socket")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.datagrams = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                data, anc, _flags, _addr = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 4))
+            except socket.timeout:
+                continue
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fd = struct.unpack("i", cdata[:4])[0]
+                    with os.fdopen(fd, "rb") as f:  # a large entry comes as a memfd
+                        data = f.read()
+            self.datagrams.append(data)
+
+    def wrapper(self):
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /run && exec "$@"', self.run]
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_hostile_strings_in_the_journal(bed, make_agent):
+    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("needs root for a private mount namespace")
+    a = make_agent(extra_env={"MAMORI_LOG_TARGET": "journal", "MAMORI_LOG_LEVEL": "debug"})
+    sink = JournalSink(a.dir)
+    try:
+        a.start(wrapper=sink.wrapper())
+        for n, (name, value) in enumerate(HOSTILE.items()):
+            hostile_device(bed, n, name, value)
+        barrier(bed, a)
+        a.stop()
+    finally:
+        sink.close()
+
+    assert sink.datagrams, "nothing reached the journal socket:\n" + a.log()
+    kinds = []
+    for dg in sink.datagrams:
+        fields = parse_native(dg)
+        keys = [k for k, _ in fields]
+        for k in keys:
+            assert re.fullmatch(r"[A-Z0-9][A-Z0-9_]*", k), f"bad field name {k!r}"
+        assert len(keys) == len(set(keys)), f"a field was forged or repeated: {keys}"
+        f = dict(fields)
+        assert f["SYSLOG_IDENTIFIER"] == b"mamorid"
+        assert f["PRIORITY"] in [str(p).encode() for p in range(8)]
+        msg = f["MESSAGE"]
+        msg.decode("utf-8")
+        assert not re.search(rb"[\x00-\x1f\x7f]", msg), msg[:200]
+        if "MAMORI_EVENT" in f:
+            ev = json.loads(f["MAMORI_EVENT"])
+            assert f["MAMORI_EVENT_KIND"].decode() == ev["kind"]
+            kinds.append(ev["kind"])
+    assert kinds.count("usb.blocked") == len(HOSTILE) + 1  # and the barrier
+    # stderr stayed silent: everything went to the journal
+    assert a.log_lines() == [], a.log()[:500]

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#include "unit.h"
+#include <time.h>
+
+#include "macro.h"
+#include "timeutil.h"
+
+#define SEC(x) ((usec_t) (x) * USEC_PER_SEC)
+
+static void test_rfc3339_instants(void **state) {
+        static const struct {
+                const char *s;
+                usec_t want;
+        } ok[] = {
+                /* 2026-11-21T09:00:00Z is 1795251600 */
+                { "2026-11-21T09:00:00Z", SEC(1795251600) },
+                { "2026-11-21T18:00:00+09:00", SEC(1795251600) },
+                { "2026-11-21t09:00:00z", SEC(1795251600) },
+                { "2026-11-21T04:30:00-04:30", SEC(1795251600) },
+                { "2026-11-21T09:00:00.25Z", SEC(1795251600) + 250000 },
+                { "2026-11-21T09:00:00.123456789Z", SEC(1795251600) + 123456 },
+                { "2026-11-21T00:00:00+23:59", SEC(1795251600) - SEC(9 * 3600) - SEC(23 * 3600 + 59 * 60) },
+                { "2028-02-29T00:00:00Z", SEC(1835395200) },
+                { "1970-01-01T00:00:00Z", 0 },
+                /* a leap second is the first second of the next minute here */
+                { "2016-12-31T23:59:60Z", SEC(1483228800) },
+        };
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+                usec_t t = 1;
+                if (parse_rfc3339(ok[i].s, &t) < 0)
+                        fail_msg("refused %s", ok[i].s);
+                if (t != ok[i].want)
+                        fail_msg("%s: got %llu, want %llu", ok[i].s, (unsigned long long) t,
+                                 (unsigned long long) ok[i].want);
+        }
+}
+
+static void test_rfc3339_refused(void **state) {
+        static const char *const bad[] = {
+                "", "2026-11-21", "2026-11-21T18:00:00", /* no offset: a different instant per machine */
+                "2026-11-21 18:00:00+09:00", "2026-11-21T18:00+09:00", "2026-11-21T18:00:00+0900",
+                "2026-11-21T18:00:00+09", "2026-11-21T24:00:00Z", "2026-11-21T18:60:00Z", "2026-11-21T18:00:61Z",
+                "2026-02-30T18:00:00Z", "2026-13-01T18:00:00Z", "2026-11-21T18:00:00+24:00",
+                "2026-11-21T18:00:00+09:60", "2026-11-21T18:00:00.Z", "2026-11-21T18:00:00.1234567890Z",
+                "2026-11-21T18:00:00Zjunk", "2026-11-21T18:00:00+09:00 ", " 2026-11-21T18:00:00Z",
+                "2026-11-21T1a:00:00Z", "1970-01-01T00:00:00+00:01", "2026-11-21T18:00:00\n+09:00",
+                "+2026-11-21T18:00:00Z",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                usec_t t = 42;
+                if (parse_rfc3339(bad[i], &t) >= 0)
+                        fail_msg("accepted '%s'", bad[i]);
+                assert_int_equal(t, 42);
+        }
+        assert_int_equal(parse_rfc3339(NULL, NULL), -EINVAL);
+}
+
+static void test_dates(void **state) {
+        int y, m, d;
+        assert_int_equal(parse_date("2028-02-29", &y, &m, &d), 0);
+        assert_int_equal(y * 10000 + m * 100 + d, 20280229);
+        assert_int_equal(parse_date("2027-02-29", NULL, NULL, NULL), -EINVAL);
+        /* a date allows through its last local second */
+        assert_true(date_end_local(2027, 3, 31) > date_start_local(2027, 3, 31));
+        assert_int_equal(date_end_local(2027, 3, 31), date_start_local(2027, 4, 1));
+        assert_int_equal(date_end_local(2027, 12, 31), date_start_local(2028, 1, 1));
+}
+
+int main(void) {
+        /* date_*_local follow TZ; pin it so the test means the same everywhere. */
+        setenv("TZ", "Asia/Tokyo", 1);
+        tzset();
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_rfc3339_instants),
+                cmocka_unit_test(test_rfc3339_refused),
+                cmocka_unit_test(test_dates),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
