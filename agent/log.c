@@ -102,7 +102,7 @@ static void log_dispatch(int level, int error, const char *file, int line, const
         struct iovec iov[max];
         char buf_msg[8192], buf_prio[32], buf_id[64], buf_errno[32], buf_file[512], buf_line[32],
                 buf_func[256];
-        char *field_bufs[n_fields];
+        char *field_bufs[n_fields + 1]; /* + 1: a VLA may not be empty */
         size_t n_alloc = 0;
 
 #define ADD(buf, ...)                                                        \

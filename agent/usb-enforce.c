@@ -356,8 +356,11 @@ static void forget(UsbEnforcer *u, const char *syspath) {
         if (!t)
                 return;
         /* A stick pulled before its report was due still gets reported. */
-        if (t->pending)
+        if (t->pending) {
+                log_debug("USB device %s was removed before its report was due; reporting it now.",
+                          t->snapshot ? t->snapshot->sysname : syspath);
                 report(u, t);
+        }
         tracked_unlink(u, t);
         tracked_free(t);
         rearm_expiry(u);

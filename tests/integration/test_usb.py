@@ -298,18 +298,25 @@ def test_uevent_burst_during_startup_scan_is_not_lost(bed, make_agent, dgram_qle
 
 def test_stick_pulled_right_after_plugging_is_reported(bed, make_agent):
     """Blocking happens at once; the report waits 50 ms for sibling interfaces.
-    A stick pulled inside that window is reported all the same."""
+    A stick pulled inside that window is reported all the same. (On a slow
+    machine the report may beat the pull; then the stick is plugged again,
+    until the daemon's log shows that the pull path was taken.)"""
     a = make_agent().start()
-    t0 = time.monotonic()
-    dev, (i,) = bed.add_usb("0930", "6545", serial="PULLED01", interfaces=(STORAGE,), uevent=False)
-    wait_for(lambda: bed.authorized(i) == "0", 5, interval=0.0005, what="the block")
-    assert usb_events(a) == [], "reported before the settle time; the test cannot see the pull path"
-    bed.remove(dev, (i,))
-    pulled_after = time.monotonic() - t0
-    ev = a.wait_events("usb.blocked")[0]
-    check_usb_event(ev, "usb.blocked", "unknown", "0930", "6545")
-    assert ev["device"]["serial"] == "PULLED01"
-    assert pulled_after < 0.5, pulled_after
+    seen_pull_path = False
+    for n in range(10):
+        serial = f"PULLED{n:02d}"
+        dev, (i,) = bed.add_usb("0930", "6545", serial=serial, interfaces=(STORAGE,), uevent=False)
+        wait_for(lambda: bed.authorized(i) == "0", 5, interval=0.0005, what="the block")
+        bed.remove(dev, (i,))
+        ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == serial)[0]
+        check_usb_event(ev, "usb.blocked", "unknown", "0930", "6545", bus_path=sysname(dev))
+        if f"USB device {sysname(dev)} was removed before its report was due" in a.log():
+            seen_pull_path = True
+            break
+    assert seen_pull_path, "never pulled a stick inside the 50 ms settle"
+    barrier(bed, a)
+    serials = [e["device"]["serial"] for e in usb_events(a)]
+    assert serials == [f"PULLED{k:02d}" for k in range(n + 1)], "each stick reported exactly once"
 
 
 # ---- expiry while plugged ----
