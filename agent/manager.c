@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config-paths.h"
+#include "control.h"
 #include "log.h"
 #include "manager.h"
 #include "seat.h"
@@ -53,6 +54,7 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        control_free(m->control);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
         eventlog_free(m->eventlog);
@@ -115,6 +117,7 @@ int manager_emit(Manager *m, Event *e_) {
                    e->message ? e->message : info->name);
 
         m->n_events++;
+        control_event_recorded(m->control, json, len);
         if (m->eventlog) {
                 r = eventlog_append(m->eventlog, json, len);
                 if (r < 0)
@@ -424,6 +427,11 @@ int manager_start(Manager *m) {
         r = usb_monitor_start(m->usb_monitor);
         if (r < 0)
                 return r;
+
+        /* mamorictl's socket; enforcement goes on without it. */
+        r = control_new(m, m->runtime_dir, &m->control);
+        if (r < 0)
+                log_error_errno(r, "mamorictl will not be able to reach mamorid: %m");
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe)

@@ -16,6 +16,7 @@
 
 typedef struct UsbMonitor UsbMonitor;
 typedef struct UsbEnforcer UsbEnforcer;
+typedef struct Control Control;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -36,6 +37,7 @@ typedef struct Manager {
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
+        Control *control;    /* mamorictl's socket; NULL if it could not be set up */
 
         sd_event_source *sig_term, *sig_int, *sig_hup;
         usec_t started_at;

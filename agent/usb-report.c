@@ -25,7 +25,7 @@ static void write_categories(JsonWriter *w, unsigned mask) {
         json_array_end(w);
 }
 
-static void write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec) {
+void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec) {
         char id[5];
 
         json_key(w, "device");
@@ -77,7 +77,7 @@ static void write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec)
         json_object_end(w);
 }
 
-static void write_rule(JsonWriter *w, const AllowEntry *e) {
+void usb_report_write_rule(JsonWriter *w, const AllowEntry *e) {
         json_key(w, "rule");
         json_object_begin(w);
         json_kv_string(w, "file", e->file);
@@ -96,7 +96,7 @@ static void write_rule(JsonWriter *w, const AllowEntry *e) {
         json_object_end(w);
 }
 
-static const char *reason_text(const UsbDevice *d, const Decision *dec) {
+const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
         switch (dec->reason) {
         case DECISION_ALLOWED: return dec->relevant ? "allowed by an allow entry" : "its categories are not blocked";
         case DECISION_UNKNOWN:
@@ -127,21 +127,21 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s", blocked ? "Blocked" : "Allowed",
                               usb_category_to_string(usb_category_primary(shown)), usb_device_id(d, id),
                               strempty(d->manufacturer), strempty(d->product_name),
-                              d->has_serial ? d->serial : "(none)", d->sysname, reason_text(d, dec));
+                              d->has_serial ? d->serial : "(none)", d->sysname, usb_report_explanation(d, dec));
         if (r < 0)
                 return r;
 
         w = event_body(e);
-        write_device(w, d, dec);
+        usb_report_write_device(w, d, dec);
         json_key(w, "decision");
         json_object_begin(w);
         json_kv_string(w, "action", blocked ? "blocked" : "allowed");
         json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
-        json_kv_string(w, "explanation", reason_text(d, dec));
+        json_kv_string(w, "explanation", usb_report_explanation(d, dec));
         json_key(w, "blocked_categories");
         write_categories(w, blocked ? dec->blocked_categories : 0);
         if (dec->entry)
-                write_rule(w, dec->entry);
+                usb_report_write_rule(w, dec->entry);
         json_kv_bool(w, "fail_closed", p->failsafe);
         json_object_end(w);
         if (json_error(w) < 0)

@@ -14,5 +14,12 @@ const char *usb_report_interface_action(const Decision *dec, const UsbInterface 
  * that lifts an earlier block (reload, new entry). */
 int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret);
 
+/* The "device" member of a USB event, and the "rule" member of its decision
+ * (also what `mamorictl devices --json` shows for each device). */
+void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec);
+void usb_report_write_rule(JsonWriter *w, const AllowEntry *e);
+/* One English sentence: why the decision is what it is. */
+const char *usb_report_explanation(const UsbDevice *d, const Decision *dec);
+
 /* A short key of what an event would say; a new event is due when it changes. */
 char *usb_report_key(const UsbDevice *d, const Decision *dec);

@@ -69,7 +69,8 @@ def deb_control(path, tmp_path, name):
     return f.read_text() if f.exists() else ""
 
 
-EXPECTED = ["/usr/sbin/mamorid", "/etc/mamori/mamori.conf", "/etc/mamori/allow.d/00-example.conf",
+EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamorictl.8",
+            "/usr/share/bash-completion/completions/mamorictl", "/etc/mamori/mamori.conf", "/etc/mamori/allow.d/00-example.conf",
             "/usr/lib/systemd/catalog/mamori.catalog", "/usr/share/man/man8/mamorid.8",
             "/usr/share/man/man5/mamori.conf.5", "/usr/share/man/ja/man5/mamori.conf.5"]
 

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/* What mamorid answers on its control socket: the state it already holds,
+ * read without side effects (flush aside), as one JSON object per reply.
+ * Sections whose modules are not built in say "available": false, so that
+ * mamorictl can tell "not there" from "zero". */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "config-paths.h"
+#include "control.h"
+#include "manager.h"
+#include "usb-authorize.h"
+#include "usb-enforce.h"
+#include "usb-report.h"
+
+static void write_categories(JsonWriter *w, const char *key, unsigned mask) {
+        json_key(w, key);
+        json_array_begin(w);
+        for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
+                if (mask & USB_CATEGORY_BIT(c))
+                        json_string(w, usb_category_to_string((UsbCategory) c));
+        json_array_end(w);
+}
+
+static void write_time(JsonWriter *w, const char *key, usec_t t) {
+        char buf[RFC3339_MAX];
+        json_key(w, key);
+        if (t == 0 || t == USEC_INFINITY)
+                json_null(w);
+        else
+                json_string(w, format_rfc3339(buf, t));
+}
+
+/* ---- status ---- */
+
+typedef struct UsbSummary {
+        size_t devices, blocked, allowed, root_hubs, open_root_hubs;
+} UsbSummary;
+
+static void summarize_device(const UsbDevice *d, void *userdata) {
+        UsbSummary *s = userdata;
+        if (d->is_root_hub) {
+                s->root_hubs++;
+                /* A root hub whose new interfaces start authorized leaves a window in
+                 * which a driver can bind to a stick before mamorid acts. */
+                if (d->syspath && usb_authorize_get_interface_default(d->syspath) != 0)
+                        s->open_root_hubs++;
+                return;
+        }
+        s->devices++;
+        for (size_t k = 0; k < d->n_interfaces; k++)
+                if (d->interfaces[k].category != USB_CATEGORY_OTHER && d->interfaces[k].authorized == 0) {
+                        s->blocked++;
+                        return;
+                }
+}
+
+static void write_usb_check(Manager *m, JsonWriter *w) {
+        UsbSummary s = { 0 };
+        char detail[256];
+        const char *state;
+
+        if (m->usb)
+                usb_enforcer_foreach(m->usb, summarize_device, &s);
+        if (m->policy->failsafe)
+                state = "fail_closed";
+        else if (!m->usb_monitor)
+                state = "failed";
+        else if (s.open_root_hubs > 0)
+                state = "degraded";
+        else
+                state = "ok";
+        snprintf(detail, sizeof detail, "%zu device%s, %zu blocked; %zu root hub%s%s", s.devices,
+                 s.devices == 1 ? "" : "s", s.blocked, s.root_hubs, s.root_hubs == 1 ? "" : "s",
+                 s.open_root_hubs ? ", some start new interfaces authorized (udev rule missing?)" : "");
+
+        json_object_begin(w);
+        json_kv_string(w, "name", "usb");
+        json_kv_string(w, "state", state);
+        json_kv_string(w, "detail", detail);
+        json_kv_uint(w, "devices", s.devices);
+        json_kv_uint(w, "blocked_devices", s.blocked);
+        json_kv_uint(w, "root_hubs", s.root_hubs);
+        json_kv_uint(w, "root_hubs_open", s.open_root_hubs);
+        json_object_end(w);
+}
+
+void control_reply_status(Manager *m, JsonWriter *w) {
+        const Policy *p = m->policy;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        json_object_begin(w);
+        json_kv_string(w, "version", MAMORI_VERSION);
+        json_kv_int(w, "pid", getpid());
+        json_kv_uint(w, "uptime_sec", m->started_at && now > m->started_at ? (now - m->started_at) / USEC_PER_SEC : 0);
+        json_kv_string(w, "host", m->host.name);
+
+        json_key(w, "policy");
+        json_object_begin(w);
+        json_kv_string(w, "hash", p->hash);
+        json_kv_bool(w, "fail_closed", p->failsafe);
+        json_kv_string(w, "config_path", m->config_path);
+        json_kv_string(w, "allow_dir", m->allow_dir);
+        json_kv_uint(w, "files", p->n_files);
+        json_kv_uint(w, "allow_entries", p->usb.n_entries);
+        write_categories(w, "blocked_categories", p->usb.block_mask);
+        json_object_end(w);
+
+        json_key(w, "events");
+        json_object_begin(w);
+        json_kv_uint(w, "recorded", m->n_events);
+        json_kv_bool(w, "event_log", m->eventlog != NULL);
+        json_kv_string(w, "state_dir", m->state_dir);
+        json_object_end(w);
+
+        /* Spool and uplink come with the reporting module. */
+        json_key(w, "spool");
+        json_object_begin(w);
+        json_kv_bool(w, "available", false);
+        json_object_end(w);
+        json_key(w, "uplink");
+        json_object_begin(w);
+        json_kv_bool(w, "available", false);
+        write_time(w, "last_success", 0);
+        json_object_end(w);
+
+        json_key(w, "checks");
+        json_array_begin(w);
+        write_usb_check(m, w);
+        json_array_end(w);
+        json_object_end(w);
+}
+
+/* ---- devices ---- */
+
+typedef struct DevicesCtx {
+        Manager *manager;
+        JsonWriter *w;
+        usec_t now;
+} DevicesCtx;
+
+static void write_one_device(const UsbDevice *d, void *userdata) {
+        DevicesCtx *ctx = userdata;
+        JsonWriter *w = ctx->w;
+        const Policy *p = ctx->manager->policy;
+        Decision dec = policy_decide(p, d, ctx->now);
+        bool blocked = dec.relevant && !dec.allow;
+
+        json_object_begin(w);
+        json_kv_string(w, "syspath", d->syspath);
+        json_kv_bool(w, "root_hub", d->is_root_hub);
+        usb_report_write_device(w, d, &dec);
+        json_key(w, "decision");
+        json_object_begin(w);
+        /* "none": no interface of a blocked category, so nothing to decide. */
+        json_kv_string(w, "action", blocked ? "blocked" : dec.relevant ? "allowed" : "none");
+        json_kv_string(w, "reason", dec.relevant ? decision_reason_to_string(dec.reason) : "category_not_blocked");
+        json_kv_string(w, "explanation", usb_report_explanation(d, &dec));
+        write_categories(w, "blocked_categories", blocked ? dec.blocked_categories : 0);
+        if (dec.entry)
+                usb_report_write_rule(w, dec.entry);
+        if (dec.changes_at != USEC_INFINITY)
+                write_time(w, "changes_at", dec.changes_at);
+        json_kv_bool(w, "fail_closed", p->failsafe);
+        json_object_end(w);
+        json_object_end(w);
+}
+
+void control_reply_devices(Manager *m, JsonWriter *w) {
+        DevicesCtx ctx = { .manager = m, .w = w, .now = now_usec(CLOCK_REALTIME) };
+
+        json_object_begin(w);
+        json_kv_string(w, "policy_hash", m->policy->hash);
+        json_key(w, "devices");
+        json_array_begin(w);
+        if (m->usb)
+                usb_enforcer_foreach(m->usb, write_one_device, &ctx);
+        json_array_end(w);
+        json_object_end(w);
+}
+
+/* ---- flush ---- */
+
+void control_reply_flush(Manager *m, JsonWriter *w) {
+        /* USB reports waiting for their settle time go out now. */
+        if (m->usb)
+                usb_enforcer_flush(m->usb);
+        json_object_begin(w);
+        json_kv_bool(w, "reports_flushed", true);
+        /* Nothing to post to until the reporting module brings the uplink. */
+        json_kv_bool(w, "uplink", false);
+        json_kv_string(w, "detail", "events are in the journal and the event log; no collector is configured");
+        json_object_end(w);
+}

@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <systemd/sd-event.h>
+
+#include "control.h"
+#include "log.h"
+#include "manager.h"
+
+#define CONTROL_CLIENTS_MAX 32
+#define CONTROL_REQUEST_TIMEOUT_USEC (10 * USEC_PER_SEC)
+/* A follower that does not read falls behind; past this it is dropped
+ * rather than let the daemon's memory grow. */
+#define CONTROL_FOLLOW_BACKLOG_MAX (1024 * 1024)
+#define CONTROL_EVENTS_DEFAULT 50
+/* After a reply, what the peer still sends is read and dropped (closing
+ * with unread data would reset the connection and lose the reply), but only
+ * this much and this long. */
+#define CONTROL_DRAIN_MAX (64 * 1024)
+#define CONTROL_DRAIN_TIMEOUT_USEC (2 * USEC_PER_SEC)
+
+typedef struct ControlClient ControlClient;
+struct ControlClient {
+        ControlClient *next, *prev;
+        Control *control;
+        int fd;
+        sd_event_source *io, *timeout;
+        char in[CONTROL_REQUEST_MAX + 1];
+        size_t in_len;
+        char *out;
+        size_t out_len, out_pos;
+        bool got_request;
+        bool follow;
+        bool close_when_written;
+        bool draining;  /* reply sent and our side shut down: reading the peer's rest until it closes */
+        size_t drained;
+};
+
+typedef struct RecentEvent {
+        char *json;
+        size_t len;
+} RecentEvent;
+
+struct Control {
+        Manager *manager;
+        char *path;
+        int fd;
+        sd_event_source *listen;
+        ControlClient *clients;
+        unsigned n_clients;
+        RecentEvent recent[CONTROL_EVENTS_KEPT];
+        size_t recent_start, recent_n;
+};
+
+/* ---- requests ---- */
+
+static const char *const verbs[_CONTROL_VERB_MAX] = {
+        [CONTROL_STATUS] = "status",
+        [CONTROL_DEVICES] = "devices",
+        [CONTROL_EVENTS] = "events",
+        [CONTROL_FOLLOW] = "follow",
+        [CONTROL_FLUSH] = "flush",
+};
+
+const char *control_verb_to_string(ControlVerb v) {
+        return (unsigned) v < _CONTROL_VERB_MAX ? verbs[v] : NULL;
+}
+
+int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
+        char buf[CONTROL_REQUEST_MAX + 1], *arg, *end;
+        unsigned long n;
+
+        if (len > CONTROL_REQUEST_MAX || memchr(line, 0, len))
+                return -EBADMSG;
+        memcpy(buf, line, len);
+        buf[len] = 0;
+        if (len > 0 && buf[len - 1] == '\r')
+                buf[--len] = 0;
+
+        arg = strchr(buf, ' ');
+        if (arg)
+                *arg++ = 0;
+        for (unsigned v = 0; v < _CONTROL_VERB_MAX; v++) {
+                if (!streq(buf, verbs[v]))
+                        continue;
+                *ret = (ControlRequest){ .verb = (ControlVerb) v };
+                if (v != CONTROL_EVENTS && v != CONTROL_FOLLOW)
+                        return arg ? -EINVAL : 0;
+                ret->count = v == CONTROL_EVENTS ? CONTROL_EVENTS_DEFAULT : 0;
+                if (!arg)
+                        return 0;
+                if (arg[0] < '0' || arg[0] > '9')
+                        return -EINVAL;
+                errno = 0;
+                n = strtoul(arg, &end, 10);
+                if (errno != 0 || *end != 0)
+                        return -EINVAL;
+                ret->count = (unsigned) MIN(n, (unsigned long) CONTROL_EVENTS_KEPT);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* ---- clients ---- */
+
+static ControlClient *client_free(ControlClient *cl) {
+        Control *c;
+
+        if (!cl)
+                return NULL;
+        c = cl->control;
+        if (cl->prev)
+                cl->prev->next = cl->next;
+        else if (c->clients == cl)
+                c->clients = cl->next;
+        if (cl->next)
+                cl->next->prev = cl->prev;
+        if (c->n_clients-- == CONTROL_CLIENTS_MAX && c->listen)
+                (void) sd_event_source_set_enabled(c->listen, SD_EVENT_ON);
+        sd_event_source_disable_unref(cl->io);
+        sd_event_source_disable_unref(cl->timeout);
+        if (cl->fd >= 0)
+                close(cl->fd);
+        free(cl->out);
+        free(cl);
+        return NULL;
+}
+
+static int client_update_events(ControlClient *cl) {
+        uint32_t ev = 0;
+        if (cl->draining)
+                ev |= EPOLLIN;
+        else if (cl->out_pos < cl->out_len)
+                ev |= EPOLLOUT;
+        else if (!cl->got_request || cl->follow)
+                ev |= EPOLLIN; /* a follower's EOF tells us it went away */
+        return sd_event_source_set_io_events(cl->io, ev);
+}
+
+static int client_queue(ControlClient *cl, const char *data, size_t len) {
+        size_t pending = cl->out_len - cl->out_pos;
+        char *n;
+
+        if (cl->out_pos > 0) {
+                memmove(cl->out, cl->out + cl->out_pos, pending);
+                cl->out_len = pending;
+                cl->out_pos = 0;
+        }
+        n = realloc(cl->out, cl->out_len + len + 1);
+        if (!n)
+                return -ENOMEM;
+        cl->out = n;
+        memcpy(cl->out + cl->out_len, data, len);
+        cl->out_len += len;
+        cl->out[cl->out_len++] = '\n';
+        return 0;
+}
+
+static void client_queue_json(ControlClient *cl, JsonWriter *w) {
+        _cleanup_free_ char *s = NULL;
+        size_t len = 0;
+
+        s = json_steal(w, &len);
+        if (!s) {
+                log_oom();
+                cl->close_when_written = true;
+                return;
+        }
+        if (client_queue(cl, s, len) < 0)
+                log_oom();
+}
+
+static void client_queue_error(ControlClient *cl, int error, const char *message) {
+        JsonWriter w = JSON_WRITER_INIT;
+        json_object_begin(&w);
+        json_kv_string(&w, "error", message);
+        json_kv_int(&w, "errno", error);
+        json_object_end(&w);
+        client_queue_json(cl, &w);
+        cl->close_when_written = true;
+}
+
+static void client_queue_recent(ControlClient *cl, unsigned count) {
+        Control *c = cl->control;
+        size_t n = MIN((size_t) count, c->recent_n);
+
+        for (size_t i = c->recent_n - n; i < c->recent_n; i++) {
+                const RecentEvent *e = &c->recent[(c->recent_start + i) % CONTROL_EVENTS_KEPT];
+                if (client_queue(cl, e->json, e->len) < 0) {
+                        log_oom();
+                        return;
+                }
+        }
+}
+
+static void client_handle(ControlClient *cl, const ControlRequest *req) {
+        Manager *m = cl->control->manager;
+        JsonWriter w = JSON_WRITER_INIT;
+
+        log_debug("Control request: %s", control_verb_to_string(req->verb));
+        switch (req->verb) {
+        case CONTROL_STATUS:
+                control_reply_status(m, &w);
+                client_queue_json(cl, &w);
+                break;
+        case CONTROL_DEVICES:
+                control_reply_devices(m, &w);
+                client_queue_json(cl, &w);
+                break;
+        case CONTROL_FLUSH:
+                control_reply_flush(m, &w);
+                client_queue_json(cl, &w);
+                break;
+        case CONTROL_EVENTS:
+                client_queue_recent(cl, req->count);
+                break;
+        case CONTROL_FOLLOW:
+                client_queue_recent(cl, req->count);
+                cl->follow = true;
+                return;
+        default:
+                break;
+        }
+        cl->close_when_written = true;
+}
+
+static int client_read(ControlClient *cl) {
+        ssize_t l;
+        char *nl;
+
+        if (cl->got_request) {
+                /* After the request only EOF matters (followers, draining). */
+                char sink[4096];
+                l = recv(cl->fd, sink, sizeof sink, MSG_DONTWAIT);
+                if (l == 0 || (l < 0 && errno != EAGAIN && errno != EINTR))
+                        return -ECONNRESET;
+                if (l > 0 && cl->draining && (cl->drained += (size_t) l) > CONTROL_DRAIN_MAX)
+                        return -EMSGSIZE;
+                return 0;
+        }
+
+        l = recv(cl->fd, cl->in + cl->in_len, CONTROL_REQUEST_MAX + 1 - cl->in_len, MSG_DONTWAIT);
+        if (l < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (l == 0)
+                return -ECONNRESET; /* closed before a whole request */
+        cl->in_len += (size_t) l;
+
+        nl = memchr(cl->in, '\n', cl->in_len);
+        if (!nl) {
+                if (cl->in_len > CONTROL_REQUEST_MAX) {
+                        cl->got_request = true;
+                        client_queue_error(cl, EMSGSIZE, "request too long");
+                }
+                return 0;
+        }
+
+        ControlRequest req;
+        int r = control_request_parse(cl->in, (size_t) (nl - cl->in), &req);
+        cl->got_request = true;
+        (void) sd_event_source_set_enabled(cl->timeout, SD_EVENT_OFF);
+        if (r < 0)
+                client_queue_error(cl, -r, "unknown request: use status, devices, events [N], follow [N] or flush");
+        else
+                client_handle(cl, &req);
+        return 0;
+}
+
+static int client_write(ControlClient *cl) {
+        while (cl->out_pos < cl->out_len) {
+                ssize_t l = send(cl->fd, cl->out + cl->out_pos, cl->out_len - cl->out_pos,
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (l < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                cl->out_pos += (size_t) l;
+        }
+        cl->out_pos = cl->out_len = 0;
+        return 0;
+}
+
+static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ControlClient *cl = userdata;
+        int r = 0;
+
+        if (revents & EPOLLIN)
+                r = client_read(cl);
+        if (r >= 0 && cl->out_pos < cl->out_len)
+                r = client_write(cl);
+        if (r >= 0 && (revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
+                r = -ECONNRESET;
+        if (r < 0) {
+                client_free(cl);
+                return 0;
+        }
+        if (cl->close_when_written && !cl->draining && cl->out_pos >= cl->out_len) {
+                /* The reply is out: EOF to the peer, then wait for its close. */
+                cl->draining = true;
+                if (shutdown(cl->fd, SHUT_WR) < 0 ||
+                    sd_event_source_set_time_relative(cl->timeout, CONTROL_DRAIN_TIMEOUT_USEC) < 0 ||
+                    sd_event_source_set_enabled(cl->timeout, SD_EVENT_ONESHOT) < 0) {
+                        client_free(cl);
+                        return 0;
+                }
+        }
+        if (client_update_events(cl) < 0)
+                client_free(cl);
+        return 0;
+}
+
+static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        ControlClient *cl = userdata;
+        if (!cl->draining)
+                log_debug("Control client sent no request in time, closing.");
+        client_free(cl);
+        return 0;
+}
+
+/* Only root may ask: the socket is 0600, and the kernel's word on the peer
+ * is checked too, in case the file mode is ever loosened. */
+static bool peer_is_root(int fd) {
+        struct ucred cred;
+        socklen_t l = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 || l != sizeof cred)
+                return false;
+        return cred.uid == 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Control *c = userdata;
+        _cleanup_close_ int cfd = -EBADF;
+        ControlClient *cl;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning_errno(errno, "Control socket: accept failed: %m");
+                return 0;
+        }
+        cl = calloc(1, sizeof *cl);
+        if (!cl)
+                return log_oom(), 0;
+        cl->control = c;
+        cl->fd = TAKE_FD(cfd);
+        cl->next = c->clients;
+        if (c->clients)
+                c->clients->prev = cl;
+        c->clients = cl;
+        /* At the limit, stop accepting: later clients wait in the backlog
+         * (mamorictl gives up after its timeout) until a slot frees. */
+        if (++c->n_clients >= CONTROL_CLIENTS_MAX)
+                (void) sd_event_source_set_enabled(c->listen, SD_EVENT_OFF);
+
+        r = sd_event_add_io(sd_event_source_get_event(s), &cl->io, cl->fd, EPOLLIN, on_client_io, cl);
+        if (r >= 0)
+                r = sd_event_add_time_relative(sd_event_source_get_event(s), &cl->timeout, CLOCK_MONOTONIC,
+                                               CONTROL_REQUEST_TIMEOUT_USEC, USEC_PER_SEC, on_client_timeout, cl);
+        if (r < 0) {
+                log_warning_errno(r, "Control socket: cannot watch a client: %m");
+                client_free(cl);
+                return 0;
+        }
+        (void) sd_event_source_set_description(cl->io, "control-client");
+
+        if (!peer_is_root(cl->fd)) {
+                log_notice("Control socket: refused a client that is not root.");
+                cl->got_request = true;
+                client_queue_error(cl, EACCES, "permission denied: only root may talk to mamorid");
+                if (client_update_events(cl) < 0)
+                        client_free(cl);
+        }
+        return 0;
+}
+
+/* ---- events ---- */
+
+static char *memdup_nul(const char *p, size_t len) {
+        char *d = malloc(len + 1);
+        if (!d)
+                return NULL;
+        memcpy(d, p, len);
+        d[len] = 0;
+        return d;
+}
+
+void control_event_recorded(Control *c, const char *json, size_t len) {
+        RecentEvent *slot;
+        char *copy;
+
+        if (!c)
+                return;
+        copy = memdup_nul(json, len);
+        if (!copy)
+                return (void) log_oom();
+        if (c->recent_n == CONTROL_EVENTS_KEPT) {
+                slot = &c->recent[c->recent_start];
+                free(slot->json);
+                c->recent_start = (c->recent_start + 1) % CONTROL_EVENTS_KEPT;
+        } else
+                slot = &c->recent[(c->recent_start + c->recent_n++) % CONTROL_EVENTS_KEPT];
+        *slot = (RecentEvent){ copy, len };
+
+        for (ControlClient *cl = c->clients, *next; cl; cl = next) {
+                next = cl->next;
+                if (!cl->follow)
+                        continue;
+                if (cl->out_len - cl->out_pos > CONTROL_FOLLOW_BACKLOG_MAX) {
+                        log_notice("Control socket: dropping a follower that does not read its events.");
+                        client_free(cl);
+                        continue;
+                }
+                if (client_queue(cl, json, len) < 0 || client_update_events(cl) < 0)
+                        client_free(cl);
+        }
+}
+
+/* ---- the socket ---- */
+
+Control *control_free(Control *c) {
+        if (!c)
+                return NULL;
+        while (c->clients)
+                client_free(c->clients);
+        sd_event_source_disable_unref(c->listen);
+        if (c->fd >= 0) {
+                close(c->fd);
+                (void) unlink(c->path);
+        }
+        for (size_t i = 0; i < c->recent_n; i++)
+                free(c->recent[(c->recent_start + i) % CONTROL_EVENTS_KEPT].json);
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
+int control_new(Manager *m, const char *runtime_dir, Control **ret) {
+        _cleanup_(control_freep) Control *c = calloc(1, sizeof *c);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        mode_t old;
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->fd = -EBADF;
+        c->manager = m;
+        if (asprintf(&c->path, "%s/%s", runtime_dir, CONTROL_SOCKET_NAME) < 0)
+                return -ENOMEM;
+        if (strlen(c->path) >= sizeof sa.sun_path)
+                return log_error_errno(ENAMETOOLONG, "Control socket path %s is too long.", c->path);
+        strcpy(sa.sun_path, c->path);
+
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->fd < 0)
+                return log_error_errno(errno, "Cannot create the control socket: %m");
+        (void) unlink(c->path); /* a previous run's */
+        /* Created 0600 from the start: no moment in which anyone else may connect. */
+        old = umask(0177);
+        r = bind(c->fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old);
+        if (r < 0) {
+                r = -errno;
+                close(c->fd);
+                c->fd = -EBADF;
+                return log_error_errno(r, "Cannot bind the control socket %s: %m", c->path);
+        }
+        if (listen(c->fd, 16) < 0)
+                return log_error_errno(errno, "Cannot listen on the control socket: %m");
+        r = sd_event_add_io(m->event, &c->listen, c->fd, EPOLLIN, on_accept, c);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the control socket: %m");
+        (void) sd_event_source_set_description(c->listen, "control-listen");
+        log_debug("Control socket listening on %s", c->path);
+        *ret = TAKE_PTR(c);
+        return 0;
+}

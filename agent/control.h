@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The control socket that mamorictl talks to: a root-only AF_UNIX stream
+ * socket in the runtime directory (mode 0600, and every peer's SO_PEERCRED
+ * uid checked). One request per connection, one line:
+ *
+ *     status | devices | events [N] | follow [N] | flush
+ *
+ * The reply is JSON lines, then the daemon closes the connection; `follow`
+ * stays open and gets every new event as it is recorded. An error is one line
+ * {"error": "...", "errno": N}. Requests are bounded in size and time, clients
+ * in number, and replies in the memory they may hold; nothing here blocks the
+ * event loop. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "json.h"
+#include "macro.h"
+
+#define CONTROL_SOCKET_NAME "control"
+#define CONTROL_REQUEST_MAX 256
+#define CONTROL_EVENTS_KEPT 256 /* recent events `events` can show */
+
+typedef struct Manager Manager;
+typedef struct Control Control;
+
+typedef enum ControlVerb {
+        CONTROL_STATUS,
+        CONTROL_DEVICES,
+        CONTROL_EVENTS,
+        CONTROL_FOLLOW,
+        CONTROL_FLUSH,
+        _CONTROL_VERB_MAX,
+} ControlVerb;
+
+typedef struct ControlRequest {
+        ControlVerb verb;
+        unsigned count; /* events/follow: how many recent events; 0 for the others */
+} ControlRequest;
+
+/* Parses one request line (without its newline). Pure. 0 or -EINVAL/-EBADMSG. */
+int control_request_parse(const char *line, size_t len, ControlRequest *ret);
+const char *control_verb_to_string(ControlVerb v);
+
+/* Binds <runtime_dir>/control and starts accepting on m->event. */
+int control_new(Manager *m, const char *runtime_dir, Control **ret);
+Control *control_free(Control *c);
+DEFINE_POINTER_CLEANUP(Control, control_free);
+
+/* Called by manager_emit() for every recorded event (one line of JSON). */
+void control_event_recorded(Control *c, const char *json, size_t len);
+
+/* The replies, written as one JSON object each (control-reply.c). */
+void control_reply_status(Manager *m, JsonWriter *w);
+void control_reply_devices(Manager *m, JsonWriter *w);
+void control_reply_flush(Manager *m, JsonWriter *w);

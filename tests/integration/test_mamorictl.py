@@ -1,0 +1,359 @@
+# SPDX-License-Identifier: MIT
+"""mamorictl against the real mamorid under umockdev: every verb, the
+allow-entry round trip through the daemon's own parser and enforcement, and
+the root-only socket (an unprivileged user gets "permission denied")."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from mamori_testlib import wait_for
+
+MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+ALLOW_OK = ('allow = (\n  { vendor = "0781"; product = "5567"; serial = "GOOD0001";\n'
+            '    label = "総務課 貸出用 1"; approved_by = "CISO Yamada"; expires = "2099-12-31"; }\n);\n')
+
+
+def ctl(agent, *args, user=None, env=None, timeout=20):
+    cmd = [MAMORICTL, "--socket", os.path.join(agent.runtime, "control"), *args]
+    if user is not None:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+    e = dict(os.environ)
+    e["UMOCKDEV_DIR"] = agent.bed.root  # Testbed.new() set it with setenv(); os.environ never saw it
+    e.update(env or {})
+    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def ok(p):
+    assert p.returncode == 0, f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.stdout
+
+
+def started_hash(agent):
+    return agent.wait_events("agent.started")[0]["agent"]["policy_hash"]
+
+
+# ---- status ----
+
+def test_status(bed, make_agent):
+    a = make_agent(allow={"10-ok.conf": ALLOW_OK}).start()
+    h = started_hash(a)
+    out = ok(ctl(a, "status"))
+    assert f"Policy:       {h}" in out
+    assert "Fail-closed:  no" in out
+    assert "1 allow entry from 2 files" in out
+    assert "Blocking:     storage mtp ptp tethering" in out
+    assert "usb        ok" in out
+
+    st = json.loads(ok(ctl(a, "--json", "status")))
+    assert st["policy"]["hash"] == h and st["policy"]["fail_closed"] is False
+    assert st["pid"] == a.proc.pid
+    assert {c["name"] for c in st["checks"]} >= {"usb"}
+    assert st["checks"][0]["root_hubs"] == 2
+
+
+def test_status_fail_closed_exits_3(bed, make_agent):
+    a = make_agent(main_conf="usb = { block = [ \"floppy\" ]; };\n").start()
+    p = ctl(a, "status")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "Fail-closed:  YES" in p.stdout
+    assert json.loads(ctl(a, "--json", "status").stdout)["policy"]["fail_closed"] is True
+
+
+# ---- devices ----
+
+def test_devices_table_and_json(bed, make_agent):
+    a = make_agent(allow={"10-ok.conf": ALLOW_OK}).start()
+    bed.add_usb("0781", "5567", serial="GOOD0001", port=3, product_name="Cruzer")
+    _, bad_ifs = bed.add_usb("0781", "5567", serial="EVIL0002", port=4, product_name="Cruzer")
+    bed.add_usb("046d", "c31c", serial=None, port=5, bus=1, interfaces=(("03", "01", "01", None),),
+                product_name="Keyboard")
+    a.wait_events("usb.blocked")
+    a.wait_events("usb.allowed")
+    wait_for(lambda: bed.authorized(bad_ifs[0]) == "0", what="blocked")
+
+    out = ok(ctl(a, "devices"))
+    lines = out.splitlines()
+    assert lines[0].split() == ["BUS", "ID", "SERIAL", "CATEGORY", "DECISION", "RULE", "/", "REASON", "PRODUCT"]
+    rows = {l.split()[0]: l for l in lines[1:] if l and not l.endswith("devices.")}
+    assert "allowed" in rows["2-3"] and "10-ok.conf:2 総務課 貸出用 1" in rows["2-3"]
+    assert "blocked" in rows["2-4"] and "allow entries exist for this model, but not for" in rows["2-4"]
+    assert "not a blocked category" in rows["1-5"]
+    assert rows["usb1"].split()[3] == "hub"
+
+    devs = json.loads(ok(ctl(a, "devices", "--json")))
+    by = {d["device"]["bus_path"]: d for d in devs}
+    assert [d["device"]["bus_path"] for d in devs] == ["1-5", "2-3", "2-4", "usb1", "usb2"]
+    assert by["2-3"]["decision"]["action"] == "allowed"
+    assert by["2-3"]["decision"]["rule"]["file"].endswith("allow.d/10-ok.conf")
+    assert by["2-4"]["decision"] == {**by["2-4"]["decision"], "action": "blocked", "reason": "serial_mismatch"}
+    assert by["2-4"]["device"]["interfaces"][0]["authorized"] is False
+    assert by["1-5"]["decision"]["action"] == "none"
+    assert by["1-5"]["device"]["has_serial"] is False
+
+
+# ---- allow ----
+
+HOSTILE = 'AB"C\\D\x01あZ'  # a quote, a backslash, a control byte, UTF-8
+
+
+def test_allow_prints_an_entry_that_the_daemon_accepts(bed, make_agent):
+    a = make_agent().start()
+    dev, ifs = bed.add_usb("0781", "5567", serial=HOSTILE, port=6)
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs[0]) == "0"
+
+    out = ok(ctl(a, "allow", "2-6", "--label", "総務課 \"貸出\" 1", "--approved-by", "CISO Yamada",
+                 "--approved-on", "2026-04-01", "--expires", "2099-03-31", "--ticket", "SEC-1"))
+    assert 'serial      = "AB\\"C\\\\D\\x01\\xe3\\x81\\x82Z";' in out
+    assert 'label       = "総務課 \\"貸出\\" 1";' in out
+    assert 'vendor      = "0781";' in out and 'product     = "5567";' in out
+    # Three comment lines, whatever the device's strings hold; then the entry.
+    lines = out.splitlines()
+    assert [l for l in lines if l.startswith("#")] == lines[:3] and lines[0].startswith("# 0781:5567")
+
+    # Saved and reloaded, it allows exactly this stick.
+    path = os.path.join(a.allow_dir, "50-new.conf")
+    with open(path, "w") as f:
+        f.write(out)
+    a.reload()
+    allowed = a.wait_events("usb.allowed")[0]
+    assert allowed["device"]["serial_hex"] == ev["device"]["serial_hex"]
+    wait_for(lambda: bed.authorized(ifs[0]) == "1", what="authorized after reload")
+    assert allowed["decision"]["rule"]["file"] == path
+
+
+def test_allow_write_is_root_only_and_never_overwrites(bed, make_agent):
+    a = make_agent().start()
+    bed.add_usb("0781", "5567", serial="W0001", port=7)
+    a.wait_events("usb.blocked")
+    path = os.path.join(a.allow_dir, "60-w.conf")
+
+    p = ctl(a, "allow", "0781:5567", "--write", path)
+    assert p.returncode == 2 and "--approved-by" in p.stderr
+    p = ctl(a, "allow", "0781:5567", "--approved-by", "Y", "--write", path[:-5] + ".txt")
+    assert p.returncode == 2 and "never read it" in p.stderr
+
+    ok(ctl(a, "allow", "0781:5567", "--approved-by", "CISO", "--expires", "2099-01-01", "--write", path))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert not [f for f in os.listdir(a.allow_dir) if f.startswith(".#")]
+    before = open(path).read()
+    p = ctl(a, "allow", "0781:5567", "--approved-by", "Other", "--write", path)
+    assert p.returncode == 1 and "not overwritten" in p.stderr
+    assert open(path).read() == before
+
+    ok(ctl(a, "check-config", "--config", a.conf))
+    a.reload()
+    a.wait_events("usb.allowed")
+
+
+def test_allow_device_selection(bed, make_agent):
+    a = make_agent().start()
+    bed.add_usb("0781", "5567", serial="S1", port=8)
+    bed.add_usb("0781", "5567", serial="S2", port=9)
+    bed.add_usb("1234", "0001", serial=None, port=10)
+    a.wait_events("usb.blocked", count=3)
+
+    p = ctl(a, "allow", "0781:5567")
+    assert p.returncode == 1 and "several" in p.stderr and "2-8" in p.stderr and "2-9" in p.stderr
+    assert 'serial      = "S2";' in ok(ctl(a, "allow", "2-9"))
+    p = ctl(a, "allow", "9-9")
+    assert p.returncode == 1 and "no USB device 9-9" in p.stderr
+    p = ctl(a, "allow", "sdb")
+    assert p.returncode == 2
+
+    # No serial: only any_serial can match, said in the entry; --write wants it spelled out.
+    out = ok(ctl(a, "allow", "1234:0001"))
+    assert "any_serial  = true;" in out and "no serial" in out
+    assert 'approved_by = "";' in out and "REQUIRED" in out
+    p = ctl(a, "allow", "2-10", "--approved-by", "Y", "--write", os.path.join(a.allow_dir, "70.conf"))
+    assert p.returncode == 2 and "--any-serial" in p.stderr
+    ok(ctl(a, "allow", "2-10", "--approved-by", "Y", "--any-serial", "--write", os.path.join(a.allow_dir, "70.conf")))
+
+
+# ---- check-config ----
+
+def test_check_config(bed, make_agent):
+    a = make_agent(allow={"10-ok.conf": ALLOW_OK}).start()
+    out = ok(ctl(a, "check-config", "--config", a.conf))
+    assert "OK, 1 allow entry from 2 files" in out and "mamorid runs this policy." in out
+
+    a.write_allow("20-more.conf", 'allow = ( { vendor = "1111"; product = "2222"; serial = "X"; approved_by = "Y"; } );\n')
+    out = ok(ctl(a, "check-config", "--config", a.conf))
+    assert "not this one: run 'systemctl reload mamori'" in out
+
+    a.write_allow("30-bad.conf", 'allow = ( { vendor = "1111"; product = "2222"; serial = "Z"; } );\n')
+    p = ctl(a, "check-config", "--config", a.conf)
+    assert p.returncode == 1
+    assert f"{a.allow_dir}/30-bad.conf:1: allow entry has no 'approved_by'" in p.stdout
+
+
+# ---- events, flush ----
+
+def test_events_and_follow(bed, make_agent):
+    a = make_agent().start()
+    started_hash(a)
+    out = ok(ctl(a, "events"))
+    assert "agent.started" in out
+    lines = ok(ctl(a, "events", "--json", "-n", "5")).splitlines()
+    assert [json.loads(l)["kind"] for l in lines] == ["agent.started"]
+
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    f = subprocess.Popen([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "--json", "events", "--follow",
+                          "-n", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(0.3)
+        bed.add_usb("0781", "5567", serial="F1", port=11)
+        line = f.stdout.readline()
+        ev = json.loads(line)
+        assert ev["kind"] == "usb.blocked" and ev["device"]["serial"] == "F1"
+        # A follower does not hold up the others.
+        ok(ctl(a, "status"))
+    finally:
+        f.send_signal(signal.SIGINT)
+        f.wait(5)
+    assert "F1" in ok(ctl(a, "events", "-n", "1"))
+
+
+def test_flush(bed, make_agent):
+    a = make_agent().start()
+    out = ok(ctl(a, "flush"))
+    assert out.strip()
+
+
+# ---- who may ask ----
+
+def test_unprivileged_user_gets_permission_denied(bed, make_agent):
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    a = make_agent().start()
+    sock = os.path.join(a.runtime, "control")
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+
+    # The socket is root's: nobody cannot even connect.
+    os.chmod(a.dir, 0o755)
+    os.chmod(a.runtime, 0o755)
+    p = ctl(a, "status", user=65534)
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert "permission denied" in p.stderr and p.stdout == ""
+
+    # Were the file mode ever loosened, mamorid itself still refuses (SO_PEERCRED).
+    os.chmod(sock, 0o666)
+    for verb in ("status", "devices", "events", "flush"):
+        p = ctl(a, verb, user=65534)
+        assert p.returncode == 4, p.stdout + p.stderr
+        assert "permission denied: only root may talk to mamorid" in p.stderr
+    assert "refused a client that is not root" in a.log()
+    ok(ctl(a, "status"))
+
+
+def test_not_running(bed, make_agent):
+    a = make_agent().start()
+    a.stop()
+    p = ctl(a, "status")
+    assert p.returncode == 5 and "mamorid is not running" in p.stderr
+
+
+# ---- the protocol itself ----
+
+def raw(agent, data, read=True):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(os.path.join(agent.runtime, "control"))
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused before reading: the answer is still there
+    out = b""
+    while read:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+def test_bad_requests_are_refused(bed, make_agent):
+    a = make_agent().start()
+    assert json.loads(raw(a, b"reboot\n"))["errno"] == 22
+    assert json.loads(raw(a, b"status now\n"))["errno"] == 22
+    assert json.loads(raw(a, b"events -1\n"))["errno"] == 22
+    assert json.loads(raw(a, b"x" * 5000))["error"] == "request too long"
+    assert json.loads(raw(a, b"\xff\x00\n"))["errno"] in (22, 74)
+    # Still serving.
+    assert json.loads(raw(a, b"status\n"))["policy"]["fail_closed"] is False
+
+
+def test_too_many_clients_wait_their_turn(bed, make_agent):
+    a = make_agent().start()
+    held = []
+    try:
+        for _ in range(32):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(os.path.join(a.runtime, "control"))
+            held.append(s)
+        time.sleep(0.2)
+        late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        late.connect(os.path.join(a.runtime, "control"))  # into the backlog
+        late.sendall(b"status\n")
+        late.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            late.recv(1)
+        held.pop().close()
+        late.settimeout(5)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = late.recv(65536)
+            assert chunk
+            reply += chunk
+        assert json.loads(reply)["policy"]["fail_closed"] is False
+        late.close()
+    finally:
+        for s in held:
+            s.close()
+
+
+# ---- bash completion ----
+
+COMPLETION = os.path.join(os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
+                          "tools/mamorictl/mamorictl.bash")
+
+
+def complete(bed, line, with_bash_completion):
+    """The words bash would offer for line (cursor at its end)."""
+    setup = "[ -r /usr/share/bash-completion/bash_completion ] && . /usr/share/bash-completion/bash_completion\n" \
+        if with_bash_completion else ""
+    script = setup + f""". {COMPLETION}
+COMP_LINE={line!r}; read -ra COMP_WORDS <<< "$COMP_LINE"
+[[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('')
+COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_POINT=${{#COMP_LINE}}
+_mamorictl mamorictl
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    return sorted(w for w in p.stdout.splitlines() if w)
+
+
+@pytest.mark.parametrize("with_bash_completion", [False, True])
+def test_bash_completion(bed, with_bash_completion):
+    if with_bash_completion and not os.path.exists("/usr/share/bash-completion/bash_completion"):
+        pytest.skip("bash-completion missing")
+    assert complete(bed, "mamorictl ", with_bash_completion) == \
+        ["allow", "check-config", "devices", "events", "flush", "status"]
+    assert complete(bed, "mamorictl --so", with_bash_completion) == ["--socket"]
+    assert complete(bed, "mamorictl --socket /x ev", with_bash_completion) == ["events"]
+    assert complete(bed, "mamorictl events --f", with_bash_completion) == ["--follow"]
+    assert "--approved-by" in complete(bed, "mamorictl allow 2-3 --", with_bash_completion)
+    # Plugged devices come from sysfs (the testbed's, under umockdev).
+    bed.add_usb("0781", "5567", serial="C1", port=12, uevent=False)
+    assert complete(bed, "mamorictl allow ", with_bash_completion) == ["0781:5567", "2-12"]

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* mamorictl's allow entries: whatever bytes a serial holds, the daemon's own
+ * parser must read back exactly those bytes. */
+#include "unit.h"
+
+#include "allow-entry.h"
+#include "config.h"
+
+static Policy *parse(const char *text) {
+        Policy *p = NULL;
+        ConfigErrors errs = { 0 };
+        int r = config_load_strings("", text, &p, &errs);
+        if (r < 0) {
+                config_errors_print(&errs, stderr);
+                fprintf(stderr, "--- text ---\n%s\n", text);
+        }
+        config_errors_done(&errs);
+        return p;
+}
+
+static void roundtrip(const char *serial, size_t len, const char *label) {
+        AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = serial, .serial_len = len,
+                         .label = label, .approved_by = "CISO", .expires = "2099-01-31" };
+        char *text = allow_draft_format(&d);
+        Policy *p;
+
+        assert_non_null(text);
+        p = parse(text);
+        assert_non_null(p);
+        assert_int_equal(p->usb.n_entries, 1);
+        assert_int_equal(p->usb.entries[0].vendor, 0x0781);
+        assert_int_equal(p->usb.entries[0].product, 0x5567);
+        assert_false(p->usb.entries[0].any_serial);
+        assert_int_equal(p->usb.entries[0].serial_len, len);
+        assert_memory_equal(p->usb.entries[0].serial, serial, len);
+        if (label)
+                assert_string_equal(p->usb.entries[0].label, label);
+        assert_string_equal(p->usb.entries[0].expires, "2099-01-31");
+        policy_unref(p);
+        free(text);
+}
+
+static void test_plain(void **state) {
+        roundtrip("4C530001230101", 14, "総務課 貸出用USBメモリ 1");
+}
+
+static void test_hostile_serials(void **state) {
+        roundtrip("A\"B", 3, NULL);
+        roundtrip("back\\slash\\", 11, NULL);
+        roundtrip("\\x41", 4, NULL); /* the text of an escape is not an escape */
+        roundtrip("tab\there\nnl\r", 12, NULL);
+        roundtrip("\x01\x1f\x7f", 3, NULL);
+        roundtrip("\xff\xfe\x80", 3, NULL);                /* not UTF-8 */
+        roundtrip("\xe3\x81\x82", 3, NULL);                /* UTF-8 "あ" */
+        roundtrip(" leading and trailing ", 22, NULL);
+        roundtrip("#;{}()=,", 8, NULL);
+        char all[255];
+        for (int i = 0; i < 255; i++)
+                all[i] = (char) (i + 1);
+        roundtrip(all, sizeof all, NULL);
+}
+
+static void test_hostile_labels(void **state) {
+        roundtrip("S", 1, "quote \" backslash \\ newline \n end");
+        roundtrip("S", 1, "\xff invalid \xe3\x81");
+}
+
+static void test_serial_is_ascii_only(void **state) {
+        char *q = config_quote("\xe3\x81\x82\"\\", 5, true);
+        assert_string_equal(q, "\"\\xe3\\x81\\x82\\\"\\\\\"");
+        free(q);
+        q = config_quote("\xe3\x81\x82\x01", 4, false);
+        assert_string_equal(q, "\"\xe3\x81\x82\\x01\"");
+        free(q);
+}
+
+static void test_no_serial_means_any_serial(void **state) {
+        AllowDraft d = { .vendor = 0x1234, .product = 0x0001, .approved_by = "CISO" };
+        char *text = allow_draft_format(&d);
+        Policy *p;
+
+        d.any_serial = true;
+        free(text);
+        text = allow_draft_format(&d);
+        assert_non_null(strstr(text, "any_serial  = true;"));
+        assert_non_null(strstr(text, "no serial"));
+        p = parse(text);
+        assert_non_null(p);
+        assert_true(p->usb.entries[0].any_serial);
+        policy_unref(p);
+        free(text);
+}
+
+static void test_missing_approver_is_refused(void **state) {
+        AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = "S", .serial_len = 1 };
+        const char *comments[] = { "a comment", NULL };
+        char *text;
+        Policy *p = NULL;
+        ConfigErrors errs = { 0 };
+
+        d.comments = comments;
+        text = allow_draft_format(&d);
+        assert_non_null(strstr(text, "# a comment\nallow = (\n"));
+        assert_non_null(strstr(text, "approved_by = \"\";  # REQUIRED"));
+        /* A template without an approver must not pass as an entry. */
+        assert_true(config_load_strings("", text, &p, &errs) < 0);
+        assert_null(p);
+        config_errors_done(&errs);
+        free(text);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_plain),
+                cmocka_unit_test(test_hostile_serials),
+                cmocka_unit_test(test_hostile_labels),
+                cmocka_unit_test(test_serial_is_ascii_only),
+                cmocka_unit_test(test_no_serial_means_any_serial),
+                cmocka_unit_test(test_missing_approver_is_refused),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* An allow.d entry for one device, written so that libconfig reads back the
+ * exact bytes: the serial is the device's identity, so every byte of it that
+ * is not printable ASCII is written as a \xHH escape. Pure: no I/O. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct AllowDraft {
+        uint16_t vendor, product;
+        const char *serial; /* exact bytes; NULL when the device has none */
+        size_t serial_len;
+        bool any_serial;
+        const char *label, *approved_by, *approved_on, *expires, *ticket; /* NULL: left out */
+        const char *const *comments; /* NULL-terminated lines for "# ..." above the entry; may be NULL */
+} AllowDraft;
+
+/* A libconfig string literal, quotes included. With ascii_only every byte
+ * outside printable ASCII is \xHH; otherwise valid UTF-8 text stays as it is
+ * (labels in Japanese stay readable) and only control bytes and invalid
+ * sequences are escaped. NULL on OOM. */
+char *config_quote(const char *s, size_t len, bool ascii_only);
+
+/* The whole file text: comments, then `allow = ( { ... } );`. NULL on OOM. */
+char *allow_draft_format(const AllowDraft *d);

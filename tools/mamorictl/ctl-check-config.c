@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "config-paths.h"
+#include "config.h"
+#include "ctl.h"
+
+/* Validates the configuration with the daemon's own parser, then tells
+ * whether the running daemon has it loaded (a reload is due otherwise). */
+int verb_check_config(const CtlOptions *o, int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "allow-dir", required_argument, NULL, 'a' },
+                {},
+        };
+        const char *config = MAMORI_CONFIG_PATH, *allow_dir = NULL;
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        _cleanup_(jputp) json_object *st = NULL;
+        ConfigErrors errs = { 0 };
+        CtlOptions q = *o;
+        bool custom = false;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "c:", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        config = optarg;
+                        custom = true;
+                        break;
+                case 'a':
+                        allow_dir = optarg;
+                        custom = true;
+                        break;
+                default:
+                        return CTL_EXIT_USAGE;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "mamorictl check-config: unexpected argument '%s'\n", argv[optind]);
+                return CTL_EXIT_USAGE;
+        }
+
+        r = config_load(config, allow_dir, &p, &errs);
+        if (r < 0) {
+                config_errors_print(&errs, stdout);
+                printf("%s: %zu error%s; this configuration would not be loaded.\n", config, errs.n,
+                       errs.n == 1 ? "" : "s");
+                config_errors_done(&errs);
+                return CTL_EXIT_FAILURE;
+        }
+        config_errors_done(&errs);
+        printf("%s: OK, %zu allow entr%s from %zu file%s, policy hash %s\n", config, p->usb.n_entries,
+               p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s", p->hash);
+        for (size_t i = 0; i < p->usb.n_entries; i++)
+                if (p->usb.entries[i].any_serial)
+                        printf("%s:%u: note: any_serial = true allows every %04x:%04x device\n", p->usb.entries[i].file,
+                               p->usb.entries[i].line, p->usb.entries[i].vendor, p->usb.entries[i].product);
+
+        /* Is it the one in force? Only worth saying for the daemon's own files. */
+        q.quiet = true;
+        if (ctl_call(&q, "status", &st) == 0) {
+                const char *running = jstr(jget(st, "policy"), "hash");
+                const char *path = jstr(jget(st, "policy"), "config_path");
+                if (custom && !streq_ptr(path, config))
+                        ;
+                else if (streq_ptr(running, p->hash))
+                        printf("mamorid runs this policy.\n");
+                else
+                        printf("mamorid runs policy %.12s, not this one: run 'systemctl reload mamori' to apply it.\n",
+                               strna(running));
+        }
+        return CTL_EXIT_OK;
+}

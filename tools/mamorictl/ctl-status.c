@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "ctl.h"
+
+static void print_uptime(long long s) {
+        if (s < 120)
+                printf("%llds", s);
+        else if (s < 7200)
+                printf("%lldmin", s / 60);
+        else if (s < 172800)
+                printf("%lldh %lldmin", s / 3600, (s % 3600) / 60);
+        else
+                printf("%lld days", s / 86400);
+}
+
+static void print_categories(json_object *arr) {
+        size_t n = arr && json_object_get_type(arr) == json_type_array ? json_object_array_length(arr) : 0;
+        if (n == 0)
+                fputs("nothing", stdout);
+        for (size_t i = 0; i < n; i++)
+                printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(arr, i)));
+}
+
+/* A check's state that needs someone's attention. */
+static bool state_is_bad(const char *s) {
+        return s && !streq(s, "ok") && !streq(s, "disabled") && !streq(s, "unavailable");
+}
+
+int verb_status(const CtlOptions *o, int argc, char **argv) {
+        _cleanup_(jputp) json_object *st = NULL;
+        json_object *policy, *events, *spool, *uplink, *checks;
+        bool bad = false;
+        int r;
+
+        if (argc > 1) {
+                fprintf(stderr, "mamorictl status: unexpected argument '%s'\n", argv[1]);
+                return CTL_EXIT_USAGE;
+        }
+        r = ctl_call(o, "status", &st);
+        if (r != 0)
+                return r;
+
+        policy = jget(st, "policy");
+        events = jget(st, "events");
+        spool = jget(st, "spool");
+        uplink = jget(st, "uplink");
+        checks = jget(st, "checks");
+        bad = jbool(policy, "fail_closed", false);
+        for (size_t i = 0; checks && i < json_object_array_length(checks); i++)
+                bad = bad || state_is_bad(jstr(json_object_array_get_idx(checks, i), "state"));
+
+        if (o->json) {
+                puts(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                return bad ? CTL_EXIT_NOT_OK : CTL_EXIT_OK;
+        }
+
+        printf("mamorid %s on %s, pid %lld, up ", strna(jstr(st, "version")), strna(jstr(st, "host")),
+               jint(st, "pid", 0));
+        print_uptime(jint(st, "uptime_sec", 0));
+        putchar('\n');
+        printf("Policy:       %s\n", strna(jstr(policy, "hash")));
+        printf("              %s, %lld allow entr%s from %lld file%s\n", strna(jstr(policy, "config_path")),
+               jint(policy, "allow_entries", 0), jint(policy, "allow_entries", 0) == 1 ? "y" : "ies",
+               jint(policy, "files", 0), jint(policy, "files", 0) == 1 ? "" : "s");
+        printf("Fail-closed:  %s\n", jbool(policy, "fail_closed", false)
+                                             ? "YES: no valid configuration, every category is blocked "
+                                               "(mamorictl check-config)"
+                                             : "no");
+        fputs("Blocking:     ", stdout);
+        print_categories(jget(policy, "blocked_categories"));
+        putchar('\n');
+        printf("Events:       %lld recorded since start\n", jint(events, "recorded", 0));
+        if (jbool(spool, "available", false))
+                printf("Spool:        %lld event%s waiting\n", jint(spool, "depth", 0),
+                       jint(spool, "depth", 0) == 1 ? "" : "s");
+        else
+                printf("Spool:        n/a (events go to the journal and %s/events.jsonl)\n",
+                       strna(jstr(events, "state_dir")));
+        if (jbool(uplink, "available", false))
+                printf("Last post:    %s\n", jstr(uplink, "last_success") ? jstr(uplink, "last_success") : "never");
+        else
+                printf("Last post:    n/a (no collector)\n");
+        printf("Checks:\n");
+        for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+                json_object *c = json_object_array_get_idx(checks, i);
+                printf("  %-10s %-12s %s\n", strna(jstr(c, "name")), strna(jstr(c, "state")), strempty(jstr(c, "detail")));
+        }
+        return bad ? CTL_EXIT_NOT_OK : CTL_EXIT_OK;
+}

@@ -1,0 +1,75 @@
+# bash completion for mamorictl(8)                         -*- shell-script -*-
+
+_mamorictl_devices()
+{
+    # Bus paths and vendor:product of plugged USB devices, straight from sysfs.
+    local d
+    for d in /sys/bus/usb/devices/*; do
+        [[ -f $d/idVendor && ${d##*/} != usb* ]] || continue
+        printf '%s\n' "${d##*/}" "$(<"$d/idVendor"):$(<"$d/idProduct")"
+    done
+}
+
+_mamorictl()
+{
+    local cur prev words cword
+    _init_completion 2>/dev/null || {
+        COMPREPLY=()
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD - 1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    }
+
+    local commands='status devices allow check-config events flush'
+    local global='--socket --json --help --version'
+    local verb i
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            --socket) ((i++)) ;;
+            -*) ;;
+            *) verb=${words[i]}; break ;;
+        esac
+    done
+
+    case $prev in
+        --socket|--write)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        --config)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        --allow-dir)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return ;;
+        --label|--approved-by|--ticket|-n|--lines)
+            return ;;
+        --approved-on|--expires)
+            COMPREPLY=($(compgen -W "$(date +%F)" -- "$cur"))
+            return ;;
+    esac
+
+    if [[ -z $verb ]]; then
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "$global" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+        fi
+        return
+    fi
+
+    case $verb in
+        devices) COMPREPLY=($(compgen -W '--json --no-legend' -- "$cur")) ;;
+        events) COMPREPLY=($(compgen -W '--json --follow -n' -- "$cur")) ;;
+        check-config) COMPREPLY=($(compgen -W '--config --allow-dir' -- "$cur")) ;;
+        allow)
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write' -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "$(_mamorictl_devices)" -- "$cur"))
+            fi ;;
+    esac
+} &&
+    complete -F _mamorictl mamorictl
+
+# ex: filetype=sh
