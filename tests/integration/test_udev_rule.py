@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: MIT
+"""units/70-mamori.rules, run by the real udev rule engine (`udevadm test`, which
+parses the rules and applies ATTR assignments) against the umockdev testbed, in
+a private mount namespace where it is the only rules file. systemd 252 has no
+`udevadm verify`: the parse check is udevadm's own rule parser, and the
+negative control proves that the check sees a broken rule. The VM suite runs
+the rule on a real kernel."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from mamori_testlib import Agent
+from usb_support import ADB, HUB, KEYBOARD, MOUSE, MTP, STORAGE, barrier, sysname, usb_events
+
+RULE = os.path.join(os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
+                    "units/70-mamori.rules")
+RULES_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d")
+
+# Run udevadm with only our rule visible (tmpfs over every rules directory).
+SCRIPT = r'''
+rule=$1; action=$2; syspath=$3
+for d in %s; do [ -d "$d" ] && mount -t tmpfs tmpfs "$d"; done
+cp "$rule" /etc/udev/rules.d/ || exit 99
+exec udevadm test --action="$action" "$syspath"
+''' % " ".join(RULES_DIRS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_udevadm():
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private mount namespace")
+    if not shutil.which("udevadm") or not os.path.isdir("/etc/udev/rules.d"):
+        pytest.skip("udev is not installed")
+
+
+def udevadm_test(bed, syspath, action="add", rule=RULE):
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh",
+                        rule, action, syspath], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stderr
+
+
+def rule_problems(output, rule=RULE):
+    """udevadm's complaints about our file: "<file>:<line> Invalid key ..." etc."""
+    return [line for line in output.splitlines() if re.match(r"/\S*/" + re.escape(os.path.basename(rule)) + ":", line)]
+
+
+def test_rule_parses_cleanly(bed):
+    out = udevadm_test(bed, bed.hubs[1])
+    assert f"Reading rules file: /etc/udev/rules.d/{os.path.basename(RULE)}" in out, out
+    assert rule_problems(out) == [], "\n".join(rule_problems(out))
+
+
+def test_parse_check_sees_a_broken_rule(bed, tmp_path):
+    """Negative control: the same check on a rule with a typo fails."""
+    broken = tmp_path / "70-mamori.rules"
+    text = open(RULE).read().replace('ATTR{bInterfaceClass}=="?*", ATTR{authorized}="1"',
+                                     'ATTR{bInterfaceClass}=="?*", ATTRS{authorised}="1"')
+    text = text.replace('LABEL="mamori_end"', 'LABEL="mamori_ned"')
+    broken.write_text(text)
+    problems = rule_problems(udevadm_test(bed, bed.hubs[1], rule=str(broken)), rule=str(broken))
+    assert any("mamori_end" in p and "no matching label" in p for p in problems), problems
+    assert len(problems) >= 2, problems
+
+
+def test_root_hub_add_makes_interfaces_start_unauthorized(bed):
+    assert bed.interface_default(1) == "1"
+    out = udevadm_test(bed, bed.hubs[1])
+    assert re.search(r"70-mamori\.rules:\d+ ATTR '.*/usb1/interface_authorized_default' writing '0'", out), out
+    assert bed.interface_default(1) == "0"
+    assert bed.interface_default(2) == "1"
+    # a "change" (udevadm trigger) does nothing
+    udevadm_test(bed, bed.hubs[2], action="change")
+    assert bed.interface_default(2) == "1"
+
+
+def test_a_device_is_not_a_root_hub(bed):
+    dev, _ = bed.add_usb("0781", "5567", serial="S", uevent=False)
+    udevadm_test(bed, dev)
+    assert bed.never_written(dev)
+
+
+HARMLESS = {"01": "audio", "03": "HID", "05": "physical", "07": "printer", "09": "hub", "0b": "smart card",
+            "0d": "content security", "0e": "video", "0f": "healthcare", "10": "audio/video",
+            "11": "billboard", "12": "USB-C bridge", "dc": "diagnostic", "fe": "application specific"}
+LEFT_TO_MAMORID = {"08": "mass storage", "06": "still image (PTP/MTP)", "ff": "vendor specific (MTP, ADB)",
+                   "e0": "wireless (RNDIS)", "ef": "miscellaneous (RNDIS)", "02": "CDC (ECM/NCM)",
+                   "0a": "CDC data"}
+
+
+@pytest.mark.parametrize("cls", sorted(HARMLESS))
+def test_harmless_interface_is_authorized_and_probed(bed, cls):
+    dev, (i,) = bed.add_usb("1234", "0001", interfaces=((cls, "00", "00", None),), iface_authorized="0",
+                            uevent=False)
+    out = udevadm_test(bed, i)
+    assert bed.authorized(i) == "1", out
+    assert re.search(rf"70-mamori\.rules:\d+ ATTR '/sys/bus/usb/drivers_probe' writing '{re.escape(sysname(i))}'",
+                     out), out
+    assert bed.drivers_probe() == [sysname(i)]
+
+
+@pytest.mark.parametrize("cls", sorted(LEFT_TO_MAMORID))
+def test_possible_storage_phone_or_tethering_interface_stays_unauthorized(bed, cls):
+    dev, (i,) = bed.add_usb("1234", "0002", interfaces=((cls, "00", "00", None),), iface_authorized="0",
+                            uevent=False)
+    out = udevadm_test(bed, i)
+    assert bed.authorized(i) == "0"
+    assert bed.attr(i, "authorized") == b"0", "written"
+    assert bed.drivers_probe() == []
+    assert "drivers_probe" not in out
+
+
+def test_interface_already_authorized_is_left_alone(bed):
+    dev, (i,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), iface_authorized="1", uevent=False)
+    udevadm_test(bed, i)
+    assert bed.never_written(i)
+    assert bed.drivers_probe() == []
+
+
+def test_without_mamorid_storage_fails_closed_and_keyboards_work_then_mamorid_decides(bed, make_agent):
+    """What a machine does with the rule and without mamorid (not started yet,
+    crashed, stopped), then what mamorid does when it starts."""
+    for bus in (1, 2):
+        udevadm_test(bed, bed.hubs[bus])
+    # Plugged while mamorid is not running: the kernel makes interfaces start
+    # unauthorized (iface_authorized=None follows the root hub), udev runs the rule.
+    kd, (kbd,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), iface_authorized=None, bus=1, uevent=False)
+    md, (mouse,) = bed.add_usb("046d", "c077", interfaces=(MOUSE,), iface_authorized=None, bus=1, uevent=False)
+    hd, (hub,) = bed.add_usb("05e3", "0610", interfaces=(HUB,), device_class="09", iface_authorized=None, uevent=False)
+    sd, (stick,) = bed.add_usb("0930", "6545", serial="NOAGENT1", interfaces=(STORAGE,), iface_authorized=None,
+                               parent=hd, port=1, uevent=False)
+    pd, (mtp, adb) = bed.add_usb("18d1", "4ee2", serial="PHONE1", interfaces=(MTP, ADB), iface_authorized=None,
+                                 uevent=False)
+    probed = []
+    for i in (kbd, mouse, hub, stick, mtp, adb):
+        open(bed.sys("/sys/bus/usb", "drivers_probe"), "w").close()
+        udevadm_test(bed, i)
+        probed += bed.drivers_probe()  # udev overwrites it: read it after each run
+    open(bed.sys("/sys/bus/usb", "drivers_probe"), "w").close()
+    assert [bed.authorized(i) for i in (kbd, mouse, hub)] == ["1", "1", "1"], "keyboards depend on mamorid"
+    assert [bed.authorized(i) for i in (stick, mtp, adb)] == ["0", "0", "0"], "storage did not fail closed"
+    assert probed == [sysname(kbd), sysname(mouse), sysname(hub)]
+    after_udev = {i: bed.attr(i, "authorized") for i in (kbd, mouse, hub)}
+
+    a = make_agent().start()
+    # mamorid leaves what udev brought up alone, keeps the stick and MTP
+    # blocked, and brings up ADB (not a blocked category).
+    assert bed.authorized(stick) == "0" and bed.authorized(mtp) == "0"
+    assert bed.authorized(adb) == "1" and sysname(adb) in bed.drivers_probe()
+    assert {i: bed.attr(i, "authorized") for i in (kbd, mouse, hub)} == after_udev
+    a.wait_events("usb.blocked", count=2)
+    barrier(bed, a)
+    assert sorted(e["device"]["serial"] for e in usb_events(a, "usb.blocked")) == ["NOAGENT1", "PHONE1"]
+    assert usb_events(a, "usb.allowed") == []
