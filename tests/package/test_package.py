@@ -244,6 +244,7 @@ echo erased
 def test_deb_and_rpm_ship_the_same_files(deb, rpm):
     def norm(f):
         f = re.sub(r"\.gz$", "", f)
+        f = f.replace("/usr/lib/udev/rules.d/", "/lib/udev/rules.d/")
         return f.replace("/usr/lib/systemd/system/", "/lib/systemd/system/")
     d = {norm(f) for f, perms in deb_files(deb[1]).items() if not perms.startswith("d")}
     r = {norm(f) for f in rpm_query(rpm, "[%{FILENAMES}\n]").split()
