@@ -109,7 +109,6 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_key(w, "events");
         json_object_begin(w);
         json_kv_uint(w, "recorded", m->n_events);
-        json_kv_bool(w, "event_log", m->eventlog != NULL);
         json_kv_string(w, "state_dir", m->state_dir);
         json_object_end(w);
 

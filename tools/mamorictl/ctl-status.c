@@ -23,6 +23,31 @@ static void print_categories(json_object *arr) {
                 printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(arr, i)));
 }
 
+/* The spool and the uplink as the reporting module describes them; a daemon
+ * built without it says "available": false. */
+static void print_delivery(json_object *spool, json_object *uplink, json_object *events) {
+        if (jget(spool, "depth"))
+                printf("Spool:        %lld event%s waiting (%s)\n", jint(spool, "depth", 0),
+                       jint(spool, "depth", 0) == 1 ? "" : "s",
+                       jstr(spool, "oldest_unsent") ? jstr(spool, "oldest_unsent") : "none unsent");
+        else if (jstr(spool, "error"))
+                printf("Spool:        %s\n", jstr(spool, "error"));
+        else
+                printf("Spool:        n/a (events go to the journal and %s)\n", strna(jstr(events, "state_dir")));
+
+        if (jbool(uplink, "available", true) && jstr(uplink, "url")) {
+                printf("Collector:    %s (%s", jstr(uplink, "url"), strna(jstr(uplink, "state")));
+                if (jint(uplink, "failures", 0) > 0)
+                        printf(", %lld failure%s in a row", jint(uplink, "failures", 0),
+                               jint(uplink, "failures", 0) == 1 ? "" : "s");
+                if (jstr(uplink, "last_error"))
+                        printf(": %s", jstr(uplink, "last_error"));
+                printf(")\n");
+                printf("Last post:    %s\n", jstr(uplink, "last_success") ? jstr(uplink, "last_success") : "never since start");
+        } else
+                printf("Last post:    n/a (no collector configured)\n");
+}
+
 /* A check's state that needs someone's attention. */
 static bool state_is_bad(const char *s) {
         return s && !streq(s, "ok") && !streq(s, "disabled") && !streq(s, "unavailable");
@@ -72,16 +97,7 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
         print_categories(jget(policy, "blocked_categories"));
         putchar('\n');
         printf("Events:       %lld recorded since start\n", jint(events, "recorded", 0));
-        if (jbool(spool, "available", false))
-                printf("Spool:        %lld event%s waiting\n", jint(spool, "depth", 0),
-                       jint(spool, "depth", 0) == 1 ? "" : "s");
-        else
-                printf("Spool:        n/a (events go to the journal and %s/events.jsonl)\n",
-                       strna(jstr(events, "state_dir")));
-        if (jbool(uplink, "available", false))
-                printf("Last post:    %s\n", jstr(uplink, "last_success") ? jstr(uplink, "last_success") : "never");
-        else
-                printf("Last post:    n/a (no collector)\n");
+        print_delivery(spool, uplink, events);
         printf("Checks:\n");
         for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
                 json_object *c = json_object_array_get_idx(checks, i);
