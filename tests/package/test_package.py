@@ -72,7 +72,8 @@ def deb_control(path, tmp_path, name):
 EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamorictl.8",
             "/usr/share/bash-completion/completions/mamorictl", "/etc/mamori/mamori.conf", "/etc/mamori/allow.d/00-example.conf",
             "/usr/lib/systemd/catalog/mamori.catalog", "/usr/share/man/man8/mamorid.8",
-            "/usr/share/man/man5/mamori.conf.5", "/usr/share/man/ja/man5/mamori.conf.5"]
+            "/usr/share/man/man5/mamori.conf.5", "/usr/share/man/ja/man5/mamori.conf.5",
+            "/usr/share/man/ja/man8/mamorid.8", "/usr/share/man/ja/man8/mamorictl.8"]
 
 
 def test_deb_contents(deb, tmp_path):

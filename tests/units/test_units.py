@@ -160,3 +160,17 @@ def test_journalctl_compiles_the_catalog(tmp_path):
     db = (tmp_path / "var/lib/systemd/catalog/database").read_bytes()
     assert "mamori が USB 機器を遮断しました".encode() in db
     assert b"USB device blocked by mamori" in db
+
+
+# ---- manual pages ----
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man-db missing")
+def test_man_pages_render_without_warnings():
+    pages = sorted(glob.glob(os.path.join(BUILD, "man", "*.[1-8]")) + glob.glob(os.path.join(BUILD, "man", "*", "*.[1-8]")))
+    names = {os.path.relpath(p, os.path.join(BUILD, "man")) for p in pages}
+    assert {"mamorid.8", "mamorictl.8", "mamori.conf.5", "ja/mamori.conf.5"} <= names, names
+    env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80")
+    for p in pages:
+        r = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", p], capture_output=True, text=True, env=env)
+        assert r.returncode == 0 and r.stderr == "", f"{p}: {r.stderr}"
+        assert "@VERSION@" not in open(p, encoding="utf-8").read()
