@@ -1,0 +1,32 @@
+#!/bin/sh
+# Gets a guest image ready for a mamori .deb: builds the .deb from this tree
+# (tools/dev/build-deb.sh) unless MAMORI_VM_DEB names one, derives the guest
+# packages from its Depends (so that `dpkg -i` works offline in the guest: a
+# missing dependency fails the test), and builds or reuses the cached image.
+# Prints DEB=... and IMAGE=... for eval; logs go to stderr.
+#
+#   tests/vm/prepare.sh OUTDIR [EXTRA_GUEST_PACKAGES...]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+out=$1; shift
+mkdir -p "$out"
+
+deb=${MAMORI_VM_DEB:-}
+if [ -z "$deb" ]; then
+  rm -rf "$out/deb"
+  # the package build runs no tests (nocheck), so this cannot recurse
+  DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$top/tools/dev/build-deb.sh" "$out/deb" >"$out/build-deb.log" 2>&1 ||
+    { tail -40 "$out/build-deb.log" >&2; echo "prepare: building the .deb failed ($out/build-deb.log)" >&2; exit 1; }
+  deb=$(ls "$out"/deb/mamori_*.deb | grep -v dbgsym | head -n 1)
+fi
+[ -f "$deb" ] || { echo "prepare: no .deb ($deb)" >&2; exit 1; }
+
+# "libc6 (>= 2.34), libfoo1 | libbar1, ..." -> "libc6 libfoo1 ..." (first alternative)
+deps=$( { dpkg-deb -f "$deb" Pre-Depends; dpkg-deb -f "$deb" Depends; } |
+  tr ',' '\n' | sed 's/|.*//; s/([^)]*)//g; s/:any//; s/[[:space:]]//g' | grep -v '^$' | sort -u | tr '\n' ' ')
+echo "prepare: $(basename "$deb") depends on: $deps" >&2
+
+image=$(VMTEST_EXTRA_PKGS="$deps $*" "$here/vmtest.sh" build)
+echo "DEB=$deb"
+echo "IMAGE=$image"
