@@ -13,12 +13,6 @@ for t in qemu-system-x86_64 qemu-img mmdebstrap mkfs.ext4 dpkg-deb; do
 done
 
 t0=$(date +%s)
-if [ ! -x "$here/../../tools/dev/build-deb.sh" ] && [ -z "${MAMORI_VM_DEB:-}" ]; then
-  # Until the package exists: the built mamorid with a dev unit.
-  image=$(VMTEST_EXTRA_PKGS="libconfig9 libnl-3-200 libnl-route-3-200 libnl-genl-3-200 libcurl4" "$here/vmtest.sh" build)
-  exec /usr/bin/python3 "$here/test_e2e.py" --image "$image" --dev-bin "$build/agent/mamorid" \
-    --policy "$here/../../policy/mamori.conf"
-fi
 eval "$("$here/prepare.sh" "$build/vm")"
 echo "vm test: .deb and image ready after $(( $(date +%s) - t0 ))s: $DEB, $IMAGE"
 exec /usr/bin/python3 "$here/test_e2e.py" --image "$IMAGE" --deb "$DEB"

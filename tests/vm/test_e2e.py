@@ -49,28 +49,6 @@ allow = (
 );
 """ % ALLOWED
 
-# A hand-written unit for --dev-bin runs (before the package exists).
-DEV_UNIT = """\
-[Unit]
-Description=mamori endpoint enforcement agent (vm test dev unit)
-DefaultDependencies=no
-After=systemd-udevd.service
-Before=sysinit.target shutdown.target
-Conflicts=shutdown.target
-
-[Service]
-Type=notify
-ExecStart=/usr/sbin/mamorid --config /etc/mamori/mamori.conf
-ExecReload=/bin/kill -HUP $MAINPID
-StateDirectory=mamori
-RuntimeDirectory=mamori
-Restart=on-failure
-
-[Install]
-WantedBy=sysinit.target
-"""
-
-
 class Checks:
     def __init__(self):
         self.passed = 0
@@ -174,20 +152,14 @@ class E2E:
         return out
 
     # -- the scenario
-    def install(self, deb, dev):
-        if deb:
-            rc, out, err = self.g("dpkg -i /mnt/host/pkg/%s 2>&1" % os.path.basename(deb), timeout=180)
-            print(out.rstrip())
-            self.check("the .deb installs offline with dpkg -i (dependencies complete)", rc == 0, out + err)
-            rc, out, _ = self.g("systemctl is-enabled mamori.service; systemctl is-active mamori.service")
-            self.check("installing enabled and started mamori.service", out.split() == ["enabled", "active"], out)
-        else:
-            self.g("install -m755 /mnt/host/dev/mamorid /usr/sbin/mamorid && mkdir -p /etc/mamori/allow.d && "
-                   "cp /mnt/host/dev/mamori.conf /etc/mamori/ && "
-                   "cp /mnt/host/dev/mamori.service /etc/systemd/system/ && "
-                   "systemctl daemon-reload && systemctl enable --now mamori.service", check=True)
+    def install(self, deb):
+        rc, out, err = self.g("dpkg -i /mnt/host/pkg/%s 2>&1" % os.path.basename(deb), timeout=180)
+        print(out.rstrip())
+        self.check("the .deb installs offline with dpkg -i (dependencies complete)", rc == 0, out + err)
+        rc, out, _ = self.g("systemctl is-enabled mamori.service; systemctl is-active mamori.service")
+        self.check("installing enabled and started mamori.service", out.split() == ["enabled", "active"], out)
         rc, out, _ = self.g("cp /mnt/host/50-vmtest.conf /etc/mamori/allow.d/ && "
-                            "mamorid --config /etc/mamori/mamori.conf --check-config && systemctl reload mamori.service")
+                            "mamorid --check-config && systemctl reload mamori.service")
         self.check("policy with one allowed stick loads (check-config, reload)", rc == 0, out)
         evs = self.wait_event("config_changed", lambda e: e["kind"] == "agent.config_changed")
         self.check("reload recorded agent.config_changed", evs, self.events())
@@ -278,13 +250,9 @@ class E2E:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", required=True, help="image directory made by vmtest.sh build")
-    ap.add_argument("--deb", help="the mamori .deb to install")
-    ap.add_argument("--dev-bin", help="instead of a .deb: a mamorid binary (with a dev unit)")
-    ap.add_argument("--policy", help="with --dev-bin: the mamori.conf to install")
+    ap.add_argument("--deb", required=True, help="the mamori .deb to install")
     ap.add_argument("--keep", action="store_true", help="keep the share directory")
     a = ap.parse_args()
-    if not a.deb and not a.dev_bin:
-        ap.error("--deb or --dev-bin")
 
     t_start = time.monotonic()
     share = tempfile.mkdtemp(prefix="mamori-vmtest-share.")
@@ -292,15 +260,8 @@ def main():
     shutil.copy(os.path.join(HERE, "guest", "usbstate.py"), share)
     with open(os.path.join(share, "50-vmtest.conf"), "w") as f:
         f.write(ALLOW_CONF)
-    if a.deb:
-        os.makedirs(os.path.join(share, "pkg"))
-        shutil.copy(a.deb, os.path.join(share, "pkg"))
-    else:
-        os.makedirs(os.path.join(share, "dev"))
-        shutil.copy(a.dev_bin, os.path.join(share, "dev", "mamorid"))
-        shutil.copy(a.policy, os.path.join(share, "dev", "mamori.conf"))
-        with open(os.path.join(share, "dev", "mamori.service"), "w") as f:
-            f.write(DEV_UNIT)
+    os.makedirs(os.path.join(share, "pkg"))
+    shutil.copy(a.deb, os.path.join(share, "pkg"))
 
     check = Checks()
     vm = VM(a.image, share=share)
@@ -310,7 +271,7 @@ def main():
         state = vm.wait_ready()
         log("guest ready (%s) after %.1fs" % (state, vm.times["ready"]))
         t = E2E(vm, check, share)
-        t.install(a.deb, a.dev_bin)
+        t.install(a.deb)
 
         print("--- hot-plug: allowed stick, unlisted stick, keyboard", flush=True)
         t.plug()
