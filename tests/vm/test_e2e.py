@@ -30,16 +30,47 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTOR = os.path.join(HERE, "..", "integration", "collector.py")  # the reporting tests' HTTPS collector
+COLLECTOR_PORT = 8443
 ALLOWED = "MAMORI-VM-ALLOWED-1"
 UNLISTED = "MAMORI-VM-UNLISTED-2"
 KBD = "MAMORI-VM-KBD-3"
 
-# A stick plugged in while the machine boots: usb_storage may be loaded (udev
-# coldplug) and bind it before mamori.service has started. Until the package
-# closes that window (udev rule / unit ordering), the probe is printed as a
-# KNOWN GAP with the boot's timeline rather than failed; the state right after
-# boot is checked either way.
-BOOT_GAP = "sticks present at boot can be probed by usb-storage before mamori.service starts"
+# The collector runs in the guest, on its loopback (the guest has no network
+# device), from boot on, and appends every event it accepts to the share.
+COLLECTOR_UNIT = """\
+[Unit]
+Description=vm test: HTTPS collector on 127.0.0.1:%d
+RequiresMountsFor=/mnt/host
+Before=mamori.service
+
+[Service]
+ExecStart=/usr/bin/python3 /mnt/host/collector.py /mnt/host/pki %d /mnt/host/received.jsonl
+
+[Install]
+WantedBy=multi-user.target
+""" % (COLLECTOR_PORT, COLLECTOR_PORT)
+
+COLLECTOR_CONF = """\
+
+# added by tests/vm/test_e2e.py: the collector on the guest's loopback
+collector = {
+  url = "https://127.0.0.1:%d/ingest";
+  ca_file = "/etc/mamori/vmtest/ca.pem";
+  client_cert = "/etc/mamori/vmtest/client.pem";
+  client_key = "/etc/mamori/vmtest/client.key";
+};
+""" % COLLECTOR_PORT
+
+# A stick plugged in at power-on is enumerated before udev runs, with the
+# kernel's default interface_authorized_default=1: usb-storage may bind it
+# when coldplug loads the module, until mamori.service starts and blocks it
+# (docs/usb-enforcement.md, "At boot": usable by the kernel only in early boot,
+# before any user session exists). Whether the probe happened is timing; it is
+# printed as a KNOWN LIMIT with the boot's timeline, not failed. What the
+# design promises is checked: mamori was enforcing before user sessions were
+# permitted, and the state right after boot is blocked.
+BOOT_GAP = "docs/usb-enforcement.md, At boot: probed before mamori.service started"
 
 ALLOW_CONF = """\
 # written by tests/vm/test_e2e.py
@@ -79,6 +110,7 @@ class E2E:
         self.check = check
         self.share = share
         self.block_lines_seen = 0
+        self.collector = os.path.exists(os.path.join(share, "collector.py"))
 
     def g(self, script, timeout=60, check=False):
         rc, out, err = self.vm.sh(script, timeout=timeout, check=check)
@@ -165,11 +197,56 @@ class E2E:
         self.check("the .deb installs offline with dpkg -i (dependencies complete)", rc == 0, out + err)
         rc, out, _ = self.g("systemctl is-enabled mamori.service; systemctl is-active mamori.service")
         self.check("installing enabled and started mamori.service", out.split() == ["enabled", "active"], out)
+        if self.collector:
+            self.g("cp /mnt/host/vmtest-collector.service /etc/systemd/system/ && systemctl daemon-reload && "
+                   "systemctl enable --now vmtest-collector.service && "
+                   "install -d -m 700 /etc/mamori/vmtest && "
+                   "install -m 644 /mnt/host/pki/ca.pem /mnt/host/pki/client.pem /etc/mamori/vmtest/ && "
+                   "install -m 600 /mnt/host/pki/client.key /etc/mamori/vmtest/ && "
+                   "cat /mnt/host/collector.conf >>/etc/mamori/mamori.conf", check=True)
         rc, out, _ = self.g("cp /mnt/host/50-vmtest.conf /etc/mamori/allow.d/ && "
                             "mamorid --check-config && systemctl reload mamori.service")
         self.check("policy with one allowed stick loads (check-config, reload)", rc == 0, out)
         evs = self.wait_event("config_changed", lambda e: e["kind"] == "agent.config_changed")
         self.check("reload recorded agent.config_changed", evs, self.events())
+
+    def received(self):
+        """Events the collector accepted, by id (the share is the host's directory)."""
+        got = {}
+        try:
+            with open(os.path.join(self.share, "received.jsonl")) as f:
+                for line in f:
+                    try:
+                        e = json.loads(line)
+                    except ValueError:
+                        continue
+                    got[e.get("id")] = e
+        except FileNotFoundError:
+            pass
+        return got
+
+    def check_collector(self, when):
+        if not self.collector:
+            print("collector: tests/integration/collector.py is not in this tree yet; "
+                  "events were read from the journal only", flush=True)
+            return
+        want = {e["id"]: e for e in self.events()}
+        end = time.monotonic() + 90
+        while time.monotonic() < end:
+            got = self.received()
+            if set(want) <= set(got):
+                break
+            time.sleep(1)
+        missing = [want[i] for i in set(want) - set(got)]
+        self.check("%s: the collector on the guest's loopback received every event of this boot (%d)"
+                   % (when, len(want)), not missing, missing)
+        self.check("%s: the received events are identical to the journal's" % when,
+                   all(got[i] == want[i] for i in set(want) & set(got)))
+        self.check("%s: the collector has the unlisted stick's usb.blocked" % when,
+                   any(e["kind"] == "usb.blocked" and (e.get("device") or {}).get("serial") == UNLISTED
+                       for e in got.values()))
+        rc, out, _ = self.g("ls /sys/class/net")
+        self.check("%s: the guest has no network device but lo" % when, out.split() == ["lo"], out)
 
     def plug(self):
         vm = self.vm
@@ -238,7 +315,7 @@ class E2E:
         name = "%s: kernel log: usb-storage never probed the unlisted stick" % when
         if known_gap and probed_u:
             # Reported, not counted: see known_gap and the timeline below.
-            print("KNOWN GAP %-70s %s" % (name, known_gap), flush=True)
+            print("KNOWN LIMIT %-68s %s" % (name, known_gap), flush=True)
             print("      " + "\n      ".join(self.boot_timeline(ui)), flush=True)
         elif known_gap:
             print("CHECK %-74s OK (timing-dependent: %s)" % (name, known_gap), flush=True)
@@ -290,6 +367,15 @@ def main():
         f.write(ALLOW_CONF)
     os.makedirs(os.path.join(share, "pkg"))
     shutil.copy(a.deb, os.path.join(share, "pkg"))
+    if os.path.exists(COLLECTOR):
+        sys.path.insert(0, os.path.dirname(COLLECTOR))
+        from collector import make_pki
+        make_pki(os.path.join(share, "pki"))  # made here, on the host, at test time
+        shutil.copy(COLLECTOR, share)
+        with open(os.path.join(share, "vmtest-collector.service"), "w") as f:
+            f.write(COLLECTOR_UNIT)
+        with open(os.path.join(share, "collector.conf"), "w") as f:
+            f.write(COLLECTOR_CONF)
 
     check = Checks()
     vm = VM(a.image, share=share)
@@ -308,6 +394,7 @@ def main():
         t.check_block_monitor("after hot-plug", a_, u_, expect_new=True)
         t.check_kernel_log("after hot-plug", a_, u_)
         ub, aa = t.check_events("after hot-plug")
+        t.check_collector("after hot-plug")
 
         print("--- systemctl restart mamori", flush=True)
         n_started = len([e for e in t.events() if e["kind"] == "agent.started"])
@@ -335,6 +422,12 @@ def main():
                                               for i in u["interfaces"] if i["class"] == "08") and not u["block"], u)
         rc, out, _ = t.g("systemctl is-active mamori.service")
         check("after boot: mamori.service active", out.strip() == "active", out)
+        # mamorid decides every present device before it reports READY
+        rc, out, _ = t.g("systemctl show -P ActiveEnterTimestampMonotonic mamori.service; "
+                         "systemctl show -P InactiveExitTimestampMonotonic systemd-user-sessions.service")
+        ts = [int(x) for x in out.split() if x.isdigit()]
+        check("during boot: mamori.service was enforcing before user sessions were permitted",
+              len(ts) == 2 and 0 < ts[0] <= ts[1], out)
         t.wait("allowed stick's block device after boot", lambda s: (t.dev(s, ALLOWED) or {}).get("block"), 60)
         t.wait_event("unlisted blocked after boot", lambda e: e["kind"] == "usb.blocked"
                      and (e.get("device") or {}).get("serial") == UNLISTED)
@@ -344,6 +437,7 @@ def main():
         if r:
             t.check_kernel_log("during boot", r[0], r[1], known_gap=BOOT_GAP)
             t.check_events("after reboot")
+            t.check_collector("after reboot")
     except Exception as e:
         import traceback
         traceback.print_exc()
