@@ -21,6 +21,7 @@ Prints one CHECK line per check and ends with "N passed, N failed".
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -324,13 +325,20 @@ class E2E:
         self.check("%s: kernel log: usb-storage probed the allowed stick" % when, probed_a)
 
     def boot_timeline(self, ifaces):
-        """This boot's journal lines about the stick's interfaces, SCSI disks and mamori's start."""
+        """This boot's journal lines about the interfaces, their SCSI hosts and disks, and mamori's start."""
         rc, out, _ = self.g("journalctl -b -o short-monotonic --no-hostname", timeout=60)
+        iface_re = re.compile(r"(%s)(\b|$)" % "|".join(re.escape(n) for n in ifaces))
+        hosts = set(m.group(1) for m in re.finditer(r"scsi host(\d+): usb-storage (\S+)", out)
+                    if iface_re.match(m.group(2)))
+        disk_re = re.compile(r"sd (%s):\d+:\d+:\d+: \[(sd\w+)\]" % "|".join(hosts)) if hosts else None
+        disks = sorted(set(m.group(2) for m in disk_re.finditer(out))) if disk_re else []
         keep = [line for line in out.splitlines()
-                if any(("%s:" % n) in line for n in ifaces) or "Attached SCSI" in line
+                if iface_re.search(line) or (disk_re and disk_re.search(line) and "Attached" in line)
                 or "Started mamori" in line or "mamorid" in line and "enforcing" in line
                 or "Blocked USB" in line]
-        return keep[:40]
+        keep.append("=> SCSI host(s) of the unlisted stick: %s; its block device(s) during boot: %s"
+                    % (", ".join(sorted(hosts)) or "none", ", ".join(disks) or "none"))
+        return keep[-40:]
 
     def save_logs(self, tag):
         self.g("mkdir -p /mnt/host/logs && journalctl -b -o short-monotonic >/mnt/host/logs/journal-%s.txt; "
