@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "notice-config.h"
 #include "text.h"
 
 #define CONFIG_FILE_MAX (4u * 1024u * 1024u)
@@ -521,7 +522,7 @@ static void check_duplicates(ConfigErrors *errors, const UsbPolicy *u) {
 /* ---- the main file ---- */
 
 static int parse_main(ConfigContext *c, const config_t *cfg) {
-        static const char *const sections[] = { "usb", NULL };
+        static const char *const sections[] = { "usb", "notice", NULL };
         config_setting_t *root = config_root_setting(cfg), *s;
         int r;
 
@@ -529,6 +530,12 @@ static int parse_main(ConfigContext *c, const config_t *cfg) {
         s = config_setting_get_member(root, "usb");
         if (s) {
                 r = parse_usb(c, s);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        s = config_setting_get_member(root, "notice");
+        if (s) {
+                r = notice_config_parse(c, s);
                 if (r == -ENOMEM)
                         return r;
         }

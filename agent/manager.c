@@ -8,6 +8,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "notice.h"
 #include "seat.h"
 #include "usb-enforce.h"
 #include "usb-monitor.h"
@@ -57,6 +58,7 @@ Manager *manager_free(Manager *m) {
         control_free(m->control);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
+        notice_sender_free(m->notice);
         eventlog_free(m->eventlog);
         policy_unref(m->policy);
         config_errors_done(&m->start_errors);
@@ -118,6 +120,7 @@ int manager_emit(Manager *m, Event *e_) {
 
         m->n_events++;
         control_event_recorded(m->control, json, len);
+        notice_event(m->notice, e);
         if (m->eventlog) {
                 r = eventlog_append(m->eventlog, json, len);
                 if (r < 0)
@@ -418,6 +421,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 log_warning_errno(r, "Cannot enable the watchdog: %m");
 
+        r = notice_sender_new(m, &m->notice);
+        if (r < 0)
+                return log_oom();
         r = usb_enforcer_new(m, &m->usb);
         if (r < 0)
                 return log_oom();

@@ -17,6 +17,7 @@
 typedef struct UsbMonitor UsbMonitor;
 typedef struct UsbEnforcer UsbEnforcer;
 typedef struct Control Control;
+typedef struct NoticeSender NoticeSender;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -38,6 +39,7 @@ typedef struct Manager {
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
         Control *control;    /* mamorictl's socket; NULL if it could not be set up */
+        NoticeSender *notice; /* tells the person at the seat (agent/notice.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup;
         usec_t started_at;

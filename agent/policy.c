@@ -49,6 +49,8 @@ Policy *policy_unref(Policy *p) {
                 allow_entry_done(&p->usb.entries[i]);
         free(p->usb.entries);
         free(p->usb.policy_ref);
+        free(p->notice.contact);
+        free(p->notice.contact_en);
         for (size_t i = 0; i < p->n_files; i++)
                 free(p->files[i]);
         free(p->files);

@@ -32,6 +32,16 @@ typedef struct UsbPolicy {
         size_t n_entries;
 } UsbPolicy;
 
+/* notice = { ... }: what the person at the seat is told (agent/notice*.c,
+ * docs/notices.md). Zero means "not set": the module applies its defaults. */
+typedef struct NoticePolicy {
+        bool disabled;
+        bool kinds_set;
+        uint32_t kinds; /* bit (1u << EventKind) for each kind that makes a notice */
+        char *contact, *contact_en;
+        unsigned burst, interval_sec;
+} NoticePolicy;
+
 /* Sections of mamori.conf that other modules own hang off the Policy as
  * plain settings; each is parsed in config.c and documented in docs/. */
 typedef struct Policy {
@@ -43,6 +53,7 @@ typedef struct Policy {
         char **files;     /* every file that went into this policy */
         size_t n_files;
         UsbPolicy usb;
+        NoticePolicy notice;
 } Policy;
 
 Policy *policy_ref(Policy *p);

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "notice.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-report.h"
@@ -206,6 +207,8 @@ static void report(UsbEnforcer *u, Tracked *t) {
                 log_error_errno(r, "Failed to build the event for %s: %m", t->snapshot->sysname);
                 return;
         }
+        if (e->kind == EVENT_USB_BLOCKED)
+                notice_usb_blocked(m->notice, t->snapshot, &dec, e->id);
         (void) manager_emit(m, e);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);

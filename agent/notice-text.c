@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "notice-text.h"
+#include "text.h"
+
+#define OFFICER_JA "情報セキュリティ管理者"
+#define OFFICER_EN "the information security officer"
+
+Notice *notice_free(Notice *n) {
+        if (!n)
+                return NULL;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                free(n->summary[l]);
+                free(n->body[l]);
+        }
+        free(n->replace_key);
+        free(n->dedup_key);
+        for (size_t i = 0; i < n->n_facts; i++)
+                free(n->facts[i].value);
+        free(n);
+        return NULL;
+}
+
+bool notice_kind_supported(EventKind k) {
+        return k == EVENT_USB_BLOCKED || k == EVENT_AV_PATTERN_STALE || k == EVENT_AV_MISSING ||
+               k == EVENT_AV_ENGINE_INACTIVE;
+}
+
+uint32_t notice_kinds(const NoticePolicy *p) {
+        return p && p->kinds_set ? p->kinds : NOTICE_DEFAULT_KINDS;
+}
+
+const char *notice_fact(const Notice *n, const char *key) {
+        for (size_t i = 0; i < n->n_facts; i++)
+                if (streq(n->facts[i].key, key))
+                        return n->facts[i].value;
+        return NULL;
+}
+
+/* ---- display text ---- */
+
+static uint32_t decode(const unsigned char *s, size_t n) {
+        switch (n) {
+        case 1: return s[0];
+        case 2: return ((uint32_t) (s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+        case 3: return ((uint32_t) (s[0] & 0x0f) << 12) | ((uint32_t) (s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+        default:
+                return ((uint32_t) (s[0] & 0x07) << 18) | ((uint32_t) (s[1] & 0x3f) << 12) |
+                       ((uint32_t) (s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+        }
+}
+
+/* Characters that reorder or hide text: a name holding U+202E could make a
+ * notice show a different name than the device has. Controls are here too,
+ * although the sanitizer has already escaped them. */
+static bool is_deceptive(uint32_t c) {
+        return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0xad || c == 0x061c || c == 0x180e ||
+               (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x2069) ||
+               c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
+}
+
+char *notice_display_text(const char *str, size_t max_chars) {
+        static const char replacement[] = "\xef\xbf\xbd", ellipsis[] = "\xe2\x80\xa6";
+        const unsigned char *s = (const unsigned char *) str;
+        size_t len, start = 0, end, o = 0, chars = 0, total = 0;
+        char *out;
+
+        if (!str)
+                return NULL;
+        len = strlen(str);
+        while (start < len && (s[start] == ' ' || s[start] == '\t'))
+                start++;
+        end = len;
+        while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+                end--;
+        if (end == start || max_chars < 2)
+                return NULL;
+
+        /* Count first, so that a cut leaves room for the ellipsis. */
+        for (size_t i = start; i < end; total++) {
+                size_t n = utf8_sequence_len(s + i, end - i);
+                i += n ? n : 1;
+        }
+
+        out = malloc((end - start) * 3 + sizeof ellipsis);
+        if (!out)
+                return NULL;
+        for (size_t i = start; i < end; chars++) {
+                size_t n = utf8_sequence_len(s + i, end - i);
+                if (total > max_chars && chars == max_chars - 1) {
+                        memcpy(out + o, ellipsis, 3);
+                        o += 3;
+                        break;
+                }
+                if (n == 0 || is_deceptive(decode(s + i, n))) {
+                        memcpy(out + o, replacement, 3);
+                        o += 3;
+                        i += n ? n : 1;
+                        continue;
+                }
+                memcpy(out + o, s + i, n);
+                o += n;
+                i += n;
+        }
+        out[o] = 0;
+        return out;
+}
+
+/* ---- building ---- */
+
+static int add_fact(Notice *n, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        if (n->n_facts >= NOTICE_FACTS_MAX)
+                return -E2BIG;
+        n->facts[n->n_facts].value = strdup(value);
+        if (!n->facts[n->n_facts].value)
+                return -ENOMEM;
+        n->facts[n->n_facts++].key = key;
+        return 0;
+}
+
+static Notice *notice_new(EventKind kind, const char *event_id) {
+        Notice *n = calloc(1, sizeof *n);
+        if (!n)
+                return NULL;
+        n->kind = kind;
+        snprintf(n->id, sizeof n->id, "%s", strempty(event_id));
+        n->urgency = NOTICE_URGENCY_NORMAL;
+        return n;
+}
+
+/* "根拠: 対策基準 第3-6　参照番号: 7f3a9c12" and the contact line. */
+static void write_footer(FILE *f, const NoticePolicy *p, NoticeLang lang, const char *ref, const char *id) {
+        const char *contact = lang == NOTICE_LANG_EN && p && p->contact_en ? p->contact_en : p ? p->contact : NULL;
+
+        if (lang == NOTICE_LANG_JA) {
+                if (ref)
+                        fprintf(f, "\n根拠: %s", ref);
+                if (!isempty(id))
+                        fprintf(f, "%s参照番号: %.8s", ref ? "　" : "\n", id);
+                if (contact)
+                        fprintf(f, "\n連絡先: %s", contact);
+        } else {
+                if (ref)
+                        fprintf(f, "\nPolicy: %s", ref);
+                if (!isempty(id))
+                        fprintf(f, "%sReference: %.8s", ref ? " · " : "\n", id);
+                if (contact)
+                        fprintf(f, "\nContact: %s", contact);
+        }
+}
+
+static const char *category_words(UsbCategory c, NoticeLang lang) {
+        static const char *const words[_USB_CATEGORY_MAX][_NOTICE_LANG_MAX] = {
+                [USB_CATEGORY_OTHER] = { "USB機器", "USB device" },
+                [USB_CATEGORY_STORAGE] = { "USBメモリ等の記録媒体", "USB storage device" },
+                [USB_CATEGORY_MTP] = { "スマートフォン等のモバイル端末 (MTP)", "phone or media player (MTP)" },
+                [USB_CATEGORY_PTP] = { "カメラ・スマートフォン (PTP)", "camera or phone (PTP)" },
+                [USB_CATEGORY_TETHERING] = { "USBテザリング (ネットワーク接続)", "USB tethering (network connection)" },
+        };
+        return words[(unsigned) c < _USB_CATEGORY_MAX ? c : USB_CATEGORY_OTHER][lang];
+}
+
+static void write_usb_reason(FILE *f, NoticeLang lang, DecisionReason reason, const char *cat,
+                             const char *expires) {
+        bool ja = lang == NOTICE_LANG_JA;
+
+        switch (reason) {
+        case DECISION_EXPIRED:
+                if (ja)
+                        fprintf(f, "この%sの使用許可は%s%s%s期限が切れたため、使用できないようにしました。\n"
+                                   "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
+                                cat, expires ? "期限 (" : "", strempty(expires), expires ? ") を過ぎて" : "");
+                else
+                        fprintf(f, "The approval for this %s %s%s, so it was blocked.\n"
+                                   "To keep using it, ask " OFFICER_EN " to renew the approval.",
+                                cat, expires ? "expired on " : "has expired", strempty(expires));
+                break;
+        case DECISION_SERIAL_MISMATCH:
+                if (ja)
+                        fprintf(f, "この%sは、許可を受けた機器と製造番号 (シリアル番号) が一致しないため、"
+                                   "使用できないようにしました。\n"
+                                   "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。", cat);
+                else
+                        fprintf(f, "This %s is not the approved unit (its serial number does not match), "
+                                   "so it was blocked.\n"
+                                   "If you need it for work, ask " OFFICER_EN " for approval.", cat);
+                break;
+        case DECISION_NO_SERIAL:
+                if (ja)
+                        fprintf(f, "この%sには製造番号 (シリアル番号) がなく、個別に許可できないため、"
+                                   "使用できないようにしました。\n"
+                                   "業務で使う必要がある場合は、" OFFICER_JA "に相談してください。", cat);
+                else
+                        fprintf(f, "This %s has no serial number and cannot be approved individually, "
+                                   "so it was blocked.\n"
+                                   "If you need it for work, ask " OFFICER_EN ".", cat);
+                break;
+        case DECISION_NO_POLICY:
+                if (ja)
+                        fprintf(f, "セキュリティ設定を読み込めないため、すべての%sを使用できないようにしています。\n"
+                                   "この状態が続く場合は、" OFFICER_JA "に連絡してください。", cat);
+                else
+                        fprintf(f, "The security policy could not be loaded, so every %s is blocked.\n"
+                                   "If this persists, contact " OFFICER_EN ".", cat);
+                break;
+        default:
+                if (ja)
+                        fprintf(f, "この%sは使用の許可を受けていないため、使用できないようにしました。\n"
+                                   "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。", cat);
+                else
+                        fprintf(f, "This %s has not been approved for use, so it was blocked.\n"
+                                   "If you need it for work, ask " OFFICER_EN " for approval.", cat);
+        }
+}
+
+static bool keeps_hid(const UsbDevice *d, const Decision *dec) {
+        for (size_t k = 0; k < d->n_interfaces; k++)
+                if (d->interfaces[k].cls == 0x03 && !decision_blocks_interface(dec, &d->interfaces[k]))
+                        return true;
+        return false;
+}
+
+/* Runs write() into a memstream for each language. */
+static int render(char *out[_NOTICE_LANG_MAX], void (*write)(FILE *f, NoticeLang lang, const void *ctx),
+                  const void *ctx) {
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                char *buf = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&buf, &len);
+                if (!f)
+                        return -ENOMEM;
+                write(f, (NoticeLang) l, ctx);
+                if (fclose(f) != 0 || !buf) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                free(out[l]);
+                out[l] = buf;
+        }
+        return 0;
+}
+
+typedef struct UsbCtx {
+        const NoticePolicy *policy;
+        const UsbDevice *d;
+        const Decision *dec;
+        const char *name, *ref, *expires, *id;
+        char idbuf[10];
+        UsbCategory category;
+} UsbCtx;
+
+static void write_usb_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        const UsbCtx *c = ctx;
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f, "USB機器「%s」は使用できません", c->name);
+        else
+                fprintf(f, "USB device “%s” is blocked", c->name);
+}
+
+static void write_usb_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const UsbCtx *c = ctx;
+
+        write_usb_reason(f, lang, c->dec->reason, category_words(c->category, lang), c->expires);
+        if (keeps_hid(c->d, c->dec))
+                fputs(lang == NOTICE_LANG_JA ? "\nこの機器のキーボード・マウス機能はそのまま使えます。"
+                                             : "\nIts keyboard and mouse functions keep working.",
+                      f);
+        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->name, c->idbuf);
+        write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
+                     const char *event_id, Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = NULL;
+        _cleanup_free_ char *product = NULL, *manufacturer = NULL, *ref = NULL, *expires = NULL;
+        char vid[5], pid[5];
+        UsbCtx c = { .policy = p, .d = d, .dec = dec, .id = event_id };
+        int r;
+
+        n = notice_new(EVENT_USB_BLOCKED, event_id);
+        if (!n)
+                return -ENOMEM;
+        product = notice_display_text(d->product_name, NOTICE_NAME_MAX_CHARS);
+        manufacturer = notice_display_text(d->manufacturer, NOTICE_NAME_MAX_CHARS);
+        ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
+        if (dec->reason == DECISION_EXPIRED && dec->entry)
+                expires = notice_display_text(dec->entry->expires, 32);
+        usb_device_id(d, c.idbuf);
+        c.name = product ?: manufacturer ?: c.idbuf;
+        c.ref = ref;
+        c.expires = expires;
+        c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
+
+        r = render(n->summary, write_usb_summary, &c);
+        if (r >= 0)
+                r = render(n->body, write_usb_body, &c);
+        if (r < 0)
+                return r;
+
+        n->icon = "drive-removable-media";
+        n->category = "device.error";
+        n->dedup_usec = NOTICE_USB_DEDUP_USEC;
+        /* A phone that changes mode comes back with another product id but the
+         * same vendor and serial: one notice says it all. */
+        if (d->has_serial)
+                r = asprintf(&n->dedup_key, "usb|%04x|%s|%s", d->vendor, strempty(d->serial),
+                             decision_reason_to_string(dec->reason));
+        else
+                r = asprintf(&n->dedup_key, "usb|%s|-|%s|%s", c.idbuf, strempty(d->sysname),
+                             decision_reason_to_string(dec->reason));
+        if (r < 0)
+                return -ENOMEM;
+        if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
+                return -ENOMEM;
+
+        snprintf(vid, sizeof vid, "%04x", d->vendor);
+        snprintf(pid, sizeof pid, "%04x", d->product);
+        r = add_fact(n, "reason", decision_reason_to_string(dec->reason));
+        if (r >= 0)
+                r = add_fact(n, "policy_ref", ref);
+        if (r >= 0)
+                r = add_fact(n, "device_category", usb_category_to_string(c.category));
+        if (r >= 0)
+                r = add_fact(n, "vendor_id", vid);
+        if (r >= 0)
+                r = add_fact(n, "product_id", pid);
+        if (r >= 0)
+                r = add_fact(n, "product", product);
+        if (r >= 0)
+                r = add_fact(n, "manufacturer", manufacturer);
+        if (r >= 0 && d->sysname)
+                r = add_fact(n, "bus_path", d->sysname);
+        if (r >= 0)
+                r = add_fact(n, "expires", expires);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+/* ---- antivirus ---- */
+
+typedef struct AvCtx {
+        const NoticePolicy *policy;
+        EventKind kind;
+        const char *ref, *id;
+} AvCtx;
+
+static void write_av_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        const AvCtx *c = ctx;
+        bool ja = lang == NOTICE_LANG_JA;
+        if (c->kind == EVENT_AV_PATTERN_STALE)
+                fputs(ja ? "ウイルス対策のパターンファイルが古くなっています" : "Antivirus signatures are out of date", f);
+        else
+                fputs(ja ? "ウイルス対策ソフトが動作していません" : "Antivirus protection is not running", f);
+}
+
+static void write_av_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const AvCtx *c = ctx;
+        bool ja = lang == NOTICE_LANG_JA;
+        if (c->kind == EVENT_AV_PATTERN_STALE)
+                fputs(ja ? "このPCのウイルス対策ソフトのパターンファイルが更新されていません。\n"
+                           "外部から受け取ったファイルを開く前に、" OFFICER_JA "に連絡してください。"
+                         : "The antivirus signatures on this PC have not been updated.\n"
+                           "Before you open files from outside, contact " OFFICER_EN ".",
+                      f);
+        else
+                fputs(ja ? "このPCでウイルス対策ソフトが見つからないか、動作していません。\n"
+                           "外部から受け取ったファイルを開く前に、" OFFICER_JA "に連絡してください。"
+                         : "Antivirus software is missing or not running on this PC.\n"
+                           "Before you open files from outside, contact " OFFICER_EN ".",
+                      f);
+        write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id,
+                       Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = NULL;
+        _cleanup_free_ char *ref = NULL;
+        AvCtx c = { .policy = p, .kind = kind, .id = event_id };
+        int r;
+
+        if (kind != EVENT_AV_PATTERN_STALE && kind != EVENT_AV_MISSING && kind != EVENT_AV_ENGINE_INACTIVE)
+                return -EOPNOTSUPP;
+        n = notice_new(kind, event_id);
+        if (!n)
+                return -ENOMEM;
+        ref = notice_display_text(policy_ref, 80);
+        c.ref = ref;
+        r = render(n->summary, write_av_summary, &c);
+        if (r >= 0)
+                r = render(n->body, write_av_body, &c);
+        if (r < 0)
+                return r;
+        n->icon = "security-low";
+        n->category = NULL;
+        n->dedup_usec = NOTICE_AV_DEDUP_USEC;
+        n->dedup_key = strdup(event_kind_info(kind)->name);
+        n->replace_key = strdup("antivirus");
+        if (!n->dedup_key || !n->replace_key)
+                return -ENOMEM;
+        r = add_fact(n, "policy_ref", ref);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+int notice_set_also(Notice *n, unsigned also) {
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX && also > 0; l++) {
+                char *b = NULL;
+                int r;
+                if (l == NOTICE_LANG_JA)
+                        r = asprintf(&b, "%s\nほかに%u件の通知を省略しました (同じ時間帯に続いたため)。", n->body[l], also);
+                else
+                        r = asprintf(&b, "%s\n%u more notice%s held back (too many at once).", n->body[l], also,
+                                     also == 1 ? " was" : "s were");
+                if (r < 0)
+                        return -ENOMEM;
+                free(n->body[l]);
+                n->body[l] = b;
+        }
+        n->also = also;
+        return 0;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A Notice is what the person at the seat is told when mamori acts on
+ * something they did (docs/notices.md): a summary and a body in Japanese and
+ * in English, and the facts behind them for receivers that compose their own
+ * text. Building one is pure: no I/O, so every text is unit-tested.
+ *
+ * Every string a device supplied arrives sanitized (agent/text.c); here it is
+ * also cut to a readable length and stripped of the bidirectional and
+ * invisible formatting characters that could make a notice lie about what it
+ * names. Markup escaping is the receiver's job: it knows whether its server
+ * renders markup. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "policy.h"
+#include "usb-device.h"
+
+typedef enum NoticeLang {
+        NOTICE_LANG_JA,
+        NOTICE_LANG_EN,
+        _NOTICE_LANG_MAX,
+} NoticeLang;
+
+/* Urgency levels of the Desktop Notifications spec. */
+typedef enum NoticeUrgency {
+        NOTICE_URGENCY_LOW = 0,
+        NOTICE_URGENCY_NORMAL = 1,
+        NOTICE_URGENCY_CRITICAL = 2,
+} NoticeUrgency;
+
+#define NOTICE_FACTS_MAX 12
+#define NOTICE_NAME_MAX_CHARS 48 /* a product name longer than this is cut with "…" */
+#define NOTICE_DEFAULT_KINDS (UINT32_C(1) << EVENT_USB_BLOCKED)
+#define NOTICE_DEFAULT_BURST 3
+#define NOTICE_DEFAULT_INTERVAL_SEC 30
+#define NOTICE_USB_DEDUP_USEC (60 * USEC_PER_SEC)
+#define NOTICE_AV_DEDUP_USEC (6 * 3600 * USEC_PER_SEC)
+
+typedef struct NoticeFact {
+        const char *key; /* static */
+        char *value;     /* clean, valid UTF-8 */
+} NoticeFact;
+
+typedef struct Notice {
+        char id[37];      /* the event's id: staff quote it, the central team finds the event */
+        EventKind kind;
+        char *summary[_NOTICE_LANG_MAX];
+        char *body[_NOTICE_LANG_MAX];
+        NoticeUrgency urgency;
+        const char *icon;     /* freedesktop icon name (static) */
+        const char *category; /* Notifications spec category (static) */
+        char *replace_key;    /* a later notice with this key replaces this one on screen */
+        char *dedup_key;      /* never sent: it may hold a serial number */
+        uint64_t dedup_usec;  /* the same dedup_key within this window says nothing new */
+        unsigned also;        /* notices held back by the rate limit and folded into this one */
+        NoticeFact facts[NOTICE_FACTS_MAX];
+        size_t n_facts;
+} Notice;
+
+Notice *notice_free(Notice *n);
+DEFINE_POINTER_CLEANUP(Notice, notice_free);
+
+/* The event kinds that can make a notice (the others are not for staff). */
+bool notice_kind_supported(EventKind k);
+/* The kinds in force under a policy (its notice.kinds, or the default). */
+uint32_t notice_kinds(const NoticePolicy *p);
+
+/* usb.blocked: what was blocked, why, and what to do. */
+int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
+                     const char *event_id, Notice **ret);
+/* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
+int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id,
+                       Notice **ret);
+
+/* Folds `also` held-back notices into n: one more line in each body. */
+int notice_set_also(Notice *n, unsigned also);
+
+const char *notice_fact(const Notice *n, const char *key);
+
+/* Device text for a notice: trimmed, at most max_chars characters (then "…"),
+ * with bidi controls and invisible formatting characters replaced by U+FFFD.
+ * NULL (or empty after cleaning) gives NULL. Newly allocated. */
+char *notice_display_text(const char *s, size_t max_chars);

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+#include <systemd/sd-bus.h>
+
+#include "log.h"
+#include "manager.h"
+#include "notice-ratelimit.h"
+#include "notice.h"
+#include "seat.h"
+
+struct NoticeSender {
+        Manager *manager;
+        sd_bus *bus;
+        NoticeRateLimit rl;
+        Notice *held;        /* the latest notice the rate limit held back */
+        unsigned held_count; /* how many it stands for */
+        sd_event_source *held_timer;
+        NoticeStats stats;
+        bool warned_no_bus;
+};
+
+int notice_sender_new(Manager *m, NoticeSender **ret) {
+        NoticeSender *n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        n->manager = m;
+        *ret = n;
+        return 0;
+}
+
+NoticeSender *notice_sender_free(NoticeSender *n) {
+        if (!n)
+                return NULL;
+        /* Queued signals are dropped rather than flushed: flushing waits. */
+        sd_bus_close_unref(n->bus);
+        sd_event_source_disable_unref(n->held_timer);
+        notice_free(n->held);
+        notice_ratelimit_done(&n->rl);
+        free(n);
+        return NULL;
+}
+
+NoticeStats notice_sender_stats(const NoticeSender *n) {
+        return n ? n->stats : (NoticeStats){ 0 };
+}
+
+static const NoticePolicy *settings(NoticeSender *n) {
+        return n->manager->policy ? &n->manager->policy->notice : NULL;
+}
+
+static bool wanted(NoticeSender *n, EventKind kind) {
+        const NoticePolicy *p = settings(n);
+        return p && !p->disabled && (notice_kinds(p) & (UINT32_C(1) << kind));
+}
+
+/* ---- the bus ---- */
+
+static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t result = 0;
+
+        if (e) {
+                log_warning("Cannot own %s on the system bus (%s): mamori-notify will ignore our notices. "
+                            "Is units/org.mamori.Notice1.conf installed in /usr/share/dbus-1/system.d?",
+                            NOTICE_BUS_NAME, e->message ? e->message : e->name);
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "u", &result) >= 0 && result != 1 /* PRIMARY_OWNER */)
+                log_warning("%s is owned by another process (RequestName said %u): notices may not be shown.",
+                            NOTICE_BUS_NAME, result);
+        else
+                log_debug("Owning %s on the system bus.", NOTICE_BUS_NAME);
+        return 0;
+}
+
+/* Connects when there is something to say; a bus that went away (dbus
+ * restarted) is replaced the same way. Never waits: the socket connect is
+ * non-blocking and the handshake, Hello and RequestName are queued before
+ * the first signal, which the bus daemon handles in that order. */
+static int bus_ensure(NoticeSender *n) {
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (n->bus && sd_bus_is_open(n->bus) > 0)
+                return 0;
+        n->bus = sd_bus_close_unref(n->bus);
+
+        r = sd_bus_open_system_with_description(&bus, "mamori-notice");
+        if (r < 0)
+                return r;
+        (void) sd_bus_set_exit_on_disconnect(bus, false);
+        r = sd_bus_attach_event(bus, n->manager->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+        r = sd_bus_request_name_async(bus, NULL, NOTICE_BUS_NAME, 0, on_name, n);
+        if (r < 0)
+                return r;
+        n->bus = TAKE_PTR(bus);
+        n->warned_no_bus = false;
+        return 0;
+}
+
+static int append_dict_s(sd_bus_message *m, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        return sd_bus_message_append(m, "{sv}", key, "s", value);
+}
+
+static int build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        SeatUser user = { 0 };
+        int r;
+
+        r = sd_bus_message_new_signal(n->bus, &m, NOTICE_BUS_PATH, NOTICE_BUS_INTERFACE, NOTICE_BUS_SIGNAL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ss", x->id, event_kind_info(x->kind)->name);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->summary[NOTICE_LANG_JA], "en",
+                                          x->summary[NOTICE_LANG_EN]);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->body[NOTICE_LANG_JA], "en",
+                                          x->body[NOTICE_LANG_EN]);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_append(m, "{sv}", "urgency", "y", (uint8_t) x->urgency);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "{sv}", "time", "t", now_usec(CLOCK_REALTIME));
+        if (r >= 0 && x->also > 0)
+                r = sd_bus_message_append(m, "{sv}", "also", "u", (uint32_t) x->also);
+        if (r >= 0)
+                r = append_dict_s(m, "icon", x->icon);
+        if (r >= 0)
+                r = append_dict_s(m, "category", x->category);
+        if (r >= 0)
+                r = append_dict_s(m, "replace_key", x->replace_key);
+        /* Who is at the seat, from logind's files (no NSS): a helper in
+         * another user's session stays quiet. */
+        if (r >= 0 && seat_active_user(&user) >= 0 && user.known) {
+                r = sd_bus_message_append(m, "{sv}", "seat_uid", "u", (uint32_t) user.uid);
+                if (r >= 0)
+                        r = append_dict_s(m, "seat_session", user.session);
+        }
+        seat_user_done(&user);
+        for (size_t i = 0; r >= 0 && i < x->n_facts; i++)
+                r = append_dict_s(m, x->facts[i].key, x->facts[i].value);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static void send_notice(NoticeSender *n, const Notice *x) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = bus_ensure(n);
+        if (r < 0) {
+                n->stats.undelivered++;
+                /* Say it once per outage, not once per notice. */
+                if (!n->warned_no_bus)
+                        log_full_errno(LOG_NOTICE, r, "No system bus, staff are not shown notices until it is back: %m");
+                n->warned_no_bus = true;
+                return;
+        }
+        r = build_signal(n, x, &m);
+        if (r >= 0)
+                r = sd_bus_send(n->bus, m, NULL);
+        if (r < 0) {
+                n->stats.undelivered++;
+                log_warning_errno(r, "Cannot send notice %.8s: %m", x->id);
+                return;
+        }
+        n->stats.sent++;
+        log_info("Notice %.8s for the seat: %s", x->id, x->summary[NOTICE_LANG_EN]);
+}
+
+/* ---- rate limit ---- */
+
+static unsigned burst_of(const NoticePolicy *p) {
+        return p && p->burst ? p->burst : NOTICE_DEFAULT_BURST;
+}
+
+static usec_t interval_of(const NoticePolicy *p) {
+        return (p && p->interval_sec ? p->interval_sec : NOTICE_DEFAULT_INTERVAL_SEC) * USEC_PER_SEC;
+}
+
+static void arm_held_timer(NoticeSender *n);
+
+static int on_held_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        NoticeSender *n = userdata;
+        const NoticePolicy *p = settings(n);
+        _cleanup_(notice_freep) Notice *x = NULL;
+
+        if (!n->held)
+                return 0;
+        if (!wanted(n, n->held->kind)) { /* a reload turned notices off meanwhile */
+                n->held = notice_free(n->held);
+                n->held_count = 0;
+                return 0;
+        }
+        if (!notice_ratelimit_take(&n->rl, burst_of(p), interval_of(p), now_usec(CLOCK_MONOTONIC))) {
+                arm_held_timer(n);
+                return 0;
+        }
+        x = TAKE_PTR(n->held);
+        if (n->held_count > 1 && notice_set_also(x, n->held_count - 1) < 0)
+                log_oom();
+        n->held_count = 0;
+        send_notice(n, x);
+        return 0;
+}
+
+static void arm_held_timer(NoticeSender *n) {
+        const NoticePolicy *p = settings(n);
+        usec_t at = notice_ratelimit_next(&n->rl, burst_of(p), interval_of(p), now_usec(CLOCK_MONOTONIC));
+        int r;
+
+        if (n->held_timer) {
+                r = sd_event_source_set_time(n->held_timer, at);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(n->held_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(n->manager->event, &n->held_timer, CLOCK_MONOTONIC, at,
+                                      100 * USEC_PER_MSEC, on_held_timer, n);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the notice timer, a held notice may be late: %m");
+}
+
+/* Takes ownership of x. */
+static void submit(NoticeSender *n, Notice *x_) {
+        _cleanup_(notice_freep) Notice *x = x_;
+        const NoticePolicy *p = settings(n);
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (notice_ratelimit_seen(&n->rl, x->dedup_key, x->dedup_usec, now)) {
+                n->stats.deduplicated++;
+                log_debug("Notice %.8s says nothing new (%s), not shown.", x->id, x->summary[NOTICE_LANG_EN]);
+                return;
+        }
+        /* Once one is held, later ones queue behind it, so the order stays. */
+        if (!n->held && notice_ratelimit_take(&n->rl, burst_of(p), interval_of(p), now)) {
+                send_notice(n, x);
+                return;
+        }
+        n->stats.held++;
+        notice_free(n->held);
+        n->held = TAKE_PTR(x);
+        n->held_count++;
+        log_debug("Notice %.8s held back by the rate limit (%u waiting).", n->held->id, n->held_count);
+        arm_held_timer(n);
+}
+
+void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id) {
+        const NoticePolicy *p;
+        Notice *x = NULL;
+        int r;
+
+        if (!n || !wanted(n, EVENT_USB_BLOCKED))
+                return;
+        p = settings(n);
+        r = notice_build_usb(p, n->manager->policy->usb.policy_ref, d, dec, event_id, &x);
+        if (r < 0)
+                return (void) log_error_errno(r, "Cannot build the notice for %s: %m", d->sysname);
+        submit(n, x);
+}
+
+void notice_event(NoticeSender *n, const Event *e) {
+        Notice *x = NULL;
+        int r;
+
+        /* usb.blocked needs the device: notice_usb_blocked() makes it. */
+        if (!n || e->kind == EVENT_USB_BLOCKED || !notice_kind_supported(e->kind) || !wanted(n, e->kind))
+                return;
+        r = notice_build_event(settings(n), e->kind, e->policy_ref, e->id, &x);
+        if (r < 0)
+                return (void) log_error_errno(r, "Cannot build the notice for %s: %m", e->id);
+        submit(n, x);
+}
