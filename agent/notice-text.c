@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "notice-text.h"
+#include "text-bidi.h"
 #include "text.h"
 
 #define OFFICER_JA "情報セキュリティ管理者"
@@ -41,26 +42,6 @@ const char *notice_fact(const Notice *n, const char *key) {
 
 /* ---- display text ---- */
 
-static uint32_t decode(const unsigned char *s, size_t n) {
-        switch (n) {
-        case 1: return s[0];
-        case 2: return ((uint32_t) (s[0] & 0x1f) << 6) | (s[1] & 0x3f);
-        case 3: return ((uint32_t) (s[0] & 0x0f) << 12) | ((uint32_t) (s[1] & 0x3f) << 6) | (s[2] & 0x3f);
-        default:
-                return ((uint32_t) (s[0] & 0x07) << 18) | ((uint32_t) (s[1] & 0x3f) << 12) |
-                       ((uint32_t) (s[2] & 0x3f) << 6) | (s[3] & 0x3f);
-        }
-}
-
-/* Characters that reorder or hide text: a name holding U+202E could make a
- * notice show a different name than the device has. Controls are here too,
- * although the sanitizer has already escaped them. */
-static bool is_deceptive(uint32_t c) {
-        return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0xad || c == 0x061c || c == 0x180e ||
-               (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x2069) ||
-               c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
-}
-
 char *notice_display_text(const char *str, size_t max_chars) {
         static const char replacement[] = "\xef\xbf\xbd", ellipsis[] = "\xe2\x80\xa6";
         const unsigned char *s = (const unsigned char *) str;
@@ -94,7 +75,7 @@ char *notice_display_text(const char *str, size_t max_chars) {
                         o += 3;
                         break;
                 }
-                if (n == 0 || is_deceptive(decode(s + i, n))) {
+                if (n == 0 || codepoint_is_deceptive(utf8_decode(s + i, n))) {
                         memcpy(out + o, replacement, 3);
                         o += 3;
                         i += n ? n : 1;
@@ -248,7 +229,7 @@ typedef struct UsbCtx {
         const NoticePolicy *policy;
         const UsbDevice *d;
         const Decision *dec;
-        const char *name, *ref, *expires, *id;
+        const char *name, *full_name, *ref, *expires, *id;
         char idbuf[10];
         UsbCategory category;
 } UsbCtx;
@@ -269,14 +250,14 @@ static void write_usb_body(FILE *f, NoticeLang lang, const void *ctx) {
                 fputs(lang == NOTICE_LANG_JA ? "\nこの機器のキーボード・マウス機能はそのまま使えます。"
                                              : "\nIts keyboard and mouse functions keep working.",
                       f);
-        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->name, c->idbuf);
+        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
         write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
 int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                      const char *event_id, Notice **ret) {
         _cleanup_(notice_freep) Notice *n = NULL;
-        _cleanup_free_ char *product = NULL, *manufacturer = NULL, *ref = NULL, *expires = NULL;
+        _cleanup_free_ char *product = NULL, *manufacturer = NULL, *ref = NULL, *expires = NULL, *short_name = NULL;
         char vid[5], pid[5];
         UsbCtx c = { .policy = p, .d = d, .dec = dec, .id = event_id };
         int r;
@@ -284,13 +265,15 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         n = notice_new(EVENT_USB_BLOCKED, event_id);
         if (!n)
                 return -ENOMEM;
-        product = notice_display_text(d->product_name, NOTICE_NAME_MAX_CHARS);
-        manufacturer = notice_display_text(d->manufacturer, NOTICE_NAME_MAX_CHARS);
+        product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
+        manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
         ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
         if (dec->reason == DECISION_EXPIRED && dec->entry)
                 expires = notice_display_text(dec->entry->expires, 32);
         usb_device_id(d, c.idbuf);
-        c.name = product ?: manufacturer ?: c.idbuf;
+        c.full_name = product ?: manufacturer ?: c.idbuf;
+        short_name = notice_display_text(c.full_name, NOTICE_NAME_MAX_CHARS);
+        c.name = short_name ?: c.full_name;
         c.ref = ref;
         c.expires = expires;
         c.category = usb_category_primary(dec->blocked_categories ?: d->categories);

@@ -33,7 +33,8 @@ typedef enum NoticeUrgency {
 } NoticeUrgency;
 
 #define NOTICE_FACTS_MAX 12
-#define NOTICE_NAME_MAX_CHARS 48 /* a product name longer than this is cut with "…" */
+#define NOTICE_NAME_MAX_CHARS 48   /* in a summary, a product name longer than this is cut with "…" */
+#define NOTICE_DEVICE_MAX_CHARS 128 /* in the body and the facts */
 #define NOTICE_DEFAULT_KINDS (UINT32_C(1) << EVENT_USB_BLOCKED)
 #define NOTICE_DEFAULT_BURST 3
 #define NOTICE_DEFAULT_INTERVAL_SEC 30

@@ -5,6 +5,7 @@ python-dbusmock's notification_daemon on it, and mamori-notify between them.
 The user side (session bus, notification server, mamori-notify) runs as an
 unprivileged user, as it does on a desktop."""
 
+import atexit
 import json
 import os
 import shutil
@@ -28,12 +29,35 @@ NOTIFICATIONS = "org.freedesktop.Notifications"
 NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
 
 
+_SUPPRESSIONS = {}
+atexit.register(lambda: [os.unlink(p) for p in _SUPPRESSIONS.values() if os.path.exists(p)])
+
+
+def _readable_lsan_options(opts):
+    """LSAN_OPTIONS with its suppressions file copied where anyone can read it."""
+    parts = []
+    for p in opts.split(":"):
+        if p.startswith("suppressions="):
+            src = p.split("=", 1)[1]
+            if src not in _SUPPRESSIONS:
+                fd, dst = tempfile.mkstemp(prefix="mamori-lsan-", suffix=".supp")
+                with os.fdopen(fd, "w") as f, open(src) as s:
+                    f.write(s.read())
+                os.chmod(dst, 0o644)
+                _SUPPRESSIONS[src] = dst
+            p = "suppressions=" + _SUPPRESSIONS[src]
+        parts.append(p)
+    return ":".join(parts)
+
+
 def clean_env(**extra):
     """The environment of a process outside the umockdev testbed."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("LD_PRELOAD", "UMOCKDEV_DIR", "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS",
                         "NOTIFY_SOCKET", "LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "XDG_SESSION_ID")}
     env.update({"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/nonexistent"})
+    if "suppressions=" in env.get("LSAN_OPTIONS", ""):
+        env["LSAN_OPTIONS"] = _readable_lsan_options(env["LSAN_OPTIONS"])
     env.update(extra)
     return env
 
@@ -94,7 +118,7 @@ class Bus:
         if self.user is not None:
             argv = as_user(argv)
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, env=clean_env(), stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(argv, env=clean_env(), stdout=self.log, stderr=self.log, cwd=self.dir)
         wait_for(lambda: os.path.exists(self.sock), 10, what=f"dbus-daemon at {self.sock}")
         wait_for(self._answers, 10, interval=0.05, what="the bus to answer")
         return self
@@ -146,8 +170,8 @@ class NotifyHelper:
             env["LANG"] = self.lang
         env.update(self.env)
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(as_user([MAMORI_NOTIFY, "--verbose", *self.args]), env=env,
-                                     stdout=self.stderr, stderr=self.stderr)
+        self.proc = subprocess.Popen(as_user([self.world.notify_binary(), "--verbose", *self.args]), env=env,
+                                     stdout=self.stderr, stderr=self.stderr, cwd=self.world.dir)
         if wait_ready:
             self.wait_notify("READY=1")
         return self
@@ -215,10 +239,20 @@ class NoticeWorld:
             argv += ["-p", json.dumps({"capabilities": " ".join(self.capabilities)})]
         self.server_log = open(os.path.join(self.dir, "dbusmock.log"), "ab")
         self.server = subprocess.Popen(as_user(argv), env=clean_env(DBUS_SESSION_BUS_ADDRESS=self.session.address),
-                                       stdout=self.server_log, stderr=self.server_log)
+                                       stdout=self.server_log, stderr=self.server_log, cwd=self.dir)
         self.bus = self.session.connect()
         wait_for(lambda: self.bus.name_has_owner(NOTIFICATIONS), 15, interval=0.05, what="the notification mock")
         self.mock = dbus.Interface(self.bus.get_object(NOTIFICATIONS, NOTIFICATIONS_PATH), "org.freedesktop.DBus.Mock")
+
+    def notify_binary(self):
+        """mamori-notify, copied where the unprivileged user can run it (a
+        checkout under /root is not)."""
+        path = os.path.join(self.dir, "bin", "mamori-notify")
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copy2(MAMORI_NOTIFY, path)
+            os.chmod(path, 0o755)
+        return path
 
     def helper(self, **kw):
         h = NotifyHelper(self, name=f"notify{len(self.helpers)}", **kw)

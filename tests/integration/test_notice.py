@@ -1,17 +1,31 @@
 # SPDX-License-Identifier: MIT
 """Notices for the person at the seat: the real mamorid under umockdev, a
-private system bus with the shipped bus policy, a private session bus with
-dbusmock's notification server, and mamori-notify between them."""
+private system bus that runs Debian's system bus policy with the shipped
+units/org.mamori.Notice1.conf, a private session bus with dbusmock's
+notification server, and mamori-notify between them, as an unprivileged
+user."""
 import os
+import signal
+import subprocess
+import time
 
+import dbus
 import pytest
 
-from mamori_notice import NoticeWorld, settle
+from mamori_notice import USER_UID, NoticeWorld, as_user, clean_env, settle
+from mamori_testlib import wait_for
 
 if os.geteuid() != 0:
     pytest.skip("needs root: the user side runs as another user", allow_module_level=True)
 
-NOTICE_CONF = 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\nnotice = { burst = 2; interval = 2; };\n'
+BLOCK_ALL = 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\n'
+NOTICE_CONF = BLOCK_ALL + 'notice = { burst = 2; interval = 2; };\n'
+STORAGE = (("08", "06", "50", None),)
+KEYBOARD = (("03", "01", "01", None),)
+MOUSE = (("03", "01", "02", None),)
+
+# Kinds of characters that must never reach a notification as they are.
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
 
 
 @pytest.fixture
@@ -20,16 +34,390 @@ def world():
         yield w
 
 
+def start(make_agent, world, conf=NOTICE_CONF, **kw):
+    return make_agent(main_conf=conf, extra_env=world.agent_env(), **kw).start()
+
+
+def no_controls(s, allow_newline=False):
+    return all(ord(ch) >= 0x20 and not (0x7f <= ord(ch) <= 0x9f) or (allow_newline and ch == "\n") for ch in s)
+
+
+def plug_raw(bed, vendor, product, serial, product_bytes, interfaces=STORAGE):
+    """A device whose product string holds whatever bytes we like."""
+    dev, ifs = bed.add_usb(vendor, product, serial=serial, interfaces=interfaces, uevent=False)
+    bed.tb.set_attribute_binary(dev, "product", product_bytes)
+    bed.tb.uevent(dev, "add")
+    for i in ifs:
+        time.sleep(0.002)
+        bed.tb.uevent(i, "add")
+    time.sleep(0.002)
+    bed.tb.uevent(dev, "bind")
+    return dev, ifs
+
+
+# ---- what staff read ----
+
 def test_unlisted_stick_english(bed, make_agent, world):
     world.helper(lang="en_US.UTF-8").start()
-    a = make_agent(main_conf=NOTICE_CONF, extra_env=world.agent_env()).start()
+    a = start(make_agent, world)
     dev, ifs = bed.add_usb("0781", "5567", serial="4C530001", product_name="Cruzer Blade")
     ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(ifs[0]) == "0"
     n = world.wait_notifications(1)[0]
     assert n["app_name"] == "mamori"
     assert n["summary"] == "USB device “Cruzer Blade” is blocked"
-    assert "has not been approved" in n["body"]
-    assert "対策基準 第3-6" in n["body"]
-    assert ev["id"][:8] in n["body"]
-    assert n["hints"]["urgency"] == 1
+    body = n["body"]
+    assert "This USB storage device has not been approved for use, so it was blocked." in body
+    assert "ask the information security officer for approval" in body
+    assert "Device: Cruzer Blade (ID 0781:5567)" in body
+    assert "Policy: 対策基準 第3-6" in body
+    assert f"Reference: {ev['id'][:8]}" in body
     assert n["app_icon"] == "drive-removable-media"
+    assert n["hints"]["urgency"] == 1
+    assert n["hints"]["category"] == "device.error"
+    assert n["hints"]["desktop-entry"] == "mamori-notify"
+    assert n["hints"]["x-mamori-notice-id"] == ev["id"]
+    assert n["expire_timeout"] == -1
+    # the serial is the officer's business, not the notice's
+    assert "4C530001" not in body
+
+
+def test_unlisted_stick_japanese(bed, make_agent, world):
+    world.helper(lang="ja_JP.UTF-8").start()
+    a = start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="4C530001", product_name="Cruzer Blade")
+    ev = a.wait_events("usb.blocked")[0]
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "USB機器「Cruzer Blade」は使用できません"
+    body = n["body"]
+    assert "このUSBメモリ等の記録媒体は使用の許可を受けていないため、使用できないようにしました。" in body
+    assert "情報セキュリティ管理者に許可を申請してください。" in body
+    assert "根拠: 対策基準 第3-6" in body
+    assert f"参照番号: {ev['id'][:8]}" in body
+    assert "approved" not in body
+
+
+@pytest.mark.parametrize("env,expect_ja", [
+    ({"LANG": "en_US.UTF-8", "LC_MESSAGES": "ja_JP.UTF-8"}, True),
+    ({"LANG": "ja_JP.UTF-8", "LC_ALL": "C"}, False),
+    ({"LANG": "de_DE.UTF-8", "LANGUAGE": "fr:ja:en"}, True),
+    ({"LANG": "ja_JP.eucJP", "LANGUAGE": "en"}, False),
+])
+def test_language_from_locale(bed, make_agent, world, env, expect_ja):
+    world.helper(lang=None, env=env).start()
+    start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == ("USB機器「Stick」は使用できません" if expect_ja else "USB device “Stick” is blocked")
+
+
+def test_both_languages(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8", args=["--language=both"]).start()
+    start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "USB機器「Stick」は使用できません"
+    assert "使用の許可を受けていない" in n["body"]
+    assert "USB device “Stick” is blocked\nThis USB storage device has not been approved" in n["body"]
+
+
+def test_contact_line(bed, make_agent, world):
+    world.helper(lang="ja_JP.UTF-8").start()
+    start(make_agent, world, conf=BLOCK_ALL + 'notice = { contact = "情報政策課 (内線 1234)"; '
+                                              'contact_en = "IT Policy Division (ext. 1234)"; };\n')
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    assert "連絡先: 情報政策課 (内線 1234)" in world.wait_notifications(1)[0]["body"]
+
+
+@pytest.mark.parametrize("allow,serial,ja,en", [
+    ('allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "old"; approved_by = "officer"; expires = "2020-01-31"; } );',
+     "S1", "使用許可は期限 (2020-01-31) を過ぎて期限が切れたため",
+     "The approval for this USB storage device expired on 2020-01-31, so it was blocked."),
+    ('allow = ( { vendor = "0781"; product = "5567"; serial = "OTHER"; label = "x"; approved_by = "officer"; } );',
+     "S1", "許可を受けた機器と製造番号 (シリアル番号) が一致しないため",
+     "is not the approved unit (its serial number does not match)"),
+    ('', None, "製造番号 (シリアル番号) がなく、個別に許可できないため",
+     "has no serial number and cannot be approved individually"),
+])
+def test_reasons(bed, make_agent, world, allow, serial, ja, en):
+    world.helper(lang="ja_JP.UTF-8", args=["--language=both"]).start()
+    a = start(make_agent, world, allow={"10-test.conf": allow + "\n"} if allow else None)
+    bed.add_usb("0781", "5567", serial=serial, product_name="Stick")
+    a.wait_events("usb.blocked")
+    body = world.wait_notifications(1)[0]["body"]
+    assert ja in body, body
+    assert en in body, body
+
+
+def test_phone_in_mtp_mode(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    start(make_agent, world)
+    bed.add_usb("18d1", "4ee1", serial="PHONE1", product_name="Pixel", interfaces=(("ff", "ff", "00", "MTP"),))
+    n = world.wait_notifications(1)[0]
+    assert "This phone or media player (MTP) has not been approved for use" in n["body"]
+
+
+def test_composite_keyboard_keeps_working(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    start(make_agent, world)
+    dev, ifs = bed.add_usb("1234", "5678", serial="K1", product_name="Keyboard with storage",
+                           interfaces=(("03", "01", "01", None), ("08", "06", "50", None)))
+    n = world.wait_notifications(1)[0]
+    assert bed.authorized(ifs[0]) == "1" and bed.authorized(ifs[1]) == "0"
+    assert "Its keyboard and mouse functions keep working." in n["body"]
+
+
+# ---- no notice where there is nothing to explain ----
+
+def test_no_notice_for_allowed_stick_keyboard_mouse(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world, allow={"10-ok.conf": 'allow = ( { vendor = "0781"; product = "5567"; '
+                                                      'serial = "OK1"; label = "approved"; approved_by = "officer"; } );\n'})
+    bed.add_usb("0781", "5567", serial="OK1", product_name="Approved stick")
+    bed.add_usb("046d", "c31c", serial=None, product_name="Keyboard", interfaces=KEYBOARD, bus=1)
+    bed.add_usb("046d", "c077", serial=None, product_name="Mouse", interfaces=MOUSE, bus=1)
+    a.wait_events("usb.allowed")
+    settle(1.0)
+    assert world.notifications() == []
+    # and the path is alive: an unlisted stick now is told
+    bed.add_usb("0781", "5567", serial="NOPE", product_name="Unlisted")
+    assert world.wait_notifications(1)[0]["summary"] == "USB device “Unlisted” is blocked"
+
+
+def test_notices_disabled(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world, conf=BLOCK_ALL + "notice = { enabled = false; };\n")
+    dev, ifs = bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    a.wait_events("usb.blocked")
+    assert bed.authorized(ifs[0]) == "0"
+    settle(1.0)
+    assert world.notifications() == []
+
+
+# ---- hostile device strings ----
+
+HOSTILE = (b'Evil "Stick" <b>bold</b> & <a href="x">link</a> \x1b[31mred\x07 \xff\xfe'
+           b' \xe2\x80\xaegnp.exe \xc2\x85end')
+
+
+@pytest.mark.parametrize("caps,markup", [(None, True), (["body"], False)])
+def test_hostile_strings(bed, make_agent, caps, markup):
+    with NoticeWorld(capabilities=caps) as world:
+        world.helper(lang="en_US.UTF-8").start()
+        a = start(make_agent, world)
+        plug_raw(bed, "0781", "5567", "H1", HOSTILE)
+        a.wait_events("usb.blocked")
+        n = world.wait_notifications(1)[0]
+    summary, body = n["summary"], n["body"]
+    for s in (summary, body):
+        assert no_controls(s, allow_newline=(s is body)), repr(s)
+        assert not any(ch in BIDI for ch in s), repr(s)
+    # escaped and visible; the right-to-left override shows as U+FFFD
+    assert "\\x1b[31mred\\x07 \\xff\\xfe \ufffdgnp.exe \\xc2\\x85end" in body, repr(body)
+    # the summary is plain text by the spec: never escaped, never markup
+    assert summary.startswith('USB device “Evil "Stick" <b>bold</b> & <a href=')
+    assert len(summary) < 120 and "…" in summary
+    assert "\n" not in summary
+    if markup:
+        # a server that renders markup gets no tag and no entity from the device
+        assert "<" not in body and ">" not in body
+        assert '&quot;Stick&quot; &lt;b&gt;bold&lt;/b&gt; &amp; &lt;a href=&quot;x&quot;&gt;' in body
+    else:
+        assert 'Evil "Stick" <b>bold</b> & <a href="x">' in body
+
+
+def test_long_product_name(bed, make_agent, world):
+    world.helper(lang="ja_JP.UTF-8").start()
+    start(make_agent, world)
+    plug_raw(bed, "0781", "5567", "L1", ("長" * 1500).encode())
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "USB機器「" + "長" * 47 + "…」は使用できません"
+    assert len(n["body"]) < 1000
+
+
+# ---- rate limiting ----
+
+def test_rate_limit_burst_then_summary(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world)  # burst 2, then one every 2 s
+    t0 = time.monotonic()
+    for k in range(5):
+        bed.add_usb("0781", "5567", serial=f"R{k}", product_name=f"Stick {k}")
+        time.sleep(0.1)
+    a.wait_events("usb.blocked", count=5)
+    first = world.wait_notifications(2)
+    assert [x["summary"] for x in first] == ["USB device “Stick 0” is blocked", "USB device “Stick 1” is blocked"]
+    settle(0.5)
+    assert len(world.notifications()) == 2  # the rest is held back...
+    third = world.wait_notifications(3, timeout=6)[2]  # ...and told as one, with the count
+    assert time.monotonic() - t0 >= 1.5
+    assert third["summary"] == "USB device “Stick 4” is blocked"
+    assert "2 more notices were held back (too many at once)." in third["body"]
+    settle(2.5)
+    assert len(world.notifications()) == 3
+
+
+def test_phone_flipping_modes_is_told_once(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world)
+    modes = [("4ee1", (("06", "01", "01", "MTP"),)),      # MTP
+             ("4ee5", (("06", "01", "01", None),)),       # PTP
+             ("4ee3", (("e0", "01", "03", None),          # USB tethering (RNDIS)
+                       ("0a", "00", "00", None)))]
+    for k, (pid, ifaces) in enumerate(modes * 2):
+        dev, ifs = bed.add_usb("18d1", pid, serial="PIXEL7", product_name="Pixel 7", interfaces=ifaces, port=7)
+        a.wait_events("usb.blocked", count=k + 1)
+        time.sleep(0.1)
+        bed.remove(dev, ifs)
+        time.sleep(0.1)
+    settle(0.5)
+    notes = world.notifications()
+    assert len(notes) == 1, notes
+    assert "Pixel 7" in notes[0]["summary"]
+    # the same phone on the same port replaces, never stacks
+    assert notes[0]["replaces_id"] == 0
+
+
+def test_replug_after_a_while_replaces_the_notification(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world)
+    dev, ifs = bed.add_usb("0781", "5567", serial="A", product_name="A", port=5)
+    world.wait_notifications(1)
+    bed.remove(dev, ifs)
+    time.sleep(0.1)
+    # another stick in the same port: a new notice that takes the old one's place
+    bed.add_usb("0781", "5567", serial="B", product_name="B", port=5)
+    second = world.wait_notifications(2)[1]
+    first_id = 1  # dbusmock hands out ids from 1
+    assert second["replaces_id"] == first_id
+    assert second["summary"] == "USB device “B” is blocked"
+
+
+# ---- trust: only mamorid's notices are shown ----
+
+def test_only_root_owns_the_name_and_forged_signals_are_ignored(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Real")
+    world.wait_notifications(1)
+
+    # an unprivileged user cannot take the name
+    forge = subprocess.run(as_user(["/usr/bin/python3", "-c", (
+        "import dbus, sys\n"
+        f"b = dbus.bus.BusConnection('{world.system.address}')\n"
+        "try:\n"
+        "    b.request_name('org.mamori.Notice1')\n"
+        "except dbus.exceptions.DBusException as e:\n"
+        "    print(e.get_dbus_name()); sys.exit(3)\n"
+        "sys.exit(0)\n")]), env=clean_env(), capture_output=True, text=True)
+    assert forge.returncode == 3, forge.stdout + forge.stderr
+    assert "AccessDenied" in forge.stdout
+
+    # a signal that looks right but does not come from the name's owner
+    bus = world.system.connect()
+    msg = dbus.lowlevel.SignalMessage("/org/mamori/Notice1", "org.mamori.Notice1", "Notice")
+    msg.append("00000000-0000-0000-0000-000000000000", "usb.blocked",
+               dbus.Dictionary({"ja": "偽物", "en": "Forged"}, signature="ss"),
+               dbus.Dictionary({"ja": "偽物", "en": "Forged"}, signature="ss"),
+               dbus.Dictionary({}, signature="sv"), signature="ssa{ss}a{ss}a{sv}")
+    bus.send_message(msg)
+    bus.flush()
+    settle(1.0)
+    assert [n["summary"] for n in world.notifications()] == ["USB device “Real” is blocked"]
+    bus.close()
+
+
+def test_notice_for_another_user_is_not_shown(bed, make_agent, world, tmp_path):
+    """The seat belongs to uid 1000; our helper runs as another user."""
+    run = tmp_path / "run"
+    (run / "systemd/seats").mkdir(parents=True)
+    (run / "systemd/users").mkdir(parents=True)
+    seat = run / "systemd/seats/seat0"
+    seat.write_text("ACTIVE=c7\nACTIVE_UID=1000\n")
+    (run / "systemd/users/1000").write_text("NAME=alice\n")
+    (run / f"systemd/users/{USER_UID}").write_text("NAME=nobody\n")
+    world.helper(lang="en_US.UTF-8").start()
+    # mamorid sees logind's files in a mount namespace of its own
+    a = make_agent(main_conf=NOTICE_CONF, extra_env=world.agent_env())
+    a.start(wrapper=["unshare", "--mount", "--propagation", "private", "--",
+                     "sh", "-c", f'mount --bind "{run}" /run && exec "$@"', "sh"])
+    bed.add_usb("0781", "5567", serial="U1", product_name="Alice's stick")
+    ev = a.wait_events("usb.blocked")[0]
+    assert ev["user"]["uid"] == 1000
+    settle(1.0)
+    assert world.notifications() == []
+    assert "is for uid 1000, not us" in world.helpers[0].log()
+    # the seat changes hands
+    seat.write_text(f"ACTIVE=c8\nACTIVE_UID={USER_UID}\n")
+    bed.add_usb("0781", "5567", serial="U2", product_name="Our stick")
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "USB device “Our stick” is blocked"
+
+
+# ---- without a notification server, without a bus, with a bus that hangs ----
+
+def test_no_notification_server_prints_to_terminal(bed, make_agent):
+    with NoticeWorld(notification_server=False) as world:
+        h = world.helper(lang="ja_JP.UTF-8").start()
+        start(make_agent, world)
+        bed.add_usb("0781", "5567", serial="S1", product_name="Stick <b>")
+        text = wait_for(lambda: (lambda t: t if "mamori: " in t else None)(h.log()), 10, what="terminal notice")
+    assert "mamori: USB機器「Stick <b>」は使用できません\n" in text
+    assert "\n  このUSBメモリ等の記録媒体は使用の許可を受けていないため" in text
+    assert "\n  根拠: 対策基準 第3-6" in text
+
+
+def test_second_helper_in_a_session_steps_aside(bed, make_agent, world):
+    world.helper(lang="en_US.UTF-8").start()
+    second = world.helper(lang="en_US.UTF-8").start(wait_ready=False)
+    assert second.proc.wait(10) == 0
+    assert "Another mamori-notify already serves this session" in second.log()
+    start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    world.wait_notifications(1)
+    settle(0.5)
+    assert len(world.notifications()) == 1
+
+
+def test_system_bus_restart(bed, make_agent, world):
+    h = world.helper(lang="en_US.UTF-8").start()
+    a = start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="B1", product_name="Before")
+    world.wait_notifications(1)
+    world.system.stop()
+    h.wait_notify("STATUS=Waiting for the system bus")
+    dev, ifs = bed.add_usb("0781", "5567", serial="B2", product_name="During")
+    a.wait_events("usb.blocked", count=2)
+    assert bed.authorized(ifs[0]) == "0"
+    world.system.start()
+    h.messages.clear()
+    h.wait_notify("STATUS=Listening", timeout=15)
+    bed.add_usb("0781", "5567", serial="B3", product_name="After")
+    n = world.wait_notifications(2)
+    assert n[1]["summary"] == "USB device “After” is blocked"
+
+
+def test_no_system_bus_does_not_hold_up_blocking(bed, make_agent, tmp_path):
+    a = make_agent(main_conf=NOTICE_CONF,
+                   extra_env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/nothing.sock"}).start()
+    ifaces = []
+    for k in range(3):
+        ifaces += bed.add_usb("0781", "5567", serial=f"N{k}", product_name="Stick")[1]
+    a.wait_events("usb.blocked", count=3)
+    assert all(bed.authorized(i) == "0" for i in ifaces)
+    assert a.log().count("No system bus, staff are not shown notices") == 1
+
+
+def test_hung_system_bus_does_not_hold_up_blocking(bed, make_agent, world):
+    a = start(make_agent, world)
+    world.system.proc.send_signal(signal.SIGSTOP)
+    try:
+        for k in range(4):
+            t0 = time.monotonic()
+            dev, ifs = bed.add_usb("0781", "5567", serial=f"H{k}", product_name="Stick")
+            wait_for(lambda: bed.authorized(ifs[0]) == "0", 5, interval=0.005, what="the block")
+            assert time.monotonic() - t0 < 1.0
+        a.wait_events("usb.blocked", count=4)
+        a.reload()  # the loop answers
+    finally:
+        world.system.proc.send_signal(signal.SIGCONT)

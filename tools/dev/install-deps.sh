@@ -8,7 +8,7 @@ build_pkgs="meson ninja-build pkg-config gcc libc6-dev libudev-dev libsystemd-de
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libconfig-dev libjson-c-dev libcurl4-openssl-dev
   libssl-dev zlib1g-dev"
 test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.0
-  python3 python3-gi python3-dbusmock python3-pytest dbus-daemon dbus openssl iproute2 udev
+  python3 python3-gi python3-dbus python3-dbusmock python3-pytest dbus-daemon dbus openssl iproute2 udev
   systemd clang libclang-rt-14-dev clamav
   debhelper dpkg-dev devscripts fakeroot rpm lintian man-db bash-completion
   qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd"

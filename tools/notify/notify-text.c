@@ -6,6 +6,7 @@
 
 #include "macro.h"
 #include "notify-text.h"
+#include "text-bidi.h"
 #include "text.h"
 
 int notify_language_from_string(const char *s) {
@@ -57,12 +58,12 @@ char *notify_clean(const char *str, bool keep_newlines) {
                 return NULL;
         for (size_t i = 0; i < len;) {
                 size_t n = utf8_sequence_len(s + i, len - i);
-                bool bad = n == 0 || (n == 1 && (s[i] < 0x20 || s[i] == 0x7f) && !(keep_newlines && s[i] == '\n')) ||
-                           (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0);
+                bool newline = n == 1 && s[i] == '\n';
+                bool bad = n == 0 || (!newline && codepoint_is_deceptive(utf8_decode(s + i, n)));
                 const char *piece = bad ? replacement : (const char *) s + i;
                 size_t piece_len = bad ? 3 : n;
 
-                if (!keep_newlines && n == 1 && s[i] == '\n') {
+                if (newline && !keep_newlines) {
                         piece = " ";
                         piece_len = 1;
                 }

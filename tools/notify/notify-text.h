@@ -26,8 +26,10 @@ int notify_language_from_string(const char *s); /* "auto", "ja", "en", "both"; -
 NotifyLanguage notify_language_detect(const char *language, const char *lc_all, const char *lc_messages,
                                       const char *lang);
 
-/* Clean text for display: valid UTF-8, no control characters (newlines
- * only when keep_newlines), at most NOTIFY_TEXT_MAX bytes. Newly allocated. */
+/* Clean text for display: valid UTF-8, no control, bidi or invisible
+ * formatting characters (they become U+FFFD; newlines stay when
+ * keep_newlines, else become spaces), at most NOTIFY_TEXT_MAX bytes.
+ * Newly allocated. */
 char *notify_clean(const char *s, bool keep_newlines);
 
 /* Escapes &, <, >, ' and " for a server that renders body markup. */

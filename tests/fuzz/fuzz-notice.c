@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* A device's product string, whatever its bytes, through the notice path:
+ * the daemon's texts (agent/notice-text.c) and mamori-notify's (cleaning,
+ * language, markup escaping) stay valid UTF-8, free of control and bidi
+ * characters, bounded, and carry no markup to a server that renders it. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notice-text.h"
+#include "notify-text.h"
+#include "text.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(const char *s, bool newlines, size_t max) {
+        size_t len = strlen(s);
+        if (len > max)
+                abort();
+        for (size_t i = 0; i < len;) {
+                const unsigned char *p = (const unsigned char *) s + i;
+                size_t n = utf8_sequence_len(p, len - i);
+                if (n == 0)
+                        abort();
+                if (n == 1 && (p[0] < 0x20 || p[0] == 0x7f) && !(newlines && p[0] == '\n'))
+                        abort();
+                if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+                        abort();
+                if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xa8 && p[2] <= 0xae)
+                        abort(); /* U+2028..U+202E */
+                if (n == 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
+                        abort(); /* U+2066..U+2069 */
+                i += n;
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        char *raw = malloc(size + 1), *shown;
+        Policy *p = policy_alloc();
+        UsbDevice *d = usb_device_new("1-1", 0x0781, 0x5567, "S", 1);
+        Notice *n = NULL;
+
+        if (!raw || !p || !d)
+                goto out;
+        memcpy(raw, data, size);
+        raw[size] = 0;
+
+        shown = notice_display_text(raw, 16);
+        if (shown) {
+                check(shown, false, 16 * 4);
+                free(shown);
+        }
+
+        /* as usb-device.c reads it: sanitized, then into a notice */
+        d->product_name = text_sanitize(raw, strlen(raw), TEXT_DEVICE_MAX, NULL);
+        usb_device_add_interface(d, "1-1:1.0", 0x08, 0x06, 0x50, raw, 0);
+        usb_device_classify(d);
+        Decision dec = policy_decide(p, d, 0);
+        if (notice_build_usb(&p->notice, "ref", d, &dec, "id", &n) < 0)
+                goto out;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                check(n->summary[l], false, 1024);
+                check(n->body[l], true, 4096);
+        }
+        for (size_t i = 0; i < n->n_facts; i++)
+                check(n->facts[i].value, false, 1024);
+
+        for (int lang = NOTIFY_LANGUAGE_JA; lang <= NOTIFY_LANGUAGE_BOTH; lang++) {
+                char *s = NULL, *b = NULL, *e;
+                if (notify_compose((NotifyLanguage) lang, n->summary[0], n->summary[1], n->body[0], n->body[1], &s,
+                                   &b) < 0)
+                        continue;
+                check(s, false, NOTIFY_TEXT_MAX);
+                check(b, true, NOTIFY_TEXT_MAX);
+                e = notify_markup_escape(b);
+                if (e && (strchr(e, '<') || strchr(e, '>')))
+                        abort();
+                free(e);
+                free(s);
+                free(b);
+        }
+        /* and raw bytes straight into mamori-notify's cleaner */
+        shown = notify_clean(raw, true);
+        if (shown) {
+                check(shown, true, NOTIFY_TEXT_MAX);
+                free(shown);
+        }
+out:
+        notice_free(n);
+        usb_device_free(d);
+        policy_unref(p);
+        free(raw);
+        return 0;
+}
