@@ -73,7 +73,11 @@ EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamo
             "/usr/share/bash-completion/completions/mamorictl", "/etc/mamori/mamori.conf", "/etc/mamori/allow.d/00-example.conf",
             "/usr/lib/systemd/catalog/mamori.catalog", "/usr/share/man/man8/mamorid.8",
             "/usr/share/man/man5/mamori.conf.5", "/usr/share/man/ja/man5/mamori.conf.5",
-            "/usr/share/man/ja/man8/mamorid.8", "/usr/share/man/ja/man8/mamorictl.8"]
+            "/usr/share/man/ja/man8/mamorid.8", "/usr/share/man/ja/man8/mamorictl.8",
+            # notices for the person at the seat
+            "/usr/bin/mamori-notify", "/usr/share/dbus-1/system.d/org.mamori.Notice1.conf",
+            "/etc/xdg/autostart/mamori-notify.desktop", "/usr/lib/systemd/user/mamori-notify.service",
+            "/usr/share/man/man1/mamori-notify.1", "/usr/share/man/ja/man1/mamori-notify.1"]
 
 
 def test_deb_contents(deb, tmp_path):
