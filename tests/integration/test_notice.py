@@ -136,7 +136,9 @@ def test_contact_line(bed, make_agent, world):
     ('allow = ( { vendor = "0781"; product = "5567"; serial = "OTHER"; label = "x"; approved_by = "officer"; } );',
      "S1", "許可を受けた機器と製造番号 (シリアル番号) が一致しないため",
      "is not the approved unit (its serial number does not match)"),
-    ('', None, "製造番号 (シリアル番号) がなく、個別に許可できないため",
+    # a model with allow entries, plugged without a serial
+    ('allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "x"; approved_by = "officer"; } );',
+     None, "製造番号 (シリアル番号) がなく、個別に許可できないため",
      "has no serial number and cannot be approved individually"),
 ])
 def test_reasons(bed, make_agent, world, allow, serial, ja, en):
