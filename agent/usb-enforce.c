@@ -332,6 +332,14 @@ static void process(UsbEnforcer *u, sd_device *dev) {
                 }
         }
 
+        t = tracked_find(u, d->syspath);
+        if (t && t->snapshot && t->snapshot->n_interfaces > 0 && d->n_interfaces == 0) {
+                /* Its interfaces are gone: the device is being removed. There is
+                 * nothing left to act on, and its report must still say what it was. */
+                log_debug("USB device %s has lost its interfaces; keeping what was known of it.", d->sysname);
+                return;
+        }
+
         dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
         act(d, &dec);
 

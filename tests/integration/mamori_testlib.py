@@ -193,12 +193,15 @@ class UsbBed:
         return dev, ifaces
 
     def remove(self, dev, ifaces=()):
+        """Unplugs in the kernel's order: each interface goes (its directory and a
+        "remove"), then the device is unbound and removed."""
         for i in ifaces:
             self.tb.uevent(i, "remove")
-            time.sleep(0.002)
-        self.tb.uevent(dev, "remove")
-        for i in ifaces:
             self.tb.remove_device(i)
+            time.sleep(0.002)
+        self.tb.uevent(dev, "unbind")
+        time.sleep(0.002)
+        self.tb.uevent(dev, "remove")
         self.tb.remove_device(dev)
 
 
