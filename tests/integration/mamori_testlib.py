@@ -252,7 +252,9 @@ class Agent:
         })
         env.update(self.extra_env)
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([*wrapper, MAMORID, "--config", self.conf, *args], env=env,
+        # If the test process dies (a umockdev abort), mamorid goes with it.
+        reaper = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+        self.proc = subprocess.Popen([*reaper, *wrapper, MAMORID, "--config", self.conf, *args], env=env,
                                      stdout=self.stderr, stderr=self.stderr)
         if wait_ready:
             self.wait_notify("READY=1")
