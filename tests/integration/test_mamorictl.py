@@ -357,3 +357,33 @@ def test_bash_completion(bed, with_bash_completion):
     # Plugged devices come from sysfs (the testbed's, under umockdev).
     bed.add_usb("0781", "5567", serial="C1", port=12, uevent=False)
     assert complete(bed, "mamorictl allow ", with_bash_completion) == ["0781:5567", "2-12"]
+
+
+def test_a_follower_that_does_not_read_is_dropped(bed, make_agent):
+    a = make_agent().start()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(os.path.join(a.runtime, "control"))
+    s.sendall(b"follow 0\n")
+    # Each refused reload records an agent.config_error event of some 8 KiB
+    # (50 errors listed); the follower reads none of them.
+    a.write_allow("90-bad.conf", "\n".join(
+        '{ vendor = "zz"; product = "%04d"; serial = "%s"; approved_by = "Y"; },' % (i, "x" * 40) for i in range(60))
+        .join(["allow = (\n", '\n{ vendor = "0000"; product = "0000"; serial = "end"; approved_by = "Y"; }\n);\n']))
+    for _ in range(400):
+        a.reload()
+        if "dropping a follower" in a.log():
+            break
+    assert "dropping a follower that does not read its events" in a.log()
+    assert len(a.events("agent.config_error")) >= 10
+    # The daemon carries on, and the dropped follower sees the end of its stream.
+    assert json.loads(raw(a, b"status\n"))["pid"] == a.proc.pid
+    s.settimeout(5)
+    got = b""
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got += chunk
+    assert got.count(b"\n") >= 1
+    s.close()

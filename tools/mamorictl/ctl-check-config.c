@@ -46,6 +46,8 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv) {
                 config_errors_print(&errs, stdout);
                 printf("%s: %zu error%s; this configuration would not be loaded.\n", config, errs.n,
                        errs.n == 1 ? "" : "s");
+                if (geteuid() != 0)
+                        printf("Note: not root; allow.d and its entries are readable by root only.\n");
                 config_errors_done(&errs);
                 return CTL_EXIT_FAILURE;
         }
