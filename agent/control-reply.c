@@ -9,6 +9,7 @@
 #include "config-paths.h"
 #include "control.h"
 #include "manager.h"
+#include "notice.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-report.h"
@@ -126,6 +127,7 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_key(w, "checks");
         json_array_begin(w);
         write_usb_check(m, w);
+        notice_write_check(m->notice, w);
         json_array_end(w);
         json_object_end(w);
 }

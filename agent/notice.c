@@ -16,6 +16,8 @@ struct NoticeSender {
         sd_event_source *held_timer;
         NoticeStats stats;
         bool warned_no_bus;
+        int last_error;   /* of the last send; 0 when it went out */
+        int name_state;   /* 1 owned, 0 refused, -1 not asked yet */
 };
 
 int notice_sender_new(Manager *m, NoticeSender **ret) {
@@ -23,6 +25,7 @@ int notice_sender_new(Manager *m, NoticeSender **ret) {
         if (!n)
                 return -ENOMEM;
         n->manager = m;
+        n->name_state = -1;
         *ret = n;
         return 0;
 }
@@ -55,16 +58,19 @@ static bool wanted(NoticeSender *n, EventKind kind) {
 /* ---- the bus ---- */
 
 static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        NoticeSender *n = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         uint32_t result = 0;
 
         if (e) {
+                n->name_state = 0;
                 log_warning("Cannot own %s on the system bus (%s): mamori-notify will ignore our notices. "
                             "Is units/org.mamori.Notice1.conf installed in /usr/share/dbus-1/system.d?",
                             NOTICE_BUS_NAME, e->message ? e->message : e->name);
                 return 0;
         }
-        if (sd_bus_message_read(reply, "u", &result) >= 0 && result != 1 /* PRIMARY_OWNER */)
+        n->name_state = sd_bus_message_read(reply, "u", &result) >= 0 && result == 1 /* PRIMARY_OWNER */;
+        if (!n->name_state)
                 log_warning("%s is owned by another process (RequestName said %u): notices may not be shown.",
                             NOTICE_BUS_NAME, result);
         else
@@ -94,6 +100,7 @@ static int bus_ensure(NoticeSender *n) {
         r = sd_bus_request_name_async(bus, NULL, NOTICE_BUS_NAME, 0, on_name, n);
         if (r < 0)
                 return r;
+        n->name_state = -1;
         n->bus = TAKE_PTR(bus);
         n->warned_no_bus = false;
         return 0;
@@ -161,6 +168,7 @@ static void send_notice(NoticeSender *n, const Notice *x) {
         r = bus_ensure(n);
         if (r < 0) {
                 n->stats.undelivered++;
+                n->last_error = r;
                 /* Say it once per outage, not once per notice. */
                 if (!n->warned_no_bus)
                         log_full_errno(LOG_NOTICE, r, "No system bus, staff are not shown notices until it is back: %m");
@@ -172,9 +180,11 @@ static void send_notice(NoticeSender *n, const Notice *x) {
                 r = sd_bus_send(n->bus, m, NULL);
         if (r < 0) {
                 n->stats.undelivered++;
+                n->last_error = r;
                 log_warning_errno(r, "Cannot send notice %.8s: %m", x->id);
                 return;
         }
+        n->last_error = 0;
         n->stats.sent++;
         log_info("Notice %.8s for the seat: %s", x->id, x->summary[NOTICE_LANG_EN]);
 }
@@ -280,4 +290,45 @@ void notice_event(NoticeSender *n, const Event *e) {
         if (r < 0)
                 return (void) log_error_errno(r, "Cannot build the notice for %s: %m", e->id);
         submit(n, x);
+}
+
+#define IN_SET_NO_BUS(r) ((r) == -ENOENT || (r) == -ECONNREFUSED)
+
+void notice_write_check(NoticeSender *n, JsonWriter *w) {
+        const NoticePolicy *p = n ? settings(n) : NULL;
+        const char *state = "ok";
+        char detail[256];
+
+        if (!n)
+                return;
+        if (!p || p->disabled) {
+                state = "disabled";
+                snprintf(detail, sizeof detail, "notice.enabled = false");
+        } else if (IN_SET_NO_BUS(n->last_error)) {
+                /* No system bus: no desktop, nobody at the seat to tell. */
+                state = "unavailable";
+                snprintf(detail, sizeof detail, "no system bus (%s): notices wait for one", strerror(-n->last_error));
+        } else if (n->last_error < 0) {
+                state = "degraded";
+                snprintf(detail, sizeof detail, "the last notice was not sent: %s", strerror(-n->last_error));
+        } else if (n->name_state == 0) {
+                state = "degraded";
+                snprintf(detail, sizeof detail, "the system bus refused us %s: is its bus policy installed?",
+                         NOTICE_BUS_NAME);
+        } else if (n->stats.sent + n->stats.held + n->stats.deduplicated == 0)
+                snprintf(detail, sizeof detail, "none yet (the system bus is connected for the first one)");
+        else
+                snprintf(detail, sizeof detail, "%llu sent, %llu held back, %llu repeats not shown", n->stats.sent,
+                         n->stats.held, n->stats.deduplicated);
+
+        json_object_begin(w);
+        json_kv_string(w, "name", "notices");
+        json_kv_string(w, "state", state);
+        json_kv_string(w, "detail", detail);
+        json_kv_uint(w, "sent", n->stats.sent);
+        json_kv_uint(w, "held", n->stats.held);
+        json_kv_uint(w, "deduplicated", n->stats.deduplicated);
+        json_kv_uint(w, "undelivered", n->stats.undelivered);
+        json_kv_bool(w, "bus_connected", n->bus && sd_bus_is_open(n->bus) > 0);
+        json_object_end(w);
 }

@@ -33,6 +33,11 @@ void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec
 /* From manager_emit(): the kinds that need no more than the event (antivirus). */
 void notice_event(NoticeSender *n, const Event *e);
 
+/* One entry of mamorictl status's "checks": name "notices", state ok,
+ * disabled or degraded (the last notice could not be sent, or the bus
+ * refused us the name), and the counters. */
+void notice_write_check(NoticeSender *n, JsonWriter *w);
+
 /* Counters for status and tests. */
 typedef struct NoticeStats {
         unsigned long long sent, deduplicated, held, undelivered;

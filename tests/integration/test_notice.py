@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import json
+
 import dbus
 import pytest
 
@@ -32,6 +34,17 @@ BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
 def world():
     with NoticeWorld() as w:
         yield w
+
+
+MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+
+
+def notice_check(agent):
+    """The "notices" entry of mamorictl status."""
+    p = subprocess.run([MAMORICTL, "--socket", os.path.join(agent.runtime, "control"), "--json", "status"],
+                       capture_output=True, text=True, timeout=20)
+    checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+    return checks["notices"]
 
 
 def start(make_agent, world, conf=NOTICE_CONF, **kw):
@@ -60,6 +73,8 @@ def plug_raw(bed, vendor, product, serial, product_bytes, interfaces=STORAGE):
 def test_unlisted_stick_english(bed, make_agent, world):
     world.helper(lang="en_US.UTF-8").start()
     a = start(make_agent, world)
+    c = notice_check(a)
+    assert c["state"] == "ok" and c["sent"] == 0 and not c["bus_connected"], c  # connects on the first
     dev, ifs = bed.add_usb("0781", "5567", serial="4C530001", product_name="Cruzer Blade")
     ev = a.wait_events("usb.blocked")[0]
     assert bed.authorized(ifs[0]) == "0"
@@ -80,6 +95,9 @@ def test_unlisted_stick_english(bed, make_agent, world):
     assert n["expire_timeout"] == -1
     # the serial is the officer's business, not the notice's
     assert "4C530001" not in body
+    c = notice_check(a)
+    assert c["state"] == "ok" and c["sent"] == 1 and c["bus_connected"], c
+    assert c["detail"] == "1 sent, 0 held back, 0 repeats not shown"
 
 
 def test_unlisted_stick_japanese(bed, make_agent, world):
@@ -194,6 +212,7 @@ def test_notices_disabled(bed, make_agent, world):
     assert bed.authorized(ifs[0]) == "0"
     settle(1.0)
     assert world.notifications() == []
+    assert notice_check(a)["state"] == "disabled"
 
 
 # ---- hostile device strings ----
@@ -408,6 +427,10 @@ def test_no_system_bus_does_not_hold_up_blocking(bed, make_agent, tmp_path):
     a.wait_events("usb.blocked", count=3)
     assert all(bed.authorized(i) == "0" for i in ifaces)
     assert a.log().count("No system bus, staff are not shown notices") == 1
+    c = notice_check(a)
+    # not an error of this PC: without a system bus there is no desktop to tell
+    assert c["state"] == "unavailable" and c["undelivered"] + c["held"] == 3, c  # burst 2: one waits
+    assert c["detail"] == "no system bus (No such file or directory): notices wait for one"
 
 
 def test_hung_system_bus_does_not_hold_up_blocking(bed, make_agent, world):
