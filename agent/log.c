@@ -65,6 +65,23 @@ void log_open(LogTarget target) {
         log_target = target;
 }
 
+/* A line cut at a buffer's end must not end inside a UTF-8 character: returns
+ * the length to keep of the n bytes that fitted. */
+static size_t utf8_clip(const char *s, size_t n) {
+        size_t i = n, cont = 0, need;
+        unsigned char c;
+
+        while (i > 0 && cont < 3 && ((unsigned char) s[i - 1] & 0xc0) == 0x80) {
+                i--;
+                cont++;
+        }
+        if (i == 0)
+                return n;
+        c = (unsigned char) s[i - 1];
+        need = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+        return need > cont + 1 ? i - 1 : n;
+}
+
 static void log_to_stderr(int level, const char *message_id, const LogField *fields,
                           size_t n_fields, const char *msg) {
         char line[8192];
@@ -84,6 +101,8 @@ static void log_to_stderr(int level, const char *message_id, const LogField *fie
                 r = snprintf(line + n, sizeof line - n, " %s=%s", fields[i].key, fields[i].value);
                 n = r < 0 ? n : MIN(n + (size_t) r, sizeof line - 1);
         }
+        if (n == sizeof line - 1)
+                n = utf8_clip(line, n);
         line[n++] = '\n';
         /* One write() per line so concurrent writers do not interleave. */
         (void) !write(STDERR_FILENO, line, n);
@@ -151,7 +170,8 @@ static int log_vformat(int level, int error, const char *file, int line, const c
 
         /* Let %m print the error we were handed. */
         errno = abs(error);
-        (void) vsnprintf(msg, sizeof msg, format, ap);
+        if ((size_t) vsnprintf(msg, sizeof msg, format, ap) >= sizeof msg)
+                msg[utf8_clip(msg, sizeof msg - 1)] = 0;
         log_dispatch(level & LOG_PRIMASK, error, file, line, func, message_id, fields, n_fields, msg);
         errno = saved;
         return -abs(error);

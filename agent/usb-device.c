@@ -252,6 +252,13 @@ static int read_interfaces_from_sysfs(UsbDevice *d) {
                 /* interface directories are "<device>:<config>.<number>" */
                 if (strncmp(de->d_name, d->sysname, plen) != 0 || de->d_name[plen] != ':')
                         continue;
+                /* The kernel allows 32 per configuration; whatever claims more
+                 * does not make the snapshot (and its event) grow without bound. */
+                if (d->n_interfaces >= USB_DESC_MAX_INTERFACES) {
+                        log_debug("%s has more than %d interfaces; ignoring the rest.", d->sysname,
+                                  USB_DESC_MAX_INTERFACES);
+                        break;
+                }
                 if (asprintf(&p, "%s/%s", d->syspath, de->d_name) < 0)
                         return -ENOMEM;
                 r = read_interface(d, p);

@@ -10,6 +10,9 @@
 
 /* Interfaces of one plug arrive within a few ms; one event describes them all. */
 #define REPORT_SETTLE_USEC (50 * USEC_PER_MSEC)
+/* ...but a device that keeps changing is reported at the latest this long
+ * after its first change. */
+#define REPORT_SETTLE_MAX_USEC (1 * USEC_PER_SEC)
 
 typedef struct Tracked Tracked;
 struct Tracked {
@@ -18,7 +21,7 @@ struct Tracked {
         UsbDevice *snapshot;
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
-        usec_t report_due; /* CLOCK_MONOTONIC; each device settles on its own */
+        usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
 };
 
@@ -253,14 +256,18 @@ static void arm_report_timer(UsbEnforcer *u) {
         }
 }
 
-/* Interfaces of one plug arrive one uevent at a time within a few ms: the
- * report waits REPORT_SETTLE_USEC after the first change, so one event
- * describes them all. Blocking never waits for this. */
+/* Interfaces of one plug arrive one uevent at a time, usually within a few
+ * ms: the report waits until the device has been quiet for
+ * REPORT_SETTLE_USEC (at most REPORT_SETTLE_MAX_USEC after its first change),
+ * so that one event describes all its interfaces. Blocking never waits for
+ * this. */
 static void schedule_report(UsbEnforcer *u, Tracked *t) {
-        if (t->pending)
-                return;
-        t->pending = true;
-        t->report_due = now_usec(CLOCK_MONOTONIC) + REPORT_SETTLE_USEC;
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        if (!t->pending) {
+                t->pending = true;
+                t->pending_since = now;
+        }
+        t->report_due = MIN(now + REPORT_SETTLE_USEC, t->pending_since + REPORT_SETTLE_MAX_USEC);
         arm_report_timer(u);
 }
 
@@ -304,6 +311,20 @@ static void rearm_expiry(UsbEnforcer *u) {
 
 /* ---- the pipeline ---- */
 
+/* Does now hold fewer interfaces than before, and none that before lacked? */
+static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) {
+        if (now->n_interfaces >= before->n_interfaces)
+                return false;
+        for (size_t i = 0; i < now->n_interfaces; i++) {
+                bool known = false;
+                for (size_t k = 0; k < before->n_interfaces && !known; k++)
+                        known = streq(now->interfaces[i].sysname, before->interfaces[k].sysname);
+                if (!known)
+                        return false;
+        }
+        return true;
+}
+
 static void process(UsbEnforcer *u, sd_device *dev) {
         Manager *m = u->manager;
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
@@ -333,10 +354,11 @@ static void process(UsbEnforcer *u, sd_device *dev) {
         }
 
         t = tracked_find(u, d->syspath);
-        if (t && t->snapshot && t->snapshot->n_interfaces > 0 && d->n_interfaces == 0) {
-                /* Its interfaces are gone: the device is being removed. There is
-                 * nothing left to act on, and its report must still say what it was. */
-                log_debug("USB device %s has lost its interfaces; keeping what was known of it.", d->sysname);
+        if (t && t->snapshot && interfaces_vanishing(t->snapshot, d)) {
+                /* Interfaces are going away, none came: the device is being
+                 * removed. There is nothing new to act on, and its report must
+                 * still say what it was. */
+                log_debug("USB device %s is losing its interfaces; keeping what was known of it.", d->sysname);
                 return;
         }
 

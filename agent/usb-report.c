@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "usb-report.h"
 
@@ -151,10 +153,29 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
 }
 
 char *usb_report_key(const UsbDevice *d, const Decision *dec) {
+        _cleanup_free_ char *ifs = NULL;
+        size_t len = 0, size = 1;
         char *k;
-        if (asprintf(&k, "%d|%d|%x|%s|%s:%u", dec->relevant, dec->allow, dec->blocked_categories,
+
+        /* The interfaces the decision covers are part of it: one that shows up
+         * after the report gets an event that names it. */
+        for (size_t i = 0; i < d->n_interfaces; i++)
+                if (dec->blocked_categories & USB_CATEGORY_BIT(d->interfaces[i].category))
+                        size += strlen(d->interfaces[i].sysname) + 1;
+        ifs = malloc(size);
+        if (!ifs)
+                return NULL;
+        for (size_t i = 0; i < d->n_interfaces; i++)
+                if (dec->blocked_categories & USB_CATEGORY_BIT(d->interfaces[i].category)) {
+                        size_t l = strlen(d->interfaces[i].sysname);
+                        memcpy(ifs + len, d->interfaces[i].sysname, l);
+                        len += l;
+                        ifs[len++] = ',';
+                }
+        ifs[len] = 0;
+        if (asprintf(&k, "%d|%d|%x|%s|%s:%u|%s", dec->relevant, dec->allow, dec->blocked_categories,
                      decision_reason_to_string(dec->reason), dec->entry ? dec->entry->file : "-",
-                     dec->entry ? dec->entry->line : 0) < 0)
+                     dec->entry ? dec->entry->line : 0, ifs) < 0)
                 return NULL;
         return k;
 }

@@ -15,6 +15,7 @@ import threading
 
 import pytest
 
+from mamori_testlib import wait_for
 from usb_support import allow_file, barrier, usb_events
 
 FORGED_LOG = b"Evil\nmamorid[1] <crit> FORGED LINE\n"
@@ -28,7 +29,7 @@ HOSTILE = {
     "long_multibyte": "あ".encode() * 1365 + b"\xe3",  # 4 KiB, cut inside a character
     "json_escape": b'\\u0000 \\n \\" </script> \x00hidden',
 }
-MAX_LINE = 16 * 1024
+MAX_LINE = 64 * 1024  # 64 interfaces at most, each string at most 256 bytes before JSON escaping
 
 
 def hostile_device(bed, n, name, value):
@@ -94,6 +95,46 @@ def test_hostile_strings_in_events_and_log(bed, make_agent):
 
     rc = a.stop()
     assert rc == 0
+    check_log_lines(a, a.proc.pid)
+
+
+def test_many_interfaces_with_long_names(bed, make_agent):
+    """32 storage interfaces, each named with 4 KiB of multibyte text: the event
+    stays one bounded line with every interface, and the log lines (cut at their
+    limit; three devices whose product strings move the cut to each byte of a
+    three-byte character) stay valid UTF-8."""
+    name = "名".encode() * 1365 + b"\n<crit> FORGED"
+    a = make_agent().start()
+    for k in range(3):
+        dev, ifs = bed.add_usb("1999", f"000{k}", serial=b"MANY", interfaces=[("08", "06", "50", name)] * 32,
+                               manufacturer=name, product_name=b"P" * (k + 1), iface_authorized="1")
+        wait_for(lambda: all(bed.authorized(i) == "0" for i in ifs), 10, what="32 interfaces blocked")
+    barrier(bed, a)
+    evs = [e for e in check_events_file(a) if e["kind"] == "usb.blocked" and e["device"]["vendor_id"] == "1999"]
+    # (On a loaded machine an interface may come after the 50 ms settle; it then
+    # gets an event of its own, which names it.)
+    last = {e["device"]["product_id"]: e for e in evs}
+    assert sorted(last) == ["0000", "0001", "0002"]
+    assert [len(e["device"]["interfaces"]) for e in last.values()] == [32, 32, 32]
+    assert max(len(line) for line in a.log_lines()) >= 8000, "the log line limit was not reached"
+    rc = a.stop()
+    assert rc == 0
+    check_log_lines(a, a.proc.pid)
+
+
+def test_long_multibyte_values_in_config_errors(bed, make_agent):
+    """A config error quoting a 6 KiB multibyte value is cut to the log's limit
+    on a character boundary: three files shift the cut across a character."""
+    value = "期限" * 1000
+    a = make_agent(allow={f"1{k}-long.conf": allow_file(
+        '{ vendor = "0781"; product = "5567"; serial = "S%d"; approved_by = "x"; expires = "%s%s"; }'
+        % (k, "x" * k, value)) for k in range(3)})
+    a.start()
+    assert a.events("agent.config_error")[0]["config"]["outcome"] == "fail_closed"
+    rc = a.stop()
+    assert rc == 0
+    long_lines = [line for line in a.log_lines() if b"long.conf" in line and len(line) > 3000]
+    assert len(long_lines) >= 3, a.log()[:2000]
     check_log_lines(a, a.proc.pid)
 
 
