@@ -111,6 +111,7 @@ class E2E:
         self.check = check
         self.share = share
         self.block_lines_seen = 0
+        self.seen = {}
         self.collector = os.path.exists(os.path.join(share, "collector.py"))
 
     def g(self, script, timeout=60, check=False):
@@ -152,6 +153,7 @@ class E2E:
                 ids.add(e.get("id"))
                 evs.append(e)
         evs.sort(key=lambda e: e.get("seq", 0))
+        self.seen.update((e["id"], e) for e in evs)  # the guest's journal does not outlive a boot
         return evs
 
     def usb_events(self, serial, kind=None):
@@ -231,7 +233,8 @@ class E2E:
             print("collector: tests/integration/collector.py is not in this tree yet; "
                   "events were read from the journal only", flush=True)
             return
-        want = {e["id"]: e for e in self.events()}
+        self.events()
+        want = dict(self.seen)
         end = time.monotonic() + 90
         while time.monotonic() < end:
             got = self.received()
@@ -239,13 +242,18 @@ class E2E:
                 break
             time.sleep(1)
         missing = [want[i] for i in set(want) - set(got)]
-        self.check("%s: the collector on the guest's loopback received every event of this boot (%d)"
+        self.check("%s: the collector on the guest's loopback received every event so far (%d)"
                    % (when, len(want)), not missing, missing)
         self.check("%s: the received events are identical to the journal's" % when,
                    all(got[i] == want[i] for i in set(want) & set(got)))
         self.check("%s: the collector has the unlisted stick's usb.blocked" % when,
                    any(e["kind"] == "usb.blocked" and (e.get("device") or {}).get("serial") == UNLISTED
                        for e in got.values()))
+        if when == "after reboot":
+            # SIGTERM at shutdown: recorded then, delivered from the spool after the boot
+            stops = [e for e in got.values() if e["kind"] == "agent.stopping"]
+            self.check("%s: the agent.stopping events of the restart and of the shutdown arrived" % when,
+                       len(stops) >= 2, stops)
         rc, out, _ = self.g("ls /sys/class/net")
         self.check("%s: the guest has no network device but lo" % when, out.split() == ["lo"], out)
 
@@ -416,6 +424,7 @@ def main():
             t.check_block_monitor("during restart", a_, u_, expect_new=False)
             t.check_kernel_log("after restart", a_, u_)
 
+        t.events()  # remember this boot's events
         t.save_logs("boot1")
         print("--- reboot with the sticks plugged", flush=True)
         state = vm.reboot()
