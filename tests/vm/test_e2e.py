@@ -189,6 +189,15 @@ class E2E:
                     evs.append((parts[1], parts[2]))
         return evs, "MONITOR-ALIVE" in out
 
+    def check_unbinds(self, when, a, k):
+        """The usb monitor (started with the block one) must show no unbind below the
+        keyboard or the allowed stick: neither lost its driver, even briefly."""
+        rc, out, _ = self.g("cat /run/mon-usb.log")
+        unbinds = [line for line in out.splitlines() if line.startswith("KERNEL[") and " unbind " in line
+                   and any((d["devpath"] + "/") in line or line.rstrip().endswith(d["devpath"] + " (usb)")
+                           for d in (a, k))]
+        self.check("%s: keyboard and allowed stick never unbound (usb uevent monitor)" % when, not unbinds, unbinds)
+
     def kernel_log(self):
         rc, out, _ = self.g("journalctl -k -b -o cat", check=True)
         return out
@@ -422,6 +431,7 @@ def main():
         t.g("udevadm settle -t 30")
         if t.verify("after restart"):
             t.check_block_monitor("during restart", a_, u_, expect_new=False)
+            t.check_unbinds("during restart", t.last[0], t.last[2])
             t.check_kernel_log("after restart", a_, u_)
 
         t.events()  # remember this boot's events

@@ -143,9 +143,13 @@ do_build() {
     local stamp="$IMG/.built"
     if [ -f "$stamp" ]; then
         log "image $IMG is up to date"
+        touch "$IMG/.used"
         echo "$IMG"
         return 0
     fi
+    # images of other package sets that nothing used for 14 days
+    find "$CACHE_ROOT" -mindepth 2 -maxdepth 2 -name .used -mtime +14 2>/dev/null |
+        while read -r u; do log "removing unused image ${u%/.used}"; rm -rf "${u%/.used}"; done
     mkdir -p "$IMG"
     # serialize concurrent builds of the same image
     exec 9>"$IMG/.lock"
@@ -187,6 +191,7 @@ do_build() {
     mv "$IMG/rootfs.img.tmp" "$IMG/rootfs.img"
     rm -rf "$work"
     date -u +%FT%TZ >"$stamp"
+    touch "$IMG/.used"
     log "built $IMG in $((SECONDS - t0))s (kernel $kver, $(du -sh "$IMG" | cut -f1))"
     echo "$IMG"
 }

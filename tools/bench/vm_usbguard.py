@@ -23,6 +23,11 @@ as the clock error):
               AuthorizedDefault=none); the moment is the uevent of the
               interface (mamori) or of the device (USBGuard), and `authorized`
               read from sysfs right then must be 0;
+  udev        udevd has processed the stick's first `add` (the device's) and
+              broadcast it: the moment a libudev/sd-device listener such as
+              mamorid hears of the stick (it reads the interfaces from sysfs
+              then). USBGuard reads the kernel's uevents itself and does not
+              wait for udevd;
   recorded    the daemon's record of its block decision is written: the first
               write to mamori's state directory that holds the usb.blocked
               event for that serial, or to USBGuard's audit log holding the
@@ -136,6 +141,8 @@ class Bench:
         row = {"qmp": t_ret - t_send, "clock_err": err, "binds": r["binds"], "block": r["block"]}
         if r["device"]:
             row["enumerated"] = r["device"]["t"] - t0
+        if r.get("udev"):
+            row["udev"] = min(x["t"] for x in r["udev"]) - t0
         if name == "mamori":
             stor = [x for x in r["interfaces"] if (x["class"] or "").startswith("8/")]
             if stor:
@@ -157,8 +164,9 @@ class Bench:
             row = self.one_plug(name, i)
             if row:
                 rows.append(row)
-                log("%s #%d: enumerated %s, blocked %s, recorded %s ms (clock +-%.1f ms)%s" % (
+                log("%s #%d: enumerated %s, blocked %s, udev %s, recorded %s ms (clock +-%.1f ms)%s" % (
                     name, i, ms(row.get("enumerated", float("nan"))), ms(row.get("blocked", float("nan"))),
+                    ms(row.get("udev", float("nan"))),
                     ms(row.get("recorded", float("nan"))), row["clock_err"] * 1000,
                     "" if row.get("blocked_ok") and not row["binds"] and not row["block"] else "  NOT BLOCKED?"))
         mem1 = self.memory(unit)
@@ -207,10 +215,10 @@ def main():
         rows = r["rows"]
         bad = [x for x in rows if not x.get("blocked_ok") or x["binds"] or x["block"]]
         print("\n%s:" % name)
-        for key in ("enumerated", "blocked", "recorded"):
-            print("  %-10s %s" % (key, summary([x[key] for x in rows if key in x])))
-        print("  %-10s %s" % ("recorded-blocked", summary([x["recorded"] - x["blocked"] for x in rows
-                                                            if "recorded" in x and "blocked" in x])))
+        for key in ("enumerated", "blocked", "udev", "recorded"):
+            print("  %-16s %s" % (key, summary([x[key] for x in rows if key in x])))
+        for a_, b_ in (("blocked", "recorded"), ("udev", "recorded")):
+            print("  %-16s %s" % ("%s..%s" % (a_, b_), summary([x[b_] - x[a_] for x in rows if a_ in x and b_ in x])))
         print("  QMP device_add round trip %s; clock error +-%s ms (max)" % (
             summary([x["qmp"] for x in rows]), ms(max(x["clock_err"] for x in rows)).strip() if rows else "-"))
         print("  never bound, no block device, unauthorized at birth: %d of %d plugs%s" % (

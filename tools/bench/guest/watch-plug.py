@@ -6,17 +6,21 @@
 Times are CLOCK_REALTIME seconds (the host maps its own clock onto the guest's).
 From the kernel's uevents (netlink, group 1, read as they arrive) it records
 the new USB device, its interfaces (with `authorized` read from sysfs at once),
-any driver bind below it and any block device below it. From inotify on
+any driver bind below it and any block device below it. From udevd's
+broadcast (netlink group 2, what libudev/sd-device listeners such as mamorid
+receive) it records when udevd has processed the device's and its interfaces'
+`add`. From inotify on
 VERDICT_DIR it records the first write that contains SERIAL and a block
 verdict: the daemon's record of its decision (mamori's state directory,
-USBGuard's audit log directory). Prints one JSON object and exits when the
-verdict is in, or at TIMEOUT seconds.
+USBGuard's audit log directory). Prints one JSON object and exits 2 s after
+the verdict is in, or at TIMEOUT seconds.
 """
 import ctypes
 import json
 import os
 import select
 import socket
+import struct
 import sys
 import time
 
@@ -32,11 +36,22 @@ def rd(path):
         return None
 
 
+def drain(sock):
+    while True:
+        try:
+            yield sock.recv(1 << 16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+
+
 def main():
     vdir, serial, ready, timeout = sys.argv[1], sys.argv[2].encode(), sys.argv[3], float(sys.argv[4])
     nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_KOBJECT_UEVENT)
     nl.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     nl.bind((0, 1))
+    ud = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_KOBJECT_UEVENT)
+    ud.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    ud.bind((0, 2))
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     ino = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
     if ino < 0 or libc.inotify_add_watch(ino, vdir.encode(), IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0:
@@ -47,17 +62,18 @@ def main():
         if os.path.isfile(p):
             sizes[p] = os.path.getsize(p)
 
-    res = {"device": None, "interfaces": [], "binds": [], "block": [], "verdict": None, "writes": 0}
+    res = {"device": None, "interfaces": [], "binds": [], "block": [], "verdict": None, "writes": 0,
+           "udev": []}
     devpath = None
     with open(ready + ".tmp", "w") as f:
         f.write("%f\n" % time.time())
     os.rename(ready + ".tmp", ready)
     end = time.monotonic() + timeout
-    while res["verdict"] is None and time.monotonic() < end:
-        r, _, _ = select.select([nl, ino], [], [], max(0, end - time.monotonic()))
+    while time.monotonic() < end:
+        r, _, _ = select.select([nl, ud, ino], [], [], max(0, end - time.monotonic()))
         now = time.time()
-        if nl in r:
-            msg = nl.recv(1 << 16)
+        # kernel uevents first, all of them: udevd's copy of an event never comes before it
+        for msg in drain(nl) if nl in r else ():
             parts = msg.split(b"\0")
             env = dict(p.decode(errors="replace").split("=", 1) for p in parts[1:] if b"=" in p)
             act, dp = env.get("ACTION"), env.get("DEVPATH", "")
@@ -73,6 +89,15 @@ def main():
                     res["binds"].append({"t": now, "devpath": dp, "driver": env.get("DRIVER")})
                 elif act == "add" and env.get("SUBSYSTEM") == "block":
                     res["block"].append({"t": now, "devpath": dp})
+        for msg in drain(ud) if ud in r else ():
+            # "libudev\0", magic, header_size, properties_off, properties_len, ...
+            if msg.startswith(b"libudev\0") and len(msg) >= 24:
+                off, ln = struct.unpack_from("=II", msg, 16)
+                env = dict(p.decode(errors="replace").split("=", 1)
+                           for p in msg[off:off + ln].split(b"\0") if b"=" in p)
+                if env.get("ACTION") == "add" and env.get("SUBSYSTEM") == "usb" and devpath and \
+                        (env.get("DEVPATH") == devpath or env.get("DEVPATH", "").startswith(devpath + "/")):
+                    res["udev"].append({"t": now, "devtype": env.get("DEVTYPE"), "interface": env.get("INTERFACE")})
         if ino in r:
             try:
                 os.read(ino, 1 << 16)
@@ -88,8 +113,10 @@ def main():
                     new = f.read()
                 sizes[p] = sizes.get(p, 0) + len(new)
                 # mamori: a usb.blocked event; USBGuard: an audit record with target block
-                if serial in new and (b"usb.blocked" in new or b"block" in new):
+                if res["verdict"] is None and serial in new and (b"usb.blocked" in new or b"block" in new):
                     res["verdict"] = {"t": now, "file": p}
+                    # watch a little longer: udevd's broadcast, any late bind or block device
+                    end = min(end, time.monotonic() + 2)
     print(json.dumps(res))
 
 
