@@ -348,20 +348,30 @@ def test_only_root_owns_the_name_and_forged_signals_are_ignored(bed, make_agent,
     bus.close()
 
 
-def test_notice_for_another_user_is_not_shown(bed, make_agent, world, tmp_path):
-    """The seat belongs to uid 1000; our helper runs as another user."""
+def fake_logind(tmp_path, session, uid):
+    """logind's state files for seat0, for a mamorid in its own mount namespace."""
     run = tmp_path / "run"
     (run / "systemd/seats").mkdir(parents=True)
     (run / "systemd/users").mkdir(parents=True)
     seat = run / "systemd/seats/seat0"
-    seat.write_text("ACTIVE=c7\nACTIVE_UID=1000\n")
+    seat.write_text(f"ACTIVE={session}\nACTIVE_UID={uid}\n")
     (run / "systemd/users/1000").write_text("NAME=alice\n")
     (run / f"systemd/users/{USER_UID}").write_text("NAME=nobody\n")
-    world.helper(lang="en_US.UTF-8").start()
-    # mamorid sees logind's files in a mount namespace of its own
+    return run, seat
+
+
+def start_with_logind(make_agent, world, run):
     a = make_agent(main_conf=NOTICE_CONF, extra_env=world.agent_env())
     a.start(wrapper=["unshare", "--mount", "--propagation", "private", "--",
                      "sh", "-c", f'mount --bind "{run}" /run && exec "$@"', "sh"])
+    return a
+
+
+def test_notice_for_another_user_is_not_shown(bed, make_agent, world, tmp_path):
+    """The seat belongs to uid 1000; our helper runs as another user."""
+    run, seat = fake_logind(tmp_path, "c7", 1000)
+    world.helper(lang="en_US.UTF-8").start()
+    a = start_with_logind(make_agent, world, run)
     bed.add_usb("0781", "5567", serial="U1", product_name="Alice's stick")
     ev = a.wait_events("usb.blocked")[0]
     assert ev["user"]["uid"] == 1000
@@ -373,6 +383,21 @@ def test_notice_for_another_user_is_not_shown(bed, make_agent, world, tmp_path):
     bed.add_usb("0781", "5567", serial="U2", product_name="Our stick")
     n = world.wait_notifications(1)[0]
     assert n["summary"] == "USB device “Our stick” is blocked"
+
+
+def test_notice_for_another_session_of_ours_is_not_shown(bed, make_agent, world, tmp_path):
+    """Same user, two sessions (say, one remote): only the one at the seat is told."""
+    run, seat = fake_logind(tmp_path, "c8", USER_UID)
+    h = world.helper(lang="en_US.UTF-8", env={"XDG_SESSION_ID": "c9"}).start()
+    a = start_with_logind(make_agent, world, run)
+    bed.add_usb("0781", "5567", serial="V1", product_name="First")
+    a.wait_events("usb.blocked")
+    settle(1.0)
+    assert world.notifications() == []
+    assert "is for session c8, not ours (c9)" in h.log()
+    seat.write_text(f"ACTIVE=c9\nACTIVE_UID={USER_UID}\n")
+    bed.add_usb("0781", "5567", serial="V2", product_name="Second")
+    assert world.wait_notifications(1)[0]["summary"] == "USB device “Second” is blocked"
 
 
 # ---- without a notification server, without a bus, with a bus that hangs ----

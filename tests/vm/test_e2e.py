@@ -377,6 +377,19 @@ class E2E:
         return ub, aa
 
 
+    def check_notice(self, when):
+        """The block was explained to the seat (docs/notices.md): under the
+        hardened unit, mamorid reached the guest's real system bus and, by the
+        installed bus policy, owns the name that mamori-notify listens to."""
+        c = self.check
+        rc, out, _ = self.g("busctl --system --no-pager status org.mamori.Notice1 | sed -n 's/^PID=//p'; "
+                            "systemctl show -P MainPID mamori.service")
+        pids = out.split()
+        c("%s: mamorid owns org.mamori.Notice1 on the system bus" % when, len(pids) == 2 and pids[0] == pids[1], out)
+        rc, out, _ = self.g("journalctl -b -o cat -u mamori.service | grep -c 'for the seat: USB device' || true")
+        c("%s: a notice was sent for the unlisted stick" % when, out.strip() not in ("", "0"), out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", required=True, help="image directory made by vmtest.sh build")
@@ -420,6 +433,7 @@ def main():
         t.check_kernel_log("after hot-plug", a_, u_)
         ub, aa = t.check_events("after hot-plug")
         t.check_collector("after hot-plug")
+        t.check_notice("after hot-plug")
 
         print("--- systemctl restart mamori", flush=True)
         n_started = len([e for e in t.events() if e["kind"] == "agent.started"])
