@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <string.h>
 
 #include "log.h"
@@ -129,7 +130,8 @@ static char *root_hub_of(const char *syspath) {
         return NULL;
 }
 
-static void act(UsbDevice *d, const Decision *dec) {
+/* began: when the uevent (or scan, or timer) that led here was taken up */
+static void act(UsbDevice *d, const Decision *dec, usec_t began) {
         char id[10];
 
         for (size_t k = 0; k < d->n_interfaces; k++) {
@@ -149,7 +151,8 @@ static void act(UsbDevice *d, const Decision *dec) {
                                                 usb_category_to_string(i->category), usb_device_id(d, id));
                         else {
                                 i->authorized = 0;
-                                log_debug("Blocked interface %s (%s)", i->sysname, usb_category_to_string(i->category));
+                                log_debug("Blocked interface %s (%s) in %" PRIu64 " us", i->sysname,
+                                          usb_category_to_string(i->category), now_usec(CLOCK_MONOTONIC) - began);
                         }
                 } else if (!block && i->authorized == 0) {
                         /* A new interface starts unauthorized (interface_authorized_default=0):
@@ -326,6 +329,7 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
 }
 
 static void process(UsbEnforcer *u, sd_device *dev) {
+        usec_t began = now_usec(CLOCK_MONOTONIC);
         Manager *m = u->manager;
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
         _cleanup_free_ char *key = NULL;
@@ -363,7 +367,7 @@ static void process(UsbEnforcer *u, sd_device *dev) {
         }
 
         dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
-        act(d, &dec);
+        act(d, &dec, began);
 
         t = tracked_get(u, d->syspath);
         if (!t) {

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -112,6 +113,23 @@ static void write_file(const char *path, const char *text) {
                 die("cannot write %s: %m", path);
 }
 
+/* sysfs lives in memory; a testbed on a disk file system would make every
+ * write of `authorized` wait for that file system's journal now and then,
+ * which says nothing about mamorid. As root, put the testbed on a tmpfs in a
+ * mount namespace of our own (mamorid inherits it); the state directory, like
+ * /var/lib/mamori, stays on disk. */
+static const char *private_tmpfs(void) {
+        static char dir[] = "/tmp/mamori-bench-tmpfs.XXXXXX";
+        if (!mkdtemp(dir))
+                return NULL;
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=0700") < 0) {
+                (void) rmdir(dir);
+                return NULL;
+        }
+        return dir;
+}
+
 static void build_testbed(Bench *b) {
         char p[512];
 
@@ -168,6 +186,7 @@ static void start_mamorid(Bench *b) {
                 setenv("STATE_DIRECTORY", state, 1);
                 setenv("RUNTIME_DIRECTORY", run, 1);
                 setenv("MAMORI_LOG_TARGET", "stderr", 1);
+                setenv("MAMORI_LOG_LEVEL", "debug", 1); /* "Blocked interface ... in N us" */
                 execl(b->mamorid, "mamorid", "--config", conf, (char *) NULL);
                 _exit(127);
         }
@@ -388,6 +407,44 @@ static unsigned measure(Bench *b, int64_t *lat, unsigned plugs, unsigned *next) 
         return early;
 }
 
+/* mamorid's own figure: "Blocked interface X (storage) in N us", from taking
+ * up the uevent to the write. Reads the log from *offset on. */
+static void report_processing(Bench *b, long *offset) {
+        char path[128], line[8192];
+        int64_t *us = NULL;
+        size_t n = 0, cap = 0;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/mamorid.log", b->dir);
+        f = fopen(path, "re");
+        if (!f || fseek(f, *offset, SEEK_SET) < 0)
+                die("cannot read %s", path);
+        while (fgets(line, sizeof line, f)) {
+                const char *p = strstr(line, "> Blocked interface ");
+                long long v;
+                if (!p || !(p = strstr(p, ") in ")) || sscanf(p, ") in %lld us", &v) != 1)
+                        continue;
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 1024;
+                        us = realloc(us, cap * sizeof *us);
+                        if (!us)
+                                die("out of memory");
+                }
+                us[n++] = v * 1000;
+        }
+        *offset = ftell(f);
+        fclose(f);
+        if (n < 2) {
+                free(us);
+                return;
+        }
+        qsort(us, n, sizeof *us, cmp_i64);
+        printf("  inside mamorid (its log: uevent taken up -> authorized=0 written), %zu blocks:\n"
+               "  p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   max %.3f ms\n",
+               n, pct_ms(us, n, 50), pct_ms(us, n, 90), pct_ms(us, n, 99), (double) us[n - 1] / 1e6);
+        free(us);
+}
+
 static double report_latency(const char *what, int64_t *lat, unsigned plugs) {
         double sum = 0;
         qsort(lat, plugs, sizeof *lat, cmp_i64);
@@ -407,6 +464,7 @@ int main(int argc, char *argv[]) {
                 { "cycles", required_argument, NULL, 'c' },
                 { "keep", no_argument, NULL, 'k' },
                 { "smoke", no_argument, NULL, 's' },
+                { "no-tmpfs", no_argument, NULL, 'T' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -414,9 +472,10 @@ int main(int argc, char *argv[]) {
         unsigned plugs = 1000, cycles = 10000, n_early = 0, next = 0;
         size_t n_events;
         bool stopped;
-        long cpu0, cpu1;
+        long cpu0, cpu1, log_offset = 0;
         double p99_normal, p99_rt = -1;
-        bool keep = false, ok = true, smoke = false;
+        bool keep = false, ok = true, smoke = false, use_tmpfs = true;
+        const char *tmpfs;
         int64_t *lat;
         Mem m_start, m_warm, m_end, m_max, m_1000;
         char events[128];
@@ -429,8 +488,9 @@ int main(int argc, char *argv[]) {
                 case 'c': cycles = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'k': keep = true; break;
                 case 's': smoke = true; break;
+                case 'T': use_tmpfs = false; break;
                 case 'h':
-                        printf("Usage: %s [--mamorid PATH] [--plugs N] [--cycles N] [--keep] [--smoke]\n"
+                        printf("Usage: %s [--mamorid PATH] [--plugs N] [--cycles N] [--keep] [--smoke] [--no-tmpfs]\n"
                                "Run it under umockdev-wrapper. --smoke: a quick run that checks the\n"
                                "benchmark works (no real-time run, no targets).\n",
                                argv[0]);
@@ -449,7 +509,12 @@ int main(int argc, char *argv[]) {
                 die("umockdev believes it is in a testbed before there is one");
 
         signal(SIGPIPE, SIG_IGN);
+        tmpfs = use_tmpfs ? private_tmpfs() : NULL;
+        if (tmpfs)
+                setenv("TMPDIR", tmpfs, 1); /* where umockdev makes the testbed */
         build_testbed(&b);
+        if (tmpfs)
+                unsetenv("TMPDIR");
         b.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (b.inotify_fd < 0)
                 die("inotify: %m");
@@ -466,18 +531,22 @@ int main(int argc, char *argv[]) {
                         la[strcspn(la, "\n")] = 0;
                 }
                 printf("mamori USB benchmark: %s under umockdev %s\n"
-                       "machine: %ld CPUs, load average %s\n",
-                       b.mamorid, UMOCKDEV_VERSION_STR, sysconf(_SC_NPROCESSORS_ONLN), la);
+                       "machine: %ld CPUs, load average %s\n"
+                       "testbed: %s%s\n",
+                       b.mamorid, UMOCKDEV_VERSION_STR, sysconf(_SC_NPROCESSORS_ONLN), la, b.root,
+                       tmpfs ? " (a private tmpfs)" : " (not a tmpfs: writes may wait for its journal)");
         }
 
         /* 1. Normal scheduling, as the service runs. */
         lat = calloc(plugs, sizeof *lat);
         if (!lat)
                 die("out of memory");
+        report_processing(&b, &log_offset); /* skips the start */
         cpu0 = cpu_ticks(b.pid);
         n_early += measure(&b, lat, plugs, &next);
         cpu1 = cpu_ticks(b.pid);
         p99_normal = report_latency("normal scheduling (SCHED_OTHER)", lat, plugs);
+        report_processing(&b, &log_offset);
         printf("  mamorid CPU time: %.3f ms per plug (user+system over the %u plugs: add, bind, remove, report)\n",
                (double) (cpu1 - cpu0) * 1000.0 / (double) sysconf(_SC_CLK_TCK) / plugs, plugs);
 
@@ -488,6 +557,7 @@ int main(int argc, char *argv[]) {
         else if (set_fifo(0, true) >= 0 && set_fifo(b.pid, true) >= 0) {
                 n_early += measure(&b, lat, plugs, &next);
                 p99_rt = report_latency("real-time scheduling (SCHED_FIFO) for mamorid and the benchmark", lat, plugs);
+                report_processing(&b, &log_offset);
                 (void) set_fifo(b.pid, false);
                 (void) set_fifo(0, false);
         } else
@@ -549,10 +619,16 @@ int main(int argc, char *argv[]) {
         }
         if (keep)
                 printf("kept %s and %s\n", b.dir, b.root);
+        else if (tmpfs) {
+                g_object_unref(b.tb);
+                b.tb = NULL;
+                (void) umount2(tmpfs, MNT_DETACH);
+                (void) rmdir(tmpfs);
+        }
         else
                 (void) nftw(b.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(lat);
-        if (!keep)
+        if (!keep && b.tb)
                 g_object_unref(b.tb); /* removes the testbed */
         return ok ? 0 : 1;
 }
