@@ -46,9 +46,43 @@ static void test_blocked_event(void **state) {
         policy_unref(p);
 }
 
+/* The report key changes when what an event would say changes: the decision,
+ * or the set of interfaces it covers; not for an interface it leaves alone. */
+static void test_report_key(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings("", NULL, &p, &e), 0);
+        UsbDevice *d = usb_device_new("1-4", 0x0781, 0x5567, "S", 1);
+        usb_device_add_interface(d, "1-4:1.0", 0x08, 0x06, 0x50, NULL, 1);
+        usb_device_classify(d);
+        Decision dec = policy_decide(p, d, 0);
+        char *k1 = usb_report_key(d, &dec);
+
+        usb_device_add_interface(d, "1-4:1.1", 0x03, 0x01, 0x01, NULL, 1); /* a keyboard: untouched */
+        usb_device_classify(d);
+        dec = policy_decide(p, d, 0);
+        char *k2 = usb_report_key(d, &dec);
+        assert_string_equal(k1, k2);
+
+        usb_device_add_interface(d, "1-4:1.2", 0x08, 0x06, 0x50, NULL, 1); /* a late storage interface */
+        usb_device_classify(d);
+        dec = policy_decide(p, d, 0);
+        char *k3 = usb_report_key(d, &dec);
+        assert_string_not_equal(k2, k3);
+        assert_non_null(strstr(k3, "1-4:1.0,1-4:1.2,"));
+        assert_null(strstr(k3, "1-4:1.1"));
+
+        free(k1);
+        free(k2);
+        free(k3);
+        usb_device_free(d);
+        policy_unref(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_blocked_event),
+                cmocka_unit_test(test_report_key),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
