@@ -50,6 +50,10 @@ static bool announces_mtp(const char *name) {
         return false;
 }
 
+bool usb_class_name_decides(uint8_t cls) {
+        return cls == 0xff || cls == 0x06;
+}
+
 bool usb_class_is_cdc_data(uint8_t cls) {
         return cls == 0x0a;
 }

@@ -35,3 +35,7 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t subclass, uint8_t protoc
  * interface beside it: it is tethering when the device has a tethering
  * function, and harmless (a serial adapter's data pipe) otherwise. */
 bool usb_class_is_cdc_data(uint8_t cls);
+
+/* Classes whose category the interface's name can change (ff and 06 are MTP
+ * when they say so): an interface of these must be named before it is let in. */
+bool usb_class_name_decides(uint8_t cls);

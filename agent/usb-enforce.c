@@ -22,6 +22,7 @@ struct Tracked {
         UsbDevice *snapshot;
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
+        bool settled; /* its "bind" (or a scan) was seen: the kernel has made every interface file */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
 };
@@ -130,8 +131,9 @@ static char *root_hub_of(const char *syspath) {
         return NULL;
 }
 
-/* began: when the uevent (or scan, or timer) that led here was taken up */
-static void act(UsbDevice *d, const Decision *dec, usec_t began) {
+/* began: when the uevent (or scan, or timer) that led here was taken up;
+ * settled: every interface file of the device exists by now */
+static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
         char id[10];
 
         for (size_t k = 0; k < d->n_interfaces; k++) {
@@ -156,7 +158,16 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began) {
                         }
                 } else if (!block && i->authorized == 0) {
                         /* A new interface starts unauthorized (interface_authorized_default=0):
-                         * everything the policy does not block is let in here. */
+                         * everything the policy does not block is let in here. But an
+                         * interface whose name may make it MTP is let in only once the
+                         * name can be read: the kernel may create that file only after
+                         * announcing the interface; it is there when the device's "bind"
+                         * comes. */
+                        if (!settled && !i->name_raw && usb_class_name_decides(i->cls)) {
+                                log_debug("Interface %s (class %02x) has no name yet; deciding it at the device's bind.",
+                                          i->sysname, i->cls);
+                                continue;
+                        }
                         r = usb_authorize_interface(i->syspath, i->sysname, true);
                         if (r == -ENOENT)
                                 log_debug_errno(r, "Interface %s is gone: %m", i->sysname);
@@ -328,7 +339,9 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
         return true;
 }
 
-static void process(UsbEnforcer *u, sd_device *dev) {
+/* settles: the uevent is the device's "bind", or a scan or re-decision of a
+ * device that is long there. */
+static void process(UsbEnforcer *u, sd_device *dev, bool settles) {
         usec_t began = now_usec(CLOCK_MONOTONIC);
         Manager *m = u->manager;
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
@@ -367,13 +380,14 @@ static void process(UsbEnforcer *u, sd_device *dev) {
         }
 
         dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
-        act(d, &dec, began);
+        act(d, &dec, began, settles || (t && t->settled));
 
         t = tracked_get(u, d->syspath);
         if (!t) {
                 log_oom();
                 return;
         }
+        t->settled = t->settled || settles;
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;
@@ -416,13 +430,13 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
                 if (action == SD_DEVICE_REMOVE)
                         forget(u, syspath);
                 else
-                        process(u, dev);
+                        process(u, dev, scan || action == SD_DEVICE_BIND);
         } else if (streq_ptr(devtype, "usb_interface")) {
                 /* A scan visits the device itself, which reads all its interfaces. */
                 if (scan || action == SD_DEVICE_REMOVE)
                         return;
                 if (sd_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device", &parent) >= 0)
-                        process(u, parent);
+                        process(u, parent, false);
         }
 }
 
@@ -439,7 +453,7 @@ void usb_enforcer_reevaluate(UsbEnforcer *u) {
                 if (!paths[k])
                         continue;
                 if (sd_device_new_from_syspath(&dev, paths[k]) >= 0)
-                        process(u, dev);
+                        process(u, dev, true);
                 else
                         forget(u, paths[k]);
                 free(paths[k]);

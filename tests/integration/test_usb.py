@@ -143,6 +143,28 @@ def test_android_phone_mtp_mode(bed, make_agent):
     assert ev["device"]["interfaces"][0]["name"] == "MTP"
 
 
+def test_mtp_name_that_comes_after_the_interface(bed, make_agent):
+    """The kernel may make an interface's "interface" (name) file only after
+    announcing the interface; the device's "bind" comes once every file is there. A
+    vendor-specific interface without a name yet must not be let in before
+    that: its name may say MTP. A nameless one (a serial adapter) comes up at
+    the bind."""
+    a = make_agent().start()
+    dev, (mtp, serial) = bed.add_usb("18d1", "4ee2", serial="LATENAME1", iface_authorized=None, uevent=False,
+                                     interfaces=(("ff", "ff", "00", None), ("ff", "ff", "ff", None)))
+    barrier(bed, a)  # the adds are handled
+    assert bed.authorized(mtp) == "0" and bed.authorized(serial) == "0"
+    assert bed.drivers_probe() == [], "a vendor-specific interface was let in before its name could be read"
+    bed.write_raw(mtp, "interface", b"MTP")
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "LATENAME1")[0]
+    assert ev["device"]["category"] == "mtp"
+    assert iface_actions(ev) == {sysname(mtp): "blocked", sysname(serial): "untouched"}
+    wait_authorized(bed, serial, "1")
+    assert bed.drivers_probe() == [sysname(serial)]
+    assert bed.authorized(mtp) == "0"
+
+
 def test_android_phone_ptp_mode(bed, make_agent):
     a = make_agent().start()
     dev, (ptp,) = bed.add_usb("18d1", "4ee6", serial="0A1B2C3D4E5F", interfaces=(PTP,), iface_authorized="1")

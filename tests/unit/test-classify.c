@@ -71,8 +71,23 @@ static void test_names(void **state) {
                          USB_CATEGORY_STORAGE);
 }
 
+static void test_name_decides(void **state) {
+        /* the classes an MTP responder may use are named before they are let in */
+        assert_true(usb_class_name_decides(0xff));
+        assert_true(usb_class_name_decides(0x06));
+        for (unsigned c = 0; c < 0xff; c++)
+                if (c != 0x06)
+                        assert_false(usb_class_name_decides((uint8_t) c));
+        /* and for them the name is what decides */
+        assert_int_equal(usb_classify_interface(0xff, 0xff, 0x00, NULL), USB_CATEGORY_OTHER);
+        assert_int_equal(usb_classify_interface(0xff, 0xff, 0x00, "MTP"), USB_CATEGORY_MTP);
+        assert_int_equal(usb_classify_interface(0x06, 0x01, 0x01, NULL), USB_CATEGORY_PTP);
+        assert_int_equal(usb_classify_interface(0x06, 0x01, 0x01, "MTP"), USB_CATEGORY_MTP);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_name_decides),
                 cmocka_unit_test(test_storage),
                 cmocka_unit_test(test_ptp_mtp),
                 cmocka_unit_test(test_tethering),
