@@ -223,19 +223,20 @@ class E2E:
         self.check("reload recorded agent.config_changed", evs, self.events())
 
     def received(self):
-        """Events the collector accepted, by id (the share is the host's directory)."""
-        got = {}
+        """Events the collector accepted, by id (the share is the host's directory), and
+        the lines that were not JSON objects."""
+        got, bad = {}, []
         try:
-            with open(os.path.join(self.share, "received.jsonl")) as f:
+            with open(os.path.join(self.share, "received.jsonl"), "rb") as f:
                 for line in f:
                     try:
                         e = json.loads(line)
-                    except ValueError:
-                        continue
-                    got[e.get("id")] = e
+                        got[e["id"]] = e
+                    except (ValueError, KeyError, TypeError):
+                        bad.append(line)
         except FileNotFoundError:
             pass
-        return got
+        return got, bad
 
     def check_collector(self, when):
         if not self.collector:
@@ -246,13 +247,14 @@ class E2E:
         want = dict(self.seen)
         end = time.monotonic() + 90
         while time.monotonic() < end:
-            got = self.received()
+            got, bad = self.received()
             if set(want) <= set(got):
                 break
             time.sleep(1)
         missing = [want[i] for i in set(want) - set(got)]
         self.check("%s: the collector on the guest's loopback received every event so far (%d)"
                    % (when, len(want)), not missing, missing)
+        self.check("%s: every line the collector received is one JSON event" % when, not bad, bad[:3])
         self.check("%s: the received events are identical to the journal's" % when,
                    all(got[i] == want[i] for i in set(want) & set(got)))
         self.check("%s: the collector has the unlisted stick's usb.blocked" % when,

@@ -54,13 +54,19 @@ def main():
     ud.bind((0, 2))
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     ino = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-    if ino < 0 or libc.inotify_add_watch(ino, vdir.encode(), IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0:
-        raise OSError(ctypes.get_errno(), "inotify on " + vdir)
-    sizes = {}
-    for n in os.listdir(vdir):
-        p = os.path.join(vdir, n)
-        if os.path.isfile(p):
-            sizes[p] = os.path.getsize(p)
+    if ino < 0:
+        raise OSError(ctypes.get_errno(), "inotify_init1")
+
+    def files():
+        """Every file below VERDICT_DIR (mamori's spool is a subdirectory); watches every directory."""
+        out = []
+        for d, _, names in os.walk(vdir):
+            if libc.inotify_add_watch(ino, d.encode(), IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0:
+                raise OSError(ctypes.get_errno(), "inotify on " + d)
+            out += [os.path.join(d, n) for n in names if os.path.isfile(os.path.join(d, n))]
+        return out
+
+    sizes = {p: os.path.getsize(p) for p in files()}
 
     res = {"device": None, "interfaces": [], "binds": [], "block": [], "verdict": None, "writes": 0,
            "udev": []}
@@ -104,13 +110,13 @@ def main():
             except BlockingIOError:
                 pass
             res["writes"] += 1
-            for n in os.listdir(vdir):
-                p = os.path.join(vdir, n)
-                if not os.path.isfile(p):
+            for p in files():
+                try:
+                    with open(p, "rb") as f:
+                        f.seek(sizes.get(p, 0))
+                        new = f.read()
+                except FileNotFoundError:
                     continue
-                with open(p, "rb") as f:
-                    f.seek(sizes.get(p, 0))
-                    new = f.read()
                 sizes[p] = sizes.get(p, 0) + len(new)
                 # mamori: a usb.blocked event; USBGuard: an audit record with target block
                 if res["verdict"] is None and serial in new and (b"usb.blocked" in new or b"block" in new):
