@@ -346,6 +346,289 @@ static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
         return 0;
 }
 
+/* ---- lock and antivirus sections ---- */
+
+static int line_of(const config_setting_t *group, const char *key) {
+        config_setting_t *s = config_setting_get_member(group, key);
+        return config_setting_line(s ?: group);
+}
+
+static int get_seconds(ConfigContext *c, const config_setting_t *g, const char *key, long long min, long long max,
+                       usec_t *ret) {
+        long long v;
+        int r = config_get_int(c, g, key, min, max, &v);
+        if (r > 0)
+                *ret = (usec_t) v * USEC_PER_SEC;
+        return r;
+}
+
+static int get_policy_ref(ConfigContext *c, const config_setting_t *g, char **ref) {
+        int r = config_get_string(c, g, "policy_ref", ref);
+        if (r > 0 && isempty(*ref)) {
+                config_error(c->errors, c->file, line_of(g, "policy_ref"), "'policy_ref' must not be empty");
+                return -EINVAL;
+        }
+        return r;
+}
+
+/* An absolute, normalised-enough path: no empty name, no "." or ".." component. */
+static bool path_ok(const char *p) {
+        if (!p || p[0] != '/' || strlen(p) >= 4096)
+                return false;
+        for (const char *s = p; *s;) {
+                size_t n;
+                s += strspn(s, "/");
+                n = strcspn(s, "/");
+                if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+                        return false;
+                s += n;
+        }
+        return true;
+}
+
+static int get_path(ConfigContext *c, const config_setting_t *g, const char *key, char **ret) {
+        int r = config_get_string(c, g, key, ret);
+        if (r > 0 && !path_ok(*ret)) {
+                config_error(c->errors, c->file, line_of(g, key),
+                             "'%s' must be an absolute path without '.' or '..', not '%s'", key, *ret);
+                return -EINVAL;
+        }
+        return r;
+}
+
+/* A list of non-empty strings. */
+static int get_strv(ConfigContext *c, const config_setting_t *g, const char *key, size_t max, char ***ret,
+                    size_t *ret_n) {
+        config_setting_t *s = config_setting_get_member(g, key);
+        char **v;
+        int n, t;
+
+        if (!s)
+                return 0;
+        t = config_setting_type(s);
+        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+                return wrong_type(c, s, key, "a list of strings, e.g. [ \"a\", \"b\" ]");
+        n = config_setting_length(s);
+        if ((size_t) n > max) {
+                config_error(c->errors, c->file, config_setting_line(s), "'%s' has %d items, at most %zu are allowed",
+                             key, n, max);
+                return -EINVAL;
+        }
+        v = calloc((size_t) n + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+                const char *str = config_setting_get_string(e);
+                if (isempty(str)) {
+                        config_error(c->errors, c->file, config_setting_line(e) ?: config_setting_line(s),
+                                     "'%s' must hold non-empty strings only (item %d)", key, i + 1);
+                        for (int k = 0; k < i; k++)
+                                free(v[k]);
+                        free(v);
+                        return -EINVAL;
+                }
+                v[i] = strdup(str);
+                if (!v[i]) {
+                        for (int k = 0; k < i; k++)
+                                free(v[k]);
+                        free(v);
+                        return -ENOMEM;
+                }
+        }
+        *ret = v;
+        *ret_n = (size_t) n;
+        return 1;
+}
+
+static bool unit_name_ok(const char *u) {
+        size_t l = strlen(u);
+        return l > 0 && l < 256 && u[0] != '.' && u[0] != '-' &&
+               strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@") == l;
+}
+
+static int parse_tty(ConfigContext *c, const config_setting_t *lock, bool *ret_explicit_timeout) {
+        static const char *const keys[] = { "action", "idle_timeout", NULL };
+        config_setting_t *s = config_setting_get_member(lock, "tty");
+        _cleanup_free_ char *action = NULL;
+        int r, a;
+
+        *ret_explicit_timeout = false;
+        if (!s)
+                return 0;
+        if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                r = config_get_string(c, lock, "tty", &action);
+        } else if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+                config_check_keys(c, s, keys);
+                r = get_seconds(c, s, "idle_timeout", 1, 7 * 86400, &c->policy->lock.tty_idle_timeout);
+                if (r < 0)
+                        return r;
+                *ret_explicit_timeout = r > 0;
+                r = config_get_string(c, s, "action", &action);
+                if (r == 0) {
+                        config_error(c->errors, c->file, config_setting_line(s),
+                                     "'tty' has no 'action': write action = \"ignore\", \"report\" or \"terminate\"");
+                        return -EINVAL;
+                }
+        } else
+                return wrong_type(c, s, "tty", "\"ignore\", \"report\", \"terminate\" or a group { action = ...; idle_timeout = ...; }");
+        if (r < 0)
+                return r;
+        a = lock_tty_action_from_string(action);
+        if (a < 0) {
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(s, "action") ?: s),
+                             "unknown tty action '%s': use ignore, report or terminate", action);
+                return -EINVAL;
+        }
+        c->policy->lock.tty = (LockTtyAction) a;
+        return 1;
+}
+
+static int parse_lock(ConfigContext *c, const config_setting_t *lock) {
+        static const char *const keys[] = { "idle_timeout", "verify_timeout", "tty", "policy_ref", NULL };
+        LockPolicy *l = &c->policy->lock;
+        bool explicit_tty_timeout = false;
+        int r, bad = 0;
+
+        if (config_setting_type(lock) != CONFIG_TYPE_GROUP)
+                return wrong_type(c, lock, "lock", "a group: lock = { ... };");
+        config_check_keys(c, lock, keys);
+        bad |= get_seconds(c, lock, "idle_timeout", 1, 86400, &l->idle_timeout) < 0;
+        bad |= get_seconds(c, lock, "verify_timeout", 1, 600, &l->verify_timeout) < 0;
+        r = parse_tty(c, lock, &explicit_tty_timeout);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        r = get_policy_ref(c, lock, &l->policy_ref);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (!bad && explicit_tty_timeout && l->tty_idle_timeout < l->idle_timeout) {
+                config_error(c->errors, c->file, line_of(config_setting_get_member(lock, "tty"), "idle_timeout"),
+                             "tty idle_timeout (%llu s) is shorter than lock.idle_timeout (%llu s): a tty session would be ended before a screen is locked",
+                             (unsigned long long) (l->tty_idle_timeout / USEC_PER_SEC),
+                             (unsigned long long) (l->idle_timeout / USEC_PER_SEC));
+                bad = 1;
+        }
+        return bad ? -EINVAL : 0;
+}
+
+static int parse_antivirus(ConfigContext *c, const config_setting_t *av) {
+        static const char *const keys[] = { "engine", "database_dir", "max_age_hours", "units", "policy_ref",
+                                            "pattern_file", "command", "command_output", "command_timeout", NULL };
+        AvPolicy *a = &c->policy->av;
+        _cleanup_free_ char *engine = NULL, *output = NULL;
+        long long hours;
+        int r, bad = 0;
+
+        if (config_setting_type(av) != CONFIG_TYPE_GROUP)
+                return wrong_type(c, av, "antivirus", "a group: antivirus = { ... };");
+        config_check_keys(c, av, keys);
+
+        r = config_get_string(c, av, "engine", &engine);
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0) {
+                int e = av_engine_from_string(engine);
+                if (e < 0) {
+                        config_error(c->errors, c->file, line_of(av, "engine"),
+                                     "unknown engine '%s': use clamav, generic or none", engine);
+                        bad = 1;
+                } else
+                        a->engine = (AvEngine) e;
+        } else
+                bad |= r < 0;
+
+        r = get_path(c, av, "database_dir", &a->database_dir);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        r = config_get_int(c, av, "max_age_hours", 1, 24 * 366, &hours);
+        bad |= r < 0;
+        if (r > 0)
+                a->max_age_hours = (unsigned) hours;
+
+        r = get_strv(c, av, "units", 32, &a->units, &a->n_units);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        for (size_t i = 0; i < a->n_units; i++) {
+                if (!unit_name_ok(a->units[i])) {
+                        config_error(c->errors, c->file, line_of(av, "units"), "'%s' is not a valid systemd unit name",
+                                     a->units[i]);
+                        bad = 1;
+                } else if (!strchr(a->units[i], '.')) {
+                        char *n;
+                        if (asprintf(&n, "%s.service", a->units[i]) < 0)
+                                return -ENOMEM;
+                        free(a->units[i]);
+                        a->units[i] = n;
+                }
+        }
+
+        r = get_path(c, av, "pattern_file", &a->pattern_file);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        r = get_strv(c, av, "command", 64, &a->command, &a->n_command);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0 && a->n_command == 0) {
+                config_error(c->errors, c->file, line_of(av, "command"), "'command' is empty");
+                bad = 1;
+        } else if (r > 0 && !path_ok(a->command[0])) {
+                config_error(c->errors, c->file, line_of(av, "command"),
+                             "'command' must start with an absolute path (no shell, no PATH search), not '%s'",
+                             a->command[0]);
+                bad = 1;
+        }
+        r = config_get_string(c, av, "command_output", &output);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                int o = av_command_output_from_string(output);
+                if (o < 0) {
+                        config_error(c->errors, c->file, line_of(av, "command_output"),
+                                     "unknown command_output '%s': use date, epoch or minutes_ago", output);
+                        bad = 1;
+                } else
+                        a->command_output = (AvCommandOutput) o;
+        }
+        bad |= get_seconds(c, av, "command_timeout", 1, 600, &a->command_timeout) < 0;
+
+        r = get_policy_ref(c, av, &a->policy_ref);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (bad)
+                return -EINVAL;
+
+        /* What each engine needs, and nothing another engine uses. */
+        if (a->engine == AV_ENGINE_GENERIC && !!a->pattern_file == !!a->command) {
+                config_error(c->errors, c->file, config_setting_line(av),
+                             "engine \"generic\" needs exactly one of 'pattern_file' (its mtime is the pattern date) or 'command' (prints the date)");
+                return -EINVAL;
+        }
+        if (a->engine != AV_ENGINE_GENERIC) {
+                static const char *const generic_only[] = { "pattern_file", "command", "command_output",
+                                                            "command_timeout", NULL };
+                for (const char *const *k = generic_only; *k; k++)
+                        if (config_setting_get_member(av, *k)) {
+                                config_error(c->errors, c->file, line_of(av, *k),
+                                             "'%s' is only used with engine = \"generic\"", *k);
+                                bad = 1;
+                        }
+        }
+        if (a->engine == AV_ENGINE_GENERIC && a->pattern_file && config_setting_get_member(av, "command_output")) {
+                config_error(c->errors, c->file, line_of(av, "command_output"),
+                             "'command_output' is only used with 'command'");
+                bad = 1;
+        }
+        return bad ? -EINVAL : 0;
+}
+
 /* ---- allow entries ---- */
 
 static int parse_id(ConfigContext *c, const config_setting_t *entry, const char *key, uint16_t *ret) {
@@ -522,7 +805,7 @@ static void check_duplicates(ConfigErrors *errors, const UsbPolicy *u) {
 /* ---- the main file ---- */
 
 static int parse_main(ConfigContext *c, const config_t *cfg) {
-        static const char *const sections[] = { "usb", "notice", NULL };
+        static const char *const sections[] = { "usb", "notice", "lock", "antivirus", NULL };
         config_setting_t *root = config_root_setting(cfg), *s;
         int r;
 
@@ -539,6 +822,12 @@ static int parse_main(ConfigContext *c, const config_t *cfg) {
                 if (r == -ENOMEM)
                         return r;
         }
+        s = config_setting_get_member(root, "lock");
+        if (s && parse_lock(c, s) == -ENOMEM)
+                return -ENOMEM;
+        s = config_setting_get_member(root, "antivirus");
+        if (s && parse_antivirus(c, s) == -ENOMEM)
+                return -ENOMEM;
         return 0;
 }
 
@@ -548,7 +837,7 @@ static int set_defaults(Policy *p) {
                 if (!p->usb.policy_ref)
                         return -ENOMEM;
         }
-        return 0;
+        return policy_set_lock_av_defaults(p);
 }
 
 /* ---- hashing ---- */

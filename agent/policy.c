@@ -23,7 +23,75 @@ Policy *policy_alloc(void) {
                 return NULL;
         p->n_ref = 1;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
+        p->lock.idle_timeout = LOCK_IDLE_TIMEOUT_DEFAULT;
+        p->lock.verify_timeout = LOCK_VERIFY_TIMEOUT_DEFAULT;
+        p->lock.tty = LOCK_TTY_REPORT;
+        p->av.engine = AV_ENGINE_CLAMAV;
+        p->av.max_age_hours = AV_MAX_AGE_HOURS_DEFAULT;
+        p->av.command_output = AV_OUTPUT_DATE;
+        p->av.command_timeout = AV_COMMAND_TIMEOUT_DEFAULT;
         return p;
+}
+
+static const char *const tty_actions[_LOCK_TTY_ACTION_MAX] = {
+        [LOCK_TTY_IGNORE] = "ignore",
+        [LOCK_TTY_REPORT] = "report",
+        [LOCK_TTY_TERMINATE] = "terminate",
+};
+static const char *const av_engines[_AV_ENGINE_MAX] = {
+        [AV_ENGINE_CLAMAV] = "clamav",
+        [AV_ENGINE_GENERIC] = "generic",
+        [AV_ENGINE_NONE] = "none",
+};
+static const char *const av_outputs[_AV_OUTPUT_MAX] = {
+        [AV_OUTPUT_DATE] = "date",
+        [AV_OUTPUT_EPOCH] = "epoch",
+        [AV_OUTPUT_MINUTES_AGO] = "minutes_ago",
+};
+
+static int lookup(const char *const *table, size_t n, const char *s) {
+        for (size_t i = 0; s && i < n; i++)
+                if (streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *lock_tty_action_to_string(LockTtyAction a) {
+        return (unsigned) a < _LOCK_TTY_ACTION_MAX ? tty_actions[a] : "ignore";
+}
+int lock_tty_action_from_string(const char *s) {
+        return lookup(tty_actions, _LOCK_TTY_ACTION_MAX, s);
+}
+const char *av_engine_to_string(AvEngine e) {
+        return (unsigned) e < _AV_ENGINE_MAX ? av_engines[e] : "none";
+}
+int av_engine_from_string(const char *s) {
+        return lookup(av_engines, _AV_ENGINE_MAX, s);
+}
+const char *av_command_output_to_string(AvCommandOutput o) {
+        return (unsigned) o < _AV_OUTPUT_MAX ? av_outputs[o] : "date";
+}
+int av_command_output_from_string(const char *s) {
+        return lookup(av_outputs, _AV_OUTPUT_MAX, s);
+}
+
+int policy_set_lock_av_defaults(Policy *p) {
+        if (p->lock.tty_idle_timeout == 0)
+                p->lock.tty_idle_timeout = p->lock.idle_timeout * LOCK_TTY_TIMEOUT_FACTOR;
+        if (!p->lock.policy_ref && !(p->lock.policy_ref = strdup(POLICY_REF_LOCK_DEFAULT)))
+                return -ENOMEM;
+        if (!p->av.policy_ref && !(p->av.policy_ref = strdup(POLICY_REF_AV_DEFAULT)))
+                return -ENOMEM;
+        if (p->av.engine == AV_ENGINE_CLAMAV && !p->av.database_dir &&
+            !(p->av.database_dir = strdup(AV_DATABASE_DIR_DEFAULT)))
+                return -ENOMEM;
+        return 0;
+}
+
+static void strv_free_n(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
 }
 
 Policy *policy_ref(Policy *p) {
@@ -51,6 +119,12 @@ Policy *policy_unref(Policy *p) {
         free(p->usb.policy_ref);
         free(p->notice.contact);
         free(p->notice.contact_en);
+        free(p->lock.policy_ref);
+        free(p->av.database_dir);
+        strv_free_n(p->av.units, p->av.n_units);
+        free(p->av.pattern_file);
+        strv_free_n(p->av.command, p->av.n_command);
+        free(p->av.policy_ref);
         for (size_t i = 0; i < p->n_files; i++)
                 free(p->files[i]);
         free(p->files);
@@ -69,6 +143,9 @@ int policy_new_failsafe(const char *config_path, Policy **ret) {
         p->usb.policy_ref = strdup(POLICY_REF_USB_DEFAULT);
         p->config_path = config_path ? strdup(config_path) : NULL;
         if (!p->usb.policy_ref || (config_path && !p->config_path))
+                return -ENOMEM;
+        /* Without a configuration the lock and pattern checks still run, on defaults. */
+        if (policy_set_lock_av_defaults(p) < 0)
                 return -ENOMEM;
         /* A recognisable hash, so the central team can tell a fail-closed agent. */
         memset(p->hash, '0', 64);

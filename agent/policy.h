@@ -13,6 +13,8 @@
 #include "usb-device.h"
 
 #define POLICY_REF_USB_DEFAULT "対策基準 第3-6"
+#define POLICY_REF_LOCK_DEFAULT "対策基準 第3-2エ"
+#define POLICY_REF_AV_DEFAULT "対策基準 第7-2イ"
 
 typedef struct AllowEntry {
         char *file;
@@ -41,6 +43,58 @@ typedef struct NoticePolicy {
         char *contact, *contact_en;
         unsigned burst, interval_sec;
 } NoticePolicy;
+/* lock = { ... }: idle screen lock through logind (agent/lock.c). */
+typedef enum LockTtyAction {
+        LOCK_TTY_IGNORE,
+        LOCK_TTY_REPORT,    /* lock.idle_session once per idle period */
+        LOCK_TTY_TERMINATE, /* report, then end the session after tty_idle_timeout */
+        _LOCK_TTY_ACTION_MAX,
+} LockTtyAction;
+
+#define LOCK_IDLE_TIMEOUT_DEFAULT (300 * USEC_PER_SEC)
+#define LOCK_VERIFY_TIMEOUT_DEFAULT (10 * USEC_PER_SEC)
+#define LOCK_TTY_TIMEOUT_FACTOR 6 /* tty idle_timeout when not given: 6 x lock.idle_timeout */
+
+typedef struct LockPolicy {
+        usec_t idle_timeout;     /* graphical sessions: lock after this much idle time */
+        usec_t verify_timeout;   /* LockedHint must turn true within this */
+        LockTtyAction tty;       /* tty and remote sessions */
+        usec_t tty_idle_timeout; /* when LOCK_TTY_TERMINATE ends a session; >= idle_timeout */
+        char *policy_ref;
+} LockPolicy;
+
+/* antivirus = { ... }: pattern age (agent/av.c). */
+typedef enum AvEngine {
+        AV_ENGINE_CLAMAV,
+        AV_ENGINE_GENERIC,
+        AV_ENGINE_NONE,
+        _AV_ENGINE_MAX,
+} AvEngine;
+
+typedef enum AvCommandOutput {
+        AV_OUTPUT_DATE,        /* a date and time, e.g. ISO 8601 or mdatp's "Sept 08, 2022 at 01:57:03 PM" */
+        AV_OUTPUT_EPOCH,       /* seconds since 1970 */
+        AV_OUTPUT_MINUTES_AGO, /* e.g. mdatp's definitions_updated_minutes_ago */
+        _AV_OUTPUT_MAX,
+} AvCommandOutput;
+
+#define AV_DATABASE_DIR_DEFAULT "/var/lib/clamav"
+#define AV_MAX_AGE_HOURS_DEFAULT 24
+#define AV_COMMAND_TIMEOUT_DEFAULT (30 * USEC_PER_SEC)
+
+typedef struct AvPolicy {
+        AvEngine engine;
+        char *database_dir;   /* clamav: where daily.cvd/.cld live; generic: watched for changes (optional) */
+        unsigned max_age_hours;
+        char **units;         /* systemd units that must be active, e.g. "clamav-freshclam.service" */
+        size_t n_units;
+        char *pattern_file;   /* generic: the pattern date is this file's mtime */
+        char **command;       /* generic: argv (absolute path first) that prints the pattern date */
+        size_t n_command;
+        AvCommandOutput command_output;
+        usec_t command_timeout;
+        char *policy_ref;
+} AvPolicy;
 
 /* Sections of mamori.conf that other modules own hang off the Policy as
  * plain settings; each is parsed in config.c and documented in docs/. */
@@ -54,6 +108,8 @@ typedef struct Policy {
         size_t n_files;
         UsbPolicy usb;
         NoticePolicy notice;
+        LockPolicy lock;
+        AvPolicy av;
 } Policy;
 
 Policy *policy_ref(Policy *p);
@@ -64,6 +120,15 @@ DEFINE_POINTER_CLEANUP(Policy, policy_unref);
  * configuration can be had. */
 int policy_new_failsafe(const char *config_path, Policy **ret);
 Policy *policy_alloc(void);
+
+const char *lock_tty_action_to_string(LockTtyAction a);
+int lock_tty_action_from_string(const char *s);
+const char *av_engine_to_string(AvEngine e);
+int av_engine_from_string(const char *s);
+const char *av_command_output_to_string(AvCommandOutput o);
+int av_command_output_from_string(const char *s);
+/* Defaults for what a configuration left out (also used by the fail-safe policy). */
+int policy_set_lock_av_defaults(Policy *p);
 
 typedef enum DecisionReason {
         DECISION_ALLOWED,        /* an entry matched and is in force */
