@@ -9,7 +9,11 @@
 #include "log.h"
 #include "manager.h"
 #include "notice.h"
+#include "av.h"
+#include "lock.h"
 #include "seat.h"
+#include "sessions.h"
+#include "sysbus.h"
 #include "usb-enforce.h"
 #include "usb-monitor.h"
 
@@ -56,6 +60,10 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         control_free(m->control);
+        av_monitor_free(m->av);
+        session_tracker_free(m->sessions);
+        lock_enforcer_free(m->lock);
+        sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
         notice_sender_free(m->notice);
@@ -86,7 +94,9 @@ int manager_emit(Manager *m, Event *e_) {
         size_t len = 0;
         int r;
 
-        (void) seat_active_user(&user);
+        /* logind's view over the bus when we have one, its /run files otherwise. */
+        if (session_tracker_seat_user(m->sessions, "seat0", &user) < 0)
+                (void) seat_active_user(&user);
         EventEnvelope env = {
                 .host_name = m->host.name,
                 .machine_id = m->host.machine_id,
@@ -307,6 +317,8 @@ int manager_reload(Manager *m) {
          * including ones that were not of a blocked category before. */
         if (m->usb_monitor)
                 (void) usb_monitor_scan(m->usb_monitor);
+        lock_enforcer_policy_changed(m->lock);
+        av_monitor_policy_changed(m->av);
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         return 0;
@@ -389,6 +401,29 @@ static void emit_started(Manager *m) {
         (void) manager_emit(m, e);
 }
 
+/* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
+static int start_lock_av(Manager *m) {
+        int r;
+
+        r = sysbus_new(m->event, &m->sysbus);
+        if (r >= 0)
+                r = lock_enforcer_new(m, &m->lock);
+        if (r >= 0)
+                r = session_tracker_new(m->sysbus, &lock_enforcer_session_handlers, m->lock, &m->sessions);
+        if (r >= 0)
+                r = av_monitor_new(m, &m->av);
+        if (r < 0)
+                return log_oom();
+        r = session_tracker_start(m->sessions);
+        if (r >= 0)
+                r = av_monitor_start(m->av);
+        if (r >= 0)
+                r = sysbus_start(m->sysbus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the lock and antivirus checks: %m");
+        return 0;
+}
+
 int manager_start(Manager *m) {
         sigset_t mask;
         int r;
@@ -408,6 +443,7 @@ int manager_start(Manager *m) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD); /* child event sources (av-generic.c) */
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "Cannot block signals: %m");
         r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_sigterm, m);
@@ -438,6 +474,9 @@ int manager_start(Manager *m) {
         r = control_new(m, m->runtime_dir, &m->control);
         if (r < 0)
                 log_error_errno(r, "mamorictl will not be able to reach mamorid: %m");
+        r = start_lock_av(m);
+        if (r < 0)
+                return r;
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe)

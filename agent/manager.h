@@ -18,6 +18,10 @@ typedef struct UsbMonitor UsbMonitor;
 typedef struct UsbEnforcer UsbEnforcer;
 typedef struct Control Control;
 typedef struct NoticeSender NoticeSender;
+typedef struct SysBus SysBus;
+typedef struct SessionTracker SessionTracker;
+typedef struct LockEnforcer LockEnforcer;
+typedef struct AvMonitor AvMonitor;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -40,6 +44,11 @@ typedef struct Manager {
         UsbMonitor *usb_monitor;
         Control *control;    /* mamorictl's socket; NULL if it could not be set up */
         NoticeSender *notice; /* tells the person at the seat (agent/notice.c) */
+
+        SysBus *sysbus;            /* the system bus, reconnected when lost */
+        SessionTracker *sessions;  /* logind's sessions; also names the user at seat0 */
+        LockEnforcer *lock;        /* idle lock (lock.c) */
+        AvMonitor *av;             /* antivirus pattern age and units (av.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup;
         usec_t started_at;

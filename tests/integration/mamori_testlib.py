@@ -249,6 +249,9 @@ class Agent:
             "MAMORI_LOG_LEVEL": "debug",
             # Testbed.new() sets this with setenv(); os.environ never saw it.
             "UMOCKDEV_DIR": self.bed.root,
+            # Never the machine's real system bus: a test must not lock the
+            # developer's screen. Tests that need one give their own.
+            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + os.path.join(self.dir, "no-system-bus"),
         })
         env.update(self.extra_env)
         self.stderr = open(self.stderr_path, "ab")

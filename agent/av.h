@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Antivirus pattern age (対策基準 第7-2イ). A pattern source (one per engine:
+ * av-clamav.c, av-generic.c) tells when the pattern in use was built; the
+ * monitor judges it against antivirus.max_age_hours and records a change of
+ * state: av.pattern_stale, av.pattern_ok after a recovery, av.missing. It
+ * re-checks when a source sees a change (inotify) and at the one moment the
+ * judgement changes by itself (a timer at build time + max age): no polling.
+ * av-units.c checks that the configured units are active (av.engine_inactive). */
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+#include "json.h"
+#include "macro.h"
+#include "policy.h"
+#include "timeutil.h"
+
+typedef struct Manager Manager;
+typedef struct AvMonitor AvMonitor;
+typedef struct AvSource AvSource;
+typedef struct AvUnits AvUnits;
+
+typedef enum AvState {
+        AV_STATE_UNKNOWN, /* not read yet */
+        AV_STATE_OK,
+        AV_STATE_STALE,   /* older than max_age_hours */
+        AV_STATE_FUTURE,  /* dated more than an hour ahead: the clock or the file is wrong */
+        AV_STATE_MISSING, /* no database, no engine, or nothing readable */
+        _AV_STATE_MAX,
+} AvState;
+
+/* libclamav warns from one hour ahead; so do we. */
+#define AV_FUTURE_TOLERANCE (3600 * USEC_PER_SEC)
+
+/* What a source read. Strings are sanitized by the source. */
+typedef struct AvReading {
+        bool found;            /* a pattern date was read */
+        usec_t built_at;       /* CLOCK_REALTIME */
+        char *version;         /* may be NULL */
+        char *file;            /* where it came from (a file, or the command) */
+        char *reason;          /* !found: no_database, invalid_header, command_failed, ... */
+        char *detail;          /* one line for people, e.g. the error */
+        char *extra;           /* "{...}": members added to the event's "antivirus" object, or NULL */
+} AvReading;
+
+void av_reading_done(AvReading *r);
+
+/* Pure: the state of a reading at now, and when it changes by time alone
+ * (USEC_INFINITY if never). */
+AvState av_judge(const AvReading *r, usec_t now, usec_t max_age, usec_t *ret_next_change);
+const char *av_state_to_string(AvState s);
+
+/* ---- the source interface ---- */
+
+typedef struct AvSourceOps {
+        const char *engine;
+        /* Set up watches and make a first reading (now or later, through av_source_report). */
+        int (*start)(AvSource *s);
+        /* Read again: the monitor's timer says the state may have changed. */
+        int (*refresh)(AvSource *s);
+        void (*stop)(AvSource *s);
+} AvSourceOps;
+
+struct AvSource {
+        const AvSourceOps *ops;
+        AvMonitor *monitor;
+        sd_event *event;
+        const AvPolicy *policy; /* valid while the source runs */
+        void *data;             /* the engine's */
+};
+
+extern const AvSourceOps av_clamav_ops;
+extern const AvSourceOps av_generic_ops;
+
+/* Sources hand their readings here (ownership of r's strings stays with the caller). */
+void av_source_report(AvSource *s, const AvReading *r);
+/* The monitor's current judgement, for sources that look more often while it is bad. */
+AvState av_source_state(AvSource *s);
+
+/* ---- the monitor ---- */
+
+int av_monitor_new(Manager *m, AvMonitor **ret);
+AvMonitor *av_monitor_free(AvMonitor *a);
+DEFINE_POINTER_CLEANUP(AvMonitor, av_monitor_free);
+int av_monitor_start(AvMonitor *a);
+/* After a reload: the source and the units are set up again from the new policy;
+ * a state that did not change is not reported again. */
+void av_monitor_policy_changed(AvMonitor *a);
+
+AvState av_monitor_state(AvMonitor *a);
+/* For mamorictl status: "antivirus": { ... } members. */
+void av_monitor_status(AvMonitor *a, JsonWriter *w);
+
+/* ---- units (av-units.c) ---- */
+
+int av_units_new(Manager *m, AvUnits **ret);
+AvUnits *av_units_free(AvUnits *u);
+DEFINE_POINTER_CLEANUP(AvUnits, av_units_free);
+/* (Re)starts watching the units of the running policy. */
+int av_units_start(AvUnits *u);
+/* How many configured units are known not to be active. */
+size_t av_units_n_inactive(AvUnits *u);
+void av_units_status(AvUnits *u, JsonWriter *w);

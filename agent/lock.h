@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Idle lock (対策基準 第3-2エ). For every active, local, graphical session
+ * (x11, wayland, mir) that logind reports idle (IdleHint) for longer than
+ * lock.idle_timeout and not locked (LockedHint), call Session.Lock() and
+ * check that LockedHint turns true within lock.verify_timeout:
+ * lock.enforced when it did, lock.failed when no locker answered.
+ * tty and remote sessions follow lock.tty: ignore, report (lock.idle_session)
+ * or terminate after the longer tty idle timeout (lock.session_terminated).
+ *
+ * One timer per idle session, set from IdleSinceHint(Monotonic); nothing runs
+ * while nothing changes. At most one Lock() per idle period. */
+
+#include <stdint.h>
+
+#include "json.h"
+#include "macro.h"
+#include "sessions.h"
+
+typedef struct Manager Manager;
+typedef struct LockEnforcer LockEnforcer;
+
+int lock_enforcer_new(Manager *m, LockEnforcer **ret);
+LockEnforcer *lock_enforcer_free(LockEnforcer *l);
+DEFINE_POINTER_CLEANUP(LockEnforcer, lock_enforcer_free);
+
+/* The tracker feeds these; userdata is the LockEnforcer. */
+extern const SessionTrackerHandlers lock_enforcer_session_handlers;
+
+/* After a reload: timers follow the new timeouts. */
+void lock_enforcer_policy_changed(LockEnforcer *l);
+
+typedef struct LockCounters {
+        uint64_t enforced, failed, idle_reported, terminated;
+        size_t watched;  /* sessions with a timer or a lock under way */
+} LockCounters;
+LockCounters lock_enforcer_counters(LockEnforcer *l);
+
+/* For mamorictl status: "lock": { ... } members. */
+void lock_enforcer_status(LockEnforcer *l, JsonWriter *w);

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+#include "log.h"
+#include "sysbus.h"
+#include "timeutil.h"
+
+#define SYSBUS_DEFAULT_ADDRESS "unix:path=/run/dbus/system_bus_socket"
+#define SYSBUS_LISTENERS_MAX 8
+/* A connection that dies within this after it was made is retried after a pause
+ * that doubles each time, so a broken bus cannot make us spin. */
+#define SYSBUS_MIN_LIFETIME (2 * USEC_PER_SEC)
+#define SYSBUS_RETRY_MAX (30 * USEC_PER_SEC)
+
+typedef struct Listener {
+        SysBusHandler handler;
+        void *userdata;
+} Listener;
+
+struct SysBus {
+        sd_event *event;
+        sd_bus *bus;       /* current connection, possibly still waiting for the socket */
+        sd_bus *dead;      /* a lost connection, freed on the next turn of the loop */
+        bool connected;
+        sd_bus_slot *connected_slot, *disconnected_slot;
+        sd_bus_slot *dead_slots[2];
+        sd_event_source *retry;
+        usec_t attempt_at, retry_delay;
+        Listener listeners[SYSBUS_LISTENERS_MAX];
+        size_t n_listeners;
+        unsigned n_connections;
+};
+
+static void notify(SysBus *b, sd_bus *bus) {
+        /* Copy: a handler may add or remove listeners. */
+        Listener l[SYSBUS_LISTENERS_MAX];
+        size_t n = b->n_listeners;
+        memcpy(l, b->listeners, sizeof l);
+        for (size_t i = 0; i < n; i++)
+                l[i].handler(b, bus, l[i].userdata);
+}
+
+static void free_dead(SysBus *b) {
+        for (size_t i = 0; i < ELEMENTSOF(b->dead_slots); i++)
+                b->dead_slots[i] = sd_bus_slot_unref(b->dead_slots[i]);
+        if (b->dead) {
+                (void) sd_bus_detach_event(b->dead);
+                b->dead = sd_bus_unref(b->dead);
+        }
+}
+
+/* Called from the connection's own callback: close it now, free it later. */
+static void drop_connection(SysBus *b) {
+        free_dead(b);
+        b->dead_slots[0] = TAKE_PTR(b->connected_slot);
+        b->dead_slots[1] = TAKE_PTR(b->disconnected_slot);
+        if (b->bus)
+                sd_bus_close(b->bus);
+        b->dead = TAKE_PTR(b->bus);
+        b->connected = false;
+}
+
+static int connect_bus(SysBus *b);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        SysBus *b = userdata;
+        free_dead(b);
+        (void) connect_bus(b);
+        return 0;
+}
+
+static void schedule_retry(SysBus *b, usec_t delay) {
+        usec_t when = now_usec(CLOCK_MONOTONIC) + delay;
+        int r;
+
+        if (b->retry) {
+                r = sd_event_source_set_time(b->retry, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(b->event, &b->retry, CLOCK_MONOTONIC, when, 10 * USEC_PER_MSEC, on_retry, b);
+        if (r < 0)
+                log_error_errno(r, "Cannot schedule a reconnection to the system bus: %m");
+}
+
+static usec_t next_delay(SysBus *b) {
+        /* A connection that lived long enough is retried at once (and waits for the socket). */
+        if (b->attempt_at && now_usec(CLOCK_MONOTONIC) - b->attempt_at >= SYSBUS_MIN_LIFETIME) {
+                b->retry_delay = 0;
+                return 0;
+        }
+        b->retry_delay = b->retry_delay ? MIN(b->retry_delay * 2, SYSBUS_RETRY_MAX) : USEC_PER_SEC;
+        return b->retry_delay;
+}
+
+static int on_connected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SysBus *b = userdata;
+        const char *name = NULL;
+
+        b->connected = true;
+        b->n_connections++;
+        (void) sd_bus_get_unique_name(b->bus, &name);
+        log_info("Connected to the system bus as %s.", strna(name));
+        notify(b, b->bus);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        SysBus *b = userdata;
+        bool was = b->connected;
+
+        if (was)
+                log_warning("Lost the system bus; reconnecting when it is back.");
+        drop_connection(b);
+        if (was)
+                notify(b, NULL);
+        schedule_retry(b, next_delay(b));
+        return 0;
+}
+
+static int connect_bus(SysBus *b) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        const char *addr = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        int r;
+
+        b->attempt_at = now_usec(CLOCK_MONOTONIC);
+        if (isempty(addr))
+                addr = SYSBUS_DEFAULT_ADDRESS;
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return log_oom();
+        (void) sd_bus_set_description(bus, "mamori-system-bus");
+        r = sd_bus_set_address(bus, addr);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, true);
+        /* Wait for the socket through inotify when the bus is not there (yet). */
+        if (r >= 0)
+                r = sd_bus_set_watch_bind(bus, true);
+        if (r >= 0)
+                r = sd_bus_set_connected_signal(bus, true);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &b->connected_slot, "org.freedesktop.DBus.Local", NULL,
+                                        "org.freedesktop.DBus.Local", "Connected", on_connected, b);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, &b->disconnected_slot, "org.freedesktop.DBus.Local", NULL,
+                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, b);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0) {
+                b->connected_slot = sd_bus_slot_unref(b->connected_slot);
+                b->disconnected_slot = sd_bus_slot_unref(b->disconnected_slot);
+                if (bus)
+                        (void) sd_bus_detach_event(bus);
+                log_warning_errno(r, "Cannot connect to the system bus at %s, retrying: %m", addr);
+                schedule_retry(b, next_delay(b));
+                return r;
+        }
+        b->bus = TAKE_PTR(bus);
+        return 0;
+}
+
+int sysbus_new(sd_event *event, SysBus **ret) {
+        SysBus *b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        b->event = sd_event_ref(event);
+        *ret = b;
+        return 0;
+}
+
+SysBus *sysbus_free(SysBus *b) {
+        if (!b)
+                return NULL;
+        b->connected_slot = sd_bus_slot_unref(b->connected_slot);
+        b->disconnected_slot = sd_bus_slot_unref(b->disconnected_slot);
+        if (b->bus) {
+                (void) sd_bus_detach_event(b->bus);
+                sd_bus_flush_close_unref(b->bus);
+        }
+        free_dead(b);
+        sd_event_source_disable_unref(b->retry);
+        sd_event_unref(b->event);
+        free(b);
+        return NULL;
+}
+
+int sysbus_add_listener(SysBus *b, SysBusHandler handler, void *userdata) {
+        if (b->n_listeners >= SYSBUS_LISTENERS_MAX)
+                return -ENOSPC;
+        b->listeners[b->n_listeners++] = (Listener){ handler, userdata };
+        if (b->connected)
+                handler(b, b->bus, userdata);
+        return 0;
+}
+
+void sysbus_remove_listener(SysBus *b, SysBusHandler handler, void *userdata) {
+        for (size_t i = 0; i < b->n_listeners; i++)
+                if (b->listeners[i].handler == handler && b->listeners[i].userdata == userdata) {
+                        memmove(b->listeners + i, b->listeners + i + 1, (b->n_listeners - i - 1) * sizeof(Listener));
+                        b->n_listeners--;
+                        return;
+                }
+}
+
+int sysbus_start(SysBus *b) {
+        if (b->bus || b->retry)
+                return 0;
+        (void) connect_bus(b);
+        return 0; /* a bus that is not there yet is not an error: we wait for it */
+}
+
+sd_bus *sysbus_get(SysBus *b) {
+        return b && b->connected ? b->bus : NULL;
+}
+
+unsigned sysbus_n_connections(SysBus *b) {
+        return b ? b->n_connections : 0;
+}
