@@ -169,14 +169,19 @@ static void arm(AvMonitor *a) {
                 log_error_errno(r, "Cannot set the pattern age timer: %m");
 }
 
-static void judge(AvMonitor *a) {
+static void judge(AvMonitor *a, const char *previous_detail) {
         usec_t now = now_usec(CLOCK_REALTIME);
         AvState before = a->reported;
 
         a->state = av_judge(&a->current, now, max_age(a), &a->next_change);
         arm(a);
-        if (a->state == before)
+        if (a->state == before) {
+                /* Still missing, for another reason: worth a line, not an event. */
+                if (a->state == AV_STATE_MISSING && !streq_ptr(previous_detail, a->current.detail))
+                        log_warning("Still no antivirus pattern (%s): %s", strna(a->current.reason),
+                                    strna(a->current.detail));
                 return;
+        }
         a->reported = a->state;
         switch (a->state) {
         case AV_STATE_STALE:
@@ -202,14 +207,16 @@ static void judge(AvMonitor *a) {
 
 void av_source_report(AvSource *s, const AvReading *r) {
         AvMonitor *a = s->monitor;
+        _cleanup_free_ char *previous = NULL;
 
         if (!a->running)
                 return;
+        previous = TAKE_PTR(a->current.detail);
         if (reading_copy(&a->current, r) < 0)
                 return (void) log_oom();
         a->checked_at = now_usec(CLOCK_REALTIME);
         a->n_readings++;
-        judge(a);
+        judge(a, previous);
         manager_update_status(a->manager);
 }
 
@@ -222,7 +229,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         /* Read again first: an update may have been missed (the directory replaced, ...). */
         if (a->running && a->source.ops->refresh && a->source.ops->refresh(&a->source) >= 0)
                 return 0; /* its report judges */
-        judge(a);
+        judge(a, a->current.detail);
         return 0;
 }
 

@@ -17,7 +17,7 @@ typedef struct CvdHeader {
         uint32_t version;
         uint32_t signatures;
         uint32_t functionality_level;
-        char md5[33];        /* empty in a .cld */
+        char md5[65];        /* as written: 32 hex digits in a .cvd; a placeholder or empty in a .cld */
         bool has_dsig;
         char builder[64];
         uint64_t stime;      /* build time, seconds since 1970-01-01 UTC */

@@ -3,6 +3,7 @@
 templates on it, for the lock and antivirus tests. mamorid is pointed at it
 through DBUS_SYSTEM_BUS_ADDRESS; nothing here touches the machine's bus."""
 
+import json
 import os
 import signal
 import subprocess
@@ -75,16 +76,18 @@ class _Mock:
     template = None
     name = None
 
-    def __init__(self, bus):
+    def __init__(self, bus, **parameters):
         self.bus = bus
         self.proc = None
-        self.start()
+        self.start(**parameters)
 
-    def start(self):
+    def start(self, **parameters):
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
         self.log = tempfile.NamedTemporaryFile(prefix="dbusmock-", suffix=".log", delete=False).name
-        self.proc = subprocess.Popen([PY, "-m", "dbusmock", "--system", "-t", self.template, "-l", self.log], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [PY, "-m", "dbusmock", "--system", "-t", self.template, "-l", self.log]
+        if parameters:
+            args += ["-p", json.dumps(parameters)]
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: self.bus.has_name(self.name), 20, what=self.name + " on the bus")
 
     def stop(self):
@@ -167,25 +170,17 @@ class Logind(_Mock):
 
 
 class Systemd(_Mock):
-    template = "systemd"
+    """units: {name: (ActiveState, SubState, LoadState)}, there from the start."""
+    template = os.path.join(os.path.dirname(__file__), "systemd_template.py")
     name = SYSTEMD
 
-    def start(self):
-        super().start()
-        main = self.obj("/org/freedesktop/systemd1")
-        # systemd's LoadUnit (the template has GetUnit only), and Subscribe.
-        main.AddMethod("org.freedesktop.systemd1.Manager", "LoadUnit", "s", "o", "ret = self.units[args[0]]")
-        main.AddMethod("org.freedesktop.systemd1.Manager", "Subscribe", "", "", "")
+    def __init__(self, bus, units=None):
+        super().__init__(bus, units={k: list(v) for k, v in (units or {}).items()})
 
     def unit_path(self, name):
         return "/org/freedesktop/systemd1/unit/" + name.replace(".", "_").replace("-", "_")
 
-    def add_unit(self, name, active_state="active", sub_state=None, load_state="loaded"):
-        self.obj("/org/freedesktop/systemd1").AddMockUnit(name)
-        self.set_unit(name, active_state, sub_state, load_state)
-
-    def set_unit(self, name, active_state, sub_state=None, load_state="loaded"):
-        sub = sub_state or {"active": "running", "inactive": "dead", "failed": "failed"}.get(active_state, "start")
+    def set_unit(self, name, active_state, sub_state, load_state="loaded"):
         self.obj(self.unit_path(name)).UpdateProperties(UNIT_IFACE, dbus.Dictionary({
-            "ActiveState": dbus.String(active_state), "SubState": dbus.String(sub),
+            "ActiveState": dbus.String(active_state), "SubState": dbus.String(sub_state),
             "LoadState": dbus.String(load_state)}, signature="sv"))

@@ -45,6 +45,15 @@ static void test_cld(void **state) {
         assert_int_equal(h.stime, 1795252320);
 }
 
+static void test_cld_placeholders(void **state) {
+        char buf[512];
+        CvdHeader h;
+        make(buf, sizeof buf, "ClamAV-VDB:21 Nov 2026 08-12 +0000:27101:2071300:90:X:X:svc.clamav-db:1795252320");
+        assert_int_equal(cvd_header_parse(buf, sizeof buf, &h), 0);
+        assert_string_equal(h.md5, "X");
+        assert_true(h.has_dsig);
+}
+
 static void test_terminators(void **state) {
         char buf[512];
         CvdHeader h;
@@ -89,8 +98,8 @@ static void test_bad(void **state) {
                 "ClamAV-VDB:21 Nov 2026 08-12 +0000:27100: 2071234:90:::svc:1795248720",
                 "ClamAV-VDB:21 Nov 2026 08-12 +0000:27100:2071234:9.0:::svc:1795248720",
                 "ClamAV-VDB::27100:2071234:90:::svc:1795248720",               /* no build time text */
-                "ClamAV-VDB:21 Nov 2026 08-12 +0000:27100:2071234:90:0123:x:svc:1795248720", /* short md5 */
-                "ClamAV-VDB:21 Nov 2026 08-12 +0000:27100:2071234:90:0123456789abcdef0123456789abcdeg:x:svc:1795248720",
+                "ClamAV-VDB:21 Nov 2026 08-12 +0000:27100:2071234:90:"
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0:x:svc:1795248720", /* md5 field too long */
                 "ClamAV-VDB:21 Nov 2026 08-12 +0000:27100:2071234:90:::"
                 "a-builder-name-that-is-far-longer-than-any-real-one-ever-was-xyz:1795248720",
                 "clamav-vdb:21 Nov 2026 08-12 +0000:27100:2071234:90:::svc:1795248720",
@@ -131,7 +140,8 @@ static void test_pick(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_valid),     cmocka_unit_test(test_cld), cmocka_unit_test(test_terminators),
+                cmocka_unit_test(test_valid),     cmocka_unit_test(test_cld), cmocka_unit_test(test_cld_placeholders),
+                cmocka_unit_test(test_terminators),
                 cmocka_unit_test(test_truncated), cmocka_unit_test(test_bad), cmocka_unit_test(test_pick),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
