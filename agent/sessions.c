@@ -530,9 +530,7 @@ int session_tracker_seat_user(SessionTracker *t, const char *seat, SeatUser *ret
         if (!t || !t->present || !t->synced)
                 return -ENOLINK;
         for (Session *s = t->sessions; s; s = s->next) {
-                if (!s->known)
-                        return -ENOLINK; /* not read yet: no view of the seat */
-                if (!s->active || !streq_ptr(s->seat, seat) || streq_ptr(s->class, "greeter") ||
+                if (!s->known || !s->active || !streq_ptr(s->seat, seat) || streq_ptr(s->class, "greeter") ||
                     streq_ptr(s->class, "lock-screen"))
                         continue;
                 ret->name = s->user ? strdup(s->user) : NULL;
