@@ -341,10 +341,8 @@ AvState av_monitor_state(AvMonitor *a) {
 
 void av_monitor_status(AvMonitor *a, JsonWriter *w) {
         char ts[RFC3339_MAX];
-        if (!a || !a->policy) {
-                json_kv_string(w, "state", "unknown");
-                return;
-        }
+        if (!a || !a->policy)
+                return; /* not read yet */
         write_av(a, w, now_usec(CLOCK_REALTIME));
         if (a->checked_at)
                 json_kv_string(w, "antivirus_checked_at", format_rfc3339(ts, a->checked_at));
@@ -352,4 +350,42 @@ void av_monitor_status(AvMonitor *a, JsonWriter *w) {
                 json_kv_string(w, "antivirus_next_check_at", format_rfc3339(ts, a->next_change));
         json_kv_uint(w, "antivirus_readings", a->n_readings);
         av_units_status(a->units, w);
+}
+
+void av_monitor_write_check(AvMonitor *a, JsonWriter *w) {
+        const Policy *p = a ? a->manager->policy : NULL;
+        size_t inactive = a ? av_units_n_inactive(a->units) : 0;
+        const char *state;
+        char detail[512];
+
+        if (!a)
+                state = "unavailable";
+        else if (p->av.engine == AV_ENGINE_NONE && p->av.n_units == 0)
+                state = "disabled";
+        else if (p->av.engine != AV_ENGINE_NONE && a->state != AV_STATE_OK)
+                state = a->state == AV_STATE_UNKNOWN ? "unknown" : av_state_to_string(a->state);
+        else if (inactive > 0)
+                state = "engine_inactive";
+        else
+                state = "ok";
+
+        if (!a || !a->policy || p->av.engine == AV_ENGINE_NONE)
+                snprintf(detail, sizeof detail, "no pattern check; %zu of %zu unit%s inactive", inactive,
+                         p ? p->av.n_units : 0, p && p->av.n_units == 1 ? "" : "s");
+        else if (a->current.found)
+                snprintf(detail, sizeof detail, "%s %s: %.1f h old (at most %u h); %zu of %zu unit%s inactive",
+                         strna(a->current.file), strna(a->current.version),
+                         ((double) now_usec(CLOCK_REALTIME) - (double) a->current.built_at) / (3600.0 * USEC_PER_SEC),
+                         p->av.max_age_hours, inactive, p->av.n_units, p->av.n_units == 1 ? "" : "s");
+        else
+                snprintf(detail, sizeof detail, "%s: %s; %zu of %zu unit%s inactive", strna(a->current.reason),
+                         strna(a->current.detail), inactive, p->av.n_units, p->av.n_units == 1 ? "" : "s");
+
+        json_object_begin(w);
+        json_kv_string(w, "name", "antivirus");
+        json_kv_string(w, "state", state);
+        json_kv_string(w, "detail", detail);
+        if (a)
+                av_monitor_status(a, w);
+        json_object_end(w);
 }

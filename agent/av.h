@@ -93,6 +93,9 @@ void av_monitor_policy_changed(AvMonitor *a);
 AvState av_monitor_state(AvMonitor *a);
 /* For mamorictl status: "antivirus": { ... } members. */
 void av_monitor_status(AvMonitor *a, JsonWriter *w);
+/* One entry of the status "checks" array: {"name": "antivirus", "state": ok |
+ * stale | future | missing | engine_inactive | disabled | unknown, ...}. a may be NULL. */
+void av_monitor_write_check(AvMonitor *a, JsonWriter *w);
 
 /* ---- units (av-units.c) ---- */
 

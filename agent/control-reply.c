@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "config-paths.h"
+#include "av.h"
 #include "control.h"
+#include "lock.h"
 #include "manager.h"
 #include "notice.h"
 #include "usb-authorize.h"
@@ -128,6 +130,8 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_array_begin(w);
         write_usb_check(m, w);
         notice_write_check(m->notice, w);
+        lock_enforcer_write_check(m->lock, w);
+        av_monitor_write_check(m->av, w);
         json_array_end(w);
         json_object_end(w);
 }

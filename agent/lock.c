@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+
 #include "lock.h"
 #include "log.h"
 #include "manager.h"
@@ -37,6 +39,7 @@ struct Watched {
         usec_t unknown_since;  /* CLOCK_REALTIME when we first saw it idle without an IdleSinceHint */
         usec_t lock_sent_at;   /* CLOCK_MONOTONIC */
         bool reported, terminated;
+        bool failed;           /* the last Lock() of this period did not take */
         usec_t recheck;        /* tty, report only: interval of the next look */
 };
 
@@ -261,6 +264,7 @@ static void finish_lock(LockEnforcer *l, Watched *w, const Session *s, bool lock
         disarm(w);
         w->call = sd_bus_slot_unref(w->call);
         w->phase = PHASE_DONE;
+        w->failed = !locked;
         if (locked)
                 emit_enforced(l, w, s);
         else
@@ -314,6 +318,7 @@ static void evaluate_graphical(LockEnforcer *l, Watched *w, Session *s, bool tim
         if (!s->idle_hint) {
                 /* Activity: whatever comes next is a new idle period. */
                 w->phase = PHASE_WATCH;
+                w->failed = false;
                 w->unknown_since = 0;
                 disarm(w);
                 return;
@@ -622,4 +627,46 @@ void lock_enforcer_status(LockEnforcer *l, JsonWriter *j) {
                 json_object_end(j);
         }
         json_array_end(j);
+}
+
+void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
+        SessionTracker *t = l ? l->manager->sessions : NULL;
+        size_t graphical = 0, open = 0;
+        LockCounters c = lock_enforcer_counters(l);
+        const char *state;
+        char detail[256];
+
+        for (Session *s = session_tracker_sessions(t); s; s = s->next) {
+                Watched *w = watched_find(l, s->id);
+                if (!s->known || kind_of(s) != KIND_GRAPHICAL)
+                        continue;
+                graphical++;
+                /* Idle, unlocked, and our lock did not take: the seat is open now. */
+                if (w && w->failed && s->idle_hint && !s->locked_hint)
+                        open++;
+        }
+        if (!l)
+                state = "unavailable";
+        else if (!session_tracker_logind_present(t))
+                state = "unavailable"; /* no logind (or no bus): nothing to lock through */
+        else if (open > 0)
+                state = "not_locked";
+        else
+                state = "ok";
+        snprintf(detail, sizeof detail, "%s; %zu graphical session%s, %zu idle and not locked; %" PRIu64 " locked, %" PRIu64
+                 " failed since start",
+                 !l || !session_tracker_logind_present(t) ? "logind not reachable" : "logind", graphical,
+                 graphical == 1 ? "" : "s", open, c.enforced, c.failed);
+        json_object_begin(j);
+        json_kv_string(j, "name", "lock");
+        json_kv_string(j, "state", state);
+        json_kv_string(j, "detail", detail);
+        if (l) {
+                json_kv_uint(j, "idle_timeout_sec", l->manager->policy->lock.idle_timeout / USEC_PER_SEC);
+                json_kv_string(j, "tty", lock_tty_action_to_string(l->manager->policy->lock.tty));
+                json_kv_uint(j, "sessions_not_locked", open);
+                lock_enforcer_status(l, j);
+                session_tracker_status(t, j);
+        }
+        json_object_end(j);
 }

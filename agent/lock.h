@@ -39,3 +39,6 @@ LockCounters lock_enforcer_counters(LockEnforcer *l);
 
 /* For mamorictl status: "lock": { ... } members. */
 void lock_enforcer_status(LockEnforcer *l, JsonWriter *w);
+/* One entry of the status "checks" array: {"name": "lock", "state": ok |
+ * not_locked | unavailable, "detail": ..., ...}. l may be NULL. */
+void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *w);

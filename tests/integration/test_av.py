@@ -4,6 +4,7 @@ here (checked against ClamAV's own sigtool on the same files), a generic
 source (a file's mtime, a command's output), and the engine units against
 dbusmock's systemd on a private system bus."""
 
+import json
 import os
 import re
 import shutil
@@ -320,3 +321,28 @@ def test_engine_units(db, make_agent):
         assert len(a.events("av.engine_inactive")) == 4  # milter: still the same outage
     finally:
         bus.stop()
+
+
+def test_mamorictl_status_shows_the_antivirus_check(db, make_agent):
+    from test_mamorictl import ctl
+    write_db(db, "daily.cvd", cvd(27100, 30))
+    a = make_agent(main_conf=conf(db)).start()
+    a.wait_events("av.pattern_stale")
+    p = ctl(a, "status")
+    assert p.returncode != 0
+    assert re.search(r"antivirus\s+stale\s+.*daily\.cvd 27100: 30\.\d h old \(at most 24 h\)", p.stdout), p.stdout
+    st = json.loads(ctl(a, "--json", "status").stdout)
+    av = next(c for c in st["checks"] if c["name"] == "antivirus")
+    assert av["antivirus"]["version"] == "27100" and av["antivirus"]["state"] == "stale"
+
+    write_db(db, "daily.cld", cvd(27101, 1, cld=True))
+    a.wait_events("av.pattern_ok")
+    p = ctl(a, "status")
+    assert re.search(r"antivirus\s+ok\s+.*daily\.cld 27101", p.stdout), p.stdout
+
+
+def test_mamorictl_status_antivirus_off(make_agent):
+    from test_mamorictl import ctl
+    a = make_agent().start()  # the harness turns the pattern check off
+    p = ctl(a, "status")
+    assert re.search(r"antivirus\s+disabled", p.stdout), p.stdout

@@ -2,11 +2,14 @@
 """Idle lock: the real mamorid against python3-dbusmock's logind on a private
 system bus. Timeouts are seconds here, minutes in the field."""
 
+import json
+import re
 import time
 
 import pytest
 
 from bus_testlib import Logind, SystemBus, mono_us, now_us
+from mamori_testlib import wait_for
 
 POLICY_REF = "対策基準 第3-2エ"
 
@@ -218,3 +221,34 @@ def test_reload_applies_new_timeouts(sysbus, logind, make_agent):
     a.reload()
     ev = a.wait_events("lock.enforced", timeout=5)[0]
     assert ev["idle"]["timeout_seconds"] == 3
+
+
+def test_mamorictl_status_shows_the_lock_check(sysbus, logind, make_agent):
+    from test_mamorictl import ctl
+    logind.add_session("c1", locker=False, Type="x11")
+    logind.add_session("c2", user="bob", uid=1001, seat="seat1", Type="wayland")
+    a = start(make_agent, sysbus, conf())
+    st = json.loads(ctl(a, "--json", "status").stdout)
+    lock = next(c for c in st["checks"] if c["name"] == "lock")
+    assert lock["state"] == "ok" and lock["logind"] == "present"
+    assert {s["id"] for s in lock["sessions"]} == {"c1", "c2"}
+
+    logind.idle("c1", 5)
+    a.wait_events("lock.failed")
+    p = ctl(a, "status")
+    assert p.returncode != 0  # something needs attention
+    assert re.search(r"lock\s+not_locked\s+logind; 2 graphical sessions, 1 idle and not locked", p.stdout), p.stdout
+    st = json.loads(ctl(a, "--json", "status").stdout)
+    lock = next(c for c in st["checks"] if c["name"] == "lock")
+    assert lock["locks_failed"] == 1 and lock["sessions_not_locked"] == 1
+
+    logind.active("c1")  # back at the desk
+    wait_for(lambda: "lock       ok" in ctl(a, "status").stdout, 5, what="lock ok")
+
+
+def test_mamorictl_status_without_logind(make_agent):
+    from test_mamorictl import ctl
+    a = make_agent(main_conf=conf()).start()  # no system bus at all
+    st = json.loads(ctl(a, "--json", "status").stdout)
+    lock = next(c for c in st["checks"] if c["name"] == "lock")
+    assert lock["state"] == "unavailable" and lock["logind"] == "no_bus"
