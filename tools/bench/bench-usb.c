@@ -164,7 +164,9 @@ static void start_mamorid(Bench *b) {
         snprintf(log, sizeof log, "%s/mamorid.log", b->dir);
         if (mkdir(allow, 0755) < 0)
                 die("mkdir: %m");
-        write_file(conf, "usb = { block = [ \"storage\", \"mtp\", \"ptp\", \"tethering\" ]; };\n");
+        /* USB only: the antivirus pattern check (on by default) would add its own event. */
+        write_file(conf, "usb = { block = [ \"storage\", \"mtp\", \"ptp\", \"tethering\" ]; };\n"
+                         "antivirus = { engine = \"none\"; };\n");
 
         b->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (strlen(sock) >= sizeof sa.sun_path)
