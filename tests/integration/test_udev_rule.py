@@ -115,6 +115,31 @@ def test_possible_storage_phone_or_tethering_interface_stays_unauthorized(bed, c
     assert "drivers_probe" not in out
 
 
+@pytest.mark.parametrize("cls", sorted(LEFT_TO_MAMORID))
+def test_coldplug_interface_without_driver_is_taken_back(bed, cls):
+    """A stick plugged in at power-on: its interface was created authorized
+    before the root hub's default was set, and its driver is not bound yet
+    (the module is loaded after the rules ran). The rule takes it back."""
+    dev, (i,) = bed.add_usb("0781", "5567", serial="BOOT1", interfaces=((cls, "06", "50", None),),
+                            iface_authorized="1", uevent=False)
+    out = udevadm_test(bed, i)
+    assert bed.authorized(i) == "0", out
+    assert re.search(rf"70-mamori\.rules:\d+ ATTR '.*{re.escape(sysname(i))}/authorized' writing '0'", out), out
+    assert bed.drivers_probe() == []
+
+
+def test_coldplug_interface_with_a_driver_is_left_to_mamorid(bed):
+    """`udevadm trigger --action=add` must never pull a stick that is in use:
+    an interface bound to its driver is mamorid's to decide."""
+    dev, (i,) = bed.add_usb("0781", "5567", serial="INUSE1", interfaces=(STORAGE,), iface_authorized="1",
+                            uevent=False)
+    drv = os.path.join(bed.root, "sys/bus/usb/drivers/usb-storage")
+    os.makedirs(drv, exist_ok=True)
+    os.symlink(drv, bed.sys(i, "driver"))
+    udevadm_test(bed, i)
+    assert bed.never_written(i)
+
+
 def test_interface_already_authorized_is_left_alone(bed):
     dev, (i,) = bed.add_usb("046d", "c31c", interfaces=(KEYBOARD,), iface_authorized="1", uevent=False)
     udevadm_test(bed, i)

@@ -256,4 +256,32 @@ def test_deb_and_rpm_ship_the_same_files(deb, rpm):
          if not f.startswith(("/usr/lib/.build-id", "/usr/share/licenses")) }
     d = {f for f in d if not f.startswith(("/usr/share/doc/", "/usr/share/lintian/"))}
     r = {f for f in r if f not in ("/etc/mamori", "/etc/mamori/allow.d") and not f.endswith("/.build-id")}
+    # Each distribution builds its initramfs its own way: the same udev rule
+    # goes in through an initramfs-tools hook (Debian) or a dracut module (RHEL).
+    assert "/usr/share/initramfs-tools/hooks/mamori" in d
+    assert "/usr/lib/dracut/modules.d/90mamori/module-setup.sh" in r
+    d -= {"/usr/share/initramfs-tools/hooks/mamori"}
+    r -= {"/usr/lib/dracut/modules.d/90mamori", "/usr/lib/dracut/modules.d/90mamori/module-setup.sh"}
     assert d == r, f"only in deb: {sorted(d - r)}; only in rpm: {sorted(r - d)}"
+
+
+def test_initramfs_hook_copies_the_rule(tmp_path):
+    """The initramfs-tools hook, run as update-initramfs runs it (DESTDIR set),
+    puts the very rule file into the image tree; in a private mount namespace
+    where our rule is the one installed."""
+    src = os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+    assert os.path.exists("/usr/share/initramfs-tools/hook-functions"), "initramfs-tools is a test dependency"
+    dest = tmp_path / "initrd"
+    dest.mkdir()
+    script = """set -e
+mount -t tmpfs tmpfs /etc/udev/rules.d
+cp "$1/units/70-mamori.rules" /etc/udev/rules.d/
+exec sh "$1/units/initramfs/mamori-hook"
+"""
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", src],
+                       env=dict(os.environ, DESTDIR=str(dest), verbose="n"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    copied = dest / "lib/udev/rules.d/70-mamori.rules"
+    assert copied.read_bytes() == open(os.path.join(src, "units/70-mamori.rules"), "rb").read()
+    r = subprocess.run(["sh", os.path.join(src, "units/initramfs/mamori-hook"), "prereqs"], capture_output=True, text=True)
+    assert r.stdout.split() == ["udev"]
