@@ -64,14 +64,10 @@ collector = {
 """ % COLLECTOR_PORT
 
 # A stick plugged in at power-on is enumerated before udev runs, with the
-# kernel's default interface_authorized_default=1: usb-storage may bind it
-# when coldplug loads the module, until mamori.service starts and blocks it
-# (docs/usb-enforcement.md, "At boot": usable by the kernel only in early boot,
-# before any user session exists). Whether the probe happened is timing; it is
-# printed as a KNOWN LIMIT with the boot's timeline, not failed. What the
-# design promises is checked: mamori was enforcing before user sessions were
-# permitted, and the state right after boot is blocked.
-BOOT_GAP = "docs/usb-enforcement.md, At boot: probed before mamori.service started"
+# kernel's default interface_authorized_default=1. The udev rule takes its
+# storage interface back at coldplug, before the usb-storage module is loaded
+# (docs/usb-enforcement.md, "At boot"): the unlisted stick must never be probed
+# nor get a block device during boot, not even before mamori.service starts.
 
 ALLOW_CONF = """\
 # written by tests/vm/test_e2e.py
@@ -323,7 +319,7 @@ class E2E:
         else:
             c("%s: no block uevent at all (nothing removed, nothing added)" % when, not stick_evs, stick_evs)
 
-    def check_kernel_log(self, when, a, u, known_gap=None):
+    def check_kernel_log(self, when, a, u):
         klog = self.kernel_log()
         ui = [i["name"] for i in u["interfaces"]]
         ai = [i["name"] for i in a["interfaces"]]
@@ -332,15 +328,7 @@ class E2E:
                     and any(("%s:" % n) in line for n in ui)]
         probed_a = [line for line in klog.splitlines() if "Mass Storage device detected" in line
                     and any(("%s:" % n) in line for n in ai)]
-        name = "%s: kernel log: usb-storage never probed the unlisted stick" % when
-        if known_gap and probed_u:
-            # Reported, not counted: see known_gap and the timeline below.
-            print("KNOWN LIMIT %-68s %s" % (name, known_gap), flush=True)
-            print("      " + "\n      ".join(self.boot_timeline(ui)), flush=True)
-        elif known_gap:
-            print("CHECK %-74s OK (timing-dependent: %s)" % (name, known_gap), flush=True)
-        else:
-            self.check(name, not probed_u, probed_u)
+        self.check("%s: kernel log: usb-storage never probed the unlisted stick" % when, not probed_u, probed_u)
         self.check("%s: kernel log: usb-storage probed the allowed stick" % when, probed_a)
 
     def boot_timeline(self, ifaces):
@@ -478,7 +466,11 @@ def main():
         t.g("udevadm settle -t 30")
         r = t.verify("after reboot")
         if r:
-            t.check_kernel_log("during boot", r[0], r[1], known_gap=BOOT_GAP)
+            t.check_kernel_log("during boot", r[0], r[1])
+            timeline = t.boot_timeline([i["name"] for i in r[1]["interfaces"]])
+            print("      " + "\n      ".join(timeline), flush=True)
+            check("during boot: the unlisted stick never had a block device",
+                  timeline[-1].endswith("its block device(s) during boot: none"), timeline[-1])
             t.check_events("after reboot")
             t.check_collector("after reboot")
     except Exception as e:
