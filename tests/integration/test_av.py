@@ -183,12 +183,12 @@ def test_update_through_inotify_turns_stale_into_ok(db, make_agent):
 
 
 def test_turns_stale_on_time_without_any_change(db, make_agent):
-    # max age 1 h; built 1 h minus 3 s ago: stale in 3 s, by the timer alone.
-    write_db(db, "daily.cvd", cvd(27100, 1 - 3 / HOUR))
+    # max age 1 h; built 1 h minus 8 s ago: stale in 8 s, by the timer alone.
+    write_db(db, "daily.cvd", cvd(27100, 1 - 8 / HOUR))
     a = make_agent(main_conf=conf(db, max_age=1)).start()
     wait_log(a, "is current")
     assert a.events("av.pattern_stale") == []
-    ev = a.wait_events("av.pattern_stale", timeout=10)[0]
+    ev = a.wait_events("av.pattern_stale", timeout=15)[0]
     assert ev["antivirus"]["age_seconds"] >= HOUR
 
 

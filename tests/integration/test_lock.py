@@ -88,33 +88,33 @@ def test_nothing_locks_is_a_violation(sysbus, logind, make_agent):
 
 def test_activity_just_before_the_timeout(sysbus, logind, make_agent):
     logind.add_session("c1", Type="x11")
-    a = start(make_agent, sysbus, conf(idle=3))
+    a = start(make_agent, sysbus, conf(idle=4))
     time.sleep(0.5)
     logind.idle("c1", 0, monotonic=False)  # realtime IdleSinceHint only
-    time.sleep(2.4)
-    logind.active("c1")  # 0.6 s before the timeout
-    time.sleep(2.5)
+    time.sleep(2.8)
+    logind.active("c1")  # about a second before the timeout
+    time.sleep(3)
     assert logind.calls("c1", "Lock") == []
     assert lock_events(a) == []
 
     # The next idle period is timed from its own start.
     t0 = time.monotonic()
     logind.idle("c1", 0)
-    a.wait_events("lock.enforced", timeout=8)
-    assert time.monotonic() - t0 >= 2.5
+    a.wait_events("lock.enforced", timeout=10)
+    assert time.monotonic() - t0 >= 3.5
 
 
 def test_monotonic_idle_time_wins_over_a_wall_clock_jump(sysbus, logind, make_agent):
     """IdleSinceHint (CLOCK_REALTIME) says idle for an hour, e.g. after the
     clock was set; IdleSinceHintMonotonic says 0.5 s: the lock waits."""
     logind.add_session("c1", Type="x11")
-    a = start(make_agent, sysbus, conf(idle=3))
+    a = start(make_agent, sysbus, conf(idle=4))
     t0 = time.monotonic()
     logind.set("c1", IdleHint=True, IdleSinceHint=now_us() - 3600 * 10**6, IdleSinceHintMonotonic=mono_us() - 500000)
     time.sleep(1.5)
     assert logind.calls("c1", "Lock") == []
-    a.wait_events("lock.enforced", timeout=8)
-    assert time.monotonic() - t0 >= 2.3
+    a.wait_events("lock.enforced", timeout=10)
+    assert time.monotonic() - t0 >= 3.3
 
 
 def test_locked_or_inactive_sessions_are_left_alone(sysbus, logind, make_agent):
