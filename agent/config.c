@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "config.h"
@@ -629,6 +631,219 @@ static int parse_antivirus(ConfigContext *c, const config_setting_t *av) {
         return bad ? -EINVAL : 0;
 }
 
+/* ---- collector and spool (agent/uplink.c, agent/spool.c) ---- */
+
+/* A duration: an integer number of seconds, or a string with a unit
+ * ("500ms", "30s", "15min", "2h"). */
+static int config_get_duration(ConfigContext *c, const config_setting_t *group, const char *key, usec_t min,
+                               usec_t max, bool zero_ok, usec_t *ret) {
+        config_setting_t *s = config_setting_get_member(group, key);
+        static const struct { const char *suffix; usec_t mult; } units[] = {
+                { "ms", USEC_PER_MSEC }, { "s", USEC_PER_SEC }, { "sec", USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC },
+                { "m", 60 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
+        };
+        long long n = -1;
+        usec_t v = 0;
+
+        if (!s)
+                return 0;
+        if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
+                n = config_setting_get_int64(s);
+                if (n >= 0 && (unsigned long long) n < UINT64_MAX / USEC_PER_SEC)
+                        v = (usec_t) n * USEC_PER_SEC;
+        } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                const char *t = config_setting_get_string(s);
+                char *end = NULL;
+                errno = 0;
+                n = strtoll(t, &end, 10);
+                if (errno || end == t || n < 0 || !(t[0] >= '0' && t[0] <= '9'))
+                        n = -1;
+                else {
+                        bool found = false;
+                        for (size_t i = 0; i < ELEMENTSOF(units) && !found; i++)
+                                if (streq(end, units[i].suffix)) {
+                                        found = true;
+                                        if ((unsigned long long) n < UINT64_MAX / units[i].mult)
+                                                v = (usec_t) n * units[i].mult;
+                                        else
+                                                n = -1;
+                                }
+                        if (!found)
+                                n = -1;
+                }
+        }
+        if (n < 0) {
+                config_error(c->errors, c->file, config_setting_line(s),
+                             "'%s' must be a duration: a number of seconds, or a string such as \"30s\", \"15min\" or \"1h\"",
+                             key);
+                return -EINVAL;
+        }
+        if ((v == 0 && zero_ok) || (v >= min && v <= max)) {
+                *ret = v;
+                return 1;
+        }
+        config_error(c->errors, c->file, config_setting_line(s), "'%s' must be between %llus and %llus%s", key,
+                     (unsigned long long) (min / USEC_PER_SEC), (unsigned long long) (max / USEC_PER_SEC),
+                     zero_ok ? " (or 0 for never)" : "");
+        return -ERANGE;
+}
+
+static int check_file_key(ConfigContext *c, const config_setting_t *group, const char *key, const char *path,
+                          bool secret) {
+        int line = config_setting_line(config_setting_get_member(group, key));
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (path[0] != '/') {
+                config_error(c->errors, c->file, line, "'%s' must be an absolute path, not '%s'", key, path);
+                return -EINVAL;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                config_error(c->errors, c->file, line, "cannot read %s '%s': %m", key, path);
+                return -EINVAL;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                config_error(c->errors, c->file, line, "%s '%s' is not a regular file", key, path);
+                return -EINVAL;
+        }
+        if (!secret)
+                return 0;
+        /* A secret that another user can read is no secret. */
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                config_error(c->errors, c->file, line, "%s '%s' is owned by uid %u: it must belong to root", key, path,
+                             (unsigned) st.st_uid);
+                return -EPERM;
+        }
+        if ((st.st_mode & 0007) || ((st.st_mode & 0070) && st.st_gid != 0)) {
+                config_error(c->errors, c->file, line,
+                             "%s '%s' is readable by other users (mode %04o): it must be readable by root only (chmod 600)",
+                             key, path, (unsigned) (st.st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
+static bool pin_valid(const char *pin) {
+        /* "sha256//BASE64[;sha256//BASE64...]" (curl's form), or a key file */
+        const char *p = pin;
+        if (pin[0] == '/')
+                return true;
+        while (*p) {
+                size_t n;
+                if (!startswith(p, "sha256//"))
+                        return false;
+                p += 8;
+                n = strcspn(p, ";");
+                if (n != 44 || strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") < n ||
+                    p[43] != '=')
+                        return false;
+                p += n;
+                if (*p == ';')
+                        p++;
+        }
+        return p != pin;
+}
+
+static int check_url(ConfigContext *c, const config_setting_t *group, const char *url) {
+        int line = config_setting_line(config_setting_get_member(group, "url"));
+        CURLU *h;
+        char *scheme = NULL, *host = NULL;
+        bool ok;
+
+        for (const char *p = url; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == 0x7f) {
+                        config_error(c->errors, c->file, line, "'url' contains a space or a control character");
+                        return -EINVAL;
+                }
+        h = curl_url();
+        if (!h)
+                return -ENOMEM;
+        ok = curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && !isempty(host);
+        if (!ok)
+                config_error(c->errors, c->file, line, "'url' is not a valid URL: '%s'", url);
+        else if (strcasecmp(scheme, "https") != 0) {
+                config_error(c->errors, c->file, line,
+                             "'url' must be an https:// URL (events are only ever sent over verified TLS), not '%s'", url);
+                ok = false;
+        }
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(h);
+        return ok ? 0 : -EINVAL;
+}
+
+static int parse_collector(ConfigContext *c, const config_setting_t *g) {
+        static const char *const keys[] = { "url",     "ca_file",   "pin",         "client_cert",      "client_key",
+                                            "token_file", "heartbeat_interval", "timeout", "gzip", "batch_max_events",
+                                            "backoff_min", "backoff_max", NULL };
+        CollectorSettings *k = &c->policy->collector;
+        struct { const char *key; char **dst; bool secret; } files[] = {
+                { "ca_file", &k->ca_file, false },       { "client_cert", &k->client_cert, false },
+                { "client_key", &k->client_key, true },  { "token_file", &k->token_file, true },
+        };
+        long long n;
+        int r, line = config_setting_line(g);
+
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+                return wrong_type(c, g, "collector", "a group: collector = { url = \"https://...\"; ... };");
+        config_check_keys(c, g, keys);
+
+        r = config_get_string(c, g, "url", &k->url);
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0 && check_url(c, g, k->url) == -ENOMEM)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                r = config_get_string(c, g, files[i].key, files[i].dst);
+                if (r == -ENOMEM)
+                        return r;
+                if (r > 0)
+                        (void) check_file_key(c, g, files[i].key, *files[i].dst, files[i].secret);
+                if (r > 0 && !k->url)
+                        config_error(c->errors, c->file, config_setting_line(config_setting_get_member(g, files[i].key)),
+                                     "'%s' is set but 'url' is not: without a url nothing is sent", files[i].key);
+        }
+        r = config_get_string(c, g, "pin", &k->pin);
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0 && !pin_valid(k->pin))
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(g, "pin")),
+                             "'pin' must be sha256// and the base64 SHA-256 of the collector's public key (several separated by ';'), or the path of the key file");
+        else if (r > 0 && k->pin[0] == '/')
+                (void) check_file_key(c, g, "pin", k->pin, false);
+        if (k->client_key && !k->client_cert)
+                config_error(c->errors, c->file, line, "'client_key' is set but 'client_cert' is not");
+
+        (void) config_get_duration(c, g, "heartbeat_interval", 10 * USEC_PER_SEC, 7 * 24 * 3600 * USEC_PER_SEC, true,
+                                   &k->heartbeat_interval);
+        (void) config_get_duration(c, g, "timeout", USEC_PER_SEC, 600 * USEC_PER_SEC, false, &k->timeout);
+        (void) config_get_duration(c, g, "backoff_min", 100 * USEC_PER_MSEC, 3600 * USEC_PER_SEC, false, &k->backoff_min);
+        (void) config_get_duration(c, g, "backoff_max", 100 * USEC_PER_MSEC, 24 * 3600 * USEC_PER_SEC, false,
+                                   &k->backoff_max);
+        if (k->backoff_max < k->backoff_min)
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(g, "backoff_max")) ?: line,
+                             "'backoff_max' must not be shorter than 'backoff_min'");
+        (void) config_get_bool(c, g, "gzip", &k->gzip);
+        if (config_get_int(c, g, "batch_max_events", 1, 10000, &n) > 0)
+                k->batch_max_events = (unsigned) n;
+        return 0;
+}
+
+static int parse_spool(ConfigContext *c, const config_setting_t *g) {
+        static const char *const keys[] = { "max_size_mb", NULL };
+        long long n;
+
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+                return wrong_type(c, g, "spool", "a group: spool = { max_size_mb = 64; };");
+        config_check_keys(c, g, keys);
+        if (config_get_int(c, g, "max_size_mb", 1, 65536, &n) > 0)
+                c->policy->spool.max_bytes = (uint64_t) n * 1024 * 1024;
+        return 0;
+}
+
 /* ---- allow entries ---- */
 
 static int parse_id(ConfigContext *c, const config_setting_t *entry, const char *key, uint16_t *ret) {
@@ -805,7 +1020,7 @@ static void check_duplicates(ConfigErrors *errors, const UsbPolicy *u) {
 /* ---- the main file ---- */
 
 static int parse_main(ConfigContext *c, const config_t *cfg) {
-        static const char *const sections[] = { "usb", "notice", "lock", "antivirus", NULL };
+        static const char *const sections[] = { "usb", "notice", "lock", "antivirus", "collector", "spool", NULL };
         config_setting_t *root = config_root_setting(cfg), *s;
         int r;
 
@@ -828,6 +1043,18 @@ static int parse_main(ConfigContext *c, const config_t *cfg) {
         s = config_setting_get_member(root, "antivirus");
         if (s && parse_antivirus(c, s) == -ENOMEM)
                 return -ENOMEM;
+        s = config_setting_get_member(root, "collector");
+        if (s) {
+                r = parse_collector(c, s);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        s = config_setting_get_member(root, "spool");
+        if (s) {
+                r = parse_spool(c, s);
+                if (r == -ENOMEM)
+                        return r;
+        }
         return 0;
 }
 

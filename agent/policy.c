@@ -23,6 +23,8 @@ Policy *policy_alloc(void) {
                 return NULL;
         p->n_ref = 1;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
+        collector_settings_init(&p->collector);
+        p->spool.max_bytes = 64ull * 1024 * 1024;
         p->lock.idle_timeout = LOCK_IDLE_TIMEOUT_DEFAULT;
         p->lock.verify_timeout = LOCK_VERIFY_TIMEOUT_DEFAULT;
         p->lock.tty = LOCK_TTY_REPORT;
@@ -94,6 +96,26 @@ static void strv_free_n(char **v, size_t n) {
         free(v);
 }
 
+void collector_settings_init(CollectorSettings *c) {
+        *c = (CollectorSettings){
+                .heartbeat_interval = COLLECTOR_HEARTBEAT_DEFAULT,
+                .timeout = COLLECTOR_TIMEOUT_DEFAULT,
+                .backoff_min = COLLECTOR_BACKOFF_MIN_DEFAULT,
+                .backoff_max = COLLECTOR_BACKOFF_MAX_DEFAULT,
+                .batch_max_events = COLLECTOR_BATCH_DEFAULT,
+        };
+}
+
+void collector_settings_done(CollectorSettings *c) {
+        free(c->url);
+        free(c->ca_file);
+        free(c->pin);
+        free(c->client_cert);
+        free(c->client_key);
+        free(c->token_file);
+        collector_settings_init(c);
+}
+
 Policy *policy_ref(Policy *p) {
         if (p)
                 p->n_ref++;
@@ -125,6 +147,7 @@ Policy *policy_unref(Policy *p) {
         free(p->av.pattern_file);
         strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
+        collector_settings_done(&p->collector);
         for (size_t i = 0; i < p->n_files; i++)
                 free(p->files[i]);
         free(p->files);

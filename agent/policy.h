@@ -96,6 +96,28 @@ typedef struct AvPolicy {
         char *policy_ref;
 } AvPolicy;
 
+/* collector = { ... }: where and how events are delivered (agent/uplink.c). */
+typedef struct CollectorSettings {
+        char *url;         /* NULL: events stay in the spool and the journal */
+        char *ca_file, *pin, *client_cert, *client_key, *token_file;
+        usec_t heartbeat_interval; /* 0: no heartbeat */
+        usec_t timeout;            /* bound on one request */
+        usec_t backoff_min, backoff_max;
+        unsigned batch_max_events;
+        bool gzip;
+} CollectorSettings;
+
+#define COLLECTOR_HEARTBEAT_DEFAULT (15 * 60 * USEC_PER_SEC)
+#define COLLECTOR_TIMEOUT_DEFAULT (30 * USEC_PER_SEC)
+#define COLLECTOR_BACKOFF_MIN_DEFAULT (1 * USEC_PER_SEC)
+#define COLLECTOR_BACKOFF_MAX_DEFAULT (5 * 60 * USEC_PER_SEC)
+#define COLLECTOR_BATCH_DEFAULT 1000u
+
+/* spool = { ... } (agent/spool.c). */
+typedef struct SpoolSettings {
+        uint64_t max_bytes;
+} SpoolSettings;
+
 /* Sections of mamori.conf that other modules own hang off the Policy as
  * plain settings; each is parsed in config.c and documented in docs/. */
 typedef struct Policy {
@@ -110,7 +132,12 @@ typedef struct Policy {
         NoticePolicy notice;
         LockPolicy lock;
         AvPolicy av;
+        CollectorSettings collector;
+        SpoolSettings spool;
 } Policy;
+
+void collector_settings_init(CollectorSettings *c);
+void collector_settings_done(CollectorSettings *c);
 
 Policy *policy_ref(Policy *p);
 Policy *policy_unref(Policy *p);
