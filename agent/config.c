@@ -817,7 +817,7 @@ static int parse_collector(ConfigContext *c, const config_setting_t *g) {
         if (k->client_key && !k->client_cert)
                 config_error(c->errors, c->file, line, "'client_key' is set but 'client_cert' is not");
 
-        (void) config_get_duration(c, g, "heartbeat_interval", 10 * USEC_PER_SEC, 7 * 24 * 3600 * USEC_PER_SEC, true,
+        (void) config_get_duration(c, g, "heartbeat_interval", USEC_PER_SEC, 7 * 24 * 3600 * USEC_PER_SEC, true,
                                    &k->heartbeat_interval);
         (void) config_get_duration(c, g, "timeout", USEC_PER_SEC, 600 * USEC_PER_SEC, false, &k->timeout);
         (void) config_get_duration(c, g, "backoff_min", 100 * USEC_PER_MSEC, 3600 * USEC_PER_SEC, false, &k->backoff_min);

@@ -40,6 +40,7 @@ typedef enum EventKind {
         EVENT_AV_PATTERN_OK,
         EVENT_AV_MISSING,
         EVENT_AV_ENGINE_INACTIVE,
+        EVENT_AGENT_SPOOL_CORRUPT,
         _EVENT_KIND_MAX,
 } EventKind;
 

@@ -11,6 +11,7 @@
 #include "notice.h"
 #include "av.h"
 #include "lock.h"
+#include "reporting.h"
 #include "seat.h"
 #include "sessions.h"
 #include "sysbus.h"
@@ -66,8 +67,9 @@ Manager *manager_free(Manager *m) {
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
-        notice_sender_free(m->notice);
-        eventlog_free(m->eventlog);
+        m->notice = notice_sender_free(m->notice);
+        /* Before the policy: a last commit may still render a drop event. */
+        reporting_free(m->reporting);
         policy_unref(m->policy);
         config_errors_done(&m->start_errors);
         hostinfo_done(&m->host);
@@ -85,13 +87,8 @@ Manager *manager_free(Manager *m) {
 
 /* ---- events ---- */
 
-int manager_emit(Manager *m, Event *e_) {
-        _cleanup_(event_freep) Event *e = e_;
-        _cleanup_free_ char *json = NULL;
-        const EventKindInfo *info = event_kind_info(e->kind);
+int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len) {
         SeatUser user = { 0 };
-        char seq[32];
-        size_t len = 0;
         int r;
 
         /* logind's view over the bus when we have one, its /run files otherwise. */
@@ -107,36 +104,15 @@ int manager_emit(Manager *m, Event *e_) {
                 .session_id = user.session,
         };
 
-        if (m->eventlog) {
-                r = eventlog_next_seq(m->eventlog, &e->seq);
-                if (r < 0)
-                        log_error_errno(r, "Cannot persist the event sequence counter: %m");
-        }
-        r = event_render(e, &env, &json, &len);
+        r = event_render(e, &env, ret, ret_len);
         seat_user_done(&user);
-        if (r < 0)
-                return log_oom();
+        return r;
+}
 
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long) e->seq);
-        LogField fields[] = {
-                { "MAMORI_EVENT_KIND", info->name },
-                { "MAMORI_EVENT_ID", e->id },
-                { "MAMORI_EVENT_SEQ", seq },
-                { "MAMORI_POLICY_REF", e->policy_ref },
-                { "MAMORI_EVENT", json },
-        };
-        log_struct(info->log_level, info->message_id, fields, ELEMENTSOF(fields), "%s",
-                   e->message ? e->message : info->name);
-
+int manager_emit(Manager *m, Event *e) {
         m->n_events++;
-        control_event_recorded(m->control, json, len);
         notice_event(m->notice, e);
-        if (m->eventlog) {
-                r = eventlog_append(m->eventlog, json, len);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to record event %s: %m", e->id);
-        }
-        return 0;
+        return reporting_record(m->reporting, m, e);
 }
 
 /* ---- policy ---- */
@@ -312,6 +288,7 @@ int manager_reload(Manager *m) {
         log_policy(p);
         old = m->policy;
         m->policy = TAKE_PTR(p);
+        (void) reporting_apply(m->reporting, m->policy);
         emit_config_changed(m, old, m->policy);
         /* Devices already plugged in are decided again under the new policy,
          * including ones that were not of a blocked category before. */
@@ -373,6 +350,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 json_string(event_body(e), si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
                 (void) manager_emit(m, e);
         }
+        /* Durable before we go, whatever the loop does next. */
+        reporting_stop(m->reporting);
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
@@ -433,10 +412,12 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
-        r = eventlog_open(m->state_dir, &m->eventlog);
+        r = reporting_new(m, &m->reporting);
         if (r < 0)
-                /* Enforcement does not depend on the disk: go on, journal only. */
-                log_error_errno(r, "Cannot open the event log in %s, events go to the journal only: %m", m->state_dir);
+                return r;
+        r = reporting_apply(m->reporting, m->policy);
+        if (r < 0)
+                return r;
         (void) mkdir(m->runtime_dir, 0755);
 
         sigemptyset(&mask);

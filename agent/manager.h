@@ -10,10 +10,10 @@
 
 #include "config.h"
 #include "event.h"
-#include "eventlog.h"
 #include "hostinfo.h"
 #include "policy.h"
 
+typedef struct Reporting Reporting;
 typedef struct UsbMonitor UsbMonitor;
 typedef struct UsbEnforcer UsbEnforcer;
 typedef struct Control Control;
@@ -38,7 +38,7 @@ typedef struct Manager {
         ConfigErrors start_errors;
 
         HostInfo host;
-        EventLog *eventlog;  /* NULL when the state directory is unusable */
+        Reporting *reporting; /* spool, uplink, netwatch, heartbeat (agent/reporting.h) */
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
@@ -67,8 +67,10 @@ int manager_run(Manager *m);
 /* SIGHUP: a new policy replaces the running one only when it is valid. */
 int manager_reload(Manager *m);
 
-/* Records an event: envelope, sequence number, journal, sink. Takes ownership. */
+/* Records an event: envelope, sequence number, spool, then journal. Takes ownership. */
 int manager_emit(Manager *m, Event *e);
+/* The event as one line of JSON with this host's envelope (e->seq as set). */
+int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len);
 
 /* For `sd_notify` STATUS= and mamorictl. */
 void manager_update_status(Manager *m);

@@ -703,6 +703,8 @@ int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
         r = load_segments(s);
         if (r < 0)
                 return r;
+        if (opt)
+                s->next_seq = MAX(s->next_seq, opt->min_next_seq);
         /* Dropped or damaged bytes found at open are removed now. */
         r = reclaim(s, false);
         if (r < 0)

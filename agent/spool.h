@@ -45,6 +45,7 @@ typedef struct Spool Spool;
 typedef struct SpoolOptions {
         uint64_t max_bytes; /* 0: SPOOL_DEFAULT_MAX_BYTES */
         bool no_sync;       /* unit tests and the fuzzer only: skip fsync */
+        uint64_t min_next_seq; /* seqs below this were handed out before (an older format) */
 } SpoolOptions;
 
 typedef enum SpoolDamage {

@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include "config-paths.h"
+
+#include "log.h"
+#include "manager.h"
+#include "netwatch.h"
+#include "reporting.h"
+
+/* The group commit runs after the sources of events (USB is IMPORTANT,
+ * the rest NORMAL) and before delivery. */
+#define COMMIT_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 5)
+
+/* An event waiting for its commit before it is journaled: the journal
+ * only ever shows a seq that is durable, so no seq shown can come back. */
+typedef struct Pending {
+        uint64_t seq;
+        EventKind kind;
+        char id[37];
+        char *policy_ref, *message, *json;
+} Pending;
+
+struct Reporting {
+        Manager *manager;
+        Spool *spool;
+        Uplink *uplink;
+        Netwatch *netwatch;
+        Pending *pending;
+        size_t n_pending, cap_pending;
+        sd_event_source *heartbeat;
+        usec_t heartbeat_interval;
+        bool commit_failing;
+};
+
+static void pending_done(Pending *p) {
+        free(p->policy_ref);
+        free(p->message);
+        free(p->json);
+}
+
+static void journal(const Pending *p, const char *note) {
+        const EventKindInfo *info = event_kind_info(p->kind);
+        char seq[32];
+
+        snprintf(seq, sizeof seq, "%" PRIu64, p->seq);
+        LogField fields[] = {
+                { "MAMORI_EVENT_KIND", info->name },
+                { "MAMORI_EVENT_ID", p->id },
+                { "MAMORI_EVENT_SEQ", p->seq ? seq : NULL },
+                { "MAMORI_POLICY_REF", p->policy_ref },
+                { "MAMORI_EVENT", p->json },
+                { "MAMORI_EVENT_NOT_SPOOLED", note },
+        };
+        log_struct(info->log_level, info->message_id, fields, ELEMENTSOF(fields), "%s",
+                   p->message ? p->message : info->name);
+}
+
+static int pending_push(Reporting *r, const Event *e, char *json) {
+        Pending *p;
+        if (r->n_pending == r->cap_pending) {
+                size_t ncap = r->cap_pending ? r->cap_pending * 2 : 64;
+                Pending *n = reallocarray(r->pending, ncap, sizeof *n);
+                if (!n)
+                        return -ENOMEM;
+                r->pending = n;
+                r->cap_pending = ncap;
+        }
+        p = &r->pending[r->n_pending];
+        *p = (Pending){ .seq = e->seq, .kind = e->kind, .json = json };
+        memcpy(p->id, e->id, sizeof p->id);
+        if (free_and_strdup(&p->policy_ref, e->policy_ref) < 0 || free_and_strdup(&p->message, e->message) < 0) {
+                pending_done(p);
+                return -ENOMEM;
+        }
+        r->n_pending++;
+        return 0;
+}
+
+/* ---- spool callbacks ---- */
+
+static void on_committed(uint64_t last_seq, int error, void *userdata) {
+        Reporting *r = userdata;
+        size_t k = 0;
+
+        if (error < 0) {
+                /* The events stay queued and the commit is retried; the
+                 * journal has them now, marked, rather than never. */
+                if (!r->commit_failing)
+                        log_error_errno(error, "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
+                r->commit_failing = true;
+                for (size_t i = 0; i < r->n_pending; i++) {
+                        journal(&r->pending[i], "not yet durable");
+                        pending_done(&r->pending[i]);
+                }
+                r->n_pending = 0;
+                return;
+        }
+        if (r->commit_failing)
+                log_notice("Events are written to the spool again.");
+        r->commit_failing = false;
+        for (; k < r->n_pending && r->pending[k].seq <= last_seq; k++) {
+                journal(&r->pending[k], NULL);
+                pending_done(&r->pending[k]);
+        }
+        memmove(r->pending, r->pending + k, (r->n_pending - k) * sizeof *r->pending);
+        r->n_pending -= k;
+        uplink_kick(r->uplink);
+}
+
+static const char *const severity_keys[] = { "info", "low", "medium", "high", "critical" };
+
+static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_t *ret_time, char **ret_json,
+                       size_t *ret_len, void *userdata) {
+        Reporting *r = userdata;
+        _cleanup_(event_freep) Event *e = event_new(EVENT_AGENT_EVENTS_DROPPED);
+        _cleanup_free_ char *json = NULL;
+        char ts[RFC3339_MAX], sev[160] = "";
+        JsonWriter *w;
+        size_t len = 0;
+        int q;
+
+        if (!e)
+                return -ENOMEM;
+        for (unsigned i = 0; i < ELEMENTSOF(severity_keys); i++)
+                if (d->by_severity[i]) {
+                        size_t l = strlen(sev);
+                        snprintf(sev + l, sizeof sev - l, "%s%s %" PRIu64, l ? ", " : "", severity_keys[i], d->by_severity[i]);
+                }
+        (void) event_set_message(e,
+                                 "The spool is full (%" PRIu64 " MiB): %" PRIu64 " undelivered event%s of the lowest severity dropped, oldest first (%s; seq %" PRIu64 "-%" PRIu64 ")",
+                                 d->max_bytes / (1024 * 1024), d->count, d->count == 1 ? "" : "s", sev, d->first_seq,
+                                 d->last_seq);
+        w = event_body(e);
+        json_key(w, "dropped");
+        json_object_begin(w);
+        json_kv_uint(w, "count", d->count);
+        json_kv_string(w, "reason", d->reason);
+        json_key(w, "by_severity");
+        json_object_begin(w);
+        for (unsigned i = 0; i < ELEMENTSOF(severity_keys); i++)
+                json_kv_uint(w, severity_keys[i], d->by_severity[i]);
+        json_object_end(w);
+        json_kv_uint(w, "first_seq", d->first_seq);
+        json_kv_uint(w, "last_seq", d->last_seq);
+        json_key(w, "seq_ranges");
+        json_array_begin(w);
+        for (size_t i = 0; i < d->n_ranges; i++) {
+                json_array_begin(w);
+                json_uint(w, d->ranges[i][0]);
+                json_uint(w, d->ranges[i][1]);
+                json_array_end(w);
+        }
+        json_array_end(w);
+        json_kv_string(w, "oldest_time", format_rfc3339(ts, d->oldest_time));
+        json_kv_string(w, "newest_time", format_rfc3339(ts, d->newest_time));
+        json_kv_uint(w, "spool_max_bytes", d->max_bytes);
+        json_kv_uint(w, "dropped_since_start", d->total_dropped);
+        json_object_end(w);
+
+        e->seq = seq;
+        q = manager_render_event(r->manager, e, &json, &len);
+        if (q < 0)
+                return q;
+        *ret_json = strdup(json);
+        if (!*ret_json)
+                return -ENOMEM;
+        q = pending_push(r, e, TAKE_PTR(json));
+        if (q < 0) {
+                *ret_json = mfree(*ret_json);
+                return q;
+        }
+        *ret_len = len;
+        *ret_sev = (uint8_t) e->severity;
+        *ret_time = e->time;
+        log_error("Spool full: dropping %" PRIu64 " event(s) (%s).", d->count, sev);
+        return 0;
+}
+
+static void on_damaged(const SpoolFinding *f, void *userdata) {
+        Reporting *r = userdata;
+        Event *e = event_new(EVENT_AGENT_SPOOL_CORRUPT);
+        bool lost = f->lost_first <= f->lost_last;
+        JsonWriter *w;
+
+        if (!e)
+                return (void) log_oom();
+        if (f->kind == SPOOL_DAMAGE_TORN)
+                (void) event_set_message(e, "The spool ended in an interrupted write (%s, %" PRIu64 " bytes at offset %" PRIu64 "): it was never committed, so nothing recorded is lost; cut off",
+                                         f->file, f->bytes, f->offset);
+        else if (f->kind == SPOOL_DAMAGE_CURSOR)
+                (void) event_set_message(e, "The spool's delivery cursor was unreadable: events already delivered may be sent again (same ids)");
+        else if (lost)
+                (void) event_set_message(e, "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64 "): events with seq %" PRIu64 "-%" PRIu64 " may be lost; %s",
+                                         f->file, f->bytes, f->offset, f->lost_first, f->lost_last,
+                                         f->cut ? "cut off" : "skipped");
+        else
+                (void) event_set_message(e, "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64 "); %s",
+                                         f->file, f->bytes, f->offset, f->cut ? "cut off" : "skipped");
+        if (f->kind != SPOOL_DAMAGE_CORRUPT)
+                e->severity = EVENT_SEVERITY_MEDIUM;
+        w = event_body(e);
+        json_key(w, "spool");
+        json_object_begin(w);
+        json_kv_string(w, "damage", spool_damage_to_string(f->kind));
+        json_kv_string(w, "file", f->file);
+        json_kv_uint(w, "offset", f->offset);
+        json_kv_uint(w, "bytes", f->bytes);
+        json_kv_string(w, "action", f->cut ? "cut" : "skipped");
+        if (f->last_good_seq)
+                json_kv_uint(w, "last_good_seq", f->last_good_seq);
+        if (lost) {
+                json_key(w, "possibly_lost_seq");
+                json_object_begin(w);
+                json_kv_uint(w, "first", f->lost_first);
+                json_kv_uint(w, "last", f->lost_last);
+                json_object_end(w);
+        }
+        json_object_end(w);
+        (void) manager_emit(r->manager, e);
+}
+
+/* ---- heartbeat ---- */
+
+static void spool_json(Reporting *r, JsonWriter *w) {
+        SpoolStats st;
+        char ts[RFC3339_MAX];
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        spool_get_stats(r->spool, &st);
+        json_kv_uint(w, "depth", st.depth);
+        json_kv_uint(w, "bytes", st.bytes);
+        json_kv_uint(w, "max_bytes", st.max_bytes);
+        json_key(w, "oldest_unsent");
+        if (st.oldest_unsent)
+                json_string(w, format_rfc3339(ts, st.oldest_unsent));
+        else
+                json_null(w);
+        json_key(w, "oldest_unsent_age_sec");
+        if (st.oldest_unsent)
+                json_uint(w, now > st.oldest_unsent ? (now - st.oldest_unsent) / USEC_PER_SEC : 0);
+        else
+                json_null(w);
+        json_kv_uint(w, "next_seq", st.next_seq);
+        json_kv_uint(w, "delivered_seq", st.acked_seq);
+        json_kv_uint(w, "dropped_since_start", st.dropped);
+}
+
+static void emit_heartbeat(Reporting *r) {
+        Manager *m = r->manager;
+        Event *e = event_new(EVENT_AGENT_HEARTBEAT);
+        SpoolStats st = { 0 };
+        UplinkStatus us;
+        JsonWriter *w;
+        char ts[RFC3339_MAX];
+
+        if (!e)
+                return (void) log_oom();
+        if (r->spool)
+                spool_get_stats(r->spool, &st);
+        uplink_get_status(r->uplink, &us);
+        (void) event_set_message(e, "mamorid %s alive, policy %.12s; %" PRIu64 " event%s waiting; last delivery %s",
+                                 MAMORI_VERSION, m->policy->hash, st.depth, st.depth == 1 ? "" : "s",
+                                 us.last_success ? format_rfc3339(ts, us.last_success) : "none since start");
+        w = event_body(e);
+        json_key(w, "heartbeat");
+        json_object_begin(w);
+        json_kv_uint(w, "interval_sec", r->heartbeat_interval / USEC_PER_SEC);
+        json_kv_uint(w, "uptime_sec", (now_usec(CLOCK_MONOTONIC) - m->started_at) / USEC_PER_SEC);
+        json_kv_uint(w, "events_since_start", m->n_events);
+        json_kv_bool(w, "fail_closed", m->policy->failsafe);
+        json_key(w, "spool");
+        json_object_begin(w);
+        if (r->spool)
+                spool_json(r, w);
+        else
+                json_kv_string(w, "error", "unavailable: journal only");
+        json_object_end(w);
+        json_key(w, "uplink");
+        json_object_begin(w);
+        uplink_status_json(r->uplink, w);
+        json_object_end(w);
+        json_object_end(w);
+        (void) manager_emit(m, e);
+}
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        Reporting *r = userdata;
+        emit_heartbeat(r);
+        (void) sd_event_source_set_time(s, usec + r->heartbeat_interval);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int arm_heartbeat(Reporting *r, usec_t interval) {
+        sd_event *e = r->manager->event;
+        usec_t accuracy;
+        int q;
+
+        if (interval == r->heartbeat_interval && (interval == 0 || r->heartbeat))
+                return 0;
+        r->heartbeat_interval = interval;
+        if (interval == 0) {
+                r->heartbeat = sd_event_source_disable_unref(r->heartbeat);
+                return 0;
+        }
+        /* Let the kernel coalesce it with other wakeups: 1% slack, at most 10s. */
+        accuracy = MIN(interval / 100, 10 * USEC_PER_SEC);
+        if (r->heartbeat) {
+                q = sd_event_source_set_time_relative(r->heartbeat, interval);
+                if (q >= 0)
+                        q = sd_event_source_set_time_accuracy(r->heartbeat, accuracy);
+                if (q >= 0)
+                        q = sd_event_source_set_enabled(r->heartbeat, SD_EVENT_ON);
+        } else {
+                q = sd_event_add_time_relative(e, &r->heartbeat, CLOCK_BOOTTIME, interval, accuracy, on_heartbeat, r);
+                if (q >= 0)
+                        (void) sd_event_source_set_description(r->heartbeat, "heartbeat");
+        }
+        if (q < 0)
+                return log_error_errno(q, "Cannot arm the heartbeat timer: %m");
+        return 0;
+}
+
+/* ---- netwatch ---- */
+
+static void on_network(const char *why, void *userdata) {
+        Reporting *r = userdata;
+        uplink_network_up(r->uplink, why);
+}
+
+/* ---- lifetime ---- */
+
+/* The event log of earlier versions reserved seqs in <state>/seq: never hand those out again. */
+static uint64_t legacy_seq(const char *state_dir) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char buf[32] = { 0 };
+
+        if (asprintf(&p, "%s/seq", state_dir) < 0)
+                return 0;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || read(fd, buf, sizeof buf - 1) <= 0)
+                return 0;
+        return strtoull(buf, NULL, 10);
+}
+
+int reporting_new(Manager *m, Reporting **ret) {
+        _cleanup_(reporting_freep) Reporting *r = calloc(1, sizeof *r);
+        _cleanup_free_ char *spool_dir = NULL, *dl_dir = NULL;
+        static const SpoolCallbacks cb = {
+                .render_drop = render_drop,
+                .committed = on_committed,
+                .damaged = on_damaged,
+        };
+        int q;
+
+        if (!r)
+                return -ENOMEM;
+        r->manager = m;
+        if (asprintf(&spool_dir, "%s/spool", m->state_dir) < 0 || asprintf(&dl_dir, "%s/dead-letter", m->state_dir) < 0)
+                return -ENOMEM;
+
+        (void) mkdir(m->state_dir, 0700);
+        q = spool_open(spool_dir,
+                       &(SpoolOptions){ .max_bytes = m->policy->spool.max_bytes, .min_next_seq = legacy_seq(m->state_dir) },
+                       &r->spool);
+        if (q == -ENOMEM)
+                return q;
+        if (q < 0)
+                /* Enforcement does not depend on the disk: go on, journal only. */
+                log_error_errno(q, "Cannot open the spool in %s, events go to the journal only%s: %m", spool_dir,
+                                q == -EBUSY ? " (another mamorid uses it)" : "");
+        else {
+                spool_set_callbacks(r->spool, &cb, r);
+                q = spool_attach_event(r->spool, m->event, COMMIT_PRIORITY);
+                if (q < 0)
+                        return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
+        }
+
+        q = uplink_new(m->event, r->spool, dl_dir, &r->uplink);
+        if (q < 0)
+                return log_error_errno(q, "Cannot set up the uplink: %m");
+        q = netwatch_new(m->event, on_network, r, &r->netwatch);
+        if (q < 0)
+                log_warning_errno(q, "Not watching the network; delivery retries on its own timer only: %m");
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+Reporting *reporting_free(Reporting *r) {
+        if (!r)
+                return NULL;
+        netwatch_free(r->netwatch);
+        uplink_free(r->uplink);
+        /* spool_free commits what is queued, and the journal lines follow. */
+        spool_free(r->spool);
+        for (size_t i = 0; i < r->n_pending; i++) {
+                journal(&r->pending[i], "not durable: the spool could not be written at exit");
+                pending_done(&r->pending[i]);
+        }
+        free(r->pending);
+        sd_event_source_disable_unref(r->heartbeat);
+        free(r);
+        return NULL;
+}
+
+int reporting_apply(Reporting *r, const Policy *p) {
+        int q;
+
+        if (!r)
+                return 0;
+        if (r->spool)
+                spool_set_max_bytes(r->spool, p->spool.max_bytes);
+        if (r->spool)
+                q = uplink_configure(r->uplink, &p->collector, p->spool.max_bytes);
+        else
+                q = 0; /* nothing to deliver from */
+        if (q < 0)
+                return log_error_errno(q, "Cannot configure the uplink: %m");
+        return arm_heartbeat(r, p->collector.heartbeat_interval);
+}
+
+int reporting_record(Reporting *r, Manager *m, Event *e_) {
+        _cleanup_(event_freep) Event *e = e_;
+        _cleanup_free_ char *json = NULL;
+        size_t len = 0;
+        int q;
+
+        e->seq = r && r->spool ? spool_next_seq(r->spool) : 0;
+        q = manager_render_event(m, e, &json, &len);
+        if (q < 0)
+                return log_oom();
+        if (!r || !r->spool) {
+                Pending p = { .seq = 0, .kind = e->kind, .policy_ref = e->policy_ref, .message = e->message, .json = json };
+                memcpy(p.id, e->id, sizeof p.id);
+                journal(&p, "the spool is unavailable");
+                return 0;
+        }
+
+        /* Queued for the journal first: the commit may happen inside the append. */
+        _cleanup_free_ char *copy = strdup(json);
+        if (!copy)
+                return log_oom();
+        q = pending_push(r, e, TAKE_PTR(copy));
+        if (q < 0)
+                return log_oom();
+        q = spool_append(r->spool, json, len, (uint8_t) e->severity, e->time);
+        if (q < 0) {
+                Pending *p = &r->pending[r->n_pending - 1];
+                journal(p, "the spool refused it");
+                pending_done(p);
+                r->n_pending--;
+                return log_error_errno(q, "Cannot record event %s in the spool: %m", e->id);
+        }
+        return 0;
+}
+
+void reporting_stop(Reporting *r) {
+        int q;
+        if (!r || !r->spool)
+                return;
+        q = spool_commit(r->spool);
+        if (q < 0)
+                log_error_errno(q, "Cannot commit the last events to the spool: %m");
+}
+
+int reporting_flush(Reporting *r) {
+        if (!r)
+                return -ENOTCONN;
+        if (r->spool)
+                (void) spool_commit(r->spool);
+        return uplink_flush(r->uplink);
+}
+
+void reporting_status_json(Reporting *r, JsonWriter *w) {
+        json_key(w, "spool");
+        json_object_begin(w);
+        if (r && r->spool)
+                spool_json(r, w);
+        else
+                json_kv_string(w, "error", "unavailable: journal only");
+        json_object_end(w);
+        json_key(w, "uplink");
+        json_object_begin(w);
+        if (r)
+                uplink_status_json(r->uplink, w);
+        json_object_end(w);
+}
+
+Spool *reporting_spool(Reporting *r) {
+        return r ? r->spool : NULL;
+}
+
+Uplink *reporting_uplink(Reporting *r) {
+        return r ? r->uplink : NULL;
+}

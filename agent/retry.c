@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#include <curl/curl.h>
+
+#include "macro.h"
+#include "retry.h"
+
+static const char *const verdicts[_RETRY_VERDICT_MAX] = {
+        [RETRY_DELIVERED] = "delivered",
+        [RETRY_LATER] = "retry",
+        [RETRY_SPLIT] = "split",
+        [RETRY_REJECTED] = "rejected",
+};
+
+const char *retry_verdict_to_string(RetryVerdict v) {
+        return (unsigned) v < _RETRY_VERDICT_MAX ? verdicts[v] : "unknown";
+}
+
+RetryVerdict retry_classify(long status) {
+        if (status >= 200 && status <= 299)
+                return RETRY_DELIVERED;
+        if (status == 408 || status == 429)
+                return RETRY_LATER;
+        if (status == 413)
+                return RETRY_SPLIT;
+        if (status >= 400 && status <= 499)
+                return RETRY_REJECTED;
+        /* 5xx, no answer, and what a collector should never say (1xx, 3xx:
+         * redirects are not followed): keep the batch and try again. */
+        return RETRY_LATER;
+}
+
+usec_t retry_backoff(unsigned failures, usec_t min, usec_t max, uint64_t random) {
+        usec_t d = min;
+
+        if (failures == 0)
+                return 0;
+        for (unsigned i = 1; i < failures && d < max; i++)
+                d = d > max / 2 ? max : d * 2;
+        d = MIN(d, max);
+        /* [d/2, d] */
+        return d / 2 + (d / 2 > 0 ? random % (d / 2 + 1) : 0);
+}
+
+int retry_after_parse(const char *value, usec_t now_realtime, usec_t max, usec_t *ret) {
+        const char *p = value;
+        time_t t;
+
+        if (!value)
+                return -EINVAL;
+        while (*p == ' ' || *p == '\t')
+                p++;
+        if (*p >= '0' && *p <= '9') {
+                uint64_t secs = 0;
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        secs = secs * 10 + (uint64_t) (*p - '0');
+                        if (secs > max / USEC_PER_SEC + 1)
+                                secs = max / USEC_PER_SEC + 1;
+                }
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (*p)
+                        return -EINVAL;
+                *ret = MIN(secs * USEC_PER_SEC, max);
+                return 0;
+        }
+        /* curl_getdate() knows the three HTTP date forms. */
+        t = curl_getdate(p, NULL);
+        if (t < 0)
+                return -EINVAL;
+        if ((usec_t) t * USEC_PER_SEC <= now_realtime)
+                *ret = 0;
+        else
+                *ret = MIN((usec_t) t * USEC_PER_SEC - now_realtime, max);
+        return 0;
+}

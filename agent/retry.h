@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What to do with the answer to a batch, and when to try again. Pure. */
+
+#include <stdint.h>
+
+#include "macro.h"
+#include "timeutil.h"
+
+typedef enum RetryVerdict {
+        RETRY_DELIVERED, /* 2xx: the batch leaves the spool */
+        RETRY_LATER,     /* transport error, timeout, 408, 429, 5xx (and anything unexpected) */
+        RETRY_SPLIT,     /* 413: send fewer events per batch */
+        RETRY_REJECTED,  /* any other 4xx: the batch goes to the dead-letter file */
+        _RETRY_VERDICT_MAX,
+} RetryVerdict;
+
+const char *retry_verdict_to_string(RetryVerdict v);
+
+/* status 0: no HTTP answer at all (transport error). */
+RetryVerdict retry_classify(long status);
+
+/* The wait before attempt number `failures` + 1, after `failures` >= 1 failures in a
+ * row: min * 2^(failures-1), capped at max, with "equal jitter" (a uniform
+ * draw from the upper half) so that many agents do not come back in step.
+ * `random` is any 64-bit random value. */
+usec_t retry_backoff(unsigned failures, usec_t min, usec_t max, uint64_t random);
+
+/* Retry-After: delta-seconds or an HTTP-date (RFC 9110). The wait from
+ * now_realtime, capped at max; -EINVAL if the value is neither. */
+int retry_after_parse(const char *value, usec_t now_realtime, usec_t max, usec_t *ret);

@@ -1,0 +1,758 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
+
+#include "config-paths.h"
+#include "curl-event.h"
+#include "log.h"
+#include "retry.h"
+#include "text.h"
+#include "uplink.h"
+
+/* A batch is at most this much NDJSON before compression. */
+#define BATCH_MAX_BYTES (1024u * 1024u)
+/* Of the collector's answer, this much is kept (dead-letter file, logs). */
+#define RESPONSE_MAX 4096u
+#define TOKEN_MAX 4096u
+/* The collector may ask for a pause; not longer than this. */
+#define RETRY_AFTER_MAX (3600 * USEC_PER_SEC)
+/* Below everything that records events: delivery waits for recording. */
+#define UPLINK_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
+
+struct Uplink {
+        sd_event *event;
+        Spool *spool;
+        CurlEvent *glue;
+        CURL *easy;
+        bool easy_stale; /* settings changed: build a new handle for the next request */
+        struct curl_slist *headers;
+
+        CollectorSettings cfg;
+        char *auth_header;
+        char *dead_letter_dir;
+        uint64_t dead_letter_max;
+
+        UplinkState state;
+        SpoolBatch batch; /* the batch out */
+        uint8_t *body;    /* what is sent: the batch, or it gzipped */
+        size_t body_len;
+        char response[RESPONSE_MAX + 1];
+        size_t response_len;
+        char errbuf[CURL_ERROR_SIZE];
+        unsigned batch_limit;
+
+        sd_event_source *retry_timer;
+        bool retry_asked; /* the wait comes from Retry-After */
+        unsigned failures;
+        usec_t last_success, last_attempt, next_attempt;
+        long last_status;
+        char *last_error;
+        uint64_t events_sent, batches_sent, batches_rejected, events_rejected, bytes_sent;
+};
+
+static const char *const state_names[_UPLINK_STATE_MAX] = {
+        [UPLINK_OFF] = "off",
+        [UPLINK_IDLE] = "idle",
+        [UPLINK_SENDING] = "sending",
+        [UPLINK_WAITING] = "waiting",
+};
+
+const char *uplink_state_to_string(UplinkState s) {
+        return (unsigned) s < _UPLINK_STATE_MAX ? state_names[s] : "unknown";
+}
+
+static void send_next(Uplink *u);
+
+/* ---- helpers ---- */
+
+static void set_error(Uplink *u, const char *msg) {
+        (void) free_and_strdup(&u->last_error, msg);
+}
+
+static void drop_body(Uplink *u) {
+        if (u->body != (uint8_t *) u->batch.data)
+                free(u->body);
+        u->body = NULL;
+        u->body_len = 0;
+        spool_batch_done(&u->batch);
+}
+
+static int gzip_batch(const char *in, size_t len, uint8_t **ret, size_t *ret_len) {
+        z_stream z = { 0 };
+        _cleanup_free_ uint8_t *out = NULL;
+        uLong bound;
+        int r;
+
+        /* windowBits 15 + 16: a gzip wrapper, as Content-Encoding: gzip means. */
+        if (deflateInit2(&z, 3, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                return -ENOMEM;
+        bound = deflateBound(&z, (uLong) len);
+        out = malloc(bound);
+        if (!out) {
+                deflateEnd(&z);
+                return -ENOMEM;
+        }
+        z.next_in = (Bytef *) in;
+        z.avail_in = (uInt) len;
+        z.next_out = out;
+        z.avail_out = (uInt) bound;
+        r = deflate(&z, Z_FINISH);
+        *ret_len = z.total_out;
+        deflateEnd(&z);
+        if (r != Z_STREAM_END)
+                return -EIO;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        Uplink *u = userdata;
+        size_t n = size * nmemb, room = RESPONSE_MAX - u->response_len;
+        memcpy(u->response + u->response_len, ptr, MIN(n, room));
+        u->response_len += MIN(n, room);
+        u->response[u->response_len] = 0;
+        return n; /* the rest is read and forgotten */
+}
+
+/* The bearer token: a file only root may read, one line of visible ASCII. */
+static int read_token(const char *path, char **ret, char **ret_why) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        char buf[TOKEN_MAX + 2];
+        struct stat st;
+        ssize_t n;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return asprintf(ret_why, "cannot read token_file %s: %m", path) < 0 ? -ENOMEM : -errno;
+        if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0007) ||
+            ((st.st_mode & 0070) && st.st_gid != 0))
+                return asprintf(ret_why, "token_file %s must be a regular file owned by root and readable by root only (chmod 600), not mode %04o",
+                                path, (unsigned) (st.st_mode & 07777)) < 0
+                               ? -ENOMEM
+                               : -EPERM;
+        n = read(fd, buf, sizeof buf - 1);
+        if (n < 0)
+                return asprintf(ret_why, "cannot read token_file %s: %m", path) < 0 ? -ENOMEM : -errno;
+        if ((size_t) n > TOKEN_MAX)
+                return asprintf(ret_why, "token_file %s is longer than %u bytes", path, TOKEN_MAX) < 0 ? -ENOMEM : -E2BIG;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+                n--;
+        buf[n] = 0;
+        for (ssize_t i = 0; i < n; i++)
+                if (buf[i] < 0x21 || buf[i] > 0x7e)
+                        return asprintf(ret_why, "token_file %s must hold one token of visible ASCII characters", path) < 0
+                                       ? -ENOMEM
+                                       : -EINVAL;
+        if (n == 0)
+                return asprintf(ret_why, "token_file %s is empty", path) < 0 ? -ENOMEM : -EINVAL;
+        return asprintf(ret, "Authorization: Bearer %s", buf) < 0 ? -ENOMEM : 0;
+}
+
+static uint64_t random_u64(void) {
+        uint64_t v = 0;
+        if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
+                v = now_usec(CLOCK_MONOTONIC) * 6364136223846793005ULL;
+        return v;
+}
+
+static char *format_duration(char buf[static 32], usec_t d) {
+        if (d < 10 * USEC_PER_SEC)
+                snprintf(buf, 32, "%.1fs", (double) d / USEC_PER_SEC);
+        else if (d < 120 * USEC_PER_SEC)
+                snprintf(buf, 32, "%" PRIu64 "s", (d + USEC_PER_SEC / 2) / USEC_PER_SEC);
+        else
+                snprintf(buf, 32, "%" PRIu64 "min", (d + 30 * USEC_PER_SEC) / (60 * USEC_PER_SEC));
+        return buf;
+}
+
+/* ---- the easy handle ---- */
+
+static int build_easy(Uplink *u) {
+        const CollectorSettings *c = &u->cfg;
+        CURL *e;
+        bool ok;
+
+        if (u->easy) {
+                curl_easy_cleanup(u->easy);
+                u->easy = NULL;
+        }
+        e = curl_easy_init();
+        if (!e)
+                return -ENOMEM;
+        ok = curl_easy_setopt(e, CURLOPT_URL, c->url) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+             /* https only, no redirects: events go where the admin said, over TLS. */
+             curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
+             (!c->ca_file || curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file) == CURLE_OK) &&
+             (!c->pin || curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, c->pin) == CURLE_OK) &&
+             (!c->client_cert || curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_cert) == CURLE_OK) &&
+             (!c->client_key || curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key) == CURLE_OK) &&
+             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (c->timeout / USEC_PER_MSEC)) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) ==
+                     CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_USERAGENT, "mamorid/" MAMORI_VERSION) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_WRITEDATA, u) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_PRIVATE, u) == CURLE_OK;
+        if (!ok) {
+                curl_easy_cleanup(e);
+                return -EINVAL;
+        }
+        u->easy = e;
+        u->easy_stale = false;
+        return 0;
+}
+
+static int build_headers(Uplink *u) {
+        struct curl_slist *h = NULL, *n;
+        char batch[80];
+        const char *lines[6];
+        size_t k = 0;
+
+        snprintf(batch, sizeof batch, "X-Mamori-Batch: %" PRIu64 "-%" PRIu64, u->batch.first_seq, u->batch.last_seq);
+        lines[k++] = "Content-Type: application/x-ndjson";
+        lines[k++] = "Expect:"; /* no 100-continue round trip */
+        lines[k++] = batch;
+        if (u->cfg.gzip)
+                lines[k++] = "Content-Encoding: gzip";
+        if (u->auth_header)
+                lines[k++] = u->auth_header;
+        for (size_t i = 0; i < k; i++) {
+                n = curl_slist_append(h, lines[i]);
+                if (!n) {
+                        curl_slist_free_all(h);
+                        return -ENOMEM;
+                }
+                h = n;
+        }
+        curl_slist_free_all(u->headers);
+        u->headers = h;
+        return 0;
+}
+
+/* ---- outcomes ---- */
+
+static void schedule_retry(Uplink *u, usec_t delay, bool asked) {
+        char d[32];
+        int r;
+
+        u->state = UPLINK_WAITING;
+        u->retry_asked = asked;
+        u->next_attempt = now_usec(CLOCK_REALTIME) + delay;
+        if (u->retry_timer) {
+                r = sd_event_source_set_time_relative(u->retry_timer, delay);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(u->retry_timer, SD_EVENT_ONESHOT);
+        } else
+                r = -ENOENT;
+        if (r < 0)
+                log_error_errno(r, "Cannot arm the retry timer, events wait for the next one: %m");
+        log_debug("Next delivery attempt in %s.", format_duration(d, delay));
+}
+
+static void failed(Uplink *u, const char *why, usec_t retry_after, bool asked) {
+        char d[32];
+        usec_t delay;
+
+        u->failures++;
+        delay = asked ? retry_after : retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64());
+        /* Say it once, not at every retry. */
+        if (!streq_ptr(u->last_error, why))
+                log_warning("Cannot deliver events to the collector: %s; %" PRIu64 " event(s) wait in the spool, retrying in %s%s.",
+                            why, (uint64_t) u->batch.count, format_duration(d, delay), asked ? " (as the collector asked)" : "");
+        else
+                log_debug("Delivery attempt %u failed: %s", u->failures, why);
+        set_error(u, why);
+        spool_release(u->spool);
+        drop_body(u);
+        schedule_retry(u, delay, asked);
+}
+
+static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
+        const char *detail = u->errbuf[0] ? u->errbuf : curl_easy_strerror(rc);
+        char d[32];
+
+        switch (rc) {
+        case CURLE_COULDNT_RESOLVE_HOST:
+                snprintf(buf, n, "cannot resolve the collector's host name (%s)", detail);
+                break;
+        case CURLE_COULDNT_CONNECT:
+                snprintf(buf, n, "cannot connect to the collector (%s)", detail);
+                break;
+        case CURLE_OPERATION_TIMEDOUT:
+                snprintf(buf, n, "the collector did not answer within %s (%s)", format_duration(d, u->cfg.timeout), detail);
+                break;
+        case CURLE_PEER_FAILED_VERIFICATION:
+                snprintf(buf, n,
+                         "TLS: the collector's certificate is not trusted: it is not signed by a CA in ca_file (%s) or does not name the host of the url (%s)",
+                         u->cfg.ca_file ? u->cfg.ca_file : "the system store", detail);
+                break;
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                snprintf(buf, n, "TLS: the collector's public key does not match collector.pin (%s)", detail);
+                break;
+        case CURLE_SSL_CERTPROBLEM:
+                snprintf(buf, n, "TLS: the client certificate cannot be used (client_cert %s: %s)", strna(u->cfg.client_cert), detail);
+                break;
+        case CURLE_SSL_CACERT_BADFILE:
+                snprintf(buf, n, "TLS: cannot use ca_file %s (%s)", strna(u->cfg.ca_file), detail);
+                break;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+                if (!u->cfg.client_cert)
+                        snprintf(buf, n,
+                                 "the TLS connection to the collector failed (%s); if the collector requires a client certificate, set collector.client_cert and client_key",
+                                 detail);
+                else
+                        snprintf(buf, n, "the TLS connection to the collector failed (%s)", detail);
+                break;
+        default:
+                snprintf(buf, n, "%s (curl error %d)", detail, (int) rc);
+        }
+}
+
+static int dead_letter_size(Uplink *u, uint64_t *ret) {
+        _cleanup_(closedirp_) DIR *d = opendir(u->dead_letter_dir);
+        struct dirent *de;
+        uint64_t total = 0;
+
+        if (!d)
+                return errno == ENOENT ? (*ret = 0, 0) : negative_errno();
+        while ((de = readdir(d))) {
+                struct stat st;
+                if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                        total += (uint64_t) st.st_size;
+        }
+        *ret = total;
+        return 0;
+}
+
+/* The rejected batch, as sent, after one line that says why: durable
+ * before the batch is acknowledged. */
+static int dead_letter(Uplink *u, long status, char **ret_path) {
+        _cleanup_free_ char *header = NULL, *body = NULL, *path = NULL, *tmp = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        JsonWriter w = JSON_WRITER_INIT;
+        char ts[RFC3339_MAX], name[64];
+        uint64_t used = 0;
+        size_t hlen = 0;
+        int r;
+
+        if (mkdir(u->dead_letter_dir, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        r = dead_letter_size(u, &used);
+        if (r < 0)
+                return r;
+        if (used + u->batch.len > u->dead_letter_max)
+                return -ENOSPC;
+
+        body = text_sanitize(u->response, u->response_len, 2048, NULL);
+        json_object_begin(&w);
+        json_key(&w, "mamori_dead_letter");
+        json_object_begin(&w);
+        json_kv_string(&w, "time", format_rfc3339(ts, now_usec(CLOCK_REALTIME)));
+        json_kv_string(&w, "url", u->cfg.url);
+        json_kv_int(&w, "status", status);
+        json_kv_string(&w, "response", body);
+        json_kv_uint(&w, "first_seq", u->batch.first_seq);
+        json_kv_uint(&w, "last_seq", u->batch.last_seq);
+        json_kv_uint(&w, "count", u->batch.count);
+        json_object_end(&w);
+        json_object_end(&w);
+        header = json_steal(&w, &hlen);
+        if (!header)
+                return -ENOMEM;
+
+        snprintf(name, sizeof name, "%020" PRIu64 "-%020" PRIu64 ".ndjson", u->batch.first_seq, u->batch.last_seq);
+        if (asprintf(&path, "%s/%s", u->dead_letter_dir, name) < 0 || asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        header[hlen] = '\n';
+        if (write(fd, header, hlen + 1) != (ssize_t) (hlen + 1) ||
+            write(fd, u->batch.data, u->batch.len) != (ssize_t) u->batch.len || fsync(fd) < 0) {
+                r = errno > 0 ? -errno : -EIO;
+                (void) unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, path) < 0) {
+                r = negative_errno();
+                (void) unlink(tmp);
+                return r;
+        }
+        dfd = open(u->dead_letter_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static void delivered(Uplink *u, long status) {
+        int r = spool_ack(u->spool, u->batch.last_seq);
+        if (r < 0) {
+                /* The collector has them; without the cursor they go again (same ids). */
+                log_error_errno(r, "Cannot record the delivery of events %" PRIu64 "-%" PRIu64 " in the spool; they will be sent again: %m",
+                                u->batch.first_seq, u->batch.last_seq);
+                failed(u, "cannot record the delivery in the spool", 0, false);
+                return;
+        }
+        if (u->failures > 0)
+                log_info("Delivery to the collector restored after %u failed attempt%s.", u->failures,
+                         u->failures == 1 ? "" : "s");
+        u->failures = 0;
+        u->last_success = now_usec(CLOCK_REALTIME);
+        u->events_sent += u->batch.count;
+        u->batches_sent++;
+        u->bytes_sent += u->body_len;
+        u->last_error = mfree(u->last_error);
+        log_debug("Delivered events %" PRIu64 "-%" PRIu64 " (%zu, HTTP %ld).", u->batch.first_seq, u->batch.last_seq,
+                  u->batch.count, status);
+        drop_body(u);
+        u->state = UPLINK_IDLE;
+        send_next(u);
+}
+
+static void rejected(Uplink *u, long status) {
+        _cleanup_free_ char *path = NULL, *answer = text_sanitize(u->response, u->response_len, 300, NULL);
+        char why[512];
+        int r;
+
+        r = dead_letter(u, status, &path);
+        if (r < 0) {
+                snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status, u->dead_letter_dir,
+                         strerror(-r));
+                /* Keep it: the spool's bound decides what goes, and says so. */
+                failed(u, why, u->cfg.backoff_max, true);
+                return;
+        }
+        r = spool_ack(u->spool, u->batch.last_seq);
+        if (r < 0)
+                log_error_errno(r, "Cannot record the dead-lettered batch in the spool: %m");
+        log_error("The collector rejected events %" PRIu64 "-%" PRIu64 " with HTTP %ld (%s); the batch of %zu was moved to %s.",
+                  u->batch.first_seq, u->batch.last_seq, status, strempty(answer), u->batch.count, path);
+        u->batches_rejected++;
+        u->events_rejected += u->batch.count;
+        snprintf(why, sizeof why, "HTTP %ld: batch moved to the dead-letter directory", status);
+        set_error(u, why);
+        drop_body(u);
+        u->state = UPLINK_IDLE;
+        send_next(u);
+}
+
+static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
+        Uplink *u = userdata;
+        char why[CURL_ERROR_SIZE + 512];
+        struct curl_header *h = NULL;
+        long status = 0;
+        usec_t wait = 0;
+        bool asked = false;
+
+        curl_event_remove(g, easy);
+        if (rc == CURLE_OK)
+                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        u->last_status = status;
+        if (!u->cfg.url) {
+                /* the url went away with a reload while this was out */
+                spool_release(u->spool);
+                drop_body(u);
+                u->state = UPLINK_OFF;
+                return;
+        }
+        if (rc != CURLE_OK) {
+                describe_transport(u, rc, why, sizeof why);
+                failed(u, why, 0, false);
+                return;
+        }
+        switch (retry_classify(status)) {
+        case RETRY_DELIVERED:
+                delivered(u, status);
+                return;
+        case RETRY_REJECTED:
+                rejected(u, status);
+                return;
+        case RETRY_SPLIT:
+                if (u->batch.count > 1) {
+                        u->batch_limit = MAX(1u, (unsigned) u->batch.count / 2);
+                        log_warning("The collector refused a batch of %zu events as too large (HTTP 413); sending at most %u per batch now.",
+                                    u->batch.count, u->batch_limit);
+                        spool_release(u->spool);
+                        drop_body(u);
+                        u->state = UPLINK_IDLE;
+                        send_next(u);
+                } else
+                        rejected(u, status);
+                return;
+        case RETRY_LATER:
+        default: {
+                _cleanup_free_ char *answer = text_sanitize(u->response, MIN(u->response_len, 200), 200, NULL);
+                if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h &&
+                    retry_after_parse(h->value, now_usec(CLOCK_REALTIME), RETRY_AFTER_MAX, &wait) >= 0)
+                        asked = true;
+                snprintf(why, sizeof why, "the collector answered HTTP %ld%s%s%s", status, answer && answer[0] ? " (" : "",
+                         strempty(answer), answer && answer[0] ? ")" : "");
+                failed(u, why, wait, asked);
+                return;
+        }
+        }
+}
+
+/* ---- sending ---- */
+
+static void send_next(Uplink *u) {
+        int r;
+
+        if (!u->cfg.url || u->state == UPLINK_OFF || u->state == UPLINK_SENDING || u->state == UPLINK_WAITING)
+                return;
+        r = spool_read_batch(u->spool, u->batch_limit, BATCH_MAX_BYTES, &u->batch);
+        if (r == -ENODATA) {
+                u->state = UPLINK_IDLE;
+                return;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Cannot read events from the spool: %m");
+                u->failures++;
+                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()), false);
+                return;
+        }
+        if (u->cfg.gzip) {
+                r = gzip_batch(u->batch.data, u->batch.len, &u->body, &u->body_len);
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot compress a batch, sending it as it is: %m");
+                        u->body = NULL;
+                }
+        }
+        if (!u->body) {
+                u->body = (uint8_t *) u->batch.data;
+                u->body_len = u->batch.len;
+        }
+        if (!u->easy || u->easy_stale)
+                r = build_easy(u);
+        else
+                r = 0;
+        if (r >= 0)
+                r = build_headers(u);
+        if (r >= 0) {
+                u->response_len = 0;
+                u->response[0] = 0;
+                u->errbuf[0] = 0;
+                if (curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, u->headers) != CURLE_OK ||
+                    curl_easy_setopt(u->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) u->body_len) != CURLE_OK ||
+                    curl_easy_setopt(u->easy, CURLOPT_POSTFIELDS, u->body) != CURLE_OK)
+                        r = -EINVAL;
+        }
+        if (r >= 0)
+                r = curl_event_add(u->glue, u->easy);
+        if (r < 0) {
+                log_error_errno(r, "Cannot start a request to the collector: %m");
+                spool_release(u->spool);
+                drop_body(u);
+                u->failures++;
+                u->state = UPLINK_IDLE;
+                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()), false);
+                return;
+        }
+        u->state = UPLINK_SENDING;
+        u->last_attempt = now_usec(CLOCK_REALTIME);
+        u->next_attempt = 0;
+}
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Uplink *u = userdata;
+        if (u->state == UPLINK_WAITING)
+                u->state = UPLINK_IDLE;
+        send_next(u);
+        return 0;
+}
+
+/* ---- public ---- */
+
+int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret) {
+        _cleanup_(uplink_freep) Uplink *u = calloc(1, sizeof *u);
+        int r;
+
+        if (!u)
+                return -ENOMEM;
+        u->event = sd_event_ref(e);
+        u->spool = spool;
+        collector_settings_init(&u->cfg);
+        u->batch_limit = u->cfg.batch_max_events;
+        u->dead_letter_dir = strdup(dead_letter_dir);
+        if (!u->dead_letter_dir)
+                return -ENOMEM;
+        r = curl_event_new(e, UPLINK_PRIORITY, on_done, u, &u->glue);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time(e, &u->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC * 50, on_retry_timer, u);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_priority(u->retry_timer, UPLINK_PRIORITY);
+        (void) sd_event_source_set_description(u->retry_timer, "uplink-retry");
+        *ret = TAKE_PTR(u);
+        return 0;
+}
+
+Uplink *uplink_free(Uplink *u) {
+        if (!u)
+                return NULL;
+        if (u->easy && u->glue)
+                curl_event_remove(u->glue, u->easy);
+        if (u->easy)
+                curl_easy_cleanup(u->easy);
+        curl_event_free(u->glue);
+        curl_slist_free_all(u->headers);
+        drop_body(u);
+        sd_event_source_disable_unref(u->retry_timer);
+        sd_event_unref(u->event);
+        collector_settings_done(&u->cfg);
+        free(u->auth_header);
+        free(u->dead_letter_dir);
+        free(u->last_error);
+        free(u);
+        return NULL;
+}
+
+static int dup_settings(CollectorSettings *dst, const CollectorSettings *src) {
+        CollectorSettings n = *src;
+        n.url = n.ca_file = n.pin = n.client_cert = n.client_key = n.token_file = NULL;
+        if (free_and_strdup(&n.url, src->url) < 0 || free_and_strdup(&n.ca_file, src->ca_file) < 0 ||
+            free_and_strdup(&n.pin, src->pin) < 0 || free_and_strdup(&n.client_cert, src->client_cert) < 0 ||
+            free_and_strdup(&n.client_key, src->client_key) < 0 || free_and_strdup(&n.token_file, src->token_file) < 0) {
+                collector_settings_done(&n);
+                return -ENOMEM;
+        }
+        collector_settings_done(dst);
+        *dst = n;
+        return 0;
+}
+
+int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter_max) {
+        _cleanup_free_ char *auth = NULL, *why = NULL;
+        int r;
+
+        r = dup_settings(&u->cfg, c);
+        if (r < 0)
+                return r;
+        u->dead_letter_max = dead_letter_max;
+        u->batch_limit = u->cfg.batch_max_events;
+        u->easy_stale = true;
+        u->auth_header = mfree(u->auth_header);
+        if (!u->cfg.url) {
+                if (u->state != UPLINK_SENDING)
+                        u->state = UPLINK_OFF;
+                (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                log_info("No collector.url: events stay in the spool and the journal.");
+                return 0;
+        }
+        if (u->cfg.token_file) {
+                r = read_token(u->cfg.token_file, &auth, &why);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        log_error("Not sending events: %s", strna(why));
+                        set_error(u, why);
+                        if (u->state != UPLINK_SENDING)
+                                u->state = UPLINK_OFF;
+                        (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                        return 0;
+                }
+                u->auth_header = TAKE_PTR(auth);
+        }
+        log_info("Events are delivered to %s%s.", u->cfg.url, u->cfg.gzip ? " (gzip)" : "");
+        /* New settings may be the fix: try again now. */
+        u->failures = 0;
+        u->last_error = mfree(u->last_error);
+        if (u->state == UPLINK_SENDING)
+                return 0;
+        (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+        u->state = UPLINK_IDLE;
+        send_next(u);
+        return 0;
+}
+
+void uplink_kick(Uplink *u) {
+        if (u && u->state == UPLINK_IDLE)
+                send_next(u);
+}
+
+int uplink_flush(Uplink *u) {
+        if (!u || !u->cfg.url || u->state == UPLINK_OFF)
+                return -ENOTCONN;
+        if (u->state == UPLINK_WAITING) {
+                (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                u->state = UPLINK_IDLE;
+        }
+        send_next(u);
+        return 0;
+}
+
+void uplink_network_up(Uplink *u, const char *why) {
+        if (!u || u->state != UPLINK_WAITING)
+                return;
+        if (u->retry_asked) {
+                log_debug("Network change (%s), but the collector asked us to wait; waiting.", why);
+                return;
+        }
+        log_info("Network change (%s): retrying delivery now instead of waiting out the backoff.", why);
+        (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+        u->state = UPLINK_IDLE;
+        send_next(u);
+}
+
+void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
+        *ret = (UplinkStatus){
+                .state = u->state,
+                .url = u->cfg.url,
+                .last_success = u->last_success,
+                .last_attempt = u->last_attempt,
+                .next_attempt = u->state == UPLINK_WAITING ? u->next_attempt : 0,
+                .failures = u->failures,
+                .last_status = u->last_status,
+                .last_error = u->last_error,
+                .events_sent = u->events_sent,
+                .batches_sent = u->batches_sent,
+                .batches_rejected = u->batches_rejected,
+                .events_rejected = u->events_rejected,
+                .bytes_sent = u->bytes_sent,
+        };
+}
+
+static void kv_time(JsonWriter *w, const char *key, usec_t t) {
+        char ts[RFC3339_MAX];
+        json_key(w, key);
+        if (t)
+                json_string(w, format_rfc3339(ts, t));
+        else
+                json_null(w);
+}
+
+void uplink_status_json(const Uplink *u, JsonWriter *w) {
+        UplinkStatus s;
+
+        uplink_get_status(u, &s);
+        json_kv_string(w, "state", uplink_state_to_string(s.state));
+        json_kv_string(w, "url", s.url);
+        kv_time(w, "last_success", s.last_success);
+        kv_time(w, "last_attempt", s.last_attempt);
+        kv_time(w, "next_attempt", s.next_attempt);
+        json_kv_uint(w, "failures", s.failures);
+        if (s.last_status)
+                json_kv_int(w, "last_status", s.last_status);
+        json_kv_string(w, "last_error", s.last_error);
+        json_kv_uint(w, "events_sent", s.events_sent);
+        json_kv_uint(w, "batches_sent", s.batches_sent);
+        json_kv_uint(w, "batches_rejected", s.batches_rejected);
+        json_kv_uint(w, "events_rejected", s.events_rejected);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#include "unit.h"
+
+#include "retry.h"
+
+static void test_classify(void **state) {
+        assert_int_equal(retry_classify(200), RETRY_DELIVERED);
+        assert_int_equal(retry_classify(202), RETRY_DELIVERED);
+        assert_int_equal(retry_classify(204), RETRY_DELIVERED);
+        assert_int_equal(retry_classify(0), RETRY_LATER);
+        assert_int_equal(retry_classify(408), RETRY_LATER);
+        assert_int_equal(retry_classify(429), RETRY_LATER);
+        assert_int_equal(retry_classify(500), RETRY_LATER);
+        assert_int_equal(retry_classify(503), RETRY_LATER);
+        assert_int_equal(retry_classify(599), RETRY_LATER);
+        assert_int_equal(retry_classify(301), RETRY_LATER);
+        assert_int_equal(retry_classify(100), RETRY_LATER);
+        assert_int_equal(retry_classify(413), RETRY_SPLIT);
+        assert_int_equal(retry_classify(400), RETRY_REJECTED);
+        assert_int_equal(retry_classify(401), RETRY_REJECTED);
+        assert_int_equal(retry_classify(404), RETRY_REJECTED);
+        assert_int_equal(retry_classify(422), RETRY_REJECTED);
+        assert_string_equal(retry_verdict_to_string(RETRY_REJECTED), "rejected");
+}
+
+static void test_backoff(void **state) {
+        const usec_t s = USEC_PER_SEC;
+        assert_int_equal(retry_backoff(0, s, 300 * s, 0), 0);
+        /* the lower and upper ends of each step */
+        assert_int_equal(retry_backoff(1, s, 300 * s, 0), s / 2);
+        assert_int_equal(retry_backoff(1, s, 300 * s, s / 2), s);
+        assert_int_equal(retry_backoff(2, s, 300 * s, 0), s);
+        assert_int_equal(retry_backoff(4, s, 300 * s, 0), 4 * s);
+        assert_int_equal(retry_backoff(4, s, 300 * s, 4 * s), 8 * s);
+        /* capped, even after very many failures */
+        assert_int_equal(retry_backoff(9, s, 300 * s, 0), 128 * s);
+        assert_int_equal(retry_backoff(10, s, 300 * s, 0), 150 * s);
+        assert_true(retry_backoff(1000, s, 300 * s, UINT64_MAX) >= 150 * s);
+        assert_true(retry_backoff(1000, s, 300 * s, UINT64_MAX) <= 300 * s);
+        for (unsigned f = 1; f < 100; f++)
+                for (uint64_t r = 0; r < 5; r++) {
+                        usec_t d = retry_backoff(f, s, 300 * s, r * 7919 * 1000003);
+                        assert_true(d >= s / 2);
+                        assert_true(d <= 300 * s);
+                }
+        /* jitter spreads the waits */
+        assert_int_not_equal(retry_backoff(5, s, 300 * s, 1), retry_backoff(5, s, 300 * s, 999999));
+}
+
+static void test_retry_after(void **state) {
+        const usec_t s = USEC_PER_SEC, now = 1700000000 * s; /* 2023-11-14T22:13:20Z */
+        usec_t d;
+
+        assert_int_equal(retry_after_parse("3", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 3 * s);
+        assert_int_equal(retry_after_parse(" 120 ", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 120 * s);
+        assert_int_equal(retry_after_parse("0", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 0);
+        assert_int_equal(retry_after_parse("99999999999999999999", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 3600 * s);
+        assert_int_equal(retry_after_parse("Tue, 14 Nov 2023 22:14:20 GMT", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 60 * s);
+        assert_int_equal(retry_after_parse("Tuesday, 14-Nov-23 22:13:30 GMT", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 10 * s);
+        assert_int_equal(retry_after_parse("Mon, 13 Nov 2023 00:00:00 GMT", now, 3600 * s, &d), 0);
+        assert_int_equal(d, 0); /* in the past: now */
+        assert_int_equal(retry_after_parse("soon", now, 3600 * s, &d), -EINVAL);
+        assert_int_equal(retry_after_parse("5s", now, 3600 * s, &d), -EINVAL);
+        assert_int_equal(retry_after_parse("-5", now, 3600 * s, &d), -EINVAL);
+        assert_int_equal(retry_after_parse("", now, 3600 * s, &d), -EINVAL);
+        assert_int_equal(retry_after_parse(NULL, now, 3600 * s, &d), -EINVAL);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_classify),
+                cmocka_unit_test(test_backoff),
+                cmocka_unit_test(test_retry_after),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
