@@ -123,7 +123,8 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
                         return -1;
                 return 0;
         }
-        if (sd_event_add_time_relative(g->event, &g->timer, CLOCK_MONOTONIC, usec, 0, on_timer, g) < 0)
+        /* accuracy 0 would mean sd-event's default of 250ms: curl asks for exact times */
+        if (sd_event_add_time_relative(g->event, &g->timer, CLOCK_MONOTONIC, usec, 1, on_timer, g) < 0)
                 return -1;
         (void) sd_event_source_set_priority(g->timer, g->priority);
         (void) sd_event_source_set_description(g->timer, "curl-timer");

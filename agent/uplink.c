@@ -594,7 +594,7 @@ int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **
         r = curl_event_new(e, UPLINK_PRIORITY, on_done, u, &u->glue);
         if (r < 0)
                 return r;
-        r = sd_event_add_time(e, &u->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC * 50, on_retry_timer, u);
+        r = sd_event_add_time(e, &u->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC * 10, on_retry_timer, u);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);

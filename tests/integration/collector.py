@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -76,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         # client that stalls or fails it never blocks the accept loop.
         c = self.server.collector
         self.request.settimeout(60)
+        with c.lock:
+            c._conns.add(self.request)
         if c._take_hang("connect"):
             c.hanging += 1
             c._released.wait(120)
@@ -91,7 +94,15 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self):
         try:
             super().handle()
-        except (ConnectionError, ssl.SSLError, OSError):
+        except (ConnectionError, ssl.SSLError, OSError, ValueError):
+            pass
+
+    def finish(self):
+        with self.server.collector.lock:
+            self.server.collector._conns.discard(self.request)
+        try:
+            super().finish()
+        except (ConnectionError, ssl.SSLError, OSError, ValueError):
             pass
 
     def do_POST(self):
@@ -110,7 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
             action = c._script.pop(0) if c._script else 200
             c.requests.append({
                 "n": n, "time": t, "path": self.path, "headers": dict(self.headers), "client_cn": cn,
-                "events": lines, "status": action if isinstance(action, int) else None, "raw_len": len(raw),
+                "events": lines, "status": action if isinstance(action, int) else (action[0] if isinstance(action, tuple) else None),
+                "raw_len": len(raw),
             })
         if action == "hang":
             c.hanging += 1
@@ -158,6 +170,7 @@ class Collector:
         self._script = []
         self._hangs = {"connect": 0}
         self._released = threading.Event()
+        self._conns = set()
         self.httpd = None
 
     @property
@@ -186,6 +199,14 @@ class Collector:
             self.httpd.shutdown()
             self.httpd.server_close()
             self.httpd = None
+            # and the connections kept alive: down is down
+            with self.lock:
+                conns, self._conns = list(self._conns), set()
+            for sock in conns:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     # ---- misbehaviour ----
     def script(self, *actions):

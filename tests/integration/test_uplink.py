@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: MIT
+"""Delivery to a real HTTPS collector (mTLS, CA made here): what reaches it,
+and what the agent does when the collector is down, failing, slow, or not
+the one it should trust."""
+import glob
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from collector import Collector, make_pki
+from mamori_testlib import MAMORID, wait_for
+from reporting_lib import check_feed, collector_conf, journaled
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture
+def collector(pki):
+    c = Collector(pki).start()
+    yield c
+    c.release()
+    c.stop()
+
+
+def plug_sticks(bed, n, start=0, vendor="0781", product="5567"):
+    devs = []
+    for i in range(n):
+        devs.append(bed.add_usb(vendor, product, serial=f"S{start + i:05d}"))
+    return devs
+
+
+def test_delivery_and_format(bed, make_agent, collector, pki):
+    a = make_agent(main_conf=collector_conf(collector, pki)).start()
+    plug_sticks(bed, 3)
+    evs = collector.wait_events(4)
+    by_seq = check_feed(collector.events())
+    kinds = [by_seq[s]["kind"] for s in sorted(by_seq)]
+    assert kinds[0] == "agent.started" and kinds.count("usb.blocked") == 3
+    r = collector.requests[0]
+    assert r["headers"]["Content-Type"] == "application/x-ndjson"
+    assert r["client_cn"] == "agent-0001"  # mTLS: the agent presented its certificate
+    for e in evs:
+        assert {"id", "seq", "time", "kind", "severity", "host", "agent"} <= set(e)
+        assert e["host"]["machine_id"] and e["agent"]["policy_hash"]
+    # A batch left the spool only after the 2xx: nothing undelivered remains.
+    wait_for(lambda: a.events() == [] or all(e["seq"] <= max(by_seq) for e in a.events()), 5)
+
+
+def test_collector_down_then_up(bed, make_agent, collector, pki):
+    collector.stop()  # down; the port stays known
+    a = make_agent(main_conf=collector_conf(collector, pki, backoff_min="200ms", backoff_max="1s")).start()
+    plug_sticks(bed, 5)
+    a.wait_events("usb.blocked", 5)
+    time.sleep(1.5)
+    assert "cannot connect to the collector" in a.log()
+    assert collector.requests == []
+    collector.start()
+    collector.wait_events(6, timeout=10)
+    by_seq = check_feed(collector.events())
+    assert sorted(by_seq) == list(range(1, 7))
+    wait_for(lambda: "Delivery to the collector restored" in a.log(), 5, what="the all-clear in the log")
+
+
+def test_500s_are_retried_with_backoff(bed, make_agent, collector, pki):
+    collector.script(500, 500, 500)
+    a = make_agent(main_conf=collector_conf(collector, pki, backoff_min="400ms", backoff_max="10s")).start()
+    collector.wait_events(1, timeout=15)
+    reqs = collector.requests
+    assert [r["status"] for r in reqs[:4]] == [500, 500, 500, 200]
+    # the same batch, again and again
+    assert len({r["headers"]["X-Mamori-Batch"] for r in reqs[:4]}) == 1
+    gaps = [reqs[i + 1]["time"] - reqs[i]["time"] for i in range(3)]
+    # 400ms * 2^k with equal jitter: [0.2,0.4], [0.4,0.8], [0.8,1.6]; never
+    # earlier, a little later (a round trip, timer slack)
+    assert 0.2 <= gaps[0] <= 0.9 and 0.4 <= gaps[1] <= 1.3 and 0.8 <= gaps[2] <= 2.1, gaps
+    assert gaps[2] > gaps[0]
+    assert "answered HTTP 500" in a.log()
+    check_feed(collector.events())
+
+
+def test_429_retry_after_is_honoured(bed, make_agent, collector, pki):
+    collector.script((429, {"Retry-After": "3"}))
+    make_agent(main_conf=collector_conf(collector, pki, backoff_min="200ms", backoff_max="1s")).start()
+    collector.wait_events(1, timeout=15)
+    first, second = collector.requests[0], collector.requests[1]
+    assert first["status"] == 429
+    waited = second["time"] - first["time"]
+    # not before the collector said, and not much later either
+    assert 3.0 <= waited <= 4.5, waited
+
+
+def test_400_for_one_batch_goes_to_dead_letter(bed, make_agent, collector, pki):
+    collector.script(400)
+    a = make_agent(main_conf=collector_conf(collector, pki)).start()
+    wait_for(lambda: collector.requests and collector.requests[0]["status"] == 400, 10, what="the 400")
+    rejected = collector.requests[0]["events"]
+    plug_sticks(bed, 4)
+    collector.wait_events(4, kind="usb.blocked")
+    files = glob.glob(os.path.join(a.state, "dead-letter", "*.ndjson"))
+    assert len(files) == 1
+    with open(files[0]) as f:
+        lines = [json.loads(x) for x in f]
+    meta = lines[0]["mamori_dead_letter"]
+    assert meta["status"] == 400 and "test says 400" in meta["response"]
+    assert meta["count"] == len(rejected) == len(lines) - 1
+    assert [e["id"] for e in lines[1:]] == [e["id"] for e in rejected]
+    # the rest kept flowing: everything is either delivered or dead-lettered, nothing twice
+    delivered = check_feed(collector.events(), allow_gaps={e["seq"] for e in rejected})
+    assert not set(delivered) & {e["seq"] for e in rejected}
+    assert "rejected events" in a.log() and "dead-letter" in a.log()
+
+
+def test_hanging_collector_times_out_and_retries(bed, make_agent, collector, pki):
+    collector.script("hang")
+    a = make_agent(main_conf=collector_conf(collector, pki, timeout=2, backoff_min="200ms")).start()
+    wait_for(lambda: collector.hanging == 1, 10, what="a hanging request")
+    t0 = time.monotonic()
+    collector.wait_events(1, timeout=15)
+    took = time.monotonic() - t0
+    assert 1.5 <= took <= 6, took  # the 2s request bound, then a retry
+    assert "did not answer within 2.0s" in a.log()
+    assert collector.requests[0]["events"][0]["id"] == collector.events()[0]["id"]
+
+
+def test_hang_at_connect(bed, make_agent, collector, pki):
+    collector.hang_connections(1)  # TCP accepted, then silence: not even TLS
+    a = make_agent(main_conf=collector_conf(collector, pki, timeout=2, backoff_min="200ms")).start()
+    collector.wait_events(1, timeout=15)
+    assert "did not answer within" in a.log()
+
+
+def test_usb_blocking_does_not_wait_for_a_hanging_collector(bed, make_agent, collector, pki):
+    collector.script("hang", "hang", "hang")
+    a = make_agent(main_conf=collector_conf(collector, pki, timeout=60)).start()
+    wait_for(lambda: collector.hanging >= 1, 10, what="a hanging request")
+    for i in range(3):
+        t0 = time.monotonic()
+        dev, ifs = bed.add_usb("0781", "5567", serial=f"HANG{i}")
+        wait_for(lambda: bed.authorized(ifs[0]) == "0", 5, interval=0.002, what="authorized=0")
+        took = time.monotonic() - t0
+        assert took < 1.0, f"blocking took {took:.3f}s while a POST hangs"
+    a.wait_events("usb.blocked", 3)  # recorded durably too, meanwhile
+    assert collector.hanging == 1 and len(collector.requests) == 1  # still the one request out
+    collector.release()
+
+
+def test_wrong_ca_sends_nothing(bed, make_agent, collector, pki):
+    conf = collector_conf(collector, pki, ca_file=pki["other_ca"])
+    a = make_agent(main_conf=conf).start()
+    plug_sticks(bed, 2)
+    wait_for(lambda: "certificate is not trusted" in a.log(), 10, what="a clear TLS error")
+    time.sleep(1)
+    assert collector.requests == []  # not one byte of an event went out
+    assert collector.tls_errors  # the handshake was refused by the agent
+    assert len(a.events()) >= 3  # still safe in the spool
+    line = [x for x in a.log().splitlines() if "certificate is not trusted" in x][0]
+    assert pki["other_ca"] in line
+
+
+def test_pinned_key(bed, make_agent, collector, pki):
+    a = make_agent(main_conf=collector_conf(collector, pki, pin=pki["pin"])).start()
+    collector.wait_events(1)
+    a.stop()
+    wrong = "sha256//" + "A" * 43 + "="
+    b = make_agent(main_conf=collector_conf(collector, pki, pin=wrong)).start()
+    wait_for(lambda: "does not match collector.pin" in b.log(), 10, what="the pin error")
+    assert len(collector.requests) == 1  # only the first agent's
+
+
+def test_missing_client_certificate(bed, make_agent, collector, pki):
+    conf = collector_conf(collector, pki, client_cert=None, client_key=None)
+    a = make_agent(main_conf=conf).start()
+    wait_for(lambda: collector.tls_errors, 10, what="the collector refusing the agent")
+    wait_for(lambda: "client certificate" in a.log(), 10, what="a hint about the client certificate")
+    assert [r for r in collector.requests if r["events"]] == []
+    assert any("CERTIFICATE" in e.upper() for e in collector.tls_errors)
+
+
+def test_gzip_and_bearer_token(bed, make_agent, collector, pki, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("t0ken-for-the-test\n")
+    os.chmod(token, 0o600)
+    make_agent(main_conf=collector_conf(collector, pki, gzip=True, token_file=str(token))).start()
+    plug_sticks(bed, 2)
+    collector.wait_events(3)
+    r = collector.requests[0]
+    assert r["headers"]["Content-Encoding"] == "gzip"
+    assert r["headers"]["Authorization"] == "Bearer t0ken-for-the-test"
+    check_feed(collector.events())
+
+
+def test_world_readable_token_is_refused(bed, collector, pki, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    os.chmod(token, 0o644)
+    conf = tmp_path / "mamori.conf"
+    conf.write_text(collector_conf(collector, pki, token_file=str(token)))
+    r = subprocess.run([MAMORID, "--config", str(conf), "--check-config"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert f"{conf}:" in r.stdout and "readable by other users (mode 0644)" in r.stdout
+
+
+def test_batches_are_bounded(bed, make_agent, collector, pki):
+    devs = []
+    for i in range(30):
+        devs.append(bed.add_usb("0781", "5567", serial=f"B{i:03d}", uevent=False))
+    make_agent(main_conf=collector_conf(collector, pki, batch_max_events=7)).start()
+    collector.wait_events(31)
+    assert max(len(r["events"]) for r in collector.requests) <= 7
+    check_feed(collector.events())
+
+
+def test_without_url_events_stay_in_spool_and_journal(bed, make_agent, collector):
+    a = make_agent().start()
+    plug_sticks(bed, 2)
+    a.wait_events("usb.blocked", 2)
+    assert collector.requests == []
+    kinds = [k for k, _, _ in journaled(a.log())]
+    assert kinds.count("usb.blocked") == 2
+    assert "No collector.url" in a.log()
+
+
+def test_heartbeat(bed, make_agent, collector, pki):
+    a = make_agent(main_conf=collector_conf(collector, pki, heartbeat_interval=1)).start()
+    collector.wait_events(1, kind="agent.started")
+    collector.stop()  # events pile up: the heartbeat must show it
+    plug_sticks(bed, 1)
+    time.sleep(2.5)
+    collector.start()
+    hb = collector.wait_events(2, kind="agent.heartbeat", timeout=10)
+    for h in hb:
+        assert h["agent"]["version"] and len(h["agent"]["policy_hash"]) == 64
+        assert h["heartbeat"]["interval_sec"] == 1
+        assert {"depth", "oldest_unsent", "oldest_unsent_age_sec", "bytes", "max_bytes"} <= set(h["heartbeat"]["spool"])
+        assert h["heartbeat"]["uplink"]["last_success"] is not None  # agent.started went through
+    waiting = [h["heartbeat"] for h in hb if h["heartbeat"]["spool"]["depth"] >= 1]
+    assert waiting, "no heartbeat saw the events waiting"
+    assert max(w["spool"]["oldest_unsent_age_sec"] for w in waiting) >= 1
+    assert any(w["uplink"]["failures"] >= 1 and "cannot connect" in w["uplink"]["last_error"] for w in waiting)
+    a.stop()
