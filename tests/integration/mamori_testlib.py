@@ -241,6 +241,7 @@ class Agent:
             f.write(text)
 
     def start(self, wait_ready=True, args=(), wrapper=()):
+        self.notify = []  # a restart must not see the last run's READY=1
         self.sock_path = os.path.join(self.dir, "notify.sock")
         if os.path.exists(self.sock_path):
             os.unlink(self.sock_path)
