@@ -105,7 +105,8 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                 journal(&r->pending[k], NULL);
                 pending_done(&r->pending[k]);
         }
-        memmove(r->pending, r->pending + k, (r->n_pending - k) * sizeof *r->pending);
+        if (k > 0)
+                memmove(r->pending, r->pending + k, (r->n_pending - k) * sizeof *r->pending);
         r->n_pending -= k;
         uplink_kick(r->uplink);
 }

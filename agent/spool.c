@@ -535,7 +535,8 @@ static int load_segments(Spool *s) {
         }
 
         /* Tombstones: what they name is gone, whatever is still on disk. */
-        qsort(tombs.r, tombs.n, sizeof *tombs.r, cmp_range);
+        if (tombs.n > 0)
+                qsort(tombs.r, tombs.n, sizeof *tombs.r, cmp_range);
         for (size_t i = 0; i < s->n_segs; i++) {
                 Segment *g = s->segs[i];
                 for (size_t k = 0; k < g->n; k++) {

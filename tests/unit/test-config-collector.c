@@ -68,7 +68,7 @@ static const Case cases[] = {
         { "short pin", "collector = {\n  url = \"https://c.example\";\n  pin = \"sha256//AAAA=\";\n};\n", 3, "'pin' must be sha256//" },
         { "heartbeat not a duration", "collector = {\n  heartbeat_interval = \"soon\";\n};\n", 2, "'heartbeat_interval' must be a duration" },
         { "heartbeat unknown unit", "collector = {\n  heartbeat_interval = \"5 fortnights\";\n};\n", 2, "must be a duration" },
-        { "heartbeat too short", "collector = {\n  heartbeat_interval = "500ms";\n};\n", 2, "'heartbeat_interval' must be between 1s and 604800s (or 0 for never)" },
+        { "heartbeat too short", "collector = {\n  heartbeat_interval = \"500ms\";\n};\n", 2, "'heartbeat_interval' must be between 1s and 604800s (or 0 for never)" },
         { "timeout too long", "collector = {\n  timeout = \"2h\";\n};\n", 2, "'timeout' must be between 1s and 600s" },
         { "timeout negative", "collector = {\n  timeout = -5;\n};\n", 2, "'timeout' must be a duration" },
         { "backoff inverted", "collector = {\n  backoff_min = 60;\n  backoff_max = 10;\n};\n", 3, "'backoff_max' must not be shorter" },
