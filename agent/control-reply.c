@@ -12,6 +12,7 @@
 #include "lock.h"
 #include "manager.h"
 #include "notice.h"
+#include "reporting.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-report.h"
@@ -115,16 +116,8 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_kv_string(w, "state_dir", m->state_dir);
         json_object_end(w);
 
-        /* Spool and uplink come with the reporting module. */
-        json_key(w, "spool");
-        json_object_begin(w);
-        json_kv_bool(w, "available", false);
-        json_object_end(w);
-        json_key(w, "uplink");
-        json_object_begin(w);
-        json_kv_bool(w, "available", false);
-        write_time(w, "last_success", 0);
-        json_object_end(w);
+        /* "spool" and "uplink", as the heartbeat has them (docs/events.md). */
+        reporting_status_json(m->reporting, w);
 
         json_key(w, "checks");
         json_array_begin(w);
@@ -187,13 +180,23 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
 /* ---- flush ---- */
 
 void control_reply_flush(Manager *m, JsonWriter *w) {
+        _cleanup_free_ char *detail = NULL;
+        int r;
+
         /* USB reports waiting for their settle time go out now. */
         if (m->usb)
                 usb_enforcer_flush(m->usb);
+        r = reporting_flush(m->reporting);
         json_object_begin(w);
         json_kv_bool(w, "reports_flushed", true);
-        /* Nothing to post to until the reporting module brings the uplink. */
-        json_kv_bool(w, "uplink", false);
-        json_kv_string(w, "detail", "events are in the journal and the event log; no collector is configured");
+        json_kv_bool(w, "uplink", r >= 0);
+        if (r >= 0) {
+                UplinkStatus us;
+                uplink_get_status(reporting_uplink(m->reporting), &us);
+                if (asprintf(&detail, "delivery to %s started now (%s)", us.url, uplink_state_to_string(us.state)) < 0)
+                        detail = NULL;
+        }
+        json_kv_string(w, "detail", detail ? detail : r >= 0 ? "delivery started now"
+                                                : "events stay in the spool and the journal: no collector.url is configured");
         json_object_end(w);
 }

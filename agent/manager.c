@@ -65,6 +65,7 @@ Manager *manager_free(Manager *m) {
         session_tracker_free(m->sessions);
         lock_enforcer_free(m->lock);
         sysbus_free(m->sysbus);
+        m->control = control_free(m->control); /* the last commit below publishes without it */
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
         m->notice = notice_sender_free(m->notice);

@@ -5,6 +5,7 @@
 
 #include "config-paths.h"
 
+#include "control.h"
 #include "log.h"
 #include "manager.h"
 #include "netwatch.h"
@@ -41,7 +42,8 @@ static void pending_done(Pending *p) {
         free(p->json);
 }
 
-static void journal(const Pending *p, const char *note) {
+/* The event is recorded (or will never be): the journal, and mamorictl's followers. */
+static void publish(Manager *m, const Pending *p, const char *note) {
         const EventKindInfo *info = event_kind_info(p->kind);
         char seq[32];
 
@@ -56,6 +58,8 @@ static void journal(const Pending *p, const char *note) {
         };
         log_struct(info->log_level, info->message_id, fields, ELEMENTSOF(fields), "%s",
                    p->message ? p->message : info->name);
+        if (p->json)
+                control_event_recorded(m->control, p->json, strlen(p->json));
 }
 
 static int pending_push(Reporting *r, const Event *e, char *json) {
@@ -92,7 +96,7 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                         log_error_errno(error, "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
                 r->commit_failing = true;
                 for (size_t i = 0; i < r->n_pending; i++) {
-                        journal(&r->pending[i], "not yet durable");
+                        publish(r->manager, &r->pending[i], "not yet durable");
                         pending_done(&r->pending[i]);
                 }
                 r->n_pending = 0;
@@ -102,7 +106,7 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                 log_notice("Events are written to the spool again.");
         r->commit_failing = false;
         for (; k < r->n_pending && r->pending[k].seq <= last_seq; k++) {
-                journal(&r->pending[k], NULL);
+                publish(r->manager, &r->pending[k], NULL);
                 pending_done(&r->pending[k]);
         }
         if (k > 0)
@@ -400,7 +404,7 @@ Reporting *reporting_free(Reporting *r) {
         /* spool_free commits what is queued, and the journal lines follow. */
         spool_free(r->spool);
         for (size_t i = 0; i < r->n_pending; i++) {
-                journal(&r->pending[i], "not durable: the spool could not be written at exit");
+                publish(r->manager, &r->pending[i], "not durable: the spool could not be written at exit");
                 pending_done(&r->pending[i]);
         }
         free(r->pending);
@@ -438,7 +442,7 @@ int reporting_record(Reporting *r, Manager *m, Event *e_) {
         if (!r || !r->spool) {
                 Pending p = { .seq = 0, .kind = e->kind, .policy_ref = e->policy_ref, .message = e->message, .json = json };
                 memcpy(p.id, e->id, sizeof p.id);
-                journal(&p, "the spool is unavailable");
+                publish(m, &p, "the spool is unavailable");
                 return 0;
         }
 
@@ -452,7 +456,7 @@ int reporting_record(Reporting *r, Manager *m, Event *e_) {
         q = spool_append(r->spool, json, len, (uint8_t) e->severity, e->time);
         if (q < 0) {
                 Pending *p = &r->pending[r->n_pending - 1];
-                journal(p, "the spool refused it");
+                publish(m, p, "the spool refused it");
                 pending_done(p);
                 r->n_pending--;
                 return log_error_errno(q, "Cannot record event %s in the spool: %m", e->id);

@@ -244,3 +244,34 @@ def test_heartbeat(bed, make_agent, collector, pki):
     assert max(w["spool"]["oldest_unsent_age_sec"] for w in waiting) >= 1
     assert any(w["uplink"]["failures"] >= 1 and "cannot connect" in w["uplink"]["last_error"] for w in waiting)
     a.stop()
+
+
+def test_mamorictl_status_and_flush(bed, make_agent, collector, pki):
+    ctl_bin = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+
+    def ctl(a, *args):
+        env = dict(os.environ, UMOCKDEV_DIR=a.bed.root)
+        return subprocess.run([ctl_bin, "--socket", os.path.join(a.runtime, "control"), *args],
+                              capture_output=True, text=True, env=env, timeout=20)
+
+    # a long backoff, so that only `flush` can explain a quick delivery
+    a = make_agent(main_conf=collector_conf(collector, pki, backoff_min="60s", backoff_max="120s")).start()
+    collector.wait_events(1)
+    collector.stop()
+    plug_sticks(bed, 2)
+    wait_for(lambda: "retrying in" in a.log(), 10, what="a failure")
+    st = json.loads(ctl(a, "--json", "status").stdout)
+    assert st["spool"]["depth"] >= 2 and st["spool"]["oldest_unsent"]
+    assert st["uplink"]["state"] == "waiting" and "cannot connect" in st["uplink"]["last_error"]
+    assert st["uplink"]["last_success"] is not None
+    out = ctl(a, "status").stdout
+    assert "events waiting" in out and collector.url in out and "Last post:" in out
+
+    collector.start()
+    t0 = time.monotonic()
+    p = ctl(a, "flush")
+    assert p.returncode == 0, p.stderr
+    assert "Flushing" in p.stdout and collector.url in p.stdout
+    collector.wait_events(3, timeout=10)
+    assert time.monotonic() - t0 < 5
+    wait_for(lambda: json.loads(ctl(a, "--json", "status").stdout)["spool"]["depth"] == 0, 5, what="an empty spool")
