@@ -259,6 +259,7 @@ def test_mamorictl_status_and_flush(bed, make_agent, collector, pki):
     collector.wait_events(1)
     collector.stop()
     plug_sticks(bed, 2)
+    a.wait_events("usb.blocked", 2)
     wait_for(lambda: "retrying in" in a.log(), 10, what="a failure")
     st = json.loads(ctl(a, "--json", "status").stdout)
     assert st["spool"]["depth"] >= 2 and st["spool"]["oldest_unsent"]
