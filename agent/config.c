@@ -1221,3 +1221,46 @@ int config_load_strings(const char *main_text, const char *allow_text, Policy **
         };
         return load_sources(srcs, allow_text ? 2 : 1, ret, errors);
 }
+
+int config_salvage_reporting(const char *config_path, Policy *p) {
+        _cleanup_(policy_unrefp) Policy *tmp = policy_alloc();
+        ConfigErrors errs = { 0 };
+        Source src = { 0 };
+        config_t cfg;
+        int r;
+
+        if (!tmp)
+                return -ENOMEM;
+        /* The same trust and syntax rules as a real load: an untrusted or
+         * unreadable file gives nothing. */
+        r = read_source(&errs, config_path, &src);
+        if (r >= 0) {
+                ConfigContext c = { .errors = &errs, .file = src.path, .policy = tmp };
+                config_setting_t *s;
+
+                r = parse_source(&errs, &src, &cfg);
+                if (r >= 0) {
+                        s = config_setting_get_member(config_root_setting(&cfg), "collector");
+                        if (s && parse_collector(&c, s) == -ENOMEM)
+                                r = -ENOMEM;
+                        s = config_setting_get_member(config_root_setting(&cfg), "spool");
+                        if (s && r >= 0 && parse_spool(&c, s) == -ENOMEM)
+                                r = -ENOMEM;
+                }
+                config_destroy(&cfg);
+        }
+        source_done(&src);
+        if (r == -ENOMEM) {
+                config_errors_done(&errs);
+                return r;
+        }
+        r = r >= 0 && errs.n == 0 && tmp->collector.url ? 1 : 0;
+        config_errors_done(&errs);
+        if (r > 0) {
+                collector_settings_done(&p->collector);
+                p->collector = tmp->collector;
+                collector_settings_init(&tmp->collector);
+                p->spool = tmp->spool;
+        }
+        return r;
+}

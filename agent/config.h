@@ -44,6 +44,12 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
 int config_load_strings(const char *main_text, const char *allow_text, Policy **ret,
                         ConfigErrors *errors);
 
+/* When the configuration is broken at start, its collector and spool
+ * sections may still be sound: then the fail-closed policy uses them, so
+ * that the central team hears about the broken configuration. Returns 1 when
+ * a collector was taken over into p, 0 when nothing could be. */
+int config_salvage_reporting(const char *config_path, Policy *p);
+
 /* ---- helpers for section parsers ---- */
 
 typedef struct ConfigContext {

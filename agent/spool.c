@@ -80,6 +80,7 @@ struct Spool {
         size_t n_findings;
 
         sd_event_source *defer;
+        sd_event_source *retry; /* armed only while commits fail */
         SpoolCallbacks cb;
         void *userdata;
         bool in_commit;
@@ -723,6 +724,7 @@ Spool *spool_free(Spool *s) {
                         log_error_errno(r, "Could not commit %zu queued event(s) to the spool at exit: %m", s->qn);
         }
         sd_event_source_disable_unref(s->defer);
+        sd_event_source_disable_unref(s->retry);
         for (size_t i = 0; i < s->n_segs; i++)
                 segment_free(s->segs[i]);
         free(s->segs);
@@ -758,10 +760,21 @@ static int on_defer(sd_event_source *src, void *userdata) {
         return 0;
 }
 
+static int on_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+        Spool *s = userdata;
+        (void) spool_commit(s);
+        return 0;
+}
+
 int spool_attach_event(Spool *s, sd_event *e, int64_t priority) {
         int r = sd_event_add_defer(e, &s->defer, on_defer, s);
         if (r < 0)
                 return r;
+        r = sd_event_add_time(e, &s->retry, CLOCK_MONOTONIC, 0, USEC_PER_SEC, on_retry, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        (void) sd_event_source_set_priority(s->retry, priority);
         (void) sd_event_source_set_priority(s->defer, priority);
         (void) sd_event_source_set_description(s->defer, "spool-commit");
         return sd_event_source_set_enabled(s->defer, s->n_findings || s->qn || s->bytes > high_water(s)
@@ -1017,6 +1030,9 @@ static int commit(Spool *s) {
                         (void) ftruncate(g->fd, (off_t) g->size);
         }
         if (r < 0) {
+                /* Disk full, I/O error: try again in a while, events or not. */
+                if (s->retry && sd_event_source_set_time_relative(s->retry, 5 * USEC_PER_SEC) >= 0)
+                        (void) sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
                 if (s->cb.committed)
                         s->cb.committed(0, r, s->userdata);
                 return r;

@@ -221,8 +221,8 @@ def test_without_url_events_stay_in_spool_and_journal(bed, make_agent, collector
     plug_sticks(bed, 2)
     a.wait_events("usb.blocked", 2)
     assert collector.requests == []
-    kinds = [k for k, _, _ in journaled(a.log())]
-    assert kinds.count("usb.blocked") == 2
+    wait_for(lambda: [k for k, _, _ in journaled(a.log())].count("usb.blocked") == 2, 5,
+             what="the journal lines, written once the events are durable")
     assert "No collector.url" in a.log()
 
 
@@ -276,3 +276,15 @@ def test_mamorictl_status_and_flush(bed, make_agent, collector, pki):
     collector.wait_events(3, timeout=10)
     assert time.monotonic() - t0 < 5
     wait_for(lambda: json.loads(ctl(a, "--json", "status").stdout)["spool"]["depth"] == 0, 5, what="an empty spool")
+
+
+def test_broken_config_at_start_still_reaches_the_collector(bed, make_agent, collector, pki):
+    # the usb section is broken: mamorid fails closed; the collector section is sound
+    broken = 'usb = { block = [ "storage", "floppy" ]; };\n'
+    a = make_agent(main_conf=collector_conf(collector, pki, usb=broken)).start()
+    err = collector.wait_events(1, kind="agent.config_error")[0]
+    assert err["severity"] == "critical" and err["config"]["outcome"] == "fail_closed"
+    assert "floppy" in err["config"]["errors"][0]["message"]
+    started = collector.wait_events(1, kind="agent.started")[0]
+    assert started["config"]["fail_closed"] is True
+    assert "the central collector will hear of this" in a.log()
