@@ -268,8 +268,8 @@ static void failed(Uplink *u, const char *why, usec_t retry_after, bool asked) {
         delay = asked ? retry_after : retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64());
         /* Say it once, not at every retry. */
         if (!streq_ptr(u->last_error, why))
-                log_warning("Cannot deliver events to the collector: %s; %" PRIu64 " event(s) wait in the spool, retrying in %s%s.",
-                            why, (uint64_t) u->batch.count, format_duration(d, delay), asked ? " (as the collector asked)" : "");
+                log_warning("Cannot deliver events to the collector: %s; they stay in the spool, retrying in %s%s.",
+                            why, format_duration(d, delay), asked ? " (as the collector asked)" : "");
         else
                 log_debug("Delivery attempt %u failed: %s", u->failures, why);
         set_error(u, why);

@@ -5,7 +5,7 @@ mamorid's own code (tools/bench/bench-reporting.c) and drained over mTLS to
 the local test collector (tests/integration/collector.py), which checks what
 it received. Prints figures; not a test.
 
-    tools/bench/reporting_bench.py [--build build] [--events 100000] [--burst 1000] [--gzip]
+    tools/bench/reporting_bench.py [--build build] [--events 100000] [--burst 1000] [--gzip] [--parse]
 
 The spool goes to a directory under /var/tmp (a real disk, like /var/lib)."""
 import argparse
@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--single", type=int, default=200)
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--parse", action="store_true", help="the collector parses every line as it arrives (as a SIEM would)")
     args = ap.parse_args()
 
     exe = os.path.join(args.build, "tools", "bench", "mamori-bench-reporting")
@@ -45,7 +46,7 @@ def main():
     record = os.path.join(d, "received.jsonl")
     port = 18000 + os.getpid() % 1000
     coll = subprocess.Popen([sys.executable, os.path.join(top, "tests", "integration", "collector.py"), pki["dir"],
-                             str(port), record], stdout=subprocess.PIPE, text=True)
+                             str(port), record] + (["--parse"] if args.parse else []), stdout=subprocess.PIPE, text=True)
     try:
         assert coll.stdout.readline().startswith("listening")
         cmd = [exe, "--dir", os.path.join(d, "state"), "--url", f"https://127.0.0.1:{port}/v1/events",
