@@ -48,9 +48,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 
 #include <umockdev.h>
+
+#include "spool-record.h"
 
 #define HUB "/sys/devices/0000:00:14.0/usb2"
 #define N_PORTS 16
@@ -358,15 +361,46 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
         return remove(path);
 }
 
-static size_t count_lines(const char *path) {
-        FILE *f = fopen(path, "re");
+/* Events mamorid recorded: every intact record in its spool's segments
+ * (agent/spool-record.h). */
+static size_t count_spooled(const char *spool_dir) {
+        DIR *d = opendir(spool_dir);
+        struct dirent *de;
         size_t n = 0;
-        int c;
-        if (!f)
+
+        if (!d)
                 return 0;
-        while ((c = getc(f)) != EOF)
-                n += c == '\n';
-        fclose(f);
+        while ((de = readdir(d))) {
+                char path[4096];
+                size_t len = strlen(de->d_name), off = 0, got = 0;
+                uint8_t *buf;
+                FILE *f;
+                long sz;
+
+                if (len < 5 || strcmp(de->d_name + len - 4, ".seg") != 0)
+                        continue;
+                snprintf(path, sizeof path, "%s/%s", spool_dir, de->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                fseek(f, 0, SEEK_END);
+                sz = ftell(f);
+                rewind(f);
+                buf = malloc(sz > 0 ? (size_t) sz : 1);
+                if (buf)
+                        got = fread(buf, 1, sz > 0 ? (size_t) sz : 0, f);
+                fclose(f);
+                while (buf && off < got) {
+                        SpoolRecord r;
+                        size_t rsz;
+                        if (spool_record_decode(buf + off, got - off, &r, &rsz) != SPOOL_DECODE_OK)
+                                break;
+                        n++;
+                        off += rsz;
+                }
+                free(buf);
+        }
+        closedir(d);
         return n;
 }
 
@@ -598,8 +632,8 @@ int main(int argc, char *argv[]) {
                        m_end.private_dirty_kib - m_1000.private_dirty_kib);
 
         stopped = stop_mamorid(&b);
-        snprintf(events, sizeof events, "%s/state/events.jsonl", b.dir);
-        n_events = count_lines(events);
+        snprintf(events, sizeof events, "%s/state/spool", b.dir);
+        n_events = count_spooled(events);
         printf("\nevents recorded: %zu (expected %u usb.blocked + agent.started + agent.stopping)\n", n_events,
                next + 2);
         if (!stopped || n_events != next + 2) {
