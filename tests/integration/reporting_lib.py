@@ -35,7 +35,11 @@ def collector_conf(collector=None, pki=None, spool_mb=None, usb=BLOCK_ALL, **key
     return text
 
 
-JOURNAL_RE = re.compile(r"MAMORI_EVENT_KIND=(\S+) MAMORI_EVENT_ID=(\S+)(?: MAMORI_EVENT_SEQ=(\d+))?")
+# Whole fields only: a kill -9 can cut a log line short, and the next run's
+# line then continues on the same line of the file.
+JOURNAL_RE = re.compile(r"MAMORI_EVENT_KIND=([a-z_.]+) "
+                        r"MAMORI_EVENT_ID=([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                        r"(?: MAMORI_EVENT_SEQ=(\d+))? ")
 
 
 def journaled(log_text):
