@@ -273,6 +273,7 @@ int manager_reload(Manager *m) {
                 log_config_errors(&errs, LOG_ERR);
                 emit_config_error(m, &errs, false);
                 config_errors_done(&errs);
+                reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
                 manager_update_status(m);
                 return r;
@@ -281,6 +282,7 @@ int manager_reload(Manager *m) {
 
         if (streq(p->hash, m->policy->hash)) {
                 log_info("Configuration unchanged (policy %.12s).", p->hash);
+                reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
                 manager_update_status(m);
                 return 0;
@@ -297,6 +299,7 @@ int manager_reload(Manager *m) {
                 (void) usb_monitor_scan(m->usb_monitor);
         lock_enforcer_policy_changed(m->lock);
         av_monitor_policy_changed(m->av);
+        reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         return 0;
@@ -358,7 +361,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 (void) manager_emit(m, e);
         }
         /* Durable before we go, whatever the loop does next. */
-        reporting_stop(m->reporting);
+        reporting_commit(m->reporting);
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
@@ -471,6 +474,7 @@ int manager_start(Manager *m) {
                 emit_config_error(m, &m->start_errors, true);
         emit_started(m);
 
+        reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         log_info("mamorid %s is enforcing policy %.12s.", MAMORI_VERSION, m->policy->hash);

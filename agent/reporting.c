@@ -464,7 +464,7 @@ int reporting_record(Reporting *r, Manager *m, Event *e_) {
         return 0;
 }
 
-void reporting_stop(Reporting *r) {
+void reporting_commit(Reporting *r) {
         int q;
         if (!r || !r->spool)
                 return;

@@ -36,8 +36,8 @@ int reporting_apply(Reporting *r, const Policy *p);
  * r may be NULL: journal only. */
 int reporting_record(Reporting *r, Manager *m, Event *e);
 
-/* At SIGTERM: make everything queued durable now. */
-void reporting_stop(Reporting *r);
+/* Make everything queued durable now: before READY=1, at SIGTERM. */
+void reporting_commit(Reporting *r);
 
 /* For mamorictl. */
 int reporting_flush(Reporting *r);                /* -ENOTCONN without a collector */
