@@ -60,12 +60,11 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        control_free(m->control);
+        m->control = control_free(m->control); /* the last commit below publishes without it */
         av_monitor_free(m->av);
         session_tracker_free(m->sessions);
         lock_enforcer_free(m->lock);
         sysbus_free(m->sysbus);
-        m->control = control_free(m->control); /* the last commit below publishes without it */
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
         m->notice = notice_sender_free(m->notice);
