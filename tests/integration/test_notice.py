@@ -56,16 +56,9 @@ def no_controls(s, allow_newline=False):
 
 
 def plug_raw(bed, vendor, product, serial, product_bytes, interfaces=STORAGE):
-    """A device whose product string holds whatever bytes we like."""
-    dev, ifs = bed.add_usb(vendor, product, serial=serial, interfaces=interfaces, uevent=False)
-    bed.tb.set_attribute_binary(dev, "product", product_bytes)
-    bed.tb.uevent(dev, "add")
-    for i in ifs:
-        time.sleep(0.002)
-        bed.tb.uevent(i, "add")
-    time.sleep(0.002)
-    bed.tb.uevent(dev, "bind")
-    return dev, ifs
+    """A device whose product string holds whatever bytes we like (written
+    before its interfaces appear, so every snapshot after them has it)."""
+    return bed.add_usb(vendor, product, serial=serial, interfaces=interfaces, product_name=product_bytes)
 
 
 # ---- what staff read ----
