@@ -16,6 +16,7 @@ import pytest
 
 from mamori_notice import USER_UID, NoticeWorld, as_user, clean_env, settle
 from mamori_testlib import wait_for
+from test_av import cvd, write_db  # the antivirus tests' ClamAV database files
 
 if os.geteuid() != 0:
     pytest.skip("needs root: the user side runs as another user", allow_module_level=True)
@@ -206,6 +207,45 @@ def test_notices_disabled(bed, make_agent, world):
     settle(1.0)
     assert world.notifications() == []
     assert notice_check(a)["state"] == "disabled"
+
+
+# ---- antivirus: off by default, on by notice.kinds ----
+
+def av_conf(db, kinds=None):
+    text = (BLOCK_ALL + 'lock = { tty = "ignore"; };\n'
+            f'antivirus = {{ engine = "clamav"; database_dir = "{db}"; max_age_hours = 24; }};\n')
+    if kinds:
+        text += "notice = { kinds = [ " + ", ".join(f'"{k}"' for k in kinds) + " ]; };\n"
+    return text
+
+
+def test_antivirus_notices_when_configured(make_agent, world, tmp_path):
+    db = str(tmp_path / "clamav")
+    write_db(db, "daily.cvd", cvd(27100, 30))  # 30 hours old, 24 allowed
+    world.helper(lang="ja_JP.UTF-8").start()
+    a = start(make_agent, world, conf=av_conf(db, ["usb.blocked", "av.pattern_stale", "av.missing"]))
+    ev = a.wait_events("av.pattern_stale")[0]
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "ウイルス対策のパターンファイルが古くなっています"
+    assert "外部から受け取ったファイルを開く前に、情報セキュリティ管理者に連絡してください。" in n["body"]
+    assert f"根拠: 対策基準 第7-2イ　参照番号: {ev['id'][:8]}" in n["body"]
+    assert n["app_icon"] == "security-low" and "category" not in n["hints"]
+    # a broken database: the engine has nothing to load; it replaces the first on screen
+    write_db(db, "daily.cvd", cvd(27100, 1)[:300])
+    a.wait_events("av.missing")
+    n2 = world.wait_notifications(2)[1]
+    assert n2["summary"] == "ウイルス対策ソフトが動作していません"
+    assert n2["replaces_id"] == 1
+
+
+def test_antivirus_notices_off_by_default(make_agent, world, tmp_path):
+    db = str(tmp_path / "clamav")
+    write_db(db, "daily.cvd", cvd(27100, 30))
+    world.helper(lang="ja_JP.UTF-8").start()
+    a = start(make_agent, world, conf=av_conf(db))
+    a.wait_events("av.pattern_stale")
+    settle(1.0)
+    assert world.notifications() == []
 
 
 # ---- hostile device strings ----
