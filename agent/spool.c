@@ -24,6 +24,7 @@
 /* If commits keep failing, stop queueing (the journal still has the events). */
 #define QUEUE_HARD_MAX (8u * 1024u * 1024u)
 #define DROP_MAX_ROUNDS 64u
+#define SEGMENT_RETIRE_MIN (UINT64_C(64) * 1024)
 #define DROP_PICKS_PER_ROUND 4096u
 
 #define CURSOR_MAGIC UINT32_C(0x3143534d) /* "MSC1" */
@@ -984,9 +985,17 @@ static int active_segment(Spool *s, Segment **ret) {
         char name[40];
         int r;
 
-        if (s->n_segs > 0 && s->segs[s->n_segs - 1]->size < s->seg_size) {
-                *ret = s->segs[s->n_segs - 1];
-                return 0;
+        if (s->n_segs > 0) {
+                Segment *last = s->segs[s->n_segs - 1];
+                /* A wholly delivered segment is retired once it is worth a file of its
+                 * own: the disk and the index in memory then hold only unsent events,
+                 * rather than growing to a full segment while online. */
+                bool delivered = last->n > 0 && last->recs[last->n - 1].seq <= s->acked &&
+                                 last->size >= SEGMENT_RETIRE_MIN;
+                if (last->size < s->seg_size && !delivered) {
+                        *ret = last;
+                        return 0;
+                }
         }
         g = calloc(1, sizeof *g);
         if (!g)

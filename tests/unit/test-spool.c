@@ -395,6 +395,46 @@ static void test_ack(void **state) {
         spool_free(s);
 }
 
+static unsigned count_segments(Env *env) {
+        struct dirent **names;
+        unsigned c = 0;
+        int n = scandir(env->dir, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                if (endswith(names[i]->d_name, ".seg"))
+                        c++;
+                free(names[i]);
+        }
+        free(names);
+        return c;
+}
+
+/* Online, events are delivered as they come: the spool must not grow to a full
+ * segment (on disk and in its index) of delivered events. */
+static void test_delivered_segment_retired(void **state) {
+        Env *env = *state;
+        Spool *s = open_spool(env, 0); /* default size: 8 MiB segments */
+        SpoolStats st;
+
+        for (unsigned round = 0; round < 200; round++) {
+                SpoolBatch b;
+                append_n(s, 10, 1, 900); /* ~9.5 KiB a round, ~1.9 MiB in all */
+                assert_int_equal(spool_commit(s), 0);
+                assert_int_equal(spool_read_batch(s, 100, 1 << 20, &b), 0);
+                assert_int_equal(b.count, 10);
+                assert_int_equal(spool_ack(s, b.last_seq), 0);
+                spool_batch_done(&b);
+                spool_get_stats(s, &st);
+                assert_int_equal(st.depth, 0);
+                /* at most the retired-at-the-next-append segment and a new one */
+                assert_true(count_segments(env) <= 2);
+                assert_true(st.bytes < 2 * 80 * 1024);
+        }
+        spool_free(s);
+        s = open_spool(env, 0);
+        assert_int_equal(spool_next_seq(s), 2001);
+        spool_free(s);
+}
+
 static void test_cursor_slot_torn(void **state) {
         Env *env = *state;
         Spool *s = open_spool(env, 0);
@@ -562,6 +602,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_corrupt_tail, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ack, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_delivered_segment_retired, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cursor_slot_torn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_full_drops_low_severity, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_full_keeps_high, setup, teardown),
