@@ -207,7 +207,9 @@ def test_events_and_follow(bed, make_agent):
 
     env = dict(os.environ, UMOCKDEV_DIR=bed.root)
     f = subprocess.Popen([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "--json", "events", "--follow",
-                          "-n", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                          "-n", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         # Ctrl-C as at a terminal, even where the test runs as a background job (SIGINT ignored)
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(0.3)
         bed.add_usb("0781", "5567", serial="F1", port=11)
