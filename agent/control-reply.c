@@ -17,15 +17,6 @@
 #include "usb-enforce.h"
 #include "usb-report.h"
 
-static void write_categories(JsonWriter *w, const char *key, unsigned mask) {
-        json_key(w, key);
-        json_array_begin(w);
-        for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
-                if (mask & USB_CATEGORY_BIT(c))
-                        json_string(w, usb_category_to_string((UsbCategory) c));
-        json_array_end(w);
-}
-
 static void write_time(JsonWriter *w, const char *key, usec_t t) {
         char buf[RFC3339_MAX];
         json_key(w, key);
@@ -107,7 +98,7 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_kv_string(w, "allow_dir", m->allow_dir);
         json_kv_uint(w, "files", p->n_files);
         json_kv_uint(w, "allow_entries", p->usb.n_entries);
-        write_categories(w, "blocked_categories", p->usb.block_mask);
+        usb_report_write_categories(w, "blocked_categories", p->usb.block_mask);
         json_object_end(w);
 
         json_key(w, "events");
@@ -154,7 +145,7 @@ static void write_one_device(const UsbDevice *d, void *userdata) {
         json_kv_string(w, "action", blocked ? "blocked" : dec.relevant ? "allowed" : "none");
         json_kv_string(w, "reason", dec.relevant ? decision_reason_to_string(dec.reason) : "category_not_blocked");
         json_kv_string(w, "explanation", usb_report_explanation(d, &dec));
-        write_categories(w, "blocked_categories", blocked ? dec.blocked_categories : 0);
+        usb_report_write_categories(w, "blocked_categories", blocked ? dec.blocked_categories : 0);
         if (dec.entry)
                 usb_report_write_rule(w, dec.entry);
         if (dec.changes_at != USEC_INFINITY)

@@ -17,6 +17,7 @@
 #include "sysbus.h"
 #include "usb-enforce.h"
 #include "usb-monitor.h"
+#include "usb-report.h"
 
 static const char *dir_or_env(const char *given, const char *env, const char *fallback) {
         const char *e;
@@ -217,15 +218,6 @@ static void write_entry_list(JsonWriter *w, const char *key, const UsbPolicy *fr
         json_array_end(w);
 }
 
-static void write_mask(JsonWriter *w, const char *key, unsigned mask) {
-        json_key(w, key);
-        json_array_begin(w);
-        for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
-                if (mask & USB_CATEGORY_BIT(c))
-                        json_string(w, usb_category_to_string((UsbCategory) c));
-        json_array_end(w);
-}
-
 /* What changed, so the central team sees any weakening as it happens. */
 static void emit_config_changed(Manager *m, const Policy *old, const Policy *new) {
         Event *e = event_new(EVENT_AGENT_CONFIG_CHANGED);
@@ -242,9 +234,9 @@ static void emit_config_changed(Manager *m, const Policy *old, const Policy *new
         json_kv_string(w, "old_policy_hash", old->hash);
         json_kv_string(w, "new_policy_hash", new->hash);
         json_kv_bool(w, "was_fail_closed", old->failsafe);
-        write_mask(w, "blocked_categories", new->usb.block_mask);
-        write_mask(w, "categories_no_longer_blocked", unblocked);
-        write_mask(w, "categories_newly_blocked", new->usb.block_mask & ~old->usb.block_mask);
+        usb_report_write_categories(w, "blocked_categories", new->usb.block_mask);
+        usb_report_write_categories(w, "categories_no_longer_blocked", unblocked);
+        usb_report_write_categories(w, "categories_newly_blocked", new->usb.block_mask & ~old->usb.block_mask);
         write_entry_list(w, "allow_entries_added", &new->usb, &old->usb, &added);
         write_entry_list(w, "allow_entries_removed", &old->usb, &new->usb, &removed);
         json_kv_uint(w, "allow_entries", new->usb.n_entries);
@@ -384,7 +376,7 @@ static void emit_started(Manager *m) {
         json_kv_string(w, "path", m->config_path);
         json_kv_bool(w, "fail_closed", m->policy->failsafe);
         json_kv_uint(w, "allow_entries", m->policy->usb.n_entries);
-        write_mask(w, "blocked_categories", m->policy->usb.block_mask);
+        usb_report_write_categories(w, "blocked_categories", m->policy->usb.block_mask);
         json_object_end(w);
         (void) manager_emit(m, e);
 }

@@ -19,7 +19,8 @@ static void write_hex_byte(JsonWriter *w, const char *key, uint8_t v) {
         json_kv_string(w, key, b);
 }
 
-static void write_categories(JsonWriter *w, unsigned mask) {
+void usb_report_write_categories(JsonWriter *w, const char *key, unsigned mask) {
+        json_key(w, key);
         json_array_begin(w);
         for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
                 if (mask & USB_CATEGORY_BIT(c))
@@ -53,8 +54,7 @@ void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *
         if (d->devnum)
                 json_kv_uint(w, "devnum", d->devnum);
         json_kv_string(w, "category", usb_category_to_string(usb_category_primary(d->categories)));
-        json_key(w, "categories");
-        write_categories(w, d->categories);
+        usb_report_write_categories(w, "categories", d->categories);
         json_key(w, "interfaces");
         json_array_begin(w);
         for (size_t k = 0; k < d->n_interfaces; k++) {
@@ -140,8 +140,7 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         json_kv_string(w, "action", blocked ? "blocked" : "allowed");
         json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
         json_kv_string(w, "explanation", usb_report_explanation(d, dec));
-        json_key(w, "blocked_categories");
-        write_categories(w, blocked ? dec->blocked_categories : 0);
+        usb_report_write_categories(w, "blocked_categories", blocked ? dec->blocked_categories : 0);
         if (dec->entry)
                 usb_report_write_rule(w, dec->entry);
         json_kv_bool(w, "fail_closed", p->failsafe);

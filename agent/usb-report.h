@@ -18,6 +18,8 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
  * (also what `mamorictl devices --json` shows for each device). */
 void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec);
 void usb_report_write_rule(JsonWriter *w, const AllowEntry *e);
+/* key: [ "storage", ... ], the names of the categories in mask. */
+void usb_report_write_categories(JsonWriter *w, const char *key, unsigned mask);
 /* One English sentence: why the decision is what it is. */
 const char *usb_report_explanation(const UsbDevice *d, const Decision *dec);
 
