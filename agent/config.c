@@ -62,6 +62,22 @@ void config_errors_print(const ConfigErrors *e, FILE *f) {
         }
 }
 
+void config_errors_print_verdict(const ConfigErrors *e, const char *path, FILE *f) {
+        config_errors_print(e, f);
+        fprintf(f, "%s: %zu error%s; this configuration would not be loaded.\n", path, e->n, e->n == 1 ? "" : "s");
+}
+
+void config_print_summary(const Policy *p, const char *path, FILE *f) {
+        fprintf(f, "%s: OK, %zu allow entr%s from %zu file%s, policy hash %s\n", path, p->usb.n_entries,
+                p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s", p->hash);
+        for (size_t i = 0; i < p->usb.n_entries; i++) {
+                const AllowEntry *a = &p->usb.entries[i];
+                if (a->any_serial)
+                        fprintf(f, "%s:%u: note: any_serial = true allows every %04x:%04x device\n", a->file, a->line,
+                                a->vendor, a->product);
+        }
+}
+
 char *config_errors_summary(const ConfigErrors *e) {
         char *s = NULL;
         int r;

@@ -31,6 +31,12 @@ void config_errors_print(const ConfigErrors *e, FILE *f);
 /* One line summary: the first error and how many more. Newly allocated. */
 char *config_errors_summary(const ConfigErrors *e);
 
+/* What `mamorid --check-config` and `mamorictl check-config` say: every error
+ * and "path: N errors; ... would not be loaded", or for a loaded policy the
+ * "path: OK, ..." line and a note per any_serial entry. */
+void config_errors_print_verdict(const ConfigErrors *e, const char *path, FILE *f);
+void config_print_summary(const Policy *p, const char *path, FILE *f);
+
 /* The allow.d directory that belongs to a config file: "<dirname>/allow.d". */
 char *config_allow_dir_for(const char *config_path);
 

@@ -77,19 +77,12 @@ static int check_config(void) {
         int r = config_load(arg_config, arg_allow_dir, &p, &errs);
 
         if (r < 0) {
-                config_errors_print(&errs, stdout);
-                printf("%s: %zu error%s; this configuration would not be loaded.\n", arg_config, errs.n,
-                       errs.n == 1 ? "" : "s");
+                config_errors_print_verdict(&errs, arg_config, stdout);
                 config_errors_done(&errs);
                 return 1;
         }
         config_errors_done(&errs);
-        printf("%s: OK, %zu allow entr%s from %zu file%s, policy hash %s\n", arg_config, p->usb.n_entries,
-               p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s", p->hash);
-        for (size_t i = 0; i < p->usb.n_entries; i++)
-                if (p->usb.entries[i].any_serial)
-                        printf("%s:%u: note: any_serial = true allows every %04x:%04x device\n", p->usb.entries[i].file,
-                               p->usb.entries[i].line, p->usb.entries[i].vendor, p->usb.entries[i].product);
+        config_print_summary(p, arg_config, stdout);
         return 0;
 }
 

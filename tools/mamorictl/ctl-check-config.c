@@ -43,21 +43,14 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv) {
 
         r = config_load(config, allow_dir, &p, &errs);
         if (r < 0) {
-                config_errors_print(&errs, stdout);
-                printf("%s: %zu error%s; this configuration would not be loaded.\n", config, errs.n,
-                       errs.n == 1 ? "" : "s");
+                config_errors_print_verdict(&errs, config, stdout);
                 if (geteuid() != 0)
                         printf("Note: not root; allow.d and its entries are readable by root only.\n");
                 config_errors_done(&errs);
                 return CTL_EXIT_FAILURE;
         }
         config_errors_done(&errs);
-        printf("%s: OK, %zu allow entr%s from %zu file%s, policy hash %s\n", config, p->usb.n_entries,
-               p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s", p->hash);
-        for (size_t i = 0; i < p->usb.n_entries; i++)
-                if (p->usb.entries[i].any_serial)
-                        printf("%s:%u: note: any_serial = true allows every %04x:%04x device\n", p->usb.entries[i].file,
-                               p->usb.entries[i].line, p->usb.entries[i].vendor, p->usb.entries[i].product);
+        config_print_summary(p, config, stdout);
 
         /* Is it the one in force? Only worth saying for the daemon's own files. */
         q.quiet = true;
