@@ -113,10 +113,12 @@ static int sync_dir(Spool *s) {
         return fsync(s->dir_fd) < 0 ? negative_errno() : 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
-        const uint8_t *p = buf;
+/* The whole of len at off, or an error: a short read means the file is shorter
+ * than we know it to be (-EIO), as does a write that makes no progress. */
+static int pio_all(int fd, void *buf, size_t len, uint64_t off, bool writing) {
+        uint8_t *p = buf;
         while (len > 0) {
-                ssize_t n = pwrite(fd, p, len, (off_t) off);
+                ssize_t n = writing ? pwrite(fd, p, len, (off_t) off) : pread(fd, p, len, (off_t) off);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -131,22 +133,12 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
         return 0;
 }
 
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+        return pio_all(fd, (void *) buf, len, off, true);
+}
+
 static int pread_all(int fd, void *buf, size_t len, uint64_t off) {
-        uint8_t *p = buf;
-        while (len > 0) {
-                ssize_t n = pread(fd, p, len, (off_t) off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        return -EIO; /* shorter than we know it to be */
-                p += n;
-                len -= (size_t) n;
-                off += (uint64_t) n;
-        }
-        return 0;
+        return pio_all(fd, buf, len, off, false);
 }
 
 static void segment_name(char buf[static 40], uint64_t base) {
