@@ -116,6 +116,33 @@ static inline int free_and_strdup(char **dst, const char *src) {
         return 0;
 }
 
+/* Makes room for need elements in *p, which holds *cap of elem_size each: the
+ * capacity doubles (from initial), so that appending one at a time stays cheap.
+ * On -ENOMEM *p and *cap are as they were. */
+static inline int grow_array(void **p, size_t *cap, size_t need, size_t elem_size, size_t initial) {
+        size_t ncap;
+        void *n;
+
+        if (need <= *cap)
+                return 0;
+        ncap = MAX(*cap > 0 ? *cap * 2 : initial, need);
+        n = reallocarray(*p, ncap, elem_size);
+        if (!n)
+                return -ENOMEM;
+        *p = n;
+        *cap = ncap;
+        return 0;
+}
+/* grow_array() on a typed array: GROW_ARRAY(r->items, r->cap, r->n + 1, 64). A void *
+ * in between, rather than casting &array to void **, keeps the types honest. */
+#define GROW_ARRAY(array, cap, need, initial)                                                  \
+        ({                                                                                     \
+                void *_ga_p = (array);                                                         \
+                int _ga_r = grow_array(&_ga_p, &(cap), (need), sizeof *(array), (initial));    \
+                (array) = _ga_p;                                                               \
+                _ga_r;                                                                         \
+        })
+
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }

@@ -64,14 +64,8 @@ static void publish(Manager *m, const Pending *p, const char *note) {
 
 static int pending_push(Reporting *r, const Event *e, char *json) {
         Pending *p;
-        if (r->n_pending == r->cap_pending) {
-                size_t ncap = r->cap_pending ? r->cap_pending * 2 : 64;
-                Pending *n = reallocarray(r->pending, ncap, sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                r->pending = n;
-                r->cap_pending = ncap;
-        }
+        if (GROW_ARRAY(r->pending, r->cap_pending, r->n_pending + 1, 64) < 0)
+                return -ENOMEM;
         p = &r->pending[r->n_pending];
         *p = (Pending){ .seq = e->seq, .kind = e->kind, .json = json };
         memcpy(p->id, e->id, sizeof p->id);

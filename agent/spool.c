@@ -160,15 +160,7 @@ static void segment_freep_(Segment **g) {
 }
 
 static int segment_reserve(Segment *g, size_t extra) {
-        if (g->n + extra > g->cap) {
-                size_t ncap = MAX(g->cap ? g->cap * 2 : 64, g->n + extra);
-                Rec *n = reallocarray(g->recs, ncap, sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                g->recs = n;
-                g->cap = ncap;
-        }
-        return 0;
+        return GROW_ARRAY(g->recs, g->cap, g->n + extra, 64);
 }
 
 static int segment_push(Segment *g, const Rec *r) {
@@ -300,14 +292,8 @@ typedef struct Ranges {
 } Ranges;
 
 static int ranges_add(Ranges *t, uint64_t first, uint64_t last) {
-        if (t->n == t->cap) {
-                size_t ncap = t->cap ? t->cap * 2 : 16;
-                uint64_t(*n)[2] = reallocarray(t->r, ncap, sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                t->r = n;
-                t->cap = ncap;
-        }
+        if (GROW_ARRAY(t->r, t->cap, t->n + 1, 16) < 0)
+                return -ENOMEM;
         t->r[t->n][0] = first;
         t->r[t->n][1] = last;
         t->n++;
@@ -805,14 +791,8 @@ static int queue_record(Spool *s, const void *json, size_t len, const void *aux,
                 s->qbuf = n;
                 s->qcap = ncap;
         }
-        if (s->qn == s->qcap_n) {
-                size_t ncap = s->qcap_n ? s->qcap_n * 2 : 64;
-                Rec *n = reallocarray(s->qrec, ncap, sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                s->qrec = n;
-                s->qcap_n = ncap;
-        }
+        if (GROW_ARRAY(s->qrec, s->qcap_n, s->qn + 1, 64) < 0)
+                return -ENOMEM;
         spool_record_encode(s->qbuf + s->qlen, &rec);
         s->qrec[s->qn++] = (Rec){
                 .seq = rec.seq,
