@@ -270,17 +270,7 @@ static void emit_heartbeat(Reporting *r) {
         json_kv_uint(w, "uptime_sec", (now_usec(CLOCK_MONOTONIC) - m->started_at) / USEC_PER_SEC);
         json_kv_uint(w, "events_since_start", m->n_events);
         json_kv_bool(w, "fail_closed", m->policy->failsafe);
-        json_key(w, "spool");
-        json_object_begin(w);
-        if (r->spool)
-                spool_json(r, w);
-        else
-                json_kv_string(w, "error", "unavailable: journal only");
-        json_object_end(w);
-        json_key(w, "uplink");
-        json_object_begin(w);
-        uplink_status_json(r->uplink, w);
-        json_object_end(w);
+        reporting_status_json(r, w);
         json_object_end(w);
         (void) manager_emit(m, e);
 }
