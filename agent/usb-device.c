@@ -148,7 +148,8 @@ void usb_device_classify(UsbDevice *d) {
 
 /* ---- reading from sysfs ---- */
 
-static int hex_attr(sd_device *dev, const char *attr, unsigned max, unsigned *ret) {
+/* A number sysfs printed ("%02x\n", "%d\n", "%2d\n"): nothing after it but the newline. */
+static int uint_attr(sd_device *dev, const char *attr, int base, unsigned max, unsigned *ret) {
         const char *v;
         char *end;
         unsigned long x;
@@ -156,26 +157,19 @@ static int hex_attr(sd_device *dev, const char *attr, unsigned max, unsigned *re
         if (r < 0)
                 return r;
         errno = 0;
-        x = strtoul(v, &end, 16);
+        x = strtoul(v, &end, base);
         if (errno || end == v || (*end && *end != '\n') || x > max)
                 return -EINVAL;
         *ret = (unsigned) x;
         return 0;
 }
 
+static int hex_attr(sd_device *dev, const char *attr, unsigned max, unsigned *ret) {
+        return uint_attr(dev, attr, 16, max, ret);
+}
+
 static int dec_attr(sd_device *dev, const char *attr, unsigned *ret) {
-        const char *v;
-        char *end;
-        unsigned long x;
-        int r = sd_device_get_sysattr_value(dev, attr, &v);
-        if (r < 0)
-                return r;
-        errno = 0;
-        x = strtoul(v, &end, 10);
-        if (errno || end == v || x > UINT32_MAX)
-                return -EINVAL;
-        *ret = (unsigned) x;
-        return 0;
+        return uint_attr(dev, attr, 10, UINT32_MAX, ret);
 }
 
 static int bool_attr(sd_device *dev, const char *attr) {
