@@ -138,27 +138,17 @@ static int read_property(sd_bus_message *m, Session *s, const char *name) {
         if (type != SD_BUS_TYPE_VARIANT || !contents)
                 return -EBADMSG;
 
-#define STRING(key, field)                                                        \
-        if (streq(name, key) && streq(contents, "s")) {                           \
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, "s");  \
+        /* key of signature sig, read by reader into s->field */
+#define PROPERTY(key, sig, reader, field)                                         \
+        if (streq(name, key) && streq(contents, sig)) {                           \
+                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, sig);  \
                 if (r >= 0)                                                       \
-                        r = read_string(m, &s->field);                            \
+                        r = reader(m, &s->field);                                 \
                 goto exit;                                                        \
         }
-#define BOOL(key, field)                                                          \
-        if (streq(name, key) && streq(contents, "b")) {                           \
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, "b");  \
-                if (r >= 0)                                                       \
-                        r = read_bool(m, &s->field);                              \
-                goto exit;                                                        \
-        }
-#define U64(key, field)                                                           \
-        if (streq(name, key) && streq(contents, "t")) {                           \
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, "t");  \
-                if (r >= 0)                                                       \
-                        r = read_u64(m, &s->field);                               \
-                goto exit;                                                        \
-        }
+#define STRING(key, field) PROPERTY(key, "s", read_string, field)
+#define BOOL(key, field) PROPERTY(key, "b", read_bool, field)
+#define U64(key, field) PROPERTY(key, "t", read_u64, field)
         STRING("Name", user);
         STRING("Type", type);
         STRING("Class", class);
@@ -176,6 +166,7 @@ static int read_property(sd_bus_message *m, Session *s, const char *name) {
 #undef STRING
 #undef BOOL
 #undef U64
+#undef PROPERTY
         if (streq(name, "User") && streq(contents, "(uo)")) {
                 uint32_t uid;
                 const char *p;
