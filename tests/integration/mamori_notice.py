@@ -9,7 +9,6 @@ import atexit
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import dbus
 
-from mamori_testlib import wait_for
+from mamori_testlib import NotifiedProcess, wait_for
 
 SOURCE_DIR = os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
 BUILD_DIR = os.environ.get("MAMORI_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
@@ -143,8 +142,10 @@ class Bus:
         return dbus.bus.BusConnection(self.address)
 
 
-class NotifyHelper:
+class NotifyHelper(NotifiedProcess):
     """mamori-notify, as the unprivileged user, with its own sd_notify socket."""
+
+    program = "mamori-notify"
 
     def __init__(self, world, lang="en_US.UTF-8", args=(), env=None, name="notify"):
         self.world = world
@@ -154,15 +155,10 @@ class NotifyHelper:
         self.stderr_path = os.path.join(world.dir, f"{name}.stderr")
         self.sock_path = os.path.join(world.dir, f"{name}.notify.sock")
         self.proc = None
-        self.messages = []
+        self.notify = []
 
     def start(self, wait_ready=True):
-        if os.path.exists(self.sock_path):
-            os.unlink(self.sock_path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.sock_path)
-        os.chmod(self.sock_path, 0o777)
-        self.sock.setblocking(False)
+        self.bind_notify(self.sock_path, mode=0o777)  # it runs as the user
         env = clean_env(DBUS_SYSTEM_BUS_ADDRESS=self.world.system.address,
                         DBUS_SESSION_BUS_ADDRESS=self.world.session.address,
                         NOTIFY_SOCKET=self.sock_path)
@@ -176,31 +172,11 @@ class NotifyHelper:
             self.wait_notify("READY=1")
         return self
 
-    def poll_notify(self):
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return self.messages
-
-    def wait_notify(self, what, timeout=10):
-        def seen():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mamori-notify exited with {self.proc.returncode}:\n{self.log()}")
-            return any(what in m for m in self.poll_notify())
-        wait_for(seen, timeout, what=f"mamori-notify: {what}")
-
-    def log(self):
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
-        if getattr(self, "sock", None):
-            self.sock.close()
-            self.sock = None
+        self.close_notify()
         if getattr(self, "stderr", None):
             self.stderr.close()
             self.stderr = None

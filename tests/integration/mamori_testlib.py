@@ -207,8 +207,51 @@ class UsbBed:
         self.tb.remove_device(dev)
 
 
-class Agent:
+class NotifiedProcess:
+    """A program a test starts (self.proc, its output in self.stderr_path) with
+    an sd_notify socket of its own: what it said there (READY=1, STATUS=...)
+    collects in self.notify. Used by Agent and mamori_notice.NotifyHelper."""
+
+    program = "the program"  # names it in failures
+
+    def bind_notify(self, path, mode=None):
+        self.sock_path = path
+        if os.path.exists(path):
+            os.unlink(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        if mode is not None:
+            os.chmod(path, mode)
+        self.sock.setblocking(False)
+
+    def close_notify(self):
+        if getattr(self, "sock", None):
+            self.sock.close()
+            self.sock = None
+
+    def poll_notify(self):
+        while True:
+            try:
+                self.notify.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.notify
+
+    def wait_notify(self, what, timeout=10):
+        def seen():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.program} exited with {self.proc.returncode}:\n{self.log()}")
+            return any(what in m for m in self.poll_notify())
+        wait_for(seen, timeout, what=f"{self.program}: {what}")
+
+    def log(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class Agent(NotifiedProcess):
     """The real mamorid, with its config, state and runtime under a temp dir."""
+
+    program = "mamorid"
 
     def __init__(self, bed, main_conf=None, allow=None, extra_env=None):
         self.bed = bed
@@ -242,12 +285,7 @@ class Agent:
 
     def start(self, wait_ready=True, args=(), wrapper=()):
         self.notify = []  # a restart must not see the last run's READY=1
-        self.sock_path = os.path.join(self.dir, "notify.sock")
-        if os.path.exists(self.sock_path):
-            os.unlink(self.sock_path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.sock_path)
-        self.sock.setblocking(False)
+        self.bind_notify(os.path.join(self.dir, "notify.sock"))
         env = dict(os.environ)
         env.update({
             "NOTIFY_SOCKET": self.sock_path,
@@ -271,20 +309,6 @@ class Agent:
             self.wait_notify("READY=1")
         return self
 
-    def poll_notify(self):
-        while True:
-            try:
-                self.notify.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return self.notify
-
-    def wait_notify(self, what, timeout=10):
-        def seen():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mamorid exited with {self.proc.returncode}:\n{self.log()}")
-            return any(what in m for m in self.poll_notify())
-        wait_for(seen, timeout, what=what)
-
     def reload(self):
         self.notify.clear()
         self.proc.send_signal(signal.SIGHUP)
@@ -295,9 +319,7 @@ class Agent:
             self.proc.send_signal(sig)
             self.proc.wait(timeout)
         rc = self.proc.returncode if self.proc else None
-        if getattr(self, "sock", None):
-            self.sock.close()
-            self.sock = None
+        self.close_notify()
         if getattr(self, "stderr", None):
             self.stderr.close()
         return rc
@@ -305,10 +327,6 @@ class Agent:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def log(self):
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
 
     def log_lines(self):
         """stderr, line by line, as bytes (so that a broken line stays visible)."""

@@ -469,7 +469,7 @@ def test_system_bus_restart(bed, make_agent, world):
     a.wait_events("usb.blocked", count=2)
     assert bed.authorized(ifs[0]) == "0"
     world.system.start()
-    h.messages.clear()
+    h.notify.clear()
     h.wait_notify("STATUS=Listening", timeout=15)
     bed.add_usb("0781", "5567", serial="B3", product_name="After")
     n = world.wait_notifications(2)
