@@ -5,6 +5,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from collector import Collector, make_pki  # noqa: E402
 from mamori_testlib import Agent, UsbBed  # noqa: E402
 
 
@@ -25,6 +26,21 @@ def make_agent(bed):
     yield make
     for a in agents:
         a.cleanup()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """CA, server and client certificates for the test collector, one set per test file."""
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture
+def collector(pki):
+    """A real HTTPS collector (collector.py), up for the test."""
+    c = Collector(pki).start()
+    yield c
+    c.release()
+    c.stop()
 
 
 @pytest.fixture

@@ -10,25 +10,9 @@ import struct
 import subprocess
 import time
 
-import pytest
-
 import spool_reader
-from collector import Collector, make_pki
 from mamori_testlib import wait_for
 from reporting_lib import check_feed, collector_conf, journaled, spool_dir, spool_max_seq
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(str(tmp_path_factory.mktemp("pki")))
-
-
-@pytest.fixture
-def collector(pki):
-    c = Collector(pki).start()
-    yield c
-    c.release()
-    c.stop()
 
 
 def add_sticks(bed, n, prefix, vendor="0781", product="5567"):

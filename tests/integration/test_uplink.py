@@ -8,24 +8,8 @@ import os
 import subprocess
 import time
 
-import pytest
-
-from collector import Collector, make_pki
 from mamori_testlib import MAMORID, wait_for
 from reporting_lib import check_feed, collector_conf, journaled
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(str(tmp_path_factory.mktemp("pki")))
-
-
-@pytest.fixture
-def collector(pki):
-    c = Collector(pki).start()
-    yield c
-    c.release()
-    c.stop()
 
 
 def plug_sticks(bed, n, start=0, vendor="0781", product="5567"):
