@@ -57,6 +57,10 @@ void spool_record_encode(uint8_t *buf, const SpoolRecord *r) {
         spool_put_le32(buf + 28, record_crc(buf, buf + SPOOL_RECORD_HEADER_SIZE, payload));
 }
 
+uint64_t spool_record_header_time(const uint8_t *header) {
+        return spool_le64(header + 16);
+}
+
 static bool all_zero(const uint8_t *p, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (p[i])

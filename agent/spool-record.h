@@ -52,6 +52,8 @@ size_t spool_record_size(size_t json_len, size_t aux_len);
 
 /* Writes the record into buf, which holds spool_record_size() bytes. */
 void spool_record_encode(uint8_t *buf, const SpoolRecord *r);
+/* The time field of an encoded header (not verified: for the spool's own index). */
+uint64_t spool_record_header_time(const uint8_t *header);
 
 /* Decodes the record at the start of buf. On OK, *ret points into buf and
  * *ret_size is the record's size on disk. */

@@ -31,15 +31,20 @@
 #define CURSOR_SLOT_SIZE 32u
 #define CURSOR_SLOT_STRIDE 512u /* one slot per sector: writing one never tears the other */
 
+/* The index of one record. Offline, a full spool holds some 64,000 events and
+ * their index stays in memory: 16 bytes each. What is needed rarely (the
+ * time) is read from the record's header (rec_time()). */
 typedef struct Rec {
         uint64_t seq;
-        uint64_t time;
-        uint32_t offset; /* in the segment, or in the queue before the commit */
-        uint32_t size;   /* on disk, header included */
-        uint32_t json_len;
-        uint8_t severity;
-        uint8_t flags;
+        uint32_t offset;        /* in the segment, or in the queue before the commit */
+        uint32_t size : 24;     /* on disk, header included: at most 32 + 1 MiB + 64 KiB */
+        uint32_t severity : 3;  /* 0..SPOOL_RECORD_MAX_SEVERITY */
+        uint32_t flags : 5;
 } Rec;
+
+_Static_assert(sizeof(Rec) == 16, "the spool's index costs 16 bytes a record");
+_Static_assert(SPOOL_RECORD_HEADER_SIZE + SPOOL_RECORD_MAX_PAYLOAD < (1u << 24), "Rec.size holds any record");
+_Static_assert(SPOOL_RECORD_MAX_SEVERITY < 8, "Rec.severity holds any severity");
 
 typedef struct Segment {
         uint64_t base;
@@ -139,6 +144,18 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
 
 static int pread_all(int fd, void *buf, size_t len, uint64_t off) {
         return pio_all(fd, buf, len, off, false);
+}
+
+/* A record's time, from its header: in the queue, or in its segment (NULL: the
+ * queue). 0 when it cannot be read. */
+static usec_t rec_time(const Spool *s, const Segment *g, const Rec *m) {
+        uint8_t h[SPOOL_RECORD_HEADER_SIZE];
+
+        if (!g)
+                memcpy(h, s->qbuf + m->offset, sizeof h);
+        else if (pread_all(g->fd, h, sizeof h, m->offset) < 0)
+                return 0;
+        return spool_record_header_time(h);
 }
 
 static void segment_name(char buf[static 40], uint64_t base) {
@@ -363,10 +380,8 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                 if (d == SPOOL_DECODE_OK && rec.seq > *prev_seq) {
                         Rec m = {
                                 .seq = rec.seq,
-                                .time = rec.time,
                                 .offset = (uint32_t) off,
                                 .size = (uint32_t) sz,
-                                .json_len = (uint32_t) rec.json_len,
                                 .severity = rec.severity,
                                 .flags = (rec.flags & SPOOL_RECORD_TOMBSTONE) ? REC_TOMBSTONE : 0,
                         };
@@ -796,10 +811,8 @@ static int queue_record(Spool *s, const void *json, size_t len, const void *aux,
         spool_record_encode(s->qbuf + s->qlen, &rec);
         s->qrec[s->qn++] = (Rec){
                 .seq = rec.seq,
-                .time = time,
                 .offset = (uint32_t) s->qlen,
                 .size = (uint32_t) sz,
-                .json_len = (uint32_t) len,
                 .severity = rec.severity,
                 .flags = flags & REC_TOMBSTONE,
         };
@@ -829,6 +842,7 @@ int spool_append(Spool *s, const char *json, size_t len, uint8_t severity, usec_
 typedef struct Pick {
         uint64_t seq;
         Rec *rec;
+        Segment *seg;
 } Pick;
 
 static int cmp_pick(const void *a, const void *b) {
@@ -865,7 +879,7 @@ static int64_t drop_round(Spool *s, uint64_t want) {
                                 if (m->severity != severity || !rec_live(s, m) || m->seq <= s->inflight_last ||
                                     (m->flags & (REC_TOMBSTONE | REC_DROP_QUEUED)))
                                         continue;
-                                picks[n++] = (Pick){ m->seq, m };
+                                picks[n++] = (Pick){ m->seq, m, g };
                                 freed += m->size;
                         }
                 }
@@ -894,10 +908,15 @@ static int64_t drop_round(Spool *s, uint64_t want) {
                 Rec *m = picks[i].rec;
                 d.count++;
                 d.by_severity[m->severity]++;
-                d.oldest_time = MIN(d.oldest_time, m->time);
-                d.newest_time = MAX(d.newest_time, m->time);
+                usec_t when = rec_time(s, picks[i].seg, m);
+                if (when > 0) {
+                        d.oldest_time = MIN(d.oldest_time, when);
+                        d.newest_time = MAX(d.newest_time, when);
+                }
                 freed += m->size;
         }
+        if (d.oldest_time == UINT64_MAX) /* no header could be read */
+                d.oldest_time = 0;
         d.first_seq = picks[0].seq;
         d.last_seq = picks[n - 1].seq;
         d.ranges = (const uint64_t(*)[2]) ranges;
@@ -1245,11 +1264,11 @@ void spool_get_stats(const Spool *s, SpoolStats *ret) {
                 for (; i < s->n_segs && !oldest; i++, k = 0)
                         for (; k < s->segs[i]->n; k++)
                                 if (rec_live(s, &s->segs[i]->recs[k])) {
-                                        oldest = s->segs[i]->recs[k].time;
+                                        oldest = rec_time(s, s->segs[i], &s->segs[i]->recs[k]);
                                         break;
                                 }
         if (!oldest && s->qn > 0)
-                oldest = s->qrec[0].time;
+                oldest = rec_time(s, NULL, &s->qrec[0]);
 
         *ret = (SpoolStats){
                 .depth = s->n_live + s->qn,

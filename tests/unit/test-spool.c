@@ -31,6 +31,9 @@ static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *sev, usec_t *t
                 in_ranges += d->ranges[i][1] - d->ranges[i][0] + 1;
         /* The ranges name exactly the events counted. */
         assert_int_equal(in_ranges, d->count);
+        /* append_n() dates every event 1000 + seq µs: the times come from the records */
+        assert_int_equal(d->oldest_time, 1000 + d->ranges[0][0]);
+        assert_int_equal(d->newest_time, 1000 + d->ranges[d->n_ranges - 1][1]);
         env->drop_ranges_total += in_ranges;
         env->dropped += d->count;
         env->n_drops++;
