@@ -3,7 +3,7 @@
 """bench-usb as in service: mamorid delivers its events to a collector
 (tests/integration/collector.py over mutual TLS on 127.0.0.1), so the spool
 drains while the plugs go on. Without a collector every event stays in the
-spool, and the spool's index (32 bytes per unsent event, bounded by
+spool, and the spool's index (16 bytes per unsent event, bounded by
 spool.max_size_mb) shows up as memory growth; with one, growth is what
 mamorid itself keeps. Prints bench-usb's figures and what the collector got.
 
