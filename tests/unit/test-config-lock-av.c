@@ -3,6 +3,7 @@
  * file:line it must point at, the defaults, and a full valid configuration. */
 #include "unit.h"
 
+#include "config-case.h"
 #include "config.h"
 
 typedef struct ErrorCase {
@@ -61,28 +62,8 @@ static const ErrorCase cases[] = {
 };
 
 static void test_error_cases(void **state) {
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-                const ErrorCase *c = &cases[i];
-                Policy *p = NULL;
-                ConfigErrors e = { 0 };
-                bool found = false;
-                int r = config_load_strings(c->text, NULL, &p, &e);
-
-                if (r >= 0 || p) {
-                        fprintf(stderr, "case '%s' was accepted\n", c->name);
-                        fail();
-                }
-                for (size_t k = 0; k < e.n; k++)
-                        if (streq(e.items[k].file, "mamori.conf") && e.items[k].line == c->line &&
-                            strstr(e.items[k].message, c->words))
-                                found = true;
-                if (!found) {
-                        fprintf(stderr, "case '%s': wanted mamori.conf:%d: ...%s...; got:\n", c->name, c->line, c->words);
-                        config_errors_print(&e, stderr);
-                        fail();
-                }
-                config_errors_done(&e);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                check_config_error(cases[i].name, cases[i].text, NULL, "mamori.conf", cases[i].line, cases[i].words);
 }
 
 static void test_defaults(void **state) {

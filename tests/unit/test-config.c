@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config-case.h"
 #include "config.h"
 
 /* Every class of configuration error: the text, where the error must point,
@@ -76,28 +77,9 @@ static const ErrorCase cases[] = {
 };
 
 static void test_error_cases(void **state) {
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-                const ErrorCase *c = &cases[i];
-                Policy *p = NULL;
-                ConfigErrors e = { 0 };
-                bool found = false;
-                int r = config_load_strings(c->main_text, c->allow_text, &p, &e);
-
-                if (r >= 0 || !p == false) {
-                        fprintf(stderr, "case '%s' was accepted\n", c->name);
-                        fail();
-                }
-                for (size_t k = 0; k < e.n; k++)
-                        if (streq(e.items[k].file, c->file) && e.items[k].line == c->line &&
-                            strstr(e.items[k].message, c->words))
-                                found = true;
-                if (!found) {
-                        fprintf(stderr, "case '%s': wanted %s:%d: ...%s...; got:\n", c->name, c->file, c->line, c->words);
-                        config_errors_print(&e, stderr);
-                        fail();
-                }
-                config_errors_done(&e);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                check_config_error(cases[i].name, cases[i].main_text, cases[i].allow_text, cases[i].file, cases[i].line,
+                                   cases[i].words);
 }
 
 static void test_all_errors_reported(void **state) {
