@@ -24,8 +24,16 @@ def make_agent(bed):
         return a
 
     yield make
+    # Every agent is cleaned up; the first failure (a crash, a sanitizer
+    # report: mamori_testlib.Agent.check_run) fails the test.
+    failures = []
     for a in agents:
-        a.cleanup()
+        try:
+            a.cleanup()
+        except AssertionError as e:
+            failures.append(str(e))
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,11 @@ class UsbBed:
         self.tb.remove_device(dev)
 
 
+# What ASan, LSan and UBSan write when they find something.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
 class NotifiedProcess:
     """A program a test starts (self.proc, its output in self.stderr_path) with
     an sd_notify socket of its own: what it said there (READY=1, STATUS=...)
@@ -269,6 +274,9 @@ class Agent(NotifiedProcess):
         self.proc = None
         self.notify = []
         self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.sent = set()       # signals the test sent to the current run
+        self.problems = []      # what went wrong in any run: fails the test at cleanup
+        self.log_offset = 0     # where the current run's output starts in stderr.log
 
     def write_conf(self, text):
         # The pattern check runs on every agent (default: ClamAV in
@@ -301,6 +309,8 @@ class Agent(NotifiedProcess):
         })
         env.update(self.extra_env)
         self.stderr = open(self.stderr_path, "ab")
+        self.log_offset = self.stderr.tell()
+        self.sent = set()
         # If the test process dies (a umockdev abort), mamorid goes with it.
         reaper = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
         self.proc = subprocess.Popen([*reaper, *wrapper, MAMORID, "--config", self.conf, *args], env=env,
@@ -311,21 +321,52 @@ class Agent(NotifiedProcess):
 
     def reload(self):
         self.notify.clear()
-        self.proc.send_signal(signal.SIGHUP)
+        self.send_signal(signal.SIGHUP)
         self.wait_notify("READY=1")
+
+    def send_signal(self, sig):
+        """A signal the test means to send: the run may end by it."""
+        self.sent.add(sig)
+        self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self.send_signal(sig)
             self.proc.wait(timeout)
         rc = self.proc.returncode if self.proc else None
         self.close_notify()
-        if getattr(self, "stderr", None):
+        if getattr(self, "stderr", None) and not self.stderr.closed:
             self.stderr.close()
+            self.check_run(rc)
         return rc
+
+    def check_run(self, rc):
+        """Every run of mamorid must end by exit 0, or by a signal the test
+        sent (a SIGKILL in a crash test), and write no sanitizer report."""
+        with open(self.stderr_path, "rb") as f:
+            f.seek(self.log_offset)
+            out = f.read().decode("utf-8", "replace")
+        if rc is not None and rc != 0 and not (rc < 0 and -rc in self.sent):
+            how = f"died by signal {-rc}" if rc < 0 else f"exited with {rc}"
+            self.problems.append(f"mamorid {how} (signals the test sent: {sorted(self.sent)})")
+        for marker in SANITIZER_MARKERS:
+            if marker in out:
+                self.problems.append(f"mamorid's output has a sanitizer report ({marker.strip()})")
+                break
 
     def cleanup(self):
         self.stop()
+        if self.problems:
+            # Keep the log where meson's test log points at it.
+            keep = os.environ.get("MAMORI_FAILED_LOGS", "/tmp")
+            kept = os.path.join(keep, os.path.basename(self.dir) + "-stderr.log")
+            try:
+                shutil.copyfile(self.stderr_path, kept)
+            except OSError:
+                kept = "(could not keep it)"
+            shutil.rmtree(self.dir, ignore_errors=True)
+            tail = open(kept, errors="replace").read()[-6000:] if os.path.exists(kept) else ""
+            raise AssertionError("; ".join(self.problems) + f"\n--- log kept in {kept}; its end ---\n" + tail)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_lines(self):
@@ -338,6 +379,9 @@ class Agent(NotifiedProcess):
         env = dict(os.environ, UMOCKDEV_DIR=self.bed.root)
         r = subprocess.run([MAMORID, "--config", conf or self.conf, "--check-config", *args],
                            capture_output=True, timeout=30, env=env)
+        err = r.stderr.decode("utf-8", "replace")
+        assert r.returncode >= 0 and not any(m in err for m in SANITIZER_MARKERS), \
+            f"mamorid --check-config crashed (rc {r.returncode}):\n{err[-6000:]}"
         return r.returncode, r.stdout.decode(), r.stderr.decode()
 
     def events(self, kind=None):
