@@ -221,6 +221,34 @@ def test_invisible_strings_in_mamorictl_and_allow(bed, make_agent):
         assert not HIDDEN.search(line.decode("utf-8")), line[:300]
 
 
+def test_an_entry_from_the_events_serial_hex(bed, make_agent):
+    """Without the device at hand, the admin copies the event's serial_hex into
+    the entry: it allows exactly that stick, and not one whose serial only
+    looks the same."""
+    serial = "SN\u202e1234\u200b".encode()
+    a = make_agent().start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial=serial, iface_authorized="1", port=6)
+    ev = a.wait_events("usb.blocked")[0]
+    assert ev["device"]["serial"] == "SN\\u202e1234\\u200b"
+    hexs = ev["device"]["serial_hex"]
+    assert bytes.fromhex(hexs) == serial
+    a.write_allow("50-hex.conf", allow_file(
+        '{ vendor = "0781"; product = "5567"; serial_hex = "%s"; approved_by = "CISO"; label = "from the event"; }'
+        % hexs.upper()))
+    a.reload()
+    allowed = a.wait_events("usb.allowed")[0]
+    assert allowed["decision"]["rule"]["label"] == "from the event"
+    # agent.config_changed names the new entry's serial the same way
+    (added,) = a.wait_events("agent.config_changed")[0]["config"]["allow_entries_added"]
+    assert (added["serial"], added["serial_hex"]) == (ev["device"]["serial"], hexs)
+    wait_for(lambda: bed.authorized(i) == "1", what="authorized after reload")
+    # the same text, without the invisible characters: a different serial
+    dev2, (i2,) = bed.add_usb("0781", "5567", serial=b"SN1234", iface_authorized="1", port=7)
+    ev2 = a.wait_events("usb.blocked", pred=lambda e: e["device"]["bus_path"] == "2-7")[0]
+    assert ev2["decision"]["reason"] == "serial_mismatch" and "serial_hex" not in ev2["device"]
+    assert bed.authorized(i2) == "0"
+
+
 # ---- the journal ----
 
 def parse_native(buf):
