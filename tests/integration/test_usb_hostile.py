@@ -162,6 +162,19 @@ def test_allow_entry_matches_the_exact_serial_bytes(bed, make_agent):
     assert bed.authorized(i2) == "0"
 
 
+def test_an_admins_label_cannot_split_a_log_line(bed, make_agent):
+    """Log lines quote allow entries' labels: a label with a newline or a bidi
+    override (libconfig escapes) stays within its one line, escaped."""
+    label = 'x\\nmamorid[1] <crit> FORGED \\xe2\\x80\\xae end'
+    a = make_agent(allow={"10-label.conf": allow_file(
+        '{ vendor = "0781"; product = "5567"; any_serial = true; approved_by = "x"; label = "%s"; }' % label)})
+    a.start()
+    rc = a.stop()
+    assert rc == 0
+    check_log_lines(a, a.proc.pid)
+    assert any(b"FORGED \\u202e end" in line and b"x\\x0amamorid[1]" in line for line in a.log_lines()), a.log()
+
+
 # ---- mamorictl: the table, the JSON, and an allow entry for such a device ----
 
 MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
