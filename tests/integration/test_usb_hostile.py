@@ -175,6 +175,36 @@ def test_an_admins_label_cannot_split_a_log_line(bed, make_agent):
     assert any(b"FORGED \\u202e end" in line and b"x\\x0amamorid[1]" in line for line in a.log_lines()), a.log()
 
 
+# ---- the raw descriptors ----
+
+DEVICE_DESC = bytes([18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x81, 0x07, 0x67, 0x55, 0x00, 0x01, 1, 2, 3, 1])
+STORAGE_CONFIG = bytes([9, 2, 18, 0, 1, 1, 0, 0x80, 50, 9, 4, 0, 0, 2, 8, 6, 0x50, 0])
+
+
+def test_descriptors_read_whole_and_bounded(bed, make_agent):
+    """A device with no interface directories is classified from its raw
+    descriptors, read to the end; a descriptors file past 64 KiB is not read
+    into memory, and says so once in the log."""
+    a = make_agent().start()
+    dev, _ = bed.add_usb("0781", "5567", serial=b"DESC1", interfaces=(), port=6)
+    # 8 KiB of padding first: one read() of the old 8 KiB buffer never saw the interface
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + bytes([4, 0x24, 0, 0]) * 2048 + STORAGE_CONFIG)
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"]["bus_path"] == "2-6")[0]
+    assert ev["device"]["interfaces_source"] == "descriptors"
+    assert [i["class"] for i in ev["device"]["interfaces"]] == ["08"]
+
+    big, _ = bed.add_usb("0781", "5567", serial=b"DESC2", interfaces=(), port=7)
+    bed.write_raw(big, "descriptors", DEVICE_DESC + bytes([4, 0x24, 0, 0]) * 16384 + STORAGE_CONFIG)
+    bed.tb.uevent(big, "bind")
+    wait_for(lambda: b"holds more than 64 KiB" in a.log().encode(), what="the warning")
+    barrier(bed, a)
+    assert not [e for e in a.events("usb.blocked") if e["device"]["bus_path"] == "2-7"]
+    rc = a.stop()
+    assert rc == 0
+    check_log_lines(a, a.proc.pid)
+
+
 # ---- mamorictl: the table, the JSON, and an allow entry for such a device ----
 
 MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
