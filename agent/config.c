@@ -913,9 +913,44 @@ static int parse_expires(ConfigContext *c, const config_setting_t *entry, AllowE
         return -EINVAL;
 }
 
+static int unhex(char h) {
+        return h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10;
+}
+
+/* serial_hex: the serial's exact bytes in hex, as a usb.* event's serial_hex
+ * shows them (a serial with bytes that events show escaped). At most 512
+ * bytes, as in events; a 00 byte is refused, since no USB serial holds one. */
+static int parse_serial_hex(ConfigContext *c, const config_setting_t *entry, AllowEntry *e) {
+        _cleanup_free_ char *hex = NULL;
+        int line, r = config_get_string(c, entry, "serial_hex", &hex);
+        size_t n;
+
+        if (r <= 0)
+                return r;
+        line = config_setting_line(config_setting_get_member(entry, "serial_hex"));
+        n = strlen(hex);
+        if (n == 0 || n % 2 != 0 || n > 2 * 512 || strspn(hex, "0123456789abcdefABCDEF") != n) {
+                config_error(c->errors, c->file, line,
+                             "'serial_hex' must be an even number of hex digits (at most 1024), as the event's serial_hex shows them");
+                return -EINVAL;
+        }
+        e->serial = malloc(n / 2 + 1);
+        if (!e->serial)
+                return -ENOMEM;
+        for (size_t i = 0; i < n / 2; i++)
+                e->serial[i] = (char) (unhex(hex[2 * i]) << 4 | unhex(hex[2 * i + 1]));
+        e->serial[n / 2] = 0;
+        e->serial_len = n / 2;
+        if (memchr(e->serial, 0, e->serial_len)) {
+                config_error(c->errors, c->file, line, "'serial_hex' holds a 00 byte, which no USB serial can");
+                return -EINVAL;
+        }
+        return 1;
+}
+
 static int parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
-        static const char *const keys[] = { "vendor",      "product",     "serial",  "any_serial", "label",
-                                            "approved_by", "approved_on", "expires", "ticket",     NULL };
+        static const char *const keys[] = { "vendor",      "product",     "serial",  "serial_hex", "any_serial",
+                                            "label",       "approved_by", "approved_on", "expires", "ticket", NULL };
         int line = config_setting_line(s), r, bad = 0;
         int on[3] = { 0 };
         bool any = false;
@@ -948,12 +983,23 @@ static int parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *
                         bad = 1;
                 }
         }
+        if (config_setting_get_member(s, "serial_hex")) {
+                if (e->serial) {
+                        config_error(c->errors, c->file, line, "set either 'serial' or 'serial_hex', not both");
+                        bad = 1;
+                } else {
+                        r = parse_serial_hex(c, s, e);
+                        if (r == -ENOMEM)
+                                return r;
+                        bad |= r < 0;
+                }
+        }
         if (e->any_serial && e->serial) {
                 config_error(c->errors, c->file, line, "set either 'serial' or 'any_serial = true', not both");
                 bad = 1;
         } else if (!e->any_serial && !e->serial && r >= 0) {
                 config_error(c->errors, c->file, line,
-                             "allow entry has no 'serial': give the device's serial, or write any_serial = true to allow every device of this model");
+                             "allow entry has no 'serial': give the device's serial (or its serial_hex), or write any_serial = true to allow every device of this model");
                 bad = 1;
         }
 

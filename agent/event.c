@@ -97,9 +97,10 @@ int event_set_message(Event *e, const char *format, ...) {
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
-        /* Messages carry device strings: keep them to one clean line. */
+        /* Messages carry device strings, escaped already (text.h): keep them to
+         * one clean line without escaping their escapes a second time. */
         free(e->message);
-        e->message = text_sanitize(m, (size_t) r, 2048, NULL);
+        e->message = text_sanitize_flags(m, (size_t) r, 2048, TEXT_KEEP_BACKSLASH, NULL);
         free(m);
         return e->message ? 0 : -ENOMEM;
 }

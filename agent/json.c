@@ -113,6 +113,16 @@ void json_array_end(JsonWriter *w) {
         close_container(w, ']');
 }
 
+/* "\\uXXXX" at p (6 bytes and a NUL). */
+static void put_u16(char *p, uint32_t u) {
+        static const char hex[] = "0123456789abcdef";
+        p[0] = '\\';
+        p[1] = 'u';
+        for (int k = 0; k < 4; k++)
+                p[2 + k] = hex[(u >> (12 - 4 * k)) & 0xf];
+        p[6] = 0;
+}
+
 void json_escape_into(JsonWriter *w, const char *str, size_t n) {
         static const char hex[] = "0123456789abcdef";
         const unsigned char *s = (const unsigned char *) str;
@@ -120,7 +130,7 @@ void json_escape_into(JsonWriter *w, const char *str, size_t n) {
 
         for (size_t i = 0; i < n;) {
                 const char *esc = NULL;
-                char ubuf[7];
+                char ubuf[13];
                 size_t len = utf8_sequence_len(s + i, n - i);
 
                 if (len == 1) {
@@ -143,8 +153,21 @@ void json_escape_into(JsonWriter *w, const char *str, size_t n) {
                         }
                 } else if (len == 0)
                         esc = "\\ufffd"; /* invalid byte */
-                else if (len == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9))
-                        esc = s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029";
+                else {
+                        /* Text that would not show as itself (C1, separators, bidi
+                         * controls, invisible characters: text.h) stays visible in
+                         * the JSON text; a parser reads back the same string. */
+                        uint32_t c = utf8_decode(s + i, len);
+                        if (text_codepoint_is_hidden(c)) {
+                                if (c > 0xffff) {
+                                        c -= 0x10000;
+                                        put_u16(ubuf, 0xd800 | (c >> 10));
+                                        put_u16(ubuf + 6, 0xdc00 | (c & 0x3ff));
+                                } else
+                                        put_u16(ubuf, c);
+                                esc = ubuf;
+                        }
+                }
 
                 if (!esc) {
                         i += len;

@@ -9,6 +9,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "text.h"
 
 static LogTarget log_target = LOG_TARGET_STDERR;
 static int log_max_level = LOG_INFO;
@@ -172,7 +173,15 @@ static int log_vformat(int level, int error, const char *file, int line, const c
         errno = abs(error);
         if ((size_t) vsnprintf(msg, sizeof msg, format, ap) >= sizeof msg)
                 msg[utf8_clip(msg, sizeof msg - 1)] = 0;
-        log_dispatch(level & LOG_PRIMASK, error, file, line, func, message_id, fields, n_fields, msg);
+        /* One line, nothing hidden, whatever a format's arguments held (device
+         * strings come escaped already; an admin's label or a path may not). */
+        if (!text_is_clean(msg, strlen(msg))) {
+                char *clean = text_sanitize_flags(msg, strlen(msg), 4 * sizeof msg, TEXT_KEEP_BACKSLASH, NULL);
+                log_dispatch(level & LOG_PRIMASK, error, file, line, func, message_id, fields, n_fields,
+                             clean ? clean : "(a log message that could not be escaped: out of memory)");
+                free(clean);
+        } else
+                log_dispatch(level & LOG_PRIMASK, error, file, line, func, message_id, fields, n_fields, msg);
         errno = saved;
         return -abs(error);
 }

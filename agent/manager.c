@@ -8,6 +8,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "text.h"
 #include "notice.h"
 #include "av.h"
 #include "lock.h"
@@ -201,8 +202,17 @@ static void write_entry_list(JsonWriter *w, const char *key, const UsbPolicy *fr
                 snprintf(id, sizeof id, "%04x:%04x", a->vendor, a->product);
                 json_object_begin(w);
                 json_kv_string(w, "device", id);
-                if (a->serial)
-                        json_kv_string(w, "serial", a->serial);
+                if (a->serial) {
+                        /* As a device's serial shows in usb.* events: escaped, and its
+                         * bytes in hex when escaping changed them. */
+                        _cleanup_free_ char *clean = text_sanitize(a->serial, a->serial_len, 4 * a->serial_len + 4, NULL),
+                                            *hex = NULL;
+                        json_kv_string(w, "serial", clean);
+                        if (clean && (strlen(clean) != a->serial_len || memcmp(clean, a->serial, a->serial_len) != 0)) {
+                                hex = hex_encode(a->serial, a->serial_len);
+                                json_kv_string(w, "serial_hex", hex);
+                        }
+                }
                 json_kv_bool(w, "any_serial", a->any_serial);
                 json_kv_string(w, "file", a->file);
                 json_kv_uint(w, "line", a->line);

@@ -38,31 +38,85 @@ size_t utf8_sequence_len(const unsigned char *s, size_t len) {
         return n;
 }
 
-/* C1 controls (U+0080..U+009F) and the line/paragraph separators are as
- * dangerous as ASCII controls in a log line. */
-static bool is_unsafe_codepoint(const unsigned char *s, size_t n) {
-        if (n == 1)
-                return s[0] < 0x20 || s[0] == 0x7f;
-        if (n == 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
-                return true;
-        if (n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9))
-                return true;
-        return false;
+uint32_t utf8_decode(const unsigned char *s, size_t n) {
+        switch (n) {
+        case 1: return s[0];
+        case 2: return ((uint32_t) (s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+        case 3: return ((uint32_t) (s[0] & 0x0f) << 12) | ((uint32_t) (s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+        default:
+                return ((uint32_t) (s[0] & 0x07) << 18) | ((uint32_t) (s[1] & 0x3f) << 12) |
+                       ((uint32_t) (s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+        }
+}
+
+/* Controls, separators, Bidi_Control, and Unicode's Default_Ignorable_Code_Point
+ * (DerivedCoreProperties.txt), unassigned ones included: a code point that
+ * shows as nothing, or changes how its neighbours show, is never shown raw. */
+bool text_codepoint_is_hidden(uint32_t c) {
+        if (c < 0xa0)
+                return c < 0x20 || c >= 0x7f;          /* C0, DEL, C1 */
+        return c == 0x00ad ||                           /* soft hyphen */
+               c == 0x034f ||                           /* combining grapheme joiner */
+               c == 0x061c ||                           /* Arabic letter mark */
+               c == 0x115f || c == 0x1160 ||            /* Hangul choseong/jungseong fillers */
+               c == 0x17b4 || c == 0x17b5 ||            /* Khmer inherent vowels */
+               (c >= 0x180b && c <= 0x180f) ||          /* Mongolian variation selectors, vowel separator */
+               (c >= 0x200b && c <= 0x200f) ||          /* zero-width space/non-joiner/joiner, LRM, RLM */
+               (c >= 0x2028 && c <= 0x202e) ||          /* line/paragraph separators, embeddings, overrides */
+               (c >= 0x2060 && c <= 0x206f) ||          /* word joiner, invisible operators, isolates, deprecated */
+               c == 0x3164 ||                           /* Hangul filler */
+               (c >= 0xfe00 && c <= 0xfe0f) ||          /* variation selectors */
+               c == 0xfeff ||                           /* zero-width no-break space (BOM) */
+               c == 0xffa0 ||                           /* halfwidth Hangul filler */
+               (c >= 0xfff0 && c <= 0xfffb) ||          /* unassigned, interlinear annotation */
+               (c >= 0x1bca0 && c <= 0x1bca3) ||        /* shorthand format controls */
+               (c >= 0x1d173 && c <= 0x1d17a) ||        /* musical symbol format controls */
+               (c >= 0xe0000 && c <= 0xe0fff);          /* tags, variation selectors supplement */
 }
 
 bool text_is_clean(const char *str, size_t len) {
         const unsigned char *s = (const unsigned char *) str;
         for (size_t i = 0; i < len;) {
                 size_t n = utf8_sequence_len(s + i, len - i);
-                if (n == 0 || is_unsafe_codepoint(s + i, n))
+                if (n == 0 || text_codepoint_is_hidden(utf8_decode(s + i, n)))
                         return false;
                 i += n;
         }
         return true;
 }
 
-char *text_sanitize(const char *in, size_t in_len, size_t max, bool *truncated) {
+/* The escape for what starts at s (n bytes, or 0 when not valid UTF-8) into
+ * esc; returns its length, or 0 when the sequence is kept as it is. */
+static size_t escape_one(const unsigned char *s, size_t n, unsigned flags, char esc[static 11]) {
         static const char hex[] = "0123456789abcdef";
+        uint32_t c;
+        size_t digits;
+
+        if (n == 0 || (n == 1 && text_codepoint_is_hidden(s[0]))) {
+                esc[0] = '\\';
+                esc[1] = 'x';
+                esc[2] = hex[s[0] >> 4];
+                esc[3] = hex[s[0] & 0xf];
+                return 4;
+        }
+        if (n == 1) {
+                if (s[0] != '\\' || (flags & TEXT_KEEP_BACKSLASH))
+                        return 0;
+                esc[0] = esc[1] = '\\';
+                return 2;
+        }
+        c = utf8_decode(s, n);
+        if (!text_codepoint_is_hidden(c))
+                return 0;
+        digits = c > 0xffff ? 8 : 4;
+        esc[0] = '\\';
+        esc[1] = c > 0xffff ? 'U' : 'u';
+        for (size_t k = 0; k < digits; k++)
+                esc[2 + k] = hex[(c >> (4 * (digits - 1 - k))) & 0xf];
+        return 2 + digits;
+}
+
+char *text_sanitize_flags(const char *in, size_t in_len, size_t max, unsigned flags, bool *truncated) {
         const unsigned char *s = (const unsigned char *) in;
         bool cut = false;
         size_t o = 0;
@@ -78,56 +132,28 @@ char *text_sanitize(const char *in, size_t in_len, size_t max, bool *truncated) 
 
         for (size_t i = 0; i < in_len;) {
                 size_t n = utf8_sequence_len(s + i, in_len - i);
-                char esc[5];
-                const char *piece;
-                size_t piece_len;
+                char esc[11];
+                size_t e = escape_one(s + i, n, flags, esc);
+                const char *piece = e ? esc : (const char *) s + i;
+                size_t piece_len = e ? e : n;
 
-                if (n > 0 && !is_unsafe_codepoint(s + i, n) && s[i] != '\\') {
-                        piece = (const char *) s + i;
-                        piece_len = n;
-                } else if (s[i] == '\\') {
-                        piece = "\\\\";
-                        piece_len = 2;
-                        n = 1;
-                } else {
-                        /* One offending byte at a time: invalid UTF-8 resynchronises. */
-                        n = n == 0 ? 1 : n;
-                        if (n > 1) {
-                                /* an unsafe multi-byte code point: escape each byte */
-                                for (size_t k = 0; k < n; k++) {
-                                        if (o + 4 > max) {
-                                                cut = true;
-                                                goto done;
-                                        }
-                                        out[o++] = '\\';
-                                        out[o++] = 'x';
-                                        out[o++] = hex[s[i + k] >> 4];
-                                        out[o++] = hex[s[i + k] & 0xf];
-                                }
-                                i += n;
-                                continue;
-                        }
-                        esc[0] = '\\';
-                        esc[1] = 'x';
-                        esc[2] = hex[s[i] >> 4];
-                        esc[3] = hex[s[i] & 0xf];
-                        esc[4] = 0;
-                        piece = esc;
-                        piece_len = 4;
-                }
                 if (o + piece_len > max) {
                         cut = true;
                         break;
                 }
                 memcpy(out + o, piece, piece_len);
                 o += piece_len;
-                i += n;
+                /* One offending byte at a time: invalid UTF-8 resynchronises. */
+                i += n ? n : 1;
         }
-done:
         out[o] = 0;
         if (truncated)
                 *truncated = cut;
         return out;
+}
+
+char *text_sanitize(const char *in, size_t in_len, size_t max, bool *truncated) {
+        return text_sanitize_flags(in, in_len, max, 0, truncated);
 }
 
 char *hex_encode(const void *p, size_t len) {

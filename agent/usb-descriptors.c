@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "macro.h"
 #include "usb-descriptors.h"
 
 #define DT_DEVICE 0x01
@@ -50,4 +53,47 @@ int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_dev
                 off += blen;
         }
         return (int) n;
+}
+
+int usb_descriptors_read(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
+        uint8_t *buf = NULL;
+        size_t len = 0, cap = 0;
+
+        for (;;) {
+                ssize_t l;
+                if (len == cap) {
+                        /* One byte past max tells a file of exactly max bytes from a longer one. */
+                        size_t ncap = cap ? MIN(cap * 2, max + 1) : MIN((size_t) 4096, max + 1);
+                        uint8_t *n;
+                        if (ncap <= cap) {
+                                free(buf);
+                                return -EFBIG;
+                        }
+                        n = realloc(buf, ncap);
+                        if (!n) {
+                                free(buf);
+                                return -ENOMEM;
+                        }
+                        buf = n;
+                        cap = ncap;
+                }
+                l = read(fd, buf + len, cap - len);
+                if (l < 0) {
+                        int r = errno;
+                        if (r == EINTR)
+                                continue;
+                        free(buf);
+                        return -r;
+                }
+                if (l == 0)
+                        break;
+                len += (size_t) l;
+        }
+        if (len > max) {
+                free(buf);
+                return -EFBIG;
+        }
+        *ret = buf;
+        *ret_len = len;
+        return 0;
 }

@@ -30,3 +30,12 @@ typedef struct UsbDescDevice {
  * ignored: the prefix is what the kernel would use. */
 int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_device,
                           UsbDescInterface *out, size_t max);
+
+/* The kernel's descriptors attribute is a few KiB at most (every configuration
+ * of a device); more than this is not a USB device. */
+#define USB_DESC_READ_MAX (64 * 1024)
+
+/* Reads fd to its end: sysfs (like a pipe) may hand a file over in several
+ * read()s. *ret gets a newly allocated buffer of *ret_len bytes. -EFBIG when
+ * the file holds more than max bytes; nothing is logged. */
+int usb_descriptors_read(int fd, size_t max, uint8_t **ret, size_t *ret_len);

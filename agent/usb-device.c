@@ -268,9 +268,9 @@ static int read_interfaces_from_sysfs(UsbDevice *d) {
 static int read_interfaces_from_descriptors(UsbDevice *d) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ uint8_t *buf = NULL;
         UsbDescInterface ifs[USB_DESC_MAX_INTERFACES];
-        uint8_t buf[8192];
-        ssize_t l;
+        size_t len = 0;
         int n;
 
         if (asprintf(&p, "%s/descriptors", d->syspath) < 0)
@@ -278,10 +278,13 @@ static int read_interfaces_from_descriptors(UsbDevice *d) {
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        l = read(fd, buf, sizeof buf);
-        if (l < 0)
-                return negative_errno();
-        n = usb_descriptors_parse(buf, (size_t) l, NULL, ifs, ELEMENTSOF(ifs));
+        n = usb_descriptors_read(fd, USB_DESC_READ_MAX, &buf, &len);
+        if (n == -EFBIG)
+                return log_warning_errno(n, "%s holds more than %d KiB; its interfaces are not read from it.", p,
+                                         USB_DESC_READ_MAX / 1024);
+        if (n < 0)
+                return n;
+        n = usb_descriptors_parse(buf, len, NULL, ifs, ELEMENTSOF(ifs));
         if (n < 0)
                 return n;
         for (int k = 0; k < n; k++) {

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* mamorictl allow: any serial and label bytes a device (or an admin) gives
- * must come back byte for byte from the daemon's config parser. The input is
- * split at the first 0xff 0x00 pair: serial, then label. */
+ * must come back byte for byte from the daemon's config parser, from a text
+ * with no hidden code point standing raw (text.h); and so must the serial
+ * written as serial_hex. The input is split at the first 0xff 0x00 pair:
+ * serial, then label. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allow-entry.h"
 #include "config.h"
+#include "text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,8 +53,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (label && (!p->usb.entries[0].label || strcmp(p->usb.entries[0].label, label) != 0))
                 abort();
         policy_unref(p);
+        p = NULL;
         config_errors_done(&errs);
+        /* every line of the text is clean */
+        for (char *line = text, *nl; line; line = nl ? nl + 1 : NULL) {
+                nl = strchr(line, '\n');
+                if (!text_is_clean(line, nl ? (size_t) (nl - line) : strlen(line)))
+                        abort();
+        }
         free(text);
+
+        /* serial_hex (at most 512 bytes, as events show it) reads back as the same bytes */
+        if (serial_len <= 512) {
+                char *hex = hex_encode(serial, serial_len);
+                if (!hex || asprintf(&text, "allow = ( { vendor = \"abcd\"; product = \"0123\"; serial_hex = \"%s\"; approved_by = \"f\"; } );",
+                                     hex) < 0)
+                        abort();
+                if (config_load_strings("", text, &p, &errs) < 0 || p->usb.entries[0].serial_len != serial_len ||
+                    memcmp(p->usb.entries[0].serial, serial, serial_len) != 0)
+                        abort();
+                policy_unref(p);
+                config_errors_done(&errs);
+                free(hex);
+                free(text);
+        }
         free(serial);
         free(label);
         return 0;

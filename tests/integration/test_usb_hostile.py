@@ -29,7 +29,16 @@ HOSTILE = {
     "long_ascii": b"A" * 4096,
     "long_multibyte": "あ".encode() * 1365 + b"\xe3",  # 4 KiB, cut inside a character
     "json_escape": b'\\u0000 \\n \\" </script> \x00hidden',
+    # text that reads differently from its bytes: bidi overrides and isolates,
+    # zero-width and other invisible characters, tags, ESC sequences
+    "invisible": ("Photo\u202egpj.exe \u2066iso\u2069 z\u200bw\u200c\u200dj \ufeffbom \u00adsh \u2060wj "
+                  "\u061c\u200e\u200f vs\ufe0f \U000e0041\U000e007f \x1b[2J\x1b]0;title\x07").encode(),
 }
+# Code points that must never stand raw in an event, a log line or a table
+# (text.h): controls, separators, bidi controls, default-ignorables.
+HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+                    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+                    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 MAX_LINE = 64 * 1024  # 64 interfaces at most, each string at most 256 bytes before JSON escaping
 
 
@@ -48,9 +57,10 @@ def check_events_file(agent):
         assert len(line) <= MAX_LINE, f"event line of {len(line)} bytes"
         assert not re.search(rb"[\x00-\x1f\x7f]", line), line[:200]
         text = line.decode("utf-8")  # strict: valid UTF-8
-        for ch in "\u0085\u2028\u2029":
-            assert ch not in text, "a raw C1 control or line separator in an event line"
+        assert not HIDDEN.search(text), f"a raw hidden code point in an event line: {text[:300]!r}"
         ev = json.loads(text)
+        # nor in any string the JSON holds
+        assert not HIDDEN.search(json.dumps(ev, ensure_ascii=False)), text[:300]
         assert ev["kind"] in ("usb.blocked", "usb.allowed", "agent.started", "agent.stopping"), ev["kind"]
     return [json.loads(line) for line in lines]
 
@@ -61,8 +71,7 @@ def check_log_lines(agent, pid):
     assert lines
     for line in lines:
         assert line.startswith(prefix), f"a log line was split or forged: {line[:200]!r}"
-        line.decode("utf-8")
-        assert not re.search(rb"[\x00-\x1f\x7f]", line), line[:200]
+        assert not HIDDEN.search(line.decode("utf-8")), line[:200]
     assert not any(b"FORGED" in line and not line.startswith(prefix) for line in lines)
 
 
@@ -86,7 +95,7 @@ def test_hostile_strings_in_events_and_log(bed, make_agent):
         assert len(d["interfaces"][0]["name"].encode()) <= 256, name
         if name.startswith("long"):
             assert d["strings_truncated"] is True, name
-        if name in ("newlines", "controls", "invalid_utf8"):
+        if name in ("newlines", "controls", "invalid_utf8", "invisible"):
             # The exact bytes stay recoverable for an admin writing an allow entry.
             assert bytes.fromhex(d["serial_hex"]) == (value + b"-S")[:512], name
             assert "\\x" in d["serial"], (name, d["serial"])
@@ -150,6 +159,136 @@ def test_allow_entry_matches_the_exact_serial_bytes(bed, make_agent):
     dev2, (i2,) = bed.add_usb("0781", "5567", serial=b'Q"\\ Z', iface_authorized="1")
     ev2 = a.wait_events("usb.blocked")[0]
     assert ev2["decision"]["reason"] == "serial_mismatch"
+    assert bed.authorized(i2) == "0"
+
+
+def test_an_admins_label_cannot_split_a_log_line(bed, make_agent):
+    """Log lines quote allow entries' labels: a label with a newline or a bidi
+    override (libconfig escapes) stays within its one line, escaped."""
+    label = 'x\\nmamorid[1] <crit> FORGED \\xe2\\x80\\xae end'
+    a = make_agent(allow={"10-label.conf": allow_file(
+        '{ vendor = "0781"; product = "5567"; any_serial = true; approved_by = "x"; label = "%s"; }' % label)})
+    a.start()
+    rc = a.stop()
+    assert rc == 0
+    check_log_lines(a, a.proc.pid)
+    assert any(b"FORGED \\u202e end" in line and b"x\\x0amamorid[1]" in line for line in a.log_lines()), a.log()
+
+
+# ---- the raw descriptors ----
+
+DEVICE_DESC = bytes([18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x81, 0x07, 0x67, 0x55, 0x00, 0x01, 1, 2, 3, 1])
+STORAGE_CONFIG = bytes([9, 2, 18, 0, 1, 1, 0, 0x80, 50, 9, 4, 0, 0, 2, 8, 6, 0x50, 0])
+
+
+def test_descriptors_read_whole_and_bounded(bed, make_agent):
+    """A device with no interface directories is classified from its raw
+    descriptors, read to the end; a descriptors file past 64 KiB is not read
+    into memory, and says so once in the log."""
+    a = make_agent().start()
+    dev, _ = bed.add_usb("0781", "5567", serial=b"DESC1", interfaces=(), port=6)
+    # 8 KiB of padding first: one read() of the old 8 KiB buffer never saw the interface
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + bytes([4, 0x24, 0, 0]) * 2048 + STORAGE_CONFIG)
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"]["bus_path"] == "2-6")[0]
+    assert ev["device"]["interfaces_source"] == "descriptors"
+    assert [i["class"] for i in ev["device"]["interfaces"]] == ["08"]
+
+    big, _ = bed.add_usb("0781", "5567", serial=b"DESC2", interfaces=(), port=7)
+    bed.write_raw(big, "descriptors", DEVICE_DESC + bytes([4, 0x24, 0, 0]) * 16384 + STORAGE_CONFIG)
+    bed.tb.uevent(big, "bind")
+    wait_for(lambda: b"holds more than 64 KiB" in a.log().encode(), what="the warning")
+    barrier(bed, a)
+    assert not [e for e in a.events("usb.blocked") if e["device"]["bus_path"] == "2-7"]
+    rc = a.stop()
+    assert rc == 0
+    check_log_lines(a, a.proc.pid)
+
+
+# ---- mamorictl: the table, the JSON, and an allow entry for such a device ----
+
+MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+
+
+def ctl(agent, *args):
+    env = dict(os.environ)
+    env["UMOCKDEV_DIR"] = agent.bed.root
+    p = subprocess.run([MAMORICTL, "--socket", os.path.join(agent.runtime, "control"), *args],
+                       capture_output=True, env=env, timeout=20)
+    assert p.returncode == 0, f"rc={p.returncode}\n{p.stdout!r}\n{p.stderr!r}"
+    return p.stdout.decode("utf-8")  # strict
+
+
+def test_invisible_strings_in_mamorictl_and_allow(bed, make_agent):
+    """A stick whose every string holds bidi overrides, isolates, zero-width
+    characters and ESC sequences: the event shows them as visible escapes and
+    carries the serial's bytes as serial_hex; `mamorictl devices` (table and
+    JSON) and `mamorictl allow` show no raw one; the entry that `mamorictl
+    allow` writes is accepted and authorizes exactly this stick."""
+    value = HOSTILE["invisible"]
+    a = make_agent().start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial=value + b"-S", manufacturer=value + b"-M",
+                            product_name=value + b"-P", interfaces=(("08", "06", "50", value + b"-I"),),
+                            iface_authorized="1", port=6)
+    ev = a.wait_events("usb.blocked")[0]
+    assert bed.authorized(i) == "0"
+    d = ev["device"]
+    assert bytes.fromhex(d["serial_hex"]) == value + b"-S"
+    for text in (d["serial"], d["manufacturer"], d["product"], d["interfaces"][0]["name"]):
+        assert "Photo\\u202egpj.exe \\u2066iso\\u2069 z\\u200bw\\u200c\\u200dj \\ufeffbom" in text, text
+        assert "\\U000e0041\\U000e007f \\x1b[2J\\x1b]0;title\\x07" in text, text
+    assert "Photo\\u202egpj.exe" in ev["message"] and "\\\\" not in ev["message"], ev["message"]
+    check_events_file(a)
+
+    table = ctl(a, "devices")
+    assert not HIDDEN.search(table.replace("\n", "")), table
+    assert "Photo\\u202egpj" in table
+    js = ctl(a, "devices", "--json")
+    assert not HIDDEN.search(js.replace("\n", "")), js
+    shown = {x["device"]["bus_path"]: x for x in json.loads(js)}["2-6"]["device"]
+    assert shown["serial"] == d["serial"] and shown["serial_hex"] == d["serial_hex"]
+
+    entry = ctl(a, "allow", "2-6", "--approved-by", "CISO Yamada", "--label", "bidi \u202e label")
+    assert not HIDDEN.search(entry.replace("\n", "")), entry
+    with open(os.path.join(a.allow_dir, "50-invisible.conf"), "w") as f:
+        f.write(entry)
+    a.reload()
+    allowed = a.wait_events("usb.allowed")[0]
+    wait_for(lambda: bed.authorized(i) == "1", what="authorized after reload")
+    assert allowed["device"]["serial_hex"] == d["serial_hex"]
+    # The admin's own label, byte for byte: written as \\x escapes in the file, and
+    # \\u202e in the JSON text (json.c), which reads back as the same string.
+    assert "label       = \"bidi \\xe2\\x80\\xae label\";" in entry, entry
+    assert allowed["decision"]["rule"]["label"] == "bidi \u202e label"
+    for line in (r[4] for r in spool_reader.records(os.path.join(a.state, "spool"))):
+        assert not HIDDEN.search(line.decode("utf-8")), line[:300]
+
+
+def test_an_entry_from_the_events_serial_hex(bed, make_agent):
+    """Without the device at hand, the admin copies the event's serial_hex into
+    the entry: it allows exactly that stick, and not one whose serial only
+    looks the same."""
+    serial = "SN\u202e1234\u200b".encode()
+    a = make_agent().start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial=serial, iface_authorized="1", port=6)
+    ev = a.wait_events("usb.blocked")[0]
+    assert ev["device"]["serial"] == "SN\\u202e1234\\u200b"
+    hexs = ev["device"]["serial_hex"]
+    assert bytes.fromhex(hexs) == serial
+    a.write_allow("50-hex.conf", allow_file(
+        '{ vendor = "0781"; product = "5567"; serial_hex = "%s"; approved_by = "CISO"; label = "from the event"; }'
+        % hexs.upper()))
+    a.reload()
+    allowed = a.wait_events("usb.allowed")[0]
+    assert allowed["decision"]["rule"]["label"] == "from the event"
+    # agent.config_changed names the new entry's serial the same way
+    (added,) = a.wait_events("agent.config_changed")[0]["config"]["allow_entries_added"]
+    assert (added["serial"], added["serial_hex"]) == (ev["device"]["serial"], hexs)
+    wait_for(lambda: bed.authorized(i) == "1", what="authorized after reload")
+    # the same text, without the invisible characters: a different serial
+    dev2, (i2,) = bed.add_usb("0781", "5567", serial=b"SN1234", iface_authorized="1", port=7)
+    ev2 = a.wait_events("usb.blocked", pred=lambda e: e["device"]["bus_path"] == "2-7")[0]
+    assert ev2["decision"]["reason"] == "serial_mismatch" and "serial_hex" not in ev2["device"]
     assert bed.authorized(i2) == "0"
 
 
@@ -239,10 +378,11 @@ def test_hostile_strings_in_the_journal(bed, make_agent):
         assert f["SYSLOG_IDENTIFIER"] == b"mamorid"
         assert f["PRIORITY"] in [str(p).encode() for p in range(8)]
         msg = f["MESSAGE"]
-        msg.decode("utf-8")
-        assert not re.search(rb"[\x00-\x1f\x7f]", msg), msg[:200]
+        assert not HIDDEN.search(msg.decode("utf-8")), msg[:200]
         if "MAMORI_EVENT" in f:
+            assert not HIDDEN.search(f["MAMORI_EVENT"].decode("utf-8")), f["MAMORI_EVENT"][:200]
             ev = json.loads(f["MAMORI_EVENT"])
+            assert not HIDDEN.search(json.dumps(ev, ensure_ascii=False)), f["MAMORI_EVENT"][:200]
             assert f["MAMORI_EVENT_KIND"].decode() == ev["kind"]
             kinds.append(ev["kind"])
     assert kinds.count("usb.blocked") == len(HOSTILE) + 1  # and the barrier

@@ -63,6 +63,17 @@ static void test_hostile_serials(void **state) {
 static void test_hostile_labels(void **state) {
         roundtrip("S", 1, "quote \" backslash \\ newline \n end");
         roundtrip("S", 1, "\xff invalid \xe3\x81");
+        roundtrip("S", 1, "bidi \xe2\x80\xae \xe2\x81\xa6 zw\xe2\x80\x8b tag\xf3\xa0\x81\x81 総務課");
+}
+
+static void test_hidden_code_points_are_escaped(void **state) {
+        /* In a label the admin reads the file and sees every byte that would hide. */
+        char *q = config_quote("a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xe2\x80\x8b" "d\xf3\xa0\x81\x81" "e\xc2\x85" "f総", 24, false);
+        assert_string_equal(q, "\"a\\xe2\\x80\\xae" "b\\xe2\\x81\\xa6" "c\\xe2\\x80\\x8b" "d\\xf3\\xa0\\x81\\x81"
+                               "e\\xc2\\x85" "f総\"");
+        free(q);
+        /* and a serial of them reads back as its bytes */
+        roundtrip("\xe2\x80\xae" "ABC\xe2\x81\xa6\xe2\x80\x8b\xef\xbb\xbf", 15, NULL);
 }
 
 static void test_serial_is_ascii_only(void **state) {
@@ -115,6 +126,7 @@ int main(void) {
                 cmocka_unit_test(test_hostile_serials),
                 cmocka_unit_test(test_hostile_labels),
                 cmocka_unit_test(test_serial_is_ascii_only),
+                cmocka_unit_test(test_hidden_code_points_are_escaped),
                 cmocka_unit_test(test_no_serial_means_any_serial),
                 cmocka_unit_test(test_missing_approver_is_refused),
         };

@@ -123,6 +123,47 @@ static void test_good(void **state) {
         policy_unref(p);
 }
 
+/* serial_hex: an entry for a serial that events show escaped, copied from the
+ * event's serial_hex; exactly the same entry as the serial with \x escapes. */
+static void test_serial_hex(void **state) {
+        static const ErrorCase bad[] = {
+                { "serial_hex odd", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"e280a\"; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "even number of hex digits" },
+                { "serial_hex not hex", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"e2x0ae\"; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "even number of hex digits" },
+                { "serial_hex empty", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"\"; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "even number of hex digits" },
+                { "serial_hex with a NUL", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"410042\"; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "00 byte" },
+                { "serial_hex and serial", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; serial_hex = \"41\"; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "not both" },
+                { "serial_hex and any_serial", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"41\"; any_serial = true; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "not both" },
+                { "serial_hex not a string", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = 41; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 2, "'serial_hex' must be a string" },
+                { "serial_hex same as serial", "",
+                  E("  { vendor = \"0781\"; product = \"5567\"; serial = \"\\xe2\\x80\\xaeAB\"; approved_by = \"Y\"; },\n"
+                    "  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"E280AE4142\"; approved_by = \"Y\"; }"),
+                  "allow.d/00-test.conf", 3, "duplicate allow entry" },
+        };
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                check_config_error(bad[i].name, bad[i].main_text, bad[i].allow_text, bad[i].file, bad[i].line, bad[i].words);
+
+        r = config_load_strings("", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"e280ae41E281A642\"; approved_by = \"Y\"; }"),
+                                &p, &e);
+        if (r < 0)
+                config_errors_print(&e, stderr);
+        assert_int_equal(r, 0);
+        assert_int_equal(p->usb.entries[0].serial_len, 8);
+        assert_memory_equal(p->usb.entries[0].serial, "\xe2\x80\xae" "A\xe2\x81\xa6" "B", 8);
+        assert_false(p->usb.entries[0].any_serial);
+        policy_unref(p);
+}
+
 static void test_expires_date_time(void **state) {
         Policy *p = NULL;
         ConfigErrors e = { 0 };
@@ -232,6 +273,7 @@ int main(void) {
                 cmocka_unit_test(test_error_cases),
                 cmocka_unit_test(test_all_errors_reported),
                 cmocka_unit_test(test_good),
+                cmocka_unit_test(test_serial_hex),
                 cmocka_unit_test(test_expires_date_time),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_files),

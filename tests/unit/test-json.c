@@ -23,6 +23,21 @@ static void test_escapes(void **state) {
         free(j);
 }
 
+/* Whatever wrote them, hidden code points (text.h) never stand raw in the JSON
+ * text: \uXXXX, a surrogate pair past U+FFFF; a parser reads the same string. */
+static void test_hidden_code_points(void **state) {
+        char *j = render_string("a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xe2\x80\x8b" "d\xc2\x85" "e\xef\xbb\xbf", 19);
+        assert_string_equal(j, "\"a\\u202eb\\u2066c\\u200bd\\u0085e\\ufeff\"");
+        free(j);
+        j = render_string("\xf3\xa0\x81\x81\xf3\xa0\x84\x80", 8);
+        assert_string_equal(j, "\"\\udb40\\udc41\\udb40\\udd00\"");
+        free(j);
+        /* visible text past the BMP stays UTF-8 */
+        j = render_string("\xf0\x9f\x98\x80\xd7\x90", 6);
+        assert_string_equal(j, "\"\xf0\x9f\x98\x80\xd7\x90\"");
+        free(j);
+}
+
 static void test_structure(void **state) {
         JsonWriter w = JSON_WRITER_INIT;
         json_object_begin(&w);
@@ -67,6 +82,7 @@ static void test_unbalanced_fails(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_escapes),
+                cmocka_unit_test(test_hidden_code_points),
                 cmocka_unit_test(test_structure),
                 cmocka_unit_test(test_members_raw),
                 cmocka_unit_test(test_unbalanced_fails),

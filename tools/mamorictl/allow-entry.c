@@ -26,7 +26,8 @@ char *config_quote(const char *s, size_t len, bool ascii_only) {
                 } else if (c >= 0x20 && c < 0x7f) {
                         fputc(c, f);
                         i++;
-                } else if (!ascii_only && c >= 0x80 && (l = utf8_sequence_len(u + i, len - i)) > 1) {
+                } else if (!ascii_only && c >= 0x80 && (l = utf8_sequence_len(u + i, len - i)) > 1 &&
+                           !text_codepoint_is_hidden(utf8_decode(u + i, l))) {
                         fwrite(u + i, 1, l, f);
                         i += l;
                 } else {

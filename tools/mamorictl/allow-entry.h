@@ -20,8 +20,9 @@ typedef struct AllowDraft {
 
 /* A libconfig string literal, quotes included. With ascii_only every byte
  * outside printable ASCII is \xHH; otherwise valid UTF-8 text stays as it is
- * (labels in Japanese stay readable) and only control bytes and invalid
- * sequences are escaped. NULL on OOM. */
+ * (labels in Japanese stay readable) and only control bytes, invalid sequences
+ * and the code points text.h hides (bidi controls, invisible characters) are
+ * escaped, byte by byte. NULL on OOM. */
 char *config_quote(const char *s, size_t len, bool ascii_only);
 
 /* The whole file text: comments, then `allow = ( { ... } );`. NULL on OOM. */

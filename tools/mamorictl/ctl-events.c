@@ -22,10 +22,11 @@ static void local_time(const char *rfc3339, char buf[static 32]) {
 }
 
 static void print_event(json_object *e) {
+        _cleanup_free_ char *message = ctl_safe_text(strempty(jstr(e, "message")));
         char when[32];
         local_time(jstr(e, "time"), when);
         printf("%-19s  %-8s  %-22s  %s\n", when, strna(jstr(e, "severity")), strna(jstr(e, "kind")),
-               strempty(jstr(e, "message")));
+               strempty(message));
 }
 
 int verb_events(const CtlOptions *o_, int argc, char **argv) {

@@ -41,6 +41,12 @@ static uint32_t next_char(const char *s, size_t n, size_t *len) {
         return c;
 }
 
+char *ctl_safe_text(const char *s) {
+        size_t n = strlen(s);
+        /* an escape is at most 4 bytes for each byte it stands for */
+        return text_sanitize_flags(s, n, 4 * n + 4, TEXT_KEEP_BACKSLASH, NULL);
+}
+
 size_t ctl_text_width(const char *s) {
         size_t w = 0, n = strlen(s), l;
         for (size_t i = 0; i < n; i += l)
@@ -105,8 +111,10 @@ int ctl_table_add_row(CtlTable *t, const char *const *cells) {
                 return -ENOMEM;
         t->rows[t->n_rows++] = row;
         for (size_t i = 0; i < t->n_columns; i++) {
-                const char *c = cells[i] && cells[i][0] ? cells[i] : "-";
-                row[i] = t->max_width[i] ? truncate_to(c, t->max_width[i]) : strdup(c);
+                _cleanup_free_ char *c = ctl_safe_text(cells[i] && cells[i][0] ? cells[i] : "-");
+                if (!c)
+                        return -ENOMEM;
+                row[i] = t->max_width[i] ? truncate_to(c, t->max_width[i]) : TAKE_PTR(c);
                 if (!row[i])
                         return -ENOMEM;
         }

@@ -60,12 +60,18 @@ static inline void jputp(json_object **o) {
 
 /* ---- tables ---- */
 
+/* Text from the daemon made safe for a terminal (text.h's policy; device
+ * strings come escaped already, so backslashes stay as they are): what an
+ * older daemon or an admin's label may still hold raw shows as an escape.
+ * Newly allocated; NULL on OOM. */
+char *ctl_safe_text(const char *s);
+
 /* Columns of a terminal that text takes (UTF-8; East Asian wide = 2). */
 size_t ctl_text_width(const char *s);
 
 typedef struct CtlTable CtlTable;
 CtlTable *ctl_table_new(size_t n_columns, const char *const *headers);
-/* Adds a row of n_columns cells (NULL shows as "-"). Cells are copied. */
+/* Adds a row of n_columns cells (NULL shows as "-"). Cells are copied, through ctl_safe_text(). */
 int ctl_table_add_row(CtlTable *t, const char *const *cells);
 /* Caps a column's width; longer cells end in "…". 0 = no cap. */
 void ctl_table_set_max_width(CtlTable *t, size_t column, size_t width);
