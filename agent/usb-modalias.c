@@ -10,11 +10,16 @@
 #include "log.h"
 #include "usb-drivers.h"
 #include "usb-modalias.h"
+#include "usb-modinfo.h"
+
+/* Debian 12's is 0.5 MB */
+#define MODINFO_MAX (16u * 1024u * 1024u)
 
 struct UsbAliasResolver {
         struct kmod_ctx *ctx;
         char *dir;
         bool available;
+        UsbBuiltinAliases builtin; /* the USB aliases of built-in drivers */
 };
 
 UsbAliasResolver *usb_alias_resolver_free(UsbAliasResolver *r) {
@@ -22,6 +27,7 @@ UsbAliasResolver *usb_alias_resolver_free(UsbAliasResolver *r) {
                 return NULL;
         if (r->ctx)
                 kmod_unref(r->ctx);
+        usb_builtin_aliases_done(&r->builtin);
         free(r->dir);
         free(r);
         return NULL;
@@ -30,6 +36,27 @@ UsbAliasResolver *usb_alias_resolver_free(UsbAliasResolver *r) {
 static void kmod_log_quiet(void *data, int priority, const char *file, int line, const char *fn, const char *format,
                            va_list args) {
         /* libkmod complains about every missing index file: one line of ours says it all. */
+}
+
+/* modules.builtin.modinfo: what libkmod's lookup leaves out when a module's
+ * alias matches too. Missing (kernels before 5.2) or unreadable: nothing. */
+static int load_builtin(UsbAliasResolver *r) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_(fclosep) FILE *f = NULL;
+        size_t len;
+
+        if (asprintf(&path, "%s/modules.builtin.modinfo", r->dir) < 0)
+                return -ENOMEM;
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        buf = malloc(MODINFO_MAX);
+        if (!buf)
+                return -ENOMEM;
+        len = fread(buf, 1, MODINFO_MAX, f);
+        if (ferror(f))
+                return 0;
+        return usb_modinfo_parse_usb_aliases(buf, len, &r->builtin);
 }
 
 int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret) {
@@ -69,6 +96,8 @@ int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret) {
          * libkmod opens the index on each lookup, which works too. */
         if (kmod_load_resources(r->ctx) < 0)
                 log_debug("Cannot map every module index of %s; looking aliases up file by file.", r->dir);
+        if (load_builtin(r) < 0)
+                return log_oom();
         r->available = true;
         log_info("Resolving USB interfaces against the module aliases of %s.", r->dir);
         *ret = TAKE_PTR(r);
@@ -116,6 +145,10 @@ int usb_alias_resolver_lookup(UsbAliasResolver *r, const char *modalias, char **
         }
         kmod_module_unref_list(list);
         if (fclose(f) != 0) {
+                free(s);
+                return -ENOMEM;
+        }
+        if (usb_builtin_aliases_match(&r->builtin, modalias, &s) < 0) {
                 free(s);
                 return -ENOMEM;
         }

@@ -273,13 +273,25 @@ KERNEL_ALIASES = {
 }
 
 
-def make_modules_dir(base, modules=None, version="9.9.9-mamori-test"):
+# Built into the kernel (modules.builtin, modules.builtin.modinfo): the hub driver.
+KERNEL_BUILTIN = {"usbcore": ["usb:v*p*d*dc09dsc*dp*ic*isc*ip*in*", "usb:v*p*d*dc*dsc*dp*ic09isc*ip*in*"]}
+
+
+def make_modules_dir(base, modules=None, builtin=None, version="9.9.9-mamori-test"):
     """A modules directory as depmod makes it (modules.alias.bin, ...), from
-    fake modules that declare the given aliases. Returns its path."""
+    fake modules that declare the given aliases, and built-in ones (what
+    CONFIG_...=y leaves in modules.builtin and modules.builtin.modinfo).
+    Returns its path."""
     root = os.path.join(base, "lib/modules", version)
     os.makedirs(os.path.join(root, "kernel"), exist_ok=True)
-    for name, aliases in (modules or KERNEL_ALIASES).items():
+    for name, aliases in (KERNEL_ALIASES if modules is None else modules).items():
         _fake_ko(os.path.join(root, "kernel", name + ".ko"), name, aliases)
+    builtin = KERNEL_BUILTIN if builtin is None else builtin
+    with open(os.path.join(root, "modules.builtin"), "w") as f:
+        f.write("".join(f"kernel/drivers/usb/{name}.ko\n" for name in builtin))
+    with open(os.path.join(root, "modules.builtin.modinfo"), "wb") as f:
+        for name, aliases in builtin.items():
+            f.write(b"".join(f"{name}.alias={a}".encode() + b"\0" for a in aliases))
     depmod = shutil.which("depmod") or "/sbin/depmod"
     subprocess.run([depmod, "-b", base, version], check=True, capture_output=True)
     assert os.path.exists(os.path.join(root, "modules.alias.bin"))

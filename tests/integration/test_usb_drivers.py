@@ -114,6 +114,21 @@ def test_vendor_class_card_reader_is_blocked(bed, agent_with_aliases):
     assert bed.authorized(rdr) == "0"
 
 
+def test_storage_driver_built_into_the_kernel(bed, make_agent, tmp_path):
+    """CONFIG_USB_STORAGE=y: no module, its aliases are in
+    modules.builtin.modinfo. The id is storage all the same."""
+    mods = dict(KERNEL_ALIASES)
+    storage = mods.pop("usb_storage")
+    d = make_modules_dir(str(tmp_path), mods, builtin={"usb_storage": storage})
+    a = make_agent(extra_env={"MAMORI_MODULES_DIR": d}).start()
+    dev, (prn,) = bed.add_usb("04b8", "0602", serial="EPX0003", interfaces=(PRINTER,), iface_authorized=None,
+                              bcd_device="0110")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "EPX0003")[0]
+    assert bed.authorized(prn) == "0"
+    assert iface(ev, prn)["category_by"] == "usb_storage"
+    assert "Cannot map every module index" not in a.log()
+
+
 def test_keyboard_on_a_plain_id_still_comes_up(bed, agent_with_aliases):
     """The aliases say usbhid for a keyboard: not a category, nothing changes."""
     a = agent_with_aliases().start()
