@@ -379,8 +379,8 @@ static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const 
                 UsbInterface *i = &d->interfaces[k];
                 const UsbInterface *o = NULL;
 
-                if (!i->driver && bound_driver && streq_ptr(i->sysname, bound_if))
-                        i->driver = strdup(bound_driver); /* NULL on OOM: the link said no driver */
+                if (isempty(i->driver) && usb_driver_name_valid(bound_driver) && streq_ptr(i->sysname, bound_if))
+                        (void) free_and_strdup(&i->driver, bound_driver); /* OOM: the link said no driver */
                 for (size_t j = 0; before && j < before->n_interfaces && !o; j++)
                         if (streq(before->interfaces[j].sysname, i->sysname) && before->interfaces[j].cls == i->cls &&
                             before->interfaces[j].subclass == i->subclass &&
