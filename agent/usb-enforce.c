@@ -396,7 +396,10 @@ static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const 
                 if (i->driver && usb_driver_category(p->drivers, p->n_drivers, i->driver) != USB_CATEGORY_OTHER &&
                     !streq_ptr(i->driver, i->driver_seen))
                         (void) free_and_strdup(&i->driver_seen, i->driver);
-                if (i->modalias && !i->alias_modules) {
+                /* A mass storage interface is storage already, the first category
+                 * there is: no driver can make it more. Sticks skip the lookup. */
+                if (i->modalias && !i->alias_modules &&
+                    usb_classify_interface(i->cls, i->subclass, i->protocol, i->name_raw) != USB_CATEGORY_STORAGE) {
                         int r = usb_alias_resolver_lookup(u->aliases, i->modalias, &i->alias_modules);
                         if (r < 0 && r != -ENODATA)
                                 log_debug_errno(r, "Cannot resolve the modalias of %s: %m", i->sysname);
