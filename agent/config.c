@@ -321,8 +321,62 @@ static int parse_source(ConfigErrors *errors, const Source *s, config_t *cfg) {
 
 /* ---- the usb section ---- */
 
+/* usb.drivers = { storage = [ "name", ... ]; tethering = [ ... ]; ... }: drivers
+ * (or modules) that make an interface of that category, added to the built-in
+ * table of agent/usb-drivers.c. */
+static int parse_usb_drivers(ConfigContext *c, const config_setting_t *drivers) {
+        static const char *const keys[] = { "storage", "mtp", "ptp", "tethering", NULL };
+        UsbPolicy *u = &c->policy->usb;
+
+        if (config_setting_type(drivers) != CONFIG_TYPE_GROUP)
+                return wrong_type(c, drivers, "drivers", "a group: drivers = { storage = [ \"name\" ]; };");
+        config_check_keys(c, drivers, keys);
+        for (const char *const *k = keys; *k; k++) {
+                config_setting_t *list = config_setting_get_member(drivers, *k);
+                int t, n;
+                if (!list)
+                        continue;
+                t = config_setting_type(list);
+                if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+                        (void) wrong_type(c, list, *k, "an array of driver names, e.g. [ \"rtsx_usb\" ]");
+                        continue;
+                }
+                n = config_setting_length(list);
+                for (int i = 0; i < n; i++) {
+                        config_setting_t *e = config_setting_get_elem(list, (unsigned) i);
+                        const char *v = config_setting_get_string(e);
+                        int line = config_setting_line(e) ?: config_setting_line(list);
+                        UsbDriverEntry *grown;
+                        if (!usb_driver_name_valid(v)) {
+                                config_error(c->errors, c->file, line,
+                                             "'%s' in drivers.%s is not a driver name (letters, digits, '_' and "
+                                             "'-', at most %d)",
+                                             v ? v : "(not a string)", *k, USB_DRIVER_NAME_MAX);
+                                continue;
+                        }
+                        for (size_t j = 0; j < u->n_drivers; j++)
+                                if (usb_driver_name_equal(u->drivers[j].name, v)) {
+                                        config_error(c->errors, c->file, line, "driver '%s' is listed twice in drivers", v);
+                                        v = NULL;
+                                        break;
+                                }
+                        if (!v)
+                                continue;
+                        grown = reallocarray(u->drivers, u->n_drivers + 1, sizeof *grown);
+                        if (!grown)
+                                return -ENOMEM;
+                        u->drivers = grown;
+                        grown[u->n_drivers].name = strdup(v);
+                        if (!grown[u->n_drivers].name)
+                                return -ENOMEM;
+                        grown[u->n_drivers++].category = (UsbCategory) usb_category_from_string(*k);
+                }
+        }
+        return 0;
+}
+
 static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
-        static const char *const keys[] = { "block", "policy_ref", NULL };
+        static const char *const keys[] = { "block", "policy_ref", "drivers", NULL };
         config_setting_t *block;
         int r;
 
@@ -360,6 +414,12 @@ static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
                         mask |= USB_CATEGORY_BIT(cat);
                 }
                 c->policy->usb.block_mask = mask;
+        }
+        block = config_setting_get_member(usb, "drivers");
+        if (block) {
+                r = parse_usb_drivers(c, block);
+                if (r == -ENOMEM)
+                        return r;
         }
         return 0;
 }

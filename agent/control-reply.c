@@ -52,11 +52,14 @@ static void summarize_device(const UsbDevice *d, void *userdata) {
 
 static void write_usb_check(Manager *m, JsonWriter *w) {
         UsbSummary s = { 0 };
-        char detail[256];
-        const char *state;
+        char detail[512];
+        const char *state, *modules_dir = NULL;
+        bool aliases = false;
 
-        if (m->usb)
+        if (m->usb) {
                 usb_enforcer_foreach(m->usb, summarize_device, &s);
+                aliases = usb_enforcer_aliases_available(m->usb, &modules_dir);
+        }
         if (m->policy->failsafe)
                 state = "fail_closed";
         else if (!m->usb_monitor)
@@ -65,9 +68,10 @@ static void write_usb_check(Manager *m, JsonWriter *w) {
                 state = "degraded";
         else
                 state = "ok";
-        snprintf(detail, sizeof detail, "%zu device%s, %zu blocked; %zu root hub%s%s", s.devices,
+        snprintf(detail, sizeof detail, "%zu device%s, %zu blocked; %zu root hub%s%s; %s", s.devices,
                  s.devices == 1 ? "" : "s", s.blocked, s.root_hubs, s.root_hubs == 1 ? "" : "s",
-                 s.open_root_hubs ? ", some start new interfaces authorized (udev rule missing?)" : "");
+                 s.open_root_hubs ? ", some start new interfaces authorized (udev rule missing?)" : "",
+                 aliases ? "module aliases in use" : "no module aliases: by class and bound drivers only");
 
         json_object_begin(w);
         json_kv_string(w, "name", "usb");
@@ -77,6 +81,10 @@ static void write_usb_check(Manager *m, JsonWriter *w) {
         json_kv_uint(w, "blocked_devices", s.blocked);
         json_kv_uint(w, "root_hubs", s.root_hubs);
         json_kv_uint(w, "root_hubs_open", s.open_root_hubs);
+        json_kv_bool(w, "module_aliases", aliases);
+        if (modules_dir)
+                json_kv_string(w, "modules_dir", modules_dir);
+        json_kv_uint(w, "admin_drivers", m->policy->usb.n_drivers);
         json_object_end(w);
 }
 

@@ -138,6 +138,9 @@ Policy *policy_unref(Policy *p) {
         for (size_t i = 0; i < p->usb.n_entries; i++)
                 allow_entry_done(&p->usb.entries[i]);
         free(p->usb.entries);
+        for (size_t i = 0; i < p->usb.n_drivers; i++)
+                free(p->usb.drivers[i].name);
+        free(p->usb.drivers);
         free(p->usb.policy_ref);
         free(p->notice.contact);
         free(p->notice.contact_en);

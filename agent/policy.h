@@ -32,6 +32,8 @@ typedef struct UsbPolicy {
         char *policy_ref;
         AllowEntry *entries;
         size_t n_entries;
+        UsbDriverEntry *drivers; /* usb.drivers: added to usb-drivers.c's table */
+        size_t n_drivers;
 } UsbPolicy;
 
 /* notice = { ... }: what the person at the seat is told (agent/notice*.c,

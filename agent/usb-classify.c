@@ -94,6 +94,8 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
                         return USB_CATEGORY_MTP;
                 if (sub == 0xfd && proto == 0x01) /* Apple iPhone USB Ethernet (ipheth) */
                         return USB_CATEGORY_TETHERING;
+                if (sub == 0xfe && proto == 0x02) /* Apple usbmux: file access (AFC) through usbmuxd, gvfs */
+                        return USB_CATEGORY_MTP;
                 return USB_CATEGORY_OTHER;
 
         default:

@@ -16,6 +16,10 @@ static void usb_interface_done(UsbInterface *i) {
         free(i->name_raw);
         free(i->name);
         free(i->driver);
+        free(i->modalias);
+        free(i->alias_modules);
+        free(i->driver_seen);
+        free(i->category_by);
 }
 
 UsbDevice *usb_device_free(UsbDevice *d) {
@@ -127,13 +131,47 @@ int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uin
         return 0;
 }
 
-void usb_device_classify(UsbDevice *d) {
+/* Takes category c from source/by when it ranks before the current one. */
+static void consider(UsbInterface *i, UsbCategory c, UsbCategorySource source, const char *by, size_t by_len) {
+        if (c == USB_CATEGORY_OTHER || c == i->category)
+                return;
+        if (i->category != USB_CATEGORY_OTHER &&
+            usb_category_primary(USB_CATEGORY_BIT(c) | USB_CATEGORY_BIT(i->category)) != c)
+                return;
+        i->category = c;
+        i->category_source = source;
+        free(i->category_by);
+        i->category_by = strndup(by, by_len); /* NULL on OOM: only the event's detail is lost */
+}
+
+static void classify_interface(UsbInterface *i, const UsbDriverEntry *extra, size_t n_extra) {
+        const char *name;
+        size_t len;
+        UsbCategory c;
+
+        i->category = usb_classify_interface(i->cls, i->subclass, i->protocol, i->name_raw);
+        i->category_source = USB_CATEGORY_FROM_CLASS;
+        i->category_by = mfree(i->category_by);
+
+        /* What binds (or bound) counts before what would bind, at the same rank. */
+        if (i->driver)
+                consider(i, usb_driver_category(extra, n_extra, i->driver), USB_CATEGORY_FROM_DRIVER, i->driver,
+                         strlen(i->driver));
+        if (i->driver_seen)
+                consider(i, usb_driver_category(extra, n_extra, i->driver_seen), USB_CATEGORY_FROM_DRIVER,
+                         i->driver_seen, strlen(i->driver_seen));
+        c = usb_driver_list_category(extra, n_extra, i->alias_modules, &name, &len);
+        if (c != USB_CATEGORY_OTHER)
+                consider(i, c, USB_CATEGORY_FROM_MODALIAS, name, len);
+}
+
+void usb_device_classify_with(UsbDevice *d, const UsbDriverEntry *extra, size_t n_extra) {
         bool tethering = false;
 
         d->categories = 0;
         for (size_t k = 0; k < d->n_interfaces; k++) {
                 UsbInterface *i = &d->interfaces[k];
-                i->category = usb_classify_interface(i->cls, i->subclass, i->protocol, i->name_raw);
+                classify_interface(i, extra, n_extra);
                 if (i->category == USB_CATEGORY_TETHERING)
                         tethering = true;
         }
@@ -144,6 +182,10 @@ void usb_device_classify(UsbDevice *d) {
                 if (i->category != USB_CATEGORY_OTHER)
                         d->categories |= USB_CATEGORY_BIT(i->category);
         }
+}
+
+void usb_device_classify(UsbDevice *d) {
+        usb_device_classify_with(d, NULL, 0);
 }
 
 /* ---- reading from sysfs ---- */
@@ -187,7 +229,7 @@ static const char *str_attr(sd_device *dev, const char *attr) {
 static int read_interface(UsbDevice *d, const char *syspath) {
         _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
         unsigned cls = 0, sub = 0, proto = 0, num = 0, alt = 0;
-        const char *sysname, *driver, *name;
+        const char *sysname, *driver, *name, *modalias;
         UsbInterface *i;
         int r;
 
@@ -203,6 +245,7 @@ static int read_interface(UsbDevice *d, const char *syspath) {
         if (sd_device_get_sysname(dev, &sysname) < 0)
                 return -ENODATA;
         name = str_attr(dev, "interface");
+        modalias = str_attr(dev, "modalias");
 
         r = usb_device_add_interface(d, sysname, (uint8_t) cls, (uint8_t) sub, (uint8_t) proto, name,
                                      bool_attr(dev, "authorized"));
@@ -218,6 +261,11 @@ static int read_interface(UsbDevice *d, const char *syspath) {
         if (sd_device_get_driver(dev, &driver) >= 0) {
                 i->driver = sanitize_str(driver, NULL);
                 if (!i->driver)
+                        return -ENOMEM;
+        }
+        if (modalias) {
+                i->modalias = strndup(modalias, strcspn(modalias, "\n"));
+                if (!i->modalias)
                         return -ENOMEM;
         }
         return 0;

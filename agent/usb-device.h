@@ -13,6 +13,21 @@
 
 #include "macro.h"
 #include "usb-classify.h"
+#include "usb-drivers.h"
+
+/* What decided an interface's category. */
+typedef enum UsbCategorySource {
+        USB_CATEGORY_FROM_CLASS,    /* class triple (and name) */
+        USB_CATEGORY_FROM_MODALIAS, /* a driver the kernel would bind (module aliases) */
+        USB_CATEGORY_FROM_DRIVER,   /* a driver that did bind */
+} UsbCategorySource;
+
+/* What mamorid wrote to an interface's authorized, while the device stays. */
+typedef enum UsbInterfaceDone {
+        USB_INTERFACE_UNTOUCHED,
+        USB_INTERFACE_AUTHORIZED,
+        USB_INTERFACE_BLOCKED,
+} UsbInterfaceDone;
 
 typedef struct UsbInterface {
         char *syspath; /* NULL when known only from the raw descriptors */
@@ -23,7 +38,14 @@ typedef struct UsbInterface {
         char *name;     /* sanitized */
         UsbCategory category;
         int authorized; /* 1, 0, or -1 when unknown */
-        char *driver;
+        char *driver;   /* bound now (sanitized) */
+
+        char *modalias;      /* the kernel's "usb:v...p...", raw; NULL when not read */
+        char *alias_modules; /* modules whose aliases match it, space-separated; NULL: not resolved */
+        char *driver_seen;   /* a driver of a category seen bound here while the device stayed */
+        UsbCategorySource category_source;
+        char *category_by;   /* the driver or module that decided the category (not FROM_CLASS) */
+        UsbInterfaceDone done;
 } UsbInterface;
 
 typedef struct UsbDevice {
@@ -62,7 +84,13 @@ UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product
 int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass,
                              uint8_t protocol, const char *name, int authorized);
 
-/* Classify every interface and fill d->categories. Pure. */
+/* Classify every interface and fill d->categories. Pure. An interface's
+ * category is the first, storage first, of what its class says, what the
+ * drivers its modalias resolves to are (alias_modules) and what a driver
+ * bound to it is (driver, driver_seen), after the table of usb-drivers.h and
+ * the admin's entries (extra). */
+void usb_device_classify_with(UsbDevice *d, const UsbDriverEntry *extra, size_t n_extra);
+/* By class and the built-in driver table only. */
 void usb_device_classify(UsbDevice *d);
 
 /* "0781:5567" into buf. */

@@ -7,6 +7,7 @@
 #include "notice.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
+#include "usb-modalias.h"
 #include "usb-report.h"
 
 /* Interfaces of one plug arrive within a few ms; one event describes them all. */
@@ -33,6 +34,7 @@ struct UsbEnforcer {
         size_t n_devices;
         sd_event_source *report_timer;
         sd_event_source *expiry_timer;
+        UsbAliasResolver *aliases; /* the kernel's module aliases; never NULL after new() */
 };
 
 static Tracked *tracked_free(Tracked *t) {
@@ -91,17 +93,30 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         }
         sd_event_source_disable_unref(u->report_timer);
         sd_event_source_disable_unref(u->expiry_timer);
+        usb_alias_resolver_free(u->aliases);
         free(u);
         return NULL;
 }
 
 int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
-        UsbEnforcer *u = calloc(1, sizeof *u);
+        _cleanup_(usb_enforcer_freep) UsbEnforcer *u = calloc(1, sizeof *u);
+        int r;
         if (!u)
                 return -ENOMEM;
         u->manager = m;
-        *ret = u;
+        /* MAMORI_MODULES_DIR: a modules directory other than the running
+         * kernel's (the tests build one). */
+        r = usb_alias_resolver_new(getenv("MAMORI_MODULES_DIR"), &u->aliases);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(u);
         return 0;
+}
+
+bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir) {
+        if (ret_dir)
+                *ret_dir = usb_alias_resolver_dir(u->aliases);
+        return usb_alias_resolver_available(u->aliases);
 }
 
 size_t usb_enforcer_count(UsbEnforcer *u) {
@@ -153,6 +168,13 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                                                 usb_category_to_string(i->category), usb_device_id(d, id));
                         else {
                                 i->authorized = 0;
+                                i->done = USB_INTERFACE_BLOCKED;
+                                if (i->category_source != USB_CATEGORY_FROM_CLASS)
+                                        log_info("Blocked interface %s of %s (class %02x/%02x/%02x): %s by its driver %s%s.",
+                                                 i->sysname, usb_device_id(d, id), i->cls, i->subclass, i->protocol,
+                                                 usb_category_to_string(i->category), strna(i->category_by),
+                                                 i->category_source == USB_CATEGORY_FROM_DRIVER ? ", which was bound"
+                                                                                                : " (module alias)");
                                 log_debug("Blocked interface %s (%s) in %" PRIu64 " us", i->sysname,
                                           usb_category_to_string(i->category), now_usec(CLOCK_MONOTONIC) - began);
                         }
@@ -174,8 +196,13 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                         else if (r < 0)
                                 log_error_errno(r, "Failed to authorize interface %s of %s: %m", i->sysname,
                                                 usb_device_id(d, id));
-                        else
+                        else {
+                                log_debug("Authorized interface %s (%s%s%s).", i->sysname,
+                                          usb_category_to_string(i->category), i->driver_seen ? ", driver seen " : "",
+                                          strempty(i->driver_seen));
                                 i->authorized = 1;
+                                i->done = USB_INTERFACE_AUTHORIZED;
+                        }
                 }
         }
 
@@ -339,9 +366,54 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
         return true;
 }
 
+/* What the last snapshot knew of an interface that is still there: what
+ * mamorid did to it, the category driver that was bound to it (a driver that
+ * bound once is what the interface is, also after blocking unbound it), and
+ * the modules its modalias resolved to. Then resolves what is new, and
+ * classifies. */
+static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if,
+                   const char *bound_driver) {
+        const UsbPolicy *p = &u->manager->policy->usb;
+
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                UsbInterface *i = &d->interfaces[k];
+                const UsbInterface *o = NULL;
+
+                if (isempty(i->driver) && usb_driver_name_valid(bound_driver) && streq_ptr(i->sysname, bound_if))
+                        (void) free_and_strdup(&i->driver, bound_driver); /* OOM: the link said no driver */
+                for (size_t j = 0; before && j < before->n_interfaces && !o; j++)
+                        if (streq(before->interfaces[j].sysname, i->sysname) && before->interfaces[j].cls == i->cls &&
+                            before->interfaces[j].subclass == i->subclass &&
+                            before->interfaces[j].protocol == i->protocol)
+                                o = &before->interfaces[j];
+                if (o) {
+                        i->done = o->done;
+                        if (o->driver_seen && !i->driver_seen)
+                                i->driver_seen = strdup(o->driver_seen);
+                        if (o->alias_modules && streq_ptr(o->modalias, i->modalias))
+                                i->alias_modules = strdup(o->alias_modules);
+                }
+                if (i->driver && usb_driver_category(p->drivers, p->n_drivers, i->driver) != USB_CATEGORY_OTHER &&
+                    !streq_ptr(i->driver, i->driver_seen))
+                        (void) free_and_strdup(&i->driver_seen, i->driver);
+                /* A mass storage interface is storage already, the first category
+                 * there is: no driver can make it more. Sticks skip the lookup. */
+                if (i->modalias && !i->alias_modules &&
+                    usb_classify_interface(i->cls, i->subclass, i->protocol, i->name_raw) != USB_CATEGORY_STORAGE) {
+                        int r = usb_alias_resolver_lookup(u->aliases, i->modalias, &i->alias_modules);
+                        if (r < 0 && r != -ENODATA)
+                                log_debug_errno(r, "Cannot resolve the modalias of %s: %m", i->sysname);
+                        else if (r >= 0 && !isempty(i->alias_modules))
+                                log_debug("%s (%s) would be bound by: %s", i->sysname, i->modalias, i->alias_modules);
+                }
+        }
+        usb_device_classify_with(d, p->drivers, p->n_drivers);
+}
+
 /* settles: the uevent is the device's "bind", or a scan or re-decision of a
- * device that is long there. */
-static void process(UsbEnforcer *u, sd_device *dev, bool settles) {
+ * device that is long there. bound_if/bound_driver: an interface's "bind"
+ * uevent and its DRIVER=. */
+static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if, const char *bound_driver) {
         usec_t began = now_usec(CLOCK_MONOTONIC);
         Manager *m = u->manager;
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
@@ -379,6 +451,7 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles) {
                 return;
         }
 
+        enrich(u, d, t ? t->snapshot : NULL, bound_if, bound_driver);
         dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
         act(d, &dec, began, settles || (t && t->settled));
 
@@ -430,13 +503,19 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
                 if (action == SD_DEVICE_REMOVE)
                         forget(u, syspath);
                 else
-                        process(u, dev, scan || action == SD_DEVICE_BIND);
+                        process(u, dev, scan || action == SD_DEVICE_BIND, NULL, NULL);
         } else if (streq_ptr(devtype, "usb_interface")) {
+                const char *sysname = NULL, *driver = NULL;
                 /* A scan visits the device itself, which reads all its interfaces. */
                 if (scan || action == SD_DEVICE_REMOVE)
                         return;
+                /* A driver bound to it: DRIVER= of the "bind", in case the link is not readable. */
+                if (action == SD_DEVICE_BIND) {
+                        (void) sd_device_get_sysname(dev, &sysname);
+                        (void) sd_device_get_driver(dev, &driver);
+                }
                 if (sd_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device", &parent) >= 0)
-                        process(u, parent, false);
+                        process(u, parent, false, sysname, driver);
         }
 }
 
@@ -453,7 +532,7 @@ void usb_enforcer_reevaluate(UsbEnforcer *u) {
                 if (!paths[k])
                         continue;
                 if (sd_device_new_from_syspath(&dev, paths[k]) >= 0)
-                        process(u, dev, true);
+                        process(u, dev, true, NULL, NULL);
                 else
                         forget(u, paths[k]);
                 free(paths[k]);

@@ -33,3 +33,7 @@ void usb_enforcer_flush(UsbEnforcer *u);
 typedef void (*UsbEnforcerVisit)(const UsbDevice *d, void *userdata);
 void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata);
 size_t usb_enforcer_count(UsbEnforcer *u);
+
+/* Are interfaces resolved against the kernel's module aliases? ret_dir: the
+ * modules directory in use or looked for. */
+bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir);

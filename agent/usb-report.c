@@ -10,7 +10,21 @@ const char *usb_report_interface_action(const Decision *dec, const UsbInterface 
                 return "blocked";
         if (dec->relevant && (dec->blocked_categories & USB_CATEGORY_BIT(i->category)))
                 return "allowed";
+        /* Not of a blocked category: mamorid let it in (it started
+         * unauthorized), or never wrote to it. */
+        if (i->done == USB_INTERFACE_AUTHORIZED)
+                return "authorized";
+        if (i->done == USB_INTERFACE_BLOCKED)
+                return "blocked";
         return "untouched";
+}
+
+static const char *category_source_to_string(UsbCategorySource s) {
+        switch (s) {
+        case USB_CATEGORY_FROM_MODALIAS: return "modalias";
+        case USB_CATEGORY_FROM_DRIVER: return "driver";
+        default: return "class";
+        }
 }
 
 static void write_hex_byte(JsonWriter *w, const char *key, uint8_t v) {
@@ -68,6 +82,13 @@ void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *
                 if (i->name)
                         json_kv_string(w, "name", i->name);
                 json_kv_string(w, "category", usb_category_to_string(i->category));
+                if (i->category_source != USB_CATEGORY_FROM_CLASS) {
+                        json_kv_string(w, "category_from", category_source_to_string(i->category_source));
+                        if (i->category_by)
+                                json_kv_string(w, "category_by", i->category_by);
+                }
+                if (i->driver)
+                        json_kv_string(w, "driver", i->driver);
                 json_kv_string(w, "action", usb_report_interface_action(dec, i));
                 if (i->authorized >= 0)
                         json_kv_bool(w, "authorized", i->authorized);
@@ -112,8 +133,32 @@ const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
         }
 }
 
+/* ", 2-1:1.0 (class 07) is storage by its driver usb-storage" for each blocked
+ * interface that its class alone would not have made so. */
+static char *driver_note(const UsbDevice *d, const Decision *dec) {
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&s, &len);
+        if (!f)
+                return NULL;
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                const UsbInterface *i = &d->interfaces[k];
+                if (i->category_source == USB_CATEGORY_FROM_CLASS || !decision_blocks_interface(dec, i))
+                        continue;
+                fprintf(f, "; %s (class %02x) is %s by %s %s", i->sysname, i->cls, usb_category_to_string(i->category),
+                        i->category_source == USB_CATEGORY_FROM_DRIVER ? "its bound driver" : "the driver that would bind,",
+                        strna(i->category_by));
+        }
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
 int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret) {
         _cleanup_(event_freep) Event *e = NULL;
+        _cleanup_free_ char *note = NULL;
         bool blocked = dec->relevant && !dec->allow;
         unsigned shown = dec->relevant ? dec->blocked_categories : d->categories;
         JsonWriter *w;
@@ -126,10 +171,13 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         r = event_set_policy_ref(e, p->usb.policy_ref ? p->usb.policy_ref : POLICY_REF_USB_DEFAULT);
         if (r < 0)
                 return r;
-        r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s", blocked ? "Blocked" : "Allowed",
+        note = driver_note(d, dec);
+        if (!note)
+                return -ENOMEM;
+        r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s%s", blocked ? "Blocked" : "Allowed",
                               usb_category_to_string(usb_category_primary(shown)), usb_device_id(d, id),
                               strempty(d->manufacturer), strempty(d->product_name),
-                              d->has_serial ? d->serial : "(none)", d->sysname, usb_report_explanation(d, dec));
+                              d->has_serial ? d->serial : "(none)", d->sysname, usb_report_explanation(d, dec), note);
         if (r < 0)
                 return r;
 

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "usb-drivers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,6 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (p->usb.entries[i].expires && p->usb.entries[i].expires_at == USEC_INFINITY)
                                 abort();
                 }
+                /* usb.drivers: only names a module can have, only blockable categories */
+                for (size_t i = 0; i < p->usb.n_drivers; i++)
+                        if (!usb_driver_name_valid(p->usb.drivers[i].name) ||
+                            !(USB_CATEGORIES_BLOCKABLE & USB_CATEGORY_BIT(p->usb.drivers[i].category)))
+                                abort();
         }
         char *s = config_errors_summary(&errs);
         free(s);

@@ -136,7 +136,7 @@ class UsbBed:
 
     def add_usb(self, vendor, product, serial=None, interfaces=(("08", "06", "50", None),),
                 bus=2, port=None, parent=None, manufacturer="Maker", product_name="Thing",
-                iface_authorized="1", device_class="00", uevent=True, extra_attrs=()):
+                iface_authorized="1", device_class="00", uevent=True, extra_attrs=(), bcd_device="0100"):
         """Adds a usb_device and its interfaces; returns (device_syspath, [interface syspaths]).
         iface_authorized=None does what the kernel does: new interfaces start with the
         root hub's interface_authorized_default. Strings given as bytes are written
@@ -177,13 +177,17 @@ class UsbBed:
         # (to whoever listens at that moment), as the kernel would.
         ifaces = []
         for n, (cls, sub, proto, iname) in enumerate(interfaces):
+            # The kernel's modalias of an interface (drivers/usb/core/message.c)
+            modalias = (f"usb:v{vendor.upper()}p{product.upper()}d{bcd_device.upper()}dc{device_class.upper()}"
+                        f"dsc00dp00ic{cls.upper()}isc{sub.upper()}ip{proto.upper()}in{n:02X}")
             iattrs = ["bInterfaceClass", cls, "bInterfaceSubClass", sub, "bInterfaceProtocol", proto,
                       "bInterfaceNumber", f"{n:02x}", "bAlternateSetting", " 0",
-                      "authorized", iface_authorized]
+                      "authorized", iface_authorized, "modalias", modalias]
             if isinstance(iname, str):
                 iattrs += ["interface", iname]
             i = self.tb.add_device("usb", f"{name}:1.{n}", dev, iattrs,
-                                   ["DEVTYPE", "usb_interface", "INTERFACE", f"{int(cls,16)}/{int(sub,16)}/{int(proto,16)}"])
+                                   ["DEVTYPE", "usb_interface", "INTERFACE", f"{int(cls,16)}/{int(sub,16)}/{int(proto,16)}",
+                                    "MODALIAS", modalias])
             if isinstance(iname, bytes):
                 self.write_raw(i, "interface", iname)
             ifaces.append(i)
@@ -193,6 +197,25 @@ class UsbBed:
             time.sleep(0.002)
             self.tb.uevent(dev, "bind")
         return dev, ifaces
+
+    def bind_driver(self, iface, driver):
+        """What the kernel does when a driver binds to an interface: the
+        driver link, then a "bind" uevent with DRIVER=."""
+        drv = os.path.join(self.root, "sys/bus/usb/drivers", driver)
+        os.makedirs(drv, exist_ok=True)
+        link = self.sys(iface, "driver")
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(drv, link)
+        self.tb.set_property(iface, "DRIVER", driver)
+        self.tb.uevent(iface, "bind")
+
+    def unbind_driver(self, iface):
+        link = self.sys(iface, "driver")
+        if os.path.lexists(link):
+            os.unlink(link)
+        self.tb.set_property(iface, "DRIVER", "")
+        self.tb.uevent(iface, "unbind")
 
     def remove(self, dev, ifaces=()):
         """Unplugs in the kernel's order: each interface goes (its directory and a
@@ -210,6 +233,74 @@ class UsbBed:
 # What ASan, LSan and UBSan write when they find something.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def _fake_ko(path, name, aliases):
+    """A kernel module as far as depmod cares: an ELF object with a .modinfo
+    section (alias=..., name=...). Nothing else of it is read."""
+    modinfo = b"".join(f"alias={a}".encode() + b"\0" for a in aliases)
+    modinfo += b"license=GPL\0" + f"name={name}".encode() + b"\0depends=\0"
+    shstr = b"\0.modinfo\0.shstrtab\0"
+    off_modinfo = 64
+    off_shstr = off_modinfo + len(modinfo)
+    off_sh = (off_shstr + len(shstr) + 7) & ~7
+    hdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    hdr += struct.pack("<HHIQQQIHHHHHH", 1, 62, 1, 0, 0, off_sh, 0, 64, 0, 0, 64, 3, 2)
+
+    def sh(nm, typ, flags, off, size):
+        return struct.pack("<IIQQQQIIQQ", nm, typ, flags, 0, off, size, 0, 0, 1, 0)
+
+    data = hdr + modinfo + shstr
+    data += bytes(off_sh - len(data))
+    data += sh(0, 0, 0, 0, 0) + sh(1, 1, 2, off_modinfo, len(modinfo)) + sh(10, 3, 0, off_shstr, len(shstr))
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+# Aliases as the kernel's modules declare them (a few lines of each).
+KERNEL_ALIASES = {
+    "usb_storage": [
+        "usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*",
+        "usb:v*p*d*dc*dsc*dp*ic08isc*ip*in*",
+        # unusual_devs.h: Epson 785EPX, a printer whose storage binds by id
+        "usb:v04B8p0602d0110dc*dsc*dp*ic*isc*ip*in*",
+        "usb:v0BC2p3332d*dc*dsc*dp*ic*isc*ip*in*",
+    ],
+    "uas": ["usb:v*p*d*dc*dsc*dp*ic08isc06ip62in*"],
+    "ums_realtek": ["usb:v0BDAp0138d*dc*dsc*dp*ic*isc*ip*in*"],
+    # Realtek RTS5129/5139/5140 card readers: vendor-specific interfaces
+    "rtsx_usb": ["usb:v0BDAp0129d*dc*dsc*dp*ic*isc*ip*in*", "usb:v0BDAp0139d*dc*dsc*dp*ic*isc*ip*in*",
+                 "usb:v0BDAp0140d*dc*dsc*dp*ic*isc*ip*in*"],
+    "usbhid": ["usb:v*p*d*dc*dsc*dp*ic03isc*ip*in*"],
+    "usblp": ["usb:v*p*d*dc*dsc*dp*ic07isc01ip01in*", "usb:v*p*d*dc*dsc*dp*ic07isc01ip02in*"],
+    "rndis_host": ["usb:v*p*d*dc*dsc*dp*icE0isc01ip03in*"],
+    "ipheth": ["usb:v05ACp12A8d*dc*dsc*dp*icFFiscFDip01in*"],
+}
+
+
+# Built into the kernel (modules.builtin, modules.builtin.modinfo): the hub driver.
+KERNEL_BUILTIN = {"usbcore": ["usb:v*p*d*dc09dsc*dp*ic*isc*ip*in*", "usb:v*p*d*dc*dsc*dp*ic09isc*ip*in*"]}
+
+
+def make_modules_dir(base, modules=None, builtin=None, version="9.9.9-mamori-test"):
+    """A modules directory as depmod makes it (modules.alias.bin, ...), from
+    fake modules that declare the given aliases, and built-in ones (what
+    CONFIG_...=y leaves in modules.builtin and modules.builtin.modinfo).
+    Returns its path."""
+    root = os.path.join(base, "lib/modules", version)
+    os.makedirs(os.path.join(root, "kernel"), exist_ok=True)
+    for name, aliases in (KERNEL_ALIASES if modules is None else modules).items():
+        _fake_ko(os.path.join(root, "kernel", name + ".ko"), name, aliases)
+    builtin = KERNEL_BUILTIN if builtin is None else builtin
+    with open(os.path.join(root, "modules.builtin"), "w") as f:
+        f.write("".join(f"kernel/drivers/usb/{name}.ko\n" for name in builtin))
+    with open(os.path.join(root, "modules.builtin.modinfo"), "wb") as f:
+        for name, aliases in builtin.items():
+            f.write(b"".join(f"{name}.alias={a}".encode() + b"\0" for a in aliases))
+    depmod = shutil.which("depmod") or "/sbin/depmod"
+    subprocess.run([depmod, "-b", base, version], check=True, capture_output=True)
+    assert os.path.exists(os.path.join(root, "modules.alias.bin"))
+    return root
 
 
 class NotifiedProcess:

@@ -182,3 +182,92 @@ def test_without_mamorid_storage_fails_closed_and_keyboards_work_then_mamorid_de
     barrier(bed, a)
     assert sorted(e["device"]["serial"] for e in usb_events(a, "usb.blocked")) == ["NOAGENT1", "PHONE1"]
     assert usb_events(a, "usb.allowed") == []
+
+
+# ---- storage behind a harmless class: mamori-usb-alias ----
+
+ALIAS_HELPER = os.path.join(os.environ.get("MAMORI_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build")),
+                            "tools/udev/mamori-usb-alias")
+PRINTER = ("07", "01", "02", None)
+
+
+@pytest.fixture(scope="module")
+def modules_dir(tmp_path_factory):
+    from mamori_testlib import make_modules_dir
+    return make_modules_dir(str(tmp_path_factory.mktemp("modules")))
+
+
+@pytest.fixture
+def alias_rule(tmp_path, modules_dir):
+    """The rule as installed, but calling the built helper on the test's modules
+    directory (udev runs IMPORT{program} with the device's properties as its
+    only environment: a path on the command line is the one way in)."""
+    def make(mods=modules_dir):
+        text = open(RULE).read()
+        assert text.count('"mamori-usb-alias $env{MODALIAS}"') == 2, "the rule no longer calls the helper twice"
+        text = text.replace('"mamori-usb-alias $env{MODALIAS}"',
+                            f'"{ALIAS_HELPER} --modules-dir {mods} $env{{MODALIAS}}"')
+        path = tmp_path / "70-mamori.rules"
+        path.write_text(text)
+        return str(path)
+    return make
+
+
+def test_harmless_class_on_a_storage_id_is_left_to_mamorid(bed, alias_rule):
+    """Epson 785EPX rev 1.10: usb-storage's unusual_devs takes it whatever it
+    announces. The printer interface must not be authorized by the rule."""
+    dev, (i,) = bed.add_usb("04b8", "0602", interfaces=(PRINTER,), iface_authorized="0", bcd_device="0110",
+                            uevent=False)
+    rule = alias_rule()
+    out = udevadm_test(bed, i, rule=rule)
+    assert bed.authorized(i) == "0", out
+    assert bed.drivers_probe() == []
+    assert "MAMORI_DRIVER_CATEGORY=storage" in out or "MAMORI_DRIVER_CATEGORY" in out, out
+    assert rule_problems(out, rule=rule) == []
+
+
+@pytest.mark.parametrize("ids", [("0bc2", "3332"), ("0bda", "0129")], ids=["usb-storage", "rtsx_usb"])
+def test_keyboard_on_a_storage_id_is_left_to_mamorid(bed, alias_rule, ids):
+    """A "keyboard" on an id a storage or card reader driver takes is not a
+    keyboard the rule may bring up (BadUSB in reverse)."""
+    dev, (i,) = bed.add_usb(*ids, interfaces=(("03", "01", "01", None),), iface_authorized="0", uevent=False)
+    udevadm_test(bed, i, rule=alias_rule())
+    assert bed.authorized(i) == "0"
+    assert bed.drivers_probe() == []
+
+
+@pytest.mark.parametrize("cls", sorted(HARMLESS))
+def test_harmless_interface_with_the_helper_still_comes_up(bed, alias_rule, cls):
+    """Keyboards, hubs, audio, ... on ordinary ids: the helper finds no storage
+    driver, the rule authorizes and probes them, without mamorid."""
+    dev, (i,) = bed.add_usb("046d", "c31c", interfaces=((cls, "01", "01", None),), iface_authorized="0", uevent=False)
+    out = udevadm_test(bed, i, rule=alias_rule())
+    assert bed.authorized(i) == "1", out
+    assert bed.drivers_probe() == [sysname(i)]
+
+
+def test_without_module_aliases_the_class_decides(bed, alias_rule, tmp_path):
+    """No modules directory (a container; a kernel whose modules are gone): the
+    helper says so and the rule falls back to the class. mamorid then blocks
+    the interface if usb-storage binds (test_usb_drivers.py)."""
+    dev, (i,) = bed.add_usb("04b8", "0602", interfaces=(PRINTER,), iface_authorized="0", bcd_device="0110",
+                            uevent=False)
+    out = udevadm_test(bed, i, rule=alias_rule(str(tmp_path / "no-such-kernel")))
+    assert bed.authorized(i) == "1", out
+    kd, (k,) = bed.add_usb("046d", "c31c", interfaces=(("03", "01", "01", None),), iface_authorized="0", uevent=False)
+    udevadm_test(bed, k, rule=alias_rule(str(tmp_path / "no-such-kernel")))
+    assert bed.authorized(k) == "1"
+
+
+def test_coldplug_harmless_class_on_a_storage_id_is_taken_back(bed, alias_rule):
+    """At power-on the printer interface of the 785EPX is created authorized;
+    before usb-storage's module is loaded the rule takes it back. A keyboard
+    that is not bound yet is left alone."""
+    dev, (i,) = bed.add_usb("04b8", "0602", interfaces=(PRINTER,), iface_authorized="1", bcd_device="0110",
+                            uevent=False)
+    kd, (k,) = bed.add_usb("046d", "c31c", interfaces=(("03", "01", "01", None),), iface_authorized="1", uevent=False)
+    rule = alias_rule()
+    out = udevadm_test(bed, i, rule=rule)
+    assert bed.authorized(i) == "0", out
+    udevadm_test(bed, k, rule=rule)
+    assert bed.never_written(k)

@@ -139,7 +139,8 @@ def test_android_phone_mtp_mode(bed, make_agent):
     assert bed.authorized(adb) == "1"
     assert sysname(adb) in bed.drivers_probe() and sysname(mtp) not in bed.drivers_probe()
     check_usb_event(ev, "usb.blocked", "unknown", "18d1", "4ee2", category="mtp")
-    assert iface_actions(ev) == {sysname(mtp): "blocked", sysname(adb): "untouched"}
+    # mamorid wrote authorized=1 for ADB: the event says so (issue item 3)
+    assert iface_actions(ev) == {sysname(mtp): "blocked", sysname(adb): "authorized"}
     assert ev["device"]["interfaces"][0]["name"] == "MTP"
 
 
@@ -159,8 +160,8 @@ def test_mtp_name_that_comes_after_the_interface(bed, make_agent):
     bed.tb.uevent(dev, "bind")
     ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "LATENAME1")[0]
     assert ev["device"]["category"] == "mtp"
-    assert iface_actions(ev) == {sysname(mtp): "blocked", sysname(serial): "untouched"}
     wait_authorized(bed, serial, "1")
+    assert iface_actions(ev) == {sysname(mtp): "blocked", sysname(serial): "authorized"}
     assert bed.drivers_probe() == [sysname(serial)]
     assert bed.authorized(mtp) == "0"
 

@@ -31,6 +31,12 @@ static const ErrorCase cases[] = {
         { "category twice", "usb = {\n  block = [ \"storage\", \"storage\" ];\n};\n", NULL, "mamori.conf", 2, "listed twice" },
         { "block not a list", "usb = {\n  block = \"storage\";\n};\n", NULL, "mamori.conf", 2, "'block' must be an array" },
         { "usb not a group", "usb = 3;\n", NULL, "mamori.conf", 1, "must be a group" },
+        { "drivers not a group", "usb = {\n drivers = [ \"x\" ];\n};\n", NULL, "mamori.conf", 2, "'drivers' must be a group" },
+        { "drivers unknown category", "usb = {\n drivers = {\n  floppy = [ \"x\" ]; };\n};\n", NULL, "mamori.conf", 3, "unknown key 'floppy'" },
+        { "drivers bad name", "usb = {\n drivers = {\n  storage = [ \"ok\",\n \"../evil\" ]; };\n};\n", NULL, "mamori.conf", 4, "not a driver name" },
+        { "drivers not a string", "usb = {\n drivers = {\n  storage = [ 3 ]; };\n};\n", NULL, "mamori.conf", 3, "not a driver name" },
+        { "drivers list not a list", "usb = {\n drivers = {\n  tethering = \"cdc_ether\"; };\n};\n", NULL, "mamori.conf", 3, "'tethering' must be an array" },
+        { "driver twice", "usb = {\n drivers = {\n  storage = [ \"acme_sd\" ];\n  mtp = [ \"acme-sd\" ]; };\n};\n", NULL, "mamori.conf", 4, "listed twice" },
         { "policy_ref wrong type", "usb = {\n policy_ref = 3;\n};\n", NULL, "mamori.conf", 2, "'policy_ref' must be a string" },
         { "policy_ref empty", "usb = {\n policy_ref = \"\";\n};\n", NULL, "mamori.conf", 2, "must not be empty" },
         { "include refused", "usb = { };\n  @include \"/etc/passwd\"\n", NULL, "mamori.conf", 2, "@include" },
@@ -164,6 +170,20 @@ static void test_serial_hex(void **state) {
         policy_unref(p);
 }
 
+static void test_drivers(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings("usb = { drivers = { storage = [ \"acme_sd\", \"vendor-reader\" ];\n"
+                                             "  tethering = [ \"my_modem\" ]; mtp = [ ]; }; };\n",
+                                             NULL, &p, &e), 0);
+        assert_int_equal(p->usb.n_drivers, 3);
+        assert_int_equal(usb_driver_category(p->usb.drivers, p->usb.n_drivers, "vendor_reader"), USB_CATEGORY_STORAGE);
+        assert_int_equal(usb_driver_category(p->usb.drivers, p->usb.n_drivers, "my-modem"), USB_CATEGORY_TETHERING);
+        assert_int_equal(usb_driver_category(p->usb.drivers, p->usb.n_drivers, "usb-storage"), USB_CATEGORY_STORAGE);
+        policy_unref(p);
+        config_errors_done(&e);
+}
+
 static void test_expires_date_time(void **state) {
         Policy *p = NULL;
         ConfigErrors e = { 0 };
@@ -275,6 +295,7 @@ int main(void) {
                 cmocka_unit_test(test_good),
                 cmocka_unit_test(test_serial_hex),
                 cmocka_unit_test(test_expires_date_time),
+                cmocka_unit_test(test_drivers),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_files),
         };

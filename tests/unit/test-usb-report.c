@@ -46,6 +46,47 @@ static void test_blocked_event(void **state) {
         policy_unref(p);
 }
 
+/* An event says what mamorid did: "authorized" for an interface it let in
+ * (not of a blocked category), "untouched" only for one it never wrote; and
+ * names the driver that made an interface storage. */
+static void test_interface_actions_and_drivers(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings("", NULL, &p, &e), 0);
+        UsbDevice *d = usb_device_new("1-5", 0x05ac, 0x12a8, "IPHONE", 6);
+        usb_device_add_interface(d, "1-5:1.0", 0x06, 0x01, 0x01, "PTP", 0);
+        usb_device_add_interface(d, "1-5:1.1", 0xff, 0xfe, 0x02, "Apple Mobile Device", 0);
+        usb_device_add_interface(d, "1-5:1.2", 0xff, 0x42, 0x01, "ADB Interface", 1);
+        usb_device_add_interface(d, "1-5:1.3", 0x07, 0x01, 0x02, NULL, 1);
+        usb_device_add_interface(d, "1-5:1.4", 0x03, 0x01, 0x01, NULL, 1);
+        d->interfaces[2].done = USB_INTERFACE_AUTHORIZED;
+        d->interfaces[3].driver = strdup("usb-storage");
+        d->interfaces[3].done = USB_INTERFACE_AUTHORIZED;
+        usb_device_classify(d);
+        Decision dec = policy_decide(p, d, 0);
+        assert_string_equal(usb_report_interface_action(&dec, &d->interfaces[0]), "blocked");
+        assert_string_equal(usb_report_interface_action(&dec, &d->interfaces[1]), "blocked"); /* usbmux */
+        assert_string_equal(usb_report_interface_action(&dec, &d->interfaces[2]), "authorized");
+        assert_string_equal(usb_report_interface_action(&dec, &d->interfaces[3]), "blocked");
+        assert_string_equal(usb_report_interface_action(&dec, &d->interfaces[4]), "untouched");
+
+        Event *ev = NULL;
+        char *json = NULL;
+        size_t len;
+        assert_int_equal(usb_report_build(p, d, &dec, &ev), 0);
+        assert_int_equal(event_render(ev, &env, &json, &len), 0);
+        assert_non_null(strstr(json, "\"id\":\"1-5:1.1\",\"number\":0,\"class\":\"ff\",\"subclass\":\"fe\",\"protocol\":\"02\","
+                                     "\"name\":\"Apple Mobile Device\",\"category\":\"mtp\",\"action\":\"blocked\""));
+        assert_non_null(strstr(json, "\"category\":\"storage\",\"category_from\":\"driver\",\"category_by\":\"usb-storage\","
+                                     "\"driver\":\"usb-storage\",\"action\":\"blocked\""));
+        assert_non_null(strstr(ev->message, "1-5:1.3 (class 07) is storage by its bound driver usb-storage"));
+        assert_non_null(strstr(json, "\"blocked_categories\":[\"storage\",\"mtp\",\"ptp\"]"));
+        free(json);
+        event_free(ev);
+        usb_device_free(d);
+        policy_unref(p);
+}
+
 /* The report key changes when what an event would say changes: the decision,
  * or the set of interfaces it covers; not for an interface it leaves alone. */
 static void test_report_key(void **state) {
@@ -81,6 +122,7 @@ static void test_report_key(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_interface_actions_and_drivers),
                 cmocka_unit_test(test_blocked_event),
                 cmocka_unit_test(test_report_key),
         };

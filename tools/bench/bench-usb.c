@@ -331,7 +331,9 @@ static int64_t plug_and_pull(Bench *b, unsigned n, bool settle) {
         snprintf(text, sizeof text,
                  "P: %s\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_interface\nE: INTERFACE=8/6/80\n"
                  "A: bInterfaceClass=08\nA: bInterfaceSubClass=06\nA: bInterfaceProtocol=50\n"
-                 "A: bInterfaceNumber=00\nA: bAlternateSetting= 0\nA: authorized=1\n",
+                 "A: bInterfaceNumber=00\nA: bAlternateSetting= 0\nA: authorized=1\n"
+                 /* resolved against MAMORI_MODULES_DIR (or the running kernel's aliases) */
+                 "A: modalias=usb:v0930p6545d0100dc00dsc00dp00ic08isc06ip50in00\n",
                  iface + 4);
         add_from_string(b, text);
         snprintf(auth, sizeof auth, "%s%s/authorized", b->root, iface);

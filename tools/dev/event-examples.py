@@ -41,6 +41,11 @@ def main():
     # a phone in file-transfer mode, with a hostile product string
     bed.add_usb("18d1", "4ee1", serial="0A1B2C3D", manufacturer="Google",
                 product_name='Pixel "7"\nrm -rf /\x01', interfaces=(("ff", "ff", "00", "MTP"),))
+    # a "printer" that usb-storage takes once let in (no module alias said so)
+    _, (prn,) = bed.add_usb("04b8", "0602", serial="EPX785A1B2", manufacturer="EPSON", product_name="USB Printer",
+                            interfaces=(("07", "01", "02", None),), iface_authorized=None)
+    wait_for(lambda: bed.authorized(prn) == "1", 10, what="the printer let in")
+    bed.bind_driver(prn, "usb-storage")
     c.wait_events(1, kind="agent.heartbeat", timeout=10)
     a.write_conf(collector_conf(c, pki, heartbeat_interval=0))
     a.write_allow("20-jinji.conf", 'allow = ( { vendor = "0951"; product = "1666"; serial = "E0D55EA57311F4A1"; '
@@ -83,6 +88,8 @@ def main():
         got.setdefault(e["kind"], e)
         if e["kind"] == "usb.blocked" and e.get("device", {}).get("category") == "mtp":
             got["usb.blocked (MTP phone, hostile strings)"] = e
+        if e["kind"] == "usb.blocked" and any(i.get("category_from") == "driver" for i in e["device"]["interfaces"]):
+            got["usb.blocked (storage driver bound to a printer interface)"] = e
         if e["kind"] == "agent.events_dropped" and len(json.dumps(e)) < len(json.dumps(got[e["kind"]])):
             got[e["kind"]] = e
     c.stop()

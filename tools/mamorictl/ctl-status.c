@@ -96,6 +96,17 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
         fputs("Blocking:     ", stdout);
         print_categories(jget(policy, "blocked_categories"));
         putchar('\n');
+        for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+                json_object *c = json_object_array_get_idx(checks, i);
+                if (!streq_ptr(jstr(c, "name"), "usb") || !jget(c, "module_aliases"))
+                        continue;
+                if (jbool(c, "module_aliases", false))
+                        printf("USB drivers:  by class, and by the module aliases of %s\n", strna(jstr(c, "modules_dir")));
+                else
+                        printf("USB drivers:  by class only: no module aliases at %s; an interface is blocked when a\n"
+                               "              storage or tethering driver binds, not before\n",
+                               strna(jstr(c, "modules_dir")));
+        }
         printf("Events:       %lld recorded since start\n", jint(events, "recorded", 0));
         print_delivery(spool, uplink, events);
         printf("Checks:\n");

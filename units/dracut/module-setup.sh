@@ -15,4 +15,6 @@ depends() {
 
 install() {
     inst_rules 70-mamori.rules
+    # its helper: storage behind a harmless class, from the module aliases
+    inst_multiple -o "${udevdir:-/usr/lib/udev}/mamori-usb-alias"
 }
