@@ -231,13 +231,13 @@ static int read_source_at(ConfigErrors *errors, int dir_fd, const char *path, co
         return 0;
 }
 
-/* Opens a directory of policy files; reports a problem on it. -ENOENT is
- * only reported when report_missing. */
-static int open_source_dir(ConfigErrors *errors, const char *dir, bool report_missing) {
+/* Opens a directory of policy files; reports a problem on it, but for
+ * -ENOENT (the caller knows what a missing directory means). */
+static int open_source_dir(ConfigErrors *errors, const char *dir) {
         _cleanup_free_ char *why = NULL;
         int fd = trust_open_dir(dir, &why);
 
-        if (fd < 0 && fd != -ENOMEM && (fd != -ENOENT || report_missing))
+        if (fd < 0 && fd != -ENOMEM && fd != -ENOENT)
                 config_error(errors, dir, 0, "%s", strna(why));
         return fd;
 }
@@ -248,7 +248,7 @@ static int read_source(ConfigErrors *errors, const char *path, Source *ret) {
 
         if (!d || !b)
                 return -ENOMEM;
-        dfd = open_source_dir(errors, dirname(d), false);
+        dfd = open_source_dir(errors, dirname(d));
         if (dfd == -ENOENT) {
                 config_error(errors, path, 0, "cannot open: %s", strerror(ENOENT));
                 return -ENOENT;
@@ -691,13 +691,16 @@ static int check_file_key(ConfigContext *c, const config_setting_t *group, const
                           bool secret) {
         int line = config_setting_line(config_setting_get_member(group, key));
         _cleanup_free_ char *text = NULL, *why = NULL;
+        size_t len = 0;
         int r;
 
         if (path[0] != '/') {
                 config_error(c->errors, c->file, line, "'%s' must be an absolute path, not '%s'", key, path);
                 return -EINVAL;
         }
-        r = trust_read_file(path, CONFIG_FILE_MAX, secret ? TRUST_SECRET : 0, &text, NULL, &why);
+        r = trust_read_file(path, CONFIG_FILE_MAX, secret ? TRUST_SECRET : 0, &text, &len, &why);
+        if (text && secret)
+                explicit_bzero(text, len);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -1191,7 +1194,7 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
         n_srcs = 1;
 
         /* No allow.d is fine (no exception); one that is not root's alone is not. */
-        adfd = open_source_dir(errors, allow_dir, false);
+        adfd = open_source_dir(errors, allow_dir);
         if (adfd == -ENOMEM) {
                 r = -ENOMEM;
                 goto finish;
