@@ -276,6 +276,24 @@ def test_untrusted_collector_files_are_refused(tmp_path, pki, key, defect):
     assert f"{conf}:" in r.stdout and key in r.stdout and words in r.stdout, r.stdout
 
 
+def test_pin_file_is_read_by_mamorid(bed, make_agent, collector, pki, tmp_path):
+    # pin as a key file: mamorid reads it (trusted) and pins its SHA-256, as
+    # curl would; the right key delivers, another key sends nothing.
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o755)
+    right, wrong = keys / "server.pub", keys / "other.pub"
+    _pubkey(pki, str(right))
+    subprocess.run(["openssl", "pkey", "-in", pki["client_key"], "-pubout", "-outform", "DER", "-out", str(wrong)],
+                   check=True)
+    a = make_agent(main_conf=collector_conf(collector, pki, pin=str(right))).start()
+    collector.wait_events(1, kind="agent.started", timeout=15)
+    a.stop()
+    n = len(collector.requests)
+    b = make_agent(main_conf=collector_conf(collector, pki, pin=str(wrong))).start()
+    wait_for(lambda: "does not match collector.pin" in b.log(), 10, what="the pin error")
+    assert len(collector.requests) == n
+
+
 # ---- TLS: with ca_file, that file and nothing else ----
 
 def _capath_with(tmp_path, ca_pem, bundle_pem):
