@@ -13,6 +13,7 @@
 #include "log.h"
 #include "notice-config.h"
 #include "text.h"
+#include "trusted-file.h"
 
 #define CONFIG_FILE_MAX (4u * 1024u * 1024u)
 
@@ -208,75 +209,53 @@ static void source_done(Source *s) {
 }
 
 /* A policy file that someone other than root can change is a way around the
- * policy: refuse it. The owner may also be the user running mamorid (tests). */
-static int check_trust(ConfigErrors *errors, const char *path, const struct stat *st) {
-        if (!S_ISREG(st->st_mode)) {
-                config_error(errors, path, 0, "not a regular file");
-                return -EINVAL;
+ * policy: every file is read through agent/trusted-file.c (root's, writable by
+ * nobody else, no link, no FIFO, bounded), and so is the directory that holds
+ * it. Problems are reported on the file (or the directory) as a whole. */
+static int read_source_at(ConfigErrors *errors, int dir_fd, const char *path, const char *name, Source *ret) {
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        r = trust_read_at(dir_fd, name, CONFIG_FILE_MAX, 0, &ret->text, &ret->len, &why);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                config_error(errors, path, 0, "%s", strna(why));
+                return r;
         }
-        if (st->st_uid != 0 && st->st_uid != geteuid()) {
-                config_error(errors, path, 0, "owned by uid %u: policy files must belong to root",
-                             (unsigned) st->st_uid);
-                return -EPERM;
-        }
-        if (st->st_mode & S_IWOTH) {
-                config_error(errors, path, 0, "writable by everyone (mode %04o): refusing it",
-                             (unsigned) (st->st_mode & 07777));
-                return -EPERM;
+        ret->path = strdup(path);
+        if (!ret->path) {
+                ret->text = mfree(ret->text);
+                return -ENOMEM;
         }
         return 0;
 }
 
-static int read_source(ConfigErrors *errors, const char *path, Source *ret) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0;
-        int r;
+/* Opens a directory of policy files; reports a problem on it, but for
+ * -ENOENT (the caller knows what a missing directory means). */
+static int open_source_dir(ConfigErrors *errors, const char *dir) {
+        _cleanup_free_ char *why = NULL;
+        int fd = trust_open_dir(dir, &why);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-        if (fd < 0 && errno == ELOOP)
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY); /* a symlink is fine; its target is checked */
-        if (fd < 0) {
-                r = negative_errno();
-                config_error(errors, path, 0, "cannot open: %s", strerror(-r));
-                return r;
-        }
-        if (fstat(fd, &st) < 0) {
-                r = negative_errno();
-                config_error(errors, path, 0, "cannot stat: %s", strerror(-r));
-                return r;
-        }
-        r = check_trust(errors, path, &st);
-        if (r < 0)
-                return r;
-        if ((uint64_t) st.st_size > CONFIG_FILE_MAX) {
-                config_error(errors, path, 0, "larger than %u bytes", CONFIG_FILE_MAX);
-                return -EFBIG;
-        }
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
+        if (fd < 0 && fd != -ENOMEM && fd != -ENOENT)
+                config_error(errors, dir, 0, "%s", strna(why));
+        return fd;
+}
+
+static int read_source(ConfigErrors *errors, const char *path, Source *ret) {
+        _cleanup_free_ char *d = strdup(path), *b = strdup(path);
+        _cleanup_close_ int dfd = -EBADF;
+
+        if (!d || !b)
                 return -ENOMEM;
-        while (len < (size_t) st.st_size) {
-                ssize_t l = read(fd, buf + len, (size_t) st.st_size - len);
-                if (l < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = negative_errno();
-                        config_error(errors, path, 0, "cannot read: %s", strerror(-r));
-                        return r;
-                }
-                if (l == 0)
-                        break;
-                len += (size_t) l;
+        dfd = open_source_dir(errors, dirname(d));
+        if (dfd == -ENOENT) {
+                config_error(errors, path, 0, "cannot open: %s", strerror(ENOENT));
+                return -ENOENT;
         }
-        buf[len] = 0;
-        ret->path = strdup(path);
-        if (!ret->path)
-                return -ENOMEM;
-        ret->text = TAKE_PTR(buf);
-        ret->len = len;
-        return 0;
+        if (dfd < 0)
+                return dfd;
+        return read_source_at(errors, dfd, path, basename(b), ret);
 }
 
 /* libconfig would follow @include to files nobody checked or hashed. */
@@ -764,38 +743,33 @@ static int config_get_duration(ConfigContext *c, const config_setting_t *group, 
         return -ERANGE;
 }
 
+/* The collector's files are trusted as the policy is (agent/trusted-file.c):
+ * root's, writable by nobody else, no link, in a directory of root's; a
+ * secret is also readable by root only. agent/uplink.c reads them again,
+ * the same way, when it uses them. */
 static int check_file_key(ConfigContext *c, const config_setting_t *group, const char *key, const char *path,
                           bool secret) {
         int line = config_setting_line(config_setting_get_member(group, key));
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
+        _cleanup_free_ char *text = NULL, *why = NULL;
+        size_t len = 0;
+        int r;
 
         if (path[0] != '/') {
                 config_error(c->errors, c->file, line, "'%s' must be an absolute path, not '%s'", key, path);
                 return -EINVAL;
         }
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                config_error(c->errors, c->file, line, "cannot read %s '%s': %m", key, path);
-                return -EINVAL;
-        }
-        if (!S_ISREG(st.st_mode)) {
-                config_error(c->errors, c->file, line, "%s '%s' is not a regular file", key, path);
-                return -EINVAL;
-        }
-        if (!secret)
-                return 0;
-        /* A secret that another user can read is no secret. */
-        if (st.st_uid != 0 && st.st_uid != geteuid()) {
-                config_error(c->errors, c->file, line, "%s '%s' is owned by uid %u: it must belong to root", key, path,
-                             (unsigned) st.st_uid);
-                return -EPERM;
-        }
-        if ((st.st_mode & 0007) || ((st.st_mode & 0070) && st.st_gid != 0)) {
-                config_error(c->errors, c->file, line,
-                             "%s '%s' is readable by other users (mode %04o): it must be readable by root only (chmod 600)",
-                             key, path, (unsigned) (st.st_mode & 07777));
-                return -EPERM;
+        r = trust_read_file(path, CONFIG_FILE_MAX, secret ? TRUST_SECRET : 0, &text, &len, &why);
+        if (text && secret)
+                explicit_bzero(text, len);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                /* Not trusted, or not there at all. */
+                if (r != -EPERM && r != -ELOOP && r != -EINVAL && r != -EFBIG)
+                        config_error(c->errors, c->file, line, "cannot read %s '%s': %s", key, path, strna(why));
+                else
+                        config_error(c->errors, c->file, line, "%s '%s': %s", key, path, strna(why));
+                return r;
         }
         return 0;
 }
@@ -851,10 +825,42 @@ static int check_url(ConfigContext *c, const config_setting_t *group, const char
         return ok ? 0 : -EINVAL;
 }
 
+/* The one proxy mamorid uses: http://host:port (or https://), a CONNECT
+ * tunnel that TLS to the collector goes through end to end. The proxy
+ * variables of the environment are never used (agent/uplink.c). */
+static int check_proxy(ConfigContext *c, const config_setting_t *group, const char *proxy) {
+        int line = config_setting_line(config_setting_get_member(group, "proxy"));
+        char *scheme = NULL, *host = NULL, *path = NULL;
+        CURLU *h;
+        bool ok;
+
+        for (const char *p = proxy; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == 0x7f) {
+                        config_error(c->errors, c->file, line, "'proxy' contains a space or a control character");
+                        return -EINVAL;
+                }
+        h = curl_url();
+        if (!h)
+                return -ENOMEM;
+        ok = curl_url_set(h, CURLUPART_URL, proxy, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && !isempty(host) &&
+             curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK && (isempty(path) || streq(path, "/")) &&
+             (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0);
+        if (!ok)
+                config_error(c->errors, c->file, line,
+                             "'proxy' must be the URL of an HTTP proxy such as \"http://proxy.example:8080\", not '%s'", proxy);
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(path);
+        curl_url_cleanup(h);
+        return ok ? 0 : -EINVAL;
+}
+
 static int parse_collector(ConfigContext *c, const config_setting_t *g) {
         static const char *const keys[] = { "url",     "ca_file",   "pin",         "client_cert",      "client_key",
                                             "token_file", "heartbeat_interval", "timeout", "gzip", "batch_max_events",
-                                            "backoff_min", "backoff_max", NULL };
+                                            "backoff_min", "backoff_max", "proxy", NULL };
         CollectorSettings *k = &c->policy->collector;
         struct { const char *key; char **dst; bool secret; } files[] = {
                 { "ca_file", &k->ca_file, false },       { "client_cert", &k->client_cert, false },
@@ -876,8 +882,8 @@ static int parse_collector(ConfigContext *c, const config_setting_t *g) {
                 r = config_get_string(c, g, files[i].key, files[i].dst);
                 if (r == -ENOMEM)
                         return r;
-                if (r > 0)
-                        (void) check_file_key(c, g, files[i].key, *files[i].dst, files[i].secret);
+                if (r > 0 && check_file_key(c, g, files[i].key, *files[i].dst, files[i].secret) == -ENOMEM)
+                        return -ENOMEM;
                 if (r > 0 && !k->url)
                         config_error(c->errors, c->file, config_setting_line(config_setting_get_member(g, files[i].key)),
                                      "'%s' is set but 'url' is not: without a url nothing is sent", files[i].key);
@@ -888,8 +894,13 @@ static int parse_collector(ConfigContext *c, const config_setting_t *g) {
         if (r > 0 && !pin_valid(k->pin))
                 config_error(c->errors, c->file, config_setting_line(config_setting_get_member(g, "pin")),
                              "'pin' must be sha256// and the base64 SHA-256 of the collector's public key (several separated by ';'), or the path of the key file");
-        else if (r > 0 && k->pin[0] == '/')
-                (void) check_file_key(c, g, "pin", k->pin, false);
+        else if (r > 0 && k->pin[0] == '/' && check_file_key(c, g, "pin", k->pin, false) == -ENOMEM)
+                return -ENOMEM;
+        r = config_get_string(c, g, "proxy", &k->proxy);
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0 && check_proxy(c, g, k->proxy) == -ENOMEM)
+                return -ENOMEM;
         if (k->client_key && !k->client_cert)
                 config_error(c->errors, c->file, line, "'client_key' is set but 'client_cert' is not");
 
@@ -1265,6 +1276,7 @@ static int load_sources(Source *srcs, size_t n_srcs, Policy **ret, ConfigErrors 
 
 int config_load(const char *config_path, const char *allow_dir, Policy **ret, ConfigErrors *errors) {
         _cleanup_free_ char *dir_default = NULL;
+        _cleanup_close_ int adfd = -EBADF;
         struct dirent **names = NULL;
         Source *srcs = NULL;
         size_t n_srcs = 0, before = errors->n;
@@ -1287,10 +1299,18 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
         }
         n_srcs = 1;
 
-        n = scandir(allow_dir, &names, conf_name_filter, name_order);
-        if (n < 0 && errno != ENOENT) {
-                config_error(errors, allow_dir, 0, "cannot read directory: %m");
-                n = 0;
+        /* No allow.d is fine (no exception); one that is not root's alone is not. */
+        adfd = open_source_dir(errors, allow_dir);
+        if (adfd == -ENOMEM) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        if (adfd >= 0) {
+                n = scandirat(adfd, ".", &names, conf_name_filter, name_order);
+                if (n < 0) {
+                        config_error(errors, allow_dir, 0, "cannot read directory: %m");
+                        n = 0;
+                }
         }
         for (int i = 0; i < n; i++) {
                 _cleanup_free_ char *path = NULL;
@@ -1306,7 +1326,10 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
                 }
                 srcs = ns;
                 srcs[n_srcs] = (Source){ 0 };
-                if (read_source(errors, path, &srcs[n_srcs]) == 0)
+                r = read_source_at(errors, adfd, path, names[i]->d_name, &srcs[n_srcs]);
+                if (r == -ENOMEM)
+                        goto finish;
+                if (r == 0)
                         n_srcs++;
         }
 

@@ -113,6 +113,7 @@ void collector_settings_done(CollectorSettings *c) {
         free(c->client_cert);
         free(c->client_key);
         free(c->token_file);
+        free(c->proxy);
         collector_settings_init(c);
 }
 

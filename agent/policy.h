@@ -102,6 +102,7 @@ typedef struct AvPolicy {
 typedef struct CollectorSettings {
         char *url;         /* NULL: events stay in the spool and the journal */
         char *ca_file, *pin, *client_cert, *client_key, *token_file;
+        char *proxy;       /* NULL: no proxy, whatever the environment says */
         usec_t heartbeat_interval; /* 0: no heartbeat */
         usec_t timeout;            /* bound on one request */
         usec_t backoff_min, backoff_max;

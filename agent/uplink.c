@@ -5,6 +5,9 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <zlib.h>
 
 #include "config-paths.h"
@@ -12,6 +15,7 @@
 #include "log.h"
 #include "retry.h"
 #include "text.h"
+#include "trusted-file.h"
 #include "uplink.h"
 
 /* A batch is at most this much NDJSON before compression. */
@@ -19,6 +23,8 @@
 /* Of the collector's answer, this much is kept (dead-letter file, logs). */
 #define RESPONSE_MAX 4096u
 #define TOKEN_MAX 4096u
+/* ca_file, client_cert, client_key, a pin's key file */
+#define TLS_FILE_MAX (4u * 1024u * 1024u)
 /* The collector may ask for a pause; not longer than this. */
 #define RETRY_AFTER_MAX (3600 * USEC_PER_SEC)
 /* Below everything that records events: delivery waits for recording. */
@@ -34,6 +40,10 @@ struct Uplink {
 
         CollectorSettings cfg;
         char *auth_header;
+        /* The TLS files, read (and trusted) when configured, given to curl
+         * from memory: curl never opens a file by name. */
+        char *ca_pem, *cert_pem, *key_pem, *pin;
+        size_t ca_len, cert_len, key_len;
         char *dead_letter_dir;
         uint64_t dead_letter_max;
 
@@ -119,37 +129,130 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return n; /* the rest is read and forgotten */
 }
 
-/* The bearer token: a file only root may read, one line of visible ASCII. */
-static int read_token(const char *path, char **ret, char **ret_why) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        char buf[TOKEN_MAX + 2];
-        struct stat st;
-        ssize_t n;
+/* Frees a buffer that held a secret. */
+static void free_secret(char **p, size_t len) {
+        if (*p) {
+                explicit_bzero(*p, len);
+                free(*p);
+                *p = NULL;
+        }
+}
 
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return asprintf(ret_why, "cannot read token_file %s: %m", path) < 0 ? -ENOMEM : -errno;
-        if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0007) ||
-            ((st.st_mode & 0070) && st.st_gid != 0))
-                return asprintf(ret_why, "token_file %s must be a regular file owned by root and readable by root only (chmod 600), not mode %04o",
-                                path, (unsigned) (st.st_mode & 07777)) < 0
-                               ? -ENOMEM
-                               : -EPERM;
-        n = read(fd, buf, sizeof buf - 1);
-        if (n < 0)
-                return asprintf(ret_why, "cannot read token_file %s: %m", path) < 0 ? -ENOMEM : -errno;
-        if ((size_t) n > TOKEN_MAX)
-                return asprintf(ret_why, "token_file %s is longer than %u bytes", path, TOKEN_MAX) < 0 ? -ENOMEM : -E2BIG;
+/* The bearer token: a trusted file only root may read, one line of visible ASCII. */
+static int read_token(const char *path, char **ret, char **ret_why) {
+        _cleanup_free_ char *why = NULL;
+        char *buf = NULL;
+        size_t n = 0, len;
+        int r;
+
+        r = trust_read_file(path, TOKEN_MAX + 2, TRUST_SECRET, &buf, &n, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return asprintf(ret_why, "token_file %s: %s", path, strna(why)) < 0 ? -ENOMEM : r;
+        len = n;
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
                 n--;
         buf[n] = 0;
-        for (ssize_t i = 0; i < n; i++)
+        r = 0;
+        if (n > TOKEN_MAX)
+                r = asprintf(ret_why, "token_file %s is longer than %u bytes", path, TOKEN_MAX) < 0 ? -ENOMEM : -E2BIG;
+        else if (n == 0)
+                r = asprintf(ret_why, "token_file %s is empty", path) < 0 ? -ENOMEM : -EINVAL;
+        for (size_t i = 0; r == 0 && i < n; i++)
                 if (buf[i] < 0x21 || buf[i] > 0x7e)
-                        return asprintf(ret_why, "token_file %s must hold one token of visible ASCII characters", path) < 0
-                                       ? -ENOMEM
-                                       : -EINVAL;
-        if (n == 0)
-                return asprintf(ret_why, "token_file %s is empty", path) < 0 ? -ENOMEM : -EINVAL;
-        return asprintf(ret, "Authorization: Bearer %s", buf) < 0 ? -ENOMEM : 0;
+                        r = asprintf(ret_why, "token_file %s must hold one token of visible ASCII characters", path) < 0
+                                    ? -ENOMEM
+                                    : -EINVAL;
+        if (r == 0 && asprintf(ret, "Authorization: Bearer %s", buf) < 0)
+                r = -ENOMEM;
+        free_secret(&buf, len);
+        return r;
+}
+
+/* CURLOPT_PINNEDPUBLICKEY would read a key file by name: the file is read
+ * here, as a trusted file, and turned into curl's "sha256//BASE64" form (the
+ * SHA-256 of the key's DER SubjectPublicKeyInfo, what curl computes). */
+static int pin_from_file(const char *path, char **ret, char **ret_why) {
+        _cleanup_free_ char *text = NULL, *why = NULL;
+        unsigned char *der = NULL, md[EVP_MAX_MD_SIZE], b64[4 * ((32 + 2) / 3) + 1];
+        unsigned mdlen = 0;
+        EVP_PKEY *key = NULL;
+        size_t len = 0;
+        BIO *bio;
+        int r, n;
+
+        r = trust_read_file(path, TLS_FILE_MAX, 0, &text, &len, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return asprintf(ret_why, "pin %s: %s", path, strna(why)) < 0 ? -ENOMEM : r;
+        bio = BIO_new_mem_buf(text, (int) len);
+        if (!bio)
+                return -ENOMEM;
+        key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (!key) {
+                const unsigned char *p = (const unsigned char *) text;
+                key = d2i_PUBKEY(NULL, &p, (long) len);
+        }
+        if (!key)
+                return asprintf(ret_why, "pin %s holds no public key (PEM \"PUBLIC KEY\" or DER)", path) < 0 ? -ENOMEM
+                                                                                                             : -EINVAL;
+        n = i2d_PUBKEY(key, &der);
+        EVP_PKEY_free(key);
+        if (n <= 0)
+                return -ENOMEM;
+        r = EVP_Digest(der, (size_t) n, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32 ? 0 : -EIO;
+        OPENSSL_free(der);
+        if (r < 0)
+                return r;
+        EVP_EncodeBlock(b64, md, 32);
+        return asprintf(ret, "sha256//%s", b64) < 0 ? -ENOMEM : 0;
+}
+
+/* Reads every file the TLS connection needs; on a problem nothing changes
+ * and *ret_why says which. */
+static int load_tls_files(Uplink *u, char **ret_why) {
+        const CollectorSettings *c = &u->cfg;
+        _cleanup_free_ char *ca = NULL, *cert = NULL, *pin = NULL, *why = NULL;
+        char *key = NULL;
+        size_t ca_len = 0, cert_len = 0, key_len = 0;
+        const char *which = NULL, *path = NULL;
+        int r = 0;
+
+        if (c->ca_file) {
+                which = "ca_file", path = c->ca_file;
+                r = trust_read_file(c->ca_file, TLS_FILE_MAX, 0, &ca, &ca_len, &why);
+        }
+        if (r >= 0 && c->client_cert) {
+                which = "client_cert", path = c->client_cert;
+                r = trust_read_file(c->client_cert, TLS_FILE_MAX, 0, &cert, &cert_len, &why);
+        }
+        if (r >= 0 && c->client_key) {
+                which = "client_key", path = c->client_key;
+                r = trust_read_file(c->client_key, TLS_FILE_MAX, TRUST_SECRET, &key, &key_len, &why);
+        }
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return asprintf(ret_why, "%s %s: %s", which, path, strna(why)) < 0 ? -ENOMEM : r;
+        if (c->pin && c->pin[0] == '/') {
+                r = pin_from_file(c->pin, &pin, ret_why);
+                if (r < 0) {
+                        free_secret(&key, key_len);
+                        return r;
+                }
+        }
+        free(u->ca_pem);
+        free(u->cert_pem);
+        free_secret(&u->key_pem, u->key_len);
+        free(u->pin);
+        u->ca_pem = TAKE_PTR(ca), u->ca_len = ca_len;
+        u->cert_pem = TAKE_PTR(cert), u->cert_len = cert_len;
+        u->key_pem = key, u->key_len = key_len;
+        u->pin = TAKE_PTR(pin);
+        return 0;
 }
 
 static uint64_t random_u64(void) {
@@ -173,6 +276,11 @@ static char *format_duration(char buf[static 32], usec_t d) {
 
 static int build_easy(Uplink *u) {
         const CollectorSettings *c = &u->cfg;
+        /* curl copies blobs (CURL_BLOB_COPY): they need not outlive the call. */
+        struct curl_blob ca = { u->ca_pem, u->ca_len, CURL_BLOB_COPY },
+                         cert = { u->cert_pem, u->cert_len, CURL_BLOB_COPY },
+                         key = { u->key_pem, u->key_len, CURL_BLOB_COPY };
+        const char *pin = c->pin && c->pin[0] == '/' ? u->pin : c->pin;
         CURL *e;
         bool ok;
 
@@ -191,10 +299,22 @@ static int build_easy(Uplink *u) {
              curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2) == CURLE_OK &&
-             (!c->ca_file || curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file) == CURLE_OK) &&
-             (!c->pin || curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, c->pin) == CURLE_OK) &&
-             (!c->client_cert || curl_easy_setopt(e, CURLOPT_SSLCERT, c->client_cert) == CURLE_OK) &&
-             (!c->client_key || curl_easy_setopt(e, CURLOPT_SSLKEY, c->client_key) == CURLE_OK) &&
+             /* With ca_file, that file is the whole trust: no CA path (Debian's
+              * libcurl has /etc/ssl/certs built in, where a TLS-inspecting
+              * proxy's CA may sit) and no bundle. Without it, the system's. */
+             (!u->ca_pem || (curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca) == CURLE_OK &&
+                             curl_easy_setopt(e, CURLOPT_CAINFO, NULL) == CURLE_OK &&
+                             curl_easy_setopt(e, CURLOPT_CAPATH, NULL) == CURLE_OK)) &&
+             (!pin || curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, pin) == CURLE_OK) &&
+             (!u->cert_pem || (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert) == CURLE_OK &&
+                               curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK)) &&
+             (!u->key_pem || (curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key) == CURLE_OK &&
+                              curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK)) &&
+             /* The proxy of mamori.conf or none: "" also shuts out http_proxy,
+              * https_proxy and ALL_PROXY of the environment, and NOPROXY ""
+              * no_proxy. */
+             curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "") == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_NOPROXY, "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (c->timeout / USEC_PER_MSEC)) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) ==
                      CURLE_OK &&
@@ -617,7 +737,11 @@ Uplink *uplink_free(Uplink *u) {
         sd_event_source_disable_unref(u->retry_timer);
         sd_event_unref(u->event);
         collector_settings_done(&u->cfg);
-        free(u->auth_header);
+        free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
+        free(u->ca_pem);
+        free(u->cert_pem);
+        free_secret(&u->key_pem, u->key_len);
+        free(u->pin);
         free(u->dead_letter_dir);
         free(u->last_error);
         free(u);
@@ -626,10 +750,11 @@ Uplink *uplink_free(Uplink *u) {
 
 static int dup_settings(CollectorSettings *dst, const CollectorSettings *src) {
         CollectorSettings n = *src;
-        n.url = n.ca_file = n.pin = n.client_cert = n.client_key = n.token_file = NULL;
+        n.url = n.ca_file = n.pin = n.client_cert = n.client_key = n.token_file = n.proxy = NULL;
         if (free_and_strdup(&n.url, src->url) < 0 || free_and_strdup(&n.ca_file, src->ca_file) < 0 ||
             free_and_strdup(&n.pin, src->pin) < 0 || free_and_strdup(&n.client_cert, src->client_cert) < 0 ||
-            free_and_strdup(&n.client_key, src->client_key) < 0 || free_and_strdup(&n.token_file, src->token_file) < 0) {
+            free_and_strdup(&n.client_key, src->client_key) < 0 || free_and_strdup(&n.token_file, src->token_file) < 0 ||
+            free_and_strdup(&n.proxy, src->proxy) < 0) {
                 collector_settings_done(&n);
                 return -ENOMEM;
         }
@@ -648,7 +773,7 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
         u->dead_letter_max = dead_letter_max;
         u->batch_limit = u->cfg.batch_max_events;
         u->easy_stale = true;
-        u->auth_header = mfree(u->auth_header);
+        free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
         if (!u->cfg.url) {
                 if (u->state != UPLINK_SENDING)
                         u->state = UPLINK_OFF;
@@ -656,20 +781,20 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
                 log_info("No collector.url: events stay in the spool and the journal.");
                 return 0;
         }
-        if (u->cfg.token_file) {
+        r = load_tls_files(u, &why);
+        if (r >= 0 && u->cfg.token_file)
                 r = read_token(u->cfg.token_file, &auth, &why);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0) {
-                        log_error("Not sending events: %s", strna(why));
-                        set_error(u, why);
-                        if (u->state != UPLINK_SENDING)
-                                u->state = UPLINK_OFF;
-                        (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
-                        return 0;
-                }
-                u->auth_header = TAKE_PTR(auth);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                log_error("Not sending events: %s", strna(why));
+                set_error(u, why);
+                if (u->state != UPLINK_SENDING)
+                        u->state = UPLINK_OFF;
+                (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                return 0;
         }
+        u->auth_header = TAKE_PTR(auth);
         log_info("Events are delivered to %s%s.", u->cfg.url, u->cfg.gzip ? " (gzip)" : "");
         /* New settings may be the fix: try again now. */
         u->failures = 0;

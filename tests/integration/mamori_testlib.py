@@ -357,6 +357,10 @@ class Agent(NotifiedProcess):
         self.state = os.path.join(self.dir, "state")
         self.runtime = os.path.join(self.dir, "run")
         os.makedirs(self.allow_dir)
+        # mamorid trusts only root's files in root's directories, writable by
+        # nobody else (agent/trusted-file.c): modes set here, not left to umask.
+        os.chmod(self.etc, 0o755)
+        os.chmod(self.allow_dir, 0o755)
         self.conf = os.path.join(self.etc, "mamori.conf")
         self.write_conf(main_conf if main_conf is not None else 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\n')
         for name, text in (allow or {}).items():
@@ -377,10 +381,13 @@ class Agent(NotifiedProcess):
             text += '\nantivirus = { engine = "none"; }; # mamori_testlib\n'
         with open(self.conf, "w") as f:
             f.write(text)
+        os.chmod(self.conf, 0o644)
 
-    def write_allow(self, name, text):
-        with open(os.path.join(self.allow_dir, name), "w") as f:
+    def write_allow(self, name, text, mode=0o644):
+        path = os.path.join(self.allow_dir, name)
+        with open(path, "w") as f:
             f.write(text)
+        os.chmod(path, mode)
 
     def start(self, wait_ready=True, args=(), wrapper=()):
         self.notify = []  # a restart must not see the last run's READY=1

@@ -233,11 +233,27 @@ static int load_dir(Policy **p, ConfigErrors *e) {
         return config_load(c, a, p, e);
 }
 
+/* The load fails, with the first error on a file or directory whose name
+ * ends in file, saying words. */
+static void expect_refused(ConfigErrors *e, const char *file, const char *words) {
+        Policy *p = NULL;
+        assert_true(load_dir(&p, e) < 0);
+        assert_null(p);
+        assert_true(e->n >= 1);
+        if (!endswith(e->items[0].file, file) || !strstr(e->items[0].message, words)) {
+                config_errors_print(e, stderr);
+                fail();
+        }
+        config_errors_done(e);
+}
+
 static void test_files(void **state) {
         Policy *p = NULL;
         ConfigErrors e = { 0 };
         char hash[65];
 
+        if (geteuid() != 0)
+                skip(); /* mamorid trusts root's files only */
         assert_non_null(mkdtemp(dir));
         /* missing main file */
         assert_int_equal(load_dir(&p, &e), -ENOENT);
@@ -277,15 +293,57 @@ static void test_files(void **state) {
         /* a file owned by another user is refused */
         snprintf(d, sizeof d, "%s/allow.d/60-open.conf", dir);
         assert_int_equal(chmod(d, 0644), 0);
-        if (geteuid() == 0) {
-                assert_int_equal(chown(d, 65534, 65534), 0);
-                assert_true(load_dir(&p, &e) < 0);
-                assert_true(strstr(e.items[0].message, "owned by uid 65534") != NULL);
-                config_errors_done(&e);
-        }
+        assert_int_equal(chown(d, 65534, 65534), 0);
+        assert_true(load_dir(&p, &e) < 0);
+        assert_true(strstr(e.items[0].message, "owned by uid 65534") != NULL);
+        config_errors_done(&e);
         unlink(d);
         assert_int_equal(load_dir(&p, &e), 0);
         p = policy_unref(p);
+
+        /* group-writable, a link, a FIFO: each refused on the file, at once */
+        write_file("allow.d/60-group.conf", "allow = ();\n", 0664);
+        expect_refused(&e, "60-group.conf", "writable by group");
+        snprintf(d, sizeof d, "%s/allow.d/60-group.conf", dir);
+        unlink(d);
+        write_file("elsewhere.conf", "allow = ();\n", 0644);
+        assert_int_equal(symlink("../elsewhere.conf", d), 0);
+        expect_refused(&e, "60-group.conf", "symbolic link");
+        unlink(d);
+        assert_int_equal(mkfifo(d, 0600), 0);
+        expect_refused(&e, "60-group.conf", "not a regular file but a FIFO");
+        unlink(d);
+
+        /* the directories: allow.d, and the one of mamori.conf */
+        snprintf(d, sizeof d, "%s/allow.d", dir);
+        assert_int_equal(chmod(d, 0777), 0);
+        expect_refused(&e, "allow.d", "writable by everyone (mode 0777)");
+        assert_int_equal(chmod(d, 0755), 0);
+        assert_int_equal(chown(d, 1000, 1000), 0);
+        expect_refused(&e, "allow.d", "owned by uid 1000");
+        assert_int_equal(chown(d, 0, 0), 0);
+        assert_int_equal(chmod(dir, 0770), 0);
+        expect_refused(&e, dir, "writable by group");
+        assert_int_equal(chmod(dir, 0700), 0);
+        assert_int_equal(load_dir(&p, &e), 0);
+        p = policy_unref(p);
+
+        /* mamori.conf larger than the bound */
+        {
+                char big[512];
+                int fd;
+                snprintf(big, sizeof big, "%s/mamori.conf", dir);
+                fd = open(big, O_WRONLY | O_APPEND);
+                assert_true(fd >= 0);
+                assert_int_equal(ftruncate(fd, 4 * 1024 * 1024 + 1), 0);
+                close(fd);
+                expect_refused(&e, "mamori.conf", "larger than");
+        }
+        {
+                char cmd[600];
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+                assert_int_equal(system(cmd), 0);
+        }
 }
 
 int main(void) {

@@ -122,7 +122,11 @@ static int write_atomic(const char *path, const char *text) {
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        if (fchmod(fd, 0600) < 0 || write(fd, text, len) != (ssize_t) len || fsync(fd) < 0) {
+        /* What mamorid trusts (agent/trusted-file.c): root's, 0600 (allow.d
+         * holds serials, which is what it takes to clone a stick). The group
+         * is set too, in case the directory hands down another one. */
+        if ((geteuid() == 0 && fchown(fd, 0, 0) < 0) || fchmod(fd, 0600) < 0 || write(fd, text, len) != (ssize_t) len ||
+            fsync(fd) < 0) {
                 int r = errno ? -errno : -EIO;
                 (void) unlink(tmp);
                 return r;
@@ -277,5 +281,8 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 return r == -EACCES || r == -EPERM ? CTL_EXIT_PERMISSION : CTL_EXIT_FAILURE;
         }
         printf("Wrote %s. Apply it with: systemctl reload mamori\n", write_path);
+        if (geteuid() != 0)
+                printf("Note: not root, so the file is yours: mamorid reads only root's files (chown root:root %s).\n",
+                       write_path);
         return CTL_EXIT_OK;
 }
