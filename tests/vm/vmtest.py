@@ -258,7 +258,7 @@ class QGA:
 
 
 class VM:
-    def __init__(self, image, share=None, rundir=None, accel="auto", mem=1024, smp=2):
+    def __init__(self, image, share=None, rundir=None, accel="auto", mem=1024, smp=2, extra_args=()):
         self.image = os.path.abspath(image)
         for f in ("vmlinuz", "initrd.img", "rootfs.img"):
             if not os.path.exists(os.path.join(self.image, f)):
@@ -269,6 +269,7 @@ class VM:
         self.accel_req = os.environ.get("VMTEST_ACCEL", accel)
         self.accel = None
         self.mem, self.smp = mem, smp
+        self.extra_args = list(extra_args)  # more QEMU arguments (devices)
         self.proc = None
         self.qmp = None
         self.qga = None
@@ -297,7 +298,7 @@ class VM:
         if self.share:
             cmd += ["-virtfs", "local,path=%s,mount_tag=hostshare,security_model=none,id=share0"
                     % self.share]
-        return cmd
+        return cmd + self.extra_args
 
     def _launch(self, accel):
         for f in ("qmp.sock", "qga.sock", "console.log", "overlay.qcow2"):
@@ -441,18 +442,18 @@ class VM:
 
     # -- USB over QMP. blockdev-add rather than -drive: a -drive backend is
     # deleted with its device and could not be plugged a second time.
-    def add_stick(self, name, serial, size_mb=16):
+    def add_stick(self, name, serial, size_mb=16, bus="xhci.0"):
         img = os.path.join(self.rundir, name + ".img")
         if not os.path.exists(img):
             with open(img, "wb") as f:
                 f.truncate(size_mb << 20)
         self.qmp.cmd("blockdev-add", driver="raw", **{"node-name": name},
                      file={"driver": "file", "filename": img})
-        self.qmp.cmd("device_add", driver="usb-storage", id=name, bus="xhci.0", drive=name,
+        self.qmp.cmd("device_add", driver="usb-storage", id=name, bus=bus, drive=name,
                      serial=serial)
 
-    def add_kbd(self, name, serial):
-        self.qmp.cmd("device_add", driver="usb-kbd", id=name, bus="xhci.0", serial=serial)
+    def add_kbd(self, name, serial, bus="xhci.0"):
+        self.qmp.cmd("device_add", driver="usb-kbd", id=name, bus=bus, serial=serial)
 
     def unplug(self, name, is_stick=False, timeout=30):
         self.qmp.cmd("device_del", id=name)
