@@ -443,6 +443,9 @@ class E2E:
         hub = "usb" + u["sysname"].split("-")[0]
         c("%s: the new root hub's new interfaces start unauthorized" % when,
           st["root_hubs"].get(hub, {}).get("interface_authorized_default") == "0", st["root_hubs"])
+        # the rule's part 4: usbcore's authorized_default was 0 when the controller came
+        c("%s: the new controller held its devices back until udev ran (authorized_default=0)" % when,
+          st["root_hubs"].get(hub, {}).get("authorized_default") == "0", st["root_hubs"])
         c("%s: usb.blocked event for the stick" % when,
           len(self.usb_events(DOCK_UNLISTED, "usb.blocked")) > n_blocked, self.usb_events(DOCK_UNLISTED))
 
