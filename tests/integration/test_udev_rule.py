@@ -224,4 +224,3 @@ def test_without_mamorid_storage_fails_closed_and_keyboards_work_then_mamorid_de
     barrier(bed, a)
     assert sorted(e["device"]["serial"] for e in usb_events(a, "usb.blocked")) == ["NOAGENT1", "PHONE1"]
     assert usb_events(a, "usb.allowed") == []
-
