@@ -85,6 +85,48 @@ def test_a_device_is_not_a_root_hub(bed):
     assert bed.never_written(dev)
 
 
+# 4. A controller that appears at run time (tests/vm: the dock scenario measures it on a real kernel).
+def test_root_hub_add_makes_later_controllers_hold_their_devices(bed):
+    """From the first root hub on, usbcore's authorized_default is 0: the kernel
+    gives it to controllers added later, so a device behind one waits for udev."""
+    param = bed.sys("/sys/module/usbcore/parameters", "authorized_default")
+    os.makedirs(os.path.dirname(param), exist_ok=True)
+    with open(param, "w") as f:
+        f.write("-1\n")
+    out = udevadm_test(bed, bed.hubs[1])
+    assert re.search(r"70-mamori\.rules:\d+ ATTR '.*/module/usbcore/parameters/authorized_default' writing '0'",
+                     out), out
+    assert open(param).read()[:1] == "0"  # a plain file: udev writes over "-1" without truncating
+    assert bed.interface_default(1) == "0"
+
+
+def test_without_the_module_parameter_the_root_hub_rule_still_works(bed):
+    out = udevadm_test(bed, bed.hubs[1])
+    assert bed.interface_default(1) == "0"
+    assert rule_problems(out) == [], "\n".join(rule_problems(out))
+
+
+def test_device_held_back_whole_is_configured_once_its_bus_holds_interfaces(bed):
+    """A device behind a controller added at run time comes up unconfigured
+    (authorized=0); once its root hub makes new interfaces start unauthorized,
+    the rule authorizes the device: its interfaces come up unauthorized."""
+    udevadm_test(bed, bed.hubs[2])
+    dev, _ = bed.add_usb("0781", "5567", serial="DOCK1", interfaces=(), uevent=False)
+    bed.write_raw(dev, "authorized", b"0")
+    out = udevadm_test(bed, dev)
+    assert bed.authorized(dev) == "1", out
+    assert re.search(r"70-mamori\.rules:\d+ ATTR '.*/2-\d+/authorized' writing '1'", out), out
+
+
+def test_device_held_back_whole_on_a_bus_that_lets_interfaces_in_is_left_alone(bed):
+    """Authorizing it there would give a stick its driver at once: mamorid decides."""
+    assert bed.interface_default(2) == "1"
+    dev, _ = bed.add_usb("0781", "5567", serial="DOCK2", interfaces=(), uevent=False)
+    bed.write_raw(dev, "authorized", b"0")
+    udevadm_test(bed, dev)
+    assert bed.attr(dev, "authorized") == b"0"
+
+
 HARMLESS = {"01": "audio", "03": "HID", "05": "physical", "07": "printer", "09": "hub", "0b": "smart card",
             "0d": "content security", "0e": "video", "0f": "healthcare", "10": "audio/video",
             "11": "billboard", "12": "USB-C bridge", "dc": "diagnostic", "fe": "application specific"}

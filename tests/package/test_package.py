@@ -147,7 +147,8 @@ def test_deb_unit_verifies(deb, tmp_path):
 
 def in_scratch_system(script, unit_text, files):
     """Runs script (sh) in a private mount namespace in which systemd's unit and
-    state directories and /var/lib are empty tmpfs, and systemd does not seem
+    state directories, /var/lib and the host's USB and module attributes are
+    empty tmpfs, and systemd does not seem
     to run, so maintainer scripts act for real on nothing that matters."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare")
@@ -155,6 +156,10 @@ def in_scratch_system(script, unit_text, files):
 set -e
 for d in /etc/systemd/system /var/lib /run/systemd /lib/systemd/system; do
   mount -t tmpfs tmpfs "$d"
+done
+# postrm gives root hubs and usbcore the kernel's defaults back: not the host's
+for d in /sys/bus/usb/devices /sys/module; do
+  if [ -d "$d" ]; then mount -t tmpfs tmpfs "$d"; fi
 done
 mkdir -p /var/lib/dpkg
 cat > /lib/systemd/system/mamori.service <<'UNIT'

@@ -18,15 +18,25 @@ if [ -z "$deb" ]; then
   # the package build runs no tests (nocheck), so this cannot recurse
   DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$top/tools/dev/build-deb.sh" "$out/deb" >"$out/build-deb.log" 2>&1 ||
     { tail -40 "$out/build-deb.log" >&2; echo "prepare: building the .deb failed ($out/build-deb.log)" >&2; exit 1; }
-  deb=$(ls "$out"/deb/mamori_*.deb | grep -v dbgsym | head -n 1)
+  deb=$(ls "$out"/deb/mamori_*.deb | grep -v dbgsym | head -n 1) ||
+    { echo "prepare: tools/dev/build-deb.sh made no mamori_*.deb in $out/deb" >&2; exit 1; }
 fi
 [ -f "$deb" ] || { echo "prepare: no .deb ($deb)" >&2; exit 1; }
 
 # "libc6 (>= 2.34), libfoo1 | libbar1, ..." -> "libc6 libfoo1 ..." (first alternative)
-deps=$( { dpkg-deb -f "$deb" Pre-Depends; dpkg-deb -f "$deb" Depends; } |
+fields=$(dpkg-deb -f "$deb" Pre-Depends Depends) ||
+  { echo "prepare: dpkg-deb cannot read the control fields of $deb" >&2; exit 1; }
+deps=$(printf '%s\n' "$fields" | sed 's/^[A-Za-z-]*: //' |
   tr ',' '\n' | sed 's/|.*//; s/([^)]*)//g; s/:any//; s/[[:space:]]//g' | grep -v '^$' | sort -u | tr '\n' ' ')
 echo "prepare: $(basename "$deb") depends on: $deps" >&2
 
-image=$(VMTEST_EXTRA_PKGS="$deps $*" "$here/vmtest.sh" build)
+# vmtest.sh logs to stderr and prints the image directory on stdout; a
+# failure inside a $(...) would end this script without a word (set -e).
+rc=0
+image=$(VMTEST_EXTRA_PKGS="$deps $*" "$here/vmtest.sh" build) || rc=$?
+if [ "$rc" != 0 ] || [ ! -f "$image/.built" ]; then
+  echo "prepare: building the guest image failed (vmtest.sh build exited $rc; cache ${VMTEST_CACHE:-/var/tmp/mamori-vmtest-cache}; image '$image')" >&2
+  exit 1
+fi
 echo "DEB=$deb"
 echo "IMAGE=$image"

@@ -69,6 +69,19 @@ collector = {
 # (docs/usb-enforcement.md, "At boot"): the unlisted stick must never be probed
 # nor get a block device during boot, not even before mamori.service starts.
 
+# A USB controller that appears at run time (a dock, a PCI rescan) has a new
+# root hub, whose interface_authorized_default is the kernel's 1 until udev has
+# handled its "add": a stick already behind it is enumerated at once and its
+# interface may get usb-storage before the rule runs. The VM has a hot-plug
+# PCIe root port for that controller; a test-only rule makes udev 0.7 s slower
+# on a root hub's "add" (a loaded machine, a dock that brings many devices), so
+# that the kernel always wins that race without the rule's fix.
+DOCK_ROOT_PORT = ["-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1"]
+DOCK_UNLISTED = "MAMORI-VM-DOCK-UNLISTED-4"
+DOCK_KBD = "MAMORI-VM-DOCK-KBD-5"
+SLOW_ROOT_HUB_RULE = ('ACTION=="add", SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", '
+                      'TEST=="interface_authorized_default", PROGRAM="/bin/sleep 0.7"\n')
+
 ALLOW_CONF = """\
 # written by tests/vm/test_e2e.py
 allow = (
@@ -351,6 +364,91 @@ class E2E:
         self.g("mkdir -p /mnt/host/logs && journalctl -b -o short-monotonic >/mnt/host/logs/journal-%s.txt; "
                "cp /run/mon-*.log /mnt/host/logs/ 2>/dev/null; true" % tag, timeout=60)
 
+    # -- a controller that appears at run time
+    def dock(self):
+        """Hot-adds a second xHCI controller with the unlisted stick and a keyboard
+        already behind it, then removes the controller and finds it again with a
+        PCI rescan (the devices stay plugged: "a stick already in the dock"). The
+        stick's storage interface must never get a driver nor a block device; the
+        keyboard must work."""
+        vm, c = self.vm, self.check
+        self.g("printf '%s' '" + SLOW_ROOT_HUB_RULE + "' >/etc/udev/rules.d/69-vmtest-slow-root-hub.rules && "
+               "udevadm control --reload && "
+               "setsid udevadm monitor --kernel --subsystem-match=usb --subsystem-match=scsi_host "
+               "--subsystem-match=block >/run/mon-dock.log 2>&1 </dev/null &", check=True)
+        rc, out, _ = self.g("for i in $(seq 100); do echo change >/sys/block/vda/uevent; sleep 0.1; "
+                            "grep -q 'change.*/block/vda ' /run/mon-dock.log && exit 0; done; exit 1")
+        c("dock: uevent monitor is live before the controller appears", rc == 0)
+        t0 = time.monotonic()
+        vm.qmp.cmd("device_add", driver="qemu-xhci", id="xhci2", bus="rp1", p2=4, p3=4)
+        vm.add_stick("dockstick", serial=DOCK_UNLISTED, bus="xhci2.0")
+        vm.add_kbd("dockkbd", serial=DOCK_KBD, bus="xhci2.0")
+        st = self.dock_settled(t0, 0)
+        u = self.dev(st, DOCK_UNLISTED)
+        if not c("dock: the stick behind the new controller is there", u, st):
+            return
+        # .../0000:01:00.0/usb4/4-1 -> the controller's PCI device
+        pci = "/sys" + u["devpath"].rsplit("/usb", 1)[0]
+        self.check_dock("new controller", st, 0)
+        self.g(": >/run/mon-dock.log", check=True)
+        n = len(self.usb_events(DOCK_UNLISTED, "usb.blocked"))
+        t0 = time.monotonic()
+        self.g("echo 1 >%s/remove && sleep 1 && echo 1 >/sys/bus/pci/rescan" % pci, timeout=120, check=True)
+        st = self.dock_settled(t0, n)
+        self.check_dock("controller found again by a PCI rescan", st, n)
+        self.g("rm -f /etc/udev/rules.d/69-vmtest-slow-root-hub.rules; udevadm control --reload; "
+               "cp /run/mon-dock.log /mnt/host/logs/ 2>/dev/null; true")
+
+    def dock_settled(self, t0, n_blocked):
+        def settled(st):
+            u, k = self.dev(st, DOCK_UNLISTED), self.dev(st, DOCK_KBD)
+            return (u and u["interfaces"] and k and k["interfaces"]
+                    and k["interfaces"][0]["driver"] == "usbhid")
+        st = self.wait("the stick and the keyboard behind the new controller", settled, 90)
+        log("dock: devices up %.1fs after the controller" % (time.monotonic() - t0))
+        # mamorid blocks it (its event), and any late probe has time to show
+        end = time.monotonic() + 30
+        while len(self.usb_events(DOCK_UNLISTED, "usb.blocked")) <= n_blocked and time.monotonic() < end:
+            time.sleep(0.5)
+        time.sleep(3)
+        self.g("udevadm settle -t 30")
+        return self.state()
+
+    def check_dock(self, when, st, n_blocked):
+        c = self.check
+        u, k = self.dev(st, DOCK_UNLISTED), self.dev(st, DOCK_KBD)
+        if not c("%s: the stick and the keyboard behind it are there" % when, u and k, st):
+            return
+        rc, out, _ = self.g("cat /run/mon-dock.log")
+        below = []
+        for line in out.splitlines():
+            p = line.split()
+            if line.startswith("KERNEL[") and len(p) >= 4 and (p[2] == u["devpath"] or p[2].startswith(u["devpath"] + "/")):
+                below.append((p[1], p[2][len(u["devpath"]):] or "(device)", p[3]))
+        binds = [e for e in below if e[0] == "bind" and e[2] == "(usb)" and e[1].startswith("/") and ":" in e[1]]
+        print("      uevents below the stick: %s" % " ".join("%s %s %s" % e for e in below), flush=True)
+        c("%s: no driver ever bound to the stick's interface (no bind uevent)" % when, not binds, below)
+        c("%s: the stick never got a SCSI host nor a block device (no uevent)" % when,
+          not [e for e in below if e[2] in ("(scsi_host)", "(block)")], below)
+        klog = self.kernel_log()
+        names = [i["name"] for i in u["interfaces"]]
+        probed = [line for line in klog.splitlines() if "Mass Storage device detected" in line
+                  and any(("%s:" % n) in line for n in names)]
+        c("%s: kernel log: usb-storage never probed the stick" % when, not probed, probed)
+        stor = [i for i in u["interfaces"] if i["class"] == "08"]
+        c("%s: the stick's storage interface is unauthorized, no driver, no block device" % when,
+          stor and all(i["authorized"] == "0" and i["driver"] is None for i in stor) and not u["block"], u)
+        c("%s: the keyboard behind it is bound to usbhid" % when,
+          k["interfaces"] and all(i["driver"] == "usbhid" for i in k["interfaces"]), k)
+        hub = "usb" + u["sysname"].split("-")[0]
+        c("%s: the new root hub's new interfaces start unauthorized" % when,
+          st["root_hubs"].get(hub, {}).get("interface_authorized_default") == "0", st["root_hubs"])
+        # the rule's part 4: usbcore's authorized_default was 0 when the controller came
+        c("%s: the new controller held its devices back until udev ran (authorized_default=0)" % when,
+          st["root_hubs"].get(hub, {}).get("authorized_default") == "0", st["root_hubs"])
+        c("%s: usb.blocked event for the stick" % when,
+          len(self.usb_events(DOCK_UNLISTED, "usb.blocked")) > n_blocked, self.usb_events(DOCK_UNLISTED))
+
     def check_events(self, when):
         c = self.check
         ub = self.usb_events(UNLISTED, "usb.blocked")
@@ -406,7 +504,7 @@ def main():
             f.write(COLLECTOR_CONF)
 
     check = Checks()
-    vm = VM(a.image, share=share)
+    vm = VM(a.image, share=share, extra_args=DOCK_ROOT_PORT)
     log("run dir %s, share %s" % (vm.rundir, share))
     t = None
     try:
@@ -473,6 +571,9 @@ def main():
                   timeline[-1].endswith("its block device(s) during boot: none"), timeline[-1])
             t.check_events("after reboot")
             t.check_collector("after reboot")
+
+        print("--- a USB controller appears at run time with a stick and a keyboard behind it", flush=True)
+        t.dock()
     except Exception as e:
         import traceback
         traceback.print_exc()

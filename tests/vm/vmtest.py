@@ -88,8 +88,9 @@ class JsonChannel:
                 d = self.sock.recv(1 << 20)
                 if not d:
                     raise VMError("connection closed")
-                # 0xff is the QGA guest-sync-delimited marker
-                self.buf += d.replace(b"\xff", b"")
+                # 0xff is the QGA guest-sync-delimited marker: the agent sends it
+                # before its reply to a sync, so it ends any half line before it
+                self.buf += d.replace(b"\xff", b"\n")
 
     def close(self):
         try:
@@ -99,23 +100,37 @@ class JsonChannel:
 
 
 class QMP:
+    """QMP client. Every command carries an id and only the reply with that id is
+    its answer: a late reply to a command that timed out is dropped, never taken
+    for the answer of the next one. Events are kept for wait_event()."""
+
     def __init__(self, path, timeout=10):
         self.ch = JsonChannel(path, timeout)
         self.greeting = self.ch.recv(timeout)
         self.events = []
+        self.next_id = 1
         self.cmd("qmp_capabilities")
 
     def cmd(self, name, timeout=10, **args):
-        msg = {"execute": name}
+        cid = "mamori-%d" % self.next_id
+        self.next_id += 1
+        msg = {"execute": name, "id": cid}
         if args:
             msg["arguments"] = args
         self.ch.send(msg)
         end = time.monotonic() + timeout
         while True:
-            r = self.ch.recv(max(0.01, end - time.monotonic()))
+            rem = end - time.monotonic()
+            if rem <= 0:
+                raise Timeout("QMP %s: no reply within %ss" % (name, timeout))
+            r = self.ch.recv(rem)
+            if not isinstance(r, dict):
+                continue
             if "event" in r:
                 self.events.append(r)
                 continue
+            if r.get("id") != cid:
+                continue  # the late reply to an earlier command that timed out
             if "error" in r:
                 raise VMError("QMP %s: %s" % (name, r["error"]))
             return r.get("return")
@@ -127,7 +142,7 @@ class QMP:
                 if ev["event"] == name and (match is None or match(ev.get("data", {}))):
                     return self.events.pop(i)
             r = self.ch.recv(max(0.01, end - time.monotonic()))
-            if "event" in r:
+            if isinstance(r, dict) and "event" in r:
                 self.events.append(r)
 
     def drop_events(self, name):
@@ -135,46 +150,86 @@ class QMP:
 
 
 class QGA:
+    """qemu-guest-agent client. QGA replies carry no id: the agent answers its
+    requests one by one, in order. So the client gets in step with it first
+    (sync(): guest-sync-delimited with a fresh random id, everything before the
+    reply with that id is thrown away), and from then on the next message is the
+    answer to the next command. A command that got no answer (timeout, broken
+    reply) leaves the channel out of step, since its answer may still come: the
+    next command syncs again first. No reply is ever taken for the answer to
+    another request."""
+
+    resync_interval = 2.0  # a sync unanswered for this long is sent again (new id)
+
     def __init__(self, path):
         self.path = path
         self.ch = None
+        self.synced = False
+        self.used_ids = set()
+        self.dropped = []  # messages thrown away while syncing (for debugging and the tests)
 
-    def wait(self, timeout):
-        """Wait until the guest agent answers guest-sync-delimited."""
+    def _new_id(self):
+        while True:
+            sid = random.randint(1, 2 ** 62)
+            if sid not in self.used_ids:
+                self.used_ids.add(sid)
+                return sid
+
+    def sync(self, timeout):
+        """Get in step with the agent (see the class docstring).
+
+        While no reply to any of our syncs comes, a new sync with a new id is sent
+        every resync_interval seconds (the agent may not be up yet, or lost the
+        request). Once a reply to any of them arrives the agent is alive, and the
+        client waits for the reply to the newest one without sending more: the
+        replies come in order, so after it nothing older can arrive. (Sending a
+        new sync each interval regardless would never catch up with an agent
+        slower than the interval.)"""
         end = time.monotonic() + timeout
         if self.ch is None:
             self.ch = JsonChannel(self.path, timeout)
-        ids = set()
+        self.synced = False
+        sent = []
         while True:
-            sid = random.randint(1, 2 ** 31)
-            ids.add(sid)
-            # 0xff resets the agent's JSON parser after any garbage
+            if time.monotonic() >= end:
+                raise Timeout("guest agent not answering guest-sync-delimited after %ss" % timeout)
+            sid = self._new_id()
+            sent.append(sid)
+            # 0xff resets the agent's JSON parser after any garbage or half request
             self.ch.send({"execute": "guest-sync-delimited", "arguments": {"id": sid}},
                          prefix=b"\xff")
-            step_end = min(end, time.monotonic() + 2)
+            step_end = min(end, time.monotonic() + self.resync_interval)
             try:
                 while True:
                     r = self.ch.recv(max(0.01, step_end - time.monotonic()))
-                    if r.get("return") in ids:
-                        try:  # drain the replies to earlier (buffered) syncs
-                            while True:
-                                self.ch.recv(0.2)
-                        except Timeout:
-                            pass
+                    ret = r.get("return") if isinstance(r, dict) else None
+                    if type(ret) is int and ret == sent[-1]:
+                        self.synced = True
                         return
+                    self.dropped.append(r)
+                    if type(ret) is int and ret in sent:
+                        # an older sync of ours: the agent is alive, the newest is on its way
+                        step_end = min(end, time.monotonic() + max(self.resync_interval, 10))
             except Timeout:
-                if time.monotonic() >= end:
-                    raise Timeout("guest agent not answering after %ss" % timeout)
+                pass
+
+    wait = sync  # wait until the guest agent answers
 
     def cmd(self, name, timeout=10, **args):
+        if not self.synced:
+            self.sync(max(timeout, 10))
         msg = {"execute": name}
         if args:
             msg["arguments"] = args
+        self.synced = False  # until this command's answer is in
         self.ch.send(msg)
         r = self.ch.recv(timeout)
+        if not isinstance(r, dict) or not ("return" in r or "error" in r):
+            raise VMError("QGA %s: not an answer: %.200r" % (name, r))
+        self.synced = True
         if "error" in r:
             raise VMError("QGA %s: %s" % (name, r["error"]))
-        return r.get("return")
+        return r["return"]
 
     def spawn(self, argv):
         """Start argv in the guest without waiting for it (no output captured)."""
@@ -190,7 +245,7 @@ class QGA:
         end = time.monotonic() + timeout + 10
         delay = 0.01
         while True:
-            st = self.cmd("guest-exec-status", pid=pid)
+            st = self.cmd("guest-exec-status", timeout=30, pid=pid)
             if st.get("exited"):
                 out = base64.b64decode(st.get("out-data", "")).decode(errors="replace")
                 err = base64.b64decode(st.get("err-data", "")).decode(errors="replace")
@@ -203,7 +258,7 @@ class QGA:
 
 
 class VM:
-    def __init__(self, image, share=None, rundir=None, accel="auto", mem=1024, smp=2):
+    def __init__(self, image, share=None, rundir=None, accel="auto", mem=1024, smp=2, extra_args=()):
         self.image = os.path.abspath(image)
         for f in ("vmlinuz", "initrd.img", "rootfs.img"):
             if not os.path.exists(os.path.join(self.image, f)):
@@ -214,6 +269,7 @@ class VM:
         self.accel_req = os.environ.get("VMTEST_ACCEL", accel)
         self.accel = None
         self.mem, self.smp = mem, smp
+        self.extra_args = list(extra_args)  # more QEMU arguments (devices)
         self.proc = None
         self.qmp = None
         self.qga = None
@@ -242,7 +298,7 @@ class VM:
         if self.share:
             cmd += ["-virtfs", "local,path=%s,mount_tag=hostshare,security_model=none,id=share0"
                     % self.share]
-        return cmd
+        return cmd + self.extra_args
 
     def _launch(self, accel):
         for f in ("qmp.sock", "qga.sock", "console.log", "overlay.qcow2"):
@@ -386,18 +442,18 @@ class VM:
 
     # -- USB over QMP. blockdev-add rather than -drive: a -drive backend is
     # deleted with its device and could not be plugged a second time.
-    def add_stick(self, name, serial, size_mb=16):
+    def add_stick(self, name, serial, size_mb=16, bus="xhci.0"):
         img = os.path.join(self.rundir, name + ".img")
         if not os.path.exists(img):
             with open(img, "wb") as f:
                 f.truncate(size_mb << 20)
         self.qmp.cmd("blockdev-add", driver="raw", **{"node-name": name},
                      file={"driver": "file", "filename": img})
-        self.qmp.cmd("device_add", driver="usb-storage", id=name, bus="xhci.0", drive=name,
+        self.qmp.cmd("device_add", driver="usb-storage", id=name, bus=bus, drive=name,
                      serial=serial)
 
-    def add_kbd(self, name, serial):
-        self.qmp.cmd("device_add", driver="usb-kbd", id=name, bus="xhci.0", serial=serial)
+    def add_kbd(self, name, serial, bus="xhci.0"):
+        self.qmp.cmd("device_add", driver="usb-kbd", id=name, bus=bus, serial=serial)
 
     def unplug(self, name, is_stick=False, timeout=30):
         self.qmp.cmd("device_del", id=name)

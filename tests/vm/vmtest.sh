@@ -18,7 +18,7 @@
 # Environment: VMTEST_EXTRA_PKGS  more guest packages, space separated (e.g. the
 #                                 runtime libraries of a .deb installed with dpkg -i)
 #              VMTEST_MIRROR      a Debian mirror URL (default: the host's apt sources)
-set -euo pipefail
+set -Eeuo pipefail
 
 BUILD_VERSION=1          # bump to force a rebuild of existing images
 SUITE=bookworm
@@ -26,6 +26,9 @@ CACHE_ROOT=${2:-${VMTEST_CACHE:-/var/tmp/mamori-vmtest-cache}}
 
 log() { printf '[vmtest %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# set -e ends the script at the first failing command: say which one (the
+# caller captures stdout, so this goes to stderr).
+trap 'rc=$?; log "ERROR: line $LINENO: \"$BASH_COMMAND\" exited $rc"' ERR
 
 GUEST_PKGS=(
     systemd systemd-sysv udev dbus kmod
@@ -45,7 +48,9 @@ host_sources() {
         return
     fi
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] && grep -E '^deb[[:space:]]' "$f" | grep -E "[[:space:]]$SUITE(-updates|-security)?[[:space:]]"
+        [ -f "$f" ] || continue
+        # a file without such a line (comments only, deb-src) is no error
+        grep -E '^deb[[:space:]]' "$f" | grep -E "[[:space:]]$SUITE(-updates|-security)?[[:space:]]" || true
     done
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
@@ -147,10 +152,15 @@ do_build() {
         echo "$IMG"
         return 0
     fi
-    # images of other package sets that nothing used for 14 days
-    find "$CACHE_ROOT" -mindepth 2 -maxdepth 2 -name .used -mtime +14 2>/dev/null |
-        while read -r u; do log "removing unused image ${u%/.used}"; rm -rf "${u%/.used}"; done
+    # The cache root may not exist yet (a fresh machine): create it before
+    # anything looks into it.
     mkdir -p "$IMG"
+    # images of other package sets that nothing used for 14 days
+    local u
+    while IFS= read -r u; do
+        [ "${u%/.used}" = "$IMG" ] && continue
+        log "removing unused image ${u%/.used}"; rm -rf "${u%/.used}"
+    done < <(find "$CACHE_ROOT" -mindepth 2 -maxdepth 2 -name .used -mtime +14)
     # serialize concurrent builds of the same image
     exec 9>"$IMG/.lock"
     timeout 1800 flock 9 || die "could not lock $IMG/.lock"
