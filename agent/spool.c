@@ -1025,6 +1025,8 @@ int spool_append(Spool *s, const char *json, size_t len, uint8_t severity, usec_
 
         if (len == 0 || len > SPOOL_EVENT_MAX)
                 return -E2BIG;
+        if (s->next_seq > SPOOL_RECORD_SEQ_MAX - SPOOL_DROP_MAX_RANGES)
+                return -EOVERFLOW; /* never: the seq starts at most at 2^52 + 1 */
         if (s->qlen > QUEUE_HARD_MAX)
                 return -ENOBUFS;
         r = queue_record(s, json, len, NULL, 0, severity, time, 0);
