@@ -422,6 +422,26 @@ def test_clients_that_do_not_read_their_replies_are_dropped(bed, make_agent):
     assert json.loads(raw(a, b"status\n"))["pid"] == a.proc.pid
 
 
+def test_events_into_a_pager_that_waits_are_complete(bed, make_agent):
+    """mamorictl reads the whole reply before it prints: a pager that waits
+    for its reader longer than REPLY_TIMEOUT gets every event."""
+    a = make_agent().start()
+    big_recent_events(a, 60)
+    want = raw(a, b"events 256\n").count(b"\n")
+    assert want >= 60
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    p = subprocess.Popen([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "--json", "events", "-n", "256"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        time.sleep(REPLY_TIMEOUT + 2)  # the pager's reader is away
+        out, err = p.communicate(timeout=20)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.count(b"\n") == want
+    assert "dropping a client" not in a.log()
+
+
 def test_a_follower_that_stops_reading_is_dropped_in_time(bed, make_agent):
     """A follower whose backlog (below the byte bound) sits unread for
     REPLY_TIMEOUT is dropped, even when no new event comes."""
