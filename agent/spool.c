@@ -895,9 +895,9 @@ int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
                 return r;
         if (opt && opt->min_next_seq > SPOOL_SEQ_FLOOR_MAX + 1) {
                 /* The floor from an older format's seq file, past any sane seq. */
-                add_finding(s, &(SpoolFinding){ .kind = SPOOL_DAMAGE_SEQ_RANGE, .file = "seq", .bad_seq = opt->min_next_seq - 1,
+                add_finding(s, &(SpoolFinding){ .kind = SPOOL_DAMAGE_SEQ_RANGE, .file = "seq", .bad_seq = opt->min_next_seq,
                                                 .last_good_seq = s->next_seq - 1, .lost_first = 1, .lost_last = 0 });
-                log_warning("The seq floor of an older version (%" PRIu64 ") is past any sane seq: ignored.", opt->min_next_seq - 1);
+                log_warning("The seq file of an older version says %" PRIu64 ", past any sane seq: ignored.", opt->min_next_seq);
         } else if (opt)
                 s->next_seq = MAX(s->next_seq, opt->min_next_seq);
         /* Dropped or damaged bytes found at open are removed now. */
