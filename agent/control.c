@@ -276,6 +276,12 @@ static int client_read(ControlClient *cl) {
                         return -ECONNRESET;
                 if (l > 0 && cl->draining && (cl->drained += (size_t) l) > CONTROL_DRAIN_MAX)
                         return -EMSGSIZE;
+                if (l > 0 && !cl->draining) {
+                        /* One request a connection: a follower that keeps sending would
+                         * only keep the loop busy reading it. */
+                        log_notice("Control socket: dropping a follower that sends after its request.");
+                        return -EPROTO;
+                }
                 return 0;
         }
 

@@ -457,6 +457,22 @@ def test_a_follower_that_stops_reading_is_dropped_in_time(bed, make_agent):
         s.close()
 
 
+def test_a_follower_that_keeps_sending_is_dropped(bed, make_agent):
+    a = make_agent().start()
+    s = connect(a, b"follow 0\n")
+    try:
+        time.sleep(0.2)
+        try:
+            for _ in range(1000):
+                s.sendall(b"x" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        wait_for(lambda: "dropping a follower that sends after its request" in a.log(), 5, what="the note")
+    finally:
+        s.close()
+    assert json.loads(raw(a, b"status\n"))["pid"] == a.proc.pid
+
+
 def test_followers_take_at_most_half_the_slots(bed, make_agent):
     a = make_agent().start()
     followers = [connect(a, b"follow 0\n") for _ in range(16)]
