@@ -11,11 +11,22 @@
 #include "log.h"
 #include "manager.h"
 
+/* Every client holds a slot for a bounded time, so that no set of stuck
+ * clients locks mamorictl out: the request must come within
+ * CONTROL_REQUEST_TIMEOUT_USEC of the connect, the whole reply must be
+ * read within CONTROL_REPLY_TIMEOUT_USEC of the request, and a follower
+ * whose events wait must read some of them every
+ * CONTROL_REPLY_TIMEOUT_USEC. Followers, whose slots are held for as long
+ * as they read, take at most half of the slots. */
 #define CONTROL_CLIENTS_MAX 32
-#define CONTROL_REQUEST_TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define CONTROL_FOLLOWERS_MAX (CONTROL_CLIENTS_MAX / 2)
+#define CONTROL_REQUEST_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define CONTROL_REPLY_TIMEOUT_USEC (5 * USEC_PER_SEC)
 /* A follower that does not read falls behind; past this it is dropped
  * rather than let the daemon's memory grow. */
 #define CONTROL_FOLLOW_BACKLOG_MAX (1024 * 1024)
+/* `events N` sends the newest events that fit in this. */
+#define CONTROL_REPLY_MAX (4 * 1024 * 1024)
 #define CONTROL_EVENTS_DEFAULT 50
 /* After a reply, what the peer still sends is read and dropped (closing
  * with unread data would reset the connection and lose the reply), but only
@@ -52,6 +63,7 @@ struct Control {
         sd_event_source *listen;
         ControlClient *clients;
         unsigned n_clients;
+        unsigned n_followers;
         RecentEvent recent[CONTROL_EVENTS_KEPT];
         size_t recent_start, recent_n;
 };
@@ -121,6 +133,8 @@ static ControlClient *client_free(ControlClient *cl) {
                 cl->next->prev = cl->prev;
         if (c->n_clients-- == CONTROL_CLIENTS_MAX && c->listen)
                 (void) sd_event_source_set_enabled(c->listen, SD_EVENT_ON);
+        if (cl->follow)
+                c->n_followers--;
         sd_event_source_disable_unref(cl->io);
         sd_event_source_disable_unref(cl->timeout);
         if (cl->fd >= 0)
@@ -139,6 +153,14 @@ static int client_update_events(ControlClient *cl) {
         else if (!cl->got_request || cl->follow)
                 ev |= EPOLLIN; /* a follower's EOF tells us it went away */
         return sd_event_source_set_io_events(cl->io, ev);
+}
+
+/* (Re)arms the client's one timer: it then closes the client after usec. */
+static int client_arm_timeout(ControlClient *cl, usec_t usec) {
+        int r = sd_event_source_set_time_relative(cl->timeout, usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(cl->timeout, SD_EVENT_ONESHOT);
+        return r;
 }
 
 static int client_queue(ControlClient *cl, const char *data, size_t len) {
@@ -186,8 +208,16 @@ static void client_queue_error(ControlClient *cl, int error, const char *message
 
 static void client_queue_recent(ControlClient *cl, unsigned count) {
         Control *c = cl->control;
-        size_t n = MIN((size_t) count, c->recent_n);
+        size_t n = 0, bytes = 0;
 
+        /* The newest `count` events, as many as fit in CONTROL_REPLY_MAX. */
+        while (n < MIN((size_t) count, c->recent_n)) {
+                const RecentEvent *e = &c->recent[(c->recent_start + c->recent_n - 1 - n) % CONTROL_EVENTS_KEPT];
+                if (bytes + e->len + 1 > CONTROL_REPLY_MAX)
+                        break;
+                bytes += e->len + 1;
+                n++;
+        }
         for (size_t i = c->recent_n - n; i < c->recent_n; i++) {
                 const RecentEvent *e = &c->recent[(c->recent_start + i) % CONTROL_EVENTS_KEPT];
                 if (client_queue(cl, e->json, e->len) < 0) {
@@ -219,8 +249,14 @@ static void client_handle(ControlClient *cl, const ControlRequest *req) {
                 client_queue_recent(cl, req->count);
                 break;
         case CONTROL_FOLLOW:
+                if (cl->control->n_followers >= CONTROL_FOLLOWERS_MAX) {
+                        log_notice("Control socket: refused a follower, %u follow already.", cl->control->n_followers);
+                        client_queue_error(cl, EBUSY, "too many followers: try again later");
+                        return;
+                }
                 client_queue_recent(cl, req->count);
                 cl->follow = true;
+                cl->control->n_followers++;
                 return;
         default:
                 break;
@@ -240,6 +276,12 @@ static int client_read(ControlClient *cl) {
                         return -ECONNRESET;
                 if (l > 0 && cl->draining && (cl->drained += (size_t) l) > CONTROL_DRAIN_MAX)
                         return -EMSGSIZE;
+                if (l > 0 && !cl->draining) {
+                        /* One request a connection: a follower that keeps sending would
+                         * only keep the loop busy reading it. */
+                        log_notice("Control socket: dropping a follower that sends after its request.");
+                        return -EPROTO;
+                }
                 return 0;
         }
 
@@ -262,24 +304,38 @@ static int client_read(ControlClient *cl) {
         ControlRequest req;
         int r = control_request_parse(cl->in, (size_t) (nl - cl->in), &req);
         cl->got_request = true;
-        (void) sd_event_source_set_enabled(cl->timeout, SD_EVENT_OFF);
         if (r < 0)
                 client_queue_error(cl, -r, "unknown request: use status, devices, events [N], follow [N] or flush");
         else
                 client_handle(cl, &req);
-        return 0;
+        /* From now on the clock runs for the reply (a follower's: for its backlog). */
+        if (cl->follow && cl->out_pos >= cl->out_len)
+                return sd_event_source_set_enabled(cl->timeout, SD_EVENT_OFF);
+        return client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC);
 }
 
 static int client_write(ControlClient *cl) {
+        size_t before = cl->out_pos;
+        int r = 0;
+
         while (cl->out_pos < cl->out_len) {
                 ssize_t l = send(cl->fd, cl->out + cl->out_pos, cl->out_len - cl->out_pos,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (l < 0)
-                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                if (l < 0) {
+                        if (errno != EAGAIN && errno != EINTR)
+                                return -errno;
+                        break;
+                }
                 cl->out_pos += (size_t) l;
         }
-        cl->out_pos = cl->out_len = 0;
-        return 0;
+        if (cl->out_pos >= cl->out_len)
+                cl->out_pos = cl->out_len = 0;
+        /* A follower that reads gets a new term; a one-shot reply has one term
+         * for all of it, however slowly it is read. */
+        if (cl->follow && cl->out_pos != before)
+                r = cl->out_len > 0 ? client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC)
+                                    : sd_event_source_set_enabled(cl->timeout, SD_EVENT_OFF);
+        return r;
 }
 
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -299,9 +355,7 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
         if (cl->close_when_written && !cl->draining && cl->out_pos >= cl->out_len) {
                 /* The reply is out: EOF to the peer, then wait for its close. */
                 cl->draining = true;
-                if (shutdown(cl->fd, SHUT_WR) < 0 ||
-                    sd_event_source_set_time_relative(cl->timeout, CONTROL_DRAIN_TIMEOUT_USEC) < 0 ||
-                    sd_event_source_set_enabled(cl->timeout, SD_EVENT_ONESHOT) < 0) {
+                if (shutdown(cl->fd, SHUT_WR) < 0 || client_arm_timeout(cl, CONTROL_DRAIN_TIMEOUT_USEC) < 0) {
                         client_free(cl);
                         return 0;
                 }
@@ -313,8 +367,16 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 
 static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         ControlClient *cl = userdata;
-        if (!cl->draining)
+
+        if (!cl->got_request)
                 log_debug("Control client sent no request in time, closing.");
+        else if (cl->follow)
+                log_notice("Control socket: dropping a follower that read none of its %zu waiting bytes in %llus.",
+                           cl->out_len - cl->out_pos, (unsigned long long) (CONTROL_REPLY_TIMEOUT_USEC / USEC_PER_SEC));
+        else if (!cl->draining)
+                log_notice("Control socket: dropping a client that did not read its reply in %llus (%zu of %zu bytes unread).",
+                           (unsigned long long) (CONTROL_REPLY_TIMEOUT_USEC / USEC_PER_SEC), cl->out_len - cl->out_pos,
+                           cl->out_len);
         client_free(cl);
         return 0;
 }
@@ -413,7 +475,9 @@ void control_event_recorded(Control *c, const char *json, size_t len) {
                         client_free(cl);
                         continue;
                 }
-                if (client_queue(cl, json, len) < 0 || client_update_events(cl) < 0)
+                bool was_idle = cl->out_pos >= cl->out_len;
+                if (client_queue(cl, json, len) < 0 || client_update_events(cl) < 0 ||
+                    (was_idle && client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC) < 0))
                         client_free(cl);
         }
 }

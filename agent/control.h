@@ -10,8 +10,11 @@
  * The reply is JSON lines, then the daemon closes the connection; `follow`
  * stays open and gets every new event as it is recorded. An error is one line
  * {"error": "...", "errno": N}. Requests are bounded in size and time, clients
- * in number, and replies in the memory they may hold; nothing here blocks the
- * event loop. */
+ * in number, and replies in the memory they may hold and in the time they may
+ * take to be read (a client that does not read is dropped, a follower that
+ * stops reading too); followers take at most half of the slots. Nothing here
+ * blocks the event loop, and no set of stuck clients locks mamorictl out for
+ * longer than those timeouts. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "config-paths.h"
@@ -88,14 +89,25 @@ static int check_config(void) {
 
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t old;
         int r;
 
+        /* Before anything else: a SIGHUP (or TERM, USR1) sent while mamorid
+         * starts must wait for the event loop, not kill an enforcement agent
+         * that systemd then counts as cleanly stopped. */
+        r = manager_block_signals(&old);
         log_open(LOG_TARGET_AUTO);
+        if (r < 0)
+                return log_error_errno(r, "Cannot block signals: %m"), 1;
         r = parse_argv(argc, argv);
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
-        if (arg_check)
+        if (r <= 0 || arg_check) {
+                /* Not the daemon: signals as usual. */
+                (void) sigprocmask(SIG_SETMASK, &old, NULL);
+                if (r <= 0)
+                        return r < 0 ? 2 : 0;
                 return check_config();
+        }
+        log_debug("mamorid %s starting; signals wait for the event loop.", MAMORI_VERSION);
 
         r = manager_new(&(ManagerOptions){ .config_path = arg_config, .allow_dir = arg_allow_dir }, &m);
         if (r < 0)

@@ -78,6 +78,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
         sd_event_source_disable_unref(m->sig_hup);
+        sd_event_source_disable_unref(m->sig_usr1);
+        sd_event_source_disable_unref(m->sig_usr2);
         sd_event_unref(m->event);
         free(m->config_path);
         free(m->allow_dir);
@@ -414,10 +416,36 @@ static int start_lock_av(Manager *m) {
         return 0;
 }
 
-int manager_start(Manager *m) {
+int manager_block_signals(sigset_t *ret_old) {
         sigset_t mask;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGUSR2);
+        sigaddset(&mask, SIGCHLD); /* child event sources (av-generic.c) */
+        if (sigprocmask(SIG_BLOCK, &mask, ret_old) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int on_sigusr(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_notice("Ignoring signal %s from pid %u: mamorid has no use for it.", si->ssi_signo == SIGUSR1 ? "USR1" : "USR2",
+                   si->ssi_pid);
+        return 0;
+}
+
+int manager_start(Manager *m) {
         int r;
 
+        /* main() blocked them before anything else; again, for other callers.
+         * A signal sent during the start waits, and is handled once the loop runs
+         * (a SIGHUP then reloads, a SIGTERM stops). */
+        r = manager_block_signals(NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot block signals: %m");
         m->started_at = now_usec(CLOCK_MONOTONIC);
         r = load_initial_policy(m);
         if (r < 0)
@@ -431,18 +459,15 @@ int manager_start(Manager *m) {
                 return r;
         (void) mkdir(m->runtime_dir, 0755);
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGCHLD); /* child event sources (av-generic.c) */
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(errno, "Cannot block signals: %m");
         r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_sigterm, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_sigterm, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_sighup, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_usr1, SIGUSR1, on_sigusr, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_usr2, SIGUSR2, on_sigusr, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch signals: %m");
         r = sd_event_set_watchdog(m->event, true);

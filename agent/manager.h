@@ -4,6 +4,7 @@
 /* The one Manager: the event loop, the running policy and every module.
  * Data flows one way: sources -> classify -> decide -> act -> event -> sink. */
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include <systemd/sd-event.h>
@@ -50,11 +51,16 @@ typedef struct Manager {
         LockEnforcer *lock;        /* idle lock (lock.c) */
         AvMonitor *av;             /* antivirus pattern age and units (av.c) */
 
-        sd_event_source *sig_term, *sig_int, *sig_hup;
+        sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         usec_t started_at;
         unsigned long long n_events;
         bool stopping;
 } Manager;
+
+/* Blocks the signals mamorid handles (TERM, INT, HUP, USR1, USR2, CHLD):
+ * first thing in main(), so that one sent while it starts waits for the
+ * event loop instead of killing it. */
+int manager_block_signals(sigset_t *ret_old);
 
 int manager_new(const ManagerOptions *opt, Manager **ret);
 Manager *manager_free(Manager *m);

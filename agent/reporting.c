@@ -191,6 +191,15 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
                                          f->file, f->bytes, f->offset);
         else if (f->kind == SPOOL_DAMAGE_CURSOR)
                 (void) event_set_message(e, "The spool's delivery cursor was unreadable: events already delivered may be sent again (same ids)");
+        else if (f->kind == SPOOL_DAMAGE_SEQ_RANGE)
+                (void) event_set_message(e, "The spool's %s claims seq %" PRIu64 ", past its newest record %" PRIu64 " or any sane seq: not believed; %s",
+                                         streq(f->file, "seq") ? "old seq file" : "delivery cursor", f->bad_seq, f->last_good_seq,
+                                         streq(f->file, "seq") ? "ignored" : "events in the spool are delivered again (same ids)");
+        else if (f->kind == SPOOL_DAMAGE_OVERSIZED)
+                (void) event_set_message(e, "A spool segment is larger than any the spool writes (%s, %" PRIu64 " bytes past offset %" PRIu64 "): the records before are kept, the rest cut off",
+                                         f->file, f->bytes, f->offset);
+        else if (f->kind == SPOOL_DAMAGE_NOT_A_FILE)
+                (void) event_set_message(e, "Something the spool did not make held one of its names (%s): moved out of the way", f->file);
         else if (lost)
                 (void) event_set_message(e, "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64 "): events with seq %" PRIu64 "-%" PRIu64 " may be lost; %s",
                                          f->file, f->bytes, f->offset, f->lost_first, f->lost_last,
@@ -198,7 +207,8 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
         else
                 (void) event_set_message(e, "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64 "); %s",
                                          f->file, f->bytes, f->offset, f->cut ? "cut off" : "skipped");
-        if (f->kind != SPOOL_DAMAGE_CORRUPT)
+        /* What a crash leaves; the rest was done to the disk, or by hand. */
+        if (f->kind == SPOOL_DAMAGE_TORN || f->kind == SPOOL_DAMAGE_CURSOR)
                 e->severity = EVENT_SEVERITY_MEDIUM;
         w = event_body(e);
         json_key(w, "spool");
@@ -210,6 +220,8 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
         json_kv_string(w, "action", f->cut ? "cut" : "skipped");
         if (f->last_good_seq)
                 json_kv_uint(w, "last_good_seq", f->last_good_seq);
+        if (f->kind == SPOOL_DAMAGE_SEQ_RANGE)
+                json_kv_uint(w, "claimed_seq", f->bad_seq);
         if (lost) {
                 json_key(w, "possibly_lost_seq");
                 json_object_begin(w);

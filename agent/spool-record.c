@@ -94,6 +94,8 @@ SpoolDecode spool_record_decode(const uint8_t *buf, size_t len, SpoolRecord *ret
                 return SPOOL_DECODE_CORRUPT;
         if ((buf[27] & SPOOL_RECORD_TOMBSTONE) ? aux % 16 != 0 : aux != 0)
                 return SPOOL_DECODE_CORRUPT;
+        if (spool_le64(buf + 8) == 0 || spool_le64(buf + 8) > SPOOL_RECORD_SEQ_MAX)
+                return SPOOL_DECODE_CORRUPT;
         if (len - SPOOL_RECORD_HEADER_SIZE < payload)
                 return SPOOL_DECODE_TORN;
         if (spool_le32(buf + 28) != record_crc(buf, buf + SPOOL_RECORD_HEADER_SIZE, payload))

@@ -23,6 +23,9 @@
 #define SPOOL_RECORD_MAX_PAYLOAD (1024u * 1024u)
 #define SPOOL_RECORD_MAX_AUX 65535u
 #define SPOOL_RECORD_MAX_SEVERITY 4u
+/* seq is 1..2^53-1: every seq is exact as a JSON number (a double). A record
+ * outside that range is corrupt. */
+#define SPOOL_RECORD_SEQ_MAX ((UINT64_C(1) << 53) - 1)
 
 enum {
         SPOOL_RECORD_TOMBSTONE = 1u << 0,

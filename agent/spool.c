@@ -45,6 +45,11 @@ typedef struct Rec {
 _Static_assert(sizeof(Rec) == 16, "the spool's index costs 16 bytes a record");
 _Static_assert(SPOOL_RECORD_HEADER_SIZE + SPOOL_RECORD_MAX_PAYLOAD < (1u << 24), "Rec.size holds any record");
 _Static_assert(SPOOL_RECORD_MAX_SEVERITY < 8, "Rec.severity holds any severity");
+/* The largest segment the spool writes: started below 4 MiB (seg_size), then
+ * one commit of everything queued (QUEUE_HARD_MAX, and the record past it). */
+_Static_assert(UINT64_C(4) * 1024 * 1024 + QUEUE_HARD_MAX + 2 * (SPOOL_RECORD_HEADER_SIZE + SPOOL_RECORD_MAX_PAYLOAD) <
+                       SPOOL_SEGMENT_MAX, "SPOOL_SEGMENT_MAX is above any segment the spool writes");
+_Static_assert(SPOOL_SEGMENT_MAX < UINT32_MAX, "Rec.offset holds any offset in a segment");
 
 typedef struct Segment {
         uint64_t base;
@@ -68,6 +73,7 @@ struct Spool {
 
         uint64_t next_seq;
         uint64_t acked;
+        uint64_t floor;         /* a seq that may have been shown: next_seq stays above it */
         uint64_t cursor_gen;
         uint64_t inflight_last; /* 0: no batch out */
         uint64_t n_live;        /* committed, after the cursor, not gone */
@@ -96,6 +102,9 @@ static const char *const damage_names[_SPOOL_DAMAGE_MAX] = {
         [SPOOL_DAMAGE_TORN] = "torn_write",
         [SPOOL_DAMAGE_CORRUPT] = "corrupt",
         [SPOOL_DAMAGE_CURSOR] = "cursor_unreadable",
+        [SPOOL_DAMAGE_SEQ_RANGE] = "seq_out_of_range",
+        [SPOOL_DAMAGE_OVERSIZED] = "oversized",
+        [SPOOL_DAMAGE_NOT_A_FILE] = "foreign_file",
 };
 
 const char *spool_damage_to_string(SpoolDamage d) {
@@ -211,6 +220,63 @@ static void add_finding(Spool *s, const SpoolFinding *f) {
                 (void) sd_event_source_set_enabled(s->defer, SD_EVENT_ONESHOT);
 }
 
+/* Files in the spool are opened so that whatever sits under the name cannot
+ * block or take over the terminal, nor be followed elsewhere. */
+#define OPEN_FLAGS (O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+
+/* A name the spool uses for a regular file (a segment, the cursor, a rewrite's
+ * tmp file) holds something else: a directory, symlink, FIFO, socket or
+ * device, left by a crash or put there. It is removed (a directory that is
+ * not empty is renamed to <name>.bad-N, which the spool never reads) and
+ * reported, so that the name is free for the spool. 1 if it was such a
+ * thing, 0 if the name is free or a regular file. */
+static int clear_non_file(Spool *s, const char *name) {
+        struct stat st;
+        char aside[64];
+        bool moved = false;
+        int r = -EEXIST;
+
+        if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (S_ISREG(st.st_mode))
+                return 0;
+        if (unlinkat(s->dir_fd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) >= 0)
+                r = 0;
+        else
+                for (unsigned i = 0; i < 100 && r == -EEXIST; i++) {
+                        moved = true;
+                        snprintf(aside, sizeof aside, "%s.bad-%u", name, i);
+                        r = renameat2(s->dir_fd, name, s->dir_fd, aside, RENAME_NOREPLACE) < 0 ? negative_errno() : 0;
+                }
+        if (r < 0)
+                return log_error_errno(r, "Cannot move %s/%s (not a regular file) out of the way: %m", s->dir, name);
+        log_warning("%s/%s was not a regular file (mode %o): %s.", s->dir, name, (unsigned) st.st_mode,
+                    moved ? "moved out of the way" : "removed");
+        SpoolFinding f = { .kind = SPOOL_DAMAGE_NOT_A_FILE, .lost_first = 1, .lost_last = 0, .cut = true };
+        snprintf(f.file, sizeof f.file, "%s", name);
+        add_finding(s, &f);
+        (void) sync_dir(s);
+        return 1;
+}
+
+/* Opens a file of the spool, which must be a regular file (or be created as one). */
+static int open_file(Spool *s, const char *name, int flags) {
+        struct stat st;
+        int fd, r;
+
+        r = clear_non_file(s, name);
+        if (r < 0)
+                return r;
+        fd = openat(s->dir_fd, name, O_RDWR | OPEN_FLAGS | flags, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return -EBADFD; /* swapped since the check */
+        }
+        return fd;
+}
+
 static uint64_t high_water(const Spool *s) {
         return s->max_bytes - MIN(s->max_bytes / 8, UINT64_C(64) * 1024);
 }
@@ -267,9 +333,9 @@ static int cursor_load(Spool *s) {
         bool found = false;
         ssize_t n;
 
-        s->cursor_fd = openat(s->dir_fd, "cursor", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        s->cursor_fd = open_file(s, "cursor", O_CREAT);
         if (s->cursor_fd < 0)
-                return negative_errno();
+                return s->cursor_fd;
         if (fstat(s->cursor_fd, &st) < 0)
                 return negative_errno();
         n = pread(s->cursor_fd, buf, sizeof buf, 0);
@@ -360,16 +426,21 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
         _cleanup_free_ uint8_t *buf = NULL;
         char name[40];
         struct stat st;
-        uint64_t off = 0, size;
+        uint64_t off = 0, size, file_size;
+        bool oversized;
         int r;
 
         if (fstat(g->fd, &st) < 0)
                 return negative_errno();
-        size = (uint64_t) st.st_size;
+        /* Only what a segment of ours can hold is read: a larger file (a sparse
+         * terabyte, say) is not ours past that, and is cut back below. */
+        file_size = (uint64_t) st.st_size;
+        oversized = file_size > SPOOL_SEGMENT_MAX;
+        size = MIN(file_size, SPOOL_SEGMENT_MAX);
         r = read_file(g->fd, size, &buf);
         if (r < 0)
                 return r;
-        g->size = size;
+        g->size = file_size;
         segment_name(name, g->base);
 
         while (off < size) {
@@ -377,7 +448,7 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                 size_t sz;
                 SpoolDecode d = spool_record_decode(buf + off, size - off, &rec, &sz);
 
-                if (d == SPOOL_DECODE_OK && rec.seq > *prev_seq) {
+                if (d == SPOOL_DECODE_OK && rec.seq > *prev_seq && rec.seq <= SPOOL_SEQ_FLOOR_MAX) {
                         Rec m = {
                                 .seq = rec.seq,
                                 .offset = (uint32_t) off,
@@ -399,7 +470,8 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                         continue;
                 }
                 if (d == SPOOL_DECODE_OK) {
-                        /* Intact but out of order (a copy, or a file put back by hand): skip it. */
+                        /* Intact but out of order (a copy, or a file put back by hand), or
+                         * with a seq no spool reaches (made, not written by us): skip it. */
                         SpoolFinding f = { .kind = SPOOL_DAMAGE_CORRUPT, .offset = off, .bytes = sz,
                                            .last_good_seq = *prev_seq, .lost_first = 1, .lost_last = 0 };
                         memcpy(f.file, name, sizeof name);
@@ -409,8 +481,11 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                         continue;
                 }
 
-                SpoolFinding f = { .offset = off, .bytes = size - off, .last_good_seq = *prev_seq };
+                SpoolFinding f = { .offset = off, .bytes = file_size - off, .last_good_seq = *prev_seq };
                 memcpy(f.file, name, sizeof name);
+                if (d == SPOOL_DECODE_TORN && oversized)
+                        /* Zeros, or a record cut by the bound: nothing a commit of ours wrote. */
+                        break;
                 if (d == SPOOL_DECODE_TORN && last) {
                         /* The end of the newest segment: a commit that never
                          * completed. Nothing in it was ever reported as
@@ -435,6 +510,8 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                         f.bytes = next - off;
                         f.lost_first = *prev_seq + 1;
                         f.lost_last = nr.seq > *prev_seq ? nr.seq - 1 : *prev_seq;
+                        /* A stretch holds at most one record per 33 bytes. */
+                        f.lost_last = MIN(f.lost_last, *prev_seq + (next - off) / (SPOOL_RECORD_HEADER_SIZE + 1));
                         g->dirty = true;
                         add_finding(s, &f);
                         off = next;
@@ -447,6 +524,8 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                 f.lost_last = *prev_seq + (size - off + SPOOL_RECORD_HEADER_SIZE) / (SPOOL_RECORD_HEADER_SIZE + 1);
                 if (!last && next_base > f.lost_first)
                         f.lost_last = MIN(f.lost_last, next_base - 1);
+                if (oversized)
+                        f.kind = SPOOL_DAMAGE_OVERSIZED;
                 f.cut = true;
                 r = segment_cut(s, g, off);
                 if (r < 0)
@@ -454,6 +533,16 @@ static int load_segment(Spool *s, Segment *g, bool last, uint64_t next_base, uin
                 *seq_floor = MAX(*seq_floor, f.lost_last);
                 add_finding(s, &f);
                 break;
+        }
+        if (oversized && g->size > off) {
+                /* Past the last record that fits the bound: nothing of ours. */
+                SpoolFinding f = { .kind = SPOOL_DAMAGE_OVERSIZED, .offset = off, .bytes = g->size - off,
+                                   .last_good_seq = *prev_seq, .lost_first = 1, .lost_last = 0, .cut = true };
+                memcpy(f.file, name, sizeof name);
+                r = segment_cut(s, g, off);
+                if (r < 0)
+                        return r;
+                add_finding(s, &f);
         }
         return 0;
 }
@@ -477,6 +566,44 @@ static int remove_segment_at(Spool *s, size_t i) {
         return 0;
 }
 
+static bool has_records(const Spool *s) {
+        for (size_t i = 0; i < s->n_segs; i++)
+                if (s->segs[i]->n > 0)
+                        return true;
+        return false;
+}
+
+/* The cursor against the records. Records up to the cursor's seq always stay
+ * on disk (the newest segment keeps its last record), so a cursor past the
+ * newest record, or past any seq a spool reaches, was not written by a
+ * healthy spool: it is not believed (everything on disk is delivered again;
+ * the collector drops what it has by id), and its seq is kept only as a
+ * floor, when sane, so that no seq ever comes twice. */
+static int check_cursor(Spool *s, uint64_t top) {
+        bool bad_acked = s->acked > SPOOL_SEQ_FLOOR_MAX || (s->acked > top && has_records(s));
+        bool bad_gen = s->cursor_gen > SPOOL_SEQ_FLOOR_MAX;
+
+        if (bad_acked) {
+                SpoolFinding f = { .kind = SPOOL_DAMAGE_SEQ_RANGE, .file = "cursor", .last_good_seq = top,
+                                   .bad_seq = s->acked, .lost_first = 1, .lost_last = 0 };
+                add_finding(s, &f);
+                log_warning("The spool's cursor says %" PRIu64 " was delivered, past the newest record %" PRIu64
+                            ": not believed, every event in the spool is delivered again.", s->acked, top);
+                if (s->acked <= SPOOL_SEQ_FLOOR_MAX)
+                        s->floor = s->acked;
+                s->acked = 0;
+        }
+        if (!bad_gen)
+                return 0; /* the next ack overwrites it */
+        /* A generation near the wrap would never win over the other slot
+         * again: start the cursor over. */
+        log_warning("The spool's cursor is at generation %" PRIu64 ": started over.", s->cursor_gen);
+        if (ftruncate(s->cursor_fd, 0) < 0)
+                return negative_errno();
+        s->cursor_gen = 0;
+        return cursor_store(s, s->acked);
+}
+
 static int load_segments(Spool *s) {
         struct dirent **names = NULL;
         Ranges tombs = { 0 };
@@ -488,7 +615,7 @@ static int load_segments(Spool *s) {
         if (n < 0)
                 return negative_errno();
         for (int i = 0; i < n; i++) {
-                if (endswith(names[i]->d_name, ".seg.tmp"))
+                if (endswith(names[i]->d_name, ".seg.tmp") && clear_non_file(s, names[i]->d_name) == 0)
                         (void) unlinkat(s->dir_fd, names[i]->d_name, 0);
                 free(names[i]);
         }
@@ -507,11 +634,14 @@ static int load_segments(Spool *s) {
                         break;
                 }
                 g->base = strtoull(names[i]->d_name, NULL, 16);
-                g->fd = openat(s->dir_fd, names[i]->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+                g->fd = open_file(s, names[i]->d_name, 0);
                 if (g->fd < 0) {
-                        r = negative_errno();
+                        /* Not a file (now moved out of the way), or not to be opened:
+                         * the others are still worth reading. */
+                        if (g->fd != -ENOENT)
+                                log_warning_errno(g->fd, "Cannot open %s/%s, skipped: %m", s->dir, names[i]->d_name);
                         segment_free(g);
-                        break;
+                        continue;
                 }
                 s->segs[s->n_segs++] = g;
         }
@@ -528,6 +658,9 @@ static int load_segments(Spool *s) {
                         goto finish;
                 s->bytes += s->segs[i]->size;
         }
+        r = check_cursor(s, MAX(prev_seq, floor_seq));
+        if (r < 0)
+                goto finish;
 
         /* Tombstones: what they name is gone, whatever is still on disk. */
         if (tombs.n > 0)
@@ -543,7 +676,7 @@ static int load_segments(Spool *s) {
                                 s->n_live++;
                 }
         }
-        s->next_seq = MAX(MAX(prev_seq, s->acked), floor_seq) + 1;
+        s->next_seq = MAX(MAX(MAX(prev_seq, s->acked), floor_seq), s->floor) + 1;
 
         /* Empty segments (nothing intact in them) are just files. */
         for (size_t i = 0; i < s->n_segs;)
@@ -604,9 +737,9 @@ static int segment_rewrite(Spool *s, Segment *g, bool newest) {
 
         segment_name(name, g->base);
         snprintf(tmp, sizeof tmp, "%s.tmp", name);
-        fd = openat(s->dir_fd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = open_file(s, tmp, O_CREAT | O_TRUNC);
         if (fd < 0)
-                return negative_errno();
+                return fd;
         r = pwrite_all(fd, out, len, 0);
         if (r >= 0)
                 r = sync_fd(s, fd);
@@ -671,6 +804,69 @@ static int reclaim(Spool *s, bool rewrite) {
 
 /* ---- open, free ---- */
 
+/* The directory that holds the spool (the state directory) should be ours
+ * and writable by nobody else; systemd's StateDirectory= sees to that. Said
+ * if not, and left as it is (it is not the spool's to change). */
+static void check_parent(const Spool *s) {
+        _cleanup_close_ int fd = openat(s->dir_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return;
+        if (st.st_uid != geteuid() || (st.st_mode & 0022))
+                log_warning("The directory above the spool %s belongs to uid %u with mode %04o: whoever else may write to it can replace the spool.",
+                            s->dir, (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
+}
+
+/* The spool directory, made if need be (a symlink to a directory is followed:
+ * an admin may have moved the spool). Whatever else holds its name (a file,
+ * a dangling symlink, a directory of another user, who could change it under
+ * us) is moved out of the way to <dir>.bad-N and a fresh one made. */
+static int open_dir(Spool *s) {
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                _cleanup_free_ char *aside = NULL;
+                struct stat st;
+                int fd, r = 0;
+
+                if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
+                        return negative_errno();
+                fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        r = negative_errno();
+                else if (fstat(fd, &st) < 0)
+                        r = negative_errno();
+                else if (st.st_uid != geteuid())
+                        r = -EPERM;
+                if (r == 0) {
+                        if ((st.st_mode & 07777) != 0700) {
+                                log_warning("The spool %s had mode %04o: made 0700.", s->dir, (unsigned) st.st_mode & 07777);
+                                (void) fchmod(fd, 0700);
+                        }
+                        s->dir_fd = fd;
+                        check_parent(s);
+                        return 0;
+                }
+                if (fd >= 0)
+                        close(fd);
+                if (r != -ENOTDIR && r != -ELOOP && r != -EPERM && r != -ENOENT)
+                        return r;
+                for (unsigned i = 0; i < 100; i++) {
+                        aside = mfree(aside);
+                        if (asprintf(&aside, "%s.bad-%u", s->dir, i) < 0)
+                                return -ENOMEM;
+                        r = renameat2(AT_FDCWD, s->dir, AT_FDCWD, aside, RENAME_NOREPLACE) < 0 ? negative_errno() : 0;
+                        if (r != -EEXIST)
+                                break;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Cannot move %s out of the way: %m", s->dir);
+                log_warning("%s was not a directory of mamorid's: moved to %s, a new spool is made.", s->dir, aside);
+                add_finding(s, &(SpoolFinding){ .kind = SPOOL_DAMAGE_NOT_A_FILE, .file = "spool", .lost_first = 1,
+                                                .lost_last = 0, .cut = true });
+        }
+        return -ELOOP;
+}
+
 int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
         _cleanup_(spool_freep) Spool *s = calloc(1, sizeof *s);
         int r;
@@ -684,11 +880,9 @@ int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
         s->dir = strdup(dir);
         if (!s->dir)
                 return -ENOMEM;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (s->dir_fd < 0)
-                return negative_errno();
+        r = open_dir(s);
+        if (r < 0)
+                return r;
         /* Two writers would interleave records: one mamorid per spool. */
         if (flock(s->dir_fd, LOCK_EX | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
@@ -699,7 +893,12 @@ int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
         r = load_segments(s);
         if (r < 0)
                 return r;
-        if (opt)
+        if (opt && opt->min_next_seq > SPOOL_SEQ_FLOOR_MAX + 1) {
+                /* The floor from an older format's seq file, past any sane seq. */
+                add_finding(s, &(SpoolFinding){ .kind = SPOOL_DAMAGE_SEQ_RANGE, .file = "seq", .bad_seq = opt->min_next_seq,
+                                                .last_good_seq = s->next_seq - 1, .lost_first = 1, .lost_last = 0 });
+                log_warning("The seq file of an older version says %" PRIu64 ", past any sane seq: ignored.", opt->min_next_seq);
+        } else if (opt)
                 s->next_seq = MAX(s->next_seq, opt->min_next_seq);
         /* Dropped or damaged bytes found at open are removed now. */
         r = reclaim(s, false);
@@ -826,6 +1025,8 @@ int spool_append(Spool *s, const char *json, size_t len, uint8_t severity, usec_
 
         if (len == 0 || len > SPOOL_EVENT_MAX)
                 return -E2BIG;
+        if (s->next_seq > SPOOL_RECORD_SEQ_MAX - SPOOL_DROP_MAX_RANGES)
+                return -EOVERFLOW; /* never: the seq starts at most at 2^52 + 1 */
         if (s->qlen > QUEUE_HARD_MAX)
                 return -ENOBUFS;
         r = queue_record(s, json, len, NULL, 0, severity, time, 0);
@@ -993,9 +1194,9 @@ static int active_segment(Spool *s, Segment **ret) {
                 return -ENOMEM;
         g->base = s->qrec[0].seq;
         segment_name(name, g->base);
-        g->fd = openat(s->dir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        g->fd = open_file(s, name, O_CREAT | O_TRUNC);
         if (g->fd < 0)
-                return negative_errno();
+                return g->fd;
         /* The new file must survive a power cut along with what goes into it. */
         r = sync_dir(s);
         if (r < 0)

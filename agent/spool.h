@@ -37,6 +37,13 @@
 #define SPOOL_MIN_MAX_BYTES (UINT64_C(1) * 1024 * 1024)
 /* A single event larger than this is refused (it would not be an event). */
 #define SPOOL_EVENT_MAX (256u * 1024u)
+/* No segment the spool writes is larger (one is started at 4 MiB, and one
+ * commit adds at most what may be queued); only this much of a segment file
+ * is read at open, so a huge or sparse file cannot exhaust memory. */
+#define SPOOL_SEGMENT_MAX (UINT64_C(32) * 1024 * 1024)
+/* A seq (cursor, floor, record) read from disk beyond this is not believed:
+ * no spool gets there, and appends stay below SPOOL_RECORD_SEQ_MAX. */
+#define SPOOL_SEQ_FLOOR_MAX (UINT64_C(1) << 52)
 /* Most seq ranges one drop record names; a larger drop takes several records. */
 #define SPOOL_DROP_MAX_RANGES 1024u
 
@@ -52,6 +59,10 @@ typedef enum SpoolDamage {
         SPOOL_DAMAGE_TORN,    /* an interrupted write at the end: it was never committed */
         SPOOL_DAMAGE_CORRUPT, /* committed bytes that no longer check out */
         SPOOL_DAMAGE_CURSOR,  /* the ack cursor could not be read: delivered events may be sent again */
+        SPOOL_DAMAGE_SEQ_RANGE, /* a cursor or seq floor beyond the records or any sane seq: not believed */
+        SPOOL_DAMAGE_OVERSIZED, /* a segment larger than the spool ever writes: what lies past SPOOL_SEGMENT_MAX is cut */
+        SPOOL_DAMAGE_NOT_A_FILE, /* a directory, symlink, FIFO, socket or device where a file of the spool belongs,
+                                  * or a spool directory not ours: moved out of the way */
         _SPOOL_DAMAGE_MAX,
 } SpoolDamage;
 
@@ -65,7 +76,8 @@ typedef struct SpoolFinding {
         uint64_t last_good_seq; /* the last intact record before it; 0: none */
         uint64_t lost_first;    /* seqs that may have been in it; lost_first > lost_last: none */
         uint64_t lost_last;
-        bool cut;               /* removed from the file (else skipped) */
+        bool cut;               /* removed from the file, or the file moved out of the way (else skipped) */
+        uint64_t bad_seq;       /* SPOOL_DAMAGE_SEQ_RANGE: the seq not believed */
 } SpoolFinding;
 
 typedef struct SpoolDrop {

@@ -38,6 +38,12 @@ seeds = {
     "duplicate": record(1, ev(1)) + record(1, ev(1)) + record(2, ev(2)),
     "bad-lengths": struct.pack("<IIQQHBB", MAGIC, 0xFFFFFFFF, 1, 1, 0, 1, 0) + b"\0" * 4 + b"{}",
     "empty": b"",
+    # seqs outside 1..2^53-1 are corrupt; past 2^52 intact but not believed
+    "seq-zero": good + record(0, ev(0)),
+    "seq-huge": record(2**64 - 1, ev(1)) + good,
+    "seq-past-floor": good + record(2**52 + 5, ev(9)) + record(8, ev(8)),
+    # a tail past the records (the segment bound itself is 32 MiB, beyond this target's inputs)
+    "zeros-after-good": good + b"\0" * 4096 + record(8, ev(8)),
 }
 for name, data in seeds.items():
     with open(os.path.join(out, name), "wb") as f:

@@ -361,6 +361,142 @@ def test_bash_completion(bed, with_bash_completion):
     assert complete(bed, "mamorictl allow ", with_bash_completion) == ["0781:5567", "2-12"]
 
 
+def write_bad_allow(agent):
+    """An allow file with 60 errors: every reload refused records an
+    agent.config_error event of some 8 KiB (50 errors listed)."""
+    agent.write_allow("90-bad.conf", "\n".join(
+        '{ vendor = "zz"; product = "%04d"; serial = "%s"; approved_by = "Y"; },' % (i, "x" * 40) for i in range(60))
+        .join(["allow = (\n", '\n{ vendor = "0000"; product = "0000"; serial = "end"; approved_by = "Y"; }\n);\n']))
+
+
+def big_recent_events(agent, n=40):
+    """n events of some 8 KiB each among the recent ones: `events 256` is then
+    larger than any socket buffer."""
+    write_bad_allow(agent)
+    for _ in range(n):
+        agent.reload()
+    os.unlink(os.path.join(agent.allow_dir, "90-bad.conf"))
+
+
+def connect(agent, request=None):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(os.path.join(agent.runtime, "control"))
+    if request is not None:
+        s.sendall(request)
+    return s
+
+
+REPLY_TIMEOUT = 5  # CONTROL_REPLY_TIMEOUT_USEC
+
+
+def test_clients_that_do_not_read_their_replies_are_dropped(bed, make_agent):
+    """32 clients (every slot) ask for a reply larger than the socket buffer
+    and never read it: each is dropped once its reply has taken
+    REPLY_TIMEOUT, and mamorictl is answered then."""
+    a = make_agent().start()
+    big_recent_events(a)
+    held = [connect(a, b"events 256\n") for _ in range(32)]
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        st = json.loads(ok(ctl(a, "--json", "status")))
+        took = time.monotonic() - t0
+        assert st["pid"] == a.proc.pid
+        assert took < REPLY_TIMEOUT + 4, f"status took {took:.1f}s"
+        wait_for(lambda: a.log().count("dropping a client that did not read its reply") == 32, 10,
+                 what="32 dropped clients in the log")
+        # The replies were really stuck (not merely slow): most of each unread.
+        assert "bytes unread" in a.log()
+        # A dropped client finds its connection ended, not a hang.
+        s = held[0]
+        s.settimeout(5)
+        try:
+            while s.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            pass
+    finally:
+        for s in held:
+            s.close()
+    assert json.loads(raw(a, b"status\n"))["pid"] == a.proc.pid
+
+
+def test_events_into_a_pager_that_waits_are_complete(bed, make_agent):
+    """mamorictl reads the whole reply before it prints: a pager that waits
+    for its reader longer than REPLY_TIMEOUT gets every event."""
+    a = make_agent().start()
+    big_recent_events(a, 60)
+    want = raw(a, b"events 256\n").count(b"\n")
+    assert want >= 60
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    p = subprocess.Popen([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "--json", "events", "-n", "256"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        time.sleep(REPLY_TIMEOUT + 2)  # the pager's reader is away
+        out, err = p.communicate(timeout=20)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out.count(b"\n") == want
+    assert "dropping a client" not in a.log()
+
+
+def test_a_follower_that_stops_reading_is_dropped_in_time(bed, make_agent):
+    """A follower whose backlog (below the byte bound) sits unread for
+    REPLY_TIMEOUT is dropped, even when no new event comes."""
+    a = make_agent().start()
+    big_recent_events(a)
+    s = connect(a, b"follow 256\n")
+    try:
+        t0 = time.monotonic()
+        wait_for(lambda: "dropping a follower that read none of its" in a.log(), REPLY_TIMEOUT + 5,
+                 what="the stalled follower dropped")
+        assert time.monotonic() - t0 >= REPLY_TIMEOUT - 1
+    finally:
+        s.close()
+
+
+def test_a_follower_that_keeps_sending_is_dropped(bed, make_agent):
+    a = make_agent().start()
+    s = connect(a, b"follow 0\n")
+    try:
+        time.sleep(0.2)
+        try:
+            for _ in range(1000):
+                s.sendall(b"x" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        wait_for(lambda: "dropping a follower that sends after its request" in a.log(), 5, what="the note")
+    finally:
+        s.close()
+    assert json.loads(raw(a, b"status\n"))["pid"] == a.proc.pid
+
+
+def test_followers_take_at_most_half_the_slots(bed, make_agent):
+    a = make_agent().start()
+    followers = [connect(a, b"follow 0\n") for _ in range(16)]
+    idle = []
+    try:
+        time.sleep(0.3)
+        extra = json.loads(raw(a, b"follow 0\n"))
+        assert extra["errno"] == 16 and "too many followers" in extra["error"]
+        # The other half: clients that send nothing hold theirs for the request timeout only.
+        idle = [connect(a) for _ in range(16)]
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        ok(ctl(a, "status"))
+        assert time.monotonic() - t0 < REPLY_TIMEOUT + 4
+        # The followers are still served.
+        bed.add_usb("0781", "5567", serial="HALF1", port=14)
+        for f in followers:
+            f.settimeout(10)
+            assert b"HALF1" in f.recv(1 << 20)
+    finally:
+        for s in followers + idle:
+            s.close()
+
+
 def test_a_follower_that_does_not_read_is_dropped(bed, make_agent):
     a = make_agent().start()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -369,9 +505,7 @@ def test_a_follower_that_does_not_read_is_dropped(bed, make_agent):
     s.sendall(b"follow 0\n")
     # Each refused reload records an agent.config_error event of some 8 KiB
     # (50 errors listed); the follower reads none of them.
-    a.write_allow("90-bad.conf", "\n".join(
-        '{ vendor = "zz"; product = "%04d"; serial = "%s"; approved_by = "Y"; },' % (i, "x" * 40) for i in range(60))
-        .join(["allow = (\n", '\n{ vendor = "0000"; product = "0000"; serial = "end"; approved_by = "Y"; }\n);\n']))
+    write_bad_allow(a)
     for _ in range(400):
         a.reload()
         if "dropping a follower" in a.log():

@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "log.h"
 #include "spool-record.h"
 #include "spool.h"
@@ -595,6 +597,175 @@ static void test_refuse_oversize(void **state) {
         spool_free(s);
 }
 
+static void test_record_seq_range(void **state) {
+        uint8_t buf[64];
+        SpoolRecord r = { .json = (const uint8_t *) "{}", .json_len = 2 }, d;
+        size_t got, sz = spool_record_size(2, 0);
+        const uint64_t bad[] = { 0, SPOOL_RECORD_SEQ_MAX + 1, UINT64_MAX };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                r.seq = bad[i];
+                spool_record_encode(buf, &r);
+                assert_int_equal(spool_record_decode(buf, sz, &d, &got), SPOOL_DECODE_CORRUPT);
+        }
+        r.seq = SPOOL_RECORD_SEQ_MAX;
+        spool_record_encode(buf, &r);
+        assert_int_equal(spool_record_decode(buf, sz, &d, &got), SPOOL_DECODE_OK);
+}
+
+static const SpoolFinding *find_kind(Env *env, SpoolDamage kind, unsigned nth) {
+        for (unsigned i = 0; i < env->n_findings; i++)
+                if (env->findings[i].kind == kind && nth-- == 0)
+                        return &env->findings[i];
+        return NULL;
+}
+
+static void test_sparse_terabyte_segment(void **state) {
+        Env *env = *state;
+        Spool *s = open_spool(env, 0);
+        Collected *c = calloc(1, sizeof *c);
+        _cleanup_free_ char *seg = NULL;
+        off_t good;
+
+        append_n(s, 5, 1, 10);
+        assert_int_equal(spool_commit(s), 0);
+        spool_free(s);
+        seg = last_segment(env);
+        good = file_size(seg);
+        assert_int_equal(truncate(seg, (off_t) 1 << 40), 0);
+
+        s = open_spool(env, 0); /* reads at most SPOOL_SEGMENT_MAX of it */
+        deliver_findings(env, s);
+        const SpoolFinding *f = find_kind(env, SPOOL_DAMAGE_OVERSIZED, 0);
+        assert_non_null(f);
+        assert_int_equal(f->offset, good);
+        assert_int_equal(f->bytes, ((uint64_t) 1 << 40) - (uint64_t) good);
+        assert_true(f->cut && f->lost_first > f->lost_last);
+        assert_int_equal(file_size(seg), good);
+        assert_int_equal(spool_foreach(s, collect, c), 0);
+        assert_int_equal(c->n, 5);
+        assert_int_equal(spool_next_seq(s), 6);
+        spool_free(s);
+        env->n_findings = 0;
+        s = open_spool(env, 0);
+        deliver_findings(env, s);
+        assert_int_equal(env->n_findings, 0);
+        spool_free(s);
+        free(c);
+}
+
+static void put_cursor(Env *env, uint64_t gen, uint64_t acked) {
+        uint8_t b[32] = { 0 };
+        char p[128];
+        int fd;
+
+        spool_put_le32(b, UINT32_C(0x3143534d));
+        spool_put_le64(b + 8, gen);
+        spool_put_le64(b + 16, acked);
+        spool_put_le32(b + 24, (uint32_t) crc32(0L, b, 24));
+        snprintf(p, sizeof p, "%s/cursor", env->dir);
+        fd = open(p, O_RDWR | O_CREAT, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, b, sizeof b, (off_t) (gen % 2) * 512), (ssize_t) sizeof b);
+        close(fd);
+}
+
+static void test_cursor_out_of_range(void **state) {
+        Env *env = *state;
+        const struct {
+                uint64_t gen, acked, next;
+        } cases[] = {
+                { 100, UINT64_MAX, 7 },                         /* the wrap: not believed, no floor */
+                { 101, 1000, 1001 },                            /* past the records: a floor only */
+                { 102, SPOOL_SEQ_FLOOR_MAX + 1, 7 },            /* past any sane seq */
+                { UINT64_MAX, UINT64_MAX, 7 },                  /* and a generation at the wrap */
+        };
+        Spool *s = open_spool(env, 0);
+        SpoolBatch b;
+
+        append_n(s, 6, 1, 10);
+        assert_int_equal(spool_commit(s), 0);
+        spool_free(s);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                put_cursor(env, cases[i].gen, cases[i].acked);
+                env->n_findings = 0;
+                s = open_spool(env, 0);
+                deliver_findings(env, s);
+                const SpoolFinding *f = find_kind(env, SPOOL_DAMAGE_SEQ_RANGE, 0);
+                assert_non_null(f);
+                assert_int_equal(f->bad_seq, cases[i].acked);
+                assert_int_equal(f->last_good_seq, 6);
+                /* every record comes again; seq goes on above the floor, never wraps */
+                assert_int_equal(spool_read_batch(s, 100, 1 << 20, &b), 0);
+                assert_int_equal(b.first_seq, 1);
+                assert_int_equal(b.last_seq, 6);
+                spool_batch_done(&b);
+                assert_int_equal(spool_next_seq(s), cases[i].next);
+                spool_free(s);
+        }
+        /* an ack puts it right: the next open believes the cursor */
+        s = open_spool(env, 0);
+        assert_int_equal(spool_read_batch(s, 100, 1 << 20, &b), 0);
+        assert_int_equal(spool_ack(s, 3), 0);
+        spool_batch_done(&b);
+        spool_free(s);
+        env->n_findings = 0;
+        s = open_spool(env, 0);
+        deliver_findings(env, s);
+        assert_int_equal(env->n_findings, 0);
+        assert_int_equal(spool_read_batch(s, 100, 1 << 20, &b), 0);
+        assert_int_equal(b.first_seq, 4);
+        spool_batch_done(&b);
+        spool_free(s);
+}
+
+static void test_old_floor_out_of_range(void **state) {
+        Env *env = *state;
+        Spool *s = NULL;
+
+        assert_int_equal(spool_open(env->dir, &(SpoolOptions){ .min_next_seq = UINT64_MAX }, &s), 0);
+        spool_set_callbacks(s, &callbacks, env);
+        deliver_findings(env, s);
+        assert_non_null(find_kind(env, SPOOL_DAMAGE_SEQ_RANGE, 0));
+        assert_int_equal(spool_next_seq(s), 1);
+        spool_free(s);
+        assert_int_equal(spool_open(env->dir, &(SpoolOptions){ .min_next_seq = 5000 }, &s), 0);
+        assert_int_equal(spool_next_seq(s), 5000);
+        spool_free(s);
+}
+
+static void test_foreign_names(void **state) {
+        Env *env = *state;
+        Spool *s = open_spool(env, 0);
+        Collected *c = calloc(1, sizeof *c);
+        char p[160];
+
+        append_n(s, 3, 1, 10);
+        assert_int_equal(spool_commit(s), 0);
+        spool_free(s);
+        snprintf(p, sizeof p, "%s/00000000000000f0.seg", env->dir);
+        assert_int_equal(mkfifo(p, 0600), 0);
+        snprintf(p, sizeof p, "%s/00000000000000f1.seg", env->dir);
+        assert_int_equal(symlink("/etc/passwd", p), 0);
+        snprintf(p, sizeof p, "%s/00000000000000f2.seg", env->dir);
+        assert_int_equal(mkdir(p, 0700), 0);
+        snprintf(p, sizeof p, "%s/00000000000000f2.seg/x", env->dir);
+        assert_int_equal(mkdir(p, 0700), 0);
+
+        s = open_spool(env, 0);
+        deliver_findings(env, s);
+        assert_non_null(find_kind(env, SPOOL_DAMAGE_NOT_A_FILE, 2));
+        assert_null(find_kind(env, SPOOL_DAMAGE_NOT_A_FILE, 3));
+        assert_int_equal(spool_foreach(s, collect, c), 0);
+        assert_int_equal(c->n, 3);
+        append_n(s, 1, 1, 10);
+        assert_int_equal(spool_commit(s), 0);
+        spool_free(s);
+        snprintf(p, sizeof p, "%s/00000000000000f2.seg.bad-0/x", env->dir);
+        assert_int_equal(access(p, F_OK), 0);
+        free(c);
+}
+
 int main(void) {
         log_set_max_level(LOG_CRIT);
         const struct CMUnitTest tests[] = {
@@ -613,6 +784,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_read_time_corruption, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refuse_oversize, setup, teardown),
+                cmocka_unit_test(test_record_seq_range),
+                cmocka_unit_test_setup_teardown(test_sparse_terabyte_segment, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cursor_out_of_range, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_old_floor_out_of_range, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_foreign_names, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

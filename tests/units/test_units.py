@@ -72,7 +72,7 @@ def test_hardening_settings_that_the_daemon_relies_on():
     # Writable sysfs where the authorized files live; everything else read-only.
     text = open(UNIT).read()
     for line in ("Type=notify", "ProtectSystem=strict", "ProtectKernelTunables=yes", "StateDirectory=mamori",
-                 "RuntimeDirectory=mamori", "Restart=on-failure", "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "RuntimeDirectory=mamori", "Restart=always", "StartLimitIntervalSec=0", "ExecReload=/bin/kill -HUP $MAINPID"):
         assert re.search("^" + re.escape(line) + "$", text, re.M), line
     rw = re.search(r"^ReadWritePaths=(.*)$", text, re.M).group(1).split()
     assert "/sys/devices" in rw and "-/sys/bus/usb" in rw

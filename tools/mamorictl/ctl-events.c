@@ -72,21 +72,48 @@ int verb_events(const CtlOptions *o_, int argc, char **argv) {
         r = ctl_connect(&o, request, &conn);
         if (r > 0)
                 return r;
+        /* The whole reply is read before any of it is printed: mamorid drops a
+         * client that takes more than a few seconds to read its reply, and
+         * stdout may be a pager that waits for its reader. */
+        json_object **evs = NULL;
+        char **raws = NULL;
+        size_t n = 0, cap = 0, cap_raw = 0;
         for (;;) {
                 _cleanup_(jputp) json_object *e = NULL;
                 _cleanup_free_ char *raw = NULL;
                 r = ctl_read(conn, follow ? -1 : 15000, &e, &raw);
-                if (r < 0)
-                        return -r;
-                if (r == 0)
+                if (r <= 0)
                         break;
-                if (o.json)
-                        puts(raw);
-                else
-                        print_event(e);
-                if (follow)
+                if (follow) {
+                        if (o.json)
+                                puts(raw);
+                        else
+                                print_event(e);
                         fflush(stdout);
+                        continue;
+                }
+                if (GROW_ARRAY(evs, cap, n + 1, 64) < 0 || GROW_ARRAY(raws, cap_raw, n + 1, 64) < 0) {
+                        fprintf(stderr, "mamorictl: out of memory\n");
+                        r = -CTL_EXIT_FAILURE;
+                        break;
+                }
+                evs[n] = TAKE_PTR(e);
+                raws[n++] = TAKE_PTR(raw);
         }
+        for (size_t i = 0; i < n; i++) {
+                if (r >= 0) {
+                        if (o.json)
+                                puts(raws[i]);
+                        else
+                                print_event(evs[i]);
+                }
+                json_object_put(evs[i]);
+                free(raws[i]);
+        }
+        free(evs);
+        free(raws);
+        if (r < 0)
+                return -r;
         if (follow) {
                 fprintf(stderr, "mamorictl: mamorid closed the connection (stopped?).\n");
                 return CTL_EXIT_FAILURE;
