@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -180,6 +181,34 @@ def test_update_through_inotify_turns_stale_into_ok(db, make_agent):
     assert ok["antivirus"]["version"] == "27140"
     assert ok["antivirus"]["state"] == "ok"
     assert ok["policy_ref"] == POLICY_REF
+
+
+def test_a_writer_that_never_stops_does_not_hold_back_the_reread(db, make_agent):
+    """Whoever can write to the database directory (the clamav user) touches
+    it every 100 ms: the update next to it is read within the settle cap
+    (3 s after the first change), not once the writer stops."""
+    write_db(db, "daily.cvd", cvd(27100, 50))
+    a = make_agent(main_conf=conf(db)).start()
+    a.wait_events("av.pattern_stale")
+    stop = threading.Event()
+
+    def touch():
+        while not stop.wait(0.1):
+            os.utime(db)
+
+    writer = threading.Thread(target=touch)
+    writer.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        write_db(db, "daily.cld", cvd(27140, 0.1, cld=True))
+        ok = a.wait_events("av.pattern_ok", timeout=6)[0]
+        assert ok["antivirus"]["version"] == "27140"
+        assert time.monotonic() - t0 < 5
+        assert writer.is_alive()
+    finally:
+        stop.set()
+        writer.join()
 
 
 def test_turns_stale_on_time_without_any_change(db, make_agent):
