@@ -279,6 +279,9 @@ def test_forged_idle_hint_locks_no_one(sysbus, logind, make_agent):
     assert logind.calls("c1", "Lock") == []
     assert lock_events(a) == []
     assert "Dropped a forged" in a.log()
+    from test_mamorictl import ctl
+    lock = next(c for c in json.loads(ctl(a, "--json", "status").stdout)["checks"] if c["name"] == "lock")
+    assert lock["bus_signals_dropped"] == 1 and lock["logind"] == "present"
     # logind's own word still counts
     logind.idle("c1", 0)
     a.wait_events("lock.enforced", timeout=8)
