@@ -308,7 +308,7 @@ static int read_details(sd_bus_message *m, Details *d) {
  * any unique name pass a match on a well-known sender. */
 static bool signal_from(Context *c, sd_bus_message *m, const char *sender) {
         const char *from = sd_bus_message_get_sender(m), *to = sd_bus_message_get_destination(m);
-        uint64_t now;
+        uint64_t now = 0;
 
         if (!to && sender && streq_ptr(from, sender))
                 return true;
