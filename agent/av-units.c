@@ -14,6 +14,7 @@
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
 #define SYSTEMD_MANAGER SYSTEMD_NAME ".Manager"
 #define SYSTEMD_UNIT SYSTEMD_NAME ".Unit"
+#define DBUS_NAME "org.freedesktop.DBus"
 
 /* Down (inactive, failed, not found) for this long is an outage. */
 #define UNIT_GRACE_DOWN (5 * USEC_PER_SEC)
@@ -26,6 +27,7 @@ struct Unit {
         char *name, *path;
         char *active_state, *sub_state, *load_state;
         bool known;
+        bool reread;         /* a change came while GetAll was under way: ask again after it */
         bool reported;       /* av.engine_inactive sent for the current outage */
         sd_bus_slot *load_slot, *getall_slot, *match_slot;
         sd_event_source *grace;
@@ -38,7 +40,10 @@ struct AvUnits {
         bool listening;
         sd_bus *bus;
         bool present, absent_logged;
-        sd_bus_slot *match_owner, *subscribe_slot;
+        /* systemd's unique name, from GetNameOwner and NameOwnerChanged: only its
+         * signals count (see sysbus_signal_from()); NULL while not known. */
+        char *owner;
+        sd_bus_slot *match_owner, *owner_slot, *subscribe_slot;
         uint64_t n_reported;
 };
 
@@ -50,6 +55,7 @@ static void unit_forget_bus(Unit *u) {
         u->load_slot = sd_bus_slot_unref(u->load_slot);
         u->getall_slot = sd_bus_slot_unref(u->getall_slot);
         u->match_slot = sd_bus_slot_unref(u->match_slot);
+        u->reread = false;
         if (u->grace)
                 (void) sd_event_source_set_enabled(u->grace, SD_EVENT_OFF);
         u->known = false;
@@ -149,6 +155,8 @@ static void evaluate(Unit *u) {
 
 /* ---- properties ---- */
 
+static void get_all(Unit *u);
+
 static int read_unit_properties(sd_bus_message *m, Unit *u) {
         int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
         if (r < 0)
@@ -194,6 +202,7 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 
         u->getall_slot = sd_bus_slot_unref(u->getall_slot);
         if (e) {
+                u->reread = false;
                 log_warning("Cannot read the state of unit %s: %s", u->name, strna(e->message));
                 return 0;
         }
@@ -205,7 +214,10 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 log_info("Antivirus unit %s: %s/%s (%s).", u->name, strna(u->active_state), strna(u->sub_state),
                          strna(u->load_state));
         u->known = true;
-        evaluate(u);
+        if (u->reread)
+                get_all(u); /* evaluate() follows that reply */
+        else
+                evaluate(u);
         return 0;
 }
 
@@ -213,32 +225,27 @@ static void get_all(Unit *u) {
         AvUnits *a = u->owner;
         int r;
 
-        u->getall_slot = sd_bus_slot_unref(u->getall_slot);
+        if (u->getall_slot) {
+                /* systemd may have answered the pending question before the change: ask again after it. */
+                u->reread = true;
+                return;
+        }
+        u->reread = false;
         r = sd_bus_call_method_async(a->bus, &u->getall_slot, SYSTEMD_NAME, u->path, "org.freedesktop.DBus.Properties",
                                      "GetAll", on_getall, u, "s", SYSTEMD_UNIT);
         if (r < 0)
                 log_error_errno(r, "Cannot ask systemd about %s: %m", u->name);
 }
 
+/* A change is only a cue: the state is read from systemd itself (GetAll goes
+ * to the owner of its name), so that even a signal that got past the sender
+ * check could not make a unit look down or up. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Unit *u = userdata;
-        const char *iface;
-        bool invalidated = false;
-        int r;
 
-        if (sd_bus_message_read_basic(m, 's', &iface) < 0 || !streq(iface, SYSTEMD_UNIT))
+        if (!sysbus_signal_from(u->owner->manager->sysbus, m, u->owner->owner))
                 return 0;
-        r = read_unit_properties(m, u);
-        if (r >= 0 && sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s") > 0) {
-                const char *name;
-                while (sd_bus_message_read_basic(m, 's', &name) > 0)
-                        if (streq(name, "ActiveState") || streq(name, "SubState") || streq(name, "LoadState"))
-                                invalidated = true;
-        }
-        if (r < 0 || invalidated)
-                get_all(u);
-        else
-                evaluate(u);
+        get_all(u);
         return 0;
 }
 
@@ -319,26 +326,59 @@ static int on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return 0; /* systemd only signals unit changes to subscribers; errors don't matter */
 }
 
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        AvUnits *a = userdata;
-        const char *name, *old_owner, *new_owner;
-
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, SYSTEMD_NAME))
-                return 0;
-        if (isempty(new_owner)) {
-                set_absent(a, "it left the bus");
-                return 0;
-        }
+/* systemd is on the bus as owner: follow it from now on. */
+static void follow(AvUnits *a, const char *owner) {
+        if (free_and_strdup(&a->owner, owner) < 0)
+                return (void) log_oom();
         a->subscribe_slot = sd_bus_slot_unref(a->subscribe_slot);
         (void) sd_bus_call_method_async(a->bus, &a->subscribe_slot, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                         "Subscribe", on_subscribe, a, NULL);
         query_all(a);
+}
+
+/* Only the bus itself can send a signal whose sender is org.freedesktop.DBus:
+ * dbus-daemon sets the sender of every message it routes to the unique name of
+ * the connection that sent it, and no connection may own that name. */
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        AvUnits *a = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (!sysbus_signal_from(a->manager->sysbus, m, DBUS_NAME) ||
+            sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, SYSTEMD_NAME))
+                return 0;
+        a->owner_slot = sd_bus_slot_unref(a->owner_slot); /* this is newer than its answer */
+        if (isempty(new_owner)) {
+                a->owner = mfree(a->owner);
+                set_absent(a, "it left the bus");
+                return 0;
+        }
+        follow(a, new_owner);
+        return 0;
+}
+
+static int on_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        AvUnits *a = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        const char *owner;
+
+        a->owner_slot = sd_bus_slot_unref(a->owner_slot);
+        if (e) {
+                set_absent(a, e->message ?: e->name); /* NameOwnerChanged tells when it comes */
+                return 0;
+        }
+        if (sd_bus_message_read(m, "s", &owner) < 0 || owner[0] != ':') {
+                set_absent(a, "the bus gave no owner of its name");
+                return 0;
+        }
+        follow(a, owner);
         return 0;
 }
 
 static void drop_bus(AvUnits *a) {
         for (size_t i = 0; i < a->n_units; i++)
                 unit_forget_bus(&a->units[i]);
+        a->owner = mfree(a->owner);
+        a->owner_slot = sd_bus_slot_unref(a->owner_slot);
         a->match_owner = sd_bus_slot_unref(a->match_owner);
         a->subscribe_slot = sd_bus_slot_unref(a->subscribe_slot);
         a->bus = sd_bus_unref(a->bus);
@@ -360,11 +400,12 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
                                    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" SYSTEMD_NAME "'",
                                    on_name_owner_changed, NULL, a);
+        /* The match first, then systemd's unique name, then (once known) the units. */
+        if (r >= 0)
+                r = sd_bus_call_method_async(bus, &a->owner_slot, DBUS_NAME, "/org/freedesktop/DBus", DBUS_NAME,
+                                             "GetNameOwner", on_get_name_owner, a, "s", SYSTEMD_NAME);
         if (r < 0)
                 log_error_errno(r, "Cannot follow systemd on the bus: %m");
-        (void) sd_bus_call_method_async(bus, &a->subscribe_slot, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                        "Subscribe", on_subscribe, a, NULL);
-        query_all(a);
 }
 
 /* ---- public ---- */

@@ -22,6 +22,7 @@ struct DirWatch {
         char *watched_path;
         bool on_dir;
         sd_event_source *settle_timer;
+        usec_t burst_start; /* CLOCK_MONOTONIC of the first change not told yet; 0: none */
         sd_event_source *rewatch; /* defer: set the watch up again outside its own callback */
 };
 
@@ -38,15 +39,22 @@ static bool name_matters(DirWatch *w, const char *name) {
 
 static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
         DirWatch *w = userdata;
+        w->burst_start = 0;
         w->handler(w, w->userdata);
         return 0;
 }
 
 static void changed(DirWatch *w) {
-        usec_t when = now_usec(CLOCK_MONOTONIC) + w->settle;
+        usec_t now = now_usec(CLOCK_MONOTONIC), when = now + w->settle;
         int r;
 
-        /* Each change pushes the notice back: one notice per burst. */
+        /* Each change pushes the notice back: one notice per burst. But not
+         * past DIRWATCH_SETTLE_MAX after the burst began: whoever can write
+         * to the directory without end (an update that never settles, the
+         * engine's own user) must not put the notice off forever. */
+        if (!w->burst_start)
+                w->burst_start = now;
+        when = MIN(when, w->burst_start + MAX(DIRWATCH_SETTLE_MAX, w->settle));
         if (w->settle_timer) {
                 r = sd_event_source_set_time(w->settle_timer, when);
                 if (r >= 0)
@@ -56,6 +64,7 @@ static void changed(DirWatch *w) {
                                       on_settled, w);
         if (r < 0) {
                 log_error_errno(r, "Cannot time a directory change of %s: %m", w->dir);
+                w->burst_start = 0;
                 w->handler(w, w->userdata);
         }
 }

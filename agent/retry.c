@@ -60,15 +60,15 @@ int retry_after_parse(const char *value, usec_t now_realtime, usec_t max, usec_t
                         p++;
                 if (*p)
                         return -EINVAL;
-                *ret = MIN(secs * USEC_PER_SEC, max);
+                *ret = MIN(MAX(secs * USEC_PER_SEC, RETRY_AFTER_MIN), max);
                 return 0;
         }
         /* curl_getdate() knows the three HTTP date forms. */
         t = curl_getdate(p, NULL);
         if (t < 0)
                 return -EINVAL;
-        if ((usec_t) t * USEC_PER_SEC <= now_realtime)
-                *ret = 0;
+        if ((usec_t) t * USEC_PER_SEC <= now_realtime + RETRY_AFTER_MIN)
+                *ret = MIN(RETRY_AFTER_MIN, max);
         else
                 *ret = MIN((usec_t) t * USEC_PER_SEC - now_realtime, max);
         return 0;

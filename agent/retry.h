@@ -27,6 +27,11 @@ RetryVerdict retry_classify(long status);
  * `random` is any 64-bit random value. */
 usec_t retry_backoff(unsigned failures, usec_t min, usec_t max, uint64_t random);
 
+/* The shortest wait a Retry-After gets: "0" or a date in the past must not make
+ * us send again at once, over and over. */
+#define RETRY_AFTER_MIN (1 * USEC_PER_SEC)
+
 /* Retry-After: delta-seconds or an HTTP-date (RFC 9110). The wait from
- * now_realtime, capped at max; -EINVAL if the value is neither. */
+ * now_realtime, at least RETRY_AFTER_MIN, capped at max; -EINVAL if the value
+ * is neither. */
 int retry_after_parse(const char *value, usec_t now_realtime, usec_t max, usec_t *ret);

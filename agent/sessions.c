@@ -8,6 +8,7 @@
 #define LOGIND_MANAGER LOGIND_NAME ".Manager"
 #define LOGIND_SESSION LOGIND_NAME ".Session"
 #define SESSION_PATH_PREFIX LOGIND_PATH "/session"
+#define DBUS_NAME "org.freedesktop.DBus"
 
 struct SessionTracker {
         SysBus *sysbus;
@@ -22,8 +23,11 @@ struct SessionTracker {
         bool absent_logged;
         unsigned n_resyncs;
 
+        /* logind's unique name, from GetNameOwner and NameOwnerChanged: only its
+         * signals count (see sysbus_signal_from()); NULL while not known. */
+        char *owner;
         sd_bus_slot *match_owner, *match_new, *match_removed, *match_props;
-        sd_bus_slot *list_slot;
+        sd_bus_slot *owner_slot, *list_slot;
 };
 
 bool session_type_is_graphical(const char *type) {
@@ -224,6 +228,8 @@ static void changed(SessionTracker *t, Session *s) {
                 t->handlers.changed(t, s, t->userdata);
 }
 
+static int request_properties(SessionTracker *t, Session *s);
+
 static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Session *s = userdata;
         SessionTracker *t = s->tracker;
@@ -232,6 +238,7 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 
         s->getall_slot = sd_bus_slot_unref(s->getall_slot);
         if (e) {
+                s->reread = false;
                 if (sd_bus_error_has_names(e, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_METHOD,
                                            SD_BUS_ERROR_UNKNOWN_INTERFACE)) {
                         /* Gone between the signal and our question. */
@@ -248,7 +255,10 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         }
         s->known = true;
         s->read_at = now_usec(CLOCK_MONOTONIC);
-        changed(t, s);
+        if (s->reread)
+                (void) request_properties(t, s); /* changed() follows that reply */
+        else
+                changed(t, s);
         return 0;
 }
 
@@ -257,7 +267,12 @@ static int request_properties(SessionTracker *t, Session *s) {
 
         if (!t->bus || !t->present)
                 return -ENOTCONN;
-        s->getall_slot = sd_bus_slot_unref(s->getall_slot);
+        if (s->getall_slot) {
+                /* logind may have answered the pending question before the change: ask again after it. */
+                s->reread = true;
+                return 0;
+        }
+        s->reread = false;
         r = sd_bus_call_method_async(t->bus, &s->getall_slot, LOGIND_NAME, s->path, "org.freedesktop.DBus.Properties",
                                      "GetAll", on_getall, s, "s", LOGIND_SESSION);
         if (r < 0)
@@ -269,36 +284,19 @@ int session_tracker_refresh(SessionTracker *t, Session *s) {
         return request_properties(t, s);
 }
 
+/* A change is only a cue: the values are read from logind itself (GetAll goes to
+ * the owner of its name), so that even a signal that got past the sender check
+ * could not put a user, a hint or a time of its own into our view. */
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
-        const char *iface;
-        Session *s = find_by_path(t, sd_bus_message_get_path(m) ?: "");
-        bool invalidated = false;
-        int r;
+        Session *s;
 
+        if (!sysbus_signal_from(t->sysbus, m, t->owner))
+                return 0;
+        s = find_by_path(t, sd_bus_message_get_path(m) ?: "");
         if (!s)
                 return 0; /* not announced yet: SessionNew and GetAll follow */
-        r = sd_bus_message_read_basic(m, 's', &iface);
-        if (r < 0 || !streq(iface, LOGIND_SESSION))
-                return 0;
-        r = read_properties(m, s);
-        if (r >= 0) {
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "s");
-                if (r >= 0) {
-                        const char *name;
-                        while (sd_bus_message_read_basic(m, 's', &name) > 0)
-                                invalidated = true;
-                        (void) sd_bus_message_exit_container(m);
-                }
-        }
-        if (r < 0) {
-                log_warning_errno(r, "Cannot parse a property change of session %s, reading it again: %m", s->id);
-                invalidated = true;
-        }
-        if (invalidated)
-                (void) request_properties(t, s); /* changed() follows the reply */
-        else
-                changed(t, s);
+        (void) request_properties(t, s); /* changed() follows the reply */
         return 0;
 }
 
@@ -307,7 +305,7 @@ static int on_session_new(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         const char *id, *path;
         Session *s;
 
-        if (sd_bus_message_read(m, "so", &id, &path) < 0)
+        if (!sysbus_signal_from(t->sysbus, m, t->owner) || sd_bus_message_read(m, "so", &id, &path) < 0)
                 return 0;
         s = find_by_path(t, path);
         if (!s) {
@@ -325,7 +323,7 @@ static int on_session_removed(sd_bus_message *m, void *userdata, sd_bus_error *r
         const char *id, *path;
         Session *s;
 
-        if (sd_bus_message_read(m, "so", &id, &path) < 0)
+        if (!sysbus_signal_from(t->sysbus, m, t->owner) || sd_bus_message_read(m, "so", &id, &path) < 0)
                 return 0;
         s = find_by_path(t, path);
         if (s) {
@@ -343,8 +341,10 @@ static void set_absent(SessionTracker *t, const char *why) {
         t->present = false;
         t->synced = false;
         t->list_slot = sd_bus_slot_unref(t->list_slot);
-        for (Session *s = t->sessions; s; s = s->next)
+        for (Session *s = t->sessions; s; s = s->next) {
                 s->getall_slot = sd_bus_slot_unref(s->getall_slot);
+                s->reread = false;
+        }
         if (was || !t->absent_logged)
                 log_warning("logind is not available (%s): idle sessions cannot be locked until it is back.", why);
         t->absent_logged = true;
@@ -408,16 +408,24 @@ static int resync(SessionTracker *t) {
         return 0;
 }
 
+/* Only the bus itself can send a signal whose sender is org.freedesktop.DBus:
+ * dbus-daemon sets the sender of every message it routes to the unique name of
+ * the connection that sent it, and no connection may own that name. */
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         const char *name, *old_owner, *new_owner;
 
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, LOGIND_NAME))
+        if (!sysbus_signal_from(t->sysbus, m, DBUS_NAME) ||
+            sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, LOGIND_NAME))
                 return 0;
+        t->owner_slot = sd_bus_slot_unref(t->owner_slot); /* this is newer than its answer */
         if (isempty(new_owner)) {
+                t->owner = mfree(t->owner);
                 set_absent(t, "it left the bus");
                 return 0;
         }
+        if (free_and_strdup(&t->owner, new_owner) < 0)
+                return log_oom(), 0;
         log_info("logind is on the bus (%s); reading its sessions again.", new_owner);
         if (t->present && t->handlers.logind)
                 t->handlers.logind(t, false, t->userdata); /* a new instance: pause until it is read */
@@ -426,14 +434,38 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+static int on_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SessionTracker *t = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        const char *owner;
+
+        t->owner_slot = sd_bus_slot_unref(t->owner_slot);
+        if (e) {
+                set_absent(t, e->message ?: e->name); /* NameOwnerChanged tells when it comes */
+                return 0;
+        }
+        if (sd_bus_message_read(m, "s", &owner) < 0 || owner[0] != ':') {
+                set_absent(t, "the bus gave no owner of its name");
+                return 0;
+        }
+        if (free_and_strdup(&t->owner, owner) < 0)
+                return log_oom(), 0;
+        (void) resync(t);
+        return 0;
+}
+
 static void drop_bus(SessionTracker *t) {
+        t->owner = mfree(t->owner);
+        t->owner_slot = sd_bus_slot_unref(t->owner_slot);
         t->match_owner = sd_bus_slot_unref(t->match_owner);
         t->match_new = sd_bus_slot_unref(t->match_new);
         t->match_removed = sd_bus_slot_unref(t->match_removed);
         t->match_props = sd_bus_slot_unref(t->match_props);
         t->list_slot = sd_bus_slot_unref(t->list_slot);
-        for (Session *s = t->sessions; s; s = s->next)
+        for (Session *s = t->sessions; s; s = s->next) {
                 s->getall_slot = sd_bus_slot_unref(s->getall_slot);
+                s->reread = false;
+        }
         t->bus = sd_bus_unref(t->bus);
 }
 
@@ -447,8 +479,10 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
                 return;
         }
         t->bus = sd_bus_ref(bus);
-        /* Matches first, then the list: the bus keeps our messages in order, so
-         * no session can appear or change between the two unseen. */
+        /* Matches first, then logind's unique name, then the list: the bus keeps
+         * our messages in order, so no session can appear or change between
+         * them unseen, and each signal that counts comes after we know whom
+         * it must come from. */
         r = sd_bus_add_match_async(bus, &t->match_owner,
                                    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" LOGIND_NAME "'",
@@ -465,11 +499,11 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
                                            "member='PropertiesChanged',path_namespace='" SESSION_PATH_PREFIX "',"
                                            "arg0='" LOGIND_SESSION "'",
                                            on_properties_changed, NULL, t);
-        if (r < 0) {
+        if (r >= 0)
+                r = sd_bus_call_method_async(bus, &t->owner_slot, DBUS_NAME, "/org/freedesktop/DBus", DBUS_NAME,
+                                             "GetNameOwner", on_get_name_owner, t, "s", LOGIND_NAME);
+        if (r < 0)
                 log_error_errno(r, "Cannot watch logind's sessions: %m");
-                return;
-        }
-        (void) resync(t);
 }
 
 /* ---- public ---- */
@@ -543,6 +577,7 @@ void session_tracker_status(SessionTracker *t, JsonWriter *w) {
         json_kv_string(w, "logind", !t || !t->bus ? "no_bus" : !t->present ? "absent" : t->synced ? "present" : "syncing");
         json_kv_uint(w, "bus_connections", t ? sysbus_n_connections(t->sysbus) : 0);
         json_kv_uint(w, "logind_syncs", t ? t->n_resyncs : 0);
+        json_kv_uint(w, "bus_signals_dropped", t ? sysbus_n_dropped(t->sysbus) : 0);
         json_key(w, "sessions");
         json_array_begin(w);
         for (Session *s = t ? t->sessions : NULL; s; s = s->next) {

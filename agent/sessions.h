@@ -39,6 +39,7 @@ struct Session {
         /* the tracker's */
         SessionTracker *tracker;
         sd_bus_slot *getall_slot;
+        bool reread; /* a change came while GetAll was under way: ask again after it */
         bool listed;
 };
 

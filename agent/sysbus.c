@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+
 #include "log.h"
 #include "sysbus.h"
 #include "timeutil.h"
@@ -9,6 +11,8 @@
  * that doubles each time, so a broken bus cannot make us spin. */
 #define SYSBUS_MIN_LIFETIME (2 * USEC_PER_SEC)
 #define SYSBUS_RETRY_MAX (30 * USEC_PER_SEC)
+/* At most one warning about dropped signals in this long (an attacker can send many). */
+#define SYSBUS_DROPPED_LOG_INTERVAL (60 * USEC_PER_SEC)
 
 typedef struct Listener {
         SysBusHandler handler;
@@ -27,6 +31,8 @@ struct SysBus {
         Listener listeners[SYSBUS_LISTENERS_MAX];
         size_t n_listeners;
         unsigned n_connections;
+        uint64_t n_dropped;
+        usec_t dropped_logged_at;
 };
 
 static void notify(SysBus *b, sd_bus *bus) {
@@ -215,4 +221,40 @@ sd_bus *sysbus_get(SysBus *b) {
 
 unsigned sysbus_n_connections(SysBus *b) {
         return b ? b->n_connections : 0;
+}
+
+bool sysbus_signal_from(SysBus *b, sd_bus_message *m, const char *sender) {
+        const char *from = sd_bus_message_get_sender(m), *to = sd_bus_message_get_destination(m);
+        usec_t now;
+
+        /* The peers we listen to broadcast their signals, and the bus sets the
+         * sender of each message to the unique name of the connection that
+         * sent it ("org.freedesktop.DBus" for its own), so neither can be
+         * faked. A signal sent to us alone is delivered whatever our match
+         * rules say, and sd-bus lets any unique name pass a match on a
+         * well-known sender: such a signal is not one of theirs. */
+        if (!to && sender && streq_ptr(from, sender))
+                return true;
+        if (!to && (!sender || (from && from[0] == ':' && sender[0] == ':'))) {
+                /* A broadcast from a connection that owned or will own the name
+                 * while we did not know it yet: not an attack. */
+                log_debug("Ignoring %s.%s from %s: not from %s.", strna(sd_bus_message_get_interface(m)),
+                          strna(sd_bus_message_get_member(m)), strna(from), strna(sender));
+                return false;
+        }
+        b->n_dropped++;
+        now = now_usec(CLOCK_MONOTONIC);
+        if (b->dropped_logged_at && now - b->dropped_logged_at < SYSBUS_DROPPED_LOG_INTERVAL)
+                return false;
+        log_warning("Dropped a forged %s.%s signal on %s: sent by %s%s%s, not by %s (%" PRIu64
+                    " dropped in all, warned at most once a minute).",
+                    strna(sd_bus_message_get_interface(m)), strna(sd_bus_message_get_member(m)),
+                    strna(sd_bus_message_get_path(m)), strna(from), to ? " to " : "", strempty(to),
+                    strna(sender), b->n_dropped);
+        b->dropped_logged_at = now;
+        return false;
+}
+
+uint64_t sysbus_n_dropped(SysBus *b) {
+        return b ? b->n_dropped : 0;
 }

@@ -9,6 +9,7 @@
  * and set up their matches and state again. */
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -32,3 +33,12 @@ int sysbus_start(SysBus *b);
 sd_bus *sysbus_get(SysBus *b);
 /* How many times a connection came up: 1 after start, more after reconnects. */
 unsigned sysbus_n_connections(SysBus *b);
+
+/* Whether signal m comes from sender: the unique name of the peer's current
+ * owner, or "org.freedesktop.DBus" for the bus itself; NULL when the owner is
+ * not known (then nothing passes). A signal with a destination (sent to us
+ * alone) never passes: our peers broadcast theirs. A forged signal is counted
+ * and logged, at most once a minute. */
+bool sysbus_signal_from(SysBus *b, sd_bus_message *m, const char *sender);
+/* How many forged signals were dropped. */
+uint64_t sysbus_n_dropped(SysBus *b);

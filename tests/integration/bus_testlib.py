@@ -5,6 +5,7 @@ through DBUS_SYSTEM_BUS_ADDRESS; nothing here touches the machine's bus."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -30,21 +31,40 @@ def mono_us():
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
 
+# A bus on which anyone may do anything, and any user may connect: as on the
+# system bus, anybody can send a signal to any connection.
+BUS_CONFIG = """<busconfig>
+  <type>session</type>
+  <listen>unix:path={path}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
 class SystemBus:
     """dbus-daemon on a socket in a temp dir; can be killed and started again
-    on the same path (a lost bus)."""
+    on the same path (a lost bus). Other users may connect (see forge())."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="mamori-bus-")
+        os.chmod(self.dir, 0o755)
         self.path = os.path.join(self.dir, "system_bus_socket")
         self.address = "unix:path=" + self.path
+        self.config = os.path.join(self.dir, "bus.conf")
+        with open(self.config, "w") as f:
+            f.write(BUS_CONFIG.format(path=self.path))
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["dbus-daemon", "--config-file=/usr/share/dbus-1/session.conf", "--nofork", "--nopidfile",
-             "--address=" + self.address],
+            ["dbus-daemon", "--config-file=" + self.config, "--nofork", "--nopidfile"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: os.path.exists(self.path), 10, what="dbus-daemon socket")
         self._conn = None
@@ -184,3 +204,85 @@ class Systemd(_Mock):
         self.obj(self.unit_path(name)).UpdateProperties(UNIT_IFACE, dbus.Dictionary({
             "ActiveState": dbus.String(active_state), "SubState": dbus.String(sub_state),
             "LoadState": dbus.String(load_state)}, signature="sv"))
+
+
+# ---- an attacker on the bus ----
+
+FORGER = r"""
+import json, sys
+import dbus
+
+def typed(v):
+    # {"$t": signature, "v": value} for a value whose D-Bus type matters
+    if isinstance(v, dict) and "$t" in v:
+        t, x = v["$t"], v["v"]
+        if t == "(uo)":
+            return dbus.Struct((dbus.UInt32(x[0]), dbus.ObjectPath(x[1])), signature="uo")
+        return {"s": dbus.String, "b": dbus.Boolean, "u": dbus.UInt32, "t": dbus.UInt64,
+                "o": dbus.ObjectPath}[t](x)
+    if isinstance(v, dict):
+        return {k: typed(x) for k, x in v.items()}  # typed by the signature
+    if isinstance(v, list):
+        return [typed(x) for x in v]
+    if v == "$self":
+        return bus.get_unique_name()
+    return v
+
+address, signals = sys.argv[1], json.loads(sys.argv[2])
+bus = dbus.bus.BusConnection(address)
+for s in signals:
+    m = dbus.lowlevel.SignalMessage(s["path"], s["interface"], s["member"])
+    if s.get("destination"):
+        m.set_destination(s["destination"])
+    if s.get("sender"):
+        m.set_sender(s["sender"])  # the bus replaces it with ours
+    m.append(*[typed(a) for a in s["args"]], signature=s["signature"])
+    bus.send_message(m)
+bus.flush()
+print(bus.get_unique_name())
+"""
+
+
+def forge(address, signals, uid=65534):
+    """Sends signals from a connection of its own, as an unprivileged user.
+    Each signal: dict(path, interface, member, signature, args, destination=
+    None (a broadcast) or a unique name (that connection alone), sender=a name
+    it claims). Returns the forger's unique name."""
+    from mamori_notice import clean_env  # an environment without the testbed
+    argv = [PY, "-c", FORGER, address, json.dumps(signals)]
+    if uid is not None:
+        argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
+    p = subprocess.run(argv, env=clean_env(), capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout.strip()
+
+
+def properties_changed(path, interface, changed, invalidated=()):
+    return dict(path=path, interface="org.freedesktop.DBus.Properties", member="PropertiesChanged",
+                signature="sa{sv}as", args=[interface, changed, list(invalidated)])
+
+
+def name_owner_changed(name, old, new):
+    """As the bus sends it, claiming to be the bus."""
+    return dict(path="/org/freedesktop/DBus", interface="org.freedesktop.DBus", member="NameOwnerChanged",
+                signature="sss", args=[name, old, new], sender="org.freedesktop.DBus")
+
+
+def agent_unique_name(agent):
+    """mamorid's connection to the system bus, from its log."""
+    names = re.findall(r"Connected to the system bus as (:[0-9]+\.[0-9]+)", agent.log())
+    assert names, agent.log()
+    return names[-1]
+
+
+def unique_name_of_pid(conn, pid):
+    """The unique name of the connection process pid has on the bus."""
+    for n in conn.list_names():
+        if n.startswith(":"):
+            try:
+                if conn.call_blocking("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                      "GetConnectionUnixProcessID", "s", (n,)) == pid:
+                    return str(n)
+            except dbus.exceptions.DBusException:
+                pass
+    raise AssertionError(f"no connection of pid {pid} on the bus")

@@ -9,11 +9,13 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
 
-from bus_testlib import Logind, SystemBus, Systemd
+from bus_testlib import (SYSTEMD, UNIT_IFACE, Logind, SystemBus, Systemd, agent_unique_name, forge,
+                         name_owner_changed, properties_changed)
 from mamori_testlib import wait_for
 
 POLICY_REF = "対策基準 第7-2イ"
@@ -182,6 +184,34 @@ def test_update_through_inotify_turns_stale_into_ok(db, make_agent):
     assert ok["policy_ref"] == POLICY_REF
 
 
+def test_a_writer_that_never_stops_does_not_hold_back_the_reread(db, make_agent):
+    """Whoever can write to the database directory (the clamav user) touches
+    it every 100 ms: the update next to it is read within the settle cap
+    (3 s after the first change), not once the writer stops."""
+    write_db(db, "daily.cvd", cvd(27100, 50))
+    a = make_agent(main_conf=conf(db)).start()
+    a.wait_events("av.pattern_stale")
+    stop = threading.Event()
+
+    def touch():
+        while not stop.wait(0.1):
+            os.utime(db)
+
+    writer = threading.Thread(target=touch)
+    writer.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        write_db(db, "daily.cld", cvd(27140, 0.1, cld=True))
+        ok = a.wait_events("av.pattern_ok", timeout=6)[0]
+        assert ok["antivirus"]["version"] == "27140"
+        assert time.monotonic() - t0 < 5
+        assert writer.is_alive()
+    finally:
+        stop.set()
+        writer.join()
+
+
 def test_turns_stale_on_time_without_any_change(db, make_agent):
     # max age 1 h; built 1 h minus 8 s ago: stale in 8 s, by the timer alone.
     write_db(db, "daily.cvd", cvd(27100, 1 - 8 / HOUR))
@@ -325,6 +355,34 @@ def test_engine_units(db, make_agent):
         wait_log(a, "clamav-freshclam.service is active again")
         time.sleep(6)
         assert len(a.events("av.engine_inactive")) == 4  # milter: still the same outage
+    finally:
+        bus.stop()
+
+
+@pytest.mark.parametrize("forgery", ["unit_failed", "systemd_gone"])
+def test_forged_systemd_signals_are_ignored(db, make_agent, forgery):
+    """Any local user can send a signal to mamorid's connection alone: a
+    "failed" for a running unit raises no false alarm, a "systemd left" does
+    not stop the check, and a real outage is still reported."""
+    bus = SystemBus()
+    try:
+        systemd = Systemd(bus, units={"clamav-daemon.service": ("active", "running", "loaded")})
+        write_db(db, "daily.cvd", cvd(27100, 1))
+        a = make_agent(main_conf=conf(db, units=["clamav-daemon"]), extra_env=bus.env()).start()
+        wait_log(a, "Antivirus unit clamav-daemon.service: active/running")
+        if forgery == "unit_failed":
+            s = properties_changed(systemd.unit_path("clamav-daemon.service"), UNIT_IFACE, {
+                "ActiveState": {"$t": "s", "v": "failed"}, "SubState": {"$t": "s", "v": "failed"}})
+        else:
+            s = name_owner_changed(SYSTEMD, bus.conn().get_name_owner(SYSTEMD), "")
+        s["destination"] = agent_unique_name(a)
+        forge(bus.address, [s])
+        time.sleep(6.5)  # past the 5 s grace
+        assert a.events("av.engine_inactive") == []
+        assert "Dropped a forged" in a.log()
+        systemd.set_unit("clamav-daemon.service", "failed", "failed")
+        ev = a.wait_events("av.engine_inactive", timeout=12)[0]
+        assert ev["antivirus"]["unit"]["active_state"] == "failed"
     finally:
         bus.stop()
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from bus_testlib import Logind, SystemBus, mono_us, now_us
+from bus_testlib import (LOGIND, SESSION_IFACE, Logind, SystemBus, agent_unique_name, forge, mono_us,
+                         name_owner_changed, now_us, properties_changed)
 from mamori_testlib import wait_for
 
 POLICY_REF = "対策基準 第3-2エ"
@@ -221,6 +222,84 @@ def test_reload_applies_new_timeouts(sysbus, logind, make_agent):
     a.reload()
     ev = a.wait_events("lock.enforced", timeout=5)[0]
     assert ev["idle"]["timeout_seconds"] == 3
+
+
+# ---- signals that are not logind's ----
+
+C1 = "/org/freedesktop/login1/session/c1"
+FORGERIES = {
+    # put another user on the session: every event then names mallory
+    "user": lambda lg: [properties_changed(C1, SESSION_IFACE, {
+        "Name": "mallory", "User": {"$t": "(uo)", "v": [6666, "/org/freedesktop/login1/user/_6666"]}})],
+    # say it is locked: it is never locked
+    "locked_hint": lambda lg: [properties_changed(C1, SESSION_IFACE, {"LockedHint": {"$t": "b", "v": True}})],
+    # say logind left: locking pauses until it comes back, which it never does
+    "logind_gone": lambda lg: [name_owner_changed(LOGIND, lg, "")],
+    # say the session ended: it is no longer watched
+    "session_removed": lambda lg: [dict(path="/org/freedesktop/login1", interface="org.freedesktop.login1.Manager",
+                                        member="SessionRemoved", signature="so", args=["c1", {"$t": "o", "v": C1}])],
+}
+
+
+def wait_synced(a, n=1):
+    wait_for(lambda: f"logind: {n} session" in a.log(), 10, what="the session list")
+    time.sleep(0.3)  # and each session's properties
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_forged_logind_signals_are_ignored(sysbus, logind, make_agent, forgery):
+    """Any local user can send a signal to mamorid's connection alone, with
+    logind's path and interface (and claim to be logind or the bus): it is
+    dropped, and the session is locked as logind says."""
+    logind.add_session("c1", Type="x11")
+    a = start(make_agent, sysbus, conf(idle=3))
+    wait_synced(a)
+    logind.idle("c1", 0)
+    signals = FORGERIES[forgery](sysbus.conn().get_name_owner(LOGIND))
+    me = agent_unique_name(a)
+    for s in signals:
+        s["destination"] = me
+    forger = forge(sysbus.address, signals)
+    ev = a.wait_events("lock.enforced", timeout=10)[0]
+    assert ev["session"]["id"] == "c1"
+    assert ev["session"]["user"] == "alice" and ev["user"]["name"] == "alice" and ev["user"]["uid"] == 1000
+    assert len(logind.calls("c1", "Lock")) == 1
+    # The bus put the forger's own name as the sender, whatever it claimed
+    # (the NameOwnerChanged says it is org.freedesktop.DBus).
+    assert f"signal on {signals[0]['path']}: sent by {forger} to {me}, not by " in a.log()
+
+
+def test_forged_idle_hint_locks_no_one(sysbus, logind, make_agent):
+    """Someone else's session, busy: a forged "idle for an hour" must not make
+    mamorid lock their screen."""
+    logind.add_session("c1", Type="x11")
+    a = start(make_agent, sysbus, conf(idle=2))
+    wait_synced(a)
+    forge(sysbus.address, [dict(properties_changed(C1, SESSION_IFACE, {
+        "IdleHint": {"$t": "b", "v": True}, "IdleSinceHint": {"$t": "t", "v": now_us() - 3600 * 10**6},
+        "IdleSinceHintMonotonic": {"$t": "t", "v": 1}}), destination=agent_unique_name(a))])
+    time.sleep(3)
+    assert logind.calls("c1", "Lock") == []
+    assert lock_events(a) == []
+    assert "Dropped a forged" in a.log()
+    from test_mamorictl import ctl
+    lock = next(c for c in json.loads(ctl(a, "--json", "status").stdout)["checks"] if c["name"] == "lock")
+    assert lock["bus_signals_dropped"] == 1 and lock["logind"] == "present"
+    # logind's own word still counts
+    logind.idle("c1", 0)
+    a.wait_events("lock.enforced", timeout=8)
+
+
+def test_a_broadcast_from_another_connection_is_not_logind(sysbus, logind, make_agent):
+    """Without a destination the bus routes a signal by our match rules, which
+    name logind as the sender: a lookalike from anyone else never arrives."""
+    logind.add_session("c1", Type="x11")
+    a = start(make_agent, sysbus, conf(idle=3))
+    wait_synced(a)
+    logind.idle("c1", 0)
+    forge(sysbus.address, FORGERIES["user"](None) + FORGERIES["logind_gone"](sysbus.conn().get_name_owner(LOGIND)))
+    ev = a.wait_events("lock.enforced", timeout=10)[0]
+    assert ev["user"]["name"] == "alice"
 
 
 def test_mamorictl_status_shows_the_lock_check(sysbus, logind, make_agent):

@@ -14,6 +14,7 @@ import json
 import dbus
 import pytest
 
+from bus_testlib import forge, name_owner_changed, unique_name_of_pid
 from mamori_notice import USER_UID, NoticeWorld, as_user, clean_env, settle
 from mamori_testlib import wait_for
 from test_av import cvd, write_db  # the antivirus tests' ClamAV database files
@@ -380,6 +381,33 @@ def test_only_root_owns_the_name_and_forged_signals_are_ignored(bed, make_agent,
     settle(1.0)
     assert [n["summary"] for n in world.notifications()] == ["USB device “Real” is blocked"]
     bus.close()
+
+
+def test_forged_notice_sent_to_the_helper_alone_is_ignored(bed, make_agent, world):
+    """A signal sent to mamori-notify's connection alone is delivered whatever
+    its match rules say: a notice from anyone but the owner of the name is not
+    shown, even after a forged "the name is mine now" from the bus."""
+    h = world.helper(lang="en_US.UTF-8").start()
+    start(make_agent, world)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Real")
+    world.wait_notifications(1)  # mamorid owns the name now
+    bus = world.system.connect()
+    helper = unique_name_of_pid(bus, h.proc.pid)
+    owner = bus.get_name_owner("org.mamori.Notice1")
+    bus.close()
+    forged = {"ja": "偽物", "en": "Forged: call 0120-000-000 and give your password"}
+    notice = dict(path="/org/mamori/Notice1", interface="org.mamori.Notice1", member="Notice",
+                  signature="ssa{ss}a{ss}a{sv}", destination=helper,
+                  args=["00000000-0000-0000-0000-000000000000", "usb.blocked", forged, forged, {}])
+    forge(world.system.address, [notice], uid=USER_UID)
+    forge(world.system.address, [dict(name_owner_changed("org.mamori.Notice1", owner, "$self"), destination=helper),
+                                 notice], uid=USER_UID)
+    settle(1.0)
+    assert [n["summary"] for n in world.notifications()] == ["USB device “Real” is blocked"]
+    assert "forged?" in h.log()
+    # mamorid is still heard
+    bed.add_usb("0781", "5567", serial="S2", product_name="After")
+    assert world.wait_notifications(2)[1]["summary"] == "USB device “After” is blocked"
 
 
 def fake_logind(tmp_path, session, uid):

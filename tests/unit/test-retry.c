@@ -55,8 +55,16 @@ static void test_retry_after(void **state) {
         assert_int_equal(d, 3 * s);
         assert_int_equal(retry_after_parse(" 120 ", now, 3600 * s, &d), 0);
         assert_int_equal(d, 120 * s);
+        /* "now" and the past: not at once, or a collector that says so gets a tight loop */
         assert_int_equal(retry_after_parse("0", now, 3600 * s, &d), 0);
-        assert_int_equal(d, 0);
+        assert_int_equal(d, RETRY_AFTER_MIN);
+        assert_int_equal(RETRY_AFTER_MIN, s);
+        assert_int_equal(retry_after_parse("1", now, 3600 * s, &d), 0);
+        assert_int_equal(d, s);
+        assert_int_equal(retry_after_parse("Tue, 14 Nov 2023 22:13:20 GMT", now, 3600 * s, &d), 0);
+        assert_int_equal(d, RETRY_AFTER_MIN); /* exactly now */
+        assert_int_equal(retry_after_parse("0", now, s / 2, &d), 0);
+        assert_int_equal(d, s / 2); /* the cap still wins */
         assert_int_equal(retry_after_parse("99999999999999999999", now, 3600 * s, &d), 0);
         assert_int_equal(d, 3600 * s);
         assert_int_equal(retry_after_parse("Tue, 14 Nov 2023 22:14:20 GMT", now, 3600 * s, &d), 0);
@@ -64,7 +72,7 @@ static void test_retry_after(void **state) {
         assert_int_equal(retry_after_parse("Tuesday, 14-Nov-23 22:13:30 GMT", now, 3600 * s, &d), 0);
         assert_int_equal(d, 10 * s);
         assert_int_equal(retry_after_parse("Mon, 13 Nov 2023 00:00:00 GMT", now, 3600 * s, &d), 0);
-        assert_int_equal(d, 0); /* in the past: now */
+        assert_int_equal(d, RETRY_AFTER_MIN); /* in the past */
         assert_int_equal(retry_after_parse("soon", now, 3600 * s, &d), -EINVAL);
         assert_int_equal(retry_after_parse("5s", now, 3600 * s, &d), -EINVAL);
         assert_int_equal(retry_after_parse("-5", now, 3600 * s, &d), -EINVAL);

@@ -8,6 +8,7 @@
  * or the journal under systemd). It never talks back to mamorid. */
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,9 @@
 #define RECONNECT_MIN_USEC (1 * USEC_PER_SEC)
 #define RECONNECT_MAX_USEC (30 * USEC_PER_SEC)
 #define REPLACE_MAX 32
+/* At most one line about notices that were not mamorid's in this long. */
+#define FORGED_SAY_INTERVAL_USEC (60 * USEC_PER_SEC)
+#define DBUS_NAME "org.freedesktop.DBus"
 
 typedef struct Replace {
         char *key;
@@ -42,6 +46,11 @@ typedef struct Context {
         bool verbose, ready;
         uid_t uid;
         char *session; /* our logind session, when we know it */
+        /* The unique name of org.mamori.Notice1's owner (mamorid), from
+         * GetNameOwner and NameOwnerChanged; NULL when there is none. */
+        char *owner;
+        uint64_t n_forged;
+        uint64_t forged_said_at;
         Replace replace[REPLACE_MAX];
         size_t replace_next;
 } Context;
@@ -292,6 +301,31 @@ static int read_details(sd_bus_message *m, Details *d) {
         return sd_bus_message_exit_container(m);
 }
 
+/* Whether signal m was broadcast by sender. The bus sets the sender of every
+ * message to the unique name of the connection that sent it (and to
+ * "org.freedesktop.DBus" for its own), so that cannot be faked; but a signal
+ * sent to us alone is delivered whatever our match rules say, and sd-bus lets
+ * any unique name pass a match on a well-known sender. */
+static bool signal_from(Context *c, sd_bus_message *m, const char *sender) {
+        const char *from = sd_bus_message_get_sender(m), *to = sd_bus_message_get_destination(m);
+        uint64_t now = 0;
+
+        if (!to && sender && streq_ptr(from, sender))
+                return true;
+        c->n_forged++;
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+        if (c->forged_said_at && now - c->forged_said_at < FORGED_SAY_INTERVAL_USEC) {
+                say(c, true, "Ignoring %s from %s: not from %s.", strna(sd_bus_message_get_member(m)), strna(from),
+                    strna(sender));
+                return false;
+        }
+        c->forged_said_at = now;
+        say(c, false, "Ignoring a %s signal sent by %s%s%s, not by %s: forged? (%" PRIu64 " ignored so far)",
+            strna(sd_bus_message_get_member(m)), strna(from), to ? " to " : "", to ? to : "",
+            sender ? sender : "mamorid (not on the bus)", c->n_forged);
+        return false;
+}
+
 static int on_notice(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         _cleanup_(pending_freep) Pending *p = NULL;
@@ -300,6 +334,8 @@ static int on_notice(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         NotifyLanguage lang;
         int r;
 
+        if (!signal_from(c, m, c->owner))
+                return 0;
         r = sd_bus_message_read(m, "ss", &id, &kind);
         if (r >= 0)
                 r = read_lang_dict(m, &sja, &sen);
@@ -398,6 +434,38 @@ static int on_match_installed(sd_bus_message *m, void *userdata, sd_bus_error *r
                 schedule_reconnect(c);
                 return 0;
         }
+        return 0;
+}
+
+static void set_owner(Context *c, const char *owner) {
+        free(c->owner);
+        c->owner = !isempty(owner) ? strdup(owner) : NULL;
+        if (!isempty(owner) && !c->owner)
+                say(c, false, "Out of memory.");
+        say(c, true, "%s is owned by %s.", NOTICE_BUS_NAME, c->owner ? c->owner : "nobody");
+}
+
+/* Only the bus itself can send a signal whose sender is org.freedesktop.DBus:
+ * no connection may own that name, and each message carries its sender's unique name. */
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (!signal_from(c, m, DBUS_NAME) || sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+            !streq(name, NOTICE_BUS_NAME))
+                return 0;
+        set_owner(c, new_owner);
+        return 0;
+}
+
+/* The last answer of the setup: from now on every notice is told. */
+static int on_get_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *owner = NULL;
+
+        if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "s", &owner) < 0)
+                owner = NULL; /* NameHasNoOwner: mamorid is not running (yet) */
+        set_owner(c, owner);
         c->backoff = 0;
         say(c, true, "Listening for notices from %s.", NOTICE_BUS_NAME);
         mark_ready(c, "Listening for mamori notices");
@@ -408,6 +476,7 @@ static int connect_system(Context *c) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         int r;
 
+        c->owner = mfree(c->owner);
         r = sd_bus_open_system_with_description(&bus, "mamori-notify-system");
         if (r >= 0) {
                 (void) sd_bus_set_exit_on_disconnect(bus, false);
@@ -417,11 +486,22 @@ static int connect_system(Context *c) {
         if (r >= 0)
                 r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
                                         "org.freedesktop.DBus.Local", "Disconnected", on_system_disconnected, c);
-        /* The sender is the well-known name: the bus delivers only what its
-         * owner (root, by the bus policy) sent. */
+        /* The bus delivers a broadcast to this match only when the owner of the
+         * name (root, by the bus policy) sent it; on_notice() drops the signals
+         * sent to us alone, which no match rule holds back. The owner is
+         * followed from the first: the match, then its current value. */
+        if (r >= 0)
+                r = sd_bus_add_match_async(bus, NULL,
+                                           "type='signal',sender='" DBUS_NAME "',path='/org/freedesktop/DBus',"
+                                           "interface='" DBUS_NAME "',member='NameOwnerChanged',"
+                                           "arg0='" NOTICE_BUS_NAME "'",
+                                           on_owner_changed, on_match_installed, c);
         if (r >= 0)
                 r = sd_bus_match_signal_async(bus, NULL, NOTICE_BUS_NAME, NOTICE_BUS_PATH, NOTICE_BUS_INTERFACE,
                                               NOTICE_BUS_SIGNAL, on_notice, on_match_installed, c);
+        if (r >= 0)
+                r = sd_bus_call_method_async(bus, NULL, DBUS_NAME, "/org/freedesktop/DBus", DBUS_NAME, "GetNameOwner",
+                                             on_get_owner, c, "s", NOTICE_BUS_NAME);
         if (r < 0) {
                 say(c, c->backoff > 0, "Cannot connect to the system bus: %s; retrying.", strerror(-r));
                 /* Let systemd know we are up even so: we keep trying. */
@@ -525,6 +605,7 @@ static void context_done(Context *c) {
         sd_event_source_disable_unref(c->reconnect);
         sd_event_unref(c->event);
         free(c->session);
+        free(c->owner);
         for (size_t i = 0; i < REPLACE_MAX; i++)
                 free(c->replace[i].key);
 }
