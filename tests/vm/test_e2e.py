@@ -523,6 +523,12 @@ def main():
         t.check_collector("after hot-plug")
         t.check_notice("after hot-plug")
 
+        # Under its hardened unit mamorid must still read the kernel's module
+        # aliases (ProtectKernelModules= would hide /lib/modules from it).
+        rc, out, err = t.g("mamorictl status")
+        check("status: USB drivers decided by the kernel's module aliases, not by class only",
+              "by the module aliases of /lib/modules/" in out, out + err)
+
         print("--- systemctl restart mamori", flush=True)
         n_started = len([e for e in t.events() if e["kind"] == "agent.started"])
         rc, out, err = t.g("systemctl restart mamori.service && systemctl is-active mamori.service")
