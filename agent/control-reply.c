@@ -26,6 +26,31 @@ static void write_time(JsonWriter *w, const char *key, usec_t t) {
                 json_string(w, format_rfc3339(buf, t));
 }
 
+/* The configuration on disk as the last reload found it: "refused" with its
+ * errors while they stand (the policy in force is the older one). */
+static void write_refused(Manager *m, JsonWriter *w) {
+        const ConfigErrors *e = &m->refused_errors;
+
+        json_key(w, "refused");
+        if (e->n == 0) {
+                json_null(w);
+                return;
+        }
+        json_object_begin(w);
+        write_time(w, "since", m->refused_at);
+        json_key(w, "errors");
+        json_array_begin(w);
+        for (size_t i = 0; i < e->n; i++) {
+                json_object_begin(w);
+                json_kv_string(w, "file", e->items[i].file);
+                json_kv_int(w, "line", e->items[i].line);
+                json_kv_string(w, "message", e->items[i].message);
+                json_object_end(w);
+        }
+        json_array_end(w);
+        json_object_end(w);
+}
+
 /* ---- status ---- */
 
 typedef struct UsbSummary {
@@ -107,6 +132,7 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_kv_uint(w, "files", p->n_files);
         json_kv_uint(w, "allow_entries", p->usb.n_entries);
         usb_report_write_categories(w, "blocked_categories", p->usb.block_mask);
+        write_refused(m, w);
         json_object_end(w);
 
         json_key(w, "events");
@@ -197,5 +223,18 @@ void control_reply_flush(Manager *m, JsonWriter *w) {
         }
         json_kv_string(w, "detail", detail ? detail : r >= 0 ? "delivery started now"
                                                 : "events stay in the spool and the journal: no collector.url is configured");
+        json_object_end(w);
+}
+
+/* ---- reload ---- */
+
+void control_reply_reload(Manager *m, JsonWriter *w) {
+        int r = manager_reload(m);
+
+        json_object_begin(w);
+        json_kv_bool(w, "reloaded", r >= 0);
+        json_kv_string(w, "policy", m->policy->hash);
+        json_kv_bool(w, "fail_closed", m->policy->failsafe);
+        write_refused(m, w);
         json_object_end(w);
 }

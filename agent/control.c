@@ -76,6 +76,7 @@ static const char *const verbs[_CONTROL_VERB_MAX] = {
         [CONTROL_EVENTS] = "events",
         [CONTROL_FOLLOW] = "follow",
         [CONTROL_FLUSH] = "flush",
+        [CONTROL_RELOAD] = "reload",
 };
 
 const char *control_verb_to_string(ControlVerb v) {
@@ -243,6 +244,10 @@ static void client_handle(ControlClient *cl, const ControlRequest *req) {
                 break;
         case CONTROL_FLUSH:
                 control_reply_flush(m, &w);
+                client_queue_json(cl, &w);
+                break;
+        case CONTROL_RELOAD:
+                control_reply_reload(m, &w);
                 client_queue_json(cl, &w);
                 break;
         case CONTROL_EVENTS:

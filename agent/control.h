@@ -35,6 +35,7 @@ typedef enum ControlVerb {
         CONTROL_EVENTS,
         CONTROL_FOLLOW,
         CONTROL_FLUSH,
+        CONTROL_RELOAD,
         _CONTROL_VERB_MAX,
 } ControlVerb;
 
@@ -59,3 +60,5 @@ void control_event_recorded(Control *c, const char *json, size_t len);
 void control_reply_status(Manager *m, JsonWriter *w);
 void control_reply_devices(Manager *m, JsonWriter *w);
 void control_reply_flush(Manager *m, JsonWriter *w);
+/* Reloads the configuration (as SIGHUP does) and says whether it took. */
+void control_reply_reload(Manager *m, JsonWriter *w);

@@ -74,6 +74,7 @@ Manager *manager_free(Manager *m) {
         reporting_free(m->reporting);
         policy_unref(m->policy);
         config_errors_done(&m->start_errors);
+        config_errors_done(&m->refused_errors);
         hostinfo_done(&m->host);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
@@ -275,13 +276,19 @@ int manager_reload(Manager *m) {
                           errs.n == 1 ? "" : "s", m->policy->hash);
                 log_config_errors(&errs, LOG_ERR);
                 emit_config_error(m, &errs, false);
-                config_errors_done(&errs);
+                /* Kept for mamorictl (status, reload) until a reload succeeds. */
+                config_errors_done(&m->refused_errors);
+                m->refused_errors = errs;
+                errs = (ConfigErrors) { 0 };
+                m->refused_at = now_usec(CLOCK_REALTIME);
                 reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
                 manager_update_status(m);
                 return r;
         }
         config_errors_done(&errs);
+        config_errors_done(&m->refused_errors);
+        m->refused_at = 0;
 
         if (streq(p->hash, m->policy->hash)) {
                 log_info("Configuration unchanged (policy %.12s).", p->hash);

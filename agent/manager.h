@@ -37,6 +37,10 @@ typedef struct Manager {
 
         Policy *policy;      /* never NULL after manager_start(): fail-safe if need be */
         ConfigErrors start_errors;
+        /* The errors of the files on disk when the last reload was refused;
+         * empty once a reload succeeds (mamorictl status, mamorictl reload). */
+        ConfigErrors refused_errors;
+        usec_t refused_at; /* CLOCK_REALTIME of that refusal */
 
         HostInfo host;
         Reporting *reporting; /* spool, uplink, netwatch, heartbeat (agent/reporting.h) */

@@ -67,6 +67,50 @@ def test_status_fail_closed_exits_3(bed, make_agent):
     assert json.loads(ctl(a, "--json", "status").stdout)["policy"]["fail_closed"] is True
 
 
+# ---- reload ----
+
+def test_reload_says_when_the_configuration_is_refused(bed, make_agent):
+    """`mamorictl reload` (ExecReload= of the unit) waits for mamorid's verdict:
+    a refused configuration fails with its errors as file:line, the old policy
+    stays, and `status` says so for as long as the files on disk are refused."""
+    dev, ifs = bed.add_usb("0781", "5567", serial=b"GOOD0001", iface_authorized="0")
+    a = make_agent(allow={"10-ok.conf": ALLOW_OK}).start()
+    h = started_hash(a)
+    wait_for(lambda: bed.authorized(ifs[0]) == "1", 10, what="approved stick authorized")
+    out = ok(ctl(a, "reload"))
+    assert f"Reloaded: policy {h[:12]} is in force." in out
+
+    # A typo in a second file: the reload is refused, loudly.
+    a.write_allow("20-typo.conf", 'allow = (\n  { vendor = "0781"; product = "5567"; serial = "X";\n'
+                                  '    approved_by = "Y"; expiry = "2099-01-01"; }\n);\n')
+    p = ctl(a, "reload")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "Reload refused" in p.stderr and h[:12] in p.stderr, p.stderr
+    assert "20-typo.conf:3: " in p.stderr and "expiry" in p.stderr, p.stderr
+    assert bed.authorized(ifs[0]) == "1", "a refused reload must not change enforcement"
+
+    p = ctl(a, "status")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert f"Policy:       {h}" in p.stdout
+    assert "Config:       REFUSED" in p.stdout and "20-typo.conf:3: " in p.stdout, p.stdout
+    st = json.loads(ctl(a, "--json", "status").stdout)
+    errs = st["policy"]["refused"]["errors"]
+    assert errs and errs[0]["file"].endswith("20-typo.conf") and errs[0]["line"] == 3, errs
+    assert st["policy"]["refused"]["since"]
+
+    # SIGHUP (kill -HUP) keeps the same record.
+    a.reload()
+    assert json.loads(ctl(a, "--json", "status").stdout)["policy"]["refused"]["errors"]
+
+    # Fixed: the reload takes, status is clean again.
+    os.unlink(os.path.join(a.allow_dir, "20-typo.conf"))
+    out = ok(ctl(a, "reload"))
+    assert "Reloaded" in out
+    p = ctl(a, "status")
+    assert p.returncode == 0 and "REFUSED" not in p.stdout, p.stdout + p.stderr
+    assert json.loads(ctl(a, "--json", "status").stdout)["policy"]["refused"] is None
+
+
 # ---- devices ----
 
 def test_devices_table_and_json(bed, make_agent):
@@ -248,7 +292,7 @@ def test_unprivileged_user_gets_permission_denied(bed, make_agent):
 
     # Were the file mode ever loosened, mamorid itself still refuses (SO_PEERCRED).
     os.chmod(sock, 0o666)
-    for verb in ("status", "devices", "events", "flush"):
+    for verb in ("status", "devices", "events", "flush", "reload"):
         p = ctl(a, verb, user=65534)
         assert p.returncode == 4, p.stdout + p.stderr
         assert "permission denied: only root may talk to mamorid" in p.stderr
@@ -400,8 +444,10 @@ def test_clients_that_do_not_read_their_replies_are_dropped(bed, make_agent):
     try:
         time.sleep(0.3)
         t0 = time.monotonic()
-        st = json.loads(ok(ctl(a, "--json", "status")))
+        p = ctl(a, "--json", "status")  # 3: the refused files of big_recent_events
         took = time.monotonic() - t0
+        assert p.returncode in (0, 3), p.stderr
+        st = json.loads(p.stdout)
         assert st["pid"] == a.proc.pid
         assert took < REPLY_TIMEOUT + 4, f"status took {took:.1f}s"
         wait_for(lambda: a.log().count("dropping a client that did not read its reply") == 32, 10,

@@ -17,6 +17,7 @@ SOURCE = os.environ["MAMORI_SOURCE_DIR"]
 UNIT = os.path.join(BUILD, "units", "mamori.service")
 CATALOG = os.path.join(SOURCE, "units", "mamori.catalog")
 MAMORID = os.environ["MAMORID"]
+MAMORICTL = os.environ["MAMORICTL"]
 EXPOSURE_MAX = 2.5
 
 needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
@@ -29,8 +30,10 @@ def unit_copy(tmp_path):
     m = re.search(r"^ExecStart=(\S+)", text, re.M)
     assert m, "no ExecStart"
     assert m.group(1).endswith("/mamorid")
+    r = re.search(r"^ExecReload=(\S+)", text, re.M)
+    assert r and r.group(1).endswith("/mamorictl"), "ExecReload must wait for mamorid's verdict (mamorictl reload)"
     path = tmp_path / "mamori.service"
-    path.write_text(text.replace(m.group(0), "ExecStart=" + MAMORID))
+    path.write_text(text.replace(m.group(0), "ExecStart=" + MAMORID).replace(r.group(0), "ExecReload=" + MAMORICTL))
     return path
 
 
@@ -71,8 +74,10 @@ def test_security_exposure(tmp_path):
 def test_hardening_settings_that_the_daemon_relies_on():
     # Writable sysfs where the authorized files live; everything else read-only.
     text = open(UNIT).read()
+    bindir = re.search(r"^ExecReload=(\S+)/mamorictl", text, re.M).group(1)
     for line in ("Type=notify", "ProtectSystem=strict", "ProtectKernelTunables=yes", "StateDirectory=mamori",
-                 "RuntimeDirectory=mamori", "Restart=always", "StartLimitIntervalSec=0", "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "RuntimeDirectory=mamori", "Restart=always", "StartLimitIntervalSec=0", "ExecReload=@BINDIR@/mamorictl reload"):
+        line = line.replace("@BINDIR@", bindir)
         assert re.search("^" + re.escape(line) + "$", text, re.M), line
     rw = re.search(r"^ReadWritePaths=(.*)$", text, re.M).group(1).split()
     assert "/sys/devices" in rw and "-/sys/bus/usb" in rw

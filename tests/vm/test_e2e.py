@@ -529,6 +529,18 @@ def main():
         check("status: USB drivers decided by the kernel's module aliases, not by class only",
               "by the module aliases of /lib/modules/" in out, out + err)
 
+        # A refused reload fails where the admin looks: systemctl's exit code.
+        rc, out, err = t.g("printf 'allow = ( { vendor = \"0781\"; expiry = 1; } );\\n' "
+                           ">/etc/mamori/allow.d/99-typo.conf && systemctl reload mamori.service")
+        check("reload of a broken file: systemctl reload fails", rc != 0, out + err)
+        rc, out, err = t.g("mamorictl status")
+        check("reload of a broken file: status says the files on disk are refused",
+              rc == 3 and "REFUSED" in out and "99-typo.conf" in out, out + err)
+        rc, out, err = t.g("rm /etc/mamori/allow.d/99-typo.conf && systemctl reload mamori.service && "
+                           "mamorictl status")
+        check("reload after the fix: systemctl reload succeeds, status clean",
+              rc == 0 and "REFUSED" not in out, out + err)
+
         print("--- systemctl restart mamori", flush=True)
         n_started = len([e for e in t.events() if e["kind"] == "agent.started"])
         rc, out, err = t.g("systemctl restart mamori.service && systemctl is-active mamori.service")

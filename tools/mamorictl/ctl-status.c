@@ -72,7 +72,7 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
         spool = jget(st, "spool");
         uplink = jget(st, "uplink");
         checks = jget(st, "checks");
-        bad = jbool(policy, "fail_closed", false);
+        bad = jbool(policy, "fail_closed", false) || jget(policy, "refused");
         for (size_t i = 0; checks && i < json_object_array_length(checks); i++)
                 bad = bad || state_is_bad(jstr(json_object_array_get_idx(checks, i), "state"));
 
@@ -93,6 +93,12 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
                                              ? "YES: no valid configuration, every category is blocked "
                                                "(mamorictl check-config)"
                                              : "no");
+        if (jget(policy, "refused")) {
+                printf("Config:       REFUSED: the configuration on disk has errors since %s; the policy\n"
+                       "              above stays in force (mamorictl check-config, then systemctl reload mamori):\n",
+                       strna(jstr(jget(policy, "refused"), "since")));
+                ctl_print_refused(stdout, jget(policy, "refused"), "              ");
+        }
         fputs("Blocking:     ", stdout);
         print_categories(jget(policy, "blocked_categories"));
         putchar('\n');

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <json-c/json.h>
 
@@ -87,3 +88,7 @@ int verb_allow(const CtlOptions *o, int argc, char **argv);
 int verb_check_config(const CtlOptions *o, int argc, char **argv);
 int verb_events(const CtlOptions *o, int argc, char **argv);
 int verb_flush(const CtlOptions *o, int argc, char **argv);
+int verb_reload(const CtlOptions *o, int argc, char **argv);
+/* Prints a refused configuration's errors ("refused" of status and reload),
+ * one "indent file:line: message" line each. */
+void ctl_print_refused(FILE *f, json_object *refused, const char *indent);

@@ -19,7 +19,9 @@ static void help(void) {
                "                         --expires --ticket --any-serial, --write FILE\n"
                "  check-config           validate /etc/mamori (--config PATH, --allow-dir DIR)\n"
                "  events                 recent events (-n N, --follow)\n"
-               "  flush                  send pending reports and events now\n\n"
+               "  flush                  send pending reports and events now\n"
+               "  reload                 load the configuration on disk; fails, with its errors,\n"
+               "                         when mamorid refuses it (systemctl reload mamori runs it)\n\n"
                "Options:\n"
                "     --socket PATH       mamorid's control socket (default %s)\n"
                "     --json              print JSON instead of tables\n"
@@ -39,6 +41,7 @@ static const struct {
         { "check-config", verb_check_config },
         { "events", verb_events },
         { "flush", verb_flush },
+        { "reload", verb_reload },
 };
 
 int main(int argc, char *argv[]) {
