@@ -395,7 +395,7 @@ def test_bash_completion(bed, with_bash_completion):
     if with_bash_completion and not os.path.exists("/usr/share/bash-completion/bash_completion"):
         pytest.skip("bash-completion missing")
     assert complete(bed, "mamorictl ", with_bash_completion) == \
-        ["allow", "check-config", "devices", "events", "flush", "status"]
+        ["allow", "check-config", "devices", "events", "flush", "reload", "status"]
     assert complete(bed, "mamorictl --so", with_bash_completion) == ["--socket"]
     assert complete(bed, "mamorictl --socket /x ev", with_bash_completion) == ["events"]
     assert complete(bed, "mamorictl events --f", with_bash_completion) == ["--follow"]
