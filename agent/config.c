@@ -1262,13 +1262,19 @@ static int load_sources(Source *srcs, size_t n_srcs, Policy **ret, ConfigErrors 
         if (r < 0)
                 return r;
         p->files = calloc(n_srcs, sizeof(char *));
-        if (!p->files)
+        p->texts = calloc(n_srcs, sizeof(char *));
+        p->text_lens = calloc(n_srcs, sizeof(size_t));
+        if (!p->files || !p->texts || !p->text_lens)
                 return -ENOMEM;
         for (size_t i = 0; i < n_srcs; i++) {
                 p->files[i] = strdup(srcs[i].path);
-                if (!p->files[i])
-                        return -ENOMEM;
+                p->texts[i] = malloc(srcs[i].len + 1);
                 p->n_files++;
+                if (!p->files[i] || !p->texts[i])
+                        return -ENOMEM;
+                memcpy(p->texts[i], srcs[i].text, srcs[i].len);
+                p->texts[i][srcs[i].len] = 0;
+                p->text_lens[i] = srcs[i].len;
         }
         *ret = TAKE_PTR(p);
         return 0;
@@ -1356,6 +1362,22 @@ finish:
                 source_done(&srcs[i]);
         free(srcs);
         return r;
+}
+
+int config_load_texts(char *const *paths, char *const *texts, const size_t *lens, size_t n, Policy **ret,
+                      ConfigErrors *errors) {
+        _cleanup_free_ Source *srcs = NULL;
+        int r;
+
+        if (n == 0)
+                return -EINVAL;
+        srcs = calloc(n, sizeof *srcs);
+        if (!srcs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                srcs[i] = (Source){ .path = paths[i], .text = texts[i], .len = lens[i] };
+        r = load_sources(srcs, n, ret, errors);
+        return r == -ENOMEM ? r : r < 0 ? -EINVAL : 0;
 }
 
 int config_load_strings(const char *main_text, const char *allow_text, Policy **ret, ConfigErrors *errors) {

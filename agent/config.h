@@ -47,6 +47,10 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
 
 /* Like config_load but from memory, for tests and fuzzing. The allow text
  * (may be NULL) is parsed as if read from "allow.d/00-test.conf". */
+/* Loads a policy from files already read: paths[0] is mamori.conf, the rest
+ * its allow.d files, each text NUL-terminated (the last-good snapshot). */
+int config_load_texts(char *const *paths, char *const *texts, const size_t *lens, size_t n, Policy **ret,
+                      ConfigErrors *errors);
 int config_load_strings(const char *main_text, const char *allow_text, Policy **ret,
                         ConfigErrors *errors);
 

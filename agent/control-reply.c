@@ -29,7 +29,9 @@ static void write_time(JsonWriter *w, const char *key, usec_t t) {
 /* The configuration on disk as the last reload found it: "refused" with its
  * errors while they stand (the policy in force is the older one). */
 static void write_refused(Manager *m, JsonWriter *w) {
-        const ConfigErrors *e = &m->refused_errors;
+        /* At start, with the last good policy in force: the start's errors. */
+        const ConfigErrors *e = m->refused_errors.n == 0 && m->last_good ? &m->start_errors : &m->refused_errors;
+        usec_t since = m->refused_errors.n == 0 && m->last_good ? m->started_at_realtime : m->refused_at;
 
         json_key(w, "refused");
         if (e->n == 0) {
@@ -37,7 +39,7 @@ static void write_refused(Manager *m, JsonWriter *w) {
                 return;
         }
         json_object_begin(w);
-        write_time(w, "since", m->refused_at);
+        write_time(w, "since", since);
         json_key(w, "errors");
         json_array_begin(w);
         for (size_t i = 0; i < e->n; i++) {
@@ -133,6 +135,9 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_kv_uint(w, "allow_entries", p->usb.n_entries);
         usb_report_write_categories(w, "blocked_categories", p->usb.block_mask);
         write_refused(m, w);
+        json_kv_bool(w, "last_good", m->last_good);
+        if (m->last_good)
+                write_time(w, "last_good_saved", m->last_good_saved);
         json_object_end(w);
 
         json_key(w, "events");

@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config-paths.h"
+#include "config-snapshot.h"
 #include "control.h"
 #include "log.h"
 #include "manager.h"
@@ -160,8 +161,10 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
 
         if (!e)
                 return (void) log_oom();
-        (void) event_set_message(e, "%s: %s", at_start ? "Configuration unusable at start, failing closed (every USB category blocked)"
-                                                        : "Reload refused, the running policy stays in force",
+        (void) event_set_message(e, "%s: %s",
+                                 !at_start     ? "Reload refused, the running policy stays in force"
+                                 : m->last_good ? "Configuration unusable at start, enforcing the last good policy"
+                                                : "Configuration unusable at start, failing closed (every USB category blocked)",
                                  strna(summary));
         if (at_start)
                 e->severity = EVENT_SEVERITY_CRITICAL;
@@ -170,7 +173,11 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         json_object_begin(w);
         json_kv_string(w, "path", m->config_path);
         json_kv_string(w, "phase", at_start ? "start" : "reload");
-        json_kv_string(w, "outcome", at_start ? "fail_closed" : "kept_running_policy");
+        json_kv_string(w, "outcome", !at_start ? "kept_running_policy" : m->last_good ? "last_good_policy" : "fail_closed");
+        if (at_start && m->last_good) {
+                char buf[RFC3339_MAX];
+                json_kv_string(w, "last_good_saved", format_rfc3339(buf, m->last_good_saved));
+        }
         if (m->policy)
                 json_kv_string(w, "running_policy_hash", m->policy->hash);
         write_errors(w, errs);
@@ -262,6 +269,25 @@ static void emit_config_changed(Manager *m, const Policy *old, const Policy *new
         (void) manager_emit(m, e);
 }
 
+/* Keeps the policy in force as the last good one (config-snapshot.h), once
+ * per policy: a policy that loaded from the files on disk, never the
+ * fail-closed one. A failure costs only the fallback; it is logged. */
+static void manager_save_last_good(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (m->policy->failsafe || m->last_good || !m->policy->texts || streq(m->saved_hash, m->policy->hash))
+                return;
+        if (asprintf(&path, "%s/last-good.policy", m->state_dir) < 0)
+                return (void) log_oom();
+        r = config_snapshot_save(m->policy, path);
+        if (r < 0)
+                return (void) log_warning_errno(r, "Cannot keep policy %.12s as the last good one in %s: %m",
+                                                m->policy->hash, path);
+        memcpy(m->saved_hash, m->policy->hash, sizeof m->saved_hash);
+        log_debug("Policy %.12s kept as the last good one.", m->policy->hash);
+}
+
 int manager_reload(Manager *m) {
         _cleanup_(policy_unrefp) Policy *p = NULL, *old = NULL;
         ConfigErrors errs = { 0 };
@@ -289,6 +315,7 @@ int manager_reload(Manager *m) {
         config_errors_done(&errs);
         config_errors_done(&m->refused_errors);
         m->refused_at = 0;
+        m->last_good = false;
 
         if (streq(p->hash, m->policy->hash)) {
                 log_info("Configuration unchanged (policy %.12s).", p->hash);
@@ -309,6 +336,7 @@ int manager_reload(Manager *m) {
                 (void) usb_monitor_scan(m->usb_monitor);
         lock_enforcer_policy_changed(m->lock);
         av_monitor_policy_changed(m->av);
+        manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
@@ -325,6 +353,30 @@ static int load_initial_policy(Manager *m) {
         }
         if (r == -ENOMEM)
                 return log_oom();
+
+        /* The policy that was in force before, if one ever loaded: a typo
+         * found at boot must not lock out every approved device. */
+        {
+                _cleanup_free_ char *path = NULL, *why = NULL;
+                if (asprintf(&path, "%s/last-good.policy", m->state_dir) < 0)
+                        return log_oom();
+                r = config_snapshot_load(path, &m->policy, &m->last_good_saved, &why);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r >= 0) {
+                        char buf[RFC3339_MAX];
+                        m->last_good = true;
+                        memcpy(m->saved_hash, m->policy->hash, sizeof m->saved_hash);
+                        log_crit("The configuration on disk is refused (errors below): enforcing the LAST GOOD policy %.12s, "
+                                 "saved %s, until a reload succeeds.",
+                                 m->policy->hash, format_rfc3339(buf, m->last_good_saved));
+                        log_config_errors(&m->start_errors, LOG_CRIT);
+                        log_policy(m->policy);
+                        return 0;
+                }
+                if (r != -ENOENT)
+                        log_error("The last good policy %s is unusable: %s.", path, strna(why));
+        }
 
         /* Fail closed, loudly: enforcement goes on without any exception. */
         log_crit("No valid configuration (%s): FAILING CLOSED, every USB storage, MTP, PTP and tethering interface is blocked.",
@@ -454,6 +506,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot block signals: %m");
         m->started_at = now_usec(CLOCK_MONOTONIC);
+        m->started_at_realtime = now_usec(CLOCK_REALTIME);
         r = load_initial_policy(m);
         if (r < 0)
                 return r;
@@ -503,8 +556,9 @@ int manager_start(Manager *m) {
                 return r;
 
         /* Enforcement first; the reports of the scan are due after these. */
-        if (m->policy->failsafe)
+        if (m->policy->failsafe || m->last_good)
                 emit_config_error(m, &m->start_errors, true);
+        manager_save_last_good(m);
         emit_started(m);
 
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */

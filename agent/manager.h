@@ -41,6 +41,11 @@ typedef struct Manager {
          * empty once a reload succeeds (mamorictl status, mamorictl reload). */
         ConfigErrors refused_errors;
         usec_t refused_at; /* CLOCK_REALTIME of that refusal */
+        /* The files on disk were refused at start and the last good policy
+         * (config-snapshot.h) is in force instead; saved at last_good_saved. */
+        bool last_good;
+        usec_t last_good_saved;
+        char saved_hash[65]; /* the hash of the snapshot on disk, "" if none written */
 
         HostInfo host;
         Reporting *reporting; /* spool, uplink, netwatch, heartbeat (agent/reporting.h) */
@@ -57,6 +62,7 @@ typedef struct Manager {
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         usec_t started_at;
+        usec_t started_at_realtime;
         unsigned long long n_events;
         bool stopping;
 } Manager;

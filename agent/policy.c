@@ -152,9 +152,14 @@ Policy *policy_unref(Policy *p) {
         strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
         collector_settings_done(&p->collector);
-        for (size_t i = 0; i < p->n_files; i++)
+        for (size_t i = 0; i < p->n_files; i++) {
                 free(p->files[i]);
+                if (p->texts)
+                        free(p->texts[i]);
+        }
         free(p->files);
+        free(p->texts);
+        free(p->text_lens);
         free(p->config_path);
         free(p->allow_dir);
         free(p);

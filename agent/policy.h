@@ -130,6 +130,8 @@ typedef struct Policy {
         char *config_path;
         char *allow_dir;
         char **files;     /* every file that went into this policy */
+        char **texts;     /* and what it held, as read (the last-good snapshot) */
+        size_t *text_lens;
         size_t n_files;
         UsbPolicy usb;
         NoticePolicy notice;

@@ -8,6 +8,7 @@ import re
 import subprocess
 
 from mamori_testlib import MAMORID
+MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
 from usb_support import (KEYBOARD, allow_file, barrier, check_usb_event, entry, sysname, usb_events,
                          wait_authorized)
 
@@ -157,6 +158,68 @@ def test_start_with_a_broken_config_fails_closed_then_recovers(bed, make_agent):
     ev = a.wait_events("usb.allowed")[0]
     check_usb_event(ev, "usb.allowed", "allowed", "0781", "5567")
     assert bed.never_written(kif)
+
+
+# ---- start with broken files after a good start: the last good policy ----
+
+def test_a_broken_file_at_start_enforces_the_last_good_policy(bed, make_agent):
+    """A refused reload leaves a typo on disk; at the next start (a reboot)
+    mamorid enforces the policy that was in force, not fail-closed: approved
+    stick A keeps working, B stays blocked, and the start is loud (critical
+    agent.config_error, outcome last_good_policy; mamorictl status)."""
+    a = make_agent(allow={"10-soumu.conf": allow_file(A)}).start()
+    good = a.wait_events("agent.started")[0]["agent"]["policy_hash"]
+    snap = os.path.join(a.state, "last-good.policy")
+    assert os.path.exists(snap) and (os.stat(snap).st_mode & 0o777) == 0o600
+    a.write_allow("20-typo.conf", 'allow = ( { vendor = "0930"; expiry = 1; } );\n')
+    a.reload()
+    assert a.stop() == 0
+
+    da, (ia,) = bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized="0", uevent=False)
+    db, (ib,) = bed.add_usb("0930", "6545", serial="BBBB0001", iface_authorized="0", uevent=False)
+    a.start()
+    wait_authorized(bed, ia, "1")
+    barrier(bed, a)
+    assert bed.authorized(ib) == "0"
+    errs = [e for e in a.events("agent.config_error") if e["config"]["phase"] == "start"]
+    assert errs, a.log()[-3000:]
+    c = errs[-1]["config"]
+    assert errs[-1]["severity"] == "critical"
+    assert c["outcome"] == "last_good_policy" and c["running_policy_hash"] == good, c
+    assert any(e["file"].endswith("20-typo.conf") for e in c["errors"]), c["errors"]
+    started = a.events("agent.started")[-1]
+    assert started["agent"]["policy_hash"] == good and started["config"]["fail_closed"] is False
+    assert any("LAST GOOD" in line for line in a.log().splitlines() if "<crit>" in line), a.log()[-3000:]
+    st = subprocess.run([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "status"],
+                        capture_output=True, text=True, timeout=20)
+    assert st.returncode == 3 and "Last good:    YES" in st.stdout and "20-typo.conf" in st.stdout, st.stdout
+
+    # Fixed on disk: the reload takes, the files on disk rule again.
+    os.unlink(os.path.join(a.allow_dir, "20-typo.conf"))
+    a.reload()
+    st = subprocess.run([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "status"],
+                        capture_output=True, text=True, timeout=20)
+    assert st.returncode == 0 and "Last good" not in st.stdout, st.stdout
+
+
+def test_a_damaged_last_good_policy_is_not_used(bed, make_agent):
+    """The snapshot is state, not trust: a damaged one (or one that is not
+    root's alone) is refused, and a broken start then fails closed."""
+    a = make_agent(allow={"10-soumu.conf": allow_file(A)}).start()
+    assert a.stop() == 0
+    snap = os.path.join(a.state, "last-good.policy")
+    data = open(snap, "rb").read()
+    # The allow entry's serial changed in the snapshot: the recorded hash no longer matches.
+    open(snap, "wb").write(data.replace(b"AAAA0001", b"ZZZZ0001"))
+    a.write_conf('usb = {\n  block = [ "storage", "mtp" \n};\n')
+    da, (ia,) = bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized="0", uevent=False)
+    a.start()
+    barrier(bed, a)
+    assert bed.authorized(ia) == "0", "a damaged snapshot let a stick in"
+    c = [e for e in a.events("agent.config_error") if e["config"]["phase"] == "start"][-1]["config"]
+    assert c["outcome"] == "fail_closed", c
+    assert a.events("agent.started")[-1]["config"]["fail_closed"] is True
+    assert "last good policy" in a.log() and "damaged" in a.log(), a.log()[-3000:]
 
 
 # ---- mamorid --check-config ----

@@ -93,6 +93,10 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
                                              ? "YES: no valid configuration, every category is blocked "
                                                "(mamorictl check-config)"
                                              : "no");
+        if (jbool(policy, "last_good", false))
+                printf("Last good:    YES: the configuration on disk was refused at start; the policy above is\n"
+                       "              the last one that loaded (saved %s), not the files on disk\n",
+                       strna(jstr(policy, "last_good_saved")));
         if (jget(policy, "refused")) {
                 printf("Config:       REFUSED: the configuration on disk has errors since %s; the policy\n"
                        "              above stays in force (mamorictl check-config, then systemctl reload mamori):\n",
