@@ -16,6 +16,7 @@ import pytest
 
 SOURCE = os.environ["MAMORI_SOURCE_DIR"]
 MAMORID = os.environ.get("MAMORID")
+MAMORICTL = os.environ.get("MAMORICTL")
 EXPOSURE_MAX = 2.5
 
 
@@ -136,8 +137,10 @@ def test_deb_unit_verifies(deb, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(data)) as t:
         unit = t.extractfile("./lib/systemd/system/mamori.service").read().decode()
     assert "ExecStart=/usr/sbin/mamorid" in unit
+    assert "ExecReload=/usr/bin/mamorictl reload" in unit
     path = tmp_path / "mamori.service"
-    path.write_text(unit.replace("ExecStart=/usr/sbin/mamorid", "ExecStart=" + MAMORID))
+    path.write_text(unit.replace("ExecStart=/usr/sbin/mamorid", "ExecStart=" + MAMORID)
+                    .replace("ExecReload=/usr/bin/mamorictl", "ExecReload=" + MAMORICTL))
     p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True)
     assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p.stderr
     p = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)], capture_output=True, text=True)
