@@ -170,11 +170,10 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                                 i->authorized = 0;
                                 i->done = USB_INTERFACE_BLOCKED;
                                 if (i->category_source != USB_CATEGORY_FROM_CLASS)
-                                        log_info("Blocked interface %s of %s (class %02x/%02x/%02x): %s by its driver %s%s.",
+                                        log_info("Blocked interface %s of %s (class %02x/%02x/%02x): %s by %s %s.",
                                                  i->sysname, usb_device_id(d, id), i->cls, i->subclass, i->protocol,
-                                                 usb_category_to_string(i->category), strna(i->category_by),
-                                                 i->category_source == USB_CATEGORY_FROM_DRIVER ? ", which was bound"
-                                                                                                : " (module alias)");
+                                                 usb_category_to_string(i->category),
+                                                 usb_category_source_phrase(i->category_source), strna(i->category_by));
                                 log_debug("Blocked interface %s (%s) in %" PRIu64 " us", i->sysname,
                                           usb_category_to_string(i->category), now_usec(CLOCK_MONOTONIC) - began);
                         }
