@@ -17,7 +17,7 @@ import pytest
 
 import spool_reader
 from mamori_testlib import wait_for
-from usb_support import KEYBOARD, STORAGE, allow_file, barrier, usb_events
+from usb_support import KEYBOARD, STORAGE, allow_file, barrier, config_desc, usb_events
 
 FORGED_LOG = b"Evil\nmamorid[1] <crit> FORGED LINE\n"
 HOSTILE = {
@@ -207,14 +207,6 @@ def test_descriptors_read_whole_and_bounded(bed, make_agent):
 
 # ---- alternate settings: what the device can switch an interface to ----
 
-def config_desc(*ifaces):
-    """A configuration descriptor (value 1) with interface descriptors given as
-    (number, alternate, class, subclass, protocol)."""
-    body = b"".join(bytes([9, 4, n, alt, 0, c, s, p, 0]) for n, alt, c, s, p in ifaces)
-    total = 9 + len(body)
-    return bytes([9, 2, total & 0xff, total >> 8, len({i[0] for i in ifaces}), 1, 0, 0x80, 50]) + body
-
-
 def plug_with_descriptors(bed, vendor, serial, interfaces, descs, port):
     """A configured device whose sysfs shows the current settings (interfaces)
     and whose raw descriptors hold every alternate setting (descs)."""
@@ -262,14 +254,12 @@ def test_alternate_settings_of_another_configuration_do_not_count(bed, make_agen
     first configuration full of interface descriptors hides nothing of the
     active one."""
     a = make_agent().start()
-    other = config_desc((0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50))
-    other = other[:5] + bytes([2]) + other[6:]  # bConfigurationValue 2
+    other = config_desc((0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50), value=2)
     dev, (kbd,) = bed.add_usb("1a2e", "0001", serial="ALTCFG1", interfaces=(KEYBOARD,), iface_authorized="1",
                               uevent=False, port=11)
     bed.write_raw(dev, "descriptors", DEVICE_DESC + config_desc((0, 0, 3, 1, 1)) + other)
     bed.tb.uevent(dev, "bind")
-    filler = config_desc(*[(n % 32, n // 32, 3, 1, 1) for n in range(200)])
-    filler = filler[:5] + bytes([2]) + filler[6:]
+    filler = config_desc(*[(n % 32, n // 32, 3, 1, 1) for n in range(200)], value=2)
     dev2, (kbd2,) = bed.add_usb("1a2f", "0001", serial="ALTCFG2", interfaces=(KEYBOARD,), iface_authorized="1",
                                 uevent=False, port=12)
     bed.write_raw(dev2, "descriptors", DEVICE_DESC + filler + config_desc((0, 0, 3, 1, 1), (0, 3, 8, 6, 0x50)))
