@@ -35,6 +35,12 @@ int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_dev
  * of a device); more than this is not a USB device. */
 #define USB_DESC_READ_MAX (64 * 1024)
 
+/* The most the kernel's descriptors attribute can hold: the device descriptor
+ * and USB_MAXCONFIG (8) configurations of at most 65535 bytes (wTotalLength)
+ * each. Whatever reads every alternate setting of a configured device reads
+ * this much: a device must not hide a setting behind padding past 64 KiB. */
+#define USB_DESC_KERNEL_MAX (18 + 8 * 65535)
+
 /* Reads fd to its end: sysfs (like a pipe) may hand a file over in several
  * read()s. *ret gets a newly allocated buffer of *ret_len bytes. -EFBIG when
  * the file holds more than max bytes; nothing is logged. */

@@ -383,7 +383,10 @@ static int read_alternates(UsbDevice *d, unsigned config_value) {
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        n = usb_descriptors_read(fd, USB_DESC_READ_MAX, &buf, &len);
+        n = usb_descriptors_read(fd, USB_DESC_KERNEL_MAX, &buf, &len);
+        if (n == -EFBIG)
+                return log_warning_errno(n, "%s holds more than a kernel's descriptors can; the alternate settings "
+                                         "of %s are not read from it.", p, d->sysname);
         if (n < 0)
                 return n;
         /* Every interface descriptor (9 bytes) of every configuration: a first
@@ -477,7 +480,7 @@ int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
                         r = read_alternates(d, cv);
                         if (r == -ENOMEM)
                                 return r;
-                        if (r < 0)
+                        if (r < 0 && r != -EFBIG) /* EFBIG: logged */
                                 log_debug_errno(r, "Cannot read the alternate settings of %s: %m", d->sysname);
                 }
         }

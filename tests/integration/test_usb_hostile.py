@@ -248,6 +248,25 @@ def test_keyboard_whose_alternate_setting_is_storage(bed, make_agent):
     assert rc == 0
 
 
+def test_alternate_setting_behind_padding_past_64_kib(bed, make_agent):
+    """A configuration may be 65535 bytes long and a device may have 8: an
+    alternate setting behind 100 KiB of padding (other configurations full of
+    class-specific descriptors) is still read."""
+    a = make_agent().start()
+    pad = bytes([4, 0x24, 0, 0]) * 16000  # 64,000 bytes a configuration
+    filler = b"".join(bytes([9, 2, (9 + len(pad)) & 0xff, (9 + len(pad)) >> 8, 0, v, 0, 0x80, 50]) + pad
+                      for v in (2, 3))
+    dev, (kbd,) = bed.add_usb("1a30", "0001", serial="ALTPAD1", interfaces=(KEYBOARD,), iface_authorized="1",
+                              uevent=False, port=13)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + filler + config_desc((0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50)))
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTPAD1")[0]
+    assert ev["device"]["interfaces"][0]["category_by"] == "alt 1 08/06/50"
+    wait_for(lambda: bed.authorized(kbd) == "0", what="interface 0 blocked")
+    rc = a.stop()
+    assert rc == 0
+
+
 def test_alternate_settings_of_another_configuration_do_not_count(bed, make_agent):
     """Only the active configuration's settings: a keyboard whose second
     configuration (not the one in use) has storage is a keyboard now; a

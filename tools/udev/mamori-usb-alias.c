@@ -77,7 +77,7 @@ static void print_alternates(const char *root) {
         if (read_uint(ifnum, 16, &number) < 0 || read_uint(cfg, 10, &config) < 0)
                 return;
         fd = open(desc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0 || usb_descriptors_read(fd, USB_DESC_READ_MAX, &buf, &len) < 0)
+        if (fd < 0 || usb_descriptors_read(fd, USB_DESC_KERNEL_MAX, &buf, &len) < 0)
                 return;
         max = len / 9 + 1;
         ifs = calloc(max, sizeof *ifs);
