@@ -189,6 +189,14 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                                           i->sysname, i->cls);
                                 continue;
                         }
+                        /* Nor one whose modalias is not there yet (its directory
+                         * seen half made, while handling another uevent): the
+                         * drivers it resolves to may make it storage. */
+                        if (!settled && !i->modalias) {
+                                log_debug("Interface %s has no modalias yet; deciding it at the device's bind.",
+                                          i->sysname);
+                                continue;
+                        }
                         r = usb_authorize_interface(i->syspath, i->sysname, true);
                         if (r == -ENOENT)
                                 log_debug_errno(r, "Interface %s is gone: %m", i->sysname);
