@@ -400,7 +400,7 @@ static int read_alternates(UsbDevice *d, unsigned config_value) {
                 return n;
         for (int k = 0; k < n; k++) {
                 const UsbDescInterface *x = &ifs[k];
-                if (x->configuration != config_value)
+                if (!usb_desc_interface_in_configuration(x, config_value))
                         continue;
                 for (size_t j = 0; j < d->n_interfaces; j++) {
                         UsbInterface *i = &d->interfaces[j];

@@ -55,8 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 UsbDescInterface *all = calloc(max, sizeof *all);
                 if (all) {
                         int m = usb_descriptors_parse(data, size, NULL, all, max);
-                        if (m < n || (size_t) m > max)
+                        if ((m < 0) != (n < 0) || (m >= 0 && (m < n || (size_t) m > max)))
                                 abort();
+                        /* the first interfaces are the same whatever the room */
+                        for (int i = 0; i < n; i++)
+                                if (memcmp(&all[i], &ifs[i], sizeof all[i]) != 0)
+                                        abort();
                         free(all);
                 }
         }

@@ -267,6 +267,24 @@ def test_alternate_setting_behind_padding_past_64_kib(bed, make_agent):
     assert rc == 0
 
 
+def test_alternate_setting_behind_a_nested_configuration_descriptor(bed, make_agent):
+    """A configuration descriptor inside configuration 1's wTotalLength is one
+    the kernel skips: the storage setting after it is still configuration 1's."""
+    a = make_agent().start()
+    body = (bytes([9, 4, 0, 0, 0, 3, 1, 1, 0]) + bytes([9, 2, 9, 0, 1, 2, 0, 0x80, 50]) +
+            bytes([9, 4, 0, 1, 0, 8, 6, 0x50, 0]))
+    cfg = bytes([9, 2, 9 + len(body), 0, 1, 1, 0, 0x80, 50]) + body
+    dev, (kbd,) = bed.add_usb("1a31", "0001", serial="ALTNEST1", interfaces=(KEYBOARD,), iface_authorized="1",
+                              uevent=False, port=14)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + cfg)
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTNEST1")[0]
+    assert ev["device"]["interfaces"][0]["category_by"] == "alt 1 08/06/50"
+    wait_for(lambda: bed.authorized(kbd) == "0", what="interface 0 blocked")
+    rc = a.stop()
+    assert rc == 0
+
+
 def test_alternate_settings_of_another_configuration_do_not_count(bed, make_agent):
     """Only the active configuration's settings: a keyboard whose second
     configuration (not the one in use) has storage is a keyboard now; a

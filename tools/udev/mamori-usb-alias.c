@@ -85,7 +85,7 @@ static void print_alternates(const char *root) {
                 return;
         n = usb_descriptors_parse(buf, len, NULL, ifs, max);
         for (int k = 0; k < n; k++)
-                if (ifs[k].configuration == config && ifs[k].number == number &&
+                if (usb_desc_interface_in_configuration(&ifs[k], config) && ifs[k].number == number &&
                     class_left_to_mamorid(ifs[k].cls)) {
                         printf("MAMORI_ALTERNATE_CLASS=%02x\n", ifs[k].cls);
                         return;
