@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "macro.h"
+#include "text.h"
 #include "usb-classify.h"
 
 static const char *const category_names[_USB_CATEGORY_MAX] = {
@@ -36,11 +37,7 @@ UsbCategory usb_category_primary(unsigned mask) {
         return USB_CATEGORY_OTHER;
 }
 
-static bool announces_mtp(const char *name) {
-        /* "MTP", "mtp", "Android MTP", "MTP Device": a word match is enough; a
-         * false positive only means an interface waits for approval. */
-        if (!name)
-                return false;
+static bool word_mtp(const char *name) {
         for (const char *p = name; (p = strcasestr(p, "mtp")); p += 3) {
                 bool left = p == name || !((p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z'));
                 bool right = !((p[3] >= 'a' && p[3] <= 'z') || (p[3] >= 'A' && p[3] <= 'Z'));
@@ -48,6 +45,36 @@ static bool announces_mtp(const char *name) {
                         return true;
         }
         return false;
+}
+
+/* The name without its hidden code points (zero-width, joiners, controls, ...):
+ * the device chooses its bytes, and "M\u200bTP" reads as MTP to a person. */
+static bool announces_mtp(const char *name) {
+        /* "MTP", "mtp", "Android MTP", "MTP Device": a word match is enough; a
+         * false positive only means an interface waits for approval. */
+        const unsigned char *s = (const unsigned char *) name;
+        char buf[1024];
+        size_t len, o = 0;
+
+        if (!name)
+                return false;
+        len = strlen(name);
+        for (size_t i = 0; i < len && o < sizeof buf - 1;) {
+                size_t n = utf8_sequence_len(s + i, len - i);
+                if (n == 0) { /* not UTF-8: kept, as a byte that is no letter */
+                        buf[o++] = (char) s[i++];
+                        continue;
+                }
+                if (!text_codepoint_is_hidden(utf8_decode(s + i, n))) {
+                        if (o + n > sizeof buf - 1)
+                                break;
+                        memcpy(buf + o, s + i, n);
+                        o += n;
+                }
+                i += n;
+        }
+        buf[o] = 0;
+        return word_mtp(buf);
 }
 
 bool usb_class_name_decides(uint8_t cls) {
@@ -86,8 +113,9 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
                  * mice, so it stays "other". */
                 return sub == 0x01 && proto == 0x03 ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
 
-        case 0xef: /* Miscellaneous: 04/01 is RNDIS over Ethernet */
-                return sub == 0x04 && proto == 0x01 ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
+        case 0xef: /* Miscellaneous: 04/01 is RNDIS over Ethernet, 01/01 RNDIS
+                    * of ActiveSync devices (both in rndis_host's table) */
+                return (sub == 0x04 || sub == 0x01) && proto == 0x01 ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
 
         case 0xff: /* Vendor specific */
                 if (announces_mtp(name))
@@ -101,4 +129,28 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
         default:
                 return USB_CATEGORY_OTHER;
         }
+}
+
+UsbCategory usb_classify_interface_udev(uint8_t cls, uint8_t sub, uint8_t proto, const char *name,
+                                        unsigned udev_flags, const char **ret_by) {
+        UsbCategory c = usb_classify_interface(cls, sub, proto, name);
+        const char *by = NULL;
+
+        /* Only what the class and name leave as "other" or "ptp" is raised:
+         * mass storage stays storage, an iPhone's ipheth stays tethering. */
+        if ((cls == 0xff || cls == 0x06) && (c == USB_CATEGORY_OTHER || c == USB_CATEGORY_PTP)) {
+                if (udev_flags & USB_UDEV_MTP_DEVICE) {
+                        c = USB_CATEGORY_MTP;
+                        by = "ID_MTP_DEVICE";
+                } else if (udev_flags & USB_UDEV_MEDIA_PLAYER) {
+                        c = USB_CATEGORY_MTP;
+                        by = "ID_MEDIA_PLAYER";
+                } else if ((udev_flags & USB_UDEV_GPHOTO2) && c == USB_CATEGORY_OTHER) {
+                        c = USB_CATEGORY_PTP;
+                        by = "ID_GPHOTO2";
+                }
+        }
+        if (ret_by)
+                *ret_by = by;
+        return c;
 }

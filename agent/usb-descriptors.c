@@ -17,8 +17,8 @@ static uint16_t le16(const uint8_t *p) {
 
 int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_device,
                           UsbDescInterface *out, size_t max) {
-        size_t off, n = 0;
-        uint8_t config_value = 0;
+        size_t off, n = 0, config_end = 0;
+        uint8_t config_value = 0, nested_value = 0;
 
         if (!buf || len < 18 || buf[0] < 18 || buf[1] != DT_DEVICE)
                 return -EBADMSG;
@@ -38,11 +38,22 @@ int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_dev
                 uint8_t blen = buf[off], type = buf[off + 1];
                 if (blen < 2 || off + blen > len)
                         break;
-                if (type == DT_CONFIG && blen >= 9)
+                /* A configuration spans its wTotalLength bytes, as the kernel
+                 * writes it to the file. A configuration descriptor inside that
+                 * span is one the kernel skips ("unexpected descriptor"), or,
+                 * when the kernel read less than the device claimed, the next
+                 * configuration: what follows counts for both. So a device
+                 * cannot move an alternate setting out of its configuration. */
+                if (type == DT_CONFIG && blen >= 9 && off >= config_end) {
                         config_value = buf[off + 5];
+                        nested_value = 0;
+                        config_end = off + MAX((size_t) le16(buf + off + 2), (size_t) blen);
+                } else if (type == DT_CONFIG && blen >= 9)
+                        nested_value = buf[off + 5];
                 else if (type == DT_INTERFACE && blen >= 9 && n < max && out)
                         out[n++] = (UsbDescInterface){
                                 .configuration = config_value,
+                                .configuration_nested = nested_value,
                                 .number = buf[off + 2],
                                 .alternate = buf[off + 3],
                                 .cls = buf[off + 5],

@@ -144,14 +144,17 @@ static void consider(UsbInterface *i, UsbCategory c, UsbCategorySource source, c
         i->category_by = strndup(by, by_len); /* NULL on OOM: only the event's detail is lost */
 }
 
-static void classify_interface(UsbInterface *i, const UsbDriverEntry *extra, size_t n_extra) {
-        const char *name;
+static void classify_interface(UsbInterface *i, unsigned udev_flags, const UsbDriverEntry *extra, size_t n_extra) {
+        const char *name, *by;
         size_t len;
         UsbCategory c;
 
         i->category = usb_classify_interface(i->cls, i->subclass, i->protocol, i->name_raw);
         i->category_source = USB_CATEGORY_FROM_CLASS;
         i->category_by = mfree(i->category_by);
+        c = usb_classify_interface_udev(i->cls, i->subclass, i->protocol, i->name_raw, udev_flags, &by);
+        if (by)
+                consider(i, c, USB_CATEGORY_FROM_UDEV, by, strlen(by));
 
         /* What binds (or bound) counts before what would bind, at the same rank. */
         if (i->driver)
@@ -163,6 +166,17 @@ static void classify_interface(UsbInterface *i, const UsbDriverEntry *extra, siz
         c = usb_driver_list_category(extra, n_extra, i->alias_modules, &name, &len);
         if (c != USB_CATEGORY_OTHER)
                 consider(i, c, USB_CATEGORY_FROM_MODALIAS, name, len);
+
+        /* Whoever holds the interface can switch it to any of its alternate
+         * settings (usbfs SETINTERFACE): the most restrictive one counts. Their
+         * names are not read; udev's word on the device still counts. */
+        for (size_t k = 0; k < i->n_alts; k++) {
+                const UsbAltSetting *a = &i->alts[k];
+                char b[32];
+                c = usb_classify_interface_udev(a->cls, a->subclass, a->protocol, NULL, udev_flags, NULL);
+                snprintf(b, sizeof b, "alt %u %02x/%02x/%02x", a->alternate, a->cls, a->subclass, a->protocol);
+                consider(i, c, USB_CATEGORY_FROM_ALTERNATE, b, strlen(b));
+        }
 }
 
 void usb_device_classify_with(UsbDevice *d, const UsbDriverEntry *extra, size_t n_extra) {
@@ -171,7 +185,7 @@ void usb_device_classify_with(UsbDevice *d, const UsbDriverEntry *extra, size_t 
         d->categories = 0;
         for (size_t k = 0; k < d->n_interfaces; k++) {
                 UsbInterface *i = &d->interfaces[k];
-                classify_interface(i, extra, n_extra);
+                classify_interface(i, d->udev_flags, extra, n_extra);
                 if (i->category == USB_CATEGORY_TETHERING)
                         tethering = true;
         }
@@ -353,6 +367,70 @@ static int read_interfaces_from_descriptors(UsbDevice *d) {
         return 0;
 }
 
+/* The other alternate settings of the interfaces read from sysfs (which shows
+ * only the current one), from the raw descriptors of the active configuration.
+ * Without the descriptors the current settings are all there is. */
+static int read_alternates(UsbDevice *d, unsigned config_value) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ uint8_t *buf = NULL;
+        _cleanup_free_ UsbDescInterface *ifs = NULL;
+        size_t len = 0, max;
+        int n;
+
+        if (asprintf(&p, "%s/descriptors", d->syspath) < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        n = usb_descriptors_read(fd, USB_DESC_KERNEL_MAX, &buf, &len);
+        if (n == -EFBIG)
+                return log_warning_errno(n, "%s holds more than a kernel's descriptors can; the alternate settings "
+                                         "of %s are not read from it.", p, d->sysname);
+        if (n < 0)
+                return n;
+        /* Every interface descriptor (9 bytes) of every configuration: a first
+         * configuration full of them cannot hide the active one's. */
+        max = len / 9 + 1;
+        ifs = calloc(max, sizeof *ifs);
+        if (!ifs)
+                return -ENOMEM;
+        n = usb_descriptors_parse(buf, len, NULL, ifs, max);
+        if (n < 0)
+                return n;
+        for (int k = 0; k < n; k++) {
+                const UsbDescInterface *x = &ifs[k];
+                if (!usb_desc_interface_in_configuration(x, config_value))
+                        continue;
+                for (size_t j = 0; j < d->n_interfaces; j++) {
+                        UsbInterface *i = &d->interfaces[j];
+                        if (i->number != x->number || i->alternate == x->alternate ||
+                            i->n_alts >= USB_INTERFACE_MAX_ALTS)
+                                continue;
+                        i->alts[i->n_alts++] = (UsbAltSetting){
+                                .alternate = x->alternate,
+                                .cls = x->cls,
+                                .subclass = x->subclass,
+                                .protocol = x->protocol,
+                        };
+                }
+        }
+        return 0;
+}
+
+/* What udev's rules (libmtp, media-player-info, libgphoto2) said of the device. */
+static unsigned read_udev_flags(sd_device *dev) {
+        const char *v;
+        unsigned f = 0;
+        if (sd_device_get_property_value(dev, "ID_MTP_DEVICE", &v) >= 0 && streq(v, "1"))
+                f |= USB_UDEV_MTP_DEVICE;
+        if (sd_device_get_property_value(dev, "ID_MEDIA_PLAYER", &v) >= 0 && !isempty(v))
+                f |= USB_UDEV_MEDIA_PLAYER;
+        if (sd_device_get_property_value(dev, "ID_GPHOTO2", &v) >= 0 && streq(v, "1"))
+                f |= USB_UDEV_GPHOTO2;
+        return f;
+}
+
 int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
         const char *syspath, *sysname, *serial, *cfg;
@@ -391,9 +469,21 @@ int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
         d->manufacturer = sanitize_str(str_attr(dev, "manufacturer"), &d->strings_truncated);
         d->product_name = sanitize_str(str_attr(dev, "product"), &d->strings_truncated);
 
+        d->udev_flags = read_udev_flags(dev);
+
         r = read_interfaces_from_sysfs(d);
         if (r == -ENOMEM)
                 return r;
+        if (d->n_interfaces > 0) {
+                unsigned cv;
+                if (dec_attr(dev, "bConfigurationValue", &cv) >= 0) {
+                        r = read_alternates(d, cv);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0 && r != -EFBIG) /* EFBIG: logged */
+                                log_debug_errno(r, "Cannot read the alternate settings of %s: %m", d->sysname);
+                }
+        }
         /* An unconfigured device (device-level authorized=0) has no interface
          * directories: its classes are only in the raw descriptors. */
         if (d->n_interfaces == 0 && !d->is_root_hub) {

@@ -20,7 +20,18 @@ typedef enum UsbCategorySource {
         USB_CATEGORY_FROM_CLASS,    /* class triple (and name) */
         USB_CATEGORY_FROM_MODALIAS, /* a driver the kernel would bind (module aliases) */
         USB_CATEGORY_FROM_DRIVER,   /* a driver that did bind */
+        USB_CATEGORY_FROM_UDEV,     /* a property udev's rules set on the device (ID_MTP_DEVICE, ...) */
+        USB_CATEGORY_FROM_ALTERNATE, /* another alternate setting of the same interface */
 } UsbCategorySource;
+
+/* Another alternate setting of an interface, from the raw descriptors: the
+ * device (or a program holding it through usbfs) can switch to it any time. */
+typedef struct UsbAltSetting {
+        uint8_t alternate, cls, subclass, protocol;
+} UsbAltSetting;
+
+/* The kernel's USB_MAXALTSETTING: it uses no more of an interface's settings. */
+#define USB_INTERFACE_MAX_ALTS 128
 
 /* What mamorid wrote to an interface's authorized, while the device stays. */
 typedef enum UsbInterfaceDone {
@@ -44,7 +55,10 @@ typedef struct UsbInterface {
         char *alias_modules; /* modules whose aliases match it, space-separated; NULL: not resolved */
         char *driver_seen;   /* a driver of a category seen bound here while the device stayed */
         UsbCategorySource category_source;
-        char *category_by;   /* the driver or module that decided the category (not FROM_CLASS) */
+        char *category_by;   /* the driver, module, udev property or alternate setting that decided
+                              * the category (not FROM_CLASS) */
+        UsbAltSetting alts[USB_INTERFACE_MAX_ALTS]; /* the other alternate settings */
+        uint8_t n_alts;
         UsbInterfaceDone done;
 } UsbInterface;
 
@@ -69,6 +83,7 @@ typedef struct UsbDevice {
         UsbInterface *interfaces;
         size_t n_interfaces;
         bool interfaces_from_descriptors;
+        unsigned udev_flags; /* USB_UDEV_* of usb-classify.h */
         unsigned categories; /* USB_CATEGORY_BIT() mask over the interfaces */
 } UsbDevice;
 

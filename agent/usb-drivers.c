@@ -49,6 +49,11 @@ static const struct {
         { "kalmia", T },
         { "zaurus", T },
         { "cdc_phonet", T },
+        /* host-to-host cables: a network link to another computer, as much a
+         * path off the LAN as a phone (usbnet) */
+        { "plusb", T },
+        { "net1080", T },
+        { "gl620a", T },
         /* MTP and PTP have no kernel driver: user space (libmtp, gphoto2,
          * usbmuxd) reaches them through usbfs. */
 };

@@ -170,11 +170,10 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                                 i->authorized = 0;
                                 i->done = USB_INTERFACE_BLOCKED;
                                 if (i->category_source != USB_CATEGORY_FROM_CLASS)
-                                        log_info("Blocked interface %s of %s (class %02x/%02x/%02x): %s by its driver %s%s.",
+                                        log_info("Blocked interface %s of %s (class %02x/%02x/%02x): %s by %s %s.",
                                                  i->sysname, usb_device_id(d, id), i->cls, i->subclass, i->protocol,
-                                                 usb_category_to_string(i->category), strna(i->category_by),
-                                                 i->category_source == USB_CATEGORY_FROM_DRIVER ? ", which was bound"
-                                                                                                : " (module alias)");
+                                                 usb_category_to_string(i->category),
+                                                 usb_category_source_phrase(i->category_source), strna(i->category_by));
                                 log_debug("Blocked interface %s (%s) in %" PRIu64 " us", i->sysname,
                                           usb_category_to_string(i->category), now_usec(CLOCK_MONOTONIC) - began);
                         }
@@ -188,6 +187,14 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                         if (!settled && !i->name_raw && usb_class_name_decides(i->cls)) {
                                 log_debug("Interface %s (class %02x) has no name yet; deciding it at the device's bind.",
                                           i->sysname, i->cls);
+                                continue;
+                        }
+                        /* Nor one whose modalias is not there yet (its directory
+                         * seen half made, while handling another uevent): the
+                         * drivers it resolves to may make it storage. */
+                        if (!settled && !i->modalias) {
+                                log_debug("Interface %s has no modalias yet; deciding it at the device's bind.",
+                                          i->sysname);
                                 continue;
                         }
                         r = usb_authorize_interface(i->syspath, i->sysname, true);

@@ -23,7 +23,19 @@ static const char *category_source_to_string(UsbCategorySource s) {
         switch (s) {
         case USB_CATEGORY_FROM_MODALIAS: return "modalias";
         case USB_CATEGORY_FROM_DRIVER: return "driver";
+        case USB_CATEGORY_FROM_UDEV: return "udev";
+        case USB_CATEGORY_FROM_ALTERNATE: return "alternate";
         default: return "class";
+        }
+}
+
+const char *usb_category_source_phrase(UsbCategorySource s) {
+        switch (s) {
+        case USB_CATEGORY_FROM_DRIVER: return "its bound driver";
+        case USB_CATEGORY_FROM_MODALIAS: return "the driver that would bind,";
+        case USB_CATEGORY_FROM_UDEV: return "the udev property";
+        case USB_CATEGORY_FROM_ALTERNATE: return "its alternate setting";
+        default: return "its class";
         }
 }
 
@@ -146,8 +158,7 @@ static char *driver_note(const UsbDevice *d, const Decision *dec) {
                 if (i->category_source == USB_CATEGORY_FROM_CLASS || !decision_blocks_interface(dec, i))
                         continue;
                 fprintf(f, "; %s (class %02x) is %s by %s %s", i->sysname, i->cls, usb_category_to_string(i->category),
-                        i->category_source == USB_CATEGORY_FROM_DRIVER ? "its bound driver" : "the driver that would bind,",
-                        strna(i->category_by));
+                        usb_category_source_phrase(i->category_source), strna(i->category_by));
         }
         if (fclose(f) != 0) {
                 free(s);

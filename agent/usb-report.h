@@ -9,6 +9,8 @@
 
 /* The words an event uses for what happened to an interface. */
 const char *usb_report_interface_action(const Decision *dec, const UsbInterface *i);
+/* "its bound driver", "the udev property", ...: what decided an interface's category, for texts. */
+const char *usb_category_source_phrase(UsbCategorySource s);
 
 /* Builds usb.blocked or usb.allowed. previously_blocked marks an allowed event
  * that lifts an earlier block (reload, new entry). */

@@ -47,7 +47,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (n > USB_DESC_MAX_INTERFACES)
                 abort();
         for (int i = 0; i < n; i++)
-                (void) usb_classify_interface(ifs[i].cls, ifs[i].subclass, ifs[i].protocol, NULL);
+                (void) usb_classify_interface_udev(ifs[i].cls, ifs[i].subclass, ifs[i].protocol, NULL,
+                                                   size ? data[0] & 7 : 0, NULL);
+        /* every interface descriptor, as usb-device.c reads the alternate settings */
+        if (size >= 18) {
+                size_t max = size / 9 + 1;
+                UsbDescInterface *all = calloc(max, sizeof *all);
+                if (all) {
+                        int m = usb_descriptors_parse(data, size, NULL, all, max);
+                        if ((m < 0) != (n < 0) || (m >= 0 && (m < n || (size_t) m > max)))
+                                abort();
+                        /* the first interfaces are the same whatever the room */
+                        for (int i = 0; i < n; i++)
+                                if (memcmp(&all[i], &ifs[i], sizeof all[i]) != 0)
+                                        abort();
+                        free(all);
+                }
+        }
+        /* the data as an interface name: the MTP word match (hidden code points taken out) */
+        if (size <= 4096) {
+                char *name = malloc(size + 1);
+                if (name) {
+                        UsbCategory c;
+                        memcpy(name, data, size);
+                        name[size] = 0;
+                        c = usb_classify_interface(0xff, 0xff, 0x00, name);
+                        if (c != USB_CATEGORY_MTP && c != USB_CATEGORY_OTHER)
+                                abort();
+                        free(name);
+                }
+        }
         if (size > 0)
                 check_read(data, size, (size_t) data[0] % 64 + 1);
         return 0;

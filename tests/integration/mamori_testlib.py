@@ -136,13 +136,15 @@ class UsbBed:
 
     def add_usb(self, vendor, product, serial=None, interfaces=(("08", "06", "50", None),),
                 bus=2, port=None, parent=None, manufacturer="Maker", product_name="Thing",
-                iface_authorized="1", device_class="00", uevent=True, extra_attrs=(), bcd_device="0100"):
+                iface_authorized="1", device_class="00", uevent=True, extra_attrs=(), bcd_device="0100",
+                extra_props=()):
         """Adds a usb_device and its interfaces; returns (device_syspath, [interface syspaths]).
         iface_authorized=None does what the kernel does: new interfaces start with the
         root hub's interface_authorized_default. Strings given as bytes are written
         byte for byte (hostile descriptors). umockdev itself sends an "add" uevent for
         every device it creates (to whoever listens); uevent=False only leaves out the
-        pacing and the final "bind"."""
+        pacing and the final "bind". extra_props: udev properties of the usb_device
+        (what udev's rules put in its database, e.g. ("ID_MTP_DEVICE", "1"))."""
         if iface_authorized is None:
             iface_authorized = self.interface_default(bus)
         raw = {}
@@ -170,7 +172,7 @@ class UsbBed:
             attrs += ["serial", serial]
         attrs += list(extra_attrs)
         dev = self.tb.add_device("usb", name, parent_path, attrs,
-                                 ["DEVTYPE", "usb_device", "PRODUCT", f"{vendor}/{product}/0"])
+                                 ["DEVTYPE", "usb_device", "PRODUCT", f"{vendor}/{product}/0"] + list(extra_props))
         for key, val in raw.items():
             self.write_raw(dev, key, val)
         # umockdev sends the "add" uevent of every device it creates by itself

@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 from mamori_testlib import Agent
-from usb_support import ADB, HUB, KEYBOARD, MOUSE, MTP, STORAGE, barrier, sysname, usb_events
+from usb_support import (ADB, DEVICE_DESC, HUB, KEYBOARD, MOUSE, MTP, STORAGE, barrier, config_desc, sysname,
+                         usb_events)
 
 RULE = os.path.join(os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
                     "units/70-mamori.rules")
@@ -240,7 +241,7 @@ def modules_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def alias_rule(tmp_path, modules_dir):
+def alias_rule(bed, tmp_path, modules_dir):
     """The rule as installed, but calling the built helper on the test's modules
     directory (udev runs IMPORT{program} with the device's properties as its
     only environment: a path on the command line is the one way in)."""
@@ -248,7 +249,7 @@ def alias_rule(tmp_path, modules_dir):
         text = open(RULE).read()
         assert text.count('"mamori-usb-alias $env{MODALIAS}"') == 2, "the rule no longer calls the helper twice"
         text = text.replace('"mamori-usb-alias $env{MODALIAS}"',
-                            f'"{ALIAS_HELPER} --modules-dir {mods} $env{{MODALIAS}}"')
+                            f'"{ALIAS_HELPER} --modules-dir {mods} --sys-root {bed.root} $env{{MODALIAS}}"')
         path = tmp_path / "70-mamori.rules"
         path.write_text(text)
         return str(path)
@@ -286,6 +287,41 @@ def test_harmless_interface_with_the_helper_still_comes_up(bed, alias_rule, cls)
     out = udevadm_test(bed, i, rule=alias_rule())
     assert bed.authorized(i) == "1", out
     assert bed.drivers_probe() == [sysname(i)]
+
+
+# ---- alternate settings: mamori-usb-alias reads the device's descriptors ----
+
+def with_descriptors(bed, vendor, interfaces, descs, authorized="0"):
+    dev, ifs = bed.add_usb(vendor, "0001", interfaces=interfaces, iface_authorized=authorized, uevent=False)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + config_desc(*descs))
+    return dev, ifs
+
+
+def test_keyboard_whose_alternate_setting_is_storage_is_left_to_mamorid(bed, alias_rule):
+    """Interface 0 is a keyboard at alternate setting 0 and mass storage at 1:
+    the rule must not bring it up (a program holding it through usbfs could
+    switch it to storage). The keyboard of a composite keyboard+stick, and a
+    keyboard with a harmless alternate setting, still come up."""
+    dev, (k,) = with_descriptors(bed, "1a2b", (KEYBOARD,), [(0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50)])
+    out = udevadm_test(bed, k, rule=alias_rule())
+    assert "MAMORI_ALTERNATE_CLASS=08" in out, out
+    assert bed.authorized(k) == "0"
+    assert bed.drivers_probe() == []
+
+    cdev, (k2, stor) = with_descriptors(bed, "1a2c", (KEYBOARD, STORAGE), [(0, 0, 3, 1, 1), (1, 0, 8, 6, 0x50)])
+    udevadm_test(bed, k2, rule=alias_rule())
+    assert bed.authorized(k2) == "1"
+    assert bed.drivers_probe() == [sysname(k2)]
+    kdev, (k3,) = with_descriptors(bed, "1a2d", (KEYBOARD,), [(0, 0, 3, 1, 1), (0, 1, 3, 0, 0)])
+    udevadm_test(bed, k3, rule=alias_rule())
+    assert bed.authorized(k3) == "1"
+    assert bed.drivers_probe() == [sysname(k3)]
+
+
+def test_coldplug_takes_back_a_keyboard_whose_alternate_setting_is_storage(bed, alias_rule):
+    dev, (k,) = with_descriptors(bed, "1a2e", (KEYBOARD,), [(0, 0, 3, 1, 1), (0, 2, 8, 6, 0x50)], authorized="1")
+    udevadm_test(bed, k, rule=alias_rule())
+    assert bed.authorized(k) == "0"
 
 
 def test_without_module_aliases_the_class_decides(bed, alias_rule, tmp_path):

@@ -166,6 +166,44 @@ def test_mtp_name_that_comes_after_the_interface(bed, make_agent):
     assert bed.authorized(mtp) == "0"
 
 
+UNNAMED_VENDOR = ("ff", "ff", "00", None)
+
+
+@pytest.mark.parametrize("prop,name,category", [
+    (("ID_MTP_DEVICE", "1"), None, "mtp"),
+    (("ID_MEDIA_PLAYER", "sandisk_sansa-fuze"), "Media", "mtp"),
+    (("ID_GPHOTO2", "1"), None, "ptp"),
+])
+def test_phone_known_to_udev_whatever_its_interface_says(bed, make_agent, prop, name, category):
+    """A phone or player need not call its interface "MTP": libmtp's udev rules
+    know it by its id (or mtp-probe by Microsoft's OS descriptor) and set
+    ID_MTP_DEVICE=1 on the usb_device, media-player-info ID_MEDIA_PLAYER,
+    libgphoto2 ID_GPHOTO2=1. Its vendor-specific interface is blocked, and the
+    event says which property decided."""
+    a = make_agent().start()
+    dev, (vend, kbd) = bed.add_usb("0e8d", "201d", serial="UDEVPHONE1", iface_authorized="1",
+                                   interfaces=(("ff", "ff", "00", name), KEYBOARD), extra_props=prop)
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "UDEVPHONE1")[0]
+    assert bed.authorized(vend) == "0"
+    assert bed.never_written(kbd)
+    check_usb_event(ev, "usb.blocked", "unknown", "0e8d", "201d", category=category)
+    i = ev["device"]["interfaces"][0]
+    assert (i["category"], i["category_from"], i["category_by"]) == (category, "udev", prop[0])
+    assert "category_from" not in ev["device"]["interfaces"][1]
+    assert f"is {category} by the udev property {prop[0]}" in ev["message"]
+
+
+def test_vendor_interface_without_udev_properties_is_unchanged(bed, make_agent):
+    """Without those properties a nameless vendor-specific interface (a serial
+    adapter) is let in as before."""
+    a = make_agent().start()
+    dev, (vend,) = bed.add_usb("0403", "6001", serial="FTDI1", iface_authorized="0",
+                               interfaces=(UNNAMED_VENDOR,), extra_props=("ID_MTP_DEVICE", "0"))
+    wait_authorized(bed, vend, "1")
+    barrier(bed, a)
+    assert usb_events(a) == []
+
+
 def test_android_phone_ptp_mode(bed, make_agent):
     a = make_agent().start()
     dev, (ptp,) = bed.add_usb("18d1", "4ee6", serial="0A1B2C3D4E5F", interfaces=(PTP,), iface_authorized="1")
@@ -174,11 +212,13 @@ def test_android_phone_ptp_mode(bed, make_agent):
     check_usb_event(ev, "usb.blocked", "unknown", "18d1", "4ee6", category="ptp")
 
 
-@pytest.mark.parametrize("mode", ["rndis", "ncm"])
+@pytest.mark.parametrize("mode", ["rndis", "ncm", "activesync"])
 def test_android_phone_usb_tethering(bed, make_agent, mode):
-    """Both the control and the data interface of the network function are blocked."""
+    """Both the control and the data interface of the network function are blocked.
+    activesync: RNDIS as ef/01/01, which rndis_host takes too."""
     a = make_agent().start()
-    ifaces = (RNDIS, CDC_DATA) if mode == "rndis" else (NCM, NCM_DATA)
+    ifaces = {"rndis": (RNDIS, CDC_DATA), "ncm": (NCM, NCM_DATA),
+              "activesync": (("ef", "01", "01", None), CDC_DATA)}[mode]
     dev, (ctl, data) = bed.add_usb("18d1", "4ee4", serial="0A1B2C3D4E5F", interfaces=ifaces, iface_authorized="1")
     ev = a.wait_events("usb.blocked")[0]
     assert bed.authorized(ctl) == "0"

@@ -68,6 +68,27 @@ def truthful_paths(bed):
 
 # ---- before any driver binds: the module aliases ----
 
+def test_interface_seen_before_its_modalias_is_not_authorized(bed, agent_with_aliases):
+    """mamorid reads every interface directory of a device whatever uevent it
+    handles, and may find one half made by the kernel: its class is there, its
+    modalias not yet. Such an interface is not let in by its class before the
+    device's bind (the Epson on usb-storage's list would have been)."""
+    a = agent_with_aliases().start()
+    dev, (prn,) = bed.add_usb("04b8", "0602", serial="EPXHALF1", interfaces=(PRINTER,), iface_authorized="0",
+                              bcd_device="0110", uevent=False)
+    modalias = bed.attr(prn, "modalias")
+    os.unlink(bed.sys(prn, "modalias"))
+    bed.tb.uevent(dev, "change")
+    barrier(bed, a)
+    assert bed.authorized(prn) == "0"
+    assert sysname(prn) not in bed.drivers_probe(), "authorized before its modalias could be read"
+    bed.write_raw(prn, "modalias", modalias)
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "EPXHALF1")[0]
+    assert iface(ev, prn)["category"] == "storage"
+    assert bed.authorized(prn) == "0" and sysname(prn) not in bed.drivers_probe()
+
+
 def test_printer_interface_on_a_usb_storage_id_is_not_authorized(bed, agent_with_aliases):
     """Epson 785EPX (04b8:0602 rev 1.10) is in usb-storage's unusual_devs: the
     driver takes it whatever the interface says. Announced as a printer (07), it

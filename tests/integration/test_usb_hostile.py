@@ -17,7 +17,7 @@ import pytest
 
 import spool_reader
 from mamori_testlib import wait_for
-from usb_support import allow_file, barrier, usb_events
+from usb_support import KEYBOARD, STORAGE, allow_file, barrier, config_desc, usb_events
 
 FORGED_LOG = b"Evil\nmamorid[1] <crit> FORGED LINE\n"
 HOSTILE = {
@@ -203,6 +203,111 @@ def test_descriptors_read_whole_and_bounded(bed, make_agent):
     rc = a.stop()
     assert rc == 0
     check_log_lines(a, a.proc.pid)
+
+
+# ---- alternate settings: what the device can switch an interface to ----
+
+def plug_with_descriptors(bed, vendor, serial, interfaces, descs, port):
+    """A configured device whose sysfs shows the current settings (interfaces)
+    and whose raw descriptors hold every alternate setting (descs)."""
+    dev, ifs = bed.add_usb(vendor, "0001", serial=serial, interfaces=interfaces, iface_authorized="1",
+                           uevent=False, port=port)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + config_desc(*descs))
+    bed.tb.uevent(dev, "bind")
+    return dev, ifs
+
+
+def test_keyboard_whose_alternate_setting_is_storage(bed, make_agent):
+    """Interface 0 is a keyboard at alternate setting 0 (the udev rule lets it in)
+    and mass storage at alternate setting 1: whoever holds the device through
+    usbfs can switch to it and talk storage from user space. mamorid blocks the
+    interface, and the event says which setting made it storage."""
+    a = make_agent().start()
+    dev, (kbd,) = plug_with_descriptors(bed, "1a2b", "ALTSTOR1", (KEYBOARD,),
+                                        [(0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50)], port=8)
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTSTOR1")[0]
+    wait_for(lambda: bed.authorized(kbd) == "0", what="interface 0 blocked")
+    i = ev["device"]["interfaces"][0]
+    assert (i["class"], i["category"], i["category_from"], i["category_by"]) == \
+        ("03", "storage", "alternate", "alt 1 08/06/50")
+    assert i["action"] == "blocked"
+    assert "by its alternate setting alt 1 08/06/50" in ev["message"]
+
+    # a keyboard with one setting, and a composite keyboard+stick, with their
+    # descriptors readable: the keyboards are never written
+    kdev, (k1,) = plug_with_descriptors(bed, "1a2c", "ALTKBD1", (KEYBOARD,), [(0, 0, 3, 1, 1)], port=9)
+    cdev, (k2, stor) = plug_with_descriptors(bed, "1a2d", "ALTCOMP1", (KEYBOARD, STORAGE),
+                                             [(0, 0, 3, 1, 1), (1, 0, 8, 6, 0x50)], port=10)
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTCOMP1")[0]
+    barrier(bed, a)
+    assert bed.authorized(stor) == "0"
+    assert bed.never_written(k1) and bed.never_written(k2)
+    assert [i["category"] for i in ev["device"]["interfaces"]] == ["other", "storage"]
+    assert not [e for e in a.events("usb.blocked") if e["device"].get("serial") == "ALTKBD1"]
+    rc = a.stop()
+    assert rc == 0
+
+
+def test_alternate_setting_behind_padding_past_64_kib(bed, make_agent):
+    """A configuration may be 65535 bytes long and a device may have 8: an
+    alternate setting behind 100 KiB of padding (other configurations full of
+    class-specific descriptors) is still read."""
+    a = make_agent().start()
+    pad = bytes([4, 0x24, 0, 0]) * 16000  # 64,000 bytes a configuration
+    filler = b"".join(bytes([9, 2, (9 + len(pad)) & 0xff, (9 + len(pad)) >> 8, 0, v, 0, 0x80, 50]) + pad
+                      for v in (2, 3))
+    dev, (kbd,) = bed.add_usb("1a30", "0001", serial="ALTPAD1", interfaces=(KEYBOARD,), iface_authorized="1",
+                              uevent=False, port=13)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + filler + config_desc((0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50)))
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTPAD1")[0]
+    assert ev["device"]["interfaces"][0]["category_by"] == "alt 1 08/06/50"
+    wait_for(lambda: bed.authorized(kbd) == "0", what="interface 0 blocked")
+    rc = a.stop()
+    assert rc == 0
+
+
+def test_alternate_setting_behind_a_nested_configuration_descriptor(bed, make_agent):
+    """A configuration descriptor inside configuration 1's wTotalLength is one
+    the kernel skips: the storage setting after it is still configuration 1's."""
+    a = make_agent().start()
+    body = (bytes([9, 4, 0, 0, 0, 3, 1, 1, 0]) + bytes([9, 2, 9, 0, 1, 2, 0, 0x80, 50]) +
+            bytes([9, 4, 0, 1, 0, 8, 6, 0x50, 0]))
+    cfg = bytes([9, 2, 9 + len(body), 0, 1, 1, 0, 0x80, 50]) + body
+    dev, (kbd,) = bed.add_usb("1a31", "0001", serial="ALTNEST1", interfaces=(KEYBOARD,), iface_authorized="1",
+                              uevent=False, port=14)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + cfg)
+    bed.tb.uevent(dev, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTNEST1")[0]
+    assert ev["device"]["interfaces"][0]["category_by"] == "alt 1 08/06/50"
+    wait_for(lambda: bed.authorized(kbd) == "0", what="interface 0 blocked")
+    rc = a.stop()
+    assert rc == 0
+
+
+def test_alternate_settings_of_another_configuration_do_not_count(bed, make_agent):
+    """Only the active configuration's settings: a keyboard whose second
+    configuration (not the one in use) has storage is a keyboard now; a
+    first configuration full of interface descriptors hides nothing of the
+    active one."""
+    a = make_agent().start()
+    other = config_desc((0, 0, 3, 1, 1), (0, 1, 8, 6, 0x50), value=2)
+    dev, (kbd,) = bed.add_usb("1a2e", "0001", serial="ALTCFG1", interfaces=(KEYBOARD,), iface_authorized="1",
+                              uevent=False, port=11)
+    bed.write_raw(dev, "descriptors", DEVICE_DESC + config_desc((0, 0, 3, 1, 1)) + other)
+    bed.tb.uevent(dev, "bind")
+    filler = config_desc(*[(n % 32, n // 32, 3, 1, 1) for n in range(200)], value=2)
+    dev2, (kbd2,) = bed.add_usb("1a2f", "0001", serial="ALTCFG2", interfaces=(KEYBOARD,), iface_authorized="1",
+                                uevent=False, port=12)
+    bed.write_raw(dev2, "descriptors", DEVICE_DESC + filler + config_desc((0, 0, 3, 1, 1), (0, 3, 8, 6, 0x50)))
+    bed.tb.uevent(dev2, "bind")
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "ALTCFG2")[0]
+    assert ev["device"]["interfaces"][0]["category_by"] == "alt 3 08/06/50"
+    barrier(bed, a)
+    assert bed.never_written(kbd)
+    assert not [e for e in a.events("usb.blocked") if e["device"].get("serial") == "ALTCFG1"]
+    rc = a.stop()
+    assert rc == 0
 
 
 # ---- mamorictl: the table, the JSON, and an allow entry for such a device ----

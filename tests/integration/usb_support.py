@@ -117,3 +117,15 @@ def settle(seconds=0.2):
     """Lets the 50 ms report settle pass (only where a test asserts that
     nothing more happens; every positive assertion waits for its event)."""
     time.sleep(seconds)
+
+
+# Raw descriptors (the usb_device's "descriptors" attribute)
+DEVICE_DESC = bytes([18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x81, 0x07, 0x67, 0x55, 0x00, 0x01, 1, 2, 3, 1])
+
+
+def config_desc(*ifaces, value=1):
+    """A configuration descriptor with interface descriptors given as
+    (number, alternate, class, subclass, protocol)."""
+    body = b"".join(bytes([9, 4, n, alt, 0, c, s, p, 0]) for n, alt, c, s, p in ifaces)
+    total = 9 + len(body)
+    return bytes([9, 2, total & 0xff, total >> 8, len({i[0] for i in ifaces}), value, 0, 0x80, 50]) + body

@@ -25,6 +25,104 @@ static void test_ptp_mtp(void **state) {
         assert_int_equal(C(0xff, 0xff, 0x00, NULL), USB_CATEGORY_OTHER);
 }
 
+static void test_mtp_hidden_characters(void **state) {
+        /* what shows as "MTP" is MTP: zero-width space, joiner, soft hyphen, tag, BOM, control */
+        assert_int_equal(C(0xff, 0xff, 0x00, "M\u200bTP"), USB_CATEGORY_MTP);
+        assert_int_equal(C(0xff, 0xff, 0x00, "M\u200dT\u00adP"), USB_CATEGORY_MTP);
+        assert_int_equal(C(0xff, 0xff, 0x00, "Android \U000E0041MTP"), USB_CATEGORY_MTP);
+        assert_int_equal(C(0xff, 0xff, 0x00, "\ufeffmtp"), USB_CATEGORY_MTP);
+        assert_int_equal(C(0x06, 0x01, 0x01, "M\x01TP"), USB_CATEGORY_MTP);
+        /* taking them out makes no word of what was none */
+        assert_int_equal(C(0xff, 0xff, 0x00, "S\u200bMTP"), USB_CATEGORY_OTHER);
+        assert_int_equal(C(0xff, 0xff, 0x00, "\xffMTP"), USB_CATEGORY_MTP);
+        assert_int_equal(C(0xff, 0xff, 0x00, "M\u00e9TP"), USB_CATEGORY_OTHER);
+}
+
+static void test_mtp_by_udev(void **state) {
+        const char *by;
+        /* a phone that does not call its interface MTP, known to libmtp's rules */
+        assert_int_equal(usb_classify_interface_udev(0xff, 0xff, 0x00, NULL, USB_UDEV_MTP_DEVICE, &by), USB_CATEGORY_MTP);
+        assert_string_equal(by, "ID_MTP_DEVICE");
+        assert_int_equal(usb_classify_interface_udev(0xff, 0xff, 0x00, "Media", USB_UDEV_MEDIA_PLAYER, &by),
+                         USB_CATEGORY_MTP);
+        assert_string_equal(by, "ID_MEDIA_PLAYER");
+        assert_int_equal(usb_classify_interface_udev(0x06, 0x01, 0x01, NULL, USB_UDEV_MTP_DEVICE, &by), USB_CATEGORY_MTP);
+        assert_string_equal(by, "ID_MTP_DEVICE");
+        /* a camera known to libgphoto2 */
+        assert_int_equal(usb_classify_interface_udev(0xff, 0x00, 0x00, NULL, USB_UDEV_GPHOTO2, &by), USB_CATEGORY_PTP);
+        assert_string_equal(by, "ID_GPHOTO2");
+        /* mtp before ptp */
+        assert_int_equal(usb_classify_interface_udev(0xff, 0x00, 0x00, NULL, USB_UDEV_GPHOTO2 | USB_UDEV_MTP_DEVICE, &by),
+                         USB_CATEGORY_MTP);
+        /* the class already says it: nothing from udev */
+        assert_int_equal(usb_classify_interface_udev(0x06, 0x01, 0x01, NULL, USB_UDEV_GPHOTO2, &by), USB_CATEGORY_PTP);
+        assert_null(by);
+        assert_int_equal(usb_classify_interface_udev(0xff, 0xff, 0x00, "MTP", USB_UDEV_MTP_DEVICE, &by), USB_CATEGORY_MTP);
+        assert_null(by);
+        /* other classes of such a device keep theirs */
+        assert_int_equal(usb_classify_interface_udev(0x08, 0x06, 0x50, NULL, USB_UDEV_MTP_DEVICE, &by), USB_CATEGORY_STORAGE);
+        assert_int_equal(usb_classify_interface_udev(0x03, 0x01, 0x01, NULL, USB_UDEV_MTP_DEVICE, &by), USB_CATEGORY_OTHER);
+        assert_int_equal(usb_classify_interface_udev(0xff, 0xfd, 0x01, NULL, USB_UDEV_MEDIA_PLAYER, &by),
+                         USB_CATEGORY_TETHERING); /* ipheth */
+        /* without the properties, unchanged */
+        assert_int_equal(usb_classify_interface_udev(0xff, 0xff, 0x00, NULL, 0, &by), USB_CATEGORY_OTHER);
+        assert_null(by);
+
+        /* on the device: the source and the property are kept for the event */
+        UsbDevice *d = usb_device_new("1-1", 0x0e8d, 0x201d, "X", 1);
+        assert_int_equal(usb_device_add_interface(d, "1-1:1.0", 0xff, 0xff, 0x00, NULL, 0), 0);
+        assert_int_equal(usb_device_add_interface(d, "1-1:1.1", 0x03, 0x01, 0x01, NULL, 0), 0);
+        usb_device_classify(d);
+        assert_int_equal(d->categories, 0);
+        d->udev_flags = USB_UDEV_MTP_DEVICE;
+        usb_device_classify(d);
+        assert_int_equal(d->interfaces[0].category, USB_CATEGORY_MTP);
+        assert_int_equal(d->interfaces[0].category_source, USB_CATEGORY_FROM_UDEV);
+        assert_string_equal(d->interfaces[0].category_by, "ID_MTP_DEVICE");
+        assert_int_equal(d->interfaces[1].category, USB_CATEGORY_OTHER);
+        assert_int_equal(d->categories, USB_CATEGORY_BIT(USB_CATEGORY_MTP));
+        usb_device_free(d);
+}
+
+static void test_alternate_settings(void **state) {
+        UsbDevice *d = usb_device_new("1-1", 0x1234, 0x0001, "X", 1);
+        /* a "keyboard" whose alternate setting 1 is mass storage */
+        assert_int_equal(usb_device_add_interface(d, "1-1:1.0", 0x03, 0x01, 0x01, NULL, 1), 0);
+        /* and a real keyboard interface beside it, with a harmless alternate */
+        assert_int_equal(usb_device_add_interface(d, "1-1:1.1", 0x03, 0x00, 0x00, NULL, 1), 0);
+        d->interfaces[0].alts[d->interfaces[0].n_alts++] = (UsbAltSetting){ 1, 0x08, 0x06, 0x50 };
+        d->interfaces[1].alts[d->interfaces[1].n_alts++] = (UsbAltSetting){ 1, 0x03, 0x00, 0x00 };
+        usb_device_classify(d);
+        assert_int_equal(d->interfaces[0].category, USB_CATEGORY_STORAGE);
+        assert_int_equal(d->interfaces[0].category_source, USB_CATEGORY_FROM_ALTERNATE);
+        assert_string_equal(d->interfaces[0].category_by, "alt 1 08/06/50");
+        assert_int_equal(d->interfaces[1].category, USB_CATEGORY_OTHER);
+        assert_int_equal(d->categories, USB_CATEGORY_BIT(USB_CATEGORY_STORAGE));
+
+        /* the most restrictive alternate counts, whatever the order */
+        d->interfaces[1].alts[d->interfaces[1].n_alts++] = (UsbAltSetting){ 2, 0xe0, 0x01, 0x03 };
+        d->interfaces[1].alts[d->interfaces[1].n_alts++] = (UsbAltSetting){ 3, 0x06, 0x01, 0x01 };
+        usb_device_classify(d);
+        assert_int_equal(d->interfaces[1].category, USB_CATEGORY_PTP);
+        assert_string_equal(d->interfaces[1].category_by, "alt 3 06/01/01");
+        /* an alternate of a vendor class is what udev says of the device */
+        d->interfaces[1].n_alts = 0;
+        d->interfaces[1].alts[d->interfaces[1].n_alts++] = (UsbAltSetting){ 1, 0xff, 0xff, 0x00 };
+        usb_device_classify(d);
+        assert_int_equal(d->interfaces[1].category, USB_CATEGORY_OTHER);
+        d->udev_flags = USB_UDEV_MTP_DEVICE;
+        usb_device_classify(d);
+        assert_int_equal(d->interfaces[1].category, USB_CATEGORY_MTP);
+        assert_int_equal(d->interfaces[1].category_source, USB_CATEGORY_FROM_ALTERNATE);
+        /* the current setting decides first when it ranks as high */
+        d->interfaces[0].cls = 0x08;
+        d->interfaces[0].subclass = 0x06;
+        d->interfaces[0].protocol = 0x50;
+        usb_device_classify(d);
+        assert_int_equal(d->interfaces[0].category_source, USB_CATEGORY_FROM_CLASS);
+        usb_device_free(d);
+}
+
 static void test_iphone(void **state) {
         /* usbmux: file access to the phone (usbmuxd, gvfs AFC) */
         assert_int_equal(C(0xff, 0xfe, 0x02, NULL), USB_CATEGORY_MTP);
@@ -40,7 +138,8 @@ static void test_iphone(void **state) {
 static void test_driver_table(void **state) {
         static const char *const storage[] = { "usb-storage", "usb_storage", "uas", "ums-realtek", "ums_realtek",
                                                "ums-alauda", "ums-eneub6250", "rtsx_usb", "rtsx-usb", "ushc", "vub300" };
-        static const char *const tethering[] = { "rndis_host", "cdc_ether", "cdc_ncm", "cdc_mbim", "ipheth", "qmi_wwan" };
+        static const char *const tethering[] = { "rndis_host", "cdc_ether", "cdc_ncm", "cdc_mbim", "ipheth", "qmi_wwan",
+                                                 "huawei_cdc_ncm", "cdc_subset", "plusb", "net1080", "gl620a" };
         static const char *const other[] = { "usbhid", "usblp", "usbfs", "hub", "usb", "ftdi_sio", "btusb", "",
                                              "usb-storag", "usb-storagex", "uas2" };
 
@@ -159,6 +258,9 @@ static void test_classify_by_driver(void **state) {
 static void test_tethering(void **state) {
         assert_int_equal(C(0xe0, 0x01, 0x03, NULL), USB_CATEGORY_TETHERING); /* RNDIS */
         assert_int_equal(C(0xef, 0x04, 0x01, NULL), USB_CATEGORY_TETHERING); /* RNDIS misc */
+        assert_int_equal(C(0xef, 0x01, 0x01, NULL), USB_CATEGORY_TETHERING); /* RNDIS ActiveSync (rndis_host) */
+        assert_int_equal(C(0xef, 0x02, 0x01, NULL), USB_CATEGORY_OTHER);     /* IAD: a webcam's, a headset's */
+        assert_int_equal(C(0xef, 0x01, 0x02, NULL), USB_CATEGORY_OTHER);
         assert_int_equal(C(0x02, 0x02, 0xff, NULL), USB_CATEGORY_TETHERING); /* RNDIS over ACM */
         assert_int_equal(C(0x02, 0x06, 0x00, NULL), USB_CATEGORY_TETHERING); /* ECM */
         assert_int_equal(C(0x02, 0x0d, 0x00, NULL), USB_CATEGORY_TETHERING); /* NCM */
@@ -227,6 +329,9 @@ int main(void) {
                 cmocka_unit_test(test_cdc_data_follows_device),
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_iphone),
+                cmocka_unit_test(test_mtp_hidden_characters),
+                cmocka_unit_test(test_mtp_by_udev),
+                cmocka_unit_test(test_alternate_settings),
                 cmocka_unit_test(test_driver_table),
                 cmocka_unit_test(test_driver_list),
                 cmocka_unit_test(test_classify_by_driver),

@@ -38,6 +38,34 @@ static void test_composite(void **state) {
         assert_int_equal(ifs[1].iinterface, 4);
 }
 
+static void test_configuration_spans(void **state) {
+        /* configuration 1 (36 bytes) holds a fake configuration descriptor
+         * "2": the storage setting after it is still configuration 1's */
+        const uint8_t cfg[] = {
+                9, 2, 36, 0, 1, 1, 0, 0x80, 50,
+                9, 4, 0, 0, 1, 3, 1, 1, 0,      /* keyboard, alt 0 */
+                9, 2, 9, 0, 1, 2, 0, 0x80, 50,  /* inside the span: skipped */
+                9, 4, 0, 1, 2, 8, 6, 0x50, 0,   /* storage, alt 1 */
+                9, 2, 18, 0, 1, 3, 0, 0x80, 50, /* configuration 3, after the span */
+                9, 4, 0, 0, 1, 7, 1, 2, 0,
+        };
+        uint8_t buf[128];
+        UsbDescInterface ifs[8];
+        int n = usb_descriptors_parse(buf, build(buf, cfg, sizeof cfg), NULL, ifs, 8);
+        assert_int_equal(n, 3);
+        assert_int_equal(ifs[1].cls, 8);
+        assert_int_equal(ifs[1].alternate, 1);
+        assert_int_equal(ifs[1].configuration, 1);
+        assert_int_equal(ifs[1].configuration_nested, 2); /* or 2's, had the kernel read less */
+        assert_true(usb_desc_interface_in_configuration(&ifs[1], 1));
+        assert_true(usb_desc_interface_in_configuration(&ifs[1], 2));
+        assert_false(usb_desc_interface_in_configuration(&ifs[1], 3));
+        assert_int_equal(ifs[0].configuration_nested, 0);
+        assert_int_equal(ifs[2].configuration, 3);
+        assert_int_equal(ifs[2].configuration_nested, 0);
+        assert_false(usb_desc_interface_in_configuration(&ifs[2], 0));
+}
+
 static void test_garbage(void **state) {
         uint8_t buf[64];
         UsbDescInterface ifs[4];
@@ -153,6 +181,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_composite),
                 cmocka_unit_test(test_garbage),
+                cmocka_unit_test(test_configuration_spans),
                 cmocka_unit_test(test_bounded),
                 cmocka_unit_test(test_read_in_chunks),
                 cmocka_unit_test(test_read_bounded),
