@@ -354,8 +354,11 @@ static int parse_usb_drivers(ConfigContext *c, const config_setting_t *drivers) 
         return 0;
 }
 
+static int config_get_duration(ConfigContext *c, const config_setting_t *group, const char *key, usec_t min,
+                               usec_t max, bool zero_ok, usec_t *ret);
+
 static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
-        static const char *const keys[] = { "block", "policy_ref", "drivers", NULL };
+        static const char *const keys[] = { "block", "policy_ref", "drivers", "repeat_window", NULL };
         config_setting_t *block;
         int r;
 
@@ -400,6 +403,10 @@ static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
                 if (r == -ENOMEM)
                         return r;
         }
+        /* Blocks of one device within this long of each other are one record
+         * (agent/usb-repeat.h); 0 turns that off. */
+        (void) config_get_duration(c, usb, "repeat_window", USEC_PER_SEC, 3600 * USEC_PER_SEC, true,
+                                   &c->policy->usb.repeat_window);
         return 0;
 }
 
