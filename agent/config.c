@@ -646,6 +646,18 @@ static int parse_antivirus(ConfigContext *c, const config_setting_t *av) {
                              "'command' must start with an absolute path (no shell, no PATH search), not '%s'",
                              a->command[0]);
                 bad = 1;
+        } else if (r > 0) {
+                /* It runs as root: only root may be able to change it (agent/trusted-file.h).
+                 * One that is not there (yet) is reported when it is run: command_not_found. */
+                _cleanup_free_ char *why = NULL;
+                int t = trust_check_executable(a->command[0], &why);
+                if (t == -ENOMEM || (t < 0 && !why && t != -ENOENT && t != -ENOTDIR))
+                        return -ENOMEM;
+                if (t < 0 && why) {
+                        config_error(c->errors, c->file, line_of(av, "command"),
+                                     "'command' %s is not trusted to run as root: %s", a->command[0], why);
+                        bad = 1;
+                }
         }
         r = config_get_string(c, av, "command_output", &output);
         if (r == -ENOMEM)
