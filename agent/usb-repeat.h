@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "macro.h"
 #include "timeutil.h"
 
 #define USB_REPEAT_MAX 64
