@@ -405,3 +405,19 @@ def test_replugged_stick_is_one_record_per_window(bed, make_agent):
     assert len(other) == 1 and "repeats" not in other[0]
     barrier(bed, a)
     assert len([e for e in usb_events(a, "usb.blocked") if e["device"]["serial"] == "FLOOD0001"]) == 2
+
+
+def test_repeats_still_open_are_recorded_when_mamorid_stops(bed, make_agent):
+    a = make_agent().start()  # the default window, 60 s: still open at the stop
+    for n in range(3):
+        dev, (i,) = bed.add_usb("0930", "6545", serial="STOP0001", interfaces=(STORAGE,))
+        wait_for(lambda: bed.authorized(i) == "0", 5, interval=0.0005, what="the block")
+        bed.remove(dev, (i,))
+        if n == 0:
+            a.wait_events("usb.blocked")
+    barrier(bed, a)
+    assert len([e for e in usb_events(a, "usb.blocked") if e["device"]["serial"] == "STOP0001"]) == 1
+    assert a.stop() == 0
+    kinds = [(e["kind"], e.get("repeats")) for e in a.events() if e["kind"] in ("usb.blocked", "agent.stopping")
+             and e.get("device", {}).get("vendor_id") != "dead"]
+    assert kinds == [("usb.blocked", None), ("usb.blocked", 2), ("agent.stopping", None)], kinds
