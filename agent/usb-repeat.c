@@ -45,8 +45,15 @@ int usb_repeat_note(UsbRepeatTable *t, const char *identity, usec_t window, usec
                         *ret = r;
                         return 1;
                 }
-                /* Its window has closed but the timer has not run yet: the
-                 * timer still records that count; this block starts anew. */
+                if (r->repeats == 0) {
+                        /* Its window has closed with nothing to say: a first again. */
+                        r->seen_mono = now;
+                        r->due = now + window;
+                        *ret = r;
+                        return 0;
+                }
+                /* Its window has closed but its count is not recorded yet:
+                 * that stays for the timer; this block starts anew. */
         }
 
         id = strdup(identity);
@@ -72,8 +79,11 @@ int usb_repeat_note(UsbRepeatTable *t, const char *identity, usec_t window, usec
 
 usec_t usb_repeat_next_due(const UsbRepeatTable *t) {
         usec_t next = USEC_INFINITY;
+        /* An entry without repeats has nothing to record: no wakeup for it
+         * (it is reused, evicted or dropped later). */
         for (size_t i = 0; i < t->n; i++)
-                next = MIN(next, t->entries[i].due);
+                if (t->entries[i].repeats > 0)
+                        next = MIN(next, t->entries[i].due);
         return next;
 }
 

@@ -53,7 +53,8 @@ void usb_repeat_table_done(UsbRepeatTable *t);
 int usb_repeat_note(UsbRepeatTable *t, const char *identity, usec_t window, usec_t now, usec_t realtime,
                     UsbRepeat **ret, UsbRepeat *ret_evicted);
 
-/* The earliest due time, USEC_INFINITY when nothing is held. */
+/* When the earliest count is due, USEC_INFINITY when no count is held
+ * (entries without repeats need no wakeup). */
 usec_t usb_repeat_next_due(const UsbRepeatTable *t);
 
 /* Moves one entry due at now that has repeats into *ret and returns true;

@@ -20,7 +20,7 @@ static void test_first_then_repeats_then_window_closes(void **state) {
         /* the first block: recorded by the caller */
         assert_int_equal(usb_repeat_note(&t, "A", W, 1000 * S, 5000 * S, &e, &ev), 0);
         assert_null(ev.identity);
-        assert_int_equal(usb_repeat_next_due(&t), 1000 * S + W);
+        assert_int_equal(usb_repeat_next_due(&t), USEC_INFINITY); /* nothing to record: no wakeup */
         /* 49 repeats, one a second: the window slides */
         for (unsigned k = 1; k <= 49; k++) {
                 assert_int_equal(usb_repeat_note(&t, "A", W, (1000 + k) * S, (5000 + k) * S, &e, &ev), 1);
@@ -45,6 +45,10 @@ static void test_first_then_repeats_then_window_closes(void **state) {
         assert_int_equal(usb_repeat_next_due(&t), USEC_INFINITY);
         /* after the window: a first again */
         assert_int_equal(usb_repeat_note(&t, "A", W, 2000 * S, 6000 * S, &e, &ev), 0);
+        /* a window without repeats that closed unseen: reused, a first again */
+        assert_int_equal(usb_repeat_note(&t, "A", W, 2000 * S + W, 7000 * S, &e, &ev), 0);
+        assert_int_equal(t.n, 1);
+        assert_int_equal(usb_repeat_note(&t, "A", W, 2001 * S + W, 7001 * S, &e, &ev), 1);
         usb_repeat_table_done(&t);
 }
 
