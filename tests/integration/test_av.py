@@ -492,3 +492,23 @@ def test_trusted_command_in_a_root_directory_runs(tmp_path, make_agent):
     ev = a.wait_events("av.pattern_stale")[0]
     assert ev["antivirus"]["file"] == str(prog)
     assert a.events("agent.config_error") == []
+
+
+@pytest.mark.parametrize("what", ["link", "fifo"])
+def test_database_link_or_fifo_is_not_read(db, tmp_path, make_agent, what):
+    """The database is the clamav user's, not root's: mamorid does not ask for
+    root's ownership there, but opens daily.cvd with O_NOFOLLOW|O_NONBLOCK and
+    reads only a regular file: a link (to a fresh header elsewhere) is not
+    followed, a FIFO neither blocks nor is read."""
+    os.makedirs(db)
+    path = os.path.join(db, "daily.cvd")
+    if what == "link":
+        write_db(str(tmp_path / "elsewhere"), "daily.cvd", cvd(27000, 1))
+        os.symlink(tmp_path / "elsewhere" / "daily.cvd", path)
+    else:
+        os.mkfifo(path)
+    a = make_agent(main_conf=conf(db), extra_env={"WATCHDOG_USEC": "3000000"}).start()
+    ev = a.wait_events("av.missing")[0]
+    assert ev["antivirus"]["reason"] == "unreadable", ev
+    assert a.events("av.pattern_ok") == []
+    a.reload()  # the loop never blocked
