@@ -42,6 +42,7 @@ typedef struct DailyFile {
 static void read_daily(const char *dir, DailyFile *f) {
         _cleanup_close_ int fd = -EBADF;
         char buf[CVD_HEADER_SIZE];
+        struct stat st = { 0 };
         size_t n = 0;
         int r;
 
@@ -51,10 +52,23 @@ static void read_daily(const char *dir, DailyFile *f) {
                 f->error = -ENOMEM;
                 return;
         }
-        fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        /* The database is the engine's updater's (the clamav user's), not
+         * root's: no ownership check, but a link is not followed, a FIFO
+         * never blocks, and only a regular file is read. */
+        fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
         if (fd < 0) {
                 f->error = negative_errno();
                 f->state = f->error == -ENOENT ? FILE_ABSENT : FILE_UNREADABLE;
+                return;
+        }
+        if (fstat(fd, &st) < 0) {
+                f->error = negative_errno();
+                f->state = FILE_UNREADABLE;
+                return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                f->error = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+                f->state = FILE_UNREADABLE;
                 return;
         }
         while (n < sizeof buf) {

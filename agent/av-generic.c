@@ -18,6 +18,7 @@
 #include "dirwatch.h"
 #include "log.h"
 #include "text.h"
+#include "trusted-file.h"
 
 #define GENERIC_SETTLE (1 * USEC_PER_SEC)
 #define GENERIC_RECHECK (3600 * USEC_PER_SEC)
@@ -222,12 +223,28 @@ static int command_start(Generic *g) {
         AvSource *s = g->source;
         const AvPolicy *p = s->policy;
         _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
+        _cleanup_free_ char *why = NULL;
         Run *run;
         int fds[2], r;
         pid_t pid;
 
         if (g->run) {
                 g->again = true;
+                return 0;
+        }
+        /* Checked at load too; checked again here, since it may have been
+         * replaced since (an engine installed or updated later). */
+        r = trust_check_executable(p->command[0], &why);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0 && why) {
+                AvReading reading = { 0 };
+                reading.file = clean(p->command[0], strlen(p->command[0]));
+                reading.reason = strdup("command_untrusted");
+                reading.detail = clean(why, strlen(why));
+                log_error("Not running %s as root: %s", p->command[0], why);
+                av_source_report(s, &reading);
+                av_reading_done(&reading);
                 return 0;
         }
         if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)

@@ -354,8 +354,11 @@ static int parse_usb_drivers(ConfigContext *c, const config_setting_t *drivers) 
         return 0;
 }
 
+static int config_get_duration(ConfigContext *c, const config_setting_t *group, const char *key, usec_t min,
+                               usec_t max, bool zero_ok, usec_t *ret);
+
 static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
-        static const char *const keys[] = { "block", "policy_ref", "drivers", NULL };
+        static const char *const keys[] = { "block", "policy_ref", "drivers", "repeat_window", NULL };
         config_setting_t *block;
         int r;
 
@@ -400,6 +403,10 @@ static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
                 if (r == -ENOMEM)
                         return r;
         }
+        /* Blocks of one device within this long of each other are one record
+         * (agent/usb-repeat.h); 0 turns that off. */
+        (void) config_get_duration(c, usb, "repeat_window", USEC_PER_SEC, 3600 * USEC_PER_SEC, true,
+                                   &c->policy->usb.repeat_window);
         return 0;
 }
 
@@ -639,6 +646,18 @@ static int parse_antivirus(ConfigContext *c, const config_setting_t *av) {
                              "'command' must start with an absolute path (no shell, no PATH search), not '%s'",
                              a->command[0]);
                 bad = 1;
+        } else if (r > 0) {
+                /* It runs as root: only root may be able to change it (agent/trusted-file.h).
+                 * One that is not there (yet) is reported when it is run: command_not_found. */
+                _cleanup_free_ char *why = NULL;
+                int t = trust_check_executable(a->command[0], &why);
+                if (t == -ENOMEM || (t < 0 && !why && t != -ENOENT && t != -ENOTDIR))
+                        return -ENOMEM;
+                if (t < 0 && why) {
+                        config_error(c->errors, c->file, line_of(av, "command"),
+                                     "'command' %s is not trusted to run as root: %s", a->command[0], why);
+                        bad = 1;
+                }
         }
         r = config_get_string(c, av, "command_output", &output);
         if (r == -ENOMEM)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "usb-repeat.h"
 
 static const char *const reason_names[_DECISION_REASON_MAX] = {
         [DECISION_ALLOWED] = "allowed",
@@ -23,6 +24,7 @@ Policy *policy_alloc(void) {
                 return NULL;
         p->n_ref = 1;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
+        p->usb.repeat_window = USB_REPEAT_WINDOW_DEFAULT;
         collector_settings_init(&p->collector);
         p->spool.max_bytes = 64ull * 1024 * 1024;
         p->lock.idle_timeout = LOCK_IDLE_TIMEOUT_DEFAULT;
@@ -172,6 +174,7 @@ int policy_new_failsafe(const char *config_path, Policy **ret) {
                 return -ENOMEM;
         p->failsafe = true;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
+        p->usb.repeat_window = USB_REPEAT_WINDOW_DEFAULT;
         p->usb.policy_ref = strdup(POLICY_REF_USB_DEFAULT);
         p->config_path = config_path ? strdup(config_path) : NULL;
         if (!p->usb.policy_ref || (config_path && !p->config_path))

@@ -34,6 +34,7 @@ typedef struct UsbPolicy {
         size_t n_entries;
         UsbDriverEntry *drivers; /* usb.drivers: added to usb-drivers.c's table */
         size_t n_drivers;
+        usec_t repeat_window; /* usb.repeat_window: blocks of one device coalesced; 0: off */
 } UsbPolicy;
 
 /* notice = { ... }: what the person at the seat is told (agent/notice*.c,

@@ -178,3 +178,63 @@ int trust_read_file(const char *path, size_t max, TrustFlags flags, char **ret, 
         }
         return trust_read_at(dfd, name, max, flags, ret, ret_len, ret_why);
 }
+
+int trust_check_executable(const char *path, char **ret_why) {
+        _cleanup_free_ char *real = NULL, *w = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        char *slash;
+        int r;
+
+        *ret_why = NULL;
+        if (!path || path[0] != '/')
+                return why(ret_why, -EINVAL, "not an absolute path");
+        real = realpath(path, NULL);
+        if (!real) {
+                r = negative_errno();
+                if (r == -ENOENT || r == -ENOTDIR)
+                        return r;
+                return why(ret_why, r, "cannot resolve: %s", strerror(-r));
+        }
+        /* realpath() leaves no link in it; O_NOFOLLOW refuses one swapped in since. */
+        fd = open(real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                r = negative_errno();
+                if (r == -ENOENT || r == -ENOTDIR)
+                        return r;
+                return why(ret_why, r, "%s: cannot open: %s", real, strerror(-r));
+        }
+        if (fstat(fd, &st) < 0) {
+                r = negative_errno();
+                return why(ret_why, r, "%s: cannot stat: %s", real, strerror(-r));
+        }
+        r = trust_check_stat(&st, false, 0, &w);
+        if (r < 0)
+                return why(ret_why, r, "%s%s: %s", streq(real, path) ? "" : "its target ", real, w);
+        if (!(st.st_mode & S_IXUSR))
+                return why(ret_why, -EACCES, "%s%s: not executable (mode %04o)", streq(real, path) ? "" : "its target ",
+                           real, (unsigned) (st.st_mode & 07777));
+
+        /* Every directory from the program's own up to /. */
+        for (bool own = true; (slash = strrchr(real, '/')); own = false) {
+                if (slash == real)
+                        slash[1] = 0; /* "/" */
+                else
+                        *slash = 0;
+                if (lstat(real, &st) < 0) {
+                        r = negative_errno();
+                        return why(ret_why, r, "directory %s: cannot stat: %s", real, strerror(-r));
+                }
+                /* Above the program's own: a sticky directory of root's (/tmp). */
+                if (!(!own && S_ISDIR(st.st_mode) && st.st_uid == 0 && (st.st_mode & S_ISVTX))) {
+                        free(w);
+                        w = NULL;
+                        r = trust_check_stat(&st, true, 0, &w);
+                        if (r < 0)
+                                return why(ret_why, r, "directory %s: %s", real, w);
+                }
+                if (streq(real, "/"))
+                        break;
+        }
+        return 0;
+}

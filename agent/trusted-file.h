@@ -45,3 +45,14 @@ int trust_read_at(int dir_fd, const char *name, size_t max, TrustFlags flags, ch
 /* Checks path's directory, then reads path as above. When the directory is
  * at fault, *ret_why says "directory DIR: ...". */
 int trust_read_file(const char *path, size_t max, TrustFlags flags, char **ret, size_t *ret_len, char **ret_why);
+
+/* A program mamorid runs as root (antivirus.command): path must be absolute;
+ * it is resolved with realpath() (a link, as /etc/alternatives makes them, is
+ * followed, and what it leads to is checked). The program must be a regular,
+ * executable file, owned by root and writable by nobody else; its directory
+ * and every directory above it up to / must be root's and writable by nobody
+ * else, except that a directory above the program's own may be a sticky one
+ * (/tmp): nobody but root can rename root's directory in it. -ENOENT/-ENOTDIR
+ * without *ret_why: not there (the caller decides); otherwise 0, or a
+ * negative errno with *ret_why (NULL on -ENOMEM). */
+int trust_check_executable(const char *path, char **ret_why);

@@ -8,6 +8,7 @@
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-modalias.h"
+#include "usb-repeat.h"
 #include "usb-report.h"
 
 /* Interfaces of one plug arrive within a few ms; one event describes them all. */
@@ -35,6 +36,8 @@ struct UsbEnforcer {
         sd_event_source *report_timer;
         sd_event_source *expiry_timer;
         UsbAliasResolver *aliases; /* the kernel's module aliases; never NULL after new() */
+        UsbRepeatTable repeats;    /* blocks of the same device, coalesced (usb-repeat.h) */
+        sd_event_source *repeat_timer;
 };
 
 static Tracked *tracked_free(Tracked *t) {
@@ -93,9 +96,15 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         }
         sd_event_source_disable_unref(u->report_timer);
         sd_event_source_disable_unref(u->expiry_timer);
+        sd_event_source_disable_unref(u->repeat_timer);
+        usb_repeat_table_done(&u->repeats);
         usb_alias_resolver_free(u->aliases);
         free(u);
         return NULL;
+}
+
+static void repeat_payload_free(void *p) {
+        event_free(p);
 }
 
 int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
@@ -104,6 +113,7 @@ int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
         if (!u)
                 return -ENOMEM;
         u->manager = m;
+        u->repeats.payload_free = repeat_payload_free;
         /* MAMORI_MODULES_DIR: a modules directory other than the running
          * kernel's (the tests build one). */
         r = usb_alias_resolver_new(getenv("MAMORI_MODULES_DIR"), &u->aliases);
@@ -230,6 +240,98 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
         }
 }
 
+/* ---- repeated blocks ---- */
+
+/* One usb.blocked for the blocks of a device that the window coalesced: the
+ * latest one's event, with how many there were and when. */
+static void emit_repeats(UsbEnforcer *u, UsbRepeat *r) {
+        Event *e = TAKE_PTR(r->payload);
+        char a[RFC3339_MAX], b[RFC3339_MAX];
+        JsonWriter *w;
+
+        if (e) {
+                w = event_body(e);
+                json_kv_uint(w, "repeats", r->repeats);
+                json_kv_string(w, "repeats_first", format_rfc3339(a, r->first_at));
+                json_kv_string(w, "repeats_last", format_rfc3339(b, r->last_at));
+                (void) event_set_message(e, "%s; blocked %u more time%s from %s to %s (one record for repeats within %s)",
+                                         strempty(e->message), r->repeats, r->repeats == 1 ? "" : "s", a, b,
+                                         "usb.repeat_window");
+                e->time = now_usec(CLOCK_REALTIME);
+                (void) manager_emit(u->manager, e);
+        }
+        usb_repeat_clear(&u->repeats, r);
+}
+
+static void arm_repeat_timer(UsbEnforcer *u);
+
+/* now: USEC_INFINITY records every count held (stop). */
+static void emit_due_repeats(UsbEnforcer *u, usec_t now) {
+        UsbRepeat r;
+        while (usb_repeat_pop_due(&u->repeats, now, &r))
+                emit_repeats(u, &r);
+}
+
+static int on_repeat_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        UsbEnforcer *u = userdata;
+        emit_due_repeats(u, now_usec(CLOCK_MONOTONIC));
+        arm_repeat_timer(u);
+        return 0;
+}
+
+/* One timer, due when the earliest window closes; off when none is open. */
+static void arm_repeat_timer(UsbEnforcer *u) {
+        usec_t next = usb_repeat_next_due(&u->repeats);
+        int r;
+
+        if (next == USEC_INFINITY) {
+                if (u->repeat_timer)
+                        (void) sd_event_source_set_enabled(u->repeat_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (u->repeat_timer) {
+                r = sd_event_source_set_time(u->repeat_timer, next);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(u->repeat_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(u->manager->event, &u->repeat_timer, CLOCK_MONOTONIC, next,
+                                      100 * USEC_PER_MSEC, on_repeat_timer, u);
+        if (r < 0) {
+                /* No timer: record the counts now rather than never. */
+                log_warning_errno(r, "Cannot arm the repeat timer, recording repeated blocks now: %m");
+                emit_due_repeats(u, USEC_INFINITY);
+        }
+}
+
+/* Takes *e when the block is a repeat (returns true: not to be recorded one by one). */
+static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *dec, Event **e) {
+        usec_t window = u->manager->policy->usb.repeat_window, now = now_usec(CLOCK_MONOTONIC);
+        _cleanup_free_ char *identity = NULL;
+        UsbRepeat *entry, evicted;
+        char id[10];
+        int r;
+
+        if (window == 0)
+                return false;
+        identity = usb_report_identity(d, dec);
+        if (!identity)
+                return log_oom(), false;
+        emit_due_repeats(u, now);
+        r = usb_repeat_note(&u->repeats, identity, window, now, now_usec(CLOCK_REALTIME), &entry, &evicted);
+        if (evicted.identity)
+                emit_repeats(u, &evicted);
+        if (r < 0)
+                return log_oom(), false;
+        if (r > 0) {
+                log_debug("USB device %s (%s) blocked again within the repeat window (%u repeats): one record when it closes.",
+                          d->sysname, usb_device_id(d, id), entry->repeats);
+                repeat_payload_free(entry->payload);
+                entry->payload = TAKE_PTR(*e);
+        }
+        arm_repeat_timer(u);
+        return r > 0;
+}
+
 /* ---- report ---- */
 
 static void report(UsbEnforcer *u, Tracked *t) {
@@ -256,6 +358,12 @@ static void report(UsbEnforcer *u, Tracked *t) {
         r = usb_report_build(m->policy, t->snapshot, &dec, &e);
         if (r < 0) {
                 log_error_errno(r, "Failed to build the event for %s: %m", t->snapshot->sysname);
+                return;
+        }
+        if (e->kind == EVENT_USB_BLOCKED && coalesce_block(u, t->snapshot, &dec, &e)) {
+                /* Blocked as always; its record (and its notice) waits for the window. */
+                free(t->reported_key);
+                t->reported_key = TAKE_PTR(key);
                 return;
         }
         if (e->kind == EVENT_USB_BLOCKED)
@@ -323,6 +431,8 @@ void usb_enforcer_flush(UsbEnforcer *u) {
         for (Tracked *t = u->devices; t; t = t->next)
                 if (t->pending)
                         report(u, t);
+        emit_due_repeats(u, USEC_INFINITY);
+        arm_repeat_timer(u);
 }
 
 /* ---- expiry ---- */

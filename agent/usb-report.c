@@ -237,3 +237,13 @@ char *usb_report_key(const UsbDevice *d, const Decision *dec) {
                 return NULL;
         return k;
 }
+
+char *usb_report_identity(const UsbDevice *d, const Decision *dec) {
+        char *k;
+        /* serial_hex: a serial's exact bytes when it is not plain text */
+        if (asprintf(&k, "%04x:%04x:%d:%s:%s|%d|%d|%x|%s", d->vendor, d->product, d->has_serial,
+                     d->has_serial ? strempty(d->serial) : "", strempty(d->serial_hex), dec->relevant, dec->allow,
+                     dec->blocked_categories, decision_reason_to_string(dec->reason)) < 0)
+                return NULL;
+        return k;
+}

@@ -27,3 +27,8 @@ const char *usb_report_explanation(const UsbDevice *d, const Decision *dec);
 
 /* A short key of what an event would say; a new event is due when it changes. */
 char *usb_report_key(const UsbDevice *d, const Decision *dec);
+
+/* A device's identity and its decision, for coalescing repeated blocks
+ * (usb-repeat.h): vendor:product:serial, action, reason, categories; never
+ * the port. */
+char *usb_report_identity(const UsbDevice *d, const Decision *dec);

@@ -410,3 +410,105 @@ def test_mamorictl_status_antivirus_off(make_agent):
     a = make_agent().start()  # the harness turns the pattern check off
     p = ctl(a, "status")
     assert re.search(r"antivirus\s+disabled", p.stdout), p.stdout
+
+
+# ---- trust: antivirus.command runs as root ----
+
+def _untrusted_command(tmp_path, defect):
+    """A copy of /bin/echo that someone other than root could change; returns
+    (its path, the words the config error must hold)."""
+    d = tmp_path / "engine"
+    d.mkdir()
+    os.chmod(d, 0o755)
+    prog = d / "mdatp"
+    shutil.copyfile("/bin/echo", prog)
+    os.chmod(prog, 0o755)
+    if defect == "group-writable":
+        os.chmod(prog, 0o775)
+        return prog, "writable by group"
+    if defect == "owned by uid 1000":
+        os.chown(prog, 1000, 1000)
+        return prog, "owned by uid 1000"
+    if defect == "world-writable directory":
+        os.chmod(d, 0o777)
+        return prog, f"directory {d}: writable by everyone"
+    if defect == "sticky world-writable directory":
+        os.chmod(d, 0o1777)
+        return prog, f"directory {d}: writable by everyone"
+    if defect == "link to a user's program":
+        target = tmp_path / "user-prog"
+        shutil.copyfile("/bin/echo", target)
+        os.chmod(target, 0o755)
+        os.chown(target, 1000, 1000)
+        link = d / "link"
+        os.symlink(target, link)
+        return link, "its target"
+    if defect == "not executable":
+        os.chmod(prog, 0o644)
+        return prog, "not executable"
+    raise AssertionError(defect)
+
+
+@pytest.mark.parametrize("defect", ["group-writable", "owned by uid 1000", "world-writable directory",
+                                    "sticky world-writable directory", "link to a user's program",
+                                    "not executable"])
+def test_untrusted_command_is_refused_at_reload(tmp_path, make_agent, defect):
+    """antivirus.command runs as root: its program, resolved, must be root's and
+    writable by nobody else, in root's directories. Otherwise the config is
+    refused (file:line) and the running policy stays."""
+    good = 'command = [ "/bin/echo", "definitions_updated_minutes_ago : 3000" ]; command_output = "minutes_ago";'
+    a = make_agent(main_conf=generic(good)).start()
+    a.wait_events("av.pattern_stale")
+    old_hash = a.events("agent.started")[0]["agent"]["policy_hash"]
+    prog, words = _untrusted_command(tmp_path, defect)
+    a.write_conf(generic(f'command = [ "{prog}", "definitions_updated_minutes_ago : 10" ];'
+                         ' command_output = "minutes_ago";'))
+    a.reload()
+    err = a.wait_events("agent.config_error")[0]
+    c = err["config"]
+    assert (c["phase"], c["outcome"]) == ("reload", "kept_running_policy")
+    assert c["running_policy_hash"] == old_hash
+    hits = [e for e in c["errors"] if "not trusted to run as root" in e["message"]]
+    assert hits and words in hits[0]["message"], c["errors"]
+    assert hits[0]["file"].endswith("mamori.conf") and hits[0]["line"] == 2, hits
+    assert f"mamori.conf:2: " in a.log()
+    assert a.events("agent.config_changed") == []
+    # The program never ran: the old command's reading stands.
+    assert a.events("av.pattern_ok") == []
+    # Refused at start as well (--check-config).
+    rc, out, errtext = a.check_config()
+    assert rc != 0 and "not trusted to run as root" in errtext + out
+
+
+def test_trusted_command_in_a_root_directory_runs(tmp_path, make_agent):
+    d = tmp_path / "engine"
+    d.mkdir()
+    os.chmod(d, 0o755)
+    prog = d / "mdatp"
+    shutil.copyfile("/bin/echo", prog)
+    os.chmod(prog, 0o755)
+    a = make_agent(main_conf=generic(f'command = [ "{prog}", "definitions_updated_minutes_ago : 3000" ];'
+                                     ' command_output = "minutes_ago";')).start()
+    ev = a.wait_events("av.pattern_stale")[0]
+    assert ev["antivirus"]["file"] == str(prog)
+    assert a.events("agent.config_error") == []
+
+
+@pytest.mark.parametrize("what", ["link", "fifo"])
+def test_database_link_or_fifo_is_not_read(db, tmp_path, make_agent, what):
+    """The database is the clamav user's, not root's: mamorid does not ask for
+    root's ownership there, but opens daily.cvd with O_NOFOLLOW|O_NONBLOCK and
+    reads only a regular file: a link (to a fresh header elsewhere) is not
+    followed, a FIFO neither blocks nor is read."""
+    os.makedirs(db)
+    path = os.path.join(db, "daily.cvd")
+    if what == "link":
+        write_db(str(tmp_path / "elsewhere"), "daily.cvd", cvd(27000, 1))
+        os.symlink(tmp_path / "elsewhere" / "daily.cvd", path)
+    else:
+        os.mkfifo(path)
+    a = make_agent(main_conf=conf(db), extra_env={"WATCHDOG_USEC": "3000000"}).start()
+    ev = a.wait_events("av.missing")[0]
+    assert ev["antivirus"]["reason"] == "unreadable", ev
+    assert a.events("av.pattern_ok") == []
+    a.reload()  # the loop never blocked

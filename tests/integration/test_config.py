@@ -96,7 +96,8 @@ def test_reload_with_a_broken_file_keeps_the_running_policy(bed, make_agent):
     # files) is still blocked when plugged again, A still allowed.
     db2, (ib2,) = plug_b(bed, bus=1)
     da2, (ia2,) = plug_a(bed, bus=1)
-    a.wait_events("usb.blocked", count=2, pred=lambda e: e["device"]["vendor_id"] == "0930")
+    # (B's second block comes within usb.repeat_window of its first: it is
+    # recorded once that window closes, as one usb.blocked with repeats = 1.)
     a.wait_events("usb.allowed", count=2)
     assert bed.authorized(ib2) == "0" and bed.authorized(ia2) == "1"
     assert all(e["agent"]["policy_hash"] == old_hash for e in usb_events(a))

@@ -410,3 +410,54 @@ def test_entry_expires_while_plugged(bed, make_agent, watcher):
     check_usb_event(ev, "usb.blocked", "expired", "0781", "5567")
     assert ev["decision"]["rule"]["label"] == "一時貸出"
     assert len(usb_events(a)) == 2
+
+
+# ---- a device that is blocked again and again ----
+
+def test_replugged_stick_is_one_record_per_window(bed, make_agent):
+    """A gadget that re-enumerates a few times a second must not flood the
+    spool with usb.blocked (pushing out usb.allowed when it is full): every
+    plug is blocked at once, the first one is recorded, the repeats within
+    usb.repeat_window are one usb.blocked with repeats=N when it closes. A
+    different stick in between gets its own event."""
+    a = make_agent(main_conf='usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; '
+                             'repeat_window = "4s"; };\n').start()
+    for n in range(50):
+        dev, (i,) = bed.add_usb("0930", "6545", serial="FLOOD0001", interfaces=(STORAGE,))
+        wait_for(lambda: bed.authorized(i) == "0", 5, interval=0.0005, what="the block")
+        bed.remove(dev, (i,))
+        if n == 0:
+            a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "FLOOD0001")
+        if n == 20:
+            odev, (oi,) = bed.add_usb("0930", "6545", serial="OTHER0001", interfaces=(STORAGE,))
+            wait_for(lambda: bed.authorized(oi) == "0", 5, interval=0.0005, what="the block")
+            a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "OTHER0001")
+    barrier(bed, a)
+    flood = [e for e in usb_events(a, "usb.blocked") if e["device"]["serial"] == "FLOOD0001"]
+    assert len(flood) == 1 and "repeats" not in flood[0], "the first plug is recorded at once, the repeats wait"
+    ev = a.wait_events("usb.blocked", timeout=20, pred=lambda e: "repeats" in e)[0]
+    check_usb_event(ev, "usb.blocked", "unknown", "0930", "6545", category="storage")
+    assert ev["device"]["serial"] == "FLOOD0001"
+    assert ev["repeats"] == 49
+    assert ev["repeats_first"] <= ev["repeats_last"]
+    assert "blocked 49 more times" in ev["message"]
+    other = [e for e in usb_events(a, "usb.blocked") if e["device"]["serial"] == "OTHER0001"]
+    assert len(other) == 1 and "repeats" not in other[0]
+    barrier(bed, a)
+    assert len([e for e in usb_events(a, "usb.blocked") if e["device"]["serial"] == "FLOOD0001"]) == 2
+
+
+def test_repeats_still_open_are_recorded_when_mamorid_stops(bed, make_agent):
+    a = make_agent().start()  # the default window, 60 s: still open at the stop
+    for n in range(3):
+        dev, (i,) = bed.add_usb("0930", "6545", serial="STOP0001", interfaces=(STORAGE,))
+        wait_for(lambda: bed.authorized(i) == "0", 5, interval=0.0005, what="the block")
+        bed.remove(dev, (i,))
+        if n == 0:
+            a.wait_events("usb.blocked")
+    barrier(bed, a)
+    assert len([e for e in usb_events(a, "usb.blocked") if e["device"]["serial"] == "STOP0001"]) == 1
+    assert a.stop() == 0
+    kinds = [(e["kind"], e.get("repeats")) for e in a.events() if e["kind"] in ("usb.blocked", "agent.stopping")
+             and e.get("device", {}).get("vendor_id") != "dead"]
+    assert kinds == [("usb.blocked", None), ("usb.blocked", 2), ("agent.stopping", None)], kinds

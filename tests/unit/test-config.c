@@ -39,6 +39,8 @@ static const ErrorCase cases[] = {
         { "driver twice", "usb = {\n drivers = {\n  storage = [ \"acme_sd\" ];\n  mtp = [ \"acme-sd\" ]; };\n};\n", NULL, "mamori.conf", 4, "listed twice" },
         { "policy_ref wrong type", "usb = {\n policy_ref = 3;\n};\n", NULL, "mamori.conf", 2, "'policy_ref' must be a string" },
         { "policy_ref empty", "usb = {\n policy_ref = \"\";\n};\n", NULL, "mamori.conf", 2, "must not be empty" },
+        { "repeat_window too long", "usb = {\n repeat_window = \"2h\";\n};\n", NULL, "mamori.conf", 2, "'repeat_window' must be between" },
+        { "repeat_window not a duration", "usb = {\n repeat_window = \"soon\";\n};\n", NULL, "mamori.conf", 2, "must be a duration" },
         { "include refused", "usb = { };\n  @include \"/etc/passwd\"\n", NULL, "mamori.conf", 2, "@include" },
         { "unknown top-level key in allow file", "", "allow = ();\nallw = ();\n", "allow.d/00-test.conf", 2, "unknown key 'allw'" },
         { "allow not a list", "", "allow = { vendor = \"0781\"; };\n", "allow.d/00-test.conf", 1, "must be a list" },
@@ -209,6 +211,13 @@ static void test_defaults(void **state) {
         assert_int_equal(config_load_strings("", NULL, &p, &e), 0);
         assert_int_equal(p->usb.block_mask, USB_CATEGORIES_BLOCKABLE);
         assert_string_equal(p->usb.policy_ref, "対策基準 第3-6");
+        assert_int_equal(p->usb.repeat_window, 60 * USEC_PER_SEC);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("usb = { repeat_window = \"90s\"; };\n", NULL, &p, &e), 0);
+        assert_int_equal(p->usb.repeat_window, 90 * USEC_PER_SEC);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("usb = { repeat_window = 0; };\n", NULL, &p, &e), 0);
+        assert_int_equal(p->usb.repeat_window, 0);
         policy_unref(p);
 }
 
