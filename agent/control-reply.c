@@ -40,16 +40,7 @@ static void write_refused(Manager *m, JsonWriter *w) {
         }
         json_object_begin(w);
         write_time(w, "since", since);
-        json_key(w, "errors");
-        json_array_begin(w);
-        for (size_t i = 0; i < e->n; i++) {
-                json_object_begin(w);
-                json_kv_string(w, "file", e->items[i].file);
-                json_kv_int(w, "line", e->items[i].line);
-                json_kv_string(w, "message", e->items[i].message);
-                json_object_end(w);
-        }
-        json_array_end(w);
+        manager_write_config_errors(w, e);
         json_object_end(w);
 }
 

@@ -139,7 +139,7 @@ static void log_policy(const Policy *p) {
                  p->usb.block_mask == 0 ? " nothing (usb.block is empty)" : "");
 }
 
-static void write_errors(JsonWriter *w, const ConfigErrors *errs) {
+void manager_write_config_errors(JsonWriter *w, const ConfigErrors *errs) {
         json_key(w, "errors");
         json_array_begin(w);
         for (size_t i = 0; i < errs->n && i < 50; i++) {
@@ -180,7 +180,7 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         }
         if (m->policy)
                 json_kv_string(w, "running_policy_hash", m->policy->hash);
-        write_errors(w, errs);
+        manager_write_config_errors(w, errs);
         json_object_end(w);
         (void) manager_emit(m, e);
 }

@@ -31,6 +31,9 @@ typedef struct ManagerOptions {
         const char *runtime_dir; /* NULL: $RUNTIME_DIRECTORY or /run/mamori */
 } ManagerOptions;
 
+/* "errors": [ { "file", "line", "message" } ] (at most 50; "errors_not_shown"). */
+void manager_write_config_errors(JsonWriter *w, const ConfigErrors *errs);
+
 typedef struct Manager {
         sd_event *event;
         char *config_path, *allow_dir, *state_dir, *runtime_dir;

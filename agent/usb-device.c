@@ -327,12 +327,11 @@ static int read_interfaces_from_sysfs(UsbDevice *d) {
         return 0;
 }
 
-static int read_interfaces_from_descriptors(UsbDevice *d) {
+/* The device's raw `descriptors` file, read to its end but at most max
+ * bytes; larger is -EFBIG, logged with what is then not read (what). */
+static int read_descriptors_file(UsbDevice *d, size_t max, const char *what, uint8_t **ret, size_t *ret_len) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ uint8_t *buf = NULL;
-        UsbDescInterface ifs[USB_DESC_MAX_INTERFACES];
-        size_t len = 0;
         int n;
 
         if (asprintf(&p, "%s/descriptors", d->syspath) < 0)
@@ -340,10 +339,19 @@ static int read_interfaces_from_descriptors(UsbDevice *d) {
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        n = usb_descriptors_read(fd, USB_DESC_READ_MAX, &buf, &len);
+        n = usb_descriptors_read(fd, max, ret, ret_len);
         if (n == -EFBIG)
-                return log_warning_errno(n, "%s holds more than %d KiB; its interfaces are not read from it.", p,
-                                         USB_DESC_READ_MAX / 1024);
+                return log_warning_errno(n, "%s holds more than %zu bytes; %s not read from it.", p, max, what);
+        return n < 0 ? n : 0;
+}
+
+static int read_interfaces_from_descriptors(UsbDevice *d) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        UsbDescInterface ifs[USB_DESC_MAX_INTERFACES];
+        size_t len = 0;
+        int n;
+
+        n = read_descriptors_file(d, USB_DESC_READ_MAX, "its interfaces are", &buf, &len);
         if (n < 0)
                 return n;
         n = usb_descriptors_parse(buf, len, NULL, ifs, ELEMENTSOF(ifs));
@@ -371,22 +379,13 @@ static int read_interfaces_from_descriptors(UsbDevice *d) {
  * only the current one), from the raw descriptors of the active configuration.
  * Without the descriptors the current settings are all there is. */
 static int read_alternates(UsbDevice *d, unsigned config_value) {
-        _cleanup_free_ char *p = NULL;
-        _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_free_ UsbDescInterface *ifs = NULL;
         size_t len = 0, max;
         int n;
 
-        if (asprintf(&p, "%s/descriptors", d->syspath) < 0)
-                return -ENOMEM;
-        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        n = usb_descriptors_read(fd, USB_DESC_KERNEL_MAX, &buf, &len);
-        if (n == -EFBIG)
-                return log_warning_errno(n, "%s holds more than a kernel's descriptors can; the alternate settings "
-                                         "of %s are not read from it.", p, d->sysname);
+        /* USB_DESC_KERNEL_MAX: more than a kernel's descriptors can be */
+        n = read_descriptors_file(d, USB_DESC_KERNEL_MAX, "its alternate settings are", &buf, &len);
         if (n < 0)
                 return n;
         /* Every interface descriptor (9 bytes) of every configuration: a first

@@ -8,20 +8,10 @@ import re
 import subprocess
 
 from mamori_testlib import MAMORID
+from usb_support import (A, B, KEYBOARD, allow_file, barrier, check_usb_event, entry, plug_a, plug_b, sysname,
+                         usb_events, wait_authorized)
+
 MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
-from usb_support import (KEYBOARD, allow_file, barrier, check_usb_event, entry, sysname, usb_events,
-                         wait_authorized)
-
-A = entry("0781", "5567", serial="AAAA0001", label="stick A")
-B = entry("0930", "6545", serial="BBBB0001", label="stick B")
-
-
-def plug_a(bed, **kw):
-    return bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized=None, **kw)
-
-
-def plug_b(bed, **kw):
-    return bed.add_usb("0930", "6545", serial="BBBB0001", iface_authorized=None, **kw)
 
 
 # ---- reload ----

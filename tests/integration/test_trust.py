@@ -18,19 +18,9 @@ import pytest
 
 from mamori_testlib import MAMORID, wait_for
 from reporting_lib import collector_conf
-from usb_support import allow_file, barrier, entry, usb_events, wait_authorized
+from usb_support import A, B, allow_file, barrier, entry, plug_a, plug_b, usb_events, wait_authorized
 
 MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
-A = entry("0781", "5567", serial="AAAA0001", label="stick A")
-B = entry("0930", "6545", serial="BBBB0001", label="stick B")
-
-
-def plug_a(bed, **kw):
-    return bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized=None, **kw)
-
-
-def plug_b(bed, **kw):
-    return bed.add_usb("0930", "6545", serial="BBBB0001", iface_authorized=None, **kw)
 
 
 # ---- allow.d: a defect in a file or the directory refuses the reload ----

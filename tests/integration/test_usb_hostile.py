@@ -197,7 +197,7 @@ def test_descriptors_read_whole_and_bounded(bed, make_agent):
     big, _ = bed.add_usb("0781", "5567", serial=b"DESC2", interfaces=(), port=7)
     bed.write_raw(big, "descriptors", DEVICE_DESC + bytes([4, 0x24, 0, 0]) * 16384 + STORAGE_CONFIG)
     bed.tb.uevent(big, "bind")
-    wait_for(lambda: b"holds more than 64 KiB" in a.log().encode(), what="the warning")
+    wait_for(lambda: b"holds more than 65536 bytes" in a.log().encode(), what="the warning")
     barrier(bed, a)
     assert not [e for e in a.events("usb.blocked") if e["device"]["bus_path"] == "2-7"]
     rc = a.stop()

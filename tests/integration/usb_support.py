@@ -51,6 +51,19 @@ def allow_file(*entries):
 _barrier_serials = itertools.count(1)
 
 
+# Two sticks that the config and trust tests approve (A) or not (B).
+A = entry("0781", "5567", serial="AAAA0001", label="stick A")
+B = entry("0930", "6545", serial="BBBB0001", label="stick B")
+
+
+def plug_a(bed, **kw):
+    return bed.add_usb("0781", "5567", serial="AAAA0001", iface_authorized=None, **kw)
+
+
+def plug_b(bed, **kw):
+    return bed.add_usb("0930", "6545", serial="BBBB0001", iface_authorized=None, **kw)
+
+
 def barrier(bed, agent):
     """Plugs a stick nobody listed and waits for its usb.blocked event. mamorid
     handles uevents in order, so after this every earlier uevent has been
