@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 
 import dbus
 
+from bus_testlib import BUS_CONFIG
 from mamori_testlib import NotifiedProcess, wait_for
 
 SOURCE_DIR = os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
@@ -83,18 +84,8 @@ def system_bus_config(sock_path, policy):
     return ET.tostring(root, encoding="unicode")
 
 
-SESSION_CONFIG = """<busconfig>
-  <type>session</type>
-  <listen>unix:path={sock}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
+# The user's session bus: open to anyone, as bus_testlib's private system bus.
+SESSION_CONFIG = BUS_CONFIG
 
 
 class Bus:
@@ -193,7 +184,7 @@ class NoticeWorld:
         os.chown(self.user_dir, USER_UID, USER_UID)
         self.system = Bus(self.dir, "system", system_bus_config(os.path.join(self.dir, "system.sock"), POLICY))
         self.session = Bus(self.user_dir, "session",
-                           SESSION_CONFIG.format(sock=os.path.join(self.user_dir, "session.sock")), user=USER_UID)
+                           SESSION_CONFIG.format(path=os.path.join(self.user_dir, "session.sock")), user=USER_UID)
         self.capabilities = capabilities
         self.with_server = notification_server
         self.server = None
