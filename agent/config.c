@@ -258,9 +258,24 @@ static int read_source(ConfigErrors *errors, const char *path, Source *ret) {
         return read_source_at(errors, dfd, path, basename(b), ret);
 }
 
-/* libconfig would follow @include to files nobody checked or hashed. */
+/* libconfig would follow @include to files nobody checked or hashed, and
+ * would stop reading at a NUL byte: what follows it would silently count for
+ * nothing (it is still hashed), so such a file is refused where the NUL is. */
 static int refuse_include(ConfigErrors *errors, const Source *s) {
+        const char *nul = memchr(s->text, 0, s->len);
         int line = 1;
+
+        if (nul) {
+                const char *bol = s->text;
+                for (const char *p = s->text; p < nul; p++)
+                        if (*p == '\n') {
+                                line++;
+                                bol = p + 1;
+                        }
+                config_error(errors, s->path, line, "contains a NUL byte (column %zu): a configuration file is text",
+                             (size_t) (nul - bol) + 1);
+                return -EINVAL;
+        }
         for (const char *p = s->text; p < s->text + s->len; p++) {
                 const char *q = p;
                 while (q < s->text + s->len && (*q == ' ' || *q == '\t'))
@@ -274,10 +289,6 @@ static int refuse_include(ConfigErrors *errors, const Source *s) {
                 if (!p)
                         break;
                 line++;
-        }
-        if (memchr(s->text, 0, s->len)) {
-                config_error(errors, s->path, 0, "contains a NUL byte");
-                return -EINVAL;
         }
         return 0;
 }
