@@ -14,6 +14,16 @@ CLONE_NEWNS = 0x00020000
 _private = False
 
 
+def _run(*cmd, check=True):
+    """mount and friends without umockdev's preload: it would send their
+    /dev (loop devices) into the testbed."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    r = subprocess.run(list(cmd), capture_output=True, text=True, env=env)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r
+
+
 def private_mounts():
     """The test process gets a mount namespace of its own, its mounts
     private: what is mounted from here on stays in it."""
@@ -25,7 +35,7 @@ def private_mounts():
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         pytest.skip(f"unshare(CLONE_NEWNS): {os.strerror(ctypes.get_errno())}")
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    _run("mount", "--make-rprivate", "/")
     _private = True
 
 
@@ -33,19 +43,19 @@ def mount_tmpfs(path, size="64k", mode="0700", ro=False):
     private_mounts()
     os.makedirs(path, exist_ok=True)
     opts = f"size={size},mode={mode}" + (",ro" if ro else "")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", path], check=True)
+    _run("mount", "-t", "tmpfs", "-o", opts, "tmpfs", path)
     return path
 
 
 def bind_ro(path):
     """path (a file or a directory) read-only from now on: a write fails with EROFS."""
     private_mounts()
-    subprocess.run(["mount", "--bind", path, path], check=True)
-    subprocess.run(["mount", "-o", "remount,bind,ro", path], check=True)
+    _run("mount", "--bind", path, path)
+    _run("mount", "-o", "remount,bind,ro", path)
 
 
 def umount(path):
-    subprocess.run(["umount", path], check=True)
+    _run("umount", path)
 
 
 def fill(directory, name="filler"):
@@ -66,3 +76,35 @@ def fill(directory, name="filler"):
         except OSError as e:
             assert e.errno == errno.ENOSPC, e
     return path
+
+
+def mount_ext4(image, path, size_mb=16):
+    """A small ext4 on a loop device at path (made on first use): a real
+    disk filesystem, for shutdown_fs(). Skips where loop devices are not allowed."""
+    private_mounts()
+    if not os.path.exists(image):
+        with open(image, "wb") as f:
+            f.truncate(size_mb << 20)
+        _run("mkfs.ext4", "-q", "-F", image)
+    os.makedirs(path, exist_ok=True)
+    r = _run("mount", "-o", "loop", image, path, check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a loop device: {r.stderr.strip()}")
+    os.chmod(path, 0o700)
+    return path
+
+
+EXT4_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
+EXT4_GOING_FLAGS_NOLOGFLUSH = 2
+
+
+def shutdown_fs(path):
+    """The filesystem at path shuts down as on a fatal disk error: from now
+    on every write and sync on it fails with EIO (until it is mounted again)."""
+    import fcntl
+    import struct
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, EXT4_IOC_SHUTDOWN, struct.pack("I", EXT4_GOING_FLAGS_NOLOGFLUSH))
+    finally:
+        os.close(fd)

@@ -105,3 +105,45 @@ def test_url_removed_by_a_reload_while_a_request_is_out(bed, make_agent, collect
     assert {e["id"] for e in sent} <= {e["id"] for e in collector.events()}
     assert len(collector.requests) > n
     check_feed(collector.events())
+
+
+def test_a_delivery_the_spool_cannot_record_is_sent_again(bed, make_agent, collector, pki, tmp_path):
+    """The collector takes a batch, and the spool's disk fails before the
+    delivery cursor is written (an ext4 shut down as on a disk error): the
+    batch is not counted as delivered, and after a restart on the repaired
+    disk it goes again, the very same events (same ids)."""
+    conf = collector_conf(collector, pki, backoff_min="200ms", backoff_max="1s")
+    a = make_agent(main_conf=conf)
+    image = str(tmp_path / "state.img")
+    fault_lib.mount_ext4(image, a.state)
+    mounted = True
+    try:
+        collector.script("hold")
+        a.start()
+        wait_for(lambda: collector.hanging == 1, 10, what="the first batch out")
+        held = collector.requests[0]["events"]
+        assert [e["kind"] for e in held] == ["agent.started"]
+        fault_lib.shutdown_fs(a.state)
+        collector.release()  # ...and the collector takes it: 200
+        wait_for(lambda: "Cannot record the delivery of events 1-1 in the spool; they will be sent again" in a.log(),
+                 10, what="the ack failure in the log")
+        st = status(a)["uplink"]
+        assert st["events_sent"] == 0 and st["failures"] >= 1, st
+        assert st["last_error"] == "cannot record the delivery in the spool", st
+        assert [e["id"] for e in collector.events()] == [held[0]["id"]]
+        a.stop()
+        fault_lib.umount(a.state)
+        mounted = False
+        # The disk repaired (mounted again): the cursor never moved, so the
+        # event is sent again, identical.
+        fault_lib.mount_ext4(image, a.state)
+        mounted = True
+        a.start()
+        wait_for(lambda: [e["id"] for e in collector.events()].count(held[0]["id"]) == 2, 15,
+                 what="the event sent again")
+        check_feed(collector.events())  # the copies are identical
+    finally:
+        if a.proc and a.proc.poll() is None:
+            a.stop()
+        if mounted:
+            fault_lib.umount(a.state)
