@@ -279,8 +279,11 @@ static int client_read(ControlClient *cl) {
                 l = recv(cl->fd, sink, sizeof sink, MSG_DONTWAIT);
                 if (l == 0 || (l < 0 && errno != EAGAIN && errno != EINTR))
                         return -ECONNRESET;
-                if (l > 0 && cl->draining && (cl->drained += (size_t) l) > CONTROL_DRAIN_MAX)
+                if (l > 0 && cl->draining && (cl->drained += (size_t) l) > CONTROL_DRAIN_MAX) {
+                        log_notice("Control socket: dropping a client that sent more than %u bytes after its reply.",
+                                   (unsigned) CONTROL_DRAIN_MAX);
                         return -EMSGSIZE;
+                }
                 if (l > 0 && !cl->draining) {
                         /* One request a connection: a follower that keeps sending would
                          * only keep the loop busy reading it. */
@@ -382,6 +385,9 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
                 log_notice("Control socket: dropping a client that did not read its reply in %llus (%zu of %zu bytes unread).",
                            (unsigned long long) (CONTROL_REPLY_TIMEOUT_USEC / USEC_PER_SEC), cl->out_len - cl->out_pos,
                            cl->out_len);
+        else
+                log_debug("Control client did not close in %llus after its reply, closing.",
+                          (unsigned long long) (CONTROL_DRAIN_TIMEOUT_USEC / USEC_PER_SEC));
         client_free(cl);
         return 0;
 }

@@ -60,6 +60,7 @@ typedef struct UsbInterface {
         UsbAltSetting alts[USB_INTERFACE_MAX_ALTS]; /* the other alternate settings */
         uint8_t n_alts;
         UsbInterfaceDone done;
+        int block_error; /* the policy blocks it and the write of authorized=0 failed: -errno */
 } UsbInterface;
 
 typedef struct UsbDevice {

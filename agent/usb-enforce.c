@@ -173,10 +173,12 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
                         if (r == -ENOENT)
                                 /* gone, or still being created: its own uevent follows */
                                 log_debug_errno(r, "Interface %s has no authorized attribute (yet): %m", i->sysname);
-                        else if (r < 0)
+                        else if (r < 0) {
+                                /* Its event says so: never "blocked" for an interface that works. */
+                                i->block_error = r;
                                 log_error_errno(r, "Failed to block interface %s (%s) of %s: %m", i->sysname,
                                                 usb_category_to_string(i->category), usb_device_id(d, id));
-                        else {
+                        } else {
                                 i->authorized = 0;
                                 i->done = USB_INTERFACE_BLOCKED;
                                 if (i->category_source != USB_CATEGORY_FROM_CLASS)

@@ -7,7 +7,7 @@
 
 const char *usb_report_interface_action(const Decision *dec, const UsbInterface *i) {
         if (decision_blocks_interface(dec, i))
-                return "blocked";
+                return i->block_error < 0 ? "block_failed" : "blocked";
         if (dec->relevant && (dec->blocked_categories & USB_CATEGORY_BIT(i->category)))
                 return "allowed";
         /* Not of a blocked category: mamorid let it in (it started
@@ -102,6 +102,8 @@ void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *
                 if (i->driver)
                         json_kv_string(w, "driver", i->driver);
                 json_kv_string(w, "action", usb_report_interface_action(dec, i));
+                if (i->block_error < 0 && decision_blocks_interface(dec, i))
+                        json_kv_string(w, "error", strerror(-i->block_error));
                 if (i->authorized >= 0)
                         json_kv_bool(w, "authorized", i->authorized);
                 json_object_end(w);
@@ -145,6 +147,14 @@ const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
         }
 }
 
+/* Does the decision block an interface that the kernel did not let mamorid block? */
+static bool block_failed(const UsbDevice *d, const Decision *dec) {
+        for (size_t k = 0; k < d->n_interfaces; k++)
+                if (d->interfaces[k].block_error < 0 && decision_blocks_interface(dec, &d->interfaces[k]))
+                        return true;
+        return false;
+}
+
 /* ", 2-1:1.0 (class 07) is storage by its driver usb-storage" for each blocked
  * interface that its class alone would not have made so. */
 static char *driver_note(const UsbDevice *d, const Decision *dec) {
@@ -160,6 +170,12 @@ static char *driver_note(const UsbDevice *d, const Decision *dec) {
                 fprintf(f, "; %s (class %02x) is %s by %s %s", i->sysname, i->cls, usb_category_to_string(i->category),
                         usb_category_source_phrase(i->category_source), strna(i->category_by));
         }
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                const UsbInterface *i = &d->interfaces[k];
+                if (i->block_error < 0 && decision_blocks_interface(dec, i))
+                        fprintf(f, "; the kernel refused to block %s (%s): it stays usable", i->sysname,
+                                strerror(-i->block_error));
+        }
         if (fclose(f) != 0) {
                 free(s);
                 return NULL;
@@ -170,13 +186,13 @@ static char *driver_note(const UsbDevice *d, const Decision *dec) {
 int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret) {
         _cleanup_(event_freep) Event *e = NULL;
         _cleanup_free_ char *note = NULL;
-        bool blocked = dec->relevant && !dec->allow;
+        bool blocked = dec->relevant && !dec->allow, failed = blocked && block_failed(d, dec);
         unsigned shown = dec->relevant ? dec->blocked_categories : d->categories;
         JsonWriter *w;
         char id[10];
         int r;
 
-        e = event_new(blocked ? EVENT_USB_BLOCKED : EVENT_USB_ALLOWED);
+        e = event_new(failed ? EVENT_USB_BLOCK_FAILED : blocked ? EVENT_USB_BLOCKED : EVENT_USB_ALLOWED);
         if (!e)
                 return -ENOMEM;
         r = event_set_policy_ref(e, p->usb.policy_ref ? p->usb.policy_ref : POLICY_REF_USB_DEFAULT);
@@ -185,7 +201,8 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         note = driver_note(d, dec);
         if (!note)
                 return -ENOMEM;
-        r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s%s", blocked ? "Blocked" : "Allowed",
+        r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s%s",
+                              failed ? "FAILED to block" : blocked ? "Blocked" : "Allowed",
                               usb_category_to_string(usb_category_primary(shown)), usb_device_id(d, id),
                               strempty(d->manufacturer), strempty(d->product_name),
                               d->has_serial ? d->serial : "(none)", d->sysname, usb_report_explanation(d, dec), note);
@@ -196,7 +213,7 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         usb_report_write_device(w, d, dec);
         json_key(w, "decision");
         json_object_begin(w);
-        json_kv_string(w, "action", blocked ? "blocked" : "allowed");
+        json_kv_string(w, "action", failed ? "block_failed" : blocked ? "blocked" : "allowed");
         json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
         json_kv_string(w, "explanation", usb_report_explanation(d, dec));
         usb_report_write_categories(w, "blocked_categories", blocked ? dec->blocked_categories : 0);
@@ -231,9 +248,10 @@ char *usb_report_key(const UsbDevice *d, const Decision *dec) {
                         ifs[len++] = ',';
                 }
         ifs[len] = 0;
-        if (asprintf(&k, "%d|%d|%x|%s|%s:%u|%s", dec->relevant, dec->allow, dec->blocked_categories,
+        /* A block that failed, then held (a later uevent's write): a new event. */
+        if (asprintf(&k, "%d|%d|%x|%s|%s:%u|%s|%s", dec->relevant, dec->allow, dec->blocked_categories,
                      decision_reason_to_string(dec->reason), dec->entry ? dec->entry->file : "-",
-                     dec->entry ? dec->entry->line : 0, ifs) < 0)
+                     dec->entry ? dec->entry->line : 0, ifs, block_failed(d, dec) ? "failed" : "") < 0)
                 return NULL;
         return k;
 }

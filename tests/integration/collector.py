@@ -2,7 +2,7 @@
 """A real HTTPS collector for the tests: TLS with a CA made at test time,
 client certificates required (mTLS), and a record of everything it was sent.
 It can be told to misbehave: answer 500s, 429 with Retry-After, 400 for one
-batch, accept a request and hang, or be down.
+batch, accept a request and hang (or hold it, then take it), or be down.
 
     pki = make_pki(tmpdir)            # CA, server and client certs (openssl)
     c = Collector(pki).start()        # c.url, c.events(), c.requests ...
@@ -132,6 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
             c._released.wait(120)
             self.close_connection = True
             return
+        if action == "hold":  # the request is out until the test releases it; then a 200
+            c.hanging += 1
+            c._released.wait(120)
+            action = 200
         status, headers = (action, {}) if isinstance(action, int) else action
         answer = b"" if 200 <= status < 300 else json.dumps({"error": f"test says {status}"}).encode()
         self.send_response(status)
@@ -214,7 +218,9 @@ class Collector:
     # ---- misbehaviour ----
     def script(self, *actions):
         """Answers for the next requests, in order: a status (500), (status,
-        {header: value}) such as (429, {"Retry-After": "3"}), or "hang"."""
+        {header: value}) such as (429, {"Retry-After": "3"}), "hang" (no answer
+        until release(), then the connection is closed) or "hold" (until
+        release(), then 200)."""
         with self.lock:
             self._script.extend(actions)
 
