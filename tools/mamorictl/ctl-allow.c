@@ -470,8 +470,8 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 return CTL_EXIT_USAGE;
         }
         if (renew) {
-                if (write_path || d.label || d.any_serial) {
-                        fprintf(stderr, "mamorictl allow: --renew changes the existing entry in place; it takes no --write, --label or --any-serial.\n");
+                if (write_path || d.label) {
+                        fprintf(stderr, "mamorictl allow: --renew changes the existing entry in place; it takes no --write or --label.\n");
                         return CTL_EXIT_USAGE;
                 }
                 if (!d.approved_by || !d.expires) {
@@ -539,8 +539,9 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
         }
         if (renew) {
                 if (n_same == 0) {
-                        fprintf(stderr, "mamorictl allow: no entry allows %s yet; there is nothing to renew. Write one with --write.\n",
-                                u->sysname);
+                        fprintf(stderr, "mamorictl allow: no entry allows %s %s yet; there is nothing to renew. Write one with --write%s.\n",
+                                u->sysname, d.any_serial ? "(any serial)" : "by its serial",
+                                d.any_serial ? "" : " (or, to renew an entry with any_serial = true, add --any-serial)");
                         return CTL_EXIT_FAILURE;
                 }
                 if (!same) {
