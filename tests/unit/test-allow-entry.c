@@ -218,6 +218,14 @@ static void test_renew_refuses_ambiguity(void **state) {
         assert_null(renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\";\n"
                           "    expires =\n \"2025-01-01\"; }\n);\n",
                           2, &r, -ENOTUNIQ));
+        /* a string that holds a newline: the rest of its line is still
+         * inside it, not a key to edit */
+        AllowRenewal s2 = { .expires = "2027-06-30", .approved_by = "Y" };
+        char *out = renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\n"
+                          "approved_by = \\\"Z\\\" \"; approved_by = \"X\"; }\n);\n", 2, &s2, 0);
+        assert_string_equal(out, "allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\n"
+                                 "approved_by = \\\"Z\\\" \"; approved_by = \"Y\"; expires = \"2027-06-30\"; }\n);\n");
+        free(out);
         /* no newline smuggled into the file */
         AllowRenewal nl = { .expires = "2027-06-30", .approved_by = "Y\n}" };
         assert_null(renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\"; }\n);\n",
