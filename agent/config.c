@@ -77,6 +77,12 @@ void config_print_summary(const Policy *p, const char *path, FILE *f) {
                         fprintf(f, "%s:%u: note: any_serial = true allows every %04x:%04x device\n", a->file, a->line,
                                 a->vendor, a->product);
         }
+        ConfigErrors notes = { 0 };
+        config_policy_notes(p, now_usec(CLOCK_REALTIME), &notes);
+        for (size_t i = 0; i < notes.n; i++)
+                fprintf(f, "%s:%d: note: %s\n", strna(notes.items[i].file), notes.items[i].line,
+                        strna(notes.items[i].message));
+        config_errors_done(&notes);
 }
 
 char *config_errors_summary(const ConfigErrors *e) {
@@ -988,7 +994,15 @@ static int parse_date_key(ConfigContext *c, const config_setting_t *entry, const
         int r = config_get_string(c, entry, key, ret);
         if (r <= 0)
                 return r;
-        if (parse_date(*ret, &ymd[0], &ymd[1], &ymd[2]) < 0) {
+        r = parse_date(*ret, &ymd[0], &ymd[1], &ymd[2]);
+        if (r == -ERANGE) {
+                char why[DATE_REASON_MAX];
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, key)),
+                             "'%s' is %s, a date that does not exist (%s)", key, *ret,
+                             date_nonexistent_reason(why, *ret));
+                return -EINVAL;
+        }
+        if (r < 0) {
                 config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, key)),
                              "'%s' must be a date written YYYY-MM-DD, not '%s'", key, *ret);
                 return -EINVAL;
@@ -999,15 +1013,19 @@ static int parse_date_key(ConfigContext *c, const config_setting_t *entry, const
 /* expires: a date ("2027-03-31": allows through that local day) or, to the
  * second, an RFC 3339 date-time with its offset ("2027-03-31T17:00:00+09:00"). */
 static int parse_expires(ConfigContext *c, const config_setting_t *entry, AllowEntry *e) {
-        int r = config_get_string(c, entry, "expires", &e->expires), ymd[3];
+        int r = config_get_string(c, entry, "expires", &e->expires);
         if (r <= 0)
                 return r;
-        if (parse_date(e->expires, &ymd[0], &ymd[1], &ymd[2]) >= 0) {
-                e->expires_at = date_end_local(ymd[0], ymd[1], ymd[2]);
+        r = parse_expiry(e->expires, &e->expires_at);
+        if (r >= 0)
                 return 1;
+        if (r == -ERANGE) {
+                char why[DATE_REASON_MAX];
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, "expires")),
+                             "'expires' is %s, whose date does not exist (%s)", e->expires,
+                             date_nonexistent_reason(why, e->expires));
+                return -EINVAL;
         }
-        if (parse_rfc3339(e->expires, &e->expires_at) >= 0)
-                return 1;
         config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, "expires")),
                      "'expires' must be a date written YYYY-MM-DD or an RFC 3339 date-time such as "
                      "2027-03-31T17:00:00+09:00, not '%s'", e->expires);
@@ -1161,22 +1179,41 @@ static int parse_allow_file(ConfigContext *c, const config_t *cfg) {
         return 0;
 }
 
-static void check_duplicates(ConfigErrors *errors, const UsbPolicy *u) {
-        for (size_t i = 1; i < u->n_entries; i++) {
+bool allow_entry_same_device(const AllowEntry *a, const AllowEntry *b) {
+        if (a->vendor != b->vendor || a->product != b->product || a->any_serial != b->any_serial)
+                return false;
+        return a->any_serial || (a->serial && b->serial && a->serial_len == b->serial_len &&
+                                 memcmp(a->serial, b->serial, a->serial_len) == 0);
+}
+
+/* Notes, not errors: an approval is a grant and two grants are their union
+ * (policy_decide() takes the one that lasts longest), and a reload is all or
+ * nothing, so refusing a redundant or stale entry would withhold every other
+ * change with it. The admin is told, to tidy up. */
+void config_policy_notes(const Policy *p, usec_t now, ConfigErrors *notes) {
+        const UsbPolicy *u = &p->usb;
+
+        for (size_t i = 0; i < u->n_entries; i++) {
                 const AllowEntry *b = &u->entries[i];
                 for (size_t k = 0; k < i; k++) {
                         const AllowEntry *a = &u->entries[k];
-                        if (a->vendor != b->vendor || a->product != b->product || a->any_serial != b->any_serial)
+                        if (!allow_entry_same_device(a, b))
                                 continue;
-                        if (!a->any_serial && (!a->serial || !b->serial || a->serial_len != b->serial_len ||
-                                               memcmp(a->serial, b->serial, a->serial_len) != 0))
-                                continue;
-                        config_error(errors, b->file, (int) b->line,
-                                     "duplicate allow entry for %04x:%04x %s%s%s (first at %s:%u)", b->vendor,
-                                     b->product, b->any_serial ? "any serial" : "serial '",
+                        config_error(notes, b->file, (int) b->line,
+                                     "another allow entry for %04x:%04x %s%s%s is at %s:%u; the one that lasts longest applies",
+                                     b->vendor, b->product, b->any_serial ? "any serial" : "serial '",
                                      b->any_serial ? "" : b->serial, b->any_serial ? "" : "'", a->file, a->line);
                         break;
                 }
+                if (b->expires_at == USEC_INFINITY)
+                        continue;
+                if (b->expires_at <= now)
+                        config_error(notes, b->file, (int) b->line,
+                                     "this entry expired (expires = \"%s\") and allows nothing; renew it with 'mamorictl allow DEVICE --renew' or remove it",
+                                     b->expires);
+                else if (b->expires_at - now <= 30 * USEC_PER_DAY)
+                        config_error(notes, b->file, (int) b->line,
+                                     "this entry expires within 30 days (expires = \"%s\")", b->expires);
         }
 }
 
@@ -1281,7 +1318,6 @@ static int load_sources(Source *srcs, size_t n_srcs, Policy **ret, ConfigErrors 
                 if (r == -ENOMEM)
                         return r;
         }
-        check_duplicates(errors, &p->usb);
         if (errors->n > before)
                 return -EINVAL;
 

@@ -37,6 +37,13 @@ char *config_errors_summary(const ConfigErrors *e);
 void config_errors_print_verdict(const ConfigErrors *e, const char *path, FILE *f);
 void config_print_summary(const Policy *p, const char *path, FILE *f);
 
+/* Whether two entries allow the same device (same model, same serial or both any_serial). */
+bool allow_entry_same_device(const AllowEntry *a, const AllowEntry *b);
+/* What a loaded policy deserves a note for, as "file:line: message" items:
+ * an entry for a device another entry already allows (with both places), an
+ * entry that has expired or expires within 30 days of now. */
+void config_policy_notes(const Policy *p, usec_t now, ConfigErrors *notes);
+
 /* The allow.d directory that belongs to a config file: "<dirname>/allow.d". */
 char *config_allow_dir_for(const char *config_path);
 

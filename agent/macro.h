@@ -26,6 +26,7 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #define USEC_PER_SEC ((uint64_t) 1000000ULL)
+#define USEC_PER_DAY (86400 * USEC_PER_SEC)
 #define USEC_PER_MSEC ((uint64_t) 1000ULL)
 #define NSEC_PER_USEC ((uint64_t) 1000ULL)
 #define USEC_INFINITY ((uint64_t) UINT64_MAX)

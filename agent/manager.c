@@ -130,6 +130,11 @@ static void log_policy(const Policy *p) {
                         log_notice("%s:%u: allow entry for %04x:%04x has any_serial = true: every device of this model is allowed%s%s",
                                    a->file, a->line, a->vendor, a->product, a->label ? " — " : "", strempty(a->label));
         }
+        ConfigErrors notes = { 0 };
+        config_policy_notes(p, now_usec(CLOCK_REALTIME), &notes);
+        for (size_t i = 0; i < notes.n; i++)
+                log_notice("%s:%d: %s", strna(notes.items[i].file), notes.items[i].line, strna(notes.items[i].message));
+        config_errors_done(&notes);
         log_info("Policy %.12s loaded: %zu allow entr%s from %zu file%s; blocking%s%s%s%s%s.", p->hash,
                  p->usb.n_entries, p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s",
                  p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_STORAGE) ? " storage" : "",
@@ -197,56 +202,82 @@ static bool entry_equal(const AllowEntry *a, const AllowEntry *b) {
                a->expires_at == b->expires_at;
 }
 
-static void write_entry_list(JsonWriter *w, const char *key, const UsbPolicy *from, const UsbPolicy *other,
-                             size_t *count) {
-        json_key(w, key);
-        json_array_begin(w);
-        for (size_t i = 0; i < from->n_entries; i++) {
-                const AllowEntry *a = &from->entries[i];
-                bool found = false;
-                for (size_t k = 0; k < other->n_entries && !found; k++)
-                        found = entry_equal(a, &other->entries[k]);
-                if (found)
-                        continue;
-                char id[10];
-                snprintf(id, sizeof id, "%04x:%04x", a->vendor, a->product);
-                json_object_begin(w);
-                json_kv_string(w, "device", id);
-                if (a->serial) {
-                        /* As a device's serial shows in usb.* events: escaped, and its
-                         * bytes in hex when escaping changed them. */
-                        _cleanup_free_ char *clean = text_sanitize(a->serial, a->serial_len, 4 * a->serial_len + 4, NULL),
-                                            *hex = NULL;
-                        json_kv_string(w, "serial", clean);
-                        if (clean && (strlen(clean) != a->serial_len || memcmp(clean, a->serial, a->serial_len) != 0)) {
-                                hex = hex_encode(a->serial, a->serial_len);
-                                json_kv_string(w, "serial_hex", hex);
-                        }
+static void write_entry(JsonWriter *w, const AllowEntry *a, const AllowEntry *was) {
+        char id[10];
+        snprintf(id, sizeof id, "%04x:%04x", a->vendor, a->product);
+        json_object_begin(w);
+        json_kv_string(w, "device", id);
+        if (a->serial) {
+                /* As a device's serial shows in usb.* events: escaped, and its
+                 * bytes in hex when escaping changed them. */
+                _cleanup_free_ char *clean = text_sanitize(a->serial, a->serial_len, 4 * a->serial_len + 4, NULL),
+                                    *hex = NULL;
+                json_kv_string(w, "serial", clean);
+                if (clean && (strlen(clean) != a->serial_len || memcmp(clean, a->serial, a->serial_len) != 0)) {
+                        hex = hex_encode(a->serial, a->serial_len);
+                        json_kv_string(w, "serial_hex", hex);
                 }
-                json_kv_bool(w, "any_serial", a->any_serial);
-                json_kv_string(w, "file", a->file);
-                json_kv_uint(w, "line", a->line);
-                if (a->label)
-                        json_kv_string(w, "label", a->label);
-                if (a->approved_by)
-                        json_kv_string(w, "approved_by", a->approved_by);
-                if (a->expires)
-                        json_kv_string(w, "expires", a->expires);
-                json_object_end(w);
-                (*count)++;
         }
-        json_array_end(w);
+        json_kv_bool(w, "any_serial", a->any_serial);
+        json_kv_string(w, "file", a->file);
+        json_kv_uint(w, "line", a->line);
+        if (a->label)
+                json_kv_string(w, "label", a->label);
+        if (a->approved_by)
+                json_kv_string(w, "approved_by", a->approved_by);
+        if (a->expires)
+                json_kv_string(w, "expires", a->expires);
+        if (was) {
+                json_kv_string(w, "old_expires", was->expires); /* null: it never expired */
+                if (was->approved_by)
+                        json_kv_string(w, "old_approved_by", was->approved_by);
+        }
+        json_object_end(w);
+}
+
+/* Pairs each entry of the new policy with the old one it continues: the
+ * same entry (same device and expiry), or else, for a renewal, an old entry
+ * for the same device that nothing else continues ("1 changed", not "1
+ * added, 1 removed"). was[i] for new entry i, continued[k] for old entry k. */
+static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was,
+                        bool **ret_continued) {
+        _cleanup_free_ const AllowEntry **was = calloc(new->n_entries + 1, sizeof(AllowEntry *));
+        _cleanup_free_ bool *continued = calloc(old->n_entries + 1, sizeof(bool));
+
+        if (!was || !continued)
+                return -ENOMEM;
+        for (size_t i = 0; i < new->n_entries; i++)
+                for (size_t k = 0; k < old->n_entries; k++)
+                        if (!continued[k] && entry_equal(&new->entries[i], &old->entries[k])) {
+                                was[i] = &old->entries[k];
+                                continued[k] = true;
+                                break;
+                        }
+        for (size_t i = 0; i < new->n_entries; i++)
+                for (size_t k = 0; k < old->n_entries && !was[i]; k++)
+                        if (!continued[k] && allow_entry_same_device(&new->entries[i], &old->entries[k])) {
+                                was[i] = &old->entries[k];
+                                continued[k] = true;
+                        }
+        *ret_was = TAKE_PTR(was);
+        *ret_continued = TAKE_PTR(continued);
+        return 0;
 }
 
 /* What changed, so the central team sees any weakening as it happens. */
 static void emit_config_changed(Manager *m, const Policy *old, const Policy *new) {
         Event *e = event_new(EVENT_AGENT_CONFIG_CHANGED);
-        size_t added = 0, removed = 0;
+        size_t added = 0, removed = 0, changed = 0;
         unsigned unblocked = old->usb.block_mask & ~new->usb.block_mask;
+        _cleanup_free_ const AllowEntry **was = NULL;
+        _cleanup_free_ bool *continued = NULL;
+        bool extended = false;
         JsonWriter *w;
 
-        if (!e)
+        if (!e || pair_entries(&new->usb, &old->usb, &was, &continued) < 0) {
+                event_free(e);
                 return (void) log_oom();
+        }
         w = event_body(e);
         json_key(w, "config");
         json_object_begin(w);
@@ -257,14 +288,37 @@ static void emit_config_changed(Manager *m, const Policy *old, const Policy *new
         usb_report_write_categories(w, "blocked_categories", new->usb.block_mask);
         usb_report_write_categories(w, "categories_no_longer_blocked", unblocked);
         usb_report_write_categories(w, "categories_newly_blocked", new->usb.block_mask & ~old->usb.block_mask);
-        write_entry_list(w, "allow_entries_added", &new->usb, &old->usb, &added);
-        write_entry_list(w, "allow_entries_removed", &old->usb, &new->usb, &removed);
+        json_key(w, "allow_entries_added");
+        json_array_begin(w);
+        for (size_t i = 0; i < new->usb.n_entries; i++)
+                if (!was[i]) {
+                        write_entry(w, &new->usb.entries[i], NULL);
+                        added++;
+                }
+        json_array_end(w);
+        json_key(w, "allow_entries_changed");
+        json_array_begin(w);
+        for (size_t i = 0; i < new->usb.n_entries; i++)
+                if (was[i] && !entry_equal(&new->usb.entries[i], was[i])) {
+                        write_entry(w, &new->usb.entries[i], was[i]);
+                        changed++;
+                        extended = extended || new->usb.entries[i].expires_at > was[i]->expires_at;
+                }
+        json_array_end(w);
+        json_key(w, "allow_entries_removed");
+        json_array_begin(w);
+        for (size_t k = 0; k < old->usb.n_entries; k++)
+                if (!continued[k]) {
+                        write_entry(w, &old->usb.entries[k], NULL);
+                        removed++;
+                }
+        json_array_end(w);
         json_kv_uint(w, "allow_entries", new->usb.n_entries);
         json_object_end(w);
-        if (unblocked || added)
+        if (unblocked || added || extended)
                 e->severity = EVENT_SEVERITY_HIGH; /* the policy became more permissive */
-        (void) event_set_message(e, "Policy changed %.12s -> %.12s: %zu allow entr%s added, %zu removed%s",
-                                 old->hash, new->hash, added, added == 1 ? "y" : "ies", removed,
+        (void) event_set_message(e, "Policy changed %.12s -> %.12s: %zu allow entr%s added, %zu changed, %zu removed%s",
+                                 old->hash, new->hash, added, added == 1 ? "y" : "ies", changed, removed,
                                  unblocked ? "; some categories are no longer blocked" : "");
         (void) manager_emit(m, e);
 }

@@ -31,8 +31,14 @@ static bool is_leap(int y) {
         return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-int parse_date(const char *s, int *ret_year, int *ret_month, int *ret_day) {
+int date_days_in_month(int year, int month) {
         static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+        if (month < 1 || month > 12)
+                return 0;
+        return mdays[month - 1] + (month == 2 && is_leap(year));
+}
+
+int parse_date(const char *s, int *ret_year, int *ret_month, int *ret_day) {
         int y, m, d;
 
         if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
@@ -43,10 +49,12 @@ int parse_date(const char *s, int *ret_year, int *ret_month, int *ret_day) {
         y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
         m = (s[5] - '0') * 10 + (s[6] - '0');
         d = (s[8] - '0') * 10 + (s[9] - '0');
-        if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1)
+        if (y < 1970)
                 return -EINVAL;
-        if (d > mdays[m - 1] + (m == 2 && is_leap(y)))
-                return -EINVAL;
+        /* Well formed, but no such day: told apart, so that "2027-02-30" is
+         * reported as a date that does not exist rather than as a typo. */
+        if (d < 1 || d > date_days_in_month(y, m))
+                return -ERANGE;
         if (ret_year)
                 *ret_year = y;
         if (ret_month)
@@ -99,8 +107,9 @@ int parse_rfc3339(const char *s, usec_t *ret) {
                 char date[11];
                 memcpy(date, s, 10);
                 date[10] = 0;
-                if (parse_date(date, &y, &mo, &d) < 0)
-                        return -EINVAL;
+                int r = parse_date(date, &y, &mo, &d);
+                if (r < 0)
+                        return r;
         }
         if (s[13] != ':' || s[16] != ':')
                 return -EINVAL;
@@ -150,4 +159,32 @@ int parse_rfc3339(const char *s, usec_t *ret) {
         if (ret)
                 *ret = (usec_t) total * USEC_PER_SEC + frac;
         return 0;
+}
+
+int parse_expiry(const char *s, usec_t *ret) {
+        int ymd[3], r = parse_date(s, &ymd[0], &ymd[1], &ymd[2]);
+        if (r >= 0) {
+                if (ret)
+                        *ret = date_end_local(ymd[0], ymd[1], ymd[2]);
+                return 0;
+        }
+        if (r == -ERANGE)
+                return r;
+        return parse_rfc3339(s, ret);
+}
+
+bool expiry_is_date(const char *s) {
+        return parse_date(s, NULL, NULL, NULL) >= 0;
+}
+
+char *date_nonexistent_reason(char buf[static DATE_REASON_MAX], const char *s) {
+        int y, m;
+        /* Only for what parse_date() called -ERANGE: "YYYY-MM-DD" digits. */
+        if (!s || strlen(s) < 10 || sscanf(s, "%4d-%2d", &y, &m) != 2)
+                snprintf(buf, DATE_REASON_MAX, "no such date");
+        else if (m < 1 || m > 12)
+                snprintf(buf, DATE_REASON_MAX, "there is no month %02d", m);
+        else
+                snprintf(buf, DATE_REASON_MAX, "%04d-%02d has %d days", y, m, date_days_in_month(y, m));
+        return buf;
 }

@@ -190,6 +190,9 @@ def test_allow_write_is_root_only_and_never_overwrites(bed, make_agent):
     assert not [f for f in os.listdir(a.allow_dir) if f.startswith(".#")]
     before = open(path).read()
     p = ctl(a, "allow", "0781:5567", "--approved-by", "Other", "--write", path)
+    assert p.returncode == 1 and "already allowed by" in p.stderr and "--renew" in p.stderr
+    # Not even with --force (which allows a second entry, in another file).
+    p = ctl(a, "allow", "0781:5567", "--approved-by", "Other", "--write", path, "--force")
     assert p.returncode == 1 and "not overwritten" in p.stderr
     assert open(path).read() == before
 
@@ -220,6 +223,132 @@ def test_allow_device_selection(bed, make_agent):
     p = ctl(a, "allow", "2-10", "--approved-by", "Y", "--write", os.path.join(a.allow_dir, "70.conf"))
     assert p.returncode == 2 and "--any-serial" in p.stderr
     ok(ctl(a, "allow", "2-10", "--approved-by", "Y", "--any-serial", "--write", os.path.join(a.allow_dir, "70.conf")))
+
+
+# ---- renewal, dates, where --write writes ----
+
+EXPIRED = ("# 0781:5567 Loan stick, serial ABC123, plugged in at 2-5\n"
+           "# Written by mamorictl allow.\n"
+           "allow = (\n"
+           "  {\n"
+           "    vendor      = \"0781\";\n"
+           "    product     = \"5567\";\n"
+           "    serial      = \"ABC123\";\n"
+           "    label       = \"Loan stick 1\";\n"
+           "    approved_by = \"Old Officer\";\n"
+           "    expires     = \"2025-01-01\";  # allows through this day / この日まで有効\n"
+           "  }\n"
+           ");\n")
+
+
+def test_renewal_of_an_expired_stick(bed, make_agent):
+    """issue 18 item 1: an expired stick, renewed in place with
+    `mamorictl allow --renew`, reloaded, usable; the reload says "changed"."""
+    a = make_agent(allow={"20-x.conf": EXPIRED}).start()
+    path = os.path.join(a.allow_dir, "20-x.conf")
+    os.chmod(path, 0o600)
+    dev, ifs = bed.add_usb("0781", "5567", serial="ABC123", port=5)
+    ev = a.wait_events("usb.blocked")[0]
+    assert ev["decision"]["reason"] == "expired", ev["decision"]
+
+    # allow tells that an entry exists, where, and that it expired.
+    p = ctl(a, "allow", "2-5", "--approved-by", "CISO", "--expires", "2099-06-30")
+    assert p.returncode == 0, p.stderr
+    assert f"already allowed by {path}:4 (expires 2025-01-01, expired)" in p.stderr
+    # A second entry in a new file is not written without --force: --renew is the way.
+    p = ctl(a, "allow", "2-5", "--approved-by", "CISO", "--expires", "2099-06-30",
+            "--write", os.path.join(a.allow_dir, "21-renew.conf"))
+    assert p.returncode == 1 and "--renew" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(a.allow_dir, "21-renew.conf"))
+    p = ctl(a, "allow", "2-5", "--renew", "--expires", "2099-06-30")
+    assert p.returncode == 2 and "--approved-by" in p.stderr
+
+    out = ok(ctl(a, "allow", "2-5", "--renew", "--expires", "2099-06-30", "--approved-by", "CISO Yamada",
+                 "--ticket", "SEC-9"))
+    assert f"Renewed {path}:4: expires 2099-06-30 (was 2025-01-01), approved by CISO Yamada" in out
+    text = open(path).read()
+    assert text == (EXPIRED.replace('"Old Officer";', '"CISO Yamada";\n    ticket      = "SEC-9";')
+                    .replace("2025-01-01", "2099-06-30"))
+    st = os.stat(path)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
+    assert not [f for f in os.listdir(a.allow_dir) if f.startswith(".#")]
+
+    assert "Reloaded" in ok(ctl(a, "reload"))
+    wait_for(lambda: bed.authorized(ifs[0]) == "1", what="the renewed stick authorized")
+    allowed = a.wait_events("usb.allowed")[0]
+    assert allowed["decision"]["rule"]["file"] == path and allowed["decision"]["rule"]["line"] == 4
+    ch = a.wait_events("agent.config_changed")[0]
+    assert "0 allow entries added, 1 changed, 0 removed" in ch["message"], ch["message"]
+
+    # Nothing left to renew for a stick that no entry names.
+    bed.add_usb("0781", "5567", serial="NEW0001", port=6)
+    a.wait_events("usb.blocked", count=2)
+    p = ctl(a, "allow", "2-6", "--renew", "--expires", "2099-06-30", "--approved-by", "CISO")
+    assert p.returncode == 1 and "nothing to renew" in p.stderr
+
+
+def test_renew_refuses_what_would_not_load(bed, make_agent):
+    """The whole configuration is checked with the renewal in it: an
+    approved_on after the new expires is refused, and the file is untouched."""
+    a = make_agent(allow={"20-x.conf": EXPIRED.replace('    approved_by', '    approved_on = "2024-01-01";\n    approved_by')}).start()
+    bed.add_usb("0781", "5567", serial="ABC123", port=5)
+    a.wait_events("usb.blocked")
+    before = open(os.path.join(a.allow_dir, "20-x.conf")).read()
+    p = ctl(a, "allow", "2-5", "--renew", "--expires", "2099-06-30", "--approved-by", "CISO", "--approved-on", "2100-01-01")
+    assert p.returncode == 1 and "would not load" in p.stderr and "before 'approved_on'" in p.stderr, p.stderr
+    assert open(os.path.join(a.allow_dir, "20-x.conf")).read() == before
+
+
+def test_allow_dates(bed, make_agent):
+    """issue 18 item 6: a past date only with --force, a date that does not
+    exist by name, RFC 3339 as the config takes it."""
+    a = make_agent().start()
+    bed.add_usb("0781", "5567", serial="D0001", port=7)
+    a.wait_events("usb.blocked")
+
+    p = ctl(a, "allow", "2-7", "--approved-by", "Y", "--expires", "2025-03-31")
+    assert p.returncode == 2 and "is in the past" in p.stderr and "--force" in p.stderr, p.stderr
+    assert p.stdout == ""
+    assert 'expires     = "2025-03-31";' in ok(ctl(a, "allow", "2-7", "--approved-by", "Y", "--expires", "2025-03-31", "--force"))
+
+    p = ctl(a, "allow", "2-7", "--expires", "2027-02-30")
+    assert p.returncode == 2 and "2027-02-30 is not a date that exists (2027-02 has 28 days)" in p.stderr, p.stderr
+    p = ctl(a, "allow", "2-7", "--approved-on", "2026-13-01")
+    assert p.returncode == 2 and "there is no month 13" in p.stderr, p.stderr
+    p = ctl(a, "allow", "2-7", "--expires", "2099-03-31T17:00:00")
+    assert p.returncode == 2 and "RFC 3339" in p.stderr, p.stderr
+
+    out = ok(ctl(a, "allow", "2-7", "--approved-by", "Y", "--expires", "2099-03-31T17:00:00+09:00"))
+    assert 'expires     = "2099-03-31T17:00:00+09:00";  # allows until this instant / この時刻まで有効' in out
+    assert "through this day" not in out
+
+
+def test_allow_write_only_into_allow_d(bed, make_agent, tmp_path):
+    """issue 18 item 9: a file outside the allow.d mamorid reads is refused
+    without --force, and then not presented as applied by a reload."""
+    a = make_agent().start()
+    bed.add_usb("0781", "5567", serial="W0002", port=7)
+    a.wait_events("usb.blocked")
+    other = str(tmp_path / "30-old.conf")
+
+    p = ctl(a, "allow", "2-7", "--approved-by", "Y", "--write", other)
+    assert p.returncode == 2 and f"is not in {a.allow_dir}" in p.stderr, p.stderr
+    assert not os.path.exists(other)
+    out = ok(ctl(a, "allow", "2-7", "--approved-by", "Y", "--write", other, "--force"))
+    assert "not in" in out and "systemctl reload" not in out, out
+
+    # Inside allow.d (also as a relative path): applied by a reload, and the
+    # file does not tell to save it anywhere.
+    path = os.path.join(a.allow_dir, "40-w.conf")
+    out = ok(ctl(a, "allow", "2-7", "--approved-by", "Y", "--expires", "2099-01-01", "--write", path))
+    assert "Apply it with: systemctl reload mamori" in out
+    text = open(path).read()
+    assert "Save it as" not in text and "Written by mamorictl allow." in text
+    # --config names the files for a daemon that is not running.
+    a.stop()
+    p = ctl(a, "allow", "2-7", "--approved-by", "Y", "--write", os.path.join(a.allow_dir, "41-w.conf"), "--force",
+            "--config", a.conf)
+    assert p.returncode == 0 and "already allowed by" in p.stderr, p.stderr
 
 
 # ---- check-config ----

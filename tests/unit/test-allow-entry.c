@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include "allow-entry.h"
+#include "allow-renew.h"
 #include "config.h"
 
 static Policy *parse(const char *text) {
@@ -120,6 +121,117 @@ static void test_missing_approver_is_refused(void **state) {
         free(text);
 }
 
+static void test_date_time_note(void **state) {
+        AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = "S", .serial_len = 1, .approved_by = "Y",
+                         .expires = "2027-03-31T17:00:00+09:00" };
+        char *text = allow_draft_format(&d);
+        assert_non_null(strstr(text, "expires     = \"2027-03-31T17:00:00+09:00\";  # allows until this instant"));
+        assert_null(strstr(text, "through this day"));
+        free(text);
+}
+
+static char *renew(const char *text, unsigned line, const AllowRenewal *r, int want) {
+        char *out = NULL;
+        int q = allow_renew_text(text, line, r, &out);
+        if (q != want)
+                fail_msg("allow_renew_text() = %d, wanted %d, for:\n%s", q, want, text);
+        return out;
+}
+
+/* In place: only the values change; comments, layout and the other entries
+ * stay byte for byte, and the daemon's parser reads the change back. */
+static void test_renew_in_place(void **state) {
+        static const char text[] =
+                "# 0781:5567 Loan stick, serial ABC123\n"
+                "allow = (\n"
+                "  { vendor = \"0781\"; product = \"5567\"; serial = \"OTHER\"; approved_by = \"A\"; expires = \"2025-01-01\"; },\n"
+                "  {\n"
+                "    vendor      = \"0781\";\n"
+                "    product     = \"5567\";\n"
+                "    serial      = \"ABC123\";  # expires = \"1999-01-01\" in a comment\n"
+                "    label       = \"Loan stick 1\";\n"
+                "    approved_by = \"Old Officer\";\n"
+                "    expires     = \"2025-01-01\";  # allows through this day / この日まで有効\n"
+                "  }\n"
+                ");\n";
+        AllowRenewal r = { .expires = "2027-06-30", .approved_by = "CISO \"Y\"", .ticket = "SEC-9" };
+        char *out = renew(text, 4, &r, 0);
+        const char *want =
+                "# 0781:5567 Loan stick, serial ABC123\n"
+                "allow = (\n"
+                "  { vendor = \"0781\"; product = \"5567\"; serial = \"OTHER\"; approved_by = \"A\"; expires = \"2025-01-01\"; },\n"
+                "  {\n"
+                "    vendor      = \"0781\";\n"
+                "    product     = \"5567\";\n"
+                "    serial      = \"ABC123\";  # expires = \"1999-01-01\" in a comment\n"
+                "    label       = \"Loan stick 1\";\n"
+                "    approved_by = \"CISO \\\"Y\\\"\";\n"
+                "    ticket      = \"SEC-9\";\n"
+                "    expires     = \"2027-06-30\";  # allows through this day / この日まで有効\n"
+                "  }\n"
+                ");\n";
+        assert_string_equal(out, want);
+        Policy *p = parse(out);
+        assert_non_null(p);
+        assert_int_equal(p->usb.n_entries, 2);
+        assert_string_equal(p->usb.entries[0].expires, "2025-01-01");
+        assert_string_equal(p->usb.entries[1].expires, "2027-06-30");
+        assert_string_equal(p->usb.entries[1].approved_by, "CISO \"Y\"");
+        assert_string_equal(p->usb.entries[1].ticket, "SEC-9");
+        assert_int_equal(p->usb.entries[1].line, 4);
+        policy_unref(p);
+        free(out);
+
+        /* To a date-time: the note says so. */
+        AllowRenewal t = { .expires = "2027-06-30T17:00:00+09:00", .approved_by = "Y" };
+        out = renew(text, 4, &t, 0);
+        assert_non_null(strstr(out, "expires     = \"2027-06-30T17:00:00+09:00\";  # allows until this instant / この時刻まで有効\n"));
+        free(out);
+
+        /* One line: the entry that starts on line 3; keys added on the same line. */
+        AllowRenewal o = { .expires = "2028-01-01", .approved_by = "B", .approved_on = "2026-12-01" };
+        out = renew(text, 3, &o, 0);
+        assert_non_null(strstr(out, "serial = \"OTHER\"; approved_by = \"B\"; approved_on = \"2026-12-01\"; expires = \"2028-01-01\"; },\n"));
+        assert_non_null(strstr(out, "    expires     = \"2025-01-01\";  # allows"));
+        p = parse(out);
+        assert_non_null(p);
+        assert_string_equal(p->usb.entries[0].approved_on, "2026-12-01");
+        policy_unref(p);
+        free(out);
+
+        assert_null(renew(text, 5, &r, -ENOENT));
+        assert_null(renew("allow = ( { vendor", 1, &r, -EINVAL));
+}
+
+/* What cannot be edited safely is left to the admin's hands. */
+static void test_renew_refuses_ambiguity(void **state) {
+        AllowRenewal r = { .expires = "2027-06-30", .approved_by = "Y" };
+        /* two entries on one line */
+        assert_null(renew("allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\"; },"
+                          " { vendor = \"0781\"; product = \"5567\"; serial = \"B\"; approved_by = \"X\"; } );\n",
+                          1, &r, -ENOTUNIQ));
+        /* a value made of two strings */
+        assert_null(renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\";\n"
+                          "    approved_by = \"X\" \"Y\"; }\n);\n",
+                          2, &r, -ENOTUNIQ));
+        /* a value on the line after its key */
+        assert_null(renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\";\n"
+                          "    expires =\n \"2025-01-01\"; }\n);\n",
+                          2, &r, -ENOTUNIQ));
+        /* a string that holds a newline: the rest of its line is still
+         * inside it, not a key to edit */
+        AllowRenewal s2 = { .expires = "2027-06-30", .approved_by = "Y" };
+        char *out = renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\n"
+                          "approved_by = \\\"Z\\\" \"; approved_by = \"X\"; }\n);\n", 2, &s2, 0);
+        assert_string_equal(out, "allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\n"
+                                 "approved_by = \\\"Z\\\" \"; approved_by = \"Y\"; expires = \"2027-06-30\"; }\n);\n");
+        free(out);
+        /* no newline smuggled into the file */
+        AllowRenewal nl = { .expires = "2027-06-30", .approved_by = "Y\n}" };
+        assert_null(renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\"; }\n);\n",
+                          2, &nl, -EINVAL));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plain),
@@ -129,6 +241,9 @@ int main(void) {
                 cmocka_unit_test(test_hidden_code_points_are_escaped),
                 cmocka_unit_test(test_no_serial_means_any_serial),
                 cmocka_unit_test(test_missing_approver_is_refused),
+                cmocka_unit_test(test_date_time_note),
+                cmocka_unit_test(test_renew_in_place),
+                cmocka_unit_test(test_renew_refuses_ambiguity),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,13 @@ static const ErrorCase cases[] = {
           "allow.d/00-test.conf", 2, "'serial' must be a string" },
         { "no approver", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; }"), "allow.d/00-test.conf", 2, "approved_by" },
         { "bad expires", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; expires = \"2026-02-30\"; }"),
+          "allow.d/00-test.conf", 2, "'expires' is 2026-02-30, whose date does not exist (2026-02 has 28 days)" },
+        { "expires not a date", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; expires = \"31/3/2027\"; }"),
           "allow.d/00-test.conf", 2, "'expires' must be a date" },
+        { "expires date-time on a day that does not exist", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; expires = \"2027-04-31T17:00:00+09:00\"; }"),
+          "allow.d/00-test.conf", 2, "does not exist (2027-04 has 30 days)" },
+        { "approved_on does not exist", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; approved_on = \"2026-13-01\"; }"),
+          "allow.d/00-test.conf", 2, "'approved_on' is 2026-13-01, a date that does not exist (there is no month 13)" },
         { "bad approved_on", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; approved_on = \"1/4/2026\"; }"),
           "allow.d/00-test.conf", 2, "'approved_on' must be a date" },
         { "expires before approval", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\";\n    approved_on = \"2026-04-01\"; expires = \"2026-03-31\"; }"),
@@ -77,11 +83,6 @@ static const ErrorCase cases[] = {
           "allow.d/00-test.conf", 2, "before 'approved_on'" },
         { "label wrong type", "", E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"Y\"; label = 5; }"),
           "allow.d/00-test.conf", 2, "'label' must be a string" },
-        { "duplicate entry", "", E("  " OK_ENTRY ",\n  " OK_ENTRY), "allow.d/00-test.conf", 3, "duplicate allow entry for 0781:5567" },
-        { "duplicate any_serial", "",
-          E("  { vendor = \"0781\"; product = \"5567\"; any_serial = true; approved_by = \"A\"; },\n"
-            "  { vendor = \"0781\"; product = \"5567\"; any_serial = true; approved_by = \"B\"; }"),
-          "allow.d/00-test.conf", 3, "duplicate allow entry" },
 };
 
 static void test_error_cases(void **state) {
@@ -149,10 +150,6 @@ static void test_serial_hex(void **state) {
                   "allow.d/00-test.conf", 2, "not both" },
                 { "serial_hex not a string", "", E("  { vendor = \"0781\"; product = \"5567\"; serial_hex = 41; approved_by = \"Y\"; }"),
                   "allow.d/00-test.conf", 2, "'serial_hex' must be a string" },
-                { "serial_hex same as serial", "",
-                  E("  { vendor = \"0781\"; product = \"5567\"; serial = \"\\xe2\\x80\\xaeAB\"; approved_by = \"Y\"; },\n"
-                    "  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"E280AE4142\"; approved_by = \"Y\"; }"),
-                  "allow.d/00-test.conf", 3, "duplicate allow entry" },
         };
         Policy *p = NULL;
         ConfigErrors e = { 0 };
@@ -169,6 +166,57 @@ static void test_serial_hex(void **state) {
         assert_int_equal(p->usb.entries[0].serial_len, 8);
         assert_memory_equal(p->usb.entries[0].serial, "\xe2\x80\xae" "A\xe2\x81\xa6" "B", 8);
         assert_false(p->usb.entries[0].any_serial);
+        policy_unref(p);
+}
+
+static bool has_note(const ConfigErrors *n, int line, const char *words) {
+        for (size_t i = 0; i < n->n; i++)
+                if (n->items[i].line == line && strstr(n->items[i].message, words))
+                        return true;
+        config_errors_print(n, stderr);
+        return false;
+}
+
+/* Two entries for one device are two grants: loaded, the longer one applies,
+ * and each later one is noted with both places. So are entries that expired
+ * or expire within 30 days. */
+static void test_duplicates_and_expiry_notes(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 }, n = { 0 };
+        usec_t now = date_start_local(2026, 12, 3);
+        int r = config_load_strings(
+                "usb = { block = [ \"storage\" ]; };\n",
+                E("  { vendor = \"0781\"; product = \"5567\"; serial = \"S1\"; approved_by = \"A\"; expires = \"2025-01-01\"; },\n"
+                  "  { vendor = \"0781\"; product = \"5567\"; serial = \"S1\"; approved_by = \"B\"; expires = \"2027-06-30\"; },\n"
+                  "  { vendor = \"0781\"; product = \"5567\"; serial = \"S2\"; approved_by = \"C\"; expires = \"2026-12-20\"; },\n"
+                  "  { vendor = \"0781\"; product = \"5567\"; serial = \"\\xe2\\x80\\xaeAB\"; approved_by = \"Y\"; },\n"
+                  "  { vendor = \"0781\"; product = \"5567\"; serial_hex = \"E280AE4142\"; approved_by = \"Y\"; },\n"
+                  "  { vendor = \"046d\"; product = \"c52b\"; any_serial = true; approved_by = \"A\"; },\n"
+                  "  { vendor = \"046d\"; product = \"c52b\"; any_serial = true; approved_by = \"B\"; expires = \"2027-01-31T17:00:00+09:00\"; }"),
+                &p, &e);
+        if (r < 0)
+                config_errors_print(&e, stderr);
+        assert_int_equal(r, 0);
+        assert_int_equal(p->usb.n_entries, 7);
+
+        config_policy_notes(p, now, &n);
+        assert_true(has_note(&n, 2, "expired (expires = \"2025-01-01\")"));
+        assert_true(has_note(&n, 3, "another allow entry for 0781:5567 serial 'S1' is at allow.d/00-test.conf:2"));
+        assert_true(has_note(&n, 4, "expires within 30 days (expires = \"2026-12-20\")"));
+        assert_true(has_note(&n, 6, "another allow entry for 0781:5567 serial"));
+        assert_true(has_note(&n, 6, "allow.d/00-test.conf:5"));
+        assert_true(has_note(&n, 8, "another allow entry for 046d:c52b any serial is at allow.d/00-test.conf:7"));
+        assert_int_equal(n.n, 5);
+        for (size_t i = 0; i < n.n; i++) /* the serial's hidden code point is shown escaped */
+                assert_null(strstr(n.items[i].message, "\xe2\x80\xae"));
+        config_errors_done(&n);
+
+        /* The longest-lasting of the two entries for S1 decides. */
+        UsbDevice d = { .vendor = 0x0781, .product = 0x5567, .has_serial = true, .serial_raw = (char *) "S1",
+                        .serial_raw_len = 2, .categories = USB_CATEGORY_BIT(USB_CATEGORY_STORAGE) };
+        Decision dec = policy_decide(p, &d, now);
+        assert_true(dec.allow);
+        assert_int_equal(dec.entry->line, 3);
         policy_unref(p);
 }
 
@@ -362,6 +410,7 @@ int main(void) {
                 cmocka_unit_test(test_good),
                 cmocka_unit_test(test_serial_hex),
                 cmocka_unit_test(test_expires_date_time),
+                cmocka_unit_test(test_duplicates_and_expiry_notes),
                 cmocka_unit_test(test_drivers),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_files),

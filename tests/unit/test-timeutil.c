@@ -59,11 +59,38 @@ static void test_dates(void **state) {
         int y, m, d;
         assert_int_equal(parse_date("2028-02-29", &y, &m, &d), 0);
         assert_int_equal(y * 10000 + m * 100 + d, 20280229);
-        assert_int_equal(parse_date("2027-02-29", NULL, NULL, NULL), -EINVAL);
+        /* well formed but no such day: -ERANGE, so that it is reported by name */
+        assert_int_equal(parse_date("2027-02-29", NULL, NULL, NULL), -ERANGE);
+        assert_int_equal(parse_date("2027-02-30", NULL, NULL, NULL), -ERANGE);
+        assert_int_equal(parse_date("2027-13-01", NULL, NULL, NULL), -ERANGE);
+        assert_int_equal(parse_date("2027-04-00", NULL, NULL, NULL), -ERANGE);
+        assert_int_equal(parse_date("2027-2-28", NULL, NULL, NULL), -EINVAL);
+        assert_int_equal(parse_date("2027/02/28", NULL, NULL, NULL), -EINVAL);
+        assert_int_equal(parse_rfc3339("2027-02-30T10:00:00Z", NULL), -ERANGE);
+        char why[DATE_REASON_MAX];
+        assert_string_equal(date_nonexistent_reason(why, "2027-02-30"), "2027-02 has 28 days");
+        assert_string_equal(date_nonexistent_reason(why, "2028-02-30"), "2028-02 has 29 days");
+        assert_string_equal(date_nonexistent_reason(why, "2027-13-01"), "there is no month 13");
+        assert_int_equal(date_days_in_month(2100, 2), 28);
+        assert_int_equal(date_days_in_month(2000, 2), 29);
         /* a date allows through its last local second */
         assert_true(date_end_local(2027, 3, 31) > date_start_local(2027, 3, 31));
         assert_int_equal(date_end_local(2027, 3, 31), date_start_local(2027, 4, 1));
         assert_int_equal(date_end_local(2027, 12, 31), date_start_local(2028, 1, 1));
+}
+
+static void test_expiry(void **state) {
+        usec_t t = 0;
+        assert_int_equal(parse_expiry("2027-03-31", &t), 0);
+        assert_int_equal(t, date_end_local(2027, 3, 31));
+        assert_true(expiry_is_date("2027-03-31"));
+        assert_int_equal(parse_expiry("2027-03-31T17:00:00+09:00", &t), 0);
+        assert_int_equal(t, date_start_local(2027, 3, 31) + 17 * 3600 * USEC_PER_SEC); /* TZ is Asia/Tokyo */
+        assert_false(expiry_is_date("2027-03-31T17:00:00+09:00"));
+        assert_int_equal(parse_expiry("2027-02-30", &t), -ERANGE);
+        assert_int_equal(parse_expiry("2027-02-30T00:00:00Z", &t), -ERANGE);
+        assert_int_equal(parse_expiry("2027-03-31T17:00:00", &t), -EINVAL);
+        assert_int_equal(parse_expiry("next year", &t), -EINVAL);
 }
 
 int main(void) {
@@ -74,6 +101,7 @@ int main(void) {
                 cmocka_unit_test(test_rfc3339_instants),
                 cmocka_unit_test(test_rfc3339_refused),
                 cmocka_unit_test(test_dates),
+                cmocka_unit_test(test_expiry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "allow-entry.h"
 #include "macro.h"
 #include "text.h"
+#include "timeutil.h"
 
 char *config_quote(const char *s, size_t len, bool ascii_only) {
         const unsigned char *u = (const unsigned char *) s;
@@ -84,7 +85,10 @@ char *allow_draft_format(const AllowDraft *d) {
         ok = ok && put_key(f, "approved_by", d->approved_by ? d->approved_by : "",
                            d->approved_by ? NULL : "REQUIRED: who approved this device / 承認者 (必須)");
         ok = ok && put_key(f, "approved_on", d->approved_on, NULL);
-        ok = ok && put_key(f, "expires", d->expires, d->expires ? "allows through this day / この日まで有効" : NULL);
+        ok = ok && put_key(f, "expires", d->expires,
+                           !d->expires              ? NULL
+                           : expiry_is_date(d->expires) ? "allows through this day / この日まで有効"
+                                                        : "allows until this instant / この時刻まで有効");
         ok = ok && put_key(f, "ticket", d->ticket, NULL);
         fputs("  }\n);\n", f);
         if (fclose(f) != 0 || !ok) {

@@ -9,6 +9,8 @@
 #include <systemd/sd-device.h>
 
 #include "allow-entry.h"
+#include "allow-renew.h"
+#include "config-paths.h"
 #include "config.h"
 #include "ctl.h"
 #include "timeutil.h"
@@ -144,15 +146,252 @@ static int write_atomic(const char *path, const char *text) {
 }
 
 static bool check_date(const char *opt, const char *v) {
-        int y, m, d;
-        if (!v || parse_date(v, &y, &m, &d) >= 0)
+        char why[DATE_REASON_MAX];
+        int r;
+        if (!v)
                 return true;
-        fprintf(stderr, "mamorictl allow: %s must be a date written YYYY-MM-DD, not '%s'.\n", opt, v);
+        r = parse_date(v, NULL, NULL, NULL);
+        if (r >= 0)
+                return true;
+        if (r == -ERANGE)
+                fprintf(stderr, "mamorictl allow: %s %s is not a date that exists (%s).\n", opt, v,
+                        date_nonexistent_reason(why, v));
+        else
+                fprintf(stderr, "mamorictl allow: %s must be a date written YYYY-MM-DD, not '%s'.\n", opt, v);
         return false;
 }
 
+/* --expires takes what the config takes (a date, or an RFC 3339 date-time),
+ * and a moment already past only with --force: such an entry allows nothing. */
+static bool check_expires(const char *v, bool force) {
+        char why[DATE_REASON_MAX];
+        usec_t at = 0, now = now_usec(CLOCK_REALTIME);
+        int r;
+
+        if (!v)
+                return true;
+        r = parse_expiry(v, &at);
+        if (r == -ERANGE) {
+                fprintf(stderr, "mamorictl allow: --expires %s is not a date that exists (%s).\n", v,
+                        date_nonexistent_reason(why, v));
+                return false;
+        }
+        if (r < 0) {
+                fprintf(stderr, "mamorictl allow: --expires must be a date written YYYY-MM-DD or an RFC 3339 date-time "
+                                "such as 2027-03-31T17:00:00+09:00, not '%s'.\n", v);
+                return false;
+        }
+        if (at <= now && !force) {
+                char buf[RFC3339_MAX];
+                fprintf(stderr, "mamorictl allow: --expires %s is in the past (now is %.19sZ): the entry would allow nothing.\n"
+                                "Give a later date, or add --force to write it anyway.\n", v, format_rfc3339(buf, now));
+                return false;
+        }
+        return true;
+}
+
+/* The files mamorid reads: --config/--allow-dir, else the running daemon's,
+ * else the default. */
+static int resolve_paths(const CtlOptions *o, const char *config_opt, const char *allow_opt, char **ret_config,
+                         char **ret_allow_dir) {
+        _cleanup_(jputp) json_object *st = NULL;
+        _cleanup_free_ char *config = NULL, *allow_dir = NULL;
+        CtlOptions q = *o;
+
+        q.quiet = true;
+        if (!config_opt && !allow_opt && ctl_call(&q, "status", &st) == 0) {
+                const char *c = jstr(jget(st, "policy"), "config_path"), *a = jstr(jget(st, "policy"), "allow_dir");
+                config_opt = c;
+                allow_opt = a;
+        }
+        config = strdup(config_opt ?: MAMORI_CONFIG_PATH);
+        allow_dir = allow_opt ? strdup(allow_opt) : config ? config_allow_dir_for(config) : NULL;
+        if (!config || !allow_dir)
+                return -ENOMEM;
+        *ret_config = TAKE_PTR(config);
+        *ret_allow_dir = TAKE_PTR(allow_dir);
+        return 0;
+}
+
+/* Whether path names a file directly in dir (both resolved). */
+static bool in_dir(const char *path, const char *dir) {
+        _cleanup_free_ char *copy = strdup(path), *rd = NULL, *rp = NULL;
+        if (!copy)
+                return false;
+        rp = realpath(dirname(copy), NULL);
+        rd = realpath(dir, NULL);
+        return rp && rd && streq(rp, rd);
+}
+
+static bool entry_is_device(const AllowEntry *a, const AllowDraft *d) {
+        if (a->vendor != d->vendor || a->product != d->product || a->any_serial != d->any_serial)
+                return false;
+        return a->any_serial || (a->serial && a->serial_len == d->serial_len && memcmp(a->serial, d->serial, d->serial_len) == 0);
+}
+
+static const char *entry_state(const AllowEntry *a, usec_t now) {
+        return a->expires_at == USEC_INFINITY ? "never expires" : a->expires_at <= now ? "expired" : "in force";
+}
+
+/* Tells which entries already allow this device (or its whole model); the
+ * one for this very device, if there is exactly one, in *ret_same. Returns
+ * how many entries are for this very device. */
+static size_t report_existing(const Policy *p, const AllowDraft *d, const AllowEntry **ret_same) {
+        usec_t now = now_usec(CLOCK_REALTIME);
+        size_t same = 0;
+
+        *ret_same = NULL;
+        for (size_t i = 0; i < p->usb.n_entries; i++) {
+                const AllowEntry *a = &p->usb.entries[i];
+                bool exact = entry_is_device(a, d);
+                if (!exact && !(a->any_serial && a->vendor == d->vendor && a->product == d->product))
+                        continue;
+                _cleanup_free_ char *file = ctl_safe_text(a->file);
+                fprintf(stderr, "mamorictl allow: %s by %s:%u (expires %s, %s).\n",
+                        exact ? "already allowed" : "every device of this model is already allowed", strna(file), a->line,
+                        a->expires ? a->expires : "never", entry_state(a, now));
+                if (exact) {
+                        same++;
+                        *ret_same = a;
+                }
+        }
+        if (same != 1)
+                *ret_same = NULL;
+        return same;
+}
+
+/* Replaces path's text, which must still be expected, by text: a temporary
+ * file with the same owner and mode, synced, then renamed over it. */
+static int replace_atomic(const char *path, const char *expected, size_t expected_len, const char *text) {
+        _cleanup_free_ char *copy = strdup(path), *tmp = NULL, *now_text = NULL;
+        _cleanup_close_ int fd = -EBADF, dfd = -EBADF, cur = -EBADF;
+        size_t len = strlen(text);
+        struct stat st;
+        const char *dir;
+
+        if (!copy)
+                return -ENOMEM;
+        dir = dirname(copy);
+        cur = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (cur < 0 || fstat(cur, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        /* Changed since it was read and checked? Then nothing is written. */
+        now_text = malloc(expected_len + 2);
+        if (!now_text)
+                return -ENOMEM;
+        ssize_t n = read(cur, now_text, expected_len + 1);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != expected_len || memcmp(now_text, expected, expected_len) != 0)
+                return -ESTALE;
+        if (asprintf(&tmp, "%s/.#mamorictl.XXXXXX", dir) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, st.st_mode & 07777) < 0 ||
+            write(fd, text, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0) {
+                int r = errno ? -errno : -EIO;
+                (void) unlink(tmp);
+                return r;
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
+        return 0;
+}
+
+static bool same_grant(const AllowEntry *a, const AllowEntry *b) {
+        return allow_entry_same_device(a, b) && a->expires_at == b->expires_at && streq_ptr(a->approved_by, b->approved_by) &&
+               streq_ptr(a->ticket, b->ticket) && streq_ptr(a->label, b->label) && streq_ptr(a->approved_on, b->approved_on);
+}
+
+/* --renew: the entry's expires, approver (and approval date and ticket, when
+ * given) rewritten in place, checked with the daemon's parser first: the
+ * whole configuration must load, with this entry changed and no other. */
+static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d) {
+        AllowRenewal ren = { .expires = d->expires, .approved_by = d->approved_by, .approved_on = d->approved_on,
+                             .ticket = d->ticket };
+        _cleanup_(policy_unrefp) Policy *np = NULL;
+        _cleanup_free_ char *text = NULL, *file = ctl_safe_text(a->file);
+        _cleanup_free_ char **texts = NULL;
+        _cleanup_free_ size_t *lens = NULL;
+        ConfigErrors errs = { 0 };
+        size_t fi = p->n_files, line = a->line;
+        int r;
+
+        for (size_t i = 1; i < p->n_files; i++)
+                if (streq(p->files[i], a->file))
+                        fi = i;
+        if (fi == p->n_files) { /* every entry comes from one of its files */
+                fprintf(stderr, "mamorictl allow: %s is not among the files read (a bug).\n", strna(file));
+                return CTL_EXIT_FAILURE;
+        }
+        r = allow_renew_text(p->texts[fi], a->line, &ren, &text);
+        if (r == -ENOTUNIQ) {
+                fprintf(stderr, "mamorictl allow: %s:%zu is laid out so that it cannot be renewed safely in place "
+                                "(several entries or values on one line); edit it by hand.\n", strna(file), line);
+                return CTL_EXIT_FAILURE;
+        }
+        if (r < 0) {
+                fprintf(stderr, "mamorictl allow: cannot renew %s:%zu: %s\n", strna(file), line, strerror(-r));
+                return CTL_EXIT_FAILURE;
+        }
+
+        texts = calloc(p->n_files, sizeof(char *));
+        lens = calloc(p->n_files, sizeof(size_t));
+        if (!texts || !lens)
+                return CTL_EXIT_FAILURE;
+        for (size_t i = 0; i < p->n_files; i++) {
+                texts[i] = i == fi ? text : p->texts[i];
+                lens[i] = i == fi ? strlen(text) : p->text_lens[i];
+        }
+        r = config_load_texts(p->files, texts, lens, p->n_files, &np, &errs);
+        if (r < 0) {
+                fprintf(stderr, "mamorictl allow: the renewed file would not load; nothing was written:\n");
+                config_errors_print(&errs, stderr);
+                config_errors_done(&errs);
+                return CTL_EXIT_FAILURE;
+        }
+        config_errors_done(&errs);
+        bool ok = np->usb.n_entries == p->usb.n_entries;
+        for (size_t i = 0; ok && i < p->usb.n_entries; i++) {
+                const AllowEntry *o = &p->usb.entries[i], *n = &np->usb.entries[i];
+                if (o != a) {
+                        ok = same_grant(o, n);
+                        continue;
+                }
+                usec_t want = 0;
+                ok = allow_entry_same_device(o, n) && n->line == o->line && streq(n->file, o->file) &&
+                     parse_expiry(d->expires, &want) >= 0 && n->expires_at == want &&
+                     streq_ptr(n->approved_by, d->approved_by) && (!d->ticket || streq_ptr(n->ticket, d->ticket)) &&
+                     (!d->approved_on || streq_ptr(n->approved_on, d->approved_on)) && streq_ptr(n->label, o->label);
+        }
+        if (!ok) {
+                fprintf(stderr, "mamorictl allow: the renewed file does not read back as this one change (a bug); nothing was written.\n");
+                return CTL_EXIT_FAILURE;
+        }
+
+        r = replace_atomic(a->file, p->texts[fi], p->text_lens[fi], text);
+        if (r == -ESTALE) {
+                fprintf(stderr, "mamorictl allow: %s changed while it was being renewed; nothing was written. Try again.\n",
+                        strna(file));
+                return CTL_EXIT_FAILURE;
+        }
+        if (r < 0) {
+                fprintf(stderr, "mamorictl allow: cannot write %s: %s\n", strna(file), strerror(-r));
+                return r == -EACCES || r == -EPERM ? CTL_EXIT_PERMISSION : CTL_EXIT_FAILURE;
+        }
+        printf("Renewed %s:%zu: expires %s (was %s), approved by %s. Apply it with: systemctl reload mamori\n",
+               strna(file), line, d->expires, a->expires ? a->expires : "never", d->approved_by);
+        return CTL_EXIT_OK;
+}
+
 int verb_allow(const CtlOptions *o, int argc, char **argv) {
-        enum { ARG_LABEL = 0x100, ARG_BY, ARG_ON, ARG_EXPIRES, ARG_TICKET, ARG_WRITE, ARG_ANY };
+        enum { ARG_LABEL = 0x100, ARG_BY, ARG_ON, ARG_EXPIRES, ARG_TICKET, ARG_WRITE, ARG_ANY, ARG_RENEW, ARG_FORCE,
+               ARG_CONFIG, ARG_ALLOW_DIR };
         static const struct option options[] = {
                 { "label", required_argument, NULL, ARG_LABEL },
                 { "approved-by", required_argument, NULL, ARG_BY },
@@ -161,13 +400,21 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 { "ticket", required_argument, NULL, ARG_TICKET },
                 { "any-serial", no_argument, NULL, ARG_ANY },
                 { "write", required_argument, NULL, ARG_WRITE },
+                { "renew", no_argument, NULL, ARG_RENEW },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "allow-dir", required_argument, NULL, ARG_ALLOW_DIR },
                 {},
         };
         _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
         _cleanup_(usb_device_freep) UsbDevice *u = NULL;
-        _cleanup_free_ char *text = NULL, *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        _cleanup_free_ char *text = NULL, *c1 = NULL, *c2 = NULL, *c3 = NULL, *config = NULL, *allow_dir = NULL;
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        const AllowEntry *same = NULL;
         AllowDraft d = { 0 };
-        const char *write_path = NULL;
+        const char *write_path = NULL, *config_opt = NULL, *allow_opt = NULL;
+        bool renew = false, force = false;
+        size_t n_same = 0;
         char id[10];
         int c, r;
 
@@ -195,20 +442,46 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 case ARG_WRITE:
                         write_path = optarg;
                         break;
+                case ARG_RENEW:
+                        renew = true;
+                        break;
+                case ARG_FORCE:
+                        force = true;
+                        break;
+                case ARG_CONFIG:
+                        config_opt = optarg;
+                        break;
+                case ARG_ALLOW_DIR:
+                        allow_opt = optarg;
+                        break;
                 default:
                         return CTL_EXIT_USAGE;
                 }
         if (optind + 1 != argc) {
                 fprintf(stderr, "Usage: mamorictl allow DEVICE [--label TEXT] [--approved-by NAME] [--approved-on DATE]\n"
-                                "                       [--expires DATE] [--ticket REF] [--any-serial] [--write FILE]\n");
+                                "                       [--expires DATE] [--ticket REF] [--any-serial] [--write FILE | --renew]\n"
+                                "                       [--force] [--config FILE] [--allow-dir DIR]\n");
                 return CTL_EXIT_USAGE;
         }
-        if (!check_date("--approved-on", d.approved_on) || !check_date("--expires", d.expires))
+        if (!check_date("--approved-on", d.approved_on) || !check_expires(d.expires, force))
                 return CTL_EXIT_USAGE;
         if (d.approved_by && isempty(d.approved_by)) {
                 fprintf(stderr, "mamorictl allow: --approved-by must name someone.\n");
                 return CTL_EXIT_USAGE;
         }
+        if (renew) {
+                if (write_path || d.label) {
+                        fprintf(stderr, "mamorictl allow: --renew changes the existing entry in place; it takes no --write or --label.\n");
+                        return CTL_EXIT_USAGE;
+                }
+                if (!d.approved_by || !d.expires) {
+                        fprintf(stderr, "mamorictl allow: --renew needs --expires and --approved-by: who approved it, until when.\n");
+                        return CTL_EXIT_USAGE;
+                }
+        }
+        r = resolve_paths(o, config_opt, allow_opt, &config, &allow_dir);
+        if (r < 0)
+                return CTL_EXIT_FAILURE;
         if (write_path) {
                 if (!d.approved_by) {
                         fprintf(stderr, "mamorictl allow: --write needs --approved-by: every exception names the officer who approved it.\n");
@@ -216,6 +489,11 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 }
                 if (!endswith(write_path, ".conf")) {
                         fprintf(stderr, "mamorictl allow: %s does not end in .conf; mamorid would never read it.\n", write_path);
+                        return CTL_EXIT_USAGE;
+                }
+                if (!in_dir(write_path, allow_dir) && !force) {
+                        fprintf(stderr, "mamorictl allow: %s is not in %s, the directory mamorid reads; it would never be applied.\n"
+                                        "Write it there, or add --force to write it here anyway.\n", write_path, allow_dir);
                         return CTL_EXIT_USAGE;
                 }
         }
@@ -242,12 +520,52 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
         } else
                 d.any_serial = true;
 
+        /* Does an entry allow it already? The daemon's parser reads the files. */
+        {
+                ConfigErrors errs = { 0 };
+                if (config_load(config, allow_dir, &p, &errs) >= 0)
+                        n_same = report_existing(p, &d, &same);
+                else if (renew) {
+                        fprintf(stderr, "mamorictl allow: the configuration has errors, so nothing is renewed:\n");
+                        config_errors_print(&errs, stderr);
+                        if (geteuid() != 0)
+                                fprintf(stderr, "Note: not root; allow.d and its entries are readable by root only.\n");
+                        config_errors_done(&errs);
+                        return CTL_EXIT_FAILURE;
+                } else
+                        fprintf(stderr, "mamorictl allow: note: cannot look for an entry that allows this device already: "
+                                        "%s does not load (see mamorictl check-config).\n", config);
+                config_errors_done(&errs);
+        }
+        if (renew) {
+                if (n_same == 0) {
+                        fprintf(stderr, "mamorictl allow: no entry allows %s %s yet; there is nothing to renew. Write one with --write%s.\n",
+                                u->sysname, d.any_serial ? "(any serial)" : "by its serial",
+                                d.any_serial ? "" : " (or, to renew an entry with any_serial = true, add --any-serial)");
+                        return CTL_EXIT_FAILURE;
+                }
+                if (!same) {
+                        fprintf(stderr, "mamorictl allow: %zu entries allow this device; remove all but one, then renew it.\n", n_same);
+                        return CTL_EXIT_FAILURE;
+                }
+                return renew_entry(p, same, &d);
+        }
+        if (write_path && n_same > 0 && !force) {
+                fprintf(stderr, "mamorictl allow: a second entry for the device is not written. To extend the one above, run\n"
+                                "  mamorictl allow %s --renew --expires DATE --approved-by NAME\n"
+                                "or add --force to write a second entry anyway (the one that lasts longest applies).\n",
+                        argv[optind]);
+                return CTL_EXIT_FAILURE;
+        }
+
         /* Device strings are sanitized: one line each, nothing that could end the comment. */
+        _cleanup_free_ char *shown_dir = ctl_safe_text(allow_dir);
         if (asprintf(&c1, "%s %s%s%s, serial %s, plugged in at %s", usb_device_id(u, id), strempty(u->manufacturer),
                      u->manufacturer && u->product_name ? " " : "", strempty(u->product_name),
                      u->has_serial ? u->serial : "(none)", u->sysname) < 0 ||
-            asprintf(&c2, "Written by mamorictl allow. Save it as /etc/mamori/allow.d/NAME.conf (mode 0600),") < 0 ||
-            asprintf(&c3, "check it with 'mamorictl check-config', apply it with 'systemctl reload mamori'.") < 0)
+            (write_path ? asprintf(&c2, "Written by mamorictl allow.") < 0
+                        : asprintf(&c2, "Written by mamorictl allow. Save it as %s/NAME.conf (mode 0600),", strna(shown_dir)) < 0 ||
+                                  asprintf(&c3, "check it with 'mamorictl check-config', apply it with 'systemctl reload mamori'.") < 0))
                 return CTL_EXIT_FAILURE;
         const char *comments[] = { c1, c2, c3, NULL };
         d.comments = comments;
@@ -280,7 +598,11 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 fprintf(stderr, "mamorictl allow: cannot write %s: %s\n", write_path, strerror(-r));
                 return r == -EACCES || r == -EPERM ? CTL_EXIT_PERMISSION : CTL_EXIT_FAILURE;
         }
-        printf("Wrote %s. Apply it with: systemctl reload mamori\n", write_path);
+        if (in_dir(write_path, allow_dir))
+                printf("Wrote %s. Apply it with: systemctl reload mamori\n", write_path);
+        else
+                printf("Wrote %s. It is not in %s: mamorid does not read it until it is moved there.\n", write_path,
+                       allow_dir);
         if (geteuid() != 0)
                 printf("Note: not root, so the file is yours: mamorid reads only root's files (chown root:root %s).\n",
                        write_path);

@@ -64,7 +64,7 @@ _mamorictl()
         check-config) COMPREPLY=($(compgen -W '--config --allow-dir' -- "$cur")) ;;
         allow)
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write' -- "$cur"))
+                COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write --renew --force --config --allow-dir' -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "$(_mamorictl_devices)" -- "$cur"))
             fi ;;
