@@ -362,7 +362,9 @@ static void report(UsbEnforcer *u, Tracked *t) {
                 log_error_errno(r, "Failed to build the event for %s: %m", t->snapshot->sysname);
                 return;
         }
-        if (e->kind == EVENT_USB_BLOCKED && coalesce_block(u, t->snapshot, &dec, &e)) {
+        /* Only a new plug can be a repeat: a plugged device that changed (more
+         * interfaces, another reason) is a new fact about the same plug. */
+        if (e->kind == EVENT_USB_BLOCKED && !t->reported_key && coalesce_block(u, t->snapshot, &dec, &e)) {
                 /* Blocked as always; its record (and its notice) waits for the window. */
                 free(t->reported_key);
                 t->reported_key = TAKE_PTR(key);
@@ -425,7 +427,13 @@ static void schedule_report(UsbEnforcer *u, Tracked *t) {
                 t->pending = true;
                 t->pending_since = now;
         }
-        t->report_due = MIN(now + REPORT_SETTLE_USEC, t->pending_since + REPORT_SETTLE_MAX_USEC);
+        /* Until the device's "bind" the kernel may still be making interfaces
+         * (a loaded machine takes longer than the quiet time between two):
+         * wait for it, up to the cap, so that the event is not split. */
+        if (t->settled)
+                t->report_due = MIN(now + REPORT_SETTLE_USEC, t->pending_since + REPORT_SETTLE_MAX_USEC);
+        else
+                t->report_due = t->pending_since + REPORT_SETTLE_MAX_USEC;
         arm_report_timer(u);
 }
 
