@@ -192,7 +192,7 @@ def test_world_readable_token_is_refused(bed, collector, pki, tmp_path):
     os.chmod(token, 0o644)
     conf = tmp_path / "mamori.conf"
     conf.write_text(collector_conf(collector, pki, token_file=str(token)))
-    r = subprocess.run([MAMORID, "--config", str(conf), "--check-config"], capture_output=True, text=True)
+    r = subprocess.run([MAMORID, "--config", str(conf), "--check-config"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert f"{conf}:" in r.stdout and "readable by other users (mode 0644)" in r.stdout
 
