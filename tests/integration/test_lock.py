@@ -162,7 +162,9 @@ def test_tty_and_remote_sessions(sysbus, logind, make_agent, action):
     a = start(make_agent, sysbus, conf(tty=f'{{ action = "{action}"; idle_timeout = 4; }}'))
 
     if action == "ignore":
-        time.sleep(5)
+        # Two barriers: 4 s and more, past the ttys' deadline (3 s from now).
+        barrier(logind, a, 2)
+        barrier(logind, a, 2)
         assert lock_events(a) == []
     else:
         evs = a.wait_events("lock.idle_session", count=2)
@@ -177,9 +179,10 @@ def test_tty_and_remote_sessions(sysbus, logind, make_agent, action):
             assert all(e["terminate"]["outcome"] == "terminated" for e in term)
             assert all(e["idle"]["seconds"] >= 4 for e in term)
         else:
-            time.sleep(4)
+            barrier(logind, a, 2)
+            barrier(logind, a, 2)
             assert a.events("lock.session_terminated") == []
-    time.sleep(0.5)
+    barrier(logind, a, 2)  # no late Lock() or Terminate()
     for s in ("t1", "r1"):
         assert logind.calls(s, "Lock") == []  # a tty is never "locked"
         assert len(logind.calls(s, "Terminate")) == (1 if action == "terminate" else 0)

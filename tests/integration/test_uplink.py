@@ -144,10 +144,13 @@ def test_wrong_ca_sends_nothing(bed, make_agent, collector, pki):
     conf = collector_conf(collector, pki, ca_file=pki["other_ca"])
     a = make_agent(main_conf=conf).start()
     plug_sticks(bed, 2)
+    a.wait_events("usb.blocked", 2)
     wait_for(lambda: "certificate is not trusted" in a.log(), 10, what="a clear TLS error")
-    # A retry after the backoff, refused again: only then is "nothing" proved.
-    wait_for(lambda: a.log().count("certificate is not trusted") >= 2 and len(collector.tls_errors) >= 2, 10,
-             what="a second refused handshake")
+    # A retry after the sticks' events were recorded, refused again: only
+    # then is "nothing went out" proved.
+    tried = a.log().count("certificate is not trusted")
+    wait_for(lambda: a.log().count("certificate is not trusted") > tried and len(collector.tls_errors) >= 2, 10,
+             what="another refused handshake")
     assert collector.requests == []  # not one byte of an event went out
     assert len(a.events()) >= 3  # still safe in the spool
     line = [x for x in a.log().splitlines() if "certificate is not trusted" in x][0]
@@ -222,7 +225,9 @@ def test_heartbeat(bed, make_agent, collector, pki):
     collector.wait_events(1, kind="agent.started")
     collector.stop()  # events pile up: the heartbeat must show it
     plug_sticks(bed, 1)
-    time.sleep(2.5)
+    # Down long enough: a heartbeat recorded an event waiting a second or more.
+    a.wait_events("agent.heartbeat", pred=lambda h: h["heartbeat"]["spool"]["depth"] >= 1
+                  and h["heartbeat"]["spool"]["oldest_unsent_age_sec"] >= 1, timeout=10)
     collector.start()
     hb = collector.wait_events(2, kind="agent.heartbeat", timeout=10)
     for h in hb:
