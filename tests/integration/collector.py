@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
 
 
 def make_pki(d):
@@ -53,7 +53,7 @@ def make_pki(d):
         if f.endswith(".key"):
             os.chmod(os.path.join(d, f), 0o600)
     der = subprocess.run(["openssl", "pkey", "-in", os.path.join(d, "server.key"), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True).stdout
+                         check=True, capture_output=True, timeout=60).stdout
     pin = "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
     return {
         "dir": d,

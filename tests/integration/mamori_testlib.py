@@ -36,6 +36,25 @@ def wait_for(pred, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def read_line(pipe, timeout, what="a line"):
+    """One line (str) from a child's stdout or stderr pipe, within timeout
+    seconds: a reader that would wait forever fails the test instead. Reads
+    the file descriptor byte by byte, so nothing past the line is taken from
+    the pipe (and Python's buffer of the pipe is never used)."""
+    fd = pipe.fileno()
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (got {buf[-200:]!r})")
+        b = os.read(fd, 1)
+        if not b:
+            raise AssertionError(f"end of output while waiting for {what} (got {buf[-200:]!r})")
+        buf += b
+    return buf.decode("utf-8", "replace")
+
+
 class Inotify:
     """Sees every open-for-write of watched files: the one precise way to tell
     that mamorid wrote an attribute (even the same value) and when."""
@@ -300,7 +319,7 @@ def make_modules_dir(base, modules=None, builtin=None, version="9.9.9-mamori-tes
         for name, aliases in builtin.items():
             f.write(b"".join(f"{name}.alias={a}".encode() + b"\0" for a in aliases))
     depmod = shutil.which("depmod") or "/sbin/depmod"
-    subprocess.run([depmod, "-b", base, version], check=True, capture_output=True)
+    subprocess.run([depmod, "-b", base, version], check=True, capture_output=True, timeout=60)
     assert os.path.exists(os.path.join(root, "modules.alias.bin"))
     return root
 

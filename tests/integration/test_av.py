@@ -47,7 +47,7 @@ def cvd(version, age_hours, **kw):
 
 def sigtool_info(path):
     """What ClamAV itself reads from a database header."""
-    p = subprocess.run([SIGTOOL, "--info", path], capture_output=True, text=True)
+    p = subprocess.run([SIGTOOL, "--info", path], capture_output=True, text=True, timeout=60)
     fields = dict(re.findall(r"^([A-Za-z ]+): (.*)$", p.stdout, re.M))
     return p.returncode, fields
 
@@ -209,7 +209,7 @@ def test_a_writer_that_never_stops_does_not_hold_back_the_reread(db, make_agent)
         assert writer.is_alive()
     finally:
         stop.set()
-        writer.join()
+        writer.join(10)
 
 
 def test_turns_stale_on_time_without_any_change(db, make_agent):

@@ -306,7 +306,7 @@ def test_check_config_exit_codes(bed, make_agent):
 
 
 def check(conf):
-    return subprocess.run([MAMORID, "--config", conf, "--check-config"], capture_output=True, text=True)
+    return subprocess.run([MAMORID, "--config", conf, "--check-config"], capture_output=True, text=True, timeout=60)
 
 
 def test_check_config_good_and_bad(tmp_path):

@@ -2,6 +2,7 @@
 """Idle lock: the real mamorid against python3-dbusmock's logind on a private
 system bus. Timeouts are seconds here, minutes in the field."""
 
+import itertools
 import json
 import re
 import time
@@ -39,7 +40,23 @@ def start(make_agent, sysbus, text):
 
 
 def lock_events(a):
-    return [e for e in a.events() if e["kind"].startswith("lock.")]
+    """lock.* events, without the barrier sessions'."""
+    return [e for e in a.events() if e["kind"].startswith("lock.")
+            and not e.get("session", {}).get("id", "").startswith("barrier")]
+
+
+_barriers = itertools.count(1)
+
+
+def barrier(logind, a, idle):
+    """A session that goes idle now, so mamorid locks it idle seconds later:
+    once its lock.enforced is recorded, mamorid's timers have run that far,
+    and whatever it would have done to the other sessions before then is
+    done. Waits for that instead of sleeping before a negative check."""
+    sid = f"barrier{next(_barriers)}"
+    logind.add_session(sid, Type="x11")
+    logind.idle(sid, 0)
+    a.wait_events("lock.enforced", pred=lambda e: e["session"]["id"] == sid, timeout=idle + 10)
 
 
 def test_idle_session_is_locked_and_busy_one_is_not(sysbus, logind, make_agent):
@@ -58,7 +75,7 @@ def test_idle_session_is_locked_and_busy_one_is_not(sysbus, logind, make_agent):
     assert ev["lock"]["outcome"] == "locked"
     assert logind.get("c1", "LockedHint")
 
-    time.sleep(2.5)
+    barrier(logind, a, 2)  # one more idle timeout: no second Lock, none for c2
     assert len(logind.calls("c1", "Lock")) == 1
     assert logind.calls("c2", "Lock") == []
     assert [e["kind"] for e in lock_events(a)] == ["lock.enforced"]
@@ -75,7 +92,7 @@ def test_nothing_locks_is_a_violation(sysbus, logind, make_agent):
     assert ev["session"]["id"] == "c1"
     assert ev["policy_ref"] == POLICY_REF
     # One Lock() per idle period: no retry loop, no repeated reports.
-    time.sleep(3)
+    barrier(logind, a, 2)
     assert len(logind.calls("c1", "Lock")) == 1
     assert [e["kind"] for e in lock_events(a)] == ["lock.failed"]
 
@@ -94,14 +111,14 @@ def test_activity_just_before_the_timeout(sysbus, logind, make_agent):
     logind.idle("c1", 0, monotonic=False)  # realtime IdleSinceHint only
     time.sleep(2.8)
     logind.active("c1")  # about a second before the timeout
-    time.sleep(3)
+    barrier(logind, a, 4)  # idle from now: locked well after c1's old deadline
     assert logind.calls("c1", "Lock") == []
     assert lock_events(a) == []
 
     # The next idle period is timed from its own start.
     t0 = time.monotonic()
     logind.idle("c1", 0)
-    a.wait_events("lock.enforced", timeout=10)
+    a.wait_events("lock.enforced", timeout=10, pred=lambda e: e["session"]["id"] == "c1")
     assert time.monotonic() - t0 >= 3.5
 
 
@@ -125,13 +142,13 @@ def test_locked_or_inactive_sessions_are_left_alone(sysbus, logind, make_agent):
     for s in ("c1", "c2", "c3"):
         logind.idle(s, 10)
     a = start(make_agent, sysbus, conf())
-    time.sleep(3)
+    barrier(logind, a, 2)  # the others, idle for 10 s, would have been locked at once
     for s in ("c1", "c2", "c3"):
         assert logind.calls(s, "Lock") == []
     assert lock_events(a) == []
     # Switched to: now it is on screen, idle and unlocked.
     logind.set("c2", Active=True)
-    ev = a.wait_events("lock.enforced")[0]
+    ev = a.wait_events("lock.enforced", pred=lambda e: e["session"]["id"] == "c2")[0]
     assert ev["session"]["id"] == "c2"
 
 
@@ -145,7 +162,9 @@ def test_tty_and_remote_sessions(sysbus, logind, make_agent, action):
     a = start(make_agent, sysbus, conf(tty=f'{{ action = "{action}"; idle_timeout = 4; }}'))
 
     if action == "ignore":
-        time.sleep(5)
+        # Two barriers: 4 s and more, past the ttys' deadline (3 s from now).
+        barrier(logind, a, 2)
+        barrier(logind, a, 2)
         assert lock_events(a) == []
     else:
         evs = a.wait_events("lock.idle_session", count=2)
@@ -160,9 +179,10 @@ def test_tty_and_remote_sessions(sysbus, logind, make_agent, action):
             assert all(e["terminate"]["outcome"] == "terminated" for e in term)
             assert all(e["idle"]["seconds"] >= 4 for e in term)
         else:
-            time.sleep(4)
+            barrier(logind, a, 2)
+            barrier(logind, a, 2)
             assert a.events("lock.session_terminated") == []
-    time.sleep(0.5)
+    barrier(logind, a, 2)  # no late Lock() or Terminate()
     for s in ("t1", "r1"):
         assert logind.calls(s, "Lock") == []  # a tty is never "locked"
         assert len(logind.calls(s, "Terminate")) == (1 if action == "terminate" else 0)
@@ -278,7 +298,7 @@ def test_forged_idle_hint_locks_no_one(sysbus, logind, make_agent):
     forge(sysbus.address, [dict(properties_changed(C1, SESSION_IFACE, {
         "IdleHint": {"$t": "b", "v": True}, "IdleSinceHint": {"$t": "t", "v": now_us() - 3600 * 10**6},
         "IdleSinceHintMonotonic": {"$t": "t", "v": 1}}), destination=agent_unique_name(a))])
-    time.sleep(3)
+    barrier(logind, a, 2)  # "idle for an hour" would have locked at once
     assert logind.calls("c1", "Lock") == []
     assert lock_events(a) == []
     assert "Dropped a forged" in a.log()
@@ -287,7 +307,7 @@ def test_forged_idle_hint_locks_no_one(sysbus, logind, make_agent):
     assert lock["bus_signals_dropped"] == 1 and lock["logind"] == "present"
     # logind's own word still counts
     logind.idle("c1", 0)
-    a.wait_events("lock.enforced", timeout=8)
+    a.wait_events("lock.enforced", timeout=8, pred=lambda e: e["session"]["id"] == "c1")
 
 
 def test_a_broadcast_from_another_connection_is_not_logind(sysbus, logind, make_agent):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mamori_testlib import wait_for
+from mamori_testlib import read_line, wait_for
 
 MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
 ALLOW_OK = ('allow = (\n  { vendor = "0781"; product = "5567"; serial = "GOOD0001";\n'
@@ -384,10 +384,10 @@ def test_events_and_follow(bed, make_agent):
                          # Ctrl-C as at a terminal, even where the test runs as a background job (SIGINT ignored)
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        time.sleep(0.3)
+        # Subscribed once mamorid took the request (in the same turn of its loop).
+        wait_for(lambda: "Control request: follow" in a.log(), 10, what="the follow request")
         bed.add_usb("0781", "5567", serial="F1", port=11)
-        line = f.stdout.readline()
-        ev = json.loads(line)
+        ev = json.loads(read_line(f.stdout, 10, what="the followed event"))
         assert ev["kind"] == "usb.blocked" and ev["device"]["serial"] == "F1"
         # A follower does not hold up the others.
         ok(ctl(a, "status"))
@@ -398,9 +398,15 @@ def test_events_and_follow(bed, make_agent):
 
 
 def test_flush(bed, make_agent):
+    """Without collector.url: the pending reports are written, and flush says
+    that nothing is posted and why (with a url: test_uplink.py)."""
     a = make_agent().start()
     out = ok(ctl(a, "flush"))
-    assert out.strip()
+    assert out == ("Pending reports written; nothing to post: events stay in the spool and the journal: "
+                   "no collector.url is configured.\n"), out
+    rep = json.loads(ok(ctl(a, "--json", "flush")))
+    assert rep["reports_flushed"] is True and rep["uplink"] is False, rep
+    assert "no collector.url" in rep["detail"]
 
 
 # ---- who may ask ----
@@ -514,7 +520,7 @@ _mamorictl mamorictl
 printf '%s\\n' "${{COMPREPLY[@]}}"
 """
     env = dict(os.environ, UMOCKDEV_DIR=bed.root)
-    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+    p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 0, p.stderr
     return sorted(w for w in p.stdout.splitlines() if w)
 
@@ -726,4 +732,4 @@ def test_flush_sends_pending_reports_now(bed, make_agent):
         assert evs and evs[0]["device"]["serial"] == "FL1"
     finally:
         stop.set()
-        t.join()
+        t.join(10)

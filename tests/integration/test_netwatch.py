@@ -11,7 +11,7 @@ import time
 import pytest
 
 from collector import make_pki
-from mamori_testlib import wait_for
+from mamori_testlib import read_line, wait_for
 from reporting_lib import collector_conf
 
 HERE = os.path.dirname(__file__)
@@ -26,14 +26,14 @@ def netns():
     ns = ["nsenter", "-t", str(holder.pid), "-n"]
     wait_for(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"), 5,
              what="the namespace")
-    subprocess.run([*ns, "ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run([*ns, "ip", "link", "set", "lo", "up"], check=True, timeout=60)
     yield ns
     holder.kill()
-    holder.wait()
+    holder.wait(10)
 
 
 def ip(ns, *args):
-    subprocess.run([*ns, "ip", *args], check=True)
+    subprocess.run([*ns, "ip", *args], check=True, timeout=60)
 
 
 def test_flush_when_network_comes_back(bed, make_agent, netns, tmp_path):
@@ -49,7 +49,7 @@ def test_flush_when_network_comes_back(bed, make_agent, netns, tmp_path):
     server = subprocess.Popen([*netns, sys.executable, os.path.join(HERE, "collector.py"), pki["dir"], str(PORT),
                                str(record)], stdout=subprocess.PIPE, text=True)
     try:
-        assert server.stdout.readline().startswith("listening")
+        assert read_line(server.stdout, 10, what="the collector listening").startswith("listening")
         # The collector is up, but the agent has no reason to look yet.
         time.sleep(2)
         assert not record.exists() or record.read_text() == ""
@@ -74,4 +74,4 @@ def test_flush_when_network_comes_back(bed, make_agent, netns, tmp_path):
         assert "retrying delivery now" in a.log()
     finally:
         server.terminate()
-        server.wait()
+        server.wait(10)

@@ -368,7 +368,7 @@ def test_only_root_owns_the_name_and_forged_signals_are_ignored(bed, make_agent,
         "    b.request_name('org.mamori.Notice1')\n"
         "except dbus.exceptions.DBusException as e:\n"
         "    print(e.get_dbus_name()); sys.exit(3)\n"
-        "sys.exit(0)\n")]), env=clean_env(), capture_output=True, text=True)
+        "sys.exit(0)\n")]), env=clean_env(), capture_output=True, text=True, timeout=60)
     assert forge.returncode == 3, forge.stdout + forge.stderr
     assert "AccessDenied" in forge.stdout
 

@@ -94,16 +94,18 @@ def test_kill9_during_bursts(bed, make_agent, collector, pki):
     assert len(serials) == 1000
     # A kill can tear a write (never committed, cut at the next start) but never damage a committed record.
     assert not [e for e in feed.values() if e["kind"] == "agent.spool_corrupt" and e["spool"]["damage"] == "corrupt"]
-    # Bursts were really cut short: far more events were recorded than one run makes.
+    # Far more events were recorded than one run makes.
     assert top > 3000, top
-    runs, n = [], None
+    runs = []  # usb.blocked recorded by each run that recorded its start
     for seq in sorted(feed):
         if feed[seq]["kind"] == "agent.started":
-            n = 0
-            runs.append(n)
+            runs.append(0)
         elif feed[seq]["kind"] == "usb.blocked" and runs:
             runs[-1] += 1
-    partial = sum(1 for r in runs[:-1] if r < 1000)
+    partial = sum(1 for r in runs[:-1] if 0 < r < 1000)
+    # Bursts were really cut short: half the rounds kill right after a burst's
+    # first commit, so most of those runs recorded some of their 1,000, not all.
+    assert partial >= 10, f"only {partial} kills landed mid-burst: {runs}"
     dups = len(collector.events()) - len(feed)
     torn = sum(1 for e in feed.values() if e["kind"] == "agent.spool_corrupt")
     started = sum(1 for e in feed.values() if e["kind"] == "agent.started")

@@ -214,7 +214,7 @@ def test_mamorictl_check_config_reports_trust_errors(tmp_path):
 # ---- the collector's files: ca_file, pin, token_file ----
 
 def _pubkey(pki, path):
-    subprocess.run(["openssl", "pkey", "-in", pki["server_key"], "-pubout", "-out", path], check=True)
+    subprocess.run(["openssl", "pkey", "-in", pki["server_key"], "-pubout", "-out", path], check=True, timeout=60)
 
 
 FILE_DEFECTS = ["group-writable", "owned by uid 1000", "symlink", "fifo", "dir mode 0777"]
@@ -274,7 +274,7 @@ def test_pin_file_is_read_by_mamorid(bed, make_agent, collector, pki, tmp_path):
     right, wrong = keys / "server.pub", keys / "other.pub"
     _pubkey(pki, str(right))
     subprocess.run(["openssl", "pkey", "-in", pki["client_key"], "-pubout", "-outform", "DER", "-out", str(wrong)],
-                   check=True)
+                   check=True, timeout=60)
     a = make_agent(main_conf=collector_conf(collector, pki, pin=str(right))).start()
     collector.wait_events(1, kind="agent.started", timeout=15)
     a.stop()
@@ -296,7 +296,7 @@ def _capath_with(tmp_path, ca_pem, bundle_pem):
         dst.write(src.read())
     with open(bundle_pem, "rb") as src, open(d / "ca-certificates.crt", "wb") as dst:
         dst.write(src.read())
-    subprocess.run(["openssl", "rehash", str(d)], check=True, capture_output=True)
+    subprocess.run(["openssl", "rehash", str(d)], check=True, capture_output=True, timeout=60)
     assert [n for n in os.listdir(d) if n.endswith(".0")], os.listdir(d)
     return d
 

@@ -8,8 +8,9 @@ import os
 import subprocess
 import time
 
+import spool_reader
 from mamori_testlib import MAMORID, wait_for
-from reporting_lib import check_feed, collector_conf, journaled
+from reporting_lib import check_feed, collector_conf, journaled, spool_dir, spool_max_seq
 
 
 def plug_sticks(bed, n, start=0, vendor="0781", product="5567"):
@@ -32,8 +33,13 @@ def test_delivery_and_format(bed, make_agent, collector, pki):
     for e in evs:
         assert {"id", "seq", "time", "kind", "severity", "host", "agent"} <= set(e)
         assert e["host"]["machine_id"] and e["agent"]["policy_hash"]
-    # A batch left the spool only after the 2xx: nothing undelivered remains.
-    wait_for(lambda: a.events() == [] or all(e["seq"] <= max(by_seq) for e in a.events()), 5)
+    # Each 2xx moved the spool's ack cursor: it stands at the newest event,
+    # which the collector has, and nothing undelivered remains.
+    top = max(by_seq)
+    assert spool_max_seq(a) == top
+    wait_for(lambda: spool_reader.acked(spool_dir(a)) == top, 5,
+             what=f"the ack cursor at seq {top} (it is at {spool_reader.acked(spool_dir(a))})")
+    assert spool_reader.events(spool_dir(a), undelivered_only=True) == []
 
 
 def test_collector_down_then_up(bed, make_agent, collector, pki):
@@ -41,8 +47,8 @@ def test_collector_down_then_up(bed, make_agent, collector, pki):
     a = make_agent(main_conf=collector_conf(collector, pki, backoff_min="200ms", backoff_max="1s")).start()
     plug_sticks(bed, 5)
     a.wait_events("usb.blocked", 5)
-    time.sleep(1.5)
-    assert "cannot connect to the collector" in a.log()
+    # Tried, failed, waited its backoff and tried again: then nothing was sent.
+    wait_for(lambda: a.log().count("cannot connect to the collector") >= 2, 10, what="a second failed attempt")
     assert collector.requests == []
     collector.start()
     collector.wait_events(6, timeout=10)
@@ -138,10 +144,14 @@ def test_wrong_ca_sends_nothing(bed, make_agent, collector, pki):
     conf = collector_conf(collector, pki, ca_file=pki["other_ca"])
     a = make_agent(main_conf=conf).start()
     plug_sticks(bed, 2)
+    a.wait_events("usb.blocked", 2)
     wait_for(lambda: "certificate is not trusted" in a.log(), 10, what="a clear TLS error")
-    time.sleep(1)
+    # A retry after the sticks' events were recorded, refused again: only
+    # then is "nothing went out" proved.
+    tried = a.log().count("certificate is not trusted")
+    wait_for(lambda: a.log().count("certificate is not trusted") > tried and len(collector.tls_errors) >= 2, 10,
+             what="another refused handshake")
     assert collector.requests == []  # not one byte of an event went out
-    assert collector.tls_errors  # the handshake was refused by the agent
     assert len(a.events()) >= 3  # still safe in the spool
     line = [x for x in a.log().splitlines() if "certificate is not trusted" in x][0]
     assert pki["other_ca"] in line
@@ -185,7 +195,7 @@ def test_world_readable_token_is_refused(bed, collector, pki, tmp_path):
     os.chmod(token, 0o644)
     conf = tmp_path / "mamori.conf"
     conf.write_text(collector_conf(collector, pki, token_file=str(token)))
-    r = subprocess.run([MAMORID, "--config", str(conf), "--check-config"], capture_output=True, text=True)
+    r = subprocess.run([MAMORID, "--config", str(conf), "--check-config"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert f"{conf}:" in r.stdout and "readable by other users (mode 0644)" in r.stdout
 
@@ -215,7 +225,9 @@ def test_heartbeat(bed, make_agent, collector, pki):
     collector.wait_events(1, kind="agent.started")
     collector.stop()  # events pile up: the heartbeat must show it
     plug_sticks(bed, 1)
-    time.sleep(2.5)
+    # Down long enough: a heartbeat recorded an event waiting a second or more.
+    a.wait_events("agent.heartbeat", pred=lambda h: h["heartbeat"]["spool"]["depth"] >= 1
+                  and h["heartbeat"]["spool"]["oldest_unsent_age_sec"] >= 1, timeout=10)
     collector.start()
     hb = collector.wait_events(2, kind="agent.heartbeat", timeout=10)
     for h in hb:

@@ -4,9 +4,11 @@ assertion reads the `authorized` files (and drivers_probe) the daemon wrote,
 and the events it recorded."""
 
 import datetime
+import json
 import os
 import threading
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,9 +38,14 @@ def test_listed_stick_is_allowed(bed, make_agent, start):
     init = None if start == "kernel" else "1"
     dev, ifs = bed.add_usb("0781", "5567", serial="4C530001230101", iface_authorized=init)
     ev = a.wait_events("usb.allowed")[0]
-    assert bed.authorized(ifs[0]) == "1"
     if start == "kernel":
+        assert bed.attr(ifs[0], "authorized") == b"1\n"  # mamorid's write
         assert sysname(ifs[0]) in bed.drivers_probe()
+    else:
+        # Authorized by the kernel already: left exactly as it was (no write,
+        # so never blocked for a moment, and no second probe).
+        assert bed.never_written(ifs[0]), bed.attr(ifs[0], "authorized")
+        assert sysname(ifs[0]) not in bed.drivers_probe()
     check_usb_event(ev, "usb.allowed", "allowed", "0781", "5567", bus_path=sysname(dev), category="storage")
     assert ev["device"]["serial"] == "4C530001230101"
     assert ev["decision"]["rule"]["file"].endswith("allow.d/10-soumu.conf")
@@ -52,6 +59,8 @@ def test_listed_stick_is_allowed(bed, make_agent, start):
     a.wait_events("usb.allowed", count=2)
     assert bed.authorized(ifs2[0]) == "1"
     barrier(bed, a)
+    if start != "kernel":
+        assert bed.never_written(ifs[0]) and bed.never_written(ifs2[0])
     assert usb_events(a, "usb.blocked") == []
     assert len(usb_events(a, "usb.allowed")) == 2
 
@@ -84,6 +93,47 @@ def test_expired_entry(bed, make_agent):
     check_usb_event(ev, "usb.blocked", "expired", "0781", "5567")
     assert ev["decision"]["rule"]["label"] == "expired loan"
     assert ev["decision"]["rule"]["expires"] == "2020-01-31"
+
+
+def test_date_only_expiry_ends_at_local_midnight(bed, make_agent):
+    """expires = "<date>" allows through the last second of that date where the
+    PC is (TZ=Asia/Tokyo), not of UTC's. Today's entry (Tokyo's date) allows and
+    ends at the next Tokyo midnight; yesterday's blocks. The instants come from
+    zoneinfo, never from mamorid's code. A date read as UTC moves every end 9
+    hours later: changes_at shows it at any hour, yesterday's entry also
+    between Tokyo's 00:00 and 09:00 (when it would still allow)."""
+    from test_mamorictl import ctl
+    tokyo = ZoneInfo("Asia/Tokyo")
+    now = datetime.datetime.now(tokyo)
+    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(0), tokyo)
+    if (midnight - now).total_seconds() < 60:
+        # The date must not change under the test: start it in the new day.
+        time.sleep((midnight - now).total_seconds() + 1)
+        now = datetime.datetime.now(tokyo)
+        midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(0), tokyo)
+    today, yesterday = now.date(), now.date() - datetime.timedelta(days=1)
+    a = make_agent(allow={"10-dates.conf": allow_file(
+        entry("0781", "5567", serial="TODAY001", label="until tonight", expires=today.isoformat()),
+        entry("0781", "5567", serial="YDAY0001", label="ended last night", expires=yesterday.isoformat()))},
+        extra_env={"TZ": "Asia/Tokyo"}).start()
+
+    _, ifs_t = bed.add_usb("0781", "5567", serial="TODAY001", port=5, iface_authorized="0")
+    _, ifs_y = bed.add_usb("0781", "5567", serial="YDAY0001", port=6)
+    ok_ev = a.wait_events("usb.allowed", pred=lambda e: e["device"].get("serial") == "TODAY001")[0]
+    no_ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "YDAY0001")[0]
+    assert bed.attr(ifs_t[0], "authorized") == b"1\n", "mamorid authorized today's stick"
+    assert bed.authorized(ifs_y[0]) == "0"
+    assert ok_ev["decision"]["rule"]["expires"] == today.isoformat()
+    check_usb_event(no_ev, "usb.blocked", "expired", "0781", "5567")
+    assert no_ev["decision"]["rule"]["expires"] == yesterday.isoformat()
+
+    p = ctl(a, "devices", "--json")
+    assert p.returncode == 0, p.stderr
+    by = {d["device"].get("serial"): d["decision"] for d in json.loads(p.stdout)}
+    assert by["TODAY001"]["action"] == "allowed"
+    changes_at = datetime.datetime.fromisoformat(by["TODAY001"]["changes_at"])
+    assert changes_at == midnight, f"today's entry ends at {changes_at}, not at Tokyo's midnight {midnight}"
+    assert by["YDAY0001"]["action"] == "blocked" and by["YDAY0001"]["reason"] == "expired"
 
 
 def test_serial_mismatch(bed, make_agent):

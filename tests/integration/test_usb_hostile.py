@@ -458,7 +458,7 @@ class JournalSink:
 
 
 def test_hostile_strings_in_the_journal(bed, make_agent):
-    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], timeout=60).returncode != 0:
         pytest.skip("needs root for a private mount namespace")
     a = make_agent(extra_env={"MAMORI_LOG_TARGET": "journal", "MAMORI_LOG_LEVEL": "debug"})
     sink = JournalSink(a.dir)

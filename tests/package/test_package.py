@@ -23,6 +23,7 @@ EXPOSURE_MAX = 2.5
 def run(cmd, **kw):
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
+    kw.setdefault("timeout", 600)  # a package build takes minutes, a hang fails
     p = subprocess.run(cmd, **kw)
     if p.returncode != 0:
         raise AssertionError(f"{cmd} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
@@ -108,7 +109,7 @@ def test_deb_lintian_clean(deb):
         pytest.skip("lintian missing")
     changes = [f for f in os.listdir(deb[0]) if f.endswith(".changes")]
     p = subprocess.run(["lintian", "--pedantic", "--display-info", "--show-overrides", str(deb[0] / changes[0])],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, timeout=600)
     print(p.stdout, p.stderr)
     bad = [l for l in p.stdout.splitlines() if re.match(r"^[EW]: ", l)]
     assert not bad, "lintian:\n" + "\n".join(bad)
@@ -141,9 +142,9 @@ def test_deb_unit_verifies(deb, tmp_path):
     path = tmp_path / "mamori.service"
     path.write_text(unit.replace("ExecStart=/usr/sbin/mamorid", "ExecStart=" + MAMORID)
                     .replace("ExecReload=/usr/bin/mamorictl", "ExecReload=" + MAMORICTL))
-    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True)
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p.stderr
-    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)], capture_output=True, text=True)
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)], capture_output=True, text=True, timeout=600)
     m = re.search(r"Overall exposure level for mamori\.service: (\d+(?:\.\d+)?)", p.stdout + p.stderr)
     assert m and float(m.group(1)) <= EXPOSURE_MAX, p.stdout + p.stderr
 
@@ -173,7 +174,7 @@ UNIT
         setup += f"cat > {name} <<'SCRIPT'\n{text}\nSCRIPT\nchmod +x {name}\n"
     env = dict(os.environ, DPKG_MAINTSCRIPT_PACKAGE="mamori", DPKG_MAINTSCRIPT_NAME="test")
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", setup + script],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
@@ -289,9 +290,9 @@ cp "$1/units/70-mamori.rules" /etc/udev/rules.d/
 exec sh "$1/units/initramfs/mamori-hook"
 """
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", src],
-                       env=dict(os.environ, DESTDIR=str(dest), verbose="n"), capture_output=True, text=True)
+                       env=dict(os.environ, DESTDIR=str(dest), verbose="n"), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     copied = dest / "lib/udev/rules.d/70-mamori.rules"
     assert copied.read_bytes() == open(os.path.join(src, "units/70-mamori.rules"), "rb").read()
-    r = subprocess.run(["sh", os.path.join(src, "units/initramfs/mamori-hook"), "prereqs"], capture_output=True, text=True)
+    r = subprocess.run(["sh", os.path.join(src, "units/initramfs/mamori-hook"), "prereqs"], capture_output=True, text=True, timeout=600)
     assert r.stdout.split() == ["udev"]

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "config-case.h"
+#include "local-midnight.h"
 #include "config.h"
 
 /* Every class of configuration error: the text, where the error must point,
@@ -125,7 +126,8 @@ static void test_good(void **state) {
         assert_int_equal(p->usb.entries[0].serial_len, 5); /* \x01 is unescaped by libconfig */
         assert_memory_equal(p->usb.entries[0].serial, "4C53\x01", 5);
         assert_string_equal(p->usb.entries[0].label, "総務課");
-        assert_int_equal(p->usb.entries[0].expires_at, date_end_local(2027, 3, 31));
+        /* through 2027-03-31: until the local midnight that starts 2027-04-01 */
+        assert_int_equal(p->usb.entries[0].expires_at, local_midnight(1806505200, 1806537600, 1806552000));
         assert_int_equal(p->usb.entries[1].vendor, 0x046d); /* upper case hex is fine */
         assert_true(p->usb.entries[1].any_serial);
         assert_int_equal(strlen(p->hash), 64);

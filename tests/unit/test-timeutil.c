@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "local-midnight.h"
 #include "timeutil.h"
 
 #define SEC(x) ((usec_t) (x) * USEC_PER_SEC)
@@ -73,19 +74,29 @@ static void test_dates(void **state) {
         assert_string_equal(date_nonexistent_reason(why, "2027-13-01"), "there is no month 13");
         assert_int_equal(date_days_in_month(2100, 2), 28);
         assert_int_equal(date_days_in_month(2000, 2), 29);
-        /* a date allows through its last local second */
-        assert_true(date_end_local(2027, 3, 31) > date_start_local(2027, 3, 31));
-        assert_int_equal(date_end_local(2027, 3, 31), date_start_local(2027, 4, 1));
-        assert_int_equal(date_end_local(2027, 12, 31), date_start_local(2028, 1, 1));
+
+        /* A date starts at its local midnight and allows through its last
+         * local second: it ends at the next local midnight. */
+        assert_int_equal(date_start_local(2027, 3, 31), local_midnight(1806418800, 1806451200, 1806465600));
+        assert_int_equal(date_end_local(2027, 3, 31), local_midnight(1806505200, 1806537600, 1806552000));
+        assert_int_equal(date_end_local(2027, 12, 31), local_midnight(1830265200, 1830297600, 1830315600));
+        assert_int_equal(date_start_local(2028, 2, 29), local_midnight(1835362800, 1835395200, 1835413200));
+        assert_int_equal(date_end_local(2028, 2, 29), local_midnight(1835449200, 1835481600, 1835499600));
+        assert_int_equal(date_end_local(2099, 12, 31), local_midnight(4102412400, 4102444800, 4102462800));
+        /* New York's days of the clock change: 23 and 25 hours long. */
+        assert_int_equal(date_start_local(2027, 3, 14), local_midnight(1804950000, 1804982400, 1805000400));
+        assert_int_equal(date_end_local(2027, 3, 14), local_midnight(1805036400, 1805068800, 1805083200));
+        assert_int_equal(date_start_local(2027, 11, 7), local_midnight(1825513200, 1825545600, 1825560000));
+        assert_int_equal(date_end_local(2027, 11, 7), local_midnight(1825599600, 1825632000, 1825650000));
 }
 
 static void test_expiry(void **state) {
         usec_t t = 0;
         assert_int_equal(parse_expiry("2027-03-31", &t), 0);
-        assert_int_equal(t, date_end_local(2027, 3, 31));
+        assert_int_equal(t, local_midnight(1806505200, 1806537600, 1806552000));
         assert_true(expiry_is_date("2027-03-31"));
         assert_int_equal(parse_expiry("2027-03-31T17:00:00+09:00", &t), 0);
-        assert_int_equal(t, date_start_local(2027, 3, 31) + 17 * 3600 * USEC_PER_SEC); /* TZ is Asia/Tokyo */
+        assert_int_equal(t, 1806480000 * USEC_PER_SEC); /* the same instant in every TZ */
         assert_false(expiry_is_date("2027-03-31T17:00:00+09:00"));
         assert_int_equal(parse_expiry("2027-02-30", &t), -ERANGE);
         assert_int_equal(parse_expiry("2027-02-30T00:00:00Z", &t), -ERANGE);
@@ -94,8 +105,7 @@ static void test_expiry(void **state) {
 }
 
 int main(void) {
-        /* date_*_local follow TZ; pin it so the test means the same everywhere. */
-        setenv("TZ", "Asia/Tokyo", 1);
+        /* date_*_local follow TZ: meson runs this once per zone (local-midnight.h). */
         tzset();
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rfc3339_instants),

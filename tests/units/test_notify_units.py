@@ -20,7 +20,7 @@ def test_autostart_entry_validates():
     path = os.path.join(BUILD, "units/mamori-notify.desktop")
     if shutil.which("desktop-file-validate") is None:
         pytest.skip("desktop-file-utils missing")
-    p = subprocess.run(["desktop-file-validate", path], capture_output=True, text=True)
+    p = subprocess.run(["desktop-file-validate", path], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout == "", p.stdout + p.stderr
     text = open(path, encoding="utf-8").read()
     assert re.search(r"^Exec=/\S+/bin/mamori-notify$", text, re.M), text
@@ -38,10 +38,10 @@ def test_user_unit_verifies(tmp_path):
     rt.mkdir(mode=0o700)
     env = dict(os.environ, XDG_RUNTIME_DIR=str(rt))
     p = subprocess.run(["systemd-analyze", "verify", "--user", "--man=no", str(path)], capture_output=True,
-                       text=True, env=env)
+                       text=True, env=env, timeout=60)
     assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p.stderr
     p = subprocess.run(["systemd-analyze", "security", "--user", "--offline=yes", str(path)], capture_output=True,
-                       text=True, env=env)
+                       text=True, env=env, timeout=60)
     m = re.search(r"Overall exposure level for mamori-notify\.service: (\d+(?:\.\d+)?)", p.stdout + p.stderr)
     assert m, p.stdout + p.stderr
     print(f"mamori-notify.service (user) exposure: {m.group(1)}")

@@ -41,7 +41,7 @@ def unit_copy(tmp_path):
 def test_verify_prints_nothing(tmp_path):
     # Bad values only warn ("..., ignoring") and keep rc 0: any output fails.
     p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit_copy(tmp_path))],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, timeout=60)
     print(p.stdout, p.stderr)
     assert p.returncode == 0
     assert p.stderr == "" and p.stdout == ""
@@ -52,14 +52,14 @@ def test_verify_catches_a_bad_value(tmp_path):
     # The check above can fail: a typo in the unit is reported.
     path = unit_copy(tmp_path)
     path.write_text(path.read_text().replace("Type=notify", "Type=notifyy"))
-    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True)
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True, timeout=60)
     assert "notifyy" in p.stderr
 
 
 @needs_analyze
 def test_security_exposure(tmp_path):
     p = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit_copy(tmp_path))],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, timeout=60)
     out = p.stdout + p.stderr
     print(out)
     m = re.search(r"Overall exposure level for mamori\.service: (\d+(?:\.\d+)?)", out)
@@ -115,7 +115,7 @@ def message_ids():
     """Every MESSAGE_ID mamorid can log: the event kinds compiled into it, and
     any other 32-hex-digit literal in agent/ (a direct log_struct() id)."""
     exe = os.path.join(BUILD, "tests", "event-kinds")
-    out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([exe], check=True, capture_output=True, text=True, timeout=60).stdout
     ids = dict(line.split() for line in out.splitlines())
     assert len(ids) >= 17
     for f in glob.glob(os.path.join(SOURCE, "agent", "*.[ch]")):
@@ -155,10 +155,10 @@ def test_journalctl_compiles_the_catalog(tmp_path):
     catdir = tmp_path / "usr/lib/systemd/catalog"
     catdir.mkdir(parents=True)
     shutil.copy(CATALOG, catdir)
-    p = subprocess.run(["journalctl", f"--root={tmp_path}", "--update-catalog"], capture_output=True, text=True)
+    p = subprocess.run(["journalctl", f"--root={tmp_path}", "--update-catalog"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stderr == "", p.stderr
     listed = subprocess.run(["journalctl", f"--root={tmp_path}", "--list-catalog"], capture_output=True,
-                            text=True, check=True).stdout
+                            text=True, check=True, timeout=60).stdout
     for mid in message_ids():
         assert mid in listed
     # Both languages made it into the binary database.
@@ -176,6 +176,6 @@ def test_man_pages_render_without_warnings():
     assert {"mamorid.8", "mamorictl.8", "mamori.conf.5", "ja/mamori.conf.5"} <= names, names
     env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80")
     for p in pages:
-        r = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", p], capture_output=True, text=True, env=env)
+        r = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", p], capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 0 and r.stderr == "", f"{p}: {r.stderr}"
         assert "@VERSION@" not in open(p, encoding="utf-8").read()

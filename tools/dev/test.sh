@@ -41,7 +41,7 @@ set -- $(summary build-ci); p1=$1 f1=$2 s1=$3
 # The unit's `systemd-analyze security` score, measured by the units suite.
 grep -ho "SECURITY EXPOSURE mamori.service: [0-9.]*" build-ci/meson-logs/testlog.txt | head -1 || true
 
-echo "=== pass 2: ASan + UBSan"
+echo "=== pass 2: ASan + UBSan (2-3 times slower: 3 times the timeouts)"
 rm -rf build-asan
 meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
   -Dbuildtype=debug >/dev/null
@@ -49,7 +49,8 @@ ninja -C build-asan
 ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp \
-  meson test -C build-asan --print-errorlogs --num-processes 2 --no-suite vm --no-suite package $suites || rc=1
+  meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+    --no-suite vm --no-suite package $suites || rc=1
 set -- $(summary build-asan); p2=$1 f2=$2 s2=$3
 
 echo "=== fuzz smoke: every libFuzzer target, a short run from its seed corpus"
