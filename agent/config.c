@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "config-hint.h"
 #include "log.h"
 #include "notice-config.h"
 #include "text.h"
@@ -138,9 +139,11 @@ void config_check_keys(ConfigContext *c, const config_setting_t *group, const ch
                         }
                 if (!ok) {
                         const char *parent = config_setting_name(group);
+                        const char *near = config_hint_key(name, allowed);
                         config_error(c->errors, c->file, config_setting_line(s),
-                                     "unknown key '%s'%s%s", name, parent ? " in " : "",
-                                     parent ? parent : "");
+                                     "unknown key '%s'%s%s%s%s%s", name, parent ? " in " : "",
+                                     parent ? parent : "", near ? ": did you mean '" : "", strempty(near),
+                                     near ? "'?" : "");
                 }
         }
 }
@@ -288,11 +291,14 @@ static int parse_source(ConfigErrors *errors, const Source *s, config_t *cfg) {
                 return -EINVAL;
         if (config_read_string(cfg, s->text) != CONFIG_TRUE) {
                 const char *t = config_error_text(cfg);
-                /* libconfig's text is mostly just "syntax error" */
-                if (t && startswith(t, "syntax error"))
-                        config_error(errors, s->path, config_error_line(cfg), "%s", t);
-                else
-                        config_error(errors, s->path, config_error_line(cfg), "syntax error: %s", t ? t : "?");
+                _cleanup_(config_syntax_hint_done) ConfigSyntaxHint h = { 0 };
+                /* libconfig's text is mostly just "syntax error", and its line
+                 * one past the end when the file ends early: say more. */
+                if (config_hint_syntax(s->text, s->len, config_error_line(cfg), &h) < 0)
+                        return -ENOMEM;
+                config_error(errors, s->path, h.line, "%s%s%s%s%s%s%s", t && startswith(t, "syntax error") ? "" : "syntax error: ",
+                             t ? t : "?", h.hint ? " (" : "", strempty(h.hint), h.hint ? ")" : "",
+                             h.line_text ? "; the line reads: " : "", strempty(h.line_text));
                 return -EINVAL;
         }
         return 0;
