@@ -37,6 +37,17 @@ char *config_errors_summary(const ConfigErrors *e);
 void config_errors_print_verdict(const ConfigErrors *e, const char *path, FILE *f);
 void config_print_summary(const Policy *p, const char *path, FILE *f);
 
+/* What allow.d holds that is never read (not NAME.conf, or hidden), as
+ * escaped "dir/name" paths: check-config lists them, mamorid logs them, so
+ * that "10-new.conf.txt" is not silently without effect. allow_dir NULL: the
+ * config's. Returns how many, or a negative errno (-ENOENT: no allow.d). */
+int config_ignored_files(const char *config_path, const char *allow_dir, char ***ret);
+/* Why one of them is ignored, for an admin. */
+const char *config_ignored_why(const char *path);
+/* "path: ignored: ...\n" for each; the same to the log. */
+void config_print_ignored(const char *config_path, const char *allow_dir, FILE *f);
+void config_log_ignored(const char *allow_dir);
+
 /* The allow.d directory that belongs to a config file: "<dirname>/allow.d". */
 char *config_allow_dir_for(const char *config_path);
 

@@ -124,6 +124,7 @@ int manager_emit(Manager *m, Event *e) {
 /* ---- policy ---- */
 
 static void log_policy(const Policy *p) {
+        config_log_ignored(p->allow_dir);
         for (size_t i = 0; i < p->usb.n_entries; i++) {
                 const AllowEntry *a = &p->usb.entries[i];
                 if (a->any_serial)
