@@ -142,8 +142,24 @@ bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir) {
         return usb_alias_resolver_available(u->aliases);
 }
 
-size_t usb_enforcer_count(UsbEnforcer *u) {
-        return u->n_devices;
+UsbCounts usb_enforcer_counts(UsbEnforcer *u) {
+        UsbCounts c = { 0 };
+        for (Tracked *t = u->devices; t; t = t->next) {
+                const UsbDevice *d = t->snapshot;
+                if (!d)
+                        continue;
+                if (d->is_root_hub) {
+                        c.root_hubs++;
+                        continue;
+                }
+                c.devices++;
+                for (size_t k = 0; k < d->n_interfaces; k++)
+                        if (d->interfaces[k].category != USB_CATEGORY_OTHER && d->interfaces[k].authorized == 0) {
+                                c.blocked++;
+                                break;
+                        }
+        }
+        return c;
 }
 
 void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata) {
@@ -442,6 +458,7 @@ static void report(UsbEnforcer *u, Tracked *t) {
                 log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
         told_set(u, t, e->kind == EVENT_USB_BLOCKED);
         (void) manager_emit(m, e);
+        manager_update_status(m);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
 }
@@ -680,6 +697,7 @@ static void forget(UsbEnforcer *u, const char *syspath) {
                 told_save(u);
         tracked_free(t);
         rearm_expiry(u);
+        manager_update_status(u->manager);
 }
 
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {

@@ -222,6 +222,28 @@ def test_allow_device_selection(bed, make_agent):
     ok(ctl(a, "allow", "2-10", "--approved-by", "Y", "--any-serial", "--write", os.path.join(a.allow_dir, "70.conf")))
 
 
+def test_status_line_and_status_count_the_same(bed, make_agent):
+    """systemd's status line (sd_notify STATUS=) and mamorictl status count
+    the same thing in the same words: USB devices other than root hubs, and
+    how many are blocked; the line follows plugs and removals (issue 18: the
+    line said 7 while status said 2 to 5)."""
+    a = make_agent().start()
+    a.wait_notify("STATUS=Enforcing policy")
+    assert any("; 0 USB devices, 0 blocked; " in m for m in a.notify), a.notify
+    dev, ifs = bed.add_usb("0781", "5567", serial="S1", port=3)
+    bed.add_usb("0781", "5567", serial="S2", port=4)
+    bed.add_usb("046d", "c31c", serial=None, interfaces=(("03", "01", "01", None),), port=5)  # a keyboard
+    a.wait_events("usb.blocked", count=2)
+    a.wait_notify("; 3 USB devices, 2 blocked; ")
+    st = json.loads(ok(ctl(a, "--json", "status")))
+    usb = [c for c in st["checks"] if c["name"] == "usb"][0]
+    assert usb["devices"] == 3 and usb["blocked_devices"] == 2 and usb["root_hubs"] == 2, usb
+    assert usb["detail"].startswith("3 USB devices, 2 blocked; 2 root hubs"), usb
+    assert "3 USB devices, 2 blocked" in ok(ctl(a, "status"))
+    bed.remove(dev, ifs)
+    a.wait_notify("; 2 USB devices, 1 blocked; ")
+
+
 # ---- check-config ----
 
 def test_check_config(bed, make_agent):
