@@ -4,6 +4,7 @@ allow-entry round trip through the daemon's own parser and enforcement, and
 the root-only socket (an unprivileged user gets "permission denied")."""
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -50,6 +51,9 @@ def test_status(bed, make_agent):
     assert "Fail-closed:  no" in out
     assert "1 allow entry from 2 files" in out
     assert "Blocking:     storage mtp ptp tethering" in out
+    # no collector: the events are not "waiting" for anything (issue 18)
+    assert re.search(r"^Spool:        \d+ events? kept on this PC \(no collector configured\)$", out, re.M), out
+    assert "Last post:    n/a (no collector configured)" in out
     assert "usb        ok" in out
 
     st = json.loads(ok(ctl(a, "--json", "status")))
