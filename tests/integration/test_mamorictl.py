@@ -4,6 +4,8 @@ allow-entry round trip through the daemon's own parser and enforcement, and
 the root-only socket (an unprivileged user gets "permission denied")."""
 
 import json
+import pty
+import select
 import re
 import os
 import shutil
@@ -30,6 +32,35 @@ def ctl(agent, *args, user=None, env=None, timeout=20):
     e["UMOCKDEV_DIR"] = agent.bed.root  # Testbed.new() set it with setenv(); os.environ never saw it
     e.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def on_a_terminal(agent, *args, timeout=20):
+    """mamorictl's stdout on a pseudo-terminal (what an admin sees)."""
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([MAMORICTL, "--socket", os.path.join(agent.runtime, "control"), *args],
+                             stdout=slave, stderr=subprocess.PIPE, env=dict(os.environ, UMOCKDEV_DIR=agent.bed.root))
+        os.close(slave)
+        slave = -1
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.wait(timeout) == 0, p.stderr.read()
+        return out.decode().replace("\r\n", "\n")
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
 
 
 def ok(p):
@@ -135,6 +166,15 @@ def test_devices_table_and_json(bed, make_agent):
     assert "blocked" in rows["2-4"] and "allow entries exist for this model, but not for" in rows["2-4"]
     assert "not a blocked category" in rows["1-5"]
     assert rows["usb1"].split()[3] == "hub"
+
+    # into a pipe, the reason is whole (issue 18: it was cut off)
+    assert "allow entries exist for this model, but not for this serial" in rows["2-4"]
+    # on a terminal it is cut, and the table says how to see it whole
+    term = on_a_terminal(a, "devices")
+    assert "allow entries exist for this model, but not for…" in term, term
+    assert "Some text is cut (…): mamorictl devices --wide shows it whole." in term
+    wide = on_a_terminal(a, "devices", "--wide")
+    assert "allow entries exist for this model, but not for this serial" in wide and "…" not in wide, wide
 
     devs = json.loads(ok(ctl(a, "devices", "--json")))
     by = {d["device"]["bus_path"]: d for d in devs}
