@@ -27,6 +27,7 @@ struct Tracked {
         bool pending;
         bool settled; /* its "bind" (or a scan) was seen: the kernel has made every interface file */
         bool told_blocked; /* the person was told it is blocked, and it has not been usable since */
+        bool reported_allowed; /* the last event about it was usb.allowed: it was usable */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
 };
@@ -452,11 +453,12 @@ static void report(UsbEnforcer *u, Tracked *t) {
         }
         told = told_before(u, t->snapshot) || t->told_blocked;
         if (e->kind == EVENT_USB_BLOCKED && !told)
-                notice_usb_blocked(m->notice, t->snapshot, &dec, e->id);
+                notice_usb_blocked(m->notice, t->snapshot, &dec, e->id, t->reported_allowed);
         else if (e->kind == EVENT_USB_BLOCKED)
                 /* Blocked still (a reload or restart changed only the reason): nothing new to see. */
                 log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
         told_set(u, t, e->kind == EVENT_USB_BLOCKED);
+        t->reported_allowed = e->kind == EVENT_USB_ALLOWED;
         (void) manager_emit(m, e);
         manager_update_status(m);
         free(t->reported_key);

@@ -369,31 +369,39 @@ def test_told_once_across_reloads_and_a_restart(bed, make_agent, world):
     def other_unit(label):  # the model is approved, but another unit: the reason changes
         return ('allow = ( { vendor = "0781"; product = "5567"; serial = "OTHER"; label = "%s"; '
                 'approved_by = "officer"; } );\n' % label)
+
+    def usable_then_blocked(serial, n_allowed, n_blocked):
+        a.write_allow("20-one.conf", 'allow = ( { vendor = "0781"; product = "5567"; serial = "%s"; '
+                      'label = "x"; approved_by = "officer"; } );\n' % serial)
+        a.reload()
+        a.wait_events("usb.allowed", count=n_allowed)
+        os.unlink(os.path.join(a.allow_dir, "20-one.conf"))
+        a.reload()
+        a.wait_events("usb.blocked", count=n_blocked)
+
     a.write_allow("10-model.conf", other_unit("first"))
     a.reload()
     a.wait_events("usb.blocked", count=4)
     os.unlink(os.path.join(a.allow_dir, "10-model.conf"))
     a.reload()
     a.wait_events("usb.blocked", count=6)
+    # usable -> blocked is something the person notices: told again, even
+    # with the reason of a notice they got a moment ago
+    usable_then_blocked("S1", 1, 7)
+    third = world.wait_notifications(3)[2]
+    assert third["summary"] == "USB device “Stick One” is blocked"
+
     a.stop()
     a.write_allow("10-model.conf", other_unit("second"))
     a.start()
-    a.wait_events("usb.blocked", count=8)
-    assert os.path.exists(os.path.join(a.runtime, "notified"))
-
-    # usable -> blocked is something the person notices: told again
-    a.write_allow("20-s1.conf", 'allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "S1"; '
-                  'approved_by = "officer"; } );\n')
-    a.reload()
-    a.wait_events("usb.allowed")
-    os.unlink(os.path.join(a.allow_dir, "20-s1.conf"))
-    a.reload()
     a.wait_events("usb.blocked", count=9)
-    third = world.wait_notifications(3)[2]
-    assert third["summary"] == "USB device “Stick One” is blocked"
+    assert os.path.exists(os.path.join(a.runtime, "notified"))
+    usable_then_blocked("S2", 2, 10)
+    fourth = world.wait_notifications(4)[3]
+    assert fourth["summary"] == "USB device “Stick Two” is blocked"
     settle(0.5)
     notes = world.notifications()
-    assert len(notes) == 3, [n["summary"] for n in notes]
+    assert len(notes) == 4, [n["summary"] for n in notes]
 
 
 def test_told_record_is_checked(bed, make_agent, world):
