@@ -44,6 +44,7 @@ struct UsbEnforcer {
         char *told_path;      /* the record of told_blocked across restarts (usb-told.h) */
         UsbTold *told_before; /* what the previous run had told, not yet matched to a device */
         size_t n_told_before;
+        bool told_dirty; /* the record is behind: written once per batch of reports */
 };
 
 static Tracked *tracked_free(Tracked *t) {
@@ -411,7 +412,17 @@ static void told_set(UsbEnforcer *u, Tracked *t, bool told) {
         if (t->told_blocked == told)
                 return;
         t->told_blocked = told;
-        told_save(u);
+        u->told_dirty = true;
+}
+
+/* After a batch of reports or a removal: the record and systemd's status
+ * line, once for the batch (a thousand sticks at once are a thousand reports). */
+static void batch_done(UsbEnforcer *u) {
+        if (u->told_dirty) {
+                u->told_dirty = false;
+                told_save(u);
+        }
+        manager_update_status(u->manager);
 }
 
 /* ---- report ---- */
@@ -460,7 +471,6 @@ static void report(UsbEnforcer *u, Tracked *t) {
         told_set(u, t, e->kind == EVENT_USB_BLOCKED);
         t->reported_allowed = e->kind == EVENT_USB_ALLOWED;
         (void) manager_emit(m, e);
-        manager_update_status(m);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
 }
@@ -473,6 +483,7 @@ static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         for (Tracked *t = u->devices; t; t = t->next)
                 if (t->pending && t->report_due <= now)
                         report(u, t);
+        batch_done(u);
         arm_report_timer(u);
         return 0;
 }
@@ -525,6 +536,7 @@ void usb_enforcer_flush(UsbEnforcer *u) {
                         report(u, t);
         emit_due_repeats(u, USEC_INFINITY);
         arm_repeat_timer(u);
+        batch_done(u);
 }
 
 /* ---- expiry ---- */
@@ -695,11 +707,10 @@ static void forget(UsbEnforcer *u, const char *syspath) {
                 report(u, t);
         }
         tracked_unlink(u, t);
-        if (t->told_blocked)
-                told_save(u);
+        u->told_dirty = u->told_dirty || t->told_blocked;
         tracked_free(t);
         rearm_expiry(u);
-        manager_update_status(u->manager);
+        batch_done(u);
 }
 
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {
