@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "config-hint.h"
 #include "log.h"
 #include "notice-config.h"
 #include "text.h"
@@ -144,9 +145,11 @@ void config_check_keys(ConfigContext *c, const config_setting_t *group, const ch
                         }
                 if (!ok) {
                         const char *parent = config_setting_name(group);
+                        const char *near = config_hint_key(name, allowed);
                         config_error(c->errors, c->file, config_setting_line(s),
-                                     "unknown key '%s'%s%s", name, parent ? " in " : "",
-                                     parent ? parent : "");
+                                     "unknown key '%s'%s%s%s%s%s", name, parent ? " in " : "",
+                                     parent ? parent : "", near ? ": did you mean '" : "", strempty(near),
+                                     near ? "'?" : "");
                 }
         }
 }
@@ -305,11 +308,14 @@ static int parse_source(ConfigErrors *errors, const Source *s, config_t *cfg) {
                 return -EINVAL;
         if (config_read_string(cfg, s->text) != CONFIG_TRUE) {
                 const char *t = config_error_text(cfg);
-                /* libconfig's text is mostly just "syntax error" */
-                if (t && startswith(t, "syntax error"))
-                        config_error(errors, s->path, config_error_line(cfg), "%s", t);
-                else
-                        config_error(errors, s->path, config_error_line(cfg), "syntax error: %s", t ? t : "?");
+                _cleanup_(config_syntax_hint_done) ConfigSyntaxHint h = { 0 };
+                /* libconfig's text is mostly just "syntax error", and its line
+                 * one past the end when the file ends early: say more. */
+                if (config_hint_syntax(s->text, s->len, config_error_line(cfg), &h) < 0)
+                        return -ENOMEM;
+                config_error(errors, s->path, h.line, "%s%s%s%s%s%s%s", t && startswith(t, "syntax error") ? "" : "syntax error: ",
+                             t ? t : "?", h.hint ? " (" : "", strempty(h.hint), h.hint ? ")" : "",
+                             h.line_text ? "; the line reads: " : "", strempty(h.line_text));
                 return -EINVAL;
         }
         return 0;
@@ -1299,6 +1305,78 @@ static int conf_name_filter(const struct dirent *de) {
 
 static int name_order(const struct dirent **a, const struct dirent **b) {
         return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static char **strv_free(char **v) {
+        for (char **i = v; v && *i; i++)
+                free(*i);
+        free(v);
+        return NULL;
+}
+
+static void strv_freep(char ***v) {
+        strv_free(*v);
+}
+
+static int ignored_name_filter(const struct dirent *de) {
+        return !streq(de->d_name, ".") && !streq(de->d_name, "..") && !conf_name_filter(de);
+}
+
+int config_ignored_files(const char *config_path, const char *allow_dir, char ***ret) {
+        _cleanup_free_ char *dir_default = NULL;
+        struct dirent **names = NULL;
+        char **v;
+        int n;
+
+        if (!allow_dir) {
+                dir_default = config_allow_dir_for(config_path);
+                if (!dir_default)
+                        return -ENOMEM;
+                allow_dir = dir_default;
+        }
+        n = scandir(allow_dir, &names, ignored_name_filter, name_order);
+        if (n < 0)
+                return -errno;
+        v = calloc((size_t) n + 1, sizeof(char *));
+        for (int i = 0; i < n; i++) {
+                char *path = NULL;
+                /* a name is anything but '/' and NUL: escaped for the terminal and the journal */
+                _cleanup_free_ char *name = text_sanitize(names[i]->d_name, strlen(names[i]->d_name), 256, NULL);
+                if (v && name && asprintf(&path, "%s/%s", allow_dir, name) >= 0)
+                        v[i] = path;
+                else
+                        v = strv_free(v);
+                free(names[i]);
+        }
+        free(names);
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        return n;
+}
+
+const char *config_ignored_why(const char *path) {
+        const char *b = strrchr(path, '/');
+        b = b ? b + 1 : path;
+        if (b[0] == '.')
+                return "ignored: a hidden file (its name starts with '.'); only NAME.conf files are read";
+        return "ignored: only files whose name ends in .conf are read";
+}
+
+void config_print_ignored(const char *config_path, const char *allow_dir, FILE *f) {
+        _cleanup_(strv_freep) char **v = NULL;
+        if (config_ignored_files(config_path, allow_dir, &v) <= 0)
+                return;
+        for (char **i = v; *i; i++)
+                fprintf(f, "%s: %s\n", *i, config_ignored_why(*i));
+}
+
+void config_log_ignored(const char *allow_dir) {
+        _cleanup_(strv_freep) char **v = NULL;
+        if (!allow_dir || config_ignored_files(NULL, allow_dir, &v) <= 0)
+                return;
+        for (char **i = v; *i; i++)
+                log_warning("%s: %s", *i, config_ignored_why(*i));
 }
 
 static int load_sources(Source *srcs, size_t n_srcs, Policy **ret, ConfigErrors *errors) {

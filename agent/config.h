@@ -43,6 +43,16 @@ bool allow_entry_same_device(const AllowEntry *a, const AllowEntry *b);
  * an entry for a device another entry already allows (with both places), an
  * entry that has expired or expires within 30 days of now. */
 void config_policy_notes(const Policy *p, usec_t now, ConfigErrors *notes);
+/* What allow.d holds that is never read (not NAME.conf, or hidden), as
+ * escaped "dir/name" paths: check-config lists them, mamorid logs them, so
+ * that "10-new.conf.txt" is not silently without effect. allow_dir NULL: the
+ * config's. Returns how many, or a negative errno (-ENOENT: no allow.d). */
+int config_ignored_files(const char *config_path, const char *allow_dir, char ***ret);
+/* Why one of them is ignored, for an admin. */
+const char *config_ignored_why(const char *path);
+/* "path: ignored: ...\n" for each; the same to the log. */
+void config_print_ignored(const char *config_path, const char *allow_dir, FILE *f);
+void config_log_ignored(const char *allow_dir);
 
 /* The allow.d directory that belongs to a config file: "<dirname>/allow.d". */
 char *config_allow_dir_for(const char *config_path);

@@ -46,49 +46,38 @@ static void write_refused(Manager *m, JsonWriter *w) {
 
 /* ---- status ---- */
 
-typedef struct UsbSummary {
-        size_t devices, blocked, allowed, root_hubs, open_root_hubs;
-} UsbSummary;
-
-static void summarize_device(const UsbDevice *d, void *userdata) {
-        UsbSummary *s = userdata;
-        if (d->is_root_hub) {
-                s->root_hubs++;
-                /* A root hub whose new interfaces start authorized leaves a window in
-                 * which a driver can bind to a stick before mamorid acts. */
-                if (d->syspath && usb_authorize_get_interface_default(d->syspath) != 0)
-                        s->open_root_hubs++;
-                return;
-        }
-        s->devices++;
-        for (size_t k = 0; k < d->n_interfaces; k++)
-                if (d->interfaces[k].category != USB_CATEGORY_OTHER && d->interfaces[k].authorized == 0) {
-                        s->blocked++;
-                        return;
-                }
+static void count_open_root_hub(const UsbDevice *d, void *userdata) {
+        size_t *open = userdata;
+        /* A root hub whose new interfaces start authorized leaves a window in
+         * which a driver can bind to a stick before mamorid acts. */
+        if (d->is_root_hub && d->syspath && usb_authorize_get_interface_default(d->syspath) != 0)
+                (*open)++;
 }
 
 static void write_usb_check(Manager *m, JsonWriter *w) {
-        UsbSummary s = { 0 };
+        UsbCounts s = { 0 };
+        size_t open_root_hubs = 0;
         char detail[512];
         const char *state, *modules_dir = NULL;
         bool aliases = false;
 
         if (m->usb) {
-                usb_enforcer_foreach(m->usb, summarize_device, &s);
+                s = usb_enforcer_counts(m->usb);
+                usb_enforcer_foreach(m->usb, count_open_root_hub, &open_root_hubs);
                 aliases = usb_enforcer_aliases_available(m->usb, &modules_dir);
         }
         if (m->policy->failsafe)
                 state = "fail_closed";
         else if (!m->usb_monitor)
                 state = "failed";
-        else if (s.open_root_hubs > 0)
+        else if (open_root_hubs > 0)
                 state = "degraded";
         else
                 state = "ok";
-        snprintf(detail, sizeof detail, "%zu device%s, %zu blocked; %zu root hub%s%s; %s", s.devices,
+        /* the words of systemd's status line (manager_update_status()) */
+        snprintf(detail, sizeof detail, "%zu USB device%s, %zu blocked; %zu root hub%s%s; %s", s.devices,
                  s.devices == 1 ? "" : "s", s.blocked, s.root_hubs, s.root_hubs == 1 ? "" : "s",
-                 s.open_root_hubs ? ", some start new interfaces authorized (udev rule missing?)" : "",
+                 open_root_hubs ? ", some start new interfaces authorized (udev rule missing?)" : "",
                  aliases ? "module aliases in use" : "no module aliases: by class and bound drivers only");
 
         json_object_begin(w);
@@ -98,7 +87,7 @@ static void write_usb_check(Manager *m, JsonWriter *w) {
         json_kv_uint(w, "devices", s.devices);
         json_kv_uint(w, "blocked_devices", s.blocked);
         json_kv_uint(w, "root_hubs", s.root_hubs);
-        json_kv_uint(w, "root_hubs_open", s.open_root_hubs);
+        json_kv_uint(w, "root_hubs_open", open_root_hubs);
         json_kv_bool(w, "module_aliases", aliases);
         if (modules_dir)
                 json_kv_string(w, "modules_dir", modules_dir);

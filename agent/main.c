@@ -79,11 +79,13 @@ static int check_config(void) {
 
         if (r < 0) {
                 config_errors_print_verdict(&errs, arg_config, stdout);
+                config_print_ignored(arg_config, arg_allow_dir, stdout);
                 config_errors_done(&errs);
                 return 1;
         }
         config_errors_done(&errs);
         config_print_summary(p, arg_config, stdout);
+        config_print_ignored(arg_config, arg_allow_dir, stdout);
         return 0;
 }
 

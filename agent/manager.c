@@ -124,6 +124,7 @@ int manager_emit(Manager *m, Event *e) {
 /* ---- policy ---- */
 
 static void log_policy(const Policy *p) {
+        config_log_ignored(p->allow_dir);
         for (size_t i = 0; i < p->usb.n_entries; i++) {
                 const AllowEntry *a = &p->usb.entries[i];
                 if (a->any_serial)
@@ -450,12 +451,13 @@ static int load_initial_policy(Manager *m) {
 
 /* ---- signals, status ---- */
 
+/* Also after each USB report and removal: the line must not go stale. */
 void manager_update_status(Manager *m) {
-        (void) sd_notifyf(false, "STATUS=%s policy %.12s; %zu USB device%s; %llu event%s recorded",
+        UsbCounts c = m->usb ? usb_enforcer_counts(m->usb) : (UsbCounts){ 0 };
+        (void) sd_notifyf(false, "STATUS=%s policy %.12s; %zu USB device%s, %zu blocked; %llu event%s recorded",
                           m->policy && m->policy->failsafe ? "FAIL-CLOSED (no valid config)," : "Enforcing",
-                          m->policy ? m->policy->hash : "-", m->usb ? usb_enforcer_count(m->usb) : 0,
-                          m->usb && usb_enforcer_count(m->usb) == 1 ? "" : "s", m->n_events,
-                          m->n_events == 1 ? "" : "s");
+                          m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked,
+                          m->n_events, m->n_events == 1 ? "" : "s");
 }
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {

@@ -265,7 +265,8 @@ static void submit(NoticeSender *n, Notice *x_) {
         arm_held_timer(n);
 }
 
-void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id) {
+void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id,
+                        bool was_usable) {
         const NoticePolicy *p;
         Notice *x = NULL;
         int r;
@@ -276,6 +277,8 @@ void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec
         r = notice_build_usb(p, n->manager->policy->usb.policy_ref, d, dec, event_id, &x);
         if (r < 0)
                 return (void) log_error_errno(r, "Cannot build the notice for %s: %m", d->sysname);
+        if (was_usable)
+                x->dedup_usec = 0; /* recorded for what follows, never "nothing new" itself */
         submit(n, x);
 }
 

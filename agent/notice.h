@@ -27,8 +27,11 @@ typedef struct NoticeSender NoticeSender;
 int notice_sender_new(Manager *m, NoticeSender **ret);
 NoticeSender *notice_sender_free(NoticeSender *n);
 
-/* Beside the usb.blocked event of this decision (n may be NULL). */
-void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id);
+/* Beside the usb.blocked event of this decision (n may be NULL), on a plug
+ * or when a device that was usable is blocked (was_usable: then it is news,
+ * however recently the same device was told about for the same reason). */
+void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id,
+                        bool was_usable);
 
 /* From manager_emit(): the kinds that need no more than the event (antivirus). */
 void notice_event(NoticeSender *n, const Event *e);

@@ -10,6 +10,7 @@
 #include "usb-modalias.h"
 #include "usb-repeat.h"
 #include "usb-report.h"
+#include "usb-told.h"
 
 /* Interfaces of one plug arrive within a few ms; one event describes them all. */
 #define REPORT_SETTLE_USEC (50 * USEC_PER_MSEC)
@@ -25,6 +26,8 @@ struct Tracked {
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
         bool settled; /* its "bind" (or a scan) was seen: the kernel has made every interface file */
+        bool told_blocked; /* the person was told it is blocked, and it has not been usable since */
+        bool reported_allowed; /* the last event about it was usb.allowed: it was usable */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
 };
@@ -38,6 +41,10 @@ struct UsbEnforcer {
         UsbAliasResolver *aliases; /* the kernel's module aliases; never NULL after new() */
         UsbRepeatTable repeats;    /* blocks of the same device, coalesced (usb-repeat.h) */
         sd_event_source *repeat_timer;
+        char *told_path;      /* the record of told_blocked across restarts (usb-told.h) */
+        UsbTold *told_before; /* what the previous run had told, not yet matched to a device */
+        size_t n_told_before;
+        bool told_dirty; /* the record is behind: written once per batch of reports */
 };
 
 static Tracked *tracked_free(Tracked *t) {
@@ -99,6 +106,8 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         sd_event_source_disable_unref(u->repeat_timer);
         usb_repeat_table_done(&u->repeats);
         usb_alias_resolver_free(u->aliases);
+        free(u->told_path);
+        free(u->told_before);
         free(u);
         return NULL;
 }
@@ -119,6 +128,12 @@ int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
         r = usb_alias_resolver_new(getenv("MAMORI_MODULES_DIR"), &u->aliases);
         if (r < 0)
                 return r;
+        if (asprintf(&u->told_path, "%s/%s", m->runtime_dir, USB_TOLD_FILE) < 0) {
+                u->told_path = NULL;
+                return -ENOMEM;
+        }
+        /* Without it, a device blocked before the restart is told once more. */
+        (void) usb_told_load(u->told_path, &u->told_before, &u->n_told_before);
         *ret = TAKE_PTR(u);
         return 0;
 }
@@ -129,8 +144,24 @@ bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir) {
         return usb_alias_resolver_available(u->aliases);
 }
 
-size_t usb_enforcer_count(UsbEnforcer *u) {
-        return u->n_devices;
+UsbCounts usb_enforcer_counts(UsbEnforcer *u) {
+        UsbCounts c = { 0 };
+        for (Tracked *t = u->devices; t; t = t->next) {
+                const UsbDevice *d = t->snapshot;
+                if (!d)
+                        continue;
+                if (d->is_root_hub) {
+                        c.root_hubs++;
+                        continue;
+                }
+                c.devices++;
+                for (size_t k = 0; k < d->n_interfaces; k++)
+                        if (d->interfaces[k].category != USB_CATEGORY_OTHER && d->interfaces[k].authorized == 0) {
+                                c.blocked++;
+                                break;
+                        }
+        }
+        return c;
 }
 
 void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata) {
@@ -334,6 +365,68 @@ static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *d
         return r > 0;
 }
 
+/* ---- what the person was told ---- */
+
+static bool told_matches(const UsbTold *e, const UsbDevice *d) {
+        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor &&
+               e->product == d->product;
+}
+
+/* Did the previous run tell about this very plug? Takes the entry: asked once per device. */
+static bool told_before(UsbEnforcer *u, const UsbDevice *d) {
+        for (size_t i = 0; i < u->n_told_before; i++)
+                if (told_matches(&u->told_before[i], d)) {
+                        u->told_before[i] = u->told_before[--u->n_told_before];
+                        return true;
+                }
+        return false;
+}
+
+static bool tracked_has(UsbEnforcer *u, const UsbTold *e) {
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (t->snapshot && told_matches(e, t->snapshot))
+                        return true;
+        return false;
+}
+
+/* The record: the devices told now, and those the previous run told that are
+ * still plugged but not reported yet. */
+static void told_save(UsbEnforcer *u) {
+        _cleanup_free_ UsbTold *e = calloc(u->n_devices + u->n_told_before + 1, sizeof *e);
+        size_t n = 0;
+        int r;
+
+        if (!e)
+                return (void) log_oom();
+        for (Tracked *t = u->devices; t; t = t->next)
+                if (t->told_blocked && t->snapshot)
+                        e[n++] = (UsbTold){ t->snapshot->busnum, t->snapshot->devnum, t->snapshot->vendor,
+                                            t->snapshot->product };
+        for (size_t i = 0; i < u->n_told_before; i++)
+                if (tracked_has(u, &u->told_before[i]))
+                        e[n++] = u->told_before[i];
+        r = usb_told_save(u->told_path, e, MIN(n, (size_t) USB_TOLD_MAX));
+        if (r < 0)
+                log_warning_errno(r, "Cannot record which devices staff were told about in %s: %m", u->told_path);
+}
+
+static void told_set(UsbEnforcer *u, Tracked *t, bool told) {
+        if (t->told_blocked == told)
+                return;
+        t->told_blocked = told;
+        u->told_dirty = true;
+}
+
+/* After a batch of reports or a removal: the record and systemd's status
+ * line, once for the batch (a thousand sticks at once are a thousand reports). */
+static void batch_done(UsbEnforcer *u) {
+        if (u->told_dirty) {
+                u->told_dirty = false;
+                told_save(u);
+        }
+        manager_update_status(u->manager);
+}
+
 /* ---- report ---- */
 
 static void report(UsbEnforcer *u, Tracked *t) {
@@ -341,6 +434,7 @@ static void report(UsbEnforcer *u, Tracked *t) {
         _cleanup_free_ char *key = NULL;
         Decision dec;
         Event *e = NULL;
+        bool told;
         int r;
 
         t->pending = false;
@@ -365,13 +459,21 @@ static void report(UsbEnforcer *u, Tracked *t) {
         /* Only a new plug can be a repeat: a plugged device that changed (more
          * interfaces, another reason) is a new fact about the same plug. */
         if (e->kind == EVENT_USB_BLOCKED && !t->reported_key && coalesce_block(u, t->snapshot, &dec, &e)) {
-                /* Blocked as always; its record (and its notice) waits for the window. */
+                /* Blocked as always; its record waits for the window, and the
+                 * person was told within it. */
                 free(t->reported_key);
                 t->reported_key = TAKE_PTR(key);
+                told_set(u, t, true);
                 return;
         }
-        if (e->kind == EVENT_USB_BLOCKED)
-                notice_usb_blocked(m->notice, t->snapshot, &dec, e->id);
+        told = told_before(u, t->snapshot) || t->told_blocked;
+        if (e->kind == EVENT_USB_BLOCKED && !told)
+                notice_usb_blocked(m->notice, t->snapshot, &dec, e->id, t->reported_allowed);
+        else if (e->kind == EVENT_USB_BLOCKED)
+                /* Blocked still (a reload or restart changed only the reason): nothing new to see. */
+                log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
+        told_set(u, t, e->kind == EVENT_USB_BLOCKED);
+        t->reported_allowed = e->kind == EVENT_USB_ALLOWED;
         (void) manager_emit(m, e);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
@@ -385,6 +487,7 @@ static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         for (Tracked *t = u->devices; t; t = t->next)
                 if (t->pending && t->report_due <= now)
                         report(u, t);
+        batch_done(u);
         arm_report_timer(u);
         return 0;
 }
@@ -443,6 +546,7 @@ void usb_enforcer_flush(UsbEnforcer *u) {
                         report(u, t);
         emit_due_repeats(u, USEC_INFINITY);
         arm_repeat_timer(u);
+        batch_done(u);
 }
 
 /* ---- expiry ---- */
@@ -613,8 +717,10 @@ static void forget(UsbEnforcer *u, const char *syspath) {
                 report(u, t);
         }
         tracked_unlink(u, t);
+        u->told_dirty = u->told_dirty || t->told_blocked;
         tracked_free(t);
         rearm_expiry(u);
+        batch_done(u);
 }
 
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {

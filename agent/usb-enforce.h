@@ -32,7 +32,13 @@ void usb_enforcer_flush(UsbEnforcer *u);
 /* Visit tracked devices (mamorictl devices). */
 typedef void (*UsbEnforcerVisit)(const UsbDevice *d, void *userdata);
 void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata);
-size_t usb_enforcer_count(UsbEnforcer *u);
+/* What status says of USB, counted the same for mamorictl status and
+ * systemd's status line: devices (root hubs not counted), and those of them
+ * with an interface of a blocked category that is not authorized. */
+typedef struct UsbCounts {
+        size_t devices, blocked, root_hubs;
+} UsbCounts;
+UsbCounts usb_enforcer_counts(UsbEnforcer *u);
 
 /* Are interfaces resolved against the kernel's module aliases? ret_dir: the
  * modules directory in use or looked for. */

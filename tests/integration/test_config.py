@@ -293,6 +293,54 @@ def test_a_renewed_entry_is_changed_not_added_and_removed(bed, make_agent):
     assert "1 changed, 0 removed" in a.log()
 
 
+def test_check_config_syntax_and_typos_say_where_and_why(bed, make_agent):
+    """libconfig says only "syntax error": the message names a line that
+    exists, quotes it and guesses the cause; an unknown key gets the nearest
+    one (issue 18)."""
+    a = make_agent(allow={
+        # one line and its newline: libconfig counts line 2
+        "10-a.conf": 'allow = ( { vendor = "0781"; product = "5567"; serial = "S"; approved_by = "x"; }\n',
+        "20-b.conf": ('allow = (\n  { vendor = "0781"; product = "5567"; serial = "S1"; approved_by = "x"; }\n'
+                      '  { vendor = "0781"; product = "5567"; serial = "S2"; approved_by = "x"; }\n);\n'),
+    })
+    rc, out, err = a.check_config()
+    assert rc == 1, out + err
+    assert re.search(r"allow\.d/10-a\.conf:1: syntax error \(the file ends before a '\}', '\)' or '\]' closes "
+                     r"what is open: one is missing\?\); the line reads: allow = \( \{ vendor", out), out
+    assert re.search(r"allow\.d/20-b\.conf:3: syntax error \(a missing ',' between entries or ';' after a "
+                     r"setting\?\); the line reads: \{ vendor = \"0781\"; product = \"5567\"; serial = \"S2\"", out), out
+
+    os.unlink(os.path.join(a.allow_dir, "10-a.conf"))
+    a.write_allow("20-b.conf", 'allow = ( { vendor = "0781"; product = "5567"; serial = "S"; approved_by = "x";\n'
+                  '              expiry = "2099-01-01"; } );\n')
+    a.write_conf('usb = { block = [ "storage" ]; repeat_windw = 5; };\nnotice = { brust = 3; };\n')
+    rc, out, err = a.check_config()
+    assert rc == 1, out + err
+    assert re.search(r"allow\.d/20-b\.conf:2: unknown key 'expiry': did you mean 'expires'\?", out), out
+    assert re.search(r"mamori\.conf:1: unknown key 'repeat_windw' in usb: did you mean 'repeat_window'\?", out), out
+    assert re.search(r"mamori\.conf:2: unknown key 'brust' in notice: did you mean 'burst'\?", out), out
+
+
+def test_ignored_files_are_listed_and_logged(bed, make_agent):
+    """A file in allow.d that is not NAME.conf is never read: check-config
+    lists it, and mamorid says so at every load."""
+    a = make_agent(allow={"10-a.conf": allow_file(A), "20-new.conf.txt": allow_file(entry("0781", "5568", serial="N")),
+                          ".30-hidden.conf": allow_file(A), "README": "notes\n"})
+    rc, out, err = a.check_config()
+    assert rc == 0, out + err
+    assert ": OK, 1 allow entry from 2 files" in out, out
+    assert f"{a.allow_dir}/20-new.conf.txt: ignored: only files whose name ends in .conf are read" in out, out
+    assert f"{a.allow_dir}/README: ignored: only files whose name ends in .conf are read" in out, out
+    assert f"{a.allow_dir}/.30-hidden.conf: ignored: a hidden file" in out, out
+    assert "10-a.conf: ignored" not in out
+    a.start()
+    assert f"{a.allow_dir}/20-new.conf.txt: ignored: only files whose name ends in .conf are read" in a.log()
+    # an errors verdict lists them too: the ignored file may be the fix that is not read
+    a.write_allow("40-bad.conf", "allow = (\n")
+    rc, out, err = a.check_config()
+    assert rc == 1 and "20-new.conf.txt: ignored" in out, out
+
+
 def test_check_config_exit_codes(bed, make_agent):
     a = make_agent()
     os.unlink(a.conf)

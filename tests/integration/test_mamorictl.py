@@ -4,6 +4,9 @@ allow-entry round trip through the daemon's own parser and enforcement, and
 the root-only socket (an unprivileged user gets "permission denied")."""
 
 import json
+import pty
+import select
+import re
 import os
 import shutil
 import signal
@@ -31,6 +34,35 @@ def ctl(agent, *args, user=None, env=None, timeout=20):
     return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
 
 
+def on_a_terminal(agent, *args, timeout=20):
+    """mamorictl's stdout on a pseudo-terminal (what an admin sees)."""
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([MAMORICTL, "--socket", os.path.join(agent.runtime, "control"), *args],
+                             stdout=slave, stderr=subprocess.PIPE, env=dict(os.environ, UMOCKDEV_DIR=agent.bed.root))
+        os.close(slave)
+        slave = -1
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert p.wait(timeout) == 0, p.stderr.read()
+        return out.decode().replace("\r\n", "\n")
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+
+
 def ok(p):
     assert p.returncode == 0, f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
     return p.stdout
@@ -50,6 +82,9 @@ def test_status(bed, make_agent):
     assert "Fail-closed:  no" in out
     assert "1 allow entry from 2 files" in out
     assert "Blocking:     storage mtp ptp tethering" in out
+    # no collector: the events are not "waiting" for anything (issue 18)
+    assert re.search(r"^Spool:        \d+ events? kept on this PC \(no collector configured\)$", out, re.M), out
+    assert "Last post:    n/a (no collector configured)" in out
     assert "usb        ok" in out
 
     st = json.loads(ok(ctl(a, "--json", "status")))
@@ -131,6 +166,15 @@ def test_devices_table_and_json(bed, make_agent):
     assert "blocked" in rows["2-4"] and "allow entries exist for this model, but not for" in rows["2-4"]
     assert "not a blocked category" in rows["1-5"]
     assert rows["usb1"].split()[3] == "hub"
+
+    # into a pipe, the reason is whole (issue 18: it was cut off)
+    assert "allow entries exist for this model, but not for this serial" in rows["2-4"]
+    # on a terminal it is cut, and the table says how to see it whole
+    term = on_a_terminal(a, "devices")
+    assert "allow entries exist for this model, but not for…" in term, term
+    assert "Some text is cut (…): mamorictl devices --wide shows it whole." in term
+    wide = on_a_terminal(a, "devices", "--wide")
+    assert "allow entries exist for this model, but not for this serial" in wide and "…" not in wide, wide
 
     devs = json.loads(ok(ctl(a, "devices", "--json")))
     by = {d["device"]["bus_path"]: d for d in devs}
@@ -351,6 +395,28 @@ def test_allow_write_only_into_allow_d(bed, make_agent, tmp_path):
     assert p.returncode == 0 and "already allowed by" in p.stderr, p.stderr
 
 
+def test_status_line_and_status_count_the_same(bed, make_agent):
+    """systemd's status line (sd_notify STATUS=) and mamorictl status count
+    the same thing in the same words: USB devices other than root hubs, and
+    how many are blocked; the line follows plugs and removals (issue 18: the
+    line said 7 while status said 2 to 5)."""
+    a = make_agent().start()
+    a.wait_notify("STATUS=Enforcing policy")
+    assert any("; 0 USB devices, 0 blocked; " in m for m in a.notify), a.notify
+    dev, ifs = bed.add_usb("0781", "5567", serial="S1", port=3)
+    bed.add_usb("0781", "5567", serial="S2", port=4)
+    bed.add_usb("046d", "c31c", serial=None, interfaces=(("03", "01", "01", None),), port=5)  # a keyboard
+    a.wait_events("usb.blocked", count=2)
+    a.wait_notify("; 3 USB devices, 2 blocked; ")
+    st = json.loads(ok(ctl(a, "--json", "status")))
+    usb = [c for c in st["checks"] if c["name"] == "usb"][0]
+    assert usb["devices"] == 3 and usb["blocked_devices"] == 2 and usb["root_hubs"] == 2, usb
+    assert usb["detail"].startswith("3 USB devices, 2 blocked; 2 root hubs"), usb
+    assert "3 USB devices, 2 blocked" in ok(ctl(a, "status"))
+    bed.remove(dev, ifs)
+    a.wait_notify("; 2 USB devices, 1 blocked; ")
+
+
 # ---- check-config ----
 
 def test_check_config(bed, make_agent):
@@ -366,6 +432,25 @@ def test_check_config(bed, make_agent):
     p = ctl(a, "check-config", "--config", a.conf)
     assert p.returncode == 1
     assert f"{a.allow_dir}/30-bad.conf:1: allow entry has no 'approved_by'" in p.stdout
+
+
+def test_check_config_when_the_agent_is_stopped(bed, make_agent):
+    """A valid file on disk enforces nothing by itself: check-config says so,
+    and exits 5 (mamorid is not running); errors still exit 1."""
+    a = make_agent(allow={"10-ok.conf": ALLOW_OK, "20-more.conf.bak": ALLOW_OK}).start()
+    out = ok(ctl(a, "check-config", "--config", a.conf))
+    assert "mamorid runs this policy." in out and "not running" not in out
+    assert f"{a.allow_dir}/20-more.conf.bak: ignored: only files whose name ends in .conf are read" in out
+    a.stop()
+    p = ctl(a, "check-config", "--config", a.conf)
+    assert p.returncode == 5, p.stdout + p.stderr
+    assert "OK, 1 allow entry from 2 files" in p.stdout
+    assert "mamorid is not running: nothing is enforced (systemctl start mamori)." in p.stdout
+    assert p.stderr == ""
+    a.write_allow("30-bad.conf", "allow = (\n")
+    p = ctl(a, "check-config", "--config", a.conf)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "30-bad.conf:1: syntax error" in p.stdout and "mamorid is not running" in p.stdout
 
 
 # ---- events, flush ----

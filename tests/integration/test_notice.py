@@ -352,6 +352,76 @@ def test_replug_after_a_while_replaces_the_notification(bed, make_agent, world):
     assert second["summary"] == "USB device “B” is blocked"
 
 
+def test_told_once_across_reloads_and_a_restart(bed, make_agent, world):
+    """A notice on a plug and on usable -> blocked; not when a reload or a
+    restart changes only the reason (issue 18: two sticks gave 8 notices)."""
+    world.helper(lang="en_US.UTF-8").start()
+    # repeat_window = 0: every block is its own event, for the test to count
+    # (a reason that comes back within the window is one record, later).
+    conf = ('usb = { block = [ "storage" ]; repeat_window = 0; };\n'
+            "notice = { burst = 20; interval = 1; };\n")
+    a = start(make_agent, world, conf=conf)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick One", port=3)
+    bed.add_usb("0781", "5567", serial="S2", product_name="Stick Two", port=4)
+    a.wait_events("usb.blocked", count=2)
+    assert len(world.wait_notifications(2)) == 2
+
+    def other_unit(label):  # the model is approved, but another unit: the reason changes
+        return ('allow = ( { vendor = "0781"; product = "5567"; serial = "OTHER"; label = "%s"; '
+                'approved_by = "officer"; } );\n' % label)
+
+    def usable_then_blocked(serial, n_allowed, n_blocked):
+        a.write_allow("20-one.conf", 'allow = ( { vendor = "0781"; product = "5567"; serial = "%s"; '
+                      'label = "x"; approved_by = "officer"; } );\n' % serial)
+        a.reload()
+        a.wait_events("usb.allowed", count=n_allowed)
+        os.unlink(os.path.join(a.allow_dir, "20-one.conf"))
+        a.reload()
+        a.wait_events("usb.blocked", count=n_blocked)
+
+    a.write_allow("10-model.conf", other_unit("first"))
+    a.reload()
+    a.wait_events("usb.blocked", count=4)
+    os.unlink(os.path.join(a.allow_dir, "10-model.conf"))
+    a.reload()
+    a.wait_events("usb.blocked", count=6)
+    # usable -> blocked is something the person notices: told again, even
+    # with the reason of a notice they got a moment ago
+    usable_then_blocked("S1", 1, 7)
+    third = world.wait_notifications(3)[2]
+    assert third["summary"] == "USB device “Stick One” is blocked"
+
+    a.stop()
+    a.write_allow("10-model.conf", other_unit("second"))
+    a.start()
+    a.wait_events("usb.blocked", count=9)
+    assert os.path.exists(os.path.join(a.runtime, "notified"))
+    usable_then_blocked("S2", 2, 10)
+    fourth = world.wait_notifications(4)[3]
+    assert fourth["summary"] == "USB device “Stick Two” is blocked"
+    settle(0.5)
+    notes = world.notifications()
+    assert len(notes) == 4, [n["summary"] for n in notes]
+
+
+def test_told_record_is_checked(bed, make_agent, world):
+    """/run/mamori/notified is read as hostile: junk is skipped (and said), a
+    record of another plug does not silence this one."""
+    world.helper(lang="en_US.UTF-8").start()
+    a = make_agent(main_conf=NOTICE_CONF, extra_env=world.agent_env())
+    os.makedirs(a.runtime, mode=0o755, exist_ok=True)
+    dev, ifs = bed.add_usb("0781", "5567", serial="S1", product_name="Stick One", port=3)
+    busnum, devnum = (bed.attr(dev, k).decode().strip() for k in ("busnum", "devnum"))
+    with open(os.path.join(a.runtime, "notified"), "w") as f:
+        f.write("junk\n" + "9" * 100 + "\n" + f"{busnum} {int(devnum) + 1} 0781 5567\n")
+    a.start()
+    a.wait_events("usb.blocked")
+    world.wait_notifications(1)
+    assert "Skipped 2 lines of" in a.log()
+    with open(os.path.join(a.runtime, "notified")) as f:
+        assert f.read() == f"{busnum} {devnum} 0781 5567\n"
+
+
 # ---- trust: only mamorid's notices are shown ----
 
 def test_only_root_owns_the_name_and_forged_signals_are_ignored(bed, make_agent, world):

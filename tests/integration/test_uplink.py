@@ -262,7 +262,7 @@ def test_mamorictl_status_and_flush(bed, make_agent, collector, pki):
     assert st["uplink"]["state"] == "waiting" and "cannot connect" in st["uplink"]["last_error"]
     assert st["uplink"]["last_success"] is not None
     out = ctl(a, "status").stdout
-    assert "events waiting" in out and collector.url in out and "Last post:" in out
+    assert "events waiting to be sent" in out and collector.url in out and "Last post:" in out
 
     collector.start()
     t0 = time.monotonic()

@@ -25,7 +25,14 @@ typedef struct ErrorCase {
 
 static const ErrorCase cases[] = {
         { "syntax error in main", "usb = {\n block = [ \"storage\" \n};\n", NULL, "mamori.conf", 3, "syntax error" },
-        { "syntax error in allow", "", "allow = ( { vendor = \"0781\"; }\n", "allow.d/00-test.conf", 2, "syntax error" },
+        /* libconfig says line 2 (past the end): the line that exists is 1 */
+        { "syntax error in allow", "", "allow = ( { vendor = \"0781\"; }\n", "allow.d/00-test.conf", 1, "syntax error (the file ends before" },
+        { "missing comma", "", "allow = (\n { vendor = \"0781\"; }\n { vendor = \"0782\"; }\n);\n", "allow.d/00-test.conf", 3,
+          "syntax error (a missing ',' between entries or ';' after a setting?); the line reads: { vendor = \"0782\"; }" },
+        { "did you mean, usb", "usb = {\n  blokc = [ \"storage\" ];\n};\n", NULL, "mamori.conf", 2, "unknown key 'blokc' in usb: did you mean 'block'?" },
+        { "did you mean, allow", "", "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"x\"; expiry = \"2030-01-01\"; } );\n",
+          "allow.d/00-test.conf", 1, "unknown key 'expiry': did you mean 'expires'?" },
+        { "did you mean, notice", "notice = { brust = 3; };\n", NULL, "mamori.conf", 1, "did you mean 'burst'?" },
         { "unknown section", "usb = { };\nusbb = { };\n", NULL, "mamori.conf", 2, "unknown key 'usbb'" },
         { "unknown key in usb", "usb = {\n  blokc = [ \"storage\" ];\n};\n", NULL, "mamori.conf", 2, "unknown key 'blokc' in usb" },
         { "unknown category", "usb = {\n  block = [ \"storage\", \"floppy\" ];\n};\n", NULL, "mamori.conf", 2, "unknown category 'floppy'" },

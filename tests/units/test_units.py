@@ -144,6 +144,29 @@ def test_every_message_id_has_english_and_japanese_entries():
     assert not missing, "catalog entries missing: " + ", ".join(missing)
 
 
+def test_catalog_claims_no_delivery_without_a_collector():
+    """A PC with no collector.url keeps its events: no entry may say an event
+    "was sent" to the collector as a fact (issue 18); a paragraph that speaks
+    of the collector sending or seeing says when one is configured. Entries
+    about the collector itself (heartbeat, uplink, dropped) are about it."""
+    about_collector = ("heartbeat", "collector", "dropped", "uplink", "spool")
+    entries = catalog_entries()
+    skip = {mid for (mid, lang), (headers, _) in entries.items()
+            if lang == "" and any(w in " ".join(headers).lower() for w in about_collector)}
+    assert len(skip) < len({mid for mid, _ in entries}) / 2, skip
+    for (mid, lang), (headers, body) in entries.items():
+        text = "\n".join(body)
+        assert "was also sent" not in text and "送信されています" not in text, (mid, lang)
+        if mid in skip:
+            continue
+        for para in text.split("\n\n"):
+            flat = " ".join(para.split())
+            if re.search(r"central (collector|team)", flat):
+                assert re.search(r"configured|collector\.url", flat), f"{mid} {lang}: {flat}"
+            if "集中管理" in para:
+                assert "設定されて" in para, f"{mid} {lang}: {para}"
+
+
 def test_catalog_has_no_stray_entries():
     ids = message_ids()
     stray = sorted({mid for mid, _ in catalog_entries()} - set(ids))

@@ -561,6 +561,15 @@ def main():
             t.check_block_monitor("during restart", a_, u_, expect_new=False)
             t.check_unbinds("during restart", t.last[0], t.last[2])
             t.check_kernel_log("after restart", a_, u_)
+        # Told on the plug, not again for the reloads and the restart (issue 18).
+        rc, out, _ = t.g("journalctl -b -o cat -u mamori.service | grep -c 'for the seat: USB device' || true")
+        check("after restart: the unlisted stick's notice was sent once, not again for reloads or the restart",
+              out.strip() == "1", out)
+        # systemd's status line and mamorictl status count the same devices
+        rc, out, _ = t.g("systemctl show -P StatusText mamori.service; mamorictl status")
+        counts = re.findall(r"(\d+ USB devices?, \d+ blocked)", out)
+        check("after restart: systemd's status line and mamorictl status say the same USB count",
+              len(counts) == 2 and counts[0] == counts[1], out)
 
         t.events()  # remember this boot's events
         t.save_logs("boot1")

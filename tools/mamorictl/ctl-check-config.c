@@ -6,6 +6,8 @@
 #include "config.h"
 #include "ctl.h"
 
+#define NOT_RUNNING "mamorid is not running: nothing is enforced (systemctl start mamori)."
+
 /* Validates the configuration with the daemon's own parser, then tells
  * whether the running daemon has it loaded (a reload is due otherwise). */
 int verb_check_config(const CtlOptions *o, int argc, char **argv) {
@@ -22,6 +24,7 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv) {
         bool custom = false;
         int c, r;
 
+        q.quiet = true;
         optind = 0;
         while ((c = getopt_long(argc, argv, "c:", options, NULL)) >= 0)
                 switch (c) {
@@ -44,17 +47,26 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv) {
         r = config_load(config, allow_dir, &p, &errs);
         if (r < 0) {
                 config_errors_print_verdict(&errs, config, stdout);
+                config_print_ignored(config, allow_dir, stdout);
                 if (geteuid() != 0)
                         printf("Note: not root; allow.d and its entries are readable by root only.\n");
                 config_errors_done(&errs);
+                if (ctl_call(&q, "status", &st) == CTL_EXIT_NOT_RUNNING)
+                        printf("%s\n", NOT_RUNNING);
                 return CTL_EXIT_FAILURE;
         }
         config_errors_done(&errs);
         config_print_summary(p, config, stdout);
+        config_print_ignored(config, allow_dir, stdout);
 
         /* Is it the one in force? Only worth saying for the daemon's own files. */
-        q.quiet = true;
-        if (ctl_call(&q, "status", &st) == 0) {
+        r = ctl_call(&q, "status", &st);
+        if (r == CTL_EXIT_NOT_RUNNING) {
+                /* A valid file on disk enforces nothing by itself: exit 5 says so to scripts too. */
+                printf("%s\n", NOT_RUNNING);
+                return CTL_EXIT_NOT_RUNNING;
+        }
+        if (r == 0) {
                 const char *running = jstr(jget(st, "policy"), "hash");
                 const char *path = jstr(jget(st, "policy"), "config_path");
                 if (custom && !streq_ptr(path, config))

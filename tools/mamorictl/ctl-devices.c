@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 
@@ -34,11 +35,14 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, 'j' },
                 { "no-legend", no_argument, NULL, 'L' },
+                { "wide", no_argument, NULL, 'w' },
                 {},
         };
         static const char *const headers[] = { "BUS", "ID", "SERIAL", "CATEGORY", "DECISION", "RULE / REASON", "PRODUCT" };
+        /* Caps on a terminal, so that a row fits; none with --wide or into a pipe. */
+        static const size_t caps[][2] = { { 2, 24 }, { 5, 48 }, { 6, 40 } };
         CtlOptions o = *o_;
-        bool legend = true;
+        bool legend = true, wide = false, cut = false;
         _cleanup_(jputp) json_object *rep = NULL;
         _cleanup_(ctl_table_freep) CtlTable *t = NULL;
         _cleanup_free_ json_object **devs = NULL;
@@ -47,13 +51,16 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
         int c, r;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "w", options, NULL)) >= 0)
                 switch (c) {
                 case 'j':
                         o.json = true;
                         break;
                 case 'L':
                         legend = false;
+                        break;
+                case 'w':
+                        wide = true;
                         break;
                 default:
                         return CTL_EXIT_USAGE;
@@ -88,9 +95,9 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
         t = ctl_table_new(ELEMENTSOF(headers), headers);
         if (!t)
                 return CTL_EXIT_FAILURE;
-        ctl_table_set_max_width(t, 2, 24);
-        ctl_table_set_max_width(t, 5, 48);
-        ctl_table_set_max_width(t, 6, 40);
+        wide = wide || !isatty(STDOUT_FILENO);
+        for (size_t k = 0; !wide && k < ELEMENTSOF(caps); k++)
+                ctl_table_set_max_width(t, caps[k][0], caps[k][1]);
         for (size_t i = 0; i < n; i++) {
                 json_object *dev = devs[i], *d = jget(dev, "device"), *dec = jget(dev, "decision");
                 _cleanup_free_ char *id = NULL, *rule = rule_text(dev, dec), *product = NULL;
@@ -111,11 +118,14 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
                         rule,
                         product,
                 };
+                for (size_t k = 0; !wide && k < ELEMENTSOF(caps); k++)
+                        cut = cut || (cells[caps[k][0]] && ctl_text_width(cells[caps[k][0]]) > caps[k][1]);
                 if (ctl_table_add_row(t, cells) < 0)
                         return CTL_EXIT_FAILURE;
         }
         ctl_table_print(t, legend);
         if (legend)
-                printf("\n%zu device%s.\n", n, n == 1 ? "" : "s");
+                printf("\n%zu device%s.%s\n", n, n == 1 ? "" : "s",
+                       cut ? " Some text is cut (…): mamorictl devices --wide shows it whole." : "");
         return CTL_EXIT_OK;
 }

@@ -26,16 +26,22 @@ static void print_categories(json_object *arr) {
 /* The spool and the uplink as the reporting module describes them; a daemon
  * built without it says "available": false. */
 static void print_delivery(json_object *spool, json_object *uplink, json_object *events) {
-        if (jget(spool, "depth"))
-                printf("Spool:        %lld event%s waiting (%s)\n", jint(spool, "depth", 0),
-                       jint(spool, "depth", 0) == 1 ? "" : "s",
+        bool collector = jbool(uplink, "available", true) && jstr(uplink, "url");
+        long long depth = jint(spool, "depth", 0);
+
+        /* Without a collector nothing waits for anything: the spool is where they stay. */
+        if (jget(spool, "depth") && !collector)
+                printf("Spool:        %lld event%s kept on this PC (no collector configured)\n", depth,
+                       depth == 1 ? "" : "s");
+        else if (jget(spool, "depth"))
+                printf("Spool:        %lld event%s waiting to be sent (%s)\n", depth, depth == 1 ? "" : "s",
                        jstr(spool, "oldest_unsent") ? jstr(spool, "oldest_unsent") : "none unsent");
         else if (jstr(spool, "error"))
                 printf("Spool:        %s\n", jstr(spool, "error"));
         else
                 printf("Spool:        n/a (events go to the journal and %s)\n", strna(jstr(events, "state_dir")));
 
-        if (jbool(uplink, "available", true) && jstr(uplink, "url")) {
+        if (collector) {
                 printf("Collector:    %s (%s", jstr(uplink, "url"), strna(jstr(uplink, "state")));
                 if (jint(uplink, "failures", 0) > 0)
                         printf(", %lld failure%s in a row", jint(uplink, "failures", 0),

@@ -59,7 +59,7 @@ _mamorictl()
     fi
 
     case $verb in
-        devices) COMPREPLY=($(compgen -W '--json --no-legend' -- "$cur")) ;;
+        devices) COMPREPLY=($(compgen -W '--json --no-legend --wide' -- "$cur")) ;;
         events) COMPREPLY=($(compgen -W '--json --follow -n' -- "$cur")) ;;
         check-config) COMPREPLY=($(compgen -W '--config --allow-dir' -- "$cur")) ;;
         allow)
