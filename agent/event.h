@@ -41,6 +41,7 @@ typedef enum EventKind {
         EVENT_AV_MISSING,
         EVENT_AV_ENGINE_INACTIVE,
         EVENT_AGENT_SPOOL_CORRUPT,
+        EVENT_USB_EXPIRING,
         _EVENT_KIND_MAX,
 } EventKind;
 

@@ -30,6 +30,9 @@ NoticeSender *notice_sender_free(NoticeSender *n);
 /* Beside the usb.blocked event of this decision (n may be NULL). */
 void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id);
 
+/* Beside the usb.expiring event of this (allowing) decision. */
+void notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decision *dec, usec_t now, const char *event_id);
+
 /* From manager_emit(): the kinds that need no more than the event (antivirus). */
 void notice_event(NoticeSender *n, const Event *e);
 
