@@ -344,7 +344,7 @@ static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *d
 
 /* ---- report ---- */
 
-static void report(UsbEnforcer *u, Tracked *t) {
+static void report_one(UsbEnforcer *u, Tracked *t) {
         Manager *m = u->manager;
         _cleanup_free_ char *key = NULL;
         Decision dec;
@@ -390,6 +390,21 @@ static void report(UsbEnforcer *u, Tracked *t) {
         (void) manager_emit(m, e);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
+}
+
+static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now);
+static void rearm_expiry(UsbEnforcer *u);
+
+static void report(UsbEnforcer *u, Tracked *t) {
+        usec_t now;
+
+        report_one(u, t);
+        /* An expiry warning due while the device's report was pending comes
+         * after that report (usb.allowed, then usb.expiring). */
+        now = now_usec(CLOCK_REALTIME);
+        if (t->warn_at <= now)
+                warn_expiry(u, t, now);
+        rearm_expiry(u);
 }
 
 static void arm_report_timer(UsbEnforcer *u);
@@ -490,15 +505,13 @@ static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
         t->warn_at = dec->changes_at > ahead ? dec->changes_at - ahead : 0;
 }
 
-static void rearm_expiry(UsbEnforcer *u);
-
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
         usec_t now = now_usec(CLOCK_REALTIME);
         bool expired = false;
 
         for (Tracked *t = u->devices; t; t = t->next) {
-                if (t->warn_at <= now)
+                if (t->warn_at <= now && !t->pending)
                         warn_expiry(u, t, now);
                 expired = expired || t->changes_at <= now;
         }
@@ -515,8 +528,11 @@ static void rearm_expiry(UsbEnforcer *u) {
         usec_t next = USEC_INFINITY;
         int r;
 
-        for (Tracked *t = u->devices; t; t = t->next)
-                next = MIN(next, MIN(t->changes_at, t->warn_at));
+        for (Tracked *t = u->devices; t; t = t->next) {
+                next = MIN(next, t->changes_at);
+                if (!t->pending) /* else report() warns, after the report */
+                        next = MIN(next, t->warn_at);
+        }
         if (next == USEC_INFINITY) {
                 if (u->expiry_timer)
                         (void) sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_OFF);
@@ -742,7 +758,7 @@ static void forget(UsbEnforcer *u, const char *syspath) {
         if (t->pending) {
                 log_debug("USB device %s was removed before its report was due; reporting it now.",
                           t->snapshot ? t->snapshot->sysname : syspath);
-                report(u, t);
+                report_one(u, t);
         }
         tracked_unlink(u, t);
         tracked_free(t);
