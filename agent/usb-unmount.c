@@ -24,11 +24,17 @@
 /* Block devices below one USB device: a disk and its partitions. */
 #define BLOCK_DEVS_MAX 64
 
+/* A mount leaves mountinfo when it is detached, before its file system is
+ * shut down (the journal flushed, the device released): that happens when
+ * umount(8) returns, which is when systemd's stop job ends. So a mount is
+ * done when it is gone from mountinfo and its job is gone from systemd. */
 typedef struct MountJob {
         char *path, *unit;
-        sd_bus_slot *slot; /* the StopUnit call in flight */
-        usec_t asked_at;   /* CLOCK_MONOTONIC of the last StopUnit */
-        char *error;       /* the last call's D-Bus error name; NULL when it was taken */
+        sd_bus_slot *slot;      /* the StopUnit call in flight */
+        usec_t asked_at;        /* CLOCK_MONOTONIC of the last StopUnit */
+        char *error;            /* the last call's D-Bus error name; NULL when it was taken */
+        char *job;              /* the stop job's object path, while it runs */
+        sd_bus_slot *job_slot;  /* asking whether it still runs */
 } MountJob;
 
 struct UsbUnmount {
@@ -127,6 +133,8 @@ UsbUnmount *usb_unmount_free(UsbUnmount *j) {
                 return NULL;
         for (size_t i = 0; i < j->n_mounts; i++) {
                 sd_bus_slot_unref(j->mounts[i].slot);
+                sd_bus_slot_unref(j->mounts[i].job_slot);
+                free(j->mounts[i].job);
                 free(j->mounts[i].path);
                 free(j->mounts[i].unit);
                 free(j->mounts[i].error);
@@ -167,9 +175,28 @@ static int on_stop_reply(sd_bus_message *reply, void *userdata, sd_bus_error *re
                 mj->error = text_sanitize(e->name, strlen(e->name), 128, NULL);
                 log_warning("systemd did not take the unmount of %s (%s): %s", mj->unit, e->name,
                             e->message ? e->message : "no message");
-        } else
-                log_debug("systemd is unmounting %s.", mj->unit);
+        } else {
+                const char *job = NULL;
+                if (sd_bus_message_read(reply, "o", &job) >= 0 && free_and_strdup(&mj->job, job) >= 0)
+                        log_debug("systemd is unmounting %s (%s).", mj->unit, job);
+        }
         return 0;
+}
+
+static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        MountJob *mj = userdata;
+
+        mj->job_slot = sd_bus_slot_unref(mj->job_slot);
+        /* no such object: the job has ended (umount returned) */
+        if (sd_bus_message_is_method_error(reply, NULL))
+                mj->job = mfree(mj->job);
+        return 0;
+}
+
+static int ask_job(MountJob *mj, sd_bus *bus) {
+        return sd_bus_call_method_async(bus, &mj->job_slot, "org.freedesktop.systemd1", mj->job,
+                                        "org.freedesktop.DBus.Properties", "Get", on_job_reply, mj, "ss",
+                                        "org.freedesktop.systemd1.Job", "State");
 }
 
 static int ask_stop(UsbUnmount *j, MountJob *mj, sd_bus *bus) {
@@ -194,8 +221,10 @@ static void finish(UsbUnmount *j, const char *result) {
                 (void) log_oom();
         j->finished_at = now_usec(CLOCK_MONOTONIC);
         (void) sd_event_source_set_enabled(j->tick, SD_EVENT_OFF);
-        for (size_t i = 0; i < j->n_mounts; i++)
+        for (size_t i = 0; i < j->n_mounts; i++) {
                 j->mounts[i].slot = sd_bus_slot_unref(j->mounts[i].slot);
+                j->mounts[i].job_slot = sd_bus_slot_unref(j->mounts[i].job_slot);
+        }
         log_info("Unmounting before blocking: %s after %.1f s (%zu of %zu mounts left).", strna(j->result),
                  (double) (j->finished_at - j->started) / USEC_PER_SEC, j->still.n, j->n_mounts);
         j->done(j, j->userdata); /* may free j */
@@ -220,8 +249,19 @@ static bool step(UsbUnmount *j) {
                 j->looked = true;
         }
         if (j->looked && j->still.n == 0) {
-                finish(j, "unmounted");
-                return true;
+                bool running = false;
+                for (size_t i = 0; i < j->n_mounts; i++) {
+                        MountJob *mj = &j->mounts[i];
+                        if (!mj->slot && !mj->job)
+                                continue;
+                        running = true;
+                        if (mj->job && !mj->job_slot && bus && ask_job(mj, bus) < 0)
+                                mj->job = mfree(mj->job); /* cannot tell: mountinfo has to do */
+                }
+                if (!running) {
+                        finish(j, "unmounted");
+                        return true;
+                }
         }
         for (size_t i = 0; i < j->n_mounts; i++) {
                 MountJob *mj = &j->mounts[i];
@@ -231,7 +271,9 @@ static bool step(UsbUnmount *j) {
                         all_refused = false;
                 else
                         error = mj->error;
-                if (mj->slot || !mj->unit || now < mj->asked_at + RETRY_USEC || now >= j->deadline)
+                if (mj->job && !mj->job_slot && bus && ask_job(mj, bus) < 0)
+                        mj->job = mfree(mj->job);
+                if (mj->slot || mj->job || !mj->unit || now < mj->asked_at + RETRY_USEC || now >= j->deadline)
                         continue;
                 if (!bus) {
                         free(mj->error);
