@@ -12,7 +12,8 @@
  * asynchronously), which unmounts in the host's namespace with umount(8):
  * that works whoever mounted it (udisks2, fstab, an admin). Progress is read
  * from /proc/self/mountinfo, whose mounts are the host's (slave
- * propagation). The wait is bounded (USB_UNMOUNT_TIMEOUT_USEC): then the
+ * propagation), and from the stop jobs (a detached mount leaves mountinfo
+ * before umount has shut its file system down). The wait is bounded (USB_UNMOUNT_TIMEOUT_USEC): then the
  * device is blocked whatever happened, and the event says what did. */
 
 #include <stdbool.h>
