@@ -293,6 +293,9 @@ static void test_usb_expiring(void **state) {
         p = load("usb = { expiry_warning = 0; };", NULL);
         assert_int_equal(p->usb.expiry_warning, 0);
         policy_unref(p);
+        p = load("notice = { kinds = [ \"usb.expiring\" ]; };", NULL);
+        assert_int_equal(notice_kinds(&p->notice), 1u << EVENT_USB_EXPIRING);
+        policy_unref(p);
         expect_error("usb = {\n expiry_warning = \"soon\";\n};", "'expiry_warning' must be a duration", 2);
         expect_error("usb = {\n expiry_warning = \"8d\";\n};", "'expiry_warning' must be a duration", 2);
         expect_error("usb = {\n expiry_warning = 999999999;\n};", "'expiry_warning' must be between 1s and 604800s", 2);
