@@ -275,11 +275,8 @@ static bool step(UsbUnmount *j) {
                         mj->job = mfree(mj->job);
                 if (mj->slot || mj->job || !mj->unit || now < mj->asked_at + RETRY_USEC || now >= j->deadline)
                         continue;
-                if (!bus) {
-                        free(mj->error);
-                        mj->error = strdup("no system bus");
-                        continue;
-                }
+                if (!bus)
+                        continue; /* at start, its Hello may still be on the way */
                 r = ask_stop(j, mj, bus);
                 if (r < 0)
                         log_warning_errno(r, "Cannot ask systemd to unmount %s: %m", mj->unit);
@@ -293,7 +290,7 @@ static bool step(UsbUnmount *j) {
                 return true;
         }
         if (now >= j->deadline) {
-                finish(j, "timeout");
+                finish(j, bus ? "timeout" : "failed: no system bus");
                 return true;
         }
         return false;
@@ -338,10 +335,8 @@ int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs,
                         mj->error = strdup("no unit name for this mount point");
                         continue;
                 }
-                if (!bus) {
-                        mj->error = strdup("no system bus");
-                        continue;
-                }
+                if (!bus)
+                        continue; /* asked from step() once the bus is up */
                 r = ask_stop(j, mj, bus);
                 if (r < 0)
                         log_warning_errno(r, "Cannot ask systemd to unmount %s: %m", mj->unit);
