@@ -381,7 +381,7 @@ static int config_get_duration(ConfigContext *c, const config_setting_t *group, 
                                usec_t max, bool zero_ok, usec_t *ret);
 
 static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
-        static const char *const keys[] = { "block", "policy_ref", "drivers", "repeat_window", NULL };
+        static const char *const keys[] = { "block", "policy_ref", "drivers", "repeat_window", "expiry_warning", NULL };
         config_setting_t *block;
         int r;
 
@@ -430,6 +430,10 @@ static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
          * (agent/usb-repeat.h); 0 turns that off. */
         (void) config_get_duration(c, usb, "repeat_window", USEC_PER_SEC, 3600 * USEC_PER_SEC, true,
                                    &c->policy->usb.repeat_window);
+        /* The person at the seat is told this long before a plugged
+         * device's approval ends; 0 turns that off. */
+        (void) config_get_duration(c, usb, "expiry_warning", USEC_PER_SEC, 7 * 24 * 3600 * USEC_PER_SEC, true,
+                                   &c->policy->usb.expiry_warning);
         return 0;
 }
 

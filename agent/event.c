@@ -29,6 +29,7 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_AV_ENGINE_INACTIVE] = { "av.engine_inactive", "c6bbef6065de46fe9c586d851379f73e", EVENT_SEVERITY_HIGH, LOG_WARNING },
         [EVENT_AGENT_SPOOL_CORRUPT] = { "agent.spool_corrupt", "61d8a6251a544b9ea72b3b538e251e85", EVENT_SEVERITY_HIGH, LOG_ERR },
         [EVENT_USB_BLOCK_FAILED] = { "usb.block_failed", "206694df6d8a458b83aeb2ede7f7b73d", EVENT_SEVERITY_CRITICAL, LOG_ERR },
+        [EVENT_USB_EXPIRING] = { "usb.expiring", "5d0e4b7f2a8c4e61b9a3f07c6d21e854", EVENT_SEVERITY_INFO, LOG_NOTICE },
 };
 
 static const char *const severities[_EVENT_SEVERITY_MAX] = {

@@ -42,6 +42,7 @@ typedef enum EventKind {
         EVENT_AV_ENGINE_INACTIVE,
         EVENT_AGENT_SPOOL_CORRUPT,
         EVENT_USB_BLOCK_FAILED,
+        EVENT_USB_EXPIRING,
         _EVENT_KIND_MAX,
 } EventKind;
 

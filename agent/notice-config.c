@@ -38,7 +38,7 @@ static int parse_kinds(ConfigContext *c, const config_setting_t *kinds) {
                 int k = v ? event_kind_from_string(v) : -EINVAL;
                 if (k < 0 || !notice_kind_supported((EventKind) k)) {
                         config_error(c->errors, c->file, config_setting_line(e) ?: config_setting_line(kinds),
-                                     "'%s' in notice.kinds is not a kind staff are told about: use usb.blocked, "
+                                     "'%s' in notice.kinds is not a kind staff are told about: use usb.blocked, usb.expiring, "
                                      "av.pattern_stale, av.missing or av.engine_inactive",
                                      v ? v : "(not a string)");
                         continue;

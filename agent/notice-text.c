@@ -25,7 +25,7 @@ Notice *notice_free(Notice *n) {
 }
 
 bool notice_kind_supported(EventKind k) {
-        return k == EVENT_USB_BLOCKED || k == EVENT_AV_PATTERN_STALE || k == EVENT_AV_MISSING ||
+        return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE || k == EVENT_AV_MISSING ||
                k == EVENT_AV_ENGINE_INACTIVE;
 }
 
@@ -305,6 +305,110 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         r = add_fact(n, "reason", decision_reason_to_string(dec->reason));
         if (r >= 0)
                 r = add_fact(n, "policy_ref", ref);
+        if (r >= 0)
+                r = add_fact(n, "device_category", usb_category_to_string(c.category));
+        if (r >= 0)
+                r = add_fact(n, "vendor_id", vid);
+        if (r >= 0)
+                r = add_fact(n, "product_id", pid);
+        if (r >= 0)
+                r = add_fact(n, "product", product);
+        if (r >= 0)
+                r = add_fact(n, "manufacturer", manufacturer);
+        if (r >= 0 && d->sysname)
+                r = add_fact(n, "bus_path", d->sysname);
+        if (r >= 0)
+                r = add_fact(n, "expires", expires);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+/* ---- an approval that ends soon ---- */
+
+typedef struct ExpiringCtx {
+        const NoticePolicy *policy;
+        const char *name, *full_name, *ref, *expires, *id;
+        char idbuf[10];
+        UsbCategory category;
+        unsigned minutes;
+} ExpiringCtx;
+
+static void write_expiring_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        const ExpiringCtx *c = ctx;
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f, "USB機器「%s」の使用許可がまもなく切れます", c->name);
+        else
+                fprintf(f, "The approval for USB device “%s” ends soon", c->name);
+}
+
+static void write_expiring_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const ExpiringCtx *c = ctx;
+        const char *cat = category_words(c->category, lang);
+
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f, "この%sの使用許可は%s%s%sあと約%u分で切れ、その時点で使用できなくなります。\n"
+                           "作業中のファイルを保存し、それまでに機器を取り外してください。"
+                           "期限の時点で使用中のドライブは、自動的にマウントを解除してから使用できなくします。\n"
+                           "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
+                        cat, c->expires ? "期限 (" : "", strempty(c->expires), c->expires ? ") まで、" : "", c->minutes);
+        else
+                fprintf(f, "The approval for this %s ends in about %u minute%s%s%s%s; it will be blocked then.\n"
+                           "Save your work and remove it before that. A drive still in use then is unmounted "
+                           "first, then blocked.\n"
+                           "To keep using it, ask " OFFICER_EN " to renew the approval.",
+                        cat, c->minutes, c->minutes == 1 ? "" : "s", c->expires ? " (" : "", strempty(c->expires),
+                        c->expires ? ")" : "");
+        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
+        write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
+                              usec_t now, const char *event_id, Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = NULL;
+        _cleanup_free_ char *product = NULL, *manufacturer = NULL, *ref = NULL, *expires = NULL, *short_name = NULL;
+        usec_t left = dec->changes_at > now ? dec->changes_at - now : 0;
+        ExpiringCtx c = { .policy = p, .id = event_id };
+        char vid[5], pid[5];
+        int r;
+
+        n = notice_new(EVENT_USB_EXPIRING, event_id);
+        if (!n)
+                return -ENOMEM;
+        product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
+        manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
+        ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
+        if (dec->entry)
+                expires = notice_display_text(dec->entry->expires, 32);
+        usb_device_id(d, c.idbuf);
+        c.full_name = product ?: manufacturer ?: c.idbuf;
+        short_name = notice_display_text(c.full_name, NOTICE_NAME_MAX_CHARS);
+        c.name = short_name ?: c.full_name;
+        c.ref = ref;
+        c.expires = expires;
+        c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
+        /* rounded up: "in about 1 minute" until it is over */
+        c.minutes = (unsigned) MIN((left + 60 * USEC_PER_SEC - 1) / (60 * USEC_PER_SEC), (usec_t) UINT32_MAX);
+
+        r = render(n->summary, write_expiring_summary, &c);
+        if (r >= 0)
+                r = render(n->body, write_expiring_body, &c);
+        if (r < 0)
+                return r;
+        n->icon = "drive-removable-media";
+        n->category = "device";
+        n->urgency = NOTICE_URGENCY_CRITICAL;
+        n->dedup_usec = NOTICE_USB_DEDUP_USEC;
+        if (asprintf(&n->dedup_key, "usb-expiring|%04x|%s|%s|%llu", d->vendor, strempty(d->serial),
+                     strempty(d->sysname), (unsigned long long) dec->changes_at) < 0)
+                return -ENOMEM;
+        /* the block at expiry replaces it on screen */
+        if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
+                return -ENOMEM;
+        snprintf(vid, sizeof vid, "%04x", d->vendor);
+        snprintf(pid, sizeof pid, "%04x", d->product);
+        r = add_fact(n, "policy_ref", ref);
         if (r >= 0)
                 r = add_fact(n, "device_category", usb_category_to_string(c.category));
         if (r >= 0)

@@ -35,7 +35,7 @@ typedef enum NoticeUrgency {
 #define NOTICE_FACTS_MAX 12
 #define NOTICE_NAME_MAX_CHARS 48   /* in a summary, a product name longer than this is cut with "…" */
 #define NOTICE_DEVICE_MAX_CHARS 128 /* in the body and the facts */
-#define NOTICE_DEFAULT_KINDS (UINT32_C(1) << EVENT_USB_BLOCKED)
+#define NOTICE_DEFAULT_KINDS ((UINT32_C(1) << EVENT_USB_BLOCKED) | (UINT32_C(1) << EVENT_USB_EXPIRING))
 #define NOTICE_DEFAULT_BURST 3
 #define NOTICE_DEFAULT_INTERVAL_SEC 30
 #define NOTICE_USB_DEDUP_USEC (60 * USEC_PER_SEC)
@@ -73,6 +73,9 @@ uint32_t notice_kinds(const NoticePolicy *p);
 /* usb.blocked: what was blocked, why, and what to do. */
 int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                      const char *event_id, Notice **ret);
+/* usb.expiring: the approval of this plugged device ends at dec->changes_at. */
+int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
+                              usec_t now, const char *event_id, Notice **ret);
 /* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
 int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id,
                        Notice **ret);

@@ -282,12 +282,24 @@ void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec
         submit(n, x);
 }
 
+void notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decision *dec, usec_t now, const char *event_id) {
+        Notice *x = NULL;
+        int r;
+
+        if (!n || !wanted(n, EVENT_USB_EXPIRING))
+                return;
+        r = notice_build_usb_expiring(settings(n), n->manager->policy->usb.policy_ref, d, dec, now, event_id, &x);
+        if (r < 0)
+                return (void) log_error_errno(r, "Cannot build the expiry notice for %s: %m", d->sysname);
+        submit(n, x);
+}
+
 void notice_event(NoticeSender *n, const Event *e) {
         Notice *x = NULL;
         int r;
 
-        /* usb.blocked needs the device: notice_usb_blocked() makes it. */
-        if (!n || e->kind == EVENT_USB_BLOCKED || !notice_kind_supported(e->kind) || !wanted(n, e->kind))
+        /* usb.blocked and usb.expiring need the device: notice_usb_*() make them. */
+        if (!n || e->kind == EVENT_USB_BLOCKED || e->kind == EVENT_USB_EXPIRING || !notice_kind_supported(e->kind) || !wanted(n, e->kind))
                 return;
         r = notice_build_event(settings(n), e->kind, e->policy_ref, e->id, &x);
         if (r < 0)

@@ -33,6 +33,9 @@ NoticeSender *notice_sender_free(NoticeSender *n);
 void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id,
                         bool was_usable);
 
+/* Beside the usb.expiring event of this (allowing) decision. */
+void notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decision *dec, usec_t now, const char *event_id);
+
 /* From manager_emit(): the kinds that need no more than the event (antivirus). */
 void notice_event(NoticeSender *n, const Event *e);
 

@@ -25,6 +25,7 @@ Policy *policy_alloc(void) {
         p->n_ref = 1;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
         p->usb.repeat_window = USB_REPEAT_WINDOW_DEFAULT;
+        p->usb.expiry_warning = USB_EXPIRY_WARNING_DEFAULT;
         collector_settings_init(&p->collector);
         p->spool.max_bytes = 64ull * 1024 * 1024;
         p->lock.idle_timeout = LOCK_IDLE_TIMEOUT_DEFAULT;
@@ -175,6 +176,7 @@ int policy_new_failsafe(const char *config_path, Policy **ret) {
         p->failsafe = true;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
         p->usb.repeat_window = USB_REPEAT_WINDOW_DEFAULT;
+        p->usb.expiry_warning = USB_EXPIRY_WARNING_DEFAULT;
         p->usb.policy_ref = strdup(POLICY_REF_USB_DEFAULT);
         p->config_path = config_path ? strdup(config_path) : NULL;
         if (!p->usb.policy_ref || (config_path && !p->config_path))

@@ -27,6 +27,8 @@ typedef struct AllowEntry {
         usec_t expires_at; /* first instant it no longer allows; USEC_INFINITY if never */
 } AllowEntry;
 
+#define USB_EXPIRY_WARNING_DEFAULT (15 * 60 * USEC_PER_SEC)
+
 typedef struct UsbPolicy {
         unsigned block_mask; /* USB_CATEGORY_BIT() of the categories to block */
         char *policy_ref;
@@ -35,6 +37,7 @@ typedef struct UsbPolicy {
         UsbDriverEntry *drivers; /* usb.drivers: added to usb-drivers.c's table */
         size_t n_drivers;
         usec_t repeat_window; /* usb.repeat_window: blocks of one device coalesced; 0: off */
+        usec_t expiry_warning; /* usb.expiry_warning: a plugged device's approval ends in this; 0: off */
 } UsbPolicy;
 
 /* notice = { ... }: what the person at the seat is told (agent/notice*.c,

@@ -11,6 +11,7 @@
 #include "usb-repeat.h"
 #include "usb-report.h"
 #include "usb-told.h"
+#include "usb-unmount.h"
 
 /* Interfaces of one plug arrive within a few ms; one event describes them all. */
 #define REPORT_SETTLE_USEC (50 * USEC_PER_MSEC)
@@ -30,6 +31,12 @@ struct Tracked {
         bool reported_allowed; /* the last event about it was usb.allowed: it was usable */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
+        usec_t warn_at;    /* CLOCK_REALTIME: the expiry warning is due; USEC_INFINITY: none */
+        usec_t warned_for; /* the expiry (changes_at) already warned of */
+        /* Its file systems being unmounted before it is blocked (usb-unmount.h);
+         * once finished, kept for the usb.blocked event that follows. */
+        UsbUnmount *unmount;
+        bool unmount_done; /* it finished: the next decision blocks without looking again */
 };
 
 struct UsbEnforcer {
@@ -53,6 +60,7 @@ static Tracked *tracked_free(Tracked *t) {
         free(t->syspath);
         usb_device_free(t->snapshot);
         free(t->reported_key);
+        usb_unmount_free(t->unmount);
         free(t);
         return NULL;
 }
@@ -85,6 +93,8 @@ static Tracked *tracked_get(UsbEnforcer *u, const char *syspath) {
         if (!t->syspath)
                 return tracked_free(t);
         t->changes_at = USEC_INFINITY;
+        t->warn_at = USEC_INFINITY;
+        t->warned_for = USEC_INFINITY;
         t->next = u->devices;
         if (u->devices)
                 u->devices->prev = t;
@@ -429,7 +439,7 @@ static void batch_done(UsbEnforcer *u) {
 
 /* ---- report ---- */
 
-static void report(UsbEnforcer *u, Tracked *t) {
+static void report_one(UsbEnforcer *u, Tracked *t) {
         Manager *m = u->manager;
         _cleanup_free_ char *key = NULL;
         Decision dec;
@@ -456,6 +466,15 @@ static void report(UsbEnforcer *u, Tracked *t) {
                 log_error_errno(r, "Failed to build the event for %s: %m", t->snapshot->sysname);
                 return;
         }
+        if (t->unmount && usb_unmount_finished(t->unmount)) {
+                /* what was done before this block, or stale if it was not blocked after all */
+                if (e->kind == EVENT_USB_BLOCKED) {
+                        usb_unmount_write(t->unmount, event_body(e));
+                        (void) event_set_message(e, "%s; its file systems were unmounted first: %s",
+                                                 strempty(e->message), strna(usb_unmount_result(t->unmount)));
+                }
+                t->unmount = usb_unmount_free(t->unmount);
+        }
         /* Only a new plug can be a repeat: a plugged device that changed (more
          * interfaces, another reason) is a new fact about the same plug. */
         if (e->kind == EVENT_USB_BLOCKED && !t->reported_key && coalesce_block(u, t->snapshot, &dec, &e)) {
@@ -477,6 +496,21 @@ static void report(UsbEnforcer *u, Tracked *t) {
         (void) manager_emit(m, e);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
+}
+
+static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now);
+static void rearm_expiry(UsbEnforcer *u);
+
+static void report(UsbEnforcer *u, Tracked *t) {
+        usec_t now;
+
+        report_one(u, t);
+        /* An expiry warning due while the device's report was pending comes
+         * after that report (usb.allowed, then usb.expiring). */
+        now = now_usec(CLOCK_REALTIME);
+        if (t->warn_at <= now)
+                warn_expiry(u, t, now);
+        rearm_expiry(u);
 }
 
 static void arm_report_timer(UsbEnforcer *u);
@@ -551,19 +585,68 @@ void usb_enforcer_flush(UsbEnforcer *u) {
 
 /* ---- expiry ---- */
 
+/* usb.expiring and its notice: the approval of a plugged device ends in
+ * usb.expiry_warning (docs/notices.md). Once per expiry. */
+static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
+        Manager *m = u->manager;
+        Decision dec;
+        Event *e = NULL;
+        int r;
+
+        t->warn_at = USEC_INFINITY;
+        t->warned_for = t->changes_at;
+        if (!t->snapshot)
+                return;
+        dec = policy_decide(m->policy, t->snapshot, now);
+        if (!dec.relevant || !dec.allow || dec.changes_at == USEC_INFINITY)
+                return;
+        r = usb_report_build_expiring(m->policy, t->snapshot, &dec, now, &e);
+        if (r < 0)
+                return (void) log_error_errno(r, "Failed to build the expiry warning for %s: %m", t->snapshot->sysname);
+        notice_usb_expiring(m->notice, t->snapshot, &dec, now, e->id);
+        (void) manager_emit(m, e);
+}
+
+/* When to warn of the end of the approval that allows t now. */
+static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
+        usec_t ahead = u->manager->policy->usb.expiry_warning;
+
+        t->warn_at = USEC_INFINITY;
+        if (ahead == 0 || !dec->relevant || !dec->allow || dec->changes_at == USEC_INFINITY ||
+            dec->changes_at == t->warned_for)
+                return;
+        /* approved for less than the warning time: warned at once */
+        t->warn_at = dec->changes_at > ahead ? dec->changes_at - ahead : 0;
+}
+
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
-        log_info("An allow entry has expired; re-deciding plugged devices.");
-        usb_enforcer_reevaluate(u);
+        usec_t now = now_usec(CLOCK_REALTIME);
+        bool expired = false;
+
+        for (Tracked *t = u->devices; t; t = t->next) {
+                if (t->warn_at <= now && !t->pending)
+                        warn_expiry(u, t, now);
+                expired = expired || t->changes_at <= now;
+        }
+        if (expired) {
+                log_info("An allow entry has expired; re-deciding plugged devices.");
+                usb_enforcer_reevaluate(u);
+        }
+        rearm_expiry(u);
         return 0;
 }
 
+/* One timer: the earliest expiry or expiry warning; off when there is none. */
 static void rearm_expiry(UsbEnforcer *u) {
         usec_t next = USEC_INFINITY;
         int r;
 
-        for (Tracked *t = u->devices; t; t = t->next)
+        for (Tracked *t = u->devices; t; t = t->next) {
                 next = MIN(next, t->changes_at);
+                if (!t->pending) /* else report() warns, after the report */
+                        next = MIN(next, t->warn_at);
+        }
         if (next == USEC_INFINITY) {
                 if (u->expiry_timer)
                         (void) sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_OFF);
@@ -579,6 +662,71 @@ static void rearm_expiry(UsbEnforcer *u) {
                                       on_expiry, u);
         if (r < 0)
                 log_error_errno(r, "Cannot arm the expiry timer: %m");
+}
+
+/* ---- a device in use ---- */
+
+static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if, const char *bound_driver);
+static void forget(UsbEnforcer *u, const char *syspath);
+
+static void on_unmount_done(UsbUnmount *j, void *userdata) {
+        UsbEnforcer *u = userdata;
+        _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+        Tracked *t = u->devices;
+
+        while (t && t->unmount != j)
+                t = t->next;
+        if (!t)
+                return;
+        t->unmount_done = true;
+        /* decided again now, from sysfs: blocked whatever the unmount did */
+        if (sd_device_new_from_syspath(&dev, t->syspath) >= 0)
+                process(u, dev, true, NULL, NULL);
+        else
+                forget(u, t->syspath);
+}
+
+/* Is an interface about to be blocked bound to a driver now? Only then can a
+ * file system of the device be mounted. A plugged device's interfaces start
+ * unauthorized: this is false for them, at no cost. */
+static bool blocks_interface_in_use(const UsbDevice *d, const Decision *dec) {
+        for (size_t k = 0; k < d->n_interfaces; k++) {
+                const UsbInterface *i = &d->interfaces[k];
+                if (i->syspath && i->authorized > 0 && !isempty(i->driver) && decision_blocks_interface(dec, i))
+                        return true;
+        }
+        return false;
+}
+
+/* Starts unmounting d's mounted file systems; true when it did (the block waits for it). */
+static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
+        _cleanup_(mount_list_done) MountList mounts = { 0 };
+        _cleanup_free_ dev_t *devs = NULL;
+        size_t n_devs = 0;
+        Tracked *t;
+        int r;
+
+        r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m",
+                                  d->sysname);
+                return false;
+        }
+        if (r == 0)
+                return false;
+        t = tracked_get(u, d->syspath);
+        if (!t)
+                return log_oom(), false;
+        t->unmount = usb_unmount_free(t->unmount);
+        r = usb_unmount_start(u->manager, &mounts, TAKE_PTR(devs), n_devs, on_unmount_done, u, &t->unmount);
+        if (r < 0) {
+                log_error_errno(r, "Cannot unmount the file systems of %s, blocking it now: %m", d->sysname);
+                return false;
+        }
+        log_notice("USB device %s is to be blocked with %zu file system(s) mounted: unmounting them first "
+                   "(at most %llu s).",
+                   d->sysname, mounts.n, (unsigned long long) (USB_UNMOUNT_TIMEOUT_USEC / USEC_PER_SEC));
+        return true;
 }
 
 /* ---- the pipeline ---- */
@@ -684,6 +832,15 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
 
         enrich(u, d, t ? t->snapshot : NULL, bound_if, bound_driver);
         dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
+        if (t && t->unmount && !usb_unmount_finished(t->unmount)) {
+                log_debug("USB device %s: its file systems are being unmounted; deciding it after.", d->sysname);
+                return;
+        }
+        /* A device in use is blocked only after its file systems are unmounted. */
+        if (!(t && t->unmount_done) && blocks_interface_in_use(d, &dec) && unmount_first(u, dev, d))
+                return;
+        if (t)
+                t->unmount_done = false;
         act(d, &dec, began, settles || (t && t->settled));
 
         t = tracked_get(u, d->syspath);
@@ -695,6 +852,7 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;
+        plan_warning(u, t, &dec);
         rearm_expiry(u);
 
         key = usb_report_key(t->snapshot, &dec);
@@ -714,7 +872,7 @@ static void forget(UsbEnforcer *u, const char *syspath) {
         if (t->pending) {
                 log_debug("USB device %s was removed before its report was due; reporting it now.",
                           t->snapshot ? t->snapshot->sysname : syspath);
-                report(u, t);
+                report_one(u, t);
         }
         tracked_unlink(u, t);
         u->told_dirty = u->told_dirty || t->told_blocked;

@@ -227,6 +227,47 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         return 0;
 }
 
+int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decision *dec, usec_t now, Event **ret) {
+        _cleanup_(event_freep) Event *e = NULL;
+        usec_t left = dec->changes_at > now ? dec->changes_at - now : 0;
+        char at[RFC3339_MAX], id[10];
+        JsonWriter *w;
+        int r;
+
+        e = event_new(EVENT_USB_EXPIRING);
+        if (!e)
+                return -ENOMEM;
+        r = event_set_policy_ref(e, p->usb.policy_ref ? p->usb.policy_ref : POLICY_REF_USB_DEFAULT);
+        if (r < 0)
+                return r;
+        format_rfc3339(at, dec->changes_at);
+        r = event_set_message(e, "Approval of USB %s %s \"%s %s\" serial \"%s\" at %s ends at %s (in %llu s): "
+                                 "it will be blocked then",
+                              usb_category_to_string(usb_category_primary(dec->blocked_categories)),
+                              usb_device_id(d, id), strempty(d->manufacturer), strempty(d->product_name),
+                              d->has_serial ? d->serial : "(none)", d->sysname, at,
+                              (unsigned long long) (left / USEC_PER_SEC));
+        if (r < 0)
+                return r;
+        w = event_body(e);
+        usb_report_write_device(w, d, dec);
+        json_key(w, "decision");
+        json_object_begin(w);
+        json_kv_string(w, "action", "allowed");
+        json_kv_string(w, "reason", decision_reason_to_string(dec->reason));
+        usb_report_write_categories(w, "blocked_categories", 0);
+        if (dec->entry)
+                usb_report_write_rule(w, dec->entry);
+        json_kv_bool(w, "fail_closed", p->failsafe);
+        json_object_end(w);
+        json_kv_string(w, "expires_at", at);
+        json_kv_uint(w, "expires_in_sec", left / USEC_PER_SEC);
+        if (json_error(w) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
 char *usb_report_key(const UsbDevice *d, const Decision *dec) {
         _cleanup_free_ char *ifs = NULL;
         size_t len = 0, size = 1;

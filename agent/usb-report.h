@@ -16,6 +16,9 @@ const char *usb_category_source_phrase(UsbCategorySource s);
  * that lifts an earlier block (reload, new entry). */
 int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret);
 
+/* usb.expiring: the approval that allows d (dec) ends at dec->changes_at. */
+int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decision *dec, usec_t now, Event **ret);
+
 /* The "device" member of a USB event, and the "rule" member of its decision
  * (also what `mamorictl devices --json` shows for each device). */
 void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec);

@@ -459,7 +459,43 @@ def test_entry_expires_while_plugged(bed, make_agent, watcher):
     ev = a.wait_events("usb.blocked")[0]
     check_usb_event(ev, "usb.blocked", "expired", "0781", "5567")
     assert ev["decision"]["rule"]["label"] == "一時貸出"
-    assert len(usb_events(a)) == 2
+    # approved for less than usb.expiry_warning (15 min): warned at once
+    assert [e["kind"] for e in usb_events(a)] == ["usb.allowed", "usb.expiring", "usb.blocked"]
+    warn = a.wait_events("usb.expiring")[0]
+    assert warn["decision"]["rule"]["expires"] == expires
+    assert 0 <= warn["expires_in_sec"] <= 3
+    assert "unmount" not in ev  # no block device, nothing mounted
+
+
+def test_expiry_warning_ahead(bed, make_agent, watcher):
+    """usb.expiry_warning ahead of the expiry: usb.expiring (not at once, not
+    late), then usb.blocked at the expiry; 0 turns the warning off."""
+    tz = datetime.timezone(datetime.timedelta(hours=9))
+    at = (datetime.datetime.now(tz) + datetime.timedelta(seconds=5)).replace(microsecond=0)
+    expires = at.isoformat()
+    a = make_agent(main_conf='usb = { block = [ "storage" ]; expiry_warning = "3s"; };\n',
+                   allow={"10-loan.conf": allow_file(
+                       entry("0781", "5567", serial="LOAN0002", label="loan", expires=expires))}).start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial="LOAN0002")
+    a.wait_events("usb.allowed")
+    warn = wait_for(lambda: a.events("usb.expiring"), 10, what="usb.expiring")[0]
+    warned_at = time.time()
+    assert at.timestamp() - 3.5 <= warned_at <= at.timestamp() - 1.5, (warned_at, at.timestamp())
+    assert warn["device"]["serial"] == "LOAN0002"
+    assert warn["decision"]["action"] == "allowed"
+    assert 1 <= warn["expires_in_sec"] <= 3
+    assert "ends at" in warn["message"]
+    ev = a.wait_events("usb.blocked")[0]
+    check_usb_event(ev, "usb.blocked", "expired", "0781", "5567")
+    assert [e["kind"] for e in usb_events(a)] == ["usb.allowed", "usb.expiring", "usb.blocked"]
+    a.stop()
+
+    at = (datetime.datetime.now(tz) + datetime.timedelta(seconds=2)).replace(microsecond=0)
+    a = make_agent(main_conf='usb = { block = [ "storage" ]; expiry_warning = 0; };\n',
+                   allow={"10-loan.conf": allow_file(
+                       entry("0781", "5567", serial="LOAN0002", label="loan", expires=at.isoformat()))}).start()
+    a.wait_events("usb.blocked")
+    assert a.events("usb.expiring") == []
 
 
 # ---- a device that is blocked again and again ----

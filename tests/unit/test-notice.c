@@ -239,6 +239,68 @@ static void test_usb_hostile_name(void **state) {
 
 /* ---- antivirus ---- */
 
+static void expect_error(const char *main_text, const char *what, int line) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings(main_text, NULL, &p, &e), -EINVAL);
+        assert_null(p);
+        assert_true(e.n >= 1);
+        if (!strstr(e.items[0].message, what))
+                fail_msg("expected \"%s\", got \"%s\"", what, e.items[0].message);
+        assert_int_equal(e.items[0].line, line);
+        config_errors_done(&e);
+}
+
+/* usb.expiring: the warning ahead of an expiry, and its config key. */
+static void test_usb_expiring(void **state) {
+        Policy *p = load("usb = { expiry_warning = \"10min\"; };",
+                         "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"o\"; "
+                         "expires = \"2030-01-31T17:00:00+09:00\"; } );");
+        usec_t end = 1896076800ULL * USEC_PER_SEC; /* 2030-01-31T08:00:00Z */
+        UsbDevice *d = stick("Stick", "S");
+        Decision dec = policy_decide(p, d, end - 10 * 60 * USEC_PER_SEC);
+        Notice *n = NULL;
+
+        assert_int_equal(p->usb.expiry_warning, 10 * 60 * USEC_PER_SEC);
+        assert_true(dec.relevant && dec.allow);
+        assert_int_equal(dec.changes_at, end);
+        assert_int_equal(notice_build_usb_expiring(&p->notice, NULL, d, &dec, end - 10 * 60 * USEC_PER_SEC + 1, "abc",
+                                                   &n), 0);
+        assert_int_equal(n->kind, EVENT_USB_EXPIRING);
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "The approval for USB device “Stick” ends soon");
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Stick」の使用許可がまもなく切れます");
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN],
+                               "ends in about 10 minutes (2030-01-31T17:00:00+09:00); it will be blocked then."));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "期限 (2030-01-31T17:00:00+09:00) まで、あと約10分で切れ"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "unmounted first"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "マウントを解除"));
+        assert_string_equal(n->replace_key, "usb:2-4");
+        assert_string_equal(notice_fact(n, "expires"), "2030-01-31T17:00:00+09:00");
+        assert_true(clean_notice_text(n->body[NOTICE_LANG_JA], true));
+        notice_free(n);
+
+        /* the last seconds: "about 1 minute" */
+        assert_int_equal(notice_build_usb_expiring(&p->notice, NULL, d, &dec, end - 5 * USEC_PER_SEC, "abc", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "in about 1 minute ("));
+        notice_free(n);
+        usb_device_free(d);
+        policy_unref(p);
+
+        /* default 15 minutes, 0 turns it off, bounds */
+        p = load("", NULL);
+        assert_int_equal(p->usb.expiry_warning, 15 * 60 * USEC_PER_SEC);
+        policy_unref(p);
+        p = load("usb = { expiry_warning = 0; };", NULL);
+        assert_int_equal(p->usb.expiry_warning, 0);
+        policy_unref(p);
+        p = load("notice = { kinds = [ \"usb.expiring\" ]; };", NULL);
+        assert_int_equal(notice_kinds(&p->notice), 1u << EVENT_USB_EXPIRING);
+        policy_unref(p);
+        expect_error("usb = {\n expiry_warning = \"soon\";\n};", "'expiry_warning' must be a duration", 2);
+        expect_error("usb = {\n expiry_warning = \"8d\";\n};", "'expiry_warning' must be a duration", 2);
+        expect_error("usb = {\n expiry_warning = 999999999;\n};", "'expiry_warning' must be between 1s and 604800s", 2);
+}
+
 static void test_av(void **state) {
         Policy *p = load("notice = { kinds = [ \"usb.blocked\", \"av.pattern_stale\", \"av.missing\" ]; };", NULL);
         Notice *n = NULL;
@@ -334,17 +396,6 @@ static void test_ratelimit_dedup(void **state) {
 
 /* ---- config ---- */
 
-static void expect_error(const char *main_text, const char *what, int line) {
-        Policy *p = NULL;
-        ConfigErrors e = { 0 };
-        assert_int_equal(config_load_strings(main_text, NULL, &p, &e), -EINVAL);
-        assert_null(p);
-        assert_true(e.n >= 1);
-        if (!strstr(e.items[0].message, what))
-                fail_msg("expected \"%s\", got \"%s\"", what, e.items[0].message);
-        assert_int_equal(e.items[0].line, line);
-        config_errors_done(&e);
-}
 
 static void test_config(void **state) {
         Policy *p = load("notice = {\n enabled = true;\n kinds = [ \"usb.blocked\", \"av.engine_inactive\" ];\n"
@@ -362,7 +413,7 @@ static void test_config(void **state) {
         /* defaults */
         p = load("", NULL);
         assert_false(p->notice.disabled);
-        assert_int_equal(notice_kinds(&p->notice), 1u << EVENT_USB_BLOCKED);
+        assert_int_equal(notice_kinds(&p->notice), (1u << EVENT_USB_BLOCKED) | (1u << EVENT_USB_EXPIRING));
         policy_unref(p);
         p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
         assert_true(p->notice.disabled);
@@ -388,6 +439,7 @@ int main(void) {
                 cmocka_unit_test(test_usb_reasons),
                 cmocka_unit_test(test_usb_categories_and_keyboard),
                 cmocka_unit_test(test_usb_hostile_name),
+                cmocka_unit_test(test_usb_expiring),
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
                 cmocka_unit_test(test_ratelimit_bucket),

@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
+import e2e_mount  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTOR = os.path.join(HERE, "..", "integration", "collector.py")  # the reporting tests' HTTPS collector
@@ -609,6 +610,7 @@ def main():
 
         print("--- a USB controller appears at run time with a stick and a keyboard behind it", flush=True)
         t.dock()
+        e2e_mount.run(t, check)
     except Exception as e:
         import traceback
         traceback.print_exc()
