@@ -51,6 +51,7 @@ def test_status(bed, make_agent):
     assert "1 allow entry from 2 files" in out
     assert "Blocking:     storage mtp ptp tethering" in out
     assert "usb        ok" in out
+    assert "State:        mamori works\nFindings:     none\n" in out, out
 
     st = json.loads(ok(ctl(a, "--json", "status")))
     assert st["policy"]["hash"] == h and st["policy"]["fail_closed"] is False
@@ -64,6 +65,8 @@ def test_status_fail_closed_exits_3(bed, make_agent):
     p = ctl(a, "status")
     assert p.returncode == 3, p.stdout + p.stderr
     assert "Fail-closed:  YES" in p.stdout
+    assert "State:        NOT WORKING AS CONFIGURED: fail-closed, usb (fail_closed)" in p.stdout, p.stdout
+    assert ctl(a, "--json", "status").returncode == 3
     assert json.loads(ctl(a, "--json", "status").stdout)["policy"]["fail_closed"] is True
 
 
@@ -93,6 +96,7 @@ def test_reload_says_when_the_configuration_is_refused(bed, make_agent):
     assert p.returncode == 3, p.stdout + p.stderr
     assert f"Policy:       {h}" in p.stdout
     assert "Config:       REFUSED" in p.stdout and "20-typo.conf:3: " in p.stdout, p.stdout
+    assert "State:        NOT WORKING AS CONFIGURED: configuration on disk refused\n" in p.stdout, p.stdout
     st = json.loads(ctl(a, "--json", "status").stdout)
     errs = st["policy"]["refused"]["errors"]
     assert errs and errs[0]["file"].endswith("20-typo.conf") and errs[0]["line"] == 3, errs

@@ -325,7 +325,8 @@ def test_deb_and_rpm_ship_the_same_files(deb, rpm):
     r = {norm(f) for f in rpm_query(rpm, "[%{FILENAMES}\n]").split()
          if not f.startswith(("/usr/lib/.build-id", "/usr/share/licenses")) }
     d = {f for f in d if not f.startswith(("/usr/share/doc/", "/usr/share/lintian/"))}
-    r = {f for f in r if f not in ("/etc/mamori", "/etc/mamori/allow.d") and not f.endswith("/.build-id")}
+    r = {f for f in r if f not in ("/etc/mamori", "/etc/mamori/allow.d", "/usr/libexec/mamori")
+         and not f.endswith("/.build-id")}
     # Each distribution builds its initramfs its own way: the same udev rule
     # goes in through an initramfs-tools hook (Debian) or a dracut module (RHEL).
     assert "/usr/share/initramfs-tools/hooks/mamori" in d
