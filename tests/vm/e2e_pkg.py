@@ -68,6 +68,9 @@ def remove_purge(t, check):
     check("before removal: the unlisted stick is blocked",
           u and not u["block"] and any(i["class"] == "08" and i["authorized"] == "0" for i in u["interfaces"]), u)
 
+    rc, out, err = t.g("lsinitramfs /boot/initrd.img-$(uname -r) | grep -c 70-mamori.rules", timeout=120)
+    check("before removal: the initramfs holds the udev rule", out.strip() not in ("", "0"), out + err)
+
     t0 = time.monotonic()
     rc, out, err = t.g("apt-get remove -y mamori 2>&1", timeout=600)
     log("apt-get remove took %.1fs" % (time.monotonic() - t0))
