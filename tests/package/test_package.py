@@ -186,20 +186,25 @@ def in_scratch_system(script, unit_text, files):
     to run, so maintainer scripts act for real on nothing that matters."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare")
-    etc = tempfile.mkdtemp(prefix="mamori-etc.")
+    etc = tempfile.mkdtemp(prefix="mamori-etc.", dir="/var/tmp")
     os.mkdir(etc + "/upper")
     os.mkdir(etc + "/work")
     setup = """
 set -e
 # /etc: the host's, with every change going to a scratch directory
 mount -t overlay overlay -o lowerdir=/etc,upperdir=%s/upper,workdir=%s/work /etc
+# /run (the scripts are written there) and /usr/libexec (mamori-release): scratch too
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd
+mount -t tmpfs tmpfs /usr/libexec
+mkdir -p /usr/libexec/mamori
 for d in /etc/systemd/system /var/lib /run/systemd /lib/systemd/system; do
   mount -t tmpfs tmpfs "$d"
 done
-# postrm gives root hubs and usbcore the kernel's defaults back: not the host's
-for d in /sys/bus/usb/devices /sys/module; do
-  if [ -d "$d" ]; then mount -t tmpfs tmpfs "$d"; fi
-done
+# the scripts give root hubs, interfaces and usbcore their defaults back: not
+# the host's. An empty sysfs, in which a test makes its own USB devices.
+mount -t tmpfs tmpfs /sys
+mkdir -p /sys/bus/usb/devices /sys/module
 mkdir -p /var/lib/dpkg
 cat > /lib/systemd/system/mamori.service <<'UNIT'
 %s
@@ -215,18 +220,39 @@ UNIT
         shutil.rmtree(etc, ignore_errors=True)
 
 
+# A root hub and a blocked interface in the scratch /sys/bus/usb/devices, as the
+# rule and mamorid leave them; the interface has its driver already, so that
+# nothing is written to the host's drivers_probe.
+FAKE_USB = """
+d=/sys/bus/usb/devices
+mkdir -p $d/usb1 $d/1-1 "$d/1-1:1.0" $d/usb-storage
+echo 0 > $d/usb1/interface_authorized_default
+echo 0 > "$d/1-1:1.0/authorized"
+ln -s $d/usb-storage "$d/1-1:1.0/driver"
+"""
+GIVEN_BACK = """
+test "$(cat $d/usb1/interface_authorized_default)" = 1
+test "$(cat "$d/1-1:1.0/authorized")" = 1
+echo given-back
+"""
+
+
 def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
     if shutil.which("deb-systemd-helper") is None:
         pytest.skip("init-system-helpers missing")
     unit = open(os.path.join(os.environ["MAMORI_BUILD_DIR"], "units/mamori.service")).read()
     scripts = {f"/run/{n}": deb_control(deb[1], tmp_path, n) for n in ("postinst", "prerm", "postrm")}
+    release = "/usr/libexec/mamori/mamori-release"
+    scripts[release] = deb_file_text(deb[1], release)
     p = in_scratch_system("""
 /run/postinst configure
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
 echo enabled
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
 mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
+""" + FAKE_USB + """
 /run/prerm remove > /run/prerm.out
+""" + GIVEN_BACK + """
 /run/postrm remove
 test -e /var/lib/mamori/events.jsonl && test -e /etc/mamori/allow.d/50-admin.conf
 echo state-kept-on-remove
@@ -239,7 +265,8 @@ cat /run/prerm.out >&2
 """, unit, scripts)
     print(p.stdout, p.stderr)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split() == ["enabled", "state-kept-on-remove", "purged"]
+    assert p.stdout.split() == ["enabled", "given-back", "state-kept-on-remove", "purged"]
+    assert "mamori: 1-1:1.0 (" in p.stderr and "driver usb-storage" in p.stderr, p.stderr
     # the prerm said what a purge deletes
     assert "a purge deletes it entirely" in p.stderr and "/etc/mamori/allow.d/50-admin.conf" in p.stderr, p.stderr
 
@@ -276,17 +303,22 @@ def test_rpm_scripts_enable_start_stop_and_purge(rpm):
         assert p.returncode == 0, f"{part}: {p.stderr}"
 
 
-def test_rpm_recommends_clamav_and_autostart_has_tryexec(rpm, tmp_path):
-    assert "clamav-update" in run(["rpm", "-qp", "--recommends", str(rpm)]).stdout.split()
+def rpm_file_text(rpm, name, tmp_path):
     if shutil.which("rpm2cpio") is None or shutil.which("cpio") is None:
         pytest.skip("rpm2cpio or cpio missing")
     cpio = run(["rpm2cpio", str(rpm)], text=False).stdout
-    run(["cpio", "-idm", "--quiet", "./etc/xdg/autostart/mamori-notify.desktop"], input=cpio, text=False,
-        cwd=tmp_path)
-    check_autostart((tmp_path / "etc/xdg/autostart/mamori-notify.desktop").read_text())
+    d = tmp_path / "rpm-files"
+    d.mkdir(exist_ok=True)
+    run(["cpio", "-idm", "--quiet", "." + name], input=cpio, text=False, cwd=d)
+    return (d / name.lstrip("/")).read_text()
 
 
-def test_rpm_install_enables_and_erase_removes_state(rpm):
+def test_rpm_recommends_clamav_and_autostart_has_tryexec(rpm, tmp_path):
+    assert "clamav-update" in run(["rpm", "-qp", "--recommends", str(rpm)]).stdout.split()
+    check_autostart(rpm_file_text(rpm, "/etc/xdg/autostart/mamori-notify.desktop", tmp_path))
+
+
+def test_rpm_install_enables_and_erase_removes_state(rpm, tmp_path):
     if shutil.which("systemctl") is None:
         pytest.skip("systemctl missing")
     scripts = run(["rpm", "-qp", "--scripts", str(rpm)]).stdout
@@ -305,15 +337,20 @@ mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
 sh /run/postun 1
 test -e /var/lib/mamori/events.jsonl && test -e /etc/mamori/allow.d/50-admin.conf
 echo state-kept-on-upgrade
+""" + FAKE_USB + """
 sh /run/preun 0 >&2
+""" + GIVEN_BACK + """
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
 sh /run/postun 0
 test ! -e /var/lib/mamori && test ! -e /etc/mamori
 echo erased
-""", unit, {"/run/post": body("postinstall"), "/run/preun": body("preuninstall"), "/run/postun": body("postuninstall")})
+""", unit, {"/run/post": body("postinstall"), "/run/preun": body("preuninstall"), "/run/postun": body("postuninstall"),
+               "/usr/libexec/mamori/mamori-release": rpm_file_text(rpm, "/usr/libexec/mamori/mamori-release", tmp_path)})
     print(p.stdout, p.stderr)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split() == ["enabled", "state-kept-on-upgrade", "erased"]
+    assert p.stdout.split() == ["enabled", "state-kept-on-upgrade", "given-back", "erased"]
+    assert "mamori: 1-1:1.0 (" in p.stderr and "driver usb-storage" in p.stderr, p.stderr
+    assert "allow.d/50-admin.conf" in p.stderr, p.stderr
 
 
 def test_deb_and_rpm_ship_the_same_files(deb, rpm):
