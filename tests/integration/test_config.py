@@ -184,6 +184,7 @@ def test_a_broken_file_at_start_enforces_the_last_good_policy(bed, make_agent):
     st = subprocess.run([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "status"],
                         capture_output=True, text=True, timeout=20)
     assert st.returncode == 3 and "Last good:    YES" in st.stdout and "20-typo.conf" in st.stdout, st.stdout
+    assert "NOT WORKING AS CONFIGURED: configuration on disk refused, running on the last good policy" in st.stdout, st.stdout
 
     # Fixed on disk: the reload takes, the files on disk rule again.
     os.unlink(os.path.join(a.allow_dir, "20-typo.conf"))

@@ -335,7 +335,8 @@ def test_mamorictl_status_shows_the_lock_check(sysbus, logind, make_agent):
     logind.idle("c1", 5)
     a.wait_events("lock.failed")
     p = ctl(a, "status")
-    assert p.returncode != 0  # something needs attention
+    assert p.returncode == 6, p.stdout + p.stderr  # mamori works; the PC has a finding
+    assert "Findings:     this PC: lock (not_locked)" in p.stdout, p.stdout
     assert re.search(r"lock\s+not_locked\s+logind; 2 graphical sessions, 1 idle and not locked", p.stdout), p.stdout
     st = json.loads(ctl(a, "--json", "status").stdout)
     lock = next(c for c in st["checks"] if c["name"] == "lock")

@@ -86,6 +86,7 @@ def test_status(bed, make_agent):
     assert re.search(r"^Spool:        \d+ events? kept on this PC \(no collector configured\)$", out, re.M), out
     assert "Last post:    n/a (no collector configured)" in out
     assert "usb        ok" in out
+    assert "State:        mamori works\nFindings:     none\n" in out, out
 
     st = json.loads(ok(ctl(a, "--json", "status")))
     assert st["policy"]["hash"] == h and st["policy"]["fail_closed"] is False
@@ -99,6 +100,8 @@ def test_status_fail_closed_exits_3(bed, make_agent):
     p = ctl(a, "status")
     assert p.returncode == 3, p.stdout + p.stderr
     assert "Fail-closed:  YES" in p.stdout
+    assert "State:        NOT WORKING AS CONFIGURED: fail-closed, usb (fail_closed)" in p.stdout, p.stdout
+    assert ctl(a, "--json", "status").returncode == 3
     assert json.loads(ctl(a, "--json", "status").stdout)["policy"]["fail_closed"] is True
 
 
@@ -128,6 +131,7 @@ def test_reload_says_when_the_configuration_is_refused(bed, make_agent):
     assert p.returncode == 3, p.stdout + p.stderr
     assert f"Policy:       {h}" in p.stdout
     assert "Config:       REFUSED" in p.stdout and "20-typo.conf:3: " in p.stdout, p.stdout
+    assert "State:        NOT WORKING AS CONFIGURED: configuration on disk refused\n" in p.stdout, p.stdout
     st = json.loads(ctl(a, "--json", "status").stdout)
     errs = st["policy"]["refused"]["errors"]
     assert errs and errs[0]["file"].endswith("20-typo.conf") and errs[0]["line"] == 3, errs

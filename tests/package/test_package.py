@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tarfile
 import io
+import tempfile
 
 import pytest
 
@@ -79,7 +80,9 @@ EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamo
             # notices for the person at the seat
             "/usr/bin/mamori-notify", "/usr/share/dbus-1/system.d/org.mamori.Notice1.conf",
             "/etc/xdg/autostart/mamori-notify.desktop", "/usr/lib/systemd/user/mamori-notify.service",
-            "/usr/share/man/man1/mamori-notify.1", "/usr/share/man/ja/man1/mamori-notify.1"]
+            "/usr/share/man/man1/mamori-notify.1", "/usr/share/man/ja/man1/mamori-notify.1",
+            # gives the USB devices back on removal (prerm / %preun)
+            "/usr/libexec/mamori/mamori-release"]
 # the udev rule's helper (storage behind a harmless class), next to udev's own
 UDEV_HELPER = {"deb": "/lib/udev/mamori-usb-alias", "rpm": "/usr/lib/udev/mamori-usb-alias"}
 
@@ -95,6 +98,26 @@ def test_deb_contents(deb, tmp_path):
     assert files["/usr/sbin/mamorid"].startswith("-rwxr-xr-x")
     control = deb_control(deb[1], tmp_path, "control")
     assert re.search(r"^Depends:.*libsystemd0", control, re.M), control
+    # The shipped policy checks ClamAV's pattern and that freshclam runs.
+    assert re.search(r"^Recommends:.*\bclamav-freshclam\b", control, re.M), control
+    assert files["/usr/libexec/mamori/mamori-release"].startswith("-rwxr-xr-x")
+
+
+def deb_file_text(path, name):
+    data = run(["dpkg-deb", "--fsys-tarfile", str(path)], text=False).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return t.extractfile("." + name).read().decode()
+
+
+def check_autostart(text):
+    """The autostart file starts nothing once the binary is gone."""
+    entry = dict(l.split("=", 1) for l in text.splitlines() if "=" in l)
+    assert entry.get("TryExec") == "/usr/bin/mamori-notify", text
+    assert entry.get("Exec", "").split()[0] == entry["TryExec"], text
+
+
+def test_deb_autostart_has_tryexec(deb):
+    check_autostart(deb_file_text(deb[1], "/etc/xdg/autostart/mamori-notify.desktop"))
 
 
 def test_deb_every_file_in_etc_is_a_conffile(deb, tmp_path):
@@ -128,7 +151,15 @@ def test_deb_maintainer_scripts(deb, tmp_path):
     assert "deb-systemd-helper enable 'mamori.service'" in postinst
     assert re.search(r"_dh_action=start", postinst) and "deb-systemd-invoke $_dh_action 'mamori.service'" in postinst
     assert "deb-systemd-invoke stop 'mamori.service'" in prerm
-    assert "rm -rf /var/lib/mamori" in postrm
+    # stopped first, then the devices given back
+    assert prerm.index("deb-systemd-invoke stop") < prerm.index("/usr/libexec/mamori/mamori-release")
+    assert "rm -rf /var/lib/mamori /etc/mamori" in postrm
+    assert "udevadm control --reload" in postrm
+    # the initramfs loses the rule on removal: dpkg runs update-initramfs
+    assert "activate-noawait update-initramfs" in deb_control(deb[1], tmp_path, "triggers")
+    for name in ("postinst", "prerm", "postrm"):
+        p = subprocess.run(["sh", "-n"], input=deb_control(deb[1], tmp_path, name), capture_output=True, text=True)
+        assert p.returncode == 0, f"{name}: {p.stderr}"
 
 
 def test_deb_unit_verifies(deb, tmp_path):
@@ -156,25 +187,55 @@ def in_scratch_system(script, unit_text, files):
     to run, so maintainer scripts act for real on nothing that matters."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare")
+    etc = tempfile.mkdtemp(prefix="mamori-etc.", dir="/var/tmp")
+    os.mkdir(etc + "/upper")
+    os.mkdir(etc + "/work")
     setup = """
 set -e
+# /etc: the host's, with every change going to a scratch directory
+mount -t overlay overlay -o lowerdir=/etc,upperdir=%s/upper,workdir=%s/work /etc
+# /run (the scripts are written there) and /usr/libexec (mamori-release): scratch too
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd
+mount -t tmpfs tmpfs /usr/libexec
+mkdir -p /usr/libexec/mamori
 for d in /etc/systemd/system /var/lib /run/systemd /lib/systemd/system; do
   mount -t tmpfs tmpfs "$d"
 done
-# postrm gives root hubs and usbcore the kernel's defaults back: not the host's
-for d in /sys/bus/usb/devices /sys/module; do
-  if [ -d "$d" ]; then mount -t tmpfs tmpfs "$d"; fi
-done
+# the scripts give root hubs, interfaces and usbcore their defaults back: not
+# the host's. An empty sysfs, in which a test makes its own USB devices.
+mount -t tmpfs tmpfs /sys
+mkdir -p /sys/bus/usb/devices /sys/module
 mkdir -p /var/lib/dpkg
 cat > /lib/systemd/system/mamori.service <<'UNIT'
 %s
 UNIT
-""" % unit_text
+""" % (etc, etc, unit_text)
     for name, text in files.items():
         setup += f"cat > {name} <<'SCRIPT'\n{text}\nSCRIPT\nchmod +x {name}\n"
     env = dict(os.environ, DPKG_MAINTSCRIPT_PACKAGE="mamori", DPKG_MAINTSCRIPT_NAME="test")
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", setup + script],
-                          capture_output=True, text=True, env=env, timeout=600)
+    try:
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", setup + script],
+                              capture_output=True, text=True, env=env, timeout=600)
+    finally:
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+# A root hub and a blocked interface in the scratch /sys/bus/usb/devices, as the
+# rule and mamorid leave them; the interface has its driver already, so that
+# nothing is written to the host's drivers_probe.
+FAKE_USB = """
+d=/sys/bus/usb/devices
+mkdir -p $d/usb1 $d/1-1 "$d/1-1:1.0" $d/usb-storage
+echo 0 > $d/usb1/interface_authorized_default
+echo 0 > "$d/1-1:1.0/authorized"
+ln -s $d/usb-storage "$d/1-1:1.0/driver"
+"""
+GIVEN_BACK = """
+test "$(cat $d/usb1/interface_authorized_default)" = 1
+test "$(cat "$d/1-1:1.0/authorized")" = 1
+echo given-back
+"""
 
 
 def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
@@ -182,23 +243,33 @@ def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
         pytest.skip("init-system-helpers missing")
     unit = open(os.path.join(os.environ["MAMORI_BUILD_DIR"], "units/mamori.service")).read()
     scripts = {f"/run/{n}": deb_control(deb[1], tmp_path, n) for n in ("postinst", "prerm", "postrm")}
+    release = "/usr/libexec/mamori/mamori-release"
+    scripts[release] = deb_file_text(deb[1], release)
     p = in_scratch_system("""
 /run/postinst configure
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
 echo enabled
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
-/run/prerm remove
+mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
+""" + FAKE_USB + """
+/run/prerm remove > /run/prerm.out
+""" + GIVEN_BACK + """
 /run/postrm remove
-test -e /var/lib/mamori/events.jsonl
+test -e /var/lib/mamori/events.jsonl && test -e /etc/mamori/allow.d/50-admin.conf
 echo state-kept-on-remove
 /run/postrm purge
 test ! -e /var/lib/mamori
+test ! -e /etc/mamori
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
 echo purged
+cat /run/prerm.out >&2
 """, unit, scripts)
     print(p.stdout, p.stderr)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split() == ["enabled", "state-kept-on-remove", "purged"]
+    assert p.stdout.split() == ["enabled", "given-back", "state-kept-on-remove", "purged"]
+    assert "mamori: 1-1:1.0 (" in p.stderr and "driver usb-storage" in p.stderr, p.stderr
+    # the prerm said what a purge deletes
+    assert "a purge deletes it entirely" in p.stderr and "/etc/mamori/allow.d/50-admin.conf" in p.stderr, p.stderr
 
 
 def rpm_query(path, fmt):
@@ -225,10 +296,30 @@ def test_rpm_scripts_enable_start_stop_and_purge(rpm):
     preun = scripts.split("preuninstall scriptlet")[1].split("scriptlet")[0]
     assert "systemctl stop mamori.service" in preun
     postun = scripts.split("postuninstall scriptlet")[1]
-    assert "rm -rf /var/lib/mamori" in postun
+    assert "rm -rf /var/lib/mamori /etc/mamori" in postun
+    assert preun.index("systemctl stop mamori.service") < preun.index("/usr/libexec/mamori/mamori-release")
+    assert "dracut -f" in postun and "udevadm control --reload" in postun
+    for part in re.split(r"^\w+ scriptlet \(using /bin/sh\):\n", scripts, flags=re.M)[1:]:
+        p = subprocess.run(["sh", "-n"], input=part, capture_output=True, text=True)
+        assert p.returncode == 0, f"{part}: {p.stderr}"
 
 
-def test_rpm_install_enables_and_erase_removes_state(rpm):
+def rpm_file_text(rpm, name, tmp_path):
+    if shutil.which("rpm2cpio") is None or shutil.which("cpio") is None:
+        pytest.skip("rpm2cpio or cpio missing")
+    cpio = run(["rpm2cpio", str(rpm)], text=False).stdout
+    d = tmp_path / "rpm-files"
+    d.mkdir(exist_ok=True)
+    run(["cpio", "-idm", "--quiet", "." + name], input=cpio, text=False, cwd=d)
+    return (d / name.lstrip("/")).read_text()
+
+
+def test_rpm_recommends_clamav_and_autostart_has_tryexec(rpm, tmp_path):
+    assert "clamav-update" in run(["rpm", "-qp", "--recommends", str(rpm)]).stdout.split()
+    check_autostart(rpm_file_text(rpm, "/etc/xdg/autostart/mamori-notify.desktop", tmp_path))
+
+
+def test_rpm_install_enables_and_erase_removes_state(rpm, tmp_path):
     if shutil.which("systemctl") is None:
         pytest.skip("systemctl missing")
     scripts = run(["rpm", "-qp", "--scripts", str(rpm)]).stdout
@@ -243,18 +334,24 @@ sh /run/post 1
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
 echo enabled
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
+mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
 sh /run/postun 1
-test -e /var/lib/mamori/events.jsonl
+test -e /var/lib/mamori/events.jsonl && test -e /etc/mamori/allow.d/50-admin.conf
 echo state-kept-on-upgrade
-sh /run/preun 0
+""" + FAKE_USB + """
+sh /run/preun 0 >&2
+""" + GIVEN_BACK + """
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
 sh /run/postun 0
-test ! -e /var/lib/mamori
+test ! -e /var/lib/mamori && test ! -e /etc/mamori
 echo erased
-""", unit, {"/run/post": body("postinstall"), "/run/preun": body("preuninstall"), "/run/postun": body("postuninstall")})
+""", unit, {"/run/post": body("postinstall"), "/run/preun": body("preuninstall"), "/run/postun": body("postuninstall"),
+               "/usr/libexec/mamori/mamori-release": rpm_file_text(rpm, "/usr/libexec/mamori/mamori-release", tmp_path)})
     print(p.stdout, p.stderr)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split() == ["enabled", "state-kept-on-upgrade", "erased"]
+    assert p.stdout.split() == ["enabled", "state-kept-on-upgrade", "given-back", "erased"]
+    assert "mamori: 1-1:1.0 (" in p.stderr and "driver usb-storage" in p.stderr, p.stderr
+    assert "allow.d/50-admin.conf" in p.stderr, p.stderr
 
 
 def test_deb_and_rpm_ship_the_same_files(deb, rpm):
@@ -266,7 +363,8 @@ def test_deb_and_rpm_ship_the_same_files(deb, rpm):
     r = {norm(f) for f in rpm_query(rpm, "[%{FILENAMES}\n]").split()
          if not f.startswith(("/usr/lib/.build-id", "/usr/share/licenses")) }
     d = {f for f in d if not f.startswith(("/usr/share/doc/", "/usr/share/lintian/"))}
-    r = {f for f in r if f not in ("/etc/mamori", "/etc/mamori/allow.d") and not f.endswith("/.build-id")}
+    r = {f for f in r if f not in ("/etc/mamori", "/etc/mamori/allow.d", "/usr/libexec/mamori")
+         and not f.endswith("/.build-id")}
     # Each distribution builds its initramfs its own way: the same udev rule
     # goes in through an initramfs-tools hook (Debian) or a dracut module (RHEL).
     assert "/usr/share/initramfs-tools/hooks/mamori" in d
@@ -296,3 +394,67 @@ exec sh "$1/units/initramfs/mamori-hook"
     assert copied.read_bytes() == open(os.path.join(src, "units/70-mamori.rules"), "rb").read()
     r = subprocess.run(["sh", os.path.join(src, "units/initramfs/mamori-hook"), "prereqs"], capture_output=True, text=True, timeout=600)
     assert r.stdout.split() == ["udev"]
+
+
+# ---- mamori-release: the devices given back (prerm / %preun) ----
+
+def fake_sysfs(root, cmdline=""):
+    """Two root hubs as 70-mamori.rules leaves them, usbcore's default at 0, a
+    blocked stick (no driver), a keyboard, and a dock's device held back whole."""
+    devs = root / "bus/usb/devices"
+    devs.mkdir(parents=True)
+
+    def node(name, **attrs):
+        d = devs / name
+        d.mkdir()
+        for k, v in attrs.items():
+            (d / k).write_text(v + "\n")
+        return d
+
+    node("usb1", interface_authorized_default="0", authorized_default="1", authorized="1")
+    node("usb2", interface_authorized_default="0", authorized_default="0", authorized="1")
+    node("1-2", idVendor="0781", idProduct="5567", product="Cruzer", authorized="1")
+    node("1-2:1.0", authorized="0", bInterfaceClass="08", modalias="usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00")
+    node("1-3", idVendor="046d", idProduct="c31c", product="Keyboard", authorized="1")
+    kbd = node("1-3:1.0", authorized="1", bInterfaceClass="03")
+    (root / "drivers/usbhid").mkdir(parents=True)
+    (kbd / "driver").symlink_to(root / "drivers/usbhid")
+    node("2-1", idVendor="0bda", idProduct="5411", product="Dock hub", authorized="0")
+    (root / "bus/usb/drivers_probe").write_text("")
+    (root / "module/usbcore/parameters").mkdir(parents=True)
+    (root / "module/usbcore/parameters/authorized_default").write_text("0\n")
+    (root / "cmdline").write_text(cmdline + "\n")
+
+
+def release(root):
+    return run([os.path.join(SOURCE, "tools/release/mamori-release")],
+               env=dict(os.environ, MAMORI_SYSFS=str(root), MAMORI_CMDLINE=str(root / "cmdline"), MODPROBE="true"))
+
+
+def test_release_gives_the_devices_back(tmp_path):
+    fake_sysfs(tmp_path)
+    out = release(tmp_path).stdout
+    print(out)
+    devs = tmp_path / "bus/usb/devices"
+    rd = lambda p: (devs / p).read_text().strip()
+    assert rd("usb1/interface_authorized_default") == "1" and rd("usb2/interface_authorized_default") == "1"
+    assert rd("usb2/authorized_default") == "1"
+    assert (tmp_path / "module/usbcore/parameters/authorized_default").read_text().strip() == "-1"
+    assert rd("1-2:1.0/authorized") == "1" and rd("2-1/authorized") == "1"
+    # authorizing binds nothing: the stick's interface was probed, the bound keyboard left alone
+    assert (tmp_path / "bus/usb/drivers_probe").read_text().split() == ["1-2:1.0"]
+    assert "mamori: 1-2:1.0 (0781:5567 Cruzer, class 08): authorized" in out, out
+    assert "mamori: usb1: new USB interfaces start authorized again" in out, out
+    assert "mamori: 2 USB interface(s) or device(s) given back" in out, out
+
+    # Run again (a second removal attempt): nothing left to give back.
+    out = release(tmp_path).stdout
+    assert out.splitlines()[0] == "mamori: 0 USB interface(s) or device(s) given back", out
+
+
+def test_release_keeps_the_command_lines_usbcore_default(tmp_path):
+    fake_sysfs(tmp_path, cmdline="root=/dev/vda1 usbcore.authorized_default=0")
+    release(tmp_path)
+    assert (tmp_path / "module/usbcore/parameters/authorized_default").read_text().strip() == "0"
+    assert (tmp_path / "bus/usb/devices/2-1/authorized").read_text().strip() == "0"
+    assert (tmp_path / "bus/usb/devices/usb1/interface_authorized_default").read_text().strip() == "1"

@@ -30,6 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 import e2e_mount  # noqa: E402
+import e2e_pkg  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTOR = os.path.join(HERE, "..", "integration", "collector.py")  # the reporting tests' HTTPS collector
@@ -541,14 +542,17 @@ def main():
         rc, out, err = t.g("printf 'allow = ( { vendor = \"0781\"; expiry = 1; } );\\n' "
                            ">/etc/mamori/allow.d/99-typo.conf && systemctl reload mamori.service")
         check("reload of a broken file: systemctl reload fails", rc != 0, out + err)
-        # (status exits 3 for any finding, e.g. no ClamAV in the guest: the text says which)
+        # (exit 3: mamori does not work as configured, whatever the PC's findings)
         rc, out, err = t.g("mamorictl status")
-        check("reload of a broken file: status says the files on disk are refused",
+        check("reload of a broken file: status says the files on disk are refused (exit 3)",
               rc == 3 and "REFUSED" in out and "99-typo.conf" in out, out + err)
         rc, out, err = t.g("rm /etc/mamori/allow.d/99-typo.conf && systemctl reload mamori.service; "
-                           "echo RELOAD=$?; mamorictl status")
+                           "echo RELOAD=$?; mamorictl status; echo STATUS=$?")
         check("reload after the fix: systemctl reload succeeds, status no longer says refused",
               "RELOAD=0" in out and "REFUSED" not in out and "Config:" not in out, out + err)
+        # The guest has no ClamAV: mamori works, the PC has findings (exit 6).
+        check("status: mamori works, no ClamAV in the guest is this PC's finding (exit 6)",
+              "STATUS=6" in out and "State:        mamori works" in out and "antivirus (" in out, out + err)
 
         print("--- systemctl restart mamori", flush=True)
         n_started = len([e for e in t.events() if e["kind"] == "agent.started"])
@@ -574,6 +578,7 @@ def main():
 
         t.events()  # remember this boot's events
         t.save_logs("boot1")
+        e2e_pkg.broken_boot(t, check)
         print("--- reboot with the sticks plugged", flush=True)
         state = vm.reboot()
         log("rebooted (%s) in %.1fs" % (state, vm.times["reboot"]))
@@ -607,10 +612,13 @@ def main():
                   timeline[-1].endswith("its block device(s) during boot: none"), timeline[-1])
             t.check_events("after reboot")
             t.check_collector("after reboot")
+        e2e_pkg.broken_boot_after(t, check)
 
         print("--- a USB controller appears at run time with a stick and a keyboard behind it", flush=True)
         t.dock()
         e2e_mount.run(t, check)
+        print("--- remove and purge the package", flush=True)
+        e2e_pkg.remove_purge(t, check)
     except Exception as e:
         import traceback
         traceback.print_exc()

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ctl.h"
 
@@ -59,11 +60,71 @@ static bool state_is_bad(const char *s) {
         return s && !streq(s, "ok") && !streq(s, "disabled") && !streq(s, "unavailable");
 }
 
+/* Checks that judge this PC (its antivirus, its screen locker), not mamori:
+ * a bad state there is a compliance finding, mamori itself still works.
+ * Any other check (usb, notices, and new ones) is mamori's own. */
+static bool check_is_finding(const char *name) {
+        return streq_ptr(name, "antivirus") || streq_ptr(name, "lock");
+}
+
+/* Two lists for the State: line: what keeps mamori from working as
+ * configured (exit 3), and what this PC is found to lack (exit 6). */
+typedef struct StatusVerdict {
+        char problems[512];
+        char findings[512];
+} StatusVerdict;
+
+static void verdict_add(char *buf, size_t size, const char *what, const char *detail) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, size - l, "%s%s%s%s%s", l ? ", " : "", what, detail ? " (" : "", strempty(detail),
+                 detail ? ")" : "");
+}
+
+static int status_judge(json_object *st, StatusVerdict *v) {
+        json_object *policy = jget(st, "policy"), *spool = jget(st, "spool"), *uplink = jget(st, "uplink"),
+                    *checks = jget(st, "checks");
+
+        *v = (StatusVerdict) {};
+        if (jbool(policy, "fail_closed", false))
+                verdict_add(v->problems, sizeof v->problems, "fail-closed", NULL);
+        if (jget(policy, "refused"))
+                verdict_add(v->problems, sizeof v->problems, "configuration on disk refused", NULL);
+        if (jbool(policy, "last_good", false))
+                verdict_add(v->problems, sizeof v->problems, "running on the last good policy", NULL);
+        if (jstr(spool, "error"))
+                verdict_add(v->problems, sizeof v->problems, "spool", jstr(spool, "error"));
+        if (jbool(uplink, "available", true) && jstr(uplink, "url") && jint(uplink, "failures", 0) > 0)
+                verdict_add(v->problems, sizeof v->problems, "collector", "not delivering");
+        for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+                json_object *c = json_object_array_get_idx(checks, i);
+                const char *name = jstr(c, "name");
+
+                if (!state_is_bad(jstr(c, "state")))
+                        continue;
+                if (check_is_finding(name))
+                        verdict_add(v->findings, sizeof v->findings, strna(name), jstr(c, "state"));
+                else
+                        verdict_add(v->problems, sizeof v->problems, strna(name), jstr(c, "state"));
+        }
+        return v->problems[0] ? CTL_EXIT_NOT_OK : v->findings[0] ? CTL_EXIT_FINDINGS : CTL_EXIT_OK;
+}
+
+static void print_verdict(const StatusVerdict *v) {
+        if (v->problems[0])
+                printf("State:        NOT WORKING AS CONFIGURED: %s\n", v->problems);
+        else
+                printf("State:        mamori works\n");
+        if (v->findings[0])
+                printf("Findings:     this PC: %s\n", v->findings);
+        else if (!v->problems[0])
+                printf("Findings:     none\n");
+}
+
 int verb_status(const CtlOptions *o, int argc, char **argv) {
         _cleanup_(jputp) json_object *st = NULL;
         json_object *policy, *events, *spool, *uplink, *checks;
-        bool bad = false;
-        int r;
+        StatusVerdict verdict;
+        int r, exit_code;
 
         if (argc > 1) {
                 fprintf(stderr, "mamorictl status: unexpected argument '%s'\n", argv[1]);
@@ -78,19 +139,18 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
         spool = jget(st, "spool");
         uplink = jget(st, "uplink");
         checks = jget(st, "checks");
-        bad = jbool(policy, "fail_closed", false) || jget(policy, "refused");
-        for (size_t i = 0; checks && i < json_object_array_length(checks); i++)
-                bad = bad || state_is_bad(jstr(json_object_array_get_idx(checks, i), "state"));
+        exit_code = status_judge(st, &verdict);
 
         if (o->json) {
                 puts(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                return bad ? CTL_EXIT_NOT_OK : CTL_EXIT_OK;
+                return exit_code;
         }
 
         printf("mamorid %s on %s, pid %lld, up ", strna(jstr(st, "version")), strna(jstr(st, "host")),
                jint(st, "pid", 0));
         print_uptime(jint(st, "uptime_sec", 0));
         putchar('\n');
+        print_verdict(&verdict);
         printf("Policy:       %s\n", strna(jstr(policy, "hash")));
         printf("              %s, %lld allow entr%s from %lld file%s\n", strna(jstr(policy, "config_path")),
                jint(policy, "allow_entries", 0), jint(policy, "allow_entries", 0) == 1 ? "y" : "ies",
@@ -130,5 +190,5 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
                 json_object *c = json_object_array_get_idx(checks, i);
                 printf("  %-10s %-12s %s\n", strna(jstr(c, "name")), strna(jstr(c, "state")), strempty(jstr(c, "detail")));
         }
-        return bad ? CTL_EXIT_NOT_OK : CTL_EXIT_OK;
+        return exit_code;
 }

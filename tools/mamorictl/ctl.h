@@ -19,9 +19,10 @@
 #define CTL_EXIT_OK 0
 #define CTL_EXIT_FAILURE 1
 #define CTL_EXIT_USAGE 2
-#define CTL_EXIT_NOT_OK 3 /* status: fail-closed or a check that is not ok */
+#define CTL_EXIT_NOT_OK 3 /* status: mamori does not work as configured */
 #define CTL_EXIT_PERMISSION 4
 #define CTL_EXIT_NOT_RUNNING 5
+#define CTL_EXIT_FINDINGS 6 /* status: mamori works; this PC has compliance findings */
 
 typedef struct CtlOptions {
         const char *socket_path;

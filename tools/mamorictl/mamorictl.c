@@ -12,7 +12,7 @@ static void help(void) {
         printf("mamorictl %s — talk to the mamori agent\n\n"
                "Usage: mamorictl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
                "Commands:\n"
-               "  status                 policy hash, fail-closed flag, spool, last post, checks\n"
+               "  status                 does mamori work; this PC's findings; policy, spool, checks\n"
                "  devices                every USB device: category, decision and the rule behind it\n"
                "  allow DEVICE           print an allow.d entry for a plugged device (bus path 1-2\n"
                "                         or vendor:product); --label --approved-by --approved-on\n"
