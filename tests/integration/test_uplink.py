@@ -100,6 +100,11 @@ def test_400_for_one_batch_goes_to_dead_letter(bed, make_agent, collector, pki):
     assert meta["status"] == 400 and "test says 400" in meta["response"]
     assert meta["count"] == len(rejected) == len(lines) - 1
     assert [e["id"] for e in lines[1:]] == [e["id"] for e in rejected]
+    # a collector that refuses events is a configuration to fix: status says so
+    p = subprocess.run([os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl")),
+                        "--socket", os.path.join(a.runtime, "control"), "status"],
+                       capture_output=True, text=True, env=dict(os.environ, UMOCKDEV_DIR=a.bed.root), timeout=20)
+    assert p.returncode == 3 and "NOT WORKING AS CONFIGURED" in p.stdout and "dead-letter" in p.stdout, p.stdout
     # the rest kept flowing: everything is either delivered or dead-lettered, nothing twice
     delivered = check_feed(collector.events(), allow_gaps={e["seq"] for e in rejected})
     assert not set(delivered) & {e["seq"] for e in rejected}
@@ -261,8 +266,11 @@ def test_mamorictl_status_and_flush(bed, make_agent, collector, pki):
     assert st["spool"]["depth"] >= 2 and st["spool"]["oldest_unsent"]
     assert st["uplink"]["state"] == "waiting" and "cannot connect" in st["uplink"]["last_error"]
     assert st["uplink"]["last_success"] is not None
-    out = ctl(a, "status").stdout
+    p = ctl(a, "status")
+    out = p.stdout
     assert "events waiting to be sent" in out and collector.url in out and "Last post:" in out
+    # an unreachable collector is an outage, not mamori failing: the events are kept
+    assert "State:        mamori works" in out and p.returncode != 3, (p.returncode, out)
 
     collector.start()
     t0 = time.monotonic()

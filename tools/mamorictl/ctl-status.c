@@ -93,8 +93,21 @@ static int status_judge(json_object *st, StatusVerdict *v) {
                 verdict_add(v->problems, sizeof v->problems, "running on the last good policy", NULL);
         if (jstr(spool, "error"))
                 verdict_add(v->problems, sizeof v->problems, "spool", jstr(spool, "error"));
-        if (jbool(uplink, "available", true) && jstr(uplink, "url") && jint(uplink, "failures", 0) > 0)
-                verdict_add(v->problems, sizeof v->problems, "collector", "not delivering");
+        if (jbool(uplink, "available", true) && jstr(uplink, "url")) {
+                /* An unreachable collector is an outage, not a fault of this PC: a laptop
+                 * off the office network keeps its events (the Spool line says so). A
+                 * collector that answers and refuses, a TLS handshake that fails, or
+                 * events moved to the dead-letter directory are a configuration to fix. */
+                const char *err = jstr(uplink, "last_error");
+                bool failing = jint(uplink, "failures", 0) > 0;
+
+                if (failing && jint(uplink, "last_status", 0) >= 400)
+                        verdict_add(v->problems, sizeof v->problems, "collector", "refuses the events");
+                else if (failing && err && (strstr(err, "SSL") || strstr(err, "TLS") || strstr(err, "certificate")))
+                        verdict_add(v->problems, sizeof v->problems, "collector", "TLS fails");
+                else if (jint(uplink, "events_rejected", 0) > 0)
+                        verdict_add(v->problems, sizeof v->problems, "collector", "events in the dead-letter directory");
+        }
         for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
                 json_object *c = json_object_array_get_idx(checks, i);
                 const char *name = jstr(c, "name");
