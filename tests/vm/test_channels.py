@@ -58,10 +58,20 @@ class FakeAgent(threading.Thread):
         return json.dumps({"return": ret}).encode() + b"\n"
 
     def run(self):
-        conn, _ = self.srv.accept()
-        self.srv.close()
+        # every read has a deadline: a client that never comes ends the fake, not the test
+        self.srv.settimeout(60)
+        try:
+            conn, _ = self.srv.accept()
+        except OSError:
+            return
+        finally:
+            self.srv.close()
+        conn.settimeout(60)
         with conn:
-            self.serve(conn)
+            try:
+                self.serve(conn)
+            except OSError:
+                return
 
     def serve(self, conn):
         buf = b""
@@ -187,10 +197,20 @@ class FakeQMP(threading.Thread):
         self.start()
 
     def run(self):
-        conn, _ = self.srv.accept()
-        self.srv.close()
+        # every read has a deadline: a client that never comes ends the fake, not the test
+        self.srv.settimeout(60)
+        try:
+            conn, _ = self.srv.accept()
+        except OSError:
+            return
+        finally:
+            self.srv.close()
+        conn.settimeout(60)
         with conn:
-            self.serve(conn)
+            try:
+                self.serve(conn)
+            except OSError:
+                return
 
     def serve(self, conn):
         conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\n')
