@@ -1209,10 +1209,13 @@ void config_policy_notes(const Policy *p, usec_t now, ConfigErrors *notes) {
                         const AllowEntry *a = &u->entries[k];
                         if (!allow_entry_same_device(a, b))
                                 continue;
+                        /* a serial is device text: never raw into the journal or a terminal */
+                        _cleanup_free_ char *serial = b->any_serial ? NULL
+                                                                    : text_sanitize(b->serial, b->serial_len, 512, NULL);
                         config_error(notes, b->file, (int) b->line,
                                      "another allow entry for %04x:%04x %s%s%s is at %s:%u; the one that lasts longest applies",
                                      b->vendor, b->product, b->any_serial ? "any serial" : "serial '",
-                                     b->any_serial ? "" : b->serial, b->any_serial ? "" : "'", a->file, a->line);
+                                     b->any_serial ? "" : strempty(serial), b->any_serial ? "" : "'", a->file, a->line);
                         break;
                 }
                 if (b->expires_at == USEC_INFINITY)

@@ -518,9 +518,21 @@ static void arm_report_timer(UsbEnforcer *u);
 static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
         usec_t now = now_usec(CLOCK_MONOTONIC);
-        for (Tracked *t = u->devices; t; t = t->next)
+        bool pending = false;
+
+        for (Tracked *t = u->devices; t; t = t->next) {
                 if (t->pending && t->report_due <= now)
                         report(u, t);
+                pending = pending || t->pending;
+        }
+        if (!pending && u->n_told_before > 0) {
+                /* Every device of the start has been reported: what the previous
+                 * run told and matched nothing is of unplugged devices, whose bus
+                 * and device numbers a later plug may reuse. */
+                u->told_before = mfree(u->told_before);
+                u->n_told_before = 0;
+                u->told_dirty = true;
+        }
         batch_done(u);
         arm_report_timer(u);
         return 0;
@@ -619,12 +631,18 @@ static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
         t->warn_at = dec->changes_at > ahead ? dec->changes_at - ahead : 0;
 }
 
+static bool unmounting(const Tracked *t) {
+        return t->unmount && !usb_unmount_finished(t->unmount);
+}
+
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
         usec_t now = now_usec(CLOCK_REALTIME);
         bool expired = false;
 
         for (Tracked *t = u->devices; t; t = t->next) {
+                if (unmounting(t))
+                        continue; /* decided again when its unmount ends */
                 if (t->warn_at <= now && !t->pending)
                         warn_expiry(u, t, now);
                 expired = expired || t->changes_at <= now;
@@ -643,6 +661,8 @@ static void rearm_expiry(UsbEnforcer *u) {
         int r;
 
         for (Tracked *t = u->devices; t; t = t->next) {
+                if (unmounting(t))
+                        continue; /* its past expiry would fire the timer again and again */
                 next = MIN(next, t->changes_at);
                 if (!t->pending) /* else report() warns, after the report */
                         next = MIN(next, t->warn_at);
@@ -836,8 +856,13 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
                 log_debug("USB device %s: its file systems are being unmounted; deciding it after.", d->sysname);
                 return;
         }
-        /* A device in use is blocked only after its file systems are unmounted. */
-        if (!(t && t->unmount_done) && blocks_interface_in_use(d, &dec) && unmount_first(u, dev, d))
+        /* A device in use is blocked only after its file systems are unmounted:
+         * one that mamori let in (expiry, a reload that withdraws it), or one
+         * found at start (an install, fail-closed). A device plugged while
+         * mamorid runs is blocked at once, even if a root hub still let it
+         * bind (a new controller before its rule ran): no 10 s of grace. */
+        if (!(t && t->unmount_done) && ((t && t->reported_allowed) || (!t && settles)) &&
+            blocks_interface_in_use(d, &dec) && unmount_first(u, dev, d))
                 return;
         if (t)
                 t->unmount_done = false;

@@ -340,9 +340,12 @@ int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs,
                 r = ask_stop(j, mj, bus);
                 if (r < 0)
                         log_warning_errno(r, "Cannot ask systemd to unmount %s: %m", mj->unit);
-                else
+                else {
+                        /* a mount point may carry a file system label: device text */
+                        _cleanup_free_ char *clean = text_sanitize(mj->path, strlen(mj->path), 1024, NULL);
                         log_info("Asked systemd to unmount %s (%s) before blocking its device.", mj->unit,
-                                 mj->path);
+                                 strna(clean));
+                }
         }
         mount_list_done(mounts);
         r = sd_event_add_time_relative(m->event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick,
