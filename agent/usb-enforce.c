@@ -627,6 +627,13 @@ static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
         if (ahead == 0 || !dec->relevant || !dec->allow || dec->changes_at == USEC_INFINITY ||
             dec->changes_at == t->warned_for)
                 return;
+        /* Only an end that blocks is warned of: a longer entry (any_serial
+         * behind an exact one) may take over then. policy_decide() is pure. */
+        if (t->snapshot) {
+                Decision then = policy_decide(u->manager->policy, t->snapshot, dec->changes_at);
+                if (then.allow)
+                        return; /* decided again at changes_at, and planned again */
+        }
         /* approved for less than the warning time: warned at once */
         t->warn_at = dec->changes_at > ahead ? dec->changes_at - ahead : 0;
 }

@@ -498,7 +498,24 @@ def test_expiry_warning_ahead(bed, make_agent, watcher):
     assert a.events("usb.expiring") == []
 
 
-# ---- a device that is blocked again and again ----
+def test_no_expiry_warning_when_a_longer_entry_takes_over(bed, make_agent):
+    """An exact-serial entry ends while a model-wide (any_serial) entry lasts:
+    the device stays usable, so no usb.expiring warns of a block that will
+    not come (and no usb.blocked follows)."""
+    tz = datetime.timezone(datetime.timedelta(hours=9))
+    at = (datetime.datetime.now(tz) + datetime.timedelta(seconds=3)).replace(microsecond=0)
+    a = make_agent(main_conf='usb = { block = [ "storage" ]; expiry_warning = "2s"; };\n',
+                   allow={"10-loan.conf": allow_file(
+                       entry("0781", "5567", serial="LOAN0003", label="loan", expires=at.isoformat()),
+                       entry("0781", "5567", any_serial=True, label="model", expires="2099-12-31"))}).start()
+    dev, (i,) = bed.add_usb("0781", "5567", serial="LOAN0003")
+    a.wait_events("usb.allowed")
+    # barrier: the exact entry's end has passed and the device was decided again
+    wait_for(lambda: time.time() > at.timestamp() + 1.5, 10, what="the exact entry's end")
+    barrier(bed, a)
+    assert a.events("usb.expiring") == [], a.events("usb.expiring")
+    assert a.events("usb.blocked") == []
+    assert bed.authorized(i) == "1"
 
 def test_replugged_stick_is_one_record_per_window(bed, make_agent):
     """A gadget that re-enumerates a few times a second must not flood the
