@@ -156,7 +156,7 @@ class UsbBed:
     def add_usb(self, vendor, product, serial=None, interfaces=(("08", "06", "50", None),),
                 bus=2, port=None, parent=None, manufacturer="Maker", product_name="Thing",
                 iface_authorized="1", device_class="00", uevent=True, extra_attrs=(), bcd_device="0100",
-                extra_props=()):
+                extra_props=(), bind=True):
         """Adds a usb_device and its interfaces; returns (device_syspath, [interface syspaths]).
         iface_authorized=None does what the kernel does: new interfaces start with the
         root hub's interface_authorized_default. Strings given as bytes are written
@@ -214,7 +214,7 @@ class UsbBed:
             ifaces.append(i)
             if uevent:
                 time.sleep(0.002)  # umockdev's uevent socket holds only a few messages
-        if uevent:
+        if uevent and bind:  # bind=False: a device the kernel is still enumerating
             time.sleep(0.002)
             self.tb.uevent(dev, "bind")
         return dev, ifaces
