@@ -225,6 +225,58 @@ static int render(char *out[_NOTICE_LANG_MAX], void (*write)(FILE *f, NoticeLang
         return 0;
 }
 
+/* How a notice names a USB device: its strings made fit for display, its
+ * ID, the policy reference and the expiry. Shared by every USB notice. */
+typedef struct UsbNames {
+        char *product, *manufacturer, *ref, *expires, *short_name;
+        const char *full_name, *name;
+        char idbuf[10];
+} UsbNames;
+
+static void usb_names_done(UsbNames *u) {
+        free(u->product);
+        free(u->manufacturer);
+        free(u->ref);
+        free(u->expires);
+        free(u->short_name);
+}
+
+static void usb_names_init(UsbNames *u, const char *policy_ref, const UsbDevice *d, const char *expires) {
+        u->product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
+        u->manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
+        u->ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
+        u->expires = expires ? notice_display_text(expires, 32) : NULL;
+        usb_device_id(d, u->idbuf);
+        u->full_name = u->product ?: u->manufacturer ?: u->idbuf;
+        u->short_name = notice_display_text(u->full_name, NOTICE_NAME_MAX_CHARS);
+        u->name = u->short_name ?: u->full_name;
+}
+
+/* The facts every USB notice carries, for mamori-notify and its tests. */
+static int add_usb_facts(Notice *n, const UsbNames *u, const UsbDevice *d, UsbCategory category) {
+        char vid[5], pid[5];
+        int r;
+
+        snprintf(vid, sizeof vid, "%04x", d->vendor);
+        snprintf(pid, sizeof pid, "%04x", d->product);
+        r = add_fact(n, "policy_ref", u->ref);
+        if (r >= 0)
+                r = add_fact(n, "device_category", usb_category_to_string(category));
+        if (r >= 0)
+                r = add_fact(n, "vendor_id", vid);
+        if (r >= 0)
+                r = add_fact(n, "product_id", pid);
+        if (r >= 0)
+                r = add_fact(n, "product", u->product);
+        if (r >= 0)
+                r = add_fact(n, "manufacturer", u->manufacturer);
+        if (r >= 0 && d->sysname)
+                r = add_fact(n, "bus_path", d->sysname);
+        if (r >= 0)
+                r = add_fact(n, "expires", u->expires);
+        return r;
+}
+
 typedef struct UsbCtx {
         const NoticePolicy *policy;
         const UsbDevice *d;
@@ -257,25 +309,19 @@ static void write_usb_body(FILE *f, NoticeLang lang, const void *ctx) {
 int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                      const char *event_id, Notice **ret) {
         _cleanup_(notice_freep) Notice *n = NULL;
-        _cleanup_free_ char *product = NULL, *manufacturer = NULL, *ref = NULL, *expires = NULL, *short_name = NULL;
-        char vid[5], pid[5];
+        _cleanup_(usb_names_done) UsbNames names = {};
         UsbCtx c = { .policy = p, .d = d, .dec = dec, .id = event_id };
         int r;
 
         n = notice_new(EVENT_USB_BLOCKED, event_id);
         if (!n)
                 return -ENOMEM;
-        product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
-        manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
-        ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
-        if (dec->reason == DECISION_EXPIRED && dec->entry)
-                expires = notice_display_text(dec->entry->expires, 32);
-        usb_device_id(d, c.idbuf);
-        c.full_name = product ?: manufacturer ?: c.idbuf;
-        short_name = notice_display_text(c.full_name, NOTICE_NAME_MAX_CHARS);
-        c.name = short_name ?: c.full_name;
-        c.ref = ref;
-        c.expires = expires;
+        usb_names_init(&names, policy_ref, d, dec->reason == DECISION_EXPIRED && dec->entry ? dec->entry->expires : NULL);
+        memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
+        c.full_name = names.full_name;
+        c.name = names.name;
+        c.ref = names.ref;
+        c.expires = names.expires;
         c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
 
         r = render(n->summary, write_usb_summary, &c);
@@ -300,25 +346,9 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
                 return -ENOMEM;
 
-        snprintf(vid, sizeof vid, "%04x", d->vendor);
-        snprintf(pid, sizeof pid, "%04x", d->product);
         r = add_fact(n, "reason", decision_reason_to_string(dec->reason));
         if (r >= 0)
-                r = add_fact(n, "policy_ref", ref);
-        if (r >= 0)
-                r = add_fact(n, "device_category", usb_category_to_string(c.category));
-        if (r >= 0)
-                r = add_fact(n, "vendor_id", vid);
-        if (r >= 0)
-                r = add_fact(n, "product_id", pid);
-        if (r >= 0)
-                r = add_fact(n, "product", product);
-        if (r >= 0)
-                r = add_fact(n, "manufacturer", manufacturer);
-        if (r >= 0 && d->sysname)
-                r = add_fact(n, "bus_path", d->sysname);
-        if (r >= 0)
-                r = add_fact(n, "expires", expires);
+                r = add_usb_facts(n, &names, d, c.category);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);
@@ -367,26 +397,20 @@ static void write_expiring_body(FILE *f, NoticeLang lang, const void *ctx) {
 int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                               usec_t now, const char *event_id, Notice **ret) {
         _cleanup_(notice_freep) Notice *n = NULL;
-        _cleanup_free_ char *product = NULL, *manufacturer = NULL, *ref = NULL, *expires = NULL, *short_name = NULL;
+        _cleanup_(usb_names_done) UsbNames names = {};
         usec_t left = dec->changes_at > now ? dec->changes_at - now : 0;
         ExpiringCtx c = { .policy = p, .id = event_id };
-        char vid[5], pid[5];
         int r;
 
         n = notice_new(EVENT_USB_EXPIRING, event_id);
         if (!n)
                 return -ENOMEM;
-        product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
-        manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
-        ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
-        if (dec->entry)
-                expires = notice_display_text(dec->entry->expires, 32);
-        usb_device_id(d, c.idbuf);
-        c.full_name = product ?: manufacturer ?: c.idbuf;
-        short_name = notice_display_text(c.full_name, NOTICE_NAME_MAX_CHARS);
-        c.name = short_name ?: c.full_name;
-        c.ref = ref;
-        c.expires = expires;
+        usb_names_init(&names, policy_ref, d, dec->entry ? dec->entry->expires : NULL);
+        memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
+        c.full_name = names.full_name;
+        c.name = names.name;
+        c.ref = names.ref;
+        c.expires = names.expires;
         c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
         /* rounded up: "in about 1 minute" until it is over */
         c.minutes = (unsigned) MIN((left + 60 * USEC_PER_SEC - 1) / (60 * USEC_PER_SEC), (usec_t) UINT32_MAX);
@@ -406,23 +430,7 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
         /* the block at expiry replaces it on screen */
         if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
                 return -ENOMEM;
-        snprintf(vid, sizeof vid, "%04x", d->vendor);
-        snprintf(pid, sizeof pid, "%04x", d->product);
-        r = add_fact(n, "policy_ref", ref);
-        if (r >= 0)
-                r = add_fact(n, "device_category", usb_category_to_string(c.category));
-        if (r >= 0)
-                r = add_fact(n, "vendor_id", vid);
-        if (r >= 0)
-                r = add_fact(n, "product_id", pid);
-        if (r >= 0)
-                r = add_fact(n, "product", product);
-        if (r >= 0)
-                r = add_fact(n, "manufacturer", manufacturer);
-        if (r >= 0 && d->sysname)
-                r = add_fact(n, "bus_path", d->sysname);
-        if (r >= 0)
-                r = add_fact(n, "expires", expires);
+        r = add_usb_facts(n, &names, d, c.category);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);
