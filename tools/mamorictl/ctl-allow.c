@@ -366,8 +366,10 @@ static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d
                 usec_t want = 0;
                 ok = allow_entry_same_device(o, n) && n->line == o->line && streq(n->file, o->file) &&
                      parse_expiry(d->expires, &want) >= 0 && n->expires_at == want &&
-                     streq_ptr(n->approved_by, d->approved_by) && (!d->ticket || streq_ptr(n->ticket, d->ticket)) &&
-                     (!d->approved_on || streq_ptr(n->approved_on, d->approved_on)) && streq_ptr(n->label, o->label);
+                     streq_ptr(n->approved_by, d->approved_by) &&
+                     /* a value not given must read back unchanged, not merely be present */
+                     streq_ptr(n->ticket, d->ticket ?: o->ticket) &&
+                     streq_ptr(n->approved_on, d->approved_on ?: o->approved_on) && streq_ptr(n->label, o->label);
         }
         if (!ok) {
                 fprintf(stderr, "mamorictl allow: the renewed file does not read back as this one change (a bug); nothing was written.\n");
