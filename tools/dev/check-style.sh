@@ -20,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 n=0
 problem() { echo "style: $1"; n=$((n + 1)); }
 
-base=$(sed -n '1{s/[^0-9a-f]//g;p;}' tools/dev/style-base)
+base=$(grep -v '^#' tools/dev/style-base | head -n1 | tr -cd '0-9a-f')
 if ! git rev-parse -q --verify "$base^{commit}" >/dev/null 2>&1; then
   # A shallow clone lacks it: only the listed files and the scripts then.
   problem "the base commit $base (tools/dev/style-base) is not in this clone: changed files not checked"
@@ -43,7 +43,7 @@ else
   while read -r f; do
     [ -f "$f" ] || { problem "$f is listed in tools/dev/style-clean but does not exist"; continue; }
     if ! clang-format --dry-run -Werror "$f" >"$tmp/cf.log" 2>&1; then
-      problem "$f is not formatted: clang-format -i $f ($(grep -c 'warning:' "$tmp/cf.log" || true) lines)"
+      problem "$f is not formatted: clang-format -i $f ($(grep -c 'error:' "$tmp/cf.log" || true) places)"
       head -20 "$tmp/cf.log"
     fi
   done <"$tmp/c-files"
@@ -58,7 +58,7 @@ fi
 # c. shellcheck: *.sh, executables starting with a sh or bash shebang, and
 # Debian's maintainer scripts (their #DEBHELPER# token, where debhelper puts
 # its code, is a comment to the shell and to shellcheck).
-git ls-files | while read -r f; do
+git ls-files --cached --others --exclude-standard | sort -u | while read -r f; do
   [ -f "$f" ] || continue
   case "$f" in
     *.sh | packaging/debian/*.postinst | packaging/debian/*.preinst | packaging/debian/*.prerm | \

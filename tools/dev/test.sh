@@ -6,6 +6,7 @@
 #     package again under it, and the daemon's line and branch coverage
 #     (gcovr; the floor in tools/dev/coverage-floor),
 #  3. every libFuzzer target for a short run from its seed corpus.
+# Before them, the style check (tools/dev/check-style.sh).
 # Counts test cases, not programs (tools/dev/test-summary.py: pytest's and
 # cmocka's own counts), names every skipped case, and ends with one line
 # "N passed, N failed, N skipped".
@@ -27,6 +28,11 @@ finding() {
   if [ $ci = 1 ]; then echo "FAILED (required in CI): $1"; rc=1
   else echo "WARNING: $1 (CI fails on this)"; fi
 }
+
+# The style check (seconds): clang-format on changed and listed C files,
+# .editorconfig, shellcheck, commit subjects; its last line is "style: ok"
+# or "style: N problems".
+tools/dev/check-style.sh || rc=1
 
 # umockdev delivers uevents over datagram sockets; bursts need a longer queue
 # (without it conftest.py's dgram_qlen skips the burst tests).
