@@ -18,7 +18,12 @@ if [ -z "$deb" ]; then
   # the package build runs no tests (nocheck), so this cannot recurse
   DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$top/tools/dev/build-deb.sh" "$out/deb" >"$out/build-deb.log" 2>&1 ||
     { tail -40 "$out/build-deb.log" >&2; echo "prepare: building the .deb failed ($out/build-deb.log)" >&2; exit 1; }
-  deb=$(ls "$out"/deb/mamori_*.deb | grep -v dbgsym | head -n 1) ||
+  deb=
+  for f in "$out"/deb/mamori_*.deb; do
+    case "$f" in *dbgsym*) continue ;; esac
+    [ -f "$f" ] && { deb=$f; break; }
+  done
+  [ -n "$deb" ] ||
     { echo "prepare: tools/dev/build-deb.sh made no mamori_*.deb in $out/deb" >&2; exit 1; }
 fi
 [ -f "$deb" ] || { echo "prepare: no .deb ($deb)" >&2; exit 1; }

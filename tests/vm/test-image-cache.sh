@@ -87,7 +87,7 @@ mkdir -p "$tmp/deb/DEBIAN"
 printf 'Package: mamori\nVersion: 0.0-stub\nArchitecture: amd64\nMaintainer: test <t@example.org>\nDepends: libc6 (>= 2.34), libfoo1 | libbar1\nDescription: stub\n' \
   >"$tmp/deb/DEBIAN/control"
 dpkg-deb -b "$tmp/deb" "$tmp/mamori_0.0-stub_amd64.deb" >/dev/null
-export MAMORI_VM_DEB=$tmp/mamori_0.0-stub_amd64.deb
+export MAMORI_VM_DEB="$tmp/mamori_0.0-stub_amd64.deb"
 VMTEST_CACHE=$tmp/fresh3/cache "$here/prepare.sh" "$tmp/out" >"$tmp/out5" 2>"$tmp/err5"; rc=$?
 check "prepare.sh with a fresh cache root prints DEB= and IMAGE=" \
   sh -c "[ '$rc' = 0 ] && grep -q '^DEB=$MAMORI_VM_DEB\$' '$tmp/out5' && grep -q '^IMAGE=$tmp/fresh3/cache/img-' '$tmp/out5'"

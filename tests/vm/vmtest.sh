@@ -28,7 +28,8 @@ log() { printf '[vmtest %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 # set -e ends the script at the first failing command: say which one (the
 # caller captures stdout, so this goes to stderr).
-trap 'rc=$?; log "ERROR: line $LINENO: \"$BASH_COMMAND\" exited $rc"' ERR
+on_err() { local rc=$?; log "ERROR: line $1: \"$2\" exited $rc"; }
+trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
 
 GUEST_PKGS=(
     systemd systemd-sysv udev dbus kmod
@@ -183,16 +184,17 @@ do_build() {
         || { tail -30 "$work/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $work/mmdebstrap.log)"; }
     log "mmdebstrap done in $((SECONDS - t0))s"
     local kver
-    kver=$(basename "$(ls -d "$work/root/lib/modules/"* | sort -V | tail -1)")
+    kver=$(basename "$(printf '%s\n' "$work/root/lib/modules/"* | sort -V | tail -1)")
     cp "$work/root/boot/vmlinuz-$kver" "$IMG/vmlinuz.tmp"
     cp "$work/root/boot/initrd.img-$kver" "$IMG/initrd.img.tmp"
     echo "$kver" >"$IMG/kernel-version"
     printf '%s\n' "${GUEST_PKGS[@]}" >"$IMG/packages"
     # QEMU boots the kernel directly; the image does not need it
     rm -f "$work/root/boot/"vmlinuz* "$work/root/boot/"initrd*
-    local kb size_mb
+    local kb mb size_mb
     kb=$(du -sk "$work/root" | cut -f1)
-    size_mb=$(( kb / 1024 * 13 / 10 + 256 ))
+    mb=$(( kb / 1024 ))
+    size_mb=$(( mb * 13 / 10 + 256 ))
     truncate -s "${size_mb}M" "$IMG/rootfs.img.tmp"
     timeout 600 mkfs.ext4 -q -F -L vmroot -E root_owner=0:0 -d "$work/root" "$IMG/rootfs.img.tmp" \
         || die "mkfs.ext4 -d failed"

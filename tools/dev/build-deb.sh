@@ -24,6 +24,7 @@ trap 'rm -rf "$scratch"' EXIT
 src=$scratch/mamori-$version
 mkdir -p "$src"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # shellcheck disable=SC2016 # the inner sh expands $f, not this one
   git ls-files -z --cached --others --exclude-standard |
     (cd "$top" && xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
     tar -C "$top" --null -T - -cf - | tar -C "$src" -xf -

@@ -22,6 +22,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/mamori-rpm.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/SOURCES" "$scratch/src/mamori-$version"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # shellcheck disable=SC2016 # the inner sh expands $f, not this one
   git ls-files -z --cached --others --exclude-standard |
     xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
     tar --null -T - -cf - | tar -C "$scratch/src/mamori-$version" -xf -

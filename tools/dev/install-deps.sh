@@ -9,7 +9,7 @@ build_pkgs="meson ninja-build pkg-config gcc libc6-dev libudev-dev libkmod-dev l
   libssl-dev zlib1g-dev"
 test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.0
   python3 python3-gi python3-dbus python3-dbusmock python3-pytest dbus-daemon dbus openssl iproute2 udev kmod
-  systemd clang libclang-rt-14-dev clamav initramfs-tools gcovr
+  systemd clang libclang-rt-14-dev clamav initramfs-tools gcovr clang-format shellcheck
   debhelper dpkg-dev devscripts fakeroot rpm lintian man-db bash-completion desktop-file-utils
   qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd"
 
@@ -19,10 +19,11 @@ case "$what" in
   *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
 
+# shellcheck disable=SC2086 # $pkgs is a list of words
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null | awk '$4 != "installed" {print $1}')
 # dpkg-query says nothing about packages it has never heard of
 for p in $pkgs; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
+missing=$(for p in $missing; do echo "$p"; done | sort -u | tr '\n' ' ')
 if [ -n "${missing# }" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

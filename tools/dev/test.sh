@@ -6,6 +6,7 @@
 #     package again under it, and the daemon's line and branch coverage
 #     (gcovr; the floor in tools/dev/coverage-floor),
 #  3. every libFuzzer target for a short run from its seed corpus.
+# Before them, the style check (tools/dev/check-style.sh).
 # Counts test cases, not programs (tools/dev/test-summary.py: pytest's and
 # cmocka's own counts), names every skipped case, and ends with one line
 # "N passed, N failed, N skipped".
@@ -27,6 +28,11 @@ finding() {
   if [ $ci = 1 ]; then echo "FAILED (required in CI): $1"; rc=1
   else echo "WARNING: $1 (CI fails on this)"; fi
 }
+
+# The style check (seconds): clang-format on changed and listed C files,
+# .editorconfig, shellcheck, commit subjects; its last line is "style: ok"
+# or "style: N problems".
+tools/dev/check-style.sh || rc=1
 
 # umockdev delivers uevents over datagram sockets; bursts need a longer queue
 # (without it conftest.py's dgram_qlen skips the burst tests).
@@ -62,7 +68,7 @@ rm -rf build-ci
 meson setup build-ci -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
 ninja -C build-ci
 run_pass build-ci "pass 1"
-set -- $(cat build-ci/test-results/counts); p1=$1 f1=$2 s1=$3
+read -r p1 f1 s1 <build-ci/test-results/counts
 # The unit's `systemd-analyze security` score, measured by the units suite.
 grep -ho "SECURITY EXPOSURE mamori.service: [0-9.]*" build-ci/meson-logs/testlog.txt | head -1 || true
 
@@ -76,11 +82,11 @@ meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=f
 ninja -C build-asan
 export ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp
+export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp"
 # ASan+UBSan runs 2-3 times slower: 3 times the timeouts
 meson_extra="--timeout-multiplier 3" run_pass build-asan "pass 2 (ASan+UBSan)" --no-suite vm --no-suite package
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
-set -- $(cat build-asan/test-results/counts); p2=$1 f2=$2 s2=$3
+read -r p2 f2 s2 <build-asan/test-results/counts
 # The daemon's coverage by the unit and integration suites (pass 2); HTML and
 # JSON in build-asan/coverage/.
 mkdir -p build-asan/coverage
@@ -104,7 +110,7 @@ pf=0 ff=0
 if CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=true -Db_sanitize=address,undefined \
      -Db_lundef=false -Dbuildtype=debug >/dev/null && ninja -C build-fuzz >/dev/null; then
   for fz in build-fuzz/tests/fuzz/fuzz-*; do
-    [ -f "$fz" ] && [ -x "$fz" ] || continue
+    if [ ! -f "$fz" ] || [ ! -x "$fz" ]; then continue; fi
     name=$(basename "$fz"); corpus=tests/fuzz/corpus/${name#fuzz-}
     if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
       ff=$((ff + 1)); rc=1; echo "fuzz $name: FAILED: no seed corpus in $corpus"; continue
