@@ -168,6 +168,8 @@ int config_get_string(ConfigContext *c, const config_setting_t *group, const cha
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
                 return wrong_type(c, s, key, "a string");
         v = config_setting_get_string(s);
+        if (!v) /* not for a string setting: a NULL here would read as "unset" to the caller */
+                return wrong_type(c, s, key, "a string");
         if (free_and_strdup(ret, v) < 0)
                 return -ENOMEM;
         return 1;
@@ -1343,7 +1345,7 @@ int config_ignored_files(const char *config_path, const char *allow_dir, char **
         }
         n = scandir(allow_dir, &names, ignored_name_filter, name_order);
         if (n < 0)
-                return -errno;
+                return negative_errno();
         v = calloc((size_t) n + 1, sizeof(char *));
         for (int i = 0; i < n; i++) {
                 char *path = NULL;

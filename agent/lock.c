@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <inttypes.h>
 
 #include "lock.h"
@@ -100,6 +101,8 @@ static void watched_cancel(Watched *w) {
 }
 
 static void watched_drop(LockEnforcer *l, Watched *w) {
+        /* The list's invariant (the head has no prev), which the analyzer cannot know. */
+        assert(w->prev ? w->prev->next == w : l->watched == w);
         if (w->prev)
                 w->prev->next = w->next;
         else

@@ -69,7 +69,7 @@ typedef struct Bench {
         unsigned serial;
 } Bench;
 
-static void die(const char *fmt, ...) {
+static _Noreturn void die(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         fputs("bench-usb: ", stderr);
