@@ -1376,7 +1376,7 @@ void config_print_ignored(const char *config_path, const char *allow_dir, FILE *
         _cleanup_(strv_freep) char **v = NULL;
         if (config_ignored_files(config_path, allow_dir, &v) <= 0)
                 return;
-        for (char **i = v; *i; i++)
+        for (char **i = v; i && *i; i++) /* a NULL list is empty, as for strv_free() */
                 fprintf(f, "%s: %s\n", *i, config_ignored_why(*i));
 }
 
@@ -1384,7 +1384,7 @@ void config_log_ignored(const char *allow_dir) {
         _cleanup_(strv_freep) char **v = NULL;
         if (!allow_dir || config_ignored_files(NULL, allow_dir, &v) <= 0)
                 return;
-        for (char **i = v; *i; i++)
+        for (char **i = v; i && *i; i++)
                 log_warning("%s: %s", *i, config_ignored_why(*i));
 }
 

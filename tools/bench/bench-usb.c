@@ -554,7 +554,8 @@ int main(int argc, char *argv[]) {
                 }
         if (plugs < 2)
                 die("--plugs must be at least 2");
-        if (!getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "umockdev-preload")) {
+        const char *preload = getenv("LD_PRELOAD");
+        if (!preload || !strstr(preload, "umockdev-preload")) {
                 fprintf(stderr, "bench-usb: run me under umockdev-wrapper\n");
                 return 77;
         }
