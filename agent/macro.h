@@ -39,11 +39,11 @@
                 _tp_;                        \
         })
 /* The same for a struct whose cleanup frees what it holds: a zeroed one is left. */
-#define TAKE_STRUCT(s)                                  \
-        ({                                              \
+#define TAKE_STRUCT(s)                                        \
+        ({                                                    \
                 __typeof__(s) *_ts_p_ = &(s), _ts_ = *_ts_p_; \
-                *_ts_p_ = (__typeof__(s)){ 0 };         \
-                _ts_;                                   \
+                *_ts_p_ = (__typeof__(s)){ 0 };               \
+                _ts_;                                         \
         })
 #define TAKE_FD(fd)                          \
         ({                                   \
