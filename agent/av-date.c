@@ -265,7 +265,7 @@ static void isolate_value(const char *text, size_t len, Cursor *ret) {
 int av_date_parse(const char *text, size_t len, AvCommandOutput format, usec_t now, usec_t *ret) {
         Fields f = { 0 };
         Cursor c;
-        usec_t t;
+        usec_t t = 0; /* set by every parser that returns 0 */
         int r;
 
         if (!text || len > AV_DATE_TEXT_MAX || memchr(text, 0, len))

@@ -164,8 +164,7 @@ int config_snapshot_parse(const char *buf, size_t len, ConfigSnapshot *ret) {
         }
         if (s.n == 0)
                 return -EINVAL;
-        *ret = s;
-        s = (ConfigSnapshot){ 0 };
+        *ret = TAKE_STRUCT(s);
         return 0;
 }
 

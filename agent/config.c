@@ -168,6 +168,8 @@ int config_get_string(ConfigContext *c, const config_setting_t *group, const cha
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
                 return wrong_type(c, s, key, "a string");
         v = config_setting_get_string(s);
+        if (!v) /* not for a string setting: a NULL here would read as "unset" to the caller */
+                return wrong_type(c, s, key, "a string");
         if (free_and_strdup(ret, v) < 0)
                 return -ENOMEM;
         return 1;
@@ -1343,7 +1345,7 @@ int config_ignored_files(const char *config_path, const char *allow_dir, char **
         }
         n = scandir(allow_dir, &names, ignored_name_filter, name_order);
         if (n < 0)
-                return -errno;
+                return negative_errno();
         v = calloc((size_t) n + 1, sizeof(char *));
         for (int i = 0; i < n; i++) {
                 char *path = NULL;
@@ -1374,7 +1376,7 @@ void config_print_ignored(const char *config_path, const char *allow_dir, FILE *
         _cleanup_(strv_freep) char **v = NULL;
         if (config_ignored_files(config_path, allow_dir, &v) <= 0)
                 return;
-        for (char **i = v; *i; i++)
+        for (char **i = v; i && *i; i++) /* a NULL list is empty, as for strv_free() */
                 fprintf(f, "%s: %s\n", *i, config_ignored_why(*i));
 }
 
@@ -1382,7 +1384,7 @@ void config_log_ignored(const char *allow_dir) {
         _cleanup_(strv_freep) char **v = NULL;
         if (!allow_dir || config_ignored_files(NULL, allow_dir, &v) <= 0)
                 return;
-        for (char **i = v; *i; i++)
+        for (char **i = v; i && *i; i++)
                 log_warning("%s: %s", *i, config_ignored_why(*i));
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <inttypes.h>
 
 #include "lock.h"
@@ -100,6 +101,8 @@ static void watched_cancel(Watched *w) {
 }
 
 static void watched_drop(LockEnforcer *l, Watched *w) {
+        /* The list's invariant (the head has no prev), which the analyzer cannot know. */
+        assert(w->prev ? w->prev->next == w && l->watched != w : l->watched == w);
         if (w->prev)
                 w->prev->next = w->next;
         else
@@ -636,7 +639,8 @@ void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
         const char *state;
         char detail[256];
 
-        for (Session *s = session_tracker_sessions(t); s; s = s->next) {
+        /* no sessions without an enforcer (t is NULL then) */
+        for (Session *s = l ? session_tracker_sessions(t) : NULL; s; s = s->next) {
                 Watched *w = watched_find(l, s->id);
                 if (!s->known || kind_of(s) != KIND_GRAPHICAL)
                         continue;

@@ -38,6 +38,13 @@
                 (p) = NULL;                  \
                 _tp_;                        \
         })
+/* The same for a struct whose cleanup frees what it holds: a zeroed one is left. */
+#define TAKE_STRUCT(s)                                        \
+        ({                                                    \
+                __typeof__(s) *_ts_p_ = &(s), _ts_ = *_ts_p_; \
+                *_ts_p_ = (__typeof__(s)){ 0 };               \
+                _ts_;                                         \
+        })
 #define TAKE_FD(fd)                          \
         ({                                   \
                 int _tf_ = (fd);             \
@@ -145,7 +152,8 @@ static inline int grow_array(void **p, size_t *cap, size_t need, size_t elem_siz
         })
 
 static inline int negative_errno(void) {
-        return errno > 0 ? -errno : -EIO;
+        int e = errno; /* read once: the analyzer takes two reads for two values */
+        return e > 0 ? -e : -EIO;
 }
 
 #include <dirent.h>

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -653,6 +654,8 @@ static int load_segments(Spool *s) {
 
         for (size_t i = 0; i < s->n_segs; i++) {
                 bool last = i + 1 == s->n_segs;
+                /* segs[0..n_segs) are the segments opened above: none is NULL */
+                assert(s->segs[i] && (last || s->segs[i + 1]));
                 r = load_segment(s, s->segs[i], last, last ? 0 : s->segs[i + 1]->base, &prev_seq, &floor_seq, &tombs);
                 if (r < 0)
                         goto finish;
@@ -838,6 +841,7 @@ static int open_dir(Spool *s) {
                 else if (st.st_uid != geteuid())
                         r = -EPERM;
                 if (r == 0) {
+                        assert(fd >= 0); /* r is negative whenever the open or the fstat failed */
                         if ((st.st_mode & 07777) != 0700) {
                                 log_warning("The spool %s had mode %04o: made 0700.", s->dir, (unsigned) st.st_mode & 07777);
                                 (void) fchmod(fd, 0700);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -442,6 +443,7 @@ int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
         r = sd_device_get_sysname(dev, &sysname);
         if (r < 0)
                 return r;
+        assert(syspath && sysname); /* sd-device sets both when it returns >= 0 */
         r = hex_attr(dev, "idVendor", 0xffff, &vendor);
         if (r < 0)
                 return r;

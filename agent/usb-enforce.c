@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -66,6 +67,8 @@ static Tracked *tracked_free(Tracked *t) {
 }
 
 static void tracked_unlink(UsbEnforcer *u, Tracked *t) {
+        /* The list's invariant (the head has no prev), which the analyzer cannot know. */
+        assert(t->prev ? t->prev->next == t && u->devices != t : u->devices == t);
         if (t->prev)
                 t->prev->next = t->next;
         else

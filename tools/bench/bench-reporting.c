@@ -224,7 +224,10 @@ int main(int argc, char *argv[]) {
                (double) (b.fsyncs - a.fsyncs) / arg_events, c_drain, c_drain * 1e6 / arg_events);
 
         /* (3) one event, from manager_emit() to the collector's 2xx, the uplink idle */
-        double *lat = calloc(arg_single ? arg_single : 1, sizeof *lat), c_single;
+        _cleanup_free_ double *lat = calloc(arg_single ? arg_single : 1, sizeof *lat);
+        double c_single;
+        if (!lat)
+                return log_oom();
         a = stats(m);
         c0 = cpu_seconds();
         for (unsigned i = 0; i < arg_single; i++) {
@@ -247,6 +250,5 @@ int main(int argc, char *argv[]) {
                c_spool + c_drain + c_single, arg_events, arg_single,
                (c_spool + c_drain + c_single) * 1e6 / (arg_events + arg_single));
         printf("last seq %" PRIu64 ", delivered up to %" PRIu64 "\n", b.next_seq - 1, b.acked_seq);
-        free(lat);
         return b.acked_seq == b.next_seq - 1 ? 0 : 1;
 }

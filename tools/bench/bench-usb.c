@@ -69,7 +69,7 @@ typedef struct Bench {
         unsigned serial;
 } Bench;
 
-static void die(const char *fmt, ...) {
+static _Noreturn void die(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         fputs("bench-usb: ", stderr);
@@ -554,7 +554,8 @@ int main(int argc, char *argv[]) {
                 }
         if (plugs < 2)
                 die("--plugs must be at least 2");
-        if (!getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "umockdev-preload")) {
+        const char *preload = getenv("LD_PRELOAD");
+        if (!preload || !strstr(preload, "umockdev-preload")) {
                 fprintf(stderr, "bench-usb: run me under umockdev-wrapper\n");
                 return 77;
         }

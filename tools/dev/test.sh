@@ -139,8 +139,21 @@ if [ "$ran" -lt "$defined" ]; then
 fi
 echo "fuzz: cases: $ran run, $pf passed, $((ran - pf)) failed ($defined targets defined)"
 
+# --- scan-build (clang's static analyzer): tools/dev/scan-build.sh ----------
+# A fresh clang build of the daemon, tools and tests under scan-build; any
+# report fails the run (docs/hacking.md: how to handle one).
+echo "=== scan-build: clang's static analyzer"
+sblog=$(mktemp)
+tools/dev/scan-build.sh build-scan >"$sblog" 2>&1 || rc=1
+cat "$sblog"
+sbn=$(sed -n 's/^scan-build: \([0-9]*\) reports.*/\1/p' "$sblog")
+rm -f "$sblog"
+[ -n "$sbn" ] || { rc=1; sbn="?"; echo "scan-build: FAILED (no count)"; }
+# --- end of scan-build ------------------------------------------------------
+
 echo "cases: pass 1: $p1 passed, $f1 failed, $s1 skipped; pass 2 (ASan+UBSan): $p2 passed, $f2 failed, $s2 skipped; fuzz: $pf passed, $ff failed"
 echo "$cov"
+echo "scan-build: $sbn reports"
 [ "$f1" = 0 ] && [ "$f2" = 0 ] && [ "$ff" = 0 ] || rc=1
 echo "$((p1 + p2 + pf)) passed, $((f1 + f2 + ff)) failed, $((s1 + s2)) skipped"
 exit $rc

@@ -64,7 +64,7 @@ static void print_alternates(const char *root) {
         _cleanup_free_ UsbDescInterface *ifs = NULL;
         _cleanup_close_ int fd = -EBADF;
         const char *devpath = getenv("DEVPATH");
-        unsigned long number, config;
+        unsigned long number = 0, config = 0; /* read_uint() sets them when it returns 0 */
         size_t len = 0, max;
         int n;
 
