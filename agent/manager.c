@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -77,6 +78,8 @@ Manager *manager_free(Manager *m) {
         config_errors_done(&m->start_errors);
         config_errors_done(&m->refused_errors);
         hostinfo_done(&m->host);
+        sd_event_source_disable_unref(m->status_timer);
+        free(m->status_sent);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
         sd_event_source_disable_unref(m->sig_hup);
@@ -364,7 +367,7 @@ int manager_reload(Manager *m) {
                 m->refused_at = now_usec(CLOCK_REALTIME);
                 reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
-                manager_update_status(m);
+                manager_send_status(m);
                 return r;
         }
         config_errors_done(&errs);
@@ -376,7 +379,7 @@ int manager_reload(Manager *m) {
                 log_info("Configuration unchanged (policy %.12s).", p->hash);
                 reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
-                manager_update_status(m);
+                manager_send_status(m);
                 return 0;
         }
 
@@ -394,7 +397,7 @@ int manager_reload(Manager *m) {
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
-        manager_update_status(m);
+        manager_send_status(m);
         return 0;
 }
 
@@ -452,12 +455,43 @@ static int load_initial_policy(Manager *m) {
 /* ---- signals, status ---- */
 
 /* Also after each USB report and removal: the line must not go stale. */
-void manager_update_status(Manager *m) {
+void manager_send_status(Manager *m) {
         UsbCounts c = m->usb ? usb_enforcer_counts(m->usb) : (UsbCounts){ 0 };
-        (void) sd_notifyf(false, "STATUS=%s policy %.12s; %zu USB device%s, %zu blocked; %llu event%s recorded",
-                          m->policy && m->policy->failsafe ? "FAIL-CLOSED (no valid config)," : "Enforcing",
-                          m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked,
-                          m->n_events, m->n_events == 1 ? "" : "s");
+        _cleanup_free_ char *text = NULL;
+
+        assert(m);
+        if (asprintf(&text, "STATUS=%s policy %.12s; %zu USB device%s, %zu blocked; %llu event%s recorded",
+                     m->policy && m->policy->failsafe ? "FAIL-CLOSED (no valid config)," : "Enforcing",
+                     m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked,
+                     m->n_events, m->n_events == 1 ? "" : "s") < 0)
+                return (void) log_oom();
+        if (streq_ptr(text, m->status_sent))
+                return;
+        (void) sd_notify(false, text);
+        free(m->status_sent);
+        m->status_sent = TAKE_PTR(text);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_send_status(userdata);
+        return 0;
+}
+
+void manager_update_status(Manager *m) {
+        int enabled = SD_EVENT_OFF, r;
+
+        assert(m);
+        if (m->status_timer && sd_event_source_get_enabled(m->status_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return; /* already due within the second */
+        if (m->status_timer) {
+                r = sd_event_source_set_time_relative(m->status_timer, USEC_PER_SEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
+                                               100 * USEC_PER_MSEC, on_status_timer, m);
+        if (r < 0)
+                manager_send_status(m); /* no timer: now rather than never */
 }
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -619,7 +653,7 @@ int manager_start(Manager *m) {
 
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
-        manager_update_status(m);
+        manager_send_status(m);
         log_info("mamorid %s is enforcing policy %.12s.", MAMORI_VERSION, m->policy->hash);
         return 0;
 }

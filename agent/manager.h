@@ -64,6 +64,8 @@ typedef struct Manager {
         AvMonitor *av;             /* antivirus pattern age and units (av.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
+        sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */
+        char *status_sent;             /* the status line systemd has */
         usec_t started_at;
         usec_t started_at_realtime;
         unsigned long long n_events;
@@ -91,5 +93,9 @@ int manager_emit(Manager *m, Event *e);
 /* The event as one line of JSON with this host's envelope (e->seq as set). */
 int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len);
 
-/* For `sd_notify` STATUS= and mamorictl. */
+/* systemd's status line (sd_notify STATUS=): manager_update_status() sends it
+ * at most once a second, and only when its text changed, so that a flood of
+ * plugs is not a flood of messages to PID 1 (whose notify socket, when full,
+ * would block or drop them); manager_send_status() sends it now (start, reload). */
 void manager_update_status(Manager *m);
+void manager_send_status(Manager *m);

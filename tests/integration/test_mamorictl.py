@@ -421,7 +421,23 @@ def test_status_line_and_status_count_the_same(bed, make_agent):
     a.wait_notify("; 2 USB devices, 1 blocked; ")
 
 
-# ---- check-config ----
+def test_status_line_is_coalesced(bed, make_agent):
+    """A burst of plugs is not a burst of STATUS= messages to PID 1: at most
+    one a second, and never the same text twice in a row. (One per report
+    filled a notify socket that was not read, after 512 plugs, and stopped
+    the benchmark; PID 1 would have to process each.)"""
+    a = make_agent().start()
+    a.wait_notify("STATUS=Enforcing policy")
+    a.notify.clear()
+    t0 = time.monotonic()
+    for k in range(40):
+        bed.add_usb("0781", "5567", serial=f"BURST{k:03d}", port=1 + k % 20, bus=1 + k // 20)
+    a.wait_events("usb.blocked", count=40, timeout=30)
+    a.wait_notify("; 40 USB devices, 40 blocked; ", timeout=10)
+    took = time.monotonic() - t0
+    status = [m for m in a.poll_notify() if m.startswith("STATUS=")]
+    assert len(status) <= took + 2, (len(status), took, status)
+    assert all(x != y for x, y in zip(status, status[1:])), status
 
 def test_check_config(bed, make_agent):
     a = make_agent(allow={"10-ok.conf": ALLOW_OK}).start()
