@@ -127,6 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "events": lines, "count": len(raw_lines), "status": action if isinstance(action, int) else (action[0] if isinstance(action, tuple) else None),
                 "raw_len": len(raw),
             })
+            # A request and what it delivered become visible together: a test that
+            # saw a 2xx in requests must find its events in accepted too.
+            early = isinstance(action, int) and 200 <= action < 300
+            if early:
+                self._accept(c, lines, raw_lines)
         if action == "hang":
             c.hanging += 1
             c._released.wait(120)
@@ -147,12 +152,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(answer)
         with c.lock:
             if 200 <= status < 300:
-                c.accepted.extend(lines)
-                if c.record_file:
-                    with open(c.record_file, "ab") as f:
-                        f.write(b"".join(x + b"\n" for x in raw_lines))
+                if not early:
+                    self._accept(c, lines, raw_lines)
             elif 400 <= status < 500 and status not in (408, 429, 413):
                 c.rejected.append(lines)
+
+    @staticmethod
+    def _accept(c, lines, raw_lines):
+        c.accepted.extend(lines)
+        if c.record_file:
+            with open(c.record_file, "ab") as f:
+                f.write(b"".join(x + b"\n" for x in raw_lines))
 
 
 class _Server(ThreadingHTTPServer):
