@@ -51,12 +51,12 @@ typedef struct Manager {
         char saved_hash[65]; /* the hash of the snapshot on disk, "" if none written */
 
         HostInfo host;
-        Reporting *reporting; /* spool, uplink, netwatch, heartbeat (agent/reporting.h) */
+        Reporting *reporting; /* spool, uplink, netwatch, heartbeat (agent/report/reporting.h) */
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
         Control *control;    /* mamorictl's socket; NULL if it could not be set up */
-        NoticeSender *notice; /* tells the person at the seat (agent/notice.c) */
+        NoticeSender *notice; /* tells the person at the seat (agent/notice/notice.c) */
 
         SysBus *sysbus;            /* the system bus, reconnected when lost */
         SessionTracker *sessions;  /* logind's sessions; also names the user at seat0 */

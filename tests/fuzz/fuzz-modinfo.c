@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* modules.builtin.modinfo's USB aliases (agent/usb-modinfo.c), then a match
+/* modules.builtin.modinfo's USB aliases (common/usb-modinfo.c), then a match
  * of each kept pattern against a few modaliases. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* /proc/self/mountinfo (agent/mountinfo.c): the mounts of a few block
+/* /proc/self/mountinfo (agent/usb/mountinfo.c): the mounts of a few block
  * devices, and systemd's unit name of each mount point found. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A device's product string, whatever its bytes, through the notice path:
- * the daemon's texts (agent/notice-text.c) and mamori-notify's (cleaning,
+ * the daemon's texts (common/notice-text.c) and mamori-notify's (cleaning,
  * language, markup escaping) stay valid UTF-8, free of control and bidi
  * characters, bounded, and carry no markup to a server that renders it. */
 #include <stdint.h>

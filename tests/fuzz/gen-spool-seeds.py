@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Writes the seed corpus of fuzz-spool: segment files in the format of
-agent/spool-record.h, intact and damaged in the ways a crash or a disk does."""
+common/spool-record.h, intact and damaged in the ways a crash or a disk does."""
 import os
 import struct
 import sys

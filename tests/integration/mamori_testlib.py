@@ -379,7 +379,7 @@ class Agent(NotifiedProcess):
         self.runtime = os.path.join(self.dir, "run")
         os.makedirs(self.allow_dir)
         # mamorid trusts only root's files in root's directories, writable by
-        # nobody else (agent/trusted-file.c): modes set here, not left to umask.
+        # nobody else (common/trusted-file.c): modes set here, not left to umask.
         os.chmod(self.etc, 0o755)
         os.chmod(self.allow_dir, 0o755)
         self.conf = os.path.join(self.etc, "mamori.conf")

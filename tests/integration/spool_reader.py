@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Reads mamori's spool (agent/spool-record.h) the way the agent does, for
+"""Reads mamori's spool (common/spool-record.h) the way the agent does, for
 tests and for people: segments in seq order, every record checked, drop
 records (tombstones) applied, and the ack cursor."""
 

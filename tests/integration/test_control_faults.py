@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The control socket's clients that misbehave after connecting: one that
 never asks, one that never closes after its reply, one that keeps sending
-after it (agent/control.c: the request and drain timeouts, the drain cap)."""
+after it (agent/control/control.c: the request and drain timeouts, the drain cap)."""
 import os
 import select
 import socket

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The state directory on a full disk at start: the spool cannot be opened,
-and mamorid goes on journal only (agent/reporting.c): it enforces, every
+and mamorid goes on journal only (agent/report/reporting.c): it enforces, every
 event reaches the journal (marked as not spooled), the control socket and the
 heartbeat say so, and nothing is sent (there is nothing to send from)."""
 import json

@@ -3,7 +3,7 @@
 directory is a small tmpfs in a private mount namespace. While it is full,
 commits fail, the events go to the journal marked "not yet durable" and wait
 in memory; once space is freed the retry commits them and every one reaches
-the collector, seqs contiguous (agent/spool.c, commit and on_retry)."""
+the collector, seqs contiguous (agent/report/spool.c, commit and on_retry)."""
 import ctypes
 import errno
 import os

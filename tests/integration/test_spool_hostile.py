@@ -56,7 +56,7 @@ def new_event_delivered(a, bed, collector, serial):
 
 
 def write_cursor(a, gen, acked, slot=None):
-    """One checksummed slot of the ack cursor (agent/spool.c), in the slot the
+    """One checksummed slot of the ack cursor (agent/report/spool.c), in the slot the
     generation goes to."""
     b = struct.pack("<IIQQ", 0x3143534D, 0, gen, acked)
     b += struct.pack("<I", zlib.crc32(b) & 0xFFFFFFFF) + b"\0" * 4

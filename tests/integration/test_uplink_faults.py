@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Delivery when something goes wrong on the way (agent/uplink.c): a
+"""Delivery when something goes wrong on the way (agent/report/uplink.c): a
 collector that finds a batch too large (413), a dead-letter directory on a
 full filesystem, a reload that takes collector.url away while a request is
 out. Real faults: the collector of collector.py, a full tmpfs."""

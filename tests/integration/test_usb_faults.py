@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""USB enforcement when the kernel says no (agent/usb-enforce.c): a block
+"""USB enforcement when the kernel says no (agent/usb/usb-enforce.c): a block
 whose write to `authorized` fails (the file read-only: EROFS), and a device
 that came up unconfigured, known only by its raw descriptors. Faults are
 made in the test's own mount namespace (fault_lib.py)."""

@@ -4,7 +4,7 @@
  * a directory where a .conf file belongs, a file too large, a list over its
  * cap, an allow.d that is not a directory and one that cannot be listed
  * (the disk's EIO, through a seccomp filter).
- * Every file must be root's (agent/trusted-file.c): the tests need root. */
+ * Every file must be root's (common/trusted-file.c): the tests need root. */
 #include "unit.h"
 #include <fcntl.h>
 #include <sys/socket.h>

@@ -63,6 +63,6 @@ def test_interface_description_matches_the_code():
     iface = node.find("interface[@name='org.mamori.Notice1']")
     sig = iface.find("signal[@name='Notice']")
     signature = "".join(a.attrib["type"] for a in sig.findall("arg"))
-    header = open(os.path.join(SOURCE, "agent/notice-bus.h")).read()
+    header = open(os.path.join(SOURCE, "common/notice-bus.h")).read()
     assert f'#define NOTICE_BUS_SIGNATURE "{signature}"' in header
     assert iface.find("method") is None

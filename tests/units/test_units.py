@@ -113,12 +113,13 @@ def catalog_entries():
 
 def message_ids():
     """Every MESSAGE_ID mamorid can log: the event kinds compiled into it, and
-    any other 32-hex-digit literal in agent/ (a direct log_struct() id)."""
+    any other 32-hex-digit literal in agent/ or common/ (a direct log_struct() id)."""
     exe = os.path.join(BUILD, "tests", "event-kinds")
     out = subprocess.run([exe], check=True, capture_output=True, text=True, timeout=60).stdout
     ids = dict(line.split() for line in out.splitlines())
     assert len(ids) >= 17
-    for f in glob.glob(os.path.join(SOURCE, "agent", "*.[ch]")):
+    for f in glob.glob(os.path.join(SOURCE, "agent", "**", "*.[ch]"), recursive=True) + \
+            glob.glob(os.path.join(SOURCE, "common", "*.[ch]")):
         for hexid in re.findall(r'"([0-9a-f]{32})"', open(f, encoding="utf-8").read()):
             if hexid != "0" * 32:  # the placeholder machine-id
                 ids.setdefault(hexid, os.path.basename(f))

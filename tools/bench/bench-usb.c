@@ -377,7 +377,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 }
 
 /* Events mamorid recorded: every intact record in its spool's segments
- * (agent/spool-record.h). */
+ * (common/spool-record.h). */
 static size_t count_spooled(const char *spool_dir) {
         DIR *d = opendir(spool_dir);
         struct dirent *de;

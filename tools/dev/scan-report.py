@@ -2,7 +2,7 @@
 """The reports of a scan-build run (its -plist-html output dir, argv[1]) that count.
 
 clang's analyzer (14 to 19 at least) does not see a cleanup attribute run:
-to it a variable declared _cleanup_free_ (agent/macro.h) dies after its last
+to it a variable declared _cleanup_free_ (common/macro.h) dies after its last
 use and what it points to "leaks". A unix.Malloc leak report whose memory was
 allocated into a _cleanup_ variable (the allocating line declares one, or
 assigns to a variable the function declared _cleanup_) is that blind spot and

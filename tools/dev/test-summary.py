@@ -225,7 +225,7 @@ def main():
     v = sub.add_parser("coverage")
     v.add_argument("summary")
     v.add_argument("--floor", required=True)
-    v.add_argument("--what", default="agent/")
+    v.add_argument("--what", default="agent/ and common/")
     v.add_argument("--lowest", type=int, default=5)
     a = p.parse_args()
     return cmd_cases(a) if a.cmd == "cases" else cmd_coverage(a)

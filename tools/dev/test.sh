@@ -91,7 +91,7 @@ read -r p2 f2 s2 <build-asan/test-results/counts
 # JSON in build-asan/coverage/.
 mkdir -p build-asan/coverage
 cov="coverage: not measured"
-if gcovr -r "$top" --filter "$top/agent/" --exclude-unreachable-branches \
+if gcovr -r "$top" --filter "$top/agent/" --filter "$top/common/" --exclude-unreachable-branches \
      --json-summary build-asan/coverage/summary.json --json build-asan/coverage/coverage.json \
      --html-details build-asan/coverage/index.html build-asan >build-asan/coverage/gcovr.log 2>&1; then
   # A partial run (MAMORI_TEST_SUITES) measures less: no floor then.

@@ -124,7 +124,7 @@ static int write_atomic(const char *path, const char *text) {
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        /* What mamorid trusts (agent/trusted-file.c): root's, 0600 (allow.d
+        /* What mamorid trusts (common/trusted-file.c): root's, 0600 (allow.d
          * holds serials, which is what it takes to clone a stick). The group
          * is set too, in case the directory hands down another one. */
         if ((geteuid() == 0 && fchown(fd, 0, 0) < 0) || fchmod(fd, 0600) < 0 || write(fd, text, len) != (ssize_t) len ||

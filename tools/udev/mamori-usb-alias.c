@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mamori-usb-alias: udev's IMPORT{program} helper of 70-mamori.rules. Prints
- * which category of driver (agent/usb-drivers.c's built-in table) the running
+ * which category of driver (common/usb-drivers.c's built-in table) the running
  * kernel would bind to a USB interface's modalias, so that the rule never
  * authorizes by class an interface that usb-storage, uas, a ums-* driver or a
  * card reader driver takes by vendor:product:

@@ -220,7 +220,7 @@ static void source_done(Source *s) {
 }
 
 /* A policy file that someone other than root can change is a way around the
- * policy: every file is read through agent/trusted-file.c (root's, writable by
+ * policy: every file is read through common/trusted-file.c (root's, writable by
  * nobody else, no link, no FIFO, bounded), and so is the directory that holds
  * it. Problems are reported on the file (or the directory) as a whole. */
 static int read_source_at(ConfigErrors *errors, int dir_fd, const char *path, const char *name, Source *ret) {
@@ -429,7 +429,7 @@ static int parse_usb(ConfigContext *c, const config_setting_t *usb) {
                         return r;
         }
         /* Blocks of one device within this long of each other are one record
-         * (agent/usb-repeat.h); 0 turns that off. */
+         * (common/usb-repeat.h); 0 turns that off. */
         (void) config_get_duration(c, usb, "repeat_window", USEC_PER_SEC, 3600 * USEC_PER_SEC, true,
                                    &c->policy->usb.repeat_window);
         /* The person at the seat is told this long before a plugged
@@ -676,7 +676,7 @@ static int parse_antivirus(ConfigContext *c, const config_setting_t *av) {
                              a->command[0]);
                 bad = 1;
         } else if (r > 0) {
-                /* It runs as root: only root may be able to change it (agent/trusted-file.h).
+                /* It runs as root: only root may be able to change it (common/trusted-file.h).
                  * One that is not there (yet) is reported when it is run: command_not_found. */
                 _cleanup_free_ char *why = NULL;
                 int t = trust_check_executable(a->command[0], &why);
@@ -734,7 +734,7 @@ static int parse_antivirus(ConfigContext *c, const config_setting_t *av) {
         return bad ? -EINVAL : 0;
 }
 
-/* ---- collector and spool (agent/uplink.c, agent/spool.c) ---- */
+/* ---- collector and spool (agent/report/uplink.c, agent/report/spool.c) ---- */
 
 /* A duration: an integer number of seconds, or a string with a unit
  * ("500ms", "30s", "15min", "2h"). */
@@ -791,9 +791,9 @@ static int config_get_duration(ConfigContext *c, const config_setting_t *group, 
         return -ERANGE;
 }
 
-/* The collector's files are trusted as the policy is (agent/trusted-file.c):
+/* The collector's files are trusted as the policy is (common/trusted-file.c):
  * root's, writable by nobody else, no link, in a directory of root's; a
- * secret is also readable by root only. agent/uplink.c reads them again,
+ * secret is also readable by root only. agent/report/uplink.c reads them again,
  * the same way, when it uses them. */
 static int check_file_key(ConfigContext *c, const config_setting_t *group, const char *key, const char *path,
                           bool secret) {
@@ -875,7 +875,7 @@ static int check_url(ConfigContext *c, const config_setting_t *group, const char
 
 /* The one proxy mamorid uses: http://host:port (or https://), a CONNECT
  * tunnel that TLS to the collector goes through end to end. The proxy
- * variables of the environment are never used (agent/uplink.c). */
+ * variables of the environment are never used (agent/report/uplink.c). */
 static int check_proxy(ConfigContext *c, const config_setting_t *group, const char *proxy) {
         int line = config_setting_line(config_setting_get_member(group, "proxy"));
         char *scheme = NULL, *host = NULL, *path = NULL;

@@ -6,7 +6,7 @@
  * in English, and the facts behind them for receivers that compose their own
  * text. Building one is pure: no I/O, so every text is unit-tested.
  *
- * Every string a device supplied arrives sanitized (agent/text.c); here it is
+ * Every string a device supplied arrives sanitized (common/text.c); here it is
  * also cut to a readable length and stripped of the bidirectional and
  * invisible formatting characters that could make a notice lie about what it
  * names. Markup escaping is the receiver's job: it knows whether its server

@@ -3,7 +3,7 @@
 
 /* The uplink: takes batches from the spool and POSTs them as NDJSON to
  * collector.url over verified TLS, one batch at a time and in seq order, on
- * the event loop (agent/curl-event.c): nothing blocks, no thread.
+ * the event loop (agent/report/curl-event.c): nothing blocks, no thread.
  *
  * - 2xx: the batch leaves the spool (spool_ack) and the next one goes at once.
  * - transport error, timeout, 408, 429, 5xx: the batch stays; exponential

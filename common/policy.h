@@ -49,7 +49,7 @@ typedef struct NoticePolicy {
         char *contact, *contact_en;
         unsigned burst, interval_sec;
 } NoticePolicy;
-/* lock = { ... }: idle screen lock through logind (agent/lock.c). */
+/* lock = { ... }: idle screen lock through logind (agent/lock/lock.c). */
 typedef enum LockTtyAction {
         LOCK_TTY_IGNORE,
         LOCK_TTY_REPORT,    /* lock.idle_session once per idle period */
@@ -69,7 +69,7 @@ typedef struct LockPolicy {
         char *policy_ref;
 } LockPolicy;
 
-/* antivirus = { ... }: pattern age (agent/av.c). */
+/* antivirus = { ... }: pattern age (agent/av/av.c). */
 typedef enum AvEngine {
         AV_ENGINE_CLAMAV,
         AV_ENGINE_GENERIC,
@@ -102,7 +102,7 @@ typedef struct AvPolicy {
         char *policy_ref;
 } AvPolicy;
 
-/* collector = { ... }: where and how events are delivered (agent/uplink.c). */
+/* collector = { ... }: where and how events are delivered (agent/report/uplink.c). */
 typedef struct CollectorSettings {
         char *url;         /* NULL: events stay in the spool and the journal */
         char *ca_file, *pin, *client_cert, *client_key, *token_file;
@@ -120,7 +120,7 @@ typedef struct CollectorSettings {
 #define COLLECTOR_BACKOFF_MAX_DEFAULT (5 * 60 * USEC_PER_SEC)
 #define COLLECTOR_BATCH_DEFAULT 1000u
 
-/* spool = { ... } (agent/spool.c). */
+/* spool = { ... } (agent/report/spool.c). */
 typedef struct SpoolSettings {
         uint64_t max_bytes;
 } SpoolSettings;

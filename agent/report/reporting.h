@@ -2,9 +2,9 @@
 #pragma once
 
 /* Recording and delivery, wired to the Manager: every event gets its seq,
- * goes into the spool (agent/spool.c), reaches the journal once it is
- * durable, and is delivered by the uplink (agent/uplink.c), which netwatch
- * (agent/netwatch.c) wakes when the network comes back. Also the reports
+ * goes into the spool (agent/report/spool.c), reaches the journal once it is
+ * durable, and is delivered by the uplink (agent/report/uplink.c), which netwatch
+ * (agent/report/netwatch.c) wakes when the network comes back. Also the reports
  * about the spool itself (drops, damage) and the heartbeat.
  *
  * State directory layout: spool/ (segments and the ack cursor) and

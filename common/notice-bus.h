@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* The D-Bus names of the notice path, shared by mamorid (agent/notice.c)
+/* The D-Bus names of the notice path, shared by mamorid (agent/notice/notice.c)
  * and mamori-notify (tools/notify/). Documented in docs/notices.md and
  * units/org.mamori.Notice1.xml. */
 
