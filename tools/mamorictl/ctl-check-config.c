@@ -62,9 +62,10 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv) {
         /* Is it the one in force? Only worth saying for the daemon's own files. */
         r = ctl_call(&q, "status", &st);
         if (r == CTL_EXIT_NOT_RUNNING) {
-                /* A valid file on disk enforces nothing by itself: exit 5 says so to scripts too. */
+                /* Said, but the exit code answers "is this file valid?" only, so that
+                 * `mamorictl check-config && systemctl start mamori` works. */
                 printf("%s\n", NOT_RUNNING);
-                return CTL_EXIT_NOT_RUNNING;
+                return CTL_EXIT_OK;
         }
         if (r == 0) {
                 const char *running = jstr(jget(st, "policy"), "hash");
