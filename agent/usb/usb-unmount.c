@@ -30,11 +30,11 @@
  * done when it is gone from mountinfo and its job is gone from systemd. */
 typedef struct MountJob {
         char *path, *unit;
-        sd_bus_slot *slot;      /* the StopUnit call in flight */
-        usec_t asked_at;        /* CLOCK_MONOTONIC of the last StopUnit */
-        char *error;            /* the last call's D-Bus error name; NULL when it was taken */
-        char *job;              /* the stop job's object path, while it runs */
-        sd_bus_slot *job_slot;  /* asking whether it still runs */
+        sd_bus_slot *slot;     /* the StopUnit call in flight */
+        usec_t asked_at;       /* CLOCK_MONOTONIC of the last StopUnit */
+        char *error;           /* the last call's D-Bus error name; NULL when it was taken */
+        char *job;             /* the stop job's object path, while it runs */
+        sd_bus_slot *job_slot; /* asking whether it still runs */
 } MountJob;
 
 struct UsbUnmount {
@@ -105,7 +105,11 @@ int usb_unmount_find(sd_device *usbdev, MountList *ret, dev_t **ret_devs, size_t
         r = sd_device_enumerator_new(&e);
         if (r < 0)
                 return r;
-        r = sd_device_enumerator_add_match_parent(e, usbdev);
+        /* Only the numbers are needed: a disk udev has not finished with yet
+         * (no database entry) can be mounted all the same. */
+        r = sd_device_enumerator_allow_uninitialized(e);
+        if (r >= 0)
+                r = sd_device_enumerator_add_match_parent(e, usbdev);
         if (r >= 0)
                 r = sd_device_enumerator_add_match_subsystem(e, "block", true);
         if (r < 0)
@@ -343,13 +347,11 @@ int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs,
                 else {
                         /* a mount point may carry a file system label: device text */
                         _cleanup_free_ char *clean = text_sanitize(mj->path, strlen(mj->path), 1024, NULL);
-                        log_info("Asked systemd to unmount %s (%s) before blocking its device.", mj->unit,
-                                 strna(clean));
+                        log_info("Asked systemd to unmount %s (%s) before blocking its device.", mj->unit, strna(clean));
                 }
         }
         mount_list_done(mounts);
-        r = sd_event_add_time_relative(m->event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick,
-                                       j);
+        r = sd_event_add_time_relative(m->event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick, j);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(j);
