@@ -30,7 +30,8 @@ import sys
 # Headers that meson writes into the build directory.
 GENERATED = {"config-paths.h"}
 
-# (b) The pure modules: data in, a result or -errno out. No logging (the
+# (b) The pure modules: data in (bytes, a policy, at most an fd they are
+# handed), a result or -errno out; they open nothing. No logging (the
 # caller logs once, where the error is handled), no event loop, no bus, no
 # Manager; each has a unit test or a fuzzer that needs no daemon. A module is
 # its .c and its .h, wherever they are.
