@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The layer rule of docs/hacking.md, checked on the #include lines of common/,
+agent/ and tools/ (and on tools/*/meson.build for what the tools link).
+
+Every `#include "x.h"` is resolved to its file by name (file names are unique
+across the three folders; that is checked too), then:
+
+  (a) common/ includes nothing of agent/ or tools/.
+  (b) a pure module (PURE_MODULES) reaches, through any chain of includes, no
+      log.h, no manager.h and no sd-event / sd-bus header.
+  (c) a feature folder of agent/ (usb/, lock/, ...) includes only common/, its
+      own folder and the interfaces of INTERFACES; anything else of agent/
+      (another folder, the top's headers) is a back-reference.
+  (d) only agent/ top (main.c, manager.c) includes manager.h.
+  (e) a tool (tools/<name>/) includes and links common/ and its own folder
+      only, never agent/; tools/bench may use the agent library.
+
+TOLERATED lists today's violations, each to be removed: they are reported as
+"tolerated, to be removed" and do not fail; any other violation fails.
+
+Usage: check_layers.py [--root DIR]   (prints `file:line: includes X: rule ...`,
+exits 1 on a violation)."""
+
+import argparse
+import os
+import re
+import sys
+
+# Headers that meson writes into the build directory.
+GENERATED = {"config-paths.h"}
+
+# (b) The pure modules: data in (bytes, a policy, at most an fd they are
+# handed), a result or -errno out; they open nothing. No logging (the
+# caller logs once, where the error is handled), no event loop, no bus, no
+# Manager; each has a unit test or a fuzzer that needs no daemon. A module is
+# its .c and its .h, wherever they are.
+PURE_MODULES = [
+    # common/: the parsers, the policy and the formats
+    "policy",
+    "usb-classify",
+    "usb-descriptors",
+    "usb-drivers",
+    "usb-repeat",
+    "usb-modinfo",
+    "text",
+    "text-bidi",
+    "json",
+    "timeutil",
+    "retry",
+    "spool-record",
+    "event",
+    "config-hint",
+    "notice-text",
+    "notice-config",
+    # agent/
+    "av-date",
+    "cvd-header",
+    "mountinfo",
+    "usb-report",
+    "notice-ratelimit",
+    # tools/
+    "allow-entry",
+    "allow-renew",
+    "notify-text",
+]
+PURE_BANNED_LOCAL = {"log.h", "manager.h"}
+PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
+
+# (c) The interfaces a feature folder may use in another folder of agent/:
+# header (relative to agent/) -> the folders allowed to include it.
+INTERFACES = {
+    # The system bus connection (reconnected when lost): logind's sessions,
+    # the unmount of a blocked stick, the antivirus units.
+    "glue/sysbus.h": {"lock", "usb", "av"},
+    # A directory watched through inotify: the antivirus pattern files.
+    "glue/dirwatch.h": {"av"},
+    # Who sits at seat0 (logind's state files): the notices name the user.
+    "lock/seat.h": {"notice"},
+}
+
+# Today's violations (issue 10): each line is one include to remove, then
+# delete the line. Nothing may be added here; a new violation is fixed, not
+# listed. (source file, included header): the reason it will go.
+TOLERATED = {
+    # (d) Modules that take the Manager: they will get their collaborators and
+    # an emit callback in their constructor instead (h-sinks, h-modules).
+    ("agent/av/av.c", "manager.h"),
+    ("agent/av/av-units.c", "manager.h"),
+    ("agent/control/control.c", "manager.h"),
+    ("agent/control/control-reply.c", "manager.h"),
+    ("agent/lock/lock.c", "manager.h"),
+    ("agent/notice/notice.c", "manager.h"),
+    ("agent/report/reporting.c", "manager.h"),
+    ("agent/usb/usb-enforce.c", "manager.h"),
+    ("agent/usb/usb-unmount.c", "manager.h"),
+    # The benchmark builds a whole Manager to drive the reporting path; it
+    # will build the reporting module through its constructor instead.
+    ("tools/bench/bench-reporting.c", "manager.h"),
+    # (c) control-reply reads every module's state: each module will write
+    # its own status section through an interface of control/.
+    ("agent/control/control-reply.c", "av.h"),
+    ("agent/control/control-reply.c", "lock.h"),
+    ("agent/control/control-reply.c", "notice.h"),
+    ("agent/control/control-reply.c", "reporting.h"),
+    ("agent/control/control-reply.c", "usb-authorize.h"),
+    ("agent/control/control-reply.c", "usb-enforce.h"),
+    ("agent/control/control-reply.c", "usb-report.h"),
+    # (c) Calls downstream that become sinks of the emitted event: the
+    # control socket's followers and the notices.
+    ("agent/report/reporting.c", "control.h"),
+    ("agent/usb/usb-enforce.c", "notice.h"),
+}
+
+TOPS = ("common", "agent", "tools")
+INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
+LINK_RE = re.compile(r"\b(core_dep|libmamori_core|agent_inc)\b")
+
+
+class Violation:
+    def __init__(self, path, line, header, rule, why):
+        self.path, self.line, self.header, self.rule, self.why = path, line, header, rule, why
+
+    def __str__(self):
+        return f"{self.path}:{self.line}: includes {self.header}: rule ({self.rule}) {self.why}"
+
+
+class Tree:
+    """The C files of common/, agent/ and tools/, their includes, by name."""
+
+    def __init__(self, root):
+        self.root = root
+        self.files = {}  # name -> relative path
+        self.duplicates = []  # (relative path, first relative path)
+        self.includes = {}  # relative path -> [(line, kind, name)]
+        for top in TOPS:
+            for dirpath, dirnames, filenames in os.walk(os.path.join(root, top)):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    if not name.endswith((".c", ".h")):
+                        continue
+                    rel = os.path.relpath(os.path.join(dirpath, name), root)
+                    if name in self.files:
+                        self.duplicates.append((rel, self.files[name]))
+                    else:
+                        self.files[name] = rel
+                    self.includes[rel] = parse_includes(os.path.join(root, rel))
+
+    def resolve(self, name):
+        """The relative path of a quoted include, or None."""
+        return self.files.get(os.path.basename(name))
+
+
+def parse_includes(path):
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, text in enumerate(f, 1):
+            m = INCLUDE_RE.match(text)
+            if m:
+                out.append((n, "system" if m.group(1) == "<" else "local", m.group(2)))
+    return out
+
+
+def place(rel):
+    """('common', None), ('agent', None) for agent/ top, ('agent', folder),
+    ('tools', folder)."""
+    parts = rel.split("/")
+    if parts[0] == "common":
+        return ("common", None)
+    if parts[0] == "agent":
+        return ("agent", parts[1] if len(parts) > 2 else None)
+    return ("tools", parts[1] if len(parts) > 2 else None)
+
+
+def module_of(rel):
+    return os.path.splitext(os.path.basename(rel))[0]
+
+
+def banned_reach(tree, rel, memo, stack=()):
+    """What of the banned set `rel` reaches: {banned: chain of names}."""
+    if rel in memo:
+        return memo[rel]
+    if rel in stack:
+        return {}
+    found = {}
+    for _, kind, name in tree.includes.get(rel, []):
+        if kind == "system":
+            if name in PURE_BANNED_SYSTEM:
+                found.setdefault(name, [name])
+            continue
+        if os.path.basename(name) in PURE_BANNED_LOCAL:
+            found.setdefault(os.path.basename(name), [name])
+            continue
+        target = tree.resolve(name)
+        if target:
+            for banned, chain in banned_reach(tree, target, memo, stack + (rel,)).items():
+                found.setdefault(banned, [name] + chain)
+    memo[rel] = found
+    return found
+
+
+def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces):
+    """The first rule one include breaks, or None."""
+    src = place(rel)
+    pure = module_of(rel) in pure_modules
+    if kind == "system":
+        if pure and name in PURE_BANNED_SYSTEM:
+            return Violation(rel, line, name, "b", f"pure module {module_of(rel)} uses no event loop and no bus")
+        return None
+    if os.path.basename(name) in GENERATED:
+        return None
+    target = tree.resolve(name)
+    if target is None:
+        return Violation(rel, line, name, "resolve",
+                         "no such file in common/, agent/ or tools/ (a generated header goes in GENERATED)")
+    dst = place(target)
+    if src[0] == "common" and dst[0] != "common":
+        return Violation(rel, line, name, "a", f"common/ includes nothing of {dst[0]}/ ({target})")
+    if target == "agent/manager.h" and src != ("agent", None):
+        return Violation(rel, line, name, "d", "only agent/ top (main.c, manager.c) includes manager.h")
+    if pure:
+        for banned, chain in banned_reach(tree, rel, memo).items():
+            if chain[0] == name:
+                via = " -> ".join(chain)
+                return Violation(rel, line, name, "b",
+                                 f"pure module {module_of(rel)} reaches {banned} ({via}): no log, no Manager, "
+                                 "no event loop or bus")
+    if src[0] == "agent" and src[1] is not None:
+        if dst[0] == "tools":
+            return Violation(rel, line, name, "c", f"agent/ includes nothing of tools/ ({target})")
+        if dst[0] == "agent" and dst[1] != src[1]:
+            iface = target[len("agent/"):]
+            if src[1] in interfaces.get(iface, ()):
+                return None
+            where = f"agent/{dst[1]}/" if dst[1] else "agent/ top"
+            return Violation(rel, line, name, "c",
+                             f"back-reference from agent/{src[1]}/ into {where} (not an interface for {src[1]}/)")
+    if src[0] == "tools":
+        if dst[0] == "agent" and src[1] != "bench":
+            return Violation(rel, line, name, "e", f"tools/ use common/ only, never agent/ ({target})")
+        if dst[0] == "tools" and dst[1] != src[1]:
+            return Violation(rel, line, name, "e", f"a tool includes nothing of another tool ({target})")
+    if src[0] == "agent" and src[1] is None and dst[0] == "tools":
+        return Violation(rel, line, name, "c", f"agent/ includes nothing of tools/ ({target})")
+    return None
+
+
+def check_links(root):
+    """(e) on tools/<name>/meson.build: no tool but bench links the agent."""
+    out = []
+    tools = os.path.join(root, "tools")
+    for name in sorted(os.listdir(tools)) if os.path.isdir(tools) else []:
+        build = os.path.join(tools, name, "meson.build")
+        if name == "bench" or not os.path.isfile(build):
+            continue
+        with open(build, encoding="utf-8") as f:
+            for n, text in enumerate(f, 1):
+                m = LINK_RE.search(text.split("#", 1)[0])
+                if m:
+                    rel = os.path.relpath(build, root)
+                    out.append(Violation(rel, n, m.group(1), "e", "tools/ link common_dep only, never the agent"))
+    return out
+
+
+def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTERFACES):
+    """(violations, tolerated hits, stale TOLERATED entries)."""
+    tree = Tree(root)
+    found = []
+    for rel, first in tree.duplicates:
+        found.append(Violation(rel, 1, os.path.basename(rel), "unique",
+                               f"file names are unique across common/, agent/ and tools/ (also {first})"))
+    for module in pure_modules:
+        if module + ".c" not in tree.files and module + ".h" not in tree.files:
+            found.append(Violation("tests/layers/check_layers.py", 1, module, "b",
+                                   "PURE_MODULES names a module that is not in the tree"))
+    memo = {}
+    for rel in sorted(tree.includes):
+        for line, kind, name in tree.includes[rel]:
+            v = check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces)
+            if v:
+                found.append(v)
+    found += check_links(root)
+    violations, hits = [], []
+    for v in found:
+        (hits if (v.path, os.path.basename(v.header)) in tolerated else violations).append(v)
+    used = {(v.path, os.path.basename(v.header)) for v in hits}
+    stale = sorted(set(tolerated) - used)
+    return violations, hits, stale
+
+
+def report(violations, hits, stale, out=sys.stdout):
+    for v in violations:
+        print(v, file=out)
+    for v in hits:
+        print(f"{v}: tolerated, to be removed", file=out)
+    for path, header in stale:
+        print(f"{path}: includes {header} no longer: delete its line in TOLERATED (tests/layers/check_layers.py)",
+              file=out)
+    print(f"layers: {len(violations)} violations, {len(hits)} tolerated, {len(stale)} stale exceptions", file=out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--root", default=os.path.normpath(os.path.join(here, "..", "..")))
+    args = parser.parse_args()
+    violations, hits, stale = check(args.root)
+    report(violations, hits, stale)
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
