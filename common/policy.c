@@ -3,20 +3,16 @@
 #include <string.h>
 
 #include "policy.h"
+#include "string-table.h"
 #include "usb-repeat.h"
 
-static const char *const reason_names[_DECISION_REASON_MAX] = {
-        [DECISION_ALLOWED] = "allowed",
-        [DECISION_UNKNOWN] = "unknown",
-        [DECISION_EXPIRED] = "expired",
-        [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
-        [DECISION_NO_SERIAL] = "no_serial",
-        [DECISION_NO_POLICY] = "no_valid_policy",
+static const char *const decision_reason_table[_DECISION_REASON_MAX] = {
+        [DECISION_ALLOWED] = "allowed",     [DECISION_UNKNOWN] = "unknown",
+        [DECISION_EXPIRED] = "expired",     [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
+        [DECISION_NO_SERIAL] = "no_serial", [DECISION_NO_POLICY] = "no_valid_policy",
 };
 
-const char *decision_reason_to_string(DecisionReason r) {
-        return (unsigned) r < _DECISION_REASON_MAX ? reason_names[r] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(decision_reason, DecisionReason, "unknown");
 
 Policy *policy_alloc(void) {
         Policy *p = calloc(1, sizeof *p);
@@ -38,47 +34,25 @@ Policy *policy_alloc(void) {
         return p;
 }
 
-static const char *const tty_actions[_LOCK_TTY_ACTION_MAX] = {
+static const char *const lock_tty_action_table[_LOCK_TTY_ACTION_MAX] = {
         [LOCK_TTY_IGNORE] = "ignore",
         [LOCK_TTY_REPORT] = "report",
         [LOCK_TTY_TERMINATE] = "terminate",
 };
-static const char *const av_engines[_AV_ENGINE_MAX] = {
+static const char *const av_engine_table[_AV_ENGINE_MAX] = {
         [AV_ENGINE_CLAMAV] = "clamav",
         [AV_ENGINE_GENERIC] = "generic",
         [AV_ENGINE_NONE] = "none",
 };
-static const char *const av_outputs[_AV_OUTPUT_MAX] = {
+static const char *const av_command_output_table[_AV_OUTPUT_MAX] = {
         [AV_OUTPUT_DATE] = "date",
         [AV_OUTPUT_EPOCH] = "epoch",
         [AV_OUTPUT_MINUTES_AGO] = "minutes_ago",
 };
 
-static int lookup(const char *const *table, size_t n, const char *s) {
-        for (size_t i = 0; s && i < n; i++)
-                if (streq(table[i], s))
-                        return (int) i;
-        return -EINVAL;
-}
-
-const char *lock_tty_action_to_string(LockTtyAction a) {
-        return (unsigned) a < _LOCK_TTY_ACTION_MAX ? tty_actions[a] : "ignore";
-}
-int lock_tty_action_from_string(const char *s) {
-        return lookup(tty_actions, _LOCK_TTY_ACTION_MAX, s);
-}
-const char *av_engine_to_string(AvEngine e) {
-        return (unsigned) e < _AV_ENGINE_MAX ? av_engines[e] : "none";
-}
-int av_engine_from_string(const char *s) {
-        return lookup(av_engines, _AV_ENGINE_MAX, s);
-}
-const char *av_command_output_to_string(AvCommandOutput o) {
-        return (unsigned) o < _AV_OUTPUT_MAX ? av_outputs[o] : "date";
-}
-int av_command_output_from_string(const char *s) {
-        return lookup(av_outputs, _AV_OUTPUT_MAX, s);
-}
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(lock_tty_action, LockTtyAction, "ignore");
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(av_engine, AvEngine, "none");
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(av_command_output, AvCommandOutput, "date");
 
 int policy_set_lock_av_defaults(Policy *p) {
         if (p->lock.tty_idle_timeout == 0)
