@@ -4,33 +4,20 @@
 #include <strings.h>
 
 #include "macro.h"
+#include "string-table.h"
 #include "text.h"
 #include "usb-classify.h"
 
-static const char *const category_names[_USB_CATEGORY_MAX] = {
-        [USB_CATEGORY_OTHER] = "other",
-        [USB_CATEGORY_STORAGE] = "storage",
-        [USB_CATEGORY_MTP] = "mtp",
-        [USB_CATEGORY_PTP] = "ptp",
-        [USB_CATEGORY_TETHERING] = "tethering",
+static const char *const usb_category_table[_USB_CATEGORY_MAX] = {
+        [USB_CATEGORY_OTHER] = "other", [USB_CATEGORY_STORAGE] = "storage",     [USB_CATEGORY_MTP] = "mtp",
+        [USB_CATEGORY_PTP] = "ptp",     [USB_CATEGORY_TETHERING] = "tethering",
 };
 
-const char *usb_category_to_string(UsbCategory c) {
-        if ((unsigned) c >= _USB_CATEGORY_MAX)
-                return "other";
-        return category_names[c];
-}
-
-int usb_category_from_string(const char *s) {
-        for (unsigned i = 0; i < _USB_CATEGORY_MAX; i++)
-                if (s && streq(s, category_names[i]))
-                        return (int) i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(usb_category, UsbCategory, "other");
 
 UsbCategory usb_category_primary(unsigned mask) {
-        static const UsbCategory order[] = { USB_CATEGORY_STORAGE, USB_CATEGORY_MTP,
-                                             USB_CATEGORY_PTP, USB_CATEGORY_TETHERING };
+        static const UsbCategory order[] = { USB_CATEGORY_STORAGE, USB_CATEGORY_MTP, USB_CATEGORY_PTP,
+                                             USB_CATEGORY_TETHERING };
         for (size_t i = 0; i < ELEMENTSOF(order); i++)
                 if (mask & USB_CATEGORY_BIT(order[i]))
                         return order[i];
@@ -131,8 +118,8 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
         }
 }
 
-UsbCategory usb_classify_interface_udev(uint8_t cls, uint8_t sub, uint8_t proto, const char *name,
-                                        unsigned udev_flags, const char **ret_by) {
+UsbCategory usb_classify_interface_udev(uint8_t cls, uint8_t sub, uint8_t proto, const char *name, unsigned udev_flags,
+                                        const char **ret_by) {
         UsbCategory c = usb_classify_interface(cls, sub, proto, name);
         const char *by = NULL;
 
