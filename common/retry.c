@@ -3,17 +3,16 @@
 
 #include "macro.h"
 #include "retry.h"
+#include "string-table.h"
 
-static const char *const verdicts[_RETRY_VERDICT_MAX] = {
+static const char *const retry_verdict_table[_RETRY_VERDICT_MAX] = {
         [RETRY_DELIVERED] = "delivered",
         [RETRY_LATER] = "retry",
         [RETRY_SPLIT] = "split",
         [RETRY_REJECTED] = "rejected",
 };
 
-const char *retry_verdict_to_string(RetryVerdict v) {
-        return (unsigned) v < _RETRY_VERDICT_MAX ? verdicts[v] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(retry_verdict, RetryVerdict, "unknown");
 
 RetryVerdict retry_classify(long status) {
         if (status >= 200 && status <= 299)
