@@ -9,26 +9,22 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "string-table.h"
 #include "text.h"
 
 static LogTarget log_target = LOG_TARGET_STDERR;
 static int log_max_level = LOG_INFO;
 
-static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
-        [LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-        [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+static const char *const log_level_table[] = {
+        [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
+/* Any case, as --log-level= and $MAMORI_LOG_LEVEL are typed by hand; "error" as a name people use for "err". */
 int log_level_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
-                if (strcasecmp(s, level_names[i]) == 0)
-                        return (int) i;
-        if (strcasecmp(s, "error") == 0)
+        if (s && strcasecmp(s, "error") == 0)
                 return LOG_ERR;
-        return -EINVAL;
+        return string_table_lookup_case(log_level_table, ELEMENTSOF(log_level_table), s);
 }
 
 void log_set_max_level(int level) {
@@ -83,14 +79,12 @@ static size_t utf8_clip(const char *s, size_t n) {
         return need > cont + 1 ? i - 1 : n;
 }
 
-static void log_to_stderr(int level, const char *message_id, const LogField *fields,
-                          size_t n_fields, const char *msg) {
+static void log_to_stderr(int level, const char *message_id, const LogField *fields, size_t n_fields, const char *msg) {
         char line[8192];
         size_t n = 0;
         int r;
 
-        r = snprintf(line, sizeof line, "mamorid[%d] <%s> %s", (int) getpid(),
-                     level_names[level & LOG_PRIMASK], msg);
+        r = snprintf(line, sizeof line, "mamorid[%d] <%s> %s", (int) getpid(), log_level_table[level & LOG_PRIMASK], msg);
         n = r < 0 ? 0 : MIN((size_t) r, sizeof line - 1);
         if (message_id && n < sizeof line - 1) {
                 r = snprintf(line + n, sizeof line - n, " MESSAGE_ID=%s", message_id);
@@ -109,9 +103,8 @@ static void log_to_stderr(int level, const char *message_id, const LogField *fie
         (void) !write(STDERR_FILENO, line, n);
 }
 
-static void log_dispatch(int level, int error, const char *file, int line, const char *func,
-                         const char *message_id, const LogField *fields, size_t n_fields,
-                         const char *msg) {
+static void log_dispatch(int level, int error, const char *file, int line, const char *func, const char *message_id,
+                         const LogField *fields, size_t n_fields, const char *msg) {
         if (log_target == LOG_TARGET_STDERR) {
                 log_to_stderr(level, message_id, fields, n_fields, msg);
                 return;
@@ -120,15 +113,14 @@ static void log_dispatch(int level, int error, const char *file, int line, const
         /* MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MESSAGE_ID, ERRNO, CODE_* and fields */
         size_t n_iov = 0, max = 8 + n_fields;
         struct iovec iov[max];
-        char buf_msg[8192], buf_prio[32], buf_id[64], buf_errno[32], buf_file[512], buf_line[32],
-                buf_func[256];
+        char buf_msg[8192], buf_prio[32], buf_id[64], buf_errno[32], buf_file[512], buf_line[32], buf_func[256];
         char *field_bufs[n_fields + 1]; /* + 1: a VLA may not be empty */
         size_t n_alloc = 0;
 
-#define ADD(buf, ...)                                                        \
-        do {                                                                 \
-                int _r = snprintf(buf, sizeof buf, __VA_ARGS__);             \
-                if (_r > 0)                                                  \
+#define ADD(buf, ...) \
+        do { \
+                int _r = snprintf(buf, sizeof buf, __VA_ARGS__); \
+                if (_r > 0) \
                         iov[n_iov++] = (struct iovec){ buf, MIN((size_t) _r, sizeof buf - 1) }; \
         } while (0)
 
@@ -160,9 +152,8 @@ static void log_dispatch(int level, int error, const char *file, int line, const
                 free(field_bufs[i]);
 }
 
-static int log_vformat(int level, int error, const char *file, int line, const char *func,
-                       const char *message_id, const LogField *fields, size_t n_fields,
-                       const char *format, va_list ap) {
+static int log_vformat(int level, int error, const char *file, int line, const char *func, const char *message_id,
+                       const LogField *fields, size_t n_fields, const char *format, va_list ap) {
         char msg[4096];
         int saved = errno;
 
@@ -186,8 +177,7 @@ static int log_vformat(int level, int error, const char *file, int line, const c
         return -abs(error);
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *func,
-                 const char *format, ...) {
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
         va_list ap;
         int r;
 
@@ -197,8 +187,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         return r;
 }
 
-int log_struct_internal(int level, int error, const char *message_id, const LogField *fields,
-                        size_t n_fields, const char *format, ...) {
+int log_struct_internal(int level, int error, const char *message_id, const LogField *fields, size_t n_fields,
+                        const char *format, ...) {
         va_list ap;
         int r;
 
