@@ -14,6 +14,7 @@
 #include "curl-event.h"
 #include "log.h"
 #include "retry.h"
+#include "string-table.h"
 #include "text.h"
 #include "trusted-file.h"
 #include "uplink.h"
@@ -65,16 +66,14 @@ struct Uplink {
         uint64_t events_sent, batches_sent, batches_rejected, events_rejected, bytes_sent;
 };
 
-static const char *const state_names[_UPLINK_STATE_MAX] = {
+static const char *const uplink_state_table[_UPLINK_STATE_MAX] = {
         [UPLINK_OFF] = "off",
         [UPLINK_IDLE] = "idle",
         [UPLINK_SENDING] = "sending",
         [UPLINK_WAITING] = "waiting",
 };
 
-const char *uplink_state_to_string(UplinkState s) {
-        return (unsigned) s < _UPLINK_STATE_MAX ? state_names[s] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(uplink_state, UplinkState, "unknown");
 
 static void send_next(Uplink *u);
 
@@ -316,8 +315,8 @@ static int build_easy(Uplink *u) {
              curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_NOPROXY, "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (c->timeout / USEC_PER_MSEC)) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) ==
-                     CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                              (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_USERAGENT, "mamorid/" MAMORI_VERSION) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
@@ -410,7 +409,8 @@ static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
                 snprintf(buf, n, "cannot connect to the collector (%s)", detail);
                 break;
         case CURLE_OPERATION_TIMEDOUT:
-                snprintf(buf, n, "the collector did not answer within %s (%s)", format_duration(d, u->cfg.timeout), detail);
+                snprintf(buf, n, "the collector did not answer within %s (%s)", format_duration(d, u->cfg.timeout),
+                         detail);
                 break;
         case CURLE_PEER_FAILED_VERIFICATION:
                 snprintf(buf, n,
@@ -421,7 +421,8 @@ static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
                 snprintf(buf, n, "TLS: the collector's public key does not match collector.pin (%s)", detail);
                 break;
         case CURLE_SSL_CERTPROBLEM:
-                snprintf(buf, n, "TLS: the client certificate cannot be used (client_cert %s: %s)", strna(u->cfg.client_cert), detail);
+                snprintf(buf, n, "TLS: the client certificate cannot be used (client_cert %s: %s)",
+                         strna(u->cfg.client_cert), detail);
                 break;
         case CURLE_SSL_CACERT_BADFILE:
                 snprintf(buf, n, "TLS: cannot use ca_file %s (%s)", strna(u->cfg.ca_file), detail);
@@ -523,7 +524,9 @@ static void delivered(Uplink *u, long status) {
         int r = spool_ack(u->spool, u->batch.last_seq);
         if (r < 0) {
                 /* The collector has them; without the cursor they go again (same ids). */
-                log_error_errno(r, "Cannot record the delivery of events %" PRIu64 "-%" PRIu64 " in the spool; they will be sent again: %m",
+                log_error_errno(r,
+                                "Cannot record the delivery of events %" PRIu64 "-%" PRIu64
+                                " in the spool; they will be sent again: %m",
                                 u->batch.first_seq, u->batch.last_seq);
                 failed(u, "cannot record the delivery in the spool", 0, false);
                 return;
@@ -551,8 +554,8 @@ static void rejected(Uplink *u, long status) {
 
         r = dead_letter(u, status, &path);
         if (r < 0) {
-                snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status, u->dead_letter_dir,
-                         strerror(-r));
+                snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status,
+                         u->dead_letter_dir, strerror(-r));
                 /* Keep it: the spool's bound decides what goes, and says so. */
                 failed(u, why, u->cfg.backoff_max, true);
                 return;
@@ -560,7 +563,8 @@ static void rejected(Uplink *u, long status) {
         r = spool_ack(u->spool, u->batch.last_seq);
         if (r < 0)
                 log_error_errno(r, "Cannot record the dead-lettered batch in the spool: %m");
-        log_error("The collector rejected events %" PRIu64 "-%" PRIu64 " with HTTP %ld (%s); the batch of %zu was moved to %s.",
+        log_error("The collector rejected events %" PRIu64 "-%" PRIu64
+                  " with HTTP %ld (%s); the batch of %zu was moved to %s.",
                   u->batch.first_seq, u->batch.last_seq, status, strempty(answer), u->batch.count, path);
         u->batches_rejected++;
         u->events_rejected += u->batch.count;
@@ -620,8 +624,8 @@ static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
                 if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h &&
                     retry_after_parse(h->value, now_usec(CLOCK_REALTIME), RETRY_AFTER_MAX, &wait) >= 0)
                         asked = true;
-                snprintf(why, sizeof why, "the collector answered HTTP %ld%s%s%s", status, answer && answer[0] ? " (" : "",
-                         strempty(answer), answer && answer[0] ? ")" : "");
+                snprintf(why, sizeof why, "the collector answered HTTP %ld%s%s%s", status,
+                         answer && answer[0] ? " (" : "", strempty(answer), answer && answer[0] ? ")" : "");
                 failed(u, why, wait, asked);
                 return;
         }
@@ -643,7 +647,8 @@ static void send_next(Uplink *u) {
         if (r < 0) {
                 log_error_errno(r, "Cannot read events from the spool: %m");
                 u->failures++;
-                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()), false);
+                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()),
+                               false);
                 return;
         }
         if (u->cfg.gzip) {
@@ -680,7 +685,8 @@ static void send_next(Uplink *u) {
                 drop_body(u);
                 u->failures++;
                 u->state = UPLINK_IDLE;
-                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()), false);
+                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()),
+                               false);
                 return;
         }
         u->state = UPLINK_SENDING;
@@ -753,8 +759,8 @@ static int dup_settings(CollectorSettings *dst, const CollectorSettings *src) {
         n.url = n.ca_file = n.pin = n.client_cert = n.client_key = n.token_file = n.proxy = NULL;
         if (free_and_strdup(&n.url, src->url) < 0 || free_and_strdup(&n.ca_file, src->ca_file) < 0 ||
             free_and_strdup(&n.pin, src->pin) < 0 || free_and_strdup(&n.client_cert, src->client_cert) < 0 ||
-            free_and_strdup(&n.client_key, src->client_key) < 0 || free_and_strdup(&n.token_file, src->token_file) < 0 ||
-            free_and_strdup(&n.proxy, src->proxy) < 0) {
+            free_and_strdup(&n.client_key, src->client_key) < 0 ||
+            free_and_strdup(&n.token_file, src->token_file) < 0 || free_and_strdup(&n.proxy, src->proxy) < 0) {
                 collector_settings_done(&n);
                 return -ENOMEM;
         }
