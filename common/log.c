@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -64,7 +65,7 @@ void log_open(LogTarget target) {
 
 /* A line cut at a buffer's end must not end inside a UTF-8 character: returns
  * the length to keep of the n bytes that fitted. */
-static size_t utf8_clip(const char *s, size_t n) {
+static size_t log_utf8_clip(const char *s, size_t n) {
         size_t i = n, cont = 0, need;
         unsigned char c;
 
@@ -97,7 +98,7 @@ static void log_to_stderr(int level, const char *message_id, const LogField *fie
                 n = r < 0 ? n : MIN(n + (size_t) r, sizeof line - 1);
         }
         if (n == sizeof line - 1)
-                n = utf8_clip(line, n);
+                n = log_utf8_clip(line, n);
         line[n++] = '\n';
         /* One write() per line so concurrent writers do not interleave. */
         (void) !write(STDERR_FILENO, line, n);
@@ -163,7 +164,7 @@ static int log_vformat(int level, int error, const char *file, int line, const c
         /* Let %m print the error we were handed. */
         errno = abs(error);
         if ((size_t) vsnprintf(msg, sizeof msg, format, ap) >= sizeof msg)
-                msg[utf8_clip(msg, sizeof msg - 1)] = 0;
+                msg[log_utf8_clip(msg, sizeof msg - 1)] = 0;
         /* One line, nothing hidden, whatever a format's arguments held (device
          * strings come escaped already; an admin's label or a path may not). */
         if (!text_is_clean(msg, strlen(msg))) {
@@ -181,6 +182,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         va_list ap;
         int r;
 
+        assert(format);
+
         va_start(ap, format);
         r = log_vformat(level, error, file, line, func, NULL, NULL, 0, format, ap);
         va_end(ap);
@@ -191,6 +194,9 @@ int log_struct_internal(int level, int error, const char *message_id, const LogF
                         const char *format, ...) {
         va_list ap;
         int r;
+
+        assert(fields || n_fields == 0);
+        assert(format);
 
         va_start(ap, format);
         r = log_vformat(level, error, NULL, 0, NULL, message_id, fields, n_fields, format, ap);
