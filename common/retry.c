@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <curl/curl.h>
 
 #include "macro.h"
@@ -43,6 +44,8 @@ usec_t retry_backoff(unsigned failures, usec_t min, usec_t max, uint64_t random)
 int retry_after_parse(const char *value, usec_t now_realtime, usec_t max, usec_t *ret) {
         const char *p = value;
         time_t t;
+
+        assert(ret);
 
         if (!value)
                 return -EINVAL;
