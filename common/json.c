@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -10,23 +11,31 @@
 #include "text.h"
 
 void json_writer_free(JsonWriter *w) {
+        assert(w);
+
         free(w->buf);
         *w = JSON_WRITER_INIT;
 }
 
 void json_writer_reset(JsonWriter *w) {
-        char *b = w->buf;
-        size_t cap = w->cap;
+        char *b;
+        size_t cap;
+
+        assert(w);
+
+        b = w->buf;
+        cap = w->cap;
         *w = JSON_WRITER_INIT;
         w->buf = b;
         w->cap = cap;
 }
 
 int json_error(const JsonWriter *w) {
+        assert(w);
         return w->failed ? -ENOMEM : 0;
 }
 
-static bool reserve(JsonWriter *w, size_t extra) {
+static bool json_reserve(JsonWriter *w, size_t extra) {
         if (w->failed)
                 return false;
         if (w->len + extra + 1 <= w->cap)
@@ -44,20 +53,22 @@ static bool reserve(JsonWriter *w, size_t extra) {
         return true;
 }
 
-static void put(JsonWriter *w, const char *s, size_t n) {
-        if (!reserve(w, n))
+static void json_put(JsonWriter *w, const char *s, size_t n) {
+        if (!json_reserve(w, n))
                 return;
         memcpy(w->buf + w->len, s, n);
         w->len += n;
         w->buf[w->len] = 0;
 }
 
-static void putc_(JsonWriter *w, char c) {
-        put(w, &c, 1);
+static void json_putc(JsonWriter *w, char c) {
+        json_put(w, &c, 1);
 }
 
 char *json_steal(JsonWriter *w, size_t *ret_len) {
-        if (w->failed || w->depth != 0 || !reserve(w, 0)) {
+        assert(w);
+
+        if (w->failed || w->depth != 0 || !json_reserve(w, 0)) {
                 json_writer_free(w);
                 return NULL;
         }
@@ -69,52 +80,56 @@ char *json_steal(JsonWriter *w, size_t *ret_len) {
 }
 
 /* Comma handling: every value and every key goes through here. */
-static void before_value(JsonWriter *w) {
+static void json_before_value(JsonWriter *w) {
         if (w->after_key) {
                 w->after_key = false;
                 return;
         }
         if (w->depth > 0) {
                 if (w->has_items[w->depth - 1])
-                        putc_(w, ',');
+                        json_putc(w, ',');
                 w->has_items[w->depth - 1] = true;
         }
 }
 
-static void open_container(JsonWriter *w, char c) {
-        before_value(w);
+static void json_open_container(JsonWriter *w, char c) {
+        json_before_value(w);
         if (w->depth >= JSON_MAX_DEPTH) {
                 w->failed = true;
                 return;
         }
         w->has_items[w->depth++] = false;
-        putc_(w, c);
+        json_putc(w, c);
 }
 
-static void close_container(JsonWriter *w, char c) {
+static void json_close_container(JsonWriter *w, char c) {
         if (w->depth == 0) {
                 w->failed = true;
                 return;
         }
         w->depth--;
-        putc_(w, c);
+        json_putc(w, c);
 }
 
 void json_object_begin(JsonWriter *w) {
-        open_container(w, '{');
+        assert(w);
+        json_open_container(w, '{');
 }
 void json_object_end(JsonWriter *w) {
-        close_container(w, '}');
+        assert(w);
+        json_close_container(w, '}');
 }
 void json_array_begin(JsonWriter *w) {
-        open_container(w, '[');
+        assert(w);
+        json_open_container(w, '[');
 }
 void json_array_end(JsonWriter *w) {
-        close_container(w, ']');
+        assert(w);
+        json_close_container(w, ']');
 }
 
 /* "\\uXXXX" at p (6 bytes and a NUL). */
-static void put_u16(char *p, uint32_t u) {
+static void json_put_u16(char *p, uint32_t u) {
         static const char hex[] = "0123456789abcdef";
         p[0] = '\\';
         p[1] = 'u';
@@ -126,6 +141,10 @@ static void put_u16(char *p, uint32_t u) {
 void json_escape_into(JsonWriter *w, const char *str, size_t n) {
         static const char hex[] = "0123456789abcdef";
         const unsigned char *s = (const unsigned char *) str;
+
+        assert(w);
+        assert(str || n == 0);
+
         size_t run = 0; /* start of the pending run of bytes that need no escaping */
 
         for (size_t i = 0; i < n;) {
@@ -135,6 +154,7 @@ void json_escape_into(JsonWriter *w, const char *str, size_t n) {
 
                 if (len == 1) {
                         switch (s[i]) {
+                        /* clang-format off */
                         case '"': esc = "\\\""; break;
                         case '\\': esc = "\\\\"; break;
                         case '\n': esc = "\\n"; break;
@@ -142,6 +162,7 @@ void json_escape_into(JsonWriter *w, const char *str, size_t n) {
                         case '\t': esc = "\\t"; break;
                         case '\b': esc = "\\b"; break;
                         case '\f': esc = "\\f"; break;
+                        /* clang-format on */
                         default:
                                 if (s[i] < 0x20 || s[i] == 0x7f) {
                                         memcpy(ubuf, "\\u00", 4);
@@ -161,10 +182,10 @@ void json_escape_into(JsonWriter *w, const char *str, size_t n) {
                         if (text_codepoint_is_hidden(c)) {
                                 if (c > 0xffff) {
                                         c -= 0x10000;
-                                        put_u16(ubuf, 0xd800 | (c >> 10));
-                                        put_u16(ubuf + 6, 0xdc00 | (c & 0x3ff));
+                                        json_put_u16(ubuf, 0xd800 | (c >> 10));
+                                        json_put_u16(ubuf + 6, 0xdc00 | (c & 0x3ff));
                                 } else
-                                        put_u16(ubuf, c);
+                                        json_put_u16(ubuf, c);
                                 esc = ubuf;
                         }
                 }
@@ -173,81 +194,105 @@ void json_escape_into(JsonWriter *w, const char *str, size_t n) {
                         i += len;
                         continue;
                 }
-                put(w, (const char *) s + run, i - run);
-                put(w, esc, strlen(esc));
+                json_put(w, (const char *) s + run, i - run);
+                json_put(w, esc, strlen(esc));
                 i += len == 0 ? 1 : len;
                 run = i;
         }
-        put(w, (const char *) s + run, n - run);
+        json_put(w, (const char *) s + run, n - run);
 }
 
 void json_key(JsonWriter *w, const char *key) {
-        before_value(w);
-        putc_(w, '"');
+        assert(w);
+        assert(key);
+
+        json_before_value(w);
+        json_putc(w, '"');
         json_escape_into(w, key, strlen(key));
-        put(w, "\":", 2);
+        json_put(w, "\":", 2);
         w->after_key = true;
 }
 
 void json_string_len(JsonWriter *w, const char *s, size_t n) {
+        assert(w);
+
         if (!s) {
                 json_null(w);
                 return;
         }
-        before_value(w);
-        putc_(w, '"');
+        json_before_value(w);
+        json_putc(w, '"');
         json_escape_into(w, s, n);
-        putc_(w, '"');
+        json_putc(w, '"');
 }
 
 void json_string(JsonWriter *w, const char *s) {
+        assert(w);
         json_string_len(w, s, s ? strlen(s) : 0);
 }
 
 void json_int(JsonWriter *w, int64_t v) {
         char b[32];
-        before_value(w);
-        put(w, b, (size_t) snprintf(b, sizeof b, "%" PRIi64, v));
+
+        assert(w);
+
+        json_before_value(w);
+        json_put(w, b, (size_t) snprintf(b, sizeof b, "%" PRIi64, v));
 }
 
 void json_uint(JsonWriter *w, uint64_t v) {
         char b[32];
-        before_value(w);
-        put(w, b, (size_t) snprintf(b, sizeof b, "%" PRIu64, v));
+
+        assert(w);
+
+        json_before_value(w);
+        json_put(w, b, (size_t) snprintf(b, sizeof b, "%" PRIu64, v));
 }
 
 void json_double(JsonWriter *w, double v) {
         char b[64];
+
+        assert(w);
+
         if (!isfinite(v)) {
                 json_null(w);
                 return;
         }
-        before_value(w);
-        put(w, b, (size_t) snprintf(b, sizeof b, "%.17g", v));
+        json_before_value(w);
+        json_put(w, b, (size_t) snprintf(b, sizeof b, "%.17g", v));
 }
 
 void json_bool(JsonWriter *w, bool v) {
-        before_value(w);
-        put(w, v ? "true" : "false", v ? 4 : 5);
+        assert(w);
+
+        json_before_value(w);
+        json_put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 void json_null(JsonWriter *w) {
-        before_value(w);
-        put(w, "null", 4);
+        assert(w);
+
+        json_before_value(w);
+        json_put(w, "null", 4);
 }
 
 void json_raw(JsonWriter *w, const char *raw, size_t n) {
-        before_value(w);
-        put(w, raw, n);
+        assert(w);
+        assert(raw || n == 0);
+
+        json_before_value(w);
+        json_put(w, raw, n);
 }
 
 void json_members_raw(JsonWriter *w, const char *obj, size_t n) {
+        assert(w);
+
         if (n < 2 || obj[0] != '{' || obj[n - 1] != '}') {
                 w->failed = true;
                 return;
         }
         if (n == 2)
                 return;
-        before_value(w);
-        put(w, obj + 1, n - 2);
+        json_before_value(w);
+        json_put(w, obj + 1, n - 2);
 }

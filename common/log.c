@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -9,26 +10,22 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "string-table.h"
 #include "text.h"
 
 static LogTarget log_target = LOG_TARGET_STDERR;
 static int log_max_level = LOG_INFO;
 
-static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
-        [LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-        [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+static const char *const log_level_table[] = {
+        [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
+/* Any case, as --log-level= and $MAMORI_LOG_LEVEL are typed by hand; "error" as a name people use for "err". */
 int log_level_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
-                if (strcasecmp(s, level_names[i]) == 0)
-                        return (int) i;
-        if (strcasecmp(s, "error") == 0)
+        if (s && strcasecmp(s, "error") == 0)
                 return LOG_ERR;
-        return -EINVAL;
+        return string_table_lookup_case(log_level_table, ELEMENTSOF(log_level_table), s);
 }
 
 void log_set_max_level(int level) {
@@ -68,7 +65,7 @@ void log_open(LogTarget target) {
 
 /* A line cut at a buffer's end must not end inside a UTF-8 character: returns
  * the length to keep of the n bytes that fitted. */
-static size_t utf8_clip(const char *s, size_t n) {
+static size_t log_utf8_clip(const char *s, size_t n) {
         size_t i = n, cont = 0, need;
         unsigned char c;
 
@@ -83,14 +80,12 @@ static size_t utf8_clip(const char *s, size_t n) {
         return need > cont + 1 ? i - 1 : n;
 }
 
-static void log_to_stderr(int level, const char *message_id, const LogField *fields,
-                          size_t n_fields, const char *msg) {
+static void log_to_stderr(int level, const char *message_id, const LogField *fields, size_t n_fields, const char *msg) {
         char line[8192];
         size_t n = 0;
         int r;
 
-        r = snprintf(line, sizeof line, "mamorid[%d] <%s> %s", (int) getpid(),
-                     level_names[level & LOG_PRIMASK], msg);
+        r = snprintf(line, sizeof line, "mamorid[%d] <%s> %s", (int) getpid(), log_level_table[level & LOG_PRIMASK], msg);
         n = r < 0 ? 0 : MIN((size_t) r, sizeof line - 1);
         if (message_id && n < sizeof line - 1) {
                 r = snprintf(line + n, sizeof line - n, " MESSAGE_ID=%s", message_id);
@@ -103,15 +98,14 @@ static void log_to_stderr(int level, const char *message_id, const LogField *fie
                 n = r < 0 ? n : MIN(n + (size_t) r, sizeof line - 1);
         }
         if (n == sizeof line - 1)
-                n = utf8_clip(line, n);
+                n = log_utf8_clip(line, n);
         line[n++] = '\n';
         /* One write() per line so concurrent writers do not interleave. */
         (void) !write(STDERR_FILENO, line, n);
 }
 
-static void log_dispatch(int level, int error, const char *file, int line, const char *func,
-                         const char *message_id, const LogField *fields, size_t n_fields,
-                         const char *msg) {
+static void log_dispatch(int level, int error, const char *file, int line, const char *func, const char *message_id,
+                         const LogField *fields, size_t n_fields, const char *msg) {
         if (log_target == LOG_TARGET_STDERR) {
                 log_to_stderr(level, message_id, fields, n_fields, msg);
                 return;
@@ -120,15 +114,14 @@ static void log_dispatch(int level, int error, const char *file, int line, const
         /* MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MESSAGE_ID, ERRNO, CODE_* and fields */
         size_t n_iov = 0, max = 8 + n_fields;
         struct iovec iov[max];
-        char buf_msg[8192], buf_prio[32], buf_id[64], buf_errno[32], buf_file[512], buf_line[32],
-                buf_func[256];
+        char buf_msg[8192], buf_prio[32], buf_id[64], buf_errno[32], buf_file[512], buf_line[32], buf_func[256];
         char *field_bufs[n_fields + 1]; /* + 1: a VLA may not be empty */
         size_t n_alloc = 0;
 
-#define ADD(buf, ...)                                                        \
-        do {                                                                 \
-                int _r = snprintf(buf, sizeof buf, __VA_ARGS__);             \
-                if (_r > 0)                                                  \
+#define ADD(buf, ...) \
+        do { \
+                int _r = snprintf(buf, sizeof buf, __VA_ARGS__); \
+                if (_r > 0) \
                         iov[n_iov++] = (struct iovec){ buf, MIN((size_t) _r, sizeof buf - 1) }; \
         } while (0)
 
@@ -160,9 +153,8 @@ static void log_dispatch(int level, int error, const char *file, int line, const
                 free(field_bufs[i]);
 }
 
-static int log_vformat(int level, int error, const char *file, int line, const char *func,
-                       const char *message_id, const LogField *fields, size_t n_fields,
-                       const char *format, va_list ap) {
+static int log_vformat(int level, int error, const char *file, int line, const char *func, const char *message_id,
+                       const LogField *fields, size_t n_fields, const char *format, va_list ap) {
         char msg[4096];
         int saved = errno;
 
@@ -172,7 +164,7 @@ static int log_vformat(int level, int error, const char *file, int line, const c
         /* Let %m print the error we were handed. */
         errno = abs(error);
         if ((size_t) vsnprintf(msg, sizeof msg, format, ap) >= sizeof msg)
-                msg[utf8_clip(msg, sizeof msg - 1)] = 0;
+                msg[log_utf8_clip(msg, sizeof msg - 1)] = 0;
         /* One line, nothing hidden, whatever a format's arguments held (device
          * strings come escaped already; an admin's label or a path may not). */
         if (!text_is_clean(msg, strlen(msg))) {
@@ -186,10 +178,11 @@ static int log_vformat(int level, int error, const char *file, int line, const c
         return -abs(error);
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *func,
-                 const char *format, ...) {
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
         va_list ap;
         int r;
+
+        assert(format);
 
         va_start(ap, format);
         r = log_vformat(level, error, file, line, func, NULL, NULL, 0, format, ap);
@@ -197,10 +190,13 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         return r;
 }
 
-int log_struct_internal(int level, int error, const char *message_id, const LogField *fields,
-                        size_t n_fields, const char *format, ...) {
+int log_struct_internal(int level, int error, const char *message_id, const LogField *fields, size_t n_fields,
+                        const char *format, ...) {
         va_list ap;
         int r;
+
+        assert(fields || n_fields == 0);
+        assert(format);
 
         va_start(ap, format);
         r = log_vformat(level, error, NULL, 0, NULL, message_id, fields, n_fields, format, ap);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -25,8 +26,8 @@ Notice *notice_free(Notice *n) {
 }
 
 bool notice_kind_supported(EventKind k) {
-        return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE || k == EVENT_AV_MISSING ||
-               k == EVENT_AV_ENGINE_INACTIVE;
+        return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE ||
+               k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE;
 }
 
 uint32_t notice_kinds(const NoticePolicy *p) {
@@ -34,6 +35,9 @@ uint32_t notice_kinds(const NoticePolicy *p) {
 }
 
 const char *notice_fact(const Notice *n, const char *key) {
+        assert(n);
+        assert(key);
+
         for (size_t i = 0; i < n->n_facts; i++)
                 if (streq(n->facts[i].key, key))
                         return n->facts[i].value;
@@ -91,7 +95,7 @@ char *notice_display_text(const char *str, size_t max_chars) {
 
 /* ---- building ---- */
 
-static int add_fact(Notice *n, const char *key, const char *value) {
+static int notice_add_fact(Notice *n, const char *key, const char *value) {
         if (!value)
                 return 0;
         if (n->n_facts >= NOTICE_FACTS_MAX)
@@ -114,7 +118,7 @@ static Notice *notice_new(EventKind kind, const char *event_id) {
 }
 
 /* "根拠: 対策基準 第3-6　参照番号: 7f3a9c12" and the contact line. */
-static void write_footer(FILE *f, const NoticePolicy *p, NoticeLang lang, const char *ref, const char *id) {
+static void notice_write_footer(FILE *f, const NoticePolicy *p, NoticeLang lang, const char *ref, const char *id) {
         const char *contact = lang == NOTICE_LANG_EN && p && p->contact_en ? p->contact_en : p ? p->contact : NULL;
 
         if (lang == NOTICE_LANG_JA) {
@@ -134,7 +138,7 @@ static void write_footer(FILE *f, const NoticePolicy *p, NoticeLang lang, const 
         }
 }
 
-static const char *category_words(UsbCategory c, NoticeLang lang) {
+static const char *notice_category_words(UsbCategory c, NoticeLang lang) {
         static const char *const words[_USB_CATEGORY_MAX][_NOTICE_LANG_MAX] = {
                 [USB_CATEGORY_OTHER] = { "USB機器", "USB device" },
                 [USB_CATEGORY_STORAGE] = { "USBメモリ等の記録媒体", "USB storage device" },
@@ -145,60 +149,78 @@ static const char *category_words(UsbCategory c, NoticeLang lang) {
         return words[(unsigned) c < _USB_CATEGORY_MAX ? c : USB_CATEGORY_OTHER][lang];
 }
 
-static void write_usb_reason(FILE *f, NoticeLang lang, DecisionReason reason, const char *cat,
-                             const char *expires) {
+static void notice_write_usb_reason(FILE *f, NoticeLang lang, DecisionReason reason, const char *cat,
+                                    const char *expires) {
         bool ja = lang == NOTICE_LANG_JA;
 
         switch (reason) {
         case DECISION_EXPIRED:
                 if (ja)
-                        fprintf(f, "この%sの使用許可は%s%s%s期限が切れたため、使用できないようにしました。\n"
-                                   "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
+                        fprintf(f,
+                                "この%sの使用許可は%s%s%s期限が切れたため、使用できないようにしました。\n"
+                                "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
                                 cat, expires ? "期限 (" : "", strempty(expires), expires ? ") を過ぎて" : "");
                 else
-                        fprintf(f, "The approval for this %s %s%s, so it was blocked.\n"
-                                   "To keep using it, ask " OFFICER_EN " to renew the approval.",
+                        fprintf(f,
+                                "The approval for this %s %s%s, so it was blocked.\n"
+                                "To keep using it, ask " OFFICER_EN " to renew the approval.",
                                 cat, expires ? "expired on " : "has expired", strempty(expires));
                 break;
         case DECISION_SERIAL_MISMATCH:
                 if (ja)
-                        fprintf(f, "この%sは、許可を受けた機器と製造番号 (シリアル番号) が一致しないため、"
-                                   "使用できないようにしました。\n"
-                                   "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。", cat);
+                        fprintf(f,
+                                "この%sは、許可を受けた機器と製造番号 (シリアル番号) が一致しないため、"
+                                "使用できないようにしました。\n"
+                                "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。",
+                                cat);
                 else
-                        fprintf(f, "This %s is not the approved unit (its serial number does not match), "
-                                   "so it was blocked.\n"
-                                   "If you need it for work, ask " OFFICER_EN " for approval.", cat);
+                        fprintf(f,
+                                "This %s is not the approved unit (its serial number does not match), "
+                                "so it was blocked.\n"
+                                "If you need it for work, ask " OFFICER_EN " for approval.",
+                                cat);
                 break;
         case DECISION_NO_SERIAL:
                 if (ja)
-                        fprintf(f, "この%sには製造番号 (シリアル番号) がなく、個別に許可できないため、"
-                                   "使用できないようにしました。\n"
-                                   "業務で使う必要がある場合は、" OFFICER_JA "に相談してください。", cat);
+                        fprintf(f,
+                                "この%sには製造番号 (シリアル番号) がなく、個別に許可できないため、"
+                                "使用できないようにしました。\n"
+                                "業務で使う必要がある場合は、" OFFICER_JA "に相談してください。",
+                                cat);
                 else
-                        fprintf(f, "This %s has no serial number and cannot be approved individually, "
-                                   "so it was blocked.\n"
-                                   "If you need it for work, ask " OFFICER_EN ".", cat);
+                        fprintf(f,
+                                "This %s has no serial number and cannot be approved individually, "
+                                "so it was blocked.\n"
+                                "If you need it for work, ask " OFFICER_EN ".",
+                                cat);
                 break;
         case DECISION_NO_POLICY:
                 if (ja)
-                        fprintf(f, "セキュリティ設定を読み込めないため、すべての%sを使用できないようにしています。\n"
-                                   "この状態が続く場合は、" OFFICER_JA "に連絡してください。", cat);
+                        fprintf(f,
+                                "セキュリティ設定を読み込めないため、すべての%sを使用できないようにしています。\n"
+                                "この状態が続く場合は、" OFFICER_JA "に連絡してください。",
+                                cat);
                 else
-                        fprintf(f, "The security policy could not be loaded, so every %s is blocked.\n"
-                                   "If this persists, contact " OFFICER_EN ".", cat);
+                        fprintf(f,
+                                "The security policy could not be loaded, so every %s is blocked.\n"
+                                "If this persists, contact " OFFICER_EN ".",
+                                cat);
                 break;
         default:
                 if (ja)
-                        fprintf(f, "この%sは使用の許可を受けていないため、使用できないようにしました。\n"
-                                   "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。", cat);
+                        fprintf(f,
+                                "この%sは使用の許可を受けていないため、使用できないようにしました。\n"
+                                "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。",
+                                cat);
                 else
-                        fprintf(f, "This %s has not been approved for use, so it was blocked.\n"
-                                   "If you need it for work, ask " OFFICER_EN " for approval.", cat);
+                        fprintf(f,
+                                "This %s has not been approved for use, so it was blocked.\n"
+                                "If you need it for work, ask " OFFICER_EN " for approval.",
+                                cat);
         }
 }
 
-static bool keeps_hid(const UsbDevice *d, const Decision *dec) {
+static bool notice_keeps_hid(const UsbDevice *d, const Decision *dec) {
         for (size_t k = 0; k < d->n_interfaces; k++)
                 if (d->interfaces[k].cls == 0x03 && !decision_blocks_interface(dec, &d->interfaces[k]))
                         return true;
@@ -206,8 +228,8 @@ static bool keeps_hid(const UsbDevice *d, const Decision *dec) {
 }
 
 /* Runs write() into a memstream for each language. */
-static int render(char *out[_NOTICE_LANG_MAX], void (*write)(FILE *f, NoticeLang lang, const void *ctx),
-                  const void *ctx) {
+static int notice_render(char *out[_NOTICE_LANG_MAX], void (*write)(FILE *f, NoticeLang lang, const void *ctx),
+                         const void *ctx) {
         for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
                 char *buf = NULL;
                 size_t len = 0;
@@ -233,7 +255,7 @@ typedef struct UsbNames {
         char idbuf[10];
 } UsbNames;
 
-static void usb_names_done(UsbNames *u) {
+static void notice_usb_names_done(UsbNames *u) {
         free(u->product);
         free(u->manufacturer);
         free(u->ref);
@@ -241,7 +263,7 @@ static void usb_names_done(UsbNames *u) {
         free(u->short_name);
 }
 
-static void usb_names_init(UsbNames *u, const char *policy_ref, const UsbDevice *d, const char *expires) {
+static void notice_usb_names_init(UsbNames *u, const char *policy_ref, const UsbDevice *d, const char *expires) {
         u->product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
         u->manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
         u->ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
@@ -253,27 +275,27 @@ static void usb_names_init(UsbNames *u, const char *policy_ref, const UsbDevice 
 }
 
 /* The facts every USB notice carries, for mamori-notify and its tests. */
-static int add_usb_facts(Notice *n, const UsbNames *u, const UsbDevice *d, UsbCategory category) {
+static int notice_add_usb_facts(Notice *n, const UsbNames *u, const UsbDevice *d, UsbCategory category) {
         char vid[5], pid[5];
         int r;
 
         snprintf(vid, sizeof vid, "%04x", d->vendor);
         snprintf(pid, sizeof pid, "%04x", d->product);
-        r = add_fact(n, "policy_ref", u->ref);
+        r = notice_add_fact(n, "policy_ref", u->ref);
         if (r >= 0)
-                r = add_fact(n, "device_category", usb_category_to_string(category));
+                r = notice_add_fact(n, "device_category", usb_category_to_string(category));
         if (r >= 0)
-                r = add_fact(n, "vendor_id", vid);
+                r = notice_add_fact(n, "vendor_id", vid);
         if (r >= 0)
-                r = add_fact(n, "product_id", pid);
+                r = notice_add_fact(n, "product_id", pid);
         if (r >= 0)
-                r = add_fact(n, "product", u->product);
+                r = notice_add_fact(n, "product", u->product);
         if (r >= 0)
-                r = add_fact(n, "manufacturer", u->manufacturer);
+                r = notice_add_fact(n, "manufacturer", u->manufacturer);
         if (r >= 0 && d->sysname)
-                r = add_fact(n, "bus_path", d->sysname);
+                r = notice_add_fact(n, "bus_path", d->sysname);
         if (r >= 0)
-                r = add_fact(n, "expires", u->expires);
+                r = notice_add_fact(n, "expires", u->expires);
         return r;
 }
 
@@ -286,7 +308,7 @@ typedef struct UsbCtx {
         UsbCategory category;
 } UsbCtx;
 
-static void write_usb_summary(FILE *f, NoticeLang lang, const void *ctx) {
+static void notice_write_usb_summary(FILE *f, NoticeLang lang, const void *ctx) {
         const UsbCtx *c = ctx;
         if (lang == NOTICE_LANG_JA)
                 fprintf(f, "USB機器「%s」は使用できません", c->name);
@@ -294,29 +316,34 @@ static void write_usb_summary(FILE *f, NoticeLang lang, const void *ctx) {
                 fprintf(f, "USB device “%s” is blocked", c->name);
 }
 
-static void write_usb_body(FILE *f, NoticeLang lang, const void *ctx) {
+static void notice_write_usb_body(FILE *f, NoticeLang lang, const void *ctx) {
         const UsbCtx *c = ctx;
 
-        write_usb_reason(f, lang, c->dec->reason, category_words(c->category, lang), c->expires);
-        if (keeps_hid(c->d, c->dec))
+        notice_write_usb_reason(f, lang, c->dec->reason, notice_category_words(c->category, lang), c->expires);
+        if (notice_keeps_hid(c->d, c->dec))
                 fputs(lang == NOTICE_LANG_JA ? "\nこの機器のキーボード・マウス機能はそのまま使えます。"
                                              : "\nIts keyboard and mouse functions keep working.",
                       f);
         fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
-        write_footer(f, c->policy, lang, c->ref, c->id);
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
 int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                      const char *event_id, Notice **ret) {
         _cleanup_(notice_freep) Notice *n = NULL;
-        _cleanup_(usb_names_done) UsbNames names = {};
+        _cleanup_(notice_usb_names_done) UsbNames names = {};
         UsbCtx c = { .policy = p, .d = d, .dec = dec, .id = event_id };
         int r;
+
+        assert(d);
+        assert(dec);
+        assert(ret);
 
         n = notice_new(EVENT_USB_BLOCKED, event_id);
         if (!n)
                 return -ENOMEM;
-        usb_names_init(&names, policy_ref, d, dec->reason == DECISION_EXPIRED && dec->entry ? dec->entry->expires : NULL);
+        notice_usb_names_init(&names, policy_ref, d,
+                              dec->reason == DECISION_EXPIRED && dec->entry ? dec->entry->expires : NULL);
         memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
         c.full_name = names.full_name;
         c.name = names.name;
@@ -324,9 +351,9 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         c.expires = names.expires;
         c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
 
-        r = render(n->summary, write_usb_summary, &c);
+        r = notice_render(n->summary, notice_write_usb_summary, &c);
         if (r >= 0)
-                r = render(n->body, write_usb_body, &c);
+                r = notice_render(n->body, notice_write_usb_body, &c);
         if (r < 0)
                 return r;
 
@@ -346,9 +373,9 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
                 return -ENOMEM;
 
-        r = add_fact(n, "reason", decision_reason_to_string(dec->reason));
+        r = notice_add_fact(n, "reason", decision_reason_to_string(dec->reason));
         if (r >= 0)
-                r = add_usb_facts(n, &names, d, c.category);
+                r = notice_add_usb_facts(n, &names, d, c.category);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);
@@ -365,7 +392,7 @@ typedef struct ExpiringCtx {
         unsigned minutes;
 } ExpiringCtx;
 
-static void write_expiring_summary(FILE *f, NoticeLang lang, const void *ctx) {
+static void notice_write_expiring_summary(FILE *f, NoticeLang lang, const void *ctx) {
         const ExpiringCtx *c = ctx;
         if (lang == NOTICE_LANG_JA)
                 fprintf(f, "USB機器「%s」の使用許可がまもなく切れます", c->name);
@@ -373,39 +400,46 @@ static void write_expiring_summary(FILE *f, NoticeLang lang, const void *ctx) {
                 fprintf(f, "The approval for USB device “%s” ends soon", c->name);
 }
 
-static void write_expiring_body(FILE *f, NoticeLang lang, const void *ctx) {
+static void notice_write_expiring_body(FILE *f, NoticeLang lang, const void *ctx) {
         const ExpiringCtx *c = ctx;
-        const char *cat = category_words(c->category, lang);
+        const char *cat = notice_category_words(c->category, lang);
 
         if (lang == NOTICE_LANG_JA)
-                fprintf(f, "この%sの使用許可は%s%s%sあと約%u分で切れ、その時点で使用できなくなります。\n"
-                           "作業中のファイルを保存し、それまでに機器を取り外してください。"
-                           "期限の時点で使用中のドライブは、自動的にマウントを解除してから使用できなくします。\n"
-                           "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
+                fprintf(f,
+                        "この%sの使用許可は%s%s%sあと約%u分で切れ、その時点で使用できなくなります。\n"
+                        "作業中のファイルを保存し、それまでに機器を取り外してください。"
+                        "期限の時点で使用中のドライブは、自動的にマウントを解除してから使用できなくします。\n"
+                        "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
                         cat, c->expires ? "期限 (" : "", strempty(c->expires), c->expires ? ") まで、" : "", c->minutes);
         else
-                fprintf(f, "The approval for this %s ends in about %u minute%s%s%s%s; it will be blocked then.\n"
-                           "Save your work and remove it before that. A drive still in use then is unmounted "
-                           "first, then blocked.\n"
-                           "To keep using it, ask " OFFICER_EN " to renew the approval.",
+                fprintf(f,
+                        "The approval for this %s ends in about %u minute%s%s%s%s; it will be blocked then.\n"
+                        "Save your work and remove it before that. A drive still in use then is unmounted "
+                        "first, then blocked.\n"
+                        "To keep using it, ask " OFFICER_EN " to renew the approval.",
                         cat, c->minutes, c->minutes == 1 ? "" : "s", c->expires ? " (" : "", strempty(c->expires),
                         c->expires ? ")" : "");
         fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
-        write_footer(f, c->policy, lang, c->ref, c->id);
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
 int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                               usec_t now, const char *event_id, Notice **ret) {
         _cleanup_(notice_freep) Notice *n = NULL;
-        _cleanup_(usb_names_done) UsbNames names = {};
-        usec_t left = dec->changes_at > now ? dec->changes_at - now : 0;
+        _cleanup_(notice_usb_names_done) UsbNames names = {};
         ExpiringCtx c = { .policy = p, .id = event_id };
+        usec_t left;
         int r;
 
+        assert(d);
+        assert(dec);
+        assert(ret);
+
+        left = dec->changes_at > now ? dec->changes_at - now : 0;
         n = notice_new(EVENT_USB_EXPIRING, event_id);
         if (!n)
                 return -ENOMEM;
-        usb_names_init(&names, policy_ref, d, dec->entry ? dec->entry->expires : NULL);
+        notice_usb_names_init(&names, policy_ref, d, dec->entry ? dec->entry->expires : NULL);
         memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
         c.full_name = names.full_name;
         c.name = names.name;
@@ -415,9 +449,9 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
         /* rounded up: "in about 1 minute" until it is over */
         c.minutes = (unsigned) MIN((left + 60 * USEC_PER_SEC - 1) / (60 * USEC_PER_SEC), (usec_t) UINT32_MAX);
 
-        r = render(n->summary, write_expiring_summary, &c);
+        r = notice_render(n->summary, notice_write_expiring_summary, &c);
         if (r >= 0)
-                r = render(n->body, write_expiring_body, &c);
+                r = notice_render(n->body, notice_write_expiring_body, &c);
         if (r < 0)
                 return r;
         n->icon = "drive-removable-media";
@@ -430,7 +464,7 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
         /* the block at expiry replaces it on screen */
         if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
                 return -ENOMEM;
-        r = add_usb_facts(n, &names, d, c.category);
+        r = notice_add_usb_facts(n, &names, d, c.category);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);
@@ -445,16 +479,17 @@ typedef struct AvCtx {
         const char *ref, *id;
 } AvCtx;
 
-static void write_av_summary(FILE *f, NoticeLang lang, const void *ctx) {
+static void notice_write_av_summary(FILE *f, NoticeLang lang, const void *ctx) {
         const AvCtx *c = ctx;
         bool ja = lang == NOTICE_LANG_JA;
         if (c->kind == EVENT_AV_PATTERN_STALE)
-                fputs(ja ? "ウイルス対策のパターンファイルが古くなっています" : "Antivirus signatures are out of date", f);
+                fputs(ja ? "ウイルス対策のパターンファイルが古くなっています" : "Antivirus signatures are out of date",
+                      f);
         else
                 fputs(ja ? "ウイルス対策ソフトが動作していません" : "Antivirus protection is not running", f);
 }
 
-static void write_av_body(FILE *f, NoticeLang lang, const void *ctx) {
+static void notice_write_av_body(FILE *f, NoticeLang lang, const void *ctx) {
         const AvCtx *c = ctx;
         bool ja = lang == NOTICE_LANG_JA;
         if (c->kind == EVENT_AV_PATTERN_STALE)
@@ -469,15 +504,16 @@ static void write_av_body(FILE *f, NoticeLang lang, const void *ctx) {
                          : "Antivirus software is missing or not running on this PC.\n"
                            "Before you open files from outside, contact " OFFICER_EN ".",
                       f);
-        write_footer(f, c->policy, lang, c->ref, c->id);
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
-int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id,
-                       Notice **ret) {
+int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id, Notice **ret) {
         _cleanup_(notice_freep) Notice *n = NULL;
         _cleanup_free_ char *ref = NULL;
         AvCtx c = { .policy = p, .kind = kind, .id = event_id };
         int r;
+
+        assert(ret);
 
         if (kind != EVENT_AV_PATTERN_STALE && kind != EVENT_AV_MISSING && kind != EVENT_AV_ENGINE_INACTIVE)
                 return -EOPNOTSUPP;
@@ -486,9 +522,9 @@ int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy
                 return -ENOMEM;
         ref = notice_display_text(policy_ref, 80);
         c.ref = ref;
-        r = render(n->summary, write_av_summary, &c);
+        r = notice_render(n->summary, notice_write_av_summary, &c);
         if (r >= 0)
-                r = render(n->body, write_av_body, &c);
+                r = notice_render(n->body, notice_write_av_body, &c);
         if (r < 0)
                 return r;
         n->icon = "security-low";
@@ -498,7 +534,7 @@ int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy
         n->replace_key = strdup("antivirus");
         if (!n->dedup_key || !n->replace_key)
                 return -ENOMEM;
-        r = add_fact(n, "policy_ref", ref);
+        r = notice_add_fact(n, "policy_ref", ref);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);
@@ -506,11 +542,14 @@ int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy
 }
 
 int notice_set_also(Notice *n, unsigned also) {
+        assert(n);
+
         for (unsigned l = 0; l < _NOTICE_LANG_MAX && also > 0; l++) {
                 char *b = NULL;
                 int r;
                 if (l == NOTICE_LANG_JA)
-                        r = asprintf(&b, "%s\nほかに%u件の通知を省略しました (同じ時間帯に続いたため)。", n->body[l], also);
+                        r = asprintf(&b, "%s\nほかに%u件の通知を省略しました (同じ時間帯に続いたため)。", n->body[l],
+                                     also);
                 else
                         r = asprintf(&b, "%s\n%u more notice%s held back (too many at once).", n->body[l], also,
                                      also == 1 ? " was" : "s were");

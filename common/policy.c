@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
+#include "string-table.h"
 #include "usb-repeat.h"
 
-static const char *const reason_names[_DECISION_REASON_MAX] = {
-        [DECISION_ALLOWED] = "allowed",
-        [DECISION_UNKNOWN] = "unknown",
-        [DECISION_EXPIRED] = "expired",
-        [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
-        [DECISION_NO_SERIAL] = "no_serial",
-        [DECISION_NO_POLICY] = "no_valid_policy",
+static const char *const decision_reason_table[_DECISION_REASON_MAX] = {
+        [DECISION_ALLOWED] = "allowed",     [DECISION_UNKNOWN] = "unknown",
+        [DECISION_EXPIRED] = "expired",     [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
+        [DECISION_NO_SERIAL] = "no_serial", [DECISION_NO_POLICY] = "no_valid_policy",
 };
 
-const char *decision_reason_to_string(DecisionReason r) {
-        return (unsigned) r < _DECISION_REASON_MAX ? reason_names[r] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(decision_reason, DecisionReason, "unknown");
 
 Policy *policy_alloc(void) {
         Policy *p = calloc(1, sizeof *p);
@@ -38,49 +35,29 @@ Policy *policy_alloc(void) {
         return p;
 }
 
-static const char *const tty_actions[_LOCK_TTY_ACTION_MAX] = {
+static const char *const lock_tty_action_table[_LOCK_TTY_ACTION_MAX] = {
         [LOCK_TTY_IGNORE] = "ignore",
         [LOCK_TTY_REPORT] = "report",
         [LOCK_TTY_TERMINATE] = "terminate",
 };
-static const char *const av_engines[_AV_ENGINE_MAX] = {
+static const char *const av_engine_table[_AV_ENGINE_MAX] = {
         [AV_ENGINE_CLAMAV] = "clamav",
         [AV_ENGINE_GENERIC] = "generic",
         [AV_ENGINE_NONE] = "none",
 };
-static const char *const av_outputs[_AV_OUTPUT_MAX] = {
+static const char *const av_command_output_table[_AV_OUTPUT_MAX] = {
         [AV_OUTPUT_DATE] = "date",
         [AV_OUTPUT_EPOCH] = "epoch",
         [AV_OUTPUT_MINUTES_AGO] = "minutes_ago",
 };
 
-static int lookup(const char *const *table, size_t n, const char *s) {
-        for (size_t i = 0; s && i < n; i++)
-                if (streq(table[i], s))
-                        return (int) i;
-        return -EINVAL;
-}
-
-const char *lock_tty_action_to_string(LockTtyAction a) {
-        return (unsigned) a < _LOCK_TTY_ACTION_MAX ? tty_actions[a] : "ignore";
-}
-int lock_tty_action_from_string(const char *s) {
-        return lookup(tty_actions, _LOCK_TTY_ACTION_MAX, s);
-}
-const char *av_engine_to_string(AvEngine e) {
-        return (unsigned) e < _AV_ENGINE_MAX ? av_engines[e] : "none";
-}
-int av_engine_from_string(const char *s) {
-        return lookup(av_engines, _AV_ENGINE_MAX, s);
-}
-const char *av_command_output_to_string(AvCommandOutput o) {
-        return (unsigned) o < _AV_OUTPUT_MAX ? av_outputs[o] : "date";
-}
-int av_command_output_from_string(const char *s) {
-        return lookup(av_outputs, _AV_OUTPUT_MAX, s);
-}
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(lock_tty_action, LockTtyAction, "ignore");
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(av_engine, AvEngine, "none");
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(av_command_output, AvCommandOutput, "date");
 
 int policy_set_lock_av_defaults(Policy *p) {
+        assert(p);
+
         if (p->lock.tty_idle_timeout == 0)
                 p->lock.tty_idle_timeout = p->lock.idle_timeout * LOCK_TTY_TIMEOUT_FACTOR;
         if (!p->lock.policy_ref && !(p->lock.policy_ref = strdup(POLICY_REF_LOCK_DEFAULT)))
@@ -93,13 +70,15 @@ int policy_set_lock_av_defaults(Policy *p) {
         return 0;
 }
 
-static void strv_free_n(char **v, size_t n) {
+static void policy_strv_free_n(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(v[i]);
         free(v);
 }
 
 void collector_settings_init(CollectorSettings *c) {
+        assert(c);
+
         *c = (CollectorSettings){
                 .heartbeat_interval = COLLECTOR_HEARTBEAT_DEFAULT,
                 .timeout = COLLECTOR_TIMEOUT_DEFAULT,
@@ -110,6 +89,8 @@ void collector_settings_init(CollectorSettings *c) {
 }
 
 void collector_settings_done(CollectorSettings *c) {
+        assert(c);
+
         free(c->url);
         free(c->ca_file);
         free(c->pin);
@@ -126,7 +107,7 @@ Policy *policy_ref(Policy *p) {
         return p;
 }
 
-static void allow_entry_done(AllowEntry *e) {
+static void policy_allow_entry_done(AllowEntry *e) {
         free(e->file);
         free(e->serial);
         free(e->label);
@@ -140,7 +121,7 @@ Policy *policy_unref(Policy *p) {
         if (!p || --p->n_ref > 0)
                 return NULL;
         for (size_t i = 0; i < p->usb.n_entries; i++)
-                allow_entry_done(&p->usb.entries[i]);
+                policy_allow_entry_done(&p->usb.entries[i]);
         free(p->usb.entries);
         for (size_t i = 0; i < p->usb.n_drivers; i++)
                 free(p->usb.drivers[i].name);
@@ -150,9 +131,9 @@ Policy *policy_unref(Policy *p) {
         free(p->notice.contact_en);
         free(p->lock.policy_ref);
         free(p->av.database_dir);
-        strv_free_n(p->av.units, p->av.n_units);
+        policy_strv_free_n(p->av.units, p->av.n_units);
         free(p->av.pattern_file);
-        strv_free_n(p->av.command, p->av.n_command);
+        policy_strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
         collector_settings_done(&p->collector);
         for (size_t i = 0; i < p->n_files; i++) {
@@ -170,7 +151,11 @@ Policy *policy_unref(Policy *p) {
 }
 
 int policy_new_failsafe(const char *config_path, Policy **ret) {
-        _cleanup_(policy_unrefp) Policy *p = policy_alloc();
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+
+        assert(ret);
+
+        p = policy_alloc();
         if (!p)
                 return -ENOMEM;
         p->failsafe = true;
@@ -191,7 +176,7 @@ int policy_new_failsafe(const char *config_path, Policy **ret) {
         return 0;
 }
 
-static bool serial_equal(const AllowEntry *e, const UsbDevice *d) {
+static bool policy_serial_equal(const AllowEntry *e, const UsbDevice *d) {
         return d->has_serial && e->serial && e->serial_len == d->serial_raw_len &&
                memcmp(e->serial, d->serial_raw, e->serial_len) == 0;
 }
@@ -203,6 +188,9 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
         };
         const AllowEntry *expired = NULL, *mismatch = NULL, *in_force = NULL;
         int in_force_rank = -1;
+
+        assert(p);
+        assert(d);
 
         dec.blocked_categories = d->categories & p->usb.block_mask;
         dec.relevant = dec.blocked_categories != 0;
@@ -224,7 +212,7 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
                         continue;
                 if (e->any_serial)
                         rank = 0;
-                else if (serial_equal(e, d))
+                else if (policy_serial_equal(e, d))
                         rank = 1; /* an exact serial beats any_serial */
                 else {
                         if (!mismatch)

@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <curl/curl.h>
 
 #include "macro.h"
 #include "retry.h"
+#include "string-table.h"
 
-static const char *const verdicts[_RETRY_VERDICT_MAX] = {
+static const char *const retry_verdict_table[_RETRY_VERDICT_MAX] = {
         [RETRY_DELIVERED] = "delivered",
         [RETRY_LATER] = "retry",
         [RETRY_SPLIT] = "split",
         [RETRY_REJECTED] = "rejected",
 };
 
-const char *retry_verdict_to_string(RetryVerdict v) {
-        return (unsigned) v < _RETRY_VERDICT_MAX ? verdicts[v] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(retry_verdict, RetryVerdict, "unknown");
 
 RetryVerdict retry_classify(long status) {
         if (status >= 200 && status <= 299)
@@ -44,6 +44,8 @@ usec_t retry_backoff(unsigned failures, usec_t min, usec_t max, uint64_t random)
 int retry_after_parse(const char *value, usec_t now_realtime, usec_t max, usec_t *ret) {
         const char *p = value;
         time_t t;
+
+        assert(ret);
 
         if (!value)
                 return -EINVAL;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <string.h>
 
 #include <zlib.h>
@@ -6,14 +7,18 @@
 #include "spool-record.h"
 
 uint32_t spool_le32(const uint8_t *p) {
+        assert(p);
         return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 uint64_t spool_le64(const uint8_t *p) {
+        assert(p);
         return (uint64_t) spool_le32(p) | (uint64_t) spool_le32(p + 4) << 32;
 }
 
 void spool_put_le32(uint8_t *p, uint32_t v) {
+        assert(p);
+
         p[0] = (uint8_t) v;
         p[1] = (uint8_t) (v >> 8);
         p[2] = (uint8_t) (v >> 16);
@@ -21,6 +26,8 @@ void spool_put_le32(uint8_t *p, uint32_t v) {
 }
 
 void spool_put_le64(uint8_t *p, uint64_t v) {
+        assert(p);
+
         spool_put_le32(p, (uint32_t) v);
         spool_put_le32(p + 4, (uint32_t) (v >> 32));
 }
@@ -32,7 +39,7 @@ size_t spool_record_size(size_t json_len, size_t aux_len) {
         return SPOOL_RECORD_HEADER_SIZE + json_len + aux_len;
 }
 
-static uint32_t record_crc(const uint8_t *header, const uint8_t *payload, size_t payload_len) {
+static uint32_t spool_record_crc(const uint8_t *header, const uint8_t *payload, size_t payload_len) {
         uLong c = crc32(0L, Z_NULL, 0);
         c = crc32(c, header, 28);
         /* zlib takes uInt lengths; payloads are at most 1 MiB. */
@@ -41,8 +48,12 @@ static uint32_t record_crc(const uint8_t *header, const uint8_t *payload, size_t
 }
 
 void spool_record_encode(uint8_t *buf, const SpoolRecord *r) {
-        size_t payload = r->json_len + r->aux_len;
+        size_t payload;
 
+        assert(buf);
+        assert(r);
+
+        payload = r->json_len + r->aux_len;
         spool_put_le32(buf, SPOOL_RECORD_MAGIC);
         spool_put_le32(buf + 4, (uint32_t) payload);
         spool_put_le64(buf + 8, r->seq);
@@ -54,14 +65,15 @@ void spool_record_encode(uint8_t *buf, const SpoolRecord *r) {
         memcpy(buf + SPOOL_RECORD_HEADER_SIZE, r->json, r->json_len);
         if (r->aux_len)
                 memcpy(buf + SPOOL_RECORD_HEADER_SIZE + r->json_len, r->aux, r->aux_len);
-        spool_put_le32(buf + 28, record_crc(buf, buf + SPOOL_RECORD_HEADER_SIZE, payload));
+        spool_put_le32(buf + 28, spool_record_crc(buf, buf + SPOOL_RECORD_HEADER_SIZE, payload));
 }
 
 uint64_t spool_record_header_time(const uint8_t *header) {
+        assert(header);
         return spool_le64(header + 16);
 }
 
-static bool all_zero(const uint8_t *p, size_t n) {
+static bool spool_record_all_zero(const uint8_t *p, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (p[i])
                         return false;
@@ -73,11 +85,15 @@ SpoolDecode spool_record_decode(const uint8_t *buf, size_t len, SpoolRecord *ret
         uint32_t payload;
         size_t aux;
 
+        assert(buf || len == 0);
+        assert(ret);
+        assert(ret_size);
+
         if (len == 0)
                 return SPOOL_DECODE_END;
         /* A file extended but never written (a power cut on some file
          * systems) reads as zeros: that write never completed. */
-        if (all_zero(buf, len))
+        if (spool_record_all_zero(buf, len))
                 return SPOOL_DECODE_TORN;
         spool_put_le32(magic, SPOOL_RECORD_MAGIC);
         if (len < SPOOL_RECORD_HEADER_SIZE) {
@@ -98,7 +114,7 @@ SpoolDecode spool_record_decode(const uint8_t *buf, size_t len, SpoolRecord *ret
                 return SPOOL_DECODE_CORRUPT;
         if (len - SPOOL_RECORD_HEADER_SIZE < payload)
                 return SPOOL_DECODE_TORN;
-        if (spool_le32(buf + 28) != record_crc(buf, buf + SPOOL_RECORD_HEADER_SIZE, payload))
+        if (spool_le32(buf + 28) != spool_record_crc(buf, buf + SPOOL_RECORD_HEADER_SIZE, payload))
                 return SPOOL_DECODE_CORRUPT;
 
         *ret = (SpoolRecord){
@@ -118,6 +134,8 @@ SpoolDecode spool_record_decode(const uint8_t *buf, size_t len, SpoolRecord *ret
 size_t spool_record_resync(const uint8_t *buf, size_t len) {
         uint8_t magic[4];
 
+        assert(buf || len == 0);
+
         spool_put_le32(magic, SPOOL_RECORD_MAGIC);
         for (size_t off = 1; off + SPOOL_RECORD_HEADER_SIZE <= len; off++) {
                 const uint8_t *p = memchr(buf + off, magic[0], len - off);
@@ -136,11 +154,17 @@ size_t spool_record_resync(const uint8_t *buf, size_t len) {
 }
 
 void spool_tombstone_get(const SpoolRecord *r, size_t i, uint64_t *ret_first, uint64_t *ret_last) {
+        assert(r);
+        assert(ret_first);
+        assert(ret_last);
+
         *ret_first = spool_le64(r->aux + 16 * i);
         *ret_last = spool_le64(r->aux + 16 * i + 8);
 }
 
 void spool_tombstone_put(uint8_t *aux, size_t i, uint64_t first, uint64_t last) {
+        assert(aux);
+
         spool_put_le64(aux + 16 * i, first);
         spool_put_le64(aux + 16 * i + 8, last);
 }

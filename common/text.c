@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 size_t utf8_sequence_len(const unsigned char *s, size_t len) {
         uint32_t cp;
         size_t n;
+
+        assert(s || len == 0);
 
         if (len == 0)
                 return 0;
@@ -32,17 +35,21 @@ size_t utf8_sequence_len(const unsigned char *s, size_t len) {
                 cp = (cp << 6) | (s[i] & 0x3f);
         }
         /* Reject overlong forms, surrogates and code points past U+10FFFF. */
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                 return 0;
         return n;
 }
 
 uint32_t utf8_decode(const unsigned char *s, size_t n) {
+        assert(s);
+
         switch (n) {
-        case 1: return s[0];
-        case 2: return ((uint32_t) (s[0] & 0x1f) << 6) | (s[1] & 0x3f);
-        case 3: return ((uint32_t) (s[0] & 0x0f) << 12) | ((uint32_t) (s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+        case 1:
+                return s[0];
+        case 2:
+                return ((uint32_t) (s[0] & 0x1f) << 6) | (s[1] & 0x3f);
+        case 3:
+                return ((uint32_t) (s[0] & 0x0f) << 12) | ((uint32_t) (s[1] & 0x3f) << 6) | (s[2] & 0x3f);
         default:
                 return ((uint32_t) (s[0] & 0x07) << 18) | ((uint32_t) (s[1] & 0x3f) << 12) |
                        ((uint32_t) (s[2] & 0x3f) << 6) | (s[3] & 0x3f);
@@ -54,28 +61,31 @@ uint32_t utf8_decode(const unsigned char *s, size_t n) {
  * shows as nothing, or changes how its neighbours show, is never shown raw. */
 bool text_codepoint_is_hidden(uint32_t c) {
         if (c < 0xa0)
-                return c < 0x20 || c >= 0x7f;          /* C0, DEL, C1 */
-        return c == 0x00ad ||                           /* soft hyphen */
-               c == 0x034f ||                           /* combining grapheme joiner */
-               c == 0x061c ||                           /* Arabic letter mark */
-               c == 0x115f || c == 0x1160 ||            /* Hangul choseong/jungseong fillers */
-               c == 0x17b4 || c == 0x17b5 ||            /* Khmer inherent vowels */
-               (c >= 0x180b && c <= 0x180f) ||          /* Mongolian variation selectors, vowel separator */
-               (c >= 0x200b && c <= 0x200f) ||          /* zero-width space/non-joiner/joiner, LRM, RLM */
-               (c >= 0x2028 && c <= 0x202e) ||          /* line/paragraph separators, embeddings, overrides */
-               (c >= 0x2060 && c <= 0x206f) ||          /* word joiner, invisible operators, isolates, deprecated */
-               c == 0x3164 ||                           /* Hangul filler */
-               (c >= 0xfe00 && c <= 0xfe0f) ||          /* variation selectors */
-               c == 0xfeff ||                           /* zero-width no-break space (BOM) */
-               c == 0xffa0 ||                           /* halfwidth Hangul filler */
-               (c >= 0xfff0 && c <= 0xfffb) ||          /* unassigned, interlinear annotation */
-               (c >= 0x1bca0 && c <= 0x1bca3) ||        /* shorthand format controls */
-               (c >= 0x1d173 && c <= 0x1d17a) ||        /* musical symbol format controls */
-               (c >= 0xe0000 && c <= 0xe0fff);          /* tags, variation selectors supplement */
+                return c < 0x20 || c >= 0x7f;    /* C0, DEL, C1 */
+        return c == 0x00ad ||                    /* soft hyphen */
+               c == 0x034f ||                    /* combining grapheme joiner */
+               c == 0x061c ||                    /* Arabic letter mark */
+               c == 0x115f || c == 0x1160 ||     /* Hangul choseong/jungseong fillers */
+               c == 0x17b4 || c == 0x17b5 ||     /* Khmer inherent vowels */
+               (c >= 0x180b && c <= 0x180f) ||   /* Mongolian variation selectors, vowel separator */
+               (c >= 0x200b && c <= 0x200f) ||   /* zero-width space/non-joiner/joiner, LRM, RLM */
+               (c >= 0x2028 && c <= 0x202e) ||   /* line/paragraph separators, embeddings, overrides */
+               (c >= 0x2060 && c <= 0x206f) ||   /* word joiner, invisible operators, isolates, deprecated */
+               c == 0x3164 ||                    /* Hangul filler */
+               (c >= 0xfe00 && c <= 0xfe0f) ||   /* variation selectors */
+               c == 0xfeff ||                    /* zero-width no-break space (BOM) */
+               c == 0xffa0 ||                    /* halfwidth Hangul filler */
+               (c >= 0xfff0 && c <= 0xfffb) ||   /* unassigned, interlinear annotation */
+               (c >= 0x1bca0 && c <= 0x1bca3) || /* shorthand format controls */
+               (c >= 0x1d173 && c <= 0x1d17a) || /* musical symbol format controls */
+               (c >= 0xe0000 && c <= 0xe0fff);   /* tags, variation selectors supplement */
 }
 
 bool text_is_clean(const char *str, size_t len) {
         const unsigned char *s = (const unsigned char *) str;
+
+        assert(str || len == 0);
+
         for (size_t i = 0; i < len;) {
                 size_t n = utf8_sequence_len(s + i, len - i);
                 if (n == 0 || text_codepoint_is_hidden(utf8_decode(s + i, n)))
@@ -87,7 +97,7 @@ bool text_is_clean(const char *str, size_t len) {
 
 /* The escape for what starts at s (n bytes, or 0 when not valid UTF-8) into
  * esc; returns its length, or 0 when the sequence is kept as it is. */
-static size_t escape_one(const unsigned char *s, size_t n, unsigned flags, char esc[static 11]) {
+static size_t text_escape_one(const unsigned char *s, size_t n, unsigned flags, char esc[static 11]) {
         static const char hex[] = "0123456789abcdef";
         uint32_t c;
         size_t digits;
@@ -133,7 +143,7 @@ char *text_sanitize_flags(const char *in, size_t in_len, size_t max, unsigned fl
         for (size_t i = 0; i < in_len;) {
                 size_t n = utf8_sequence_len(s + i, in_len - i);
                 char esc[11];
-                size_t e = escape_one(s + i, n, flags, esc);
+                size_t e = text_escape_one(s + i, n, flags, esc);
                 const char *piece = e ? esc : (const char *) s + i;
                 size_t piece_len = e ? e : n;
 
@@ -159,7 +169,11 @@ char *text_sanitize(const char *in, size_t in_len, size_t max, bool *truncated) 
 char *hex_encode(const void *p, size_t len) {
         static const char hex[] = "0123456789abcdef";
         const unsigned char *s = p;
-        char *out = malloc(len * 2 + 1);
+        char *out;
+
+        assert(p || len == 0);
+
+        out = malloc(len * 2 + 1);
         if (!out)
                 return NULL;
         for (size_t i = 0; i < len; i++) {

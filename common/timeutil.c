@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -17,17 +18,19 @@ usec_t now_usec(clockid_t clock) {
 char *format_rfc3339(char buf[static RFC3339_MAX], usec_t t) {
         time_t sec = (time_t) (t / USEC_PER_SEC);
         struct tm tm;
+
+        assert(buf);
+
         if (!gmtime_r(&sec, &tm)) {
                 snprintf(buf, RFC3339_MAX, "1970-01-01T00:00:00.000000Z");
                 return buf;
         }
-        snprintf(buf, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (unsigned) (t % USEC_PER_SEC));
+        snprintf(buf, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned) (t % USEC_PER_SEC));
         return buf;
 }
 
-static bool is_leap(int y) {
+static bool timeutil_is_leap(int y) {
         return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
@@ -35,7 +38,7 @@ int date_days_in_month(int year, int month) {
         static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
         if (month < 1 || month > 12)
                 return 0;
-        return mdays[month - 1] + (month == 2 && is_leap(year));
+        return mdays[month - 1] + (month == 2 && timeutil_is_leap(year));
 }
 
 int parse_date(const char *s, int *ret_year, int *ret_month, int *ret_day) {
@@ -82,7 +85,7 @@ usec_t date_end_local(int year, int month, int day) {
         return date_start_local(year, month, day + 1);
 }
 
-static int digits(const char *s, size_t n) {
+static int timeutil_digits(const char *s, size_t n) {
         int v = 0;
         for (size_t i = 0; i < n; i++) {
                 if (!isdigit((unsigned char) s[i]))
@@ -113,9 +116,9 @@ int parse_rfc3339(const char *s, usec_t *ret) {
         }
         if (s[13] != ':' || s[16] != ':')
                 return -EINVAL;
-        h = digits(s + 11, 2);
-        mi = digits(s + 14, 2);
-        sec = digits(s + 17, 2);
+        h = timeutil_digits(s + 11, 2);
+        mi = timeutil_digits(s + 14, 2);
+        sec = timeutil_digits(s + 17, 2);
         if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60) /* 60: a leap second */
                 return -EINVAL;
         p = s + 19;
@@ -135,8 +138,8 @@ int parse_rfc3339(const char *s, usec_t *ret) {
                 sign = 0;
         else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
                 sign = *p == '+' ? 1 : -1;
-                oh = digits(p + 1, 2);
-                om = digits(p + 4, 2);
+                oh = timeutil_digits(p + 1, 2);
+                om = timeutil_digits(p + 4, 2);
                 if (oh < 0 || oh > 23 || om < 0 || om > 59)
                         return -EINVAL;
         } else
@@ -179,6 +182,9 @@ bool expiry_is_date(const char *s) {
 
 char *date_nonexistent_reason(char buf[static DATE_REASON_MAX], const char *s) {
         int y, m;
+
+        assert(buf);
+
         /* Only for what parse_date() called -ERANGE: "YYYY-MM-DD" digits. */
         if (!s || strlen(s) < 10 || sscanf(s, "%4d-%2d", &y, &m) != 2)
                 snprintf(buf, DATE_REASON_MAX, "no such date");

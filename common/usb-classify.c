@@ -4,40 +4,27 @@
 #include <strings.h>
 
 #include "macro.h"
+#include "string-table.h"
 #include "text.h"
 #include "usb-classify.h"
 
-static const char *const category_names[_USB_CATEGORY_MAX] = {
-        [USB_CATEGORY_OTHER] = "other",
-        [USB_CATEGORY_STORAGE] = "storage",
-        [USB_CATEGORY_MTP] = "mtp",
-        [USB_CATEGORY_PTP] = "ptp",
-        [USB_CATEGORY_TETHERING] = "tethering",
+static const char *const usb_category_table[_USB_CATEGORY_MAX] = {
+        [USB_CATEGORY_OTHER] = "other", [USB_CATEGORY_STORAGE] = "storage",     [USB_CATEGORY_MTP] = "mtp",
+        [USB_CATEGORY_PTP] = "ptp",     [USB_CATEGORY_TETHERING] = "tethering",
 };
 
-const char *usb_category_to_string(UsbCategory c) {
-        if ((unsigned) c >= _USB_CATEGORY_MAX)
-                return "other";
-        return category_names[c];
-}
-
-int usb_category_from_string(const char *s) {
-        for (unsigned i = 0; i < _USB_CATEGORY_MAX; i++)
-                if (s && streq(s, category_names[i]))
-                        return (int) i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP_FALLBACK(usb_category, UsbCategory, "other");
 
 UsbCategory usb_category_primary(unsigned mask) {
-        static const UsbCategory order[] = { USB_CATEGORY_STORAGE, USB_CATEGORY_MTP,
-                                             USB_CATEGORY_PTP, USB_CATEGORY_TETHERING };
+        static const UsbCategory order[] = { USB_CATEGORY_STORAGE, USB_CATEGORY_MTP, USB_CATEGORY_PTP,
+                                             USB_CATEGORY_TETHERING };
         for (size_t i = 0; i < ELEMENTSOF(order); i++)
                 if (mask & USB_CATEGORY_BIT(order[i]))
                         return order[i];
         return USB_CATEGORY_OTHER;
 }
 
-static bool word_mtp(const char *name) {
+static bool usb_classify_word_mtp(const char *name) {
         for (const char *p = name; (p = strcasestr(p, "mtp")); p += 3) {
                 bool left = p == name || !((p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z'));
                 bool right = !((p[3] >= 'a' && p[3] <= 'z') || (p[3] >= 'A' && p[3] <= 'Z'));
@@ -49,7 +36,7 @@ static bool word_mtp(const char *name) {
 
 /* The name without its hidden code points (zero-width, joiners, controls, ...):
  * the device chooses its bytes, and "M\u200bTP" reads as MTP to a person. */
-static bool announces_mtp(const char *name) {
+static bool usb_classify_announces_mtp(const char *name) {
         /* "MTP", "mtp", "Android MTP", "MTP Device": a word match is enough; a
          * false positive only means an interface waits for approval. */
         const unsigned char *s = (const unsigned char *) name;
@@ -74,7 +61,7 @@ static bool announces_mtp(const char *name) {
                 i += n;
         }
         buf[o] = 0;
-        return word_mtp(buf);
+        return usb_classify_word_mtp(buf);
 }
 
 bool usb_class_name_decides(uint8_t cls) {
@@ -91,7 +78,7 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
                 return USB_CATEGORY_STORAGE;
 
         case 0x06: /* Still Image: PTP cameras and phones in PTP mode; MTP rides on it too */
-                return announces_mtp(name) ? USB_CATEGORY_MTP : USB_CATEGORY_PTP;
+                return usb_classify_announces_mtp(name) ? USB_CATEGORY_MTP : USB_CATEGORY_PTP;
 
         case 0x02: /* CDC communication */
                 switch (sub) {
@@ -118,7 +105,7 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
                 return (sub == 0x04 || sub == 0x01) && proto == 0x01 ? USB_CATEGORY_TETHERING : USB_CATEGORY_OTHER;
 
         case 0xff: /* Vendor specific */
-                if (announces_mtp(name))
+                if (usb_classify_announces_mtp(name))
                         return USB_CATEGORY_MTP;
                 if (sub == 0xfd && proto == 0x01) /* Apple iPhone USB Ethernet (ipheth) */
                         return USB_CATEGORY_TETHERING;
@@ -131,8 +118,8 @@ UsbCategory usb_classify_interface(uint8_t cls, uint8_t sub, uint8_t proto, cons
         }
 }
 
-UsbCategory usb_classify_interface_udev(uint8_t cls, uint8_t sub, uint8_t proto, const char *name,
-                                        unsigned udev_flags, const char **ret_by) {
+UsbCategory usb_classify_interface_udev(uint8_t cls, uint8_t sub, uint8_t proto, const char *name, unsigned udev_flags,
+                                        const char **ret_by) {
         UsbCategory c = usb_classify_interface(cls, sub, proto, name);
         const char *by = NULL;
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,11 @@
 #define DT_CONFIG 0x02
 #define DT_INTERFACE 0x04
 
-static uint16_t le16(const uint8_t *p) {
+static uint16_t usb_descriptors_le16(const uint8_t *p) {
         return (uint16_t) (p[0] | (p[1] << 8));
 }
 
-int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_device,
-                          UsbDescInterface *out, size_t max) {
+int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_device, UsbDescInterface *out, size_t max) {
         size_t off, n = 0, config_end = 0;
         uint8_t config_value = 0, nested_value = 0;
 
@@ -24,9 +24,9 @@ int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_dev
                 return -EBADMSG;
         if (ret_device)
                 *ret_device = (UsbDescDevice){
-                        .vendor = le16(buf + 8),
-                        .product = le16(buf + 10),
-                        .bcd_device = le16(buf + 12),
+                        .vendor = usb_descriptors_le16(buf + 8),
+                        .product = usb_descriptors_le16(buf + 10),
+                        .bcd_device = usb_descriptors_le16(buf + 12),
                         .cls = buf[4],
                         .subclass = buf[5],
                         .protocol = buf[6],
@@ -47,7 +47,7 @@ int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_dev
                 if (type == DT_CONFIG && blen >= 9 && off >= config_end) {
                         config_value = buf[off + 5];
                         nested_value = 0;
-                        config_end = off + MAX((size_t) le16(buf + off + 2), (size_t) blen);
+                        config_end = off + MAX((size_t) usb_descriptors_le16(buf + off + 2), (size_t) blen);
                 } else if (type == DT_CONFIG && blen >= 9)
                         nested_value = buf[off + 5];
                 else if (type == DT_INTERFACE && blen >= 9 && n < max && out)
@@ -69,6 +69,9 @@ int usb_descriptors_parse(const uint8_t *buf, size_t len, UsbDescDevice *ret_dev
 int usb_descriptors_read(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
         uint8_t *buf = NULL;
         size_t len = 0, cap = 0;
+
+        assert(ret);
+        assert(ret_len);
 
         for (;;) {
                 ssize_t l;

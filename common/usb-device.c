@@ -41,11 +41,14 @@ UsbDevice *usb_device_free(UsbDevice *d) {
 }
 
 char *usb_device_id(const UsbDevice *d, char buf[static 10]) {
+        assert(d);
+        assert(buf);
+
         snprintf(buf, 10, "%04x:%04x", d->vendor, d->product);
         return buf;
 }
 
-static char *sanitize_str(const char *s, bool *truncated) {
+static char *usb_device_sanitize_str(const char *s, bool *truncated) {
         bool t = false;
         char *r;
         if (!s)
@@ -56,7 +59,7 @@ static char *sanitize_str(const char *s, bool *truncated) {
         return r;
 }
 
-static int set_serial(UsbDevice *d, const char *serial, size_t len) {
+static int usb_device_set_serial(UsbDevice *d, const char *serial, size_t len) {
         if (!serial || len == 0)
                 return 0;
         d->serial_raw = malloc(len + 1);
@@ -78,8 +81,7 @@ static int set_serial(UsbDevice *d, const char *serial, size_t len) {
         return 0;
 }
 
-UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product,
-                          const char *serial, size_t serial_len) {
+UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product, const char *serial, size_t serial_len) {
         _cleanup_(usb_device_freep) UsbDevice *d = calloc(1, sizeof *d);
         if (!d)
                 return NULL;
@@ -92,12 +94,12 @@ UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product
                 d->syspath = NULL;
         if (!d->sysname || !d->syspath)
                 return NULL;
-        if (set_serial(d, serial, serial_len) < 0)
+        if (usb_device_set_serial(d, serial, serial_len) < 0)
                 return NULL;
         return TAKE_PTR(d);
 }
 
-static UsbInterface *append_interface(UsbDevice *d) {
+static UsbInterface *usb_device_append_interface(UsbDevice *d) {
         UsbInterface *n = reallocarray(d->interfaces, d->n_interfaces + 1, sizeof *n);
         if (!n)
                 return NULL;
@@ -107,9 +109,14 @@ static UsbInterface *append_interface(UsbDevice *d) {
         return n;
 }
 
-int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass,
-                             uint8_t protocol, const char *name, int authorized) {
-        UsbInterface *i = append_interface(d);
+int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass, uint8_t protocol,
+                             const char *name, int authorized) {
+        UsbInterface *i;
+
+        assert(d);
+        assert(sysname);
+
+        i = usb_device_append_interface(d);
         if (!i)
                 return -ENOMEM;
         i->cls = cls;
@@ -125,7 +132,7 @@ int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uin
         }
         if (name) {
                 i->name_raw = strdup(name);
-                i->name = sanitize_str(name, &d->strings_truncated);
+                i->name = usb_device_sanitize_str(name, &d->strings_truncated);
                 if (!i->name_raw || !i->name)
                         return -ENOMEM;
         }
@@ -133,7 +140,8 @@ int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uin
 }
 
 /* Takes category c from source/by when it ranks before the current one. */
-static void consider(UsbInterface *i, UsbCategory c, UsbCategorySource source, const char *by, size_t by_len) {
+static void usb_interface_consider(UsbInterface *i, UsbCategory c, UsbCategorySource source, const char *by,
+                                   size_t by_len) {
         if (c == USB_CATEGORY_OTHER || c == i->category)
                 return;
         if (i->category != USB_CATEGORY_OTHER &&
@@ -145,7 +153,8 @@ static void consider(UsbInterface *i, UsbCategory c, UsbCategorySource source, c
         i->category_by = strndup(by, by_len); /* NULL on OOM: only the event's detail is lost */
 }
 
-static void classify_interface(UsbInterface *i, unsigned udev_flags, const UsbDriverEntry *extra, size_t n_extra) {
+static void usb_device_classify_interface(UsbInterface *i, unsigned udev_flags, const UsbDriverEntry *extra,
+                                          size_t n_extra) {
         const char *name, *by;
         size_t len;
         UsbCategory c;
@@ -155,18 +164,18 @@ static void classify_interface(UsbInterface *i, unsigned udev_flags, const UsbDr
         i->category_by = mfree(i->category_by);
         c = usb_classify_interface_udev(i->cls, i->subclass, i->protocol, i->name_raw, udev_flags, &by);
         if (by)
-                consider(i, c, USB_CATEGORY_FROM_UDEV, by, strlen(by));
+                usb_interface_consider(i, c, USB_CATEGORY_FROM_UDEV, by, strlen(by));
 
         /* What binds (or bound) counts before what would bind, at the same rank. */
         if (i->driver)
-                consider(i, usb_driver_category(extra, n_extra, i->driver), USB_CATEGORY_FROM_DRIVER, i->driver,
-                         strlen(i->driver));
+                usb_interface_consider(i, usb_driver_category(extra, n_extra, i->driver), USB_CATEGORY_FROM_DRIVER,
+                                       i->driver, strlen(i->driver));
         if (i->driver_seen)
-                consider(i, usb_driver_category(extra, n_extra, i->driver_seen), USB_CATEGORY_FROM_DRIVER,
-                         i->driver_seen, strlen(i->driver_seen));
+                usb_interface_consider(i, usb_driver_category(extra, n_extra, i->driver_seen), USB_CATEGORY_FROM_DRIVER,
+                                       i->driver_seen, strlen(i->driver_seen));
         c = usb_driver_list_category(extra, n_extra, i->alias_modules, &name, &len);
         if (c != USB_CATEGORY_OTHER)
-                consider(i, c, USB_CATEGORY_FROM_MODALIAS, name, len);
+                usb_interface_consider(i, c, USB_CATEGORY_FROM_MODALIAS, name, len);
 
         /* Whoever holds the interface can switch it to any of its alternate
          * settings (usbfs SETINTERFACE): the most restrictive one counts. Their
@@ -176,17 +185,20 @@ static void classify_interface(UsbInterface *i, unsigned udev_flags, const UsbDr
                 char b[32];
                 c = usb_classify_interface_udev(a->cls, a->subclass, a->protocol, NULL, udev_flags, NULL);
                 snprintf(b, sizeof b, "alt %u %02x/%02x/%02x", a->alternate, a->cls, a->subclass, a->protocol);
-                consider(i, c, USB_CATEGORY_FROM_ALTERNATE, b, strlen(b));
+                usb_interface_consider(i, c, USB_CATEGORY_FROM_ALTERNATE, b, strlen(b));
         }
 }
 
 void usb_device_classify_with(UsbDevice *d, const UsbDriverEntry *extra, size_t n_extra) {
         bool tethering = false;
 
+        assert(d);
+        assert(extra || n_extra == 0);
+
         d->categories = 0;
         for (size_t k = 0; k < d->n_interfaces; k++) {
                 UsbInterface *i = &d->interfaces[k];
-                classify_interface(i, d->udev_flags, extra, n_extra);
+                usb_device_classify_interface(i, d->udev_flags, extra, n_extra);
                 if (i->category == USB_CATEGORY_TETHERING)
                         tethering = true;
         }
@@ -200,13 +212,14 @@ void usb_device_classify_with(UsbDevice *d, const UsbDriverEntry *extra, size_t 
 }
 
 void usb_device_classify(UsbDevice *d) {
+        assert(d);
         usb_device_classify_with(d, NULL, 0);
 }
 
 /* ---- reading from sysfs ---- */
 
 /* A number sysfs printed ("%02x\n", "%d\n", "%2d\n"): nothing after it but the newline. */
-static int uint_attr(sd_device *dev, const char *attr, int base, unsigned max, unsigned *ret) {
+static int usb_device_uint_attr(sd_device *dev, const char *attr, int base, unsigned max, unsigned *ret) {
         const char *v;
         char *end;
         unsigned long x;
@@ -221,27 +234,27 @@ static int uint_attr(sd_device *dev, const char *attr, int base, unsigned max, u
         return 0;
 }
 
-static int hex_attr(sd_device *dev, const char *attr, unsigned max, unsigned *ret) {
-        return uint_attr(dev, attr, 16, max, ret);
+static int usb_device_hex_attr(sd_device *dev, const char *attr, unsigned max, unsigned *ret) {
+        return usb_device_uint_attr(dev, attr, 16, max, ret);
 }
 
-static int dec_attr(sd_device *dev, const char *attr, unsigned *ret) {
-        return uint_attr(dev, attr, 10, UINT32_MAX, ret);
+static int usb_device_dec_attr(sd_device *dev, const char *attr, unsigned *ret) {
+        return usb_device_uint_attr(dev, attr, 10, UINT32_MAX, ret);
 }
 
-static int bool_attr(sd_device *dev, const char *attr) {
+static int usb_device_bool_attr(sd_device *dev, const char *attr) {
         unsigned v;
-        if (dec_attr(dev, attr, &v) < 0)
+        if (usb_device_dec_attr(dev, attr, &v) < 0)
                 return -1;
         return v ? 1 : 0;
 }
 
-static const char *str_attr(sd_device *dev, const char *attr) {
+static const char *usb_device_str_attr(sd_device *dev, const char *attr) {
         const char *v;
         return sd_device_get_sysattr_value(dev, attr, &v) < 0 ? NULL : v;
 }
 
-static int read_interface(UsbDevice *d, const char *syspath) {
+static int usb_device_read_interface(UsbDevice *d, const char *syspath) {
         _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
         unsigned cls = 0, sub = 0, proto = 0, num = 0, alt = 0;
         const char *sysname, *driver, *name, *modalias;
@@ -251,19 +264,19 @@ static int read_interface(UsbDevice *d, const char *syspath) {
         r = sd_device_new_from_syspath(&dev, syspath);
         if (r < 0)
                 return r; /* gone meanwhile */
-        if (hex_attr(dev, "bInterfaceClass", 0xff, &cls) < 0)
+        if (usb_device_hex_attr(dev, "bInterfaceClass", 0xff, &cls) < 0)
                 return -ENODATA;
-        (void) hex_attr(dev, "bInterfaceSubClass", 0xff, &sub);
-        (void) hex_attr(dev, "bInterfaceProtocol", 0xff, &proto);
-        (void) hex_attr(dev, "bInterfaceNumber", 0xff, &num);
-        (void) dec_attr(dev, "bAlternateSetting", &alt);
+        (void) usb_device_hex_attr(dev, "bInterfaceSubClass", 0xff, &sub);
+        (void) usb_device_hex_attr(dev, "bInterfaceProtocol", 0xff, &proto);
+        (void) usb_device_hex_attr(dev, "bInterfaceNumber", 0xff, &num);
+        (void) usb_device_dec_attr(dev, "bAlternateSetting", &alt);
         if (sd_device_get_sysname(dev, &sysname) < 0)
                 return -ENODATA;
-        name = str_attr(dev, "interface");
-        modalias = str_attr(dev, "modalias");
+        name = usb_device_str_attr(dev, "interface");
+        modalias = usb_device_str_attr(dev, "modalias");
 
         r = usb_device_add_interface(d, sysname, (uint8_t) cls, (uint8_t) sub, (uint8_t) proto, name,
-                                     bool_attr(dev, "authorized"));
+                                     usb_device_bool_attr(dev, "authorized"));
         if (r < 0)
                 return r;
         i = &d->interfaces[d->n_interfaces - 1];
@@ -274,7 +287,7 @@ static int read_interface(UsbDevice *d, const char *syspath) {
         i->number = (uint8_t) num;
         i->alternate = (uint8_t) MIN(alt, 255u);
         if (sd_device_get_driver(dev, &driver) >= 0) {
-                i->driver = sanitize_str(driver, NULL);
+                i->driver = usb_device_sanitize_str(driver, NULL);
                 if (!i->driver)
                         return -ENOMEM;
         }
@@ -286,7 +299,7 @@ static int read_interface(UsbDevice *d, const char *syspath) {
         return 0;
 }
 
-static int interface_order(const void *a, const void *b) {
+static int usb_device_interface_order(const void *a, const void *b) {
         const UsbInterface *x = a, *y = b;
         if (x->number != y->number)
                 return x->number < y->number ? -1 : 1;
@@ -295,7 +308,7 @@ static int interface_order(const void *a, const void *b) {
         return strcmp(x->sysname, y->sysname);
 }
 
-static int read_interfaces_from_sysfs(UsbDevice *d) {
+static int usb_device_read_interfaces_from_sysfs(UsbDevice *d) {
         _cleanup_(closedirp_) DIR *dir = NULL;
         size_t plen = strlen(d->sysname);
         struct dirent *de;
@@ -318,19 +331,19 @@ static int read_interfaces_from_sysfs(UsbDevice *d) {
                 }
                 if (asprintf(&p, "%s/%s", d->syspath, de->d_name) < 0)
                         return -ENOMEM;
-                r = read_interface(d, p);
+                r = usb_device_read_interface(d, p);
                 if (r == -ENOMEM)
                         return r;
         }
         /* readdir order is arbitrary: events list interfaces by number. */
         if (d->n_interfaces > 1)
-                qsort(d->interfaces, d->n_interfaces, sizeof *d->interfaces, interface_order);
+                qsort(d->interfaces, d->n_interfaces, sizeof *d->interfaces, usb_device_interface_order);
         return 0;
 }
 
 /* The device's raw `descriptors` file, read to its end but at most max
  * bytes; larger is -EFBIG, logged with what is then not read (what). */
-static int read_descriptors_file(UsbDevice *d, size_t max, const char *what, uint8_t **ret, size_t *ret_len) {
+static int usb_device_read_descriptors_file(UsbDevice *d, size_t max, const char *what, uint8_t **ret, size_t *ret_len) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
         int n;
@@ -346,13 +359,13 @@ static int read_descriptors_file(UsbDevice *d, size_t max, const char *what, uin
         return n < 0 ? n : 0;
 }
 
-static int read_interfaces_from_descriptors(UsbDevice *d) {
+static int usb_device_read_interfaces_from_descriptors(UsbDevice *d) {
         _cleanup_free_ uint8_t *buf = NULL;
         UsbDescInterface ifs[USB_DESC_MAX_INTERFACES];
         size_t len = 0;
         int n;
 
-        n = read_descriptors_file(d, USB_DESC_READ_MAX, "its interfaces are", &buf, &len);
+        n = usb_device_read_descriptors_file(d, USB_DESC_READ_MAX, "its interfaces are", &buf, &len);
         if (n < 0)
                 return n;
         n = usb_descriptors_parse(buf, len, NULL, ifs, ELEMENTSOF(ifs));
@@ -362,13 +375,11 @@ static int read_interfaces_from_descriptors(UsbDevice *d) {
                 char name[64];
                 int r;
                 snprintf(name, sizeof name, "%s:%u.%u", d->sysname, ifs[k].configuration, ifs[k].number);
-                r = usb_device_add_interface(d, name, ifs[k].cls, ifs[k].subclass, ifs[k].protocol,
-                                             NULL, -1);
+                r = usb_device_add_interface(d, name, ifs[k].cls, ifs[k].subclass, ifs[k].protocol, NULL, -1);
                 if (r < 0)
                         return r;
                 /* Only the descriptors know it: there is no directory to write to yet. */
-                d->interfaces[d->n_interfaces - 1].syspath =
-                        mfree(d->interfaces[d->n_interfaces - 1].syspath);
+                d->interfaces[d->n_interfaces - 1].syspath = mfree(d->interfaces[d->n_interfaces - 1].syspath);
                 d->interfaces[d->n_interfaces - 1].number = ifs[k].number;
                 d->interfaces[d->n_interfaces - 1].alternate = ifs[k].alternate;
         }
@@ -379,14 +390,14 @@ static int read_interfaces_from_descriptors(UsbDevice *d) {
 /* The other alternate settings of the interfaces read from sysfs (which shows
  * only the current one), from the raw descriptors of the active configuration.
  * Without the descriptors the current settings are all there is. */
-static int read_alternates(UsbDevice *d, unsigned config_value) {
+static int usb_device_read_alternates(UsbDevice *d, unsigned config_value) {
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_free_ UsbDescInterface *ifs = NULL;
         size_t len = 0, max;
         int n;
 
         /* USB_DESC_KERNEL_MAX: more than a kernel's descriptors can be */
-        n = read_descriptors_file(d, USB_DESC_KERNEL_MAX, "its alternate settings are", &buf, &len);
+        n = usb_device_read_descriptors_file(d, USB_DESC_KERNEL_MAX, "its alternate settings are", &buf, &len);
         if (n < 0)
                 return n;
         /* Every interface descriptor (9 bytes) of every configuration: a first
@@ -404,8 +415,7 @@ static int read_alternates(UsbDevice *d, unsigned config_value) {
                         continue;
                 for (size_t j = 0; j < d->n_interfaces; j++) {
                         UsbInterface *i = &d->interfaces[j];
-                        if (i->number != x->number || i->alternate == x->alternate ||
-                            i->n_alts >= USB_INTERFACE_MAX_ALTS)
+                        if (i->number != x->number || i->alternate == x->alternate || i->n_alts >= USB_INTERFACE_MAX_ALTS)
                                 continue;
                         i->alts[i->n_alts++] = (UsbAltSetting){
                                 .alternate = x->alternate,
@@ -419,7 +429,7 @@ static int read_alternates(UsbDevice *d, unsigned config_value) {
 }
 
 /* What udev's rules (libmtp, media-player-info, libgphoto2) said of the device. */
-static unsigned read_udev_flags(sd_device *dev) {
+static unsigned usb_device_read_udev_flags(sd_device *dev) {
         const char *v;
         unsigned f = 0;
         if (sd_device_get_property_value(dev, "ID_MTP_DEVICE", &v) >= 0 && streq(v, "1"))
@@ -437,6 +447,9 @@ int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
         unsigned vendor = 0, product = 0, cls = 0;
         int r;
 
+        assert(dev);
+        assert(ret);
+
         r = sd_device_get_syspath(dev, &syspath);
         if (r < 0)
                 return r;
@@ -444,41 +457,40 @@ int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
         if (r < 0)
                 return r;
         assert(syspath && sysname); /* sd-device sets both when it returns >= 0 */
-        r = hex_attr(dev, "idVendor", 0xffff, &vendor);
+        r = usb_device_hex_attr(dev, "idVendor", 0xffff, &vendor);
         if (r < 0)
                 return r;
-        r = hex_attr(dev, "idProduct", 0xffff, &product);
+        r = usb_device_hex_attr(dev, "idProduct", 0xffff, &product);
         if (r < 0)
                 return r;
 
-        serial = str_attr(dev, "serial");
-        d = usb_device_new(sysname, (uint16_t) vendor, (uint16_t) product, serial,
-                           serial ? strlen(serial) : 0);
+        serial = usb_device_str_attr(dev, "serial");
+        d = usb_device_new(sysname, (uint16_t) vendor, (uint16_t) product, serial, serial ? strlen(serial) : 0);
         if (!d)
                 return -ENOMEM;
         if (free_and_strdup(&d->syspath, syspath) < 0)
                 return -ENOMEM;
 
-        (void) dec_attr(dev, "busnum", &d->busnum);
-        (void) dec_attr(dev, "devnum", &d->devnum);
-        if (hex_attr(dev, "bDeviceClass", 0xff, &cls) >= 0)
+        (void) usb_device_dec_attr(dev, "busnum", &d->busnum);
+        (void) usb_device_dec_attr(dev, "devnum", &d->devnum);
+        if (usb_device_hex_attr(dev, "bDeviceClass", 0xff, &cls) >= 0)
                 d->device_class = (uint8_t) cls;
-        d->authorized = bool_attr(dev, "authorized");
+        d->authorized = usb_device_bool_attr(dev, "authorized");
         d->is_root_hub = startswith(sysname, "usb");
-        cfg = str_attr(dev, "bConfigurationValue");
+        cfg = usb_device_str_attr(dev, "bConfigurationValue");
         d->configured = !isempty(cfg);
-        d->manufacturer = sanitize_str(str_attr(dev, "manufacturer"), &d->strings_truncated);
-        d->product_name = sanitize_str(str_attr(dev, "product"), &d->strings_truncated);
+        d->manufacturer = usb_device_sanitize_str(usb_device_str_attr(dev, "manufacturer"), &d->strings_truncated);
+        d->product_name = usb_device_sanitize_str(usb_device_str_attr(dev, "product"), &d->strings_truncated);
 
-        d->udev_flags = read_udev_flags(dev);
+        d->udev_flags = usb_device_read_udev_flags(dev);
 
-        r = read_interfaces_from_sysfs(d);
+        r = usb_device_read_interfaces_from_sysfs(d);
         if (r == -ENOMEM)
                 return r;
         if (d->n_interfaces > 0) {
                 unsigned cv;
-                if (dec_attr(dev, "bConfigurationValue", &cv) >= 0) {
-                        r = read_alternates(d, cv);
+                if (usb_device_dec_attr(dev, "bConfigurationValue", &cv) >= 0) {
+                        r = usb_device_read_alternates(d, cv);
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0 && r != -EFBIG) /* EFBIG: logged */
@@ -488,7 +500,7 @@ int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret) {
         /* An unconfigured device (device-level authorized=0) has no interface
          * directories: its classes are only in the raw descriptors. */
         if (d->n_interfaces == 0 && !d->is_root_hub) {
-                r = read_interfaces_from_descriptors(d);
+                r = usb_device_read_interfaces_from_descriptors(d);
                 if (r == -ENOMEM)
                         return r;
         }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <string.h>
 
 #include "macro.h"
@@ -61,14 +62,14 @@ static const struct {
 #undef S
 #undef T
 
-static char fold(char c) {
+static char usb_driver_fold(char c) {
         return c == '-' ? '_' : c;
 }
 
-static bool name_equal_n(const char *a, size_t alen, const char *b) {
+static bool usb_driver_name_equal_n(const char *a, size_t alen, const char *b) {
         size_t i;
         for (i = 0; i < alen && b[i]; i++)
-                if (fold(a[i]) != fold(b[i]))
+                if (usb_driver_fold(a[i]) != usb_driver_fold(b[i]))
                         return false;
         return i == alen && b[i] == 0;
 }
@@ -76,7 +77,7 @@ static bool name_equal_n(const char *a, size_t alen, const char *b) {
 bool usb_driver_name_equal(const char *a, const char *b) {
         if (!a || !b)
                 return false;
-        return name_equal_n(a, strlen(a), b);
+        return usb_driver_name_equal_n(a, strlen(a), b);
 }
 
 bool usb_driver_name_valid(const char *name) {
@@ -88,29 +89,30 @@ bool usb_driver_name_valid(const char *name) {
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char c = name[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                      c == '-'))
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
                         return false;
         }
         return true;
 }
 
-static UsbCategory category_n(const UsbDriverEntry *extra, size_t n_extra, const char *name, size_t len) {
+static UsbCategory usb_driver_category_n(const UsbDriverEntry *extra, size_t n_extra, const char *name, size_t len) {
         if (len == 0)
                 return USB_CATEGORY_OTHER;
         for (size_t i = 0; i < n_extra; i++)
-                if (name_equal_n(name, len, extra[i].name))
+                if (usb_driver_name_equal_n(name, len, extra[i].name))
                         return extra[i].category;
         for (size_t i = 0; i < ELEMENTSOF(builtin); i++)
-                if (name_equal_n(name, len, builtin[i].name))
+                if (usb_driver_name_equal_n(name, len, builtin[i].name))
                         return builtin[i].category;
         return USB_CATEGORY_OTHER;
 }
 
 UsbCategory usb_driver_category(const UsbDriverEntry *extra, size_t n_extra, const char *name) {
+        assert(extra || n_extra == 0);
+
         if (!name)
                 return USB_CATEGORY_OTHER;
-        return category_n(extra, n_extra, name, strlen(name));
+        return usb_driver_category_n(extra, n_extra, name, strlen(name));
 }
 
 size_t usb_driver_builtin_count(void) {
@@ -131,9 +133,11 @@ UsbCategory usb_driver_list_category(const UsbDriverEntry *extra, size_t n_extra
         const char *best_name = NULL;
         size_t best_len = 0;
 
+        assert(extra || n_extra == 0);
+
         for (const char *p = list; p && *p;) {
                 size_t len = strcspn(p, " ");
-                UsbCategory c = category_n(extra, n_extra, p, len);
+                UsbCategory c = usb_driver_category_n(extra, n_extra, p, len);
                 if (c != USB_CATEGORY_OTHER &&
                     (best == USB_CATEGORY_OTHER ||
                      usb_category_primary(USB_CATEGORY_BIT(c) | USB_CATEGORY_BIT(best)) == c) &&

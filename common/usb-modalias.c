@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +34,14 @@ UsbAliasResolver *usb_alias_resolver_free(UsbAliasResolver *r) {
         return NULL;
 }
 
-static void kmod_log_quiet(void *data, int priority, const char *file, int line, const char *fn, const char *format,
-                           va_list args) {
+static void usb_alias_resolver_log_quiet(void *data, int priority, const char *file, int line, const char *fn,
+                                         const char *format, va_list args) {
         /* libkmod complains about every missing index file: one line of ours says it all. */
 }
 
 /* modules.builtin.modinfo: what libkmod's lookup leaves out when a module's
  * alias matches too. Missing (kernels before 5.2) or unreadable: nothing. */
-static int load_builtin(UsbAliasResolver *r) {
+static int usb_alias_resolver_load_builtin(UsbAliasResolver *r) {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_(fclosep) FILE *f = NULL;
         size_t len;
@@ -60,11 +61,14 @@ static int load_builtin(UsbAliasResolver *r) {
 }
 
 int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret) {
-        _cleanup_(usb_alias_resolver_freep) UsbAliasResolver *r = calloc(1, sizeof *r);
+        _cleanup_(usb_alias_resolver_freep) UsbAliasResolver *r = NULL;
         _cleanup_free_ char *index = NULL, *conf = NULL;
         struct utsname u;
         struct stat st;
 
+        assert(ret);
+
+        r = calloc(1, sizeof *r);
         if (!r)
                 return -ENOMEM;
         if (dir)
@@ -91,12 +95,12 @@ int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret) {
                 r->ctx = kmod_new(NULL, NULL);
         if (!r->ctx)
                 return log_oom();
-        kmod_set_log_fn(r->ctx, kmod_log_quiet, NULL);
+        kmod_set_log_fn(r->ctx, usb_alias_resolver_log_quiet, NULL);
         /* mmap the indexes once: a lookup then touches no file. Without it
          * libkmod opens the index on each lookup, which works too. */
         if (kmod_load_resources(r->ctx) < 0)
                 log_debug("Cannot map every module index of %s; looking aliases up file by file.", r->dir);
-        if (load_builtin(r) < 0)
+        if (usb_alias_resolver_load_builtin(r) < 0)
                 return log_oom();
         r->available = true;
         log_info("Resolving USB interfaces against the module aliases of %s.", r->dir);
@@ -118,6 +122,8 @@ int usb_alias_resolver_lookup(UsbAliasResolver *r, const char *modalias, char **
         size_t len = 0;
         FILE *f;
         int k;
+
+        assert(ret);
 
         if (!usb_alias_resolver_available(r))
                 return -ENODATA;

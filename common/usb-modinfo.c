@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #define PATTERN_MAX 256
 
 void usb_builtin_aliases_done(UsbBuiltinAliases *a) {
+        assert(a);
+
         for (size_t i = 0; i < a->n; i++) {
                 free(a->items[i].module);
                 free(a->items[i].pattern);
@@ -20,7 +23,7 @@ void usb_builtin_aliases_done(UsbBuiltinAliases *a) {
         *a = (UsbBuiltinAliases){ 0 };
 }
 
-static bool pattern_valid(const char *p, size_t len) {
+static bool usb_modinfo_pattern_valid(const char *p, size_t len) {
         if (len <= 4 || len > PATTERN_MAX || memcmp(p, "usb:", 4) != 0)
                 return false;
         for (size_t i = 0; i < len; i++)
@@ -30,7 +33,7 @@ static bool pattern_valid(const char *p, size_t len) {
 }
 
 /* One record: "module.alias=pattern". */
-static int parse_record(const char *r, size_t len, UsbBuiltinAliases *a, size_t *cap) {
+static int usb_modinfo_parse_record(const char *r, size_t len, UsbBuiltinAliases *a, size_t *cap) {
         static const char key[] = ".alias=";
         const char *dot = NULL;
         char name[USB_DRIVER_NAME_MAX + 1];
@@ -52,7 +55,7 @@ static int parse_record(const char *r, size_t len, UsbBuiltinAliases *a, size_t 
                 return 0;
         r = dot + sizeof key - 1;
         len -= nlen + sizeof key - 1;
-        if (!pattern_valid(r, len) || a->n >= USB_MODINFO_MAX_ALIASES)
+        if (!usb_modinfo_pattern_valid(r, len) || a->n >= USB_MODINFO_MAX_ALIASES)
                 return 0;
         if (grow_array((void **) &a->items, cap, a->n + 1, sizeof *a->items, 64) < 0)
                 return -ENOMEM;
@@ -70,10 +73,13 @@ int usb_modinfo_parse_usb_aliases(const char *buf, size_t len, UsbBuiltinAliases
         UsbBuiltinAliases a = { 0 };
         size_t cap = 0;
 
+        assert(buf || len == 0);
+        assert(ret);
+
         for (size_t off = 0; off < len;) {
                 const char *end = memchr(buf + off, 0, len - off);
                 size_t rlen = end ? (size_t) (end - (buf + off)) : len - off;
-                if (parse_record(buf + off, rlen, &a, &cap) < 0) {
+                if (usb_modinfo_parse_record(buf + off, rlen, &a, &cap) < 0) {
                         usb_builtin_aliases_done(&a);
                         return -ENOMEM;
                 }
@@ -83,7 +89,7 @@ int usb_modinfo_parse_usb_aliases(const char *buf, size_t len, UsbBuiltinAliases
         return 0;
 }
 
-static bool list_has(const char *list, const char *name) {
+static bool usb_modinfo_list_has(const char *list, const char *name) {
         size_t n = strlen(name);
         for (const char *p = list; p && *p;) {
                 size_t l = strcspn(p, " ");
@@ -96,9 +102,13 @@ static bool list_has(const char *list, const char *name) {
 }
 
 int usb_builtin_aliases_match(const UsbBuiltinAliases *a, const char *modalias, char **list) {
+        assert(a);
+        assert(modalias);
+        assert(list);
+
         for (size_t i = 0; i < a->n; i++) {
                 char *n;
-                if (list_has(*list, a->items[i].module) || fnmatch(a->items[i].pattern, modalias, 0) != 0)
+                if (usb_modinfo_list_has(*list, a->items[i].module) || fnmatch(a->items[i].pattern, modalias, 0) != 0)
                         continue;
                 if (asprintf(&n, "%s%s%s", strempty(*list), isempty(*list) ? "" : " ", a->items[i].module) < 0)
                         return -ENOMEM;

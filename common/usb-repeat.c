@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,21 +8,26 @@
 #include "usb-repeat.h"
 
 void usb_repeat_clear(UsbRepeatTable *t, UsbRepeat *r) {
+        assert(t);
+        assert(r);
+
         free(r->identity);
         if (r->payload && t->payload_free)
                 t->payload_free(r->payload);
-        *r = (UsbRepeat) { 0 };
+        *r = (UsbRepeat){ 0 };
 }
 
 void usb_repeat_table_done(UsbRepeatTable *t) {
+        assert(t);
+
         for (size_t i = 0; i < t->n; i++)
                 usb_repeat_clear(t, &t->entries[i]);
         t->n = 0;
 }
 
-static void remove_at(UsbRepeatTable *t, size_t i) {
+static void usb_repeat_remove_at(UsbRepeatTable *t, size_t i) {
         t->entries[i] = t->entries[--t->n];
-        t->entries[t->n] = (UsbRepeat) { 0 };
+        t->entries[t->n] = (UsbRepeat){ 0 };
 }
 
 int usb_repeat_note(UsbRepeatTable *t, const char *identity, usec_t window, usec_t now, usec_t realtime,
@@ -29,7 +35,12 @@ int usb_repeat_note(UsbRepeatTable *t, const char *identity, usec_t window, usec
         UsbRepeat *r;
         char *id;
 
-        *ret_evicted = (UsbRepeat) { 0 };
+        assert(t);
+        assert(identity);
+        assert(ret);
+        assert(ret_evicted);
+
+        *ret_evicted = (UsbRepeat){ 0 };
         *ret = NULL;
         for (size_t i = 0; i < t->n; i++) {
                 r = &t->entries[i];
@@ -68,17 +79,20 @@ int usb_repeat_note(UsbRepeatTable *t, const char *identity, usec_t window, usec
                         *ret_evicted = t->entries[oldest];
                 else
                         usb_repeat_clear(t, &t->entries[oldest]);
-                t->entries[oldest] = (UsbRepeat) { 0 };
-                remove_at(t, oldest);
+                t->entries[oldest] = (UsbRepeat){ 0 };
+                usb_repeat_remove_at(t, oldest);
         }
         r = &t->entries[t->n++];
-        *r = (UsbRepeat) { .identity = id, .seen_mono = now, .due = now + window };
+        *r = (UsbRepeat){ .identity = id, .seen_mono = now, .due = now + window };
         *ret = r;
         return 0;
 }
 
 usec_t usb_repeat_next_due(const UsbRepeatTable *t) {
         usec_t next = USEC_INFINITY;
+
+        assert(t);
+
         /* An entry without repeats has nothing to record: no wakeup for it
          * (it is reused, evicted or dropped later). */
         for (size_t i = 0; i < t->n; i++)
@@ -89,6 +103,10 @@ usec_t usb_repeat_next_due(const UsbRepeatTable *t) {
 
 bool usb_repeat_pop_due(UsbRepeatTable *t, usec_t now, UsbRepeat *ret) {
         size_t i = 0;
+
+        assert(t);
+        assert(ret);
+
         while (i < t->n) {
                 UsbRepeat *r = &t->entries[i];
                 if (r->due > now) {
@@ -97,12 +115,12 @@ bool usb_repeat_pop_due(UsbRepeatTable *t, usec_t now, UsbRepeat *ret) {
                 }
                 if (r->repeats > 0) {
                         *ret = *r;
-                        *r = (UsbRepeat) { 0 };
-                        remove_at(t, i);
+                        *r = (UsbRepeat){ 0 };
+                        usb_repeat_remove_at(t, i);
                         return true;
                 }
                 usb_repeat_clear(t, r);
-                remove_at(t, i);
+                usb_repeat_remove_at(t, i);
         }
         return false;
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <sys/epoll.h>
 
 #include "curl-event.h"
@@ -20,7 +21,7 @@ struct CurlEvent {
         void *userdata;
 };
 
-static void check_finished(CurlEvent *g) {
+static void curl_event_check_finished(CurlEvent *g) {
         CURLMsg *msg;
         int left = 0;
 
@@ -30,7 +31,7 @@ static void check_finished(CurlEvent *g) {
                         g->done(g, msg->easy_handle, msg->data.result, g->userdata);
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int curl_event_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         CurlEvent *g = userdata;
         int action = 0, running = 0;
 
@@ -42,21 +43,21 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 action |= CURL_CSELECT_ERR;
         if (curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
                 log_debug("curl could not process I/O on fd %d.", fd);
-        check_finished(g);
+        curl_event_check_finished(g);
         return 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int curl_event_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         CurlEvent *g = userdata;
         int running = 0;
 
         if (curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
                 log_debug("curl could not process its timeout.");
-        check_finished(g);
+        curl_event_check_finished(g);
         return 0;
 }
 
-static void watch_drop(CurlEvent *g, curl_socket_t fd) {
+static void curl_event_watch_drop(CurlEvent *g, curl_socket_t fd) {
         for (size_t i = 0; i < g->n_watches; i++)
                 if (g->watches[i].fd == fd) {
                         sd_event_source_disable_unref(g->watches[i].source);
@@ -65,7 +66,7 @@ static void watch_drop(CurlEvent *g, curl_socket_t fd) {
                 }
 }
 
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+static int curl_event_on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
         CurlEvent *g = userp;
         sd_event_source *src = socketp;
         uint32_t events = 0;
@@ -73,7 +74,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
         if (what == CURL_POLL_REMOVE) {
                 if (src) {
-                        watch_drop(g, fd);
+                        curl_event_watch_drop(g, fd);
                         (void) curl_multi_assign(g->multi, fd, NULL);
                 }
                 return 0;
@@ -85,8 +86,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
         if (src) {
                 /* Already watched: epoll refuses the same fd twice. */
-                if (sd_event_source_set_io_events(src, events) < 0 ||
-                    sd_event_source_set_enabled(src, SD_EVENT_ON) < 0)
+                if (sd_event_source_set_io_events(src, events) < 0 || sd_event_source_set_enabled(src, SD_EVENT_ON) < 0)
                         return -1;
                 return 0;
         }
@@ -94,19 +94,19 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         if (!n)
                 return -1;
         g->watches = n;
-        if (sd_event_add_io(g->event, &src, fd, events, on_io, g) < 0)
+        if (sd_event_add_io(g->event, &src, fd, events, curl_event_on_io, g) < 0)
                 return -1;
         (void) sd_event_source_set_priority(src, g->priority);
         (void) sd_event_source_set_description(src, "curl-io");
         g->watches[g->n_watches++] = (Watch){ fd, src };
         if (curl_multi_assign(g->multi, fd, src) != CURLM_OK) {
-                watch_drop(g, fd);
+                curl_event_watch_drop(g, fd);
                 return -1;
         }
         return 0;
 }
 
-static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
+static int curl_event_on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
         CurlEvent *g = userp;
         uint64_t usec;
 
@@ -124,7 +124,7 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
                 return 0;
         }
         /* accuracy 0 would mean sd-event's default of 250ms: curl asks for exact times */
-        if (sd_event_add_time_relative(g->event, &g->timer, CLOCK_MONOTONIC, usec, 1, on_timer, g) < 0)
+        if (sd_event_add_time_relative(g->event, &g->timer, CLOCK_MONOTONIC, usec, 1, curl_event_on_timer, g) < 0)
                 return -1;
         (void) sd_event_source_set_priority(g->timer, g->priority);
         (void) sd_event_source_set_description(g->timer, "curl-timer");
@@ -132,8 +132,13 @@ static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
 }
 
 int curl_event_new(sd_event *e, int64_t priority, CurlEventDone done, void *userdata, CurlEvent **ret) {
-        _cleanup_(curl_event_freep) CurlEvent *g = calloc(1, sizeof *g);
+        _cleanup_(curl_event_freep) CurlEvent *g = NULL;
 
+        assert(e);
+        assert(done);
+        assert(ret);
+
+        g = calloc(1, sizeof *g);
         if (!g)
                 return -ENOMEM;
         g->event = sd_event_ref(e);
@@ -143,9 +148,9 @@ int curl_event_new(sd_event *e, int64_t priority, CurlEventDone done, void *user
         g->multi = curl_multi_init();
         if (!g->multi)
                 return -ENOMEM;
-        if (curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        if (curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, curl_event_on_socket) != CURLM_OK ||
             curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer_change) != CURLM_OK ||
+            curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, curl_event_on_timer_change) != CURLM_OK ||
             curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK)
                 return -EIO;
         *ret = TAKE_PTR(g);
@@ -167,9 +172,15 @@ CurlEvent *curl_event_free(CurlEvent *g) {
 }
 
 int curl_event_add(CurlEvent *g, CURL *easy) {
+        assert(g);
+        assert(easy);
+
         return curl_multi_add_handle(g->multi, easy) == CURLM_OK ? 0 : -EIO;
 }
 
 void curl_event_remove(CurlEvent *g, CURL *easy) {
+        assert(g);
+        assert(easy);
+
         (void) curl_multi_remove_handle(g->multi, easy);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <linux/rtnetlink.h>
 #include <linux/if.h>
 #include <sys/epoll.h>
@@ -26,22 +27,22 @@ struct Netwatch {
         char why[128]; /* the first reason seen while reading one burst */
 };
 
-static LinkState *link_find(Netwatch *n, int ifindex) {
+static LinkState *netwatch_link_find(Netwatch *n, int ifindex) {
         for (size_t i = 0; i < n->n_links; i++)
                 if (n->links[i].ifindex == ifindex)
                         return &n->links[i];
         return NULL;
 }
 
-static void link_forget(Netwatch *n, int ifindex) {
-        LinkState *l = link_find(n, ifindex);
+static void netwatch_link_forget(Netwatch *n, int ifindex) {
+        LinkState *l = netwatch_link_find(n, ifindex);
         if (l)
                 *l = n->links[--n->n_links];
 }
 
 /* Returns true when the carrier just came on. */
-static bool link_update(Netwatch *n, int ifindex, bool carrier) {
-        LinkState *l = link_find(n, ifindex), *nl;
+static bool netwatch_link_update(Netwatch *n, int ifindex, bool carrier) {
+        LinkState *l = netwatch_link_find(n, ifindex), *nl;
         if (l) {
                 bool up = carrier && !l->carrier;
                 l->carrier = carrier;
@@ -55,12 +56,12 @@ static bool link_update(Netwatch *n, int ifindex, bool carrier) {
         return carrier;
 }
 
-static void note(Netwatch *n, const char *what, const char *arg) {
+static void netwatch_note(Netwatch *n, const char *what, const char *arg) {
         if (!n->why[0])
                 snprintf(n->why, sizeof n->why, "%s%s", what, arg);
 }
 
-static int on_msg(struct nl_msg *msg, void *arg) {
+static int netwatch_on_msg(struct nl_msg *msg, void *arg) {
         Netwatch *n = arg;
         struct nlmsghdr *h = nlmsg_hdr(msg);
 
@@ -77,15 +78,15 @@ static int on_msg(struct nl_msg *msg, void *arg) {
                 if (ifi->ifi_flags & IFF_LOOPBACK)
                         break;
                 if (h->nlmsg_type == RTM_DELLINK) {
-                        link_forget(n, ifi->ifi_index);
+                        netwatch_link_forget(n, ifi->ifi_index);
                         break;
                 }
-                if (!link_update(n, ifi->ifi_index, (ifi->ifi_flags & IFF_LOWER_UP) && (ifi->ifi_flags & IFF_UP)))
+                if (!netwatch_link_update(n, ifi->ifi_index, (ifi->ifi_flags & IFF_LOWER_UP) && (ifi->ifi_flags & IFF_UP)))
                         break;
                 name = nlmsg_find_attr(h, sizeof *ifi, IFLA_IFNAME);
                 if (name)
                         clean = text_sanitize(nla_data(name), strnlen(nla_data(name), (size_t) nla_len(name)), 32, NULL);
-                note(n, "carrier on ", clean ? clean : "a link");
+                netwatch_note(n, "carrier on ", clean ? clean : "a link");
                 break;
         }
         case RTM_NEWROUTE: {
@@ -94,7 +95,7 @@ static int on_msg(struct nl_msg *msg, void *arg) {
                         break;
                 rt = nlmsg_data(h);
                 if (rt->rtm_dst_len == 0 && rt->rtm_type == RTN_UNICAST && rt->rtm_table == RT_TABLE_MAIN)
-                        note(n, "default route ", rt->rtm_family == AF_INET6 ? "(IPv6)" : "(IPv4)");
+                        netwatch_note(n, "default route ", rt->rtm_family == AF_INET6 ? "(IPv6)" : "(IPv4)");
                 break;
         }
         default:
@@ -103,7 +104,7 @@ static int on_msg(struct nl_msg *msg, void *arg) {
         return NL_OK;
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int netwatch_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Netwatch *n = userdata;
         int r;
 
@@ -111,7 +112,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         r = nl_recvmsgs_default(n->sock);
         if (r == -NLE_NOMEM || r == -NLE_MSG_OVERFLOW)
                 /* The kernel dropped messages (ENOBUFS): something changed, we do not know what. */
-                note(n, "netlink overrun", "");
+                netwatch_note(n, "netlink overrun", "");
         else if (r < 0 && r != -NLE_AGAIN)
                 log_debug("netwatch: %s", nl_geterror(r));
         if (n->why[0]) {
@@ -122,7 +123,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
 }
 
 /* What the links are now, so that only a change is news. */
-static void initial_links(Netwatch *n) {
+static void netwatch_initial_links(Netwatch *n) {
         struct nl_sock *sk = nl_socket_alloc();
         struct nl_cache *cache = NULL;
 
@@ -133,7 +134,8 @@ static void initial_links(Netwatch *n) {
                         struct rtnl_link *l = (struct rtnl_link *) o;
                         unsigned flags = rtnl_link_get_flags(l);
                         if (!(flags & IFF_LOOPBACK))
-                                (void) link_update(n, rtnl_link_get_ifindex(l), (flags & IFF_LOWER_UP) && (flags & IFF_UP));
+                                (void) netwatch_link_update(n, rtnl_link_get_ifindex(l),
+                                                            (flags & IFF_LOWER_UP) && (flags & IFF_UP));
                 }
                 nl_cache_free(cache);
         }
@@ -141,20 +143,25 @@ static void initial_links(Netwatch *n) {
 }
 
 int netwatch_new(sd_event *e, NetwatchHandler handler, void *userdata, Netwatch **ret) {
-        _cleanup_(netwatch_freep) Netwatch *n = calloc(1, sizeof *n);
+        _cleanup_(netwatch_freep) Netwatch *n = NULL;
         int r;
 
+        assert(e);
+        assert(handler);
+        assert(ret);
+
+        n = calloc(1, sizeof *n);
         if (!n)
                 return -ENOMEM;
         n->handler = handler;
         n->userdata = userdata;
-        initial_links(n);
+        netwatch_initial_links(n);
 
         n->sock = nl_socket_alloc();
         if (!n->sock)
                 return -ENOMEM;
         nl_socket_disable_seq_check(n->sock);
-        nl_socket_modify_cb(n->sock, NL_CB_VALID, NL_CB_CUSTOM, on_msg, n);
+        nl_socket_modify_cb(n->sock, NL_CB_VALID, NL_CB_CUSTOM, netwatch_on_msg, n);
         r = nl_connect(n->sock, NETLINK_ROUTE);
         if (r < 0)
                 return log_error_errno(EIO, "Cannot open a netlink route socket: %s", nl_geterror(r));
@@ -162,7 +169,7 @@ int netwatch_new(sd_event *e, NetwatchHandler handler, void *userdata, Netwatch 
         if (r < 0)
                 return log_error_errno(EIO, "Cannot watch links and routes: %s", nl_geterror(r));
         (void) nl_socket_set_nonblocking(n->sock);
-        r = sd_event_add_io(e, &n->io, nl_socket_get_fd(n->sock), EPOLLIN, on_io, n);
+        r = sd_event_add_io(e, &n->io, nl_socket_get_fd(n->sock), EPOLLIN, netwatch_on_io, n);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the netlink socket: %m");
         (void) sd_event_source_set_description(n->io, "netwatch");

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,6 +15,7 @@
 #include "curl-event.h"
 #include "log.h"
 #include "retry.h"
+#include "string-table.h"
 #include "text.h"
 #include "trusted-file.h"
 #include "uplink.h"
@@ -65,26 +67,24 @@ struct Uplink {
         uint64_t events_sent, batches_sent, batches_rejected, events_rejected, bytes_sent;
 };
 
-static const char *const state_names[_UPLINK_STATE_MAX] = {
+static const char *const uplink_state_table[_UPLINK_STATE_MAX] = {
         [UPLINK_OFF] = "off",
         [UPLINK_IDLE] = "idle",
         [UPLINK_SENDING] = "sending",
         [UPLINK_WAITING] = "waiting",
 };
 
-const char *uplink_state_to_string(UplinkState s) {
-        return (unsigned) s < _UPLINK_STATE_MAX ? state_names[s] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(uplink_state, UplinkState, "unknown");
 
-static void send_next(Uplink *u);
+static void uplink_send_next(Uplink *u);
 
 /* ---- helpers ---- */
 
-static void set_error(Uplink *u, const char *msg) {
+static void uplink_set_error(Uplink *u, const char *msg) {
         (void) free_and_strdup(&u->last_error, msg);
 }
 
-static void drop_body(Uplink *u) {
+static void uplink_drop_body(Uplink *u) {
         if (u->body != (uint8_t *) u->batch.data)
                 free(u->body);
         u->body = NULL;
@@ -92,7 +92,7 @@ static void drop_body(Uplink *u) {
         spool_batch_done(&u->batch);
 }
 
-static int gzip_batch(const char *in, size_t len, uint8_t **ret, size_t *ret_len) {
+static int uplink_gzip_batch(const char *in, size_t len, uint8_t **ret, size_t *ret_len) {
         z_stream z = { 0 };
         _cleanup_free_ uint8_t *out = NULL;
         uLong bound;
@@ -120,7 +120,7 @@ static int gzip_batch(const char *in, size_t len, uint8_t **ret, size_t *ret_len
         return 0;
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+static size_t uplink_on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         Uplink *u = userdata;
         size_t n = size * nmemb, room = RESPONSE_MAX - u->response_len;
         memcpy(u->response + u->response_len, ptr, MIN(n, room));
@@ -130,7 +130,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
 }
 
 /* Frees a buffer that held a secret. */
-static void free_secret(char **p, size_t len) {
+static void uplink_free_secret(char **p, size_t len) {
         if (*p) {
                 explicit_bzero(*p, len);
                 free(*p);
@@ -139,7 +139,7 @@ static void free_secret(char **p, size_t len) {
 }
 
 /* The bearer token: a trusted file only root may read, one line of visible ASCII. */
-static int read_token(const char *path, char **ret, char **ret_why) {
+static int uplink_read_token(const char *path, char **ret, char **ret_why) {
         _cleanup_free_ char *why = NULL;
         char *buf = NULL;
         size_t n = 0, len;
@@ -166,14 +166,14 @@ static int read_token(const char *path, char **ret, char **ret_why) {
                                     : -EINVAL;
         if (r == 0 && asprintf(ret, "Authorization: Bearer %s", buf) < 0)
                 r = -ENOMEM;
-        free_secret(&buf, len);
+        uplink_free_secret(&buf, len);
         return r;
 }
 
 /* CURLOPT_PINNEDPUBLICKEY would read a key file by name: the file is read
  * here, as a trusted file, and turned into curl's "sha256//BASE64" form (the
  * SHA-256 of the key's DER SubjectPublicKeyInfo, what curl computes). */
-static int pin_from_file(const char *path, char **ret, char **ret_why) {
+static int uplink_pin_from_file(const char *path, char **ret, char **ret_why) {
         _cleanup_free_ char *text = NULL, *why = NULL;
         unsigned char *der = NULL, md[EVP_MAX_MD_SIZE], b64[4 * ((32 + 2) / 3) + 1];
         unsigned mdlen = 0;
@@ -213,7 +213,7 @@ static int pin_from_file(const char *path, char **ret, char **ret_why) {
 
 /* Reads every file the TLS connection needs; on a problem nothing changes
  * and *ret_why says which. */
-static int load_tls_files(Uplink *u, char **ret_why) {
+static int uplink_load_tls_files(Uplink *u, char **ret_why) {
         const CollectorSettings *c = &u->cfg;
         _cleanup_free_ char *ca = NULL, *cert = NULL, *pin = NULL, *why = NULL;
         char *key = NULL;
@@ -238,15 +238,15 @@ static int load_tls_files(Uplink *u, char **ret_why) {
         if (r < 0)
                 return asprintf(ret_why, "%s %s: %s", which, path, strna(why)) < 0 ? -ENOMEM : r;
         if (c->pin && c->pin[0] == '/') {
-                r = pin_from_file(c->pin, &pin, ret_why);
+                r = uplink_pin_from_file(c->pin, &pin, ret_why);
                 if (r < 0) {
-                        free_secret(&key, key_len);
+                        uplink_free_secret(&key, key_len);
                         return r;
                 }
         }
         free(u->ca_pem);
         free(u->cert_pem);
-        free_secret(&u->key_pem, u->key_len);
+        uplink_free_secret(&u->key_pem, u->key_len);
         free(u->pin);
         u->ca_pem = TAKE_PTR(ca), u->ca_len = ca_len;
         u->cert_pem = TAKE_PTR(cert), u->cert_len = cert_len;
@@ -255,14 +255,14 @@ static int load_tls_files(Uplink *u, char **ret_why) {
         return 0;
 }
 
-static uint64_t random_u64(void) {
+static uint64_t uplink_random_u64(void) {
         uint64_t v = 0;
         if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v)
                 v = now_usec(CLOCK_MONOTONIC) * 6364136223846793005ULL;
         return v;
 }
 
-static char *format_duration(char buf[static 32], usec_t d) {
+static char *uplink_format_duration(char buf[static 32], usec_t d) {
         if (d < 10 * USEC_PER_SEC)
                 snprintf(buf, 32, "%.1fs", (double) d / USEC_PER_SEC);
         else if (d < 120 * USEC_PER_SEC)
@@ -274,7 +274,7 @@ static char *format_duration(char buf[static 32], usec_t d) {
 
 /* ---- the easy handle ---- */
 
-static int build_easy(Uplink *u) {
+static int uplink_build_easy(Uplink *u) {
         const CollectorSettings *c = &u->cfg;
         /* curl copies blobs (CURL_BLOB_COPY): they need not outlive the call. */
         struct curl_blob ca = { u->ca_pem, u->ca_len, CURL_BLOB_COPY },
@@ -316,11 +316,11 @@ static int build_easy(Uplink *u) {
              curl_easy_setopt(e, CURLOPT_PROXY, c->proxy ? c->proxy : "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_NOPROXY, "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (c->timeout / USEC_PER_MSEC)) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) ==
-                     CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                              (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_USERAGENT, "mamorid/" MAMORI_VERSION) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, uplink_on_write) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_WRITEDATA, u) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_PRIVATE, u) == CURLE_OK;
@@ -333,7 +333,7 @@ static int build_easy(Uplink *u) {
         return 0;
 }
 
-static int build_headers(Uplink *u) {
+static int uplink_build_headers(Uplink *u) {
         struct curl_slist *h = NULL, *n;
         char batch[80];
         const char *lines[6];
@@ -362,7 +362,7 @@ static int build_headers(Uplink *u) {
 
 /* ---- outcomes ---- */
 
-static void schedule_retry(Uplink *u, usec_t delay, bool asked) {
+static void uplink_schedule_retry(Uplink *u, usec_t delay, bool asked) {
         char d[32];
         int r;
 
@@ -377,28 +377,29 @@ static void schedule_retry(Uplink *u, usec_t delay, bool asked) {
                 r = -ENOENT;
         if (r < 0)
                 log_error_errno(r, "Cannot arm the retry timer, events wait for the next one: %m");
-        log_debug("Next delivery attempt in %s.", format_duration(d, delay));
+        log_debug("Next delivery attempt in %s.", uplink_format_duration(d, delay));
 }
 
-static void failed(Uplink *u, const char *why, usec_t retry_after, bool asked) {
+static void uplink_failed(Uplink *u, const char *why, usec_t retry_after, bool asked) {
         char d[32];
         usec_t delay;
 
         u->failures++;
-        delay = asked ? retry_after : retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64());
+        delay = asked ? retry_after
+                      : retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, uplink_random_u64());
         /* Say it once, not at every retry. */
         if (!streq_ptr(u->last_error, why))
                 log_warning("Cannot deliver events to the collector: %s; they stay in the spool, retrying in %s%s.",
-                            why, format_duration(d, delay), asked ? " (as the collector asked)" : "");
+                            why, uplink_format_duration(d, delay), asked ? " (as the collector asked)" : "");
         else
                 log_debug("Delivery attempt %u failed: %s", u->failures, why);
-        set_error(u, why);
+        uplink_set_error(u, why);
         spool_release(u->spool);
-        drop_body(u);
-        schedule_retry(u, delay, asked);
+        uplink_drop_body(u);
+        uplink_schedule_retry(u, delay, asked);
 }
 
-static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
+static void uplink_describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
         const char *detail = u->errbuf[0] ? u->errbuf : curl_easy_strerror(rc);
         char d[32];
 
@@ -410,7 +411,8 @@ static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
                 snprintf(buf, n, "cannot connect to the collector (%s)", detail);
                 break;
         case CURLE_OPERATION_TIMEDOUT:
-                snprintf(buf, n, "the collector did not answer within %s (%s)", format_duration(d, u->cfg.timeout), detail);
+                snprintf(buf, n, "the collector did not answer within %s (%s)",
+                         uplink_format_duration(d, u->cfg.timeout), detail);
                 break;
         case CURLE_PEER_FAILED_VERIFICATION:
                 snprintf(buf, n,
@@ -421,7 +423,8 @@ static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
                 snprintf(buf, n, "TLS: the collector's public key does not match collector.pin (%s)", detail);
                 break;
         case CURLE_SSL_CERTPROBLEM:
-                snprintf(buf, n, "TLS: the client certificate cannot be used (client_cert %s: %s)", strna(u->cfg.client_cert), detail);
+                snprintf(buf, n, "TLS: the client certificate cannot be used (client_cert %s: %s)",
+                         strna(u->cfg.client_cert), detail);
                 break;
         case CURLE_SSL_CACERT_BADFILE:
                 snprintf(buf, n, "TLS: cannot use ca_file %s (%s)", strna(u->cfg.ca_file), detail);
@@ -442,7 +445,7 @@ static void describe_transport(Uplink *u, CURLcode rc, char *buf, size_t n) {
         }
 }
 
-static int dead_letter_size(Uplink *u, uint64_t *ret) {
+static int uplink_dead_letter_size(Uplink *u, uint64_t *ret) {
         _cleanup_(closedirp_) DIR *d = opendir(u->dead_letter_dir);
         struct dirent *de;
         uint64_t total = 0;
@@ -460,7 +463,7 @@ static int dead_letter_size(Uplink *u, uint64_t *ret) {
 
 /* The rejected batch, as sent, after one line that says why: durable
  * before the batch is acknowledged. */
-static int dead_letter(Uplink *u, long status, char **ret_path) {
+static int uplink_dead_letter(Uplink *u, long status, char **ret_path) {
         _cleanup_free_ char *header = NULL, *body = NULL, *path = NULL, *tmp = NULL;
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
         JsonWriter w = JSON_WRITER_INIT;
@@ -471,7 +474,7 @@ static int dead_letter(Uplink *u, long status, char **ret_path) {
 
         if (mkdir(u->dead_letter_dir, 0700) < 0 && errno != EEXIST)
                 return negative_errno();
-        r = dead_letter_size(u, &used);
+        r = uplink_dead_letter_size(u, &used);
         if (r < 0)
                 return r;
         if (used + u->batch.len > u->dead_letter_max)
@@ -519,13 +522,15 @@ static int dead_letter(Uplink *u, long status, char **ret_path) {
         return 0;
 }
 
-static void delivered(Uplink *u, long status) {
+static void uplink_delivered(Uplink *u, long status) {
         int r = spool_ack(u->spool, u->batch.last_seq);
         if (r < 0) {
                 /* The collector has them; without the cursor they go again (same ids). */
-                log_error_errno(r, "Cannot record the delivery of events %" PRIu64 "-%" PRIu64 " in the spool; they will be sent again: %m",
+                log_error_errno(r,
+                                "Cannot record the delivery of events %" PRIu64 "-%" PRIu64
+                                " in the spool; they will be sent again: %m",
                                 u->batch.first_seq, u->batch.last_seq);
-                failed(u, "cannot record the delivery in the spool", 0, false);
+                uplink_failed(u, "cannot record the delivery in the spool", 0, false);
                 return;
         }
         if (u->failures > 0)
@@ -539,39 +544,40 @@ static void delivered(Uplink *u, long status) {
         u->last_error = mfree(u->last_error);
         log_debug("Delivered events %" PRIu64 "-%" PRIu64 " (%zu, HTTP %ld).", u->batch.first_seq, u->batch.last_seq,
                   u->batch.count, status);
-        drop_body(u);
+        uplink_drop_body(u);
         u->state = UPLINK_IDLE;
-        send_next(u);
+        uplink_send_next(u);
 }
 
-static void rejected(Uplink *u, long status) {
+static void uplink_rejected(Uplink *u, long status) {
         _cleanup_free_ char *path = NULL, *answer = text_sanitize(u->response, u->response_len, 300, NULL);
         char why[512];
         int r;
 
-        r = dead_letter(u, status, &path);
+        r = uplink_dead_letter(u, status, &path);
         if (r < 0) {
-                snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status, u->dead_letter_dir,
-                         strerror(-r));
+                snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status,
+                         u->dead_letter_dir, strerror(-r));
                 /* Keep it: the spool's bound decides what goes, and says so. */
-                failed(u, why, u->cfg.backoff_max, true);
+                uplink_failed(u, why, u->cfg.backoff_max, true);
                 return;
         }
         r = spool_ack(u->spool, u->batch.last_seq);
         if (r < 0)
                 log_error_errno(r, "Cannot record the dead-lettered batch in the spool: %m");
-        log_error("The collector rejected events %" PRIu64 "-%" PRIu64 " with HTTP %ld (%s); the batch of %zu was moved to %s.",
+        log_error("The collector rejected events %" PRIu64 "-%" PRIu64
+                  " with HTTP %ld (%s); the batch of %zu was moved to %s.",
                   u->batch.first_seq, u->batch.last_seq, status, strempty(answer), u->batch.count, path);
         u->batches_rejected++;
         u->events_rejected += u->batch.count;
         snprintf(why, sizeof why, "HTTP %ld: batch moved to the dead-letter directory", status);
-        set_error(u, why);
-        drop_body(u);
+        uplink_set_error(u, why);
+        uplink_drop_body(u);
         u->state = UPLINK_IDLE;
-        send_next(u);
+        uplink_send_next(u);
 }
 
-static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
+static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
         Uplink *u = userdata;
         char why[CURL_ERROR_SIZE + 512];
         struct curl_header *h = NULL;
@@ -586,21 +592,21 @@ static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
         if (!u->cfg.url) {
                 /* the url went away with a reload while this was out */
                 spool_release(u->spool);
-                drop_body(u);
+                uplink_drop_body(u);
                 u->state = UPLINK_OFF;
                 return;
         }
         if (rc != CURLE_OK) {
-                describe_transport(u, rc, why, sizeof why);
-                failed(u, why, 0, false);
+                uplink_describe_transport(u, rc, why, sizeof why);
+                uplink_failed(u, why, 0, false);
                 return;
         }
         switch (retry_classify(status)) {
         case RETRY_DELIVERED:
-                delivered(u, status);
+                uplink_delivered(u, status);
                 return;
         case RETRY_REJECTED:
-                rejected(u, status);
+                uplink_rejected(u, status);
                 return;
         case RETRY_SPLIT:
                 if (u->batch.count > 1) {
@@ -608,11 +614,11 @@ static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
                         log_warning("The collector refused a batch of %zu events as too large (HTTP 413); sending at most %u per batch now.",
                                     u->batch.count, u->batch_limit);
                         spool_release(u->spool);
-                        drop_body(u);
+                        uplink_drop_body(u);
                         u->state = UPLINK_IDLE;
-                        send_next(u);
+                        uplink_send_next(u);
                 } else
-                        rejected(u, status);
+                        uplink_rejected(u, status);
                 return;
         case RETRY_LATER:
         default: {
@@ -620,9 +626,9 @@ static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
                 if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h &&
                     retry_after_parse(h->value, now_usec(CLOCK_REALTIME), RETRY_AFTER_MAX, &wait) >= 0)
                         asked = true;
-                snprintf(why, sizeof why, "the collector answered HTTP %ld%s%s%s", status, answer && answer[0] ? " (" : "",
-                         strempty(answer), answer && answer[0] ? ")" : "");
-                failed(u, why, wait, asked);
+                snprintf(why, sizeof why, "the collector answered HTTP %ld%s%s%s", status,
+                         answer && answer[0] ? " (" : "", strempty(answer), answer && answer[0] ? ")" : "");
+                uplink_failed(u, why, wait, asked);
                 return;
         }
         }
@@ -630,7 +636,7 @@ static void on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
 
 /* ---- sending ---- */
 
-static void send_next(Uplink *u) {
+static void uplink_send_next(Uplink *u) {
         int r;
 
         if (!u->cfg.url || u->state == UPLINK_OFF || u->state == UPLINK_SENDING || u->state == UPLINK_WAITING)
@@ -643,11 +649,14 @@ static void send_next(Uplink *u) {
         if (r < 0) {
                 log_error_errno(r, "Cannot read events from the spool: %m");
                 u->failures++;
-                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()), false);
+                uplink_schedule_retry(u,
+                                      retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max,
+                                                    uplink_random_u64()),
+                                      false);
                 return;
         }
         if (u->cfg.gzip) {
-                r = gzip_batch(u->batch.data, u->batch.len, &u->body, &u->body_len);
+                r = uplink_gzip_batch(u->batch.data, u->batch.len, &u->body, &u->body_len);
                 if (r < 0) {
                         log_warning_errno(r, "Cannot compress a batch, sending it as it is: %m");
                         u->body = NULL;
@@ -658,11 +667,11 @@ static void send_next(Uplink *u) {
                 u->body_len = u->batch.len;
         }
         if (!u->easy || u->easy_stale)
-                r = build_easy(u);
+                r = uplink_build_easy(u);
         else
                 r = 0;
         if (r >= 0)
-                r = build_headers(u);
+                r = uplink_build_headers(u);
         if (r >= 0) {
                 u->response_len = 0;
                 u->response[0] = 0;
@@ -677,10 +686,13 @@ static void send_next(Uplink *u) {
         if (r < 0) {
                 log_error_errno(r, "Cannot start a request to the collector: %m");
                 spool_release(u->spool);
-                drop_body(u);
+                uplink_drop_body(u);
                 u->failures++;
                 u->state = UPLINK_IDLE;
-                schedule_retry(u, retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max, random_u64()), false);
+                uplink_schedule_retry(u,
+                                      retry_backoff(u->failures, u->cfg.backoff_min, u->cfg.backoff_max,
+                                                    uplink_random_u64()),
+                                      false);
                 return;
         }
         u->state = UPLINK_SENDING;
@@ -688,20 +700,26 @@ static void send_next(Uplink *u) {
         u->next_attempt = 0;
 }
 
-static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int uplink_on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Uplink *u = userdata;
         if (u->state == UPLINK_WAITING)
                 u->state = UPLINK_IDLE;
-        send_next(u);
+        uplink_send_next(u);
         return 0;
 }
 
 /* ---- public ---- */
 
+/* spool may be NULL (it could not be opened): then no collector is ever configured. */
 int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret) {
-        _cleanup_(uplink_freep) Uplink *u = calloc(1, sizeof *u);
+        _cleanup_(uplink_freep) Uplink *u = NULL;
         int r;
 
+        assert(e);
+        assert(dead_letter_dir);
+        assert(ret);
+
+        u = calloc(1, sizeof *u);
         if (!u)
                 return -ENOMEM;
         u->event = sd_event_ref(e);
@@ -711,10 +729,10 @@ int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **
         u->dead_letter_dir = strdup(dead_letter_dir);
         if (!u->dead_letter_dir)
                 return -ENOMEM;
-        r = curl_event_new(e, UPLINK_PRIORITY, on_done, u, &u->glue);
+        r = curl_event_new(e, UPLINK_PRIORITY, uplink_on_done, u, &u->glue);
         if (r < 0)
                 return r;
-        r = sd_event_add_time(e, &u->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC * 10, on_retry_timer, u);
+        r = sd_event_add_time(e, &u->retry_timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC * 10, uplink_on_retry_timer, u);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
@@ -733,14 +751,14 @@ Uplink *uplink_free(Uplink *u) {
                 curl_easy_cleanup(u->easy);
         curl_event_free(u->glue);
         curl_slist_free_all(u->headers);
-        drop_body(u);
+        uplink_drop_body(u);
         sd_event_source_disable_unref(u->retry_timer);
         sd_event_unref(u->event);
         collector_settings_done(&u->cfg);
-        free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
+        uplink_free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
         free(u->ca_pem);
         free(u->cert_pem);
-        free_secret(&u->key_pem, u->key_len);
+        uplink_free_secret(&u->key_pem, u->key_len);
         free(u->pin);
         free(u->dead_letter_dir);
         free(u->last_error);
@@ -748,13 +766,13 @@ Uplink *uplink_free(Uplink *u) {
         return NULL;
 }
 
-static int dup_settings(CollectorSettings *dst, const CollectorSettings *src) {
+static int uplink_dup_settings(CollectorSettings *dst, const CollectorSettings *src) {
         CollectorSettings n = *src;
         n.url = n.ca_file = n.pin = n.client_cert = n.client_key = n.token_file = n.proxy = NULL;
         if (free_and_strdup(&n.url, src->url) < 0 || free_and_strdup(&n.ca_file, src->ca_file) < 0 ||
             free_and_strdup(&n.pin, src->pin) < 0 || free_and_strdup(&n.client_cert, src->client_cert) < 0 ||
-            free_and_strdup(&n.client_key, src->client_key) < 0 || free_and_strdup(&n.token_file, src->token_file) < 0 ||
-            free_and_strdup(&n.proxy, src->proxy) < 0) {
+            free_and_strdup(&n.client_key, src->client_key) < 0 ||
+            free_and_strdup(&n.token_file, src->token_file) < 0 || free_and_strdup(&n.proxy, src->proxy) < 0) {
                 collector_settings_done(&n);
                 return -ENOMEM;
         }
@@ -767,13 +785,16 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
         _cleanup_free_ char *auth = NULL, *why = NULL;
         int r;
 
-        r = dup_settings(&u->cfg, c);
+        assert(u);
+        assert(c);
+
+        r = uplink_dup_settings(&u->cfg, c);
         if (r < 0)
                 return r;
         u->dead_letter_max = dead_letter_max;
         u->batch_limit = u->cfg.batch_max_events;
         u->easy_stale = true;
-        free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
+        uplink_free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
         if (!u->cfg.url) {
                 if (u->state != UPLINK_SENDING)
                         u->state = UPLINK_OFF;
@@ -781,14 +802,14 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
                 log_info("No collector.url: events stay in the spool and the journal.");
                 return 0;
         }
-        r = load_tls_files(u, &why);
+        r = uplink_load_tls_files(u, &why);
         if (r >= 0 && u->cfg.token_file)
-                r = read_token(u->cfg.token_file, &auth, &why);
+                r = uplink_read_token(u->cfg.token_file, &auth, &why);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
                 log_error("Not sending events: %s", strna(why));
-                set_error(u, why);
+                uplink_set_error(u, why);
                 if (u->state != UPLINK_SENDING)
                         u->state = UPLINK_OFF;
                 (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
@@ -803,13 +824,13 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
                 return 0;
         (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
         u->state = UPLINK_IDLE;
-        send_next(u);
+        uplink_send_next(u);
         return 0;
 }
 
 void uplink_kick(Uplink *u) {
         if (u && u->state == UPLINK_IDLE)
-                send_next(u);
+                uplink_send_next(u);
 }
 
 int uplink_flush(Uplink *u) {
@@ -819,7 +840,7 @@ int uplink_flush(Uplink *u) {
                 (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
                 u->state = UPLINK_IDLE;
         }
-        send_next(u);
+        uplink_send_next(u);
         return 0;
 }
 
@@ -833,10 +854,13 @@ void uplink_network_up(Uplink *u, const char *why) {
         log_info("Network change (%s): retrying delivery now instead of waiting out the backoff.", why);
         (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
         u->state = UPLINK_IDLE;
-        send_next(u);
+        uplink_send_next(u);
 }
 
 void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
+        assert(u);
+        assert(ret);
+
         *ret = (UplinkStatus){
                 .state = u->state,
                 .url = u->cfg.url,
@@ -854,7 +878,7 @@ void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
         };
 }
 
-static void kv_time(JsonWriter *w, const char *key, usec_t t) {
+static void uplink_kv_time(JsonWriter *w, const char *key, usec_t t) {
         char ts[RFC3339_MAX];
         json_key(w, key);
         if (t)
@@ -866,12 +890,15 @@ static void kv_time(JsonWriter *w, const char *key, usec_t t) {
 void uplink_status_json(const Uplink *u, JsonWriter *w) {
         UplinkStatus s;
 
+        assert(u);
+        assert(w);
+
         uplink_get_status(u, &s);
         json_kv_string(w, "state", uplink_state_to_string(s.state));
         json_kv_string(w, "url", s.url);
-        kv_time(w, "last_success", s.last_success);
-        kv_time(w, "last_attempt", s.last_attempt);
-        kv_time(w, "next_attempt", s.next_attempt);
+        uplink_kv_time(w, "last_success", s.last_success);
+        uplink_kv_time(w, "last_attempt", s.last_attempt);
+        uplink_kv_time(w, "next_attempt", s.next_attempt);
         json_kv_uint(w, "failures", s.failures);
         if (s.last_status)
                 json_kv_int(w, "last_status", s.last_status);

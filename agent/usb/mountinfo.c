@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -6,6 +7,8 @@
 #include "mountinfo.h"
 
 void mount_list_done(MountList *l) {
+        assert(l);
+
         for (size_t i = 0; i < l->n; i++)
                 free(l->paths[i]);
         free(l->paths);
@@ -13,7 +16,7 @@ void mount_list_done(MountList *l) {
 }
 
 /* The next space-separated field of [*p, end); NULL when there is none. */
-static const char *next_field(const char **p, const char *end, size_t *ret_len) {
+static const char *mountinfo_next_field(const char **p, const char *end, size_t *ret_len) {
         const char *s = *p, *e;
         while (s < end && *s == ' ')
                 s++;
@@ -28,7 +31,7 @@ static const char *next_field(const char **p, const char *end, size_t *ret_len) 
 }
 
 /* A decimal number of at most 10 digits that fits in unsigned. */
-static int parse_uint(const char *s, size_t len, unsigned *ret) {
+static int mountinfo_parse_uint(const char *s, size_t len, unsigned *ret) {
         unsigned long long v = 0;
         if (len == 0 || len > 10)
                 return -EINVAL;
@@ -46,7 +49,7 @@ static int parse_uint(const char *s, size_t len, unsigned *ret) {
 /* The kernel escapes space, tab, newline and backslash as \ooo
  * (seq_path's mangle); any other backslash, a NUL or a control character
  * makes the field bad (-EINVAL). */
-static int unescape_path(const char *s, size_t len, char **ret) {
+static int mountinfo_unescape_path(const char *s, size_t len, char **ret) {
         _cleanup_free_ char *out = malloc(len + 1);
         size_t o = 0;
         if (!out)
@@ -76,7 +79,7 @@ static int unescape_path(const char *s, size_t len, char **ret) {
 }
 
 /* Absolute, and no "." or ".." component: a path that cannot mean another. */
-static bool path_is_plain(const char *p) {
+static bool mountinfo_path_is_plain(const char *p) {
         if (p[0] != '/')
                 return false;
         for (const char *c = p; *c;) {
@@ -95,23 +98,23 @@ static bool path_is_plain(const char *p) {
 
 /* "id parent major:minor root mountpoint options [optional...] - fstype source superopts":
  * the device and the mount point, from a line that has all of that. */
-static int parse_line(const char *s, const char *end, dev_t *ret_dev, const char **ret_mp, size_t *ret_mp_len) {
+static int mountinfo_parse_line(const char *s, const char *end, dev_t *ret_dev, const char **ret_mp, size_t *ret_mp_len) {
         const char *p = s, *f, *colon, *mp = NULL;
         unsigned maj = 0, min = 0, n;
         size_t len, mp_len = 0;
         bool sep = false;
 
-        for (unsigned field = 0; (f = next_field(&p, end, &len)); field++) {
+        for (unsigned field = 0; (f = mountinfo_next_field(&p, end, &len)); field++) {
                 switch (field) {
                 case 0:
                 case 1:
-                        if (parse_uint(f, len, &n) < 0)
+                        if (mountinfo_parse_uint(f, len, &n) < 0)
                                 return -EINVAL;
                         break;
                 case 2:
                         colon = memchr(f, ':', len);
-                        if (!colon || parse_uint(f, (size_t) (colon - f), &maj) < 0 ||
-                            parse_uint(colon + 1, len - (size_t) (colon - f) - 1, &min) < 0)
+                        if (!colon || mountinfo_parse_uint(f, (size_t) (colon - f), &maj) < 0 ||
+                            mountinfo_parse_uint(colon + 1, len - (size_t) (colon - f) - 1, &min) < 0)
                                 return -EINVAL;
                         break;
                 case 3:
@@ -129,7 +132,7 @@ static int parse_line(const char *s, const char *end, dev_t *ret_dev, const char
                         break;
         }
         /* the separator and the file system type after it */
-        if (!sep || !next_field(&p, end, &len))
+        if (!sep || !mountinfo_next_field(&p, end, &len))
                 return -EINVAL;
         if (maj > 0xfff || min > 0xfffff)
                 return -EINVAL;
@@ -141,8 +144,13 @@ static int parse_line(const char *s, const char *end, dev_t *ret_dev, const char
 
 int mountinfo_find(const char *buf, size_t len, const dev_t *devs, size_t n_devs, MountList *ret) {
         MountList l = { 0 };
-        const char *end = buf + len;
+        const char *end;
 
+        assert(buf || len == 0);
+        assert(devs || n_devs == 0);
+        assert(ret);
+
+        end = buf + len;
         for (const char *s = buf; s < end;) {
                 const char *nl = memchr(s, '\n', (size_t) (end - s)), *mp;
                 const char *e = nl ? nl : end;
@@ -155,7 +163,7 @@ int mountinfo_find(const char *buf, size_t len, const dev_t *devs, size_t n_devs
                         continue;
                 }
                 if ((size_t) (e - s) > MOUNTINFO_LINE_MAX || memchr(s, 0, (size_t) (e - s)) ||
-                    parse_line(s, e, &dev, &mp, &mp_len) < 0) {
+                    mountinfo_parse_line(s, e, &dev, &mp, &mp_len) < 0) {
                         l.skipped++;
                         s = e + 1;
                         continue;
@@ -164,12 +172,12 @@ int mountinfo_find(const char *buf, size_t len, const dev_t *devs, size_t n_devs
                         match = devs[i] == dev;
                 if (match) {
                         _cleanup_free_ char *path = NULL;
-                        int r = unescape_path(mp, mp_len, &path);
+                        int r = mountinfo_unescape_path(mp, mp_len, &path);
                         if (r == -ENOMEM) {
                                 mount_list_done(&l);
                                 return r;
                         }
-                        if (r < 0 || !path_is_plain(path))
+                        if (r < 0 || !mountinfo_path_is_plain(path))
                                 l.skipped++;
                         else if (l.n >= MOUNTINFO_MOUNTS_MAX)
                                 l.dropped++;
@@ -195,7 +203,9 @@ int mount_unit_name_from_path(const char *path, char **ret) {
         size_t o = 0, len;
         const char *p;
 
-        if (!path || !path_is_plain(path))
+        assert(ret);
+
+        if (!path || !mountinfo_path_is_plain(path))
                 return -EINVAL;
         len = strlen(path);
         /* every byte at most "\xNN", and ".mount" */

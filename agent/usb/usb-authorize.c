@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
 
 #include "macro.h"
 #include "usb-authorize.h"
 
-static int write_attr(const char *dir, const char *attr, const char *value) {
+static int usb_authorize_write_attr(const char *dir, const char *attr, const char *value) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t len = strlen(value);
@@ -25,7 +26,7 @@ static int write_attr(const char *dir, const char *attr, const char *value) {
         return 0;
 }
 
-static int read_bool_attr(const char *dir, const char *attr) {
+static int usb_authorize_read_bool_attr(const char *dir, const char *attr) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
         char c[4];
@@ -45,11 +46,17 @@ static int read_bool_attr(const char *dir, const char *attr) {
 }
 
 int usb_authorize_read(const char *syspath) {
-        return read_bool_attr(syspath, "authorized");
+        assert(syspath);
+        return usb_authorize_read_bool_attr(syspath, "authorized");
 }
 
 int usb_authorize_interface(const char *syspath, const char *sysname, bool authorize) {
-        int r = write_attr(syspath, "authorized", authorize ? "1\n" : "0\n");
+        int r;
+
+        assert(syspath);
+        assert(sysname);
+
+        r = usb_authorize_write_attr(syspath, "authorized", authorize ? "1\n" : "0\n");
         if (r < 0 || !authorize)
                 return r;
         /* Authorizing does not bind a driver; drivers_probe does. Failure here
@@ -64,6 +71,8 @@ int usb_authorize_probe(const char *sysname) {
         _cleanup_close_ int fd = -EBADF;
         ssize_t l;
         int n;
+
+        assert(sysname);
 
         /* The kernel compares the name with sysfs_streq(), so a trailing newline
          * is fine; O_APPEND is ignored by sysfs and turns a plain-file mock into
@@ -81,13 +90,16 @@ int usb_authorize_probe(const char *sysname) {
 }
 
 int usb_authorize_device(const char *syspath, bool authorize) {
-        return write_attr(syspath, "authorized", authorize ? "1\n" : "0\n");
+        assert(syspath);
+        return usb_authorize_write_attr(syspath, "authorized", authorize ? "1\n" : "0\n");
 }
 
 int usb_authorize_set_interface_default(const char *roothub_syspath, bool authorize) {
-        return write_attr(roothub_syspath, "interface_authorized_default", authorize ? "1\n" : "0\n");
+        assert(roothub_syspath);
+        return usb_authorize_write_attr(roothub_syspath, "interface_authorized_default", authorize ? "1\n" : "0\n");
 }
 
 int usb_authorize_get_interface_default(const char *roothub_syspath) {
-        return read_bool_attr(roothub_syspath, "interface_authorized_default");
+        assert(roothub_syspath);
+        return usb_authorize_read_bool_attr(roothub_syspath, "interface_authorized_default");
 }

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+
 #include "log.h"
 #include "usb-monitor.h"
 
@@ -22,7 +24,13 @@ UsbMonitor *usb_monitor_free(UsbMonitor *m) {
 }
 
 int usb_monitor_new(sd_event *event, UsbMonitorHandler handler, void *userdata, UsbMonitor **ret) {
-        _cleanup_(usb_monitor_freep) UsbMonitor *m = calloc(1, sizeof *m);
+        _cleanup_(usb_monitor_freep) UsbMonitor *m = NULL;
+
+        assert(event);
+        assert(handler);
+        assert(ret);
+
+        m = calloc(1, sizeof *m);
         if (!m)
                 return -ENOMEM;
         m->event = sd_event_ref(event);
@@ -32,7 +40,7 @@ int usb_monitor_new(sd_event *event, UsbMonitorHandler handler, void *userdata, 
         return 0;
 }
 
-static int on_uevent(sd_device_monitor *mon, sd_device *dev, void *userdata) {
+static int usb_monitor_on_uevent(sd_device_monitor *mon, sd_device *dev, void *userdata) {
         UsbMonitor *m = userdata;
         sd_device_action_t action;
 
@@ -46,6 +54,8 @@ int usb_monitor_scan(UsbMonitor *m) {
         _cleanup_(sd_device_enumerator_unrefp) sd_device_enumerator *e = NULL;
         int r;
 
+        assert(m);
+
         r = sd_device_enumerator_new(&e);
         if (r < 0)
                 return log_error_errno(r, "Cannot enumerate USB devices: %m");
@@ -57,14 +67,15 @@ int usb_monitor_scan(UsbMonitor *m) {
 
         /* Sorted by syspath: a root hub comes before its devices, a device
          * before its interfaces. */
-        for (sd_device *d = sd_device_enumerator_get_device_first(e); d;
-             d = sd_device_enumerator_get_device_next(e))
+        for (sd_device *d = sd_device_enumerator_get_device_first(e); d; d = sd_device_enumerator_get_device_next(e))
                 m->handler(d, SD_DEVICE_ADD, true, m->userdata);
         return 0;
 }
 
 int usb_monitor_start(UsbMonitor *m) {
         int r;
+
+        assert(m);
 
         r = sd_device_monitor_new(&m->monitor);
         if (r < 0)
@@ -77,12 +88,11 @@ int usb_monitor_start(UsbMonitor *m) {
         r = sd_device_monitor_attach_event(m->monitor, m->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the udev monitor: %m");
-        r = sd_device_monitor_start(m->monitor, on_uevent, m);
+        r = sd_device_monitor_start(m->monitor, usb_monitor_on_uevent, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the udev monitor: %m");
         /* Blocking a device comes before any reporting or uploading work. */
-        (void) sd_event_source_set_priority(sd_device_monitor_get_event_source(m->monitor),
-                                            SD_EVENT_PRIORITY_IMPORTANT);
+        (void) sd_event_source_set_priority(sd_device_monitor_get_event_source(m->monitor), SD_EVENT_PRIORITY_IMPORTANT);
         (void) sd_device_monitor_set_description(m->monitor, "usb-monitor");
 
         return usb_monitor_scan(m);
