@@ -234,11 +234,12 @@ int url_parse(const char *s, UrlParts *ret, const char **ret_reason) {
                 if (!(url_is_alpha(c) || (scheme_len > 0 && (url_is_digit(c) || c == '+' || c == '-' || c == '.'))))
                         break;
         }
-        if (scheme_len == 0 || scheme_len > URL_SCHEME_MAX || s[scheme_len] != ':') {
+        /* "proxy.example:8080" has no scheme, although it looks like one */
+        if (scheme_len == 0 || scheme_len > URL_SCHEME_MAX || s[scheme_len] != ':' || s[scheme_len + 1] != '/') {
                 *ret_reason = "no scheme such as https://";
                 return -EINVAL;
         }
-        if (s[scheme_len + 1] != '/' || s[scheme_len + 2] != '/' || s[scheme_len + 3] == '/') {
+        if (s[scheme_len + 2] != '/' || s[scheme_len + 3] == '/') {
                 *ret_reason = "the scheme must be followed by exactly two slashes";
                 return -EINVAL;
         }
