@@ -6,14 +6,15 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
 #include "config.h"
 #include "config-hint.h"
 #include "log.h"
 #include "notice-config.h"
-#include "sha256.h"
 #include "text.h"
 #include "trusted-file.h"
-#include "url.h"
 
 #define CONFIG_FILE_MAX (4u * 1024u * 1024u)
 
@@ -842,24 +843,66 @@ static bool pin_valid(const char *pin) {
         return p != pin;
 }
 
-/* The rules (and where they are stricter than curl_url()) are in url.h. */
 static int check_url(ConfigContext *c, const config_setting_t *group, const char *url) {
-        _cleanup_free_ char *why = NULL;
-        int r = url_check_collector(url, NULL, &why);
-        if (r == -EINVAL)
-                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(group, "url")), "%s", why);
-        return r;
+        int line = config_setting_line(config_setting_get_member(group, "url"));
+        CURLU *h;
+        char *scheme = NULL, *host = NULL;
+        bool ok;
+
+        for (const char *p = url; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == 0x7f) {
+                        config_error(c->errors, c->file, line, "'url' contains a space or a control character");
+                        return -EINVAL;
+                }
+        h = curl_url();
+        if (!h)
+                return -ENOMEM;
+        ok = curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && !isempty(host);
+        if (!ok)
+                config_error(c->errors, c->file, line, "'url' is not a valid URL: '%s'", url);
+        else if (strcasecmp(scheme, "https") != 0) {
+                config_error(c->errors, c->file, line,
+                             "'url' must be an https:// URL (events are only ever sent over verified TLS), not '%s'", url);
+                ok = false;
+        }
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(h);
+        return ok ? 0 : -EINVAL;
 }
 
 /* The one proxy mamorid uses: http://host:port (or https://), a CONNECT
  * tunnel that TLS to the collector goes through end to end. The proxy
  * variables of the environment are never used (agent/report/uplink.c). */
 static int check_proxy(ConfigContext *c, const config_setting_t *group, const char *proxy) {
-        _cleanup_free_ char *why = NULL;
-        int r = url_check_proxy(proxy, NULL, &why);
-        if (r == -EINVAL)
-                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(group, "proxy")), "%s", why);
-        return r;
+        int line = config_setting_line(config_setting_get_member(group, "proxy"));
+        char *scheme = NULL, *host = NULL, *path = NULL;
+        CURLU *h;
+        bool ok;
+
+        for (const char *p = proxy; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == 0x7f) {
+                        config_error(c->errors, c->file, line, "'proxy' contains a space or a control character");
+                        return -EINVAL;
+                }
+        h = curl_url();
+        if (!h)
+                return -ENOMEM;
+        ok = curl_url_set(h, CURLUPART_URL, proxy, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+             curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK && !isempty(host) &&
+             curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK && (isempty(path) || streq(path, "/")) &&
+             (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0);
+        if (!ok)
+                config_error(c->errors, c->file, line,
+                             "'proxy' must be the URL of an HTTP proxy such as \"http://proxy.example:8080\", not '%s'", proxy);
+        curl_free(scheme);
+        curl_free(host);
+        curl_free(path);
+        curl_url_cleanup(h);
+        return ok ? 0 : -EINVAL;
 }
 
 static int parse_collector(ConfigContext *c, const config_setting_t *g) {
@@ -1242,17 +1285,24 @@ static int set_defaults(Policy *p) {
 /* ---- hashing ---- */
 
 static int hash_sources(const Source *srcs, size_t n, char ret[65]) {
-        uint8_t md[SHA256_DIGEST_SIZE];
-        Sha256 h;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        int ok;
 
-        sha256_init(&h);
-        for (size_t i = 0; i < n; i++) {
-                sha256_update(&h, srcs[i].path, strlen(srcs[i].path) + 1);
-                sha256_update(&h, srcs[i].text, srcs[i].len);
-                sha256_update(&h, "", 1);
+        if (!ctx)
+                return -ENOMEM;
+        ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        for (size_t i = 0; ok && i < n; i++) {
+                ok = EVP_DigestUpdate(ctx, srcs[i].path, strlen(srcs[i].path) + 1) &&
+                     EVP_DigestUpdate(ctx, srcs[i].text, srcs[i].len) && EVP_DigestUpdate(ctx, "", 1);
         }
-        sha256_final(&h, md);
-        sha256_to_hex(md, ret);
+        ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+        if (!ok || mdlen != 32)
+                return -EIO;
+        for (unsigned i = 0; i < 32; i++)
+                sprintf(ret + 2 * i, "%02x", md[i]);
         return 0;
 }
 
