@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static bool url_is_hex(char c) {
 
 /* RFC 3986 pchar without '%' (checked apart): unreserved, sub-delims, ':', '@'. */
 static bool url_is_pchar(char c) {
-        return url_is_alpha(c) || url_is_digit(c) || strchr("-._~!$&'()*+,;=:@", c);
+        return url_is_alpha(c) || url_is_digit(c) || (c != '\0' && strchr("-._~!$&'()*+,;=:@", c));
 }
 
 /* A dotted quad as inet_ntop() writes it: four decimal numbers 0..255 without
@@ -120,10 +121,16 @@ static int url_check_ipv6(const char *h, size_t len, char ret[URL_V6_BUF], const
                 *ret_reason = "an IPv6 zone is not allowed";
                 return -EINVAL;
         }
-        if (len - 2 > INET6_ADDRSTRLEN || strspn(h + 1, "0123456789abcdefABCDEF:.") != len - 2) {
+        if (len - 2 > INET6_ADDRSTRLEN) {
                 *ret_reason = "not an IPv6 address in the brackets";
                 return -EINVAL;
         }
+        /* inet_pton() alone would not refuse what follows its address */
+        for (size_t i = 1; i < len - 1; i++)
+                if (!url_is_hex(h[i]) && h[i] != ':' && h[i] != '.') {
+                        *ret_reason = "not an IPv6 address in the brackets";
+                        return -EINVAL;
+                }
         memcpy(buf, h + 1, len - 2);
         buf[len - 2] = '\0';
         if (inet_pton(AF_INET6, buf, &a) != 1 || !inet_ntop(AF_INET6, &a, buf, sizeof(buf))) {
@@ -136,18 +143,19 @@ static int url_check_ipv6(const char *h, size_t len, char ret[URL_V6_BUF], const
 
 static int url_check_port(const char *p, size_t len, uint16_t *ret, const char **ret_reason) {
         unsigned v = 0;
+        bool ok;
 
         if (len == 0) {
                 *ret_reason = "an empty port";
                 return -EINVAL;
         }
-        if (len > 5 || p[0] == '0' || strspn(p, "0123456789") < len) {
-                *ret_reason = "the port must be a number from 1 to 65535";
-                return -EINVAL;
-        }
-        for (size_t i = 0; i < len; i++)
+        /* no leading zero: "08080" is 8080 to curl, and to a reader maybe not */
+        ok = len <= 5 && p[0] != '0';
+        for (size_t i = 0; ok && i < len; i++) {
+                ok = url_is_digit(p[i]);
                 v = v * 10 + (unsigned) (p[i] - '0');
-        if (v > 65535) {
+        }
+        if (!ok || v > 65535) {
                 *ret_reason = "the port must be a number from 1 to 65535";
                 return -EINVAL;
         }
@@ -327,30 +335,42 @@ static bool url_has_junk(const char *s) {
         return false;
 }
 
+/* -EINVAL with the text in *ret_error, or -ENOMEM with NULL there (asprintf()
+ * leaves it undefined). */
+_printf_(2, 3) static int url_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(ret_error, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                *ret_error = NULL;
+                return -ENOMEM;
+        }
+        return -EINVAL;
+}
+
 int url_check_collector(const char *url, UrlParts *ret, char **ret_error) {
         _cleanup_(url_parts_donep) UrlParts parts = { 0 };
         const char *why = NULL;
         int r;
 
+        *ret_error = NULL;
         if (url_has_junk(url))
-                r = asprintf(ret_error, "'url' contains a space or a control character");
-        else {
-                r = url_parse(url, &parts, &why);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0)
-                        r = asprintf(ret_error, "'url' is not a valid URL: '%s' (%s)", url, why);
-                else if (!streq(parts.scheme, "https"))
-                        r = asprintf(ret_error,
-                                     "'url' must be an https:// URL (events are only ever sent over verified TLS), not '%s'",
-                                     url);
-                else {
-                        if (ret)
-                                *ret = TAKE_STRUCT(parts);
-                        return 0;
-                }
-        }
-        return r < 0 ? -ENOMEM : -EINVAL;
+                return url_error(ret_error, "'url' contains a space or a control character");
+        r = url_parse(url, &parts, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return url_error(ret_error, "'url' is not a valid URL: '%s' (%s)", url, why);
+        if (!streq(parts.scheme, "https"))
+                return url_error(ret_error,
+                                 "'url' must be an https:// URL (events are only ever sent over verified TLS), not '%s'",
+                                 url);
+        if (ret)
+                *ret = TAKE_STRUCT(parts);
+        return 0;
 }
 
 int url_check_proxy(const char *proxy, UrlParts *ret, char **ret_error) {
@@ -358,8 +378,9 @@ int url_check_proxy(const char *proxy, UrlParts *ret, char **ret_error) {
         const char *why = NULL;
         int r;
 
+        *ret_error = NULL;
         if (url_has_junk(proxy))
-                return asprintf(ret_error, "'proxy' contains a space or a control character") < 0 ? -ENOMEM : -EINVAL;
+                return url_error(ret_error, "'proxy' contains a space or a control character");
         r = url_parse(proxy, &parts, &why);
         if (r == -ENOMEM)
                 return r;
@@ -374,11 +395,10 @@ int url_check_proxy(const char *proxy, UrlParts *ret, char **ret_error) {
                         why = "the port is missing (without one, 1080 would be used)";
         }
         if (why)
-                return asprintf(ret_error,
-                                "'proxy' must be the URL of an HTTP proxy such as \"http://proxy.example:8080\", not '%s' (%s)",
-                                proxy, why) < 0
-                               ? -ENOMEM
-                               : -EINVAL;
+                return url_error(
+                        ret_error,
+                        "'proxy' must be the URL of an HTTP proxy such as \"http://proxy.example:8080\", not '%s' (%s)",
+                        proxy, why);
         if (ret)
                 *ret = TAKE_STRUCT(parts);
         return 0;

@@ -38,9 +38,12 @@
  *  - more than 4096 bytes;
  *  - collector.proxy: a query, and no port: curl uses 1080 for an http://
  *    proxy without one, which is never what "http://proxy.example" meant.
- * And one difference in wording: a scheme libcurl does not know ("foo://")
- * gets the "must be an https:// URL" error rather than "not a valid URL".
- * Errors name the reason in parentheses after config.c's text. */
+ * Differences in wording only: a scheme libcurl does not know ("foo://")
+ * gets the "must be an https:// URL" error rather than "not a valid URL";
+ * a URL with a refused part is "not a valid URL" whatever its scheme
+ * ("http://user@host/" was "must be an https:// URL").
+ * The "not a valid URL" and the proxy's error add the reason in parentheses
+ * after config.c's text. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,7 +66,7 @@ int url_parse(const char *s, UrlParts *ret, const char **ret_reason);
 void url_parts_done(UrlParts *p);
 
 /* collector.url: https:// only. 0, or -EINVAL with *ret_error set to the
- * config error (to free), or -ENOMEM. ret may be NULL. */
+ * config error (to free; NULL otherwise), or -ENOMEM. ret may be NULL. */
 int url_check_collector(const char *url, UrlParts *ret, char **ret_error);
 /* collector.proxy: http:// or https://, a host and a port, no path but "/". */
 int url_check_proxy(const char *proxy, UrlParts *ret, char **ret_error);
