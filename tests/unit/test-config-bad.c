@@ -3,7 +3,8 @@
  * starts with "# expect: NAME.conf:LINE: WORDS" and must be refused with an
  * error at that file and line whose message contains WORDS. A file whose
  * name starts with "allow-" is read as an allow.d file (next to an empty
- * mamori.conf), any other as mamori.conf. The same files seed fuzz-config. */
+ * mamori.conf), any other as mamori.conf. Each file is a cmocka test of its
+ * own name. The same files seed fuzz-config. */
 #include "unit.h"
 #include <dirent.h>
 
@@ -104,27 +105,34 @@ static int conf_filter(const struct dirent *de) {
         return de->d_name[0] != '.' && endswith(de->d_name, ".conf");
 }
 
-static void test_bad_files(void **state) {
-        struct dirent **names = NULL;
-        int n = scandir(BAD_DIR, &names, conf_filter, alphasort), failed = 0;
-
-        if (n < 0)
-                fprintf(stderr, "%s: %m\n", BAD_DIR);
-        /* an empty or missing folder must not pass as "every case held" */
-        assert_true(n > 0);
-        for (int i = 0; i < n; i++) {
-                if (!check_case(names[i]->d_name))
-                        failed++;
-                free(names[i]);
-        }
-        free(names);
-        print_message("%d cases, %d failed\n", n, failed);
-        assert_int_equal(failed, 0);
+/* One cmocka test per file, named after it: state is the file's name. */
+static void test_bad_file(void **state) {
+        if (!check_case(*state))
+                fail();
 }
 
 int main(void) {
-        const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_bad_files),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        _cleanup_free_ struct CMUnitTest *tests = NULL;
+        struct dirent **names = NULL;
+        int n = scandir(BAD_DIR, &names, conf_filter, alphasort), r;
+
+        /* an empty or missing folder must not pass as "every case held" */
+        if (n <= 0) {
+                fprintf(stderr, "%s: %s\n", BAD_DIR, n < 0 ? strerror(errno) : "no NAME.conf in it");
+                return EXIT_FAILURE;
+        }
+        tests = calloc((size_t) n, sizeof *tests);
+        if (!tests)
+                return EXIT_FAILURE;
+        for (int i = 0; i < n; i++)
+                tests[i] = (struct CMUnitTest){
+                        .name = names[i]->d_name,
+                        .test_func = test_bad_file,
+                        .initial_state = names[i]->d_name,
+                };
+        r = _cmocka_run_group_tests("test-config-bad", tests, (size_t) n, NULL, NULL);
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
 }
