@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <string.h>
 
 #include "config-hint.h"
@@ -10,11 +11,13 @@
 #define KEY_MAX 64
 
 void config_syntax_hint_done(ConfigSyntaxHint *h) {
+        assert(h);
+
         free(h->line_text);
         *h = (ConfigSyntaxHint){ 0 };
 }
 
-static bool is_blank(const char *p, const char *end) {
+static bool config_hint_is_blank(const char *p, const char *end) {
         for (; p < end; p++)
                 if (!strchr(" \t\r\v\f", *p))
                         return false;
@@ -23,32 +26,31 @@ static bool is_blank(const char *p, const char *end) {
 
 /* What a scan of the file up to the error's line found. */
 typedef struct Scan {
-        bool in_string;   /* the file ends inside "..." */
-        int depth;        /* open { ( [ not closed */
-        int open_line;    /* where the innermost still open one was opened */
-        char last;        /* the last significant character before the error's line */
-        char first;       /* the first significant character on the error's line */
+        bool in_string;       /* the file ends inside "..." */
+        int depth;            /* open { ( [ not closed */
+        int open_line;        /* where the innermost still open one was opened */
+        char last;            /* the last significant character before the error's line */
+        char first;           /* the first significant character on the error's line */
         bool equals_then_end; /* "name = ;" or "name =" at the end of the line */
-        bool adjacent;    /* two values side by side on the error's line: "} {", "\" \"", "1 2" */
-        bool extra_close; /* a '}', ')' or ']' with nothing open, up to the error's line */
+        bool adjacent;        /* two values side by side on the error's line: "} {", "\" \"", "1 2" */
+        bool extra_close;     /* a '}', ')' or ']' with nothing open, up to the error's line */
 } Scan;
 
 #define OPEN_MAX 64
 
-static bool value_end(char c) {
+static bool config_hint_value_end(char c) {
         return c == '}' || c == ')' || c == ']' || c == '"' || (c >= '0' && c <= '9');
 }
 
-static bool value_start(char c) {
-        return c == '{' || c == '(' || c == '[' || c == '"' || (c >= '0' && c <= '9') || c == '-' ||
-               c == '+';
+static bool config_hint_value_start(char c) {
+        return c == '{' || c == '(' || c == '[' || c == '"' || (c >= '0' && c <= '9') || c == '-' || c == '+';
 }
 
 /* A small tokenizer, enough to tell strings and comments from the rest. */
-static void scan(const char *text, size_t len, int err_line, Scan *s) {
+static void config_hint_scan(const char *text, size_t len, int err_line, Scan *s) {
         int opened[OPEN_MAX];
         int line = 1;
-        char prev = 0; /* the last significant character, across lines */
+        char prev = 0;    /* the last significant character, across lines */
         bool gap = false; /* white space since prev, on this line */
         bool equals = false;
 
@@ -83,7 +85,7 @@ static void scan(const char *text, size_t len, int err_line, Scan *s) {
                 if (line == err_line) {
                         if (!s->first)
                                 s->first = c;
-                        else if (gap && value_end(prev) && value_start(c))
+                        else if (gap && config_hint_value_end(prev) && config_hint_value_start(c))
                                 s->adjacent = true;
                         if (c == '=' || c == ':')
                                 equals = true;
@@ -127,13 +129,16 @@ int config_hint_syntax(const char *text, size_t len, int line, ConfigSyntaxHint 
         bool past_end;
         Scan s;
 
+        assert(text);
+        assert(ret);
+
         *ret = (ConfigSyntaxHint){ 0 };
         /* the lines that exist: a final newline starts none */
         while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 const char *eol = nl ? nl : end;
                 n++;
-                if (!is_blank(p, eol))
+                if (!config_hint_is_blank(p, eol))
                         last_nonblank = n;
                 p = nl ? nl + 1 : end;
         }
@@ -152,7 +157,7 @@ int config_hint_syntax(const char *text, size_t len, int line, ConfigSyntaxHint 
                 }
                 p = nl ? nl + 1 : end;
         }
-        if (start && !is_blank(start, stop)) {
+        if (start && !config_hint_is_blank(start, stop)) {
                 bool cut = false;
                 while (start < stop && (*start == ' ' || *start == '\t'))
                         start++;
@@ -168,14 +173,14 @@ int config_hint_syntax(const char *text, size_t len, int line, ConfigSyntaxHint 
                 }
         }
 
-        scan(text, len, line, &s);
+        config_hint_scan(text, len, line, &s);
         if (s.in_string)
                 ret->hint = "a string is not closed: a missing '\"'?";
         else if (past_end && s.depth > 0)
                 ret->hint = "the file ends before a '}', ')' or ']' closes what is open: one is missing?";
         else if (s.equals_then_end)
                 ret->hint = "a setting without a value?";
-        else if (s.adjacent || (value_end(s.last) && value_start(s.first)))
+        else if (s.adjacent || (config_hint_value_end(s.last) && config_hint_value_start(s.first)))
                 ret->hint = "a missing ',' between entries or ';' after a setting?";
         else if (s.extra_close)
                 ret->hint = "a '}', ')' or ']' too many?";
@@ -186,9 +191,14 @@ int config_hint_syntax(const char *text, size_t len, int line, ConfigSyntaxHint 
 }
 
 unsigned config_hint_distance(const char *a, const char *b, unsigned max) {
-        size_t la = strlen(a), lb = strlen(b);
         unsigned d[KEY_MAX + 1][KEY_MAX + 1];
+        size_t la, lb;
 
+        assert(a);
+        assert(b);
+
+        la = strlen(a);
+        lb = strlen(b);
         if (la > KEY_MAX || lb > KEY_MAX)
                 return max + 1;
         if ((la > lb ? la - lb : lb - la) > max)
@@ -215,10 +225,16 @@ unsigned config_hint_distance(const char *a, const char *b, unsigned max) {
 
 const char *config_hint_key(const char *name, const char *const *allowed) {
         const char *best = NULL;
-        size_t len = strlen(name);
-        /* short names: one edit; longer: two (expiry -> expires) */
-        unsigned max = len <= 3 ? 1 : len <= 5 ? 1 : 2, best_d = max + 1;
+        unsigned max, best_d;
+        size_t len;
 
+        assert(name);
+        assert(allowed);
+
+        len = strlen(name);
+        /* short names: one edit; longer: two (expiry -> expires) */
+        max = len <= 3 ? 1 : len <= 5 ? 1 : 2;
+        best_d = max + 1;
         for (const char *const *a = allowed; *a; a++) {
                 unsigned d = config_hint_distance(name, *a, max);
                 /* a prefix of an allowed key ("approved" for "approved_by") */

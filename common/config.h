@@ -8,8 +8,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <libconfig.h>
-
 #include "policy.h"
 
 typedef struct ConfigError {
@@ -68,28 +66,10 @@ int config_load(const char *config_path, const char *allow_dir, Policy **ret, Co
  * its allow.d files, each text NUL-terminated (the last-good snapshot). */
 int config_load_texts(char *const *paths, char *const *texts, const size_t *lens, size_t n, Policy **ret,
                       ConfigErrors *errors);
-int config_load_strings(const char *main_text, const char *allow_text, Policy **ret,
-                        ConfigErrors *errors);
+int config_load_strings(const char *main_text, const char *allow_text, Policy **ret, ConfigErrors *errors);
 
 /* When the configuration is broken at start, its collector and spool
  * sections may still be sound: then the fail-closed policy uses them, so
  * that the central team hears about the broken configuration. Returns 1 when
  * a collector was taken over into p, 0 when nothing could be. */
 int config_salvage_reporting(const char *config_path, Policy *p);
-
-/* ---- helpers for section parsers ---- */
-
-typedef struct ConfigContext {
-        ConfigErrors *errors;
-        const char *file;
-        Policy *policy;
-} ConfigContext;
-
-int config_setting_line(const config_setting_t *s);
-/* Reports every member of group whose name is not in allowed (NULL-terminated). */
-void config_check_keys(ConfigContext *c, const config_setting_t *group, const char *const *allowed);
-/* Each returns 1 when the key was set and valid, 0 when absent, <0 after reporting an error. */
-int config_get_string(ConfigContext *c, const config_setting_t *group, const char *key, char **ret);
-int config_get_bool(ConfigContext *c, const config_setting_t *group, const char *key, bool *ret);
-int config_get_int(ConfigContext *c, const config_setting_t *group, const char *key, long long min,
-                   long long max, long long *ret);

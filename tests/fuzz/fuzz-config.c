@@ -54,6 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         if (!usb_driver_name_valid(p->usb.drivers[i].name) ||
                             !(USB_CATEGORIES_BLOCKABLE & USB_CATEGORY_BIT(p->usb.drivers[i].category)))
                                 abort();
+                /* the policy hash: 64 hex digits */
+                if (strlen(p->hash) != 64 || strspn(p->hash, "0123456789abcdef") != 64)
+                        abort();
+                /* what check-config notes about it (duplicates, expiries) */
+                ConfigErrors notes = { 0 };
+                config_policy_notes(p, now_usec(CLOCK_REALTIME), &notes);
+                config_errors_done(&notes);
         }
         char *s = config_errors_summary(&errs);
         free(s);

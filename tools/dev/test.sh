@@ -117,6 +117,20 @@ if CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=true -Db_sanitize=address
     fi
     work=$(mktemp -d)
     cp -r "$corpus"/. "$work"/
+    if [ "$name" = fuzz-config ]; then
+      # Also the configuration's error cases and the policy/ examples
+      # (tests/fuzz/meson.build), an allow.d file after the "%%" line that
+      # fuzz-config.c splits its input at.
+      for f in tests/data/config/bad/*.conf; do
+        case "$f" in
+          */allow-*) { printf '\n%%%%\n'; cat "$f"; } >"$work/bad-$(basename "$f")" ;;
+          *) cp "$f" "$work/bad-$(basename "$f")" ;;
+        esac
+      done
+      for f in policy/allow.d/*.conf; do
+        { cat policy/mamori.conf; printf '\n%%%%\n'; cat "$f"; } >"$work/policy-$(basename "$f")"
+      done
+    fi
     if LSAN_OPTIONS=suppressions=$top/tests/lsan.supp "$fz" -max_total_time="${MAMORI_FUZZ_SECONDS:-20}" \
          -timeout=10 -rss_limit_mb=2048 -artifact_prefix="build-fuzz/$name-" \
          -print_final_stats=1 "$work" >"build-fuzz/$name.log" 2>&1; then

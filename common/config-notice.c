@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-#include "notice-config.h"
+/* The notice = { ... } section of mamori.conf (docs/notices.md). */
+#include <assert.h>
+
+#include "config-sections.h"
 #include "notice-text.h"
 #include "text.h"
 
 #define CONTACT_MAX 200
 
 /* A contact line is shown to staff as it is: one line of clean text. */
-static int parse_contact(ConfigContext *c, const config_setting_t *group, const char *key, char **ret) {
+static int config_notice_parse_contact(ConfigContext *c, const config_setting_t *group, const char *key, char **ret) {
         config_setting_t *s = config_setting_get_member(group, key);
         int r = config_get_string(c, group, key, ret);
         if (r <= 0)
@@ -20,7 +23,7 @@ static int parse_contact(ConfigContext *c, const config_setting_t *group, const 
         return 1;
 }
 
-static int parse_kinds(ConfigContext *c, const config_setting_t *kinds) {
+static int config_notice_parse_kinds(ConfigContext *c, const config_setting_t *kinds) {
         NoticePolicy *p = &c->policy->notice;
         int t = config_setting_type(kinds), n;
 
@@ -51,13 +54,16 @@ static int parse_kinds(ConfigContext *c, const config_setting_t *kinds) {
         return 0;
 }
 
-int notice_config_parse(ConfigContext *c, const config_setting_t *group) {
+int config_notice_parse(ConfigContext *c, const config_setting_t *group) {
         static const char *const keys[] = { "enabled", "kinds", "contact", "contact_en", "burst", "interval", NULL };
         NoticePolicy *p = &c->policy->notice;
         config_setting_t *kinds;
         bool enabled = true;
         long long v;
         int r;
+
+        assert(c);
+        assert(group);
 
         if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
                 config_error(c->errors, c->file, config_setting_line(group),
@@ -69,10 +75,10 @@ int notice_config_parse(ConfigContext *c, const config_setting_t *group) {
         r = config_get_bool(c, group, "enabled", &enabled);
         if (r > 0)
                 p->disabled = !enabled;
-        r = parse_contact(c, group, "contact", &p->contact);
+        r = config_notice_parse_contact(c, group, "contact", &p->contact);
         if (r == -ENOMEM)
                 return r;
-        r = parse_contact(c, group, "contact_en", &p->contact_en);
+        r = config_notice_parse_contact(c, group, "contact_en", &p->contact_en);
         if (r == -ENOMEM)
                 return r;
         if (config_get_int(c, group, "burst", 1, 100, &v) > 0)
@@ -81,6 +87,6 @@ int notice_config_parse(ConfigContext *c, const config_setting_t *group) {
                 p->interval_sec = (unsigned) v;
         kinds = config_setting_get_member(group, "kinds");
         if (kinds)
-                (void) parse_kinds(c, kinds);
+                (void) config_notice_parse_kinds(c, kinds);
         return 0;
 }

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* The antivirus = { ... } section of mamori.conf (docs/lock-and-antivirus.md).
+ * Each step reads some keys and reports what is wrong with them; what each
+ * engine needs is checked once every key was read without an error. */
+#include <assert.h>
+
+#include "config-sections.h"
+#include "trusted-file.h"
+
+static int config_av_parse_engine(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        _cleanup_free_ char *engine = NULL;
+        int r, e;
+
+        r = config_get_string(c, av, "engine", &engine);
+        if (r <= 0)
+                return r;
+        e = av_engine_from_string(engine);
+        if (e < 0) {
+                config_error(c->errors, c->file, config_key_line(av, "engine"),
+                             "unknown engine '%s': use clamav, generic or none", engine);
+                return -EINVAL;
+        }
+        a->engine = (AvEngine) e;
+        return 0;
+}
+
+/* Where clamav's databases are and how old they may be. */
+static int config_av_parse_age(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        long long hours;
+        int r, bad = 0;
+
+        r = config_get_path(c, av, "database_dir", &a->database_dir);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        r = config_get_int(c, av, "max_age_hours", 1, 24 * 366, &hours);
+        bad |= r < 0;
+        if (r > 0)
+                a->max_age_hours = (unsigned) hours;
+        return bad ? -EINVAL : 0;
+}
+
+static bool config_av_unit_name_ok(const char *u) {
+        size_t l = strlen(u);
+        return l > 0 && l < 256 && u[0] != '.' && u[0] != '-' &&
+               strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@") == l;
+}
+
+/* units = [ "clamav-daemon", ... ]: systemd units that must be active; a
+ * name without a suffix is a .service. */
+static int config_av_parse_units(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        int r, bad;
+
+        r = config_get_strv(c, av, "units", 32, &a->units, &a->n_units);
+        if (r == -ENOMEM)
+                return r;
+        bad = r < 0;
+        for (size_t i = 0; i < a->n_units; i++) {
+                if (!config_av_unit_name_ok(a->units[i])) {
+                        config_error(c->errors, c->file, config_key_line(av, "units"),
+                                     "'%s' is not a valid systemd unit name", a->units[i]);
+                        bad = 1;
+                } else if (!strchr(a->units[i], '.')) {
+                        char *n;
+                        if (asprintf(&n, "%s.service", a->units[i]) < 0)
+                                return -ENOMEM;
+                        free(a->units[i]);
+                        a->units[i] = n;
+                }
+        }
+        return bad ? -EINVAL : 0;
+}
+
+/* command = [ "/path", "arg", ... ]: it runs as root, so only root may be
+ * able to change it (common/trusted-file.h). One that is not there (yet) is
+ * reported when it is run: command_not_found. */
+static int config_av_check_command(ConfigContext *c, const config_setting_t *av, const AvPolicy *a) {
+        _cleanup_free_ char *why = NULL;
+        int t;
+
+        if (a->n_command == 0) {
+                config_error(c->errors, c->file, config_key_line(av, "command"), "'command' is empty");
+                return -EINVAL;
+        }
+        if (!config_path_ok(a->command[0])) {
+                config_error(c->errors, c->file, config_key_line(av, "command"),
+                             "'command' must start with an absolute path (no shell, no PATH search), not '%s'",
+                             a->command[0]);
+                return -EINVAL;
+        }
+        t = trust_check_executable(a->command[0], &why);
+        if (t == -ENOMEM || (t < 0 && !why && t != -ENOENT && t != -ENOTDIR))
+                return -ENOMEM;
+        if (t < 0 && why) {
+                config_error(c->errors, c->file, config_key_line(av, "command"),
+                             "'command' %s is not trusted to run as root: %s", a->command[0], why);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The generic engine's source of the pattern date: a file's mtime, or what
+ * a command prints. */
+static int config_av_parse_generic(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        int r, bad;
+
+        r = config_get_path(c, av, "pattern_file", &a->pattern_file);
+        if (r == -ENOMEM)
+                return r;
+        bad = r < 0;
+        r = config_get_strv(c, av, "command", 64, &a->command, &a->n_command);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                r = config_av_check_command(c, av, a);
+                if (r == -ENOMEM)
+                        return r;
+                bad |= r < 0;
+        }
+        return bad ? -EINVAL : 0;
+}
+
+static int config_av_parse_command_output(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        _cleanup_free_ char *output = NULL;
+        int r, o, bad = 0;
+
+        r = config_get_string(c, av, "command_output", &output);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                o = av_command_output_from_string(output);
+                if (o < 0) {
+                        config_error(c->errors, c->file, config_key_line(av, "command_output"),
+                                     "unknown command_output '%s': use date, epoch or minutes_ago", output);
+                        bad = 1;
+                } else
+                        a->command_output = (AvCommandOutput) o;
+        }
+        bad |= config_get_seconds(c, av, "command_timeout", 1, 600, &a->command_timeout) < 0;
+        return bad ? -EINVAL : 0;
+}
+
+static int config_av_parse_policy_ref(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        int r = config_get_policy_ref(c, av, &a->policy_ref);
+        return r > 0 ? 0 : r;
+}
+
+/* What each engine needs, and nothing another engine uses. */
+static int config_av_check_engine(ConfigContext *c, const config_setting_t *av, const AvPolicy *a) {
+        static const char *const generic_only[] = { "pattern_file", "command", "command_output", "command_timeout", NULL };
+        int bad = 0;
+
+        if (a->engine == AV_ENGINE_GENERIC && !!a->pattern_file == !!a->command) {
+                config_error(c->errors, c->file, config_setting_line(av),
+                             "engine \"generic\" needs exactly one of 'pattern_file' (its mtime is the pattern date) or 'command' (prints the date)");
+                return -EINVAL;
+        }
+        if (a->engine != AV_ENGINE_GENERIC)
+                for (const char *const *k = generic_only; *k; k++)
+                        if (config_setting_get_member(av, *k)) {
+                                config_error(c->errors, c->file, config_key_line(av, *k),
+                                             "'%s' is only used with engine = \"generic\"", *k);
+                                bad = 1;
+                        }
+        if (a->engine == AV_ENGINE_GENERIC && a->pattern_file && config_setting_get_member(av, "command_output")) {
+                config_error(c->errors, c->file, config_key_line(av, "command_output"),
+                             "'command_output' is only used with 'command'");
+                bad = 1;
+        }
+        return bad ? -EINVAL : 0;
+}
+
+int config_antivirus_parse(ConfigContext *c, const config_setting_t *av) {
+        static const char *const keys[] = { "engine",  "database_dir",   "max_age_hours",
+                                            "units",   "policy_ref",     "pattern_file",
+                                            "command", "command_output", "command_timeout",
+                                            NULL };
+        /* In the order of the errors they report. */
+        static int (*const steps[])(ConfigContext *, const config_setting_t *, AvPolicy *) = {
+                config_av_parse_engine,         config_av_parse_age,
+                config_av_parse_units,          config_av_parse_generic,
+                config_av_parse_command_output, config_av_parse_policy_ref,
+        };
+        AvPolicy *a;
+        int bad = 0;
+
+        assert(c);
+        assert(av);
+
+        if (config_setting_type(av) != CONFIG_TYPE_GROUP)
+                return config_wrong_type(c, av, "antivirus", "a group: antivirus = { ... };");
+        config_check_keys(c, av, keys);
+
+        a = &c->policy->av;
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+                int r = steps[i](c, av, a);
+                if (r == -ENOMEM)
+                        return r;
+                bad |= r < 0;
+        }
+        if (bad)
+                return -EINVAL;
+        return config_av_check_engine(c, av, a);
+}
