@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* What the configuration takes from libcurl and libcrypto, in one place:
- * collector.url and collector.proxy checked as URLs, and the policy's
- * SHA-256. Nothing else of common/config*.c links either library. */
+/* collector.url and collector.proxy checked as URLs (url.c), and the
+ * policy's SHA-256 (sha256.c): without libcurl and libcrypto, so that
+ * mamorictl and the root daemon link neither for the configuration. */
 
 #include "config-parse.h"
 
@@ -15,5 +15,5 @@ int config_check_url(ConfigContext *c, const config_setting_t *group, const char
 int config_check_proxy(ConfigContext *c, const config_setting_t *group, const char *proxy);
 
 /* The policy hash: SHA-256 over each file's path, NUL, text, NUL, as 64 hex
- * digits and a NUL. Returns 0, -ENOMEM or -EIO. */
+ * digits and a NUL. Returns 0. */
 int config_hash_sources(const ConfigSource *srcs, size_t n, char ret[static 65]);
