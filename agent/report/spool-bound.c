@@ -10,10 +10,11 @@
 #define DROP_MAX_ROUNDS 64u
 #define DROP_PICKS_PER_ROUND 4096u
 
+/* Past this, the next commit makes room first: the bound less the smaller of
+ * an eighth of it and 64 KiB. */
 uint64_t spool_high_water(const Spool *s) {
         return s->max_bytes - MIN(s->max_bytes / 8, UINT64_C(64) * 1024);
 }
-
 
 typedef struct Pick {
         uint64_t seq;

@@ -106,7 +106,6 @@ static bool spool_rec_kept(const Spool *s, const Segment *g, size_t k, bool newe
         return !(m->flags & REC_GONE) && (m->seq > s->acked || (newest && k + 1 == g->n));
 }
 
-
 /* Files in the spool are opened so that whatever sits under the name cannot
  * block or take over the terminal, nor be followed elsewhere. */
 #define OPEN_FLAGS (O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
@@ -378,7 +377,6 @@ bool spool_has_records(const Spool *s) {
                         return true;
         return false;
 }
-
 
 int spool_segments_load(Spool *s) {
         struct dirent **names = NULL;
@@ -654,7 +652,8 @@ int spool_open_dir(Spool *s) {
         return -ELOOP;
 }
 
-
+/* The segment the next commit goes to: the newest, or a new one when that is
+ * full or wholly delivered. */
 int spool_segment_active(Spool *s, Segment **ret) {
         _cleanup_(spool_segment_freep) Segment *g = NULL;
         Segment **n;
