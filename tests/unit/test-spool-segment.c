@@ -229,6 +229,52 @@ static void test_delivered_segment_retired(void **state) {
         spool_free(s);
 }
 
+/* A commit goes to a new segment once the newest is full, named for its first
+ * seq; reopened, the spool reads them all in order. */
+static void test_rotation(void **state) {
+        Env *env = *state;
+        Spool *s = open_spool(env, 2 * SPOOL_MIN_MAX_BYTES); /* 256 KiB segments */
+        Collected *c = calloc(1, sizeof *c);
+        char p[160];
+
+        for (unsigned i = 0; i < 10; i++) {
+                append_n(s, 100, 1, 1000); /* ~100 KiB a commit, ~1 MiB in all */
+                assert_int_equal(spool_commit(s), 0);
+        }
+        assert_int_equal(env->n_drops, 0);
+        spool_free(s);
+        assert_true(count_segments(env) >= 4);
+        snprintf(p, sizeof p, "%s/%016x.seg", env->dir, 1);
+        assert_int_equal(access(p, F_OK), 0);
+
+        s = open_spool(env, 2 * SPOOL_MIN_MAX_BYTES);
+        assert_int_equal(spool_foreach(s, collect, c), 0);
+        assert_int_equal(c->n, 1000);
+        for (size_t i = 0; i < c->n; i++)
+                assert_int_equal(c->seqs[i], i + 1);
+        assert_int_equal(spool_next_seq(s), 1001);
+        spool_free(s);
+        free(c);
+
+        /* every segment file is named for the seq of its first record */
+        struct dirent **names;
+        int n = scandir(env->dir, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                if (endswith(names[i]->d_name, ".seg")) {
+                        uint8_t h[SPOOL_RECORD_HEADER_SIZE];
+                        int fd;
+                        snprintf(p, sizeof p, "%s/%s", env->dir, names[i]->d_name);
+                        fd = open(p, O_RDONLY);
+                        assert_true(fd >= 0);
+                        assert_int_equal(pread(fd, h, sizeof h, 0), (ssize_t) sizeof h);
+                        close(fd);
+                        assert_int_equal(spool_le64(h + 8), strtoull(names[i]->d_name, NULL, 16));
+                }
+                free(names[i]);
+        }
+        free(names);
+}
+
 int main(void) {
         log_set_max_level(LOG_CRIT);
         const struct CMUnitTest tests[] = {
@@ -239,6 +285,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_sparse_terabyte_segment, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_foreign_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_delivered_segment_retired, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
