@@ -261,10 +261,11 @@ static void test_rotation(void **state) {
         int n = scandir(env->dir, &names, NULL, alphasort);
         for (int i = 0; i < n; i++) {
                 if (endswith(names[i]->d_name, ".seg")) {
+                        _cleanup_free_ char *path = NULL;
                         uint8_t h[SPOOL_RECORD_HEADER_SIZE];
                         int fd;
-                        snprintf(p, sizeof p, "%s/%s", env->dir, names[i]->d_name);
-                        fd = open(p, O_RDONLY);
+                        assert_true(asprintf(&path, "%s/%s", env->dir, names[i]->d_name) > 0);
+                        fd = open(path, O_RDONLY);
                         assert_true(fd >= 0);
                         assert_int_equal(pread(fd, h, sizeof h, 0), (ssize_t) sizeof h);
                         close(fd);
