@@ -14,7 +14,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "timeutil.h"
-#include "usb-device.h"
+#include "usb-sysfs.h"
 
 /* "1-2" or "1-2.4": a bus path. */
 static bool is_bus_path(const char *s) {
