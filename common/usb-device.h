@@ -54,8 +54,8 @@ typedef struct UsbInterface {
         char *alias_modules; /* modules whose aliases match it, space-separated; NULL: not resolved */
         char *driver_seen;   /* a driver of a category seen bound here while the device stayed */
         UsbCategorySource category_source;
-        char *category_by; /* the driver, module, udev property or alternate setting that decided
-                              * the category (not FROM_CLASS) */
+        /* the driver, module, udev property or alternate setting that decided the category (not FROM_CLASS) */
+        char *category_by;
         UsbAltSetting alts[USB_INTERFACE_MAX_ALTS]; /* the other alternate settings */
         uint8_t n_alts;
         UsbInterfaceDone done;
@@ -90,7 +90,7 @@ typedef struct UsbDevice {
 UsbDevice *usb_device_free(UsbDevice *d);
 DEFINE_POINTER_CLEANUP(UsbDevice, usb_device_free);
 
-/* Builders for tests and benchmarks; strings are copied and sanitized. */
+/* Builders (for usb-sysfs.c, the tests and the benchmarks); strings are copied and sanitized. */
 UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product, const char *serial, size_t serial_len);
 int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass, uint8_t protocol,
                              const char *name, int authorized);
