@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A UsbDevice is a snapshot of one USB device and its interfaces, read from
- * sysfs through sd-device. Every string the device supplied is kept twice:
- * raw (for matching, never printed) and sanitized (for every output). */
+/* A UsbDevice is a snapshot of one USB device and its interfaces (read from
+ * sysfs by common/usb-sysfs.c). Every string the device supplied is kept
+ * twice: raw (for matching, never printed) and sanitized (for every output).
+ * Pure: nothing here reads the system. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <systemd/sd-device.h>
 
 #include "macro.h"
 #include "usb-classify.h"
@@ -17,10 +16,10 @@
 
 /* What decided an interface's category. */
 typedef enum UsbCategorySource {
-        USB_CATEGORY_FROM_CLASS,    /* class triple (and name) */
-        USB_CATEGORY_FROM_MODALIAS, /* a driver the kernel would bind (module aliases) */
-        USB_CATEGORY_FROM_DRIVER,   /* a driver that did bind */
-        USB_CATEGORY_FROM_UDEV,     /* a property udev's rules set on the device (ID_MTP_DEVICE, ...) */
+        USB_CATEGORY_FROM_CLASS,     /* class triple (and name) */
+        USB_CATEGORY_FROM_MODALIAS,  /* a driver the kernel would bind (module aliases) */
+        USB_CATEGORY_FROM_DRIVER,    /* a driver that did bind */
+        USB_CATEGORY_FROM_UDEV,      /* a property udev's rules set on the device (ID_MTP_DEVICE, ...) */
         USB_CATEGORY_FROM_ALTERNATE, /* another alternate setting of the same interface */
 } UsbCategorySource;
 
@@ -55,8 +54,8 @@ typedef struct UsbInterface {
         char *alias_modules; /* modules whose aliases match it, space-separated; NULL: not resolved */
         char *driver_seen;   /* a driver of a category seen bound here while the device stayed */
         UsbCategorySource category_source;
-        char *category_by;   /* the driver, module, udev property or alternate setting that decided
-                              * the category (not FROM_CLASS) */
+        /* the driver, module, udev property or alternate setting that decided the category (not FROM_CLASS) */
+        char *category_by;
         UsbAltSetting alts[USB_INTERFACE_MAX_ALTS]; /* the other alternate settings */
         uint8_t n_alts;
         UsbInterfaceDone done;
@@ -76,8 +75,8 @@ typedef struct UsbDevice {
         bool has_serial;
         char *serial_raw; /* exact bytes, for matching */
         size_t serial_raw_len;
-        char *serial;      /* sanitized */
-        char *serial_hex;  /* hex of the raw bytes when sanitizing changed them */
+        char *serial;                      /* sanitized */
+        char *serial_hex;                  /* hex of the raw bytes when sanitizing changed them */
         char *manufacturer, *product_name; /* sanitized */
         bool strings_truncated;
 
@@ -91,14 +90,15 @@ typedef struct UsbDevice {
 UsbDevice *usb_device_free(UsbDevice *d);
 DEFINE_POINTER_CLEANUP(UsbDevice, usb_device_free);
 
-/* Reads a usb_device (not an interface) and its interfaces. */
-int usb_device_new_from_sd_device(sd_device *dev, UsbDevice **ret);
+/* Builders (for usb-sysfs.c, the tests and the benchmarks); strings are copied and sanitized. */
+UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product, const char *serial, size_t serial_len);
+int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass, uint8_t protocol,
+                             const char *name, int authorized);
 
-/* Builders for tests and benchmarks; strings are copied and sanitized. */
-UsbDevice *usb_device_new(const char *sysname, uint16_t vendor, uint16_t product,
-                          const char *serial, size_t serial_len);
-int usb_device_add_interface(UsbDevice *d, const char *sysname, uint8_t cls, uint8_t subclass,
-                             uint8_t protocol, const char *name, int authorized);
+/* A string the device supplied, for every output: sanitized (text.h) and cut
+ * at TEXT_DEVICE_MAX bytes, setting *truncated (may be NULL) when cut. NULL
+ * for NULL, and on OOM. */
+char *usb_device_sanitize(const char *s, bool *truncated);
 
 /* Classify every interface and fill d->categories. Pure. An interface's
  * category is the first, storage first, of what its class says, what the

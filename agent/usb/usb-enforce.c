@@ -11,6 +11,7 @@
 #include "usb-modalias.h"
 #include "usb-repeat.h"
 #include "usb-report.h"
+#include "usb-sysfs.h"
 #include "usb-told.h"
 #include "usb-unmount.h"
 

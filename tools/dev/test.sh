@@ -69,7 +69,7 @@ meson setup build-ci -Dwerror=true -Dbuildtype=debugoptimized >/dev/null
 ninja -C build-ci
 run_pass build-ci "pass 1"
 read -r p1 f1 s1 <build-ci/test-results/counts
-# The unit's `systemd-analyze security` score, measured by the units suite.
+# The unit's `systemd-analyze security` score, measured by the systemd suite.
 grep -ho "SECURITY EXPOSURE mamori.service: [0-9.]*" build-ci/meson-logs/testlog.txt | head -1 || true
 
 echo "=== pass 2: ASan + UBSan, with coverage"

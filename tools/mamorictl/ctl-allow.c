@@ -14,7 +14,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "timeutil.h"
-#include "usb-device.h"
+#include "usb-sysfs.h"
 
 /* "1-2" or "1-2.4": a bus path. */
 static bool is_bus_path(const char *s) {
@@ -47,7 +47,8 @@ static int find_device(const char *arg, sd_device **ret) {
         bool by_path = is_bus_path(arg);
 
         if (!by_path && !parse_vid_pid(arg, &vid, &pid)) {
-                fprintf(stderr, "mamorictl allow: '%s' is neither a bus path (1-2, 1-2.4) nor vendor:product (0781:5567).\n",
+                fprintf(stderr,
+                        "mamorictl allow: '%s' is neither a bus path (1-2, 1-2.4) nor vendor:product (0781:5567).\n",
                         arg);
                 return CTL_EXIT_USAGE;
         }
@@ -61,7 +62,8 @@ static int find_device(const char *arg, sd_device **ret) {
                 const char *name = NULL;
                 if (sd_device_get_sysname(d, &name) < 0 || startswith(name, "usb"))
                         continue;
-                if (by_path ? !streq(name, arg) : (hex_sysattr(d, "idVendor") != vid || hex_sysattr(d, "idProduct") != pid))
+                if (by_path ? !streq(name, arg)
+                            : (hex_sysattr(d, "idVendor") != vid || hex_sysattr(d, "idProduct") != pid))
                         continue;
                 if (matches++ == 0)
                         found = d;
@@ -69,7 +71,8 @@ static int find_device(const char *arg, sd_device **ret) {
                         if (matches == 2) {
                                 const char *n0 = NULL;
                                 (void) sd_device_get_sysname(found, &n0);
-                                fprintf(stderr, "mamorictl allow: several %s devices are plugged in; name one by its bus path:\n  %s\n",
+                                fprintf(stderr,
+                                        "mamorictl allow: several %s devices are plugged in; name one by its bus path:\n  %s\n",
                                         arg, strna(n0));
                         }
                         fprintf(stderr, "  %s\n", name);
@@ -177,14 +180,18 @@ static bool check_expires(const char *v, bool force) {
                 return false;
         }
         if (r < 0) {
-                fprintf(stderr, "mamorictl allow: --expires must be a date written YYYY-MM-DD or an RFC 3339 date-time "
-                                "such as 2027-03-31T17:00:00+09:00, not '%s'.\n", v);
+                fprintf(stderr,
+                        "mamorictl allow: --expires must be a date written YYYY-MM-DD or an RFC 3339 date-time "
+                        "such as 2027-03-31T17:00:00+09:00, not '%s'.\n",
+                        v);
                 return false;
         }
         if (at <= now && !force) {
                 char buf[RFC3339_MAX];
-                fprintf(stderr, "mamorictl allow: --expires %s is in the past (now is %.19sZ): the entry would allow nothing.\n"
-                                "Give a later date, or add --force to write it anyway.\n", v, format_rfc3339(buf, now));
+                fprintf(stderr,
+                        "mamorictl allow: --expires %s is in the past (now is %.19sZ): the entry would allow nothing.\n"
+                        "Give a later date, or add --force to write it anyway.\n",
+                        v, format_rfc3339(buf, now));
                 return false;
         }
         return true;
@@ -226,7 +233,8 @@ static bool in_dir(const char *path, const char *dir) {
 static bool entry_is_device(const AllowEntry *a, const AllowDraft *d) {
         if (a->vendor != d->vendor || a->product != d->product || a->any_serial != d->any_serial)
                 return false;
-        return a->any_serial || (a->serial && a->serial_len == d->serial_len && memcmp(a->serial, d->serial, d->serial_len) == 0);
+        return a->any_serial ||
+               (a->serial && a->serial_len == d->serial_len && memcmp(a->serial, d->serial, d->serial_len) == 0);
 }
 
 static const char *entry_state(const AllowEntry *a, usec_t now) {
@@ -248,8 +256,8 @@ static size_t report_existing(const Policy *p, const AllowDraft *d, const AllowE
                         continue;
                 _cleanup_free_ char *file = ctl_safe_text(a->file);
                 fprintf(stderr, "mamorictl allow: %s by %s:%u (expires %s, %s).\n",
-                        exact ? "already allowed" : "every device of this model is already allowed", strna(file), a->line,
-                        a->expires ? a->expires : "never", entry_state(a, now));
+                        exact ? "already allowed" : "every device of this model is already allowed", strna(file),
+                        a->line, a->expires ? a->expires : "never", entry_state(a, now));
                 if (exact) {
                         same++;
                         *ret_same = a;
@@ -304,16 +312,18 @@ static int replace_atomic(const char *path, const char *expected, size_t expecte
 }
 
 static bool same_grant(const AllowEntry *a, const AllowEntry *b) {
-        return allow_entry_same_device(a, b) && a->expires_at == b->expires_at && streq_ptr(a->approved_by, b->approved_by) &&
-               streq_ptr(a->ticket, b->ticket) && streq_ptr(a->label, b->label) && streq_ptr(a->approved_on, b->approved_on);
+        return allow_entry_same_device(a, b) && a->expires_at == b->expires_at &&
+               streq_ptr(a->approved_by, b->approved_by) && streq_ptr(a->ticket, b->ticket) &&
+               streq_ptr(a->label, b->label) && streq_ptr(a->approved_on, b->approved_on);
 }
 
 /* --renew: the entry's expires, approver (and approval date and ticket, when
  * given) rewritten in place, checked with the daemon's parser first: the
  * whole configuration must load, with this entry changed and no other. */
 static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d) {
-        AllowRenewal ren = { .expires = d->expires, .approved_by = d->approved_by, .approved_on = d->approved_on,
-                             .ticket = d->ticket };
+        AllowRenewal ren = {
+                .expires = d->expires, .approved_by = d->approved_by, .approved_on = d->approved_on, .ticket = d->ticket
+        };
         _cleanup_(policy_unrefp) Policy *np = NULL;
         _cleanup_free_ char *text = NULL, *file = ctl_safe_text(a->file);
         _cleanup_free_ char **texts = NULL;
@@ -331,8 +341,10 @@ static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d
         }
         r = allow_renew_text(p->texts[fi], a->line, &ren, &text);
         if (r == -ENOTUNIQ) {
-                fprintf(stderr, "mamorictl allow: %s:%zu is laid out so that it cannot be renewed safely in place "
-                                "(several entries or values on one line); edit it by hand.\n", strna(file), line);
+                fprintf(stderr,
+                        "mamorictl allow: %s:%zu is laid out so that it cannot be renewed safely in place "
+                        "(several entries or values on one line); edit it by hand.\n",
+                        strna(file), line);
                 return CTL_EXIT_FAILURE;
         }
         if (r < 0) {
@@ -372,13 +384,15 @@ static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d
                      streq_ptr(n->approved_on, d->approved_on ?: o->approved_on) && streq_ptr(n->label, o->label);
         }
         if (!ok) {
-                fprintf(stderr, "mamorictl allow: the renewed file does not read back as this one change (a bug); nothing was written.\n");
+                fprintf(stderr,
+                        "mamorictl allow: the renewed file does not read back as this one change (a bug); nothing was written.\n");
                 return CTL_EXIT_FAILURE;
         }
 
         r = replace_atomic(a->file, p->texts[fi], p->text_lens[fi], text);
         if (r == -ESTALE) {
-                fprintf(stderr, "mamorictl allow: %s changed while it was being renewed; nothing was written. Try again.\n",
+                fprintf(stderr,
+                        "mamorictl allow: %s changed while it was being renewed; nothing was written. Try again.\n",
                         strna(file));
                 return CTL_EXIT_FAILURE;
         }
@@ -392,8 +406,19 @@ static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d
 }
 
 int verb_allow(const CtlOptions *o, int argc, char **argv) {
-        enum { ARG_LABEL = 0x100, ARG_BY, ARG_ON, ARG_EXPIRES, ARG_TICKET, ARG_WRITE, ARG_ANY, ARG_RENEW, ARG_FORCE,
-               ARG_CONFIG, ARG_ALLOW_DIR };
+        enum {
+                ARG_LABEL = 0x100,
+                ARG_BY,
+                ARG_ON,
+                ARG_EXPIRES,
+                ARG_TICKET,
+                ARG_WRITE,
+                ARG_ANY,
+                ARG_RENEW,
+                ARG_FORCE,
+                ARG_CONFIG,
+                ARG_ALLOW_DIR
+        };
         static const struct option options[] = {
                 { "label", required_argument, NULL, ARG_LABEL },
                 { "approved-by", required_argument, NULL, ARG_BY },
@@ -460,9 +485,10 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                         return CTL_EXIT_USAGE;
                 }
         if (optind + 1 != argc) {
-                fprintf(stderr, "Usage: mamorictl allow DEVICE [--label TEXT] [--approved-by NAME] [--approved-on DATE]\n"
-                                "                       [--expires DATE] [--ticket REF] [--any-serial] [--write FILE | --renew]\n"
-                                "                       [--force] [--config FILE] [--allow-dir DIR]\n");
+                fprintf(stderr,
+                        "Usage: mamorictl allow DEVICE [--label TEXT] [--approved-by NAME] [--approved-on DATE]\n"
+                        "                       [--expires DATE] [--ticket REF] [--any-serial] [--write FILE | --renew]\n"
+                        "                       [--force] [--config FILE] [--allow-dir DIR]\n");
                 return CTL_EXIT_USAGE;
         }
         if (!check_date("--approved-on", d.approved_on) || !check_expires(d.expires, force))
@@ -473,11 +499,13 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
         }
         if (renew) {
                 if (write_path || d.label) {
-                        fprintf(stderr, "mamorictl allow: --renew changes the existing entry in place; it takes no --write or --label.\n");
+                        fprintf(stderr,
+                                "mamorictl allow: --renew changes the existing entry in place; it takes no --write or --label.\n");
                         return CTL_EXIT_USAGE;
                 }
                 if (!d.approved_by || !d.expires) {
-                        fprintf(stderr, "mamorictl allow: --renew needs --expires and --approved-by: who approved it, until when.\n");
+                        fprintf(stderr,
+                                "mamorictl allow: --renew needs --expires and --approved-by: who approved it, until when.\n");
                         return CTL_EXIT_USAGE;
                 }
         }
@@ -486,16 +514,20 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 return CTL_EXIT_FAILURE;
         if (write_path) {
                 if (!d.approved_by) {
-                        fprintf(stderr, "mamorictl allow: --write needs --approved-by: every exception names the officer who approved it.\n");
+                        fprintf(stderr,
+                                "mamorictl allow: --write needs --approved-by: every exception names the officer who approved it.\n");
                         return CTL_EXIT_USAGE;
                 }
                 if (!endswith(write_path, ".conf")) {
-                        fprintf(stderr, "mamorictl allow: %s does not end in .conf; mamorid would never read it.\n", write_path);
+                        fprintf(stderr, "mamorictl allow: %s does not end in .conf; mamorid would never read it.\n",
+                                write_path);
                         return CTL_EXIT_USAGE;
                 }
                 if (!in_dir(write_path, allow_dir) && !force) {
-                        fprintf(stderr, "mamorictl allow: %s is not in %s, the directory mamorid reads; it would never be applied.\n"
-                                        "Write it there, or add --force to write it here anyway.\n", write_path, allow_dir);
+                        fprintf(stderr,
+                                "mamorictl allow: %s is not in %s, the directory mamorid reads; it would never be applied.\n"
+                                "Write it there, or add --force to write it here anyway.\n",
+                                write_path, allow_dir);
                         return CTL_EXIT_USAGE;
                 }
         }
@@ -509,8 +541,10 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 return CTL_EXIT_FAILURE;
         }
         if (!u->has_serial && !d.any_serial && write_path) {
-                fprintf(stderr, "mamorictl allow: %s has no serial number, so only an entry that allows every %s can match it.\n"
-                                "Add --any-serial if that is what was approved.\n", u->sysname, usb_device_id(u, id));
+                fprintf(stderr,
+                        "mamorictl allow: %s has no serial number, so only an entry that allows every %s can match it.\n"
+                        "Add --any-serial if that is what was approved.\n",
+                        u->sysname, usb_device_id(u, id));
                 return CTL_EXIT_USAGE;
         }
 
@@ -535,27 +569,33 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                         config_errors_done(&errs);
                         return CTL_EXIT_FAILURE;
                 } else
-                        fprintf(stderr, "mamorictl allow: note: cannot look for an entry that allows this device already: "
-                                        "%s does not load (see mamorictl check-config).\n", config);
+                        fprintf(stderr,
+                                "mamorictl allow: note: cannot look for an entry that allows this device already: "
+                                "%s does not load (see mamorictl check-config).\n",
+                                config);
                 config_errors_done(&errs);
         }
         if (renew) {
                 if (n_same == 0) {
-                        fprintf(stderr, "mamorictl allow: no entry allows %s %s yet; there is nothing to renew. Write one with --write%s.\n",
+                        fprintf(stderr,
+                                "mamorictl allow: no entry allows %s %s yet; there is nothing to renew. Write one with --write%s.\n",
                                 u->sysname, d.any_serial ? "(any serial)" : "by its serial",
                                 d.any_serial ? "" : " (or, to renew an entry with any_serial = true, add --any-serial)");
                         return CTL_EXIT_FAILURE;
                 }
                 if (!same) {
-                        fprintf(stderr, "mamorictl allow: %zu entries allow this device; remove all but one, then renew it.\n", n_same);
+                        fprintf(stderr,
+                                "mamorictl allow: %zu entries allow this device; remove all but one, then renew it.\n",
+                                n_same);
                         return CTL_EXIT_FAILURE;
                 }
                 return renew_entry(p, same, &d);
         }
         if (write_path && n_same > 0 && !force) {
-                fprintf(stderr, "mamorictl allow: a second entry for the device is not written. To extend the one above, run\n"
-                                "  mamorictl allow %s --renew --expires DATE --approved-by NAME\n"
-                                "or add --force to write a second entry anyway (the one that lasts longest applies).\n",
+                fprintf(stderr,
+                        "mamorictl allow: a second entry for the device is not written. To extend the one above, run\n"
+                        "  mamorictl allow %s --renew --expires DATE --approved-by NAME\n"
+                        "or add --force to write a second entry anyway (the one that lasts longest applies).\n",
                         argv[optind]);
                 return CTL_EXIT_FAILURE;
         }
@@ -565,9 +605,13 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
         if (asprintf(&c1, "%s %s%s%s, serial %s, plugged in at %s", usb_device_id(u, id), strempty(u->manufacturer),
                      u->manufacturer && u->product_name ? " " : "", strempty(u->product_name),
                      u->has_serial ? u->serial : "(none)", u->sysname) < 0 ||
-            (write_path ? asprintf(&c2, "Written by mamorictl allow.") < 0
-                        : asprintf(&c2, "Written by mamorictl allow. Save it as %s/NAME.conf (mode 0600),", strna(shown_dir)) < 0 ||
-                                  asprintf(&c3, "check it with 'mamorictl check-config', apply it with 'systemctl reload mamori'.") < 0))
+            (write_path
+                     ? asprintf(&c2, "Written by mamorictl allow.") < 0
+                     : asprintf(&c2, "Written by mamorictl allow. Save it as %s/NAME.conf (mode 0600),",
+                                strna(shown_dir)) < 0 ||
+                               asprintf(&c3,
+                                        "check it with 'mamorictl check-config', apply it with 'systemctl reload mamori'.") <
+                                       0))
                 return CTL_EXIT_FAILURE;
         const char *comments[] = { c1, c2, c3, NULL };
         d.comments = comments;

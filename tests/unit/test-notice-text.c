@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/* common/notice-text.c: the texts of a notice, in Japanese and English, and
+ * what of a device they may show. */
 #include "unit.h"
 
 #include "config.h"
-#include "notice-ratelimit.h"
 #include "notice-text.h"
 #include "text.h"
 
@@ -67,12 +68,18 @@ static void test_display_text(void **state) {
         assert_string_equal(s, "日本語の…");
         free(s);
         /* bidi overrides, isolates, zero-width and controls become U+FFFD */
-        s = notice_display_text("a\xe2\x80\xae" "exe.gnp\xe2\x81\xa6x\xe2\x80\x8by\x1bz\xc2\x85", 48);
-        assert_string_equal(s, "a\xef\xbf\xbd" "exe.gnp\xef\xbf\xbdx\xef\xbf\xbdy\xef\xbf\xbdz\xef\xbf\xbd");
+        s = notice_display_text("a\xe2\x80\xae"
+                                "exe.gnp\xe2\x81\xa6x\xe2\x80\x8by\x1bz\xc2\x85",
+                                48);
+        assert_string_equal(s, "a\xef\xbf\xbd"
+                               "exe.gnp\xef\xbf\xbdx\xef\xbf\xbdy\xef\xbf\xbdz\xef\xbf\xbd");
         free(s);
         /* invalid UTF-8 (never from the sanitizer, but still) */
-        s = notice_display_text("a\xff\xfe" "b", 48);
-        assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+        s = notice_display_text("a\xff\xfe"
+                                "b",
+                                48);
+        assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd"
+                               "b");
         free(s);
 }
 
@@ -86,7 +93,8 @@ static void test_usb_unknown(void **state) {
         Notice *n = NULL;
 
         assert_int_equal(notice_build_usb(&p->notice, p->usb.policy_ref, d, &dec,
-                                          "7f3a9c12-0000-4000-8000-000000000000", &n), 0);
+                                          "7f3a9c12-0000-4000-8000-000000000000", &n),
+                         0);
         assert_int_equal(n->kind, EVENT_USB_BLOCKED);
         assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Cruzer Blade」は使用できません");
         assert_string_equal(n->summary[NOTICE_LANG_EN], "USB device “Cruzer Blade” is blocked");
@@ -226,8 +234,9 @@ static void test_usb_hostile_name(void **state) {
         /* plain text, unescaped: escaping is for the receiver that renders markup;
          * the device's string as every other output shows it (text.h), U+202E
          * as a visible \u202e */
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN],
-                               "Device: Evil \"Stick\" <b>bold</b> &amp; \\x1b[31m\\xff\\xfe \\u202egnp.exe\\x0d\\x0a (ID"));
+        assert_non_null(
+                strstr(n->body[NOTICE_LANG_EN],
+                       "Device: Evil \"Stick\" <b>bold</b> &amp; \\x1b[31m\\xff\\xfe \\u202egnp.exe\\x0d\\x0a (ID"));
         assert_true(strlen(n->summary[NOTICE_LANG_EN]) < 200);
         assert_non_null(strstr(n->summary[NOTICE_LANG_EN], "…”"));
         for (size_t i = 0; i < n->n_facts; i++)
@@ -237,21 +246,7 @@ static void test_usb_hostile_name(void **state) {
         policy_unref(p);
 }
 
-/* ---- antivirus ---- */
-
-static void expect_error(const char *main_text, const char *what, int line) {
-        Policy *p = NULL;
-        ConfigErrors e = { 0 };
-        assert_int_equal(config_load_strings(main_text, NULL, &p, &e), -EINVAL);
-        assert_null(p);
-        assert_true(e.n >= 1);
-        if (!strstr(e.items[0].message, what))
-                fail_msg("expected \"%s\", got \"%s\"", what, e.items[0].message);
-        assert_int_equal(e.items[0].line, line);
-        config_errors_done(&e);
-}
-
-/* usb.expiring: the warning ahead of an expiry, and its config key. */
+/* usb.expiring: the warning ahead of an expiry (its config key: test-notice-config.c). */
 static void test_usb_expiring(void **state) {
         Policy *p = load("usb = { expiry_warning = \"10min\"; };",
                          "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"o\"; "
@@ -264,8 +259,8 @@ static void test_usb_expiring(void **state) {
         assert_int_equal(p->usb.expiry_warning, 10 * 60 * USEC_PER_SEC);
         assert_true(dec.relevant && dec.allow);
         assert_int_equal(dec.changes_at, end);
-        assert_int_equal(notice_build_usb_expiring(&p->notice, NULL, d, &dec, end - 10 * 60 * USEC_PER_SEC + 1, "abc",
-                                                   &n), 0);
+        assert_int_equal(notice_build_usb_expiring(&p->notice, NULL, d, &dec, end - 10 * 60 * USEC_PER_SEC + 1, "abc", &n),
+                         0);
         assert_int_equal(n->kind, EVENT_USB_EXPIRING);
         assert_string_equal(n->summary[NOTICE_LANG_EN], "The approval for USB device “Stick” ends soon");
         assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Stick」の使用許可がまもなく切れます");
@@ -285,21 +280,9 @@ static void test_usb_expiring(void **state) {
         notice_free(n);
         usb_device_free(d);
         policy_unref(p);
-
-        /* default 15 minutes, 0 turns it off, bounds */
-        p = load("", NULL);
-        assert_int_equal(p->usb.expiry_warning, 15 * 60 * USEC_PER_SEC);
-        policy_unref(p);
-        p = load("usb = { expiry_warning = 0; };", NULL);
-        assert_int_equal(p->usb.expiry_warning, 0);
-        policy_unref(p);
-        p = load("notice = { kinds = [ \"usb.expiring\" ]; };", NULL);
-        assert_int_equal(notice_kinds(&p->notice), 1u << EVENT_USB_EXPIRING);
-        policy_unref(p);
-        expect_error("usb = {\n expiry_warning = \"soon\";\n};", "'expiry_warning' must be a duration", 2);
-        expect_error("usb = {\n expiry_warning = \"8d\";\n};", "'expiry_warning' must be a duration", 2);
-        expect_error("usb = {\n expiry_warning = 999999999;\n};", "'expiry_warning' must be between 1s and 604800s", 2);
 }
+
+/* ---- antivirus ---- */
 
 static void test_av(void **state) {
         Policy *p = load("notice = { kinds = [ \"usb.blocked\", \"av.pattern_stale\", \"av.missing\" ]; };", NULL);
@@ -345,93 +328,6 @@ static void test_also(void **state) {
         policy_unref(p);
 }
 
-/* ---- rate limit ---- */
-
-static void test_ratelimit_bucket(void **state) {
-        NoticeRateLimit rl = { 0 };
-        const usec_t s = USEC_PER_SEC, t0 = 1000 * s;
-
-        /* burst of 3, then one per 10 s */
-        assert_true(notice_ratelimit_take(&rl, 3, 10 * s, t0));
-        assert_true(notice_ratelimit_take(&rl, 3, 10 * s, t0));
-        assert_true(notice_ratelimit_take(&rl, 3, 10 * s, t0 + s));
-        assert_false(notice_ratelimit_take(&rl, 3, 10 * s, t0 + 2 * s));
-        assert_int_equal(notice_ratelimit_next(&rl, 3, 10 * s, t0 + 2 * s), t0 + 10 * s);
-        assert_false(notice_ratelimit_take(&rl, 3, 10 * s, t0 + 9 * s));
-        assert_true(notice_ratelimit_take(&rl, 3, 10 * s, t0 + 10 * s));
-        assert_false(notice_ratelimit_take(&rl, 3, 10 * s, t0 + 11 * s));
-        assert_int_equal(notice_ratelimit_next(&rl, 3, 10 * s, t0 + 11 * s), t0 + 20 * s);
-        /* a long quiet time refills up to the burst, not beyond */
-        for (int k = 0; k < 3; k++)
-                assert_true(notice_ratelimit_take(&rl, 3, 10 * s, t0 + 1000 * s));
-        assert_false(notice_ratelimit_take(&rl, 3, 10 * s, t0 + 1000 * s));
-        /* a reload that lowers the burst applies at once */
-        assert_true(notice_ratelimit_take(&rl, 1, 10 * s, t0 + 2000 * s));
-        assert_false(notice_ratelimit_take(&rl, 1, 10 * s, t0 + 2000 * s));
-        assert_int_equal(notice_ratelimit_next(&rl, 1, 10 * s, t0 + 2005 * s), t0 + 2010 * s);
-        notice_ratelimit_done(&rl);
-}
-
-static void test_ratelimit_dedup(void **state) {
-        NoticeRateLimit rl = { 0 };
-        const usec_t s = USEC_PER_SEC;
-        char key[32];
-
-        assert_false(notice_ratelimit_seen(&rl, "phone", 60 * s, 0));
-        /* a phone that flips modes every 30 s for ten minutes: told once */
-        for (int k = 1; k <= 20; k++)
-                assert_true(notice_ratelimit_seen(&rl, "phone", 60 * s, (usec_t) k * 30 * s));
-        /* quiet for longer than the window: told again */
-        assert_false(notice_ratelimit_seen(&rl, "phone", 60 * s, 700 * s));
-        assert_false(notice_ratelimit_seen(&rl, "stick", 60 * s, 700 * s));
-        /* more keys than the ring holds: the oldest is forgotten, nothing breaks */
-        for (int k = 0; k < NOTICE_RECENT_MAX; k++) {
-                snprintf(key, sizeof key, "k%d", k);
-                assert_false(notice_ratelimit_seen(&rl, key, 60 * s, 701 * s));
-        }
-        assert_false(notice_ratelimit_seen(&rl, "phone", 60 * s, 702 * s));
-        assert_true(notice_ratelimit_seen(&rl, "k31", 60 * s, 702 * s));
-        notice_ratelimit_done(&rl);
-}
-
-/* ---- config ---- */
-
-
-static void test_config(void **state) {
-        Policy *p = load("notice = {\n enabled = true;\n kinds = [ \"usb.blocked\", \"av.engine_inactive\" ];\n"
-                         " contact = \"情報政策課\";\n burst = 5;\n interval = 60;\n};\n",
-                         NULL);
-        assert_false(p->notice.disabled);
-        assert_true(p->notice.kinds_set);
-        assert_int_equal(p->notice.kinds, (1u << EVENT_USB_BLOCKED) | (1u << EVENT_AV_ENGINE_INACTIVE));
-        assert_string_equal(p->notice.contact, "情報政策課");
-        assert_null(p->notice.contact_en);
-        assert_int_equal(p->notice.burst, 5);
-        assert_int_equal(p->notice.interval_sec, 60);
-        policy_unref(p);
-
-        /* defaults */
-        p = load("", NULL);
-        assert_false(p->notice.disabled);
-        assert_int_equal(notice_kinds(&p->notice), (1u << EVENT_USB_BLOCKED) | (1u << EVENT_USB_EXPIRING));
-        policy_unref(p);
-        p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
-        assert_true(p->notice.disabled);
-        assert_int_equal(notice_kinds(&p->notice), 0);
-        policy_unref(p);
-
-        expect_error("notice = 1;", "'notice' must be a group", 1);
-        expect_error("notice = {\n colour = \"red\";\n};", "unknown key 'colour' in notice", 2);
-        expect_error("notice = {\n kinds = [ \"lock.failed\" ];\n};", "'lock.failed' in notice.kinds is not a kind", 2);
-        expect_error("notice = {\n kinds = [ \"usb.blocked\", \"usb.blocked\" ];\n};", "listed twice", 2);
-        expect_error("notice = {\n kinds = \"usb.blocked\";\n};", "'kinds' must be an array", 2);
-        expect_error("notice = {\n contact = \"a\\nb\";\n};", "'contact' must be one line of printable text", 2);
-        expect_error("notice = {\n contact_en = \"\";\n};", "'contact_en' must be one line", 2);
-        expect_error("notice = {\n burst = 0;\n};", "'burst' must be between 1 and 100", 2);
-        expect_error("notice = {\n interval = 100000;\n};", "'interval' must be between 1 and 86400", 2);
-        expect_error("notice = {\n enabled = \"yes\";\n};", "'enabled' must be true or false", 2);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_display_text),
@@ -442,9 +338,6 @@ int main(void) {
                 cmocka_unit_test(test_usb_expiring),
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
-                cmocka_unit_test(test_ratelimit_bucket),
-                cmocka_unit_test(test_ratelimit_dedup),
-                cmocka_unit_test(test_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

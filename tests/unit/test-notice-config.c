@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* common/notice-config.c: the notice group of mamori.conf, read through the
+ * daemon's parser. */
+#include "unit.h"
+
+#include "config.h"
+#include "notice-text.h"
+
+static Policy *load(const char *main_text, const char *allow) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        int r = config_load_strings(main_text, allow, &p, &e);
+        if (r < 0)
+                config_errors_print(&e, stderr);
+        assert_int_equal(r, 0);
+        config_errors_done(&e);
+        return p;
+}
+
+static void expect_error(const char *main_text, const char *what, int line) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings(main_text, NULL, &p, &e), -EINVAL);
+        assert_null(p);
+        assert_true(e.n >= 1);
+        if (!strstr(e.items[0].message, what))
+                fail_msg("expected \"%s\", got \"%s\"", what, e.items[0].message);
+        assert_int_equal(e.items[0].line, line);
+        config_errors_done(&e);
+}
+
+static void test_config(void **state) {
+        Policy *p = load("notice = {\n enabled = true;\n kinds = [ \"usb.blocked\", \"av.engine_inactive\" ];\n"
+                         " contact = \"情報政策課\";\n burst = 5;\n interval = 60;\n};\n",
+                         NULL);
+        assert_false(p->notice.disabled);
+        assert_true(p->notice.kinds_set);
+        assert_int_equal(p->notice.kinds, (1u << EVENT_USB_BLOCKED) | (1u << EVENT_AV_ENGINE_INACTIVE));
+        assert_string_equal(p->notice.contact, "情報政策課");
+        assert_null(p->notice.contact_en);
+        assert_int_equal(p->notice.burst, 5);
+        assert_int_equal(p->notice.interval_sec, 60);
+        policy_unref(p);
+
+        /* defaults */
+        p = load("", NULL);
+        assert_false(p->notice.disabled);
+        assert_int_equal(notice_kinds(&p->notice), (1u << EVENT_USB_BLOCKED) | (1u << EVENT_USB_EXPIRING));
+        policy_unref(p);
+        p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
+        assert_true(p->notice.disabled);
+        assert_int_equal(notice_kinds(&p->notice), 0);
+        policy_unref(p);
+
+        expect_error("notice = 1;", "'notice' must be a group", 1);
+        expect_error("notice = {\n colour = \"red\";\n};", "unknown key 'colour' in notice", 2);
+        expect_error("notice = {\n kinds = [ \"lock.failed\" ];\n};", "'lock.failed' in notice.kinds is not a kind", 2);
+        expect_error("notice = {\n kinds = [ \"usb.blocked\", \"usb.blocked\" ];\n};", "listed twice", 2);
+        expect_error("notice = {\n kinds = \"usb.blocked\";\n};", "'kinds' must be an array", 2);
+        expect_error("notice = {\n contact = \"a\\nb\";\n};", "'contact' must be one line of printable text", 2);
+        expect_error("notice = {\n contact_en = \"\";\n};", "'contact_en' must be one line", 2);
+        expect_error("notice = {\n burst = 0;\n};", "'burst' must be between 1 and 100", 2);
+        expect_error("notice = {\n interval = 100000;\n};", "'interval' must be between 1 and 86400", 2);
+        expect_error("notice = {\n enabled = \"yes\";\n};", "'enabled' must be true or false", 2);
+}
+
+/* usb.expiry_warning (config.c's usb section): when usb.expiring is sent;
+ * notice.kinds turns the notice on or off. */
+static void test_usb_expiry_warning(void **state) {
+        Policy *p;
+
+        /* default 15 minutes, 0 turns it off, bounds */
+        p = load("", NULL);
+        assert_int_equal(p->usb.expiry_warning, 15 * 60 * USEC_PER_SEC);
+        policy_unref(p);
+        p = load("usb = { expiry_warning = 0; };", NULL);
+        assert_int_equal(p->usb.expiry_warning, 0);
+        policy_unref(p);
+        p = load("notice = { kinds = [ \"usb.expiring\" ]; };", NULL);
+        assert_int_equal(notice_kinds(&p->notice), 1u << EVENT_USB_EXPIRING);
+        policy_unref(p);
+        expect_error("usb = {\n expiry_warning = \"soon\";\n};", "'expiry_warning' must be a duration", 2);
+        expect_error("usb = {\n expiry_warning = \"8d\";\n};", "'expiry_warning' must be a duration", 2);
+        expect_error("usb = {\n expiry_warning = 999999999;\n};", "'expiry_warning' must be between 1s and 604800s", 2);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_config),
+                cmocka_unit_test(test_usb_expiry_warning),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
