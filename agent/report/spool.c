@@ -10,20 +10,19 @@
 
 #include "log.h"
 #include "spool-internal.h"
+#include "string-table.h"
 
 /* Group commit: beyond this much queued, commit at once rather than at the end
  * of the loop iteration. */
 #define FORCE_COMMIT_RECORDS 512u
 
-static const char *const damage_names[_SPOOL_DAMAGE_MAX] = {
+static const char *const spool_damage_table[_SPOOL_DAMAGE_MAX] = {
         [SPOOL_DAMAGE_TORN] = "torn_write",          [SPOOL_DAMAGE_CORRUPT] = "corrupt",
         [SPOOL_DAMAGE_CURSOR] = "cursor_unreadable", [SPOOL_DAMAGE_SEQ_RANGE] = "seq_out_of_range",
         [SPOOL_DAMAGE_OVERSIZED] = "oversized",      [SPOOL_DAMAGE_NOT_A_FILE] = "foreign_file",
 };
 
-const char *spool_damage_to_string(SpoolDamage d) {
-        return (unsigned) d < _SPOOL_DAMAGE_MAX ? damage_names[d] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(spool_damage, SpoolDamage, "unknown");
 
 /* ---- open, free ---- */
 
