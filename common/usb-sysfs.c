@@ -133,7 +133,7 @@ static int usb_sysfs_read_interfaces_from_sysfs(UsbDevice *d) {
         }
         /* readdir order is arbitrary: events list interfaces by number. */
         if (d->n_interfaces > 1)
-                qsort(d->interfaces, d->n_interfaces, sizeof *d->interfaces, interface_order);
+                qsort(d->interfaces, d->n_interfaces, sizeof *d->interfaces, usb_sysfs_interface_order);
         return 0;
 }
 
