@@ -164,8 +164,8 @@ int main(int argc, char *argv[]) {
         m->policy = load(false);
         if (!m->policy)
                 return 1;
-        r = reporting_new(m, &m->reporting);
-        if (r < 0 || !reporting_spool(m->reporting) || reporting_apply(m->reporting, m->policy) < 0) {
+        r = manager_start_reporting(m);
+        if (r < 0 || !reporting_spool(m->reporting)) {
                 fprintf(stderr, "cannot open the spool in %s\n", arg_dir);
                 return 1;
         }
@@ -202,7 +202,7 @@ int main(int argc, char *argv[]) {
         a = stats(m);
         t0 = now_s();
         c0 = cpu_seconds();
-        if (reporting_apply(m->reporting, m->policy) < 0)
+        if (reporting_set_policy(m->reporting, m->policy) < 0)
                 return 1;
         while (stats(m).depth > 0) {
                 if (sd_event_run(m->event, UINT64_MAX) < 0)
