@@ -39,7 +39,7 @@ typedef struct Manager {
         sd_event *event;
         char *config_path, *allow_dir, *state_dir, *runtime_dir;
 
-        Policy *policy;      /* never NULL after manager_start(): fail-safe if need be */
+        Policy *policy; /* never NULL after manager_start(): fail-safe if need be */
         ConfigErrors start_errors;
         /* The errors of the files on disk when the last reload was refused;
          * empty once a reload succeeds (mamorictl status, mamorictl reload). */
@@ -58,13 +58,13 @@ typedef struct Manager {
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
-        Control *control;    /* mamorictl's socket; NULL if it could not be set up */
+        Control *control;     /* mamorictl's socket; NULL if it could not be set up */
         NoticeSender *notice; /* tells the person at the seat (agent/notice/notice.c) */
 
-        SysBus *sysbus;            /* the system bus, reconnected when lost */
-        SessionTracker *sessions;  /* logind's sessions; also names the user at seat0 */
-        LockEnforcer *lock;        /* idle lock (lock.c) */
-        AvMonitor *av;             /* antivirus pattern age and units (av.c) */
+        SysBus *sysbus;           /* the system bus, reconnected when lost */
+        SessionTracker *sessions; /* logind's sessions; also names the user at seat0 */
+        LockEnforcer *lock;       /* idle lock (lock.c) */
+        AvMonitor *av;            /* antivirus pattern age and units (av.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

@@ -46,7 +46,7 @@ struct ControlClient {
         bool got_request;
         bool follow;
         bool close_when_written;
-        bool draining;  /* reply sent and our side shut down: reading the peer's rest until it closes */
+        bool draining; /* reply sent and our side shut down: reading the peer's rest until it closes */
         size_t drained;
 };
 
@@ -72,12 +72,8 @@ struct Control {
 /* ---- requests ---- */
 
 static const char *const verbs[_CONTROL_VERB_MAX] = {
-        [CONTROL_STATUS] = "status",
-        [CONTROL_DEVICES] = "devices",
-        [CONTROL_EVENTS] = "events",
-        [CONTROL_FOLLOW] = "follow",
-        [CONTROL_FLUSH] = "flush",
-        [CONTROL_RELOAD] = "reload",
+        [CONTROL_STATUS] = "status", [CONTROL_DEVICES] = "devices", [CONTROL_EVENTS] = "events",
+        [CONTROL_FOLLOW] = "follow", [CONTROL_FLUSH] = "flush",     [CONTROL_RELOAD] = "reload",
 };
 
 const char *control_verb_to_string(ControlVerb v) {
@@ -319,8 +315,7 @@ static int client_write(ControlClient *cl) {
         int r = 0;
 
         while (cl->out_pos < cl->out_len) {
-                ssize_t l = send(cl->fd, cl->out + cl->out_pos, cl->out_len - cl->out_pos,
-                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+                ssize_t l = send(cl->fd, cl->out + cl->out_pos, cl->out_len - cl->out_pos, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (l < 0) {
                         if (errno != EAGAIN && errno != EINTR)
                                 return -errno;

@@ -16,8 +16,8 @@ struct NoticeSender {
         sd_event_source *held_timer;
         NoticeStats stats;
         bool warned_no_bus;
-        int last_error;   /* of the last send; 0 when it went out */
-        int name_state;   /* 1 owned, 0 refused, -1 not asked yet */
+        int last_error; /* of the last send; 0 when it went out */
+        int name_state; /* 1 owned, 0 refused, -1 not asked yet */
 };
 
 int notice_sender_new(sd_event *event, NoticeSender **ret) {
@@ -133,8 +133,7 @@ static int build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) 
                 r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->summary[NOTICE_LANG_JA], "en",
                                           x->summary[NOTICE_LANG_EN]);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->body[NOTICE_LANG_JA], "en",
-                                          x->body[NOTICE_LANG_EN]);
+                r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->body[NOTICE_LANG_JA], "en", x->body[NOTICE_LANG_EN]);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
@@ -243,8 +242,8 @@ static void arm_held_timer(NoticeSender *n) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(n->held_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(n->event, &n->held_timer, CLOCK_MONOTONIC, at,
-                                      100 * USEC_PER_MSEC, on_held_timer, n);
+                r = sd_event_add_time(n->event, &n->held_timer, CLOCK_MONOTONIC, at, 100 * USEC_PER_MSEC, on_held_timer,
+                                      n);
         if (r < 0)
                 log_warning_errno(r, "Cannot arm the notice timer, a held notice may be late: %m");
 }

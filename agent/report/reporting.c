@@ -98,7 +98,9 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                 /* The events stay queued and the commit is retried; the
                  * journal has them now, marked, rather than never. */
                 if (!r->commit_failing)
-                        log_error_errno(error, "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
+                        log_error_errno(
+                                error,
+                                "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
                 r->commit_failing = true;
                 for (size_t i = 0; i < r->n_pending; i++) {
                         publish(r, &r->pending[i], "not yet durable");
@@ -137,10 +139,13 @@ static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_
         for (unsigned i = 0; i < ELEMENTSOF(severity_keys); i++)
                 if (d->by_severity[i]) {
                         size_t l = strlen(sev);
-                        snprintf(sev + l, sizeof sev - l, "%s%s %" PRIu64, l ? ", " : "", severity_keys[i], d->by_severity[i]);
+                        snprintf(sev + l, sizeof sev - l, "%s%s %" PRIu64, l ? ", " : "", severity_keys[i],
+                                 d->by_severity[i]);
                 }
         (void) event_set_message(e,
-                                 "The spool is full (%" PRIu64 " MiB): %" PRIu64 " undelivered event%s of the lowest severity dropped, oldest first (%s; seq %" PRIu64 "-%" PRIu64 ")",
+                                 "The spool is full (%" PRIu64 " MiB): %" PRIu64
+                                 " undelivered event%s of the lowest severity dropped, oldest first (%s; seq %" PRIu64
+                                 "-%" PRIu64 ")",
                                  d->max_bytes / (1024 * 1024), d->count, d->count == 1 ? "" : "s", sev, d->first_seq,
                                  d->last_seq);
         w = event_body(e);
@@ -198,21 +203,34 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
         if (!e)
                 return (void) log_oom();
         if (f->kind == SPOOL_DAMAGE_TORN)
-                (void) event_set_message(e, "The spool ended in an interrupted write (%s, %" PRIu64 " bytes at offset %" PRIu64 "): it was never committed, so nothing recorded is lost; cut off",
+                (void) event_set_message(e,
+                                         "The spool ended in an interrupted write (%s, %" PRIu64 " bytes at offset %" PRIu64
+                                         "): it was never committed, so nothing recorded is lost; cut off",
                                          f->file, f->bytes, f->offset);
         else if (f->kind == SPOOL_DAMAGE_CURSOR)
-                (void) event_set_message(e, "The spool's delivery cursor was unreadable: events already delivered may be sent again (same ids)");
+                (void) event_set_message(
+                        e,
+                        "The spool's delivery cursor was unreadable: events already delivered may be sent again (same ids)");
         else if (f->kind == SPOOL_DAMAGE_SEQ_RANGE)
-                (void) event_set_message(e, "The spool's %s claims seq %" PRIu64 ", past its newest record %" PRIu64 " or any sane seq: not believed; %s",
-                                         streq(f->file, "seq") ? "old seq file" : "delivery cursor", f->bad_seq, f->last_good_seq,
-                                         streq(f->file, "seq") ? "ignored" : "events in the spool are delivered again (same ids)");
+                (void) event_set_message(e,
+                                         "The spool's %s claims seq %" PRIu64 ", past its newest record %" PRIu64
+                                         " or any sane seq: not believed; %s",
+                                         streq(f->file, "seq") ? "old seq file" : "delivery cursor", f->bad_seq,
+                                         f->last_good_seq,
+                                         streq(f->file, "seq") ? "ignored"
+                                                               : "events in the spool are delivered again (same ids)");
         else if (f->kind == SPOOL_DAMAGE_OVERSIZED)
-                (void) event_set_message(e, "A spool segment is larger than any the spool writes (%s, %" PRIu64 " bytes past offset %" PRIu64 "): the records before are kept, the rest cut off",
+                (void) event_set_message(e,
+                                         "A spool segment is larger than any the spool writes (%s, %" PRIu64
+                                         " bytes past offset %" PRIu64 "): the records before are kept, the rest cut off",
                                          f->file, f->bytes, f->offset);
         else if (f->kind == SPOOL_DAMAGE_NOT_A_FILE)
-                (void) event_set_message(e, "Something the spool did not make held one of its names (%s): moved out of the way", f->file);
+                (void) event_set_message(
+                        e, "Something the spool did not make held one of its names (%s): moved out of the way", f->file);
         else if (lost)
-                (void) event_set_message(e, "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64 "): events with seq %" PRIu64 "-%" PRIu64 " may be lost; %s",
+                (void) event_set_message(e,
+                                         "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64
+                                         "): events with seq %" PRIu64 "-%" PRIu64 " may be lost; %s",
                                          f->file, f->bytes, f->offset, f->lost_first, f->lost_last,
                                          f->cut ? "cut off" : "skipped");
         else

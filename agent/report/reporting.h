@@ -54,7 +54,7 @@ EventSink reporting_sink(Reporting *r);
 void reporting_commit(Reporting *r);
 
 /* For mamorictl. */
-int reporting_flush(Reporting *r);                /* -ENOTCONN without a collector */
+int reporting_flush(Reporting *r);                       /* -ENOTCONN without a collector */
 void reporting_status_json(Reporting *r, JsonWriter *w); /* members "spool" and "uplink" */
-Spool *reporting_spool(Reporting *r);             /* NULL: journal only */
+Spool *reporting_spool(Reporting *r);                    /* NULL: journal only */
 Uplink *reporting_uplink(Reporting *r);

@@ -25,8 +25,8 @@ struct Tracked {
         UsbDevice *snapshot;
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
-        bool settled; /* its "bind" (or a scan) was seen: the kernel has made every interface file */
-        bool told_blocked; /* the person was told it is blocked, and it has not been usable since */
+        bool settled;          /* its "bind" (or a scan) was seen: the kernel has made every interface file */
+        bool told_blocked;     /* the person was told it is blocked, and it has not been usable since */
         bool reported_allowed; /* the last event about it was usb.allowed: it was usable */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
@@ -133,8 +133,8 @@ static void repeat_payload_free(void *p) {
         event_free(p);
 }
 
-int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emitter,
-                     const UsbEnforcerHooks *hooks, void *userdata, UsbEnforcer **ret) {
+int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emitter, const UsbEnforcerHooks *hooks,
+                     void *userdata, UsbEnforcer **ret) {
         _cleanup_(usb_enforcer_freep) UsbEnforcer *u = calloc(1, sizeof *u);
         int r;
         if (!u)
@@ -355,8 +355,8 @@ static void arm_repeat_timer(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->repeat_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->event, &u->repeat_timer, CLOCK_MONOTONIC, next,
-                                      100 * USEC_PER_MSEC, on_repeat_timer, u);
+                r = sd_event_add_time(u->event, &u->repeat_timer, CLOCK_MONOTONIC, next, 100 * USEC_PER_MSEC,
+                                      on_repeat_timer, u);
         if (r < 0) {
                 /* No timer: record the counts now rather than never. */
                 log_warning_errno(r, "Cannot arm the repeat timer, recording repeated blocks now: %m");
@@ -396,8 +396,7 @@ static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *d
 /* ---- what the person was told ---- */
 
 static bool told_matches(const UsbTold *e, const UsbDevice *d) {
-        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor &&
-               e->product == d->product;
+        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor && e->product == d->product;
 }
 
 /* Did the previous run tell about this very plug? Takes the entry: asked once per device. */
@@ -574,8 +573,8 @@ static void arm_report_timer(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->report_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC,
-                                      on_report_timer, u);
+                r = sd_event_add_time(u->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC, on_report_timer,
+                                      u);
         if (r < 0) {
                 /* No timer: report at once rather than never. */
                 log_warning_errno(r, "Cannot arm the report timer, reporting now: %m");
@@ -701,8 +700,7 @@ static void rearm_expiry(UsbEnforcer *u) {
                         r = sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_ONESHOT);
         } else
                 /* Rare, and due at the second an approval ends: no coalescing slack. */
-                r = sd_event_add_time(u->event, &u->expiry_timer, CLOCK_REALTIME, next, 1,
-                                      on_expiry, u);
+                r = sd_event_add_time(u->event, &u->expiry_timer, CLOCK_REALTIME, next, 1, on_expiry, u);
         if (r < 0)
                 log_error_errno(r, "Cannot arm the expiry timer: %m");
 }
@@ -751,8 +749,7 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
 
         r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
         if (r < 0) {
-                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m",
-                                  d->sysname);
+                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m", d->sysname);
                 return false;
         }
         if (r == 0)
@@ -795,8 +792,7 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
  * bound once is what the interface is, also after blocking unbound it), and
  * the modules its modalias resolved to. Then resolves what is new, and
  * classifies. */
-static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if,
-                   const char *bound_driver) {
+static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if, const char *bound_driver) {
         const UsbPolicy *p = &u->policy->usb;
 
         for (size_t k = 0; k < d->n_interfaces; k++) {

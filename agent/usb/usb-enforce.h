@@ -34,8 +34,8 @@ typedef struct UsbEnforcerHooks {
  * emitter takes usb.blocked, usb.allowed and usb.expiring with the device
  * and its decision as their context (a notice names the device). Nothing is
  * decided before usb_enforcer_set_policy(). */
-int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emitter,
-                     const UsbEnforcerHooks *hooks, void *userdata, UsbEnforcer **ret);
+int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emitter, const UsbEnforcerHooks *hooks,
+                     void *userdata, UsbEnforcer **ret);
 UsbEnforcer *usb_enforcer_free(UsbEnforcer *u);
 DEFINE_POINTER_CLEANUP(UsbEnforcer, usb_enforcer_free);
 
