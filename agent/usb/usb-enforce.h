@@ -39,9 +39,9 @@ int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emit
 UsbEnforcer *usb_enforcer_free(UsbEnforcer *u);
 DEFINE_POINTER_CLEANUP(UsbEnforcer, usb_enforcer_free);
 
-/* The policy in force: at start and after every reload (takes a reference).
- * It applies to what comes next; usb_enforcer_reevaluate() (the manager's
- * rescan) decides the plugged devices again. */
+/* The policy in force: at start and after every reload that took (takes a
+ * reference). It applies from the next decision on; the rescan that follows
+ * a reload decides the plugged devices again. */
 void usb_enforcer_set_policy(UsbEnforcer *u, Policy *p);
 
 /* The UsbMonitorHandler. */
