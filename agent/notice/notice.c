@@ -317,7 +317,7 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
         case EVENT_USB_BLOCKED:
                 /* Needs the device, and only a plug the person was not told about
                  * yet (a reload or restart that changed only the reason is not
-                 * news). A coalesced repeat comes without one: told within its window. */
+                 * news). A coalesced repeat is told: within its window. */
                 if (!ctx || !ctx->device || !ctx->decision || ctx->told)
                         return 0;
                 return notice_usb_blocked(n, ctx->device, ctx->decision, e->id, ctx->was_usable);
