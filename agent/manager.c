@@ -21,6 +21,7 @@
 #include "usb-enforce.h"
 #include "usb-monitor.h"
 #include "usb-report.h"
+#include "usb-unmount.h"
 
 static const char *dir_or_env(const char *given, const char *env, const char *fallback) {
         const char *e;
@@ -56,6 +57,9 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
         r = hostinfo_read(&m->host);
         if (r < 0)
                 return log_oom();
+        r = event_sinks_new(&m->sinks);
+        if (r < 0)
+                return log_oom();
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -64,16 +68,20 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        m->control = control_free(m->control); /* the last commit below publishes without it */
+        /* Out of the sinks before they go: the last commit below publishes without them. */
+        event_sinks_remove(m->sinks, m->control);
+        m->control = control_free(m->control);
         av_monitor_free(m->av);
         session_tracker_free(m->sessions);
         lock_enforcer_free(m->lock);
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
+        event_sinks_remove(m->sinks, m->notice);
         m->notice = notice_sender_free(m->notice);
         /* Before the policy: a last commit may still render a drop event. */
         reporting_free(m->reporting);
+        m->sinks = event_sinks_free(m->sinks);
         policy_unref(m->policy);
         config_errors_done(&m->start_errors);
         config_errors_done(&m->refused_errors);
@@ -118,10 +126,54 @@ int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len) {
         return r;
 }
 
-int manager_emit(Manager *m, Event *e) {
+int manager_emit_with(Manager *m, Event *e_, const EventContext *ctx) {
+        _cleanup_(event_freep) Event *e = e_;
+
         m->n_events++;
-        notice_event(m->notice, e);
-        return reporting_record(m->reporting, m, e);
+        return event_sinks_consume(m->sinks, e, ctx);
+}
+
+static int emit_cb(void *userdata, Event *e, const EventContext *ctx) {
+        return manager_emit_with(userdata, e, ctx);
+}
+
+EventEmitter manager_emitter(Manager *m) {
+        return (EventEmitter){ .emit = emit_cb, .userdata = m };
+}
+
+static int render_cb(void *userdata, Event *e, char **ret, size_t *ret_len) {
+        return manager_render_event(userdata, e, ret, ret_len);
+}
+
+int manager_start_reporting(Manager *m) {
+        int r;
+
+        r = reporting_new(&(ReportingOptions){ .event = m->event,
+                                               .state_dir = m->state_dir,
+                                               .spool_max_bytes = m->policy->spool.max_bytes,
+                                               .started_at = m->started_at,
+                                               .emitter = manager_emitter(m),
+                                               .renderer = { render_cb, m },
+                                               .sinks = m->sinks },
+                          &m->reporting);
+        if (r < 0)
+                return r;
+        /* First: the event has its seq and is in the spool before anyone else hears of it. */
+        r = event_sinks_add(m->sinks, reporting_sink(m->reporting));
+        if (r < 0)
+                return log_oom();
+        return reporting_set_policy(m->reporting, m->policy);
+}
+
+/* The new policy, to every module that holds one, after a reload that took
+ * (a refused one changes nothing anywhere). */
+static void push_policy(Manager *m) {
+        if (m->reporting)
+                (void) reporting_set_policy(m->reporting, m->policy);
+        if (m->notice)
+                notice_sender_set_policy(m->notice, m->policy);
+        if (m->usb)
+                usb_enforcer_set_policy(m->usb, m->policy);
 }
 
 /* ---- policy ---- */
@@ -171,9 +223,10 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         if (!e)
                 return (void) log_oom();
         (void) event_set_message(e, "%s: %s",
-                                 !at_start     ? "Reload refused, the running policy stays in force"
-                                 : m->last_good ? "Configuration unusable at start, enforcing the last good policy"
-                                                : "Configuration unusable at start, failing closed (every USB category blocked)",
+                                 !at_start ? "Reload refused, the running policy stays in force"
+                                 : m->last_good
+                                         ? "Configuration unusable at start, enforcing the last good policy"
+                                         : "Configuration unusable at start, failing closed (every USB category blocked)",
                                  strna(summary));
         if (at_start)
                 e->severity = EVENT_SEVERITY_CRITICAL;
@@ -182,7 +235,10 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         json_object_begin(w);
         json_kv_string(w, "path", m->config_path);
         json_kv_string(w, "phase", at_start ? "start" : "reload");
-        json_kv_string(w, "outcome", !at_start ? "kept_running_policy" : m->last_good ? "last_good_policy" : "fail_closed");
+        json_kv_string(w, "outcome",
+                       !at_start      ? "kept_running_policy"
+                       : m->last_good ? "last_good_policy"
+                                      : "fail_closed");
         if (at_start && m->last_good) {
                 char buf[RFC3339_MAX];
                 json_kv_string(w, "last_good_saved", format_rfc3339(buf, m->last_good_saved));
@@ -243,8 +299,7 @@ static void write_entry(JsonWriter *w, const AllowEntry *a, const AllowEntry *wa
  * same entry (same device and expiry), or else, for a renewal, an old entry
  * for the same device that nothing else continues ("1 changed", not "1
  * added, 1 removed"). was[i] for new entry i, continued[k] for old entry k. */
-static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was,
-                        bool **ret_continued) {
+static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was, bool **ret_continued) {
         _cleanup_free_ const AllowEntry **was = calloc(new->n_entries + 1, sizeof(AllowEntry *));
         _cleanup_free_ bool *continued = calloc(old->n_entries + 1, sizeof(bool));
 
@@ -363,7 +418,7 @@ int manager_reload(Manager *m) {
                 /* Kept for mamorictl (status, reload) until a reload succeeds. */
                 config_errors_done(&m->refused_errors);
                 m->refused_errors = errs;
-                errs = (ConfigErrors) { 0 };
+                errs = (ConfigErrors){ 0 };
                 m->refused_at = now_usec(CLOCK_REALTIME);
                 reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
@@ -386,7 +441,7 @@ int manager_reload(Manager *m) {
         log_policy(p);
         old = m->policy;
         m->policy = TAKE_PTR(p);
-        (void) reporting_apply(m->reporting, m->policy);
+        push_policy(m);
         emit_config_changed(m, old, m->policy);
         /* Devices already plugged in are decided again under the new policy,
          * including ones that were not of a blocked category before. */
@@ -448,7 +503,8 @@ static int load_initial_policy(Manager *m) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r > 0)
-                log_notice("The collector settings of %s are valid: the central collector will hear of this.", m->config_path);
+                log_notice("The collector settings of %s are valid: the central collector will hear of this.",
+                           m->config_path);
         return 0;
 }
 
@@ -462,8 +518,8 @@ void manager_send_status(Manager *m) {
         assert(m);
         if (asprintf(&text, "STATUS=%s policy %.12s; %zu USB device%s, %zu blocked; %llu event%s recorded",
                      m->policy && m->policy->failsafe ? "FAIL-CLOSED (no valid config)," : "Enforcing",
-                     m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked,
-                     m->n_events, m->n_events == 1 ? "" : "s") < 0)
+                     m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked, m->n_events,
+                     m->n_events == 1 ? "" : "s") < 0)
                 return (void) log_oom();
         if (streq_ptr(text, m->status_sent))
                 return;
@@ -581,9 +637,47 @@ int manager_block_signals(sigset_t *ret_old) {
 }
 
 static int on_sigusr(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Ignoring signal %s from pid %u: mamorid has no use for it.", si->ssi_signo == SIGUSR1 ? "USR1" : "USR2",
-                   si->ssi_pid);
+        log_notice("Ignoring signal %s from pid %u: mamorid has no use for it.",
+                   si->ssi_signo == SIGUSR1 ? "USR1" : "USR2", si->ssi_pid);
         return 0;
+}
+
+/* ---- the modules' collaborators ---- */
+
+static void on_usb_changed(void *userdata) {
+        manager_update_status(userdata);
+}
+
+static int on_usb_unmount_start(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done,
+                                void *done_userdata, UsbUnmount **ret) {
+        return usb_unmount_start(userdata, mounts, devs, n_devs, done, done_userdata, ret);
+}
+
+static const UsbEnforcerHooks usb_hooks = {
+        .changed = on_usb_changed,
+        .unmount_start = on_usb_unmount_start,
+};
+
+/* The replies are written from the modules' state (control-reply.c). */
+static void on_control_request(void *userdata, const ControlRequest *req, JsonWriter *w) {
+        Manager *m = userdata;
+
+        switch (req->verb) {
+        case CONTROL_STATUS:
+                control_reply_status(m, w);
+                break;
+        case CONTROL_DEVICES:
+                control_reply_devices(m, w);
+                break;
+        case CONTROL_FLUSH:
+                control_reply_flush(m, w);
+                break;
+        case CONTROL_RELOAD:
+                control_reply_reload(m, w);
+                break;
+        default:
+                assert(!"not a verb answered from the state");
+        }
 }
 
 int manager_start(Manager *m) {
@@ -601,10 +695,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
-        r = reporting_new(m, &m->reporting);
-        if (r < 0)
-                return r;
-        r = reporting_apply(m->reporting, m->policy);
+        r = manager_start_reporting(m);
         if (r < 0)
                 return r;
         (void) mkdir(m->runtime_dir, 0755);
@@ -624,12 +715,16 @@ int manager_start(Manager *m) {
         if (r < 0)
                 log_warning_errno(r, "Cannot enable the watchdog: %m");
 
-        r = notice_sender_new(m, &m->notice);
+        r = notice_sender_new(m->event, &m->notice);
+        if (r >= 0)
+                r = event_sinks_add(m->sinks, notice_sink(m->notice));
         if (r < 0)
                 return log_oom();
-        r = usb_enforcer_new(m, &m->usb);
+        notice_sender_set_policy(m->notice, m->policy);
+        r = usb_enforcer_new(m->event, m->runtime_dir, manager_emitter(m), &usb_hooks, m, &m->usb);
         if (r < 0)
                 return log_oom();
+        usb_enforcer_set_policy(m->usb, m->policy); /* before the monitor's first scan */
         r = usb_monitor_new(m->event, usb_enforcer_handle, m->usb, &m->usb_monitor);
         if (r < 0)
                 return log_oom();
@@ -638,7 +733,12 @@ int manager_start(Manager *m) {
                 return r;
 
         /* mamorictl's socket; enforcement goes on without it. */
-        r = control_new(m, m->runtime_dir, &m->control);
+        r = control_new(m->event, m->runtime_dir, on_control_request, m, &m->control);
+        if (r >= 0) {
+                r = event_sinks_add(m->sinks, control_sink(m->control));
+                if (r < 0)
+                        m->control = control_free(m->control);
+        }
         if (r < 0)
                 log_error_errno(r, "mamorictl will not be able to reach mamorid: %m");
         r = start_lock_av(m);

@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "event-sink.h"
 #include "event.h"
 #include "hostinfo.h"
 #include "policy.h"
@@ -38,7 +39,7 @@ typedef struct Manager {
         sd_event *event;
         char *config_path, *allow_dir, *state_dir, *runtime_dir;
 
-        Policy *policy;      /* never NULL after manager_start(): fail-safe if need be */
+        Policy *policy; /* never NULL after manager_start(): fail-safe if need be */
         ConfigErrors start_errors;
         /* The errors of the files on disk when the last reload was refused;
          * empty once a reload succeeds (mamorictl status, mamorictl reload). */
@@ -51,17 +52,19 @@ typedef struct Manager {
         char saved_hash[65]; /* the hash of the snapshot on disk, "" if none written */
 
         HostInfo host;
+        /* Where every event goes, in order: reporting, notice, control (event-sink.h). */
+        EventSinks *sinks;
         Reporting *reporting; /* spool, uplink, netwatch, heartbeat (agent/report/reporting.h) */
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
-        Control *control;    /* mamorictl's socket; NULL if it could not be set up */
+        Control *control;     /* mamorictl's socket; NULL if it could not be set up */
         NoticeSender *notice; /* tells the person at the seat (agent/notice/notice.c) */
 
-        SysBus *sysbus;            /* the system bus, reconnected when lost */
-        SessionTracker *sessions;  /* logind's sessions; also names the user at seat0 */
-        LockEnforcer *lock;        /* idle lock (lock.c) */
-        AvMonitor *av;             /* antivirus pattern age and units (av.c) */
+        SysBus *sysbus;           /* the system bus, reconnected when lost */
+        SessionTracker *sessions; /* logind's sessions; also names the user at seat0 */
+        LockEnforcer *lock;       /* idle lock (lock.c) */
+        AvMonitor *av;            /* antivirus pattern age and units (av.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */
@@ -88,8 +91,18 @@ int manager_run(Manager *m);
 /* SIGHUP: a new policy replaces the running one only when it is valid. */
 int manager_reload(Manager *m);
 
-/* Records an event: envelope, sequence number, spool, then journal. Takes ownership. */
-int manager_emit(Manager *m, Event *e);
+/* Hands an event to every sink (reporting: seq, spool, then journal; notice;
+ * control), with what it is about (ctx, may be NULL). Takes ownership.
+ * Returns the first error of a sink, each logged already. */
+int manager_emit_with(Manager *m, Event *e, const EventContext *ctx);
+static inline int manager_emit(Manager *m, Event *e) {
+        return manager_emit_with(m, e, NULL);
+}
+/* manager_emit_with() for a module that is given an emitter. */
+EventEmitter manager_emitter(Manager *m);
+/* Opens the spool and registers the reporting sink, first of all sinks;
+ * m->policy must be set. Part of manager_start() (and the benchmarks). */
+int manager_start_reporting(Manager *m);
 /* The event as one line of JSON with this host's envelope (e->seq as set). */
 int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len);
 

@@ -9,7 +9,6 @@
 
 #include "control.h"
 #include "log.h"
-#include "manager.h"
 
 /* Every client holds a slot for a bounded time, so that no set of stuck
  * clients locks mamorictl out: the request must come within
@@ -47,7 +46,7 @@ struct ControlClient {
         bool got_request;
         bool follow;
         bool close_when_written;
-        bool draining;  /* reply sent and our side shut down: reading the peer's rest until it closes */
+        bool draining; /* reply sent and our side shut down: reading the peer's rest until it closes */
         size_t drained;
 };
 
@@ -57,7 +56,9 @@ typedef struct RecentEvent {
 } RecentEvent;
 
 struct Control {
-        Manager *manager;
+        sd_event *event;
+        ControlReplyFn reply; /* status, devices, flush, reload */
+        void *userdata;
         char *path;
         int fd;
         sd_event_source *listen;
@@ -71,12 +72,8 @@ struct Control {
 /* ---- requests ---- */
 
 static const char *const verbs[_CONTROL_VERB_MAX] = {
-        [CONTROL_STATUS] = "status",
-        [CONTROL_DEVICES] = "devices",
-        [CONTROL_EVENTS] = "events",
-        [CONTROL_FOLLOW] = "follow",
-        [CONTROL_FLUSH] = "flush",
-        [CONTROL_RELOAD] = "reload",
+        [CONTROL_STATUS] = "status", [CONTROL_DEVICES] = "devices", [CONTROL_EVENTS] = "events",
+        [CONTROL_FOLLOW] = "follow", [CONTROL_FLUSH] = "flush",     [CONTROL_RELOAD] = "reload",
 };
 
 const char *control_verb_to_string(ControlVerb v) {
@@ -229,25 +226,16 @@ static void client_queue_recent(ControlClient *cl, unsigned count) {
 }
 
 static void client_handle(ControlClient *cl, const ControlRequest *req) {
-        Manager *m = cl->control->manager;
+        Control *c = cl->control;
         JsonWriter w = JSON_WRITER_INIT;
 
         log_debug("Control request: %s", control_verb_to_string(req->verb));
         switch (req->verb) {
         case CONTROL_STATUS:
-                control_reply_status(m, &w);
-                client_queue_json(cl, &w);
-                break;
         case CONTROL_DEVICES:
-                control_reply_devices(m, &w);
-                client_queue_json(cl, &w);
-                break;
         case CONTROL_FLUSH:
-                control_reply_flush(m, &w);
-                client_queue_json(cl, &w);
-                break;
         case CONTROL_RELOAD:
-                control_reply_reload(m, &w);
+                c->reply(c->userdata, req, &w);
                 client_queue_json(cl, &w);
                 break;
         case CONTROL_EVENTS:
@@ -327,8 +315,7 @@ static int client_write(ControlClient *cl) {
         int r = 0;
 
         while (cl->out_pos < cl->out_len) {
-                ssize_t l = send(cl->fd, cl->out + cl->out_pos, cl->out_len - cl->out_pos,
-                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+                ssize_t l = send(cl->fd, cl->out + cl->out_pos, cl->out_len - cl->out_pos, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (l < 0) {
                         if (errno != EAGAIN && errno != EINTR)
                                 return -errno;
@@ -460,15 +447,16 @@ static char *memdup_nul(const char *p, size_t len) {
         return d;
 }
 
-void control_event_recorded(Control *c, const char *json, size_t len) {
+static int control_recorded(void *userdata, const EventRecord *rec) {
+        Control *c = userdata;
+        const char *json = rec->json;
+        size_t len = rec->len;
         RecentEvent *slot;
         char *copy;
 
-        if (!c)
-                return;
         copy = memdup_nul(json, len);
         if (!copy)
-                return (void) log_oom();
+                return -ENOMEM;
         if (c->recent_n == CONTROL_EVENTS_KEPT) {
                 slot = &c->recent[c->recent_start];
                 free(slot->json);
@@ -491,6 +479,11 @@ void control_event_recorded(Control *c, const char *json, size_t len) {
                     (was_idle && client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC) < 0))
                         client_free(cl);
         }
+        return 0;
+}
+
+EventSink control_sink(Control *c) {
+        return (EventSink){ .name = "control", .recorded = control_recorded, .userdata = c };
 }
 
 /* ---- the socket ---- */
@@ -508,11 +501,12 @@ Control *control_free(Control *c) {
         for (size_t i = 0; i < c->recent_n; i++)
                 free(c->recent[(c->recent_start + i) % CONTROL_EVENTS_KEPT].json);
         free(c->path);
+        sd_event_unref(c->event);
         free(c);
         return NULL;
 }
 
-int control_new(Manager *m, const char *runtime_dir, Control **ret) {
+int control_new(sd_event *event, const char *runtime_dir, ControlReplyFn reply, void *userdata, Control **ret) {
         _cleanup_(control_freep) Control *c = calloc(1, sizeof *c);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         mode_t old;
@@ -521,7 +515,9 @@ int control_new(Manager *m, const char *runtime_dir, Control **ret) {
         if (!c)
                 return -ENOMEM;
         c->fd = -EBADF;
-        c->manager = m;
+        c->event = sd_event_ref(event);
+        c->reply = reply;
+        c->userdata = userdata;
         if (asprintf(&c->path, "%s/%s", runtime_dir, CONTROL_SOCKET_NAME) < 0)
                 return -ENOMEM;
         if (strlen(c->path) >= sizeof sa.sun_path)
@@ -544,7 +540,7 @@ int control_new(Manager *m, const char *runtime_dir, Control **ret) {
         }
         if (listen(c->fd, 16) < 0)
                 return log_error_errno(errno, "Cannot listen on the control socket: %m");
-        r = sd_event_add_io(m->event, &c->listen, c->fd, EPOLLIN, on_accept, c);
+        r = sd_event_add_io(c->event, &c->listen, c->fd, EPOLLIN, on_accept, c);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the control socket: %m");
         (void) sd_event_source_set_description(c->listen, "control-listen");

@@ -19,6 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <systemd/sd-event.h>
+
+#include "event-sink.h"
 #include "json.h"
 #include "macro.h"
 
@@ -48,13 +51,19 @@ typedef struct ControlRequest {
 int control_request_parse(const char *line, size_t len, ControlRequest *ret);
 const char *control_verb_to_string(ControlVerb v);
 
-/* Binds <runtime_dir>/control and starts accepting on m->event. */
-int control_new(Manager *m, const char *runtime_dir, Control **ret);
+/* Writes the one JSON object that answers req (status, devices, flush,
+ * reload: the state of the modules, control-reply.c). */
+typedef void (*ControlReplyFn)(void *userdata, const ControlRequest *req, JsonWriter *w);
+
+/* Binds <runtime_dir>/control and starts accepting on event; reply(userdata,
+ * ...) answers the requests that ask for state. */
+int control_new(sd_event *event, const char *runtime_dir, ControlReplyFn reply, void *userdata, Control **ret);
 Control *control_free(Control *c);
 DEFINE_POINTER_CLEANUP(Control, control_free);
 
-/* Called by manager_emit() for every recorded event (one line of JSON). */
-void control_event_recorded(Control *c, const char *json, size_t len);
+/* The sink (event-sink.h): every recorded event, as its line of JSON, is
+ * kept for `events` and sent to the followers. */
+EventSink control_sink(Control *c);
 
 /* The replies, written as one JSON object each (control-reply.c). */
 void control_reply_status(Manager *m, JsonWriter *w);

@@ -2,13 +2,13 @@
 #include <systemd/sd-bus.h>
 
 #include "log.h"
-#include "manager.h"
 #include "notice-ratelimit.h"
 #include "notice.h"
 #include "seat.h"
 
 struct NoticeSender {
-        Manager *manager;
+        sd_event *event;
+        Policy *policy; /* the one in force (notice_sender_set_policy()) */
         sd_bus *bus;
         NoticeRateLimit rl;
         Notice *held;        /* the latest notice the rate limit held back */
@@ -16,15 +16,15 @@ struct NoticeSender {
         sd_event_source *held_timer;
         NoticeStats stats;
         bool warned_no_bus;
-        int last_error;   /* of the last send; 0 when it went out */
-        int name_state;   /* 1 owned, 0 refused, -1 not asked yet */
+        int last_error; /* of the last send; 0 when it went out */
+        int name_state; /* 1 owned, 0 refused, -1 not asked yet */
 };
 
-int notice_sender_new(Manager *m, NoticeSender **ret) {
+int notice_sender_new(sd_event *event, NoticeSender **ret) {
         NoticeSender *n = calloc(1, sizeof *n);
         if (!n)
                 return -ENOMEM;
-        n->manager = m;
+        n->event = sd_event_ref(event);
         n->name_state = -1;
         *ret = n;
         return 0;
@@ -38,8 +38,16 @@ NoticeSender *notice_sender_free(NoticeSender *n) {
         sd_event_source_disable_unref(n->held_timer);
         notice_free(n->held);
         notice_ratelimit_done(&n->rl);
+        policy_unref(n->policy);
+        sd_event_unref(n->event);
         free(n);
         return NULL;
+}
+
+void notice_sender_set_policy(NoticeSender *n, Policy *p) {
+        Policy *old = n->policy;
+        n->policy = policy_ref(p);
+        policy_unref(old);
 }
 
 NoticeStats notice_sender_stats(const NoticeSender *n) {
@@ -47,7 +55,7 @@ NoticeStats notice_sender_stats(const NoticeSender *n) {
 }
 
 static const NoticePolicy *settings(NoticeSender *n) {
-        return n->manager->policy ? &n->manager->policy->notice : NULL;
+        return n->policy ? &n->policy->notice : NULL;
 }
 
 static bool wanted(NoticeSender *n, EventKind kind) {
@@ -94,7 +102,7 @@ static int bus_ensure(NoticeSender *n) {
         if (r < 0)
                 return r;
         (void) sd_bus_set_exit_on_disconnect(bus, false);
-        r = sd_bus_attach_event(bus, n->manager->event, SD_EVENT_PRIORITY_NORMAL);
+        r = sd_bus_attach_event(bus, n->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return r;
         r = sd_bus_request_name_async(bus, NULL, NOTICE_BUS_NAME, 0, on_name, n);
@@ -125,8 +133,7 @@ static int build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) 
                 r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->summary[NOTICE_LANG_JA], "en",
                                           x->summary[NOTICE_LANG_EN]);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->body[NOTICE_LANG_JA], "en",
-                                          x->body[NOTICE_LANG_EN]);
+                r = sd_bus_message_append(m, "a{ss}", 2, "ja", x->body[NOTICE_LANG_JA], "en", x->body[NOTICE_LANG_EN]);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
@@ -235,8 +242,8 @@ static void arm_held_timer(NoticeSender *n) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(n->held_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(n->manager->event, &n->held_timer, CLOCK_MONOTONIC, at,
-                                      100 * USEC_PER_MSEC, on_held_timer, n);
+                r = sd_event_add_time(n->event, &n->held_timer, CLOCK_MONOTONIC, at, 100 * USEC_PER_MSEC, on_held_timer,
+                                      n);
         if (r < 0)
                 log_warning_errno(r, "Cannot arm the notice timer, a held notice may be late: %m");
 }
@@ -265,46 +272,73 @@ static void submit(NoticeSender *n, Notice *x_) {
         arm_held_timer(n);
 }
 
-void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id,
-                        bool was_usable) {
+/* Beside the usb.blocked event of this decision, on a plug or when a device
+ * that was usable is blocked (was_usable: then it is news, however recently
+ * the same device was told about for the same reason). */
+static int notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id,
+                              bool was_usable) {
         const NoticePolicy *p;
         Notice *x = NULL;
         int r;
 
-        if (!n || !wanted(n, EVENT_USB_BLOCKED))
-                return;
+        if (!wanted(n, EVENT_USB_BLOCKED))
+                return 0;
         p = settings(n);
-        r = notice_build_usb(p, n->manager->policy->usb.policy_ref, d, dec, event_id, &x);
+        r = notice_build_usb(p, n->policy->usb.policy_ref, d, dec, event_id, &x);
         if (r < 0)
-                return (void) log_error_errno(r, "Cannot build the notice for %s: %m", d->sysname);
+                return r;
         if (was_usable)
                 x->dedup_usec = 0; /* recorded for what follows, never "nothing new" itself */
         submit(n, x);
+        return 0;
 }
 
-void notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decision *dec, usec_t now, const char *event_id) {
+/* Beside the usb.expiring event of this (allowing) decision. */
+static int notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decision *dec, usec_t now,
+                               const char *event_id) {
         Notice *x = NULL;
         int r;
 
-        if (!n || !wanted(n, EVENT_USB_EXPIRING))
-                return;
-        r = notice_build_usb_expiring(settings(n), n->manager->policy->usb.policy_ref, d, dec, now, event_id, &x);
+        if (!wanted(n, EVENT_USB_EXPIRING))
+                return 0;
+        r = notice_build_usb_expiring(settings(n), n->policy->usb.policy_ref, d, dec, now, event_id, &x);
         if (r < 0)
-                return (void) log_error_errno(r, "Cannot build the expiry notice for %s: %m", d->sysname);
+                return r;
         submit(n, x);
+        return 0;
 }
 
-void notice_event(NoticeSender *n, const Event *e) {
+static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
+        NoticeSender *n = userdata;
         Notice *x = NULL;
         int r;
 
-        /* usb.blocked and usb.expiring need the device: notice_usb_*() make them. */
-        if (!n || e->kind == EVENT_USB_BLOCKED || e->kind == EVENT_USB_EXPIRING || !notice_kind_supported(e->kind) || !wanted(n, e->kind))
-                return;
-        r = notice_build_event(settings(n), e->kind, e->policy_ref, e->id, &x);
-        if (r < 0)
-                return (void) log_error_errno(r, "Cannot build the notice for %s: %m", e->id);
-        submit(n, x);
+        switch (e->kind) {
+        case EVENT_USB_BLOCKED:
+                /* Needs the device, and only a plug the person was not told about
+                 * yet (a reload or restart that changed only the reason is not
+                 * news). A coalesced repeat is told: within its window. */
+                if (!ctx || !ctx->device || !ctx->decision || ctx->told)
+                        return 0;
+                return notice_usb_blocked(n, ctx->device, ctx->decision, e->id, ctx->was_usable);
+        case EVENT_USB_EXPIRING:
+                if (!ctx || !ctx->device || !ctx->decision)
+                        return 0;
+                return notice_usb_expiring(n, ctx->device, ctx->decision, ctx->now, e->id);
+        default:
+                /* The kinds that need no more than the event (antivirus). */
+                if (!notice_kind_supported(e->kind) || !wanted(n, e->kind))
+                        return 0;
+                r = notice_build_event(settings(n), e->kind, e->policy_ref, e->id, &x);
+                if (r < 0)
+                        return r;
+                submit(n, x);
+                return 0;
+        }
+}
+
+EventSink notice_sink(NoticeSender *n) {
+        return (EventSink){ .name = "notice", .consume = notice_consume, .userdata = n };
 }
 
 #define IN_SET_NO_BUS(r) ((r) == -ENOENT || (r) == -ECONNREFUSED)

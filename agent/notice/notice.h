@@ -3,8 +3,8 @@
 
 /* Notices for the person at the seat (docs/notices.md).
  *
- * The last stage of the data flow, beside the event sinks: facts come in,
- * a signal goes out, nothing comes back. mamorid owns NOTICE_BUS_NAME on the
+ * An event sink (event-sink.h), after reporting: facts come in, a signal
+ * goes out, nothing comes back. mamorid owns NOTICE_BUS_NAME on the
  * system bus (only root may, by units/org.mamori.Notice1.conf) and
  * broadcasts
  *
@@ -15,29 +15,28 @@
  * away: nothing here wakes the loop while nothing happens, and nothing
  * waits (the connection, the name request and the signal are all queued). */
 
+#include <systemd/sd-event.h>
+
+#include "event-sink.h"
 #include "event.h"
 #include "notice-bus.h"
 #include "notice-text.h"
 #include "policy.h"
 #include "usb-device.h"
 
-typedef struct Manager Manager;
 typedef struct NoticeSender NoticeSender;
 
-int notice_sender_new(Manager *m, NoticeSender **ret);
+int notice_sender_new(sd_event *event, NoticeSender **ret);
 NoticeSender *notice_sender_free(NoticeSender *n);
+/* The policy in force: at start and after every reload (takes a reference).
+ * Notices are off until there is one. */
+void notice_sender_set_policy(NoticeSender *n, Policy *p);
 
-/* Beside the usb.blocked event of this decision (n may be NULL), on a plug
- * or when a device that was usable is blocked (was_usable: then it is news,
- * however recently the same device was told about for the same reason). */
-void notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decision *dec, const char *event_id,
-                        bool was_usable);
-
-/* Beside the usb.expiring event of this (allowing) decision. */
-void notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decision *dec, usec_t now, const char *event_id);
-
-/* From manager_emit(): the kinds that need no more than the event (antivirus). */
-void notice_event(NoticeSender *n, const Event *e);
+/* The sink (event-sink.h): a notice for each event of a kind that has one
+ * (notice.kinds). usb.blocked and usb.expiring need the device and the
+ * decision in the EventContext; a usb.blocked of a plug already told about
+ * (ctx->told) is not news. */
+EventSink notice_sink(NoticeSender *n);
 
 /* One entry of mamorictl status's "checks": name "notices", state ok,
  * disabled or degraded (the last notice could not be sent, or the bus

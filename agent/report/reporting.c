@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 
 #include "config-paths.h"
 
-#include "control.h"
 #include "log.h"
-#include "manager.h"
 #include "netwatch.h"
 #include "reporting.h"
 
@@ -25,7 +24,13 @@ typedef struct Pending {
 } Pending;
 
 struct Reporting {
-        Manager *manager;
+        sd_event *event;
+        EventEmitter emitter;   /* its own events: spool damage, heartbeat */
+        EventRenderer renderer; /* the envelope */
+        EventSinks *sinks;      /* told of every recorded event */
+        Policy *policy;         /* the one in force (reporting_set_policy()) */
+        usec_t started_at;
+        uint64_t n_consumed; /* events taken since the start (the heartbeat says) */
         Spool *spool;
         Uplink *uplink;
         Netwatch *netwatch;
@@ -42,8 +47,9 @@ static void pending_done(Pending *p) {
         free(p->json);
 }
 
-/* The event is recorded (or will never be): the journal, and mamorictl's followers. */
-static void publish(Manager *m, const Pending *p, const char *note) {
+/* The event is recorded (or will never be): the journal, then the sinks'
+ * `recorded` (mamorictl's followers). */
+static void publish(Reporting *r, const Pending *p, const char *note) {
         const EventKindInfo *info = event_kind_info(p->kind);
         char seq[32];
 
@@ -59,7 +65,12 @@ static void publish(Manager *m, const Pending *p, const char *note) {
         log_struct(info->log_level, info->message_id, fields, ELEMENTSOF(fields), "%s",
                    p->message ? p->message : info->name);
         if (p->json)
-                control_event_recorded(m->control, p->json, strlen(p->json));
+                (void) event_sinks_recorded(r->sinks, &(EventRecord){ .kind = p->kind,
+                                                                      .id = p->id,
+                                                                      .seq = p->seq,
+                                                                      .json = p->json,
+                                                                      .len = strlen(p->json),
+                                                                      .not_spooled = note });
 }
 
 static int pending_push(Reporting *r, const Event *e, char *json) {
@@ -87,10 +98,12 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                 /* The events stay queued and the commit is retried; the
                  * journal has them now, marked, rather than never. */
                 if (!r->commit_failing)
-                        log_error_errno(error, "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
+                        log_error_errno(
+                                error,
+                                "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
                 r->commit_failing = true;
                 for (size_t i = 0; i < r->n_pending; i++) {
-                        publish(r->manager, &r->pending[i], "not yet durable");
+                        publish(r, &r->pending[i], "not yet durable");
                         pending_done(&r->pending[i]);
                 }
                 r->n_pending = 0;
@@ -100,7 +113,7 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                 log_notice("Events are written to the spool again.");
         r->commit_failing = false;
         for (; k < r->n_pending && r->pending[k].seq <= last_seq; k++) {
-                publish(r->manager, &r->pending[k], NULL);
+                publish(r, &r->pending[k], NULL);
                 pending_done(&r->pending[k]);
         }
         if (k > 0)
@@ -126,10 +139,13 @@ static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_
         for (unsigned i = 0; i < ELEMENTSOF(severity_keys); i++)
                 if (d->by_severity[i]) {
                         size_t l = strlen(sev);
-                        snprintf(sev + l, sizeof sev - l, "%s%s %" PRIu64, l ? ", " : "", severity_keys[i], d->by_severity[i]);
+                        snprintf(sev + l, sizeof sev - l, "%s%s %" PRIu64, l ? ", " : "", severity_keys[i],
+                                 d->by_severity[i]);
                 }
         (void) event_set_message(e,
-                                 "The spool is full (%" PRIu64 " MiB): %" PRIu64 " undelivered event%s of the lowest severity dropped, oldest first (%s; seq %" PRIu64 "-%" PRIu64 ")",
+                                 "The spool is full (%" PRIu64 " MiB): %" PRIu64
+                                 " undelivered event%s of the lowest severity dropped, oldest first (%s; seq %" PRIu64
+                                 "-%" PRIu64 ")",
                                  d->max_bytes / (1024 * 1024), d->count, d->count == 1 ? "" : "s", sev, d->first_seq,
                                  d->last_seq);
         w = event_body(e);
@@ -160,7 +176,7 @@ static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_
         json_object_end(w);
 
         e->seq = seq;
-        q = manager_render_event(r->manager, e, &json, &len);
+        q = r->renderer.render(r->renderer.userdata, e, &json, &len);
         if (q < 0)
                 return q;
         *ret_json = strdup(json);
@@ -187,21 +203,34 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
         if (!e)
                 return (void) log_oom();
         if (f->kind == SPOOL_DAMAGE_TORN)
-                (void) event_set_message(e, "The spool ended in an interrupted write (%s, %" PRIu64 " bytes at offset %" PRIu64 "): it was never committed, so nothing recorded is lost; cut off",
+                (void) event_set_message(e,
+                                         "The spool ended in an interrupted write (%s, %" PRIu64 " bytes at offset %" PRIu64
+                                         "): it was never committed, so nothing recorded is lost; cut off",
                                          f->file, f->bytes, f->offset);
         else if (f->kind == SPOOL_DAMAGE_CURSOR)
-                (void) event_set_message(e, "The spool's delivery cursor was unreadable: events already delivered may be sent again (same ids)");
+                (void) event_set_message(
+                        e,
+                        "The spool's delivery cursor was unreadable: events already delivered may be sent again (same ids)");
         else if (f->kind == SPOOL_DAMAGE_SEQ_RANGE)
-                (void) event_set_message(e, "The spool's %s claims seq %" PRIu64 ", past its newest record %" PRIu64 " or any sane seq: not believed; %s",
-                                         streq(f->file, "seq") ? "old seq file" : "delivery cursor", f->bad_seq, f->last_good_seq,
-                                         streq(f->file, "seq") ? "ignored" : "events in the spool are delivered again (same ids)");
+                (void) event_set_message(e,
+                                         "The spool's %s claims seq %" PRIu64 ", past its newest record %" PRIu64
+                                         " or any sane seq: not believed; %s",
+                                         streq(f->file, "seq") ? "old seq file" : "delivery cursor", f->bad_seq,
+                                         f->last_good_seq,
+                                         streq(f->file, "seq") ? "ignored"
+                                                               : "events in the spool are delivered again (same ids)");
         else if (f->kind == SPOOL_DAMAGE_OVERSIZED)
-                (void) event_set_message(e, "A spool segment is larger than any the spool writes (%s, %" PRIu64 " bytes past offset %" PRIu64 "): the records before are kept, the rest cut off",
+                (void) event_set_message(e,
+                                         "A spool segment is larger than any the spool writes (%s, %" PRIu64
+                                         " bytes past offset %" PRIu64 "): the records before are kept, the rest cut off",
                                          f->file, f->bytes, f->offset);
         else if (f->kind == SPOOL_DAMAGE_NOT_A_FILE)
-                (void) event_set_message(e, "Something the spool did not make held one of its names (%s): moved out of the way", f->file);
+                (void) event_set_message(
+                        e, "Something the spool did not make held one of its names (%s): moved out of the way", f->file);
         else if (lost)
-                (void) event_set_message(e, "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64 "): events with seq %" PRIu64 "-%" PRIu64 " may be lost; %s",
+                (void) event_set_message(e,
+                                         "The spool is damaged (%s, %" PRIu64 " bytes at offset %" PRIu64
+                                         "): events with seq %" PRIu64 "-%" PRIu64 " may be lost; %s",
                                          f->file, f->bytes, f->offset, f->lost_first, f->lost_last,
                                          f->cut ? "cut off" : "skipped");
         else
@@ -230,7 +259,7 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
                 json_object_end(w);
         }
         json_object_end(w);
-        (void) manager_emit(r->manager, e);
+        (void) event_emit(&r->emitter, e, NULL);
 }
 
 /* ---- heartbeat ---- */
@@ -260,7 +289,6 @@ static void spool_json(Reporting *r, JsonWriter *w) {
 }
 
 static void emit_heartbeat(Reporting *r) {
-        Manager *m = r->manager;
         Event *e = event_new(EVENT_AGENT_HEARTBEAT);
         SpoolStats st = { 0 };
         UplinkStatus us;
@@ -273,18 +301,18 @@ static void emit_heartbeat(Reporting *r) {
                 spool_get_stats(r->spool, &st);
         uplink_get_status(r->uplink, &us);
         (void) event_set_message(e, "mamorid %s alive, policy %.12s; %" PRIu64 " event%s waiting; last delivery %s",
-                                 MAMORI_VERSION, m->policy->hash, st.depth, st.depth == 1 ? "" : "s",
+                                 MAMORI_VERSION, r->policy->hash, st.depth, st.depth == 1 ? "" : "s",
                                  us.last_success ? format_rfc3339(ts, us.last_success) : "none since start");
         w = event_body(e);
         json_key(w, "heartbeat");
         json_object_begin(w);
         json_kv_uint(w, "interval_sec", r->heartbeat_interval / USEC_PER_SEC);
-        json_kv_uint(w, "uptime_sec", (now_usec(CLOCK_MONOTONIC) - m->started_at) / USEC_PER_SEC);
-        json_kv_uint(w, "events_since_start", m->n_events);
-        json_kv_bool(w, "fail_closed", m->policy->failsafe);
+        json_kv_uint(w, "uptime_sec", (now_usec(CLOCK_MONOTONIC) - r->started_at) / USEC_PER_SEC);
+        json_kv_uint(w, "events_since_start", r->n_consumed);
+        json_kv_bool(w, "fail_closed", r->policy->failsafe);
         reporting_status_json(r, w);
         json_object_end(w);
-        (void) manager_emit(m, e);
+        (void) event_emit(&r->emitter, e, NULL);
 }
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -296,7 +324,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int arm_heartbeat(Reporting *r, usec_t interval) {
-        sd_event *e = r->manager->event;
+        sd_event *e = r->event;
         usec_t accuracy;
         int q;
 
@@ -348,7 +376,7 @@ static uint64_t legacy_seq(const char *state_dir) {
         return strtoull(buf, NULL, 10);
 }
 
-int reporting_new(Manager *m, Reporting **ret) {
+int reporting_new(const ReportingOptions *o, Reporting **ret) {
         _cleanup_(reporting_freep) Reporting *r = calloc(1, sizeof *r);
         _cleanup_free_ char *spool_dir = NULL, *dl_dir = NULL;
         static const SpoolCallbacks cb = {
@@ -360,13 +388,18 @@ int reporting_new(Manager *m, Reporting **ret) {
 
         if (!r)
                 return -ENOMEM;
-        r->manager = m;
-        if (asprintf(&spool_dir, "%s/spool", m->state_dir) < 0 || asprintf(&dl_dir, "%s/dead-letter", m->state_dir) < 0)
+        assert(o->renderer.render);
+        r->event = sd_event_ref(o->event);
+        r->emitter = o->emitter;
+        r->renderer = o->renderer;
+        r->sinks = o->sinks;
+        r->started_at = o->started_at;
+        if (asprintf(&spool_dir, "%s/spool", o->state_dir) < 0 || asprintf(&dl_dir, "%s/dead-letter", o->state_dir) < 0)
                 return -ENOMEM;
 
-        (void) mkdir(m->state_dir, 0700);
+        (void) mkdir(o->state_dir, 0700);
         q = spool_open(spool_dir,
-                       &(SpoolOptions){ .max_bytes = m->policy->spool.max_bytes, .min_next_seq = legacy_seq(m->state_dir) },
+                       &(SpoolOptions){ .max_bytes = o->spool_max_bytes, .min_next_seq = legacy_seq(o->state_dir) },
                        &r->spool);
         if (q == -ENOMEM)
                 return q;
@@ -376,15 +409,15 @@ int reporting_new(Manager *m, Reporting **ret) {
                                 q == -EBUSY ? " (another mamorid uses it)" : "");
         else {
                 spool_set_callbacks(r->spool, &cb, r);
-                q = spool_attach_event(r->spool, m->event, COMMIT_PRIORITY);
+                q = spool_attach_event(r->spool, r->event, COMMIT_PRIORITY);
                 if (q < 0)
                         return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
         }
 
-        q = uplink_new(m->event, r->spool, dl_dir, &r->uplink);
+        q = uplink_new(r->event, r->spool, dl_dir, &r->uplink);
         if (q < 0)
                 return log_error_errno(q, "Cannot set up the uplink: %m");
-        q = netwatch_new(m->event, on_network, r, &r->netwatch);
+        q = netwatch_new(r->event, on_network, r, &r->netwatch);
         if (q < 0)
                 log_warning_errno(q, "Not watching the network; delivery retries on its own timer only: %m");
 
@@ -400,20 +433,25 @@ Reporting *reporting_free(Reporting *r) {
         /* spool_free commits what is queued, and the journal lines follow. */
         spool_free(r->spool);
         for (size_t i = 0; i < r->n_pending; i++) {
-                publish(r->manager, &r->pending[i], "not durable: the spool could not be written at exit");
+                publish(r, &r->pending[i], "not durable: the spool could not be written at exit");
                 pending_done(&r->pending[i]);
         }
         free(r->pending);
         sd_event_source_disable_unref(r->heartbeat);
+        policy_unref(r->policy);
+        sd_event_unref(r->event);
         free(r);
         return NULL;
 }
 
-int reporting_apply(Reporting *r, const Policy *p) {
+int reporting_set_policy(Reporting *r, Policy *p) {
+        Policy *old = r->policy;
         int q;
 
-        if (!r)
-                return 0;
+        assert(r && p);
+        /* In force whatever the uplink makes of it, as everywhere else. */
+        r->policy = policy_ref(p);
+        policy_unref(old);
         if (r->spool)
                 spool_set_max_bytes(r->spool, p->spool.max_bytes);
         if (r->spool)
@@ -425,39 +463,50 @@ int reporting_apply(Reporting *r, const Policy *p) {
         return arm_heartbeat(r, p->collector.heartbeat_interval);
 }
 
-int reporting_record(Reporting *r, Manager *m, Event *e_) {
-        _cleanup_(event_freep) Event *e = e_;
+/* Numbers, renders and spools e; the journal line and the sinks' `recorded`
+ * follow once the group commit made it durable. */
+static int reporting_consume(void *userdata, Event *e, const EventContext *ctx) {
+        Reporting *r = userdata;
         _cleanup_free_ char *json = NULL;
         size_t len = 0;
         int q;
 
-        e->seq = r && r->spool ? spool_next_seq(r->spool) : 0;
-        q = manager_render_event(m, e, &json, &len);
+        r->n_consumed++;
+        e->seq = r->spool ? spool_next_seq(r->spool) : 0;
+        q = r->renderer.render(r->renderer.userdata, e, &json, &len);
         if (q < 0)
-                return log_oom();
-        if (!r || !r->spool) {
+                return q;
+        if (!r->spool) {
                 Pending p = { .seq = 0, .kind = e->kind, .policy_ref = e->policy_ref, .message = e->message, .json = json };
                 memcpy(p.id, e->id, sizeof p.id);
-                publish(m, &p, "the spool is unavailable");
+                publish(r, &p, "the spool is unavailable");
                 return 0;
         }
 
         /* Queued for the journal first: the commit may happen inside the append. */
         _cleanup_free_ char *copy = strdup(json);
-        if (!copy)
-                return log_oom();
-        q = pending_push(r, e, TAKE_PTR(copy));
-        if (q < 0)
-                return log_oom();
+        q = copy ? pending_push(r, e, TAKE_PTR(copy)) : -ENOMEM;
+        if (q < 0) {
+                /* Not spooled, but in the journal rather than nowhere. */
+                e->seq = 0;
+                Pending p = { .seq = 0, .kind = e->kind, .policy_ref = e->policy_ref, .message = e->message, .json = json };
+                memcpy(p.id, e->id, sizeof p.id);
+                publish(r, &p, "out of memory");
+                return q;
+        }
         q = spool_append(r->spool, json, len, (uint8_t) e->severity, e->time);
         if (q < 0) {
                 Pending *p = &r->pending[r->n_pending - 1];
-                publish(m, p, "the spool refused it");
+                publish(r, p, "the spool refused it");
                 pending_done(p);
                 r->n_pending--;
-                return log_error_errno(q, "Cannot record event %s in the spool: %m", e->id);
+                return q;
         }
         return 0;
+}
+
+EventSink reporting_sink(Reporting *r) {
+        return (EventSink){ .name = "reporting", .consume = reporting_consume, .userdata = r };
 }
 
 void reporting_commit(Reporting *r) {

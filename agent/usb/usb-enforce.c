@@ -4,8 +4,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "manager.h"
-#include "notice.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-modalias.h"
@@ -28,8 +26,8 @@ struct Tracked {
         UsbDevice *snapshot;
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
-        bool settled; /* its "bind" (or a scan) was seen: the kernel has made every interface file */
-        bool told_blocked; /* the person was told it is blocked, and it has not been usable since */
+        bool settled;          /* its "bind" (or a scan) was seen: the kernel has made every interface file */
+        bool told_blocked;     /* the person was told it is blocked, and it has not been usable since */
         bool reported_allowed; /* the last event about it was usb.allowed: it was usable */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
@@ -42,7 +40,11 @@ struct Tracked {
 };
 
 struct UsbEnforcer {
-        Manager *manager;
+        sd_event *event;
+        Policy *policy; /* the one in force (usb_enforcer_set_policy()) */
+        EventEmitter emitter;
+        UsbEnforcerHooks hooks;
+        void *userdata; /* of the hooks */
         Tracked *devices;
         size_t n_devices;
         sd_event_source *report_timer;
@@ -122,6 +124,8 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         usb_alias_resolver_free(u->aliases);
         free(u->told_path);
         free(u->told_before);
+        policy_unref(u->policy);
+        sd_event_unref(u->event);
         free(u);
         return NULL;
 }
@@ -130,19 +134,23 @@ static void repeat_payload_free(void *p) {
         event_free(p);
 }
 
-int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
+int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emitter, const UsbEnforcerHooks *hooks,
+                     void *userdata, UsbEnforcer **ret) {
         _cleanup_(usb_enforcer_freep) UsbEnforcer *u = calloc(1, sizeof *u);
         int r;
         if (!u)
                 return -ENOMEM;
-        u->manager = m;
+        u->event = sd_event_ref(event);
+        u->emitter = emitter;
+        u->hooks = *hooks;
+        u->userdata = userdata;
         u->repeats.payload_free = repeat_payload_free;
         /* MAMORI_MODULES_DIR: a modules directory other than the running
          * kernel's (the tests build one). */
         r = usb_alias_resolver_new(getenv("MAMORI_MODULES_DIR"), &u->aliases);
         if (r < 0)
                 return r;
-        if (asprintf(&u->told_path, "%s/%s", m->runtime_dir, USB_TOLD_FILE) < 0) {
+        if (asprintf(&u->told_path, "%s/%s", runtime_dir, USB_TOLD_FILE) < 0) {
                 u->told_path = NULL;
                 return -ENOMEM;
         }
@@ -150,6 +158,12 @@ int usb_enforcer_new(Manager *m, UsbEnforcer **ret) {
         (void) usb_told_load(u->told_path, &u->told_before, &u->n_told_before);
         *ret = TAKE_PTR(u);
         return 0;
+}
+
+void usb_enforcer_set_policy(UsbEnforcer *u, Policy *p) {
+        Policy *old = u->policy;
+        u->policy = policy_ref(p);
+        policy_unref(old);
 }
 
 bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir) {
@@ -305,7 +319,8 @@ static void emit_repeats(UsbEnforcer *u, UsbRepeat *r) {
                                          strempty(e->message), r->repeats, r->repeats == 1 ? "" : "s", a, b,
                                          "usb.repeat_window");
                 e->time = now_usec(CLOCK_REALTIME);
-                (void) manager_emit(u->manager, e);
+                /* The person was told of the first block within the window. */
+                (void) event_emit(&u->emitter, e, &(EventContext){ .told = true });
         }
         usb_repeat_clear(&u->repeats, r);
 }
@@ -341,8 +356,8 @@ static void arm_repeat_timer(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->repeat_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->manager->event, &u->repeat_timer, CLOCK_MONOTONIC, next,
-                                      100 * USEC_PER_MSEC, on_repeat_timer, u);
+                r = sd_event_add_time(u->event, &u->repeat_timer, CLOCK_MONOTONIC, next, 100 * USEC_PER_MSEC,
+                                      on_repeat_timer, u);
         if (r < 0) {
                 /* No timer: record the counts now rather than never. */
                 log_warning_errno(r, "Cannot arm the repeat timer, recording repeated blocks now: %m");
@@ -352,7 +367,7 @@ static void arm_repeat_timer(UsbEnforcer *u) {
 
 /* Takes *e when the block is a repeat (returns true: not to be recorded one by one). */
 static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *dec, Event **e) {
-        usec_t window = u->manager->policy->usb.repeat_window, now = now_usec(CLOCK_MONOTONIC);
+        usec_t window = u->policy->usb.repeat_window, now = now_usec(CLOCK_MONOTONIC);
         _cleanup_free_ char *identity = NULL;
         UsbRepeat *entry, evicted;
         char id[10];
@@ -382,8 +397,7 @@ static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *d
 /* ---- what the person was told ---- */
 
 static bool told_matches(const UsbTold *e, const UsbDevice *d) {
-        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor &&
-               e->product == d->product;
+        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor && e->product == d->product;
 }
 
 /* Did the previous run tell about this very plug? Takes the entry: asked once per device. */
@@ -438,15 +452,16 @@ static void batch_done(UsbEnforcer *u) {
                 u->told_dirty = false;
                 told_save(u);
         }
-        manager_update_status(u->manager);
+        if (u->hooks.changed)
+                u->hooks.changed(u->userdata);
 }
 
 /* ---- report ---- */
 
 static void report_one(UsbEnforcer *u, Tracked *t) {
-        Manager *m = u->manager;
         _cleanup_free_ char *key = NULL;
         Decision dec;
+        EventContext ctx;
         Event *e = NULL;
         bool told;
         int r;
@@ -454,7 +469,7 @@ static void report_one(UsbEnforcer *u, Tracked *t) {
         t->pending = false;
         if (!t->snapshot)
                 return;
-        dec = policy_decide(m->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
         key = usb_report_key(t->snapshot, &dec);
         if (!key) {
                 log_oom();
@@ -465,7 +480,7 @@ static void report_one(UsbEnforcer *u, Tracked *t) {
         if (!dec.relevant && !t->reported_key)
                 return; /* never of a blocked category: nothing to say */
 
-        r = usb_report_build(m->policy, t->snapshot, &dec, &e);
+        r = usb_report_build(u->policy, t->snapshot, &dec, &e);
         if (r < 0) {
                 log_error_errno(r, "Failed to build the event for %s: %m", t->snapshot->sysname);
                 return;
@@ -490,14 +505,13 @@ static void report_one(UsbEnforcer *u, Tracked *t) {
                 return;
         }
         told = told_before(u, t->snapshot) || t->told_blocked;
-        if (e->kind == EVENT_USB_BLOCKED && !told)
-                notice_usb_blocked(m->notice, t->snapshot, &dec, e->id, t->reported_allowed);
-        else if (e->kind == EVENT_USB_BLOCKED)
+        if (e->kind == EVENT_USB_BLOCKED && told)
                 /* Blocked still (a reload or restart changed only the reason): nothing new to see. */
                 log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
+        ctx = (EventContext){ .device = t->snapshot, .decision = &dec, .told = told, .was_usable = t->reported_allowed };
         told_set(u, t, e->kind == EVENT_USB_BLOCKED);
         t->reported_allowed = e->kind == EVENT_USB_ALLOWED;
-        (void) manager_emit(m, e);
+        (void) event_emit(&u->emitter, e, &ctx);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
 }
@@ -560,8 +574,8 @@ static void arm_report_timer(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->report_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->manager->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC,
-                                      on_report_timer, u);
+                r = sd_event_add_time(u->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC, on_report_timer,
+                                      u);
         if (r < 0) {
                 /* No timer: report at once rather than never. */
                 log_warning_errno(r, "Cannot arm the report timer, reporting now: %m");
@@ -604,7 +618,6 @@ void usb_enforcer_flush(UsbEnforcer *u) {
 /* usb.expiring and its notice: the approval of a plugged device ends in
  * usb.expiry_warning (docs/notices.md). Once per expiry. */
 static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
-        Manager *m = u->manager;
         Decision dec;
         Event *e = NULL;
         int r;
@@ -613,19 +626,18 @@ static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
         t->warned_for = t->changes_at;
         if (!t->snapshot)
                 return;
-        dec = policy_decide(m->policy, t->snapshot, now);
+        dec = policy_decide(u->policy, t->snapshot, now);
         if (!dec.relevant || !dec.allow || dec.changes_at == USEC_INFINITY)
                 return;
-        r = usb_report_build_expiring(m->policy, t->snapshot, &dec, now, &e);
+        r = usb_report_build_expiring(u->policy, t->snapshot, &dec, now, &e);
         if (r < 0)
                 return (void) log_error_errno(r, "Failed to build the expiry warning for %s: %m", t->snapshot->sysname);
-        notice_usb_expiring(m->notice, t->snapshot, &dec, now, e->id);
-        (void) manager_emit(m, e);
+        (void) event_emit(&u->emitter, e, &(EventContext){ .device = t->snapshot, .decision = &dec, .now = now });
 }
 
 /* When to warn of the end of the approval that allows t now. */
 static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
-        usec_t ahead = u->manager->policy->usb.expiry_warning;
+        usec_t ahead = u->policy->usb.expiry_warning;
 
         t->warn_at = USEC_INFINITY;
         if (ahead == 0 || !dec->relevant || !dec->allow || dec->changes_at == USEC_INFINITY ||
@@ -634,7 +646,7 @@ static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
         /* Only an end that blocks is warned of: a longer entry (any_serial
          * behind an exact one) may take over then. policy_decide() is pure. */
         if (t->snapshot) {
-                Decision then = policy_decide(u->manager->policy, t->snapshot, dec->changes_at);
+                Decision then = policy_decide(u->policy, t->snapshot, dec->changes_at);
                 if (then.allow)
                         return; /* decided again at changes_at, and planned again */
         }
@@ -689,8 +701,7 @@ static void rearm_expiry(UsbEnforcer *u) {
                         r = sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_ONESHOT);
         } else
                 /* Rare, and due at the second an approval ends: no coalescing slack. */
-                r = sd_event_add_time(u->manager->event, &u->expiry_timer, CLOCK_REALTIME, next, 1,
-                                      on_expiry, u);
+                r = sd_event_add_time(u->event, &u->expiry_timer, CLOCK_REALTIME, next, 1, on_expiry, u);
         if (r < 0)
                 log_error_errno(r, "Cannot arm the expiry timer: %m");
 }
@@ -739,8 +750,7 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
 
         r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
         if (r < 0) {
-                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m",
-                                  d->sysname);
+                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m", d->sysname);
                 return false;
         }
         if (r == 0)
@@ -749,7 +759,9 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
         if (!t)
                 return log_oom(), false;
         t->unmount = usb_unmount_free(t->unmount);
-        r = usb_unmount_start(u->manager, &mounts, TAKE_PTR(devs), n_devs, on_unmount_done, u, &t->unmount);
+        r = u->hooks.unmount_start ? u->hooks.unmount_start(u->userdata, &mounts, TAKE_PTR(devs), n_devs,
+                                                            on_unmount_done, u, &t->unmount)
+                                   : -EOPNOTSUPP;
         if (r < 0) {
                 log_error_errno(r, "Cannot unmount the file systems of %s, blocking it now: %m", d->sysname);
                 return false;
@@ -781,9 +793,8 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
  * bound once is what the interface is, also after blocking unbound it), and
  * the modules its modalias resolved to. Then resolves what is new, and
  * classifies. */
-static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if,
-                   const char *bound_driver) {
-        const UsbPolicy *p = &u->manager->policy->usb;
+static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if, const char *bound_driver) {
+        const UsbPolicy *p = &u->policy->usb;
 
         for (size_t k = 0; k < d->n_interfaces; k++) {
                 UsbInterface *i = &d->interfaces[k];
@@ -825,7 +836,6 @@ static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const 
  * uevent and its DRIVER=. */
 static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if, const char *bound_driver) {
         usec_t began = now_usec(CLOCK_MONOTONIC);
-        Manager *m = u->manager;
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
         _cleanup_free_ char *key = NULL;
         Decision dec;
@@ -862,7 +872,8 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
         }
 
         enrich(u, d, t ? t->snapshot : NULL, bound_if, bound_driver);
-        dec = policy_decide(m->policy, d, now_usec(CLOCK_REALTIME));
+        assert(u->policy); /* pushed before the monitor starts */
+        dec = policy_decide(u->policy, d, now_usec(CLOCK_REALTIME));
         if (t && t->unmount && !usb_unmount_finished(t->unmount)) {
                 log_debug("USB device %s: its file systems are being unmounted; deciding it after.", d->sysname);
                 return;

@@ -10,15 +10,39 @@
 
 #include <systemd/sd-device.h>
 
+#include "event-sink.h"
 #include "macro.h"
+#include "policy.h"
 #include "usb-device.h"
+#include "usb-unmount.h"
 
-typedef struct Manager Manager;
 typedef struct UsbEnforcer UsbEnforcer;
 
-int usb_enforcer_new(Manager *m, UsbEnforcer **ret);
+/* What the enforcer asks of the rest of mamorid; each may be NULL. */
+typedef struct UsbEnforcerHooks {
+        /* After a batch of reports or a removal: the counts changed
+         * (systemd's status line). */
+        void (*changed)(void *userdata);
+        /* usb_unmount_start() on the system bus: the mounts of a device in
+         * use are unmounted before it is blocked. Without it, such a device
+         * is blocked at once. */
+        int (*unmount_start)(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done,
+                             void *done_userdata, UsbUnmount **ret);
+} UsbEnforcerHooks;
+
+/* runtime_dir: where the record of told devices is kept (usb-told.h).
+ * emitter takes usb.blocked, usb.allowed and usb.expiring with the device
+ * and its decision as their context (a notice names the device). Nothing is
+ * decided before usb_enforcer_set_policy(). */
+int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emitter, const UsbEnforcerHooks *hooks,
+                     void *userdata, UsbEnforcer **ret);
 UsbEnforcer *usb_enforcer_free(UsbEnforcer *u);
 DEFINE_POINTER_CLEANUP(UsbEnforcer, usb_enforcer_free);
+
+/* The policy in force: at start and after every reload that took (takes a
+ * reference). It applies from the next decision on; the rescan that follows
+ * a reload decides the plugged devices again. */
+void usb_enforcer_set_policy(UsbEnforcer *u, Policy *p);
 
 /* The UsbMonitorHandler. */
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata);

@@ -42,8 +42,9 @@ static Policy *load(bool with_url) {
         Policy *p = NULL;
         ConfigErrors e = { 0 };
 
-        if (with_url && asprintf(&url, "  url = \"%s\";\n  ca_file = \"%s\";\n  client_cert = \"%s\";\n  client_key = \"%s\";\n",
-                                 arg_url, arg_ca, arg_cert, arg_key) < 0)
+        if (with_url &&
+            asprintf(&url, "  url = \"%s\";\n  ca_file = \"%s\";\n  client_cert = \"%s\";\n  client_key = \"%s\";\n",
+                     arg_url, arg_ca, arg_cert, arg_key) < 0)
                 return NULL;
         if (asprintf(&text,
                      /* 100,000 USB events take ~100 MiB: more than the default bound */
@@ -114,28 +115,48 @@ static int cmp_double(const void *a, const void *b) {
 
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
-                { "dir", required_argument, NULL, 'd' },    { "url", required_argument, NULL, 'u' },
-                { "ca", required_argument, NULL, 'c' },     { "cert", required_argument, NULL, 'C' },
-                { "key", required_argument, NULL, 'k' },    { "events", required_argument, NULL, 'n' },
-                { "burst", required_argument, NULL, 'b' },  { "single", required_argument, NULL, 's' },
-                { "gzip", no_argument, NULL, 'z' },         {},
+                { "dir", required_argument, NULL, 'd' },   { "url", required_argument, NULL, 'u' },
+                { "ca", required_argument, NULL, 'c' },    { "cert", required_argument, NULL, 'C' },
+                { "key", required_argument, NULL, 'k' },   { "events", required_argument, NULL, 'n' },
+                { "burst", required_argument, NULL, 'b' }, { "single", required_argument, NULL, 's' },
+                { "gzip", no_argument, NULL, 'z' },        {},
         };
         int c;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
-                case 'd': arg_dir = optarg; break;
-                case 'u': arg_url = optarg; break;
-                case 'c': arg_ca = optarg; break;
-                case 'C': arg_cert = optarg; break;
-                case 'k': arg_key = optarg; break;
-                case 'n': arg_events = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 'b': arg_burst = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 's': arg_single = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 'z': arg_gzip = true; break;
-                default: return -EINVAL;
+                case 'd':
+                        arg_dir = optarg;
+                        break;
+                case 'u':
+                        arg_url = optarg;
+                        break;
+                case 'c':
+                        arg_ca = optarg;
+                        break;
+                case 'C':
+                        arg_cert = optarg;
+                        break;
+                case 'k':
+                        arg_key = optarg;
+                        break;
+                case 'n':
+                        arg_events = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'b':
+                        arg_burst = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 's':
+                        arg_single = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'z':
+                        arg_gzip = true;
+                        break;
+                default:
+                        return -EINVAL;
                 }
         if (!arg_dir || !arg_url || !arg_ca || !arg_cert || !arg_key || arg_burst == 0) {
-                fprintf(stderr, "usage: %s --dir DIR --url URL --ca CA --cert CERT --key KEY [--events N] [--burst B] [--single N] [--gzip]\n",
+                fprintf(stderr,
+                        "usage: %s --dir DIR --url URL --ca CA --cert CERT --key KEY [--events N] [--burst B] [--single N] [--gzip]\n",
                         argv[0]);
                 return -EINVAL;
         }
@@ -164,8 +185,8 @@ int main(int argc, char *argv[]) {
         m->policy = load(false);
         if (!m->policy)
                 return 1;
-        r = reporting_new(m, &m->reporting);
-        if (r < 0 || !reporting_spool(m->reporting) || reporting_apply(m->reporting, m->policy) < 0) {
+        r = manager_start_reporting(m);
+        if (r < 0 || !reporting_spool(m->reporting)) {
                 fprintf(stderr, "cannot open the spool in %s\n", arg_dir);
                 return 1;
         }
@@ -190,7 +211,8 @@ int main(int argc, char *argv[]) {
                (double) (b.fsyncs - a.fsyncs) / arg_events, c_spool, c_spool * 1e6 / arg_events,
                (double) b.bytes / (1024 * 1024), (unsigned) (b.bytes / MAX(b.depth, 1)));
         if (b.depth != arg_events) {
-                fprintf(stderr, "spool depth %" PRIu64 " != %u: events were dropped (spool too small?)\n", b.depth, arg_events);
+                fprintf(stderr, "spool depth %" PRIu64 " != %u: events were dropped (spool too small?)\n", b.depth,
+                        arg_events);
                 return 1;
         }
 
@@ -202,7 +224,7 @@ int main(int argc, char *argv[]) {
         a = stats(m);
         t0 = now_s();
         c0 = cpu_seconds();
-        if (reporting_apply(m->reporting, m->policy) < 0)
+        if (reporting_set_policy(m->reporting, m->policy) < 0)
                 return 1;
         while (stats(m).depth > 0) {
                 if (sd_event_run(m->event, UINT64_MAX) < 0)
@@ -219,9 +241,10 @@ int main(int argc, char *argv[]) {
         uplink_get_status(reporting_uplink(m->reporting), &us);
         printf("drain:  %u events in %.3fs = %.0f events/s; %" PRIu64 " batches (%.0f events/batch), %.1f MiB posted%s; "
                "%" PRIu64 " fsyncs (ack cursor) = %.4f fsyncs/event; %.3f CPU s = %.1f us/event\n",
-               arg_events, t_drain, arg_events / t_drain, us.batches_sent, (double) us.events_sent / MAX(us.batches_sent, 1),
-               (double) us.bytes_sent / (1024 * 1024), arg_gzip ? " (gzip)" : "", b.fsyncs - a.fsyncs,
-               (double) (b.fsyncs - a.fsyncs) / arg_events, c_drain, c_drain * 1e6 / arg_events);
+               arg_events, t_drain, arg_events / t_drain, us.batches_sent,
+               (double) us.events_sent / MAX(us.batches_sent, 1), (double) us.bytes_sent / (1024 * 1024),
+               arg_gzip ? " (gzip)" : "", b.fsyncs - a.fsyncs, (double) (b.fsyncs - a.fsyncs) / arg_events, c_drain,
+               c_drain * 1e6 / arg_events);
 
         /* (3) one event, from manager_emit() to the collector's 2xx, the uplink idle */
         _cleanup_free_ double *lat = calloc(arg_single ? arg_single : 1, sizeof *lat);
@@ -245,7 +268,8 @@ int main(int argc, char *argv[]) {
                 printf("single: %u events one at a time, emit to 2xx: p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
                        "%.2f fsyncs/event; %.0f us CPU/event (record + commit + TLS POST + ack)\n",
                        arg_single, lat[arg_single / 2] * 1e3, lat[(size_t) floor(arg_single * 0.99)] * 1e3,
-                       lat[arg_single - 1] * 1e3, (double) (b.fsyncs - a.fsyncs) / arg_single, c_single * 1e6 / arg_single);
+                       lat[arg_single - 1] * 1e3, (double) (b.fsyncs - a.fsyncs) / arg_single,
+                       c_single * 1e6 / arg_single);
         printf("total:  %.3f CPU s for %u events spooled, drained and %u sent singly (%.1f us/event overall)\n",
                c_spool + c_drain + c_single, arg_events, arg_single,
                (c_spool + c_drain + c_single) * 1e6 / (arg_events + arg_single));
