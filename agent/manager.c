@@ -66,8 +66,8 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         m->control = control_free(m->control); /* the last commit below publishes without it */
         av_monitor_free(m->av);
+        lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
-        lock_enforcer_free(m->lock);
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
@@ -171,9 +171,10 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         if (!e)
                 return (void) log_oom();
         (void) event_set_message(e, "%s: %s",
-                                 !at_start     ? "Reload refused, the running policy stays in force"
-                                 : m->last_good ? "Configuration unusable at start, enforcing the last good policy"
-                                                : "Configuration unusable at start, failing closed (every USB category blocked)",
+                                 !at_start ? "Reload refused, the running policy stays in force"
+                                 : m->last_good
+                                         ? "Configuration unusable at start, enforcing the last good policy"
+                                         : "Configuration unusable at start, failing closed (every USB category blocked)",
                                  strna(summary));
         if (at_start)
                 e->severity = EVENT_SEVERITY_CRITICAL;
@@ -182,7 +183,10 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         json_object_begin(w);
         json_kv_string(w, "path", m->config_path);
         json_kv_string(w, "phase", at_start ? "start" : "reload");
-        json_kv_string(w, "outcome", !at_start ? "kept_running_policy" : m->last_good ? "last_good_policy" : "fail_closed");
+        json_kv_string(w, "outcome",
+                       !at_start      ? "kept_running_policy"
+                       : m->last_good ? "last_good_policy"
+                                      : "fail_closed");
         if (at_start && m->last_good) {
                 char buf[RFC3339_MAX];
                 json_kv_string(w, "last_good_saved", format_rfc3339(buf, m->last_good_saved));
@@ -243,8 +247,7 @@ static void write_entry(JsonWriter *w, const AllowEntry *a, const AllowEntry *wa
  * same entry (same device and expiry), or else, for a renewal, an old entry
  * for the same device that nothing else continues ("1 changed", not "1
  * added, 1 removed"). was[i] for new entry i, continued[k] for old entry k. */
-static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was,
-                        bool **ret_continued) {
+static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was, bool **ret_continued) {
         _cleanup_free_ const AllowEntry **was = calloc(new->n_entries + 1, sizeof(AllowEntry *));
         _cleanup_free_ bool *continued = calloc(old->n_entries + 1, sizeof(bool));
 
@@ -363,7 +366,7 @@ int manager_reload(Manager *m) {
                 /* Kept for mamorictl (status, reload) until a reload succeeds. */
                 config_errors_done(&m->refused_errors);
                 m->refused_errors = errs;
-                errs = (ConfigErrors) { 0 };
+                errs = (ConfigErrors){ 0 };
                 m->refused_at = now_usec(CLOCK_REALTIME);
                 reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
@@ -392,8 +395,8 @@ int manager_reload(Manager *m) {
          * including ones that were not of a blocked category before. */
         if (m->usb_monitor)
                 (void) usb_monitor_scan(m->usb_monitor);
-        lock_enforcer_policy_changed(m->lock);
-        av_monitor_policy_changed(m->av);
+        lock_enforcer_set_policy(m->lock, m->policy);
+        av_monitor_set_policy(m->av, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -448,7 +451,8 @@ static int load_initial_policy(Manager *m) {
         if (r == -ENOMEM)
                 return log_oom();
         if (r > 0)
-                log_notice("The collector settings of %s are valid: the central collector will hear of this.", m->config_path);
+                log_notice("The collector settings of %s are valid: the central collector will hear of this.",
+                           m->config_path);
         return 0;
 }
 
@@ -462,8 +466,8 @@ void manager_send_status(Manager *m) {
         assert(m);
         if (asprintf(&text, "STATUS=%s policy %.12s; %zu USB device%s, %zu blocked; %llu event%s recorded",
                      m->policy && m->policy->failsafe ? "FAIL-CLOSED (no valid config)," : "Enforcing",
-                     m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked,
-                     m->n_events, m->n_events == 1 ? "" : "s") < 0)
+                     m->policy ? m->policy->hash : "-", c.devices, c.devices == 1 ? "" : "s", c.blocked, m->n_events,
+                     m->n_events == 1 ? "" : "s") < 0)
                 return (void) log_oom();
         if (streq_ptr(text, m->status_sent))
                 return;
@@ -542,19 +546,33 @@ static void emit_started(Manager *m) {
         (void) manager_emit(m, e);
 }
 
+/* How the lock and antivirus checks record their events (glue/emit.h). */
+static int emit_lock(void *userdata, Event *e) {
+        return manager_emit(userdata, e);
+}
+
+static int emit_av(void *userdata, Event *e) {
+        int r = manager_emit(userdata, e);
+        manager_update_status(userdata); /* the line counts the events */
+        return r;
+}
+
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
 static int start_lock_av(Manager *m) {
+        const EventEmit lock_emit = { .emit = emit_lock, .userdata = m }, av_emit = { .emit = emit_av, .userdata = m };
         int r;
 
         r = sysbus_new(m->event, &m->sysbus);
         if (r >= 0)
-                r = lock_enforcer_new(m, &m->lock);
+                r = session_tracker_new(m->sysbus, &m->sessions);
         if (r >= 0)
-                r = session_tracker_new(m->sysbus, &lock_enforcer_session_handlers, m->lock, &m->sessions);
+                r = lock_enforcer_new(m->event, m->sessions, &lock_emit, &m->lock);
         if (r >= 0)
-                r = av_monitor_new(m, &m->av);
+                r = av_monitor_new(m->event, m->sysbus, &av_emit, &m->av);
         if (r < 0)
                 return log_oom();
+        lock_enforcer_set_policy(m->lock, m->policy);
+        av_monitor_set_policy(m->av, m->policy);
         r = session_tracker_start(m->sessions);
         if (r >= 0)
                 r = av_monitor_start(m->av);
@@ -581,8 +599,8 @@ int manager_block_signals(sigset_t *ret_old) {
 }
 
 static int on_sigusr(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Ignoring signal %s from pid %u: mamorid has no use for it.", si->ssi_signo == SIGUSR1 ? "USR1" : "USR2",
-                   si->ssi_pid);
+        log_notice("Ignoring signal %s from pid %u: mamorid has no use for it.",
+                   si->ssi_signo == SIGUSR1 ? "USR1" : "USR2", si->ssi_pid);
         return 0;
 }
 

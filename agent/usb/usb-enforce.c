@@ -27,8 +27,8 @@ struct Tracked {
         UsbDevice *snapshot;
         char *reported_key; /* what the last event said; NULL: nothing reported yet */
         bool pending;
-        bool settled; /* its "bind" (or a scan) was seen: the kernel has made every interface file */
-        bool told_blocked; /* the person was told it is blocked, and it has not been usable since */
+        bool settled;          /* its "bind" (or a scan) was seen: the kernel has made every interface file */
+        bool told_blocked;     /* the person was told it is blocked, and it has not been usable since */
         bool reported_allowed; /* the last event about it was usb.allowed: it was usable */
         usec_t pending_since, report_due; /* CLOCK_MONOTONIC; each device settles on its own */
         usec_t changes_at;
@@ -340,8 +340,8 @@ static void arm_repeat_timer(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->repeat_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->manager->event, &u->repeat_timer, CLOCK_MONOTONIC, next,
-                                      100 * USEC_PER_MSEC, on_repeat_timer, u);
+                r = sd_event_add_time(u->manager->event, &u->repeat_timer, CLOCK_MONOTONIC, next, 100 * USEC_PER_MSEC,
+                                      on_repeat_timer, u);
         if (r < 0) {
                 /* No timer: record the counts now rather than never. */
                 log_warning_errno(r, "Cannot arm the repeat timer, recording repeated blocks now: %m");
@@ -381,8 +381,7 @@ static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *d
 /* ---- what the person was told ---- */
 
 static bool told_matches(const UsbTold *e, const UsbDevice *d) {
-        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor &&
-               e->product == d->product;
+        return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor && e->product == d->product;
 }
 
 /* Did the previous run tell about this very plug? Takes the entry: asked once per device. */
@@ -688,8 +687,7 @@ static void rearm_expiry(UsbEnforcer *u) {
                         r = sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_ONESHOT);
         } else
                 /* Rare, and due at the second an approval ends: no coalescing slack. */
-                r = sd_event_add_time(u->manager->event, &u->expiry_timer, CLOCK_REALTIME, next, 1,
-                                      on_expiry, u);
+                r = sd_event_add_time(u->manager->event, &u->expiry_timer, CLOCK_REALTIME, next, 1, on_expiry, u);
         if (r < 0)
                 log_error_errno(r, "Cannot arm the expiry timer: %m");
 }
@@ -738,8 +736,7 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
 
         r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
         if (r < 0) {
-                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m",
-                                  d->sysname);
+                log_warning_errno(r, "Cannot tell whether %s has mounted file systems, blocking it now: %m", d->sysname);
                 return false;
         }
         if (r == 0)
@@ -748,7 +745,8 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
         if (!t)
                 return log_oom(), false;
         t->unmount = usb_unmount_free(t->unmount);
-        r = usb_unmount_start(u->manager, &mounts, TAKE_PTR(devs), n_devs, on_unmount_done, u, &t->unmount);
+        r = usb_unmount_start(u->manager->event, u->manager->sysbus, &mounts, TAKE_PTR(devs), n_devs, on_unmount_done,
+                              u, &t->unmount);
         if (r < 0) {
                 log_error_errno(r, "Cannot unmount the file systems of %s, blocking it now: %m", d->sysname);
                 return false;
@@ -780,8 +778,7 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
  * bound once is what the interface is, also after blocking unbound it), and
  * the modules its modalias resolved to. Then resolves what is new, and
  * classifies. */
-static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if,
-                   const char *bound_driver) {
+static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if, const char *bound_driver) {
         const UsbPolicy *p = &u->manager->policy->usb;
 
         for (size_t k = 0; k < d->n_interfaces; k++) {

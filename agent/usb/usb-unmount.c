@@ -7,7 +7,6 @@
 #include <systemd/sd-bus.h>
 
 #include "log.h"
-#include "manager.h"
 #include "sysbus.h"
 #include "text.h"
 #include "timeutil.h"
@@ -30,15 +29,15 @@
  * done when it is gone from mountinfo and its job is gone from systemd. */
 typedef struct MountJob {
         char *path, *unit;
-        sd_bus_slot *slot;      /* the StopUnit call in flight */
-        usec_t asked_at;        /* CLOCK_MONOTONIC of the last StopUnit */
-        char *error;            /* the last call's D-Bus error name; NULL when it was taken */
-        char *job;              /* the stop job's object path, while it runs */
-        sd_bus_slot *job_slot;  /* asking whether it still runs */
+        sd_bus_slot *slot;     /* the StopUnit call in flight */
+        usec_t asked_at;       /* CLOCK_MONOTONIC of the last StopUnit */
+        char *error;           /* the last call's D-Bus error name; NULL when it was taken */
+        char *job;             /* the stop job's object path, while it runs */
+        sd_bus_slot *job_slot; /* asking whether it still runs */
 } MountJob;
 
 struct UsbUnmount {
-        Manager *manager;
+        SysBus *sysbus; /* not ours */
         MountJob *mounts;
         size_t n_mounts;
         dev_t *devs;
@@ -233,7 +232,7 @@ static void finish(UsbUnmount *j, const char *result) {
 /* Returns true when it finished (j may be gone). */
 static bool step(UsbUnmount *j) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
-        sd_bus *bus = sysbus_get(j->manager->sysbus);
+        sd_bus *bus = sysbus_get(j->sysbus);
         const char *error = NULL;
         bool all_refused = true;
         MountList l = { 0 };
@@ -305,17 +304,17 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done, void *userdata,
-                      UsbUnmount **ret) {
+int usb_unmount_start(sd_event *event, SysBus *sysbus, MountList *mounts, dev_t *devs, size_t n_devs,
+                      UsbUnmountDone done, void *userdata, UsbUnmount **ret) {
         _cleanup_(usb_unmount_freep) UsbUnmount *j = calloc(1, sizeof *j);
-        sd_bus *bus = sysbus_get(m->sysbus);
+        sd_bus *bus = sysbus_get(sysbus);
         int r;
 
         if (!j) {
                 free(devs);
                 return -ENOMEM;
         }
-        j->manager = m;
+        j->sysbus = sysbus;
         j->done = done;
         j->userdata = userdata;
         j->devs = devs;
@@ -343,13 +342,11 @@ int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs,
                 else {
                         /* a mount point may carry a file system label: device text */
                         _cleanup_free_ char *clean = text_sanitize(mj->path, strlen(mj->path), 1024, NULL);
-                        log_info("Asked systemd to unmount %s (%s) before blocking its device.", mj->unit,
-                                 strna(clean));
+                        log_info("Asked systemd to unmount %s (%s) before blocking its device.", mj->unit, strna(clean));
                 }
         }
         mount_list_done(mounts);
-        r = sd_event_add_time_relative(m->event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick,
-                                       j);
+        r = sd_event_add_time_relative(event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick, j);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(j);
