@@ -2,42 +2,31 @@
 #include <stdio.h>
 
 #include "timeutil.h"
-#include "usb-authorize.h"
 #include "usb-report.h"
 #include "usb-status.h"
 
-static void count_open_root_hub(const UsbDevice *d, void *userdata) {
-        size_t *open = userdata;
-        /* A root hub whose new interfaces start authorized leaves a window in
-         * which a driver can bind to a stick before mamorid acts. */
-        if (d->is_root_hub && d->syspath && usb_authorize_get_interface_default(d->syspath) != 0)
-                (*open)++;
-}
-
 void usb_enforcer_write_check(UsbEnforcer *u, const Policy *p, bool monitoring, JsonWriter *w) {
         UsbCounts s = { 0 };
-        size_t open_root_hubs = 0;
         char detail[512];
         const char *state, *modules_dir = NULL;
         bool aliases = false;
 
         if (u) {
                 s = usb_enforcer_counts(u);
-                usb_enforcer_foreach(u, count_open_root_hub, &open_root_hubs);
                 aliases = usb_enforcer_aliases_available(u, &modules_dir);
         }
         if (p->failsafe)
                 state = "fail_closed";
         else if (!monitoring)
                 state = "failed";
-        else if (open_root_hubs > 0)
+        else if (s.root_hubs_open > 0)
                 state = "degraded";
         else
                 state = "ok";
         /* the words of systemd's status line (manager_update_status()) */
         snprintf(detail, sizeof detail, "%zu USB device%s, %zu blocked; %zu root hub%s%s; %s", s.devices,
                  s.devices == 1 ? "" : "s", s.blocked, s.root_hubs, s.root_hubs == 1 ? "" : "s",
-                 open_root_hubs ? ", some start new interfaces authorized (udev rule missing?)" : "",
+                 s.root_hubs_open ? ", some start new interfaces authorized (udev rule missing?)" : "",
                  aliases ? "module aliases in use" : "no module aliases: by class and bound drivers only");
 
         json_object_begin(w);
@@ -47,7 +36,7 @@ void usb_enforcer_write_check(UsbEnforcer *u, const Policy *p, bool monitoring, 
         json_kv_uint(w, "devices", s.devices);
         json_kv_uint(w, "blocked_devices", s.blocked);
         json_kv_uint(w, "root_hubs", s.root_hubs);
-        json_kv_uint(w, "root_hubs_open", open_root_hubs);
+        json_kv_uint(w, "root_hubs_open", s.root_hubs_open);
         json_kv_bool(w, "module_aliases", aliases);
         if (modules_dir)
                 json_kv_string(w, "modules_dir", modules_dir);
