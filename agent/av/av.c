@@ -12,7 +12,7 @@ struct AvMonitor {
         EventEmit emit;
         Policy *policy; /* the one in force, as pushed by av_monitor_set_policy() */
         bool started;
-        Policy *source_policy; /* the policy the source runs under; NULL before the first reading */
+        Policy *source_policy; /* the policy the source runs under; NULL until it first starts */
         AvSource source;
         bool running;
         AvReading current;

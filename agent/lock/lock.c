@@ -601,15 +601,12 @@ LockEnforcer *lock_enforcer_free(LockEnforcer *l) {
 }
 
 void lock_enforcer_set_policy(LockEnforcer *l, Policy *p) {
-        bool first;
-
         if (!l || !p || p == l->policy)
                 return;
-        first = !l->policy;
         policy_unref(l->policy);
         l->policy = policy_ref(p);
-        /* Timers follow the new timeouts; at start, the sessions are not read yet. */
-        if (first || !session_tracker_logind_present(l->sessions))
+        /* Timers follow the new timeouts (at start, no session is known yet). */
+        if (!session_tracker_logind_present(l->sessions))
                 return;
         for (Session *s = session_tracker_sessions(l->sessions); s; s = s->next) {
                 Watched *w = watched_find(l, s->id);
