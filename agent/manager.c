@@ -72,8 +72,8 @@ Manager *manager_free(Manager *m) {
         event_sinks_remove(m->sinks, m->control);
         m->control = control_free(m->control);
         av_monitor_free(m->av);
+        lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
-        lock_enforcer_free(m->lock);
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
@@ -447,8 +447,8 @@ int manager_reload(Manager *m) {
          * including ones that were not of a blocked category before. */
         if (m->usb_monitor)
                 (void) usb_monitor_scan(m->usb_monitor);
-        lock_enforcer_policy_changed(m->lock);
-        av_monitor_policy_changed(m->av);
+        lock_enforcer_set_policy(m->lock, m->policy);
+        av_monitor_set_policy(m->av, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -598,19 +598,33 @@ static void emit_started(Manager *m) {
         (void) manager_emit(m, e);
 }
 
+/* How the lock and antivirus checks record their events (glue/emit.h). */
+static int emit_lock(void *userdata, Event *e) {
+        return manager_emit(userdata, e);
+}
+
+static int emit_av(void *userdata, Event *e) {
+        int r = manager_emit(userdata, e);
+        manager_update_status(userdata); /* the line counts the events */
+        return r;
+}
+
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
 static int start_lock_av(Manager *m) {
+        const EventEmit lock_emit = { .emit = emit_lock, .userdata = m }, av_emit = { .emit = emit_av, .userdata = m };
         int r;
 
         r = sysbus_new(m->event, &m->sysbus);
         if (r >= 0)
-                r = lock_enforcer_new(m, &m->lock);
+                r = session_tracker_new(m->sysbus, &m->sessions);
         if (r >= 0)
-                r = session_tracker_new(m->sysbus, &lock_enforcer_session_handlers, m->lock, &m->sessions);
+                r = lock_enforcer_new(m->event, m->sessions, &lock_emit, &m->lock);
         if (r >= 0)
-                r = av_monitor_new(m, &m->av);
+                r = av_monitor_new(m->event, m->sysbus, &av_emit, &m->av);
         if (r < 0)
                 return log_oom();
+        lock_enforcer_set_policy(m->lock, m->policy);
+        av_monitor_set_policy(m->av, m->policy);
         r = session_tracker_start(m->sessions);
         if (r >= 0)
                 r = av_monitor_start(m->av);

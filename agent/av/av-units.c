@@ -6,7 +6,6 @@
  * restart is not an outage) is reported once: av.engine_inactive. */
 #include "av.h"
 #include "log.h"
-#include "manager.h"
 #include "sysbus.h"
 #include "text.h"
 
@@ -27,14 +26,17 @@ struct Unit {
         char *name, *path;
         char *active_state, *sub_state, *load_state;
         bool known;
-        bool reread;         /* a change came while GetAll was under way: ask again after it */
-        bool reported;       /* av.engine_inactive sent for the current outage */
+        bool reread;   /* a change came while GetAll was under way: ask again after it */
+        bool reported; /* av.engine_inactive sent for the current outage */
         sd_bus_slot *load_slot, *getall_slot, *match_slot;
         sd_event_source *grace;
 };
 
 struct AvUnits {
-        Manager *manager;
+        sd_event *event;
+        SysBus *sysbus;
+        EventEmit emit;
+        Policy *policy; /* the one av_units_start() was given */
         Unit *units;
         size_t n_units;
         bool listening;
@@ -83,7 +85,7 @@ static bool unit_in_transition(const Unit *u) {
 }
 
 static void emit_inactive(AvUnits *a, Unit *u) {
-        const AvPolicy *p = &a->manager->policy->av;
+        const AvPolicy *p = &a->policy->av;
         Event *e = event_new(EVENT_AV_ENGINE_INACTIVE);
         JsonWriter *w;
 
@@ -109,7 +111,7 @@ static void emit_inactive(AvUnits *a, Unit *u) {
                 (void) event_set_message(e, "Antivirus unit %s is not running (%s/%s)", u->name, strna(u->active_state),
                                          strna(u->sub_state));
         a->n_reported++;
-        (void) manager_emit(a->manager, e);
+        (void) emit_event(&a->emit, e);
 }
 
 static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -147,8 +149,8 @@ static void evaluate(Unit *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->grace, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time_relative(u->owner->manager->event, &u->grace, CLOCK_MONOTONIC, grace,
-                                               100 * USEC_PER_MSEC, on_grace, u);
+                r = sd_event_add_time_relative(u->owner->event, &u->grace, CLOCK_MONOTONIC, grace, 100 * USEC_PER_MSEC,
+                                               on_grace, u);
         if (r < 0)
                 log_error_errno(r, "Cannot time the check of unit %s: %m", u->name);
 }
@@ -243,7 +245,7 @@ static void get_all(Unit *u) {
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Unit *u = userdata;
 
-        if (!sysbus_signal_from(u->owner->manager->sysbus, m, u->owner->owner))
+        if (!sysbus_signal_from(u->owner->sysbus, m, u->owner->owner))
                 return 0;
         get_all(u);
         return 0;
@@ -343,7 +345,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         AvUnits *a = userdata;
         const char *name, *old_owner, *new_owner;
 
-        if (!sysbus_signal_from(a->manager->sysbus, m, DBUS_NAME) ||
+        if (!sysbus_signal_from(a->sysbus, m, DBUS_NAME) ||
             sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, SYSTEMD_NAME))
                 return 0;
         a->owner_slot = sd_bus_slot_unref(a->owner_slot); /* this is newer than its answer */
@@ -410,11 +412,13 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
 
 /* ---- public ---- */
 
-int av_units_new(Manager *m, AvUnits **ret) {
+int av_units_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvUnits **ret) {
         AvUnits *a = calloc(1, sizeof *a);
         if (!a)
                 return -ENOMEM;
-        a->manager = m;
+        a->event = sd_event_ref(event);
+        a->sysbus = bus;
+        a->emit = *emit;
         *ret = a;
         return 0;
 }
@@ -423,17 +427,19 @@ AvUnits *av_units_free(AvUnits *a) {
         if (!a)
                 return NULL;
         if (a->listening)
-                sysbus_remove_listener(a->manager->sysbus, on_bus, a);
+                sysbus_remove_listener(a->sysbus, on_bus, a);
         drop_bus(a);
         for (size_t i = 0; i < a->n_units; i++)
                 unit_done(&a->units[i]);
         free(a->units);
+        policy_unref(a->policy);
+        sd_event_unref(a->event);
         free(a);
         return NULL;
 }
 
-int av_units_start(AvUnits *a) {
-        const AvPolicy *p = &a->manager->policy->av;
+int av_units_start(AvUnits *a, Policy *policy) {
+        const AvPolicy *p = &policy->av;
         Unit *units = NULL;
         size_t n = p->n_units;
 
@@ -461,10 +467,14 @@ int av_units_start(AvUnits *a) {
         free(a->units);
         a->units = units;
         a->n_units = n;
+        if (a->policy != policy) {
+                policy_unref(a->policy);
+                a->policy = policy_ref(policy);
+        }
 
         if (!a->listening) {
                 a->listening = true;
-                return sysbus_add_listener(a->manager->sysbus, on_bus, a); /* calls on_bus now if connected */
+                return sysbus_add_listener(a->sysbus, on_bus, a); /* calls on_bus now if connected */
         }
         if (a->bus) {
                 sd_bus *bus = sd_bus_ref(a->bus);

@@ -1,29 +1,33 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+
 #include "av.h"
 #include "log.h"
-#include "manager.h"
 
 /* A stale-moment timer may be this late: nobody needs the second. */
 #define AV_TIMER_ACCURACY (1 * USEC_PER_SEC)
 
 struct AvMonitor {
-        Manager *manager;
-        Policy *policy;        /* the policy the source runs under */
+        sd_event *event;
+        EventEmit emit;
+        Policy *policy; /* the one in force, as pushed by av_monitor_set_policy() */
+        bool started;
+        Policy *source_policy; /* the policy the source runs under; NULL until it first starts */
         AvSource source;
         bool running;
         AvReading current;
-        AvState state;         /* judgement of current, now */
-        AvState reported;      /* the state the last event (or log at start) told */
-        usec_t checked_at;     /* CLOCK_REALTIME of the last reading */
-        usec_t next_change;    /* CLOCK_REALTIME; USEC_INFINITY if none */
+        AvState state;      /* judgement of current, now */
+        AvState reported;   /* the state the last event (or log at start) told */
+        usec_t checked_at;  /* CLOCK_REALTIME of the last reading */
+        usec_t next_change; /* CLOCK_REALTIME; USEC_INFINITY if none */
         sd_event_source *timer;
-        sd_event_source *first;  /* the first reading, once the loop runs */
+        sd_event_source *first; /* the first reading, once the loop runs */
         uint64_t n_readings;
         AvUnits *units;
 };
 
 static const char *const state_names[_AV_STATE_MAX] = {
-        [AV_STATE_UNKNOWN] = "unknown", [AV_STATE_OK] = "ok",         [AV_STATE_STALE] = "stale",
+        [AV_STATE_UNKNOWN] = "unknown", [AV_STATE_OK] = "ok",           [AV_STATE_STALE] = "stale",
         [AV_STATE_FUTURE] = "future",   [AV_STATE_MISSING] = "missing",
 };
 
@@ -76,7 +80,7 @@ AvState av_judge(const AvReading *r, usec_t now, usec_t max_age, usec_t *ret_nex
 /* ---- events ---- */
 
 static usec_t max_age(const AvMonitor *a) {
-        return (usec_t) a->policy->av.max_age_hours * 3600 * USEC_PER_SEC;
+        return (usec_t) a->source_policy->av.max_age_hours * 3600 * USEC_PER_SEC;
 }
 
 static void write_av(AvMonitor *a, JsonWriter *w, usec_t now) {
@@ -85,7 +89,7 @@ static void write_av(AvMonitor *a, JsonWriter *w, usec_t now) {
 
         json_key(w, "antivirus");
         json_object_begin(w);
-        json_kv_string(w, "engine", av_engine_to_string(a->policy->av.engine));
+        json_kv_string(w, "engine", av_engine_to_string(a->source_policy->av.engine));
         json_kv_string(w, "state", av_state_to_string(a->state));
         if (r->file)
                 json_kv_string(w, "file", r->file);
@@ -99,7 +103,7 @@ static void write_av(AvMonitor *a, JsonWriter *w, usec_t now) {
                 json_key(w, "age_hours");
                 json_double(w, ((double) now - (double) r->built_at) / (3600.0 * USEC_PER_SEC));
         }
-        json_kv_uint(w, "max_age_hours", a->policy->av.max_age_hours);
+        json_kv_uint(w, "max_age_hours", a->source_policy->av.max_age_hours);
         if (r->reason)
                 json_kv_string(w, "reason", r->reason);
         if (r->detail)
@@ -114,7 +118,7 @@ static void emit(AvMonitor *a, EventKind kind, usec_t now) {
         Event *e = event_new(kind);
         double hours = r->found ? ((double) now - (double) r->built_at) / (3600.0 * USEC_PER_SEC) : 0;
 
-        if (!e || event_set_policy_ref(e, a->policy->av.policy_ref) < 0) {
+        if (!e || event_set_policy_ref(e, a->source_policy->av.policy_ref) < 0) {
                 event_free(e);
                 return (void) log_oom();
         }
@@ -122,15 +126,17 @@ static void emit(AvMonitor *a, EventKind kind, usec_t now) {
         switch (kind) {
         case EVENT_AV_PATTERN_STALE:
                 if (a->state == AV_STATE_FUTURE)
-                        (void) event_set_message(e, "Antivirus pattern %s (version %s) is dated %.1f h in the future: check the clock",
-                                                 strna(r->file), strna(r->version), -hours);
+                        (void) event_set_message(
+                                e, "Antivirus pattern %s (version %s) is dated %.1f h in the future: check the clock",
+                                strna(r->file), strna(r->version), -hours);
                 else
-                        (void) event_set_message(e, "Antivirus pattern %s (version %s) is %.1f h old, more than the %u h allowed",
-                                                 strna(r->file), strna(r->version), hours, a->policy->av.max_age_hours);
+                        (void) event_set_message(
+                                e, "Antivirus pattern %s (version %s) is %.1f h old, more than the %u h allowed",
+                                strna(r->file), strna(r->version), hours, a->source_policy->av.max_age_hours);
                 break;
         case EVENT_AV_PATTERN_OK:
-                (void) event_set_message(e, "Antivirus pattern %s (version %s) is current again (%.1f h old)", strna(r->file),
-                                         strna(r->version), hours);
+                (void) event_set_message(e, "Antivirus pattern %s (version %s) is current again (%.1f h old)",
+                                         strna(r->file), strna(r->version), hours);
                 break;
         case EVENT_AV_MISSING:
                 (void) event_set_message(e, "No antivirus pattern found (%s): %s", strna(r->reason), strna(r->detail));
@@ -138,7 +144,7 @@ static void emit(AvMonitor *a, EventKind kind, usec_t now) {
         default:
                 break;
         }
-        (void) manager_emit(a->manager, e);
+        (void) emit_event(&a->emit, e);
 }
 
 /* ---- judging ---- */
@@ -160,8 +166,8 @@ static void arm(AvMonitor *a) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time(a->manager->event, &a->timer, CLOCK_REALTIME, a->next_change, AV_TIMER_ACCURACY,
-                                      on_timer, a);
+                r = sd_event_add_time(a->event, &a->timer, CLOCK_REALTIME, a->next_change, AV_TIMER_ACCURACY, on_timer,
+                                      a);
                 if (r >= 0)
                         (void) sd_event_source_set_description(a->timer, "av-stale-moment");
         }
@@ -196,7 +202,7 @@ static void judge(AvMonitor *a, const char *previous_detail) {
                         log_info("Antivirus pattern %s (version %s) is current: %.1f h old, at most %u h allowed.",
                                  strna(a->current.file), strna(a->current.version),
                                  ((double) now - (double) a->current.built_at) / (3600.0 * USEC_PER_SEC),
-                                 a->policy->av.max_age_hours);
+                                 a->source_policy->av.max_age_hours);
                 else
                         emit(a, EVENT_AV_PATTERN_OK, now);
                 break;
@@ -217,7 +223,6 @@ void av_source_report(AvSource *s, const AvReading *r) {
         a->checked_at = now_usec(CLOCK_REALTIME);
         a->n_readings++;
         judge(a, previous);
-        manager_update_status(a->manager);
 }
 
 AvState av_source_state(AvSource *s) {
@@ -248,9 +253,9 @@ static int start_source(AvMonitor *a) {
         const AvSourceOps *ops;
         int r;
 
-        a->policy = policy_unref(a->policy);
-        a->policy = policy_ref(a->manager->policy);
-        switch (a->policy->av.engine) {
+        a->source_policy = policy_unref(a->source_policy);
+        a->source_policy = policy_ref(a->policy);
+        switch (a->source_policy->av.engine) {
         case AV_ENGINE_CLAMAV:
                 ops = &av_clamav_ops;
                 break;
@@ -265,32 +270,35 @@ static int start_source(AvMonitor *a) {
         a->source = (AvSource){
                 .ops = ops,
                 .monitor = a,
-                .event = a->manager->event,
-                .policy = &a->policy->av,
+                .event = a->event,
+                .policy = &a->source_policy->av,
         };
         a->running = true;
         r = ops->start(&a->source);
         if (r < 0) {
-                AvReading fail = { .reason = (char *) "source_failed", .detail = (char *) "the pattern source could not start" };
+                AvReading fail = { .reason = (char *) "source_failed",
+                                   .detail = (char *) "the pattern source could not start" };
                 log_error_errno(r, "Cannot start the %s pattern source: %m", ops->engine);
                 av_source_report(&a->source, &fail);
         }
         return 0;
 }
 
-int av_monitor_new(Manager *m, AvMonitor **ret) {
-        AvMonitor *a = calloc(1, sizeof *a);
+int av_monitor_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvMonitor **ret) {
+        _cleanup_(av_monitor_freep) AvMonitor *a = NULL;
         int r;
+
+        assert(event && bus && emit);
+        a = calloc(1, sizeof *a);
         if (!a)
                 return -ENOMEM;
-        a->manager = m;
+        a->event = sd_event_ref(event);
+        a->emit = *emit;
         a->next_change = USEC_INFINITY;
-        r = av_units_new(m, &a->units);
-        if (r < 0) {
-                free(a);
+        r = av_units_new(event, bus, emit, &a->units);
+        if (r < 0)
                 return r;
-        }
-        *ret = a;
+        *ret = TAKE_PTR(a);
         return 0;
 }
 
@@ -302,7 +310,9 @@ AvMonitor *av_monitor_free(AvMonitor *a) {
         av_reading_done(&a->current);
         sd_event_source_disable_unref(a->timer);
         sd_event_source_disable_unref(a->first);
+        policy_unref(a->source_policy);
         policy_unref(a->policy);
+        sd_event_unref(a->event);
         free(a);
         return NULL;
 }
@@ -315,24 +325,32 @@ static int on_first(sd_event_source *s, void *userdata) {
 }
 
 int av_monitor_start(AvMonitor *a) {
+        int r;
+
+        assert(a->policy); /* av_monitor_set_policy() first */
         /* Read once the loop runs, so that agent.started is recorded first. */
-        int r = sd_event_add_defer(a->manager->event, &a->first, on_first, a);
+        r = sd_event_add_defer(a->event, &a->first, on_first, a);
         if (r < 0)
                 return r;
-        return av_units_start(a->units);
+        a->started = true;
+        return av_units_start(a->units, a->policy);
 }
 
-void av_monitor_policy_changed(AvMonitor *a) {
-        if (!a)
+void av_monitor_set_policy(AvMonitor *a, Policy *p) {
+        if (!a || !p || p == a->policy)
                 return;
+        policy_unref(a->policy);
+        a->policy = policy_ref(p);
+        if (!a->started)
+                return; /* av_monitor_start() reads it */
         a->first = sd_event_source_disable_unref(a->first);
         stop_source(a);
-        if (a->manager->policy->av.engine == AV_ENGINE_NONE) {
+        if (a->policy->av.engine == AV_ENGINE_NONE) {
                 av_reading_done(&a->current);
                 a->state = a->reported = AV_STATE_UNKNOWN;
         }
         (void) start_source(a);
-        (void) av_units_start(a->units);
+        (void) av_units_start(a->units, a->policy);
 }
 
 AvState av_monitor_state(AvMonitor *a) {
@@ -341,7 +359,7 @@ AvState av_monitor_state(AvMonitor *a) {
 
 void av_monitor_status(AvMonitor *a, JsonWriter *w) {
         char ts[RFC3339_MAX];
-        if (!a || !a->policy)
+        if (!a || !a->source_policy)
                 return; /* not read yet */
         write_av(a, w, now_usec(CLOCK_REALTIME));
         if (a->checked_at)
@@ -353,12 +371,12 @@ void av_monitor_status(AvMonitor *a, JsonWriter *w) {
 }
 
 void av_monitor_write_check(AvMonitor *a, JsonWriter *w) {
-        const Policy *p = a ? a->manager->policy : NULL;
+        const Policy *p = a ? a->policy : NULL;
         size_t inactive = a ? av_units_n_inactive(a->units) : 0;
         const char *state;
         char detail[512];
 
-        if (!a)
+        if (!a || !p)
                 state = "unavailable";
         else if (p->av.engine == AV_ENGINE_NONE && p->av.n_units == 0)
                 state = "disabled";
@@ -369,7 +387,7 @@ void av_monitor_write_check(AvMonitor *a, JsonWriter *w) {
         else
                 state = "ok";
 
-        if (!a || !a->policy || p->av.engine == AV_ENGINE_NONE)
+        if (!a || !p || !a->source_policy || p->av.engine == AV_ENGINE_NONE)
                 snprintf(detail, sizeof detail, "no pattern check; %zu of %zu unit%s inactive", inactive,
                          p ? p->av.n_units : 0, p && p->av.n_units == 1 ? "" : "s");
         else if (a->current.found)

@@ -13,12 +13,13 @@
 
 #include <systemd/sd-event.h>
 
+#include "emit.h"
 #include "json.h"
 #include "macro.h"
 #include "policy.h"
+#include "sysbus.h"
 #include "timeutil.h"
 
-typedef struct Manager Manager;
 typedef struct AvMonitor AvMonitor;
 typedef struct AvSource AvSource;
 typedef struct AvUnits AvUnits;
@@ -37,13 +38,13 @@ typedef enum AvState {
 
 /* What a source read. Strings are sanitized by the source. */
 typedef struct AvReading {
-        bool found;            /* a pattern date was read */
-        usec_t built_at;       /* CLOCK_REALTIME */
-        char *version;         /* may be NULL */
-        char *file;            /* where it came from (a file, or the command) */
-        char *reason;          /* !found: no_database, invalid_header, command_failed, ... */
-        char *detail;          /* one line for people, e.g. the error */
-        char *extra;           /* "{...}": members added to the event's "antivirus" object, or NULL */
+        bool found;      /* a pattern date was read */
+        usec_t built_at; /* CLOCK_REALTIME */
+        char *version;   /* may be NULL */
+        char *file;      /* where it came from (a file, or the command) */
+        char *reason;    /* !found: no_database, invalid_header, command_failed, ... */
+        char *detail;    /* one line for people, e.g. the error */
+        char *extra;     /* "{...}": members added to the event's "antivirus" object, or NULL */
 } AvReading;
 
 void av_reading_done(AvReading *r);
@@ -82,13 +83,16 @@ AvState av_source_state(AvSource *s);
 
 /* ---- the monitor ---- */
 
-int av_monitor_new(Manager *m, AvMonitor **ret);
+/* The units are asked of systemd over bus (not taken); events go to emit. */
+int av_monitor_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvMonitor **ret);
 AvMonitor *av_monitor_free(AvMonitor *a);
 DEFINE_POINTER_CLEANUP(AvMonitor, av_monitor_free);
+/* After the first av_monitor_set_policy(). */
 int av_monitor_start(AvMonitor *a);
-/* After a reload: the source and the units are set up again from the new policy;
- * a state that did not change is not reported again. */
-void av_monitor_policy_changed(AvMonitor *a);
+/* The policy in force (a reference is taken): before the start, and after
+ * every reload that replaced it. Once started, the source and the units are
+ * set up again from it; a state that did not change is not reported again. */
+void av_monitor_set_policy(AvMonitor *a, Policy *p);
 
 AvState av_monitor_state(AvMonitor *a);
 /* For mamorictl status: "antivirus": { ... } members. */
@@ -99,11 +103,11 @@ void av_monitor_write_check(AvMonitor *a, JsonWriter *w);
 
 /* ---- units (av-units.c) ---- */
 
-int av_units_new(Manager *m, AvUnits **ret);
+int av_units_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvUnits **ret);
 AvUnits *av_units_free(AvUnits *u);
 DEFINE_POINTER_CLEANUP(AvUnits, av_units_free);
-/* (Re)starts watching the units of the running policy. */
-int av_units_start(AvUnits *u);
+/* (Re)starts watching the units of policy (a reference is taken), the one in force. */
+int av_units_start(AvUnits *u, Policy *policy);
 /* How many configured units are known not to be active. */
 size_t av_units_n_inactive(AvUnits *u);
 void av_units_status(AvUnits *u, JsonWriter *w);

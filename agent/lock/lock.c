@@ -4,7 +4,6 @@
 
 #include "lock.h"
 #include "log.h"
-#include "manager.h"
 
 #define LOGIND_NAME "org.freedesktop.login1"
 #define LOGIND_SESSION LOGIND_NAME ".Session"
@@ -34,18 +33,21 @@ struct Watched {
         char *id;
         Phase phase;
         sd_event_source *timer;
-        usec_t timer_at;       /* CLOCK_MONOTONIC; 0 when disarmed */
+        usec_t timer_at; /* CLOCK_MONOTONIC; 0 when disarmed */
         sd_bus_slot *call;
-        usec_t period;         /* IdleSinceHint (or first sight) of the idle period acted on / being watched */
-        usec_t unknown_since;  /* CLOCK_REALTIME when we first saw it idle without an IdleSinceHint */
-        usec_t lock_sent_at;   /* CLOCK_MONOTONIC */
+        usec_t period;        /* IdleSinceHint (or first sight) of the idle period acted on / being watched */
+        usec_t unknown_since; /* CLOCK_REALTIME when we first saw it idle without an IdleSinceHint */
+        usec_t lock_sent_at;  /* CLOCK_MONOTONIC */
         bool reported, terminated;
-        bool failed;           /* the last Lock() of this period did not take */
-        usec_t recheck;        /* tty, report only: interval of the next look */
+        bool failed;    /* the last Lock() of this period did not take */
+        usec_t recheck; /* tty, report only: interval of the next look */
 };
 
 struct LockEnforcer {
-        Manager *manager;
+        sd_event *event;
+        SessionTracker *sessions; /* not ours: the Manager's, which names the seat's user too */
+        EventEmit emit;
+        Policy *policy; /* the one in force, as pushed by lock_enforcer_set_policy() */
         Watched *watched;
         LockCounters counters;
 };
@@ -53,7 +55,7 @@ struct LockEnforcer {
 /* ---- helpers ---- */
 
 static const LockPolicy *policy(LockEnforcer *l) {
-        return &l->manager->policy->lock;
+        return &l->policy->lock;
 }
 
 static Kind kind_of(const Session *s) {
@@ -140,8 +142,7 @@ static void arm(LockEnforcer *l, Watched *w, usec_t when) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time(l->manager->event, &w->timer, CLOCK_MONOTONIC, when, LOCK_TIMER_ACCURACY,
-                                      on_timer, w);
+                r = sd_event_add_time(l->event, &w->timer, CLOCK_MONOTONIC, when, LOCK_TIMER_ACCURACY, on_timer, w);
                 if (r >= 0)
                         (void) sd_event_source_set_description(w->timer, "lock-session");
         }
@@ -229,7 +230,7 @@ static void emit_enforced(LockEnforcer *l, Watched *w, const Session *s) {
         (void) event_set_message(e, "Locked idle session %s of %s (%s, idle %u min)", s->id, strna(s->user),
                                  strna(s->type), minutes(w->period));
         l->counters.enforced++;
-        (void) manager_emit(l->manager, e);
+        (void) emit_event(&l->emit, e);
 }
 
 static void emit_failed(LockEnforcer *l, Watched *w, const Session *s, const char *reason, const sd_bus_error *err) {
@@ -253,13 +254,13 @@ static void emit_failed(LockEnforcer *l, Watched *w, const Session *s, const cha
                 (void) event_set_message(e, "Idle session %s of %s is NOT locked: no screen locker answered within %u s",
                                          s->id, strna(s->user), (unsigned) (policy(l)->verify_timeout / USEC_PER_SEC));
         l->counters.failed++;
-        (void) manager_emit(l->manager, e);
+        (void) emit_event(&l->emit, e);
 }
 
 /* ---- graphical sessions: lock ---- */
 
 static Session *session_of(LockEnforcer *l, Watched *w) {
-        return session_tracker_find(l->manager->sessions, w->id);
+        return session_tracker_find(l->sessions, w->id);
 }
 
 static void finish_lock(LockEnforcer *l, Watched *w, const Session *s, bool locked, const char *reason,
@@ -289,7 +290,7 @@ static int on_lock_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 }
 
 static void send_lock(LockEnforcer *l, Watched *w, Session *s) {
-        sd_bus *bus = session_tracker_bus(l->manager->sessions);
+        sd_bus *bus = session_tracker_bus(l->sessions);
         int r = -ENOTCONN;
 
         w->phase = PHASE_LOCKING;
@@ -370,7 +371,7 @@ static void emit_idle_session(LockEnforcer *l, Watched *w, const Session *s) {
                                  s->id, strna(s->user), minutes(w->period),
                                  p->tty == LOCK_TTY_TERMINATE ? "; it will be ended if it stays idle" : "");
         l->counters.idle_reported++;
-        (void) manager_emit(l->manager, e);
+        (void) emit_event(&l->emit, e);
 }
 
 static void emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const sd_bus_error *err) {
@@ -394,7 +395,7 @@ static void emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const
                 (void) event_set_message(e, "Ended session %s of %s after %u min idle", s->id, strna(s->user),
                                          minutes(w->period));
         l->counters.terminated++;
-        (void) manager_emit(l->manager, e);
+        (void) emit_event(&l->emit, e);
 }
 
 static int on_terminate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -409,7 +410,7 @@ static int on_terminate_reply(sd_bus_message *m, void *userdata, sd_bus_error *r
 }
 
 static void send_terminate(LockEnforcer *l, Watched *w, Session *s) {
-        sd_bus *bus = session_tracker_bus(l->manager->sessions);
+        sd_bus *bus = session_tracker_bus(l->sessions);
         int r = -ENOTCONN;
 
         w->terminated = true;
@@ -422,7 +423,8 @@ static void send_terminate(LockEnforcer *l, Watched *w, Session *s) {
                 emit_terminated(l, w, s, &err);
                 return;
         }
-        log_notice("Session %s of %s idle for %u min: asked logind to end it.", s->id, strna(s->user), minutes(w->period));
+        log_notice("Session %s of %s idle for %u min: asked logind to end it.", s->id, strna(s->user),
+                   minutes(w->period));
 }
 
 static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fired) {
@@ -467,7 +469,7 @@ static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fir
                 if (w->timer_at && !timer_fired)
                         return;
                 if (timer_fired && !fresh) {
-                        (void) session_tracker_refresh(l->manager->sessions, s);
+                        (void) session_tracker_refresh(l->sessions, s);
                         return; /* changed() follows, and sets the next look */
                 }
                 /* No signal tells of tty activity: look again, less and less often. */
@@ -482,7 +484,7 @@ static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fir
         if (!fresh) {
                 /* changed() follows the answer; the timer is a fallback if none comes. */
                 arm(l, w, now_mono + p->idle_timeout);
-                (void) session_tracker_refresh(l->manager->sessions, s);
+                (void) session_tracker_refresh(l->sessions, s);
                 return;
         }
         if (!w->reported) {
@@ -507,6 +509,8 @@ static void evaluate(LockEnforcer *l, Session *s, bool timer_fired) {
         Kind k = kind_of(s);
         Watched *w = watched_find(l, s->id);
 
+        if (!l->policy)
+                return; /* nothing to enforce before the first policy */
         if (k == KIND_NONE) {
                 if (w && w->phase != PHASE_LOCKING)
                         watched_drop(l, w);
@@ -529,7 +533,7 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Session *s = session_of(l, w);
 
         w->timer_at = 0;
-        if (!s || !session_tracker_logind_present(l->manager->sessions))
+        if (!s || !session_tracker_logind_present(l->sessions))
                 return 0;
         evaluate(l, s, true);
         return 0;
@@ -561,7 +565,7 @@ static void on_logind(SessionTracker *t, bool present, void *userdata) {
         }
 }
 
-const SessionTrackerHandlers lock_enforcer_session_handlers = {
+static const SessionTrackerHandlers session_handlers = {
         .changed = on_session_changed,
         .removed = on_session_removed,
         .logind = on_logind,
@@ -569,11 +573,17 @@ const SessionTrackerHandlers lock_enforcer_session_handlers = {
 
 /* ---- public ---- */
 
-int lock_enforcer_new(Manager *m, LockEnforcer **ret) {
-        LockEnforcer *l = calloc(1, sizeof *l);
+int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmit *emit, LockEnforcer **ret) {
+        LockEnforcer *l;
+
+        assert(event && sessions && emit);
+        l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
-        l->manager = m;
+        l->event = sd_event_ref(event);
+        l->sessions = sessions;
+        l->emit = *emit;
+        session_tracker_set_handlers(sessions, &session_handlers, l);
         *ret = l;
         return 0;
 }
@@ -581,16 +591,24 @@ int lock_enforcer_new(Manager *m, LockEnforcer **ret) {
 LockEnforcer *lock_enforcer_free(LockEnforcer *l) {
         if (!l)
                 return NULL;
+        session_tracker_set_handlers(l->sessions, NULL, NULL);
         while (l->watched)
                 watched_drop(l, l->watched);
+        policy_unref(l->policy);
+        sd_event_unref(l->event);
         free(l);
         return NULL;
 }
 
-void lock_enforcer_policy_changed(LockEnforcer *l) {
-        if (!l || !session_tracker_logind_present(l->manager->sessions))
+void lock_enforcer_set_policy(LockEnforcer *l, Policy *p) {
+        if (!l || !p || p == l->policy)
                 return;
-        for (Session *s = session_tracker_sessions(l->manager->sessions); s; s = s->next) {
+        policy_unref(l->policy);
+        l->policy = policy_ref(p);
+        /* Timers follow the new timeouts (at start, no session is known yet). */
+        if (!session_tracker_logind_present(l->sessions))
+                return;
+        for (Session *s = session_tracker_sessions(l->sessions); s; s = s->next) {
                 Watched *w = watched_find(l, s->id);
                 if (w && w->phase == PHASE_WATCH) {
                         disarm(w);
@@ -626,14 +644,15 @@ void lock_enforcer_status(LockEnforcer *l, JsonWriter *j) {
                 json_kv_string(j, "session", w->id);
                 json_kv_string(j, "phase", phases[w->phase]);
                 if (w->timer_at)
-                        json_kv_uint(j, "next_check_in_seconds", w->timer_at > now ? (w->timer_at - now) / USEC_PER_SEC : 0);
+                        json_kv_uint(j, "next_check_in_seconds",
+                                     w->timer_at > now ? (w->timer_at - now) / USEC_PER_SEC : 0);
                 json_object_end(j);
         }
         json_array_end(j);
 }
 
 void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
-        SessionTracker *t = l ? l->manager->sessions : NULL;
+        SessionTracker *t = l ? l->sessions : NULL;
         size_t graphical = 0, open = 0;
         LockCounters c = lock_enforcer_counters(l);
         const char *state;
@@ -657,7 +676,8 @@ void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
                 state = "not_locked";
         else
                 state = "ok";
-        snprintf(detail, sizeof detail, "%s; %zu graphical session%s, %zu idle and not locked; %" PRIu64 " locked, %" PRIu64
+        snprintf(detail, sizeof detail,
+                 "%s; %zu graphical session%s, %zu idle and not locked; %" PRIu64 " locked, %" PRIu64
                  " failed since start",
                  !l || !session_tracker_logind_present(t) ? "logind not reachable" : "logind", graphical,
                  graphical == 1 ? "" : "s", open, c.enforced, c.failed);
@@ -665,9 +685,9 @@ void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
         json_kv_string(j, "name", "lock");
         json_kv_string(j, "state", state);
         json_kv_string(j, "detail", detail);
-        if (l) {
-                json_kv_uint(j, "idle_timeout_sec", l->manager->policy->lock.idle_timeout / USEC_PER_SEC);
-                json_kv_string(j, "tty", lock_tty_action_to_string(l->manager->policy->lock.tty));
+        if (l && l->policy) {
+                json_kv_uint(j, "idle_timeout_sec", policy(l)->idle_timeout / USEC_PER_SEC);
+                json_kv_string(j, "tty", lock_tty_action_to_string(policy(l)->tty));
                 json_kv_uint(j, "sessions_not_locked", open);
                 lock_enforcer_status(l, j);
                 session_tracker_status(t, j);

@@ -14,26 +14,30 @@
 
 #include <stdint.h>
 
+#include <systemd/sd-event.h>
+
+#include "emit.h"
 #include "json.h"
 #include "macro.h"
+#include "policy.h"
 #include "sessions.h"
 
-typedef struct Manager Manager;
 typedef struct LockEnforcer LockEnforcer;
 
-int lock_enforcer_new(Manager *m, LockEnforcer **ret);
+/* Follows the sessions of the tracker (not taken: free the enforcer first,
+ * it listens to the tracker until then) and hands its events to emit.
+ * Nothing is enforced before the first lock_enforcer_set_policy(). */
+int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmit *emit, LockEnforcer **ret);
 LockEnforcer *lock_enforcer_free(LockEnforcer *l);
 DEFINE_POINTER_CLEANUP(LockEnforcer, lock_enforcer_free);
 
-/* The tracker feeds these; userdata is the LockEnforcer. */
-extern const SessionTrackerHandlers lock_enforcer_session_handlers;
-
-/* After a reload: timers follow the new timeouts. */
-void lock_enforcer_policy_changed(LockEnforcer *l);
+/* The policy in force (a reference is taken): at start, and after every
+ * reload that replaced it; timers then follow the new timeouts. */
+void lock_enforcer_set_policy(LockEnforcer *l, Policy *p);
 
 typedef struct LockCounters {
         uint64_t enforced, failed, idle_reported, terminated;
-        size_t watched;  /* sessions with a timer or a lock under way */
+        size_t watched; /* sessions with a timer or a lock under way */
 } LockCounters;
 LockCounters lock_enforcer_counters(LockEnforcer *l);
 

@@ -18,8 +18,8 @@ struct SessionTracker {
 
         Session *sessions;
         size_t n_sessions;
-        bool present;     /* logind owns its name */
-        bool synced;      /* the list was read since logind (re)appeared */
+        bool present; /* logind owns its name */
+        bool synced;  /* the list was read since logind (re)appeared */
         bool absent_logged;
         unsigned n_resyncs;
 
@@ -142,13 +142,13 @@ static int read_property(sd_bus_message *m, Session *s, const char *name) {
         if (type != SD_BUS_TYPE_VARIANT || !contents)
                 return -EBADMSG;
 
-        /* key of signature sig, read by reader into s->field */
-#define PROPERTY(key, sig, reader, field)                                         \
-        if (streq(name, key) && streq(contents, sig)) {                           \
-                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, sig);  \
-                if (r >= 0)                                                       \
-                        r = reader(m, &s->field);                                 \
-                goto exit;                                                        \
+                /* key of signature sig, read by reader into s->field */
+#define PROPERTY(key, sig, reader, field) \
+        if (streq(name, key) && streq(contents, sig)) { \
+                r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, sig); \
+                if (r >= 0) \
+                        r = reader(m, &s->field); \
+                goto exit; \
         }
 #define STRING(key, field) PROPERTY(key, "s", read_string, field)
 #define BOOL(key, field) PROPERTY(key, "b", read_bool, field)
@@ -295,7 +295,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 return 0;
         s = find_by_path(t, sd_bus_message_get_path(m) ?: "");
         if (!s)
-                return 0; /* not announced yet: SessionNew and GetAll follow */
+                return 0;                /* not announced yet: SessionNew and GetAll follow */
         (void) request_properties(t, s); /* changed() follows the reply */
         return 0;
 }
@@ -488,14 +488,15 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
                                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" LOGIND_NAME "'",
                                    on_name_owner_changed, NULL, t);
         if (r >= 0)
-                r = sd_bus_match_signal_async(bus, &t->match_new, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER, "SessionNew",
-                                              on_session_new, NULL, t);
+                r = sd_bus_match_signal_async(bus, &t->match_new, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER,
+                                              "SessionNew", on_session_new, NULL, t);
         if (r >= 0)
                 r = sd_bus_match_signal_async(bus, &t->match_removed, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER,
                                               "SessionRemoved", on_session_removed, NULL, t);
         if (r >= 0)
                 r = sd_bus_add_match_async(bus, &t->match_props,
-                                           "type='signal',sender='" LOGIND_NAME "',interface='org.freedesktop.DBus.Properties',"
+                                           "type='signal',sender='" LOGIND_NAME
+                                           "',interface='org.freedesktop.DBus.Properties',"
                                            "member='PropertiesChanged',path_namespace='" SESSION_PATH_PREFIX "',"
                                            "arg0='" LOGIND_SESSION "'",
                                            on_properties_changed, NULL, t);
@@ -508,16 +509,20 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
 
 /* ---- public ---- */
 
-int session_tracker_new(SysBus *bus, const SessionTrackerHandlers *handlers, void *userdata, SessionTracker **ret) {
+int session_tracker_new(SysBus *bus, SessionTracker **ret) {
         SessionTracker *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
         t->sysbus = bus;
-        if (handlers)
-                t->handlers = *handlers;
-        t->userdata = userdata;
         *ret = t;
         return 0;
+}
+
+void session_tracker_set_handlers(SessionTracker *t, const SessionTrackerHandlers *handlers, void *userdata) {
+        if (!t)
+                return;
+        t->handlers = handlers ? *handlers : (SessionTrackerHandlers){ 0 };
+        t->userdata = userdata;
 }
 
 SessionTracker *session_tracker_free(SessionTracker *t) {
@@ -574,7 +579,11 @@ int session_tracker_seat_user(SessionTracker *t, const char *seat, SeatUser *ret
 void session_tracker_status(SessionTracker *t, JsonWriter *w) {
         char ts[RFC3339_MAX];
 
-        json_kv_string(w, "logind", !t || !t->bus ? "no_bus" : !t->present ? "absent" : t->synced ? "present" : "syncing");
+        json_kv_string(w, "logind",
+                       !t || !t->bus ? "no_bus"
+                       : !t->present ? "absent"
+                       : t->synced   ? "present"
+                                     : "syncing");
         json_kv_uint(w, "bus_connections", t ? sysbus_n_connections(t->sysbus) : 0);
         json_kv_uint(w, "logind_syncs", t ? t->n_resyncs : 0);
         json_kv_uint(w, "bus_signals_dropped", t ? sysbus_n_dropped(t->sysbus) : 0);

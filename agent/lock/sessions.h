@@ -23,12 +23,12 @@ typedef struct SessionTracker SessionTracker;
 struct Session {
         Session *next, *prev;
         char *id, *path;
-        char *user;         /* logind's Name */
+        char *user; /* logind's Name */
         uid_t uid;
-        char *seat;         /* "" when the session has no seat */
-        char *type;         /* x11, wayland, mir, tty, unspecified, ... */
-        char *class;        /* user, greeter, lock-screen, background, manager */
-        char *state;        /* online, active, closing */
+        char *seat;  /* "" when the session has no seat */
+        char *type;  /* x11, wayland, mir, tty, unspecified, ... */
+        char *class; /* user, greeter, lock-screen, background, manager */
+        char *state; /* online, active, closing */
         char *tty, *display, *remote_host, *service;
         bool remote, active, idle_hint, locked_hint;
         usec_t idle_since;      /* IdleSinceHint, CLOCK_REALTIME; 0 when unknown */
@@ -53,7 +53,9 @@ typedef struct SessionTrackerHandlers {
         void (*logind)(SessionTracker *t, bool present, void *userdata);
 } SessionTrackerHandlers;
 
-int session_tracker_new(SysBus *bus, const SessionTrackerHandlers *handlers, void *userdata, SessionTracker **ret);
+int session_tracker_new(SysBus *bus, SessionTracker **ret);
+/* The one listener (the lock enforcer); NULL handlers: none. */
+void session_tracker_set_handlers(SessionTracker *t, const SessionTrackerHandlers *handlers, void *userdata);
 SessionTracker *session_tracker_free(SessionTracker *t);
 DEFINE_POINTER_CLEANUP(SessionTracker, session_tracker_free);
 int session_tracker_start(SessionTracker *t);

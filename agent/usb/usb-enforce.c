@@ -37,6 +37,10 @@ struct Tracked {
          * once finished, kept for the usb.blocked event that follows. */
         UsbUnmount *unmount;
         bool unmount_done; /* it finished: the next decision blocks without looking again */
+        /* A root hub whose new interfaces start authorized (its
+         * interface_authorized_default is not 0, and we could not set it):
+         * a driver can bind to a stick there before mamorid acts. */
+        bool hub_open;
 };
 
 struct UsbEnforcer {
@@ -180,6 +184,7 @@ UsbCounts usb_enforcer_counts(UsbEnforcer *u) {
                         continue;
                 if (d->is_root_hub) {
                         c.root_hubs++;
+                        c.root_hubs_open += t->hub_open;
                         continue;
                 }
                 c.devices++;
@@ -840,6 +845,7 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
         _cleanup_free_ char *key = NULL;
         Decision dec;
         Tracked *t;
+        bool hub_open = false;
         int r;
 
         r = usb_device_new_from_sd_device(dev, &d);
@@ -855,6 +861,7 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
                  * can bind to a stick before the policy has spoken. */
                 if (usb_authorize_get_interface_default(d->syspath) != 0) {
                         r = usb_authorize_set_interface_default(d->syspath, false);
+                        hub_open = r < 0;
                         if (r < 0)
                                 log_warning_errno(r, "Cannot set interface_authorized_default=0 on %s: %m", d->sysname);
                         else
@@ -896,6 +903,7 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
                 return;
         }
         t->settled = t->settled || settles;
+        t->hub_open = hub_open;
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;

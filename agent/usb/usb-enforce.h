@@ -58,9 +58,11 @@ typedef void (*UsbEnforcerVisit)(const UsbDevice *d, void *userdata);
 void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata);
 /* What status says of USB, counted the same for mamorictl status and
  * systemd's status line: devices (root hubs not counted), and those of them
- * with an interface of a blocked category that is not authorized. */
+ * with an interface of a blocked category that is not authorized; root hubs,
+ * and those of them whose new interfaces start authorized (as last seen: at
+ * their uevent, the start's scan or a reload). */
 typedef struct UsbCounts {
-        size_t devices, blocked, root_hubs;
+        size_t devices, blocked, root_hubs, root_hubs_open;
 } UsbCounts;
 UsbCounts usb_enforcer_counts(UsbEnforcer *u);
 

@@ -7,7 +7,6 @@
 #include <systemd/sd-bus.h>
 
 #include "log.h"
-#include "manager.h"
 #include "sysbus.h"
 #include "text.h"
 #include "timeutil.h"
@@ -38,7 +37,7 @@ typedef struct MountJob {
 } MountJob;
 
 struct UsbUnmount {
-        Manager *manager;
+        SysBus *sysbus; /* not ours */
         MountJob *mounts;
         size_t n_mounts;
         dev_t *devs;
@@ -237,7 +236,7 @@ static void finish(UsbUnmount *j, const char *result) {
 /* Returns true when it finished (j may be gone). */
 static bool step(UsbUnmount *j) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
-        sd_bus *bus = sysbus_get(j->manager->sysbus);
+        sd_bus *bus = sysbus_get(j->sysbus);
         const char *error = NULL;
         bool all_refused = true;
         MountList l = { 0 };
@@ -309,17 +308,17 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done, void *userdata,
-                      UsbUnmount **ret) {
+int usb_unmount_start(sd_event *event, SysBus *sysbus, MountList *mounts, dev_t *devs, size_t n_devs,
+                      UsbUnmountDone done, void *userdata, UsbUnmount **ret) {
         _cleanup_(usb_unmount_freep) UsbUnmount *j = calloc(1, sizeof *j);
-        sd_bus *bus = sysbus_get(m->sysbus);
+        sd_bus *bus = sysbus_get(sysbus);
         int r;
 
         if (!j) {
                 free(devs);
                 return -ENOMEM;
         }
-        j->manager = m;
+        j->sysbus = sysbus;
         j->done = done;
         j->userdata = userdata;
         j->devs = devs;
@@ -351,7 +350,7 @@ int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs,
                 }
         }
         mount_list_done(mounts);
-        r = sd_event_add_time_relative(m->event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick, j);
+        r = sd_event_add_time_relative(event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick, j);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(j);

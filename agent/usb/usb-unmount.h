@@ -19,14 +19,15 @@
 #include <stdbool.h>
 
 #include <systemd/sd-device.h>
+#include <systemd/sd-event.h>
 
 #include "json.h"
 #include "macro.h"
 #include "mountinfo.h"
+#include "sysbus.h"
 
 #define USB_UNMOUNT_TIMEOUT_USEC (10 * USEC_PER_SEC)
 
-typedef struct Manager Manager;
 typedef struct UsbUnmount UsbUnmount;
 typedef void (*UsbUnmountDone)(UsbUnmount *j, void *userdata);
 
@@ -34,11 +35,12 @@ typedef void (*UsbUnmountDone)(UsbUnmount *j, void *userdata);
  * partitions, matched by major:minor). 0 with ret->n == 0 when none. */
 int usb_unmount_find(sd_device *usbdev, MountList *ret, dev_t **ret_devs, size_t *ret_n_devs);
 
-/* Starts unmounting mounts (taken) of devs (taken). done is called once,
- * from the event loop, when they are all gone or the bound has passed; the
- * job stays valid until freed. */
-int usb_unmount_start(Manager *m, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done, void *userdata,
-                      UsbUnmount **ret);
+/* Starts unmounting mounts (taken) of devs (taken), asking systemd over
+ * sysbus (not taken: it outlives the job). done is called once, from event,
+ * when they are all gone or the bound has passed; the job stays valid until
+ * freed. */
+int usb_unmount_start(sd_event *event, SysBus *sysbus, MountList *mounts, dev_t *devs, size_t n_devs,
+                      UsbUnmountDone done, void *userdata, UsbUnmount **ret);
 UsbUnmount *usb_unmount_free(UsbUnmount *j);
 DEFINE_POINTER_CLEANUP(UsbUnmount, usb_unmount_free);
 

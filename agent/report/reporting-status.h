@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* What mamorictl hears of recording and delivery beyond the status's "spool"
+ * and "uplink" (reporting_status_json()): the answer to a flush. */
+
+#include "json.h"
+#include "reporting.h"
+
+/* Starts delivery now (reporting_flush()) and writes the members of the
+ * answer: "uplink" (whether a collector is set) and "detail". r may be NULL. */
+void reporting_write_flush(Reporting *r, JsonWriter *w);
