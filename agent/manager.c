@@ -8,6 +8,7 @@
 #include "config-paths.h"
 #include "config-snapshot.h"
 #include "control.h"
+#include "control-reply.h"
 #include "log.h"
 #include "manager.h"
 #include "text.h"
@@ -598,20 +599,17 @@ static void emit_started(Manager *m) {
         (void) manager_emit(m, e);
 }
 
-/* How the lock and antivirus checks record their events (glue/emit.h). */
-static int emit_lock(void *userdata, Event *e) {
-        return manager_emit(userdata, e);
-}
-
-static int emit_av(void *userdata, Event *e) {
-        int r = manager_emit(userdata, e);
+/* How the antivirus checks record their events: as every module's, and the
+ * status line follows (it counts the events). */
+static int emit_av(void *userdata, Event *e, const EventContext *ctx) {
+        int r = manager_emit_with(userdata, e, ctx);
         manager_update_status(userdata); /* the line counts the events */
         return r;
 }
 
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
 static int start_lock_av(Manager *m) {
-        const EventEmit lock_emit = { .emit = emit_lock, .userdata = m }, av_emit = { .emit = emit_av, .userdata = m };
+        const EventEmitter lock_emit = manager_emitter(m), av_emit = { .emit = emit_av, .userdata = m };
         int r;
 
         r = sysbus_new(m->event, &m->sysbus);
@@ -664,7 +662,8 @@ static void on_usb_changed(void *userdata) {
 
 static int on_usb_unmount_start(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done,
                                 void *done_userdata, UsbUnmount **ret) {
-        return usb_unmount_start(userdata, mounts, devs, n_devs, done, done_userdata, ret);
+        Manager *m = userdata;
+        return usb_unmount_start(m->event, m->sysbus, mounts, devs, n_devs, done, done_userdata, ret);
 }
 
 static const UsbEnforcerHooks usb_hooks = {

@@ -7,44 +7,53 @@
 #include <systemd/sd-id128.h>
 
 #include "event.h"
+#include "string-table.h"
 #include "text.h"
 
 static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_USB_BLOCKED] = { "usb.blocked", "7cc7cfbe6c854a04bda98507c5f86cc2", EVENT_SEVERITY_HIGH, LOG_WARNING },
         [EVENT_USB_ALLOWED] = { "usb.allowed", "bef1852e9ff14dcdb1112d6a8b06d086", EVENT_SEVERITY_INFO, LOG_INFO },
         [EVENT_AGENT_STARTED] = { "agent.started", "bbcda12104d94258b7a3bbf5fca93566", EVENT_SEVERITY_INFO, LOG_NOTICE },
-        [EVENT_AGENT_STOPPING] = { "agent.stopping", "0f32abbcb6b841c78509ec5edf27e953", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
-        [EVENT_AGENT_CONFIG_CHANGED] = { "agent.config_changed", "4782f4955a27498bbfcb35f1f9d1ee6f", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
-        [EVENT_AGENT_CONFIG_ERROR] = { "agent.config_error", "9e2f8641a95e4f7bb7e6a639b5ac36dd", EVENT_SEVERITY_HIGH, LOG_ERR },
-        [EVENT_AGENT_HEARTBEAT] = { "agent.heartbeat", "456105b0ef7149ba98d429976d4cb152", EVENT_SEVERITY_INFO, LOG_DEBUG },
-        [EVENT_AGENT_EVENTS_DROPPED] = { "agent.events_dropped", "8dec71b6883b40fbbde67e0d332607f8", EVENT_SEVERITY_HIGH, LOG_ERR },
+        [EVENT_AGENT_STOPPING] = { "agent.stopping", "0f32abbcb6b841c78509ec5edf27e953", EVENT_SEVERITY_MEDIUM,
+                                   LOG_NOTICE },
+        [EVENT_AGENT_CONFIG_CHANGED] = { "agent.config_changed", "4782f4955a27498bbfcb35f1f9d1ee6f",
+                                         EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_AGENT_CONFIG_ERROR] = { "agent.config_error", "9e2f8641a95e4f7bb7e6a639b5ac36dd", EVENT_SEVERITY_HIGH,
+                                       LOG_ERR },
+        [EVENT_AGENT_HEARTBEAT] = { "agent.heartbeat", "456105b0ef7149ba98d429976d4cb152", EVENT_SEVERITY_INFO,
+                                    LOG_DEBUG },
+        [EVENT_AGENT_EVENTS_DROPPED] = { "agent.events_dropped", "8dec71b6883b40fbbde67e0d332607f8",
+                                         EVENT_SEVERITY_HIGH, LOG_ERR },
         [EVENT_AGENT_TEST] = { "agent.test", "3710c249ee9b4d8ab92e5e36ee2ebed8", EVENT_SEVERITY_INFO, LOG_INFO },
         [EVENT_LOCK_ENFORCED] = { "lock.enforced", "6de31c9e15ee483a87b22f83ce560434", EVENT_SEVERITY_LOW, LOG_INFO },
         [EVENT_LOCK_FAILED] = { "lock.failed", "da88b654b200489eb3b5b5fa8b98b822", EVENT_SEVERITY_HIGH, LOG_WARNING },
-        [EVENT_LOCK_IDLE_SESSION] = { "lock.idle_session", "977788916e4b44ecaa4f59d196af2dd7", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
-        [EVENT_LOCK_SESSION_TERMINATED] = { "lock.session_terminated", "03272429bd474bcd861ae406f3fc2e49", EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
-        [EVENT_AV_PATTERN_STALE] = { "av.pattern_stale", "758ae50940634edb93d1303be7fa17ae", EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_LOCK_IDLE_SESSION] = { "lock.idle_session", "977788916e4b44ecaa4f59d196af2dd7", EVENT_SEVERITY_MEDIUM,
+                                      LOG_NOTICE },
+        [EVENT_LOCK_SESSION_TERMINATED] = { "lock.session_terminated", "03272429bd474bcd861ae406f3fc2e49",
+                                            EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_AV_PATTERN_STALE] = { "av.pattern_stale", "758ae50940634edb93d1303be7fa17ae", EVENT_SEVERITY_HIGH,
+                                     LOG_WARNING },
         [EVENT_AV_PATTERN_OK] = { "av.pattern_ok", "3b2dd6dbd3854022aec964f6dd8c3ab1", EVENT_SEVERITY_INFO, LOG_INFO },
         [EVENT_AV_MISSING] = { "av.missing", "88cb9d789c7f457ab9056b4aab1ebf72", EVENT_SEVERITY_HIGH, LOG_WARNING },
-        [EVENT_AV_ENGINE_INACTIVE] = { "av.engine_inactive", "c6bbef6065de46fe9c586d851379f73e", EVENT_SEVERITY_HIGH, LOG_WARNING },
-        [EVENT_AGENT_SPOOL_CORRUPT] = { "agent.spool_corrupt", "61d8a6251a544b9ea72b3b538e251e85", EVENT_SEVERITY_HIGH, LOG_ERR },
-        [EVENT_USB_BLOCK_FAILED] = { "usb.block_failed", "206694df6d8a458b83aeb2ede7f7b73d", EVENT_SEVERITY_CRITICAL, LOG_ERR },
+        [EVENT_AV_ENGINE_INACTIVE] = { "av.engine_inactive", "c6bbef6065de46fe9c586d851379f73e", EVENT_SEVERITY_HIGH,
+                                       LOG_WARNING },
+        [EVENT_AGENT_SPOOL_CORRUPT] = { "agent.spool_corrupt", "61d8a6251a544b9ea72b3b538e251e85", EVENT_SEVERITY_HIGH,
+                                        LOG_ERR },
+        [EVENT_USB_BLOCK_FAILED] = { "usb.block_failed", "206694df6d8a458b83aeb2ede7f7b73d", EVENT_SEVERITY_CRITICAL,
+                                     LOG_ERR },
         [EVENT_USB_EXPIRING] = { "usb.expiring", "5d0e4b7f2a8c4e61b9a3f07c6d21e854", EVENT_SEVERITY_INFO, LOG_NOTICE },
 };
 
-static const char *const severities[_EVENT_SEVERITY_MAX] = {
-        [EVENT_SEVERITY_INFO] = "info",     [EVENT_SEVERITY_LOW] = "low",
-        [EVENT_SEVERITY_MEDIUM] = "medium", [EVENT_SEVERITY_HIGH] = "high",
-        [EVENT_SEVERITY_CRITICAL] = "critical",
+static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {
+        [EVENT_SEVERITY_INFO] = "info", [EVENT_SEVERITY_LOW] = "low",           [EVENT_SEVERITY_MEDIUM] = "medium",
+        [EVENT_SEVERITY_HIGH] = "high", [EVENT_SEVERITY_CRITICAL] = "critical",
 };
 
 const EventKindInfo *event_kind_info(EventKind k) {
         return (unsigned) k < _EVENT_KIND_MAX ? &kinds[k] : NULL;
 }
 
-const char *event_severity_to_string(EventSeverity s) {
-        return (unsigned) s < _EVENT_SEVERITY_MAX ? severities[s] : "info";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(event_severity, EventSeverity, "info");
 
 int event_kind_from_string(const char *s) {
         for (unsigned i = 0; i < _EVENT_KIND_MAX; i++)

@@ -35,7 +35,7 @@ struct Unit {
 struct AvUnits {
         sd_event *event;
         SysBus *sysbus;
-        EventEmit emit;
+        EventEmitter emit;
         Policy *policy; /* the one av_units_start() was given */
         Unit *units;
         size_t n_units;
@@ -111,7 +111,7 @@ static void emit_inactive(AvUnits *a, Unit *u) {
                 (void) event_set_message(e, "Antivirus unit %s is not running (%s/%s)", u->name, strna(u->active_state),
                                          strna(u->sub_state));
         a->n_reported++;
-        (void) emit_event(&a->emit, e);
+        (void) event_emit(&a->emit, e, NULL);
 }
 
 static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -412,7 +412,7 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
 
 /* ---- public ---- */
 
-int av_units_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvUnits **ret) {
+int av_units_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvUnits **ret) {
         AvUnits *a = calloc(1, sizeof *a);
         if (!a)
                 return -ENOMEM;

@@ -3,13 +3,14 @@
 
 #include "av.h"
 #include "log.h"
+#include "string-table.h"
 
 /* A stale-moment timer may be this late: nobody needs the second. */
 #define AV_TIMER_ACCURACY (1 * USEC_PER_SEC)
 
 struct AvMonitor {
         sd_event *event;
-        EventEmit emit;
+        EventEmitter emit;
         Policy *policy; /* the one in force, as pushed by av_monitor_set_policy() */
         bool started;
         Policy *source_policy; /* the policy the source runs under; NULL until it first starts */
@@ -26,14 +27,12 @@ struct AvMonitor {
         AvUnits *units;
 };
 
-static const char *const state_names[_AV_STATE_MAX] = {
+static const char *const av_state_table[_AV_STATE_MAX] = {
         [AV_STATE_UNKNOWN] = "unknown", [AV_STATE_OK] = "ok",           [AV_STATE_STALE] = "stale",
         [AV_STATE_FUTURE] = "future",   [AV_STATE_MISSING] = "missing",
 };
 
-const char *av_state_to_string(AvState s) {
-        return (unsigned) s < _AV_STATE_MAX ? state_names[s] : "unknown";
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(av_state, AvState, "unknown");
 
 void av_reading_done(AvReading *r) {
         free(r->version);
@@ -144,7 +143,7 @@ static void emit(AvMonitor *a, EventKind kind, usec_t now) {
         default:
                 break;
         }
-        (void) emit_event(&a->emit, e);
+        (void) event_emit(&a->emit, e, NULL);
 }
 
 /* ---- judging ---- */
@@ -284,7 +283,7 @@ static int start_source(AvMonitor *a) {
         return 0;
 }
 
-int av_monitor_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvMonitor **ret) {
+int av_monitor_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvMonitor **ret) {
         _cleanup_(av_monitor_freep) AvMonitor *a = NULL;
         int r;
 

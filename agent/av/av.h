@@ -13,7 +13,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "emit.h"
+#include "event-sink.h"
 #include "json.h"
 #include "macro.h"
 #include "policy.h"
@@ -84,7 +84,7 @@ AvState av_source_state(AvSource *s);
 /* ---- the monitor ---- */
 
 /* The units are asked of systemd over bus (not taken); events go to emit. */
-int av_monitor_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvMonitor **ret);
+int av_monitor_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvMonitor **ret);
 AvMonitor *av_monitor_free(AvMonitor *a);
 DEFINE_POINTER_CLEANUP(AvMonitor, av_monitor_free);
 /* After the first av_monitor_set_policy(). */
@@ -103,7 +103,7 @@ void av_monitor_write_check(AvMonitor *a, JsonWriter *w);
 
 /* ---- units (av-units.c) ---- */
 
-int av_units_new(sd_event *event, SysBus *bus, const EventEmit *emit, AvUnits **ret);
+int av_units_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvUnits **ret);
 AvUnits *av_units_free(AvUnits *u);
 DEFINE_POINTER_CLEANUP(AvUnits, av_units_free);
 /* (Re)starts watching the units of policy (a reference is taken), the one in force. */

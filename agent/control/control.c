@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "string-table.h"
 
 /* Every client holds a slot for a bounded time, so that no set of stuck
  * clients locks mamorictl out: the request must come within
@@ -71,14 +72,12 @@ struct Control {
 
 /* ---- requests ---- */
 
-static const char *const verbs[_CONTROL_VERB_MAX] = {
+static const char *const control_verb_table[_CONTROL_VERB_MAX] = {
         [CONTROL_STATUS] = "status", [CONTROL_DEVICES] = "devices", [CONTROL_EVENTS] = "events",
         [CONTROL_FOLLOW] = "follow", [CONTROL_FLUSH] = "flush",     [CONTROL_RELOAD] = "reload",
 };
 
-const char *control_verb_to_string(ControlVerb v) {
-        return (unsigned) v < _CONTROL_VERB_MAX ? verbs[v] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(control_verb, ControlVerb);
 
 int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
         char buf[CONTROL_REQUEST_MAX + 1], *arg, *end;
@@ -95,7 +94,7 @@ int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
         if (arg)
                 *arg++ = 0;
         for (unsigned v = 0; v < _CONTROL_VERB_MAX; v++) {
-                if (!streq(buf, verbs[v]))
+                if (!streq(buf, control_verb_table[v]))
                         continue;
                 *ret = (ControlRequest){ .verb = (ControlVerb) v };
                 if (v != CONTROL_EVENTS && v != CONTROL_FOLLOW)

@@ -29,7 +29,6 @@
 #define CONTROL_REQUEST_MAX 256
 #define CONTROL_EVENTS_KEPT 256 /* recent events `events` can show */
 
-typedef struct Manager Manager;
 typedef struct Control Control;
 
 typedef enum ControlVerb {
@@ -64,10 +63,3 @@ DEFINE_POINTER_CLEANUP(Control, control_free);
 /* The sink (event-sink.h): every recorded event, as its line of JSON, is
  * kept for `events` and sent to the followers. */
 EventSink control_sink(Control *c);
-
-/* The replies, written as one JSON object each (control-reply.c). */
-void control_reply_status(Manager *m, JsonWriter *w);
-void control_reply_devices(Manager *m, JsonWriter *w);
-void control_reply_flush(Manager *m, JsonWriter *w);
-/* Reloads the configuration (as SIGHUP does) and says whether it took. */
-void control_reply_reload(Manager *m, JsonWriter *w);

@@ -46,7 +46,7 @@ struct Watched {
 struct LockEnforcer {
         sd_event *event;
         SessionTracker *sessions; /* not ours: the Manager's, which names the seat's user too */
-        EventEmit emit;
+        EventEmitter emit;
         Policy *policy; /* the one in force, as pushed by lock_enforcer_set_policy() */
         Watched *watched;
         LockCounters counters;
@@ -230,7 +230,7 @@ static void emit_enforced(LockEnforcer *l, Watched *w, const Session *s) {
         (void) event_set_message(e, "Locked idle session %s of %s (%s, idle %u min)", s->id, strna(s->user),
                                  strna(s->type), minutes(w->period));
         l->counters.enforced++;
-        (void) emit_event(&l->emit, e);
+        (void) event_emit(&l->emit, e, NULL);
 }
 
 static void emit_failed(LockEnforcer *l, Watched *w, const Session *s, const char *reason, const sd_bus_error *err) {
@@ -254,7 +254,7 @@ static void emit_failed(LockEnforcer *l, Watched *w, const Session *s, const cha
                 (void) event_set_message(e, "Idle session %s of %s is NOT locked: no screen locker answered within %u s",
                                          s->id, strna(s->user), (unsigned) (policy(l)->verify_timeout / USEC_PER_SEC));
         l->counters.failed++;
-        (void) emit_event(&l->emit, e);
+        (void) event_emit(&l->emit, e, NULL);
 }
 
 /* ---- graphical sessions: lock ---- */
@@ -371,7 +371,7 @@ static void emit_idle_session(LockEnforcer *l, Watched *w, const Session *s) {
                                  s->id, strna(s->user), minutes(w->period),
                                  p->tty == LOCK_TTY_TERMINATE ? "; it will be ended if it stays idle" : "");
         l->counters.idle_reported++;
-        (void) emit_event(&l->emit, e);
+        (void) event_emit(&l->emit, e, NULL);
 }
 
 static void emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const sd_bus_error *err) {
@@ -395,7 +395,7 @@ static void emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const
                 (void) event_set_message(e, "Ended session %s of %s after %u min idle", s->id, strna(s->user),
                                          minutes(w->period));
         l->counters.terminated++;
-        (void) emit_event(&l->emit, e);
+        (void) event_emit(&l->emit, e, NULL);
 }
 
 static int on_terminate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -573,7 +573,7 @@ static const SessionTrackerHandlers session_handlers = {
 
 /* ---- public ---- */
 
-int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmit *emit, LockEnforcer **ret) {
+int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmitter *emit, LockEnforcer **ret) {
         LockEnforcer *l;
 
         assert(event && sessions && emit);

@@ -16,7 +16,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "emit.h"
+#include "event-sink.h"
 #include "json.h"
 #include "macro.h"
 #include "policy.h"
@@ -27,7 +27,7 @@ typedef struct LockEnforcer LockEnforcer;
 /* Follows the sessions of the tracker (not taken: free the enforcer first,
  * it listens to the tracker until then) and hands its events to emit.
  * Nothing is enforced before the first lock_enforcer_set_policy(). */
-int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmit *emit, LockEnforcer **ret);
+int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmitter *emit, LockEnforcer **ret);
 LockEnforcer *lock_enforcer_free(LockEnforcer *l);
 DEFINE_POINTER_CLEANUP(LockEnforcer, lock_enforcer_free);
 

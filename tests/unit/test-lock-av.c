@@ -17,7 +17,7 @@ typedef struct Emitted {
         EventKind kinds[8];
 } Emitted;
 
-static int fake_emit(void *userdata, Event *e) {
+static int fake_emit(void *userdata, Event *e, const EventContext *ctx) {
         Emitted *x = userdata;
         if (x->n < 8)
                 x->kinds[x->n] = e->kind;
@@ -59,7 +59,7 @@ static void test_lock_takes_the_pushed_policy(void **state) {
         _cleanup_(sysbus_freep) SysBus *bus = NULL;
         _cleanup_(session_tracker_freep) SessionTracker *sessions = NULL;
         Emitted emitted = { 0 };
-        const EventEmit emit = { .emit = fake_emit, .userdata = &emitted };
+        const EventEmitter emit = { .emit = fake_emit, .userdata = &emitted };
         Policy *a = load("lock = { idle_timeout = 300; tty = \"ignore\"; };\n"),
                *b = load("lock = { idle_timeout = 600; tty = \"report\"; };\n");
         unsigned a_refs = a->n_ref, b_refs = b->n_ref;
@@ -104,7 +104,7 @@ static void test_av_reports_through_emit(void **state) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sysbus_freep) SysBus *bus = NULL;
         Emitted emitted = { 0 };
-        const EventEmit emit = { .emit = fake_emit, .userdata = &emitted };
+        const EventEmitter emit = { .emit = fake_emit, .userdata = &emitted };
         char dir[] = "/tmp/mamori-test-av-XXXXXX", *text = NULL, *s;
         Policy *clamav, *none = load("antivirus = { engine = \"none\"; };\n");
         unsigned none_refs = none->n_ref;

@@ -10,6 +10,7 @@
 
 #include "config-paths.h"
 #include "av.h"
+#include "control-reply.h"
 #include "control.h"
 #include "lock.h"
 #include "manager.h"
