@@ -47,7 +47,10 @@ def cleanup_leak(files, diag):
     # The variables the allocating line stores into: "x = ..." or "&x" (an
     # out parameter), of those the report names if it names any.
     # (The report may name another pointer to the same memory: c.ref = ref.)
-    names = set(re.findall(r"(\w+)\s*=(?!=)", text)) | set(re.findall(r"&(\w+)", text))
+    # A member ("parts.host = ...") counts by its struct too: a _cleanup_
+    # struct frees its fields.
+    targets = re.findall(r"([\w.>-]+)\s*=(?!=)", text) + re.findall(r"&([\w.>-]+)", text)
+    names = {n for t in targets for n in re.split(r"\.|->", t) if n}
     m = re.search(r"pointed to by '([\w.>-]+)'", diag["description"])
     if m and names & set(re.split(r"\.|->", m.group(1))):
         names &= set(re.split(r"\.|->", m.group(1)))
