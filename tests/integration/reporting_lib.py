@@ -49,6 +49,8 @@ def journaled(log_text):
     for line in log_text.splitlines():
         m = JOURNAL_RE.search(line)
         if m and "MAMORI_EVENT_NOT_SPOOLED" not in line:
+            if m.group(3) is None and not line.rstrip().endswith("}"):
+                continue  # a line a kill -9 cut short in the log (not the journal): no seq yet
             out.append((m.group(1), m.group(2), int(m.group(3) or 0)))
     return out
 
