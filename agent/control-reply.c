@@ -5,6 +5,7 @@
  * nothing here looks inside a module or reads a file. Sections whose modules
  * are not built in say "available": false, so that mamorictl can tell "not
  * there" from "zero". */
+#include <assert.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@
 #include "usb-report.h"
 #include "usb-status.h"
 
-static void write_time(JsonWriter *w, const char *key, usec_t t) {
+static void control_reply_write_time(JsonWriter *w, const char *key, usec_t t) {
         char buf[RFC3339_MAX];
         json_key(w, key);
         if (t == 0 || t == USEC_INFINITY)
@@ -31,7 +32,7 @@ static void write_time(JsonWriter *w, const char *key, usec_t t) {
 
 /* The configuration on disk as the last reload found it: "refused" with its
  * errors while they stand (the policy in force is the older one). */
-static void write_refused(Manager *m, JsonWriter *w) {
+static void control_reply_write_refused(Manager *m, JsonWriter *w) {
         /* At start, with the last good policy in force: the start's errors. */
         const ConfigErrors *e = m->refused_errors.n == 0 && m->last_good ? &m->start_errors : &m->refused_errors;
         usec_t since = m->refused_errors.n == 0 && m->last_good ? m->started_at_realtime : m->refused_at;
@@ -42,7 +43,7 @@ static void write_refused(Manager *m, JsonWriter *w) {
                 return;
         }
         json_object_begin(w);
-        write_time(w, "since", since);
+        control_reply_write_time(w, "since", since);
         manager_write_config_errors(w, e);
         json_object_end(w);
 }
@@ -50,9 +51,13 @@ static void write_refused(Manager *m, JsonWriter *w) {
 /* ---- status ---- */
 
 void control_reply_status(Manager *m, JsonWriter *w) {
-        const Policy *p = m->policy;
+        const Policy *p;
         usec_t now = now_usec(CLOCK_MONOTONIC);
 
+        assert(m);
+        assert(w);
+
+        p = m->policy;
         json_object_begin(w);
         json_kv_string(w, "version", MAMORI_VERSION);
         json_kv_int(w, "pid", getpid());
@@ -68,10 +73,10 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         json_kv_uint(w, "files", p->n_files);
         json_kv_uint(w, "allow_entries", p->usb.n_entries);
         usb_report_write_categories(w, "blocked_categories", p->usb.block_mask);
-        write_refused(m, w);
+        control_reply_write_refused(m, w);
         json_kv_bool(w, "last_good", m->last_good);
         if (m->last_good)
-                write_time(w, "last_good_saved", m->last_good_saved);
+                control_reply_write_time(w, "last_good_saved", m->last_good_saved);
         json_object_end(w);
 
         json_key(w, "events");
@@ -96,6 +101,9 @@ void control_reply_status(Manager *m, JsonWriter *w) {
 /* ---- devices ---- */
 
 void control_reply_devices(Manager *m, JsonWriter *w) {
+        assert(m);
+        assert(w);
+
         json_object_begin(w);
         json_kv_string(w, "policy_hash", m->policy->hash);
         json_key(w, "devices");
@@ -108,6 +116,9 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
 /* ---- flush ---- */
 
 void control_reply_flush(Manager *m, JsonWriter *w) {
+        assert(m);
+        assert(w);
+
         /* USB reports waiting for their settle time go out now. */
         if (m->usb)
                 usb_enforcer_flush(m->usb);
@@ -120,12 +131,16 @@ void control_reply_flush(Manager *m, JsonWriter *w) {
 /* ---- reload ---- */
 
 void control_reply_reload(Manager *m, JsonWriter *w) {
-        int r = manager_reload(m);
+        int r;
 
+        assert(m);
+        assert(w);
+
+        r = manager_reload(m);
         json_object_begin(w);
         json_kv_bool(w, "reloaded", r >= 0);
         json_kv_string(w, "policy", m->policy->hash);
         json_kv_bool(w, "fail_closed", m->policy->failsafe);
-        write_refused(m, w);
+        control_reply_write_refused(m, w);
         json_object_end(w);
 }

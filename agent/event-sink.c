@@ -18,7 +18,11 @@ struct EventSinks {
 };
 
 int event_sinks_new(EventSinks **ret) {
-        EventSinks *s = calloc(1, sizeof *s);
+        EventSinks *s;
+
+        assert(ret);
+
+        s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
         *ret = s;
@@ -34,7 +38,8 @@ EventSinks *event_sinks_free(EventSinks *s) {
 }
 
 int event_sinks_add(EventSinks *s, EventSink sink) {
-        assert(s && sink.name);
+        assert(s);
+        assert(sink.name);
         if (GROW_ARRAY(s->slots, s->cap, s->n + 1, 4) < 0)
                 return -ENOMEM;
         s->slots[s->n++] = (SinkSlot){ .sink = sink };
@@ -54,7 +59,7 @@ void event_sinks_remove(EventSinks *s, const void *userdata) {
 
 /* An outage of a sink is one line (and one when it is over), not one per
  * event: a sink that fails every event would bury the journal. */
-static void note_result(SinkSlot *x, int r, const char *stage, const char *id, EventKind kind) {
+static void event_sinks_note_result(SinkSlot *x, int r, const char *stage, const char *id, EventKind kind) {
         const EventKindInfo *info = event_kind_info(kind);
 
         if (r >= 0) {
@@ -88,7 +93,7 @@ int event_sinks_consume(EventSinks *s, Event *e, const EventContext *ctx) {
                 if (!s->slots[i].sink.consume)
                         continue;
                 r = s->slots[i].sink.consume(s->slots[i].sink.userdata, e, ctx);
-                note_result(&s->slots[i], r, "consume", e->id, e->kind);
+                event_sinks_note_result(&s->slots[i], r, "consume", e->id, e->kind);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
@@ -107,7 +112,7 @@ int event_sinks_recorded(EventSinks *s, const EventRecord *rec) {
                 if (!s->slots[i].sink.recorded)
                         continue;
                 r = s->slots[i].sink.recorded(s->slots[i].sink.userdata, rec);
-                note_result(&s->slots[i], r, "recorded", rec->id, rec->kind);
+                event_sinks_note_result(&s->slots[i], r, "recorded", rec->id, rec->kind);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
@@ -115,6 +120,8 @@ int event_sinks_recorded(EventSinks *s, const EventRecord *rec) {
 }
 
 uint64_t event_sinks_failures(const EventSinks *s, const char *name) {
+        assert(name);
+
         for (size_t i = 0; s && i < s->n; i++)
                 if (streq(s->slots[i].sink.name, name))
                         return s->slots[i].failed;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -83,6 +84,9 @@ int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
         char buf[CONTROL_REQUEST_MAX + 1], *arg, *end;
         unsigned long n;
 
+        assert(line || len == 0);
+        assert(ret);
+
         if (len > CONTROL_REQUEST_MAX || memchr(line, 0, len))
                 return -EBADMSG;
         memcpy(buf, line, len);
@@ -116,7 +120,7 @@ int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
 
 /* ---- clients ---- */
 
-static ControlClient *client_free(ControlClient *cl) {
+static ControlClient *control_client_free(ControlClient *cl) {
         Control *c;
 
         if (!cl)
@@ -141,7 +145,7 @@ static ControlClient *client_free(ControlClient *cl) {
         return NULL;
 }
 
-static int client_update_events(ControlClient *cl) {
+static int control_client_update_events(ControlClient *cl) {
         uint32_t ev = 0;
         if (cl->draining)
                 ev |= EPOLLIN;
@@ -153,14 +157,14 @@ static int client_update_events(ControlClient *cl) {
 }
 
 /* (Re)arms the client's one timer: it then closes the client after usec. */
-static int client_arm_timeout(ControlClient *cl, usec_t usec) {
+static int control_client_arm_timeout(ControlClient *cl, usec_t usec) {
         int r = sd_event_source_set_time_relative(cl->timeout, usec);
         if (r >= 0)
                 r = sd_event_source_set_enabled(cl->timeout, SD_EVENT_ONESHOT);
         return r;
 }
 
-static int client_queue(ControlClient *cl, const char *data, size_t len) {
+static int control_client_queue(ControlClient *cl, const char *data, size_t len) {
         size_t pending = cl->out_len - cl->out_pos;
         char *n;
 
@@ -179,7 +183,7 @@ static int client_queue(ControlClient *cl, const char *data, size_t len) {
         return 0;
 }
 
-static void client_queue_json(ControlClient *cl, JsonWriter *w) {
+static void control_client_queue_json(ControlClient *cl, JsonWriter *w) {
         _cleanup_free_ char *s = NULL;
         size_t len = 0;
 
@@ -189,21 +193,21 @@ static void client_queue_json(ControlClient *cl, JsonWriter *w) {
                 cl->close_when_written = true;
                 return;
         }
-        if (client_queue(cl, s, len) < 0)
+        if (control_client_queue(cl, s, len) < 0)
                 log_oom();
 }
 
-static void client_queue_error(ControlClient *cl, int error, const char *message) {
+static void control_client_queue_error(ControlClient *cl, int error, const char *message) {
         JsonWriter w = JSON_WRITER_INIT;
         json_object_begin(&w);
         json_kv_string(&w, "error", message);
         json_kv_int(&w, "errno", error);
         json_object_end(&w);
-        client_queue_json(cl, &w);
+        control_client_queue_json(cl, &w);
         cl->close_when_written = true;
 }
 
-static void client_queue_recent(ControlClient *cl, unsigned count) {
+static void control_client_queue_recent(ControlClient *cl, unsigned count) {
         Control *c = cl->control;
         size_t n = 0, bytes = 0;
 
@@ -217,14 +221,14 @@ static void client_queue_recent(ControlClient *cl, unsigned count) {
         }
         for (size_t i = c->recent_n - n; i < c->recent_n; i++) {
                 const RecentEvent *e = &c->recent[(c->recent_start + i) % CONTROL_EVENTS_KEPT];
-                if (client_queue(cl, e->json, e->len) < 0) {
+                if (control_client_queue(cl, e->json, e->len) < 0) {
                         log_oom();
                         return;
                 }
         }
 }
 
-static void client_handle(ControlClient *cl, const ControlRequest *req) {
+static void control_client_handle(ControlClient *cl, const ControlRequest *req) {
         Control *c = cl->control;
         JsonWriter w = JSON_WRITER_INIT;
 
@@ -235,18 +239,18 @@ static void client_handle(ControlClient *cl, const ControlRequest *req) {
         case CONTROL_FLUSH:
         case CONTROL_RELOAD:
                 c->reply(c->userdata, req, &w);
-                client_queue_json(cl, &w);
+                control_client_queue_json(cl, &w);
                 break;
         case CONTROL_EVENTS:
-                client_queue_recent(cl, req->count);
+                control_client_queue_recent(cl, req->count);
                 break;
         case CONTROL_FOLLOW:
                 if (cl->control->n_followers >= CONTROL_FOLLOWERS_MAX) {
                         log_notice("Control socket: refused a follower, %u follow already.", cl->control->n_followers);
-                        client_queue_error(cl, EBUSY, "too many followers: try again later");
+                        control_client_queue_error(cl, EBUSY, "too many followers: try again later");
                         return;
                 }
-                client_queue_recent(cl, req->count);
+                control_client_queue_recent(cl, req->count);
                 cl->follow = true;
                 cl->control->n_followers++;
                 return;
@@ -256,7 +260,7 @@ static void client_handle(ControlClient *cl, const ControlRequest *req) {
         cl->close_when_written = true;
 }
 
-static int client_read(ControlClient *cl) {
+static int control_client_read(ControlClient *cl) {
         ssize_t l;
         char *nl;
 
@@ -291,7 +295,7 @@ static int client_read(ControlClient *cl) {
         if (!nl) {
                 if (cl->in_len > CONTROL_REQUEST_MAX) {
                         cl->got_request = true;
-                        client_queue_error(cl, EMSGSIZE, "request too long");
+                        control_client_queue_error(cl, EMSGSIZE, "request too long");
                 }
                 return 0;
         }
@@ -300,16 +304,17 @@ static int client_read(ControlClient *cl) {
         int r = control_request_parse(cl->in, (size_t) (nl - cl->in), &req);
         cl->got_request = true;
         if (r < 0)
-                client_queue_error(cl, -r, "unknown request: use status, devices, events [N], follow [N] or flush");
+                control_client_queue_error(cl, -r,
+                                           "unknown request: use status, devices, events [N], follow [N] or flush");
         else
-                client_handle(cl, &req);
+                control_client_handle(cl, &req);
         /* From now on the clock runs for the reply (a follower's: for its backlog). */
         if (cl->follow && cl->out_pos >= cl->out_len)
                 return sd_event_source_set_enabled(cl->timeout, SD_EVENT_OFF);
-        return client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC);
+        return control_client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC);
 }
 
-static int client_write(ControlClient *cl) {
+static int control_client_write(ControlClient *cl) {
         size_t before = cl->out_pos;
         int r = 0;
 
@@ -327,39 +332,39 @@ static int client_write(ControlClient *cl) {
         /* A follower that reads gets a new term; a one-shot reply has one term
          * for all of it, however slowly it is read. */
         if (cl->follow && cl->out_pos != before)
-                r = cl->out_len > 0 ? client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC)
+                r = cl->out_len > 0 ? control_client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC)
                                     : sd_event_source_set_enabled(cl->timeout, SD_EVENT_OFF);
         return r;
 }
 
-static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int control_on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         ControlClient *cl = userdata;
         int r = 0;
 
         if (revents & EPOLLIN)
-                r = client_read(cl);
+                r = control_client_read(cl);
         if (r >= 0 && cl->out_pos < cl->out_len)
-                r = client_write(cl);
+                r = control_client_write(cl);
         if (r >= 0 && (revents & (EPOLLERR | EPOLLHUP)) && !(revents & EPOLLIN))
                 r = -ECONNRESET;
         if (r < 0) {
-                client_free(cl);
+                control_client_free(cl);
                 return 0;
         }
         if (cl->close_when_written && !cl->draining && cl->out_pos >= cl->out_len) {
                 /* The reply is out: EOF to the peer, then wait for its close. */
                 cl->draining = true;
-                if (shutdown(cl->fd, SHUT_WR) < 0 || client_arm_timeout(cl, CONTROL_DRAIN_TIMEOUT_USEC) < 0) {
-                        client_free(cl);
+                if (shutdown(cl->fd, SHUT_WR) < 0 || control_client_arm_timeout(cl, CONTROL_DRAIN_TIMEOUT_USEC) < 0) {
+                        control_client_free(cl);
                         return 0;
                 }
         }
-        if (client_update_events(cl) < 0)
-                client_free(cl);
+        if (control_client_update_events(cl) < 0)
+                control_client_free(cl);
         return 0;
 }
 
-static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+static int control_on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         ControlClient *cl = userdata;
 
         if (!cl->got_request)
@@ -374,13 +379,13 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
         else
                 log_debug("Control client did not close in %llus after its reply, closing.",
                           (unsigned long long) (CONTROL_DRAIN_TIMEOUT_USEC / USEC_PER_SEC));
-        client_free(cl);
+        control_client_free(cl);
         return 0;
 }
 
 /* Only root may ask: the socket is 0600, and the kernel's word on the peer
  * is checked too, in case the file mode is ever loosened. */
-static bool peer_is_root(int fd) {
+static bool control_peer_is_root(int fd) {
         struct ucred cred;
         socklen_t l = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 || l != sizeof cred)
@@ -388,7 +393,7 @@ static bool peer_is_root(int fd) {
         return cred.uid == 0;
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int control_on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Control *c = userdata;
         _cleanup_close_ int cfd = -EBADF;
         ControlClient *cl;
@@ -414,30 +419,30 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         if (++c->n_clients >= CONTROL_CLIENTS_MAX)
                 (void) sd_event_source_set_enabled(c->listen, SD_EVENT_OFF);
 
-        r = sd_event_add_io(sd_event_source_get_event(s), &cl->io, cl->fd, EPOLLIN, on_client_io, cl);
+        r = sd_event_add_io(sd_event_source_get_event(s), &cl->io, cl->fd, EPOLLIN, control_on_client_io, cl);
         if (r >= 0)
                 r = sd_event_add_time_relative(sd_event_source_get_event(s), &cl->timeout, CLOCK_MONOTONIC,
-                                               CONTROL_REQUEST_TIMEOUT_USEC, USEC_PER_SEC, on_client_timeout, cl);
+                                               CONTROL_REQUEST_TIMEOUT_USEC, USEC_PER_SEC, control_on_client_timeout, cl);
         if (r < 0) {
                 log_warning_errno(r, "Control socket: cannot watch a client: %m");
-                client_free(cl);
+                control_client_free(cl);
                 return 0;
         }
         (void) sd_event_source_set_description(cl->io, "control-client");
 
-        if (!peer_is_root(cl->fd)) {
+        if (!control_peer_is_root(cl->fd)) {
                 log_notice("Control socket: refused a client that is not root.");
                 cl->got_request = true;
-                client_queue_error(cl, EACCES, "permission denied: only root may talk to mamorid");
-                if (client_update_events(cl) < 0)
-                        client_free(cl);
+                control_client_queue_error(cl, EACCES, "permission denied: only root may talk to mamorid");
+                if (control_client_update_events(cl) < 0)
+                        control_client_free(cl);
         }
         return 0;
 }
 
 /* ---- events ---- */
 
-static char *memdup_nul(const char *p, size_t len) {
+static char *control_memdup_nul(const char *p, size_t len) {
         char *d = malloc(len + 1);
         if (!d)
                 return NULL;
@@ -453,7 +458,7 @@ static int control_recorded(void *userdata, const EventRecord *rec) {
         RecentEvent *slot;
         char *copy;
 
-        copy = memdup_nul(json, len);
+        copy = control_memdup_nul(json, len);
         if (!copy)
                 return -ENOMEM;
         if (c->recent_n == CONTROL_EVENTS_KEPT) {
@@ -470,18 +475,20 @@ static int control_recorded(void *userdata, const EventRecord *rec) {
                         continue;
                 if (cl->out_len - cl->out_pos > CONTROL_FOLLOW_BACKLOG_MAX) {
                         log_notice("Control socket: dropping a follower that does not read its events.");
-                        client_free(cl);
+                        control_client_free(cl);
                         continue;
                 }
                 bool was_idle = cl->out_pos >= cl->out_len;
-                if (client_queue(cl, json, len) < 0 || client_update_events(cl) < 0 ||
-                    (was_idle && client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC) < 0))
-                        client_free(cl);
+                if (control_client_queue(cl, json, len) < 0 || control_client_update_events(cl) < 0 ||
+                    (was_idle && control_client_arm_timeout(cl, CONTROL_REPLY_TIMEOUT_USEC) < 0))
+                        control_client_free(cl);
         }
         return 0;
 }
 
 EventSink control_sink(Control *c) {
+        assert(c);
+
         return (EventSink){ .name = "control", .recorded = control_recorded, .userdata = c };
 }
 
@@ -491,7 +498,7 @@ Control *control_free(Control *c) {
         if (!c)
                 return NULL;
         while (c->clients)
-                client_free(c->clients);
+                control_client_free(c->clients);
         sd_event_source_disable_unref(c->listen);
         if (c->fd >= 0) {
                 close(c->fd);
@@ -510,6 +517,11 @@ int control_new(sd_event *event, const char *runtime_dir, ControlReplyFn reply, 
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         mode_t old;
         int r;
+
+        assert(event);
+        assert(runtime_dir);
+        assert(reply);
+        assert(ret);
 
         if (!c)
                 return -ENOMEM;
@@ -539,7 +551,7 @@ int control_new(sd_event *event, const char *runtime_dir, ControlReplyFn reply, 
         }
         if (listen(c->fd, 16) < 0)
                 return log_error_errno(errno, "Cannot listen on the control socket: %m");
-        r = sd_event_add_io(c->event, &c->listen, c->fd, EPOLLIN, on_accept, c);
+        r = sd_event_add_io(c->event, &c->listen, c->fd, EPOLLIN, control_on_accept, c);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the control socket: %m");
         (void) sd_event_source_set_description(c->listen, "control-listen");

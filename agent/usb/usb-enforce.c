@@ -62,7 +62,7 @@ struct UsbEnforcer {
         bool told_dirty; /* the record is behind: written once per batch of reports */
 };
 
-static Tracked *tracked_free(Tracked *t) {
+static Tracked *usb_enforcer_tracked_free(Tracked *t) {
         if (!t)
                 return NULL;
         free(t->syspath);
@@ -73,7 +73,7 @@ static Tracked *tracked_free(Tracked *t) {
         return NULL;
 }
 
-static void tracked_unlink(UsbEnforcer *u, Tracked *t) {
+static void usb_enforcer_tracked_unlink(UsbEnforcer *u, Tracked *t) {
         /* The list's invariant (the head has no prev), which the analyzer cannot know. */
         assert(t->prev ? t->prev->next == t && u->devices != t : u->devices == t);
         if (t->prev)
@@ -85,15 +85,15 @@ static void tracked_unlink(UsbEnforcer *u, Tracked *t) {
         u->n_devices--;
 }
 
-static Tracked *tracked_find(UsbEnforcer *u, const char *syspath) {
+static Tracked *usb_enforcer_tracked_find(UsbEnforcer *u, const char *syspath) {
         for (Tracked *t = u->devices; t; t = t->next)
                 if (streq(t->syspath, syspath))
                         return t;
         return NULL;
 }
 
-static Tracked *tracked_get(UsbEnforcer *u, const char *syspath) {
-        Tracked *t = tracked_find(u, syspath);
+static Tracked *usb_enforcer_tracked_get(UsbEnforcer *u, const char *syspath) {
+        Tracked *t = usb_enforcer_tracked_find(u, syspath);
         if (t)
                 return t;
         t = calloc(1, sizeof *t);
@@ -101,7 +101,7 @@ static Tracked *tracked_get(UsbEnforcer *u, const char *syspath) {
                 return NULL;
         t->syspath = strdup(syspath);
         if (!t->syspath)
-                return tracked_free(t);
+                return usb_enforcer_tracked_free(t);
         t->changes_at = USEC_INFINITY;
         t->warn_at = USEC_INFINITY;
         t->warned_for = USEC_INFINITY;
@@ -118,8 +118,8 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
                 return NULL;
         while (u->devices) {
                 Tracked *t = u->devices;
-                tracked_unlink(u, t);
-                tracked_free(t);
+                usb_enforcer_tracked_unlink(u, t);
+                usb_enforcer_tracked_free(t);
         }
         sd_event_source_disable_unref(u->report_timer);
         sd_event_source_disable_unref(u->expiry_timer);
@@ -134,7 +134,7 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         return NULL;
 }
 
-static void repeat_payload_free(void *p) {
+static void usb_enforcer_repeat_payload_free(void *p) {
         event_free(p);
 }
 
@@ -142,13 +142,19 @@ int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emit
                      void *userdata, UsbEnforcer **ret) {
         _cleanup_(usb_enforcer_freep) UsbEnforcer *u = calloc(1, sizeof *u);
         int r;
+
+        assert(event);
+        assert(runtime_dir);
+        assert(hooks);
+        assert(ret);
+
         if (!u)
                 return -ENOMEM;
         u->event = sd_event_ref(event);
         u->emitter = emitter;
         u->hooks = *hooks;
         u->userdata = userdata;
-        u->repeats.payload_free = repeat_payload_free;
+        u->repeats.payload_free = usb_enforcer_repeat_payload_free;
         /* MAMORI_MODULES_DIR: a modules directory other than the running
          * kernel's (the tests build one). */
         r = usb_alias_resolver_new(getenv("MAMORI_MODULES_DIR"), &u->aliases);
@@ -165,12 +171,18 @@ int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emit
 }
 
 void usb_enforcer_set_policy(UsbEnforcer *u, Policy *p) {
-        Policy *old = u->policy;
+        Policy *old;
+
+        assert(u);
+
+        old = u->policy;
         u->policy = policy_ref(p);
         policy_unref(old);
 }
 
 bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir) {
+        assert(u);
+
         if (ret_dir)
                 *ret_dir = usb_alias_resolver_dir(u->aliases);
         return usb_alias_resolver_available(u->aliases);
@@ -178,6 +190,9 @@ bool usb_enforcer_aliases_available(UsbEnforcer *u, const char **ret_dir) {
 
 UsbCounts usb_enforcer_counts(UsbEnforcer *u) {
         UsbCounts c = { 0 };
+
+        assert(u);
+
         for (Tracked *t = u->devices; t; t = t->next) {
                 const UsbDevice *d = t->snapshot;
                 if (!d)
@@ -198,6 +213,9 @@ UsbCounts usb_enforcer_counts(UsbEnforcer *u) {
 }
 
 void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata) {
+        assert(u);
+        assert(visit);
+
         for (Tracked *t = u->devices; t; t = t->next)
                 if (t->snapshot)
                         visit(t->snapshot, userdata);
@@ -206,7 +224,7 @@ void usb_enforcer_foreach(UsbEnforcer *u, UsbEnforcerVisit visit, void *userdata
 /* ---- act ---- */
 
 /* "/sys/devices/.../usb2/2-1/2-1.3" -> "/sys/devices/.../usb2" */
-static char *root_hub_of(const char *syspath) {
+static char *usb_enforcer_root_hub_of(const char *syspath) {
         const char *p = strstr(syspath, "/usb");
         const char *end;
         while (p) {
@@ -222,7 +240,7 @@ static char *root_hub_of(const char *syspath) {
 
 /* began: when the uevent (or scan, or timer) that led here was taken up;
  * settled: every interface file of the device exists by now */
-static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
+static void usb_enforcer_act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
         char id[10];
 
         for (size_t k = 0; k < d->n_interfaces; k++) {
@@ -294,7 +312,7 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
          * new interfaces start unauthorized; otherwise only when nothing on it
          * is blocked. */
         if (d->interfaces_from_descriptors && d->authorized == 0 && !d->is_root_hub) {
-                _cleanup_free_ char *hub = root_hub_of(d->syspath);
+                _cleanup_free_ char *hub = usb_enforcer_root_hub_of(d->syspath);
                 bool safe = hub && usb_authorize_get_interface_default(hub) == 0;
                 if (safe || !dec->relevant || dec->allow) {
                         int r = usb_authorize_device(d->syspath, true);
@@ -310,7 +328,7 @@ static void act(UsbDevice *d, const Decision *dec, usec_t began, bool settled) {
 
 /* One usb.blocked for the blocks of a device that the window coalesced: the
  * latest one's event, with how many there were and when. */
-static void emit_repeats(UsbEnforcer *u, UsbRepeat *r) {
+static void usb_enforcer_emit_repeats(UsbEnforcer *u, UsbRepeat *r) {
         Event *e = TAKE_PTR(r->payload);
         char a[RFC3339_MAX], b[RFC3339_MAX];
         JsonWriter *w;
@@ -330,24 +348,24 @@ static void emit_repeats(UsbEnforcer *u, UsbRepeat *r) {
         usb_repeat_clear(&u->repeats, r);
 }
 
-static void arm_repeat_timer(UsbEnforcer *u);
+static void usb_enforcer_arm_repeat_timer(UsbEnforcer *u);
 
 /* now: USEC_INFINITY records every count held (stop). */
-static void emit_due_repeats(UsbEnforcer *u, usec_t now) {
+static void usb_enforcer_emit_due_repeats(UsbEnforcer *u, usec_t now) {
         UsbRepeat r;
         while (usb_repeat_pop_due(&u->repeats, now, &r))
-                emit_repeats(u, &r);
+                usb_enforcer_emit_repeats(u, &r);
 }
 
-static int on_repeat_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int usb_enforcer_on_repeat_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
-        emit_due_repeats(u, now_usec(CLOCK_MONOTONIC));
-        arm_repeat_timer(u);
+        usb_enforcer_emit_due_repeats(u, now_usec(CLOCK_MONOTONIC));
+        usb_enforcer_arm_repeat_timer(u);
         return 0;
 }
 
 /* One timer, due when the earliest window closes; off when none is open. */
-static void arm_repeat_timer(UsbEnforcer *u) {
+static void usb_enforcer_arm_repeat_timer(UsbEnforcer *u) {
         usec_t next = usb_repeat_next_due(&u->repeats);
         int r;
 
@@ -362,16 +380,16 @@ static void arm_repeat_timer(UsbEnforcer *u) {
                         r = sd_event_source_set_enabled(u->repeat_timer, SD_EVENT_ONESHOT);
         } else
                 r = sd_event_add_time(u->event, &u->repeat_timer, CLOCK_MONOTONIC, next, 100 * USEC_PER_MSEC,
-                                      on_repeat_timer, u);
+                                      usb_enforcer_on_repeat_timer, u);
         if (r < 0) {
                 /* No timer: record the counts now rather than never. */
                 log_warning_errno(r, "Cannot arm the repeat timer, recording repeated blocks now: %m");
-                emit_due_repeats(u, USEC_INFINITY);
+                usb_enforcer_emit_due_repeats(u, USEC_INFINITY);
         }
 }
 
 /* Takes *e when the block is a repeat (returns true: not to be recorded one by one). */
-static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *dec, Event **e) {
+static bool usb_enforcer_coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *dec, Event **e) {
         usec_t window = u->policy->usb.repeat_window, now = now_usec(CLOCK_MONOTONIC);
         _cleanup_free_ char *identity = NULL;
         UsbRepeat *entry, evicted;
@@ -383,48 +401,48 @@ static bool coalesce_block(UsbEnforcer *u, const UsbDevice *d, const Decision *d
         identity = usb_report_identity(d, dec);
         if (!identity)
                 return log_oom(), false;
-        emit_due_repeats(u, now);
+        usb_enforcer_emit_due_repeats(u, now);
         r = usb_repeat_note(&u->repeats, identity, window, now, now_usec(CLOCK_REALTIME), &entry, &evicted);
         if (evicted.identity)
-                emit_repeats(u, &evicted);
+                usb_enforcer_emit_repeats(u, &evicted);
         if (r < 0)
                 return log_oom(), false;
         if (r > 0) {
                 log_debug("USB device %s (%s) blocked again within the repeat window (%u repeats): one record when it closes.",
                           d->sysname, usb_device_id(d, id), entry->repeats);
-                repeat_payload_free(entry->payload);
+                usb_enforcer_repeat_payload_free(entry->payload);
                 entry->payload = TAKE_PTR(*e);
         }
-        arm_repeat_timer(u);
+        usb_enforcer_arm_repeat_timer(u);
         return r > 0;
 }
 
 /* ---- what the person was told ---- */
 
-static bool told_matches(const UsbTold *e, const UsbDevice *d) {
+static bool usb_enforcer_told_matches(const UsbTold *e, const UsbDevice *d) {
         return e->busnum == d->busnum && e->devnum == d->devnum && e->vendor == d->vendor && e->product == d->product;
 }
 
 /* Did the previous run tell about this very plug? Takes the entry: asked once per device. */
-static bool told_before(UsbEnforcer *u, const UsbDevice *d) {
+static bool usb_enforcer_told_before(UsbEnforcer *u, const UsbDevice *d) {
         for (size_t i = 0; i < u->n_told_before; i++)
-                if (told_matches(&u->told_before[i], d)) {
+                if (usb_enforcer_told_matches(&u->told_before[i], d)) {
                         u->told_before[i] = u->told_before[--u->n_told_before];
                         return true;
                 }
         return false;
 }
 
-static bool tracked_has(UsbEnforcer *u, const UsbTold *e) {
+static bool usb_enforcer_tracked_has(UsbEnforcer *u, const UsbTold *e) {
         for (Tracked *t = u->devices; t; t = t->next)
-                if (t->snapshot && told_matches(e, t->snapshot))
+                if (t->snapshot && usb_enforcer_told_matches(e, t->snapshot))
                         return true;
         return false;
 }
 
 /* The record: the devices told now, and those the previous run told that are
  * still plugged but not reported yet. */
-static void told_save(UsbEnforcer *u) {
+static void usb_enforcer_told_save(UsbEnforcer *u) {
         _cleanup_free_ UsbTold *e = calloc(u->n_devices + u->n_told_before + 1, sizeof *e);
         size_t n = 0;
         int r;
@@ -436,14 +454,14 @@ static void told_save(UsbEnforcer *u) {
                         e[n++] = (UsbTold){ t->snapshot->busnum, t->snapshot->devnum, t->snapshot->vendor,
                                             t->snapshot->product };
         for (size_t i = 0; i < u->n_told_before; i++)
-                if (tracked_has(u, &u->told_before[i]))
+                if (usb_enforcer_tracked_has(u, &u->told_before[i]))
                         e[n++] = u->told_before[i];
         r = usb_told_save(u->told_path, e, MIN(n, (size_t) USB_TOLD_MAX));
         if (r < 0)
                 log_warning_errno(r, "Cannot record which devices staff were told about in %s: %m", u->told_path);
 }
 
-static void told_set(UsbEnforcer *u, Tracked *t, bool told) {
+static void usb_enforcer_told_set(UsbEnforcer *u, Tracked *t, bool told) {
         if (t->told_blocked == told)
                 return;
         t->told_blocked = told;
@@ -452,10 +470,10 @@ static void told_set(UsbEnforcer *u, Tracked *t, bool told) {
 
 /* After a batch of reports or a removal: the record and systemd's status
  * line, once for the batch (a thousand sticks at once are a thousand reports). */
-static void batch_done(UsbEnforcer *u) {
+static void usb_enforcer_batch_done(UsbEnforcer *u) {
         if (u->told_dirty) {
                 u->told_dirty = false;
-                told_save(u);
+                usb_enforcer_told_save(u);
         }
         if (u->hooks.changed)
                 u->hooks.changed(u->userdata);
@@ -463,7 +481,7 @@ static void batch_done(UsbEnforcer *u) {
 
 /* ---- report ---- */
 
-static void report_one(UsbEnforcer *u, Tracked *t) {
+static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         _cleanup_free_ char *key = NULL;
         Decision dec;
         EventContext ctx;
@@ -501,51 +519,51 @@ static void report_one(UsbEnforcer *u, Tracked *t) {
         }
         /* Only a new plug can be a repeat: a plugged device that changed (more
          * interfaces, another reason) is a new fact about the same plug. */
-        if (e->kind == EVENT_USB_BLOCKED && !t->reported_key && coalesce_block(u, t->snapshot, &dec, &e)) {
+        if (e->kind == EVENT_USB_BLOCKED && !t->reported_key && usb_enforcer_coalesce_block(u, t->snapshot, &dec, &e)) {
                 /* Blocked as always; its record waits for the window, and the
                  * person was told within it. */
                 free(t->reported_key);
                 t->reported_key = TAKE_PTR(key);
-                told_set(u, t, true);
+                usb_enforcer_told_set(u, t, true);
                 return;
         }
-        told = told_before(u, t->snapshot) || t->told_blocked;
+        told = usb_enforcer_told_before(u, t->snapshot) || t->told_blocked;
         if (e->kind == EVENT_USB_BLOCKED && told)
                 /* Blocked still (a reload or restart changed only the reason): nothing new to see. */
                 log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
         ctx = (EventContext){ .device = t->snapshot, .decision = &dec, .told = told, .was_usable = t->reported_allowed };
-        told_set(u, t, e->kind == EVENT_USB_BLOCKED);
+        usb_enforcer_told_set(u, t, e->kind == EVENT_USB_BLOCKED);
         t->reported_allowed = e->kind == EVENT_USB_ALLOWED;
         (void) event_emit(&u->emitter, e, &ctx);
         free(t->reported_key);
         t->reported_key = TAKE_PTR(key);
 }
 
-static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now);
-static void rearm_expiry(UsbEnforcer *u);
+static void usb_enforcer_warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now);
+static void usb_enforcer_rearm_expiry(UsbEnforcer *u);
 
-static void report(UsbEnforcer *u, Tracked *t) {
+static void usb_enforcer_report(UsbEnforcer *u, Tracked *t) {
         usec_t now;
 
-        report_one(u, t);
+        usb_enforcer_report_one(u, t);
         /* An expiry warning due while the device's report was pending comes
          * after that report (usb.allowed, then usb.expiring). */
         now = now_usec(CLOCK_REALTIME);
         if (t->warn_at <= now)
-                warn_expiry(u, t, now);
-        rearm_expiry(u);
+                usb_enforcer_warn_expiry(u, t, now);
+        usb_enforcer_rearm_expiry(u);
 }
 
-static void arm_report_timer(UsbEnforcer *u);
+static void usb_enforcer_arm_report_timer(UsbEnforcer *u);
 
-static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int usb_enforcer_on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
         usec_t now = now_usec(CLOCK_MONOTONIC);
         bool pending = false;
 
         for (Tracked *t = u->devices; t; t = t->next) {
                 if (t->pending && t->report_due <= now)
-                        report(u, t);
+                        usb_enforcer_report(u, t);
                 pending = pending || t->pending;
         }
         if (!pending && u->n_told_before > 0) {
@@ -556,13 +574,13 @@ static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 u->n_told_before = 0;
                 u->told_dirty = true;
         }
-        batch_done(u);
-        arm_report_timer(u);
+        usb_enforcer_batch_done(u);
+        usb_enforcer_arm_report_timer(u);
         return 0;
 }
 
 /* One timer for all devices, due when the earliest pending report is. */
-static void arm_report_timer(UsbEnforcer *u) {
+static void usb_enforcer_arm_report_timer(UsbEnforcer *u) {
         usec_t next = USEC_INFINITY;
         int r;
 
@@ -579,8 +597,8 @@ static void arm_report_timer(UsbEnforcer *u) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(u->report_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(u->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC, on_report_timer,
-                                      u);
+                r = sd_event_add_time(u->event, &u->report_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC,
+                                      usb_enforcer_on_report_timer, u);
         if (r < 0) {
                 /* No timer: report at once rather than never. */
                 log_warning_errno(r, "Cannot arm the report timer, reporting now: %m");
@@ -593,7 +611,7 @@ static void arm_report_timer(UsbEnforcer *u) {
  * REPORT_SETTLE_USEC (at most REPORT_SETTLE_MAX_USEC after its first change),
  * so that one event describes all its interfaces. Blocking never waits for
  * this. */
-static void schedule_report(UsbEnforcer *u, Tracked *t) {
+static void usb_enforcer_schedule_report(UsbEnforcer *u, Tracked *t) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
         if (!t->pending) {
                 t->pending = true;
@@ -606,23 +624,25 @@ static void schedule_report(UsbEnforcer *u, Tracked *t) {
                 t->report_due = MIN(now + REPORT_SETTLE_USEC, t->pending_since + REPORT_SETTLE_MAX_USEC);
         else
                 t->report_due = t->pending_since + REPORT_SETTLE_MAX_USEC;
-        arm_report_timer(u);
+        usb_enforcer_arm_report_timer(u);
 }
 
 void usb_enforcer_flush(UsbEnforcer *u) {
+        assert(u);
+
         for (Tracked *t = u->devices; t; t = t->next)
                 if (t->pending)
-                        report(u, t);
-        emit_due_repeats(u, USEC_INFINITY);
-        arm_repeat_timer(u);
-        batch_done(u);
+                        usb_enforcer_report(u, t);
+        usb_enforcer_emit_due_repeats(u, USEC_INFINITY);
+        usb_enforcer_arm_repeat_timer(u);
+        usb_enforcer_batch_done(u);
 }
 
 /* ---- expiry ---- */
 
 /* usb.expiring and its notice: the approval of a plugged device ends in
  * usb.expiry_warning (docs/notices.md). Once per expiry. */
-static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
+static void usb_enforcer_warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
         Decision dec;
         Event *e = NULL;
         int r;
@@ -641,7 +661,7 @@ static void warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
 }
 
 /* When to warn of the end of the approval that allows t now. */
-static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
+static void usb_enforcer_plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
         usec_t ahead = u->policy->usb.expiry_warning;
 
         t->warn_at = USEC_INFINITY;
@@ -659,40 +679,40 @@ static void plan_warning(UsbEnforcer *u, Tracked *t, const Decision *dec) {
         t->warn_at = dec->changes_at > ahead ? dec->changes_at - ahead : 0;
 }
 
-static bool unmounting(const Tracked *t) {
+static bool usb_enforcer_unmounting(const Tracked *t) {
         return t->unmount && !usb_unmount_finished(t->unmount);
 }
 
-static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+static int usb_enforcer_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbEnforcer *u = userdata;
         usec_t now = now_usec(CLOCK_REALTIME);
         bool expired = false;
 
         for (Tracked *t = u->devices; t; t = t->next) {
-                if (unmounting(t))
+                if (usb_enforcer_unmounting(t))
                         continue; /* decided again when its unmount ends */
                 if (t->warn_at <= now && !t->pending)
-                        warn_expiry(u, t, now);
+                        usb_enforcer_warn_expiry(u, t, now);
                 expired = expired || t->changes_at <= now;
         }
         if (expired) {
                 log_info("An allow entry has expired; re-deciding plugged devices.");
                 usb_enforcer_reevaluate(u);
         }
-        rearm_expiry(u);
+        usb_enforcer_rearm_expiry(u);
         return 0;
 }
 
 /* One timer: the earliest expiry or expiry warning; off when there is none. */
-static void rearm_expiry(UsbEnforcer *u) {
+static void usb_enforcer_rearm_expiry(UsbEnforcer *u) {
         usec_t next = USEC_INFINITY;
         int r;
 
         for (Tracked *t = u->devices; t; t = t->next) {
-                if (unmounting(t))
+                if (usb_enforcer_unmounting(t))
                         continue; /* its past expiry would fire the timer again and again */
                 next = MIN(next, t->changes_at);
-                if (!t->pending) /* else report() warns, after the report */
+                if (!t->pending) /* else usb_enforcer_report() warns, after the report */
                         next = MIN(next, t->warn_at);
         }
         if (next == USEC_INFINITY) {
@@ -706,17 +726,18 @@ static void rearm_expiry(UsbEnforcer *u) {
                         r = sd_event_source_set_enabled(u->expiry_timer, SD_EVENT_ONESHOT);
         } else
                 /* Rare, and due at the second an approval ends: no coalescing slack. */
-                r = sd_event_add_time(u->event, &u->expiry_timer, CLOCK_REALTIME, next, 1, on_expiry, u);
+                r = sd_event_add_time(u->event, &u->expiry_timer, CLOCK_REALTIME, next, 1, usb_enforcer_on_expiry, u);
         if (r < 0)
                 log_error_errno(r, "Cannot arm the expiry timer: %m");
 }
 
 /* ---- a device in use ---- */
 
-static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if, const char *bound_driver);
-static void forget(UsbEnforcer *u, const char *syspath);
+static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if,
+                                 const char *bound_driver);
+static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath);
 
-static void on_unmount_done(UsbUnmount *j, void *userdata) {
+static void usb_enforcer_on_unmount_done(UsbUnmount *j, void *userdata) {
         UsbEnforcer *u = userdata;
         _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
         Tracked *t = u->devices;
@@ -728,15 +749,15 @@ static void on_unmount_done(UsbUnmount *j, void *userdata) {
         t->unmount_done = true;
         /* decided again now, from sysfs: blocked whatever the unmount did */
         if (sd_device_new_from_syspath(&dev, t->syspath) >= 0)
-                process(u, dev, true, NULL, NULL);
+                usb_enforcer_process(u, dev, true, NULL, NULL);
         else
-                forget(u, t->syspath);
+                usb_enforcer_forget(u, t->syspath);
 }
 
 /* Is an interface about to be blocked bound to a driver now? Only then can a
  * file system of the device be mounted. A plugged device's interfaces start
  * unauthorized: this is false for them, at no cost. */
-static bool blocks_interface_in_use(const UsbDevice *d, const Decision *dec) {
+static bool usb_enforcer_blocks_interface_in_use(const UsbDevice *d, const Decision *dec) {
         for (size_t k = 0; k < d->n_interfaces; k++) {
                 const UsbInterface *i = &d->interfaces[k];
                 if (i->syspath && i->authorized > 0 && !isempty(i->driver) && decision_blocks_interface(dec, i))
@@ -746,7 +767,7 @@ static bool blocks_interface_in_use(const UsbDevice *d, const Decision *dec) {
 }
 
 /* Starts unmounting d's mounted file systems; true when it did (the block waits for it). */
-static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
+static bool usb_enforcer_unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
         _cleanup_(mount_list_done) MountList mounts = { 0 };
         _cleanup_free_ dev_t *devs = NULL;
         size_t n_devs = 0;
@@ -760,12 +781,12 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
         }
         if (r == 0)
                 return false;
-        t = tracked_get(u, d->syspath);
+        t = usb_enforcer_tracked_get(u, d->syspath);
         if (!t)
                 return log_oom(), false;
         t->unmount = usb_unmount_free(t->unmount);
         r = u->hooks.unmount_start ? u->hooks.unmount_start(u->userdata, &mounts, TAKE_PTR(devs), n_devs,
-                                                            on_unmount_done, u, &t->unmount)
+                                                            usb_enforcer_on_unmount_done, u, &t->unmount)
                                    : -EOPNOTSUPP;
         if (r < 0) {
                 log_error_errno(r, "Cannot unmount the file systems of %s, blocking it now: %m", d->sysname);
@@ -780,7 +801,7 @@ static bool unmount_first(UsbEnforcer *u, sd_device *dev, const UsbDevice *d) {
 /* ---- the pipeline ---- */
 
 /* Does now hold fewer interfaces than before, and none that before lacked? */
-static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) {
+static bool usb_enforcer_interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) {
         if (now->n_interfaces >= before->n_interfaces)
                 return false;
         for (size_t i = 0; i < now->n_interfaces; i++) {
@@ -798,7 +819,8 @@ static bool interfaces_vanishing(const UsbDevice *before, const UsbDevice *now) 
  * bound once is what the interface is, also after blocking unbound it), and
  * the modules its modalias resolved to. Then resolves what is new, and
  * classifies. */
-static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if, const char *bound_driver) {
+static void usb_enforcer_enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const char *bound_if,
+                                const char *bound_driver) {
         const UsbPolicy *p = &u->policy->usb;
 
         for (size_t k = 0; k < d->n_interfaces; k++) {
@@ -839,7 +861,8 @@ static void enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *before, const 
 /* settles: the uevent is the device's "bind", or a scan or re-decision of a
  * device that is long there. bound_if/bound_driver: an interface's "bind"
  * uevent and its DRIVER=. */
-static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if, const char *bound_driver) {
+static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bound_if,
+                                 const char *bound_driver) {
         usec_t began = now_usec(CLOCK_MONOTONIC);
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
         _cleanup_free_ char *key = NULL;
@@ -869,8 +892,8 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
                 }
         }
 
-        t = tracked_find(u, d->syspath);
-        if (t && t->snapshot && interfaces_vanishing(t->snapshot, d)) {
+        t = usb_enforcer_tracked_find(u, d->syspath);
+        if (t && t->snapshot && usb_enforcer_interfaces_vanishing(t->snapshot, d)) {
                 /* Interfaces are going away, none came: the device is being
                  * removed. There is nothing new to act on, and its report must
                  * still say what it was. */
@@ -878,7 +901,7 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
                 return;
         }
 
-        enrich(u, d, t ? t->snapshot : NULL, bound_if, bound_driver);
+        usb_enforcer_enrich(u, d, t ? t->snapshot : NULL, bound_if, bound_driver);
         assert(u->policy); /* pushed before the monitor starts */
         dec = policy_decide(u->policy, d, now_usec(CLOCK_REALTIME));
         if (t && t->unmount && !usb_unmount_finished(t->unmount)) {
@@ -891,13 +914,13 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
          * mamorid runs is blocked at once, even if a root hub still let it
          * bind (a new controller before its rule ran): no 10 s of grace. */
         if (!(t && t->unmount_done) && ((t && t->reported_allowed) || (!t && settles)) &&
-            blocks_interface_in_use(d, &dec) && unmount_first(u, dev, d))
+            usb_enforcer_blocks_interface_in_use(d, &dec) && usb_enforcer_unmount_first(u, dev, d))
                 return;
         if (t)
                 t->unmount_done = false;
-        act(d, &dec, began, settles || (t && t->settled));
+        usb_enforcer_act(d, &dec, began, settles || (t && t->settled));
 
-        t = tracked_get(u, d->syspath);
+        t = usb_enforcer_tracked_get(u, d->syspath);
         if (!t) {
                 log_oom();
                 return;
@@ -907,8 +930,8 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;
-        plan_warning(u, t, &dec);
-        rearm_expiry(u);
+        usb_enforcer_plan_warning(u, t, &dec);
+        usb_enforcer_rearm_expiry(u);
 
         key = usb_report_key(t->snapshot, &dec);
         if (!key)
@@ -916,24 +939,24 @@ static void process(UsbEnforcer *u, sd_device *dev, bool settles, const char *bo
         if (streq_ptr(key, t->reported_key))
                 t->pending = false; /* back to what was last said */
         else if (dec.relevant || t->reported_key)
-                schedule_report(u, t);
+                usb_enforcer_schedule_report(u, t);
 }
 
-static void forget(UsbEnforcer *u, const char *syspath) {
-        Tracked *t = tracked_find(u, syspath);
+static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
+        Tracked *t = usb_enforcer_tracked_find(u, syspath);
         if (!t)
                 return;
         /* A stick pulled before its report was due still gets reported. */
         if (t->pending) {
                 log_debug("USB device %s was removed before its report was due; reporting it now.",
                           t->snapshot ? t->snapshot->sysname : syspath);
-                report_one(u, t);
+                usb_enforcer_report_one(u, t);
         }
-        tracked_unlink(u, t);
+        usb_enforcer_tracked_unlink(u, t);
         u->told_dirty = u->told_dirty || t->told_blocked;
-        tracked_free(t);
-        rearm_expiry(u);
-        batch_done(u);
+        usb_enforcer_tracked_free(t);
+        usb_enforcer_rearm_expiry(u);
+        usb_enforcer_batch_done(u);
 }
 
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {
@@ -941,15 +964,18 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
         const char *devtype = NULL, *syspath = NULL;
         sd_device *parent;
 
+        assert(dev);
+        assert(userdata);
+
         if (sd_device_get_syspath(dev, &syspath) < 0)
                 return;
         (void) sd_device_get_devtype(dev, &devtype);
 
         if (streq_ptr(devtype, "usb_device")) {
                 if (action == SD_DEVICE_REMOVE)
-                        forget(u, syspath);
+                        usb_enforcer_forget(u, syspath);
                 else
-                        process(u, dev, scan || action == SD_DEVICE_BIND, NULL, NULL);
+                        usb_enforcer_process(u, dev, scan || action == SD_DEVICE_BIND, NULL, NULL);
         } else if (streq_ptr(devtype, "usb_interface")) {
                 const char *sysname = NULL, *driver = NULL;
                 /* A scan visits the device itself, which reads all its interfaces. */
@@ -961,12 +987,14 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
                         (void) sd_device_get_driver(dev, &driver);
                 }
                 if (sd_device_get_parent_with_subsystem_devtype(dev, "usb", "usb_device", &parent) >= 0)
-                        process(u, parent, false, sysname, driver);
+                        usb_enforcer_process(u, parent, false, sysname, driver);
         }
 }
 
 void usb_enforcer_reevaluate(UsbEnforcer *u) {
-        /* Collect first: process() may reorder nothing, but a vanished device is forgotten. */
+        assert(u);
+
+        /* Collect first: usb_enforcer_process() may reorder nothing, but a vanished device is forgotten. */
         size_t n = u->n_devices, i = 0;
         _cleanup_free_ char **paths = calloc(n ? n : 1, sizeof(char *));
         if (!paths)
@@ -978,9 +1006,9 @@ void usb_enforcer_reevaluate(UsbEnforcer *u) {
                 if (!paths[k])
                         continue;
                 if (sd_device_new_from_syspath(&dev, paths[k]) >= 0)
-                        process(u, dev, true, NULL, NULL);
+                        usb_enforcer_process(u, dev, true, NULL, NULL);
                 else
-                        forget(u, paths[k]);
+                        usb_enforcer_forget(u, paths[k]);
                 free(paths[k]);
         }
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,9 @@
 #include "usb-report.h"
 
 const char *usb_report_interface_action(const Decision *dec, const UsbInterface *i) {
+        assert(dec);
+        assert(i);
+
         if (decision_blocks_interface(dec, i))
                 return i->block_error < 0 ? "block_failed" : "blocked";
         if (dec->relevant && (dec->blocked_categories & USB_CATEGORY_BIT(i->category)))
@@ -19,33 +23,46 @@ const char *usb_report_interface_action(const Decision *dec, const UsbInterface 
         return "untouched";
 }
 
-static const char *category_source_to_string(UsbCategorySource s) {
+static const char *usb_report_category_source_to_string(UsbCategorySource s) {
         switch (s) {
-        case USB_CATEGORY_FROM_MODALIAS: return "modalias";
-        case USB_CATEGORY_FROM_DRIVER: return "driver";
-        case USB_CATEGORY_FROM_UDEV: return "udev";
-        case USB_CATEGORY_FROM_ALTERNATE: return "alternate";
-        default: return "class";
+        case USB_CATEGORY_FROM_MODALIAS:
+                return "modalias";
+        case USB_CATEGORY_FROM_DRIVER:
+                return "driver";
+        case USB_CATEGORY_FROM_UDEV:
+                return "udev";
+        case USB_CATEGORY_FROM_ALTERNATE:
+                return "alternate";
+        default:
+                return "class";
         }
 }
 
 const char *usb_category_source_phrase(UsbCategorySource s) {
         switch (s) {
-        case USB_CATEGORY_FROM_DRIVER: return "its bound driver";
-        case USB_CATEGORY_FROM_MODALIAS: return "the driver that would bind,";
-        case USB_CATEGORY_FROM_UDEV: return "the udev property";
-        case USB_CATEGORY_FROM_ALTERNATE: return "its alternate setting";
-        default: return "its class";
+        case USB_CATEGORY_FROM_DRIVER:
+                return "its bound driver";
+        case USB_CATEGORY_FROM_MODALIAS:
+                return "the driver that would bind,";
+        case USB_CATEGORY_FROM_UDEV:
+                return "the udev property";
+        case USB_CATEGORY_FROM_ALTERNATE:
+                return "its alternate setting";
+        default:
+                return "its class";
         }
 }
 
-static void write_hex_byte(JsonWriter *w, const char *key, uint8_t v) {
+static void usb_report_write_hex_byte(JsonWriter *w, const char *key, uint8_t v) {
         char b[3];
         snprintf(b, sizeof b, "%02x", v);
         json_kv_string(w, key, b);
 }
 
 void usb_report_write_categories(JsonWriter *w, const char *key, unsigned mask) {
+        assert(w);
+        assert(key);
+
         json_key(w, key);
         json_array_begin(w);
         for (unsigned c = USB_CATEGORY_STORAGE; c < _USB_CATEGORY_MAX; c++)
@@ -56,6 +73,10 @@ void usb_report_write_categories(JsonWriter *w, const char *key, unsigned mask) 
 
 void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *dec) {
         char id[5];
+
+        assert(w);
+        assert(d);
+        assert(dec);
 
         json_key(w, "device");
         json_object_begin(w);
@@ -88,14 +109,14 @@ void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *
                 json_object_begin(w);
                 json_kv_string(w, "id", i->sysname);
                 json_kv_uint(w, "number", i->number);
-                write_hex_byte(w, "class", i->cls);
-                write_hex_byte(w, "subclass", i->subclass);
-                write_hex_byte(w, "protocol", i->protocol);
+                usb_report_write_hex_byte(w, "class", i->cls);
+                usb_report_write_hex_byte(w, "subclass", i->subclass);
+                usb_report_write_hex_byte(w, "protocol", i->protocol);
                 if (i->name)
                         json_kv_string(w, "name", i->name);
                 json_kv_string(w, "category", usb_category_to_string(i->category));
                 if (i->category_source != USB_CATEGORY_FROM_CLASS) {
-                        json_kv_string(w, "category_from", category_source_to_string(i->category_source));
+                        json_kv_string(w, "category_from", usb_report_category_source_to_string(i->category_source));
                         if (i->category_by)
                                 json_kv_string(w, "category_by", i->category_by);
                 }
@@ -115,6 +136,9 @@ void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *
 }
 
 void usb_report_write_rule(JsonWriter *w, const AllowEntry *e) {
+        assert(w);
+        assert(e);
+
         json_key(w, "rule");
         json_object_begin(w);
         json_kv_string(w, "file", e->file);
@@ -134,21 +158,31 @@ void usb_report_write_rule(JsonWriter *w, const AllowEntry *e) {
 }
 
 const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
+        assert(d);
+        assert(dec);
+
         switch (dec->reason) {
-        case DECISION_ALLOWED: return dec->relevant ? "allowed by an allow entry" : "its categories are not blocked";
+        case DECISION_ALLOWED:
+                return dec->relevant ? "allowed by an allow entry" : "its categories are not blocked";
         case DECISION_UNKNOWN:
-                return d->has_serial ? "no allow entry for this device"
-                                     : "no allow entry for this model; the device has no serial, so only an any_serial entry could allow it";
-        case DECISION_EXPIRED: return "its allow entry has expired";
-        case DECISION_SERIAL_MISMATCH: return "allow entries exist for this model, but not for this serial";
-        case DECISION_NO_SERIAL: return "the device has no serial; only an any_serial entry can allow it";
-        case DECISION_NO_POLICY: return "no valid configuration is loaded, so every category is blocked";
-        default: return "unknown";
+                return d->has_serial
+                               ? "no allow entry for this device"
+                               : "no allow entry for this model; the device has no serial, so only an any_serial entry could allow it";
+        case DECISION_EXPIRED:
+                return "its allow entry has expired";
+        case DECISION_SERIAL_MISMATCH:
+                return "allow entries exist for this model, but not for this serial";
+        case DECISION_NO_SERIAL:
+                return "the device has no serial; only an any_serial entry can allow it";
+        case DECISION_NO_POLICY:
+                return "no valid configuration is loaded, so every category is blocked";
+        default:
+                return "unknown";
         }
 }
 
 /* Does the decision block an interface that the kernel did not let mamorid block? */
-static bool block_failed(const UsbDevice *d, const Decision *dec) {
+static bool usb_report_block_failed(const UsbDevice *d, const Decision *dec) {
         for (size_t k = 0; k < d->n_interfaces; k++)
                 if (d->interfaces[k].block_error < 0 && decision_blocks_interface(dec, &d->interfaces[k]))
                         return true;
@@ -157,7 +191,7 @@ static bool block_failed(const UsbDevice *d, const Decision *dec) {
 
 /* ", 2-1:1.0 (class 07) is storage by its driver usb-storage" for each blocked
  * interface that its class alone would not have made so. */
-static char *driver_note(const UsbDevice *d, const Decision *dec) {
+static char *usb_report_driver_note(const UsbDevice *d, const Decision *dec) {
         char *s = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&s, &len);
@@ -186,11 +220,20 @@ static char *driver_note(const UsbDevice *d, const Decision *dec) {
 int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret) {
         _cleanup_(event_freep) Event *e = NULL;
         _cleanup_free_ char *note = NULL;
-        bool blocked = dec->relevant && !dec->allow, failed = blocked && block_failed(d, dec);
-        unsigned shown = dec->relevant ? dec->blocked_categories : d->categories;
+        bool blocked, failed;
+        unsigned shown;
         JsonWriter *w;
         char id[10];
         int r;
+
+        assert(p);
+        assert(d);
+        assert(dec);
+        assert(ret);
+
+        blocked = dec->relevant && !dec->allow;
+        failed = blocked && usb_report_block_failed(d, dec);
+        shown = dec->relevant ? dec->blocked_categories : d->categories;
 
         e = event_new(failed ? EVENT_USB_BLOCK_FAILED : blocked ? EVENT_USB_BLOCKED : EVENT_USB_ALLOWED);
         if (!e)
@@ -198,11 +241,13 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         r = event_set_policy_ref(e, p->usb.policy_ref ? p->usb.policy_ref : POLICY_REF_USB_DEFAULT);
         if (r < 0)
                 return r;
-        note = driver_note(d, dec);
+        note = usb_report_driver_note(d, dec);
         if (!note)
                 return -ENOMEM;
         r = event_set_message(e, "%s USB %s %s \"%s %s\" serial \"%s\" at %s: %s%s",
-                              failed ? "FAILED to block" : blocked ? "Blocked" : "Allowed",
+                              failed    ? "FAILED to block"
+                              : blocked ? "Blocked"
+                                        : "Allowed",
                               usb_category_to_string(usb_category_primary(shown)), usb_device_id(d, id),
                               strempty(d->manufacturer), strempty(d->product_name),
                               d->has_serial ? d->serial : "(none)", d->sysname, usb_report_explanation(d, dec), note);
@@ -229,10 +274,17 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
 
 int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decision *dec, usec_t now, Event **ret) {
         _cleanup_(event_freep) Event *e = NULL;
-        usec_t left = dec->changes_at > now ? dec->changes_at - now : 0;
+        usec_t left;
         char at[RFC3339_MAX], id[10];
         JsonWriter *w;
         int r;
+
+        assert(p);
+        assert(d);
+        assert(dec);
+        assert(ret);
+
+        left = dec->changes_at > now ? dec->changes_at - now : 0;
 
         e = event_new(EVENT_USB_EXPIRING);
         if (!e)
@@ -241,12 +293,12 @@ int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decisio
         if (r < 0)
                 return r;
         format_rfc3339(at, dec->changes_at);
-        r = event_set_message(e, "Approval of USB %s %s \"%s %s\" serial \"%s\" at %s ends at %s (in %llu s): "
-                                 "it will be blocked then",
-                              usb_category_to_string(usb_category_primary(dec->blocked_categories)),
-                              usb_device_id(d, id), strempty(d->manufacturer), strempty(d->product_name),
-                              d->has_serial ? d->serial : "(none)", d->sysname, at,
-                              (unsigned long long) (left / USEC_PER_SEC));
+        r = event_set_message(e,
+                              "Approval of USB %s %s \"%s %s\" serial \"%s\" at %s ends at %s (in %llu s): "
+                              "it will be blocked then",
+                              usb_category_to_string(usb_category_primary(dec->blocked_categories)), usb_device_id(d, id),
+                              strempty(d->manufacturer), strempty(d->product_name), d->has_serial ? d->serial : "(none)",
+                              d->sysname, at, (unsigned long long) (left / USEC_PER_SEC));
         if (r < 0)
                 return r;
         w = event_body(e);
@@ -273,6 +325,9 @@ char *usb_report_key(const UsbDevice *d, const Decision *dec) {
         size_t len = 0, size = 1;
         char *k;
 
+        assert(d);
+        assert(dec);
+
         /* The interfaces the decision covers are part of it: one that shows up
          * after the report gets an event that names it. */
         for (size_t i = 0; i < d->n_interfaces; i++)
@@ -292,13 +347,17 @@ char *usb_report_key(const UsbDevice *d, const Decision *dec) {
         /* A block that failed, then held (a later uevent's write): a new event. */
         if (asprintf(&k, "%d|%d|%x|%s|%s:%u|%s|%s", dec->relevant, dec->allow, dec->blocked_categories,
                      decision_reason_to_string(dec->reason), dec->entry ? dec->entry->file : "-",
-                     dec->entry ? dec->entry->line : 0, ifs, block_failed(d, dec) ? "failed" : "") < 0)
+                     dec->entry ? dec->entry->line : 0, ifs, usb_report_block_failed(d, dec) ? "failed" : "") < 0)
                 return NULL;
         return k;
 }
 
 char *usb_report_identity(const UsbDevice *d, const Decision *dec) {
         char *k;
+
+        assert(d);
+        assert(dec);
+
         /* serial_hex: a serial's exact bytes when it is not plain text */
         if (asprintf(&k, "%04x:%04x:%d:%s:%s|%d|%d|%x|%s", d->vendor, d->product, d->has_serial,
                      d->has_serial ? strempty(d->serial) : "", strempty(d->serial_hex), dec->relevant, dec->allow,

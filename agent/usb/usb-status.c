@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdio.h>
 
 #include "timeutil.h"
@@ -10,6 +11,9 @@ void usb_enforcer_write_check(UsbEnforcer *u, const Policy *p, bool monitoring, 
         char detail[512];
         const char *state, *modules_dir = NULL;
         bool aliases = false;
+
+        assert(p);
+        assert(w);
 
         if (u) {
                 s = usb_enforcer_counts(u);
@@ -50,7 +54,7 @@ typedef struct DevicesCtx {
         usec_t now;
 } DevicesCtx;
 
-static void write_one_device(const UsbDevice *d, void *userdata) {
+static void usb_enforcer_write_one_device(const UsbDevice *d, void *userdata) {
         DevicesCtx *ctx = userdata;
         JsonWriter *w = ctx->w;
         const Policy *p = ctx->policy;
@@ -86,6 +90,9 @@ static void write_one_device(const UsbDevice *d, void *userdata) {
 void usb_enforcer_write_devices(UsbEnforcer *u, const Policy *p, JsonWriter *w) {
         DevicesCtx ctx = { .policy = p, .w = w, .now = now_usec(CLOCK_REALTIME) };
 
+        assert(p);
+        assert(w);
+
         if (u)
-                usb_enforcer_foreach(u, write_one_device, &ctx);
+                usb_enforcer_foreach(u, usb_enforcer_write_one_device, &ctx);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 
@@ -11,8 +12,8 @@
 #define LINE_MAX_LEN 32
 
 /* Digits of base, at least one, at most max_digits, value <= max. */
-static const char *parse_num(const char *p, const char *end, int base, unsigned max_digits, unsigned long max,
-                             unsigned long *ret) {
+static const char *usb_told_parse_num(const char *p, const char *end, int base, unsigned max_digits, unsigned long max,
+                                      unsigned long *ret) {
         unsigned long v = 0;
         unsigned n = 0;
         for (; p < end && n < max_digits; p++, n++) {
@@ -31,17 +32,19 @@ static const char *parse_num(const char *p, const char *end, int base, unsigned 
         return p;
 }
 
-static bool parse_line(const char *p, const char *end, UsbTold *ret) {
+static bool usb_told_parse_line(const char *p, const char *end, UsbTold *ret) {
         unsigned long bus, dev, vid, pid;
 
         if (end - p > LINE_MAX_LEN)
                 return false;
-        if (!(p = parse_num(p, end, 10, 5, 65535, &bus)) || p == end || !(p = parse_num(p + 1, end, 10, 5, 65535, &dev)) ||
-            p == end || !(p = parse_num(p + 1, end, 16, 4, 0xffff, &vid)) || p == end ||
-            !(p = parse_num(p + 1, end, 16, 4, 0xffff, &pid)) || p != end)
+        if (!(p = usb_told_parse_num(p, end, 10, 5, 65535, &bus)) || p == end ||
+            !(p = usb_told_parse_num(p + 1, end, 10, 5, 65535, &dev)) || p == end ||
+            !(p = usb_told_parse_num(p + 1, end, 16, 4, 0xffff, &vid)) || p == end ||
+            !(p = usb_told_parse_num(p + 1, end, 16, 4, 0xffff, &pid)) || p != end)
                 return false;
-        *ret = (UsbTold){ .busnum = (unsigned) bus, .devnum = (unsigned) dev, .vendor = (uint16_t) vid,
-                          .product = (uint16_t) pid };
+        *ret = (UsbTold){
+                .busnum = (unsigned) bus, .devnum = (unsigned) dev, .vendor = (uint16_t) vid, .product = (uint16_t) pid
+        };
         return true;
 }
 
@@ -50,13 +53,18 @@ int usb_told_parse(const char *buf, size_t len, UsbTold **ret, size_t *ret_n, si
         size_t n = 0, bad = 0;
         const char *p = buf, *end = buf + len;
 
+        assert(buf || len == 0);
+        assert(ret);
+        assert(ret_n);
+        assert(ret_bad);
+
         while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 const char *eol = nl ? nl : end;
                 UsbTold t;
 
                 if (eol > p) {
-                        if (n >= USB_TOLD_MAX || !parse_line(p, eol, &t))
+                        if (n >= USB_TOLD_MAX || !usb_told_parse_line(p, eol, &t))
                                 bad++;
                         else {
                                 UsbTold *ne = reallocarray(e, n + 1, sizeof *e);
@@ -77,7 +85,13 @@ int usb_told_parse(const char *buf, size_t len, UsbTold **ret, size_t *ret_n, si
 int usb_told_format(const UsbTold *e, size_t n, char **ret, size_t *ret_len) {
         _cleanup_free_ char *s = NULL;
         size_t len = 0;
-        FILE *f = open_memstream(&s, &len);
+        FILE *f;
+
+        assert(e || n == 0);
+        assert(ret);
+        assert(ret_len);
+
+        f = open_memstream(&s, &len);
         if (!f)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
@@ -93,6 +107,10 @@ int usb_told_load(const char *path, UsbTold **ret, size_t *ret_n) {
         _cleanup_free_ char *buf = NULL, *why = NULL;
         size_t len = 0, bad = 0;
         int r;
+
+        assert(path);
+        assert(ret);
+        assert(ret_n);
 
         r = trust_read_file(path, USB_TOLD_MAX * (LINE_MAX_LEN + 1), 0, &buf, &len, &why);
         if (r == -ENOENT)
@@ -114,6 +132,9 @@ int usb_told_save(const char *path, const UsbTold *e, size_t n) {
         _cleanup_close_ int fd = -EBADF;
         size_t len = 0, done = 0;
         int r;
+
+        assert(path);
+        assert(e || n == 0);
 
         r = usb_told_format(e, n, &buf, &len);
         if (r < 0)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ struct UsbUnmount {
         void *userdata;
 };
 
-static int read_mountinfo(char **ret, size_t *ret_len) {
+static int usb_unmount_read_mountinfo(char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 0;
@@ -85,10 +86,10 @@ static int read_mountinfo(char **ret, size_t *ret_len) {
         return 0;
 }
 
-static int find_mounts(const dev_t *devs, size_t n_devs, MountList *ret) {
+static int usb_unmount_find_mounts(const dev_t *devs, size_t n_devs, MountList *ret) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
-        int r = read_mountinfo(&buf, &len);
+        int r = usb_unmount_read_mountinfo(&buf, &len);
         if (r < 0)
                 return r;
         return mountinfo_find(buf, len, devs, n_devs, ret);
@@ -99,6 +100,11 @@ int usb_unmount_find(sd_device *usbdev, MountList *ret, dev_t **ret_devs, size_t
         _cleanup_free_ dev_t *devs = NULL;
         size_t n = 0;
         int r;
+
+        assert(usbdev);
+        assert(ret);
+        assert(ret_devs);
+        assert(ret_n_devs);
 
         *ret = (MountList){ 0 };
         r = sd_device_enumerator_new(&e);
@@ -123,7 +129,7 @@ int usb_unmount_find(sd_device *usbdev, MountList *ret, dev_t **ret_devs, size_t
         }
         if (n == 0)
                 return 0; /* no block device: nothing can be mounted */
-        r = find_mounts(devs, n, ret);
+        r = usb_unmount_find_mounts(devs, n, ret);
         if (r < 0)
                 return r;
         *ret_devs = TAKE_PTR(devs);
@@ -159,14 +165,14 @@ const char *usb_unmount_result(const UsbUnmount *j) {
         return j ? j->result : NULL;
 }
 
-static bool still_mounted(const UsbUnmount *j, const char *path) {
+static bool usb_unmount_still_mounted(const UsbUnmount *j, const char *path) {
         for (size_t i = 0; i < j->still.n; i++)
                 if (streq(j->still.paths[i], path))
                         return true;
         return false;
 }
 
-static int on_stop_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+static int usb_unmount_on_stop_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         MountJob *mj = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
 
@@ -186,7 +192,7 @@ static int on_stop_reply(sd_bus_message *reply, void *userdata, sd_bus_error *re
         return 0;
 }
 
-static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+static int usb_unmount_on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         MountJob *mj = userdata;
 
         mj->job_slot = sd_bus_slot_unref(mj->job_slot);
@@ -196,13 +202,13 @@ static int on_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-static int ask_job(MountJob *mj, sd_bus *bus) {
+static int usb_unmount_ask_job(MountJob *mj, sd_bus *bus) {
         return sd_bus_call_method_async(bus, &mj->job_slot, "org.freedesktop.systemd1", mj->job,
-                                        "org.freedesktop.DBus.Properties", "Get", on_job_reply, mj, "ss",
+                                        "org.freedesktop.DBus.Properties", "Get", usb_unmount_on_job_reply, mj, "ss",
                                         "org.freedesktop.systemd1.Job", "State");
 }
 
-static int ask_stop(UsbUnmount *j, MountJob *mj, sd_bus *bus) {
+static int usb_unmount_ask_stop(UsbUnmount *j, MountJob *mj, sd_bus *bus) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
@@ -211,14 +217,14 @@ static int ask_stop(UsbUnmount *j, MountJob *mj, sd_bus *bus) {
         if (r >= 0)
                 r = sd_bus_message_append(m, "ss", mj->unit, "replace");
         if (r >= 0)
-                r = sd_bus_call_async(bus, &mj->slot, m, on_stop_reply, mj, USB_UNMOUNT_TIMEOUT_USEC);
+                r = sd_bus_call_async(bus, &mj->slot, m, usb_unmount_on_stop_reply, mj, USB_UNMOUNT_TIMEOUT_USEC);
         if (r < 0)
                 return r;
         mj->asked_at = now_usec(CLOCK_MONOTONIC);
         return 0;
 }
 
-static void finish(UsbUnmount *j, const char *result) {
+static void usb_unmount_finish(UsbUnmount *j, const char *result) {
         j->result = strdup(result);
         if (!j->result)
                 (void) log_oom();
@@ -234,7 +240,7 @@ static void finish(UsbUnmount *j, const char *result) {
 }
 
 /* Returns true when it finished (j may be gone). */
-static bool step(UsbUnmount *j) {
+static bool usb_unmount_step(UsbUnmount *j) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
         sd_bus *bus = sysbus_get(j->sysbus);
         const char *error = NULL;
@@ -242,7 +248,7 @@ static bool step(UsbUnmount *j) {
         MountList l = { 0 };
         int r;
 
-        r = find_mounts(j->devs, j->n_devs, &l);
+        r = usb_unmount_find_mounts(j->devs, j->n_devs, &l);
         if (r < 0) {
                 log_warning_errno(r, "Cannot read /proc/self/mountinfo: %m");
                 /* keep the last look; the bound still holds */
@@ -258,29 +264,29 @@ static bool step(UsbUnmount *j) {
                         if (!mj->slot && !mj->job)
                                 continue;
                         running = true;
-                        if (mj->job && !mj->job_slot && bus && ask_job(mj, bus) < 0)
+                        if (mj->job && !mj->job_slot && bus && usb_unmount_ask_job(mj, bus) < 0)
                                 mj->job = mfree(mj->job); /* cannot tell: mountinfo has to do */
                 }
                 if (!running) {
-                        finish(j, "unmounted");
+                        usb_unmount_finish(j, "unmounted");
                         return true;
                 }
         }
         for (size_t i = 0; i < j->n_mounts; i++) {
                 MountJob *mj = &j->mounts[i];
-                if (!still_mounted(j, mj->path))
+                if (!usb_unmount_still_mounted(j, mj->path))
                         continue;
                 if (!mj->error || mj->slot)
                         all_refused = false;
                 else
                         error = mj->error;
-                if (mj->job && !mj->job_slot && bus && ask_job(mj, bus) < 0)
+                if (mj->job && !mj->job_slot && bus && usb_unmount_ask_job(mj, bus) < 0)
                         mj->job = mfree(mj->job);
                 if (mj->slot || mj->job || !mj->unit || now < mj->asked_at + RETRY_USEC || now >= j->deadline)
                         continue;
                 if (!bus)
                         continue; /* at start, its Hello may still be on the way */
-                r = ask_stop(j, mj, bus);
+                r = usb_unmount_ask_stop(j, mj, bus);
                 if (r < 0)
                         log_warning_errno(r, "Cannot ask systemd to unmount %s: %m", mj->unit);
         }
@@ -289,19 +295,19 @@ static bool step(UsbUnmount *j) {
                 _cleanup_free_ char *s = NULL;
                 if (asprintf(&s, "failed: %s", error) < 0)
                         s = NULL;
-                finish(j, s ? s : "failed");
+                usb_unmount_finish(j, s ? s : "failed");
                 return true;
         }
         if (now >= j->deadline) {
-                finish(j, bus ? "timeout" : "failed: no system bus");
+                usb_unmount_finish(j, bus ? "timeout" : "failed: no system bus");
                 return true;
         }
         return false;
 }
 
-static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+static int usb_unmount_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         UsbUnmount *j = userdata;
-        if (j->result || step(j))
+        if (j->result || usb_unmount_step(j))
                 return 0;
         (void) sd_event_source_set_time_relative(s, TICK_USEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -313,6 +319,12 @@ int usb_unmount_start(sd_event *event, SysBus *sysbus, MountList *mounts, dev_t 
         _cleanup_(usb_unmount_freep) UsbUnmount *j = calloc(1, sizeof *j);
         sd_bus *bus = sysbus_get(sysbus);
         int r;
+
+        assert(event);
+        assert(mounts);
+        assert(devs || n_devs == 0);
+        assert(done);
+        assert(ret);
 
         if (!j) {
                 free(devs);
@@ -339,8 +351,8 @@ int usb_unmount_start(sd_event *event, SysBus *sysbus, MountList *mounts, dev_t 
                         continue;
                 }
                 if (!bus)
-                        continue; /* asked from step() once the bus is up */
-                r = ask_stop(j, mj, bus);
+                        continue; /* asked from usb_unmount_step() once the bus is up */
+                r = usb_unmount_ask_stop(j, mj, bus);
                 if (r < 0)
                         log_warning_errno(r, "Cannot ask systemd to unmount %s: %m", mj->unit);
                 else {
@@ -350,28 +362,34 @@ int usb_unmount_start(sd_event *event, SysBus *sysbus, MountList *mounts, dev_t 
                 }
         }
         mount_list_done(mounts);
-        r = sd_event_add_time_relative(event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC, on_tick, j);
+        r = sd_event_add_time_relative(event, &j->tick, CLOCK_MONOTONIC, TICK_USEC, 50 * USEC_PER_MSEC,
+                                       usb_unmount_on_tick, j);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(j);
         return 0;
 }
 
-static void write_path(JsonWriter *w, const char *p) {
+static void usb_unmount_write_path(JsonWriter *w, const char *p) {
         /* a mount point may carry a file system label: device text */
         _cleanup_free_ char *clean = text_sanitize(p, strlen(p), 1024, NULL);
         json_string(w, clean);
 }
 
 void usb_unmount_write(const UsbUnmount *j, JsonWriter *w) {
-        usec_t end = j->result ? j->finished_at : now_usec(CLOCK_MONOTONIC);
+        usec_t end;
+
+        assert(j);
+        assert(w);
+
+        end = j->result ? j->finished_at : now_usec(CLOCK_MONOTONIC);
 
         json_key(w, "unmount");
         json_object_begin(w);
         json_key(w, "mounts");
         json_array_begin(w);
         for (size_t i = 0; i < j->n_mounts; i++)
-                write_path(w, j->mounts[i].path);
+                usb_unmount_write_path(w, j->mounts[i].path);
         json_array_end(w);
         json_kv_string(w, "result", j->result ? j->result : "running");
         json_kv_uint(w, "duration_ms", (end - j->started) / USEC_PER_MSEC);
@@ -379,7 +397,7 @@ void usb_unmount_write(const UsbUnmount *j, JsonWriter *w) {
                 json_key(w, "still_mounted");
                 json_array_begin(w);
                 for (size_t i = 0; i < j->still.n; i++)
-                        write_path(w, j->still.paths[i]);
+                        usb_unmount_write_path(w, j->still.paths[i]);
                 json_array_end(w);
         }
         json_object_end(w);
