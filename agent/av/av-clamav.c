@@ -39,7 +39,7 @@ typedef struct DailyFile {
         CvdHeader h;
 } DailyFile;
 
-static void read_daily(const char *dir, DailyFile *f) {
+static void av_clamav_read_daily(const char *dir, DailyFile *f) {
         _cleanup_close_ int fd = -EBADF;
         char buf[CVD_HEADER_SIZE];
         struct stat st = { 0 };
@@ -89,21 +89,26 @@ static void read_daily(const char *dir, DailyFile *f) {
         f->state = r == 0 ? FILE_OK : r == -ENODATA ? FILE_TRUNCATED : FILE_INVALID;
 }
 
-static char *clean(const char *s) {
+static char *av_clamav_clean(const char *s) {
         return s ? text_sanitize(s, strlen(s), 512, NULL) : NULL;
 }
 
-static const char *file_state_str(const DailyFile *f) {
+static const char *av_clamav_file_state_str(const DailyFile *f) {
         switch (f->state) {
-        case FILE_OK: return "ok";
-        case FILE_ABSENT: return "absent";
-        case FILE_TRUNCATED: return "truncated";
-        case FILE_INVALID: return "invalid_header";
-        default: return "unreadable";
+        case FILE_OK:
+                return "ok";
+        case FILE_ABSENT:
+                return "absent";
+        case FILE_TRUNCATED:
+                return "truncated";
+        case FILE_INVALID:
+                return "invalid_header";
+        default:
+                return "unreadable";
         }
 }
 
-static void describe(const DailyFile *f, char *buf, size_t size) {
+static void av_clamav_describe(const DailyFile *f, char *buf, size_t size) {
         switch (f->state) {
         case FILE_TRUNCATED:
                 snprintf(buf, size, "%s: truncated, %zu bytes where a %u-byte header is needed", f->name, f->size,
@@ -116,13 +121,13 @@ static void describe(const DailyFile *f, char *buf, size_t size) {
                 snprintf(buf, size, "%s: %s", f->name, strerror(-f->error));
                 break;
         default:
-                snprintf(buf, size, "%s: %s", f->name, file_state_str(f));
+                snprintf(buf, size, "%s: %s", f->name, av_clamav_file_state_str(f));
         }
 }
 
-static char *render_extra(const DailyFile *use, const DailyFile *other) {
+static char *av_clamav_render_extra(const DailyFile *use, const DailyFile *other) {
         JsonWriter w = JSON_WRITER_INIT;
-        _cleanup_free_ char *build = clean(use->h.build_time), *builder = clean(use->h.builder);
+        _cleanup_free_ char *build = av_clamav_clean(use->h.build_time), *builder = av_clamav_clean(use->h.builder);
         char *out;
 
         json_object_begin(&w);
@@ -131,11 +136,11 @@ static char *render_extra(const DailyFile *use, const DailyFile *other) {
         json_kv_uint(&w, "functionality_level", use->h.functionality_level);
         json_kv_string(&w, "builder", builder);
         if (other->state != FILE_ABSENT) {
-                _cleanup_free_ char *p = clean(other->path);
+                _cleanup_free_ char *p = av_clamav_clean(other->path);
                 json_key(&w, "other_file");
                 json_object_begin(&w);
                 json_kv_string(&w, "file", p);
-                json_kv_string(&w, "state", file_state_str(other));
+                json_kv_string(&w, "state", av_clamav_file_state_str(other));
                 if (other->state == FILE_OK)
                         json_kv_uint(&w, "version", other->h.version);
                 json_object_end(&w);
@@ -146,7 +151,7 @@ static char *render_extra(const DailyFile *use, const DailyFile *other) {
         return out;
 }
 
-static int clamav_read(AvSource *s) {
+static int av_clamav_read(AvSource *s) {
         const char *dir = s->policy->database_dir;
         DailyFile files[2] = { { .name = daily_names[0] }, { .name = daily_names[1] } };
         AvReading r = { 0 };
@@ -155,7 +160,7 @@ static int clamav_read(AvSource *s) {
         int pick = -1;
 
         for (size_t i = 0; i < 2; i++)
-                read_daily(dir, &files[i]);
+                av_clamav_read_daily(dir, &files[i]);
         if (files[0].state == FILE_OK && files[1].state == FILE_OK)
                 pick = cvd_header_pick(&files[0].h, &files[1].h);
         else if (files[0].state == FILE_OK)
@@ -170,15 +175,15 @@ static int clamav_read(AvSource *s) {
                 r.found = true;
                 r.built_at = use->h.stime * USEC_PER_SEC;
                 r.version = strdup(v);
-                r.file = clean(use->path);
-                r.extra = render_extra(use, other);
+                r.file = av_clamav_clean(use->path);
+                r.extra = av_clamav_render_extra(use, other);
                 if (other->state != FILE_OK && other->state != FILE_ABSENT) {
-                        describe(other, detail, sizeof detail);
+                        av_clamav_describe(other, detail, sizeof detail);
                         log_warning("ClamAV database %s is not usable (%s); using %s.", strna(other->path), detail,
                                     use->name);
                 }
         } else {
-                r.file = clean(dir);
+                r.file = av_clamav_clean(dir);
                 if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
                         r.reason = strdup("no_database_dir");
                         snprintf(detail, sizeof detail, "%s does not exist: is ClamAV installed?", dir);
@@ -190,14 +195,14 @@ static int clamav_read(AvSource *s) {
                         bool unreadable = files[0].state == FILE_UNREADABLE || files[1].state == FILE_UNREADABLE;
                         r.reason = strdup(unreadable ? "unreadable" : "invalid_header");
                         if (files[0].state != FILE_ABSENT)
-                                describe(&files[0], a, sizeof a);
+                                av_clamav_describe(&files[0], a, sizeof a);
                         if (files[1].state != FILE_ABSENT)
-                                describe(&files[1], b, sizeof b);
+                                av_clamav_describe(&files[1], b, sizeof b);
                         snprintf(detail, sizeof detail, "%s%s%s", a, *a && *b ? "; " : "", b);
                 }
         }
         if (*detail)
-                r.detail = clean(detail);
+                r.detail = av_clamav_clean(detail);
         av_source_report(s, &r);
         av_reading_done(&r);
         for (size_t i = 0; i < 2; i++)
@@ -205,25 +210,26 @@ static int clamav_read(AvSource *s) {
         return 0;
 }
 
-static void on_dir_changed(DirWatch *w, void *userdata) {
-        (void) clamav_read(userdata);
+static void av_clamav_on_dir_changed(DirWatch *w, void *userdata) {
+        (void) av_clamav_read(userdata);
 }
 
-static int clamav_start(AvSource *s) {
+static int av_clamav_start(AvSource *s) {
         Clam *c = calloc(1, sizeof *c);
         int r;
 
         if (!c)
                 return -ENOMEM;
         s->data = c;
-        r = dirwatch_new(s->event, s->policy->database_dir, daily_names, CLAMAV_SETTLE, on_dir_changed, s, &c->watch);
+        r = dirwatch_new(s->event, s->policy->database_dir, daily_names, CLAMAV_SETTLE, av_clamav_on_dir_changed, s,
+                         &c->watch);
         if (r < 0)
                 log_warning_errno(r, "Cannot watch %s; the pattern is read at start and when it may turn stale only: %m",
                                   s->policy->database_dir);
-        return clamav_read(s);
+        return av_clamav_read(s);
 }
 
-static void clamav_stop(AvSource *s) {
+static void av_clamav_stop(AvSource *s) {
         Clam *c = s->data;
         if (!c)
                 return;
@@ -234,7 +240,7 @@ static void clamav_stop(AvSource *s) {
 
 const AvSourceOps av_clamav_ops = {
         .engine = "clamav",
-        .start = clamav_start,
-        .refresh = clamav_read,
-        .stop = clamav_stop,
+        .start = av_clamav_start,
+        .refresh = av_clamav_read,
+        .stop = av_clamav_stop,
 };

@@ -27,7 +27,7 @@
 typedef struct Run {
         pid_t pid;
         sd_event_source *child, *out, *timeout;
-        int out_fd, err_fd;   /* stdout of the command; the exec error pipe */
+        int out_fd, err_fd; /* stdout of the command; the exec error pipe */
         char buf[GENERIC_OUTPUT_MAX];
         size_t len;
         bool overflow, timed_out, exited;
@@ -42,22 +42,22 @@ typedef struct Generic {
         sd_event_source *recheck; /* while not current */
 } Generic;
 
-static char *clean(const char *s, size_t n) {
+static char *av_generic_clean(const char *s, size_t n) {
         return text_sanitize(s, n, 512, NULL);
 }
 
 /* ---- pattern_file ---- */
 
-static int file_read(AvSource *s) {
+static int av_generic_file_read(AvSource *s) {
         const char *path = s->policy->pattern_file;
         AvReading r = { 0 };
         struct stat st;
 
-        r.file = clean(path, strlen(path));
+        r.file = av_generic_clean(path, strlen(path));
         if (stat(path, &st) < 0) {
                 int e = errno;
                 r.reason = strdup(e == ENOENT ? "no_pattern_file" : "unreadable");
-                r.detail = clean(strerror(e), strlen(strerror(e)));
+                r.detail = av_generic_clean(strerror(e), strlen(strerror(e)));
         } else {
                 r.found = true;
                 r.built_at = (usec_t) st.st_mtim.tv_sec * USEC_PER_SEC + (usec_t) st.st_mtim.tv_nsec / NSEC_PER_USEC;
@@ -69,7 +69,7 @@ static int file_read(AvSource *s) {
 
 /* ---- command ---- */
 
-static void run_free(Run *run) {
+static void av_generic_run_free(Run *run) {
         if (!run)
                 return;
         if (run->pid > 0 && !run->exited) {
@@ -87,9 +87,9 @@ static void run_free(Run *run) {
         free(run);
 }
 
-static int command_start(Generic *g);
+static int av_generic_command_start(Generic *g);
 
-static void drain(Run *run) {
+static void av_generic_drain(Run *run) {
         for (;;) {
                 char tmp[512];
                 ssize_t l = read(run->out_fd, tmp, sizeof tmp);
@@ -106,7 +106,7 @@ static void drain(Run *run) {
         }
 }
 
-static void command_finish(Generic *g) {
+static void av_generic_command_finish(Generic *g) {
         AvSource *s = g->source;
         Run *run = TAKE_PTR(g->run);
         const AvPolicy *p = s->policy;
@@ -115,10 +115,10 @@ static void command_finish(Generic *g) {
         char detail[600];
         usec_t t;
 
-        drain(run);
+        av_generic_drain(run);
         if (read(run->err_fd, &exec_errno, sizeof exec_errno) != sizeof exec_errno)
                 exec_errno = 0;
-        r.file = clean(p->command[0], strlen(p->command[0]));
+        r.file = av_generic_clean(p->command[0], strlen(p->command[0]));
 
         if (exec_errno) {
                 r.reason = strdup(exec_errno == ENOENT ? "command_not_found" : "command_failed");
@@ -132,23 +132,24 @@ static void command_finish(Generic *g) {
                 if (run->status.si_code == CLD_EXITED)
                         snprintf(detail, sizeof detail, "%s exited with status %d", p->command[0], run->status.si_status);
                 else
-                        snprintf(detail, sizeof detail, "%s was killed by signal %d", p->command[0], run->status.si_status);
+                        snprintf(detail, sizeof detail, "%s was killed by signal %d", p->command[0],
+                                 run->status.si_status);
         } else if (run->overflow ||
                    av_date_parse(run->buf, run->len, p->command_output, now_usec(CLOCK_REALTIME), &t) < 0) {
-                _cleanup_free_ char *out = clean(run->buf, MIN(run->len, (size_t) 200));
+                _cleanup_free_ char *out = av_generic_clean(run->buf, MIN(run->len, (size_t) 200));
                 r.reason = strdup("unparseable_output");
                 snprintf(detail, sizeof detail, "%s printed no %s: \"%s\"", p->command[0],
                          p->command_output == AV_OUTPUT_MINUTES_AGO ? "number of minutes"
-                         : p->command_output == AV_OUTPUT_EPOCH  ? "epoch seconds"
-                                                                 : "date",
+                         : p->command_output == AV_OUTPUT_EPOCH     ? "epoch seconds"
+                                                                    : "date",
                          strempty(out));
         } else {
                 r.found = true;
                 r.built_at = t;
         }
         if (!r.found)
-                r.detail = clean(detail, strlen(detail));
-        run_free(run);
+                r.detail = av_generic_clean(detail, strlen(detail));
+        av_generic_run_free(run);
 
         av_source_report(s, &r);
         av_reading_done(&r);
@@ -165,27 +166,27 @@ static void command_finish(Generic *g) {
 
         if (g->again) {
                 g->again = false;
-                (void) command_start(g);
+                (void) av_generic_command_start(g);
         }
 }
 
-static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
+static int av_generic_on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Generic *g = userdata;
         g->run->status = *si;
         g->run->exited = true;
-        command_finish(g);
+        av_generic_command_finish(g);
         return 0;
 }
 
-static int on_output(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int av_generic_on_output(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Generic *g = userdata;
-        drain(g->run);
+        av_generic_drain(g->run);
         if (revents & (EPOLLHUP | EPOLLERR))
                 (void) sd_event_source_set_enabled(src, SD_EVENT_OFF);
         return 0;
 }
 
-static int on_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+static int av_generic_on_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
         Generic *g = userdata;
         log_warning("%s did not finish within %llu s: killing it.", g->source->policy->command[0],
                     (unsigned long long) (g->source->policy->command_timeout / USEC_PER_SEC));
@@ -219,7 +220,7 @@ fail:
         _exit(127);
 }
 
-static int command_start(Generic *g) {
+static int av_generic_command_start(Generic *g) {
         AvSource *s = g->source;
         const AvPolicy *p = s->policy;
         _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
@@ -239,9 +240,9 @@ static int command_start(Generic *g) {
                 return log_oom();
         if (r < 0 && why) {
                 AvReading reading = { 0 };
-                reading.file = clean(p->command[0], strlen(p->command[0]));
+                reading.file = av_generic_clean(p->command[0], strlen(p->command[0]));
                 reading.reason = strdup("command_untrusted");
-                reading.detail = clean(why, strlen(why));
+                reading.detail = av_generic_clean(why, strlen(why));
                 log_error("Not running %s as root: %s", p->command[0], why);
                 av_source_report(s, &reading);
                 av_reading_done(&reading);
@@ -275,19 +276,19 @@ static int command_start(Generic *g) {
         run->out_fd = TAKE_FD(out_r);
         run->err_fd = TAKE_FD(err_r);
         g->run = run;
-        r = sd_event_add_child(s->event, &run->child, pid, WEXITED, on_child, g);
+        r = sd_event_add_child(s->event, &run->child, pid, WEXITED, av_generic_on_child, g);
         if (r >= 0)
-                r = sd_event_add_io(s->event, &run->out, run->out_fd, EPOLLIN, on_output, g);
+                r = sd_event_add_io(s->event, &run->out, run->out_fd, EPOLLIN, av_generic_on_output, g);
         if (r >= 0)
                 r = sd_event_add_time_relative(s->event, &run->timeout, CLOCK_MONOTONIC, p->command_timeout,
-                                               100 * USEC_PER_MSEC, on_timeout, g);
+                                               100 * USEC_PER_MSEC, av_generic_on_timeout, g);
         if (r < 0) {
                 log_error_errno(r, "Cannot watch %s (pid %d): %m", p->command[0], (int) pid);
                 (void) kill(pid, SIGKILL);
                 (void) waitid(P_PID, (id_t) pid, &run->status, WEXITED);
                 run->exited = true;
                 g->run = NULL;
-                run_free(run);
+                av_generic_run_free(run);
                 return r;
         }
         log_debug("Running %s (pid %d) for the pattern date.", p->command[0], (int) pid);
@@ -296,24 +297,24 @@ static int command_start(Generic *g) {
 
 /* ---- the source ---- */
 
-static int generic_refresh(AvSource *s) {
+static int av_generic_refresh(AvSource *s) {
         Generic *g = s->data;
         if (s->policy->pattern_file)
-                return file_read(s);
-        return command_start(g);
+                return av_generic_file_read(s);
+        return av_generic_command_start(g);
 }
 
-static void on_dir_changed(DirWatch *w, void *userdata) {
-        (void) generic_refresh(userdata);
+static void av_generic_on_dir_changed(DirWatch *w, void *userdata) {
+        (void) av_generic_refresh(userdata);
 }
 
-static int on_recheck(sd_event_source *src, uint64_t usec, void *userdata) {
+static int av_generic_on_recheck(sd_event_source *src, uint64_t usec, void *userdata) {
         Generic *g = userdata;
-        (void) command_start(g);
+        (void) av_generic_command_start(g);
         return 0;
 }
 
-static int generic_start(AvSource *s) {
+static int av_generic_start(AvSource *s) {
         Generic *g = calloc(1, sizeof *g);
         int r;
 
@@ -326,30 +327,32 @@ static int generic_start(AvSource *s) {
                 if (!dir || !base)
                         return -ENOMEM;
                 const char *names[] = { basename(base), NULL };
-                r = dirwatch_new(s->event, dirname(dir), names, GENERIC_SETTLE, on_dir_changed, s, &g->watch);
+                r = dirwatch_new(s->event, dirname(dir), names, GENERIC_SETTLE, av_generic_on_dir_changed, s, &g->watch);
                 if (r < 0)
                         log_warning_errno(r, "Cannot watch %s: %m", s->policy->pattern_file);
-                return file_read(s);
+                return av_generic_file_read(s);
         }
         if (s->policy->database_dir) {
-                r = dirwatch_new(s->event, s->policy->database_dir, NULL, GENERIC_SETTLE, on_dir_changed, s, &g->watch);
+                r = dirwatch_new(s->event, s->policy->database_dir, NULL, GENERIC_SETTLE, av_generic_on_dir_changed, s,
+                                 &g->watch);
                 if (r < 0)
                         log_warning_errno(r, "Cannot watch %s: %m", s->policy->database_dir);
         }
-        r = sd_event_add_time(s->event, &g->recheck, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_SEC, on_recheck, g);
+        r = sd_event_add_time(s->event, &g->recheck, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_SEC,
+                              av_generic_on_recheck, g);
         if (r >= 0)
                 r = sd_event_source_set_enabled(g->recheck, SD_EVENT_OFF);
         if (r < 0)
                 return r;
-        return command_start(g);
+        return av_generic_command_start(g);
 }
 
-static void generic_stop(AvSource *s) {
+static void av_generic_stop(AvSource *s) {
         Generic *g = s->data;
         if (!g)
                 return;
         dirwatch_free(g->watch);
-        run_free(g->run);
+        av_generic_run_free(g->run);
         sd_event_source_disable_unref(g->recheck);
         free(g);
         s->data = NULL;
@@ -357,7 +360,7 @@ static void generic_stop(AvSource *s) {
 
 const AvSourceOps av_generic_ops = {
         .engine = "generic",
-        .start = generic_start,
-        .refresh = generic_refresh,
-        .stop = generic_stop,
+        .start = av_generic_start,
+        .refresh = av_generic_refresh,
+        .stop = av_generic_stop,
 };

@@ -4,6 +4,8 @@
  * (LoadUnit, then the Unit properties), then followed through its
  * PropertiesChanged signals. A unit that stays down past a short grace (a
  * restart is not an outage) is reported once: av.engine_inactive. */
+#include <assert.h>
+
 #include "av.h"
 #include "log.h"
 #include "sysbus.h"
@@ -49,11 +51,11 @@ struct AvUnits {
         uint64_t n_reported;
 };
 
-static char *clean(const char *s) {
+static char *av_units_clean(const char *s) {
         return text_sanitize(s ? s : "", s ? strlen(s) : 0, 256, NULL);
 }
 
-static void unit_forget_bus(Unit *u) {
+static void av_units_unit_forget_bus(Unit *u) {
         u->load_slot = sd_bus_slot_unref(u->load_slot);
         u->getall_slot = sd_bus_slot_unref(u->getall_slot);
         u->match_slot = sd_bus_slot_unref(u->match_slot);
@@ -63,8 +65,8 @@ static void unit_forget_bus(Unit *u) {
         u->known = false;
 }
 
-static void unit_done(Unit *u) {
-        unit_forget_bus(u);
+static void av_units_unit_done(Unit *u) {
+        av_units_unit_forget_bus(u);
         sd_event_source_disable_unref(u->grace);
         free(u->name);
         free(u->path);
@@ -73,18 +75,18 @@ static void unit_done(Unit *u) {
         free(u->load_state);
 }
 
-static bool unit_up(const Unit *u) {
+static bool av_units_unit_up(const Unit *u) {
         return streq_ptr(u->load_state, "loaded") &&
                (streq_ptr(u->active_state, "active") || streq_ptr(u->active_state, "reloading"));
 }
 
-static bool unit_in_transition(const Unit *u) {
+static bool av_units_unit_in_transition(const Unit *u) {
         return streq_ptr(u->load_state, "loaded") &&
                ((streq_ptr(u->active_state, "activating") && !streq_ptr(u->sub_state, "auto-restart")) ||
                 streq_ptr(u->active_state, "deactivating"));
 }
 
-static void emit_inactive(AvUnits *a, Unit *u) {
+static void av_units_emit_inactive(AvUnits *a, Unit *u) {
         const AvPolicy *p = &a->policy->av;
         Event *e = event_new(EVENT_AV_ENGINE_INACTIVE);
         JsonWriter *w;
@@ -114,22 +116,22 @@ static void emit_inactive(AvUnits *a, Unit *u) {
         (void) event_emit(&a->emit, e, NULL);
 }
 
-static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
+static int av_units_on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         Unit *u = userdata;
-        if (!u->known || unit_up(u) || u->reported)
+        if (!u->known || av_units_unit_up(u) || u->reported)
                 return 0;
         u->reported = true;
-        emit_inactive(u->owner, u);
+        av_units_emit_inactive(u->owner, u);
         return 0;
 }
 
-static void evaluate(Unit *u) {
+static void av_units_evaluate(Unit *u) {
         usec_t grace;
         int r;
 
         if (!u->known)
                 return;
-        if (unit_up(u)) {
+        if (av_units_unit_up(u)) {
                 if (u->grace)
                         (void) sd_event_source_set_enabled(u->grace, SD_EVENT_OFF);
                 if (u->reported)
@@ -139,7 +141,7 @@ static void evaluate(Unit *u) {
         }
         if (u->reported)
                 return;
-        grace = unit_in_transition(u) ? UNIT_GRACE_TRANSITION : UNIT_GRACE_DOWN;
+        grace = av_units_unit_in_transition(u) ? UNIT_GRACE_TRANSITION : UNIT_GRACE_DOWN;
         if (u->grace) {
                 int enabled = SD_EVENT_OFF;
                 (void) sd_event_source_get_enabled(u->grace, &enabled);
@@ -150,16 +152,16 @@ static void evaluate(Unit *u) {
                         r = sd_event_source_set_enabled(u->grace, SD_EVENT_ONESHOT);
         } else
                 r = sd_event_add_time_relative(u->owner->event, &u->grace, CLOCK_MONOTONIC, grace, 100 * USEC_PER_MSEC,
-                                               on_grace, u);
+                                               av_units_on_grace, u);
         if (r < 0)
                 log_error_errno(r, "Cannot time the check of unit %s: %m", u->name);
 }
 
 /* ---- properties ---- */
 
-static void get_all(Unit *u);
+static void av_units_get_all(Unit *u);
 
-static int read_unit_properties(sd_bus_message *m, Unit *u) {
+static int av_units_read_unit_properties(sd_bus_message *m, Unit *u) {
         int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
         if (r < 0)
                 return r;
@@ -184,7 +186,7 @@ static int read_unit_properties(sd_bus_message *m, Unit *u) {
                         r = sd_bus_message_read(m, "v", "s", &v);
                         if (r >= 0) {
                                 free(*field);
-                                *field = clean(v);
+                                *field = av_units_clean(v);
                         }
                 } else
                         r = sd_bus_message_skip(m, "v");
@@ -198,7 +200,7 @@ static int read_unit_properties(sd_bus_message *m, Unit *u) {
         return sd_bus_message_exit_container(m);
 }
 
-static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int av_units_on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Unit *u = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(m);
 
@@ -208,7 +210,7 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 log_warning("Cannot read the state of unit %s: %s", u->name, strna(e->message));
                 return 0;
         }
-        if (read_unit_properties(m, u) < 0) {
+        if (av_units_read_unit_properties(m, u) < 0) {
                 log_warning("Cannot parse the state of unit %s.", u->name);
                 return 0;
         }
@@ -217,13 +219,13 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                          strna(u->load_state));
         u->known = true;
         if (u->reread)
-                get_all(u); /* evaluate() follows that reply */
+                av_units_get_all(u); /* av_units_evaluate() follows that reply */
         else
-                evaluate(u);
+                av_units_evaluate(u);
         return 0;
 }
 
-static void get_all(Unit *u) {
+static void av_units_get_all(Unit *u) {
         AvUnits *a = u->owner;
         int r;
 
@@ -234,7 +236,7 @@ static void get_all(Unit *u) {
         }
         u->reread = false;
         r = sd_bus_call_method_async(a->bus, &u->getall_slot, SYSTEMD_NAME, u->path, "org.freedesktop.DBus.Properties",
-                                     "GetAll", on_getall, u, "s", SYSTEMD_UNIT);
+                                     "GetAll", av_units_on_getall, u, "s", SYSTEMD_UNIT);
         if (r < 0)
                 log_error_errno(r, "Cannot ask systemd about %s: %m", u->name);
 }
@@ -242,26 +244,26 @@ static void get_all(Unit *u) {
 /* A change is only a cue: the state is read from systemd itself (GetAll goes
  * to the owner of its name), so that even a signal that got past the sender
  * check could not make a unit look down or up. */
-static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int av_units_on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Unit *u = userdata;
 
         if (!sysbus_signal_from(u->owner->sysbus, m, u->owner->owner))
                 return 0;
-        get_all(u);
+        av_units_get_all(u);
         return 0;
 }
 
-static void set_absent(AvUnits *a, const char *why) {
+static void av_units_set_absent(AvUnits *a, const char *why) {
         bool was = a->present;
         a->present = false;
         for (size_t i = 0; i < a->n_units; i++)
-                unit_forget_bus(&a->units[i]);
+                av_units_unit_forget_bus(&a->units[i]);
         if (a->n_units > 0 && (was || !a->absent_logged))
                 log_warning("systemd is not on the system bus (%s): the antivirus units cannot be checked now.", why);
         a->absent_logged = true;
 }
 
-static int on_load_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int av_units_on_load_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Unit *u = userdata;
         AvUnits *a = u->owner;
         const sd_bus_error *e = sd_bus_message_get_error(m);
@@ -272,7 +274,7 @@ static int on_load_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         u->load_slot = sd_bus_slot_unref(u->load_slot);
         if (e) {
                 if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-                        set_absent(a, e->message ?: e->name);
+                        av_units_set_absent(a, e->message ?: e->name);
                         return 0;
                 }
                 if (sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit")) {
@@ -280,7 +282,7 @@ static int on_load_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
                         (void) free_and_strdup(&u->active_state, "inactive");
                         (void) free_and_strdup(&u->sub_state, "dead");
                         u->known = true;
-                        evaluate(u);
+                        av_units_evaluate(u);
                         return 0;
                 }
                 log_warning("systemd cannot load unit %s: %s", u->name, strna(e->message));
@@ -299,49 +301,49 @@ static int on_load_unit(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
                      path) < 0)
                 return log_oom(), 0;
         u->match_slot = sd_bus_slot_unref(u->match_slot);
-        r = sd_bus_add_match_async(a->bus, &u->match_slot, rule, on_properties_changed, NULL, u);
+        r = sd_bus_add_match_async(a->bus, &u->match_slot, rule, av_units_on_properties_changed, NULL, u);
         if (r < 0)
                 log_error_errno(r, "Cannot follow unit %s: %m", u->name);
-        get_all(u);
+        av_units_get_all(u);
         return 0;
 }
 
-static void query(AvUnits *a, Unit *u) {
+static void av_units_query(AvUnits *a, Unit *u) {
         int r;
-        unit_forget_bus(u);
+        av_units_unit_forget_bus(u);
         if (!a->bus)
                 return;
         r = sd_bus_call_method_async(a->bus, &u->load_slot, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER, "LoadUnit",
-                                     on_load_unit, u, "s", u->name);
+                                     av_units_on_load_unit, u, "s", u->name);
         if (r < 0)
                 log_error_errno(r, "Cannot ask systemd about %s: %m", u->name);
 }
 
-static void query_all(AvUnits *a) {
+static void av_units_query_all(AvUnits *a) {
         for (size_t i = 0; i < a->n_units; i++)
-                query(a, &a->units[i]);
+                av_units_query(a, &a->units[i]);
 }
 
-static int on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int av_units_on_subscribe(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         AvUnits *a = userdata;
         a->subscribe_slot = sd_bus_slot_unref(a->subscribe_slot);
         return 0; /* systemd only signals unit changes to subscribers; errors don't matter */
 }
 
 /* systemd is on the bus as owner: follow it from now on. */
-static void follow(AvUnits *a, const char *owner) {
+static void av_units_follow(AvUnits *a, const char *owner) {
         if (free_and_strdup(&a->owner, owner) < 0)
                 return (void) log_oom();
         a->subscribe_slot = sd_bus_slot_unref(a->subscribe_slot);
         (void) sd_bus_call_method_async(a->bus, &a->subscribe_slot, SYSTEMD_NAME, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                        "Subscribe", on_subscribe, a, NULL);
-        query_all(a);
+                                        "Subscribe", av_units_on_subscribe, a, NULL);
+        av_units_query_all(a);
 }
 
 /* Only the bus itself can send a signal whose sender is org.freedesktop.DBus:
  * dbus-daemon sets the sender of every message it routes to the unique name of
  * the connection that sent it, and no connection may own that name. */
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int av_units_on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         AvUnits *a = userdata;
         const char *name, *old_owner, *new_owner;
 
@@ -351,34 +353,34 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         a->owner_slot = sd_bus_slot_unref(a->owner_slot); /* this is newer than its answer */
         if (isempty(new_owner)) {
                 a->owner = mfree(a->owner);
-                set_absent(a, "it left the bus");
+                av_units_set_absent(a, "it left the bus");
                 return 0;
         }
-        follow(a, new_owner);
+        av_units_follow(a, new_owner);
         return 0;
 }
 
-static int on_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int av_units_on_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         AvUnits *a = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(m);
         const char *owner;
 
         a->owner_slot = sd_bus_slot_unref(a->owner_slot);
         if (e) {
-                set_absent(a, e->message ?: e->name); /* NameOwnerChanged tells when it comes */
+                av_units_set_absent(a, e->message ?: e->name); /* NameOwnerChanged tells when it comes */
                 return 0;
         }
         if (sd_bus_message_read(m, "s", &owner) < 0 || owner[0] != ':') {
-                set_absent(a, "the bus gave no owner of its name");
+                av_units_set_absent(a, "the bus gave no owner of its name");
                 return 0;
         }
-        follow(a, owner);
+        av_units_follow(a, owner);
         return 0;
 }
 
-static void drop_bus(AvUnits *a) {
+static void av_units_drop_bus(AvUnits *a) {
         for (size_t i = 0; i < a->n_units; i++)
-                unit_forget_bus(&a->units[i]);
+                av_units_unit_forget_bus(&a->units[i]);
         a->owner = mfree(a->owner);
         a->owner_slot = sd_bus_slot_unref(a->owner_slot);
         a->match_owner = sd_bus_slot_unref(a->match_owner);
@@ -386,13 +388,13 @@ static void drop_bus(AvUnits *a) {
         a->bus = sd_bus_unref(a->bus);
 }
 
-static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
+static void av_units_on_bus(SysBus *b, sd_bus *bus, void *userdata) {
         AvUnits *a = userdata;
         int r;
 
-        drop_bus(a);
+        av_units_drop_bus(a);
         if (!bus) {
-                set_absent(a, "the system bus is gone");
+                av_units_set_absent(a, "the system bus is gone");
                 return;
         }
         a->bus = sd_bus_ref(bus);
@@ -401,11 +403,11 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
         r = sd_bus_add_match_async(bus, &a->match_owner,
                                    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" SYSTEMD_NAME "'",
-                                   on_name_owner_changed, NULL, a);
+                                   av_units_on_name_owner_changed, NULL, a);
         /* The match first, then systemd's unique name, then (once known) the units. */
         if (r >= 0)
                 r = sd_bus_call_method_async(bus, &a->owner_slot, DBUS_NAME, "/org/freedesktop/DBus", DBUS_NAME,
-                                             "GetNameOwner", on_get_name_owner, a, "s", SYSTEMD_NAME);
+                                             "GetNameOwner", av_units_on_get_name_owner, a, "s", SYSTEMD_NAME);
         if (r < 0)
                 log_error_errno(r, "Cannot follow systemd on the bus: %m");
 }
@@ -413,6 +415,10 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
 /* ---- public ---- */
 
 int av_units_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvUnits **ret) {
+        assert(event);
+        assert(bus);
+        assert(emit);
+        assert(ret);
         AvUnits *a = calloc(1, sizeof *a);
         if (!a)
                 return -ENOMEM;
@@ -427,10 +433,10 @@ AvUnits *av_units_free(AvUnits *a) {
         if (!a)
                 return NULL;
         if (a->listening)
-                sysbus_remove_listener(a->sysbus, on_bus, a);
-        drop_bus(a);
+                sysbus_remove_listener(a->sysbus, av_units_on_bus, a);
+        av_units_drop_bus(a);
         for (size_t i = 0; i < a->n_units; i++)
-                unit_done(&a->units[i]);
+                av_units_unit_done(&a->units[i]);
         free(a->units);
         policy_unref(a->policy);
         sd_event_unref(a->event);
@@ -439,6 +445,8 @@ AvUnits *av_units_free(AvUnits *a) {
 }
 
 int av_units_start(AvUnits *a, Policy *policy) {
+        assert(a);
+        assert(policy);
         const AvPolicy *p = &policy->av;
         Unit *units = NULL;
         size_t n = p->n_units;
@@ -453,7 +461,7 @@ int av_units_start(AvUnits *a, Policy *policy) {
                 units[i].name = strdup(p->units[i]);
                 if (!units[i].name) {
                         for (size_t k = 0; k < i; k++)
-                                unit_done(&units[k]);
+                                av_units_unit_done(&units[k]);
                         free(units);
                         return log_oom();
                 }
@@ -463,7 +471,7 @@ int av_units_start(AvUnits *a, Policy *policy) {
                                 units[i].reported = a->units[k].reported;
         }
         for (size_t i = 0; i < a->n_units; i++)
-                unit_done(&a->units[i]);
+                av_units_unit_done(&a->units[i]);
         free(a->units);
         a->units = units;
         a->n_units = n;
@@ -474,11 +482,11 @@ int av_units_start(AvUnits *a, Policy *policy) {
 
         if (!a->listening) {
                 a->listening = true;
-                return sysbus_add_listener(a->sysbus, on_bus, a); /* calls on_bus now if connected */
+                return sysbus_add_listener(a->sysbus, av_units_on_bus, a); /* calls av_units_on_bus() now if connected */
         }
         if (a->bus) {
                 sd_bus *bus = sd_bus_ref(a->bus);
-                on_bus(NULL, bus, a);
+                av_units_on_bus(NULL, bus, a);
                 sd_bus_unref(bus);
         }
         return 0;
@@ -487,19 +495,20 @@ int av_units_start(AvUnits *a, Policy *policy) {
 size_t av_units_n_inactive(AvUnits *a) {
         size_t n = 0;
         for (size_t i = 0; a && i < a->n_units; i++)
-                if (a->units[i].known && !unit_up(&a->units[i]))
+                if (a->units[i].known && !av_units_unit_up(&a->units[i]))
                         n++;
         return n;
 }
 
 void av_units_status(AvUnits *a, JsonWriter *w) {
+        assert(w);
         json_key(w, "antivirus_units");
         json_array_begin(w);
         for (size_t i = 0; a && i < a->n_units; i++) {
                 const Unit *u = &a->units[i];
                 json_object_begin(w);
                 json_kv_string(w, "name", u->name);
-                json_kv_string(w, "state", !u->known ? "unknown" : unit_up(u) ? "active" : "inactive");
+                json_kv_string(w, "state", !u->known ? "unknown" : av_units_unit_up(u) ? "active" : "inactive");
                 if (u->known) {
                         json_kv_string(w, "active_state", u->active_state);
                         json_kv_string(w, "sub_state", u->sub_state);

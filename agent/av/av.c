@@ -35,6 +35,7 @@ static const char *const av_state_table[_AV_STATE_MAX] = {
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(av_state, AvState, "unknown");
 
 void av_reading_done(AvReading *r) {
+        assert(r);
         free(r->version);
         free(r->file);
         free(r->reason);
@@ -43,7 +44,7 @@ void av_reading_done(AvReading *r) {
         *r = (AvReading){ 0 };
 }
 
-static int reading_copy(AvReading *dst, const AvReading *src) {
+static int av_monitor_reading_copy(AvReading *dst, const AvReading *src) {
         AvReading c = { .found = src->found, .built_at = src->built_at };
         if ((src->version && !(c.version = strdup(src->version))) || (src->file && !(c.file = strdup(src->file))) ||
             (src->reason && !(c.reason = strdup(src->reason))) || (src->detail && !(c.detail = strdup(src->detail))) ||
@@ -78,11 +79,11 @@ AvState av_judge(const AvReading *r, usec_t now, usec_t max_age, usec_t *ret_nex
 
 /* ---- events ---- */
 
-static usec_t max_age(const AvMonitor *a) {
+static usec_t av_monitor_max_age(const AvMonitor *a) {
         return (usec_t) a->source_policy->av.max_age_hours * 3600 * USEC_PER_SEC;
 }
 
-static void write_av(AvMonitor *a, JsonWriter *w, usec_t now) {
+static void av_monitor_write_av(AvMonitor *a, JsonWriter *w, usec_t now) {
         const AvReading *r = &a->current;
         char ts[RFC3339_MAX];
 
@@ -112,7 +113,7 @@ static void write_av(AvMonitor *a, JsonWriter *w, usec_t now) {
         json_object_end(w);
 }
 
-static void emit(AvMonitor *a, EventKind kind, usec_t now) {
+static void av_monitor_emit(AvMonitor *a, EventKind kind, usec_t now) {
         const AvReading *r = &a->current;
         Event *e = event_new(kind);
         double hours = r->found ? ((double) now - (double) r->built_at) / (3600.0 * USEC_PER_SEC) : 0;
@@ -121,7 +122,7 @@ static void emit(AvMonitor *a, EventKind kind, usec_t now) {
                 event_free(e);
                 return (void) log_oom();
         }
-        write_av(a, event_body(e), now);
+        av_monitor_write_av(a, event_body(e), now);
         switch (kind) {
         case EVENT_AV_PATTERN_STALE:
                 if (a->state == AV_STATE_FUTURE)
@@ -148,9 +149,9 @@ static void emit(AvMonitor *a, EventKind kind, usec_t now) {
 
 /* ---- judging ---- */
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+static int av_monitor_on_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
-static void arm(AvMonitor *a) {
+static void av_monitor_arm(AvMonitor *a) {
         int r = 0;
 
         if (a->next_change == USEC_INFINITY) {
@@ -165,8 +166,8 @@ static void arm(AvMonitor *a) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time(a->event, &a->timer, CLOCK_REALTIME, a->next_change, AV_TIMER_ACCURACY, on_timer,
-                                      a);
+                r = sd_event_add_time(a->event, &a->timer, CLOCK_REALTIME, a->next_change, AV_TIMER_ACCURACY,
+                                      av_monitor_on_timer, a);
                 if (r >= 0)
                         (void) sd_event_source_set_description(a->timer, "av-stale-moment");
         }
@@ -174,12 +175,12 @@ static void arm(AvMonitor *a) {
                 log_error_errno(r, "Cannot set the pattern age timer: %m");
 }
 
-static void judge(AvMonitor *a, const char *previous_detail) {
+static void av_monitor_judge(AvMonitor *a, const char *previous_detail) {
         usec_t now = now_usec(CLOCK_REALTIME);
         AvState before = a->reported;
 
-        a->state = av_judge(&a->current, now, max_age(a), &a->next_change);
-        arm(a);
+        a->state = av_judge(&a->current, now, av_monitor_max_age(a), &a->next_change);
+        av_monitor_arm(a);
         if (a->state == before) {
                 /* Still missing, for another reason: worth a line, not an event. */
                 if (a->state == AV_STATE_MISSING && !streq_ptr(previous_detail, a->current.detail))
@@ -191,10 +192,10 @@ static void judge(AvMonitor *a, const char *previous_detail) {
         switch (a->state) {
         case AV_STATE_STALE:
         case AV_STATE_FUTURE:
-                emit(a, EVENT_AV_PATTERN_STALE, now);
+                av_monitor_emit(a, EVENT_AV_PATTERN_STALE, now);
                 break;
         case AV_STATE_MISSING:
-                emit(a, EVENT_AV_MISSING, now);
+                av_monitor_emit(a, EVENT_AV_MISSING, now);
                 break;
         case AV_STATE_OK:
                 if (before == AV_STATE_UNKNOWN)
@@ -203,7 +204,7 @@ static void judge(AvMonitor *a, const char *previous_detail) {
                                  ((double) now - (double) a->current.built_at) / (3600.0 * USEC_PER_SEC),
                                  a->source_policy->av.max_age_hours);
                 else
-                        emit(a, EVENT_AV_PATTERN_OK, now);
+                        av_monitor_emit(a, EVENT_AV_PATTERN_OK, now);
                 break;
         default:
                 break;
@@ -211,35 +212,38 @@ static void judge(AvMonitor *a, const char *previous_detail) {
 }
 
 void av_source_report(AvSource *s, const AvReading *r) {
+        assert(s);
+        assert(r);
         AvMonitor *a = s->monitor;
         _cleanup_free_ char *previous = NULL;
 
         if (!a->running)
                 return;
         previous = TAKE_PTR(a->current.detail);
-        if (reading_copy(&a->current, r) < 0)
+        if (av_monitor_reading_copy(&a->current, r) < 0)
                 return (void) log_oom();
         a->checked_at = now_usec(CLOCK_REALTIME);
         a->n_readings++;
-        judge(a, previous);
+        av_monitor_judge(a, previous);
 }
 
 AvState av_source_state(AvSource *s) {
+        assert(s);
         return s->monitor->state;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int av_monitor_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         AvMonitor *a = userdata;
         /* Read again first: an update may have been missed (the directory replaced, ...). */
         if (a->running && a->source.ops->refresh && a->source.ops->refresh(&a->source) >= 0)
                 return 0; /* its report judges */
-        judge(a, a->current.detail);
+        av_monitor_judge(a, a->current.detail);
         return 0;
 }
 
 /* ---- start, stop ---- */
 
-static void stop_source(AvMonitor *a) {
+static void av_monitor_stop_source(AvMonitor *a) {
         if (a->running && a->source.ops && a->source.ops->stop)
                 a->source.ops->stop(&a->source);
         a->running = false;
@@ -248,7 +252,7 @@ static void stop_source(AvMonitor *a) {
                 (void) sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
 }
 
-static int start_source(AvMonitor *a) {
+static int av_monitor_start_source(AvMonitor *a) {
         const AvSourceOps *ops;
         int r;
 
@@ -284,6 +288,7 @@ static int start_source(AvMonitor *a) {
 }
 
 int av_monitor_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvMonitor **ret) {
+        assert(ret);
         _cleanup_(av_monitor_freep) AvMonitor *a = NULL;
         int r;
 
@@ -304,7 +309,7 @@ int av_monitor_new(sd_event *event, SysBus *bus, const EventEmitter *emit, AvMon
 AvMonitor *av_monitor_free(AvMonitor *a) {
         if (!a)
                 return NULL;
-        stop_source(a);
+        av_monitor_stop_source(a);
         av_units_free(a->units);
         av_reading_done(&a->current);
         sd_event_source_disable_unref(a->timer);
@@ -316,19 +321,20 @@ AvMonitor *av_monitor_free(AvMonitor *a) {
         return NULL;
 }
 
-static int on_first(sd_event_source *s, void *userdata) {
+static int av_monitor_on_first(sd_event_source *s, void *userdata) {
         AvMonitor *a = userdata;
         a->first = sd_event_source_disable_unref(a->first);
-        (void) start_source(a);
+        (void) av_monitor_start_source(a);
         return 0;
 }
 
 int av_monitor_start(AvMonitor *a) {
+        assert(a);
         int r;
 
         assert(a->policy); /* av_monitor_set_policy() first */
         /* Read once the loop runs, so that agent.started is recorded first. */
-        r = sd_event_add_defer(a->event, &a->first, on_first, a);
+        r = sd_event_add_defer(a->event, &a->first, av_monitor_on_first, a);
         if (r < 0)
                 return r;
         a->started = true;
@@ -343,12 +349,12 @@ void av_monitor_set_policy(AvMonitor *a, Policy *p) {
         if (!a->started)
                 return; /* av_monitor_start() reads it */
         a->first = sd_event_source_disable_unref(a->first);
-        stop_source(a);
+        av_monitor_stop_source(a);
         if (a->policy->av.engine == AV_ENGINE_NONE) {
                 av_reading_done(&a->current);
                 a->state = a->reported = AV_STATE_UNKNOWN;
         }
-        (void) start_source(a);
+        (void) av_monitor_start_source(a);
         (void) av_units_start(a->units, a->policy);
 }
 
@@ -357,10 +363,11 @@ AvState av_monitor_state(AvMonitor *a) {
 }
 
 void av_monitor_status(AvMonitor *a, JsonWriter *w) {
+        assert(w);
         char ts[RFC3339_MAX];
         if (!a || !a->source_policy)
                 return; /* not read yet */
-        write_av(a, w, now_usec(CLOCK_REALTIME));
+        av_monitor_write_av(a, w, now_usec(CLOCK_REALTIME));
         if (a->checked_at)
                 json_kv_string(w, "antivirus_checked_at", format_rfc3339(ts, a->checked_at));
         if (a->next_change != USEC_INFINITY)
@@ -370,6 +377,7 @@ void av_monitor_status(AvMonitor *a, JsonWriter *w) {
 }
 
 void av_monitor_write_check(AvMonitor *a, JsonWriter *w) {
+        assert(w);
         const Policy *p = a ? a->policy : NULL;
         size_t inactive = a ? av_units_n_inactive(a->units) : 0;
         const char *state;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ typedef struct Span {
         size_t n;
 } Span;
 
-static int parse_uint(Span s, uint64_t max, uint64_t *ret) {
+static int cvd_header_parse_uint(Span s, uint64_t max, uint64_t *ret) {
         uint64_t v = 0;
         if (s.n == 0 || s.n > 20)
                 return -EBADMSG;
@@ -32,7 +33,7 @@ static int parse_uint(Span s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
-static int copy_text(Span s, char *dst, size_t dst_size) {
+static int cvd_header_copy_text(Span s, char *dst, size_t dst_size) {
         if (s.n >= dst_size)
                 return -EBADMSG;
         memcpy(dst, s.p, s.n);
@@ -74,24 +75,24 @@ int cvd_header_parse(const void *data, size_t size, CvdHeader *ret) {
         if (n_fields < CVD_FIELDS)
                 return -EBADMSG;
 
-        if (copy_text(f[1], c.build_time, sizeof c.build_time) < 0 || f[1].n == 0)
+        if (cvd_header_copy_text(f[1], c.build_time, sizeof c.build_time) < 0 || f[1].n == 0)
                 return -EBADMSG;
-        if (parse_uint(f[2], UINT32_MAX, &v) < 0)
+        if (cvd_header_parse_uint(f[2], UINT32_MAX, &v) < 0)
                 return -EBADMSG;
         c.version = (uint32_t) v;
-        if (parse_uint(f[3], UINT32_MAX, &v) < 0)
+        if (cvd_header_parse_uint(f[3], UINT32_MAX, &v) < 0)
                 return -EBADMSG;
         c.signatures = (uint32_t) v;
-        if (parse_uint(f[4], UINT32_MAX, &v) < 0)
+        if (cvd_header_parse_uint(f[4], UINT32_MAX, &v) < 0)
                 return -EBADMSG;
         c.functionality_level = (uint32_t) v;
         /* Not checked: libclamav verifies it, a .cld carries a placeholder. */
-        if (copy_text(f[5], c.md5, sizeof c.md5) < 0)
+        if (cvd_header_copy_text(f[5], c.md5, sizeof c.md5) < 0)
                 return -EBADMSG;
         c.has_dsig = f[6].n > 0;
-        if (copy_text(f[7], c.builder, sizeof c.builder) < 0)
+        if (cvd_header_copy_text(f[7], c.builder, sizeof c.builder) < 0)
                 return -EBADMSG;
-        if (parse_uint(f[8], CVD_STIME_MAX, &c.stime) < 0 || c.stime == 0)
+        if (cvd_header_parse_uint(f[8], CVD_STIME_MAX, &c.stime) < 0 || c.stime == 0)
                 return -EBADMSG;
 
         *ret = c;
@@ -99,6 +100,8 @@ int cvd_header_parse(const void *data, size_t size, CvdHeader *ret) {
 }
 
 int cvd_header_pick(const CvdHeader *a, const CvdHeader *b) {
+        assert(a);
+        assert(b);
         if (a->version != b->version)
                 return a->version > b->version ? 0 : 1;
         if (a->stime != b->stime)

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include "dirwatch.h"
 #include "log.h"
 
-#define DIR_MASK                                                                                             \
+#define DIR_MASK \
         (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | \
          IN_MOVE_SELF | IN_ONLYDIR)
 #define PARENT_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -18,17 +19,17 @@ struct DirWatch {
         DirWatchHandler handler;
         void *userdata;
 
-        sd_event_source *watch;  /* on dir, or on watched_path when dir is missing */
+        sd_event_source *watch; /* on dir, or on watched_path when dir is missing */
         char *watched_path;
         bool on_dir;
         sd_event_source *settle_timer;
-        usec_t burst_start; /* CLOCK_MONOTONIC of the first change not told yet; 0: none */
+        usec_t burst_start;       /* CLOCK_MONOTONIC of the first change not told yet; 0: none */
         sd_event_source *rewatch; /* defer: set the watch up again outside its own callback */
 };
 
-static int setup(DirWatch *w);
+static int dirwatch_setup(DirWatch *w);
 
-static bool name_matters(DirWatch *w, const char *name) {
+static bool dirwatch_name_matters(DirWatch *w, const char *name) {
         if (!w->names)
                 return true;
         for (char **n = w->names; *n; n++)
@@ -37,14 +38,14 @@ static bool name_matters(DirWatch *w, const char *name) {
         return false;
 }
 
-static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
+static int dirwatch_on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
         DirWatch *w = userdata;
         w->burst_start = 0;
         w->handler(w, w->userdata);
         return 0;
 }
 
-static void changed(DirWatch *w) {
+static void dirwatch_changed(DirWatch *w) {
         usec_t now = now_usec(CLOCK_MONOTONIC), when = now + w->settle;
         int r;
 
@@ -61,7 +62,7 @@ static void changed(DirWatch *w) {
                         r = sd_event_source_set_enabled(w->settle_timer, SD_EVENT_ONESHOT);
         } else
                 r = sd_event_add_time(w->event, &w->settle_timer, CLOCK_MONOTONIC, when, 10 * USEC_PER_MSEC,
-                                      on_settled, w);
+                                      dirwatch_on_settled, w);
         if (r < 0) {
                 log_error_errno(r, "Cannot time a directory change of %s: %m", w->dir);
                 w->burst_start = 0;
@@ -69,26 +70,26 @@ static void changed(DirWatch *w) {
         }
 }
 
-static int on_rewatch(sd_event_source *s, void *userdata) {
+static int dirwatch_on_rewatch(sd_event_source *s, void *userdata) {
         DirWatch *w = userdata;
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
-        (void) setup(w);
-        changed(w);
+        (void) dirwatch_setup(w);
+        dirwatch_changed(w);
         return 0;
 }
 
-static void schedule_rewatch(DirWatch *w) {
+static void dirwatch_schedule_rewatch(DirWatch *w) {
         int r = 0;
         if (w->rewatch)
                 r = sd_event_source_set_enabled(w->rewatch, SD_EVENT_ONESHOT);
         else
-                r = sd_event_add_defer(w->event, &w->rewatch, on_rewatch, w);
+                r = sd_event_add_defer(w->event, &w->rewatch, dirwatch_on_rewatch, w);
         if (r < 0)
                 log_error_errno(r, "Cannot follow %s: %m", w->dir);
 }
 
 /* w->dir below watched_path: is name its next component? */
-static bool next_component_is(DirWatch *w, const char *name) {
+static bool dirwatch_next_component_is(DirWatch *w, const char *name) {
         const char *rest = w->dir + strlen(w->watched_path ?: "");
         size_t n;
         rest += strspn(rest, "/");
@@ -96,27 +97,27 @@ static bool next_component_is(DirWatch *w, const char *name) {
         return n > 0 && strlen(name) == n && strncmp(rest, name, n) == 0;
 }
 
-static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+static int dirwatch_on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         DirWatch *w = userdata;
 
         if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)) {
                 /* Gone or replaced (or events were lost): find it again. */
-                schedule_rewatch(w);
+                dirwatch_schedule_rewatch(w);
                 return 0;
         }
         if (!w->on_dir) {
                 /* Watching a parent: did the next component of our path appear? */
-                if (ev->len > 0 && next_component_is(w, ev->name))
-                        schedule_rewatch(w);
+                if (ev->len > 0 && dirwatch_next_component_is(w, ev->name))
+                        dirwatch_schedule_rewatch(w);
                 return 0;
         }
-        if (ev->len == 0 || name_matters(w, ev->name))
-                changed(w);
+        if (ev->len == 0 || dirwatch_name_matters(w, ev->name))
+                dirwatch_changed(w);
         return 0;
 }
 
 /* The longest existing prefix of dir (at least "/"). */
-static char *existing_ancestor(const char *dir) {
+static char *dirwatch_existing_ancestor(const char *dir) {
         char *p = strdup(dir);
         struct stat st;
         if (!p)
@@ -134,13 +135,13 @@ static char *existing_ancestor(const char *dir) {
         }
 }
 
-static int setup(DirWatch *w) {
+static int dirwatch_setup(DirWatch *w) {
         _cleanup_free_ char *anc = NULL;
         int r;
 
         w->watch = sd_event_source_disable_unref(w->watch);
         w->on_dir = false;
-        r = sd_event_add_inotify(w->event, &w->watch, w->dir, DIR_MASK, on_inotify, w);
+        r = sd_event_add_inotify(w->event, &w->watch, w->dir, DIR_MASK, dirwatch_on_inotify, w);
         if (r >= 0) {
                 w->on_dir = true;
                 (void) free_and_strdup(&w->watched_path, w->dir);
@@ -149,21 +150,25 @@ static int setup(DirWatch *w) {
         if (r != -ENOENT && r != -ENOTDIR)
                 return log_error_errno(r, "Cannot watch %s: %m", w->dir);
         /* Not there (yet): wait for it from the nearest parent that is. */
-        anc = existing_ancestor(w->dir);
+        anc = dirwatch_existing_ancestor(w->dir);
         if (!anc)
                 return -ENOMEM;
-        r = sd_event_add_inotify(w->event, &w->watch, anc, PARENT_MASK, on_inotify, w);
+        r = sd_event_add_inotify(w->event, &w->watch, anc, PARENT_MASK, dirwatch_on_inotify, w);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch %s for %s to appear: %m", anc, w->dir);
         /* It may have appeared between the two calls. */
         if (access(w->dir, F_OK) == 0)
-                schedule_rewatch(w);
+                dirwatch_schedule_rewatch(w);
         (void) free_and_strdup(&w->watched_path, anc);
         return 0;
 }
 
 int dirwatch_new(sd_event *event, const char *dir, const char *const *names, usec_t settle, DirWatchHandler handler,
                  void *userdata, DirWatch **ret) {
+        assert(event);
+        assert(dir);
+        assert(handler);
+        assert(ret);
         _cleanup_(dirwatch_freep) DirWatch *w = calloc(1, sizeof *w);
         size_t n = 0;
         int r;
@@ -190,7 +195,7 @@ int dirwatch_new(sd_event *event, const char *dir, const char *const *names, use
                         if (!(w->names[i] = strdup(names[i])))
                                 return -ENOMEM;
         }
-        r = setup(w);
+        r = dirwatch_setup(w);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(w);

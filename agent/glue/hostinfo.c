@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <limits.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "text.h"
 
 int hostinfo_read(HostInfo *h) {
+        assert(h);
         char name[HOST_NAME_MAX + 1] = { 0 };
         sd_id128_t id;
 
@@ -26,6 +28,7 @@ int hostinfo_read(HostInfo *h) {
 }
 
 void hostinfo_done(HostInfo *h) {
+        assert(h);
         free(h->name);
         h->name = NULL;
 }

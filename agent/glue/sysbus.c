@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <inttypes.h>
 
 #include "log.h"
@@ -21,8 +22,8 @@ typedef struct Listener {
 
 struct SysBus {
         sd_event *event;
-        sd_bus *bus;       /* current connection, possibly still waiting for the socket */
-        sd_bus *dead;      /* a lost connection, freed on the next turn of the loop */
+        sd_bus *bus;  /* current connection, possibly still waiting for the socket */
+        sd_bus *dead; /* a lost connection, freed on the next turn of the loop */
         bool connected;
         sd_bus_slot *connected_slot, *disconnected_slot;
         sd_bus_slot *dead_slots[2];
@@ -35,7 +36,7 @@ struct SysBus {
         usec_t dropped_logged_at;
 };
 
-static void notify(SysBus *b, sd_bus *bus) {
+static void sysbus_notify(SysBus *b, sd_bus *bus) {
         /* Copy: a handler may add or remove listeners. */
         Listener l[SYSBUS_LISTENERS_MAX];
         size_t n = b->n_listeners;
@@ -44,7 +45,7 @@ static void notify(SysBus *b, sd_bus *bus) {
                 l[i].handler(b, bus, l[i].userdata);
 }
 
-static void free_dead(SysBus *b) {
+static void sysbus_free_dead(SysBus *b) {
         for (size_t i = 0; i < ELEMENTSOF(b->dead_slots); i++)
                 b->dead_slots[i] = sd_bus_slot_unref(b->dead_slots[i]);
         if (b->dead) {
@@ -54,8 +55,8 @@ static void free_dead(SysBus *b) {
 }
 
 /* Called from the connection's own callback: close it now, free it later. */
-static void drop_connection(SysBus *b) {
-        free_dead(b);
+static void sysbus_drop_connection(SysBus *b) {
+        sysbus_free_dead(b);
         b->dead_slots[0] = TAKE_PTR(b->connected_slot);
         b->dead_slots[1] = TAKE_PTR(b->disconnected_slot);
         if (b->bus)
@@ -64,16 +65,16 @@ static void drop_connection(SysBus *b) {
         b->connected = false;
 }
 
-static int connect_bus(SysBus *b);
+static int sysbus_connect_bus(SysBus *b);
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+static int sysbus_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         SysBus *b = userdata;
-        free_dead(b);
-        (void) connect_bus(b);
+        sysbus_free_dead(b);
+        (void) sysbus_connect_bus(b);
         return 0;
 }
 
-static void schedule_retry(SysBus *b, usec_t delay) {
+static void sysbus_schedule_retry(SysBus *b, usec_t delay) {
         usec_t when = now_usec(CLOCK_MONOTONIC) + delay;
         int r;
 
@@ -82,12 +83,12 @@ static void schedule_retry(SysBus *b, usec_t delay) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(b->event, &b->retry, CLOCK_MONOTONIC, when, 10 * USEC_PER_MSEC, on_retry, b);
+                r = sd_event_add_time(b->event, &b->retry, CLOCK_MONOTONIC, when, 10 * USEC_PER_MSEC, sysbus_on_retry, b);
         if (r < 0)
                 log_error_errno(r, "Cannot schedule a reconnection to the system bus: %m");
 }
 
-static usec_t next_delay(SysBus *b) {
+static usec_t sysbus_next_delay(SysBus *b) {
         /* A connection that lived long enough is retried at once (and waits for the socket). */
         if (b->attempt_at && now_usec(CLOCK_MONOTONIC) - b->attempt_at >= SYSBUS_MIN_LIFETIME) {
                 b->retry_delay = 0;
@@ -97,7 +98,7 @@ static usec_t next_delay(SysBus *b) {
         return b->retry_delay;
 }
 
-static int on_connected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int sysbus_on_connected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SysBus *b = userdata;
         const char *name = NULL;
 
@@ -105,24 +106,24 @@ static int on_connected(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         b->n_connections++;
         (void) sd_bus_get_unique_name(b->bus, &name);
         log_info("Connected to the system bus as %s.", strna(name));
-        notify(b, b->bus);
+        sysbus_notify(b, b->bus);
         return 0;
 }
 
-static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+static int sysbus_on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         SysBus *b = userdata;
         bool was = b->connected;
 
         if (was)
                 log_warning("Lost the system bus; reconnecting when it is back.");
-        drop_connection(b);
+        sysbus_drop_connection(b);
         if (was)
-                notify(b, NULL);
-        schedule_retry(b, next_delay(b));
+                sysbus_notify(b, NULL);
+        sysbus_schedule_retry(b, sysbus_next_delay(b));
         return 0;
 }
 
-static int connect_bus(SysBus *b) {
+static int sysbus_connect_bus(SysBus *b) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
         const char *addr = getenv("DBUS_SYSTEM_BUS_ADDRESS");
         int r;
@@ -144,10 +145,10 @@ static int connect_bus(SysBus *b) {
                 r = sd_bus_set_connected_signal(bus, true);
         if (r >= 0)
                 r = sd_bus_match_signal(bus, &b->connected_slot, "org.freedesktop.DBus.Local", NULL,
-                                        "org.freedesktop.DBus.Local", "Connected", on_connected, b);
+                                        "org.freedesktop.DBus.Local", "Connected", sysbus_on_connected, b);
         if (r >= 0)
                 r = sd_bus_match_signal(bus, &b->disconnected_slot, "org.freedesktop.DBus.Local", NULL,
-                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, b);
+                                        "org.freedesktop.DBus.Local", "Disconnected", sysbus_on_disconnected, b);
         if (r >= 0)
                 r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0)
@@ -158,7 +159,7 @@ static int connect_bus(SysBus *b) {
                 if (bus)
                         (void) sd_bus_detach_event(bus);
                 log_warning_errno(r, "Cannot connect to the system bus at %s, retrying: %m", addr);
-                schedule_retry(b, next_delay(b));
+                sysbus_schedule_retry(b, sysbus_next_delay(b));
                 return r;
         }
         b->bus = TAKE_PTR(bus);
@@ -166,6 +167,8 @@ static int connect_bus(SysBus *b) {
 }
 
 int sysbus_new(sd_event *event, SysBus **ret) {
+        assert(event);
+        assert(ret);
         SysBus *b = calloc(1, sizeof *b);
         if (!b)
                 return -ENOMEM;
@@ -183,7 +186,7 @@ SysBus *sysbus_free(SysBus *b) {
                 (void) sd_bus_detach_event(b->bus);
                 sd_bus_flush_close_unref(b->bus);
         }
-        free_dead(b);
+        sysbus_free_dead(b);
         sd_event_source_disable_unref(b->retry);
         sd_event_unref(b->event);
         free(b);
@@ -191,6 +194,8 @@ SysBus *sysbus_free(SysBus *b) {
 }
 
 int sysbus_add_listener(SysBus *b, SysBusHandler handler, void *userdata) {
+        assert(b);
+        assert(handler);
         if (b->n_listeners >= SYSBUS_LISTENERS_MAX)
                 return -ENOSPC;
         b->listeners[b->n_listeners++] = (Listener){ handler, userdata };
@@ -200,6 +205,7 @@ int sysbus_add_listener(SysBus *b, SysBusHandler handler, void *userdata) {
 }
 
 void sysbus_remove_listener(SysBus *b, SysBusHandler handler, void *userdata) {
+        assert(b);
         for (size_t i = 0; i < b->n_listeners; i++)
                 if (b->listeners[i].handler == handler && b->listeners[i].userdata == userdata) {
                         memmove(b->listeners + i, b->listeners + i + 1, (b->n_listeners - i - 1) * sizeof(Listener));
@@ -209,9 +215,10 @@ void sysbus_remove_listener(SysBus *b, SysBusHandler handler, void *userdata) {
 }
 
 int sysbus_start(SysBus *b) {
+        assert(b);
         if (b->bus || b->retry)
                 return 0;
-        (void) connect_bus(b);
+        (void) sysbus_connect_bus(b);
         return 0; /* a bus that is not there yet is not an error: we wait for it */
 }
 
@@ -224,6 +231,8 @@ unsigned sysbus_n_connections(SysBus *b) {
 }
 
 bool sysbus_signal_from(SysBus *b, sd_bus_message *m, const char *sender) {
+        assert(b);
+        assert(m);
         const char *from = sd_bus_message_get_sender(m), *to = sd_bus_message_get_destination(m);
         usec_t now;
 
@@ -249,8 +258,8 @@ bool sysbus_signal_from(SysBus *b, sd_bus_message *m, const char *sender) {
         log_warning("Dropped a forged %s.%s signal on %s: sent by %s%s%s, not by %s (%" PRIu64
                     " dropped in all, warned at most once a minute).",
                     strna(sd_bus_message_get_interface(m)), strna(sd_bus_message_get_member(m)),
-                    strna(sd_bus_message_get_path(m)), strna(from), to ? " to " : "", strempty(to),
-                    strna(sender), b->n_dropped);
+                    strna(sd_bus_message_get_path(m)), strna(from), to ? " to " : "", strempty(to), strna(sender),
+                    b->n_dropped);
         b->dropped_logged_at = now;
         return false;
 }

@@ -54,11 +54,11 @@ struct LockEnforcer {
 
 /* ---- helpers ---- */
 
-static const LockPolicy *policy(LockEnforcer *l) {
+static const LockPolicy *lock_enforcer_policy(LockEnforcer *l) {
         return &l->policy->lock;
 }
 
-static Kind kind_of(const Session *s) {
+static Kind lock_enforcer_kind_of(const Session *s) {
         if (!streq_ptr(s->class, "user"))
                 return KIND_NONE;
         if (session_type_is_graphical(s->type))
@@ -68,15 +68,15 @@ static Kind kind_of(const Session *s) {
         return KIND_NONE;
 }
 
-static Watched *watched_find(LockEnforcer *l, const char *id) {
+static Watched *lock_enforcer_watched_find(LockEnforcer *l, const char *id) {
         for (Watched *w = l->watched; w; w = w->next)
                 if (streq(w->id, id))
                         return w;
         return NULL;
 }
 
-static Watched *watched_get(LockEnforcer *l, const char *id) {
-        Watched *w = watched_find(l, id);
+static Watched *lock_enforcer_watched_get(LockEnforcer *l, const char *id) {
+        Watched *w = lock_enforcer_watched_find(l, id);
         if (w)
                 return w;
         w = calloc(1, sizeof *w);
@@ -95,14 +95,14 @@ static Watched *watched_get(LockEnforcer *l, const char *id) {
         return w;
 }
 
-static void watched_cancel(Watched *w) {
+static void lock_enforcer_watched_cancel(Watched *w) {
         if (w->timer)
                 (void) sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
         w->timer_at = 0;
         w->call = sd_bus_slot_unref(w->call);
 }
 
-static void watched_drop(LockEnforcer *l, Watched *w) {
+static void lock_enforcer_watched_drop(LockEnforcer *l, Watched *w) {
         /* The list's invariant (the head has no prev), which the analyzer cannot know. */
         assert(w->prev ? w->prev->next == w && l->watched != w : l->watched == w);
         if (w->prev)
@@ -120,7 +120,7 @@ static void watched_drop(LockEnforcer *l, Watched *w) {
 /* When the idle period began on CLOCK_MONOTONIC. logind gives both clocks;
  * the monotonic one is immune to the wall clock being set (NTP at boot), so it
  * wins; the realtime one is converted when it is all we have. */
-static usec_t idle_since_mono(const Session *s, usec_t realtime_since, usec_t now_mono, usec_t now_real) {
+static usec_t lock_enforcer_idle_since_mono(const Session *s, usec_t realtime_since, usec_t now_mono, usec_t now_real) {
         usec_t d;
         if (s->idle_since_mono > 0 && s->idle_since_mono <= now_mono && s->idle_since)
                 return s->idle_since_mono;
@@ -130,9 +130,9 @@ static usec_t idle_since_mono(const Session *s, usec_t realtime_since, usec_t no
         return d < now_mono ? now_mono - d : 1;
 }
 
-static int on_timer(sd_event_source *src, uint64_t usec, void *userdata);
+static int lock_enforcer_on_timer(sd_event_source *src, uint64_t usec, void *userdata);
 
-static void arm(LockEnforcer *l, Watched *w, usec_t when) {
+static void lock_enforcer_arm(LockEnforcer *l, Watched *w, usec_t when) {
         int r;
 
         if (w->timer_at == when && w->timer)
@@ -142,7 +142,8 @@ static void arm(LockEnforcer *l, Watched *w, usec_t when) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time(l->event, &w->timer, CLOCK_MONOTONIC, when, LOCK_TIMER_ACCURACY, on_timer, w);
+                r = sd_event_add_time(l->event, &w->timer, CLOCK_MONOTONIC, when, LOCK_TIMER_ACCURACY,
+                                      lock_enforcer_on_timer, w);
                 if (r >= 0)
                         (void) sd_event_source_set_description(w->timer, "lock-session");
         }
@@ -153,7 +154,7 @@ static void arm(LockEnforcer *l, Watched *w, usec_t when) {
         w->timer_at = when;
 }
 
-static void disarm(Watched *w) {
+static void lock_enforcer_disarm(Watched *w) {
         if (w->timer)
                 (void) sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
         w->timer_at = 0;
@@ -161,7 +162,7 @@ static void disarm(Watched *w) {
 
 /* ---- events ---- */
 
-static void write_session(JsonWriter *j, const Session *s) {
+static void lock_enforcer_write_session(JsonWriter *j, const Session *s) {
         json_key(j, "session");
         json_object_begin(j);
         json_kv_string(j, "id", s->id);
@@ -183,7 +184,7 @@ static void write_session(JsonWriter *j, const Session *s) {
         json_object_end(j);
 }
 
-static void write_idle(JsonWriter *j, usec_t since, usec_t timeout) {
+static void lock_enforcer_write_idle(JsonWriter *j, usec_t since, usec_t timeout) {
         char ts[RFC3339_MAX];
         usec_t now = now_usec(CLOCK_REALTIME);
         json_key(j, "idle");
@@ -195,29 +196,29 @@ static void write_idle(JsonWriter *j, usec_t since, usec_t timeout) {
         json_object_end(j);
 }
 
-static Event *new_event(LockEnforcer *l, EventKind kind, const Session *s, usec_t since, usec_t timeout) {
+static Event *lock_enforcer_new_event(LockEnforcer *l, EventKind kind, const Session *s, usec_t since, usec_t timeout) {
         Event *e = event_new(kind);
         if (!e) {
                 log_oom();
                 return NULL;
         }
-        if (event_set_policy_ref(e, policy(l)->policy_ref) < 0) {
+        if (event_set_policy_ref(e, lock_enforcer_policy(l)->policy_ref) < 0) {
                 event_free(e);
                 log_oom();
                 return NULL;
         }
-        write_session(event_body(e), s);
-        write_idle(event_body(e), since, timeout);
+        lock_enforcer_write_session(event_body(e), s);
+        lock_enforcer_write_idle(event_body(e), since, timeout);
         return e;
 }
 
-static unsigned minutes(usec_t since) {
+static unsigned lock_enforcer_minutes(usec_t since) {
         usec_t now = now_usec(CLOCK_REALTIME);
         return since && now > since ? (unsigned) ((now - since) / (60 * USEC_PER_SEC)) : 0;
 }
 
-static void emit_enforced(LockEnforcer *l, Watched *w, const Session *s) {
-        Event *e = new_event(l, EVENT_LOCK_ENFORCED, s, w->period, policy(l)->idle_timeout);
+static void lock_enforcer_emit_enforced(LockEnforcer *l, Watched *w, const Session *s) {
+        Event *e = lock_enforcer_new_event(l, EVENT_LOCK_ENFORCED, s, w->period, lock_enforcer_policy(l)->idle_timeout);
         usec_t took = now_usec(CLOCK_MONOTONIC) - w->lock_sent_at;
         if (!e)
                 return;
@@ -225,16 +226,17 @@ static void emit_enforced(LockEnforcer *l, Watched *w, const Session *s) {
         json_object_begin(event_body(e));
         json_kv_string(event_body(e), "outcome", "locked");
         json_kv_uint(event_body(e), "locked_after_ms", took / USEC_PER_MSEC);
-        json_kv_uint(event_body(e), "verify_timeout_seconds", policy(l)->verify_timeout / USEC_PER_SEC);
+        json_kv_uint(event_body(e), "verify_timeout_seconds", lock_enforcer_policy(l)->verify_timeout / USEC_PER_SEC);
         json_object_end(event_body(e));
         (void) event_set_message(e, "Locked idle session %s of %s (%s, idle %u min)", s->id, strna(s->user),
-                                 strna(s->type), minutes(w->period));
+                                 strna(s->type), lock_enforcer_minutes(w->period));
         l->counters.enforced++;
         (void) event_emit(&l->emit, e, NULL);
 }
 
-static void emit_failed(LockEnforcer *l, Watched *w, const Session *s, const char *reason, const sd_bus_error *err) {
-        Event *e = new_event(l, EVENT_LOCK_FAILED, s, w->period, policy(l)->idle_timeout);
+static void lock_enforcer_emit_failed(LockEnforcer *l, Watched *w, const Session *s, const char *reason,
+                                      const sd_bus_error *err) {
+        Event *e = lock_enforcer_new_event(l, EVENT_LOCK_FAILED, s, w->period, lock_enforcer_policy(l)->idle_timeout);
         if (!e)
                 return;
         json_key(event_body(e), "lock");
@@ -245,78 +247,79 @@ static void emit_failed(LockEnforcer *l, Watched *w, const Session *s, const cha
                 json_kv_string(event_body(e), "error", err->name);
         if (err && err->message)
                 json_kv_string(event_body(e), "error_message", err->message);
-        json_kv_uint(event_body(e), "verify_timeout_seconds", policy(l)->verify_timeout / USEC_PER_SEC);
+        json_kv_uint(event_body(e), "verify_timeout_seconds", lock_enforcer_policy(l)->verify_timeout / USEC_PER_SEC);
         json_object_end(event_body(e));
         if (err)
                 (void) event_set_message(e, "Could not lock idle session %s of %s: logind refused (%s)", s->id,
                                          strna(s->user), strna(err->message ?: err->name));
         else
                 (void) event_set_message(e, "Idle session %s of %s is NOT locked: no screen locker answered within %u s",
-                                         s->id, strna(s->user), (unsigned) (policy(l)->verify_timeout / USEC_PER_SEC));
+                                         s->id, strna(s->user),
+                                         (unsigned) (lock_enforcer_policy(l)->verify_timeout / USEC_PER_SEC));
         l->counters.failed++;
         (void) event_emit(&l->emit, e, NULL);
 }
 
 /* ---- graphical sessions: lock ---- */
 
-static Session *session_of(LockEnforcer *l, Watched *w) {
+static Session *lock_enforcer_session_of(LockEnforcer *l, Watched *w) {
         return session_tracker_find(l->sessions, w->id);
 }
 
-static void finish_lock(LockEnforcer *l, Watched *w, const Session *s, bool locked, const char *reason,
-                        const sd_bus_error *err) {
-        disarm(w);
+static void lock_enforcer_finish_lock(LockEnforcer *l, Watched *w, const Session *s, bool locked, const char *reason,
+                                      const sd_bus_error *err) {
+        lock_enforcer_disarm(w);
         w->call = sd_bus_slot_unref(w->call);
         w->phase = PHASE_DONE;
         w->failed = !locked;
         if (locked)
-                emit_enforced(l, w, s);
+                lock_enforcer_emit_enforced(l, w, s);
         else
-                emit_failed(l, w, s, reason, err);
+                lock_enforcer_emit_failed(l, w, s, reason, err);
 }
 
-static int on_lock_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int lock_enforcer_on_lock_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Watched *w = userdata;
         LockEnforcer *l = w->owner;
         const sd_bus_error *e = sd_bus_message_get_error(m);
-        Session *s = session_of(l, w);
+        Session *s = lock_enforcer_session_of(l, w);
 
         w->call = sd_bus_slot_unref(w->call);
         if (!e || !s || w->phase != PHASE_LOCKING)
                 return 0; /* accepted: LockedHint tells whether it took */
         log_warning("logind refused to lock session %s: %s", w->id, strna(e->message));
-        finish_lock(l, w, s, false, "lock_call_failed", e);
+        lock_enforcer_finish_lock(l, w, s, false, "lock_call_failed", e);
         return 0;
 }
 
-static void send_lock(LockEnforcer *l, Watched *w, Session *s) {
+static void lock_enforcer_send_lock(LockEnforcer *l, Watched *w, Session *s) {
         sd_bus *bus = session_tracker_bus(l->sessions);
         int r = -ENOTCONN;
 
         w->phase = PHASE_LOCKING;
         w->lock_sent_at = now_usec(CLOCK_MONOTONIC);
         if (bus)
-                r = sd_bus_call_method_async(bus, &w->call, LOGIND_NAME, s->path, LOGIND_SESSION, "Lock", on_lock_reply,
-                                             w, NULL);
+                r = sd_bus_call_method_async(bus, &w->call, LOGIND_NAME, s->path, LOGIND_SESSION, "Lock",
+                                             lock_enforcer_on_lock_reply, w, NULL);
         if (r < 0) {
                 sd_bus_error err = SD_BUS_ERROR_MAKE_CONST("org.mamori.Error.NoBus", "cannot reach logind");
                 log_error_errno(r, "Cannot ask logind to lock session %s: %m", s->id);
-                finish_lock(l, w, s, false, "lock_call_failed", &err);
+                lock_enforcer_finish_lock(l, w, s, false, "lock_call_failed", &err);
                 return;
         }
         log_info("Session %s of %s idle since %u min and not locked: asked logind to lock it.", s->id, strna(s->user),
-                 minutes(w->period));
-        arm(l, w, w->lock_sent_at + policy(l)->verify_timeout);
+                 lock_enforcer_minutes(w->period));
+        lock_enforcer_arm(l, w, w->lock_sent_at + lock_enforcer_policy(l)->verify_timeout);
 }
 
-static void evaluate_graphical(LockEnforcer *l, Watched *w, Session *s, bool timer_fired) {
+static void lock_enforcer_evaluate_graphical(LockEnforcer *l, Watched *w, Session *s, bool timer_fired) {
         usec_t now_mono = now_usec(CLOCK_MONOTONIC), now_real = now_usec(CLOCK_REALTIME), since, deadline;
 
         if (w->phase == PHASE_LOCKING) {
                 if (s->locked_hint)
-                        finish_lock(l, w, s, true, NULL, NULL);
+                        lock_enforcer_finish_lock(l, w, s, true, NULL, NULL);
                 else if (timer_fired) /* verify_timeout passed */
-                        finish_lock(l, w, s, false, "no_locker", NULL);
+                        lock_enforcer_finish_lock(l, w, s, false, "no_locker", NULL);
                 return;
         }
         if (!s->idle_hint) {
@@ -324,12 +327,12 @@ static void evaluate_graphical(LockEnforcer *l, Watched *w, Session *s, bool tim
                 w->phase = PHASE_WATCH;
                 w->failed = false;
                 w->unknown_since = 0;
-                disarm(w);
+                lock_enforcer_disarm(w);
                 return;
         }
         if (s->locked_hint || !s->active || streq_ptr(s->state, "closing")) {
                 /* Locked already, or not on screen: nothing to do until that changes. */
-                disarm(w);
+                lock_enforcer_disarm(w);
                 return;
         }
         since = s->idle_since;
@@ -343,19 +346,19 @@ static void evaluate_graphical(LockEnforcer *l, Watched *w, Session *s, bool tim
                 return; /* one Lock() per idle period */
         w->phase = PHASE_WATCH;
         w->period = since;
-        deadline = idle_since_mono(s, since, now_mono, now_real) + policy(l)->idle_timeout;
+        deadline = lock_enforcer_idle_since_mono(s, since, now_mono, now_real) + lock_enforcer_policy(l)->idle_timeout;
         if (deadline > now_mono) {
-                arm(l, w, deadline);
+                lock_enforcer_arm(l, w, deadline);
                 return;
         }
-        send_lock(l, w, s);
+        lock_enforcer_send_lock(l, w, s);
 }
 
 /* ---- tty and remote sessions: report, terminate ---- */
 
-static void emit_idle_session(LockEnforcer *l, Watched *w, const Session *s) {
-        const LockPolicy *p = policy(l);
-        Event *e = new_event(l, EVENT_LOCK_IDLE_SESSION, s, w->period, p->idle_timeout);
+static void lock_enforcer_emit_idle_session(LockEnforcer *l, Watched *w, const Session *s) {
+        const LockPolicy *p = lock_enforcer_policy(l);
+        Event *e = lock_enforcer_new_event(l, EVENT_LOCK_IDLE_SESSION, s, w->period, p->idle_timeout);
         char ts[RFC3339_MAX];
         if (!e)
                 return;
@@ -368,15 +371,15 @@ static void emit_idle_session(LockEnforcer *l, Watched *w, const Session *s) {
         }
         json_object_end(event_body(e));
         (void) event_set_message(e, "%s session %s of %s has been idle for %u min%s", s->remote ? "Remote" : "Text",
-                                 s->id, strna(s->user), minutes(w->period),
+                                 s->id, strna(s->user), lock_enforcer_minutes(w->period),
                                  p->tty == LOCK_TTY_TERMINATE ? "; it will be ended if it stays idle" : "");
         l->counters.idle_reported++;
         (void) event_emit(&l->emit, e, NULL);
 }
 
-static void emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const sd_bus_error *err) {
-        const LockPolicy *p = policy(l);
-        Event *e = new_event(l, EVENT_LOCK_SESSION_TERMINATED, s, w->period, p->tty_idle_timeout);
+static void lock_enforcer_emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const sd_bus_error *err) {
+        const LockPolicy *p = lock_enforcer_policy(l);
+        Event *e = lock_enforcer_new_event(l, EVENT_LOCK_SESSION_TERMINATED, s, w->period, p->tty_idle_timeout);
         if (!e)
                 return;
         json_key(event_body(e), "terminate");
@@ -393,23 +396,23 @@ static void emit_terminated(LockEnforcer *l, Watched *w, const Session *s, const
                                          strna(err->message ?: err->name));
         } else
                 (void) event_set_message(e, "Ended session %s of %s after %u min idle", s->id, strna(s->user),
-                                         minutes(w->period));
+                                         lock_enforcer_minutes(w->period));
         l->counters.terminated++;
         (void) event_emit(&l->emit, e, NULL);
 }
 
-static int on_terminate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int lock_enforcer_on_terminate_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Watched *w = userdata;
         LockEnforcer *l = w->owner;
-        Session *s = session_of(l, w);
+        Session *s = lock_enforcer_session_of(l, w);
 
         w->call = sd_bus_slot_unref(w->call);
         if (s)
-                emit_terminated(l, w, s, sd_bus_message_get_error(m));
+                lock_enforcer_emit_terminated(l, w, s, sd_bus_message_get_error(m));
         return 0;
 }
 
-static void send_terminate(LockEnforcer *l, Watched *w, Session *s) {
+static void lock_enforcer_send_terminate(LockEnforcer *l, Watched *w, Session *s) {
         sd_bus *bus = session_tracker_bus(l->sessions);
         int r = -ENOTCONN;
 
@@ -417,18 +420,18 @@ static void send_terminate(LockEnforcer *l, Watched *w, Session *s) {
         w->phase = PHASE_DONE;
         if (bus)
                 r = sd_bus_call_method_async(bus, &w->call, LOGIND_NAME, s->path, LOGIND_SESSION, "Terminate",
-                                             on_terminate_reply, w, NULL);
+                                             lock_enforcer_on_terminate_reply, w, NULL);
         if (r < 0) {
                 sd_bus_error err = SD_BUS_ERROR_MAKE_CONST("org.mamori.Error.NoBus", "cannot reach logind");
-                emit_terminated(l, w, s, &err);
+                lock_enforcer_emit_terminated(l, w, s, &err);
                 return;
         }
         log_notice("Session %s of %s idle for %u min: asked logind to end it.", s->id, strna(s->user),
-                   minutes(w->period));
+                   lock_enforcer_minutes(w->period));
 }
 
-static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fired) {
-        const LockPolicy *p = policy(l);
+static void lock_enforcer_evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fired) {
+        const LockPolicy *p = lock_enforcer_policy(l);
         usec_t now_mono = now_usec(CLOCK_MONOTONIC), now_real = now_usec(CLOCK_REALTIME), since, since_mono, due;
         bool graphical = session_type_is_graphical(s->type);
         /* A tty's IdleSinceHint is its atime, computed when asked and never
@@ -436,14 +439,14 @@ static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fir
         bool fresh = graphical || (s->read_at && now_mono - s->read_at < TTY_FRESH);
 
         if (p->tty == LOCK_TTY_IGNORE) {
-                disarm(w);
+                lock_enforcer_disarm(w);
                 return;
         }
         if (streq_ptr(s->state, "closing") || w->call)
                 return;
         since = graphical ? (s->idle_hint ? s->idle_since : 0) : s->idle_since;
         if (since == 0) {
-                disarm(w);
+                lock_enforcer_disarm(w);
                 return;
         }
         if (since != w->period) {
@@ -454,7 +457,7 @@ static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fir
         }
         if (w->terminated)
                 return;
-        since_mono = idle_since_mono(s, since, now_mono, now_real);
+        since_mono = lock_enforcer_idle_since_mono(s, since, now_mono, now_real);
 
         if (!w->reported)
                 due = since_mono + p->idle_timeout;
@@ -463,7 +466,7 @@ static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fir
         else {
                 /* Reported, report only: just a new idle period matters now. */
                 if (graphical) {
-                        disarm(w); /* its IdleHint changes are signalled */
+                        lock_enforcer_disarm(w); /* its IdleHint changes are signalled */
                         return;
                 }
                 if (w->timer_at && !timer_fired)
@@ -474,90 +477,90 @@ static void evaluate_tty(LockEnforcer *l, Watched *w, Session *s, bool timer_fir
                 }
                 /* No signal tells of tty activity: look again, less and less often. */
                 w->recheck = w->recheck ? MIN(w->recheck * 2, TTY_RECHECK_MAX) : p->idle_timeout;
-                arm(l, w, now_mono + w->recheck);
+                lock_enforcer_arm(l, w, now_mono + w->recheck);
                 return;
         }
         if (due > now_mono) {
-                arm(l, w, due);
+                lock_enforcer_arm(l, w, due);
                 return;
         }
         if (!fresh) {
                 /* changed() follows the answer; the timer is a fallback if none comes. */
-                arm(l, w, now_mono + p->idle_timeout);
+                lock_enforcer_arm(l, w, now_mono + p->idle_timeout);
                 (void) session_tracker_refresh(l->sessions, s);
                 return;
         }
         if (!w->reported) {
                 w->reported = true;
-                emit_idle_session(l, w, s);
+                lock_enforcer_emit_idle_session(l, w, s);
                 if (p->tty == LOCK_TTY_TERMINATE)
-                        arm(l, w, since_mono + p->tty_idle_timeout);
+                        lock_enforcer_arm(l, w, since_mono + p->tty_idle_timeout);
                 else if (!graphical) {
                         w->recheck = p->idle_timeout;
-                        arm(l, w, now_mono + w->recheck);
+                        lock_enforcer_arm(l, w, now_mono + w->recheck);
                 } else
-                        disarm(w);
+                        lock_enforcer_disarm(w);
                 return;
         }
-        disarm(w);
-        send_terminate(l, w, s);
+        lock_enforcer_disarm(w);
+        lock_enforcer_send_terminate(l, w, s);
 }
 
 /* ---- dispatch ---- */
 
-static void evaluate(LockEnforcer *l, Session *s, bool timer_fired) {
-        Kind k = kind_of(s);
-        Watched *w = watched_find(l, s->id);
+static void lock_enforcer_evaluate(LockEnforcer *l, Session *s, bool timer_fired) {
+        Kind k = lock_enforcer_kind_of(s);
+        Watched *w = lock_enforcer_watched_find(l, s->id);
 
         if (!l->policy)
                 return; /* nothing to enforce before the first policy */
         if (k == KIND_NONE) {
                 if (w && w->phase != PHASE_LOCKING)
-                        watched_drop(l, w);
+                        lock_enforcer_watched_drop(l, w);
                 return;
         }
         if (!w) {
-                w = watched_get(l, s->id);
+                w = lock_enforcer_watched_get(l, s->id);
                 if (!w)
                         return (void) log_oom();
         }
         if (k == KIND_GRAPHICAL)
-                evaluate_graphical(l, w, s, timer_fired);
+                lock_enforcer_evaluate_graphical(l, w, s, timer_fired);
         else
-                evaluate_tty(l, w, s, timer_fired);
+                lock_enforcer_evaluate_tty(l, w, s, timer_fired);
 }
 
-static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+static int lock_enforcer_on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         Watched *w = userdata;
         LockEnforcer *l = w->owner;
-        Session *s = session_of(l, w);
+        Session *s = lock_enforcer_session_of(l, w);
 
         w->timer_at = 0;
         if (!s || !session_tracker_logind_present(l->sessions))
                 return 0;
-        evaluate(l, s, true);
+        lock_enforcer_evaluate(l, s, true);
         return 0;
 }
 
-static void on_session_changed(SessionTracker *t, Session *s, void *userdata) {
-        evaluate(userdata, s, false);
+static void lock_enforcer_on_session_changed(SessionTracker *t, Session *s, void *userdata) {
+        lock_enforcer_evaluate(userdata, s, false);
 }
 
-static void on_session_removed(SessionTracker *t, Session *s, void *userdata) {
+static void lock_enforcer_on_session_removed(SessionTracker *t, Session *s, void *userdata) {
         LockEnforcer *l = userdata;
-        Watched *w = watched_find(l, s->id);
+        Watched *w = lock_enforcer_watched_find(l, s->id);
         if (w)
-                watched_drop(l, w);
+                lock_enforcer_watched_drop(l, w);
 }
 
-static void on_logind(SessionTracker *t, bool present, void *userdata) {
+static void lock_enforcer_on_logind(SessionTracker *t, bool present, void *userdata) {
         LockEnforcer *l = userdata;
         if (present)
                 return; /* each session's changed() follows its properties */
         /* Nothing can be asked or verified now. A lock under way is asked again
          * once logind is back and the session is still idle and unlocked. */
         for (Watched *w = l->watched; w; w = w->next) {
-                watched_cancel(w);
+                lock_enforcer_watched_cancel(w);
                 if (w->phase == PHASE_LOCKING) {
                         w->phase = PHASE_WATCH;
                         w->period = 0;
@@ -566,14 +569,15 @@ static void on_logind(SessionTracker *t, bool present, void *userdata) {
 }
 
 static const SessionTrackerHandlers session_handlers = {
-        .changed = on_session_changed,
-        .removed = on_session_removed,
-        .logind = on_logind,
+        .changed = lock_enforcer_on_session_changed,
+        .removed = lock_enforcer_on_session_removed,
+        .logind = lock_enforcer_on_logind,
 };
 
 /* ---- public ---- */
 
 int lock_enforcer_new(sd_event *event, SessionTracker *sessions, const EventEmitter *emit, LockEnforcer **ret) {
+        assert(ret);
         LockEnforcer *l;
 
         assert(event && sessions && emit);
@@ -593,7 +597,7 @@ LockEnforcer *lock_enforcer_free(LockEnforcer *l) {
                 return NULL;
         session_tracker_set_handlers(l->sessions, NULL, NULL);
         while (l->watched)
-                watched_drop(l, l->watched);
+                lock_enforcer_watched_drop(l, l->watched);
         policy_unref(l->policy);
         sd_event_unref(l->event);
         free(l);
@@ -609,13 +613,13 @@ void lock_enforcer_set_policy(LockEnforcer *l, Policy *p) {
         if (!session_tracker_logind_present(l->sessions))
                 return;
         for (Session *s = session_tracker_sessions(l->sessions); s; s = s->next) {
-                Watched *w = watched_find(l, s->id);
+                Watched *w = lock_enforcer_watched_find(l, s->id);
                 if (w && w->phase == PHASE_WATCH) {
-                        disarm(w);
+                        lock_enforcer_disarm(w);
                         w->recheck = 0;
                 }
                 if (s->known)
-                        evaluate(l, s, false);
+                        lock_enforcer_evaluate(l, s, false);
         }
 }
 
@@ -629,6 +633,7 @@ LockCounters lock_enforcer_counters(LockEnforcer *l) {
 }
 
 void lock_enforcer_status(LockEnforcer *l, JsonWriter *j) {
+        assert(j);
         static const char *const phases[] = { "watch", "locking", "done" };
         LockCounters c = lock_enforcer_counters(l);
         usec_t now = now_usec(CLOCK_MONOTONIC);
@@ -652,6 +657,7 @@ void lock_enforcer_status(LockEnforcer *l, JsonWriter *j) {
 }
 
 void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
+        assert(j);
         SessionTracker *t = l ? l->sessions : NULL;
         size_t graphical = 0, open = 0;
         LockCounters c = lock_enforcer_counters(l);
@@ -660,8 +666,8 @@ void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
 
         /* no sessions without an enforcer (t is NULL then) */
         for (Session *s = l ? session_tracker_sessions(t) : NULL; s; s = s->next) {
-                Watched *w = watched_find(l, s->id);
-                if (!s->known || kind_of(s) != KIND_GRAPHICAL)
+                Watched *w = lock_enforcer_watched_find(l, s->id);
+                if (!s->known || lock_enforcer_kind_of(s) != KIND_GRAPHICAL)
                         continue;
                 graphical++;
                 /* Idle, unlocked, and our lock did not take: the seat is open now. */
@@ -686,8 +692,8 @@ void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {
         json_kv_string(j, "state", state);
         json_kv_string(j, "detail", detail);
         if (l && l->policy) {
-                json_kv_uint(j, "idle_timeout_sec", policy(l)->idle_timeout / USEC_PER_SEC);
-                json_kv_string(j, "tty", lock_tty_action_to_string(policy(l)->tty));
+                json_kv_uint(j, "idle_timeout_sec", lock_enforcer_policy(l)->idle_timeout / USEC_PER_SEC);
+                json_kv_string(j, "tty", lock_tty_action_to_string(lock_enforcer_policy(l)->tty));
                 json_kv_uint(j, "sessions_not_locked", open);
                 lock_enforcer_status(l, j);
                 session_tracker_status(t, j);

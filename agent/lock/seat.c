@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,13 +10,14 @@
 #include "text.h"
 
 void seat_user_done(SeatUser *u) {
+        assert(u);
         free(u->name);
         free(u->session);
         *u = (SeatUser){ 0 };
 }
 
 /* logind writes NAME= into /run/systemd/users/<uid>. */
-static char *user_name_from_logind(uid_t uid) {
+static char *seat_user_name_from_logind(uid_t uid) {
         _cleanup_fclose_ FILE *f = NULL;
         char path[64], line[512];
 
@@ -33,6 +35,7 @@ static char *user_name_from_logind(uid_t uid) {
 }
 
 int seat_active_user(SeatUser *ret) {
+        assert(ret);
         _cleanup_free_ char *session = NULL;
         uid_t uid;
         int r;
@@ -44,6 +47,6 @@ int seat_active_user(SeatUser *ret) {
         ret->uid = uid;
         ret->known = 1;
         ret->session = text_sanitize(session, strlen(session), 64, NULL);
-        ret->name = user_name_from_logind(uid);
+        ret->name = seat_user_name_from_logind(uid);
         return 0;
 }

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+
 #include "log.h"
 #include "sessions.h"
 #include "text.h"
@@ -56,20 +58,22 @@ static Session *session_free(Session *s) {
 }
 
 Session *session_tracker_find(SessionTracker *t, const char *id) {
+        assert(t);
+        assert(id);
         for (Session *s = t->sessions; s; s = s->next)
                 if (streq(s->id, id))
                         return s;
         return NULL;
 }
 
-static Session *find_by_path(SessionTracker *t, const char *path) {
+static Session *session_tracker_find_by_path(SessionTracker *t, const char *path) {
         for (Session *s = t->sessions; s; s = s->next)
                 if (streq(s->path, path))
                         return s;
         return NULL;
 }
 
-static char *clean(const char *s) {
+static char *session_tracker_clean(const char *s) {
         return text_sanitize(s ? s : "", s ? strlen(s) : 0, 256, NULL);
 }
 
@@ -78,7 +82,7 @@ static Session *session_add(SessionTracker *t, const char *id, const char *path)
         if (!s)
                 return NULL;
         s->tracker = t;
-        s->id = clean(id);
+        s->id = session_tracker_clean(id);
         s->path = strdup(path);
         if (!s->id || !s->path)
                 return session_free(s);
@@ -105,24 +109,24 @@ static void session_remove(SessionTracker *t, Session *s) {
 
 /* ---- properties ---- */
 
-static int read_string(sd_bus_message *m, char **field) {
+static int session_read_string(sd_bus_message *m, char **field) {
         const char *v;
         int r = sd_bus_message_read_basic(m, 's', &v);
         if (r < 0)
                 return r;
         free(*field);
-        *field = clean(v);
+        *field = session_tracker_clean(v);
         return *field ? 0 : -ENOMEM;
 }
 
-static int read_bool(sd_bus_message *m, bool *field) {
+static int session_read_bool(sd_bus_message *m, bool *field) {
         int v, r = sd_bus_message_read_basic(m, 'b', &v);
         if (r >= 0)
                 *field = v;
         return r;
 }
 
-static int read_u64(sd_bus_message *m, usec_t *field) {
+static int session_read_u64(sd_bus_message *m, usec_t *field) {
         uint64_t v;
         int r = sd_bus_message_read_basic(m, 't', &v);
         if (r >= 0)
@@ -131,7 +135,7 @@ static int read_u64(sd_bus_message *m, usec_t *field) {
 }
 
 /* One "name": variant of a{sv}; the message is positioned at the variant. */
-static int read_property(sd_bus_message *m, Session *s, const char *name) {
+static int session_read_property(sd_bus_message *m, Session *s, const char *name) {
         const char *contents = NULL;
         char type;
         int r;
@@ -150,9 +154,9 @@ static int read_property(sd_bus_message *m, Session *s, const char *name) {
                         r = reader(m, &s->field); \
                 goto exit; \
         }
-#define STRING(key, field) PROPERTY(key, "s", read_string, field)
-#define BOOL(key, field) PROPERTY(key, "b", read_bool, field)
-#define U64(key, field) PROPERTY(key, "t", read_u64, field)
+#define STRING(key, field) PROPERTY(key, "s", session_read_string, field)
+#define BOOL(key, field) PROPERTY(key, "b", session_read_bool, field)
+#define U64(key, field) PROPERTY(key, "t", session_read_u64, field)
         STRING("Name", user);
         STRING("Type", type);
         STRING("Class", class);
@@ -188,7 +192,7 @@ static int read_property(sd_bus_message *m, Session *s, const char *name) {
                         r = sd_bus_message_read(m, "(so)", &seat, &p);
                 if (r >= 0) {
                         free(s->seat);
-                        s->seat = clean(seat);
+                        s->seat = session_tracker_clean(seat);
                         r = s->seat ? 0 : -ENOMEM;
                 }
                 goto exit;
@@ -201,7 +205,7 @@ exit:
         return sd_bus_message_exit_container(m);
 }
 
-static int read_properties(sd_bus_message *m, Session *s) {
+static int session_read_properties(sd_bus_message *m, Session *s) {
         int r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
         if (r < 0)
                 return r;
@@ -214,7 +218,7 @@ static int read_properties(sd_bus_message *m, Session *s) {
                         break;
                 r = sd_bus_message_read_basic(m, 's', &name);
                 if (r >= 0)
-                        r = read_property(m, s, name);
+                        r = session_read_property(m, s, name);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(m);
                 if (r < 0)
@@ -223,14 +227,14 @@ static int read_properties(sd_bus_message *m, Session *s) {
         return sd_bus_message_exit_container(m);
 }
 
-static void changed(SessionTracker *t, Session *s) {
+static void session_tracker_changed(SessionTracker *t, Session *s) {
         if (s->known && t->handlers.changed)
                 t->handlers.changed(t, s, t->userdata);
 }
 
-static int request_properties(SessionTracker *t, Session *s);
+static int session_tracker_request_properties(SessionTracker *t, Session *s);
 
-static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Session *s = userdata;
         SessionTracker *t = s->tracker;
         const sd_bus_error *e = sd_bus_message_get_error(m);
@@ -248,7 +252,7 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                         log_warning("Cannot read the properties of session %s: %s", s->id, strna(e->message));
                 return 0;
         }
-        r = read_properties(m, s);
+        r = session_read_properties(m, s);
         if (r < 0) {
                 log_warning_errno(r, "Cannot parse the properties of session %s: %m", s->id);
                 return 0;
@@ -256,13 +260,13 @@ static int on_getall(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         s->known = true;
         s->read_at = now_usec(CLOCK_MONOTONIC);
         if (s->reread)
-                (void) request_properties(t, s); /* changed() follows that reply */
+                (void) session_tracker_request_properties(t, s); /* session_tracker_changed() follows that reply */
         else
-                changed(t, s);
+                session_tracker_changed(t, s);
         return 0;
 }
 
-static int request_properties(SessionTracker *t, Session *s) {
+static int session_tracker_request_properties(SessionTracker *t, Session *s) {
         int r;
 
         if (!t->bus || !t->present)
@@ -274,58 +278,60 @@ static int request_properties(SessionTracker *t, Session *s) {
         }
         s->reread = false;
         r = sd_bus_call_method_async(t->bus, &s->getall_slot, LOGIND_NAME, s->path, "org.freedesktop.DBus.Properties",
-                                     "GetAll", on_getall, s, "s", LOGIND_SESSION);
+                                     "GetAll", session_tracker_on_getall, s, "s", LOGIND_SESSION);
         if (r < 0)
                 return log_error_errno(r, "Cannot ask logind about session %s: %m", s->id);
         return 0;
 }
 
 int session_tracker_refresh(SessionTracker *t, Session *s) {
-        return request_properties(t, s);
+        assert(t);
+        assert(s);
+        return session_tracker_request_properties(t, s);
 }
 
 /* A change is only a cue: the values are read from logind itself (GetAll goes to
  * the owner of its name), so that even a signal that got past the sender check
  * could not put a user, a hint or a time of its own into our view. */
-static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         Session *s;
 
         if (!sysbus_signal_from(t->sysbus, m, t->owner))
                 return 0;
-        s = find_by_path(t, sd_bus_message_get_path(m) ?: "");
+        s = session_tracker_find_by_path(t, sd_bus_message_get_path(m) ?: "");
         if (!s)
-                return 0;                /* not announced yet: SessionNew and GetAll follow */
-        (void) request_properties(t, s); /* changed() follows the reply */
+                return 0;                                /* not announced yet: SessionNew and GetAll follow */
+        (void) session_tracker_request_properties(t, s); /* session_tracker_changed() follows the reply */
         return 0;
 }
 
-static int on_session_new(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_session_new(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         const char *id, *path;
         Session *s;
 
         if (!sysbus_signal_from(t->sysbus, m, t->owner) || sd_bus_message_read(m, "so", &id, &path) < 0)
                 return 0;
-        s = find_by_path(t, path);
+        s = session_tracker_find_by_path(t, path);
         if (!s) {
                 s = session_add(t, id, path);
                 if (!s)
                         return log_oom(), 0;
                 log_debug("Session %s appeared.", s->id);
         }
-        (void) request_properties(t, s);
+        (void) session_tracker_request_properties(t, s);
         return 0;
 }
 
-static int on_session_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_session_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         const char *id, *path;
         Session *s;
 
         if (!sysbus_signal_from(t->sysbus, m, t->owner) || sd_bus_message_read(m, "so", &id, &path) < 0)
                 return 0;
-        s = find_by_path(t, path);
+        s = session_tracker_find_by_path(t, path);
         if (s) {
                 log_debug("Session %s ended.", s->id);
                 session_remove(t, s);
@@ -335,7 +341,7 @@ static int on_session_removed(sd_bus_message *m, void *userdata, sd_bus_error *r
 
 /* ---- the list, and logind coming and going ---- */
 
-static void set_absent(SessionTracker *t, const char *why) {
+static void session_tracker_set_absent(SessionTracker *t, const char *why) {
         bool was = t->present;
 
         t->present = false;
@@ -352,7 +358,7 @@ static void set_absent(SessionTracker *t, const char *why) {
                 t->handlers.logind(t, false, t->userdata);
 }
 
-static int on_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(m);
         const char *id, *seat, *user, *path;
@@ -361,7 +367,7 @@ static int on_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
         t->list_slot = sd_bus_slot_unref(t->list_slot);
         if (e) {
-                set_absent(t, e->message ?: e->name);
+                session_tracker_set_absent(t, e->message ?: e->name);
                 return 0;
         }
         t->present = true;
@@ -371,14 +377,14 @@ static int on_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "(susso)");
         while (r >= 0 && (r = sd_bus_message_read(m, "(susso)", &id, &uid, &user, &seat, &path)) > 0) {
-                Session *s = find_by_path(t, path);
+                Session *s = session_tracker_find_by_path(t, path);
                 if (!s) {
                         s = session_add(t, id, path);
                         if (!s)
                                 return log_oom(), 0;
                 }
                 s->listed = true;
-                (void) request_properties(t, s);
+                (void) session_tracker_request_properties(t, s);
         }
         if (r < 0)
                 log_warning_errno(r, "Cannot parse logind's session list: %m");
@@ -397,12 +403,12 @@ static int on_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-static int resync(SessionTracker *t) {
+static int session_tracker_resync(SessionTracker *t) {
         int r;
 
         t->list_slot = sd_bus_slot_unref(t->list_slot);
         r = sd_bus_call_method_async(t->bus, &t->list_slot, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER, "ListSessions",
-                                     on_list_sessions, t, NULL);
+                                     session_tracker_on_list_sessions, t, NULL);
         if (r < 0)
                 return log_error_errno(r, "Cannot ask logind for its sessions: %m");
         return 0;
@@ -411,7 +417,7 @@ static int resync(SessionTracker *t) {
 /* Only the bus itself can send a signal whose sender is org.freedesktop.DBus:
  * dbus-daemon sets the sender of every message it routes to the unique name of
  * the connection that sent it, and no connection may own that name. */
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         const char *name, *old_owner, *new_owner;
 
@@ -421,7 +427,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         t->owner_slot = sd_bus_slot_unref(t->owner_slot); /* this is newer than its answer */
         if (isempty(new_owner)) {
                 t->owner = mfree(t->owner);
-                set_absent(t, "it left the bus");
+                session_tracker_set_absent(t, "it left the bus");
                 return 0;
         }
         if (free_and_strdup(&t->owner, new_owner) < 0)
@@ -430,31 +436,31 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (t->present && t->handlers.logind)
                 t->handlers.logind(t, false, t->userdata); /* a new instance: pause until it is read */
         t->synced = false;
-        (void) resync(t);
+        (void) session_tracker_resync(t);
         return 0;
 }
 
-static int on_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+static int session_tracker_on_get_name_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         SessionTracker *t = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(m);
         const char *owner;
 
         t->owner_slot = sd_bus_slot_unref(t->owner_slot);
         if (e) {
-                set_absent(t, e->message ?: e->name); /* NameOwnerChanged tells when it comes */
+                session_tracker_set_absent(t, e->message ?: e->name); /* NameOwnerChanged tells when it comes */
                 return 0;
         }
         if (sd_bus_message_read(m, "s", &owner) < 0 || owner[0] != ':') {
-                set_absent(t, "the bus gave no owner of its name");
+                session_tracker_set_absent(t, "the bus gave no owner of its name");
                 return 0;
         }
         if (free_and_strdup(&t->owner, owner) < 0)
                 return log_oom(), 0;
-        (void) resync(t);
+        (void) session_tracker_resync(t);
         return 0;
 }
 
-static void drop_bus(SessionTracker *t) {
+static void session_tracker_drop_bus(SessionTracker *t) {
         t->owner = mfree(t->owner);
         t->owner_slot = sd_bus_slot_unref(t->owner_slot);
         t->match_owner = sd_bus_slot_unref(t->match_owner);
@@ -469,13 +475,13 @@ static void drop_bus(SessionTracker *t) {
         t->bus = sd_bus_unref(t->bus);
 }
 
-static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
+static void session_tracker_on_bus(SysBus *b, sd_bus *bus, void *userdata) {
         SessionTracker *t = userdata;
         int r;
 
-        drop_bus(t);
+        session_tracker_drop_bus(t);
         if (!bus) {
-                set_absent(t, "the system bus is gone");
+                session_tracker_set_absent(t, "the system bus is gone");
                 return;
         }
         t->bus = sd_bus_ref(bus);
@@ -486,23 +492,23 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
         r = sd_bus_add_match_async(bus, &t->match_owner,
                                    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" LOGIND_NAME "'",
-                                   on_name_owner_changed, NULL, t);
+                                   session_tracker_on_name_owner_changed, NULL, t);
         if (r >= 0)
                 r = sd_bus_match_signal_async(bus, &t->match_new, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER,
-                                              "SessionNew", on_session_new, NULL, t);
+                                              "SessionNew", session_tracker_on_session_new, NULL, t);
         if (r >= 0)
                 r = sd_bus_match_signal_async(bus, &t->match_removed, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER,
-                                              "SessionRemoved", on_session_removed, NULL, t);
+                                              "SessionRemoved", session_tracker_on_session_removed, NULL, t);
         if (r >= 0)
                 r = sd_bus_add_match_async(bus, &t->match_props,
                                            "type='signal',sender='" LOGIND_NAME
                                            "',interface='org.freedesktop.DBus.Properties',"
                                            "member='PropertiesChanged',path_namespace='" SESSION_PATH_PREFIX "',"
                                            "arg0='" LOGIND_SESSION "'",
-                                           on_properties_changed, NULL, t);
+                                           session_tracker_on_properties_changed, NULL, t);
         if (r >= 0)
                 r = sd_bus_call_method_async(bus, &t->owner_slot, DBUS_NAME, "/org/freedesktop/DBus", DBUS_NAME,
-                                             "GetNameOwner", on_get_name_owner, t, "s", LOGIND_NAME);
+                                             "GetNameOwner", session_tracker_on_get_name_owner, t, "s", LOGIND_NAME);
         if (r < 0)
                 log_error_errno(r, "Cannot watch logind's sessions: %m");
 }
@@ -510,6 +516,8 @@ static void on_bus(SysBus *b, sd_bus *bus, void *userdata) {
 /* ---- public ---- */
 
 int session_tracker_new(SysBus *bus, SessionTracker **ret) {
+        assert(bus);
+        assert(ret);
         SessionTracker *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
@@ -528,8 +536,8 @@ void session_tracker_set_handlers(SessionTracker *t, const SessionTrackerHandler
 SessionTracker *session_tracker_free(SessionTracker *t) {
         if (!t)
                 return NULL;
-        sysbus_remove_listener(t->sysbus, on_bus, t);
-        drop_bus(t);
+        sysbus_remove_listener(t->sysbus, session_tracker_on_bus, t);
+        session_tracker_drop_bus(t);
         while (t->sessions) {
                 Session *s = t->sessions;
                 t->sessions = s->next;
@@ -540,7 +548,8 @@ SessionTracker *session_tracker_free(SessionTracker *t) {
 }
 
 int session_tracker_start(SessionTracker *t) {
-        return sysbus_add_listener(t->sysbus, on_bus, t);
+        assert(t);
+        return sysbus_add_listener(t->sysbus, session_tracker_on_bus, t);
 }
 
 sd_bus *session_tracker_bus(SessionTracker *t) {
@@ -556,6 +565,7 @@ bool session_tracker_logind_present(SessionTracker *t) {
 }
 
 int session_tracker_seat_user(SessionTracker *t, const char *seat, SeatUser *ret) {
+        assert(ret);
         *ret = (SeatUser){ 0 };
         if (!t || !t->present || !t->synced)
                 return -ENOLINK;
@@ -577,6 +587,7 @@ int session_tracker_seat_user(SessionTracker *t, const char *seat, SeatUser *ret
 }
 
 void session_tracker_status(SessionTracker *t, JsonWriter *w) {
+        assert(w);
         char ts[RFC3339_MAX];
 
         json_kv_string(w, "logind",
