@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +16,8 @@
 #define MAGIC "mamori-last-good 1\n"
 
 void config_snapshot_done(ConfigSnapshot *s) {
+        assert(s);
+
         for (size_t i = 0; i < s->n; i++) {
                 free(s->paths[i]);
                 free(s->texts[i]);
@@ -30,6 +33,9 @@ int config_snapshot_format(const Policy *p, usec_t saved, char **ret, size_t *re
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         FILE *f;
+
+        assert(ret);
+        assert(ret_len);
 
         if (!p || p->failsafe || p->n_files == 0 || !p->texts || !p->allow_dir)
                 return -EINVAL;
@@ -57,7 +63,7 @@ typedef struct Cursor {
 } Cursor;
 
 /* One header line "<word> <numbers...>\n": returns how many numbers it read. */
-static int header(Cursor *c, const char *word, uint64_t *a, uint64_t *b) {
+static int config_snapshot_header(Cursor *c, const char *word, uint64_t *a, uint64_t *b) {
         const char *nl = memchr(c->p, '\n', (size_t) (c->end - c->p));
         char line[128], *q, *e;
         size_t l;
@@ -87,7 +93,7 @@ static int header(Cursor *c, const char *word, uint64_t *a, uint64_t *b) {
 }
 
 /* len raw bytes, then "\n"; a NUL-terminated copy. */
-static int blob(Cursor *c, uint64_t len, bool nul_ok, char **ret) {
+static int config_snapshot_blob(Cursor *c, uint64_t len, bool nul_ok, char **ret) {
         char *s;
         if (len > (uint64_t) (c->end - c->p) || (uint64_t) (c->end - c->p) - len < 1 || c->p[len] != '\n')
                 return -EINVAL;
@@ -109,6 +115,9 @@ int config_snapshot_parse(const char *buf, size_t len, ConfigSnapshot *ret) {
         uint64_t a = 0, b = 0;
         int r;
 
+        assert(buf || len == 0);
+        assert(ret);
+
         if (len > CONFIG_SNAPSHOT_MAX || len < strlen(MAGIC) || memcmp(buf, MAGIC, strlen(MAGIC)) != 0)
                 return -EINVAL;
         c.p += strlen(MAGIC);
@@ -125,12 +134,12 @@ int config_snapshot_parse(const char *buf, size_t len, ConfigSnapshot *ret) {
                 s.hash[64] = 0;
                 c.p = nl + 1;
         }
-        if (header(&c, "saved", &a, NULL) != 1)
+        if (config_snapshot_header(&c, "saved", &a, NULL) != 1)
                 return -EINVAL;
         s.saved = a;
-        if (header(&c, "allow_dir", &a, NULL) != 1 || a == 0 || a > 4096)
+        if (config_snapshot_header(&c, "allow_dir", &a, NULL) != 1 || a == 0 || a > 4096)
                 return -EINVAL;
-        r = blob(&c, a, false, &s.allow_dir);
+        r = config_snapshot_blob(&c, a, false, &s.allow_dir);
         if (r < 0)
                 return r;
         while (c.p < c.end) {
@@ -138,7 +147,7 @@ int config_snapshot_parse(const char *buf, size_t len, ConfigSnapshot *ret) {
                 void *np, *nt, *nl;
                 if (n >= CONFIG_SNAPSHOT_FILES_MAX)
                         return -EINVAL;
-                if (header(&c, "file", &a, &b) != 2 || a == 0 || a > 4096 || b > CONFIG_SNAPSHOT_MAX)
+                if (config_snapshot_header(&c, "file", &a, &b) != 2 || a == 0 || a > 4096 || b > CONFIG_SNAPSHOT_MAX)
                         return -EINVAL;
                 np = reallocarray(s.paths, n + 1, sizeof *s.paths);
                 if (np)
@@ -154,11 +163,11 @@ int config_snapshot_parse(const char *buf, size_t len, ConfigSnapshot *ret) {
                 s.paths[n] = s.texts[n] = NULL;
                 s.lens[n] = (size_t) b;
                 s.n++;
-                r = blob(&c, a, false, &s.paths[n]);
+                r = config_snapshot_blob(&c, a, false, &s.paths[n]);
                 if (r < 0)
                         return r;
                 /* libconfig reads a NUL-terminated text: a NUL inside was never in a file it read */
-                r = blob(&c, b, false, &s.texts[n]);
+                r = config_snapshot_blob(&c, b, false, &s.texts[n]);
                 if (r < 0)
                         return r;
         }
@@ -175,6 +184,8 @@ int config_snapshot_save(const Policy *p, const char *path) {
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
         size_t len = 0, done = 0;
         int r;
+
+        assert(path);
 
         r = config_snapshot_format(p, now_usec(CLOCK_REALTIME), &buf, &len);
         if (r < 0)
@@ -214,6 +225,11 @@ int config_snapshot_load(const char *path, Policy **ret, usec_t *ret_saved, char
         ConfigErrors errs = { 0 };
         size_t len = 0;
         int r;
+
+        assert(path);
+        assert(ret);
+        assert(ret_saved);
+        assert(ret_why);
 
         r = trust_read_file(path, CONFIG_SNAPSHOT_MAX, TRUST_SECRET, &buf, &len, &why);
         if (r == -ENOENT)

@@ -12,7 +12,7 @@ static const char *arg_config = MAMORI_CONFIG_PATH;
 static const char *arg_allow_dir = NULL;
 static bool arg_check = false;
 
-static void help(void) {
+static void main_help(void) {
         printf("mamorid %s — endpoint enforcement agent\n\n"
                "Usage: mamorid [OPTIONS]\n\n"
                "  -c --config PATH       configuration file (default %s);\n"
@@ -25,7 +25,7 @@ static void help(void) {
                MAMORI_VERSION, MAMORI_CONFIG_PATH);
 }
 
-static int parse_argv(int argc, char *argv[]) {
+static int main_parse_argv(int argc, char *argv[]) {
         enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_ALLOW_DIR, ARG_LOG_LEVEL };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
@@ -57,7 +57,7 @@ static int parse_argv(int argc, char *argv[]) {
                         log_set_max_level(log_level_from_string(optarg));
                         break;
                 case 'h':
-                        help();
+                        main_help();
                         return 0;
                 case ARG_VERSION:
                         printf("mamorid %s\n", MAMORI_VERSION);
@@ -72,7 +72,7 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static int check_config(void) {
+static int main_check_config(void) {
         _cleanup_(policy_unrefp) Policy *p = NULL;
         ConfigErrors errs = { 0 };
         int r = config_load(arg_config, arg_allow_dir, &p, &errs);
@@ -101,13 +101,13 @@ int main(int argc, char *argv[]) {
         log_open(LOG_TARGET_AUTO);
         if (r < 0)
                 return log_error_errno(r, "Cannot block signals: %m"), 1;
-        r = parse_argv(argc, argv);
+        r = main_parse_argv(argc, argv);
         if (r <= 0 || arg_check) {
                 /* Not the daemon: signals as usual. */
                 (void) sigprocmask(SIG_SETMASK, &old, NULL);
                 if (r <= 0)
                         return r < 0 ? 2 : 0;
-                return check_config();
+                return main_check_config();
         }
         log_debug("mamorid %s starting; signals wait for the event loop.", MAMORI_VERSION);
 

@@ -24,7 +24,7 @@
 #include "usb-report.h"
 #include "usb-unmount.h"
 
-static const char *dir_or_env(const char *given, const char *env, const char *fallback) {
+static const char *manager_dir_or_env(const char *given, const char *env, const char *fallback) {
         const char *e;
         if (given)
                 return given;
@@ -40,6 +40,9 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
         const char *s;
         int r;
 
+        assert(opt);
+        assert(ret);
+
         if (!m)
                 return -ENOMEM;
         r = sd_event_default(&m->event);
@@ -48,9 +51,9 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
 
         m->config_path = strdup(opt->config_path ? opt->config_path : MAMORI_CONFIG_PATH);
         m->allow_dir = opt->allow_dir ? strdup(opt->allow_dir) : config_allow_dir_for(m->config_path ?: "");
-        s = dir_or_env(opt->state_dir, "STATE_DIRECTORY", MAMORI_STATE_DIR);
+        s = manager_dir_or_env(opt->state_dir, "STATE_DIRECTORY", MAMORI_STATE_DIR);
         m->state_dir = strndup(s, strcspn(s, ":"));
-        s = dir_or_env(opt->runtime_dir, "RUNTIME_DIRECTORY", MAMORI_RUNTIME_DIR);
+        s = manager_dir_or_env(opt->runtime_dir, "RUNTIME_DIRECTORY", MAMORI_RUNTIME_DIR);
         m->runtime_dir = strndup(s, strcspn(s, ":"));
         if (!m->config_path || !m->allow_dir || !m->state_dir || !m->runtime_dir)
                 return log_oom();
@@ -109,6 +112,10 @@ int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len) {
         SeatUser user = { 0 };
         int r;
 
+        assert(m);
+        assert(e);
+        assert(ret);
+
         /* logind's view over the bus when we have one, its /run files otherwise. */
         if (session_tracker_seat_user(m->sessions, "seat0", &user) < 0)
                 (void) seat_active_user(&user);
@@ -130,31 +137,37 @@ int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len) {
 int manager_emit_with(Manager *m, Event *e_, const EventContext *ctx) {
         _cleanup_(event_freep) Event *e = e_;
 
+        assert(m);
+
         m->n_events++;
         return event_sinks_consume(m->sinks, e, ctx);
 }
 
-static int emit_cb(void *userdata, Event *e, const EventContext *ctx) {
+static int manager_emit_cb(void *userdata, Event *e, const EventContext *ctx) {
         return manager_emit_with(userdata, e, ctx);
 }
 
 EventEmitter manager_emitter(Manager *m) {
-        return (EventEmitter){ .emit = emit_cb, .userdata = m };
+        assert(m);
+
+        return (EventEmitter){ .emit = manager_emit_cb, .userdata = m };
 }
 
-static int render_cb(void *userdata, Event *e, char **ret, size_t *ret_len) {
+static int manager_render_cb(void *userdata, Event *e, char **ret, size_t *ret_len) {
         return manager_render_event(userdata, e, ret, ret_len);
 }
 
 int manager_start_reporting(Manager *m) {
         int r;
 
+        assert(m);
+
         r = reporting_new(&(ReportingOptions){ .event = m->event,
                                                .state_dir = m->state_dir,
                                                .spool_max_bytes = m->policy->spool.max_bytes,
                                                .started_at = m->started_at,
                                                .emitter = manager_emitter(m),
-                                               .renderer = { render_cb, m },
+                                               .renderer = { manager_render_cb, m },
                                                .sinks = m->sinks },
                           &m->reporting);
         if (r < 0)
@@ -168,7 +181,7 @@ int manager_start_reporting(Manager *m) {
 
 /* The new policy, to every module that holds one, after a reload that took
  * (a refused one changes nothing anywhere). */
-static void push_policy(Manager *m) {
+static void manager_push_policy(Manager *m) {
         if (m->reporting)
                 (void) reporting_set_policy(m->reporting, m->policy);
         if (m->notice)
@@ -179,7 +192,7 @@ static void push_policy(Manager *m) {
 
 /* ---- policy ---- */
 
-static void log_policy(const Policy *p) {
+static void manager_log_policy(const Policy *p) {
         config_log_ignored(p->allow_dir);
         for (size_t i = 0; i < p->usb.n_entries; i++) {
                 const AllowEntry *a = &p->usb.entries[i];
@@ -202,6 +215,9 @@ static void log_policy(const Policy *p) {
 }
 
 void manager_write_config_errors(JsonWriter *w, const ConfigErrors *errs) {
+        assert(w);
+        assert(errs);
+
         json_key(w, "errors");
         json_array_begin(w);
         for (size_t i = 0; i < errs->n && i < 50; i++) {
@@ -216,7 +232,7 @@ void manager_write_config_errors(JsonWriter *w, const ConfigErrors *errs) {
                 json_kv_uint(w, "errors_not_shown", errs->n - 50);
 }
 
-static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_start) {
+static void manager_emit_config_error(Manager *m, const ConfigErrors *errs, bool at_start) {
         _cleanup_free_ char *summary = config_errors_summary(errs);
         Event *e = event_new(EVENT_AGENT_CONFIG_ERROR);
         JsonWriter *w;
@@ -251,19 +267,19 @@ static void emit_config_error(Manager *m, const ConfigErrors *errs, bool at_star
         (void) manager_emit(m, e);
 }
 
-static void log_config_errors(const ConfigErrors *errs, int level) {
+static void manager_log_config_errors(const ConfigErrors *errs, int level) {
         for (size_t i = 0; i < errs->n; i++)
                 log_full(level, "%s:%d: %s", strna(errs->items[i].file), errs->items[i].line,
                          strna(errs->items[i].message));
 }
 
-static bool entry_equal(const AllowEntry *a, const AllowEntry *b) {
+static bool manager_entry_equal(const AllowEntry *a, const AllowEntry *b) {
         return a->vendor == b->vendor && a->product == b->product && a->any_serial == b->any_serial &&
                a->serial_len == b->serial_len && (!a->serial || memcmp(a->serial, b->serial, a->serial_len) == 0) &&
                a->expires_at == b->expires_at;
 }
 
-static void write_entry(JsonWriter *w, const AllowEntry *a, const AllowEntry *was) {
+static void manager_write_entry(JsonWriter *w, const AllowEntry *a, const AllowEntry *was) {
         char id[10];
         snprintf(id, sizeof id, "%04x:%04x", a->vendor, a->product);
         json_object_begin(w);
@@ -300,7 +316,8 @@ static void write_entry(JsonWriter *w, const AllowEntry *a, const AllowEntry *wa
  * same entry (same device and expiry), or else, for a renewal, an old entry
  * for the same device that nothing else continues ("1 changed", not "1
  * added, 1 removed"). was[i] for new entry i, continued[k] for old entry k. */
-static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was, bool **ret_continued) {
+static int manager_pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowEntry ***ret_was,
+                                bool **ret_continued) {
         _cleanup_free_ const AllowEntry **was = calloc(new->n_entries + 1, sizeof(AllowEntry *));
         _cleanup_free_ bool *continued = calloc(old->n_entries + 1, sizeof(bool));
 
@@ -308,7 +325,7 @@ static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowE
                 return -ENOMEM;
         for (size_t i = 0; i < new->n_entries; i++)
                 for (size_t k = 0; k < old->n_entries; k++)
-                        if (!continued[k] && entry_equal(&new->entries[i], &old->entries[k])) {
+                        if (!continued[k] && manager_entry_equal(&new->entries[i], &old->entries[k])) {
                                 was[i] = &old->entries[k];
                                 continued[k] = true;
                                 break;
@@ -325,7 +342,7 @@ static int pair_entries(const UsbPolicy *new, const UsbPolicy *old, const AllowE
 }
 
 /* What changed, so the central team sees any weakening as it happens. */
-static void emit_config_changed(Manager *m, const Policy *old, const Policy *new) {
+static void manager_emit_config_changed(Manager *m, const Policy *old, const Policy *new) {
         Event *e = event_new(EVENT_AGENT_CONFIG_CHANGED);
         size_t added = 0, removed = 0, changed = 0;
         unsigned unblocked = old->usb.block_mask & ~new->usb.block_mask;
@@ -334,7 +351,7 @@ static void emit_config_changed(Manager *m, const Policy *old, const Policy *new
         bool extended = false;
         JsonWriter *w;
 
-        if (!e || pair_entries(&new->usb, &old->usb, &was, &continued) < 0) {
+        if (!e || manager_pair_entries(&new->usb, &old->usb, &was, &continued) < 0) {
                 event_free(e);
                 return (void) log_oom();
         }
@@ -352,15 +369,15 @@ static void emit_config_changed(Manager *m, const Policy *old, const Policy *new
         json_array_begin(w);
         for (size_t i = 0; i < new->usb.n_entries; i++)
                 if (!was[i]) {
-                        write_entry(w, &new->usb.entries[i], NULL);
+                        manager_write_entry(w, &new->usb.entries[i], NULL);
                         added++;
                 }
         json_array_end(w);
         json_key(w, "allow_entries_changed");
         json_array_begin(w);
         for (size_t i = 0; i < new->usb.n_entries; i++)
-                if (was[i] && !entry_equal(&new->usb.entries[i], was[i])) {
-                        write_entry(w, &new->usb.entries[i], was[i]);
+                if (was[i] && !manager_entry_equal(&new->usb.entries[i], was[i])) {
+                        manager_write_entry(w, &new->usb.entries[i], was[i]);
                         changed++;
                         extended = extended || new->usb.entries[i].expires_at > was[i]->expires_at;
                 }
@@ -369,7 +386,7 @@ static void emit_config_changed(Manager *m, const Policy *old, const Policy *new
         json_array_begin(w);
         for (size_t k = 0; k < old->usb.n_entries; k++)
                 if (!continued[k]) {
-                        write_entry(w, &old->usb.entries[k], NULL);
+                        manager_write_entry(w, &old->usb.entries[k], NULL);
                         removed++;
                 }
         json_array_end(w);
@@ -407,6 +424,8 @@ int manager_reload(Manager *m) {
         ConfigErrors errs = { 0 };
         int r;
 
+        assert(m);
+
         (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration...");
         r = config_load(m->config_path, m->allow_dir, &p, &errs);
         if (r < 0) {
@@ -414,8 +433,8 @@ int manager_reload(Manager *m) {
                         log_oom();
                 log_error("Reload refused: %zu error%s in the configuration; policy %.12s stays in force.", errs.n,
                           errs.n == 1 ? "" : "s", m->policy->hash);
-                log_config_errors(&errs, LOG_ERR);
-                emit_config_error(m, &errs, false);
+                manager_log_config_errors(&errs, LOG_ERR);
+                manager_emit_config_error(m, &errs, false);
                 /* Kept for mamorictl (status, reload) until a reload succeeds. */
                 config_errors_done(&m->refused_errors);
                 m->refused_errors = errs;
@@ -439,11 +458,11 @@ int manager_reload(Manager *m) {
                 return 0;
         }
 
-        log_policy(p);
+        manager_log_policy(p);
         old = m->policy;
         m->policy = TAKE_PTR(p);
-        push_policy(m);
-        emit_config_changed(m, old, m->policy);
+        manager_push_policy(m);
+        manager_emit_config_changed(m, old, m->policy);
         /* Devices already plugged in are decided again under the new policy,
          * including ones that were not of a blocked category before. */
         if (m->usb_monitor)
@@ -457,12 +476,12 @@ int manager_reload(Manager *m) {
         return 0;
 }
 
-static int load_initial_policy(Manager *m) {
+static int manager_load_initial_policy(Manager *m) {
         int r;
 
         r = config_load(m->config_path, m->allow_dir, &m->policy, &m->start_errors);
         if (r >= 0) {
-                log_policy(m->policy);
+                manager_log_policy(m->policy);
                 return 0;
         }
         if (r == -ENOMEM)
@@ -484,8 +503,8 @@ static int load_initial_policy(Manager *m) {
                         log_crit("The configuration on disk is refused (errors below): enforcing the LAST GOOD policy %.12s, "
                                  "saved %s, until a reload succeeds.",
                                  m->policy->hash, format_rfc3339(buf, m->last_good_saved));
-                        log_config_errors(&m->start_errors, LOG_CRIT);
-                        log_policy(m->policy);
+                        manager_log_config_errors(&m->start_errors, LOG_CRIT);
+                        manager_log_policy(m->policy);
                         return 0;
                 }
                 if (r != -ENOENT)
@@ -495,7 +514,7 @@ static int load_initial_policy(Manager *m) {
         /* Fail closed, loudly: enforcement goes on without any exception. */
         log_crit("No valid configuration (%s): FAILING CLOSED, every USB storage, MTP, PTP and tethering interface is blocked.",
                  r == -ENOENT ? "configuration file missing" : "errors below");
-        log_config_errors(&m->start_errors, LOG_CRIT);
+        manager_log_config_errors(&m->start_errors, LOG_CRIT);
         r = policy_new_failsafe(m->config_path, &m->policy);
         if (r < 0)
                 return log_oom();
@@ -529,7 +548,7 @@ void manager_send_status(Manager *m) {
         m->status_sent = TAKE_PTR(text);
 }
 
-static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int manager_on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_send_status(userdata);
         return 0;
 }
@@ -546,12 +565,12 @@ void manager_update_status(Manager *m) {
                         r = sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
         } else
                 r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
-                                               100 * USEC_PER_MSEC, on_status_timer, m);
+                                               100 * USEC_PER_MSEC, manager_on_status_timer, m);
         if (r < 0)
                 manager_send_status(m); /* no timer: now rather than never */
 }
 
-static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int manager_on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         Event *e;
 
@@ -574,12 +593,12 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int manager_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         (void) manager_reload(userdata);
         return 0;
 }
 
-static void emit_started(Manager *m) {
+static void manager_emit_started(Manager *m) {
         Event *e = event_new(EVENT_AGENT_STARTED);
         JsonWriter *w;
         if (!e)
@@ -601,15 +620,15 @@ static void emit_started(Manager *m) {
 
 /* How the antivirus checks record their events: as every module's, and the
  * status line follows (it counts the events). */
-static int emit_av(void *userdata, Event *e, const EventContext *ctx) {
+static int manager_emit_av(void *userdata, Event *e, const EventContext *ctx) {
         int r = manager_emit_with(userdata, e, ctx);
         manager_update_status(userdata); /* the line counts the events */
         return r;
 }
 
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
-static int start_lock_av(Manager *m) {
-        const EventEmitter lock_emit = manager_emitter(m), av_emit = { .emit = emit_av, .userdata = m };
+static int manager_start_lock_av(Manager *m) {
+        const EventEmitter lock_emit = manager_emitter(m), av_emit = { .emit = manager_emit_av, .userdata = m };
         int r;
 
         r = sysbus_new(m->event, &m->sysbus);
@@ -648,7 +667,7 @@ int manager_block_signals(sigset_t *ret_old) {
         return 0;
 }
 
-static int on_sigusr(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int manager_on_sigusr(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_notice("Ignoring signal %s from pid %u: mamorid has no use for it.",
                    si->ssi_signo == SIGUSR1 ? "USR1" : "USR2", si->ssi_pid);
         return 0;
@@ -656,23 +675,23 @@ static int on_sigusr(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /* ---- the modules' collaborators ---- */
 
-static void on_usb_changed(void *userdata) {
+static void manager_on_usb_changed(void *userdata) {
         manager_update_status(userdata);
 }
 
-static int on_usb_unmount_start(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done,
-                                void *done_userdata, UsbUnmount **ret) {
+static int manager_on_usb_unmount_start(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs,
+                                        UsbUnmountDone done, void *done_userdata, UsbUnmount **ret) {
         Manager *m = userdata;
         return usb_unmount_start(m->event, m->sysbus, mounts, devs, n_devs, done, done_userdata, ret);
 }
 
 static const UsbEnforcerHooks usb_hooks = {
-        .changed = on_usb_changed,
-        .unmount_start = on_usb_unmount_start,
+        .changed = manager_on_usb_changed,
+        .unmount_start = manager_on_usb_unmount_start,
 };
 
 /* The replies are written from the modules' state (control-reply.c). */
-static void on_control_request(void *userdata, const ControlRequest *req, JsonWriter *w) {
+static void manager_on_control_request(void *userdata, const ControlRequest *req, JsonWriter *w) {
         Manager *m = userdata;
 
         switch (req->verb) {
@@ -696,6 +715,8 @@ static void on_control_request(void *userdata, const ControlRequest *req, JsonWr
 int manager_start(Manager *m) {
         int r;
 
+        assert(m);
+
         /* main() blocked them before anything else; again, for other callers.
          * A signal sent during the start waits, and is handled once the loop runs
          * (a SIGHUP then reloads, a SIGTERM stops). */
@@ -704,7 +725,7 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Cannot block signals: %m");
         m->started_at = now_usec(CLOCK_MONOTONIC);
         m->started_at_realtime = now_usec(CLOCK_REALTIME);
-        r = load_initial_policy(m);
+        r = manager_load_initial_policy(m);
         if (r < 0)
                 return r;
 
@@ -713,15 +734,15 @@ int manager_start(Manager *m) {
                 return r;
         (void) mkdir(m->runtime_dir, 0755);
 
-        r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_sigterm, m);
+        r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, manager_on_sigterm, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_sigterm, m);
+                r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, manager_on_sigterm, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_sighup, m);
+                r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, manager_on_sighup, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, &m->sig_usr1, SIGUSR1, on_sigusr, m);
+                r = sd_event_add_signal(m->event, &m->sig_usr1, SIGUSR1, manager_on_sigusr, m);
         if (r >= 0)
-                r = sd_event_add_signal(m->event, &m->sig_usr2, SIGUSR2, on_sigusr, m);
+                r = sd_event_add_signal(m->event, &m->sig_usr2, SIGUSR2, manager_on_sigusr, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch signals: %m");
         r = sd_event_set_watchdog(m->event, true);
@@ -746,7 +767,7 @@ int manager_start(Manager *m) {
                 return r;
 
         /* mamorictl's socket; enforcement goes on without it. */
-        r = control_new(m->event, m->runtime_dir, on_control_request, m, &m->control);
+        r = control_new(m->event, m->runtime_dir, manager_on_control_request, m, &m->control);
         if (r >= 0) {
                 r = event_sinks_add(m->sinks, control_sink(m->control));
                 if (r < 0)
@@ -754,15 +775,15 @@ int manager_start(Manager *m) {
         }
         if (r < 0)
                 log_error_errno(r, "mamorictl will not be able to reach mamorid: %m");
-        r = start_lock_av(m);
+        r = manager_start_lock_av(m);
         if (r < 0)
                 return r;
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)
-                emit_config_error(m, &m->start_errors, true);
+                manager_emit_config_error(m, &m->start_errors, true);
         manager_save_last_good(m);
-        emit_started(m);
+        manager_emit_started(m);
 
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -772,5 +793,7 @@ int manager_start(Manager *m) {
 }
 
 int manager_run(Manager *m) {
+        assert(m);
+
         return sd_event_loop(m->event);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,8 @@ Event *event_free(Event *e) {
 }
 
 int event_set_policy_ref(Event *e, const char *ref) {
+        assert(e);
+
         return free_and_strdup(&e->policy_ref, ref);
 }
 
@@ -102,6 +105,9 @@ int event_set_message(Event *e, const char *format, ...) {
         va_list ap;
         char *m;
         int r;
+
+        assert(e);
+        assert(format);
 
         va_start(ap, format);
         r = vasprintf(&m, format, ap);
@@ -120,6 +126,10 @@ int event_render(Event *e, const EventEnvelope *env, char **ret, size_t *ret_len
         JsonWriter w = JSON_WRITER_INIT;
         char ts[RFC3339_MAX];
         size_t body_len = 0;
+
+        assert(e);
+        assert(env);
+        assert(ret);
 
         /* Close the body once; rendering twice (journal, then spool) reuses it. */
         if (e->body.depth == 1)

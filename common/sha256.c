@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <string.h>
 
 #include "sha256.h"
@@ -16,15 +17,15 @@ static const uint32_t K[64] = {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
-static inline uint32_t rotr(uint32_t x, unsigned n) {
+static inline uint32_t sha256_rotr(uint32_t x, unsigned n) {
         return (x >> n) | (x << (32 - n));
 }
 
-static inline uint32_t load_be32(const uint8_t *p) {
+static inline uint32_t sha256_load_be32(const uint8_t *p) {
         return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | (uint32_t) p[3];
 }
 
-static inline void store_be32(uint8_t *p, uint32_t v) {
+static inline void sha256_store_be32(uint8_t *p, uint32_t v) {
         p[0] = (uint8_t) (v >> 24);
         p[1] = (uint8_t) (v >> 16);
         p[2] = (uint8_t) (v >> 8);
@@ -35,18 +36,18 @@ static void sha256_block(uint32_t h[8], const uint8_t block[SHA256_BLOCK_SIZE]) 
         uint32_t w[64], a, b, c, d, e, f, g, hh;
 
         for (unsigned t = 0; t < 16; t++)
-                w[t] = load_be32(block + 4 * t);
+                w[t] = sha256_load_be32(block + 4 * t);
         for (unsigned t = 16; t < 64; t++) {
-                uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-                uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
+                uint32_t s0 = sha256_rotr(w[t - 15], 7) ^ sha256_rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
+                uint32_t s1 = sha256_rotr(w[t - 2], 17) ^ sha256_rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
                 w[t] = w[t - 16] + s0 + w[t - 7] + s1;
         }
         a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
         for (unsigned t = 0; t < 64; t++) {
-                uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+                uint32_t S1 = sha256_rotr(e, 6) ^ sha256_rotr(e, 11) ^ sha256_rotr(e, 25);
                 uint32_t ch = (e & f) ^ (~e & g);
                 uint32_t t1 = hh + S1 + ch + K[t] + w[t];
-                uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+                uint32_t S0 = sha256_rotr(a, 2) ^ sha256_rotr(a, 13) ^ sha256_rotr(a, 22);
                 uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
                 uint32_t t2 = S0 + maj;
                 hh = g;
@@ -62,6 +63,8 @@ static void sha256_block(uint32_t h[8], const uint8_t block[SHA256_BLOCK_SIZE]) 
 }
 
 void sha256_init(Sha256 *s) {
+        assert(s);
+
         /* FIPS 180-4 section 5.3.3 */
         *s = (Sha256){ .state = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
                                   0x5be0cd19 } };
@@ -69,6 +72,9 @@ void sha256_init(Sha256 *s) {
 
 void sha256_update(Sha256 *s, const void *data, size_t len) {
         const uint8_t *p = data;
+
+        assert(s);
+        assert(data || len == 0);
 
         if (len == 0)
                 return;
@@ -93,8 +99,12 @@ void sha256_update(Sha256 *s, const void *data, size_t len) {
 }
 
 void sha256_final(Sha256 *s, uint8_t ret[SHA256_DIGEST_SIZE]) {
-        uint64_t bits = s->length * 8; /* the length modulo 2^64 bits, as 5.1.1 says */
+        uint64_t bits;
 
+        assert(s);
+        assert(ret);
+
+        bits = s->length * 8; /* the length modulo 2^64 bits, as 5.1.1 says */
         /* 5.1.1: a 1 bit, zeros up to 56 bytes into a block, the length. */
         s->buffer[s->buffered++] = 0x80;
         if (s->buffered > SHA256_BLOCK_SIZE - 8) {
@@ -103,16 +113,20 @@ void sha256_final(Sha256 *s, uint8_t ret[SHA256_DIGEST_SIZE]) {
                 s->buffered = 0;
         }
         memset(s->buffer + s->buffered, 0, SHA256_BLOCK_SIZE - 8 - s->buffered);
-        store_be32(s->buffer + 56, (uint32_t) (bits >> 32));
-        store_be32(s->buffer + 60, (uint32_t) bits);
+        sha256_store_be32(s->buffer + 56, (uint32_t) (bits >> 32));
+        sha256_store_be32(s->buffer + 60, (uint32_t) bits);
         sha256_block(s->state, s->buffer);
         for (unsigned i = 0; i < 8; i++)
-                store_be32(ret + 4 * i, s->state[i]);
+                sha256_store_be32(ret + 4 * i, s->state[i]);
         *s = (Sha256){ 0 };
 }
 
 void sha256(const void *data, size_t len, uint8_t ret[SHA256_DIGEST_SIZE]) {
         Sha256 s;
+
+        assert(data || len == 0);
+        assert(ret);
+
         sha256_init(&s);
         sha256_update(&s, data, len);
         sha256_final(&s, ret);
@@ -120,6 +134,10 @@ void sha256(const void *data, size_t len, uint8_t ret[SHA256_DIGEST_SIZE]) {
 
 void sha256_to_hex(const uint8_t digest[SHA256_DIGEST_SIZE], char ret[2 * SHA256_DIGEST_SIZE + 1]) {
         static const char hex[] = "0123456789abcdef";
+
+        assert(digest);
+        assert(ret);
+
         for (unsigned i = 0; i < SHA256_DIGEST_SIZE; i++) {
                 ret[2 * i] = hex[digest[i] >> 4];
                 ret[2 * i + 1] = hex[digest[i] & 0xf];

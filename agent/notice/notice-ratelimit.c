@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
+
 #include "macro.h"
 #include "notice-ratelimit.h"
 
 void notice_ratelimit_done(NoticeRateLimit *rl) {
+        assert(rl);
+
         for (size_t i = 0; i < NOTICE_RECENT_MAX; i++)
                 free(rl->recent[i].key);
         *rl = (NoticeRateLimit){ 0 };
@@ -11,6 +15,9 @@ void notice_ratelimit_done(NoticeRateLimit *rl) {
 bool notice_ratelimit_seen(NoticeRateLimit *rl, const char *key, usec_t window, usec_t now) {
         NoticeRecent *slot;
         char *copy;
+
+        assert(rl);
+        assert(key);
 
         for (size_t i = 0; i < NOTICE_RECENT_MAX; i++) {
                 NoticeRecent *e = &rl->recent[i];
@@ -33,7 +40,7 @@ bool notice_ratelimit_seen(NoticeRateLimit *rl, const char *key, usec_t window, 
         return false;
 }
 
-static void refill(NoticeRateLimit *rl, unsigned burst, usec_t interval, usec_t now) {
+static void notice_ratelimit_refill(NoticeRateLimit *rl, unsigned burst, usec_t interval, usec_t now) {
         uint64_t steps;
 
         if (!rl->started || interval == 0) {
@@ -57,7 +64,9 @@ static void refill(NoticeRateLimit *rl, unsigned burst, usec_t interval, usec_t 
 }
 
 bool notice_ratelimit_take(NoticeRateLimit *rl, unsigned burst, usec_t interval, usec_t now) {
-        refill(rl, burst, interval, now);
+        assert(rl);
+
+        notice_ratelimit_refill(rl, burst, interval, now);
         if (rl->tokens == 0)
                 return false;
         rl->tokens--;
@@ -65,7 +74,9 @@ bool notice_ratelimit_take(NoticeRateLimit *rl, unsigned burst, usec_t interval,
 }
 
 usec_t notice_ratelimit_next(NoticeRateLimit *rl, unsigned burst, usec_t interval, usec_t now) {
-        refill(rl, burst, interval, now);
+        assert(rl);
+
+        notice_ratelimit_refill(rl, burst, interval, now);
         if (rl->tokens > 0)
                 return now;
         return rl->refilled_at + interval;

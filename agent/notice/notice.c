@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <systemd/sd-bus.h>
 
 #include "log.h"
@@ -21,7 +22,12 @@ struct NoticeSender {
 };
 
 int notice_sender_new(sd_event *event, NoticeSender **ret) {
-        NoticeSender *n = calloc(1, sizeof *n);
+        NoticeSender *n;
+
+        assert(event);
+        assert(ret);
+
+        n = calloc(1, sizeof *n);
         if (!n)
                 return -ENOMEM;
         n->event = sd_event_ref(event);
@@ -45,7 +51,11 @@ NoticeSender *notice_sender_free(NoticeSender *n) {
 }
 
 void notice_sender_set_policy(NoticeSender *n, Policy *p) {
-        Policy *old = n->policy;
+        Policy *old;
+
+        assert(n);
+
+        old = n->policy;
         n->policy = policy_ref(p);
         policy_unref(old);
 }
@@ -54,18 +64,18 @@ NoticeStats notice_sender_stats(const NoticeSender *n) {
         return n ? n->stats : (NoticeStats){ 0 };
 }
 
-static const NoticePolicy *settings(NoticeSender *n) {
+static const NoticePolicy *notice_sender_settings(NoticeSender *n) {
         return n->policy ? &n->policy->notice : NULL;
 }
 
-static bool wanted(NoticeSender *n, EventKind kind) {
-        const NoticePolicy *p = settings(n);
+static bool notice_sender_wanted(NoticeSender *n, EventKind kind) {
+        const NoticePolicy *p = notice_sender_settings(n);
         return p && !p->disabled && (notice_kinds(p) & (UINT32_C(1) << kind));
 }
 
 /* ---- the bus ---- */
 
-static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+static int notice_sender_on_name(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         NoticeSender *n = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         uint32_t result = 0;
@@ -90,7 +100,7 @@ static int on_name(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
  * restarted) is replaced the same way. Never waits: the socket connect is
  * non-blocking and the handshake, Hello and RequestName are queued before
  * the first signal, which the bus daemon handles in that order. */
-static int bus_ensure(NoticeSender *n) {
+static int notice_sender_bus_ensure(NoticeSender *n) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         int r;
 
@@ -105,7 +115,7 @@ static int bus_ensure(NoticeSender *n) {
         r = sd_bus_attach_event(bus, n->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return r;
-        r = sd_bus_request_name_async(bus, NULL, NOTICE_BUS_NAME, 0, on_name, n);
+        r = sd_bus_request_name_async(bus, NULL, NOTICE_BUS_NAME, 0, notice_sender_on_name, n);
         if (r < 0)
                 return r;
         n->name_state = -1;
@@ -114,13 +124,13 @@ static int bus_ensure(NoticeSender *n) {
         return 0;
 }
 
-static int append_dict_s(sd_bus_message *m, const char *key, const char *value) {
+static int notice_sender_append_dict_s(sd_bus_message *m, const char *key, const char *value) {
         if (!value)
                 return 0;
         return sd_bus_message_append(m, "{sv}", key, "s", value);
 }
 
-static int build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) {
+static int notice_sender_build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         SeatUser user = { 0 };
         int r;
@@ -145,21 +155,21 @@ static int build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) 
         if (r >= 0 && x->also > 0)
                 r = sd_bus_message_append(m, "{sv}", "also", "u", (uint32_t) x->also);
         if (r >= 0)
-                r = append_dict_s(m, "icon", x->icon);
+                r = notice_sender_append_dict_s(m, "icon", x->icon);
         if (r >= 0)
-                r = append_dict_s(m, "category", x->category);
+                r = notice_sender_append_dict_s(m, "category", x->category);
         if (r >= 0)
-                r = append_dict_s(m, "replace_key", x->replace_key);
+                r = notice_sender_append_dict_s(m, "replace_key", x->replace_key);
         /* Who is at the seat, from logind's files (no NSS): a helper in
          * another user's session stays quiet. */
         if (r >= 0 && seat_active_user(&user) >= 0 && user.known) {
                 r = sd_bus_message_append(m, "{sv}", "seat_uid", "u", (uint32_t) user.uid);
                 if (r >= 0)
-                        r = append_dict_s(m, "seat_session", user.session);
+                        r = notice_sender_append_dict_s(m, "seat_session", user.session);
         }
         seat_user_done(&user);
         for (size_t i = 0; r >= 0 && i < x->n_facts; i++)
-                r = append_dict_s(m, x->facts[i].key, x->facts[i].value);
+                r = notice_sender_append_dict_s(m, x->facts[i].key, x->facts[i].value);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -168,11 +178,11 @@ static int build_signal(NoticeSender *n, const Notice *x, sd_bus_message **ret) 
         return 0;
 }
 
-static void send_notice(NoticeSender *n, const Notice *x) {
+static void notice_sender_send_notice(NoticeSender *n, const Notice *x) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = bus_ensure(n);
+        r = notice_sender_bus_ensure(n);
         if (r < 0) {
                 n->stats.undelivered++;
                 n->last_error = r;
@@ -182,7 +192,7 @@ static void send_notice(NoticeSender *n, const Notice *x) {
                 n->warned_no_bus = true;
                 return;
         }
-        r = build_signal(n, x, &m);
+        r = notice_sender_build_signal(n, x, &m);
         if (r >= 0)
                 r = sd_bus_send(n->bus, m, NULL);
         if (r < 0) {
@@ -198,43 +208,45 @@ static void send_notice(NoticeSender *n, const Notice *x) {
 
 /* ---- rate limit ---- */
 
-static unsigned burst_of(const NoticePolicy *p) {
+static unsigned notice_sender_burst_of(const NoticePolicy *p) {
         return p && p->burst ? p->burst : NOTICE_DEFAULT_BURST;
 }
 
-static usec_t interval_of(const NoticePolicy *p) {
+static usec_t notice_sender_interval_of(const NoticePolicy *p) {
         return (p && p->interval_sec ? p->interval_sec : NOTICE_DEFAULT_INTERVAL_SEC) * USEC_PER_SEC;
 }
 
-static void arm_held_timer(NoticeSender *n);
+static void notice_sender_arm_held_timer(NoticeSender *n);
 
-static int on_held_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int notice_sender_on_held_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         NoticeSender *n = userdata;
-        const NoticePolicy *p = settings(n);
+        const NoticePolicy *p = notice_sender_settings(n);
         _cleanup_(notice_freep) Notice *x = NULL;
 
         if (!n->held)
                 return 0;
-        if (!wanted(n, n->held->kind)) { /* a reload turned notices off meanwhile */
+        if (!notice_sender_wanted(n, n->held->kind)) { /* a reload turned notices off meanwhile */
                 n->held = notice_free(n->held);
                 n->held_count = 0;
                 return 0;
         }
-        if (!notice_ratelimit_take(&n->rl, burst_of(p), interval_of(p), now_usec(CLOCK_MONOTONIC))) {
-                arm_held_timer(n);
+        if (!notice_ratelimit_take(&n->rl, notice_sender_burst_of(p), notice_sender_interval_of(p),
+                                   now_usec(CLOCK_MONOTONIC))) {
+                notice_sender_arm_held_timer(n);
                 return 0;
         }
         x = TAKE_PTR(n->held);
         if (n->held_count > 1 && notice_set_also(x, n->held_count - 1) < 0)
                 log_oom();
         n->held_count = 0;
-        send_notice(n, x);
+        notice_sender_send_notice(n, x);
         return 0;
 }
 
-static void arm_held_timer(NoticeSender *n) {
-        const NoticePolicy *p = settings(n);
-        usec_t at = notice_ratelimit_next(&n->rl, burst_of(p), interval_of(p), now_usec(CLOCK_MONOTONIC));
+static void notice_sender_arm_held_timer(NoticeSender *n) {
+        const NoticePolicy *p = notice_sender_settings(n);
+        usec_t at = notice_ratelimit_next(&n->rl, notice_sender_burst_of(p), notice_sender_interval_of(p),
+                                          now_usec(CLOCK_MONOTONIC));
         int r;
 
         if (n->held_timer) {
@@ -242,16 +254,16 @@ static void arm_held_timer(NoticeSender *n) {
                 if (r >= 0)
                         r = sd_event_source_set_enabled(n->held_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(n->event, &n->held_timer, CLOCK_MONOTONIC, at, 100 * USEC_PER_MSEC, on_held_timer,
-                                      n);
+                r = sd_event_add_time(n->event, &n->held_timer, CLOCK_MONOTONIC, at, 100 * USEC_PER_MSEC,
+                                      notice_sender_on_held_timer, n);
         if (r < 0)
                 log_warning_errno(r, "Cannot arm the notice timer, a held notice may be late: %m");
 }
 
 /* Takes ownership of x. */
-static void submit(NoticeSender *n, Notice *x_) {
+static void notice_sender_submit(NoticeSender *n, Notice *x_) {
         _cleanup_(notice_freep) Notice *x = x_;
-        const NoticePolicy *p = settings(n);
+        const NoticePolicy *p = notice_sender_settings(n);
         usec_t now = now_usec(CLOCK_MONOTONIC);
 
         if (notice_ratelimit_seen(&n->rl, x->dedup_key, x->dedup_usec, now)) {
@@ -260,8 +272,8 @@ static void submit(NoticeSender *n, Notice *x_) {
                 return;
         }
         /* Once one is held, later ones queue behind it, so the order stays. */
-        if (!n->held && notice_ratelimit_take(&n->rl, burst_of(p), interval_of(p), now)) {
-                send_notice(n, x);
+        if (!n->held && notice_ratelimit_take(&n->rl, notice_sender_burst_of(p), notice_sender_interval_of(p), now)) {
+                notice_sender_send_notice(n, x);
                 return;
         }
         n->stats.held++;
@@ -269,7 +281,7 @@ static void submit(NoticeSender *n, Notice *x_) {
         n->held = TAKE_PTR(x);
         n->held_count++;
         log_debug("Notice %.8s held back by the rate limit (%u waiting).", n->held->id, n->held_count);
-        arm_held_timer(n);
+        notice_sender_arm_held_timer(n);
 }
 
 /* Beside the usb.blocked event of this decision, on a plug or when a device
@@ -281,15 +293,15 @@ static int notice_usb_blocked(NoticeSender *n, const UsbDevice *d, const Decisio
         Notice *x = NULL;
         int r;
 
-        if (!wanted(n, EVENT_USB_BLOCKED))
+        if (!notice_sender_wanted(n, EVENT_USB_BLOCKED))
                 return 0;
-        p = settings(n);
+        p = notice_sender_settings(n);
         r = notice_build_usb(p, n->policy->usb.policy_ref, d, dec, event_id, &x);
         if (r < 0)
                 return r;
         if (was_usable)
                 x->dedup_usec = 0; /* recorded for what follows, never "nothing new" itself */
-        submit(n, x);
+        notice_sender_submit(n, x);
         return 0;
 }
 
@@ -299,12 +311,12 @@ static int notice_usb_expiring(NoticeSender *n, const UsbDevice *d, const Decisi
         Notice *x = NULL;
         int r;
 
-        if (!wanted(n, EVENT_USB_EXPIRING))
+        if (!notice_sender_wanted(n, EVENT_USB_EXPIRING))
                 return 0;
-        r = notice_build_usb_expiring(settings(n), n->policy->usb.policy_ref, d, dec, now, event_id, &x);
+        r = notice_build_usb_expiring(notice_sender_settings(n), n->policy->usb.policy_ref, d, dec, now, event_id, &x);
         if (r < 0)
                 return r;
-        submit(n, x);
+        notice_sender_submit(n, x);
         return 0;
 }
 
@@ -327,26 +339,30 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
                 return notice_usb_expiring(n, ctx->device, ctx->decision, ctx->now, e->id);
         default:
                 /* The kinds that need no more than the event (antivirus). */
-                if (!notice_kind_supported(e->kind) || !wanted(n, e->kind))
+                if (!notice_kind_supported(e->kind) || !notice_sender_wanted(n, e->kind))
                         return 0;
-                r = notice_build_event(settings(n), e->kind, e->policy_ref, e->id, &x);
+                r = notice_build_event(notice_sender_settings(n), e->kind, e->policy_ref, e->id, &x);
                 if (r < 0)
                         return r;
-                submit(n, x);
+                notice_sender_submit(n, x);
                 return 0;
         }
 }
 
 EventSink notice_sink(NoticeSender *n) {
+        assert(n);
+
         return (EventSink){ .name = "notice", .consume = notice_consume, .userdata = n };
 }
 
 #define IN_SET_NO_BUS(r) ((r) == -ENOENT || (r) == -ECONNREFUSED)
 
 void notice_write_check(NoticeSender *n, JsonWriter *w) {
-        const NoticePolicy *p = n ? settings(n) : NULL;
+        const NoticePolicy *p = n ? notice_sender_settings(n) : NULL;
         const char *state = "ok";
         char detail[256];
+
+        assert(w);
 
         if (!n)
                 return;

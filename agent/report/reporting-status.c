@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <stdio.h>
 
 #include "reporting-status.h"
 
 void reporting_write_flush(Reporting *r, JsonWriter *w) {
         _cleanup_free_ char *detail = NULL;
-        int q = reporting_flush(r);
+        int q;
 
+        assert(w);
+
+        q = reporting_flush(r);
         json_kv_bool(w, "uplink", q >= 0);
         if (q >= 0) {
                 UplinkStatus us;

@@ -41,7 +41,7 @@ struct Reporting {
         bool commit_failing;
 };
 
-static void pending_done(Pending *p) {
+static void reporting_pending_done(Pending *p) {
         free(p->policy_ref);
         free(p->message);
         free(p->json);
@@ -49,7 +49,7 @@ static void pending_done(Pending *p) {
 
 /* The event is recorded (or will never be): the journal, then the sinks'
  * `recorded` (mamorictl's followers). */
-static void publish(Reporting *r, const Pending *p, const char *note) {
+static void reporting_publish(Reporting *r, const Pending *p, const char *note) {
         const EventKindInfo *info = event_kind_info(p->kind);
         char seq[32];
 
@@ -73,7 +73,7 @@ static void publish(Reporting *r, const Pending *p, const char *note) {
                                                                       .not_spooled = note });
 }
 
-static int pending_push(Reporting *r, const Event *e, char *json) {
+static int reporting_pending_push(Reporting *r, const Event *e, char *json) {
         Pending *p;
         if (GROW_ARRAY(r->pending, r->cap_pending, r->n_pending + 1, 64) < 0)
                 return -ENOMEM;
@@ -81,7 +81,7 @@ static int pending_push(Reporting *r, const Event *e, char *json) {
         *p = (Pending){ .seq = e->seq, .kind = e->kind, .json = json };
         memcpy(p->id, e->id, sizeof p->id);
         if (free_and_strdup(&p->policy_ref, e->policy_ref) < 0 || free_and_strdup(&p->message, e->message) < 0) {
-                pending_done(p);
+                reporting_pending_done(p);
                 return -ENOMEM;
         }
         r->n_pending++;
@@ -90,7 +90,7 @@ static int pending_push(Reporting *r, const Event *e, char *json) {
 
 /* ---- spool callbacks ---- */
 
-static void on_committed(uint64_t last_seq, int error, void *userdata) {
+static void reporting_on_committed(uint64_t last_seq, int error, void *userdata) {
         Reporting *r = userdata;
         size_t k = 0;
 
@@ -103,8 +103,8 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                                 "Cannot write events to the spool; they wait in memory and go to the journal now: %m");
                 r->commit_failing = true;
                 for (size_t i = 0; i < r->n_pending; i++) {
-                        publish(r, &r->pending[i], "not yet durable");
-                        pending_done(&r->pending[i]);
+                        reporting_publish(r, &r->pending[i], "not yet durable");
+                        reporting_pending_done(&r->pending[i]);
                 }
                 r->n_pending = 0;
                 return;
@@ -113,8 +113,8 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
                 log_notice("Events are written to the spool again.");
         r->commit_failing = false;
         for (; k < r->n_pending && r->pending[k].seq <= last_seq; k++) {
-                publish(r, &r->pending[k], NULL);
-                pending_done(&r->pending[k]);
+                reporting_publish(r, &r->pending[k], NULL);
+                reporting_pending_done(&r->pending[k]);
         }
         if (k > 0)
                 memmove(r->pending, r->pending + k, (r->n_pending - k) * sizeof *r->pending);
@@ -124,8 +124,8 @@ static void on_committed(uint64_t last_seq, int error, void *userdata) {
 
 static const char *const severity_keys[] = { "info", "low", "medium", "high", "critical" };
 
-static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_t *ret_time, char **ret_json,
-                       size_t *ret_len, void *userdata) {
+static int reporting_render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_t *ret_time, char **ret_json,
+                                 size_t *ret_len, void *userdata) {
         Reporting *r = userdata;
         _cleanup_(event_freep) Event *e = event_new(EVENT_AGENT_EVENTS_DROPPED);
         _cleanup_free_ char *json = NULL;
@@ -182,7 +182,7 @@ static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_
         *ret_json = strdup(json);
         if (!*ret_json)
                 return -ENOMEM;
-        q = pending_push(r, e, TAKE_PTR(json));
+        q = reporting_pending_push(r, e, TAKE_PTR(json));
         if (q < 0) {
                 *ret_json = mfree(*ret_json);
                 return q;
@@ -194,7 +194,7 @@ static int render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *ret_sev, usec_
         return 0;
 }
 
-static void on_damaged(const SpoolFinding *f, void *userdata) {
+static void reporting_on_damaged(const SpoolFinding *f, void *userdata) {
         Reporting *r = userdata;
         Event *e = event_new(EVENT_AGENT_SPOOL_CORRUPT);
         bool lost = f->lost_first <= f->lost_last;
@@ -264,7 +264,7 @@ static void on_damaged(const SpoolFinding *f, void *userdata) {
 
 /* ---- heartbeat ---- */
 
-static void spool_json(Reporting *r, JsonWriter *w) {
+static void reporting_spool_json(Reporting *r, JsonWriter *w) {
         SpoolStats st;
         char ts[RFC3339_MAX];
         usec_t now = now_usec(CLOCK_REALTIME);
@@ -288,7 +288,7 @@ static void spool_json(Reporting *r, JsonWriter *w) {
         json_kv_uint(w, "dropped_since_start", st.dropped);
 }
 
-static void emit_heartbeat(Reporting *r) {
+static void reporting_emit_heartbeat(Reporting *r) {
         Event *e = event_new(EVENT_AGENT_HEARTBEAT);
         SpoolStats st = { 0 };
         UplinkStatus us;
@@ -315,15 +315,15 @@ static void emit_heartbeat(Reporting *r) {
         (void) event_emit(&r->emitter, e, NULL);
 }
 
-static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+static int reporting_on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         Reporting *r = userdata;
-        emit_heartbeat(r);
+        reporting_emit_heartbeat(r);
         (void) sd_event_source_set_time(s, usec + r->heartbeat_interval);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
 }
 
-static int arm_heartbeat(Reporting *r, usec_t interval) {
+static int reporting_arm_heartbeat(Reporting *r, usec_t interval) {
         sd_event *e = r->event;
         usec_t accuracy;
         int q;
@@ -344,7 +344,8 @@ static int arm_heartbeat(Reporting *r, usec_t interval) {
                 if (q >= 0)
                         q = sd_event_source_set_enabled(r->heartbeat, SD_EVENT_ON);
         } else {
-                q = sd_event_add_time_relative(e, &r->heartbeat, CLOCK_BOOTTIME, interval, accuracy, on_heartbeat, r);
+                q = sd_event_add_time_relative(e, &r->heartbeat, CLOCK_BOOTTIME, interval, accuracy,
+                                               reporting_on_heartbeat, r);
                 if (q >= 0)
                         (void) sd_event_source_set_description(r->heartbeat, "heartbeat");
         }
@@ -355,7 +356,7 @@ static int arm_heartbeat(Reporting *r, usec_t interval) {
 
 /* ---- netwatch ---- */
 
-static void on_network(const char *why, void *userdata) {
+static void reporting_on_network(const char *why, void *userdata) {
         Reporting *r = userdata;
         uplink_network_up(r->uplink, why);
 }
@@ -363,7 +364,7 @@ static void on_network(const char *why, void *userdata) {
 /* ---- lifetime ---- */
 
 /* The event log of earlier versions reserved seqs in <state>/seq: never hand those out again. */
-static uint64_t legacy_seq(const char *state_dir) {
+static uint64_t reporting_legacy_seq(const char *state_dir) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
         char buf[32] = { 0 };
@@ -380,11 +381,14 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
         _cleanup_(reporting_freep) Reporting *r = calloc(1, sizeof *r);
         _cleanup_free_ char *spool_dir = NULL, *dl_dir = NULL;
         static const SpoolCallbacks cb = {
-                .render_drop = render_drop,
-                .committed = on_committed,
-                .damaged = on_damaged,
+                .render_drop = reporting_render_drop,
+                .committed = reporting_on_committed,
+                .damaged = reporting_on_damaged,
         };
         int q;
+
+        assert(o);
+        assert(ret);
 
         if (!r)
                 return -ENOMEM;
@@ -399,7 +403,8 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
 
         (void) mkdir(o->state_dir, 0700);
         q = spool_open(spool_dir,
-                       &(SpoolOptions){ .max_bytes = o->spool_max_bytes, .min_next_seq = legacy_seq(o->state_dir) },
+                       &(SpoolOptions){ .max_bytes = o->spool_max_bytes,
+                                        .min_next_seq = reporting_legacy_seq(o->state_dir) },
                        &r->spool);
         if (q == -ENOMEM)
                 return q;
@@ -417,7 +422,7 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
         q = uplink_new(r->event, r->spool, dl_dir, &r->uplink);
         if (q < 0)
                 return log_error_errno(q, "Cannot set up the uplink: %m");
-        q = netwatch_new(r->event, on_network, r, &r->netwatch);
+        q = netwatch_new(r->event, reporting_on_network, r, &r->netwatch);
         if (q < 0)
                 log_warning_errno(q, "Not watching the network; delivery retries on its own timer only: %m");
 
@@ -433,8 +438,8 @@ Reporting *reporting_free(Reporting *r) {
         /* spool_free commits what is queued, and the journal lines follow. */
         spool_free(r->spool);
         for (size_t i = 0; i < r->n_pending; i++) {
-                publish(r, &r->pending[i], "not durable: the spool could not be written at exit");
-                pending_done(&r->pending[i]);
+                reporting_publish(r, &r->pending[i], "not durable: the spool could not be written at exit");
+                reporting_pending_done(&r->pending[i]);
         }
         free(r->pending);
         sd_event_source_disable_unref(r->heartbeat);
@@ -460,7 +465,7 @@ int reporting_set_policy(Reporting *r, Policy *p) {
                 q = 0; /* nothing to deliver from */
         if (q < 0)
                 return log_error_errno(q, "Cannot configure the uplink: %m");
-        return arm_heartbeat(r, p->collector.heartbeat_interval);
+        return reporting_arm_heartbeat(r, p->collector.heartbeat_interval);
 }
 
 /* Numbers, renders and spools e; the journal line and the sinks' `recorded`
@@ -479,26 +484,26 @@ static int reporting_consume(void *userdata, Event *e, const EventContext *ctx) 
         if (!r->spool) {
                 Pending p = { .seq = 0, .kind = e->kind, .policy_ref = e->policy_ref, .message = e->message, .json = json };
                 memcpy(p.id, e->id, sizeof p.id);
-                publish(r, &p, "the spool is unavailable");
+                reporting_publish(r, &p, "the spool is unavailable");
                 return 0;
         }
 
         /* Queued for the journal first: the commit may happen inside the append. */
         _cleanup_free_ char *copy = strdup(json);
-        q = copy ? pending_push(r, e, TAKE_PTR(copy)) : -ENOMEM;
+        q = copy ? reporting_pending_push(r, e, TAKE_PTR(copy)) : -ENOMEM;
         if (q < 0) {
                 /* Not spooled, but in the journal rather than nowhere. */
                 e->seq = 0;
                 Pending p = { .seq = 0, .kind = e->kind, .policy_ref = e->policy_ref, .message = e->message, .json = json };
                 memcpy(p.id, e->id, sizeof p.id);
-                publish(r, &p, "out of memory");
+                reporting_publish(r, &p, "out of memory");
                 return q;
         }
         q = spool_append(r->spool, json, len, (uint8_t) e->severity, e->time);
         if (q < 0) {
                 Pending *p = &r->pending[r->n_pending - 1];
-                publish(r, p, "the spool refused it");
-                pending_done(p);
+                reporting_publish(r, p, "the spool refused it");
+                reporting_pending_done(p);
                 r->n_pending--;
                 return q;
         }
@@ -506,6 +511,8 @@ static int reporting_consume(void *userdata, Event *e, const EventContext *ctx) 
 }
 
 EventSink reporting_sink(Reporting *r) {
+        assert(r);
+
         return (EventSink){ .name = "reporting", .consume = reporting_consume, .userdata = r };
 }
 
@@ -527,10 +534,12 @@ int reporting_flush(Reporting *r) {
 }
 
 void reporting_status_json(Reporting *r, JsonWriter *w) {
+        assert(w);
+
         json_key(w, "spool");
         json_object_begin(w);
         if (r && r->spool)
-                spool_json(r, w);
+                reporting_spool_json(r, w);
         else
                 json_kv_string(w, "error", "unavailable: journal only");
         json_object_end(w);
