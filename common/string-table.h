@@ -80,6 +80,9 @@ static inline int string_table_lookup_case(const char *const *table, size_t n, c
 #define DEFINE_PRIVATE_STRING_TABLE_LOOKUP_TO_STRING(name, type) \
         _DEFINE_STRING_TABLE_LOOKUP_TO_STRING(name, type, static, NULL) \
         _STRING_TABLE_END(name)
+#define DEFINE_PRIVATE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(name, type, fallback) \
+        _DEFINE_STRING_TABLE_LOOKUP_TO_STRING(name, type, static, fallback) \
+        _STRING_TABLE_END(name)
 #define DEFINE_PRIVATE_STRING_TABLE_LOOKUP_FROM_STRING(name) \
         _DEFINE_STRING_TABLE_LOOKUP_FROM_STRING(name, static) \
         _STRING_TABLE_END(name)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "string-table.h"
 #include "usb-report.h"
 
 const char *usb_report_interface_action(const Decision *dec, const UsbInterface *i) {
@@ -23,20 +24,13 @@ const char *usb_report_interface_action(const Decision *dec, const UsbInterface 
         return "untouched";
 }
 
-static const char *usb_report_category_source_to_string(UsbCategorySource s) {
-        switch (s) {
-        case USB_CATEGORY_FROM_MODALIAS:
-                return "modalias";
-        case USB_CATEGORY_FROM_DRIVER:
-                return "driver";
-        case USB_CATEGORY_FROM_UDEV:
-                return "udev";
-        case USB_CATEGORY_FROM_ALTERNATE:
-                return "alternate";
-        default:
-                return "class";
-        }
-}
+static const char *const usb_report_category_source_table[] = {
+        [USB_CATEGORY_FROM_CLASS] = "class",         [USB_CATEGORY_FROM_MODALIAS] = "modalias",
+        [USB_CATEGORY_FROM_DRIVER] = "driver",       [USB_CATEGORY_FROM_UDEV] = "udev",
+        [USB_CATEGORY_FROM_ALTERNATE] = "alternate",
+};
+
+DEFINE_PRIVATE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(usb_report_category_source, UsbCategorySource, "class");
 
 const char *usb_category_source_phrase(UsbCategorySource s) {
         switch (s) {

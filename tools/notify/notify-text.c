@@ -6,21 +6,18 @@
 
 #include "macro.h"
 #include "notify-text.h"
+#include "string-table.h"
 #include "text-bidi.h"
 #include "text.h"
 
-int notify_language_from_string(const char *s) {
-        static const char *const names[_NOTIFY_LANGUAGE_MAX] = {
-                [NOTIFY_LANGUAGE_AUTO] = "auto",
-                [NOTIFY_LANGUAGE_JA] = "ja",
-                [NOTIFY_LANGUAGE_EN] = "en",
-                [NOTIFY_LANGUAGE_BOTH] = "both",
-        };
-        for (int i = 0; i < _NOTIFY_LANGUAGE_MAX; i++)
-                if (s && streq(s, names[i]))
-                        return i;
-        return -EINVAL;
-}
+static const char *const notify_language_table[_NOTIFY_LANGUAGE_MAX] = {
+        [NOTIFY_LANGUAGE_AUTO] = "auto",
+        [NOTIFY_LANGUAGE_JA] = "ja",
+        [NOTIFY_LANGUAGE_EN] = "en",
+        [NOTIFY_LANGUAGE_BOTH] = "both",
+};
+
+DEFINE_STRING_TABLE_LOOKUP_FROM_STRING(notify_language);
 
 static bool is_ja(const char *s) {
         return strncmp(s, "ja", 2) == 0 && (s[2] == 0 || s[2] == '_' || s[2] == '.' || s[2] == '@' || s[2] == ':');
@@ -86,11 +83,21 @@ char *notify_markup_escape(const char *s) {
         for (size_t i = 0; i < len; i++) {
                 const char *e = NULL;
                 switch (s[i]) {
-                case '&': e = "&amp;"; break;
-                case '<': e = "&lt;"; break;
-                case '>': e = "&gt;"; break;
-                case '\'': e = "&apos;"; break;
-                case '"': e = "&quot;"; break;
+                case '&':
+                        e = "&amp;";
+                        break;
+                case '<':
+                        e = "&lt;";
+                        break;
+                case '>':
+                        e = "&gt;";
+                        break;
+                case '\'':
+                        e = "&apos;";
+                        break;
+                case '"':
+                        e = "&quot;";
+                        break;
                 }
                 if (e) {
                         memcpy(out + o, e, strlen(e));
