@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* common/notice-config.c: the notice group of mamori.conf, read through the
+/* common/config-notice.c: the notice group of mamori.conf, read through the
  * daemon's parser. */
 #include "unit.h"
 
