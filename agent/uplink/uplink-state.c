@@ -79,6 +79,11 @@ int uplink_state_writer_write(UplinkStateWriter *w) {
         s.pid = getpid();
         s.updated = now_usec(CLOCK_REALTIME);
         r = uplink_status_format(&s, &text, &len);
+        if (r == -EINVAL && s.last_error) {
+                /* An error text the format refuses (too long, not UTF-8): the rest still goes. */
+                s.last_error = (char *) "(an error that cannot be shown here: see the journal of mamori-uplink)";
+                r = uplink_status_format(&s, &text, &len);
+        }
         if (r >= 0)
                 r = uplink_state_write_file(w->tmp, w->path, text, len);
         if (r < 0 && r != w->last_error)

@@ -30,6 +30,8 @@
 
 typedef struct Uplink Uplink;
 
+/* UplinkState and UplinkStatus: common/uplink-status.h (the status file's format). */
+
 /* dead_letter_dir: where rejected batches go. spool may be NULL (it cannot be
  * read yet): the state is off until uplink_set_spool(). */
 int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret);
