@@ -42,6 +42,7 @@ typedef struct UplinkMain {
         UplinkWake *wake;
         Netwatch *netwatch;
         sd_event_source *sig_hup, *sig_term, *sig_int;
+        int spool_errno; /* the last error opening or reading the spool, said once */
 } UplinkMain;
 
 static UplinkMain *uplink_main_free(UplinkMain *m) {
@@ -138,7 +139,7 @@ static int uplink_main_reload(UplinkMain *m) {
                         _cleanup_free_ char *summary = config_errors_summary(&errs);
                         _cleanup_free_ char *why = NULL;
                         if (asprintf(&why, "the configuration is refused: %s", strna(summary)) >= 0)
-                                uplink_set_spool_error(m->uplink, why);
+                                uplink_set_config_error(m->uplink, why);
                 }
                 config_errors_done(&errs);
                 return r;
@@ -161,9 +162,18 @@ static void uplink_main_spool_failed(UplinkMain *m, int error) {
         char why[512];
 
         snprintf(why, sizeof why, "cannot read the spool %s: %s", m->spool_dir, strerror(abs(error)));
-        /* uplink_set_spool_error() changes nothing when the error is the same: say it once. */
-        log_error("Events stay in mamorid's spool: %s (retried when the spool directory changes, or at SIGHUP).", why);
+        /* Once per distinct error: an inotify event per commit must not flood the journal. */
+        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR,
+                 "Events stay in mamorid's spool: %s (retried when the spool directory changes, or at SIGHUP).", why);
+        m->spool_errno = error;
         uplink_set_spool_error(m->uplink, why);
+}
+
+static void uplink_main_spool_ok(UplinkMain *m) {
+        if (m->spool_errno != 0)
+                log_info("The spool %s can be read again.", m->spool_dir);
+        m->spool_errno = 0;
+        uplink_set_spool_error(m->uplink, NULL);
 }
 
 /* Opens the spool when it is not open, or picks up what mamorid committed
@@ -191,7 +201,7 @@ static void uplink_main_refresh_spool(UplinkMain *m) {
                         log_warning_errno(r, "Cannot attach the spool to the event loop: %m");
                 log_info("Reading the spool %s; own cursor %s.", m->spool_dir, m->cursor_path);
                 uplink_set_spool(m->uplink, m->spool);
-                uplink_set_spool_error(m->uplink, NULL);
+                uplink_main_spool_ok(m);
                 return;
         }
         r = spool_refresh(m->spool);
@@ -199,7 +209,7 @@ static void uplink_main_refresh_spool(UplinkMain *m) {
                 uplink_main_spool_failed(m, r);
                 return;
         }
-        uplink_set_spool_error(m->uplink, NULL);
+        uplink_main_spool_ok(m);
         if (r > 0)
                 uplink_kick(m->uplink);
 }
@@ -403,6 +413,7 @@ int main(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         r = sigprocmask(SIG_BLOCK, &mask, &old) < 0 ? -errno : 0;
+        log_set_identifier("mamori-uplink");
         log_open(LOG_TARGET_AUTO);
         if (r < 0)
                 return log_error_errno(r, "Cannot block signals: %m"), 1;

@@ -886,6 +886,19 @@ void uplink_set_spool(Uplink *u, Spool *s) {
         u->spool = s;
 }
 
+void uplink_set_config_error(Uplink *u, const char *why) {
+        assert(u);
+        assert(why);
+
+        u->configured = false;
+        uplink_set_error(u, why);
+        if (u->state != UPLINK_SENDING) {
+                (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                u->state = UPLINK_OFF;
+        }
+        uplink_changed(u);
+}
+
 void uplink_set_spool_error(Uplink *u, const char *why) {
         assert(u);
 

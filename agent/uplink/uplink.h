@@ -55,6 +55,9 @@ void uplink_set_spool(Uplink *u, Spool *s);
  * the state is off), or can be again (why NULL: delivery resumes). */
 void uplink_set_spool_error(Uplink *u, const char *why);
 
+/* No configuration could be loaded (why: the first error): the state is off. */
+void uplink_set_config_error(Uplink *u, const char *why);
+
 /* Called (from the loop, maybe often) after every change of the state or of
  * a counter: the status file is written again. */
 typedef void (*UplinkChanged)(Uplink *u, void *userdata);
