@@ -11,6 +11,8 @@
  *   SCM_CREDENTIALS); anything else is logged at debug level and ignored. */
 
 #include <stdbool.h>
+#include <sys/inotify.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
