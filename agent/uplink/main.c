@@ -16,7 +16,6 @@
 #include "config.h"
 #include "log.h"
 #include "netwatch.h"
-#include "spool-reader-interim.h"
 #include "spool.h"
 #include "trusted-file.h"
 #include "uplink-state.h"
