@@ -7,10 +7,13 @@ check, a SIGHUP with a broken configuration that keeps the running one.
 The two programs together in every reporting test: test_privsep.py and the
 reporting suites."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+
+import pytest
 
 from mamori_testlib import NotifiedProcess, wait_for, SANITIZER_MARKERS
 from reporting_lib import check_feed, collector_conf
@@ -25,7 +28,7 @@ class UplinkProcess(NotifiedProcess):
 
     program = "mamori-uplink"
 
-    def __init__(self, spool_dir, conf_text):
+    def __init__(self, spool_dir, conf_text, user=None):
         self.dir = tempfile.mkdtemp(prefix="mamori-uplink-it-")
         os.chmod(self.dir, 0o755)
         self.etc = os.path.join(self.dir, "etc")
@@ -37,6 +40,11 @@ class UplinkProcess(NotifiedProcess):
         self.stderr_path = os.path.join(self.dir, "uplink.log")
         self.proc = None
         self.notify = []
+        self.user = user  # (uid, gid): run as that user, as the unit does (User=mamori-uplink)
+        for d in (self.state, self.runtime):
+            os.makedirs(d, mode=0o755)
+            if user:
+                os.chown(d, *user)
         self.write_conf(conf_text)
 
     def write_conf(self, text):
@@ -51,7 +59,12 @@ class UplinkProcess(NotifiedProcess):
                    MAMORI_LOG_TARGET="stderr", MAMORI_LOG_LEVEL="debug")
         env.pop("LD_PRELOAD", None)  # umockdev's: the uplink has no business with sysfs
         self.stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([MAMORI_UPLINK, "--config", self.conf], env=env,
+        setpriv = []
+        if self.user:
+            os.chmod(self.sock_path, 0o666)
+            setpriv = ["setpriv", f"--reuid={self.user[0]}", f"--regid={self.user[1]}", "--clear-groups",
+                       "--inh-caps=-all", "--bounding-set=-all"]
+        self.proc = subprocess.Popen([*setpriv, MAMORI_UPLINK, "--config", self.conf], env=env,
                                      stdout=self.stderr, stderr=self.stderr)
         self.wait_notify("READY=1")
         return self
@@ -90,6 +103,7 @@ class UplinkProcess(NotifiedProcess):
         out = self.log()
         assert rc == 0, f"mamori-uplink exited with {rc}:\n{out[-3000:]}"
         assert not any(m in out for m in SANITIZER_MARKERS), out[-6000:]
+        shutil.rmtree(self.dir, ignore_errors=True)
         return rc
 
 
@@ -161,3 +175,64 @@ def test_uplink_delivers_mamorid_spool(bed, make_agent, collector, pki):
         assert sorted(by_seq) == list(range(1, max(by_seq) + 1))
     finally:
         u.stop()
+
+
+UID = GID = 64123  # no such user needed: setpriv takes numbers
+
+
+def test_uplink_as_its_own_user(bed, make_agent, collector, pki):
+    """The unit's setup by hand: the uplink's own uid and gid, no capability,
+    mamorid's spool readable by that group only (02750, 0640: what mamorid and
+    tmpfiles make), the client key root:<gid> 0640 (trusted-file's
+    TRUST_SECRET). First the spool cannot be read: a clear error in the log
+    and the status, nothing lost; a SIGHUP after the fix delivers."""
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) missing")
+    a = make_agent(main_conf=BLOCK).start()
+    a.wait_events("agent.started")
+    spool = os.path.join(a.state, "spool")
+    for d in (a.dir, a.state):
+        os.chmod(d, 0o711)  # search only, as StateDirectoryMode=0711
+    # The collector's files where that user can reach them; the key its group's.
+    tls = tempfile.mkdtemp(prefix="mamori-uplink-tls-")
+    os.chmod(tls, 0o755)
+    keys = {}
+    for k in ("ca", "client_cert", "client_key"):
+        keys[k] = shutil.copy(pki[k], tls)
+        os.chmod(keys[k], 0o644)
+    os.chown(keys["client_key"], 0, GID)
+    os.chmod(keys["client_key"], 0o640)
+    conf = collector_conf(collector, dict(pki, **keys))
+    u = UplinkProcess(spool, conf, user=(UID, GID))
+    try:
+        u.start()
+        u.wait_status(lambda s: s["STATE"] == "off" and "Permission denied" in s.get("LAST_ERROR", ""),
+                      "off: the spool cannot be read")
+        assert f"cannot read the spool {spool}: Permission denied" in u.status()["LAST_ERROR"]
+        assert "Events stay in mamorid's spool: cannot read the spool" in u.log()
+        assert collector.requests == []
+
+        # The fix an admin (or tmpfiles) makes; SIGHUP: delivery starts.
+        os.chown(spool, 0, GID)
+        os.chmod(spool, 0o2750)
+        for n in os.listdir(spool):
+            os.chown(os.path.join(spool, n), 0, GID)
+            os.chmod(os.path.join(spool, n), 0o640)
+        u.proc.send_signal(signal.SIGHUP)
+        collector.wait_events(1, timeout=10)
+        assert collector.requests[0]["client_cn"] == "agent-0001"  # it read the key
+        for i in range(2):
+            plug(bed, f"US{i:04d}")
+        collector.wait_events(3, timeout=10)
+        by_seq = check_feed(collector.events())
+        top = max(by_seq)
+        u.wait_status(lambda s: s["STATE"] == "idle" and int(s["ACKED_SEQ"]) == top, f"idle, acked {top}")
+        st = os.stat(os.path.join(u.state, "cursor"))
+        assert (st.st_uid, st.st_gid) == (UID, GID)
+        st = os.stat(os.path.join(u.runtime, "status"))
+        assert (st.st_uid, st.st_mode & 0o777) == (UID, 0o644)
+        # It wrote nothing in mamorid's spool.
+        assert all(os.stat(os.path.join(spool, n)).st_uid == 0 for n in os.listdir(spool))
+    finally:
+        u.stop()
+        shutil.rmtree(tls, ignore_errors=True)
