@@ -52,6 +52,16 @@ static unsigned count_segs(Two *two) {
         return count_segments(&e);
 }
 
+static const char *last_seg(Two *two) {
+        static char p[128];
+        Env e;
+        snprintf(e.dir, sizeof e.dir, "%s", two->spool);
+        char *q = last_segment(&e);
+        snprintf(p, sizeof p, "%s", q);
+        free(q);
+        return p;
+}
+
 static Spool *open_writer(Two *two, uint64_t max) {
         Spool *s = NULL;
         assert_int_equal(spool_open(two->spool, &(SpoolOptions){ .max_bytes = max, .no_sync = true }, &s), 0);
@@ -83,6 +93,7 @@ static size_t read_ack(Two *two, Spool *rd, size_t max_events) {
                 assert_int_equal(sscanf(p, "{\"seq\":%" SCNu64 ",", &seq), 1);
                 assert_true(seq > two->last_read); /* in order */
                 assert_true(seq < MAX_SEQ);
+                assert_false(two->dropped[seq]); /* its tombstone was committed before */
                 two->last_read = seq;
                 two->delivered[seq]++;
                 p = nl + 1;
@@ -169,6 +180,102 @@ static void test_reader_basic(void **state) {
         assert_int_equal(sb.st_size, 20);
         spool_free(rd);
         spool_free(w);
+}
+
+/* Appends a record as mamorid would, behind its back, and moves the mark. */
+static void put_record(Two *two, uint64_t seq, const uint64_t (*ranges)[2], size_t n_ranges) {
+        char json[64];
+        uint8_t aux[64], buf[256];
+        int len = snprintf(json, sizeof json, "{\"seq\":%" PRIu64 ",\"kind\":\"x\"}", seq);
+        SpoolRecord rec = { .seq = seq,
+                            .time = 1000 + seq,
+                            .severity = 1,
+                            .flags = n_ranges ? SPOOL_RECORD_TOMBSTONE : 0,
+                            .json = (const uint8_t *) json,
+                            .json_len = (size_t) len,
+                            .aux = aux,
+                            .aux_len = n_ranges * 16 };
+        size_t sz = spool_record_size(rec.json_len, rec.aux_len);
+        int fd;
+
+        for (size_t i = 0; i < n_ranges; i++)
+                spool_tombstone_put(aux, i, ranges[i][0], ranges[i][1]);
+        assert_true(sz <= sizeof buf);
+        spool_record_encode(buf, &rec);
+        fd = open(last_seg(two), O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, buf, sz), (ssize_t) sz);
+        close(fd);
+        put_committed(two, seq, true);
+}
+
+/* A tombstone names seqs the reader has indexed: they are skipped. */
+static void test_reader_tombstone(void **state) {
+        Two *two = *state;
+        Spool *w = open_writer(two, 0), *rd;
+        const uint64_t ranges[][2] = { { 2, 3 }, { 5, 5 } };
+
+        append_n(w, 6, 1, 10);
+        assert_int_equal(spool_commit(w), 0);
+        spool_free(w);
+        rd = open_reader(two);
+        assert_int_equal(read_ack(two, rd, 1), 1);
+        put_record(two, 7, ranges, ELEMENTSOF(ranges));
+        assert_int_equal(spool_refresh(rd), 1);
+        for (size_t i = 0; i < ELEMENTSOF(ranges); i++)
+                for (uint64_t q = ranges[i][0]; q <= ranges[i][1]; q++)
+                        two->dropped[q] = 1;
+        while (read_ack(two, rd, 100) > 0)
+                ;
+        assert_int_equal(two->last_read, 7);
+        for (uint64_t q = 1; q <= 7; q++)
+                assert_int_equal(two->delivered[q], !two->dropped[q]);
+        spool_free(rd);
+}
+
+/* Damage in committed records: skipped and said, the file left as it is. */
+static void test_reader_damage(void **state) {
+        Two *two = *state;
+        Spool *w = open_writer(two, 0), *rd;
+        SpoolStats st;
+        struct stat a, b;
+        const char *seg;
+        int fd;
+
+        append_n(w, 10, 1, 10);
+        assert_int_equal(spool_commit(w), 0);
+        spool_free(w);
+        seg = last_seg(two);
+        fd = open(seg, O_WRONLY);
+        assert_true(fd >= 0);
+        /* inside the 4th record (each 32 + 38 bytes) */
+        assert_int_equal(pwrite(fd, "XXXX", 4, 3 * 70 + 40), 4);
+        close(fd);
+        assert_int_equal(stat(seg, &a), 0);
+        rd = open_reader(two);
+        deliver_findings(&two->env, rd);
+        const SpoolFinding *f = find_kind(&two->env, SPOOL_DAMAGE_CORRUPT, 0);
+        assert_non_null(f);
+        assert_int_equal(f->lost_first, 4);
+        assert_int_equal(f->lost_last, 4);
+        assert_false(f->cut);
+        while (read_ack(two, rd, 3) > 0)
+                ;
+        assert_int_equal(two->last_read, 10);
+        for (uint64_t q = 1; q <= 10; q++)
+                assert_int_equal(two->delivered[q], q != 4);
+        /* said once, however often it looks again */
+        assert_int_equal(spool_refresh(rd), 0);
+        deliver_findings(&two->env, rd);
+        assert_null(find_kind(&two->env, SPOOL_DAMAGE_CORRUPT, 1));
+        spool_get_stats(rd, &st);
+        assert_int_equal(st.depth, 0);
+        assert_int_equal(st.acked_seq, 10);
+        spool_free(rd);
+        assert_int_equal(stat(seg, &b), 0);
+        assert_int_equal(a.st_size, b.st_size);
+        assert_int_equal(a.st_mtim.tv_nsec, b.st_mtim.tv_nsec);
+        assert_int_equal(a.st_ino, b.st_ino);
 }
 
 /* The writer rotates, retires, drops and rewrites segments under the reader;
@@ -371,12 +478,17 @@ static void test_reader_cannot_read(void **state) {
 
         if (geteuid() != 0)
                 skip();
-        assert_int_equal(mkdir(two->spool, 0700), 0);
-        assert_int_equal(chown(two->spool, 0, 65534), 0);
-        assert_int_equal(chmod(two->spool, 02750), 0);
+        /* as the one-process version left it: 0700, files 0600 */
         w = open_writer(two, 0);
         append_n(w, 3, 1, 10);
         assert_int_equal(spool_commit(w), 0);
+        spool_free(w);
+        assert_int_equal(chmod(two->spool, 0700), 0);
+        assert_int_equal(chmod(last_seg(two), 0600), 0);
+        /* the upgrade's tmpfiles line: the directory only */
+        assert_int_equal(chown(two->spool, 0, 65534), 0);
+        assert_int_equal(chmod(two->spool, 02750), 0);
+        w = open_writer(two, 0);
         assert_int_equal(chmod(two->env.dir, 0777), 0); /* for the uplink's cursor */
 
         pid = fork_as(65533);
@@ -425,6 +537,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_reader_basic, two_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reader_follows_writer, two_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reader_tombstone, two_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reader_damage, two_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reader_cursor_from_writer, two_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_uplink_cursor_bad, two_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reader_cannot_read, two_setup, teardown),
