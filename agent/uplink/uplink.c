@@ -13,6 +13,7 @@
 
 #include "config-paths.h"
 #include "curl-event.h"
+#include "json.h"
 #include "log.h"
 #include "retry.h"
 #include "text.h"
@@ -948,35 +949,4 @@ void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
                 .bytes_sent = u->bytes_sent,
                 .acked_seq = st.acked_seq,
         };
-}
-
-static void uplink_kv_time(JsonWriter *w, const char *key, usec_t t) {
-        char ts[RFC3339_MAX];
-        json_key(w, key);
-        if (t)
-                json_string(w, format_rfc3339(ts, t));
-        else
-                json_null(w);
-}
-
-void uplink_status_json(const Uplink *u, JsonWriter *w) {
-        UplinkStatus s;
-
-        assert(u);
-        assert(w);
-
-        uplink_get_status(u, &s);
-        json_kv_string(w, "state", uplink_state_to_string(s.state));
-        json_kv_string(w, "url", s.url);
-        uplink_kv_time(w, "last_success", s.last_success);
-        uplink_kv_time(w, "last_attempt", s.last_attempt);
-        uplink_kv_time(w, "next_attempt", s.next_attempt);
-        json_kv_uint(w, "failures", s.failures);
-        if (s.last_status)
-                json_kv_int(w, "last_status", s.last_status);
-        json_kv_string(w, "last_error", s.last_error);
-        json_kv_uint(w, "events_sent", s.events_sent);
-        json_kv_uint(w, "batches_sent", s.batches_sent);
-        json_kv_uint(w, "batches_rejected", s.batches_rejected);
-        json_kv_uint(w, "events_rejected", s.events_rejected);
 }

@@ -3,7 +3,7 @@
 
 /* The uplink: takes batches from the spool and POSTs them as NDJSON to
  * collector.url over verified TLS, one batch at a time and in seq order, on
- * the event loop (agent/report/curl-event.c): nothing blocks, no thread.
+ * the event loop (agent/uplink/curl-event.c): nothing blocks, no thread.
  *
  * - 2xx: the batch leaves the spool (spool_ack) and the next one goes at once.
  * - transport error, timeout, 408, 429, 5xx: the batch stays; exponential
@@ -21,7 +21,6 @@
 
 #include <systemd/sd-event.h>
 
-#include "json.h"
 #include "macro.h"
 #include "policy.h"
 #include "spool.h"
@@ -66,5 +65,3 @@ void uplink_set_changed(Uplink *u, UplinkChanged changed, void *userdata);
 /* The strings of *ret are borrowed from u: valid until its next change, and
  * not to be given to uplink_status_done(). pid and updated are left 0. */
 void uplink_get_status(const Uplink *u, UplinkStatus *ret);
-/* The status as JSON members of the object being written (heartbeat, mamorictl). */
-void uplink_status_json(const Uplink *u, JsonWriter *w);
