@@ -114,6 +114,26 @@ static int uplink_main_configure(UplinkMain *m) {
         return 0;
 }
 
+/* The configuration is refused at start: as mamorid does, deliver with its
+ * collector and spool sections when they alone are sound, so that the central
+ * team hears of the broken configuration (mamorid's agent.config_error). */
+static int uplink_main_salvage(UplinkMain *m, int error) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        int r;
+
+        r = policy_new_failsafe(arg_config, &p);
+        if (r < 0)
+                return log_oom();
+        r = config_salvage_reporting(arg_config, p);
+        if (r < 0)
+                return log_oom();
+        if (r == 0)
+                return error;
+        log_warning("The collector and spool sections of the refused configuration are sound: delivering with them.");
+        m->policy = TAKE_PTR(p);
+        return uplink_main_configure(m);
+}
+
 /* At start (no policy yet) and at SIGHUP: a configuration with errors
  * replaces nothing. */
 static int uplink_main_reload(UplinkMain *m) {
@@ -139,6 +159,8 @@ static int uplink_main_reload(UplinkMain *m) {
                         _cleanup_free_ char *why = NULL;
                         if (asprintf(&why, "the configuration is refused: %s", strna(summary)) >= 0)
                                 uplink_set_config_error(m->uplink, why);
+                        config_errors_done(&errs);
+                        return uplink_main_salvage(m, r);
                 }
                 config_errors_done(&errs);
                 return r;

@@ -236,3 +236,20 @@ def test_uplink_as_its_own_user(bed, make_agent, collector, pki):
     finally:
         u.stop()
         shutil.rmtree(tls, ignore_errors=True)
+
+
+def test_refused_configuration_still_delivers_with_a_sound_collector(bed, make_agent, collector, pki):
+    """As mamorid: a configuration refused at start whose collector section is
+    sound still delivers (the central team must hear of the broken one)."""
+    a = make_agent(main_conf=BLOCK).start()
+    a.wait_events("agent.started")
+    broken = 'usb = { block = [ "storage", "floppy" ]; };\n'
+    u = UplinkProcess(os.path.join(a.state, "spool"), collector_conf(collector, pki, usb=broken))
+    try:
+        u.start()
+        collector.wait_events(1, timeout=10)
+        log = u.log()
+        assert f"{u.conf}:1:" in log and "No valid configuration" in log
+        assert "delivering with them" in log
+    finally:
+        u.stop()
