@@ -304,7 +304,7 @@ static int uplink_main_new(UplinkMain **ret) {
             asprintf(&m->control_path, "%s/control", m->runtime_dir) < 0)
                 return log_oom();
         /* systemd makes them (StateDirectory=, RuntimeDirectory=); a test may not. */
-        (void) mkdir(m->state_dir, 0700);
+        (void) mkdir(m->state_dir, 0755); /* mamorid reads the cursor there */
         (void) mkdir(m->runtime_dir, 0755);
 
         r = sd_event_default(&m->event);
