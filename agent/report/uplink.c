@@ -67,14 +67,6 @@ struct Uplink {
         uint64_t events_sent, batches_sent, batches_rejected, events_rejected, bytes_sent;
 };
 
-static const char *const uplink_state_table[_UPLINK_STATE_MAX] = {
-        [UPLINK_OFF] = "off",
-        [UPLINK_IDLE] = "idle",
-        [UPLINK_SENDING] = "sending",
-        [UPLINK_WAITING] = "waiting",
-};
-
-DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(uplink_state, UplinkState, "unknown");
 
 static void uplink_send_next(Uplink *u);
 

@@ -23,32 +23,11 @@
 #include "policy.h"
 #include "spool.h"
 #include "timeutil.h"
+#include "uplink-status.h"
 
 typedef struct Uplink Uplink;
 
-typedef enum UplinkState {
-        UPLINK_OFF,     /* no collector.url, or it cannot be used (see last_error) */
-        UPLINK_IDLE,    /* nothing to send */
-        UPLINK_SENDING, /* a request is out */
-        UPLINK_WAITING, /* backing off after a failure */
-        _UPLINK_STATE_MAX,
-} UplinkState;
-
-const char *uplink_state_to_string(UplinkState s);
-
-typedef struct UplinkStatus {
-        UplinkState state;
-        const char *url;          /* NULL: not configured */
-        usec_t last_success;      /* CLOCK_REALTIME of the last 2xx; 0: none since start */
-        usec_t last_attempt;      /* CLOCK_REALTIME */
-        usec_t next_attempt;      /* CLOCK_REALTIME, while waiting; 0 otherwise */
-        unsigned failures;        /* in a row */
-        long last_status;         /* HTTP status of the last answer; 0: none */
-        const char *last_error;   /* NULL after a success */
-        uint64_t events_sent, batches_sent;
-        uint64_t batches_rejected, events_rejected; /* moved to the dead-letter directory */
-        uint64_t bytes_sent;
-} UplinkStatus;
+/* UplinkState and UplinkStatus: common/uplink-status.h (the status file's format). */
 
 /* dead_letter_dir: where rejected batches go; dead_letter_max: its bound in bytes. */
 int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret);
