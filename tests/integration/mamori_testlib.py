@@ -439,7 +439,7 @@ class Daemon(NotifiedProcess):
     def log_size(self):
         return os.path.getsize(self.stderr_path) if os.path.exists(self.stderr_path) else 0
 
-    def wait_log(self, needle, timeout=10, since=0, count=1):
+    def wait_log(self, needle, timeout=10, since=0, count=1, interval=0.01):
         """Waits until needle (str) is in the log count times from byte
         offset since (e.g. an earlier log_size()); fails early if the process
         died."""
@@ -452,7 +452,7 @@ class Daemon(NotifiedProcess):
                 raise AssertionError(f"{self.program} exited with {self.proc.returncode} while waiting for "
                                      f"{needle!r}:\n{self.run_log()[-3000:]}")
             return False
-        wait_for(seen, timeout, what=f"{needle!r} in the log of {self.program}\n--- its end ---\n"
+        wait_for(seen, timeout, interval=interval, what=f"{needle!r} in the log of {self.program}\n--- its end ---\n"
                  + (self.log()[-3000:] if os.path.exists(self.stderr_path) else ""))
 
 

@@ -52,7 +52,7 @@ def acked_file(path):
     format): two checksummed slots, the newer generation wins; 0 if none."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(1024)  # the two slots (a hostile file may be a sparse terabyte)
     except FileNotFoundError:
         return 0
     best = (-1, 0)
@@ -80,7 +80,7 @@ def cursor_generation(path):
     """The newest valid generation in a cursor file (-1: none)."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(1024)
     except FileNotFoundError:
         return -1
     best = -1
