@@ -184,8 +184,11 @@ static void uplink_main_spool_failed(UplinkMain *m, int error) {
 
         snprintf(why, sizeof why, "cannot read the spool %s: %s", m->spool_dir, strerror(abs(error)));
         /* Once per distinct error: an inotify event per commit must not flood the journal. */
-        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR,
-                 "Events stay in mamorid's spool: %s (retried when the spool directory changes, or at SIGHUP).", why);
+        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR, "Events stay in mamorid's spool: %s (retried %s).", why,
+                 uplink_wake_watching(m->wake)
+                         ? "when the spool directory changes, at a flush or at SIGHUP"
+                         /* inotify needs read access to the directory itself: no polling instead */
+                         : "at a flush or at SIGHUP only: mamorictl flush, or systemctl reload mamori-uplink");
         m->spool_errno = error;
         uplink_set_spool_error(m->uplink, why);
 }
