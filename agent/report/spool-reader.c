@@ -423,8 +423,7 @@ static int spool_reader_cursor_open(Spool *s) {
 
         s->cursor_fd = open(s->cursor_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (s->cursor_fd < 0 && errno == ENOENT) {
-                s->cursor_fd = open(s->cursor_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                                    0644);
+                s->cursor_fd = open(s->cursor_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
                 made = s->cursor_fd >= 0;
         }
         if (s->cursor_fd < 0)
@@ -514,9 +513,8 @@ int spool_open_reader(const char *dir, const char *cursor_path, const SpoolReade
                 return negative_errno();
         /* Records planted by someone else would be sent as mamorid's. */
         if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0002))
-                return log_error_errno(-EPERM,
-                                       "The spool %s belongs to uid %u with mode %04o: not mamorid's, not read.", dir,
-                                       (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
+                return log_error_errno(-EPERM, "The spool %s belongs to uid %u with mode %04o: not mamorid's, not read.",
+                                       dir, (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
         s->dir_dev = st.st_dev;
         s->dir_ino = st.st_ino;
         r = spool_reader_cursor_open(s);

@@ -456,8 +456,8 @@ static void test_uplink_cursor_bad(void **state) {
 static pid_t fork_as(gid_t gid) {
         pid_t pid = fork();
         assert_true(pid >= 0);
-        if (pid == 0 && geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-                                           setresuid(65534, 65534, 65534) < 0))
+        if (pid == 0 && geteuid() == 0 &&
+            (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(65534, 65534, 65534) < 0))
                 _exit(10);
         return pid;
 }
