@@ -37,6 +37,7 @@ static void spool_segment_unindex(Spool *s, Segment *g) {
 }
 
 static void spool_reader_remove_at(Spool *s, size_t i) {
+        s->bytes -= s->segs[i]->size;
         spool_segment_unindex(s, s->segs[i]);
         spool_segment_free(s->segs[i]);
         memmove(s->segs + i, s->segs + i + 1, (s->n_segs - i - 1) * sizeof *s->segs);
@@ -326,6 +327,7 @@ void spool_reader_forget(Spool *s) {
                         close(g->fd);
                 g->fd = -EBADF;
                 s->bytes -= g->size;
+                g->size = 0;
                 g->recs = mfree(g->recs);
                 g->n = g->cap = 0;
                 g->spent = true;
@@ -388,7 +390,8 @@ int spool_refresh(Spool *s) {
                         i++;
                         continue;
                 }
-                r = g->fd < 0 ? spool_reader_open_segment(s, g) : spool_reader_check_segment(s, g);
+                bool fresh = g->fd < 0;
+                r = fresh ? spool_reader_open_segment(s, g) : spool_reader_check_segment(s, g);
                 if (r == 0 && g->fd < 0)
                         r = -ENOENT;
                 if (r == -ENOENT) {
@@ -397,7 +400,7 @@ int spool_refresh(Spool *s) {
                 }
                 if (r < 0)
                         return r;
-                reread = reread || (r > 0 && g->n == 0 && g->size == 0 && prev > 0);
+                reread = reread || (!fresh && r > 0);
                 r = spool_reader_scan(s, g, last, prev, last ? UINT64_MAX : s->segs[i + 1]->base - 1);
                 if (r < 0)
                         return r;

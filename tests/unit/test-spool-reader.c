@@ -313,6 +313,10 @@ static void test_reader_follows_writer(void **state) {
         while (read_ack(two, rd, 100) > 0)
                 ;
         assert_int_equal(spool_refresh(rd), 0);
+        SpoolStats st;
+        spool_get_stats(rd, &st);
+        assert_int_equal(st.depth, 0);
+        assert_true(st.bytes <= SPOOL_MIN_MAX_BYTES); /* what it indexes, never less than nothing */
         total = spool_next_seq(w) - 1;
         assert_true(total < MAX_SEQ);
         for (uint64_t q = 1; q <= total; q++) {
