@@ -359,6 +359,35 @@ static void test_reader_follows_writer(void **state) {
         spool_free(w);
 }
 
+/* mamorid replaced the spool directory (one not its own was moved aside):
+ * its seqs start over, and the reader follows it. */
+static void test_reader_dir_replaced(void **state) {
+        Two *two = *state;
+        Spool *w = open_writer(two, 0), *rd = open_reader(two);
+        char aside[128];
+
+        append_n(w, 5, 1, 10);
+        assert_int_equal(spool_commit(w), 0);
+        assert_int_equal(spool_refresh(rd), 1);
+        assert_int_equal(read_ack(two, rd, 100), 5);
+        spool_free(w);
+        snprintf(aside, sizeof aside, "%s/spool.bad-0", two->env.dir);
+        assert_int_equal(rename(two->spool, aside), 0);
+        /* gone for a moment: nothing new, no error */
+        assert_int_equal(spool_refresh(rd), 0);
+        w = open_writer(two, 0);
+        assert_int_equal(spool_next_seq(w), 1);
+        append_n(w, 3, 1, 10);
+        assert_int_equal(spool_commit(w), 0);
+        assert_int_equal(spool_refresh(rd), 1);
+        two->last_read = 0;
+        memset(two->delivered, 0, sizeof two->delivered);
+        assert_int_equal(read_ack(two, rd, 100), 3);
+        assert_int_equal(two->last_read, 3);
+        spool_free(rd);
+        spool_free(w);
+}
+
 /* The upgrade: no uplink cursor yet, so the reader starts from mamorid's. */
 static void test_reader_cursor_from_writer(void **state) {
         Two *two = *state;
@@ -595,6 +624,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_reader_follows_writer, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_tombstone, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_damage, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_dir_replaced, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_cursor_from_writer, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_uplink_cursor_bad, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_cannot_read, two_setup, two_teardown),
