@@ -164,16 +164,15 @@ static int spool_delivered_unreadable(Spool *s, const struct stat *st, int error
         SpoolDeliveredKey k = { .error = error };
 
         if (st)
-                k = (SpoolDeliveredKey){ .dev = st->st_dev,
-                                         .ino = st->st_ino,
-                                         .size = st->st_size,
-                                         .mtime = st->st_mtim,
-                                         .error = error };
+                k = (SpoolDeliveredKey){
+                        .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .mtime = st->st_mtim, .error = error
+                };
         if (s->delivered_bad_valid && memcmp(&k, &s->delivered_bad, sizeof k) == 0)
                 return error;
         s->delivered_bad = k;
         s->delivered_bad_valid = true;
-        log_warning_errno(error, "Cannot read the uplink's cursor %s: %m. Nothing it delivered is retired until it can be read.",
+        log_warning_errno(error,
+                          "Cannot read the uplink's cursor %s: %m. Nothing it delivered is retired until it can be read.",
                           s->delivered_path);
         spool_add_finding(s, &(SpoolFinding){ .kind = SPOOL_DAMAGE_CURSOR,
                                               .file = "uplink cursor",
@@ -210,7 +209,7 @@ int spool_pull_delivered(Spool *s) {
                 return spool_delivered_unreadable(s, &st, r);
 
         if (v <= s->acked)
-                return 0; /* acks only move forward */
+                return 0;              /* acks only move forward */
         top = s->next_seq - 1 - s->qn; /* the last durable seq */
         if (v > top || v > SPOOL_SEQ_FLOOR_MAX) {
                 if (s->delivered_bad_seq_valid && s->delivered_bad_seq == v)

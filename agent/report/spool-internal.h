@@ -83,10 +83,10 @@ typedef struct SpoolDeliveredKey {
 struct Spool {
         char *dir;
         int dir_fd;
-        int cursor_fd;   /* writer: <dir>/cursor; reader: its own cursor */
+        int cursor_fd;    /* writer: <dir>/cursor; reader: its own cursor */
         int committed_fd; /* writer: <dir>/committed */
         bool sync;
-        bool reader;      /* the uplink's read-only view */
+        bool reader; /* the uplink's read-only view */
         gid_t dir_gid;
 
         /* writer: the uplink's cursor */

@@ -196,9 +196,10 @@ int spool_attach_event(Spool *s, sd_event *e, int64_t priority) {
         (void) sd_event_source_set_priority(s->retry, priority);
         (void) sd_event_source_set_priority(s->defer, priority);
         (void) sd_event_source_set_description(s->defer, "spool-commit");
-        return sd_event_source_set_enabled(s->defer, s->n_findings || s->qn || (!s->reader && s->bytes > spool_high_water(s))
-                                                             ? SD_EVENT_ONESHOT
-                                                             : SD_EVENT_OFF);
+        return sd_event_source_set_enabled(s->defer,
+                                           s->n_findings || s->qn || (!s->reader && s->bytes > spool_high_water(s))
+                                                   ? SD_EVENT_ONESHOT
+                                                   : SD_EVENT_OFF);
 }
 
 /* ---- append, commit ---- */
