@@ -531,11 +531,14 @@ void reporting_commit(Reporting *r) {
 }
 
 int reporting_flush(Reporting *r) {
-        if (!r || !r->policy || !r->policy->collector.url)
+        if (!r)
                 return -ENOTCONN;
-        /* Durable first: the uplink reads only up to the committed mark. */
+        /* Durable first, with or without a collector: mamorictl reads the
+         * spool next, and the uplink reads only up to the committed mark. */
         if (r->spool)
                 (void) spool_commit(r->spool);
+        if (!r->policy || !r->policy->collector.url)
+                return -ENOTCONN;
         return uplink_link_flush(r->uplink);
 }
 
