@@ -64,8 +64,9 @@ class UplinkProcess(NotifiedProcess):
             os.chmod(self.sock_path, 0o666)
             setpriv = ["setpriv", f"--reuid={self.user[0]}", f"--regid={self.user[1]}", "--clear-groups",
                        "--inh-caps=-all", "--bounding-set=-all"]
+        # UMask=0077, as the unit has it: what mamorid must read is made readable on purpose.
         self.proc = subprocess.Popen([*setpriv, MAMORI_UPLINK, "--config", self.conf], env=env,
-                                     stdout=self.stderr, stderr=self.stderr)
+                                     stdout=self.stderr, stderr=self.stderr, preexec_fn=lambda: os.umask(0o077))
         self.wait_notify("READY=1")
         return self
 
@@ -140,8 +141,11 @@ def test_uplink_delivers_mamorid_spool(bed, make_agent, collector, pki):
         assert int(s["LAST_SUCCESS"]) > 0 and int(s["LAST_STATUS"]) // 100 == 2
         assert os.stat(os.path.join(u.runtime, "status")).st_mode & 0o777 == 0o644
         assert not [n for n in os.listdir(u.runtime) if n.endswith(".tmp")]
-        # Its own cursor, in its own state directory.
-        assert os.path.getsize(os.path.join(u.state, "cursor")) > 0
+        # mamorid (root without CAP_DAC_OVERRIDE) sends to the socket; the credentials decide.
+        assert os.stat(os.path.join(u.runtime, "control")).st_mode & 0o777 == 0o666
+        # Its own cursor, in its own state directory, readable by mamorid.
+        st = os.stat(os.path.join(u.state, "cursor"))
+        assert st.st_size > 0 and st.st_mode & 0o777 == 0o644
 
         # Flush: the collector is down, the uplink waits out a long backoff ...
         collector.stop()
