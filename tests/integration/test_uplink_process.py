@@ -237,6 +237,17 @@ def test_uplink_as_its_own_user(bed, make_agent, collector, pki):
         assert (st.st_uid, st.st_mode & 0o777) == (UID, 0o644)
         # It wrote nothing in mamorid's spool.
         assert all(os.stat(os.path.join(spool, n)).st_uid == 0 for n in os.listdir(spool))
+
+        # Watched now: access taken away and given back wakes it (IN_ATTRIB), no SIGHUP.
+        os.chmod(spool, 0o2700)
+        plug(bed, "US0100")
+        u.wait_status(lambda s: s["STATE"] == "off" and "Permission denied" in s.get("LAST_ERROR", ""),
+                      "off again: the spool cannot be read")
+        assert len(collector.unique()) == top
+        os.chmod(spool, 0o2750)
+        collector.wait_events(top + 1, timeout=10)
+        u.wait_status(lambda s: s["STATE"] == "idle" and "LAST_ERROR" not in s, "idle again")
+        assert "The spool " in u.log() and "can be read again" in u.log()
     finally:
         u.stop()
         shutil.rmtree(tls, ignore_errors=True)
