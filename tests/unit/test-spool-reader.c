@@ -359,6 +359,77 @@ static void test_reader_follows_writer(void **state) {
         spool_free(w);
 }
 
+/* As the uplink's user: uid nobody, in the spool's group or not. */
+static pid_t fork_as(gid_t gid) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0 && geteuid() == 0 &&
+            (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(65534, 65534, 65534) < 0))
+                _exit(10);
+        return pid;
+}
+
+static void wait_ok(pid_t pid) {
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Two processes at once, as in service: mamorid commits bursts into
+ * rotating segments and retires what the uplink acked, while the reader
+ * follows. Every event exactly once, in order. */
+static void test_reader_concurrent(void **state) {
+        Two *two = *state;
+        const uint64_t n = 10000;
+        Spool *w = open_writer(two, 0), *rd; /* 4 MiB segments, 64 MiB in all: no drops */
+        usec_t deadline;
+        pid_t pid;
+
+        rd = open_reader(two);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                srand(7);
+                if (spool_set_delivered_source(w, two->cursor) < 0)
+                        _exit(10);
+                while (spool_next_seq(w) <= n) {
+                        unsigned k = MIN((unsigned) (1 + rand() % 300), (unsigned) (n + 1 - spool_next_seq(w)));
+                        for (unsigned i = 0; i < k; i++) {
+                                char buf[4096];
+                                uint64_t seq = spool_next_seq(w);
+                                int len = snprintf(buf, sizeof buf, "{\"seq\":%" PRIu64 ",\"pad\":\"%*s\"}", seq,
+                                                   rand() % 3000, "");
+                                if (spool_append(w, buf, (size_t) len, 1, 1000 + seq) < 0)
+                                        _exit(11);
+                        }
+                        if (spool_commit(w) < 0)
+                                _exit(12);
+                        if (rand() % 4 == 0)
+                                usleep(200);
+                }
+                _exit(two->env.n_drops == 0 ? 0 : 13);
+        }
+        deadline = now_usec(CLOCK_MONOTONIC) + 60 * USEC_PER_SEC;
+        while (two->last_read < n) {
+                assert_true(now_usec(CLOCK_MONOTONIC) < deadline);
+                assert_true(spool_refresh(rd) >= 0);
+                while (read_ack(two, rd, 1 + (size_t) (two->last_read % 500)) > 0)
+                        ;
+        }
+        wait_ok(pid);
+        for (uint64_t q = 1; q <= n; q++)
+                assert_int_equal(two->delivered[q], 1);
+        assert_int_equal(two->env.n_findings, 0);
+        spool_free(rd);
+        spool_free(w);
+        /* and mamorid retired what was delivered */
+        w = open_writer(two, 0);
+        assert_int_equal(spool_set_delivered_source(w, two->cursor), 0);
+        assert_int_equal(count_segs(two), 1);
+        spool_free(w);
+}
+
 /* mamorid replaced the spool directory (one not its own was moved aside):
  * its seqs start over, and the reader follows it. */
 static void test_reader_dir_replaced(void **state) {
@@ -508,23 +579,6 @@ static void test_uplink_cursor_bad(void **state) {
         spool_free(w);
 }
 
-/* As the uplink's user: uid nobody, in the spool's group or not. */
-static pid_t fork_as(gid_t gid) {
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0 && geteuid() == 0 &&
-            (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(65534, 65534, 65534) < 0))
-                _exit(10);
-        return pid;
-}
-
-static void wait_ok(pid_t pid) {
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 /* The uplink reads the spool through its group (tmpfiles makes the directory
  * 02750 root:mamori-uplink); without it, a negative errno, never a crash. */
 static void test_reader_cannot_read(void **state) {
@@ -625,6 +679,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_reader_tombstone, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_damage, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_dir_replaced, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_concurrent, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_cursor_from_writer, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_uplink_cursor_bad, two_setup, two_teardown),
                 cmocka_unit_test_setup_teardown(test_reader_cannot_read, two_setup, two_teardown),
