@@ -426,16 +426,17 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
                                 q == -EBUSY ? " (another mamorid uses it)" : "");
         else {
                 spool_set_callbacks(r->spool, &cb, r);
-                q = spool_attach_event(r->spool, r->event, COMMIT_PRIORITY);
-                if (q < 0)
-                        return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
-                /* What mamori-uplink delivered retires segments (DESIGN-11 "Acks"). */
+                /* What mamori-uplink delivered retires segments (DESIGN-11 "Acks").
+                 * Before attaching: what this first read finds is reported at once. */
                 q = spool_set_delivered_source(r->spool, uplink_link_cursor_path(r->uplink));
                 if (q == -ENOMEM)
                         return q;
                 if (q < 0)
                         log_warning_errno(q, "Cannot read the delivery cursor of mamori-uplink %s: %m",
                                           uplink_link_cursor_path(r->uplink));
+                q = spool_attach_event(r->spool, r->event, COMMIT_PRIORITY);
+                if (q < 0)
+                        return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
         }
 
         *ret = TAKE_PTR(r);
