@@ -13,6 +13,10 @@ across the three folders; that is checked too), then:
       own folder and the interfaces of INTERFACES; anything else of agent/
       (another folder, the top's headers) is a back-reference.
   (d) only agent/ top (main.c, manager.c, control-reply.c) includes manager.h.
+  (p) a program folder of agent/ (PROGRAMS: agent/uplink/, mamori-uplink) is
+      a program of its own: it includes common/, its own folder and its
+      interfaces (report/spool.h) only, and nothing of agent/ (top or
+      feature folder) includes it; only tests/ and tools/bench may.
   (e) a tool (tools/<name>/) includes and links common/ and its own folder
       only, never agent/; tools/bench may use the agent library.
 
@@ -83,6 +87,19 @@ INTERFACES = {
     "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue"},
 }
 
+# (p) The program folders of agent/: each builds a program of its own, not a
+# part of mamorid. folder -> the headers of agent/ (relative to agent/) it may
+# include besides common/ and its own folder. Nothing of agent/ includes a
+# program folder; tests/ and tools/bench may.
+PROGRAMS = {
+    # mamori-uplink (issue 11): reads mamorid's spool, read-only, and delivers it.
+    "uplink": {"report/spool.h"},
+}
+
+# Entry points: one main.c per program (agent/ top and each program folder).
+# A .c file is never included, so the same name does no harm there.
+MAIN_FILES = {"main.c"}
+
 # Today's violations (issue 10): each line is one include to remove, then
 # delete the line. Nothing may be added here; a new violation is fixed, not
 # listed. (source file, included header): the reason it will go.
@@ -122,7 +139,8 @@ class Tree:
                         continue
                     rel = os.path.relpath(os.path.join(dirpath, name), root)
                     if name in self.files:
-                        self.duplicates.append((rel, self.files[name]))
+                        if name not in MAIN_FILES:
+                            self.duplicates.append((rel, self.files[name]))
                     else:
                         self.files[name] = rel
                     self.includes[rel] = parse_includes(os.path.join(root, rel))
@@ -180,8 +198,28 @@ def banned_reach(tree, rel, memo, stack=()):
     return found
 
 
-def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces):
+def check_program(src, dst, target, programs):
+    """(p): an include from or into a program folder of agent/, or None when
+    neither end is one. Returns (allowed: bool, why)."""
+    if src[0] == "agent" and src[1] in programs:
+        if dst[0] == "common" or dst == src:
+            return True, None
+        if dst[0] == "agent" and target[len("agent/"):] in programs[src[1]]:
+            return True, None
+        allowed = ", ".join(sorted(programs[src[1]])) or "nothing else"
+        return False, (f"agent/{src[1]}/ is a program of its own: it uses common/, its own folder and "
+                       f"{allowed} only ({target})")
+    if dst[0] == "agent" and dst[1] in programs and src[0] == "agent":
+        where = f"agent/{src[1]}/" if src[1] else "agent/ top"
+        return False, (f"{where} includes the program folder agent/{dst[1]}/ ({target}): "
+                       "nothing uses it but tests/ and tools/bench")
+    return None, None
+
+
+def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, programs=None):
     """The first rule one include breaks, or None."""
+    if programs is None:
+        programs = PROGRAMS
     src = place(rel)
     pure = module_of(rel) in pure_modules
     if kind == "system":
@@ -206,6 +244,9 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces):
                 return Violation(rel, line, name, "b",
                                  f"pure module {module_of(rel)} reaches {banned} ({via}): no log, no Manager, "
                                  "no event loop or bus")
+    allowed, why = check_program(src, dst, target, programs)
+    if allowed is not None:
+        return None if allowed else Violation(rel, line, name, "p", why)
     if src[0] == "agent" and src[1] is not None:
         if dst[0] == "tools":
             return Violation(rel, line, name, "c", f"agent/ includes nothing of tools/ ({target})")
@@ -243,7 +284,7 @@ def check_links(root):
     return out
 
 
-def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTERFACES):
+def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTERFACES, programs=PROGRAMS):
     """(violations, tolerated hits, stale TOLERATED entries)."""
     tree = Tree(root)
     found = []
@@ -257,7 +298,7 @@ def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTER
     memo = {}
     for rel in sorted(tree.includes):
         for line, kind, name in tree.includes[rel]:
-            v = check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces)
+            v = check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, programs)
             if v:
                 found.append(v)
     found += check_links(root)
