@@ -85,20 +85,17 @@ INTERFACES = {
     "lock/seat.h": {"notice"},
     # How an event leaves a module, and how a sink takes one (agent/ top).
     "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue"},
+    # The spool, opened read-only by mamori-uplink (issue 11: two processes, one spool).
+    "report/spool.h": {"uplink"},
 }
 
 # (p) The program folders of agent/: each builds a program of its own, not a
-# part of mamorid. folder -> the headers of agent/ (relative to agent/) it may
-# include besides common/ and its own folder. Nothing of agent/ includes a
-# program folder; tests/ and tools/bench may.
+# part of mamorid. It includes common/, its own folder and the INTERFACES that
+# name it; nothing of agent/ includes it (tests/ and tools/bench may).
 PROGRAMS = {
     # mamori-uplink (issue 11): reads mamorid's spool, read-only, and delivers it.
-    "uplink": {"report/spool.h"},
+    "uplink",
 }
-
-# Entry points: one main.c per program (agent/ top and each program folder).
-# A .c file is never included, so the same name does no harm there.
-MAIN_FILES = {"main.c"}
 
 # Today's violations (issue 10): each line is one include to remove, then
 # delete the line. Nothing may be added here; a new violation is fixed, not
@@ -111,6 +108,9 @@ TOLERATED = {
 }
 
 TOPS = ("common", "agent", "tools")
+# A program's main(): agent/main.c (mamorid), agent/uplink/main.c (mamori-uplink).
+# Never included, so the names need not be unique.
+PROGRAM_MAINS = {"main.c"}
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 LINK_RE = re.compile(r"\b(core_dep|libmamori_core|agent_inc)\b")
 
@@ -138,9 +138,10 @@ class Tree:
                     if not name.endswith((".c", ".h")):
                         continue
                     rel = os.path.relpath(os.path.join(dirpath, name), root)
-                    if name in self.files:
-                        if name not in MAIN_FILES:
-                            self.duplicates.append((rel, self.files[name]))
+                    if name in PROGRAM_MAINS and name in self.files:
+                        pass  # never included: one per program folder
+                    elif name in self.files:
+                        self.duplicates.append((rel, self.files[name]))
                     else:
                         self.files[name] = rel
                     self.includes[rel] = parse_includes(os.path.join(root, rel))
@@ -198,15 +199,15 @@ def banned_reach(tree, rel, memo, stack=()):
     return found
 
 
-def check_program(src, dst, target, programs):
-    """(p): an include from or into a program folder of agent/, or None when
-    neither end is one. Returns (allowed: bool, why)."""
+def check_program(src, dst, target, programs, interfaces):
+    """(p): an include from or into a program folder of agent/. Returns
+    (allowed: bool, why), or (None, None) when neither end is one."""
     if src[0] == "agent" and src[1] in programs:
         if dst[0] == "common" or dst == src:
             return True, None
-        if dst[0] == "agent" and target[len("agent/"):] in programs[src[1]]:
+        if dst[0] == "agent" and src[1] in interfaces.get(target[len("agent/"):], ()):
             return True, None
-        allowed = ", ".join(sorted(programs[src[1]])) or "nothing else"
+        allowed = ", ".join(sorted(i for i, users in interfaces.items() if src[1] in users)) or "nothing else"
         return False, (f"agent/{src[1]}/ is a program of its own: it uses common/, its own folder and "
                        f"{allowed} only ({target})")
     if dst[0] == "agent" and dst[1] in programs and src[0] == "agent":
@@ -244,7 +245,7 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, p
                 return Violation(rel, line, name, "b",
                                  f"pure module {module_of(rel)} reaches {banned} ({via}): no log, no Manager, "
                                  "no event loop or bus")
-    allowed, why = check_program(src, dst, target, programs)
+    allowed, why = check_program(src, dst, target, programs, interfaces)
     if allowed is not None:
         return None if allowed else Violation(rel, line, name, "p", why)
     if src[0] == "agent" and src[1] is not None:

@@ -89,8 +89,8 @@ def fake(tmp_path):
     return tmp_path
 
 
-RULES = dict(tolerated=set(), pure_modules=["text", "json"], interfaces={"glue/sysbus.h": {"usb"}},
-             programs={"uplink": {"report/spool.h"}})
+RULES = dict(tolerated=set(), pure_modules=["text", "json"],
+             interfaces={"glue/sysbus.h": {"usb"}, "report/spool.h": {"uplink"}}, programs={"uplink"})
 
 
 def found(root, **kw):
@@ -140,7 +140,7 @@ def test_checker_sees_a_tool_linking_the_agent(fake):
 def test_checker_interfaces_are_per_folder(fake):
     write(fake, "agent/notice/notice-y.c", "notice-y.h", "sysbus.h")  # sysbus.h is usb/'s, not notice/'s
     assert found(fake)[0] == [("agent/notice/notice-y.c", "sysbus.h", "c")]
-    assert found(fake, interfaces={"glue/sysbus.h": {"usb", "notice"}})[0] == []
+    assert found(fake, interfaces=dict(RULES["interfaces"], **{"glue/sysbus.h": {"usb", "notice"}}))[0] == []
 
 
 def test_checker_keeps_a_program_folder_apart(fake):
@@ -167,7 +167,7 @@ def test_checker_keeps_a_program_folder_apart(fake):
     write(fake, "agent/uplink/spool.h")
     assert ("agent/uplink/spool.h", "spool.h", "unique") in found(fake)[0]
     # without the program rule, agent/uplink/ would be just another feature folder
-    assert ("agent/manager.c", "up-y.h", "p") not in found(fake, programs={})[0]
+    assert ("agent/manager.c", "up-y.h", "p") not in found(fake, programs=set())[0]
 
 
 def test_checker_tolerates_listed_ones_and_names_stale_ones(fake):
