@@ -73,6 +73,14 @@ PURE_MODULES = [
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
 
+# (p) The program folders of agent/: each builds a program of its own, not a
+# part of mamorid. It includes common/, its own folder and the INTERFACES that
+# name it; nothing of agent/ includes it (tests/ and tools/bench may).
+PROGRAMS = {
+    # mamori-uplink (issue 11): reads mamorid's spool, read-only, and delivers it.
+    "uplink",
+}
+
 # (c) The interfaces a feature folder may use in another folder of agent/:
 # header (relative to agent/) -> the folders allowed to include it.
 INTERFACES = {
@@ -87,14 +95,6 @@ INTERFACES = {
     "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue"},
     # The spool, opened read-only by mamori-uplink (issue 11: two processes, one spool).
     "report/spool.h": {"uplink"},
-}
-
-# (p) The program folders of agent/: each builds a program of its own, not a
-# part of mamorid. It includes common/, its own folder and the INTERFACES that
-# name it; nothing of agent/ includes it (tests/ and tools/bench may).
-PROGRAMS = {
-    # mamori-uplink (issue 11): reads mamorid's spool, read-only, and delivers it.
-    "uplink",
 }
 
 # Today's violations (issue 10): each line is one include to remove, then
