@@ -16,7 +16,8 @@ across the three folders; that is checked too), then:
   (p) a program folder of agent/ (PROGRAMS: agent/uplink/, mamori-uplink) is
       a program of its own: it includes common/, its own folder and its
       interfaces (report/spool.h) only, and nothing of agent/ (top or
-      feature folder) includes it; only tests/ and tools/bench may.
+      feature folder) includes it; only tests/ and tools/bench may. No
+      meson.build of agent/ but the program's own names its library.
   (e) a tool (tools/<name>/) includes and links common/ and its own folder
       only, never agent/; tools/bench may use the agent library.
 
@@ -113,6 +114,8 @@ TOPS = ("common", "agent", "tools")
 PROGRAM_MAINS = {"main.c"}
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 LINK_RE = re.compile(r"\b(core_dep|libmamori_core|agent_inc)\b")
+# (p) What meson calls a program folder's library: agent/<program>/meson.build
+# defines <program>_dep, libmamori_<program> and <program>_inc.
 
 
 class Violation:
@@ -268,20 +271,43 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, p
     return None
 
 
-def check_links(root):
-    """(e) on tools/<name>/meson.build: no tool but bench links the agent."""
+def program_link_re(programs):
+    names = "|".join(sorted(re.escape(p) for p in programs))
+    return re.compile(rf"\b((?:{names})_dep|libmamori_(?:{names})|(?:{names})_inc)\b") if programs else None
+
+
+def scan_build(root, build, regex, rule, why):
     out = []
+    with open(build, encoding="utf-8") as f:
+        for n, text in enumerate(f, 1):
+            m = regex.search(text.split("#", 1)[0])
+            if m:
+                out.append(Violation(os.path.relpath(build, root), n, m.group(1), rule, why))
+    return out
+
+
+def check_links(root, programs=PROGRAMS):
+    """(e) on tools/<name>/meson.build: no tool but bench links the agent or a
+    program folder's library. (p) on agent/meson.build and its feature
+    folders': mamorid links nothing of a program folder."""
+    out = []
+    prog_re = program_link_re(programs)
     tools = os.path.join(root, "tools")
     for name in sorted(os.listdir(tools)) if os.path.isdir(tools) else []:
         build = os.path.join(tools, name, "meson.build")
         if name == "bench" or not os.path.isfile(build):
             continue
-        with open(build, encoding="utf-8") as f:
-            for n, text in enumerate(f, 1):
-                m = LINK_RE.search(text.split("#", 1)[0])
-                if m:
-                    rel = os.path.relpath(build, root)
-                    out.append(Violation(rel, n, m.group(1), "e", "tools/ link common_dep only, never the agent"))
+        out += scan_build(root, build, LINK_RE, "e", "tools/ link common_dep only, never the agent")
+        if prog_re:
+            out += scan_build(root, build, prog_re, "e", "tools/ link common_dep only, never a program of agent/")
+    agent = os.path.join(root, "agent")
+    if prog_re and os.path.isdir(agent):
+        folders = [""] + sorted(d for d in os.listdir(agent) if os.path.isdir(os.path.join(agent, d)) and d not in programs)
+        for folder in folders:
+            build = os.path.join(agent, folder, "meson.build")
+            if os.path.isfile(build):
+                out += scan_build(root, build, prog_re, "p",
+                                  "mamorid (libmamori-core) links nothing of a program folder of agent/")
     return out
 
 
@@ -302,7 +328,7 @@ def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTER
             v = check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, programs)
             if v:
                 found.append(v)
-    found += check_links(root)
+    found += check_links(root, programs)
     violations, hits = [], []
     for v in found:
         (hits if (v.path, os.path.basename(v.header)) in tolerated else violations).append(v)

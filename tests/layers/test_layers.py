@@ -85,7 +85,12 @@ def fake(tmp_path):
     write(tmp_path, "tools/ctl/ctl.h", "macro.h")
     (tmp_path / "tools/ctl/meson.build").write_text("executable('ctl', 'ctl.c', dependencies : common_dep)\n")
     write(tmp_path, "tools/bench/bench.c", "usb-x.h", "up-y.h", "log.h")
-    (tmp_path / "tools/bench/meson.build").write_text("executable('bench', 'bench.c', dependencies : core_dep)\n")
+    (tmp_path / "tools/bench/meson.build").write_text("executable('bench', 'bench.c',\n"
+                                                      "  dependencies : [core_dep, uplink_dep])\n")
+    (tmp_path / "agent/meson.build").write_text("subdir('uplink')  # uplink_dep is the program's own\n"
+                                                "core_deps = [common_dep, spool_dep]\n")
+    (tmp_path / "agent/uplink/meson.build").write_text("uplink_dep = declare_dependency(link_with : libmamori_uplink)\n"
+                                                       "executable('mamori-uplink', 'main.c', dependencies : uplink_dep)\n")
     return tmp_path
 
 
@@ -168,6 +173,12 @@ def test_checker_keeps_a_program_folder_apart(fake):
     assert ("agent/uplink/spool.h", "spool.h", "unique") in found(fake)[0]
     # without the program rule, agent/uplink/ would be just another feature folder
     assert ("agent/manager.c", "up-y.h", "p") not in found(fake, programs=set())[0]
+
+
+def test_checker_sees_mamorid_or_a_tool_linking_a_program(fake):
+    (fake / "agent/meson.build").write_text("core_deps = [common_dep, spool_dep,\n  uplink_dep]\n")
+    (fake / "tools/ctl/meson.build").write_text("executable('ctl', 'ctl.c', link_with : libmamori_uplink)\n")
+    assert found(fake)[0] == [("agent/meson.build", "uplink_dep", "p"), ("tools/ctl/meson.build", "libmamori_uplink", "e")]
 
 
 def test_checker_tolerates_listed_ones_and_names_stale_ones(fake):
