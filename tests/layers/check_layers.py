@@ -60,6 +60,7 @@ PURE_MODULES = [
     "config-notice",
     "url",
     "sha256",
+    "uplink-status",
     # agent/
     "av-date",
     "cvd-header",
