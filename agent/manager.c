@@ -164,6 +164,12 @@ int manager_start_reporting(Manager *m) {
 
         r = reporting_new(&(ReportingOptions){ .event = m->event,
                                                .state_dir = m->state_dir,
+                                               /* mamori-uplink's directories (its unit's
+                                                * StateDirectory= and RuntimeDirectory=) */
+                                               .uplink_state_dir = manager_dir_or_env(NULL, "MAMORI_UPLINK_STATE_DIR",
+                                                                                      MAMORI_UPLINK_STATE_DIR),
+                                               .uplink_runtime_dir = manager_dir_or_env(NULL, "MAMORI_UPLINK_RUNTIME_DIR",
+                                                                                        MAMORI_UPLINK_RUNTIME_DIR),
                                                .spool_max_bytes = m->policy->spool.max_bytes,
                                                .started_at = m->started_at,
                                                .emitter = manager_emitter(m),

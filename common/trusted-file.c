@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "trusted-file.h"
@@ -60,9 +61,13 @@ int trust_check_stat(const struct stat *st, bool dir, TrustFlags flags, char **r
                 return trust_why(ret_why, -EPERM,
                                  "writable by group (gid %u, mode %04o): only root may be able to change it (chmod g-w)",
                                  (unsigned) st->st_gid, mode);
-        if ((flags & TRUST_SECRET) && ((st->st_mode & 0007) || ((st->st_mode & 0070) && st->st_gid != 0)))
+        /* A secret: never other-readable; group-readable only by root's group
+         * or the caller's own (mamori-uplink reads root:mamori-uplink 0640). */
+        if ((flags & TRUST_SECRET) &&
+            ((st->st_mode & 0007) || ((st->st_mode & 0070) && st->st_gid != 0 && st->st_gid != getegid())))
                 return trust_why(ret_why, -EPERM,
-                                 "readable by other users (mode %04o): it must be readable by root only (chmod 600)",
+                                 "readable by other users (mode %04o): it must be readable by root only (chmod 600), "
+                                 "or by root and the group of mamori-uplink (chgrp mamori-uplink, chmod 640)",
                                  mode);
         return 0;
 }

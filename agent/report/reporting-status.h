@@ -7,6 +7,7 @@
 #include "json.h"
 #include "reporting.h"
 
-/* Starts delivery now (reporting_flush()) and writes the members of the
- * answer: "uplink" (whether a collector is set) and "detail". r may be NULL. */
+/* Asks mamori-uplink to send now (reporting_flush()) and writes the members
+ * of the answer: "uplink" (whether the request went out) and "detail" (what
+ * happened, or why not). r may be NULL. */
 void reporting_write_flush(Reporting *r, JsonWriter *w);

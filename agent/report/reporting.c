@@ -7,11 +7,10 @@
 #include "config-paths.h"
 
 #include "log.h"
-#include "netwatch.h"
 #include "reporting.h"
 
 /* The group commit runs after the sources of events (USB is IMPORTANT,
- * the rest NORMAL) and before delivery. */
+ * the rest NORMAL). */
 #define COMMIT_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 5)
 
 /* An event waiting for its commit before it is journaled: the journal
@@ -32,8 +31,7 @@ struct Reporting {
         usec_t started_at;
         uint64_t n_consumed; /* events taken since the start (the heartbeat says) */
         Spool *spool;
-        Uplink *uplink;
-        Netwatch *netwatch;
+        UplinkLink *uplink; /* mamori-uplink's status file and control socket */
         Pending *pending;
         size_t n_pending, cap_pending;
         sd_event_source *heartbeat;
@@ -119,7 +117,7 @@ static void reporting_on_committed(uint64_t last_seq, int error, void *userdata)
         if (k > 0)
                 memmove(r->pending, r->pending + k, (r->n_pending - k) * sizeof *r->pending);
         r->n_pending -= k;
-        uplink_kick(r->uplink);
+        /* No kick: mamori-uplink watches the spool directory (inotify). */
 }
 
 static const char *const severity_keys[] = { "info", "low", "medium", "high", "critical" };
@@ -288,21 +286,28 @@ static void reporting_spool_json(Reporting *r, JsonWriter *w) {
         json_kv_uint(w, "dropped_since_start", st.dropped);
 }
 
+static void reporting_status_json_with(Reporting *r, const UplinkLinkStatus *us, JsonWriter *w);
+
 static void reporting_emit_heartbeat(Reporting *r) {
         Event *e = event_new(EVENT_AGENT_HEARTBEAT);
+        _cleanup_(uplink_link_status_done) UplinkLinkStatus us = {};
         SpoolStats st = { 0 };
-        UplinkStatus us;
         JsonWriter *w;
         char ts[RFC3339_MAX];
 
         if (!e)
                 return (void) log_oom();
         if (r->spool)
+                /* What the uplink delivered since, so that the depth is today's.
+                 * An error is reported by the spool (a finding). */
+                (void) spool_pull_delivered(r->spool);
+        if (r->spool)
                 spool_get_stats(r->spool, &st);
-        uplink_get_status(r->uplink, &us);
-        (void) event_set_message(e, "mamorid %s alive, policy %.12s; %" PRIu64 " event%s waiting; last delivery %s",
+        uplink_link_read(r->uplink, &us);
+        (void) event_set_message(e, "mamorid %s alive, policy %.12s; %" PRIu64 " event%s waiting; last delivery %s%s",
                                  MAMORI_VERSION, r->policy->hash, st.depth, st.depth == 1 ? "" : "s",
-                                 us.last_success ? format_rfc3339(ts, us.last_success) : "none since start");
+                                 us.status.last_success ? format_rfc3339(ts, us.status.last_success) : "none since start",
+                                 us.running ? "" : " (mamori-uplink is not running)");
         w = event_body(e);
         json_key(w, "heartbeat");
         json_object_begin(w);
@@ -310,7 +315,7 @@ static void reporting_emit_heartbeat(Reporting *r) {
         json_kv_uint(w, "uptime_sec", (now_usec(CLOCK_MONOTONIC) - r->started_at) / USEC_PER_SEC);
         json_kv_uint(w, "events_since_start", r->n_consumed);
         json_kv_bool(w, "fail_closed", r->policy->failsafe);
-        reporting_status_json(r, w);
+        reporting_status_json_with(r, &us, w);
         json_object_end(w);
         (void) event_emit(&r->emitter, e, NULL);
 }
@@ -354,13 +359,6 @@ static int reporting_arm_heartbeat(Reporting *r, usec_t interval) {
         return 0;
 }
 
-/* ---- netwatch ---- */
-
-static void reporting_on_network(const char *why, void *userdata) {
-        Reporting *r = userdata;
-        uplink_network_up(r->uplink, why);
-}
-
 /* ---- lifetime ---- */
 
 /* The event log of earlier versions reserved seqs in <state>/seq: never hand those out again. */
@@ -379,7 +377,7 @@ static uint64_t reporting_legacy_seq(const char *state_dir) {
 
 int reporting_new(const ReportingOptions *o, Reporting **ret) {
         _cleanup_(reporting_freep) Reporting *r = calloc(1, sizeof *r);
-        _cleanup_free_ char *spool_dir = NULL, *dl_dir = NULL;
+        _cleanup_free_ char *spool_dir = NULL;
         static const SpoolCallbacks cb = {
                 .render_drop = reporting_render_drop,
                 .committed = reporting_on_committed,
@@ -398,10 +396,15 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
         r->renderer = o->renderer;
         r->sinks = o->sinks;
         r->started_at = o->started_at;
-        if (asprintf(&spool_dir, "%s/spool", o->state_dir) < 0 || asprintf(&dl_dir, "%s/dead-letter", o->state_dir) < 0)
+        assert(o->uplink_state_dir && o->uplink_runtime_dir);
+        if (asprintf(&spool_dir, "%s/spool", o->state_dir) < 0)
                 return -ENOMEM;
+        q = uplink_link_new(o->uplink_state_dir, o->uplink_runtime_dir, &r->uplink);
+        if (q < 0)
+                return q;
 
-        (void) mkdir(o->state_dir, 0700);
+        /* Search only for others: mamori-uplink reads spool/ (its own group). */
+        (void) mkdir(o->state_dir, 0711);
         q = spool_open(spool_dir,
                        &(SpoolOptions){ .max_bytes = o->spool_max_bytes,
                                         .min_next_seq = reporting_legacy_seq(o->state_dir) },
@@ -417,14 +420,14 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
                 q = spool_attach_event(r->spool, r->event, COMMIT_PRIORITY);
                 if (q < 0)
                         return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
+                /* What mamori-uplink delivered retires segments (DESIGN-11 "Acks"). */
+                q = spool_set_delivered_source(r->spool, uplink_link_cursor_path(r->uplink));
+                if (q == -ENOMEM)
+                        return q;
+                if (q < 0)
+                        log_warning_errno(q, "Cannot read the delivery cursor of mamori-uplink %s: %m",
+                                          uplink_link_cursor_path(r->uplink));
         }
-
-        q = uplink_new(r->event, r->spool, dl_dir, &r->uplink);
-        if (q < 0)
-                return log_error_errno(q, "Cannot set up the uplink: %m");
-        q = netwatch_new(r->event, reporting_on_network, r, &r->netwatch);
-        if (q < 0)
-                log_warning_errno(q, "Not watching the network; delivery retries on its own timer only: %m");
 
         *ret = TAKE_PTR(r);
         return 0;
@@ -433,8 +436,6 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
 Reporting *reporting_free(Reporting *r) {
         if (!r)
                 return NULL;
-        netwatch_free(r->netwatch);
-        uplink_free(r->uplink);
         /* spool_free commits what is queued, and the journal lines follow. */
         spool_free(r->spool);
         for (size_t i = 0; i < r->n_pending; i++) {
@@ -442,6 +443,7 @@ Reporting *reporting_free(Reporting *r) {
                 reporting_pending_done(&r->pending[i]);
         }
         free(r->pending);
+        uplink_link_free(r->uplink);
         sd_event_source_disable_unref(r->heartbeat);
         policy_unref(r->policy);
         sd_event_unref(r->event);
@@ -451,20 +453,14 @@ Reporting *reporting_free(Reporting *r) {
 
 int reporting_set_policy(Reporting *r, Policy *p) {
         Policy *old = r->policy;
-        int q;
 
         assert(r && p);
-        /* In force whatever the uplink makes of it, as everywhere else. */
+        /* The collector settings are mamori-uplink's: it reads the same files
+         * (and reloads with mamorid: PropagatesReloadTo=). */
         r->policy = policy_ref(p);
         policy_unref(old);
         if (r->spool)
                 spool_set_max_bytes(r->spool, p->spool.max_bytes);
-        if (r->spool)
-                q = uplink_configure(r->uplink, &p->collector, p->spool.max_bytes);
-        else
-                q = 0; /* nothing to deliver from */
-        if (q < 0)
-                return log_error_errno(q, "Cannot configure the uplink: %m");
         return reporting_arm_heartbeat(r, p->collector.heartbeat_interval);
 }
 
@@ -526,16 +522,15 @@ void reporting_commit(Reporting *r) {
 }
 
 int reporting_flush(Reporting *r) {
-        if (!r)
+        if (!r || !r->policy || !r->policy->collector.url)
                 return -ENOTCONN;
+        /* Durable first: the uplink reads only up to the committed mark. */
         if (r->spool)
                 (void) spool_commit(r->spool);
-        return uplink_flush(r->uplink);
+        return uplink_link_flush(r->uplink);
 }
 
-void reporting_status_json(Reporting *r, JsonWriter *w) {
-        assert(w);
-
+static void reporting_status_json_with(Reporting *r, const UplinkLinkStatus *us, JsonWriter *w) {
         json_key(w, "spool");
         json_object_begin(w);
         if (r && r->spool)
@@ -546,14 +541,23 @@ void reporting_status_json(Reporting *r, JsonWriter *w) {
         json_key(w, "uplink");
         json_object_begin(w);
         if (r)
-                uplink_status_json(r->uplink, w);
+                uplink_link_status_json(us, r->policy ? r->policy->collector.url : NULL, w);
         json_object_end(w);
+}
+
+void reporting_status_json(Reporting *r, JsonWriter *w) {
+        _cleanup_(uplink_link_status_done) UplinkLinkStatus us = {};
+
+        assert(w);
+
+        if (r) {
+                if (r->spool)
+                        (void) spool_pull_delivered(r->spool);
+                uplink_link_read(r->uplink, &us);
+        }
+        reporting_status_json_with(r, &us, w);
 }
 
 Spool *reporting_spool(Reporting *r) {
         return r ? r->spool : NULL;
-}
-
-Uplink *reporting_uplink(Reporting *r) {
-        return r ? r->uplink : NULL;
 }

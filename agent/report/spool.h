@@ -153,6 +153,41 @@ void spool_release(Spool *s);
 
 void spool_get_stats(const Spool *s, SpoolStats *ret);
 
+/* ---- two processes: mamorid writes, mamori-uplink reads ----
+ *
+ * mamorid writes <dir>/committed (u32 magic "MSK1", u32 pad, u64 seq, u32
+ * crc32 of bytes 0..15) after each commit's fdatasync: the uplink reads
+ * records only up to that seq, so it never sends one a crash could tear.
+ * The uplink keeps its own cursor (same format as <dir>/cursor), which
+ * mamorid reads to retire what was delivered. */
+
+/* mamorid: the uplink's cursor file, read now, before each commit and on
+ * spool_pull_delivered(). NULL: none (unit tests, journal-only). A value
+ * beyond the records, or unreadable, is reported once (SPOOL_DAMAGE_SEQ_RANGE
+ * or SPOOL_DAMAGE_CURSOR, file "uplink cursor") and retires nothing. */
+int spool_set_delivered_source(Spool *s, const char *cursor_path);
+/* Reads it now (heartbeat). 1: acked moved, 0: no change, <0: error (already
+ * reported as a finding). */
+int spool_pull_delivered(Spool *s);
+
+/* The uplink: the spool directory of another process, read-only. Never
+ * writes, repairs, moves or removes anything under dir. Its own cursor lives
+ * at cursor_path (created when missing, starting from dir/cursor when that is
+ * readable: the upgrade from the one-process version). In this mode
+ * spool_append() and spool_commit() return -EROFS, spool_ack() stores the
+ * reader's cursor and forgets delivered segments, and damage is skipped and
+ * reported (mamorid repairs it at its next open). */
+typedef struct SpoolReaderOptions {
+        bool no_sync; /* unit tests and the fuzzer only: skip fsync of the cursor */
+} SpoolReaderOptions;
+int spool_open_reader(const char *dir, const char *cursor_path, const SpoolReaderOptions *opt, Spool **ret);
+/* Picks up what mamorid committed since: new bytes, new segments, segments it
+ * retired or rewrote, a new `committed` mark. 1: records to send, 0: none,
+ * <0: the spool cannot be read (-EACCES...): the caller logs. */
+int spool_refresh(Spool *s);
+/* The spool directory (to watch with inotify). */
+const char *spool_dir(const Spool *s);
+
 /* For tests and tools: calls fn for every undelivered event, oldest first. */
 typedef int (*SpoolVisit)(uint64_t seq, const char *json, size_t len, void *userdata);
 int spool_foreach(Spool *s, SpoolVisit fn, void *userdata);

@@ -2,7 +2,8 @@
 """The layer rule of docs/hacking.md on the tree (check_layers.py), the
 checker itself over a small fake tree (each rule caught once), and what the
 tools link: mamorictl, mamori-notify and mamori-usb-alias must not need
-libcurl or libcrypto (their ELF NEEDED)."""
+libcurl or libcrypto, and mamorid neither libcurl, OpenSSL nor libnl (their
+ELF NEEDED)."""
 
 import os
 import shutil
@@ -175,9 +176,20 @@ def links(libs, lib):
 
 
 def test_needed_reader_sees_the_daemon_libraries():
-    # The check below can fail: mamorid does link both.
+    # The checks below can fail: the reader does see what mamorid links.
     libs = needed(MAMORID)
-    assert links(libs, "libcurl") and links(libs, "libcrypto"), libs
+    assert links(libs, "libsystemd") and links(libs, "libz"), libs
+
+
+# The root daemon never touches the network (issue 11): no TLS, no HTTP
+# client, no libnl (netwatch is mamori-uplink's). The network is mamori-uplink's.
+DAEMON_FORBIDDEN = ["libcurl", "libssl", "libcrypto", "libnl-3", "libnl-route-3", "libnl-genl-3"]
+
+
+@pytest.mark.parametrize("lib", DAEMON_FORBIDDEN)
+def test_mamorid_does_not_link(lib):
+    libs = needed(MAMORID)
+    assert not links(libs, lib), f"mamorid needs {lib}: {libs}"
 
 
 CASES = [(tool, lib) for tool in TOOLS for lib in FORBIDDEN]

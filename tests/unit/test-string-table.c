@@ -16,7 +16,7 @@
 #include "retry.h"
 #include "spool.h"
 #include "string-table.h"
-#include "uplink.h"
+#include "uplink-status.h"
 #include "usb-classify.h"
 
 static void assert_string_or_null(const char *got, const char *want) {

@@ -3,8 +3,10 @@
  * code: a Manager with its policy, events built by usb_report_build() from
  * device snapshots (as a plug makes them), manager_emit() (envelope, seq,
  * spool append, group commit, journal line, mamorictl feed), and the uplink
- * posting NDJSON batches to a real HTTPS collector. Only the sysfs reading of
- * a plug is left out. Prints figures; it is not a test.
+ * (agent/uplink/, mamori-uplink's code) posting NDJSON batches to a real HTTPS
+ * collector, driven here in the same process on the Manager's spool (the
+ * two processes' wakeup through inotify is left out, as is the sysfs reading
+ * of a plug). Prints figures; it is not a test.
  *
  *   mamori-bench-reporting --dir DIR --url URL --ca CA --cert CERT --key KEY [--events N] [--burst B] [--gzip]
  *
@@ -21,6 +23,7 @@
 #include "log.h"
 #include "manager.h"
 #include "reporting.h"
+#include "uplink.h"
 #include "usb-report.h"
 
 static const char *arg_dir, *arg_url, *arg_ca, *arg_cert, *arg_key;
@@ -163,8 +166,17 @@ static int parse_argv(int argc, char *argv[]) {
         return 0;
 }
 
+/* One loop iteration, then what mamori-uplink does when inotify says the spool grew. */
+static int run_once(Manager *m, Uplink *u) {
+        int r = sd_event_run(m->event, UINT64_MAX);
+        uplink_kick(u);
+        return r;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(uplink_freep) Uplink *u = NULL;
+        _cleanup_free_ char *dead_letter = NULL;
         Gen gen = { 0 };
         SpoolStats a, b;
         double t0, c0, t_spool, c_spool, t_drain, c_drain;
@@ -221,15 +233,19 @@ int main(int argc, char *argv[]) {
         m->policy = load(true);
         if (!m->policy)
                 return 1;
+        if (asprintf(&dead_letter, "%s/dead-letter", arg_dir) < 0)
+                return log_oom();
+        if (uplink_new(m->event, reporting_spool(m->reporting), dead_letter, &u) < 0)
+                return 1;
         a = stats(m);
         t0 = now_s();
         c0 = cpu_seconds();
-        if (reporting_set_policy(m->reporting, m->policy) < 0)
+        if (uplink_configure(u, &m->policy->collector, m->policy->spool.max_bytes) < 0)
                 return 1;
         while (stats(m).depth > 0) {
-                if (sd_event_run(m->event, UINT64_MAX) < 0)
+                if (run_once(m, u) < 0)
                         return 1;
-                uplink_get_status(reporting_uplink(m->reporting), &us);
+                uplink_get_status(u, &us);
                 if (us.failures > 3) {
                         fprintf(stderr, "delivery fails: %s\n", strna(us.last_error));
                         return 1;
@@ -238,7 +254,7 @@ int main(int argc, char *argv[]) {
         t_drain = now_s() - t0;
         c_drain = cpu_seconds() - c0;
         b = stats(m);
-        uplink_get_status(reporting_uplink(m->reporting), &us);
+        uplink_get_status(u, &us);
         printf("drain:  %u events in %.3fs = %.0f events/s; %" PRIu64 " batches (%.0f events/batch), %.1f MiB posted%s; "
                "%" PRIu64 " fsyncs (ack cursor) = %.4f fsyncs/event; %.3f CPU s = %.1f us/event\n",
                arg_events, t_drain, arg_events / t_drain, us.batches_sent,
@@ -257,7 +273,7 @@ int main(int argc, char *argv[]) {
                 double s = now_s();
                 emit_one(m, arg_events + i);
                 while (stats(m).depth > 0)
-                        if (sd_event_run(m->event, UINT64_MAX) < 0)
+                        if (run_once(m, u) < 0)
                                 return 1;
                 lat[i] = now_s() - s;
         }

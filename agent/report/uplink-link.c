@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "uplink-link.h"
+
+struct UplinkLink {
+        char *cursor_path;
+        char *status_path;
+        char *control_path;
+        /* The bad status file last complained about: one log line per change. */
+        struct stat bad_st;
+        int bad_error;
+};
+
+int uplink_link_new(const char *state_dir, const char *runtime_dir, UplinkLink **ret) {
+        _cleanup_(uplink_link_freep) UplinkLink *l = calloc(1, sizeof *l);
+
+        assert(state_dir && runtime_dir && ret);
+
+        if (!l)
+                return -ENOMEM;
+        if (asprintf(&l->cursor_path, "%s/cursor", state_dir) < 0)
+                l->cursor_path = NULL;
+        if (asprintf(&l->status_path, "%s/status", runtime_dir) < 0)
+                l->status_path = NULL;
+        if (asprintf(&l->control_path, "%s/control", runtime_dir) < 0)
+                l->control_path = NULL;
+        if (!l->cursor_path || !l->status_path || !l->control_path)
+                return -ENOMEM;
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+UplinkLink *uplink_link_free(UplinkLink *l) {
+        if (!l)
+                return NULL;
+        free(l->cursor_path);
+        free(l->status_path);
+        free(l->control_path);
+        free(l);
+        return NULL;
+}
+
+const char *uplink_link_cursor_path(const UplinkLink *l) {
+        assert(l);
+        return l->cursor_path;
+}
+
+/* The file is the uplink user's, hostile until parsed: no link (O_NOFOLLOW),
+ * a regular file only (O_NONBLOCK: a FIFO put in its place cannot hang the
+ * open), bounded. */
+static int uplink_link_read_file(const char *path, UplinkStatus *ret, struct stat *ret_st) {
+        _cleanup_close_ int fd = -EBADF;
+        char buf[UPLINK_STATUS_FILE_MAX + 1];
+        size_t len = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, ret_st) < 0)
+                return -errno;
+        if (!S_ISREG(ret_st->st_mode))
+                return -EBADFD;
+        if (ret_st->st_size > (off_t) UPLINK_STATUS_FILE_MAX)
+                return -EFBIG;
+        while (len < sizeof buf) {
+                ssize_t n = read(fd, buf + len, sizeof buf - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        return uplink_status_parse(buf, len, ret);
+}
+
+/* The PID of a status file left by a crash may be anyone's by now. */
+static bool uplink_link_pid_is_uplink(pid_t pid) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[64], comm[32];
+        ssize_t n;
+
+        if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+                return false;
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return false;
+        n = read(fd, comm, sizeof comm - 1);
+        if (n <= 0)
+                return false;
+        comm[n] = '\0';
+        return streq(comm, "mamori-uplink\n");
+}
+
+void uplink_link_read(UplinkLink *l, UplinkLinkStatus *ret) {
+        struct stat st = {};
+        int r;
+
+        assert(l && ret);
+
+        *ret = (UplinkLinkStatus){};
+        r = uplink_link_read_file(l->status_path, &ret->status, &st);
+        if (r == -ENOENT) {
+                ret->detail = "mamori-uplink is not running (no status file)";
+                return;
+        }
+        if (r < 0) {
+                /* Not the uplink's own doing (it writes atomically): a bug, or
+                 * someone writing there. Said once per change of the file. */
+                if (r != l->bad_error || st.st_ino != l->bad_st.st_ino || st.st_size != l->bad_st.st_size ||
+                    st.st_mtim.tv_sec != l->bad_st.st_mtim.tv_sec || st.st_mtim.tv_nsec != l->bad_st.st_mtim.tv_nsec)
+                        log_warning_errno(r, "Ignoring the status file of mamori-uplink %s: %s", l->status_path,
+                                          r == -EBADMSG  ? "not in its format"
+                                          : r == -EFBIG  ? "too large"
+                                          : r == -EBADFD ? "not a regular file"
+                                                         : "cannot be read");
+                l->bad_error = r;
+                l->bad_st = st;
+                ret->detail = "the status file of mamori-uplink cannot be used";
+                return;
+        }
+        l->bad_error = 0;
+        ret->present = true;
+        ret->running = uplink_link_pid_is_uplink(ret->status.pid);
+        if (!ret->running)
+                ret->detail = "mamori-uplink is not running (its status file is left from an earlier run)";
+}
+
+void uplink_link_status_done(UplinkLinkStatus *s) {
+        if (!s)
+                return;
+        uplink_status_done(&s->status);
+        *s = (UplinkLinkStatus){};
+}
+
+static void uplink_link_kv_time(JsonWriter *w, const char *key, usec_t t) {
+        char ts[RFC3339_MAX];
+        json_key(w, key);
+        if (t)
+                json_string(w, format_rfc3339(ts, t));
+        else
+                json_null(w);
+}
+
+void uplink_link_status_json(const UplinkLinkStatus *s, const char *configured_url, JsonWriter *w) {
+        const UplinkStatus *us = &s->status;
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        assert(s && w);
+
+        json_kv_string(w, "state", s->running ? uplink_state_to_string(us->state) : "not-running");
+        json_kv_bool(w, "running", s->running);
+        json_key(w, "status_age_s");
+        if (s->present)
+                json_uint(w, now > us->updated ? (now - us->updated) / USEC_PER_SEC : 0);
+        else
+                json_null(w);
+        if (s->detail)
+                json_kv_string(w, "detail", s->detail);
+        /* The uplink's word when it runs; the policy's otherwise, so that
+         * mamorictl still says where events should go. */
+        json_kv_string(w, "url", s->running ? us->url : configured_url);
+        uplink_link_kv_time(w, "last_success", us->last_success);
+        uplink_link_kv_time(w, "last_attempt", us->last_attempt);
+        uplink_link_kv_time(w, "next_attempt", s->running && us->state == UPLINK_WAITING ? us->next_attempt : 0);
+        json_kv_uint(w, "failures", us->failures);
+        if (us->last_status)
+                json_kv_int(w, "last_status", us->last_status);
+        json_kv_string(w, "last_error", us->last_error);
+        json_kv_uint(w, "events_sent", us->events_sent);
+        json_kv_uint(w, "batches_sent", us->batches_sent);
+        json_kv_uint(w, "batches_rejected", us->batches_rejected);
+        json_kv_uint(w, "events_rejected", us->events_rejected);
+}
+
+int uplink_link_flush(UplinkLink *l) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        static const char msg[] = "flush\n";
+
+        assert(l);
+
+        if (strlen(l->control_path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, l->control_path, strlen(l->control_path) + 1);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (sendto(fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return -errno;
+        return 0;
+}

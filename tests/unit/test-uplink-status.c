@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/* common/uplink-status.c: the status file mamori-uplink writes and mamorid
+ * (root) reads. Round trips, every refused value, the bounds, the escapes. */
+#include "unit.h"
+
+#include "macro.h"
+#include "uplink-status.h"
+
+static const char *const good = "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"
+                                "PID=1234\n"
+                                "UPDATED=1764800000000000\n"
+                                "STATE=waiting\n"
+                                "URL=https://collector.example/v1/events\n"
+                                "LAST_SUCCESS=1764790000000000\n"
+                                "LAST_ATTEMPT=1764799000000000\n"
+                                "NEXT_ATTEMPT=1764800030000000\n"
+                                "FAILURES=3\n"
+                                "LAST_STATUS=503\n"
+                                "LAST_ERROR=the collector answered HTTP 503\n"
+                                "EVENTS_SENT=10\n"
+                                "BATCHES_SENT=2\n"
+                                "BATCHES_REJECTED=1\n"
+                                "EVENTS_REJECTED=4\n"
+                                "BYTES_SENT=4096\n"
+                                "ACKED_SEQ=14\n";
+
+static int parse_str(const char *s, UplinkStatus *ret) {
+        return uplink_status_parse(s, strlen(s), ret);
+}
+
+static void assert_status_equal(const UplinkStatus *a, const UplinkStatus *b) {
+        assert_int_equal(a->pid, b->pid);
+        assert_int_equal(a->updated, b->updated);
+        assert_int_equal(a->state, b->state);
+        assert_true(streq_ptr(a->url, b->url));
+        assert_int_equal(a->last_success, b->last_success);
+        assert_int_equal(a->last_attempt, b->last_attempt);
+        assert_int_equal(a->next_attempt, b->next_attempt);
+        assert_int_equal(a->failures, b->failures);
+        assert_int_equal(a->last_status, b->last_status);
+        assert_true(streq_ptr(a->last_error, b->last_error));
+        assert_int_equal(a->events_sent, b->events_sent);
+        assert_int_equal(a->batches_sent, b->batches_sent);
+        assert_int_equal(a->batches_rejected, b->batches_rejected);
+        assert_int_equal(a->events_rejected, b->events_rejected);
+        assert_int_equal(a->bytes_sent, b->bytes_sent);
+        assert_int_equal(a->acked_seq, b->acked_seq);
+}
+
+static void test_state_strings(void **state) {
+        (void) state;
+        for (int i = 0; i < _UPLINK_STATE_MAX; i++)
+                assert_int_equal(uplink_state_from_string(uplink_state_to_string((UplinkState) i)), i);
+        assert_string_equal(uplink_state_to_string(UPLINK_SENDING), "sending");
+        assert_string_equal(uplink_state_to_string(_UPLINK_STATE_MAX), "unknown");
+        assert_string_equal(uplink_state_to_string((UplinkState) -1), "unknown");
+        assert_int_equal(uplink_state_from_string("unknown"), -EINVAL);
+        assert_int_equal(uplink_state_from_string("IDLE"), -EINVAL);
+        assert_int_equal(uplink_state_from_string(""), -EINVAL);
+        assert_int_equal(uplink_state_from_string(NULL), -EINVAL);
+}
+
+static void test_parse_good(void **state) {
+        UplinkStatus s = {};
+        (void) state;
+
+        assert_int_equal(parse_str(good, &s), 0);
+        assert_int_equal(s.pid, 1234);
+        assert_int_equal(s.updated, UINT64_C(1764800000000000));
+        assert_int_equal(s.state, UPLINK_WAITING);
+        assert_string_equal(s.url, "https://collector.example/v1/events");
+        assert_int_equal(s.failures, 3);
+        assert_int_equal(s.last_status, 503);
+        assert_string_equal(s.last_error, "the collector answered HTTP 503");
+        assert_int_equal(s.events_rejected, 4);
+        assert_int_equal(s.bytes_sent, 4096);
+        assert_int_equal(s.acked_seq, 14);
+        uplink_status_done(&s);
+        assert_null(s.url);
+        assert_null(s.last_error);
+        assert_int_equal(s.pid, 0);
+        uplink_status_done(&s); /* twice is harmless */
+}
+
+static void test_parse_minimal(void **state) {
+        UplinkStatus s = {};
+        (void) state;
+
+        /* the three that must be there; the rest defaults to none/0 */
+        assert_int_equal(parse_str("PID=1\nUPDATED=0\nSTATE=off\n", &s), 0);
+        assert_int_equal(s.pid, 1);
+        assert_int_equal(s.state, UPLINK_OFF);
+        assert_null(s.url);
+        assert_null(s.last_error);
+        assert_int_equal(s.acked_seq, 0);
+        uplink_status_done(&s);
+
+        /* unknown keys (a newer uplink), comments and empty lines are skipped;
+         * a value may hold '=' */
+        assert_int_equal(parse_str("\n# c\nNEW_KEY=\x01 anything\nPID=7\nUPDATED=5\nSTATE=idle\n"
+                                   "URL=https://h/p?a=b\n\n",
+                                   &s),
+                         0);
+        assert_int_equal(s.pid, 7);
+        assert_string_equal(s.url, "https://h/p?a=b");
+        uplink_status_done(&s);
+
+        /* empty strings are values, not absence */
+        assert_int_equal(parse_str("PID=1\nUPDATED=0\nSTATE=off\nURL=\nLAST_ERROR=\n", &s), 0);
+        assert_string_equal(s.url, "");
+        assert_string_equal(s.last_error, "");
+        uplink_status_done(&s);
+}
+
+static void test_round_trip(void **state) {
+        UplinkStatus a = {}, b = {};
+        _cleanup_free_ char *text = NULL, *text2 = NULL;
+        size_t len = 0, len2 = 0;
+        (void) state;
+
+        assert_int_equal(parse_str(good, &a), 0);
+        assert_int_equal(uplink_status_format(&a, &text, &len), 0);
+        assert_int_equal(strlen(text), len);
+        assert_string_equal(text, good); /* the canonical form */
+        assert_int_equal(uplink_status_parse(text, len, &b), 0);
+        assert_status_equal(&a, &b);
+        uplink_status_done(&a);
+        uplink_status_done(&b);
+
+        /* the extremes of every number, and strings that need escapes */
+        char err[] = "line one\nline\ttwo \\ back, 日本語の説明";
+        char url[] = "https://例え.jp/\\path";
+        UplinkStatus x = {
+                .pid = 2147483647,
+                .updated = UINT64_MAX,
+                .state = UPLINK_SENDING,
+                .url = url,
+                .last_success = UINT64_MAX,
+                .last_attempt = 1,
+                .next_attempt = 0,
+                .failures = 4294967295U,
+                .last_status = 999,
+                .last_error = err,
+                .events_sent = UINT64_MAX,
+                .batches_sent = UINT64_MAX - 1,
+                .batches_rejected = 0,
+                .events_rejected = 1,
+                .bytes_sent = UINT64_MAX,
+                .acked_seq = UINT64_MAX,
+        };
+        assert_int_equal(uplink_status_format(&x, &text2, &len2), 0);
+        assert_non_null(strstr(text2, "LAST_ERROR=line one\\nline\\ttwo \\\\ back, 日本語の説明\n"));
+        assert_non_null(strstr(text2, "URL=https://例え.jp/\\\\path\n"));
+        assert_int_equal(uplink_status_parse(text2, len2, &b), 0);
+        assert_status_equal(&x, &b);
+        uplink_status_done(&b);
+
+        /* absent strings stay absent */
+        x.url = NULL;
+        x.last_error = NULL;
+        free(text2);
+        text2 = NULL;
+        assert_int_equal(uplink_status_format(&x, &text2, NULL), 0);
+        assert_null(strstr(text2, "URL="));
+        assert_null(strstr(text2, "LAST_ERROR="));
+        assert_int_equal(uplink_status_parse(text2, strlen(text2), &b), 0);
+        assert_status_equal(&x, &b);
+        uplink_status_done(&b);
+}
+
+static void test_escapes(void **state) {
+        UplinkStatus s = {};
+        (void) state;
+
+        assert_int_equal(parse_str("PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=a\\x41\\x7a\\x7A\\\\\\n\\tb\n", &s), 0);
+        assert_string_equal(s.last_error, "aAzz\\\n\tb");
+        uplink_status_done(&s);
+
+        /* UTF-8 written as \xHH is UTF-8 all the same */
+        assert_int_equal(parse_str("PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=\\xe6\\x97\\xa5\n", &s), 0);
+        assert_string_equal(s.last_error, "日");
+        uplink_status_done(&s);
+
+        static const char *const bad[] = {
+                "\\",              /* a lone backslash at the end */
+                "a\\",             /* the same after text */
+                "\\r",             /* not one of ours */
+                "\\0",             /* not one of ours */
+                "\\\"",            /* not one of ours */
+                "\\x",             /* no digits */
+                "\\x4",            /* one digit */
+                "\\x4g",           /* not hex */
+                "\\xg4",           /* not hex */
+                "\\x00",           /* NUL */
+                "\\x01",           /* a control character */
+                "\\x0d",           /* CR */
+                "\\x1b[31m",       /* ESC: a terminal escape */
+                "\\x7f",           /* DEL */
+                "\\xc2\\x85",      /* C1 (NEL) */
+                "\\xc2\\x9b",      /* C1 (CSI) */
+                "\\xff",           /* not UTF-8 */
+                "\\xe6\\x97",      /* a cut sequence */
+                "\\xc0\\xaf",      /* overlong */
+                "\\xed\\xa0\\x80", /* a surrogate */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char buf[256];
+                snprintf(buf, sizeof buf, "PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=%s\n", bad[i]);
+                assert_int_equal(parse_str(buf, &s), -EBADMSG);
+                snprintf(buf, sizeof buf, "PID=1\nUPDATED=0\nSTATE=off\nURL=%s\n", bad[i]);
+                assert_int_equal(parse_str(buf, &s), -EBADMSG);
+        }
+
+        /* raw bytes are held to the same rules as escaped ones */
+        static const char *const bad_raw[] = { "a\rb", "\x1b[0m", "\x7f", "\xc2\x85", "\xff", "\xe6\x97" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_raw); i++) {
+                char buf[256];
+                snprintf(buf, sizeof buf, "PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=%s\n", bad_raw[i]);
+                assert_int_equal(parse_str(buf, &s), -EBADMSG);
+        }
+        /* a raw tab is fine: it is what \t gives */
+        assert_int_equal(parse_str("PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=a\tb\n", &s), 0);
+        assert_string_equal(s.last_error, "a\tb");
+        uplink_status_done(&s);
+}
+
+static void test_bad_values(void **state) {
+        UplinkStatus s = { .pid = 99 };
+        (void) state;
+
+        static const char *const bad[] = {
+                /* required keys */
+                "",
+                "UPDATED=0\nSTATE=off\n",
+                "PID=1\nSTATE=off\n",
+                "PID=1\nUPDATED=0\n",
+                "# only a comment\n",
+                /* lines */
+                "PID=1\nUPDATED=0\nSTATE=off",          /* torn last line */
+                "PID=1\nUPDATED=0\nSTATE=off\nX",       /* torn unknown line */
+                "PID=1\nUPDATED=0\nSTATE=off\nFOO\n",   /* no '=' */
+                "PID=1\nUPDATED=0\nSTATE=off\n=1\n",    /* no key */
+                "PID=1\nUPDATED=0\nSTATE=off\nPID=1\n", /* repeated */
+                "PID=1\nUPDATED=0\nSTATE=off\nURL=a\nURL=a\n",
+                " PID=1\nUPDATED=0\nSTATE=off\n", /* no blanks around keys */
+                "PID =1\nUPDATED=0\nSTATE=off\n",
+                /* PID */
+                "PID=0\nUPDATED=0\nSTATE=off\n",
+                "PID=-1\nUPDATED=0\nSTATE=off\n",
+                "PID=+1\nUPDATED=0\nSTATE=off\n",
+                "PID=01\nUPDATED=0\nSTATE=off\n",
+                "PID=\nUPDATED=0\nSTATE=off\n",
+                "PID=1 \nUPDATED=0\nSTATE=off\n",
+                "PID= 1\nUPDATED=0\nSTATE=off\n",
+                "PID=0x10\nUPDATED=0\nSTATE=off\n",
+                "PID=2147483648\nUPDATED=0\nSTATE=off\n",
+                "PID=1.0\nUPDATED=0\nSTATE=off\n",
+                /* numbers */
+                "PID=1\nUPDATED=18446744073709551616\nSTATE=off\n",
+                "PID=1\nUPDATED=99999999999999999999\nSTATE=off\n",
+                "PID=1\nUPDATED=-0\nSTATE=off\n",
+                "PID=1\nUPDATED=00\nSTATE=off\n",
+                "PID=1\nUPDATED=1\r\nSTATE=off\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nFAILURES=4294967296\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nFAILURES=-1\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nLAST_STATUS=1000\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nLAST_STATUS=-1\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nLAST_SUCCESS=x\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nLAST_ATTEMPT=\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nNEXT_ATTEMPT=1e6\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nEVENTS_SENT=1 \n",
+                "PID=1\nUPDATED=0\nSTATE=off\nBATCHES_SENT=one\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nBATCHES_REJECTED=\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nEVENTS_REJECTED=-3\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nBYTES_SENT=18446744073709551616\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nACKED_SEQ=\n",
+                /* STATE */
+                "PID=1\nUPDATED=0\nSTATE=\n",
+                "PID=1\nUPDATED=0\nSTATE=unknown\n",
+                "PID=1\nUPDATED=0\nSTATE=not-running\n",
+                "PID=1\nUPDATED=0\nSTATE=Idle\n",
+                "PID=1\nUPDATED=0\nSTATE=idle \n",
+                "PID=1\nUPDATED=0\nSTATE=idleidleidleidleidle\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int r = parse_str(bad[i], &s);
+                if (r != -EBADMSG)
+                        fail_msg("case %zu: %d for \"%s\"", i, r, bad[i]);
+                assert_int_equal(s.pid, 99); /* untouched on error */
+        }
+
+        /* keys are upper case: "pid" is an unknown key, so the PID after it is the first */
+        assert_int_equal(parse_str("pid=x\nPID=2\nUPDATED=0\nSTATE=off\n", &s), 0);
+        assert_int_equal(s.pid, 2);
+        uplink_status_done(&s);
+        s.pid = 99;
+
+        /* a NUL anywhere, even in a comment or an unknown key */
+        static const char with_nul[] = "PID=1\nUPDATED=0\nSTATE=off\n# a\0b\n";
+        assert_int_equal(uplink_status_parse(with_nul, sizeof with_nul - 1, &s), -EBADMSG);
+        static const char nul_value[] = "PID=1\0\nUPDATED=0\nSTATE=off\n";
+        assert_int_equal(uplink_status_parse(nul_value, sizeof nul_value - 1, &s), -EBADMSG);
+
+        assert_int_equal(uplink_status_parse(NULL, 0, &s), -EINVAL);
+        assert_int_equal(uplink_status_parse("", 0, NULL), -EINVAL);
+}
+
+static void test_bounds(void **state) {
+        UplinkStatus s = {};
+        _cleanup_free_ char *buf = NULL, *text = NULL;
+        const size_t head = strlen("PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=");
+        (void) state;
+
+        buf = malloc(UPLINK_STATUS_FILE_MAX + 64);
+        assert_non_null(buf);
+
+        /* a string of exactly the maximum, and one byte more */
+        memcpy(buf, "PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=", head);
+        memset(buf + head, 'e', UPLINK_STATUS_TEXT_MAX);
+        buf[head + UPLINK_STATUS_TEXT_MAX] = '\n';
+        assert_int_equal(uplink_status_parse(buf, head + UPLINK_STATUS_TEXT_MAX + 1, &s), 0);
+        assert_int_equal(strlen(s.last_error), UPLINK_STATUS_TEXT_MAX);
+        uplink_status_done(&s);
+        memset(buf + head, 'e', UPLINK_STATUS_TEXT_MAX + 1);
+        buf[head + UPLINK_STATUS_TEXT_MAX + 1] = '\n';
+        assert_int_equal(uplink_status_parse(buf, head + UPLINK_STATUS_TEXT_MAX + 2, &s), -EBADMSG);
+
+        /* the bound is on the unescaped text: 2048 escapes of 2 bytes are fine */
+        for (size_t i = 0; i < UPLINK_STATUS_TEXT_MAX; i++)
+                memcpy(buf + head + 2 * i, "\\n", 2);
+        buf[head + 2 * UPLINK_STATUS_TEXT_MAX] = '\n';
+        assert_int_equal(uplink_status_parse(buf, head + 2 * UPLINK_STATUS_TEXT_MAX + 1, &s), 0);
+        assert_int_equal(strlen(s.last_error), UPLINK_STATUS_TEXT_MAX);
+        uplink_status_done(&s);
+
+        /* the file: 16 KiB parse, one more byte does not */
+        size_t n = strlen("PID=1\nUPDATED=0\nSTATE=off\n");
+        memcpy(buf, "PID=1\nUPDATED=0\nSTATE=off\n", n);
+        memset(buf + n, '#', UPLINK_STATUS_FILE_MAX - n);
+        buf[UPLINK_STATUS_FILE_MAX - 1] = '\n';
+        assert_int_equal(uplink_status_parse(buf, UPLINK_STATUS_FILE_MAX, &s), 0);
+        uplink_status_done(&s);
+        buf[UPLINK_STATUS_FILE_MAX - 1] = '#';
+        buf[UPLINK_STATUS_FILE_MAX] = '\n';
+        assert_int_equal(uplink_status_parse(buf, UPLINK_STATUS_FILE_MAX + 1, &s), -EFBIG);
+
+        /* format refuses what parse would refuse */
+        _cleanup_free_ char *big = malloc(UPLINK_STATUS_TEXT_MAX + 2);
+        assert_non_null(big);
+        memset(big, 'u', UPLINK_STATUS_TEXT_MAX + 1);
+        big[UPLINK_STATUS_TEXT_MAX + 1] = '\0';
+        UplinkStatus x = { .pid = 1, .state = UPLINK_IDLE, .url = big };
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        big[UPLINK_STATUS_TEXT_MAX] = '\0';
+        assert_int_equal(uplink_status_format(&x, &text, NULL), 0);
+        free(text);
+        text = NULL;
+
+        char ctl[] = "a\rb", bad_utf8[] = "\xff", c1[] = "\xc2\x9b";
+        x.url = NULL;
+        x.last_error = ctl;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.last_error = bad_utf8;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.last_error = c1;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.last_error = NULL;
+        x.pid = 0;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.pid = -5;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.pid = 1;
+        x.state = _UPLINK_STATE_MAX;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.state = UPLINK_OFF;
+        x.last_status = 1000;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.last_status = -1;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        assert_null(text);
+        x.last_status = 0;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), 0);
+        assert_non_null(text);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_state_strings), cmocka_unit_test(test_parse_good),
+                cmocka_unit_test(test_parse_minimal), cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_escapes),       cmocka_unit_test(test_bad_values),
+                cmocka_unit_test(test_bounds),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
