@@ -89,7 +89,8 @@ EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamo
             # gives the USB devices back on removal (prerm / %preun)
             "/usr/libexec/mamori/mamori-release",
             # the delivery, as its own user (issue 11)
-            UPLINK_BIN, "/usr/lib/sysusers.d/mamori.conf", "/usr/lib/tmpfiles.d/mamori.conf"]
+            UPLINK_BIN, "/usr/lib/sysusers.d/mamori.conf", "/usr/lib/tmpfiles.d/mamori.conf",
+            "/usr/share/man/man8/mamori-uplink.8", "/usr/share/man/ja/man8/mamori-uplink.8"]
 # the udev rule's helper (storage behind a harmless class), next to udev's own
 UDEV_HELPER = {"deb": "/lib/udev/mamori-usb-alias", "rpm": "/usr/lib/udev/mamori-usb-alias"}
 
@@ -107,9 +108,9 @@ def test_deb_contents(deb, tmp_path):
     assert files[UPLINK_BIN].startswith("-rwxr-xr-x")
     # both programs in the one package: enabled together, upgraded together
     assert run(["dpkg-deb", "-f", str(deb[1]), "Package"]).stdout.strip() == "mamori"
+    control = deb_control(deb[1], tmp_path, "control")
     # postinst runs systemd-sysusers
     assert re.search(r"^Depends:.*\bsystemd\b", control, re.M), control
-    control = deb_control(deb[1], tmp_path, "control")
     assert re.search(r"^Depends:.*libsystemd0", control, re.M), control
     # The shipped policy checks ClamAV's pattern and that freshclam runs.
     assert re.search(r"^Recommends:.*\bclamav-freshclam\b", control, re.M), control

@@ -356,7 +356,8 @@ def test_journalctl_compiles_the_catalog(tmp_path):
 def test_man_pages_render_without_warnings():
     pages = sorted(glob.glob(os.path.join(BUILD, "man", "*.[1-8]")) + glob.glob(os.path.join(BUILD, "man", "*", "*.[1-8]")))
     names = {os.path.relpath(p, os.path.join(BUILD, "man")) for p in pages}
-    assert {"mamorid.8", "mamorictl.8", "mamori.conf.5", "ja/mamori.conf.5"} <= names, names
+    assert {"mamorid.8", "mamorictl.8", "mamori.conf.5", "ja/mamori.conf.5",
+            "mamori-uplink.8", "ja/mamori-uplink.8"} <= names, names
     env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80")
     for p in pages:
         r = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", p], capture_output=True, text=True, env=env, timeout=60)
