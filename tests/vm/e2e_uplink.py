@@ -21,7 +21,8 @@ from vmtest import log
 
 # as tests/systemd/test_units.py
 EXPOSURE_MAX = {"mamori.service": 1.5, "mamori-uplink.service": 2.0}
-TLS_LIBS = ("libssl", "libcrypto", "libcurl", "libnghttp", "libnl-")
+# TLS, HTTP and the uplink's netlink library; libcrypto apart (see privsep)
+TLS_LIBS = ("libssl", "libcurl", "libnghttp", "libnl-", "libgnutls")
 
 
 def received_lines(t):
@@ -128,9 +129,13 @@ def upgrade(t, check, old_deb, deb):
     # The administrator's step, then the collector comes up; flush delivers at once.
     rc, out, err = give_key_to_uplink(t)
     check("upgrade: the client key given to the uplink's group", rc == 0, out + err)
-    # (the reload reaches the uplink: PropagatesReloadTo=; it may also be
-    # restarting, refused the key: Restart=always brings it back)
-    rc, out, err = t.g("systemctl reload mamori.service && systemctl start vmtest-collector.service && "
+    # mamorid reads the configuration too: the key given to the uplink's
+    # group must not make it refuse it (the reload reaches the uplink:
+    # PropagatesReloadTo=)
+    rc, out, err = t.g("systemctl reload mamori.service")
+    check("upgrade: mamorid accepts the key given to the uplink's group (systemctl reload mamori)", rc == 0,
+          out + err)
+    rc, out, err = t.g("systemctl reload mamori-uplink.service && systemctl start vmtest-collector.service && "
                        "for i in $(seq 150); do %s && break; sleep 0.2; done; "
                        "for i in $(seq 150); do systemctl is-active -q mamori-uplink.service && "
                        "grep -q '^URL=' /run/mamori-uplink/status 2>/dev/null && break; sleep 0.2; done; "
@@ -178,9 +183,28 @@ def privsep(t, check, when):
     rc, out, _ = t.g("cat /proc/%s/maps" % mp)
     libs = sorted({l.split()[-1] for l in out.splitlines() if ".so" in l})
     bad = [l for l in libs if any(x in os.path.basename(l) for x in TLS_LIBS)]
-    c("%s: mamorid's /proc/PID/maps has no libssl, libcrypto, libcurl (nor libnl)" % when,
+    c("%s: mamorid's /proc/PID/maps has no libssl, libcurl, libnghttp2 (nor libnl)" % when,
       out and not bad, bad or out[:300])
     print("      mamorid maps: %s" % " ".join(os.path.basename(l) for l in libs), flush=True)
+    # Debian 12's libkmod links libcrypto (module signatures): mamorid maps it
+    # through libkmod only, never by a dependency of its own.
+    crypto = [l for l in libs if "libcrypto" in os.path.basename(l)]
+    rc, out, _ = t.g("python3 - %s <<'PY'\n"
+                     "import sys\n"
+                     "def needed(p):\n"
+                     "    d = open(p, 'rb').read()\n"
+                     "    return sorted({n for n in ('libcrypto', 'libssl', 'libcurl') if n.encode() + b'.so' in d})\n"
+                     "print('MAMORID', ' '.join(needed('/proc/%%s/exe' %% sys.argv[1])) or '-')\n"
+                     "import glob\n"
+                     "for k in glob.glob('/usr/lib/x86_64-linux-gnu/libkmod.so.2') + glob.glob('/lib/x86_64-linux-gnu/libkmod.so.2'):\n"
+                     "    print('KMOD', ' '.join(needed(k)) or '-')\n"
+                     "PY" % mp)
+    c("%s: mamorid's own binary names no libcrypto, libssl, libcurl" % when, "MAMORID -" in out, out)
+    if crypto:
+        c("%s: libcrypto in mamorid only as libkmod's (Debian's kmod links it for module signatures)" % when,
+          "KMOD libcrypto" in out, out)
+        print("      NOTE: mamorid maps %s through libkmod.so.2; no TLS library (libssl) is mapped" % crypto[0],
+              flush=True)
     # the same check sees them where they are: in the uplink
     rc, out, _ = t.g("cat /proc/%s/maps" % up)
     c("%s: the check above can see TLS: mamori-uplink maps libcurl and libssl" % when,
@@ -191,7 +215,7 @@ def privsep(t, check, when):
     rc, out, _ = t.g(IP_SOCKETS % up)
     print("      the same count for mamori-uplink (a connection to the collector, if one is open): %s"
           % out.strip().splitlines()[:1], flush=True)
-    rc, out, _ = t.g("ps -o user=,group=,comm= -p %s; grep -E '^(Cap(Eff|Prm|Bnd)|NoNewPrivs)' /proc/%s/status"
+    rc, out, _ = t.g("ps -o user:32=,group:32=,comm= -p %s; grep -E '^(Cap(Eff|Prm|Bnd)|NoNewPrivs)' /proc/%s/status"
                      % (up, up))
     c("%s: mamori-uplink runs as its own user, no capability" % when,
       out.split()[:3] == ["mamori-uplink", "mamori-uplink", "mamori-uplink"]
