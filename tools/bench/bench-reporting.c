@@ -236,7 +236,7 @@ int main(int argc, char *argv[]) {
         Reader rd = { 0 };
         Gen gen = { 0 };
         SpoolStats a, b, ra, rb;
-        double t0, c0, t_spool, c_spool, t_drain, c_drain;
+        double t0, c0, t_spool, c_spool, t_drain, c_drain, t_open;
         UplinkStatus us;
         int r;
 
@@ -315,6 +315,7 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "cannot open the spool read-only: %s\n", strerror(-r));
                 return 1;
         }
+        t_open = now_s() - t0;
         rd.spool = reader;
         spool_set_callbacks(reader, &reader_cb, &rd);
         if (spool_attach_event(reader, m->event, SD_EVENT_PRIORITY_NORMAL) < 0)
@@ -342,12 +343,12 @@ int main(int argc, char *argv[]) {
         rb = stats_of(reader);
         uplink_get_status(u, &us);
         printf("drain:  %u events in %.3fs = %.0f events/s through the read-only reader; %" PRIu64
-               " batches (%.0f events/batch), %.1f MiB posted%s; "
+               " batches (%.0f events/batch), %.1f MiB posted%s (reader's open: %.0f ms); "
                "%" PRIu64 " fsyncs (reader's cursor) = %.4f fsyncs/event; %.3f CPU s = %.1f us/event\n",
                arg_events, t_drain, arg_events / t_drain, us.batches_sent,
                (double) us.events_sent / MAX(us.batches_sent, 1), (double) us.bytes_sent / (1024 * 1024),
-               arg_gzip ? " (gzip)" : "", rb.fsyncs - ra.fsyncs, (double) (rb.fsyncs - ra.fsyncs) / arg_events, c_drain,
-               c_drain * 1e6 / arg_events);
+               arg_gzip ? " (gzip)" : "", t_open * 1e3, rb.fsyncs - ra.fsyncs,
+               (double) (rb.fsyncs - ra.fsyncs) / arg_events, c_drain, c_drain * 1e6 / arg_events);
         print_memory("after drain (writer + reader + uplink, one process)");
 
         /* The writer retires what the reader acknowledged at its next commit
@@ -364,6 +365,7 @@ int main(int argc, char *argv[]) {
                b.segments == 1 ? "" : "s", b.fsyncs - a.fsyncs);
         if (r <= 0 || b.depth != 0)
                 return 1;
+        print_memory("after reclaim");
 
         /* (3) one event, from manager_emit() to the collector's 2xx and the
          * reader's cursor on disk, the uplink idle: the commit, the
