@@ -126,7 +126,7 @@ static SpoolStats stats(Manager *m) {
 typedef struct Reader {
         Spool *spool;
         Uplink *uplink;
-        unsigned wakes, refreshes_with_records;
+        unsigned wakes;
         int error;
 } Reader;
 
@@ -140,10 +140,8 @@ static void reader_on_spool_changed(void *userdata) {
                 rd->error = r;
                 return;
         }
-        if (r > 0) {
-                rd->refreshes_with_records++;
+        if (r > 0)
                 uplink_kick(rd->uplink);
-        }
 }
 
 static void reader_on_damaged(const SpoolFinding *f, void *userdata) {
