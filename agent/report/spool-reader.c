@@ -535,7 +535,7 @@ static int spool_reader_cursor_restart(Spool *s) {
         s->cursor_gen = 0;
         if (ftruncate(s->cursor_fd, 0) < 0)
                 return negative_errno();
-        r = spool_cursor_store(s, s->acked);
+        r = spool_cursor_store(s, s->acked, true);
         if (r < 0)
                 return log_error_errno(r, "Cannot write the uplink's cursor %s: %m", s->cursor_path);
         return 0;
