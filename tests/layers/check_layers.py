@@ -43,6 +43,7 @@ PURE_MODULES = [
     "usb-drivers",
     "usb-repeat",
     "usb-modinfo",
+    "usb-alias-index",
     "text",
     "text-bidi",
     "json",
