@@ -28,7 +28,7 @@
 static const char *const usb_alias_system_conf_dirs[] = {
         "/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d",
 };
-#define N_CONF_DIRS_MAX ELEMENTSOF(usb_alias_system_conf_dirs)
+#define N_CONF_DIRS_MAX 8u
 
 /* What a path looked like when it was read: a change means depmod or the
  * admin wrote it again. */
@@ -314,6 +314,10 @@ static int usb_alias_set_load(const UsbAliasResolver *r, UsbAliasSet **ret) {
 }
 
 int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret) {
+        return usb_alias_resolver_new_full(dir, NULL, ret);
+}
+
+int usb_alias_resolver_new_full(const char *dir, const char *const *conf_dirs, UsbAliasResolver **ret) {
         _cleanup_(usb_alias_resolver_freep) UsbAliasResolver *r = NULL;
         struct utsname u;
         int k;
@@ -331,13 +335,20 @@ int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret) {
                 return -ENOMEM;
         if (asprintf(&r->alias_path, "%s/modules.alias", r->dir) < 0)
                 return -ENOMEM;
+        if (conf_dirs)
+                for (size_t i = 0; conf_dirs[i] && i < N_CONF_DIRS_MAX; i++) {
+                        r->conf_dirs[i] = strdup(conf_dirs[i]);
+                        if (!r->conf_dirs[i])
+                                return -ENOMEM;
+                        r->n_conf_dirs++;
+                }
         /* with dir (tests), only its own modprobe.d */
-        if (dir) {
+        else if (dir) {
                 if (asprintf(&r->conf_dirs[0], "%s/modprobe.d", dir) < 0)
                         return -ENOMEM;
                 r->n_conf_dirs = 1;
         } else
-                for (size_t i = 0; i < N_CONF_DIRS_MAX; i++) {
+                for (size_t i = 0; i < ELEMENTSOF(usb_alias_system_conf_dirs); i++) {
                         r->conf_dirs[i] = strdup(usb_alias_system_conf_dirs[i]);
                         if (!r->conf_dirs[i])
                                 return -ENOMEM;

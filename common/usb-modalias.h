@@ -25,6 +25,10 @@ typedef struct UsbAliasResolver UsbAliasResolver;
  * Every file must be a regular one (links followed; a FIFO is refused, never
  * waited on); modules.alias at most 64 MiB. Fails only on OOM. */
 int usb_alias_resolver_new(const char *dir, UsbAliasResolver **ret);
+/* The same with the modprobe.d directories given, in their order of
+ * precedence (at most 8; NULL: as usb_alias_resolver_new()). For tests, which
+ * compare the precedence with libkmod's kmod_new(). */
+int usb_alias_resolver_new_full(const char *dir, const char *const *conf_dirs, UsbAliasResolver **ret);
 UsbAliasResolver *usb_alias_resolver_free(UsbAliasResolver *r);
 DEFINE_POINTER_CLEANUP(UsbAliasResolver, usb_alias_resolver_free);
 

@@ -70,9 +70,48 @@ def libkmod(base, d, modalias):
     return out
 
 
-def ours(d, modaliases):
-    r = subprocess.run([BENCH, "--modules-dir", d, "--print"] + modaliases, capture_output=True, text=True,
-                       timeout=30)
+def libkmod_ctx(d, conf_dirs, modalias):
+    """libkmod itself (ctypes), with several modprobe.d directories, which
+    modprobe's -C cannot give: kmod_new(dir, paths), then the lookup."""
+    kmod = ctypes.CDLL("libkmod.so.2")
+    kmod.kmod_new.restype = ctypes.c_void_p
+    kmod.kmod_new.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)]
+    kmod.kmod_module_new_from_lookup.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    kmod.kmod_list_next.restype = ctypes.c_void_p
+    kmod.kmod_list_next.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    kmod.kmod_module_get_module.restype = ctypes.c_void_p
+    kmod.kmod_module_get_module.argtypes = [ctypes.c_void_p]
+    kmod.kmod_module_get_name.restype = ctypes.c_char_p
+    kmod.kmod_module_get_name.argtypes = [ctypes.c_void_p]
+    kmod.kmod_module_unref.argtypes = [ctypes.c_void_p]
+    kmod.kmod_module_unref_list.argtypes = [ctypes.c_void_p]
+    kmod.kmod_unref.argtypes = [ctypes.c_void_p]
+    paths = (ctypes.c_char_p * (len(conf_dirs) + 1))(*[c.encode() for c in conf_dirs], None)
+    ctx = kmod.kmod_new(d.encode(), paths)
+    assert ctx
+    lst = ctypes.c_void_p()
+    assert kmod.kmod_module_new_from_lookup(ctx, modalias.encode(), ctypes.byref(lst)) == 0
+    out = []
+    node = lst.value
+    while node:
+        mod = kmod.kmod_module_get_module(node)
+        name = kmod.kmod_module_get_name(mod).decode()
+        if name not in out:
+            out.append(name)
+        kmod.kmod_module_unref(mod)
+        node = kmod.kmod_list_next(lst, node)
+    kmod.kmod_module_unref_list(lst)
+    kmod.kmod_unref(ctx)
+    for name, aliases in KERNEL_BUILTIN.items():
+        if name not in out and any(fnmatch(a, modalias) for a in aliases):
+            out.append(name)
+    return out
+
+
+def ours(d, modaliases, conf_dirs=()):
+    conf = [a for c in conf_dirs for a in ("--conf-dir", c)]
+    r = subprocess.run([BENCH, "--modules-dir", d] + conf + ["--print"] + modaliases, capture_output=True,
+                       text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     got = {}
     for line in r.stdout.splitlines():
@@ -130,6 +169,37 @@ def test_modprobe_d_aliases_come_first_as_in_libkmod(modules, tmp_path):
     assert got["usb:v1A2Bp3C4Dd0100dc00dsc00dp00icE0isc01ip03in00"] == ["usb_storage"]
     assert got["usb:v0BDAp0129d3960dcFFdscFFdpFFicFFisc06ip50in00"] == ["acme_sd"]
     assert got["usb:v046DpC31Cd6400dc00dsc00dp00ic03isc01ip01in00"] == ["usbhid_quirk"]
+
+
+def test_modprobe_d_directories_in_libkmods_order(modules, tmp_path):
+    """Several modprobe.d directories (/etc, /run, ... /usr/lib on a system):
+    the files of all sorted by name, a name in an earlier directory masking
+    the same name in later ones, hidden files, subdirectories and other
+    suffixes ignored."""
+    base, d = modules
+    dirs = [str(tmp_path / n) for n in ("etc", "run", "lib")]
+    for x in dirs:
+        os.makedirs(x)
+    files = {
+        "etc/10-a.conf": "alias usb:v1A2Bp3C4D* from_etc\n",
+        "run/10-a.conf": "alias usb:v1A2Bp3C4D* masked_by_etc\nalias usb:v0BC2p3332* masked_too\n",
+        "run/05-b.conf": "alias usb:v046DpC31C* first_by_name\n",
+        "lib/20-c.conf": "alias usb:v046DpC31C* second_by_name\nalias usb:v1A2B* vendor_wide\n",
+        "lib/.hidden.conf": "alias usb:v0781p5567* hidden\n",
+        "lib/30-x.alias": "alias usb:v05ACp12A8* by_alias_suffix\n",
+        "lib/40-y.txt": "alias usb:v0781p5567* other_suffix\n",
+    }
+    for name, text in files.items():
+        with open(str(tmp_path / name), "w") as f:
+            f.write(text)
+    os.makedirs(str(tmp_path / "lib/50-dir.conf"))
+    got = ours(d, MODALIASES, dirs)
+    for m in MODALIASES:
+        assert got[m] == libkmod_ctx(d, dirs, m), m
+    assert got["usb:v1A2Bp3C4Dd0100dc00dsc00dp00icE0isc01ip03in00"] == ["from_etc", "vendor_wide"]
+    assert got["usb:v046DpC31Cd6400dc00dsc00dp00ic03isc01ip01in00"] == ["first_by_name", "second_by_name"]
+    assert got["usb:v05ACp12A8d0100dc00dsc00dp00icFFiscFDip01in00"] == ["by_alias_suffix"]
+    assert got["usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00"] == ["usb_storage"]
 
 
 def helper(d, modalias):

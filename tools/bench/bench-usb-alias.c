@@ -5,13 +5,14 @@
  * memory (Private_Dirty and Rss of this process, /proc/self/smaps_rollup).
  *
  *   bench-usb-alias [--modules-dir DIR] [--rounds N] [MODALIAS...]
- *   bench-usb-alias [--modules-dir DIR] --print MODALIAS...
+ *   bench-usb-alias [--modules-dir DIR] [--conf-dir DIR]... --print MODALIAS...
  *
  * Without MODALIAS: a mix of a printer, a keyboard, a ZTE modem (the largest
  * vendor of Debian's index), a card reader and an unknown vendor. --print
  * writes "MODALIAS<TAB>modules" per modalias, the result as the resolver
  * gives it (tests/integration/test_usb_alias_kmod.py compares it with
- * libkmod's). */
+ * libkmod's); --conf-dir replaces the modprobe.d directories, in their order
+ * of precedence. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,8 @@ int main(int argc, char **argv) {
         _cleanup_(usb_alias_resolver_freep) UsbAliasResolver *r = NULL;
         const char *const *modaliases = default_modaliases;
         size_t n_modaliases = sizeof default_modaliases / sizeof *default_modaliases;
-        const char *dir = NULL;
+        const char *dir = NULL, *conf_dirs[9] = { 0 };
+        size_t n_conf = 0;
         unsigned long rounds = 10000;
         bool print = false;
         long rss0, dirty0, rss1, dirty1, rss2, dirty2;
@@ -70,12 +72,16 @@ int main(int argc, char **argv) {
         for (; i < argc && argv[i][0] == '-'; i++) {
                 if (streq(argv[i], "--modules-dir") && i + 1 < argc)
                         dir = argv[++i];
+                else if (streq(argv[i], "--conf-dir") && i + 1 < argc && n_conf < 8)
+                        conf_dirs[n_conf++] = argv[++i];
                 else if (streq(argv[i], "--rounds") && i + 1 < argc)
                         rounds = strtoul(argv[++i], NULL, 10);
                 else if (streq(argv[i], "--print"))
                         print = true;
                 else {
-                        fprintf(stderr, "usage: %s [--modules-dir DIR] [--rounds N] [--print] [MODALIAS...]\n", argv[0]);
+                        fprintf(stderr,
+                                "usage: %s [--modules-dir DIR] [--conf-dir DIR]... [--rounds N] [--print] [MODALIAS...]\n",
+                                argv[0]);
                         return 2;
                 }
         }
@@ -88,7 +94,7 @@ int main(int argc, char **argv) {
 
         memory_kib(&rss0, &dirty0);
         t0 = now_ns();
-        if (usb_alias_resolver_new(dir, &r) < 0) {
+        if (usb_alias_resolver_new_full(dir, n_conf > 0 ? conf_dirs : NULL, &r) < 0) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
         }
