@@ -233,3 +233,15 @@ def test_the_system_modules_dir_is_followed_through_a_link(tmp_path):
     os.symlink(d, link)
     out = helper(link, MODALIASES[0])
     assert "MAMORI_MODULE_ALIASES=1" in out and "MAMORI_DRIVER=usb_storage" in out
+
+
+def test_a_huge_modules_alias_is_refused(tmp_path):
+    """Beyond 64 MiB (Debian's is 0.7 MiB) the file is not mapped at all: the
+    rule and mamorid fall back to classes (a sparse file: no disk used)."""
+    d = make_modules_dir(str(tmp_path))
+    with open(os.path.join(d, "modules.alias"), "r+b") as f:
+        f.truncate(64 * 1024 * 1024 + 1)
+    assert "MAMORI_MODULE_ALIASES=0" in helper(d, MODALIASES[0])
+    with open(os.path.join(d, "modules.alias"), "r+b") as f:
+        f.truncate(64 * 1024 * 1024)  # at the bound: read (and mostly NUL bytes)
+    assert "MAMORI_MODULE_ALIASES=1" in helper(d, MODALIASES[0])
