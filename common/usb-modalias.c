@@ -99,6 +99,23 @@ static bool usb_alias_stamp_equal(const UsbAliasStamp *a, const UsbAliasStamp *b
                a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec;
 }
 
+/* Not a regular file (a FIFO, a device, a socket): an errno of its own, so
+ * that the log says so rather than strerror()'s words for another case. */
+#define EFTYPE_NOT_REGULAR EMEDIUMTYPE
+
+static const char *usb_alias_strerror(int e) {
+        switch (-e) {
+        case EFTYPE_NOT_REGULAR:
+                return "not a regular file";
+        case EISDIR:
+                return "a directory";
+        case EFBIG:
+                return "too large";
+        default:
+                return strerror(-e);
+        }
+}
+
 /* A regular file of at most max bytes, opened without ever blocking (a FIFO
  * in its place is refused, not waited on). Symbolic links are followed:
  * /lib/modules may be a linked tree. */
@@ -112,7 +129,7 @@ static int usb_alias_open_regular(const char *path, size_t max, int *ret_fd, siz
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
-                return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
+                return S_ISDIR(st.st_mode) ? -EISDIR : -EFTYPE_NOT_REGULAR;
         if (st.st_size < 0 || (uint64_t) st.st_size > max)
                 return -EFBIG;
         *ret_size = (size_t) st.st_size;
@@ -243,7 +260,7 @@ static int usb_alias_set_load_conf(UsbAliasSet *s, const UsbAliasResolver *r) {
                 }
                 if (k < 0) {
                         if (k != -ENOENT)
-                                log_warning_errno(k, "Ignoring the module aliases of %s: %m", path);
+                                log_warning("Ignoring the module aliases of %s: %s.", path, usb_alias_strerror(k));
                         continue;
                 }
                 ret = usb_alias_conf_parse(buf, len, &s->conf);
@@ -272,7 +289,7 @@ static int usb_alias_set_load_builtin(UsbAliasSet *s, const char *dir) {
         r = usb_alias_open_regular(path, MODINFO_MAX, &fd, &size);
         if (r < 0) {
                 if (r != -ENOENT)
-                        log_warning_errno(r, "Ignoring the built-in drivers' aliases of %s: %m", path);
+                        log_warning("Ignoring the built-in drivers' aliases of %s: %s.", path, usb_alias_strerror(r));
                 return 0;
         }
         if (size == 0)
@@ -363,10 +380,9 @@ int usb_alias_resolver_new_full(const char *dir, const char *const *conf_dirs, U
                             "drivers that bind, not by the drivers that would bind.",
                             r->dir);
         } else if (k < 0) {
-                log_warning_errno(k,
-                                  "Cannot read the module aliases of %s (%m): USB interfaces are classified by "
-                                  "their class and by the drivers that bind, not by the drivers that would bind.",
-                                  r->alias_path);
+                log_warning("Cannot use the module aliases of %s (%s): USB interfaces are classified by their class "
+                            "and by the drivers that bind, not by the drivers that would bind.",
+                            r->alias_path, usb_alias_strerror(k));
         } else {
                 if (r->set->index.n_skipped > 0)
                         log_debug("Skipped %zu malformed or excess usb: lines of %s.", r->set->index.n_skipped,
