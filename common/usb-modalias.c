@@ -181,7 +181,12 @@ static int usb_alias_set_map(UsbAliasSet *s, const char *path) {
                 }
                 s->map_len = size;
         }
-        return usb_alias_index_parse(s->map ? s->map : "", s->map_len, &s->index);
+        r = usb_alias_index_parse(s->map ? s->map : "", s->map_len, &s->index);
+        /* indexing read every page; lookups touch a few: let the others
+         * leave this process's Rss (they stay in the page cache) */
+        if (r >= 0 && s->map)
+                (void) madvise(s->map, s->map_len, MADV_DONTNEED);
+        return r;
 }
 
 typedef struct UsbAliasConfFile {
