@@ -48,6 +48,7 @@ PURE_MODULES = [
     "usb-drivers",
     "usb-repeat",
     "usb-modinfo",
+    "usb-alias-index",
     "text",
     "text-bidi",
     "json",

@@ -250,3 +250,11 @@ def test_tool_does_not_link(tool, lib):
         print(f"EXPECTED FAILURE: {tool} still needs {lib}: {why}")
         return
     assert not links(libs, lib), f"{tool} needs {lib}: {libs}"
+
+
+def test_no_program_links_libkmod():
+    """Debian 12's libkmod.so.2 links libcrypto.so.3 (module signatures): the
+    modalias lookup reads depmod's text indexes itself (common/usb-modalias.c,
+    issue 11), and no program of ours may bring libkmod back."""
+    for name, path in dict(TOOLS, mamorid=MAMORID).items():
+        assert not links(needed(path), "libkmod"), f"{name} links libkmod"
