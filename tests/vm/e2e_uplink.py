@@ -106,7 +106,10 @@ def upgrade(t, check, old_deb, deb):
           % (len(old), min(e["seq"] for e in old), max(e["seq"] for e in old)), flush=True)
 
     print("--- upgrade: dpkg -i the new package", flush=True)
-    rc, out, err = t.g("dpkg -i /mnt/host/pkg/%s 2>&1" % os.path.basename(deb), timeout=300)
+    # as unattended-upgrades does: the administrator's mamori.conf (collector
+    # added) is kept whatever changed in the shipped one, no prompt
+    rc, out, err = t.g("dpkg --force-confdef --force-confold -i /mnt/host/pkg/%s 2>&1" % os.path.basename(deb),
+                       timeout=300)
     print(out.rstrip(), flush=True)
     check("upgrade: dpkg -i of the new package succeeds offline", rc == 0, out + err)
     check("upgrade: the postinst names the client key the uplink cannot read, with the fix",
