@@ -60,7 +60,7 @@ int spool_cursor_read_fd(int fd, uint64_t *ret_gen, uint64_t *ret_acked) {
         return spool_cursor_parse(buf, (size_t) n, ret_gen, ret_acked);
 }
 
-int spool_cursor_store(Spool *s, uint64_t acked) {
+int spool_cursor_store(Spool *s, uint64_t acked, bool sync) {
         uint8_t buf[CURSOR_SLOT_SIZE];
         uint64_t gen = s->cursor_gen + 1;
         int r;
@@ -69,9 +69,11 @@ int spool_cursor_store(Spool *s, uint64_t acked) {
         r = spool_pwrite_all(s->cursor_fd, buf, sizeof buf, (gen % 2) * CURSOR_SLOT_STRIDE);
         if (r < 0)
                 return r;
-        r = spool_sync_fd(s, s->cursor_fd);
-        if (r < 0)
-                return r;
+        if (sync) {
+                r = spool_sync_fd(s, s->cursor_fd);
+                if (r < 0)
+                        return r;
+        }
         s->cursor_gen = gen;
         return 0;
 }
@@ -97,7 +99,7 @@ int spool_cursor_load(Spool *s) {
         /* A fresh cursor, durable with its directory entry. */
         s->cursor_gen = 0;
         s->acked = 0;
-        r = spool_cursor_store(s, 0);
+        r = spool_cursor_store(s, 0, true);
         if (r < 0)
                 return r;
         return spool_sync_dir(s);
@@ -139,7 +141,7 @@ int spool_cursor_check_gen(Spool *s) {
         if (ftruncate(s->cursor_fd, 0) < 0)
                 return negative_errno();
         s->cursor_gen = 0;
-        return spool_cursor_store(s, s->acked);
+        return spool_cursor_store(s, s->acked, true);
 }
 
 /* ---- the uplink's cursor, read by mamorid ---- */
@@ -164,16 +166,15 @@ static int spool_delivered_unreadable(Spool *s, const struct stat *st, int error
         SpoolDeliveredKey k = { .error = error };
 
         if (st)
-                k = (SpoolDeliveredKey){ .dev = st->st_dev,
-                                         .ino = st->st_ino,
-                                         .size = st->st_size,
-                                         .mtime = st->st_mtim,
-                                         .error = error };
+                k = (SpoolDeliveredKey){
+                        .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .mtime = st->st_mtim, .error = error
+                };
         if (s->delivered_bad_valid && memcmp(&k, &s->delivered_bad, sizeof k) == 0)
                 return error;
         s->delivered_bad = k;
         s->delivered_bad_valid = true;
-        log_warning_errno(error, "Cannot read the uplink's cursor %s: %m. Nothing it delivered is retired until it can be read.",
+        log_warning_errno(error,
+                          "Cannot read the uplink's cursor %s: %m. Nothing it delivered is retired until it can be read.",
                           s->delivered_path);
         spool_add_finding(s, &(SpoolFinding){ .kind = SPOOL_DAMAGE_CURSOR,
                                               .file = "uplink cursor",
@@ -210,7 +211,7 @@ int spool_pull_delivered(Spool *s) {
                 return spool_delivered_unreadable(s, &st, r);
 
         if (v <= s->acked)
-                return 0; /* acks only move forward */
+                return 0;              /* acks only move forward */
         top = s->next_seq - 1 - s->qn; /* the last durable seq */
         if (v > top || v > SPOOL_SEQ_FLOOR_MAX) {
                 if (s->delivered_bad_seq_valid && s->delivered_bad_seq == v)
@@ -229,7 +230,9 @@ int spool_pull_delivered(Spool *s) {
                 return -ERANGE;
         }
         uint64_t inflight = s->inflight_last;
-        r = spool_ack(s, v);
+        /* No fsync here: this runs before a group commit, on the way of every
+         * event, and the uplink's cursor is the durable record of it. */
+        r = spool_ack_lazy(s, v);
         if (inflight > v)
                 s->inflight_last = inflight; /* a batch of our own still out */
         if (r < 0)

@@ -83,10 +83,10 @@ typedef struct SpoolDeliveredKey {
 struct Spool {
         char *dir;
         int dir_fd;
-        int cursor_fd;   /* writer: <dir>/cursor; reader: its own cursor */
+        int cursor_fd;    /* writer: <dir>/cursor; reader: its own cursor */
         int committed_fd; /* writer: <dir>/committed */
         bool sync;
-        bool reader;      /* the uplink's read-only view */
+        bool reader; /* the uplink's read-only view */
         gid_t dir_gid;
 
         /* writer: the uplink's cursor */
@@ -169,7 +169,11 @@ int spool_cursor_parse(const uint8_t *buf, size_t len, uint64_t *ret_gen, uint64
 int spool_cursor_read_fd(int fd, uint64_t *ret_gen, uint64_t *ret_acked);
 int spool_cursor_check_gen(Spool *s);
 int spool_cursor_load(Spool *s);
-int spool_cursor_store(Spool *s, uint64_t acked);
+/* sync false: the uplink's cursor, which mamorid pulls, is the durable record
+ * of what was delivered; mamorid's own copy may lag it after a crash. */
+int spool_cursor_store(Spool *s, uint64_t acked, bool sync);
+/* spool_ack() that leaves the cursor's fsync out (see spool_cursor_store()). */
+int spool_ack_lazy(Spool *s, uint64_t last_seq);
 int spool_cursor_check(Spool *s, uint64_t top);
 
 /* spool-reader.c */

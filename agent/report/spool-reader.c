@@ -37,6 +37,7 @@ static void spool_segment_unindex(Spool *s, Segment *g) {
 }
 
 static void spool_reader_remove_at(Spool *s, size_t i) {
+        s->bytes -= s->segs[i]->size;
         spool_segment_unindex(s, s->segs[i]);
         spool_segment_free(s->segs[i]);
         memmove(s->segs + i, s->segs + i + 1, (s->n_segs - i - 1) * sizeof *s->segs);
@@ -326,10 +327,48 @@ void spool_reader_forget(Spool *s) {
                         close(g->fd);
                 g->fd = -EBADF;
                 s->bytes -= g->size;
+                g->size = 0;
                 g->recs = mfree(g->recs);
                 g->n = g->cap = 0;
                 g->spent = true;
         }
+}
+
+static int spool_reader_cursor_restart(Spool *s);
+
+/* The spool directory: mamorid's (root's, or ours in tests), writable by nobody else. */
+static int spool_reader_open_dir(Spool *s) {
+        _cleanup_close_ int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        /* Records planted by someone else would be sent as mamorid's. */
+        if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0002))
+                return log_error_errno(-EPERM, "The spool %s belongs to uid %u with mode %04o: not mamorid's, not read.",
+                                       s->dir, (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
+        s->dir_dev = st.st_dev;
+        s->dir_ino = st.st_ino;
+        return TAKE_FD(fd);
+}
+
+/* mamorid moved a spool directory that was not its own out of the way and
+ * made a new one: its seqs start over, and so does the reader, on it. */
+static int spool_reader_replaced(Spool *s) {
+        int fd = spool_reader_open_dir(s);
+
+        if (fd < 0)
+                return fd;
+        log_warning("The spool %s was replaced: reading the new one.", s->dir);
+        close(s->dir_fd);
+        s->dir_fd = fd;
+        for (size_t i = 0; i < s->n_segs; i++)
+                spool_segment_free(s->segs[i]);
+        s->n_segs = 0;
+        s->n_live = s->bytes = s->committed = 0;
+        s->inflight_last = 0;
+        s->next_seq = 1;
+        return spool_reader_cursor_restart(s);
 }
 
 int spool_refresh(Spool *s) {
@@ -337,11 +376,17 @@ int spool_refresh(Spool *s) {
         size_t n = 0, j = 0;
         bool reread = false;
         uint64_t prev = 0;
+        struct stat st;
         int r;
 
         assert(s);
         if (!s->reader)
                 return -EINVAL;
+        if (stat(s->dir, &st) >= 0 && (st.st_dev != s->dir_dev || st.st_ino != s->dir_ino)) {
+                r = spool_reader_replaced(s);
+                if (r < 0)
+                        return r;
+        }
         /* The mark first: every record up to it is then complete in the files. */
         r = spool_reader_read_committed(s);
         if (r < 0)
@@ -388,7 +433,8 @@ int spool_refresh(Spool *s) {
                         i++;
                         continue;
                 }
-                r = g->fd < 0 ? spool_reader_open_segment(s, g) : spool_reader_check_segment(s, g);
+                bool fresh = g->fd < 0;
+                r = fresh ? spool_reader_open_segment(s, g) : spool_reader_check_segment(s, g);
                 if (r == 0 && g->fd < 0)
                         r = -ENOENT;
                 if (r == -ENOENT) {
@@ -397,7 +443,7 @@ int spool_refresh(Spool *s) {
                 }
                 if (r < 0)
                         return r;
-                reread = reread || (r > 0 && g->n == 0 && g->size == 0 && prev > 0);
+                reread = reread || (!fresh && r > 0);
                 r = spool_reader_scan(s, g, last, prev, last ? UINT64_MAX : s->segs[i + 1]->base - 1);
                 if (r < 0)
                         return r;
@@ -423,8 +469,7 @@ static int spool_reader_cursor_open(Spool *s) {
 
         s->cursor_fd = open(s->cursor_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (s->cursor_fd < 0 && errno == ENOENT) {
-                s->cursor_fd = open(s->cursor_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
-                                    0644);
+                s->cursor_fd = open(s->cursor_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
                 made = s->cursor_fd >= 0;
         }
         if (s->cursor_fd < 0)
@@ -458,21 +503,9 @@ static int spool_reader_cursor_open(Spool *s) {
                                                       .lost_last = 0 });
         }
 
-        /* None yet: start where mamorid's cursor says everything was delivered
-         * (the one-process version kept only that one). */
-        uint64_t gen = 0, acked = 0;
-        _cleanup_close_ int fd = openat(s->dir_fd, "cursor", READER_OPEN_FLAGS);
-        if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && spool_cursor_read_fd(fd, &gen, &acked) >= 0 &&
-            acked <= SPOOL_SEQ_FLOOR_MAX)
-                s->acked = acked;
-        else
-                s->acked = 0;
-        s->cursor_gen = 0;
-        if (ftruncate(s->cursor_fd, 0) < 0)
-                return negative_errno();
-        r = spool_cursor_store(s, s->acked);
+        r = spool_reader_cursor_restart(s);
         if (r < 0)
-                return log_error_errno(r, "Cannot write the uplink's cursor %s: %m", s->cursor_path);
+                return r;
         if (made && s->sync) {
                 /* its directory entry, durable with it */
                 _cleanup_free_ char *parent = strdup(s->cursor_path);
@@ -487,9 +520,29 @@ static int spool_reader_cursor_open(Spool *s) {
         return 0;
 }
 
+/* None yet (or none that fits this spool): start where mamorid's cursor says
+ * everything was delivered (the one-process version kept only that one). */
+static int spool_reader_cursor_restart(Spool *s) {
+        uint64_t gen = 0, acked = 0;
+        struct stat st;
+        int r;
+        _cleanup_close_ int fd = openat(s->dir_fd, "cursor", READER_OPEN_FLAGS);
+        if (fd >= 0 && fstat(fd, &st) >= 0 && S_ISREG(st.st_mode) && spool_cursor_read_fd(fd, &gen, &acked) >= 0 &&
+            acked <= SPOOL_SEQ_FLOOR_MAX)
+                s->acked = acked;
+        else
+                s->acked = 0;
+        s->cursor_gen = 0;
+        if (ftruncate(s->cursor_fd, 0) < 0)
+                return negative_errno();
+        r = spool_cursor_store(s, s->acked, true);
+        if (r < 0)
+                return log_error_errno(r, "Cannot write the uplink's cursor %s: %m", s->cursor_path);
+        return 0;
+}
+
 int spool_open_reader(const char *dir, const char *cursor_path, const SpoolReaderOptions *opt, Spool **ret) {
         _cleanup_(spool_freep) Spool *s = NULL;
-        struct stat st;
         int r;
 
         assert(dir);
@@ -507,18 +560,9 @@ int spool_open_reader(const char *dir, const char *cursor_path, const SpoolReade
         s->cursor_path = strdup(cursor_path);
         if (!s->dir || !s->cursor_path)
                 return -ENOMEM;
-        s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        s->dir_fd = spool_reader_open_dir(s);
         if (s->dir_fd < 0)
-                return negative_errno();
-        if (fstat(s->dir_fd, &st) < 0)
-                return negative_errno();
-        /* Records planted by someone else would be sent as mamorid's. */
-        if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 0002))
-                return log_error_errno(-EPERM,
-                                       "The spool %s belongs to uid %u with mode %04o: not mamorid's, not read.", dir,
-                                       (unsigned) st.st_uid, (unsigned) st.st_mode & 07777);
-        s->dir_dev = st.st_dev;
-        s->dir_ino = st.st_ino;
+                return s->dir_fd;
         r = spool_reader_cursor_open(s);
         if (r < 0)
                 return r;

@@ -196,9 +196,10 @@ int spool_attach_event(Spool *s, sd_event *e, int64_t priority) {
         (void) sd_event_source_set_priority(s->retry, priority);
         (void) sd_event_source_set_priority(s->defer, priority);
         (void) sd_event_source_set_description(s->defer, "spool-commit");
-        return sd_event_source_set_enabled(s->defer, s->n_findings || s->qn || (!s->reader && s->bytes > spool_high_water(s))
-                                                             ? SD_EVENT_ONESHOT
-                                                             : SD_EVENT_OFF);
+        return sd_event_source_set_enabled(s->defer,
+                                           s->n_findings || s->qn || (!s->reader && s->bytes > spool_high_water(s))
+                                                   ? SD_EVENT_ONESHOT
+                                                   : SD_EVENT_OFF);
 }
 
 /* ---- append, commit ---- */
@@ -495,7 +496,7 @@ void spool_release(Spool *s) {
         s->inflight_last = 0;
 }
 
-int spool_ack(Spool *s, uint64_t last_seq) {
+static int spool_ack_with(Spool *s, uint64_t last_seq, bool sync) {
         int r;
 
         assert(s);
@@ -504,7 +505,7 @@ int spool_ack(Spool *s, uint64_t last_seq) {
                 return 0;
         if (last_seq >= s->next_seq)
                 return -ERANGE;
-        r = spool_cursor_store(s, last_seq);
+        r = spool_cursor_store(s, last_seq, sync);
         if (r < 0)
                 return r;
         size_t i, k;
@@ -522,6 +523,14 @@ int spool_ack(Spool *s, uint64_t last_seq) {
         if (r < 0)
                 log_warning_errno(r, "Cannot remove delivered segments from the spool: %m");
         return 0;
+}
+
+int spool_ack(Spool *s, uint64_t last_seq) {
+        return spool_ack_with(s, last_seq, true);
+}
+
+int spool_ack_lazy(Spool *s, uint64_t last_seq) {
+        return spool_ack_with(s, last_seq, false);
 }
 
 /* ---- inspection ---- */

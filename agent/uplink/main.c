@@ -114,6 +114,26 @@ static int uplink_main_configure(UplinkMain *m) {
         return 0;
 }
 
+/* The configuration is refused at start: as mamorid does, deliver with its
+ * collector and spool sections when they alone are sound, so that the central
+ * team hears of the broken configuration (mamorid's agent.config_error). */
+static int uplink_main_salvage(UplinkMain *m, int error) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        int r;
+
+        r = policy_new_failsafe(arg_config, &p);
+        if (r < 0)
+                return log_oom();
+        r = config_salvage_reporting(arg_config, p);
+        if (r < 0)
+                return log_oom();
+        if (r == 0)
+                return error;
+        log_warning("The collector and spool sections of the refused configuration are sound: delivering with them.");
+        m->policy = TAKE_PTR(p);
+        return uplink_main_configure(m);
+}
+
 /* At start (no policy yet) and at SIGHUP: a configuration with errors
  * replaces nothing. */
 static int uplink_main_reload(UplinkMain *m) {
@@ -139,6 +159,8 @@ static int uplink_main_reload(UplinkMain *m) {
                         _cleanup_free_ char *why = NULL;
                         if (asprintf(&why, "the configuration is refused: %s", strna(summary)) >= 0)
                                 uplink_set_config_error(m->uplink, why);
+                        config_errors_done(&errs);
+                        return uplink_main_salvage(m, r);
                 }
                 config_errors_done(&errs);
                 return r;
@@ -162,8 +184,11 @@ static void uplink_main_spool_failed(UplinkMain *m, int error) {
 
         snprintf(why, sizeof why, "cannot read the spool %s: %s", m->spool_dir, strerror(abs(error)));
         /* Once per distinct error: an inotify event per commit must not flood the journal. */
-        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR,
-                 "Events stay in mamorid's spool: %s (retried when the spool directory changes, or at SIGHUP).", why);
+        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR, "Events stay in mamorid's spool: %s (retried %s).", why,
+                 uplink_wake_watching(m->wake)
+                         ? "when the spool directory changes, at a flush or at SIGHUP"
+                         /* inotify needs read access to the directory itself: no polling instead */
+                         : "at a flush or at SIGHUP only: mamorictl flush, or systemctl reload mamori-uplink");
         m->spool_errno = error;
         uplink_set_spool_error(m->uplink, why);
 }
@@ -282,7 +307,7 @@ static int uplink_main_new(UplinkMain **ret) {
             asprintf(&m->control_path, "%s/control", m->runtime_dir) < 0)
                 return log_oom();
         /* systemd makes them (StateDirectory=, RuntimeDirectory=); a test may not. */
-        (void) mkdir(m->state_dir, 0700);
+        (void) mkdir(m->state_dir, 0755); /* mamorid reads the cursor there */
         (void) mkdir(m->runtime_dir, 0755);
 
         r = sd_event_default(&m->event);

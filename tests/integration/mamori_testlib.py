@@ -365,83 +365,38 @@ class NotifiedProcess:
             return f.read().decode("utf-8", "replace")
 
 
-class Agent(NotifiedProcess):
-    """The real mamorid, with its config, state and runtime under a temp dir."""
+MAMORI_UPLINK = os.environ.get("MAMORI_UPLINK",
+                               os.path.join(os.path.dirname(__file__), "../../build/agent/uplink/mamori-uplink"))
 
-    program = "mamorid"
 
-    def __init__(self, bed, main_conf=None, allow=None, extra_env=None):
-        self.bed = bed
-        self.dir = tempfile.mkdtemp(prefix="mamori-it-")
-        self.etc = os.path.join(self.dir, "etc")
-        self.allow_dir = os.path.join(self.etc, "allow.d")
-        self.state = os.path.join(self.dir, "state")
-        self.runtime = os.path.join(self.dir, "run")
-        os.makedirs(self.allow_dir)
-        # mamorid trusts only root's files in root's directories, writable by
-        # nobody else (common/trusted-file.c): modes set here, not left to umask.
-        os.chmod(self.etc, 0o755)
-        os.chmod(self.allow_dir, 0o755)
-        self.conf = os.path.join(self.etc, "mamori.conf")
-        self.write_conf(main_conf if main_conf is not None else 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\n')
-        for name, text in (allow or {}).items():
-            self.write_allow(name, text)
-        self.extra_env = extra_env or {}
+class Daemon(NotifiedProcess):
+    """A program of mamori that a test starts, stops, kills and restarts
+    (mamorid, mamori-uplink): every run must end by exit 0 or by a signal the
+    test sent, and write no sanitizer report; what went wrong collects in
+    self.problems (shared by the processes of one Agent) and fails the test
+    at cleanup."""
+
+    def _init_daemon(self, stderr_path, problems):
         self.proc = None
         self.notify = []
-        self.stderr_path = os.path.join(self.dir, "stderr.log")
-        self.sent = set()       # signals the test sent to the current run
-        self.problems = []      # what went wrong in any run: fails the test at cleanup
-        self.log_offset = 0     # where the current run's output starts in stderr.log
+        self.stderr_path = stderr_path
+        self.sent = set()        # signals the test sent to the current run
+        self.problems = problems
+        self.log_offset = 0      # where the current run's output starts in its log
 
-    def write_conf(self, text):
-        # The pattern check runs on every agent (default: ClamAV in
-        # /var/lib/clamav). A test that does not configure it gets it off, so
-        # that this machine's ClamAV database never shows up in its events.
-        if "antivirus" not in text:
-            text += '\nantivirus = { engine = "none"; }; # mamori_testlib\n'
-        with open(self.conf, "w") as f:
-            f.write(text)
-        os.chmod(self.conf, 0o644)
-
-    def write_allow(self, name, text, mode=0o644):
-        path = os.path.join(self.allow_dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        os.chmod(path, mode)
-
-    def start(self, wait_ready=True, args=(), wrapper=()):
+    def _spawn(self, argv, env, wrapper=(), notify_mode=None):
         self.notify = []  # a restart must not see the last run's READY=1
-        self.bind_notify(os.path.join(self.dir, "notify.sock"))
-        env = dict(os.environ)
-        env.update({
-            "NOTIFY_SOCKET": self.sock_path,
-            "STATE_DIRECTORY": self.state,
-            "RUNTIME_DIRECTORY": self.runtime,
-            "MAMORI_LOG_TARGET": "stderr",
-            "MAMORI_LOG_LEVEL": "debug",
-            # Testbed.new() sets this with setenv(); os.environ never saw it.
-            "UMOCKDEV_DIR": self.bed.root,
-            # Never the machine's real system bus: a test must not lock the
-            # developer's screen. Tests that need one give their own.
-            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + os.path.join(self.dir, "no-system-bus"),
-        })
-        env.update(self.extra_env)
+        self.bind_notify(self.notify_path, notify_mode)
+        env = dict(env, NOTIFY_SOCKET=self.sock_path)
         self.stderr = open(self.stderr_path, "ab")
         self.log_offset = self.stderr.tell()
         self.sent = set()
-        # If the test process dies (a umockdev abort), mamorid goes with it.
+        # If the test process dies (a umockdev abort), the daemon goes with it.
         reaper = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
-        self.proc = subprocess.Popen([*reaper, *wrapper, MAMORID, "--config", self.conf, *args], env=env,
-                                     stdout=self.stderr, stderr=self.stderr)
-        if wait_ready:
-            self.wait_notify("READY=1")
-        return self
+        self.proc = subprocess.Popen([*reaper, *wrapper, *argv], env=env, stdout=self.stderr, stderr=self.stderr)
 
-    def reload(self):
-        self.notify.clear()
-        self.send_signal(signal.SIGHUP)
-        self.wait_notify("READY=1")
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def send_signal(self, sig):
         """A signal the test means to send: the run may end by it."""
@@ -459,33 +414,252 @@ class Agent(NotifiedProcess):
             self.check_run(rc)
         return rc
 
+    def kill9(self):
+        """kill -9 (the test's own crash), and wait for it to be gone."""
+        return self.stop(signal.SIGKILL)
+
     def check_run(self, rc):
-        """Every run of mamorid must end by exit 0, or by a signal the test
-        sent (a SIGKILL in a crash test), and write no sanitizer report."""
-        with open(self.stderr_path, "rb") as f:
-            f.seek(self.log_offset)
-            out = f.read().decode("utf-8", "replace")
+        """Every run must end by exit 0, or by a signal the test sent (a
+        SIGKILL in a crash test), and write no sanitizer report."""
+        out = self.run_log()
         if rc is not None and rc != 0 and not (rc < 0 and -rc in self.sent):
             how = f"died by signal {-rc}" if rc < 0 else f"exited with {rc}"
-            self.problems.append(f"mamorid {how} (signals the test sent: {sorted(self.sent)})")
+            self.problems.append(f"{self.program} {how} (signals the test sent: {sorted(self.sent)})")
         for marker in SANITIZER_MARKERS:
             if marker in out:
-                self.problems.append(f"mamorid's output has a sanitizer report ({marker.strip()})")
+                self.problems.append(f"{self.program}'s output has a sanitizer report ({marker.strip()})")
                 break
+
+    def run_log(self):
+        """The current (or last) run's output."""
+        with open(self.stderr_path, "rb") as f:
+            f.seek(self.log_offset)
+            return f.read().decode("utf-8", "replace")
+
+    def log_size(self):
+        return os.path.getsize(self.stderr_path) if os.path.exists(self.stderr_path) else 0
+
+    def wait_log(self, needle, timeout=10, since=0, count=1, interval=0.01):
+        """Waits until needle (str) is in the log count times from byte
+        offset since (e.g. an earlier log_size()); fails early if the process
+        died."""
+        def seen():
+            with open(self.stderr_path, "rb") as f:
+                f.seek(since)
+                if f.read().decode("utf-8", "replace").count(needle) >= count:
+                    return True
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"{self.program} exited with {self.proc.returncode} while waiting for "
+                                     f"{needle!r}:\n{self.run_log()[-3000:]}")
+            return False
+        wait_for(seen, timeout, interval=interval, what=f"{needle!r} in the log of {self.program}\n--- its end ---\n"
+                 + (self.log()[-3000:] if os.path.exists(self.stderr_path) else ""))
+
+
+class Uplink(Daemon):
+    """The real mamori-uplink of an Agent: its own state and runtime
+    directories under the agent's temp dir, the agent's spool read-only,
+    the agent's mamori.conf, its own log (uplink.log)."""
+
+    program = "mamori-uplink"
+
+    def __init__(self, agent, extra_env=None):
+        self.agent = agent
+        self.state = os.path.join(agent.dir, "uplink-state")
+        self.runtime = os.path.join(agent.dir, "uplink-run")
+        self.notify_path = os.path.join(agent.dir, "uplink-notify.sock")
+        for d in (self.state, self.runtime):
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+        self.extra_env = extra_env or {}
+        self.user = None  # (uid, gid): run as that user (setpriv), its directories chowned
+        self._init_daemon(os.path.join(agent.dir, "uplink.log"), agent.problems)
+
+    @property
+    def cursor(self):
+        return os.path.join(self.state, "cursor")
+
+    @property
+    def status_path(self):
+        return os.path.join(self.runtime, "status")
+
+    @property
+    def dead_letter(self):
+        return os.path.join(self.state, "dead-letter")
+
+    def start(self, wait_ready=True, args=(), wrapper=None):
+        a = self.agent
+        env = dict(os.environ)
+        env.update({
+            "STATE_DIRECTORY": self.state,
+            "RUNTIME_DIRECTORY": self.runtime,
+            "MAMORI_SPOOL_DIR": os.path.join(a.state, "spool"),
+            "MAMORI_LOG_TARGET": "stderr",
+            "MAMORI_LOG_LEVEL": "debug",
+        })
+        env.pop("LD_PRELOAD", None)  # umockdev's: the uplink has no business with sysfs
+        env.update(a.extra_env)
+        env.update(self.extra_env)
+        wrapper = a.wrapper if wrapper is None else wrapper
+        user, mode = [], None
+        if self.user is not None:
+            mode = 0o666  # its sd_notify socket: the test's, writable by its user
+            uid, gid = self.user
+            for d in (self.state, self.runtime):
+                for root, dirs, files in os.walk(d):
+                    for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+                        os.lchown(n, uid, gid)
+            user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all"]
+        self._spawn([*user, MAMORI_UPLINK, "--config", a.conf, *args], env, wrapper=[*wrapper], notify_mode=mode)
+        if wait_ready:
+            self.wait_notify("READY=1")
+        return self
+
+    def restart(self, sig=signal.SIGTERM, wait_ready=True):
+        self.stop(sig)
+        return self.start(wait_ready=wait_ready)
+
+    def status(self):
+        """The status file as a dict (KEY=VALUE lines), or None when missing."""
+        try:
+            with open(self.status_path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                out[k] = v
+        return out
+
+    def acked(self):
+        """The uplink's delivery cursor: everything up to it was delivered."""
+        return spool_reader.acked_file(self.cursor)
+
+
+class Agent(Daemon):
+    """The real mamorid, with its config, state and runtime under a temp
+    dir, and, next to it, the real mamori-uplink (self.uplink) when the
+    config has a collector section (or uplink=True): two processes, as
+    systemd runs them. start(), stop() and reload() act on both; each has
+    its own log (agent.log(), agent.uplink.log()) and its own kill9()."""
+
+    program = "mamorid"
+
+    def __init__(self, bed, main_conf=None, allow=None, extra_env=None, uplink=None, uplink_env=None):
+        self.bed = bed
+        self.dir = tempfile.mkdtemp(prefix="mamori-it-")
+        self.etc = os.path.join(self.dir, "etc")
+        self.allow_dir = os.path.join(self.etc, "allow.d")
+        self.state = os.path.join(self.dir, "state")
+        self.runtime = os.path.join(self.dir, "run")
+        os.makedirs(self.allow_dir)
+        # mamorid trusts only root's files in root's directories, writable by
+        # nobody else (common/trusted-file.c): modes set here, not left to umask.
+        os.chmod(self.etc, 0o755)
+        os.chmod(self.allow_dir, 0o755)
+        self.conf = os.path.join(self.etc, "mamori.conf")
+        self.write_conf(main_conf if main_conf is not None else 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\n')
+        for name, text in (allow or {}).items():
+            self.write_allow(name, text)
+        self.extra_env = extra_env or {}
+        self.wrapper = ()
+        self.notify_path = os.path.join(self.dir, "notify.sock")
+        self._init_daemon(os.path.join(self.dir, "stderr.log"), [])
+        # None: the uplink runs when the config (at start) has a collector section.
+        self.want_uplink = uplink
+        self.uplink = Uplink(self, uplink_env)
+
+    def uplink_wanted(self):
+        if self.want_uplink is not None:
+            return self.want_uplink
+        with open(self.conf) as f:
+            return "collector" in f.read()
+
+    def write_conf(self, text):
+        # The pattern check runs on every agent (default: ClamAV in
+        # /var/lib/clamav). A test that does not configure it gets it off, so
+        # that this machine's ClamAV database never shows up in its events.
+        if "antivirus" not in text:
+            text += '\nantivirus = { engine = "none"; }; # mamori_testlib\n'
+        with open(self.conf, "w") as f:
+            f.write(text)
+        os.chmod(self.conf, 0o644)
+
+    def write_allow(self, name, text, mode=0o644):
+        path = os.path.join(self.allow_dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+
+    def start(self, wait_ready=True, args=(), wrapper=(), uplink=None, uplink_ready=None):
+        """Starts mamorid, then (once it is ready: its spool is open and
+        repaired) the uplink if wanted and not running. uplink=False: only
+        mamorid; uplink_ready=False: do not wait for the uplink's READY=1."""
+        self.wrapper = tuple(wrapper)
+        env = dict(os.environ)
+        env.update({
+            "STATE_DIRECTORY": self.state,
+            "RUNTIME_DIRECTORY": self.runtime,
+            "MAMORI_UPLINK_STATE_DIR": self.uplink.state,
+            "MAMORI_UPLINK_RUNTIME_DIR": self.uplink.runtime,
+            "MAMORI_LOG_TARGET": "stderr",
+            "MAMORI_LOG_LEVEL": "debug",
+            # Testbed.new() sets this with setenv(); os.environ never saw it.
+            "UMOCKDEV_DIR": self.bed.root,
+            # Never the machine's real system bus: a test must not lock the
+            # developer's screen. Tests that need one give their own.
+            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=" + os.path.join(self.dir, "no-system-bus"),
+        })
+        env.update(self.extra_env)
+        self._spawn([MAMORID, "--config", self.conf, *args], env, wrapper=wrapper)
+        if wait_ready:
+            self.wait_notify("READY=1")
+        if (self.uplink_wanted() if uplink is None else uplink) and not self.uplink.running():
+            self.uplink.start(wait_ready=wait_ready if uplink_ready is None else uplink_ready)
+        return self
+
+    def reload(self):
+        """SIGHUP to both (systemd's PropagatesReloadTo=); each says READY=1 again."""
+        self.notify.clear()
+        self.send_signal(signal.SIGHUP)
+        if self.uplink.running():
+            self.uplink.notify.clear()
+            self.uplink.send_signal(signal.SIGHUP)
+            self.uplink.wait_notify("READY=1")
+        self.wait_notify("READY=1")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10, uplink=True):
+        """Stops mamorid (and, unless uplink=False, the uplink, by the same
+        signal); returns mamorid's exit status."""
+        rc = super().stop(sig, timeout)
+        if uplink:
+            self.uplink.stop(sig, timeout)
+        return rc
+
+    def kill9(self):
+        """kill -9 of mamorid alone: the uplink goes on."""
+        return self.stop(signal.SIGKILL, uplink=False)
 
     def cleanup(self):
         self.stop()
         if self.problems:
-            # Keep the log where meson's test log points at it.
+            # Keep the logs where meson's test log points at them.
             keep = os.environ.get("MAMORI_FAILED_LOGS", "/tmp")
-            kept = os.path.join(keep, os.path.basename(self.dir) + "-stderr.log")
-            try:
-                shutil.copyfile(self.stderr_path, kept)
-            except OSError:
-                kept = "(could not keep it)"
+            tails = []
+            for d, what in ((self, "stderr.log"), (self.uplink, "uplink.log")):
+                if not os.path.exists(d.stderr_path):
+                    continue
+                kept = os.path.join(keep, os.path.basename(self.dir) + "-" + what)
+                try:
+                    shutil.copyfile(d.stderr_path, kept)
+                except OSError:
+                    kept = "(could not keep it)"
+                tail = open(d.stderr_path, errors="replace").read()[-4000:]
+                tails.append(f"\n--- {d.program}'s log kept in {kept}; its end ---\n" + tail)
             shutil.rmtree(self.dir, ignore_errors=True)
-            tail = open(kept, errors="replace").read()[-6000:] if os.path.exists(kept) else ""
-            raise AssertionError("; ".join(self.problems) + f"\n--- log kept in {kept}; its end ---\n" + tail)
+            raise AssertionError("; ".join(self.problems) + "".join(tails))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_lines(self):

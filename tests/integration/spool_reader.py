@@ -42,10 +42,17 @@ def records(spool_dir):
 
 
 def acked(spool_dir):
-    """The highest seq up to which everything was delivered (or dropped)."""
+    """The highest seq up to which everything was delivered (or dropped), as
+    mamorid last stored it in the spool (its copy of the uplink's cursor)."""
+    return acked_file(os.path.join(spool_dir, "cursor"))
+
+
+def acked_file(path):
+    """The value of a cursor file (the spool's, or mamori-uplink's own, same
+    format): two checksummed slots, the newer generation wins; 0 if none."""
     try:
-        with open(os.path.join(spool_dir, "cursor"), "rb") as f:
-            data = f.read()
+        with open(path, "rb") as f:
+            data = f.read(1024)  # the two slots (a hostile file may be a sparse terabyte)
     except FileNotFoundError:
         return 0
     best = (-1, 0)
@@ -59,6 +66,34 @@ def acked(spool_dir):
     return best[1]
 
 
+def write_cursor(path, gen, acked, slot=None):
+    """Writes one checksummed slot of a cursor file (agent/report/spool-cursor.c),
+    in the slot the generation goes to (or the one given)."""
+    b = struct.pack("<IIQQ", CURSOR_MAGIC, 0, gen, acked)
+    b += struct.pack("<I", zlib.crc32(b) & 0xFFFFFFFF) + b"\0" * 4
+    with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        f.seek((gen % 2 if slot is None else slot) * 512)
+        f.write(b)
+
+
+def cursor_generation(path):
+    """The newest valid generation in a cursor file (-1: none)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1024)
+    except FileNotFoundError:
+        return -1
+    best = -1
+    for slot in (0, 512):
+        b = data[slot:slot + 32]
+        if len(b) < 32:
+            continue
+        magic, _, gen, _, crc = struct.unpack_from("<IIQQI", b)
+        if magic == CURSOR_MAGIC and zlib.crc32(b[:24]) & 0xFFFFFFFF == crc:
+            best = max(best, gen)
+    return best
+
+
 def dropped_seqs(spool_dir):
     gone = set()
     for seq, _, _, flags, _, aux in records(spool_dir):
@@ -69,10 +104,15 @@ def dropped_seqs(spool_dir):
     return gone
 
 
-def events(spool_dir, undelivered_only=False):
-    """The events in the spool as dicts, oldest first, without the dropped ones."""
+def events(spool_dir, undelivered_only=False, cursor=None):
+    """The events in the spool as dicts, oldest first, without the dropped
+    ones; undelivered_only: only those past the cursor (the spool's own, or
+    the file cursor names: mamori-uplink's)."""
     gone = dropped_seqs(spool_dir)
-    floor = acked(spool_dir) if undelivered_only else 0
+    if not undelivered_only:
+        floor = 0
+    else:
+        floor = acked_file(cursor) if cursor else acked(spool_dir)
     seen = set()
     out = []
     for seq, _, _, _, js, _ in records(spool_dir):

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Network awareness in a network namespace of our own (unshare -n): the
 collector is unreachable and the agent backs off for a long time; when a
-link gets its carrier and a default route appears, it delivers at once."""
+link gets its carrier and a default route appears, it delivers at once.
+mamori-uplink watches the network (agent/uplink/netwatch.c); both processes
+run in the namespace, as the service's would in the host's."""
 import json
 import os
 import subprocess
@@ -43,7 +45,7 @@ def test_flush_when_network_comes_back(bed, make_agent, netns, tmp_path):
     # A long backoff: after the first failure the next try is 30-60s away.
     conf = collector_conf(url, pki, backoff_min="60s", backoff_max="120s")
     a = make_agent(main_conf=conf).start(wrapper=netns)
-    wait_for(lambda: "retrying in" in a.log(), 10, what="the first failure")
+    a.uplink.wait_log("retrying in", 10)
     failed_at = time.monotonic()
 
     server = subprocess.Popen([*netns, sys.executable, os.path.join(HERE, "collector.py"), pki["dir"], str(PORT),
@@ -70,8 +72,8 @@ def test_flush_when_network_comes_back(bed, make_agent, netns, tmp_path):
         assert evs[0]["kind"] == "agent.started"
         assert took < 5, took
         assert time.monotonic() - failed_at < 30, "delivered no sooner than the backoff would have"
-        assert "Network change (" in a.log()
-        assert "retrying delivery now" in a.log()
+        assert "Network change (" in a.uplink.log()
+        assert "retrying delivery now" in a.uplink.log()
     finally:
         server.terminate()
         server.wait(10)

@@ -3,9 +3,9 @@
 collector configured, runs through a plug, a flush, a reload and a heartbeat;
 at each point every socket it holds is AF_UNIX or AF_NETLINK (none of its
 inodes is in /proc/PID/net/{tcp,tcp6,udp,udp6,raw,raw6,...}) and no TLS,
-HTTP or libnl library is mapped into it (/proc/PID/maps). One exception,
-asserted as such: libcrypto when libkmod is what needs it (Debian 12's and
-RHEL 9's kmod link OpenSSL's libcrypto for module signatures)."""
+HTTP, libnl or OpenSSL library is mapped into it (/proc/PID/maps), libcrypto
+included: that is why the modalias lookup no longer uses libkmod, which links
+it on Debian 12 and RHEL 9."""
 
 import json
 import os
@@ -20,9 +20,8 @@ MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), 
 # Where a socket of each family shows (in the process's network namespace).
 LOCAL_TABLES = ["unix", "netlink"]
 IP_TABLES = ["tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "packet"]
-# Libraries the root daemon must never have mapped (libcrypto: but see
-# crypto_brought_by_kmod()).
-FORBIDDEN_MAPS = ["libssl", "libcrypto", "libcurl", "libnl-", "libgnutls", "libnss3"]
+# Libraries the root daemon must never have mapped.
+FORBIDDEN_MAPS = ["libssl", "libcrypto", "libcurl", "libnl-", "libgnutls", "libnss3", "libkmod"]
 
 
 def table_inodes(pid, name):
@@ -82,10 +81,9 @@ def network_problems(pid):
             fields = line.split()
             if len(fields) >= 6 and fields[5].startswith("/"):
                 mapped.add(fields[5])
-    allowed = crypto_brought_by_kmod(mapped)
     for path in sorted(mapped):
         base = os.path.basename(path)
-        if any(base.startswith(lib) for lib in FORBIDDEN_MAPS) and path not in allowed:
+        if any(base.startswith(lib) for lib in FORBIDDEN_MAPS):
             problems.append(f"maps {path}")
     return sorted(set(problems))
 
@@ -95,19 +93,6 @@ def needed(path):
                        env=dict(os.environ, LC_ALL="C"))
     return [line[line.index("[") + 1:line.rindex("]")] for line in p.stdout.splitlines()
             if "(NEEDED)" in line and "[" in line]
-
-
-def crypto_brought_by_kmod(mapped):
-    """The one known exception: libkmod (common/usb-modalias.c) is built with
-    OpenSSL on Debian 12 and RHEL 9, for module signatures, and so brings
-    libcrypto (not libssl: no TLS) into the process. Allowed only when the
-    mapped libkmod itself needs it."""
-    out = set()
-    for path in mapped:
-        if os.path.basename(path).startswith("libkmod.so"):
-            wants = needed(path)
-            out |= {m for m in mapped if os.path.basename(m) in wants and os.path.basename(m).startswith("libcrypto")}
-    return out
 
 
 def ctl(agent, *args, timeout=20):

@@ -2,7 +2,8 @@
 """The spool under the real mamorid: kill -9 in the middle of bursts, a full
 spool, a damaged one, and seq across restarts. Events are produced for real:
 USB sticks in a umockdev testbed, which mamorid finds (and reports) at every
-start."""
+start. mamori-uplink reads the spool and delivers (kill -9 of one of the two
+alone: test_privsep.py)."""
 import os
 import random
 import signal
@@ -35,14 +36,15 @@ def wait_in_log(agent, offset, needle, timeout):
 
 
 def drained(agent):
-    """Everything recorded is delivered: the cursor reached the last record."""
+    """Everything recorded is delivered: the uplink's cursor reached the last record."""
     top = spool_max_seq(agent)
-    return top > 0 and spool_reader.acked(spool_dir(agent)) >= top
+    return top > 0 and agent.uplink.acked() >= top
 
 
 def test_kill9_during_bursts(bed, make_agent, collector, pki):
-    """50 rounds of kill -9 during a burst of 1,000 events (the report of
-    1,000 sticks at start), while batches are in flight, failing or hanging.
+    """50 rounds of kill -9 of both processes during a burst of 1,000 events
+    (the report of 1,000 sticks at start), while batches are in flight,
+    failing or hanging.
     Afterwards the collector holds every recorded event, each exactly once
     after de-duplication by id, with contiguous seqs."""
     rng = random.Random(int(os.environ.get("MAMORI_TEST_SEED", "3")))
@@ -56,7 +58,7 @@ def test_kill9_during_bursts(bed, make_agent, collector, pki):
         elif trouble < 0.25:
             collector.script("hang")
         offset = os.path.getsize(a.stderr_path) if os.path.exists(a.stderr_path) else 0
-        a.start()
+        a.start(uplink_ready=False)  # mamorid's burst goes on while the uplink starts
         if rnd % 2 == 0:
             # into the burst: its first commit is journaled, the rest is being written
             wait_in_log(a, offset, b"MAMORI_EVENT_KIND=usb.blocked", 10)

@@ -266,8 +266,8 @@ def test_untrusted_collector_files_are_refused(tmp_path, pki, key, defect):
     assert f"{conf}:" in r.stdout and key in r.stdout and words in r.stdout, r.stdout
 
 
-def test_pin_file_is_read_by_mamorid(bed, make_agent, collector, pki, tmp_path):
-    # pin as a key file: mamorid reads it (trusted) and pins its SHA-256, as
+def test_pin_file_is_read_by_the_uplink(bed, make_agent, collector, pki, tmp_path):
+    # pin as a key file: mamori-uplink reads it (trusted) and pins its SHA-256, as
     # curl would; the right key delivers, another key sends nothing.
     keys = tmp_path / "keys"
     keys.mkdir(mode=0o755)
@@ -280,7 +280,7 @@ def test_pin_file_is_read_by_mamorid(bed, make_agent, collector, pki, tmp_path):
     a.stop()
     n = len(collector.requests)
     b = make_agent(main_conf=collector_conf(collector, pki, pin=str(wrong))).start()
-    wait_for(lambda: "does not match collector.pin" in b.log(), 10, what="the pin error")
+    b.uplink.wait_log("does not match collector.pin", 10)
     assert len(collector.requests) == n
 
 
@@ -302,7 +302,7 @@ def _capath_with(tmp_path, ca_pem, bundle_pem):
 
 
 def _with_system_capath(capath):
-    """mamorid in a mount namespace of its own where /etc/ssl/certs (libcurl's
+    """mamorid and mamori-uplink in a mount namespace of their own where /etc/ssl/certs (libcurl's
     built-in CA path on Debian) is capath: the host's is never touched."""
     return ["unshare", "--mount", "--propagation", "private", "--",
             "sh", "-c", 'mount --bind "$0" /etc/ssl/certs && exec "$@"', str(capath)]
@@ -315,10 +315,10 @@ def test_ca_file_is_the_only_trust(bed, make_agent, collector, pki, tmp_path):
     capath = _capath_with(tmp_path, pki["ca"], pki["other_ca"])
     conf = collector_conf(collector, pki, ca_file=pki["other_ca"])
     a = make_agent(main_conf=conf).start(wrapper=_with_system_capath(capath))
-    wait_for(lambda: "certificate is not trusted" in a.log() or collector.requests, 10, what="a TLS error")
+    wait_for(lambda: "certificate is not trusted" in a.uplink.log() or collector.requests, 10, what="a TLS error")
     time.sleep(0.5)
     assert collector.requests == [], "events were sent over a connection ca_file does not vouch for"
-    assert "certificate is not trusted" in a.log()
+    assert "certificate is not trusted" in a.uplink.log()
     assert collector.tls_errors
     a.stop()
 
@@ -418,7 +418,7 @@ def test_proxy_environment_is_ignored(bed, make_agent, collector, pki, proxy):
     env.update(no_proxy="", NO_PROXY="")
     make_agent(main_conf=collector_conf(collector, pki), extra_env=env).start()
     collector.wait_events(1, kind="agent.started", timeout=15)
-    assert proxy.seen == [], "mamorid used a proxy from its environment"
+    assert proxy.seen == [], "mamori-uplink used a proxy from its environment"
 
 
 def test_proxy_from_mamori_conf(bed, make_agent, collector, pki, proxy):

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Delivery to a real HTTPS collector (mTLS, CA made here): what reaches it,
 and what the agent does when the collector is down, failing, slow, or not
-the one it should trust."""
+the one it should trust. Two processes, as systemd runs them: mamorid
+records the events in its spool, mamori-uplink (agent.uplink) reads the
+spool and delivers; what the uplink does and meets, it says in its own log."""
 import glob
 import json
 import os
@@ -33,13 +35,18 @@ def test_delivery_and_format(bed, make_agent, collector, pki):
     for e in evs:
         assert {"id", "seq", "time", "kind", "severity", "host", "agent"} <= set(e)
         assert e["host"]["machine_id"] and e["agent"]["policy_hash"]
-    # Each 2xx moved the spool's ack cursor: it stands at the newest event,
-    # which the collector has, and nothing undelivered remains.
+    # Each 2xx moved the uplink's delivery cursor: it stands at the newest
+    # event, which the collector has, and nothing undelivered remains.
     top = max(by_seq)
     assert spool_max_seq(a) == top
-    wait_for(lambda: spool_reader.acked(spool_dir(a)) == top, 5,
-             what=f"the ack cursor at seq {top} (it is at {spool_reader.acked(spool_dir(a))})")
-    assert spool_reader.events(spool_dir(a), undelivered_only=True) == []
+    wait_for(lambda: a.uplink.acked() == top, 5,
+             what=f"the delivery cursor at seq {top} (it is at {a.uplink.acked()})")
+    assert spool_reader.events(spool_dir(a), undelivered_only=True, cursor=a.uplink.cursor) == []
+    # mamorid takes the uplink's cursor as its own at its next commit.
+    plug_sticks(bed, 1, start=3)
+    collector.wait_events(5)
+    wait_for(lambda: spool_reader.acked(spool_dir(a)) >= top, 5,
+             what=f"mamorid's copy of the cursor at {top} or more (it is at {spool_reader.acked(spool_dir(a))})")
 
 
 def test_collector_down_then_up(bed, make_agent, collector, pki):
@@ -48,13 +55,13 @@ def test_collector_down_then_up(bed, make_agent, collector, pki):
     plug_sticks(bed, 5)
     a.wait_events("usb.blocked", 5)
     # Tried, failed, waited its backoff and tried again: then nothing was sent.
-    wait_for(lambda: a.log().count("cannot connect to the collector") >= 2, 10, what="a second failed attempt")
+    wait_for(lambda: a.uplink.log().count("cannot connect to the collector") >= 2, 10, what="a second failed attempt")
     assert collector.requests == []
     collector.start()
     collector.wait_events(6, timeout=10)
     by_seq = check_feed(collector.events())
     assert sorted(by_seq) == list(range(1, 7))
-    wait_for(lambda: "Delivery to the collector restored" in a.log(), 5, what="the all-clear in the log")
+    a.uplink.wait_log("Delivery to the collector restored", 5)
 
 
 def test_500s_are_retried_with_backoff(bed, make_agent, collector, pki):
@@ -70,7 +77,7 @@ def test_500s_are_retried_with_backoff(bed, make_agent, collector, pki):
     # earlier, a little later (a round trip, timer slack)
     assert 0.2 <= gaps[0] <= 0.9 and 0.4 <= gaps[1] <= 1.3 and 0.8 <= gaps[2] <= 2.1, gaps
     assert gaps[2] > gaps[0]
-    assert "answered HTTP 500" in a.log()
+    assert "answered HTTP 500" in a.uplink.log()
     check_feed(collector.events())
 
 
@@ -92,7 +99,7 @@ def test_400_for_one_batch_goes_to_dead_letter(bed, make_agent, collector, pki):
     rejected = collector.requests[0]["events"]
     plug_sticks(bed, 4)
     collector.wait_events(4, kind="usb.blocked")
-    files = glob.glob(os.path.join(a.state, "dead-letter", "*.ndjson"))
+    files = glob.glob(os.path.join(a.uplink.dead_letter, "*.ndjson"))
     assert len(files) == 1
     with open(files[0]) as f:
         lines = [json.loads(x) for x in f]
@@ -108,7 +115,7 @@ def test_400_for_one_batch_goes_to_dead_letter(bed, make_agent, collector, pki):
     # the rest kept flowing: everything is either delivered or dead-lettered, nothing twice
     delivered = check_feed(collector.events(), allow_gaps={e["seq"] for e in rejected})
     assert not set(delivered) & {e["seq"] for e in rejected}
-    assert "rejected events" in a.log() and "dead-letter" in a.log()
+    assert "rejected events" in a.uplink.log() and "dead-letter" in a.uplink.log()
 
 
 def test_hanging_collector_times_out_and_retries(bed, make_agent, collector, pki):
@@ -119,7 +126,7 @@ def test_hanging_collector_times_out_and_retries(bed, make_agent, collector, pki
     collector.wait_events(1, timeout=15)
     took = time.monotonic() - t0
     assert 1.5 <= took <= 6, took  # the 2s request bound, then a retry
-    assert "did not answer within 2.0s" in a.log()
+    assert "did not answer within 2.0s" in a.uplink.log()
     assert collector.requests[0]["events"][0]["id"] == collector.events()[0]["id"]
 
 
@@ -127,7 +134,7 @@ def test_hang_at_connect(bed, make_agent, collector, pki):
     collector.hang_connections(1)  # TCP accepted, then silence: not even TLS
     a = make_agent(main_conf=collector_conf(collector, pki, timeout=2, backoff_min="200ms")).start()
     collector.wait_events(1, timeout=15)
-    assert "did not answer within" in a.log()
+    assert "did not answer within" in a.uplink.log()
 
 
 def test_usb_blocking_does_not_wait_for_a_hanging_collector(bed, make_agent, collector, pki):
@@ -150,15 +157,15 @@ def test_wrong_ca_sends_nothing(bed, make_agent, collector, pki):
     a = make_agent(main_conf=conf).start()
     plug_sticks(bed, 2)
     a.wait_events("usb.blocked", 2)
-    wait_for(lambda: "certificate is not trusted" in a.log(), 10, what="a clear TLS error")
+    a.uplink.wait_log("certificate is not trusted", 10)
     # A retry after the sticks' events were recorded, refused again: only
     # then is "nothing went out" proved.
-    tried = a.log().count("certificate is not trusted")
-    wait_for(lambda: a.log().count("certificate is not trusted") > tried and len(collector.tls_errors) >= 2, 10,
+    tried = a.uplink.log().count("certificate is not trusted")
+    wait_for(lambda: a.uplink.log().count("certificate is not trusted") > tried and len(collector.tls_errors) >= 2, 10,
              what="another refused handshake")
     assert collector.requests == []  # not one byte of an event went out
     assert len(a.events()) >= 3  # still safe in the spool
-    line = [x for x in a.log().splitlines() if "certificate is not trusted" in x][0]
+    line = [x for x in a.uplink.log().splitlines() if "certificate is not trusted" in x][0]
     assert pki["other_ca"] in line
 
 
@@ -168,7 +175,7 @@ def test_pinned_key(bed, make_agent, collector, pki):
     a.stop()
     wrong = "sha256//" + "A" * 43 + "="
     b = make_agent(main_conf=collector_conf(collector, pki, pin=wrong)).start()
-    wait_for(lambda: "does not match collector.pin" in b.log(), 10, what="the pin error")
+    b.uplink.wait_log("does not match collector.pin", 10)
     assert len(collector.requests) == 1  # only the first agent's
 
 
@@ -176,7 +183,7 @@ def test_missing_client_certificate(bed, make_agent, collector, pki):
     conf = collector_conf(collector, pki, client_cert=None, client_key=None)
     a = make_agent(main_conf=conf).start()
     wait_for(lambda: collector.tls_errors, 10, what="the collector refusing the agent")
-    wait_for(lambda: "client certificate" in a.log(), 10, what="a hint about the client certificate")
+    a.uplink.wait_log("client certificate", 10)
     assert [r for r in collector.requests if r["events"]] == []
     assert any("CERTIFICATE" in e.upper() for e in collector.tls_errors)
 
@@ -216,13 +223,14 @@ def test_batches_are_bounded(bed, make_agent, collector, pki):
 
 
 def test_without_url_events_stay_in_spool_and_journal(bed, make_agent, collector):
-    a = make_agent().start()
+    a = make_agent(uplink=True).start()  # running, as systemd starts it, with nothing to do
     plug_sticks(bed, 2)
     a.wait_events("usb.blocked", 2)
     assert collector.requests == []
     wait_for(lambda: [k for k, _, _ in journaled(a.log())].count("usb.blocked") == 2, 5,
              what="the journal lines, written once the events are durable")
-    assert "No collector.url" in a.log()
+    assert "No collector.url" in a.uplink.log()
+    assert a.uplink.status()["STATE"] == "off"
 
 
 def test_heartbeat(bed, make_agent, collector, pki):
@@ -240,6 +248,7 @@ def test_heartbeat(bed, make_agent, collector, pki):
         assert h["heartbeat"]["interval_sec"] == 1
         assert {"depth", "oldest_unsent", "oldest_unsent_age_sec", "bytes", "max_bytes"} <= set(h["heartbeat"]["spool"])
         assert h["heartbeat"]["uplink"]["last_success"] is not None  # agent.started went through
+        assert h["heartbeat"]["uplink"]["running"] is True  # read from the uplink's status file
     waiting = [h["heartbeat"] for h in hb if h["heartbeat"]["spool"]["depth"] >= 1]
     assert waiting, "no heartbeat saw the events waiting"
     assert max(w["spool"]["oldest_unsent_age_sec"] for w in waiting) >= 1
@@ -261,7 +270,7 @@ def test_mamorictl_status_and_flush(bed, make_agent, collector, pki):
     collector.stop()
     plug_sticks(bed, 2)
     a.wait_events("usb.blocked", 2)
-    wait_for(lambda: "retrying in" in a.log(), 10, what="a failure")
+    a.uplink.wait_log("retrying in", 10)
     st = json.loads(ctl(a, "--json", "status").stdout)
     assert st["spool"]["depth"] >= 2 and st["spool"]["oldest_unsent"]
     assert st["uplink"]["state"] == "waiting" and "cannot connect" in st["uplink"]["last_error"]

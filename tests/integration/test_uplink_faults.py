@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Delivery when something goes wrong on the way (agent/report/uplink.c): a
+"""Delivery when something goes wrong on the way (agent/uplink/uplink.c): a
 collector that finds a batch too large (413), a dead-letter directory on a
 full filesystem, a reload that takes collector.url away while a request is
-out. Real faults: the collector of collector.py, a full tmpfs."""
+out. Real faults: the collector of collector.py, a full tmpfs. mamori-uplink
+(agent.uplink) delivers and says so in its own log; mamorid reports its
+state (mamorictl status) from the uplink's status file."""
 import glob
 import json
 import os
@@ -38,7 +40,7 @@ def test_413_halves_the_batch_down_to_one_event_then_dead_letters_it(bed, make_a
         [(r["status"], r["count"]) for r in reqs]
     assert all(r["count"] == 1 for r in reqs[3:])  # at most as many as the last 413 let through
     # The one event a 413 refused on its own went to the dead-letter directory.
-    files = glob.glob(os.path.join(a.state, "dead-letter", "*.ndjson"))
+    files = glob.glob(os.path.join(a.uplink.dead_letter, "*.ndjson"))
     assert len(files) == 1, files
     with open(files[0]) as f:
         lines = [json.loads(x) for x in f]
@@ -47,7 +49,7 @@ def test_413_halves_the_batch_down_to_one_event_then_dead_letters_it(bed, make_a
     assert dead["id"] == reqs[2]["events"][0]["id"]
     delivered = check_feed(collector.events(), allow_gaps={dead["seq"]})
     assert sorted(delivered) == [s for s in range(1, 5) if s != dead["seq"]]
-    log = a.log()
+    log = a.uplink.log()
     assert "refused a batch of 4 events as too large (HTTP 413); sending at most 2" in log
     assert "refused a batch of 2 events as too large (HTTP 413); sending at most 1" in log
     assert "with HTTP 413" in log and "moved to" in log
@@ -55,8 +57,7 @@ def test_413_halves_the_batch_down_to_one_event_then_dead_letters_it(bed, make_a
 
 def test_a_rejected_batch_stays_in_the_spool_while_the_dead_letter_disk_is_full(bed, make_agent, collector, pki):
     a = make_agent(main_conf=collector_conf(collector, pki, backoff_min="200ms", backoff_max="1s"))
-    dl = os.path.join(a.state, "dead-letter")
-    os.makedirs(a.state, mode=0o700)
+    dl = a.uplink.dead_letter
     fault_lib.mount_tmpfs(dl, size="16k")
     try:
         filler = fault_lib.fill(dl)
@@ -68,8 +69,8 @@ def test_a_rejected_batch_stays_in_the_spool_while_the_dead_letter_disk_is_full(
         # The same batch again: it was kept, not acknowledged and lost.
         assert first["headers"]["X-Mamori-Batch"] == second["headers"]["X-Mamori-Batch"]
         assert [e["id"] for e in first["events"]] == [e["id"] for e in second["events"]]
-        wait_for(lambda: "HTTP 400, and the batch cannot be moved to" in a.log(), 5, what="the failure in the log")
-        assert f"cannot be moved to {dl}: No space left on device" in a.log()
+        a.uplink.wait_log("HTTP 400, and the batch cannot be moved to", 5)
+        assert f"cannot be moved to {dl}: No space left on device" in a.uplink.log()
         assert glob.glob(os.path.join(dl, "*.ndjson")) == [] and glob.glob(os.path.join(dl, "*.tmp")) == []
         # Space again: the collector now takes the batch (no third 400 scripted), nothing was lost.
         os.unlink(filler)
@@ -108,14 +109,15 @@ def test_url_removed_by_a_reload_while_a_request_is_out(bed, make_agent, collect
 
 
 def test_a_delivery_the_spool_cannot_record_is_sent_again(bed, make_agent, collector, pki, tmp_path):
-    """The collector takes a batch, and the spool's disk fails before the
-    delivery cursor is written (an ext4 shut down as on a disk error): the
-    batch is not counted as delivered, and after a restart on the repaired
-    disk it goes again, the very same events (same ids)."""
+    """The collector takes a batch, and the disk of the uplink's state
+    directory fails before its delivery cursor is written (an ext4 shut down
+    as on a disk error): the batch is not counted as delivered, and after a
+    restart on the repaired disk it goes again, the very same events (same ids)."""
     conf = collector_conf(collector, pki, backoff_min="200ms", backoff_max="1s")
     a = make_agent(main_conf=conf)
     image = str(tmp_path / "state.img")
-    fault_lib.mount_ext4(image, a.state)
+    state = a.uplink.state
+    fault_lib.mount_ext4(image, state)
     mounted = True
     try:
         collector.script("hold")
@@ -123,27 +125,25 @@ def test_a_delivery_the_spool_cannot_record_is_sent_again(bed, make_agent, colle
         wait_for(lambda: collector.hanging == 1, 10, what="the first batch out")
         held = collector.requests[0]["events"]
         assert [e["kind"] for e in held] == ["agent.started"]
-        fault_lib.shutdown_fs(a.state)
+        fault_lib.shutdown_fs(state)
         collector.release()  # ...and the collector takes it: 200
-        wait_for(lambda: "Cannot record the delivery of events 1-1 in the spool; they will be sent again" in a.log(),
-                 10, what="the ack failure in the log")
+        a.uplink.wait_log("Cannot record the delivery of events 1-1 in the spool; they will be sent again", 10)
         st = status(a)["uplink"]
         assert st["events_sent"] == 0 and st["failures"] >= 1, st
         assert st["last_error"] == "cannot record the delivery in the spool", st
         assert [e["id"] for e in collector.events()] == [held[0]["id"]]
         a.stop()
-        fault_lib.umount(a.state)
+        fault_lib.umount(state)
         mounted = False
         # The disk repaired (mounted again): the cursor never moved, so the
         # event is sent again, identical.
-        fault_lib.mount_ext4(image, a.state)
+        fault_lib.mount_ext4(image, state)
         mounted = True
         a.start()
         wait_for(lambda: [e["id"] for e in collector.events()].count(held[0]["id"]) == 2, 15,
                  what="the event sent again")
         check_feed(collector.events())  # the copies are identical
     finally:
-        if a.proc and a.proc.poll() is None:
-            a.stop()
+        a.stop()
         if mounted:
-            fault_lib.umount(a.state)
+            fault_lib.umount(state)

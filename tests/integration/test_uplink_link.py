@@ -7,11 +7,14 @@ otherwise. A bad file is logged once, never believed."""
 
 import json
 import os
+import struct
 import subprocess
 import time
+import zlib
 
 from mamori_testlib import wait_for
 from reporting_lib import collector_conf
+from spool_reader import CURSOR_MAGIC
 
 MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
 URL = "https://collector.invalid/v1/events"
@@ -164,3 +167,65 @@ def test_bad_status_files_are_not_believed(bed, make_agent, tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def write_uplink_cursor(state_dir, acked, gen=1):
+    """mamori-uplink's delivery cursor (the spool's two-slot format), renamed
+    into place as the uplink writes it."""
+    b = struct.pack("<IIQQ", CURSOR_MAGIC, 0, gen, acked)
+    b += struct.pack("<I", zlib.crc32(b) & 0xFFFFFFFF) + b"\0" * 4
+    data = bytearray(1024)
+    data[(gen % 2) * 512:(gen % 2) * 512 + len(b)] = b
+    tmp = os.path.join(state_dir, ".cursor.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(state_dir, "cursor"))
+
+
+def spool_json(agent):
+    p = ctl(agent, "--json", "status")
+    assert p.returncode in (0, 3), p.stderr
+    return json.loads(p.stdout)["spool"]
+
+
+def test_uplink_cursor_retires_within_bounds(bed, make_agent, tmp_path):
+    """What mamori-uplink delivered retires events; a cursor past what mamorid
+    made durable, or unreadable, is reported once and retires nothing."""
+    a, run_dir = agent_with_dirs(make_agent, tmp_path)
+    state = tmp_path / "uplink-state"
+    state.mkdir()
+    a.start()
+    for i in range(3):
+        bed.add_usb("0930", "6545", serial=f"CURSOR{i}")
+    a.wait_events("usb.blocked", count=3)
+    sp = spool_json(a)
+    top = sp["next_seq"] - 1
+    assert sp["depth"] >= 3 and sp["delivered_seq"] == 0, sp
+
+    # delivered up to two before the end: two stay
+    write_uplink_cursor(str(state), top - 2)
+    sp = spool_json(a)
+    assert sp["delivered_seq"] == top - 2 and sp["depth"] == 2, sp
+
+    # a cursor past the durable end: not believed, reported once
+    write_uplink_cursor(str(state), 1 << 60, gen=2)
+    spool_json(a)  # read here; the finding is recorded with the next event
+    bed.add_usb("0930", "6545", serial="CURSOR3")
+    ev = a.wait_events("agent.spool_corrupt", pred=lambda e: e["spool"]["file"] == "uplink cursor")[0]
+    assert ev["spool"]["damage"] == "seq_out_of_range" and ev["spool"]["claimed_seq"] == 1 << 60, ev
+    assert "mamori-uplink" in ev["message"], ev
+    for _ in range(3):
+        sp = spool_json(a)
+    assert sp["delivered_seq"] == top - 2, sp
+    assert len([e for e in a.events("agent.spool_corrupt") if e["spool"]["file"] == "uplink cursor"]) == 1
+
+    # garbage: unreadable, reported, nothing retired
+    with open(state / "cursor", "wb") as f:
+        f.write(b"\xff" * 1024)
+    spool_json(a)
+    bed.add_usb("0930", "6545", serial="CURSOR4")
+    ev = a.wait_events("agent.spool_corrupt", count=2,
+                       pred=lambda e: e["spool"]["file"] == "uplink cursor")[-1]
+    assert ev["spool"]["damage"] == "cursor_unreadable", ev
+    assert spool_json(a)["delivered_seq"] == top - 2
+    assert a.proc.poll() is None

@@ -64,8 +64,9 @@ class UplinkProcess(NotifiedProcess):
             os.chmod(self.sock_path, 0o666)
             setpriv = ["setpriv", f"--reuid={self.user[0]}", f"--regid={self.user[1]}", "--clear-groups",
                        "--inh-caps=-all", "--bounding-set=-all"]
+        # UMask=0077, as the unit has it: what mamorid must read is made readable on purpose.
         self.proc = subprocess.Popen([*setpriv, MAMORI_UPLINK, "--config", self.conf], env=env,
-                                     stdout=self.stderr, stderr=self.stderr)
+                                     stdout=self.stderr, stderr=self.stderr, preexec_fn=lambda: os.umask(0o077))
         self.wait_notify("READY=1")
         return self
 
@@ -140,8 +141,11 @@ def test_uplink_delivers_mamorid_spool(bed, make_agent, collector, pki):
         assert int(s["LAST_SUCCESS"]) > 0 and int(s["LAST_STATUS"]) // 100 == 2
         assert os.stat(os.path.join(u.runtime, "status")).st_mode & 0o777 == 0o644
         assert not [n for n in os.listdir(u.runtime) if n.endswith(".tmp")]
-        # Its own cursor, in its own state directory.
-        assert os.path.getsize(os.path.join(u.state, "cursor")) > 0
+        # mamorid (root without CAP_DAC_OVERRIDE) sends to the socket; the credentials decide.
+        assert os.stat(os.path.join(u.runtime, "control")).st_mode & 0o777 == 0o666
+        # Its own cursor, in its own state directory, readable by mamorid.
+        st = os.stat(os.path.join(u.state, "cursor"))
+        assert st.st_size > 0 and st.st_mode & 0o777 == 0o644
 
         # Flush: the collector is down, the uplink waits out a long backoff ...
         collector.stop()
@@ -233,6 +237,34 @@ def test_uplink_as_its_own_user(bed, make_agent, collector, pki):
         assert (st.st_uid, st.st_mode & 0o777) == (UID, 0o644)
         # It wrote nothing in mamorid's spool.
         assert all(os.stat(os.path.join(spool, n)).st_uid == 0 for n in os.listdir(spool))
+
+        # Watched now: access taken away and given back wakes it (IN_ATTRIB), no SIGHUP.
+        os.chmod(spool, 0o2700)
+        plug(bed, "US0100")
+        u.wait_status(lambda s: s["STATE"] == "off" and "Permission denied" in s.get("LAST_ERROR", ""),
+                      "off again: the spool cannot be read")
+        assert len(collector.unique()) == top
+        os.chmod(spool, 0o2750)
+        collector.wait_events(top + 1, timeout=10)
+        u.wait_status(lambda s: s["STATE"] == "idle" and "LAST_ERROR" not in s, "idle again")
+        assert "The spool " in u.log() and "can be read again" in u.log()
     finally:
         u.stop()
         shutil.rmtree(tls, ignore_errors=True)
+
+
+def test_refused_configuration_still_delivers_with_a_sound_collector(bed, make_agent, collector, pki):
+    """As mamorid: a configuration refused at start whose collector section is
+    sound still delivers (the central team must hear of the broken one)."""
+    a = make_agent(main_conf=BLOCK).start()
+    a.wait_events("agent.started")
+    broken = 'usb = { block = [ "storage", "floppy" ]; };\n'
+    u = UplinkProcess(os.path.join(a.state, "spool"), collector_conf(collector, pki, usb=broken))
+    try:
+        u.start()
+        collector.wait_events(1, timeout=10)
+        log = u.log()
+        assert f"{u.conf}:1:" in log and "No valid configuration" in log
+        assert "delivering with them" in log
+    finally:
+        u.stop()

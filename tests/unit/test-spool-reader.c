@@ -16,10 +16,11 @@
  * reader or be named here. */
 typedef struct Two {
         Env env; /* first: the callbacks of spool-env.h take it */
-        char spool[48], cursor[64];
+        char spool[96], cursor[96];
         uint8_t dropped[MAX_SEQ];
         unsigned delivered[MAX_SEQ];
         uint64_t last_read;
+        sd_event *loop; /* every spool of the test is attached to it at open */
 } Two;
 
 static int two_render_drop(const SpoolDrop *d, uint64_t seq, uint8_t *sev, usec_t *t, char **json, size_t *len,
@@ -42,20 +43,40 @@ static int two_setup(void **state) {
         assert_non_null(mkdtemp(two->env.dir));
         snprintf(two->spool, sizeof two->spool, "%s/spool", two->env.dir);
         snprintf(two->cursor, sizeof two->cursor, "%s/uplink-cursor", two->env.dir);
+        assert_int_equal(sd_event_new(&two->loop), 0);
         *state = two;
         return 0;
 }
 
+static int two_teardown(void **state) {
+        Two *two = *state;
+        sd_event_unref(two->loop);
+        return teardown(state);
+}
+
+/* Findings are handed out from the event loop. */
+static void run_loop(Two *two) {
+        for (int i = 0; i < 3; i++)
+                (void) sd_event_run(two->loop, 0);
+}
+
+/* spool-env.h's helpers, on the spool below the test's directory */
+static void spool_env(Two *two, Env *e) {
+        size_t n = strlen(two->spool);
+        assert_true(n < sizeof e->dir);
+        memcpy(e->dir, two->spool, n + 1);
+}
+
 static unsigned count_segs(Two *two) {
         Env e;
-        snprintf(e.dir, sizeof e.dir, "%s", two->spool);
+        spool_env(two, &e);
         return count_segments(&e);
 }
 
 static const char *last_seg(Two *two) {
-        static char p[128];
+        static char p[160];
         Env e;
-        snprintf(e.dir, sizeof e.dir, "%s", two->spool);
+        spool_env(two, &e);
         char *q = last_segment(&e);
         snprintf(p, sizeof p, "%s", q);
         free(q);
@@ -66,6 +87,7 @@ static Spool *open_writer(Two *two, uint64_t max) {
         Spool *s = NULL;
         assert_int_equal(spool_open(two->spool, &(SpoolOptions){ .max_bytes = max, .no_sync = true }, &s), 0);
         spool_set_callbacks(s, &two_callbacks, two);
+        assert_int_equal(spool_attach_event(s, two->loop, 0), 0);
         return s;
 }
 
@@ -73,6 +95,7 @@ static Spool *open_reader(Two *two) {
         Spool *s = NULL;
         assert_int_equal(spool_open_reader(two->spool, two->cursor, &(SpoolReaderOptions){ .no_sync = true }, &s), 0);
         spool_set_callbacks(s, &two_callbacks, two);
+        assert_int_equal(spool_attach_event(s, two->loop, 0), 0);
         assert_string_equal(spool_dir(s), two->spool);
         return s;
 }
@@ -106,7 +129,7 @@ static size_t read_ack(Two *two, Spool *rd, size_t max_events) {
 
 static void put_committed(Two *two, uint64_t seq, bool good) {
         uint8_t b[20] = { 0 };
-        char p[96];
+        char p[160];
         int fd;
 
         spool_put_le32(b, UINT32_C(0x314b534d));
@@ -253,7 +276,7 @@ static void test_reader_damage(void **state) {
         close(fd);
         assert_int_equal(stat(seg, &a), 0);
         rd = open_reader(two);
-        deliver_findings(&two->env, rd);
+        run_loop(two);
         const SpoolFinding *f = find_kind(&two->env, SPOOL_DAMAGE_CORRUPT, 0);
         assert_non_null(f);
         assert_int_equal(f->lost_first, 4);
@@ -266,7 +289,7 @@ static void test_reader_damage(void **state) {
                 assert_int_equal(two->delivered[q], q != 4);
         /* said once, however often it looks again */
         assert_int_equal(spool_refresh(rd), 0);
-        deliver_findings(&two->env, rd);
+        run_loop(two);
         assert_null(find_kind(&two->env, SPOOL_DAMAGE_CORRUPT, 1));
         spool_get_stats(rd, &st);
         assert_int_equal(st.depth, 0);
@@ -313,6 +336,10 @@ static void test_reader_follows_writer(void **state) {
         while (read_ack(two, rd, 100) > 0)
                 ;
         assert_int_equal(spool_refresh(rd), 0);
+        SpoolStats st;
+        spool_get_stats(rd, &st);
+        assert_int_equal(st.depth, 0);
+        assert_true(st.bytes <= SPOOL_MIN_MAX_BYTES); /* what it indexes, never less than nothing */
         total = spool_next_seq(w) - 1;
         assert_true(total < MAX_SEQ);
         for (uint64_t q = 1; q <= total; q++) {
@@ -328,6 +355,106 @@ static void test_reader_follows_writer(void **state) {
         append_n(w, 1, 1, 10);
         assert_int_equal(spool_commit(w), 0);
         assert_true(count_segs(two) <= 2);
+        spool_free(rd);
+        spool_free(w);
+}
+
+/* As the uplink's user: uid nobody, in the spool's group or not. */
+static pid_t fork_as(gid_t gid) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0 && geteuid() == 0 &&
+            (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(65534, 65534, 65534) < 0))
+                _exit(10);
+        return pid;
+}
+
+static void wait_ok(pid_t pid) {
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Two processes at once, as in service: mamorid commits bursts into
+ * rotating segments and retires what the uplink acked, while the reader
+ * follows. Every event exactly once, in order. */
+static void test_reader_concurrent(void **state) {
+        Two *two = *state;
+        const uint64_t n = 10000;
+        Spool *w = open_writer(two, 0), *rd; /* 4 MiB segments, 64 MiB in all: no drops */
+        usec_t deadline;
+        pid_t pid;
+
+        rd = open_reader(two);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                srand(7);
+                if (spool_set_delivered_source(w, two->cursor) < 0)
+                        _exit(10);
+                while (spool_next_seq(w) <= n) {
+                        unsigned k = MIN((unsigned) (1 + rand() % 300), (unsigned) (n + 1 - spool_next_seq(w)));
+                        for (unsigned i = 0; i < k; i++) {
+                                char buf[4096];
+                                uint64_t seq = spool_next_seq(w);
+                                int len = snprintf(buf, sizeof buf, "{\"seq\":%" PRIu64 ",\"pad\":\"%*s\"}", seq,
+                                                   rand() % 3000, "");
+                                if (spool_append(w, buf, (size_t) len, 1, 1000 + seq) < 0)
+                                        _exit(11);
+                        }
+                        if (spool_commit(w) < 0)
+                                _exit(12);
+                        if (rand() % 4 == 0)
+                                usleep(200);
+                }
+                _exit(two->env.n_drops == 0 ? 0 : 13);
+        }
+        deadline = now_usec(CLOCK_MONOTONIC) + 60 * USEC_PER_SEC;
+        while (two->last_read < n) {
+                assert_true(now_usec(CLOCK_MONOTONIC) < deadline);
+                assert_true(spool_refresh(rd) >= 0);
+                while (read_ack(two, rd, 1 + (size_t) (two->last_read % 500)) > 0)
+                        ;
+        }
+        wait_ok(pid);
+        for (uint64_t q = 1; q <= n; q++)
+                assert_int_equal(two->delivered[q], 1);
+        assert_int_equal(two->env.n_findings, 0);
+        spool_free(rd);
+        spool_free(w);
+        /* and mamorid retired what was delivered */
+        w = open_writer(two, 0);
+        assert_int_equal(spool_set_delivered_source(w, two->cursor), 0);
+        assert_int_equal(count_segs(two), 1);
+        spool_free(w);
+}
+
+/* mamorid replaced the spool directory (one not its own was moved aside):
+ * its seqs start over, and the reader follows it. */
+static void test_reader_dir_replaced(void **state) {
+        Two *two = *state;
+        Spool *w = open_writer(two, 0), *rd = open_reader(two);
+        char aside[128];
+
+        append_n(w, 5, 1, 10);
+        assert_int_equal(spool_commit(w), 0);
+        assert_int_equal(spool_refresh(rd), 1);
+        assert_int_equal(read_ack(two, rd, 100), 5);
+        spool_free(w);
+        snprintf(aside, sizeof aside, "%s/spool.bad-0", two->env.dir);
+        assert_int_equal(rename(two->spool, aside), 0);
+        /* gone for a moment: nothing new, no error */
+        assert_int_equal(spool_refresh(rd), 0);
+        w = open_writer(two, 0);
+        assert_int_equal(spool_next_seq(w), 1);
+        append_n(w, 3, 1, 10);
+        assert_int_equal(spool_commit(w), 0);
+        assert_int_equal(spool_refresh(rd), 1);
+        two->last_read = 0;
+        memset(two->delivered, 0, sizeof two->delivered);
+        assert_int_equal(read_ack(two, rd, 100), 3);
+        assert_int_equal(two->last_read, 3);
         spool_free(rd);
         spool_free(w);
 }
@@ -361,7 +488,7 @@ static void test_reader_cursor_from_writer(void **state) {
         close(fd);
         two->env.n_findings = 0;
         rd = open_reader(two);
-        deliver_findings(&two->env, rd);
+        run_loop(two);
         assert_non_null(find_kind(&two->env, SPOOL_DAMAGE_CURSOR, 0));
         two->last_read = 4;
         assert_int_equal(read_ack(two, rd, 100), 6); /* duplicates, never losses */
@@ -405,7 +532,7 @@ static void test_uplink_cursor_bad(void **state) {
         }
         unsigned segs = count_segs(two);
         assert_true(segs >= 2);
-        deliver_findings(&two->env, w);
+        run_loop(two);
         two->env.n_findings = 0;
 
         put_uplink_cursor(two, "not a cursor at all", 19);
@@ -413,7 +540,7 @@ static void test_uplink_cursor_bad(void **state) {
         assert_true(spool_pull_delivered(w) < 0);
         append_n(w, 1, 1, 10);
         assert_int_equal(spool_commit(w), 0); /* pulls it again */
-        deliver_findings(&two->env, w);
+        run_loop(two);
         assert_int_equal(count_kind(&two->env, SPOOL_DAMAGE_CURSOR), 1);
         assert_string_equal(find_kind(&two->env, SPOOL_DAMAGE_CURSOR, 0)->file, "uplink cursor");
 
@@ -425,7 +552,7 @@ static void test_uplink_cursor_bad(void **state) {
                 append_n(w, 1, 1, 10);
                 assert_int_equal(spool_commit(w), 0);
         }
-        deliver_findings(&two->env, w);
+        run_loop(two);
         assert_int_equal(count_kind(&two->env, SPOOL_DAMAGE_SEQ_RANGE), ELEMENTSOF(past));
         assert_int_equal(find_kind(&two->env, SPOOL_DAMAGE_SEQ_RANGE, 0)->bad_seq, 1202);
         assert_string_equal(find_kind(&two->env, SPOOL_DAMAGE_SEQ_RANGE, 0)->file, "uplink cursor");
@@ -447,26 +574,9 @@ static void test_uplink_cursor_bad(void **state) {
         assert_int_equal(mkdir(two->cursor, 0700), 0);
         assert_true(spool_pull_delivered(w) < 0);
         assert_true(spool_pull_delivered(w) < 0);
-        deliver_findings(&two->env, w);
+        run_loop(two);
         assert_int_equal(count_kind(&two->env, SPOOL_DAMAGE_CURSOR), 2);
         spool_free(w);
-}
-
-/* As the uplink's user: uid nobody, in the spool's group or not. */
-static pid_t fork_as(gid_t gid) {
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0 && geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-                                           setresuid(65534, 65534, 65534) < 0))
-                _exit(10);
-        return pid;
-}
-
-static void wait_ok(pid_t pid) {
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* The uplink reads the spool through its group (tmpfiles makes the directory
@@ -515,6 +625,35 @@ static void test_reader_cannot_read(void **state) {
                 _exit(0);
         }
         wait_ok(pid);
+
+        /* readable at open, then no longer (an admin's chmod): spool_refresh() says so */
+        int go[2], ready[2];
+        assert_int_equal(pipe(go), 0);
+        assert_int_equal(pipe(ready), 0);
+        pid = fork_as(65534);
+        if (pid == 0) {
+                char c = 0;
+                if (spool_open_reader(two->spool, two->cursor, NULL, &rd) < 0 || spool_refresh(rd) != 0)
+                        _exit(11);
+                if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+                        _exit(12);
+                if (spool_refresh(rd) != -EACCES)
+                        _exit(13);
+                spool_free(rd);
+                _exit(0);
+        }
+        char c;
+        /* only the child holds these ends: if it dies, read() sees the end of file */
+        close(ready[1]);
+        close(go[0]);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(chmod(two->spool, 0700), 0);
+        assert_int_equal(write(go[1], "g", 1), 1);
+        wait_ok(pid);
+        assert_int_equal(chmod(two->spool, 02750), 0);
+        close(go[1]);
+        close(ready[0]);
+
         /* what it delivered, mamorid retires */
         assert_int_equal(spool_set_delivered_source(w, two->cursor), 0);
         SpoolStats st;
@@ -535,13 +674,15 @@ static void test_reader_cannot_read(void **state) {
 int main(void) {
         log_set_max_level(LOG_CRIT);
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_reader_basic, two_setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reader_follows_writer, two_setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reader_tombstone, two_setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reader_damage, two_setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reader_cursor_from_writer, two_setup, teardown),
-                cmocka_unit_test_setup_teardown(test_uplink_cursor_bad, two_setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reader_cannot_read, two_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reader_basic, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_follows_writer, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_tombstone, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_damage, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_dir_replaced, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_concurrent, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_cursor_from_writer, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_uplink_cursor_bad, two_setup, two_teardown),
+                cmocka_unit_test_setup_teardown(test_reader_cannot_read, two_setup, two_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

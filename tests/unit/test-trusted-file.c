@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "unit.h"
 
+#include <grp.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "macro.h"
@@ -70,6 +72,32 @@ static void test_secret_own_group(void **state) {
                 assert_int_equal(setegid(saved), 0);
 }
 
+/* mamorid checks the key it never reads as the uplink will: root:<the
+ * uplink's group> 0640 is right for it too, any other group is not. */
+static void test_secret_uplink_group(void **state) {
+        _cleanup_free_ char *name = NULL;
+        struct group *g;
+        gid_t gid = 0;
+
+        setgrent();
+        while ((g = getgrent()))
+                if (g->gr_gid != 0 && g->gr_gid != getegid() && g->gr_gid != SOME_GID) {
+                        name = strdup(g->gr_name);
+                        gid = g->gr_gid;
+                        break;
+                }
+        endgrent();
+        if (!name)
+                skip(); /* no other group on this machine */
+        assert_int_equal(setenv("MAMORI_UPLINK_GROUP", name, 1), 0);
+        assert_int_equal(check(0, gid, 0640, TRUST_SECRET, NULL), 0);
+        assert_int_equal(check(0, gid, 0644, TRUST_SECRET, "readable by other users"), -EPERM);
+        assert_int_equal(check(0, SOME_GID, 0640, TRUST_SECRET, name), -EPERM);
+        assert_int_equal(setenv("MAMORI_UPLINK_GROUP", "no-such-group-of-mamori", 1), 0);
+        assert_int_equal(check(0, gid, 0640, TRUST_SECRET, "chgrp no-such-group-of-mamori"), -EPERM);
+        assert_int_equal(unsetenv("MAMORI_UPLINK_GROUP"), 0);
+}
+
 static void test_not_a_file(void **state) {
         _cleanup_free_ char *why = NULL;
         struct stat st = { .st_mode = S_IFLNK | 0777 };
@@ -84,9 +112,8 @@ static void test_not_a_file(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_plain_file),
-                cmocka_unit_test(test_secret_root_only),
-                cmocka_unit_test(test_secret_own_group),
+                cmocka_unit_test(test_plain_file),       cmocka_unit_test(test_secret_root_only),
+                cmocka_unit_test(test_secret_own_group), cmocka_unit_test(test_secret_uplink_group),
                 cmocka_unit_test(test_not_a_file),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

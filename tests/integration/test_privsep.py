@@ -1,0 +1,417 @@
+# SPDX-License-Identifier: MIT
+"""Privilege separation (issue 11): mamorid (root) records events in its
+spool, mamori-uplink (its own user) reads the spool and delivers. Two
+processes, each of which can die or be denied while the other goes on:
+kill -9 of either during bursts, the uplink down while sticks are plugged,
+a spool the uplink cannot read, a delivery cursor tampered with by the
+uplink's user. The delivery contract of docs/events.md holds throughout:
+nothing recorded is lost, no seq is given twice, a copy is only ever the
+same event again (at-least-once)."""
+import ctypes
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+import spool_reader
+from mamori_testlib import wait_for
+from reporting_lib import check_feed, collector_conf, journaled, spool_dir, spool_max_seq
+
+MAMORICTL = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+NOBODY = 65534
+
+
+def ctl(agent, *args):
+    env = dict(os.environ, UMOCKDEV_DIR=agent.bed.root)
+    return subprocess.run([MAMORICTL, "--socket", os.path.join(agent.runtime, "control"), *args],
+                          capture_output=True, text=True, env=env, timeout=20)
+
+
+def status(agent):
+    p = ctl(agent, "--json", "status")
+    assert p.returncode in (0, 3), p.stdout + p.stderr
+    return json.loads(p.stdout)
+
+
+def serials(events):
+    return [e["device"]["serial"] for e in events if e["kind"] == "usb.blocked"]
+
+
+def drained(agent):
+    top = spool_max_seq(agent)
+    return top > 0 and agent.uplink.acked() >= top
+
+
+def check_everything_delivered(agent, collector, allow_gaps=()):
+    """Every event mamorid journaled as recorded reached the collector with
+    its seq; the feed is contiguous, one id per seq, copies identical."""
+    feed = check_feed(collector.events(), allow_gaps=allow_gaps)
+    ids = {e["id"]: s for s, e in feed.items()}
+    recorded = journaled(agent.log())
+    assert recorded
+    for kind, eid, seq in recorded:
+        assert eid in ids, f"recorded event {kind} {eid} (seq {seq}) never reached the collector"
+        assert ids[eid] == seq, f"{kind} {eid} recorded as seq {seq}, delivered as seq {ids[eid]}"
+    assert max(feed) == spool_max_seq(agent), "the collector lacks the newest recorded events"
+    return feed
+
+
+# ---- kill -9 of either process during bursts ----
+
+def test_kill9_of_either_process_during_bursts(bed, make_agent, collector, pki):
+    """50 kills in all, one process at a time, while the other goes on:
+    mamorid in the middle of a stream of plugs (the sticks plugged while it
+    is down are reported by its next start, all at once: the uplink's
+    burst), the uplink in the middle of delivering such a burst, with
+    batches in flight or failing. In the end the collector holds every
+    recorded event with its seq, seqs contiguous (none given twice), and the
+    copies sent again are the same events, no more than the batches the
+    uplink's kills cut short."""
+    rng = random.Random(int(os.environ.get("MAMORI_TEST_SEED", "11")))
+    batch = 16
+    for i in range(40):
+        bed.add_usb("0781", "5567", serial=f"K{i:05d}", uevent=False)
+    a = make_agent(main_conf=collector_conf(collector, pki, batch_max_events=batch, timeout=2,
+                                            backoff_min="100ms", backoff_max="500ms"))
+    a.start()
+    t0 = time.monotonic()
+    kills = {"mamorid": 0, "uplink": 0}
+    plugged = []
+    mid_stream = 0  # mamorid's kills after it recorded part of the stream
+    cut = 0         # the uplink's kills with events waiting for it
+    for rnd in range(50):
+        if rng.random() < 0.15:
+            collector.script(500)
+        if rnd % 2 == 0:
+            # mamorid: killed in a stream of 8 plugs, the rest plugged while it is down
+            if not a.running():
+                a.start(uplink=False)
+            offset = a.log_size()
+            at = rng.randint(2, 6)
+            for k in range(8):
+                serial = f"L{len(plugged):05d}"
+                bed.add_usb("0781", "5567", serial=serial)
+                plugged.append(serial)
+                if k == at:
+                    time.sleep(rng.uniform(0.0, 0.005))
+                    a.kill9()
+                    kills["mamorid"] += 1
+                    with open(a.stderr_path, "rb") as f:
+                        f.seek(offset)
+                        mid_stream += b'serial "L' in f.read()
+        else:
+            # the uplink: killed while it delivers the burst of mamorid's start
+            n0 = len(collector.events("usb.blocked"))
+            a.start(uplink=False, wait_ready=False)
+            wait_for(lambda: len(collector.events("usb.blocked")) > n0, 10, interval=0.001,
+                     what="the delivery of the burst under way")
+            time.sleep(rng.uniform(0.0, 0.02))
+            killed_at = time.time() * 1e6
+            a.uplink.kill9()
+            kills["uplink"] += 1
+            acked = a.uplink.acked()
+            # an event of before the kill that the uplink had not delivered yet
+            cut += any(seq > acked and t < killed_at for seq, t, *_ in spool_reader.records(spool_dir(a)))
+            a.uplink.start(wait_ready=False)
+        assert a.uplink.running(), a.uplink.run_log()[-3000:]
+    took = time.monotonic() - t0
+    a.uplink.wait_notify("READY=1")
+    bed.add_usb("0781", "5567", serial="FINAL")
+    wait_for(lambda: "FINAL" in serials(collector.events()), 30, what="the last stick delivered")
+    wait_for(lambda: drained(a), 30, interval=0.1, what="the spool to drain")
+
+    feed = check_everything_delivered(a, collector)
+    # Every stick reached the collector, those plugged while mamorid was down too.
+    assert set(plugged) <= set(serials(feed.values()))
+    # Only what was in flight when the uplink died comes twice: its cursor
+    # survives a kill -9, and mamorid's restarts never make it resend.
+    dups = len(collector.events()) - len(collector.unique())
+    assert dups <= kills["uplink"] * batch, f"{dups} copies for {kills['uplink']} kills of the uplink"
+    # A kill can tear mamorid's write (cut at its next start), never a committed record.
+    assert not [e for e in feed.values() if e["kind"] == "agent.spool_corrupt" and e["spool"]["damage"] == "corrupt"]
+    # The kills landed where they should: mamorid's in the stream it was
+    # recording, the uplink's with events waiting.
+    assert mid_stream >= 10, f"only {mid_stream} of mamorid's kills came after it recorded part of the stream"
+    assert cut >= 10, f"only {cut} of the uplink's kills came with events waiting"
+    print(f"\nkill -9 x{sum(kills.values())} ({kills}) in {took:.1f}s: {max(feed)} events delivered, "
+          f"{dups} copies sent again, {mid_stream} streams and {cut} deliveries cut short, {len(collector.requests)} requests")
+    assert a.stop() == 0
+
+
+# ---- the uplink down: blocking never waits for it ----
+
+@pytest.mark.parametrize("how", ["kill9", "stop"])
+def test_blocking_goes_on_while_the_uplink_is_down(bed, make_agent, collector, pki, how):
+    a = make_agent(main_conf=collector_conf(collector, pki)).start()
+    collector.wait_events(1, kind="agent.started")
+    if how == "kill9":
+        a.uplink.kill9()
+    else:
+        assert a.uplink.stop() == 0
+    st = status(a)["uplink"]
+    assert st["running"] is False, st
+    p = ctl(a, "--json", "flush")
+    rep = json.loads(p.stdout)
+    assert rep["uplink"] is False and "mamori-uplink is not running" in rep["detail"], rep
+
+    plugged = [f"DOWN{i}" for i in range(5)]
+    for s in plugged:
+        t0 = time.monotonic()
+        _, ifs = bed.add_usb("0781", "5567", serial=s)
+        wait_for(lambda: bed.authorized(ifs[0]) == "0", 5, interval=0.002, what=f"{s} blocked")
+        took = time.monotonic() - t0
+        assert took < 1.0, f"blocking took {took:.3f}s while the uplink is down"
+    # recorded durably (journaled once committed), and kept in the spool
+    wait_for(lambda: [k for k, _, _ in journaled(a.log())].count("usb.blocked") == len(plugged), 10,
+             what="the sticks' events recorded")
+    assert sorted(serials(a.events("usb.blocked"))) == plugged
+    assert serials(collector.events()) == []
+
+    a.uplink.start()
+    wait_for(lambda: set(plugged) <= set(serials(collector.events())), 15, what="the events delivered")
+    check_everything_delivered(a, collector)
+    wait_for(lambda: status(a)["uplink"]["running"] is True, 5, what="status: running")
+    assert a.stop() == 0
+
+
+# ---- a spool the uplink cannot read ----
+
+def _pki_for(user_gid, pki, d):
+    """The collector's files as packaging installs them: the client key
+    root:<the uplink's group> 0640, readable by the uplink alone."""
+    os.makedirs(d, mode=0o755)
+    os.chmod(d, 0o755)
+    out = dict(pki)
+    for key, mode in (("ca", 0o644), ("client_cert", 0o644), ("client_key", 0o640)):
+        dst = os.path.join(d, os.path.basename(pki[key]))
+        shutil.copyfile(pki[key], dst)
+        os.chown(dst, 0, user_gid if key == "client_key" else 0)
+        os.chmod(dst, mode)
+        out[key] = dst
+    return out
+
+
+def test_uplink_cannot_read_the_spool(bed, make_agent, collector, pki):
+    """The uplink as its own user (nobody here) reads a spool that
+    tmpfiles made root:<its group> 2750. Denied (the directory root's
+    alone), it says so clearly, in its log and in status, and goes on
+    running; mamorid keeps every event; readable again, they are delivered."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    a = make_agent()
+    os.chmod(a.dir, 0o711)
+    mine = _pki_for(NOBODY, pki, os.path.join(a.dir, "pki"))
+    a.write_conf(collector_conf(collector, mine, backoff_min="200ms", backoff_max="1s"))
+    # what systemd (StateDirectoryMode=0711) and tmpfiles.d make before the services start
+    os.makedirs(a.state, mode=0o711)
+    os.chmod(a.state, 0o711)
+    d = spool_dir(a)
+    os.mkdir(d)
+    os.chown(d, 0, NOBODY)
+    os.chmod(d, 0o2750)
+    a.uplink.user = (NOBODY, NOBODY)
+    a.start()
+    with open(f"/proc/{a.uplink.proc.pid}/status") as f:
+        assert re.search(r"^Uid:\s+65534\s", f.read(), re.M), "the uplink does not run as nobody"
+    collector.wait_events(1, kind="agent.started")
+
+    # The spool's group is not the uplink's any more: it cannot list or open anything.
+    a.uplink.stop()
+    os.chmod(d, 0o2700)
+    offset = a.uplink.log_size()
+    a.uplink.start()
+    plugged = [f"DENIED{i}" for i in range(3)]
+    for s in plugged:
+        bed.add_usb("0781", "5567", serial=s)
+    wait_for(lambda: sorted(serials(a.events("usb.blocked"))) == plugged, 10, what="the events recorded")
+    a.uplink.wait_log("Permission denied", 10, since=offset)
+    line = [x for x in a.uplink.run_log().splitlines() if "Permission denied" in x][0]
+    assert d in line, f"the error does not name the spool: {line}"
+    st = wait_for(lambda: (lambda u: u if u.get("last_error") and "spool" in u["last_error"] else None)(
+        status(a)["uplink"]), 10, what="status naming the unreadable spool")
+    assert st["running"] is True, st
+    assert a.uplink.status()["LAST_ERROR"], a.uplink.status()
+    assert serials(collector.events()) == []
+    assert a.uplink.running()
+
+    # Readable again: delivered, with no new event to wake it.
+    os.chmod(d, 0o2750)
+    try:
+        wait_for(lambda: set(plugged) <= set(serials(collector.events())), 20, what="the kept events delivered")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n--- the uplink's log ---\n{a.uplink.run_log()[-4000:]}") from None
+    check_everything_delivered(a, collector)
+    assert a.stop() == 0
+
+
+# ---- a cursor file tampered with by the uplink's user ----
+
+TAMPER = ["garbage", "past-end", "past-sane", "rolled-back", "fifo", "symlink", "huge"]
+
+
+@pytest.mark.parametrize("case", TAMPER)
+def test_tampered_uplink_cursor(bed, make_agent, collector, pki, case):
+    """The uplink's cursor (its state directory, its user's file) says
+    what was delivered; mamorid reads it before each commit to retire
+    delivered segments. Garbage, a seq past the spool's end, one rolled
+    back, a FIFO, a symlink, a huge file: mamorid neither loses an event nor
+    blocks nor crashes, records the damage once (agent.spool_corrupt, file
+    "uplink cursor"), and everything is delivered once the uplink is back."""
+    a = make_agent(main_conf=collector_conf(collector, pki)).start()
+    for i in range(2):
+        bed.add_usb("0781", "5567", serial=f"OK{i}")
+    collector.wait_events(3)
+    try:
+        wait_for(lambda: drained(a), 10, what="delivered")
+    except AssertionError as e:
+        recs = [(r[0], json.loads(r[4])["kind"]) for r in spool_reader.records(spool_dir(a))]
+        with open(os.path.join(spool_dir(a), "committed"), "rb") as f:
+            committed = f.read().hex()
+        raise AssertionError(f"{e}: {recs} acked {a.uplink.acked()} committed {committed}\n{a.uplink.log()[-2000:]}")
+    top1 = a.uplink.acked()
+    gen = spool_reader.cursor_generation(a.uplink.cursor)
+    assert gen >= 0 and top1 >= 3
+    assert a.uplink.stop() == 0
+    # Recorded while the uplink is away: mamorid's copy of the cursor stays at top1.
+    waiting = [f"WAIT{i}" for i in range(3)]
+    for s in waiting:
+        bed.add_usb("0781", "5567", serial=s)
+    wait_for(lambda: set(waiting) <= set(serials(a.events("usb.blocked"))), 10, what="recorded")
+    wait_for(lambda: spool_reader.acked(spool_dir(a)) == top1, 5, what=f"mamorid's cursor at {top1}")
+    top2 = spool_max_seq(a)
+
+    path = a.uplink.cursor
+    os.unlink(path)
+    outside = os.path.join(a.dir, "outside")
+    claimed = None
+    if case == "garbage":
+        with open(path, "wb") as f:
+            f.write(os.urandom(1024))
+    elif case == "past-end":
+        claimed = top2 + 1000
+        spool_reader.write_cursor(path, gen + 1, claimed)
+    elif case == "past-sane":
+        claimed = 2**64 - 1
+        spool_reader.write_cursor(path, gen + 1, claimed)
+    elif case == "rolled-back":
+        spool_reader.write_cursor(path, gen + 1, 1)
+    elif case == "fifo":
+        os.mkfifo(path, 0o644)
+    elif case == "symlink":
+        spool_reader.write_cursor(outside, gen + 1, top2)  # a sane value, but not the uplink's file
+        os.symlink(outside, path)
+    elif case == "huge":
+        spool_reader.write_cursor(path, gen + 1, top1)  # the value it had, in a sparse terabyte
+        os.truncate(path, 1 << 40)
+
+    # mamorid reads the cursor at its next commit: a plug, blocked at once all the same
+    offset = a.log_size()
+    t0 = time.monotonic()
+    _, ifs = bed.add_usb("0781", "5567", serial="AFTER0")
+    wait_for(lambda: bed.authorized(ifs[0]) == "0", 5, interval=0.002, what="AFTER0 blocked")
+    assert time.monotonic() - t0 < 1.0
+    wait_for(lambda: "AFTER0" in serials(a.events("usb.blocked")), 10, what="AFTER0 recorded")
+
+    def reports():
+        return [e for e in a.events("agent.spool_corrupt") if e["spool"].get("file") == "uplink cursor"]
+    damaged = case not in ("rolled-back", "huge")  # acks only move forward; the first 4 KiB are the cursor
+    if damaged:
+        wait_for(reports, 10, what="agent.spool_corrupt for the uplink cursor")
+        ev = reports()[0]
+        if claimed is not None:
+            assert ev["spool"]["damage"] == "seq_out_of_range" and ev["spool"]["claimed_seq"] == claimed, ev
+        a.wait_log(path, 5, since=offset)  # the log names the file
+    # Once per distinct value (or change of the file): another commit says nothing new.
+    bed.add_usb("0781", "5567", serial="AFTER1")
+    wait_for(lambda: "AFTER1" in serials(a.events("usb.blocked")), 10, what="AFTER1 recorded")
+    assert len(reports()) == (1 if damaged else 0), reports()
+    # Nothing was retired on the word of the tampered file: every waiting event is still there.
+    assert spool_reader.acked(spool_dir(a)) == top1
+    kept = set(serials(spool_reader.events(spool_dir(a), undelivered_only=True)))
+    assert set(waiting) | {"AFTER0", "AFTER1"} <= kept
+    assert a.running()
+    # A restart of mamorid with the file still there: it opens, and keeps everything.
+    assert a.stop(uplink=False) == 0
+    a.start(uplink=False)
+    assert set(waiting) <= set(serials(spool_reader.events(spool_dir(a), undelivered_only=True)))
+
+    # The uplink's user puts things right (a rolled-back cursor may stay:
+    # it only sends again what was delivered), and the uplink delivers.
+    if case not in ("rolled-back", "huge"):
+        os.unlink(path)
+    a.uplink.start()
+    wait_for(lambda: set(waiting) | {"AFTER0", "AFTER1"} <= set(serials(collector.events())), 15,
+             what="the waiting events delivered")
+    wait_for(lambda: drained(a), 10, what="drained")
+    check_everything_delivered(a, collector)
+    assert stat.S_ISREG(os.lstat(a.uplink.cursor).st_mode)
+    assert a.stop() == 0
+
+
+# ---- mamorid has no network ----
+
+_libc = ctypes.CDLL(None, use_errno=True)
+SYS_pidfd_getfd = 438
+
+
+def _socket_families(pid):
+    """The address family of every socket the process holds, each taken
+    from a copy of its descriptor (pidfd_getfd): an unbound or unconnected
+    socket counts too, which /proc/net lists do not show."""
+    fams = []
+    pidfd = os.pidfd_open(pid)
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    continue
+            except FileNotFoundError:
+                continue
+            mine = _libc.syscall(SYS_pidfd_getfd, pidfd, int(fd), 0)
+            if mine < 0:
+                continue  # closed meanwhile
+            with socket.socket(fileno=mine) as s:
+                fams.append(s.family)
+    finally:
+        os.close(pidfd)
+    return fams
+
+
+def _ip_sockets(pid):
+    return [f for f in _socket_families(pid) if f not in (socket.AF_UNIX, socket.AF_NETLINK)]
+
+
+# TLS, HTTP and the route netlink library. Not libcrypto: Debian's libkmod
+# links it (module signatures), and it speaks no protocol.
+TLS_LIBS = re.compile(r"/lib(curl|ssl|gnutls|nss3|nl-3|nl-route-3|nl-genl-3)[.-][^/\n]*$", re.M)
+
+
+def test_mamorid_has_no_ip_socket_and_no_tls(bed, make_agent, collector, pki):
+    """While events are recorded and delivered, mamorid never holds a
+    socket of another family than AF_UNIX and AF_NETLINK, and has no TLS or
+    HTTP library mapped; the uplink has both (so that the check sees what it
+    looks for)."""
+    a = make_agent(main_conf=collector_conf(collector, pki)).start()
+    uplink_had_ip = False
+    for i in range(10):
+        bed.add_usb("0781", "5567", serial=f"NET{i}")
+        for _ in range(5):
+            assert _ip_sockets(a.proc.pid) == [], "mamorid holds a socket of another family than unix or netlink"
+            uplink_had_ip = uplink_had_ip or bool(_ip_sockets(a.uplink.proc.pid))
+            time.sleep(0.01)
+    collector.wait_events(11)
+    assert _ip_sockets(a.proc.pid) == []
+    with open(f"/proc/{a.proc.pid}/maps") as f:
+        libs = sorted({m.group(0) for m in TLS_LIBS.finditer(f.read())})
+    assert libs == [], f"mamorid maps {libs}"
+    with open(f"/proc/{a.uplink.proc.pid}/maps") as f:
+        assert TLS_LIBS.search(f.read()), "the uplink maps no TLS library: the check sees nothing"
+    assert uplink_had_ip, "the uplink's IP socket was never seen: the check sees nothing"
+    assert a.stop() == 0
