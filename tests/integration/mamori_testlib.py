@@ -631,12 +631,12 @@ class Agent(Daemon):
         self.wait_notify("READY=1")
 
     def stop(self, sig=signal.SIGTERM, timeout=10, uplink=True):
-        """Stops mamorid (and, unless uplink=False, the uplink, by the same
-        signal); returns mamorid's exit status."""
-        rc = super().stop(sig, timeout)
+        """Stops mamorid (and, unless uplink=False, the uplink before it, by
+        the same signal: systemd's order, mamori-uplink.service being
+        After=mamori.service); returns mamorid's exit status."""
         if uplink:
             self.uplink.stop(sig, timeout)
-        return rc
+        return super().stop(sig, timeout)
 
     def kill9(self):
         """kill -9 of mamorid alone: the uplink goes on."""

@@ -175,5 +175,6 @@ def test_spool_directory_not_ours(bed, make_agent, collector, pki, case):
     assert ev["spool"]["file"] == "spool"
     new_event_delivered(a, bed, collector, "AFTER1")
     st = os.lstat(d)
-    assert os.path.isdir(d) and st.st_uid == 0 and st.st_mode & 0o777 == 0o700
+    # 02750: readable by its group (mamori-uplink, from tmpfiles), nobody else
+    assert os.path.isdir(d) and st.st_uid == 0 and st.st_mode & 0o7777 == 0o2750
     assert os.path.exists(d + ".bad-0")
