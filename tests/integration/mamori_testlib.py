@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 
 import gi
 
@@ -464,7 +465,10 @@ class Uplink(Daemon):
     program = "mamori-uplink"
 
     def __init__(self, agent, extra_env=None):
-        self.agent = agent
+        # Not a strong reference: a cycle would keep the agent, and with it
+        # the test's UsbBed, alive until some garbage collection finalizes
+        # that testbed in the middle of a later test.
+        self.agent = weakref.proxy(agent)
         self.state = os.path.join(agent.dir, "uplink-state")
         self.runtime = os.path.join(agent.dir, "uplink-run")
         self.notify_path = os.path.join(agent.dir, "uplink-notify.sock")
