@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+import fault_lib
 import spool_reader
 from mamori_testlib import wait_for
 from reporting_lib import check_feed, collector_conf, journaled, spool_dir, spool_max_seq
@@ -183,40 +184,67 @@ def test_blocking_goes_on_while_the_uplink_is_down(bed, make_agent, collector, p
 
 # ---- a spool the uplink cannot read ----
 
-def _pki_for(user_gid, pki, d):
+UPLINK_GID = 64123  # the group mamori-uplink of the test's mount namespace
+
+
+@pytest.fixture
+def uplink_group(tmp_path):
+    """The system group mamori-uplink (sysusers.d makes it on a real
+    install), in a mount namespace of the test's own: its /etc/group is a
+    copy with that line added, bind-mounted; nothing leaks to the machine."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    fault_lib.private_mounts()
+    group = tmp_path / "group"
+    with open("/etc/group") as f:
+        text = f.read()
+    group.write_text(text + ("" if text.endswith("\n") else "\n") + f"mamori-uplink:x:{UPLINK_GID}:\n")
+    os.chmod(group, 0o644)
+    fault_lib.bind_file("/etc/group", str(group))
+    try:
+        yield UPLINK_GID
+    finally:
+        fault_lib.umount("/etc/group")
+
+
+def _pki_for(gid, pki, d):
     """The collector's files as packaging installs them: the client key
-    root:<the uplink's group> 0640, readable by the uplink alone."""
+    root:mamori-uplink 0640, readable by the uplink and root alone."""
     os.makedirs(d, mode=0o755)
     os.chmod(d, 0o755)
     out = dict(pki)
     for key, mode in (("ca", 0o644), ("client_cert", 0o644), ("client_key", 0o640)):
         dst = os.path.join(d, os.path.basename(pki[key]))
         shutil.copyfile(pki[key], dst)
-        os.chown(dst, 0, user_gid if key == "client_key" else 0)
+        os.chown(dst, 0, gid if key == "client_key" else 0)
         os.chmod(dst, mode)
         out[key] = dst
     return out
 
 
-def test_uplink_cannot_read_the_spool(bed, make_agent, collector, pki):
-    """The uplink as its own user (nobody here) reads a spool that
-    tmpfiles made root:<its group> 2750. Denied (the directory root's
-    alone), it says so clearly, in its log and in status, and goes on
-    running; mamorid keeps every event; readable again, they are delivered."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv")
+def test_uplink_cannot_read_the_spool(bed, make_agent, collector, pki, uplink_group):
+    """The uplink as its own user (nobody, group mamori-uplink here) reads a
+    spool that tmpfiles made root:mamori-uplink 2750, with the client key
+    root:mamori-uplink 0640. Denied (the directory root's alone), it says
+    so clearly, in its log and in status, and goes on running; mamorid
+    keeps every event; readable again, they are delivered at the next flush
+    (the uplink cannot watch a directory it cannot read: its log names
+    `mamorictl flush`)."""
     a = make_agent()
     os.chmod(a.dir, 0o711)
-    mine = _pki_for(NOBODY, pki, os.path.join(a.dir, "pki"))
+    mine = _pki_for(uplink_group, pki, os.path.join(a.dir, "pki"))
     a.write_conf(collector_conf(collector, mine, backoff_min="200ms", backoff_max="1s"))
+    # mamorid loads the same file: the key's packaging mode is no error to it either
+    rc, out, err = a.check_config()
+    assert rc == 0, out + err
     # what systemd (StateDirectoryMode=0711) and tmpfiles.d make before the services start
     os.makedirs(a.state, mode=0o711)
     os.chmod(a.state, 0o711)
     d = spool_dir(a)
     os.mkdir(d)
-    os.chown(d, 0, NOBODY)
+    os.chown(d, 0, uplink_group)
     os.chmod(d, 0o2750)
-    a.uplink.user = (NOBODY, NOBODY)
+    a.uplink.user = (NOBODY, uplink_group)
     a.start()
     with open(f"/proc/{a.uplink.proc.pid}/status") as f:
         assert re.search(r"^Uid:\s+65534\s", f.read(), re.M), "the uplink does not run as nobody"
@@ -241,12 +269,17 @@ def test_uplink_cannot_read_the_spool(bed, make_agent, collector, pki):
     assert serials(collector.events()) == []
     assert a.uplink.running()
 
-    # Readable again: delivered, with no new event to wake it.
+    # The log says how to go on once it is fixed; readable again, a flush
+    # (no new event) delivers what was kept.
+    assert "mamorictl flush" in line or "mamorictl flush" in a.uplink.run_log(), a.uplink.run_log()[-3000:]
     os.chmod(d, 0o2750)
+    p = ctl(a, "flush")
+    assert p.returncode == 0 and "Flushing" in p.stdout, p.stdout + p.stderr
     try:
         wait_for(lambda: set(plugged) <= set(serials(collector.events())), 20, what="the kept events delivered")
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- the uplink's log ---\n{a.uplink.run_log()[-4000:]}") from None
+    wait_for(lambda: status(a)["uplink"].get("last_error") is None, 10, what="the error gone from status")
     check_everything_delivered(a, collector)
     assert a.stop() == 0
 
