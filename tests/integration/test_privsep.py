@@ -15,8 +15,10 @@ import re
 import shutil
 import socket
 import stat
+import struct
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -448,3 +450,44 @@ def test_mamorid_has_no_ip_socket_and_no_tls(bed, make_agent, collector, pki):
         assert TLS_LIBS.search(f.read()), "the uplink maps no TLS library: the check sees nothing"
     assert uplink_had_ip, "the uplink's IP socket was never seen: the check sees nothing"
     assert a.stop() == 0
+
+
+# ---- the durability rule: nothing past the committed mark ----
+
+def _write_committed(spool, seq):
+    """spool/committed as mamorid writes it after each commit's fdatasync:
+    "MSK1", pad, the last durable seq, crc32 of the first 16 bytes."""
+    b = struct.pack("<4sIQ", b"MSK1", 0, seq)
+    with open(os.path.join(spool, "committed"), "r+b") as f:
+        f.write(b + struct.pack("<I", zlib.crc32(b) & 0xFFFFFFFF))
+
+
+def test_uplink_sends_nothing_past_the_committed_mark(bed, make_agent, collector, pki):
+    """A record mamorid wrote but has not made durable (its fdatasync and
+    the committed mark still to come) could be torn by a crash and its seq
+    handed out again: the uplink never sends it. Five events recorded, the
+    mark set back to 2: the first batch holds 1 and 2 only; the mark moved
+    on, the rest follows."""
+    a = make_agent()  # no collector: everything stays in the spool
+    a.start()
+    for i in range(4):
+        bed.add_usb("0781", "5567", serial=f"M{i}")
+    a.wait_events("usb.blocked", 4)
+    assert a.stop() == 0
+    top = spool_max_seq(a)
+    assert top >= 5
+    d = spool_dir(a)
+    _write_committed(d, 2)
+    a.write_conf(collector_conf(collector, pki))
+    a.uplink.start()  # mamorid is not running: nothing moves the mark but the test
+    collector.wait_events(2)
+    first = collector.requests[0]
+    assert [e["seq"] for e in first["events"]] == [1, 2], [e["seq"] for e in first["events"]]
+    assert sorted(e["seq"] for e in collector.events()) == [1, 2]
+    wait_for(lambda: a.uplink.acked() == 2, 5, what="the uplink's cursor at 2")
+    # the mark moves (inotify wakes the uplink): the rest goes
+    _write_committed(d, top)
+    collector.wait_events(top)
+    check_feed(collector.events())
+    assert max(e["seq"] for e in collector.events()) == top
+    assert a.uplink.stop() == 0
