@@ -98,17 +98,24 @@ def test_kill9_of_either_process_during_bursts(bed, make_agent, collector, pki):
                 a.start(uplink=False)
             offset = a.log_size()
             at = rng.randint(2, 6)
+            mine = []
             for k in range(8):
                 serial = f"L{len(plugged):05d}"
                 bed.add_usb("0781", "5567", serial=serial)
                 plugged.append(serial)
+                mine.append(serial)
+                if k == 0:
+                    # the stream is being recorded: its first event is journaled
+                    a.wait_log(f'serial "{serial}"', 10, since=offset, interval=0.001)
                 if k == at:
-                    time.sleep(rng.uniform(0.0, 0.005))
+                    time.sleep(rng.uniform(0.0, 0.003))
                     a.kill9()
                     kills["mamorid"] += 1
                     with open(a.stderr_path, "rb") as f:
                         f.seek(offset)
-                        mid_stream += b'serial "L' in f.read()
+                        log = f.read()
+                    # some of the stream recorded, some still on its way
+                    mid_stream += sum(f'serial "{x}"'.encode() in log for x in mine) < len(mine)
         else:
             # the uplink: killed while it delivers the burst of mamorid's start
             n0 = len(collector.events("usb.blocked"))
