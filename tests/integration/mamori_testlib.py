@@ -453,8 +453,12 @@ class Daemon(NotifiedProcess):
                 raise AssertionError(f"{self.program} exited with {self.proc.returncode} while waiting for "
                                      f"{needle!r}:\n{self.run_log()[-3000:]}")
             return False
-        wait_for(seen, timeout, interval=interval, what=f"{needle!r} in the log of {self.program}\n--- its end ---\n"
-                 + (self.log()[-3000:] if os.path.exists(self.stderr_path) else ""))
+        try:
+            wait_for(seen, timeout, interval=interval, what=f"{needle!r} in the log of {self.program}")
+        except AssertionError as e:
+            if str(e).startswith("timed out"):  # (an exit says its own log)
+                raise AssertionError(f"{e}\n--- its end ---\n{self.run_log()[-3000:]}") from None
+            raise
 
 
 class Uplink(Daemon):
