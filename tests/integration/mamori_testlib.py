@@ -582,8 +582,11 @@ class Agent(Daemon):
     def uplink_wanted(self):
         if self.want_uplink is not None:
             return self.want_uplink
-        with open(self.conf) as f:
-            return "collector" in f.read()
+        try:
+            with open(self.conf) as f:
+                return "collector" in f.read()
+        except FileNotFoundError:
+            return False  # a test of a missing mamori.conf
 
     def write_conf(self, text):
         # The pattern check runs on every agent (default: ClamAV in
