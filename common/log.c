@@ -15,6 +15,8 @@
 
 static LogTarget log_target = LOG_TARGET_STDERR;
 static int log_max_level = LOG_INFO;
+/* Which program speaks: stderr's "NAME[pid]" and the journal's SYSLOG_IDENTIFIER. */
+static const char *log_identifier = "mamorid";
 
 static const char *const log_level_table[] = {
         [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
@@ -30,6 +32,10 @@ int log_level_from_string(const char *s) {
 
 void log_set_max_level(int level) {
         log_max_level = level;
+}
+
+void log_set_identifier(const char *name) {
+        log_identifier = name;
 }
 
 int log_get_max_level(void) {
@@ -85,7 +91,8 @@ static void log_to_stderr(int level, const char *message_id, const LogField *fie
         size_t n = 0;
         int r;
 
-        r = snprintf(line, sizeof line, "mamorid[%d] <%s> %s", (int) getpid(), log_level_table[level & LOG_PRIMASK], msg);
+        r = snprintf(line, sizeof line, "%s[%d] <%s> %s", log_identifier, (int) getpid(),
+                     log_level_table[level & LOG_PRIMASK], msg);
         n = r < 0 ? 0 : MIN((size_t) r, sizeof line - 1);
         if (message_id && n < sizeof line - 1) {
                 r = snprintf(line + n, sizeof line - n, " MESSAGE_ID=%s", message_id);
@@ -114,7 +121,8 @@ static void log_dispatch(int level, int error, const char *file, int line, const
         /* MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MESSAGE_ID, ERRNO, CODE_* and fields */
         size_t n_iov = 0, max = 8 + n_fields;
         struct iovec iov[max];
-        char buf_msg[8192], buf_prio[32], buf_id[64], buf_errno[32], buf_file[512], buf_line[32], buf_func[256];
+        char buf_msg[8192], buf_prio[32], buf_ident[64], buf_id[64], buf_errno[32], buf_file[512], buf_line[32],
+                buf_func[256];
         char *field_bufs[n_fields + 1]; /* + 1: a VLA may not be empty */
         size_t n_alloc = 0;
 
@@ -127,7 +135,7 @@ static void log_dispatch(int level, int error, const char *file, int line, const
 
         ADD(buf_msg, "MESSAGE=%s", msg);
         ADD(buf_prio, "PRIORITY=%d", level & LOG_PRIMASK);
-        iov[n_iov++] = (struct iovec){ (char *) "SYSLOG_IDENTIFIER=mamorid", 25 };
+        ADD(buf_ident, "SYSLOG_IDENTIFIER=%s", log_identifier);
         if (message_id)
                 ADD(buf_id, "MESSAGE_ID=%s", message_id);
         if (error != 0)

@@ -24,19 +24,19 @@ typedef struct LogField {
 void log_open(LogTarget target);
 void log_set_max_level(int level);
 int log_get_max_level(void);
+/* The program's name in every line (default "mamorid"); name must outlive the program. */
+void log_set_identifier(const char *name);
 int log_level_from_string(const char *s);
 LogTarget log_get_target(void);
 
-int log_internal(int level, int error, const char *file, int line, const char *func,
-                 const char *format, ...) _printf_(6, 7);
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)
+        _printf_(6, 7);
 
 /* A log line with a MESSAGE_ID (see log-ids.h) and extra journal fields. */
-int log_struct_internal(int level, int error, const char *message_id,
-                        const LogField *fields, size_t n_fields,
+int log_struct_internal(int level, int error, const char *message_id, const LogField *fields, size_t n_fields,
                         const char *format, ...) _printf_(6, 7);
 
-#define log_full_errno(level, error, ...) \
-        log_internal(level, error, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_full_errno(level, error, ...) log_internal(level, error, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_full(level, ...) (void) log_full_errno(level, 0, __VA_ARGS__)
 
 #define log_debug(...) log_full(LOG_DEBUG, __VA_ARGS__)

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <unistd.h>
 
+#include "config-paths.h"
 #include "macro.h"
 #include "trusted-file.h"
 
@@ -34,6 +38,25 @@ static const char *trust_kind_of(mode_t m) {
         /* clang-format on */
 }
 
+/* The group mamori-uplink runs as (sysusers.d); MAMORI_UPLINK_GROUP names
+ * another one for tests. */
+static const char *trust_uplink_group_name(void) {
+        const char *e = getenv("MAMORI_UPLINK_GROUP");
+        return e && *e ? e : MAMORI_UPLINK_GROUP;
+}
+
+static bool trust_secret_group_ok(gid_t gid) {
+        struct group grp, *found = NULL;
+        char buf[4096];
+
+        if (gid == 0 || gid == getegid())
+                return true;
+        /* Looked up only for a group-readable secret: /etc/group (sysusers). */
+        if (getgrnam_r(trust_uplink_group_name(), &grp, buf, sizeof buf, &found) != 0 || !found)
+                return false;
+        return found->gr_gid == gid;
+}
+
 int trust_check_stat(const struct stat *st, bool dir, TrustFlags flags, char **ret_why) {
         unsigned mode;
 
@@ -60,10 +83,15 @@ int trust_check_stat(const struct stat *st, bool dir, TrustFlags flags, char **r
                 return trust_why(ret_why, -EPERM,
                                  "writable by group (gid %u, mode %04o): only root may be able to change it (chmod g-w)",
                                  (unsigned) st->st_gid, mode);
-        if ((flags & TRUST_SECRET) && ((st->st_mode & 0007) || ((st->st_mode & 0070) && st->st_gid != 0)))
+        /* A secret: never other-readable; group-readable only by root's group,
+         * the caller's own (mamori-uplink reads root:mamori-uplink 0640), or,
+         * for mamorid and check-config, the uplink's group, which it is meant for. */
+        if ((flags & TRUST_SECRET) &&
+            ((st->st_mode & 0007) || ((st->st_mode & 0070) && !trust_secret_group_ok(st->st_gid))))
                 return trust_why(ret_why, -EPERM,
-                                 "readable by other users (mode %04o): it must be readable by root only (chmod 600)",
-                                 mode);
+                                 "readable by other users (mode %04o): it must be readable by root only (chmod 600), "
+                                 "or by root and the group of mamori-uplink (chgrp %s, chmod 640), not gid %u",
+                                 mode, trust_uplink_group_name(), (unsigned) st->st_gid);
         return 0;
 }
 

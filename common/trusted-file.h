@@ -24,7 +24,9 @@
 #include <sys/stat.h>
 
 typedef enum TrustFlags {
-        TRUST_SECRET = 1 << 0, /* readable by root only (the group may read when it is gid 0) */
+        /* Readable by root only; the group may read when it is gid 0 or the caller's own
+         * effective gid (mamori-uplink's key and token: root:mamori-uplink 0640). Never others. */
+        TRUST_SECRET = 1 << 0,
 } TrustFlags;
 
 /* Checks a stat of something that must be a directory (dir) or a regular

@@ -6,7 +6,6 @@
 
 #include "config-paths.h"
 
-#include "delivered-stub.h" /* TEMPORARY: until h-spool is merged */
 #include "log.h"
 #include "reporting.h"
 
@@ -206,6 +205,15 @@ static void reporting_on_damaged(const SpoolFinding *f, void *userdata) {
                                          "The spool ended in an interrupted write (%s, %" PRIu64 " bytes at offset %" PRIu64
                                          "): it was never committed, so nothing recorded is lost; cut off",
                                          f->file, f->bytes, f->offset);
+        else if (f->kind == SPOOL_DAMAGE_CURSOR && streq_ptr(f->file, "uplink cursor"))
+                (void) event_set_message(e, "The delivery cursor of mamori-uplink is unreadable: not believed; nothing "
+                                            "is retired from the spool until it is readable again");
+        else if (f->kind == SPOOL_DAMAGE_SEQ_RANGE && streq_ptr(f->file, "uplink cursor"))
+                (void) event_set_message(e,
+                                         "The delivery cursor of mamori-uplink claims seq %" PRIu64
+                                         ", past the newest durable record %" PRIu64
+                                         " or any sane seq: not believed; nothing is retired from the spool",
+                                         f->bad_seq, f->last_good_seq);
         else if (f->kind == SPOOL_DAMAGE_CURSOR)
                 (void) event_set_message(
                         e,
@@ -418,16 +426,17 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
                                 q == -EBUSY ? " (another mamorid uses it)" : "");
         else {
                 spool_set_callbacks(r->spool, &cb, r);
-                q = spool_attach_event(r->spool, r->event, COMMIT_PRIORITY);
-                if (q < 0)
-                        return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
-                /* What mamori-uplink delivered retires segments (DESIGN-11 "Acks"). */
+                /* What mamori-uplink delivered retires segments (DESIGN-11 "Acks").
+                 * Before attaching: what this first read finds is reported at once. */
                 q = spool_set_delivered_source(r->spool, uplink_link_cursor_path(r->uplink));
                 if (q == -ENOMEM)
                         return q;
                 if (q < 0)
                         log_warning_errno(q, "Cannot read the delivery cursor of mamori-uplink %s: %m",
                                           uplink_link_cursor_path(r->uplink));
+                q = spool_attach_event(r->spool, r->event, COMMIT_PRIORITY);
+                if (q < 0)
+                        return log_error_errno(q, "Cannot attach the spool to the event loop: %m");
         }
 
         *ret = TAKE_PTR(r);
@@ -523,11 +532,14 @@ void reporting_commit(Reporting *r) {
 }
 
 int reporting_flush(Reporting *r) {
-        if (!r || !r->policy || !r->policy->collector.url)
+        if (!r)
                 return -ENOTCONN;
-        /* Durable first: the uplink reads only up to the committed mark. */
+        /* Durable first, with or without a collector: mamorictl reads the
+         * spool next, and the uplink reads only up to the committed mark. */
         if (r->spool)
                 (void) spool_commit(r->spool);
+        if (!r->policy || !r->policy->collector.url)
+                return -ENOTCONN;
         return uplink_link_flush(r->uplink);
 }
 

@@ -6,12 +6,15 @@
  * - spool-segment.c: the segment files: opening, scanning, repairing damage,
  *   rotation, reclaiming space;
  * - spool-bound.c: the size bound, and what is dropped when it is reached;
- * - spool-cursor.c: the ack cursor's two checksummed slots. */
+ * - spool-cursor.c: the ack cursor's two checksummed slots, and the uplink's
+ *   cursor that mamorid pulls;
+ * - spool-reader.c: the uplink's read-only view of mamorid's spool. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/stat.h>
 #include <systemd/sd-event.h>
 
 #include "spool-record.h"
@@ -55,13 +58,49 @@ typedef struct Segment {
         Rec *recs;
         size_t n, cap;
         bool dirty; /* holds damaged bytes that a rewrite would remove */
+        /* reader: the inode the fd holds (a rewrite renames another over the
+         * name); size is how far the file is indexed. */
+        dev_t dev;
+        ino_t ino;
+        bool spent; /* reader: wholly delivered, fd and index dropped; the file waits for mamorid */
 } Segment;
+
+/* What an unreadable uplink cursor looked like when it was reported. */
+typedef struct SpoolDeliveredKey {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+        int error;
+} SpoolDeliveredKey;
+
+/* Both cursor slots and what lies between them. */
+#define SPOOL_CURSOR_FILE_SIZE (512u + 32u)
+/* The `committed` mark: "MSK1", pad, the last durable seq, crc32 of 0..15. */
+#define SPOOL_COMMITTED_MAGIC UINT32_C(0x314b534d)
+#define SPOOL_COMMITTED_SIZE 20u
 
 struct Spool {
         char *dir;
         int dir_fd;
-        int cursor_fd;
+        int cursor_fd;    /* writer: <dir>/cursor; reader: its own cursor */
+        int committed_fd; /* writer: <dir>/committed */
         bool sync;
+        bool reader; /* the uplink's read-only view */
+        gid_t dir_gid;
+
+        /* writer: the uplink's cursor */
+        char *delivered_path;
+        SpoolDeliveredKey delivered_bad;
+        bool delivered_bad_valid;
+        uint64_t delivered_bad_seq;
+        bool delivered_bad_seq_valid;
+
+        /* reader */
+        uint64_t committed; /* what mamorid says is durable */
+        char *cursor_path;
+        dev_t dir_dev;
+        ino_t dir_ino;
 
         uint64_t max_bytes, seg_size, force_bytes;
         Segment **segs;
@@ -120,11 +159,26 @@ int spool_open_dir(Spool *s);
 int spool_segments_load(Spool *s);
 int spool_segment_active(Spool *s, Segment **ret);
 int spool_reclaim(Spool *s, bool rewrite);
+void spool_committed_encode(uint8_t buf[static SPOOL_COMMITTED_SIZE], uint64_t seq);
+int spool_committed_decode(const uint8_t *buf, size_t len, uint64_t *ret_seq);
+int spool_committed_store(Spool *s, uint64_t seq);
 
 /* spool-cursor.c */
+/* The newer of the two slots; -EBADMSG when neither checks out. */
+int spool_cursor_parse(const uint8_t *buf, size_t len, uint64_t *ret_gen, uint64_t *ret_acked);
+int spool_cursor_read_fd(int fd, uint64_t *ret_gen, uint64_t *ret_acked);
+int spool_cursor_check_gen(Spool *s);
 int spool_cursor_load(Spool *s);
-int spool_cursor_store(Spool *s, uint64_t acked);
+/* sync false: the uplink's cursor, which mamorid pulls, is the durable record
+ * of what was delivered; mamorid's own copy may lag it after a crash. */
+int spool_cursor_store(Spool *s, uint64_t acked, bool sync);
+/* spool_ack() that leaves the cursor's fsync out (see spool_cursor_store()). */
+int spool_ack_lazy(Spool *s, uint64_t last_seq);
 int spool_cursor_check(Spool *s, uint64_t top);
+
+/* spool-reader.c */
+/* Forgets wholly delivered segments (the reader removes nothing on disk). */
+void spool_reader_forget(Spool *s);
 
 /* spool-bound.c */
 uint64_t spool_high_water(const Spool *s);

@@ -7,6 +7,8 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "log.h"
 #include "spool-internal.h"
 
@@ -153,14 +155,48 @@ int spool_open_file(Spool *s, const char *name, int flags) {
         r = spool_clear_non_file(s, name);
         if (r < 0)
                 return r;
-        fd = openat(s->dir_fd, name, O_RDWR | OPEN_FLAGS | flags, 0600);
+        fd = openat(s->dir_fd, name, O_RDWR | OPEN_FLAGS | flags, 0640);
         if (fd < 0)
                 return negative_errno();
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 close(fd);
                 return -EBADFD; /* swapped since the check */
         }
+        /* Readable by the uplink (the directory's group), whatever the umask,
+         * and for files an older version made 0600. */
+        if (st.st_gid != s->dir_gid && fchown(fd, (uid_t) -1, s->dir_gid) < 0)
+                log_debug_errno(errno, "Cannot give %s/%s the spool's group: %m", s->dir, name);
+        if ((st.st_mode & 07777) != 0640 && fchmod(fd, 0640) < 0)
+                log_debug_errno(errno, "Cannot make %s/%s mode 0640: %m", s->dir, name);
         return fd;
+}
+
+/* ---- the committed mark ---- */
+
+void spool_committed_encode(uint8_t buf[static SPOOL_COMMITTED_SIZE], uint64_t seq) {
+        memset(buf, 0, SPOOL_COMMITTED_SIZE);
+        spool_put_le32(buf, SPOOL_COMMITTED_MAGIC);
+        spool_put_le64(buf + 8, seq);
+        spool_put_le32(buf + 16, (uint32_t) crc32(0L, buf, 16));
+}
+
+int spool_committed_decode(const uint8_t *buf, size_t len, uint64_t *ret_seq) {
+        if (len < SPOOL_COMMITTED_SIZE || spool_le32(buf) != SPOOL_COMMITTED_MAGIC ||
+            spool_le32(buf + 16) != (uint32_t) crc32(0L, buf, 16))
+                return -EBADMSG;
+        *ret_seq = spool_le64(buf + 8);
+        return 0;
+}
+
+/* After the data is durable: tells the uplink how far it may read. No sync:
+ * the mark only ever lags the records. */
+int spool_committed_store(Spool *s, uint64_t seq) {
+        uint8_t buf[SPOOL_COMMITTED_SIZE];
+
+        if (s->committed_fd < 0)
+                return 0;
+        spool_committed_encode(buf, seq);
+        return spool_pwrite_all(s->committed_fd, buf, sizeof buf, 0);
 }
 
 /* ---- loading ---- */
@@ -608,7 +644,8 @@ int spool_open_dir(Spool *s) {
                 struct stat st;
                 int fd, r = 0;
 
-                if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
+                bool made = mkdir(s->dir, 0750) >= 0;
+                if (!made && errno != EEXIST)
                         return negative_errno();
                 fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0)
@@ -619,11 +656,16 @@ int spool_open_dir(Spool *s) {
                         r = -EPERM;
                 if (r == 0) {
                         assert(fd >= 0); /* r is negative whenever the open or the fstat failed */
-                        if ((st.st_mode & 07777) != 0700) {
-                                log_warning("The spool %s had mode %04o: made 0700.", s->dir,
-                                            (unsigned) st.st_mode & 07777);
-                                (void) fchmod(fd, 0700);
+                        /* Ours, and at most readable by its group (the uplink's, set by
+                         * tmpfiles; setgid so that the files get it too): 02750. */
+                        mode_t mode = st.st_mode & 07777, want = made ? 02750 : (mode & 02750) | 0700;
+                        if (mode != want) {
+                                if (!made)
+                                        log_warning("The spool %s had mode %04o: made %04o.", s->dir, (unsigned) mode,
+                                                    (unsigned) want);
+                                (void) fchmod(fd, want);
                         }
+                        s->dir_gid = st.st_gid;
                         s->dir_fd = fd;
                         spool_check_parent(s);
                         return 0;

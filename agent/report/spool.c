@@ -26,6 +26,26 @@ DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(spool_damage, SpoolDamage, "unknow
 
 /* ---- open, free ---- */
 
+/* The `committed` mark says what the uplink may read. What is on disk at open
+ * may have been written by a process that died before its sync: made durable
+ * now, before the mark lets the uplink send it. */
+static int spool_committed_open(Spool *s) {
+        int r;
+
+        s->committed_fd = spool_open_file(s, "committed", O_CREAT);
+        if (s->committed_fd < 0)
+                return log_error_errno(s->committed_fd, "Cannot open %s/committed: %m", s->dir);
+        if (s->n_segs > 0) {
+                r = spool_sync_fd(s, s->segs[s->n_segs - 1]->fd);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot sync the spool in %s: %m", s->dir);
+        }
+        r = spool_committed_store(s, s->next_seq - 1);
+        if (r < 0)
+                return log_error_errno(r, "Cannot write %s/committed: %m", s->dir);
+        return 0;
+}
+
 void spool_add_finding(Spool *s, const SpoolFinding *f) {
         SpoolFinding *n = reallocarray(s->findings, s->n_findings + 1, sizeof *n);
         if (!n) {
@@ -61,7 +81,7 @@ int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
         s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        s->dir_fd = s->cursor_fd = -EBADF;
+        s->dir_fd = s->cursor_fd = s->committed_fd = -EBADF;
         s->sync = !(opt && opt->no_sync);
         s->next_seq = 1;
         spool_set_max_bytes(s, opt ? opt->max_bytes : 0);
@@ -97,6 +117,9 @@ int spool_open(const char *dir, const SpoolOptions *opt, Spool **ret) {
         r = spool_reclaim(s, false);
         if (r < 0)
                 log_warning_errno(r, "Cannot compact the spool in %s yet: %m", dir);
+        r = spool_committed_open(s);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -117,6 +140,10 @@ Spool *spool_free(Spool *s) {
         free(s->qbuf);
         free(s->qrec);
         free(s->findings);
+        free(s->delivered_path);
+        free(s->cursor_path);
+        if (s->committed_fd >= 0)
+                close(s->committed_fd);
         if (s->cursor_fd >= 0)
                 close(s->cursor_fd);
         if (s->dir_fd >= 0)
@@ -169,9 +196,10 @@ int spool_attach_event(Spool *s, sd_event *e, int64_t priority) {
         (void) sd_event_source_set_priority(s->retry, priority);
         (void) sd_event_source_set_priority(s->defer, priority);
         (void) sd_event_source_set_description(s->defer, "spool-commit");
-        return sd_event_source_set_enabled(s->defer, s->n_findings || s->qn || s->bytes > spool_high_water(s)
-                                                             ? SD_EVENT_ONESHOT
-                                                             : SD_EVENT_OFF);
+        return sd_event_source_set_enabled(s->defer,
+                                           s->n_findings || s->qn || (!s->reader && s->bytes > spool_high_water(s))
+                                                   ? SD_EVENT_ONESHOT
+                                                   : SD_EVENT_OFF);
 }
 
 /* ---- append, commit ---- */
@@ -226,6 +254,8 @@ int spool_append(Spool *s, const char *json, size_t len, uint8_t severity, usec_
         assert(s);
         assert(json);
 
+        if (s->reader)
+                return -EROFS;
         if (len == 0 || len > SPOOL_EVENT_MAX)
                 return -E2BIG;
         if (s->next_seq > SPOOL_RECORD_SEQ_MAX - SPOOL_DROP_MAX_RANGES)
@@ -247,6 +277,9 @@ static int spool_commit_queued(Spool *s) {
         uint64_t last;
         int r;
 
+        /* What the uplink delivered, so that making room reclaims it first. */
+        if (s->delivered_path && (s->qn > 0 || s->bytes + s->qlen > spool_high_water(s)))
+                (void) spool_pull_delivered(s);
         spool_make_room(s);
         if (s->qn == 0)
                 return 0;
@@ -284,6 +317,12 @@ static int spool_commit_queued(Spool *s) {
         s->qlen = 0;
         s->commits++;
 
+        /* Before the drops settle (which may rewrite segments): the uplink
+         * then sees the tombstone no later than the rewrite. */
+        r = spool_committed_store(s, last);
+        if (r < 0)
+                log_warning_errno(r, "Cannot write %s/committed (the uplink waits for the next commit): %m", s->dir);
+
         spool_drop_settle(s);
 
         if (s->cb.committed)
@@ -295,6 +334,8 @@ int spool_commit(Spool *s) {
         int r;
 
         assert(s);
+        if (s->reader)
+                return -EROFS;
         if (s->in_commit)
                 return 0;
         s->in_commit = true;
@@ -455,7 +496,7 @@ void spool_release(Spool *s) {
         s->inflight_last = 0;
 }
 
-int spool_ack(Spool *s, uint64_t last_seq) {
+static int spool_ack_with(Spool *s, uint64_t last_seq, bool sync) {
         int r;
 
         assert(s);
@@ -464,7 +505,7 @@ int spool_ack(Spool *s, uint64_t last_seq) {
                 return 0;
         if (last_seq >= s->next_seq)
                 return -ERANGE;
-        r = spool_cursor_store(s, last_seq);
+        r = spool_cursor_store(s, last_seq, sync);
         if (r < 0)
                 return r;
         size_t i, k;
@@ -474,10 +515,22 @@ int spool_ack(Spool *s, uint64_t last_seq) {
                                 if (!(s->segs[i]->recs[k].flags & REC_GONE))
                                         s->n_live--;
         s->acked = last_seq;
+        if (s->reader) {
+                spool_reader_forget(s);
+                return 0;
+        }
         r = spool_reclaim(s, false);
         if (r < 0)
                 log_warning_errno(r, "Cannot remove delivered segments from the spool: %m");
         return 0;
+}
+
+int spool_ack(Spool *s, uint64_t last_seq) {
+        return spool_ack_with(s, last_seq, true);
+}
+
+int spool_ack_lazy(Spool *s, uint64_t last_seq) {
+        return spool_ack_with(s, last_seq, false);
 }
 
 /* ---- inspection ---- */

@@ -50,15 +50,15 @@
 typedef struct Spool Spool;
 
 typedef struct SpoolOptions {
-        uint64_t max_bytes; /* 0: SPOOL_DEFAULT_MAX_BYTES */
-        bool no_sync;       /* unit tests and the fuzzer only: skip fsync */
+        uint64_t max_bytes;    /* 0: SPOOL_DEFAULT_MAX_BYTES */
+        bool no_sync;          /* unit tests and the fuzzer only: skip fsync */
         uint64_t min_next_seq; /* seqs below this were handed out before (an older format) */
 } SpoolOptions;
 
 typedef enum SpoolDamage {
-        SPOOL_DAMAGE_TORN,    /* an interrupted write at the end: it was never committed */
-        SPOOL_DAMAGE_CORRUPT, /* committed bytes that no longer check out */
-        SPOOL_DAMAGE_CURSOR,  /* the ack cursor could not be read: delivered events may be sent again */
+        SPOOL_DAMAGE_TORN,      /* an interrupted write at the end: it was never committed */
+        SPOOL_DAMAGE_CORRUPT,   /* committed bytes that no longer check out */
+        SPOOL_DAMAGE_CURSOR,    /* the ack cursor could not be read: delivered events may be sent again */
         SPOOL_DAMAGE_SEQ_RANGE, /* a cursor or seq floor beyond the records or any sane seq: not believed */
         SPOOL_DAMAGE_OVERSIZED, /* a segment larger than the spool ever writes: what lies past SPOOL_SEGMENT_MAX is cut */
         SPOOL_DAMAGE_NOT_A_FILE, /* a directory, symlink, FIFO, socket or device where a file of the spool belongs,
@@ -76,27 +76,27 @@ typedef struct SpoolFinding {
         uint64_t last_good_seq; /* the last intact record before it; 0: none */
         uint64_t lost_first;    /* seqs that may have been in it; lost_first > lost_last: none */
         uint64_t lost_last;
-        bool cut;               /* removed from the file, or the file moved out of the way (else skipped) */
-        uint64_t bad_seq;       /* SPOOL_DAMAGE_SEQ_RANGE: the seq not believed */
+        bool cut;         /* removed from the file, or the file moved out of the way (else skipped) */
+        uint64_t bad_seq; /* SPOOL_DAMAGE_SEQ_RANGE: the seq not believed */
 } SpoolFinding;
 
 typedef struct SpoolDrop {
-        const char *reason;                   /* "spool_full" */
-        uint64_t count;                       /* events dropped by this record */
-        uint64_t by_severity[5];              /* indexed by severity */
+        const char *reason;      /* "spool_full" */
+        uint64_t count;          /* events dropped by this record */
+        uint64_t by_severity[5]; /* indexed by severity */
         uint64_t first_seq, last_seq;
-        usec_t oldest_time, newest_time;      /* CLOCK_REALTIME of the events dropped */
-        const uint64_t (*ranges)[2];          /* seq ranges, first..last inclusive */
+        usec_t oldest_time, newest_time; /* CLOCK_REALTIME of the events dropped */
+        const uint64_t (*ranges)[2];     /* seq ranges, first..last inclusive */
         size_t n_ranges;
         uint64_t max_bytes;
-        uint64_t total_dropped;               /* since the spool was opened, this drop included */
+        uint64_t total_dropped; /* since the spool was opened, this drop included */
 } SpoolDrop;
 
 typedef struct SpoolCallbacks {
         /* Renders the event that reports a drop: one JSON line carrying `seq`.
          * Called inside a commit; must not call back into the spool. */
-        int (*render_drop)(const SpoolDrop *d, uint64_t seq, uint8_t *ret_severity, usec_t *ret_time,
-                           char **ret_json, size_t *ret_len, void *userdata);
+        int (*render_drop)(const SpoolDrop *d, uint64_t seq, uint8_t *ret_severity, usec_t *ret_time, char **ret_json,
+                           size_t *ret_len, void *userdata);
         /* After every commit: every record up to last_seq is durable, or error < 0. */
         void (*committed)(uint64_t last_seq, int error, void *userdata);
         /* Damage was found; called from the event loop, never from inside a spool call. */
@@ -104,22 +104,22 @@ typedef struct SpoolCallbacks {
 } SpoolCallbacks;
 
 typedef struct SpoolStats {
-        uint64_t depth;           /* events recorded (or queued) and not yet delivered */
-        uint64_t queued;          /* of which not yet durable */
-        uint64_t bytes;           /* on disk */
+        uint64_t depth;  /* events recorded (or queued) and not yet delivered */
+        uint64_t queued; /* of which not yet durable */
+        uint64_t bytes;  /* on disk */
         uint64_t max_bytes;
         uint64_t next_seq;
         uint64_t acked_seq;
-        usec_t oldest_unsent;     /* CLOCK_REALTIME of the oldest undelivered event; 0: none */
-        uint64_t appended;        /* since open */
-        uint64_t dropped;         /* since open */
-        uint64_t commits;         /* since open */
-        uint64_t fsyncs;          /* since open, every fsync/fdatasync the spool made */
+        usec_t oldest_unsent; /* CLOCK_REALTIME of the oldest undelivered event; 0: none */
+        uint64_t appended;    /* since open */
+        uint64_t dropped;     /* since open */
+        uint64_t commits;     /* since open */
+        uint64_t fsyncs;      /* since open, every fsync/fdatasync the spool made */
         unsigned segments;
 } SpoolStats;
 
 typedef struct SpoolBatch {
-        char *data;               /* NDJSON: one event per line */
+        char *data; /* NDJSON: one event per line */
         size_t len;
         size_t count;
         uint64_t first_seq, last_seq;
@@ -152,6 +152,41 @@ int spool_ack(Spool *s, uint64_t last_seq);
 void spool_release(Spool *s);
 
 void spool_get_stats(const Spool *s, SpoolStats *ret);
+
+/* ---- two processes: mamorid writes, mamori-uplink reads ----
+ *
+ * mamorid writes <dir>/committed (u32 magic "MSK1", u32 pad, u64 seq, u32
+ * crc32 of bytes 0..15) after each commit's fdatasync: the uplink reads
+ * records only up to that seq, so it never sends one a crash could tear.
+ * The uplink keeps its own cursor (same format as <dir>/cursor), which
+ * mamorid reads to retire what was delivered. */
+
+/* mamorid: the uplink's cursor file, read now, before each commit and on
+ * spool_pull_delivered(). NULL: none (unit tests, journal-only). A value
+ * beyond the records, or unreadable, is reported once (SPOOL_DAMAGE_SEQ_RANGE
+ * or SPOOL_DAMAGE_CURSOR, file "uplink cursor") and retires nothing. */
+int spool_set_delivered_source(Spool *s, const char *cursor_path);
+/* Reads it now (heartbeat). 1: acked moved, 0: no change, <0: error (already
+ * reported as a finding). */
+int spool_pull_delivered(Spool *s);
+
+/* The uplink: the spool directory of another process, read-only. Never
+ * writes, repairs, moves or removes anything under dir. Its own cursor lives
+ * at cursor_path (created when missing, starting from dir/cursor when that is
+ * readable: the upgrade from the one-process version). In this mode
+ * spool_append() and spool_commit() return -EROFS, spool_ack() stores the
+ * reader's cursor and forgets delivered segments, and damage is skipped and
+ * reported (mamorid repairs it at its next open). */
+typedef struct SpoolReaderOptions {
+        bool no_sync; /* unit tests and the fuzzer only: skip fsync of the cursor */
+} SpoolReaderOptions;
+int spool_open_reader(const char *dir, const char *cursor_path, const SpoolReaderOptions *opt, Spool **ret);
+/* Picks up what mamorid committed since: new bytes, new segments, segments it
+ * retired or rewrote, a new `committed` mark. 1: records to send, 0: none,
+ * <0: the spool cannot be read (-EACCES...): the caller logs. */
+int spool_refresh(Spool *s);
+/* The spool directory (to watch with inotify). */
+const char *spool_dir(const Spool *s);
 
 /* For tests and tools: calls fn for every undelivered event, oldest first. */
 typedef int (*SpoolVisit)(uint64_t seq, const char *json, size_t len, void *userdata);

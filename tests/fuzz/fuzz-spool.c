@@ -4,7 +4,12 @@
  *  - decoding never reads out of bounds; a decoded record re-encodes to the
  *    same bytes; resync always moves forward;
  *  - spool_open() of any segment succeeds, and after its repair the spool is
- *    clean: opened again it finds no damage, and seq only goes up. */
+ *    clean: opened again it finds no damage, and seq only goes up;
+ *  - the uplink's reader (spool_open_reader()) of the same damaged segment,
+ *    with the input also as its cursor and as the `committed` mark, succeeds,
+ *    yields seqs in order, and leaves every byte and name of the spool as it
+ *    was; mamorid pulling the input as the uplink's cursor retires nothing
+ *    it has not recorded. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -12,7 +17,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "log.h"
+#include "macro.h"
 #include "spool-record.h"
 #include "spool.h"
 
@@ -74,7 +82,7 @@ static int visit(uint64_t seq, const char *json, size_t len, void *userdata) {
         return 0;
 }
 
-static unsigned open_count(const char *dir, uint64_t *ret_next) {
+static unsigned open_count(const char *dir, const char *uplink_cursor, uint64_t *ret_next) {
         static const SpoolCallbacks cb = { .render_drop = render_drop, .damaged = on_damaged };
         Spool *s = NULL;
         sd_event *e = NULL;
@@ -84,6 +92,8 @@ static unsigned open_count(const char *dir, uint64_t *ret_next) {
         if (spool_open(dir, &(SpoolOptions){ .no_sync = true }, &s) < 0)
                 abort();
         spool_set_callbacks(s, &cb, NULL);
+        if (uplink_cursor && spool_set_delivered_source(s, uplink_cursor) < 0)
+                abort();
         if (sd_event_new(&e) < 0 || spool_attach_event(s, e, 0) < 0)
                 abort();
         (void) sd_event_run(e, 0);
@@ -91,6 +101,10 @@ static unsigned open_count(const char *dir, uint64_t *ret_next) {
                 abort();
         *ret_next = spool_next_seq(s);
         if (prev >= *ret_next)
+                abort();
+        SpoolStats st;
+        spool_get_stats(s, &st);
+        if (st.acked_seq >= *ret_next)
                 abort();
         /* a little traffic on top of whatever was recovered */
         if (spool_append(s, "{\"x\":1}", 7, 1, 5) < 0 || spool_commit(s) < 0)
@@ -105,8 +119,81 @@ static unsigned open_count(const char *dir, uint64_t *ret_next) {
         return n_findings;
 }
 
+static void put_file(const char *path, const void *data, size_t size) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, data, size) != (ssize_t) size)
+                abort();
+        close(fd);
+}
+
+static void put_committed(const char *dir, uint64_t seq) {
+        /* "MSK1", pad, seq, crc32 of 0..15: what mamorid writes */
+        uint8_t b[20] = { 0 };
+        char path[512];
+        spool_put_le32(b, UINT32_C(0x314b534d));
+        spool_put_le64(b + 8, seq);
+        spool_put_le32(b + 16, (uint32_t) crc32(0L, b, 16));
+        snprintf(path, sizeof path, "%s/committed", dir);
+        put_file(path, b, sizeof b);
+}
+
+/* Every name in dir and every byte under it, to see that the reader changed nothing. */
+static uint32_t dir_digest(const char *dir) {
+        struct dirent **names;
+        uint32_t crc = 0;
+        int n = scandir(dir, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                char path[512];
+                uint8_t buf[4096];
+                ssize_t k;
+                int fd;
+                crc = (uint32_t) crc32(crc, (const uint8_t *) names[i]->d_name, (unsigned) strlen(names[i]->d_name));
+                snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+                fd = names[i]->d_name[0] == '.' ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                while (fd >= 0 && (k = read(fd, buf, sizeof buf)) > 0)
+                        crc = (uint32_t) crc32(crc, buf, (unsigned) k);
+                if (fd >= 0)
+                        close(fd);
+                free(names[i]);
+        }
+        if (n >= 0)
+                free(names);
+        return crc;
+}
+
+static void read_all(const char *dir, const char *cursor) {
+        static const SpoolCallbacks cb = { .render_drop = render_drop, .damaged = on_damaged };
+        uint32_t before = dir_digest(dir);
+        Spool *s = NULL;
+        sd_event *e = NULL;
+        uint64_t prev = 0;
+        SpoolBatch b;
+
+        if (spool_open_reader(dir, cursor, &(SpoolReaderOptions){ .no_sync = true }, &s) < 0)
+                abort();
+        spool_set_callbacks(s, &cb, NULL);
+        if (sd_event_new(&e) < 0 || spool_attach_event(s, e, 0) < 0)
+                abort();
+        (void) sd_event_run(e, 0);
+        if (spool_refresh(s) < 0 || spool_foreach(s, visit, &prev) < 0)
+                abort();
+        if (spool_append(s, "{}", 2, 1, 1) != -EROFS)
+                abort();
+        while (spool_read_batch(s, 3, 4096, &b) == 0) {
+                if (b.first_seq > b.last_seq || spool_ack(s, b.last_seq) < 0)
+                        abort();
+                spool_batch_done(&b);
+        }
+        if (spool_refresh(s) != 0)
+                abort();
+        spool_free(s);
+        sd_event_unref(e);
+        if (dir_digest(dir) != before)
+                abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char dir[64] = "/tmp/mamori-fuzz-spool-XXXXXX", path[512];
+        char dir[64] = "/tmp/mamori-fuzz-spool-XXXXXX", path[512], cursor[96];
         uint64_t next1, next2;
         struct dirent **names;
         int fd, n;
@@ -124,9 +211,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         close(fd);
 
-        (void) open_count(dir, &next1);
+        /* The uplink reads the damaged spool before mamorid repairs it: all of
+         * it committed, then the input as the mark and as its own cursor. */
+        snprintf(cursor, sizeof cursor, "%s.cursor", dir);
+        put_committed(dir, SPOOL_SEQ_FLOOR_MAX);
+        read_all(dir, cursor);
+        (void) unlink(cursor);
+        snprintf(path, sizeof path, "%s/committed", dir);
+        put_file(path, data, MIN(size, (size_t) 20));
+        put_file(cursor, data, size);
+        read_all(dir, cursor);
+
+        (void) open_count(dir, cursor, &next1);
         /* After the repair, nothing is wrong any more. */
-        if (open_count(dir, &next2) != 0)
+        if (open_count(dir, NULL, &next2) != 0)
                 abort();
         if (next2 <= next1)
                 abort();
@@ -142,5 +240,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (n >= 0)
                 free(names);
         (void) rmdir(dir);
+        (void) unlink(cursor);
         return 0;
 }

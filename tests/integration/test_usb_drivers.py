@@ -174,6 +174,26 @@ def test_admin_adds_a_driver_in_mamori_conf(bed, agent_with_aliases, tmp_path):
     assert (i["category"], i["category_from"], i["category_by"]) == ("storage", "modalias", "acme_sd")
 
 
+
+def test_a_new_depmod_is_read_without_a_restart(bed, make_agent, tmp_path):
+    """DKMS installs a vendor's driver and runs depmod: mamorid reads the new
+    modules.alias at its next lookup, without a restart or a reload."""
+    base = str(tmp_path)
+    d = make_modules_dir(base)
+    conf = ('usb = { block = [ "storage", "mtp", "ptp", "tethering" ];\n'
+            '        drivers = { storage = [ "acme-sd" ]; }; };\n')
+    a = make_agent(main_conf=conf, extra_env={"MAMORI_MODULES_DIR": d}).start()
+    dev, (prn,) = bed.add_usb("1234", "abcd", serial="DKMS0", interfaces=(PRINTER,), iface_authorized=None)
+    wait_authorized(bed, prn, "1")
+    barrier(bed, a)
+    assert usb_events(a) == []
+
+    assert make_modules_dir(base, dict(KERNEL_ALIASES, acme_sd=["usb:v1234pABCDd*dc*dsc*dp*ic*isc*ip*in*"])) == d
+    dev, (prn,) = bed.add_usb("1234", "abcd", serial="DKMS1", interfaces=(PRINTER,), iface_authorized=None)
+    ev = a.wait_events("usb.blocked", pred=lambda e: e["device"].get("serial") == "DKMS1")[0]
+    assert bed.authorized(prn) == "0"
+    assert iface(ev, prn)["category_by"] == "acme_sd"
+
 def test_an_allowed_reader_comes_up(bed, agent_with_aliases):
     """An allow entry for the reader lets it in, as for any stick."""
     allow = ('allow = ( { vendor = "0bda"; product = "0129"; serial = "READER1"; label = "reader";'

@@ -13,6 +13,11 @@ across the three folders; that is checked too), then:
       own folder and the interfaces of INTERFACES; anything else of agent/
       (another folder, the top's headers) is a back-reference.
   (d) only agent/ top (main.c, manager.c, control-reply.c) includes manager.h.
+  (p) a program folder of agent/ (PROGRAMS: agent/uplink/, mamori-uplink) is
+      a program of its own: it includes common/, its own folder and its
+      interfaces (report/spool.h) only, and nothing of agent/ (top or
+      feature folder) includes it; only tests/ and tools/bench may. No
+      meson.build of agent/ but the program's own names its library.
   (e) a tool (tools/<name>/) includes and links common/ and its own folder
       only, never agent/; tools/bench may use the agent library.
 
@@ -43,6 +48,7 @@ PURE_MODULES = [
     "usb-drivers",
     "usb-repeat",
     "usb-modinfo",
+    "usb-alias-index",
     "text",
     "text-bidi",
     "json",
@@ -70,6 +76,14 @@ PURE_MODULES = [
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
 
+# (p) The program folders of agent/: each builds a program of its own, not a
+# part of mamorid. It includes common/, its own folder and the INTERFACES that
+# name it; nothing of agent/ includes it (tests/ and tools/bench may).
+PROGRAMS = {
+    # mamori-uplink (issue 11): reads mamorid's spool, read-only, and delivers it.
+    "uplink",
+}
+
 # (c) The interfaces a feature folder may use in another folder of agent/:
 # header (relative to agent/) -> the folders allowed to include it.
 INTERFACES = {
@@ -82,6 +96,8 @@ INTERFACES = {
     "lock/seat.h": {"notice"},
     # How an event leaves a module, and how a sink takes one (agent/ top).
     "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue"},
+    # The spool, opened read-only by mamori-uplink (issue 11: two processes, one spool).
+    "report/spool.h": {"uplink"},
 }
 
 # Today's violations (issue 10): each line is one include to remove, then
@@ -95,8 +111,13 @@ TOLERATED = {
 }
 
 TOPS = ("common", "agent", "tools")
+# A program's main(): agent/main.c (mamorid), agent/uplink/main.c (mamori-uplink).
+# Never included, so the names need not be unique.
+PROGRAM_MAINS = {"main.c"}
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 LINK_RE = re.compile(r"\b(core_dep|libmamori_core|agent_inc)\b")
+# (p) What meson calls a program folder's library: agent/<program>/meson.build
+# defines <program>_dep, libmamori_<program> and <program>_inc.
 
 
 class Violation:
@@ -122,7 +143,9 @@ class Tree:
                     if not name.endswith((".c", ".h")):
                         continue
                     rel = os.path.relpath(os.path.join(dirpath, name), root)
-                    if name in self.files:
+                    if name in PROGRAM_MAINS and name in self.files:
+                        pass  # never included: one per program folder
+                    elif name in self.files:
                         self.duplicates.append((rel, self.files[name]))
                     else:
                         self.files[name] = rel
@@ -181,8 +204,28 @@ def banned_reach(tree, rel, memo, stack=()):
     return found
 
 
-def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces):
+def check_program(src, dst, target, programs, interfaces):
+    """(p): an include from or into a program folder of agent/. Returns
+    (allowed: bool, why), or (None, None) when neither end is one."""
+    if src[0] == "agent" and src[1] in programs:
+        if dst[0] == "common" or dst == src:
+            return True, None
+        if dst[0] == "agent" and src[1] in interfaces.get(target[len("agent/"):], ()):
+            return True, None
+        allowed = ", ".join(sorted(i for i, users in interfaces.items() if src[1] in users)) or "nothing else"
+        return False, (f"agent/{src[1]}/ is a program of its own: it uses common/, its own folder and "
+                       f"{allowed} only ({target})")
+    if dst[0] == "agent" and dst[1] in programs and src[0] == "agent":
+        where = f"agent/{src[1]}/" if src[1] else "agent/ top"
+        return False, (f"{where} includes the program folder agent/{dst[1]}/ ({target}): "
+                       "nothing uses it but tests/ and tools/bench")
+    return None, None
+
+
+def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, programs=None):
     """The first rule one include breaks, or None."""
+    if programs is None:
+        programs = PROGRAMS
     src = place(rel)
     pure = module_of(rel) in pure_modules
     if kind == "system":
@@ -207,6 +250,9 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces):
                 return Violation(rel, line, name, "b",
                                  f"pure module {module_of(rel)} reaches {banned} ({via}): no log, no Manager, "
                                  "no event loop or bus")
+    allowed, why = check_program(src, dst, target, programs, interfaces)
+    if allowed is not None:
+        return None if allowed else Violation(rel, line, name, "p", why)
     if src[0] == "agent" and src[1] is not None:
         if dst[0] == "tools":
             return Violation(rel, line, name, "c", f"agent/ includes nothing of tools/ ({target})")
@@ -227,24 +273,47 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces):
     return None
 
 
-def check_links(root):
-    """(e) on tools/<name>/meson.build: no tool but bench links the agent."""
+def program_link_re(programs):
+    names = "|".join(sorted(re.escape(p) for p in programs))
+    return re.compile(rf"\b((?:{names})_dep|libmamori_(?:{names})|(?:{names})_inc)\b") if programs else None
+
+
+def scan_build(root, build, regex, rule, why):
     out = []
+    with open(build, encoding="utf-8") as f:
+        for n, text in enumerate(f, 1):
+            m = regex.search(text.split("#", 1)[0])
+            if m:
+                out.append(Violation(os.path.relpath(build, root), n, m.group(1), rule, why))
+    return out
+
+
+def check_links(root, programs=PROGRAMS):
+    """(e) on tools/<name>/meson.build: no tool but bench links the agent or a
+    program folder's library. (p) on agent/meson.build and its feature
+    folders': mamorid links nothing of a program folder."""
+    out = []
+    prog_re = program_link_re(programs)
     tools = os.path.join(root, "tools")
     for name in sorted(os.listdir(tools)) if os.path.isdir(tools) else []:
         build = os.path.join(tools, name, "meson.build")
         if name == "bench" or not os.path.isfile(build):
             continue
-        with open(build, encoding="utf-8") as f:
-            for n, text in enumerate(f, 1):
-                m = LINK_RE.search(text.split("#", 1)[0])
-                if m:
-                    rel = os.path.relpath(build, root)
-                    out.append(Violation(rel, n, m.group(1), "e", "tools/ link common_dep only, never the agent"))
+        out += scan_build(root, build, LINK_RE, "e", "tools/ link common_dep only, never the agent")
+        if prog_re:
+            out += scan_build(root, build, prog_re, "e", "tools/ link common_dep only, never a program of agent/")
+    agent = os.path.join(root, "agent")
+    if prog_re and os.path.isdir(agent):
+        folders = [""] + sorted(d for d in os.listdir(agent) if os.path.isdir(os.path.join(agent, d)) and d not in programs)
+        for folder in folders:
+            build = os.path.join(agent, folder, "meson.build")
+            if os.path.isfile(build):
+                out += scan_build(root, build, prog_re, "p",
+                                  "mamorid (libmamori-core) links nothing of a program folder of agent/")
     return out
 
 
-def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTERFACES):
+def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTERFACES, programs=PROGRAMS):
     """(violations, tolerated hits, stale TOLERATED entries)."""
     tree = Tree(root)
     found = []
@@ -258,10 +327,10 @@ def check(root, tolerated=TOLERATED, pure_modules=PURE_MODULES, interfaces=INTER
     memo = {}
     for rel in sorted(tree.includes):
         for line, kind, name in tree.includes[rel]:
-            v = check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces)
+            v = check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, programs)
             if v:
                 found.append(v)
-    found += check_links(root)
+    found += check_links(root, programs)
     violations, hits = [], []
     for v in found:
         (hits if (v.path, os.path.basename(v.header)) in tolerated else violations).append(v)

@@ -76,15 +76,27 @@ def fake(tmp_path):
     write(tmp_path, "agent/usb/usb-x.c", "usb-x.h", "sysbus.h", "log.h")
     write(tmp_path, "agent/notice/notice-y.h", "text.h")
     write(tmp_path, "agent/notice/notice-y.c", "notice-y.h", "log.h")
+    write(tmp_path, "agent/report/spool.h", "text.h")
+    write(tmp_path, "agent/report/spool.c", "spool.h", "log.h")
+    # a program folder: its own main.c, common/, its folder and report/spool.h
+    write(tmp_path, "agent/uplink/main.c", "up-y.h", "log.h", "config-paths.h")
+    write(tmp_path, "agent/uplink/up-y.h", "spool.h")
+    write(tmp_path, "agent/uplink/up-y.c", "up-y.h", "spool.h", "json.h", "<systemd/sd-event.h>")
     write(tmp_path, "tools/ctl/ctl.c", "json.h", "ctl.h", "config-paths.h")
     write(tmp_path, "tools/ctl/ctl.h", "macro.h")
     (tmp_path / "tools/ctl/meson.build").write_text("executable('ctl', 'ctl.c', dependencies : common_dep)\n")
-    write(tmp_path, "tools/bench/bench.c", "usb-x.h", "log.h")
-    (tmp_path / "tools/bench/meson.build").write_text("executable('bench', 'bench.c', dependencies : core_dep)\n")
+    write(tmp_path, "tools/bench/bench.c", "usb-x.h", "up-y.h", "log.h")
+    (tmp_path / "tools/bench/meson.build").write_text("executable('bench', 'bench.c',\n"
+                                                      "  dependencies : [core_dep, uplink_dep])\n")
+    (tmp_path / "agent/meson.build").write_text("subdir('uplink')  # uplink_dep is the program's own\n"
+                                                "core_deps = [common_dep, spool_dep]\n")
+    (tmp_path / "agent/uplink/meson.build").write_text("uplink_dep = declare_dependency(link_with : libmamori_uplink)\n"
+                                                       "executable('mamori-uplink', 'main.c', dependencies : uplink_dep)\n")
     return tmp_path
 
 
-RULES = dict(tolerated=set(), pure_modules=["text", "json"], interfaces={"glue/sysbus.h": {"usb"}})
+RULES = dict(tolerated=set(), pure_modules=["text", "json"],
+             interfaces={"glue/sysbus.h": {"usb"}, "report/spool.h": {"uplink"}}, programs={"uplink"})
 
 
 def found(root, **kw):
@@ -134,7 +146,40 @@ def test_checker_sees_a_tool_linking_the_agent(fake):
 def test_checker_interfaces_are_per_folder(fake):
     write(fake, "agent/notice/notice-y.c", "notice-y.h", "sysbus.h")  # sysbus.h is usb/'s, not notice/'s
     assert found(fake)[0] == [("agent/notice/notice-y.c", "sysbus.h", "c")]
-    assert found(fake, interfaces={"glue/sysbus.h": {"usb", "notice"}})[0] == []
+    assert found(fake, interfaces=dict(RULES["interfaces"], **{"glue/sysbus.h": {"usb", "notice"}}))[0] == []
+
+
+def test_checker_keeps_a_program_folder_apart(fake):
+    # agent/uplink/ (mamori-uplink) uses common/, itself and report/spool.h; nothing of agent/ uses it
+    write(fake, "agent/uplink/up-y.c", "up-y.h", "spool.h", "usb-x.h", "sysbus.h", "event-sink.h")
+    write(fake, "agent/uplink/up-z.c", "manager.h", "ctl.h")
+    write(fake, "agent/event-sink.h", "json.h")
+    write(fake, "agent/usb/usb-x.c", "usb-x.h", "sysbus.h", "up-y.h")  # a feature folder into the program
+    write(fake, "agent/manager.c", "manager.h", "usb-x.h", "notice-y.h", "up-y.h")  # mamorid's top too
+    write(fake, "agent/report/spool.c", "spool.h", "log.h", "up-y.h")  # even the folder it uses
+    write(fake, "tools/ctl/ctl.c", "ctl.h", "up-y.h")  # a tool: rule (e), as for any of agent/
+    assert found(fake)[0] == [
+        ("agent/manager.c", "up-y.h", "p"),
+        ("agent/report/spool.c", "up-y.h", "p"),
+        ("agent/uplink/up-y.c", "event-sink.h", "p"),
+        ("agent/uplink/up-y.c", "sysbus.h", "p"),
+        ("agent/uplink/up-y.c", "usb-x.h", "p"),
+        ("agent/uplink/up-z.c", "ctl.h", "p"),
+        ("agent/uplink/up-z.c", "manager.h", "d"),
+        ("agent/usb/usb-x.c", "up-y.h", "p"),
+        ("tools/ctl/ctl.c", "up-y.h", "e"),
+    ]
+    # the same header in two folders is still two files of one name; main.c is not (never included)
+    write(fake, "agent/uplink/spool.h")
+    assert ("agent/uplink/spool.h", "spool.h", "unique") in found(fake)[0]
+    # without the program rule, agent/uplink/ would be just another feature folder
+    assert ("agent/manager.c", "up-y.h", "p") not in found(fake, programs=set())[0]
+
+
+def test_checker_sees_mamorid_or_a_tool_linking_a_program(fake):
+    (fake / "agent/meson.build").write_text("core_deps = [common_dep, spool_dep,\n  uplink_dep]\n")
+    (fake / "tools/ctl/meson.build").write_text("executable('ctl', 'ctl.c', link_with : libmamori_uplink)\n")
+    assert found(fake)[0] == [("agent/meson.build", "uplink_dep", "p"), ("tools/ctl/meson.build", "libmamori_uplink", "e")]
 
 
 def test_checker_tolerates_listed_ones_and_names_stale_ones(fake):
@@ -205,3 +250,11 @@ def test_tool_does_not_link(tool, lib):
         print(f"EXPECTED FAILURE: {tool} still needs {lib}: {why}")
         return
     assert not links(libs, lib), f"{tool} needs {lib}: {libs}"
+
+
+def test_no_program_links_libkmod():
+    """Debian 12's libkmod.so.2 links libcrypto.so.3 (module signatures): the
+    modalias lookup reads depmod's text indexes itself (common/usb-modalias.c,
+    issue 11), and no program of ours may bring libkmod back."""
+    for name, path in dict(TOOLS, mamorid=MAMORID).items():
+        assert not links(needed(path), "libkmod"), f"{name} links libkmod"

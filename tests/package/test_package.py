@@ -16,9 +16,14 @@ import tempfile
 import pytest
 
 SOURCE = os.environ["MAMORI_SOURCE_DIR"]
+BUILD = os.environ.get("MAMORI_BUILD_DIR", "")
 MAMORID = os.environ.get("MAMORID")
 MAMORICTL = os.environ.get("MAMORICTL")
-EXPOSURE_MAX = 2.5
+MAMORI_UPLINK = os.environ.get("MAMORI_UPLINK") or os.path.join(BUILD, "agent", "uplink", "mamori-uplink")
+# as tests/systemd/test_units.py: mamorid off the network, the uplink without privilege
+EXPOSURE_MAX = {"mamori.service": 1.5, "mamori-uplink.service": 2.0}
+UNITS = ("mamori.service", "mamori-uplink.service")
+UPLINK_BIN = "/usr/sbin/mamori-uplink"
 
 
 def run(cmd, **kw):
@@ -82,7 +87,10 @@ EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamo
             "/etc/xdg/autostart/mamori-notify.desktop", "/usr/lib/systemd/user/mamori-notify.service",
             "/usr/share/man/man1/mamori-notify.1", "/usr/share/man/ja/man1/mamori-notify.1",
             # gives the USB devices back on removal (prerm / %preun)
-            "/usr/libexec/mamori/mamori-release"]
+            "/usr/libexec/mamori/mamori-release",
+            # the delivery, as its own user (issue 11)
+            UPLINK_BIN, "/usr/lib/sysusers.d/mamori.conf", "/usr/lib/tmpfiles.d/mamori.conf",
+            "/usr/share/man/man8/mamori-uplink.8", "/usr/share/man/ja/man8/mamori-uplink.8"]
 # the udev rule's helper (storage behind a harmless class), next to udev's own
 UDEV_HELPER = {"deb": "/lib/udev/mamori-usb-alias", "rpm": "/usr/lib/udev/mamori-usb-alias"}
 
@@ -93,10 +101,16 @@ def test_deb_contents(deb, tmp_path):
     for f in EXPECTED + [UDEV_HELPER["deb"]]:
         assert f in names or f + ".gz" in names, f"{f} not in the .deb: {sorted(names)}"
     assert "/lib/systemd/system/mamori.service" in names
+    assert "/lib/systemd/system/mamori-uplink.service" in names
     assert files["/etc/mamori/allow.d"].startswith("drwx------")
     assert files["/etc/mamori/allow.d/00-example.conf"].startswith("-rw-------")
     assert files["/usr/sbin/mamorid"].startswith("-rwxr-xr-x")
+    assert files[UPLINK_BIN].startswith("-rwxr-xr-x")
+    # both programs in the one package: enabled together, upgraded together
+    assert run(["dpkg-deb", "-f", str(deb[1]), "Package"]).stdout.strip() == "mamori"
     control = deb_control(deb[1], tmp_path, "control")
+    # postinst runs systemd-sysusers
+    assert re.search(r"^Depends:.*\bsystemd\b", control, re.M), control
     assert re.search(r"^Depends:.*libsystemd0", control, re.M), control
     # The shipped policy checks ClamAV's pattern and that freshclam runs.
     assert re.search(r"^Recommends:.*\bclamav-freshclam\b", control, re.M), control
@@ -148,12 +162,18 @@ def test_deb_maintainer_scripts(deb, tmp_path):
     postinst = deb_control(deb[1], tmp_path, "postinst")
     prerm = deb_control(deb[1], tmp_path, "prerm")
     postrm = deb_control(deb[1], tmp_path, "postrm")
-    assert "deb-systemd-helper enable 'mamori.service'" in postinst
-    assert re.search(r"_dh_action=start", postinst) and "deb-systemd-invoke $_dh_action 'mamori.service'" in postinst
-    assert "deb-systemd-invoke stop 'mamori.service'" in prerm
+    for unit in UNITS:
+        assert f"deb-systemd-helper enable '{unit}'" in postinst, unit
+        assert f"deb-systemd-invoke stop '{unit}'" in prerm or \
+            re.search(r"deb-systemd-invoke stop .*'%s'" % re.escape(unit), prerm), unit
+    start = re.search(r"deb-systemd-invoke \$_dh_action (.*)", postinst)
+    assert re.search(r"_dh_action=start", postinst) and start, postinst
+    assert sorted(start.group(1).replace(">/dev/null || true", "").split()) == sorted(f"'{u}'" for u in UNITS), start.group(0)
+    # the user and the spool's group before either unit starts
+    assert postinst.index("systemd-sysusers") < postinst.index("systemd-tmpfiles") < start.start(), postinst
+    assert "rm -rf /var/lib/mamori /var/lib/mamori-uplink /etc/mamori" in postrm
     # stopped first, then the devices given back
     assert prerm.index("deb-systemd-invoke stop") < prerm.index("/usr/libexec/mamori/mamori-release")
-    assert "rm -rf /var/lib/mamori /etc/mamori" in postrm
     assert "udevadm control --reload" in postrm
     # the initramfs loses the rule on removal: dpkg runs update-initramfs
     assert "activate-noawait update-initramfs" in deb_control(deb[1], tmp_path, "triggers")
@@ -165,22 +185,25 @@ def test_deb_maintainer_scripts(deb, tmp_path):
 def test_deb_unit_verifies(deb, tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze missing")
-    data = run(["dpkg-deb", "--fsys-tarfile", str(deb[1])], text=False).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        unit = t.extractfile("./lib/systemd/system/mamori.service").read().decode()
+    unit = deb_file_text(deb[1], "/lib/systemd/system/mamori.service")
     assert "ExecStart=/usr/sbin/mamorid" in unit
     assert "ExecReload=/usr/bin/mamorictl reload" in unit
-    path = tmp_path / "mamori.service"
-    path.write_text(unit.replace("ExecStart=/usr/sbin/mamorid", "ExecStart=" + MAMORID)
-                    .replace("ExecReload=/usr/bin/mamorictl", "ExecReload=" + MAMORICTL))
-    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True, timeout=600)
+    (tmp_path / "mamori.service").write_text(unit.replace("ExecStart=/usr/sbin/mamorid", "ExecStart=" + MAMORID)
+                                             .replace("ExecReload=/usr/bin/mamorictl", "ExecReload=" + MAMORICTL))
+    unit = deb_file_text(deb[1], "/lib/systemd/system/mamori-uplink.service")
+    assert f"ExecStart={UPLINK_BIN}\n" in unit
+    (tmp_path / "mamori-uplink.service").write_text(unit.replace(f"ExecStart={UPLINK_BIN}", "ExecStart=" + MAMORI_UPLINK))
+    paths = [str(tmp_path / u) for u in UNITS]
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no"] + paths, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p.stderr
-    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)], capture_output=True, text=True, timeout=600)
-    m = re.search(r"Overall exposure level for mamori\.service: (\d+(?:\.\d+)?)", p.stdout + p.stderr)
-    assert m and float(m.group(1)) <= EXPOSURE_MAX, p.stdout + p.stderr
+    for u, path in zip(UNITS, paths):
+        p = subprocess.run(["systemd-analyze", "security", "--offline=yes", path], capture_output=True, text=True, timeout=600)
+        m = re.search(r"Overall exposure level for %s: (\d+(?:\.\d+)?)" % re.escape(u), p.stdout + p.stderr)
+        assert m and float(m.group(1)) <= EXPOSURE_MAX[u], p.stdout + p.stderr
+        print(f"{u} (as packaged): exposure {m.group(1)}")
 
 
-def in_scratch_system(script, unit_text, files):
+def in_scratch_system(script, units, files):
     """Runs script (sh) in a private mount namespace in which systemd's unit and
     state directories, /var/lib and the host's USB and module attributes are
     empty tmpfs, and systemd does not seem
@@ -207,10 +230,10 @@ done
 mount -t tmpfs tmpfs /sys
 mkdir -p /sys/bus/usb/devices /sys/module
 mkdir -p /var/lib/dpkg
-cat > /lib/systemd/system/mamori.service <<'UNIT'
-%s
-UNIT
-""" % (etc, etc, unit_text)
+mkdir -p /run/sysusers.d /run/tmpfiles.d
+""" % (etc, etc)
+    for name, text in units.items():
+        setup += f"cat > /lib/systemd/system/{name} <<'UNIT'\n{text}\nUNIT\n"
     for name, text in files.items():
         setup += f"cat > {name} <<'SCRIPT'\n{text}\nSCRIPT\nchmod +x {name}\n"
     env = dict(os.environ, DPKG_MAINTSCRIPT_PACKAGE="mamori", DPKG_MAINTSCRIPT_NAME="test")
@@ -241,15 +264,21 @@ echo given-back
 def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
     if shutil.which("deb-systemd-helper") is None:
         pytest.skip("init-system-helpers missing")
-    unit = open(os.path.join(os.environ["MAMORI_BUILD_DIR"], "units/mamori.service")).read()
+    units = {u: deb_file_text(deb[1], "/lib/systemd/system/" + u) for u in UNITS}
     scripts = {f"/run/{n}": deb_control(deb[1], tmp_path, n) for n in ("postinst", "prerm", "postrm")}
     release = "/usr/libexec/mamori/mamori-release"
     scripts[release] = deb_file_text(deb[1], release)
-    p = in_scratch_system("""
-/run/postinst configure
+    # (systemd-sysusers and systemd-tmpfiles find them in /run: the scratch /usr is the host's)
+    for d in ("sysusers.d", "tmpfiles.d"):
+        scripts[f"/run/{d}/mamori.conf"] = deb_file_text(deb[1], f"/usr/lib/{d}/mamori.conf")
+    p = in_scratch_system(UPGRADE_SPOOL + """
+/run/postinst configure 0.1.0 >/run/postinst.out
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
+test -L /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
 echo enabled
+""" + UPGRADED_SPOOL + """
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
+mkdir -p /var/lib/mamori-uplink && echo x > /var/lib/mamori-uplink/cursor
 mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
 """ + FAKE_USB + """
 /run/prerm remove > /run/prerm.out
@@ -258,18 +287,48 @@ mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
 test -e /var/lib/mamori/events.jsonl && test -e /etc/mamori/allow.d/50-admin.conf
 echo state-kept-on-remove
 /run/postrm purge
-test ! -e /var/lib/mamori
+test ! -e /var/lib/mamori && test ! -e /var/lib/mamori-uplink
 test ! -e /etc/mamori
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
+test ! -e /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
 echo purged
-cat /run/prerm.out >&2
-""", unit, scripts)
+cat /run/prerm.out /run/postinst.out >&2
+""", units, scripts)
     print(p.stdout, p.stderr)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split() == ["enabled", "given-back", "state-kept-on-remove", "purged"]
+    assert p.stdout.split() == ["enabled", "spool-for-the-uplink", "given-back", "state-kept-on-remove", "purged"]
+    check_key_notice(p.stderr)
     assert "mamori: 1-1:1.0 (" in p.stderr and "driver usb-storage" in p.stderr, p.stderr
     # the prerm said what a purge deletes
     assert "a purge deletes it entirely" in p.stderr and "/etc/mamori/allow.d/50-admin.conf" in p.stderr, p.stderr
+
+
+# The one-process version's state before an upgrade: a spool that was root's
+# alone, and a client key readable by root only (what its man page asked).
+UPGRADE_SPOOL = """
+mkdir -p -m 700 /var/lib/mamori/spool
+for f in 0000000000000001.seg cursor; do echo x >/var/lib/mamori/spool/$f; chmod 600 /var/lib/mamori/spool/$f; done
+mkdir -p /etc/mamori && install -m 600 /dev/null /etc/mamori/client.key
+printf 'collector = {\\n  url = "https://c.invalid/";\\n  client_key = "/etc/mamori/client.key";\\n};\\n' >/etc/mamori/mamori.conf
+"""
+# ...and after it: the user exists, the spool is its group's to read, not the key
+UPGRADED_SPOOL = """
+getent passwd mamori-uplink >/dev/null
+test "$(stat -c %a:%U:%G /var/lib/mamori)" = 711:root:root
+test "$(stat -c %a:%U:%G /var/lib/mamori/spool)" = 2750:root:mamori-uplink
+test "$(stat -c %a:%U:%G /var/lib/mamori/spool/0000000000000001.seg)" = 640:root:mamori-uplink
+test "$(stat -c %a:%U:%G /var/lib/mamori/spool/cursor)" = 640:root:mamori-uplink
+runuser -u mamori-uplink -- cat /var/lib/mamori/spool/cursor >/dev/null
+test "$(stat -c %a:%G /etc/mamori/client.key)" = 600:root
+echo spool-for-the-uplink
+"""
+
+
+def check_key_notice(out):
+    # the administrator is told what to do about the key, in both languages
+    assert "mamori: /etc/mamori/client.key must be readable by mamori-uplink" in out, out
+    assert "chown root:mamori-uplink /etc/mamori/client.key && chmod 0640 /etc/mamori/client.key" in out, out
+    assert "mamori-uplink が読める必要があります" in out, out
 
 
 def rpm_query(path, fmt):
@@ -279,7 +338,7 @@ def rpm_query(path, fmt):
 def test_rpm_every_file_in_etc_is_config_noreplace(rpm):
     rows = [l.split(" ", 2) for l in rpm_query(rpm, "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]").splitlines()]
     files = {r[2]: (r[0], r[1]) for r in rows}
-    for f in EXPECTED + ["/usr/lib/systemd/system/mamori.service", UDEV_HELPER["rpm"]]:
+    for f in EXPECTED + ["/usr/lib/systemd/system/" + u for u in UNITS] + [UDEV_HELPER["rpm"]]:
         assert f in files or f + ".gz" in files, f"{f} not in the rpm"
     etc = {f: v for f, v in files.items() if f.startswith("/etc/") and v[0].startswith("-")}
     assert etc
@@ -291,12 +350,16 @@ def test_rpm_every_file_in_etc_is_config_noreplace(rpm):
 
 def test_rpm_scripts_enable_start_stop_and_purge(rpm):
     scripts = run(["rpm", "-qp", "--scripts", str(rpm)]).stdout
+    pre = scripts.split("preinstall scriptlet")[1].split("scriptlet")[0]
+    assert "systemd-sysusers" in pre and "mamori-uplink" in pre
     post = scripts.split("postinstall scriptlet")[1].split("scriptlet")[0]
-    assert "systemctl enable mamori.service" in post and "systemctl start mamori.service" in post
+    assert "systemctl enable mamori.service mamori-uplink.service" in post
+    assert "systemctl start mamori.service mamori-uplink.service" in post
+    assert post.index("systemd-tmpfiles --create") < post.index("systemctl start")
     preun = scripts.split("preuninstall scriptlet")[1].split("scriptlet")[0]
-    assert "systemctl stop mamori.service" in preun
+    assert "systemctl stop mamori.service mamori-uplink.service" in preun
     postun = scripts.split("postuninstall scriptlet")[1]
-    assert "rm -rf /var/lib/mamori /etc/mamori" in postun
+    assert "rm -rf /var/lib/mamori /var/lib/mamori-uplink /etc/mamori" in postun
     assert preun.index("systemctl stop mamori.service") < preun.index("/usr/libexec/mamori/mamori-release")
     assert "dracut -f" in postun and "udevadm control --reload" in postun
     for part in re.split(r"^\w+ scriptlet \(using /bin/sh\):\n", scripts, flags=re.M)[1:]:
@@ -328,11 +391,14 @@ def test_rpm_install_enables_and_erase_removes_state(rpm, tmp_path):
         part = scripts.split(f"{name} scriptlet (using /bin/sh):\n")[1]
         return re.split(r"^\w+ scriptlet \(using", part, flags=re.M)[0]
 
-    unit = open(os.path.join(os.environ["MAMORI_BUILD_DIR"], "units/mamori.service")).read()
-    p = in_scratch_system("""
-sh /run/post 1
+    units = {u: rpm_file_text(rpm, "/usr/lib/systemd/system/" + u, tmp_path) for u in UNITS}
+    p = in_scratch_system(UPGRADE_SPOOL + """
+sh /run/pre 1
+sh /run/post 1 >/run/post.out
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
+test -L /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
 echo enabled
+""" + UPGRADED_SPOOL + """
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
 mkdir -p /etc/mamori/allow.d && echo x > /etc/mamori/allow.d/50-admin.conf
 sh /run/postun 1
@@ -342,14 +408,19 @@ echo state-kept-on-upgrade
 sh /run/preun 0 >&2
 """ + GIVEN_BACK + """
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
+test ! -e /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
 sh /run/postun 0
 test ! -e /var/lib/mamori && test ! -e /etc/mamori
 echo erased
-""", unit, {"/run/post": body("postinstall"), "/run/preun": body("preuninstall"), "/run/postun": body("postuninstall"),
+cat /run/post.out >&2
+""", units, {"/run/pre": body("preinstall"), "/run/post": body("postinstall"), "/run/preun": body("preuninstall"),
+               "/run/postun": body("postuninstall"),
+               "/run/tmpfiles.d/mamori.conf": rpm_file_text(rpm, "/usr/lib/tmpfiles.d/mamori.conf", tmp_path),
                "/usr/libexec/mamori/mamori-release": rpm_file_text(rpm, "/usr/libexec/mamori/mamori-release", tmp_path)})
     print(p.stdout, p.stderr)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert p.stdout.split() == ["enabled", "state-kept-on-upgrade", "given-back", "erased"]
+    assert p.stdout.split() == ["enabled", "spool-for-the-uplink", "state-kept-on-upgrade", "given-back", "erased"]
+    check_key_notice(p.stderr)
     assert "mamori: 1-1:1.0 (" in p.stderr and "driver usb-storage" in p.stderr, p.stderr
     assert "allow.d/50-admin.conf" in p.stderr, p.stderr
 

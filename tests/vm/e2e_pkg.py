@@ -61,7 +61,8 @@ def remove_purge(t, check):
     authorized and bound, it gets a block device; the root hubs start new
     interfaces authorized again; the udev rule is gone from udev and from the
     initramfs, so a stick plugged in now works; /etc/mamori stays. Then
-    `dpkg --purge` deletes /etc/mamori, /var/lib/mamori and the autostart file."""
+    `dpkg --purge` deletes /etc/mamori, /var/lib/mamori, /var/lib/mamori-uplink
+    and the autostart file."""
     from test_e2e import UNLISTED  # (test_e2e imports this module)
     st = t.state()
     u = t.dev(st, UNLISTED)
@@ -99,6 +100,10 @@ def remove_purge(t, check):
     lines = out.split()
     check("remove: mamori.service stopped, the udev rule gone, usbcore's default back to -1",
           lines[:1] != ["active"] and "70-mamori.rules" not in out and lines[-1:] == ["-1"], out)
+    rc, out, _ = t.g("systemctl is-active mamori-uplink.service; test -e /lib/systemd/system/mamori-uplink.service "
+                     "&& echo UNIT-LEFT; test -d /var/lib/mamori-uplink && echo STATE-KEPT")
+    check("remove: mamori-uplink.service stopped and gone, its state kept until the purge",
+          out.split() in (["inactive", "STATE-KEPT"], ["failed", "STATE-KEPT"]), out)
     rc, out, err = t.g("test -s /boot/initrd.img-$(uname -r) && "
                        "lsinitramfs /boot/initrd.img-$(uname -r) | grep -c 70-mamori.rules", timeout=120)
     check("remove: the initramfs (rebuilt by the trigger) no longer holds the udev rule", out.strip() == "0",
@@ -122,7 +127,8 @@ def remove_purge(t, check):
     rc, out, err = t.g("dpkg --purge mamori 2>&1", timeout=300)
     print(out.rstrip(), flush=True)
     check("purge: dpkg --purge mamori succeeds", rc == 0, out + err)
-    rc, out, _ = t.g("for p in /etc/mamori /var/lib/mamori /etc/xdg/autostart/mamori-notify.desktop; do "
+    rc, out, _ = t.g("for p in /etc/mamori /var/lib/mamori /var/lib/mamori-uplink /etc/xdg/autostart/mamori-notify.desktop; do "
                      "test -e $p && echo LEFT $p; done; dpkg-query -W -f='${Status}' mamori 2>&1; true")
-    check("purge: /etc/mamori, /var/lib/mamori and the autostart file are gone, the package forgotten",
+    check("purge: /etc/mamori, /var/lib/mamori, /var/lib/mamori-uplink and the autostart file are gone, "
+          "the package forgotten",
           "LEFT" not in out and "install ok" not in out and "config-files" not in out, out)

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Gets a guest image ready for a mamori .deb: builds the .deb from this tree
-# (tools/dev/build-deb.sh) unless MAMORI_VM_DEB names one, derives the guest
-# packages from its Depends (so that `dpkg -i` works offline in the guest: a
-# missing dependency fails the test), and builds or reuses the cached image.
-# Prints DEB=... and IMAGE=... for eval; logs go to stderr.
+# (tools/dev/build-deb.sh) unless MAMORI_VM_DEB names one, and the package to
+# upgrade from when MAMORI_VM_UPGRADE_FROM names a commit (or MAMORI_VM_OLD_DEB
+# a file), derives the guest packages from their Depends (so that `dpkg -i`
+# works offline in the guest: a missing dependency fails the test), and builds
+# or reuses the cached image.
+# Prints DEB=..., OLD_DEB=... (empty: none) and IMAGE=... for eval; logs go to stderr.
 #
 #   tests/vm/prepare.sh OUTDIR [EXTRA_GUEST_PACKAGES...]
 set -eu
@@ -28,9 +30,34 @@ if [ -z "$deb" ]; then
 fi
 [ -f "$deb" ] || { echo "prepare: no .deb ($deb)" >&2; exit 1; }
 
+# The package to upgrade from (vm-e2e's upgrade scenario): MAMORI_VM_OLD_DEB,
+# or built once from the commit MAMORI_VM_UPGRADE_FROM names (kept in OUTDIR).
+old=${MAMORI_VM_OLD_DEB:-}
+if [ -z "$old" ] && [ -n "${MAMORI_VM_UPGRADE_FROM:-}" ]; then
+  if commit=$(git -C "$top" rev-parse --verify -q "${MAMORI_VM_UPGRADE_FROM}^{commit}"); then
+    olddir=$out/old-$commit
+    if ! ls "$olddir"/mamori_*.deb >/dev/null 2>&1; then
+      src=$(mktemp -d "${TMPDIR:-/tmp}/mamori-old-src.XXXXXX")
+      # outside this checkout: build-deb.sh takes what git tracks when in one
+      git -C "$top" archive "$commit" | tar -C "$src" -xf -
+      DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$src/tools/dev/build-deb.sh" "$olddir" >"$out/build-old-deb.log" 2>&1 ||
+        { tail -40 "$out/build-old-deb.log" >&2; rm -rf "$src" "$olddir"
+          echo "prepare: building the package of $MAMORI_VM_UPGRADE_FROM failed ($out/build-old-deb.log)" >&2; exit 1; }
+      rm -rf "$src"
+    fi
+    for f in "$olddir"/mamori_*.deb; do old=$f; done
+  else
+    echo "prepare: $MAMORI_VM_UPGRADE_FROM is not in this clone (a shallow one?): no package to upgrade from" >&2
+  fi
+fi
+
 # "libc6 (>= 2.34), libfoo1 | libbar1, ..." -> "libc6 libfoo1 ..." (first alternative)
-fields=$(dpkg-deb -f "$deb" Pre-Depends Depends) ||
-  { echo "prepare: dpkg-deb cannot read the control fields of $deb" >&2; exit 1; }
+fields=
+for d in "$deb" $old; do
+  fields="$fields
+$(dpkg-deb -f "$d" Pre-Depends Depends)" ||
+    { echo "prepare: dpkg-deb cannot read the control fields of $d" >&2; exit 1; }
+done
 deps=$(printf '%s\n' "$fields" | sed 's/^[A-Za-z-]*: //' |
   tr ',' '\n' | sed 's/|.*//; s/([^)]*)//g; s/:any//; s/[[:space:]]//g' | grep -v '^$' | sort -u | tr '\n' ' ')
 echo "prepare: $(basename "$deb") depends on: $deps" >&2
@@ -44,4 +71,5 @@ if [ "$rc" != 0 ] || [ ! -f "$image/.built" ]; then
   exit 1
 fi
 echo "DEB=$deb"
+echo "OLD_DEB=$old"
 echo "IMAGE=$image"

@@ -13,7 +13,12 @@ allowed stick, an unlisted stick and a keyboard are hot-plugged over QMP:
   * every decision holds across a restart of mamorid (no block uevent at all
     meanwhile) and across a reboot with the sticks still plugged (checked right
     after boot too);
-  * the events are in the journal and reach a collector on the guest's loopback.
+  * the events are in the journal and reach a collector on the guest's loopback,
+    through mamori-uplink (its own user) while mamorid has no network, no TLS
+    library mapped and no capability (e2e_uplink.privsep);
+  * with --old-deb, the guest starts on the one-process version, which records
+    events while the collector is down, and is upgraded: nothing lost, nothing
+    repeated, seq goes on (e2e_uplink.upgrade).
 
 The guest has no network device: no test traffic can leave it.
 Prints one CHECK line per check and ends with "N passed, N failed".
@@ -31,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 import e2e_mount  # noqa: E402
 import e2e_pkg  # noqa: E402
+import e2e_uplink  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLLECTOR = os.path.join(HERE, "..", "integration", "collector.py")  # the reporting tests' HTTPS collector
@@ -214,24 +220,35 @@ class E2E:
         return out
 
     # -- the scenario
-    def install(self, deb):
-        rc, out, err = self.g("dpkg -i /mnt/host/pkg/%s 2>&1" % os.path.basename(deb), timeout=180)
+    def install(self, deb, collector_up=True, what="the .deb"):
+        name = os.path.basename(deb) if os.path.isabs(deb) else deb  # (relative: below the share's pkg/)
+        rc, out, err = self.g("dpkg -i /mnt/host/pkg/%s 2>&1" % name, timeout=180)
         print(out.rstrip())
-        self.check("the .deb installs offline with dpkg -i (dependencies complete)", rc == 0, out + err)
+        self.check("%s installs offline with dpkg -i (dependencies complete)" % what, rc == 0, out + err)
         rc, out, _ = self.g("systemctl is-enabled mamori.service; systemctl is-active mamori.service")
         self.check("installing enabled and started mamori.service", out.split() == ["enabled", "active"], out)
         if self.collector:
+            # The key as the one-process version's man page asked (root only);
+            # with the uplink, the administrator gives it to its group.
             self.g("cp /mnt/host/vmtest-collector.service /etc/systemd/system/ && systemctl daemon-reload && "
-                   "systemctl enable --now vmtest-collector.service && "
+                   "systemctl enable %s vmtest-collector.service && "
                    "install -d -m 700 /etc/mamori/vmtest && "
                    "install -m 644 /mnt/host/pki/ca.pem /mnt/host/pki/client.pem /etc/mamori/vmtest/ && "
                    "install -m 600 /mnt/host/pki/client.key /etc/mamori/vmtest/ && "
-                   "cat /mnt/host/collector.conf >>/etc/mamori/mamori.conf", check=True)
+                   "cat /mnt/host/collector.conf >>/etc/mamori/mamori.conf" % ("--now" if collector_up else ""),
+                   check=True)
+            if self.uplink_unit():
+                rc, out, err = e2e_uplink.give_key_to_uplink(self)
+                self.check("the client key given to the uplink's group (root:mamori-uplink 0640)", rc == 0, out + err)
         rc, out, _ = self.g("cp /mnt/host/50-vmtest.conf /etc/mamori/allow.d/ && "
                             "mamorid --check-config && systemctl reload mamori.service")
         self.check("policy with one allowed stick loads (check-config, reload)", rc == 0, out)
         evs = self.wait_event("config_changed", lambda e: e["kind"] == "agent.config_changed")
         self.check("reload recorded agent.config_changed", evs, self.events())
+
+    def uplink_unit(self):
+        rc, _, _ = self.g("test -e /lib/systemd/system/mamori-uplink.service")
+        return rc == 0
 
     def received(self):
         """Events the collector accepted, by id (the share is the host's directory), and
@@ -491,6 +508,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", required=True, help="image directory made by vmtest.sh build")
     ap.add_argument("--deb", required=True, help="the mamori .deb to install")
+    ap.add_argument("--old-deb", help="a package to install first and upgrade from (the one-process version)")
     ap.add_argument("--keep", action="store_true", help="keep the share directory")
     a = ap.parse_args()
 
@@ -502,6 +520,9 @@ def main():
         f.write(ALLOW_CONF)
     os.makedirs(os.path.join(share, "pkg"))
     shutil.copy(a.deb, os.path.join(share, "pkg"))
+    if a.old_deb:
+        os.makedirs(os.path.join(share, "pkg", "old"))
+        shutil.copy(a.old_deb, os.path.join(share, "pkg", "old"))
     if os.path.exists(COLLECTOR):
         sys.path.insert(0, os.path.dirname(COLLECTOR))
         from collector import make_pki
@@ -521,7 +542,12 @@ def main():
         state = vm.wait_ready()
         log("guest ready (%s) after %.1fs" % (state, vm.times["ready"]))
         t = E2E(vm, check, share)
-        t.install(a.deb)
+        if a.old_deb:
+            # (the old package was set up as install() does: the policy is there)
+            e2e_uplink.upgrade(t, check, "old/" + os.path.basename(a.old_deb), a.deb)
+        else:
+            print("--- no package to upgrade from (--old-deb): the upgrade scenario is SKIPPED", flush=True)
+            t.install(a.deb)
 
         print("--- hot-plug: allowed stick, unlisted stick, keyboard", flush=True)
         t.plug()
@@ -531,6 +557,7 @@ def main():
         ub, aa = t.check_events("after hot-plug")
         t.check_collector("after hot-plug")
         t.check_notice("after hot-plug")
+        e2e_uplink.privsep(t, check, "after hot-plug")
 
         # Under its hardened unit mamorid must still read the kernel's module
         # aliases (ProtectKernelModules= would hide /lib/modules from it).

@@ -2,9 +2,15 @@
 /* Benchmark of recording and delivery, in process, through the agent's own
  * code: a Manager with its policy, events built by usb_report_build() from
  * device snapshots (as a plug makes them), manager_emit() (envelope, seq,
- * spool append, group commit, journal line, mamorictl feed), and the uplink
- * posting NDJSON batches to a real HTTPS collector. Only the sysfs reading of
- * a plug is left out. Prints figures; it is not a test.
+ * spool append, group commit, journal line, mamorictl feed), and
+ * mamori-uplink's code (agent/uplink/) the production way, only in the same
+ * process and event loop: a second Spool opened read-only on the Manager's
+ * spool directory (spool_open_reader(), its own cursor in DIR/uplink), woken
+ * by inotify on that directory (uplink-wake.c) to spool_refresh() and kick
+ * the Uplink, which posts NDJSON batches to a real HTTPS collector. The
+ * Manager's spool pulls the reader's cursor (spool_set_delivered_source()) to
+ * retire what was delivered. Left out: the sysfs reading of a plug, and the
+ * two processes' scheduling. Prints figures; it is not a test.
  *
  *   mamori-bench-reporting --dir DIR --url URL --ca CA --cert CERT --key KEY [--events N] [--burst B] [--gzip]
  *
@@ -14,6 +20,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -21,6 +28,8 @@
 #include "log.h"
 #include "manager.h"
 #include "reporting.h"
+#include "uplink-wake.h"
+#include "uplink.h"
 #include "usb-report.h"
 
 static const char *arg_dir, *arg_url, *arg_ca, *arg_cert, *arg_key;
@@ -102,10 +111,60 @@ static int on_generate(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static SpoolStats stats(Manager *m) {
+static SpoolStats stats_of(const Spool *s) {
         SpoolStats st;
-        spool_get_stats(reporting_spool(m->reporting), &st);
+        spool_get_stats(s, &st);
         return st;
+}
+
+static SpoolStats stats(Manager *m) {
+        return stats_of(reporting_spool(m->reporting));
+}
+
+/* mamori-uplink's side: what agent/uplink/main.c does when inotify says the
+ * spool directory changed (uplink_main_refresh_spool() once the spool is open). */
+typedef struct Reader {
+        Spool *spool;
+        Uplink *uplink;
+        unsigned wakes;
+        int error;
+} Reader;
+
+static void reader_on_spool_changed(void *userdata) {
+        Reader *rd = userdata;
+        int r;
+
+        rd->wakes++;
+        r = spool_refresh(rd->spool);
+        if (r < 0) {
+                rd->error = r;
+                return;
+        }
+        if (r > 0)
+                uplink_kick(rd->uplink);
+}
+
+static void reader_on_damaged(const SpoolFinding *f, void *userdata) {
+        fprintf(stderr, "reader: damage in the spool (%s in %s at offset %" PRIu64 ")\n",
+                spool_damage_to_string(f->kind), f->file, f->offset);
+        ((Reader *) userdata)->error = -EBADMSG;
+}
+
+/* Rss and Private_Dirty of this process (writer, reader and uplink together), in KiB. */
+static void print_memory(const char *when) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/smaps_rollup", "re");
+        char line[256];
+        unsigned long v, rss = 0, dirty = 0;
+
+        if (!f)
+                return;
+        while (fgets(line, sizeof line, f)) {
+                if (sscanf(line, "Rss: %lu kB", &v) == 1)
+                        rss = v;
+                else if (sscanf(line, "Private_Dirty: %lu kB", &v) == 1)
+                        dirty = v;
+        }
+        printf("memory: %s: Rss %lu KiB, Private_Dirty %lu KiB\n", when, rss, dirty);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -164,10 +223,18 @@ static int parse_argv(int argc, char *argv[]) {
 }
 
 int main(int argc, char *argv[]) {
+        static const UplinkWakeHandlers wake_handlers = { .spool_changed = reader_on_spool_changed };
+        static const SpoolCallbacks reader_cb = { .damaged = reader_on_damaged };
+        /* Freed in reverse: the wake and the uplink before the reader's spool, the Manager last. */
         _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(spool_freep) Spool *reader = NULL;
+        _cleanup_(uplink_freep) Uplink *u = NULL;
+        _cleanup_(uplink_wake_freep) UplinkWake *wake = NULL;
+        _cleanup_free_ char *uplink_dir = NULL, *uplink_run = NULL, *cursor = NULL, *dead_letter = NULL;
+        Reader rd = { 0 };
         Gen gen = { 0 };
-        SpoolStats a, b;
-        double t0, c0, t_spool, c_spool, t_drain, c_drain;
+        SpoolStats a, b, ra, rb;
+        double t0, c0, t_spool, c_spool, t_drain, c_drain, t_open;
         UplinkStatus us;
         int r;
 
@@ -177,7 +244,19 @@ int main(int argc, char *argv[]) {
          * keeps stderr for its figures. */
         log_open(LOG_TARGET_STDERR);
         log_set_max_level(LOG_ERR);
+        /* mamori-uplink's directories, as its unit's StateDirectory= and
+         * RuntimeDirectory=: the Manager reads the cursor and status file there. */
+        if (asprintf(&uplink_dir, "%s/uplink", arg_dir) < 0 || asprintf(&uplink_run, "%s/uplink-run", arg_dir) < 0 ||
+            asprintf(&cursor, "%s/cursor", uplink_dir) < 0 || asprintf(&dead_letter, "%s/dead-letter", uplink_dir) < 0)
+                return log_oom();
+        (void) mkdir(arg_dir, 0755);
+        if ((mkdir(uplink_dir, 0755) < 0 && errno != EEXIST) || (mkdir(uplink_run, 0755) < 0 && errno != EEXIST)) {
+                fprintf(stderr, "cannot make %s or %s: %s\n", uplink_dir, uplink_run, strerror(errno));
+                return 1;
+        }
         setenv("STATE_DIRECTORY", arg_dir, 1);
+        setenv("MAMORI_UPLINK_STATE_DIR", uplink_dir, 1);
+        setenv("MAMORI_UPLINK_RUNTIME_DIR", uplink_run, 1);
         r = manager_new(&(ManagerOptions){ .config_path = "/nonexistent/mamori.conf", .runtime_dir = arg_dir }, &m);
         if (r < 0)
                 return 1;
@@ -185,11 +264,14 @@ int main(int argc, char *argv[]) {
         m->policy = load(false);
         if (!m->policy)
                 return 1;
+        /* Its spool reads DIR/uplink/cursor (spool_set_delivered_source()) at
+         * open, before each commit and on spool_pull_delivered(). */
         r = manager_start_reporting(m);
         if (r < 0 || !reporting_spool(m->reporting)) {
                 fprintf(stderr, "cannot open the spool in %s\n", arg_dir);
                 return 1;
         }
+        print_memory("at start (writer)");
 
         /* (1) spool */
         gen = (Gen){ .m = m, .total = arg_events };
@@ -215,8 +297,10 @@ int main(int argc, char *argv[]) {
                         arg_events);
                 return 1;
         }
+        print_memory("after spool (writer)");
 
-        /* (2) drain */
+        /* (2) drain: mamori-uplink starts with the spool full. It opens the
+         * spool read-only, watches its directory and is configured. */
         policy_unref(m->policy);
         m->policy = load(true);
         if (!m->policy)
@@ -224,12 +308,29 @@ int main(int argc, char *argv[]) {
         a = stats(m);
         t0 = now_s();
         c0 = cpu_seconds();
-        if (reporting_set_policy(m->reporting, m->policy) < 0)
+        r = spool_open_reader(spool_dir(reporting_spool(m->reporting)), cursor, &(SpoolReaderOptions){ 0 }, &reader);
+        if (r < 0) {
+                fprintf(stderr, "cannot open the spool read-only: %s\n", strerror(-r));
                 return 1;
-        while (stats(m).depth > 0) {
-                if (sd_event_run(m->event, UINT64_MAX) < 0)
+        }
+        t_open = now_s() - t0;
+        rd.spool = reader;
+        spool_set_callbacks(reader, &reader_cb, &rd);
+        if (spool_attach_event(reader, m->event, SD_EVENT_PRIORITY_NORMAL) < 0)
+                return 1;
+        ra = stats_of(reader);
+        if (uplink_new(m->event, reader, dead_letter, &u) < 0)
+                return 1;
+        rd.uplink = u;
+        if (uplink_wake_new(m->event, &wake_handlers, &rd, &wake) < 0 ||
+            uplink_wake_watch_spool(wake, spool_dir(reader)) < 0)
+                return 1;
+        if (uplink_configure(u, &m->policy->collector, m->policy->spool.max_bytes) < 0)
+                return 1;
+        while (stats_of(reader).depth > 0) {
+                if (sd_event_run(m->event, UINT64_MAX) < 0 || rd.error < 0)
                         return 1;
-                uplink_get_status(reporting_uplink(m->reporting), &us);
+                uplink_get_status(u, &us);
                 if (us.failures > 3) {
                         fprintf(stderr, "delivery fails: %s\n", strna(us.last_error));
                         return 1;
@@ -237,42 +338,69 @@ int main(int argc, char *argv[]) {
         }
         t_drain = now_s() - t0;
         c_drain = cpu_seconds() - c0;
-        b = stats(m);
-        uplink_get_status(reporting_uplink(m->reporting), &us);
-        printf("drain:  %u events in %.3fs = %.0f events/s; %" PRIu64 " batches (%.0f events/batch), %.1f MiB posted%s; "
-               "%" PRIu64 " fsyncs (ack cursor) = %.4f fsyncs/event; %.3f CPU s = %.1f us/event\n",
+        rb = stats_of(reader);
+        uplink_get_status(u, &us);
+        printf("drain:  %u events in %.3fs = %.0f events/s through the read-only reader; %" PRIu64
+               " batches (%.0f events/batch), %.1f MiB posted%s (reader's open: %.0f ms); "
+               "%" PRIu64 " fsyncs (reader's cursor) = %.4f fsyncs/event; %.3f CPU s = %.1f us/event\n",
                arg_events, t_drain, arg_events / t_drain, us.batches_sent,
                (double) us.events_sent / MAX(us.batches_sent, 1), (double) us.bytes_sent / (1024 * 1024),
-               arg_gzip ? " (gzip)" : "", b.fsyncs - a.fsyncs, (double) (b.fsyncs - a.fsyncs) / arg_events, c_drain,
-               c_drain * 1e6 / arg_events);
+               arg_gzip ? " (gzip)" : "", t_open * 1e3, rb.fsyncs - ra.fsyncs,
+               (double) (rb.fsyncs - ra.fsyncs) / arg_events, c_drain, c_drain * 1e6 / arg_events);
+        print_memory("after drain (writer + reader + uplink, one process)");
 
-        /* (3) one event, from manager_emit() to the collector's 2xx, the uplink idle */
+        /* The writer retires what the reader acknowledged at its next commit
+         * or heartbeat: here the heartbeat's pull. */
+        t0 = now_s();
+        r = spool_pull_delivered(reporting_spool(m->reporting));
+        b = stats(m);
+        printf("reclaim: writer pulled the reader's cursor (%s) in %.2f ms: delivered up to %" PRIu64 ", depth %" PRIu64
+               ", %.1f MiB left on disk in %u segment%s; %" PRIu64 " fsyncs\n",
+               r > 0    ? "moved"
+               : r == 0 ? "no change"
+                        : "error",
+               (now_s() - t0) * 1e3, b.acked_seq, b.depth, (double) b.bytes / (1024 * 1024), b.segments,
+               b.segments == 1 ? "" : "s", b.fsyncs - a.fsyncs);
+        if (r <= 0 || b.depth != 0)
+                return 1;
+        print_memory("after reclaim");
+
+        /* (3) one event, from manager_emit() to the collector's 2xx and the
+         * reader's cursor on disk, the uplink idle: the commit, the
+         * `committed` mark, the inotify wakeup, spool_refresh(), the POST. */
         _cleanup_free_ double *lat = calloc(arg_single ? arg_single : 1, sizeof *lat);
         double c_single;
+        unsigned wakes0 = rd.wakes;
         if (!lat)
                 return log_oom();
         a = stats(m);
+        ra = stats_of(reader);
         c0 = cpu_seconds();
         for (unsigned i = 0; i < arg_single; i++) {
                 double s = now_s();
+                uint64_t seq = stats(m).next_seq;
                 emit_one(m, arg_events + i);
-                while (stats(m).depth > 0)
-                        if (sd_event_run(m->event, UINT64_MAX) < 0)
+                while (stats_of(reader).acked_seq < seq)
+                        if (sd_event_run(m->event, UINT64_MAX) < 0 || rd.error < 0)
                                 return 1;
                 lat[i] = now_s() - s;
         }
         c_single = cpu_seconds() - c0;
         b = stats(m);
+        rb = stats_of(reader);
         qsort(lat, arg_single, sizeof *lat, cmp_double);
         if (arg_single)
                 printf("single: %u events one at a time, emit to 2xx: p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
-                       "%.2f fsyncs/event; %.0f us CPU/event (record + commit + TLS POST + ack)\n",
+                       "%.2f fsyncs/event (writer %.2f, reader %.2f); %.1f inotify wakeups/event; "
+                       "%.0f us CPU/event (record + commit + wakeup + refresh + TLS POST + ack)\n",
                        arg_single, lat[arg_single / 2] * 1e3, lat[(size_t) floor(arg_single * 0.99)] * 1e3,
-                       lat[arg_single - 1] * 1e3, (double) (b.fsyncs - a.fsyncs) / arg_single,
-                       c_single * 1e6 / arg_single);
+                       lat[arg_single - 1] * 1e3, (double) (b.fsyncs - a.fsyncs + rb.fsyncs - ra.fsyncs) / arg_single,
+                       (double) (b.fsyncs - a.fsyncs) / arg_single, (double) (rb.fsyncs - ra.fsyncs) / arg_single,
+                       (double) (rd.wakes - wakes0) / arg_single, c_single * 1e6 / arg_single);
+        print_memory("after single");
         printf("total:  %.3f CPU s for %u events spooled, drained and %u sent singly (%.1f us/event overall)\n",
                c_spool + c_drain + c_single, arg_events, arg_single,
                (c_spool + c_drain + c_single) * 1e6 / (arg_events + arg_single));
-        printf("last seq %" PRIu64 ", delivered up to %" PRIu64 "\n", b.next_seq - 1, b.acked_seq);
-        return b.acked_seq == b.next_seq - 1 ? 0 : 1;
+        printf("last seq %" PRIu64 ", delivered up to %" PRIu64 " (reader's cursor)\n", b.next_seq - 1, rb.acked_seq);
+        return rb.acked_seq == b.next_seq - 1 ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Benchmark of the spool and the uplink: 100,000 events recorded through
-mamorid's own code (tools/bench/bench-reporting.c) and drained over mTLS to
+mamorid's own code (tools/bench/bench-reporting.c) and drained over mTLS, by
+mamori-uplink's code reading the spool read-only in the same process, to
 the local test collector (tests/integration/collector.py), which checks what
 it received. Prints figures; not a test.
 

@@ -33,14 +33,25 @@ as the clock error):
               event for that serial, or to USBGuard's audit log holding the
               block target for it (inotify in the guest). mamori gathers the
               interfaces of one plug for 50 ms before it writes one event.
+  delivered   (mamori) the collector in the guest (tests/integration/collector.py,
+              HTTPS with mutual TLS on 127.0.0.1) has accepted the batch that
+              holds the usb.blocked event: the first write of it to the
+              collector's record file, made right before its 2xx goes out.
+              mamorid commits the event to the spool; mamori-uplink, woken by
+              inotify on the spool, reads it and posts it.
+
+mamori records every plug here (usb.repeat_window = 0: the same stick comes
+back every few seconds, which would otherwise be one record per minute).
 
 Every repetition also checks that no driver bound to the stick and no block
 device appeared. RSS and Private_Dirty come from /proc/PID/smaps_rollup of the
-running daemon, right after its start and again after all its plugs.
+running daemon (for mamori: mamorid and mamori-uplink, each), right after
+its start and again after all its plugs.
 Prints medians and spreads (min, max); it is not a pass/fail test.
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -50,7 +61,32 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, "tests", "vm"))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 from vmtest import VM, log  # noqa: E402
+from collector import make_pki  # noqa: E402
+
+COLLECTOR_PORT = 8443
+# the collector's record file in the guest (local: inotify sees its writes)
+DELIVERED_DIR = "/run/bench-collector"
+COLLECTOR_UNIT = """\
+[Unit]
+Description=bench: HTTPS collector on 127.0.0.1:%d
+RequiresMountsFor=/mnt/host
+
+[Service]
+RuntimeDirectory=bench-collector
+ExecStart=/usr/bin/python3 /mnt/host/collector.py /mnt/host/pki %d %s/received.jsonl
+""" % (COLLECTOR_PORT, COLLECTOR_PORT, DELIVERED_DIR)
+COLLECTOR_CONF = """\
+
+# added by tools/bench/vm_usbguard.py
+collector = {
+  url = "https://127.0.0.1:%d/ingest";
+  ca_file = "/etc/mamori/bench/ca.pem";
+  client_cert = "/etc/mamori/bench/client.pem";
+  client_key = "/etc/mamori/bench/client.key";
+};
+""" % COLLECTOR_PORT
 
 ALLOWED = "MAMORI-BENCH-ALLOWED"
 UNLISTED = "MAMORI-BENCH-UNLISTED"
@@ -68,9 +104,16 @@ allow with-interface one-of { 03:*:* 09:*:* }
 """ % ALLOWED
 
 DAEMONS = {
-    "mamori": {"unit": "mamori.service", "verdict_dir": "/var/lib/mamori"},
+    "mamori": {"unit": "mamori.service", "verdict_dir": "/var/lib/mamori", "delivered_dir": DELIVERED_DIR,
+               "also": ["mamori-uplink.service"]},
     "usbguard": {"unit": "usbguard.service", "verdict_dir": "/var/log/usbguard"},
 }
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank)."""
+    v = sorted(values)
+    return v[max(0, math.ceil(p / 100.0 * len(v)) - 1)]
 
 
 def ms(x):
@@ -120,9 +163,9 @@ class Bench:
         d = DAEMONS[name]
         ready = "/run/watch-ready-%s-%d" % (name, i)
         out = "/run/watch-%s-%d.json" % (name, i)
-        self.sh("rm -f %s; setsid /usr/bin/python3 /mnt/host/watch-plug.py %s %s %s 30 >%s 2>&1 </dev/null & "
+        self.sh("rm -f %s; setsid /usr/bin/python3 /mnt/host/watch-plug.py %s %s %s 30 %s >%s 2>&1 </dev/null & "
                 "for n in $(seq 200); do [ -e %s ] && exit 0; sleep 0.05; done; exit 1"
-                % (ready, d["verdict_dir"], UNLISTED, ready, out, ready))
+                % (ready, d["verdict_dir"], UNLISTED, ready, d.get("delivered_dir", ""), out, ready))
         offset, err = vm.guest_realtime_offset()
         node = "b%s%d" % (name[0], i)
         t_send = time.time()
@@ -153,12 +196,15 @@ class Bench:
             row["blocked_ok"] = r["device"]["authorized"] == "0" and not r["interfaces"]
         if r["verdict"]:
             row["recorded"] = r["verdict"]["t"] - t0
+        if r.get("delivered"):
+            row["delivered"] = r["delivered"]["t"] - t0
         return row
 
     def run(self, name):
         unit = DAEMONS[name]["unit"]
         self.activate(name)
         mem0 = self.memory(unit)
+        also0 = {u: self.memory(u) for u in DAEMONS[name].get("also", [])}
         rows = []
         for i in range(self.reps):
             row = self.one_plug(name, i)
@@ -167,10 +213,12 @@ class Bench:
                 log("%s #%d: enumerated %s, blocked %s, udev %s, recorded %s ms (clock +-%.1f ms)%s" % (
                     name, i, ms(row.get("enumerated", float("nan"))), ms(row.get("blocked", float("nan"))),
                     ms(row.get("udev", float("nan"))),
-                    ms(row.get("recorded", float("nan"))), row["clock_err"] * 1000,
+                    ms(row.get("recorded", float("nan"))) + (", delivered %s" % ms(row["delivered"]) if "delivered" in row else ""),
+                    row["clock_err"] * 1000,
                     "" if row.get("blocked_ok") and not row["binds"] and not row["block"] else "  NOT BLOCKED?"))
         mem1 = self.memory(unit)
-        return {"rows": rows, "mem_start": mem0, "mem_end": mem1}
+        also1 = {u: self.memory(u) for u in DAEMONS[name].get("also", [])}
+        return {"rows": rows, "mem_start": mem0, "mem_end": mem1, "also_start": also0, "also_end": also1}
 
 
 def main():
@@ -189,6 +237,12 @@ def main():
         f.write(MAMORI_ALLOW)
     with open(os.path.join(share, "rules.conf"), "w") as f:
         f.write(USBGUARD_RULES)
+    make_pki(os.path.join(share, "pki"))
+    shutil.copy(os.path.join(TOP, "tests", "integration", "collector.py"), share)
+    with open(os.path.join(share, "bench-collector.service"), "w") as f:
+        f.write(COLLECTOR_UNIT)
+    with open(os.path.join(share, "collector.conf"), "w") as f:
+        f.write(COLLECTOR_CONF)
 
     vm = VM(a.image, share=share)
     results = {}
@@ -197,8 +251,17 @@ def main():
         vm.wait_ready()
         b = Bench(vm, a.reps)
         b.sh("dpkg -i /mnt/host/%s >/dev/null && cp /mnt/host/50-bench.conf /etc/mamori/allow.d/ && "
-             "install -m 600 /mnt/host/rules.conf /etc/usbguard/rules.conf && systemctl stop mamori.service"
-             % os.path.basename(a.deb), timeout=300)
+             "install -m 600 /mnt/host/rules.conf /etc/usbguard/rules.conf" % os.path.basename(a.deb), timeout=300)
+        # the collector, and mamori delivering to it (the key is the uplink's group's to read)
+        b.sh("cp /mnt/host/bench-collector.service /etc/systemd/system/ && systemctl daemon-reload && "
+             "systemctl start bench-collector.service && "
+             "install -d -m 750 -g mamori-uplink /etc/mamori/bench && "
+             "install -m 644 /mnt/host/pki/ca.pem /mnt/host/pki/client.pem /etc/mamori/bench/ && "
+             "install -m 640 -g mamori-uplink /mnt/host/pki/client.key /etc/mamori/bench/ && "
+             "cat /mnt/host/collector.conf >>/etc/mamori/mamori.conf && "
+             "sed -i 's/^usb = {$/usb = {\\n  repeat_window = 0;/' /etc/mamori/mamori.conf && "
+             "mamorid --check-config && systemctl restart mamori-uplink.service && "
+             "systemctl stop mamori.service", timeout=120)
         versions = b.sh("dpkg-query -W -f='${Package} ${Version}\\n' mamori usbguard; uname -r; nproc")
         for name in ("mamori", "usbguard"):
             results[name] = b.run(name)
@@ -215,20 +278,27 @@ def main():
         rows = r["rows"]
         bad = [x for x in rows if not x.get("blocked_ok") or x["binds"] or x["block"]]
         print("\n%s:" % name)
-        for key in ("enumerated", "blocked", "udev", "recorded"):
-            print("  %-16s %s" % (key, summary([x[key] for x in rows if key in x])))
+        for key in ("enumerated", "blocked", "udev", "recorded", "delivered"):
+            if any(key in x for x in rows):
+                print("  %-16s %s" % (key, summary([x[key] for x in rows if key in x])))
+        dl = [x["delivered"] for x in rows if "delivered" in x]
+        if dl:
+            print("  %-16s p50 %s ms, p90 %s ms (n=%d of %d plugs)" % ("delivered", ms(pct(dl, 50)).strip(),
+                                                                   ms(pct(dl, 90)).strip(), len(dl), len(rows)))
+            print("  %-16s %s" % ("recorded..delivered", summary([x["delivered"] - x["recorded"] for x in rows
+                                                                  if "delivered" in x and "recorded" in x])))
         for a_, b_ in (("blocked", "recorded"), ("udev", "recorded")):
             print("  %-16s %s" % ("%s..%s" % (a_, b_), summary([x[b_] - x[a_] for x in rows if a_ in x and b_ in x])))
         print("  QMP device_add round trip %s; clock error +-%s ms (max)" % (
             summary([x["qmp"] for x in rows]), ms(max(x["clock_err"] for x in rows)).strip() if rows else "-"))
         print("  never bound, no block device, unauthorized at birth: %d of %d plugs%s" % (
             len(rows) - len(bad), len(rows), "" if not bad else "  <-- %s" % json.dumps(bad)))
-        for when in ("mem_start", "mem_end"):
-            m = r[when]
-            print("  %-9s %s: Rss %d KiB, Pss %d KiB, Private_Dirty %d KiB, Private_Clean %d KiB; VmRSS %d KiB, VmHWM %d KiB" % (
-                "memory at " + ("start" if when == "mem_start" else "end"), m.get("comm"), m.get("Rss", 0),
-                m.get("Pss", 0), m.get("Private_Dirty", 0), m.get("Private_Clean", 0), m.get("VmRSS", 0),
-                m.get("VmHWM", 0)))
+        for when in ("start", "end"):
+            for m in [r["mem_" + when]] + list(r.get("also_" + when, {}).values()):
+                print("  %-9s %s: Rss %d KiB, Pss %d KiB, Private_Dirty %d KiB, Private_Clean %d KiB; VmRSS %d KiB, VmHWM %d KiB" % (
+                    "memory at " + when, m.get("comm"), m.get("Rss", 0),
+                    m.get("Pss", 0), m.get("Private_Dirty", 0), m.get("Private_Clean", 0), m.get("VmRSS", 0),
+                    m.get("VmHWM", 0)))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -4,7 +4,7 @@
 set -eu
 what=${1:-build}
 
-build_pkgs="meson ninja-build pkg-config gcc libc6-dev libudev-dev libkmod-dev libsystemd-dev
+build_pkgs="meson ninja-build pkg-config gcc libc6-dev libudev-dev libsystemd-dev
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libconfig-dev libjson-c-dev libcurl4-openssl-dev
   libssl-dev zlib1g-dev"
 test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.0

@@ -17,7 +17,7 @@
  * interface is the one in DEVPATH (udev gives IMPORT{program} the device's
  * properties as its environment); --sys-root DIR is for tests.
  *
- * It reads the kernel's module indexes through libkmod and nothing else, writes
+ * It reads the kernel's module aliases (common/usb-modalias.c) and nothing else, writes
  * nothing, and always exits 0: a failure leaves the rule deciding by class. The
  * admin's additions (usb.drivers in mamori.conf) are mamorid's to apply.
  *

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs in the guest: watches one USB plug and prints what happened, when.
 
-  watch-plug.py VERDICT_DIR SERIAL READY_FILE TIMEOUT
+  watch-plug.py VERDICT_DIR SERIAL READY_FILE TIMEOUT [DELIVERED_DIR]
 
 Times are CLOCK_REALTIME seconds (the host maps its own clock onto the guest's).
 From the kernel's uevents (netlink, group 1, read as they arrive) it records
@@ -12,8 +12,11 @@ receive) it records when udevd has processed the device's and its interfaces'
 `add`. From inotify on
 VERDICT_DIR it records the first write that contains SERIAL and a block
 verdict: the daemon's record of its decision (mamori's state directory,
-USBGuard's audit log directory). Prints one JSON object and exits 2 s after
-the verdict is in, or at TIMEOUT seconds.
+USBGuard's audit log directory). With DELIVERED_DIR, the same on that
+directory: the first write of the usb.blocked event for SERIAL there is the
+collector's record of it, made when it accepted the batch, right before its
+2xx goes out (tests/integration/collector.py). Prints one JSON object and
+exits 2 s after the verdict (and the delivery) is in, or at TIMEOUT seconds.
 """
 import ctypes
 import json
@@ -46,6 +49,7 @@ def drain(sock):
 
 def main():
     vdir, serial, ready, timeout = sys.argv[1], sys.argv[2].encode(), sys.argv[3], float(sys.argv[4])
+    ddir = sys.argv[5] if len(sys.argv) > 5 else None
     nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_KOBJECT_UEVENT)
     nl.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     nl.bind((0, 1))
@@ -57,19 +61,19 @@ def main():
     if ino < 0:
         raise OSError(ctypes.get_errno(), "inotify_init1")
 
-    def files():
+    def files(top=vdir):
         """Every file below VERDICT_DIR (mamori's spool is a subdirectory); watches every directory."""
         out = []
-        for d, _, names in os.walk(vdir):
+        for d, _, names in os.walk(top):
             if libc.inotify_add_watch(ino, d.encode(), IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0:
                 raise OSError(ctypes.get_errno(), "inotify on " + d)
             out += [os.path.join(d, n) for n in names if os.path.isfile(os.path.join(d, n))]
         return out
 
-    sizes = {p: os.path.getsize(p) for p in files()}
+    sizes = {p: os.path.getsize(p) for p in files() + (files(ddir) if ddir else [])}
 
     res = {"device": None, "interfaces": [], "binds": [], "block": [], "verdict": None, "writes": 0,
-           "udev": []}
+           "udev": [], "delivered": None}
     devpath = None
     with open(ready + ".tmp", "w") as f:
         f.write("%f\n" % time.time())
@@ -110,7 +114,7 @@ def main():
             except BlockingIOError:
                 pass
             res["writes"] += 1
-            for p in files():
+            for p in files() + (files(ddir) if ddir else []):
                 try:
                     with open(p, "rb") as f:
                         f.seek(sizes.get(p, 0))
@@ -118,11 +122,19 @@ def main():
                 except FileNotFoundError:
                     continue
                 sizes[p] = sizes.get(p, 0) + len(new)
+                if ddir and p.startswith(ddir.rstrip("/") + "/"):
+                    if res["delivered"] is None and serial in new and b"usb.blocked" in new:
+                        res["delivered"] = {"t": now, "file": p}
+                        if res["verdict"]:
+                            end = min(end, time.monotonic() + 2)
+                    continue
                 # mamori: a usb.blocked event; USBGuard: an audit record with target block
                 if res["verdict"] is None and serial in new and (b"usb.blocked" in new or b"block" in new):
                     res["verdict"] = {"t": now, "file": p}
                     # watch a little longer: udevd's broadcast, any late bind or block device
-                    end = min(end, time.monotonic() + 2)
+                    # (and, with a collector, until the event has reached it)
+                    if not ddir or res["delivered"]:
+                        end = min(end, time.monotonic() + 2)
     print(json.dumps(res))
 
 

@@ -13,9 +13,9 @@
 
 #include "config-paths.h"
 #include "curl-event.h"
+#include "json.h"
 #include "log.h"
 #include "retry.h"
-#include "string-table.h"
 #include "text.h"
 #include "trusted-file.h"
 #include "uplink.h"
@@ -41,6 +41,10 @@ struct Uplink {
         struct curl_slist *headers;
 
         CollectorSettings cfg;
+        bool configured;   /* a url, and every file it needs was read */
+        char *spool_error; /* the spool cannot be read: why */
+        UplinkChanged changed;
+        void *changed_userdata;
         char *auth_header;
         /* The TLS files, read (and trusted) when configured, given to curl
          * from memory: curl never opens a file by name. */
@@ -67,8 +71,12 @@ struct Uplink {
         uint64_t events_sent, batches_sent, batches_rejected, events_rejected, bytes_sent;
 };
 
-
 static void uplink_send_next(Uplink *u);
+
+static void uplink_changed(Uplink *u) {
+        if (u->changed)
+                u->changed(u, u->changed_userdata);
+}
 
 /* ---- helpers ---- */
 
@@ -310,7 +318,7 @@ static int uplink_build_easy(Uplink *u) {
              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (c->timeout / USEC_PER_MSEC)) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                               (long) (MIN(c->timeout, 10 * USEC_PER_SEC) / USEC_PER_MSEC)) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_USERAGENT, "mamorid/" MAMORI_VERSION) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_USERAGENT, "mamori-uplink/" MAMORI_VERSION) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, uplink_on_write) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_WRITEDATA, u) == CURLE_OK &&
@@ -370,6 +378,7 @@ static void uplink_schedule_retry(Uplink *u, usec_t delay, bool asked) {
         if (r < 0)
                 log_error_errno(r, "Cannot arm the retry timer, events wait for the next one: %m");
         log_debug("Next delivery attempt in %s.", uplink_format_duration(d, delay));
+        uplink_changed(u);
 }
 
 static void uplink_failed(Uplink *u, const char *why, usec_t retry_after, bool asked) {
@@ -581,11 +590,12 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
         if (rc == CURLE_OK)
                 (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
         u->last_status = status;
-        if (!u->cfg.url) {
+        if (!u->configured) {
                 /* the url went away with a reload while this was out */
                 spool_release(u->spool);
                 uplink_drop_body(u);
                 u->state = UPLINK_OFF;
+                uplink_changed(u);
                 return;
         }
         if (rc != CURLE_OK) {
@@ -631,11 +641,17 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
 static void uplink_send_next(Uplink *u) {
         int r;
 
-        if (!u->cfg.url || u->state == UPLINK_OFF || u->state == UPLINK_SENDING || u->state == UPLINK_WAITING)
+        if (u->state == UPLINK_SENDING || u->state == UPLINK_WAITING)
                 return;
+        if (!u->configured || !u->spool || u->spool_error) {
+                u->state = UPLINK_OFF;
+                uplink_changed(u);
+                return;
+        }
         r = spool_read_batch(u->spool, u->batch_limit, BATCH_MAX_BYTES, &u->batch);
         if (r == -ENODATA) {
                 u->state = UPLINK_IDLE;
+                uplink_changed(u);
                 return;
         }
         if (r < 0) {
@@ -690,6 +706,7 @@ static void uplink_send_next(Uplink *u) {
         u->state = UPLINK_SENDING;
         u->last_attempt = now_usec(CLOCK_REALTIME);
         u->next_attempt = 0;
+        uplink_changed(u);
 }
 
 static int uplink_on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -697,6 +714,7 @@ static int uplink_on_retry_timer(sd_event_source *s, uint64_t usec, void *userda
         if (u->state == UPLINK_WAITING)
                 u->state = UPLINK_IDLE;
         uplink_send_next(u);
+        uplink_changed(u);
         return 0;
 }
 
@@ -754,6 +772,7 @@ Uplink *uplink_free(Uplink *u) {
         free(u->pin);
         free(u->dead_letter_dir);
         free(u->last_error);
+        free(u->spool_error);
         free(u);
         return NULL;
 }
@@ -786,12 +805,14 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
         u->dead_letter_max = dead_letter_max;
         u->batch_limit = u->cfg.batch_max_events;
         u->easy_stale = true;
+        u->configured = false;
         uplink_free_secret(&u->auth_header, u->auth_header ? strlen(u->auth_header) : 0);
         if (!u->cfg.url) {
                 if (u->state != UPLINK_SENDING)
                         u->state = UPLINK_OFF;
                 (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
                 log_info("No collector.url: events stay in the spool and the journal.");
+                uplink_changed(u);
                 return 0;
         }
         r = uplink_load_tls_files(u, &why);
@@ -805,15 +826,19 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
                 if (u->state != UPLINK_SENDING)
                         u->state = UPLINK_OFF;
                 (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                uplink_changed(u);
                 return 0;
         }
         u->auth_header = TAKE_PTR(auth);
+        u->configured = true;
         log_info("Events are delivered to %s%s.", u->cfg.url, u->cfg.gzip ? " (gzip)" : "");
         /* New settings may be the fix: try again now. */
         u->failures = 0;
-        u->last_error = mfree(u->last_error);
-        if (u->state == UPLINK_SENDING)
+        (void) free_and_strdup(&u->last_error, u->spool_error);
+        if (u->state == UPLINK_SENDING) {
+                uplink_changed(u);
                 return 0;
+        }
         (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
         u->state = UPLINK_IDLE;
         uplink_send_next(u);
@@ -826,7 +851,7 @@ void uplink_kick(Uplink *u) {
 }
 
 int uplink_flush(Uplink *u) {
-        if (!u || !u->cfg.url || u->state == UPLINK_OFF)
+        if (!u || !u->configured || !u->spool || u->spool_error)
                 return -ENOTCONN;
         if (u->state == UPLINK_WAITING) {
                 (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
@@ -849,10 +874,65 @@ void uplink_network_up(Uplink *u, const char *why) {
         uplink_send_next(u);
 }
 
+void uplink_set_changed(Uplink *u, UplinkChanged changed, void *userdata) {
+        assert(u);
+        u->changed = changed;
+        u->changed_userdata = userdata;
+}
+
+void uplink_set_spool(Uplink *u, Spool *s) {
+        assert(u);
+        assert(s);
+        assert(!u->spool);
+        u->spool = s;
+}
+
+void uplink_set_config_error(Uplink *u, const char *why) {
+        assert(u);
+        assert(why);
+
+        u->configured = false;
+        uplink_set_error(u, why);
+        if (u->state != UPLINK_SENDING) {
+                (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                u->state = UPLINK_OFF;
+        }
+        uplink_changed(u);
+}
+
+void uplink_set_spool_error(Uplink *u, const char *why) {
+        assert(u);
+
+        if (streq_ptr(u->spool_error, why))
+                return;
+        if (why) {
+                (void) free_and_strdup(&u->spool_error, why);
+                uplink_set_error(u, why);
+                /* A request out finishes (its ack is our own cursor); nothing new goes. */
+                if (u->state != UPLINK_SENDING) {
+                        (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
+                        u->state = UPLINK_OFF;
+                }
+                uplink_changed(u);
+                return;
+        }
+        if (streq_ptr(u->last_error, u->spool_error))
+                u->last_error = mfree(u->last_error);
+        u->spool_error = mfree(u->spool_error);
+        if (u->state == UPLINK_OFF)
+                u->state = UPLINK_IDLE;
+        uplink_send_next(u);
+        uplink_changed(u);
+}
+
 void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
+        SpoolStats st = { 0 };
+
         assert(u);
         assert(ret);
 
+        if (u->spool)
+                spool_get_stats(u->spool, &st);
         *ret = (UplinkStatus){
                 .state = u->state,
                 .url = u->cfg.url,
@@ -867,36 +947,6 @@ void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
                 .batches_rejected = u->batches_rejected,
                 .events_rejected = u->events_rejected,
                 .bytes_sent = u->bytes_sent,
+                .acked_seq = st.acked_seq,
         };
-}
-
-static void uplink_kv_time(JsonWriter *w, const char *key, usec_t t) {
-        char ts[RFC3339_MAX];
-        json_key(w, key);
-        if (t)
-                json_string(w, format_rfc3339(ts, t));
-        else
-                json_null(w);
-}
-
-void uplink_status_json(const Uplink *u, JsonWriter *w) {
-        UplinkStatus s;
-
-        assert(u);
-        assert(w);
-
-        uplink_get_status(u, &s);
-        json_kv_string(w, "state", uplink_state_to_string(s.state));
-        json_kv_string(w, "url", s.url);
-        uplink_kv_time(w, "last_success", s.last_success);
-        uplink_kv_time(w, "last_attempt", s.last_attempt);
-        uplink_kv_time(w, "next_attempt", s.next_attempt);
-        json_kv_uint(w, "failures", s.failures);
-        if (s.last_status)
-                json_kv_int(w, "last_status", s.last_status);
-        json_kv_string(w, "last_error", s.last_error);
-        json_kv_uint(w, "events_sent", s.events_sent);
-        json_kv_uint(w, "batches_sent", s.batches_sent);
-        json_kv_uint(w, "batches_rejected", s.batches_rejected);
-        json_kv_uint(w, "events_rejected", s.events_rejected);
 }

@@ -3,7 +3,7 @@
 
 /* The uplink: takes batches from the spool and POSTs them as NDJSON to
  * collector.url over verified TLS, one batch at a time and in seq order, on
- * the event loop (agent/report/curl-event.c): nothing blocks, no thread.
+ * the event loop (agent/uplink/curl-event.c): nothing blocks, no thread.
  *
  * - 2xx: the batch leaves the spool (spool_ack) and the next one goes at once.
  * - transport error, timeout, 408, 429, 5xx: the batch stays; exponential
@@ -11,14 +11,16 @@
  * - 413: the batch is halved and sent again.
  * - any other 4xx: the batch is written to the dead-letter directory with
  *   the status and the answer, acknowledged, and the rest keeps flowing.
- * Without a url nothing is sent: events stay in the spool and the journal. */
+ * Without a url nothing is sent: events stay in the spool and the journal.
+ *
+ * It runs in mamori-uplink (agent/uplink/main.c), on the spool that mamorid
+ * writes, opened read-only (spool_open_reader()). */
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <systemd/sd-event.h>
 
-#include "json.h"
 #include "macro.h"
 #include "policy.h"
 #include "spool.h"
@@ -29,7 +31,8 @@ typedef struct Uplink Uplink;
 
 /* UplinkState and UplinkStatus: common/uplink-status.h (the status file's format). */
 
-/* dead_letter_dir: where rejected batches go; dead_letter_max: its bound in bytes. */
+/* dead_letter_dir: where rejected batches go. spool may be NULL (it cannot be
+ * read yet): the state is off until uplink_set_spool(). */
 int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret);
 Uplink *uplink_free(Uplink *u);
 DEFINE_POINTER_CLEANUP(Uplink, uplink_free);
@@ -45,6 +48,20 @@ int uplink_flush(Uplink *u);
  * collector itself asked us to wait (Retry-After). */
 void uplink_network_up(Uplink *u, const char *why);
 
+/* The spool opened at last (u has none). */
+void uplink_set_spool(Uplink *u, Spool *s);
+/* The spool cannot be read (why: the error, for the log and the status file:
+ * the state is off), or can be again (why NULL: delivery resumes). */
+void uplink_set_spool_error(Uplink *u, const char *why);
+
+/* No configuration could be loaded (why: the first error): the state is off. */
+void uplink_set_config_error(Uplink *u, const char *why);
+
+/* Called (from the loop, maybe often) after every change of the state or of
+ * a counter: the status file is written again. */
+typedef void (*UplinkChanged)(Uplink *u, void *userdata);
+void uplink_set_changed(Uplink *u, UplinkChanged changed, void *userdata);
+
+/* The strings of *ret are borrowed from u: valid until its next change, and
+ * not to be given to uplink_status_done(). pid and updated are left 0. */
 void uplink_get_status(const Uplink *u, UplinkStatus *ret);
-/* The status as JSON members of the object being written (heartbeat, mamorictl). */
-void uplink_status_json(const Uplink *u, JsonWriter *w);
