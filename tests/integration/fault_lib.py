@@ -54,6 +54,13 @@ def bind_ro(path):
     _run("mount", "-o", "remount,bind,ro", path)
 
 
+def bind_file(path, source):
+    """source mounted over path (a file or a directory): what is read at
+    path is source's, for this namespace alone."""
+    private_mounts()
+    _run("mount", "--bind", source, path)
+
+
 def umount(path):
     _run("umount", path)
 

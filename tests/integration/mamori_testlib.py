@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 
 import gi
 
@@ -452,8 +453,12 @@ class Daemon(NotifiedProcess):
                 raise AssertionError(f"{self.program} exited with {self.proc.returncode} while waiting for "
                                      f"{needle!r}:\n{self.run_log()[-3000:]}")
             return False
-        wait_for(seen, timeout, interval=interval, what=f"{needle!r} in the log of {self.program}\n--- its end ---\n"
-                 + (self.log()[-3000:] if os.path.exists(self.stderr_path) else ""))
+        try:
+            wait_for(seen, timeout, interval=interval, what=f"{needle!r} in the log of {self.program}")
+        except AssertionError as e:
+            if str(e).startswith("timed out"):  # (an exit says its own log)
+                raise AssertionError(f"{e}\n--- its end ---\n{self.run_log()[-3000:]}") from None
+            raise
 
 
 class Uplink(Daemon):
@@ -464,7 +469,10 @@ class Uplink(Daemon):
     program = "mamori-uplink"
 
     def __init__(self, agent, extra_env=None):
-        self.agent = agent
+        # Not a strong reference: a cycle would keep the agent, and with it
+        # the test's UsbBed, alive until some garbage collection finalizes
+        # that testbed in the middle of a later test.
+        self.agent = weakref.proxy(agent)
         self.state = os.path.join(agent.dir, "uplink-state")
         self.runtime = os.path.join(agent.dir, "uplink-run")
         self.notify_path = os.path.join(agent.dir, "uplink-notify.sock")
@@ -574,8 +582,11 @@ class Agent(Daemon):
     def uplink_wanted(self):
         if self.want_uplink is not None:
             return self.want_uplink
-        with open(self.conf) as f:
-            return "collector" in f.read()
+        try:
+            with open(self.conf) as f:
+                return "collector" in f.read()
+        except FileNotFoundError:
+            return False  # a test of a missing mamori.conf
 
     def write_conf(self, text):
         # The pattern check runs on every agent (default: ClamAV in
@@ -631,12 +642,12 @@ class Agent(Daemon):
         self.wait_notify("READY=1")
 
     def stop(self, sig=signal.SIGTERM, timeout=10, uplink=True):
-        """Stops mamorid (and, unless uplink=False, the uplink, by the same
-        signal); returns mamorid's exit status."""
-        rc = super().stop(sig, timeout)
+        """Stops mamorid (and, unless uplink=False, the uplink before it, by
+        the same signal: systemd's order, mamori-uplink.service being
+        After=mamori.service); returns mamorid's exit status."""
         if uplink:
             self.uplink.stop(sig, timeout)
-        return rc
+        return super().stop(sig, timeout)
 
     def kill9(self):
         """kill -9 of mamorid alone: the uplink goes on."""
