@@ -14,9 +14,11 @@ void reporting_write_flush(Reporting *r, JsonWriter *w) {
 
         q = reporting_flush(r);
         json_kv_bool(w, "uplink", q >= 0);
-        if (q >= 0)
-                why = "asked mamori-uplink to send now";
-        else if (q == -ENOTCONN)
+        if (q >= 0) {
+                if (asprintf(&detail, "asked mamori-uplink to send to %s now", strna(reporting_collector_url(r))) < 0)
+                        detail = NULL;
+                why = detail ?: "asked mamori-uplink to send now";
+        } else if (q == -ENOTCONN)
                 why = "events stay in the spool and the journal: no collector.url is configured";
         else if (q == -ENOENT || q == -ECONNREFUSED)
                 why = "mamori-uplink is not running; events stay in the spool until it runs";

@@ -574,3 +574,7 @@ void reporting_status_json(Reporting *r, JsonWriter *w) {
 Spool *reporting_spool(Reporting *r) {
         return r ? r->spool : NULL;
 }
+
+const char *reporting_collector_url(const Reporting *r) {
+        return r && r->policy ? r->policy->collector.url : NULL;
+}

@@ -60,3 +60,4 @@ void reporting_commit(Reporting *r);
 int reporting_flush(Reporting *r);
 void reporting_status_json(Reporting *r, JsonWriter *w); /* members "spool" and "uplink" */
 Spool *reporting_spool(Reporting *r);                    /* NULL: journal only */
+const char *reporting_collector_url(const Reporting *r); /* the policy's; NULL: none */

@@ -128,6 +128,7 @@ int spool_cursor_check(Spool *s, uint64_t top) {
                 if (s->acked <= SPOOL_SEQ_FLOOR_MAX)
                         s->floor = s->acked;
                 s->acked = 0;
+                s->cursor_disbelieved = true;
         }
         return spool_cursor_check_gen(s);
 }

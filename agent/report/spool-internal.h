@@ -123,6 +123,10 @@ struct Spool {
 
         uint64_t appended, dropped, commits, fsyncs;
         bool warned_full;
+        /* The cursor file holds a seq past the records, not believed: rewritten
+         * once a record above it is durable (it is the floor until then), so
+         * that an uplink without a cursor of its own never starts from it. */
+        bool cursor_disbelieved;
 
         SpoolFinding *findings;
         size_t n_findings;

@@ -319,6 +319,8 @@ static int spool_commit_queued(Spool *s) {
 
         /* Before the drops settle (which may rewrite segments): the uplink
          * then sees the tombstone no later than the rewrite. */
+        if (s->cursor_disbelieved && spool_cursor_store(s, s->acked, true) >= 0)
+                s->cursor_disbelieved = false;
         r = spool_committed_store(s, last);
         if (r < 0)
                 log_warning_errno(r, "Cannot write %s/committed (the uplink waits for the next commit): %m", s->dir);
