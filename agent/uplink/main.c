@@ -42,6 +42,10 @@ typedef struct UplinkMain {
         Netwatch *netwatch;
         sd_event_source *sig_hup, *sig_term, *sig_int;
         int spool_errno; /* the last error opening or reading the spool, said once */
+        /* Only while the spool cannot be read: a backoff, since inotify may not
+         * see the fix (no read access to the directory, no watch). */
+        sd_event_source *spool_retry;
+        usec_t spool_retry_usec;
 } UplinkMain;
 
 static UplinkMain *uplink_main_free(UplinkMain *m) {
@@ -54,6 +58,7 @@ static UplinkMain *uplink_main_free(UplinkMain *m) {
         uplink_state_writer_free(m->state);
         spool_free(m->spool);
         policy_unref(m->policy);
+        sd_event_source_disable_unref(m->spool_retry);
         sd_event_source_disable_unref(m->sig_hup);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
@@ -179,16 +184,37 @@ static void uplink_main_on_damaged(const SpoolFinding *f, void *userdata) {
                     spool_damage_to_string(f->kind), f->file, f->offset, f->bytes);
 }
 
+#define SPOOL_RETRY_MIN (1 * USEC_PER_SEC)
+#define SPOOL_RETRY_MAX (5 * 60 * USEC_PER_SEC)
+
+static void uplink_main_refresh_spool(UplinkMain *m);
+
+static int uplink_main_on_spool_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        uplink_main_refresh_spool(userdata);
+        return 0;
+}
+
 static void uplink_main_spool_failed(UplinkMain *m, int error) {
         char why[512];
+        int r;
+
+        m->spool_retry_usec = m->spool_retry_usec ? MIN(m->spool_retry_usec * 2, SPOOL_RETRY_MAX) : SPOOL_RETRY_MIN;
+        if (m->spool_retry)
+                r = sd_event_source_set_time_relative(m->spool_retry, m->spool_retry_usec)
+                            ?: sd_event_source_set_enabled(m->spool_retry, SD_EVENT_ONESHOT);
+        else
+                r = sd_event_add_time_relative(m->event, &m->spool_retry, CLOCK_MONOTONIC, m->spool_retry_usec,
+                                               USEC_PER_SEC, uplink_main_on_spool_retry, m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the spool's retry timer: %m");
 
         snprintf(why, sizeof why, "cannot read the spool %s: %s", m->spool_dir, strerror(abs(error)));
         /* Once per distinct error: an inotify event per commit must not flood the journal. */
-        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR, "Events stay in mamorid's spool: %s (retried %s).", why,
-                 uplink_wake_watching(m->wake)
-                         ? "when the spool directory changes, at a flush or at SIGHUP"
-                         /* inotify needs read access to the directory itself: no polling instead */
-                         : "at a flush or at SIGHUP only: mamorictl flush, or systemctl reload mamori-uplink");
+        log_full(m->spool_errno == error ? LOG_DEBUG : LOG_ERR,
+                 "Events stay in mamorid's spool: %s (retried in %" PRIu64 " s, %s, or at once by mamorictl flush "
+                 "or systemctl reload mamori-uplink).",
+                 why, m->spool_retry_usec / USEC_PER_SEC,
+                 uplink_wake_watching(m->wake) ? "when the spool directory changes" : "the directory cannot be watched");
         m->spool_errno = error;
         uplink_set_spool_error(m->uplink, why);
 }
@@ -197,6 +223,8 @@ static void uplink_main_spool_ok(UplinkMain *m) {
         if (m->spool_errno != 0)
                 log_info("The spool %s can be read again.", m->spool_dir);
         m->spool_errno = 0;
+        m->spool_retry_usec = 0;
+        (void) sd_event_source_set_enabled(m->spool_retry, SD_EVENT_OFF);
         uplink_set_spool_error(m->uplink, NULL);
 }
 

@@ -189,7 +189,7 @@ int uplink_wake_watch_spool(UplinkWake *w, const char *dir) {
         if (wd < 0)
                 return log_error_errno(
                         errno,
-                        "Cannot watch the spool directory %s: %m; events are picked up at a flush or at SIGHUP only (mamorictl flush, systemctl reload mamori-uplink).",
+                        "Cannot watch the spool directory %s: %m; events are picked up by a retry while the spool cannot be read, and at once at a flush or at SIGHUP (mamorictl flush, systemctl reload mamori-uplink).",
                         dir);
         w->watch = wd;
         log_debug("Watching the spool directory %s.", dir);
