@@ -167,7 +167,7 @@ static int usb_alias_read_file(const char *path, size_t max, char **ret, size_t 
  * clean, not this process's memory. */
 static int usb_alias_set_map(UsbAliasSet *s, const char *path) {
         _cleanup_close_ int fd = -EBADF;
-        size_t size;
+        size_t size = 0;
         int r;
 
         r = usb_alias_open_regular(path, USB_ALIAS_FILE_MAX, &fd, &size);
@@ -285,7 +285,7 @@ finish:
 static int usb_alias_set_load_builtin(UsbAliasSet *s, const char *dir) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -EBADF;
-        size_t size;
+        size_t size = 0;
         void *map;
         int r;
 

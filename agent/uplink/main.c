@@ -3,6 +3,7 @@
  * unprivileged user, reads mamorid's spool read-only, keeps its own cursor and
  * dead-letter directory in its state directory, and tells mamorid how
  * delivery goes through $RUNTIME_DIRECTORY/status (DESIGN-11.md). */
+#include <assert.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -234,6 +235,7 @@ static void uplink_main_refresh_spool(UplinkMain *m) {
         static const SpoolCallbacks cb = { .damaged = uplink_main_on_damaged };
         int r;
 
+        assert(m);
         if (!uplink_wake_watching(m->wake))
                 (void) uplink_wake_watch_spool(m->wake, m->spool_dir);
         if (!m->spool) {
@@ -365,6 +367,7 @@ static int uplink_main_new(UplinkMain **ret) {
         r = uplink_wake_listen(m->wake, m->control_path);
         if (r < 0)
                 return r;
+        assert(m->state && m->wake);
         r = netwatch_new(m->event, uplink_main_on_network, m, &m->netwatch);
         if (r < 0)
                 log_warning_errno(r, "Not watching the network; delivery retries on its own timer only: %m");
@@ -375,6 +378,7 @@ static int uplink_main_new(UplinkMain **ret) {
 static int uplink_main_run(UplinkMain *m) {
         int r;
 
+        assert(m);
         /* The spool first: the configuration sends at once what waits. */
         uplink_main_refresh_spool(m);
         r = uplink_main_reload(m);
