@@ -249,29 +249,6 @@ int usb_alias_index_parse(const char *buf, size_t len, UsbAliasIndex *ret) {
         return 0;
 }
 
-static bool usb_alias_list_has(const char *list, const char *name) {
-        size_t n = strlen(name);
-        for (const char *p = list; p && *p;) {
-                size_t l = strcspn(p, " ");
-                if (l == n && memcmp(p, name, n) == 0)
-                        return true;
-                p += l;
-                p += strspn(p, " ");
-        }
-        return false;
-}
-
-static int usb_alias_list_add(char **list, const char *name) {
-        char *n;
-        if (usb_alias_list_has(*list, name))
-                return 0;
-        if (asprintf(&n, "%s%s%s", strempty(*list), isempty(*list) ? "" : " ", name) < 0)
-                return -ENOMEM;
-        free(*list);
-        *list = n;
-        return 0;
-}
-
 /* The first entry of a (n sorted) whose key (the upper 32 bits) is >= key. */
 static size_t usb_alias_lower_bound(const uint64_t *a, size_t n, uint64_t key) {
         size_t lo = 0, hi = n;
@@ -305,7 +282,7 @@ static int usb_alias_index_try(const UsbAliasIndex *idx, uint32_t off, const cha
         if (mod_len > USB_DRIVER_NAME_MAX || usb_alias_normalize_n(mod, mod_len, module) < 0 ||
             !usb_driver_name_valid(module))
                 return 0;
-        return usb_alias_list_add(list, module);
+        return usb_driver_list_add(list, module);
 }
 
 int usb_alias_index_match(const UsbAliasIndex *idx, const char *modalias, char **list) {
@@ -442,7 +419,7 @@ int usb_alias_conf_match(const UsbBuiltinAliases *rules, const char *modalias, c
                 if (fnmatch(rules->items[i].pattern, modalias, 0) != 0)
                         continue;
                 n++;
-                if (usb_driver_name_valid(rules->items[i].module) && usb_alias_list_add(list, rules->items[i].module) < 0)
+                if (usb_driver_name_valid(rules->items[i].module) && usb_driver_list_add(list, rules->items[i].module) < 0)
                         return -ENOMEM;
         }
         return n;

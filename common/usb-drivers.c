@@ -155,3 +155,29 @@ UsbCategory usb_driver_list_category(const UsbDriverEntry *extra, size_t n_extra
                 *ret_len = best_len;
         return best;
 }
+
+static bool usb_driver_list_has(const char *list, const char *name) {
+        size_t n = strlen(name);
+        for (const char *p = list; p && *p;) {
+                size_t l = strcspn(p, " ");
+                if (l == n && memcmp(p, name, n) == 0)
+                        return true;
+                p += l;
+                p += strspn(p, " ");
+        }
+        return false;
+}
+
+int usb_driver_list_add(char **list, const char *name) {
+        char *n;
+
+        assert(list);
+        assert(name);
+        if (usb_driver_list_has(*list, name))
+                return 0;
+        if (asprintf(&n, "%s%s%s", strempty(*list), isempty(*list) ? "" : " ", name) < 0)
+                return -ENOMEM;
+        free(*list);
+        *list = n;
+        return 0;
+}

@@ -28,6 +28,10 @@ bool usb_driver_name_equal(const char *a, const char *b);
 /* A name an admin may write in usb.drivers: [A-Za-z0-9_-], 1..55 bytes. */
 bool usb_driver_name_valid(const char *name);
 
+/* Appends name to *list (space-separated module names, NULL or "" when
+ * empty) unless it is there already: what a modalias lookup answers. */
+int usb_driver_list_add(char **list, const char *name);
+
 /* The category of a driver or module name: the admin's entries first, then
  * the built-in table; USB_CATEGORY_OTHER when neither knows it. */
 UsbCategory usb_driver_category(const UsbDriverEntry *extra, size_t n_extra, const char *name);

@@ -89,31 +89,13 @@ int usb_modinfo_parse_usb_aliases(const char *buf, size_t len, UsbBuiltinAliases
         return 0;
 }
 
-static bool usb_modinfo_list_has(const char *list, const char *name) {
-        size_t n = strlen(name);
-        for (const char *p = list; p && *p;) {
-                size_t l = strcspn(p, " ");
-                if (l == n && memcmp(p, name, n) == 0)
-                        return true;
-                p += l;
-                p += strspn(p, " ");
-        }
-        return false;
-}
-
 int usb_builtin_aliases_match(const UsbBuiltinAliases *a, const char *modalias, char **list) {
         assert(a);
         assert(modalias);
         assert(list);
 
-        for (size_t i = 0; i < a->n; i++) {
-                char *n;
-                if (usb_modinfo_list_has(*list, a->items[i].module) || fnmatch(a->items[i].pattern, modalias, 0) != 0)
-                        continue;
-                if (asprintf(&n, "%s%s%s", strempty(*list), isempty(*list) ? "" : " ", a->items[i].module) < 0)
+        for (size_t i = 0; i < a->n; i++)
+                if (fnmatch(a->items[i].pattern, modalias, 0) == 0 && usb_driver_list_add(list, a->items[i].module) < 0)
                         return -ENOMEM;
-                free(*list);
-                *list = n;
-        }
         return 0;
 }
