@@ -1,0 +1,3 @@
+/* placeholder */
+#include "unit.h"
+int main(void) { return 0; }
