@@ -202,6 +202,22 @@ static void test_bound_status(void **state) {
         assert_false(g.r[0].explained);
         assert_int_equal(g.r[0].seen_us, 1000);
         assert_int_equal(g.r[g.n - 1].first, 10 * FINDINGS_MAX_GAPS + 1);
+
+        /* Explained first: the merged range keeps the unexplained one's time. */
+        g.n = 0;
+        for (uint64_t i = 0; i < FINDINGS_MAX_GAPS; i++) {
+                seq_gaps_add(g.r, &g.n, 10 * i + 1, 10 * i + 5, 1000 + (int64_t) i);
+                if (i % 2 == 0)
+                        seq_gaps_explain(g.r, &g.n, 10 * i + 1, 10 * i + 5);
+        }
+        /* a split of the last one: 66 ranges, all alternating, two merges at the oldest end */
+        assert_int_equal(seq_gaps_explain(g.r, &g.n, 633, 633), 1);
+        check_sorted(&g);
+        assert_int_equal(g.n, FINDINGS_MAX_GAPS);
+        assert_int_equal(g.r[0].first, 1);
+        assert_int_equal(g.r[0].last, 25);
+        assert_false(g.r[0].explained);
+        assert_int_equal(g.r[0].seen_us, 1001);
 }
 
 /* Random operations as the collector makes them (a gap opens above the
