@@ -179,6 +179,8 @@ static void check_policy(const FindingsConfig *c, const HostState *h, int64_t no
         JsonWriter w _cleanup_(json_writer_free) = JSON_WRITER_INIT;
         FindingChange *f;
 
+        if (!c->current_policy_hashes || !c->current_policy_hashes[0])
+                return; /* no current policy named: the check is off */
         if (policy_current(c, h->policy_hash)) {
                 change_add(out, FINDING_CLOSE, "host.policy_drift", "medium", now_us, now_us);
                 return;
@@ -397,7 +399,8 @@ static bool gap_unreported(const FindingsConfig *c, const HostState *h, int64_t 
         for (size_t i = 0; i < h->n_gaps; i++) {
                 int64_t d = seq_gaps_deadline(&h->gaps[i], sec_us(c->gap_grace_sec));
 
-                if (!h->gaps[i].explained && d <= now_us && d >= bound)
+                /* seen now: added by this very event (a grace of 0), never reported yet */
+                if (!h->gaps[i].explained && d <= now_us && (d >= bound || h->gaps[i].seen_us == now_us))
                         return true;
         }
         return false;
@@ -482,10 +485,34 @@ static void open_stopped(const FindingsConfig *c, HostState *h, int64_t now_us, 
         change_message(f, "mamorid stopped at %s and has not started again", t);
 }
 
-/* Acts on every deadline <= now_us, then sets due_us to the earliest later one. */
-static void deadlines(const FindingsConfig *c, HostState *h, int64_t now_us, bool gaps_changed, bool gap_was_open,
+typedef struct Overdue {
+        SeqRange r[FINDINGS_MAX_GAPS];
+        size_t n;
+} Overdue;
+
+static void overdue_get(const FindingsConfig *c, const HostState *h, int64_t now_us, Overdue *ret) {
+        ret->n = seq_gaps_overdue(h->gaps, h->n_gaps, sec_us(c->gap_grace_sec), now_us, ret->r, ELEMENTSOF(ret->r));
+}
+
+static bool overdue_changed(const FindingsConfig *c, const HostState *h, int64_t now_us, const Overdue *before) {
+        Overdue after;
+
+        overdue_get(c, h, now_us, &after);
+        if (after.n != before->n)
+                return true;
+        for (size_t i = 0; i < after.n; i++)
+                if (after.r[i].first != before->r[i].first || after.r[i].last != before->r[i].last)
+                        return true;
+        return false;
+}
+
+/* Acts on every deadline <= now_us, then sets due_us to the earliest later
+ * one. before: the overdue gaps before the event (NULL for the timer): an
+ * open host.gap is updated (or closed) when they changed. */
+static void deadlines(const FindingsConfig *c, HostState *h, int64_t now_us, const Overdue *before, bool gap_was_open,
                       FindingList *out) {
         int64_t d, due = INT64_MAX;
+        bool gaps_changed = before && overdue_changed(c, h, now_us, before);
 
         d = silence_deadline(c, h);
         if (d != 0 && d <= now_us)
@@ -554,7 +581,8 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
         _cleanup_(json_object_putp) struct json_object *root = NULL;
         const char *kind = strempty(e->kind), *fail_closed_source = NULL;
         /* All events of a batch arrive at one now_us: the checks of a whole batch are made once. */
-        bool batch_start = h->last_seen_us != now_us, newest, gaps_changed = false, gap_was_open;
+        bool batch_start = h->last_seen_us != now_us, newest, gap_was_open;
+        Overdue before;
         bool old_fail_closed = h->fail_closed;
         char old_policy[sizeof(h->policy_hash)], old_version[sizeof(h->agent_version)];
         StoreEvent ev = *e;
@@ -562,6 +590,7 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
         out->n = 0;
         ev.kind = kind;
         gap_was_open = gap_open(c, h, now_us);
+        overdue_get(c, h, now_us, &before);
 
         if (isempty(h->machine_id))
                 copy_str(h->machine_id, sizeof(h->machine_id), e->machine_id);
@@ -571,7 +600,7 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
         if (dup_conflict) {
                 /* Not stored, not believed: only the fact of it. */
                 tampered(&ev, h, "id_reused", now_us, out);
-                deadlines(c, h, now_us, false, gap_was_open, out);
+                deadlines(c, h, now_us, &before, gap_was_open, out);
                 return;
         }
 
@@ -592,14 +621,12 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
                 if (!seq_gaps_fill(h->gaps, &h->n_gaps, ev.seq)) {
                         /* A seq at or below the highest one, filling no gap: its content is not believed. */
                         tampered(&ev, h, "seq_backwards", now_us, out);
-                        deadlines(c, h, now_us, false, gap_was_open, out);
+                        deadlines(c, h, now_us, &before, gap_was_open, out);
                         return;
                 }
-                gaps_changed = true;
         } else {
                 if (ev.seq > h->max_seq + 1) {
                         seq_gaps_add(h->gaps, &h->n_gaps, h->max_seq + 1, ev.seq - 1, now_us);
-                        gaps_changed = true;
                 }
                 h->max_seq = ev.seq;
         }
@@ -607,14 +634,8 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
         /* Only these kinds carry what the collector reads in the JSON. */
         if (startswith(kind, "agent."))
                 root = event_parse(&ev);
-        if (root && (streq(kind, "agent.events_dropped") || streq(kind, "agent.spool_corrupt"))) {
-                size_t n = h->n_gaps;
-                SeqRange before[FINDINGS_MAX_GAPS];
-
-                memcpy(before, h->gaps, n * sizeof(SeqRange));
+        if (root && (streq(kind, "agent.events_dropped") || streq(kind, "agent.spool_corrupt")))
                 explain(h, &ev, root);
-                gaps_changed = gaps_changed || n != h->n_gaps || memcmp(before, h->gaps, n * sizeof(SeqRange)) != 0;
-        }
         late_heartbeat(c, &ev, root, now_us, out);
 
         if (newest) {
@@ -643,12 +664,12 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
                         check_fail_closed(h, fail_closed_source, now_us, out);
         }
 
-        deadlines(c, h, now_us, gaps_changed, gap_was_open, out);
+        deadlines(c, h, now_us, &before, gap_was_open, out);
 }
 
 void findings_on_timer(const FindingsConfig *c, HostState *h, int64_t now_us, FindingList *out) {
         out->n = 0;
-        deadlines(c, h, now_us, false, false, out);
+        deadlines(c, h, now_us, NULL, false, out);
 }
 
 /* ---- the collector.* event ---- */
