@@ -72,6 +72,9 @@ PURE_MODULES = [
     "allow-entry",
     "allow-renew",
     "notify-text",
+    # collector/: what the collector concludes from a feed (issue 12)
+    "findings",
+    "seq-gaps",
 ]
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
@@ -110,7 +113,9 @@ TOLERATED = {
     ("tools/bench/bench-reporting.c", "manager.h"),
 }
 
-TOPS = ("common", "agent", "tools")
+# collector/ is scanned for (a), (b) and the unique names; its own rule (it
+# uses common/ and itself only) comes with mamori-collectord.
+TOPS = ("common", "agent", "tools", "collector")
 # A program's main(): agent/main.c (mamorid), agent/uplink/main.c (mamori-uplink).
 # Never included, so the names need not be unique.
 PROGRAM_MAINS = {"main.c"}
@@ -174,6 +179,8 @@ def place(rel):
         return ("common", None)
     if parts[0] == "agent":
         return ("agent", parts[1] if len(parts) > 2 else None)
+    if parts[0] == "collector":
+        return ("collector", parts[1] if len(parts) > 2 else None)
     return ("tools", parts[1] if len(parts) > 2 else None)
 
 
