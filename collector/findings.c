@@ -48,6 +48,13 @@ static int64_t add_sat(int64_t a, int64_t b) {
         return a + b;
 }
 
+/* Whole seconds from a to b, 0 when b is not after a; never overflowing (times come from hostile events too). */
+static uint64_t span_sec(int64_t a, int64_t b) {
+        if (b <= a)
+                return 0;
+        return ((uint64_t) b - (uint64_t) a) / USEC_PER_SEC;
+}
+
 static void copy_str(char *dst, size_t size, const char *src) {
         if (!src)
                 return;
@@ -338,19 +345,19 @@ static void late_heartbeat(const FindingsConfig *c, const StoreEvent *e, struct 
         FindingChange *f;
         uint64_t depth = 0;
         bool has_depth;
-        int64_t delay;
+        uint64_t delay;
 
         if (c->late_heartbeat_sec == 0 || !streq(e->kind, "agent.heartbeat") || e->time_us > now_us)
                 return;
-        delay = now_us - e->time_us;
-        if (delay < sec_us(c->late_heartbeat_sec))
+        delay = (uint64_t) now_us - (uint64_t) e->time_us; /* fits: time_us <= now_us */
+        if (delay < (uint64_t) sec_us(c->late_heartbeat_sec))
                 return;
         has_depth = get_u64(obj_get(obj_get(root, "heartbeat", json_type_object), "spool", json_type_object), "depth",
                             &depth);
         f = change_add(out, FINDING_NOTICE, "host.late", "medium", e->time_us, now_us);
         json_object_begin(&w);
         json_kv_string(&w, "heartbeat_time", time_str(t, e->time_us));
-        json_kv_uint(&w, "delay_sec", (uint64_t) delay / USEC_PER_SEC);
+        json_kv_uint(&w, "delay_sec", delay / USEC_PER_SEC);
         json_key(&w, "spool_depth");
         if (has_depth)
                 json_uint(&w, depth);
@@ -359,10 +366,14 @@ static void late_heartbeat(const FindingsConfig *c, const StoreEvent *e, struct 
         json_kv_uint(&w, "seq", e->seq);
         json_object_end(&w);
         change_detail(f, &w);
-        change_message(f,
-                       "A heartbeat arrived %" PRIu64 " s after its time (delivery was stuck); %s%" PRIu64
-                       " events were waiting",
-                       (uint64_t) delay / USEC_PER_SEC, has_depth ? "" : "unknown: ", depth);
+        if (has_depth)
+                change_message(f,
+                               "A heartbeat arrived %" PRIu64 " s after its time (delivery was stuck); %" PRIu64
+                               " events were waiting",
+                               delay / USEC_PER_SEC, depth);
+        else
+                change_message(f, "A heartbeat arrived %" PRIu64 " s after its time (delivery was stuck)",
+                               delay / USEC_PER_SEC);
 }
 
 /* ---- deadlines ---- */
@@ -460,7 +471,7 @@ static void open_silent(const FindingsConfig *c, HostState *h, int64_t now_us, F
         f = change_add(out, FINDING_OPEN, "host.silent", "high", h->last_seen_us, now_us);
         json_object_begin(&w);
         json_kv_string(&w, "last_seen", time_str(t, h->last_seen_us));
-        json_kv_uint(&w, "silent_sec", (uint64_t) MAX(now_us - h->last_seen_us, (int64_t) 0) / USEC_PER_SEC);
+        json_kv_uint(&w, "silent_sec", span_sec(h->last_seen_us, now_us));
         json_kv_uint(&w, "heartbeat_interval_sec", h->heartbeat_interval_sec);
         json_kv_uint(&w, "threshold_sec", 2 * (uint64_t) h->heartbeat_interval_sec + c->silent_margin_sec);
         json_kv_string(&w, "last_kind", h->last_kind);
@@ -478,7 +489,7 @@ static void open_stopped(const FindingsConfig *c, HostState *h, int64_t now_us, 
         f = change_add(out, FINDING_OPEN, "host.stopped", "high", h->stopping_us, now_us);
         json_object_begin(&w);
         json_kv_string(&w, "stopping", time_str(t, h->stopping_us));
-        json_kv_uint(&w, "stopped_sec", (uint64_t) MAX(now_us - h->stopping_us, (int64_t) 0) / USEC_PER_SEC);
+        json_kv_uint(&w, "stopped_sec", span_sec(h->stopping_us, now_us));
         json_kv_uint(&w, "stopped_after_sec", c->stopped_after_sec);
         json_object_end(&w);
         change_detail(f, &w);
@@ -544,7 +555,7 @@ static void deadlines(const FindingsConfig *c, HostState *h, int64_t now_us, con
 static void host_returned(HostState *h, int64_t now_us, FindingList *out) {
         JsonWriter w _cleanup_(json_writer_free) = JSON_WRITER_INIT;
         char t[RFC3339_MAX], t2[RFC3339_MAX];
-        uint64_t span = (uint64_t) MAX(now_us - h->silent_since_us, (int64_t) 0) / USEC_PER_SEC;
+        uint64_t span = span_sec(h->silent_since_us, now_us);
         FindingChange *f;
 
         json_object_begin(&w);
