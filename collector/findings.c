@@ -55,10 +55,21 @@ static uint64_t span_sec(int64_t a, int64_t b) {
         return ((uint64_t) b - (uint64_t) a) / USEC_PER_SEC;
 }
 
+/* Bounded copy into a HostState field, cut at a character boundary: the
+ * store keeps these in text columns (PostgreSQL refuses invalid UTF-8). */
 static void copy_str(char *dst, size_t size, const char *src) {
+        size_t n;
+
         if (!src)
                 return;
-        snprintf(dst, size, "%s", src);
+        n = strnlen(src, size);
+        if (n == size) {
+                n = size - 1;
+                while (n > 0 && ((unsigned char) src[n] & 0xC0) == 0x80)
+                        n--;
+        }
+        memcpy(dst, src, n);
+        dst[n] = '\0';
 }
 
 static const char *time_str(char buf[static RFC3339_MAX], int64_t us) {

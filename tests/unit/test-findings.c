@@ -570,6 +570,29 @@ static void test_hostile_json(void **state) {
         timer(INT64_MIN);
 }
 
+/* Long strings are cut at a character boundary, never inside one. */
+static void test_long_strings(void **state) {
+        char name[400] = "a";
+        TestEvent t;
+
+        /* 255 bytes fit: "a" and 84 × "あ" (3 bytes) = 253; the 85th would end at 256 */
+        for (int i = 0; i < 100; i++)
+                strcat(name, "あ");
+        mk(&t, 1, "agent.started", T0, NULL);
+        t.e.host_name = name;
+        t.e.agent_version = "0.1.0-xほげほげほげほげほげほげほげほげほげほげほげほげほげほげほげほげほげほげほげほげ";
+        findings_on_event(&cfg, &host, &t.e, false, NULL, T0, &out);
+        assert_int_equal(strlen(host.host_name), 253);
+        assert_memory_equal(host.host_name, name, 253);
+        assert_true(strlen(host.agent_version) <= 63);
+        assert_int_equal(strlen(host.agent_version), 61);
+        name[3] = '\0'; /* a broken character: copied as it is, within bounds */
+        mk(&t, 2, "agent.heartbeat", T0, NULL);
+        t.e.host_name = name;
+        findings_on_event(&cfg, &host, &t.e, false, NULL, T0, &out);
+        assert_int_equal(strlen(host.host_name), 3);
+}
+
 /* 64 gaps of huge seqs: the detail is cut, never overflowing, and says so. */
 static void test_gap_detail_bound(void **state) {
         uint64_t base = UINT64_MAX - 1000;
@@ -681,6 +704,7 @@ int main(void) {
                 cmocka_unit_test_setup(test_late_heartbeat, setup),
                 cmocka_unit_test_setup(test_new_certificate, setup),
                 cmocka_unit_test_setup(test_hostile_json, setup),
+                cmocka_unit_test_setup(test_long_strings, setup),
                 cmocka_unit_test_setup(test_gap_detail_bound, setup),
                 cmocka_unit_test_setup(test_event_json, setup),
         };
