@@ -300,10 +300,22 @@ static void explain(HostState *h, const StoreEvent *e, struct json_object *root)
                         seq_gaps_explain(h->gaps, &h->n_gaps, first, MIN(last, e->seq - 1));
                 }
         } else if (streq(e->kind, "agent.spool_corrupt")) {
-                o = obj_get(obj_get(root, "spool", json_type_object), "possibly_lost_seq", json_type_object);
+                struct json_object *spool = obj_get(root, "spool", json_type_object), *v;
+
+                o = obj_get(spool, "possibly_lost_seq", json_type_object);
                 if (get_u64(o, "first", &first) && get_u64(o, "last", &last) && first > 0 && first <= last &&
                     first < e->seq)
                         seq_gaps_explain(h->gaps, &h->n_gaps, first, MIN(last, e->seq - 1));
+
+                /* A seq or cursor file that claimed more (up to 2^52) stays a floor: the
+                 * feed jumps from the last good record over it (docs/events.md §4.6). */
+                v = obj_get(spool, "damage", json_type_string);
+                o = obj_get(spool, "file", json_type_string);
+                if (v && streq(json_object_get_string(v), "seq_out_of_range") && o &&
+                    (streq(json_object_get_string(o), "seq") || streq(json_object_get_string(o), "cursor")) &&
+                    get_u64(spool, "last_good_seq", &first) && get_u64(spool, "claimed_seq", &last) &&
+                    last <= (UINT64_C(1) << 52) && first < UINT64_MAX && first + 1 < e->seq && first + 1 <= last)
+                        seq_gaps_explain(h->gaps, &h->n_gaps, first + 1, MIN(last, e->seq - 1));
         }
 }
 

@@ -349,6 +349,32 @@ static void test_gap_explained_before(void **state) {
         detail_expect(find("host.gap", FINDING_OPEN), "missing", "[[11,19]]");
 }
 
+/* A seq file that claimed more is a floor: the jump over it is explained by the report (docs/events.md §4.6). */
+static void test_gap_seq_floor(void **state) {
+        event(1, "agent.started", T0, NULL, T0);
+        event(2, "agent.heartbeat", T0, HEARTBEAT(900, false, 0), T0);
+        event(1001, "agent.spool_corrupt", T0,
+              "\"spool\":{\"damage\":\"seq_out_of_range\",\"file\":\"seq\",\"last_good_seq\":2,\"claimed_seq\":1000}",
+              T0);
+        event(1002, "agent.started", T0, NULL, T0);
+        timer(T0 + SEC(600));
+        assert_null(find("host.gap", FINDING_OPEN));
+        assert_int_equal(host.n_gaps, 1);
+        assert_true(host.gaps[0].explained);
+
+        /* Past 2^52 it is not believed, not a floor; nor is the uplink's cursor: a jump stays unexplained. */
+        event(1100, "agent.spool_corrupt", T0,
+              "\"spool\":{\"damage\":\"seq_out_of_range\",\"file\":\"cursor\",\"last_good_seq\":1002,"
+              "\"claimed_seq\":18446744073709551615}",
+              T0 + SEC(1000));
+        event(1200, "agent.spool_corrupt", T0,
+              "\"spool\":{\"damage\":\"seq_out_of_range\",\"file\":\"uplink cursor\",\"last_good_seq\":1100,"
+              "\"claimed_seq\":1150}",
+              T0 + SEC(1000));
+        timer(T0 + SEC(1600));
+        detail_expect(find("host.gap", FINDING_OPEN), "missing", "[[1003,1099],[1101,1199]]");
+}
+
 static void test_tampered(void **state) {
         TestEvent t;
 
@@ -697,6 +723,7 @@ int main(void) {
                 cmocka_unit_test_setup(test_gap_before_sweep, setup),
                 cmocka_unit_test_setup(test_gap_explained_after, setup),
                 cmocka_unit_test_setup(test_gap_explained_before, setup),
+                cmocka_unit_test_setup(test_gap_seq_floor, setup),
                 cmocka_unit_test_setup(test_tampered, setup),
                 cmocka_unit_test_setup(test_policy_drift, setup),
                 cmocka_unit_test_setup(test_outdated, setup),
