@@ -79,6 +79,8 @@ typedef struct Slot {
         uint64_t n_events;            /* of the batch in flight */
         usec_t batch_start, attempt_start;
         usec_t retry_at; /* 0: not waiting */
+        usec_t next_at;  /* --rate: when the next batch is due; 0: none waits */
+        uint64_t batches_started;
         unsigned attempts;
         bool busy;
         char errbuf[CURL_ERROR_SIZE];
@@ -86,7 +88,7 @@ typedef struct Slot {
 
 typedef struct Stats {
         Hist latency;                     /* time to 2xx per batch, completed in the window */
-        Hist start_delay;                 /* heartbeats: send - due */
+        Hist start_delay;                 /* heartbeats and --rate: send - due */
         uint64_t events_2xx, batches_2xx; /* in the window */
         uint64_t status[STATUS_MAX];      /* every non-2xx answer, whole run */
         uint64_t transport[CURL_LAST];    /* transport errors by CURLcode, whole run */
@@ -98,7 +100,7 @@ typedef struct Stats {
 typedef struct Options {
         const char *url, *ca, *cert, *key, *cert_dir, *token_file;
         unsigned agents, events_per_batch, heartbeats, max_connections, warmup, cert_count;
-        double duration, interval;
+        double duration, interval, rate;
         bool gzip, reuse, print_ids;
         uint64_t seed;
         pid_t pids[MAX_PIDS];
@@ -121,10 +123,12 @@ typedef struct Bench {
         Watched watched[MAX_PIDS];
         usec_t t_start, t_window, t_end;
         bool sampled_before, sampled_after;
-        unsigned in_flight, waiting;
-        uint64_t hb_next;  /* heartbeats: index of the next one due */
-        double hb_spacing; /* µs between two heartbeats of the fleet */
-        uint64_t hb_total; /* heartbeats due before t_end */
+        struct rusage ru_before, ru_after; /* this program's, over the window */
+        unsigned in_flight, waiting;       /* waiting: slots with retry_at or next_at */
+        double period;                     /* --rate: µs between two batches of one agent */
+        uint64_t hb_next;                  /* heartbeats: index of the next one due */
+        double hb_spacing;                 /* µs between two heartbeats of the fleet */
+        uint64_t hb_total;                 /* heartbeats due before t_end */
         z_stream z;
         bool z_ready;
 } Bench;
@@ -308,6 +312,7 @@ static ProcSample proc_sample(pid_t pid, bool tree) {
 }
 
 static void bench_sample(Bench *b, bool after) {
+        (void) getrusage(RUSAGE_SELF, after ? &b->ru_after : &b->ru_before);
         for (unsigned i = 0; i < b->o.n_pids; i++) {
                 Watched *w = &b->watched[i];
                 ProcSample s = proc_sample(w->pid, w->tree);
@@ -611,13 +616,31 @@ static int bench_next_batch(Bench *b, Slot *s, usec_t now) {
         if (r < 0)
                 return r;
         s->next_seq += b->o.events_per_batch;
+        s->batches_started++;
         return bench_send(b, s, now);
 }
 
-/* Sustained: the agent posts its next batch while the window lasts. */
+/* --rate: the agents' batches are spread evenly over the period. */
+static usec_t paced_due(const Bench *b, const Slot *s) {
+        double offset = (double) (s - b->slots) * b->period / b->n_slots;
+        return b->t_start + (usec_t) (offset + (double) s->batches_started * b->period);
+}
+
+/* Sustained: the agent posts its next batch while the window lasts: at
+ * once, or with --rate when it is due (at once when it is already late). */
 static void bench_continue(Bench *b, Slot *s, usec_t now) {
         if (b->o.heartbeats > 0 || now >= b->t_end || interrupted)
                 return;
+        if (b->o.rate > 0) {
+                usec_t due = paced_due(b, s);
+                if (due > now) {
+                        s->next_at = due;
+                        b->waiting++;
+                        return;
+                }
+                if (now >= b->t_window)
+                        hist_add(&b->st.start_delay, now - due);
+        }
         if (bench_next_batch(b, s, now) < 0) {
                 fprintf(stderr, "bench-collector: cannot build or send a batch, stopping\n");
                 interrupted = 1;
@@ -678,22 +701,36 @@ static void bench_done(Bench *b, Slot *s, CURLcode result, usec_t now) {
 
 /* ---- the loops ---- */
 
-static void bench_retries(Bench *b, usec_t now) {
+/* Retries and paced batches that are due go out; returns when the next one is due. */
+static usec_t bench_timers(Bench *b, usec_t now) {
+        usec_t next = USEC_INFINITY;
         if (b->waiting == 0)
-                return;
+                return next;
         for (unsigned i = 0; i < b->n_slots; i++) {
                 Slot *s = &b->slots[i];
-                if (s->retry_at == 0)
-                        continue;
-                if (now >= b->t_end || interrupted) {
-                        s->retry_at = 0;
-                        b->waiting--;
-                        b->st.unfinished++;
-                } else if (now >= s->retry_at) {
-                        b->waiting--;
-                        (void) bench_send(b, s, now);
+                if (s->retry_at != 0) {
+                        if (now >= b->t_end || interrupted) {
+                                s->retry_at = 0;
+                                b->waiting--;
+                                b->st.unfinished++;
+                        } else if (now >= s->retry_at) {
+                                b->waiting--;
+                                (void) bench_send(b, s, now);
+                        } else
+                                next = MIN(next, s->retry_at);
+                } else if (s->next_at != 0) {
+                        if (now >= b->t_end || interrupted) {
+                                s->next_at = 0; /* never started: nothing unfinished */
+                                b->waiting--;
+                        } else if (now >= s->next_at) {
+                                s->next_at = 0;
+                                b->waiting--;
+                                bench_continue(b, s, now);
+                        } else
+                                next = MIN(next, s->next_at);
                 }
         }
+        return next;
 }
 
 static usec_t hb_due(const Bench *b, uint64_t k) {
@@ -730,12 +767,11 @@ static int bench_run(Bench *b) {
         if (b->o.heartbeats > 0) {
                 b->hb_spacing = b->o.interval * (double) USEC_PER_SEC / b->o.heartbeats;
                 b->hb_total = (uint64_t) ((double) (b->t_end - b->t_start) / b->hb_spacing);
-        } else
+        } else {
+                b->period = b->o.rate > 0 ? (double) b->n_slots * b->o.events_per_batch * USEC_PER_SEC / b->o.rate : 0;
                 for (unsigned i = 0; i < b->n_slots; i++)
-                        if (bench_next_batch(b, &b->slots[i], b->t_start) < 0) {
-                                fprintf(stderr, "bench-collector: cannot start agent %u\n", i);
-                                return -EIO;
-                        }
+                        bench_continue(b, &b->slots[i], b->t_start);
+        }
 
         for (;;) {
                 usec_t now = now_usec(CLOCK_MONOTONIC);
@@ -756,7 +792,7 @@ static int bench_run(Bench *b) {
                 }
                 if (b->o.heartbeats > 0)
                         bench_heartbeats(b, now);
-                bench_retries(b, now);
+                usec_t timer = bench_timers(b, now);
                 if (curl_multi_perform(b->multi, &running) != CURLM_OK)
                         return -EIO;
                 while ((m = curl_multi_info_read(b->multi, &left)))
@@ -766,6 +802,7 @@ static int bench_run(Bench *b) {
                                 bench_done(b, s, m->data.result, now_usec(CLOCK_MONOTONIC));
                         }
                 now = now_usec(CLOCK_MONOTONIC);
+                timer = bench_timers(b, now); /* and the batches the answers just paced */
                 bool sending = now < b->t_end && !interrupted;
                 if (!sending && b->in_flight == 0 && b->waiting == 0)
                         break;
@@ -778,6 +815,7 @@ static int bench_run(Bench *b) {
                 usec_t wake = now + 100 * USEC_PER_MSEC;
                 if (b->o.heartbeats > 0 && b->hb_next < b->hb_total)
                         wake = MIN(wake, MAX(hb_due(b, b->hb_next), now));
+                wake = MIN(wake, MAX(timer, now));
                 if (!b->sampled_before)
                         wake = MIN(wake, b->t_window);
                 if (sending)
@@ -792,6 +830,11 @@ static int bench_run(Bench *b) {
 }
 
 /* ---- output ---- */
+
+static double rusage_cpu_s(const struct rusage *a, const struct rusage *z) {
+        return (double) (z->ru_utime.tv_sec - a->ru_utime.tv_sec + z->ru_stime.tv_sec - a->ru_stime.tv_sec) +
+               (double) (z->ru_utime.tv_usec - a->ru_utime.tv_usec + z->ru_stime.tv_usec - a->ru_stime.tv_usec) / 1e6;
+}
 
 static void print_latency(const char *what, const Hist *h) {
         if (h->count == 0) {
@@ -819,9 +862,16 @@ static void bench_report(Bench *b, double client_cpu_s, long client_rss) {
                 printf("                             (a real PC has its own; one client machine cannot hold %u: a\n"
                        "                             heartbeat due while every connection is busy waits, see 'send delay')\n",
                        b->o.heartbeats);
-        } else
+        } else {
                 printf("agents                       %u, %u events per batch, one batch in flight each, %u connections at most\n",
                        b->o.agents, b->o.events_per_batch, b->o.max_connections);
+                if (b->o.rate > 0)
+                        printf("pace                         %.0f events/s offered: each agent one batch per %.3f s "
+                               "(late: at once after its 2xx)\n",
+                               b->o.rate, b->period / USEC_PER_SEC);
+                else
+                        printf("pace                         none: each agent's next batch right after its 2xx\n");
+        }
         printf("client certificates          %s\n", b->o.cert_count == 0 ? "none"
                                                     : b->o.cert_count == 1
                                                             ? "one, shared"
@@ -833,6 +883,8 @@ static void bench_report(Bench *b, double client_cpu_s, long client_rss) {
         printf("events/s                     %.0f\n", st->events_2xx / window);
         printf("batches/s                    %.1f\n", st->batches_2xx / window);
         print_latency("time to 2xx per batch", &st->latency);
+        if (b->o.rate > 0)
+                print_latency("send delay (due -> sent)", &st->start_delay);
         if (b->o.heartbeats > 0) {
                 print_latency("send delay (due -> sent)", &st->start_delay);
                 printf("heartbeats due in window     %.0f, answered 2xx %" PRIu64 "\n",
@@ -856,7 +908,12 @@ static void bench_report(Bench *b, double client_cpu_s, long client_rss) {
                         any = true;
                 }
         printf("%s\n", any ? "" : "non-2xx answers              none");
-        printf("client (this program)        CPU %.1f %% of one core, %.1f µs per event; Rss %ld KiB\n",
+        double own = rusage_cpu_s(&b->ru_before, &b->ru_after);
+        printf("client (this program)        window: CPU %.1f %% of one core, %.1f µs per event, %.0f µs per request\n",
+               100.0 * own / window, st->events_2xx ? own * 1e6 / st->events_2xx : 0.0,
+               st->batches_2xx ? own * 1e6 / st->batches_2xx : 0.0);
+        printf("                             whole run (TLS handshakes of the warm-up too): CPU %.1f %% of one core, "
+               "%.1f µs per event; Rss %ld KiB\n",
                100.0 * client_cpu_s / ((double) (now_usec(CLOCK_MONOTONIC) - b->t_start) / USEC_PER_SEC),
                st->events_sent_2xx ? client_cpu_s * 1e6 / st->events_sent_2xx : 0.0, client_rss);
         for (unsigned i = 0; i < b->o.n_pids; i++) {
@@ -885,6 +942,16 @@ static void bench_report(Bench *b, double client_cpu_s, long client_rss) {
                hist_quantile(&st->latency, 0.5) / 1000, hist_quantile(&st->latency, 0.9) / 1000,
                hist_quantile(&st->latency, 0.99) / 1000, (double) st->latency.max / 1000, st->requests,
                st->requests_2xx, st->events_sent_2xx, st->requests - st->requests_2xx);
+        for (unsigned i = 0; i < b->o.n_pids; i++) {
+                const Watched *w = &b->watched[i];
+                double cpu = w->before.ok && w->after.ok
+                                     ? (double) (w->after.cpu_ticks - w->before.cpu_ticks) / (double) tck
+                                     : NAN;
+                printf("RESULT pid%u=%d tree=%d cpu_pct=%.2f cpu_us_per_event=%.2f rss_kib=%ld dirty_kib=%ld "
+                       "rss_max_kib=%ld dirty_max_kib=%ld\n",
+                       i, (int) w->pid, w->tree, 100.0 * cpu / window, st->events_2xx ? cpu * 1e6 / st->events_2xx : NAN,
+                       w->after.rss_kib, w->after.dirty_kib, w->rss_max_kib, w->dirty_max_kib);
+        }
 }
 
 /* ---- setup ---- */
@@ -894,6 +961,7 @@ static void usage(FILE *f, const char *argv0) {
                 "usage: %s --url URL [TLS and auth] MODE [--pid P]... [--pid-tree P]...\n"
                 "modes:\n"
                 "  --agents N --events-per-batch B --duration S      sustained load\n"
+                "      [--rate R]            paced: R events/s over all agents, spread evenly\n"
                 "  --heartbeats N --interval S [--duration S]        a fleet sending heartbeats only\n"
                 "TLS and auth:\n"
                 "  --ca FILE                 the collector's CA (the only trust, as the agent's ca_file)\n"
@@ -924,6 +992,7 @@ static int parse_args(Options *o, int argc, char **argv) {
                 { "duration", required_argument, NULL, 'd' },
                 { "heartbeats", required_argument, NULL, 'H' },
                 { "interval", required_argument, NULL, 'i' },
+                { "rate", required_argument, NULL, 'R' },
                 { "max-connections", required_argument, NULL, 'm' },
                 { "gzip", no_argument, NULL, 'z' },
                 { "reuse", no_argument, NULL, 'r' },
@@ -995,16 +1064,19 @@ static int parse_args(Options *o, int argc, char **argv) {
                         o->agents = (unsigned) v;
                         break;
                 case 'd':
-                case 'i': {
+                case 'i':
+                case 'R': {
                         double d = strtod(optarg, &end);
-                        if (!end || *end || !(d > 0) || d > 1e6) {
-                                fprintf(stderr, "bench-collector: not a duration in seconds: %s\n", optarg);
+                        if (!end || *end || !(d > 0) || d > 1e7) {
+                                fprintf(stderr, "bench-collector: not a positive number: %s\n", optarg);
                                 return -EINVAL;
                         }
                         if (c == 'd')
                                 o->duration = d;
-                        else
+                        else if (c == 'i')
                                 o->interval = d;
+                        else
+                                o->rate = d;
                         break;
                 }
                 case 's':
@@ -1147,11 +1219,6 @@ static void bench_free(Bench *b) {
         free(b);
 }
 DEFINE_POINTER_CLEANUP(Bench, bench_free)
-
-static double rusage_cpu_s(const struct rusage *a, const struct rusage *z) {
-        return (double) (z->ru_utime.tv_sec - a->ru_utime.tv_sec + z->ru_stime.tv_sec - a->ru_stime.tv_sec) +
-               (double) (z->ru_utime.tv_usec - a->ru_utime.tv_usec + z->ru_stime.tv_usec - a->ru_stime.tv_usec) / 1e6;
-}
 
 static int bench_main(int argc, char **argv) {
         _cleanup_(bench_freep) Bench *b = calloc(1, sizeof(Bench));

@@ -159,7 +159,14 @@ def main():
             if time.monotonic() - t < 1:
                 fail("Retry-After not honoured")
 
-            # 4. a heartbeat fleet over 4 connections
+            # 4. paced: 400 events/s offered by 4 agents in batches of 10 for 2 s: 80 batches
+            res, reqs, out = run(bench, c, *tls, "--agents", "4", "--events-per-batch", "10", "--rate", "400",
+                                 "--duration", "2", "--warmup", "0")
+            check_run("paced", res, reqs)
+            if not 76 <= len(reqs) <= 81 or "one batch per 0.100 s" not in out:
+                fail(f"paced: {len(reqs)} requests for 80 due")
+
+            # 5. a heartbeat fleet over 4 connections
             res, reqs, out = run(bench, c, *tls, "--heartbeats", "50", "--interval", "1", "--duration", "3",
                                  "--warmup", "0", "--max-connections", "4")
             hosts = check_run("heartbeats", res, reqs)
