@@ -231,7 +231,7 @@ tls = {
 };
 auth = { token_file = "$tmp/etc/token"; };
 $storage
-limits = { max_connections = 4096; per_host_rate = 1000000.0; per_host_burst = 1000000; };
+limits = { max_connections = 4096; per_host_rate = 100000.0; per_host_burst = 100000; };
 export = { token_file = "$tmp/etc/export-token"; };
 EOF
 	chmod 0644 "$tmp/etc/collector.conf"
