@@ -101,7 +101,7 @@ typedef struct Options {
         const char *url, *ca, *cert, *key, *cert_dir, *token_file;
         unsigned agents, events_per_batch, heartbeats, max_connections, warmup, cert_count;
         double duration, interval, rate;
-        bool gzip, reuse, print_ids;
+        bool gzip, reuse, resume, print_ids;
         uint64_t seed;
         pid_t pids[MAX_PIDS];
         bool pid_tree[MAX_PIDS];
@@ -535,7 +535,7 @@ static int bench_setup_slot(Bench *b, Slot *s) {
                 /* a PC's heartbeat 15 minutes after its last post: a new connection, a full handshake */
                 ok = curl_easy_setopt(s->easy, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
                      curl_easy_setopt(s->easy, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK &&
-                     curl_easy_setopt(s->easy, CURLOPT_SSL_SESSIONID_CACHE, 0L) == CURLE_OK;
+                     curl_easy_setopt(s->easy, CURLOPT_SSL_SESSIONID_CACHE, b->o.resume ? 1L : 0L) == CURLE_OK;
         return ok ? 0 : -EINVAL;
 }
 
@@ -857,8 +857,9 @@ static void bench_report(Bench *b, double client_cpu_s, long client_rss) {
                 printf("fleet                        %u PCs, one agent.heartbeat each per %.0f s: %.1f heartbeats/s due\n",
                        b->o.heartbeats, b->o.interval, b->o.heartbeats / b->o.interval);
                 printf("connections                  at most %u at once, %s\n", b->o.max_connections,
-                       b->o.reuse ? "kept alive and shared between PCs (--reuse)"
-                                  : "a new one with a full TLS handshake per heartbeat");
+                       b->o.reuse    ? "kept alive and shared between PCs (--reuse)"
+                       : b->o.resume ? "a new one per heartbeat, resuming a TLS session when the server allows (--resume)"
+                                     : "a new one with a full TLS handshake per heartbeat");
                 printf("                             (a real PC has its own; one client machine cannot hold %u: a\n"
                        "                             heartbeat due while every connection is busy waits, see 'send delay')\n",
                        b->o.heartbeats);
@@ -972,6 +973,7 @@ static void usage(FILE *f, const char *argv0) {
                 "  --gzip                    Content-Encoding: gzip\n"
                 "  --max-connections M       bound on open connections (default: agents; 256 for heartbeats)\n"
                 "  --reuse                   heartbeats: keep connections alive and share them between PCs\n"
+                "  --resume                  heartbeats: a new connection each, resuming the slot's TLS session\n"
                 "  --warmup S                seconds before the measured window (default 2)\n"
                 "  --seed X                  machine ids derive from it (default: random)\n"
                 "  --print-machine-ids N     print the first N machine ids of --seed and exit\n"
@@ -996,6 +998,7 @@ static int parse_args(Options *o, int argc, char **argv) {
                 { "max-connections", required_argument, NULL, 'm' },
                 { "gzip", no_argument, NULL, 'z' },
                 { "reuse", no_argument, NULL, 'r' },
+                { "resume", no_argument, NULL, 'S' },
                 { "warmup", required_argument, NULL, 'w' },
                 { "seed", required_argument, NULL, 's' },
                 { "print-machine-ids", required_argument, NULL, 'P' },
@@ -1059,6 +1062,9 @@ static int parse_args(Options *o, int argc, char **argv) {
                 case 'r':
                         o->reuse = true;
                         break;
+                case 'S':
+                        o->resume = true;
+                        break;
                 case 'P':
                         o->print_ids = true;
                         o->agents = (unsigned) v;
@@ -1111,8 +1117,8 @@ static int parse_args(Options *o, int argc, char **argv) {
                 fprintf(stderr, "bench-collector: --heartbeats needs --interval S\n");
                 return -EINVAL;
         }
-        if (o->agents > 0 && (o->duration <= 0 || o->events_per_batch == 0)) {
-                fprintf(stderr, "bench-collector: --agents needs --duration S and --events-per-batch B >= 1\n");
+        if (o->agents > 0 && (o->duration <= 0 || o->events_per_batch == 0 || o->events_per_batch > 100000)) {
+                fprintf(stderr, "bench-collector: --agents needs --duration S and --events-per-batch B, 1..100000\n");
                 return -EINVAL;
         }
         if (o->heartbeats > 0 && o->duration <= 0)
