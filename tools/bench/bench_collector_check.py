@@ -177,6 +177,12 @@ def main():
                 fail("heartbeats: not only heartbeats of interval 1")
             if "at most 4 at once" not in out:
                 fail("the connection bound is not stated")
+            for how in ("--resume", "--reuse"):
+                res, reqs, out = run(bench, c, *tls, "--heartbeats", "20", "--interval", "1", "--duration", "1",
+                                     "--warmup", "0", how)
+                check_run(f"heartbeats {how}", res, reqs)
+                if f"({how})" not in out or len(reqs) != 20:
+                    fail(f"heartbeats {how}: {len(reqs)} requests for 20 due")
         finally:
             c.stop()
     print("bench-collector-check: OK")
