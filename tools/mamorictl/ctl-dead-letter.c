@@ -274,10 +274,7 @@ static int dl_list(const CtlOptions *o, const DlDirs *d) {
                 char batch[64], events[32], status[32], answer[128];
                 const char *cells[6];
 
-                if (e[k].place == DL_DAMAGED)
-                        snprintf(batch, sizeof batch, "%s", e[k].name);
-                else
-                        snprintf(batch, sizeof batch, "%" PRIu64 "-%" PRIu64, e[k].first_seq, e[k].last_seq);
+                snprintf(batch, sizeof batch, "%" PRIu64 "-%" PRIu64, e[k].first_seq, e[k].last_seq);
                 snprintf(events, sizeof events, "%lld", jint(h, "count", 0));
                 snprintf(status, sizeof status, "%lld", jint(h, "status", 0));
                 if (answers && json_object_is_type(answers, json_type_array) && json_object_array_length(answers) > 1)
@@ -285,7 +282,7 @@ static int dl_list(const CtlOptions *o, const DlDirs *d) {
                                  json_object_array_length(answers), strempty(jstr(h, "response")));
                 else
                         snprintf(answer, sizeof answer, "%.100s", strempty(jstr(h, "response")));
-                cells[0] = batch;
+                cells[0] = e[k].place == DL_DAMAGED ? e[k].name : batch;
                 cells[1] = h ? events : NULL;
                 cells[2] = h ? status : NULL;
                 cells[3] = jstr(h, "time");
