@@ -9,7 +9,10 @@ mamorictl (root) and the uplink read there is checked, never trusted."""
 import glob
 import json
 import os
+import shutil
 import subprocess
+
+import pytest
 
 from mamori_testlib import wait_for
 from reporting_lib import check_feed, collector_conf
@@ -212,3 +215,47 @@ def test_hostile_files_are_set_aside_and_never_followed(bed, make_agent, collect
     # Still delivering.
     plug(bed, 1, 0)
     collector.wait_events(1, kind="usb.blocked")
+
+
+NOBODY = 65534
+
+
+def test_resend_as_root_into_the_directories_of_the_uplink_user(bed, make_agent, collector, pki):
+    """As installed: the uplink its own user (nobody here), its state
+    directory and dead letters its own; mamorictl root. The resend is a rename
+    inside that user's directories: the files stay the uplink's (no chown),
+    the uplink reads them back and delivers them."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv")
+    a = make_agent()
+    os.chmod(a.dir, 0o711)
+    # the client key readable by the uplink's group alone, as packaging installs it (root:<group> 0640)
+    d = os.path.join(a.dir, "pki")
+    os.makedirs(d, mode=0o755)
+    mine = dict(pki)
+    for key, mode in (("ca", 0o644), ("client_cert", 0o644), ("client_key", 0o640)):
+        mine[key] = os.path.join(d, os.path.basename(pki[key]))
+        shutil.copyfile(pki[key], mine[key])
+        os.chown(mine[key], 0, NOBODY if key == "client_key" else 0)
+        os.chmod(mine[key], mode)
+    a.write_conf(collector_conf(collector, mine))
+    os.makedirs(a.state, mode=0o711)
+    os.chmod(a.state, 0o711)
+    spool = os.path.join(a.state, "spool")
+    os.mkdir(spool)
+    os.chown(spool, 0, NOBODY)
+    os.chmod(spool, 0o2750)
+    a.uplink.user = (NOBODY, NOBODY)
+    collector.script(400)
+    a.start()
+    wait_for(lambda: len(dead_files(a)) == 1, 10, what="a dead letter written by the uplink's user")
+    [(ids, _)] = refused(collector)
+    st = os.stat(dead_files(a)[0])
+    assert (st.st_uid, st.st_mode & 0o777) == (NOBODY, 0o600)
+    assert os.stat(os.path.join(a.uplink.state, "resend")).st_uid == NOBODY
+    assert dl_list(a)["count"] == 1
+    ctl(a, "dead-letter", "resend", "--all")
+    wait_for(lambda: set(ids) <= {e["id"] for e in collector.events()}, 10, what="the resent batch delivered")
+    check_feed(collector.events())
+    wait_for(lambda: status_counts(a)[0] == 0, 5, what="no dead letter left")
+    assert os.listdir(os.path.join(a.uplink.state, "resend")) == []
