@@ -574,8 +574,8 @@ static int uplink_resend_load(Uplink *u) {
                 r = dead_letter_next_resend(u->dead, &u->resend_info, &body, &len, &name, &why);
                 if (r != -EBADMSG)
                         break;
-                log_error("Not sending %s/../resend/%s again: %s; it is set aside as %s/%s.damaged.",
-                          u->dead_letter_path, strna(name), strna(why), u->dead_letter_path, strna(name));
+                log_error("Not sending %s/resend/%s again: %s; it is set aside as %s/%s.damaged.", u->state_dir,
+                          strna(name), strna(why), u->dead_letter_path, strna(name));
                 name = mfree(name);
                 uplink_changed(u);
         }
@@ -584,7 +584,9 @@ static int uplink_resend_load(Uplink *u) {
                 return 0;
         }
         if (r < 0) {
-                log_error_errno(r, "Cannot read the batches to send again in %s/../resend: %m", u->dead_letter_path);
+                log_error_errno(r,
+                                "Cannot read the batches to send again in %s/resend (tried again at the next flush): %m",
+                                u->state_dir);
                 u->resend_check = false;
                 return 0;
         }
@@ -849,8 +851,12 @@ int uplink_new(sd_event *e, Spool *spool, const char *state_dir, Uplink **ret) {
         collector_settings_init(&u->cfg);
         u->batch_limit = u->cfg.batch_max_events;
         u->state_dir = strdup(state_dir);
-        if (!u->state_dir || asprintf(&u->dead_letter_path, "%s/dead-letter", state_dir) < 0)
+        if (!u->state_dir)
                 return -ENOMEM;
+        if (asprintf(&u->dead_letter_path, "%s/dead-letter", state_dir) < 0) {
+                u->dead_letter_path = NULL;
+                return -ENOMEM;
+        }
         u->dead_letter_max = UINT64_MAX;
         /* What an earlier run left in resend/ goes first. */
         u->resend_check = true;
