@@ -236,16 +236,17 @@ static int dl_list(const CtlOptions *o, const DlDirs *d) {
                 json_object *root = json_object_new_object(), *arr = json_object_new_array();
                 for (size_t k = 0; k < n; k++) {
                         json_object *b = json_object_new_object();
+                        /* the file's header first: what this program says (file, state, bytes) wins */
+                        if (e[k].header) {
+                                json_object_object_foreach(e[k].header, key, val)
+                                        json_object_object_add(b, key, json_object_get(val));
+                        }
                         json_object_object_add(b, "file", json_object_new_string(e[k].name));
                         json_object_object_add(b, "state",
                                                json_object_new_string(e[k].place == DL_DEAD     ? "dead-letter"
                                                                       : e[k].place == DL_RESEND ? "resend"
                                                                                                 : "damaged"));
                         json_object_object_add(b, "bytes", json_object_new_uint64(e[k].bytes));
-                        if (e[k].header) {
-                                json_object_object_foreach(e[k].header, key, val)
-                                        json_object_object_add(b, key, json_object_get(val));
-                        }
                         json_object_array_add(arr, b);
                 }
                 json_object_object_add(root, "directory", json_object_new_string(d->state_dir));
@@ -377,8 +378,10 @@ static int dl_resend(const CtlOptions *o, const DlDirs *d, bool all, char **want
                 events += (size_t) jint(e[k].header, "count", 0);
         }
         dl_entries_free(e, n);
-        if (moved > 0)
-                (void) fsync(d->resend_fd), (void) fsync(d->dead_fd);
+        if (moved > 0) {
+                (void) fsync(d->resend_fd);
+                (void) fsync(d->dead_fd);
+        }
         r = moved > 0 ? dl_send_flush() : 0;
         if (o->json)
                 printf("{\"queued\":%zu,\"events\":%zu,\"uplink_told\":%s}\n", moved, events, r >= 0 ? "true" : "false");
