@@ -223,7 +223,7 @@ static int dl_list(const CtlOptions *o, const DlDirs *d) {
         _cleanup_(ctl_table_freep) CtlTable *t = NULL;
         DlEntry *e = NULL;
         uint64_t bytes = 0;
-        size_t n = 0;
+        size_t n = 0, damaged = 0, waiting = 0;
         int r;
 
         r = dl_list_all(d, &e, &n);
@@ -294,10 +294,17 @@ static int dl_list(const CtlOptions *o, const DlDirs *d) {
                         return dl_fail(d, -ENOMEM, "list");
                 }
         }
-        ctl_table_print(t, false);
-        printf("\n%zu batch%s, %" PRIu64
-               " bytes in %s/dead-letter. Send them again: mamorictl dead-letter resend --all\n",
-               n, n == 1 ? "" : "es", bytes, d->state_dir);
+        ctl_table_print(t, true);
+        for (size_t k = 0; k < n; k++) {
+                damaged += e[k].place == DL_DAMAGED;
+                waiting += e[k].place == DL_DEAD;
+        }
+        printf("\n%zu batch%s", n - damaged, n - damaged == 1 ? "" : "es");
+        if (damaged > 0)
+                printf(" and %zu damaged file%s", damaged, damaged == 1 ? "" : "s");
+        printf(", %" PRIu64 " bytes in %s.\n", bytes, d->state_dir);
+        if (waiting > 0)
+                printf("Send them again once the collector takes them: mamorictl dead-letter resend --all\n");
         dl_entries_free(e, n);
         return CTL_EXIT_OK;
 }
