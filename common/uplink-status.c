@@ -98,6 +98,8 @@ int uplink_status_format(const UplinkStatus *s, char **ret, size_t *ret_len) {
         fprintf(f, "EVENTS_REJECTED=%" PRIu64 "\n", s->events_rejected);
         fprintf(f, "BYTES_SENT=%" PRIu64 "\n", s->bytes_sent);
         fprintf(f, "ACKED_SEQ=%" PRIu64 "\n", s->acked_seq);
+        fprintf(f, "DEAD_LETTER_COUNT=%" PRIu64 "\n", s->dead_letter_count);
+        fprintf(f, "DEAD_LETTER_BYTES=%" PRIu64 "\n", s->dead_letter_bytes);
         if (ferror(f) || fclose(f) != 0 || !buf)
                 return -ENOMEM;
 
@@ -203,6 +205,8 @@ typedef enum StatusKey {
         KEY_EVENTS_REJECTED,
         KEY_BYTES_SENT,
         KEY_ACKED_SEQ,
+        KEY_DEAD_LETTER_COUNT,
+        KEY_DEAD_LETTER_BYTES,
         _KEY_MAX,
 } StatusKey;
 
@@ -223,6 +227,8 @@ static const char *const status_key_table[_KEY_MAX] = {
         [KEY_EVENTS_REJECTED] = "EVENTS_REJECTED",
         [KEY_BYTES_SENT] = "BYTES_SENT",
         [KEY_ACKED_SEQ] = "ACKED_SEQ",
+        [KEY_DEAD_LETTER_COUNT] = "DEAD_LETTER_COUNT",
+        [KEY_DEAD_LETTER_BYTES] = "DEAD_LETTER_BYTES",
 };
 
 /* The key of a line (key_len bytes), or -ENOENT for one not in the table. */
@@ -304,6 +310,12 @@ static int status_parse_value(UplinkStatus *s, StatusKey k, const char *v, size_
                 break;
         case KEY_ACKED_SEQ:
                 s->acked_seq = x;
+                break;
+        case KEY_DEAD_LETTER_COUNT:
+                s->dead_letter_count = x;
+                break;
+        case KEY_DEAD_LETTER_BYTES:
+                s->dead_letter_bytes = x;
                 break;
         default:
                 return -EBADMSG;

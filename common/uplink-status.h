@@ -16,6 +16,8 @@
  *     LAST_ERROR=<text>                 (absent after a success)
  *     EVENTS_SENT= BATCHES_SENT= BATCHES_REJECTED= EVENTS_REJECTED= BYTES_SENT=
  *     ACKED_SEQ=
+ *     DEAD_LETTER_COUNT= DEAD_LETTER_BYTES=   (batches and bytes kept in the
+ *                                       dead-letter and resend directories)
  *
  * URL and LAST_ERROR are escaped: \\ \n \t \xHH. Numbers are plain decimal
  * (no sign, no leading zero). The reader is mamorid (root) and the writer an
@@ -59,7 +61,8 @@ typedef struct UplinkStatus {
         uint64_t events_sent, batches_sent;
         uint64_t batches_rejected, events_rejected; /* moved to the dead-letter directory */
         uint64_t bytes_sent;
-        uint64_t acked_seq; /* the uplink's delivery cursor */
+        uint64_t acked_seq;                            /* the uplink's delivery cursor */
+        uint64_t dead_letter_count, dead_letter_bytes; /* dead letters kept now (mamorictl dead-letter list) */
 } UplinkStatus;
 
 /* The file's text, newly allocated (NUL-terminated; *ret_len without the NUL).

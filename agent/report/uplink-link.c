@@ -182,6 +182,12 @@ void uplink_link_status_json(const UplinkLinkStatus *s, const char *configured_u
         json_kv_uint(w, "batches_sent", us->batches_sent);
         json_kv_uint(w, "batches_rejected", us->batches_rejected);
         json_kv_uint(w, "events_rejected", us->events_rejected);
+        /* Stranded until an administrator resends them: the central team sees them here. */
+        json_key(w, "dead_letter");
+        json_object_begin(w);
+        json_kv_uint(w, "batches", us->dead_letter_count);
+        json_kv_uint(w, "bytes", us->dead_letter_bytes);
+        json_object_end(w);
 }
 
 int uplink_link_flush(UplinkLink *l) {

@@ -34,7 +34,7 @@ static const char *arg_spool_dir = NULL;
 typedef struct UplinkMain {
         sd_event *event;
         char *state_dir, *runtime_dir, *spool_dir;
-        char *cursor_path, *dead_letter_dir, *control_path;
+        char *cursor_path, *control_path;
         Policy *policy; /* NULL: none ever loaded */
         Spool *spool;   /* NULL: it could not be opened yet */
         Uplink *uplink;
@@ -68,7 +68,6 @@ static UplinkMain *uplink_main_free(UplinkMain *m) {
         free(m->runtime_dir);
         free(m->spool_dir);
         free(m->cursor_path);
-        free(m->dead_letter_dir);
         free(m->control_path);
         free(m);
         return NULL;
@@ -333,7 +332,6 @@ static int uplink_main_new(UplinkMain **ret) {
                                      : uplink_main_dir_from_env("MAMORI_SPOOL_DIR", UPLINK_SPOOL_DIR_DEFAULT);
         if (!m->state_dir || !m->runtime_dir || !m->spool_dir ||
             asprintf(&m->cursor_path, "%s/cursor", m->state_dir) < 0 ||
-            asprintf(&m->dead_letter_dir, "%s/dead-letter", m->state_dir) < 0 ||
             asprintf(&m->control_path, "%s/control", m->runtime_dir) < 0)
                 return log_oom();
         /* systemd makes them (StateDirectory=, RuntimeDirectory=); a test may not. */
@@ -354,7 +352,7 @@ static int uplink_main_new(UplinkMain **ret) {
         if (r < 0)
                 log_warning_errno(r, "Cannot enable the watchdog: %m");
 
-        r = uplink_new(m->event, NULL, m->dead_letter_dir, &m->uplink);
+        r = uplink_new(m->event, NULL, m->state_dir, &m->uplink);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up delivery: %m");
         r = uplink_state_writer_new(m->event, m->uplink, m->runtime_dir, &m->state);

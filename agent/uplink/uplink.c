@@ -13,6 +13,7 @@
 
 #include "config-paths.h"
 #include "curl-event.h"
+#include "dead-letter.h"
 #include "json.h"
 #include "log.h"
 #include "retry.h"
@@ -50,8 +51,13 @@ struct Uplink {
          * from memory: curl never opens a file by name. */
         char *ca_pem, *cert_pem, *key_pem, *pin;
         size_t ca_len, cert_len, key_len;
-        char *dead_letter_dir;
+        char *state_dir, *dead_letter_path;
+        DeadLetter *dead; /* NULL: its directories cannot be opened (yet) */
         uint64_t dead_letter_max;
+        /* The batch out came from resend/ (mamorictl dead-letter resend), not the spool. */
+        char *resend_name;
+        DeadLetterInfo resend_info;
+        bool resend_check; /* resend/ may hold batches: look before the spool */
 
         UplinkState state;
         SpoolBatch batch; /* the batch out */
@@ -446,81 +452,40 @@ static void uplink_describe_transport(Uplink *u, CURLcode rc, char *buf, size_t 
         }
 }
 
-static int uplink_dead_letter_size(Uplink *u, uint64_t *ret) {
-        _cleanup_(closedirp_) DIR *d = opendir(u->dead_letter_dir);
-        struct dirent *de;
-        uint64_t total = 0;
+/* The dead-letter directories, opened when first needed (a state directory
+ * that cannot be used at start must not stop delivery). */
+static int uplink_dead_letter_open(Uplink *u) {
+        int r;
 
-        if (!d)
-                return errno == ENOENT ? (*ret = 0, 0) : negative_errno();
-        while ((de = readdir(d))) {
-                struct stat st;
-                if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
-                        total += (uint64_t) st.st_size;
-        }
-        *ret = total;
+        if (u->dead)
+                return 0;
+        r = dead_letter_new(u->state_dir, &u->dead);
+        if (r < 0)
+                return r;
+        dead_letter_set_max(u->dead, u->dead_letter_max);
         return 0;
 }
 
 /* The rejected batch, as sent, after one line that says why: durable
- * before the batch is acknowledged. */
+ * before the batch is acknowledged (dead-letter.h). */
 static int uplink_dead_letter(Uplink *u, long status, char **ret_path) {
-        _cleanup_free_ char *header = NULL, *body = NULL, *path = NULL, *tmp = NULL;
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        JsonWriter w = JSON_WRITER_INIT;
-        char ts[RFC3339_MAX], name[64];
-        uint64_t used = 0;
-        size_t hlen = 0;
+        DeadLetterInfo info = {
+                .url = u->cfg.url,
+                .first_seq = u->batch.first_seq,
+                .last_seq = u->batch.last_seq,
+                .count = u->batch.count,
+        };
         int r;
 
-        if (mkdir(u->dead_letter_dir, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        r = uplink_dead_letter_size(u, &used);
+        r = uplink_dead_letter_open(u);
         if (r < 0)
                 return r;
-        if (used + u->batch.len > u->dead_letter_max)
-                return -ENOSPC;
-
-        body = text_sanitize(u->response, u->response_len, 2048, NULL);
-        json_object_begin(&w);
-        json_key(&w, "mamori_dead_letter");
-        json_object_begin(&w);
-        json_kv_string(&w, "time", format_rfc3339(ts, now_usec(CLOCK_REALTIME)));
-        json_kv_string(&w, "url", u->cfg.url);
-        json_kv_int(&w, "status", status);
-        json_kv_string(&w, "response", body);
-        json_kv_uint(&w, "first_seq", u->batch.first_seq);
-        json_kv_uint(&w, "last_seq", u->batch.last_seq);
-        json_kv_uint(&w, "count", u->batch.count);
-        json_object_end(&w);
-        json_object_end(&w);
-        header = json_steal(&w, &hlen);
-        if (!header)
-                return -ENOMEM;
-
-        snprintf(name, sizeof name, "%020" PRIu64 "-%020" PRIu64 ".ndjson", u->batch.first_seq, u->batch.last_seq);
-        if (asprintf(&path, "%s/%s", u->dead_letter_dir, name) < 0 || asprintf(&tmp, "%s.tmp", path) < 0)
-                return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return negative_errno();
-        header[hlen] = '\n';
-        if (write(fd, header, hlen + 1) != (ssize_t) (hlen + 1) ||
-            write(fd, u->batch.data, u->batch.len) != (ssize_t) u->batch.len || fsync(fd) < 0) {
-                r = errno > 0 ? -errno : -EIO;
-                (void) unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                r = negative_errno();
-                (void) unlink(tmp);
-                return r;
-        }
-        dfd = open(u->dead_letter_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
-        *ret_path = TAKE_PTR(path);
-        return 0;
+        r = dead_letter_info_add_answer(&info, now_usec(CLOCK_REALTIME), status, u->response, u->response_len);
+        if (r >= 0)
+                r = dead_letter_write(u->dead, &info, u->batch.data, u->batch.len, false, ret_path);
+        info.url = NULL; /* borrowed */
+        dead_letter_info_done(&info);
+        return r;
 }
 
 static void uplink_delivered(Uplink *u, long status) {
@@ -557,8 +522,14 @@ static void uplink_rejected(Uplink *u, long status) {
 
         r = uplink_dead_letter(u, status, &path);
         if (r < 0) {
-                snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status,
-                         u->dead_letter_dir, strerror(-r));
+                if (r == -EDQUOT)
+                        snprintf(why, sizeof why,
+                                 "HTTP %ld, and the batch cannot be moved to %s: the dead-letter directory is full (%" PRIu64
+                                 " bytes; see mamorictl dead-letter list)",
+                                 status, u->dead_letter_path, u->dead_letter_max);
+                else
+                        snprintf(why, sizeof why, "HTTP %ld, and the batch cannot be moved to %s: %s", status,
+                                 u->dead_letter_path, strerror(-r));
                 /* Keep it: the spool's bound decides what goes, and says so. */
                 uplink_failed(u, why, u->cfg.backoff_max, true);
                 return;
@@ -578,11 +549,137 @@ static void uplink_rejected(Uplink *u, long status) {
         uplink_send_next(u);
 }
 
+/* ---- batches sent again (mamorictl dead-letter resend) ---- */
+
+static void uplink_resend_forget(Uplink *u) {
+        u->resend_name = mfree(u->resend_name);
+        dead_letter_info_done(&u->resend_info);
+}
+
+/* Loads the next batch of resend/ into u->batch: 1 when there is one, 0 when
+ * none (the spool's turn). A damaged file is set aside and the next one tried. */
+static int uplink_resend_load(Uplink *u) {
+        _cleanup_free_ char *body = NULL, *name = NULL;
+        const char *why = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!u->resend_check)
+                return 0;
+        if (uplink_dead_letter_open(u) < 0) {
+                u->resend_check = false;
+                return 0;
+        }
+        for (;;) {
+                r = dead_letter_next_resend(u->dead, &u->resend_info, &body, &len, &name, &why);
+                if (r != -EBADMSG)
+                        break;
+                log_error("Not sending %s/resend/%s again: %s; it is set aside as %s/%s.damaged.", u->state_dir,
+                          strna(name), strna(why), u->dead_letter_path, strna(name));
+                name = mfree(name);
+                uplink_changed(u);
+        }
+        if (r == -ENODATA) {
+                u->resend_check = false;
+                return 0;
+        }
+        if (r < 0) {
+                log_error_errno(r,
+                                "Cannot read the batches to send again in %s/resend (tried again at the next flush): %m",
+                                u->state_dir);
+                u->resend_check = false;
+                return 0;
+        }
+        u->resend_name = TAKE_PTR(name);
+        u->batch = (SpoolBatch){
+                .data = TAKE_PTR(body),
+                .len = len,
+                .count = u->resend_info.count,
+                .first_seq = u->resend_info.first_seq,
+                .last_seq = u->resend_info.last_seq,
+        };
+        log_info("Sending again the dead-lettered events %" PRIu64 "-%" PRIu64 " (%zu, same ids and seqs).",
+                 u->batch.first_seq, u->batch.last_seq, u->batch.count);
+        return 1;
+}
+
+/* The answer to a resent batch. Delivered: it leaves resend/. Refused for
+ * good again: back to dead-letter/ with every answer it got. Anything else:
+ * it stays in resend/ and goes again after the backoff, before the spool. */
+static void uplink_resend_done(Uplink *u, long status, RetryVerdict v, const char *retry_why, usec_t wait, bool asked) {
+        _cleanup_free_ char *path = NULL, *answer = NULL;
+        char why[512];
+        int r;
+
+        if (v == RETRY_DELIVERED) {
+                r = dead_letter_resend_done(u->dead, u->resend_name);
+                if (r < 0)
+                        log_warning_errno(r,
+                                          "Cannot remove the resent batch %s from resend/, it goes again (same ids): %m",
+                                          u->resend_name);
+                log_info("The collector took the resent events %" PRIu64 "-%" PRIu64 " (HTTP %ld).", u->batch.first_seq,
+                         u->batch.last_seq, status);
+                u->failures = 0;
+                u->last_success = now_usec(CLOCK_REALTIME);
+                u->events_sent += u->batch.count;
+                u->batches_sent++;
+                u->bytes_sent += u->body_len;
+                u->last_error = mfree(u->last_error);
+        } else if (v == RETRY_REJECTED || v == RETRY_SPLIT) {
+                /* A 413 on a batch once taken in one piece is dead-lettered too: its answers say why. */
+                r = dead_letter_info_add_answer(&u->resend_info, now_usec(CLOCK_REALTIME), status, u->response,
+                                                u->response_len);
+                if (r >= 0)
+                        r = dead_letter_write(u->dead, &u->resend_info, u->batch.data, u->batch.len, true, &path);
+                if (r >= 0)
+                        r = dead_letter_resend_done(u->dead, u->resend_name);
+                if (r < 0) {
+                        snprintf(why, sizeof why, "HTTP %ld for a resent batch, which cannot go back to %s: %s", status,
+                                 u->dead_letter_path, strerror(-r));
+                        uplink_resend_forget(u);
+                        u->resend_check = true;
+                        uplink_failed(u, why, u->cfg.backoff_max, true);
+                        return;
+                }
+                answer = text_sanitize(u->response, u->response_len, 300, NULL);
+                log_error("The collector refused the resent events %" PRIu64 "-%" PRIu64
+                          " again with HTTP %ld (%s); the batch is back in %s with every answer it got.",
+                          u->batch.first_seq, u->batch.last_seq, status, strempty(answer), path);
+                snprintf(why, sizeof why, "HTTP %ld: a resent batch went back to the dead-letter directory", status);
+                uplink_set_error(u, why);
+        } else {
+                uplink_resend_forget(u);
+                u->resend_check = true;
+                uplink_failed(u, retry_why, wait, asked);
+                return;
+        }
+        uplink_resend_forget(u);
+        u->resend_check = true;
+        uplink_drop_body(u);
+        u->state = UPLINK_IDLE;
+        uplink_send_next(u);
+}
+
+/* An answer that is not final: why, and whether the collector said how long to wait. */
+static bool uplink_describe_answer(Uplink *u, CURL *easy, long status, char *why, size_t n, usec_t *ret_wait) {
+        _cleanup_free_ char *answer = text_sanitize(u->response, MIN(u->response_len, 200), 200, NULL);
+        struct curl_header *h = NULL;
+        bool asked = false;
+
+        *ret_wait = 0;
+        if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h &&
+            retry_after_parse(h->value, now_usec(CLOCK_REALTIME), RETRY_AFTER_MAX, ret_wait) >= 0)
+                asked = true;
+        snprintf(why, n, "the collector answered HTTP %ld%s%s%s", status, answer && answer[0] ? " (" : "",
+                 strempty(answer), answer && answer[0] ? ")" : "");
+        return asked;
+}
+
 static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
         Uplink *u = userdata;
         char why[CURL_ERROR_SIZE + 512];
-        struct curl_header *h = NULL;
         long status = 0;
+        RetryVerdict v;
         usec_t wait = 0;
         bool asked = false;
 
@@ -592,6 +689,10 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
         u->last_status = status;
         if (!u->configured) {
                 /* the url went away with a reload while this was out */
+                if (u->resend_name) {
+                        uplink_resend_forget(u);
+                        u->resend_check = true;
+                }
                 spool_release(u->spool);
                 uplink_drop_body(u);
                 u->state = UPLINK_OFF;
@@ -600,10 +701,20 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
         }
         if (rc != CURLE_OK) {
                 uplink_describe_transport(u, rc, why, sizeof why);
-                uplink_failed(u, why, 0, false);
+                if (u->resend_name)
+                        uplink_resend_done(u, 0, RETRY_LATER, why, 0, false);
+                else
+                        uplink_failed(u, why, 0, false);
                 return;
         }
-        switch (retry_classify(status)) {
+        v = retry_classify(status);
+        if (u->resend_name) {
+                if (v != RETRY_DELIVERED && v != RETRY_REJECTED && v != RETRY_SPLIT)
+                        asked = uplink_describe_answer(u, easy, status, why, sizeof why, &wait);
+                uplink_resend_done(u, status, v, why, wait, asked);
+                return;
+        }
+        switch (v) {
         case RETRY_DELIVERED:
                 uplink_delivered(u, status);
                 return;
@@ -623,16 +734,10 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
                         uplink_rejected(u, status);
                 return;
         case RETRY_LATER:
-        default: {
-                _cleanup_free_ char *answer = text_sanitize(u->response, MIN(u->response_len, 200), 200, NULL);
-                if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h &&
-                    retry_after_parse(h->value, now_usec(CLOCK_REALTIME), RETRY_AFTER_MAX, &wait) >= 0)
-                        asked = true;
-                snprintf(why, sizeof why, "the collector answered HTTP %ld%s%s%s", status,
-                         answer && answer[0] ? " (" : "", strempty(answer), answer && answer[0] ? ")" : "");
+        default:
+                asked = uplink_describe_answer(u, easy, status, why, sizeof why, &wait);
                 uplink_failed(u, why, wait, asked);
                 return;
-        }
         }
 }
 
@@ -648,7 +753,12 @@ static void uplink_send_next(Uplink *u) {
                 uplink_changed(u);
                 return;
         }
-        r = spool_read_batch(u->spool, u->batch_limit, BATCH_MAX_BYTES, &u->batch);
+        /* Batches an administrator asked to send again go first. */
+        r = uplink_resend_load(u);
+        if (r == 0)
+                r = spool_read_batch(u->spool, u->batch_limit, BATCH_MAX_BYTES, &u->batch);
+        else
+                r = 0;
         if (r == -ENODATA) {
                 u->state = UPLINK_IDLE;
                 uplink_changed(u);
@@ -693,6 +803,10 @@ static void uplink_send_next(Uplink *u) {
                 r = curl_event_add(u->glue, u->easy);
         if (r < 0) {
                 log_error_errno(r, "Cannot start a request to the collector: %m");
+                if (u->resend_name) {
+                        uplink_resend_forget(u);
+                        u->resend_check = true;
+                }
                 spool_release(u->spool);
                 uplink_drop_body(u);
                 u->failures++;
@@ -721,12 +835,12 @@ static int uplink_on_retry_timer(sd_event_source *s, uint64_t usec, void *userda
 /* ---- public ---- */
 
 /* spool may be NULL (it could not be opened): then no collector is ever configured. */
-int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret) {
+int uplink_new(sd_event *e, Spool *spool, const char *state_dir, Uplink **ret) {
         _cleanup_(uplink_freep) Uplink *u = NULL;
         int r;
 
         assert(e);
-        assert(dead_letter_dir);
+        assert(state_dir);
         assert(ret);
 
         u = calloc(1, sizeof *u);
@@ -736,9 +850,20 @@ int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **
         u->spool = spool;
         collector_settings_init(&u->cfg);
         u->batch_limit = u->cfg.batch_max_events;
-        u->dead_letter_dir = strdup(dead_letter_dir);
-        if (!u->dead_letter_dir)
+        u->state_dir = strdup(state_dir);
+        if (!u->state_dir)
                 return -ENOMEM;
+        if (asprintf(&u->dead_letter_path, "%s/dead-letter", state_dir) < 0) {
+                u->dead_letter_path = NULL;
+                return -ENOMEM;
+        }
+        u->dead_letter_max = UINT64_MAX;
+        /* What an earlier run left in resend/ goes first. */
+        u->resend_check = true;
+        r = uplink_dead_letter_open(u);
+        if (r < 0)
+                log_warning_errno(r, "Cannot open the dead-letter directory %s, tried again when needed: %m",
+                                  u->dead_letter_path);
         r = curl_event_new(e, UPLINK_PRIORITY, uplink_on_done, u, &u->glue);
         if (r < 0)
                 return r;
@@ -770,7 +895,10 @@ Uplink *uplink_free(Uplink *u) {
         free(u->cert_pem);
         uplink_free_secret(&u->key_pem, u->key_len);
         free(u->pin);
-        free(u->dead_letter_dir);
+        uplink_resend_forget(u);
+        dead_letter_free(u->dead);
+        free(u->state_dir);
+        free(u->dead_letter_path);
         free(u->last_error);
         free(u->spool_error);
         free(u);
@@ -803,6 +931,8 @@ int uplink_configure(Uplink *u, const CollectorSettings *c, uint64_t dead_letter
         if (r < 0)
                 return r;
         u->dead_letter_max = dead_letter_max;
+        if (u->dead)
+                dead_letter_set_max(u->dead, dead_letter_max);
         u->batch_limit = u->cfg.batch_max_events;
         u->easy_stale = true;
         u->configured = false;
@@ -851,7 +981,15 @@ void uplink_kick(Uplink *u) {
 }
 
 int uplink_flush(Uplink *u) {
-        if (!u || !u->configured || !u->spool || u->spool_error)
+        if (!u)
+                return -ENOTCONN;
+        /* mamorictl dead-letter resend moves files into resend/, then asks for a flush. */
+        u->resend_check = true;
+        if (u->dead) {
+                (void) dead_letter_rescan(u->dead);
+                uplink_changed(u);
+        }
+        if (!u->configured || !u->spool || u->spool_error)
                 return -ENOTCONN;
         if (u->state == UPLINK_WAITING) {
                 (void) sd_event_source_set_enabled(u->retry_timer, SD_EVENT_OFF);
@@ -949,4 +1087,6 @@ void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
                 .bytes_sent = u->bytes_sent,
                 .acked_seq = st.acked_seq,
         };
+        if (u->dead)
+                dead_letter_usage(u->dead, &ret->dead_letter_count, &ret->dead_letter_bytes);
 }

@@ -10,7 +10,11 @@
  *   backoff with jitter, or Retry-After when the collector says how long.
  * - 413: the batch is halved and sent again.
  * - any other 4xx: the batch is written to the dead-letter directory with
- *   the status and the answer, acknowledged, and the rest keeps flowing.
+ *   the status and the answer, acknowledged, and the rest keeps flowing
+ *   (dead-letter.h; when that directory is full, the batch stays in the
+ *   spool and delivery waits).
+ * - batches that `mamorictl dead-letter resend` moved to resend/ go before
+ *   the spool, with their original ids and seqs.
  * Without a url nothing is sent: events stay in the spool and the journal.
  *
  * It runs in mamori-uplink (agent/uplink/main.c), on the spool that mamorid
@@ -31,9 +35,10 @@ typedef struct Uplink Uplink;
 
 /* UplinkState and UplinkStatus: common/uplink-status.h (the status file's format). */
 
-/* dead_letter_dir: where rejected batches go. spool may be NULL (it cannot be
- * read yet): the state is off until uplink_set_spool(). */
-int uplink_new(sd_event *e, Spool *spool, const char *dead_letter_dir, Uplink **ret);
+/* state_dir: the uplink's own; its dead-letter/ and resend/ directories are
+ * there. spool may be NULL (it cannot be read yet): the state is off until
+ * uplink_set_spool(). */
+int uplink_new(sd_event *e, Spool *spool, const char *state_dir, Uplink **ret);
 Uplink *uplink_free(Uplink *u);
 DEFINE_POINTER_CLEANUP(Uplink, uplink_free);
 

@@ -17,7 +17,8 @@ static void check_equal(const UplinkStatus *a, const UplinkStatus *b) {
             a->next_attempt != b->next_attempt || a->failures != b->failures || a->last_status != b->last_status ||
             !streq_ptr(a->last_error, b->last_error) || a->events_sent != b->events_sent ||
             a->batches_sent != b->batches_sent || a->batches_rejected != b->batches_rejected ||
-            a->events_rejected != b->events_rejected || a->bytes_sent != b->bytes_sent || a->acked_seq != b->acked_seq)
+            a->events_rejected != b->events_rejected || a->bytes_sent != b->bytes_sent || a->acked_seq != b->acked_seq ||
+            a->dead_letter_count != b->dead_letter_count || a->dead_letter_bytes != b->dead_letter_bytes)
                 abort();
 }
 

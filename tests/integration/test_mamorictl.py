@@ -614,7 +614,7 @@ COMPLETION = os.path.join(os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.pa
                           "tools/mamorictl/mamorictl.bash")
 
 
-def complete(bed, line, with_bash_completion):
+def complete(bed, line, with_bash_completion, env=None):
     """The words bash would offer for line (cursor at its end)."""
     setup = "[ -r /usr/share/bash-completion/bash_completion ] && . /usr/share/bash-completion/bash_completion\n" \
         if with_bash_completion else ""
@@ -625,18 +625,18 @@ COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_POINT=${{#COMP_LINE}}
 _mamorictl mamorictl
 printf '%s\\n' "${{COMPREPLY[@]}}"
 """
-    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root, **(env or {}))
     p = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 0, p.stderr
     return sorted(w for w in p.stdout.splitlines() if w)
 
 
 @pytest.mark.parametrize("with_bash_completion", [False, True])
-def test_bash_completion(bed, with_bash_completion):
+def test_bash_completion(bed, with_bash_completion, tmp_path):
     if with_bash_completion and not os.path.exists("/usr/share/bash-completion/bash_completion"):
         pytest.skip("bash-completion missing")
     assert complete(bed, "mamorictl ", with_bash_completion) == \
-        ["allow", "check-config", "devices", "events", "flush", "reload", "status"]
+        ["allow", "check-config", "dead-letter", "devices", "events", "flush", "reload", "status"]
     assert complete(bed, "mamorictl --so", with_bash_completion) == ["--socket"]
     assert complete(bed, "mamorictl --socket /x ev", with_bash_completion) == ["events"]
     assert complete(bed, "mamorictl events --f", with_bash_completion) == ["--follow"]
@@ -644,6 +644,14 @@ def test_bash_completion(bed, with_bash_completion):
     # Plugged devices come from sysfs (the testbed's, under umockdev).
     bed.add_usb("0781", "5567", serial="C1", port=12, uevent=False)
     assert complete(bed, "mamorictl allow ", with_bash_completion) == ["0781:5567", "2-12"]
+    # dead-letter: its two commands, and the seq ranges of the dead letters kept
+    assert complete(bed, "mamorictl dead-letter ", with_bash_completion) == ["list", "resend"]
+    assert complete(bed, "mamorictl dead-letter resend --a", with_bash_completion) == ["--all"]
+    (tmp_path / "dead-letter").mkdir()
+    (tmp_path / "dead-letter" / f"{12:020d}-{15:020d}.ndjson").write_text("{}\n")
+    (tmp_path / "dead-letter" / "junk.damaged").write_text("")
+    assert complete(bed, "mamorictl dead-letter resend ", with_bash_completion,
+                    env={"MAMORI_UPLINK_STATE_DIR": str(tmp_path)}) == ["12-15"]
 
 
 def write_bad_allow(agent):

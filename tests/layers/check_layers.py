@@ -62,6 +62,7 @@ PURE_MODULES = [
     "url",
     "sha256",
     "uplink-status",
+    "dead-letter-parse",  # agent/uplink/: a dead-letter file read back
     # agent/
     "av-date",
     "cvd-header",

@@ -22,7 +22,9 @@ static const char *const good = "# written by mamori-uplink; read by mamorid (ma
                                 "BATCHES_REJECTED=1\n"
                                 "EVENTS_REJECTED=4\n"
                                 "BYTES_SENT=4096\n"
-                                "ACKED_SEQ=14\n";
+                                "ACKED_SEQ=14\n"
+                                "DEAD_LETTER_COUNT=2\n"
+                                "DEAD_LETTER_BYTES=8192\n";
 
 static int parse_str(const char *s, UplinkStatus *ret) {
         return uplink_status_parse(s, strlen(s), ret);
@@ -45,6 +47,8 @@ static void assert_status_equal(const UplinkStatus *a, const UplinkStatus *b) {
         assert_int_equal(a->events_rejected, b->events_rejected);
         assert_int_equal(a->bytes_sent, b->bytes_sent);
         assert_int_equal(a->acked_seq, b->acked_seq);
+        assert_int_equal(a->dead_letter_count, b->dead_letter_count);
+        assert_int_equal(a->dead_letter_bytes, b->dead_letter_bytes);
 }
 
 static void test_state_strings(void **state) {
@@ -75,6 +79,8 @@ static void test_parse_good(void **state) {
         assert_int_equal(s.events_rejected, 4);
         assert_int_equal(s.bytes_sent, 4096);
         assert_int_equal(s.acked_seq, 14);
+        assert_int_equal(s.dead_letter_count, 2);
+        assert_int_equal(s.dead_letter_bytes, 8192);
         uplink_status_done(&s);
         assert_null(s.url);
         assert_null(s.last_error);
@@ -93,6 +99,7 @@ static void test_parse_minimal(void **state) {
         assert_null(s.url);
         assert_null(s.last_error);
         assert_int_equal(s.acked_seq, 0);
+        assert_int_equal(s.dead_letter_count, 0); /* an older uplink says nothing of them */
         uplink_status_done(&s);
 
         /* unknown keys (a newer uplink), comments and empty lines are skipped;
@@ -147,6 +154,8 @@ static void test_round_trip(void **state) {
                 .events_rejected = 1,
                 .bytes_sent = UINT64_MAX,
                 .acked_seq = UINT64_MAX,
+                .dead_letter_count = UINT64_MAX,
+                .dead_letter_bytes = UINT64_MAX - 2,
         };
         assert_int_equal(uplink_status_format(&x, &text2, &len2), 0);
         assert_non_null(strstr(text2, "LAST_ERROR=line one\\nline\\ttwo \\\\ back, 日本語の説明\n"));
@@ -244,6 +253,12 @@ static void test_bad_values(void **state) {
                 "PID=1\nUPDATED=0\nSTATE=off\nURL=a\nURL=a\n",
                 " PID=1\nUPDATED=0\nSTATE=off\n", /* no blanks around keys */
                 "PID =1\nUPDATED=0\nSTATE=off\n",
+                /* the dead letters' counts */
+                "PID=1\nUPDATED=0\nSTATE=off\nDEAD_LETTER_COUNT=-1\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nDEAD_LETTER_COUNT=01\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nDEAD_LETTER_BYTES=\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nDEAD_LETTER_BYTES=18446744073709551616\n",
+                "PID=1\nUPDATED=0\nSTATE=off\nDEAD_LETTER_COUNT=1\nDEAD_LETTER_COUNT=1\n",
                 /* PID */
                 "PID=0\nUPDATED=0\nSTATE=off\n",
                 "PID=-1\nUPDATED=0\nSTATE=off\n",

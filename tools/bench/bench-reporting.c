@@ -230,7 +230,7 @@ int main(int argc, char *argv[]) {
         _cleanup_(spool_freep) Spool *reader = NULL;
         _cleanup_(uplink_freep) Uplink *u = NULL;
         _cleanup_(uplink_wake_freep) UplinkWake *wake = NULL;
-        _cleanup_free_ char *uplink_dir = NULL, *uplink_run = NULL, *cursor = NULL, *dead_letter = NULL;
+        _cleanup_free_ char *uplink_dir = NULL, *uplink_run = NULL, *cursor = NULL;
         Reader rd = { 0 };
         Gen gen = { 0 };
         SpoolStats a, b, ra, rb;
@@ -247,7 +247,7 @@ int main(int argc, char *argv[]) {
         /* mamori-uplink's directories, as its unit's StateDirectory= and
          * RuntimeDirectory=: the Manager reads the cursor and status file there. */
         if (asprintf(&uplink_dir, "%s/uplink", arg_dir) < 0 || asprintf(&uplink_run, "%s/uplink-run", arg_dir) < 0 ||
-            asprintf(&cursor, "%s/cursor", uplink_dir) < 0 || asprintf(&dead_letter, "%s/dead-letter", uplink_dir) < 0)
+            asprintf(&cursor, "%s/cursor", uplink_dir) < 0)
                 return log_oom();
         (void) mkdir(arg_dir, 0755);
         if ((mkdir(uplink_dir, 0755) < 0 && errno != EEXIST) || (mkdir(uplink_run, 0755) < 0 && errno != EEXIST)) {
@@ -319,7 +319,7 @@ int main(int argc, char *argv[]) {
         if (spool_attach_event(reader, m->event, SD_EVENT_PRIORITY_NORMAL) < 0)
                 return 1;
         ra = stats_of(reader);
-        if (uplink_new(m->event, reader, dead_letter, &u) < 0)
+        if (uplink_new(m->event, reader, uplink_dir, &u) < 0)
                 return 1;
         rd.uplink = u;
         if (uplink_wake_new(m->event, &wake_handlers, &rd, &wake) < 0 ||

@@ -29,6 +29,7 @@ static void print_categories(json_object *arr) {
 static void print_delivery(json_object *spool, json_object *uplink, json_object *events) {
         bool collector = jbool(uplink, "available", true) && jstr(uplink, "url");
         long long depth = jint(spool, "depth", 0);
+        long long dead = jint(jget(uplink, "dead_letter"), "batches", 0);
 
         /* Without a collector nothing waits for anything: the spool is where they stay. */
         if (jget(spool, "depth") && !collector)
@@ -50,9 +51,14 @@ static void print_delivery(json_object *spool, json_object *uplink, json_object 
                 if (jstr(uplink, "last_error"))
                         printf(": %s", jstr(uplink, "last_error"));
                 printf(")\n");
-                printf("Last post:    %s\n", jstr(uplink, "last_success") ? jstr(uplink, "last_success") : "never since start");
+                printf("Last post:    %s\n",
+                       jstr(uplink, "last_success") ? jstr(uplink, "last_success") : "never since start");
         } else
                 printf("Last post:    n/a (no collector configured)\n");
+        if (dead > 0)
+                printf("Dead letters: %lld batch%s (%lld bytes) the collector refused, kept on this PC: "
+                       "see mamorictl dead-letter list\n",
+                       dead, dead == 1 ? "" : "es", jint(jget(uplink, "dead_letter"), "bytes", 0));
 }
 
 /* A check's state that needs someone's attention. */
@@ -84,7 +90,7 @@ static int status_judge(json_object *st, StatusVerdict *v) {
         json_object *policy = jget(st, "policy"), *spool = jget(st, "spool"), *uplink = jget(st, "uplink"),
                     *checks = jget(st, "checks");
 
-        *v = (StatusVerdict) {};
+        *v = (StatusVerdict){};
         if (jbool(policy, "fail_closed", false))
                 verdict_add(v->problems, sizeof v->problems, "fail-closed", NULL);
         if (jget(policy, "refused"))
@@ -105,7 +111,8 @@ static int status_judge(json_object *st, StatusVerdict *v) {
                         verdict_add(v->problems, sizeof v->problems, "collector", "refuses the events");
                 else if (failing && err && (strstr(err, "SSL") || strstr(err, "TLS") || strstr(err, "certificate")))
                         verdict_add(v->problems, sizeof v->problems, "collector", "TLS fails");
-                else if (jint(uplink, "events_rejected", 0) > 0)
+                else if (jget(uplink, "dead_letter") ? jint(jget(uplink, "dead_letter"), "batches", 0) > 0
+                                                     : jint(uplink, "events_rejected", 0) > 0)
                         verdict_add(v->problems, sizeof v->problems, "collector", "events in the dead-letter directory");
         }
         for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
@@ -190,7 +197,8 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
                 if (!streq_ptr(jstr(c, "name"), "usb") || !jget(c, "module_aliases"))
                         continue;
                 if (jbool(c, "module_aliases", false))
-                        printf("USB drivers:  by class, and by the module aliases of %s\n", strna(jstr(c, "modules_dir")));
+                        printf("USB drivers:  by class, and by the module aliases of %s\n",
+                               strna(jstr(c, "modules_dir")));
                 else
                         printf("USB drivers:  by class only: no module aliases at %s; an interface is blocked when a\n"
                                "              storage or tethering driver binds, not before\n",
@@ -201,7 +209,8 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
         printf("Checks:\n");
         for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
                 json_object *c = json_object_array_get_idx(checks, i);
-                printf("  %-10s %-12s %s\n", strna(jstr(c, "name")), strna(jstr(c, "state")), strempty(jstr(c, "detail")));
+                printf("  %-10s %-12s %s\n", strna(jstr(c, "name")), strna(jstr(c, "state")),
+                       strempty(jstr(c, "detail")));
         }
         return exit_code;
 }

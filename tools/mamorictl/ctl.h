@@ -52,7 +52,7 @@ int ctl_call(const CtlOptions *o, const char *request, json_object **ret);
 /* ---- json-c helpers: NULL-safe lookups ---- */
 
 json_object *jget(json_object *o, const char *key);
-const char *jstr(json_object *o, const char *key);           /* NULL if absent or not a string */
+const char *jstr(json_object *o, const char *key); /* NULL if absent or not a string */
 long long jint(json_object *o, const char *key, long long def);
 bool jbool(json_object *o, const char *key, bool def);
 static inline void jputp(json_object **o) {
@@ -90,6 +90,7 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv);
 int verb_events(const CtlOptions *o, int argc, char **argv);
 int verb_flush(const CtlOptions *o, int argc, char **argv);
 int verb_reload(const CtlOptions *o, int argc, char **argv);
+int verb_dead_letter(const CtlOptions *o, int argc, char **argv);
 /* Prints a refused configuration's errors ("refused" of status and reload),
  * one "indent file:line: message" line each. */
 void ctl_print_refused(FILE *f, json_object *refused, const char *indent);

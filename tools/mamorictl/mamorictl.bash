@@ -10,6 +10,17 @@ _mamorictl_devices()
     done
 }
 
+_mamorictl_dead_letters()
+{
+    # The seq ranges of the dead letters (root reads the uplink's directory).
+    local f n dir=${MAMORI_UPLINK_STATE_DIR:-/var/lib/mamori-uplink}/dead-letter
+    for f in "$dir"/*.ndjson; do
+        [[ -f $f && ! -L $f ]] || continue
+        n=${f##*/}; n=${n%.ndjson}
+        printf '%s\n' "$((10#${n%%-*}))-$((10#${n##*-}))"
+    done 2>/dev/null
+}
+
 _mamorictl()
 {
     local cur prev words cword
@@ -21,7 +32,7 @@ _mamorictl()
         cword=$COMP_CWORD
     }
 
-    local commands='status devices allow check-config events flush reload'
+    local commands='status devices allow check-config events flush reload dead-letter'
     local global='--socket --json --help --version'
     local verb i
     for ((i = 1; i < cword; i++)); do
@@ -62,6 +73,21 @@ _mamorictl()
         devices) COMPREPLY=($(compgen -W '--json --no-legend --wide' -- "$cur")) ;;
         events) COMPREPLY=($(compgen -W '--json --follow -n' -- "$cur")) ;;
         check-config) COMPREPLY=($(compgen -W '--config --allow-dir' -- "$cur")) ;;
+        dead-letter)
+            local sub
+            for ((i++; i < cword; i++)); do
+                [[ ${words[i]} == -* ]] || { sub=${words[i]}; break; }
+            done
+            case $sub in
+                '') COMPREPLY=($(compgen -W 'list resend' -- "$cur")) ;;
+                list) COMPREPLY=($(compgen -W '--json' -- "$cur")) ;;
+                resend)
+                    if [[ $cur == -* ]]; then
+                        COMPREPLY=($(compgen -W '--all --json' -- "$cur"))
+                    else
+                        COMPREPLY=($(compgen -W "$(_mamorictl_dead_letters)" -- "$cur"))
+                    fi ;;
+            esac ;;
         allow)
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write --renew --force --config --allow-dir' -- "$cur"))

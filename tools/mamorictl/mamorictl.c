@@ -21,7 +21,10 @@ static void help(void) {
                "  events                 recent events (-n N, --follow)\n"
                "  flush                  send pending reports and events now\n"
                "  reload                 load the configuration on disk; fails, with its errors,\n"
-               "                         when mamorid refuses it (systemctl reload mamori runs it)\n\n"
+               "                         when mamorid refuses it (systemctl reload mamori runs it)\n"
+               "  dead-letter list       the batches the collector refused for good, kept on this PC\n"
+               "  dead-letter resend --all | BATCH...\n"
+               "                         send them again, before anything else (same ids and seqs)\n\n"
                "Options:\n"
                "     --socket PATH       mamorid's control socket (default %s)\n"
                "     --json              print JSON instead of tables\n"
@@ -35,6 +38,7 @@ static const struct {
         const char *name;
         int (*run)(const CtlOptions *o, int argc, char **argv);
 } verbs[] = {
+        /* clang-format off */
         { "status", verb_status },
         { "devices", verb_devices },
         { "allow", verb_allow },
@@ -42,6 +46,8 @@ static const struct {
         { "events", verb_events },
         { "flush", verb_flush },
         { "reload", verb_reload },
+        { "dead-letter", verb_dead_letter },
+        /* clang-format on */
 };
 
 int main(int argc, char *argv[]) {
