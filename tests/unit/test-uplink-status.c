@@ -591,13 +591,28 @@ static void test_refused_bad(void **state) {
 #undef GOOD_SINCE
 }
 
+static void test_refused_meaning(void **state) {
+        (void) state;
+        assert_non_null(strstr(uplink_refused_meaning(401), "token"));
+        assert_non_null(strstr(uplink_refused_meaning(403), "client certificate"));
+        assert_non_null(strstr(uplink_refused_meaning(404), "collector.url"));
+        assert_ptr_equal(uplink_refused_meaning(405), uplink_refused_meaning(404));
+        assert_non_null(strstr(uplink_refused_meaning(407), "proxy"));
+        assert_non_null(strstr(uplink_refused_meaning(421), "host"));
+        assert_ptr_equal(uplink_refused_meaning(426), uplink_refused_meaning(421));
+        /* anything else still says something */
+        assert_non_null(strstr(uplink_refused_meaning(418), "refuses"));
+        assert_non_null(uplink_refused_meaning(0));
+        assert_non_null(uplink_refused_meaning(-1));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_state_strings), cmocka_unit_test(test_parse_good),
                 cmocka_unit_test(test_parse_minimal), cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_escapes),       cmocka_unit_test(test_bad_values),
                 cmocka_unit_test(test_bounds),        cmocka_unit_test(test_refused),
-                cmocka_unit_test(test_refused_bad),
+                cmocka_unit_test(test_refused_bad),   cmocka_unit_test(test_refused_meaning),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
