@@ -234,3 +234,33 @@ def test_a_single_event_too_large_is_dead_lettered_with_the_reason(bed, make_age
     assert lines[1]["seq"] not in delivered
     assert "a single event larger than the collector accepts" in a.uplink.log()
     assert recorded(a, "agent.delivery_refused") == []
+
+
+def test_a_refusal_longer_than_the_spool_holds_is_reported(bed, make_agent, collector, pki):
+    """The held-back question of issue 16: a collector that keeps refusing
+    (a week, here a full 1 MiB spool) makes the spool's bound decide: the
+    oldest events go, agent.events_dropped says exactly which, and once the
+    collector accepts again every seq is either delivered or named dropped."""
+    collector.rule = lambda path, headers, events: 401
+    a = make_agent(main_conf=collector_conf(collector, pki, spool_mb=1, backoff_min="100ms", backoff_max="500ms"))
+    # Large events, so that fewer sticks fill the 1 MiB spool: long strings
+    # and a serial that needs escapes (it also carries serial_hex).
+    for i in range(500):
+        bed.add_usb("1234", "5678", serial=b"\x7f" * 250 + f"{i:05d}".encode(), manufacturer="M" * 250,
+                    product_name="P" * 250, uevent=False)
+    a.start()
+    wait_for(lambda: recorded(a, "agent.events_dropped"), 60, what="a drop while refused")
+    wait_for(lambda: recorded(a, "agent.delivery_refused"), 10, what="the alarm")
+    assert dead_letters(a) == [] and a.uplink.acked() == 0
+    collector.rule = None
+    wait_for(lambda: recorded(a, "agent.delivery_resumed"), 30, what="agent.delivery_resumed")
+    top = max(s for _, _, s in journaled(a.log()))
+    wait_for(lambda: a.uplink.acked() >= top, 60, what=f"everything up to seq {top} delivered or dropped")
+    dropped = set()
+    for d in collector.events("agent.events_dropped"):
+        for first, last in d["dropped"]["seq_ranges"]:
+            dropped |= set(range(first, last + 1))
+    assert dropped
+    by_seq = check_feed(collector.events(), allow_gaps=dropped)
+    assert not set(by_seq) & dropped  # nothing both dropped and delivered
+    assert len(collector.events("agent.delivery_refused")) == 1 and dead_letters(a) == []
