@@ -11,6 +11,8 @@ single event still too large (413) go to the dead-letter directory."""
 import glob
 import json
 import os
+import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -101,6 +103,16 @@ def test_token_rotated_on_the_collector_waits_then_arrives(bed, make_agent, coll
     assert "(refused" in p.stdout and "Refused:      HTTP 401 since" in p.stdout, p.stdout
     assert "token" in p.stdout and "test says 401" in p.stdout, p.stdout
     assert "\033[" not in p.stdout  # no colours into a pipe
+    if shutil.which("script"):  # on a terminal: the refused state in red
+        env = dict(os.environ, UMOCKDEV_DIR=a.bed.root, TERM="xterm")
+        env.pop("NO_COLOR", None)
+        cmd = shlex.join([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "status"])
+        tty = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, env=env,
+                             timeout=20, stdin=subprocess.DEVNULL).stdout
+        assert "(\033[1;31mrefused\033[0m" in tty and "\033[1;31mHTTP 401 since" in tty, repr(tty)
+        tty = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                             env=dict(env, NO_COLOR="1"), timeout=20, stdin=subprocess.DEVNULL).stdout
+        assert "refused" in tty and "\033[" not in tty, repr(tty)
     u = json.loads(ctl(a, "--json", "status").stdout)["uplink"]
     assert u["state"] == "refused" and u["refused"]["status"] == 401, u
     assert u["refused"]["since"] and "test says 401" in u["refused"]["answer"], u
