@@ -43,6 +43,10 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_USB_BLOCK_FAILED] = { "usb.block_failed", "206694df6d8a458b83aeb2ede7f7b73d", EVENT_SEVERITY_CRITICAL,
                                      LOG_ERR },
         [EVENT_USB_EXPIRING] = { "usb.expiring", "5d0e4b7f2a8c4e61b9a3f07c6d21e854", EVENT_SEVERITY_INFO, LOG_NOTICE },
+        [EVENT_AGENT_DELIVERY_REFUSED] = { "agent.delivery_refused", "1cf62dea82eb4dc2b49d5aeb06a0fa61",
+                                           EVENT_SEVERITY_HIGH, LOG_ERR },
+        [EVENT_AGENT_DELIVERY_RESUMED] = { "agent.delivery_resumed", "bed22309a78245a79ab1d149f4da45c3",
+                                           EVENT_SEVERITY_INFO, LOG_NOTICE },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

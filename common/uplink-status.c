@@ -13,21 +13,20 @@
 #include "text.h"
 
 static const char *const uplink_state_table[_UPLINK_STATE_MAX] = {
-        [UPLINK_OFF] = "off",
-        [UPLINK_IDLE] = "idle",
-        [UPLINK_SENDING] = "sending",
-        [UPLINK_WAITING] = "waiting",
+        [UPLINK_OFF] = "off",         [UPLINK_IDLE] = "idle",       [UPLINK_SENDING] = "sending",
+        [UPLINK_WAITING] = "waiting", [UPLINK_REFUSED] = "refused",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(uplink_state, UplinkState, "unknown");
 DEFINE_STRING_TABLE_LOOKUP_FROM_STRING(uplink_state);
 
 /* UTF-8 with no control character but \n and \t (C0, DEL, C1): what the
- * JSON writer and mamorictl's table are given. */
-static bool status_text_ok(const char *s, size_t len) {
+ * JSON writer and mamorictl's table are given. The collector's answer is
+ * shown on one line: not even those, and shorter. */
+static bool status_text_ok_max(const char *s, size_t len, size_t max, bool one_line) {
         const unsigned char *p = (const unsigned char *) s;
 
-        if (len > UPLINK_STATUS_TEXT_MAX)
+        if (len > max)
                 return false;
         for (size_t i = 0; i < len;) {
                 size_t n = utf8_sequence_len(p + i, len - i);
@@ -36,11 +35,31 @@ static bool status_text_ok(const char *s, size_t len) {
                 if (n == 0)
                         return false;
                 c = utf8_decode(p + i, n);
-                if ((c < 0x20 && c != '\n' && c != '\t') || (c >= 0x7f && c <= 0x9f))
+                if ((c < 0x20 && (one_line || (c != '\n' && c != '\t'))) || (c >= 0x7f && c <= 0x9f))
                         return false;
                 i += n;
         }
         return true;
+}
+
+static bool status_text_ok(const char *s, size_t len) {
+        return status_text_ok_max(s, len, UPLINK_STATUS_TEXT_MAX, false);
+}
+
+static bool status_answer_ok(const char *s, size_t len) {
+        return status_text_ok_max(s, len, UPLINK_STATUS_ANSWER_MAX, true);
+}
+
+/* What RFC 3339 can write: after the epoch, up to 9999-12-31. */
+static bool status_since_ok(usec_t t) {
+        return t > 0 && t < UINT64_C(253402300800) * USEC_PER_SEC;
+}
+
+static bool status_refused_ok(const UplinkStatus *s) {
+        if (s->state != UPLINK_REFUSED)
+                return s->refused_status == 0 && s->refused_since == 0 && !s->refused_answer;
+        return s->refused_status >= 400 && s->refused_status <= 499 && status_since_ok(s->refused_since) &&
+               s->refused_answer && status_answer_ok(s->refused_answer, strlen(s->refused_answer));
 }
 
 static void status_put_text(FILE *f, const char *key, const char *s) {
@@ -75,6 +94,8 @@ int uplink_status_format(const UplinkStatus *s, char **ret, size_t *ret_len) {
                 return -EINVAL;
         if (s->last_error && !status_text_ok(s->last_error, strlen(s->last_error)))
                 return -EINVAL;
+        if (!status_refused_ok(s))
+                return -EINVAL;
 
         f = open_memstream(&buf, &len);
         if (!f)
@@ -100,6 +121,12 @@ int uplink_status_format(const UplinkStatus *s, char **ret, size_t *ret_len) {
         fprintf(f, "ACKED_SEQ=%" PRIu64 "\n", s->acked_seq);
         fprintf(f, "DEAD_LETTER_COUNT=%" PRIu64 "\n", s->dead_letter_count);
         fprintf(f, "DEAD_LETTER_BYTES=%" PRIu64 "\n", s->dead_letter_bytes);
+        if (s->state == UPLINK_REFUSED) {
+                char ts[RFC3339_MAX];
+                fprintf(f, "REFUSED_STATUS=%ld\n", s->refused_status);
+                fprintf(f, "REFUSED_SINCE=%s\n", format_rfc3339(ts, s->refused_since));
+                status_put_text(f, "REFUSED_ANSWER", s->refused_answer);
+        }
         if (ferror(f) || fclose(f) != 0 || !buf)
                 return -ENOMEM;
 
@@ -139,7 +166,7 @@ static int status_hex(char c) {
         return -1;
 }
 
-static int status_parse_text(const char *v, size_t len, char **ret) {
+static int status_parse_text_as(const char *v, size_t len, bool answer, char **ret) {
         _cleanup_free_ char *out = NULL;
         size_t n = 0;
 
@@ -182,10 +209,14 @@ static int status_parse_text(const char *v, size_t len, char **ret) {
         }
         out[n] = '\0';
         /* a NUL from \x00 is a control character: refused here */
-        if (!status_text_ok(out, n))
+        if (answer ? !status_answer_ok(out, n) : !status_text_ok(out, n))
                 return -EBADMSG;
         *ret = TAKE_PTR(out);
         return 0;
+}
+
+static int status_parse_text(const char *v, size_t len, char **ret) {
+        return status_parse_text_as(v, len, false, ret);
 }
 
 typedef enum StatusKey {
@@ -207,6 +238,9 @@ typedef enum StatusKey {
         KEY_ACKED_SEQ,
         KEY_DEAD_LETTER_COUNT,
         KEY_DEAD_LETTER_BYTES,
+        KEY_REFUSED_STATUS,
+        KEY_REFUSED_SINCE,
+        KEY_REFUSED_ANSWER,
         _KEY_MAX,
 } StatusKey;
 
@@ -229,6 +263,9 @@ static const char *const status_key_table[_KEY_MAX] = {
         [KEY_ACKED_SEQ] = "ACKED_SEQ",
         [KEY_DEAD_LETTER_COUNT] = "DEAD_LETTER_COUNT",
         [KEY_DEAD_LETTER_BYTES] = "DEAD_LETTER_BYTES",
+        [KEY_REFUSED_STATUS] = "REFUSED_STATUS",
+        [KEY_REFUSED_SINCE] = "REFUSED_SINCE",
+        [KEY_REFUSED_ANSWER] = "REFUSED_ANSWER",
 };
 
 /* The key of a line (key_len bytes), or -ENOENT for one not in the table. */
@@ -249,6 +286,27 @@ static int status_parse_value(UplinkStatus *s, StatusKey k, const char *v, size_
                 return status_parse_text(v, len, &s->url);
         case KEY_LAST_ERROR:
                 return status_parse_text(v, len, &s->last_error);
+        case KEY_REFUSED_ANSWER:
+                return status_parse_text_as(v, len, true, &s->refused_answer);
+        case KEY_REFUSED_STATUS:
+                r = status_parse_u64(v, len, 499, &x);
+                if (r < 0 || x < 400)
+                        return -EBADMSG;
+                s->refused_status = (long) x;
+                return 0;
+        case KEY_REFUSED_SINCE: {
+                char ts[RFC3339_MAX];
+                usec_t t;
+
+                if (len >= sizeof ts)
+                        return -EBADMSG;
+                memcpy(ts, v, len);
+                ts[len] = '\0';
+                if (parse_rfc3339(ts, &t) < 0 || !status_since_ok(t))
+                        return -EBADMSG;
+                s->refused_since = t;
+                return 0;
+        }
         case KEY_STATE:
                 if (len >= sizeof state)
                         return -EBADMSG;
@@ -366,9 +424,37 @@ int uplink_status_parse(const char *buf, size_t len, UplinkStatus *ret) {
         }
         if (!seen[KEY_PID] || !seen[KEY_UPDATED] || !seen[KEY_STATE])
                 return -EBADMSG;
+        /* the refused members come all together, and with that state only */
+        if ((s.state == UPLINK_REFUSED) != seen[KEY_REFUSED_STATUS] ||
+            seen[KEY_REFUSED_STATUS] != seen[KEY_REFUSED_SINCE] || seen[KEY_REFUSED_STATUS] != seen[KEY_REFUSED_ANSWER])
+                return -EBADMSG;
 
         *ret = TAKE_STRUCT(s);
         return 0;
+}
+
+const char *uplink_refused_meaning(long status) {
+        switch (status) {
+        case 401:
+                return "the collector does not take the token: it was rotated on the collector, or "
+                       "collector.token_file holds an old one";
+        case 403:
+                return "the collector does not allow this PC's client certificate: not enrolled yet, revoked, or "
+                       "its name does not match the machine";
+        case 404:
+        case 405:
+                return "nothing takes events at this address: the path of collector.url is wrong (after a "
+                       "migration of the collector?)";
+        case 407:
+                return "a proxy between this PC and the collector wants credentials (collector.proxy)";
+        case 421:
+        case 426:
+                return "the request reached the wrong host or TLS setup: check the host name of collector.url and "
+                       "the collector's TLS front end";
+        default:
+                return "the collector refuses this PC's requests: check collector.url, the token and the client "
+                       "certificate";
+        }
 }
 
 void uplink_status_done(UplinkStatus *s) {
@@ -376,5 +462,6 @@ void uplink_status_done(UplinkStatus *s) {
                 return;
         free(s->url);
         free(s->last_error);
+        free(s->refused_answer);
         *s = (UplinkStatus){};
 }

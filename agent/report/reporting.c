@@ -6,12 +6,16 @@
 
 #include "config-paths.h"
 
+#include "dirwatch.h"
 #include "log.h"
 #include "reporting.h"
 
 /* The group commit runs after the sources of events (USB is IMPORTANT,
  * the rest NORMAL). */
 #define COMMIT_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 5)
+/* The uplink rewrites its status file after every change (several a second
+ * while it delivers): read it once things settle. */
+#define UPLINK_STATUS_SETTLE (200 * USEC_PER_MSEC)
 
 /* An event waiting for its commit before it is journaled: the journal
  * only ever shows a seq that is durable, so no seq shown can come back. */
@@ -31,7 +35,8 @@ struct Reporting {
         usec_t started_at;
         uint64_t n_consumed; /* events taken since the start (the heartbeat says) */
         Spool *spool;
-        UplinkLink *uplink; /* mamori-uplink's status file and control socket */
+        UplinkLink *uplink;     /* mamori-uplink's status file and control socket */
+        DirWatch *uplink_watch; /* its runtime directory: a new status file is read at once */
         Pending *pending;
         size_t n_pending, cap_pending;
         sd_event_source *heartbeat;
@@ -297,6 +302,27 @@ static void reporting_spool_json(Reporting *r, JsonWriter *w) {
 
 static void reporting_status_json_with(Reporting *r, const UplinkLinkStatus *us, JsonWriter *w);
 
+/* Every read of the uplink's status may show that the collector began or
+ * stopped refusing us (issue 16): the event, once per change. */
+static void reporting_check_refused(Reporting *r, const UplinkLinkStatus *us) {
+        Event *e = NULL;
+        int q;
+
+        q = uplink_link_refused_event(r->uplink, us, &e);
+        if (q < 0)
+                return (void) log_error_errno(q, "Cannot record a change of the collector's refusal: %m");
+        if (e)
+                (void) event_emit(&r->emitter, e, NULL);
+}
+
+static void reporting_on_uplink_dir(DirWatch *dw, void *userdata) {
+        Reporting *r = userdata;
+        _cleanup_(uplink_link_status_done) UplinkLinkStatus us = {};
+
+        uplink_link_read(r->uplink, &us);
+        reporting_check_refused(r, &us);
+}
+
 static void reporting_emit_heartbeat(Reporting *r) {
         Event *e = event_new(EVENT_AGENT_HEARTBEAT);
         _cleanup_(uplink_link_status_done) UplinkLinkStatus us = {};
@@ -313,6 +339,7 @@ static void reporting_emit_heartbeat(Reporting *r) {
         if (r->spool)
                 spool_get_stats(r->spool, &st);
         uplink_link_read(r->uplink, &us);
+        reporting_check_refused(r, &us);
         (void) event_set_message(e, "mamorid %s alive, policy %.12s; %" PRIu64 " event%s waiting; last delivery %s%s",
                                  MAMORI_VERSION, r->policy->hash, st.depth, st.depth == 1 ? "" : "s",
                                  us.status.last_success ? format_rfc3339(ts, us.status.last_success) : "none since start",
@@ -411,6 +438,14 @@ int reporting_new(const ReportingOptions *o, Reporting **ret) {
         q = uplink_link_new(o->uplink_state_dir, o->uplink_runtime_dir, &r->uplink);
         if (q < 0)
                 return q;
+        /* Without the watch the heartbeat and `mamorictl status` still read the file. */
+        q = dirwatch_new(r->event, o->uplink_runtime_dir, (const char *const[]){ "status", NULL }, UPLINK_STATUS_SETTLE,
+                         reporting_on_uplink_dir, r, &r->uplink_watch);
+        if (q == -ENOMEM)
+                return q;
+        if (q < 0)
+                log_warning_errno(q, "Cannot watch %s; a change of delivery is seen at the next heartbeat: %m",
+                                  o->uplink_runtime_dir);
 
         /* Search only for others: mamori-uplink reads spool/ (its own group). */
         (void) mkdir(o->state_dir, 0711);
@@ -453,6 +488,7 @@ Reporting *reporting_free(Reporting *r) {
                 reporting_pending_done(&r->pending[i]);
         }
         free(r->pending);
+        dirwatch_free(r->uplink_watch);
         uplink_link_free(r->uplink);
         sd_event_source_disable_unref(r->heartbeat);
         policy_unref(r->policy);
@@ -567,6 +603,7 @@ void reporting_status_json(Reporting *r, JsonWriter *w) {
                 if (r->spool)
                         (void) spool_pull_delivered(r->spool);
                 uplink_link_read(r->uplink, &us);
+                reporting_check_refused(r, &us);
         }
         reporting_status_json_with(r, &us, w);
 }

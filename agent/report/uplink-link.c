@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "log.h"
+#include "text.h"
 #include "uplink-link.h"
 
 struct UplinkLink {
@@ -17,6 +18,9 @@ struct UplinkLink {
         /* The bad status file last complained about: one log line per change. */
         struct stat bad_st;
         int bad_error;
+        /* The refused state last told as an event (status 0: none). */
+        long refused_status;
+        usec_t refused_since;
 };
 
 int uplink_link_new(const char *state_dir, const char *runtime_dir, UplinkLink **ret) {
@@ -144,6 +148,13 @@ void uplink_link_status_done(UplinkLinkStatus *s) {
         *s = (UplinkLinkStatus){};
 }
 
+/* The collector's answer as the uplink wrote it: sanitized there, but the
+ * file is another user's, so once more here (its escapes kept as they are). */
+static char *uplink_link_answer(const char *answer) {
+        return text_sanitize_flags(answer ? answer : "", answer ? strlen(answer) : 0, UPLINK_STATUS_ANSWER_MAX,
+                                   TEXT_KEEP_BACKSLASH, NULL);
+}
+
 static void uplink_link_kv_time(JsonWriter *w, const char *key, usec_t t) {
         char ts[RFC3339_MAX];
         json_key(w, key);
@@ -173,7 +184,9 @@ void uplink_link_status_json(const UplinkLinkStatus *s, const char *configured_u
         json_kv_string(w, "url", s->running ? us->url : configured_url);
         uplink_link_kv_time(w, "last_success", us->last_success);
         uplink_link_kv_time(w, "last_attempt", us->last_attempt);
-        uplink_link_kv_time(w, "next_attempt", s->running && us->state == UPLINK_WAITING ? us->next_attempt : 0);
+        uplink_link_kv_time(w, "next_attempt",
+                            s->running && (us->state == UPLINK_WAITING || us->state == UPLINK_REFUSED) ? us->next_attempt
+                                                                                                       : 0);
         json_kv_uint(w, "failures", us->failures);
         if (us->last_status)
                 json_kv_int(w, "last_status", us->last_status);
@@ -188,6 +201,78 @@ void uplink_link_status_json(const UplinkLinkStatus *s, const char *configured_u
         json_kv_uint(w, "batches", us->dead_letter_count);
         json_kv_uint(w, "bytes", us->dead_letter_bytes);
         json_object_end(w);
+        if (s->running && us->state == UPLINK_REFUSED) {
+                _cleanup_free_ char *answer = uplink_link_answer(us->refused_answer);
+                json_key(w, "refused");
+                json_object_begin(w);
+                json_kv_int(w, "status", us->refused_status);
+                uplink_link_kv_time(w, "since", us->refused_since);
+                json_kv_string(w, "answer", answer ? answer : "");
+                json_kv_string(w, "meaning", uplink_refused_meaning(us->refused_status));
+                json_object_end(w);
+        }
+}
+
+int uplink_link_refused_event(UplinkLink *l, const UplinkLinkStatus *s, Event **ret) {
+        const UplinkStatus *us = &s->status;
+        _cleanup_(event_freep) Event *e = NULL;
+        char ts[RFC3339_MAX];
+        JsonWriter *w;
+
+        assert(l && s && ret);
+
+        *ret = NULL;
+        if (!s->running)
+                return 0;
+        if (us->state == UPLINK_REFUSED) {
+                _cleanup_free_ char *answer = NULL;
+
+                if (us->refused_status == l->refused_status && us->refused_since == l->refused_since)
+                        return 0;
+                answer = uplink_link_answer(us->refused_answer);
+                e = event_new(EVENT_AGENT_DELIVERY_REFUSED);
+                if (!e || !answer)
+                        return -ENOMEM;
+                (void) event_set_message(e,
+                                         "The collector refuses this PC's events with HTTP %ld since %s; they wait "
+                                         "in the spool: %s",
+                                         us->refused_status, format_rfc3339(ts, us->refused_since),
+                                         uplink_refused_meaning(us->refused_status));
+                w = event_body(e);
+                json_key(w, "refused");
+                json_object_begin(w);
+                json_kv_int(w, "status", us->refused_status);
+                json_kv_string(w, "since", format_rfc3339(ts, us->refused_since));
+                json_kv_string(w, "answer", answer);
+                json_kv_string(w, "url", us->url);
+                json_object_end(w);
+                l->refused_status = us->refused_status;
+                l->refused_since = us->refused_since;
+                *ret = TAKE_PTR(e);
+                return 0;
+        }
+        /* An answer of another class ended it; a fresh uplink that has not
+         * had one yet (last_status 0) proves nothing. */
+        if (l->refused_status == 0 || us->state == UPLINK_OFF || us->last_status == 0)
+                return 0;
+        e = event_new(EVENT_AGENT_DELIVERY_RESUMED);
+        if (!e)
+                return -ENOMEM;
+        (void) event_set_message(e,
+                                 "The collector no longer refuses this PC's events (HTTP %ld; it refused them with HTTP "
+                                 "%ld since %s)",
+                                 us->last_status, l->refused_status, format_rfc3339(ts, l->refused_since));
+        w = event_body(e);
+        json_key(w, "resumed");
+        json_object_begin(w);
+        json_kv_int(w, "status", us->last_status);
+        json_kv_int(w, "refused_status", l->refused_status);
+        json_kv_string(w, "refused_since", format_rfc3339(ts, l->refused_since));
+        json_object_end(w);
+        l->refused_status = 0;
+        l->refused_since = 0;
+        *ret = TAKE_PTR(e);
+        return 0;
 }
 
 int uplink_link_flush(UplinkLink *l) {

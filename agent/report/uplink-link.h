@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "event.h"
 #include "json.h"
 #include "macro.h"
 #include "uplink-status.h"
@@ -44,6 +45,15 @@ void uplink_link_status_done(UplinkLinkStatus *s);
  * status_age_s, url, last_success, ... configured_url: the policy's
  * collector.url, shown while the uplink does not say its own. */
 void uplink_link_status_json(const UplinkLinkStatus *s, const char *configured_url, JsonWriter *w);
+
+/* The alarm of issue 16: whether the collector began or stopped refusing
+ * this PC since the last call, as the event to record (*ret NULL: no change).
+ * Began: the uplink's state is refused with another status or since than the
+ * last one told (agent.delivery_refused, once per change, not per retry).
+ * Ended: it runs, is idle, sending or waiting, and has had an HTTP answer
+ * since it started (agent.delivery_resumed). A missing file, a stopped uplink
+ * or state off change nothing: the uplink may restart in between. -ENOMEM. */
+int uplink_link_refused_event(UplinkLink *l, const UplinkLinkStatus *s, Event **ret);
 
 /* Asks mamori-uplink to send now (the datagram "flush\n"). 0: it went out;
  * -ENOENT, -ECONNREFUSED: no uplink listens; -EAGAIN: its queue is full;

@@ -98,7 +98,7 @@ static int dead_letter_parse_answer(json_object *o, DeadLetterAnswer *a) {
 
 static int dead_letter_parse_header(const char *s, size_t len, DeadLetterInfo *i, const char **why) {
         _cleanup_(json_putp) json_object *root = dead_letter_parse_json(s, len);
-        json_object *h, *answers, *url;
+        json_object *h, *answers, *url, *reason;
         uint64_t count;
         size_t n;
         int r;
@@ -121,6 +121,15 @@ static int dead_letter_parse_header(const char *s, size_t len, DeadLetterInfo *i
                         return -EBADMSG;
                 i->url = strdup(u);
                 if (!i->url)
+                        return -ENOMEM;
+        }
+        if (json_object_object_get_ex(h, "reason", &reason) && !json_object_is_type(reason, json_type_null)) {
+                const char *t = dead_letter_get_text(h, "reason", 512);
+                *why = "the header's reason is not text";
+                if (!t)
+                        return -EBADMSG;
+                i->reason = strdup(t);
+                if (!i->reason)
                         return -ENOMEM;
         }
         *why = "the header's answers are wrong";

@@ -27,6 +27,7 @@ void dead_letter_info_done(DeadLetterInfo *i) {
         if (!i)
                 return;
         free(i->url);
+        free(i->reason);
         for (size_t k = 0; k < i->n_answers; k++)
                 free(i->answers[k].response);
         *i = (DeadLetterInfo){};
@@ -107,6 +108,8 @@ int dead_letter_format_header(const DeadLetterInfo *i, char **ret, size_t *ret_l
         json_object_begin(&w);
         dead_letter_write_answer(&w, &i->answers[i->n_answers - 1]);
         json_kv_string(&w, "url", i->url);
+        if (i->reason)
+                json_kv_string(&w, "reason", i->reason);
         json_kv_uint(&w, "first_seq", i->first_seq);
         json_kv_uint(&w, "last_seq", i->last_seq);
         json_kv_uint(&w, "count", i->count);

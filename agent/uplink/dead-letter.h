@@ -57,7 +57,8 @@ typedef struct DeadLetterAnswer {
 } DeadLetterAnswer;
 
 typedef struct DeadLetterInfo {
-        char *url; /* where it was sent; may be NULL */
+        char *url;    /* where it was sent; may be NULL */
+        char *reason; /* why it is here beyond the answer (a single event too large); may be NULL */
         uint64_t first_seq, last_seq;
         size_t count;
         DeadLetterAnswer answers[DEAD_LETTER_ANSWERS_MAX]; /* oldest first */

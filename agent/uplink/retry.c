@@ -7,10 +7,8 @@
 #include "string-table.h"
 
 static const char *const retry_verdict_table[_RETRY_VERDICT_MAX] = {
-        [RETRY_DELIVERED] = "delivered",
-        [RETRY_LATER] = "retry",
-        [RETRY_SPLIT] = "split",
-        [RETRY_REJECTED] = "rejected",
+        [RETRY_DELIVERED] = "delivered", [RETRY_LATER] = "retry",     [RETRY_SPLIT] = "split",
+        [RETRY_REJECTED] = "rejected",   [RETRY_REFUSED] = "refused",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(retry_verdict, RetryVerdict, "unknown");
@@ -22,8 +20,13 @@ RetryVerdict retry_classify(long status) {
                 return RETRY_LATER;
         if (status == 413)
                 return RETRY_SPLIT;
-        if (status >= 400 && status <= 499)
+        /* The collector says the content itself can never be stored. */
+        if (status == 400 || status == 415 || status == 422)
                 return RETRY_REJECTED;
+        /* Who we are, where we send, how we get there: fixed by an admin, and
+         * then every batch must still be there. */
+        if (status >= 400 && status <= 499)
+                return RETRY_REFUSED;
         /* 5xx, no answer, and what a collector should never say (1xx, 3xx:
          * redirects are not followed): keep the batch and try again. */
         return RETRY_LATER;

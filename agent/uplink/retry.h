@@ -8,11 +8,17 @@
 #include "macro.h"
 #include "timeutil.h"
 
+/* Classes by meaning, not by range (docs/events.md §1, issue 16): only an
+ * answer that says "this content can never be stored" throws a batch out; a
+ * collector that refuses us (a token, a certificate, a path to fix) keeps
+ * every batch waiting until it is fixed. */
 typedef enum RetryVerdict {
         RETRY_DELIVERED, /* 2xx: the batch leaves the spool */
-        RETRY_LATER,     /* transport error, timeout, 408, 429, 5xx (and anything unexpected) */
-        RETRY_SPLIT,     /* 413: send fewer events per batch */
-        RETRY_REJECTED,  /* any other 4xx: the batch goes to the dead-letter file */
+        RETRY_LATER,     /* transport error, timeout, 408, 429, 5xx, 1xx, 3xx: try again */
+        RETRY_SPLIT,     /* 413: send fewer events per batch (one event: dead-letter) */
+        RETRY_REJECTED,  /* 400, 415, 422: the content can never be stored: dead-letter */
+        RETRY_REFUSED,   /* every other 4xx (401, 403, 404, 405, 407, 421, 426, ...): a
+                          * configuration to fix: keep the batch, back off, raise the alarm */
         _RETRY_VERDICT_MAX,
 } RetryVerdict;
 

@@ -59,6 +59,10 @@ static void uplink_state_notify(const UplinkStatus *s) {
                 snprintf(line, sizeof line, "STATUS=Waiting to retry (%u failure%s): %s", s->failures,
                          s->failures == 1 ? "" : "s", strna(s->last_error));
                 break;
+        case UPLINK_REFUSED:
+                snprintf(line, sizeof line, "STATUS=Refused by the collector with HTTP %ld: events wait (%u attempt%s)",
+                         s->refused_status, s->failures, s->failures == 1 ? "" : "s");
+                break;
         default:
                 snprintf(line, sizeof line,
                          "STATUS=Delivering to %s: %" PRIu64 " events sent, delivered up to seq %" PRIu64,

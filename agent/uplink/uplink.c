@@ -30,6 +30,8 @@
 #define TLS_FILE_MAX (4u * 1024u * 1024u)
 /* The collector may ask for a pause; not longer than this. */
 #define RETRY_AFTER_MAX (3600 * USEC_PER_SEC)
+/* The journal message of a change of the refused state (units/mamori.catalog). */
+#define UPLINK_REFUSED_MESSAGE_ID "0f5906adbe5746879f308317c6bd129f"
 /* Below everything that records events: delivery waits for recording. */
 #define UPLINK_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
 
@@ -74,6 +76,11 @@ struct Uplink {
         usec_t last_success, last_attempt, next_attempt;
         long last_status;
         char *last_error;
+        /* The collector refuses us (RETRY_REFUSED): batches wait. Ends at the
+         * next HTTP answer of another class; no answer at all changes nothing. */
+        long refused_status; /* 0: not refused */
+        usec_t refused_since;
+        char *refused_answer;
         uint64_t events_sent, batches_sent, batches_rejected, events_rejected, bytes_sent;
 };
 
@@ -468,12 +475,13 @@ static int uplink_dead_letter_open(Uplink *u) {
 
 /* The rejected batch, as sent, after one line that says why: durable
  * before the batch is acknowledged (dead-letter.h). */
-static int uplink_dead_letter(Uplink *u, long status, char **ret_path) {
+static int uplink_dead_letter(Uplink *u, long status, const char *reason, char **ret_path) {
         DeadLetterInfo info = {
                 .url = u->cfg.url,
                 .first_seq = u->batch.first_seq,
                 .last_seq = u->batch.last_seq,
                 .count = u->batch.count,
+                .reason = (char *) reason, /* borrowed */
         };
         int r;
 
@@ -483,7 +491,7 @@ static int uplink_dead_letter(Uplink *u, long status, char **ret_path) {
         r = dead_letter_info_add_answer(&info, now_usec(CLOCK_REALTIME), status, u->response, u->response_len);
         if (r >= 0)
                 r = dead_letter_write(u->dead, &info, u->batch.data, u->batch.len, false, ret_path);
-        info.url = NULL; /* borrowed */
+        info.url = info.reason = NULL; /* borrowed */
         dead_letter_info_done(&info);
         return r;
 }
@@ -515,12 +523,13 @@ static void uplink_delivered(Uplink *u, long status) {
         uplink_send_next(u);
 }
 
-static void uplink_rejected(Uplink *u, long status) {
+/* reason: why beyond the status (NULL: the status says it). */
+static void uplink_rejected(Uplink *u, long status, const char *reason) {
         _cleanup_free_ char *path = NULL, *answer = text_sanitize(u->response, u->response_len, 300, NULL);
         char why[512];
         int r;
 
-        r = uplink_dead_letter(u, status, &path);
+        r = uplink_dead_letter(u, status, reason, &path);
         if (r < 0) {
                 if (r == -EDQUOT)
                         snprintf(why, sizeof why,
@@ -538,8 +547,9 @@ static void uplink_rejected(Uplink *u, long status) {
         if (r < 0)
                 log_error_errno(r, "Cannot record the dead-lettered batch in the spool: %m");
         log_error("The collector rejected events %" PRIu64 "-%" PRIu64
-                  " with HTTP %ld (%s); the batch of %zu was moved to %s.",
-                  u->batch.first_seq, u->batch.last_seq, status, strempty(answer), u->batch.count, path);
+                  " with HTTP %ld (%s%s%s); the batch of %zu was moved to %s.",
+                  u->batch.first_seq, u->batch.last_seq, status, reason ? reason : "", reason ? ": " : "",
+                  strempty(answer), u->batch.count, path);
         u->batches_rejected++;
         u->events_rejected += u->batch.count;
         snprintf(why, sizeof why, "HTTP %ld: batch moved to the dead-letter directory", status);
@@ -675,6 +685,85 @@ static bool uplink_describe_answer(Uplink *u, CURL *easy, long status, char *why
         return asked;
 }
 
+/* Retry-After of the answer, when it says a valid wait. */
+static bool uplink_retry_after(CURL *easy, usec_t *ret) {
+        struct curl_header *h = NULL;
+
+        return curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h &&
+               retry_after_parse(h->value, now_usec(CLOCK_REALTIME), RETRY_AFTER_MAX, ret) >= 0;
+}
+
+/* The collector's answer on one line, for the status file and mamorid's
+ * event: blanks and line breaks (a proxy's HTML page, pretty JSON) become one
+ * space, then the one sanitizing policy, bounded. */
+static char *uplink_answer_line(const Uplink *u) {
+        _cleanup_free_ char *flat = malloc(u->response_len + 1);
+        size_t n = 0;
+
+        if (!flat)
+                return NULL;
+        for (size_t i = 0; i < u->response_len; i++) {
+                char c = u->response[i];
+                if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+                        if (n > 0 && flat[n - 1] != ' ')
+                                flat[n++] = ' ';
+                } else
+                        flat[n++] = c;
+        }
+        while (n > 0 && flat[n - 1] == ' ')
+                n--;
+        return text_sanitize(flat, n, UPLINK_STATUS_ANSWER_MAX, NULL);
+}
+
+/* A 4xx of the refused class (issue 16): a token, a certificate, a path or a
+ * proxy to fix. The batch stays and waits as after a 5xx, but the uplink says
+ * so once per change of the status, in the journal (its own MESSAGE_ID) and
+ * in its status file (STATE=refused), which mamorid turns into the event
+ * agent.delivery_refused. */
+static void uplink_refused(Uplink *u, CURL *easy, long status) {
+        _cleanup_free_ char *answer = uplink_answer_line(u);
+        char why[256], code[8];
+        usec_t wait = 0;
+        bool asked = uplink_retry_after(easy, &wait);
+
+        if (!answer)
+                (void) log_oom();
+        if (u->refused_status != status) {
+                char ts[RFC3339_MAX];
+                LogField fields[] = {
+                        { "MAMORI_HTTP_STATUS", code },
+                        { "MAMORI_COLLECTOR_URL", u->cfg.url },
+                        { "MAMORI_COLLECTOR_ANSWER", answer },
+                };
+                u->refused_status = status;
+                u->refused_since = now_usec(CLOCK_REALTIME);
+                snprintf(code, sizeof code, "%ld", status);
+                log_struct(LOG_ERR, UPLINK_REFUSED_MESSAGE_ID, fields, ELEMENTSOF(fields),
+                           "The collector %s refuses this PC's events with HTTP %ld since %s (%s): %s. Every event "
+                           "stays in the spool and is sent once this is fixed; retrying with backoff.",
+                           u->cfg.url, status, format_rfc3339(ts, u->refused_since), strempty(answer),
+                           uplink_refused_meaning(status));
+        }
+        (void) free_and_strdup(&u->refused_answer, answer ? answer : "");
+        snprintf(why, sizeof why, "the collector refuses us: HTTP %ld; events wait in the spool", status);
+        /* Said above, once per change of status; not again at every retry. */
+        uplink_set_error(u, why);
+        uplink_failed(u, why, wait, asked);
+}
+
+/* An answer of another class than refused: the refused state, if any, is over. */
+static void uplink_refused_end(Uplink *u, long status) {
+        char ts[RFC3339_MAX];
+
+        if (u->refused_status == 0)
+                return;
+        log_notice("The collector %s no longer refuses this PC (HTTP %ld, refused with HTTP %ld since %s).",
+                   strna(u->cfg.url), status, u->refused_status, format_rfc3339(ts, u->refused_since));
+        u->refused_status = 0;
+        u->refused_since = 0;
+        u->refused_answer = mfree(u->refused_answer);
+}
+
 static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata) {
         Uplink *u = userdata;
         char why[CURL_ERROR_SIZE + 512];
@@ -708,7 +797,16 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
                 return;
         }
         v = retry_classify(status);
+        if (v != RETRY_REFUSED)
+                uplink_refused_end(u, status);
         if (u->resend_name) {
+                if (v == RETRY_REFUSED) {
+                        /* It stays in resend/ and goes first again; the alarm as for any batch. */
+                        uplink_resend_forget(u);
+                        u->resend_check = true;
+                        uplink_refused(u, easy, status);
+                        return;
+                }
                 if (v != RETRY_DELIVERED && v != RETRY_REJECTED && v != RETRY_SPLIT)
                         asked = uplink_describe_answer(u, easy, status, why, sizeof why, &wait);
                 uplink_resend_done(u, status, v, why, wait, asked);
@@ -719,7 +817,10 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
                 uplink_delivered(u, status);
                 return;
         case RETRY_REJECTED:
-                uplink_rejected(u, status);
+                uplink_rejected(u, status, NULL);
+                return;
+        case RETRY_REFUSED:
+                uplink_refused(u, easy, status);
                 return;
         case RETRY_SPLIT:
                 if (u->batch.count > 1) {
@@ -731,7 +832,7 @@ static void uplink_on_done(CurlEvent *g, CURL *easy, CURLcode rc, void *userdata
                         u->state = UPLINK_IDLE;
                         uplink_send_next(u);
                 } else
-                        uplink_rejected(u, status);
+                        uplink_rejected(u, status, "a single event larger than the collector accepts");
                 return;
         case RETRY_LATER:
         default:
@@ -901,6 +1002,7 @@ Uplink *uplink_free(Uplink *u) {
         free(u->dead_letter_path);
         free(u->last_error);
         free(u->spool_error);
+        free(u->refused_answer);
         free(u);
         return NULL;
 }
@@ -1072,7 +1174,9 @@ void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
         if (u->spool)
                 spool_get_stats(u->spool, &st);
         *ret = (UplinkStatus){
-                .state = u->state,
+                /* Refused overrides waiting and sending: until another kind of
+                 * answer comes, a retry changes nothing for the admin. */
+                .state = u->refused_status && u->state != UPLINK_OFF ? UPLINK_REFUSED : u->state,
                 .url = u->cfg.url,
                 .last_success = u->last_success,
                 .last_attempt = u->last_attempt,
@@ -1089,4 +1193,9 @@ void uplink_get_status(const Uplink *u, UplinkStatus *ret) {
         };
         if (u->dead)
                 dead_letter_usage(u->dead, &ret->dead_letter_count, &ret->dead_letter_bytes);
+        if (ret->state == UPLINK_REFUSED) {
+                ret->refused_status = u->refused_status;
+                ret->refused_since = u->refused_since;
+                ret->refused_answer = u->refused_answer ? u->refused_answer : (char *) "";
+        }
 }

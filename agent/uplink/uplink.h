@@ -8,13 +8,19 @@
  * - 2xx: the batch leaves the spool (spool_ack) and the next one goes at once.
  * - transport error, timeout, 408, 429, 5xx: the batch stays; exponential
  *   backoff with jitter, or Retry-After when the collector says how long.
- * - 413: the batch is halved and sent again.
- * - any other 4xx: the batch is written to the dead-letter directory with
- *   the status and the answer, acknowledged, and the rest keeps flowing
- *   (dead-letter.h; when that directory is full, the batch stays in the
- *   spool and delivery waits).
+ * - 413: the batch is halved and sent again; a single event still too large
+ *   is dead-lettered with the reason.
+ * - 400, 415, 422 (the content can never be stored): the batch is written to
+ *   the dead-letter directory with the status and the answer, acknowledged,
+ *   and the rest keeps flowing.
+ * - any other 4xx (401, 403, 404, 405, 407, 421, 426, ...: the collector
+ *   refuses us, a configuration to fix): the batch stays and waits as after a
+ *   5xx; the state is "refused" (status, since, answer) until an answer of
+ *   another class, said once per change in the journal and the status file.
  * - batches that `mamorictl dead-letter resend` moved to resend/ go before
- *   the spool, with their original ids and seqs.
+ *   the spool, with their original ids and seqs (dead-letter.h; when the
+ *   dead-letter directory is full, a rejected batch stays in the spool and
+ *   delivery waits).
  * Without a url nothing is sent: events stay in the spool and the journal.
  *
  * It runs in mamori-uplink (agent/uplink/main.c), on the spool that mamorid

@@ -17,7 +17,9 @@ static void check_equal(const UplinkStatus *a, const UplinkStatus *b) {
             a->next_attempt != b->next_attempt || a->failures != b->failures || a->last_status != b->last_status ||
             !streq_ptr(a->last_error, b->last_error) || a->events_sent != b->events_sent ||
             a->batches_sent != b->batches_sent || a->batches_rejected != b->batches_rejected ||
-            a->events_rejected != b->events_rejected || a->bytes_sent != b->bytes_sent || a->acked_seq != b->acked_seq ||
+            a->events_rejected != b->events_rejected || a->bytes_sent != b->bytes_sent ||
+            a->acked_seq != b->acked_seq || a->refused_status != b->refused_status ||
+            a->refused_since != b->refused_since || !streq_ptr(a->refused_answer, b->refused_answer) ||
             a->dead_letter_count != b->dead_letter_count || a->dead_letter_bytes != b->dead_letter_bytes)
                 abort();
 }
@@ -36,6 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (a.pid <= 0 || (unsigned) a.state >= _UPLINK_STATE_MAX || a.last_status < 0 || a.last_status > 999 ||
             (a.url && strlen(a.url) > UPLINK_STATUS_TEXT_MAX) ||
             (a.last_error && strlen(a.last_error) > UPLINK_STATUS_TEXT_MAX))
+                abort();
+        /* refused: all three members, a 4xx, an answer on one line; otherwise none */
+        if ((a.state == UPLINK_REFUSED) != (a.refused_answer != NULL) ||
+            (a.state == UPLINK_REFUSED &&
+             (a.refused_status < 400 || a.refused_status > 499 || !a.refused_since ||
+              strlen(a.refused_answer) > UPLINK_STATUS_ANSWER_MAX || strpbrk(a.refused_answer, "\n\t"))) ||
+            (a.state != UPLINK_REFUSED && (a.refused_status || a.refused_since)))
                 abort();
 
         if (uplink_status_format(&a, &text, &len) < 0 || strlen(text) != len)

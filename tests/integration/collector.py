@@ -7,6 +7,7 @@ batch, accept a request and hang (or hold it, then take it), or be down.
     pki = make_pki(tmpdir)            # CA, server and client certs (openssl)
     c = Collector(pki).start()        # c.url, c.events(), c.requests ...
     c.script(500, 500)                # the next two requests get 500
+    c.rule = lambda path, headers, events: 401 if ... else None   # a standing answer
     c.stop(); c.start()               # down, then up on the same port
 
 Also a program (for a network namespace, a VM, the benchmark):
@@ -121,7 +122,13 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [json.loads(line) for line in raw_lines] if c.parse else []
         with c.lock:
             n = len(c.requests)
-            action = c._script.pop(0) if c._script else 200
+            # A standing rule (a token, a path, a size the collector refuses)
+            # first; the script's next answer, or 200, for what it lets through.
+            ruled = c.rule(self.path, self.headers, lines) if c.rule else None
+            if ruled is not None:
+                action = ruled
+            else:
+                action = c._script.pop(0) if c._script else 200
             c.requests.append({
                 "n": n, "time": t, "path": self.path, "headers": dict(self.headers), "client_cn": cn,
                 "events": lines, "count": len(raw_lines), "status": action if isinstance(action, int) else (action[0] if isinstance(action, tuple) else None),
@@ -154,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
             if 200 <= status < 300:
                 if not early:
                     self._accept(c, lines, raw_lines)
-            elif 400 <= status < 500 and status not in (408, 429, 413):
+            elif status in (400, 415, 422):  # the content can never be stored (issue 16)
                 c.rejected.append(lines)
 
     @staticmethod
@@ -181,7 +188,11 @@ class Collector:
         self.lock = threading.Lock()
         self.requests = []   # every POST, whatever the answer
         self.accepted = []   # events of batches answered 2xx (duplicates included)
-        self.rejected = []   # batches answered a final 4xx
+        self.rejected = []   # batches answered 400, 415 or 422: never to be stored
+        # rule(path, headers, events) -> an action as script() takes, or None:
+        # an answer that stands until the test changes it (a rotated token, a
+        # path that moved), evaluated before the script.
+        self.rule = None
         self.tls_errors = []
         self.hanging = 0
         self._script = []

@@ -94,8 +94,9 @@ INTERFACES = {
     # The system bus connection (reconnected when lost): logind's sessions,
     # the unmount of a blocked stick, the antivirus units.
     "glue/sysbus.h": {"lock", "usb", "av"},
-    # A directory watched through inotify: the antivirus pattern files.
-    "glue/dirwatch.h": {"av"},
+    # A directory watched through inotify: the antivirus pattern files, the
+    # uplink's runtime directory (its status file: the collector refuses us).
+    "glue/dirwatch.h": {"av", "report"},
     # Who sits at seat0 (logind's state files): the notices name the user.
     "lock/seat.h": {"notice"},
     # How an event leaves a module, and how a sink takes one (agent/ top).

@@ -4,23 +4,83 @@
 #include "retry.h"
 
 static void test_classify(void **state) {
-        assert_int_equal(retry_classify(200), RETRY_DELIVERED);
-        assert_int_equal(retry_classify(202), RETRY_DELIVERED);
-        assert_int_equal(retry_classify(204), RETRY_DELIVERED);
-        assert_int_equal(retry_classify(0), RETRY_LATER);
-        assert_int_equal(retry_classify(408), RETRY_LATER);
-        assert_int_equal(retry_classify(429), RETRY_LATER);
-        assert_int_equal(retry_classify(500), RETRY_LATER);
-        assert_int_equal(retry_classify(503), RETRY_LATER);
-        assert_int_equal(retry_classify(599), RETRY_LATER);
-        assert_int_equal(retry_classify(301), RETRY_LATER);
-        assert_int_equal(retry_classify(100), RETRY_LATER);
-        assert_int_equal(retry_classify(413), RETRY_SPLIT);
-        assert_int_equal(retry_classify(400), RETRY_REJECTED);
-        assert_int_equal(retry_classify(401), RETRY_REJECTED);
-        assert_int_equal(retry_classify(404), RETRY_REJECTED);
-        assert_int_equal(retry_classify(422), RETRY_REJECTED);
+        /* every status a collector, a proxy or a load balancer is likely to say */
+        static const struct {
+                long status;
+                RetryVerdict want;
+        } cases[] = {
+                /* delivered */
+                { 200, RETRY_DELIVERED },
+                { 201, RETRY_DELIVERED },
+                { 202, RETRY_DELIVERED },
+                { 204, RETRY_DELIVERED },
+                { 299, RETRY_DELIVERED },
+                /* no answer, a passing trouble, or what a collector never says: as before */
+                { 0, RETRY_LATER },
+                { 100, RETRY_LATER },
+                { 101, RETRY_LATER },
+                { 199, RETRY_LATER },
+                { 301, RETRY_LATER },
+                { 302, RETRY_LATER },
+                { 307, RETRY_LATER },
+                { 308, RETRY_LATER },
+                { 408, RETRY_LATER },
+                { 429, RETRY_LATER },
+                { 500, RETRY_LATER },
+                { 502, RETRY_LATER },
+                { 503, RETRY_LATER },
+                { 504, RETRY_LATER },
+                { 599, RETRY_LATER },
+                { 600, RETRY_LATER },
+                { 999, RETRY_LATER },
+                { -1, RETRY_LATER },
+                /* too large: halve */
+                { 413, RETRY_SPLIT },
+                /* this content can never be stored: dead-letter */
+                { 400, RETRY_REJECTED },
+                { 415, RETRY_REJECTED },
+                { 422, RETRY_REJECTED },
+                /* a configuration to fix: keep the batch and wait (issue 16) */
+                { 401, RETRY_REFUSED },
+                { 402, RETRY_REFUSED },
+                { 403, RETRY_REFUSED },
+                { 404, RETRY_REFUSED },
+                { 405, RETRY_REFUSED },
+                { 406, RETRY_REFUSED },
+                { 407, RETRY_REFUSED },
+                { 409, RETRY_REFUSED },
+                { 410, RETRY_REFUSED },
+                { 411, RETRY_REFUSED },
+                { 412, RETRY_REFUSED },
+                { 414, RETRY_REFUSED },
+                { 416, RETRY_REFUSED },
+                { 417, RETRY_REFUSED },
+                { 418, RETRY_REFUSED },
+                { 421, RETRY_REFUSED },
+                { 423, RETRY_REFUSED },
+                { 426, RETRY_REFUSED },
+                { 428, RETRY_REFUSED },
+                { 431, RETRY_REFUSED },
+                { 451, RETRY_REFUSED },
+                { 495, RETRY_REFUSED }, /* nginx: client certificate error */
+                { 496, RETRY_REFUSED }, /* nginx: no client certificate */
+                { 499, RETRY_REFUSED },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                RetryVerdict got = retry_classify(cases[i].status);
+                if (got != cases[i].want)
+                        fail_msg("HTTP %ld: %s, want %s", cases[i].status, retry_verdict_to_string(got),
+                                 retry_verdict_to_string(cases[i].want));
+        }
+        /* and every 4xx not named above is one of the three 4xx classes, never "retry" or "delivered" */
+        for (long s = 400; s <= 499; s++) {
+                RetryVerdict got = retry_classify(s);
+                assert_true(got == RETRY_REFUSED || got == RETRY_REJECTED || got == RETRY_SPLIT || s == 408 || s == 429);
+                assert_int_equal(got == RETRY_REJECTED, s == 400 || s == 415 || s == 422);
+        }
         assert_string_equal(retry_verdict_to_string(RETRY_REJECTED), "rejected");
+        assert_string_equal(retry_verdict_to_string(RETRY_REFUSED), "refused");
 }
 
 static void test_backoff(void **state) {

@@ -122,12 +122,12 @@ static void test_decision_reason(void **state) {
 }
 
 static void test_retry_verdict(void **state) {
-        static const char *const want[] = { "delivered", "retry", "split", "rejected" };
+        static const char *const want[] = { "delivered", "retry", "split", "rejected", "refused" };
         CHECK_TO_STRING(retry_verdict, RetryVerdict, _RETRY_VERDICT_MAX, want, "unknown");
 }
 
 static void test_uplink_state(void **state) {
-        static const char *const want[] = { "off", "idle", "sending", "waiting" };
+        static const char *const want[] = { "off", "idle", "sending", "waiting", "refused" };
         CHECK_TO_STRING(uplink_state, UplinkState, _UPLINK_STATE_MAX, want, "unknown");
 }
 

@@ -49,6 +49,9 @@ static void assert_status_equal(const UplinkStatus *a, const UplinkStatus *b) {
         assert_int_equal(a->acked_seq, b->acked_seq);
         assert_int_equal(a->dead_letter_count, b->dead_letter_count);
         assert_int_equal(a->dead_letter_bytes, b->dead_letter_bytes);
+        assert_int_equal(a->refused_status, b->refused_status);
+        assert_int_equal(a->refused_since, b->refused_since);
+        assert_true(streq_ptr(a->refused_answer, b->refused_answer));
 }
 
 static void test_state_strings(void **state) {
@@ -398,12 +401,233 @@ static void test_bounds(void **state) {
         assert_non_null(text);
 }
 
+static const char *const refused = "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"
+                                   "PID=1234\n"
+                                   "UPDATED=1764800000000000\n"
+                                   "STATE=refused\n"
+                                   "URL=https://collector.example/v1/events\n"
+                                   "LAST_SUCCESS=1764790000000000\n"
+                                   "LAST_ATTEMPT=1764799000000000\n"
+                                   "NEXT_ATTEMPT=1764800030000000\n"
+                                   "FAILURES=3\n"
+                                   "LAST_STATUS=401\n"
+                                   "LAST_ERROR=the collector refuses us: HTTP 401\n"
+                                   "EVENTS_SENT=10\n"
+                                   "BATCHES_SENT=2\n"
+                                   "BATCHES_REJECTED=1\n"
+                                   "EVENTS_REJECTED=4\n"
+                                   "BYTES_SENT=4096\n"
+                                   "ACKED_SEQ=14\n"
+                                   "REFUSED_STATUS=401\n"
+                                   "REFUSED_SINCE=2025-12-03T21:46:40.250000Z\n"
+                                   "REFUSED_ANSWER={\"error\": \"bad token\"} \\\\ 日本語\n";
+
+static void test_refused(void **state) {
+        UplinkStatus a = {}, b = {};
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        (void) state;
+
+        assert_string_equal(uplink_state_to_string(UPLINK_REFUSED), "refused");
+        assert_int_equal(parse_str(refused, &a), 0);
+        assert_int_equal(a.state, UPLINK_REFUSED);
+        assert_int_equal(a.refused_status, 401);
+        assert_int_equal(a.refused_since, UINT64_C(1764798400250000));
+        assert_string_equal(a.refused_answer, "{\"error\": \"bad token\"} \\ 日本語");
+        assert_int_equal(uplink_status_format(&a, &text, &len), 0);
+        assert_string_equal(text, refused); /* the canonical form */
+        assert_int_equal(uplink_status_parse(text, len, &b), 0);
+        assert_status_equal(&a, &b);
+        uplink_status_done(&b);
+        uplink_status_done(&a);
+        assert_null(a.refused_answer);
+
+        /* an offset is read as the instant it names, written back in UTC */
+        assert_int_equal(parse_str("PID=1\nUPDATED=0\nSTATE=refused\nREFUSED_STATUS=404\n"
+                                   "REFUSED_SINCE=2025-12-04T06:46:40+09:00\nREFUSED_ANSWER=\n",
+                                   &a),
+                         0);
+        assert_int_equal(a.refused_since, UINT64_C(1764798400000000));
+        assert_string_equal(a.refused_answer, ""); /* the collector said nothing */
+        free(text);
+        text = NULL;
+        assert_int_equal(uplink_status_format(&a, &text, &len), 0);
+        assert_non_null(strstr(text, "REFUSED_SINCE=2025-12-03T21:46:40.000000Z\n"));
+        uplink_status_done(&a);
+
+        /* another state writes none of them */
+        UplinkStatus x = { .pid = 1, .state = UPLINK_WAITING };
+        free(text);
+        text = NULL;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), 0);
+        assert_null(strstr(text, "REFUSED"));
+
+        /* format refuses what parse would refuse */
+        char answer[UPLINK_STATUS_ANSWER_MAX + 2], nl[] = "a\nb", tab[] = "a\tb", esc[] = "\x1b[31m", c1[] = "\xc2\x9b",
+                                                   bad_utf8[] = "\xe6\x97", ok[] = "no token";
+        memset(answer, 'a', sizeof answer - 1);
+        answer[sizeof answer - 1] = '\0';
+        x = (UplinkStatus){
+                .pid = 1, .state = UPLINK_REFUSED, .refused_status = 403, .refused_since = 1, .refused_answer = ok
+        };
+        free(text);
+        text = NULL;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), 0);
+        assert_non_null(strstr(text, "REFUSED_SINCE=1970-01-01T00:00:00.000001Z\n"));
+        char *const bad_answers[] = { answer, nl, tab, esc, c1, bad_utf8, NULL };
+        for (size_t i = 0; i < ELEMENTSOF(bad_answers); i++) {
+                x.refused_answer = bad_answers[i];
+                free(text);
+                text = NULL;
+                assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        }
+        answer[UPLINK_STATUS_ANSWER_MAX] = '\0'; /* exactly the maximum */
+        x.refused_answer = answer;
+        assert_int_equal(uplink_status_format(&x, &text, &len), 0);
+        assert_int_equal(uplink_status_parse(text, len, &b), 0);
+        assert_int_equal(strlen(b.refused_answer), UPLINK_STATUS_ANSWER_MAX);
+        uplink_status_done(&b);
+        free(text);
+        text = NULL;
+        x.refused_answer = ok;
+        static const long bad_status[] = { 0, 200, 399, 500, 999, -1 };
+        for (size_t i = 0; i < ELEMENTSOF(bad_status); i++) {
+                x.refused_status = bad_status[i];
+                assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        }
+        x.refused_status = 499;
+        x.refused_since = 0;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.refused_since = UINT64_C(253402300800) * USEC_PER_SEC; /* year 10000 */
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.refused_since = UINT64_C(253402300800) * USEC_PER_SEC - 1;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), 0);
+        assert_non_null(strstr(text, "REFUSED_SINCE=9999-12-31T23:59:59.999999Z\n"));
+        free(text);
+        text = NULL;
+        x.refused_since = 1;
+        /* the members of refused belong to that state only */
+        x.state = UPLINK_WAITING;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        x.refused_status = 0;
+        x.refused_since = 0;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL); /* the answer is left */
+        x.state = UPLINK_REFUSED;
+        x.refused_status = 401;
+        x.refused_since = 5;
+        x.refused_answer = NULL;
+        assert_int_equal(uplink_status_format(&x, &text, NULL), -EINVAL);
+        assert_null(text);
+}
+
+static void test_refused_bad(void **state) {
+        UplinkStatus s = { .pid = 99 };
+        _cleanup_free_ char *buf = NULL;
+        (void) state;
+
+#define HEAD "PID=1\nUPDATED=0\n"
+#define GOOD_SINCE "REFUSED_SINCE=2025-12-03T21:46:40Z\n"
+        static const char *const bad[] = {
+                /* all three, and with the state refused only */
+                HEAD "STATE=refused\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE,
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_ANSWER=x\n",
+                HEAD "STATE=refused\n" GOOD_SINCE "REFUSED_ANSWER=x\n",
+                HEAD "STATE=waiting\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=x\n",
+                HEAD "STATE=idle\nREFUSED_ANSWER=\n",
+                HEAD "STATE=off\n" GOOD_SINCE,
+                HEAD "STATE=sending\nREFUSED_STATUS=404\n",
+                /* repeated */
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=x\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE GOOD_SINCE "REFUSED_ANSWER=x\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=x\nREFUSED_ANSWER=x\n",
+                /* the status: a 4xx, plain decimal */
+                HEAD "STATE=refused\nREFUSED_STATUS=200\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=399\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=500\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=0\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=0401\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=+401\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401 \n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=18446744073709551617\n" GOOD_SINCE "REFUSED_ANSWER=\n",
+                /* since: an RFC 3339 date-time with its offset, after the epoch */
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=1764798400000000\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=2025-12-03T21:46:40\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=2025-12-03\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=2025-02-30T00:00:00Z\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=1970-01-01T00:00:00Z\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=1969-12-31T23:59:59Z\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=9999-12-31T23:00:00-01:00\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=9999-12-31T23:59:60Z\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE= 2025-12-03T21:46:40Z\nREFUSED_ANSWER=\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\nREFUSED_SINCE=2025-12-03T21:46:40Z "
+                     "and a very long tail that no date has\nREFUSED_ANSWER=\n",
+                /* the answer: one line, no control character at all */
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=a\\nb\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=a\\tb\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=a\tb\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\\x1b[2J\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\x1b[2J\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\\xc2\\x85\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\\x00\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\xff\n",
+                HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\\q\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int r = parse_str(bad[i], &s);
+                if (r != -EBADMSG)
+                        fail_msg("case %zu: %d for \"%s\"", i, r, bad[i]);
+                assert_int_equal(s.pid, 99); /* untouched on error */
+        }
+
+        /* the answer: 512 bytes parse, 513 do not; the bound is on the unescaped text */
+        const char *head = HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=";
+        size_t n = strlen(head);
+        buf = malloc(n + 4 * (UPLINK_STATUS_ANSWER_MAX + 1) + 2);
+        assert_non_null(buf);
+        memcpy(buf, head, n);
+        memset(buf + n, 'a', UPLINK_STATUS_ANSWER_MAX);
+        buf[n + UPLINK_STATUS_ANSWER_MAX] = '\n';
+        assert_int_equal(uplink_status_parse(buf, n + UPLINK_STATUS_ANSWER_MAX + 1, &s), 0);
+        assert_int_equal(strlen(s.refused_answer), UPLINK_STATUS_ANSWER_MAX);
+        uplink_status_done(&s);
+        memset(buf + n, 'a', UPLINK_STATUS_ANSWER_MAX + 1);
+        buf[n + UPLINK_STATUS_ANSWER_MAX + 1] = '\n';
+        assert_int_equal(uplink_status_parse(buf, n + UPLINK_STATUS_ANSWER_MAX + 2, &s), -EBADMSG);
+        for (size_t i = 0; i < UPLINK_STATUS_ANSWER_MAX; i++)
+                memcpy(buf + n + 4 * i, "\\x41", 4);
+        buf[n + 4 * UPLINK_STATUS_ANSWER_MAX] = '\n';
+        assert_int_equal(uplink_status_parse(buf, n + 4 * UPLINK_STATUS_ANSWER_MAX + 1, &s), 0);
+        assert_int_equal(strlen(s.refused_answer), UPLINK_STATUS_ANSWER_MAX);
+        uplink_status_done(&s);
+#undef HEAD
+#undef GOOD_SINCE
+}
+
+static void test_refused_meaning(void **state) {
+        (void) state;
+        assert_non_null(strstr(uplink_refused_meaning(401), "token"));
+        assert_non_null(strstr(uplink_refused_meaning(403), "client certificate"));
+        assert_non_null(strstr(uplink_refused_meaning(404), "collector.url"));
+        assert_ptr_equal(uplink_refused_meaning(405), uplink_refused_meaning(404));
+        assert_non_null(strstr(uplink_refused_meaning(407), "proxy"));
+        assert_non_null(strstr(uplink_refused_meaning(421), "host"));
+        assert_ptr_equal(uplink_refused_meaning(426), uplink_refused_meaning(421));
+        /* anything else still says something */
+        assert_non_null(strstr(uplink_refused_meaning(418), "refuses"));
+        assert_non_null(uplink_refused_meaning(0));
+        assert_non_null(uplink_refused_meaning(-1));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_state_strings), cmocka_unit_test(test_parse_good),
                 cmocka_unit_test(test_parse_minimal), cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_escapes),       cmocka_unit_test(test_bad_values),
-                cmocka_unit_test(test_bounds),
+                cmocka_unit_test(test_bounds),        cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_refused_bad),   cmocka_unit_test(test_refused_meaning),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

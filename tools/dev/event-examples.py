@@ -84,6 +84,16 @@ def main():
     c.wait_events(1, kind="agent.events_dropped", timeout=30)
     b.stop()
 
+    # a collector that refuses this PC (its token rotated), then takes it again
+    c.rule = lambda path, headers, events: (401, {"WWW-Authenticate": 'Bearer realm="mamori"'})
+    r = Agent(bed, main_conf=collector_conf(c, pki))
+    r.start()
+    wait_for(lambda: any(e["kind"] == "agent.delivery_refused" for e in spool_reader.events(os.path.join(r.state, "spool"))),
+             15, what="a refusal")
+    c.rule = None
+    c.wait_events(1, kind="agent.delivery_resumed", timeout=30)
+    r.stop()
+
     for e in c.events():
         got.setdefault(e["kind"], e)
         if e["kind"] == "usb.blocked" and e.get("device", {}).get("category") == "mtp":

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 
@@ -24,6 +26,27 @@ static void print_categories(json_object *arr) {
                 printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(arr, i)));
 }
 
+/* Red for what needs the admin now, on a terminal that shows colours (not
+ * with NO_COLOR set, https://no-color.org, nor TERM=dumb). */
+static bool status_colours(void) {
+        const char *term = getenv("TERM");
+        return isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && term && !streq(term, "dumb");
+}
+
+/* The collector refuses this PC (issue 16): batches wait for a fix. */
+static void print_refused(json_object *refused) {
+        _cleanup_free_ char *answer = ctl_safe_text(strempty(jstr(refused, "answer")));
+        _cleanup_free_ char *meaning = ctl_safe_text(strempty(jstr(refused, "meaning")));
+        bool red = status_colours();
+
+        printf("Refused:      %sHTTP %lld since %s: events wait in the spool until this is fixed%s\n",
+               red ? "\033[1;31m" : "", jint(refused, "status", 0), strna(jstr(refused, "since")), red ? "\033[0m" : "");
+        if (meaning && meaning[0])
+                printf("              usually: %s\n", meaning);
+        if (answer && answer[0])
+                printf("              the collector said: %s\n", answer);
+}
+
 /* The spool and the uplink as the reporting module describes them; a daemon
  * built without it says "available": false. */
 static void print_delivery(json_object *spool, json_object *uplink, json_object *events) {
@@ -44,13 +67,17 @@ static void print_delivery(json_object *spool, json_object *uplink, json_object 
                 printf("Spool:        n/a (events go to the journal and %s)\n", strna(jstr(events, "state_dir")));
 
         if (collector) {
-                printf("Collector:    %s (%s", jstr(uplink, "url"), strna(jstr(uplink, "state")));
+                bool refused = streq_ptr(jstr(uplink, "state"), "refused") && status_colours();
+                printf("Collector:    %s (%s%s%s", jstr(uplink, "url"), refused ? "\033[1;31m" : "",
+                       strna(jstr(uplink, "state")), refused ? "\033[0m" : "");
                 if (jint(uplink, "failures", 0) > 0)
                         printf(", %lld failure%s in a row", jint(uplink, "failures", 0),
                                jint(uplink, "failures", 0) == 1 ? "" : "s");
                 if (jstr(uplink, "last_error"))
                         printf(": %s", jstr(uplink, "last_error"));
                 printf(")\n");
+                if (jget(uplink, "refused"))
+                        print_refused(jget(uplink, "refused"));
                 printf("Last post:    %s\n",
                        jstr(uplink, "last_success") ? jstr(uplink, "last_success") : "never since start");
         } else
@@ -107,7 +134,12 @@ static int status_judge(json_object *st, StatusVerdict *v) {
                 const char *err = jstr(uplink, "last_error");
                 bool failing = jint(uplink, "failures", 0) > 0;
 
-                if (failing && jint(uplink, "last_status", 0) >= 400)
+                if (jget(uplink, "refused")) {
+                        char d[64];
+                        snprintf(d, sizeof d, "refuses the events: HTTP %lld",
+                                 jint(jget(uplink, "refused"), "status", 0));
+                        verdict_add(v->problems, sizeof v->problems, "collector", d);
+                } else if (failing && jint(uplink, "last_status", 0) >= 400)
                         verdict_add(v->problems, sizeof v->problems, "collector", "refuses the events");
                 else if (failing && err && (strstr(err, "SSL") || strstr(err, "TLS") || strstr(err, "certificate")))
                         verdict_add(v->problems, sizeof v->problems, "collector", "TLS fails");
