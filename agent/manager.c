@@ -127,6 +127,8 @@ int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len) {
                 .user_name = user.name,
                 .user_uid = user.known ? (int64_t) user.uid : -1,
                 .session_id = user.session,
+                .site_department = m->policy ? m->policy->site.department : NULL,
+                .site_location = m->policy ? m->policy->site.location : NULL,
         };
 
         r = event_render(e, &env, ret, ret_len);

@@ -43,6 +43,7 @@ typedef enum EventKind {
         EVENT_AGENT_SPOOL_CORRUPT,
         EVENT_USB_BLOCK_FAILED,
         EVENT_USB_EXPIRING,
+        EVENT_AGENT_POSTURE,
         _EVENT_KIND_MAX,
 } EventKind;
 
@@ -60,9 +61,9 @@ int event_kind_from_string(const char *s);
 typedef struct Event {
         EventKind kind;
         EventSeverity severity;
-        char id[37];     /* UUID, set by event_new() */
-        uint64_t seq;    /* set when recorded */
-        usec_t time;     /* CLOCK_REALTIME, set by event_new() */
+        char id[37];  /* UUID, set by event_new() */
+        uint64_t seq; /* set when recorded */
+        usec_t time;  /* CLOCK_REALTIME, set by event_new() */
         char *policy_ref;
         char *message;   /* one human line, English, sanitized text only */
         JsonWriter body; /* an object whose members are spliced into the event */
@@ -88,6 +89,8 @@ typedef struct EventEnvelope {
         const char *user_name; /* user of the active seat session, or NULL */
         int64_t user_uid;      /* -1 when unknown */
         const char *session_id;
+        const char *site_department; /* site = { ... } of mamori.conf; NULL: not set */
+        const char *site_location;
 } EventEnvelope;
 
 /* One line of JSON (no newline). */
