@@ -8,6 +8,7 @@
 #include "posture.h"
 #include "sha256.h"
 #include "string-table.h"
+#include "text.h"
 #include "usb-classify.h"
 
 static const char *const posture_verdict_table[_POSTURE_VERDICT_MAX] = {
@@ -140,16 +141,20 @@ static void posture_checks_lock(const PostureLock *k, usec_t now, PostureCheck *
                                         : "no");
 }
 
+static const char *posture_unit_state(const PostureUnit *u) {
+        return u->active < 0 ? "unknown" : u->active ? "active" : "inactive";
+}
+
 static void posture_checks_av(const PostureAv *a, usec_t now, PostureCheck *c, size_t *n) {
         const char *ref = a->policy_ref ?: "対策基準 第7-2イ";
         bool none = !a->engine || strcmp(a->engine, "none") == 0;
-        size_t inactive = 0;
+        size_t inactive = 0, unknown = 0;
         PostureCheck *l;
 
         (void) posture_line(c, n, "av.engine", ref, none ? POSTURE_CHECK : POSTURE_OK, "%s", a->engine ?: "none");
         if (!none) {
                 bool ok = a->state && strcmp(a->state, "ok") == 0;
-                bool unknown = !a->state || strcmp(a->state, "unknown") == 0;
+                bool not_read = !a->state || strcmp(a->state, "unknown") == 0;
                 if (a->built_at > 0)
                         l = posture_line(c, n, "av.pattern_age", ref, POSTURE_OK, "%.1f h (max %u h)",
                                          now > a->built_at ? (double) (now - a->built_at) / (3600.0 * USEC_PER_SEC) : 0.0,
@@ -157,19 +162,20 @@ static void posture_checks_av(const PostureAv *a, usec_t now, PostureCheck *c, s
                 else
                         l = posture_line(c, n, "av.pattern_age", ref, POSTURE_OK, "%s (max %u h)",
                                          a->state ?: "unknown", a->max_age_hours);
-                l->verdict = ok ? POSTURE_OK : unknown ? POSTURE_CHECK : POSTURE_NG;
+                l->verdict = ok ? POSTURE_OK : not_read ? POSTURE_CHECK : POSTURE_NG;
         }
         l = posture_line(c, n, "av.units", ref, POSTURE_OK, "%s", "");
         for (size_t i = 0; i < a->n_units; i++) {
-                inactive += !a->units[i].active;
+                inactive += a->units[i].active == 0;
+                unknown += a->units[i].active < 0;
                 posture_append(l->value, sizeof l->value, "%s%s=%s", i ? " " : "", a->units[i].name ?: "?",
-                               a->units[i].active ? "active" : "inactive");
+                               posture_unit_state(&a->units[i]));
         }
         if (a->units_not_shown > 0)
                 posture_append(l->value, sizeof l->value, " (+%zu)", a->units_not_shown);
         if (a->n_units == 0)
                 posture_append(l->value, sizeof l->value, "none");
-        l->verdict = inactive > 0 ? POSTURE_NG : a->n_units == 0 ? POSTURE_CHECK : POSTURE_OK;
+        l->verdict = inactive > 0 ? POSTURE_NG : unknown > 0 || a->n_units == 0 ? POSTURE_CHECK : POSTURE_OK;
 }
 
 static void posture_checks_delivery(const PostureDelivery *d, PostureCheck *c, size_t *n) {
@@ -298,7 +304,7 @@ static void posture_write_av(JsonWriter *w, const PostureAv *a, usec_t now, bool
         for (size_t i = 0; i < a->n_units; i++) {
                 json_object_begin(w);
                 json_kv_string(w, "name", a->units[i].name);
-                json_kv_bool(w, "active", a->units[i].active);
+                json_kv_string(w, "state", posture_unit_state(&a->units[i]));
                 json_object_end(w);
         }
         json_array_end(w);
@@ -331,11 +337,12 @@ static void posture_write_expiring(JsonWriter *w, const Posture *p) {
                 snprintf(id, sizeof id, "%04x:%04x", e->vendor, e->product);
                 json_object_begin(w);
                 json_kv_string(w, "device", id);
-                json_key(w, "serial");
-                if (e->serial)
-                        json_string_len(w, e->serial, e->serial_len);
-                else
-                        json_null(w);
+                if (e->serial) {
+                        /* as a device's serial shows in usb.* events: escaped */
+                        _cleanup_free_ char *clean = text_sanitize(e->serial, e->serial_len, 4 * e->serial_len + 4, NULL);
+                        json_kv_string(w, "serial", clean);
+                } else
+                        json_kv_bool(w, "any_serial", true);
                 json_kv_string(w, "label", e->label);
                 json_kv_string(w, "expires", e->expires);
                 posture_kv_time(w, "expires_at", e->expires_at);

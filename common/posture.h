@@ -61,7 +61,7 @@ typedef struct PostureLock {
 
 typedef struct PostureUnit {
         const char *name;
-        bool active;
+        int active; /* 1 active, 0 inactive, negative: not known yet */
 } PostureUnit;
 
 typedef struct PostureAv {
@@ -95,7 +95,7 @@ typedef struct PostureDelivery {
 
 typedef struct PostureExpiring {
         uint16_t vendor, product;
-        const char *serial; /* sanitized; NULL: any_serial */
+        const char *serial; /* raw bytes (escaped when written); NULL: any_serial */
         size_t serial_len;
         const char *label, *expires, *file;
         unsigned line;

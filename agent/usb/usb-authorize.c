@@ -103,3 +103,31 @@ int usb_authorize_get_interface_default(const char *roothub_syspath) {
         assert(roothub_syspath);
         return usb_authorize_read_bool_attr(roothub_syspath, "interface_authorized_default");
 }
+
+int usb_authorize_get_device_default(const char *roothub_syspath, int *ret) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char buf[8];
+        ssize_t l;
+
+        assert(roothub_syspath);
+        assert(ret);
+
+        if (asprintf(&p, "%s/authorized_default", roothub_syspath) < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        /* sysfs writes "%d\n"; anything longer is not it */
+        l = read(fd, buf, sizeof buf - 1);
+        if (l < 0)
+                return negative_errno();
+        buf[l] = 0;
+        if (l > 0 && buf[l - 1] == '\n')
+                buf[--l] = 0;
+        if (streq(buf, "-1") || streq(buf, "0") || streq(buf, "1") || streq(buf, "2")) {
+                *ret = atoi(buf);
+                return 0;
+        }
+        return -EBADMSG;
+}
