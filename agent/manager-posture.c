@@ -111,8 +111,10 @@ static void manager_posture_record(Manager *m, const Posture *p, usec_t now, con
 
         if (posture_hash(p, now, hash) < 0)
                 return (void) log_oom();
-        if (!always && streq(hash, m->posture_hash))
+        if (!always && streq(hash, m->posture_hash)) {
+                log_debug("Posture unchanged (%.12s).", hash);
                 return;
+        }
         memcpy(m->posture_hash, hash, sizeof hash);
         manager_posture_emit(m, p, now, reason, hash);
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,6 +106,11 @@ static void usb_posture_visit(const UsbDevice *d, void *userdata) {
         h->interface_authorized_default = usb_authorize_get_interface_default(d->syspath);
 }
 
+/* In name order: the enforcer's list order is not the posture's. */
+static int usb_posture_hub_cmp(const void *a, const void *b) {
+        return strverscmp(((const PostureRootHub *) a)->name, ((const PostureRootHub *) b)->name);
+}
+
 void usb_enforcer_posture(UsbEnforcer *u, const Policy *p, bool monitoring, const char *root, PostureUsb *ret) {
         assert(p);
         assert(ret);
@@ -115,6 +121,7 @@ void usb_enforcer_posture(UsbEnforcer *u, const Policy *p, bool monitoring, cons
         ret->monitoring = monitoring;
         if (u)
                 usb_enforcer_foreach(u, usb_posture_visit, ret);
+        qsort(ret->root_hubs, ret->n_root_hubs, sizeof ret->root_hubs[0], usb_posture_hub_cmp);
         ret->udev_rule = usb_posture_find_rule(root);
         ret->initramfs_hook = usb_posture_find_hook(root);
 }

@@ -21,7 +21,7 @@ _mamorictl()
         cword=$COMP_CWORD
     }
 
-    local commands='status devices allow check-config events flush reload'
+    local commands='status devices allow check-config events flush reload inspect'
     local global='--socket --json --help --version'
     local verb i
     for ((i = 1; i < cword; i++)); do

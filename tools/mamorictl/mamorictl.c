@@ -21,7 +21,9 @@ static void help(void) {
                "  events                 recent events (-n N, --follow)\n"
                "  flush                  send pending reports and events now\n"
                "  reload                 load the configuration on disk; fails, with its errors,\n"
-               "                         when mamorid refuses it (systemctl reload mamori runs it)\n\n"
+               "                         when mamorid refuses it (systemctl reload mamori runs it)\n"
+               "  inspect                the self-inspection sheet: each clause's checks and a\n"
+               "                         verdict (Japanese under a ja locale; --json)\n\n"
                "Options:\n"
                "     --socket PATH       mamorid's control socket (default %s)\n"
                "     --json              print JSON instead of tables\n"
@@ -35,13 +37,10 @@ static const struct {
         const char *name;
         int (*run)(const CtlOptions *o, int argc, char **argv);
 } verbs[] = {
-        { "status", verb_status },
-        { "devices", verb_devices },
-        { "allow", verb_allow },
-        { "check-config", verb_check_config },
-        { "events", verb_events },
-        { "flush", verb_flush },
-        { "reload", verb_reload },
+        { "status", verb_status }, { "devices", verb_devices },
+        { "allow", verb_allow },   { "check-config", verb_check_config },
+        { "events", verb_events }, { "flush", verb_flush },
+        { "reload", verb_reload }, { "inspect", verb_inspect },
 };
 
 int main(int argc, char *argv[]) {
