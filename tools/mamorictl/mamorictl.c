@@ -37,10 +37,16 @@ static const struct {
         const char *name;
         int (*run)(const CtlOptions *o, int argc, char **argv);
 } verbs[] = {
-        { "status", verb_status }, { "devices", verb_devices },
-        { "allow", verb_allow },   { "check-config", verb_check_config },
-        { "events", verb_events }, { "flush", verb_flush },
-        { "reload", verb_reload }, { "inspect", verb_inspect },
+        /* clang-format off */
+        { "status", verb_status },
+        { "devices", verb_devices },
+        { "allow", verb_allow },
+        { "check-config", verb_check_config },
+        { "events", verb_events },
+        { "flush", verb_flush },
+        { "reload", verb_reload },
+        { "inspect", verb_inspect },
+        /* clang-format on */
 };
 
 int main(int argc, char *argv[]) {
