@@ -62,6 +62,8 @@ PURE_MODULES = [
     "url",
     "sha256",
     "uplink-status",
+    "posture",
+    "config-site",
     # agent/
     "av-date",
     "cvd-header",
