@@ -39,7 +39,7 @@ void lock_enforcer_set_policy(LockEnforcer *l, Policy *p);
 typedef struct LockCounters {
         uint64_t enforced, failed, idle_reported, terminated;
         usec_t last_enforced, last_failed; /* CLOCK_REALTIME of the last of each; 0: none since start */
-        size_t watched; /* sessions with a timer or a lock under way */
+        size_t watched;                    /* sessions with a timer or a lock under way */
 } LockCounters;
 LockCounters lock_enforcer_counters(LockEnforcer *l);
 

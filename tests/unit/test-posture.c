@@ -16,8 +16,7 @@
 #define HOUR (3600ULL * USEC_PER_SEC)
 
 static const unsigned all_categories = USB_CATEGORY_BIT(USB_CATEGORY_STORAGE) | USB_CATEGORY_BIT(USB_CATEGORY_MTP) |
-                                       USB_CATEGORY_BIT(USB_CATEGORY_PTP) |
-                                       USB_CATEGORY_BIT(USB_CATEGORY_TETHERING);
+                                       USB_CATEGORY_BIT(USB_CATEGORY_PTP) | USB_CATEGORY_BIT(USB_CATEGORY_TETHERING);
 
 /* Everything enforced: every line OK. */
 static void posture_good(Posture *p) {
@@ -151,8 +150,13 @@ static void test_verdicts(void **state) {
 }
 
 static void test_expiring(void **state) {
-        PostureExpiring e = { .vendor = 0x0781, .product = 0x5567, .serial = "A\x01", .serial_len = 2,
-                              .label = "総務課", .expires = "2026-01-01", .file = "/etc/mamori/allow.d/10.conf",
+        PostureExpiring e = { .vendor = 0x0781,
+                              .product = 0x5567,
+                              .serial = "A\x01",
+                              .serial_len = 2,
+                              .label = "総務課",
+                              .expires = "2026-01-01",
+                              .file = "/etc/mamori/allow.d/10.conf",
                               .line = 3 };
         JsonWriter w = JSON_WRITER_INIT;
         _cleanup_free_ char *out = NULL;
@@ -196,9 +200,10 @@ static void test_object(void **state) {
         json_object_end(&w);
         out = json_steal(&w, NULL);
         assert_non_null(out);
-        assert_non_null(strstr(out, "\"usb\":{\"policy_ref\":\"対策基準 第3-6\",\"blocked_categories\":[\"storage\",\"mtp\","
-                                    "\"ptp\",\"tethering\"],\"fail_closed\":false,\"monitoring\":true,\"root_hubs\":[{\"name\":"
-                                    "\"usb1\",\"authorized_default\":null,\"interface_authorized_default\":0},"));
+        assert_non_null(
+                strstr(out, "\"usb\":{\"policy_ref\":\"対策基準 第3-6\",\"blocked_categories\":[\"storage\",\"mtp\","
+                            "\"ptp\",\"tethering\"],\"fail_closed\":false,\"monitoring\":true,\"root_hubs\":[{\"name\":"
+                            "\"usb1\",\"authorized_default\":null,\"interface_authorized_default\":0},"));
         assert_non_null(strstr(out, "\"udev_rule\":\"/usr/lib/udev/rules.d/70-mamori.rules\""));
         assert_non_null(strstr(out, "\"confirmed_last_day\":true"));
         assert_non_null(strstr(out, "\"last_confirmed\":\"2025-12-03T20:13:20.000000Z\""));
@@ -283,7 +288,8 @@ static void test_site(void **state) {
         Event *ev;
         size_t len;
 
-        assert_int_equal(config_load_strings("site = { department = \"総務課\"; location = \"本庁舎 2F\"; };\n", NULL, &p, &e),
+        assert_int_equal(config_load_strings("site = { department = \"総務課\"; location = \"本庁舎 2F\"; };\n", NULL,
+                                             &p, &e),
                          0);
         assert_string_equal(p->site.department, "総務課");
         assert_string_equal(p->site.location, "本庁舎 2F");
@@ -314,8 +320,8 @@ static void test_site(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_all_ok),   cmocka_unit_test(test_verdicts), cmocka_unit_test(test_expiring),
-                cmocka_unit_test(test_object),   cmocka_unit_test(test_hash),     cmocka_unit_test(test_bounds),
+                cmocka_unit_test(test_all_ok), cmocka_unit_test(test_verdicts), cmocka_unit_test(test_expiring),
+                cmocka_unit_test(test_object), cmocka_unit_test(test_hash),     cmocka_unit_test(test_bounds),
                 cmocka_unit_test(test_site),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,14 +215,14 @@ static void test_lookup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_lookup),         cmocka_unit_test(test_lock_tty_action),
-                cmocka_unit_test(test_av_engine),      cmocka_unit_test(test_av_command_output),
-                cmocka_unit_test(test_usb_category),   cmocka_unit_test(test_decision_reason),
-                cmocka_unit_test(test_posture),
-                cmocka_unit_test(test_retry_verdict),  cmocka_unit_test(test_uplink_state),
-                cmocka_unit_test(test_event_severity), cmocka_unit_test(test_av_state),
-                cmocka_unit_test(test_spool_damage),   cmocka_unit_test(test_control_verb),
-                cmocka_unit_test(test_event_kind),     cmocka_unit_test(test_log_level),
+                cmocka_unit_test(test_lookup),       cmocka_unit_test(test_lock_tty_action),
+                cmocka_unit_test(test_av_engine),    cmocka_unit_test(test_av_command_output),
+                cmocka_unit_test(test_usb_category), cmocka_unit_test(test_decision_reason),
+                cmocka_unit_test(test_posture),      cmocka_unit_test(test_retry_verdict),
+                cmocka_unit_test(test_uplink_state), cmocka_unit_test(test_event_severity),
+                cmocka_unit_test(test_av_state),     cmocka_unit_test(test_spool_damage),
+                cmocka_unit_test(test_control_verb), cmocka_unit_test(test_event_kind),
+                cmocka_unit_test(test_log_level),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

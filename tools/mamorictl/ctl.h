@@ -52,7 +52,7 @@ int ctl_call(const CtlOptions *o, const char *request, json_object **ret);
 /* ---- json-c helpers: NULL-safe lookups ---- */
 
 json_object *jget(json_object *o, const char *key);
-const char *jstr(json_object *o, const char *key);           /* NULL if absent or not a string */
+const char *jstr(json_object *o, const char *key); /* NULL if absent or not a string */
 long long jint(json_object *o, const char *key, long long def);
 bool jbool(json_object *o, const char *key, bool def);
 static inline void jputp(json_object **o) {
