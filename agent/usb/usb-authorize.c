@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "macro.h"
 #include "usb-authorize.h"
@@ -107,7 +108,7 @@ int usb_authorize_get_interface_default(const char *roothub_syspath) {
 int usb_authorize_get_device_default(const char *roothub_syspath, int *ret) {
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int fd = -EBADF;
-        char buf[8];
+        char buf[9];
         ssize_t l;
 
         assert(roothub_syspath);
@@ -118,10 +119,12 @@ int usb_authorize_get_device_default(const char *roothub_syspath, int *ret) {
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
-        /* sysfs writes "%d\n"; anything longer is not it */
+        /* sysfs writes "%d\n": a longer file, or a NUL in it, is not that */
         l = read(fd, buf, sizeof buf - 1);
         if (l < 0)
                 return negative_errno();
+        if ((size_t) l >= sizeof buf - 1 || memchr(buf, 0, (size_t) l))
+                return -EBADMSG;
         buf[l] = 0;
         if (l > 0 && buf[l - 1] == '\n')
                 buf[--l] = 0;

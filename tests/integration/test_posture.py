@@ -225,3 +225,24 @@ def test_bad_site_refused(bed, make_agent):
     assert f"{a.conf}:2: site.department must be one line" in out + err
     assert "floor" in out + err
     wait_for(lambda: a.running(), what="mamorid still running")
+
+
+def test_hostile_sysfs_values(bed, make_agent):
+    """authorized_default is read bounded and strictly: anything but the
+    kernel's -1..2 is null, never a number made up from the bytes."""
+    a = make(make_agent).start()
+    a.wait_events("agent.posture")
+    bed.write_raw(bed.hubs[1], "authorized_default", b"1\x00" + b"9" * 4096)
+    bed.write_raw(bed.hubs[2], "authorized_default", b"-2\n")
+    r = ctl(a, "inspect", "--json")
+    assert r.returncode == 6, r.stderr  # no logind here
+    hubs = {h["name"]: h for h in json.loads(r.stdout)["posture"]["usb"]["root_hubs"]}
+    assert hubs["usb1"]["authorized_default"] is None
+    assert hubs["usb2"]["authorized_default"] is None
+    ev = a.wait_events("agent.posture", count=2)[1]
+    assert ev["posture"]["reason"] == "change"
+    assert [h["authorized_default"] for h in ev["posture"]["usb"]["root_hubs"]] == [None, None]
+    bed.write_raw(bed.hubs[2], "authorized_default", b"2\n")
+    r = ctl(a, "inspect", "--json")
+    hubs = {h["name"]: h for h in json.loads(r.stdout)["posture"]["usb"]["root_hubs"]}
+    assert hubs["usb2"]["authorized_default"] == 2
