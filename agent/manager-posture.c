@@ -130,10 +130,7 @@ static void manager_posture_look(Manager *m, const char *reason, bool always) {
 }
 
 static int manager_posture_on_soon(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-
-        /* The first look is the start's, recorded whatever it says. */
-        manager_posture_look(m, m->posture_hash[0] ? "change" : "start", !m->posture_hash[0]);
+        manager_posture_look(userdata, "change", false);
         return 0;
 }
 
@@ -166,6 +163,10 @@ int manager_posture_start(Manager *m) {
 
         assert(m);
 
+        /* Recorded with the start's events, before READY=1; a look once the
+         * modules had their first readings (logind, the pattern) follows and
+         * records only what changed. */
+        manager_posture_look(m, "start", true);
         r = manager_posture_arm_soon(m);
         if (r >= 0)
                 /* CLOCK_BOOTTIME: a day of the PC's life, suspend included */
@@ -186,7 +187,7 @@ void manager_posture_stop(Manager *m) {
 void manager_posture_changed(Manager *m) {
         assert(m);
 
-        /* Before the start armed it, the start's look is to come anyway. */
+        /* Before the start recorded one, the start's is to come anyway. */
         if (!m->posture_soon)
                 return;
         if (manager_posture_arm_soon(m) < 0)
@@ -203,8 +204,7 @@ void manager_posture_inspect(Manager *m, JsonWriter *w) {
 
         /* The sheet says what the feed says: a change is recorded first. */
         manager_posture_gather(m, &p, now);
-        if (m->posture_hash[0])
-                manager_posture_record(m, &p, now, "change", false);
+        manager_posture_record(m, &p, now, "change", false);
         json_object_begin(w);
         json_kv_string(w, "version", MAMORI_VERSION);
         json_kv_string(w, "host", m->host.name);

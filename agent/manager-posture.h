@@ -17,8 +17,8 @@ typedef struct Manager Manager;
 #define MANAGER_POSTURE_SETTLE (2 * USEC_PER_SEC)
 #define MANAGER_POSTURE_DAILY (24 * 3600 * USEC_PER_SEC)
 
-/* Arms the first look (after MANAGER_POSTURE_SETTLE, so that the modules had
- * their first readings) and the daily one. */
+/* Records the start's posture, then arms a look after MANAGER_POSTURE_SETTLE
+ * (once the modules had their first readings) and the daily one. */
 int manager_posture_start(Manager *m);
 void manager_posture_stop(Manager *m);
 /* Something may have changed: look again soon (coalesced). */
