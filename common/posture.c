@@ -313,11 +313,20 @@ static void posture_write_av(JsonWriter *w, const PostureAv *a, usec_t now, bool
         json_object_end(w);
 }
 
+/* Whether delivery works right now comes and goes with the network (and
+ * the uplink starts after mamorid): the heartbeat and the delivery events
+ * follow it. The posture records it, but only a collector set or removed
+ * is a change of posture. */
+static bool posture_delivery_moves(const PostureDelivery *d) {
+        return d->state != POSTURE_DELIVERY_NOT_CONFIGURED;
+}
+
 static void posture_write_delivery(JsonWriter *w, const PostureDelivery *d, bool stable) {
         json_key(w, "delivery");
         json_object_begin(w);
         json_kv_string(w, "policy_ref", POSTURE_REF_DELIVERY);
-        json_kv_string(w, "state", posture_delivery_state_to_string(d->state));
+        if (!stable || !posture_delivery_moves(d))
+                json_kv_string(w, "state", posture_delivery_state_to_string(d->state));
         json_kv_string(w, "url", d->url);
         if (!stable) {
                 json_kv_string(w, "uplink", d->uplink);
@@ -376,16 +385,20 @@ void posture_write(JsonWriter *w, const Posture *p, usec_t now, bool stable) {
                 json_object_begin(w);
                 json_kv_string(w, "id", c[i].id);
                 json_kv_string(w, "clause", c[i].clause);
-                /* The pattern's age moves by itself: its verdict stays in the stable form. */
-                if (!stable || strcmp(c[i].id, "av.pattern_age") != 0)
+                /* The pattern's age moves by itself: its verdict stays in the stable
+                 * form; delivery's state is left out of it (see above). */
+                bool moves = streq(c[i].id, "delivery.state") && posture_delivery_moves(&p->delivery);
+                if (!stable || (!moves && !streq(c[i].id, "av.pattern_age")))
                         json_kv_string(w, "value", c[i].value);
-                json_kv_string(w, "verdict", posture_verdict_to_string(c[i].verdict));
+                if (!stable || !moves)
+                        json_kv_string(w, "verdict", posture_verdict_to_string(c[i].verdict));
                 json_object_end(w);
                 if (c[i].verdict > worst)
                         worst = c[i].verdict;
         }
         json_array_end(w);
-        json_kv_string(w, "verdict", posture_verdict_to_string(worst));
+        if (!stable) /* the lines' verdicts say it there */
+                json_kv_string(w, "verdict", posture_verdict_to_string(worst));
 }
 
 int posture_hash(const Posture *p, usec_t now, char ret[static 65]) {

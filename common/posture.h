@@ -133,8 +133,8 @@ PostureVerdict posture_verdict(const Posture *p, usec_t now);
 
 /* Writes the members "usb", "lock", "antivirus", "delivery", "allow_expiring",
  * "checks" and "verdict" into the object w is in. stable: leaves out what
- * moves by itself (pattern age, times of the last lock and delivery, the
- * failure count), for the change hash. */
+ * moves by itself (pattern age, times of the last lock and delivery, whether
+ * delivery works right now), for the change hash. */
 void posture_write(JsonWriter *w, const Posture *p, usec_t now, bool stable);
 
 /* SHA-256 (hex) of the stable form: two postures differ iff their hashes do.

@@ -245,9 +245,21 @@ static void test_hash(void **state) {
         assert_int_equal(posture_hash(&p, NOW, b), 0);
         assert_string_not_equal(a, b);
         posture_good(&p);
-        p.delivery.state = POSTURE_DELIVERY_FAILING;
+        p.delivery.url = NULL; /* the collector removed */
+        p.delivery.state = POSTURE_DELIVERY_NOT_CONFIGURED;
         assert_int_equal(posture_hash(&p, NOW, b), 0);
         assert_string_not_equal(a, b);
+
+        /* Delivery failing, or the uplink not started yet: the heartbeat's
+         * and the delivery events' to tell, not a change of posture. */
+        posture_good(&p);
+        p.delivery.state = POSTURE_DELIVERY_FAILING;
+        p.delivery.failures = 3;
+        assert_int_equal(posture_hash(&p, NOW, b), 0);
+        assert_string_equal(a, b);
+        p.delivery.state = POSTURE_DELIVERY_NOT_RUNNING;
+        assert_int_equal(posture_hash(&p, NOW, b), 0);
+        assert_string_equal(a, b);
 }
 
 static void test_bounds(void **state) {
