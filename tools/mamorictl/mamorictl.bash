@@ -62,6 +62,7 @@ _mamorictl()
         devices) COMPREPLY=($(compgen -W '--json --no-legend --wide' -- "$cur")) ;;
         events) COMPREPLY=($(compgen -W '--json --follow -n' -- "$cur")) ;;
         check-config) COMPREPLY=($(compgen -W '--config --allow-dir' -- "$cur")) ;;
+        inspect) COMPREPLY=($(compgen -W '--json' -- "$cur")) ;;
         allow)
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write --renew --force --config --allow-dir' -- "$cur"))
