@@ -800,9 +800,8 @@ int manager_start(Manager *m) {
                 manager_emit_config_error(m, &m->start_errors, true);
         manager_save_last_good(m);
         manager_emit_started(m);
-        r = manager_posture_start(m);
-        if (r < 0)
-                return r;
+        /* Its timers failing is logged; enforcement goes on without them. */
+        (void) manager_posture_start(m);
 
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
