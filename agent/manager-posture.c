@@ -34,7 +34,10 @@ static void manager_posture_delivery(Manager *m, PostureDelivery *ret) {
         }
         uplink_link_read(l, &us);
         if (!us.running) {
-                ret->state = POSTURE_DELIVERY_NOT_RUNNING;
+                /* Its unit is ordered after ours: at our start it is not up yet. */
+                ret->state = now_usec(CLOCK_MONOTONIC) - m->started_at < MANAGER_POSTURE_UPLINK_GRACE
+                                     ? POSTURE_DELIVERY_STARTING
+                                     : POSTURE_DELIVERY_NOT_RUNNING;
                 return;
         }
         ret->uplink = uplink_state_to_string(us.status.state); /* static */

@@ -16,6 +16,8 @@ typedef struct Manager Manager;
 
 #define MANAGER_POSTURE_SETTLE (2 * USEC_PER_SEC)
 #define MANAGER_POSTURE_DAILY (24 * 3600 * USEC_PER_SEC)
+/* mamori-uplink not running this soon after our start is "starting", not NG. */
+#define MANAGER_POSTURE_UPLINK_GRACE (60 * USEC_PER_SEC)
 
 /* Records the start's posture, then arms a look after MANAGER_POSTURE_SETTLE
  * (once the modules had their first readings) and the daily one. */

@@ -23,6 +23,7 @@ static const char *const posture_delivery_state_table[_POSTURE_DELIVERY_MAX] = {
         [POSTURE_DELIVERY_NOT_RUNNING] = "not_running",
         [POSTURE_DELIVERY_OK] = "ok",
         [POSTURE_DELIVERY_FAILING] = "failing",
+        [POSTURE_DELIVERY_STARTING] = "starting",
 };
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(posture_delivery_state, PostureDeliveryState);
 
@@ -182,9 +183,10 @@ static void posture_checks_delivery(const PostureDelivery *d, PostureCheck *c, s
         (void) posture_line(c, n, "delivery.collector", POSTURE_REF_DELIVERY, d->url ? POSTURE_OK : POSTURE_CHECK, "%s",
                             d->url ?: "none");
         (void) posture_line(c, n, "delivery.state", POSTURE_REF_DELIVERY,
-                            d->state == POSTURE_DELIVERY_OK               ? POSTURE_OK
-                            : d->state == POSTURE_DELIVERY_NOT_CONFIGURED ? POSTURE_CHECK
-                                                                          : POSTURE_NG,
+                            d->state == POSTURE_DELIVERY_OK ? POSTURE_OK
+                            : d->state == POSTURE_DELIVERY_NOT_CONFIGURED || d->state == POSTURE_DELIVERY_STARTING
+                                    ? POSTURE_CHECK
+                                    : POSTURE_NG,
                             "%s", posture_delivery_state_to_string(d->state));
 }
 

@@ -79,7 +79,8 @@ typedef enum PostureDeliveryState {
         POSTURE_DELIVERY_NOT_CONFIGURED, /* no collector.url: the journal and the spool only */
         POSTURE_DELIVERY_NOT_RUNNING,    /* mamori-uplink does not run */
         POSTURE_DELIVERY_OK,
-        POSTURE_DELIVERY_FAILING, /* failures in a row, or refused */
+        POSTURE_DELIVERY_FAILING,  /* failures in a row, or refused */
+        POSTURE_DELIVERY_STARTING, /* not running yet: mamorid just started, mamori-uplink starts after it */
         _POSTURE_DELIVERY_MAX,
 } PostureDeliveryState;
 

@@ -246,3 +246,30 @@ def test_hostile_sysfs_values(bed, make_agent):
     r = ctl(a, "inspect", "--json")
     hubs = {h["name"]: h for h in json.loads(r.stdout)["posture"]["usb"]["root_hubs"]}
     assert hubs["usb2"]["authorized_default"] == 2
+
+
+def test_delivery_in_the_posture(bed, make_agent, collector, pki):
+    """The delivery state shows in the posture and the sheet, but whether it
+    works right now (the uplink starting after mamorid, the collector down)
+    is no change of posture: the heartbeat and the delivery events tell that."""
+    from reporting_lib import collector_conf
+    a = make(make_agent, conf=collector_conf(collector, pki)).start()
+    ev = a.wait_events("agent.posture")[0]
+    d = ev["posture"]["delivery"]
+    assert d["url"] == collector.url and d["state"] in ("starting", "ok"), d
+    assert checks(ev["posture"])["delivery.collector"]["verdict"] == "ok"
+    collector.wait_events(2)  # agent.started, agent.posture
+
+    def sheet():
+        return json.loads(ctl(a, "inspect", "--json").stdout)["posture"]
+    p = wait_for(lambda: (lambda p: p if p["delivery"]["state"] == "ok" else None)(sheet()), 10,
+                 what="delivery ok in the sheet")
+    assert checks(p)["delivery.state"]["verdict"] == "ok"
+    assert p["delivery"]["last_success"] and p["delivery"]["uplink"] in ("idle", "sending")
+
+    collector.stop()
+    bed.add_usb("0781", "5567", "S3")  # something to send
+    p = wait_for(lambda: (lambda p: p if p["delivery"]["state"] == "failing" else None)(sheet()), 15,
+                 what="delivery failing in the sheet")
+    assert checks(p)["delivery.state"]["verdict"] == "ng"
+    assert len(a.events("agent.posture")) == 1

@@ -143,6 +143,8 @@ static void test_verdicts(void **state) {
         assert_int_equal(verdict_of(&p, "delivery.state"), POSTURE_NG);
         p.delivery.state = POSTURE_DELIVERY_NOT_RUNNING;
         assert_int_equal(verdict_of(&p, "delivery.state"), POSTURE_NG);
+        p.delivery.state = POSTURE_DELIVERY_STARTING;
+        assert_int_equal(verdict_of(&p, "delivery.state"), POSTURE_CHECK);
         p.delivery.state = POSTURE_DELIVERY_NOT_CONFIGURED;
         p.delivery.url = NULL;
         assert_int_equal(verdict_of(&p, "delivery.state"), POSTURE_CHECK);

@@ -150,7 +150,7 @@ static void test_spool_damage(void **state) {
 
 static void test_posture(void **state) {
         static const char *const verdicts[] = { "ok", "check", "ng" };
-        static const char *const delivery[] = { "not_configured", "not_running", "ok", "failing" };
+        static const char *const delivery[] = { "not_configured", "not_running", "ok", "failing", "starting" };
         CHECK_TO_STRING(posture_verdict, PostureVerdict, _POSTURE_VERDICT_MAX, verdicts, NULL);
         check_round_trip(posture_verdict_from_string, verdicts, ELEMENTSOF(verdicts));
         CHECK_TO_STRING(posture_delivery_state, PostureDeliveryState, _POSTURE_DELIVERY_MAX, delivery, NULL);
