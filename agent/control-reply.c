@@ -15,6 +15,7 @@
 #include "control.h"
 #include "lock.h"
 #include "manager.h"
+#include "manager-posture.h"
 #include "notice.h"
 #include "reporting-status.h"
 #include "reporting.h"
@@ -143,4 +144,13 @@ void control_reply_reload(Manager *m, JsonWriter *w) {
         json_kv_bool(w, "fail_closed", m->policy->failsafe);
         control_reply_write_refused(m, w);
         json_object_end(w);
+}
+
+/* ---- inspect ---- */
+
+void control_reply_inspect(Manager *m, JsonWriter *w) {
+        assert(m);
+        assert(w);
+
+        manager_posture_inspect(m, w);
 }

@@ -16,3 +16,6 @@ void control_reply_devices(Manager *m, JsonWriter *w);
 void control_reply_flush(Manager *m, JsonWriter *w);
 /* Reloads the configuration (as SIGHUP does) and says whether it took. */
 void control_reply_reload(Manager *m, JsonWriter *w);
+/* The self-inspection sheet's data (mamorictl inspect): the posture as
+ * agent.posture records it (manager-posture.c). */
+void control_reply_inspect(Manager *m, JsonWriter *w);

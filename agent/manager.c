@@ -11,6 +11,7 @@
 #include "control-reply.h"
 #include "log.h"
 #include "manager.h"
+#include "manager-posture.h"
 #include "text.h"
 #include "notice.h"
 #include "av.h"
@@ -72,6 +73,7 @@ int manager_new(const ManagerOptions *opt, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        manager_posture_stop(m);
         /* Out of the sinks before they go: the last commit below publishes without them. */
         event_sinks_remove(m->sinks, m->control);
         m->control = control_free(m->control);
@@ -127,6 +129,8 @@ int manager_render_event(Manager *m, Event *e, char **ret, size_t *ret_len) {
                 .user_name = user.name,
                 .user_uid = user.known ? (int64_t) user.uid : -1,
                 .session_id = user.session,
+                .site_department = m->policy ? m->policy->site.department : NULL,
+                .site_location = m->policy ? m->policy->site.location : NULL,
         };
 
         r = event_render(e, &env, ret, ret_len);
@@ -140,6 +144,8 @@ int manager_emit_with(Manager *m, Event *e_, const EventContext *ctx) {
         assert(m);
 
         m->n_events++;
+        if (e->kind != EVENT_AGENT_POSTURE)
+                manager_posture_changed(m); /* whatever the event says may show in the posture */
         return event_sinks_consume(m->sinks, e, ctx);
 }
 
@@ -683,6 +689,7 @@ static int manager_on_sigusr(sd_event_source *s, const struct signalfd_siginfo *
 
 static void manager_on_usb_changed(void *userdata) {
         manager_update_status(userdata);
+        manager_posture_changed(userdata);
 }
 
 static int manager_on_usb_unmount_start(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs,
@@ -712,6 +719,9 @@ static void manager_on_control_request(void *userdata, const ControlRequest *req
                 break;
         case CONTROL_RELOAD:
                 control_reply_reload(m, w);
+                break;
+        case CONTROL_INSPECT:
+                control_reply_inspect(m, w);
                 break;
         default:
                 assert(!"not a verb answered from the state");
@@ -790,6 +800,8 @@ int manager_start(Manager *m) {
                 manager_emit_config_error(m, &m->start_errors, true);
         manager_save_last_good(m);
         manager_emit_started(m);
+        /* Its timers failing is logged; enforcement goes on without them. */
+        (void) manager_posture_start(m);
 
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");

@@ -69,6 +69,10 @@ typedef struct Manager {
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */
         char *status_sent;             /* the status line systemd has */
+        /* agent.posture (manager-posture.c): the next look, the daily one, and
+         * the hash of the last posture recorded ("" before the first). */
+        sd_event_source *posture_soon, *posture_daily;
+        char posture_hash[65];
         usec_t started_at;
         usec_t started_at_realtime;
         unsigned long long n_events;

@@ -312,6 +312,7 @@ static const ConfigSection config_sections[] = {
         { "antivirus", config_antivirus_parse, false },
         { "collector", config_collector_parse, true },
         { "spool", config_spool_parse, true },
+        { "site", config_site_parse, false },
 };
 
 /* Parses each section of root that the table holds (those marked salvage

@@ -47,6 +47,7 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
                                            EVENT_SEVERITY_HIGH, LOG_ERR },
         [EVENT_AGENT_DELIVERY_RESUMED] = { "agent.delivery_resumed", "bed22309a78245a79ab1d149f4da45c3",
                                            EVENT_SEVERITY_INFO, LOG_NOTICE },
+        [EVENT_AGENT_POSTURE] = { "agent.posture", "c3e1f0a9b8d74e2c9f51a6d08b3e7c42", EVENT_SEVERITY_INFO, LOG_INFO },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {
@@ -159,6 +160,13 @@ int event_render(Event *e, const EventEnvelope *env, char **ret, size_t *ret_len
         json_kv_string(&w, "version", env->agent_version);
         json_kv_string(&w, "policy_hash", env->policy_hash);
         json_object_end(&w);
+        if (env->site_department || env->site_location) {
+                json_key(&w, "site");
+                json_object_begin(&w);
+                json_kv_string(&w, "department", env->site_department);
+                json_kv_string(&w, "location", env->site_location);
+                json_object_end(&w);
+        }
         if (e->policy_ref)
                 json_kv_string(&w, "policy_ref", e->policy_ref);
         if (env->user_name || env->user_uid >= 0) {

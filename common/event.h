@@ -45,6 +45,7 @@ typedef enum EventKind {
         EVENT_USB_EXPIRING,
         EVENT_AGENT_DELIVERY_REFUSED,
         EVENT_AGENT_DELIVERY_RESUMED,
+        EVENT_AGENT_POSTURE,
         _EVENT_KIND_MAX,
 } EventKind;
 
@@ -90,6 +91,8 @@ typedef struct EventEnvelope {
         const char *user_name; /* user of the active seat session, or NULL */
         int64_t user_uid;      /* -1 when unknown */
         const char *session_id;
+        const char *site_department; /* site = { ... } of mamori.conf; NULL: not set */
+        const char *site_location;
 } EventEnvelope;
 
 /* One line of JSON (no newline). */

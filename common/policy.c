@@ -136,6 +136,8 @@ Policy *policy_unref(Policy *p) {
         policy_strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
         collector_settings_done(&p->collector);
+        free(p->site.department);
+        free(p->site.location);
         for (size_t i = 0; i < p->n_files; i++) {
                 free(p->files[i]);
                 if (p->texts)

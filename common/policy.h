@@ -36,7 +36,7 @@ typedef struct UsbPolicy {
         size_t n_entries;
         UsbDriverEntry *drivers; /* usb.drivers: added to usb-drivers.c's table */
         size_t n_drivers;
-        usec_t repeat_window; /* usb.repeat_window: blocks of one device coalesced; 0: off */
+        usec_t repeat_window;  /* usb.repeat_window: blocks of one device coalesced; 0: off */
         usec_t expiry_warning; /* usb.expiry_warning: a plugged device's approval ends in this; 0: off */
 } UsbPolicy;
 
@@ -90,12 +90,12 @@ typedef enum AvCommandOutput {
 
 typedef struct AvPolicy {
         AvEngine engine;
-        char *database_dir;   /* clamav: where daily.cvd/.cld live; generic: watched for changes (optional) */
+        char *database_dir; /* clamav: where daily.cvd/.cld live; generic: watched for changes (optional) */
         unsigned max_age_hours;
-        char **units;         /* systemd units that must be active, e.g. "clamav-freshclam.service" */
+        char **units; /* systemd units that must be active, e.g. "clamav-freshclam.service" */
         size_t n_units;
-        char *pattern_file;   /* generic: the pattern date is this file's mtime */
-        char **command;       /* generic: argv (absolute path first) that prints the pattern date */
+        char *pattern_file; /* generic: the pattern date is this file's mtime */
+        char **command;     /* generic: argv (absolute path first) that prints the pattern date */
         size_t n_command;
         AvCommandOutput command_output;
         usec_t command_timeout;
@@ -104,9 +104,9 @@ typedef struct AvPolicy {
 
 /* collector = { ... }: where and how events are delivered (agent/report/uplink.c). */
 typedef struct CollectorSettings {
-        char *url;         /* NULL: events stay in the spool and the journal */
+        char *url; /* NULL: events stay in the spool and the journal */
         char *ca_file, *pin, *client_cert, *client_key, *token_file;
-        char *proxy;       /* NULL: no proxy, whatever the environment says */
+        char *proxy;               /* NULL: no proxy, whatever the environment says */
         usec_t heartbeat_interval; /* 0: no heartbeat */
         usec_t timeout;            /* bound on one request */
         usec_t backoff_min, backoff_max;
@@ -125,16 +125,23 @@ typedef struct SpoolSettings {
         uint64_t max_bytes;
 } SpoolSettings;
 
+/* site = { ... }: labels carried in every event's envelope (docs/events.md
+ * §3), for grouping PCs centrally. NULL: not set. */
+#define SITE_LABEL_MAX 128
+typedef struct SiteLabels {
+        char *department, *location;
+} SiteLabels;
+
 /* Sections of mamori.conf that other modules own hang off the Policy as
  * plain settings; each is parsed in config.c and documented in docs/. */
 typedef struct Policy {
         unsigned n_ref;
-        bool failsafe;    /* built because the configuration was missing or broken */
-        char hash[65];    /* SHA-256 over every file read, in order */
+        bool failsafe; /* built because the configuration was missing or broken */
+        char hash[65]; /* SHA-256 over every file read, in order */
         char *config_path;
         char *allow_dir;
-        char **files;     /* every file that went into this policy */
-        char **texts;     /* and what it held, as read (the last-good snapshot) */
+        char **files; /* every file that went into this policy */
+        char **texts; /* and what it held, as read (the last-good snapshot) */
         size_t *text_lens;
         size_t n_files;
         UsbPolicy usb;
@@ -143,6 +150,7 @@ typedef struct Policy {
         AvPolicy av;
         CollectorSettings collector;
         SpoolSettings spool;
+        SiteLabels site;
 } Policy;
 
 void collector_settings_init(CollectorSettings *c);
@@ -167,22 +175,22 @@ int av_command_output_from_string(const char *s);
 int policy_set_lock_av_defaults(Policy *p);
 
 typedef enum DecisionReason {
-        DECISION_ALLOWED,        /* an entry matched and is in force */
-        DECISION_UNKNOWN,        /* no entry for this vendor:product */
-        DECISION_EXPIRED,        /* an entry matched but has expired */
-        DECISION_SERIAL_MISMATCH,/* entries for vendor:product exist, none for this serial */
-        DECISION_NO_SERIAL,      /* entries for vendor:product need a serial; the device has none */
-        DECISION_NO_POLICY,      /* fail-closed: no valid configuration */
+        DECISION_ALLOWED,         /* an entry matched and is in force */
+        DECISION_UNKNOWN,         /* no entry for this vendor:product */
+        DECISION_EXPIRED,         /* an entry matched but has expired */
+        DECISION_SERIAL_MISMATCH, /* entries for vendor:product exist, none for this serial */
+        DECISION_NO_SERIAL,       /* entries for vendor:product need a serial; the device has none */
+        DECISION_NO_POLICY,       /* fail-closed: no valid configuration */
         _DECISION_REASON_MAX,
 } DecisionReason;
 
 typedef struct Decision {
-        bool relevant;            /* the device has an interface of a blocked category */
+        bool relevant; /* the device has an interface of a blocked category */
         bool allow;
         DecisionReason reason;
-        const AllowEntry *entry;  /* the entry that allowed, or that expired / mismatched */
+        const AllowEntry *entry;     /* the entry that allowed, or that expired / mismatched */
         unsigned blocked_categories; /* device categories that the policy blocks */
-        usec_t changes_at;        /* when time alone changes this decision; USEC_INFINITY if never */
+        usec_t changes_at;           /* when time alone changes this decision; USEC_INFINITY if never */
 } Decision;
 
 const char *decision_reason_to_string(DecisionReason r);

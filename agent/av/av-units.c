@@ -500,6 +500,19 @@ size_t av_units_n_inactive(AvUnits *a) {
         return n;
 }
 
+void av_units_posture(AvUnits *a, PostureAv *ret) {
+        assert(ret);
+        for (size_t i = 0; a && i < a->n_units; i++) {
+                const Unit *u = &a->units[i];
+                if (ret->n_units >= POSTURE_UNITS_MAX) {
+                        ret->units_not_shown++;
+                        continue;
+                }
+                ret->units[ret->n_units++] = (PostureUnit){ .name = u->name,
+                                                            .active = !u->known ? -1 : av_units_unit_up(u) };
+        }
+}
+
 void av_units_status(AvUnits *a, JsonWriter *w) {
         assert(w);
         json_key(w, "antivirus_units");

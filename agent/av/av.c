@@ -376,6 +376,23 @@ void av_monitor_status(AvMonitor *a, JsonWriter *w) {
         av_units_status(a->units, w);
 }
 
+void av_monitor_posture(AvMonitor *a, PostureAv *ret) {
+        const Policy *p = a ? a->policy : NULL;
+
+        assert(ret);
+        if (!p)
+                return;
+        ret->policy_ref = p->av.policy_ref;
+        ret->engine = av_engine_to_string(p->av.engine);
+        ret->max_age_hours = p->av.max_age_hours;
+        if (p->av.engine != AV_ENGINE_NONE) {
+                ret->state = av_state_to_string(a->state);
+                ret->built_at = a->current.found ? a->current.built_at : 0;
+                ret->version = a->current.found ? a->current.version : NULL;
+        }
+        av_units_posture(a->units, ret);
+}
+
 void av_monitor_write_check(AvMonitor *a, JsonWriter *w) {
         assert(w);
         const Policy *p = a ? a->policy : NULL;

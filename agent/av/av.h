@@ -17,6 +17,7 @@
 #include "json.h"
 #include "macro.h"
 #include "policy.h"
+#include "posture.h"
 #include "sysbus.h"
 #include "timeutil.h"
 
@@ -100,6 +101,9 @@ void av_monitor_status(AvMonitor *a, JsonWriter *w);
 /* One entry of the status "checks" array: {"name": "antivirus", "state": ok |
  * stale | future | missing | engine_inactive | disabled | unknown, ...}. a may be NULL. */
 void av_monitor_write_check(AvMonitor *a, JsonWriter *w);
+/* Its part of the posture (agent.posture): engine, pattern, units; a may be NULL.
+ * The strings are the monitor's, valid until its next reading. */
+void av_monitor_posture(AvMonitor *a, PostureAv *ret);
 
 /* ---- units (av-units.c) ---- */
 
@@ -111,3 +115,5 @@ int av_units_start(AvUnits *u, Policy *policy);
 /* How many configured units are known not to be active. */
 size_t av_units_n_inactive(AvUnits *u);
 void av_units_status(AvUnits *u, JsonWriter *w);
+/* The units' part of the posture (agent.posture): name and whether active. */
+void av_units_posture(AvUnits *u, PostureAv *ret);

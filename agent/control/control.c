@@ -74,8 +74,9 @@ struct Control {
 /* ---- requests ---- */
 
 static const char *const control_verb_table[_CONTROL_VERB_MAX] = {
-        [CONTROL_STATUS] = "status", [CONTROL_DEVICES] = "devices", [CONTROL_EVENTS] = "events",
-        [CONTROL_FOLLOW] = "follow", [CONTROL_FLUSH] = "flush",     [CONTROL_RELOAD] = "reload",
+        [CONTROL_STATUS] = "status",   [CONTROL_DEVICES] = "devices", [CONTROL_EVENTS] = "events",
+        [CONTROL_FOLLOW] = "follow",   [CONTROL_FLUSH] = "flush",     [CONTROL_RELOAD] = "reload",
+        [CONTROL_INSPECT] = "inspect",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(control_verb, ControlVerb);
@@ -238,6 +239,7 @@ static void control_client_handle(ControlClient *cl, const ControlRequest *req) 
         case CONTROL_DEVICES:
         case CONTROL_FLUSH:
         case CONTROL_RELOAD:
+        case CONTROL_INSPECT:
                 c->reply(c->userdata, req, &w);
                 control_client_queue_json(cl, &w);
                 break;

@@ -38,6 +38,7 @@ typedef enum ControlVerb {
         CONTROL_FOLLOW,
         CONTROL_FLUSH,
         CONTROL_RELOAD,
+        CONTROL_INSPECT,
         _CONTROL_VERB_MAX,
 } ControlVerb;
 

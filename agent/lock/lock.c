@@ -231,6 +231,7 @@ static void lock_enforcer_emit_enforced(LockEnforcer *l, Watched *w, const Sessi
         (void) event_set_message(e, "Locked idle session %s of %s (%s, idle %u min)", s->id, strna(s->user),
                                  strna(s->type), lock_enforcer_minutes(w->period));
         l->counters.enforced++;
+        l->counters.last_enforced = now_usec(CLOCK_REALTIME); /* a locker confirmed it (LockedHint) */
         (void) event_emit(&l->emit, e, NULL);
 }
 
@@ -257,6 +258,7 @@ static void lock_enforcer_emit_failed(LockEnforcer *l, Watched *w, const Session
                                          s->id, strna(s->user),
                                          (unsigned) (lock_enforcer_policy(l)->verify_timeout / USEC_PER_SEC));
         l->counters.failed++;
+        l->counters.last_failed = now_usec(CLOCK_REALTIME);
         (void) event_emit(&l->emit, e, NULL);
 }
 
@@ -654,6 +656,17 @@ void lock_enforcer_status(LockEnforcer *l, JsonWriter *j) {
                 json_object_end(j);
         }
         json_array_end(j);
+}
+
+void lock_enforcer_posture(LockEnforcer *l, PostureLock *ret) {
+        assert(ret);
+        if (!l || !l->policy)
+                return;
+        ret->policy_ref = lock_enforcer_policy(l)->policy_ref;
+        ret->idle_timeout = lock_enforcer_policy(l)->idle_timeout;
+        ret->available = session_tracker_logind_present(l->sessions);
+        ret->last_confirmed = l->counters.last_enforced;
+        ret->last_failed = l->counters.last_failed;
 }
 
 void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *j) {

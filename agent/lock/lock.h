@@ -20,6 +20,7 @@
 #include "json.h"
 #include "macro.h"
 #include "policy.h"
+#include "posture.h"
 #include "sessions.h"
 
 typedef struct LockEnforcer LockEnforcer;
@@ -37,7 +38,8 @@ void lock_enforcer_set_policy(LockEnforcer *l, Policy *p);
 
 typedef struct LockCounters {
         uint64_t enforced, failed, idle_reported, terminated;
-        size_t watched; /* sessions with a timer or a lock under way */
+        usec_t last_enforced, last_failed; /* CLOCK_REALTIME of the last of each; 0: none since start */
+        size_t watched;                    /* sessions with a timer or a lock under way */
 } LockCounters;
 LockCounters lock_enforcer_counters(LockEnforcer *l);
 
@@ -46,3 +48,5 @@ void lock_enforcer_status(LockEnforcer *l, JsonWriter *w);
 /* One entry of the status "checks" array: {"name": "lock", "state": ok |
  * not_locked | unavailable, "detail": ..., ...}. l may be NULL. */
 void lock_enforcer_write_check(LockEnforcer *l, JsonWriter *w);
+/* Its part of the posture (agent.posture); l may be NULL. */
+void lock_enforcer_posture(LockEnforcer *l, PostureLock *ret);

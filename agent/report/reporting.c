@@ -612,6 +612,10 @@ Spool *reporting_spool(Reporting *r) {
         return r ? r->spool : NULL;
 }
 
+UplinkLink *reporting_uplink_link(Reporting *r) {
+        return r ? r->uplink : NULL;
+}
+
 const char *reporting_collector_url(const Reporting *r) {
         return r && r->policy ? r->policy->collector.url : NULL;
 }

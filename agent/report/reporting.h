@@ -61,3 +61,5 @@ int reporting_flush(Reporting *r);
 void reporting_status_json(Reporting *r, JsonWriter *w); /* members "spool" and "uplink" */
 Spool *reporting_spool(Reporting *r);                    /* NULL: journal only */
 const char *reporting_collector_url(const Reporting *r); /* the policy's; NULL: none */
+/* mamori-uplink's status file, for the delivery state of the posture; NULL: none. */
+UplinkLink *reporting_uplink_link(Reporting *r);

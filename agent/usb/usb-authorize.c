@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "macro.h"
 #include "usb-authorize.h"
@@ -102,4 +103,34 @@ int usb_authorize_set_interface_default(const char *roothub_syspath, bool author
 int usb_authorize_get_interface_default(const char *roothub_syspath) {
         assert(roothub_syspath);
         return usb_authorize_read_bool_attr(roothub_syspath, "interface_authorized_default");
+}
+
+int usb_authorize_get_device_default(const char *roothub_syspath, int *ret) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char buf[9];
+        ssize_t l;
+
+        assert(roothub_syspath);
+        assert(ret);
+
+        if (asprintf(&p, "%s/authorized_default", roothub_syspath) < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        /* sysfs writes "%d\n": a longer file, or a NUL in it, is not that */
+        l = read(fd, buf, sizeof buf - 1);
+        if (l < 0)
+                return negative_errno();
+        if ((size_t) l >= sizeof buf - 1 || memchr(buf, 0, (size_t) l))
+                return -EBADMSG;
+        buf[l] = 0;
+        if (l > 0 && buf[l - 1] == '\n')
+                buf[--l] = 0;
+        if (streq(buf, "-1") || streq(buf, "0") || streq(buf, "1") || streq(buf, "2")) {
+                *ret = atoi(buf);
+                return 0;
+        }
+        return -EBADMSG;
 }

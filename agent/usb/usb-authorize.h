@@ -25,3 +25,8 @@ int usb_authorize_device(const char *syspath, bool authorize);
  * that bus start unauthorized, so no driver can bind before mamorid decides. */
 int usb_authorize_set_interface_default(const char *roothub_syspath, bool authorize);
 int usb_authorize_get_interface_default(const char *roothub_syspath);
+
+/* A root hub's authorized_default (usbcore: -1 all but wireless, 0 none, 1
+ * all, 2 internal ports only), read bounded and strictly: -EBADMSG for
+ * anything but such a number. */
+int usb_authorize_get_device_default(const char *roothub_syspath, int *ret);

@@ -482,7 +482,7 @@ def test_events_and_follow(bed, make_agent):
     out = ok(ctl(a, "events"))
     assert "agent.started" in out
     lines = ok(ctl(a, "events", "--json", "-n", "5")).splitlines()
-    assert [json.loads(l)["kind"] for l in lines] == ["agent.started"]
+    assert [json.loads(l)["kind"] for l in lines] == ["agent.started", "agent.posture"]
 
     env = dict(os.environ, UMOCKDEV_DIR=bed.root)
     f = subprocess.Popen([MAMORICTL, "--socket", os.path.join(a.runtime, "control"), "--json", "events", "--follow",
@@ -636,10 +636,11 @@ def test_bash_completion(bed, with_bash_completion, tmp_path):
     if with_bash_completion and not os.path.exists("/usr/share/bash-completion/bash_completion"):
         pytest.skip("bash-completion missing")
     assert complete(bed, "mamorictl ", with_bash_completion) == \
-        ["allow", "check-config", "dead-letter", "devices", "events", "flush", "reload", "status"]
+        ["allow", "check-config", "dead-letter", "devices", "events", "flush", "inspect", "reload", "status"]
     assert complete(bed, "mamorictl --so", with_bash_completion) == ["--socket"]
     assert complete(bed, "mamorictl --socket /x ev", with_bash_completion) == ["events"]
     assert complete(bed, "mamorictl events --f", with_bash_completion) == ["--follow"]
+    assert complete(bed, "mamorictl inspect --", with_bash_completion) == ["--json"]
     assert "--approved-by" in complete(bed, "mamorictl allow 2-3 --", with_bash_completion)
     # Plugged devices come from sysfs (the testbed's, under umockdev).
     bed.add_usb("0781", "5567", serial="C1", port=12, uevent=False)

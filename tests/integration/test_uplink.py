@@ -25,10 +25,10 @@ def plug_sticks(bed, n, start=0, vendor="0781", product="5567"):
 def test_delivery_and_format(bed, make_agent, collector, pki):
     a = make_agent(main_conf=collector_conf(collector, pki)).start()
     plug_sticks(bed, 3)
-    evs = collector.wait_events(4)
+    evs = collector.wait_events(5)  # agent.started, agent.posture and the three blocks
     by_seq = check_feed(collector.events())
     kinds = [by_seq[s]["kind"] for s in sorted(by_seq)]
-    assert kinds[0] == "agent.started" and kinds.count("usb.blocked") == 3
+    assert kinds[:2] == ["agent.started", "agent.posture"] and kinds.count("usb.blocked") == 3
     r = collector.requests[0]
     assert r["headers"]["Content-Type"] == "application/x-ndjson"
     assert r["client_cn"] == "agent-0001"  # mTLS: the agent presented its certificate
@@ -44,7 +44,7 @@ def test_delivery_and_format(bed, make_agent, collector, pki):
     assert spool_reader.events(spool_dir(a), undelivered_only=True, cursor=a.uplink.cursor) == []
     # mamorid takes the uplink's cursor as its own at its next commit.
     plug_sticks(bed, 1, start=3)
-    collector.wait_events(5)
+    collector.wait_events(6)
     wait_for(lambda: spool_reader.acked(spool_dir(a)) >= top, 5,
              what=f"mamorid's copy of the cursor at {top} or more (it is at {spool_reader.acked(spool_dir(a))})")
 
@@ -58,9 +58,9 @@ def test_collector_down_then_up(bed, make_agent, collector, pki):
     wait_for(lambda: a.uplink.log().count("cannot connect to the collector") >= 2, 10, what="a second failed attempt")
     assert collector.requests == []
     collector.start()
-    collector.wait_events(6, timeout=10)
+    collector.wait_events(7, timeout=10)  # agent.started, agent.posture, five blocks
     by_seq = check_feed(collector.events())
-    assert sorted(by_seq) == list(range(1, 7))
+    assert sorted(by_seq) == list(range(1, 8))
     a.uplink.wait_log("Delivery to the collector restored", 5)
 
 

@@ -33,10 +33,11 @@ def test_413_halves_the_batch_down_to_one_event_then_dead_letters_it(bed, make_a
     a.wait_events("usb.blocked", 3)
     collector.script(413, 413, 413)
     collector.start()
-    wait_for(lambda: len([r for r in collector.requests if r["status"] == 200]) >= 3, 15,
+    wait_for(lambda: len([r for r in collector.requests if r["status"] == 200]) >= 4, 15,
              what="the rest delivered one by one")
     reqs = collector.requests
-    assert [(r["status"], r["count"]) for r in reqs[:3]] == [(413, 4), (413, 2), (413, 1)], \
+    # agent.started, agent.posture and the three blocks
+    assert [(r["status"], r["count"]) for r in reqs[:3]] == [(413, 5), (413, 2), (413, 1)], \
         [(r["status"], r["count"]) for r in reqs]
     assert all(r["count"] == 1 for r in reqs[3:])  # at most as many as the last 413 let through
     # The one event a 413 refused on its own went to the dead-letter directory.
@@ -48,9 +49,9 @@ def test_413_halves_the_batch_down_to_one_event_then_dead_letters_it(bed, make_a
     dead = lines[1]
     assert dead["id"] == reqs[2]["events"][0]["id"]
     delivered = check_feed(collector.events(), allow_gaps={dead["seq"]})
-    assert sorted(delivered) == [s for s in range(1, 5) if s != dead["seq"]]
+    assert sorted(delivered) == [s for s in range(1, 6) if s != dead["seq"]]
     log = a.uplink.log()
-    assert "refused a batch of 4 events as too large (HTTP 413); sending at most 2" in log
+    assert "refused a batch of 5 events as too large (HTTP 413); sending at most 2" in log
     assert "refused a batch of 2 events as too large (HTTP 413); sending at most 1" in log
     assert "with HTTP 413" in log and "moved to" in log
 
@@ -126,14 +127,14 @@ def test_a_delivery_the_spool_cannot_record_is_sent_again(bed, make_agent, colle
         a.start()
         wait_for(lambda: collector.hanging == 1, 10, what="the first batch out")
         held = collector.requests[0]["events"]
-        assert [e["kind"] for e in held] == ["agent.started"]
+        assert [e["kind"] for e in held] == ["agent.started", "agent.posture"]
         fault_lib.shutdown_fs(state)
         collector.release()  # ...and the collector takes it: 200
-        a.uplink.wait_log("Cannot record the delivery of events 1-1 in the spool; they will be sent again", 10)
+        a.uplink.wait_log("Cannot record the delivery of events 1-2 in the spool; they will be sent again", 10)
         st = status(a)["uplink"]
         assert st["events_sent"] == 0 and st["failures"] >= 1, st
         assert st["last_error"] == "cannot record the delivery in the spool", st
-        assert [e["id"] for e in collector.events()] == [held[0]["id"]]
+        assert [e["id"] for e in collector.events()] == [e["id"] for e in held]
         a.stop()
         fault_lib.umount(state)
         mounted = False

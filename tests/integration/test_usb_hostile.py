@@ -61,7 +61,7 @@ def check_events_file(agent):
         ev = json.loads(text)
         # nor in any string the JSON holds
         assert not HIDDEN.search(json.dumps(ev, ensure_ascii=False)), text[:300]
-        assert ev["kind"] in ("usb.blocked", "usb.allowed", "agent.started", "agent.stopping"), ev["kind"]
+        assert ev["kind"] in ("usb.blocked", "usb.allowed", "agent.started", "agent.posture", "agent.stopping"), ev["kind"]
     return [json.loads(line) for line in lines]
 
 

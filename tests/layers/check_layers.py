@@ -12,7 +12,7 @@ across the three folders; that is checked too), then:
   (c) a feature folder of agent/ (usb/, lock/, ...) includes only common/, its
       own folder and the interfaces of INTERFACES; anything else of agent/
       (another folder, the top's headers) is a back-reference.
-  (d) only agent/ top (main.c, manager.c, control-reply.c) includes manager.h.
+  (d) only agent/ top (main.c, manager.c, manager-posture.c, control-reply.c) includes manager.h.
   (p) a program folder of agent/ (PROGRAMS: agent/uplink/, mamori-uplink) is
       a program of its own: it includes common/, its own folder and its
       interfaces (report/spool.h) only, and nothing of agent/ (top or
@@ -63,6 +63,8 @@ PURE_MODULES = [
     "sha256",
     "uplink-status",
     "dead-letter-parse",  # agent/uplink/: a dead-letter file read back
+    "posture",
+    "config-site",
     # agent/
     "av-date",
     "cvd-header",
@@ -251,7 +253,7 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, p
     if src[0] == "common" and dst[0] != "common":
         return Violation(rel, line, name, "a", f"common/ includes nothing of {dst[0]}/ ({target})")
     if target == "agent/manager.h" and src != ("agent", None):
-        return Violation(rel, line, name, "d", "only agent/ top (main.c, manager.c, control-reply.c) includes manager.h")
+        return Violation(rel, line, name, "d", "only agent/ top (main.c, manager.c, manager-posture.c, control-reply.c) includes manager.h")
     if pure:
         for banned, chain in banned_reach(tree, rel, memo).items():
             if chain[0] == name:

@@ -17,6 +17,8 @@ static void test_verbs(void **state) {
         assert_int_equal(r.verb, CONTROL_DEVICES);
         assert_int_equal(parse("flush\r", &r), 0);
         assert_int_equal(r.verb, CONTROL_FLUSH);
+        assert_int_equal(parse("inspect", &r), 0);
+        assert_int_equal(r.verb, CONTROL_INSPECT);
         assert_int_equal(parse("events", &r), 0);
         assert_int_equal(r.verb, CONTROL_EVENTS);
         assert_int_equal(r.count, 50);
@@ -33,8 +35,11 @@ static void test_verbs(void **state) {
 
 static void test_refused(void **state) {
         ControlRequest r;
-        const char *bad[] = { "", " ", "Status", "status ", "status 1", "events -1", "events x", "events 1 2",
-                              "events 99999999999999999999999", "events  1", "reboot", "flush now" };
+        const char *bad[] = { "",           " ",          "Status",
+                              "status ",    "status 1",   "events -1",
+                              "events x",   "events 1 2", "events 99999999999999999999999",
+                              "events  1",  "reboot",     "flush now",
+                              "inspect all" };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
                 assert_true(parse(bad[i], &r) < 0);
         assert_int_equal(control_request_parse("stat\0us", 7, &r), -EBADMSG);

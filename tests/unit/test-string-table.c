@@ -13,6 +13,7 @@
 #include "event.h"
 #include "log.h"
 #include "policy.h"
+#include "posture.h"
 #include "retry.h"
 #include "spool.h"
 #include "string-table.h"
@@ -147,9 +148,17 @@ static void test_spool_damage(void **state) {
         CHECK_TO_STRING(spool_damage, SpoolDamage, _SPOOL_DAMAGE_MAX, want, "unknown");
 }
 
+static void test_posture(void **state) {
+        static const char *const verdicts[] = { "ok", "check", "ng" };
+        static const char *const delivery[] = { "not_configured", "not_running", "ok", "failing", "starting" };
+        CHECK_TO_STRING(posture_verdict, PostureVerdict, _POSTURE_VERDICT_MAX, verdicts, NULL);
+        check_round_trip(posture_verdict_from_string, verdicts, ELEMENTSOF(verdicts));
+        CHECK_TO_STRING(posture_delivery_state, PostureDeliveryState, _POSTURE_DELIVERY_MAX, delivery, NULL);
+}
+
 /* The one table without a fallback name: its callers pass only verbs the parser made. */
 static void test_control_verb(void **state) {
-        static const char *const want[] = { "status", "devices", "events", "follow", "flush", "reload" };
+        static const char *const want[] = { "status", "devices", "events", "follow", "flush", "reload", "inspect" };
         CHECK_TO_STRING(control_verb, ControlVerb, _CONTROL_VERB_MAX, want, NULL);
 }
 
@@ -206,13 +215,14 @@ static void test_lookup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_lookup),         cmocka_unit_test(test_lock_tty_action),
-                cmocka_unit_test(test_av_engine),      cmocka_unit_test(test_av_command_output),
-                cmocka_unit_test(test_usb_category),   cmocka_unit_test(test_decision_reason),
-                cmocka_unit_test(test_retry_verdict),  cmocka_unit_test(test_uplink_state),
-                cmocka_unit_test(test_event_severity), cmocka_unit_test(test_av_state),
-                cmocka_unit_test(test_spool_damage),   cmocka_unit_test(test_control_verb),
-                cmocka_unit_test(test_event_kind),     cmocka_unit_test(test_log_level),
+                cmocka_unit_test(test_lookup),       cmocka_unit_test(test_lock_tty_action),
+                cmocka_unit_test(test_av_engine),    cmocka_unit_test(test_av_command_output),
+                cmocka_unit_test(test_usb_category), cmocka_unit_test(test_decision_reason),
+                cmocka_unit_test(test_posture),      cmocka_unit_test(test_retry_verdict),
+                cmocka_unit_test(test_uplink_state), cmocka_unit_test(test_event_severity),
+                cmocka_unit_test(test_av_state),     cmocka_unit_test(test_spool_damage),
+                cmocka_unit_test(test_control_verb), cmocka_unit_test(test_event_kind),
+                cmocka_unit_test(test_log_level),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ _mamorictl()
         cword=$COMP_CWORD
     }
 
-    local commands='status devices allow check-config events flush reload dead-letter'
+    local commands='status devices allow check-config events flush reload dead-letter inspect'
     local global='--socket --json --help --version'
     local verb i
     for ((i = 1; i < cword; i++)); do
@@ -88,6 +88,7 @@ _mamorictl()
                         COMPREPLY=($(compgen -W "$(_mamorictl_dead_letters)" -- "$cur"))
                     fi ;;
             esac ;;
+        inspect) COMPREPLY=($(compgen -W '--json' -- "$cur")) ;;
         allow)
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write --renew --force --config --allow-dir' -- "$cur"))

@@ -24,7 +24,9 @@ static void help(void) {
                "                         when mamorid refuses it (systemctl reload mamori runs it)\n"
                "  dead-letter list       the batches the collector refused for good, kept on this PC\n"
                "  dead-letter resend --all | BATCH...\n"
-               "                         send them again, before anything else (same ids and seqs)\n\n"
+               "                         send them again, before anything else (same ids and seqs)\n"
+               "  inspect                the self-inspection sheet: each clause's checks and a\n"
+               "                         verdict (Japanese under a ja locale; --json)\n\n"
                "Options:\n"
                "     --socket PATH       mamorid's control socket (default %s)\n"
                "     --json              print JSON instead of tables\n"
@@ -47,6 +49,7 @@ static const struct {
         { "flush", verb_flush },
         { "reload", verb_reload },
         { "dead-letter", verb_dead_letter },
+        { "inspect", verb_inspect },
         /* clang-format on */
 };
 
