@@ -93,7 +93,7 @@ __attribute__((visibility("default"))) ssize_t sendmsg(int fd, const struct msgh
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
         static ssize_t (*real)(int, const struct msghdr *, int);
         if (!real)
-                real = (ssize_t (*)(int, const struct msghdr *, int)) dlsym(RTLD_NEXT, "sendmsg");
+                real = (ssize_t(*)(int, const struct msghdr *, int)) dlsym(RTLD_NEXT, "sendmsg");
         last_sendmsg_ns = now_ns();
         return real(fd, msg, flags);
 }
@@ -139,12 +139,11 @@ static void build_testbed(Bench *b) {
         b->tb = umockdev_testbed_new();
         b->root = umockdev_testbed_get_root_dir(b->tb);
         add_from_string(b, "P: /devices/0000:00:14.0\nE: SUBSYSTEM=pci\nA: vendor=0x8086\n");
-        add_from_string(b,
-                        "P: /devices/0000:00:14.0/usb2\n"
-                        "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: BUSNUM=002\nE: DEVNUM=001\n"
-                        "A: idVendor=1d6b\nA: idProduct=0003\nA: bDeviceClass=09\nA: authorized=1\n"
-                        "A: authorized_default=1\nA: interface_authorized_default=1\nA: busnum=2\nA: devnum=1\n"
-                        "A: bConfigurationValue=1\nA: product=xHCI Host Controller\n");
+        add_from_string(b, "P: /devices/0000:00:14.0/usb2\n"
+                           "E: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: BUSNUM=002\nE: DEVNUM=001\n"
+                           "A: idVendor=1d6b\nA: idProduct=0003\nA: bDeviceClass=09\nA: authorized=1\n"
+                           "A: authorized_default=1\nA: interface_authorized_default=1\nA: busnum=2\nA: devnum=1\n"
+                           "A: bConfigurationValue=1\nA: product=xHCI Host Controller\n");
         snprintf(p, sizeof p, "%s/sys/bus/usb", b->root);
         if (g_mkdir_with_parents(p, 0755) < 0)
                 die("mkdir %s: %m", p);
@@ -410,7 +409,11 @@ static size_t count_spooled(const char *spool_dir) {
                         size_t rsz;
                         if (spool_record_decode(buf + off, got - off, &r, &rsz) != SPOOL_DECODE_OK)
                                 break;
-                        n++;
+                        /* agent.posture comes at start and again once the modules' first
+                         * readings are in: not a plug's event, so not counted. */
+                        if (!memmem(r.json, r.json_len, "\"kind\":\"agent.posture\"",
+                                    strlen("\"kind\":\"agent.posture\"")))
+                                n++;
                         off += rsz;
                 }
                 free(buf);
@@ -535,13 +538,27 @@ int main(int argc, char *argv[]) {
 
         while ((c = getopt_long(argc, argv, "m:p:c:ksh", options, NULL)) >= 0)
                 switch (c) {
-                case 'm': b.mamorid = optarg; break;
-                case 'p': plugs = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 'c': cycles = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 'k': keep = true; break;
-                case 's': smoke = true; break;
-                case 'T': use_tmpfs = false; break;
-                case 'C': conf_extra = optarg; break;
+                case 'm':
+                        b.mamorid = optarg;
+                        break;
+                case 'p':
+                        plugs = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'c':
+                        cycles = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'k':
+                        keep = true;
+                        break;
+                case 's':
+                        smoke = true;
+                        break;
+                case 'T':
+                        use_tmpfs = false;
+                        break;
+                case 'C':
+                        conf_extra = optarg;
+                        break;
                 case 'h':
                         printf("Usage: %s [--mamorid PATH] [--plugs N] [--cycles N] [--keep] [--smoke] [--no-tmpfs]\n"
                                "          [--conf-extra FILE]\n"
@@ -550,7 +567,8 @@ int main(int argc, char *argv[]) {
                                "to mamorid's configuration (bench_usb_collector.py gives a collector).\n",
                                argv[0]);
                         return 0;
-                default: return 2;
+                default:
+                        return 2;
                 }
         if (plugs < 2)
                 die("--plugs must be at least 2");
@@ -638,8 +656,9 @@ int main(int argc, char *argv[]) {
                         m = read_mem(b.pid);
                         char what[64];
                         m_max.rss_kib = m.rss_kib > m_max.rss_kib ? m.rss_kib : m_max.rss_kib;
-                        m_max.private_dirty_kib = m.private_dirty_kib > m_max.private_dirty_kib ? m.private_dirty_kib
-                                                                                              : m_max.private_dirty_kib;
+                        m_max.private_dirty_kib = m.private_dirty_kib > m_max.private_dirty_kib
+                                                          ? m.private_dirty_kib
+                                                          : m_max.private_dirty_kib;
                         if (i + 1 == 1000)
                                 m_1000 = m;
                         snprintf(what, sizeof what, "after %u cycles", i + 1);
@@ -651,8 +670,7 @@ int main(int argc, char *argv[]) {
                m_end.rss_kib - m_warm.rss_kib, m_end.private_dirty_kib - m_warm.private_dirty_kib);
         if (cycles > 1000)
                 printf("  growth over the last %u cycles (after 1000 of warm-up): Rss %+ld KiB, Private_Dirty %+ld KiB\n",
-                       cycles - 1000, m_end.rss_kib - m_1000.rss_kib,
-                       m_end.private_dirty_kib - m_1000.private_dirty_kib);
+                       cycles - 1000, m_end.rss_kib - m_1000.rss_kib, m_end.private_dirty_kib - m_1000.private_dirty_kib);
 
         stopped = stop_mamorid(&b);
         snprintf(events, sizeof events, "%s/state/spool", b.dir);
@@ -661,7 +679,7 @@ int main(int argc, char *argv[]) {
                 printf("\nevents still in the spool at stop: %zu of %u usb.blocked + agent.started + agent.stopping\n",
                        n_events, next + 2);
         else
-                printf("\nevents recorded: %zu (expected %u usb.blocked + agent.started + agent.stopping)\n",
+                printf("\nevents recorded: %zu (expected %u usb.blocked + agent.started + agent.stopping; agent.posture not counted)\n",
                        n_events, next + 2);
         if (!stopped || (!conf_extra && n_events != next + 2)) {
                 keep = true;
@@ -676,8 +694,10 @@ int main(int argc, char *argv[]) {
                 printf("\ntargets: p99 <= 1 ms: %s at normal priority (%.3f ms), %s at real-time priority (%.3f ms);\n"
                        "         Private_Dirty <= 4 MiB: %s (max %ld KiB); flat after warm-up (<= 16 KiB): %s\n",
                        p99_normal <= 1.0 ? "met" : "MISSED", p99_normal,
-                       p99_rt < 0 ? "not run" : p99_rt <= 1.0 ? "met" : "MISSED", p99_rt,
-                       mem_ok ? "met" : "MISSED", m_max.private_dirty_kib, flat ? "met" : "MISSED");
+                       p99_rt < 0      ? "not run"
+                       : p99_rt <= 1.0 ? "met"
+                                       : "MISSED",
+                       p99_rt, mem_ok ? "met" : "MISSED", m_max.private_dirty_kib, flat ? "met" : "MISSED");
                 ok = ok && (p99_normal <= 1.0 || (p99_rt >= 0 && p99_rt <= 1.0)) && mem_ok && flat;
         }
         if (keep)
@@ -687,8 +707,7 @@ int main(int argc, char *argv[]) {
                 b.tb = NULL;
                 (void) umount2(tmpfs, MNT_DETACH);
                 (void) rmdir(tmpfs);
-        }
-        else
+        } else
                 (void) nftw(b.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(lat);
         if (!keep && b.tb)
