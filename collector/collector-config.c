@@ -111,8 +111,8 @@ static int parse_listen(const char *s, CollectorListen *l) {
 }
 
 /* Reads a file the config names, reporting on the key's line. */
-static int read_named(ConfigContext *ctx, const config_setting_t *group, const char *key, const char *path,
-                      size_t max, TrustFlags flags, char **ret, size_t *ret_len) {
+static int read_named(ConfigContext *ctx, const config_setting_t *group, const char *key, const char *path, size_t max,
+                      TrustFlags flags, char **ret, size_t *ret_len) {
         _cleanup_free_ char *why = NULL;
         int r = trust_read_file(path, max, flags, ret, ret_len, &why);
         if (r == -ENOMEM)
@@ -127,8 +127,7 @@ static int read_named(ConfigContext *ctx, const config_setting_t *group, const c
 
 /* A token file: one token a line (rotation: old and new side by side);
  * blank lines and '#' comments skipped. */
-static int read_tokens(ConfigContext *ctx, const config_setting_t *group, const char *key, char ***ret,
-                       size_t *ret_n) {
+static int read_tokens(ConfigContext *ctx, const config_setting_t *group, const char *key, char ***ret, size_t *ret_n) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         size_t len = 0, n = 0;
         char **v;
@@ -202,8 +201,8 @@ static int get_uint(ConfigContext *ctx, config_setting_t *g, const char *key, lo
         return KEEP(r, *err);
 }
 
-static int get_size(ConfigContext *ctx, config_setting_t *g, const char *key, long long min, long long max,
-                    size_t *ret, int *err) {
+static int get_size(ConfigContext *ctx, config_setting_t *g, const char *key, long long min, long long max, size_t *ret,
+                    int *err) {
         long long v;
         int r;
         if (!g)
@@ -334,12 +333,12 @@ static int parse_tls(ConfigContext *ctx, config_setting_t *root, CollectorConfig
                              "'require_name_match' needs 'client_ca_file' (client certificates)");
                 KEEP(-EINVAL, *err);
         }
-        if (c->cert_file && (r = read_named(ctx, g, "cert_file", c->cert_file, TLS_FILE_MAX, 0, &c->cert_pem,
-                                            &c->cert_len)) < 0)
+        if (c->cert_file &&
+            (r = read_named(ctx, g, "cert_file", c->cert_file, TLS_FILE_MAX, 0, &c->cert_pem, &c->cert_len)) < 0)
                 if (KEEP(r, *err) < 0)
                         return -ENOMEM;
-        if (c->key_file && (r = read_named(ctx, g, "key_file", c->key_file, TLS_FILE_MAX, TRUST_SECRET, &c->key_pem,
-                                           &c->key_len)) < 0)
+        if (c->key_file &&
+            (r = read_named(ctx, g, "key_file", c->key_file, TLS_FILE_MAX, TRUST_SECRET, &c->key_pem, &c->key_len)) < 0)
                 if (KEEP(r, *err) < 0)
                         return -ENOMEM;
         if (c->client_ca_file && (r = read_named(ctx, g, "client_ca_file", c->client_ca_file, TLS_FILE_MAX, 0,
@@ -398,10 +397,17 @@ static int parse_storage(ConfigContext *ctx, config_setting_t *root, CollectorCo
 }
 
 static int parse_limits(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
-        static const char *const keys[] = { "max_body_bytes", "max_decompressed_bytes", "max_ratio",
-                                            "max_line_bytes", "max_events",             "max_connections",
-                                            "per_host_rate",  "per_host_burst",         "connection_timeout_sec",
-                                            "workers",        NULL };
+        static const char *const keys[] = { "max_body_bytes",
+                                            "max_decompressed_bytes",
+                                            "max_ratio",
+                                            "max_line_bytes",
+                                            "max_events",
+                                            "max_connections",
+                                            "per_host_rate",
+                                            "per_host_burst",
+                                            "connection_timeout_sec",
+                                            "workers",
+                                            NULL };
         config_setting_t *g = get_group(ctx, root, "limits", err);
         CollectorLimits *l = &c->limits;
         if (!g)
@@ -422,8 +428,9 @@ static int parse_limits(ConfigContext *ctx, config_setting_t *root, CollectorCon
 }
 
 static int parse_findings(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
-        static const char *const keys[] = { "silent_margin_sec",     "stopped_after_sec",     "gap_grace_sec",
-                                            "late_heartbeat_sec",    "sweep_interval_sec",    "current_policy_hashes",
+        static const char *const keys[] = { "silent_margin_sec",     "stopped_after_sec",
+                                            "gap_grace_sec",         "late_heartbeat_sec",
+                                            "sweep_interval_sec",    "current_policy_hashes",
                                             "current_agent_version", NULL };
         config_setting_t *g = get_group(ctx, root, "findings", err);
         FindingsConfig *f = &c->findings;
@@ -453,7 +460,7 @@ static int parse_findings(ConfigContext *ctx, config_setting_t *root, CollectorC
 }
 
 static int parse_retention(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
-        static const char *const keys[] = { "info_days", "low_days",      "medium_days", "high_days",
+        static const char *const keys[] = { "info_days",     "low_days",      "medium_days", "high_days",
                                             "critical_days", "findings_days", "hour",        NULL };
         config_setting_t *g = get_group(ctx, root, "retention", err);
         RetentionConfig *r = &c->retention;
@@ -476,7 +483,7 @@ int collector_config_load_string(const char *path, const char *text, size_t len,
                                  ConfigErrors *errors) {
         _cleanup_(config_free_wrap) config_t cfg;
         ConfigContext ctx = { .errors = errors, .file = path };
-        static const char *const keys[] = { "listen", "tls",      "auth",      "storage", "limits",
+        static const char *const keys[] = { "listen",   "tls",       "auth",   "storage", "limits",
                                             "findings", "retention", "export", NULL };
         CollectorConfig *c;
         config_setting_t *root, *g;

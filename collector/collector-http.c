@@ -27,8 +27,8 @@
 
 #define CONN_NAMES_MAX 16
 #define CONN_NAME_MAX 256
-#define CONNECTION_HEADROOM 16   /* past max_connections: answered 503 by us, beyond that MHD refuses */
-#define RATELIMIT_SENDERS 65536  /* senders remembered by the rate limit */
+#define CONNECTION_HEADROOM 16  /* past max_connections: answered 503 by us, beyond that MHD refuses */
+#define RATELIMIT_SENDERS 65536 /* senders remembered by the rate limit */
 #define RETRY_AFTER_BUSY "5"
 #define RETRY_AFTER_CONNECTIONS "2"
 
@@ -589,8 +589,7 @@ static enum MHD_Result finish_batch(CollectorServer *s, struct MHD_Connection *m
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
         CollectorServer *s = cls;
         Request *rq = *con_cls;
 
@@ -747,8 +746,8 @@ static int start_daemon(CollectorServer *s, const CollectorConfig *cfg, const Co
 #undef OPT
         *ret = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
         if (!*ret)
-                return log_error_errno(EADDRNOTAVAIL, "Cannot listen on %s (address in use, or the TLS files unusable).",
-                                       l->text);
+                return log_error_errno(EADDRNOTAVAIL,
+                                       "Cannot listen on %s (address in use, or the TLS files unusable).", l->text);
         log_info("Listening on %s%s.", l->text, cfg->client_ca_pem ? " (client certificates verified)" : "");
         return 0;
 }

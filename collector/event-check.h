@@ -17,16 +17,16 @@ typedef struct json_object json_object;
 #define EVENT_CHECK_DEPTH 16 /* nesting of the line's JSON */
 
 typedef struct CheckedEvent {
-        StoreEvent ev;        /* its strings point into root, id, machine_id */
-        json_object *root;    /* owned: json_object_put() by event_check_done() */
-        char id[37];          /* lower-cased */
-        char machine_id[33];  /* lower-cased */
+        StoreEvent ev;       /* its strings point into root, id, machine_id */
+        json_object *root;   /* owned: json_object_put() by event_check_done() */
+        char id[37];         /* lower-cased */
+        char machine_id[33]; /* lower-cased */
 } CheckedEvent;
 
 typedef enum EventCheckResult {
         EVENT_CHECK_OK = 0,
-        EVENT_CHECK_NOT_JSON = 1,   /* not a JSON object at all */
-        EVENT_CHECK_INVALID = 2,    /* a JSON object, but not a valid mamori event */
+        EVENT_CHECK_NOT_JSON = 1, /* not a JSON object at all */
+        EVENT_CHECK_INVALID = 2,  /* a JSON object, but not a valid mamori event */
 } EventCheckResult;
 
 /* Checks line (len bytes, no newline; need not be NUL-terminated).

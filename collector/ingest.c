@@ -230,11 +230,13 @@ int ingest_check(Ingest *in, const IngestIdentity *id, IngestBatch *ret) {
                 char *reason = b.reasons[b.n_rejected];
                 int r;
 
-                *rj = (StoreRejected){ .line_no = i + 1, .reason = reason, .raw = text,
-                                       .raw_len = MIN(l->kept, (size_t) INGEST_RAW_MAX), .line_len = l->len };
+                *rj = (StoreRejected){ .line_no = i + 1,
+                                       .reason = reason,
+                                       .raw = text,
+                                       .raw_len = MIN(l->kept, (size_t) INGEST_RAW_MAX),
+                                       .line_len = l->len };
                 if (l->len > in->limits.max_line_bytes) {
-                        snprintf(reason, EVENT_CHECK_REASON_MAX, "line longer than %zu bytes",
-                                 in->limits.max_line_bytes);
+                        snprintf(reason, EVENT_CHECK_REASON_MAX, "line longer than %zu bytes", in->limits.max_line_bytes);
                         b.n_rejected++;
                         continue;
                 }

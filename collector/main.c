@@ -40,9 +40,11 @@ static void help(void) {
 static int parse_argv(CollectorMain *m, int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_LOG_LEVEL };
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },  { "check-config", no_argument, NULL, ARG_CHECK },
+                { "config", required_argument, NULL, 'c' },
+                { "check-config", no_argument, NULL, ARG_CHECK },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, ARG_VERSION },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         int c;
