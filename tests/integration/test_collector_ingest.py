@@ -355,3 +355,16 @@ def test_refused_reload_keeps_running_config(daemon, cpki):
     assert c.post(ndjson([event(3)]))[0] == 401
     assert c.post(ndjson([event(3)]), token="rotated-token-0123456789abcdef")[0] == 200
     assert c.export(token=EXPORT_TOKEN)[0] == 200
+
+
+def test_documented_examples_are_stored(daemon):
+    # every example event of docs/events.md is a valid event for the collector
+    import re
+    src = os.environ.get("MAMORI_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+    text = open(os.path.join(src, "docs", "events.md"), encoding="utf-8").read()
+    examples = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    examples = [e for e in examples if isinstance(e, dict) and "kind" in e]
+    assert len(examples) >= 10
+    c = daemon()
+    st, _, ans = c.post(ndjson(examples))
+    assert st == 200 and answer(ans) == {"stored": len(examples), "duplicates": 0, "rejected": 0}, ans
