@@ -94,6 +94,24 @@ static int load(const char *path, CollectorConfig **ret) {
         return r;
 }
 
+/* The database once before listening: the schema is created or migrated by
+ * one connection, not by the first requests of every worker at once; a store
+ * that cannot work at all (a path it may not write) stops the start. One
+ * that is only unreachable now (PostgreSQL down) does not: the batches get
+ * 503 until it is back. */
+static int check_store(const CollectorConfig *cfg) {
+        _cleanup_store_ Store *st = NULL;
+        int r = store_open(&cfg->store, &cfg->findings, &st);
+        if (r == -EBUSY || r == -EAGAIN || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ENOTCONN) {
+                log_warning_errno(r, "The database cannot be reached now (batches get 503 until it can): %m");
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the %s database: %m",
+                                       cfg->store.backend == STORE_SQLITE ? "SQLite" : "PostgreSQL");
+        return 0;
+}
+
 static void reload(CollectorServer *srv, const char *path) {
         _cleanup_collector_config_ CollectorConfig *old = collector_server_get_config(srv);
         CollectorConfig *cfg = NULL;
@@ -149,6 +167,9 @@ int main(int argc, char *argv[]) {
                 printf("%s: OK\n", m.config_path);
                 return 0;
         }
+        r = check_store(cfg);
+        if (r < 0)
+                return 1;
         r = collector_server_start(cfg, &srv);
         if (r < 0)
                 return 1;
