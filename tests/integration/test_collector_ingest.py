@@ -374,3 +374,13 @@ def test_documented_examples_are_stored(daemon):
     c = daemon()
     st, _, ans = c.post(ndjson(examples))
     assert st == 200 and answer(ans) == {"stored": len(examples), "duplicates": 0, "rejected": 0}, ans
+
+
+def test_export_by_client_certificate(daemon, cpki):
+    # without an export token, a client certificate of the CA reads the export
+    c = daemon(export=False)
+    assert c.post(ndjson([event(1)]))[0] == 200
+    st, h, lines = c.export(token=None)
+    assert st == 200 and [e["seq"] for e in lines if e["kind"] == "agent.heartbeat"] == [1]
+    assert "X-Mamori-Cursor" in h
+    assert tls_refused_or(c, 403, cpki["other_client"])
