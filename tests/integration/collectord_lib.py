@@ -59,7 +59,7 @@ def ndjson(events):
     return b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in events)
 
 
-def conf_text(d, pki, port, limits=None, tls=None, tokens=True, export=True, findings=None):
+def conf_text(d, pki, port, limits=None, tls=None, tokens=True, export=True, findings=None, listen=None):
     lim = {"max_connections": 64, "connection_timeout_sec": 15, "workers": 2, "per_host_rate": 1000.0,
            "per_host_burst": 1000}
     lim.update(limits or {})
@@ -74,7 +74,8 @@ def conf_text(d, pki, port, limits=None, tls=None, tokens=True, export=True, fin
             return json.dumps(v)
         return repr(v)
 
-    out = [f'listen = [ "127.0.0.1:{port}" ];', "tls = {"]
+    addrs = listen or [f"127.0.0.1:{port}"]
+    out = ["listen = [ " + ", ".join(json.dumps(a) for a in addrs) + " ];", "tls = {"]
     out += [f"  {k} = {val(v)};" for k, v in t.items() if v is not None]
     out.append("};")
     if tokens:

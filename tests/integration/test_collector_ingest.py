@@ -384,3 +384,24 @@ def test_export_by_client_certificate(daemon, cpki):
     assert st == 200 and [e["seq"] for e in lines if e["kind"] == "agent.heartbeat"] == [1]
     assert "X-Mamori-Cursor" in h
     assert tls_refused_or(c, 403, cpki["other_client"])
+
+
+def test_listens_on_every_address(tmp_path, cpki):
+    import http.client
+    from collectord_lib import free_port
+    c = Collectord(tmp_path / "v6", cpki)
+    v6 = free_port()
+    c.write_conf(listen=[f"127.0.0.1:{c.port}", f"[::1]:{v6}"])
+    c.start()
+    try:
+        assert c.post(ndjson([event(1)]))[0] == 200
+        ctx = c.context()
+        ctx.check_hostname = False
+        conn = http.client.HTTPSConnection("::1", v6, context=ctx, timeout=30)
+        conn.request("POST", "/v1/events", body=ndjson([event(2)]),
+                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"})
+        r = conn.getresponse()
+        assert r.status == 200, r.read()
+        conn.close()
+    finally:
+        c.stop()
