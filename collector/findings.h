@@ -35,7 +35,7 @@ typedef struct HostState {
         char host_name[256];
         char agent_version[64];
         char policy_hash[65];
-        char cert_fingerprint[65];           /* first certificate seen for this machine_id */
+        char cert_fingerprint[65]; /* first certificate seen for this machine_id */
         int64_t first_seen_us, last_seen_us; /* arrival (collector clock) */
         int64_t last_event_time_us;          /* the newest event's own time */
         uint64_t max_seq;                    /* highest seq stored */
@@ -43,12 +43,12 @@ typedef struct HostState {
         unsigned heartbeat_interval_sec;     /* from the last agent.heartbeat; 0 = unknown */
         char last_kind[64];                  /* kind of the highest seq */
         bool fail_closed;
-        bool silent; /* an open host.silent */
+        bool silent;                         /* an open host.silent */
         int64_t silent_since_us;
-        bool stopped;         /* an open host.stopped */
-        int64_t stopping_us;  /* arrival time of the last agent.stopping, 0 if none pending */
-        uint64_t spool_depth; /* from the last heartbeat */
-        int64_t due_us;       /* next time findings_on_timer() has work; 0 = none */
+        bool stopped;                        /* an open host.stopped */
+        int64_t stopping_us;                 /* arrival time of the last agent.stopping, 0 if none pending */
+        uint64_t spool_depth;                /* from the last heartbeat */
+        int64_t due_us;                      /* next time findings_on_timer() has work; 0 = none */
         SeqRange gaps[FINDINGS_MAX_GAPS];
         size_t n_gaps;
 } HostState;
@@ -105,5 +105,5 @@ void findings_on_timer(const FindingsConfig *c, HostState *h, int64_t now_us, Fi
  * id, seq 0, time, kind "collector.<finding kind>", severity, host, agent
  * {name "mamori-collector"}, message, finding {...}). Writes a NUL-terminated
  * JSON line into buf; returns its length or -ENOBUFS. */
-int findings_event_json(const FindingChange *f, const HostState *h, const char *event_id, int64_t now_us, char *buf,
-                        size_t size);
+int findings_event_json(const FindingChange *f, const HostState *h, const char *event_id, int64_t now_us,
+                        char *buf, size_t size);

@@ -22,8 +22,8 @@ typedef enum StoreBackend {
 
 typedef struct StoreConfig {
         StoreBackend backend;
-        char *sqlite_path;        /* STORE_SQLITE: the database file (WAL beside it) */
-        char *pg_conninfo;        /* STORE_POSTGRES: a libpq conninfo string (read from a file of root's) */
+        char *sqlite_path;  /* STORE_SQLITE: the database file (WAL beside it) */
+        char *pg_conninfo;  /* STORE_POSTGRES: a libpq conninfo string (read from a file of root's) */
         unsigned busy_timeout_ms; /* how long a write may wait for the database before -EBUSY (503) */
 } StoreConfig;
 
@@ -42,13 +42,13 @@ typedef struct StoreEvent {
         uint64_t seq;           /* >= 1 */
         int64_t time_us;        /* the event's own time, µs since the epoch (UTC) */
         const char *kind;
-        const char *severity; /* info, low, medium, high, critical */
+        const char *severity;   /* info, low, medium, high, critical */
         const char *host_name;
         const char *agent_version;
         const char *policy_hash;
         const char *policy_ref, *user_name;
         const char *device_vendor, *device_product, *device_serial;
-        const char *json; /* the whole line as received (no newline) */
+        const char *json;       /* the whole line as received (no newline) */
         size_t json_len;
         uint8_t content_hash[32]; /* SHA-256 of json: an id reused with other content is tampering */
 } StoreEvent;
@@ -56,12 +56,12 @@ typedef struct StoreEvent {
 /* A line that is not a valid mamori event: kept raw, with the reason,
  * visible to the team; the rest of the batch is stored. */
 typedef struct StoreRejected {
-        size_t line_no;         /* 1-based line of the batch */
-        const char *reason;     /* e.g. "not JSON", "seq missing", "line longer than 65536 bytes" */
-        const char *machine_id; /* when the line named one that checks out, else NULL */
-        const char *raw;        /* at most the first 4 KiB of the line (raw_len says how much) */
+        size_t line_no;           /* 1-based line of the batch */
+        const char *reason;       /* e.g. "not JSON", "seq missing", "line longer than 65536 bytes" */
+        const char *machine_id;   /* when the line named one that checks out, else NULL */
+        const char *raw;          /* at most the first 4 KiB of the line (raw_len says how much) */
         size_t raw_len;
-        size_t line_len; /* the whole line's length */
+        size_t line_len;          /* the whole line's length */
 } StoreRejected;
 
 typedef struct StoreBatch {
