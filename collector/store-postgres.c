@@ -163,12 +163,23 @@ static int pg_errno(Store *s, const PGresult *res) {
         return -EIO;
 }
 
+/* libpq's messages end in a newline and may span lines: one line for the log. */
+static const char *pg_message(const char *m, char *buf, size_t size) {
+        snprintf(buf, size, "%s", m ?: "");
+        for (char *p = buf; *p; p++)
+                if (*p == '\n' || *p == '\t')
+                        *p = ' ';
+        for (size_t n = strlen(buf); n > 0 && buf[n - 1] == ' '; n--)
+                buf[n - 1] = 0;
+        return buf;
+}
+
 /* The one place a database error is logged. */
 static int pg_fail(Store *s, const PGresult *res, const char *what) {
         int r = pg_errno(s, res);
-        const char *msg = res ? PQresultErrorMessage(res) : NULL;
-        if (!msg || !*msg)
-                msg = PQerrorMessage(s->conn);
+        const char *m = res ? PQresultErrorMessage(res) : NULL;
+        char msg[512];
+        pg_message(m && *m ? m : PQerrorMessage(s->conn), msg, sizeof msg);
         if (r == -EBUSY || r == -EAGAIN)
                 return log_debug_errno(r, "PostgreSQL: %s: %s", what, msg);
         if (r == -ENOTCONN)
@@ -177,8 +188,8 @@ static int pg_fail(Store *s, const PGresult *res, const char *what) {
 }
 
 static int pg_exec_params(Store *s, const char *sql, const Params *p, ExecStatusType expect, PGresult **ret) {
-        PGresult *res = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-                                     p ? p->fmt : NULL, 0);
+        /* Without parameters: the simple protocol, which takes several statements (the schema). */
+        PGresult *res = p ? PQexecParams(s->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0) : PQexec(s->conn, sql);
         if (!res || PQresultStatus(res) != expect) {
                 int r = pg_fail(s, res, sql);
                 PQclear(res);
@@ -220,8 +231,11 @@ static int pg_ready(Store *s) {
                 s->conn = PQconnectdb(s->conninfo);
         if (!s->conn)
                 return log_oom();
-        if (PQstatus(s->conn) != CONNECTION_OK)
-                return log_warning_errno(ECONNREFUSED, "PostgreSQL: cannot connect: %s", PQerrorMessage(s->conn));
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+                char msg[512];
+                return log_warning_errno(ECONNREFUSED, "PostgreSQL: cannot connect: %s",
+                                         pg_message(PQerrorMessage(s->conn), msg, sizeof msg));
+        }
         s->n_months = 0; /* partitions may have come and gone meanwhile */
         char sql[128];
         snprintf(sql, sizeof sql, "SET lock_timeout = %u; SET synchronous_commit = on; SET client_min_messages = warning",

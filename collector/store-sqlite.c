@@ -838,6 +838,7 @@ int store_sqlite_open(const StoreConfig *cfg, const FindingsConfig *fc, Store **
         if (strcasecmp(col_text(st, 0), "wal") != 0)
                 return log_error_errno(EIO, "SQLite: %s cannot be put in WAL mode (journal mode %s).", cfg->sqlite_path,
                                        col_text(st, 0));
+        sqlite3_finalize(TAKE_PTR(st)); /* a statement in progress would hold back COMMIT */
         int r = sqlite_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
         if (r < 0)
                 return r;
