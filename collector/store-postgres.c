@@ -357,6 +357,114 @@ static int pg_ensure_partition(Store *s, int64_t t_us) {
         return 0;
 }
 
+/* ---- pipelines ----
+ * A batch costs a few round trips, not a few per event: the statements of
+ * each step go out in libpq's pipeline mode (PostgreSQL 14's client; any
+ * server), in chunks of STORE_PG_PIPE_CHUNK so that neither side's socket
+ * buffer fills while the other is still sending. */
+
+#define STORE_PG_PIPE_CHUNK 256
+
+typedef struct PgPipe {
+        Store *s;
+        bool keep;      /* keep every result (in order), else only check them */
+        PGresult **res; /* keep: one per statement sent */
+        size_t n, allocated;
+        size_t in_flight; /* sent, not yet read */
+        int error;        /* the first error */
+} PgPipe;
+
+static void pg_pipe_done(PgPipe *p) {
+        for (size_t i = 0; i < p->n; i++)
+                PQclear(p->res[i]);
+        free(p->res);
+        p->res = NULL;
+        p->n = p->allocated = 0;
+}
+
+/* Reads the results of what is in flight, up to the sync point. */
+static int pg_pipe_drain(PgPipe *p) {
+        Store *s = p->s;
+        if (p->in_flight == 0)
+                return p->error;
+        if (PQpipelineSync(s->conn) != 1) {
+                p->in_flight = 0;
+                return p->error = pg_fail(s, NULL, "pipeline sync");
+        }
+        for (; p->in_flight > 0; p->in_flight--) {
+                PGresult *res = PQgetResult(s->conn);
+                if (!res) {
+                        p->in_flight = 0;
+                        if (p->error >= 0)
+                                p->error = pg_fail(s, NULL, "pipeline");
+                        return p->error;
+                }
+                ExecStatusType st = PQresultStatus(res);
+                if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && p->error >= 0) {
+                        if (st != PGRES_PIPELINE_ABORTED)
+                                p->error = pg_fail(s, res, "pipeline");
+                        else
+                                p->error = -EIO;
+                }
+                if (p->keep && p->error >= 0) {
+                        if (p->n == p->allocated) {
+                                size_t n = MAX(p->allocated * 2, (size_t) 64);
+                                PGresult **a = reallocarray(p->res, n, sizeof *a);
+                                if (!a) {
+                                        PQclear(res);
+                                        p->error = log_oom();
+                                        continue;
+                                }
+                                p->res = a;
+                                p->allocated = n;
+                        }
+                        p->res[p->n++] = res;
+                } else
+                        PQclear(res);
+                /* The end of this statement's results. */
+                while ((res = PQgetResult(s->conn)))
+                        PQclear(res);
+        }
+        PGresult *sync = PQgetResult(s->conn);
+        if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+                if (p->error >= 0)
+                        p->error = pg_fail(s, sync, "pipeline sync");
+        }
+        PQclear(sync);
+        return p->error;
+}
+
+static int pg_pipe_begin(Store *s, PgPipe *p, bool keep) {
+        *p = (PgPipe){ .s = s, .keep = keep };
+        if (PQenterPipelineMode(s->conn) != 1)
+                return pg_fail(s, NULL, "pipeline mode");
+        return 0;
+}
+
+/* Drains, leaves pipeline mode; returns the first error. */
+static int pg_pipe_end(PgPipe *p) {
+        int r = pg_pipe_drain(p);
+        if (PQpipelineStatus(p->s->conn) != PQ_PIPELINE_OFF && PQexitPipelineMode(p->s->conn) != 1 && r >= 0)
+                r = pg_fail(p->s, NULL, "pipeline end");
+        return r;
+}
+
+static void pg_pipe_send_fmt(PgPipe *p, const char *sql, const Params *q, int result_format) {
+        if (p->error < 0)
+                return;
+        if (PQsendQueryParams(p->s->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
+                              q ? q->fmt : NULL, result_format) != 1) {
+                p->error = pg_fail(p->s, NULL, sql);
+                return;
+        }
+        if (++p->in_flight >= STORE_PG_PIPE_CHUNK)
+                (void) pg_pipe_drain(p);
+}
+
+static void pg_pipe_send(PgPipe *p, const char *sql, const Params *q) {
+        pg_pipe_send_fmt(p, sql, q, 0);
+}
+
 /* ---- hosts ---- */
 
 static void host_from_row(const PGresult *res, int row, HostState *h) {
@@ -382,16 +490,10 @@ static void host_from_row(const PGresult *res, int row, HostState *h) {
         h->due_us = get_int(res, row, 18);
 }
 
-static int pg_gaps_load(Store *s, HostState *h) {
-        Params p = {};
-        p_text(&p, h->machine_id);
-        _cleanup_pgresult_ PGresult *res = NULL;
-        int r = pg_query(s,
-                         "SELECT first_seq, last_seq, seen_at, explained FROM gaps WHERE machine_id = $1 "
-                         "ORDER BY first_seq",
-                         &p, &res);
-        if (r < 0)
-                return r;
+static const char gaps_sql[] = "SELECT first_seq, last_seq, seen_at, explained FROM gaps WHERE machine_id = $1 "
+                               "ORDER BY first_seq";
+
+static void gaps_from_result(const PGresult *res, HostState *h) {
         h->n_gaps = 0;
         for (int i = 0; i < PQntuples(res) && h->n_gaps < FINDINGS_MAX_GAPS; i++)
                 h->gaps[h->n_gaps++] = (SeqRange){
@@ -400,27 +502,49 @@ static int pg_gaps_load(Store *s, HostState *h) {
                         .seen_us = get_int(res, i, 2),
                         .explained = get_int(res, i, 3) != 0,
                 };
+}
+
+static int pg_gaps_load(Store *s, HostState *h) {
+        Params p = {};
+        p_text(&p, h->machine_id);
+        _cleanup_pgresult_ PGresult *res = NULL;
+        int r = pg_query(s, gaps_sql, &p, &res);
+        if (r < 0)
+                return r;
+        gaps_from_result(res, h);
         return 0;
 }
 
-/* Creates the row if new and locks it until the transaction ends. */
-static int pg_host_lock(Store *s, const char *machine_id, HostState *h) {
-        Params p = {};
-        p_text(&p, machine_id);
-        int r = pg_command(s, "INSERT INTO hosts (machine_id) VALUES ($1) ON CONFLICT (machine_id) DO NOTHING", &p, NULL);
+/* Creates the rows of new hosts and locks every host row of the batch until
+ * the transaction ends, in machine_id order (the same order in every
+ * instance: no deadlock between them). */
+static int pg_hosts_lock(Store *s, char **ids, size_t n, HostState *hosts) {
+        PgPipe p;
+        int r = pg_pipe_begin(s, &p, true);
         if (r < 0)
                 return r;
-        _cleanup_pgresult_ PGresult *res = NULL;
-        r = pg_query(s, "SELECT " HOST_COLUMNS " FROM hosts WHERE machine_id = $1 FOR UPDATE", &p, &res);
-        if (r < 0)
-                return r;
-        if (PQntuples(res) != 1)
-                return log_error_errno(EIO, "PostgreSQL: the host row of %s vanished.", machine_id);
-        host_from_row(res, 0, h);
-        return pg_gaps_load(s, h);
+        for (size_t i = 0; i < n; i++) {
+                Params q = {};
+                p_text(&q, ids[i]);
+                pg_pipe_send(&p, "INSERT INTO hosts (machine_id) VALUES ($1) ON CONFLICT (machine_id) DO NOTHING", &q);
+                pg_pipe_send(&p, "SELECT " HOST_COLUMNS " FROM hosts WHERE machine_id = $1 FOR UPDATE", &q);
+                pg_pipe_send(&p, gaps_sql, &q);
+        }
+        r = pg_pipe_end(&p);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const PGresult *row = p.res[3 * i + 1];
+                if (PQntuples(row) != 1) {
+                        r = log_error_errno(EIO, "PostgreSQL: the host row of %s vanished.", ids[i]);
+                        break;
+                }
+                host_from_row(row, 0, &hosts[i]);
+                gaps_from_result(p.res[3 * i + 2], &hosts[i]);
+        }
+        pg_pipe_done(&p);
+        return r;
 }
 
-static int pg_host_save(Store *s, const HostState *h) {
+static void pg_host_save(PgPipe *w, const HostState *h) {
         Params p = {};
         p_text(&p, h->machine_id);
         p_text(&p, h->host_name);
@@ -441,65 +565,94 @@ static int pg_host_save(Store *s, const HostState *h) {
         p_int(&p, h->stopping_us);
         p_int(&p, (int64_t) h->spool_depth);
         p_int(&p, h->due_us);
-        int r = pg_command(s,
-                           "UPDATE hosts SET host_name = $2, agent_version = $3, policy_hash = $4, "
-                           "cert_fingerprint = $5, first_seen = $6, last_seen = $7, last_event_time = $8, "
-                           "max_seq = $9, events = $10, heartbeat_interval_sec = $11, last_kind = $12, "
-                           "fail_closed = $13, silent = $14, silent_since = $15, stopped = $16, stopping_at = $17, "
-                           "spool_depth = $18, due_at = $19 WHERE machine_id = $1",
-                           &p, NULL);
-        if (r < 0)
-                return r;
+        pg_pipe_send(w,
+                     "UPDATE hosts SET host_name = $2, agent_version = $3, policy_hash = $4, "
+                     "cert_fingerprint = $5, first_seen = $6, last_seen = $7, last_event_time = $8, "
+                     "max_seq = $9, events = $10, heartbeat_interval_sec = $11, last_kind = $12, "
+                     "fail_closed = $13, silent = $14, silent_since = $15, stopped = $16, stopping_at = $17, "
+                     "spool_depth = $18, due_at = $19 WHERE machine_id = $1",
+                     &p);
         Params g = {};
         p_text(&g, h->machine_id);
-        r = pg_command(s, "DELETE FROM gaps WHERE machine_id = $1", &g, NULL);
-        for (size_t i = 0; r >= 0 && i < MIN(h->n_gaps, (size_t) FINDINGS_MAX_GAPS); i++) {
+        pg_pipe_send(w, "DELETE FROM gaps WHERE machine_id = $1", &g);
+        for (size_t i = 0; i < MIN(h->n_gaps, (size_t) FINDINGS_MAX_GAPS); i++) {
                 Params q = {};
                 p_text(&q, h->machine_id);
                 p_int(&q, (int64_t) h->gaps[i].first);
                 p_int(&q, (int64_t) h->gaps[i].last);
                 p_int(&q, h->gaps[i].seen_us);
                 p_int(&q, h->gaps[i].explained);
-                r = pg_command(s,
-                               "INSERT INTO gaps (machine_id, first_seq, last_seq, seen_at, explained) "
-                               "VALUES ($1, $2, $3, $4, $5)",
-                               &q, NULL);
+                pg_pipe_send(w,
+                             "INSERT INTO gaps (machine_id, first_seq, last_seq, seen_at, explained) "
+                             "VALUES ($1, $2, $3, $4, $5)",
+                             &q);
         }
-        return r;
 }
 
 /* ---- events and findings ---- */
 
-/* Claims the id: 1 new, 0 already stored with the same content, 2 with other content. */
-static int pg_claim_id(Store *s, const StoreEvent *e, int64_t received_us) {
-        Params p = {};
-        p_text(&p, e->id);
-        p_int(&p, received_us);
-        p_bin(&p, e->content_hash, sizeof e->content_hash);
-        uint64_t n = 0;
-        int r = pg_command(s,
-                           "INSERT INTO event_ids (id, received_at, content_hash) VALUES ($1, $2, $3) "
-                           "ON CONFLICT (id) DO NOTHING",
-                           &p, &n);
-        if (r < 0)
-                return r;
-        if (n > 0)
-                return 1;
-        Params q = {};
-        p_text(&q, e->id);
-        _cleanup_pgresult_ PGresult *res = NULL;
-        /* Binary result: the hash's 32 bytes as they are. */
-        res = PQexecParams(s->conn, "SELECT content_hash FROM event_ids WHERE id = $1", 1, NULL, q.v, q.len, q.fmt, 1);
-        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
-                return pg_fail(s, res, "compare an event");
-        if (PQntuples(res) != 1)
-                return log_error_errno(EIO, "PostgreSQL: event id %s claimed but not found.", e->id);
-        bool same = PQgetlength(res, 0, 0) == (int) sizeof e->content_hash &&
-                    memcmp(PQgetvalue(res, 0, 0), e->content_hash, sizeof e->content_hash) == 0;
-        return same ? 0 : 2;
+static void claim_params(Params *p, const StoreEvent *e, int64_t received_us) {
+        p_text(p, e->id);
+        p_int(p, received_us);
+        p_bin(p, e->content_hash, sizeof e->content_hash);
 }
 
-static int pg_insert_event(Store *s, const StoreEvent *e, int64_t received_us) {
+static const char claim_sql[] = "INSERT INTO event_ids (id, received_at, content_hash) VALUES ($1, $2, $3) "
+                                "ON CONFLICT (id) DO NOTHING";
+
+/* Claims the ids of the batch's events: verdict[i] = 1 new, 0 already
+ * stored with the same content, 2 with other content. Two instances
+ * claiming one id serialize on it: the second waits for the first's
+ * transaction and then sees its row. */
+static int pg_claim_ids(Store *s, const StoreEvent *ev, const size_t *idx, size_t n, int64_t received_us, int *verdict) {
+        PgPipe p;
+        int r = pg_pipe_begin(s, &p, true);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                Params q = {};
+                claim_params(&q, &ev[idx[i]], received_us);
+                pg_pipe_send(&p, claim_sql, &q);
+        }
+        r = pg_pipe_end(&p);
+        size_t taken = 0;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                verdict[i] = strtoull(PQcmdTuples(p.res[i]), NULL, 10) > 0 ? 1 : 0;
+                taken += verdict[i] == 0;
+        }
+        pg_pipe_done(&p);
+        if (r < 0 || taken == 0)
+                return r;
+
+        /* The ids that were there: same content or not (binary: the hash as is). */
+        r = pg_pipe_begin(s, &p, true);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (verdict[i] == 0) {
+                        Params q = {};
+                        p_text(&q, ev[idx[i]].id);
+                        pg_pipe_send_fmt(&p, "SELECT content_hash FROM event_ids WHERE id = $1", &q, 1);
+                }
+        r = pg_pipe_end(&p);
+        for (size_t i = 0, k = 0; r >= 0 && i < n; i++) {
+                if (verdict[i] != 0)
+                        continue;
+                const PGresult *res = p.res[k++];
+                const StoreEvent *e = &ev[idx[i]];
+                if (PQntuples(res) != 1) {
+                        r = log_error_errno(EIO, "PostgreSQL: event id %s claimed but not found.", e->id);
+                        break;
+                }
+                bool same = PQgetlength(res, 0, 0) == (int) sizeof e->content_hash &&
+                            memcmp(PQgetvalue(res, 0, 0), e->content_hash, sizeof e->content_hash) == 0;
+                verdict[i] = same ? 0 : 2;
+        }
+        pg_pipe_done(&p);
+        return r;
+}
+
+static void pg_insert_event(PgPipe *w, const StoreEvent *e, int64_t received_us) {
         Params p = {};
         p_text(&p, e->id);
         p_text(&p, e->machine_id);
@@ -515,36 +668,19 @@ static int pg_insert_event(Store *s, const StoreEvent *e, int64_t received_us) {
         p_text(&p, e->device_serial);
         p_bin(&p, e->content_hash, sizeof e->content_hash);
         p_bin(&p, e->json, e->json_len); /* text in binary format: as is, no NUL needed */
-        return pg_command(s,
-                          "INSERT INTO events (id, machine_id, seq, time, received_at, kind, severity, policy_ref, "
-                          "user_name, device_vendor, device_product, device_serial, content_hash, json) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                          &p, NULL);
+        pg_pipe_send(w,
+                     "INSERT INTO events (id, machine_id, seq, time, received_at, kind, severity, policy_ref, "
+                     "user_name, device_vendor, device_product, device_serial, content_hash, json) "
+                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     &p);
 }
 
-static int pg_apply_change(Store *s, const HostState *h, const FindingChange *f, int64_t now_us, PendingList *pl) {
-        int r;
-        uint64_t n = 0;
-
-        if (f->action == FINDING_OPEN) {
-                Params p = {};
-                p_text(&p, h->machine_id);
-                p_text(&p, f->kind);
-                p_int(&p, f->last_us);
-                p_text(&p, f->severity);
-                p_text(&p, f->detail);
-                p_text(&p, f->message);
-                r = pg_command(s,
-                               "UPDATE findings SET last_at = GREATEST(last_at, $3), count = count + 1, "
-                               "severity = $4, detail = $5, message = $6 "
-                               "WHERE machine_id = $1 AND kind = $2 AND closed_at IS NULL",
-                               &p, &n);
-                if (r < 0)
-                        return r;
-        }
-        if ((f->action == FINDING_OPEN && n == 0) || f->action == FINDING_NOTICE) {
+static int pg_apply_change(PgPipe *w, const HostState *h, const FindingChange *f, int64_t now_us, PendingList *pl) {
+        Params p = {};
+        switch (f->action) {
+        case FINDING_OPEN:
+        case FINDING_NOTICE: {
                 bool notice = f->action == FINDING_NOTICE;
-                Params p = {};
                 p_text(&p, h->machine_id);
                 p_text(&p, f->kind);
                 p_text(&p, f->severity);
@@ -557,41 +693,50 @@ static int pg_apply_change(Store *s, const HostState *h, const FindingChange *f,
                         p_text(&p, NULL);
                 p_text(&p, f->detail[0] ? f->detail : "{}");
                 p_text(&p, f->message);
-                r = pg_command(s,
-                               "INSERT INTO findings (machine_id, kind, severity, state, first_at, last_at, "
-                               "closed_at, count, detail, message) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)",
-                               &p, NULL);
-        } else if (f->action == FINDING_CLOSE) {
-                Params p = {};
+                /* OPEN: the open row of this host and kind is updated (the
+                 * partial unique index findings_open); a NOTICE is closed at
+                 * once, so it never meets that index. */
+                pg_pipe_send(w,
+                             "INSERT INTO findings (machine_id, kind, severity, state, first_at, last_at, "
+                             "closed_at, count, detail, message) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) "
+                             "ON CONFLICT (machine_id, kind) WHERE closed_at IS NULL DO UPDATE SET "
+                             "last_at = GREATEST(findings.last_at, excluded.last_at), count = findings.count + 1, "
+                             "severity = excluded.severity, detail = excluded.detail, message = excluded.message",
+                             &p);
+                break;
+        }
+        case FINDING_CLOSE:
                 p_text(&p, h->machine_id);
                 p_text(&p, f->kind);
                 p_int(&p, now_us);
                 p_int(&p, f->last_us);
-                r = pg_command(s,
-                               "UPDATE findings SET state = 'closed', closed_at = $3, last_at = GREATEST(last_at, $4) "
-                               "WHERE machine_id = $1 AND kind = $2 AND closed_at IS NULL",
-                               &p, NULL);
-        } else if (f->action != FINDING_OPEN)
+                pg_pipe_send(w,
+                             "UPDATE findings SET state = 'closed', closed_at = $3, last_at = GREATEST(last_at, $4) "
+                             "WHERE machine_id = $1 AND kind = $2 AND closed_at IS NULL",
+                             &p);
+                break;
+        default:
                 return -EINVAL;
-        if (r < 0)
-                return r;
+        }
 
         Pending *pe = pending_new(pl);
         if (!pe)
                 return log_oom();
-        r = store_collector_event(f, h, now_us, pe->uuid, pe->kind, sizeof pe->kind, pe->buf, sizeof pe->buf, &pe->ev);
+        int r = store_collector_event(f, h, now_us, pe->uuid, pe->kind, sizeof pe->kind, pe->buf, sizeof pe->buf,
+                                      &pe->ev);
         if (r < 0)
                 return log_error_errno(r, "The collector event of %s for %s does not fit: %m", f->kind, h->machine_id);
-        r = pg_claim_id(s, &pe->ev, now_us);
-        if (r < 0)
-                return r;
+        /* A fresh random id: claimed without a look for a conflict. */
+        Params q = {};
+        claim_params(&q, &pe->ev, now_us);
+        pg_pipe_send(w, claim_sql, &q);
         return pending_add(pl, &pe->ev) < 0 ? log_oom() : 0;
 }
 
-static int pg_apply_changes(Store *s, const HostState *h, const FindingList *l, int64_t now_us, PendingList *pl,
+static int pg_apply_changes(PgPipe *w, const HostState *h, const FindingList *l, int64_t now_us, PendingList *pl,
                             size_t *count) {
         for (size_t i = 0; i < MIN(l->n, (size_t) FINDINGS_MAX_CHANGES); i++) {
-                int r = pg_apply_change(s, h, &l->changes[i], now_us, pl);
+                int r = pg_apply_change(w, h, &l->changes[i], now_us, pl);
                 if (r < 0)
                         return r;
                 (*count)++;
@@ -599,19 +744,19 @@ static int pg_apply_changes(Store *s, const HostState *h, const FindingList *l, 
         return 0;
 }
 
-/* The last step of every transaction that stores events: see the export
- * note at the top. */
-static int pg_flush_pending(Store *s, PendingList *pl, int64_t received_us) {
+/* The last statements of every transaction that stores events: see the
+ * export note at the top. */
+static void pg_send_pending(PgPipe *w, const PendingList *pl, int64_t received_us) {
         if (pl->n == 0)
-                return 0;
-        int r = pg_lock(s, STORE_PG_EXPORT_LOCK);
-        for (size_t i = 0; r >= 0 && i < pl->n; i++)
-                r = pg_insert_event(s, pl->events[i], received_us);
-        return r;
+                return;
+        Params p = {};
+        p_int(&p, STORE_PG_EXPORT_LOCK);
+        pg_pipe_send(w, "SELECT pg_advisory_xact_lock($1::bigint)", &p);
+        for (size_t i = 0; i < pl->n; i++)
+                pg_insert_event(w, pl->events[i], received_us);
 }
 
-static int pg_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res, PendingList *pl) {
-        int r;
+static void pg_send_rejected(PgPipe *w, const StoreBatch *b) {
         for (size_t i = 0; i < b->n_rejected; i++) {
                 const StoreRejected *j = &b->rejected[i];
                 Params p = {};
@@ -622,58 +767,90 @@ static int pg_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res
                 p_text(&p, j->reason ?: "");
                 p_int(&p, (int64_t) j->line_len);
                 p_bin(&p, j->raw ?: "", MIN(j->raw_len, (size_t) 4096));
-                r = pg_command(s,
-                               "INSERT INTO rejected (received_at, peer, machine_id, line_no, reason, line_len, raw) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                               &p, NULL);
+                pg_pipe_send(w,
+                             "INSERT INTO rejected (received_at, peer, machine_id, line_no, reason, line_len, raw) "
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                             &p);
+        }
+}
+
+typedef struct IngestWork {
+        size_t *idx;  /* events in (machine_id, seq) order */
+        int *verdict; /* per idx: 1 new, 0 duplicate, 2 conflict */
+        char **ids;   /* distinct machine_ids, in order */
+        HostState *hosts;
+        size_t n_hosts;
+} IngestWork;
+
+static void ingest_work_done(IngestWork *w) {
+        free(w->idx);
+        free(w->verdict);
+        free(w->ids);
+        free(w->hosts);
+}
+
+static int pg_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res, PendingList *pl) {
+        _cleanup_(ingest_work_done) IngestWork wk = {};
+        size_t n = b->n_events;
+        int r;
+
+        if (n > 0) {
+                wk.idx = new_array(size_t, n);
+                wk.verdict = new_array(int, n);
+                wk.ids = new_array(char *, n);
+                if (!wk.idx || !wk.verdict || !wk.ids)
+                        return log_oom();
+                store_event_order(b, wk.idx);
+                for (size_t i = 0; i < n; i++) {
+                        const StoreEvent *e = &b->events[wk.idx[i]];
+                        if (!e->machine_id || !e->id)
+                                return -EINVAL;
+                        if (wk.n_hosts == 0 || !streq(wk.ids[wk.n_hosts - 1], e->machine_id))
+                                wk.ids[wk.n_hosts++] = (char *) e->machine_id;
+                }
+                wk.hosts = new0(HostState, wk.n_hosts);
+                if (!wk.hosts)
+                        return log_oom();
+                r = pg_hosts_lock(s, wk.ids, wk.n_hosts, wk.hosts);
+                if (r < 0)
+                        return r;
+                r = pg_claim_ids(s, b->events, wk.idx, n, b->received_us, wk.verdict);
                 if (r < 0)
                         return r;
         }
-        if (b->n_events == 0)
-                return 0;
 
-        _cleanup_free_ size_t *idx = new_array(size_t, b->n_events);
-        _cleanup_free_ HostState *h = new0(HostState, 1);
-        if (!idx || !h)
-                return log_oom();
-        store_event_order(b, idx);
-
-        /* Hosts in machine_id order: every instance locks them in the same order. */
-        for (size_t k = 0; k < b->n_events;) {
-                const char *machine_id = b->events[idx[k]].machine_id;
-                if (!machine_id)
-                        return -EINVAL;
-                r = pg_host_lock(s, machine_id, h);
-                if (r < 0)
-                        return r;
-                for (; k < b->n_events && streq(b->events[idx[k]].machine_id ?: "", machine_id); k++) {
-                        const StoreEvent *e = &b->events[idx[k]];
-                        if (!e->id)
-                                return -EINVAL;
-                        r = pg_claim_id(s, e, b->received_us);
-                        if (r < 0)
-                                return r;
-                        if (r == 0) {
+        PgPipe w;
+        r = pg_pipe_begin(s, &w, false);
+        if (r < 0)
+                return r;
+        pg_send_rejected(&w, b);
+        /* One host at a time, its events in seq order (findings need that). */
+        for (size_t k = 0, hi = 0; r >= 0 && k < n; hi++) {
+                HostState *h = &wk.hosts[hi];
+                for (; r >= 0 && k < n && streq(b->events[wk.idx[k]].machine_id, h->machine_id); k++) {
+                        const StoreEvent *e = &b->events[wk.idx[k]];
+                        if (wk.verdict[k] == 0) {
                                 res->duplicates++;
                                 continue;
                         }
-                        if (r == 1) {
+                        if (wk.verdict[k] == 1) {
                                 res->stored++;
-                                if (pending_add(pl, e) < 0)
-                                        return log_oom();
+                                if (pending_add(pl, e) < 0) {
+                                        r = log_oom();
+                                        break;
+                                }
                         } else
                                 res->conflicts++;
                         FindingList l = {};
-                        findings_on_event(s->base.fc, h, e, r == 2, b->cert_fingerprint, b->received_us, &l);
-                        r = pg_apply_changes(s, h, &l, b->received_us, pl, &res->findings);
-                        if (r < 0)
-                                return r;
+                        findings_on_event(s->base.fc, h, e, wk.verdict[k] == 2, b->cert_fingerprint, b->received_us, &l);
+                        r = pg_apply_changes(&w, h, &l, b->received_us, pl, &res->findings);
                 }
-                r = pg_host_save(s, h);
-                if (r < 0)
-                        return r;
+                pg_host_save(&w, h);
         }
-        return pg_flush_pending(s, pl, b->received_us);
+        if (r >= 0)
+                pg_send_pending(&w, pl, b->received_us);
+        int q = pg_pipe_end(&w);
+        return r < 0 ? r : q;
 }
 
 /* A missing partition (another instance's retention dropped one we knew):
@@ -720,29 +897,45 @@ static int pg_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hosts, 
                          &p, &res);
         if (r < 0)
                 return r;
-        _cleanup_free_ HostState *h = new0(HostState, 1);
-        if (!h)
-                return log_oom();
-        PendingList pl = {};
         int n = PQntuples(res);
+        _cleanup_free_ HostState *hs = new0(HostState, (size_t) MAX(n, 1));
+        if (!hs)
+                return log_oom();
+        /* Their gaps, in one pipeline. */
+        PgPipe g;
+        r = pg_pipe_begin(s, &g, true);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < n; i++) {
+                host_from_row(res, i, &hs[i]);
+                Params q = {};
+                p_text(&q, hs[i].machine_id);
+                pg_pipe_send(&g, gaps_sql, &q);
+        }
+        r = pg_pipe_end(&g);
+        for (int i = 0; r >= 0 && i < n; i++)
+                gaps_from_result(g.res[i], &hs[i]);
+        pg_pipe_done(&g);
+        if (r < 0)
+                return r;
+
+        PendingList pl = {};
+        PgPipe w;
+        r = pg_pipe_begin(s, &w, false);
         for (int i = 0; r >= 0 && i < n; i++) {
-                host_from_row(res, i, h);
-                r = pg_gaps_load(s, h);
-                if (r < 0)
-                        break;
                 FindingList l = {};
-                findings_on_timer(s->base.fc, h, now_us, &l);
-                r = pg_apply_changes(s, h, &l, now_us, &pl, changed);
-                if (r >= 0)
-                        r = pg_host_save(s, h);
+                findings_on_timer(s->base.fc, &hs[i], now_us, &l);
+                r = pg_apply_changes(&w, &hs[i], &l, now_us, &pl, changed);
+                pg_host_save(&w, &hs[i]);
         }
         if (r >= 0)
-                r = pg_flush_pending(s, &pl, now_us);
+                pg_send_pending(&w, &pl, now_us);
+        int q = pg_pipe_end(&w);
         pending_done(&pl);
         if (n > 0)
                 copy_text(after, 33, PQgetvalue(res, n - 1, 0));
         *hosts = (size_t) n;
-        return r;
+        return r < 0 ? r : q;
 }
 
 static int pg_sweep(Store *s, int64_t now_us, size_t *changed) {
