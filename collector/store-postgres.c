@@ -873,6 +873,15 @@ static int pg_ingest(Store *s, const StoreBatch *b, StoreIngestResult *ret) {
         StoreIngestResult res = {};
         PendingList pl = {};
         r = pg_begin(s);
+        if (r == -ENOTCONN) {
+                /* The server went away while we were idle (a restart): nothing
+                 * was sent yet, so try once on a new connection. */
+                r = pg_ready(s);
+                if (r >= 0)
+                        r = pg_ensure_partition(s, b->received_us);
+                if (r >= 0)
+                        r = pg_begin(s);
+        }
         if (r >= 0)
                 r = pg_end(s, pg_ingest_in_tx(s, b, &res, &pl));
         pending_done(&pl);
