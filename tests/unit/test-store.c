@@ -92,6 +92,22 @@ static int64_t count_rows(Fixture *f, const char *sql) {
         return n;
 }
 
+static void exec_sql(Fixture *f, const char *sql) {
+        if (use_pg) {
+                PGconn *c = PQconnectdb(f->conninfo);
+                assert_int_equal(PQstatus(c), CONNECTION_OK);
+                PGresult *r = PQexec(c, sql);
+                assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+                PQclear(r);
+                PQfinish(c);
+        } else {
+                sqlite3 *db;
+                assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+                sqlite3_close(db);
+        }
+}
+
 static void pg_admin(const char *sql) {
         PGconn *c = PQconnectdb(getenv("MAMORI_TEST_PG_CONNINFO"));
         assert_int_equal(PQstatus(c), CONNECTION_OK);
@@ -254,6 +270,12 @@ static void test_ingest(void **state) {
         assert_int_equal(count_rows(f, "SELECT count(*) FROM meta WHERE key = 'schema_version' AND value = '1'"), 1);
         assert_int_equal(count_rows(f, "SELECT count(*) FROM events"), 3);
         store_free(s);
+
+        /* A schema newer than this collector's: refused, not written to. */
+        exec_sql(f, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+        Store *newer = NULL;
+        assert_int_equal(store_open(&f->cfg, &f->fc, &newer), -EPROTONOSUPPORT);
+        assert_null(newer);
 }
 
 static void test_duplicates(void **state) {
@@ -488,6 +510,9 @@ static void test_retention(void **state) {
                 StoreBatch b = batch_of(&t[i].ev, 1, now - rows[i].age_days * DAY_US);
                 assert_int_equal(store_ingest(s, &b, &res), 0);
         }
+        StoreRejected rej = { .line_no = 1, .reason = "not JSON", .raw = "x", .raw_len = 1, .line_len = 1 };
+        StoreBatch rb = { .received_us = now - 400 * DAY_US, .peer = "192.0.2.1:4000", .rejected = &rej, .n_rejected = 1 };
+        assert_int_equal(store_ingest(s, &rb, &res), 0);
         RetentionConfig rc = { .info_days = 365,
                                .low_days = 365,
                                .medium_days = 1095,
@@ -509,8 +534,9 @@ static void test_retention(void **state) {
                 .info_days = 30, .low_days = 30, .medium_days = 30, .high_days = 30, .critical_days = 30, .findings_days = 3650
         };
         assert_int_equal(store_retention(s, now, &rc, &removed), 0);
-        assert_int_equal(removed, 2);
+        assert_int_equal(removed, 3); /* 2 events, and the rejected line: kept as long as the longest class */
         assert_int_equal(count_rows(f, "SELECT count(*) FROM events"), 2);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM rejected"), 0);
         if (use_pg) {
                 assert_int_equal(count_rows(f, "SELECT count(*) FROM event_ids"), 2);
                 assert_int_equal(count_rows(f, "SELECT count(*) FROM pg_class WHERE relname LIKE 'events_20%' "
