@@ -714,6 +714,91 @@ static void test_two_instances(void **state) {
         free(ev);
 }
 
+/* PostgreSQL: a row_id is taken at INSERT, not at COMMIT. A writer that took
+ * its row_id first and commits last must not be skipped by an export whose
+ * cursor already passed it: store-postgres.c serializes the event inserts
+ * and COMMITs of all writers under one advisory lock. Here "another
+ * instance" holds a row_id uncommitted (with that lock, as the store does)
+ * while a Store ingests: the export must see both rows in the end. */
+typedef struct Ingester {
+        Fixture *f;
+        TestEvent t;
+        int r;
+        bool done;
+} Ingester;
+
+static void *ingest_one(void *userdata) {
+        Ingester *x = userdata;
+        Store *s = NULL;
+        x->r = store_open(&x->f->cfg, &x->f->fc, &s);
+        if (x->r == 0) {
+                StoreBatch b = batch_of(&x->t.ev, 1, T0 + 5);
+                StoreIngestResult res = {};
+                x->r = store_ingest(s, &b, &res);
+        }
+        store_free(s);
+        __atomic_store_n(&x->done, true, __ATOMIC_SEQ_CST);
+        return NULL;
+}
+
+static void test_export_commit_order(void **state) {
+        Fixture *f = *state;
+        if (!use_pg)
+                return; /* SQLite has one writer at a time: row order is commit order */
+        f->cfg.busy_timeout_ms = 10000;
+        Store *s = open_store(f);
+        TestEvent first;
+        make_event(&first, HOST_B, 1, "info", NULL);
+        StoreBatch b = batch_of(&first.ev, 1, T0);
+        StoreIngestResult res = {};
+        assert_int_equal(store_ingest(s, &b, &res), 0); /* the schema and this month's partition */
+        Lines l0 = {};
+        assert_int_equal(store_export(s, NULL, 0, 100, collect_line, &l0), 0);
+        assert_int_equal(l0.n, 1);
+
+        PGconn *x = PQconnectdb(f->conninfo);
+        assert_int_equal(PQstatus(x), CONNECTION_OK);
+        /* 7881701148303360001 = STORE_PG_EXPORT_LOCK of store-postgres.c; with another key this fails. */
+        PGresult *r = PQexec(x, "BEGIN; SELECT pg_advisory_xact_lock(7881701148303360001); "
+                                "INSERT INTO events (id, machine_id, seq, time, received_at, kind, severity, "
+                                "content_hash, json) VALUES ('00000000-0000-4000-8000-000000000001', '" HOST_B
+                                "', 2, 0, 1764547200000001, 'usb.blocked', 'info', '\\x00', '{\"slow\":1}')");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+
+        Ingester in = { .f = f };
+        make_event(&in.t, HOST_A, 1, "info", NULL);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, ingest_one, &in), 0);
+        /* Until the ingest is done or waits for the lock (a positive sign either way). */
+        for (int64_t deadline = now_ms() + 10000;;) {
+                if (__atomic_load_n(&in.done, __ATOMIC_SEQ_CST))
+                        break;
+                if (count_rows(f, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0)
+                        break;
+                assert_true(now_ms() < deadline);
+                usleep(10000);
+        }
+        Lines l1 = {};
+        assert_int_equal(store_export(s, l0.cursor[0], 0, 100, collect_line, &l1), 0);
+        char cursor[24];
+        snprintf(cursor, sizeof cursor, "%s", l1.n > 0 ? l1.cursor[l1.n - 1] : l0.cursor[0]);
+
+        r = PQexec(x, "COMMIT");
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        PQfinish(x);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(in.r, 0);
+
+        Lines l2 = {};
+        assert_int_equal(store_export(s, cursor, 0, 100, collect_line, &l2), 0);
+        /* Both rows, each once, across the two exports. */
+        assert_int_equal(l1.n + l2.n, 2);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events"), 3);
+        store_free(s);
+}
+
 int main(int argc, char **argv) {
         const char *backend = argc > 1 ? argv[1] : "sqlite";
         use_pg = strcmp(backend, "postgres") == 0;
@@ -734,6 +819,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_findings_retention, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sweep_due_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_export_commit_order, setup, teardown),
         };
         return cmocka_run_group_tests_name(use_pg ? "store-postgres" : "store-sqlite", tests, NULL, NULL);
 }
