@@ -6,6 +6,8 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -799,6 +801,84 @@ static void test_export_commit_order(void **state) {
         store_free(s);
 }
 
+/* A collector killed with SIGKILL in the middle of its batches (issue 12
+ * item 9, at the store's level): every batch acknowledged is there, none
+ * twice, and each host row agrees with the events stored (a batch is all
+ * or nothing). The writer re-sends from the first batch not acknowledged,
+ * as an agent does after a connection reset. */
+enum { KILL_ROUNDS = 8, KILL_BATCH = 40, KILL_MAX_BATCHES = 400 };
+
+static void kill_writer(Fixture *f, int fd, unsigned from, TestEvent *t) {
+        Store *s = NULL;
+        if (store_open(&f->cfg, &f->fc, &s) < 0)
+                _exit(2);
+        for (unsigned k = from; k < KILL_MAX_BATCHES; k++) {
+                StoreEvent ev[KILL_BATCH];
+                for (unsigned i = 0; i < KILL_BATCH; i++)
+                        ev[i] = t[k * KILL_BATCH + i].ev;
+                StoreBatch b = batch_of(ev, KILL_BATCH, T0 + k);
+                StoreIngestResult res = {};
+                int r;
+                while ((r = store_ingest(s, &b, &res)) == -EBUSY || r == -EAGAIN)
+                        ;
+                if (r < 0)
+                        _exit(3);
+                if (write(fd, &k, sizeof k) != sizeof k) /* the 2xx */
+                        _exit(4);
+        }
+        _exit(0);
+}
+
+static void test_kill9(void **state) {
+        Fixture *f = *state;
+        store_free(open_store(f));
+        TestEvent *t = calloc((size_t) KILL_MAX_BATCHES * KILL_BATCH, sizeof *t);
+        assert_non_null(t);
+        for (unsigned i = 0; i < KILL_MAX_BATCHES * KILL_BATCH; i++)
+                make_event(&t[i], i % 3 ? HOST_A : HOST_B, i + 1, "info", NULL);
+
+        unsigned next = 0; /* the first batch not acknowledged */
+        for (unsigned round = 0; round < KILL_ROUNDS && next < KILL_MAX_BATCHES; round++) {
+                int fds[2];
+                assert_int_equal(pipe(fds), 0);
+                pid_t pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        close(fds[0]);
+                        kill_writer(f, fds[1], next, t);
+                }
+                close(fds[1]);
+                /* Kill it after 1 to 4 acknowledged batches, in the middle of the next. */
+                unsigned want = 1 + round % 4, got = 0, k;
+                while (got < want && read(fds[0], &k, sizeof k) == sizeof k) {
+                        assert_int_equal(k, next);
+                        next = k + 1;
+                        got++;
+                }
+                assert_int_equal(got, want);
+                assert_int_equal(kill(pid, SIGKILL), 0);
+                /* What it acknowledged before it died counts too. */
+                while (read(fds[0], &k, sizeof k) == sizeof k)
+                        next = k + 1;
+                close(fds[0]);
+                int status;
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        }
+        /* Every acknowledged batch is there, nothing twice. */
+        int64_t stored = count_rows(f, "SELECT count(*) FROM events");
+        assert_true(stored >= (int64_t) next * KILL_BATCH);
+        assert_int_equal(count_rows(f, "SELECT count(DISTINCT id) FROM events"), stored);
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE seq <= %u", next * KILL_BATCH);
+        assert_int_equal(count_rows(f, sql), (int64_t) next * KILL_BATCH);
+        /* Each host row counts exactly the events stored for it. */
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM hosts h WHERE events <> (SELECT count(*) FROM events e "
+                                       "WHERE e.machine_id = h.machine_id)"),
+                         0);
+        free(t);
+}
+
 int main(int argc, char **argv) {
         const char *backend = argc > 1 ? argv[1] : "sqlite";
         use_pg = strcmp(backend, "postgres") == 0;
@@ -820,6 +900,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_sweep_due_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_commit_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
         };
         return cmocka_run_group_tests_name(use_pg ? "store-postgres" : "store-sqlite", tests, NULL, NULL);
 }
