@@ -275,24 +275,32 @@ static int pg_lock(Store *s, int64_t key) {
 
 /* ---- schema and partitions ---- */
 
+static int pg_schema_version(Store *s, unsigned *ret) {
+        _cleanup_pgresult_ PGresult *res = NULL;
+        int r = pg_query(s, "SELECT to_regclass('meta') IS NOT NULL", NULL, &res);
+        if (r < 0)
+                return r;
+        *ret = 0;
+        if (!streq(PQgetvalue(res, 0, 0), "t"))
+                return 0;
+        PQclear(res);
+        res = NULL;
+        r = pg_query(s, "SELECT value FROM meta WHERE key = 'schema_version'", NULL, &res);
+        if (r < 0)
+                return r;
+        if (PQntuples(res) > 0)
+                *ret = (unsigned) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+        return 0;
+}
+
 static int pg_migrate_in_tx(Store *s) {
         int r = pg_lock(s, STORE_PG_SCHEMA_LOCK);
         if (r < 0)
                 return r;
-        _cleanup_pgresult_ PGresult *res = NULL;
-        r = pg_query(s, "SELECT to_regclass('meta') IS NOT NULL", NULL, &res);
+        unsigned version = 0;
+        r = pg_schema_version(s, &version);
         if (r < 0)
                 return r;
-        unsigned version = 0;
-        if (streq(PQgetvalue(res, 0, 0), "t")) {
-                PQclear(res);
-                res = NULL;
-                r = pg_query(s, "SELECT value FROM meta WHERE key = 'schema_version'", NULL, &res);
-                if (r < 0)
-                        return r;
-                if (PQntuples(res) > 0)
-                        version = (unsigned) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
-        }
         if (version > STORE_SCHEMA_VERSION)
                 return log_error_errno(EPROTONOSUPPORT,
                                        "PostgreSQL: the database has schema version %u, this collector knows up "
@@ -1226,12 +1234,19 @@ int store_postgres_open(const StoreConfig *cfg, const FindingsConfig *fc, Store 
         int r = pg_ready(s);
         if (r < 0)
                 return r;
-        r = pg_begin(s);
+        /* Up to date (the common case): no transaction, no lock. */
+        unsigned version = 0;
+        r = pg_schema_version(s, &version);
         if (r < 0)
                 return r;
-        r = pg_end(s, pg_migrate_in_tx(s));
-        if (r < 0)
-                return r;
+        if (version != STORE_SCHEMA_VERSION) {
+                r = pg_begin(s);
+                if (r < 0)
+                        return r;
+                r = pg_end(s, pg_migrate_in_tx(s));
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }

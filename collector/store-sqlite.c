@@ -843,12 +843,20 @@ int store_sqlite_open(const StoreConfig *cfg, const FindingsConfig *fc, Store **
         if (r < 0)
                 return r;
 
-        r = sqlite_begin(s);
+        /* Up to date (the common case: a worker opening its connection):
+         * no write lock needed, so a busy database does not delay the open. */
+        unsigned version = 0;
+        r = sqlite_schema_version(s, &version);
         if (r < 0)
                 return r;
-        r = sqlite_end(s, sqlite_migrate_in_tx(s));
-        if (r < 0)
-                return r;
+        if (version != STORE_SCHEMA_VERSION) {
+                r = sqlite_begin(s);
+                if (r < 0)
+                        return r;
+                r = sqlite_end(s, sqlite_migrate_in_tx(s));
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
