@@ -237,8 +237,10 @@ static int pg_ready(Store *s) {
                                          pg_message(PQerrorMessage(s->conn), msg, sizeof msg));
         }
         s->n_months = 0; /* partitions may have come and gone meanwhile */
-        char sql[128];
-        snprintf(sql, sizeof sql, "SET lock_timeout = %u; SET synchronous_commit = on; SET client_min_messages = warning",
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SET lock_timeout = %u; SET synchronous_commit = on; SET client_min_messages = warning; "
+                 "SET client_encoding = 'UTF8'",
                  s->busy_timeout_ms);
         return pg_exec(s, sql);
 }
@@ -1234,6 +1236,14 @@ int store_postgres_open(const StoreConfig *cfg, const FindingsConfig *fc, Store 
         int r = pg_ready(s);
         if (r < 0)
                 return r;
+        /* The lines are UTF-8 (event-check.c): a database in another
+         * encoding would refuse some of them, and the agents would retry
+         * that batch for ever. */
+        const char *enc = PQparameterStatus(s->conn, "server_encoding");
+        if (!enc || !streq(enc, "UTF8"))
+                return log_error_errno(EINVAL, "PostgreSQL: the database's encoding is %s, not UTF8 (createdb -E UTF8).",
+                                       enc ?: "unknown");
+
         /* Up to date (the common case): no transaction, no lock. */
         unsigned version = 0;
         r = pg_schema_version(s, &version);

@@ -801,6 +801,26 @@ static void test_export_commit_order(void **state) {
         store_free(s);
 }
 
+/* PostgreSQL: a database that is not UTF-8 would refuse some valid lines
+ * (and the agents would retry them for ever): refused at open. */
+static void test_pg_encoding(void **state) {
+        Fixture *f = *state;
+        if (!use_pg)
+                return;
+        char sql[256], conninfo[1200];
+        snprintf(sql, sizeof sql,
+                 "CREATE DATABASE %s_ascii ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'",
+                 f->dbname);
+        pg_admin(sql);
+        snprintf(conninfo, sizeof conninfo, "%s dbname=%s_ascii", getenv("MAMORI_TEST_PG_CONNINFO"), f->dbname);
+        StoreConfig cfg = { .backend = STORE_POSTGRES, .pg_conninfo = conninfo, .busy_timeout_ms = 300 };
+        Store *s = NULL;
+        assert_int_equal(store_open(&cfg, &f->fc, &s), -EINVAL);
+        assert_null(s);
+        snprintf(sql, sizeof sql, "DROP DATABASE %s_ascii", f->dbname);
+        pg_admin(sql);
+}
+
 /* A collector killed with SIGKILL in the middle of its batches (issue 12
  * item 9, at the store's level): every batch acknowledged is there, none
  * twice, and each host row agrees with the events stored (a batch is all
@@ -901,6 +921,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_commit_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pg_encoding, setup, teardown),
         };
         return cmocka_run_group_tests_name(use_pg ? "store-postgres" : "store-sqlite", tests, NULL, NULL);
 }
