@@ -110,7 +110,9 @@ TOLERATED = {
     ("tools/bench/bench-reporting.c", "manager.h"),
 }
 
-TOPS = ("common", "agent", "tools")
+# collector/ is scanned for (a), (b) and the unique names; its own rule (it
+# uses common/ and itself only) comes with mamori-collectord.
+TOPS = ("common", "agent", "tools", "collector")
 # A program's main(): agent/main.c (mamorid), agent/uplink/main.c (mamori-uplink).
 # Never included, so the names need not be unique.
 PROGRAM_MAINS = {"main.c"}
@@ -174,6 +176,8 @@ def place(rel):
         return ("common", None)
     if parts[0] == "agent":
         return ("agent", parts[1] if len(parts) > 2 else None)
+    if parts[0] == "collector":
+        return ("collector", parts[1] if len(parts) > 2 else None)
     return ("tools", parts[1] if len(parts) > 2 else None)
 
 
