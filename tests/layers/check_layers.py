@@ -75,10 +75,12 @@ PURE_MODULES = [
     "allow-entry",
     "allow-renew",
     "notify-text",
-    # collector/
+    # collector/: event-check, the rate limit, the ingest bounds; what the collector concludes
     "event-check",
     "ratelimit",
     "ingest",
+    "findings",
+    "seq-gaps",
 ]
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
