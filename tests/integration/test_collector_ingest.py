@@ -47,6 +47,13 @@ def answer(body):
     return json.loads(body)
 
 
+def sanitized():
+    import subprocess
+    from collectord_lib import COLLECTORD
+    out = subprocess.run(["ldd", COLLECTORD], capture_output=True, text=True, timeout=30).stdout
+    return "libasan" in out
+
+
 def agent_events(c):
     """What the agents sent, without the collector's own collector.* findings."""
     return [e for e in c.export_all() if not e["kind"].startswith("collector.")]
@@ -164,7 +171,9 @@ def test_gzip_bomb_is_413_and_costs_nothing(daemon):
     grown = c.rss_kib() - rss0
     print(f"gzip bomb: 413 in {elapsed:.3f}s, RSS grew {grown} KiB")
     assert elapsed < 5
-    assert grown < 16 * 1024, f"RSS grew by {grown} KiB for a bomb"
+    # 0.7-1 MiB measured; ASan's quarantine keeps what is freed (13 MiB measured)
+    bound = 64 if sanitized() else 16
+    assert grown < bound * 1024, f"RSS grew by {grown} KiB for a bomb"
     # and the daemon still takes a good batch
     assert c.post(ndjson([event(1)]))[0] == 200
 
