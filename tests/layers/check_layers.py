@@ -20,6 +20,9 @@ across the three folders; that is checked too), then:
       meson.build of agent/ but the program's own names its library.
   (e) a tool (tools/<name>/) includes and links common/ and its own folder
       only, never agent/; tools/bench may use the agent library.
+  (f) collector/ (mamori-collectord, issue 12) includes common/ and collector/
+      only; nothing of common/, agent/ or tools/ includes it, and no
+      meson.build of agent/ or tools/ links it (tools/bench may).
 
 TOLERATED lists today's violations, each to be removed: they are reported as
 "tolerated, to be removed" and do not fail; any other violation fails.
@@ -75,7 +78,10 @@ PURE_MODULES = [
     "allow-entry",
     "allow-renew",
     "notify-text",
-    # collector/: what the collector concludes from a feed (issue 12)
+    # collector/: event-check, the rate limit, the ingest bounds; what the collector concludes
+    "event-check",
+    "ratelimit",
+    "ingest",
     "findings",
     "seq-gaps",
 ]
@@ -117,14 +123,13 @@ TOLERATED = {
     ("tools/bench/bench-reporting.c", "manager.h"),
 }
 
-# collector/ is scanned for (a), (b) and the unique names; its own rule (it
-# uses common/ and itself only) comes with mamori-collectord.
 TOPS = ("common", "agent", "tools", "collector")
 # A program's main(): agent/main.c (mamorid), agent/uplink/main.c (mamori-uplink).
 # Never included, so the names need not be unique.
 PROGRAM_MAINS = {"main.c"}
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*([<"])([^">]+)[">]')
 LINK_RE = re.compile(r"\b(core_dep|libmamori_core|agent_inc)\b")
+COLLECTOR_LINK_RE = re.compile(r"\b(collector_dep|libmamori_collector|collector_inc)\b")
 # (p) What meson calls a program folder's library: agent/<program>/meson.build
 # defines <program>_dep, libmamori_<program> and <program>_inc.
 
@@ -250,6 +255,10 @@ def check_include(tree, rel, line, kind, name, memo, pure_modules, interfaces, p
         return Violation(rel, line, name, "resolve",
                          "no such file in common/, agent/ or tools/ (a generated header goes in GENERATED)")
     dst = place(target)
+    if src[0] == "collector" and dst[0] not in ("common", "collector"):
+        return Violation(rel, line, name, "f", f"collector/ uses common/ and collector/ only ({target})")
+    if dst[0] == "collector" and src[0] != "collector" and not (src[0] == "tools" and src[1] == "bench"):
+        return Violation(rel, line, name, "f", f"nothing of {src[0]}/ includes collector/ ({target})")
     if src[0] == "common" and dst[0] != "common":
         return Violation(rel, line, name, "a", f"common/ includes nothing of {dst[0]}/ ({target})")
     if target == "agent/manager.h" and src != ("agent", None):
@@ -311,6 +320,7 @@ def check_links(root, programs=PROGRAMS):
         if name == "bench" or not os.path.isfile(build):
             continue
         out += scan_build(root, build, LINK_RE, "e", "tools/ link common_dep only, never the agent")
+        out += scan_build(root, build, COLLECTOR_LINK_RE, "f", "tools/ link common_dep only, never the collector")
         if prog_re:
             out += scan_build(root, build, prog_re, "e", "tools/ link common_dep only, never a program of agent/")
     agent = os.path.join(root, "agent")
@@ -321,6 +331,7 @@ def check_links(root, programs=PROGRAMS):
             if os.path.isfile(build):
                 out += scan_build(root, build, prog_re, "p",
                                   "mamorid (libmamori-core) links nothing of a program folder of agent/")
+                out += scan_build(root, build, COLLECTOR_LINK_RE, "f", "agent/ links nothing of collector/")
     return out
 
 

@@ -127,6 +127,25 @@ def test_checker_catches_one_violation_of_each_rule(fake):
     ]
 
 
+def test_checker_keeps_the_collector_apart(fake):
+    write(fake, "collector/ingest.h", "text.h")
+    write(fake, "collector/ingest.c", "ingest.h", "log.h", "<microhttpd.h>")
+    write(fake, "collector/main.c", "ingest.h", "config-paths.h")
+    assert found(fake) == ([], [], [])
+    write(fake, "collector/ingest.c", "ingest.h", "spool.h")  # collector/ into agent/
+    write(fake, "agent/usb/usb-x.c", "usb-x.h", "sysbus.h", "ingest.h")  # agent/ into collector/
+    write(fake, "tools/ctl/ctl.c", "json.h", "ctl.h", "ingest.h")  # a tool into collector/
+    write(fake, "common/json.c", "json.h", "ingest.h")  # common/ into collector/
+    (fake / "tools/ctl/meson.build").write_text("executable('ctl', 'ctl.c', dependencies : collector_dep)\n")
+    assert found(fake)[0] == [
+        ("agent/usb/usb-x.c", "ingest.h", "f"),
+        ("collector/ingest.c", "spool.h", "f"),
+        ("common/json.c", "ingest.h", "f"),
+        ("tools/ctl/ctl.c", "ingest.h", "f"),
+        ("tools/ctl/meson.build", "collector_dep", "f"),
+    ]
+
+
 def test_checker_follows_a_pure_module_through_its_headers(fake):
     write(fake, "common/text.h", "macro.h", "log.h")  # text.h itself breaks (b)
     write(fake, "common/deep.h", "<systemd/sd-event.h>")

@@ -118,6 +118,38 @@ def test_security_exposure(tmp_path, unit):
     assert score <= EXPOSURE_MAX[unit], f"exposure {score} > {EXPOSURE_MAX[unit]}"
 
 
+COLLECTOR_UNIT = os.path.join(BUILD, "units", "mamori-collectord.service")
+COLLECTORD = os.environ.get("MAMORI_COLLECTORD") or os.path.join(BUILD, "collector", "mamori-collectord")
+# issue 12: the collector serves the network (no IP restriction) as its own
+# user without a capability
+COLLECTOR_EXPOSURE_MAX = 1.5
+
+
+@needs_analyze
+def test_collector_unit(tmp_path):
+    assert os.access(COLLECTORD, os.X_OK), f"mamori-collectord is not built ({COLLECTORD})"
+    path = tmp_path / "mamori-collectord.service"
+    text = unit_text(COLLECTOR_UNIT, "mamori-collectord", COLLECTORD)
+    path.write_text(text)
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and p.stderr == "" and p.stdout == "", p.stdout + p.stderr
+    s = settings(path)
+    assert s["Type"] == ["notify"] and s["User"] == ["mamori-collector"]
+    assert s["ExecReload"] == ["kill -HUP $MAINPID"]
+    assert s["StateDirectory"] == ["mamori-collector"] and s["ConfigurationDirectory"] == ["mamori-collector"]
+    assert "IPAddressDeny" not in s
+    users = open(os.path.join(SOURCE, "units", "sysusers.d", "mamori-collector.conf")).read()
+    assert re.search(r"^u\s+mamori-collector\s", users, re.M)
+    score = exposure(path)
+    print(f"SECURITY EXPOSURE mamori-collectord.service: {score}")
+    assert score <= COLLECTOR_EXPOSURE_MAX
+    # and the bound can fail: the collector as root with every capability is over it
+    path.write_text(text.replace("User=mamori-collector", "User=root").replace("CapabilityBoundingSet=\n", "")
+                    .replace("PrivateUsers=yes", "PrivateUsers=no"))
+    assert exposure(path) > COLLECTOR_EXPOSURE_MAX
+
+
 @needs_analyze
 def test_security_exposure_can_fail(tmp_path):
     # The threshold above is not out of reach of a regression: mamorid back

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: MIT */
+#include "collector-config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "config-hint.h"
+#include "config-parse.h"
+#include "macro.h"
+#include "trusted-file.h"
+
+#define TLS_FILE_MAX (1024u * 1024u)
+#define TOKEN_FILE_MAX (64u * 1024u)
+#define TOKEN_MIN_LEN 16 /* a guessable token is no token */
+
+static void strv_free(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
+static void collector_config_free(CollectorConfig *c) {
+        for (size_t i = 0; i < c->n_listen; i++)
+                free(c->listen[i].text);
+        free(c->path);
+        free(c->cert_file);
+        free(c->key_file);
+        free(c->client_ca_file);
+        free(c->cert_pem);
+        if (c->key_pem) {
+                explicit_bzero(c->key_pem, c->key_len);
+                free(c->key_pem);
+        }
+        free(c->client_ca_pem);
+        for (char **p = c->tokens; p && *p; p++)
+                explicit_bzero(*p, strlen(*p));
+        strv_free(c->tokens);
+        for (char **p = c->export_tokens; p && *p; p++)
+                explicit_bzero(*p, strlen(*p));
+        strv_free(c->export_tokens);
+        free(c->store.sqlite_path);
+        if (c->store.pg_conninfo) {
+                explicit_bzero(c->store.pg_conninfo, strlen(c->store.pg_conninfo));
+                free(c->store.pg_conninfo);
+        }
+        strv_free(c->findings.current_policy_hashes);
+        free(c->findings.current_agent_version);
+        free(c);
+}
+
+CollectorConfig *collector_config_ref(CollectorConfig *c) {
+        if (c)
+                atomic_fetch_add(&c->refs, 1);
+        return c;
+}
+
+CollectorConfig *collector_config_unref(CollectorConfig *c) {
+        if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+                collector_config_free(c);
+        return NULL;
+}
+
+static void config_free_wrap(config_t *c) {
+        config_destroy(c);
+}
+
+/* "a.b.c.d:port" or "[v6]:port". */
+static int parse_listen(const char *s, CollectorListen *l) {
+        char host[64];
+        const char *colon;
+        char *end;
+        unsigned long port;
+
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (!close || close[1] != ':' || (size_t) (close - s - 1) >= sizeof host)
+                        return -EINVAL;
+                memcpy(host, s + 1, (size_t) (close - s - 1));
+                host[close - s - 1] = 0;
+                colon = close + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon || (size_t) (colon - s) >= sizeof host)
+                        return -EINVAL;
+                memcpy(host, s, (size_t) (colon - s));
+                host[colon - s] = 0;
+        }
+        errno = 0;
+        port = strtoul(colon + 1, &end, 10);
+        if (errno || *end || end == colon + 1 || port == 0 || port > 65535)
+                return -EINVAL;
+        if (s[0] == '[') {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *) &l->addr;
+                *a = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons((uint16_t) port) };
+                if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+                        return -EINVAL;
+                l->addr_len = sizeof *a;
+        } else {
+                struct sockaddr_in *a = (struct sockaddr_in *) &l->addr;
+                *a = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+                if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+                        return -EINVAL;
+                l->addr_len = sizeof *a;
+        }
+        return 0;
+}
+
+/* Reads a file the config names, reporting on the key's line. */
+static int read_named(ConfigContext *ctx, const config_setting_t *group, const char *key, const char *path, size_t max,
+                      TrustFlags flags, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *why = NULL;
+        int r = trust_read_file(path, max, flags, ret, ret_len, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                config_error(ctx->errors, ctx->file, config_key_line(group, key), "'%s' %s: %s", key, path,
+                             why ? why : strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* A token file: one token a line (rotation: old and new side by side);
+ * blank lines and '#' comments skipped. */
+static int read_tokens(ConfigContext *ctx, const config_setting_t *group, const char *key, char ***ret, size_t *ret_n) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t len = 0, n = 0;
+        char **v;
+        int r;
+
+        r = config_get_path(ctx, group, key, &path);
+        if (r <= 0)
+                return r;
+        r = read_named(ctx, group, key, path, TOKEN_FILE_MAX, TRUST_SECRET, &text, &len);
+        if (r < 0)
+                return r;
+        v = calloc(COLLECTOR_MAX_TOKENS + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (char *line = text, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                line[strcspn(line, "\r")] = 0;
+                line += strspn(line, " \t");
+                line[strcspn(line, " \t")] = 0;
+                if (!*line || *line == '#')
+                        continue;
+                if (strlen(line) < TOKEN_MIN_LEN || n >= COLLECTOR_MAX_TOKENS) {
+                        config_error(ctx->errors, ctx->file, config_key_line(group, key),
+                                     strlen(line) < TOKEN_MIN_LEN ? "'%s' %s: a token shorter than %d characters"
+                                                                  : "'%s' %s: more than %d tokens",
+                                     key, path, strlen(line) < TOKEN_MIN_LEN ? TOKEN_MIN_LEN : COLLECTOR_MAX_TOKENS);
+                        strv_free(v);
+                        return -EINVAL;
+                }
+                v[n] = strdup(line);
+                if (!v[n++]) {
+                        strv_free(v);
+                        return -ENOMEM;
+                }
+        }
+        explicit_bzero(text, len);
+        if (n == 0) {
+                config_error(ctx->errors, ctx->file, config_key_line(group, key), "'%s' %s holds no token", key, path);
+                strv_free(v);
+                return -EINVAL;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 1;
+}
+
+static config_setting_t *get_group(ConfigContext *ctx, config_setting_t *root, const char *name, int *err) {
+        config_setting_t *g = config_setting_get_member(root, name);
+        if (g && config_setting_type(g) != CONFIG_TYPE_GROUP) {
+                config_wrong_type(ctx, g, name, "a group { ... }");
+                *err = -EINVAL;
+                return NULL;
+        }
+        return g;
+}
+
+/* r < 0 from a getter: remember the first error, go on to report the rest. */
+#define KEEP(r, err) ((r) == -ENOMEM ? -ENOMEM : ((r) < 0 && (err) == 0 ? ((err) = (r)) : 0))
+
+static int get_uint(ConfigContext *ctx, config_setting_t *g, const char *key, long long min, long long max,
+                    unsigned *ret, int *err) {
+        long long v;
+        int r;
+        if (!g)
+                return 0;
+        r = config_get_int(ctx, g, key, min, max, &v);
+        if (r > 0)
+                *ret = (unsigned) v;
+        return KEEP(r, *err);
+}
+
+static int get_size(ConfigContext *ctx, config_setting_t *g, const char *key, long long min, long long max, size_t *ret,
+                    int *err) {
+        long long v;
+        int r;
+        if (!g)
+                return 0;
+        r = config_get_int(ctx, g, key, min, max, &v);
+        if (r > 0)
+                *ret = (size_t) v;
+        return KEEP(r, *err);
+}
+
+static int get_rate(ConfigContext *ctx, config_setting_t *g, const char *key, double *ret, int *err) {
+        config_setting_t *s = g ? config_setting_get_member(g, key) : NULL;
+        double v;
+        if (!s)
+                return 0;
+        if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+                v = config_setting_get_float(s);
+        else if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64)
+                v = (double) config_setting_get_int64(s);
+        else
+                return KEEP(config_wrong_type(ctx, s, key, "a number"), *err);
+        if (!(v >= 0 && v <= 100000)) {
+                config_error(ctx->errors, ctx->file, config_setting_line(s), "'%s' must be between 0 and 100000", key);
+                return KEEP(-ERANGE, *err);
+        }
+        *ret = v;
+        return 0;
+}
+
+static void defaults(CollectorConfig *c) {
+        c->require_client_cert = true;
+        c->store.backend = STORE_SQLITE;
+        c->store.busy_timeout_ms = 2000;
+        c->limits = (CollectorLimits){
+                .max_body_bytes = 4194304,
+                .max_decompressed_bytes = 33554432,
+                .max_ratio = 200,
+                .max_line_bytes = 65536,
+                .max_events = 10000,
+                .max_connections = 1024,
+                .per_host_rate = 20.0,
+                .per_host_burst = 60,
+                .connection_timeout_sec = 15,
+                .workers = 4,
+        };
+        c->findings = (FindingsConfig){
+                .silent_margin_sec = 300,
+                .stopped_after_sec = 3600,
+                .gap_grace_sec = 600,
+                .late_heartbeat_sec = 900,
+        };
+        c->sweep_interval_sec = 60;
+        c->retention = (RetentionConfig){
+                .info_days = 365,
+                .low_days = 365,
+                .medium_days = 1095,
+                .high_days = 1825,
+                .critical_days = 1825,
+                .findings_days = 3650,
+        };
+        c->retention_hour = 3;
+}
+
+static int parse_listen_list(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        char **v = NULL;
+        size_t n = 0;
+        int r = config_get_strv(ctx, root, "listen", COLLECTOR_MAX_LISTEN, &v, &n);
+        if (r < 0)
+                return KEEP(r, *err);
+        if (r == 0) {
+                v = calloc(2, sizeof(char *));
+                if (!v || !(v[0] = strdup("0.0.0.0:8443"))) {
+                        strv_free(v);
+                        return -ENOMEM;
+                }
+                n = 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                CollectorListen *l = &c->listen[c->n_listen];
+                if (parse_listen(v[i], l) < 0) {
+                        config_error(ctx->errors, ctx->file, config_key_line(root, "listen"),
+                                     "'listen' item %zu '%s' is not ADDRESS:PORT or [IPV6]:PORT", i + 1, v[i]);
+                        KEEP(-EINVAL, *err);
+                        continue;
+                }
+                l->text = TAKE_PTR(v[i]);
+                c->n_listen++;
+        }
+        strv_free(v);
+        return 0;
+}
+
+static int parse_tls(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        static const char *const keys[] = { "cert_file",           "key_file",           "client_ca_file",
+                                            "require_client_cert", "require_name_match", NULL };
+        config_setting_t *g = get_group(ctx, root, "tls", err);
+        int r;
+
+        if (!g) {
+                if (*err == 0) {
+                        config_error(ctx->errors, ctx->file, 1, "a 'tls' group with cert_file and key_file is required");
+                        *err = -EINVAL;
+                }
+                return 0;
+        }
+        config_check_keys(ctx, g, keys);
+        if ((r = config_get_path(ctx, g, "cert_file", &c->cert_file)) == 0) {
+                config_error(ctx->errors, ctx->file, config_setting_line(g), "'cert_file' missing in tls");
+                r = -EINVAL;
+        }
+        if (KEEP(r, *err) < 0)
+                return -ENOMEM;
+        if ((r = config_get_path(ctx, g, "key_file", &c->key_file)) == 0) {
+                config_error(ctx->errors, ctx->file, config_setting_line(g), "'key_file' missing in tls");
+                r = -EINVAL;
+        }
+        if (KEEP(r, *err) < 0)
+                return -ENOMEM;
+        if (KEEP(config_get_path(ctx, g, "client_ca_file", &c->client_ca_file), *err) < 0)
+                return -ENOMEM;
+        if (KEEP(config_get_bool(ctx, g, "require_client_cert", &c->require_client_cert), *err) < 0 ||
+            KEEP(config_get_bool(ctx, g, "require_name_match", &c->require_name_match), *err) < 0)
+                return -ENOMEM;
+        if (!c->client_ca_file)
+                c->require_client_cert = false;
+        if (c->require_name_match && !c->client_ca_file) {
+                config_error(ctx->errors, ctx->file, config_key_line(g, "require_name_match"),
+                             "'require_name_match' needs 'client_ca_file' (client certificates)");
+                KEEP(-EINVAL, *err);
+        }
+        if (c->cert_file &&
+            (r = read_named(ctx, g, "cert_file", c->cert_file, TLS_FILE_MAX, 0, &c->cert_pem, &c->cert_len)) < 0)
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        if (c->key_file &&
+            (r = read_named(ctx, g, "key_file", c->key_file, TLS_FILE_MAX, TRUST_SECRET, &c->key_pem, &c->key_len)) < 0)
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        if (c->client_ca_file && (r = read_named(ctx, g, "client_ca_file", c->client_ca_file, TLS_FILE_MAX, 0,
+                                                 &c->client_ca_pem, &c->client_ca_len)) < 0)
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+static int parse_storage(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        static const char *const keys[] = { "backend", "path", "conninfo_file", "busy_timeout_ms", NULL };
+        config_setting_t *g = get_group(ctx, root, "storage", err);
+        _cleanup_free_ char *backend = NULL, *conninfo_file = NULL;
+        int r;
+
+        if (g) {
+                config_check_keys(ctx, g, keys);
+                if (KEEP(config_get_string(ctx, g, "backend", &backend), *err) < 0 ||
+                    KEEP(config_get_path(ctx, g, "path", &c->store.sqlite_path), *err) < 0 ||
+                    KEEP(config_get_path(ctx, g, "conninfo_file", &conninfo_file), *err) < 0 ||
+                    get_uint(ctx, g, "busy_timeout_ms", 1, 600000, &c->store.busy_timeout_ms, err) < 0)
+                        return -ENOMEM;
+        }
+        if (!backend || streq(backend, "sqlite")) {
+                c->store.backend = STORE_SQLITE;
+                if (!c->store.sqlite_path) {
+                        const char *dir = getenv("STATE_DIRECTORY");
+                        char *p = NULL;
+                        /* STATE_DIRECTORY may list several, colon-separated: the first is ours */
+                        if (asprintf(&p, "%.*s/collector.db", dir ? (int) strcspn(dir, ":") : 26,
+                                     dir ? dir : "/var/lib/mamori-collector") < 0)
+                                return -ENOMEM;
+                        c->store.sqlite_path = p;
+                }
+        } else if (streq(backend, "postgresql")) {
+                c->store.backend = STORE_POSTGRES;
+                if (!conninfo_file) {
+                        config_error(ctx->errors, ctx->file, config_setting_line(g),
+                                     "backend \"postgresql\" needs 'conninfo_file'");
+                        KEEP(-EINVAL, *err);
+                } else {
+                        size_t len;
+                        r = read_named(ctx, g, "conninfo_file", conninfo_file, TOKEN_FILE_MAX, TRUST_SECRET,
+                                       &c->store.pg_conninfo, &len);
+                        if (KEEP(r, *err) < 0)
+                                return -ENOMEM;
+                        if (r >= 0)
+                                c->store.pg_conninfo[strcspn(c->store.pg_conninfo, "\n")] = 0;
+                }
+        } else {
+                config_error(ctx->errors, ctx->file, config_key_line(g, "backend"),
+                             "'backend' must be \"sqlite\" or \"postgresql\", not '%s'", backend);
+                KEEP(-EINVAL, *err);
+        }
+        return 0;
+}
+
+static int parse_limits(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        static const char *const keys[] = { "max_body_bytes",
+                                            "max_decompressed_bytes",
+                                            "max_ratio",
+                                            "max_line_bytes",
+                                            "max_events",
+                                            "max_connections",
+                                            "per_host_rate",
+                                            "per_host_burst",
+                                            "connection_timeout_sec",
+                                            "workers",
+                                            NULL };
+        config_setting_t *g = get_group(ctx, root, "limits", err);
+        CollectorLimits *l = &c->limits;
+        if (!g)
+                return 0;
+        config_check_keys(ctx, g, keys);
+        if (get_size(ctx, g, "max_body_bytes", 1024, 1LL << 30, &l->max_body_bytes, err) < 0 ||
+            get_size(ctx, g, "max_decompressed_bytes", 1024, 1LL << 32, &l->max_decompressed_bytes, err) < 0 ||
+            get_uint(ctx, g, "max_ratio", 1, 100000, &l->max_ratio, err) < 0 ||
+            get_size(ctx, g, "max_line_bytes", 256, 16LL << 20, &l->max_line_bytes, err) < 0 ||
+            get_size(ctx, g, "max_events", 1, 1000000, &l->max_events, err) < 0 ||
+            get_uint(ctx, g, "max_connections", 1, 65536, &l->max_connections, err) < 0 ||
+            get_rate(ctx, g, "per_host_rate", &l->per_host_rate, err) < 0 ||
+            get_uint(ctx, g, "per_host_burst", 1, 100000, &l->per_host_burst, err) < 0 ||
+            get_uint(ctx, g, "connection_timeout_sec", 1, 3600, &l->connection_timeout_sec, err) < 0 ||
+            get_uint(ctx, g, "workers", 1, 256, &l->workers, err) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int parse_findings(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        static const char *const keys[] = { "silent_margin_sec",     "stopped_after_sec",
+                                            "gap_grace_sec",         "late_heartbeat_sec",
+                                            "sweep_interval_sec",    "current_policy_hashes",
+                                            "current_agent_version", NULL };
+        config_setting_t *g = get_group(ctx, root, "findings", err);
+        FindingsConfig *f = &c->findings;
+        size_t n = 0;
+        int r;
+
+        if (g) {
+                config_check_keys(ctx, g, keys);
+                if (get_uint(ctx, g, "silent_margin_sec", 0, 86400 * 30, &f->silent_margin_sec, err) < 0 ||
+                    get_uint(ctx, g, "stopped_after_sec", 0, 86400 * 30, &f->stopped_after_sec, err) < 0 ||
+                    get_uint(ctx, g, "gap_grace_sec", 0, 86400 * 30, &f->gap_grace_sec, err) < 0 ||
+                    get_uint(ctx, g, "late_heartbeat_sec", 1, 86400 * 30, &f->late_heartbeat_sec, err) < 0 ||
+                    get_uint(ctx, g, "sweep_interval_sec", 1, 86400, &c->sweep_interval_sec, err) < 0)
+                        return -ENOMEM;
+                r = config_get_strv(ctx, g, "current_policy_hashes", 256, &f->current_policy_hashes, &n);
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+                r = config_get_string(ctx, g, "current_agent_version", &f->current_agent_version);
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        }
+        if (!f->current_policy_hashes && !(f->current_policy_hashes = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        if (f->current_agent_version && !f->current_agent_version[0])
+                f->current_agent_version = mfree(f->current_agent_version);
+        return 0;
+}
+
+static int parse_retention(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        static const char *const keys[] = { "info_days",     "low_days",      "medium_days", "high_days",
+                                            "critical_days", "findings_days", "hour",        NULL };
+        config_setting_t *g = get_group(ctx, root, "retention", err);
+        RetentionConfig *r = &c->retention;
+        const long long max = 36500;
+        if (!g)
+                return 0;
+        config_check_keys(ctx, g, keys);
+        if (get_uint(ctx, g, "info_days", 0, max, &r->info_days, err) < 0 ||
+            get_uint(ctx, g, "low_days", 0, max, &r->low_days, err) < 0 ||
+            get_uint(ctx, g, "medium_days", 0, max, &r->medium_days, err) < 0 ||
+            get_uint(ctx, g, "high_days", 0, max, &r->high_days, err) < 0 ||
+            get_uint(ctx, g, "critical_days", 0, max, &r->critical_days, err) < 0 ||
+            get_uint(ctx, g, "findings_days", 0, max, &r->findings_days, err) < 0 ||
+            get_uint(ctx, g, "hour", 0, 23, &c->retention_hour, err) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int collector_config_load_string(const char *path, const char *text, size_t len, CollectorConfig **ret,
+                                 ConfigErrors *errors) {
+        _cleanup_(config_free_wrap) config_t cfg;
+        ConfigContext ctx = { .errors = errors, .file = path };
+        static const char *const keys[] = { "listen",   "tls",       "auth",   "storage", "limits",
+                                            "findings", "retention", "export", NULL };
+        CollectorConfig *c;
+        config_setting_t *root, *g;
+        int err = 0, r;
+
+        config_init(&cfg);
+        if (memchr(text, 0, len)) {
+                config_error(errors, path, 1, "contains a NUL byte: a configuration file is text");
+                return -EINVAL;
+        }
+        if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+                const char *t = config_error_text(&cfg);
+                _cleanup_(config_syntax_hint_done) ConfigSyntaxHint h = { 0 };
+                if (config_hint_syntax(text, len, config_error_line(&cfg), &h) < 0)
+                        return -ENOMEM;
+                config_error(errors, path, h.line, "%s%s%s%s%s%s%s",
+                             t && startswith(t, "syntax error") ? "" : "syntax error: ", t ? t : "?",
+                             h.hint ? " (" : "", strempty(h.hint), h.hint ? ")" : "",
+                             h.line_text ? "; the line reads: " : "", strempty(h.line_text));
+                return -EINVAL;
+        }
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        atomic_init(&c->refs, 1);
+        _cleanup_collector_config_ CollectorConfig *owned = c;
+        defaults(c);
+        if (!(c->path = strdup(path)))
+                return -ENOMEM;
+
+        root = config_root_setting(&cfg);
+        config_check_keys(&ctx, root, keys);
+        if (parse_listen_list(&ctx, root, c, &err) < 0 || parse_tls(&ctx, root, c, &err) < 0 ||
+            parse_storage(&ctx, root, c, &err) < 0 || parse_limits(&ctx, root, c, &err) < 0 ||
+            parse_findings(&ctx, root, c, &err) < 0 || parse_retention(&ctx, root, c, &err) < 0)
+                return -ENOMEM;
+        g = get_group(&ctx, root, "auth", &err);
+        if (g) {
+                static const char *const akeys[] = { "token_file", NULL };
+                config_check_keys(&ctx, g, akeys);
+                r = read_tokens(&ctx, g, "token_file", &c->tokens, &c->n_tokens);
+                if (KEEP(r, err) < 0)
+                        return -ENOMEM;
+        }
+        g = get_group(&ctx, root, "export", &err);
+        if (g) {
+                static const char *const ekeys[] = { "token_file", NULL };
+                config_check_keys(&ctx, g, ekeys);
+                r = read_tokens(&ctx, g, "token_file", &c->export_tokens, &c->n_export_tokens);
+                if (KEEP(r, err) < 0)
+                        return -ENOMEM;
+        }
+        if (c->limits.max_decompressed_bytes < c->limits.max_line_bytes) {
+                config_error(errors, path, config_key_line(root, "limits"),
+                             "'max_decompressed_bytes' must be at least 'max_line_bytes'");
+                KEEP(-EINVAL, err);
+        }
+        if (err == 0 && errors->n > 0)
+                err = -EINVAL; /* an unknown key */
+        if (err < 0)
+                return err;
+        *ret = TAKE_PTR(owned);
+        return 0;
+}
+
+int collector_config_load(const char *path, CollectorConfig **ret, ConfigErrors *errors) {
+        _cleanup_free_ char *text = NULL, *why = NULL;
+        size_t len = 0;
+        int r;
+
+        r = trust_read_file(path, CONFIG_FILE_MAX, 0, &text, &len, &why);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                config_error(errors, path, 0, "%s", why ? why : strerror(-r));
+                return r;
+        }
+        return collector_config_load_string(path, text, len, ret, errors);
+}
+
+static bool str_eq(const char *a, const char *b) {
+        return streq_ptr(a, b);
+}
+
+bool collector_config_needs_restart(const CollectorConfig *a, const CollectorConfig *b) {
+        if (a->n_listen != b->n_listen)
+                return true;
+        for (size_t i = 0; i < a->n_listen; i++)
+                if (!streq(a->listen[i].text, b->listen[i].text))
+                        return true;
+        return !str_eq(a->cert_pem, b->cert_pem) || !str_eq(a->key_pem, b->key_pem) ||
+               !str_eq(a->client_ca_pem, b->client_ca_pem) || a->store.backend != b->store.backend ||
+               !str_eq(a->store.sqlite_path, b->store.sqlite_path) ||
+               !str_eq(a->store.pg_conninfo, b->store.pg_conninfo) || a->limits.workers != b->limits.workers ||
+               a->limits.max_connections != b->limits.max_connections ||
+               a->limits.connection_timeout_sec != b->limits.connection_timeout_sec;
+}
