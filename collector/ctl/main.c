@@ -34,11 +34,22 @@
 #include "timeutil.h"
 #include "trusted-file.h"
 
-#ifndef COLLECTOR_CONFIG_PATH
-#define COLLECTOR_CONFIG_PATH "/etc/mamori-collector/collector.conf"
+/* The collector's own parser (collector/collector-config.c), when it is in
+ * the tree: check-config and the database settings then come from exactly
+ * what mamori-collectord reads. Without it (a tree with only the ctl and the
+ * test store), the ctl's own check below stands in. */
+#if __has_include("collector-config.h")
+#include "collector-config.h"
+#define CTL_COLLECTOR_CONFIG 1
+#else
+#define CTL_COLLECTOR_CONFIG 0
 #endif
-#ifndef COLLECTOR_TLS_DIR
-#define COLLECTOR_TLS_DIR "/etc/mamori-collector/tls"
+
+#ifndef CTL_CONFIG_PATH
+#define CTL_CONFIG_PATH "/etc/mamori-collector/collector.conf"
+#endif
+#ifndef CTL_TLS_DIR
+#define CTL_TLS_DIR "/etc/mamori-collector/tls"
 #endif
 #define COLLECTOR_GROUP "mamori-collector"
 
@@ -52,7 +63,7 @@ typedef struct CtlOptions {
         const char *config_path;
 } CtlOptions;
 
-static void configp(config_t **c) {
+_unused_ static void configp(config_t **c) {
         if (*c) {
                 config_destroy(*c);
                 free(*c);
@@ -91,7 +102,7 @@ static const char *config_path(const CtlOptions *o) {
         if (o->config_path)
                 return o->config_path;
         e = getenv("MAMORI_COLLECTOR_CONFIG");
-        return e && *e ? e : COLLECTOR_CONFIG_PATH;
+        return e && *e ? e : CTL_CONFIG_PATH;
 }
 
 /* Reads a whole regular file, at most CTL_FILE_MAX bytes. With secret, a
@@ -378,7 +389,7 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
                 { "force", no_argument, NULL, ARG_FORCE },
                 {},
         };
-        const char *dir = COLLECTOR_TLS_DIR, *name = NULL, *group = COLLECTOR_GROUP;
+        const char *dir = CTL_TLS_DIR, *name = NULL, *group = COLLECTOR_GROUP;
         const char *servers[16];
         size_t n_servers = 0;
         unsigned days = 825;
@@ -523,7 +534,7 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
                 {},
         };
         const char *csr_path = NULL, *machine_id = NULL, *out = NULL;
-        const char *ca_cert = COLLECTOR_TLS_DIR "/clients-ca.crt", *ca_key_path = COLLECTOR_TLS_DIR "/clients-ca.key";
+        const char *ca_cert = CTL_TLS_DIR "/clients-ca.crt", *ca_key_path = CTL_TLS_DIR "/clients-ca.key";
         unsigned days = 825, bits = 0;
         bool force = false;
         _cleanup_(crtp) gnutls_x509_crt_t ca = NULL, crt = NULL;
@@ -639,6 +650,49 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
 
 /* ---- collector.conf ---- */
 
+#if CTL_COLLECTOR_CONFIG
+static int verb_check_config(const CtlOptions *o, int argc, char **argv) {
+        const char *path = argc > 1 ? argv[1] : config_path(o);
+        _cleanup_(config_errors_done) ConfigErrors errors = {};
+        _cleanup_collector_config_ CollectorConfig *c = NULL;
+        int r;
+
+        if (argc > 2) {
+                log_error("Usage: check-config [FILE]");
+                return EXIT_USAGE;
+        }
+        r = collector_config_load(path, &c, &errors);
+        for (size_t i = 0; i < errors.n; i++)
+                fprintf(stderr, "%s:%d: %s\n", errors.items[i].file, errors.items[i].line, errors.items[i].message);
+        if (r < 0 || errors.n > 0) {
+                if (errors.n == 0)
+                        log_error_errno(r, "%s: %m", path);
+                fprintf(stderr, "%s: %zu problem(s); mamori-collectord would refuse it.\n", path,
+                        MAX(errors.n, (size_t) 1));
+                return EXIT_FAILURE;
+        }
+        printf("%s: OK\n", path);
+        return EXIT_SUCCESS;
+}
+
+static int open_store(const CtlOptions *o, Store **ret) {
+        _cleanup_(config_errors_done) ConfigErrors errors = {};
+        _cleanup_collector_config_ CollectorConfig *c = NULL;
+        const char *path = config_path(o);
+        int r;
+
+        r = collector_config_load(path, &c, &errors);
+        for (size_t i = 0; i < errors.n; i++)
+                fprintf(stderr, "%s:%d: %s\n", errors.items[i].file, errors.items[i].line, errors.items[i].message);
+        if (r < 0 || errors.n > 0)
+                return log_error_errno(r < 0 ? r : -EINVAL, "%s is refused (mamori-collectorctl check-config).", path);
+        r = store_open(&c->store, &c->findings, ret);
+        if (r < 0)
+                return log_error_errno(r, "The database (%s) cannot be opened: %m",
+                                       c->store.backend == STORE_SQLITE ? c->store.sqlite_path : "postgresql");
+        return 0;
+}
+#else
 typedef enum KeyType {
         KT_STRING,
         KT_INT,
@@ -950,6 +1004,7 @@ static int open_store(const CtlOptions *o, Store **ret) {
                                        sc.backend == STORE_SQLITE ? sc.sqlite_path : "postgresql");
         return 0;
 }
+#endif
 
 /* ---- hosts, findings ---- */
 
@@ -1294,7 +1349,7 @@ static void help(void) {
                "  -h --help              this text\n"
                "     --version           print the version\n\n"
                "See mamori-collectorctl(8).\n",
-               MAMORI_VERSION, COLLECTOR_CONFIG_PATH, COLLECTOR_TLS_DIR, COLLECTOR_CONFIG_PATH);
+               MAMORI_VERSION, CTL_CONFIG_PATH, CTL_TLS_DIR, CTL_CONFIG_PATH);
 }
 
 static const struct {
