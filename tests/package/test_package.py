@@ -568,6 +568,7 @@ def test_deb_collector_contents(deb, deb_collector, tmp_path):
     for lib in ("libmicrohttpd", "libgnutls30", "libsqlite3-0", "libpq5"):
         assert lib in depends, depends
     # the configuration is a conffile: an upgrade never overwrites the town's
+    (tmp_path / "c").mkdir()
     conffiles = set(deb_control(deb_collector, tmp_path / "c", "conffiles").split())
     etc = {f for f, perms in files.items() if f.startswith("/etc/") and perms.startswith("-")}
     assert etc == conffiles == {"/etc/mamori-collector/collector.conf"}
@@ -592,6 +593,7 @@ def test_deb_collector_install_makes_user_and_ca_and_purge_keeps_records(deb_col
     os.chmod(tmp_path, 0o755)
     units = {COLLECTOR_UNIT: deb_file_text(deb_collector, "/lib/systemd/system/" + COLLECTOR_UNIT)}
     d = tmp_path / "c"
+    d.mkdir()
     scripts = {f"/run/{n}": deb_control(deb_collector, d, n) for n in ("postinst", "postrm")}
     scripts["/run/sysusers.d/mamori-collector.conf"] = deb_file_text(deb_collector, "/usr/lib/sysusers.d/mamori-collector.conf")
     tls = "/etc/mamori-collector/tls"
