@@ -608,7 +608,7 @@ test "$(stat -c %a:%U:%G {tls}/clients-ca.key)" = 600:root:root
 test "$(stat -c %a:%U:%G {tls}/server.key)" = 640:root:mamori-collector
 test "$(stat -c %a {tls}/server.crt {tls}/clients-ca.crt | sort -u)" = 644
 runuser -u mamori-collector -- cat {tls}/server.key >/dev/null
-! runuser -u mamori-collector -- cat {tls}/clients-ca.key 2>/dev/null
+if runuser -u mamori-collector -- cat {tls}/clients-ca.key >/dev/null 2>&1; then exit 1; fi
 openssl verify -CAfile {tls}/clients-ca.crt -purpose sslserver {tls}/server.crt >/dev/null
 echo ca-made
 sum=$(cat {tls}/clients-ca.key | md5sum)
