@@ -378,6 +378,22 @@ static int san_add(gnutls_x509_crt_t crt, const char *name) {
         return 0;
 }
 
+/* The directories above dir, 0755 (root's /etc/mamori-collector when the
+ * package has not made it yet). */
+static int mkdir_parents(const char *dir) {
+        _cleanup_free_ char *p = strdup(dir);
+
+        if (!p)
+                return log_oom();
+        for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+                *slash = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "%s: %m", p);
+                *slash = '/';
+        }
+        return 0;
+}
+
 static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
         enum { ARG_DIR = 0x100, ARG_NAME, ARG_SERVER_NAME, ARG_DAYS, ARG_GROUP, ARG_FORCE };
         static const struct option options[] = {
@@ -446,6 +462,8 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
         }
 
         gid = collector_gid(group);
+        if (mkdir_parents(dir) < 0)
+                return EXIT_FAILURE;
         /* The directory: root's, the collector's group may enter it (its
          * server key); nobody else. */
         if (mkdir(dir, gid != (gid_t) -1 ? 0750 : 0755) < 0 && errno != EEXIST) {
@@ -1232,6 +1250,30 @@ static int export_line(const char *json, size_t len, const char *cursor, void *u
         return ferror(st->out) ? -EIO : 0;
 }
 
+/* The header, then page by page through the cursor: the whole export is
+ * never in memory. */
+static int export_run(Store *s, ExportState *st) {
+        int r;
+
+        if (st->format == EXPORT_CSV) {
+                for (size_t i = 0; i < ELEMENTSOF(csv_columns); i++)
+                        fprintf(st->out, "%s%s", i ? "," : "", csv_columns[i]);
+                fputs("\r\n", st->out);
+        }
+        do {
+                char after[sizeof(st->cursor)];
+
+                snprintf(after, sizeof(after), "%s", st->cursor);
+                st->page = 0;
+                r = store_export(s, after, (int64_t) st->since, EXPORT_PAGE, export_line, st);
+                if (r < 0)
+                        return log_error_errno(r, "Export after cursor '%s': %m", after);
+        } while (st->page == EXPORT_PAGE);
+        if (fflush(st->out) != 0 || ferror(st->out))
+                return log_error_errno(errno ?: EIO, "Writing the export: %m");
+        return 0;
+}
+
 static int verb_export(const CtlOptions *o, int argc, char **argv) {
         enum { ARG_SINCE = 0x100, ARG_UNTIL, ARG_FORMAT, ARG_OUT };
         static const struct option options[] = {
@@ -1287,6 +1329,8 @@ static int verb_export(const CtlOptions *o, int argc, char **argv) {
                 log_error("--until: '%s' is neither RFC 3339 with an offset nor a number of days.", until);
                 return EXIT_USAGE;
         }
+        if (open_store(o, &s) < 0)
+                return EXIT_FAILURE;
         if (out_path) {
                 _cleanup_close_ int fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
                 if (fd < 0) {
@@ -1301,34 +1345,17 @@ static int verb_export(const CtlOptions *o, int argc, char **argv) {
                 TAKE_FD(fd);
                 st.out = outf;
         }
-        if (open_store(o, &s) < 0)
-                return EXIT_FAILURE;
-        if (st.format == EXPORT_CSV) {
-                for (size_t i = 0; i < ELEMENTSOF(csv_columns); i++)
-                        fprintf(st.out, "%s%s", i ? "," : "", csv_columns[i]);
-                fputs("\r\n", st.out);
-        }
-        /* Page by page through the cursor: the whole export is never in memory. */
-        do {
-                char after[sizeof(st.cursor)];
-
-                snprintf(after, sizeof(after), "%s", st.cursor);
-                st.page = 0;
-                r = store_export(s, after, (int64_t) st.since, EXPORT_PAGE, export_line, &st);
-                if (r < 0) {
-                        log_error_errno(r, "Export after cursor '%s': %m", after);
-                        return EXIT_FAILURE;
-                }
-        } while (st.page == EXPORT_PAGE);
-        if (fflush(st.out) != 0 || ferror(st.out)) {
-                log_error_errno(errno ?: EIO, "Writing the export: %m");
+        r = export_run(s, &st);
+        if (r < 0) {
+                /* no half export left behind to be taken for a whole one */
+                if (out_path)
+                        (void) unlink(out_path);
                 return EXIT_FAILURE;
         }
         if (out_path)
                 fprintf(stderr, "%zu event(s) written to %s\n", st.total, out_path);
         return EXIT_SUCCESS;
 }
-
 static void help(void) {
         printf("mamori-collectorctl %s — administer the mamori collector\n\n"
                "Usage: mamori-collectorctl [-c FILE] COMMAND [ARGS]\n\n"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -22,6 +23,7 @@ struct Store {
 
 int store_open(const StoreConfig *cfg, const FindingsConfig *fc, Store **ret) {
         _cleanup_fclose_ FILE *f = NULL;
+        struct stat st;
         Store *s;
         char *line = NULL;
         size_t cap = 0;
@@ -32,6 +34,10 @@ int store_open(const StoreConfig *cfg, const FindingsConfig *fc, Store **ret) {
         f = fopen(cfg->sqlite_path, "re");
         if (!f)
                 return -errno;
+        if (fstat(fileno(f), &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode)) /* as SQLite refuses a directory */
+                return -EISDIR;
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;

@@ -81,6 +81,12 @@ def test_init_ca_modes_and_server_certificate(ca):
             openssl("x509", "-in", ca / "server.crt", "-noout", "-pubkey").stdout)
 
 
+def test_init_ca_makes_the_directories_above(tmp_path):
+    d = tmp_path / "etc" / "mamori-collector" / "tls"
+    ctl("init-ca", "--dir", d)
+    assert (d / "clients-ca.crt").exists() and os.stat(d.parent).st_mode & 0o777 == 0o755
+
+
 def test_init_ca_never_overwrites(ca):
     before = (ca / "clients-ca.key").read_bytes()
     p = ctl("init-ca", "--dir", ca, check=False)
@@ -338,6 +344,12 @@ def test_export_since_until_and_usage(tmp_path):
     ctl("export", "--since", "3650d", "--format", "csv", "--out", target, conf=conf)
     assert target.read_text().startswith("time,kind,")
     assert ctl("export", "--since", "3650d", "--out", target, conf=conf, check=False).returncode == 1
+    # a database that cannot be opened leaves no file behind
+    other = tmp_path / "other"
+    other.mkdir()
+    broken = write_conf(other, other)  # a directory is no database
+    p = ctl("export", "--since", "3650d", "--out", other / "x.csv", conf=broken, check=False)
+    assert p.returncode == 1 and not (other / "x.csv").exists(), p.stderr
 
 
 def test_hosts_and_findings(tmp_path):
