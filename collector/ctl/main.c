@@ -54,6 +54,7 @@
 #define COLLECTOR_GROUP "mamori-collector"
 
 #define EXIT_USAGE 2
+#define EXIT_FINDINGS 3 /* status: findings are open */
 
 /* A file we read whole (a CSR, a certificate, a key, conninfo): bounded. */
 #define CTL_FILE_MAX (1024 * 1024)
@@ -1061,6 +1062,68 @@ static int host_row(const HostState *h, void *userdata) {
         return 0;
 }
 
+/* status: the collector's view in three lines, for a daily look or a
+ * monitoring check (exit 0 with nothing open, 3 with open findings). */
+typedef struct StatusCounts {
+        unsigned hosts, silent, stopped, fail_closed;
+        int64_t last_seen_us;
+        unsigned findings, by_severity[5];
+} StatusCounts;
+
+static const char *const severities[] = { "critical", "high", "medium", "low", "info" };
+
+static int status_host(const HostState *h, void *userdata) {
+        StatusCounts *c = userdata;
+
+        c->hosts++;
+        c->silent += h->silent;
+        c->stopped += h->stopped;
+        c->fail_closed += h->fail_closed;
+        c->last_seen_us = MAX(c->last_seen_us, h->last_seen_us);
+        return 0;
+}
+
+static int status_finding(const FindingRow *f, void *userdata) {
+        StatusCounts *c = userdata;
+
+        c->findings++;
+        for (size_t i = 0; i < ELEMENTSOF(severities); i++)
+                if (streq(f->severity, severities[i]))
+                        c->by_severity[i]++;
+        return 0;
+}
+
+static int verb_status(const CtlOptions *o, int argc, char **argv) {
+        _cleanup_store_ Store *s = NULL;
+        StatusCounts c = {};
+        char buf[RFC3339_MAX];
+        int r;
+
+        if (argc > 1) {
+                log_error("Usage: status");
+                return EXIT_USAGE;
+        }
+        if (open_store(o, &s) < 0)
+                return EXIT_FAILURE;
+        r = store_hosts(s, status_host, &c);
+        if (r >= 0)
+                r = store_findings(s, true, status_finding, &c);
+        if (r < 0) {
+                log_error_errno(r, "Reading the database: %m");
+                return EXIT_FAILURE;
+        }
+        printf("Hosts:     %u (%u silent, %u stopped, %u fail-closed)\n", c.hosts, c.silent, c.stopped, c.fail_closed);
+        printf("Last seen: %s\n", c.last_seen_us > 0 ? format_rfc3339(buf, (usec_t) c.last_seen_us) : "never");
+        printf("Findings:  %u open", c.findings);
+        for (size_t i = 0, first = 1; i < ELEMENTSOF(severities); i++)
+                if (c.by_severity[i] > 0) {
+                        printf("%s%s %u", first ? " (" : ", ", severities[i], c.by_severity[i]);
+                        first = 0;
+                }
+        printf("%s\n", c.findings > 0 ? ")" : "");
+        return c.findings > 0 ? EXIT_FINDINGS : EXIT_SUCCESS;
+}
+
 static int verb_hosts(const CtlOptions *o, int argc, char **argv) {
         _cleanup_store_ Store *s = NULL;
         unsigned n = 0;
@@ -1361,6 +1424,8 @@ static void help(void) {
                "Usage: mamori-collectorctl [-c FILE] COMMAND [ARGS]\n\n"
                "Commands:\n"
                "  check-config [FILE]    validate collector.conf (default: -c or %s)\n"
+               "  status                 hosts (silent, stopped), the newest contact, open findings;\n"
+               "                         exit 3 while findings are open\n"
                "  hosts                  every host the collector knows, its last contact and state\n"
                "  findings [--open]      what the collector concluded (silent, stopped, gaps, ...)\n"
                "  export --since TIME|Nd [--until TIME|Nd] [--format ndjson|csv] [--out FILE]\n"
@@ -1383,9 +1448,13 @@ static const struct {
         const char *name;
         int (*run)(const CtlOptions *o, int argc, char **argv);
 } verbs[] = {
-        { "check-config", verb_check_config }, { "hosts", verb_hosts },
-        { "findings", verb_findings },         { "export", verb_export },
-        { "init-ca", verb_init_ca },           { "enroll", verb_enroll },
+        { "check-config", verb_check_config },
+        { "status", verb_status },
+        { "hosts", verb_hosts },
+        { "findings", verb_findings },
+        { "export", verb_export },
+        { "init-ca", verb_init_ca },
+        { "enroll", verb_enroll },
 };
 
 int main(int argc, char *argv[]) {

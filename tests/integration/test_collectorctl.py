@@ -253,8 +253,9 @@ def start_collectord(tmp_path, conf):
     raise AssertionError("mamori-collectord did not listen within 20 s")
 
 
-def fill(tmp_path, events):
-    """Stores events and returns collector.conf naming the database."""
+def fill(tmp_path, events, stored=None):
+    """Stores events (stored: how many the collector must call new) and
+    returns collector.conf naming the database."""
     db = tmp_path / "collector.db"
     if STUB:
         db.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events))
@@ -270,7 +271,7 @@ def fill(tmp_path, events):
                                               "Authorization": "Bearer s3cret-token-for-the-test"})
         with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
             answer = json.load(r)
-        assert answer["stored"] == len(events), answer
+        assert answer["stored"] == (len(events) if stored is None else stored), answer
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -359,3 +360,21 @@ def test_hosts_and_findings(tmp_path):
     out = ctl("findings", "--open", conf=conf).stdout
     assert "finding(s)" in out
     assert ctl("findings", "--bogus", conf=conf, check=False).returncode == 2
+
+
+def test_status(tmp_path):
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    p = ctl("status", conf=fill(clean, [event(1), event(2)]))
+    assert p.stdout.splitlines()[0] == "Hosts:     1 (0 silent, 0 stopped, 0 fail-closed)", p.stdout
+    assert "Findings:  0 open\n" in p.stdout, p.stdout
+    # an id used again with other content: host.tampered, critical, open
+    first = event(1)
+    again = dict(event(3), id=first["id"])
+    events = [first, event(2), again]
+    if STUB:  # the stand-in store concludes nothing: the finding as the real one writes it
+        events.append(dict(event(0, kind="collector.host.tampered", severity="critical"), message="id reused"))
+    p = ctl("status", conf=fill(tmp_path, events, stored=2), check=False)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "Findings:  1 open (critical 1)" in p.stdout, p.stdout
+    assert "host.tampered" in ctl("findings", "--open", conf=tmp_path / "collector.conf").stdout
