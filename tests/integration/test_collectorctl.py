@@ -378,3 +378,20 @@ def test_status(tmp_path):
     assert p.returncode == 3, p.stdout + p.stderr
     assert "Findings:  1 open (critical 1)" in p.stdout, p.stdout
     assert "host.tampered" in ctl("findings", "--open", conf=tmp_path / "collector.conf").stdout
+
+
+def test_tables_show_hostile_names_escaped(tmp_path):
+    """A host name is whatever a PC (or someone with its certificate) sent:
+    the tables never pass a terminal escape through."""
+    e = event(1)
+    e["host"]["name"] = "pc\x1b]0;owned\x07\x1b[2J-01"
+    e["message"] = "\x1b[31mred\x1b[0m"
+    events = [e]
+    if STUB:  # a finding with a hostile message, as the stand-in store has no findings of its own
+        events.append(dict(event(0, kind="collector.host.silent"), message="\x1b[2Jgone"))
+    conf = fill(tmp_path, events)
+    for verb in ("hosts", "findings", "status"):
+        out = ctl(verb, conf=conf, check=False).stdout
+        assert "\x1b" not in out and "\x07" not in out, (verb, out)
+    if STUB:
+        assert "pc\\x1b]0;owned\\x07\\x1b[2J-01" in ctl("hosts", conf=conf).stdout
