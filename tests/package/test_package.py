@@ -151,11 +151,12 @@ def test_deb_lintian_clean(deb):
     bad = [l for l in p.stdout.splitlines() if re.match(r"^[EW]: ", l)]
     assert not bad, "lintian:\n" + "\n".join(bad)
     # Every override carries its reason (the comment above it).
-    text = open(os.path.join(SOURCE, "packaging/debian/mamori.lintian-overrides")).read()
-    for block in text.split("\n\n"):
-        lines = block.strip().splitlines()
-        if any(not l.startswith("#") for l in lines):
-            assert lines[0].startswith("#"), f"override without a reason: {block}"
+    for name in ("mamori", "mamori-collector"):
+        text = open(os.path.join(SOURCE, f"packaging/debian/{name}.lintian-overrides")).read()
+        for block in text.split("\n\n"):
+            lines = block.strip().splitlines()
+            if any(not l.startswith("#") for l in lines):
+                assert lines[0].startswith("#"), f"override without a reason: {block}"
 
 
 def test_deb_maintainer_scripts(deb, tmp_path):
@@ -529,3 +530,131 @@ def test_release_keeps_the_command_lines_usbcore_default(tmp_path):
     assert (tmp_path / "module/usbcore/parameters/authorized_default").read_text().strip() == "0"
     assert (tmp_path / "bus/usb/devices/2-1/authorized").read_text().strip() == "0"
     assert (tmp_path / "bus/usb/devices/usb1/interface_authorized_default").read_text().strip() == "1"
+
+
+# ---- mamori-collector: the central side, its own package from the same source (issue 12) ----
+
+COLLECTOR_EXPECTED = ["/usr/sbin/mamori-collectord", "/usr/bin/mamori-collectorctl",
+                      "/etc/mamori-collector/collector.conf", "/usr/lib/sysusers.d/mamori-collector.conf",
+                      "/usr/share/man/man8/mamori-collectord.8", "/usr/share/man/man8/mamori-collectorctl.8",
+                      "/usr/share/man/man5/collector.conf.5", "/usr/share/man/ja/man8/mamori-collectord.8",
+                      "/usr/share/man/ja/man8/mamori-collectorctl.8", "/usr/share/man/ja/man5/collector.conf.5"]
+COLLECTOR_UNIT = "mamori-collectord.service"
+
+
+@pytest.fixture(scope="module")
+def deb_collector(deb):
+    debs = [f for f in os.listdir(deb[0]) if re.match(r"mamori-collector_.*\.deb$", f)]
+    assert len(debs) == 1, os.listdir(deb[0])
+    return deb[0] / debs[0]
+
+
+@pytest.fixture(scope="module")
+def rpm_collector(rpm):
+    rpms = [f for f in os.listdir(rpm.parent) if re.match(r"mamori-collector-\d.*\.rpm$", f)]
+    assert len(rpms) == 1, os.listdir(rpm.parent)
+    return rpm.parent / rpms[0]
+
+
+def test_deb_collector_contents(deb, deb_collector, tmp_path):
+    files = deb_files(deb_collector)
+    for f in COLLECTOR_EXPECTED + ["/lib/systemd/system/" + COLLECTOR_UNIT]:
+        assert f in files or f + ".gz" in files, f"{f} not in {deb_collector.name}: {sorted(files)}"
+    assert files["/usr/sbin/mamori-collectord"].startswith("-rwxr-xr-x")
+    assert files["/usr/bin/mamori-collectorctl"].startswith("-rwxr-xr-x")
+    assert files["/etc/mamori-collector/collector.conf"].startswith("-rw-r--r--")
+    assert run(["dpkg-deb", "-f", str(deb_collector), "Package"]).stdout.strip() == "mamori-collector"
+    depends = run(["dpkg-deb", "-f", str(deb_collector), "Depends"]).stdout
+    for lib in ("libmicrohttpd", "libgnutls30", "libsqlite3-0", "libpq5"):
+        assert lib in depends, depends
+    # the configuration is a conffile: an upgrade never overwrites the town's
+    (tmp_path / "c").mkdir()
+    conffiles = set(deb_control(deb_collector, tmp_path / "c", "conffiles").split())
+    etc = {f for f, perms in files.items() if f.startswith("/etc/") and perms.startswith("-")}
+    assert etc == conffiles == {"/etc/mamori-collector/collector.conf"}
+    # the split: nothing of the collector in the agent's package, and the
+    # agent links none of the collector's libraries
+    assert not [f for f in deb_files(deb[1]) if "collector" in f], "collector files in the mamori package"
+    agent_depends = run(["dpkg-deb", "-f", str(deb[1]), "Depends"]).stdout
+    assert "libmicrohttpd" not in agent_depends and "libpq" not in agent_depends, agent_depends
+    shipped = deb_file_text(deb_collector, "/etc/mamori-collector/collector.conf")
+    assert shipped == open(os.path.join(SOURCE, "policy/collector.conf")).read()
+
+
+def test_deb_collector_install_makes_user_and_ca_and_purge_keeps_records(deb_collector, tmp_path):
+    if shutil.which("deb-systemd-helper") is None:
+        pytest.skip("init-system-helpers missing")
+    ctl = tmp_path / "bin" / "mamori-collectorctl"
+    ctl.parent.mkdir()
+    data = run(["dpkg-deb", "--fsys-tarfile", str(deb_collector)], text=False).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:  # the packaged one: postinst runs it
+        ctl.write_bytes(t.extractfile("./usr/bin/mamori-collectorctl").read())
+    os.chmod(ctl, 0o755)
+    os.chmod(tmp_path, 0o755)
+    units = {COLLECTOR_UNIT: deb_file_text(deb_collector, "/lib/systemd/system/" + COLLECTOR_UNIT)}
+    d = tmp_path / "c"
+    d.mkdir()
+    scripts = {f"/run/{n}": deb_control(deb_collector, d, n) for n in ("postinst", "postrm")}
+    scripts["/run/sysusers.d/mamori-collector.conf"] = deb_file_text(deb_collector, "/usr/lib/sysusers.d/mamori-collector.conf")
+    tls = "/etc/mamori-collector/tls"
+    p = in_scratch_system(f"""
+export PATH={ctl.parent}:$PATH
+/run/postinst configure >/run/postinst.out
+getent passwd mamori-collector >/dev/null
+test -L /etc/systemd/system/multi-user.target.wants/{COLLECTOR_UNIT}
+echo enabled
+test "$(stat -c %a:%U:%G {tls})" = 750:root:mamori-collector
+test "$(stat -c %a:%U:%G {tls}/clients-ca.key)" = 600:root:root
+test "$(stat -c %a:%U:%G {tls}/server.key)" = 640:root:mamori-collector
+test "$(stat -c %a {tls}/server.crt {tls}/clients-ca.crt | sort -u)" = 644
+runuser -u mamori-collector -- cat {tls}/server.key >/dev/null
+if runuser -u mamori-collector -- cat {tls}/clients-ca.key >/dev/null 2>&1; then exit 1; fi
+openssl verify -CAfile {tls}/clients-ca.crt -purpose sslserver {tls}/server.crt >/dev/null
+echo ca-made
+sum=$(cat {tls}/clients-ca.key | md5sum)
+/run/postinst configure 0.1.0 >>/run/postinst.out
+test "$(cat {tls}/clients-ca.key | md5sum)" = "$sum"
+echo ca-kept-on-upgrade
+mkdir -p /var/lib/mamori-collector && echo x > /var/lib/mamori-collector/collector.db
+/run/postrm purge >/run/postrm.out
+test -e /var/lib/mamori-collector/collector.db && test -e {tls}/clients-ca.key
+test ! -e /etc/systemd/system/multi-user.target.wants/{COLLECTOR_UNIT}
+echo records-kept-on-purge
+cat /run/postinst.out /run/postrm.out >&2
+""", units, scripts)
+    print(p.stdout, p.stderr)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.split() == ["enabled", "ca-made", "ca-kept-on-upgrade", "records-kept-on-purge"]
+    assert "mamori-collector: made a CA and a server certificate for" in p.stderr, p.stderr
+    assert "/var/lib/mamori-collector is kept" in p.stderr and "保存記録" in p.stderr, p.stderr
+
+
+def test_rpm_collector_files_and_scripts(rpm, rpm_collector):
+    rows = [l.split(" ", 2) for l in rpm_query(rpm_collector, "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]").splitlines()]
+    files = {r[2]: (r[0], r[1]) for r in rows}
+    for f in COLLECTOR_EXPECTED + ["/usr/lib/systemd/system/" + COLLECTOR_UNIT]:
+        assert f in files or f + ".gz" in files, f"{f} not in the collector rpm"
+    perms, flags = files["/etc/mamori-collector/collector.conf"]
+    assert "c" in flags and "n" in flags, flags
+    assert not [f for f in rpm_query(rpm, "[%{FILENAMES}\n]").split() if "collector" in f]
+    scripts = run(["rpm", "-qp", "--scripts", str(rpm_collector)]).stdout
+    pre = scripts.split("preinstall scriptlet")[1].split("scriptlet")[0]
+    assert "systemd-sysusers" in pre and "mamori-collector" in pre
+    post = scripts.split("postinstall scriptlet")[1].split("scriptlet")[0]
+    assert "init-ca" in post and "systemctl enable mamori-collectord.service" in post
+    assert post.index("init-ca") < post.index("systemctl start mamori-collectord.service")
+    postun = scripts.split("postuninstall scriptlet")[1]
+    assert "rm -rf" not in postun  # the stored events are the policy's records
+    for part in re.split(r"^\w+ scriptlet \(using /bin/sh\):\n", scripts, flags=re.M)[1:]:
+        p = subprocess.run(["sh", "-n"], input=part, capture_output=True, text=True)
+        assert p.returncode == 0, f"{part}: {p.stderr}"
+
+
+def test_deb_and_rpm_collector_ship_the_same_files(deb_collector, rpm_collector):
+    def norm(f):
+        return re.sub(r"\.gz$", "", f).replace("/usr/lib/systemd/system/", "/lib/systemd/system/")
+    d = {norm(f) for f, perms in deb_files(deb_collector).items()
+         if not perms.startswith("d") and not f.startswith(("/usr/share/doc/", "/usr/share/lintian/"))}
+    r = {norm(f) for f in rpm_query(rpm_collector, "[%{FILENAMES}\n]").split()
+         if not f.startswith(("/usr/lib/.build-id", "/usr/share/licenses")) and f != "/etc/mamori-collector"}
+    assert d == r, f"only in deb: {sorted(d - r)}; only in rpm: {sorted(r - d)}"
