@@ -262,8 +262,8 @@ def test_delivery_in_the_posture(bed, make_agent, collector, pki):
 
     def sheet():
         return json.loads(ctl(a, "inspect", "--json").stdout)["posture"]
-    p = wait_for(lambda: (lambda p: p if p["delivery"]["state"] == "ok" else None)(sheet()), 10,
-                 what="delivery ok in the sheet")
+    p = wait_for(lambda: (lambda p: p if p["delivery"]["state"] == "ok" and p["delivery"]["last_success"]
+                          else None)(sheet()), 10, what="delivery ok in the sheet, with its last success")
     assert checks(p)["delivery.state"]["verdict"] == "ok"
     assert p["delivery"]["last_success"] and p["delivery"]["uplink"] in ("idle", "sending")
 

@@ -125,7 +125,9 @@ def test_uplink_delivers_mamorid_spool(bed, make_agent, collector, pki):
         # New events: inotify on the spool directory wakes the uplink.
         for i in range(3):
             plug(bed, f"UP{i:04d}")
-        collector.wait_events(4, timeout=10)
+        # (agent.posture may come once more after the start: count the blocks)
+        wait_for(lambda: [e["kind"] for e in collector.events()].count("usb.blocked") >= 3, 10,
+                 what="the three blocks delivered")
         by_seq = check_feed(collector.events())
         top = max(by_seq)
         assert sorted(by_seq) == list(range(1, top + 1))
