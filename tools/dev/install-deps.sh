@@ -11,7 +11,7 @@ test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.
   python3 python3-gi python3-dbus python3-dbusmock python3-pytest dbus-daemon dbus openssl iproute2 udev kmod
   systemd clang libclang-rt-14-dev clamav initramfs-tools gcovr clang-format shellcheck
   debhelper dpkg-dev devscripts fakeroot rpm lintian man-db bash-completion desktop-file-utils
-  qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd clang-tools"
+  qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd clang-tools postgresql"
 
 case "$what" in
   build) pkgs=$build_pkgs ;;
