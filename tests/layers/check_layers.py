@@ -79,6 +79,9 @@ PURE_MODULES = [
     "event-check",
     "ratelimit",
     "ingest",
+    # collector/: what the collector concludes from a feed (issue 12)
+    "findings",
+    "seq-gaps",
 ]
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
