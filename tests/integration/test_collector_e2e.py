@@ -437,6 +437,14 @@ def test_findings_stopped_silent_returned(bed, make_agent, collectors, epki):
     assert r["finding"]["detail"]["silent_sec"] >= 3, r
     wait_for(lambda: finding(c, "host.silent", "close"), 5, interval=0.1, what="host.silent closed")
     print(f"\nhost.stopped and host.silent raised, host.returned after {r['finding']['detail']['silent_sec']}s")
+    ctl = os.environ.get("MAMORI_COLLECTORCTL")
+    if ctl and os.path.exists(ctl):
+        # the team's view: mamori-collectorctl findings, from the same database
+        p = subprocess.run([ctl, "-c", c.conf_path, "findings"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
+        rows = [line.split() for line in p.stdout.splitlines()[1:-1]]
+        kinds = {(r[3], r[1]) for r in rows if len(r) > 3}
+        assert {("host.stopped", "closed"), ("host.silent", "closed"), ("host.returned", "closed")} <= kinds, p.stdout
     assert a.stop() == 0
 
 
