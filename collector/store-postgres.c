@@ -837,7 +837,7 @@ static int pg_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res
         /* One host at a time, its events in seq order (findings need that). */
         for (size_t k = 0, hi = 0; r >= 0 && k < n; hi++) {
                 HostState *h = &wk.hosts[hi];
-                for (; r >= 0 && k < n && streq(b->events[wk.idx[k]].machine_id, h->machine_id); k++) {
+                for (; r >= 0 && k < n && streq(b->events[wk.idx[k]].machine_id, wk.ids[hi]); k++) {
                         const StoreEvent *e = &b->events[wk.idx[k]];
                         if (wk.verdict[k] == 0) {
                                 res->duplicates++;

@@ -2,6 +2,7 @@
 /* store.h's entry points: pick the backend at open, dispatch through its ops. */
 
 #include <errno.h>
+#include <string.h>
 
 #include "store-backend.h"
 
@@ -27,10 +28,20 @@ Store *store_free(Store *s) {
         return NULL;
 }
 
+/* event-check.c made the events; what the backends rely on is checked
+ * once more here, so that a bug there is a 500, not a corrupt host row. */
+static bool store_event_ok(const StoreEvent *e) {
+        return e->id && e->machine_id && e->kind && e->severity && e->json &&
+               strlen(e->machine_id) < sizeof(((HostState *) NULL)->machine_id);
+}
+
 int store_ingest(Store *s, const StoreBatch *b, StoreIngestResult *ret) {
         StoreIngestResult dummy;
-        if (!s || !b)
+        if (!s || !b || (b->n_events > 0 && !b->events) || (b->n_rejected > 0 && !b->rejected))
                 return -EINVAL;
+        for (size_t i = 0; i < b->n_events; i++)
+                if (!store_event_ok(&b->events[i]))
+                        return -EINVAL;
         return store_ops(s)->ingest(s, b, ret ?: &dummy);
 }
 

@@ -20,6 +20,21 @@ COLLECTORD = os.environ.get("MAMORI_COLLECTORD", "build/collector/mamori-collect
 TOKEN = "ingest-token-0123456789abcdef"
 EXPORT_TOKEN = "export-token-0123456789abcdef"
 MACHINE_ID = "0123456789abcdef0123456789abcdef"
+# Set by tests/unit/with-postgres.sh: the same tests on a PostgreSQL of their own
+PG_CONNINFO = os.environ.get("MAMORI_TEST_PG_CONNINFO")
+PG_CTL = os.environ.get("MAMORI_TEST_PG_CTL")
+
+
+def pg_database(d):
+    """A database of its own for one daemon; the conninfo file naming it."""
+    name = "c_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", PG_CONNINFO, "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {name}"],
+                   check=True, capture_output=True, timeout=60)
+    path = os.path.join(d, "pg.conninfo")
+    with open(path, "w") as f:
+        f.write(PG_CONNINFO.replace("dbname=postgres", f"dbname={name}") + "\n")
+    os.chmod(path, 0o600)
+    return path
 
 
 def free_port():
@@ -82,7 +97,13 @@ def conf_text(d, pki, port, limits=None, tls=None, tokens=True, export=True, fin
         out.append(f'auth = {{ token_file = "{d}/token"; }};')
     if export:
         out.append(f'export = {{ token_file = "{d}/export-token"; }};')
-    out.append(f'storage = {{ backend = "sqlite"; path = "{d}/state/collector.db"; busy_timeout_ms = 500; }};')
+    if PG_CONNINFO:
+        conninfo = os.path.join(d, "pg.conninfo")
+        if not os.path.exists(conninfo):
+            pg_database(d)
+        out.append(f'storage = {{ backend = "postgresql"; conninfo_file = "{conninfo}"; busy_timeout_ms = 500; }};')
+    else:
+        out.append(f'storage = {{ backend = "sqlite"; path = "{d}/state/collector.db"; busy_timeout_ms = 500; }};')
     out.append("limits = {")
     out += [f"  {k} = {val(v)};" for k, v in lim.items()]
     out.append("};")
@@ -98,6 +119,8 @@ class Collectord:
         self.port = free_port()
         os.makedirs(os.path.join(self.d, "state"), exist_ok=True)
         os.chmod(self.d, 0o755)
+        if PG_CONNINFO:
+            pg_database(self.d)
         for name, tok in (("token", TOKEN), ("export-token", EXPORT_TOKEN)):
             p = os.path.join(self.d, name)
             with open(p, "w") as f:

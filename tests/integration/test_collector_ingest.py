@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -45,6 +46,13 @@ def daemon(tmp_path, cpki):
 
 def answer(body):
     return json.loads(body)
+
+
+def sanitized():
+    import subprocess
+    from collectord_lib import COLLECTORD
+    out = subprocess.run(["ldd", COLLECTORD], capture_output=True, text=True, timeout=30).stdout
+    return "libasan" in out
 
 
 def agent_events(c):
@@ -164,7 +172,9 @@ def test_gzip_bomb_is_413_and_costs_nothing(daemon):
     grown = c.rss_kib() - rss0
     print(f"gzip bomb: 413 in {elapsed:.3f}s, RSS grew {grown} KiB")
     assert elapsed < 5
-    assert grown < 16 * 1024, f"RSS grew by {grown} KiB for a bomb"
+    # 0.7-1 MiB measured; ASan's quarantine keeps what is freed (13 MiB measured)
+    bound = 64 if sanitized() else 16
+    assert grown < bound * 1024, f"RSS grew by {grown} KiB for a bomb"
     # and the daemon still takes a good batch
     assert c.post(ndjson([event(1)]))[0] == 200
 
@@ -231,25 +241,38 @@ def test_per_host_rate(daemon):
 
 def test_database_busy_is_503(daemon):
     import sqlite3
+    from collectord_lib import PG_CONNINFO, PG_CTL
     c = daemon()
     assert c.post(ndjson([event(1)]))[0] == 200
-    db = os.path.join(c.d, "state", "collector.db")
-    busy = db + ".busy"  # the in-memory stub store's switch
-    open(busy, "w").close()
-    lock = None
-    if os.path.getsize(db) if os.path.exists(db) else 0:
+    if PG_CONNINFO:
+        # the database stopped: 503 with Retry-After; back: stored
+        subprocess.run(PG_CTL.split() + ["stop"], check=True, capture_output=True, timeout=120)
+        try:
+            st, h, ans = c.post(ndjson([event(2)]))
+            assert st == 503, ans
+            assert int(h["Retry-After"]) >= 1
+        finally:
+            subprocess.run(PG_CTL.split() + ["start"], check=True, capture_output=True, timeout=120)
+    else:
+        # a writer holding the SQLite file: busy_timeout_ms, then 503
+        db = os.path.join(c.d, "state", "collector.db")
         lock = sqlite3.connect(db, timeout=5, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
-    try:
-        st, h, ans = c.post(ndjson([event(2)]))
-        assert st == 503, ans
-        assert int(h["Retry-After"]) >= 1
-    finally:
-        os.unlink(busy)
-        if lock:
+        try:
+            st, h, ans = c.post(ndjson([event(2)]))
+            assert st == 503, ans
+            assert int(h["Retry-After"]) >= 1
+        finally:
             lock.execute("ROLLBACK")
             lock.close()
-    assert c.post(ndjson([event(2)]))[0] == 200
+    deadline = time.monotonic() + 30
+    while True:
+        st, _, ans = c.post(ndjson([event(2)]))
+        if st == 200:
+            break
+        assert st == 503 and time.monotonic() < deadline, (st, ans)
+        time.sleep(0.5)
+    assert [e["seq"] for e in agent_events(c)] == [1, 2]
 
 
 def raw_tls(c, handshake=True):

@@ -75,11 +75,10 @@ PURE_MODULES = [
     "allow-entry",
     "allow-renew",
     "notify-text",
-    # collector/
+    # collector/: event-check, the rate limit, the ingest bounds; what the collector concludes
     "event-check",
     "ratelimit",
     "ingest",
-    # collector/: what the collector concludes from a feed (issue 12)
     "findings",
     "seq-gaps",
 ]
