@@ -9,7 +9,7 @@
  * $TMPDIR: put it on the disk you mean to measure). PostgreSQL needs
  * MAMORI_TEST_PG_CONNINFO; tests/unit/with-postgres.sh sets it up:
  *   tests/unit/with-postgres.sh build/tools/bench/bench-store sqlite postgres
- * The findings rules are findings-stub.c's (cheap): this measures storage. */
+ * The findings rules are the real ones (collector/findings.c). */
 
 #include <errno.h>
 #include <inttypes.h>
