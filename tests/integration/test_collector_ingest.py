@@ -255,7 +255,9 @@ def test_database_busy_is_503(daemon):
             subprocess.run(PG_CTL.split() + ["start"], check=True, capture_output=True, timeout=120)
     else:
         # a writer holding the SQLite file: busy_timeout_ms, then 503
+        # (and the switch of -Dcollector_store=stub's in-memory store)
         db = os.path.join(c.d, "state", "collector.db")
+        open(db + ".busy", "w").close()
         lock = sqlite3.connect(db, timeout=5, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
         try:
@@ -263,6 +265,7 @@ def test_database_busy_is_503(daemon):
             assert st == 503, ans
             assert int(h["Retry-After"]) >= 1
         finally:
+            os.unlink(db + ".busy")
             lock.execute("ROLLBACK")
             lock.close()
     deadline = time.monotonic() + 30
