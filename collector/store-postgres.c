@@ -1127,10 +1127,16 @@ static int pg_export(Store *s, const char *after, int64_t since_us, size_t max, 
         p_int(&p, since_us);
         p_int(&p, (int64_t) MIN(max, (size_t) INT64_MAX));
         _cleanup_pgresult_ PGresult *res = NULL;
-        r = pg_query(s,
-                     "SELECT row_id, json FROM events WHERE row_id > $1 AND received_at >= $2 "
-                     "ORDER BY row_id LIMIT $3",
-                     &p, &res);
+        static const char sql[] = "SELECT row_id, json FROM events WHERE row_id > $1 AND received_at >= $2 "
+                                  "ORDER BY row_id LIMIT $3";
+        r = pg_query(s, sql, &p, &res);
+        if (r == -ENOTCONN) {
+                /* The server went away while this connection was idle (a
+                 * restart): a read, so try once on a new connection. */
+                r = pg_ready(s);
+                if (r >= 0)
+                        r = pg_query(s, sql, &p, &res);
+        }
         if (r < 0)
                 return r;
         for (int i = 0; i < PQntuples(res); i++) {
