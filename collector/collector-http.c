@@ -481,8 +481,12 @@ static enum MHD_Result preflight(CollectorServer *s, struct MHD_Connection *mhd,
                 const char *const auth[] = { MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mamori-export\"", NULL };
                 if (!streq(method, MHD_HTTP_METHOD_GET))
                         return respond_error(mhd, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", allow);
-                /* the export token; without one configured, a verified client certificate */
-                if (cfg->n_export_tokens > 0 ? !bearer_ok(mhd, cfg->export_tokens) : c->trust != CONN_VERIFIED)
+                /* The export token only: every PC holds a client certificate of the
+                 * CA, and the root user of one PC must not read the whole fleet's feed. */
+                if (cfg->n_export_tokens == 0)
+                        return respond_error(mhd, rq, MHD_HTTP_FORBIDDEN,
+                                             "the export is off: no export.token_file in collector.conf", NULL);
+                if (!bearer_ok(mhd, cfg->export_tokens))
                         return respond_error(mhd, rq, MHD_HTTP_UNAUTHORIZED, "export token missing or wrong", auth);
                 return handle_export(s, mhd, rq);
         }
