@@ -165,7 +165,8 @@ static int read_tokens(ConfigContext *ctx, const config_setting_t *group, const 
                         return -ENOMEM;
                 }
         }
-        explicit_bzero(text, len);
+        if (text)
+                explicit_bzero(text, len);
         if (n == 0) {
                 config_error(ctx->errors, ctx->file, config_key_line(group, key), "'%s' %s holds no token", key, path);
                 strv_free(v);

@@ -932,7 +932,7 @@ static int pg_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hosts, 
                 pg_pipe_send(&g, gaps_sql, &q);
         }
         r = pg_pipe_end(&g);
-        for (int i = 0; r >= 0 && i < n; i++)
+        for (int i = 0; r >= 0 && g.res && i < n; i++)
                 gaps_from_result(g.res[i], &hs[i]);
         pg_pipe_done(&g);
         if (r < 0)

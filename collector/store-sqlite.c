@@ -131,11 +131,14 @@ static int sqlite_exec(Store *s, const char *sql) {
 
 /* A cached statement, reset and unbound. */
 static int stmt(Store *s, Stmt which, sqlite3_stmt **ret) {
+        *ret = NULL;
         if (!s->stmts[which]) {
                 int rc = sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[which],
                                             NULL);
-                if (rc != SQLITE_OK)
-                        return sqlite_fail(s, rc, "prepare");
+                if (rc != SQLITE_OK) {
+                        int r = sqlite_fail(s, rc, "prepare");
+                        return r < 0 ? r : -EIO;
+                }
         } else {
                 sqlite3_reset(s->stmts[which]);
                 sqlite3_clear_bindings(s->stmts[which]);

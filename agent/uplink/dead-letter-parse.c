@@ -12,10 +12,6 @@
 #include "dead-letter.h"
 #include "text.h"
 
-static void dead_letter_info_donep(DeadLetterInfo *i) {
-        dead_letter_info_done(i);
-}
-
 static void json_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);
@@ -88,11 +84,13 @@ static int dead_letter_parse_answer(json_object *o, DeadLetterAnswer *a) {
         resp = dead_letter_get_text(o, "response", DEAD_LETTER_RESPONSE_MAX);
         if (!t || !resp || !dead_letter_get_u64(o, "status", 999, &status) || status < 100)
                 return -EBADMSG;
+        /* time first: to the analyzer a strcpy() into the struct may overwrite its pointers */
+        strcpy(a->time, t);
+        a->status = (long) status;
+        free(a->response);
         a->response = strdup(resp);
         if (!a->response)
                 return -ENOMEM;
-        strcpy(a->time, t);
-        a->status = (long) status;
         return 0;
 }
 
@@ -172,16 +170,15 @@ static int dead_letter_check_line(const char *s, size_t len, uint64_t *seq) {
         return 0;
 }
 
-int dead_letter_parse(const char *buf, size_t len, DeadLetterInfo *ret, const char **ret_body, size_t *ret_body_len,
-                      const char **ret_why) {
-        _cleanup_(dead_letter_info_donep) DeadLetterInfo i = {};
+static int dead_letter_parse_into(const char *buf, size_t len, DeadLetterInfo *i, const char **ret_body,
+                                  size_t *ret_body_len, const char **ret_why) {
         const char *nl, *body, *why = NULL;
         uint64_t prev = 0, seq = 0;
         size_t hlen, blen, lines = 0;
         int r;
 
         assert(buf || len == 0);
-        assert(ret && ret_body && ret_body_len && ret_why);
+        assert(i && ret_body && ret_body_len && ret_why);
 
         *ret_why = "too large";
         if (len > DEAD_LETTER_HEADER_MAX + 1 + DEAD_LETTER_BODY_MAX)
@@ -194,7 +191,7 @@ int dead_letter_parse(const char *buf, size_t len, DeadLetterInfo *ret, const ch
         if (!nl)
                 return -EBADMSG;
         hlen = (size_t) (nl - buf);
-        r = dead_letter_parse_header(buf, hlen, &i, &why);
+        r = dead_letter_parse_header(buf, hlen, i, &why);
         if (r < 0) {
                 *ret_why = why;
                 return r;
@@ -208,12 +205,12 @@ int dead_letter_parse(const char *buf, size_t len, DeadLetterInfo *ret, const ch
                 const char *line = body + pos, *end = memchr(line, '\n', blen - pos);
                 assert(end); /* the body ends in \n */
                 r = dead_letter_check_line(line, (size_t) (end - line), &seq);
-                if (r < 0 || seq <= prev || seq < i.first_seq || seq > i.last_seq) {
+                if (r < 0 || seq <= prev || seq < i->first_seq || seq > i->last_seq) {
                         *ret_why = r < 0 ? "an event is not a JSON object with an id and a seq"
                                          : "the events' seqs do not match the header";
                         return -EBADMSG;
                 }
-                if (lines == 0 && seq != i.first_seq) {
+                if (lines == 0 && seq != i->first_seq) {
                         *ret_why = "the events' seqs do not match the header";
                         return -EBADMSG;
                 }
@@ -221,13 +218,29 @@ int dead_letter_parse(const char *buf, size_t len, DeadLetterInfo *ret, const ch
                 lines++;
                 pos += (size_t) (end - line) + 1;
         }
-        if (lines != i.count || seq != i.last_seq) {
+        if (lines != i->count || seq != i->last_seq) {
                 *ret_why = "the events' count or seqs do not match the header";
                 return -EBADMSG;
         }
         *ret_why = NULL;
         *ret_body = body;
         *ret_body_len = blen;
-        *ret = TAKE_STRUCT(i);
+        return 0;
+}
+
+/* The analyzer cannot see a cleanup attribute run: the info is freed here,
+ * on the one error path, by hand. */
+int dead_letter_parse(const char *buf, size_t len, DeadLetterInfo *ret, const char **ret_body, size_t *ret_body_len,
+                      const char **ret_why) {
+        DeadLetterInfo i = {};
+        int r;
+
+        assert(ret);
+        r = dead_letter_parse_into(buf, len, &i, ret_body, ret_body_len, ret_why);
+        if (r < 0) {
+                dead_letter_info_done(&i);
+                return r;
+        }
+        *ret = i;
         return 0;
 }

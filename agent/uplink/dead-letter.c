@@ -338,6 +338,8 @@ static int dead_letter_read(int dir_fd, const char *name, char **ret, size_t *re
         struct stat st;
         size_t len = 0;
 
+        if (!name)
+                return -EINVAL;
         fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
         if (fd < 0)
                 return errno == ELOOP ? -EBADMSG : -errno;

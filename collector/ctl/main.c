@@ -493,7 +493,7 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
 
         /* The CA: signs the server's certificate and every PC's. */
         snprintf(cn, sizeof(cn), "%s mamori CA", name);
-        if (key_generate(&ca_key) < 0 || (r = gnutls_x509_crt_init(&ca)) < 0)
+        if (key_generate(&ca_key) < 0 || gnutls_x509_crt_init(&ca) < 0)
                 return EXIT_FAILURE;
         if (crt_common(ca, cn, 3650) < 0)
                 return EXIT_FAILURE;
@@ -507,7 +507,7 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
                 return gnutls_err(r, "CA certificate"), EXIT_FAILURE;
 
         /* The server: its names as the agents' collector.url spells them. */
-        if (key_generate(&srv_key) < 0 || (r = gnutls_x509_crt_init(&srv)) < 0)
+        if (key_generate(&srv_key) < 0 || gnutls_x509_crt_init(&srv) < 0)
                 return EXIT_FAILURE;
         if (crt_common(srv, servers[0], days) < 0)
                 return EXIT_FAILURE;

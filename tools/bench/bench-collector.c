@@ -489,7 +489,7 @@ static int bench_load_file(const char *path, Blob *ret) {
         char *data = NULL;
         size_t cap = 0, len = 0;
         if (!f)
-                return -errno;
+                return errno > 0 ? -errno : -EIO;
         for (;;) {
                 if (len + 4096 > cap) {
                         char *p = realloc(data, cap = cap * 2 + 8192);
@@ -792,7 +792,8 @@ static int bench_run(Bench *b) {
                 }
                 if (b->o.heartbeats > 0)
                         bench_heartbeats(b, now);
-                usec_t timer = bench_timers(b, now);
+                usec_t timer;
+                (void) bench_timers(b, now); /* what is due now goes before the transfers run */
                 if (curl_multi_perform(b->multi, &running) != CURLM_OK)
                         return -EIO;
                 while ((m = curl_multi_info_read(b->multi, &left)))
@@ -1142,10 +1143,10 @@ static int bench_load_credentials(Bench *b) {
                 return r;
         }
         if (o->token_file) {
-                Blob t;
-                if ((r = bench_load_file(o->token_file, &t)) < 0) {
-                        fprintf(stderr, "bench-collector: %s: %s\n", o->token_file, strerror(-r));
-                        return r;
+                Blob t = {};
+                if ((r = bench_load_file(o->token_file, &t)) < 0 || !t.data) {
+                        fprintf(stderr, "bench-collector: %s: %s\n", o->token_file, strerror(r < 0 ? -r : EIO));
+                        return r < 0 ? r : -EIO;
                 }
                 t.data[strcspn(t.data, "\r\n")] = 0;
                 if (asprintf(&b->auth_header, "Authorization: Bearer %s", t.data) < 0)

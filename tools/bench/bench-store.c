@@ -120,8 +120,11 @@ static int bench(const char *backend, size_t batch, size_t n_events, size_t host
 
         BenchEvent *e = calloc(n_events, sizeof *e);
         StoreEvent *ev = calloc(n_events, sizeof *ev);
-        if (!e || !ev)
+        if (!e || !ev) {
+                free(e);
+                free(ev);
                 return -ENOMEM;
+        }
         make_events(e, n_events, hosts, run);
         for (size_t i = 0; i < n_events; i++)
                 ev[i] = e[i].ev;
