@@ -84,8 +84,15 @@ static int dead_letter_parse_answer(json_object *o, DeadLetterAnswer *a) {
         resp = dead_letter_get_text(o, "response", DEAD_LETTER_RESPONSE_MAX);
         if (!t || !resp || !dead_letter_get_u64(o, "status", 999, &status) || status < 100)
                 return -EBADMSG;
-        /* time first: to the analyzer a strcpy() into the struct may overwrite its pointers */
-        strcpy(a->time, t);
+        /* A loop, not strcpy(): to the analyzer a string copy into one member may
+         * overwrite the whole DeadLetterInfo, pointers included (t is at most
+         * RFC3339_MAX - 1 bytes: dead_letter_get_text() checked). */
+        for (size_t k = 0; k < RFC3339_MAX; k++) {
+                a->time[k] = t[k];
+                if (!t[k])
+                        break;
+        }
+        a->time[RFC3339_MAX - 1] = 0;
         a->status = (long) status;
         free(a->response);
         a->response = strdup(resp);
