@@ -15,6 +15,7 @@
 
 #include "macro.h"
 #include "sha256.h"
+#include "store-schema.h"
 #include "store.h"
 
 #define DAY_US (86400LL * 1000000LL)
@@ -269,7 +270,10 @@ static void test_ingest(void **state) {
 
         /* Reopening finds the schema in place (no second migration). */
         s = open_store(f);
-        assert_int_equal(count_rows(f, "SELECT count(*) FROM meta WHERE key = 'schema_version' AND value = '1'"), 1);
+        char want[96];
+        snprintf(want, sizeof want, "SELECT count(*) FROM meta WHERE key = 'schema_version' AND value = '%d'",
+                 STORE_SCHEMA_VERSION);
+        assert_int_equal(count_rows(f, want), 1);
         assert_int_equal(count_rows(f, "SELECT count(*) FROM events"), 3);
         store_free(s);
 
