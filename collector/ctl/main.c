@@ -292,6 +292,46 @@ static int key_generate(gnutls_x509_privkey_t *ret) {
         return 0;
 }
 
+/* A new key and a certificate for it, CN and validity set: the CA's, the server's. */
+static int crt_new_keyed(const char *cn, unsigned days, gnutls_x509_privkey_t *ret_key, gnutls_x509_crt_t *ret_crt) {
+        _cleanup_(privkeyp) gnutls_x509_privkey_t key = NULL;
+        _cleanup_(crtp) gnutls_x509_crt_t crt = NULL;
+        int r;
+
+        r = key_generate(&key);
+        if (r < 0)
+                return r;
+        if ((r = gnutls_x509_crt_init(&crt)) < 0)
+                return gnutls_err(r, cn);
+        r = crt_common(crt, cn, days);
+        if (r < 0)
+                return r;
+        if ((r = gnutls_x509_crt_set_key(crt, key)) < 0)
+                return gnutls_err(r, cn);
+        *ret_key = TAKE_PTR(key);
+        *ret_crt = TAKE_PTR(crt);
+        return 0;
+}
+
+/* What every certificate we issue ends with, its key already set: what it
+ * may be used for (a CA when purpose is NULL), the key ids, the issuer's
+ * signature. */
+static int crt_sign(gnutls_x509_crt_t crt, unsigned key_usage, const char *purpose, gnutls_x509_crt_t issuer,
+                    gnutls_x509_privkey_t issuer_key, const char *what) {
+        int r;
+
+        if ((r = gnutls_x509_crt_set_basic_constraints(crt, !purpose, purpose ? -1 : 0)) < 0 ||
+            (r = gnutls_x509_crt_set_key_usage(crt, key_usage)) < 0 ||
+            (purpose && (r = gnutls_x509_crt_set_key_purpose_oid(crt, purpose, 0)) < 0))
+                return gnutls_err(r, what);
+        r = crt_set_ids(crt, issuer);
+        if (r < 0)
+                return r;
+        if ((r = gnutls_x509_crt_sign2(crt, issuer, issuer_key, GNUTLS_DIG_SHA256, 0)) < 0)
+                return gnutls_err(r, what);
+        return 0;
+}
+
 static int write_key(const char *path, gnutls_x509_privkey_t key, mode_t mode, gid_t gid, bool force) {
         _cleanup_datum_ gnutls_datum_t d = {};
         int r;
@@ -416,7 +456,7 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
         _cleanup_(crtp) gnutls_x509_crt_t ca = NULL, srv = NULL;
         _cleanup_free_ char *ca_crt_path = NULL, *ca_key_path = NULL, *srv_crt_path = NULL, *srv_key_path = NULL;
         gid_t gid;
-        int c, r;
+        int c;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
@@ -493,36 +533,19 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
 
         /* The CA: signs the server's certificate and every PC's. */
         snprintf(cn, sizeof(cn), "%s mamori CA", name);
-        if (key_generate(&ca_key) < 0 || gnutls_x509_crt_init(&ca) < 0)
+        if (crt_new_keyed(cn, 3650, &ca_key, &ca) < 0 ||
+            crt_sign(ca, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN | GNUTLS_KEY_DIGITAL_SIGNATURE, NULL, ca,
+                     ca_key, "CA certificate") < 0)
                 return EXIT_FAILURE;
-        if (crt_common(ca, cn, 3650) < 0)
-                return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_set_key(ca, ca_key)) < 0 || (r = gnutls_x509_crt_set_basic_constraints(ca, 1, 0)) < 0 ||
-            (r = gnutls_x509_crt_set_key_usage(ca, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
-                                                           GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0)
-                return gnutls_err(r, "CA certificate"), EXIT_FAILURE;
-        if (crt_set_ids(ca, ca) < 0)
-                return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_sign2(ca, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
-                return gnutls_err(r, "CA certificate"), EXIT_FAILURE;
 
         /* The server: its names as the agents' collector.url spells them. */
-        if (key_generate(&srv_key) < 0 || gnutls_x509_crt_init(&srv) < 0)
-                return EXIT_FAILURE;
-        if (crt_common(srv, servers[0], days) < 0)
+        if (crt_new_keyed(servers[0], days, &srv_key, &srv) < 0)
                 return EXIT_FAILURE;
         for (size_t i = 0; i < n_servers; i++)
                 if (san_add(srv, servers[i]) < 0)
                         return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_set_key(srv, srv_key)) < 0 ||
-            (r = gnutls_x509_crt_set_basic_constraints(srv, 0, -1)) < 0 ||
-            (r = gnutls_x509_crt_set_key_usage(srv, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-            (r = gnutls_x509_crt_set_key_purpose_oid(srv, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0)
-                return gnutls_err(r, "server certificate"), EXIT_FAILURE;
-        if (crt_set_ids(srv, ca) < 0)
+        if (crt_sign(srv, GNUTLS_KEY_DIGITAL_SIGNATURE, GNUTLS_KP_TLS_WWW_SERVER, ca, ca_key, "server certificate") < 0)
                 return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_sign2(srv, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
-                return gnutls_err(r, "server certificate"), EXIT_FAILURE;
 
         /* The CA key: root's alone. The server key: the collector reads it through its group. */
         if (write_key(ca_key_path, ca_key, 0600, (gid_t) -1, force) < 0 || write_crt(ca_crt_path, ca, force) < 0 ||
@@ -651,16 +674,11 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
                 return gnutls_err(r, "certificate"), EXIT_FAILURE;
         if (crt_common(crt, machine_id, days) < 0)
                 return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_set_pubkey(crt, pk)) < 0 || (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
-            (r = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
-                                                            (algo == GNUTLS_PK_RSA ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0))) <
-                    0 ||
-            (r = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0)) < 0)
+        if ((r = gnutls_x509_crt_set_pubkey(crt, pk)) < 0)
                 return gnutls_err(r, "certificate"), EXIT_FAILURE;
-        if (crt_set_ids(crt, ca) < 0)
+        if (crt_sign(crt, GNUTLS_KEY_DIGITAL_SIGNATURE | (algo == GNUTLS_PK_RSA ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0),
+                     GNUTLS_KP_TLS_WWW_CLIENT, ca, ca_key, "certificate") < 0)
                 return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
-                return gnutls_err(r, "certificate"), EXIT_FAILURE;
         if (write_crt(out, crt, force) < 0)
                 return EXIT_FAILURE;
         printf("%s: CN=%s, client authentication, valid %u days, signed by %s\n", out, machine_id, days, ca_cert);
