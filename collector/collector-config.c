@@ -187,8 +187,10 @@ static config_setting_t *get_group(ConfigContext *ctx, config_setting_t *root, c
         return g;
 }
 
-/* r < 0 from a getter: remember the first error, go on to report the rest. */
-#define KEEP(r, err) ((r) == -ENOMEM ? -ENOMEM : ((r) < 0 && (err) == 0 ? ((err) = (r)) : 0))
+/* r < 0 from a getter: remember the first error, go on to report the rest.
+ * Only -ENOMEM stops the load (the assignment's value is not returned:
+ * that made the first bad key stop its group and the load say -ENOMEM). */
+#define KEEP(r, err) ((r) == -ENOMEM ? -ENOMEM : ((r) < 0 && (err) == 0 ? ((err) = (r), 0) : 0))
 
 /* Every whole-number key: its range, its default and where it goes, on one
  * line; defaults() and the parse_*() of its group read them from here. */

@@ -114,7 +114,7 @@ static void test_values(void **state) {
         assert_int_equal(c->retention_hour, 23);
 }
 
-/* A bad key is reported on its line. */
+/* Each bad key is reported, on its line, and the others still are. */
 static void test_bad(void **state) {
         static const struct {
                 const char *text, *words;
@@ -135,15 +135,26 @@ static void test_bad(void **state) {
                 _cleanup_(config_errors_done) ConfigErrors errors = {};
                 _cleanup_collector_config_ CollectorConfig *c = NULL;
                 char text[256];
+                int r;
 
                 snprintf(text, sizeof text, "%s\n", cases[i].text);
                 print_message("%s\n", cases[i].text);
-                assert_true(load(text, &c, &errors) < 0);
+                r = load(text, &c, &errors);
+                assert_true(r < 0);
+                assert_int_not_equal(r, -ENOMEM); /* a bad value is not a lack of memory */
                 assert_null(c);
                 assert_int_equal(errors.n, 1);
                 assert_int_equal(errors.items[0].line, cases[i].line);
                 assert_non_null(strstr(errors.items[0].message, cases[i].words));
         }
+
+        /* two bad keys in one group: both said */
+        _cleanup_(config_errors_done) ConfigErrors errors = {};
+        _cleanup_collector_config_ CollectorConfig *c = NULL;
+        assert_true(load("limits = { max_ratio = 0;\n workers = 0; };\n", &c, &errors) < 0);
+        assert_int_equal(errors.n, 2);
+        assert_int_equal(errors.items[0].line, 2);
+        assert_int_equal(errors.items[1].line, 3);
 }
 
 int main(void) {
