@@ -12,19 +12,25 @@
 static char dir[] = "/tmp/mamori-test-collector-config-XXXXXX";
 static char cert[512], key[512];
 
-static void write_file(char *path, const char *name, const char *text, mode_t mode) {
-        snprintf(path, 512, "%s/%s", dir, name);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fputs(text, f);
-        fclose(f);
-        assert_int_equal(chmod(path, mode), 0);
-}
-
 static int setup(void **state) {
+        const struct {
+                char *path;
+                const char *name, *text;
+                mode_t mode;
+        } files[] = {
+                { cert, "server.crt", "-----BEGIN CERTIFICATE-----\n", 0644 },
+                { key, "server.key", "-----BEGIN PRIVATE KEY-----\n", 0600 },
+        };
+
         assert_non_null(mkdtemp(dir));
-        write_file(cert, "server.crt", "-----BEGIN CERTIFICATE-----\n", 0644);
-        write_file(key, "server.key", "-----BEGIN PRIVATE KEY-----\n", 0600);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                snprintf(files[i].path, 512, "%s/%s", dir, files[i].name);
+                FILE *f = fopen(files[i].path, "w");
+                assert_non_null(f);
+                assert_true(fputs(files[i].text, f) >= 0);
+                assert_int_equal(fclose(f), 0);
+                assert_int_equal(chmod(files[i].path, files[i].mode), 0);
+        }
         return 0;
 }
 
@@ -42,34 +48,63 @@ static int load(const char *extra, CollectorConfig **ret, ConfigErrors *errors) 
         return collector_config_load_string("test.conf", text, (size_t) n, ret, errors);
 }
 
+/* Every whole-number key, grouped as the file has them: its default and a
+ * value other than the default (at a bound where one is interesting). */
+#define NUM(group, key, field, def, set) \
+        { group, key, offsetof(CollectorConfig, field), sizeof(((CollectorConfig *) 0)->field), def, set }
+static const struct {
+        const char *group, *key;
+        size_t offset, size; /* an unsigned or a size_t */
+        unsigned long long def, set;
+} numbers[] = {
+        NUM("storage", "busy_timeout_ms", store.busy_timeout_ms, 2000, 7),
+        NUM("limits", "max_body_bytes", limits.max_body_bytes, 4194304, 2048),
+        NUM("limits", "max_decompressed_bytes", limits.max_decompressed_bytes, 33554432, 4294967296ULL),
+        NUM("limits", "max_ratio", limits.max_ratio, 200, 9),
+        NUM("limits", "max_line_bytes", limits.max_line_bytes, 65536, 300),
+        NUM("limits", "max_events", limits.max_events, 10000, 11),
+        NUM("limits", "max_connections", limits.max_connections, 1024, 12),
+        NUM("limits", "per_host_burst", limits.per_host_burst, 60, 13),
+        NUM("limits", "connection_timeout_sec", limits.connection_timeout_sec, 15, 14),
+        NUM("limits", "workers", limits.workers, 4, 5),
+        NUM("findings", "silent_margin_sec", findings.silent_margin_sec, 300, 0),
+        NUM("findings", "stopped_after_sec", findings.stopped_after_sec, 3600, 21),
+        NUM("findings", "gap_grace_sec", findings.gap_grace_sec, 600, 22),
+        NUM("findings", "late_heartbeat_sec", findings.late_heartbeat_sec, 900, 23),
+        NUM("findings", "sweep_interval_sec", sweep_interval_sec, 60, 24),
+        NUM("retention", "info_days", retention.info_days, 365, 0),
+        NUM("retention", "low_days", retention.low_days, 365, 31),
+        NUM("retention", "medium_days", retention.medium_days, 1095, 32),
+        NUM("retention", "high_days", retention.high_days, 1825, 33),
+        NUM("retention", "critical_days", retention.critical_days, 1825, 36500),
+        NUM("retention", "findings_days", retention.findings_days, 3650, 35),
+        NUM("retention", "hour", retention_hour, 3, 23),
+};
+
+static unsigned long long number_get(const CollectorConfig *c, size_t i) {
+        const void *p = (const char *) c + numbers[i].offset;
+        if (numbers[i].size == sizeof(size_t))
+                return *(const size_t *) p;
+        assert_int_equal(numbers[i].size, sizeof(unsigned));
+        return *(const unsigned *) p;
+}
+
+/* Each number as the table says: its default, or the value it was set to. */
+static void assert_numbers(const CollectorConfig *c, bool set) {
+        for (size_t i = 0; i < ELEMENTSOF(numbers); i++) {
+                unsigned long long want = set ? numbers[i].set : numbers[i].def;
+                if (number_get(c, i) != want)
+                        fail_msg("%s.%s: %llu, not %llu", numbers[i].group, numbers[i].key, number_get(c, i), want);
+        }
+}
+
 static void test_defaults(void **state) {
         _cleanup_(config_errors_done) ConfigErrors errors = {};
         _cleanup_collector_config_ CollectorConfig *c = NULL;
 
         assert_int_equal(load("", &c, &errors), 0);
-        assert_int_equal(c->store.busy_timeout_ms, 2000);
-        assert_int_equal(c->limits.max_body_bytes, 4194304);
-        assert_int_equal(c->limits.max_decompressed_bytes, 33554432);
-        assert_int_equal(c->limits.max_ratio, 200);
-        assert_int_equal(c->limits.max_line_bytes, 65536);
-        assert_int_equal(c->limits.max_events, 10000);
-        assert_int_equal(c->limits.max_connections, 1024);
+        assert_numbers(c, false);
         assert_true(c->limits.per_host_rate == 20.0);
-        assert_int_equal(c->limits.per_host_burst, 60);
-        assert_int_equal(c->limits.connection_timeout_sec, 15);
-        assert_int_equal(c->limits.workers, 4);
-        assert_int_equal(c->findings.silent_margin_sec, 300);
-        assert_int_equal(c->findings.stopped_after_sec, 3600);
-        assert_int_equal(c->findings.gap_grace_sec, 600);
-        assert_int_equal(c->findings.late_heartbeat_sec, 900);
-        assert_int_equal(c->sweep_interval_sec, 60);
-        assert_int_equal(c->retention.info_days, 365);
-        assert_int_equal(c->retention.low_days, 365);
-        assert_int_equal(c->retention.medium_days, 1095);
-        assert_int_equal(c->retention.high_days, 1825);
-        assert_int_equal(c->retention.critical_days, 1825);
-        assert_int_equal(c->retention.findings_days, 3650);
-        assert_int_equal(c->retention_hour, 3);
         assert_true(c->require_client_cert == false); /* no client_ca_file */
         assert_int_equal(c->store.backend, STORE_SQLITE);
 }
@@ -77,41 +112,26 @@ static void test_defaults(void **state) {
 static void test_values(void **state) {
         _cleanup_(config_errors_done) ConfigErrors errors = {};
         _cleanup_collector_config_ CollectorConfig *c = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
 
-        assert_int_equal(load("storage = { busy_timeout_ms = 7; };\n"
-                              "limits = { max_body_bytes = 2048; max_decompressed_bytes = 4294967296L;\n"
-                              "  max_ratio = 9; max_line_bytes = 300; max_events = 11; max_connections = 12;\n"
-                              "  per_host_rate = 1.5; per_host_burst = 13; connection_timeout_sec = 14; workers = 5; };\n"
-                              "findings = { silent_margin_sec = 0; stopped_after_sec = 21; gap_grace_sec = 22;\n"
-                              "  late_heartbeat_sec = 23; sweep_interval_sec = 24; };\n"
-                              "retention = { info_days = 0; low_days = 31; medium_days = 32; high_days = 33;\n"
-                              "  critical_days = 36500; findings_days = 35; hour = 23; };\n",
-                              &c, &errors),
-                         0);
+        /* "group = { key = value; ... };" for each group, in the table's order */
+        assert_non_null(f);
+        for (size_t i = 0; i < ELEMENTSOF(numbers); i++) {
+                const char *g = numbers[i].group;
+                if (i == 0 || !streq(g, numbers[i - 1].group))
+                        fprintf(f, "%s = {\n", g);
+                fprintf(f, "  %s = %llu%s;\n", numbers[i].key, numbers[i].set, numbers[i].set > INT32_MAX ? "L" : "");
+                if (i + 1 == ELEMENTSOF(numbers) || !streq(g, numbers[i + 1].group))
+                        fputs(streq(g, "limits") ? "  per_host_rate = 1.5;\n};\n" : "};\n", f);
+        }
+        assert_int_equal(fclose(f), 0);
+
+        assert_int_equal(load(text, &c, &errors), 0);
         assert_int_equal(errors.n, 0);
-        assert_int_equal(c->store.busy_timeout_ms, 7);
-        assert_int_equal(c->limits.max_body_bytes, 2048);
-        assert_true(c->limits.max_decompressed_bytes == 4294967296ULL);
-        assert_int_equal(c->limits.max_ratio, 9);
-        assert_int_equal(c->limits.max_line_bytes, 300);
-        assert_int_equal(c->limits.max_events, 11);
-        assert_int_equal(c->limits.max_connections, 12);
+        assert_numbers(c, true);
         assert_true(c->limits.per_host_rate == 1.5);
-        assert_int_equal(c->limits.per_host_burst, 13);
-        assert_int_equal(c->limits.connection_timeout_sec, 14);
-        assert_int_equal(c->limits.workers, 5);
-        assert_int_equal(c->findings.silent_margin_sec, 0);
-        assert_int_equal(c->findings.stopped_after_sec, 21);
-        assert_int_equal(c->findings.gap_grace_sec, 22);
-        assert_int_equal(c->findings.late_heartbeat_sec, 23);
-        assert_int_equal(c->sweep_interval_sec, 24);
-        assert_int_equal(c->retention.info_days, 0);
-        assert_int_equal(c->retention.low_days, 31);
-        assert_int_equal(c->retention.medium_days, 32);
-        assert_int_equal(c->retention.high_days, 33);
-        assert_int_equal(c->retention.critical_days, 36500);
-        assert_int_equal(c->retention.findings_days, 35);
-        assert_int_equal(c->retention_hour, 23);
 }
 
 /* Each bad key is reported, on its line, and the others still are. */
