@@ -6,25 +6,38 @@
 #include "macro.h"
 #include "uplink-status.h"
 
-static const char *const good = "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"
-                                "PID=1234\n"
-                                "UPDATED=1764800000000000\n"
-                                "STATE=waiting\n"
-                                "URL=https://collector.example/v1/events\n"
-                                "LAST_SUCCESS=1764790000000000\n"
-                                "LAST_ATTEMPT=1764799000000000\n"
-                                "NEXT_ATTEMPT=1764800030000000\n"
-                                "FAILURES=3\n"
-                                "LAST_STATUS=503\n"
-                                "LAST_ERROR=the collector answered HTTP 503\n"
-                                "EVENTS_SENT=10\n"
-                                "BATCHES_SENT=2\n"
-                                "BATCHES_REJECTED=1\n"
-                                "EVENTS_REJECTED=4\n"
-                                "BYTES_SENT=4096\n"
-                                "ACKED_SEQ=14\n"
-                                "DEAD_LETTER_COUNT=2\n"
-                                "DEAD_LETTER_BYTES=8192\n";
+/* What the two full status files below share, in the canonical order;
+ * they differ in the state, the last answer, the dead letters and the
+ * refusal. */
+/* clang-format off */
+#define STATUS_HEAD                                                                     \
+        "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"   \
+        "PID=1234\n"                                                                    \
+        "UPDATED=1764800000000000\n"
+#define STATUS_TRIES                                                                    \
+        "URL=https://collector.example/v1/events\n"                                     \
+        "LAST_SUCCESS=1764790000000000\n"                                               \
+        "LAST_ATTEMPT=1764799000000000\n"                                               \
+        "NEXT_ATTEMPT=1764800030000000\n"                                               \
+        "FAILURES=3\n"
+#define STATUS_SENT                                                                     \
+        "EVENTS_SENT=10\n"                                                              \
+        "BATCHES_SENT=2\n"                                                              \
+        "BATCHES_REJECTED=1\n"                                                          \
+        "EVENTS_REJECTED=4\n"                                                           \
+        "BYTES_SENT=4096\n"                                                             \
+        "ACKED_SEQ=14\n"
+
+static const char *const good =
+        STATUS_HEAD
+        "STATE=waiting\n"
+        STATUS_TRIES
+        "LAST_STATUS=503\n"
+        "LAST_ERROR=the collector answered HTTP 503\n"
+        STATUS_SENT
+        "DEAD_LETTER_COUNT=2\n"
+        "DEAD_LETTER_BYTES=8192\n";
+/* clang-format on */
 
 static int parse_str(const char *s, UplinkStatus *ret) {
         return uplink_status_parse(s, strlen(s), ret);
@@ -417,28 +430,20 @@ static void test_bounds(void **state) {
         assert_non_null(text);
 }
 
-static const char *const refused = "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"
-                                   "PID=1234\n"
-                                   "UPDATED=1764800000000000\n"
-                                   "STATE=refused\n"
-                                   "URL=https://collector.example/v1/events\n"
-                                   "LAST_SUCCESS=1764790000000000\n"
-                                   "LAST_ATTEMPT=1764799000000000\n"
-                                   "NEXT_ATTEMPT=1764800030000000\n"
-                                   "FAILURES=3\n"
-                                   "LAST_STATUS=401\n"
-                                   "LAST_ERROR=the collector refuses us: HTTP 401\n"
-                                   "EVENTS_SENT=10\n"
-                                   "BATCHES_SENT=2\n"
-                                   "BATCHES_REJECTED=1\n"
-                                   "EVENTS_REJECTED=4\n"
-                                   "BYTES_SENT=4096\n"
-                                   "ACKED_SEQ=14\n"
-                                   "DEAD_LETTER_COUNT=0\n"
-                                   "DEAD_LETTER_BYTES=0\n"
-                                   "REFUSED_STATUS=401\n"
-                                   "REFUSED_SINCE=2025-12-03T21:46:40.250000Z\n"
-                                   "REFUSED_ANSWER={\"error\": \"bad token\"} \\\\ 日本語\n";
+/* clang-format off */
+static const char *const refused =
+        STATUS_HEAD
+        "STATE=refused\n"
+        STATUS_TRIES
+        "LAST_STATUS=401\n"
+        "LAST_ERROR=the collector refuses us: HTTP 401\n"
+        STATUS_SENT
+        "DEAD_LETTER_COUNT=0\n"
+        "DEAD_LETTER_BYTES=0\n"
+        "REFUSED_STATUS=401\n"
+        "REFUSED_SINCE=2025-12-03T21:46:40.250000Z\n"
+        "REFUSED_ANSWER={\"error\": \"bad token\"} \\\\ 日本語\n";
+/* clang-format on */
 
 static void test_refused(void **state) {
         UplinkStatus a = {}, b = {};
