@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 
@@ -9,6 +10,8 @@
 int cli_common_option(int c, const char *arg, const char *program, void (*help)(void)) {
         int level;
 
+        assert(program);
+        assert(help);
         switch (c) {
         case CLI_ARG_LOG_LEVEL:
                 level = log_level_from_string(arg);
@@ -30,6 +33,7 @@ int cli_common_option(int c, const char *arg, const char *program, void (*help)(
 }
 
 int cli_no_arguments(int argc, char *argv[]) {
+        assert(argv);
         if (optind < argc) {
                 fprintf(stderr, "Unexpected argument '%s'.\n", argv[optind]);
                 return -EINVAL;
