@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "config-paths.h"
 #include "config.h"
 #include "log.h"
@@ -26,17 +27,15 @@ static void main_help(void) {
 }
 
 static int main_parse_argv(int argc, char *argv[]) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_ALLOW_DIR, ARG_LOG_LEVEL };
+        enum { ARG_CHECK = 0x100, ARG_ALLOW_DIR };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "allow-dir", required_argument, NULL, ARG_ALLOW_DIR },
                 { "check-config", no_argument, NULL, ARG_CHECK },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                CLI_COMMON_OPTIONS,
                 {},
         };
-        int c;
+        int c, r;
 
         while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
                 switch (c) {
@@ -49,27 +48,12 @@ static int main_parse_argv(int argc, char *argv[]) {
                 case ARG_CHECK:
                         arg_check = true;
                         break;
-                case ARG_LOG_LEVEL:
-                        if (log_level_from_string(optarg) < 0) {
-                                fprintf(stderr, "Unknown log level '%s'.\n", optarg);
-                                return -EINVAL;
-                        }
-                        log_set_max_level(log_level_from_string(optarg));
-                        break;
-                case 'h':
-                        main_help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("mamorid %s\n", MAMORI_VERSION);
-                        return 0;
                 default:
-                        return -EINVAL;
+                        r = cli_common_option(c, optarg, "mamorid", main_help);
+                        if (r <= 0)
+                                return r;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "Unexpected argument '%s'.\n", argv[optind]);
-                return -EINVAL;
-        }
-        return 1;
+        return cli_no_arguments(argc, argv);
 }
 
 static int main_check_config(void) {

@@ -187,31 +187,84 @@ static config_setting_t *get_group(ConfigContext *ctx, config_setting_t *root, c
         return g;
 }
 
-/* r < 0 from a getter: remember the first error, go on to report the rest. */
-#define KEEP(r, err) ((r) == -ENOMEM ? -ENOMEM : ((r) < 0 && (err) == 0 ? ((err) = (r)) : 0))
+/* r < 0 from a getter: remember the first error, go on to report the rest.
+ * Only -ENOMEM stops the load (the assignment's value is not returned:
+ * that made the first bad key stop its group and the load say -ENOMEM). */
+#define KEEP(r, err) ((r) == -ENOMEM ? -ENOMEM : ((r) < 0 && (err) == 0 ? ((err) = (r), 0) : 0))
 
-static int get_uint(ConfigContext *ctx, config_setting_t *g, const char *key, long long min, long long max,
-                    unsigned *ret, int *err) {
-        long long v;
-        int r;
-        if (!g)
-                return 0;
-        r = config_get_int(ctx, g, key, min, max, &v);
-        if (r > 0)
-                *ret = (unsigned) v;
-        return KEEP(r, *err);
+/* Every whole-number key: its range, its default and where it goes, on one
+ * line; defaults() and the parse_*() of its group read them from here. */
+typedef struct NumberKey {
+        const char *group, *key;
+        long long min, max, def;
+        size_t offset; /* in CollectorConfig */
+        bool is_size;  /* a size_t there, else an unsigned */
+} NumberKey;
+
+/* A field of another type than the macro says does not compile (a negative array size). */
+#define FIELD_OFFSET(field, type) \
+        (offsetof(CollectorConfig, field) + \
+         0 * sizeof(char[__builtin_types_compatible_p(__typeof__(((CollectorConfig *) 0)->field), type) ? 1 : -1]))
+#define UINT_KEY(group, key, field, min, max, def) \
+        { group, key, min, max, def, FIELD_OFFSET(field, unsigned), false }
+#define SIZE_KEY(group, key, field, min, max, def) \
+        { group, key, min, max, def, FIELD_OFFSET(field, size_t), true }
+
+static const NumberKey number_keys[] = {
+        UINT_KEY("storage", "busy_timeout_ms", store.busy_timeout_ms, 1, 600000, 2000),
+
+        SIZE_KEY("limits", "max_body_bytes", limits.max_body_bytes, 1024, 1LL << 30, 4194304),
+        SIZE_KEY("limits", "max_decompressed_bytes", limits.max_decompressed_bytes, 1024, 1LL << 32, 33554432),
+        UINT_KEY("limits", "max_ratio", limits.max_ratio, 1, 100000, 200),
+        SIZE_KEY("limits", "max_line_bytes", limits.max_line_bytes, 256, 16LL << 20, 65536),
+        SIZE_KEY("limits", "max_events", limits.max_events, 1, 1000000, 10000),
+        UINT_KEY("limits", "max_connections", limits.max_connections, 1, 65536, 1024),
+        UINT_KEY("limits", "per_host_burst", limits.per_host_burst, 1, 100000, 60),
+        UINT_KEY("limits", "connection_timeout_sec", limits.connection_timeout_sec, 1, 3600, 15),
+        UINT_KEY("limits", "workers", limits.workers, 1, 256, 4),
+
+        UINT_KEY("findings", "silent_margin_sec", findings.silent_margin_sec, 0, 86400 * 30, 300),
+        UINT_KEY("findings", "stopped_after_sec", findings.stopped_after_sec, 0, 86400 * 30, 3600),
+        UINT_KEY("findings", "gap_grace_sec", findings.gap_grace_sec, 0, 86400 * 30, 600),
+        UINT_KEY("findings", "late_heartbeat_sec", findings.late_heartbeat_sec, 1, 86400 * 30, 900),
+        UINT_KEY("findings", "sweep_interval_sec", sweep_interval_sec, 1, 86400, 60),
+
+        UINT_KEY("retention", "info_days", retention.info_days, 0, 36500, 365),
+        UINT_KEY("retention", "low_days", retention.low_days, 0, 36500, 365),
+        UINT_KEY("retention", "medium_days", retention.medium_days, 0, 36500, 1095),
+        UINT_KEY("retention", "high_days", retention.high_days, 0, 36500, 1825),
+        UINT_KEY("retention", "critical_days", retention.critical_days, 0, 36500, 1825),
+        UINT_KEY("retention", "findings_days", retention.findings_days, 0, 36500, 3650),
+        UINT_KEY("retention", "hour", retention_hour, 0, 23, 3),
+};
+
+static void number_set(CollectorConfig *c, const NumberKey *k, long long v) {
+        void *p = (char *) c + k->offset;
+        if (k->is_size)
+                *(size_t *) p = (size_t) v;
+        else
+                *(unsigned *) p = (unsigned) v;
 }
 
-static int get_size(ConfigContext *ctx, config_setting_t *g, const char *key, long long min, long long max, size_t *ret,
-                    int *err) {
+/* The number keys of one group g (group named name): -ENOMEM, else 0 with
+ * the first error kept in *err and every bad key reported. */
+static int get_numbers(ConfigContext *ctx, config_setting_t *g, const char *name, CollectorConfig *c, int *err) {
         long long v;
         int r;
+
         if (!g)
                 return 0;
-        r = config_get_int(ctx, g, key, min, max, &v);
-        if (r > 0)
-                *ret = (size_t) v;
-        return KEEP(r, *err);
+        for (size_t i = 0; i < ELEMENTSOF(number_keys); i++) {
+                const NumberKey *k = &number_keys[i];
+                if (!streq(k->group, name))
+                        continue;
+                r = config_get_int(ctx, g, k->key, k->min, k->max, &v);
+                if (r > 0)
+                        number_set(c, k, v);
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
 }
 
 static int get_rate(ConfigContext *ctx, config_setting_t *g, const char *key, double *ret, int *err) {
@@ -236,35 +289,9 @@ static int get_rate(ConfigContext *ctx, config_setting_t *g, const char *key, do
 static void defaults(CollectorConfig *c) {
         c->require_client_cert = true;
         c->store.backend = STORE_SQLITE;
-        c->store.busy_timeout_ms = 2000;
-        c->limits = (CollectorLimits){
-                .max_body_bytes = 4194304,
-                .max_decompressed_bytes = 33554432,
-                .max_ratio = 200,
-                .max_line_bytes = 65536,
-                .max_events = 10000,
-                .max_connections = 1024,
-                .per_host_rate = 20.0,
-                .per_host_burst = 60,
-                .connection_timeout_sec = 15,
-                .workers = 4,
-        };
-        c->findings = (FindingsConfig){
-                .silent_margin_sec = 300,
-                .stopped_after_sec = 3600,
-                .gap_grace_sec = 600,
-                .late_heartbeat_sec = 900,
-        };
-        c->sweep_interval_sec = 60;
-        c->retention = (RetentionConfig){
-                .info_days = 365,
-                .low_days = 365,
-                .medium_days = 1095,
-                .high_days = 1825,
-                .critical_days = 1825,
-                .findings_days = 3650,
-        };
-        c->retention_hour = 3;
+        c->limits.per_host_rate = 20.0;
+        for (size_t i = 0; i < ELEMENTSOF(number_keys); i++)
+                number_set(c, &number_keys[i], number_keys[i].def);
 }
 
 static int parse_listen_list(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
@@ -360,7 +387,7 @@ static int parse_storage(ConfigContext *ctx, config_setting_t *root, CollectorCo
                 if (KEEP(config_get_string(ctx, g, "backend", &backend), *err) < 0 ||
                     KEEP(config_get_path(ctx, g, "path", &c->store.sqlite_path), *err) < 0 ||
                     KEEP(config_get_path(ctx, g, "conninfo_file", &conninfo_file), *err) < 0 ||
-                    get_uint(ctx, g, "busy_timeout_ms", 1, 600000, &c->store.busy_timeout_ms, err) < 0)
+                    get_numbers(ctx, g, "storage", c, err) < 0)
                         return -ENOMEM;
         }
         if (!backend || streq(backend, "sqlite")) {
@@ -410,20 +437,11 @@ static int parse_limits(ConfigContext *ctx, config_setting_t *root, CollectorCon
                                             "workers",
                                             NULL };
         config_setting_t *g = get_group(ctx, root, "limits", err);
-        CollectorLimits *l = &c->limits;
         if (!g)
                 return 0;
         config_check_keys(ctx, g, keys);
-        if (get_size(ctx, g, "max_body_bytes", 1024, 1LL << 30, &l->max_body_bytes, err) < 0 ||
-            get_size(ctx, g, "max_decompressed_bytes", 1024, 1LL << 32, &l->max_decompressed_bytes, err) < 0 ||
-            get_uint(ctx, g, "max_ratio", 1, 100000, &l->max_ratio, err) < 0 ||
-            get_size(ctx, g, "max_line_bytes", 256, 16LL << 20, &l->max_line_bytes, err) < 0 ||
-            get_size(ctx, g, "max_events", 1, 1000000, &l->max_events, err) < 0 ||
-            get_uint(ctx, g, "max_connections", 1, 65536, &l->max_connections, err) < 0 ||
-            get_rate(ctx, g, "per_host_rate", &l->per_host_rate, err) < 0 ||
-            get_uint(ctx, g, "per_host_burst", 1, 100000, &l->per_host_burst, err) < 0 ||
-            get_uint(ctx, g, "connection_timeout_sec", 1, 3600, &l->connection_timeout_sec, err) < 0 ||
-            get_uint(ctx, g, "workers", 1, 256, &l->workers, err) < 0)
+        if (get_numbers(ctx, g, "limits", c, err) < 0 ||
+            get_rate(ctx, g, "per_host_rate", &c->limits.per_host_rate, err) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -440,11 +458,7 @@ static int parse_findings(ConfigContext *ctx, config_setting_t *root, CollectorC
 
         if (g) {
                 config_check_keys(ctx, g, keys);
-                if (get_uint(ctx, g, "silent_margin_sec", 0, 86400 * 30, &f->silent_margin_sec, err) < 0 ||
-                    get_uint(ctx, g, "stopped_after_sec", 0, 86400 * 30, &f->stopped_after_sec, err) < 0 ||
-                    get_uint(ctx, g, "gap_grace_sec", 0, 86400 * 30, &f->gap_grace_sec, err) < 0 ||
-                    get_uint(ctx, g, "late_heartbeat_sec", 1, 86400 * 30, &f->late_heartbeat_sec, err) < 0 ||
-                    get_uint(ctx, g, "sweep_interval_sec", 1, 86400, &c->sweep_interval_sec, err) < 0)
+                if (get_numbers(ctx, g, "findings", c, err) < 0)
                         return -ENOMEM;
                 r = config_get_strv(ctx, g, "current_policy_hashes", 256, &f->current_policy_hashes, &n);
                 if (KEEP(r, *err) < 0)
@@ -464,20 +478,10 @@ static int parse_retention(ConfigContext *ctx, config_setting_t *root, Collector
         static const char *const keys[] = { "info_days",     "low_days",      "medium_days", "high_days",
                                             "critical_days", "findings_days", "hour",        NULL };
         config_setting_t *g = get_group(ctx, root, "retention", err);
-        RetentionConfig *r = &c->retention;
-        const long long max = 36500;
         if (!g)
                 return 0;
         config_check_keys(ctx, g, keys);
-        if (get_uint(ctx, g, "info_days", 0, max, &r->info_days, err) < 0 ||
-            get_uint(ctx, g, "low_days", 0, max, &r->low_days, err) < 0 ||
-            get_uint(ctx, g, "medium_days", 0, max, &r->medium_days, err) < 0 ||
-            get_uint(ctx, g, "high_days", 0, max, &r->high_days, err) < 0 ||
-            get_uint(ctx, g, "critical_days", 0, max, &r->critical_days, err) < 0 ||
-            get_uint(ctx, g, "findings_days", 0, max, &r->findings_days, err) < 0 ||
-            get_uint(ctx, g, "hour", 0, 23, &c->retention_hour, err) < 0)
-                return -ENOMEM;
-        return 0;
+        return get_numbers(ctx, g, "retention", c, err);
 }
 
 int collector_config_load_string(const char *path, const char *text, size_t len, CollectorConfig **ret,

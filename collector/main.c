@@ -14,6 +14,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "cli.h"
 #include "collector-config.h"
 #include "collector-http.h"
 #include "config-paths.h"
@@ -38,16 +39,14 @@ static void help(void) {
 }
 
 static int parse_argv(CollectorMain *m, int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK, ARG_LOG_LEVEL };
+        enum { ARG_CHECK = 0x100 };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check-config", no_argument, NULL, ARG_CHECK },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                CLI_COMMON_OPTIONS,
                 {},
         };
-        int c;
+        int c, r;
 
         m->config_path = getenv("MAMORI_COLLECTOR_CONFIG");
         if (isempty(m->config_path))
@@ -60,27 +59,12 @@ static int parse_argv(CollectorMain *m, int argc, char *argv[]) {
                 case ARG_CHECK:
                         m->check_config = true;
                         break;
-                case ARG_LOG_LEVEL:
-                        if (log_level_from_string(optarg) < 0) {
-                                fprintf(stderr, "Unknown log level '%s'.\n", optarg);
-                                return -EINVAL;
-                        }
-                        log_set_max_level(log_level_from_string(optarg));
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("mamori-collectord %s\n", MAMORI_VERSION);
-                        return 0;
                 default:
-                        return -EINVAL;
+                        r = cli_common_option(c, optarg, "mamori-collectord", help);
+                        if (r <= 0)
+                                return r;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "Unexpected argument '%s'.\n", argv[optind]);
-                return -EINVAL;
-        }
-        return 1;
+        return cli_no_arguments(argc, argv);
 }
 
 /* Every problem as "file:line: message", once each. */

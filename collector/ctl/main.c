@@ -292,6 +292,46 @@ static int key_generate(gnutls_x509_privkey_t *ret) {
         return 0;
 }
 
+/* A new key and a certificate for it, CN and validity set: the CA's, the server's. */
+static int crt_new_keyed(const char *cn, unsigned days, gnutls_x509_privkey_t *ret_key, gnutls_x509_crt_t *ret_crt) {
+        _cleanup_(privkeyp) gnutls_x509_privkey_t key = NULL;
+        _cleanup_(crtp) gnutls_x509_crt_t crt = NULL;
+        int r;
+
+        r = key_generate(&key);
+        if (r < 0)
+                return r;
+        if ((r = gnutls_x509_crt_init(&crt)) < 0)
+                return gnutls_err(r, cn);
+        r = crt_common(crt, cn, days);
+        if (r < 0)
+                return r;
+        if ((r = gnutls_x509_crt_set_key(crt, key)) < 0)
+                return gnutls_err(r, cn);
+        *ret_key = TAKE_PTR(key);
+        *ret_crt = TAKE_PTR(crt);
+        return 0;
+}
+
+/* What every certificate we issue ends with, its key already set: what it
+ * may be used for (a CA when purpose is NULL), the key ids, the issuer's
+ * signature. */
+static int crt_sign(gnutls_x509_crt_t crt, unsigned key_usage, const char *purpose, gnutls_x509_crt_t issuer,
+                    gnutls_x509_privkey_t issuer_key, const char *what) {
+        int r;
+
+        if ((r = gnutls_x509_crt_set_basic_constraints(crt, !purpose, purpose ? -1 : 0)) < 0 ||
+            (r = gnutls_x509_crt_set_key_usage(crt, key_usage)) < 0 ||
+            (purpose && (r = gnutls_x509_crt_set_key_purpose_oid(crt, purpose, 0)) < 0))
+                return gnutls_err(r, what);
+        r = crt_set_ids(crt, issuer);
+        if (r < 0)
+                return r;
+        if ((r = gnutls_x509_crt_sign2(crt, issuer, issuer_key, GNUTLS_DIG_SHA256, 0)) < 0)
+                return gnutls_err(r, what);
+        return 0;
+}
+
 static int write_key(const char *path, gnutls_x509_privkey_t key, mode_t mode, gid_t gid, bool force) {
         _cleanup_datum_ gnutls_datum_t d = {};
         int r;
@@ -395,28 +435,53 @@ static int mkdir_parents(const char *dir) {
         return 0;
 }
 
+/* --days and --force mean the same to init-ca and enroll: how long the
+ * certificates last, and whether files already there are replaced. */
+enum { CERT_ARG_DAYS = 0x1000, CERT_ARG_FORCE };
+/* clang-format off */
+#define CERT_OPTIONS                                            \
+        { "days", required_argument, NULL, CERT_ARG_DAYS },     \
+        { "force", no_argument, NULL, CERT_ARG_FORCE }
+/* clang-format on */
+
+typedef struct CertOptions {
+        unsigned days;
+        bool force;
+} CertOptions;
+
+/* An option the verb does not handle itself: 0, or EXIT_USAGE. */
+static int cert_option(int c, const char *arg, CertOptions *co) {
+        switch (c) {
+        case CERT_ARG_DAYS:
+                return parse_days(arg, 3650, &co->days) < 0 ? EXIT_USAGE : 0;
+        case CERT_ARG_FORCE:
+                co->force = true;
+                return 0;
+        default:
+                return EXIT_USAGE;
+        }
+}
+
 static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
-        enum { ARG_DIR = 0x100, ARG_NAME, ARG_SERVER_NAME, ARG_DAYS, ARG_GROUP, ARG_FORCE };
+        enum { ARG_DIR = 0x100, ARG_NAME, ARG_SERVER_NAME, ARG_GROUP };
         static const struct option options[] = {
                 { "dir", required_argument, NULL, ARG_DIR },
                 { "name", required_argument, NULL, ARG_NAME },
                 { "server-name", required_argument, NULL, ARG_SERVER_NAME },
-                { "days", required_argument, NULL, ARG_DAYS },
                 { "group", required_argument, NULL, ARG_GROUP },
-                { "force", no_argument, NULL, ARG_FORCE },
+                CERT_OPTIONS,
                 {},
         };
         const char *dir = CTL_TLS_DIR, *name = NULL, *group = COLLECTOR_GROUP;
         const char *servers[16];
         size_t n_servers = 0;
-        unsigned days = 825;
-        bool force = false;
+        CertOptions co = { .days = 825 };
         char host[256] = "", cn[512];
         _cleanup_(privkeyp) gnutls_x509_privkey_t ca_key = NULL, srv_key = NULL;
         _cleanup_(crtp) gnutls_x509_crt_t ca = NULL, srv = NULL;
         _cleanup_free_ char *ca_crt_path = NULL, *ca_key_path = NULL, *srv_crt_path = NULL, *srv_key_path = NULL;
         gid_t gid;
-        int c, r;
+        int c;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
@@ -434,18 +499,12 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
                         }
                         servers[n_servers++] = optarg;
                         break;
-                case ARG_DAYS:
-                        if (parse_days(optarg, 3650, &days) < 0)
-                                return EXIT_USAGE;
-                        break;
                 case ARG_GROUP:
                         group = optarg;
                         break;
-                case ARG_FORCE:
-                        force = true;
-                        break;
                 default:
-                        return EXIT_USAGE;
+                        if (cert_option(c, optarg, &co) != 0)
+                                return EXIT_USAGE;
                 }
         if (optind < argc) {
                 log_error("init-ca takes no arguments, only options.");
@@ -480,7 +539,7 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
                 log_oom();
                 return EXIT_FAILURE;
         }
-        if (!force)
+        if (!co.force)
                 for (const char *const *p =
                              (const char *const[]){ ca_crt_path, ca_key_path, srv_crt_path, srv_key_path, NULL };
                      *p; p++)
@@ -493,41 +552,24 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
 
         /* The CA: signs the server's certificate and every PC's. */
         snprintf(cn, sizeof(cn), "%s mamori CA", name);
-        if (key_generate(&ca_key) < 0 || gnutls_x509_crt_init(&ca) < 0)
+        if (crt_new_keyed(cn, 3650, &ca_key, &ca) < 0 ||
+            crt_sign(ca, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN | GNUTLS_KEY_DIGITAL_SIGNATURE, NULL, ca,
+                     ca_key, "CA certificate") < 0)
                 return EXIT_FAILURE;
-        if (crt_common(ca, cn, 3650) < 0)
-                return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_set_key(ca, ca_key)) < 0 || (r = gnutls_x509_crt_set_basic_constraints(ca, 1, 0)) < 0 ||
-            (r = gnutls_x509_crt_set_key_usage(ca, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
-                                                           GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0)
-                return gnutls_err(r, "CA certificate"), EXIT_FAILURE;
-        if (crt_set_ids(ca, ca) < 0)
-                return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_sign2(ca, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
-                return gnutls_err(r, "CA certificate"), EXIT_FAILURE;
 
         /* The server: its names as the agents' collector.url spells them. */
-        if (key_generate(&srv_key) < 0 || gnutls_x509_crt_init(&srv) < 0)
-                return EXIT_FAILURE;
-        if (crt_common(srv, servers[0], days) < 0)
+        if (crt_new_keyed(servers[0], co.days, &srv_key, &srv) < 0)
                 return EXIT_FAILURE;
         for (size_t i = 0; i < n_servers; i++)
                 if (san_add(srv, servers[i]) < 0)
                         return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_set_key(srv, srv_key)) < 0 ||
-            (r = gnutls_x509_crt_set_basic_constraints(srv, 0, -1)) < 0 ||
-            (r = gnutls_x509_crt_set_key_usage(srv, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-            (r = gnutls_x509_crt_set_key_purpose_oid(srv, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0)
-                return gnutls_err(r, "server certificate"), EXIT_FAILURE;
-        if (crt_set_ids(srv, ca) < 0)
+        if (crt_sign(srv, GNUTLS_KEY_DIGITAL_SIGNATURE, GNUTLS_KP_TLS_WWW_SERVER, ca, ca_key, "server certificate") < 0)
                 return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_sign2(srv, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
-                return gnutls_err(r, "server certificate"), EXIT_FAILURE;
 
         /* The CA key: root's alone. The server key: the collector reads it through its group. */
-        if (write_key(ca_key_path, ca_key, 0600, (gid_t) -1, force) < 0 || write_crt(ca_crt_path, ca, force) < 0 ||
-            write_key(srv_key_path, srv_key, gid != (gid_t) -1 ? 0640 : 0600, gid, force) < 0 ||
-            write_crt(srv_crt_path, srv, force) < 0)
+        if (write_key(ca_key_path, ca_key, 0600, (gid_t) -1, co.force) < 0 || write_crt(ca_crt_path, ca, co.force) < 0 ||
+            write_key(srv_key_path, srv_key, gid != (gid_t) -1 ? 0640 : 0600, gid, co.force) < 0 ||
+            write_crt(srv_crt_path, srv, co.force) < 0)
                 return EXIT_FAILURE;
         printf("CA:     %s (key %s, root only)\n"
                "server: %s (key %s) for",
@@ -541,21 +583,20 @@ static int verb_init_ca(const CtlOptions *o, int argc, char **argv) {
 }
 
 static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
-        enum { ARG_CSR = 0x100, ARG_MACHINE_ID, ARG_DAYS, ARG_CA_CERT, ARG_CA_KEY, ARG_OUT, ARG_FORCE };
+        enum { ARG_CSR = 0x100, ARG_MACHINE_ID, ARG_CA_CERT, ARG_CA_KEY, ARG_OUT };
         static const struct option options[] = {
                 { "csr", required_argument, NULL, ARG_CSR },
                 { "machine-id", required_argument, NULL, ARG_MACHINE_ID },
-                { "days", required_argument, NULL, ARG_DAYS },
                 { "ca-cert", required_argument, NULL, ARG_CA_CERT },
                 { "ca-key", required_argument, NULL, ARG_CA_KEY },
                 { "out", required_argument, NULL, ARG_OUT },
-                { "force", no_argument, NULL, ARG_FORCE },
+                CERT_OPTIONS,
                 {},
         };
         const char *csr_path = NULL, *machine_id = NULL, *out = NULL;
         const char *ca_cert = CTL_TLS_DIR "/clients-ca.crt", *ca_key_path = CTL_TLS_DIR "/clients-ca.key";
-        unsigned days = 825, bits = 0;
-        bool force = false;
+        CertOptions co = { .days = 825 };
+        unsigned bits = 0;
         _cleanup_(crtp) gnutls_x509_crt_t ca = NULL, crt = NULL;
         _cleanup_(privkeyp) gnutls_x509_privkey_t ca_key = NULL;
         _cleanup_(crqp) gnutls_x509_crq_t crq = NULL;
@@ -574,10 +615,6 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
                 case ARG_MACHINE_ID:
                         machine_id = optarg;
                         break;
-                case ARG_DAYS:
-                        if (parse_days(optarg, 3650, &days) < 0)
-                                return EXIT_USAGE;
-                        break;
                 case ARG_CA_CERT:
                         ca_cert = optarg;
                         break;
@@ -587,11 +624,9 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
                 case ARG_OUT:
                         out = optarg;
                         break;
-                case ARG_FORCE:
-                        force = true;
-                        break;
                 default:
-                        return EXIT_USAGE;
+                        if (cert_option(c, optarg, &co) != 0)
+                                return EXIT_USAGE;
                 }
         if (!csr_path || !machine_id || !out || optind < argc) {
                 log_error("Usage: enroll --csr FILE --machine-id ID --out FILE [--days N] [--ca-cert FILE] "
@@ -627,7 +662,7 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
                 cn[MIN(cn_len, sizeof(cn) - 1)] = 0;
         if (!streq(cn, machine_id)) {
                 _cleanup_free_ char *shown = text_sanitize(cn, strlen(cn), 128, NULL);
-                if (!force) {
+                if (!co.force) {
                         log_error("%s: its CN is '%s', not the machine id %s: refused (was it made on another "
                                   "PC?). --force signs it with CN=%s all the same.",
                                   csr_path, shown ?: "", machine_id, machine_id);
@@ -649,21 +684,16 @@ static int verb_enroll(const CtlOptions *o, int argc, char **argv) {
          * extensions are ours; nothing the request asked for is copied. */
         if ((r = gnutls_x509_crt_init(&crt)) < 0)
                 return gnutls_err(r, "certificate"), EXIT_FAILURE;
-        if (crt_common(crt, machine_id, days) < 0)
+        if (crt_common(crt, machine_id, co.days) < 0)
                 return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_set_pubkey(crt, pk)) < 0 || (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
-            (r = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
-                                                            (algo == GNUTLS_PK_RSA ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0))) <
-                    0 ||
-            (r = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0)) < 0)
+        if ((r = gnutls_x509_crt_set_pubkey(crt, pk)) < 0)
                 return gnutls_err(r, "certificate"), EXIT_FAILURE;
-        if (crt_set_ids(crt, ca) < 0)
+        if (crt_sign(crt, GNUTLS_KEY_DIGITAL_SIGNATURE | (algo == GNUTLS_PK_RSA ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0),
+                     GNUTLS_KP_TLS_WWW_CLIENT, ca, ca_key, "certificate") < 0)
                 return EXIT_FAILURE;
-        if ((r = gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0)) < 0)
-                return gnutls_err(r, "certificate"), EXIT_FAILURE;
-        if (write_crt(out, crt, force) < 0)
+        if (write_crt(out, crt, co.force) < 0)
                 return EXIT_FAILURE;
-        printf("%s: CN=%s, client authentication, valid %u days, signed by %s\n", out, machine_id, days, ca_cert);
+        printf("%s: CN=%s, client authentication, valid %u days, signed by %s\n", out, machine_id, co.days, ca_cert);
         return EXIT_SUCCESS;
 }
 

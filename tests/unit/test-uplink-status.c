@@ -6,25 +6,38 @@
 #include "macro.h"
 #include "uplink-status.h"
 
-static const char *const good = "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"
-                                "PID=1234\n"
-                                "UPDATED=1764800000000000\n"
-                                "STATE=waiting\n"
-                                "URL=https://collector.example/v1/events\n"
-                                "LAST_SUCCESS=1764790000000000\n"
-                                "LAST_ATTEMPT=1764799000000000\n"
-                                "NEXT_ATTEMPT=1764800030000000\n"
-                                "FAILURES=3\n"
-                                "LAST_STATUS=503\n"
-                                "LAST_ERROR=the collector answered HTTP 503\n"
-                                "EVENTS_SENT=10\n"
-                                "BATCHES_SENT=2\n"
-                                "BATCHES_REJECTED=1\n"
-                                "EVENTS_REJECTED=4\n"
-                                "BYTES_SENT=4096\n"
-                                "ACKED_SEQ=14\n"
-                                "DEAD_LETTER_COUNT=2\n"
-                                "DEAD_LETTER_BYTES=8192\n";
+/* What the two full status files below share, in the canonical order;
+ * they differ in the state, the last answer, the dead letters and the
+ * refusal. */
+/* clang-format off */
+#define STATUS_HEAD                                                                     \
+        "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"   \
+        "PID=1234\n"                                                                    \
+        "UPDATED=1764800000000000\n"
+#define STATUS_TRIES                                                                    \
+        "URL=https://collector.example/v1/events\n"                                     \
+        "LAST_SUCCESS=1764790000000000\n"                                               \
+        "LAST_ATTEMPT=1764799000000000\n"                                               \
+        "NEXT_ATTEMPT=1764800030000000\n"                                               \
+        "FAILURES=3\n"
+#define STATUS_SENT                                                                     \
+        "EVENTS_SENT=10\n"                                                              \
+        "BATCHES_SENT=2\n"                                                              \
+        "BATCHES_REJECTED=1\n"                                                          \
+        "EVENTS_REJECTED=4\n"                                                           \
+        "BYTES_SENT=4096\n"                                                             \
+        "ACKED_SEQ=14\n"
+
+static const char *const good =
+        STATUS_HEAD
+        "STATE=waiting\n"
+        STATUS_TRIES
+        "LAST_STATUS=503\n"
+        "LAST_ERROR=the collector answered HTTP 503\n"
+        STATUS_SENT
+        "DEAD_LETTER_COUNT=2\n"
+        "DEAD_LETTER_BYTES=8192\n";
+/* clang-format on */
 
 static int parse_str(const char *s, UplinkStatus *ret) {
         return uplink_status_parse(s, strlen(s), ret);
@@ -52,6 +65,43 @@ static void assert_status_equal(const UplinkStatus *a, const UplinkStatus *b) {
         assert_int_equal(a->refused_status, b->refused_status);
         assert_int_equal(a->refused_since, b->refused_since);
         assert_true(streq_ptr(a->refused_answer, b->refused_answer));
+}
+
+/* Every text is refused as a whole, and s (its pid 99) left untouched. */
+static void assert_all_refused(const char *const *bad, size_t n, UplinkStatus *s) {
+        for (size_t i = 0; i < n; i++) {
+                int r = parse_str(bad[i], s);
+                if (r != -EBADMSG)
+                        fail_msg("case %zu: %d for \"%s\"", i, r, bad[i]);
+                assert_int_equal(s->pid, 99); /* untouched on error */
+        }
+}
+
+/* head ends with "KEY=", the text field at offset in UplinkStatus: max bytes
+ * parse, max + 1 do not, and max escapes (esc, one byte once unescaped)
+ * parse: the bound is on the unescaped text. */
+static void assert_text_bound(const char *head, size_t max, const char *esc, size_t offset) {
+        const size_t n = strlen(head), esc_len = strlen(esc);
+        _cleanup_free_ char *buf = malloc(n + esc_len * (max + 1) + 2);
+        UplinkStatus s = {};
+        char **field = (char **) ((char *) &s + offset);
+
+        assert_non_null(buf);
+        memcpy(buf, head, n);
+        memset(buf + n, 'a', max);
+        buf[n + max] = '\n';
+        assert_int_equal(uplink_status_parse(buf, n + max + 1, &s), 0);
+        assert_int_equal(strlen(*field), max);
+        uplink_status_done(&s);
+        memset(buf + n, 'a', max + 1);
+        buf[n + max + 1] = '\n';
+        assert_int_equal(uplink_status_parse(buf, n + max + 2, &s), -EBADMSG);
+        for (size_t i = 0; i < max; i++)
+                memcpy(buf + n + esc_len * i, esc, esc_len);
+        buf[n + esc_len * max] = '\n';
+        assert_int_equal(uplink_status_parse(buf, n + esc_len * max + 1, &s), 0);
+        assert_int_equal(strlen(*field), max);
+        uplink_status_done(&s);
 }
 
 static void test_state_strings(void **state) {
@@ -300,12 +350,7 @@ static void test_bad_values(void **state) {
                 "PID=1\nUPDATED=0\nSTATE=idle \n",
                 "PID=1\nUPDATED=0\nSTATE=idleidleidleidleidle\n",
         };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                int r = parse_str(bad[i], &s);
-                if (r != -EBADMSG)
-                        fail_msg("case %zu: %d for \"%s\"", i, r, bad[i]);
-                assert_int_equal(s.pid, 99); /* untouched on error */
-        }
+        assert_all_refused(bad, ELEMENTSOF(bad), &s);
 
         /* keys are upper case: "pid" is an unknown key, so the PID after it is the first */
         assert_int_equal(parse_str("pid=x\nPID=2\nUPDATED=0\nSTATE=off\n", &s), 0);
@@ -326,30 +371,14 @@ static void test_bad_values(void **state) {
 static void test_bounds(void **state) {
         UplinkStatus s = {};
         _cleanup_free_ char *buf = NULL, *text = NULL;
-        const size_t head = strlen("PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=");
         (void) state;
 
         buf = malloc(UPLINK_STATUS_FILE_MAX + 64);
         assert_non_null(buf);
 
-        /* a string of exactly the maximum, and one byte more */
-        memcpy(buf, "PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=", head);
-        memset(buf + head, 'e', UPLINK_STATUS_TEXT_MAX);
-        buf[head + UPLINK_STATUS_TEXT_MAX] = '\n';
-        assert_int_equal(uplink_status_parse(buf, head + UPLINK_STATUS_TEXT_MAX + 1, &s), 0);
-        assert_int_equal(strlen(s.last_error), UPLINK_STATUS_TEXT_MAX);
-        uplink_status_done(&s);
-        memset(buf + head, 'e', UPLINK_STATUS_TEXT_MAX + 1);
-        buf[head + UPLINK_STATUS_TEXT_MAX + 1] = '\n';
-        assert_int_equal(uplink_status_parse(buf, head + UPLINK_STATUS_TEXT_MAX + 2, &s), -EBADMSG);
-
-        /* the bound is on the unescaped text: 2048 escapes of 2 bytes are fine */
-        for (size_t i = 0; i < UPLINK_STATUS_TEXT_MAX; i++)
-                memcpy(buf + head + 2 * i, "\\n", 2);
-        buf[head + 2 * UPLINK_STATUS_TEXT_MAX] = '\n';
-        assert_int_equal(uplink_status_parse(buf, head + 2 * UPLINK_STATUS_TEXT_MAX + 1, &s), 0);
-        assert_int_equal(strlen(s.last_error), UPLINK_STATUS_TEXT_MAX);
-        uplink_status_done(&s);
+        /* a string of exactly the maximum, one byte more, and the maximum in escapes */
+        assert_text_bound("PID=1\nUPDATED=0\nSTATE=off\nLAST_ERROR=", UPLINK_STATUS_TEXT_MAX, "\\n",
+                          offsetof(UplinkStatus, last_error));
 
         /* the file: 16 KiB parse, one more byte does not */
         size_t n = strlen("PID=1\nUPDATED=0\nSTATE=off\n");
@@ -401,28 +430,20 @@ static void test_bounds(void **state) {
         assert_non_null(text);
 }
 
-static const char *const refused = "# written by mamori-uplink; read by mamorid (mamorictl status, heartbeat)\n"
-                                   "PID=1234\n"
-                                   "UPDATED=1764800000000000\n"
-                                   "STATE=refused\n"
-                                   "URL=https://collector.example/v1/events\n"
-                                   "LAST_SUCCESS=1764790000000000\n"
-                                   "LAST_ATTEMPT=1764799000000000\n"
-                                   "NEXT_ATTEMPT=1764800030000000\n"
-                                   "FAILURES=3\n"
-                                   "LAST_STATUS=401\n"
-                                   "LAST_ERROR=the collector refuses us: HTTP 401\n"
-                                   "EVENTS_SENT=10\n"
-                                   "BATCHES_SENT=2\n"
-                                   "BATCHES_REJECTED=1\n"
-                                   "EVENTS_REJECTED=4\n"
-                                   "BYTES_SENT=4096\n"
-                                   "ACKED_SEQ=14\n"
-                                   "DEAD_LETTER_COUNT=0\n"
-                                   "DEAD_LETTER_BYTES=0\n"
-                                   "REFUSED_STATUS=401\n"
-                                   "REFUSED_SINCE=2025-12-03T21:46:40.250000Z\n"
-                                   "REFUSED_ANSWER={\"error\": \"bad token\"} \\\\ 日本語\n";
+/* clang-format off */
+static const char *const refused =
+        STATUS_HEAD
+        "STATE=refused\n"
+        STATUS_TRIES
+        "LAST_STATUS=401\n"
+        "LAST_ERROR=the collector refuses us: HTTP 401\n"
+        STATUS_SENT
+        "DEAD_LETTER_COUNT=0\n"
+        "DEAD_LETTER_BYTES=0\n"
+        "REFUSED_STATUS=401\n"
+        "REFUSED_SINCE=2025-12-03T21:46:40.250000Z\n"
+        "REFUSED_ANSWER={\"error\": \"bad token\"} \\\\ 日本語\n";
+/* clang-format on */
 
 static void test_refused(void **state) {
         UplinkStatus a = {}, b = {};
@@ -524,7 +545,6 @@ static void test_refused(void **state) {
 
 static void test_refused_bad(void **state) {
         UplinkStatus s = { .pid = 99 };
-        _cleanup_free_ char *buf = NULL;
         (void) state;
 
 #define HEAD "PID=1\nUPDATED=0\n"
@@ -577,33 +597,11 @@ static void test_refused_bad(void **state) {
                 HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\xff\n",
                 HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=\\q\n",
         };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                int r = parse_str(bad[i], &s);
-                if (r != -EBADMSG)
-                        fail_msg("case %zu: %d for \"%s\"", i, r, bad[i]);
-                assert_int_equal(s.pid, 99); /* untouched on error */
-        }
+        assert_all_refused(bad, ELEMENTSOF(bad), &s);
 
         /* the answer: 512 bytes parse, 513 do not; the bound is on the unescaped text */
-        const char *head = HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=";
-        size_t n = strlen(head);
-        buf = malloc(n + 4 * (UPLINK_STATUS_ANSWER_MAX + 1) + 2);
-        assert_non_null(buf);
-        memcpy(buf, head, n);
-        memset(buf + n, 'a', UPLINK_STATUS_ANSWER_MAX);
-        buf[n + UPLINK_STATUS_ANSWER_MAX] = '\n';
-        assert_int_equal(uplink_status_parse(buf, n + UPLINK_STATUS_ANSWER_MAX + 1, &s), 0);
-        assert_int_equal(strlen(s.refused_answer), UPLINK_STATUS_ANSWER_MAX);
-        uplink_status_done(&s);
-        memset(buf + n, 'a', UPLINK_STATUS_ANSWER_MAX + 1);
-        buf[n + UPLINK_STATUS_ANSWER_MAX + 1] = '\n';
-        assert_int_equal(uplink_status_parse(buf, n + UPLINK_STATUS_ANSWER_MAX + 2, &s), -EBADMSG);
-        for (size_t i = 0; i < UPLINK_STATUS_ANSWER_MAX; i++)
-                memcpy(buf + n + 4 * i, "\\x41", 4);
-        buf[n + 4 * UPLINK_STATUS_ANSWER_MAX] = '\n';
-        assert_int_equal(uplink_status_parse(buf, n + 4 * UPLINK_STATUS_ANSWER_MAX + 1, &s), 0);
-        assert_int_equal(strlen(s.refused_answer), UPLINK_STATUS_ANSWER_MAX);
-        uplink_status_done(&s);
+        assert_text_bound(HEAD "STATE=refused\nREFUSED_STATUS=401\n" GOOD_SINCE "REFUSED_ANSWER=",
+                          UPLINK_STATUS_ANSWER_MAX, "\\x41", offsetof(UplinkStatus, refused_answer));
 #undef HEAD
 #undef GOOD_SINCE
 }
