@@ -355,13 +355,27 @@ static const char postgres_v2[] = "CREATE TABLE users (\n"
                                   "  GENERATED ALWAYS AS ((json::jsonb -> 'site') ->> 'department') STORED;\n"
                                   "CREATE INDEX events_department ON events (department, received_at);\n";
 
+/* Version 3: the console's event and finding lists (issue 13, events
+ * slice): the indexes its filters and keyset paging use. */
+static const char sqlite_v3[] = "DROP TABLE IF EXISTS console_placeholder_v3;\n";
+static const char postgres_v3[] = "DROP TABLE IF EXISTS console_placeholder_v3;\n";
+
+/* Version 4: the console's fleet pages (issue 13, fleet slice): rollups and
+ * what the overview and the devices page read. */
+static const char sqlite_v4[] = "DROP TABLE IF EXISTS console_placeholder_v4;\n";
+static const char postgres_v4[] = "DROP TABLE IF EXISTS console_placeholder_v4;\n";
+
 static const StoreMigration sqlite_migrations[] = {
         { 1, sqlite_v1 },
         { 2, sqlite_v2 },
+        { 3, sqlite_v3 },
+        { 4, sqlite_v4 },
 };
 static const StoreMigration postgres_migrations[] = {
         { 1, postgres_v1 },
         { 2, postgres_v2 },
+        { 3, postgres_v3 },
+        { 4, postgres_v4 },
 };
 
 const StoreMigration *store_schema_migrations(StoreDialect d, size_t *n) {

@@ -12,7 +12,7 @@
 
 #include "store.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 4
 
 /* Rows per DELETE of the retention: short statements, so that ingest is not
  * held up behind one long delete. */
