@@ -239,7 +239,9 @@ static void conn_read_names(Conn *c, const gnutls_datum_t *der) {
                 if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size) >= 0 &&
                     size < sizeof buf) {
                         buf[size] = 0;
-                        name_add(c, &n, buf, strlen(buf));
+                        /* size, not strlen: a CN with a NUL inside ("id\0x") is
+                         * refused whole, never read as its first part */
+                        name_add(c, &n, buf, size);
                         if (n > 0)
                                 snprintf(c->cn, sizeof c->cn, "%s", c->names[0]);
                 }
