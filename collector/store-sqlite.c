@@ -504,7 +504,7 @@ static int sqlite_insert_rejected(Store *s, const StoreBatch *b, const StoreReje
         return step_done(s, st, "store a rejected line");
 }
 
-static int sqlite_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res) {
+static int sqlite_ingest_in_tx(Store *s, const FindingsConfig *fc, const StoreBatch *b, StoreIngestResult *res) {
         int r;
         for (size_t i = 0; i < b->n_rejected; i++) {
                 r = sqlite_insert_rejected(s, b, &b->rejected[i]);
@@ -549,7 +549,7 @@ static int sqlite_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult 
                         } else
                                 res->stored++;
                         FindingList l = {};
-                        findings_on_event(s->base.fc, h, e, conflict, b->cert_fingerprint, b->received_us, &l);
+                        findings_on_event(fc, h, e, conflict, b->cert_fingerprint, b->received_us, &l);
                         r = sqlite_apply_changes(s, h, &l, b->received_us, &res->findings);
                         if (r < 0)
                                 return r;
@@ -566,11 +566,37 @@ static int sqlite_ingest(Store *s, const StoreBatch *b, StoreIngestResult *ret) 
         int r = sqlite_begin(s);
         if (r < 0)
                 return r;
-        r = sqlite_end(s, sqlite_ingest_in_tx(s, b, &res));
+        r = sqlite_end(s, sqlite_ingest_in_tx(s, s->base.fc, b, &res));
         if (r < 0)
                 return r;
         *ret = res;
         return 0;
+}
+
+/* Group commit (store.c): the batches of several workers in one
+ * transaction, one savepoint each, so that a batch that fails (a bug, a bad
+ * row) is rolled back alone and the others still share the one COMMIT. */
+static int sqlite_ingest_group(Store *s, StoreGroupRequest *const *rq, size_t n) {
+        int r = sqlite_begin(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                StoreGroupRequest *q = rq[i];
+                q->result = (StoreIngestResult){};
+                r = sqlite_exec(s, "SAVEPOINT batch");
+                if (r < 0)
+                        break;
+                q->r = sqlite_ingest_in_tx(s, ((StoreBase *) q->owner)->fc, q->batch, &q->result);
+                if (q->r < 0) {
+                        r = sqlite_exec(s, "ROLLBACK TO batch");
+                        if (r < 0)
+                                break;
+                }
+                r = sqlite_exec(s, "RELEASE batch");
+                if (r < 0)
+                        break;
+        }
+        return sqlite_end(s, r);
 }
 
 /* ---- the timer ---- */
@@ -801,12 +827,14 @@ static void sqlite_free(Store *s) {
         for (size_t i = 0; i < _ST_MAX; i++)
                 sqlite3_finalize(s->stmts[i]);
         sqlite3_close(s->db);
+        store_base_done(&s->base);
         free(s);
 }
 
 static const StoreOps sqlite_ops = {
         .name = "sqlite",
         .ingest = sqlite_ingest,
+        .ingest_group = sqlite_ingest_group,
         .sweep = sqlite_sweep,
         .retention = sqlite_retention,
         .export_rows = sqlite_export,
