@@ -240,10 +240,14 @@ static int pg_ready(Store *s) {
         }
         s->n_months = 0; /* partitions may have come and gone meanwhile */
         s->prepared = false;
-        char sql[256];
+        /* force_custom_plan: the prepared statements look rows up by
+         * "= ANY($1::text[])"; a generic plan, blind to the array, was seen
+         * to scan event_ids whole (a batch's cost growing with the table). A
+         * plan per run costs far less than that. */
+        char sql[320];
         snprintf(sql, sizeof sql,
                  "SET lock_timeout = %u; SET synchronous_commit = on; SET client_min_messages = warning; "
-                 "SET client_encoding = 'UTF8'",
+                 "SET client_encoding = 'UTF8'; SET plan_cache_mode = force_custom_plan",
                  s->busy_timeout_ms);
         return pg_exec(s, sql);
 }

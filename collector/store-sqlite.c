@@ -413,6 +413,7 @@ static int sqlite_same_content(Store *s, const StoreEvent *e) {
         return r;
 }
 
+/* 1: written, 0: a CLOSE of a finding not open. */
 static int sqlite_apply_change(Store *s, const HostState *h, const FindingChange *f, int64_t now_us) {
         sqlite3_stmt *st;
         int r;
@@ -461,6 +462,10 @@ static int sqlite_apply_change(Store *s, const HostState *h, const FindingChange
                 sqlite3_bind_int64(st, 3, now_us);
                 sqlite3_bind_int64(st, 4, f->last_us);
                 r = step_done(s, st, "close a finding");
+                /* Not open (the rules close on every report of a good
+                 * state): nothing changed, nothing to tell the feed. */
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        return 0;
                 break;
         default:
                 return -EINVAL;
@@ -476,7 +481,7 @@ static int sqlite_apply_change(Store *s, const HostState *h, const FindingChange
         if (r < 0)
                 return log_error_errno(r, "The collector event of %s for %s does not fit: %m", f->kind, h->machine_id);
         r = sqlite_insert_event(s, &ev, now_us);
-        return r < 0 ? r : 0;
+        return r < 0 ? r : 1;
 }
 
 static int sqlite_apply_changes(Store *s, const HostState *h, const FindingList *l, int64_t now_us, size_t *count) {
@@ -484,7 +489,7 @@ static int sqlite_apply_changes(Store *s, const HostState *h, const FindingList 
                 int r = sqlite_apply_change(s, h, &l->changes[i], now_us);
                 if (r < 0)
                         return r;
-                (*count)++;
+                *count += (size_t) r;
         }
         return 0;
 }
