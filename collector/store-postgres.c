@@ -842,7 +842,17 @@ static int pg_hosts_locked(PGresult *const *res, HostState *hosts, OpenKinds *op
         return 0;
 }
 
-static int pg_hosts_save(PgPipe *w, const HostState *hosts, size_t n) {
+/* Called on the hosts as loaded: without gap rows there is nothing for
+ * pg_hosts_save() to delete (the common case). */
+static bool hosts_have_gaps(const HostState *hosts, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (hosts[i].n_gaps > 0)
+                        return true;
+        return false;
+}
+
+/* had_gaps: hosts_have_gaps() when they were loaded. */
+static int pg_hosts_save(PgPipe *w, const HostState *hosts, size_t n, bool had_gaps) {
         enum { N_COLS = 19 };
         PgArray a[N_COLS], ids, g[5];
         static const uint32_t oid[N_COLS] = { PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
@@ -895,7 +905,8 @@ static int pg_hosts_save(PgPipe *w, const HostState *hosts, size_t n) {
                 e = p_arrays(&r, g, 5);
         if (e >= 0) {
                 pg_pipe_send_stmt(w, PS_HOSTS_SAVE, &p, 0);
-                pg_pipe_send_stmt(w, PS_GAPS_DELETE, &q, 0);
+                if (had_gaps)
+                        pg_pipe_send_stmt(w, PS_GAPS_DELETE, &q, 0);
                 if (g[0].n > 0)
                         pg_pipe_send_stmt(w, PS_GAPS_INSERT, &r, 0);
         }
@@ -1182,6 +1193,7 @@ typedef struct IngestWork {
         HostState *hosts; /* the distinct machine_ids, in order */
         OpenKinds *open;
         size_t n_hosts;
+        bool had_gaps; /* when loaded */
         Claims claims;
         PgArray ids;
 } IngestWork;
@@ -1213,6 +1225,7 @@ static int pg_ingest_lock(Store *s, const StoreBatch *b, IngestWork *wk) {
                 r = log_error_errno(EIO, "PostgreSQL: %zu results for a batch's first step, not 7.", p.n);
         if (r >= 0)
                 r = pg_hosts_locked(p.res + 1, wk->hosts, wk->open, wk->n_hosts);
+        wk->had_gaps = hosts_have_gaps(wk->hosts, wk->n_hosts);
         if (r >= 0)
                 r = claims_verdicts(&wk->claims, p.res[5], p.res[6], wk->verdict);
         (void) n;
@@ -1254,7 +1267,7 @@ static int pg_ingest_write(Store *s, const StoreBatch *b, IngestWork *wk, StoreI
                 }
         }
         if (r >= 0)
-                r = pg_hosts_save(&w, wk->hosts, wk->n_hosts);
+                r = pg_hosts_save(&w, wk->hosts, wk->n_hosts, wk->had_gaps);
         if (r >= 0)
                 r = pg_send_pending(&w, pl, b->received_us);
         if (r >= 0)
@@ -1391,6 +1404,7 @@ static int pg_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hosts, 
         if (r < 0)
                 return r;
 
+        bool had_gaps = hosts_have_gaps(hs, (size_t) n);
         PendingList pl = {};
         PgPipe w;
         r = pg_pipe_begin(s, &w, false);
@@ -1400,7 +1414,7 @@ static int pg_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hosts, 
                 r = pg_apply_changes(&w, &hs[i], &open[i], &l, now_us, &pl, changed);
         }
         if (r >= 0)
-                r = pg_hosts_save(&w, hs, (size_t) n);
+                r = pg_hosts_save(&w, hs, (size_t) n, had_gaps);
         if (r >= 0)
                 r = pg_send_pending(&w, &pl, now_us);
         int q = pg_pipe_end(&w);

@@ -317,7 +317,9 @@ static int sqlite_host_load(Store *s, const char *machine_id, HostState *h) {
         return sqlite_gaps_load(s, h);
 }
 
-static int sqlite_host_save(Store *s, const HostState *h) {
+/* had_gaps: the host had gap rows when loaded (else none to delete: the
+ * common case, one statement less per host). */
+static int sqlite_host_save(Store *s, const HostState *h, bool had_gaps) {
         sqlite3_stmt *st;
         int r = stmt(s, ST_HOST_SAVE, &st);
         if (r < 0)
@@ -345,13 +347,15 @@ static int sqlite_host_save(Store *s, const HostState *h) {
         if (r < 0)
                 return r;
 
-        r = stmt(s, ST_GAPS_DELETE, &st);
-        if (r < 0)
-                return r;
-        bind_text(st, 1, h->machine_id);
-        r = step_done(s, st, "save the gaps");
-        if (r < 0)
-                return r;
+        if (had_gaps) {
+                r = stmt(s, ST_GAPS_DELETE, &st);
+                if (r < 0)
+                        return r;
+                bind_text(st, 1, h->machine_id);
+                r = step_done(s, st, "save the gaps");
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < MIN(h->n_gaps, (size_t) FINDINGS_MAX_GAPS); i++) {
                 r = stmt(s, ST_GAP_INSERT, &st);
                 if (r < 0)
@@ -533,6 +537,7 @@ static int sqlite_ingest_in_tx(Store *s, const FindingsConfig *fc, const StoreBa
                 r = sqlite_host_load(s, machine_id, h);
                 if (r < 0)
                         return r;
+                bool had_gaps = h->n_gaps > 0;
                 for (; k < b->n_events && streq(b->events[idx[k]].machine_id ?: "", machine_id); k++) {
                         const StoreEvent *e = &b->events[idx[k]];
                         if (!e->id)
@@ -559,7 +564,7 @@ static int sqlite_ingest_in_tx(Store *s, const FindingsConfig *fc, const StoreBa
                         if (r < 0)
                                 return r;
                 }
-                r = sqlite_host_save(s, h);
+                r = sqlite_host_save(s, h, had_gaps);
                 if (r < 0)
                         return r;
         }
@@ -631,11 +636,12 @@ static int sqlite_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hos
                 r = sqlite_host_load(s, ids[i], h);
                 if (r < 0)
                         break;
+                bool had_gaps = h->n_gaps > 0;
                 FindingList l = {};
                 findings_on_timer(s->base.fc, h, now_us, &l);
                 r = sqlite_apply_changes(s, h, &l, now_us, changed);
                 if (r >= 0)
-                        r = sqlite_host_save(s, h);
+                        r = sqlite_host_save(s, h, had_gaps);
         }
         if (n > 0)
                 copy_text(after, 33, ids[n - 1]);

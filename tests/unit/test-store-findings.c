@@ -177,6 +177,46 @@ static void test_once_a_batch(void **state) {
         store_free(s);
 }
 
+/* The gaps of a host are saved with it: opened, split, filled (the rows
+ * deleted again), across batches. */
+static void test_gaps_saved(void **state) {
+        Fixture *f = *state;
+        Store *s = open_store(f);
+        TestEvent t[8];
+        feed_event(&t[0], 1, "usb.blocked", NULL);
+        feed_event(&t[1], 6, "usb.blocked", NULL);
+        ingest_many(s, t, 2, T0);
+        Hosts hl = {};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(hl.n, 1);
+        assert_int_equal(hl.h[0].n_gaps, 1);
+        assert_int_equal(hl.h[0].gaps[0].first, 2);
+        assert_int_equal(hl.h[0].gaps[0].last, 5);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM gaps"), 1);
+
+        feed_event(&t[0], 3, "usb.blocked", NULL);
+        ingest_many(s, t, 1, T0 + SEC(1));
+        hl = (Hosts){};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(hl.h[0].n_gaps, 2);
+        assert_int_equal(hl.h[0].gaps[0].first, 2);
+        assert_int_equal(hl.h[0].gaps[0].last, 2);
+        assert_int_equal(hl.h[0].gaps[1].first, 4);
+        assert_int_equal(hl.h[0].gaps[1].last, 5);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM gaps"), 2);
+
+        feed_event(&t[0], 2, "usb.blocked", NULL);
+        feed_event(&t[1], 4, "usb.blocked", NULL);
+        feed_event(&t[2], 5, "usb.blocked", NULL);
+        ingest_many(s, t, 3, T0 + SEC(2));
+        hl = (Hosts){};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(hl.h[0].n_gaps, 0);
+        assert_int_equal(hl.h[0].max_seq, 6);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM gaps"), 0);
+        store_free(s);
+}
+
 int main(int argc, char **argv) {
         use_pg = argc > 1 && strcmp(argv[1], "postgres") == 0;
         if (use_pg && !getenv("MAMORI_TEST_PG_CONNINFO")) {
@@ -187,6 +227,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_stopped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_once_a_batch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gaps_saved, setup, teardown),
         };
         return cmocka_run_group_tests_name(use_pg ? "store-findings-postgres" : "store-findings-sqlite", tests, NULL,
                                            NULL);
