@@ -68,6 +68,8 @@ struct CollectorServer {
         bool maint_started;
         pthread_cond_t cond;
         bool stopping;
+        StoreGroup *group;          /* the worker Stores' group commit (lock) */
+        CollectorConfig *group_cfg; /* whose storage config made it */
 };
 
 typedef struct ThreadStore {
@@ -136,6 +138,28 @@ static bool store_busy(int r) {
         return r == -EBUSY || r == -EAGAIN || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ENOTCONN;
 }
 
+/* The group of the worker Stores of cfg's storage (group commit); a reload
+ * that changes the storage config starts a new one. NULL without memory:
+ * then the Store commits alone. */
+static StoreGroup *server_store_group(CollectorServer *s, CollectorConfig *cfg) {
+        const StoreConfig *a, *b = &cfg->store;
+        pthread_mutex_lock(&s->lock);
+        a = s->group_cfg ? &s->group_cfg->store : NULL;
+        if (!s->group || !a || a->backend != b->backend || !streq_ptr(a->sqlite_path, b->sqlite_path) ||
+            !streq_ptr(a->pg_conninfo, b->pg_conninfo) || a->busy_timeout_ms != b->busy_timeout_ms) {
+                StoreGroup *g = NULL;
+                if (store_group_new(&g) >= 0) {
+                        store_group_unref(s->group);
+                        collector_config_unref(s->group_cfg);
+                        s->group = g;
+                        s->group_cfg = collector_config_ref(cfg);
+                }
+        }
+        StoreGroup *g = store_group_ref(s->group);
+        pthread_mutex_unlock(&s->lock);
+        return g;
+}
+
 /* This thread's Store, (re)opened when the configuration changed. */
 static int thread_store(CollectorServer *s, Store **ret) {
         ThreadStore *ts = pthread_getspecific(s->store_key);
@@ -164,6 +188,9 @@ static int thread_store(CollectorServer *s, Store **ret) {
                 ts->store = NULL;
                 return r;
         }
+        _cleanup_store_group_ StoreGroup *g = server_store_group(s, cfg);
+        if (g)
+                (void) store_join_group(ts->store, g);
         ts->cfg = TAKE_PTR(cfg);
         ts->generation = gen;
         *ret = ts->store;
@@ -812,6 +839,8 @@ CollectorServer *collector_server_stop(CollectorServer *s) {
                 pthread_key_delete(s->store_key);
         }
         ratelimit_done(&s->rl);
+        store_group_unref(s->group);
+        collector_config_unref(s->group_cfg);
         collector_config_unref(s->cfg);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);

@@ -254,9 +254,17 @@ static void check_fail_closed(const HostState *h, const char *source, int64_t no
                           "category is blocked");
 }
 
-static void tampered(const StoreEvent *e, const HostState *h, const char *reason, int64_t now_us, FindingList *out) {
+/* Once a batch per host: the first such event of a batch tells it (the open
+ * finding), the others of that batch would only repeat it (one row update
+ * and one collector.* event each). */
+static void tampered(const StoreEvent *e, HostState *h, const char *reason, int64_t now_us, FindingList *out) {
         JsonWriter w _cleanup_(json_writer_free) = JSON_WRITER_INIT;
-        FindingChange *f = change_add(out, FINDING_OPEN, "host.tampered", "critical", now_us, now_us);
+        FindingChange *f;
+
+        if (h->tampered_batch_us == now_us)
+                return;
+        h->tampered_batch_us = now_us;
+        f = change_add(out, FINDING_OPEN, "host.tampered", "critical", now_us, now_us);
 
         json_object_begin(&w);
         json_kv_string(&w, "reason", reason);
@@ -361,8 +369,11 @@ static void take_state(HostState *h, const StoreEvent *e, struct json_object *ro
         }
 }
 
-static void late_heartbeat(const FindingsConfig *c, const StoreEvent *e, struct json_object *root, int64_t now_us,
-                           FindingList *out) {
+/* Once a batch per host: an agent back from a long time offline sends a
+ * spool full of late heartbeats in one batch; the first of them (in seq
+ * order: the longest delay) tells it. */
+static void late_heartbeat(const FindingsConfig *c, HostState *h, const StoreEvent *e, struct json_object *root,
+                           int64_t now_us, FindingList *out) {
         JsonWriter w _cleanup_(json_writer_free) = JSON_WRITER_INIT;
         char t[RFC3339_MAX];
         FindingChange *f;
@@ -373,8 +384,9 @@ static void late_heartbeat(const FindingsConfig *c, const StoreEvent *e, struct 
         if (c->late_heartbeat_sec == 0 || !streq(e->kind, "agent.heartbeat") || e->time_us > now_us)
                 return;
         delay = (uint64_t) now_us - (uint64_t) e->time_us; /* fits: time_us <= now_us */
-        if (delay < (uint64_t) sec_us(c->late_heartbeat_sec))
+        if (delay < (uint64_t) sec_us(c->late_heartbeat_sec) || h->late_batch_us == now_us)
                 return;
+        h->late_batch_us = now_us;
         has_depth = get_u64(obj_get(obj_get(root, "heartbeat", json_type_object), "spool", json_type_object), "depth",
                             &depth);
         f = change_add(out, FINDING_NOTICE, "host.late", "medium", e->time_us, now_us);
@@ -670,7 +682,7 @@ void findings_on_event(const FindingsConfig *c, HostState *h, const StoreEvent *
                 root = event_parse(&ev);
         if (root && (streq(kind, "agent.events_dropped") || streq(kind, "agent.spool_corrupt")))
                 explain(h, &ev, root);
-        late_heartbeat(c, &ev, root, now_us, out);
+        late_heartbeat(c, h, &ev, root, now_us, out);
 
         if (newest) {
                 memcpy(old_policy, h->policy_hash, sizeof(old_policy));

@@ -51,6 +51,10 @@ typedef struct HostState {
         int64_t due_us;       /* next time findings_on_timer() has work; 0 = none */
         SeqRange gaps[FINDINGS_MAX_GAPS];
         size_t n_gaps;
+        /* Memory only, never stored (a loaded host has 0): the now_us of the
+         * batch that raised host.late / host.tampered, so that a batch raises
+         * each at most once per host, not once per event of it. */
+        int64_t late_batch_us, tampered_batch_us;
 } HostState;
 
 typedef enum FindingAction {

@@ -26,6 +26,7 @@
  * - lock_timeout = busy_timeout_ms: a lock that cannot be had in time gives
  *   -EBUSY (503) rather than a request that waits without bound. */
 
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ struct Store {
         unsigned busy_timeout_ms;
         unsigned months[STORE_PG_MONTHS]; /* YYYYMM of partitions made or seen */
         size_t n_months;
+        bool prepared; /* pg_stmts on this connection */
 };
 
 /* A collector.* event waiting for the export lock (see above). */
@@ -237,10 +239,15 @@ static int pg_ready(Store *s) {
                                          pg_message(PQerrorMessage(s->conn), msg, sizeof msg));
         }
         s->n_months = 0; /* partitions may have come and gone meanwhile */
-        char sql[256];
+        s->prepared = false;
+        /* force_custom_plan: the prepared statements look rows up by
+         * "= ANY($1::text[])"; a generic plan, blind to the array, was seen
+         * to scan event_ids whole (a batch's cost growing with the table). A
+         * plan per run costs far less than that. */
+        char sql[320];
         snprintf(sql, sizeof sql,
                  "SET lock_timeout = %u; SET synchronous_commit = on; SET client_min_messages = warning; "
-                 "SET client_encoding = 'UTF8'",
+                 "SET client_encoding = 'UTF8'; SET plan_cache_mode = force_custom_plan",
                  s->busy_timeout_ms);
         return pg_exec(s, sql);
 }
@@ -475,6 +482,220 @@ static void pg_pipe_send(PgPipe *p, const char *sql, const Params *q) {
         pg_pipe_send_fmt(p, sql, q, 0);
 }
 
+/* ---- arrays and prepared statements ----
+ * Each step of a batch is one statement over arrays (INSERT … SELECT FROM
+ * unnest($1::text[], …)), not one statement per row: the server parses,
+ * plans and runs it once, whatever the batch's size. The arrays go in
+ * PostgreSQL's binary format (the JSON lines need no quoting); the
+ * statements are prepared once per connection. */
+
+#define PG_OID_BYTEA 17
+#define PG_OID_INT8 20
+#define PG_OID_TEXT 25
+#define PG_ARRAY_HEADER 20 /* ndim, flags, element type, size, lower bound */
+
+typedef struct PgArray {
+        char *buf;
+        size_t len, allocated;
+        uint32_t n;
+        bool nulls;
+        int error;
+} PgArray;
+
+static void pga_put(PgArray *a, const void *p, size_t len) {
+        if (a->error < 0)
+                return;
+        if (len > SIZE_MAX / 4 - a->len) {
+                a->error = -E2BIG;
+                return;
+        }
+        if (a->len + len > a->allocated) {
+                size_t n = MAX(a->allocated * 2, a->len + len + 256);
+                char *b = realloc(a->buf, n);
+                if (!b) {
+                        a->error = -ENOMEM;
+                        return;
+                }
+                a->buf = b;
+                a->allocated = n;
+        }
+        memcpy(a->buf + a->len, p, len);
+        a->len += len;
+}
+
+static void pga_u32(PgArray *a, uint32_t v) {
+        v = htobe32(v);
+        pga_put(a, &v, sizeof v);
+}
+
+static void pga_begin(PgArray *a, uint32_t oid) {
+        *a = (PgArray){};
+        pga_u32(a, 1); /* one dimension */
+        pga_u32(a, 0); /* has nulls: set at the end */
+        pga_u32(a, oid);
+        pga_u32(a, 0); /* its size: set at the end */
+        pga_u32(a, 1); /* its lower bound */
+}
+
+/* p NULL: an SQL NULL. */
+static void pga_bytes(PgArray *a, const void *p, size_t len) {
+        if (!p) {
+                pga_u32(a, UINT32_MAX); /* -1 */
+                a->nulls = true;
+        } else if (len > INT32_MAX)
+                a->error = -E2BIG;
+        else {
+                pga_u32(a, (uint32_t) len);
+                pga_put(a, p, len);
+        }
+        a->n++;
+}
+
+static void pga_text(PgArray *a, const char *s) {
+        pga_bytes(a, s, s ? strlen(s) : 0);
+}
+
+static void pga_int(PgArray *a, int64_t v) {
+        uint64_t x = htobe64((uint64_t) v);
+        pga_u32(a, sizeof x);
+        pga_put(a, &x, sizeof x);
+        a->n++;
+}
+
+static int pga_end(PgArray *a) {
+        if (a->error >= 0 && (a->len > INT32_MAX || a->n > INT32_MAX))
+                a->error = -E2BIG;
+        if (a->error < 0)
+                return a->error;
+        uint32_t v = htobe32(a->nulls);
+        memcpy(a->buf + 4, &v, sizeof v);
+        if (a->n == 0) {
+                v = 0; /* an empty array has no dimension */
+                memcpy(a->buf, &v, sizeof v);
+                a->len = 12;
+        } else {
+                v = htobe32(a->n);
+                memcpy(a->buf + 12, &v, sizeof v);
+        }
+        return 0;
+}
+
+static void pga_free(PgArray *a, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(a[i].buf);
+}
+
+/* Ends the arrays and makes them the parameters of p (borrowed: send
+ * before the arrays are freed). */
+static int p_arrays(Params *p, PgArray *a, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                int r = pga_end(&a[i]);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        return log_error_errno(r, "PostgreSQL: a batch too large for one statement.");
+                p_bin(p, a[i].buf, a[i].len);
+        }
+        return 0;
+}
+
+typedef enum PgStmt {
+        PS_HOSTS_NEW,
+        PS_HOSTS_LOCK,
+        PS_GAPS_LOAD,
+        PS_OPEN_FINDINGS,
+        PS_CLAIM,
+        PS_HASHES,
+        PS_EVENTS,
+        PS_HOSTS_SAVE,
+        PS_GAPS_DELETE,
+        PS_GAPS_INSERT,
+        _PS_MAX,
+} PgStmt;
+
+static const struct {
+        const char *name, *sql;
+} pg_stmts[_PS_MAX] = {
+        [PS_HOSTS_NEW] = { "mamori_hosts_new", "INSERT INTO hosts (machine_id) SELECT * FROM unnest($1::text[]) "
+                                               "ON CONFLICT (machine_id) DO NOTHING" },
+        /* ORDER BY: the rows are locked in that order (no deadlock between instances). */
+        [PS_HOSTS_LOCK] = { "mamori_hosts_lock", "SELECT " HOST_COLUMNS " FROM hosts WHERE machine_id = "
+                                                 "ANY($1::text[]) ORDER BY machine_id FOR UPDATE" },
+        [PS_GAPS_LOAD] = { "mamori_gaps_load", "SELECT machine_id, first_seq, last_seq, seen_at, explained FROM gaps "
+                                               "WHERE machine_id = ANY($1::text[]) ORDER BY machine_id, first_seq" },
+        [PS_OPEN_FINDINGS] = { "mamori_open_findings", "SELECT machine_id, kind FROM findings WHERE machine_id = "
+                                                       "ANY($1::text[]) AND closed_at IS NULL" },
+        [PS_CLAIM] = { "mamori_claim", "INSERT INTO event_ids (id, received_at, content_hash) SELECT * FROM "
+                                       "unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT (id) DO NOTHING "
+                                       "RETURNING id" },
+        [PS_HASHES] = { "mamori_hashes", "SELECT id, content_hash FROM event_ids WHERE id = ANY($1::text[])" },
+        [PS_EVENTS] = { "mamori_events",
+                        "INSERT INTO events (id, machine_id, seq, time, received_at, kind, severity, policy_ref, "
+                        "user_name, device_vendor, device_product, device_serial, content_hash, json) SELECT * FROM "
+                        "unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], "
+                        "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], "
+                        "$14::text[])" },
+        [PS_HOSTS_SAVE] = { "mamori_hosts_save",
+                            "UPDATE hosts h SET host_name = u.host_name, agent_version = u.agent_version, "
+                            "policy_hash = u.policy_hash, cert_fingerprint = u.cert_fingerprint, first_seen = "
+                            "u.first_seen, last_seen = u.last_seen, last_event_time = u.last_event_time, max_seq = "
+                            "u.max_seq, events = u.events, heartbeat_interval_sec = u.heartbeat_interval_sec, "
+                            "last_kind = u.last_kind, fail_closed = u.fail_closed, silent = u.silent, silent_since = "
+                            "u.silent_since, stopped = u.stopped, stopping_at = u.stopping_at, spool_depth = "
+                            "u.spool_depth, due_at = u.due_at FROM unnest($1::text[], $2::text[], $3::text[], "
+                            "$4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], "
+                            "$10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], "
+                            "$16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[]) AS u (" HOST_COLUMNS
+                            ") WHERE h.machine_id = u.machine_id" },
+        [PS_GAPS_DELETE] = { "mamori_gaps_delete", "DELETE FROM gaps WHERE machine_id = ANY($1::text[])" },
+        [PS_GAPS_INSERT] = { "mamori_gaps_insert", "INSERT INTO gaps (machine_id, first_seq, last_seq, seen_at, "
+                                                   "explained) SELECT * FROM unnest($1::text[], $2::bigint[], "
+                                                   "$3::bigint[], $4::bigint[], $5::bigint[])" },
+};
+
+/* Once per connection (a new one has none): after the schema is there. */
+static int pg_prepare(Store *s) {
+        if (s->prepared)
+                return 0;
+        /* A half-done earlier attempt on this connection left some. */
+        int r = pg_exec(s, "DEALLOCATE ALL");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < _PS_MAX; i++) {
+                _cleanup_pgresult_ PGresult *res = PQprepare(s->conn, pg_stmts[i].name, pg_stmts[i].sql, 0, NULL);
+                if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+                        return pg_fail(s, res, pg_stmts[i].name);
+        }
+        s->prepared = true;
+        return 0;
+}
+
+static void pg_pipe_send_stmt(PgPipe *p, PgStmt st, const Params *q, int result_format) {
+        if (p->error < 0)
+                return;
+        if (PQsendQueryPrepared(p->s->conn, pg_stmts[st].name, q->n, q->v, q->len, q->fmt, result_format) != 1) {
+                p->error = pg_fail(p->s, NULL, pg_stmts[st].name);
+                return;
+        }
+        if (++p->in_flight >= STORE_PG_PIPE_CHUNK)
+                (void) pg_pipe_drain(p);
+}
+
+/* A statement over one array of text (the machine_ids of a batch). */
+static void pg_pipe_send_ids(PgPipe *p, PgStmt st, const PgArray *ids) {
+        Params q = {};
+        p_bin(&q, ids->buf, ids->len);
+        pg_pipe_send_stmt(p, st, &q, 0);
+}
+
+static int pg_ids_array(PgArray *a, const HostState *hosts, size_t n) {
+        pga_begin(a, PG_OID_TEXT);
+        for (size_t i = 0; i < n; i++)
+                pga_text(a, hosts[i].machine_id);
+        Params unused = {};
+        return p_arrays(&unused, a, 1);
+}
+
 /* ---- hosts ---- */
 
 static void host_from_row(const PGresult *res, int row, HostState *h) {
@@ -525,167 +746,304 @@ static int pg_gaps_load(Store *s, HostState *h) {
         return 0;
 }
 
-/* Creates the rows of new hosts and locks every host row of the batch until
- * the transaction ends, in machine_id order (the same order in every
- * instance: no deadlock between them). */
-static int pg_hosts_lock(Store *s, char **ids, size_t n, HostState *hosts) {
-        PgPipe p;
-        int r = pg_pipe_begin(s, &p, true);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                Params q = {};
-                p_text(&q, ids[i]);
-                pg_pipe_send(&p, "INSERT INTO hosts (machine_id) VALUES ($1) ON CONFLICT (machine_id) DO NOTHING", &q);
-                pg_pipe_send(&p, "SELECT " HOST_COLUMNS " FROM hosts WHERE machine_id = $1 FOR UPDATE", &q);
-                pg_pipe_send(&p, gaps_sql, &q);
-        }
-        r = pg_pipe_end(&p);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const PGresult *row = p.res[3 * i + 1];
-                if (PQntuples(row) != 1) {
-                        r = log_error_errno(EIO, "PostgreSQL: the host row of %s vanished.", ids[i]);
-                        break;
-                }
-                host_from_row(row, 0, &hosts[i]);
-                gaps_from_result(p.res[3 * i + 2], &hosts[i]);
-        }
-        pg_pipe_done(&p);
-        return r;
+/* The finding kinds open for a host (the findings table): a CLOSE of a kind
+ * that is not open changes nothing and is not written (no collector.* event
+ * for it). Past STORE_PG_OPEN_KINDS kinds every CLOSE is written. */
+#define STORE_PG_OPEN_KINDS 16
+
+typedef struct OpenKinds {
+        char kind[STORE_PG_OPEN_KINDS][48];
+        size_t n;
+        bool overflow;
+} OpenKinds;
+
+static bool open_kinds_has(const OpenKinds *o, const char *kind) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->kind[i], kind))
+                        return true;
+        return o->overflow;
 }
 
-static void pg_host_save(PgPipe *w, const HostState *h) {
-        Params p = {};
-        p_text(&p, h->machine_id);
-        p_text(&p, h->host_name);
-        p_text(&p, h->agent_version);
-        p_text(&p, h->policy_hash);
-        p_text(&p, h->cert_fingerprint);
-        p_int(&p, h->first_seen_us);
-        p_int(&p, h->last_seen_us);
-        p_int(&p, h->last_event_time_us);
-        p_int(&p, (int64_t) h->max_seq);
-        p_int(&p, (int64_t) h->events);
-        p_int(&p, h->heartbeat_interval_sec);
-        p_text(&p, h->last_kind);
-        p_int(&p, h->fail_closed);
-        p_int(&p, h->silent);
-        p_int(&p, h->silent_since_us);
-        p_int(&p, h->stopped);
-        p_int(&p, h->stopping_us);
-        p_int(&p, (int64_t) h->spool_depth);
-        p_int(&p, h->due_us);
-        pg_pipe_send(w,
-                     "UPDATE hosts SET host_name = $2, agent_version = $3, policy_hash = $4, "
-                     "cert_fingerprint = $5, first_seen = $6, last_seen = $7, last_event_time = $8, "
-                     "max_seq = $9, events = $10, heartbeat_interval_sec = $11, last_kind = $12, "
-                     "fail_closed = $13, silent = $14, silent_since = $15, stopped = $16, stopping_at = $17, "
-                     "spool_depth = $18, due_at = $19 WHERE machine_id = $1",
-                     &p);
-        Params g = {};
-        p_text(&g, h->machine_id);
-        pg_pipe_send(w, "DELETE FROM gaps WHERE machine_id = $1", &g);
-        for (size_t i = 0; i < MIN(h->n_gaps, (size_t) FINDINGS_MAX_GAPS); i++) {
-                Params q = {};
-                p_text(&q, h->machine_id);
-                p_int(&q, (int64_t) h->gaps[i].first);
-                p_int(&q, (int64_t) h->gaps[i].last);
-                p_int(&q, h->gaps[i].seen_us);
-                p_int(&q, h->gaps[i].explained);
-                pg_pipe_send(w,
-                             "INSERT INTO gaps (machine_id, first_seq, last_seq, seen_at, explained) "
-                             "VALUES ($1, $2, $3, $4, $5)",
-                             &q);
+static void open_kinds_add(OpenKinds *o, const char *kind) {
+        if (o->overflow || open_kinds_has(o, kind))
+                return;
+        if (o->n >= STORE_PG_OPEN_KINDS || strlen(kind) >= sizeof o->kind[0])
+                o->overflow = true;
+        else
+                copy_text(o->kind[o->n++], sizeof o->kind[0], kind);
+}
+
+static void open_kinds_remove(OpenKinds *o, const char *kind) {
+        for (size_t i = 0; i < o->n; i++)
+                if (streq(o->kind[i], kind)) {
+                        memmove(o->kind[i], o->kind[i + 1], (o->n - i - 1) * sizeof o->kind[0]);
+                        o->n--;
+                        return;
+                }
+}
+
+static int host_cmp(const void *a, const void *b) {
+        return strcmp(((const HostState *) a)->machine_id, ((const HostState *) b)->machine_id);
+}
+
+/* hosts is sorted by machine_id (strcmp). */
+static HostState *host_find(HostState *hosts, size_t n, const char *machine_id) {
+        HostState key;
+        copy_text(key.machine_id, sizeof key.machine_id, machine_id);
+        return n > 0 ? bsearch(&key, hosts, n, sizeof *hosts, host_cmp) : NULL;
+}
+
+/* The rows of PS_GAPS_LOAD and PS_OPEN_FINDINGS to their hosts. */
+static void hosts_fill(HostState *hosts, OpenKinds *open, size_t n, const PGresult *gaps, const PGresult *kinds) {
+        for (size_t i = 0; i < n; i++)
+                hosts[i].n_gaps = 0;
+        for (int i = 0; i < PQntuples(gaps); i++) {
+                HostState *h = host_find(hosts, n, PQgetvalue(gaps, i, 0));
+                if (!h || h->n_gaps >= FINDINGS_MAX_GAPS)
+                        continue;
+                h->gaps[h->n_gaps++] = (SeqRange){
+                        .first = (uint64_t) get_int(gaps, i, 1),
+                        .last = (uint64_t) get_int(gaps, i, 2),
+                        .seen_us = get_int(gaps, i, 3),
+                        .explained = get_int(gaps, i, 4) != 0,
+                };
         }
+        for (int i = 0; i < PQntuples(kinds); i++) {
+                HostState *h = host_find(hosts, n, PQgetvalue(kinds, i, 0));
+                if (h)
+                        open_kinds_add(&open[h - hosts], PQgetvalue(kinds, i, 1));
+        }
+}
+
+/* Creates the rows of new hosts and locks every host row of the batch until
+ * the transaction ends, in machine_id order (the same order in every
+ * instance: no deadlock between them); their gaps and open findings. Sent
+ * into p (kept results from *first on: 4 of them). */
+static void pg_send_hosts_lock(PgPipe *p, const PgArray *ids) {
+        pg_pipe_send_ids(p, PS_HOSTS_NEW, ids);
+        pg_pipe_send_ids(p, PS_HOSTS_LOCK, ids);
+        pg_pipe_send_ids(p, PS_GAPS_LOAD, ids);
+        pg_pipe_send_ids(p, PS_OPEN_FINDINGS, ids);
+}
+
+static int pg_hosts_locked(PGresult *const *res, HostState *hosts, OpenKinds *open, size_t n) {
+        const PGresult *rows = res[1];
+        size_t found = 0;
+        for (int i = 0; i < PQntuples(rows); i++) {
+                HostState *h = host_find(hosts, n, PQgetvalue(rows, i, 0));
+                if (!h)
+                        continue;
+                host_from_row(rows, i, h);
+                found++;
+        }
+        if (found != n)
+                return log_error_errno(EIO, "PostgreSQL: %zu of the %zu host rows of a batch vanished.", n - found, n);
+        hosts_fill(hosts, open, n, res[2], res[3]);
+        return 0;
+}
+
+/* Called on the hosts as loaded: without gap rows there is nothing for
+ * pg_hosts_save() to delete (the common case). */
+static bool hosts_have_gaps(const HostState *hosts, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (hosts[i].n_gaps > 0)
+                        return true;
+        return false;
+}
+
+/* had_gaps: hosts_have_gaps() when they were loaded. */
+static int pg_hosts_save(PgPipe *w, const HostState *hosts, size_t n, bool had_gaps) {
+        enum { N_COLS = 19 };
+        PgArray a[N_COLS], ids, g[5];
+        static const uint32_t oid[N_COLS] = { PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,
+                                              PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
+                                              PG_OID_INT8, PG_OID_TEXT, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
+                                              PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8 };
+        if (n == 0)
+                return 0;
+        for (size_t c = 0; c < N_COLS; c++)
+                pga_begin(&a[c], oid[c]);
+        pga_begin(&ids, PG_OID_TEXT);
+        pga_begin(&g[0], PG_OID_TEXT);
+        for (size_t c = 1; c < 5; c++)
+                pga_begin(&g[c], PG_OID_INT8);
+        for (size_t i = 0; i < n; i++) {
+                const HostState *h = &hosts[i];
+                pga_text(&a[0], h->machine_id);
+                pga_text(&a[1], h->host_name);
+                pga_text(&a[2], h->agent_version);
+                pga_text(&a[3], h->policy_hash);
+                pga_text(&a[4], h->cert_fingerprint);
+                pga_int(&a[5], h->first_seen_us);
+                pga_int(&a[6], h->last_seen_us);
+                pga_int(&a[7], h->last_event_time_us);
+                pga_int(&a[8], (int64_t) h->max_seq);
+                pga_int(&a[9], (int64_t) h->events);
+                pga_int(&a[10], h->heartbeat_interval_sec);
+                pga_text(&a[11], h->last_kind);
+                pga_int(&a[12], h->fail_closed);
+                pga_int(&a[13], h->silent);
+                pga_int(&a[14], h->silent_since_us);
+                pga_int(&a[15], h->stopped);
+                pga_int(&a[16], h->stopping_us);
+                pga_int(&a[17], (int64_t) h->spool_depth);
+                pga_int(&a[18], h->due_us);
+                pga_text(&ids, h->machine_id);
+                for (size_t k = 0; k < MIN(h->n_gaps, (size_t) FINDINGS_MAX_GAPS); k++) {
+                        pga_text(&g[0], h->machine_id);
+                        pga_int(&g[1], (int64_t) h->gaps[k].first);
+                        pga_int(&g[2], (int64_t) h->gaps[k].last);
+                        pga_int(&g[3], h->gaps[k].seen_us);
+                        pga_int(&g[4], h->gaps[k].explained);
+                }
+        }
+        Params p = {}, q = {}, r = {};
+        int e = p_arrays(&p, a, N_COLS);
+        if (e >= 0)
+                e = p_arrays(&q, &ids, 1);
+        if (e >= 0)
+                e = p_arrays(&r, g, 5);
+        if (e >= 0) {
+                pg_pipe_send_stmt(w, PS_HOSTS_SAVE, &p, 0);
+                if (had_gaps)
+                        pg_pipe_send_stmt(w, PS_GAPS_DELETE, &q, 0);
+                if (g[0].n > 0)
+                        pg_pipe_send_stmt(w, PS_GAPS_INSERT, &r, 0);
+        }
+        pga_free(a, N_COLS);
+        pga_free(&ids, 1);
+        pga_free(g, 5);
+        return e;
 }
 
 /* ---- events and findings ---- */
 
-static void claim_params(Params *p, const StoreEvent *e, int64_t received_us) {
-        p_text(p, e->id);
-        p_int(p, received_us);
-        p_bin(p, e->content_hash, sizeof e->content_hash);
+/* The ids of the batch: each distinct id once, in id order (the same order
+ * in every instance: two claiming the same ids never deadlock). */
+typedef struct Claims {
+        const StoreEvent *ev;
+        const size_t *idx; /* the batch's (machine_id, seq) order */
+        size_t n;
+        size_t *byid;  /* positions k of idx, by (id, k) */
+        size_t *group; /* per k: where its id's run starts in byid */
+        size_t *dist;  /* the start of each run: the distinct ids */
+        size_t n_dist;
+        bool *inserted;         /* per distinct id: claimed by this batch */
+        const uint8_t **stored; /* per distinct id: its stored content hash */
+} Claims;
+
+static void claims_done(Claims *c) {
+        free(c->byid);
+        free(c->group);
+        free(c->dist);
+        free(c->inserted);
+        free(c->stored);
 }
 
-static const char claim_sql[] = "INSERT INTO event_ids (id, received_at, content_hash) VALUES ($1, $2, $3) "
-                                "ON CONFLICT (id) DO NOTHING";
+static const char *claim_id(const Claims *c, size_t k) {
+        return c->ev[c->idx[k]].id;
+}
 
-/* Claims the ids of the batch's events: verdict[i] = 1 new, 0 already
- * stored with the same content, 2 with other content. Two instances
- * claiming one id serialize on it: the second waits for the first's
- * transaction and then sees its row. */
-static int pg_claim_ids(Store *s, const StoreEvent *ev, const size_t *idx, size_t n, int64_t received_us, int *verdict) {
-        PgPipe p;
-        int r = pg_pipe_begin(s, &p, true);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                Params q = {};
-                claim_params(&q, &ev[idx[i]], received_us);
-                pg_pipe_send(&p, claim_sql, &q);
-        }
-        r = pg_pipe_end(&p);
-        size_t taken = 0;
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                verdict[i] = strtoull(PQcmdTuples(p.res[i]), NULL, 10) > 0 ? 1 : 0;
-                taken += verdict[i] == 0;
-        }
-        pg_pipe_done(&p);
-        if (r < 0 || taken == 0)
-                return r;
+static int claim_cmp(const void *a, const void *b, void *userdata) {
+        const Claims *c = userdata;
+        size_t i = *(const size_t *) a, j = *(const size_t *) b;
+        int r = strcmp(claim_id(c, i), claim_id(c, j));
+        return r != 0 ? r : (i > j) - (i < j);
+}
 
-        /* The ids that were there: same content or not (binary: the hash as is). */
-        r = pg_pipe_begin(s, &p, true);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
-                if (verdict[i] == 0) {
-                        Params q = {};
-                        p_text(&q, ev[idx[i]].id);
-                        pg_pipe_send_fmt(&p, "SELECT content_hash FROM event_ids WHERE id = $1", &q, 1);
-                }
-        r = pg_pipe_end(&p);
-        for (size_t i = 0, k = 0; r >= 0 && i < n; i++) {
-                if (verdict[i] != 0)
-                        continue;
-                const PGresult *res = p.res[k++];
-                const StoreEvent *e = &ev[idx[i]];
-                if (PQntuples(res) != 1) {
-                        r = log_error_errno(EIO, "PostgreSQL: event id %s claimed but not found.", e->id);
-                        break;
-                }
-                bool same = PQgetlength(res, 0, 0) == (int) sizeof e->content_hash &&
-                            memcmp(PQgetvalue(res, 0, 0), e->content_hash, sizeof e->content_hash) == 0;
-                verdict[i] = same ? 0 : 2;
+static int claims_init(Claims *c, const StoreEvent *ev, const size_t *idx, size_t n) {
+        *c = (Claims){ .ev = ev, .idx = idx, .n = n };
+        c->byid = new_array(size_t, n);
+        c->group = new_array(size_t, n);
+        c->dist = new_array(size_t, n);
+        c->inserted = new0(bool, n);
+        c->stored = new0(const uint8_t *, n);
+        if (!c->byid || !c->group || !c->dist || !c->inserted || !c->stored)
+                return log_oom();
+        for (size_t k = 0; k < n; k++)
+                c->byid[k] = k;
+        qsort_r(c->byid, n, sizeof(size_t), claim_cmp, c);
+        for (size_t j = 0; j < n; j++) {
+                size_t k = c->byid[j];
+                if (j == 0 || !streq(claim_id(c, c->byid[j - 1]), claim_id(c, k)))
+                        c->dist[c->n_dist++] = k;
+                c->group[k] = c->n_dist - 1;
         }
-        pg_pipe_done(&p);
+        return 0;
+}
+
+/* The distinct id equal to id, or SIZE_MAX. */
+static size_t claims_find(const Claims *c, const char *id) {
+        size_t lo = 0, hi = c->n_dist;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int r = strcmp(id, claim_id(c, c->dist[mid]));
+                if (r == 0)
+                        return mid;
+                if (r < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return SIZE_MAX;
+}
+
+/* Sends the claims (one INSERT … ON CONFLICT DO NOTHING RETURNING id over
+ * arrays) and the look at the stored hashes of every id of the batch: a
+ * statement of its own, so that it sees the rows of other instances that
+ * the INSERT waited for (READ COMMITTED: a new snapshot per statement). */
+static int pg_send_claims(PgPipe *p, const Claims *c, int64_t received_us) {
+        PgArray a[3];
+        pga_begin(&a[0], PG_OID_TEXT);
+        pga_begin(&a[1], PG_OID_INT8);
+        pga_begin(&a[2], PG_OID_BYTEA);
+        for (size_t i = 0; i < c->n_dist; i++) {
+                const StoreEvent *e = &c->ev[c->idx[c->dist[i]]];
+                pga_text(&a[0], e->id);
+                pga_int(&a[1], received_us);
+                pga_bytes(&a[2], e->content_hash, sizeof e->content_hash);
+        }
+        Params q = {}, h = {};
+        int r = p_arrays(&q, a, 3);
+        if (r >= 0) {
+                p_bin(&h, a[0].buf, a[0].len);
+                pg_pipe_send_stmt(p, PS_CLAIM, &q, 0);
+                pg_pipe_send_stmt(p, PS_HASHES, &h, 1); /* binary: the hash as is */
+        }
+        pga_free(a, 3);
         return r;
 }
 
-static void pg_insert_event(PgPipe *w, const StoreEvent *e, int64_t received_us) {
-        Params p = {};
-        p_text(&p, e->id);
-        p_text(&p, e->machine_id);
-        p_int(&p, (int64_t) e->seq);
-        p_int(&p, e->time_us);
-        p_int(&p, received_us);
-        p_text(&p, e->kind);
-        p_text(&p, e->severity);
-        p_text(&p, e->policy_ref);
-        p_text(&p, e->user_name);
-        p_text(&p, e->device_vendor);
-        p_text(&p, e->device_product);
-        p_text(&p, e->device_serial);
-        p_bin(&p, e->content_hash, sizeof e->content_hash);
-        p_bin(&p, e->json, e->json_len); /* text in binary format: as is, no NUL needed */
-        pg_pipe_send(w,
-                     "INSERT INTO events (id, machine_id, seq, time, received_at, kind, severity, policy_ref, "
-                     "user_name, device_vendor, device_product, device_serial, content_hash, json) "
-                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                     &p);
+/* verdict[k] = 1 new, 0 already stored with the same content, 2 with other
+ * content. The first of an id twice in the batch is new (if the id was not
+ * stored), the others are compared with it. */
+static int claims_verdicts(Claims *c, const PGresult *claimed, const PGresult *hashes, int *verdict) {
+        for (int i = 0; i < PQntuples(claimed); i++) {
+                size_t g = claims_find(c, PQgetvalue(claimed, i, 0));
+                if (g != SIZE_MAX)
+                        c->inserted[g] = true;
+        }
+        for (int i = 0; i < PQntuples(hashes); i++) {
+                size_t g = claims_find(c, PQgetvalue(hashes, i, 0));
+                if (g != SIZE_MAX && PQgetlength(hashes, i, 1) == 32)
+                        c->stored[g] = (const uint8_t *) PQgetvalue(hashes, i, 1);
+        }
+        for (size_t k = 0; k < c->n; k++) {
+                size_t g = c->group[k];
+                const StoreEvent *e = &c->ev[c->idx[k]];
+                if (c->dist[g] == k && c->inserted[g])
+                        verdict[k] = 1;
+                else if (!c->stored[g])
+                        return log_error_errno(EIO, "PostgreSQL: event id %s claimed but not found.", e->id);
+                else
+                        verdict[k] = memcmp(c->stored[g], e->content_hash, sizeof e->content_hash) == 0 ? 0 : 2;
+        }
+        return 0;
 }
 
-static int pg_apply_change(PgPipe *w, const HostState *h, const FindingChange *f, int64_t now_us, PendingList *pl) {
+/* 1: written, 0: a CLOSE of a finding not open (nothing to write). */
+static int pg_apply_change(PgPipe *w, const HostState *h, OpenKinds *open, const FindingChange *f, int64_t now_us,
+                           PendingList *pl) {
         Params p = {};
         switch (f->action) {
         case FINDING_OPEN:
@@ -713,9 +1071,14 @@ static int pg_apply_change(PgPipe *w, const HostState *h, const FindingChange *f
                              "last_at = GREATEST(findings.last_at, excluded.last_at), count = findings.count + 1, "
                              "severity = excluded.severity, detail = excluded.detail, message = excluded.message",
                              &p);
+                if (!notice)
+                        open_kinds_add(open, f->kind);
                 break;
         }
         case FINDING_CLOSE:
+                if (!open_kinds_has(open, f->kind))
+                        return 0;
+                open_kinds_remove(open, f->kind);
                 p_text(&p, h->machine_id);
                 p_text(&p, f->kind);
                 p_int(&p, now_us);
@@ -736,34 +1099,74 @@ static int pg_apply_change(PgPipe *w, const HostState *h, const FindingChange *f
                                       &pe->ev);
         if (r < 0)
                 return log_error_errno(r, "The collector event of %s for %s does not fit: %m", f->kind, h->machine_id);
-        /* A fresh random id: claimed without a look for a conflict. */
-        Params q = {};
-        claim_params(&q, &pe->ev, now_us);
-        pg_pipe_send(w, claim_sql, &q);
-        return pending_add(pl, &pe->ev) < 0 ? log_oom() : 0;
+        return pending_add(pl, &pe->ev) < 0 ? log_oom() : 1;
 }
 
-static int pg_apply_changes(PgPipe *w, const HostState *h, const FindingList *l, int64_t now_us, PendingList *pl,
-                            size_t *count) {
+static int pg_apply_changes(PgPipe *w, const HostState *h, OpenKinds *open, const FindingList *l, int64_t now_us,
+                            PendingList *pl, size_t *count) {
         for (size_t i = 0; i < MIN(l->n, (size_t) FINDINGS_MAX_CHANGES); i++) {
-                int r = pg_apply_change(w, h, &l->changes[i], now_us, pl);
+                int r = pg_apply_change(w, h, open, &l->changes[i], now_us, pl);
                 if (r < 0)
                         return r;
-                (*count)++;
+                *count += (size_t) r;
         }
         return 0;
 }
 
-/* The last statements of every transaction that stores events: see the
- * export note at the top. */
-static void pg_send_pending(PgPipe *w, const PendingList *pl, int64_t received_us) {
+/* The last statements of every transaction that stores events: the
+ * collector's own events claimed (fresh random ids: no look for a
+ * conflict), then the export lock (see the top) and every event of the
+ * transaction in one INSERT, in arrival order. */
+static int pg_send_pending(PgPipe *w, const PendingList *pl, int64_t received_us) {
+        enum { N_COLS = 14 };
+        static const uint32_t oid[N_COLS] = { PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8,  PG_OID_INT8, PG_OID_INT8,
+                                              PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,  PG_OID_TEXT, PG_OID_TEXT,
+                                              PG_OID_TEXT, PG_OID_TEXT, PG_OID_BYTEA, PG_OID_TEXT };
+        PgArray a[N_COLS], c[3];
         if (pl->n == 0)
-                return;
-        Params p = {};
-        p_int(&p, STORE_PG_EXPORT_LOCK);
-        pg_pipe_send(w, "SELECT pg_advisory_xact_lock($1::bigint)", &p);
-        for (size_t i = 0; i < pl->n; i++)
-                pg_insert_event(w, pl->events[i], received_us);
+                return 0;
+        for (size_t i = 0; i < N_COLS; i++)
+                pga_begin(&a[i], oid[i]);
+        pga_begin(&c[0], PG_OID_TEXT);
+        pga_begin(&c[1], PG_OID_INT8);
+        pga_begin(&c[2], PG_OID_BYTEA);
+        for (size_t i = 0; i < pl->n_owned; i++) {
+                const StoreEvent *e = &pl->owned[i]->ev;
+                pga_text(&c[0], e->id);
+                pga_int(&c[1], received_us);
+                pga_bytes(&c[2], e->content_hash, sizeof e->content_hash);
+        }
+        for (size_t i = 0; i < pl->n; i++) {
+                const StoreEvent *e = pl->events[i];
+                pga_text(&a[0], e->id);
+                pga_text(&a[1], e->machine_id);
+                pga_int(&a[2], (int64_t) e->seq);
+                pga_int(&a[3], e->time_us);
+                pga_int(&a[4], received_us);
+                pga_text(&a[5], e->kind);
+                pga_text(&a[6], e->severity);
+                pga_text(&a[7], e->policy_ref);
+                pga_text(&a[8], e->user_name);
+                pga_text(&a[9], e->device_vendor);
+                pga_text(&a[10], e->device_product);
+                pga_text(&a[11], e->device_serial);
+                pga_bytes(&a[12], e->content_hash, sizeof e->content_hash);
+                pga_bytes(&a[13], e->json, e->json_len); /* text in binary format: as is, no NUL needed */
+        }
+        Params p = {}, q = {}, l = {};
+        int r = p_arrays(&p, a, N_COLS);
+        if (r >= 0)
+                r = p_arrays(&q, c, 3);
+        if (r >= 0) {
+                if (pl->n_owned > 0)
+                        pg_pipe_send_stmt(w, PS_CLAIM, &q, 0);
+                p_int(&l, STORE_PG_EXPORT_LOCK);
+                pg_pipe_send(w, "SELECT pg_advisory_xact_lock($1::bigint)", &l);
+                pg_pipe_send_stmt(w, PS_EVENTS, &p, 0);
+        }
+        pga_free(a, N_COLS);
+        pga_free(c, 3);
+        return r;
 }
 
 static void pg_send_rejected(PgPipe *w, const StoreBatch *b) {
@@ -785,65 +1188,72 @@ static void pg_send_rejected(PgPipe *w, const StoreBatch *b) {
 }
 
 typedef struct IngestWork {
-        size_t *idx;  /* events in (machine_id, seq) order */
-        int *verdict; /* per idx: 1 new, 0 duplicate, 2 conflict */
-        char **ids;   /* distinct machine_ids, in order */
-        HostState *hosts;
+        size_t *idx;      /* events in (machine_id, seq) order */
+        int *verdict;     /* per idx: 1 new, 0 duplicate, 2 conflict */
+        HostState *hosts; /* the distinct machine_ids, in order */
+        OpenKinds *open;
         size_t n_hosts;
+        bool had_gaps; /* when loaded */
+        Claims claims;
+        PgArray ids;
 } IngestWork;
 
 static void ingest_work_done(IngestWork *w) {
         free(w->idx);
         free(w->verdict);
-        free(w->ids);
         free(w->hosts);
+        free(w->open);
+        claims_done(&w->claims);
+        pga_free(&w->ids, 1);
 }
 
-static int pg_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res, PendingList *pl) {
-        _cleanup_(ingest_work_done) IngestWork wk = {};
+/* Round trip 1: BEGIN, the host rows locked and loaded (with their gaps and
+ * open findings), the ids claimed. */
+static int pg_ingest_lock(Store *s, const StoreBatch *b, IngestWork *wk) {
         size_t n = b->n_events;
-        int r;
-
-        if (n > 0) {
-                wk.idx = new_array(size_t, n);
-                wk.verdict = new_array(int, n);
-                wk.ids = new_array(char *, n);
-                if (!wk.idx || !wk.verdict || !wk.ids)
-                        return log_oom();
-                store_event_order(b, wk.idx);
-                for (size_t i = 0; i < n; i++) {
-                        const StoreEvent *e = &b->events[wk.idx[i]];
-                        if (!e->machine_id || !e->id)
-                                return -EINVAL;
-                        if (wk.n_hosts == 0 || !streq(wk.ids[wk.n_hosts - 1], e->machine_id))
-                                wk.ids[wk.n_hosts++] = (char *) e->machine_id;
-                }
-                wk.hosts = new0(HostState, wk.n_hosts);
-                if (!wk.hosts)
-                        return log_oom();
-                r = pg_hosts_lock(s, wk.ids, wk.n_hosts, wk.hosts);
-                if (r < 0)
-                        return r;
-                r = pg_claim_ids(s, b->events, wk.idx, n, b->received_us, wk.verdict);
-                if (r < 0)
-                        return r;
-        }
-
-        PgPipe w;
-        r = pg_pipe_begin(s, &w, false);
+        PgPipe p;
+        int r = pg_pipe_begin(s, &p, true);
         if (r < 0)
                 return r;
+        pg_pipe_send(&p, "BEGIN", NULL);
+        pg_send_hosts_lock(&p, &wk->ids);
+        r = pg_send_claims(&p, &wk->claims, b->received_us);
+        int q = pg_pipe_end(&p);
+        if (r >= 0)
+                r = q;
+        if (r >= 0 && p.n != 7)
+                r = log_error_errno(EIO, "PostgreSQL: %zu results for a batch's first step, not 7.", p.n);
+        if (r >= 0)
+                r = pg_hosts_locked(p.res + 1, wk->hosts, wk->open, wk->n_hosts);
+        wk->had_gaps = hosts_have_gaps(wk->hosts, wk->n_hosts);
+        if (r >= 0)
+                r = claims_verdicts(&wk->claims, p.res[5], p.res[6], wk->verdict);
+        (void) n;
+        pg_pipe_done(&p);
+        return r;
+}
+
+/* Round trip 2: the findings worked out here, then every write and the
+ * COMMIT in one pipeline. */
+static int pg_ingest_write(Store *s, const StoreBatch *b, IngestWork *wk, StoreIngestResult *res, PendingList *pl) {
+        size_t n = b->n_events;
+        PgPipe w;
+        int r = pg_pipe_begin(s, &w, false);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                pg_pipe_send(&w, "BEGIN", NULL);
         pg_send_rejected(&w, b);
         /* One host at a time, its events in seq order (findings need that). */
         for (size_t k = 0, hi = 0; r >= 0 && k < n; hi++) {
-                HostState *h = &wk.hosts[hi];
-                for (; r >= 0 && k < n && streq(b->events[wk.idx[k]].machine_id, wk.ids[hi]); k++) {
-                        const StoreEvent *e = &b->events[wk.idx[k]];
-                        if (wk.verdict[k] == 0) {
+                HostState *h = &wk->hosts[hi];
+                for (; r >= 0 && k < n && streq(b->events[wk->idx[k]].machine_id, h->machine_id); k++) {
+                        const StoreEvent *e = &b->events[wk->idx[k]];
+                        if (wk->verdict[k] == 0) {
                                 res->duplicates++;
                                 continue;
                         }
-                        if (wk.verdict[k] == 1) {
+                        if (wk->verdict[k] == 1) {
                                 res->stored++;
                                 if (pending_add(pl, e) < 0) {
                                         r = log_oom();
@@ -852,15 +1262,57 @@ static int pg_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res
                         } else
                                 res->conflicts++;
                         FindingList l = {};
-                        findings_on_event(s->base.fc, h, e, wk.verdict[k] == 2, b->cert_fingerprint, b->received_us, &l);
-                        r = pg_apply_changes(&w, h, &l, b->received_us, pl, &res->findings);
+                        findings_on_event(s->base.fc, h, e, wk->verdict[k] == 2, b->cert_fingerprint, b->received_us, &l);
+                        r = pg_apply_changes(&w, h, &wk->open[hi], &l, b->received_us, pl, &res->findings);
                 }
-                pg_host_save(&w, h);
         }
         if (r >= 0)
-                pg_send_pending(&w, pl, b->received_us);
+                r = pg_hosts_save(&w, wk->hosts, wk->n_hosts, wk->had_gaps);
+        if (r >= 0)
+                r = pg_send_pending(&w, pl, b->received_us);
+        if (r >= 0)
+                pg_pipe_send(&w, "COMMIT", NULL);
         int q = pg_pipe_end(&w);
         return r < 0 ? r : q;
+}
+
+/* Two round trips; the caller rolls back on an error. *wrote: the second
+ * (with the COMMIT) was begun. */
+static int pg_ingest_tx(Store *s, const StoreBatch *b, StoreIngestResult *res, PendingList *pl, bool *wrote) {
+        _cleanup_(ingest_work_done) IngestWork wk = {};
+        size_t n = b->n_events;
+        int r;
+
+        if (n > 0) {
+                wk.idx = new_array(size_t, n);
+                wk.verdict = new_array(int, n);
+                wk.hosts = new0(HostState, n);
+                if (!wk.idx || !wk.verdict || !wk.hosts)
+                        return log_oom();
+                store_event_order(b, wk.idx);
+                for (size_t i = 0; i < n; i++) {
+                        const StoreEvent *e = &b->events[wk.idx[i]];
+                        if (!e->machine_id || !e->id)
+                                return -EINVAL;
+                        if (wk.n_hosts == 0 || !streq(wk.hosts[wk.n_hosts - 1].machine_id, e->machine_id))
+                                copy_text(wk.hosts[wk.n_hosts++].machine_id, sizeof wk.hosts[0].machine_id,
+                                          e->machine_id);
+                }
+                wk.open = new0(OpenKinds, wk.n_hosts);
+                if (!wk.open)
+                        return log_oom();
+                r = pg_ids_array(&wk.ids, wk.hosts, wk.n_hosts);
+                if (r < 0)
+                        return r;
+                r = claims_init(&wk.claims, b->events, wk.idx, n);
+                if (r < 0)
+                        return r;
+                r = pg_ingest_lock(s, b, &wk);
+                if (r < 0)
+                        return r;
+        }
+        *wrote = true;
+        return pg_ingest_write(s, b, &wk, res, pl);
 }
 
 /* A missing partition (another instance's retention dropped one we knew):
@@ -873,28 +1325,34 @@ static int pg_after(Store *s, int r) {
         return r;
 }
 
-static int pg_ingest(Store *s, const StoreBatch *b, StoreIngestResult *ret) {
+static int pg_ingest_ready(Store *s, int64_t received_us) {
         int r = pg_ready(s);
-        if (r < 0)
-                return r;
-        r = pg_ensure_partition(s, b->received_us);
-        if (r < 0)
-                return r;
-        StoreIngestResult res = {};
-        PendingList pl = {};
-        r = pg_begin(s);
-        if (r == -ENOTCONN) {
-                /* The server went away while we were idle (a restart): nothing
-                 * was sent yet, so try once on a new connection. */
-                r = pg_ready(s);
-                if (r >= 0)
-                        r = pg_ensure_partition(s, b->received_us);
-                if (r >= 0)
-                        r = pg_begin(s);
-        }
         if (r >= 0)
-                r = pg_end(s, pg_ingest_in_tx(s, b, &res, &pl));
-        pending_done(&pl);
+                r = pg_prepare(s);
+        if (r >= 0)
+                r = pg_ensure_partition(s, received_us);
+        return r;
+}
+
+static int pg_ingest(Store *s, const StoreBatch *b, StoreIngestResult *ret) {
+        StoreIngestResult res;
+        int r;
+        for (unsigned attempt = 0;; attempt++) {
+                PendingList pl = {};
+                bool wrote = false;
+                res = (StoreIngestResult){};
+                r = pg_ingest_ready(s, b->received_us);
+                if (r >= 0) {
+                        r = pg_ingest_tx(s, b, &res, &pl, &wrote);
+                        if (r < 0 && PQstatus(s->conn) == CONNECTION_OK)
+                                PQclear(PQexec(s->conn, "ROLLBACK"));
+                }
+                pending_done(&pl);
+                /* The server went away while we were idle (a restart): no
+                 * COMMIT was sent yet, so try once on a new connection. */
+                if (r != -ENOTCONN || wrote || attempt > 0)
+                        break;
+        }
         if (r < 0)
                 return pg_after(s, r);
         *ret = res;
@@ -918,37 +1376,47 @@ static int pg_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hosts, 
                 return r;
         int n = PQntuples(res);
         _cleanup_free_ HostState *hs = new0(HostState, (size_t) MAX(n, 1));
-        if (!hs)
+        _cleanup_free_ OpenKinds *open = new0(OpenKinds, (size_t) MAX(n, 1));
+        if (!hs || !open)
                 return log_oom();
-        /* Their gaps, in one pipeline. */
-        PgPipe g;
-        r = pg_pipe_begin(s, &g, true);
-        if (r < 0)
-                return r;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++)
                 host_from_row(res, i, &hs[i]);
-                Params q = {};
-                p_text(&q, hs[i].machine_id);
-                pg_pipe_send(&g, gaps_sql, &q);
+        qsort(hs, (size_t) n, sizeof *hs, host_cmp);
+        /* Their gaps and open findings, in one round trip. */
+        PgArray ids = {};
+        r = pg_ids_array(&ids, hs, (size_t) n);
+        PgPipe g;
+        if (r >= 0)
+                r = pg_pipe_begin(s, &g, true);
+        if (r < 0) {
+                pga_free(&ids, 1);
+                return r;
         }
+        pg_pipe_send_ids(&g, PS_GAPS_LOAD, &ids);
+        pg_pipe_send_ids(&g, PS_OPEN_FINDINGS, &ids);
         r = pg_pipe_end(&g);
-        for (int i = 0; r >= 0 && g.res && i < n; i++)
-                gaps_from_result(g.res[i], &hs[i]);
+        pga_free(&ids, 1);
+        if (r >= 0 && g.n == 2)
+                hosts_fill(hs, open, (size_t) n, g.res[0], g.res[1]);
+        else if (r >= 0)
+                r = log_error_errno(EIO, "PostgreSQL: %zu results for the due hosts, not 2.", g.n);
         pg_pipe_done(&g);
         if (r < 0)
                 return r;
 
+        bool had_gaps = hosts_have_gaps(hs, (size_t) n);
         PendingList pl = {};
         PgPipe w;
         r = pg_pipe_begin(s, &w, false);
         for (int i = 0; r >= 0 && i < n; i++) {
                 FindingList l = {};
                 findings_on_timer(s->base.fc, &hs[i], now_us, &l);
-                r = pg_apply_changes(&w, &hs[i], &l, now_us, &pl, changed);
-                pg_host_save(&w, &hs[i]);
+                r = pg_apply_changes(&w, &hs[i], &open[i], &l, now_us, &pl, changed);
         }
         if (r >= 0)
-                pg_send_pending(&w, &pl, now_us);
+                r = pg_hosts_save(&w, hs, (size_t) n, had_gaps);
+        if (r >= 0)
+                r = pg_send_pending(&w, &pl, now_us);
         int q = pg_pipe_end(&w);
         pending_done(&pl);
         if (n > 0)
@@ -958,10 +1426,7 @@ static int pg_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hosts, 
 }
 
 static int pg_sweep(Store *s, int64_t now_us, size_t *changed) {
-        int r = pg_ready(s);
-        if (r < 0)
-                return r;
-        r = pg_ensure_partition(s, now_us);
+        int r = pg_ingest_ready(s, now_us);
         if (r < 0)
                 return r;
         char after[33] = "";
@@ -1214,6 +1679,7 @@ static void pg_free(Store *s) {
         if (s->conn)
                 PQfinish(s->conn);
         free(s->conninfo);
+        store_base_done(&s->base);
         free(s);
 }
 

@@ -317,7 +317,9 @@ static int sqlite_host_load(Store *s, const char *machine_id, HostState *h) {
         return sqlite_gaps_load(s, h);
 }
 
-static int sqlite_host_save(Store *s, const HostState *h) {
+/* had_gaps: the host had gap rows when loaded (else none to delete: the
+ * common case, one statement less per host). */
+static int sqlite_host_save(Store *s, const HostState *h, bool had_gaps) {
         sqlite3_stmt *st;
         int r = stmt(s, ST_HOST_SAVE, &st);
         if (r < 0)
@@ -345,13 +347,15 @@ static int sqlite_host_save(Store *s, const HostState *h) {
         if (r < 0)
                 return r;
 
-        r = stmt(s, ST_GAPS_DELETE, &st);
-        if (r < 0)
-                return r;
-        bind_text(st, 1, h->machine_id);
-        r = step_done(s, st, "save the gaps");
-        if (r < 0)
-                return r;
+        if (had_gaps) {
+                r = stmt(s, ST_GAPS_DELETE, &st);
+                if (r < 0)
+                        return r;
+                bind_text(st, 1, h->machine_id);
+                r = step_done(s, st, "save the gaps");
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < MIN(h->n_gaps, (size_t) FINDINGS_MAX_GAPS); i++) {
                 r = stmt(s, ST_GAP_INSERT, &st);
                 if (r < 0)
@@ -413,6 +417,7 @@ static int sqlite_same_content(Store *s, const StoreEvent *e) {
         return r;
 }
 
+/* 1: written, 0: a CLOSE of a finding not open. */
 static int sqlite_apply_change(Store *s, const HostState *h, const FindingChange *f, int64_t now_us) {
         sqlite3_stmt *st;
         int r;
@@ -461,6 +466,10 @@ static int sqlite_apply_change(Store *s, const HostState *h, const FindingChange
                 sqlite3_bind_int64(st, 3, now_us);
                 sqlite3_bind_int64(st, 4, f->last_us);
                 r = step_done(s, st, "close a finding");
+                /* Not open (the rules close on every report of a good
+                 * state): nothing changed, nothing to tell the feed. */
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        return 0;
                 break;
         default:
                 return -EINVAL;
@@ -476,7 +485,7 @@ static int sqlite_apply_change(Store *s, const HostState *h, const FindingChange
         if (r < 0)
                 return log_error_errno(r, "The collector event of %s for %s does not fit: %m", f->kind, h->machine_id);
         r = sqlite_insert_event(s, &ev, now_us);
-        return r < 0 ? r : 0;
+        return r < 0 ? r : 1;
 }
 
 static int sqlite_apply_changes(Store *s, const HostState *h, const FindingList *l, int64_t now_us, size_t *count) {
@@ -484,7 +493,7 @@ static int sqlite_apply_changes(Store *s, const HostState *h, const FindingList 
                 int r = sqlite_apply_change(s, h, &l->changes[i], now_us);
                 if (r < 0)
                         return r;
-                (*count)++;
+                *count += (size_t) r;
         }
         return 0;
 }
@@ -504,7 +513,7 @@ static int sqlite_insert_rejected(Store *s, const StoreBatch *b, const StoreReje
         return step_done(s, st, "store a rejected line");
 }
 
-static int sqlite_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult *res) {
+static int sqlite_ingest_in_tx(Store *s, const FindingsConfig *fc, const StoreBatch *b, StoreIngestResult *res) {
         int r;
         for (size_t i = 0; i < b->n_rejected; i++) {
                 r = sqlite_insert_rejected(s, b, &b->rejected[i]);
@@ -528,6 +537,7 @@ static int sqlite_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult 
                 r = sqlite_host_load(s, machine_id, h);
                 if (r < 0)
                         return r;
+                bool had_gaps = h->n_gaps > 0;
                 for (; k < b->n_events && streq(b->events[idx[k]].machine_id ?: "", machine_id); k++) {
                         const StoreEvent *e = &b->events[idx[k]];
                         if (!e->id)
@@ -549,12 +559,12 @@ static int sqlite_ingest_in_tx(Store *s, const StoreBatch *b, StoreIngestResult 
                         } else
                                 res->stored++;
                         FindingList l = {};
-                        findings_on_event(s->base.fc, h, e, conflict, b->cert_fingerprint, b->received_us, &l);
+                        findings_on_event(fc, h, e, conflict, b->cert_fingerprint, b->received_us, &l);
                         r = sqlite_apply_changes(s, h, &l, b->received_us, &res->findings);
                         if (r < 0)
                                 return r;
                 }
-                r = sqlite_host_save(s, h);
+                r = sqlite_host_save(s, h, had_gaps);
                 if (r < 0)
                         return r;
         }
@@ -566,11 +576,37 @@ static int sqlite_ingest(Store *s, const StoreBatch *b, StoreIngestResult *ret) 
         int r = sqlite_begin(s);
         if (r < 0)
                 return r;
-        r = sqlite_end(s, sqlite_ingest_in_tx(s, b, &res));
+        r = sqlite_end(s, sqlite_ingest_in_tx(s, s->base.fc, b, &res));
         if (r < 0)
                 return r;
         *ret = res;
         return 0;
+}
+
+/* Group commit (store.c): the batches of several workers in one
+ * transaction, one savepoint each, so that a batch that fails (a bug, a bad
+ * row) is rolled back alone and the others still share the one COMMIT. */
+static int sqlite_ingest_group(Store *s, StoreGroupRequest *const *rq, size_t n) {
+        int r = sqlite_begin(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                StoreGroupRequest *q = rq[i];
+                q->result = (StoreIngestResult){};
+                r = sqlite_exec(s, "SAVEPOINT batch");
+                if (r < 0)
+                        break;
+                q->r = sqlite_ingest_in_tx(s, ((StoreBase *) q->owner)->fc, q->batch, &q->result);
+                if (q->r < 0) {
+                        r = sqlite_exec(s, "ROLLBACK TO batch");
+                        if (r < 0)
+                                break;
+                }
+                r = sqlite_exec(s, "RELEASE batch");
+                if (r < 0)
+                        break;
+        }
+        return sqlite_end(s, r);
 }
 
 /* ---- the timer ---- */
@@ -600,11 +636,12 @@ static int sqlite_sweep_batch(Store *s, int64_t now_us, char *after, size_t *hos
                 r = sqlite_host_load(s, ids[i], h);
                 if (r < 0)
                         break;
+                bool had_gaps = h->n_gaps > 0;
                 FindingList l = {};
                 findings_on_timer(s->base.fc, h, now_us, &l);
                 r = sqlite_apply_changes(s, h, &l, now_us, changed);
                 if (r >= 0)
-                        r = sqlite_host_save(s, h);
+                        r = sqlite_host_save(s, h, had_gaps);
         }
         if (n > 0)
                 copy_text(after, 33, ids[n - 1]);
@@ -801,12 +838,14 @@ static void sqlite_free(Store *s) {
         for (size_t i = 0; i < _ST_MAX; i++)
                 sqlite3_finalize(s->stmts[i]);
         sqlite3_close(s->db);
+        store_base_done(&s->base);
         free(s);
 }
 
 static const StoreOps sqlite_ops = {
         .name = "sqlite",
         .ingest = sqlite_ingest,
+        .ingest_group = sqlite_ingest_group,
         .sweep = sqlite_sweep,
         .retention = sqlite_retention,
         .export_rows = sqlite_export,

@@ -171,3 +171,43 @@ int store_hosts(Store *s, StoreHostFn fn, void *userdata) {
 int store_findings(Store *s, bool open_only, StoreFindingFn fn, void *userdata) {
         return 0;
 }
+
+/* Group commit: the stub commits nothing, so a group is only a reference count. */
+struct StoreGroup {
+        int refs;
+};
+
+static pthread_mutex_t stub_group_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int store_group_new(StoreGroup **ret) {
+        StoreGroup *g = calloc(1, sizeof *g);
+        if (!g)
+                return -ENOMEM;
+        g->refs = 1;
+        *ret = g;
+        return 0;
+}
+
+StoreGroup *store_group_ref(StoreGroup *g) {
+        if (g) {
+                pthread_mutex_lock(&stub_group_lock);
+                g->refs++;
+                pthread_mutex_unlock(&stub_group_lock);
+        }
+        return g;
+}
+
+StoreGroup *store_group_unref(StoreGroup *g) {
+        if (!g)
+                return NULL;
+        pthread_mutex_lock(&stub_group_lock);
+        bool last = --g->refs == 0;
+        pthread_mutex_unlock(&stub_group_lock);
+        if (last)
+                free(g);
+        return NULL;
+}
+
+int store_join_group(Store *s, StoreGroup *g) {
+        return s && g ? 0 : -EINVAL;
+}

@@ -95,6 +95,26 @@ static inline void store_freep(Store **s) {
 }
 #define _cleanup_store_ __attribute__((cleanup(store_freep)))
 
+/* Group commit (SQLite): the Stores of the worker threads of one storage
+ * configuration may join one StoreGroup. Their concurrent batches are then
+ * written by one of them in one transaction (one savepoint per batch, one
+ * COMMIT, one fsync), and each store_ingest() returns only once its batch is
+ * committed; a failed COMMIT fails every batch of the group. The group is
+ * reference-counted: each Store that joined holds a reference. PostgreSQL
+ * ignores the group (the server does its own group commit). */
+typedef struct StoreGroup StoreGroup;
+int store_group_new(StoreGroup **ret);
+StoreGroup *store_group_ref(StoreGroup *g);
+StoreGroup *store_group_unref(StoreGroup *g);
+static inline void store_group_unrefp(StoreGroup **g) {
+        if (*g)
+                store_group_unref(*g);
+}
+#define _cleanup_store_group_ __attribute__((cleanup(store_group_unrefp)))
+/* Once, right after store_open(); all Stores of a group must have the same
+ * StoreConfig. Only store_ingest() goes through the group. */
+int store_join_group(Store *s, StoreGroup *g);
+
 /* One transaction: the events (ON CONFLICT on id: nothing), the rejected
  * lines, for each host touched its row (locked: several collectors may share
  * one PostgreSQL), findings_on_event() for each new event, the finding rows

@@ -505,6 +505,30 @@ static void test_late_heartbeat(void **state) {
         assert_null(find("host.late", FINDING_NOTICE));
 }
 
+/* All events of a batch share its now_us: host.late and host.tampered are
+ * raised once a batch per host, by its first such event. */
+static void test_once_a_batch(void **state) {
+        event(1, "agent.heartbeat", T0, HEARTBEAT(900, false, 7), T0 + SEC(5000));
+        assert_non_null(find("host.late", FINDING_NOTICE));
+        assert_int_equal(detail_int(find("host.late", FINDING_NOTICE), "seq"), 1);
+        event(2, "agent.heartbeat", T0 + SEC(60), HEARTBEAT(900, false, 7), T0 + SEC(5000));
+        assert_null(find("host.late", FINDING_NOTICE));
+        event(3, "agent.heartbeat", T0 + SEC(120), HEARTBEAT(900, false, 7), T0 + SEC(5001));
+        assert_non_null(find("host.late", FINDING_NOTICE));
+
+        event(2, "usb.blocked", T0, NULL, T0 + SEC(5002));
+        assert_non_null(find("host.tampered", FINDING_OPEN));
+        event(1, "usb.blocked", T0, NULL, T0 + SEC(5002));
+        assert_null(find("host.tampered", FINDING_OPEN));
+        assert_int_equal(host.max_seq, 3);
+        event(2, "usb.blocked", T0, NULL, T0 + SEC(5003));
+        assert_non_null(find("host.tampered", FINDING_OPEN));
+        /* A store loads the host afresh for each batch: raised again. */
+        host.tampered_batch_us = host.late_batch_us = 0;
+        event(1, "usb.blocked", T0, NULL, T0 + SEC(5003));
+        assert_non_null(find("host.tampered", FINDING_OPEN));
+}
+
 static void test_new_certificate(void **state) {
         TestEvent t;
 
@@ -729,6 +753,7 @@ int main(void) {
                 cmocka_unit_test_setup(test_outdated, setup),
                 cmocka_unit_test_setup(test_fail_closed, setup),
                 cmocka_unit_test_setup(test_late_heartbeat, setup),
+                cmocka_unit_test_setup(test_once_a_batch, setup),
                 cmocka_unit_test_setup(test_new_certificate, setup),
                 cmocka_unit_test_setup(test_hostile_json, setup),
                 cmocka_unit_test_setup(test_long_strings, setup),

@@ -116,6 +116,107 @@ static void test_silent(void **state) {
         store_free(s);
 }
 
+/* Per batch, not per event: a spool of late heartbeats in one batch is one
+ * host.late, ids reused three times in one batch one host.tampered update;
+ * and a CLOSE of a finding that is not open (every heartbeat that says
+ * "not fail-closed") writes nothing. */
+static size_t ingest_many(Store *s, TestEvent *t, size_t n, int64_t now) {
+        StoreEvent ev[8];
+        assert_true(n <= 8);
+        for (size_t i = 0; i < n; i++)
+                ev[i] = t[i].ev;
+        StoreBatch b = batch_of(ev, n, now);
+        StoreIngestResult res = {};
+        assert_int_equal(store_ingest(s, &b, &res), 0);
+        return res.findings;
+}
+
+#define HB(fail_closed) "\"heartbeat\":{\"interval_sec\":900,\"fail_closed\":" #fail_closed ",\"spool\":{\"depth\":3}}"
+
+static void test_once_a_batch(void **state) {
+        Fixture *f = *state;
+        Store *s = open_store(f);
+        TestEvent t[8];
+
+        feed_event(&t[0], 1, "agent.heartbeat", HB(false));
+        assert_int_equal(ingest_many(s, t, 1, T0), 0);
+        feed_event(&t[0], 2, "agent.heartbeat", HB(false));
+        assert_int_equal(ingest_many(s, t, 1, T0 + SEC(10)), 0);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM findings"), 0);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE kind LIKE 'collector.%'"), 0);
+
+        /* Three heartbeats of T0 arriving 5000 s late, in one batch. */
+        for (unsigned i = 0; i < 3; i++)
+                feed_event(&t[i], 3 + i, "agent.heartbeat", HB(false));
+        assert_int_equal(ingest_many(s, t, 3, T0 + SEC(5000)), 1);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM findings WHERE kind = 'host.late'"), 1);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE kind = 'collector.host.late'"), 1);
+
+        /* Ids 1-3 again with other content: three conflicts, one update. */
+        for (unsigned i = 0; i < 3; i++)
+                feed_event(&t[i], 1 + i, "usb.allowed", NULL);
+        assert_int_equal(ingest_many(s, t, 3, T0 + SEC(5001)), 1);
+        Findings fl = {};
+        assert_int_equal(store_findings(s, true, collect_finding, &fl), 0);
+        assert_int_equal(fl.n, 1);
+        assert_string_equal(fl.kind[0], "host.tampered");
+        assert_int_equal(fl.count[0], 1);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE kind = 'collector.host.tampered'"), 1);
+
+        /* Fail-closed, then not: an open finding is closed (and told).
+         * Heartbeats on time now (no host.late). */
+        feed_event(&t[0], 6, "agent.heartbeat", HB(true))->ev.time_us = T0 + SEC(5002);
+        assert_int_equal(ingest_many(s, t, 1, T0 + SEC(5002)), 1);
+        feed_event(&t[0], 7, "agent.heartbeat", HB(false))->ev.time_us = T0 + SEC(5003);
+        assert_int_equal(ingest_many(s, t, 1, T0 + SEC(5003)), 1);
+        feed_event(&t[0], 8, "agent.heartbeat", HB(false))->ev.time_us = T0 + SEC(5004);
+        assert_int_equal(ingest_many(s, t, 1, T0 + SEC(5004)), 0);
+        assert_true(has_finding(s, false, "host.fail_closed", "closed"));
+        assert_false(has_finding(s, true, "host.fail_closed", NULL));
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE kind = 'collector.host.fail_closed'"), 2);
+        store_free(s);
+}
+
+/* The gaps of a host are saved with it: opened, split, filled (the rows
+ * deleted again), across batches. */
+static void test_gaps_saved(void **state) {
+        Fixture *f = *state;
+        Store *s = open_store(f);
+        TestEvent t[8];
+        feed_event(&t[0], 1, "usb.blocked", NULL);
+        feed_event(&t[1], 6, "usb.blocked", NULL);
+        ingest_many(s, t, 2, T0);
+        Hosts hl = {};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(hl.n, 1);
+        assert_int_equal(hl.h[0].n_gaps, 1);
+        assert_int_equal(hl.h[0].gaps[0].first, 2);
+        assert_int_equal(hl.h[0].gaps[0].last, 5);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM gaps"), 1);
+
+        feed_event(&t[0], 3, "usb.blocked", NULL);
+        ingest_many(s, t, 1, T0 + SEC(1));
+        hl = (Hosts){};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(hl.h[0].n_gaps, 2);
+        assert_int_equal(hl.h[0].gaps[0].first, 2);
+        assert_int_equal(hl.h[0].gaps[0].last, 2);
+        assert_int_equal(hl.h[0].gaps[1].first, 4);
+        assert_int_equal(hl.h[0].gaps[1].last, 5);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM gaps"), 2);
+
+        feed_event(&t[0], 2, "usb.blocked", NULL);
+        feed_event(&t[1], 4, "usb.blocked", NULL);
+        feed_event(&t[2], 5, "usb.blocked", NULL);
+        ingest_many(s, t, 3, T0 + SEC(2));
+        hl = (Hosts){};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(hl.h[0].n_gaps, 0);
+        assert_int_equal(hl.h[0].max_seq, 6);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM gaps"), 0);
+        store_free(s);
+}
+
 int main(int argc, char **argv) {
         use_pg = argc > 1 && strcmp(argv[1], "postgres") == 0;
         if (use_pg && !getenv("MAMORI_TEST_PG_CONNINFO")) {
@@ -125,6 +226,8 @@ int main(int argc, char **argv) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_stopped, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_once_a_batch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gaps_saved, setup, teardown),
         };
         return cmocka_run_group_tests_name(use_pg ? "store-findings-postgres" : "store-findings-sqlite", tests, NULL,
                                            NULL);

@@ -903,6 +903,185 @@ static void test_kill9(void **state) {
         free(t);
 }
 
+/* A batch as store-postgres.c sends it (arrays): ids twice inside the
+ * batch, with the same and with other content, and ids stored by an
+ * earlier batch of the month before (another partition of events). */
+static size_t agent_lines(const Lines *l, const char **out, size_t max) {
+        size_t n = 0;
+        for (size_t i = 0; i < l->n && n < max; i++)
+                if (!strstr(l->json[i], "\"collector."))
+                        out[n++] = l->json[i];
+        return n;
+}
+
+static void test_batch_duplicates_months(void **state) {
+        Fixture *f = *state;
+        Store *s = open_store(f);
+        TestEvent a1, a2, a2_forged, a3, b1;
+        make_event(&a1, HOST_A, 1, "info", NULL);
+        make_event(&a2, HOST_A, 2, "high", NULL);
+        make_event(&a2_forged, HOST_A, 2, "high", ",\"x\":1");
+        make_event(&a3, HOST_A, 3, "info", NULL);
+        make_event(&b1, HOST_B, 1, "info", NULL);
+        assert_string_equal(a2.id, a2_forged.id);
+
+        /* December: a2 twice (one duplicate), then with other content (a
+         * conflict against the a2 of this very batch). */
+        StoreEvent dec[4] = { a2.ev, a1.ev, a2.ev, a2_forged.ev };
+        StoreBatch b = batch_of(dec, 4, T0 + 30 * DAY_US - 1000000);
+        StoreIngestResult res = {};
+        assert_int_equal(store_ingest(s, &b, &res), 0);
+        assert_int_equal(res.stored, 2);
+        assert_int_equal(res.duplicates, 1);
+        assert_int_equal(res.conflicts, 1);
+
+        /* January: a2 and its forgery again (stored in December), b1 twice, a3 new. */
+        StoreEvent jan[5] = { b1.ev, a2_forged.ev, a3.ev, a2.ev, b1.ev };
+        b = batch_of(jan, 5, T0 + 32 * DAY_US);
+        res = (StoreIngestResult){};
+        assert_int_equal(store_ingest(s, &b, &res), 0);
+        assert_int_equal(res.stored, 2);
+        assert_int_equal(res.duplicates, 2);
+        assert_int_equal(res.conflicts, 1);
+
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE kind = 'usb.blocked'"), 4);
+        assert_int_equal(count_rows(f, "SELECT count(DISTINCT id) FROM events WHERE kind = 'usb.blocked'"), 4);
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE json LIKE '%\"x\":1%'"), 0);
+        if (use_pg) {
+                assert_int_equal(count_rows(f, "SELECT count(*) FROM events_202512 WHERE kind = 'usb.blocked'"), 2);
+                assert_int_equal(count_rows(f, "SELECT count(*) FROM events_202601 WHERE kind = 'usb.blocked'"), 2);
+                assert_int_equal(count_rows(f, "SELECT count(*) FROM event_ids"),
+                                 count_rows(f, "SELECT count(*) FROM events"));
+        }
+
+        /* Arrival order, each batch's events per host in seq order. */
+        Lines *l = calloc(1, sizeof *l);
+        assert_non_null(l);
+        assert_int_equal(store_export(s, NULL, 0, 64, collect_line, l), 0);
+        const char *got[8];
+        assert_int_equal(agent_lines(l, got, 8), 4);
+        assert_string_equal(got[0], a1.json);
+        assert_string_equal(got[1], a2.json);
+        assert_string_equal(got[2], a3.json);
+        assert_string_equal(got[3], b1.json);
+        free(l);
+
+        Hosts hl = {};
+        assert_int_equal(store_hosts(s, collect_host, &hl), 0);
+        assert_int_equal(find_host(&hl, HOST_A)->events, 3);
+        assert_int_equal(find_host(&hl, HOST_A)->max_seq, 3);
+        assert_int_equal(find_host(&hl, HOST_B)->events, 1);
+        store_free(s);
+}
+
+/* Group commit: worker Stores of one StoreGroup, batches at once from
+ * several threads; every batch is answered with its own counts and stored
+ * once. PostgreSQL ignores the group (the same answers). */
+#define GROUP_WRITERS 4
+#define GROUP_BATCHES 15
+#define GROUP_BATCH 6
+
+typedef struct GroupWriter {
+        Fixture *f;
+        StoreGroup *g;
+        unsigned n;
+        TestEvent t[GROUP_BATCHES * GROUP_BATCH];
+        char machine_id[33];
+        int r;
+        size_t bad_answers;
+        bool busy_only; /* one batch, expected to fail */
+} GroupWriter;
+
+static void group_event(GroupWriter *w, TestEvent *t, uint64_t seq) {
+        make_event(t, w->machine_id, seq, "info", NULL);
+        snprintf(t->id, sizeof t->id, "%08x-0000-4000-8000-%012" PRIx64, 0xc0de0000u + w->n, seq);
+        snprintf(t->json, sizeof t->json, "{\"id\":\"%s\",\"seq\":%" PRIu64 ",\"host\":{\"machine_id\":\"%s\"}}", t->id,
+                 seq, w->machine_id);
+        t->ev.json_len = strlen(t->json);
+        sha256(t->json, t->ev.json_len, t->ev.content_hash);
+}
+
+static void *group_write(void *userdata) {
+        GroupWriter *w = userdata;
+        Store *s = NULL;
+        w->r = store_open(&w->f->cfg, &w->f->fc, &s);
+        if (w->r == 0)
+                w->r = store_join_group(s, w->g);
+        for (unsigned k = 0; w->r == 0 && k < (w->busy_only ? 1 : GROUP_BATCHES); k++) {
+                StoreEvent ev[GROUP_BATCH + 1];
+                size_t n = 0;
+                for (unsigned i = 0; i < GROUP_BATCH; i++)
+                        ev[n++] = w->t[k * GROUP_BATCH + i].ev;
+                if (k > 0)
+                        ev[n++] = w->t[(k - 1) * GROUP_BATCH].ev; /* one of the batch before: a duplicate */
+                StoreBatch b = batch_of(ev, n, T0 + (int64_t) k * 1000 + w->n);
+                StoreIngestResult res = {};
+                w->r = store_ingest(s, &b, &res);
+                if (w->r == 0 && (res.stored != GROUP_BATCH || res.duplicates != (k > 0) || res.conflicts != 0))
+                        w->bad_answers++;
+        }
+        store_free(s);
+        return NULL;
+}
+
+static void test_group_commit(void **state) {
+        Fixture *f = *state;
+        f->cfg.busy_timeout_ms = 10000;
+        store_free(open_store(f)); /* the schema, once */
+        StoreGroup *g = NULL;
+        assert_int_equal(store_group_new(&g), 0);
+        GroupWriter *w = calloc(GROUP_WRITERS, sizeof *w);
+        assert_non_null(w);
+        pthread_t th[GROUP_WRITERS];
+        for (unsigned i = 0; i < GROUP_WRITERS; i++) {
+                w[i].f = f;
+                w[i].g = g;
+                w[i].n = i;
+                snprintf(w[i].machine_id, sizeof w[i].machine_id, "%032x", 0xc0 + i);
+                for (unsigned k = 0; k < GROUP_BATCHES * GROUP_BATCH; k++)
+                        group_event(&w[i], &w[i].t[k], k + 1);
+        }
+        for (unsigned i = 0; i < GROUP_WRITERS; i++)
+                assert_int_equal(pthread_create(&th[i], NULL, group_write, &w[i]), 0);
+        for (unsigned i = 0; i < GROUP_WRITERS; i++)
+                assert_int_equal(pthread_join(th[i], NULL), 0);
+        for (unsigned i = 0; i < GROUP_WRITERS; i++) {
+                assert_int_equal(w[i].r, 0);
+                assert_int_equal(w[i].bad_answers, 0);
+        }
+        assert_int_equal(count_rows(f, "SELECT count(*) FROM events"), GROUP_WRITERS * GROUP_BATCHES * GROUP_BATCH);
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM hosts WHERE events = %d AND max_seq = events",
+                 GROUP_BATCHES * GROUP_BATCH);
+        assert_int_equal(count_rows(f, sql), GROUP_WRITERS);
+
+        if (!use_pg) {
+                /* The write lock held elsewhere: the group's COMMIT cannot be
+                 * had, and every batch of it fails (none answered as stored). */
+                f->cfg.busy_timeout_ms = 300;
+                sqlite3 *db;
+                assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+                for (unsigned i = 0; i < GROUP_WRITERS; i++) {
+                        w[i].busy_only = true;
+                        w[i].n = 100 + i;
+                        for (unsigned k = 0; k < GROUP_BATCH; k++)
+                                group_event(&w[i], &w[i].t[k], 1000 + k);
+                        assert_int_equal(pthread_create(&th[i], NULL, group_write, &w[i]), 0);
+                }
+                for (unsigned i = 0; i < GROUP_WRITERS; i++) {
+                        assert_int_equal(pthread_join(th[i], NULL), 0);
+                        assert_int_equal(w[i].r, -EBUSY);
+                }
+                assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+                sqlite3_close(db);
+                assert_int_equal(count_rows(f, "SELECT count(*) FROM events"),
+                                 GROUP_WRITERS * GROUP_BATCHES * GROUP_BATCH);
+        }
+        store_group_unref(g);
+        free(w);
+}
+
 #ifndef TEST_STORE_NO_MAIN
 int main(int argc, char **argv) {
         const char *backend = argc > 1 ? argv[1] : "sqlite";
@@ -927,6 +1106,8 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_export_commit_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pg_encoding, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_duplicates_months, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         };
         return cmocka_run_group_tests_name(use_pg ? "store-postgres" : "store-sqlite", tests, NULL, NULL);
 }

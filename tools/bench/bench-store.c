@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The collector's store (collector/store.h): events per second ingested by
  * each backend with batches of 1, 100 and 1000 events, one writer, as a
- * worker of mamori-collectord would write. Prints figures; not a test.
+ * worker of mamori-collectord would write; with --writers N, N threads
+ * (workers), each with its own Store and hosts, as the collector's worker
+ * pool writes; --group joins their Stores to one StoreGroup (SQLite's group
+ * commit). Prints figures; not a test.
  *
- *   bench-store [--events N] [--hosts H] [sqlite|postgres]...
+ *   bench-store [--events N] [--hosts H] [--writers N] [--group] [sqlite|postgres]...
  *
  * SQLite writes a database in a temporary directory (on the file system of
  * $TMPDIR: put it on the disk you mean to measure). PostgreSQL needs
@@ -13,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +43,9 @@ static double now_sec(void) {
 }
 
 /* Shaped like the events of docs/events.md: an envelope, a device, a policy reference. */
-static void make_events(BenchEvent *e, size_t n, size_t hosts, unsigned run) {
+static void make_events(BenchEvent *e, size_t n, size_t hosts, size_t host_base, unsigned run) {
         for (size_t i = 0; i < n; i++) {
-                size_t h = i % hosts;
+                size_t h = host_base + i % hosts;
                 uint64_t seq = i / hosts + 1;
                 snprintf(e[i].id, sizeof e[i].id, "%08x-%04x-4000-8000-%012" PRIx64, run, (unsigned) (h & 0xffff),
                          (uint64_t) (i & 0xffffffffffffU));
@@ -92,10 +96,44 @@ static int pg_admin(const char *sql) {
         return r;
 }
 
-static int bench(const char *backend, size_t batch, size_t n_events, size_t hosts, unsigned run) {
+typedef struct Writer {
+        const StoreConfig *cfg;
+        StoreGroup *group;
+        StoreEvent *ev;
+        size_t n, batch;
+        size_t stored;
+        double worst;
+        pthread_barrier_t *start;
+        int r;
+} Writer;
+
+static void *writer_run(void *p) {
         static const FindingsConfig fc = { .silent_margin_sec = 300 };
+        Writer *w = p;
+        Store *s = NULL;
+        w->r = store_open(w->cfg, &fc, &s);
+        if (w->r >= 0 && w->group)
+                w->r = store_join_group(s, w->group);
+        pthread_barrier_wait(w->start);
+        for (size_t i = 0; i < w->n && w->r >= 0; i += w->batch) {
+                StoreBatch b = { .received_us = 1796346000000000LL + (int64_t) i,
+                                 .peer = "192.0.2.1:4000",
+                                 .events = w->ev + i,
+                                 .n_events = MIN(w->batch, w->n - i) };
+                StoreIngestResult res = {};
+                double t = now_sec();
+                w->r = store_ingest(s, &b, &res);
+                w->worst = MAX(w->worst, now_sec() - t);
+                w->stored += res.stored;
+        }
+        store_free(s);
+        return NULL;
+}
+
+static int bench(const char *backend, size_t batch, size_t n_events, size_t hosts, size_t writers, bool group,
+                 unsigned run) {
         char dir[] = "/tmp/bench-store.XXXXXX", path[64], conninfo[1024], db[32];
-        StoreConfig cfg = { .busy_timeout_ms = 5000 };
+        StoreConfig cfg = { .busy_timeout_ms = 30000 };
         if (strcmp(backend, "postgres") == 0) {
                 if (!getenv("MAMORI_TEST_PG_CONNINFO")) {
                         fprintf(stderr, "bench-store: postgres needs MAMORI_TEST_PG_CONNINFO "
@@ -118,44 +156,76 @@ static int bench(const char *backend, size_t batch, size_t n_events, size_t host
                 cfg.sqlite_path = path;
         }
 
+        /* Each writer its own hosts (an agent posts to one worker at a time). */
+        size_t per = n_events / writers;
         BenchEvent *e = calloc(n_events, sizeof *e);
         StoreEvent *ev = calloc(n_events, sizeof *ev);
-        if (!e || !ev) {
+        Writer *w = calloc(writers, sizeof *w);
+        pthread_t *th = calloc(writers, sizeof *th);
+        StoreGroup *g = NULL;
+        int r = 0;
+        if (!e || !ev || !w || !th)
+                r = -ENOMEM;
+        if (r >= 0 && group)
+                r = store_group_new(&g);
+        if (r < 0) {
                 free(e);
                 free(ev);
-                return -ENOMEM;
-        }
-        make_events(e, n_events, hosts, run);
-        for (size_t i = 0; i < n_events; i++)
-                ev[i] = e[i].ev;
-
-        Store *s = NULL;
-        int r = store_open(&cfg, &fc, &s);
-        if (r < 0) {
-                fprintf(stderr, "bench-store: cannot open the %s store: %s\n", backend, strerror(-r));
+                free(w);
+                free(th);
                 return r;
         }
-        double start = now_sec(), worst = 0;
-        size_t stored = 0;
-        for (size_t i = 0; i < n_events && r >= 0; i += batch) {
-                StoreBatch b = { .received_us = 1796346000000000LL + (int64_t) i,
-                                 .peer = "192.0.2.1:4000",
-                                 .events = ev + i,
-                                 .n_events = MIN(batch, n_events - i) };
-                StoreIngestResult res = {};
-                double t = now_sec();
-                r = store_ingest(s, &b, &res);
-                worst = MAX(worst, now_sec() - t);
-                stored += res.stored;
+        for (size_t t = 0; t < writers; t++) {
+                make_events(e + t * per, per, hosts, t * hosts, run * 64 + (unsigned) t);
+                for (size_t i = 0; i < per; i++)
+                        ev[t * per + i] = e[t * per + i].ev;
         }
-        double took = now_sec() - start;
-        store_free(s);
+
+        /* The schema made once, before the clock starts. */
+        {
+                static const FindingsConfig fc0 = { .silent_margin_sec = 300 };
+                Store *s = NULL;
+                r = store_open(&cfg, &fc0, &s);
+                if (r < 0)
+                        fprintf(stderr, "bench-store: cannot open the %s store: %s\n", backend, strerror(-r));
+                store_free(s);
+        }
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, (unsigned) writers + 1);
+        size_t started = 0;
+        for (size_t t = 0; r >= 0 && t < writers; t++) {
+                w[t] = (Writer){ .cfg = &cfg, .group = g, .ev = ev + t * per, .n = per, .batch = batch, .start = &start };
+                if (pthread_create(&th[t], NULL, writer_run, &w[t]) != 0)
+                        r = -EAGAIN;
+                else
+                        started++;
+        }
+        if (started < writers) {
+                /* Never happens on a sane machine; the started ones wait at the barrier for ever. */
+                fprintf(stderr, "bench-store: cannot start the writers\n");
+                exit(1);
+        }
+        pthread_barrier_wait(&start);
+        double begin = now_sec(), worst = 0;
+        size_t stored = 0;
+        for (size_t t = 0; t < started; t++) {
+                pthread_join(th[t], NULL);
+                stored += w[t].stored;
+                worst = MAX(worst, w[t].worst);
+                if (w[t].r < 0 && r >= 0)
+                        r = w[t].r;
+        }
+        double took = now_sec() - begin;
+        pthread_barrier_destroy(&start);
+        store_group_unref(g);
         if (r < 0)
                 fprintf(stderr, "bench-store: ingest failed: %s\n", strerror(-r));
         else
-                printf("%-9s batch %5zu: %7zu events in %6.2f s = %8.0f events/s, %7.1f ms/batch (worst %.1f ms)\n",
-                       backend, batch, stored, took, (double) stored / took,
-                       took * 1000.0 / (double) ((n_events + batch - 1) / batch), worst * 1000.0);
+                printf("%-9s batch %5zu, %zu writer%s%s: %7zu events in %6.2f s = %8.0f events/s, "
+                       "%7.1f ms/batch (worst %.1f ms)\n",
+                       backend, batch, writers, writers == 1 ? "" : "s", group ? " (group)" : "", stored, took,
+                       (double) stored / took,
+                       took * 1000.0 * (double) writers / (double) ((n_events + batch - 1) / batch), worst * 1000.0);
         if (cfg.backend == STORE_POSTGRES) {
                 char sql[64];
                 snprintf(sql, sizeof sql, "DROP DATABASE %s", db);
@@ -167,25 +237,36 @@ static int bench(const char *backend, size_t batch, size_t n_events, size_t host
         }
         free(e);
         free(ev);
+        free(w);
+        free(th);
         return r < 0 ? r : 0;
 }
 
 int main(int argc, char **argv) {
-        size_t n_events = 20000, hosts = 100;
+        size_t n_events = 20000, hosts = 100, writers = 1;
+        bool group = false;
         int i = 1;
         for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+                if (strcmp(argv[i], "--group") == 0) {
+                        group = true;
+                        i--;
+                        continue;
+                }
                 if (i + 1 >= argc)
                         break;
-                if (strcmp(argv[i], "--events") == 0)
+                if (strcmp(argv[i], "--writers") == 0)
+                        writers = strtoul(argv[i + 1], NULL, 10);
+                else if (strcmp(argv[i], "--events") == 0)
                         n_events = strtoul(argv[i + 1], NULL, 10);
                 else if (strcmp(argv[i], "--hosts") == 0)
                         hosts = strtoul(argv[i + 1], NULL, 10);
                 else {
-                        fprintf(stderr, "usage: bench-store [--events N] [--hosts H] [sqlite|postgres]...\n");
+                        fprintf(stderr,
+                                "usage: bench-store [--events N] [--hosts H] [--writers N] [--group] [sqlite|postgres]...\n");
                         return 2;
                 }
         }
-        if (n_events == 0 || hosts == 0)
+        if (n_events == 0 || hosts == 0 || writers == 0 || writers > 64 || hosts > 1000000)
                 return 2;
         const char *def[] = { "sqlite" };
         const char **backends = i < argc ? (const char **) argv + i : def;
@@ -197,7 +278,7 @@ int main(int argc, char **argv) {
                 for (size_t j = 0; j < ELEMENTSOF(batches); j++) {
                         /* One event per transaction is one fsync each: fewer of them. */
                         size_t n = batches[j] == 1 ? MIN(n_events, (size_t) 2000) : n_events;
-                        if (bench(backends[k], batches[j], n, hosts, ++run) < 0)
+                        if (bench(backends[k], batches[j], n, hosts, writers, group, ++run) < 0)
                                 rc = 1;
                 }
         }
