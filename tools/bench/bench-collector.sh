@@ -8,7 +8,8 @@
 # against it, prints the figures, stops everything.
 #
 #   sudo tools/bench/bench-collector.sh [--backend sqlite|postgresql|both]
-#        [--scenario all|100|1000|1000-paced|heartbeats]... [--duration S]
+#        [--scenario all|100|1000|1000-paced|heartbeats|heartbeats-resume]...
+#        [--duration S]
 #        [--gzip] [--keep] [--dry-run]
 #
 # Environment: MAMORI_COLLECTORD (default build/collector/mamori-collectord),
@@ -60,7 +61,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(all)
 if [ "${scenarios[0]}" = all ]; then
-  scenarios=(100 1000 1000-paced heartbeats)
+  scenarios=(100 1000 1000-paced heartbeats heartbeats-resume)
 fi
 case $backend in
 sqlite) backends=(sqlite) ;;
@@ -70,8 +71,8 @@ both) backends=(sqlite postgresql) ;;
 esac
 for s in "${scenarios[@]}"; do
   case $s in
-  100 | 1000 | 1000-paced | heartbeats) ;;
-  *) die "unknown scenario '$s' (100, 1000, 1000-paced, heartbeats, all)" ;;
+  100 | 1000 | 1000-paced | heartbeats | heartbeats-resume) ;;
+  *) die "unknown scenario '$s' (100, 1000, 1000-paced, heartbeats, heartbeats-resume, all)" ;;
   esac
 done
 
@@ -83,6 +84,8 @@ scenario_args() {
   # the latency goal: p99 < 250 ms with 1,000 agents offering 20,000 events/s
   1000-paced) echo "--agents 1000 --events-per-batch 20 --rate 20000 --duration $duration --warmup 10" ;;
   heartbeats) echo "--heartbeats $hb_pcs --interval $hb_interval --duration $hb_duration --warmup 5 --max-connections 256" ;;
+  # the same fleet, each new connection resuming its TLS session (session tickets)
+  heartbeats-resume) echo "$(scenario_args heartbeats) --resume" ;;
   esac
 }
 
