@@ -302,6 +302,8 @@ static void conn_verify(Conn *c, struct MHD_Connection *mhd) {
         sha256_to_hex(digest, c->fingerprint);
         conn_read_names(c, &certs[0]);
         c->trust = CONN_VERIFIED;
+        if (gnutls_session_is_resumed(session))
+                log_debug("%s: TLS session resumed, client certificate %s verified again.", c->peer, c->cn);
 }
 
 /* ---- TLS session tickets ---- */

@@ -8,7 +8,8 @@
 # against it, prints the figures, stops everything.
 #
 #   sudo tools/bench/bench-collector.sh [--backend sqlite|postgresql|both]
-#        [--scenario all|100|1000|1000-paced|heartbeats|heartbeats-resume]...
+#        [--scenario all|100|1000|1000-paced|heartbeats|heartbeats-resume|
+#                    heartbeats-reuse]...
 #        [--duration S]
 #        [--gzip] [--keep] [--dry-run]
 #
@@ -61,7 +62,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(all)
 if [ "${scenarios[0]}" = all ]; then
-  scenarios=(100 1000 1000-paced heartbeats heartbeats-resume)
+  scenarios=(100 1000 1000-paced heartbeats heartbeats-resume heartbeats-reuse)
 fi
 case $backend in
 sqlite) backends=(sqlite) ;;
@@ -71,8 +72,8 @@ both) backends=(sqlite postgresql) ;;
 esac
 for s in "${scenarios[@]}"; do
   case $s in
-  100 | 1000 | 1000-paced | heartbeats | heartbeats-resume) ;;
-  *) die "unknown scenario '$s' (100, 1000, 1000-paced, heartbeats, heartbeats-resume, all)" ;;
+  100 | 1000 | 1000-paced | heartbeats | heartbeats-resume | heartbeats-reuse) ;;
+  *) die "unknown scenario '$s' (100, 1000, 1000-paced, heartbeats, heartbeats-resume, heartbeats-reuse, all)" ;;
   esac
 done
 
@@ -86,6 +87,8 @@ scenario_args() {
   heartbeats) echo "--heartbeats $hb_pcs --interval $hb_interval --duration $hb_duration --warmup 5 --max-connections 256" ;;
   # the same fleet, each new connection resuming its TLS session (session tickets)
   heartbeats-resume) echo "$(scenario_args heartbeats) --resume" ;;
+  # connections kept open and shared: no handshake at all, what is left is the request and the store
+  heartbeats-reuse) echo "$(scenario_args heartbeats) --reuse" ;;
   esac
 }
 
