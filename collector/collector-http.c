@@ -31,6 +31,12 @@
 #define RATELIMIT_SENDERS 65536 /* senders remembered by the rate limit */
 #define RETRY_AFTER_BUSY "5"
 #define RETRY_AFTER_CONNECTIONS "2"
+/* TLS session tickets: an agent reconnecting every 15 minutes resumes. GnuTLS
+ * derives the key that seals tickets from the master key and moves to a new
+ * one every lifetime (accepting the previous one's tickets); the master key
+ * itself is made at start, lives in memory only and is replaced daily. */
+#define TICKET_LIFETIME_SEC 3600
+#define TICKET_MASTER_KEY_MAX_AGE_SEC (24 * 3600)
 
 typedef enum ConnTrust {
         CONN_UNCHECKED,
@@ -70,6 +76,8 @@ struct CollectorServer {
         bool stopping;
         StoreGroup *group;          /* the worker Stores' group commit (lock) */
         CollectorConfig *group_cfg; /* whose storage config made it */
+        gnutls_datum_t ticket_key; /* under lock; empty: no tickets */
+        int64_t ticket_key_born_us;
 };
 
 typedef struct ThreadStore {
@@ -323,6 +331,52 @@ static void conn_verify(Conn *c, struct MHD_Connection *mhd) {
         sha256_to_hex(digest, c->fingerprint);
         conn_read_names(c, &certs[0]);
         c->trust = CONN_VERIFIED;
+        if (gnutls_session_is_resumed(session))
+                log_debug("%s: TLS session resumed, client certificate %s verified again.", c->peer, c->cn);
+}
+
+/* ---- TLS session tickets ---- */
+
+static void ticket_key_drop(CollectorServer *s) {
+        if (s->ticket_key.data) {
+                gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+                gnutls_free(s->ticket_key.data);
+        }
+        s->ticket_key = (gnutls_datum_t){ 0 };
+}
+
+/* Under s->lock. A new master key once the current one is a day old: the
+ * tickets it sealed stop resuming and their clients make one full handshake. */
+static int ticket_key_refresh(CollectorServer *s) {
+        int64_t now = mono_us();
+        gnutls_datum_t key = { 0 };
+        int r;
+
+        if (s->ticket_key.data && now - s->ticket_key_born_us < TICKET_MASTER_KEY_MAX_AGE_SEC * (int64_t) USEC_PER_SEC)
+                return 0;
+        r = gnutls_session_ticket_key_generate(&key);
+        if (r < 0) /* keep the old key rather than none */
+                return log_warning_errno(EIO, "Cannot make a TLS session ticket key: %s", gnutls_strerror(r));
+        ticket_key_drop(s);
+        s->ticket_key = key;
+        s->ticket_key_born_us = now;
+        return 0;
+}
+
+/* Under s->lock, before the handshake (MHD made the session, not run it).
+ * Resumption does not skip the client certificate's checks: the ticket carries
+ * the certificate, and conn_verify() verifies it against the CA again on every
+ * connection, resumed or not. Without a ticket key the handshake is a full one. */
+static void conn_enable_tickets(CollectorServer *s, struct MHD_Connection *mhd) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mhd, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        int r;
+
+        if (!ci || !ci->tls_session || ticket_key_refresh(s) < 0 || !s->ticket_key.data)
+                return;
+        gnutls_db_set_cache_expiration(ci->tls_session, TICKET_LIFETIME_SEC);
+        r = gnutls_session_ticket_enable_server(ci->tls_session, &s->ticket_key);
+        if (r < 0)
+                log_debug("TLS session tickets not enabled: %s", gnutls_strerror(r));
 }
 
 /* ---- connections: the list the maintenance thread cuts slow ones from ---- */
@@ -354,6 +408,7 @@ static void on_connection(void *cls, struct MHD_Connection *mhd, void **socket_c
                         }
                 }
                 pthread_mutex_lock(&s->lock);
+                conn_enable_tickets(s, mhd);
                 c->next = s->conns;
                 if (s->conns)
                         s->conns->prev = c;
@@ -841,6 +896,7 @@ CollectorServer *collector_server_stop(CollectorServer *s) {
         ratelimit_done(&s->rl);
         store_group_unref(s->group);
         collector_config_unref(s->group_cfg);
+        ticket_key_drop(s);
         collector_config_unref(s->cfg);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);

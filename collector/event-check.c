@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
 #include <json-c/json.h>
 
 #include "macro.h"
@@ -325,6 +326,10 @@ int event_check(const char *line, size_t len, CheckedEvent *ret, char reason[sta
         }
         ret->ev.json = line;
         ret->ev.json_len = len;
-        sha256(line, len, ret->ev.content_hash);
+        /* GnuTLS's SHA-256 (nettle uses the CPU's SHA instructions where there
+         * are some) is 8-10 times faster than common/sha256.c on a 1 KiB line:
+         * every stored event pays it (tools/bench/README.md, the profile). */
+        if (gnutls_hash_fast(GNUTLS_DIG_SHA256, line, len, ret->ev.content_hash) < 0)
+                sha256(line, len, ret->ev.content_hash);
         return EVENT_CHECK_OK;
 }

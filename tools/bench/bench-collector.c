@@ -116,6 +116,8 @@ typedef struct Bench {
         uint32_t *hb_seq; /* heartbeats: next seq per PC (4 bytes a PC) */
         Blob ca;
         Blob *certs, *keys;
+        CURLSH **shares; /* --resume: a TLS session cache per certificate */
+        unsigned n_shares;
         char *auth_header;
         uint64_t rng[4];
         char policy_hash[65];
@@ -544,6 +546,11 @@ static int bench_set_cert(Bench *b, Slot *s, uint32_t agent) {
         if (b->o.cert_count == 0)
                 return 0;
         unsigned i = agent % b->o.cert_count;
+        /* A PC resumes the session of its own certificate: curl keys a cached
+         * session by the client certificate too, and a pool slot serves PCs of
+         * every certificate in turn, so its own cache would never match. */
+        if (b->shares && curl_easy_setopt(s->easy, CURLOPT_SHARE, b->shares[i % b->n_shares]) != CURLE_OK)
+                return -EINVAL;
         struct curl_blob cert = { b->certs[i].data, b->certs[i].len, CURL_BLOB_NOCOPY },
                          key = { b->keys[i].data, b->keys[i].len, CURL_BLOB_NOCOPY };
         return curl_easy_setopt(s->easy, CURLOPT_SSLCERT_BLOB, &cert) == CURLE_OK &&
@@ -1212,6 +1219,10 @@ static void bench_free(Bench *b) {
         free(b->slots);
         if (b->multi)
                 curl_multi_cleanup(b->multi);
+        for (unsigned i = 0; b->shares && i < b->n_shares; i++)
+                if (b->shares[i])
+                        curl_share_cleanup(b->shares[i]);
+        free(b->shares);
         for (unsigned i = 0; i < b->o.cert_count; i++) {
                 free(b->certs[i].data);
                 free(b->keys[i].data);
@@ -1255,6 +1266,20 @@ static int bench_main(int argc, char **argv) {
         if (bench_load_credentials(b) < 0)
                 return 1;
 
+        if (b->o.resume && b->o.heartbeats > 0 && b->o.cert_count > 0) {
+                b->n_shares = b->o.cert_count;
+                b->shares = calloc(b->n_shares, sizeof(CURLSH *));
+                for (unsigned i = 0; b->shares && i < b->n_shares; i++)
+                        if (!(b->shares[i] = curl_share_init()) ||
+                            curl_share_setopt(b->shares[i], CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+                                fprintf(stderr, "bench-collector: cannot share TLS sessions (libcurl)\n");
+                                return 1;
+                        }
+                if (!b->shares) {
+                        fprintf(stderr, "bench-collector: out of memory\n");
+                        return 1;
+                }
+        }
         b->multi = curl_multi_init();
         b->n_slots = b->o.heartbeats > 0 ? b->o.max_connections : b->o.agents;
         b->slots = calloc(b->n_slots, sizeof(Slot));

@@ -8,7 +8,9 @@
 # against it, prints the figures, stops everything.
 #
 #   sudo tools/bench/bench-collector.sh [--backend sqlite|postgresql|both]
-#        [--scenario all|100|1000|1000-paced|heartbeats]... [--duration S]
+#        [--scenario all|100|1000|1000-paced|heartbeats|heartbeats-resume|
+#                    heartbeats-reuse]...
+#        [--duration S]
 #        [--gzip] [--keep] [--dry-run]
 #
 # Environment: MAMORI_COLLECTORD (default build/collector/mamori-collectord),
@@ -60,7 +62,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(all)
 if [ "${scenarios[0]}" = all ]; then
-  scenarios=(100 1000 1000-paced heartbeats)
+  scenarios=(100 1000 1000-paced heartbeats heartbeats-resume heartbeats-reuse)
 fi
 case $backend in
 sqlite) backends=(sqlite) ;;
@@ -70,8 +72,8 @@ both) backends=(sqlite postgresql) ;;
 esac
 for s in "${scenarios[@]}"; do
   case $s in
-  100 | 1000 | 1000-paced | heartbeats) ;;
-  *) die "unknown scenario '$s' (100, 1000, 1000-paced, heartbeats, all)" ;;
+  100 | 1000 | 1000-paced | heartbeats | heartbeats-resume | heartbeats-reuse) ;;
+  *) die "unknown scenario '$s' (100, 1000, 1000-paced, heartbeats, heartbeats-resume, heartbeats-reuse, all)" ;;
   esac
 done
 
@@ -83,6 +85,10 @@ scenario_args() {
   # the latency goal: p99 < 250 ms with 1,000 agents offering 20,000 events/s
   1000-paced) echo "--agents 1000 --events-per-batch 20 --rate 20000 --duration $duration --warmup 10" ;;
   heartbeats) echo "--heartbeats $hb_pcs --interval $hb_interval --duration $hb_duration --warmup 5 --max-connections 256" ;;
+  # the same fleet, each new connection resuming its TLS session (session tickets)
+  heartbeats-resume) echo "$(scenario_args heartbeats) --resume" ;;
+  # connections kept open and shared: no handshake at all, what is left is the request and the store
+  heartbeats-reuse) echo "$(scenario_args heartbeats) --reuse" ;;
   esac
 }
 
