@@ -17,7 +17,10 @@ export function may(role) {
 const main = document.getElementById("main");
 const status = document.getElementById("status");
 
-export function showError(e) {
+// sticky: kept over the next change of page (the 401 that sends to login)
+let sticky = false;
+export function showError(e, keep = false) {
+  sticky = keep;
   let msg;
   if (e instanceof ApiError) {
     const k = "err." + e.code;
@@ -37,6 +40,10 @@ export function showOk(msg) {
 }
 
 function clearStatus() {
+  if (sticky) {
+    sticky = false;
+    return;
+  }
   status.hidden = true;
   status.textContent = "";
 }
@@ -98,16 +105,18 @@ export async function render() {
     clear(main);
     main.appendChild(el);
     main.setAttribute("data-page", parts[0] || "overview");
+    main.setAttribute("data-rendered", String(my)); // for the browser test: this render is done
   } catch (e) {
     if (my !== rendering) return;
     clear(main);
     if (e instanceof ApiError && e.status === 401) {
       session.user = null;
-      showError(e);
+      showError(e, true);
       go("login", { back: window.location.hash.slice(1) });
       return;
     }
     showError(e);
+    main.setAttribute("data-rendered", String(my));
   }
 }
 
