@@ -357,8 +357,18 @@ static const char postgres_v2[] = "CREATE TABLE users (\n"
 
 /* Version 3: the console's event and finding lists (issue 13, events
  * slice): the indexes its filters and keyset paging use. */
-static const char sqlite_v3[] = "DROP TABLE IF EXISTS console_placeholder_v3;\n";
-static const char postgres_v3[] = "DROP TABLE IF EXISTS console_placeholder_v3;\n";
+static const char sqlite_v3[] = "CREATE INDEX events_machine_received ON events (machine_id, received_at);\n"
+                                "CREATE INDEX events_user ON events (user_name, received_at);\n"
+                                "CREATE INDEX events_device ON events (device_vendor, device_product, received_at);\n"
+                                "CREATE INDEX events_clause ON events (policy_ref, received_at);\n"
+                                "CREATE INDEX hosts_name ON hosts (host_name);\n"
+                                "CREATE INDEX findings_machine ON findings (machine_id, id);\n";
+static const char postgres_v3[] = "CREATE INDEX events_machine_received ON events (machine_id, received_at);\n"
+                                  "CREATE INDEX events_user ON events (user_name, received_at);\n"
+                                  "CREATE INDEX events_device ON events (device_vendor, device_product, received_at);\n"
+                                  "CREATE INDEX events_clause ON events (policy_ref COLLATE \"C\", received_at);\n"
+                                  "CREATE INDEX hosts_name ON hosts (host_name);\n"
+                                  "CREATE INDEX findings_machine ON findings (machine_id, id);\n";
 
 /* Version 4: the console's fleet pages (issue 13, fleet slice): rollups and
  * what the overview and the devices page read. */
