@@ -180,7 +180,7 @@ async function events(parts, args) {
   const data = await get("/events", p);
   const rows = (data.rows || []).map((e) =>
     h("tr", { "data-id": e.id },
-      h("td", {}, h("a", { href: "#/events/" + encodeURIComponent(e.id), class: "rowlink" }, fmtTime(e.received_at || e.time))),
+      h("td", { class: "nowrap" }, h("a", { href: "#/events/" + encodeURIComponent(e.id), class: "rowlink" }, fmtTime(e.time || e.received_at))),
       h("td", {}, bdi(e.kind)), h("td", {}, sevBadge(e.severity)), h("td", {}, bdi(e.policy_ref || "")),
       h("td", {}, hostLink(e.machine_id, e.host_name)), h("td", {}, bdi(e.user || "")),
       h("td", {}, bdi(e.department || "")), h("td", {}, deviceText(e.device)), h("td", {}, stateBadge(e.triage))));
@@ -204,7 +204,7 @@ async function events(parts, args) {
     filterForm("events", f, args),
     h("div", { class: "toolbar" }, h("span", { "data-testid": "count" }, t("ev.count", { n: num(rows.length) })),
       csvLink("/events", params, t("ev.csv"))),
-    table(null, [t("ev.received"), t("ev.kind"), t("ev.severity"), t("ev.clause"), t("ev.host"), t("ev.user"),
+    table(null, [t("ev.time"), t("ev.kind"), t("ev.severity"), t("ev.clause"), t("ev.host"), t("ev.user"),
       t("ev.department"), t("ev.device"), t("ev.triage")], rows, { empty: t("ev.none"), cls: "list events" }),
     pager("events", p, data.next));
 }
