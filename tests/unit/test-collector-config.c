@@ -153,9 +153,9 @@ static void test_bad(void **state) {
                 { "retention = { medium_days = 36501; };", "medium_days", 2 },
                 { "retention = { hour = 24; };", "hour", 2 },
                 { "retention = { low_days = \"7\"; };", "low_days", 2 },
-                { "console = { zone = \"../../etc/passwd\"; };", "zone", 2 },
-                { "console = { zone = \"Asia/Nowhere\"; };", "zone", 2 },
-                { "console = { zone = \"JST-9\"; };", "zone", 2 }, /* a POSIX rule, not a zone name */
+                { "console = { enable = true; zone = \"../../etc/passwd\"; };", "zone", 2 },
+                { "console = { enable = true; zone = \"Asia/Nowhere\"; };", "zone", 2 },
+                { "console = { enable = true; zone = \"JST-9\"; };", "zone", 2 }, /* a POSIX rule, not a zone name */
                 { "console = { listen = \"localhost\"; };", "listen", 2 },
                 { "console = {\n enable = true;\n port = 8443; };", "ingest port", 4 },
                 { "console = { idle_timeout_min = 0; };", "idle_timeout_min", 2 },
