@@ -541,7 +541,8 @@ static int parse_console(ConfigContext *ctx, config_setting_t *root, CollectorCo
                 return -ENOMEM;
         if (!k->www_dir && !(k->www_dir = strdup("/usr/share/mamori-collector/www")))
                 return -ENOMEM;
-        if (!zone_valid(k->zone)) {
+        /* checked when used: a host without tzdata still runs the ingest */
+        if (k->enable && !zone_valid(k->zone)) {
                 config_error(ctx->errors, ctx->file, g ? config_key_line(g, "zone") : 1,
                              "'zone' '%s' is not a time zone of /usr/share/zoneinfo (e.g. \"Asia/Tokyo\", \"UTC\")",
                              k->zone);
