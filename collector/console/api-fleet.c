@@ -445,6 +445,35 @@ out:
         return k < 0 ? k : f.rows;
 }
 
+static int64_t mono_now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t console_fleet_maintain(Cdb **db, const StoreConfig *cfg, int64_t budget_us) {
+        int64_t total = 0, deadline = mono_now_us() + budget_us;
+        if (!*db) {
+                int r = cdb_open(cfg, db);
+                if (r < 0) {
+                        *db = NULL;
+                        return r;
+                }
+        }
+        for (;;) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t n = console_fleet_refresh(*db, (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000, 0);
+                if (n < 0) {
+                        *db = cdb_free(*db);
+                        return n;
+                }
+                total += n;
+                if (n < CONSOLE_FLEET_REFRESH_ROWS || mono_now_us() >= deadline)
+                        return total;
+        }
+}
+
 int console_fleet_behind(Cdb *db, int64_t *ret) {
         int64_t max = 0, last = 0;
         int r = cdb_query_int(db, "SELECT COALESCE(MAX(row_id), 0) FROM events", NULL, 0, &max);
