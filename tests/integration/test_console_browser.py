@@ -504,7 +504,7 @@ def test_approve_device(world):
     w = world
     drv = w.drv
     login(w, "admin")
-    goto(w, "devices?q=0994")
+    goto(w, "devices?q=054c:0994")
     rows = [r for r in drv.find_elements(By.CSS_SELECTOR, "table.devices tbody tr") if "054c:0994" in r.text]
     assert rows, main_text(drv)
     rows[0].find_element(By.CSS_SELECTOR, "button").click()

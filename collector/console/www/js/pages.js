@@ -468,7 +468,7 @@ async function devices(parts, args) {
   const f = [
     field(t("ev.from"), h("input", { type: "date", name: "from", value: p.from || "" })),
     field(t("ev.to"), h("input", { type: "date", name: "to", value: p.to || "" })),
-    field(t("dv.q"), input("q", p.q)),
+    field(t("dv.q"), input("q", p.q, { placeholder: "0781:5581", spellcheck: "false" })),
   ];
   return h("div", {},
     title(t("dv.title")), zoneNote(), filterForm("devices", f, args),
