@@ -99,10 +99,12 @@ def generated_events(n_hosts=40, per_host=25, seed=13):
             v, p, serial, prod, manu = STICKS[rnd.randrange(2)] if h else STICKS[2 + s % 2]
             t = now - timedelta(seconds=rnd.randrange(20 * 3600))
             out.append({
-                "id": str(uuid.UUID(int=rnd.getrandbits(128), version=4)), "seq": s + 1, "time": iso(t),
+                # 住民課-PC03 skips five seqs: a gap finding
+                "id": str(uuid.UUID(int=rnd.getrandbits(128), version=4)), "seq": s + 1 + (5 if h == 2 and s >= 10 else 0),
+                "time": iso(t),
                 "kind": "usb.blocked", "severity": "high", "policy_ref": "対策基準 第3-6",
                 "host": {"name": name, "machine_id": mid},
-                "agent": {"name": "mamori", "version": "0.1.0", "policy_hash": "ab" * 32},
+                "agent": {"name": "mamori", "version": "0.0.9" if h % 7 == 3 else "0.1.0", "policy_hash": "ab" * 32},
                 "site": {"department": dept, "location": "本庁舎 2F"},
                 "user": {"name": USERS[rnd.randrange(len(USERS))], "uid": 1000},
                 "device": {"vendor_id": v, "product_id": p, "has_serial": True, "serial": serial,
@@ -210,7 +212,11 @@ def world(tmp_path_factory):
     w.agent_cert = add_client(w.pki, "agent", MACHINE_ID)
     w.c = Collectord(os.path.join(d, "c"), w.pki)
     w.port = free_port()
-    w.c.write_conf(conf_text(w.c.d, w.pki, w.c.port) + console_block(w.port))
+    # findings soon: gaps at once, the sweep every second, a current policy
+    # (the real agent's differs: drift) and version (some PCs are older)
+    findings = ('findings = { gap_grace_sec = 0; sweep_interval_sec = 1; current_policy_hashes = [ "' + "ab" * 32 +
+                '" ]; current_agent_version = "0.1.0"; };\n')
+    w.c.write_conf(conf_text(w.c.d, w.pki, w.c.port) + findings + console_block(w.port))
     w.c.start()
     wait_for(lambda: listening(w.port), WAIT, what="the console listens")
     w.base = f"https://127.0.0.1:{w.port}"
@@ -490,8 +496,25 @@ def test_host_findings_audit_pages(world):
     text = main_text(drv)
     assert MACHINE_ID in text and "総務課" in text
     shot(w, "host")
-    goto(w, "findings")
+    goto(w, "findings?open=1")
+    assert "住民課-PC03" in main_text(drv), main_text(drv)
     shot(w, "findings")
+    # a finding's triage: assigned to someone
+    row = [r for r in drv.find_elements(By.CSS_SELECTOR, "table.findings tbody tr") if "host.gap" in r.text][0]
+    before = rendered(drv)
+    row.find_element(By.CSS_SELECTOR, "a.rowlink").click()
+    wait_render(drv, before)
+    assert "住民課-PC03" in main_text(drv)
+    tf = drv.find_element(By.CSS_SELECTOR, "form.triage-form")
+    Select(tf.find_element(By.NAME, "action")).select_by_value("assign")
+    tf.find_element(By.NAME, "assignee").send_keys("reviewer")
+    tf.find_element(By.NAME, "comment").send_keys("PC の送信不能分を確認してください。")
+    before = rendered(drv)
+    tf.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_render(drv, before)
+    assert "割当済み" in drv.find_element(By.CSS_SELECTOR, ".triage dl").text
+    assert "reviewer" in drv.find_element(By.CSS_SELECTOR, "table.log").text
+    shot(w, "finding")
     goto(w, "hosts")
     assert "税務課-PC02" in main_text(drv)
     goto(w, "audit")

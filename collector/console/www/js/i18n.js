@@ -34,7 +34,7 @@ const JA = {
   "sev.info": "情報", "sev.low": "低", "sev.medium": "中", "sev.high": "高", "sev.critical": "重大",
   "fi.title": "検知事項", "fi.open_only": "未解決のみ", "fi.detail": "検知事項の詳細", "fi.opened": "発生", "fi.closed": "解消",
   "fi.none": "該当する検知事項はありません。",
-  "ho.title": "端末", "ho.q": "端末名または machine_id", "ho.stale_av": "定義が古い端末のみ", "ho.silent": "無通信の端末のみ",
+  "ho.title": "端末", "ho.q": "端末名または machine_id", "ho.stale_av": "定義が古い端末のみ", "ho.silent_only": "無通信の端末のみ",
   "ho.name": "端末名", "ho.last_seen": "最終受信", "ho.last_heartbeat": "最終ハートビート", "ho.version": "エージェント版",
   "ho.policy_hash": "ポリシーハッシュ", "ho.policy_current": "現行ポリシー", "ho.yes": "はい", "ho.no": "いいえ",
   "ho.unknown": "不明", "ho.posture": "条項ごとの状態", "ho.gaps": "欠番(seq)", "ho.timeline": "タイムライン(新しい順)",
@@ -53,6 +53,10 @@ const JA = {
   "rp.findings": "検知事項(発生・解消)", "rp.ooc": "基準を満たしていない端末", "rp.reasons": "理由",
   "rp.granted": "今月承認したデバイス", "rp.expiring": "期限が近い承認", "rp.heading": "{month} 月次報告(対策基準 第8-3・第9)",
   "rp.generated": "作成: {time}",
+  "act.acknowledge": "確認", "act.assign": "割当", "act.comment": "コメント", "act.resolve": "解決", "act.reopen": "再開",
+  "verdict.ok": "適合", "verdict.ng": "不適合", "verdict.check": "要確認", "ho.verdict": "判定", "ho.check": "確認項目",
+  "ho.state": "状態", "ho.normal": "正常", "ho.silent": "無通信", "ho.stopped": "停止", "ho.fail_closed": "フェイルクローズ",
+  "ho.first_seen": "初回受信", "ho.last_event": "最新イベントの時刻", "ho.max_seq": "最大 seq", "ho.pattern_age": "ウイルス定義の経過日数",
   "misc.loading": "読み込み中…", "misc.zone": "時刻は {zone} で表示", "misc.none": "なし",
 };
 
@@ -88,7 +92,7 @@ const EN = {
   "sev.info": "info", "sev.low": "low", "sev.medium": "medium", "sev.high": "high", "sev.critical": "critical",
   "fi.title": "Findings", "fi.open_only": "Open only", "fi.detail": "Finding", "fi.opened": "Opened", "fi.closed": "Closed",
   "fi.none": "No findings match.",
-  "ho.title": "Hosts", "ho.q": "Host name or machine_id", "ho.stale_av": "Stale antivirus only", "ho.silent": "Silent only",
+  "ho.title": "Hosts", "ho.q": "Host name or machine_id", "ho.stale_av": "Stale antivirus only", "ho.silent_only": "Silent only",
   "ho.name": "Host", "ho.last_seen": "Last received", "ho.last_heartbeat": "Last heartbeat", "ho.version": "Agent version",
   "ho.policy_hash": "Policy hash", "ho.policy_current": "Current policy", "ho.yes": "yes", "ho.no": "no",
   "ho.unknown": "unknown", "ho.posture": "Posture per clause", "ho.gaps": "Seq gaps", "ho.timeline": "Timeline (newest first)",
@@ -107,6 +111,10 @@ const EN = {
   "rp.findings": "Findings (opened, closed)", "rp.ooc": "PCs out of compliance", "rp.reasons": "Reasons",
   "rp.granted": "Approvals granted this month", "rp.expiring": "Approvals expiring soon", "rp.heading": "Monthly report {month} (clauses 8-3, 9)",
   "rp.generated": "Made: {time}",
+  "act.acknowledge": "acknowledge", "act.assign": "assign", "act.comment": "comment", "act.resolve": "resolve", "act.reopen": "reopen",
+  "verdict.ok": "ok", "verdict.ng": "not met", "verdict.check": "to check", "ho.verdict": "Verdict", "ho.check": "Check",
+  "ho.state": "State", "ho.normal": "normal", "ho.silent": "silent", "ho.stopped": "stopped", "ho.fail_closed": "fail-closed",
+  "ho.first_seen": "First received", "ho.last_event": "Time of the newest event", "ho.max_seq": "Highest seq", "ho.pattern_age": "Antivirus pattern age (days)",
   "misc.loading": "Loading…", "misc.zone": "Times in {zone}", "misc.none": "none",
 };
 

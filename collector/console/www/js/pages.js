@@ -103,10 +103,10 @@ function kv(pairs) {
 
 // ---------------------------------------------------------------- overview
 
-function countTable(caption, obj, labelFn) {
+function countTable(caption, obj, labelFn, head) {
   const rows = Object.entries(obj || {}).sort((a, b) => b[1] - a[1])
     .map(([k, n]) => tr(labelFn ? labelFn(k) : bdi(k), h("span", { class: "num" }, num(n))));
-  return table(caption, [t("ev.kind"), t("ov.count")], rows, { cls: "list compact" });
+  return table(caption, [head || t("ev.kind"), t("ov.count")], rows, { cls: "list compact", empty: t("misc.none") });
 }
 
 export function chart(days) {
@@ -130,7 +130,7 @@ export function chart(days) {
     const r = svg("rect", { x: x.toFixed(1), y: (H - B - bh).toFixed(1), width: bw.toFixed(1), height: bh.toFixed(1), class: "bar" });
     r.appendChild(svg("title", {}, t("ov.chart_label", { day: d.day, n: num(n) })));
     s.appendChild(r);
-    if (i % 7 === 0 || (i === days.length - 1 && i % 7 >= 3)) {
+    if ((days.length - 1 - i) % 7 === 0) {
       s.appendChild(svg("text", { x: (x + bw / 2).toFixed(1), y: H - B + 16, "text-anchor": "middle", class: "axis" },
         String(d.day || "").slice(5)));
     }
@@ -145,8 +145,8 @@ async function overview() {
     return h("section", { class: "window card" },
       h("h2", {}, t("ov." + key), " ", h("span", { class: "big", "data-testid": "total-" + key }, num(w.total))),
       countTable(t("ov.by_kind"), w.by_kind),
-      countTable(t("ov.by_severity"), w.by_severity, (k) => sevBadge(k)),
-      countTable(t("ov.by_clause"), w.by_clause));
+      countTable(t("ov.by_severity"), w.by_severity, (k) => sevBadge(k), t("ev.severity")),
+      countTable(t("ov.by_clause"), w.by_clause, null, t("ev.clause")));
   };
   const hosts = o.hosts || {};
   const findings = (o.findings_open || []).map((f) =>
@@ -224,7 +224,7 @@ function flatten(obj, prefix, out) {
 function triagePanel(kindPath, id, triage, log) {
   const state = (triage && triage.state) || "new";
   const logRows = (log || []).map((l) =>
-    tr(fmtTime(l.at || l.time), bdi(l.user || l.by || ""), label("tri", l.action) || bdi(l.action),
+    tr(fmtTime(l.at || l.time), bdi(l.user || l.by || ""), label("act", l.action),
       bdi(l.assignee || ""), h("span", { class: "comment" }, bdi(l.comment || ""))));
   const box = h("section", { class: "card triage", "aria-labelledby": undefined },
     h("h2", {}, t("tri.title")),
@@ -294,14 +294,14 @@ async function findings(parts, args) {
   const data = await get("/findings", p);
   const rows = (data.rows || []).map((f) =>
     h("tr", {},
-      h("td", {}, h("a", { href: "#/findings/" + encodeURIComponent(f.id), class: "rowlink" }, fmtTime(f.first || f.opened_at))),
+      h("td", { class: "nowrap" }, h("a", { href: "#/findings/" + encodeURIComponent(f.id), class: "rowlink" }, fmtTime(f.first || f.first_at))),
       h("td", {}, bdi(f.kind)), h("td", {}, sevBadge(f.severity)), h("td", {}, hostLink(f.machine_id, f.host_name)),
-      h("td", {}, fmtTime(f.last)), h("td", {}, f.open === false || f.closed_at ? fmtTime(f.closed_at) : "—"),
-      h("td", {}, stateBadge(f.triage)), h("td", {}, bdi(f.detail || ""))));
+      h("td", { class: "nowrap" }, fmtTime(f.last || f.last_at)), h("td", { class: "nowrap" }, f.closed_at ? fmtTime(f.closed_at) : "—"),
+      h("td", {}, stateBadge(f.triage)), h("td", {}, bdi(f.summary || f.message || ""))));
   const f = [
     h("div", { class: "field check" }, h("input", { type: "checkbox", name: "open", id: "fi-open", checked: p.open === "1" }),
       h("label", { for: "fi-open" }, t("fi.open_only"))),
-    field(t("ev.kind"), input("kind", p.kind, { placeholder: "collector.host.silent" })),
+    field(t("ev.kind"), input("kind", p.kind, { placeholder: "host.silent" })),
     field(t("ev.host"), input("host", p.host)),
     field(t("ev.triage"), select("state", TRIAGE_STATES.map((s) => [s, label("state", s)]), p.state, t("ev.any"))),
     field(t("ev.from"), h("input", { type: "date", name: "from", value: p.from || "" })),
@@ -313,7 +313,7 @@ async function findings(parts, args) {
     title(t("fi.title")), zoneNote(), filterForm("findings", f, args),
     h("div", { class: "toolbar" }, csvLink("/findings", params, t("ev.csv"))),
     table(null, [t("fi.opened"), t("ev.kind"), t("ev.severity"), t("ev.host"), t("dv.last"), t("fi.closed"),
-      t("ev.triage"), t("ev.summary")], rows, { empty: t("fi.none") }),
+      t("ev.triage"), t("ev.summary")], rows, { empty: t("fi.none"), cls: "list findings" }),
     pager("findings", p, data.next));
 }
 
@@ -336,20 +336,26 @@ async function hosts(parts, args) {
   const data = await get("/hosts", p);
   const rows = (data.rows || []).map((x) =>
     tr(hostLink(x.machine_id, x.host_name), h("code", {}, bdi(x.machine_id)), bdi(x.department || ""),
-      bdi(x.agent_version || ""), fmtTime(x.last_seen || x.last_received_at), policyState(x.policy_current)));
+      bdi(x.agent_version || ""), fmtTime(x.last_seen || x.last_received_at), hostState(x), policyState(x.policy_current)));
   const f = [
     field(t("ho.q"), input("q", p.q)),
     field(t("ev.department"), input("department", p.department)),
     h("div", { class: "field check" }, h("input", { type: "checkbox", name: "stale_av", id: "ho-stale", checked: p.stale_av === "1" }),
       h("label", { for: "ho-stale" }, t("ho.stale_av"))),
     h("div", { class: "field check" }, h("input", { type: "checkbox", name: "silent", id: "ho-silent", checked: p.silent === "1" }),
-      h("label", { for: "ho-silent" }, t("ho.silent"))),
+      h("label", { for: "ho-silent" }, t("ho.silent_only"))),
   ];
   return h("div", {},
     title(t("ho.title")), zoneNote(), filterForm("hosts", f, args),
-    table(null, [t("ho.name"), "machine_id", t("ev.department"), t("ho.version"), t("ho.last_seen"), t("ho.policy_current")],
+    table(null, [t("ho.name"), "machine_id", t("ev.department"), t("ho.version"), t("ho.last_seen"), t("ho.state"), t("ho.policy_current")],
       rows, { empty: t("ho.none") }),
     pager("hosts", p, data.next));
+}
+
+function hostState(x) {
+  const bad = ["silent", "stopped", "fail_closed"].filter((k) => x[k] === true);
+  if (!bad.length) return h("span", { class: "ok" }, t("ho.normal"));
+  return h("span", { class: "bad" }, bad.map((k) => t("ho." + k)).join("、"));
 }
 
 function policyState(v) {
@@ -358,8 +364,19 @@ function policyState(v) {
   return t("ho.unknown");
 }
 
+function verdict(v) {
+  const cls = v === "ok" ? "ok" : v === "ng" ? "bad" : "chk";
+  return h("span", { class: cls }, label("verdict", v));
+}
+
 function postureTable(posture) {
   if (!posture) return h("p", {}, t("misc.none"));
+  if (Array.isArray(posture.checks)) {
+    const rows = posture.checks.map((c) => tr(bdi(c.clause || ""), h("code", {}, bdi(c.id || "")), bdi(c.value ?? ""), verdict(c.verdict)));
+    return h("div", {},
+      h("p", {}, t("ho.verdict"), " ", verdict(posture.verdict), posture.time ? [" (", fmtTime(posture.time), ")"] : null),
+      table(null, [t("ev.clause"), t("ho.check"), t("ev.value"), t("ho.verdict")], rows, { empty: t("misc.none") }));
+  }
   // agent.posture: {"clauses": [{"ref","status","detail"...}]} or an object per clause
   const list = Array.isArray(posture.clauses) ? posture.clauses
     : Array.isArray(posture) ? posture
@@ -378,21 +395,25 @@ async function hostDetail(mid) {
       sevBadge(e.severity), bdi(e.policy_ref || ""), deviceText(e.device), bdi(e.summary || "")));
   const gaps = (d.gaps || []).map((g) => tr(String(g.from ?? g.first ?? ""), String(g.to ?? g.last ?? ""), fmtTime(g.at || g.detected_at)));
   const fnd = (d.findings || []).map((f) =>
-    tr(h("a", { href: "#/findings/" + encodeURIComponent(f.id) }, bdi(f.kind)), sevBadge(f.severity), fmtTime(f.first),
-      stateBadge(f.triage)));
+    tr(h("a", { href: "#/findings/" + encodeURIComponent(f.id) }, bdi(f.kind)), sevBadge(f.severity), fmtTime(f.first || f.first_at),
+      f.closed_at ? fmtTime(f.closed_at) : "—", bdi(f.message || f.summary || "")));
   return h("div", { class: "detail" },
     title(t("ho.host")), zoneNote(),
     h("section", { class: "card" }, kv([
       [t("ho.name"), bdi(x.host_name || "—")], ["machine_id", h("code", {}, bdi(x.machine_id || mid))],
       [t("ev.department"), bdi(x.department || "—")], [t("ho.version"), bdi(x.agent_version || "—")],
-      [t("ho.last_heartbeat"), fmtTime(x.last_heartbeat || x.last_heartbeat_at)],
+      [t("ho.state"), hostState(x)],
+      [t("ho.first_seen"), fmtTime(x.first_seen)],
       [t("ho.last_seen"), fmtTime(x.last_seen || x.last_received_at)],
+      [t("ho.last_event"), fmtTime(x.last_event_time)],
+      [t("ho.max_seq"), x.max_seq == null ? "—" : String(x.max_seq)],
+      [t("ho.pattern_age"), x.pattern_age_days == null ? "—" : num(x.pattern_age_days)],
       [t("ho.policy_hash"), h("code", { class: "hash" }, bdi(x.policy_hash || "—"))],
       [t("ho.policy_current"), policyState(d.policy_current)]])),
     h("section", { class: "card" }, h("h2", {}, t("ho.posture")), postureTable(d.posture)),
     h("section", { class: "card" }, h("h2", {}, t("ho.gaps")), table(null, ["from", "to", t("tri.at")], gaps, { empty: t("misc.none") })),
     h("section", { class: "card" }, h("h2", {}, t("ho.findings")),
-      table(null, [t("ev.kind"), t("ev.severity"), t("fi.opened"), t("ev.triage")], fnd, { empty: t("misc.none") })),
+      table(null, [t("ev.kind"), t("ev.severity"), t("fi.opened"), t("fi.closed"), t("ev.summary")], fnd, { empty: t("misc.none") })),
     h("section", { class: "card" }, h("h2", {}, t("ho.timeline")),
       table(null, [t("ev.received"), t("ev.kind"), t("ev.severity"), t("ev.clause"), t("ev.device"), t("ev.summary")], timeline,
         { empty: t("misc.none") })));
