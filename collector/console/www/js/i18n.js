@@ -57,6 +57,8 @@ const JA = {
   "verdict.ok": "適合", "verdict.ng": "不適合", "verdict.check": "要確認", "ho.verdict": "判定", "ho.check": "確認項目",
   "ho.state": "状態", "ho.normal": "正常", "ho.silent": "無通信", "ho.stopped": "停止", "ho.fail_closed": "フェイルクローズ",
   "ho.first_seen": "初回受信", "ho.last_event": "最新イベントの時刻", "ho.max_seq": "最大 seq", "ho.pattern_age": "ウイルス定義の経過日数",
+  "reason.policy_drift": "ポリシーが現行でない", "reason.fail_closed": "フェイルクローズ中", "reason.silent": "無通信",
+  "reason.stopped": "停止", "reason.posture_ng": "状態確認で不適合", "reason.stale_av": "ウイルス定義が古い",
   "misc.loading": "読み込み中…", "misc.zone": "時刻は {zone} で表示", "misc.none": "なし",
 };
 
@@ -115,6 +117,8 @@ const EN = {
   "verdict.ok": "ok", "verdict.ng": "not met", "verdict.check": "to check", "ho.verdict": "Verdict", "ho.check": "Check",
   "ho.state": "State", "ho.normal": "normal", "ho.silent": "silent", "ho.stopped": "stopped", "ho.fail_closed": "fail-closed",
   "ho.first_seen": "First received", "ho.last_event": "Time of the newest event", "ho.max_seq": "Highest seq", "ho.pattern_age": "Antivirus pattern age (days)",
+  "reason.policy_drift": "policy not current", "reason.fail_closed": "fail-closed", "reason.silent": "silent",
+  "reason.stopped": "stopped", "reason.posture_ng": "posture not met", "reason.stale_av": "stale antivirus pattern",
   "misc.loading": "Loading…", "misc.zone": "Times in {zone}", "misc.none": "none",
 };
 

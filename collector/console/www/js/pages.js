@@ -561,7 +561,7 @@ async function report(parts, args) {
         tr(bdi(x.user), h("span", { class: "num" }, num(x.count)))), { cls: "list compact", empty: t("misc.none") }))));
   const fi = r.findings || {};
   const ooc = (r.out_of_compliance || []).map((x) => tr(hostLink(x.machine_id, x.host_name),
-    h("span", {}, (x.reasons || []).map((s, i) => [i ? "、" : "", bdi(s)]))));
+    h("span", {}, (x.reasons || []).map((s, i) => [i ? "、" : "", bdi(label("reason", s))]))));
   const apprRow = (a) => tr(h("code", {}, bdi([a.vendor, a.product, a.serial].filter(Boolean).join(":"))), bdi(a.label || ""),
     bdi(a.approved_by || ""), bdi(a.approved_on || ""), bdi(a.expires || "—"));
   const apprHeads = ["vendor:product:serial", t("dv.label"), t("dv.approved_by"), t("dv.approved_on"), t("dv.expires")];
