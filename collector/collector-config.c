@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -50,6 +51,16 @@ static void collector_config_free(CollectorConfig *c) {
         }
         strv_free(c->findings.current_policy_hashes);
         free(c->findings.current_agent_version);
+        free(c->console.listen_text);
+        free(c->console.cert_file);
+        free(c->console.key_file);
+        free(c->console.cert_pem);
+        if (c->console.key_pem) {
+                explicit_bzero(c->console.key_pem, c->console.key_len);
+                free(c->console.key_pem);
+        }
+        free(c->console.zone);
+        free(c->console.www_dir);
         free(c);
 }
 
@@ -236,6 +247,10 @@ static const NumberKey number_keys[] = {
         UINT_KEY("retention", "critical_days", retention.critical_days, 0, 36500, 1825),
         UINT_KEY("retention", "findings_days", retention.findings_days, 0, 36500, 3650),
         UINT_KEY("retention", "hour", retention_hour, 0, 23, 3),
+
+        UINT_KEY("console", "port", console.port, 1, 65535, 8444),
+        UINT_KEY("console", "idle_timeout_min", console.idle_timeout_min, 1, 1440, 30),
+        UINT_KEY("console", "session_max_hours", console.session_max_hours, 1, 168, 12),
 };
 
 static void number_set(CollectorConfig *c, const NumberKey *k, long long v) {
@@ -484,12 +499,95 @@ static int parse_retention(ConfigContext *ctx, config_setting_t *root, Collector
         return get_numbers(ctx, g, "retention", c, err);
 }
 
+/* An IANA zone name whose file tzdata has: nothing that climbs out of
+ * /usr/share/zoneinfo, nothing glibc would read as a POSIX TZ rule. */
+static bool zone_valid(const char *z) {
+        char path[128];
+        struct stat st;
+        if (streq(z, "UTC"))
+                return true;
+        if (!*z || strlen(z) > 64 || z[0] == '/' || strstr(z, "..") ||
+            strspn(z, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != strlen(z))
+                return false;
+        snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", z);
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int parse_console(ConfigContext *ctx, config_setting_t *root, CollectorConfig *c, int *err) {
+        static const char *const keys[] = {
+                "enable",  "listen", "port", "cert", "key", "zone", "idle_timeout_min", "session_max_hours",
+                "www_dir", NULL
+        };
+        config_setting_t *g = get_group(ctx, root, "console", err);
+        CollectorConsole *k = &c->console;
+        const char *cert, *key;
+        char text[80];
+        int r;
+
+        if (g) {
+                config_check_keys(ctx, g, keys);
+                if (KEEP(config_get_bool(ctx, g, "enable", &k->enable), *err) < 0 ||
+                    KEEP(config_get_string(ctx, g, "listen", &k->listen_text), *err) < 0 ||
+                    KEEP(config_get_path(ctx, g, "cert", &k->cert_file), *err) < 0 ||
+                    KEEP(config_get_path(ctx, g, "key", &k->key_file), *err) < 0 ||
+                    KEEP(config_get_string(ctx, g, "zone", &k->zone), *err) < 0 ||
+                    KEEP(config_get_path(ctx, g, "www_dir", &k->www_dir), *err) < 0 ||
+                    get_numbers(ctx, g, "console", c, err) < 0)
+                        return -ENOMEM;
+        }
+        if (!k->listen_text && !(k->listen_text = strdup("127.0.0.1")))
+                return -ENOMEM;
+        if (!k->zone && !(k->zone = strdup("Asia/Tokyo")))
+                return -ENOMEM;
+        if (!k->www_dir && !(k->www_dir = strdup("/usr/share/mamori-collector/www")))
+                return -ENOMEM;
+        /* checked when used: a host without tzdata still runs the ingest */
+        if (k->enable && !zone_valid(k->zone)) {
+                config_error(ctx->errors, ctx->file, g ? config_key_line(g, "zone") : 1,
+                             "'zone' '%s' is not a time zone of /usr/share/zoneinfo (e.g. \"Asia/Tokyo\", \"UTC\")",
+                             k->zone);
+                KEEP(-EINVAL, *err);
+        }
+        snprintf(text, sizeof text, strchr(k->listen_text, ':') ? "[%s]:%u" : "%s:%u", k->listen_text, k->port);
+        CollectorListen l = { 0 };
+        if (strlen(k->listen_text) > 64 || parse_listen(text, &l) < 0) {
+                config_error(ctx->errors, ctx->file, g ? config_key_line(g, "listen") : 1,
+                             "'listen' '%s' is not an IPv4 or IPv6 address", k->listen_text);
+                KEEP(-EINVAL, *err);
+        } else {
+                k->addr = l.addr;
+                k->addr_len = l.addr_len;
+        }
+        if (!k->enable)
+                return 0;
+        if (c->n_listen > 0 && k->addr_len > 0)
+                for (size_t i = 0; i < c->n_listen; i++)
+                        if (ntohs(((struct sockaddr_in *) &c->listen[i].addr)->sin_port) == k->port) {
+                                config_error(ctx->errors, ctx->file, config_key_line(g, "port"),
+                                             "'port' %u is the ingest port of 'listen' %s: the console needs its own",
+                                             k->port, c->listen[i].text);
+                                KEEP(-EINVAL, *err);
+                        }
+        /* no certificate of its own: the ingest listener's */
+        cert = k->cert_file ? k->cert_file : c->cert_file;
+        key = k->key_file ? k->key_file : c->key_file;
+        if (cert && (r = read_named(ctx, g, k->cert_file ? "cert" : "enable", cert, TLS_FILE_MAX, 0, &k->cert_pem,
+                                    &k->cert_len)) < 0)
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        if (key && (r = read_named(ctx, g, k->key_file ? "key" : "enable", key, TLS_FILE_MAX, TRUST_SECRET, &k->key_pem,
+                                   &k->key_len)) < 0)
+                if (KEEP(r, *err) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 int collector_config_load_string(const char *path, const char *text, size_t len, CollectorConfig **ret,
                                  ConfigErrors *errors) {
         _cleanup_(config_free_wrap) config_t cfg;
         ConfigContext ctx = { .errors = errors, .file = path };
         static const char *const keys[] = { "listen",   "tls",       "auth",   "storage", "limits",
-                                            "findings", "retention", "export", NULL };
+                                            "findings", "retention", "export", "console", NULL };
         CollectorConfig *c;
         config_setting_t *root, *g;
         int err = 0, r;
@@ -524,7 +622,8 @@ int collector_config_load_string(const char *path, const char *text, size_t len,
         config_check_keys(&ctx, root, keys);
         if (parse_listen_list(&ctx, root, c, &err) < 0 || parse_tls(&ctx, root, c, &err) < 0 ||
             parse_storage(&ctx, root, c, &err) < 0 || parse_limits(&ctx, root, c, &err) < 0 ||
-            parse_findings(&ctx, root, c, &err) < 0 || parse_retention(&ctx, root, c, &err) < 0)
+            parse_findings(&ctx, root, c, &err) < 0 || parse_retention(&ctx, root, c, &err) < 0 ||
+            parse_console(&ctx, root, c, &err) < 0)
                 return -ENOMEM;
         g = get_group(&ctx, root, "auth", &err);
         if (g) {
@@ -585,5 +684,8 @@ bool collector_config_needs_restart(const CollectorConfig *a, const CollectorCon
                !str_eq(a->store.sqlite_path, b->store.sqlite_path) ||
                !str_eq(a->store.pg_conninfo, b->store.pg_conninfo) || a->limits.workers != b->limits.workers ||
                a->limits.max_connections != b->limits.max_connections ||
-               a->limits.connection_timeout_sec != b->limits.connection_timeout_sec;
+               a->limits.connection_timeout_sec != b->limits.connection_timeout_sec ||
+               a->console.enable != b->console.enable || !str_eq(a->console.listen_text, b->console.listen_text) ||
+               a->console.port != b->console.port || !str_eq(a->console.cert_pem, b->console.cert_pem) ||
+               !str_eq(a->console.key_pem, b->console.key_pem) || !str_eq(a->console.zone, b->console.zone);
 }

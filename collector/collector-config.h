@@ -35,6 +35,21 @@ typedef struct CollectorLimits {
         unsigned per_host_burst;
 } CollectorLimits;
 
+/* The review console (issue 13): its own HTTPS listener, off by default. */
+typedef struct CollectorConsole {
+        bool enable;
+        char *listen_text; /* the address as written: "0.0.0.0", "::" */
+        struct sockaddr_storage addr;
+        socklen_t addr_len;
+        unsigned port;
+        char *cert_file, *key_file; /* default: tls.cert_file, tls.key_file */
+        char *cert_pem, *key_pem;
+        size_t cert_len, key_len;
+        char *zone; /* an IANA zone name, "Asia/Tokyo": the process's TZ when enabled */
+        unsigned idle_timeout_min, session_max_hours;
+        char *www_dir;
+} CollectorConsole;
+
 typedef struct CollectorConfig {
         atomic_uint refs;
         char *path;
@@ -58,6 +73,7 @@ typedef struct CollectorConfig {
         unsigned sweep_interval_sec;
         RetentionConfig retention;
         unsigned retention_hour; /* local hour of the day retention runs */
+        CollectorConsole console;
 } CollectorConfig;
 
 /* Loads path. 0, or a negative errno with the problems in errors (file:line). */

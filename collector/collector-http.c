@@ -18,6 +18,11 @@
 #include <microhttpd.h>
 
 #include "export.h"
+#if HAVE_CONSOLE_FLEET
+#include "api-fleet.h"
+#else
+typedef struct Cdb Cdb;
+#endif
 #include "ingest.h"
 #include "log.h"
 #include "macro.h"
@@ -721,7 +726,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd, const c
 /* ---- maintenance: slow connections, the sweep, retention ---- */
 
 static void maintenance_run(CollectorServer *s, Store **st, CollectorConfig **st_cfg, unsigned *st_gen,
-                            int64_t *next_sweep, int *retention_day) {
+                            int64_t *next_sweep, int *retention_day, Cdb **fleet) {
         unsigned gen;
         _cleanup_collector_config_ CollectorConfig *cfg = server_config(s, &gen);
         int64_t mono = mono_us(), now = now_us();
@@ -737,6 +742,10 @@ static void maintenance_run(CollectorServer *s, Store **st, CollectorConfig **st
         if (!*st || *st_gen != gen) {
                 if (*st)
                         *st = store_free(*st);
+#if HAVE_CONSOLE_FLEET
+                if (*fleet) /* a new config may name another database */
+                        *fleet = cdb_free(*fleet);
+#endif
                 *st_cfg = collector_config_unref(*st_cfg);
                 r = store_open(&cfg->store, &cfg->findings, st);
                 if (r < 0) {
@@ -756,6 +765,14 @@ static void maintenance_run(CollectorServer *s, Store **st, CollectorConfig **st
         }
         if (changed > 0)
                 log_info("Sweep: %zu finding change(s).", changed);
+#if HAVE_CONSOLE_FLEET
+        /* the console's rollups (api-fleet.c): a bounded share of the tick */
+        int64_t rolled = console_fleet_maintain(fleet, &cfg->store, 2 * (int64_t) USEC_PER_SEC);
+        if (rolled < 0)
+                log_warning_errno((int) rolled, "Console rollups: %m");
+#else
+        (void) fleet;
+#endif
         localtime_r(&t, &tm);
         if (tm.tm_hour == (int) cfg->retention_hour && tm.tm_yday != *retention_day) {
                 uint64_t removed = 0;
@@ -776,12 +793,13 @@ static void *maintenance_thread(void *userdata) {
         unsigned st_gen = 0;
         int64_t next_sweep = 0;
         int retention_day = -1;
+        Cdb *fleet = NULL;
 
         pthread_mutex_lock(&s->lock);
         while (!s->stopping) {
                 struct timespec ts;
                 pthread_mutex_unlock(&s->lock);
-                maintenance_run(s, &st, &st_cfg, &st_gen, &next_sweep, &retention_day);
+                maintenance_run(s, &st, &st_cfg, &st_gen, &next_sweep, &retention_day, &fleet);
                 pthread_mutex_lock(&s->lock);
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_nsec += 500 * 1000 * 1000; /* slow connections are cut within half a second of their deadline */
@@ -795,6 +813,10 @@ static void *maintenance_thread(void *userdata) {
         pthread_mutex_unlock(&s->lock);
         if (st)
                 store_free(st);
+#if HAVE_CONSOLE_FLEET
+        if (fleet)
+                cdb_free(fleet);
+#endif
         collector_config_unref(st_cfg);
         return NULL;
 }

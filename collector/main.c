@@ -18,6 +18,7 @@
 #include "collector-config.h"
 #include "collector-http.h"
 #include "config-paths.h"
+#include "console-http.h"
 #include "log.h"
 #include "macro.h"
 #include "timeutil.h"
@@ -124,6 +125,7 @@ int main(int argc, char *argv[]) {
         CollectorMain m = { 0 };
         _cleanup_collector_config_ CollectorConfig *cfg = NULL;
         CollectorServer *srv = NULL;
+        ConsoleServer *console = NULL;
         sigset_t mask;
         int r, sig;
 
@@ -151,12 +153,24 @@ int main(int argc, char *argv[]) {
                 printf("%s: OK\n", m.config_path);
                 return 0;
         }
+        /* before any thread: localtime() and mktime() then use the console's zone */
+        if (cfg->console.enable && console_set_zone(cfg->console.zone) < 0) {
+                log_error("console.zone '%s' cannot be set.", cfg->console.zone);
+                return 1;
+        }
         r = check_store(cfg);
         if (r < 0)
                 return 1;
         r = collector_server_start(cfg, &srv);
         if (r < 0)
                 return 1;
+        if (cfg->console.enable) {
+                r = console_server_start(cfg, &console);
+                if (r < 0) {
+                        srv = collector_server_stop(srv);
+                        return 1;
+                }
+        }
         (void) sd_notify(false, "READY=1\nSTATUS=Receiving events.");
         log_info("mamori-collectord %s started.", MAMORI_VERSION);
 
@@ -170,11 +184,16 @@ int main(int argc, char *argv[]) {
                 }
                 if (sig == SIGHUP) {
                         reload(srv, m.config_path);
+                        if (console) {
+                                _cleanup_collector_config_ CollectorConfig *now = collector_server_get_config(srv);
+                                console_server_set_config(console, now);
+                        }
                         continue;
                 }
                 break;
         }
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping...");
+        console = console_server_stop(console);
         srv = collector_server_stop(srv);
         log_info("mamori-collectord stopped.");
         return 0;

@@ -357,13 +357,94 @@ static const char postgres_v2[] = "CREATE TABLE users (\n"
 
 /* Version 3: the console's event and finding lists (issue 13, events
  * slice): the indexes its filters and keyset paging use. */
-static const char sqlite_v3[] = "DROP TABLE IF EXISTS console_placeholder_v3;\n";
-static const char postgres_v3[] = "DROP TABLE IF EXISTS console_placeholder_v3;\n";
+static const char sqlite_v3[] = "CREATE INDEX events_machine_received ON events (machine_id, received_at);\n"
+                                "CREATE INDEX events_user ON events (user_name, received_at);\n"
+                                "CREATE INDEX events_device ON events (device_vendor, device_product, received_at);\n"
+                                "CREATE INDEX events_clause ON events (policy_ref, received_at);\n"
+                                "CREATE INDEX hosts_name ON hosts (host_name);\n"
+                                "CREATE INDEX findings_machine ON findings (machine_id, id);\n";
+static const char postgres_v3[] = "CREATE INDEX events_machine_received ON events (machine_id, received_at);\n"
+                                  "CREATE INDEX events_user ON events (user_name, received_at);\n"
+                                  "CREATE INDEX events_device ON events (device_vendor, device_product, received_at);\n"
+                                  "CREATE INDEX events_clause ON events (policy_ref COLLATE \"C\", received_at);\n"
+                                  "CREATE INDEX hosts_name ON hosts (host_name);\n"
+                                  "CREATE INDEX findings_machine ON findings (machine_id, id);\n";
 
-/* Version 4: the console's fleet pages (issue 13, fleet slice): rollups and
- * what the overview and the devices page read. */
-static const char sqlite_v4[] = "DROP TABLE IF EXISTS console_placeholder_v4;\n";
-static const char postgres_v4[] = "DROP TABLE IF EXISTS console_placeholder_v4;\n";
+/* Version 4: the console's fleet pages (issue 13, fleet slice), so that the
+ * overview never scans events (api-fleet.c, console_fleet_refresh):
+ * - console_fleet_state: the high-water events.row_id the rollups hold;
+ * - console_daily: events per (day in the console's zone as YYYYMMDD, kind,
+ *   severity, policy_ref, department), '' for none;
+ * - console_monthly: events per (YYYYMM, policy_ref, dim 'host'|'user',
+ *   name): the monthly report's top PCs and users per clause;
+ * - console_hosts: the last agent.posture per host, summarised (its row in
+ *   events is posture_row). */
+static const char sqlite_v4[] = "CREATE TABLE console_fleet_state (\n"
+                                "  id INTEGER PRIMARY KEY,\n"
+                                "  last_row INTEGER NOT NULL DEFAULT 0,\n"
+                                "  updated_at INTEGER NOT NULL DEFAULT 0);\n"
+                                "INSERT INTO console_fleet_state (id, last_row, updated_at) VALUES (1, 0, 0);\n"
+                                "CREATE TABLE console_daily (\n"
+                                "  day INTEGER NOT NULL,\n"
+                                "  kind TEXT NOT NULL,\n"
+                                "  severity TEXT NOT NULL,\n"
+                                "  policy_ref TEXT NOT NULL DEFAULT '',\n"
+                                "  department TEXT NOT NULL DEFAULT '',\n"
+                                "  n INTEGER NOT NULL DEFAULT 0,\n"
+                                "  PRIMARY KEY (day, kind, severity, policy_ref, department));\n"
+                                "CREATE TABLE console_monthly (\n"
+                                "  month INTEGER NOT NULL,\n"
+                                "  policy_ref TEXT NOT NULL,\n"
+                                "  dim TEXT NOT NULL,\n"
+                                "  name TEXT NOT NULL,\n"
+                                "  n INTEGER NOT NULL DEFAULT 0,\n"
+                                "  PRIMARY KEY (month, policy_ref, dim, name));\n"
+                                "CREATE TABLE console_hosts (\n"
+                                "  machine_id TEXT PRIMARY KEY,\n"
+                                "  posture_row INTEGER NOT NULL DEFAULT 0,\n"
+                                "  posture_at INTEGER NOT NULL DEFAULT 0,\n"
+                                "  department TEXT,\n"
+                                "  verdict TEXT,\n"
+                                "  av_state TEXT,\n"
+                                "  av_age_tenths INTEGER,\n"
+                                "  av_stale INTEGER NOT NULL DEFAULT 0);\n"
+                                "CREATE INDEX console_hosts_stale ON console_hosts (av_stale) WHERE av_stale = 1;\n"
+                                "CREATE INDEX console_hosts_department ON console_hosts (department);\n"
+                                "CREATE INDEX findings_host ON findings (machine_id, id);\n"
+                                "CREATE INDEX approvals_expires ON approvals (expires) WHERE expires IS NOT NULL;\n";
+static const char postgres_v4[] = "CREATE TABLE console_fleet_state (\n"
+                                  "  id INTEGER PRIMARY KEY,\n"
+                                  "  last_row BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  updated_at BIGINT NOT NULL DEFAULT 0);\n"
+                                  "INSERT INTO console_fleet_state (id, last_row, updated_at) VALUES (1, 0, 0);\n"
+                                  "CREATE TABLE console_daily (\n"
+                                  "  day BIGINT NOT NULL,\n"
+                                  "  kind TEXT NOT NULL,\n"
+                                  "  severity TEXT NOT NULL,\n"
+                                  "  policy_ref TEXT NOT NULL DEFAULT '',\n"
+                                  "  department TEXT NOT NULL DEFAULT '',\n"
+                                  "  n BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  PRIMARY KEY (day, kind, severity, policy_ref, department));\n"
+                                  "CREATE TABLE console_monthly (\n"
+                                  "  month BIGINT NOT NULL,\n"
+                                  "  policy_ref TEXT NOT NULL,\n"
+                                  "  dim TEXT NOT NULL,\n"
+                                  "  name TEXT NOT NULL,\n"
+                                  "  n BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  PRIMARY KEY (month, policy_ref, dim, name));\n"
+                                  "CREATE TABLE console_hosts (\n"
+                                  "  machine_id TEXT PRIMARY KEY,\n"
+                                  "  posture_row BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  posture_at BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  department TEXT,\n"
+                                  "  verdict TEXT,\n"
+                                  "  av_state TEXT,\n"
+                                  "  av_age_tenths BIGINT,\n"
+                                  "  av_stale BIGINT NOT NULL DEFAULT 0);\n"
+                                  "CREATE INDEX console_hosts_stale ON console_hosts (av_stale) WHERE av_stale = 1;\n"
+                                  "CREATE INDEX console_hosts_department ON console_hosts (department);\n"
+                                  "CREATE INDEX findings_host ON findings (machine_id, id);\n"
+                                  "CREATE INDEX approvals_expires ON approvals (expires) WHERE expires IS NOT NULL;\n";
 
 static const StoreMigration sqlite_migrations[] = {
         { 1, sqlite_v1 },

@@ -1,9 +1,1599 @@
 /* SPDX-License-Identifier: MIT */
-/* STUB (issue 13 design step): the fleet slice replaces this file with
- * /overview, /hosts, /devices, /approvals and /reports. */
+/* The console's fleet slice (issue 13): the rollups of schema v4 and
+ * /overview, /hosts, /devices, /approvals, /settings/policy-hashes. The
+ * overview reads only rollups and small tables, never events: with 10^7
+ * events it must answer within a few hundred milliseconds. */
 
-#include "console-api.h"
+#include "api-fleet.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "allow-entry.h"
+#include "config.h"
+#include "macro.h"
+#include "store-schema.h"
+#include "text.h"
+#include "timeutil.h"
+
+/* ---- shared helpers ---- */
+
+static void local_tm(int64_t t_us, struct tm *tm) {
+        time_t t = (time_t) (t_us >= 0 ? t_us / 1000000 : (t_us - 999999) / 1000000);
+        localtime_r(&t, tm);
+}
+
+int64_t fleet_day_of(int64_t t_us) {
+        struct tm tm;
+        local_tm(t_us, &tm);
+        return (int64_t) (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+int64_t fleet_day_minus(int64_t t_us, int n) {
+        struct tm tm;
+        local_tm(t_us, &tm);
+        /* noon: a day that lacks or repeats an hour still normalises right */
+        struct tm d = {
+                .tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday - n, .tm_hour = 12, .tm_isdst = -1
+        };
+        time_t t = mktime(&d);
+        if (t == (time_t) -1)
+                return 0;
+        return (int64_t) (d.tm_year + 1900) * 10000 + (d.tm_mon + 1) * 100 + d.tm_mday;
+}
+
+json_object *fleet_json_text(const char *s) {
+        return s ? json_object_new_string(s) : NULL;
+}
+
+int fleet_reply_db_error(ConsoleReply *rp, int r) {
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EBUSY || r == -ECONNREFUSED)
+                return console_reply_error(rp, 503, "busy", "the database is busy; try again");
+        return console_reply_error(rp, 500, "internal", "database error");
+}
+
+static int first_text(const CdbRow *r, void *userdata) {
+        char **out = userdata;
+        const char *t = cdb_row_text(r, 0);
+        if (t && !*out) {
+                *out = strdup(t);
+                if (!*out)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int fleet_policy_hashes(Cdb *db, json_object **ret) {
+        _cleanup_free_ char *text = NULL;
+        int64_t r = cdb_exec(db, "SELECT value FROM settings WHERE key = 'policy_hashes'", NULL, 0, first_text, &text);
+        if (r < 0)
+                return (int) r;
+        json_object *o = text ? json_tokener_parse(text) : NULL;
+        if (!json_object_is_type(o, json_type_array)) {
+                json_object_put(o);
+                o = json_object_new_array();
+                if (!o)
+                        return -ENOMEM;
+        }
+        *ret = o;
+        return 0;
+}
+
+int fleet_policy_is_current(json_object *hashes, const char *hash) {
+        size_t n = hashes ? json_object_array_length(hashes) : 0;
+        if (n == 0)
+                return -1;
+        for (size_t i = 0; hash && i < n; i++) {
+                json_object *h = NULL;
+                if (json_object_object_get_ex(json_object_array_get_idx(hashes, i), "hash", &h) &&
+                    streq(json_object_get_string(h), hash))
+                        return 1;
+        }
+        return 0;
+}
+
+static bool is_hex(const char *s, size_t n) {
+        return s && strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
+/* Free text an admin typed: one line of clean UTF-8 (no control, bidi or
+ * invisible code point), 1..max bytes. */
+static bool is_clean_line(const char *s, size_t max) {
+        size_t n = s ? strlen(s) : 0;
+        return n > 0 && n <= max && text_is_clean(s, n) && !strpbrk(s, "\r\n");
+}
+
+static int reply_bad(ConsoleReply *rp, const char *field, const char *why) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: %s", field, why);
+        return console_reply_error(rp, 400, "bad_request", msg);
+}
+
+static int arg_limit(const ConsoleRequest *rq, int64_t *ret) {
+        char buf[16];
+        bool invalid = false;
+        const char *v = console_arg(rq, "limit", buf, sizeof buf, &invalid);
+        *ret = CONSOLE_PAGE_DEFAULT;
+        if (invalid)
+                return -EINVAL;
+        if (!v)
+                return 0;
+        int64_t n = 0;
+        if (store_cursor_parse(v, &n) < 0 || n < 1 || n > CONSOLE_PAGE_MAX)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+static void add_int(json_object *o, const char *key, int64_t v) {
+        json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* An increment of counter key in object o. */
+static void bump(json_object *o, const char *key, int64_t n) {
+        json_object *c = NULL;
+        if (json_object_object_get_ex(o, key, &c))
+                json_object_set_int64(c, json_object_get_int64(c) + n);
+        else
+                add_int(o, key, n);
+}
+
+/* ---- the rollups ---- */
+
+typedef struct AggKey {
+        int64_t num;      /* day (YYYYMMDD) or month (YYYYMM) */
+        const char *f[4]; /* NULL and "" are alike */
+} AggKey;
+
+typedef struct Agg {
+        struct Agg *next;
+        int64_t num;
+        char *f[4];
+        int64_t n;
+} Agg;
+
+#define AGG_BUCKETS 4096
+
+typedef struct AggTable {
+        Agg *b[AGG_BUCKETS];
+        size_t count;
+} AggTable;
+
+static uint64_t agg_hash(const AggKey *k) {
+        uint64_t h = 1469598103934665603ULL ^ (uint64_t) k->num;
+        for (size_t i = 0; i < 4; i++) {
+                for (const char *p = k->f[i] ?: ""; *p; p++)
+                        h = (h ^ (unsigned char) *p) * 1099511628211ULL;
+                h = (h ^ 0xff) * 1099511628211ULL;
+        }
+        return h;
+}
+
+static int agg_add(AggTable *t, const AggKey *k, int64_t n) {
+        uint64_t h = agg_hash(k) % AGG_BUCKETS;
+        for (Agg *a = t->b[h]; a; a = a->next) {
+                bool same = a->num == k->num;
+                for (size_t i = 0; same && i < 4; i++)
+                        same = streq(a->f[i], k->f[i] ?: "");
+                if (same) {
+                        a->n += n;
+                        return 0;
+                }
+        }
+        Agg *a = calloc(1, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        a->num = k->num;
+        a->n = n;
+        for (size_t i = 0; i < 4; i++)
+                if (!(a->f[i] = strdup(k->f[i] ?: ""))) {
+                        for (size_t j = 0; j < i; j++)
+                                free(a->f[j]);
+                        free(a);
+                        return -ENOMEM;
+                }
+        a->next = t->b[h];
+        t->b[h] = a;
+        t->count++;
+        return 0;
+}
+
+static void agg_free(AggTable *t) {
+        for (size_t i = 0; i < AGG_BUCKETS; i++)
+                while (t->b[i]) {
+                        Agg *a = t->b[i];
+                        t->b[i] = a->next;
+                        for (size_t j = 0; j < 4; j++)
+                                free(a->f[j]);
+                        free(a);
+                }
+        free(t);
+}
+
+typedef struct Posture {
+        char machine_id[33];
+        int64_t row, at;
+        char *department, *verdict, *av_state;
+        bool has_age, stale;
+        int64_t age_tenths;
+} Posture;
+
+typedef struct Refresh {
+        AggTable *daily, *monthly;
+        Posture *postures;
+        size_t n_postures;
+        int64_t last_row, cutoff, rows;
+        bool stop;
+        /* the day of the last row: rows come in time order, mostly */
+        int64_t day_from, day_to, day, month;
+} Refresh;
+
+static void posture_done(Posture *p) {
+        free(p->department);
+        free(p->verdict);
+        free(p->av_state);
+}
+
+static char *json_strdup(json_object *o, const char *k1, const char *k2) {
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(o, k1, &v))
+                return NULL;
+        if (k2 && !json_object_object_get_ex(v, k2, &v))
+                return NULL;
+        return json_object_is_type(v, json_type_string) ? strdup(json_object_get_string(v)) : NULL;
+}
+
+/* What the overview needs of one agent.posture event. */
+static int refresh_posture(Refresh *f, const char *machine_id, int64_t row, int64_t at, const char *json) {
+        if (!is_hex(machine_id, 32) || !json)
+                return 0;
+        _cleanup_(json_object_putp) json_object *o = json_tokener_parse(json);
+        json_object *p = NULL, *av = NULL, *age = NULL;
+        if (!o || !json_object_object_get_ex(o, "posture", &p) || !json_object_is_type(p, json_type_object))
+                return 0; /* not the documented shape: nothing to summarise */
+        Posture *slot = NULL;
+        for (size_t i = 0; i < f->n_postures; i++)
+                if (streq(f->postures[i].machine_id, machine_id))
+                        slot = &f->postures[i];
+        if (!slot) {
+                Posture *n = reallocarray(f->postures, f->n_postures + 1, sizeof *n);
+                if (!n)
+                        return -ENOMEM;
+                f->postures = n;
+                slot = &f->postures[f->n_postures++];
+                *slot = (Posture){ 0 };
+                memcpy(slot->machine_id, machine_id, 33);
+        } else if (slot->row > row)
+                return 0;
+        posture_done(slot);
+        slot->row = row;
+        slot->at = at;
+        slot->department = json_strdup(o, "site", "department");
+        slot->verdict = json_strdup(p, "verdict", NULL);
+        slot->av_state = json_strdup(p, "antivirus", "state");
+        slot->has_age = false;
+        if (json_object_object_get_ex(p, "antivirus", &av) && json_object_object_get_ex(av, "pattern_age_hours", &age) &&
+            (json_object_is_type(age, json_type_double) || json_object_is_type(age, json_type_int))) {
+                double h = json_object_get_double(age);
+                if (isfinite(h) && h >= 0 && h < 1e9) {
+                        slot->has_age = true;
+                        slot->age_tenths = (int64_t) llround(h * 10);
+                }
+        }
+        /* the av.pattern_age line's ng states: too old, dated in the future, or no pattern */
+        slot->stale = slot->av_state && (streq(slot->av_state, "stale") || streq(slot->av_state, "future") ||
+                                         streq(slot->av_state, "missing"));
+        return 0;
+}
+
+/* row: row_id, received_at, kind, severity, policy_ref, department, machine_id, user_name, posture json */
+static int refresh_row(const CdbRow *r, void *userdata) {
+        Refresh *f = userdata;
+        int64_t row = cdb_row_int(r, 0), at = cdb_row_int(r, 1);
+        const char *kind = cdb_row_text(r, 2), *sev = cdb_row_text(r, 3), *ref = cdb_row_text(r, 4),
+                   *dep = cdb_row_text(r, 5), *mid = cdb_row_text(r, 6), *user = cdb_row_text(r, 7);
+        int k;
+
+        if (f->stop || at > f->cutoff) {
+                f->stop = true; /* rows after a young one wait for the next call */
+                return 0;
+        }
+        if (at < f->day_from || at >= f->day_to) {
+                struct tm tm;
+                local_tm(at, &tm);
+                struct tm s = { .tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday, .tm_isdst = -1 };
+                struct tm e = { .tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday + 1, .tm_isdst = -1 };
+                time_t ts = mktime(&s), te = mktime(&e);
+                f->day = (int64_t) (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+                f->month = f->day / 100;
+                f->day_from = ts != (time_t) -1 ? (int64_t) ts * 1000000 : at;
+                f->day_to = te != (time_t) -1 ? (int64_t) te * 1000000 : at + 1;
+                if (at < f->day_from || at >= f->day_to) /* a zone that mktime cannot place: this row only */
+                        f->day_from = f->day_to = 0;
+        }
+        AggKey dk = { f->day, { kind, sev, ref, dep } };
+        if ((k = agg_add(f->daily, &dk, 1)) < 0)
+                return k;
+        if (!isempty(ref)) {
+                AggKey hk = { f->month, { ref, "host", mid, NULL } };
+                if ((k = agg_add(f->monthly, &hk, 1)) < 0)
+                        return k;
+                if (!isempty(user)) {
+                        AggKey uk = { f->month, { ref, "user", user, NULL } };
+                        if ((k = agg_add(f->monthly, &uk, 1)) < 0)
+                                return k;
+                }
+        }
+        if (streq_ptr(kind, "agent.posture") && (k = refresh_posture(f, mid, row, at, cdb_row_text(r, 8))) < 0)
+                return k;
+        f->last_row = row;
+        f->rows++;
+        return 0;
+}
+
+static int refresh_write(Cdb *db, Refresh *f) {
+        int64_t r;
+        for (size_t i = 0; i < AGG_BUCKETS; i++)
+                for (Agg *a = f->daily->b[i]; a; a = a->next) {
+                        CdbValue p[] = { cdb_int(a->num),   cdb_text(a->f[0]), cdb_text(a->f[1]),
+                                         cdb_text(a->f[2]), cdb_text(a->f[3]), cdb_int(a->n) };
+                        r = cdb_exec(db,
+                                     "INSERT INTO console_daily (day, kind, severity, policy_ref, department, n) "
+                                     "VALUES (CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT)) "
+                                     "ON CONFLICT (day, kind, severity, policy_ref, department) "
+                                     "DO UPDATE SET n = console_daily.n + excluded.n",
+                                     p, ELEMENTSOF(p), NULL, NULL);
+                        if (r < 0)
+                                return (int) r;
+                }
+        for (size_t i = 0; i < AGG_BUCKETS; i++)
+                for (Agg *a = f->monthly->b[i]; a; a = a->next) {
+                        CdbValue p[] = { cdb_int(a->num), cdb_text(a->f[0]), cdb_text(a->f[1]), cdb_text(a->f[2]),
+                                         cdb_int(a->n) };
+                        r = cdb_exec(db,
+                                     "INSERT INTO console_monthly (month, policy_ref, dim, name, n) "
+                                     "VALUES (CAST(?1 AS BIGINT), ?2, ?3, ?4, CAST(?5 AS BIGINT)) "
+                                     "ON CONFLICT (month, policy_ref, dim, name) "
+                                     "DO UPDATE SET n = console_monthly.n + excluded.n",
+                                     p, ELEMENTSOF(p), NULL, NULL);
+                        if (r < 0)
+                                return (int) r;
+                }
+        for (size_t i = 0; i < f->n_postures; i++) {
+                Posture *o = &f->postures[i];
+                CdbValue p[] = { cdb_text(o->machine_id),
+                                 cdb_int(o->row),
+                                 cdb_int(o->at),
+                                 cdb_text(o->department),
+                                 cdb_text(o->verdict),
+                                 cdb_text(o->av_state),
+                                 o->has_age ? cdb_int(o->age_tenths) : cdb_null(),
+                                 cdb_int(o->stale) };
+                r = cdb_exec(db,
+                             "INSERT INTO console_hosts (machine_id, posture_row, posture_at, department, verdict, "
+                             "av_state, av_age_tenths, av_stale) VALUES (?1, CAST(?2 AS BIGINT), CAST(?3 AS BIGINT), "
+                             "?4, ?5, ?6, CAST(?7 AS BIGINT), CAST(?8 AS BIGINT)) "
+                             "ON CONFLICT (machine_id) DO UPDATE SET posture_row = excluded.posture_row, "
+                             "posture_at = excluded.posture_at, department = excluded.department, "
+                             "verdict = excluded.verdict, av_state = excluded.av_state, "
+                             "av_age_tenths = excluded.av_age_tenths, av_stale = excluded.av_stale "
+                             "WHERE excluded.posture_row > console_hosts.posture_row",
+                             p, ELEMENTSOF(p), NULL, NULL);
+                if (r < 0)
+                        return (int) r;
+        }
+        return 0;
+}
+
+int64_t console_fleet_refresh(Cdb *db, int64_t now_us, size_t max_rows) {
+        Refresh f = { .cutoff = cdb_backend(db) == STORE_POSTGRES ? now_us - CONSOLE_FLEET_PG_LAG_US : INT64_MAX };
+        int64_t start = 0, r;
+        int k;
+
+        if (max_rows == 0)
+                max_rows = CONSOLE_FLEET_REFRESH_ROWS;
+        f.daily = calloc(1, sizeof *f.daily);
+        f.monthly = calloc(1, sizeof *f.monthly);
+        if (!f.daily || !f.monthly) {
+                k = -ENOMEM;
+                goto out;
+        }
+        k = cdb_begin(db);
+        if (k < 0)
+                goto out;
+        /* PostgreSQL: the row lock makes a second refresher wait, then see the new high-water */
+        k = cdb_query_int(db,
+                          cdb_sql(db, "SELECT last_row FROM console_fleet_state WHERE id = 1",
+                                  "SELECT last_row FROM console_fleet_state WHERE id = 1 FOR UPDATE"),
+                          NULL, 0, &start);
+        if (k >= 0) {
+                CdbValue p[] = { cdb_int(start), cdb_int((int64_t) max_rows) };
+                f.last_row = start;
+                r = cdb_exec(db,
+                             "SELECT row_id, received_at, kind, severity, policy_ref, department, machine_id, "
+                             "user_name, CASE WHEN kind = 'agent.posture' THEN json END FROM events "
+                             "WHERE row_id > CAST(?1 AS BIGINT) ORDER BY row_id LIMIT CAST(?2 AS BIGINT)",
+                             p, ELEMENTSOF(p), refresh_row, &f);
+                k = r < 0 ? (int) r : 0;
+        }
+        if (k >= 0 && f.rows > 0)
+                k = refresh_write(db, &f);
+        if (k >= 0 && f.rows > 0) {
+                CdbValue p[] = { cdb_int(f.last_row), cdb_int(now_us) };
+                r = cdb_exec(db,
+                             "UPDATE console_fleet_state SET last_row = CAST(?1 AS BIGINT), "
+                             "updated_at = CAST(?2 AS BIGINT) WHERE id = 1",
+                             p, ELEMENTSOF(p), NULL, NULL);
+                k = r < 0 ? (int) r : 0;
+        }
+        k = cdb_end(db, k);
+out:
+        if (f.daily)
+                agg_free(f.daily);
+        if (f.monthly)
+                agg_free(f.monthly);
+        for (size_t i = 0; i < f.n_postures; i++)
+                posture_done(&f.postures[i]);
+        free(f.postures);
+        return k < 0 ? k : f.rows;
+}
+
+static int64_t mono_now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t console_fleet_maintain(Cdb **db, const StoreConfig *cfg, int64_t budget_us) {
+        int64_t total = 0, deadline = mono_now_us() + budget_us;
+        if (!*db) {
+                int r = cdb_open(cfg, db);
+                if (r < 0) {
+                        *db = NULL;
+                        return r;
+                }
+        }
+        for (;;) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t n = console_fleet_refresh(*db, (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000, 0);
+                if (n < 0) {
+                        *db = cdb_free(*db);
+                        return n;
+                }
+                total += n;
+                if (n < CONSOLE_FLEET_REFRESH_ROWS || mono_now_us() >= deadline)
+                        return total;
+        }
+}
+
+int console_fleet_behind(Cdb *db, int64_t *ret) {
+        int64_t max = 0, last = 0;
+        int r = cdb_query_int(db, "SELECT COALESCE(MAX(row_id), 0) FROM events", NULL, 0, &max);
+        if (r >= 0)
+                r = cdb_query_int(db, "SELECT last_row FROM console_fleet_state WHERE id = 1", NULL, 0, &last);
+        if (r < 0)
+                return r;
+        *ret = max > last ? max - last : 0;
+        return 0;
+}
+
+/* ---- GET /overview ---- */
+
+typedef struct Windows {
+        int64_t today, d7, d30;
+        json_object *w[3];
+        json_object *per_day; /* YYYYMMDD -> blocked */
+} Windows;
+
+static json_object *window_new(void) {
+        json_object *w = json_object_new_object();
+        if (!w)
+                return NULL;
+        json_object_object_add(w, "by_kind", json_object_new_object());
+        json_object_object_add(w, "by_severity", json_object_new_object());
+        json_object_object_add(w, "by_clause", json_object_new_object());
+        add_int(w, "total", 0);
+        return w;
+}
+
+static void window_add(json_object *w, const char *kind, const char *sev, const char *ref, int64_t n) {
+        json_object *o = NULL;
+        if (json_object_object_get_ex(w, "by_kind", &o))
+                bump(o, kind, n);
+        if (json_object_object_get_ex(w, "by_severity", &o))
+                bump(o, sev, n);
+        if (!isempty(ref) && json_object_object_get_ex(w, "by_clause", &o))
+                bump(o, ref, n);
+        bump(w, "total", n);
+}
+
+/* day, kind, severity, policy_ref, n */
+static int overview_row(const CdbRow *r, void *userdata) {
+        Windows *w = userdata;
+        int64_t day = cdb_row_int(r, 0), n = cdb_row_int(r, 4);
+        const char *kind = cdb_row_text(r, 1) ?: "", *sev = cdb_row_text(r, 2) ?: "", *ref = cdb_row_text(r, 3);
+        if (day == w->today)
+                window_add(w->w[0], kind, sev, ref, n);
+        if (day >= w->d7)
+                window_add(w->w[1], kind, sev, ref, n);
+        window_add(w->w[2], kind, sev, ref, n);
+        if (streq(kind, "usb.blocked")) {
+                char key[16];
+                snprintf(key, sizeof key, "%" PRId64, day);
+                bump(w->per_day, key, n);
+        }
+        return 0;
+}
+
+static int findings_open_row(const CdbRow *r, void *userdata) {
+        json_object *a = userdata, *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "kind", fleet_json_text(cdb_row_text(r, 0)));
+        json_object_object_add(o, "severity", fleet_json_text(cdb_row_text(r, 1)));
+        add_int(o, "count", cdb_row_int(r, 2));
+        add_int(o, "hosts", cdb_row_int(r, 3));
+        json_object_array_add(a, o);
+        return 0;
+}
+
+static json_object *age_days(const CdbRow *r, size_t col) {
+        if (cdb_row_is_null(r, col))
+                return NULL;
+        /* tenths of hours -> days, one decimal */
+        return json_object_new_double(round((double) cdb_row_int(r, col) / 24.0) / 10.0);
+}
+
+static int stale_row(const CdbRow *r, void *userdata) {
+        json_object *a = userdata, *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "machine_id", fleet_json_text(cdb_row_text(r, 0)));
+        json_object_object_add(o, "host_name", fleet_json_text(cdb_row_text(r, 1)));
+        json_object_object_add(o, "pattern_age_days", age_days(r, 2));
+        json_object_array_add(a, o);
+        return 0;
+}
+
+static int host_totals_row(const CdbRow *r, void *userdata) {
+        json_object *o = userdata;
+        add_int(o, "total", cdb_row_int(r, 0));
+        add_int(o, "silent", cdb_row_int(r, 1));
+        add_int(o, "stopped", cdb_row_int(r, 2));
+        return 0;
+}
+
+static int fleet_overview(const ConsoleRequest *rq, ConsoleReply *rp) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        Windows w = { .today = fleet_day_of(rq->now_us),
+                      .d7 = fleet_day_minus(rq->now_us, 6),
+                      .d30 = fleet_day_minus(rq->now_us, 29) };
+        int64_t behind = 0, r;
+        int k;
+
+        if (!o)
+                return -ENOMEM;
+        /* a little behind: catch up first, so that what just arrived shows */
+        k = console_fleet_behind(rq->db, &behind);
+        if (k >= 0 && behind > 0 && behind <= CONSOLE_FLEET_OVERVIEW_CATCHUP) {
+                r = console_fleet_refresh(rq->db, rq->now_us, CONSOLE_FLEET_OVERVIEW_CATCHUP);
+                if (r >= 0)
+                        k = console_fleet_behind(rq->db, &behind);
+        }
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+
+        json_object *windows = json_object_new_object();
+        json_object_object_add(o, "now", console_json_time(rq->now_us));
+        json_object_object_add(o, "zone", fleet_json_text(rq->zone));
+        json_object_object_add(o, "windows", windows);
+        for (size_t i = 0; i < 3; i++)
+                w.w[i] = window_new();
+        w.per_day = json_object_new_object();
+        if (!windows || !w.w[0] || !w.w[1] || !w.w[2] || !w.per_day) {
+                for (size_t i = 0; i < 3; i++)
+                        json_object_put(w.w[i]);
+                json_object_put(w.per_day);
+                return -ENOMEM;
+        }
+        json_object_object_add(windows, "today", w.w[0]);
+        json_object_object_add(windows, "7d", w.w[1]);
+        json_object_object_add(windows, "30d", w.w[2]);
+        _cleanup_(json_object_putp) json_object *per_day = w.per_day;
+
+        CdbValue p[] = { cdb_int(w.d30) };
+        r = cdb_exec(rq->db,
+                     "SELECT day, kind, severity, policy_ref, SUM(n) FROM console_daily "
+                     "WHERE day >= CAST(?1 AS BIGINT) GROUP BY day, kind, severity, policy_ref",
+                     p, 1, overview_row, &w);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+
+        json_object *fo = json_object_new_array();
+        json_object_object_add(o, "findings_open", fo);
+        r = cdb_exec(rq->db,
+                     "SELECT kind, severity, COUNT(*), COUNT(DISTINCT machine_id) FROM findings "
+                     "WHERE closed_at IS NULL GROUP BY kind, severity ORDER BY kind, severity",
+                     NULL, 0, findings_open_row, fo);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+
+        json_object *stale = json_object_new_object(), *stale_hosts = json_object_new_array();
+        int64_t n_stale = 0;
+        json_object_object_add(o, "stale_av", stale);
+        json_object_object_add(stale, "hosts", stale_hosts);
+        k = cdb_query_int(rq->db, "SELECT COUNT(*) FROM console_hosts WHERE av_stale = 1", NULL, 0, &n_stale);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        add_int(stale, "count", n_stale);
+        r = cdb_exec(rq->db,
+                     "SELECT c.machine_id, h.host_name, c.av_age_tenths FROM console_hosts c "
+                     "LEFT JOIN hosts h ON h.machine_id = c.machine_id WHERE c.av_stale = 1 "
+                     "ORDER BY COALESCE(c.av_age_tenths, -1) DESC, c.machine_id LIMIT 20",
+                     NULL, 0, stale_row, stale_hosts);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+
+        json_object *bpd = json_object_new_array();
+        json_object_object_add(o, "blocked_per_day", bpd);
+        for (int i = 29; i >= 0; i--) {
+                int64_t day = fleet_day_minus(rq->now_us, i);
+                char key[16], iso[16];
+                json_object *c = NULL, *e = json_object_new_object();
+                if (!e)
+                        return -ENOMEM;
+                snprintf(key, sizeof key, "%" PRId64, day);
+                snprintf(iso, sizeof iso, "%04d-%02d-%02d", (int) (day / 10000), (int) (day / 100 % 100),
+                         (int) (day % 100));
+                json_object_object_add(e, "day", json_object_new_string(iso));
+                add_int(e, "count", json_object_object_get_ex(per_day, key, &c) ? json_object_get_int64(c) : 0);
+                json_object_array_add(bpd, e);
+        }
+
+        json_object *hosts = json_object_new_object();
+        json_object_object_add(o, "hosts", hosts);
+        r = cdb_exec(rq->db, "SELECT COUNT(*), COALESCE(SUM(silent), 0), COALESCE(SUM(stopped), 0) FROM hosts", NULL, 0,
+                     host_totals_row, hosts);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        /* what the counts do not hold yet (the timer catches up) */
+        add_int(o, "rollup_behind", behind);
+        return console_reply_json(rp, 200, TAKE_PTR(o));
+}
+
+/* ---- GET /hosts ---- */
+
+typedef struct HostRows {
+        json_object *rows, *hashes;
+        char last[33];
+        int64_t n;
+} HostRows;
+
+/* machine_id, host_name, agent_version, policy_hash, last_seen, silent,
+ * stopped, fail_closed, department, verdict, av_state, av_age_tenths,
+ * posture_at, first_seen, last_event_time, max_seq, events, spool_depth */
+static json_object *host_json(const CdbRow *r, json_object *hashes) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "machine_id", fleet_json_text(cdb_row_text(r, 0)));
+        json_object_object_add(o, "host_name", fleet_json_text(cdb_row_text(r, 1)));
+        json_object_object_add(o, "agent_version", fleet_json_text(cdb_row_text(r, 2)));
+        json_object_object_add(o, "policy_hash", fleet_json_text(cdb_row_text(r, 3)));
+        int cur = fleet_policy_is_current(hashes, cdb_row_text(r, 3));
+        json_object_object_add(o, "policy_current", cur < 0 ? NULL : json_object_new_boolean(cur));
+        json_object_object_add(o, "last_seen", console_json_time(cdb_row_int(r, 4)));
+        json_object_object_add(o, "silent", json_object_new_boolean(cdb_row_int(r, 5) != 0));
+        json_object_object_add(o, "stopped", json_object_new_boolean(cdb_row_int(r, 6) != 0));
+        json_object_object_add(o, "fail_closed", json_object_new_boolean(cdb_row_int(r, 7) != 0));
+        json_object_object_add(o, "department", fleet_json_text(cdb_row_text(r, 8)));
+        json_object_object_add(o, "posture_verdict", fleet_json_text(cdb_row_text(r, 9)));
+        json_object_object_add(o, "av_state", fleet_json_text(cdb_row_text(r, 10)));
+        json_object_object_add(o, "pattern_age_days", age_days(r, 11));
+        json_object_object_add(o, "posture_at", console_json_time(cdb_row_int(r, 12)));
+        if (cdb_row_columns(r) > 13) {
+                json_object_object_add(o, "first_seen", console_json_time(cdb_row_int(r, 13)));
+                json_object_object_add(o, "last_event_time", console_json_time(cdb_row_int(r, 14)));
+                add_int(o, "max_seq", cdb_row_int(r, 15));
+                add_int(o, "events", cdb_row_int(r, 16));
+                add_int(o, "spool_depth", cdb_row_int(r, 17));
+        }
+        return o;
+}
+
+#define HOST_COLUMNS \
+        "h.machine_id, h.host_name, h.agent_version, h.policy_hash, h.last_seen, h.silent, h.stopped, " \
+        "h.fail_closed, c.department, c.verdict, c.av_state, c.av_age_tenths, c.posture_at"
+
+static int hosts_row(const CdbRow *r, void *userdata) {
+        HostRows *h = userdata;
+        json_object *o = host_json(r, h->hashes);
+        if (!o)
+                return -ENOMEM;
+        json_object_array_add(h->rows, o);
+        snprintf(h->last, sizeof h->last, "%s", cdb_row_text(r, 0) ?: "");
+        h->n++;
+        return 0;
+}
+
+/* s with LIKE's wildcards escaped by '\', then '%'. */
+static char *like_prefix(const char *s) {
+        char *o = malloc(2 * strlen(s) + 2), *p = o;
+        if (!o)
+                return NULL;
+        for (; *s; s++) {
+                if (*s == '%' || *s == '_' || *s == '\\')
+                        *p++ = '\\';
+                *p++ = *s;
+        }
+        *p++ = '%';
+        *p = 0;
+        return o;
+}
+
+static int fleet_hosts(const ConsoleRequest *rq, ConsoleReply *rp) {
+        char qbuf[256], depbuf[256], after[64], flag[8];
+        bool invalid = false;
+        const char *q = console_arg(rq, "q", qbuf, sizeof qbuf, &invalid);
+        const char *dep = console_arg(rq, "department", depbuf, sizeof depbuf, &invalid);
+        const char *aft = console_arg(rq, "after", after, sizeof after, &invalid);
+        const char *stale = console_arg(rq, "stale_av", flag, sizeof flag, &invalid);
+        bool want_stale = stale && streq(stale, "1");
+        const char *silent = console_arg(rq, "silent", flag, sizeof flag, &invalid);
+        bool want_silent = silent && streq(silent, "1");
+        int64_t limit;
+        int k;
+
+        if (invalid)
+                return reply_bad(rp, "arguments", "an argument is too long or not valid text");
+        if (arg_limit(rq, &limit) < 0)
+                return reply_bad(rp, "limit", "a number from 1 to 500");
+        if (aft && !is_hex(aft, 32))
+                return reply_bad(rp, "after", "not a cursor of this list");
+
+        _cleanup_free_ char *like = q ? like_prefix(q) : NULL;
+        if (q && !like)
+                return -ENOMEM;
+        char sql[1024];
+        CdbValue p[4];
+        size_t n = 0;
+        int len = snprintf(sql, sizeof sql,
+                           "SELECT " HOST_COLUMNS " FROM hosts h LEFT JOIN console_hosts c ON c.machine_id = h.machine_id "
+                           "WHERE 1 = 1");
+        if (aft) {
+                p[n++] = cdb_text(aft);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND h.machine_id > ?%zu", n);
+        }
+        if (like) {
+                p[n++] = cdb_text(like);
+                len += snprintf(sql + len, sizeof sql - (size_t) len,
+                                " AND (h.machine_id LIKE ?%zu ESCAPE '\\' OR h.host_name LIKE ?%zu ESCAPE '\\')", n, n);
+        }
+        if (dep) {
+                p[n++] = cdb_text(dep);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND c.department = ?%zu", n);
+        }
+        if (want_stale)
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND c.av_stale = 1");
+        if (want_silent)
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND h.silent = 1");
+        p[n++] = cdb_int(limit + 1);
+        len += snprintf(sql + len, sizeof sql - (size_t) len, " ORDER BY h.machine_id LIMIT CAST(?%zu AS BIGINT)", n);
+        if (len <= 0 || (size_t) len >= sizeof sql)
+                return -ENOBUFS;
+
+        _cleanup_(json_object_putp) json_object *hashes = NULL;
+        k = fleet_policy_hashes(rq->db, &hashes);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        HostRows h = { .rows = json_object_new_array(), .hashes = hashes };
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        if (!h.rows || !o) {
+                json_object_put(h.rows);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "rows", h.rows);
+        int64_t r = cdb_exec(rq->db, sql, p, n, hosts_row, &h);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        json_object *next = NULL;
+        if (h.n > limit) {
+                /* the extra row only tells that there is a next page */
+                json_object_array_del_idx(h.rows, (size_t) limit, 1);
+                json_object *last = json_object_array_get_idx(h.rows, (size_t) limit - 1), *mid = NULL;
+                if (json_object_object_get_ex(last, "machine_id", &mid))
+                        next = json_object_new_string(json_object_get_string(mid));
+        }
+        json_object_object_add(o, "next", next);
+        return console_reply_json(rp, 200, TAKE_PTR(o));
+}
+
+/* ---- GET /hosts/{machine_id} ---- */
+
+static int one_host_row(const CdbRow *r, void *userdata) {
+        HostRows *h = userdata;
+        json_object *o = host_json(r, h->hashes);
+        if (!o)
+                return -ENOMEM;
+        h->rows = o;
+        h->n++;
+        return 0;
+}
+
+static int gap_row(const CdbRow *r, void *userdata) {
+        json_object *a = userdata, *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        add_int(o, "first_seq", cdb_row_int(r, 0));
+        add_int(o, "last_seq", cdb_row_int(r, 1));
+        json_object_object_add(o, "seen_at", console_json_time(cdb_row_int(r, 2)));
+        json_object_object_add(o, "explained", json_object_new_boolean(cdb_row_int(r, 3) != 0));
+        json_object_array_add(a, o);
+        return 0;
+}
+
+static int finding_row(const CdbRow *r, void *userdata) {
+        json_object *a = userdata, *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        add_int(o, "id", cdb_row_int(r, 0));
+        json_object_object_add(o, "kind", fleet_json_text(cdb_row_text(r, 1)));
+        json_object_object_add(o, "severity", fleet_json_text(cdb_row_text(r, 2)));
+        json_object_object_add(o, "state", fleet_json_text(cdb_row_text(r, 3)));
+        json_object_object_add(o, "first_at", console_json_time(cdb_row_int(r, 4)));
+        json_object_object_add(o, "last_at", console_json_time(cdb_row_int(r, 5)));
+        json_object_object_add(o, "closed_at", cdb_row_is_null(r, 6) ? NULL : console_json_time(cdb_row_int(r, 6)));
+        add_int(o, "count", cdb_row_int(r, 7));
+        json_object_object_add(o, "message", fleet_json_text(cdb_row_text(r, 8)));
+        json_object_array_add(a, o);
+        return 0;
+}
+
+static json_object *device_of(const CdbRow *r, size_t col) {
+        if (cdb_row_is_null(r, col))
+                return NULL;
+        json_object *d = json_object_new_object();
+        if (!d)
+                return NULL;
+        json_object_object_add(d, "vendor", fleet_json_text(cdb_row_text(r, col)));
+        json_object_object_add(d, "product", fleet_json_text(cdb_row_text(r, col + 1)));
+        json_object_object_add(d, "serial", fleet_json_text(cdb_row_text(r, col + 2)));
+        return d;
+}
+
+/* id, seq, time, received_at, kind, severity, policy_ref, user_name, vendor, product, serial, row_id */
+static int timeline_row(const CdbRow *r, void *userdata) {
+        json_object *a = userdata, *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "id", fleet_json_text(cdb_row_text(r, 0)));
+        add_int(o, "seq", cdb_row_int(r, 1));
+        json_object_object_add(o, "time", console_json_time(cdb_row_int(r, 2)));
+        json_object_object_add(o, "received_at", console_json_time(cdb_row_int(r, 3)));
+        json_object_object_add(o, "kind", fleet_json_text(cdb_row_text(r, 4)));
+        json_object_object_add(o, "severity", fleet_json_text(cdb_row_text(r, 5)));
+        json_object_object_add(o, "policy_ref", fleet_json_text(cdb_row_text(r, 6)));
+        json_object_object_add(o, "user", fleet_json_text(cdb_row_text(r, 7)));
+        json_object_object_add(o, "device", device_of(r, 8));
+        json_object_array_add(a, o);
+        return 0;
+}
+
+static int fleet_host(const ConsoleRequest *rq, ConsoleReply *rp) {
+        char mid[64];
+        if (!console_path_segment(rq, 1, mid, sizeof mid) || !is_hex(mid, 32))
+                return console_reply_error(rp, 404, "not_found", "no such host");
+
+        _cleanup_(json_object_putp) json_object *hashes = NULL;
+        int k = fleet_policy_hashes(rq->db, &hashes);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        HostRows h = { .hashes = hashes };
+        CdbValue p[] = { cdb_text(mid) };
+        int64_t r = cdb_exec(rq->db,
+                             "SELECT " HOST_COLUMNS ", h.first_seen, h.last_event_time, h.max_seq, h.events, "
+                             "h.spool_depth FROM hosts h LEFT JOIN console_hosts c ON c.machine_id = h.machine_id "
+                             "WHERE h.machine_id = ?1",
+                             p, 1, one_host_row, &h);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        if (!h.rows)
+                return console_reply_error(rp, 404, "not_found", "no such host");
+
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        if (!o) {
+                json_object_put(h.rows);
+                return -ENOMEM;
+        }
+        json_object *cur = NULL;
+        json_object_object_get_ex(h.rows, "policy_current", &cur);
+        json_object_object_add(o, "policy_current", json_object_get(cur));
+        json_object_object_add(o, "host", h.rows);
+
+        /* the posture: the last agent.posture event itself, whatever the rollup holds */
+        _cleanup_free_ char *pj = NULL;
+        r = cdb_exec(rq->db,
+                     "SELECT json FROM events WHERE machine_id = ?1 AND kind = 'agent.posture' "
+                     "ORDER BY seq DESC LIMIT 1",
+                     p, 1, first_text, &pj);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        json_object *posture = NULL;
+        if (pj) {
+                _cleanup_(json_object_putp) json_object *ev = json_tokener_parse(pj);
+                json_object *po = NULL, *t = NULL;
+                if (json_object_object_get_ex(ev, "posture", &po) && json_object_is_type(po, json_type_object)) {
+                        posture = json_object_get(po);
+                        if (json_object_object_get_ex(ev, "time", &t))
+                                json_object_object_add(posture, "time", json_object_get(t));
+                }
+        }
+        json_object_object_add(o, "posture", posture);
+
+        json_object *gaps = json_object_new_array(), *findings = json_object_new_array(),
+                    *timeline = json_object_new_array();
+        json_object_object_add(o, "gaps", gaps);
+        json_object_object_add(o, "findings", findings);
+        json_object_object_add(o, "timeline", timeline);
+        if (!gaps || !findings || !timeline)
+                return -ENOMEM;
+        r = cdb_exec(rq->db,
+                     "SELECT first_seq, last_seq, seen_at, explained FROM gaps WHERE machine_id = ?1 "
+                     "ORDER BY first_seq DESC LIMIT 100",
+                     p, 1, gap_row, gaps);
+        if (r >= 0)
+                r = cdb_exec(rq->db,
+                             "SELECT id, kind, severity, state, first_at, last_at, closed_at, count, message "
+                             "FROM findings WHERE machine_id = ?1 ORDER BY id DESC LIMIT 100",
+                             p, 1, finding_row, findings);
+        if (r >= 0)
+                r = cdb_exec(rq->db,
+                             "SELECT id, seq, time, received_at, kind, severity, policy_ref, user_name, "
+                             "device_vendor, device_product, device_serial FROM events WHERE machine_id = ?1 "
+                             "ORDER BY seq DESC LIMIT 100",
+                             p, 1, timeline_row, timeline);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        return console_reply_json(rp, 200, TAKE_PTR(o));
+}
+
+/* ---- GET /devices ---- */
+
+typedef struct DeviceRows {
+        json_object *rows;
+        int64_t n;
+} DeviceRows;
+
+/* vendor, product, serial, count, hosts, users, first, last, row_id of the last */
+static int device_row(const CdbRow *r, void *userdata) {
+        DeviceRows *d = userdata;
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "vendor", fleet_json_text(cdb_row_text(r, 0)));
+        json_object_object_add(o, "product", fleet_json_text(cdb_row_text(r, 1)));
+        const char *serial = cdb_row_text(r, 2);
+        json_object_object_add(o, "serial", isempty(serial) ? NULL : json_object_new_string(serial));
+        add_int(o, "count", cdb_row_int(r, 3));
+        add_int(o, "hosts", cdb_row_int(r, 4));
+        add_int(o, "users", cdb_row_int(r, 5));
+        json_object_object_add(o, "first", console_json_time(cdb_row_int(r, 6)));
+        json_object_object_add(o, "last", console_json_time(cdb_row_int(r, 7)));
+        add_int(o, "_row", cdb_row_int(r, 8));
+        json_object_array_add(d->rows, o);
+        d->n++;
+        return 0;
+}
+
+/* The device strings of the group's last event (they are attacker-controlled:
+ * the page shows them as text, never as HTML). */
+static int device_names(Cdb *db, json_object *o) {
+        json_object *row = NULL;
+        json_object_object_get_ex(o, "_row", &row);
+        CdbValue p[] = { cdb_int(json_object_get_int64(row)) };
+        _cleanup_free_ char *text = NULL;
+        int64_t r = cdb_exec(db, "SELECT json FROM events WHERE row_id = CAST(?1 AS BIGINT)", p, 1, first_text, &text);
+        json_object_object_del(o, "_row");
+        if (r < 0)
+                return (int) r;
+        _cleanup_(json_object_putp) json_object *ev = text ? json_tokener_parse(text) : NULL;
+        json_object *dev = NULL, *v = NULL;
+        json_object_object_get_ex(ev, "device", &dev);
+        static const char *const keys[][2] = {
+                { "product", "product_name" },
+                { "manufacturer", "manufacturer" },
+                { "category", "category" },
+                { "serial_hex", "serial_hex" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                v = NULL;
+                json_object_object_get_ex(dev, keys[i][0], &v);
+                json_object_object_add(o, keys[i][1],
+                                       json_object_is_type(v, json_type_string) ? json_object_get(v) : NULL);
+        }
+        return 0;
+}
+
+static int device_approved(Cdb *db, json_object *o, const char *today) {
+        json_object *v = NULL, *p = NULL, *s = NULL;
+        json_object_object_get_ex(o, "vendor", &v);
+        json_object_object_get_ex(o, "product", &p);
+        json_object_object_get_ex(o, "serial", &s);
+        CdbValue q[] = { cdb_text(json_object_get_string(v)), cdb_text(json_object_get_string(p)),
+                         cdb_text(s ? json_object_get_string(s) : ""), cdb_text(today) };
+        int64_t n = 0;
+        int r = cdb_query_int(db,
+                              "SELECT COUNT(*) FROM approvals WHERE vendor = ?1 AND product = ?2 "
+                              "AND (any_serial = 1 OR serial = ?3) "
+                              "AND (expires IS NULL OR substr(expires, 1, 10) >= ?4)",
+                              q, ELEMENTSOF(q), &n);
+        if (r < 0)
+                return r;
+        json_object_object_add(o, "approved", json_object_new_boolean(n > 0));
+        return 0;
+}
+
+static void today_iso(int64_t now_us, char buf[static 16]) {
+        int64_t d = fleet_day_of(now_us);
+        snprintf(buf, 16, "%04d-%02d-%02d", (int) (d / 10000), (int) (d / 100 % 100), (int) (d % 100));
+}
+
+/* "0781", "0781:5581" or "0781:5581:SERIAL" */
+static int parse_device_q(char *q, const char **vendor, const char **product, const char **serial) {
+        char *c1 = strchr(q, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c1)
+                *c1 = 0;
+        if (c2)
+                *c2 = 0;
+        for (char *p = q; *p; p++)
+                *p = (char) (*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
+        if (!is_hex(q, 4))
+                return -EINVAL;
+        *vendor = q;
+        if (c1) {
+                for (char *p = c1 + 1; *p; p++)
+                        *p = (char) (*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
+                if (!is_hex(c1 + 1, 4))
+                        return -EINVAL;
+                *product = c1 + 1;
+        }
+        if (c2) {
+                if (!*(c2 + 1))
+                        return -EINVAL;
+                *serial = c2 + 1;
+        }
+        return 0;
+}
+
+static int fleet_devices(const ConsoleRequest *rq, ConsoleReply *rp) {
+        char fbuf[64], tbuf[64], qbuf[600], abuf[32];
+        bool invalid = false;
+        const char *from = console_arg(rq, "from", fbuf, sizeof fbuf, &invalid);
+        const char *to = console_arg(rq, "to", tbuf, sizeof tbuf, &invalid);
+        char *q = (char *) console_arg(rq, "q", qbuf, sizeof qbuf, &invalid);
+        const char *aft = console_arg(rq, "after", abuf, sizeof abuf, &invalid);
+        const char *vendor = NULL, *product = NULL, *serial = NULL;
+        int64_t t_from = rq->now_us - 30LL * 86400 * 1000000, t_to = rq->now_us + 1, limit, offset = 0;
+
+        if (invalid)
+                return reply_bad(rp, "arguments", "an argument is too long or not valid text");
+        if (from && console_parse_time(from, rq->zone, &t_from) < 0)
+                return reply_bad(rp, "from", "a time (2026-12-04T05:06:07Z) or a date (2026-12-04)");
+        if (to && console_parse_time(to, rq->zone, &t_to) < 0)
+                return reply_bad(rp, "to", "a time (2026-12-04T05:06:07Z) or a date (2026-12-04)");
+        if (q && *q && parse_device_q(q, &vendor, &product, &serial) < 0)
+                return reply_bad(rp, "q", "vendor[:product[:serial]], in hex: 0781:5581");
+        if (arg_limit(rq, &limit) < 0)
+                return reply_bad(rp, "limit", "a number from 1 to 500");
+        if (aft && (store_cursor_parse(aft, &offset) < 0 || offset > 1000000))
+                return reply_bad(rp, "after", "not a cursor of this list");
+
+        char sql[1024];
+        CdbValue p[8];
+        size_t n = 0;
+        p[n++] = cdb_int(t_from);
+        p[n++] = cdb_int(t_to);
+        int len = snprintf(sql, sizeof sql,
+                           "SELECT device_vendor, device_product, COALESCE(device_serial, ''), COUNT(*), "
+                           "COUNT(DISTINCT machine_id), COUNT(DISTINCT user_name), MIN(received_at), "
+                           "MAX(received_at), MAX(row_id) FROM events WHERE kind = 'usb.blocked' "
+                           "AND received_at >= CAST(?1 AS BIGINT) AND received_at < CAST(?2 AS BIGINT) "
+                           "AND device_vendor IS NOT NULL AND device_product IS NOT NULL");
+        if (vendor) {
+                p[n++] = cdb_text(vendor);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND device_vendor = ?%zu", n);
+        }
+        if (product) {
+                p[n++] = cdb_text(product);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND device_product = ?%zu", n);
+        }
+        if (serial) {
+                p[n++] = cdb_text(serial);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND device_serial = ?%zu", n);
+        }
+        p[n++] = cdb_int(limit + 1);
+        p[n++] = cdb_int(offset);
+        len += snprintf(sql + len, sizeof sql - (size_t) len,
+                        " GROUP BY device_vendor, device_product, COALESCE(device_serial, '') "
+                        "ORDER BY COUNT(*) DESC, device_vendor, device_product, COALESCE(device_serial, '') "
+                        "LIMIT CAST(?%zu AS BIGINT) OFFSET CAST(?%zu AS BIGINT)",
+                        n - 1, n);
+        if (len <= 0 || (size_t) len >= sizeof sql)
+                return -ENOBUFS;
+
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        DeviceRows d = { .rows = json_object_new_array() };
+        if (!o || !d.rows) {
+                json_object_put(d.rows);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "rows", d.rows);
+        int64_t r = cdb_exec(rq->db, sql, p, n, device_row, &d);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        json_object *next = NULL;
+        if (d.n > limit) {
+                json_object_array_del_idx(d.rows, (size_t) limit, 1);
+                char c[24];
+                snprintf(c, sizeof c, "%" PRId64, offset + limit);
+                next = json_object_new_string(c);
+        }
+        json_object_object_add(o, "next", next);
+        char today[16];
+        today_iso(rq->now_us, today);
+        for (size_t i = 0; i < json_object_array_length(d.rows); i++) {
+                json_object *row = json_object_array_get_idx(d.rows, i);
+                int k = device_names(rq->db, row);
+                if (k >= 0)
+                        k = device_approved(rq->db, row, today);
+                if (k < 0)
+                        return fleet_reply_db_error(rp, k);
+        }
+        return console_reply_json(rp, 200, TAKE_PTR(o));
+}
+
+/* ---- POST /approvals ---- */
+
+typedef struct ApprovalIn {
+        char vendor[5], product[5];
+        const char *serial; /* as the event shows it (escaped) */
+        bool any_serial;
+        const char *label, *approved_by, *approved_on, *expires, *ticket, *access;
+} ApprovalIn;
+
+/* A member that is a string, absent, or null; anything else is an error. */
+static int get_opt_string(json_object *o, const char *key, const char **ret) {
+        json_object *v = NULL;
+        *ret = NULL;
+        if (!json_object_object_get_ex(o, key, &v) || !v)
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return -EINVAL;
+        *ret = json_object_get_string(v);
+        return 0;
+}
+
+static int approval_parse(json_object *body, ApprovalIn *in, const char **bad_field, const char **why) {
+        static const char *const known[] = { "vendor",      "product",     "serial",  "any_serial", "label",
+                                             "approved_by", "approved_on", "expires", "ticket",     "access" };
+        json_object_object_foreach(body, key, val) {
+                (void) val;
+                bool ok = false;
+                for (size_t i = 0; i < ELEMENTSOF(known); i++)
+                        ok = ok || streq(key, known[i]);
+                if (!ok) {
+                        *bad_field = "body";
+                        *why = "an unknown member";
+                        return -EINVAL;
+                }
+        }
+        const char *s[ELEMENTSOF(known)] = { 0 };
+        for (size_t i = 0; i < ELEMENTSOF(known); i++) {
+                if (i == 3)
+                        continue;
+                if (get_opt_string(body, known[i], &s[i]) < 0) {
+                        *bad_field = known[i];
+                        *why = "must be a string or null";
+                        return -EINVAL;
+                }
+        }
+        for (size_t i = 0; i < 2; i++) {
+                char *dst = i == 0 ? in->vendor : in->product;
+                if (!s[i] || strlen(s[i]) != 4 || strspn(s[i], "0123456789abcdefABCDEF") != 4) {
+                        *bad_field = known[i];
+                        *why = "must be 4 hex digits, e.g. \"0781\"";
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < 5; j++)
+                        dst[j] = (char) (s[i][j] >= 'A' && s[i][j] <= 'F' ? s[i][j] + 32 : s[i][j]);
+        }
+        json_object *any = NULL;
+        if (json_object_object_get_ex(body, "any_serial", &any) && any) {
+                if (!json_object_is_type(any, json_type_boolean)) {
+                        *bad_field = "any_serial";
+                        *why = "must be true or false";
+                        return -EINVAL;
+                }
+                in->any_serial = json_object_get_boolean(any);
+        }
+        in->serial = s[2];
+        in->label = s[4];
+        in->approved_by = s[5];
+        in->approved_on = s[6];
+        in->expires = s[7];
+        in->ticket = s[8];
+        in->access = s[9] ?: "read-write";
+        return 0;
+}
+
+static int approval_validate(const ApprovalIn *in, const char **field, const char **why, char **serial_bytes,
+                             size_t *serial_len) {
+        int y, m, d;
+        usec_t exp = 0;
+
+        if (!in->any_serial && isempty(in->serial)) {
+                *field = "serial";
+                *why = "give the device's serial, or any_serial = true to allow every device of this model";
+                return -EINVAL;
+        }
+        if (in->serial && *in->serial) {
+                /* the escaped form of an event: clean one-line text, whose escapes give the exact bytes */
+                if (strlen(in->serial) > 4 * 512 || !text_is_clean(in->serial, strlen(in->serial)) ||
+                    allow_serial_unescape(in->serial, 512, serial_bytes, serial_len) < 0) {
+                        *field = "serial";
+                        *why = "not a serial as events show it (docs/events.md 3.1): at most 512 bytes, no NUL";
+                        return -EINVAL;
+                }
+        }
+        if (in->label && !is_clean_line(in->label, 256)) {
+                *field = "label";
+                *why = "one line of text, at most 256 bytes, without control, bidi or invisible characters";
+                return -EINVAL;
+        }
+        if (!is_clean_line(in->approved_by, 128)) {
+                *field = "approved_by";
+                *why = "required: one line of text, at most 128 bytes, without control, bidi or invisible characters";
+                return -EINVAL;
+        }
+        if (!in->approved_on || parse_date(in->approved_on, &y, &m, &d) < 0) {
+                *field = "approved_on";
+                *why = "required: a date written YYYY-MM-DD that exists";
+                return -EINVAL;
+        }
+        if (in->expires && (strlen(in->expires) > 64 || parse_expiry(in->expires, &exp) < 0)) {
+                *field = "expires";
+                *why = "a date YYYY-MM-DD or an RFC 3339 date-time with its offset";
+                return -EINVAL;
+        }
+        if (in->expires && exp <= date_start_local(y, m, d)) {
+                *field = "expires";
+                *why = "is before approved_on";
+                return -EINVAL;
+        }
+        if (in->ticket && !is_clean_line(in->ticket, 128)) {
+                *field = "ticket";
+                *why = "one line of text, at most 128 bytes, without control, bidi or invisible characters";
+                return -EINVAL;
+        }
+        if (streq(in->access, "read-only")) {
+                /* mamorid's allow entries have no read-only mode yet: an entry that
+                 * the agent would read as read-write must not be issued as read-only */
+                *field = "access";
+                *why = "read-only entries are not supported by mamorid yet: approve read-write or not at all";
+                return -EINVAL;
+        }
+        if (!streq(in->access, "read-write")) {
+                *field = "access";
+                *why = "\"read-write\" or \"read-only\"";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The daemon's own parser is the judge, as for mamorictl allow. */
+static int approval_roundtrip(const char *text, const AllowDraft *d) {
+        _cleanup_(policy_unrefp) Policy *p = NULL;
+        ConfigErrors errs = { 0 };
+        int r = config_load_strings("", text, &p, &errs);
+        config_errors_done(&errs);
+        if (r < 0)
+                return -EBADMSG;
+        const AllowEntry *a = p->usb.n_entries == 1 ? &p->usb.entries[0] : NULL;
+        if (!a || a->vendor != d->vendor || a->product != d->product || a->any_serial != d->any_serial ||
+            (!d->any_serial && (a->serial_len != d->serial_len || memcmp(a->serial, d->serial, d->serial_len) != 0)) ||
+            !streq_ptr(a->label, d->label) || !streq_ptr(a->approved_by, d->approved_by) ||
+            !streq_ptr(a->ticket, d->ticket))
+                return -EBADMSG;
+        return 0;
+}
+
+static int approval_json_row(const CdbRow *r, void *userdata) {
+        json_object *a = userdata, *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        add_int(o, "id", cdb_row_int(r, 0));
+        json_object_object_add(o, "created_at", console_json_time(cdb_row_int(r, 1)));
+        json_object_object_add(o, "created_by", fleet_json_text(cdb_row_text(r, 2)));
+        json_object_object_add(o, "vendor", fleet_json_text(cdb_row_text(r, 3)));
+        json_object_object_add(o, "product", fleet_json_text(cdb_row_text(r, 4)));
+        json_object_object_add(o, "serial", fleet_json_text(cdb_row_text(r, 5)));
+        json_object_object_add(o, "any_serial", json_object_new_boolean(cdb_row_int(r, 6) != 0));
+        json_object_object_add(o, "label", fleet_json_text(cdb_row_text(r, 7)));
+        json_object_object_add(o, "approved_by", fleet_json_text(cdb_row_text(r, 8)));
+        json_object_object_add(o, "approved_on", fleet_json_text(cdb_row_text(r, 9)));
+        json_object_object_add(o, "expires", fleet_json_text(cdb_row_text(r, 10)));
+        json_object_object_add(o, "ticket", fleet_json_text(cdb_row_text(r, 11)));
+        json_object_object_add(o, "access", fleet_json_text(cdb_row_text(r, 12)));
+        json_object_object_add(o, "allow_text", fleet_json_text(cdb_row_text(r, 13)));
+        json_object_array_add(a, o);
+        return 0;
+}
+
+#define APPROVAL_COLUMNS \
+        "id, created_at, created_by, vendor, product, serial, any_serial, label, approved_by, approved_on, " \
+        "expires, ticket, access, allow_text"
+
+static json_object *parse_body(const ConsoleRequest *rq) {
+        if (!rq->body || rq->body_len == 0 || rq->body_len > CONSOLE_BODY_MAX || memchr(rq->body, 0, rq->body_len))
+                return NULL;
+        json_tokener *tok = json_tokener_new_ex(16);
+        if (!tok)
+                return NULL;
+        json_object *o = json_tokener_parse_ex(tok, rq->body, (int) rq->body_len);
+        bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+                  json_tokener_get_parse_end(tok) == rq->body_len && json_object_is_type(o, json_type_object);
+        json_tokener_free(tok);
+        if (!ok) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+static int fleet_approve(const ConsoleRequest *rq, ConsoleReply *rp) {
+        _cleanup_(json_object_putp) json_object *body = parse_body(rq);
+        ApprovalIn in = { 0 };
+        const char *field = NULL, *why = NULL;
+        _cleanup_free_ char *serial = NULL, *text = NULL, *c1 = NULL, *c2 = NULL;
+        size_t serial_len = 0;
+        int k;
+
+        if (!body)
+                return reply_bad(rp, "body", "not a JSON object");
+        if (approval_parse(body, &in, &field, &why) < 0 || approval_validate(&in, &field, &why, &serial, &serial_len) < 0)
+                return reply_bad(rp, field, why);
+
+        unsigned vid = 0, pid = 0;
+        sscanf(in.vendor, "%4x", &vid);
+        sscanf(in.product, "%4x", &pid);
+        /* only checked text in the comments: the escaped serial is clean, one line */
+        if (asprintf(&c1, "%s:%s, serial %s, approved in the mamori console by %s", in.vendor, in.product,
+                     serial && !in.any_serial ? in.serial : "(any)", rq->session ? rq->session->user : "?") < 0 ||
+            asprintf(&c2, "Save it as /etc/mamori/allow.d/NAME.conf (mode 0600), check it with 'mamorictl "
+                          "check-config', apply it with 'systemctl reload mamori'.") < 0)
+                return -ENOMEM;
+        const char *comments[] = { c1, c2, NULL };
+        AllowDraft d = { .vendor = (uint16_t) vid,
+                         .product = (uint16_t) pid,
+                         .serial = serial,
+                         .serial_len = serial_len,
+                         .any_serial = in.any_serial || !serial,
+                         .label = in.label,
+                         .approved_by = in.approved_by,
+                         .approved_on = in.approved_on,
+                         .expires = in.expires,
+                         .ticket = in.ticket,
+                         .comments = comments };
+        text = allow_draft_format(&d);
+        if (!text)
+                return -ENOMEM;
+        if (approval_roundtrip(text, &d) < 0)
+                return console_reply_error(rp, 500, "internal", "the allow entry does not read back (a bug)");
+
+        k = cdb_begin(rq->db);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        CdbValue p[] = { cdb_int(rq->now_us),
+                         cdb_text(rq->session ? rq->session->user : ""),
+                         cdb_text(in.vendor),
+                         cdb_text(in.product),
+                         cdb_text(d.any_serial ? NULL : in.serial),
+                         cdb_int(d.any_serial),
+                         cdb_text(in.label),
+                         cdb_text(in.approved_by),
+                         cdb_text(in.approved_on),
+                         cdb_text(in.expires),
+                         cdb_text(in.ticket),
+                         cdb_text(in.access),
+                         cdb_text(text) };
+        json_object *rows = json_object_new_array();
+        if (!rows)
+                return cdb_end(rq->db, -ENOMEM);
+        _cleanup_(json_object_putp) json_object *rows_ref = rows;
+        int64_t r = cdb_exec(rq->db,
+                             "INSERT INTO approvals (created_at, created_by, vendor, product, serial, any_serial, "
+                             "label, approved_by, approved_on, expires, ticket, access, allow_text) VALUES "
+                             "(CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT), ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                             "RETURNING " APPROVAL_COLUMNS,
+                             p, ELEMENTSOF(p), approval_json_row, rows);
+        k = r < 0 ? (int) r : 0;
+        if (k >= 0) {
+                json_object *a = json_object_array_get_idx(rows, 0), *id = NULL;
+                char target[32];
+                json_object_object_get_ex(a, "id", &id);
+                snprintf(target, sizeof target, "approval/%" PRId64, json_object_get_int64(id));
+                json_object *detail = json_object_new_object();
+                if (!detail)
+                        k = -ENOMEM;
+                else {
+                        json_object_object_add(detail, "vendor", json_object_new_string(in.vendor));
+                        json_object_object_add(detail, "product", json_object_new_string(in.product));
+                        json_object_object_add(detail, "serial", fleet_json_text(d.any_serial ? NULL : in.serial));
+                        json_object_object_add(detail, "any_serial", json_object_new_boolean(d.any_serial));
+                        json_object_object_add(detail, "expires", fleet_json_text(in.expires));
+                        k = console_audit(rq, "approve", target,
+                                          json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN));
+                        json_object_put(detail);
+                        if (k == -EOPNOTSUPP)
+                                k = 0; /* the audit helper is not there (yet): the approval row is the record */
+                }
+        }
+        k = cdb_end(rq->db, k);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "approval", json_object_get(json_object_array_get_idx(rows, 0)));
+        return console_reply_json(rp, 201, TAKE_PTR(o));
+}
+
+/* ---- GET /approvals ---- */
+
+static int fleet_approvals(const ConsoleRequest *rq, ConsoleReply *rp) {
+        char ebuf[16], abuf[32];
+        bool invalid = false;
+        const char *exp = console_arg(rq, "expiring_days", ebuf, sizeof ebuf, &invalid);
+        const char *aft = console_arg(rq, "after", abuf, sizeof abuf, &invalid);
+        int64_t limit, days = -1, after = 0;
+
+        if (invalid)
+                return reply_bad(rp, "arguments", "an argument is too long or not valid text");
+        if (arg_limit(rq, &limit) < 0)
+                return reply_bad(rp, "limit", "a number from 1 to 500");
+        if (exp && (store_cursor_parse(exp, &days) < 0 || days > 3660))
+                return reply_bad(rp, "expiring_days", "a number of days from 0 to 3660");
+        if (aft && (store_cursor_parse(aft, &after) < 0 || after < 1))
+                return reply_bad(rp, "after", "not a cursor of this list");
+
+        char today[16], until[16];
+        today_iso(rq->now_us, today);
+        int64_t u = fleet_day_minus(rq->now_us, -(int) (days < 0 ? 0 : days));
+        snprintf(until, sizeof until, "%04d-%02d-%02d", (int) (u / 10000), (int) (u / 100 % 100), (int) (u % 100));
+        CdbValue p[] = { cdb_int(after > 0 ? after : INT64_MAX), cdb_int(limit + 1), cdb_text(today), cdb_text(until) };
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+        json_object *rows = json_object_new_array();
+        if (!o || !rows) {
+                json_object_put(rows);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "rows", rows);
+        int64_t r = cdb_exec(rq->db,
+                             days >= 0 ? "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id < CAST(?1 AS BIGINT) "
+                                         "AND expires IS NOT NULL AND substr(expires, 1, 10) >= ?3 "
+                                         "AND substr(expires, 1, 10) <= ?4 ORDER BY id DESC LIMIT CAST(?2 AS BIGINT)"
+                                       : "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id < CAST(?1 AS BIGINT) "
+                                         "ORDER BY id DESC LIMIT CAST(?2 AS BIGINT)",
+                             p, days >= 0 ? 4 : 2, approval_json_row, rows);
+        if (r < 0)
+                return fleet_reply_db_error(rp, (int) r);
+        json_object *next = NULL;
+        if ((int64_t) json_object_array_length(rows) > limit) {
+                json_object_array_del_idx(rows, (size_t) limit, 1);
+                json_object *id = NULL;
+                json_object_object_get_ex(json_object_array_get_idx(rows, (size_t) limit - 1), "id", &id);
+                next = json_object_new_string(json_object_get_string(id));
+        }
+        json_object_object_add(o, "next", next);
+        return console_reply_json(rp, 200, TAKE_PTR(o));
+}
+
+/* ---- /settings/policy-hashes ---- */
+
+#define POLICY_HASHES_MAX 64
+
+static int fleet_hashes_get(const ConsoleRequest *rq, ConsoleReply *rp) {
+        json_object *hashes = NULL;
+        int k = fleet_policy_hashes(rq->db, &hashes);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        json_object *o = json_object_new_object();
+        if (!o) {
+                json_object_put(hashes);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "hashes", hashes);
+        return console_reply_json(rp, 200, o);
+}
+
+static int fleet_hashes_set(const ConsoleRequest *rq, ConsoleReply *rp) {
+        _cleanup_(json_object_putp) json_object *body = parse_body(rq);
+        json_object *list = NULL;
+        if (!body || !json_object_object_get_ex(body, "hashes", &list) || !json_object_is_type(list, json_type_array) ||
+            json_object_object_length(body) != 1)
+                return reply_bad(rp, "hashes", "the body must be {\"hashes\": [{\"hash\", \"label\"}]}");
+        size_t n = json_object_array_length(list);
+        if (n > POLICY_HASHES_MAX)
+                return reply_bad(rp, "hashes", "at most 64");
+        _cleanup_(json_object_putp) json_object *out = json_object_new_array();
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(list, i), *h = NULL, *l = NULL;
+                char hash[65];
+                if (!json_object_is_type(e, json_type_object) || !json_object_object_get_ex(e, "hash", &h) ||
+                    !json_object_is_type(h, json_type_string) || json_object_get_string_len(h) != 64)
+                        return reply_bad(rp, "hash", "64 hex digits, as agent.policy_hash shows it");
+                memcpy(hash, json_object_get_string(h), 65);
+                for (char *p = hash; *p; p++)
+                        *p = (char) (*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
+                if (!is_hex(hash, 64))
+                        return reply_bad(rp, "hash", "64 hex digits, as agent.policy_hash shows it");
+                if (json_object_object_get_ex(e, "label", &l) && l &&
+                    (!json_object_is_type(l, json_type_string) || !is_clean_line(json_object_get_string(l), 128)))
+                        return reply_bad(rp, "label", "one line of text, at most 128 bytes");
+                json_object *o = json_object_new_object();
+                if (!o)
+                        return -ENOMEM;
+                json_object_object_add(o, "hash", json_object_new_string(hash));
+                json_object_object_add(o, "label", l ? json_object_new_string(json_object_get_string(l)) : NULL);
+                json_object_object_add(o, "set_at", console_json_time(rq->now_us));
+                json_object_object_add(o, "set_by", json_object_new_string(rq->session ? rq->session->user : ""));
+                json_object_array_add(out, o);
+        }
+        const char *text = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);
+        int k = cdb_begin(rq->db);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        CdbValue p[] = { cdb_text(text), cdb_int(rq->now_us), cdb_text(rq->session ? rq->session->user : "") };
+        int64_t r = cdb_exec(rq->db,
+                             "INSERT INTO settings (key, value, updated_at, updated_by) VALUES "
+                             "('policy_hashes', ?1, CAST(?2 AS BIGINT), ?3) ON CONFLICT (key) DO UPDATE SET "
+                             "value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                             p, ELEMENTSOF(p), NULL, NULL);
+        k = r < 0 ? (int) r : 0;
+        if (k >= 0) {
+                k = console_audit(rq, "settings", "policy_hashes", text);
+                if (k == -EOPNOTSUPP)
+                        k = 0;
+        }
+        k = cdb_end(rq->db, k);
+        if (k < 0)
+                return fleet_reply_db_error(rp, k);
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "hashes", TAKE_PTR(out));
+        return console_reply_json(rp, 200, o);
+}
 
 const ConsoleRoute console_routes_fleet[] = {
+        { "GET", "/overview", CONSOLE_ROLE_VIEWER, fleet_overview },
+        { "GET", "/hosts", CONSOLE_ROLE_VIEWER, fleet_hosts },
+        { "GET", "/hosts/*", CONSOLE_ROLE_VIEWER, fleet_host },
+        { "GET", "/devices", CONSOLE_ROLE_VIEWER, fleet_devices },
+        { "POST", "/approvals", CONSOLE_ROLE_ADMIN, fleet_approve },
+        { "GET", "/approvals", CONSOLE_ROLE_VIEWER, fleet_approvals },
+        { "GET", "/reports/monthly", CONSOLE_ROLE_VIEWER, fleet_report_monthly },
+        { "GET", "/settings/policy-hashes", CONSOLE_ROLE_VIEWER, fleet_hashes_get },
+        { "POST", "/settings/policy-hashes", CONSOLE_ROLE_ADMIN, fleet_hashes_set },
         { NULL },
 };

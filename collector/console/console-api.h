@@ -46,6 +46,10 @@ typedef struct ConsoleRequest {
         const char *zone;              /* the time zone the console shows ("Asia/Tokyo") */
         const char *peer;              /* "address" of the client, for the audit log */
         int64_t now_us;
+        /* Added for the auth routes (additive): the session's lifetimes from
+         * collector.conf, and the cookie's value (/logout deletes it). */
+        int64_t session_idle_us, session_max_us;
+        const char *session_cookie; /* NULL without a session */
 } ConsoleRequest;
 
 #define CONSOLE_BODY_MAX (64 * 1024)

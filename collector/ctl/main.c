@@ -44,6 +44,16 @@
 #else
 #define CTL_COLLECTOR_CONFIG 0
 #endif
+/* The console's accounts (user add|passwd|...): with collector/console. */
+#if CTL_COLLECTOR_CONFIG && __has_include("console-auth.h")
+#include <termios.h>
+
+#include "cdb.h"
+#include "console-auth.h"
+#define CTL_CONSOLE 1
+#else
+#define CTL_CONSOLE 0
+#endif
 
 #ifndef CTL_CONFIG_PATH
 #define CTL_CONFIG_PATH "/etc/mamori-collector/collector.conf"
@@ -794,6 +804,15 @@ static const KeySpec config_keys[] = {
         { "retention", "findings_days", KT_INT },
         { "retention", "hour", KT_INT },
         { "export", "token_file", KT_STRING },
+        { "console", "enable", KT_BOOL },
+        { "console", "listen", KT_STRING },
+        { "console", "port", KT_INT },
+        { "console", "cert", KT_STRING },
+        { "console", "key", KT_STRING },
+        { "console", "zone", KT_STRING },
+        { "console", "idle_timeout_min", KT_INT },
+        { "console", "session_max_hours", KT_INT },
+        { "console", "www_dir", KT_STRING },
 };
 
 _printf_(4, 5) static void config_problem(const char *path, const config_setting_t *s, unsigned *n, const char *fmt, ...) {
@@ -1052,6 +1071,205 @@ static int open_store(const CtlOptions *o, Store **ret) {
                 return log_error_errno(r, "The database (%s) cannot be opened: %m",
                                        sc.backend == STORE_SQLITE ? sc.sqlite_path : "postgresql");
         return 0;
+}
+#endif
+
+/* ---- console accounts (issue 13) ---- */
+
+#if CTL_CONSOLE
+static int open_cdb(const CtlOptions *o, Cdb **ret) {
+        _cleanup_(config_errors_done) ConfigErrors errors = {};
+        _cleanup_collector_config_ CollectorConfig *c = NULL;
+        const char *path = config_path(o);
+        int r;
+
+        r = collector_config_load(path, &c, &errors);
+        for (size_t i = 0; i < errors.n; i++)
+                fprintf(stderr, "%s:%d: %s\n", errors.items[i].file, errors.items[i].line, errors.items[i].message);
+        if (r < 0 || errors.n > 0)
+                return log_error_errno(r < 0 ? r : -EINVAL, "%s is refused (mamori-collectorctl check-config).", path);
+        r = cdb_open(&c->store, ret);
+        if (r < 0)
+                return log_error_errno(r, "The database (%s) cannot be opened: %m",
+                                       c->store.backend == STORE_SQLITE ? c->store.sqlite_path : "postgresql");
+        return 0;
+}
+
+/* One line of stdin, without its newline; on a terminal without echo. */
+static int read_secret_line(const char *prompt, char *buf, size_t size) {
+        struct termios old, quiet;
+        bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+        char *got;
+
+        if (tty) {
+                fprintf(stderr, "%s", prompt);
+                quiet = old;
+                quiet.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
+                quiet.c_lflag |= ICANON;
+                if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
+                        return -errno;
+        }
+        got = fgets(buf, (int) size, stdin);
+        if (tty) {
+                (void) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+                fputc('\n', stderr);
+        }
+        if (!got)
+                return -ENODATA;
+        size_t n = strlen(buf);
+        if (n > 0 && buf[n - 1] != '\n' && !feof(stdin)) {
+                explicit_bzero(buf, size);
+                return -E2BIG;
+        }
+        buf[strcspn(buf, "\r\n")] = 0;
+        return 0;
+}
+
+/* The new password: from stdin (a pipe), or typed twice on a terminal.
+ * Never from the command line, which every user of the host can read. */
+static int read_new_password(char *buf, size_t size) {
+        char again[CONSOLE_PASSWORD_MAX + 2];
+        const char *why = NULL;
+        int r = read_secret_line("New password: ", buf, size);
+        if (r < 0) {
+                log_error_errno(r, "No password read from stdin: %m");
+                return r;
+        }
+        if (console_password_check(buf, &why) < 0) {
+                log_error("The password is refused: %s.", why);
+                explicit_bzero(buf, size);
+                return -EINVAL;
+        }
+        if (isatty(STDIN_FILENO)) {
+                r = read_secret_line("Again: ", again, sizeof again);
+                bool same = r >= 0 && streq(again, buf);
+                explicit_bzero(again, sizeof again);
+                if (!same) {
+                        log_error("The two passwords differ.");
+                        explicit_bzero(buf, size);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+static int user_error(int r, const char *name) {
+        if (r == -EEXIST)
+                log_error("The user '%s' exists already.", name);
+        else if (r == -ENOENT)
+                log_error("No user '%s'.", name);
+        else
+                log_error_errno(r, "%s: %m", name);
+        return EXIT_FAILURE;
+}
+
+static int verb_user(const CtlOptions *o, int argc, char **argv) {
+        enum { ARG_ROLE = 0x100, ARG_JSON };
+        static const struct option options[] = {
+                { "role", required_argument, NULL, ARG_ROLE },
+                { "json", no_argument, NULL, ARG_JSON },
+                {},
+        };
+        const char *role_s = NULL, *sub, *name = NULL;
+        bool json = false;
+        _cleanup_cdb_ Cdb *db = NULL;
+        int64_t now = (int64_t) now_usec(CLOCK_REALTIME);
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_ROLE:
+                        role_s = optarg;
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        sub = optind < argc ? argv[optind] : NULL;
+        if (optind + 1 < argc)
+                name = argv[optind + 1];
+        if (!sub || (streq(sub, "list") ? optind + 1 != argc : optind + 2 != argc)) {
+                log_error("Usage: user add NAME --role viewer|reviewer|admin | passwd NAME | disable NAME | "
+                          "enable NAME | list [--json] (the password is read from stdin)");
+                return EXIT_USAGE;
+        }
+        if (name && !console_user_name_valid(name)) {
+                log_error("'%s' is not a user name: 1 to %d of a-z 0-9 . _ -.", name, CONSOLE_USER_MAX);
+                return EXIT_USAGE;
+        }
+        if (streq(sub, "add")) {
+                ConsoleRole role = console_role_from_string(role_s);
+                char pw[CONSOLE_PASSWORD_MAX + 2];
+                if (role == CONSOLE_ROLE_NONE) {
+                        log_error("user add: --role viewer, reviewer or admin.");
+                        return EXIT_USAGE;
+                }
+                if (open_cdb(o, &db) < 0)
+                        return EXIT_FAILURE;
+                if (read_new_password(pw, sizeof pw) < 0)
+                        return EXIT_FAILURE;
+                r = console_user_add(db, name, role, pw, now);
+                explicit_bzero(pw, sizeof pw);
+                if (r < 0)
+                        return user_error(r, name);
+                printf("User '%s' added with role %s.\n", name, console_role_to_string(role));
+                return EXIT_SUCCESS;
+        }
+        if (role_s) {
+                log_error("--role is for user add.");
+                return EXIT_USAGE;
+        }
+        if (streq(sub, "passwd")) {
+                char pw[CONSOLE_PASSWORD_MAX + 2];
+                if (open_cdb(o, &db) < 0)
+                        return EXIT_FAILURE;
+                if (read_new_password(pw, sizeof pw) < 0)
+                        return EXIT_FAILURE;
+                r = console_user_passwd(db, name, pw, now);
+                explicit_bzero(pw, sizeof pw);
+                if (r < 0)
+                        return user_error(r, name);
+                printf("Password of '%s' changed; its sessions ended.\n", name);
+                return EXIT_SUCCESS;
+        }
+        if (streq(sub, "disable") || streq(sub, "enable")) {
+                bool off = streq(sub, "disable");
+                if (open_cdb(o, &db) < 0)
+                        return EXIT_FAILURE;
+                r = console_user_set_disabled(db, name, off, now);
+                if (r < 0)
+                        return user_error(r, name);
+                printf(off ? "User '%s' disabled; its sessions ended.\n" : "User '%s' enabled.\n", name);
+                return EXIT_SUCCESS;
+        }
+        if (streq(sub, "list")) {
+                _cleanup_(jsonp) json_object *a = NULL;
+                if (open_cdb(o, &db) < 0)
+                        return EXIT_FAILURE;
+                r = console_user_list(db, &a);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot list the users: %m");
+                        return EXIT_FAILURE;
+                }
+                if (json) {
+                        printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+                        return EXIT_SUCCESS;
+                }
+                printf("%-24s %-9s %-9s %s\n", "NAME", "ROLE", "STATE", "LAST LOGIN (UTC)");
+                for (size_t i = 0; i < json_object_array_length(a); i++) {
+                        json_object *u = json_object_array_get_idx(a, i), *v;
+                        printf("%-24s %-9s %-9s %s\n", json_object_get_string(json_object_object_get(u, "name")),
+                               json_object_get_string(json_object_object_get(u, "role")),
+                               json_object_get_boolean(json_object_object_get(u, "disabled")) ? "disabled" : "enabled",
+                               (v = json_object_object_get(u, "last_login")) ? json_object_get_string(v) : "-");
+                }
+                return EXIT_SUCCESS;
+        }
+        log_error("user: add, passwd, disable, enable or list, not '%s'.", sub);
+        return EXIT_USAGE;
 }
 #endif
 
@@ -1465,7 +1683,11 @@ static void help(void) {
                "  enroll --csr FILE --machine-id ID --out FILE [--days N] [--ca-cert FILE]\n"
                "         [--ca-key FILE] [--force]\n"
                "                         sign a PC's certificate request: CN = its machine id,\n"
-               "                         client authentication only\n\n"
+               "                         client authentication only\n"
+               "  user add NAME --role viewer|reviewer|admin | passwd NAME | disable NAME |\n"
+               "       enable NAME | list [--json]\n"
+               "                         the review console's accounts; a password is read\n"
+               "                         from stdin (typed twice, unechoed, on a terminal)\n\n"
                "Options:\n"
                "  -c --config FILE       collector.conf (default %s, or $MAMORI_COLLECTOR_CONFIG)\n"
                "  -h --help              this text\n"
@@ -1485,6 +1707,9 @@ static const struct {
         { "export", verb_export },
         { "init-ca", verb_init_ca },
         { "enroll", verb_enroll },
+#if CTL_CONSOLE
+        { "user", verb_user },
+#endif
 };
 
 int main(int argc, char *argv[]) {

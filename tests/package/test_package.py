@@ -539,6 +539,8 @@ COLLECTOR_EXPECTED = ["/usr/sbin/mamori-collectord", "/usr/bin/mamori-collectorc
                       "/usr/share/man/man8/mamori-collectord.8", "/usr/share/man/man8/mamori-collectorctl.8",
                       "/usr/share/man/man5/collector.conf.5", "/usr/share/man/ja/man8/mamori-collectord.8",
                       "/usr/share/man/ja/man8/mamori-collectorctl.8", "/usr/share/man/ja/man5/collector.conf.5"]
+# the review console's pages (issue 13)
+COLLECTOR_EXPECTED += ["/usr/share/mamori-collector/www/index.html", "/usr/share/mamori-collector/www/js/app.js"]
 COLLECTOR_UNIT = "mamori-collectord.service"
 
 

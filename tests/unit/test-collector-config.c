@@ -4,6 +4,7 @@
  * the wrong type refused with file:line and the key. */
 #include "unit.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "collector-config.h"
@@ -79,6 +80,9 @@ static const struct {
         NUM("retention", "critical_days", retention.critical_days, 1825, 36500),
         NUM("retention", "findings_days", retention.findings_days, 3650, 35),
         NUM("retention", "hour", retention_hour, 3, 23),
+        NUM("console", "port", console.port, 8444, 9444),
+        NUM("console", "idle_timeout_min", console.idle_timeout_min, 30, 1),
+        NUM("console", "session_max_hours", console.session_max_hours, 12, 168),
 };
 
 static unsigned long long number_get(const CollectorConfig *c, size_t i) {
@@ -149,6 +153,15 @@ static void test_bad(void **state) {
                 { "retention = { medium_days = 36501; };", "medium_days", 2 },
                 { "retention = { hour = 24; };", "hour", 2 },
                 { "retention = { low_days = \"7\"; };", "low_days", 2 },
+                { "console = { enable = true; zone = \"../../etc/passwd\"; };", "zone", 2 },
+                { "console = { enable = true; zone = \"Asia/Nowhere\"; };", "zone", 2 },
+                { "console = { enable = true; zone = \"JST-9\"; };", "zone", 2 }, /* a POSIX rule, not a zone name */
+                { "console = { listen = \"localhost\"; };", "listen", 2 },
+                { "console = {\n enable = true;\n port = 8443; };", "ingest port", 4 },
+                { "console = { idle_timeout_min = 0; };", "idle_timeout_min", 2 },
+                { "console = { session_max_hours = 169; };", "session_max_hours", 2 },
+                { "console = { enable = true; cert = \"/nonexistent/console.crt\"; };", "cert", 2 },
+                { "console = { colour = \"red\"; };", "colour", 2 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -177,11 +190,38 @@ static void test_bad(void **state) {
         assert_int_equal(errors.items[1].line, 3);
 }
 
+/* The console: off by default; on, it takes the ingest listener's
+ * certificate unless it has its own; a zone change needs a restart. */
+static void test_console(void **state) {
+        _cleanup_(config_errors_done) ConfigErrors errors = {};
+        _cleanup_collector_config_ CollectorConfig *off = NULL, *on = NULL, *utc = NULL;
+
+        assert_int_equal(load("", &off, &errors), 0);
+        assert_false(off->console.enable);
+        assert_string_equal(off->console.zone, "Asia/Tokyo");
+        assert_string_equal(off->console.listen_text, "127.0.0.1");
+        assert_string_equal(off->console.www_dir, "/usr/share/mamori-collector/www");
+        assert_null(off->console.cert_pem);
+        assert_int_equal(load("console = { enable = true; listen = \"::1\"; www_dir = \"/srv/www\"; };\n", &on, &errors),
+                         0);
+        assert_true(on->console.enable);
+        assert_int_equal(on->console.addr.ss_family, AF_INET6);
+        assert_string_equal(on->console.www_dir, "/srv/www");
+        assert_string_equal(on->console.cert_pem, "-----BEGIN CERTIFICATE-----\n");
+        assert_string_equal(on->console.key_pem, "-----BEGIN PRIVATE KEY-----\n");
+        assert_true(collector_config_needs_restart(off, on));
+        assert_int_equal(load("console = { zone = \"UTC\"; };\n", &utc, &errors), 0);
+        assert_true(collector_config_needs_restart(off, utc));
+        assert_false(collector_config_needs_restart(off, off));
+        assert_int_equal(errors.n, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_values),
                 cmocka_unit_test(test_bad),
+                cmocka_unit_test(test_console),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,12 +6,15 @@ what=${1:-build}
 
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev libudev-dev libsystemd-dev
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libconfig-dev libjson-c-dev libcurl4-openssl-dev
-  libssl-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libsqlite3-dev libpq-dev"
+  libssl-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev libsqlite3-dev libpq-dev
+  libcrypt-dev"
 test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.0
   python3 python3-gi python3-dbus python3-dbusmock python3-pytest dbus-daemon dbus openssl iproute2 udev kmod
   systemd clang libclang-rt-14-dev clamav initramfs-tools gcovr clang-format shellcheck
   debhelper dpkg-dev devscripts fakeroot rpm lintian man-db bash-completion desktop-file-utils
   qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd clang-tools postgresql"
+# the review console's browser test (tests/integration/test_console_browser.py)
+test_pkgs="$test_pkgs chromium chromium-driver python3-selenium libnss3-tools fonts-ipafont-gothic"
 
 case "$what" in
   build) pkgs=$build_pkgs ;;

@@ -25,5 +25,11 @@ typedef struct AllowDraft {
  * escaped, byte by byte. NULL on OOM. */
 char *config_quote(const char *s, size_t len, bool ascii_only);
 
+/* The exact bytes of a serial as an event shows it (docs/events.md §3.1:
+ * \\, \xNN, \uXXXX, \UXXXXXXXX): the reverse of the sanitizer, for the
+ * console's approvals. -EINVAL for an escape it never writes, a NUL byte or
+ * more than max bytes; -ENOMEM. *ret is NUL-terminated, *ret_len bytes. */
+int allow_serial_unescape(const char *escaped, size_t max, char **ret, size_t *ret_len);
+
 /* The whole file text: comments, then `allow = ( { ... } );`. NULL on OOM. */
 char *allow_draft_format(const AllowDraft *d);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ char *allow_draft_format(const AllowDraft *d) {
                            d->approved_by ? NULL : "REQUIRED: who approved this device / 承認者 (必須)");
         ok = ok && put_key(f, "approved_on", d->approved_on, NULL);
         ok = ok && put_key(f, "expires", d->expires,
-                           !d->expires              ? NULL
+                           !d->expires                  ? NULL
                            : expiry_is_date(d->expires) ? "allows through this day / この日まで有効"
                                                         : "allows until this instant / この時刻まで有効");
         ok = ok && put_key(f, "ticket", d->ticket, NULL);
@@ -96,4 +97,88 @@ char *allow_draft_format(const AllowDraft *d) {
                 return NULL;
         }
         return buf;
+}
+
+static int unhex(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* n hex digits at s, or -1. */
+static long unhex_n(const char *s, size_t n) {
+        long v = 0;
+        for (size_t i = 0; i < n; i++) {
+                int h = unhex(s[i]);
+                if (h < 0)
+                        return -1;
+                v = v * 16 + h;
+        }
+        return v;
+}
+
+static size_t utf8_put(uint32_t c, unsigned char *o) {
+        if (c < 0x80) {
+                o[0] = (unsigned char) c;
+                return 1;
+        }
+        if (c < 0x800) {
+                o[0] = (unsigned char) (0xc0 | c >> 6);
+                o[1] = (unsigned char) (0x80 | (c & 0x3f));
+                return 2;
+        }
+        if (c < 0x10000) {
+                o[0] = (unsigned char) (0xe0 | c >> 12);
+                o[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
+                o[2] = (unsigned char) (0x80 | (c & 0x3f));
+                return 3;
+        }
+        o[0] = (unsigned char) (0xf0 | c >> 18);
+        o[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3f));
+        o[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
+        o[3] = (unsigned char) (0x80 | (c & 0x3f));
+        return 4;
+}
+
+int allow_serial_unescape(const char *escaped, size_t max, char **ret, size_t *ret_len) {
+        size_t len = strlen(escaped), o = 0;
+        /* an escape never yields more bytes than it takes */
+        _cleanup_free_ unsigned char *buf = malloc(len + 1);
+
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < len;) {
+                if (escaped[i] != '\\') {
+                        buf[o++] = (unsigned char) escaped[i++];
+                        continue;
+                }
+                char e = i + 1 < len ? escaped[i + 1] : 0;
+                long v;
+                if (e == '\\') {
+                        buf[o++] = '\\';
+                        i += 2;
+                } else if (e == 'x' && i + 4 <= len && (v = unhex_n(escaped + i + 2, 2)) >= 0) {
+                        buf[o++] = (unsigned char) v;
+                        i += 4;
+                } else if (e == 'u' && i + 6 <= len && (v = unhex_n(escaped + i + 2, 4)) >= 0 &&
+                           !(v >= 0xd800 && v <= 0xdfff)) {
+                        o += utf8_put((uint32_t) v, buf + o);
+                        i += 6;
+                } else if (e == 'U' && i + 10 <= len && (v = unhex_n(escaped + i + 2, 8)) >= 0 && v <= 0x10ffff &&
+                           !(v >= 0xd800 && v <= 0xdfff)) {
+                        o += utf8_put((uint32_t) v, buf + o);
+                        i += 10;
+                } else
+                        return -EINVAL;
+        }
+        if (o == 0 || o > max || memchr(buf, 0, o))
+                return -EINVAL;
+        buf[o] = 0;
+        *ret = (char *) TAKE_PTR(buf);
+        *ret_len = o;
+        return 0;
 }
