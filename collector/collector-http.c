@@ -81,7 +81,7 @@ struct CollectorServer {
         bool stopping;
         StoreGroup *group;          /* the worker Stores' group commit (lock) */
         CollectorConfig *group_cfg; /* whose storage config made it */
-        gnutls_datum_t ticket_key; /* under lock; empty: no tickets */
+        gnutls_datum_t ticket_key;  /* under lock; empty: no tickets */
         int64_t ticket_key_born_us;
 };
 
