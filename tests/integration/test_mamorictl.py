@@ -806,7 +806,9 @@ def test_a_follower_that_does_not_read_is_dropped(bed, make_agent):
         a.reload()
         if "dropping a follower" in a.log():
             break
-    assert "dropping a follower that does not read its events" in a.log()
+    # Dropped for its backlog, or, on a loaded machine where 400 reloads take
+    # longer, by the reply timeout first: either way it is dropped.
+    assert re.search(r"dropping a follower that (does not read its events|read none of its \d+ waiting bytes)", a.log())
     assert len(a.events("agent.config_error")) >= 10
     # The daemon carries on, and the dropped follower sees the end of its stream.
     assert json.loads(raw(a, b"status\n"))["pid"] == a.proc.pid
