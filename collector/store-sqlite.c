@@ -4,7 +4,9 @@
  * COMMIT has reached the disk before store_ingest() returns, so a 2xx
  * survives a power loss. A batch is one BEGIN IMMEDIATE transaction: the
  * write lock is taken at once, and a writer that cannot get it within
- * busy_timeout_ms gets -EBUSY (the HTTP layer answers 503). */
+ * busy_timeout_ms gets -EBUSY (the HTTP layer answers 503). The worker
+ * Stores of a StoreGroup (store.c) share COMMITs: one of them writes the
+ * queued batches of all in one transaction (sqlite_ingest_group()). */
 
 #include <errno.h>
 #include <inttypes.h>

@@ -989,7 +989,9 @@ typedef struct GroupWriter {
         char machine_id[33];
         int r;
         size_t bad_answers;
-        bool busy_only; /* one batch, expected to fail */
+        bool busy_only;  /* one batch, expected to fail */
+        bool keep_going; /* past a failed batch */
+        unsigned failures;
 } GroupWriter;
 
 static void group_event(GroupWriter *w, TestEvent *t, uint64_t seq) {
@@ -1016,10 +1018,19 @@ static void *group_write(void *userdata) {
                         ev[n++] = w->t[(k - 1) * GROUP_BATCH].ev; /* one of the batch before: a duplicate */
                 StoreBatch b = batch_of(ev, n, T0 + (int64_t) k * 1000 + w->n);
                 StoreIngestResult res = {};
-                w->r = store_ingest(s, &b, &res);
-                if (w->r == 0 && (res.stored != GROUP_BATCH || res.duplicates != (k > 0) || res.conflicts != 0))
+                int r = store_ingest(s, &b, &res);
+                if (r < 0) {
+                        w->failures++;
+                        w->r = r;
+                        if (w->keep_going)
+                                w->r = 0;
+                        continue;
+                }
+                if (res.stored != GROUP_BATCH || res.duplicates != (k > 0) || res.conflicts != 0)
                         w->bad_answers++;
         }
+        if (w->keep_going && w->failures > 0)
+                w->r = -EINVAL;
         store_free(s);
         return NULL;
 }
@@ -1077,6 +1088,41 @@ static void test_group_commit(void **state) {
                 sqlite3_close(db);
                 assert_int_equal(count_rows(f, "SELECT count(*) FROM events"),
                                  GROUP_WRITERS * GROUP_BATCHES * GROUP_BATCH);
+
+                /* One writer's batches fail inside the group's transaction
+                 * (a trigger refuses its host's rows): each is rolled back
+                 * alone (its savepoint), the others' are committed. */
+                f->cfg.busy_timeout_ms = 10000;
+                char trigger[256];
+                snprintf(trigger, sizeof trigger,
+                         "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.machine_id = '%s' "
+                         "BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                         w[0].machine_id);
+                exec_sql(f, trigger);
+                for (unsigned i = 0; i < GROUP_WRITERS; i++) {
+                        w[i].busy_only = false;
+                        w[i].keep_going = true;
+                        w[i].failures = 0;
+                        w[i].bad_answers = 0;
+                        w[i].n = 200 + i;
+                        for (unsigned k = 0; k < GROUP_BATCHES * GROUP_BATCH; k++)
+                                group_event(&w[i], &w[i].t[k], 2000 + k);
+                }
+                for (unsigned i = 0; i < GROUP_WRITERS; i++)
+                        assert_int_equal(pthread_create(&th[i], NULL, group_write, &w[i]), 0);
+                for (unsigned i = 0; i < GROUP_WRITERS; i++)
+                        assert_int_equal(pthread_join(th[i], NULL), 0);
+                assert_int_equal(w[0].failures, GROUP_BATCHES);
+                assert_int_equal(w[0].r, -EINVAL);
+                for (unsigned i = 1; i < GROUP_WRITERS; i++) {
+                        assert_int_equal(w[i].failures, 0);
+                        assert_int_equal(w[i].bad_answers, 0);
+                }
+                assert_int_equal(count_rows(f, "SELECT count(*) FROM events"),
+                                 (2 * GROUP_WRITERS - 1) * GROUP_BATCHES * GROUP_BATCH);
+                snprintf(sql, sizeof sql, "SELECT count(*) FROM hosts WHERE events = %d AND max_seq = %d",
+                         2 * GROUP_BATCHES * GROUP_BATCH, 2000 + GROUP_BATCHES * GROUP_BATCH - 1);
+                assert_int_equal(count_rows(f, sql), GROUP_WRITERS - 1);
         }
         store_group_unref(g);
         free(w);
