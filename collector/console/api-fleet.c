@@ -338,34 +338,56 @@ static int refresh_row(const CdbRow *r, void *userdata) {
         return 0;
 }
 
+#define UPSERT_PARAMS 64 /* cdb.c's bound on one statement's parameters */
+
+/* Multi-row upserts of t's aggregates: one round trip for many keys. The
+ * integers (day or month, count) are written into the text, the ntext text
+ * columns f[0..ntext-1] are parameters. Keys are unique within t, as one
+ * statement needs. */
+static int upsert_aggs(Cdb *db, AggTable *t, const char *head, const char *tail, size_t ntext) {
+        size_t per = UPSERT_PARAMS / ntext, n = 0, all = 0;
+        _cleanup_free_ Agg **list = calloc(t->count ? t->count : 1, sizeof *list);
+        _cleanup_free_ CdbValue *p = calloc(per * ntext, sizeof *p);
+        _cleanup_free_ char *sql = malloc(strlen(head) + strlen(tail) + per * (ntext * 8 + 64) + 1);
+        if (!list || !p || !sql)
+                return -ENOMEM;
+        for (size_t b = 0; b < AGG_BUCKETS; b++)
+                for (Agg *a = t->b[b]; a && all < t->count; a = a->next)
+                        list[all++] = a;
+        for (size_t start = 0; start < all; start += n) {
+                n = MIN(all - start, per);
+                char *o = stpcpy(sql, head);
+                for (size_t i = 0; i < n; i++) {
+                        const Agg *a = list[start + i];
+                        o += sprintf(o, "%s(%" PRId64, i ? ", " : "", a->num);
+                        for (size_t j = 0; j < ntext; j++) {
+                                p[i * ntext + j] = cdb_text(a->f[j]);
+                                o += sprintf(o, ", ?%zu", i * ntext + j + 1);
+                        }
+                        o += sprintf(o, ", %" PRId64 ")", a->n);
+                }
+                stpcpy(o, tail);
+                int64_t r = cdb_exec(db, sql, p, n * ntext, NULL, NULL);
+                if (r < 0)
+                        return (int) r;
+        }
+        return 0;
+}
+
 static int refresh_write(Cdb *db, Refresh *f) {
         int64_t r;
-        for (size_t i = 0; i < AGG_BUCKETS; i++)
-                for (Agg *a = f->daily->b[i]; a; a = a->next) {
-                        CdbValue p[] = { cdb_int(a->num),   cdb_text(a->f[0]), cdb_text(a->f[1]),
-                                         cdb_text(a->f[2]), cdb_text(a->f[3]), cdb_int(a->n) };
-                        r = cdb_exec(db,
-                                     "INSERT INTO console_daily (day, kind, severity, policy_ref, department, n) "
-                                     "VALUES (CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT)) "
-                                     "ON CONFLICT (day, kind, severity, policy_ref, department) "
-                                     "DO UPDATE SET n = console_daily.n + excluded.n",
-                                     p, ELEMENTSOF(p), NULL, NULL);
-                        if (r < 0)
-                                return (int) r;
-                }
-        for (size_t i = 0; i < AGG_BUCKETS; i++)
-                for (Agg *a = f->monthly->b[i]; a; a = a->next) {
-                        CdbValue p[] = { cdb_int(a->num), cdb_text(a->f[0]), cdb_text(a->f[1]), cdb_text(a->f[2]),
-                                         cdb_int(a->n) };
-                        r = cdb_exec(db,
-                                     "INSERT INTO console_monthly (month, policy_ref, dim, name, n) "
-                                     "VALUES (CAST(?1 AS BIGINT), ?2, ?3, ?4, CAST(?5 AS BIGINT)) "
-                                     "ON CONFLICT (month, policy_ref, dim, name) "
-                                     "DO UPDATE SET n = console_monthly.n + excluded.n",
-                                     p, ELEMENTSOF(p), NULL, NULL);
-                        if (r < 0)
-                                return (int) r;
-                }
+        int k = upsert_aggs(db, f->daily,
+                            "INSERT INTO console_daily (day, kind, severity, policy_ref, department, n) VALUES ",
+                            " ON CONFLICT (day, kind, severity, policy_ref, department) "
+                            "DO UPDATE SET n = console_daily.n + excluded.n",
+                            4);
+        if (k >= 0)
+                k = upsert_aggs(db, f->monthly, "INSERT INTO console_monthly (month, policy_ref, dim, name, n) VALUES ",
+                                " ON CONFLICT (month, policy_ref, dim, name) "
+                                "DO UPDATE SET n = console_monthly.n + excluded.n",
+                                3);
+        if (k < 0)
+                return k;
         for (size_t i = 0; i < f->n_postures; i++) {
                 Posture *o = &f->postures[i];
                 CdbValue p[] = { cdb_text(o->machine_id),
