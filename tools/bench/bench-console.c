@@ -130,6 +130,33 @@ static void pg_admin(const char *conninfo, const char *sql) {
         PQfinish(c);
 }
 
+/* One call of another route, for scale (not the goal's figure). */
+static double route_ms(Cdb *db, int64_t now, const char *path, const char *query) {
+        ConsoleSession sess = { .user = "bench", .role = CONSOLE_ROLE_VIEWER };
+        ConsoleRequest rq = { .method = "GET",
+                              .path = path,
+                              .query = query,
+                              .session = &sess,
+                              .db = db,
+                              .zone = "Asia/Tokyo",
+                              .peer = "127.0.0.1",
+                              .now_us = now };
+        ConsoleReply rp = { 0 };
+        for (const ConsoleRoute *r = console_routes_fleet; r->method; r++)
+                if (streq(r->method, "GET") && console_route_match(r->pattern, path)) {
+                        double t = now_sec();
+                        int k = r->fn(&rq, &rp);
+                        t = now_sec() - t;
+                        if (k < 0 || rp.status != 200) {
+                                fprintf(stderr, "bench-console: %s: %d %u\n", path, k, rp.status);
+                                exit(1);
+                        }
+                        console_reply_done(&rp);
+                        return t * 1000;
+                }
+        exit(1);
+}
+
 static double overview_ms(Cdb *db, int64_t now, bool show) {
         ConsoleSession sess = { .user = "bench", .role = CONSOLE_ROLE_VIEWER };
         ConsoleRequest rq = { .method = "GET",
@@ -170,7 +197,7 @@ static double overview_ms(Cdb *db, int64_t now, bool show) {
 
 static void run(const char *backend, int64_t n, int64_t hosts, int days, size_t runs) {
         bool pg = streq(backend, "postgres");
-        char dir[] = "/tmp/bench-console.XXXXXX", path[128], conninfo[1024], dbname[64];
+        char dir[256] = "", path[300], conninfo[1024], dbname[64];
         StoreConfig cfg = { .busy_timeout_ms = 5000 };
         if (pg) {
                 const char *base = getenv("MAMORI_TEST_PG_CONNINFO");
@@ -274,6 +301,15 @@ static void run(const char *backend, int64_t n, int64_t hosts, int days, size_t 
                 v[i] = overview_ms(db, now, i == 0);
         printf("/overview first call %.1f ms; warm p50 %.1f ms, p95 %.1f ms (%zu calls)\n", first, pct(v, runs, 0.5),
                pct(v, runs, 0.95), runs);
+
+        char month[16], host[64];
+        int64_t d = fleet_day_of(now);
+        snprintf(month, sizeof month, "month=%04d-%02d", (int) (d / 10000), (int) (d / 100 % 100));
+        snprintf(host, sizeof host, "/hosts/%032x", 4242 % (unsigned) hosts + 1);
+        printf("one call each: /hosts/{id} %.1f ms, /hosts %.1f ms, /devices (30 days) %.1f ms, "
+               "/reports/monthly %.1f ms\n",
+               route_ms(db, now, host, NULL), route_ms(db, now, "/hosts", "stale_av=1"),
+               route_ms(db, now, "/devices", NULL), route_ms(db, now, "/reports/monthly", month));
 
         /* with 1,000 new events before each call: the overview rolls them up itself */
         int64_t next = n;
