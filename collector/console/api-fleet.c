@@ -1588,12 +1588,20 @@ static int fleet_approve(const ConsoleRequest *rq, ConsoleReply *rp) {
         if (!rows)
                 return cdb_end(rq->db, -ENOMEM);
         _cleanup_(json_object_putp) json_object *rows_ref = rows;
+        /* no RETURNING: SQLite before 3.35 (RHEL 9) lacks it; the same connection reads its row back */
         int64_t r = cdb_exec(rq->db,
                              "INSERT INTO approvals (created_at, created_by, vendor, product, serial, any_serial, "
                              "label, approved_by, approved_on, expires, ticket, access, allow_text) VALUES "
-                             "(CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT), ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-                             "RETURNING " APPROVAL_COLUMNS,
-                             p, ELEMENTSOF(p), approval_json_row, rows);
+                             "(CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT), ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             p, ELEMENTSOF(p), NULL, NULL);
+        if (r >= 0)
+                r = cdb_exec(rq->db,
+                             cdb_sql(rq->db, "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id = last_insert_rowid()",
+                                     "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id = "
+                                     "currval(pg_get_serial_sequence('approvals', 'id'))"),
+                             NULL, 0, approval_json_row, rows);
+        if (r == 0)
+                r = -EIO;
         k = r < 0 ? (int) r : 0;
         if (k >= 0) {
                 json_object *a = json_object_array_get_idx(rows, 0), *id = NULL;
