@@ -586,6 +586,15 @@ int64_t console_fleet_maintain(Cdb **db, const StoreConfig *cfg, int64_t budget_
                         return r;
                 }
         }
+        /* nothing new: no write transaction (SQLite's one writer is the ingest's) */
+        int64_t behind = 0;
+        int r = console_fleet_behind(*db, &behind);
+        if (r < 0) {
+                *db = cdb_free(*db);
+                return r;
+        }
+        if (behind == 0)
+                return 0;
         for (;;) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);

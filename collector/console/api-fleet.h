@@ -32,8 +32,9 @@ DEFINE_POINTER_CLEANUP(json_object, json_object_put);
  * (collectord sets TZ to the console's). Returns the rows consumed (0:
  * caught up) or a negative errno. Safe to run from several connections. */
 int64_t console_fleet_refresh(Cdb *db, int64_t now_us, size_t max_rows);
-/* collectord's maintenance timer: opens *db on first use (from the store's
- * config), then refreshes until caught up or budget_us has passed; on an
+/* collectord's maintenance timer (every half second): opens *db on first
+ * use (from the store's config); when rows are missing, refreshes until
+ * caught up or budget_us has passed; on an
  * error *db is closed, to be opened again at the next tick. Returns the rows
  * consumed, or a negative errno. */
 int64_t console_fleet_maintain(Cdb **db, const StoreConfig *cfg, int64_t budget_us);
