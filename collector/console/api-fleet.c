@@ -316,8 +316,11 @@ static int refresh_row(const CdbRow *r, void *userdata) {
                    *dep = cdb_row_text(r, 5), *mid = cdb_row_text(r, 6), *user = cdb_row_text(r, 7);
         int k;
 
-        if (f->stop || at > f->cutoff) {
-                f->stop = true; /* rows after a young one wait for the next call */
+        /* rows after a young one wait for the next call; a row stamped far
+         * ahead (an instance whose clock runs fast) is not young, or it
+         * would hold the rollups back until that time */
+        if (f->stop || (at > f->cutoff && at - f->cutoff <= CONSOLE_FLEET_PG_LAG_US + CONSOLE_FLEET_SKEW_US)) {
+                f->stop = true;
                 return 0;
         }
         if (at < f->day_from || at >= f->day_to) {

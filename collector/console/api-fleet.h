@@ -22,6 +22,9 @@ DEFINE_POINTER_CLEANUP(json_object, json_object_put);
  * are handed out before commit and a slower transaction may commit a
  * smaller row_id after a larger one (SQLite has one writer: no lag). */
 #define CONSOLE_FLEET_PG_LAG_US (30LL * 1000000)
+/* A received_at further ahead of the clock than this is a clock's error,
+ * not a young row. */
+#define CONSOLE_FLEET_SKEW_US (60LL * 1000000)
 /* /overview rolls up first when the rollups lack at most this many rows. */
 #define CONSOLE_FLEET_OVERVIEW_CATCHUP 50000
 
