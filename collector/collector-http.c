@@ -735,6 +735,14 @@ static void maintenance_run(CollectorServer *s, Store **st, CollectorConfig **st
         int r;
 
         reap_slow(s, cfg->limits.connection_timeout_sec);
+#if HAVE_CONSOLE_FLEET
+        /* the console's rollups (api-fleet.c): a bounded share of every tick */
+        int64_t rolled = console_fleet_maintain(fleet, &cfg->store, 250 * (int64_t) USEC_PER_MSEC);
+        if (rolled < 0)
+                log_warning_errno((int) rolled, "Console rollups: %m");
+#else
+        (void) fleet;
+#endif
 
         if (mono < *next_sweep)
                 return;
@@ -765,14 +773,6 @@ static void maintenance_run(CollectorServer *s, Store **st, CollectorConfig **st
         }
         if (changed > 0)
                 log_info("Sweep: %zu finding change(s).", changed);
-#if HAVE_CONSOLE_FLEET
-        /* the console's rollups (api-fleet.c): a bounded share of the tick */
-        int64_t rolled = console_fleet_maintain(fleet, &cfg->store, 2 * (int64_t) USEC_PER_SEC);
-        if (rolled < 0)
-                log_warning_errno((int) rolled, "Console rollups: %m");
-#else
-        (void) fleet;
-#endif
         localtime_r(&t, &tm);
         if (tm.tm_hour == (int) cfg->retention_hour && tm.tm_yday != *retention_day) {
                 uint64_t removed = 0;

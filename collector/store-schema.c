@@ -378,7 +378,11 @@ static const char postgres_v3[] = "CREATE INDEX events_machine_received ON event
  * - console_monthly: events per (YYYYMM, policy_ref, dim 'host'|'user',
  *   name): the monthly report's top PCs and users per clause;
  * - console_hosts: the last agent.posture per host, summarised (its row in
- *   events is posture_row). */
+ *   events is posture_row);
+ * - console_device_daily, console_device_seen, console_devices: usb.blocked
+ *   per device ('' for no serial) and day; per device and host or user,
+ *   with the first and last time; per device, with its last row (the
+ *   device's strings). */
 static const char sqlite_v4[] = "CREATE TABLE console_fleet_state (\n"
                                 "  id INTEGER PRIMARY KEY,\n"
                                 "  last_row INTEGER NOT NULL DEFAULT 0,\n"
@@ -411,7 +415,23 @@ static const char sqlite_v4[] = "CREATE TABLE console_fleet_state (\n"
                                 "CREATE INDEX console_hosts_stale ON console_hosts (av_stale) WHERE av_stale = 1;\n"
                                 "CREATE INDEX console_hosts_department ON console_hosts (department);\n"
                                 "CREATE INDEX findings_host ON findings (machine_id, id);\n"
-                                "CREATE INDEX approvals_expires ON approvals (expires) WHERE expires IS NOT NULL;\n";
+                                "CREATE INDEX approvals_expires ON approvals (expires) WHERE expires IS NOT NULL;\n"
+                                "CREATE TABLE console_device_daily (\n"
+                                "  day INTEGER NOT NULL,\n"
+                                "  vendor TEXT NOT NULL, product TEXT NOT NULL, serial TEXT NOT NULL,\n"
+                                "  n INTEGER NOT NULL DEFAULT 0,\n"
+                                "  PRIMARY KEY (day, vendor, product, serial));\n"
+                                "CREATE TABLE console_device_seen (\n"
+                                "  vendor TEXT NOT NULL, product TEXT NOT NULL, serial TEXT NOT NULL,\n"
+                                "  dim TEXT NOT NULL, name TEXT NOT NULL,\n"
+                                "  n INTEGER NOT NULL DEFAULT 0,\n"
+                                "  first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, last_row INTEGER NOT NULL,\n"
+                                "  PRIMARY KEY (vendor, product, serial, dim, name));\n"
+                                "CREATE TABLE console_devices (\n"
+                                "  vendor TEXT NOT NULL, product TEXT NOT NULL, serial TEXT NOT NULL,\n"
+                                "  n INTEGER NOT NULL DEFAULT 0,\n"
+                                "  first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, last_row INTEGER NOT NULL,\n"
+                                "  PRIMARY KEY (vendor, product, serial));\n";
 static const char postgres_v4[] = "CREATE TABLE console_fleet_state (\n"
                                   "  id INTEGER PRIMARY KEY,\n"
                                   "  last_row BIGINT NOT NULL DEFAULT 0,\n"
@@ -444,7 +464,23 @@ static const char postgres_v4[] = "CREATE TABLE console_fleet_state (\n"
                                   "CREATE INDEX console_hosts_stale ON console_hosts (av_stale) WHERE av_stale = 1;\n"
                                   "CREATE INDEX console_hosts_department ON console_hosts (department);\n"
                                   "CREATE INDEX findings_host ON findings (machine_id, id);\n"
-                                  "CREATE INDEX approvals_expires ON approvals (expires) WHERE expires IS NOT NULL;\n";
+                                  "CREATE INDEX approvals_expires ON approvals (expires) WHERE expires IS NOT NULL;\n"
+                                  "CREATE TABLE console_device_daily (\n"
+                                  "  day BIGINT NOT NULL,\n"
+                                  "  vendor TEXT NOT NULL, product TEXT NOT NULL, serial TEXT NOT NULL,\n"
+                                  "  n BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  PRIMARY KEY (day, vendor, product, serial));\n"
+                                  "CREATE TABLE console_device_seen (\n"
+                                  "  vendor TEXT NOT NULL, product TEXT NOT NULL, serial TEXT NOT NULL,\n"
+                                  "  dim TEXT NOT NULL, name TEXT NOT NULL,\n"
+                                  "  n BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  first_at BIGINT NOT NULL, last_at BIGINT NOT NULL, last_row BIGINT NOT NULL,\n"
+                                  "  PRIMARY KEY (vendor, product, serial, dim, name));\n"
+                                  "CREATE TABLE console_devices (\n"
+                                  "  vendor TEXT NOT NULL, product TEXT NOT NULL, serial TEXT NOT NULL,\n"
+                                  "  n BIGINT NOT NULL DEFAULT 0,\n"
+                                  "  first_at BIGINT NOT NULL, last_at BIGINT NOT NULL, last_row BIGINT NOT NULL,\n"
+                                  "  PRIMARY KEY (vendor, product, serial));\n";
 
 static const StoreMigration sqlite_migrations[] = {
         { 1, sqlite_v1 },

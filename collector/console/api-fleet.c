@@ -147,16 +147,19 @@ static void bump(json_object *o, const char *key, int64_t n) {
 
 /* ---- the rollups ---- */
 
+#define AGG_FIELDS 5
+
 typedef struct AggKey {
-        int64_t num;      /* day (YYYYMMDD) or month (YYYYMM) */
-        const char *f[4]; /* NULL and "" are alike */
+        int64_t num;               /* day (YYYYMMDD) or month (YYYYMM) */
+        const char *f[AGG_FIELDS]; /* NULL and "" are alike */
 } AggKey;
 
 typedef struct Agg {
         struct Agg *next;
         int64_t num;
-        char *f[4];
+        char *f[AGG_FIELDS];
         int64_t n;
+        int64_t first, last, row; /* the rows' received_at span and last row_id */
 } Agg;
 
 #define AGG_BUCKETS 4096
@@ -168,7 +171,7 @@ typedef struct AggTable {
 
 static uint64_t agg_hash(const AggKey *k) {
         uint64_t h = 1469598103934665603ULL ^ (uint64_t) k->num;
-        for (size_t i = 0; i < 4; i++) {
+        for (size_t i = 0; i < AGG_FIELDS; i++) {
                 for (const char *p = k->f[i] ?: ""; *p; p++)
                         h = (h ^ (unsigned char) *p) * 1099511628211ULL;
                 h = (h ^ 0xff) * 1099511628211ULL;
@@ -176,14 +179,17 @@ static uint64_t agg_hash(const AggKey *k) {
         return h;
 }
 
-static int agg_add(AggTable *t, const AggKey *k, int64_t n) {
+static int agg_add_at(AggTable *t, const AggKey *k, int64_t n, int64_t at, int64_t row) {
         uint64_t h = agg_hash(k) % AGG_BUCKETS;
         for (Agg *a = t->b[h]; a; a = a->next) {
                 bool same = a->num == k->num;
-                for (size_t i = 0; same && i < 4; i++)
+                for (size_t i = 0; same && i < AGG_FIELDS; i++)
                         same = streq(a->f[i], k->f[i] ?: "");
                 if (same) {
                         a->n += n;
+                        a->first = MIN(a->first, at);
+                        a->last = MAX(a->last, at);
+                        a->row = MAX(a->row, row);
                         return 0;
                 }
         }
@@ -192,7 +198,9 @@ static int agg_add(AggTable *t, const AggKey *k, int64_t n) {
                 return -ENOMEM;
         a->num = k->num;
         a->n = n;
-        for (size_t i = 0; i < 4; i++)
+        a->first = a->last = at;
+        a->row = row;
+        for (size_t i = 0; i < AGG_FIELDS; i++)
                 if (!(a->f[i] = strdup(k->f[i] ?: ""))) {
                         for (size_t j = 0; j < i; j++)
                                 free(a->f[j]);
@@ -205,12 +213,16 @@ static int agg_add(AggTable *t, const AggKey *k, int64_t n) {
         return 0;
 }
 
+static int agg_add(AggTable *t, const AggKey *k, int64_t n) {
+        return agg_add_at(t, k, n, 0, 0);
+}
+
 static void agg_free(AggTable *t) {
         for (size_t i = 0; i < AGG_BUCKETS; i++)
                 while (t->b[i]) {
                         Agg *a = t->b[i];
                         t->b[i] = a->next;
-                        for (size_t j = 0; j < 4; j++)
+                        for (size_t j = 0; j < AGG_FIELDS; j++)
                                 free(a->f[j]);
                         free(a);
                 }
@@ -227,6 +239,8 @@ typedef struct Posture {
 
 typedef struct Refresh {
         AggTable *daily, *monthly;
+        /* usb.blocked per device: per day; per (device, host or user); overall */
+        AggTable *dev_daily, *dev_seen, *devices;
         Posture *postures;
         size_t n_postures;
         int64_t last_row, cutoff, rows;
@@ -293,7 +307,8 @@ static int refresh_posture(Refresh *f, const char *machine_id, int64_t row, int6
         return 0;
 }
 
-/* row: row_id, received_at, kind, severity, policy_ref, department, machine_id, user_name, posture json */
+/* row: row_id, received_at, kind, severity, policy_ref, department, machine_id, user_name, posture json,
+ * device vendor, product, serial */
 static int refresh_row(const CdbRow *r, void *userdata) {
         Refresh *f = userdata;
         int64_t row = cdb_row_int(r, 0), at = cdb_row_int(r, 1);
@@ -301,8 +316,11 @@ static int refresh_row(const CdbRow *r, void *userdata) {
                    *dep = cdb_row_text(r, 5), *mid = cdb_row_text(r, 6), *user = cdb_row_text(r, 7);
         int k;
 
-        if (f->stop || at > f->cutoff) {
-                f->stop = true; /* rows after a young one wait for the next call */
+        /* rows after a young one wait for the next call; a row stamped far
+         * ahead (an instance whose clock runs fast) is not young, or it
+         * would hold the rollups back until that time */
+        if (f->stop || (at > f->cutoff && at - f->cutoff <= CONSOLE_FLEET_PG_LAG_US + CONSOLE_FLEET_SKEW_US)) {
+                f->stop = true;
                 return 0;
         }
         if (at < f->day_from || at >= f->day_to) {
@@ -333,39 +351,140 @@ static int refresh_row(const CdbRow *r, void *userdata) {
         }
         if (streq_ptr(kind, "agent.posture") && (k = refresh_posture(f, mid, row, at, cdb_row_text(r, 8))) < 0)
                 return k;
+        const char *dv = cdb_row_text(r, 9), *dp = cdb_row_text(r, 10), *ds = cdb_row_text(r, 11);
+        if (streq_ptr(kind, "usb.blocked") && !isempty(dv) && !isempty(dp)) {
+                AggKey d = { f->day, { dv, dp, ds, NULL, NULL } }, all = { 0, { dv, dp, ds, NULL, NULL } },
+                       h = { 0, { dv, dp, ds, "host", mid } }, u = { 0, { dv, dp, ds, "user", user } };
+                if ((k = agg_add(f->dev_daily, &d, 1)) < 0 || (k = agg_add_at(f->devices, &all, 1, at, row)) < 0 ||
+                    (k = agg_add_at(f->dev_seen, &h, 1, at, row)) < 0 ||
+                    (!isempty(user) && (k = agg_add_at(f->dev_seen, &u, 1, at, row)) < 0))
+                        return k;
+        }
         f->last_row = row;
         f->rows++;
         return 0;
 }
 
+#define UPSERT_PARAMS 64 /* cdb.c's bound on one statement's parameters */
+
+/* Multi-row upserts of t's aggregates: one round trip for many keys. The
+ * integers (day or month, count) are written into the text, the ntext text
+ * columns f[0..ntext-1] are parameters. Keys are unique within t, as one
+ * statement needs. */
+static int upsert_aggs(Cdb *db, AggTable *t, const char *head, const char *tail, size_t ntext) {
+        size_t per = UPSERT_PARAMS / ntext, n = 0, all = 0;
+        _cleanup_free_ Agg **list = calloc(t->count ? t->count : 1, sizeof *list);
+        _cleanup_free_ CdbValue *p = calloc(per * ntext, sizeof *p);
+        _cleanup_free_ char *sql = malloc(strlen(head) + strlen(tail) + per * (ntext * 8 + 64) + 1);
+        if (!list || !p || !sql)
+                return -ENOMEM;
+        for (size_t b = 0; b < AGG_BUCKETS; b++)
+                for (Agg *a = t->b[b]; a && all < t->count; a = a->next)
+                        list[all++] = a;
+        for (size_t start = 0; start < all; start += n) {
+                n = MIN(all - start, per);
+                char *o = stpcpy(sql, head);
+                for (size_t i = 0; i < n; i++) {
+                        const Agg *a = list[start + i];
+                        o += sprintf(o, "%s(%" PRId64, i ? ", " : "", a->num);
+                        for (size_t j = 0; j < ntext; j++) {
+                                p[i * ntext + j] = cdb_text(a->f[j]);
+                                o += sprintf(o, ", ?%zu", i * ntext + j + 1);
+                        }
+                        o += sprintf(o, ", %" PRId64 ")", a->n);
+                }
+                stpcpy(o, tail);
+                int64_t r = cdb_exec(db, sql, p, n * ntext, NULL, NULL);
+                if (r < 0)
+                        return (int) r;
+        }
+        return 0;
+}
+
+/* The same for aggregates with a span: (texts..., n, first, last, row). */
+static int upsert_spans(Cdb *db, AggTable *t, const char *head, const char *tail, size_t ntext) {
+        size_t per = UPSERT_PARAMS / ntext, n = 0, all = 0;
+        _cleanup_free_ Agg **list = calloc(t->count ? t->count : 1, sizeof *list);
+        _cleanup_free_ CdbValue *p = calloc(per * ntext, sizeof *p);
+        _cleanup_free_ char *sql = malloc(strlen(head) + strlen(tail) + per * (ntext * 8 + 96) + 1);
+        if (!list || !p || !sql)
+                return -ENOMEM;
+        for (size_t b = 0; b < AGG_BUCKETS; b++)
+                for (Agg *a = t->b[b]; a && all < t->count; a = a->next)
+                        list[all++] = a;
+        for (size_t start = 0; start < all; start += n) {
+                n = MIN(all - start, per);
+                char *o = stpcpy(sql, head);
+                for (size_t i = 0; i < n; i++) {
+                        const Agg *a = list[start + i];
+                        o = stpcpy(o, i ? ", (" : "(");
+                        for (size_t j = 0; j < ntext; j++) {
+                                p[i * ntext + j] = cdb_text(a->f[j]);
+                                o += sprintf(o, "?%zu, ", i * ntext + j + 1);
+                        }
+                        o += sprintf(o, "%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ")", a->n, a->first, a->last,
+                                     a->row);
+                }
+                stpcpy(o, tail);
+                int64_t r = cdb_exec(db, sql, p, n * ntext, NULL, NULL);
+                if (r < 0)
+                        return (int) r;
+        }
+        return 0;
+}
+
 static int refresh_write(Cdb *db, Refresh *f) {
         int64_t r;
-        for (size_t i = 0; i < AGG_BUCKETS; i++)
-                for (Agg *a = f->daily->b[i]; a; a = a->next) {
-                        CdbValue p[] = { cdb_int(a->num),   cdb_text(a->f[0]), cdb_text(a->f[1]),
-                                         cdb_text(a->f[2]), cdb_text(a->f[3]), cdb_int(a->n) };
-                        r = cdb_exec(db,
-                                     "INSERT INTO console_daily (day, kind, severity, policy_ref, department, n) "
-                                     "VALUES (CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT)) "
-                                     "ON CONFLICT (day, kind, severity, policy_ref, department) "
-                                     "DO UPDATE SET n = console_daily.n + excluded.n",
-                                     p, ELEMENTSOF(p), NULL, NULL);
-                        if (r < 0)
-                                return (int) r;
-                }
-        for (size_t i = 0; i < AGG_BUCKETS; i++)
-                for (Agg *a = f->monthly->b[i]; a; a = a->next) {
-                        CdbValue p[] = { cdb_int(a->num), cdb_text(a->f[0]), cdb_text(a->f[1]), cdb_text(a->f[2]),
-                                         cdb_int(a->n) };
-                        r = cdb_exec(db,
-                                     "INSERT INTO console_monthly (month, policy_ref, dim, name, n) "
-                                     "VALUES (CAST(?1 AS BIGINT), ?2, ?3, ?4, CAST(?5 AS BIGINT)) "
-                                     "ON CONFLICT (month, policy_ref, dim, name) "
-                                     "DO UPDATE SET n = console_monthly.n + excluded.n",
-                                     p, ELEMENTSOF(p), NULL, NULL);
-                        if (r < 0)
-                                return (int) r;
-                }
+        int k = upsert_aggs(db, f->daily,
+                            "INSERT INTO console_daily (day, kind, severity, policy_ref, department, n) VALUES ",
+                            " ON CONFLICT (day, kind, severity, policy_ref, department) "
+                            "DO UPDATE SET n = console_daily.n + excluded.n",
+                            4);
+        if (k >= 0)
+                k = upsert_aggs(db, f->monthly, "INSERT INTO console_monthly (month, policy_ref, dim, name, n) VALUES ",
+                                " ON CONFLICT (month, policy_ref, dim, name) "
+                                "DO UPDATE SET n = console_monthly.n + excluded.n",
+                                3);
+        if (k >= 0)
+                k = upsert_aggs(db, f->dev_daily,
+                                "INSERT INTO console_device_daily (day, vendor, product, serial, n) VALUES ",
+                                " ON CONFLICT (day, vendor, product, serial) "
+                                "DO UPDATE SET n = console_device_daily.n + excluded.n",
+                                3);
+        if (k >= 0)
+                k = upsert_spans(db, f->dev_seen,
+                                 "INSERT INTO console_device_seen (vendor, product, serial, dim, name, n, first_at, "
+                                 "last_at, last_row) VALUES ",
+                                 cdb_sql(db,
+                                         " ON CONFLICT (vendor, product, serial, dim, name) DO UPDATE SET "
+                                         "n = console_device_seen.n + excluded.n, "
+                                         "first_at = MIN(console_device_seen.first_at, excluded.first_at), "
+                                         "last_at = MAX(console_device_seen.last_at, excluded.last_at), "
+                                         "last_row = MAX(console_device_seen.last_row, excluded.last_row)",
+                                         " ON CONFLICT (vendor, product, serial, dim, name) DO UPDATE SET "
+                                         "n = console_device_seen.n + excluded.n, "
+                                         "first_at = LEAST(console_device_seen.first_at, excluded.first_at), "
+                                         "last_at = GREATEST(console_device_seen.last_at, excluded.last_at), "
+                                         "last_row = GREATEST(console_device_seen.last_row, excluded.last_row)"),
+                                 5);
+        if (k >= 0)
+                k = upsert_spans(db, f->devices,
+                                 "INSERT INTO console_devices (vendor, product, serial, n, first_at, last_at, last_row) "
+                                 "VALUES ",
+                                 cdb_sql(db,
+                                         " ON CONFLICT (vendor, product, serial) DO UPDATE SET "
+                                         "n = console_devices.n + excluded.n, "
+                                         "first_at = MIN(console_devices.first_at, excluded.first_at), "
+                                         "last_at = MAX(console_devices.last_at, excluded.last_at), "
+                                         "last_row = MAX(console_devices.last_row, excluded.last_row)",
+                                         " ON CONFLICT (vendor, product, serial) DO UPDATE SET "
+                                         "n = console_devices.n + excluded.n, "
+                                         "first_at = LEAST(console_devices.first_at, excluded.first_at), "
+                                         "last_at = GREATEST(console_devices.last_at, excluded.last_at), "
+                                         "last_row = GREATEST(console_devices.last_row, excluded.last_row)"),
+                                 3);
+        if (k < 0)
+                return k;
         for (size_t i = 0; i < f->n_postures; i++) {
                 Posture *o = &f->postures[i];
                 CdbValue p[] = { cdb_text(o->machine_id),
@@ -401,7 +520,10 @@ int64_t console_fleet_refresh(Cdb *db, int64_t now_us, size_t max_rows) {
                 max_rows = CONSOLE_FLEET_REFRESH_ROWS;
         f.daily = calloc(1, sizeof *f.daily);
         f.monthly = calloc(1, sizeof *f.monthly);
-        if (!f.daily || !f.monthly) {
+        f.dev_daily = calloc(1, sizeof *f.dev_daily);
+        f.dev_seen = calloc(1, sizeof *f.dev_seen);
+        f.devices = calloc(1, sizeof *f.devices);
+        if (!f.daily || !f.monthly || !f.dev_daily || !f.dev_seen || !f.devices) {
                 k = -ENOMEM;
                 goto out;
         }
@@ -418,7 +540,8 @@ int64_t console_fleet_refresh(Cdb *db, int64_t now_us, size_t max_rows) {
                 f.last_row = start;
                 r = cdb_exec(db,
                              "SELECT row_id, received_at, kind, severity, policy_ref, department, machine_id, "
-                             "user_name, CASE WHEN kind = 'agent.posture' THEN json END FROM events "
+                             "user_name, CASE WHEN kind = 'agent.posture' THEN json END, device_vendor, device_product, "
+                             "device_serial FROM events "
                              "WHERE row_id > CAST(?1 AS BIGINT) ORDER BY row_id LIMIT CAST(?2 AS BIGINT)",
                              p, ELEMENTSOF(p), refresh_row, &f);
                 k = r < 0 ? (int) r : 0;
@@ -439,6 +562,12 @@ out:
                 agg_free(f.daily);
         if (f.monthly)
                 agg_free(f.monthly);
+        if (f.dev_daily)
+                agg_free(f.dev_daily);
+        if (f.dev_seen)
+                agg_free(f.dev_seen);
+        if (f.devices)
+                agg_free(f.devices);
         for (size_t i = 0; i < f.n_postures; i++)
                 posture_done(&f.postures[i]);
         free(f.postures);
@@ -460,6 +589,15 @@ int64_t console_fleet_maintain(Cdb **db, const StoreConfig *cfg, int64_t budget_
                         return r;
                 }
         }
+        /* nothing new: no write transaction (SQLite's one writer is the ingest's) */
+        int64_t behind = 0;
+        int r = console_fleet_behind(*db, &behind);
+        if (r < 0) {
+                *db = cdb_free(*db);
+                return r;
+        }
+        if (behind == 0)
+                return 0;
         for (;;) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -972,7 +1110,7 @@ typedef struct DeviceRows {
         int64_t n;
 } DeviceRows;
 
-/* vendor, product, serial, count, hosts, users, first, last, row_id of the last */
+/* vendor, product, serial ('' for none), count */
 static int device_row(const CdbRow *r, void *userdata) {
         DeviceRows *d = userdata;
         json_object *o = json_object_new_object();
@@ -983,14 +1121,51 @@ static int device_row(const CdbRow *r, void *userdata) {
         const char *serial = cdb_row_text(r, 2);
         json_object_object_add(o, "serial", isempty(serial) ? NULL : json_object_new_string(serial));
         add_int(o, "count", cdb_row_int(r, 3));
-        add_int(o, "hosts", cdb_row_int(r, 4));
-        add_int(o, "users", cdb_row_int(r, 5));
-        json_object_object_add(o, "first", console_json_time(cdb_row_int(r, 6)));
-        json_object_object_add(o, "last", console_json_time(cdb_row_int(r, 7)));
-        add_int(o, "_row", cdb_row_int(r, 8));
         json_object_array_add(d->rows, o);
         d->n++;
         return 0;
+}
+
+/* first_at, last_at, last_row of console_devices */
+static int device_span_row(const CdbRow *r, void *userdata) {
+        json_object *o = userdata;
+        json_object_object_add(o, "first", console_json_time(cdb_row_int(r, 0)));
+        json_object_object_add(o, "last", console_json_time(cdb_row_int(r, 1)));
+        add_int(o, "_row", cdb_row_int(r, 2));
+        return 0;
+}
+
+/* hosts and users: those whose blocks of the device (first to last) meet
+ * [from, to); exact when to is now, the page's default. */
+static int device_details(Cdb *db, json_object *o, int64_t from, int64_t to) {
+        json_object *v = NULL, *pr = NULL, *s = NULL;
+        json_object_object_get_ex(o, "vendor", &v);
+        json_object_object_get_ex(o, "product", &pr);
+        json_object_object_get_ex(o, "serial", &s);
+        CdbValue p[] = { cdb_text(json_object_get_string(v)),
+                         cdb_text(json_object_get_string(pr)),
+                         cdb_text(s ? json_object_get_string(s) : ""),
+                         cdb_int(from),
+                         cdb_int(to),
+                         cdb_text("host") };
+        static const char *const dims[] = { "host", "user" };
+        for (size_t i = 0; i < 2; i++) {
+                int64_t n = 0;
+                p[5] = cdb_text(dims[i]);
+                int k = cdb_query_int(db,
+                                      "SELECT COUNT(*) FROM console_device_seen WHERE vendor = ?1 AND product = ?2 "
+                                      "AND serial = ?3 AND dim = ?6 AND last_at >= CAST(?4 AS BIGINT) "
+                                      "AND first_at < CAST(?5 AS BIGINT)",
+                                      p, 6, &n);
+                if (k < 0)
+                        return k;
+                add_int(o, i == 0 ? "hosts" : "users", n);
+        }
+        int64_t r = cdb_exec(db,
+                             "SELECT first_at, last_at, last_row FROM console_devices WHERE vendor = ?1 "
+                             "AND product = ?2 AND serial = ?3",
+                             p, 3, device_span_row, o);
+        return r < 0 ? (int) r : 0;
 }
 
 /* The device strings of the group's last event (they are attacker-controlled:
@@ -1096,34 +1271,39 @@ static int fleet_devices(const ConsoleRequest *rq, ConsoleReply *rp) {
         if (aft && (store_cursor_parse(aft, &offset) < 0 || offset > 1000000))
                 return reply_bad(rp, "after", "not a cursor of this list");
 
+        if (t_to <= t_from)
+                return reply_bad(rp, "to", "must be after from");
+
+        /* what arrived lately counts too, when it is little */
+        int64_t behind = 0;
+        if (console_fleet_behind(rq->db, &behind) >= 0 && behind > 0 && behind <= CONSOLE_FLEET_OVERVIEW_CATCHUP)
+                (void) console_fleet_refresh(rq->db, rq->now_us, CONSOLE_FLEET_OVERVIEW_CATCHUP);
+
+        /* counts per received day in the console's zone: from's day to the day before to */
         char sql[1024];
         CdbValue p[8];
         size_t n = 0;
-        p[n++] = cdb_int(t_from);
-        p[n++] = cdb_int(t_to);
+        p[n++] = cdb_int(fleet_day_of(t_from));
+        p[n++] = cdb_int(fleet_day_of(t_to - 1));
         int len = snprintf(sql, sizeof sql,
-                           "SELECT device_vendor, device_product, COALESCE(device_serial, ''), COUNT(*), "
-                           "COUNT(DISTINCT machine_id), COUNT(DISTINCT user_name), MIN(received_at), "
-                           "MAX(received_at), MAX(row_id) FROM events WHERE kind = 'usb.blocked' "
-                           "AND received_at >= CAST(?1 AS BIGINT) AND received_at < CAST(?2 AS BIGINT) "
-                           "AND device_vendor IS NOT NULL AND device_product IS NOT NULL");
+                           "SELECT vendor, product, serial, SUM(n) FROM console_device_daily "
+                           "WHERE day >= CAST(?1 AS BIGINT) AND day <= CAST(?2 AS BIGINT)");
         if (vendor) {
                 p[n++] = cdb_text(vendor);
-                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND device_vendor = ?%zu", n);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND vendor = ?%zu", n);
         }
         if (product) {
                 p[n++] = cdb_text(product);
-                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND device_product = ?%zu", n);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND product = ?%zu", n);
         }
         if (serial) {
                 p[n++] = cdb_text(serial);
-                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND device_serial = ?%zu", n);
+                len += snprintf(sql + len, sizeof sql - (size_t) len, " AND serial = ?%zu", n);
         }
         p[n++] = cdb_int(limit + 1);
         p[n++] = cdb_int(offset);
         len += snprintf(sql + len, sizeof sql - (size_t) len,
-                        " GROUP BY device_vendor, device_product, COALESCE(device_serial, '') "
-                        "ORDER BY COUNT(*) DESC, device_vendor, device_product, COALESCE(device_serial, '') "
+                        " GROUP BY vendor, product, serial ORDER BY SUM(n) DESC, vendor, product, serial "
                         "LIMIT CAST(?%zu AS BIGINT) OFFSET CAST(?%zu AS BIGINT)",
                         n - 1, n);
         if (len <= 0 || (size_t) len >= sizeof sql)
@@ -1151,7 +1331,9 @@ static int fleet_devices(const ConsoleRequest *rq, ConsoleReply *rp) {
         today_iso(rq->now_us, today);
         for (size_t i = 0; i < json_object_array_length(d.rows); i++) {
                 json_object *row = json_object_array_get_idx(d.rows, i);
-                int k = device_names(rq->db, row);
+                int k = device_details(rq->db, row, t_from, t_to);
+                if (k >= 0)
+                        k = device_names(rq->db, row);
                 if (k >= 0)
                         k = device_approved(rq->db, row, today);
                 if (k < 0)
@@ -1418,12 +1600,20 @@ static int fleet_approve(const ConsoleRequest *rq, ConsoleReply *rp) {
         if (!rows)
                 return cdb_end(rq->db, -ENOMEM);
         _cleanup_(json_object_putp) json_object *rows_ref = rows;
+        /* no RETURNING: SQLite before 3.35 (RHEL 9) lacks it; the same connection reads its row back */
         int64_t r = cdb_exec(rq->db,
                              "INSERT INTO approvals (created_at, created_by, vendor, product, serial, any_serial, "
                              "label, approved_by, approved_on, expires, ticket, access, allow_text) VALUES "
-                             "(CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT), ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-                             "RETURNING " APPROVAL_COLUMNS,
-                             p, ELEMENTSOF(p), approval_json_row, rows);
+                             "(CAST(?1 AS BIGINT), ?2, ?3, ?4, ?5, CAST(?6 AS BIGINT), ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             p, ELEMENTSOF(p), NULL, NULL);
+        if (r >= 0)
+                r = cdb_exec(rq->db,
+                             cdb_sql(rq->db, "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id = last_insert_rowid()",
+                                     "SELECT " APPROVAL_COLUMNS " FROM approvals WHERE id = "
+                                     "currval(pg_get_serial_sequence('approvals', 'id'))"),
+                             NULL, 0, approval_json_row, rows);
+        if (r == 0)
+                r = -EIO;
         k = r < 0 ? (int) r : 0;
         if (k >= 0) {
                 json_object *a = json_object_array_get_idx(rows, 0), *id = NULL;

@@ -22,6 +22,9 @@ DEFINE_POINTER_CLEANUP(json_object, json_object_put);
  * are handed out before commit and a slower transaction may commit a
  * smaller row_id after a larger one (SQLite has one writer: no lag). */
 #define CONSOLE_FLEET_PG_LAG_US (30LL * 1000000)
+/* A received_at further ahead of the clock than this is a clock's error,
+ * not a young row. */
+#define CONSOLE_FLEET_SKEW_US (60LL * 1000000)
 /* /overview rolls up first when the rollups lack at most this many rows. */
 #define CONSOLE_FLEET_OVERVIEW_CATCHUP 50000
 
@@ -32,8 +35,9 @@ DEFINE_POINTER_CLEANUP(json_object, json_object_put);
  * (collectord sets TZ to the console's). Returns the rows consumed (0:
  * caught up) or a negative errno. Safe to run from several connections. */
 int64_t console_fleet_refresh(Cdb *db, int64_t now_us, size_t max_rows);
-/* collectord's maintenance timer: opens *db on first use (from the store's
- * config), then refreshes until caught up or budget_us has passed; on an
+/* collectord's maintenance timer (every half second): opens *db on first
+ * use (from the store's config); when rows are missing, refreshes until
+ * caught up or budget_us has passed; on an
  * error *db is closed, to be opened again at the next tick. Returns the rows
  * consumed, or a negative errno. */
 int64_t console_fleet_maintain(Cdb **db, const StoreConfig *cfg, int64_t budget_us);

@@ -255,6 +255,43 @@ static void test_refresh_and_overview(void **state) {
         json_object_put(o);
 }
 
+/* collectord's timer: opens its connection, rolls up everything within the budget */
+static void test_maintain(void **state) {
+        Fixture *f = *state;
+        fill(f);
+        /* the real clock: every row of the test's past is older than PostgreSQL's lag */
+        Cdb *db = NULL;
+        assert_int_equal(console_fleet_maintain(&db, &f->cfg, 10LL * 1000000), 11);
+        assert_non_null(db);
+        assert_int_equal(console_fleet_maintain(&db, &f->cfg, 10LL * 1000000), 0);
+        int64_t behind = -1;
+        assert_int_equal(console_fleet_behind(db, &behind), 0);
+        assert_int_equal(behind, 0);
+        cdb_free(db);
+        assert_int_equal(count_rows(f, "SELECT COUNT(*) FROM console_hosts"), 2);
+}
+
+/* PostgreSQL: a young row waits (a smaller row_id may still commit); a row
+ * stamped far ahead by a fast clock does not hold the rollups back */
+static void test_young_and_skewed(void **state) {
+        Fixture *f = *state;
+        _cleanup_cdb_ Cdb *db = NULL;
+        FEv e[1];
+        fev(&e[0], HOST_A, "usb.blocked", "high", REF_USB, "taro", "0781", "5581", "S1", NULL);
+        ingest(f, e, 1, NOW + 2 * 3600LL * 1000000);
+        fev(&e[0], HOST_A, "usb.blocked", "high", REF_USB, "taro", "0781", "5581", "S1", NULL);
+        ingest(f, e, 1, NOW - 3600LL * 1000000);
+        fev(&e[0], HOST_A, "usb.blocked", "high", REF_USB, "taro", "0781", "5581", "S1", NULL);
+        ingest(f, e, 1, NOW - 10LL * 1000000);
+        fev(&e[0], HOST_A, "usb.blocked", "high", REF_USB, "taro", "0781", "5581", "S1", NULL);
+        ingest(f, e, 1, NOW - 3600LL * 1000000);
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        assert_int_equal(console_fleet_refresh(db, NOW, 0), use_pg ? 2 : 4);
+        assert_int_equal(console_fleet_refresh(db, NOW, 0), use_pg ? 0 : 0);
+        /* half a minute later the young one is old enough */
+        assert_int_equal(console_fleet_refresh(db, NOW + CONSOLE_FLEET_PG_LAG_US, 0), use_pg ? 2 : 0);
+}
+
 static void test_hosts(void **state) {
         Fixture *f = *state;
         _cleanup_cdb_ Cdb *db = NULL;
@@ -569,6 +606,8 @@ int main(int argc, char **argv) {
         }
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_refresh_and_overview, fleet_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_maintain, fleet_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_young_and_skewed, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hosts, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_approvals, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_report, fleet_setup, teardown),
