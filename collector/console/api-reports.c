@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "csv.h"
 #include "macro.h"
 
 #define REPORT_TOP 10
@@ -272,32 +273,17 @@ static int report_build(const ConsoleRequest *rq, const Month *m, json_object *o
         return r < 0 ? (int) r : 0;
 }
 
-/* ---- CSV ----
- * LOCAL CSV HELPER: to be replaced by csv.h (h-cevents) at merge. UTF-8
- * with BOM, every cell quoted, CRLF; a cell that a spreadsheet would read as
- * a formula (= + - @, tab, CR first) gets a leading apostrophe. */
-static void report_csv_cell(FILE *f, const char *s, bool last) {
-        s = s ?: "";
-        fputc('"', f);
-        if (strchr("=+-@\t\r", s[0]) && s[0])
-                fputc('\'', f);
-        for (; *s; s++) {
-                if (*s == '"')
-                        fputc('"', f);
-                fputc(*s, f);
-        }
-        fputc('"', f);
-        fputs(last ? "\r\n" : ",", f);
-}
+/* ---- CSV (csv.h: BOM, quoting, formula cells neutralised) ---- */
+typedef struct ReportCsv {
+        CsvBuf *buf;
+        int error; /* the first failure; later rows are not written */
+} ReportCsv;
 
-static void report_csv_row(FILE *f, const char *a, const char *b, const char *c, const char *d, const char *e) {
-        report_csv_cell(f, a, false);
-        report_csv_cell(f, b, false);
-        report_csv_cell(f, c, false);
-        report_csv_cell(f, d, false);
-        report_csv_cell(f, e, true);
+static void report_csv_row(ReportCsv *f, const char *a, const char *b, const char *c, const char *d, const char *e) {
+        const char *const cells[] = { a, b, c, d, e };
+        if (f->error == 0)
+                f->error = csv_row(f->buf, cells, ELEMENTSOF(cells));
 }
-/* ---- end of the local CSV helper ---- */
 
 static const char *str_of(json_object *o, const char *key) {
         json_object *v = NULL;
@@ -307,14 +293,12 @@ static const char *str_of(json_object *o, const char *key) {
 }
 
 static char *report_csv(json_object *o, size_t *len) {
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&buf, &size);
+        static const char *const header[] = { "section", "policy_ref", "item", "name", "value" };
+        _cleanup_csv_ CsvBuf buf = {};
+        ReportCsv rc = { .buf = &buf }, *f = &rc;
         json_object *v = NULL;
-        if (!f)
+        if (csv_begin(&buf, header, ELEMENTSOF(header)) < 0)
                 return NULL;
-        fputs("\xef\xbb\xbf", f);
-        report_csv_row(f, "section", "policy_ref", "item", "name", "value");
         json_object_object_get_ex(o, "clauses", &v);
         for (size_t i = 0; i < json_object_array_length(v); i++) {
                 json_object *c = json_object_array_get_idx(v, i), *bk = NULL, *a = NULL;
@@ -368,12 +352,9 @@ static char *report_csv(json_object *o, size_t *len) {
                                        str_of(a, "label"), str_of(a, "expires"));
                 }
         }
-        if (fclose(f) != 0) {
-                free(buf);
+        if (rc.error < 0)
                 return NULL;
-        }
-        *len = size;
-        return buf;
+        return csv_steal(&buf, len);
 }
 
 int fleet_report_monthly(const ConsoleRequest *rq, ConsoleReply *rp) {
