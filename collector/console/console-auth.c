@@ -3,6 +3,7 @@
 
 #include "console-auth.h"
 
+#include <arpa/inet.h>
 #include <crypt.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -226,10 +227,15 @@ int console_user_list(Cdb *db, json_object **ret) {
 typedef struct Strike {
         char key[CONSOLE_USER_MAX + 8];
         unsigned count;
-        int64_t first_us, until_us;
+        int64_t first_us, last_us, until_us;
 } Strike;
 
-static Strike strikes[STRIKES];
+/* Two tables: a flood of names never pushes an address out, nor the reverse. */
+typedef struct StrikeTable {
+        Strike slots[STRIKES];
+} StrikeTable;
+
+static StrikeTable addr_strikes, name_strikes;
 static pthread_mutex_t strikes_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t strike_hash(const char *key) {
@@ -239,16 +245,21 @@ static size_t strike_hash(const char *key) {
         return h;
 }
 
-/* The slot of key; a new one replaces the stalest of its probe range. */
-static Strike *strike_find(const char *key, int64_t now_us, bool create) {
+/* The slot of key; a new one replaces the least recently used of its probe
+ * range, a locked one only when every one there is locked. */
+static Strike *strike_find(StrikeTable *t, const char *key, int64_t now_us, bool create) {
         size_t h = strike_hash(key);
         Strike *victim = NULL;
+        int64_t victim_score = 0;
         for (size_t i = 0; i < STRIKE_PROBE; i++) {
-                Strike *s = &strikes[(h + i) % STRIKES];
+                Strike *s = &t->slots[(h + i) % STRIKES];
                 if (s->key[0] && streq(s->key, key))
                         return s;
-                if (!victim || MAX(s->first_us, s->until_us) < MAX(victim->first_us, victim->until_us))
+                int64_t score = !s->key[0] ? INT64_MIN : s->until_us > now_us ? INT64_MAX / 2 + s->last_us : s->last_us;
+                if (!victim || score < victim_score) {
                         victim = s;
+                        victim_score = score;
+                }
         }
         if (!create)
                 return NULL;
@@ -258,23 +269,24 @@ static Strike *strike_find(const char *key, int64_t now_us, bool create) {
 }
 
 /* Seconds to wait, or 0. */
-static unsigned strike_blocked(const char *key, int64_t now_us) {
+static unsigned strike_blocked(StrikeTable *t, const char *key, int64_t now_us) {
         unsigned wait = 0;
         pthread_mutex_lock(&strikes_lock);
-        Strike *s = strike_find(key, now_us, false);
+        Strike *s = strike_find(t, key, now_us, false);
         if (s && s->until_us > now_us)
                 wait = (unsigned) ((s->until_us - now_us + USEC - 1) / USEC);
         pthread_mutex_unlock(&strikes_lock);
         return wait;
 }
 
-static void strike_add(const char *key, unsigned max, int64_t now_us) {
+static void strike_add(StrikeTable *t, const char *key, unsigned max, int64_t now_us) {
         pthread_mutex_lock(&strikes_lock);
-        Strike *s = strike_find(key, now_us, true);
+        Strike *s = strike_find(t, key, now_us, true);
         if (now_us - s->first_us > CONSOLE_ADDR_WINDOW_SEC * USEC && s->until_us <= now_us) {
                 s->count = 0;
                 s->first_us = now_us;
         }
+        s->last_us = now_us;
         if (++s->count >= max) {
                 s->until_us = now_us + CONSOLE_LOGIN_LOCK_SEC * USEC;
                 s->count = 0;
@@ -285,8 +297,24 @@ static void strike_add(const char *key, unsigned max, int64_t now_us) {
 
 void console_auth_throttle_reset(void) {
         pthread_mutex_lock(&strikes_lock);
-        memset(strikes, 0, sizeof strikes);
+        memset(&addr_strikes, 0, sizeof addr_strikes);
+        memset(&name_strikes, 0, sizeof name_strikes);
         pthread_mutex_unlock(&strikes_lock);
+}
+
+/* The key of an address: an IPv6 one by its /64, which one host usually
+ * holds whole (counting its every address apart would count nothing). */
+static void addr_key(const char *peer, char *buf, size_t size) {
+        struct in6_addr a;
+        char text[INET6_ADDRSTRLEN];
+        if (peer && inet_pton(AF_INET6, peer, &a) == 1 && !IN6_IS_ADDR_V4MAPPED(&a)) {
+                memset(a.s6_addr + 8, 0, 8);
+                if (inet_ntop(AF_INET6, &a, text, sizeof text)) {
+                        snprintf(buf, size, "%s/64", text);
+                        return;
+                }
+        }
+        snprintf(buf, size, "%s", peer ? peer : "");
 }
 
 /* ---- sessions ---- */
@@ -347,9 +375,9 @@ int console_login(Cdb *db, const ConsoleSessionLimits *lim, const char *user, co
         int64_t n;
 
         (void) pthread_once(&dummy_once, dummy_make);
-        snprintf(akey, sizeof akey, "a:%s", peer ?: "");
-        snprintf(ukey, sizeof ukey, "u:%s", name_ok ? user : "");
-        wait = strike_blocked(akey, now_us);
+        addr_key(peer, akey, sizeof akey);
+        snprintf(ukey, sizeof ukey, "%s", name_ok ? user : "");
+        wait = strike_blocked(&addr_strikes, akey, now_us);
         if (wait > 0) {
                 *retry_after_sec = wait;
                 return CONSOLE_LOGIN_THROTTLED;
@@ -365,18 +393,20 @@ int console_login(Cdb *db, const ConsoleSessionLimits *lim, const char *user, co
         if (u.found && u.locked_until > now_us)
                 wait = (unsigned) ((u.locked_until - now_us + USEC - 1) / USEC);
         else if (!u.found)
-                wait = strike_blocked(ukey, now_us);
+                wait = strike_blocked(&name_strikes, ukey, now_us);
         if (wait > 0) {
                 *retry_after_sec = wait;
                 return CONSOLE_LOGIN_THROTTLED;
         }
 
-        bool ok = console_password_verify(password, u.found ? u.hash : dummy_hash) && u.found && !u.disabled &&
-                  console_role_from_string(u.role) != CONSOLE_ROLE_NONE;
+        /* a name that cannot be one tells nothing by its speed: no crypt for it */
+        bool ok = name_ok && console_password_verify(password, u.found ? u.hash : dummy_hash) && u.found &&
+                  !u.disabled && console_role_from_string(u.role) != CONSOLE_ROLE_NONE;
         if (!ok) {
-                strike_add(akey, CONSOLE_ADDR_FAILURES, now_us);
+                strike_add(&addr_strikes, akey, CONSOLE_ADDR_FAILURES, now_us);
                 if (!u.found) {
-                        strike_add(ukey, CONSOLE_LOGIN_FAILURES, now_us);
+                        if (name_ok)
+                                strike_add(&name_strikes, ukey, CONSOLE_LOGIN_FAILURES, now_us);
                         return CONSOLE_LOGIN_BAD;
                 }
                 CdbValue p[] = { cdb_text(user), cdb_int(CONSOLE_LOGIN_FAILURES),

@@ -192,6 +192,29 @@ static void test_throttle(void **state) {
         assert_int_equal(console_login(db, &lim, "hanako", PW, "198.51.100.7", later, &s, id, &retry),
                          CONSOLE_LOGIN_THROTTLED);
         assert_int_equal(console_login(db, &lim, "hanako", PW, "198.51.100.8", later, &s, id, &retry), CONSOLE_LOGIN_OK);
+
+        /* failures from 5000 other addresses do not push the locked one out */
+        for (int i = 0; i < 5000; i++) {
+                char addr[32];
+                snprintf(addr, sizeof addr, "10.%d.%d.1", i / 250, i % 250);
+                assert_int_equal(console_login(db, &lim, "Not A Name", PW, addr, later, &s, id, &retry),
+                                 CONSOLE_LOGIN_BAD);
+        }
+        assert_int_equal(console_login(db, &lim, "hanako", PW, "198.51.100.7", later, &s, id, &retry),
+                         CONSOLE_LOGIN_THROTTLED);
+
+        /* IPv6: one /64 counts as one address */
+        for (int i = 0; i < CONSOLE_ADDR_FAILURES; i++) {
+                char addr[48], name[16];
+                snprintf(addr, sizeof addr, "2001:db8:1:2::%x", i + 1);
+                snprintf(name, sizeof name, "v6guess%d", i);
+                assert_int_equal(console_login(db, &lim, name, "bad password", addr, later, &s, id, &retry),
+                                 CONSOLE_LOGIN_BAD);
+        }
+        assert_int_equal(console_login(db, &lim, "hanako", PW, "2001:db8:1:2:ffff::9", later, &s, id, &retry),
+                         CONSOLE_LOGIN_THROTTLED);
+        assert_int_equal(console_login(db, &lim, "hanako", PW, "2001:db8:1:3::1", later, &s, id, &retry),
+                         CONSOLE_LOGIN_OK);
 }
 
 static const ConsoleRoute *route(const char *method, const char *path) {
