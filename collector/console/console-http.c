@@ -266,6 +266,31 @@ static bool static_name(const char *raw, size_t len, char *out, size_t size) {
         return true;
 }
 
+/* Without openat2 (an old kernel, a seccomp filter that lacks it): one
+ * component at a time, none followed if it is a symbolic link. static_name()
+ * has refused "." and ".." already. */
+static int open_walk(int dfd, const char *name) {
+        char buf[PATH_MAX];
+        int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        snprintf(buf, sizeof buf, "%s", name);
+        for (char *comp = buf, *next; comp; comp = next) {
+                next = strchr(comp, '/');
+                if (next)
+                        *next++ = 0;
+                int nfd = openat(fd, comp,
+                                 next ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+                                      : O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+                int err = errno;
+                close(fd);
+                if (nfd < 0)
+                        return -err;
+                fd = nfd;
+        }
+        return fd;
+}
+
 static int open_beneath(const char *dir, const char *name) {
         int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
@@ -275,7 +300,11 @@ static int open_beneath(const char *dir, const char *name) {
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
         };
         long fd = syscall(SYS_openat2, dfd, name, &how, sizeof how);
-        int err = errno;
+        int err = fd < 0 ? errno : 0;
+        if (fd < 0 && (err == ENOSYS || err == EPERM)) {
+                fd = open_walk(dfd, name);
+                err = fd < 0 ? (int) -fd : 0;
+        }
         close(dfd);
         return fd < 0 ? -err : (int) fd;
 }
