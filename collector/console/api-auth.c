@@ -86,6 +86,7 @@ static int api_login(const ConsoleRequest *rq, ConsoleReply *rp) {
                 return console_reply_json(rp, 429, top);
         }
         if (r == CONSOLE_LOGIN_BAD) {
+                log_info("console: failed login of %s from %s.", target, strempty(rq->peer));
                 r = console_audit(rq, "login_failed", target, NULL);
                 json_object_put(o);
                 if (r < 0)

@@ -500,7 +500,8 @@ int console_session_get(Cdb *db, const ConsoleSessionLimits *lim, const char *id
                              cdb_sql(db, "UPDATE sessions SET last_seen = ?2 WHERE id_hash = ?1",
                                      "UPDATE sessions SET last_seen = CAST(?2 AS BIGINT) WHERE id_hash = ?1"),
                              q, ELEMENTSOF(q), NULL, NULL);
-                if (n < 0)
+                /* a database busy with the feed: the refresh waits for the next request */
+                if (n < 0 && n != -EBUSY)
                         return (int) n;
         }
         *ret = sr.s;

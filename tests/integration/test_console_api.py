@@ -8,6 +8,7 @@ headers, static files that must not leave www_dir, logout, the audit log."""
 import http.client
 import json
 import os
+import signal
 import socket
 import sqlite3
 import ssl
@@ -59,6 +60,7 @@ def console(tmp_path_factory):
         f"  zone = \"Asia/Tokyo\";\n  idle_timeout_min = {IDLE_MIN};\n  session_max_hours = 2;\n"
         f"  www_dir = \"{www}\";\n}};\n")
     c.write_conf(text=text)
+    c.conf_text = text
     for name, role in (("admin1", "admin"), ("viewer1", "viewer"), ("locked1", "reviewer")):
         r = subprocess.run([COLLECTORCTL, "-c", c.conf_path, "user", "add", name, "--role", role],
                            input=PASSWORDS[name] + "\n", capture_output=True, text=True, timeout=60)
@@ -306,3 +308,26 @@ def test_ctl_user(console):
     PASSWORDS["admin1"] = "a newer admin password"
     assert api(console, "GET", "/me", cookie=cookie)[0] == 401
     login(console, "admin1")
+
+
+def test_reload_applies_session_times(console):
+    """A reload (SIGHUP) changes idle_timeout_min for the sessions at once."""
+    aged = 90 * 1000000
+    cookie, _, _ = login(console, "viewer1")
+    db_exec(console, f"UPDATE sessions SET last_seen = last_seen - {aged}, created_at = created_at - {aged}")
+    assert api(console, "GET", "/me", cookie=cookie)[0] == 200  # 90 s of 30 min
+    reloads = console.log_text().count("Reloaded")
+    console.write_conf(text=console.conf_text.replace(f"idle_timeout_min = {IDLE_MIN};", "idle_timeout_min = 1;"))
+    try:
+        console.signal(signal.SIGHUP)
+        console.wait_log("Reloaded", count=reloads + 1)
+        cookie, _, _ = login(console, "viewer1")
+        db_exec(console, f"UPDATE sessions SET last_seen = last_seen - {aged}, created_at = created_at - {aged}")
+        assert api(console, "GET", "/me", cookie=cookie)[0] == 401  # 90 s of 1 min
+    finally:
+        console.write_conf(text=console.conf_text)
+        console.signal(signal.SIGHUP)
+        console.wait_log("Reloaded", count=reloads + 2)
+    cookie, _, _ = login(console, "viewer1")
+    db_exec(console, f"UPDATE sessions SET last_seen = last_seen - {aged}, created_at = created_at - {aged}")
+    assert api(console, "GET", "/me", cookie=cookie)[0] == 200
