@@ -164,7 +164,11 @@ static void buf_add(Buf *b, const char *s, size_t n) {
 static void csv_cell(Buf *b, const char *s, bool last) {
         s = s ? s : "";
         buf_add(b, "\"", 1);
-        if (strchr("=+-@\t\r", s[0]) && s[0])
+        /* = + - @ tab CR, and their full-width forms ＝ ＋ － ＠, which Excel reads alike */
+        bool formula = (s[0] && strchr("=+-@\t\r", s[0])) ||
+                       (strncmp(s, "\xEF\xBC", 2) == 0 && s[2] && strchr("\x9D\x8B\x8D", s[2])) ||
+                       strncmp(s, "\xEF\xBC\xA0", 3) == 0;
+        if (formula)
                 buf_add(b, "'", 1);
         for (const char *p = s; *p; p++)
                 buf_add(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);

@@ -288,6 +288,13 @@ static void test_routes(void **state) {
                                .peer = "192.0.2.1",
                                .now_us = T0 + 1 };
         assert_int_equal(console_audit(&arq, "approve", "=HYPERLINK(\"http://x\")", "{\"a\":\"-1\"}"), 0);
+        assert_int_equal(console_audit(&arq, "approve",
+                                       "\xEF\xBC\x9D"
+                                       "1+1",
+                                       NULL),
+                         0);                                                                     /* ＝1+1 */
+        assert_int_equal(console_audit(&arq, "approve", "\xEF\xBC\xA0SUM(A1)", NULL), 0);        /* ＠SUM(A1) */
+        assert_int_equal(console_audit(&arq, "approve", "\xEF\xBC\xA1 not a formula", NULL), 0); /* Ａ */
         const ConsoleRoute *audit = route("GET", "/audit");
         assert_int_equal(audit->role, CONSOLE_ROLE_ADMIN);
         arq.now_us = T0 + 2;
@@ -297,6 +304,10 @@ static void test_routes(void **state) {
         assert_true(memcmp(rp.body, "\xEF\xBB\xBF\"id\"", 7) == 0);
         assert_non_null(strstr(rp.body, "\"'=HYPERLINK(\"\"http://x\"\")\""));
         assert_null(strstr(rp.body, ",\"=HYPERLINK"));
+        assert_non_null(strstr(rp.body, ",\"'\xEF\xBC\x9D"
+                                        "1+1\""));
+        assert_non_null(strstr(rp.body, ",\"'\xEF\xBC\xA0SUM(A1)\""));
+        assert_non_null(strstr(rp.body, ",\"\xEF\xBC\xA1 not a formula\""));
         console_reply_done(&rp);
         /* the export itself is audited */
         assert_int_equal(count(db, "SELECT COUNT(*) FROM audit WHERE action = 'export' AND target = 'audit'"), 1);
