@@ -11,6 +11,7 @@
 #include "config-paths.h"
 #include "console-api.h"
 #include "console-auth.h"
+#include "csv.h"
 #include "log.h"
 #include "macro.h"
 
@@ -135,50 +136,11 @@ static int api_users(const ConsoleRequest *rq, ConsoleReply *rp) {
 
 /* ---- GET /audit ---- */
 
-typedef struct Buf {
-        char *p;
-        size_t len, size;
-        bool oom;
-} Buf;
-
-static void buf_add(Buf *b, const char *s, size_t n) {
-        if (b->oom)
-                return;
-        if (b->len + n + 1 > b->size) {
-                size_t size = MAX(b->size * 2, b->len + n + 4096);
-                char *p = realloc(b->p, size);
-                if (!p) {
-                        b->oom = true;
-                        return;
-                }
-                b->p = p;
-                b->size = size;
-        }
-        memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = 0;
-}
-
-/* One CSV cell, quoted; a cell a spreadsheet would take for a formula gets
- * a leading apostrophe (the text is an attacker's: a device string, a name). */
-static void csv_cell(Buf *b, const char *s, bool last) {
-        s = s ? s : "";
-        buf_add(b, "\"", 1);
-        /* = + - @ tab CR, and their full-width forms ＝ ＋ － ＠, which Excel reads alike */
-        bool formula = (s[0] && strchr("=+-@\t\r", s[0])) ||
-                       (strncmp(s, "\xEF\xBC", 2) == 0 && s[2] && strchr("\x9D\x8B\x8D", s[2])) ||
-                       strncmp(s, "\xEF\xBC\xA0", 3) == 0;
-        if (formula)
-                buf_add(b, "'", 1);
-        for (const char *p = s; *p; p++)
-                buf_add(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
-        buf_add(b, last ? "\"\r\n" : "\",", last ? 3 : 2);
-}
+static const char *const audit_csv_header[] = { "id", "at", "user", "action", "target", "detail", "peer" };
 
 typedef struct AuditPage {
         json_object *rows;
-        Buf csv;
-        bool want_csv;
+        CsvBuf *csv; /* NULL: JSON */
         size_t n, limit;
         int64_t last_id;
 } AuditPage;
@@ -189,15 +151,21 @@ static int audit_row(const CdbRow *r, void *userdata) {
                 return 0; /* the one past the page: there is a next page */
         pg->last_id = cdb_row_int(r, 0);
         json_object *at = console_json_time(cdb_row_int(r, 1));
-        if (pg->want_csv) {
+        if (pg->csv) {
                 char id[24];
                 snprintf(id, sizeof id, "%" PRId64, pg->last_id);
-                csv_cell(&pg->csv, id, false);
-                csv_cell(&pg->csv, json_object_get_string(at), false);
-                for (size_t c = 2; c <= 6; c++)
-                        csv_cell(&pg->csv, cdb_row_text(r, c), c == 6);
+                const char *cells[] = {
+                        id,
+                        json_object_get_string(at),
+                        cdb_row_text(r, 2),
+                        cdb_row_text(r, 3),
+                        cdb_row_text(r, 4),
+                        cdb_row_text(r, 5),
+                        cdb_row_text(r, 6),
+                };
+                int k = csv_row(pg->csv, cells, ELEMENTSOF(cells));
                 json_object_put(at);
-                return pg->csv.oom ? -ENOMEM : 0;
+                return k;
         }
         json_object *o = json_object_new_object();
         if (!o) {
@@ -220,6 +188,7 @@ static int api_audit(const ConsoleRequest *rq, ConsoleReply *rp) {
         bool invalid = false;
         int64_t from = 0, to = 0, after = 0, limit = CONSOLE_PAGE_DEFAULT;
         const char *v;
+        _cleanup_csv_ CsvBuf csv = { 0 };
         AuditPage pg = { 0 };
 
         if ((v = console_arg(rq, "from", from_s, sizeof from_s, &invalid)) && console_parse_time(v, rq->zone, &from) < 0)
@@ -245,21 +214,22 @@ static int api_audit(const ConsoleRequest *rq, ConsoleReply *rp) {
                 return console_reply_error(rp, 400, "bad_request", "format: csv or json");
         if (invalid)
                 return console_reply_error(rp, 400, "bad_request", "an argument is too long or not UTF-8 text");
-        pg.want_csv = f && streq(f, "csv");
-        pg.limit = pg.want_csv ? CONSOLE_CSV_MAX_ROWS : (size_t) limit;
+        bool want_csv = f && streq(f, "csv");
+        pg.limit = want_csv ? CONSOLE_CSV_MAX_ROWS : (size_t) limit;
 
         CdbValue p[] = {
                 from ? cdb_int(from) : cdb_null(),
                 to ? cdb_int(to) : cdb_null(),
                 cdb_text(u),
                 cdb_text(a),
-                after && !pg.want_csv ? cdb_int(after) : cdb_null(),
+                after && !want_csv ? cdb_int(after) : cdb_null(),
                 cdb_int((int64_t) pg.limit + 1),
         };
-        if (pg.want_csv) {
-                static const char head[] =
-                        "\xEF\xBB\xBF\"id\",\"at\",\"user\",\"action\",\"target\",\"detail\",\"peer\"\r\n";
-                buf_add(&pg.csv, head, sizeof head - 1);
+        if (want_csv) {
+                int r = csv_begin(&csv, audit_csv_header, ELEMENTSOF(audit_csv_header));
+                if (r < 0)
+                        return r;
+                pg.csv = &csv;
         } else if (!(pg.rows = json_object_new_array()))
                 return -ENOMEM;
         int64_t n = cdb_exec(rq->db,
@@ -271,20 +241,22 @@ static int api_audit(const ConsoleRequest *rq, ConsoleReply *rp) {
                              "(CAST(?5 AS BIGINT) IS NULL OR row_id < CAST(?5 AS BIGINT)) "
                              "ORDER BY row_id DESC LIMIT CAST(?6 AS BIGINT)",
                              p, ELEMENTSOF(p), audit_row, &pg);
-        if (n < 0 || pg.csv.oom) {
+        if (n < 0) {
                 json_object_put(pg.rows);
-                free(pg.csv.p);
-                return n < 0 ? (int) n : -ENOMEM;
+                /* past CSV_MAX_BYTES (the rows past CONSOLE_CSV_MAX_ROWS are cut above) */
+                if (n == -E2BIG)
+                        return console_reply_error(rp, 413, "too_large", "the export is too large: narrow the filter");
+                return (int) n;
         }
-        if (pg.want_csv) {
+        if (want_csv) {
                 char detail[96];
                 snprintf(detail, sizeof detail, "{\"list\":\"audit\",\"rows\":%zu}", MIN(pg.n, pg.limit));
                 int r = console_audit(rq, "export", "audit", detail);
-                if (r < 0) {
-                        free(pg.csv.p);
+                if (r < 0)
                         return r;
-                }
-                return console_reply_csv(rp, "mamori-audit.csv", pg.csv.p, pg.csv.len);
+                size_t len = 0;
+                char *text = csv_steal(&csv, &len);
+                return console_reply_csv(rp, "mamori-audit.csv", text, len);
         }
         json_object *o = json_object_new_object();
         if (!o) {

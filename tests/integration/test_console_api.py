@@ -241,7 +241,7 @@ def test_roles(console):
     st, h, body = request(console, "GET", "/api/v1/audit?format=csv", cookie=admin)
     assert st == 200 and h["content-type"] == "text/csv; charset=utf-8"
     assert h["content-disposition"].startswith("attachment")
-    assert body.startswith(b"\xef\xbb\xbf\"id\",\"at\"")
+    assert body.startswith(b"\xef\xbb\xbfid,at,user,action,target,detail,peer\r\n")
     st, _, audit = api(console, "GET", "/audit?action=export", cookie=admin)
     assert audit["rows"] and audit["rows"][0]["user"] == "admin1"
 
