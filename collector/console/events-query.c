@@ -355,10 +355,16 @@ static const char events_columns_sqlite[] =
         "e.row_id, e.id, e.machine_id, h.host_name, e.seq, e.time, e.received_at, e.kind, e.severity, "
         "e.policy_ref, e.user_name, e.department, e.device_vendor, e.device_product, e.device_serial, "
         "json_extract(e.json, '$.device.product'), json_extract(e.json, '$.device.manufacturer'), ts.state";
-static const char events_columns_postgres[] =
-        "e.row_id, e.id, e.machine_id, h.host_name, e.seq, e.time, e.received_at, e.kind, e.severity, "
-        "e.policy_ref, e.user_name, e.department, e.device_vendor, e.device_product, e.device_serial, "
-        "(e.json::json -> 'device') ->> 'product', (e.json::json -> 'device') ->> 'manufacturer', ts.state";
+/* PostgreSQL: the inner query carries the page's columns out (a join back
+ * by row_id would probe every monthly partition; the planner hashes all of
+ * events instead), the outer one parses the JSON of the page's rows only. */
+static const char events_columns_inner_postgres[] =
+        "e.row_id, e.id, e.machine_id, e.seq, e.time, e.received_at, e.kind, e.severity, e.policy_ref, e.user_name, "
+        "e.department, e.device_vendor, e.device_product, e.device_serial, e.json";
+static const char events_columns_outer_postgres[] =
+        "k.row_id, k.id, k.machine_id, h.host_name, k.seq, k.time, k.received_at, k.kind, k.severity, "
+        "k.policy_ref, k.user_name, k.department, k.device_vendor, k.device_product, k.device_serial, "
+        "(k.json::json -> 'device') ->> 'product', (k.json::json -> 'device') ->> 'manufacturer', ts.state";
 
 int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, QuerySql *sql) {
         bool pg = backend == STORE_POSTGRES;
@@ -367,8 +373,12 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
         /* The inner query filters, sorts and cuts on cheap columns and the
          * indexes; the outer one fetches the page's columns (and parses the
          * JSON) for the rows of the page only. */
-        put(&b, "SELECT %s FROM (SELECT e.row_id AS rid, e.received_at AS rat FROM events e",
-            pg ? events_columns_postgres : events_columns_sqlite);
+        if (pg)
+                put(&b, "SELECT %s FROM (SELECT %s FROM events e", events_columns_outer_postgres,
+                    events_columns_inner_postgres);
+        else
+                put(&b, "SELECT %s FROM (SELECT e.row_id AS rid, e.received_at AS rat FROM events e",
+                    events_columns_sqlite);
         if (q->triage != TRIAGE_ANY)
                 put(&b, " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = e.id");
         size_t from = param(&b, cdb_int(q->from_us)), to = param(&b, cdb_int(q->to_us));
@@ -423,10 +433,15 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
         }
         size_t lim = param(&b, cdb_int((int64_t) (limit ?: q->limit)));
         put(&b, " ORDER BY e.received_at DESC, e.row_id DESC LIMIT ?%zu) k", lim);
-        put(&b, " JOIN events e ON e.row_id = k.rid%s", pg ? " AND e.received_at = k.rat" : "");
-        put(&b, " LEFT JOIN hosts h ON h.machine_id = e.machine_id"
-                " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = e.id"
-                " ORDER BY k.rat DESC, k.rid DESC");
+        if (pg)
+                put(&b, " LEFT JOIN hosts h ON h.machine_id = k.machine_id"
+                        " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = k.id"
+                        " ORDER BY k.received_at DESC, k.row_id DESC");
+        else
+                put(&b, " JOIN events e ON e.row_id = k.rid"
+                        " LEFT JOIN hosts h ON h.machine_id = e.machine_id"
+                        " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = e.id"
+                        " ORDER BY k.rat DESC, k.rid DESC");
         return b.overflow ? -E2BIG : 0;
 }
 
