@@ -682,6 +682,46 @@ static void test_findings(void **state) {
         post_triage(db, "/findings/9223372036854775807/triage", "{\"action\":\"resolve\"}", 404, NULL);
 }
 
+/* A database that cannot answer now is a 503 "busy", never a 500: SQLite
+ * locked by another writer, PostgreSQL stopped (with-postgres.sh's pg_ctl). */
+static void test_db_busy(void **state) {
+        Fixture *f = *state;
+        store_events(f);
+        _cleanup_cdb_ Cdb *db = NULL;
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        char path[128];
+        snprintf(path, sizeof path, "/events/%s/triage", evs[1].id);
+        json_object *o;
+        if (use_pg) {
+                const char *ctl = getenv("MAMORI_TEST_PG_CTL");
+                assert_non_null(ctl);
+                char cmd[1024];
+                snprintf(cmd, sizeof cmd, "%s stop >/dev/null", ctl);
+                assert_int_equal(system(cmd), 0);
+                o = call_json(db, "GET", "/events", NULL, NULL, 503);
+                assert_string_equal(get_str(json_object_object_get(o, "error"), "code"), "busy");
+                json_object_put(o);
+                json_object_put(call_json(db, "POST", path, NULL, "{\"action\":\"acknowledge\"}", 503));
+                snprintf(cmd, sizeof cmd, "%s start >/dev/null", ctl);
+                assert_int_equal(system(cmd), 0);
+        } else {
+                sqlite3 *other;
+                assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+                o = call_json(db, "POST", path, NULL, "{\"action\":\"acknowledge\"}", 503);
+                assert_string_equal(get_str(json_object_object_get(o, "error"), "code"), "busy");
+                json_object_put(o);
+                /* readers are not blocked by a writer (WAL) */
+                json_object_put(call_json(db, "GET", "/events", NULL, NULL, 200));
+                assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+                sqlite3_close(other);
+        }
+        /* and once it can, the same request works */
+        o = call_json(db, "POST", path, NULL, "{\"action\":\"acknowledge\"}", 200);
+        assert_string_equal(get_str(json_object_object_get(o, "triage"), "state"), "acknowledged");
+        json_object_put(o);
+}
+
 /* The statement is the same text whatever the values: values are
  * parameters, never pasted in. */
 static void test_sql_parameterised(void **state) {
@@ -719,6 +759,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_triage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_findings, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_db_busy, setup, teardown),
                 cmocka_unit_test(test_sql_parameterised),
         };
         return cmocka_run_group_tests_name(use_pg ? "console-events-postgres" : "console-events-sqlite", tests, NULL,
