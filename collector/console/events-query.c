@@ -398,13 +398,19 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
                 put_in_list(&b, "e.severity", s, n);
         }
         if (q->clause[0]) {
-                /* A prefix as a range, so that an index serves it: every
-                 * text that begins with it sorts before it + U+10FFFF (byte
-                 * order: PostgreSQL's "C" collation, SQLite's BINARY). */
+                /* The clause begins the policy_ref ("対策基準 第3-6" for
+                 * "対策"), or one of its words ("第3" too). The prefix is a
+                 * range: every text that begins with it sorts before it +
+                 * U+10FFFF (byte order: PostgreSQL's "C" collation,
+                 * SQLite's BINARY). A clause is shared by many events: the
+                 * planner walks the time index and filters. */
                 snprintf(sql->upper, sizeof sql->upper, "%s\xf4\x8f\xbf\xbf", q->clause);
-                size_t lo = param(&b, cdb_text(q->clause)), hi = param(&b, cdb_text(sql->upper));
+                snprintf(sql->word, sizeof sql->word, " %s", q->clause);
+                size_t lo = param(&b, cdb_text(q->clause)), hi = param(&b, cdb_text(sql->upper)),
+                       word = param(&b, cdb_text(sql->word));
                 const char *col = pg ? "e.policy_ref COLLATE \"C\"" : "e.policy_ref";
-                put(&b, " AND %s >= ?%zu AND %s < ?%zu", col, lo, col, hi);
+                put(&b, " AND (%s >= ?%zu AND %s < ?%zu OR %s(e.policy_ref, ?%zu) > 0)", col, lo, col, hi,
+                    pg ? "strpos" : "instr", word);
         }
         if (q->department[0])
                 put(&b, " AND e.department = ?%zu", param(&b, cdb_text(q->department)));

@@ -40,7 +40,7 @@ typedef struct EventsQuery {
         char kinds[EVENTS_LIST_MAX][EVENTS_KIND_MAX + 1];
         size_t n_kinds;
         unsigned severities;                  /* bit i: store_severity_classes[i]; 0: any */
-        char clause[EVENTS_TEXT_MAX + 1];     /* a policy_ref prefix; "" any */
+        char clause[EVENTS_TEXT_MAX + 1];     /* a prefix of the policy_ref or of a word of it; "" any */
         char department[EVENTS_TEXT_MAX + 1]; /* "" any */
         char machine_id[33];                  /* `host` that is a machine id */
         char host_name[EVENTS_TEXT_MAX + 1];  /* `host` that is a name */
@@ -87,6 +87,7 @@ typedef struct QuerySql {
         CdbValue params[EVENTS_PARAMS_MAX]; /* text values point into the query struct */
         size_t n_params;
         char upper[EVENTS_TEXT_MAX + 8]; /* the clause prefix's upper bound */
+        char word[EVENTS_TEXT_MAX + 8];  /* " <clause>": a word of the policy_ref */
 } QuerySql;
 
 /* The columns of an events row, in the order of the statement. */

@@ -248,6 +248,17 @@ static bool p_high_critical(const Ev *e) {
 static bool p_clause(const Ev *e) {
         return strstr(e->ref, "第3-6") != NULL;
 }
+static bool p_clause8(const Ev *e) {
+        return strstr(e->ref, "第8-3") != NULL;
+}
+static bool p_none(const Ev *e) {
+        (void) e;
+        return false;
+}
+static bool p_all(const Ev *e) {
+        (void) e;
+        return true;
+}
 static bool p_dept(const Ev *e) {
         return e->dept && strcmp(e->dept, "総務課") == 0;
 }
@@ -285,7 +296,12 @@ static void test_filters_and_paging(void **state) {
                 { "kind=usb.blocked", p_usb },
                 { "severity=high,critical", p_high_critical },
                 { "clause=%E5%AF%BE%E7%AD%96%E5%9F%BA%E6%BA%96+%E7%AC%AC3", p_clause }, /* 対策基準 第3: a prefix */
-                { "department=%E7%B7%8F%E5%8B%99%E8%AA%B2", p_dept },                   /* 総務課 */
+                { "clause=%E7%AC%AC3", p_clause },                                      /* 第3: a word's prefix */
+                { "clause=%E7%AC%AC8-3", p_clause8 },                                   /* 第8-3 */
+                { "clause=%E5%AF%BE%E7%AD%96", p_all },                                 /* 対策 */
+                { "clause=%E5%9F%BA%E6%BA%96", p_none },                                /* 基準: inside a word */
+                { "clause=%E7%AC%AC3-60", p_none },
+                { "department=%E7%B7%8F%E5%8B%99%E8%AA%B2", p_dept }, /* 総務課 */
                 { "host=" HOST_A, p_host_a },
                 { "host=pc-a", p_host_a },
                 { "user=hanako", p_user },
@@ -722,6 +738,34 @@ static void test_db_busy(void **state) {
         json_object_put(o);
 }
 
+/* A statement that runs past the limit stops with -EBUSY (a 503), on
+ * SQLite through the progress handler, on PostgreSQL statement_timeout. */
+static void test_statement_timeout(void **state) {
+        Fixture *f = *state;
+        _cleanup_cdb_ Cdb *db = NULL;
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        assert_int_equal(cdb_set_statement_timeout(db, 200), 0);
+        const char *slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
+                           "SELECT COUNT(*) FROM c";
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t n = 0;
+        assert_int_equal(cdb_query_int(db, slow, NULL, 0, &n), -EBUSY);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        assert_true(took >= 0.2 && took < 10);
+        /* the connection is fine afterwards, and the default is back */
+        assert_int_equal(cdb_query_int(db, "SELECT 7", NULL, 0, &n), 0);
+        assert_int_equal(n, 7);
+        assert_int_equal(cdb_set_statement_timeout(db, 0), 0);
+        assert_int_equal(cdb_query_int(db,
+                                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
+                                       "100000) SELECT COUNT(*) FROM c",
+                                       NULL, 0, &n),
+                         0);
+        assert_int_equal(n, 100000);
+}
+
 /* The statement is the same text whatever the values: values are
  * parameters, never pasted in. */
 static void test_sql_parameterised(void **state) {
@@ -760,6 +804,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_triage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_findings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_db_busy, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
                 cmocka_unit_test(test_sql_parameterised),
         };
         return cmocka_run_group_tests_name(use_pg ? "console-events-postgres" : "console-events-sqlite", tests, NULL,
