@@ -350,6 +350,59 @@ static void put_in_list(Builder *b, const char *column, const char *const *value
         put(b, ")");
 }
 
+typedef struct Resolve {
+        EventsQuery *q;
+        size_t seen;
+} Resolve;
+
+static int resolve_row(const CdbRow *r, void *userdata) {
+        Resolve *st = userdata;
+        st->seen++;
+        if (cdb_row_int(r, 1) != 1)
+                return 0;
+        const char *ref = cdb_row_text(r, 0);
+        if (!ref || st->q->n_refs >= EVENTS_REFS_MAX || strlen(ref) > EVENTS_REF_MAX)
+                return -E2BIG;
+        memcpy(st->q->refs[st->q->n_refs++], ref, strlen(ref) + 1);
+        return 0;
+}
+
+int events_clause_resolve(Cdb *db, EventsQuery *q) {
+        q->refs_resolved = false;
+        q->n_refs = 0;
+        if (!q->clause[0])
+                return 0;
+        bool pg = cdb_backend(db) == STORE_POSTGRES;
+        char upper[EVENTS_TEXT_MAX + 8], word[EVENTS_TEXT_MAX + 8];
+        snprintf(upper, sizeof upper, "%s\xf4\x8f\xbf\xbf", q->clause);
+        snprintf(word, sizeof word, " %s", q->clause);
+        /* A loose index scan: each step seeks the next distinct value. */
+        const char *sql = pg ? "WITH RECURSIVE refs(r, n) AS ("
+                               "SELECT (SELECT MIN(policy_ref COLLATE \"C\") FROM events), 1 UNION ALL "
+                               "SELECT (SELECT MIN(policy_ref COLLATE \"C\") FROM events WHERE policy_ref COLLATE \"C\" > "
+                               "refs.r COLLATE \"C\"), n + 1 FROM refs WHERE refs.r IS NOT NULL AND n <= ?4) "
+                               "SELECT r, CASE WHEN (r COLLATE \"C\" >= ?1 AND r COLLATE \"C\" < ?2) OR strpos(r, ?3) > 0 "
+                               "THEN 1 ELSE 0 END FROM refs WHERE r IS NOT NULL"
+                             : "WITH RECURSIVE refs(r, n) AS ("
+                               "SELECT (SELECT MIN(policy_ref) FROM events), 1 UNION ALL "
+                               "SELECT (SELECT MIN(policy_ref) FROM events WHERE policy_ref > refs.r), n + 1 "
+                               "FROM refs WHERE refs.r IS NOT NULL AND n <= ?4) "
+                               "SELECT r, (r >= ?1 AND r < ?2) OR instr(r, ?3) > 0 FROM refs WHERE r IS NOT NULL";
+        Resolve st = { .q = q };
+        int64_t r = cdb_exec(db, sql,
+                             (CdbValue[]){ cdb_text(q->clause), cdb_text(upper), cdb_text(word),
+                                           cdb_int(EVENTS_REFS_SCAN) },
+                             4, resolve_row, &st);
+        if (r == -E2BIG || (r >= 0 && st.seen > EVENTS_REFS_SCAN)) {
+                q->n_refs = 0; /* too many: the list filters on the text */
+                return 0;
+        }
+        if (r < 0)
+                return (int) r;
+        q->refs_resolved = true;
+        return 0;
+}
+
 /* The columns every events row has, from e (events), h (hosts), ts. */
 static const char events_columns_sqlite[] =
         "e.row_id, e.id, e.machine_id, h.host_name, e.seq, e.time, e.received_at, e.kind, e.severity, "
@@ -397,7 +450,14 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
                                 s[n++] = store_severity_classes[i];
                 put_in_list(&b, "e.severity", s, n);
         }
-        if (q->clause[0]) {
+        if (q->clause[0] && q->refs_resolved) {
+                /* resolved: equality on the index; none resolved (a clause
+                 * that matches nothing) is answered without a query */
+                put(&b, " AND %s IN (", pg ? "e.policy_ref COLLATE \"C\"" : "e.policy_ref");
+                for (size_t i = 0; i < q->n_refs; i++)
+                        put(&b, "%s?%zu", i ? ", " : "", param(&b, cdb_text(q->refs[i])));
+                put(&b, "%s)", q->n_refs ? "" : "NULL");
+        } else if (q->clause[0]) {
                 /* The clause begins the policy_ref ("対策基準 第3-6" for
                  * "対策"), or one of its words ("第3" too). The prefix is a
                  * range: every text that begins with it sorts before it +
