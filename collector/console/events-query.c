@@ -417,7 +417,7 @@ static const char events_columns_inner_postgres[] =
 static const char events_columns_outer_postgres[] =
         "k.row_id, k.id, k.machine_id, h.host_name, k.seq, k.time, k.received_at, k.kind, k.severity, "
         "k.policy_ref, k.user_name, k.department, k.device_vendor, k.device_product, k.device_serial, "
-        "(k.json::json -> 'device') ->> 'product', (k.json::json -> 'device') ->> 'manufacturer', ts.state";
+        "x.d ->> 'product', x.d ->> 'manufacturer', ts.state";
 
 int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, QuerySql *sql) {
         bool pg = backend == STORE_POSTGRES;
@@ -500,7 +500,8 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
         size_t lim = param(&b, cdb_int((int64_t) (limit ?: q->limit)));
         put(&b, " ORDER BY e.received_at DESC, e.row_id DESC LIMIT ?%zu) k", lim);
         if (pg)
-                put(&b, " LEFT JOIN hosts h ON h.machine_id = k.machine_id"
+                put(&b, " CROSS JOIN LATERAL (SELECT k.json::jsonb -> 'device' AS d) x" /* one parse per row */
+                        " LEFT JOIN hosts h ON h.machine_id = k.machine_id"
                         " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = k.id"
                         " ORDER BY k.received_at DESC, k.row_id DESC");
         else
