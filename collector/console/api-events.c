@@ -304,9 +304,12 @@ static int events_list(const ConsoleRequest *rq, ConsoleReply *rp) {
         const char *bad = NULL;
         if (events_query_parse(rq, &q, &bad) < 0)
                 return reply_bad(rp, bad ?: "query", "invalid value");
+        int r = events_clause_resolve(rq->db, &q);
+        if (r < 0)
+                return reply_db_error(rp, r);
         size_t limit = q.csv ? CONSOLE_CSV_MAX_ROWS : q.limit;
         QuerySql sql;
-        int r = events_query_sql(&q, cdb_backend(rq->db), limit + 1, &sql);
+        r = events_query_sql(&q, cdb_backend(rq->db), limit + 1, &sql);
         if (r < 0)
                 return reply_bad(rp, "query", "too many filters");
         _cleanup_free_ char *detail = q.csv ? export_detail(rq) : NULL;

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -22,6 +23,8 @@ struct Cdb {
         PGconn *pg;
         char *pg_conninfo;
         unsigned busy_timeout_ms;
+        unsigned statement_timeout_ms;
+        int64_t deadline_us; /* SQLite: the running statement's, CLOCK_MONOTONIC */
 };
 
 struct CdbRow {
@@ -89,6 +92,7 @@ static int cdb_sqlite_errno(int rc) {
                 return 0;
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
+        case SQLITE_INTERRUPT: /* the statement time limit */
                 return -EBUSY;
         case SQLITE_NOMEM:
                 return -ENOMEM;
@@ -119,11 +123,29 @@ static int cdb_sqlite_errno(int rc) {
  * caller handles, only worth a debug line. */
 static int cdb_sqlite_fail(Cdb *db, int rc, const char *what) {
         int r = cdb_sqlite_errno(rc) ?: -EIO;
-        if (r == -EBUSY || r == -EEXIST)
+        if ((rc & 0xff) == SQLITE_INTERRUPT)
+                log_warning("console db (SQLite): %s: a statement ran past %u ms, stopped.", what,
+                            db->statement_timeout_ms);
+        else if (r == -EBUSY || r == -EEXIST)
                 log_debug("console db (SQLite): %s: %s", what, sqlite3_errmsg(db->sqlite));
         else
                 log_error("console db (SQLite): %s: %s", what, sqlite3_errmsg(db->sqlite));
         return r;
+}
+
+static int64_t cdb_now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* SQLite has no statement timeout: its progress handler is called every
+ * few thousand VM steps and stops the statement past the deadline, as
+ * PostgreSQL's statement_timeout does (a filter that no index serves must
+ * not hold a worker unbounded). */
+static int cdb_sqlite_progress(void *userdata) {
+        Cdb *db = userdata;
+        return db->deadline_us > 0 && cdb_now_us() > db->deadline_us;
 }
 
 static void cdb_finalizep(sqlite3_stmt **st) {
@@ -153,6 +175,7 @@ static int64_t cdb_sqlite_exec(Cdb *db, const char *sql, const CdbValue *params,
                 return cdb_sqlite_fail(db, rc, "bind");
         CdbRow row = { .st = st, .columns = (size_t) sqlite3_column_count(st) };
         int64_t rows = 0;
+        db->deadline_us = cdb_now_us() + (int64_t) db->statement_timeout_ms * 1000;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 rows++;
                 if (fn) {
@@ -235,9 +258,9 @@ static int cdb_pg_ready(Cdb *db) {
                 return cdb_pg_fail(db, NULL, "connect");
         char sql[200];
         snprintf(sql, sizeof sql,
-                 "SET lock_timeout = %u; SET statement_timeout = 30000; SET client_min_messages = warning; "
+                 "SET lock_timeout = %u; SET statement_timeout = %u; SET client_min_messages = warning; "
                  "SET client_encoding = 'UTF8'",
-                 db->busy_timeout_ms);
+                 db->busy_timeout_ms, db->statement_timeout_ms);
         PGresult *res = PQexec(db->pg, sql);
         int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : cdb_pg_fail(db, res, "session settings");
         PQclear(res);
@@ -307,6 +330,16 @@ int64_t cdb_exec(Cdb *db, const char *sql, const CdbValue *params, size_t n_para
         return cdb_sqlite_exec(db, sql, params, n_params, fn, userdata);
 }
 
+int cdb_set_statement_timeout(Cdb *db, unsigned ms) {
+        db->statement_timeout_ms = ms ?: CDB_STATEMENT_TIMEOUT_MS;
+        if (db->backend != STORE_POSTGRES || !db->pg || PQstatus(db->pg) != CONNECTION_OK)
+                return 0; /* SQLite reads it per statement; PostgreSQL at its next connect */
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %u", db->statement_timeout_ms);
+        int64_t r = cdb_exec(db, sql, NULL, 0, NULL, NULL);
+        return r < 0 ? (int) r : 0;
+}
+
 int cdb_begin(Cdb *db) {
         int64_t r = cdb_exec(db, cdb_sql(db, "BEGIN IMMEDIATE", "BEGIN"), NULL, 0, NULL, NULL);
         return r < 0 ? (int) r : 0;
@@ -354,6 +387,7 @@ int cdb_open(const StoreConfig *cfg, Cdb **ret) {
                 return log_oom();
         db->backend = cfg->backend;
         db->busy_timeout_ms = cfg->busy_timeout_ms ?: 2000;
+        db->statement_timeout_ms = CDB_STATEMENT_TIMEOUT_MS;
         if (cfg->backend == STORE_POSTGRES) {
                 db->pg_conninfo = strdup(cfg->pg_conninfo ?: "");
                 if (!db->pg_conninfo) {
@@ -369,6 +403,7 @@ int cdb_open(const StoreConfig *cfg, Cdb **ret) {
                 else {
                         sqlite3_extended_result_codes(db->sqlite, 1); /* a unique key: -EEXIST */
                         sqlite3_busy_timeout(db->sqlite, (int) MIN(db->busy_timeout_ms, (unsigned) INT32_MAX));
+                        sqlite3_progress_handler(db->sqlite, 10000, cdb_sqlite_progress, db);
                         int64_t k = cdb_exec(db, "PRAGMA foreign_keys = ON", NULL, 0, NULL, NULL);
                         if (k >= 0)
                                 k = cdb_exec(db, "PRAGMA synchronous = FULL", NULL, 0, NULL, NULL);

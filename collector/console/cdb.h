@@ -81,6 +81,12 @@ static inline const char *cdb_sql(const Cdb *db, const char *sqlite_sql, const c
  * fn (a query) or changed (INSERT/UPDATE/DELETE), or a negative errno. */
 int64_t cdb_exec(Cdb *db, const char *sql, const CdbValue *params, size_t n_params, CdbRowFn fn, void *userdata);
 
+/* The longest one statement may run; past it the statement stops with
+ * -EBUSY (the API answers 503). ms 0: the default. SQLite checks it through
+ * a progress handler, PostgreSQL is told (statement_timeout). */
+#define CDB_STATEMENT_TIMEOUT_MS 30000
+int cdb_set_statement_timeout(Cdb *db, unsigned ms);
+
 /* A write transaction (SQLite: BEGIN IMMEDIATE). cdb_end() commits when
  * r >= 0 and rolls back otherwise; it returns r, or the commit's error. */
 int cdb_begin(Cdb *db);

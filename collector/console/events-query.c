@@ -350,15 +350,74 @@ static void put_in_list(Builder *b, const char *column, const char *const *value
         put(b, ")");
 }
 
+typedef struct Resolve {
+        EventsQuery *q;
+        size_t seen;
+} Resolve;
+
+static int resolve_row(const CdbRow *r, void *userdata) {
+        Resolve *st = userdata;
+        st->seen++;
+        if (cdb_row_int(r, 1) != 1)
+                return 0;
+        const char *ref = cdb_row_text(r, 0);
+        if (!ref || st->q->n_refs >= EVENTS_REFS_MAX || strlen(ref) > EVENTS_REF_MAX)
+                return -E2BIG;
+        memcpy(st->q->refs[st->q->n_refs++], ref, strlen(ref) + 1);
+        return 0;
+}
+
+int events_clause_resolve(Cdb *db, EventsQuery *q) {
+        q->refs_resolved = false;
+        q->n_refs = 0;
+        if (!q->clause[0])
+                return 0;
+        bool pg = cdb_backend(db) == STORE_POSTGRES;
+        char upper[EVENTS_TEXT_MAX + 8], word[EVENTS_TEXT_MAX + 8];
+        snprintf(upper, sizeof upper, "%s\xf4\x8f\xbf\xbf", q->clause);
+        snprintf(word, sizeof word, " %s", q->clause);
+        /* A loose index scan: each step seeks the next distinct value. */
+        const char *sql = pg ? "WITH RECURSIVE refs(r, n) AS ("
+                               "SELECT (SELECT MIN(policy_ref COLLATE \"C\") FROM events), 1 UNION ALL "
+                               "SELECT (SELECT MIN(policy_ref COLLATE \"C\") FROM events WHERE policy_ref COLLATE \"C\" > "
+                               "refs.r COLLATE \"C\"), n + 1 FROM refs WHERE refs.r IS NOT NULL AND n <= ?4) "
+                               "SELECT r, CASE WHEN (r COLLATE \"C\" >= ?1 AND r COLLATE \"C\" < ?2) OR strpos(r, ?3) > 0 "
+                               "THEN 1 ELSE 0 END FROM refs WHERE r IS NOT NULL"
+                             : "WITH RECURSIVE refs(r, n) AS ("
+                               "SELECT (SELECT MIN(policy_ref) FROM events), 1 UNION ALL "
+                               "SELECT (SELECT MIN(policy_ref) FROM events WHERE policy_ref > refs.r), n + 1 "
+                               "FROM refs WHERE refs.r IS NOT NULL AND n <= ?4) "
+                               "SELECT r, (r >= ?1 AND r < ?2) OR instr(r, ?3) > 0 FROM refs WHERE r IS NOT NULL";
+        Resolve st = { .q = q };
+        int64_t r = cdb_exec(db, sql,
+                             (CdbValue[]){ cdb_text(q->clause), cdb_text(upper), cdb_text(word),
+                                           cdb_int(EVENTS_REFS_SCAN) },
+                             4, resolve_row, &st);
+        if (r == -E2BIG || (r >= 0 && st.seen > EVENTS_REFS_SCAN)) {
+                q->n_refs = 0; /* too many: the list filters on the text */
+                return 0;
+        }
+        if (r < 0)
+                return (int) r;
+        q->refs_resolved = true;
+        return 0;
+}
+
 /* The columns every events row has, from e (events), h (hosts), ts. */
 static const char events_columns_sqlite[] =
         "e.row_id, e.id, e.machine_id, h.host_name, e.seq, e.time, e.received_at, e.kind, e.severity, "
         "e.policy_ref, e.user_name, e.department, e.device_vendor, e.device_product, e.device_serial, "
         "json_extract(e.json, '$.device.product'), json_extract(e.json, '$.device.manufacturer'), ts.state";
-static const char events_columns_postgres[] =
-        "e.row_id, e.id, e.machine_id, h.host_name, e.seq, e.time, e.received_at, e.kind, e.severity, "
-        "e.policy_ref, e.user_name, e.department, e.device_vendor, e.device_product, e.device_serial, "
-        "(e.json::json -> 'device') ->> 'product', (e.json::json -> 'device') ->> 'manufacturer', ts.state";
+/* PostgreSQL: the inner query carries the page's columns out (a join back
+ * by row_id would probe every monthly partition; the planner hashes all of
+ * events instead), the outer one parses the JSON of the page's rows only. */
+static const char events_columns_inner_postgres[] =
+        "e.row_id, e.id, e.machine_id, e.seq, e.time, e.received_at, e.kind, e.severity, e.policy_ref, e.user_name, "
+        "e.department, e.device_vendor, e.device_product, e.device_serial, e.json";
+static const char events_columns_outer_postgres[] =
+        "k.row_id, k.id, k.machine_id, h.host_name, k.seq, k.time, k.received_at, k.kind, k.severity, "
+        "k.policy_ref, k.user_name, k.department, k.device_vendor, k.device_product, k.device_serial, "
+        "x.d ->> 'product', x.d ->> 'manufacturer', ts.state";
 
 int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, QuerySql *sql) {
         bool pg = backend == STORE_POSTGRES;
@@ -367,8 +426,12 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
         /* The inner query filters, sorts and cuts on cheap columns and the
          * indexes; the outer one fetches the page's columns (and parses the
          * JSON) for the rows of the page only. */
-        put(&b, "SELECT %s FROM (SELECT e.row_id AS rid, e.received_at AS rat FROM events e",
-            pg ? events_columns_postgres : events_columns_sqlite);
+        if (pg)
+                put(&b, "SELECT %s FROM (SELECT %s FROM events e", events_columns_outer_postgres,
+                    events_columns_inner_postgres);
+        else
+                put(&b, "SELECT %s FROM (SELECT e.row_id AS rid, e.received_at AS rat FROM events e",
+                    events_columns_sqlite);
         if (q->triage != TRIAGE_ANY)
                 put(&b, " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = e.id");
         size_t from = param(&b, cdb_int(q->from_us)), to = param(&b, cdb_int(q->to_us));
@@ -387,14 +450,27 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
                                 s[n++] = store_severity_classes[i];
                 put_in_list(&b, "e.severity", s, n);
         }
-        if (q->clause[0]) {
-                /* A prefix as a range, so that an index serves it: every
-                 * text that begins with it sorts before it + U+10FFFF (byte
-                 * order: PostgreSQL's "C" collation, SQLite's BINARY). */
+        if (q->clause[0] && q->refs_resolved) {
+                /* resolved: equality on the index; none resolved (a clause
+                 * that matches nothing) is answered without a query */
+                put(&b, " AND %s IN (", pg ? "e.policy_ref COLLATE \"C\"" : "e.policy_ref");
+                for (size_t i = 0; i < q->n_refs; i++)
+                        put(&b, "%s?%zu", i ? ", " : "", param(&b, cdb_text(q->refs[i])));
+                put(&b, "%s)", q->n_refs ? "" : "NULL");
+        } else if (q->clause[0]) {
+                /* The clause begins the policy_ref ("対策基準 第3-6" for
+                 * "対策"), or one of its words ("第3" too). The prefix is a
+                 * range: every text that begins with it sorts before it +
+                 * U+10FFFF (byte order: PostgreSQL's "C" collation,
+                 * SQLite's BINARY). A clause is shared by many events: the
+                 * planner walks the time index and filters. */
                 snprintf(sql->upper, sizeof sql->upper, "%s\xf4\x8f\xbf\xbf", q->clause);
-                size_t lo = param(&b, cdb_text(q->clause)), hi = param(&b, cdb_text(sql->upper));
+                snprintf(sql->word, sizeof sql->word, " %s", q->clause);
+                size_t lo = param(&b, cdb_text(q->clause)), hi = param(&b, cdb_text(sql->upper)),
+                       word = param(&b, cdb_text(sql->word));
                 const char *col = pg ? "e.policy_ref COLLATE \"C\"" : "e.policy_ref";
-                put(&b, " AND %s >= ?%zu AND %s < ?%zu", col, lo, col, hi);
+                put(&b, " AND (%s >= ?%zu AND %s < ?%zu OR %s(e.policy_ref, ?%zu) > 0)", col, lo, col, hi,
+                    pg ? "strpos" : "instr", word);
         }
         if (q->department[0])
                 put(&b, " AND e.department = ?%zu", param(&b, cdb_text(q->department)));
@@ -423,10 +499,16 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
         }
         size_t lim = param(&b, cdb_int((int64_t) (limit ?: q->limit)));
         put(&b, " ORDER BY e.received_at DESC, e.row_id DESC LIMIT ?%zu) k", lim);
-        put(&b, " JOIN events e ON e.row_id = k.rid%s", pg ? " AND e.received_at = k.rat" : "");
-        put(&b, " LEFT JOIN hosts h ON h.machine_id = e.machine_id"
-                " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = e.id"
-                " ORDER BY k.rat DESC, k.rid DESC");
+        if (pg)
+                put(&b, " CROSS JOIN LATERAL (SELECT k.json::jsonb -> 'device' AS d) x" /* one parse per row */
+                        " LEFT JOIN hosts h ON h.machine_id = k.machine_id"
+                        " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = k.id"
+                        " ORDER BY k.received_at DESC, k.row_id DESC");
+        else
+                put(&b, " JOIN events e ON e.row_id = k.rid"
+                        " LEFT JOIN hosts h ON h.machine_id = e.machine_id"
+                        " LEFT JOIN triage_state ts ON ts.target = 'event' AND ts.target_id = e.id"
+                        " ORDER BY k.rat DESC, k.rid DESC");
         return b.overflow ? -E2BIG : 0;
 }
 

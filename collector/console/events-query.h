@@ -21,6 +21,9 @@
 #define EVENTS_KIND_MAX 64  /* bytes of a kind: [a-z0-9._-] */
 #define EVENTS_TEXT_MAX 128 /* bytes of a user, host name, department, clause */
 #define EVENTS_SERIAL_MAX 256
+#define EVENTS_REFS_MAX 8                                /* policy_refs a clause resolves to, for the index */
+#define EVENTS_REF_MAX 256                               /* bytes of a stored policy_ref (event-check's bound) */
+#define EVENTS_REFS_SCAN 1000                            /* distinct policy_refs looked at, at most */
 #define EVENTS_DEFAULT_WINDOW_US (24LL * 3600 * 1000000) /* `from` absent: the last 24 h */
 
 typedef enum TriageState {
@@ -39,8 +42,13 @@ typedef struct EventsQuery {
         int64_t from_us, to_us; /* received_at in [from, to) */
         char kinds[EVENTS_LIST_MAX][EVENTS_KIND_MAX + 1];
         size_t n_kinds;
-        unsigned severities;                  /* bit i: store_severity_classes[i]; 0: any */
-        char clause[EVENTS_TEXT_MAX + 1];     /* a policy_ref prefix; "" any */
+        unsigned severities;              /* bit i: store_severity_classes[i]; 0: any */
+        char clause[EVENTS_TEXT_MAX + 1]; /* a prefix of the policy_ref or of a word of it; "" any */
+        /* events_clause_resolve(): the stored policy_refs it matches, when
+         * there are few (then the list uses the index on policy_ref) */
+        bool refs_resolved;
+        char refs[EVENTS_REFS_MAX][EVENTS_REF_MAX + 1];
+        size_t n_refs;
         char department[EVENTS_TEXT_MAX + 1]; /* "" any */
         char machine_id[33];                  /* `host` that is a machine id */
         char host_name[EVENTS_TEXT_MAX + 1];  /* `host` that is a name */
@@ -87,6 +95,7 @@ typedef struct QuerySql {
         CdbValue params[EVENTS_PARAMS_MAX]; /* text values point into the query struct */
         size_t n_params;
         char upper[EVENTS_TEXT_MAX + 8]; /* the clause prefix's upper bound */
+        char word[EVENTS_TEXT_MAX + 8];  /* " <clause>": a word of the policy_ref */
 } QuerySql;
 
 /* The columns of an events row, in the order of the statement. */
@@ -111,6 +120,13 @@ enum {
         EV_TRIAGE,
         EV_JSON, /* only in events_one_sql() */
 };
+
+/* Resolves q->clause to the distinct policy_refs it matches (an index skip
+ * scan: one seek per distinct value, at most EVENTS_REFS_SCAN), so that the
+ * list filters on equality through the (policy_ref, received_at) index and
+ * a clause that matches nothing costs nothing. Leaves q->refs_resolved false
+ * when there are too many (the list then filters on the text). */
+int events_clause_resolve(Cdb *db, EventsQuery *q);
 
 /* The list: at most `limit` rows (limit 0: q->limit); q must outlive sql. */
 int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, QuerySql *sql);

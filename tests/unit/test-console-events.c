@@ -248,6 +248,17 @@ static bool p_high_critical(const Ev *e) {
 static bool p_clause(const Ev *e) {
         return strstr(e->ref, "第3-6") != NULL;
 }
+static bool p_clause8(const Ev *e) {
+        return strstr(e->ref, "第8-3") != NULL;
+}
+static bool p_none(const Ev *e) {
+        (void) e;
+        return false;
+}
+static bool p_all(const Ev *e) {
+        (void) e;
+        return true;
+}
 static bool p_dept(const Ev *e) {
         return e->dept && strcmp(e->dept, "総務課") == 0;
 }
@@ -270,6 +281,18 @@ static bool p_combined(const Ev *e) {
         return p_usb(e) && p_high_critical(e) && p_host_a(e);
 }
 
+/* The test's indexes of the rows of a statement, as list_ids() writes them. */
+static int collect_ids(const CdbRow *r, void *userdata) {
+        char *out = userdata;
+        const char *id = cdb_row_text(r, EV_ID);
+        for (size_t k = 0; k < N_EVENTS; k++)
+                if (strcmp(evs[k].id, id) == 0) {
+                        size_t used = strlen(out);
+                        snprintf(out + used, 512 - used, "%s%zu", used ? "," : "", k);
+                }
+        return 0;
+}
+
 static void test_filters_and_paging(void **state) {
         Fixture *f = *state;
         store_events(f);
@@ -285,7 +308,12 @@ static void test_filters_and_paging(void **state) {
                 { "kind=usb.blocked", p_usb },
                 { "severity=high,critical", p_high_critical },
                 { "clause=%E5%AF%BE%E7%AD%96%E5%9F%BA%E6%BA%96+%E7%AC%AC3", p_clause }, /* 対策基準 第3: a prefix */
-                { "department=%E7%B7%8F%E5%8B%99%E8%AA%B2", p_dept },                   /* 総務課 */
+                { "clause=%E7%AC%AC3", p_clause },                                      /* 第3: a word's prefix */
+                { "clause=%E7%AC%AC8-3", p_clause8 },                                   /* 第8-3 */
+                { "clause=%E5%AF%BE%E7%AD%96", p_all },                                 /* 対策 */
+                { "clause=%E5%9F%BA%E6%BA%96", p_none },                                /* 基準: inside a word */
+                { "clause=%E7%AC%AC3-60", p_none },
+                { "department=%E7%B7%8F%E5%8B%99%E8%AA%B2", p_dept }, /* 総務課 */
                 { "host=" HOST_A, p_host_a },
                 { "host=pc-a", p_host_a },
                 { "user=hanako", p_user },
@@ -308,6 +336,31 @@ static void test_filters_and_paging(void **state) {
                 if (strcmp(got, want) != 0)
                         fail_msg("%s (pages of 5): got %s, want %s", cases[i].filter, got, want);
         }
+        /* a clause that resolves to too many policy_refs is filtered on the
+         * text instead: the same rows */
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                if (strncmp(cases[i].filter, "clause=", 7) != 0)
+                        continue;
+                ConsoleRequest rq = { .query = cases[i].filter, .zone = "UTC", .now_us = NOW };
+                EventsQuery q;
+                const char *bad = NULL;
+                assert_int_equal(events_query_parse(&rq, &q, &bad), 0);
+                char resolved[512] = "", text[512] = "";
+                QuerySql sql;
+                assert_int_equal(events_clause_resolve(db, &q), 0);
+                assert_true(q.refs_resolved);
+                assert_true(q.n_refs <= 2);
+                assert_int_equal(events_query_sql(&q, cdb_backend(db), 500, &sql), 0);
+                assert_true(cdb_exec(db, sql.text, sql.params, sql.n_params, collect_ids, resolved) >= 0);
+                q.refs_resolved = false;
+                assert_int_equal(events_query_sql(&q, cdb_backend(db), 500, &sql), 0);
+                assert_true(cdb_exec(db, sql.text, sql.params, sql.n_params, collect_ids, text) >= 0);
+                assert_string_equal(resolved, text);
+                expected_ids(cases[i].pred, want, sizeof want);
+                if (strcmp(resolved, want) != 0)
+                        fail_msg("%s: got %s, want %s", cases[i].filter, resolved, want);
+        }
+
         /* pages of 7 over all 36: 6 pages, every id once, in order */
         size_t pages;
         expected_ids(NULL, want, sizeof want);
@@ -433,6 +486,26 @@ static void test_bad_filters(void **state) {
                 json_object_put(call_json(db, "GET", "/findings", bad_f[i], NULL, 400));
 }
 
+/* console_audit() is the auth slice's: a stub (-EOPNOTSUPP) in a build
+ * without it. With it, the audit rows of an action are counted. */
+static bool audit_works(Cdb *db) {
+        ConsoleRequest rq = { .db = db, .session = &reviewer, .peer = "127.0.0.1", .now_us = NOW };
+        int r = console_audit(&rq, "probe", NULL, NULL);
+        if (r == -EOPNOTSUPP)
+                return false;
+        assert_int_equal(r, 0);
+        assert_int_equal(cdb_exec(db, "DELETE FROM audit WHERE action = 'probe'", NULL, 0, NULL, NULL), 1);
+        return true;
+}
+
+static int64_t audit_count(Cdb *db, const char *action) {
+        int64_t n = -1;
+        assert_int_equal(cdb_query_int(db, "SELECT COUNT(*) FROM audit WHERE action = ?1",
+                                       (CdbValue[]){ cdb_text(action) }, 1, &n),
+                         0);
+        return n;
+}
+
 static void test_csv(void **state) {
         Fixture *f = *state;
         store_events(f);
@@ -474,6 +547,9 @@ static void test_csv(void **state) {
                             "id,machine_id,",
                             17);
         console_reply_done(&rp);
+        /* each export that left is in the audit log, the refused one not */
+        if (audit_works(db))
+                assert_int_equal(audit_count(db, "export"), 2);
 }
 
 static const char *triage_state(json_object *o) {
@@ -590,6 +666,8 @@ static void test_triage(void **state) {
         assert_int_equal(n, ELEMENTSOF(actions));
         assert_int_equal(cdb_query_int(db, "SELECT COUNT(*) FROM triage_state", NULL, 0, &n), 0);
         assert_int_equal(n, 1);
+        if (audit_works(db))
+                assert_int_equal(audit_count(db, "triage"), ELEMENTSOF(actions));
 }
 
 static void test_findings(void **state) {
@@ -657,6 +735,74 @@ static void test_findings(void **state) {
         post_triage(db, "/findings/9223372036854775807/triage", "{\"action\":\"resolve\"}", 404, NULL);
 }
 
+/* A database that cannot answer now is a 503 "busy", never a 500: SQLite
+ * locked by another writer, PostgreSQL stopped (with-postgres.sh's pg_ctl). */
+static void test_db_busy(void **state) {
+        Fixture *f = *state;
+        store_events(f);
+        _cleanup_cdb_ Cdb *db = NULL;
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        char path[128];
+        snprintf(path, sizeof path, "/events/%s/triage", evs[1].id);
+        json_object *o;
+        if (use_pg) {
+                const char *ctl = getenv("MAMORI_TEST_PG_CTL");
+                assert_non_null(ctl);
+                char cmd[1024];
+                snprintf(cmd, sizeof cmd, "%s stop >/dev/null", ctl);
+                assert_int_equal(system(cmd), 0);
+                o = call_json(db, "GET", "/events", NULL, NULL, 503);
+                assert_string_equal(get_str(json_object_object_get(o, "error"), "code"), "busy");
+                json_object_put(o);
+                json_object_put(call_json(db, "POST", path, NULL, "{\"action\":\"acknowledge\"}", 503));
+                snprintf(cmd, sizeof cmd, "%s start >/dev/null", ctl);
+                assert_int_equal(system(cmd), 0);
+        } else {
+                sqlite3 *other;
+                assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+                o = call_json(db, "POST", path, NULL, "{\"action\":\"acknowledge\"}", 503);
+                assert_string_equal(get_str(json_object_object_get(o, "error"), "code"), "busy");
+                json_object_put(o);
+                /* readers are not blocked by a writer (WAL) */
+                json_object_put(call_json(db, "GET", "/events", NULL, NULL, 200));
+                assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+                sqlite3_close(other);
+        }
+        /* and once it can, the same request works */
+        o = call_json(db, "POST", path, NULL, "{\"action\":\"acknowledge\"}", 200);
+        assert_string_equal(get_str(json_object_object_get(o, "triage"), "state"), "acknowledged");
+        json_object_put(o);
+}
+
+/* A statement that runs past the limit stops with -EBUSY (a 503), on
+ * SQLite through the progress handler, on PostgreSQL statement_timeout. */
+static void test_statement_timeout(void **state) {
+        Fixture *f = *state;
+        _cleanup_cdb_ Cdb *db = NULL;
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        assert_int_equal(cdb_set_statement_timeout(db, 200), 0);
+        const char *slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
+                           "SELECT COUNT(*) FROM c";
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t n = 0;
+        assert_int_equal(cdb_query_int(db, slow, NULL, 0, &n), -EBUSY);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        assert_true(took >= 0.2 && took < 10);
+        /* the connection is fine afterwards, and the default is back */
+        assert_int_equal(cdb_query_int(db, "SELECT 7", NULL, 0, &n), 0);
+        assert_int_equal(n, 7);
+        assert_int_equal(cdb_set_statement_timeout(db, 0), 0);
+        assert_int_equal(cdb_query_int(db,
+                                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
+                                       "100000) SELECT COUNT(*) FROM c",
+                                       NULL, 0, &n),
+                         0);
+        assert_int_equal(n, 100000);
+}
+
 /* The statement is the same text whatever the values: values are
  * parameters, never pasted in. */
 static void test_sql_parameterised(void **state) {
@@ -694,6 +840,8 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_triage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_findings, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_db_busy, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
                 cmocka_unit_test(test_sql_parameterised),
         };
         return cmocka_run_group_tests_name(use_pg ? "console-events-postgres" : "console-events-sqlite", tests, NULL,
