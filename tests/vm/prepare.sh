@@ -44,8 +44,9 @@ if [ "${MAMORI_VM_COLLECTOR:-0}" = 1 ]; then
       [ -f "$f" ] && { cdeb=$f; break; }
     done
   fi
-  [ -n "$cdeb" ] && [ -f "$cdeb" ] ||
-    { echo "prepare: no mamori-collector .deb next to $deb (MAMORI_VM_COLLECTOR_DEB=...)" >&2; exit 1; }
+  if [ -z "$cdeb" ] || [ ! -f "$cdeb" ]; then
+    echo "prepare: no mamori-collector .deb next to $deb (MAMORI_VM_COLLECTOR_DEB=...)" >&2; exit 1
+  fi
 fi
 
 # The package to upgrade from (vm-e2e's upgrade scenario): MAMORI_VM_OLD_DEB,

@@ -113,7 +113,7 @@ check "... saying so" has "$tmp/err6" "prepare: building the guest image failed"
 check "... and prints nothing to eval" [ ! -s "$tmp/out6" ]
 if command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null; then
   # (no package to upgrade from: it would be built for real)
-  MAMORI_VM_UPGRADE_FROM= STUB_FAIL=1 VMTEST_CACHE=$tmp/fresh5/cache "$here/run-e2e.sh" "$tmp" >"$tmp/out7" 2>&1; rc=$?
+  MAMORI_VM_UPGRADE_FROM="" STUB_FAIL=1 VMTEST_CACHE=$tmp/fresh5/cache "$here/run-e2e.sh" "$tmp" >"$tmp/out7" 2>&1; rc=$?
   cat "$tmp/out7"
   check "run-e2e.sh fails when prepare.sh fails" [ "$rc" = 1 ]
   check "... saying so, not 'DEB: parameter not set'" \
