@@ -206,7 +206,7 @@ def stopped(t, check, db):
     """systemctl stop mamori: host.stopped once stopped_after_sec are over, closed by the start."""
     _, found0, _, _ = export(t)
     n0 = len(found0)
-    rc, out, err = t.g("systemctl stop mamori.service; date +%s.%N")
+    rc, out, err = t.g("systemctl stop mamori.service")
     t_stop = time.monotonic()
     ok, agent, found, dt = wait_for(t, lambda a, f: finding(f, "host.stopped", after=n0), STOPPED_AFTER + SLACK + 30)
     dt = time.monotonic() - t_stop
