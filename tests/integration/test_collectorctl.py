@@ -9,6 +9,7 @@ one through mamori-collectord (POST /v1/events), or, while collector/ is not
 in the tree, the stand-in of tests/collectorctl-stub (an NDJSON file)."""
 
 import csv
+import grp
 import io
 import json
 import os
@@ -219,6 +220,32 @@ def test_check_config(tmp_path):
     os.chmod(tmp_path / "token", 0o644)
     p = ctl("check-config", conf, check=False)
     assert p.returncode == 1 and str(tmp_path / "token") in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the key is given to another group")
+def test_check_config_as_root_reads_the_collectors_group_files(tmp_path):
+    """The server key as init-ca makes it on a server, root:mamori-collector
+    0640: root's check-config accepts it as mamori-collectord does (with egid
+    0 the trusted-file check refused it)."""
+    group = next(g for g in ("nogroup", "nobody", "daemon") if _has_group(g))
+    conf = write_conf(tmp_path, tmp_path / "c.db")
+    key = tmp_path / "tls" / "server.key"
+    os.chown(key, 0, grp.getgrnam(group).gr_gid)
+    os.chmod(key, 0o640)
+    env = dict(os.environ, MAMORI_COLLECTOR_GROUP=group)
+    p = subprocess.run([CTL, "check-config", str(conf)], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0 and p.stdout.strip() == f"{conf}: OK", p.stderr
+    # another group than the collector's is still refused
+    env["MAMORI_COLLECTOR_GROUP"] = "no-such-group-of-mamori"
+    p = subprocess.run([CTL, "check-config", str(conf)], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 1 and str(key) in p.stderr, p.stderr
+
+
+def _has_group(name):
+    try:
+        return grp.getgrnam(name).gr_gid != 0
+    except KeyError:
+        return False
 
 
 # ---- export ----

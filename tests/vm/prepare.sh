@@ -5,7 +5,11 @@
 # a file), derives the guest packages from their Depends (so that `dpkg -i`
 # works offline in the guest: a missing dependency fails the test), and builds
 # or reuses the cached image.
-# Prints DEB=..., OLD_DEB=... (empty: none) and IMAGE=... for eval; logs go to stderr.
+# With MAMORI_VM_COLLECTOR=1 (run-e2e.sh) also the mamori-collector .deb of the
+# same build (or MAMORI_VM_COLLECTOR_DEB), its Depends and postgresql, openssl
+# and sqlite3 (the collector scenario, e2e_collector.py).
+# Prints DEB=..., OLD_DEB=... (empty: none), COLLECTOR_DEB=... (empty: none)
+# and IMAGE=... for eval; logs go to stderr.
 #
 #   tests/vm/prepare.sh OUTDIR [EXTRA_GUEST_PACKAGES...]
 set -eu
@@ -30,6 +34,21 @@ if [ -z "$deb" ]; then
 fi
 [ -f "$deb" ] || { echo "prepare: no .deb ($deb)" >&2; exit 1; }
 
+# The collector's package: built with the agent's (one source, two binary packages)
+cdeb=
+if [ "${MAMORI_VM_COLLECTOR:-0}" = 1 ]; then
+  cdeb=${MAMORI_VM_COLLECTOR_DEB:-}
+  if [ -z "$cdeb" ]; then
+    for f in "$(dirname "$deb")"/mamori-collector_*.deb; do
+      case "$f" in *dbgsym*) continue ;; esac
+      [ -f "$f" ] && { cdeb=$f; break; }
+    done
+  fi
+  if [ -z "$cdeb" ] || [ ! -f "$cdeb" ]; then
+    echo "prepare: no mamori-collector .deb next to $deb (MAMORI_VM_COLLECTOR_DEB=...)" >&2; exit 1
+  fi
+fi
+
 # The package to upgrade from (vm-e2e's upgrade scenario): MAMORI_VM_OLD_DEB,
 # or built once from the commit MAMORI_VM_UPGRADE_FROM names (kept in OUTDIR).
 old=${MAMORI_VM_OLD_DEB:-}
@@ -53,7 +72,7 @@ fi
 
 # "libc6 (>= 2.34), libfoo1 | libbar1, ..." -> "libc6 libfoo1 ..." (first alternative)
 fields=
-for d in "$deb" $old; do
+for d in "$deb" $old $cdeb; do
   fields="$fields
 $(dpkg-deb -f "$d" Pre-Depends Depends)" ||
     { echo "prepare: dpkg-deb cannot read the control fields of $d" >&2; exit 1; }
@@ -61,6 +80,8 @@ done
 deps=$(printf '%s\n' "$fields" | sed 's/^[A-Za-z-]*: //' |
   tr ',' '\n' | sed 's/|.*//; s/([^)]*)//g; s/:any//; s/[[:space:]]//g' | grep -v '^$' | sort -u | tr '\n' ' ')
 echo "prepare: $(basename "$deb") depends on: $deps" >&2
+# the collector scenario's database, its client certificate request, its checks
+if [ -n "$cdeb" ]; then deps="$deps postgresql openssl sqlite3"; fi
 
 # vmtest.sh logs to stderr and prints the image directory on stdout; a
 # failure inside a $(...) would end this script without a word (set -e).
@@ -72,4 +93,5 @@ if [ "$rc" != 0 ] || [ ! -f "$image/.built" ]; then
 fi
 echo "DEB=$deb"
 echo "OLD_DEB=$old"
+echo "COLLECTOR_DEB=$cdeb"
 echo "IMAGE=$image"

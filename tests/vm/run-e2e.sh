@@ -17,8 +17,12 @@ t0=$(date +%s)
 # one-process version, whose mamorid delivered the events itself (issue 11).
 MAMORI_VM_UPGRADE_FROM=${MAMORI_VM_UPGRADE_FROM-a614a22}
 export MAMORI_VM_UPGRADE_FROM
+# the collector's package too, and a guest image with PostgreSQL (e2e_collector.py)
+MAMORI_VM_COLLECTOR=${MAMORI_VM_COLLECTOR-1}
+export MAMORI_VM_COLLECTOR
 # eval "$(prepare.sh)" would go on with DEB and IMAGE unset when prepare.sh fails
 vars=$("$here/prepare.sh" "$build/vm") || { echo "vm test: prepare.sh failed (its messages are above)"; exit 1; }
 eval "$vars"
 echo "vm test: .deb and image ready after $(( $(date +%s) - t0 ))s: $DEB, $IMAGE"
-exec /usr/bin/python3 "$here/test_e2e.py" --image "$IMAGE" --deb "$DEB" ${OLD_DEB:+--old-deb "$OLD_DEB"}
+exec /usr/bin/python3 "$here/test_e2e.py" --image "$IMAGE" --deb "$DEB" ${OLD_DEB:+--old-deb "$OLD_DEB"} \
+  ${COLLECTOR_DEB:+--collector-deb "$COLLECTOR_DEB"}

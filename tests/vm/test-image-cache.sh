@@ -92,13 +92,28 @@ VMTEST_CACHE=$tmp/fresh3/cache "$here/prepare.sh" "$tmp/out" >"$tmp/out5" 2>"$tm
 check "prepare.sh with a fresh cache root prints DEB= and IMAGE=" \
   sh -c "[ '$rc' = 0 ] && grep -q '^DEB=$MAMORI_VM_DEB\$' '$tmp/out5' && grep -q '^IMAGE=$tmp/fresh3/cache/img-' '$tmp/out5'"
 check "prepare.sh derived the guest packages from Depends" has "$STUB_LOG" "libc6,libfoo1"
+# the collector's package (MAMORI_VM_COLLECTOR=1, as run-e2e.sh sets it): found
+# next to the agent's, its Depends and the scenario's database in the image
+MAMORI_VM_COLLECTOR=1 VMTEST_CACHE=$tmp/fresh3/cache "$here/prepare.sh" "$tmp/out" >"$tmp/out8" 2>"$tmp/err8"; rc=$?
+check "prepare.sh without a mamori-collector .deb next to the agent's fails, saying so" \
+  sh -c "[ '$rc' != 0 ] && grep -q 'no mamori-collector .deb' '$tmp/err8' && [ ! -s '$tmp/out8' ]"
+mkdir -p "$tmp/cdeb/DEBIAN"
+printf 'Package: mamori-collector\nVersion: 0.0-stub\nArchitecture: amd64\nMaintainer: test <t@example.org>\nDepends: libmicrohttpd12, libpq5\nDescription: stub\n' \
+  >"$tmp/cdeb/DEBIAN/control"
+dpkg-deb -b "$tmp/cdeb" "$tmp/mamori-collector_0.0-stub_amd64.deb" >/dev/null
+MAMORI_VM_COLLECTOR=1 VMTEST_CACHE=$tmp/fresh3/cache "$here/prepare.sh" "$tmp/out" >"$tmp/out9" 2>"$tmp/err9"; rc=$?
+check "prepare.sh with MAMORI_VM_COLLECTOR=1 prints COLLECTOR_DEB= (the package next to the agent's)" \
+  sh -c "[ '$rc' = 0 ] && grep -q '^COLLECTOR_DEB=$tmp/mamori-collector_0.0-stub_amd64.deb\$' '$tmp/out9'"
+check "... and the image gets its Depends, postgresql, openssl and sqlite3" \
+  sh -c "tail -1 '$STUB_LOG' | grep -q 'libmicrohttpd12,libpq5,postgresql,openssl,sqlite3'"
 STUB_FAIL=1 VMTEST_CACHE=$tmp/fresh4/cache "$here/prepare.sh" "$tmp/out" >"$tmp/out6" 2>"$tmp/err6"; rc=$?
 cat "$tmp/err6"
 check "prepare.sh fails when the image build fails" [ "$rc" != 0 ]
 check "... saying so" has "$tmp/err6" "prepare: building the guest image failed"
 check "... and prints nothing to eval" [ ! -s "$tmp/out6" ]
 if command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null; then
-  STUB_FAIL=1 VMTEST_CACHE=$tmp/fresh5/cache "$here/run-e2e.sh" "$tmp" >"$tmp/out7" 2>&1; rc=$?
+  # (no package to upgrade from: it would be built for real)
+  MAMORI_VM_UPGRADE_FROM="" STUB_FAIL=1 VMTEST_CACHE=$tmp/fresh5/cache "$here/run-e2e.sh" "$tmp" >"$tmp/out7" 2>&1; rc=$?
   cat "$tmp/out7"
   check "run-e2e.sh fails when prepare.sh fails" [ "$rc" = 1 ]
   check "... saying so, not 'DEB: parameter not set'" \

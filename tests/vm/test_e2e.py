@@ -18,7 +18,11 @@ allowed stick, an unlisted stick and a keyboard are hot-plugged over QMP:
     library mapped and no capability (e2e_uplink.privsep);
   * with --old-deb, the guest starts on the one-process version, which records
     events while the collector is down, and is upgraded: nothing lost, nothing
-    repeated, seq goes on (e2e_uplink.upgrade).
+    repeated, seq goes on (e2e_uplink.upgrade);
+  * with --collector-deb, a fresh install of mamori-collector in the same
+    guest: the agent delivers to it over mutual TLS into SQLite and into
+    PostgreSQL, a stopped agent becomes host.stopped and a silent one
+    host.silent (e2e_collector.run).
 
 The guest has no network device: no test traffic can leave it.
 Prints one CHECK line per check and ends with "N passed, N failed".
@@ -34,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
+import e2e_collector  # noqa: E402
 import e2e_mount  # noqa: E402
 import e2e_pkg  # noqa: E402
 import e2e_uplink  # noqa: E402
@@ -509,6 +514,7 @@ def main():
     ap.add_argument("--image", required=True, help="image directory made by vmtest.sh build")
     ap.add_argument("--deb", required=True, help="the mamori .deb to install")
     ap.add_argument("--old-deb", help="a package to install first and upgrade from (the one-process version)")
+    ap.add_argument("--collector-deb", help="the mamori-collector .deb (the collector scenario)")
     ap.add_argument("--keep", action="store_true", help="keep the share directory")
     a = ap.parse_args()
 
@@ -523,6 +529,9 @@ def main():
     if a.old_deb:
         os.makedirs(os.path.join(share, "pkg", "old"))
         shutil.copy(a.old_deb, os.path.join(share, "pkg", "old"))
+    if a.collector_deb:
+        os.makedirs(os.path.join(share, "pkg", "collector"))
+        shutil.copy(a.collector_deb, os.path.join(share, "pkg", "collector"))
     if os.path.exists(COLLECTOR):
         sys.path.insert(0, os.path.dirname(COLLECTOR))
         from collector import make_pki
@@ -644,6 +653,10 @@ def main():
         print("--- a USB controller appears at run time with a stick and a keyboard behind it", flush=True)
         t.dock()
         e2e_mount.run(t, check)
+        if a.collector_deb:
+            e2e_collector.run(t, check, a.collector_deb)
+        else:
+            print("--- no mamori-collector package (--collector-deb): the collector scenario is SKIPPED", flush=True)
         print("--- remove and purge the package", flush=True)
         e2e_pkg.remove_purge(t, check)
     except Exception as e:

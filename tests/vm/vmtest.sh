@@ -127,6 +127,8 @@ if [ -e "$R/lib/systemd/system/usbguard.service" ]; then
     ln -sf /dev/null "$R/etc/systemd/system/usbguard.service"
     ln -sf /dev/null "$R/etc/systemd/system/usbguard-dbus.service"
 fi
+# PostgreSQL is only for the collector scenario, which starts its cluster itself
+rm -f "$R/etc/systemd/system/multi-user.target.wants/postgresql.service"
 mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\n' >"$R/etc/systemd/journald.conf.d/vmtest.conf"
 # shrink: kernel modules this VM can never use
