@@ -13,6 +13,8 @@ test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.
   systemd clang libclang-rt-14-dev clamav initramfs-tools gcovr clang-format shellcheck
   debhelper dpkg-dev devscripts fakeroot rpm lintian man-db bash-completion desktop-file-utils
   qemu-system-x86 qemu-utils mmdebstrap e2fsprogs zstd clang-tools postgresql"
+# the VM test builds the package it upgrades from (a614a22), which linked libkmod
+test_pkgs="$test_pkgs libkmod-dev"
 # the review console's browser test (tests/integration/test_console_browser.py)
 test_pkgs="$test_pkgs chromium chromium-driver python3-selenium libnss3-tools fonts-ipafont-gothic"
 
