@@ -488,6 +488,70 @@ def test_hostile_device_strings(world):
     assert not csp_violations(drv)
 
 
+CONTRAST_JS = """
+function rgba(c) {
+  const v = c.match(/rgba?\\(([^)]+)\\)/)[1].split(',').map(Number);
+  return v.length > 3 ? v : [...v, 1];
+}
+function lum(v) {
+  const f = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(v[0]) + 0.7152 * f(v[1]) + 0.0722 * f(v[2]);
+}
+// the background as seen: the translucent layers composited down to an opaque one
+function bg(el) {
+  const layers = [];
+  for (; el; el = el.parentElement) {
+    const c = rgba(getComputedStyle(el).backgroundColor);
+    if (c[3] > 0) layers.push(c);
+    if (c[3] >= 1) break;
+  }
+  let out = [255, 255, 255];
+  for (const c of layers.reverse()) out = out.map((x, i) => x * (1 - c[3]) + c[i] * c[3]);
+  return out;
+}
+const out = [];
+for (const el of document.querySelectorAll(arguments[0])) {
+  if (!el.offsetParent || !el.textContent.trim()) continue;
+  const a = lum(rgba(getComputedStyle(el).color)), b = lum(bg(el));
+  const r = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  out.push([el.tagName + '.' + el.className + ' ' + el.textContent.trim().slice(0, 20), Math.round(r * 100) / 100]);
+}
+return out;
+"""
+
+
+def test_keyboard_and_contrast(world):
+    """The lists are reached with Tab, the focus is visible, the text has a
+    contrast of at least 4.5:1 (WCAG AA) against its background."""
+    w = world
+    drv = w.drv
+    login(w, "admin")
+    goto(w, "events?host=" + MACHINE_ID)
+    body = drv.find_element(By.TAG_NAME, "body")
+    body.click()
+    seen = []
+    for _ in range(40):
+        drv.switch_to.active_element.send_keys(Keys.TAB)
+        el = drv.switch_to.active_element
+        seen.append(el.tag_name + ":" + (el.get_attribute("class") or ""))
+        if "rowlink" in (el.get_attribute("class") or ""):
+            break
+    else:
+        raise AssertionError(f"Tab never reached a row of the list: {seen}")
+    style = drv.execute_script("const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+    assert style[0] != "none" and style[1] != "0px", style
+    before = rendered(drv)
+    el.send_keys(Keys.ENTER)
+    wait_render(drv, before)
+    assert drv.find_element(By.CSS_SELECTOR, "table.raw")
+    for route in ("overview", "events", "devices", "report"):
+        goto(w, route)
+        low = [x for x in drv.execute_script(CONTRAST_JS, "#main td, #main th, #main label, #main a, #main button, "
+                                             "#main p, #main .sev, #main .state, header.top a, header.top button")
+               if x[1] < 4.5]
+        assert not low, (route, low[:10])
+
+
 def test_host_findings_audit_pages(world):
     w = world
     drv = w.drv
@@ -550,6 +614,15 @@ def test_approve_device(world):
     # and the approval is recorded
     st, _, js = w.api.request("GET", "/approvals")
     assert st == 200 and any(a.get("product") == "0994" for a in js["rows"]), js
+    # in force: the same stick plugged again is allowed, and the console shows it
+    w.agent.reload()
+    w.bed.add_usb("054c", "0994", serial="5B8C30A1", product_name="USBメモリ 32GB", manufacturer="ソニー")
+
+    def allowed():
+        st, _, js = w.api.request("GET", f"/events?host={MACHINE_ID}&kind=usb.allowed")
+        return st == 200 and js["rows"]
+    rows = wait_for(allowed, 30, interval=0.2, what="usb.allowed of the approved stick in the console")
+    assert rows[0]["device"]["serial"] == "5B8C30A1", rows
 
 
 def wait_download(w, before):
