@@ -556,9 +556,23 @@ def test_host_findings_audit_pages(world):
     w = world
     drv = w.drv
     login(w, "admin")
+    # the admin marks the real agent's policy as current
+    st, _, js = w.api.request("GET", f"/hosts/{MACHINE_ID}")
+    policy = js["host"]["policy_hash"]
+    goto(w, "settings")
+    ta = drv.find_element(By.CSS_SELECTOR, "form.settings-form textarea")
+    ta.clear()
+    ta.send_keys(f"{policy} 2026年度 本庁舎")
+    before = rendered(drv)
+    drv.find_element(By.CSS_SELECTOR, "form.settings-form button[type=submit]").click()
+    wait_render(drv, before)
+    assert policy in drv.find_element(By.CSS_SELECTOR, "table.hashes").text
+    assert "viewer" in main_text(drv)  # the users
+    shot(w, "settings")
     goto(w, f"host/{MACHINE_ID}")
     text = main_text(drv)
     assert MACHINE_ID in text and "総務課" in text
+    assert drv.find_element(By.XPATH, "//dt[text()='現行ポリシー']/following-sibling::dd[1]").text == "はい"
     shot(w, "host")
     goto(w, "findings?open=1")
     assert "住民課-PC03" in main_text(drv), main_text(drv)
@@ -676,6 +690,11 @@ def test_report_print(world):
     assert b"/MediaBox [0 0 595" in pdf or b"/MediaBox [0 0 594" in pdf, pdf[:2000]
     with open(os.path.join(SHOTS, "report.pdf"), "wb") as f:
         f.write(pdf)
+    # and as CSV, with its BOM, the clause in Japanese
+    before = set(glob.glob(os.path.join(drv.downloads, "*")))
+    drv.find_element(By.CSS_SELECTOR, "form.filters [data-testid='csv']").click()
+    data = open(wait_download(w, before), "rb").read()
+    assert data.startswith(b"\xef\xbb\xbf") and "対策基準 第3-6" in data[3:].decode("utf-8"), data[:200]
 
 
 # ---- attacks on the API ----

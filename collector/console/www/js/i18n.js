@@ -59,6 +59,13 @@ const JA = {
   "ho.first_seen": "初回受信", "ho.last_event": "最新イベントの時刻", "ho.max_seq": "最大 seq", "ho.pattern_age": "ウイルス定義の経過日数",
   "reason.policy_drift": "ポリシーが現行でない", "reason.fail_closed": "フェイルクローズ中", "reason.silent": "無通信",
   "reason.stopped": "停止", "reason.posture_ng": "状態確認で不適合", "reason.stale_av": "ウイルス定義が古い",
+  "nav.settings": "設定", "st.title": "設定", "st.hashes": "現行のポリシーハッシュ",
+  "st.hashes_hint": "端末の「現行ポリシー」は、端末がこのどれかのポリシーで動いているかを示します。",
+  "st.set": "現行のポリシーハッシュを変更", "st.hashes_field": "ハッシュとラベル(1行に1つ)",
+  "st.format": "1行に「64桁の16進 ラベル」。端末のハッシュは端末の詳細か mamorictl status で確認できます。空にすると判定しません。",
+  "st.save": "保存", "st.bad": "ハッシュの行が正しくありません: {line}", "st.users": "利用者",
+  "st.users_hint": "利用者の追加・変更は mamori-collectorctl user で行います。", "st.role": "役割",
+  "st.enabled": "有効", "st.disabled": "無効", "st.last_login": "最終ログイン",
   "misc.loading": "読み込み中…", "misc.zone": "時刻は {zone} で表示", "misc.none": "なし",
 };
 
@@ -119,6 +126,13 @@ const EN = {
   "ho.first_seen": "First received", "ho.last_event": "Time of the newest event", "ho.max_seq": "Highest seq", "ho.pattern_age": "Antivirus pattern age (days)",
   "reason.policy_drift": "policy not current", "reason.fail_closed": "fail-closed", "reason.silent": "silent",
   "reason.stopped": "stopped", "reason.posture_ng": "posture not met", "reason.stale_av": "stale antivirus pattern",
+  "nav.settings": "Settings", "st.title": "Settings", "st.hashes": "Current policy hashes",
+  "st.hashes_hint": "A PC's \"Current policy\" says whether it runs one of these policies.",
+  "st.set": "Change the current policy hashes", "st.hashes_field": "Hashes and labels (one a line)",
+  "st.format": "One a line: \"64 hex digits, a label\". A PC's hash is on its host page and in mamorictl status. Empty: no such check.",
+  "st.save": "Save", "st.bad": "Not a hash line: {line}", "st.users": "Users",
+  "st.users_hint": "Users are added and changed with mamori-collectorctl user.", "st.role": "Role",
+  "st.enabled": "enabled", "st.disabled": "disabled", "st.last_login": "Last login",
   "misc.loading": "Loading…", "misc.zone": "Times in {zone}", "misc.none": "none",
 };
 

@@ -580,9 +580,64 @@ async function report(parts, args) {
       table(null, apprHeads, ((r.approvals && r.approvals.expiring) || []).map(apprRow), { empty: t("misc.none") })));
 }
 
+// ---------------------------------------------------------------- settings
+
+// "hash label" per line -> [{hash, label}]; null and the line when one is wrong
+function parseHashes(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    const l = line.trim();
+    if (!l) continue;
+    const m = l.match(/^([0-9a-fA-F]{64})(?:\s+(.*))?$/);
+    if (!m) return { bad: l };
+    out.push({ hash: m[1].toLowerCase(), label: m[2] || null });
+  }
+  return { hashes: out };
+}
+
+async function settings() {
+  const [hs, users] = await Promise.all([get("/settings/policy-hashes"),
+    may("admin") ? get("/users") : Promise.resolve(null)]);
+  const list = hs.hashes || [];
+  const rows = list.map((x) => tr(h("code", { class: "hash" }, bdi(x.hash)), bdi(x.label || ""), fmtTime(x.set_at), bdi(x.set_by || "")));
+  const parts = [title(t("st.title")), zoneNote(),
+    h("section", { class: "card" }, h("h2", {}, t("st.hashes")), h("p", { class: "note" }, t("st.hashes_hint")),
+      table(null, [t("ho.policy_hash"), t("dv.label"), t("tri.at"), t("tri.by")], rows, { empty: t("misc.none"), cls: "list hashes" }))];
+  if (may("admin")) {
+    const ta = h("textarea", { name: "hashes", rows: "5", spellcheck: "false", "aria-describedby": "st-hint" },
+      list.map((x) => x.hash + (x.label ? " " + x.label : "")).join("\n"));
+    const form = h("form", { class: "card settings-form" }, h("h2", {}, t("st.set")),
+      field(t("st.hashes_field"), ta), h("p", { class: "note", id: "st-hint" }, t("st.format")),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, t("st.save"))));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const r = parseHashes(ta.value);
+      if (r.bad !== undefined) {
+        showError(new Error(t("st.bad", { line: r.bad.slice(0, 80) })));
+        return;
+      }
+      try {
+        await post("/settings/policy-hashes", { hashes: r.hashes });
+        await render();
+        showOk(t("tri.done"));
+      } catch (e) {
+        showError(e);
+      }
+    });
+    parts.push(form);
+  }
+  if (users) {
+    const urows = (Array.isArray(users) ? users : users.users || users.rows || []).map((u) =>
+      tr(bdi(u.name), t("role." + u.role), u.disabled ? h("span", { class: "bad" }, t("st.disabled")) : t("st.enabled"), fmtTime(u.last_login)));
+    parts.push(h("section", { class: "card" }, h("h2", {}, t("st.users")), h("p", { class: "note" }, t("st.users_hint")),
+      table(null, [t("au.user"), t("st.role"), t("tri.state"), t("st.last_login")], urows, { empty: t("misc.none") })));
+  }
+  return h("div", {}, parts);
+}
+
 // ---------------------------------------------------------------- routes
 
-const ROUTES = { login: (p, a) => loginPage(a, { loggedIn, go, showError }), overview, events, findings, hosts, host: (p) => hostDetail(p[0]), devices, audit, report };
+const ROUTES = { login: (p, a) => loginPage(a, { loggedIn, go, showError }), overview, events, findings, hosts, host: (p) => hostDetail(p[0]), devices, audit, report, settings };
 
 export function route(name) {
   return ROUTES[name] || overview;
