@@ -27,7 +27,6 @@ import socket
 import sqlite3
 import ssl
 import subprocess
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone

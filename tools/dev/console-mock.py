@@ -92,7 +92,8 @@ def make_data(seed=13):
         findings.append({"id": str(i + 1), "kind": k, "severity": "high" if i % 2 else "medium",
                          "machine_id": h["machine_id"], "host_name": h["host_name"], "first": iso(first),
                          "last": iso(first + dt.timedelta(hours=3)), "open": i != 4,
-                         "closed_at": iso(now) if i == 4 else None, "detail": f"{h['host_name']} の検知事項", "triage": "new"})
+                         "closed_at": iso(now) if i == 4 else None, "summary": f"{h['host_name']} の検知事項",
+                         "state": "closed" if i == 4 else "open", "triage": "new"})
     return {"now": now, "hosts": hosts, "events": events, "findings": findings, "approvals": [], "audit": [],
             "triage": {}, "log": {}, "hashes": [{"hash": "ab" * 32, "label": "2026年度 基準", "set_at": iso(now), "set_by": "admin"}]}
 
@@ -305,10 +306,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if not h:
                     return self.err(404, "not_found")
                 tl = [{k: v for k, v in e.items() if not k.startswith("_")} for e in D["events"] if e["machine_id"] == h["machine_id"]][:100]
-                posture = {"clauses": [{"ref": "第3-6", "status": "ok", "detail": "USB 記憶装置をブロック"},
-                                       {"ref": "第4-2", "status": "ok" if h["av_pattern_age_days"] < 3 else "ng",
-                                        "detail": f"ウイルス定義 {h['av_pattern_age_days']} 日前"},
-                                       {"ref": "第8-3", "status": "ok", "detail": "画面ロック 10 分"}]}
+                age = h["av_pattern_age_days"]
+                posture = {"verdict": "ok" if age < 3 else "ng", "time": h["last_seen"], "checks": [
+                    {"id": "usb.blocked_categories", "clause": "対策基準 第3-6", "value": "storage, mtp", "verdict": "ok"},
+                    {"id": "av.pattern_age", "clause": "対策基準 第7-2イ", "value": f"{age * 24} h",
+                     "verdict": "ok" if age < 3 else "ng"},
+                    {"id": "lock.idle_timeout", "clause": "対策基準 第3-2エ", "value": "600 s", "verdict": "ok"}]}
                 return self.json(200, {"host": h, "posture": posture, "policy_current": h["policy_hash"] == "ab" * 32,
                                        "gaps": [{"from": 41, "to": 43, "at": iso(D["now"])}] if h["host_name"].endswith("01") else [],
                                        "findings": [f for f in D["findings"] if f["machine_id"] == h["machine_id"]], "timeline": tl})
@@ -352,6 +355,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             return self.json(200, [{"name": u, "role": u, "disabled": False, "last_login": None} for u in self.st.users])
         if path == "/settings/policy-hashes":
+            if method == "POST":
+                if not self.need(s, "admin"):
+                    return
+                hs = body.get("hashes")
+                if not isinstance(hs, list):
+                    return self.err(400, "bad_request", "hashes")
+                D["hashes"] = [{"hash": x.get("hash"), "label": x.get("label"), "set_at": iso(dt.datetime.now(dt.timezone.utc)),
+                                "set_by": s["user"]} for x in hs if isinstance(x, dict)]
+                self.audit_add(s, "settings", "policy_hashes")
             return self.json(200, {"hashes": D["hashes"]})
         return self.err(404, "not_found")
 
