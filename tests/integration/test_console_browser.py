@@ -339,6 +339,30 @@ def csp_violations(drv):
 
 # ---- the scenarios ----
 
+def test_pages_strict_csp_compatible():
+    """The shipped pages hold nothing a strict CSP refuses and nothing that
+    parses data as HTML: no inline script or style, no eval, no innerHTML;
+    no address outside the console (no CDN, no web font)."""
+    bad = []
+    for root, _, files in os.walk(WWW):
+        for name in files:
+            path = os.path.join(root, name)
+            text = open(path, encoding="utf-8").read()
+            code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+            for needle in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function(",
+                           " style=", "setAttribute(\"style\"", "javascript:", "http://", "https://", "@import", "url("):
+                if needle in ("@import", "url(") and not name.endswith(".css"):
+                    continue
+                if needle in code and not (needle == "http://" and "http://www.w3.org/2000/svg" in code
+                                           and code.count("http://") == code.count("http://www.w3.org/2000/svg")):
+                    bad.append(f"{os.path.relpath(path, WWW)}: {needle}")
+            if name.endswith(".html"):
+                for tag in ("<script>", "<script type=\"module\">", "<style"):
+                    if tag in text:
+                        bad.append(f"{name}: inline {tag}")
+    assert not bad, bad
+
+
 def test_login_page_and_headers(world):
     w = world
     drv = w.drv
