@@ -480,6 +480,27 @@ def test_violations_filter_open_triage(world):
     w.triaged = event_id
 
 
+def test_paging_and_triage_filter(world):
+    """Keyset paging by the server's cursor, page after page, no row twice;
+    the triage state as a filter."""
+    w = world
+    drv = w.drv
+    goto(w, "events?kind=usb.blocked&limit=100")
+    seen = []
+    for page in range(4):
+        ids = [r.get_attribute("data-id") for r in drv.find_elements(By.CSS_SELECTOR, "table.events tbody tr[data-id]")]
+        assert len(ids) == 100, (page, len(ids))
+        assert not set(ids) & set(seen), "a row on two pages"
+        seen += ids
+        before = rendered(drv)
+        drv.find_element(By.CSS_SELECTOR, "[data-testid='next']").click()
+        wait_render(drv, before)
+    assert "after=" in drv.current_url
+    goto(w, "events?triage=acknowledged")
+    ids = [r.get_attribute("data-id") for r in drv.find_elements(By.CSS_SELECTOR, "table.events tbody tr[data-id]")]
+    assert ids == [w.triaged], ids
+
+
 def test_hostile_device_strings(world):
     """<img onerror> and a bidi override, from the real agent's stick and
     from the generator: shown as text, isolated, nothing runs."""
