@@ -725,8 +725,9 @@ def test_report_print(world):
     try:
         assert not drv.find_element(By.CSS_SELECTOR, "header.top").is_displayed()
         assert not drv.find_element(By.CSS_SELECTOR, "form.filters").is_displayed()
+        # asked for Letter: the A4 of the page's @page wins
         pdf = base64.b64decode(drv.execute_cdp_cmd("Page.printToPDF", {
-            "paperWidth": 8.27, "paperHeight": 11.69, "preferCSSPageSize": True})["data"])
+            "paperWidth": 8.5, "paperHeight": 11, "preferCSSPageSize": True})["data"])
     finally:
         drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     assert pdf.startswith(b"%PDF")
