@@ -505,12 +505,21 @@ async function devices(parts, args) {
 
 // ---------------------------------------------------------------- audit
 
+// An audit row's detail in one line: "key: value, ..." (nested values as JSON)
+function detailText(d) {
+  if (d === null || d === undefined) return "";
+  if (typeof d !== "object") return String(d);
+  if (Array.isArray(d)) return JSON.stringify(d);
+  return Object.entries(d).map(([k, v]) => k + ": " + (v !== null && typeof v === "object" ? JSON.stringify(v) : String(v))).join(", ");
+}
+
 async function audit(parts, args) {
   const p = argsObj(args, ["from", "to", "user", "action", "limit", "after"]);
   const data = await get("/audit", p);
   const rows = (data.rows || []).map((a) =>
-    tr(fmtTime(a.at || a.time), bdi(a.user || ""), bdi(a.action || ""), bdi(a.target || ""), bdi(a.peer || ""),
-      h("span", { class: "comment" }, bdi(typeof a.detail === "object" && a.detail ? JSON.stringify(a.detail) : a.detail || ""))));
+    h("tr", {}, h("td", { class: "nowrap" }, fmtTime(a.at || a.time)), h("td", {}, bdi(a.user || "")),
+      h("td", {}, bdi(a.action || "")), h("td", {}, h("span", { class: "target" }, bdi(a.target || ""))),
+      h("td", {}, bdi(a.peer || "")), h("td", {}, h("span", { class: "comment" }, bdi(detailText(a.detail))))));
   const f = [
     field(t("ev.from"), h("input", { type: "date", name: "from", value: p.from || "" })),
     field(t("ev.to"), h("input", { type: "date", name: "to", value: p.to || "" })),
