@@ -254,12 +254,17 @@ def world(tmp_path_factory):
         os.makedirs(SHOTS, exist_ok=True)
         yield w
     finally:
-        if w.drv:
-            w.drv.quit()
-        if w.agent:
-            w.agent.stop()
-            w.agent.cleanup()
-        w.c.stop()
+        # each one stopped whatever the others did; the first failure reported
+        errors = []
+        for stop in ((lambda: w.drv.quit()) if w.drv else None, (lambda: w.agent.stop()) if w.agent else None,
+                     (lambda: w.agent.cleanup()) if w.agent else None, w.c.stop):
+            try:
+                if stop:
+                    stop()
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+        if errors:
+            raise errors[0]
 
 
 # ---- the browser's helpers ----
