@@ -408,12 +408,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             v = b.get(k)
             if not isinstance(v, str) or not v or any(ord(c) < 32 or c in '"\\' for c in v):
                 return self.err(400, "bad_request", k)
-        # Not the real format: the real one is common/allow-entry's (mamorictl allow).
-        parts = [f'{b["vendor"]}:{b["product"]}' + (f':{b["serial"]}' if b.get("serial") else ""),
-                 f'label="{b["label"]}"', f'approved_by="{b["approved_by"]}"', f'approved_on={b["approved_on"]}']
+        # The shape of common/allow-entry's text (the real one is built and
+        # checked by mamorid's parser in the collector; this is a stand-in).
+        lines = [f'# {b["vendor"]}:{b["product"]}, approved in the mamori console mock by {s["user"]}', "allow = (", "  {",
+                 f'    vendor      = "{b["vendor"]}";', f'    product     = "{b["product"]}";']
+        if b.get("serial") and not b.get("any_serial"):
+            lines.append(f'    serial      = "{b["serial"]}";')
+        else:
+            lines.append("    any_serial  = true;")
+        lines += [f'    label       = "{b["label"]}";', f'    approved_by = "{b["approved_by"]}";',
+                  f'    approved_on = "{b["approved_on"]}";']
         if b.get("expires"):
-            parts.append(f'expires={b["expires"]}')
-        a = dict(b, created_at=iso(dt.datetime.now(dt.timezone.utc)), allow_text=" ".join(parts) + "\n")
+            lines.append(f'    expires     = "{b["expires"]}";')
+        if b.get("ticket"):
+            lines.append(f'    ticket      = "{b["ticket"]}";')
+        lines += ["  }", ");"]
+        b = dict(b, allow_text="\n".join(lines) + "\n")
+        a = dict(b, created_at=iso(dt.datetime.now(dt.timezone.utc)))
         self.st.data["approvals"].insert(0, a)
         self.audit_add(s, "approval", f'{b["vendor"]}:{b["product"]}')
         return self.json(201, {"approval": a})
