@@ -48,13 +48,30 @@ export function svg(tag, attrs, ...children) {
   return fill(document.createElementNS(SVG_NS, tag), attrs, children);
 }
 
-// A string from outside: isolated for bidi (U+202E and friends cannot flip
-// the text around it) and inserted as text only.
+// The code points that would not show as themselves (docs/events.md 3.1,
+// the same list mamorid escapes device strings by): controls, bidi marks,
+// embeddings, overrides and isolates, line and paragraph separators, the
+// invisible ones. A newline and a tab stay (comments keep their lines).
+const HIDDEN = new RegExp("[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5" +
+  "\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb" +
+  "\\u{1bca0}-\\u{1bca3}\\u{1d173}-\\u{1d17a}\\u{e0000}-\\u{e0fff}]", "gu");
+
+// Such code points written as \uXXXX (\UXXXXXXXX past U+FFFF), as mamorid
+// writes them: "Photo\u202egpj.exe" reads as what it is, not "Photoexe.jpg".
+export function visible(s) {
+  return String(s).replace(HIDDEN, (c) => {
+    const n = c.codePointAt(0);
+    return n > 0xffff ? "\\U" + n.toString(16).padStart(8, "0") : "\\u" + n.toString(16).padStart(4, "0");
+  });
+}
+
+// A string from outside: hidden code points made visible, isolated for
+// bidi (nothing in it can reorder the text around it), inserted as text.
 export function bdi(s, cls) {
   const el = document.createElement("bdi");
   el.setAttribute("dir", "auto");
   if (cls) el.setAttribute("class", cls);
-  el.textContent = s === null || s === undefined ? "" : String(s);
+  el.textContent = s === null || s === undefined ? "" : visible(s);
   return el;
 }
 
