@@ -21,6 +21,13 @@ const status = document.getElementById("status");
 let sticky = false;
 export function showError(e, keep = false) {
   sticky = keep;
+  if (e instanceof ApiError && e.status === 401 && session.user && !keep) {
+    // the session ended under a form: to the login, back here after it
+    session.user = null;
+    showError(e, true);
+    go("login", { back: window.location.hash.slice(1) });
+    return;
+  }
   let msg;
   if (e instanceof ApiError) {
     const k = "err." + e.code;
