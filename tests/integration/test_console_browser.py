@@ -216,13 +216,13 @@ def world(tmp_path_factory):
     findings = ('findings = { gap_grace_sec = 0; sweep_interval_sec = 1; current_policy_hashes = [ "' + "ab" * 32 +
                 '" ]; current_agent_version = "0.1.0"; };\n')
     w.c.write_conf(conf_text(w.c.d, w.pki, w.c.port) + findings + console_block(w.port))
-    w.c.start()
-    wait_for(lambda: listening(w.port), WAIT, what="the console listens")
-    w.base = f"https://127.0.0.1:{w.port}"
-    for user in PASSWORDS:
-        ctl(w.c.conf_path, "user", "add", user, "--role", user, stdin=PASSWORDS[user] + "\n")
     w.bed = w.agent = w.drv = None
+    w.base = f"https://127.0.0.1:{w.port}"
     try:
+        w.c.start()
+        wait_for(lambda: listening(w.port), WAIT, what="the console listens")
+        for user in PASSWORDS:
+            ctl(w.c.conf_path, "user", "add", user, "--role", user, stdin=PASSWORDS[user] + "\n")
         # volume: the generator through the ingest endpoint (mutual TLS)
         evs = generated_events()
         for i in range(0, len(evs), 500):
