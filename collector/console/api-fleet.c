@@ -367,45 +367,35 @@ static int refresh_row(const CdbRow *r, void *userdata) {
 
 #define UPSERT_PARAMS 64 /* cdb.c's bound on one statement's parameters */
 
-/* Multi-row upserts of t's aggregates: one round trip for many keys. The
- * integers (day or month, count) are written into the text, the ntext text
- * columns f[0..ntext-1] are parameters. Keys are unique within t, as one
- * statement needs. */
-static int upsert_aggs(Cdb *db, AggTable *t, const char *head, const char *tail, size_t ntext) {
-        size_t per = UPSERT_PARAMS / ntext, n = 0, all = 0;
-        _cleanup_free_ Agg **list = calloc(t->count ? t->count : 1, sizeof *list);
-        _cleanup_free_ CdbValue *p = calloc(per * ntext, sizeof *p);
-        _cleanup_free_ char *sql = malloc(strlen(head) + strlen(tail) + per * (ntext * 8 + 64) + 1);
-        if (!list || !p || !sql)
-                return -ENOMEM;
-        for (size_t b = 0; b < AGG_BUCKETS; b++)
-                for (Agg *a = t->b[b]; a && all < t->count; a = a->next)
-                        list[all++] = a;
-        for (size_t start = 0; start < all; start += n) {
-                n = MIN(all - start, per);
-                char *o = stpcpy(sql, head);
-                for (size_t i = 0; i < n; i++) {
-                        const Agg *a = list[start + i];
-                        o += sprintf(o, "%s(%" PRId64, i ? ", " : "", a->num);
-                        for (size_t j = 0; j < ntext; j++) {
-                                p[i * ntext + j] = cdb_text(a->f[j]);
-                                o += sprintf(o, ", ?%zu", i * ntext + j + 1);
-                        }
-                        o += sprintf(o, ", %" PRId64 ")", a->n);
-                }
-                stpcpy(o, tail);
-                int64_t r = cdb_exec(db, sql, p, n * ntext, NULL, NULL);
-                if (r < 0)
-                        return (int) r;
-        }
-        return 0;
+/* One row's VALUES tuple for aggregate a, whose text columns are the
+ * parameters ?base+1..?base+ntext: writes at o, returns the new end. */
+typedef char *(*RowWriter)(char *o, const Agg *a, size_t base, size_t ntext);
+
+/* (day or month, texts..., n) */
+static char *agg_row(char *o, const Agg *a, size_t base, size_t ntext) {
+        o += sprintf(o, "(%" PRId64, a->num);
+        for (size_t j = 0; j < ntext; j++)
+                o += sprintf(o, ", ?%zu", base + j + 1);
+        return o + sprintf(o, ", %" PRId64 ")", a->n);
 }
 
-/* The same for aggregates with a span: (texts..., n, first, last, row). */
-static int upsert_spans(Cdb *db, AggTable *t, const char *head, const char *tail, size_t ntext) {
+/* (texts..., n, first, last, row) for aggregates with a span */
+static char *span_row(char *o, const Agg *a, size_t base, size_t ntext) {
+        *o++ = '(';
+        for (size_t j = 0; j < ntext; j++)
+                o += sprintf(o, "?%zu, ", base + j + 1);
+        return o + sprintf(o, "%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ")", a->n, a->first, a->last, a->row);
+}
+
+/* Multi-row upserts of t's aggregates: one round trip for many keys. The
+ * integers are written into the text by row, the ntext text columns
+ * f[0..ntext-1] are parameters. Keys are unique within t, as one statement
+ * needs. */
+static int upsert_rows(Cdb *db, AggTable *t, const char *head, const char *tail, size_t ntext, RowWriter row) {
         size_t per = UPSERT_PARAMS / ntext, n = 0, all = 0;
         _cleanup_free_ Agg **list = calloc(t->count ? t->count : 1, sizeof *list);
         _cleanup_free_ CdbValue *p = calloc(per * ntext, sizeof *p);
+        /* per row: "?NN, " per text, up to four 20-digit integers, punctuation */
         _cleanup_free_ char *sql = malloc(strlen(head) + strlen(tail) + per * (ntext * 8 + 96) + 1);
         if (!list || !p || !sql)
                 return -ENOMEM;
@@ -417,13 +407,9 @@ static int upsert_spans(Cdb *db, AggTable *t, const char *head, const char *tail
                 char *o = stpcpy(sql, head);
                 for (size_t i = 0; i < n; i++) {
                         const Agg *a = list[start + i];
-                        o = stpcpy(o, i ? ", (" : "(");
-                        for (size_t j = 0; j < ntext; j++) {
+                        for (size_t j = 0; j < ntext; j++)
                                 p[i * ntext + j] = cdb_text(a->f[j]);
-                                o += sprintf(o, "?%zu, ", i * ntext + j + 1);
-                        }
-                        o += sprintf(o, "%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ")", a->n, a->first, a->last,
-                                     a->row);
+                        o = row(i ? stpcpy(o, ", ") : o, a, i * ntext, ntext);
                 }
                 stpcpy(o, tail);
                 int64_t r = cdb_exec(db, sql, p, n * ntext, NULL, NULL);
@@ -435,54 +421,54 @@ static int upsert_spans(Cdb *db, AggTable *t, const char *head, const char *tail
 
 static int refresh_write(Cdb *db, Refresh *f) {
         int64_t r;
-        int k = upsert_aggs(db, f->daily,
+        int k = upsert_rows(db, f->daily,
                             "INSERT INTO console_daily (day, kind, severity, policy_ref, department, n) VALUES ",
                             " ON CONFLICT (day, kind, severity, policy_ref, department) "
                             "DO UPDATE SET n = console_daily.n + excluded.n",
-                            4);
+                            4, agg_row);
         if (k >= 0)
-                k = upsert_aggs(db, f->monthly, "INSERT INTO console_monthly (month, policy_ref, dim, name, n) VALUES ",
+                k = upsert_rows(db, f->monthly, "INSERT INTO console_monthly (month, policy_ref, dim, name, n) VALUES ",
                                 " ON CONFLICT (month, policy_ref, dim, name) "
                                 "DO UPDATE SET n = console_monthly.n + excluded.n",
-                                3);
+                                3, agg_row);
         if (k >= 0)
-                k = upsert_aggs(db, f->dev_daily,
+                k = upsert_rows(db, f->dev_daily,
                                 "INSERT INTO console_device_daily (day, vendor, product, serial, n) VALUES ",
                                 " ON CONFLICT (day, vendor, product, serial) "
                                 "DO UPDATE SET n = console_device_daily.n + excluded.n",
-                                3);
+                                3, agg_row);
         if (k >= 0)
-                k = upsert_spans(db, f->dev_seen,
-                                 "INSERT INTO console_device_seen (vendor, product, serial, dim, name, n, first_at, "
-                                 "last_at, last_row) VALUES ",
-                                 cdb_sql(db,
-                                         " ON CONFLICT (vendor, product, serial, dim, name) DO UPDATE SET "
-                                         "n = console_device_seen.n + excluded.n, "
-                                         "first_at = MIN(console_device_seen.first_at, excluded.first_at), "
-                                         "last_at = MAX(console_device_seen.last_at, excluded.last_at), "
-                                         "last_row = MAX(console_device_seen.last_row, excluded.last_row)",
-                                         " ON CONFLICT (vendor, product, serial, dim, name) DO UPDATE SET "
-                                         "n = console_device_seen.n + excluded.n, "
-                                         "first_at = LEAST(console_device_seen.first_at, excluded.first_at), "
-                                         "last_at = GREATEST(console_device_seen.last_at, excluded.last_at), "
-                                         "last_row = GREATEST(console_device_seen.last_row, excluded.last_row)"),
-                                 5);
+                k = upsert_rows(db, f->dev_seen,
+                                "INSERT INTO console_device_seen (vendor, product, serial, dim, name, n, first_at, "
+                                "last_at, last_row) VALUES ",
+                                cdb_sql(db,
+                                        " ON CONFLICT (vendor, product, serial, dim, name) DO UPDATE SET "
+                                        "n = console_device_seen.n + excluded.n, "
+                                        "first_at = MIN(console_device_seen.first_at, excluded.first_at), "
+                                        "last_at = MAX(console_device_seen.last_at, excluded.last_at), "
+                                        "last_row = MAX(console_device_seen.last_row, excluded.last_row)",
+                                        " ON CONFLICT (vendor, product, serial, dim, name) DO UPDATE SET "
+                                        "n = console_device_seen.n + excluded.n, "
+                                        "first_at = LEAST(console_device_seen.first_at, excluded.first_at), "
+                                        "last_at = GREATEST(console_device_seen.last_at, excluded.last_at), "
+                                        "last_row = GREATEST(console_device_seen.last_row, excluded.last_row)"),
+                                5, span_row);
         if (k >= 0)
-                k = upsert_spans(db, f->devices,
-                                 "INSERT INTO console_devices (vendor, product, serial, n, first_at, last_at, last_row) "
-                                 "VALUES ",
-                                 cdb_sql(db,
-                                         " ON CONFLICT (vendor, product, serial) DO UPDATE SET "
-                                         "n = console_devices.n + excluded.n, "
-                                         "first_at = MIN(console_devices.first_at, excluded.first_at), "
-                                         "last_at = MAX(console_devices.last_at, excluded.last_at), "
-                                         "last_row = MAX(console_devices.last_row, excluded.last_row)",
-                                         " ON CONFLICT (vendor, product, serial) DO UPDATE SET "
-                                         "n = console_devices.n + excluded.n, "
-                                         "first_at = LEAST(console_devices.first_at, excluded.first_at), "
-                                         "last_at = GREATEST(console_devices.last_at, excluded.last_at), "
-                                         "last_row = GREATEST(console_devices.last_row, excluded.last_row)"),
-                                 3);
+                k = upsert_rows(db, f->devices,
+                                "INSERT INTO console_devices (vendor, product, serial, n, first_at, last_at, last_row) "
+                                "VALUES ",
+                                cdb_sql(db,
+                                        " ON CONFLICT (vendor, product, serial) DO UPDATE SET "
+                                        "n = console_devices.n + excluded.n, "
+                                        "first_at = MIN(console_devices.first_at, excluded.first_at), "
+                                        "last_at = MAX(console_devices.last_at, excluded.last_at), "
+                                        "last_row = MAX(console_devices.last_row, excluded.last_row)",
+                                        " ON CONFLICT (vendor, product, serial) DO UPDATE SET "
+                                        "n = console_devices.n + excluded.n, "
+                                        "first_at = LEAST(console_devices.first_at, excluded.first_at), "
+                                        "last_at = GREATEST(console_devices.last_at, excluded.last_at), "
+                                        "last_row = GREATEST(console_devices.last_row, excluded.last_row)"),
+                                3, span_row);
         if (k < 0)
                 return k;
         for (size_t i = 0; i < f->n_postures; i++) {
