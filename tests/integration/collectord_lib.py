@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 
-from collector import _openssl
+from collector import _openssl, make_pki
 
 COLLECTORD = os.environ.get("MAMORI_COLLECTORD", "build/collector/mamori-collectord")
 TOKEN = "ingest-token-0123456789abcdef"
@@ -54,6 +54,34 @@ def add_client(pki, name, cn, ca="ca", san=None):
              "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
     os.chmod(os.path.join(d, f"{name}.key"), 0o600)
     return (os.path.join(d, f"{name}.pem"), os.path.join(d, f"{name}.key"))
+
+
+def collectord_pki(tmp_path_factory, name, extra=()):
+    """A module's CA (collector.make_pki) in a directory of its own, plus the
+    extra client certificates it needs: extra maps each key of the returned
+    dict to add_client's keyword arguments."""
+    d = tmp_path_factory.mktemp(name)
+    os.chmod(d, 0o755)
+    p = make_pki(str(d))
+    for key, kw in dict(extra).items():
+        p[key] = add_client(p, **kw)
+    return p
+
+
+def collectord_factory(tmp_path, pki):
+    """For a pytest generator fixture: yields make(**conf), which starts one
+    more daemon (a directory of its own under tmp_path) and returns it; every
+    daemon started is stopped when the test ends."""
+    started = []
+
+    def make(**conf):
+        c = Collectord(tmp_path / f"c{len(started)}", pki, **conf)
+        started.append(c)
+        return c.start()
+
+    yield make
+    for c in started:
+        c.stop()
 
 
 def event(seq, machine_id=MACHINE_ID, kind="agent.heartbeat", host_name="pc-0001", **extra):

@@ -15,33 +15,23 @@ import time
 
 import pytest
 
-from collector import make_pki
-from collectord_lib import (EXPORT_TOKEN, MACHINE_ID, TOKEN, Collectord, add_client, conf_text, event,
-                            ndjson)
+from collectord_lib import (EXPORT_TOKEN, MACHINE_ID, TOKEN, Collectord, collectord_factory, collectord_pki,
+                            conf_text, event, ndjson)
 
 
 @pytest.fixture(scope="module")
 def cpki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cpki")
-    os.chmod(d, 0o755)
-    p = make_pki(str(d))
-    p["other_client"] = add_client(p, "other-client", "agent-0001", ca="other-ca")
-    p["named_client"] = add_client(p, "named-client", MACHINE_ID, san="pc-0001")
-    return p
+    # other_client: from a CA the collector does not trust; named_client: CN the
+    # machine id, DNS SAN the host name
+    return collectord_pki(tmp_path_factory, "cpki", {
+        "other_client": dict(name="other-client", cn="agent-0001", ca="other-ca"),
+        "named_client": dict(name="named-client", cn=MACHINE_ID, san="pc-0001"),
+    })
 
 
 @pytest.fixture
 def daemon(tmp_path, cpki):
-    started = []
-
-    def make(**conf):
-        c = Collectord(tmp_path / f"c{len(started)}", cpki, **conf)
-        started.append(c)
-        return c.start()
-
-    yield make
-    for c in started:
-        c.stop()
+    yield from collectord_factory(tmp_path, cpki)
 
 
 def answer(body):

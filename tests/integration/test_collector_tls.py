@@ -7,40 +7,29 @@ collector verifies against the CA again and reads the names from, on every
 connection. CA made at test time; traffic on 127.0.0.1 only."""
 
 import json
-import os
 import socket
 import ssl
 
 import pytest
 
-from collector import make_pki
-from collectord_lib import MACHINE_ID, TOKEN, Collectord, add_client, event, ndjson
+from collectord_lib import MACHINE_ID, TOKEN, collectord_factory, collectord_pki, event, ndjson
 
 VERSIONS = {"tls1.3": ssl.TLSVersion.TLSv1_3, "tls1.2": ssl.TLSVersion.TLSv1_2}
 
 
 @pytest.fixture(scope="module")
 def cpki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tlspki")
-    os.chmod(d, 0o755)
-    p = make_pki(str(d))
-    p["other_client"] = add_client(p, "other-client", "agent-0001", ca="other-ca")
-    p["named_client"] = add_client(p, "named-client", MACHINE_ID, san="pc-0001")
-    return p
+    # other_client: from a CA the collector does not trust; named_client: CN the
+    # machine id, DNS SAN the host name
+    return collectord_pki(tmp_path_factory, "tlspki", {
+        "other_client": dict(name="other-client", cn="agent-0001", ca="other-ca"),
+        "named_client": dict(name="named-client", cn=MACHINE_ID, san="pc-0001"),
+    })
 
 
 @pytest.fixture
 def daemon(tmp_path, cpki):
-    started = []
-
-    def make(**conf):
-        c = Collectord(tmp_path / f"c{len(started)}", cpki, **conf)
-        started.append(c)
-        return c.start()
-
-    yield make
-    for c in started:
-        c.stop()
+    yield from collectord_factory(tmp_path, cpki)
 
 
 def context(c, cert="client", version="tls1.3"):
