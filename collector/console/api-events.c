@@ -495,7 +495,7 @@ static int item_get(const ConsoleRequest *rq, ConsoleReply *rp, bool events) {
         Item it = { .events = events };
         int64_t r = cdb_exec(rq->db, events ? events_one_sql(cdb_backend(rq->db)) : findings_one_sql(),
                              (CdbValue[]){ cdb_text(id) }, 1, item_row, &it);
-        Triage t;
+        Triage t = { .state = TRIAGE_NEW };
         json_object *log = NULL;
         if (r >= 0 && it.row)
                 r = triage_read(rq->db, target, id, false, &t);
@@ -752,7 +752,7 @@ static int item_triage(const ConsoleRequest *rq, ConsoleReply *rp, bool events) 
                 json_object_put(body);
                 return r == -ENOMEM ? r : console_reply_error(rp, 400, "bad_request", why);
         }
-        Triage t;
+        Triage t = { .state = TRIAGE_NEW };
         r = cdb_begin(rq->db);
         if (r >= 0) {
                 int k = triage_apply(rq, events, id, &b, &t);

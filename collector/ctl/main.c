@@ -764,7 +764,7 @@ static int open_store(const CtlOptions *o, Store **ret) {
         r = load_config(path, &c, &errors);
         for (size_t i = 0; i < errors.n; i++)
                 fprintf(stderr, "%s:%d: %s\n", errors.items[i].file, errors.items[i].line, errors.items[i].message);
-        if (r < 0 || errors.n > 0)
+        if (r < 0 || errors.n > 0 || !c)
                 return log_error_errno(r < 0 ? r : -EINVAL, "%s is refused (mamori-collectorctl check-config).", path);
         r = store_open(&c->store, &c->findings, ret);
         if (r < 0)

@@ -958,7 +958,7 @@ static void test_batch_duplicates_months(void **state) {
         Lines *l = calloc(1, sizeof *l);
         assert_non_null(l);
         assert_int_equal(store_export(s, NULL, 0, 64, collect_line, l), 0);
-        const char *got[8];
+        const char *got[8] = { 0 };
         assert_int_equal(agent_lines(l, got, 8), 4);
         assert_string_equal(got[0], a1.json);
         assert_string_equal(got[1], a2.json);

@@ -65,15 +65,22 @@ typedef struct Gen {
 
 static uint64_t *host_seq;
 
+/* The index definitions kept while COPY fills the table. */
+static void free_defs(char **defs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(defs[i]);
+}
+
 static void machine_id_of(size_t h, char out[33]) {
         snprintf(out, 33, "%032zx", h + 1);
 }
 
 /* Event i of N, in arrival order over the D days before now. */
 static void gen(size_t i, Gen *g) {
-        size_t h = rnd() % n_hosts;
+        size_t h = rnd() % MAX(n_hosts, (size_t) 1); /* main() refuses 0; the analyzer cannot see it */
         unsigned k = (unsigned) (rnd() % 100);
-        g->received = now_us - (int64_t) n_days * DAY_US + (int64_t) ((double) i * (double) n_days * DAY_US / n_events);
+        g->received = now_us - (int64_t) n_days * DAY_US +
+                      (int64_t) ((double) i * (double) n_days * DAY_US / (double) MAX(n_events, (size_t) 1));
         g->time_us = g->received - 1000000;
         g->seq = ++host_seq[h];
         snprintf(g->id, sizeof g->id, "%08x-0000-4000-8000-%012zx", 0xbe5cu, i);
@@ -268,7 +275,8 @@ static int pg_fill(const char *conninfo) {
                         "device_vendor, device_product, device_serial, content_hash, json) FROM STDIN");
         if (PQresultStatus(res) != PGRES_COPY_IN) {
                 fprintf(stderr, "bench: COPY: %s", PQerrorMessage(c));
-                return -EIO;
+                PQclear(res);
+                return free_defs(idx, n_idx), -EIO;
         }
         PQclear(res);
         static char buf[1 << 20];
@@ -287,18 +295,19 @@ static int pg_fill(const char *conninfo) {
                                  g.device ? g.serial : "\\N", 0, g.json);
                 if (used + (size_t) n > sizeof buf) {
                         if (PQputCopyData(c, buf, (int) used) != 1)
-                                return -EIO;
+                                return free_defs(idx, n_idx), -EIO;
                         used = 0;
                 }
                 memcpy(buf + used, line, (size_t) n);
                 used += (size_t) n;
         }
         if ((used && PQputCopyData(c, buf, (int) used) != 1) || PQputCopyEnd(c, NULL) != 1)
-                return -EIO;
+                return free_defs(idx, n_idx), -EIO;
         res = PQgetResult(c);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 fprintf(stderr, "bench: COPY: %s", PQerrorMessage(c));
-                return -EIO;
+                PQclear(res);
+                return free_defs(idx, n_idx), -EIO;
         }
         PQclear(res);
         double t1 = now_sec();
