@@ -3,7 +3,7 @@
  * backends: the rollups built in bounded steps, /overview, /hosts,
  * /hosts/{id}, /devices, /approvals (the allow text read by the real
  * `mamorid --check-config`, hostile serials too), /settings/policy-hashes,
- * /reports/monthly in JSON and CSV. argv[1]: "sqlite" or "postgres". */
+ * /reports/monthly in JSON and CSV, the lists' CSV exports. argv[1]: "sqlite" or "postgres". */
 #define TEST_STORE_NO_MAIN
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "test-store.c"
@@ -21,6 +21,7 @@
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define REF_USB "対策基準 第3-6"
+#define HOST_C "cccccccccccccccccccccccccccccccc"
 
 typedef struct FEv {
         char id[37];
@@ -583,6 +584,115 @@ static void test_report(void **state) {
         json_object_put(call(db, "GET", "/reports/monthly", "format=xml", NULL, 400, CONSOLE_ROLE_VIEWER));
 }
 
+/* old replaced by new in an event's JSON (once), its hash again */
+static void fev_patch(FEv *e, const char *old, const char *new) {
+        char *at = strstr(e->json, old);
+        assert_non_null(at);
+        size_t lo = strlen(old), ln = strlen(new), tail = strlen(at + lo);
+        assert_true(strlen(e->json) - lo + ln < sizeof e->json);
+        memmove(at + ln, at + lo, tail + 1);
+        memcpy(at, new, ln);
+        e->ev.json_len = strlen(e->json);
+        sha256(e->json, e->ev.json_len, e->ev.content_hash);
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static size_t count_of(const char *s, const char *what) {
+        size_t n = 0;
+        for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+                n++;
+        return n;
+}
+
+static int64_t exports_of(Cdb *db, const char *list) {
+        CdbValue p[] = { cdb_text(list) };
+        int64_t n = -1;
+        assert_int_equal(cdb_query_int(db, "SELECT COUNT(*) FROM audit WHERE action = 'export' AND target = ?1", p, 1, &n),
+                         0);
+        return n;
+}
+
+/* format=csv of /hosts, /devices, /approvals: every row of the filter, the
+ * BOM and the header, attacker-controlled strings neutralised, audited. */
+static void test_lists_csv(void **state) {
+        Fixture *f = *state;
+        _cleanup_cdb_ Cdb *db = NULL;
+        char body[1024];
+        fill(f);
+        /* a host and a device whose strings are formulas */
+        FEv e[1];
+        fev(&e[0], HOST_C, "usb.blocked", "high", REF_USB, "jiro", "04f2", "b001", "=SUM(1)", NULL);
+        fev_patch(&e[0], "\"name\":\"pc-b\"", "\"name\":\"=pc-c\"");
+        fev_patch(&e[0], "<img src=x onerror=alert(1)>", "@SUM(A1)");
+        e[0].ev.host_name = "=pc-c";
+        ingest(f, e, 1, NOW - 3600LL * 1000000);
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        assert_true(console_fleet_refresh(db, NOW + CONSOLE_FLEET_PG_LAG_US + 1, 0) > 0);
+        json_object_put(call(db, "POST", "/approvals", NULL,
+                             approval_body(body, sizeof body, "\"S1\"", "\"=HYPERLINK(1)\"", NULL), 201,
+                             CONSOLE_ROLE_ADMIN));
+        json_object_put(call(db, "POST", "/approvals", NULL,
+                             approval_body(body, sizeof body, "\"S2\"", "\"USB 2\"", NULL), 201, CONSOLE_ROLE_ADMIN));
+
+        /* all pages: limit and after are the JSON's paging */
+        json_object *o = call(db, "GET", "/hosts", "format=csv&limit=1&after=" HOST_A, NULL, 200, CONSOLE_ROLE_VIEWER);
+        const char *csv = json_object_get_string(o);
+        assert_true(starts_with(csv, "\xef\xbb\xbfmachine_id,host_name,department,agent_version,policy_hash,policy_current,"
+                                     "last_seen,silent,stopped,fail_closed,posture_verdict,av_state,pattern_age_days,"
+                                     "posture_at\r\n"));
+        assert_int_equal(count_of(csv, "\r\n"), 1 + 3);
+        assert_non_null(strstr(csv, "\r\n" HOST_A ",pc-a,総務課,0.1.0," HASH_A ","));
+        assert_non_null(strstr(csv, "\r\n" HOST_B ",pc-b,税務課,"));
+        assert_non_null(strstr(csv, "\r\n" HOST_C ",'=pc-c,,0.1.0,")); /* no posture: no department */
+        assert_null(strstr(csv, ",="));
+        json_object_put(o);
+        o = call(db, "GET", "/hosts", "format=csv&department=%E7%A8%8E%E5%8B%99%E8%AA%B2", NULL, 200,
+                 CONSOLE_ROLE_VIEWER);
+        csv = json_object_get_string(o);
+        assert_int_equal(count_of(csv, "\r\n"), 1 + 1);
+        assert_non_null(strstr(csv, "\r\n" HOST_B ","));
+        json_object_put(o);
+        assert_int_equal(exports_of(db, "hosts"), 2);
+
+        o = call(db, "GET", "/devices", "format=csv", NULL, 200, CONSOLE_ROLE_VIEWER);
+        csv = json_object_get_string(o);
+        assert_true(starts_with(csv, "\xef\xbb\xbfvendor,product,serial,product_name,manufacturer,category,count,hosts,users,"
+                                     "first,last,approved\r\n"));
+        assert_int_equal(count_of(csv, "\r\n"), 1 + 3); /* S1, S2, 04f2 */
+        assert_non_null(strstr(csv, "\r\n0781,5581,S1,<img src=x onerror=alert(1)>,ACME,storage,"));
+        assert_non_null(strstr(csv, "\r\n04f2,b001,'=SUM(1),'@SUM(A1),ACME,storage,1,1,1,"));
+        assert_non_null(strstr(csv, ",true\r\n")); /* S1 is approved */
+        assert_null(strstr(csv, ",="));
+        assert_null(strstr(csv, ",@"));
+        json_object_put(o);
+        o = call(db, "GET", "/devices", "format=csv&q=04f2", NULL, 200, CONSOLE_ROLE_VIEWER);
+        assert_int_equal(count_of(json_object_get_string(o), "\r\n"), 1 + 1);
+        json_object_put(o);
+        assert_int_equal(exports_of(db, "devices"), 2);
+
+        o = call(db, "GET", "/approvals", "format=csv&limit=1", NULL, 200, CONSOLE_ROLE_VIEWER);
+        csv = json_object_get_string(o);
+        assert_true(starts_with(csv, "\xef\xbb\xbfid,created_at,created_by,vendor,product,serial,any_serial,label,"));
+        assert_non_null(strstr(csv, ",kanri,0781,5581,S1,false,'=HYPERLINK(1),情報政策課長,2025-12-10,"));
+        assert_non_null(strstr(csv, ",kanri,0781,5581,S2,false,USB 2,"));
+        assert_null(strstr(csv, ",="));
+        json_object_put(o);
+        assert_int_equal(exports_of(db, "approvals"), 1);
+
+        /* a bad format is refused and not audited */
+        json_object_put(call(db, "GET", "/hosts", "format=xml", NULL, 400, CONSOLE_ROLE_VIEWER));
+        json_object_put(call(db, "GET", "/devices", "format=", NULL, 400, CONSOLE_ROLE_VIEWER));
+        json_object_put(call(db, "GET", "/approvals", "format=CSV", NULL, 400, CONSOLE_ROLE_VIEWER));
+        assert_int_equal(exports_of(db, "hosts") + exports_of(db, "devices") + exports_of(db, "approvals"), 5);
+        /* JSON as before */
+        o = call(db, "GET", "/hosts", "format=json", NULL, 200, CONSOLE_ROLE_VIEWER);
+        assert_int_equal(json_object_array_length(get(o, "rows")), 3);
+        json_object_put(o);
+}
+
 static void test_serial_unescape(void **state) {
         (void) state;
         char *s = NULL;
@@ -616,6 +726,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_hosts, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_approvals, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_report, fleet_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lists_csv, fleet_setup, teardown),
                 cmocka_unit_test(test_serial_unescape),
         };
         return cmocka_run_group_tests_name(use_pg ? "console-fleet-postgres" : "console-fleet-sqlite", tests, NULL, NULL);
