@@ -22,8 +22,8 @@ function zoneNote() {
   return h("p", { class: "zone" }, t("misc.zone", { zone: getZone() }));
 }
 
-function csvLink(path, params, text) {
-  return h("a", { class: "button", href: url(path, { ...params, format: "csv" }), download: true, "data-testid": "csv" },
+function csvLink(path, params, text, testid = "csv") {
+  return h("a", { class: "button", href: url(path, { ...params, format: "csv" }), download: true, "data-testid": testid },
     text);
 }
 
@@ -345,8 +345,13 @@ async function hosts(parts, args) {
     h("div", { class: "field check" }, h("input", { type: "checkbox", name: "silent", id: "ho-silent", checked: p.silent === "1" }),
       h("label", { for: "ho-silent" }, t("ho.silent_only"))),
   ];
+  // the export: every page of the filter
+  const params = { ...p };
+  delete params.after;
+  delete params.limit;
   return h("div", {},
     title(t("ho.title")), zoneNote(), filterForm("hosts", f, args),
+    h("div", { class: "toolbar" }, csvLink("/hosts", params, t("ev.csv"))),
     table(null, [t("ho.name"), "machine_id", t("ev.department"), t("ho.version"), t("ho.last_seen"), t("ho.state"), t("ho.policy_current")],
       rows, { empty: t("ho.none") }),
     pager("hosts", p, data.next));
@@ -491,14 +496,19 @@ async function devices(parts, args) {
     field(t("ev.to"), h("input", { type: "date", name: "to", value: p.to || "" })),
     field(t("dv.q"), input("q", p.q, { placeholder: "0781:5581", spellcheck: "false" })),
   ];
+  const params = { ...p };
+  delete params.after;
+  delete params.limit;
   return h("div", {},
     title(t("dv.title")), zoneNote(), filterForm("devices", f, args),
+    h("div", { class: "toolbar" }, csvLink("/devices", params, t("ev.csv"))),
     may("admin") ? null : h("p", { class: "note" }, t("dv.admin_only")),
     table(null, ["vendor:product:serial", t("ev.product"), t("ev.manufacturer"), t("dv.category"), t("dv.count"), t("dv.hosts"),
       t("dv.users"), t("dv.last"), ""], rows, { empty: t("dv.none"), cls: "list devices" }),
     pager("devices", p, data.next),
     slot,
     h("section", { class: "card" }, h("h2", {}, t("dv.approvals")),
+      h("div", { class: "toolbar" }, csvLink("/approvals", {}, t("dv.approvals_csv"), "csv-approvals")),
       table(null, [t("tri.at"), "vendor:product:serial", t("dv.label"), t("dv.approved_by"), t("dv.expires"), t("dv.ticket")],
         approvals, { empty: t("misc.none") })));
 }
