@@ -334,7 +334,7 @@ static void run(const char *backend, int64_t n, int64_t hosts, int days, size_t 
                 snprintf(q, sizeof q, "DROP DATABASE %s WITH (FORCE)", dbname);
                 pg_admin(getenv("MAMORI_TEST_PG_CONNINFO"), q);
         } else {
-                char cmd[256];
+                char cmd[2 * sizeof dir + 32];
                 snprintf(cmd, sizeof cmd, "du -sh '%s'; rm -rf '%s'", dir, dir);
                 if (system(cmd) != 0)
                         fprintf(stderr, "bench-console: could not remove %s\n", dir);
