@@ -736,10 +736,14 @@ static void maintenance_run(CollectorServer *s, Store **st, CollectorConfig **st
 
         reap_slow(s, cfg->limits.connection_timeout_sec);
 #if HAVE_CONSOLE_FLEET
-        /* the console's rollups (api-fleet.c): a bounded share of every tick */
-        int64_t rolled = console_fleet_maintain(fleet, &cfg->store, 250 * (int64_t) USEC_PER_MSEC);
-        if (rolled < 0)
-                log_warning_errno((int) rolled, "Console rollups: %m");
+        /* the console's rollups (api-fleet.c): a bounded share of every
+         * tick, and none without a console to read them (turning it on is a
+         * restart; the ticks then catch up from the stored high-water row) */
+        if (cfg->console.enable) {
+                int64_t rolled = console_fleet_maintain(fleet, &cfg->store, 250 * (int64_t) USEC_PER_MSEC);
+                if (rolled < 0)
+                        log_warning_errno((int) rolled, "Console rollups: %m");
+        }
 #else
         (void) fleet;
 #endif
