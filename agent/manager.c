@@ -208,7 +208,7 @@ static void manager_log_policy(const Policy *p) {
         config_log_ignored(p->allow_dir);
         for (size_t i = 0; i < p->usb.n_entries; i++) {
                 const AllowEntry *a = &p->usb.entries[i];
-                if (a->any_serial)
+                if (a->bus == DEVICE_BUS_USB && a->any_serial)
                         log_notice("%s:%u: allow entry for %04x:%04x has any_serial = true: every device of this model is allowed%s%s",
                                    a->file, a->line, a->vendor, a->product, a->label ? " — " : "", strempty(a->label));
         }
@@ -217,13 +217,19 @@ static void manager_log_policy(const Policy *p) {
         for (size_t i = 0; i < notes.n; i++)
                 log_notice("%s:%d: %s", strna(notes.items[i].file), notes.items[i].line, strna(notes.items[i].message));
         config_errors_done(&notes);
-        log_info("Policy %.12s loaded: %zu allow entr%s from %zu file%s; blocking%s%s%s%s%s.", p->hash,
+        char others[128] = "";
+        for (DeviceCategory c = 0; c < _DEVICE_CATEGORY_MAX; c++)
+                if (p->devices.block_mask & DEVICE_CATEGORY_BIT(c)) {
+                        strncat(others, " ", sizeof others - strlen(others) - 1);
+                        strncat(others, device_category_to_string(c), sizeof others - strlen(others) - 1);
+                }
+        log_info("Policy %.12s loaded: %zu allow entr%s from %zu file%s; blocking%s%s%s%s%s%s.", p->hash,
                  p->usb.n_entries, p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s",
                  p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_STORAGE) ? " storage" : "",
                  p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_MTP) ? " mtp" : "",
                  p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_PTP) ? " ptp" : "",
-                 p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_TETHERING) ? " tethering" : "",
-                 p->usb.block_mask == 0 ? " nothing (usb.block is empty)" : "");
+                 p->usb.block_mask & USB_CATEGORY_BIT(USB_CATEGORY_TETHERING) ? " tethering" : "", others,
+                 p->usb.block_mask == 0 && p->devices.block_mask == 0 ? " nothing (devices.block is empty)" : "");
 }
 
 void manager_write_config_errors(JsonWriter *w, const ConfigErrors *errs) {
@@ -286,6 +292,8 @@ static void manager_log_config_errors(const ConfigErrors *errs, int level) {
 }
 
 static bool manager_entry_equal(const AllowEntry *a, const AllowEntry *b) {
+        if (a->bus != DEVICE_BUS_USB || b->bus != DEVICE_BUS_USB)
+                return allow_entry_same_device(a, b) && a->expires_at == b->expires_at;
         return a->vendor == b->vendor && a->product == b->product && a->any_serial == b->any_serial &&
                a->serial_len == b->serial_len && (!a->serial || memcmp(a->serial, b->serial, a->serial_len) == 0) &&
                a->expires_at == b->expires_at;
@@ -295,8 +303,15 @@ static void manager_write_entry(JsonWriter *w, const AllowEntry *a, const AllowE
         char id[10];
         snprintf(id, sizeof id, "%04x:%04x", a->vendor, a->product);
         json_object_begin(w);
-        json_kv_string(w, "device", id);
-        if (a->serial) {
+        if (a->bus != DEVICE_BUS_USB) {
+                /* Another bus: its identity values, checked at load (common/device-bus.c). */
+                const char *const *keys = device_bus_id_keys(a->bus);
+                json_kv_string(w, "bus", device_bus_to_string(a->bus));
+                for (size_t k = 0; keys[k]; k++)
+                        json_kv_string(w, keys[k], a->id[k]);
+        } else
+                json_kv_string(w, "device", id);
+        if (a->bus == DEVICE_BUS_USB && a->serial) {
                 /* As a device's serial shows in usb.* events: escaped, and its
                  * bytes in hex when escaping changed them. */
                 _cleanup_free_ char *clean = text_sanitize(a->serial, a->serial_len, 4 * a->serial_len + 4, NULL),

@@ -104,24 +104,73 @@ static int config_allow_parse_serial_hex(ConfigContext *c, const config_setting_
         return 1;
 }
 
-static int config_allow_parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
-        static const char *const keys[] = { "vendor",     "product", "serial",      "serial_hex",
-                                            "any_serial", "label",   "approved_by", "approved_on",
-                                            "expires",    "ticket",  NULL };
-        int line = config_setting_line(s), r, bad = 0;
-        int on[3] = { 0 };
-        bool any = false;
+/* The keys every entry may have, whatever its bus. */
+#define CONFIG_ALLOW_COMMON_KEYS "bus", "label", "approved_by", "approved_on", "expires", "ticket"
 
-        e->line = (unsigned) line;
-        e->expires_at = USEC_INFINITY;
-        e->file = strdup(c->file);
-        if (!e->file)
-                return -ENOMEM;
+/* bus = "...": which bus the entry's device is on; USB when not given. */
+static int config_allow_parse_bus(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
+        config_setting_t *b = config_setting_get_member(s, "bus");
+        const char *v;
+        int bus;
 
-        if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-                config_error(c->errors, c->file, line, "each allow entry must be a group: { vendor = \"...\"; ... }");
+        e->bus = DEVICE_BUS_USB;
+        if (!b)
+                return 0;
+        v = config_setting_get_string(b);
+        bus = device_bus_from_string(v);
+        if (bus < 0) {
+                config_error(c->errors, c->file, config_setting_line(b),
+                             "'bus' is '%s': use usb, mmc, optical, thunderbolt or firewire", v ? v : "(not a string)");
                 return -EINVAL;
         }
+        e->bus = (DeviceBus) bus;
+        return 0;
+}
+
+/* An entry of a bus other than USB: every identity key of the bus, each
+ * well-formed (common/device-bus.c); a partial identity would allow more
+ * devices than the approver saw. */
+static int config_allow_parse_device_id(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
+        const char *const *names = device_bus_id_keys(e->bus);
+        const char *keys[DEVICE_ID_MAX + 7] = { CONFIG_ALLOW_COMMON_KEYS };
+        size_t n = device_bus_n_id_keys(e->bus), nk = 6;
+        int line = config_setting_line(s), bad = 0;
+
+        for (size_t k = 0; k < n; k++)
+                keys[nk++] = names[k];
+        keys[nk] = NULL;
+        config_check_keys(c, s, keys);
+        for (size_t k = 0; k < n; k++) {
+                config_setting_t *v = config_setting_get_member(s, names[k]);
+                const char *str = v ? config_setting_get_string(v) : NULL;
+
+                if (!v) {
+                        config_error(c->errors, c->file, line, "allow entry for bus %s has no '%s': %s",
+                                     device_bus_to_string(e->bus), names[k], device_bus_id_format(e->bus, k));
+                        bad = 1;
+                        continue;
+                }
+                if (!device_bus_id_valid(e->bus, k, str)) {
+                        config_error(c->errors, c->file, config_setting_line(v), "'%s' must be %s", names[k],
+                                     device_bus_id_format(e->bus, k));
+                        bad = 1;
+                        continue;
+                }
+                e->id[k] = strdup(str);
+                if (!e->id[k])
+                        return -ENOMEM;
+        }
+        return bad ? -EINVAL : 0;
+}
+
+/* A USB entry: vendor, product and the serial (or any_serial). */
+static int config_allow_parse_usb(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
+        static const char *const keys[] = { "vendor",     "product",    "serial",
+                                            "serial_hex", "any_serial", CONFIG_ALLOW_COMMON_KEYS,
+                                            NULL };
+        int line = config_setting_line(s), r, bad = 0;
+        bool any = false;
+
         config_check_keys(c, s, keys);
         bad |= config_allow_parse_id(c, s, "vendor", &e->vendor) < 0;
         bad |= config_allow_parse_id(c, s, "product", &e->product) < 0;
@@ -160,6 +209,29 @@ static int config_allow_parse_entry(ConfigContext *c, const config_setting_t *s,
                              "allow entry has no 'serial': give the device's serial (or its serial_hex), or write any_serial = true to allow every device of this model");
                 bad = 1;
         }
+        return bad ? -EINVAL : 0;
+}
+
+static int config_allow_parse_entry(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
+        int line = config_setting_line(s), r, bad = 0;
+        int on[3] = { 0 };
+
+        e->line = (unsigned) line;
+        e->expires_at = USEC_INFINITY;
+        e->file = strdup(c->file);
+        if (!e->file)
+                return -ENOMEM;
+
+        if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+                config_error(c->errors, c->file, line, "each allow entry must be a group: { vendor = \"...\"; ... }");
+                return -EINVAL;
+        }
+        if (config_allow_parse_bus(c, s, e) < 0)
+                return -EINVAL;
+        r = e->bus == DEVICE_BUS_USB ? config_allow_parse_usb(c, s, e) : config_allow_parse_device_id(c, s, e);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
 
         if (config_get_string(c, s, "label", &e->label) < 0 || config_get_string(c, s, "ticket", &e->ticket) < 0)
                 bad = 1;

@@ -21,8 +21,9 @@
 
 typedef struct ConfigContext {
         ConfigErrors *errors;
-        const char *file; /* the name errors are reported on */
-        Policy *policy;   /* what the sections fill in */
+        const char *file;   /* the name errors are reported on */
+        Policy *policy;     /* what the sections fill in */
+        int usb_block_line; /* usb.block was given, on this line (devices.block replaces it) */
 } ConfigContext;
 
 /* One policy file as read: text is NUL-terminated past len. */

@@ -9,6 +9,7 @@
 #include "config-parse.h"
 
 int config_usb_parse(ConfigContext *c, const config_setting_t *usb);             /* config-usb.c */
+int config_devices_parse(ConfigContext *c, const config_setting_t *devices);     /* config-devices.c */
 int config_notice_parse(ConfigContext *c, const config_setting_t *notice);       /* config-notice.c */
 int config_lock_parse(ConfigContext *c, const config_setting_t *lock);           /* config-lock.c */
 int config_antivirus_parse(ConfigContext *c, const config_setting_t *av);        /* config-antivirus.c */

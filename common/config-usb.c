@@ -85,6 +85,7 @@ static int config_usb_parse_block(ConfigContext *c, const config_setting_t *bloc
                 mask |= USB_CATEGORY_BIT(cat);
         }
         c->policy->usb.block_mask = mask;
+        c->usb_block_line = config_setting_line(block) ?: 1;
         return 0;
 }
 

@@ -89,7 +89,7 @@ void config_print_summary(const Policy *p, const char *path, FILE *f) {
                 p->usb.n_entries == 1 ? "y" : "ies", p->n_files, p->n_files == 1 ? "" : "s", p->hash);
         for (size_t i = 0; i < p->usb.n_entries; i++) {
                 const AllowEntry *a = &p->usb.entries[i];
-                if (a->any_serial)
+                if (a->bus == DEVICE_BUS_USB && a->any_serial)
                         fprintf(f, "%s:%u: note: any_serial = true allows every %04x:%04x device\n", a->file, a->line,
                                 a->vendor, a->product);
         }
@@ -249,6 +249,14 @@ bool allow_entry_same_device(const AllowEntry *a, const AllowEntry *b) {
         assert(a);
         assert(b);
 
+        if (a->bus != b->bus)
+                return false;
+        if (a->bus != DEVICE_BUS_USB) {
+                for (size_t k = 0; k < DEVICE_ID_MAX; k++)
+                        if (!streq_ptr(a->id[k], b->id[k]))
+                                return false;
+                return true;
+        }
         if (a->vendor != b->vendor || a->product != b->product || a->any_serial != b->any_serial)
                 return false;
         return a->any_serial || (a->serial && b->serial && a->serial_len == b->serial_len &&
@@ -272,6 +280,12 @@ void config_policy_notes(const Policy *p, usec_t now, ConfigErrors *notes) {
                         const AllowEntry *a = &u->entries[k];
                         if (!allow_entry_same_device(a, b))
                                 continue;
+                        if (b->bus != DEVICE_BUS_USB) {
+                                config_error(notes, b->file, (int) b->line,
+                                             "another allow entry for this %s device is at %s:%u; the one that lasts longest applies",
+                                             device_bus_to_string(b->bus), a->file, a->line);
+                                break;
+                        }
                         /* a serial is device text: never raw into the journal or a terminal */
                         _cleanup_free_ char *serial = b->any_serial ? NULL
                                                                     : text_sanitize(b->serial, b->serial_len, 512, NULL);
@@ -307,6 +321,7 @@ typedef struct ConfigSection {
 
 static const ConfigSection config_sections[] = {
         { "usb", config_usb_parse, false },
+        { "devices", config_devices_parse, false }, /* after usb: it checks usb.block */
         { "notice", config_notice_parse, false },
         { "lock", config_lock_parse, false },
         { "antivirus", config_antivirus_parse, false },

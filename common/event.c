@@ -48,6 +48,11 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_AGENT_DELIVERY_RESUMED] = { "agent.delivery_resumed", "bed22309a78245a79ab1d149f4da45c3",
                                            EVENT_SEVERITY_INFO, LOG_NOTICE },
         [EVENT_AGENT_POSTURE] = { "agent.posture", "c3e1f0a9b8d74e2c9f51a6d08b3e7c42", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_DEVICE_BLOCKED] = { "device.blocked", "9c8104371b3747eea1a09de8a4f87dc2", EVENT_SEVERITY_HIGH,
+                                   LOG_WARNING },
+        [EVENT_DEVICE_ALLOWED] = { "device.allowed", "71aa40dde130487a988bed6ccae59588", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_DEVICE_BLOCK_FAILED] = { "device.block_failed", "59fbd25a0a2c4be5935ffdc560fab838",
+                                        EVENT_SEVERITY_CRITICAL, LOG_ERR },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

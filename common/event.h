@@ -46,6 +46,9 @@ typedef enum EventKind {
         EVENT_AGENT_DELIVERY_REFUSED,
         EVENT_AGENT_DELIVERY_RESUMED,
         EVENT_AGENT_POSTURE,
+        EVENT_DEVICE_BLOCKED, /* a device outside USB (mmc, optical, thunderbolt, firewire) */
+        EVENT_DEVICE_ALLOWED,
+        EVENT_DEVICE_BLOCK_FAILED,
         _EVENT_KIND_MAX,
 } EventKind;
 

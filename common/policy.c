@@ -21,6 +21,7 @@ Policy *policy_alloc(void) {
                 return NULL;
         p->n_ref = 1;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
+        p->devices.block_mask = DEVICE_CATEGORIES_DEFAULT;
         p->usb.repeat_window = USB_REPEAT_WINDOW_DEFAULT;
         p->usb.expiry_warning = USB_EXPIRY_WARNING_DEFAULT;
         collector_settings_init(&p->collector);
@@ -114,6 +115,8 @@ static void policy_allow_entry_done(AllowEntry *e) {
         free(e->approved_by);
         free(e->approved_on);
         free(e->ticket);
+        for (size_t k = 0; k < DEVICE_ID_MAX; k++)
+                free(e->id[k]);
         free(e->expires);
 }
 
@@ -162,6 +165,7 @@ int policy_new_failsafe(const char *config_path, Policy **ret) {
                 return -ENOMEM;
         p->failsafe = true;
         p->usb.block_mask = USB_CATEGORIES_BLOCKABLE;
+        p->devices.block_mask = DEVICE_CATEGORIES_ALL;
         p->usb.repeat_window = USB_REPEAT_WINDOW_DEFAULT;
         p->usb.expiry_warning = USB_EXPIRY_WARNING_DEFAULT;
         p->usb.policy_ref = strdup(POLICY_REF_USB_DEFAULT);
@@ -210,6 +214,8 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
                 const AllowEntry *e = &p->usb.entries[k];
                 int rank;
 
+                if (e->bus != DEVICE_BUS_USB)
+                        continue;
                 if (e->vendor != d->vendor || e->product != d->product)
                         continue;
                 if (e->any_serial)
@@ -249,6 +255,64 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
         } else if (mismatch) {
                 dec.reason = d->has_serial ? DECISION_SERIAL_MISMATCH : DECISION_NO_SERIAL;
                 dec.entry = mismatch;
+        }
+        return dec;
+}
+
+static bool policy_id_equal(const AllowEntry *e, const char *const id[DEVICE_ID_MAX]) {
+        size_t n = device_bus_n_id_keys(e->bus);
+
+        for (size_t k = 0; k < n; k++)
+                if (!e->id[k] || !id[k] || !streq(e->id[k], id[k]))
+                        return false;
+        return n > 0;
+}
+
+Decision policy_decide_device(const Policy *p, DeviceCategory category, const char *const id[DEVICE_ID_MAX], usec_t now) {
+        Decision dec = {
+                .reason = DECISION_UNKNOWN,
+                .changes_at = USEC_INFINITY,
+        };
+        const AllowEntry *expired = NULL, *in_force = NULL;
+        DeviceBus bus = device_category_bus(category);
+
+        assert(p);
+        assert(id);
+        assert(category < _DEVICE_CATEGORY_MAX);
+
+        dec.blocked_categories = p->devices.block_mask & DEVICE_CATEGORY_BIT(category);
+        dec.relevant = dec.blocked_categories != 0;
+        if (!dec.relevant) {
+                dec.allow = true;
+                dec.reason = DECISION_ALLOWED;
+                return dec;
+        }
+        if (p->failsafe) {
+                dec.reason = DECISION_NO_POLICY;
+                return dec;
+        }
+        for (size_t k = 0; k < p->usb.n_entries; k++) {
+                const AllowEntry *e = &p->usb.entries[k];
+
+                if (e->bus != bus || !policy_id_equal(e, id))
+                        continue;
+                if (e->expires_at != USEC_INFINITY && now >= e->expires_at) {
+                        if (!expired)
+                                expired = e;
+                        continue;
+                }
+                /* The entry that lasts longest wins, so a decision never flips back early. */
+                if (!in_force || e->expires_at > in_force->expires_at)
+                        in_force = e;
+        }
+        if (in_force) {
+                dec.allow = true;
+                dec.reason = DECISION_ALLOWED;
+                dec.entry = in_force;
+                dec.changes_at = in_force->expires_at;
+        } else if (expired) {
+                dec.reason = DECISION_EXPIRED;
+                dec.entry = expired;
         }
         return dec;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "macro.h"
+#include "device-bus.h"
 #include "timeutil.h"
 #include "usb-device.h"
 
@@ -19,6 +20,11 @@
 typedef struct AllowEntry {
         char *file;
         unsigned line;
+        /* bus = "mmc" | "optical" | "thunderbolt" | "firewire": the entry names
+         * the device by id[] (device_bus_id_keys() order), and vendor, product
+         * and serial are unused. USB (the default) uses those instead. */
+        DeviceBus bus;
+        char *id[DEVICE_ID_MAX];
         uint16_t vendor, product;
         bool any_serial;
         char *serial; /* exact bytes; NULL with any_serial */
@@ -39,6 +45,13 @@ typedef struct UsbPolicy {
         usec_t repeat_window;  /* usb.repeat_window: blocks of one device coalesced; 0: off */
         usec_t expiry_warning; /* usb.expiry_warning: a plugged device's approval ends in this; 0: off */
 } UsbPolicy;
+
+/* devices = { block = [ ... ]; }: the categories outside USB that are
+ * blocked unless an entry allows the device (the USB categories of the same
+ * list go to UsbPolicy.block_mask). */
+typedef struct DevicesPolicy {
+        unsigned block_mask; /* DEVICE_CATEGORY_BIT() of the categories to block */
+} DevicesPolicy;
 
 /* notice = { ... }: what the person at the seat is told (agent/notice*.c,
  * docs/notices.md). Zero means "not set": the module applies its defaults. */
@@ -145,6 +158,7 @@ typedef struct Policy {
         size_t *text_lens;
         size_t n_files;
         UsbPolicy usb;
+        DevicesPolicy devices;
         NoticePolicy notice;
         LockPolicy lock;
         AvPolicy av;
@@ -196,6 +210,13 @@ typedef struct Decision {
 const char *decision_reason_to_string(DecisionReason r);
 
 Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now_realtime);
+
+/* The same for a device of a category outside USB, named by its bus's
+ * identity values id[] (device_bus_id_keys() order; NULL where the device
+ * lacks one, which no entry then matches). Decision.blocked_categories holds
+ * DEVICE_CATEGORY_BIT(category) when the category is blocked. Pure. */
+Decision policy_decide_device(const Policy *p, DeviceCategory category, const char *const id[DEVICE_ID_MAX],
+                              usec_t now_realtime);
 
 /* Should this interface be kept unauthorized under the decision? */
 static inline bool decision_blocks_interface(const Decision *dec, const UsbInterface *i) {

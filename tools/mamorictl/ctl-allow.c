@@ -231,6 +231,8 @@ static bool in_dir(const char *path, const char *dir) {
 }
 
 static bool entry_is_device(const AllowEntry *a, const AllowDraft *d) {
+        if (a->bus != DEVICE_BUS_USB)
+                return false;
         if (a->vendor != d->vendor || a->product != d->product || a->any_serial != d->any_serial)
                 return false;
         return a->any_serial ||
