@@ -184,6 +184,25 @@ def test_reasons(bed, make_agent, world, allow, serial, ja, en):
     assert en in body, body
 
 
+@pytest.mark.parametrize("tz,ja,en", [
+    ("Asia/Tokyo", "2020年1月31日 17:00", "31 January 2020 17:00"),
+    ("America/New_York", "2020年1月31日 3:00", "31 January 2020 3:00"),
+])
+def test_expired_shown_in_local_time(bed, make_agent, world, tz, ja, en):
+    """The expiry of a date-time entry, in the PC's own zone, never raw."""
+    world.helper(lang="ja_JP.UTF-8", args=["--language=both"]).start()
+    allow = ('allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "x"; approved_by = "officer"; '
+             'expires = "2020-01-31T08:00:00Z"; } );\n')
+    a = make_agent(main_conf=NOTICE_CONF, allow={"10-test.conf": allow},
+                   extra_env={**world.agent_env(), "TZ": tz}).start()
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    a.wait_events("usb.blocked")
+    body = world.wait_notifications(1)[0]["body"]
+    assert f"この機器の使用許可の有効期限（{ja}）が過ぎたため、使用できなくなりました。" in body, body
+    assert f"The permission to use this device expired ({en}), so it can no longer be used." in body, body
+    assert "2020-01-31T08" not in body
+
+
 def test_phone_in_mtp_mode(bed, make_agent, world):
     world.helper(lang="en_US.UTF-8").start()
     start(make_agent, world)
