@@ -33,7 +33,7 @@ typedef enum NoticeUrgency {
 } NoticeUrgency;
 
 #define NOTICE_FACTS_MAX 12
-#define NOTICE_NAME_MAX_CHARS 48   /* in a summary, a product name longer than this is cut with "…" */
+#define NOTICE_NAME_MAX_CHARS 48    /* in a summary, a product name longer than this is cut with "…" */
 #define NOTICE_DEVICE_MAX_CHARS 128 /* in the body and the facts */
 #define NOTICE_DEFAULT_KINDS ((UINT32_C(1) << EVENT_USB_BLOCKED) | (UINT32_C(1) << EVENT_USB_EXPIRING))
 #define NOTICE_DEFAULT_BURST 3
@@ -47,7 +47,7 @@ typedef struct NoticeFact {
 } NoticeFact;
 
 typedef struct Notice {
-        char id[37];      /* the event's id: staff quote it, the central team finds the event */
+        char id[37]; /* the event's id: staff quote it, the central team finds the event */
         EventKind kind;
         char *summary[_NOTICE_LANG_MAX];
         char *body[_NOTICE_LANG_MAX];
@@ -77,8 +77,14 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
 int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                               usec_t now, const char *event_id, Notice **ret);
 /* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
-int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id,
-                       Notice **ret);
+int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id, Notice **ret);
+
+#define NOTICE_WHEN_MAX 64
+/* An allow entry's expiry as people read it, in the PC's local time zone:
+ * 「2027年3月31日 17:00」 / "31 March 2027 17:00"; a date-only entry (allowed
+ * through that day) gives the date alone. expires is the entry's text,
+ * expires_at its first instant no longer allowed. 0 or -EINVAL. */
+int notice_format_expiry(const char *expires, usec_t expires_at, NoticeLang lang, char buf[static NOTICE_WHEN_MAX]);
 
 /* Folds `also` held-back notices into n: one more line in each body. */
 int notice_set_also(Notice *n, unsigned also);

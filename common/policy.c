@@ -132,6 +132,10 @@ Policy *policy_unref(Policy *p) {
         free(p->usb.policy_ref);
         free(p->notice.contact);
         free(p->notice.contact_en);
+        free(p->notice.approver);
+        free(p->notice.approver_en);
+        free(p->notice.contact_phone);
+        free(p->notice.contact_extension);
         free(p->lock.policy_ref);
         free(p->av.database_dir);
         policy_strv_free_n(p->av.units, p->av.n_units);

@@ -59,7 +59,12 @@ typedef struct NoticePolicy {
         bool disabled;
         bool kinds_set;
         uint32_t kinds; /* bit (1u << EventKind) for each kind that makes a notice */
-        char *contact, *contact_en;
+        /* Whom staff ask for a permission (the approver's role) and whom they
+         * tell (the contact: section, phone, extension). NULL: not set, and
+         * the notice says so in neutral words; no role is named in code. */
+        char *approver, *approver_en;
+        char *contact, *contact_en; /* the contact's section (the old one-string `contact`) */
+        char *contact_phone, *contact_extension;
         unsigned burst, interval_sec;
 } NoticePolicy;
 /* lock = { ... }: idle screen lock through logind (agent/lock/lock.c). */
