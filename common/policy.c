@@ -65,6 +65,8 @@ int policy_set_lock_av_defaults(Policy *p) {
                 return -ENOMEM;
         if (!p->av.policy_ref && !(p->av.policy_ref = strdup(POLICY_REF_AV_DEFAULT)))
                 return -ENOMEM;
+        if (!p->av.staff_policy_ref && !(p->av.staff_policy_ref = strdup(POLICY_REF_AV_STAFF_DEFAULT)))
+                return -ENOMEM;
         if (p->av.engine == AV_ENGINE_CLAMAV && !p->av.database_dir &&
             !(p->av.database_dir = strdup(AV_DATABASE_DIR_DEFAULT)))
                 return -ENOMEM;
@@ -142,6 +144,7 @@ Policy *policy_unref(Policy *p) {
         free(p->av.pattern_file);
         policy_strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
+        free(p->av.staff_policy_ref);
         collector_settings_done(&p->collector);
         free(p->site.department);
         free(p->site.location);

@@ -16,6 +16,9 @@
 #define POLICY_REF_USB_DEFAULT "対策基準 第3-6"
 #define POLICY_REF_LOCK_DEFAULT "対策基準 第3-2エ"
 #define POLICY_REF_AV_DEFAULT "対策基準 第7-2イ"
+/* What staff are cited in an antivirus notice: their own duty, to check data
+ * from outside (職員等の遵守事項), not the administrators' clause. */
+#define POLICY_REF_AV_STAFF_DEFAULT "対策基準 第7-3ア"
 
 typedef struct AllowEntry {
         char *file;
@@ -118,6 +121,7 @@ typedef struct AvPolicy {
         AvCommandOutput command_output;
         usec_t command_timeout;
         char *policy_ref;
+        char *staff_policy_ref; /* cited in notices to staff */
 } AvPolicy;
 
 /* collector = { ... }: where and how events are delivered (agent/report/uplink.c). */

@@ -271,7 +271,7 @@ def test_antivirus_notices_when_configured(make_agent, world, tmp_path):
     assert "端末はこのまま使えます。" in n["body"]
     assert "外部から届いたメールの添付ファイルや、外部から受け取ったファイルは開かないでください。" in n["body"]
     assert "この通知が出たことを、端末の管理を担当する部署に連絡してください。" in n["body"]
-    assert f"根拠: 対策基準 第7-2イ　参照番号: {ev['id'][:8]}" in n["body"]
+    assert f"根拠: 対策基準 第7-3ア　参照番号: {ev['id'][:8]}" in n["body"]
     assert n["app_icon"] == "security-low" and "category" not in n["hints"]
     # a broken database: the engine has nothing to load; it replaces the first on screen
     write_db(db, "daily.cvd", cvd(27100, 1)[:300])
