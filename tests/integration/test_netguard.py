@@ -363,7 +363,7 @@ def test_restart_keeps_quarantine(world):
     ("mamori-quarantine 1\nactive no\nallow 10.0.0.1/8\n", 0o600),
     ("mamori-quarantine 1\nactive no\n", 0o644),  # readable by others: not root's file alone
     ("mamori-quarantine 1\nactive no\n" + "#" * 20000 + "\n", 0o600),
-])
+], ids=["garbage", "host-bits", "world-readable", "oversized"])
 def test_hostile_state_keeps_quarantine(world, text, mode):
     w = world
     w.start()
