@@ -22,6 +22,12 @@
         ((1u << TCP_ESTABLISHED) | (1u << TCP_SYN_SENT) | (1u << TCP_SYN_RECV) | (1u << TCP_FIN_WAIT1) | \
          (1u << TCP_FIN_WAIT2) | (1u << TCP_CLOSE_WAIT) | (1u << TCP_LAST_ACK))
 
+/* A connected UDP socket is TCP_ESTABLISHED to sock_diag; an unconnected one
+ * has no peer to judge. */
+static uint32_t states_of(int protocol) {
+        return protocol == IPPROTO_UDP ? 1u << TCP_ESTABLISHED : TCP_OPEN_STATES;
+}
+
 typedef struct DiagReq {
         struct nlmsghdr nh;
         struct inet_diag_req_v2 r;
@@ -107,13 +113,15 @@ static bool allowed(const QuarantineState *s, int family, const uint8_t *addr) {
 }
 
 /* The open TCP sockets of one family, copied out of the dump. */
-static int diag_dump(int fd, int family, struct inet_diag_sockid **ret, size_t *ret_n) {
+static int diag_dump(int fd, int family, int protocol, struct inet_diag_sockid **ret, size_t *ret_n) {
         DiagReq req = {
                 .nh = { .nlmsg_len = sizeof(DiagReq),
                         .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                         .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
                         .nlmsg_seq = 1 },
-                .r = { .sdiag_family = (uint8_t) family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = TCP_OPEN_STATES },
+                .r = { .sdiag_family = (uint8_t) family,
+                       .sdiag_protocol = (uint8_t) protocol,
+                       .idiag_states = states_of(protocol) },
         };
         _cleanup_free_ struct inet_diag_sockid *ids = NULL;
         size_t n = 0, cap = 0;
@@ -153,15 +161,15 @@ static int diag_dump(int fd, int family, struct inet_diag_sockid **ret, size_t *
         }
 }
 
-static int diag_destroy(int fd, int family, const struct inet_diag_sockid *id, uint32_t seq) {
+static int diag_destroy(int fd, int family, int protocol, const struct inet_diag_sockid *id, uint32_t seq) {
         DiagReq req = {
                 .nh = { .nlmsg_len = sizeof(DiagReq),
                         .nlmsg_type = SOCK_DESTROY,
                         .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
                         .nlmsg_seq = seq },
                 .r = { .sdiag_family = (uint8_t) family,
-                       .sdiag_protocol = IPPROTO_TCP,
-                       .idiag_states = TCP_OPEN_STATES,
+                       .sdiag_protocol = (uint8_t) protocol,
+                       .idiag_states = states_of(protocol),
                        .id = *id },
         };
         return nl_ack(fd, &req, sizeof(req));
@@ -184,12 +192,18 @@ int netguard_kill_prohibited(const QuarantineState *s, NetguardKill *ret) {
                 *ret = k;
                 return rt_fd;
         }
-        for (int f = 0; f < 2; f++) {
-                int family = f == 0 ? AF_INET : AF_INET6;
+        for (int f = 0; f < 4; f++) {
+                int family = f % 2 == 0 ? AF_INET : AF_INET6;
+                int protocol = f < 2 ? IPPROTO_TCP : IPPROTO_UDP;
                 _cleanup_free_ struct inet_diag_sockid *ids = NULL;
                 size_t n = 0;
 
-                r = diag_dump(diag_fd, family, &ids, &n);
+                r = diag_dump(diag_fd, family, protocol, &ids, &n);
+                /* No udp_diag in this kernel: the TCP part stands. */
+                if (r == -ENOENT && protocol == IPPROTO_UDP) {
+                        r = 0;
+                        continue;
+                }
                 if (r < 0)
                         break;
                 for (size_t i = 0; i < n; i++) {
@@ -207,7 +221,7 @@ int netguard_kill_prohibited(const QuarantineState *s, NetguardKill *ret) {
                                 k.kept++;
                                 continue;
                         }
-                        e = diag_destroy(diag_fd, family, &ids[i], ++seq);
+                        e = diag_destroy(diag_fd, family, protocol, &ids[i], ++seq);
                         if (e == 0)
                                 k.destroyed++;
                         else if (e != -ENOENT && !k.destroy_error)

@@ -45,8 +45,16 @@ def listen(family, addr):
     while True:
         c, _ = s.accept()
         threading.Thread(target=serve, args=(c,), daemon=True).start()
+def udp(family, addr):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((addr, int(sys.argv[1])))
+    while True:
+        d, peer = s.recvfrom(4096)
+        s.sendto(d, peer)
 for a in sys.argv[2:]:
-    threading.Thread(target=listen, args=(socket.AF_INET6 if ":" in a else socket.AF_INET, a), daemon=True).start()
+    fam = socket.AF_INET6 if ":" in a else socket.AF_INET
+    threading.Thread(target=listen, args=(fam, a), daemon=True).start()
+    threading.Thread(target=udp, args=(fam, a), daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()
 """
@@ -54,6 +62,7 @@ threading.Event().wait()
 # In the PC namespace: commands on stdin, one answer line each.
 #   connect NAME ADDR  -> "ok" | "err ERRNO SECONDS"
 #   echo NAME          -> "ok" | "err ERRNO"
+#   uconnect NAME ADDR -> a connected UDP socket: "ok" | "err ERRNO"
 CLIENT = r"""
 import errno, socket, sys, time
 conns = {}
@@ -70,6 +79,11 @@ for line in sys.stdin:
                 print("err", e.errno or 0, round(time.monotonic() - t, 3), flush=True)
                 s.close()
                 continue
+            conns[cmd[1]] = s
+            print("ok", flush=True)
+        elif cmd[0] == "uconnect":
+            s = socket.socket(socket.AF_INET6 if ":" in cmd[2] else socket.AF_INET, socket.SOCK_DGRAM)
+            s.connect((cmd[2], int(cmd[3])))
             conns[cmd[1]] = s
             print("ok", flush=True)
         elif cmd[0] == "echo":
@@ -117,6 +131,9 @@ class Client:
 
     def connect(self, name, addr):
         return self.ask(f"connect {name} {addr} {PORT}")
+
+    def uconnect(self, name, addr):
+        return self.ask(f"uconnect {name} {addr} {PORT}")
 
     def echo(self, name):
         return self.ask(f"echo {name}")
@@ -249,6 +266,8 @@ def test_quarantine_cuts_outside_keeps_collector(world, fam):
     assert w.client.connect("out", a["outside"]) == ["ok"]
     assert w.client.connect("col", a["collector"]) == ["ok"]
     assert w.client.echo("out") == ["ok"] and w.client.echo("col") == ["ok"]
+    assert w.client.uconnect("uout", a["outside"]) == ["ok"] and w.client.echo("uout") == ["ok"]
+    assert w.client.uconnect("ucol", a["collector"]) == ["ok"] and w.client.echo("ucol") == ["ok"]
 
     t0 = time.monotonic()
     w.quarantine()
@@ -260,10 +279,14 @@ def test_quarantine_cuts_outside_keeps_collector(world, fam):
 
     # The open connection is cut (SOCK_DESTROY), the collector's is not.
     assert st["kill"] == "ok", st
-    assert int(st["killed"]) >= 1, st
+    assert int(st["killed"]) == 2, st  # the TCP connection and the connected UDP socket
     r = w.client.echo("out")
-    assert r[0] == "err", r
+    assert r[0] == "err" and int(r[1]) in (103, 104), r  # ECONNABORTED (or a reset)
+    r = w.client.echo("uout")
+    # udp_abort(): ECONNABORTED once, then the socket is disconnected (EDESTADDRREQ)
+    assert r[0] == "err" and int(r[1]) in (103, 89), r
     assert w.client.echo("col") == ["ok"]
+    assert w.client.echo("ucol") == ["ok"]
     assert_isolated(w, fam, "new")
 
 
