@@ -398,3 +398,28 @@ def test_hostile_state_keeps_quarantine(world, text, mode):
     assert w.status_dict()["active"] == "yes"
     assert w.our_rules() == before
     assert_isolated(w, 4, "h4")
+
+
+def context_switches(pid):
+    n = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if "ctxt_switches" in line:
+                n += int(line.split(":")[1])
+    return n
+
+
+def test_idle_quarantine_does_not_wake(world):
+    # No timer: nothing happening, netguard is not scheduled at all.
+    w = world
+    w.start()
+    w.quarantine()
+    wait_rules(w, ACTIVE_RULES)
+    time.sleep(0.5)
+    before = context_switches(w.netguard.pid)
+    time.sleep(3)
+    assert context_switches(w.netguard.pid) == before
+    # ... and it is the netguard process that is watched: a rule event wakes it.
+    w.pc.ip("-4", "rule", "del", "prio", "6")
+    wait_for(lambda: len(w.our_rules()) == ACTIVE_RULES, 1.0, what="the rule put back")
+    assert context_switches(w.netguard.pid) > before
