@@ -379,7 +379,7 @@ int main(int argc, char *argv[]) {
         r = netguard_parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (netguard_new(&g) < 0)
+        if (netguard_new(&g) < 0 || !g)
                 return 1;
         /* Whatever the file says now, before anyone is told we are ready. */
         netguard_reload(g);
