@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "device-report.h"
+#include "firewire.h"
+#include "log.h"
+#include "thunderbolt-shared.h"
+
+#define FW_SBP2_DRIVER "firewire_sbp2"
+#define FW_SBP2_SPECIFIER 0x00609eUL /* ANSI NCITS */
+#define FW_SBP2_VERSION 0x010483UL   /* SBP-2 */
+
+struct FirewireEnforcer {
+        sd_event *event;
+        EventEmitter emitter;
+        Policy *policy;
+        TbfwMonitor monitor;
+        TbfwTable seen;
+};
+
+FirewireEnforcer *firewire_enforcer_free(FirewireEnforcer *f) {
+        if (!f)
+                return NULL;
+        tbfw_monitor_stop(&f->monitor);
+        tbfw_table_done(&f->seen);
+        policy_unref(f->policy);
+        sd_event_unref(f->event);
+        free(f);
+        return NULL;
+}
+
+int firewire_enforcer_new(sd_event *event, EventEmitter emitter, FirewireEnforcer **ret) {
+        FirewireEnforcer *f;
+
+        assert(event);
+        assert(ret);
+
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+        f->event = sd_event_ref(event);
+        f->emitter = emitter;
+        *ret = f;
+        return 0;
+}
+
+void firewire_enforcer_set_policy(FirewireEnforcer *f, Policy *p) {
+        Policy *old;
+
+        assert(f);
+        old = f->policy;
+        f->policy = policy_ref(p);
+        policy_unref(old);
+}
+
+/* "0x00609e" as the kernel prints it: exactly "0x" and 6 hex digits. */
+static bool firewire_attr_is(sd_device *dev, const char *attr, unsigned long want) {
+        const char *v;
+        char *end;
+        unsigned long n;
+
+        if (sd_device_get_sysattr_value(dev, attr, &v) < 0)
+                return false;
+        if (strlen(v) != 8 || v[0] != '0' || v[1] != 'x' || strspn(v + 2, "0123456789abcdefABCDEF") != 6)
+                return false;
+        n = strtoul(v + 2, &end, 16);
+        return *end == 0 && n == want;
+}
+
+static void firewire_report(FirewireEnforcer *f, TbfwSeen *s, const RemovableDevice *d, const Decision *dec,
+                            const char *done) {
+        TbfwAction action = !dec->allow ? (d->block_error < 0 ? TBFW_BLOCK_FAILED : TBFW_BLOCKED) : TBFW_ALLOWED;
+        Event *e = NULL;
+        JsonWriter *w;
+
+        if (s->reported == action && s->reported_reason == (int) dec->reason)
+                return;
+        s->reported = action;
+        s->reported_reason = (int) dec->reason;
+        if (device_report_build(f->policy, d, dec, &e) < 0)
+                return (void) log_oom();
+        w = event_body(e);
+        json_key(w, "firewire");
+        json_object_begin(w);
+        json_kv_string(w, "done", done);
+        json_object_end(w);
+        (void) event_emit(&f->emitter, e, &(EventContext){ .decision = dec, .now = now_usec(CLOCK_REALTIME) });
+}
+
+static void firewire_handle(sd_device *dev, sd_device_action_t action, void *userdata) {
+        FirewireEnforcer *f = userdata;
+        _cleanup_(removable_device_freep) RemovableDevice *d = NULL;
+        _cleanup_(sd_device_unrefp) sd_device *live = NULL;
+        const char *syspath, *sysname, *driver = NULL, *v;
+        const char *done = "none";
+        sd_device *node;
+        bool sbp2_bound;
+        TbfwSeen *s;
+        Decision dec;
+        int r;
+
+        if (sd_device_get_syspath(dev, &syspath) < 0 || sd_device_get_sysname(dev, &sysname) < 0)
+                return;
+        if (action == SD_DEVICE_REMOVE) {
+                tbfw_table_forget(&f->seen, syspath);
+                return;
+        }
+        if (action != SD_DEVICE_ADD && action != SD_DEVICE_CHANGE && action != SD_DEVICE_MOVE &&
+            action != SD_DEVICE_BIND && action != SD_DEVICE_UNBIND)
+                return;
+        /* Units ("fw1.0") only: a node ("fw1") holds no driver of its own. */
+        if (!strchr(sysname, '.'))
+                return;
+        /* The driver bound now (its link), not the one a queued uevent names:
+         * a "bind" read after our unbind must not unbind twice. */
+        if (sd_device_new_from_syspath(&live, syspath) >= 0)
+                (void) sd_device_get_driver(live, &driver);
+        sbp2_bound = streq_ptr(driver, FW_SBP2_DRIVER);
+        /* Storage by what the unit says, or by the driver that took it. */
+        if (!sbp2_bound && !(firewire_attr_is(dev, "specifier_id", FW_SBP2_SPECIFIER) &&
+                             firewire_attr_is(dev, "version", FW_SBP2_VERSION)))
+                return;
+
+        d = removable_device_new(DEVICE_BUS_FIREWIRE, DEVICE_CATEGORY_FIREWIRE, syspath, sysname);
+        if (!d)
+                return (void) log_oom();
+        /* The GUID is the node's (the unit's parent), as the kernel prints it. */
+        if (sd_device_get_parent(dev, &node) >= 0) {
+                if (sd_device_get_sysattr_value(node, "guid", &v) >= 0 && removable_device_set_id(d, 0, v) == -EINVAL)
+                        log_warning("FireWire %s: malformed guid, no allow entry can match it.", d->sysname);
+                if (sd_device_get_sysattr_value(node, "vendor_name", &v) >= 0)
+                        (void) removable_device_set_text(&d->vendor, v);
+        }
+        if (sd_device_get_sysattr_value(dev, "model_name", &v) >= 0)
+                (void) removable_device_set_text(&d->model, v);
+        if (driver)
+                (void) removable_device_set_text(&d->driver, driver);
+
+        dec = policy_decide_device(f->policy, DEVICE_CATEGORY_FIREWIRE, (const char *const *) d->id,
+                                   now_usec(CLOCK_REALTIME));
+        if (!dec.relevant)
+                return;
+        s = tbfw_table_get(&f->seen, syspath);
+        if (!s)
+                return (void) log_oom();
+
+        if (dec.allow) {
+                if (!driver) {
+                        /* Unbound (by us, now or in an earlier run): the bus probes it
+                         * again; harmless when the driver is about to bind anyway. */
+                        r = tbfw_write_name("/sys/bus/firewire/drivers_probe", sysname);
+                        if (r < 0)
+                                log_warning_errno(r, "FireWire %s: cannot probe a driver: %m", d->sysname);
+                        else
+                                done = "probed";
+                }
+                s->undone = false;
+        } else if (sbp2_bound) {
+                r = tbfw_write_name("/sys/bus/firewire/drivers/" FW_SBP2_DRIVER "/unbind", sysname);
+                if (r == -ENODEV)
+                        r = 0; /* unbound meanwhile: what we wanted */
+                if (r < 0) {
+                        d->block_error = r;
+                        done = "unbind_refused";
+                } else {
+                        s->undone = true;
+                        done = "unbound";
+                        d->driver = mfree(d->driver);
+                }
+        }
+        firewire_report(f, s, d, &dec, done);
+}
+
+int firewire_enforcer_start(FirewireEnforcer *f) {
+        assert(f);
+        assert(f->policy);
+
+        return tbfw_monitor_start(&f->monitor, f->event, "firewire", firewire_handle, f);
+}
+
+int firewire_enforcer_scan(FirewireEnforcer *f) {
+        assert(f);
+
+        return tbfw_scan("firewire", firewire_handle, f);
+}
+
+void firewire_posture(PostureFirewire *ret) {
+        assert(ret);
+
+        /* Loaded as a module or built in: either way it has its /sys/module directory. */
+        *ret = (PostureFirewire){ .ohci_loaded = access("/sys/module/firewire_ohci", F_OK) >= 0 };
+}
