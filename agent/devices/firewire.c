@@ -141,6 +141,7 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
 
         dec = policy_decide_device(f->policy, DEVICE_CATEGORY_FIREWIRE, (const char *const *) d->id,
                                    now_usec(CLOCK_REALTIME));
+        tbfw_monitor_due(&f->monitor, dec.changes_at);
         if (!dec.relevant)
                 return;
         s = tbfw_table_get(&f->seen, syspath);

@@ -85,10 +85,40 @@ static int tbfw_on_uevent(sd_device_monitor *mon, sd_device *dev, void *userdata
 void tbfw_monitor_stop(TbfwMonitor *m) {
         assert(m);
 
+        m->expiry = sd_event_source_disable_unref(m->expiry);
         if (!m->monitor)
                 return;
         (void) sd_device_monitor_stop(m->monitor);
         m->monitor = sd_device_monitor_unref(m->monitor);
+}
+
+static int tbfw_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        TbfwMonitor *m = userdata;
+
+        m->due = USEC_INFINITY;
+        log_debug("An allow entry for a %s device ended: deciding again.", m->subsystem);
+        (void) tbfw_scan(m->subsystem, m->handler, m->userdata);
+        return 0;
+}
+
+void tbfw_monitor_due(TbfwMonitor *m, usec_t t) {
+        int r;
+
+        assert(m);
+
+        if (t == USEC_INFINITY || !m->monitor || t >= m->due)
+                return;
+        m->due = t;
+        if (m->expiry) {
+                r = sd_event_source_set_time(m->expiry, t);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->expiry, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(sd_device_monitor_get_event(m->monitor), &m->expiry, CLOCK_REALTIME, t,
+                                      50 * USEC_PER_MSEC, tbfw_on_expiry, m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the expiry timer of %s devices; a reload decides again: %m",
+                                  m->subsystem);
 }
 
 int tbfw_monitor_start(TbfwMonitor *m, sd_event *event, const char *subsystem, TbfwHandler handler, void *userdata) {
@@ -101,6 +131,8 @@ int tbfw_monitor_start(TbfwMonitor *m, sd_event *event, const char *subsystem, T
 
         m->handler = handler;
         m->userdata = userdata;
+        m->subsystem = subsystem;
+        m->due = USEC_INFINITY;
         r = sd_device_monitor_new(&m->monitor);
         if (r < 0)
                 return log_error_errno(r, "Cannot open the udev monitor for %s: %m", subsystem);

@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "macro.h"
+#include "timeutil.h"
 
 typedef enum TbfwAction {
         TBFW_NONE, /* nothing reported yet */
@@ -44,12 +45,18 @@ typedef struct TbfwMonitor {
         sd_device_monitor *monitor;
         TbfwHandler handler;
         void *userdata;
+        const char *subsystem;   /* static */
+        sd_event_source *expiry; /* CLOCK_REALTIME: when an allow entry in use ends */
+        usec_t due;              /* its time; USEC_INFINITY: not armed */
 } TbfwMonitor;
 
 /* Listens to the subsystem's uevents, then hands every present device to the
  * handler as an "add" (the same order as usb-monitor.c: nothing is lost). */
 int tbfw_monitor_start(TbfwMonitor *m, sd_event *event, const char *subsystem, TbfwHandler handler, void *userdata);
 void tbfw_monitor_stop(TbfwMonitor *m);
+/* A decision changes by itself at t (Decision.changes_at: an entry ends):
+ * every device of the subsystem is decided again then. */
+void tbfw_monitor_due(TbfwMonitor *m, usec_t t);
 /* Every present device of the subsystem, as an "add" (a reload). */
 int tbfw_scan(const char *subsystem, TbfwHandler handler, void *userdata);
 

@@ -194,6 +194,7 @@ static void thunderbolt_handle(sd_device *dev, sd_device_action_t action, void *
 
         dec = policy_decide_device(t->policy, DEVICE_CATEGORY_THUNDERBOLT, (const char *const *) d->id,
                                    now_usec(CLOCK_REALTIME));
+        tbfw_monitor_due(&t->monitor, dec.changes_at);
         if (!dec.relevant)
                 return; /* not blocked: boltd's or the user's business */
         s = tbfw_table_get(&t->seen, syspath);

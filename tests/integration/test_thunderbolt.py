@@ -436,3 +436,29 @@ def test_posture_secure_level_ok(bed, t, make_agent):
     p = a.wait_events("agent.posture")[0]["posture"]
     c = {x["id"]: x for x in p["checks"]}
     assert c["thunderbolt.security"]["verdict"] == "ok", c["thunderbolt.security"]
+
+
+# ---- expiry ----
+
+def test_entry_ends_while_plugged(bed, t, make_agent):
+    """An entry with an RFC 3339 end: the dock authorized under it is taken
+    back at that moment, without any uevent, and the FireWire disk unbound."""
+    import datetime
+    import time
+    tz = datetime.timezone(datetime.timedelta(hours=9))
+    at = (datetime.datetime.now(tz) + datetime.timedelta(seconds=3)).replace(microsecond=0)
+    t.domain(0, "user")
+    a = make_agent(main_conf=DEVICES_ALL, allow={"20-loan.conf": allow(
+        entry("thunderbolt", "unique_id", UID_A, "一時貸出").replace("}", f'expires = "{at.isoformat()}"; }}'),
+        entry("firewire", "guid", GUID_A, "一時貸出").replace("}", f'expires = "{at.isoformat()}"; }}'))}).start()
+    p = make_tb(t, 0, UID_A)
+    _, u = t.firewire(GUID_A)
+    wait_dev(a, "device.allowed", p)
+    wait_dev(a, "device.allowed", u)
+    assert bed.attr(p, "authorized") == b"1\n" and t.unbound() == []
+    ev = wait_dev(a, "device.blocked", p)[0]
+    assert time.time() >= at.timestamp() - 0.01
+    assert ev["decision"]["reason"] == "expired" and ev["decision"]["rule"]["expires"] == at.isoformat()
+    assert bed.attr(p, "authorized") == b"0\n"
+    wait_dev(a, "device.blocked", u)
+    wait_for(lambda: t.unbound() == [name(u)], what="unbind at expiry")
