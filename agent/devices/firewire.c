@@ -142,11 +142,17 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
         dec = policy_decide_device(f->policy, DEVICE_CATEGORY_FIREWIRE, (const char *const *) d->id,
                                    now_usec(CLOCK_REALTIME));
         tbfw_monitor_due(&f->monitor, dec.changes_at);
-        if (!dec.relevant)
-                return;
         s = tbfw_table_get(&f->seen, syspath);
         if (!s)
                 return (void) log_oom();
+        if (!dec.relevant) {
+                /* not blocked: left alone (the driver binds as it would), listed all the same */
+                removable_device_free(s->device);
+                s->device = TAKE_PTR(d);
+                s->reported = TBFW_NONE;
+                s->reported_reason = -1;
+                return;
+        }
 
         if (dec.allow) {
                 if (!driver) {
@@ -173,6 +179,8 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
                 }
         }
         firewire_report(f, s, d, &dec, done);
+        removable_device_free(s->device);
+        s->device = TAKE_PTR(d);
 }
 
 int firewire_enforcer_start(FirewireEnforcer *f) {
@@ -180,6 +188,11 @@ int firewire_enforcer_start(FirewireEnforcer *f) {
         assert(f->policy);
 
         return tbfw_monitor_start(&f->monitor, f->event, "firewire", firewire_handle, f);
+}
+
+void firewire_enforcer_write_devices(FirewireEnforcer *f, JsonWriter *w) {
+        if (f)
+                tbfw_table_write(&f->seen, f->policy, w);
 }
 
 int firewire_enforcer_scan(FirewireEnforcer *f) {

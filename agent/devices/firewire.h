@@ -23,6 +23,8 @@ DEFINE_POINTER_CLEANUP(FirewireEnforcer, firewire_enforcer_free);
 
 void firewire_enforcer_set_policy(FirewireEnforcer *f, Policy *p);
 int firewire_enforcer_start(FirewireEnforcer *f);
+/* Every device seen, for `mamorictl devices` (NULL: none). */
+void firewire_enforcer_write_devices(FirewireEnforcer *f, JsonWriter *w);
 int firewire_enforcer_scan(FirewireEnforcer *f);
 
 /* Whether a FireWire host controller driver is loaded (a DMA risk). */

@@ -38,6 +38,7 @@ void tbfw_table_forget(TbfwTable *t, const char *syspath) {
         for (size_t i = 0; i < t->n; i++)
                 if (streq(t->items[i].syspath, syspath)) {
                         free(t->items[i].syspath);
+                        removable_device_free(t->items[i].device);
                         t->items[i] = t->items[--t->n];
                         return;
                 }
@@ -46,10 +47,54 @@ void tbfw_table_forget(TbfwTable *t, const char *syspath) {
 void tbfw_table_done(TbfwTable *t) {
         assert(t);
 
-        for (size_t i = 0; i < t->n; i++)
+        for (size_t i = 0; i < t->n; i++) {
                 free(t->items[i].syspath);
+                removable_device_free(t->items[i].device);
+        }
         t->items = mfree(t->items);
         t->n = 0;
+}
+
+void tbfw_table_write(const TbfwTable *t, const Policy *p, JsonWriter *w) {
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        assert(t);
+        assert(w);
+
+        for (size_t i = 0; p && i < t->n; i++) {
+                const TbfwSeen *s = &t->items[i];
+                const RemovableDevice *d = s->device;
+                Decision dec;
+
+                if (!d)
+                        continue;
+                dec = policy_decide_device(p, d->category, (const char *const *) d->id, now);
+                json_object_begin(w);
+                device_report_write_device(w, d);
+                json_key(w, "decision");
+                json_object_begin(w);
+                json_kv_string(w, "action",
+                               s->reported == TBFW_ALLOWED        ? "allowed"
+                               : s->reported == TBFW_BLOCKED      ? "blocked"
+                               : s->reported == TBFW_BLOCK_FAILED ? "block_failed"
+                                                                  : "none");
+                json_kv_string(w, "reason",
+                               dec.relevant ? decision_reason_to_string(dec.reason) : "category_not_blocked");
+                json_kv_string(w, "explanation", device_report_explanation(d, &dec));
+                if (dec.entry) {
+                        json_key(w, "rule");
+                        json_object_begin(w);
+                        json_kv_string(w, "file", dec.entry->file);
+                        json_kv_uint(w, "line", dec.entry->line);
+                        if (dec.entry->label)
+                                json_kv_string(w, "label", dec.entry->label);
+                        if (dec.entry->expires)
+                                json_kv_string(w, "expires", dec.entry->expires);
+                        json_object_end(w);
+                }
+                json_object_end(w);
+                json_object_end(w);
+        }
 }
 
 int tbfw_scan(const char *subsystem, TbfwHandler handler, void *userdata) {

@@ -11,6 +11,8 @@
 #include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
 
+#include "device-report.h"
+#include "json.h"
 #include "macro.h"
 #include "timeutil.h"
 
@@ -24,9 +26,10 @@ typedef enum TbfwAction {
 /* One device seen since it was plugged in (or since mamorid started). */
 typedef struct TbfwSeen {
         char *syspath;
-        TbfwAction reported; /* the action of the last event about it */
-        int reported_reason; /* DecisionReason of that event; -1: none */
-        bool undone;         /* mamorid de-authorized or unbound it */
+        TbfwAction reported;     /* the action of the last event about it */
+        int reported_reason;     /* DecisionReason of that event; -1: none */
+        bool undone;             /* mamorid de-authorized or unbound it */
+        RemovableDevice *device; /* as last read (mamorictl devices); owned */
 } TbfwSeen;
 
 typedef struct TbfwTable {
@@ -38,6 +41,9 @@ typedef struct TbfwTable {
 TbfwSeen *tbfw_table_get(TbfwTable *t, const char *syspath);
 void tbfw_table_forget(TbfwTable *t, const char *syspath);
 void tbfw_table_done(TbfwTable *t);
+/* Every device seen, for `mamorictl devices`: {"device", "decision"} each,
+ * decided now under p (the action: what was done last). */
+void tbfw_table_write(const TbfwTable *t, const Policy *p, JsonWriter *w);
 
 typedef void (*TbfwHandler)(sd_device *dev, sd_device_action_t action, void *userdata);
 

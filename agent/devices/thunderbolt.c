@@ -195,11 +195,17 @@ static void thunderbolt_handle(sd_device *dev, sd_device_action_t action, void *
         dec = policy_decide_device(t->policy, DEVICE_CATEGORY_THUNDERBOLT, (const char *const *) d->id,
                                    now_usec(CLOCK_REALTIME));
         tbfw_monitor_due(&t->monitor, dec.changes_at);
-        if (!dec.relevant)
-                return; /* not blocked: boltd's or the user's business */
         s = tbfw_table_get(&t->seen, syspath);
         if (!s)
                 return (void) log_oom();
+        if (!dec.relevant) {
+                /* not blocked: left alone (boltd's or the user's business), listed all the same */
+                removable_device_free(s->device);
+                s->device = TAKE_PTR(d);
+                s->reported = TBFW_NONE;
+                s->reported_reason = -1;
+                return;
+        }
         boltd = thunderbolt_boltd_running(t->sysbus);
 
         if (dec.allow) {
@@ -232,6 +238,8 @@ static void thunderbolt_handle(sd_device *dev, sd_device_action_t action, void *
                 }
         }
         thunderbolt_report(t, s, d, &dec, security, boltd, done);
+        removable_device_free(s->device);
+        s->device = TAKE_PTR(d);
 }
 
 int thunderbolt_enforcer_start(ThunderboltEnforcer *t) {
@@ -239,6 +247,11 @@ int thunderbolt_enforcer_start(ThunderboltEnforcer *t) {
         assert(t->policy);
 
         return tbfw_monitor_start(&t->monitor, t->event, "thunderbolt", thunderbolt_handle, t);
+}
+
+void thunderbolt_enforcer_write_devices(ThunderboltEnforcer *t, JsonWriter *w) {
+        if (t)
+                tbfw_table_write(&t->seen, t->policy, w);
 }
 
 int thunderbolt_enforcer_scan(ThunderboltEnforcer *t) {

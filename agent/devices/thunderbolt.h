@@ -32,6 +32,8 @@ void thunderbolt_enforcer_set_policy(ThunderboltEnforcer *t, Policy *p);
 /* Listens, then decides on every device present. */
 int thunderbolt_enforcer_start(ThunderboltEnforcer *t);
 /* Every present device decided again (a reload). */
+/* Every device seen, for `mamorictl devices` (NULL: none). */
+void thunderbolt_enforcer_write_devices(ThunderboltEnforcer *t, JsonWriter *w);
 int thunderbolt_enforcer_scan(ThunderboltEnforcer *t);
 
 /* The domains' security levels, their DMA protection and boltd. */

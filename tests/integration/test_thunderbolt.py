@@ -462,3 +462,33 @@ def test_entry_ends_while_plugged(bed, t, make_agent):
     assert bed.attr(p, "authorized") == b"0\n"
     wait_dev(a, "device.blocked", u)
     wait_for(lambda: t.unbound() == [name(u)], what="unbind at expiry")
+
+
+# ---- mamorictl devices ----
+
+def test_mamorictl_devices_lists_both_buses(bed, t, make_agent):
+    import json
+    from test_mamorictl import ctl
+    t.domain(0, "user")
+    a = make_agent(main_conf=DEVICES_ALL, allow={"20-tb.conf": allow(TB_A)}).start()
+    pa = make_tb(t, 0, UID_A)
+    pb = make_tb(t, 0, UID_B)
+    _, u = t.firewire(GUID_B)
+    wait_dev(a, "device.allowed", pa)
+    wait_dev(a, "device.blocked", pb)
+    wait_dev(a, "device.blocked", u)
+    r = ctl(a, "devices", "--json")
+    assert r.returncode == 0, r.stderr
+    devs = {d["device"]["bus_path"]: d for d in json.loads(r.stdout) if d["device"].get("bus") != "usb"
+            and "bus" in d["device"]}
+    assert devs[name(pa)]["device"]["unique_id"] == UID_A
+    assert devs[name(pa)]["decision"]["action"] == "allowed"
+    assert devs[name(pa)]["decision"]["rule"]["label"] == "総務課 ドック 1"
+    assert devs[name(pb)]["decision"]["action"] == "blocked"
+    assert devs[name(pb)]["decision"]["reason"] == "unknown"
+    assert devs[name(u)]["device"]["guid"] == GUID_B and devs[name(u)]["decision"]["action"] == "blocked"
+    r = ctl(a, "devices", "--wide")
+    assert r.returncode == 0, r.stderr
+    lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.strip()}
+    assert UID_A in lines[name(pa)] and "allowed" in lines[name(pa)] and "20-tb.conf:2" in lines[name(pa)]
+    assert GUID_B in lines[name(u)] and "blocked" in lines[name(u)]
