@@ -71,14 +71,6 @@ class Tb:
         self.routes[n] = 1
         return d
 
-    def plug(self, domain, unique_id, authorized="0", vendor="Lenovo", name="ThinkPad Thunderbolt 3 Dock"):
-        route = self.routes[domain]
-        self.routes[domain] += 1
-        path = self.tb.add_device("thunderbolt", f"{domain}-{route}", self.domains[domain][1],
-                                  ["authorized", authorized, "vendor_name", "x", "device_name", "x"],
-                                  ["DEVTYPE", "thunderbolt_device"])
-        return path
-
     def write(self, path, name, value):
         self.bed.write_raw(path, name, value if isinstance(value, bytes) else value.encode())
 
@@ -147,11 +139,6 @@ def dev_events(agent, kind=None, bus=None):
 
 def wait_dev(agent, kind, path, count=1):
     return agent.wait_events(kind, count=count, pred=lambda e: e["device"].get("bus_path") == name(path))
-
-
-def plug_tb(t, domain, uid, authorized="0", **kw):
-    p = t.plug(domain, uid, authorized, **kw)
-    return p
 
 
 def make_tb(t, domain, uid, authorized="0", vendor="Lenovo", devname="ThinkPad Thunderbolt 3 Dock"):
