@@ -829,11 +829,11 @@ int manager_start(Manager *m) {
                 return log_oom();
         thunderbolt_enforcer_set_policy(m->thunderbolt, m->policy);
         firewire_enforcer_set_policy(m->firewire, m->policy);
-        r = thunderbolt_enforcer_start(m->thunderbolt);
-        if (r >= 0)
-                r = firewire_enforcer_start(m->firewire);
-        if (r < 0)
-                return r;
+        /* Without them USB enforcement goes on: logged, not fatal. */
+        if (thunderbolt_enforcer_start(m->thunderbolt) < 0)
+                m->thunderbolt = thunderbolt_enforcer_free(m->thunderbolt);
+        if (firewire_enforcer_start(m->firewire) < 0)
+                m->firewire = firewire_enforcer_free(m->firewire);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

@@ -129,6 +129,12 @@ static void thunderbolt_report(ThunderboltEnforcer *t, TbfwSeen *s, const Remova
                 return;
         s->reported = action;
         s->reported_reason = (int) dec->reason;
+        /* A dock's keyboard may be behind it: say so where admins look. */
+        if (action != TBFW_ALLOWED)
+                log_notice("Thunderbolt device %s \"%s %s\" is blocked: what is behind it (on a Thunderbolt 3 dock: "
+                           "its USB ports with any keyboard and mouse, its network) does not work until an allow "
+                           "entry names unique_id %s.",
+                           d->sysname, strempty(d->vendor), strempty(d->model), strna(d->id[0]));
         if (device_report_build(t->policy, d, dec, &e) < 0)
                 return (void) log_oom();
         w = event_body(e);

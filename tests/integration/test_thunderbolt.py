@@ -182,6 +182,8 @@ def test_tb_listed_authorized_unlisted_stays_out(bed, t, make_agent):
     assert bed.attr(pb, "authorized") == b"0"  # never written: it stays out
     assert ev["decision"]["reason"] == "unknown" and "rule" not in ev["decision"]
     assert ev["thunderbolt"]["done"] == "none"
+    # Admins read that a dock's keyboard may be behind the block.
+    a.wait_log(f"keyboard and mouse, its network) does not work until an allow entry names unique_id {UID_B}")
     # A change uevent (the kernel's, after an authorize) is no new decision.
     t.tb.uevent(pb, "change")
     t.tb.uevent(pa, "change")
