@@ -9,6 +9,7 @@
 #include "log.h"
 #include "thunderbolt-shared.h"
 
+#define FW_BUS "/sys/bus/firewire"
 #define FW_SBP2_DRIVER "firewire_sbp2"
 #define FW_SBP2_SPECIFIER 0x00609eUL /* ANSI NCITS */
 #define FW_SBP2_VERSION 0x010483UL   /* SBP-2 */
@@ -47,6 +48,41 @@ int firewire_enforcer_new(sd_event *event, EventEmitter emitter, FirewireEnforce
         return 0;
 }
 
+static bool firewire_blocking(const FirewireEnforcer *f) {
+        return f->policy && (f->policy->devices.block_mask & DEVICE_CATEGORY_BIT(DEVICE_CATEGORY_FIREWIRE));
+}
+
+/* While FireWire storage is blocked nothing binds by itself: mamorid probes
+ * each unit it lets in (drivers_probe), so a blocked disk never appears, not
+ * even for the moment before an unbind. Checked again at every device: the
+ * bus comes back with autoprobe on when firewire-core is loaded again. */
+static void firewire_set_autoprobe(FirewireEnforcer *f) {
+        bool want = !firewire_blocking(f);
+        char buf[8];
+        int r;
+
+        if (tbfw_read_attr(FW_BUS, "drivers_autoprobe", buf, sizeof buf) < 0)
+                return; /* no FireWire bus (firewire-core not loaded) */
+        if ((buf[0] != '0') == want)
+                return;
+        r = tbfw_write_attr(FW_BUS, "drivers_autoprobe", want ? "1\n" : "0\n");
+        if (r < 0)
+                log_warning_errno(r, "Cannot turn FireWire's drivers_autoprobe %s: %m", want ? "on" : "off");
+        else
+                log_info("FireWire drivers_autoprobe is %s.", want ? "on" : "off (mamorid probes the units it lets in)");
+}
+
+/* A unit without a driver, let in: the bus looks for one. */
+static const char *firewire_probe(const char *sysname) {
+        int r = tbfw_write_name(FW_BUS "/drivers_probe", sysname);
+
+        if (r < 0) {
+                log_warning_errno(r, "FireWire %s: cannot probe a driver: %m", sysname);
+                return "none";
+        }
+        return "probed";
+}
+
 void firewire_enforcer_set_policy(FirewireEnforcer *f, Policy *p) {
         Policy *old;
 
@@ -54,6 +90,7 @@ void firewire_enforcer_set_policy(FirewireEnforcer *f, Policy *p) {
         old = f->policy;
         f->policy = policy_ref(p);
         policy_unref(old);
+        firewire_set_autoprobe(f);
 }
 
 /* "0x00609e" as the kernel prints it: exactly "0x" and 6 hex digits. */
@@ -111,6 +148,8 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
         if (action != SD_DEVICE_ADD && action != SD_DEVICE_CHANGE && action != SD_DEVICE_MOVE &&
             action != SD_DEVICE_BIND && action != SD_DEVICE_UNBIND)
                 return;
+        if (action == SD_DEVICE_ADD)
+                firewire_set_autoprobe(f);
         /* Units ("fw1.0") only: a node ("fw1") holds no driver of its own. */
         if (!strchr(sysname, '.'))
                 return;
@@ -121,8 +160,12 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
         sbp2_bound = streq_ptr(driver, FW_SBP2_DRIVER);
         /* Storage by what the unit says, or by the driver that took it. */
         if (!sbp2_bound && !(firewire_attr_is(dev, "specifier_id", FW_SBP2_SPECIFIER) &&
-                             firewire_attr_is(dev, "version", FW_SBP2_VERSION)))
+                             firewire_attr_is(dev, "version", FW_SBP2_VERSION))) {
+                /* Not storage (audio, IP over 1394): let in as the kernel would. */
+                if (!driver && action == SD_DEVICE_ADD)
+                        (void) firewire_probe(sysname);
                 return;
+        }
 
         d = removable_device_new(DEVICE_BUS_FIREWIRE, DEVICE_CATEGORY_FIREWIRE, syspath, sysname);
         if (!d)
@@ -146,7 +189,9 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
         if (!s)
                 return (void) log_oom();
         if (!dec.relevant) {
-                /* not blocked: left alone (the driver binds as it would), listed all the same */
+                /* not blocked: bound as it would be, listed all the same */
+                if (!driver && action == SD_DEVICE_ADD)
+                        (void) firewire_probe(sysname);
                 removable_device_free(s->device);
                 s->device = TAKE_PTR(d);
                 s->reported = TBFW_NONE;
@@ -155,18 +200,13 @@ static void firewire_handle(sd_device *dev, sd_device_action_t action, void *use
         }
 
         if (dec.allow) {
-                if (!driver) {
-                        /* Unbound (by us, now or in an earlier run): the bus probes it
-                         * again; harmless when the driver is about to bind anyway. */
-                        r = tbfw_write_name("/sys/bus/firewire/drivers_probe", sysname);
-                        if (r < 0)
-                                log_warning_errno(r, "FireWire %s: cannot probe a driver: %m", d->sysname);
-                        else
-                                done = "probed";
-                }
+                if (!driver)
+                        /* Unbound (autoprobe off, or unbound by us now or in an
+                         * earlier run): the bus looks for its driver. */
+                        done = firewire_probe(sysname);
                 s->undone = false;
         } else if (sbp2_bound) {
-                r = tbfw_write_name("/sys/bus/firewire/drivers/" FW_SBP2_DRIVER "/unbind", sysname);
+                r = tbfw_write_name(FW_BUS "/drivers/" FW_SBP2_DRIVER "/unbind", sysname);
                 if (r == -ENODEV)
                         r = 0; /* unbound meanwhile: what we wanted */
                 if (r < 0) {

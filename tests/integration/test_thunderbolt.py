@@ -51,6 +51,8 @@ class Tb:
         os.makedirs(drv, exist_ok=True)
         for f in (os.path.join(drv, "bind"), os.path.join(root, "sys/bus/firewire/drivers_probe")):
             open(f, "w").close()
+        with open(os.path.join(root, "sys/bus/firewire/drivers_autoprobe"), "w") as f:
+            f.write("1")  # the kernel's default
         # unbind does what the kernel's does: the unit's driver link goes.
         self.unbound_names = []
         os.mkfifo(os.path.join(drv, "unbind"))
@@ -378,6 +380,36 @@ def test_fw_reload(bed, t, make_agent):
     a.reload()
     wait_dev(a, "device.allowed", u, count=2)
     assert t.probed()[probes:] == [name(u)]
+
+
+def test_fw_autoprobe_off_while_blocked(bed, t, make_agent):
+    """While FireWire storage is blocked the bus binds nothing by itself:
+    mamorid probes what it lets in (audio units, allowed disks), a blocked
+    disk never gets its driver. A reload that stops blocking turns autoprobe
+    back on and probes the disk."""
+    a = make_agent(main_conf=DEVICES_ALL, allow={"30-fw.conf": allow(FW_A)}).start()
+    assert bed.attr("/sys/bus/firewire", "drivers_autoprobe") == b"0\n"
+    _, audio = t.firewire(GUID_B, spec=AUDIO, bound=False)
+    _, ok = t.firewire(GUID_A, bound=False)
+    _, bad = t.firewire(GUID_B, bound=False)
+    wait_dev(a, "device.allowed", ok)
+    wait_dev(a, "device.blocked", bad)
+    assert t.probed() == [name(audio), name(ok)]
+    assert t.unbound() == []
+    a.write_conf('devices = { block = [ "storage", "mtp", "ptp", "tethering", "thunderbolt" ]; };\n')
+    a.reload()
+    wait_for(lambda: bed.attr("/sys/bus/firewire", "drivers_autoprobe") == b"1\n", what="autoprobe on")
+    wait_for(lambda: name(bad) in t.probed(), what="the disk probed")
+
+
+def test_fw_autoprobe_untouched_when_not_blocked(bed, t, make_agent):
+    a = make_agent(main_conf='devices = { block = [ "storage", "thunderbolt" ]; };\n').start()
+    _, u = t.firewire(GUID_B)
+    t.domain(0, "user")
+    p = make_tb(t, 0, UID_B)
+    wait_dev(a, "device.blocked", p)  # the barrier: the FireWire uevents came first
+    assert bed.attr("/sys/bus/firewire", "drivers_autoprobe") == b"1"
+    assert t.unbound() == [] and dev_events(a, bus="firewire") == []
 
 
 @pytest.mark.parametrize("guid", [
