@@ -3,10 +3,11 @@
 
 /* FireWire SBP-2 storage (docs/devices-thunderbolt.md, "FireWire"): a unit
  * fwN.M with specifier_id 0x00609e and version 0x010483 is storage, named by
- * its node's GUID (fwN/guid). Blocked: unbound from firewire_sbp2 as soon as
- * it binds (the bus has no authorized attribute); allowed again: probed
- * through the bus's drivers_probe. Other units (audio, IP over 1394) are left
- * alone. Source: udev events of the firewire subsystem. */
+ * its node's GUID (fwN/guid). The bus has no authorized attribute: while the
+ * category is blocked its drivers_autoprobe is off and mamorid probes
+ * (drivers_probe) what it lets in: units that are not storage (audio, IP over
+ * 1394) and allowed disks. A blocked disk bound all the same is unbound from
+ * firewire_sbp2. Source: udev events of the firewire subsystem. */
 
 #include <systemd/sd-event.h>
 
