@@ -11,6 +11,8 @@
 #include "reporting.h"
 #include "uplink-link.h"
 #include "usb-posture.h"
+#include "firewire.h"
+#include "thunderbolt.h"
 
 /* Where the udev rule and the initramfs hook are looked for: / on a PC, a
  * directory of their own for the tests. */
@@ -57,6 +59,8 @@ static void manager_posture_gather(Manager *m, Posture *ret, usec_t now) {
 
         *ret = (Posture){};
         usb_enforcer_posture(m->usb, m->policy, m->usb_monitor != NULL, manager_posture_root(), &ret->usb);
+        thunderbolt_posture(m->thunderbolt, &ret->thunderbolt);
+        firewire_posture(&ret->firewire);
         lock_enforcer_posture(m->lock, &ret->lock);
         if (!ret->lock.policy_ref) { /* no enforcer: the policy's word */
                 ret->lock.policy_ref = m->policy->lock.policy_ref;

@@ -24,6 +24,8 @@
 #include "usb-monitor.h"
 #include "usb-report.h"
 #include "usb-unmount.h"
+#include "firewire.h"
+#include "thunderbolt.h"
 
 static const char *manager_dir_or_env(const char *given, const char *env, const char *fallback) {
         const char *e;
@@ -80,6 +82,8 @@ Manager *manager_free(Manager *m) {
         av_monitor_free(m->av);
         lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
+        m->thunderbolt = thunderbolt_enforcer_free(m->thunderbolt); /* before the sysbus it asks */
+        m->firewire = firewire_enforcer_free(m->firewire);
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
@@ -200,6 +204,10 @@ static void manager_push_policy(Manager *m) {
                 notice_sender_set_policy(m->notice, m->policy);
         if (m->usb)
                 usb_enforcer_set_policy(m->usb, m->policy);
+        if (m->thunderbolt)
+                thunderbolt_enforcer_set_policy(m->thunderbolt, m->policy);
+        if (m->firewire)
+                firewire_enforcer_set_policy(m->firewire, m->policy);
 }
 
 /* ---- policy ---- */
@@ -494,6 +502,10 @@ int manager_reload(Manager *m) {
          * including ones that were not of a blocked category before. */
         if (m->usb_monitor)
                 (void) usb_monitor_scan(m->usb_monitor);
+        if (m->thunderbolt)
+                (void) thunderbolt_enforcer_scan(m->thunderbolt);
+        if (m->firewire)
+                (void) firewire_enforcer_scan(m->firewire);
         lock_enforcer_set_policy(m->lock, m->policy);
         av_monitor_set_policy(m->av, m->policy);
         manager_save_last_good(m);
@@ -809,6 +821,19 @@ int manager_start(Manager *m) {
         r = manager_start_lock_av(m);
         if (r < 0)
                 return r;
+        /* Thunderbolt asks the system bus whether boltd runs: after it exists. */
+        r = thunderbolt_enforcer_new(m->event, m->sysbus, manager_emitter(m), &m->thunderbolt);
+        if (r >= 0)
+                r = firewire_enforcer_new(m->event, manager_emitter(m), &m->firewire);
+        if (r < 0)
+                return log_oom();
+        thunderbolt_enforcer_set_policy(m->thunderbolt, m->policy);
+        firewire_enforcer_set_policy(m->firewire, m->policy);
+        /* Without them USB enforcement goes on: logged, not fatal. */
+        if (thunderbolt_enforcer_start(m->thunderbolt) < 0)
+                m->thunderbolt = thunderbolt_enforcer_free(m->thunderbolt);
+        if (firewire_enforcer_start(m->firewire) < 0)
+                m->firewire = firewire_enforcer_free(m->firewire);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

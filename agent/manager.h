@@ -24,6 +24,8 @@ typedef struct SysBus SysBus;
 typedef struct SessionTracker SessionTracker;
 typedef struct LockEnforcer LockEnforcer;
 typedef struct AvMonitor AvMonitor;
+typedef struct ThunderboltEnforcer ThunderboltEnforcer;
+typedef struct FirewireEnforcer FirewireEnforcer;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -65,6 +67,9 @@ typedef struct Manager {
         SessionTracker *sessions; /* logind's sessions; also names the user at seat0 */
         LockEnforcer *lock;       /* idle lock (lock.c) */
         AvMonitor *av;            /* antivirus pattern age and units (av.c) */
+        /* Thunderbolt/USB4 and FireWire SBP-2 (agent/devices/thunderbolt.c, firewire.c) */
+        ThunderboltEnforcer *thunderbolt;
+        FirewireEnforcer *firewire;
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

@@ -190,6 +190,33 @@ static void posture_checks_delivery(const PostureDelivery *d, PostureCheck *c, s
                             "%s", posture_delivery_state_to_string(d->state));
 }
 
+/* Thunderbolt: "none" tunnels PCIe (DMA) without asking anyone. FireWire:
+ * a loaded host driver lets any node on the cable read memory by DMA where
+ * the IOMMU does not stop it: worth a look, not a fault by itself. */
+static void posture_checks_dma_buses(const Posture *p, PostureCheck *c, size_t *n) {
+        const char *ref = p->usb.policy_ref ?: "対策基準 第3-6";
+        size_t none = 0, unknown = 0;
+        PostureCheck *l;
+
+        l = posture_line(c, n, "thunderbolt.security", ref, POSTURE_OK, "%s", "");
+        for (size_t i = 0; i < p->thunderbolt.n_domains; i++) {
+                const PostureTbDomain *d = &p->thunderbolt.domains[i];
+                none += streq(d->security, "none");
+                unknown += d->security[0] == 0;
+                posture_append(l->value, sizeof l->value, "%s%s=%s", i ? " " : "", d->name,
+                               d->security[0] ? d->security : "?");
+        }
+        if (p->thunderbolt.domains_not_shown > 0)
+                posture_append(l->value, sizeof l->value, " (+%zu)", p->thunderbolt.domains_not_shown);
+        if (p->thunderbolt.n_domains == 0)
+                posture_append(l->value, sizeof l->value, "no domain");
+        else if (p->thunderbolt.boltd >= 0)
+                posture_append(l->value, sizeof l->value, " (boltd %s)", p->thunderbolt.boltd ? "running" : "absent");
+        l->verdict = none > 0 ? POSTURE_NG : unknown > 0 ? POSTURE_CHECK : POSTURE_OK;
+        (void) posture_line(c, n, "firewire.host_driver", ref, p->firewire.ohci_loaded ? POSTURE_CHECK : POSTURE_OK,
+                            "%s", p->firewire.ohci_loaded ? "firewire_ohci loaded (DMA)" : "none");
+}
+
 size_t posture_checks(const Posture *p, usec_t now, PostureCheck ret[static POSTURE_CHECKS_MAX]) {
         size_t n = 0;
 
@@ -197,6 +224,7 @@ size_t posture_checks(const Posture *p, usec_t now, PostureCheck ret[static POST
         assert(ret);
 
         posture_checks_usb(&p->usb, ret, &n);
+        posture_checks_dma_buses(p, ret, &n);
         posture_checks_lock(&p->lock, now, ret, &n);
         posture_checks_av(&p->av, now, ret, &n);
         posture_checks_delivery(&p->delivery, ret, &n);
@@ -265,6 +293,42 @@ static void posture_write_usb(JsonWriter *w, const PostureUsb *u) {
                 json_kv_uint(w, "root_hubs_not_shown", u->root_hubs_not_shown);
         json_kv_string(w, "udev_rule", u->udev_rule);
         json_kv_string(w, "initramfs_hook", u->initramfs_hook);
+        json_object_end(w);
+}
+
+static void posture_write_dma_buses(JsonWriter *w, const Posture *p) {
+        json_key(w, "thunderbolt");
+        json_object_begin(w);
+        json_key(w, "domains");
+        json_array_begin(w);
+        for (size_t i = 0; i < p->thunderbolt.n_domains; i++) {
+                const PostureTbDomain *d = &p->thunderbolt.domains[i];
+                json_object_begin(w);
+                json_kv_string(w, "name", d->name);
+                json_kv_string(w, "security", d->security[0] ? d->security : NULL);
+                json_key(w, "iommu_dma_protection");
+                if (d->iommu < 0)
+                        json_null(w);
+                else
+                        json_bool(w, d->iommu > 0);
+                json_object_end(w);
+        }
+        json_array_end(w);
+        if (p->thunderbolt.domains_not_shown > 0)
+                json_kv_uint(w, "domains_not_shown", p->thunderbolt.domains_not_shown);
+        json_key(w, "boltd");
+        if (p->thunderbolt.boltd < 0)
+                json_null(w);
+        else
+                json_bool(w, p->thunderbolt.boltd > 0);
+        json_object_end(w);
+        json_key(w, "firewire");
+        json_object_begin(w);
+        json_key(w, "host_drivers");
+        json_array_begin(w);
+        if (p->firewire.ohci_loaded)
+                json_string(w, "firewire_ohci");
+        json_array_end(w);
         json_object_end(w);
 }
 
@@ -375,6 +439,7 @@ void posture_write(JsonWriter *w, const Posture *p, usec_t now, bool stable) {
         assert(p);
 
         posture_write_usb(w, &p->usb);
+        posture_write_dma_buses(w, p);
         posture_write_lock(w, &p->lock, now, stable);
         posture_write_av(w, &p->av, now, stable);
         posture_write_delivery(w, &p->delivery, stable);

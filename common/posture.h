@@ -103,8 +103,29 @@ typedef struct PostureExpiring {
         usec_t expires_at;
 } PostureExpiring;
 
+/* Thunderbolt/USB4 domains and FireWire host drivers: buses whose devices
+ * can reach memory by DMA (agent/devices/thunderbolt.c, firewire.c). */
+#define POSTURE_TB_DOMAINS_MAX 8
+typedef struct PostureTbDomain {
+        char name[POSTURE_NAME_MAX]; /* "domain0" */
+        char security[16];           /* none, user, secure, dponly, usbonly, nopcie; "" unreadable */
+        int iommu;                   /* iommu_dma_protection: 1, 0; negative: unreadable */
+} PostureTbDomain;
+
+typedef struct PostureThunderbolt {
+        PostureTbDomain domains[POSTURE_TB_DOMAINS_MAX];
+        size_t n_domains, domains_not_shown;
+        int boltd; /* 1 boltd owns its bus name, 0 it does not, negative: no system bus */
+} PostureThunderbolt;
+
+typedef struct PostureFirewire {
+        bool ohci_loaded; /* firewire_ohci: a host controller driver, DMA from any node */
+} PostureFirewire;
+
 typedef struct Posture {
         PostureUsb usb;
+        PostureThunderbolt thunderbolt;
+        PostureFirewire firewire;
         PostureLock lock;
         PostureAv av;
         PostureDelivery delivery;
@@ -125,7 +146,7 @@ typedef struct PostureCheck {
         PostureVerdict verdict;
 } PostureCheck;
 
-#define POSTURE_CHECKS_MAX 16
+#define POSTURE_CHECKS_MAX 24
 
 /* The sheet's lines; returns how many (<= POSTURE_CHECKS_MAX). */
 size_t posture_checks(const Posture *p, usec_t now, PostureCheck ret[static POSTURE_CHECKS_MAX]);

@@ -104,15 +104,16 @@ PROGRAMS = {
 # header (relative to agent/) -> the folders allowed to include it.
 INTERFACES = {
     # The system bus connection (reconnected when lost): logind's sessions,
-    # the unmount of a blocked stick, the antivirus units.
-    "glue/sysbus.h": {"lock", "usb", "av"},
+    # the unmount of a blocked stick, the antivirus units, whether boltd runs
+    # (devices/thunderbolt.c).
+    "glue/sysbus.h": {"lock", "usb", "av", "devices"},
     # A directory watched through inotify: the antivirus pattern files, the
     # uplink's runtime directory (its status file: the collector refuses us).
     "glue/dirwatch.h": {"av", "report"},
     # Who sits at seat0 (logind's state files): the notices name the user.
     "lock/seat.h": {"notice"},
     # How an event leaves a module, and how a sink takes one (agent/ top).
-    "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue"},
+    "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue", "devices"},
     # The spool, opened read-only by mamori-uplink (issue 11: two processes, one spool).
     "report/spool.h": {"uplink"},
 }

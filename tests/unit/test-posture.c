@@ -65,7 +65,7 @@ static void test_all_ok(void **state) {
 
         posture_good(&p);
         n = posture_checks(&p, NOW, c);
-        assert_int_equal(n, 14);
+        assert_int_equal(n, 16);
         for (size_t i = 0; i < n; i++) {
                 if (c[i].verdict != POSTURE_OK)
                         fail_msg("%s: %s is %s", c[i].id, c[i].value, posture_verdict_to_string(c[i].verdict));
@@ -332,11 +332,45 @@ static void test_site(void **state) {
         policy_unref(p);
 }
 
+/* Thunderbolt: "none" is NG (PCIe without asking), an unreadable level is
+ * looked at; a loaded FireWire host driver is looked at (DMA). */
+static void test_dma_buses(void **state) {
+        PostureCheck c[POSTURE_CHECKS_MAX];
+        Posture p;
+        size_t n;
+
+        posture_good(&p);
+        n = posture_checks(&p, NOW, c);
+        assert_string_equal(find(c, n, "thunderbolt.security")->value, "no domain");
+        assert_string_equal(find(c, n, "firewire.host_driver")->value, "none");
+
+        p.thunderbolt = (PostureThunderbolt){ .domains = { { "domain0", "user", 1 }, { "domain1", "secure", 0 } },
+                                              .n_domains = 2,
+                                              .boltd = 1 };
+        n = posture_checks(&p, NOW, c);
+        assert_int_equal(find(c, n, "thunderbolt.security")->verdict, POSTURE_OK);
+        assert_string_equal(find(c, n, "thunderbolt.security")->value, "domain0=user domain1=secure (boltd running)");
+        snprintf(p.thunderbolt.domains[1].security, sizeof p.thunderbolt.domains[1].security, "none");
+        p.thunderbolt.boltd = -1;
+        n = posture_checks(&p, NOW, c);
+        assert_int_equal(find(c, n, "thunderbolt.security")->verdict, POSTURE_NG);
+        assert_string_equal(find(c, n, "thunderbolt.security")->value, "domain0=user domain1=none");
+        assert_int_equal(posture_verdict(&p, NOW), POSTURE_NG);
+        p.thunderbolt.domains[1].security[0] = 0;
+        assert_int_equal(verdict_of(&p, "thunderbolt.security"), POSTURE_CHECK);
+        snprintf(p.thunderbolt.domains[1].security, sizeof p.thunderbolt.domains[1].security, "dponly");
+        assert_int_equal(verdict_of(&p, "thunderbolt.security"), POSTURE_OK);
+
+        p.firewire.ohci_loaded = true;
+        assert_int_equal(verdict_of(&p, "firewire.host_driver"), POSTURE_CHECK);
+        assert_int_equal(posture_verdict(&p, NOW), POSTURE_CHECK);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_all_ok), cmocka_unit_test(test_verdicts), cmocka_unit_test(test_expiring),
-                cmocka_unit_test(test_object), cmocka_unit_test(test_hash),     cmocka_unit_test(test_bounds),
-                cmocka_unit_test(test_site),
+                cmocka_unit_test(test_all_ok), cmocka_unit_test(test_verdicts),  cmocka_unit_test(test_expiring),
+                cmocka_unit_test(test_object), cmocka_unit_test(test_hash),      cmocka_unit_test(test_bounds),
+                cmocka_unit_test(test_site),   cmocka_unit_test(test_dma_buses),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

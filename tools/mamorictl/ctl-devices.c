@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "device-bus.h"
 
 static int by_bus_path(const void *a, const void *b) {
         json_object *x = jget(*(json_object *const *) a, "device"), *y = jget(*(json_object *const *) b, "device");
@@ -20,7 +21,8 @@ static char *rule_text(json_object *dev, json_object *dec) {
         char *s = NULL;
 
         if (rule && (streq_ptr(reason, "allowed") || expired)) {
-                const char *file = strempty(jstr(rule, "file")), *slash = strrchr(file, '/'), *label = jstr(rule, "label");
+                const char *file = strempty(jstr(rule, "file")), *slash = strrchr(file, '/'),
+                           *label = jstr(rule, "label");
                 if (asprintf(&s, "%s%s:%lld%s%s", expired ? "expired: " : "", slash ? slash + 1 : file,
                              jint(rule, "line", 0), label ? " " : "", strempty(label)) < 0)
                         return NULL;
@@ -109,10 +111,27 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
                         return CTL_EXIT_FAILURE;
                 if (jbool(dev, "root_hub", false))
                         cat = "hub";
+                /* Another bus (device.bus, common/device-bus.h): its identity values, ':'-joined. */
+                int bus = device_bus_from_string(jstr(d, "bus"));
+                if (bus > DEVICE_BUS_USB) {
+                        const char *const *keys = device_bus_id_keys((DeviceBus) bus);
+                        size_t len = 0;
+                        id[0] = 0;
+                        for (size_t k = 0; keys[k]; k++) {
+                                const char *v = jstr(d, keys[k]) ?: "?";
+                                char *more = realloc(id, len + strlen(v) + 2);
+                                if (!more)
+                                        return CTL_EXIT_FAILURE;
+                                id = more;
+                                len += (size_t) sprintf(id + len, "%s%s", k ? ":" : "", v);
+                        }
+                }
                 const char *cells[] = {
                         jstr(d, "bus_path"),
                         id,
-                        jbool(d, "has_serial", false) ? jstr(d, "serial") : "(none)",
+                        bus > DEVICE_BUS_USB            ? "-"
+                        : jbool(d, "has_serial", false) ? jstr(d, "serial")
+                                                        : "(none)",
                         cat,
                         streq_ptr(action, "none") ? "-" : action,
                         rule,

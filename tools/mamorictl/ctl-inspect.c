@@ -40,6 +40,8 @@ static const struct {
           "Root hubs: new interfaces start unauthorized (0)" },
         { "usb.udev_rule", "udev ルール", "udev rule" },
         { "usb.initramfs_hook", "initramfs フック (起動時の保護)", "initramfs hook (protection at boot)" },
+        { "thunderbolt.security", "Thunderbolt のセキュリティレベル", "Thunderbolt security level" },
+        { "firewire.host_driver", "FireWire ホストドライバー (DMA の危険)", "FireWire host driver (DMA risk)" },
         { "lock.idle_timeout", "無操作でロックするまでの時間", "Idle time before the screen locks" },
         { "lock.confirmed_last_day", "過去 24 時間にロックを確認", "A lock confirmed in the last 24 h" },
         { "av.engine", "ウイルス対策ソフト", "Antivirus engine" },
