@@ -754,6 +754,11 @@ static void test_other_bus(void **state) {
         assert_int_equal(json_object_array_length(get(o, "rows")), 2);
         json_object_put(o);
         json_object_put(call(db, "GET", "/devices", "q=scsi", NULL, 400, CONSOLE_ROLE_VIEWER));
+
+        /* the overview's blocks per day: 3 usb.blocked of fill() and the 2 device.blocked */
+        o = call(db, "GET", "/overview", NULL, NULL, 200, CONSOLE_ROLE_VIEWER);
+        assert_int_equal(geti(o, "blocked_per_day.29.count"), 5);
+        json_object_put(o);
 }
 
 static void test_serial_unescape(void **state) {
