@@ -1056,9 +1056,14 @@ static json_object *device_of(const CdbRow *r, size_t col) {
         json_object *d = json_object_new_object();
         if (!d)
                 return NULL;
-        json_object_object_add(d, "vendor", fleet_json_text(cdb_row_text(r, col)));
-        json_object_object_add(d, "product", fleet_json_text(cdb_row_text(r, col + 1)));
-        json_object_object_add(d, "serial", fleet_json_text(cdb_row_text(r, col + 2)));
+        /* outside USB: the bus in the vendor column, NULL product (event-check.c), as /events says */
+        const char *vendor = cdb_row_text(r, col);
+        bool other = cdb_row_is_null(r, col + 1) && device_bus_from_string(vendor) > 0;
+        json_object_object_add(d, "bus", json_object_new_string(other ? vendor : "usb"));
+        json_object_object_add(d, "vendor", other ? NULL : fleet_json_text(vendor));
+        json_object_object_add(d, "product", other ? NULL : fleet_json_text(cdb_row_text(r, col + 1)));
+        json_object_object_add(d, "serial", other ? NULL : fleet_json_text(cdb_row_text(r, col + 2)));
+        json_object_object_add(d, "identity", other ? fleet_json_text(cdb_row_text(r, col + 2)) : NULL);
         return d;
 }
 

@@ -755,6 +755,23 @@ static void test_other_bus(void **state) {
         json_object_put(o);
         json_object_put(call(db, "GET", "/devices", "q=scsi", NULL, 400, CONSOLE_ROLE_VIEWER));
 
+        /* the PC's timeline: the same device object as /events */
+        o = call(db, "GET", "/hosts/" HOST_A, NULL, NULL, 200, CONSOLE_ROLE_VIEWER);
+        json_object *tl = get(o, "timeline");
+        size_t mmc = 0;
+        for (size_t i = 0; i < json_object_array_length(tl); i++) {
+                json_object *d = NULL, *v = NULL;
+                json_object_object_get_ex(json_object_array_get_idx(tl, i), "device", &d);
+                if (!d || !json_object_object_get_ex(d, "bus", &v) || !streq(json_object_get_string(v), "mmc"))
+                        continue;
+                mmc++;
+                assert_true(json_object_object_get_ex(d, "identity", &v));
+                assert_string_equal(json_object_get_string(v), MMC_ID);
+                assert_true(json_object_object_get_ex(d, "vendor", &v) && !v);
+        }
+        assert_int_equal(mmc, 1);
+        json_object_put(o);
+
         /* the overview's blocks per day: 3 usb.blocked of fill() and the 2 device.blocked */
         o = call(db, "GET", "/overview", NULL, NULL, 200, CONSOLE_ROLE_VIEWER);
         assert_int_equal(geti(o, "blocked_per_day.29.count"), 5);
