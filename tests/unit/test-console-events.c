@@ -747,6 +747,28 @@ static void test_other_bus(void **state) {
                 }
         }
         json_object_put(o);
+        /* the device filter takes a bus and its identity too */
+        static const struct {
+                const char *query;
+                size_t n;
+        } filters[] = {
+                { "device=mmc", 1 },
+                { "device=mmc:manfid%3D0x000003%20oemid%3D0x5344%20name%3DSU08G%20serial%3D0x1a2b3c4d%20date%3D06%2F2021",
+                  1 },
+                { "device=mmc:manfid%3D0x000004", 0 },
+                { "device=firewire", 0 },
+                { "device=0781:5581&kind=device.blocked", 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(filters); i++) {
+                o = call_json(db, "GET", "/events", filters[i].query, NULL, 200);
+                if (json_object_array_length(json_object_object_get(o, "rows")) != filters[i].n)
+                        fail_msg("%s: not %zu rows", filters[i].query, filters[i].n);
+                json_object_put(o);
+        }
+        json_object_put(call_json(db, "GET", "/events", "device=mmc:", NULL, 400));
+        json_object_put(call_json(db, "GET", "/events", "device=usb", NULL, 400));
+        json_object_put(call_json(db, "GET", "/events", "device=mmcx", NULL, 400));
+
         /* the violations view: critical among the others */
         o = call_json(db, "GET", "/events", "severity=critical&kind=device.blocked", NULL, 200);
         assert_int_equal(json_object_array_length(json_object_object_get(o, "rows")), 1);
