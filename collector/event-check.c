@@ -9,6 +9,7 @@
 #include <gnutls/crypto.h>
 #include <json-c/json.h>
 
+#include "device-bus.h"
 #include "macro.h"
 #include "sha256.h"
 #include "timeutil.h"
@@ -153,6 +154,49 @@ void event_check_done(CheckedEvent *c) {
         c->root = NULL;
 }
 
+/* A device outside USB (device.* events): the key columns hold the bus
+ * (device_vendor) and the identity (device_serial), device_product is NULL:
+ * a bus name is never 4 hex digits, so no USB device shares its key. Only
+ * the buses device-bus.c knows, and identities of valid values only: an
+ * event with a malformed one is stored, its device without identity.
+ * 1: a bus outside USB, 0: not one, -EINVAL: "bus" is not a string. */
+static int check_device_bus(json_object *device, CheckedEvent *c, char reason[static EVENT_CHECK_REASON_MAX]) {
+        const char *bus = NULL;
+        DeviceBus b;
+        size_t len = 0;
+        int r;
+
+        r = get_string(device, "bus", 16, false, &bus, reason);
+        if (r <= 0)
+                return r;
+        for (b = DEVICE_BUS_USB + 1; b < _DEVICE_BUS_MAX; b++)
+                if (streq(bus, device_bus_to_string(b)))
+                        break;
+        if (b >= _DEVICE_BUS_MAX)
+                return 0; /* "usb" without vendor_id, or a bus this collector does not know */
+        c->ev.device_vendor = device_bus_to_string(b);
+        r = 1;
+        const char *const *keys = device_bus_id_keys(b);
+        for (size_t k = 0; keys[k]; k++) {
+                json_object *v = NULL;
+                /* an embedded NUL would cut the value short: not valid either */
+                if (!json_object_object_get_ex(device, keys[k], &v) || !json_object_is_type(v, json_type_string) ||
+                    strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v) ||
+                    !device_bus_id_valid(b, k, json_object_get_string(v)))
+                        return r;
+                int n = snprintf(c->device_identity + len, sizeof c->device_identity - len, "%s%s=%s", k > 0 ? " " : "",
+                                 keys[k], json_object_get_string(v));
+                if (n < 0 || (size_t) n >= sizeof c->device_identity - len) {
+                        c->device_identity[0] = 0;
+                        return r;
+                }
+                len += (size_t) n;
+        }
+        if (len > 0)
+                c->ev.device_serial = c->device_identity;
+        return r;
+}
+
 static int check_fields(CheckedEvent *c, char reason[static EVENT_CHECK_REASON_MAX]) {
         json_object *o = c->root, *v = NULL, *host, *agent, *user, *device;
         const char *s = NULL, *id = NULL, *mid = NULL;
@@ -265,12 +309,34 @@ static int check_fields(CheckedEvent *c, char reason[static EVENT_CHECK_REASON_M
                 r = get_string(device, "vendor_id", 16, false, &c->ev.device_vendor, reason);
                 if (r >= 0)
                         r = get_string(device, "product_id", 16, false, &c->ev.device_product, reason);
-                if (r >= 0)
+                bool other_bus = false;
+                if (r >= 0 && !c->ev.device_vendor) {
+                        r = check_device_bus(device, c, reason);
+                        other_bus = r > 0;
+                }
+                if (r >= 0 && !other_bus)
                         r = get_string(device, "serial", 1024, false, &c->ev.device_serial, reason);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/* A \u0000 anywhere, in a member the checks above never read too: PostgreSQL's
+ * jsonb (events.department is generated from it) refuses the whole batch
+ * for it, which would hold the agent's spool back for good. line is valid
+ * JSON here: a backslash is always an escape inside a string. */
+static bool has_nul_escape(const char *line, size_t len) {
+        if (memchr(line, 0, len))
+                return true;
+        for (size_t i = 0; i + 1 < len; i++) {
+                if (line[i] != '\\')
+                        continue;
+                if (line[i + 1] == 'u' && i + 5 < len && memcmp(line + i + 2, "0000", 4) == 0)
+                        return true;
+                i++; /* the escaped character */
+        }
+        return false;
 }
 
 int event_check(const char *line, size_t len, CheckedEvent *ret, char reason[static EVENT_CHECK_REASON_MAX]) {
@@ -316,6 +382,10 @@ int event_check(const char *line, size_t len, CheckedEvent *ret, char reason[sta
         }
         ret->root = root;
         r = check_fields(ret, reason);
+        if (r >= 0 && has_nul_escape(line, len)) {
+                snprintf(reason, EVENT_CHECK_REASON_MAX, "a string holds U+0000 (\\u0000)");
+                r = -EINVAL;
+        }
         if (r < 0) {
                 char mid[33];
                 memcpy(mid, ret->machine_id, sizeof mid);

@@ -16,11 +16,17 @@ typedef struct json_object json_object;
 #define EVENT_CHECK_REASON_MAX 128
 #define EVENT_CHECK_DEPTH 16 /* nesting of the line's JSON */
 
+/* device_identity: 5 keys and short values, or optical's one of up to 256 bytes */
+#define EVENT_CHECK_IDENTITY_MAX 320
+
 typedef struct CheckedEvent {
         StoreEvent ev;       /* its strings point into root, id, machine_id */
         json_object *root;   /* owned: json_object_put() by event_check_done() */
         char id[37];         /* lower-cased */
         char machine_id[33]; /* lower-cased */
+        /* a device outside USB (device.* events): its identity as
+         * "key=value key=value" in device-bus.c's key order (docs/events.md 4.5) */
+        char device_identity[EVENT_CHECK_IDENTITY_MAX];
 } CheckedEvent;
 
 typedef enum EventCheckResult {

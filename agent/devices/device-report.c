@@ -151,14 +151,16 @@ int device_report_build(const Policy *p, const RemovableDevice *d, const Decisio
         if (r < 0)
                 return r;
         keys = device_bus_id_keys(d->bus);
-        r = event_set_message(e, "%s %s %s \"%s %s\" %s \"%s\" at %s: %s%s%s",
+        /* the names only when the device has some (a card has none): no empty '" "' */
+        r = event_set_message(e, "%s %s %s%s%s%s%s%s %s \"%s\" at %s: %s%s%s",
                               failed    ? "FAILED to block"
                               : blocked ? "Blocked"
                                         : "Allowed",
-                              device_bus_to_string(d->bus), device_category_to_string(d->category), strempty(d->vendor),
-                              strempty(d->model), strna(keys[0]), d->id[0] ? d->id[0] : "(none)", d->sysname,
-                              device_report_explanation(d, dec), failed ? "; the kernel refused: " : "",
-                              failed ? strerror(-d->block_error) : "");
+                              device_bus_to_string(d->bus), device_category_to_string(d->category),
+                              d->vendor || d->model ? " \"" : "", strempty(d->vendor), d->vendor && d->model ? " " : "",
+                              strempty(d->model), d->vendor || d->model ? "\"" : "", strna(keys[0]),
+                              d->id[0] ? d->id[0] : "(none)", d->sysname, device_report_explanation(d, dec),
+                              failed ? "; the kernel refused: " : "", failed ? strerror(-d->block_error) : "");
         if (r < 0)
                 return r;
 

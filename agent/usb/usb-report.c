@@ -74,6 +74,8 @@ void usb_report_write_device(JsonWriter *w, const UsbDevice *d, const Decision *
 
         json_key(w, "device");
         json_object_begin(w);
+        /* the one device shape of every bus (device.* events): "bus" first */
+        json_kv_string(w, "bus", "usb");
         snprintf(id, sizeof id, "%04x", d->vendor);
         json_kv_string(w, "vendor_id", id);
         snprintf(id, sizeof id, "%04x", d->product);

@@ -14,6 +14,7 @@
 
 #include "console-api.h"
 #include "csv.h"
+#include "device-bus.h"
 #include "events-query.h"
 #include "log.h"
 #include "macro.h"
@@ -74,8 +75,21 @@ static void append_bounded(char *buf, size_t size, const char *s, size_t max) {
         buf[used + n] = 0;
 }
 
-/* "usb.blocked: SanDisk Ultra (0781:5581)": the kind and the device's
- * names, short, for a list. */
+/* "usb.blocked: SanDisk Ultra (0781:5581)", "device.blocked: mmc SU08G
+ * (manfid=0x000003 ...)": the kind and the device's names, short, for a list. */
+#define SUMMARY_IDENTITY_MAX 120
+
+/* A device outside USB: event-check.c put its bus in the vendor column
+ * and left product NULL. */
+static bool row_other_bus(const CdbRow *r) {
+        const char *vendor = cdb_row_text(r, EV_VENDOR);
+        if (!vendor || !cdb_row_is_null(r, EV_PRODUCT))
+                return false;
+        for (DeviceBus b = DEVICE_BUS_USB + 1; b < _DEVICE_BUS_MAX; b++)
+                if (streq(vendor, device_bus_to_string(b)))
+                        return true;
+        return false;
+}
 static void event_summary(const CdbRow *r, char *buf, size_t size) {
         const char *kind = cdb_row_text(r, EV_KIND) ?: "";
         const char *man = cdb_row_text(r, EV_MANUFACTURER), *prod = cdb_row_text(r, EV_PRODUCT_NAME);
@@ -85,6 +99,11 @@ static void event_summary(const CdbRow *r, char *buf, size_t size) {
         if (!man && !prod && !vendor)
                 return;
         append_bounded(buf, size, ":", 1);
+        bool other = row_other_bus(r);
+        if (other) { /* outside USB: the bus first */
+                append_bounded(buf, size, " ", 1);
+                append_bounded(buf, size, vendor, 16);
+        }
         if (man && *man) {
                 append_bounded(buf, size, " ", 1);
                 append_bounded(buf, size, man, SUMMARY_NAME_MAX);
@@ -97,6 +116,14 @@ static void event_summary(const CdbRow *r, char *buf, size_t size) {
                 char ids[32];
                 snprintf(ids, sizeof ids, " (%.4s:%.4s)", vendor, product);
                 append_bounded(buf, size, ids, sizeof ids);
+        } else if (other) {
+                /* a device outside USB (event-check.c): its identity */
+                const char *identity = cdb_row_text(r, EV_SERIAL);
+                if (identity && *identity) {
+                        append_bounded(buf, size, " (", 2);
+                        append_bounded(buf, size, identity, SUMMARY_IDENTITY_MAX);
+                        append_bounded(buf, size, ")", 1);
+                }
         }
 }
 
@@ -125,9 +152,13 @@ static json_object *event_row_json(const CdbRow *r) {
         else {
                 json_object *d = json_object_new_object();
                 if (d) {
-                        add(d, "vendor", jstr(cdb_row_text(r, EV_VENDOR)));
-                        add(d, "product", jstr(cdb_row_text(r, EV_PRODUCT)));
-                        add(d, "serial", jstr(cdb_row_text(r, EV_SERIAL)));
+                        /* outside USB: the bus in the vendor column, NULL product (event-check.c) */
+                        bool usb = !row_other_bus(r);
+                        add(d, "bus", jstr(usb ? "usb" : cdb_row_text(r, EV_VENDOR)));
+                        add(d, "vendor", usb ? jstr(cdb_row_text(r, EV_VENDOR)) : NULL);
+                        add(d, "product", usb ? jstr(cdb_row_text(r, EV_PRODUCT)) : NULL);
+                        add(d, "serial", usb ? jstr(cdb_row_text(r, EV_SERIAL)) : NULL);
+                        add(d, "identity", usb ? NULL : jstr(cdb_row_text(r, EV_SERIAL)));
                         add(d, "product_name", jstr(cdb_row_text(r, EV_PRODUCT_NAME)));
                         add(d, "manufacturer", jstr(cdb_row_text(r, EV_MANUFACTURER)));
                 }

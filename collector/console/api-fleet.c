@@ -17,6 +17,7 @@
 #include "allow-entry.h"
 #include "config.h"
 #include "csv.h"
+#include "device-bus.h"
 #include "macro.h"
 #include "store-schema.h"
 #include "text.h"
@@ -288,7 +289,7 @@ typedef struct Posture {
 
 typedef struct Refresh {
         AggTable *daily, *monthly;
-        /* usb.blocked per device: per day; per (device, host or user); overall */
+        /* usb.blocked and device.blocked per device: per day; per (device, host or user); overall */
         AggTable *dev_daily, *dev_seen, *devices;
         Posture *postures;
         size_t n_postures;
@@ -401,7 +402,11 @@ static int refresh_row(const CdbRow *r, void *userdata) {
         if (streq_ptr(kind, "agent.posture") && (k = refresh_posture(f, mid, row, at, cdb_row_text(r, 8))) < 0)
                 return k;
         const char *dv = cdb_row_text(r, 9), *dp = cdb_row_text(r, 10), *ds = cdb_row_text(r, 11);
-        if (streq_ptr(kind, "usb.blocked") && !isempty(dv) && !isempty(dp)) {
+        /* a device outside USB: its bus in vendor, '' in product, its identity in serial (event-check.c) */
+        bool other_bus = streq_ptr(kind, "device.blocked") && !isempty(dv) && isempty(dp) && !isempty(ds);
+        if (other_bus)
+                dp = "";
+        if ((streq_ptr(kind, "usb.blocked") && !isempty(dv) && !isempty(dp)) || other_bus) {
                 AggKey d = { f->day, { dv, dp, ds, NULL, NULL } }, all = { 0, { dv, dp, ds, NULL, NULL } },
                        h = { 0, { dv, dp, ds, "host", mid } }, u = { 0, { dv, dp, ds, "user", user } };
                 if ((k = agg_add(f->dev_daily, &d, 1)) < 0 || (k = agg_add_at(f->devices, &all, 1, at, row)) < 0 ||
@@ -698,7 +703,7 @@ static int overview_row(const CdbRow *r, void *userdata) {
         if (day >= w->d7)
                 window_add(w->w[1], kind, sev, ref, n);
         window_add(w->w[2], kind, sev, ref, n);
-        if (streq(kind, "usb.blocked")) {
+        if (streq(kind, "usb.blocked") || streq(kind, "device.blocked")) {
                 char key[16];
                 snprintf(key, sizeof key, "%" PRId64, day);
                 bump(w->per_day, key, n);
@@ -1051,9 +1056,14 @@ static json_object *device_of(const CdbRow *r, size_t col) {
         json_object *d = json_object_new_object();
         if (!d)
                 return NULL;
-        json_object_object_add(d, "vendor", fleet_json_text(cdb_row_text(r, col)));
-        json_object_object_add(d, "product", fleet_json_text(cdb_row_text(r, col + 1)));
-        json_object_object_add(d, "serial", fleet_json_text(cdb_row_text(r, col + 2)));
+        /* outside USB: the bus in the vendor column, NULL product (event-check.c), as /events says */
+        const char *vendor = cdb_row_text(r, col);
+        bool other = cdb_row_is_null(r, col + 1) && device_bus_from_string(vendor) > 0;
+        json_object_object_add(d, "bus", json_object_new_string(other ? vendor : "usb"));
+        json_object_object_add(d, "vendor", other ? NULL : fleet_json_text(vendor));
+        json_object_object_add(d, "product", other ? NULL : fleet_json_text(cdb_row_text(r, col + 1)));
+        json_object_object_add(d, "serial", other ? NULL : fleet_json_text(cdb_row_text(r, col + 2)));
+        json_object_object_add(d, "identity", other ? fleet_json_text(cdb_row_text(r, col + 2)) : NULL);
         return d;
 }
 
@@ -1160,16 +1170,45 @@ typedef struct DeviceRows {
         int64_t n;
 } DeviceRows;
 
+/* A device outside USB is keyed (bus, '', identity) in the rollups
+ * (event-check.c): a USB vendor is 4 hex digits, a bus name never is. */
+static bool device_key_is_usb(const char *vendor) {
+        return vendor && is_hex(vendor, 4);
+}
+
+/* The rollups' key of a row object of /devices. */
+static void device_key(json_object *o, const char **vendor, const char **product, const char **serial) {
+        json_object *v = NULL, *p = NULL, *s = NULL, *b = NULL, *i = NULL;
+        json_object_object_get_ex(o, "bus", &b);
+        if (b && !streq_ptr(json_object_get_string(b), "usb")) {
+                json_object_object_get_ex(o, "identity", &i);
+                *vendor = json_object_get_string(b);
+                *product = "";
+                *serial = i ? json_object_get_string(i) : "";
+                return;
+        }
+        json_object_object_get_ex(o, "vendor", &v);
+        json_object_object_get_ex(o, "product", &p);
+        json_object_object_get_ex(o, "serial", &s);
+        *vendor = json_object_get_string(v);
+        *product = json_object_get_string(p);
+        *serial = s ? json_object_get_string(s) : "";
+}
+
 /* vendor, product, serial ('' for none), count */
 static int device_row(const CdbRow *r, void *userdata) {
         DeviceRows *d = userdata;
         json_object *o = json_object_new_object();
+        const char *vendor = cdb_row_text(r, 0);
+        bool usb = device_key_is_usb(vendor);
         if (!o)
                 return -ENOMEM;
-        json_object_object_add(o, "vendor", fleet_json_text(cdb_row_text(r, 0)));
-        json_object_object_add(o, "product", fleet_json_text(cdb_row_text(r, 1)));
+        json_object_object_add(o, "bus", json_object_new_string(usb ? "usb" : strempty(vendor)));
+        json_object_object_add(o, "vendor", usb ? fleet_json_text(vendor) : NULL);
+        json_object_object_add(o, "product", usb ? fleet_json_text(cdb_row_text(r, 1)) : NULL);
         const char *serial = cdb_row_text(r, 2);
-        json_object_object_add(o, "serial", isempty(serial) ? NULL : json_object_new_string(serial));
+        json_object_object_add(o, "serial", !usb || isempty(serial) ? NULL : json_object_new_string(serial));
+        json_object_object_add(o, "identity", usb || isempty(serial) ? NULL : json_object_new_string(serial));
         add_int(o, "count", cdb_row_int(r, 3));
         json_object_array_add(d->rows, o);
         d->n++;
@@ -1188,16 +1227,9 @@ static int device_span_row(const CdbRow *r, void *userdata) {
 /* hosts and users: those whose blocks of the device (first to last) meet
  * [from, to); exact when to is now, the page's default. */
 static int device_details(Cdb *db, json_object *o, int64_t from, int64_t to) {
-        json_object *v = NULL, *pr = NULL, *s = NULL;
-        json_object_object_get_ex(o, "vendor", &v);
-        json_object_object_get_ex(o, "product", &pr);
-        json_object_object_get_ex(o, "serial", &s);
-        CdbValue p[] = { cdb_text(json_object_get_string(v)),
-                         cdb_text(json_object_get_string(pr)),
-                         cdb_text(s ? json_object_get_string(s) : ""),
-                         cdb_int(from),
-                         cdb_int(to),
-                         cdb_text("host") };
+        const char *v, *pr, *s;
+        device_key(o, &v, &pr, &s);
+        CdbValue p[] = { cdb_text(v), cdb_text(pr), cdb_text(s), cdb_int(from), cdb_int(to), cdb_text("host") };
         static const char *const dims[] = { "host", "user" };
         for (size_t i = 0; i < 2; i++) {
                 int64_t n = 0;
@@ -1248,12 +1280,14 @@ static int device_names(Cdb *db, json_object *o) {
 }
 
 static int device_approved(Cdb *db, json_object *o, const char *today) {
-        json_object *v = NULL, *p = NULL, *s = NULL;
-        json_object_object_get_ex(o, "vendor", &v);
-        json_object_object_get_ex(o, "product", &p);
-        json_object_object_get_ex(o, "serial", &s);
-        CdbValue q[] = { cdb_text(json_object_get_string(v)), cdb_text(json_object_get_string(p)),
-                         cdb_text(s ? json_object_get_string(s) : ""), cdb_text(today) };
+        const char *v, *p, *s;
+        device_key(o, &v, &p, &s);
+        if (!device_key_is_usb(v)) {
+                /* the console approves USB devices only: allow.d says for the others */
+                json_object_object_add(o, "approved", NULL);
+                return 0;
+        }
+        CdbValue q[] = { cdb_text(v), cdb_text(p), cdb_text(s), cdb_text(today) };
         int64_t n = 0;
         int r = cdb_query_int(db,
                               "SELECT COUNT(*) FROM approvals WHERE vendor = ?1 AND product = ?2 "
@@ -1271,9 +1305,15 @@ static void today_iso(int64_t now_us, char buf[static 16]) {
         snprintf(buf, 16, "%04d-%02d-%02d", (int) (d / 10000), (int) (d / 100 % 100), (int) (d % 100));
 }
 
-/* "0781", "0781:5581" or "0781:5581:SERIAL" */
+/* "0781", "0781:5581" or "0781:5581:SERIAL"; or a bus outside USB: "mmc" */
 static int parse_device_q(char *q, const char **vendor, const char **product, const char **serial) {
         char *c1 = strchr(q, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        for (DeviceBus b = DEVICE_BUS_USB + 1; b < _DEVICE_BUS_MAX; b++)
+                if (streq(q, device_bus_to_string(b))) {
+                        *vendor = device_bus_to_string(b);
+                        *product = "";
+                        return 0;
+                }
         if (c1)
                 *c1 = 0;
         if (c2)
@@ -1299,8 +1339,8 @@ static int parse_device_q(char *q, const char **vendor, const char **product, co
 }
 
 static const char *const devices_csv_header[] = {
-        "vendor", "product", "serial", "product_name", "manufacturer", "category",
-        "count",  "hosts",   "users",  "first",        "last",         "approved",
+        "vendor", "product", "serial", "product_name", "manufacturer", "category", "count",
+        "hosts",  "users",   "first",  "last",         "approved",     "bus",      "identity",
 };
 
 static int fleet_devices(const ConsoleRequest *rq, ConsoleReply *rp) {
@@ -1320,7 +1360,7 @@ static int fleet_devices(const ConsoleRequest *rq, ConsoleReply *rp) {
         if (to && console_parse_time(to, rq->zone, &t_to) < 0)
                 return reply_bad(rp, "to", "a time (2026-12-04T05:06:07Z) or a date (2026-12-04)");
         if (q && *q && parse_device_q(q, &vendor, &product, &serial) < 0)
-                return reply_bad(rp, "q", "vendor[:product[:serial]], in hex: 0781:5581");
+                return reply_bad(rp, "q", "vendor[:product[:serial]], in hex: 0781:5581; or a bus: mmc");
         if (arg_limit(rq, &limit) < 0)
                 return reply_bad(rp, "limit", "a number from 1 to 500");
         if (aft && (store_cursor_parse(aft, &offset) < 0 || offset > 1000000))

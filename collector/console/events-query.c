@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "device-bus.h"
 #include "macro.h"
 #include "store-schema.h"
 
@@ -246,7 +247,24 @@ int events_query_parse(const ConsoleRequest *rq, EventsQuery *q, const char **ba
         r = arg(&a, "device", dev, sizeof dev, &v);
         if (r < 0)
                 return r;
-        if (v) {
+        /* or a bus outside USB, bus[:identity] (event-check.c keys it so) */
+        const char *bus = NULL;
+        for (DeviceBus b = DEVICE_BUS_USB + 1; v && !bus && b < _DEVICE_BUS_MAX; b++) {
+                size_t n = strlen(device_bus_to_string(b));
+                if (strncmp(v, device_bus_to_string(b), n) == 0 && (v[n] == 0 || v[n] == ':'))
+                        bus = device_bus_to_string(b);
+        }
+        if (bus) {
+                size_t n = strlen(bus);
+                memcpy(q->bus, bus, n + 1);
+                if (v[n] == ':') {
+                        size_t m = strlen(v + n + 1);
+                        if (m == 0 || m > EVENTS_SERIAL_MAX)
+                                return fail(&a, "device");
+                        memcpy(q->serial, v + n + 1, m + 1);
+                        q->has_serial = true;
+                }
+        } else if (v) {
                 if (strlen(v) < 9 || v[4] != ':' || (v[9] != 0 && v[9] != ':'))
                         return fail(&a, "device");
                 for (size_t i = 0; i < 9; i++)
@@ -484,6 +502,10 @@ int events_query_sql(const EventsQuery *q, StoreBackend backend, size_t limit, Q
         if (q->vendor[0]) {
                 size_t v = param(&b, cdb_text(q->vendor)), p = param(&b, cdb_text(q->product));
                 put(&b, " AND e.device_vendor = ?%zu AND e.device_product = ?%zu", v, p);
+                if (q->has_serial)
+                        put(&b, " AND e.device_serial = ?%zu", param(&b, cdb_text(q->serial)));
+        } else if (q->bus[0]) {
+                put(&b, " AND e.device_vendor = ?%zu AND e.device_product IS NULL", param(&b, cdb_text(q->bus)));
                 if (q->has_serial)
                         put(&b, " AND e.device_serial = ?%zu", param(&b, cdb_text(q->serial)));
         }

@@ -56,6 +56,7 @@ typedef struct EventsQuery {
         char vendor[5], product[5]; /* lower-case hex; "" any */
         char serial[EVENTS_SERIAL_MAX + 1];
         bool has_serial;
+        char bus[16]; /* a bus outside USB ("mmc"; serial: its identity); "" any */
         TriageState triage;
         unsigned limit;
         bool has_after;

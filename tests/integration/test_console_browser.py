@@ -722,6 +722,44 @@ def wait_download(w, before):
     return wait_for(new, WAIT, interval=0.1, what="the CSV downloaded")[0]
 
 
+def test_devices_of_other_buses(world):
+    """device.blocked of an SD card (issue 14): on the devices page with its
+    bus and identity, no approve button (allow.d approves it); in the
+    violations list with the bus in its summary."""
+    w = world
+    drv = w.drv
+    card = {"bus": "mmc", "category": "mmc", "manfid": "0x000003", "oemid": "0x5344", "name": "SU08G",
+            "serial": "0x1a2b3c4d", "date": "06/2021", "product": "SU08G", "bus_path": "mmc0:aaaa"}
+    ev = {"id": str(uuid.uuid4()), "seq": 1, "time": iso(datetime.now(timezone.utc)), "kind": "device.blocked",
+          "severity": "high", "policy_ref": "対策基準 第3-6",
+          "host": {"name": "総務課-PC99", "machine_id": "e" * 32},
+          "agent": {"name": "mamori", "version": "0.1.0", "policy_hash": "ab" * 32},
+          "site": {"department": "総務課", "location": "本庁舎 2F"}, "user": {"name": "yamada.taro", "uid": 1000},
+          "device": card, "decision": {"action": "blocked", "reason": "unknown", "fail_closed": False},
+          "message": "Blocked mmc"}
+    st, _, body = w.c.post(ndjson([ev]))
+    assert st == 200, (st, body)
+    login(w, "admin")
+
+    def listed():
+        goto(w, "devices?q=mmc")
+        return [r for r in drv.find_elements(By.CSS_SELECTOR, "table.devices tbody tr") if "manfid=0x000003" in r.text]
+    rows = wait_for(listed, WAIT, what="the SD card on the devices page")
+    assert "mmc" in rows[0].text and "SU08G" in rows[0].text, rows[0].text
+    assert not rows[0].find_elements(By.CSS_SELECTOR, "button"), rows[0].text
+    assert "allow.d" in rows[0].text, rows[0].text
+    goto(w, "events?kind=device.blocked")
+    assert "mmc manfid=0x000003 oemid=0x5344" in main_text(drv), main_text(drv)
+    # the PC's timeline: bus and identity, not bus:identity
+    goto(w, "host/" + "e" * 32)
+    assert "mmc manfid=0x000003 oemid=0x5344" in main_text(drv), main_text(drv)
+    # the event's page: its summary, bus and identity
+    goto(w, "events/" + ev["id"])
+    text = main_text(drv)
+    assert "device.blocked: mmc SU08G (manfid=0x000003" in text and "0x1a2b3c4d" in text, text
+    no_alert(drv)
+
+
 def test_csv_export(world):
     w = world
     drv = w.drv

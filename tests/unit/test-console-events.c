@@ -670,6 +670,111 @@ static void test_triage(void **state) {
                 assert_int_equal(audit_count(db, "triage"), ELEMENTSOF(actions));
 }
 
+/* device.* of a bus outside USB (issue 14): event-check.c puts the bus in
+ * device_vendor, NULL in device_product, the identity in device_serial;
+ * the row's device says so and the summary names bus and identity. A USB
+ * vendor without product stays USB. */
+static void test_other_bus(void **state) {
+        Fixture *f = *state;
+        static const char id_mmc[] = "0000cccc-0000-4000-8000-000000000001",
+                          id_odd[] = "0000cccc-0000-4000-8000-000000000002";
+        static const char ident[] = "manfid=0x000003 oemid=0x5344 name=SU08G serial=0x1a2b3c4d date=06/2021";
+        char json_mmc[512], json_odd[512];
+        snprintf(json_mmc, sizeof json_mmc,
+                 "{\"id\":\"%s\",\"kind\":\"device.blocked\",\"device\":{\"bus\":\"mmc\",\"category\":\"mmc\","
+                 "\"manfid\":\"0x000003\",\"oemid\":\"0x5344\",\"name\":\"SU08G\",\"serial\":\"0x1a2b3c4d\","
+                 "\"date\":\"06/2021\",\"product\":\"SU08G\",\"bus_path\":\"mmc0:aaaa\"}}",
+                 id_mmc);
+        snprintf(json_odd, sizeof json_odd,
+                 "{\"id\":\"%s\",\"kind\":\"device.blocked\",\"device\":{\"vendor_id\":\"0781\"}}", id_odd);
+        StoreEvent se[2] = {
+                { .id = id_mmc,
+                  .machine_id = HOST_A,
+                  .seq = 9001,
+                  .time_us = T0 + HOUR_US,
+                  .kind = "device.blocked",
+                  .severity = "high",
+                  .host_name = "pc-a",
+                  .agent_version = "0.1.0",
+                  .device_vendor = "mmc",
+                  .device_serial = ident,
+                  .json = json_mmc,
+                  .json_len = strlen(json_mmc) },
+                { .id = id_odd,
+                  .machine_id = HOST_A,
+                  .seq = 9002,
+                  .time_us = T0 + HOUR_US,
+                  .kind = "device.blocked",
+                  .severity = "critical",
+                  .host_name = "pc-a",
+                  .agent_version = "0.1.0",
+                  .device_vendor = "0781",
+                  .json = json_odd,
+                  .json_len = strlen(json_odd) },
+        };
+        for (size_t i = 0; i < 2; i++)
+                sha256(se[i].json, se[i].json_len, se[i].content_hash);
+        {
+                _cleanup_store_ Store *s = open_store(f);
+                StoreBatch b = batch_of(se, 2, T0 + HOUR_US);
+                StoreIngestResult res;
+                assert_int_equal(store_ingest(s, &b, &res), 0);
+                assert_int_equal(res.stored, 2);
+        }
+        _cleanup_cdb_ Cdb *db = NULL;
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        json_object *o = call_json(db, "GET", "/events", "kind=device.blocked", NULL, 200);
+        json_object *rows = json_object_object_get(o, "rows");
+        assert_int_equal(json_object_array_length(rows), 2);
+        for (size_t i = 0; i < 2; i++) {
+                json_object *r = json_object_array_get_idx(rows, i), *d = json_object_object_get(r, "device");
+                assert_non_null(d);
+                if (streq(get_str(r, "id"), id_mmc)) {
+                        assert_string_equal(get_str(d, "bus"), "mmc");
+                        assert_null(get_str(d, "vendor"));
+                        assert_null(get_str(d, "serial"));
+                        assert_string_equal(get_str(d, "identity"), ident);
+                        assert_string_equal(get_str(d, "product_name"), "SU08G");
+                        assert_string_equal(get_str(r, "summary"),
+                                            "device.blocked: mmc SU08G (manfid=0x000003 oemid=0x5344 "
+                                            "name=SU08G serial=0x1a2b3c4d date=06/2021)");
+                } else {
+                        assert_string_equal(get_str(r, "id"), id_odd);
+                        assert_string_equal(get_str(d, "bus"), "usb");
+                        assert_string_equal(get_str(d, "vendor"), "0781");
+                        assert_null(get_str(d, "identity"));
+                        assert_string_equal(get_str(r, "summary"), "device.blocked:");
+                }
+        }
+        json_object_put(o);
+        /* the device filter takes a bus and its identity too */
+        static const struct {
+                const char *query;
+                size_t n;
+        } filters[] = {
+                { "device=mmc", 1 },
+                { "device=mmc:manfid%3D0x000003%20oemid%3D0x5344%20name%3DSU08G%20serial%3D0x1a2b3c4d%20date%3D06%2F2021",
+                  1 },
+                { "device=mmc:manfid%3D0x000004", 0 },
+                { "device=firewire", 0 },
+                { "device=0781:5581&kind=device.blocked", 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(filters); i++) {
+                o = call_json(db, "GET", "/events", filters[i].query, NULL, 200);
+                if (json_object_array_length(json_object_object_get(o, "rows")) != filters[i].n)
+                        fail_msg("%s: not %zu rows", filters[i].query, filters[i].n);
+                json_object_put(o);
+        }
+        json_object_put(call_json(db, "GET", "/events", "device=mmc:", NULL, 400));
+        json_object_put(call_json(db, "GET", "/events", "device=usb", NULL, 400));
+        json_object_put(call_json(db, "GET", "/events", "device=mmcx", NULL, 400));
+
+        /* the violations view: critical among the others */
+        o = call_json(db, "GET", "/events", "severity=critical&kind=device.blocked", NULL, 200);
+        assert_int_equal(json_object_array_length(json_object_object_get(o, "rows")), 1);
+        json_object_put(o);
+}
+
 static void test_findings(void **state) {
         Fixture *f = *state;
         store_events(f);
@@ -840,6 +945,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_triage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_findings, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_other_bus, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_db_busy, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
                 cmocka_unit_test(test_sql_parameterised),

@@ -660,11 +660,11 @@ static void test_lists_csv(void **state) {
         o = call(db, "GET", "/devices", "format=csv", NULL, 200, CONSOLE_ROLE_VIEWER);
         csv = json_object_get_string(o);
         assert_true(starts_with(csv, "\xef\xbb\xbfvendor,product,serial,product_name,manufacturer,category,count,hosts,users,"
-                                     "first,last,approved\r\n"));
+                                     "first,last,approved,bus,identity\r\n"));
         assert_int_equal(count_of(csv, "\r\n"), 1 + 3); /* S1, S2, 04f2 */
         assert_non_null(strstr(csv, "\r\n0781,5581,S1,<img src=x onerror=alert(1)>,ACME,storage,"));
         assert_non_null(strstr(csv, "\r\n04f2,b001,'=SUM(1),'@SUM(A1),ACME,storage,1,1,1,"));
-        assert_non_null(strstr(csv, ",true\r\n")); /* S1 is approved */
+        assert_non_null(strstr(csv, ",true,usb,\r\n")); /* S1 is approved */
         assert_null(strstr(csv, ",="));
         assert_null(strstr(csv, ",@"));
         json_object_put(o);
@@ -690,6 +690,91 @@ static void test_lists_csv(void **state) {
         /* JSON as before */
         o = call(db, "GET", "/hosts", "format=json", NULL, 200, CONSOLE_ROLE_VIEWER);
         assert_int_equal(json_object_array_length(get(o, "rows")), 3);
+        json_object_put(o);
+}
+
+/* device.blocked of a bus outside USB (issue 14): event-check.c keys it
+ * (bus, NULL, identity); the rollups count it per bus and identity, next
+ * to the USB devices; device.allowed is not counted. */
+#define MMC_ID "manfid=0x000003 oemid=0x5344 name=SU08G serial=0x1a2b3c4d date=06/2021"
+#define MMC_DEVICE \
+        ",\"device\":{\"bus\":\"mmc\",\"category\":\"mmc\",\"manfid\":\"0x000003\",\"oemid\":\"0x5344\"," \
+        "\"name\":\"SU08G\",\"serial\":\"0x1a2b3c4d\",\"date\":\"06/2021\",\"product\":\"SU08G\"," \
+        "\"bus_path\":\"mmc0:aaaa\"}"
+
+static void test_other_bus(void **state) {
+        Fixture *f = *state;
+        _cleanup_cdb_ Cdb *db = NULL;
+        fill(f);
+        FEv e[3];
+        fev(&e[0], HOST_A, "device.blocked", "high", REF_USB, "taro", NULL, NULL, NULL, MMC_DEVICE);
+        fev(&e[1], HOST_B, "device.blocked", "high", REF_USB, "jiro", NULL, NULL, NULL, MMC_DEVICE);
+        fev(&e[2], HOST_B, "device.allowed", "info", REF_USB, "jiro", NULL, NULL, NULL, MMC_DEVICE);
+        for (size_t i = 0; i < ELEMENTSOF(e); i++) {
+                e[i].ev.device_vendor = "mmc";
+                e[i].ev.device_serial = MMC_ID;
+        }
+        ingest(f, e, 3, NOW - 3600LL * 1000000);
+        assert_int_equal(cdb_open(&f->cfg, &db), 0);
+        assert_true(console_fleet_refresh(db, NOW + CONSOLE_FLEET_PG_LAG_US + 1, 0) > 0);
+
+        json_object *o = call(db, "GET", "/devices", NULL, NULL, 200, CONSOLE_ROLE_VIEWER), *rows = get(o, "rows");
+        size_t found = 0, usb = 0;
+        for (size_t i = 0; i < json_object_array_length(rows); i++) {
+                json_object *r = json_object_array_get_idx(rows, i), *v = NULL;
+                json_object_object_get_ex(r, "bus", &v);
+                if (streq_ptr(json_object_get_string(v), "usb")) {
+                        usb++;
+                        continue;
+                }
+                found++;
+                assert_string_equal(json_object_get_string(v), "mmc");
+                assert_true(json_object_object_get_ex(r, "identity", &v));
+                assert_string_equal(json_object_get_string(v), MMC_ID);
+                assert_true(json_object_object_get_ex(r, "vendor", &v) && !v);
+                assert_true(json_object_object_get_ex(r, "approved", &v) && !v);
+                assert_true(json_object_object_get_ex(r, "count", &v));
+                assert_int_equal(json_object_get_int64(v), 2); /* not the allowed one */
+                assert_true(json_object_object_get_ex(r, "hosts", &v));
+                assert_int_equal(json_object_get_int64(v), 2);
+                assert_true(json_object_object_get_ex(r, "product_name", &v));
+                assert_string_equal(json_object_get_string(v), "SU08G");
+                assert_true(json_object_object_get_ex(r, "category", &v));
+                assert_string_equal(json_object_get_string(v), "mmc");
+        }
+        assert_int_equal(found, 1);
+        assert_true(usb >= 2);
+        json_object_put(o);
+
+        /* q: a bus */
+        o = call(db, "GET", "/devices", "q=mmc", NULL, 200, CONSOLE_ROLE_VIEWER);
+        assert_int_equal(json_object_array_length(get(o, "rows")), 1);
+        json_object_put(o);
+        o = call(db, "GET", "/devices", "q=0781", NULL, 200, CONSOLE_ROLE_VIEWER);
+        assert_int_equal(json_object_array_length(get(o, "rows")), 2);
+        json_object_put(o);
+        json_object_put(call(db, "GET", "/devices", "q=scsi", NULL, 400, CONSOLE_ROLE_VIEWER));
+
+        /* the PC's timeline: the same device object as /events */
+        o = call(db, "GET", "/hosts/" HOST_A, NULL, NULL, 200, CONSOLE_ROLE_VIEWER);
+        json_object *tl = get(o, "timeline");
+        size_t mmc = 0;
+        for (size_t i = 0; i < json_object_array_length(tl); i++) {
+                json_object *d = NULL, *v = NULL;
+                json_object_object_get_ex(json_object_array_get_idx(tl, i), "device", &d);
+                if (!d || !json_object_object_get_ex(d, "bus", &v) || !streq(json_object_get_string(v), "mmc"))
+                        continue;
+                mmc++;
+                assert_true(json_object_object_get_ex(d, "identity", &v));
+                assert_string_equal(json_object_get_string(v), MMC_ID);
+                assert_true(json_object_object_get_ex(d, "vendor", &v) && !v);
+        }
+        assert_int_equal(mmc, 1);
+        json_object_put(o);
+
+        /* the overview's blocks per day: 3 usb.blocked of fill() and the 2 device.blocked */
+        o = call(db, "GET", "/overview", NULL, NULL, 200, CONSOLE_ROLE_VIEWER);
+        assert_int_equal(geti(o, "blocked_per_day.29.count"), 5);
         json_object_put(o);
 }
 
@@ -727,6 +812,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_approvals, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_report, fleet_setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lists_csv, fleet_setup, teardown),
+                cmocka_unit_test_setup_teardown(test_other_bus, fleet_setup, teardown),
                 cmocka_unit_test(test_serial_unescape),
         };
         return cmocka_run_group_tests_name(use_pg ? "console-fleet-postgres" : "console-fleet-sqlite", tests, NULL, NULL);

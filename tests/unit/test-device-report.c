@@ -62,6 +62,8 @@ static void test_blocked_and_allowed(void **state) {
                                      "\"oemid\":\"0x5344\",\"name\":\"SU08G\",\"serial\":\"0x1a2b3c4d\","
                                      "\"date\":\"06/2021\",\"bus_path\":\"mmc0:aaaa\"}"));
         assert_non_null(strstr(json, "\"label\":\"card\""));
+        /* a card has no names: none in the message, no empty quotes */
+        assert_non_null(strstr(json, "\"message\":\"Allowed mmc mmc manfid \\\"0x000003\\\" at mmc0:aaaa: "));
         free(json);
         removable_device_free(d);
 
@@ -101,6 +103,8 @@ static void test_hostile_identity(void **state) {
         assert_non_null(strstr(json, "\"name\":null"));
         assert_null(strstr(json, "\x1b"));
         assert_non_null(strstr(json, "does not give its full identity"));
+        /* a model alone: quoted once, no stray space */
+        assert_non_null(strstr(json, "Blocked mmc mmc \\\"Card"));
         free(json);
         removable_device_free(d);
 

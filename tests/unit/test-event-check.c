@@ -87,6 +87,58 @@ static void test_valid(void **state) {
         event_check_done(&c);
 }
 
+/* device.* events of buses outside USB: the key columns hold the bus and
+ * the identity; a malformed or missing identity value leaves no identity,
+ * an unknown bus no device key, and neither rejects the event. */
+static void test_device_bus(void **state) {
+        static const struct {
+                const char *device, *vendor, *serial;
+        } cases[] = {
+                { "{\"bus\":\"mmc\",\"category\":\"mmc\",\"manfid\":\"0x000003\",\"oemid\":\"0x5344\","
+                  "\"name\":\"SU08G\",\"serial\":\"0x1a2b3c4d\",\"date\":\"06/2021\",\"bus_path\":\"mmc0:aaaa\"}",
+                  "mmc", "manfid=0x000003 oemid=0x5344 name=SU08G serial=0x1a2b3c4d date=06/2021" },
+                { "{\"bus\":\"firewire\",\"guid\":\"0x0001020304050607\"}", "firewire", "guid=0x0001020304050607" },
+                { "{\"bus\":\"thunderbolt\",\"unique_id\":\"d8010000-0000-0000-0000-000000000001\"}", "thunderbolt",
+                  "unique_id=d8010000-0000-0000-0000-000000000001" },
+                { "{\"bus\":\"optical\",\"serial\":\"HL-DT-ST_DVDRAM_GUD1N_KZ8J1234\"}", "optical",
+                  "serial=HL-DT-ST_DVDRAM_GUD1N_KZ8J1234" },
+                /* hostile: a space, a quote, a control char, a missing key, a number */
+                { "{\"bus\":\"optical\",\"serial\":\"A B\"}", "optical", NULL },
+                { "{\"bus\":\"optical\",\"serial\":\"A\\\"B\"}", "optical", NULL },
+                { "{\"bus\":\"optical\",\"serial\":\"A\\u0001B\"}", "optical", NULL },
+                { "{\"bus\":\"mmc\",\"manfid\":\"0x000003\",\"oemid\":\"0x5344\",\"name\":\"SU08G\","
+                  "\"serial\":\"0x1a2b3c4d\",\"date\":null}",
+                  "mmc", NULL },
+                { "{\"bus\":\"firewire\",\"guid\":7}", "firewire", NULL },
+                { "{\"bus\":\"scsi\",\"serial\":\"X1\"}", NULL, "X1" },
+                { "{\"bus\":\"0781\",\"serial\":\"X1\"}", NULL, "X1" },
+                /* USB's shape with "bus" first: as before */
+                { "{\"bus\":\"usb\",\"vendor_id\":\"0781\",\"product_id\":\"5581\",\"serial\":\"S1\"}", "0781", "S1" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                CheckedEvent c;
+                char reason[EVENT_CHECK_REASON_MAX];
+                if (check("device", cases[i].device, &c, reason) != EVENT_CHECK_OK)
+                        fail_msg("case %zu rejected: %s", i, reason);
+                if (!streq_ptr(c.ev.device_vendor, cases[i].vendor) || !streq_ptr(c.ev.device_serial, cases[i].serial))
+                        fail_msg("case %zu: vendor %s serial %s", i, c.ev.device_vendor ?: "(null)",
+                                 c.ev.device_serial ?: "(null)");
+                if (cases[i].vendor && !streq(cases[i].vendor, "0781"))
+                        assert_null(c.ev.device_product);
+                event_check_done(&c);
+        }
+        expect_reason("device", "{\"bus\":7}", "bus is not a string");
+        /* U+0000 anywhere, read by the checks or not: PostgreSQL's jsonb refuses it */
+        expect_reason("device", "{\"bus\":\"optical\",\"serial\":\"A\\u0000B\"}", "U+0000");
+        expect_reason("device", "{\"vendor_id\":\"0781\",\"product_id\":\"5581\",\"x\":{\"y\":\"a\\u0000\"}}", "U+0000");
+        expect_reason("device", "{\"vendor_id\":\"0781\",\"x\\u0000\":1}", "U+0000");
+        /* an escaped backslash before "u0000" is text, not NUL */
+        CheckedEvent c;
+        char reason[EVENT_CHECK_REASON_MAX];
+        assert_int_equal(check("device", "{\"vendor_id\":\"0781\",\"x\":\"a\\\\u0000\"}", &c, reason), EVENT_CHECK_OK);
+        event_check_done(&c);
+}
+
 /* content_hash is SHA-256 of the line as sent, whichever code computes it
  * (an id reused with other content is found by it): a known answer, and
  * common/sha256.c's over lengths that cross the 55/64-byte padding bounds. */
@@ -290,6 +342,7 @@ int main(void) {
                 cmocka_unit_test(test_valid),       cmocka_unit_test(test_reasons),
                 cmocka_unit_test(test_ratelimit),   cmocka_unit_test(test_ingest_lines),
                 cmocka_unit_test(test_ingest_gzip), cmocka_unit_test(test_content_hash),
+                cmocka_unit_test(test_device_bus),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,11 @@
 #include "usb-report.h"
 
 static const EventEnvelope env = {
-        .host_name = "pc-01", .machine_id = "0123456789abcdef0123456789abcdef",
-        .agent_version = "0.1.0", .policy_hash = "ff", .user_uid = -1,
+        .host_name = "pc-01",
+        .machine_id = "0123456789abcdef0123456789abcdef",
+        .agent_version = "0.1.0",
+        .policy_hash = "ff",
+        .user_uid = -1,
 };
 
 static void test_blocked_event(void **state) {
@@ -31,12 +34,16 @@ static void test_blocked_event(void **state) {
         assert_int_equal(strlen(json), len);
         assert_null(strchr(json, '\n'));
         assert_non_null(strstr(json, "\"kind\":\"usb.blocked\""));
+        /* the one device shape of every bus: "bus" first (docs/events.md 4.10) */
+        assert_non_null(strstr(json, "\"device\":{\"bus\":\"usb\",\"vendor_id\":"));
         assert_non_null(strstr(json, "\"policy_ref\":\"対策基準 第3-6\""));
         assert_non_null(strstr(json, "\"serial\":\"S\\\"1\\\\x0a\\\\xff\""));
         assert_non_null(strstr(json, "\"serial_hex\":\"5322310aff\""));
         assert_non_null(strstr(json, "\"reason\":\"unknown\""));
         assert_non_null(strstr(json, "\"name\":\"Mass\\\\x01Storage\""));
-        assert_non_null(strstr(json, "{\"id\":\"1-4:1.1\",\"number\":0,\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"01\",\"category\":\"other\",\"action\":\"untouched\""));
+        assert_non_null(strstr(
+                json,
+                "{\"id\":\"1-4:1.1\",\"number\":0,\"class\":\"03\",\"subclass\":\"01\",\"protocol\":\"01\",\"category\":\"other\",\"action\":\"untouched\""));
         assert_non_null(strstr(json, "\"action\":\"blocked\""));
         /* message is one clean line */
         assert_null(strchr(ev->message, '\n'));
@@ -75,8 +82,9 @@ static void test_interface_actions_and_drivers(void **state) {
         size_t len;
         assert_int_equal(usb_report_build(p, d, &dec, &ev), 0);
         assert_int_equal(event_render(ev, &env, &json, &len), 0);
-        assert_non_null(strstr(json, "\"id\":\"1-5:1.1\",\"number\":0,\"class\":\"ff\",\"subclass\":\"fe\",\"protocol\":\"02\","
-                                     "\"name\":\"Apple Mobile Device\",\"category\":\"mtp\",\"action\":\"blocked\""));
+        assert_non_null(
+                strstr(json, "\"id\":\"1-5:1.1\",\"number\":0,\"class\":\"ff\",\"subclass\":\"fe\",\"protocol\":\"02\","
+                             "\"name\":\"Apple Mobile Device\",\"category\":\"mtp\",\"action\":\"blocked\""));
         assert_non_null(strstr(json, "\"category\":\"storage\",\"category_from\":\"driver\",\"category_by\":\"usb-storage\","
                                      "\"driver\":\"usb-storage\",\"action\":\"blocked\""));
         assert_non_null(strstr(ev->message, "1-5:1.3 (class 07) is storage by its bound driver usb-storage"));

@@ -31,9 +31,20 @@ function hostLink(machineId, name) {
   return h("a", { href: "#/host/" + encodeURIComponent(machineId || "") }, bdi(name || machineId || "—"));
 }
 
+// A device outside USB (SD card, optical drive, Thunderbolt, FireWire): its
+// bus and identity; a USB one: vendor:product:serial.
+function otherBus(d) {
+  return d && d.bus && d.bus !== "usb";
+}
+
+function deviceId(d) {
+  if (otherBus(d)) return d.bus + (d.identity ? " " + d.identity : "");
+  return [d.vendor, d.product, d.serial].filter((x) => x !== null && x !== undefined && x !== "").join(":");
+}
+
 function deviceText(d) {
   if (!d) return "—";
-  const id = [d.vendor, d.product, d.serial].filter((x) => x !== null && x !== undefined && x !== "").join(":");
+  const id = deviceId(d);
   return h("span", { class: "device" },
     h("code", {}, bdi(id)), " ", bdi(d.product_name || d.product || "", "product"),
     d.manufacturer ? [" / ", bdi(d.manufacturer, "manufacturer")] : null);
@@ -271,9 +282,14 @@ async function eventDetail(id) {
     ["seq", String(e.seq ?? "")], [t("ev.user"), bdi(e.user || "—")], [t("ev.department"), bdi(e.department || "—")],
     [t("ev.summary"), bdi(e.summary || "—")],
   ];
-  if (dev) {
+  if (otherBus(dev)) {
+    fields.push([t("dv.bus"), h("code", {}, bdi(dev.bus))]);
+    fields.push([t("dv.identity"), h("code", {}, bdi(dev.identity ?? "—"))]);
+  } else if (dev) {
     fields.push([t("ev.vendor_product"), h("code", {}, bdi(dev.vendor), ":", bdi(dev.product))]);
     fields.push([t("ev.serial"), h("code", {}, bdi(dev.serial ?? "—"))]);
+  }
+  if (dev) {
     fields.push([t("ev.product"), bdi(dev.product_name || "—", "product")]);
     fields.push([t("ev.manufacturer"), bdi(dev.manufacturer || "—", "manufacturer")]);
   }
@@ -475,18 +491,19 @@ async function devices(parts, args) {
   const [data, appr] = await Promise.all([get("/devices", p), get("/approvals", { limit: 20 })]);
   const slot = h("div", { class: "approve-slot" });
   const rows = (data.rows || []).map((d) => {
-    const btn = may("admin") ? h("button", { type: "button", class: "small", on: {
+    // the console approves USB devices only; the others through allow.d
+    const btn = may("admin") && !otherBus(d) ? h("button", { type: "button", class: "small", on: {
       click: () => {
         slot.replaceChildren(approveForm(d));
         slot.querySelector("input").focus();
       },
     } }, t("dv.approve")) : null;
     return h("tr", {},
-      h("td", {}, h("code", {}, bdi([d.vendor, d.product, d.serial].filter((x) => x != null && x !== "").join(":")))),
+      h("td", {}, bdi(d.bus || "usb")), h("td", {}, h("code", {}, bdi(deviceId(d)))),
       h("td", {}, bdi(d.product_name || "", "product")), h("td", {}, bdi(d.manufacturer || "", "manufacturer")),
       h("td", {}, bdi(d.category || "")), h("td", { class: "num" }, num(d.count)), h("td", { class: "num" }, num(d.hosts)),
       h("td", { class: "num" }, num(d.users)), h("td", {}, fmtTime(d.last)),
-      h("td", {}, d.approved ? h("span", { class: "ok" }, t("dv.approved")) : btn));
+      h("td", {}, d.approved ? h("span", { class: "ok" }, t("dv.approved")) : otherBus(d) ? h("span", { class: "note" }, t("dv.allow_d")) : btn));
   });
   const approvals = (appr.rows || []).map((a) =>
     tr(fmtTime(a.created_at || a.at), h("code", {}, bdi([a.vendor, a.product, a.serial].filter(Boolean).join(":"))),
@@ -503,7 +520,7 @@ async function devices(parts, args) {
     title(t("dv.title")), zoneNote(), filterForm("devices", f, args),
     h("div", { class: "toolbar" }, csvLink("/devices", params, t("ev.csv"))),
     may("admin") ? null : h("p", { class: "note" }, t("dv.admin_only")),
-    table(null, ["vendor:product:serial", t("ev.product"), t("ev.manufacturer"), t("dv.category"), t("dv.count"), t("dv.hosts"),
+    table(null, [t("dv.bus"), t("dv.identity"), t("ev.product"), t("ev.manufacturer"), t("dv.category"), t("dv.count"), t("dv.hosts"),
       t("dv.users"), t("dv.last"), ""], rows, { empty: t("dv.none"), cls: "list devices" }),
     pager("devices", p, data.next),
     slot,
