@@ -15,6 +15,13 @@ static const char *const decision_reason_table[_DECISION_REASON_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(decision_reason, DecisionReason, "unknown");
 
+static const char *const allow_access_table[_ALLOW_ACCESS_MAX] = {
+        [ALLOW_ACCESS_READ_WRITE] = "read-write",
+        [ALLOW_ACCESS_READ_ONLY] = "read-only",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(allow_access, AllowAccess);
+
 Policy *policy_alloc(void) {
         Policy *p = calloc(1, sizeof *p);
         if (!p)
@@ -239,6 +246,7 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
                 dec.reason = DECISION_ALLOWED;
                 dec.entry = in_force;
                 dec.changes_at = in_force->expires_at;
+                dec.access = in_force->access;
                 return dec;
         }
         /* With no entry at all for the model, the device is simply unknown

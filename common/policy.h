@@ -16,6 +16,13 @@
 #define POLICY_REF_LOCK_DEFAULT "対策基準 第3-2エ"
 #define POLICY_REF_AV_DEFAULT "対策基準 第7-2イ"
 
+/* What an allow entry lets the device do with its storage (issue 14). */
+typedef enum AllowAccess {
+        ALLOW_ACCESS_READ_WRITE, /* the default */
+        ALLOW_ACCESS_READ_ONLY,  /* block devices set read-only before anything mounts them */
+        _ALLOW_ACCESS_MAX,
+} AllowAccess;
+
 typedef struct AllowEntry {
         char *file;
         unsigned line;
@@ -25,6 +32,8 @@ typedef struct AllowEntry {
         size_t serial_len;
         char *label, *approved_by, *approved_on, *ticket, *expires;
         usec_t expires_at; /* first instant it no longer allows; USEC_INFINITY if never */
+        /* access = "read-only" | "read-write" (issue 14, read-only approvals) */
+        AllowAccess access;
 } AllowEntry;
 
 #define USB_EXPIRY_WARNING_DEFAULT (15 * 60 * USEC_PER_SEC)
@@ -191,9 +200,17 @@ typedef struct Decision {
         const AllowEntry *entry;     /* the entry that allowed, or that expired / mismatched */
         unsigned blocked_categories; /* device categories that the policy blocks */
         usec_t changes_at;           /* when time alone changes this decision; USEC_INFINITY if never */
+        AllowAccess access;          /* the allowing entry's; read-write when no entry allowed */
 } Decision;
 
 const char *decision_reason_to_string(DecisionReason r);
+const char *allow_access_to_string(AllowAccess a);
+int allow_access_from_string(const char *s);
+
+/* Does the decision let the device's storage in read-only? */
+static inline bool decision_read_only(const Decision *dec) {
+        return dec->relevant && dec->allow && dec->access == ALLOW_ACCESS_READ_ONLY;
+}
 
 Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now_realtime);
 

@@ -256,6 +256,8 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
         json_kv_string(w, "explanation", usb_report_explanation(d, dec));
         usb_report_write_categories(w, "blocked_categories", blocked ? dec->blocked_categories : 0);
+        if (dec->relevant && dec->allow && !failed)
+                json_kv_string(w, "access", allow_access_to_string(dec->access));
         if (dec->entry)
                 usb_report_write_rule(w, dec->entry);
         json_kv_bool(w, "fail_closed", p->failsafe);
@@ -302,6 +304,7 @@ int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decisio
         json_kv_string(w, "action", "allowed");
         json_kv_string(w, "reason", decision_reason_to_string(dec->reason));
         usb_report_write_categories(w, "blocked_categories", 0);
+        json_kv_string(w, "access", allow_access_to_string(dec->access));
         if (dec->entry)
                 usb_report_write_rule(w, dec->entry);
         json_kv_bool(w, "fail_closed", p->failsafe);
