@@ -7,6 +7,7 @@
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-modalias.h"
+#include "usb-readonly.h"
 #include "usb-repeat.h"
 #include "usb-report.h"
 #include "usb-sysfs.h"
@@ -41,6 +42,8 @@ struct Tracked {
          * interface_authorized_default is not 0, and we could not set it):
          * a driver can bind to a stick there before mamorid acts. */
         bool hub_open;
+        /* Its read-only decision could not be written: kept blocked (usb_enforcer_hand_access()). */
+        bool access_failed;
 };
 
 struct UsbEnforcer {
@@ -59,7 +62,8 @@ struct UsbEnforcer {
         char *told_path;      /* the record of told_blocked across restarts (usb-told.h) */
         UsbTold *told_before; /* what the previous run had told, not yet matched to a device */
         size_t n_told_before;
-        bool told_dirty; /* the record is behind: written once per batch of reports */
+        bool told_dirty;    /* the record is behind: written once per batch of reports */
+        char *readonly_dir; /* decisions for mamori-block-access (usb-readonly.h) */
 };
 
 static Tracked *usb_enforcer_tracked_free(Tracked *t) {
@@ -127,6 +131,7 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         usb_repeat_table_done(&u->repeats);
         usb_alias_resolver_free(u->aliases);
         free(u->told_path);
+        free(u->readonly_dir);
         free(u->told_before);
         policy_unref(u->policy);
         sd_event_unref(u->event);
@@ -164,6 +169,9 @@ int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emit
                 u->told_path = NULL;
                 return -ENOMEM;
         }
+        u->readonly_dir = usb_readonly_dir(runtime_dir);
+        if (!u->readonly_dir)
+                return -ENOMEM;
         /* Without it, a device blocked before the restart is told once more. */
         (void) usb_told_load(u->told_path, &u->told_before, &u->n_told_before);
         *ret = TAKE_PTR(u);
@@ -493,6 +501,8 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         if (!t->snapshot)
                 return;
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        if (t->access_failed && decision_read_only(&dec))
+                dec.allow = false; /* as it was acted on */
         key = usb_report_key(t->snapshot, &dec);
         if (!key) {
                 log_oom();
@@ -858,6 +868,28 @@ static void usb_enforcer_enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *b
         usb_device_classify_with(d, p->drivers, p->n_drivers);
 }
 
+/* The decision mamori-block-access acts on when the device's block devices
+ * appear: written before any interface is authorized. A read-only approval
+ * whose decision cannot be written is not let in (fail closed). */
+static bool usb_enforcer_hand_access(UsbEnforcer *u, const UsbDevice *d, Decision *dec) {
+        char id[10];
+        int r;
+
+        if (!dec->relevant || !dec->allow) {
+                r = usb_readonly_remove(u->readonly_dir, d->sysname);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot remove the access decision of %s: %m", d->sysname);
+                return false;
+        }
+        r = usb_readonly_write(u->readonly_dir, d, dec->access);
+        if (r >= 0 || !decision_read_only(dec))
+                return false;
+        log_error_errno(r, "Cannot write the read-only decision of %s (%s), so it stays blocked: %m", d->sysname,
+                        usb_device_id(d, id));
+        dec->allow = false;
+        return true;
+}
+
 /* settles: the uevent is the device's "bind", or a scan or re-decision of a
  * device that is long there. bound_if/bound_driver: an interface's "bind"
  * uevent and its DRIVER=. */
@@ -868,7 +900,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         _cleanup_free_ char *key = NULL;
         Decision dec;
         Tracked *t;
-        bool hub_open = false;
+        bool hub_open = false, access_failed;
         int r;
 
         r = usb_device_new_from_sd_device(dev, &d);
@@ -918,6 +950,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 return;
         if (t)
                 t->unmount_done = false;
+        access_failed = usb_enforcer_hand_access(u, d, &dec);
         usb_enforcer_act(d, &dec, began, settles || (t && t->settled));
 
         t = usb_enforcer_tracked_get(u, d->syspath);
@@ -927,6 +960,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         }
         t->settled = t->settled || settles;
         t->hub_open = hub_open;
+        t->access_failed = access_failed;
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;
@@ -953,6 +987,8 @@ static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
                 usb_enforcer_report_one(u, t);
         }
         usb_enforcer_tracked_unlink(u, t);
+        if (t->snapshot)
+                (void) usb_readonly_remove(u->readonly_dir, t->snapshot->sysname);
         u->told_dirty = u->told_dirty || t->told_blocked;
         usb_enforcer_tracked_free(t);
         usb_enforcer_rearm_expiry(u);

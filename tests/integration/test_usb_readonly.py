@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: MIT
+"""Issue 14, item 1: read-only approvals in mamorid under umockdev. Before it
+authorizes the storage interface of an allowed stick, mamorid writes the
+decision mamori-block-access reads (<runtime>/readonly/<bus path>, root's,
+0600); the event's decision says the access; the file goes with the device
+or with the approval; a decision that cannot be written keeps a read-only
+stick blocked."""
+
+import os
+import stat
+
+from mamori_testlib import wait_for
+from usb_support import allow_file, entry, sysname, wait_authorized
+
+RO = entry("0781", "5567", serial="RO0001", label="外部提出物 読取用").replace(" }", ' access = "read-only"; }')
+RW = entry("0781", "5567", serial="RW0001")
+
+
+def decision_path(a, dev):
+    return os.path.join(a.runtime, "readonly", sysname(dev))
+
+
+def read_decision(path):
+    st = os.lstat(path)
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600
+    with open(path) as f:
+        return f.read()
+
+
+def test_read_only_stick(bed, make_agent):
+    a = make_agent(allow={"10-ro.conf": allow_file(RO, RW)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
+    ev = a.wait_events("usb.allowed")[0]
+    assert ev["decision"]["access"] == "read-only"
+    assert ev["decision"]["rule"]["label"] == "外部提出物 読取用"
+    wait_authorized(bed, ifs[0], "1")
+    devnum = bed.attr(dev, "devnum").decode().strip()
+    assert read_decision(decision_path(a, dev)) == f"access=read-only\ndevnum={devnum}\n"
+    st = os.stat(os.path.join(a.runtime, "readonly"))
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == 0
+
+    # a read-write stick on the next port: its decision says so
+    dev2, ifs2 = bed.add_usb("0781", "5567", serial="RW0001", iface_authorized=None)
+    ev = a.wait_events("usb.allowed", count=2)[1]
+    assert ev["decision"]["access"] == "read-write"
+    assert read_decision(decision_path(a, dev2)).startswith("access=read-write\n")
+
+    # unplugged: its decision goes with it
+    bed.remove(dev, ifs)
+    wait_for(lambda: not os.path.exists(decision_path(a, dev)), 10, what="the decision removed")
+    assert os.path.exists(decision_path(a, dev2))
+
+
+def test_unknown_stick_has_no_decision(bed, make_agent):
+    a = make_agent(allow={"10-ro.conf": allow_file(RO)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="OTHER", iface_authorized=None)
+    ev = a.wait_events("usb.blocked")[0]
+    assert "access" not in ev["decision"]
+    assert not os.path.exists(decision_path(a, dev))
+    assert bed.authorized(ifs[0]) == "0"
+
+
+def test_withdrawn_approval_removes_the_decision(bed, make_agent):
+    a = make_agent(allow={"10-ro.conf": allow_file(RO)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
+    a.wait_events("usb.allowed")
+    assert os.path.exists(decision_path(a, dev))
+    # read-only -> read-write by a reload: rewritten
+    a.write_allow("10-ro.conf", allow_file(RO.replace("read-only", "read-write")))
+    a.reload()
+    wait_for(lambda: read_decision(decision_path(a, dev)).startswith("access=read-write\n"), 10,
+             what="the decision rewritten")
+    # withdrawn: gone
+    a.write_allow("10-ro.conf", allow_file(RW))
+    a.reload()
+    wait_for(lambda: not os.path.exists(decision_path(a, dev)), 10, what="the decision removed")
+
+
+def test_unwritable_decision_keeps_it_blocked(bed, make_agent):
+    """The decision cannot be written (a file where its directory should be):
+    the read-only stick is not let in; a read-write one still is."""
+    a = make_agent(allow={"10-ro.conf": allow_file(RO, RW)})
+    os.makedirs(a.runtime, exist_ok=True)
+    with open(os.path.join(a.runtime, "readonly"), "w") as f:
+        f.write("in the way\n")
+    a.start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
+    a.wait_events("usb.blocked")
+    assert bed.authorized(ifs[0]) == "0"
+    assert "Cannot write the read-only decision" in a.log()
+    dev2, ifs2 = bed.add_usb("0781", "5567", serial="RW0001", iface_authorized=None)
+    a.wait_events("usb.allowed")
+    wait_authorized(bed, ifs2[0], "1")
