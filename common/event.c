@@ -48,6 +48,8 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_AGENT_DELIVERY_RESUMED] = { "agent.delivery_resumed", "bed22309a78245a79ab1d149f4da45c3",
                                            EVENT_SEVERITY_INFO, LOG_NOTICE },
         [EVENT_AGENT_POSTURE] = { "agent.posture", "c3e1f0a9b8d74e2c9f51a6d08b3e7c42", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_USB_READONLY_VIOLATED] = { "usb.readonly_violated", "59f254cde80c474c8acd80882788ac1c",
+                                          EVENT_SEVERITY_HIGH, LOG_ERR },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

@@ -46,6 +46,7 @@ typedef enum EventKind {
         EVENT_AGENT_DELIVERY_REFUSED,
         EVENT_AGENT_DELIVERY_RESUMED,
         EVENT_AGENT_POSTURE,
+        EVENT_USB_READONLY_VIOLATED, /* issue 14: a read-only approval found writable */
         _EVENT_KIND_MAX,
 } EventKind;
 

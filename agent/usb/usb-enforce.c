@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "usb-authorize.h"
@@ -44,6 +47,8 @@ struct Tracked {
         bool hub_open;
         /* Its read-only decision could not be written: kept blocked (usb_enforcer_hand_access()). */
         bool access_failed;
+        bool read_only;         /* let in read-only: verified (usb_enforcer_verify_readonly()) */
+        bool readonly_violated; /* found writable: blocked until it is plugged in again */
 };
 
 struct UsbEnforcer {
@@ -62,8 +67,9 @@ struct UsbEnforcer {
         char *told_path;      /* the record of told_blocked across restarts (usb-told.h) */
         UsbTold *told_before; /* what the previous run had told, not yet matched to a device */
         size_t n_told_before;
-        bool told_dirty;    /* the record is behind: written once per batch of reports */
-        char *readonly_dir; /* decisions for mamori-block-access (usb-readonly.h) */
+        bool told_dirty;                   /* the record is behind: written once per batch of reports */
+        char *readonly_dir;                /* decisions for mamori-block-access (usb-readonly.h) */
+        sd_event_source *mountinfo_source; /* /proc/self/mountinfo changed: verify read-only devices */
 };
 
 static Tracked *usb_enforcer_tracked_free(Tracked *t) {
@@ -132,6 +138,10 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         usb_alias_resolver_free(u->aliases);
         free(u->told_path);
         free(u->readonly_dir);
+        if (u->mountinfo_source) {
+                (void) close(sd_event_source_get_io_fd(u->mountinfo_source));
+                sd_event_source_disable_unref(u->mountinfo_source);
+        }
         free(u->told_before);
         policy_unref(u->policy);
         sd_event_unref(u->event);
@@ -501,7 +511,7 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         if (!t->snapshot)
                 return;
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
-        if (t->access_failed && decision_read_only(&dec))
+        if ((t->access_failed || t->readonly_violated) && decision_read_only(&dec))
                 dec.allow = false; /* as it was acted on */
         key = usb_report_key(t->snapshot, &dec);
         if (!key) {
@@ -868,6 +878,9 @@ static void usb_enforcer_enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *b
         usb_device_classify_with(d, p->drivers, p->n_drivers);
 }
 
+static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t);
+static void usb_enforcer_watch_mounts(UsbEnforcer *u);
+
 /* The decision mamori-block-access acts on when the device's block devices
  * appear: written before any interface is authorized. A read-only approval
  * whose decision cannot be written is not let in (fail closed). */
@@ -950,6 +963,8 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 return;
         if (t)
                 t->unmount_done = false;
+        if (t && t->readonly_violated && decision_read_only(&dec))
+                dec.allow = false; /* until it is plugged in again */
         access_failed = usb_enforcer_hand_access(u, d, &dec);
         usb_enforcer_act(d, &dec, began, settles || (t && t->settled));
 
@@ -961,6 +976,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         t->settled = t->settled || settles;
         t->hub_open = hub_open;
         t->access_failed = access_failed;
+        t->read_only = decision_read_only(&dec);
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;
@@ -974,6 +990,10 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 t->pending = false; /* back to what was last said */
         else if (dec.relevant || t->reported_key)
                 usb_enforcer_schedule_report(u, t);
+        if (t->read_only) {
+                usb_enforcer_watch_mounts(u);
+                usb_enforcer_verify_readonly(u, t);
+        }
 }
 
 static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
@@ -995,6 +1015,105 @@ static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
         usb_enforcer_batch_done(u);
 }
 
+/* Issue 14: a device let in read-only must stay so. Each of its block
+ * devices must say ro=1 (mamori-block-access set it while udev handled it)
+ * and no file system of it may be mounted writable; otherwise
+ * usb.readonly_violated, and its storage interfaces are de-authorized until
+ * it is plugged in again. */
+static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t) {
+        _cleanup_(sd_device_enumerator_unrefp) sd_device_enumerator *e = NULL;
+        _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+        _cleanup_(mount_list_done) MountList mounts = { 0 };
+        _cleanup_free_ dev_t *devs = NULL;
+        _cleanup_free_ char *where = NULL;
+        const char *what = NULL;
+        size_t n_devs = 0;
+        Decision dec;
+        Event *ev = NULL;
+        int r;
+
+        if (!t->read_only || t->readonly_violated || !t->snapshot)
+                return;
+        if (sd_device_new_from_syspath(&dev, t->syspath) < 0)
+                return; /* gone */
+        if (sd_device_enumerator_new(&e) >= 0 && sd_device_enumerator_add_match_parent(e, dev) >= 0 &&
+            sd_device_enumerator_add_match_subsystem(e, "block", true) >= 0)
+                for (sd_device *b = sd_device_enumerator_get_device_first(e); b && !what;
+                     b = sd_device_enumerator_get_device_next(e)) {
+                        const char *ro = NULL, *name = NULL;
+                        if (sd_device_get_sysattr_value(b, "ro", &ro) < 0)
+                                continue; /* being removed */
+                        if (streq(ro, "1") || streq(ro, "1\n"))
+                                continue;
+                        (void) sd_device_get_sysname(b, &name);
+                        what = "not_read_only";
+                        where = strdup(strna(name));
+                }
+        if (!what) {
+                r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
+                for (size_t i = 0; r >= 0 && i < mounts.n && !what; i++)
+                        if (mounts.rw[i]) {
+                                what = "mounted_read_write";
+                                where = strdup(mounts.paths[i]);
+                        }
+        }
+        if (!what)
+                return;
+        if (!where)
+                return (void) log_oom();
+
+        t->readonly_violated = true;
+        log_error("USB device %s is approved read-only, but %s (%s): blocking it.", t->snapshot->sysname, where, what);
+        for (size_t k = 0; k < t->snapshot->n_interfaces; k++) {
+                UsbInterface *i = &t->snapshot->interfaces[k];
+                if (!i->syspath || !(USB_CATEGORY_BIT(i->category) & u->policy->usb.block_mask))
+                        continue;
+                r = usb_authorize_interface(i->syspath, i->sysname, false);
+                if (r < 0 && r != -ENOENT)
+                        log_error_errno(r, "Failed to block interface %s: %m", i->sysname);
+                else if (r >= 0) {
+                        i->authorized = 0;
+                        i->done = USB_INTERFACE_BLOCKED;
+                }
+        }
+        dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        r = usb_report_build_readonly_violated(u->policy, t->snapshot, &dec, what, where, &ev);
+        if (r < 0)
+                return (void) log_error_errno(r, "Failed to build usb.readonly_violated: %m");
+        (void) event_emit(&u->emitter, ev, &(EventContext){ .device = t->snapshot, .decision = &dec });
+        usb_enforcer_schedule_report(u, t); /* what it is now: blocked */
+}
+
+static void usb_enforcer_verify_all_readonly(UsbEnforcer *u) {
+        for (Tracked *t = u->devices; t; t = t->next)
+                usb_enforcer_verify_readonly(u, t);
+}
+
+static int usb_enforcer_on_mountinfo(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        usb_enforcer_verify_all_readonly(userdata);
+        return 0;
+}
+
+/* The mount table is watched only while a device is let in read-only. */
+static void usb_enforcer_watch_mounts(UsbEnforcer *u) {
+        bool want = false;
+        int fd, r;
+
+        for (Tracked *t = u->devices; t && !want; t = t->next)
+                want = t->read_only && !t->readonly_violated;
+        if (!want || u->mountinfo_source)
+                return;
+        fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return (void) log_warning_errno(errno, "Cannot watch /proc/self/mountinfo: %m");
+        r = sd_event_add_io(u->event, &u->mountinfo_source, fd, EPOLLPRI, usb_enforcer_on_mountinfo, u);
+        if (r < 0) {
+                (void) close(fd);
+                return (void) log_warning_errno(r, "Cannot watch /proc/self/mountinfo: %m");
+        }
+        (void) sd_event_source_set_description(u->mountinfo_source, "usb-mountinfo");
+}
+
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {
         UsbEnforcer *u = userdata;
         const char *devtype = NULL, *syspath = NULL;
@@ -1006,6 +1125,14 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
         if (sd_device_get_syspath(dev, &syspath) < 0)
                 return;
         (void) sd_device_get_devtype(dev, &devtype);
+
+        /* A block device appeared or changed (udev has run its rules: the
+         * flag is set by now): the read-only devices are checked. */
+        if (streq_ptr(devtype, "disk") || streq_ptr(devtype, "partition")) {
+                if (!scan && action != SD_DEVICE_REMOVE)
+                        usb_enforcer_verify_all_readonly(u);
+                return;
+        }
 
         if (streq_ptr(devtype, "usb_device")) {
                 if (action == SD_DEVICE_REMOVE)

@@ -91,3 +91,48 @@ def test_unwritable_decision_keeps_it_blocked(bed, make_agent):
     dev2, ifs2 = bed.add_usb("0781", "5567", serial="RW0001", iface_authorized=None)
     a.wait_events("usb.allowed")
     wait_authorized(bed, ifs2[0], "1")
+
+
+def add_block(bed, parent, name, devtype, ro, devnum):
+    return bed.tb.add_device("block", name, parent, ["ro", ro, "dev", devnum, "size", "2048"],
+                             ["DEVTYPE", devtype, "DEVNAME", "/dev/" + name])
+
+
+def test_writable_block_device_is_a_violation(bed, make_agent):
+    """A partition of a read-only stick says ro=0 (the udev helper did not
+    run, or someone cleared the flag): usb.readonly_violated, and the storage
+    interface is de-authorized."""
+    a = make_agent(allow={"10-ro.conf": allow_file(RO)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
+    a.wait_events("usb.allowed")
+    wait_authorized(bed, ifs[0], "1")
+    disk = add_block(bed, ifs[0], "sdx", "disk", "1", "8:96")
+    add_block(bed, disk, "sdx1", "partition", "0", "8:97")
+    ev = a.wait_events("usb.readonly_violated")[0]
+    assert ev["severity"] == "high"
+    assert ev["violation"] == {"what": "not_read_only", "block_device": "sdx1"}
+    assert ev["decision"]["access"] == "read-only"
+    assert ev["decision"]["reason"] == "readonly_violated"
+    wait_authorized(bed, ifs[0], "0")
+    # it stays blocked while plugged, whatever uevents come
+    bed.tb.uevent(dev, "change")
+    a.wait_events("usb.blocked")
+    assert bed.authorized(ifs[0]) == "0"
+    assert len(a.events("usb.readonly_violated")) == 1
+
+
+def test_read_only_block_devices_are_fine(bed, make_agent):
+    a = make_agent(allow={"10-ro.conf": allow_file(RO, RW)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
+    a.wait_events("usb.allowed")
+    disk = add_block(bed, ifs[0], "sdy", "disk", "1", "8:112")
+    add_block(bed, disk, "sdy1", "partition", "1", "8:113")
+    # a read-write stick's writable disk is no violation either
+    dev2, ifs2 = bed.add_usb("0781", "5567", serial="RW0001", iface_authorized=None)
+    a.wait_events("usb.allowed", count=2)
+    add_block(bed, ifs2[0], "sdz", "disk", "0", "8:128")
+    # a barrier: one more stick, its event comes after the block uevents were handled
+    bed.add_usb("0781", "5567", serial="OTHER", iface_authorized=None)
+    a.wait_events("usb.blocked")
+    assert a.events("usb.readonly_violated") == []
+    assert bed.authorized(ifs[0]) == "1"
