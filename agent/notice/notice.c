@@ -337,6 +337,15 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
                 if (!ctx || !ctx->device || !ctx->decision)
                         return 0;
                 return notice_usb_expiring(n, ctx->device, ctx->decision, ctx->now, e->id);
+        case EVENT_USB_READONLY_VIOLATED:
+                if (!ctx || !ctx->device || !ctx->decision || !notice_sender_wanted(n, e->kind))
+                        return 0;
+                r = notice_build_usb_readonly_violated(notice_sender_settings(n), n->policy->usb.policy_ref,
+                                                       ctx->device, ctx->decision, e->id, &x);
+                if (r < 0)
+                        return r;
+                notice_sender_submit(n, x);
+                return 0;
         default:
                 /* The kinds that need no more than the event (antivirus). */
                 if (!notice_kind_supported(e->kind) || !notice_sender_wanted(n, e->kind))

@@ -547,7 +547,8 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
                 usb_enforcer_told_set(u, t, true);
                 return;
         }
-        told = usb_enforcer_told_before(u, t->snapshot) || t->told_blocked;
+        /* after usb.readonly_violated, whose notice said it all */
+        told = usb_enforcer_told_before(u, t->snapshot) || t->told_blocked || t->readonly_violated;
         if (e->kind == EVENT_USB_BLOCKED && told)
                 /* Blocked still (a reload or restart changed only the reason): nothing new to see. */
                 log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
