@@ -136,3 +136,33 @@ def test_read_only_block_devices_are_fine(bed, make_agent):
     a.wait_events("usb.blocked")
     assert a.events("usb.readonly_violated") == []
     assert bed.authorized(ifs[0]) == "1"
+
+
+def test_mamorictl_allow_read_only(bed, make_agent):
+    """`mamorictl allow DEVICE --read-only --write FILE`: the entry says
+    access = "read-only", the daemon takes it, and the stick comes up
+    read-only; --renew refuses --read-only (it keeps the entry's access)."""
+    import subprocess
+    a = make_agent().start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="CTL0001", port=7, iface_authorized=None)
+    a.wait_events("usb.blocked")
+    path = os.path.join(a.allow_dir, "70-ro.conf")
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+
+    def ctl(*args):
+        return subprocess.run([os.environ["MAMORICTL"], "--socket", os.path.join(a.runtime, "control"), *args],
+                              capture_output=True, text=True, env=env, timeout=20)
+
+    p = ctl("allow", "2-7", "--approved-by", "CISO", "--read-only", "--write", path)
+    assert p.returncode == 0, p.stderr
+    text = open(path).read()
+    assert 'access      = "read-only";' in text, text
+    a.reload()
+    ev = a.wait_events("usb.allowed")[0]
+    assert ev["decision"]["access"] == "read-only"
+    assert read_decision(decision_path(a, dev)).startswith("access=read-only\n")
+    p = ctl("allow", "2-7", "--renew", "--read-only", "--approved-by", "CISO", "--expires", "2099-01-01")
+    assert p.returncode == 2 and "--read-only" in p.stderr, p.stderr
+    p = ctl("devices", "--json")
+    assert p.returncode == 0, p.stderr
+    assert '"access":"read-only"' in p.stdout.replace(" ", ""), p.stdout
