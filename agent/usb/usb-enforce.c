@@ -1078,6 +1078,7 @@ static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t) {
                 }
         }
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        dec.allow = false; /* as acted on: its interfaces show blocked */
         r = usb_report_build_readonly_violated(u->policy, t->snapshot, &dec, what, where, &ev);
         if (r < 0)
                 return (void) log_error_errno(r, "Failed to build usb.readonly_violated: %m");
