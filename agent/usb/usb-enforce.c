@@ -882,6 +882,20 @@ static void usb_enforcer_enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *b
 static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t);
 static void usb_enforcer_watch_mounts(UsbEnforcer *u);
 
+/* A "change" uevent for each block device of the USB device. */
+static void usb_enforcer_retrigger_blocks(sd_device *usbdev) {
+        _cleanup_(sd_device_enumerator_unrefp) sd_device_enumerator *e = NULL;
+
+        if (sd_device_enumerator_new(&e) < 0 || sd_device_enumerator_add_match_parent(e, usbdev) < 0 ||
+            sd_device_enumerator_add_match_subsystem(e, "block", true) < 0)
+                return;
+        for (sd_device *b = sd_device_enumerator_get_device_first(e); b; b = sd_device_enumerator_get_device_next(e)) {
+                int r = sd_device_trigger(b, SD_DEVICE_CHANGE);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot hand a block device to udev again: %m");
+        }
+}
+
 /* The decision mamori-block-access acts on when the device's block devices
  * appear: written before any interface is authorized. A read-only approval
  * whose decision cannot be written is not let in (fail closed). */
@@ -914,7 +928,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         _cleanup_free_ char *key = NULL;
         Decision dec;
         Tracked *t;
-        bool hub_open = false, access_failed;
+        bool hub_open = false, access_failed, newly_read_only;
         int r;
 
         r = usb_device_new_from_sd_device(dev, &d);
@@ -977,6 +991,11 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         t->settled = t->settled || settles;
         t->hub_open = hub_open;
         t->access_failed = access_failed;
+        /* Made read-only while plugged (a reload): its block devices are
+         * handed to udev again, whose helper sets them read-only; they are
+         * verified at their "change". A file system mounted writable by then
+         * is a violation. */
+        newly_read_only = decision_read_only(&dec) && !t->read_only && t->reported_key;
         t->read_only = decision_read_only(&dec);
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
@@ -993,7 +1012,10 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 usb_enforcer_schedule_report(u, t);
         if (t->read_only) {
                 usb_enforcer_watch_mounts(u);
-                usb_enforcer_verify_readonly(u, t);
+                if (newly_read_only)
+                        usb_enforcer_retrigger_blocks(dev);
+                else
+                        usb_enforcer_verify_readonly(u, t);
         }
 }
 
@@ -1042,6 +1064,7 @@ static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t) {
                 for (sd_device *b = sd_device_enumerator_get_device_first(e); b && !what;
                      b = sd_device_enumerator_get_device_next(e)) {
                         const char *ro = NULL, *name = NULL;
+                        (void) sd_device_get_sysname(b, &name);
                         if (sd_device_get_sysattr_value(b, "ro", &ro) < 0)
                                 continue; /* being removed */
                         if (streq(ro, "1") || streq(ro, "1\n"))
@@ -1118,7 +1141,7 @@ static void usb_enforcer_watch_mounts(UsbEnforcer *u) {
 
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {
         UsbEnforcer *u = userdata;
-        const char *devtype = NULL, *syspath = NULL;
+        const char *devtype = NULL, *syspath = NULL, *subsystem = NULL;
         sd_device *parent;
 
         assert(dev);
@@ -1130,7 +1153,7 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
 
         /* A block device appeared or changed (udev has run its rules: the
          * flag is set by now): the read-only devices are checked. */
-        if (streq_ptr(devtype, "disk") || streq_ptr(devtype, "partition")) {
+        if (sd_device_get_subsystem(dev, &subsystem) >= 0 && streq(subsystem, "block")) {
                 if (!scan && action != SD_DEVICE_REMOVE)
                         usb_enforcer_verify_all_readonly(u);
                 return;

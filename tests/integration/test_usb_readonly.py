@@ -166,3 +166,35 @@ def test_mamorictl_allow_read_only(bed, make_agent):
     p = ctl("devices", "--json")
     assert p.returncode == 0, p.stderr
     assert '"access":"read-only"' in p.stdout.replace(" ", ""), p.stdout
+
+
+def test_made_read_only_while_plugged(bed, make_agent):
+    """A reload turns a plugged read-write stick read-only: its block devices
+    go to udev again ("change"), and are verified at the next block uevent,
+    not at the reload: read-only by then is fine; writable is a violation."""
+    a = make_agent(allow={"10-ro.conf": allow_file(RW)}).start()
+    dev, ifs = bed.add_usb("0781", "5567", serial="RW0001", iface_authorized=None)
+    a.wait_events("usb.allowed")
+    wait_authorized(bed, ifs[0], "1")
+    disk = add_block(bed, ifs[0], "sdv", "disk", "0", "8:80")
+    a.write_allow("10-ro.conf", allow_file(RW.replace(" }", ' access = "read-only"; }')))
+    a.reload()
+    wait_for(lambda: read_decision(decision_path(a, dev)).startswith("access=read-only\n"), 10,
+             what="the read-only decision")
+    # not judged before udev had its turn
+    bed.add_usb("0781", "5567", serial="BARRIER", iface_authorized=None)
+    a.wait_events("usb.blocked")
+    assert a.events("usb.readonly_violated") == []
+    assert bed.authorized(ifs[0]) == "1"
+    # udev's helper set it read-only: the next block uevent finds it so
+    # (umockdev passes on no "change" of a block device: a partition's "add")
+    bed.write_raw(disk, "ro", b"1\n")
+    add_block(bed, disk, "sdv1", "partition", "1", "8:81")
+    bed.add_usb("0781", "5567", serial="BARRIER2", iface_authorized=None)
+    a.wait_events("usb.blocked", count=2)
+    assert a.events("usb.readonly_violated") == []
+    # a writable one: a violation
+    add_block(bed, disk, "sdv2", "partition", "0", "8:82")
+    ev = a.wait_events("usb.readonly_violated")[0]
+    assert ev["violation"] == {"what": "not_read_only", "block_device": "sdv2"}
+    wait_authorized(bed, ifs[0], "0")
