@@ -206,6 +206,21 @@ static void notice_write_usb_reason(FILE *f, NoticeLang lang, DecisionReason rea
                                 "If this persists, contact " OFFICER_EN ".",
                                 cat);
                 break;
+        case DECISION_READONLY_VIOLATED:
+        case DECISION_READONLY_UNAVAILABLE:
+                if (ja)
+                        fprintf(f,
+                                "この%sは読み取り専用での使用を承認されていますが、読み取り専用にできなかったため、"
+                                "使用できないようにしました。\n"
+                                "この状態が続く場合は、" OFFICER_JA "に連絡してください。",
+                                cat);
+                else
+                        fprintf(f,
+                                "This %s is approved for reading only, but it could not be made read-only, so it "
+                                "was blocked.\n"
+                                "If this persists, contact " OFFICER_EN ".",
+                                cat);
+                break;
         default:
                 if (ja)
                         fprintf(f,

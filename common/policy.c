@@ -8,9 +8,14 @@
 #include "usb-repeat.h"
 
 static const char *const decision_reason_table[_DECISION_REASON_MAX] = {
-        [DECISION_ALLOWED] = "allowed",     [DECISION_UNKNOWN] = "unknown",
-        [DECISION_EXPIRED] = "expired",     [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
-        [DECISION_NO_SERIAL] = "no_serial", [DECISION_NO_POLICY] = "no_valid_policy",
+        [DECISION_ALLOWED] = "allowed",
+        [DECISION_UNKNOWN] = "unknown",
+        [DECISION_EXPIRED] = "expired",
+        [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
+        [DECISION_NO_SERIAL] = "no_serial",
+        [DECISION_NO_POLICY] = "no_valid_policy",
+        [DECISION_READONLY_VIOLATED] = "readonly_violated",
+        [DECISION_READONLY_UNAVAILABLE] = "readonly_unavailable",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(decision_reason, DecisionReason, "unknown");

@@ -190,6 +190,10 @@ typedef enum DecisionReason {
         DECISION_SERIAL_MISMATCH, /* entries for vendor:product exist, none for this serial */
         DECISION_NO_SERIAL,       /* entries for vendor:product need a serial; the device has none */
         DECISION_NO_POLICY,       /* fail-closed: no valid configuration */
+        /* issue 14: set by the enforcer, never by policy_decide(), on a
+         * read-only approval it could not keep read-only */
+        DECISION_READONLY_VIOLATED,    /* found writable: blocked until plugged in again */
+        DECISION_READONLY_UNAVAILABLE, /* its decision for udev could not be written */
         _DECISION_REASON_MAX,
 } DecisionReason;
 

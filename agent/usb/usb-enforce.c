@@ -511,8 +511,10 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         if (!t->snapshot)
                 return;
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
-        if ((t->access_failed || t->readonly_violated) && decision_read_only(&dec))
+        if ((t->access_failed || t->readonly_violated) && decision_read_only(&dec)) {
                 dec.allow = false; /* as it was acted on */
+                dec.reason = t->readonly_violated ? DECISION_READONLY_VIOLATED : DECISION_READONLY_UNAVAILABLE;
+        }
         key = usb_report_key(t->snapshot, &dec);
         if (!key) {
                 log_oom();
@@ -915,6 +917,7 @@ static bool usb_enforcer_hand_access(UsbEnforcer *u, const UsbDevice *d, Decisio
         log_error_errno(r, "Cannot write the read-only decision of %s (%s), so it stays blocked: %m", d->sysname,
                         usb_device_id(d, id));
         dec->allow = false;
+        dec->reason = DECISION_READONLY_UNAVAILABLE;
         return true;
 }
 
@@ -978,8 +981,10 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 return;
         if (t)
                 t->unmount_done = false;
-        if (t && t->readonly_violated && decision_read_only(&dec))
+        if (t && t->readonly_violated && decision_read_only(&dec)) {
                 dec.allow = false; /* until it is plugged in again */
+                dec.reason = DECISION_READONLY_VIOLATED;
+        }
         access_failed = usb_enforcer_hand_access(u, d, &dec);
         usb_enforcer_act(d, &dec, began, settles || (t && t->settled));
 
@@ -1102,6 +1107,7 @@ static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t) {
         }
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
         dec.allow = false; /* as acted on: its interfaces show blocked */
+        dec.reason = DECISION_READONLY_VIOLATED;
         r = usb_report_build_readonly_violated(u->policy, t->snapshot, &dec, what, where, &ev);
         if (r < 0)
                 return (void) log_error_errno(r, "Failed to build usb.readonly_violated: %m");

@@ -170,6 +170,10 @@ const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
                 return "the device has no serial; only an any_serial entry can allow it";
         case DECISION_NO_POLICY:
                 return "no valid configuration is loaded, so every category is blocked";
+        case DECISION_READONLY_VIOLATED:
+                return "approved read-only, it was found writable; blocked until it is plugged in again";
+        case DECISION_READONLY_UNAVAILABLE:
+                return "approved read-only, but its read-only decision could not be written for udev";
         default:
                 return "unknown";
         }

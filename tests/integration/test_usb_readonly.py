@@ -85,7 +85,8 @@ def test_unwritable_decision_keeps_it_blocked(bed, make_agent):
         f.write("in the way\n")
     a.start()
     dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
-    a.wait_events("usb.blocked")
+    ev = a.wait_events("usb.blocked")[0]
+    assert ev["decision"]["reason"] == "readonly_unavailable"
     assert bed.authorized(ifs[0]) == "0"
     assert "Cannot write the read-only decision" in a.log()
     dev2, ifs2 = bed.add_usb("0781", "5567", serial="RW0001", iface_authorized=None)
@@ -116,7 +117,8 @@ def test_writable_block_device_is_a_violation(bed, make_agent):
     wait_authorized(bed, ifs[0], "0")
     # it stays blocked while plugged, whatever uevents come
     bed.tb.uevent(dev, "change")
-    a.wait_events("usb.blocked")
+    ev = a.wait_events("usb.blocked")[0]
+    assert ev["decision"]["reason"] == "readonly_violated"
     assert bed.authorized(ifs[0]) == "0"
     assert len(a.events("usb.readonly_violated")) == 1
 
