@@ -71,7 +71,7 @@ def run(t, c, vm):
     c("readonly: approved read-write, the stick is partitioned, formatted and written (getro %s)" % out.strip(),
       rc == 0 and out.strip() == "0", out + err)
 
-    vm.unplug("rostick")
+    vm.unplug("rostick", is_stick=True)  # its drive too: plugged again below
     t.wait("the stick gone", lambda s: not t.dev(s, SERIAL), 30)
     rc, out, err = write_entry(t, "read-only")
     c("readonly: the entry now says access = read-only (reload)", rc == 0, out + err)
