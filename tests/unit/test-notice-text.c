@@ -303,6 +303,14 @@ static void test_usb_readonly_violated(void **state) {
         assert_true(clean_notice_text(n->body[NOTICE_LANG_JA], true));
         assert_true(clean_notice_text(n->body[NOTICE_LANG_EN], true));
         notice_free(n);
+
+        /* blocked because its decision for udev could not be written */
+        dec.allow = false;
+        dec.reason = DECISION_READONLY_UNAVAILABLE;
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "abc", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "読み取り専用にできなかったため"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "could not be made read-only"));
+        notice_free(n);
         usb_device_free(d);
         policy_unref(p);
         (void) state;
