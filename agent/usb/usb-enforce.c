@@ -1015,8 +1015,8 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 t->pending = false; /* back to what was last said */
         else if (dec.relevant || t->reported_key)
                 usb_enforcer_schedule_report(u, t);
+        usb_enforcer_watch_mounts(u);
         if (t->read_only) {
-                usb_enforcer_watch_mounts(u);
                 if (newly_read_only)
                         usb_enforcer_retrigger_blocks(dev);
                 else
@@ -1037,6 +1037,10 @@ static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
         usb_enforcer_tracked_unlink(u, t);
         if (t->snapshot)
                 (void) usb_readonly_remove(u->readonly_dir, t->snapshot->sysname);
+        if (t->read_only) {
+                t->read_only = false; /* it is gone */
+                usb_enforcer_watch_mounts(u);
+        }
         u->told_dirty = u->told_dirty || t->told_blocked;
         usb_enforcer_tracked_free(t);
         usb_enforcer_rearm_expiry(u);
@@ -1132,6 +1136,11 @@ static void usb_enforcer_watch_mounts(UsbEnforcer *u) {
 
         for (Tracked *t = u->devices; t && !want; t = t->next)
                 want = t->read_only && !t->readonly_violated;
+        if (!want && u->mountinfo_source) {
+                (void) close(sd_event_source_get_io_fd(u->mountinfo_source));
+                u->mountinfo_source = sd_event_source_disable_unref(u->mountinfo_source);
+                log_debug("No device is let in read-only: the mount table is no longer watched.");
+        }
         if (!want || u->mountinfo_source)
                 return;
         fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC | O_NOCTTY);
