@@ -8,6 +8,7 @@ stick blocked."""
 
 import os
 import stat
+import time
 
 from mamori_testlib import wait_for
 from usb_support import allow_file, entry, sysname, wait_authorized
@@ -200,3 +201,46 @@ def test_made_read_only_while_plugged(bed, make_agent):
     ev = a.wait_events("usb.readonly_violated")[0]
     assert ev["violation"] == {"what": "not_read_only", "block_device": "sdv2"}
     wait_authorized(bed, ifs[0], "0")
+
+
+def test_read_write_mount_is_a_violation(bed, make_agent, tmp_path):
+    """The mount table, for real: mamorid in a mount namespace of its own, an
+    ext4 on a loop device standing for the stick's disk (its major:minor).
+    Mounted read-only: fine. Remounted read-write: usb.readonly_violated
+    (mounted_read_write, the mount point), the interface de-authorized."""
+    import subprocess
+    host_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    a = make_agent(allow={"10-ro.conf": allow_file(RO)})
+    a.start(wrapper=["unshare", "--mount", "--propagation", "private"])
+    pid = a.proc.pid
+    img, mnt = str(tmp_path / "stick.img"), str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    with open(img, "wb") as f:
+        f.truncate(4 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True, timeout=60, env=host_env)
+    loop = subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True, text=True,
+                          timeout=30, env=host_env).stdout.strip()
+    try:
+        rdev = subprocess.run(["stat", "-c", "%t:%T", loop], check=True, capture_output=True, text=True,
+                              env=host_env).stdout.strip()
+        major, minor = (str(int(x, 16)) for x in rdev.split(":"))
+        dev, ifs = bed.add_usb("0781", "5567", serial="RO0001", iface_authorized=None)
+        a.wait_events("usb.allowed")
+        wait_authorized(bed, ifs[0], "1")
+        bed.tb.add_device("block", "sdz", ifs[0], ["ro", "1", "dev", f"{major}:{minor}", "size", "8192"],
+                          ["MAJOR", major, "MINOR", minor, "DEVNAME", "/dev/sdz", "DEVTYPE", "disk"])
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "mount", "-o", "ro", loop, mnt], check=True, timeout=30,
+                       env=host_env)
+        bed.add_usb("0781", "5567", serial="BARRIER", iface_authorized=None)
+        a.wait_events("usb.blocked")
+        time.sleep(0.3)
+        assert a.events("usb.readonly_violated") == []
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "mount", "-o", "remount,rw", mnt], check=True, timeout=30,
+                       env=host_env)
+        ev = a.wait_events("usb.readonly_violated")[0]
+        assert ev["violation"] == {"what": "mounted_read_write", "mount_point": mnt}
+        wait_authorized(bed, ifs[0], "0")
+    finally:
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "umount", "-l", mnt], check=False, timeout=30,
+                       env=host_env)
+        subprocess.run(["losetup", "-d", loop], check=False, timeout=30, env=host_env)
