@@ -56,6 +56,18 @@ def wait_block(t, n, timeout=60):
 
 
 def run(t, c, vm):
+    try:
+        scenario(t, c, vm)
+    finally:
+        # whatever happened: the stick and its entry gone, for what follows
+        t.g("umount -l %s; rm -f %s; systemctl reload mamori.service" % (MNT, FILE))
+        try:
+            vm.unplug("rostick", is_stick=True)
+        except Exception as e:  # not plugged (any more)
+            print("      readonly: unplug at the end: %s" % e, flush=True)
+
+
+def scenario(t, c, vm):
     rc, out, err = write_entry(t, "read-write")
     if not c("readonly: a read-write entry for the third stick loads", rc == 0, out + err):
         return
@@ -127,5 +139,3 @@ def run(t, c, vm):
     c("readonly: its storage interface is de-authorized, its block devices gone",
       stor and all(i["authorized"] == "0" for i in stor) and not a["block"], a)
 
-    t.g("umount -l %s; rm -f %s; systemctl reload mamori.service" % (MNT, FILE))
-    vm.unplug("rostick", is_stick=True)
