@@ -82,6 +82,9 @@ char *allow_draft_format(const AllowDraft *d) {
                 fprintf(f, "    %-11s = true;  # %s\n", "any_serial",
                         d->serial ? "every device of this model, whatever its serial"
                                   : "the device has no serial: this allows every device of this model");
+        if (d->read_only)
+                fprintf(f, "    %-11s = \"read-only\";  # %s\n", "access",
+                        "storage set read-only before it can be mounted / 読み取り専用");
         ok = ok && put_key(f, "label", d->label, NULL);
         ok = ok && put_key(f, "approved_by", d->approved_by ? d->approved_by : "",
                            d->approved_by ? NULL : "REQUIRED: who approved this device / 承認者 (必須)");

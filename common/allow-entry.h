@@ -14,6 +14,7 @@ typedef struct AllowDraft {
         const char *serial; /* exact bytes; NULL when the device has none */
         size_t serial_len;
         bool any_serial;
+        bool read_only;                                                   /* access = "read-only" */
         const char *label, *approved_by, *approved_on, *expires, *ticket; /* NULL: left out */
         const char *const *comments; /* NULL-terminated lines for "# ..." above the entry; may be NULL */
 } AllowDraft;

@@ -104,6 +104,25 @@ static int config_allow_parse_serial_hex(ConfigContext *c, const config_setting_
         return 1;
 }
 
+/* access = "read-only" | "read-write": what the device may do with its
+ * storage once allowed. Read-write when left out. */
+static int config_allow_parse_access(ConfigContext *c, const config_setting_t *entry, AllowEntry *e) {
+        _cleanup_free_ char *v = NULL;
+        int r = config_get_string(c, entry, "access", &v);
+
+        e->access = ALLOW_ACCESS_READ_WRITE;
+        if (r <= 0)
+                return r;
+        r = allow_access_from_string(v);
+        if (r < 0) {
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(entry, "access")),
+                             "'access' must be \"read-only\" or \"read-write\", not '%s'", v);
+                return -EINVAL;
+        }
+        e->access = (AllowAccess) r;
+        return 1;
+}
+
 /* The keys every entry may have, whatever its bus. */
 #define CONFIG_ALLOW_COMMON_KEYS "bus", "label", "approved_by", "approved_on", "expires", "ticket"
 
@@ -165,9 +184,9 @@ static int config_allow_parse_device_id(ConfigContext *c, const config_setting_t
 
 /* A USB entry: vendor, product and the serial (or any_serial). */
 static int config_allow_parse_usb(ConfigContext *c, const config_setting_t *s, AllowEntry *e) {
-        static const char *const keys[] = { "vendor",     "product",    "serial",
-                                            "serial_hex", "any_serial", CONFIG_ALLOW_COMMON_KEYS,
-                                            NULL };
+        static const char *const keys[] = {
+                "vendor", "product", "serial", "serial_hex", "any_serial", "access", CONFIG_ALLOW_COMMON_KEYS, NULL
+        };
         int line = config_setting_line(s), r, bad = 0;
         bool any = false;
 
@@ -243,6 +262,10 @@ static int config_allow_parse_entry(ConfigContext *c, const config_setting_t *s,
                              "allow entry has no 'approved_by': every exception needs the officer who approved it");
                 bad = 1;
         }
+        r = config_allow_parse_access(c, s, e);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
         r = config_allow_parse_date(c, s, "approved_on", &e->approved_on, on);
         bad |= r < 0;
         r = config_allow_parse_expires(c, s, e);

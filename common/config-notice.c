@@ -113,14 +113,14 @@ static int config_notice_parse_kinds(ConfigContext *c, const config_setting_t *k
                 if (k < 0 || !notice_kind_supported((EventKind) k)) {
                         config_error(c->errors, c->file, config_setting_line(e) ?: config_setting_line(kinds),
                                      "'%s' in notice.kinds is not a kind staff are told about: use usb.blocked, usb.expiring, "
-                                     "av.pattern_stale, av.missing or av.engine_inactive",
+                                     "usb.readonly_violated, av.pattern_stale, av.missing or av.engine_inactive",
                                      v ? v : "(not a string)");
                         continue;
                 }
-                if (p->kinds & (UINT32_C(1) << k))
+                if (p->kinds & NOTICE_KIND_BIT(k))
                         config_error(c->errors, c->file, config_setting_line(kinds),
                                      "'%s' is listed twice in notice.kinds", v);
-                p->kinds |= UINT32_C(1) << k;
+                p->kinds |= NOTICE_KIND_BIT(k);
         }
         return 0;
 }

@@ -53,6 +53,8 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_DEVICE_ALLOWED] = { "device.allowed", "71aa40dde130487a988bed6ccae59588", EVENT_SEVERITY_INFO, LOG_INFO },
         [EVENT_DEVICE_BLOCK_FAILED] = { "device.block_failed", "59fbd25a0a2c4be5935ffdc560fab838",
                                         EVENT_SEVERITY_CRITICAL, LOG_ERR },
+        [EVENT_USB_READONLY_VIOLATED] = { "usb.readonly_violated", "59f254cde80c474c8acd80882788ac1c",
+                                          EVENT_SEVERITY_HIGH, LOG_ERR },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

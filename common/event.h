@@ -49,6 +49,7 @@ typedef enum EventKind {
         EVENT_DEVICE_BLOCKED, /* a device outside USB (mmc, optical, thunderbolt, firewire) */
         EVENT_DEVICE_ALLOWED,
         EVENT_DEVICE_BLOCK_FAILED,
+        EVENT_USB_READONLY_VIOLATED, /* issue 14: a read-only approval found writable */
         _EVENT_KIND_MAX,
 } EventKind;
 

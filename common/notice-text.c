@@ -26,10 +26,10 @@ Notice *notice_free(Notice *n) {
 
 bool notice_kind_supported(EventKind k) {
         return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE ||
-               k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE;
+               k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE || k == EVENT_USB_READONLY_VIOLATED;
 }
 
-uint32_t notice_kinds(const NoticePolicy *p) {
+uint64_t notice_kinds(const NoticePolicy *p) {
         return p && p->kinds_set ? p->kinds : NOTICE_DEFAULT_KINDS;
 }
 
@@ -290,6 +290,22 @@ static void notice_write_usb_reason(FILE *f, NoticeLang lang, const NoticePolicy
                         fprintf(f, " is blocked for now.\nIf this continues, contact %s.", notice_contact_words(p, lang));
                 }
                 break;
+        case DECISION_READONLY_VIOLATED:
+        case DECISION_READONLY_UNAVAILABLE:
+                notice_write_this_device(f, lang, cat, true);
+                if (ja)
+                        fprintf(f,
+                                "は読み取り専用での使用を許可されていますが、読み取り専用にできなかったため、"
+                                "使用できないようにしました。\n"
+                                "この状態が続く場合は、%sに連絡してください。",
+                                notice_contact_words(p, lang));
+                else
+                        fprintf(f,
+                                " is permitted for reading only, but it could not be made read-only, so it "
+                                "was blocked.\n"
+                                "If this continues, contact %s.",
+                                notice_contact_words(p, lang));
+                break;
         default:
                 notice_write_this_device(f, lang, cat, true);
                 if (ja)
@@ -476,6 +492,84 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         r = notice_add_fact(n, "reason", decision_reason_to_string(dec->reason));
         if (r >= 0)
                 r = notice_add_usb_facts(n, &names, d, c.category);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+/* ---- a read-only approval found writable (issue 14) ---- */
+
+typedef struct ReadonlyCtx {
+        const NoticePolicy *policy;
+        const char *name, *full_name, *ref, *id;
+        char idbuf[10];
+} ReadonlyCtx;
+
+static void notice_write_readonly_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        const ReadonlyCtx *c = ctx;
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f, "USB機器「%s」を遮断しました（読み取り専用の承認）", c->name);
+        else
+                fprintf(f, "USB device “%s” was blocked (approved read-only)", c->name);
+}
+
+static void notice_write_readonly_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const ReadonlyCtx *c = ctx;
+
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f,
+                        "この機器（USBメモリ等の外部記録媒体）は読み取り専用での使用を許可されていますが、"
+                        "書き込みができる状態になっていたため、使用できないようにしました。\n"
+                        "再び読み取るには、機器を取り外してから接続し直してください。"
+                        "心当たりがない場合は、%sに連絡してください。",
+                        notice_contact_words(c->policy, lang));
+        else
+                fprintf(f,
+                        "This device (USB memory or other removable media) is permitted for reading only, but it "
+                        "had become writable, so it was blocked.\n"
+                        "To read it again, remove it and plug it in again. If you did not expect this, contact %s.",
+                        notice_contact_words(c->policy, lang));
+        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+int notice_build_usb_readonly_violated(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d,
+                                       const Decision *dec, const char *event_id, Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = NULL;
+        _cleanup_(notice_usb_names_done) UsbNames names = {};
+        ReadonlyCtx c = { .policy = p, .id = event_id };
+        UsbCategory category;
+        int r;
+
+        assert(d);
+        assert(dec);
+        assert(ret);
+
+        n = notice_new(EVENT_USB_READONLY_VIOLATED, event_id);
+        if (!n)
+                return -ENOMEM;
+        notice_usb_names_init(&names, policy_ref, d, NULL);
+        memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
+        c.full_name = names.full_name;
+        c.name = names.name;
+        c.ref = names.ref;
+        category = usb_category_primary(dec->blocked_categories ?: d->categories);
+        r = notice_render(n->summary, notice_write_readonly_summary, &c);
+        if (r >= 0)
+                r = notice_render(n->body, notice_write_readonly_body, &c);
+        if (r < 0)
+                return r;
+        n->icon = "drive-removable-media";
+        n->category = "device";
+        n->urgency = NOTICE_URGENCY_CRITICAL;
+        n->dedup_usec = NOTICE_USB_DEDUP_USEC;
+        if (asprintf(&n->dedup_key, "usb-readonly|%04x|%s|%s", d->vendor, strempty(d->serial), strempty(d->sysname)) < 0)
+                return -ENOMEM;
+        /* the usb.blocked that follows tells nothing new: this stays on screen */
+        if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
+                return -ENOMEM;
+        r = notice_add_usb_facts(n, &names, d, category);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);

@@ -35,7 +35,12 @@ typedef enum NoticeUrgency {
 #define NOTICE_FACTS_MAX 12
 #define NOTICE_NAME_MAX_CHARS 48    /* in a summary, a product name longer than this is cut with "…" */
 #define NOTICE_DEVICE_MAX_CHARS 128 /* in the body and the facts */
-#define NOTICE_DEFAULT_KINDS ((UINT32_C(1) << EVENT_USB_BLOCKED) | (UINT32_C(1) << EVENT_USB_EXPIRING))
+/* A kind's bit in NoticePolicy.kinds: 64 bits, as the kinds outgrew 32. */
+#define NOTICE_KIND_BIT(k) (UINT64_C(1) << (k))
+_Static_assert(_EVENT_KIND_MAX <= 64, "NoticePolicy.kinds has a bit per event kind");
+#define NOTICE_DEFAULT_KINDS \
+        (NOTICE_KIND_BIT(EVENT_USB_BLOCKED) | NOTICE_KIND_BIT(EVENT_USB_EXPIRING) | \
+         NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED))
 #define NOTICE_DEFAULT_BURST 3
 #define NOTICE_DEFAULT_INTERVAL_SEC 30
 #define NOTICE_USB_DEDUP_USEC (60 * USEC_PER_SEC)
@@ -68,7 +73,7 @@ DEFINE_POINTER_CLEANUP(Notice, notice_free);
 /* The event kinds that can make a notice (the others are not for staff). */
 bool notice_kind_supported(EventKind k);
 /* The kinds in force under a policy (its notice.kinds, or the default). */
-uint32_t notice_kinds(const NoticePolicy *p);
+uint64_t notice_kinds(const NoticePolicy *p);
 
 /* usb.blocked: what was blocked, why, and what to do. */
 int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
@@ -76,6 +81,9 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
 /* usb.expiring: the approval of this plugged device ends at dec->changes_at. */
 int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                               usec_t now, const char *event_id, Notice **ret);
+/* usb.readonly_violated: a device approved read-only was writable, and blocked. */
+int notice_build_usb_readonly_violated(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d,
+                                       const Decision *dec, const char *event_id, Notice **ret);
 /* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
 int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id, Notice **ret);
 

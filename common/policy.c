@@ -8,12 +8,24 @@
 #include "usb-repeat.h"
 
 static const char *const decision_reason_table[_DECISION_REASON_MAX] = {
-        [DECISION_ALLOWED] = "allowed",     [DECISION_UNKNOWN] = "unknown",
-        [DECISION_EXPIRED] = "expired",     [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
-        [DECISION_NO_SERIAL] = "no_serial", [DECISION_NO_POLICY] = "no_valid_policy",
+        [DECISION_ALLOWED] = "allowed",
+        [DECISION_UNKNOWN] = "unknown",
+        [DECISION_EXPIRED] = "expired",
+        [DECISION_SERIAL_MISMATCH] = "serial_mismatch",
+        [DECISION_NO_SERIAL] = "no_serial",
+        [DECISION_NO_POLICY] = "no_valid_policy",
+        [DECISION_READONLY_VIOLATED] = "readonly_violated",
+        [DECISION_READONLY_UNAVAILABLE] = "readonly_unavailable",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(decision_reason, DecisionReason, "unknown");
+
+static const char *const allow_access_table[_ALLOW_ACCESS_MAX] = {
+        [ALLOW_ACCESS_READ_WRITE] = "read-write",
+        [ALLOW_ACCESS_READ_ONLY] = "read-only",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(allow_access, AllowAccess);
 
 Policy *policy_alloc(void) {
         Policy *p = calloc(1, sizeof *p);
@@ -252,6 +264,7 @@ Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now) {
                 dec.reason = DECISION_ALLOWED;
                 dec.entry = in_force;
                 dec.changes_at = in_force->expires_at;
+                dec.access = in_force->access;
                 return dec;
         }
         /* With no entry at all for the model, the device is simply unknown

@@ -20,6 +20,13 @@
  * from outside (職員等の遵守事項), not the administrators' clause. */
 #define POLICY_REF_AV_STAFF_DEFAULT "対策基準 第7-3ア"
 
+/* What an allow entry lets the device do with its storage (issue 14). */
+typedef enum AllowAccess {
+        ALLOW_ACCESS_READ_WRITE, /* the default */
+        ALLOW_ACCESS_READ_ONLY,  /* block devices set read-only before anything mounts them */
+        _ALLOW_ACCESS_MAX,
+} AllowAccess;
+
 typedef struct AllowEntry {
         char *file;
         unsigned line;
@@ -34,6 +41,8 @@ typedef struct AllowEntry {
         size_t serial_len;
         char *label, *approved_by, *approved_on, *ticket, *expires;
         usec_t expires_at; /* first instant it no longer allows; USEC_INFINITY if never */
+        /* access = "read-only" | "read-write" (issue 14, read-only approvals) */
+        AllowAccess access;
 } AllowEntry;
 
 #define USB_EXPIRY_WARNING_DEFAULT (15 * 60 * USEC_PER_SEC)
@@ -61,7 +70,7 @@ typedef struct DevicesPolicy {
 typedef struct NoticePolicy {
         bool disabled;
         bool kinds_set;
-        uint32_t kinds; /* bit (1u << EventKind) for each kind that makes a notice */
+        uint64_t kinds; /* NOTICE_KIND_BIT(EventKind) for each kind that makes a notice */
         /* Whom staff ask for a permission (the approver's role) and whom they
          * tell (the contact: section, phone, extension). NULL: not set, and
          * the notice says so in neutral words; no role is named in code. */
@@ -204,6 +213,10 @@ typedef enum DecisionReason {
         DECISION_SERIAL_MISMATCH, /* entries for vendor:product exist, none for this serial */
         DECISION_NO_SERIAL,       /* entries for vendor:product need a serial; the device has none */
         DECISION_NO_POLICY,       /* fail-closed: no valid configuration */
+        /* issue 14: set by the enforcer, never by policy_decide(), on a
+         * read-only approval it could not keep read-only */
+        DECISION_READONLY_VIOLATED,    /* found writable: blocked until plugged in again */
+        DECISION_READONLY_UNAVAILABLE, /* its decision for udev could not be written */
         _DECISION_REASON_MAX,
 } DecisionReason;
 
@@ -214,9 +227,17 @@ typedef struct Decision {
         const AllowEntry *entry;     /* the entry that allowed, or that expired / mismatched */
         unsigned blocked_categories; /* device categories that the policy blocks */
         usec_t changes_at;           /* when time alone changes this decision; USEC_INFINITY if never */
+        AllowAccess access;          /* the allowing entry's; read-write when no entry allowed */
 } Decision;
 
 const char *decision_reason_to_string(DecisionReason r);
+const char *allow_access_to_string(AllowAccess a);
+int allow_access_from_string(const char *s);
+
+/* Does the decision let the device's storage in read-only? */
+static inline bool decision_read_only(const Decision *dec) {
+        return dec->relevant && dec->allow && dec->access == ALLOW_ACCESS_READ_ONLY;
+}
 
 Decision policy_decide(const Policy *p, const UsbDevice *d, usec_t now_realtime);
 

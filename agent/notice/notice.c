@@ -70,7 +70,7 @@ static const NoticePolicy *notice_sender_settings(NoticeSender *n) {
 
 static bool notice_sender_wanted(NoticeSender *n, EventKind kind) {
         const NoticePolicy *p = notice_sender_settings(n);
-        return p && !p->disabled && (notice_kinds(p) & (UINT32_C(1) << kind));
+        return p && !p->disabled && (notice_kinds(p) & NOTICE_KIND_BIT(kind));
 }
 
 /* ---- the bus ---- */
@@ -337,6 +337,15 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
                 if (!ctx || !ctx->device || !ctx->decision)
                         return 0;
                 return notice_usb_expiring(n, ctx->device, ctx->decision, ctx->now, e->id);
+        case EVENT_USB_READONLY_VIOLATED:
+                if (!ctx || !ctx->device || !ctx->decision || !notice_sender_wanted(n, e->kind))
+                        return 0;
+                r = notice_build_usb_readonly_violated(notice_sender_settings(n), n->policy->usb.policy_ref,
+                                                       ctx->device, ctx->decision, e->id, &x);
+                if (r < 0)
+                        return r;
+                notice_sender_submit(n, x);
+                return 0;
         default:
                 /* The kinds that need no more than the event (antivirus). */
                 if (!notice_kind_supported(e->kind) || !notice_sender_wanted(n, e->kind))

@@ -12,6 +12,7 @@ void mount_list_done(MountList *l) {
         for (size_t i = 0; i < l->n; i++)
                 free(l->paths[i]);
         free(l->paths);
+        free(l->rw);
         *l = (MountList){ 0 };
 }
 
@@ -98,7 +99,20 @@ static bool mountinfo_path_is_plain(const char *p) {
 
 /* "id parent major:minor root mountpoint options [optional...] - fstype source superopts":
  * the device and the mount point, from a line that has all of that. */
-static int mountinfo_parse_line(const char *s, const char *end, dev_t *ret_dev, const char **ret_mp, size_t *ret_mp_len) {
+/* Is "rw" one of the comma-separated options in [s, s + len)? */
+static bool mountinfo_has_rw(const char *s, size_t len) {
+        for (size_t i = 0; i < len;) {
+                const char *c = memchr(s + i, ',', len - i);
+                size_t n = c ? (size_t) (c - s) - i : len - i;
+                if (n == 2 && s[i] == 'r' && s[i + 1] == 'w')
+                        return true;
+                i += n + 1;
+        }
+        return false;
+}
+
+static int mountinfo_parse_line(const char *s, const char *end, dev_t *ret_dev, const char **ret_mp, size_t *ret_mp_len,
+                                bool *ret_rw) {
         const char *p = s, *f, *colon, *mp = NULL;
         unsigned maj = 0, min = 0, n;
         size_t len, mp_len = 0;
@@ -134,6 +148,11 @@ static int mountinfo_parse_line(const char *s, const char *end, dev_t *ret_dev, 
         /* the separator and the file system type after it */
         if (!sep || !mountinfo_next_field(&p, end, &len))
                 return -EINVAL;
+        /* the source, then the super options: read-only or not is the file system's */
+        if (mountinfo_next_field(&p, end, &len) && (f = mountinfo_next_field(&p, end, &len)))
+                *ret_rw = mountinfo_has_rw(f, len);
+        else
+                *ret_rw = true; /* not said: writable, for whoever asks whether it is */
         if (maj > 0xfff || min > 0xfffff)
                 return -EINVAL;
         *ret_dev = makedev(maj, min);
@@ -155,7 +174,7 @@ int mountinfo_find(const char *buf, size_t len, const dev_t *devs, size_t n_devs
                 const char *nl = memchr(s, '\n', (size_t) (end - s)), *mp;
                 const char *e = nl ? nl : end;
                 size_t mp_len;
-                bool match = false;
+                bool match = false, rw = true;
                 dev_t dev;
 
                 if (e == s) {
@@ -163,7 +182,7 @@ int mountinfo_find(const char *buf, size_t len, const dev_t *devs, size_t n_devs
                         continue;
                 }
                 if ((size_t) (e - s) > MOUNTINFO_LINE_MAX || memchr(s, 0, (size_t) (e - s)) ||
-                    mountinfo_parse_line(s, e, &dev, &mp, &mp_len) < 0) {
+                    mountinfo_parse_line(s, e, &dev, &mp, &mp_len, &rw) < 0) {
                         l.skipped++;
                         s = e + 1;
                         continue;
@@ -183,11 +202,19 @@ int mountinfo_find(const char *buf, size_t len, const dev_t *devs, size_t n_devs
                                 l.dropped++;
                         else {
                                 char **a = realloc(l.paths, (l.n + 1) * sizeof *a);
+                                bool *w;
                                 if (!a) {
                                         mount_list_done(&l);
                                         return -ENOMEM;
                                 }
                                 l.paths = a;
+                                w = realloc(l.rw, (l.n + 1) * sizeof *w);
+                                if (!w) {
+                                        mount_list_done(&l);
+                                        return -ENOMEM;
+                                }
+                                l.rw = w;
+                                l.rw[l.n] = rw;
                                 l.paths[l.n++] = TAKE_PTR(path);
                         }
                 }

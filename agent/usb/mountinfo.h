@@ -5,6 +5,7 @@
  * belong to a set of block devices. Pure: no I/O, unit-tested and fuzzed. A
  * line that does not parse is skipped, never trusted in part. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -17,6 +18,9 @@
 
 typedef struct MountList {
         char **paths; /* unescaped, absolute, no "/../" part; in mountinfo's order */
+        /* issue 14: per path, whether its file system is mounted writable (the
+         * super options say "rw", or say nothing: taken as writable) */
+        bool *rw;
         size_t n;
         size_t skipped; /* lines that did not parse */
         size_t dropped; /* matching mounts past MOUNTINFO_MOUNTS_MAX */

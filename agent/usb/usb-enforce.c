@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
 #include "usb-modalias.h"
+#include "usb-readonly.h"
 #include "usb-repeat.h"
 #include "usb-report.h"
 #include "usb-sysfs.h"
@@ -41,6 +45,10 @@ struct Tracked {
          * interface_authorized_default is not 0, and we could not set it):
          * a driver can bind to a stick there before mamorid acts. */
         bool hub_open;
+        /* Its read-only decision could not be written: kept blocked (usb_enforcer_hand_access()). */
+        bool access_failed;
+        bool read_only;         /* let in read-only: verified (usb_enforcer_verify_readonly()) */
+        bool readonly_violated; /* found writable: blocked until it is plugged in again */
 };
 
 struct UsbEnforcer {
@@ -59,7 +67,9 @@ struct UsbEnforcer {
         char *told_path;      /* the record of told_blocked across restarts (usb-told.h) */
         UsbTold *told_before; /* what the previous run had told, not yet matched to a device */
         size_t n_told_before;
-        bool told_dirty; /* the record is behind: written once per batch of reports */
+        bool told_dirty;                   /* the record is behind: written once per batch of reports */
+        char *readonly_dir;                /* decisions for mamori-block-access (usb-readonly.h) */
+        sd_event_source *mountinfo_source; /* /proc/self/mountinfo changed: verify read-only devices */
 };
 
 static Tracked *usb_enforcer_tracked_free(Tracked *t) {
@@ -127,6 +137,11 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
         usb_repeat_table_done(&u->repeats);
         usb_alias_resolver_free(u->aliases);
         free(u->told_path);
+        free(u->readonly_dir);
+        if (u->mountinfo_source) {
+                (void) close(sd_event_source_get_io_fd(u->mountinfo_source));
+                sd_event_source_disable_unref(u->mountinfo_source);
+        }
         free(u->told_before);
         policy_unref(u->policy);
         sd_event_unref(u->event);
@@ -164,6 +179,9 @@ int usb_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter emit
                 u->told_path = NULL;
                 return -ENOMEM;
         }
+        u->readonly_dir = usb_readonly_dir(runtime_dir);
+        if (!u->readonly_dir)
+                return -ENOMEM;
         /* Without it, a device blocked before the restart is told once more. */
         (void) usb_told_load(u->told_path, &u->told_before, &u->n_told_before);
         *ret = TAKE_PTR(u);
@@ -493,6 +511,10 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         if (!t->snapshot)
                 return;
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        if ((t->access_failed || t->readonly_violated) && decision_read_only(&dec)) {
+                dec.allow = false; /* as it was acted on */
+                dec.reason = t->readonly_violated ? DECISION_READONLY_VIOLATED : DECISION_READONLY_UNAVAILABLE;
+        }
         key = usb_report_key(t->snapshot, &dec);
         if (!key) {
                 log_oom();
@@ -527,7 +549,8 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
                 usb_enforcer_told_set(u, t, true);
                 return;
         }
-        told = usb_enforcer_told_before(u, t->snapshot) || t->told_blocked;
+        /* after usb.readonly_violated, whose notice said it all */
+        told = usb_enforcer_told_before(u, t->snapshot) || t->told_blocked || t->readonly_violated;
         if (e->kind == EVENT_USB_BLOCKED && told)
                 /* Blocked still (a reload or restart changed only the reason): nothing new to see. */
                 log_debug("USB device %s: the person was already told it is blocked; no notice.", t->snapshot->sysname);
@@ -858,6 +881,46 @@ static void usb_enforcer_enrich(UsbEnforcer *u, UsbDevice *d, const UsbDevice *b
         usb_device_classify_with(d, p->drivers, p->n_drivers);
 }
 
+static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t);
+static void usb_enforcer_watch_mounts(UsbEnforcer *u);
+
+/* A "change" uevent for each block device of the USB device. */
+static void usb_enforcer_retrigger_blocks(sd_device *usbdev) {
+        _cleanup_(sd_device_enumerator_unrefp) sd_device_enumerator *e = NULL;
+
+        if (sd_device_enumerator_new(&e) < 0 || sd_device_enumerator_add_match_parent(e, usbdev) < 0 ||
+            sd_device_enumerator_add_match_subsystem(e, "block", true) < 0)
+                return;
+        for (sd_device *b = sd_device_enumerator_get_device_first(e); b; b = sd_device_enumerator_get_device_next(e)) {
+                int r = sd_device_trigger(b, SD_DEVICE_CHANGE);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot hand a block device to udev again: %m");
+        }
+}
+
+/* The decision mamori-block-access acts on when the device's block devices
+ * appear: written before any interface is authorized. A read-only approval
+ * whose decision cannot be written is not let in (fail closed). */
+static bool usb_enforcer_hand_access(UsbEnforcer *u, const UsbDevice *d, Decision *dec) {
+        char id[10];
+        int r;
+
+        if (!dec->relevant || !dec->allow) {
+                r = usb_readonly_remove(u->readonly_dir, d->sysname);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot remove the access decision of %s: %m", d->sysname);
+                return false;
+        }
+        r = usb_readonly_write(u->readonly_dir, d, dec->access);
+        if (r >= 0 || !decision_read_only(dec))
+                return false;
+        log_error_errno(r, "Cannot write the read-only decision of %s (%s), so it stays blocked: %m", d->sysname,
+                        usb_device_id(d, id));
+        dec->allow = false;
+        dec->reason = DECISION_READONLY_UNAVAILABLE;
+        return true;
+}
+
 /* settles: the uevent is the device's "bind", or a scan or re-decision of a
  * device that is long there. bound_if/bound_driver: an interface's "bind"
  * uevent and its DRIVER=. */
@@ -868,7 +931,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         _cleanup_free_ char *key = NULL;
         Decision dec;
         Tracked *t;
-        bool hub_open = false;
+        bool hub_open = false, access_failed, newly_read_only;
         int r;
 
         r = usb_device_new_from_sd_device(dev, &d);
@@ -918,6 +981,11 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 return;
         if (t)
                 t->unmount_done = false;
+        if (t && t->readonly_violated && decision_read_only(&dec)) {
+                dec.allow = false; /* until it is plugged in again */
+                dec.reason = DECISION_READONLY_VIOLATED;
+        }
+        access_failed = usb_enforcer_hand_access(u, d, &dec);
         usb_enforcer_act(d, &dec, began, settles || (t && t->settled));
 
         t = usb_enforcer_tracked_get(u, d->syspath);
@@ -927,6 +995,13 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         }
         t->settled = t->settled || settles;
         t->hub_open = hub_open;
+        t->access_failed = access_failed;
+        /* Made read-only while plugged (a reload): its block devices are
+         * handed to udev again, whose helper sets them read-only; they are
+         * verified at their "change". A file system mounted writable by then
+         * is a violation. */
+        newly_read_only = decision_read_only(&dec) && !t->read_only && t->reported_key;
+        t->read_only = decision_read_only(&dec);
         usb_device_free(t->snapshot);
         t->snapshot = TAKE_PTR(d);
         t->changes_at = dec.changes_at;
@@ -940,6 +1015,13 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
                 t->pending = false; /* back to what was last said */
         else if (dec.relevant || t->reported_key)
                 usb_enforcer_schedule_report(u, t);
+        usb_enforcer_watch_mounts(u);
+        if (t->read_only) {
+                if (newly_read_only)
+                        usb_enforcer_retrigger_blocks(dev);
+                else
+                        usb_enforcer_verify_readonly(u, t);
+        }
 }
 
 static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
@@ -953,15 +1035,128 @@ static void usb_enforcer_forget(UsbEnforcer *u, const char *syspath) {
                 usb_enforcer_report_one(u, t);
         }
         usb_enforcer_tracked_unlink(u, t);
+        if (t->snapshot)
+                (void) usb_readonly_remove(u->readonly_dir, t->snapshot->sysname);
+        if (t->read_only) {
+                t->read_only = false; /* it is gone */
+                usb_enforcer_watch_mounts(u);
+        }
         u->told_dirty = u->told_dirty || t->told_blocked;
         usb_enforcer_tracked_free(t);
         usb_enforcer_rearm_expiry(u);
         usb_enforcer_batch_done(u);
 }
 
+/* Issue 14: a device let in read-only must stay so. Each of its block
+ * devices must say ro=1 (mamori-block-access set it while udev handled it)
+ * and no file system of it may be mounted writable; otherwise
+ * usb.readonly_violated, and its storage interfaces are de-authorized until
+ * it is plugged in again. */
+static void usb_enforcer_verify_readonly(UsbEnforcer *u, Tracked *t) {
+        _cleanup_(sd_device_enumerator_unrefp) sd_device_enumerator *e = NULL;
+        _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+        _cleanup_(mount_list_done) MountList mounts = { 0 };
+        _cleanup_free_ dev_t *devs = NULL;
+        _cleanup_free_ char *where = NULL;
+        const char *what = NULL;
+        size_t n_devs = 0;
+        Decision dec;
+        Event *ev = NULL;
+        int r;
+
+        if (!t->read_only || t->readonly_violated || !t->snapshot)
+                return;
+        if (sd_device_new_from_syspath(&dev, t->syspath) < 0)
+                return; /* gone */
+        if (sd_device_enumerator_new(&e) >= 0 && sd_device_enumerator_add_match_parent(e, dev) >= 0 &&
+            sd_device_enumerator_add_match_subsystem(e, "block", true) >= 0)
+                for (sd_device *b = sd_device_enumerator_get_device_first(e); b && !what;
+                     b = sd_device_enumerator_get_device_next(e)) {
+                        const char *ro = NULL, *name = NULL;
+                        (void) sd_device_get_sysname(b, &name);
+                        if (sd_device_get_sysattr_value(b, "ro", &ro) < 0)
+                                continue; /* being removed */
+                        if (streq(ro, "1") || streq(ro, "1\n"))
+                                continue;
+                        (void) sd_device_get_sysname(b, &name);
+                        what = "not_read_only";
+                        where = strdup(strna(name));
+                }
+        if (!what) {
+                r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
+                for (size_t i = 0; r >= 0 && i < mounts.n && !what; i++)
+                        if (mounts.rw[i]) {
+                                what = "mounted_read_write";
+                                where = strdup(mounts.paths[i]);
+                        }
+        }
+        if (!what)
+                return;
+        if (!where)
+                return (void) log_oom();
+
+        t->readonly_violated = true;
+        log_error("USB device %s is approved read-only, but %s (%s): blocking it.", t->snapshot->sysname, where, what);
+        for (size_t k = 0; k < t->snapshot->n_interfaces; k++) {
+                UsbInterface *i = &t->snapshot->interfaces[k];
+                if (!i->syspath || !(USB_CATEGORY_BIT(i->category) & u->policy->usb.block_mask))
+                        continue;
+                r = usb_authorize_interface(i->syspath, i->sysname, false);
+                if (r < 0 && r != -ENOENT)
+                        log_error_errno(r, "Failed to block interface %s: %m", i->sysname);
+                else if (r >= 0) {
+                        i->authorized = 0;
+                        i->done = USB_INTERFACE_BLOCKED;
+                }
+        }
+        dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        dec.allow = false; /* as acted on: its interfaces show blocked */
+        dec.reason = DECISION_READONLY_VIOLATED;
+        r = usb_report_build_readonly_violated(u->policy, t->snapshot, &dec, what, where, &ev);
+        if (r < 0)
+                return (void) log_error_errno(r, "Failed to build usb.readonly_violated: %m");
+        (void) event_emit(&u->emitter, ev, &(EventContext){ .device = t->snapshot, .decision = &dec });
+        usb_enforcer_schedule_report(u, t); /* what it is now: blocked */
+}
+
+static void usb_enforcer_verify_all_readonly(UsbEnforcer *u) {
+        for (Tracked *t = u->devices; t; t = t->next)
+                usb_enforcer_verify_readonly(u, t);
+}
+
+static int usb_enforcer_on_mountinfo(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        usb_enforcer_verify_all_readonly(userdata);
+        return 0;
+}
+
+/* The mount table is watched only while a device is let in read-only. */
+static void usb_enforcer_watch_mounts(UsbEnforcer *u) {
+        bool want = false;
+        int fd, r;
+
+        for (Tracked *t = u->devices; t && !want; t = t->next)
+                want = t->read_only && !t->readonly_violated;
+        if (!want && u->mountinfo_source) {
+                (void) close(sd_event_source_get_io_fd(u->mountinfo_source));
+                u->mountinfo_source = sd_event_source_disable_unref(u->mountinfo_source);
+                log_debug("No device is let in read-only: the mount table is no longer watched.");
+        }
+        if (!want || u->mountinfo_source)
+                return;
+        fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return (void) log_warning_errno(errno, "Cannot watch /proc/self/mountinfo: %m");
+        r = sd_event_add_io(u->event, &u->mountinfo_source, fd, EPOLLPRI, usb_enforcer_on_mountinfo, u);
+        if (r < 0) {
+                (void) close(fd);
+                return (void) log_warning_errno(r, "Cannot watch /proc/self/mountinfo: %m");
+        }
+        (void) sd_event_source_set_description(u->mountinfo_source, "usb-mountinfo");
+}
+
 void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, void *userdata) {
         UsbEnforcer *u = userdata;
-        const char *devtype = NULL, *syspath = NULL;
+        const char *devtype = NULL, *syspath = NULL, *subsystem = NULL;
         sd_device *parent;
 
         assert(dev);
@@ -970,6 +1165,14 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
         if (sd_device_get_syspath(dev, &syspath) < 0)
                 return;
         (void) sd_device_get_devtype(dev, &devtype);
+
+        /* A block device appeared or changed (udev has run its rules: the
+         * flag is set by now): the read-only devices are checked. */
+        if (sd_device_get_subsystem(dev, &subsystem) >= 0 && streq(subsystem, "block")) {
+                if (!scan && action != SD_DEVICE_REMOVE)
+                        usb_enforcer_verify_all_readonly(u);
+                return;
+        }
 
         if (streq_ptr(devtype, "usb_device")) {
                 if (action == SD_DEVICE_REMOVE)

@@ -85,6 +85,10 @@ int usb_monitor_start(UsbMonitor *m) {
         r = sd_device_monitor_filter_add_match_subsystem_devtype(m->monitor, "usb", NULL);
         if (r < 0)
                 return log_error_errno(r, "Cannot filter the udev monitor: %m");
+        /* issue 14: block devices, for the verification of read-only approvals */
+        r = sd_device_monitor_filter_add_match_subsystem_devtype(m->monitor, "block", NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot filter the udev monitor: %m");
         r = sd_device_monitor_attach_event(m->monitor, m->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the udev monitor: %m");

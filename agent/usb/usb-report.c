@@ -172,6 +172,10 @@ const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
                 return "the device has no serial; only an any_serial entry can allow it";
         case DECISION_NO_POLICY:
                 return "no valid configuration is loaded, so every category is blocked";
+        case DECISION_READONLY_VIOLATED:
+                return "approved read-only, it was found writable; blocked until it is plugged in again";
+        case DECISION_READONLY_UNAVAILABLE:
+                return "approved read-only, but its read-only decision could not be written for udev";
         default:
                 return "unknown";
         }
@@ -258,9 +262,62 @@ int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, E
         json_kv_string(w, "reason", dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
         json_kv_string(w, "explanation", usb_report_explanation(d, dec));
         usb_report_write_categories(w, "blocked_categories", blocked ? dec->blocked_categories : 0);
+        if (dec->relevant && dec->allow && !failed)
+                json_kv_string(w, "access", allow_access_to_string(dec->access));
         if (dec->entry)
                 usb_report_write_rule(w, dec->entry);
         json_kv_bool(w, "fail_closed", p->failsafe);
+        json_object_end(w);
+        if (json_error(w) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+int usb_report_build_readonly_violated(const Policy *p, const UsbDevice *d, const Decision *dec, const char *what,
+                                       const char *where, Event **ret) {
+        _cleanup_(event_freep) Event *e = NULL;
+        bool mounted = streq(what, "mounted_read_write");
+        JsonWriter *w;
+        char id[10];
+        int r;
+
+        assert(p);
+        assert(d);
+        assert(dec);
+        assert(what);
+        assert(where);
+        assert(ret);
+
+        e = event_new(EVENT_USB_READONLY_VIOLATED);
+        if (!e)
+                return -ENOMEM;
+        r = event_set_policy_ref(e, p->usb.policy_ref ? p->usb.policy_ref : POLICY_REF_USB_DEFAULT);
+        if (r < 0)
+                return r;
+        r = event_set_message(e, "USB %s \"%s %s\" serial \"%s\" at %s is approved read-only, but %s %s: blocked",
+                              usb_device_id(d, id), strempty(d->manufacturer), strempty(d->product_name),
+                              d->has_serial ? d->serial : "(none)", d->sysname,
+                              mounted ? "a file system of it is mounted read-write at" : "its block device is writable:",
+                              where);
+        if (r < 0)
+                return r;
+        w = event_body(e);
+        usb_report_write_device(w, d, dec);
+        json_key(w, "decision");
+        json_object_begin(w);
+        json_kv_string(w, "action", "blocked");
+        json_kv_string(w, "reason", "readonly_violated");
+        json_kv_string(w, "access", allow_access_to_string(dec->access));
+        usb_report_write_categories(w, "blocked_categories", dec->blocked_categories);
+        if (dec->entry)
+                usb_report_write_rule(w, dec->entry);
+        json_kv_bool(w, "fail_closed", p->failsafe);
+        json_object_end(w);
+        json_key(w, "violation");
+        json_object_begin(w);
+        json_kv_string(w, "what", what);
+        json_kv_string(w, mounted ? "mount_point" : "block_device", where);
         json_object_end(w);
         if (json_error(w) < 0)
                 return -ENOMEM;
@@ -304,6 +361,7 @@ int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decisio
         json_kv_string(w, "action", "allowed");
         json_kv_string(w, "reason", decision_reason_to_string(dec->reason));
         usb_report_write_categories(w, "blocked_categories", 0);
+        json_kv_string(w, "access", allow_access_to_string(dec->access));
         if (dec->entry)
                 usb_report_write_rule(w, dec->entry);
         json_kv_bool(w, "fail_closed", p->failsafe);

@@ -17,6 +17,11 @@ const char *usb_category_source_phrase(UsbCategorySource s);
 int usb_report_build(const Policy *p, const UsbDevice *d, const Decision *dec, Event **ret);
 
 /* usb.expiring: the approval that allows d (dec) ends at dec->changes_at. */
+/* usb.readonly_violated (issue 14): a device approved read-only has a
+ * writable block device (what: "not_read_only", where: its name) or a file
+ * system mounted read-write ("mounted_read_write", the mount point). */
+int usb_report_build_readonly_violated(const Policy *p, const UsbDevice *d, const Decision *dec, const char *what,
+                                       const char *where, Event **ret);
 int usb_report_build_expiring(const Policy *p, const UsbDevice *d, const Decision *dec, usec_t now, Event **ret);
 
 /* The "device" member of a USB event, and the "rule" member of its decision

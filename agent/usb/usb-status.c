@@ -72,6 +72,8 @@ static void usb_enforcer_write_one_device(const UsbDevice *d, void *userdata) {
         json_kv_string(w, "reason", dec.relevant ? decision_reason_to_string(dec.reason) : "category_not_blocked");
         json_kv_string(w, "explanation", usb_report_explanation(d, &dec));
         usb_report_write_categories(w, "blocked_categories", blocked ? dec.blocked_categories : 0);
+        if (dec.relevant && dec.allow)
+                json_kv_string(w, "access", allow_access_to_string(dec.access));
         if (dec.entry)
                 usb_report_write_rule(w, dec.entry);
         if (dec.changes_at != USEC_INFINITY) {

@@ -20,8 +20,13 @@ static Policy *parse(const char *text) {
 }
 
 static void roundtrip(const char *serial, size_t len, const char *label) {
-        AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = serial, .serial_len = len,
-                         .label = label, .approved_by = "CISO", .expires = "2099-01-31" };
+        AllowDraft d = { .vendor = 0x0781,
+                         .product = 0x5567,
+                         .serial = serial,
+                         .serial_len = len,
+                         .label = label,
+                         .approved_by = "CISO",
+                         .expires = "2099-01-31" };
         char *text = allow_draft_format(&d);
         Policy *p;
 
@@ -51,8 +56,8 @@ static void test_hostile_serials(void **state) {
         roundtrip("\\x41", 4, NULL); /* the text of an escape is not an escape */
         roundtrip("tab\there\nnl\r", 12, NULL);
         roundtrip("\x01\x1f\x7f", 3, NULL);
-        roundtrip("\xff\xfe\x80", 3, NULL);                /* not UTF-8 */
-        roundtrip("\xe3\x81\x82", 3, NULL);                /* UTF-8 "あ" */
+        roundtrip("\xff\xfe\x80", 3, NULL); /* not UTF-8 */
+        roundtrip("\xe3\x81\x82", 3, NULL); /* UTF-8 "あ" */
         roundtrip(" leading and trailing ", 22, NULL);
         roundtrip("#;{}()=,", 8, NULL);
         char all[255];
@@ -69,12 +74,24 @@ static void test_hostile_labels(void **state) {
 
 static void test_hidden_code_points_are_escaped(void **state) {
         /* In a label the admin reads the file and sees every byte that would hide. */
-        char *q = config_quote("a\xe2\x80\xae" "b\xe2\x81\xa6" "c\xe2\x80\x8b" "d\xf3\xa0\x81\x81" "e\xc2\x85" "f総", 24, false);
-        assert_string_equal(q, "\"a\\xe2\\x80\\xae" "b\\xe2\\x81\\xa6" "c\\xe2\\x80\\x8b" "d\\xf3\\xa0\\x81\\x81"
-                               "e\\xc2\\x85" "f総\"");
+        char *q = config_quote("a\xe2\x80\xae"
+                               "b\xe2\x81\xa6"
+                               "c\xe2\x80\x8b"
+                               "d\xf3\xa0\x81\x81"
+                               "e\xc2\x85"
+                               "f総",
+                               24, false);
+        assert_string_equal(q, "\"a\\xe2\\x80\\xae"
+                               "b\\xe2\\x81\\xa6"
+                               "c\\xe2\\x80\\x8b"
+                               "d\\xf3\\xa0\\x81\\x81"
+                               "e\\xc2\\x85"
+                               "f総\"");
         free(q);
         /* and a serial of them reads back as its bytes */
-        roundtrip("\xe2\x80\xae" "ABC\xe2\x81\xa6\xe2\x80\x8b\xef\xbb\xbf", 15, NULL);
+        roundtrip("\xe2\x80\xae"
+                  "ABC\xe2\x81\xa6\xe2\x80\x8b\xef\xbb\xbf",
+                  15, NULL);
 }
 
 static void test_serial_is_ascii_only(void **state) {
@@ -103,6 +120,27 @@ static void test_no_serial_means_any_serial(void **state) {
         free(text);
 }
 
+/* --read-only writes access = "read-only", which reads back as such; without
+ * it the entry says nothing and is read-write. */
+static void test_read_only(void **state) {
+        AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = "RO1", .serial_len = 3, .approved_by = "CISO" };
+        for (int ro = 0; ro <= 1; ro++) {
+                char *text;
+                Policy *p;
+
+                d.read_only = ro;
+                text = allow_draft_format(&d);
+                assert_non_null(text);
+                assert_int_equal(strstr(text, "access") != NULL, ro);
+                p = parse(text);
+                assert_non_null(p);
+                assert_int_equal(p->usb.entries[0].access, ro ? ALLOW_ACCESS_READ_ONLY : ALLOW_ACCESS_READ_WRITE);
+                policy_unref(p);
+                free(text);
+        }
+        (void) state;
+}
+
 static void test_missing_approver_is_refused(void **state) {
         AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = "S", .serial_len = 1 };
         const char *comments[] = { "a comment", NULL };
@@ -122,7 +160,11 @@ static void test_missing_approver_is_refused(void **state) {
 }
 
 static void test_date_time_note(void **state) {
-        AllowDraft d = { .vendor = 0x0781, .product = 0x5567, .serial = "S", .serial_len = 1, .approved_by = "Y",
+        AllowDraft d = { .vendor = 0x0781,
+                         .product = 0x5567,
+                         .serial = "S",
+                         .serial_len = 1,
+                         .approved_by = "Y",
                          .expires = "2027-03-31T17:00:00+09:00" };
         char *text = allow_draft_format(&d);
         assert_non_null(strstr(text, "expires     = \"2027-03-31T17:00:00+09:00\";  # allows until this instant"));
@@ -185,13 +227,16 @@ static void test_renew_in_place(void **state) {
         /* To a date-time: the note says so. */
         AllowRenewal t = { .expires = "2027-06-30T17:00:00+09:00", .approved_by = "Y" };
         out = renew(text, 4, &t, 0);
-        assert_non_null(strstr(out, "expires     = \"2027-06-30T17:00:00+09:00\";  # allows until this instant / この時刻まで有効\n"));
+        assert_non_null(strstr(
+                out, "expires     = \"2027-06-30T17:00:00+09:00\";  # allows until this instant / この時刻まで有効\n"));
         free(out);
 
         /* One line: the entry that starts on line 3; keys added on the same line. */
         AllowRenewal o = { .expires = "2028-01-01", .approved_by = "B", .approved_on = "2026-12-01" };
         out = renew(text, 3, &o, 0);
-        assert_non_null(strstr(out, "serial = \"OTHER\"; approved_by = \"B\"; approved_on = \"2026-12-01\"; expires = \"2028-01-01\"; },\n"));
+        assert_non_null(strstr(
+                out,
+                "serial = \"OTHER\"; approved_by = \"B\"; approved_on = \"2026-12-01\"; expires = \"2028-01-01\"; },\n"));
         assert_non_null(strstr(out, "    expires     = \"2025-01-01\";  # allows"));
         p = parse(out);
         assert_non_null(p);
@@ -222,14 +267,16 @@ static void test_renew_refuses_ambiguity(void **state) {
          * inside it, not a key to edit */
         AllowRenewal s2 = { .expires = "2027-06-30", .approved_by = "Y" };
         char *out = renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\n"
-                          "approved_by = \\\"Z\\\" \"; approved_by = \"X\"; }\n);\n", 2, &s2, 0);
+                          "approved_by = \\\"Z\\\" \"; approved_by = \"X\"; }\n);\n",
+                          2, &s2, 0);
         assert_string_equal(out, "allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\n"
                                  "approved_by = \\\"Z\\\" \"; approved_by = \"Y\"; expires = \"2027-06-30\"; }\n);\n");
         free(out);
         /* no newline smuggled into the file */
         AllowRenewal nl = { .expires = "2027-06-30", .approved_by = "Y\n}" };
-        assert_null(renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\"; }\n);\n",
-                          2, &nl, -EINVAL));
+        assert_null(
+                renew("allow = (\n  { vendor = \"0781\"; product = \"5567\"; serial = \"A\"; approved_by = \"X\"; }\n);\n",
+                      2, &nl, -EINVAL));
 }
 
 int main(void) {
@@ -240,6 +287,7 @@ int main(void) {
                 cmocka_unit_test(test_serial_is_ascii_only),
                 cmocka_unit_test(test_hidden_code_points_are_escaped),
                 cmocka_unit_test(test_no_serial_means_any_serial),
+                cmocka_unit_test(test_read_only),
                 cmocka_unit_test(test_missing_approver_is_refused),
                 cmocka_unit_test(test_date_time_note),
                 cmocka_unit_test(test_renew_in_place),

@@ -6,21 +6,20 @@
 
 /* A stick (8:16) with two partitions (8:17, 8:18), the root disk (254:1),
  * and lines the kernel would never write. */
-static const char info[] =
-        "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
-        "40 22 8:17 / /media/user/STICK rw,nosuid,nodev shared:30 - vfat /dev/sdb1 rw,fmask=0022\n"
-        "41 22 8:18 / /mnt/a\\040b\\134c rw master:2 - ext4 /dev/sdb2 rw\n"
-        "42 22 8:17 /sub /srv/bind rw - vfat /dev/sdb1 rw\n"     /* a bind mount of the same fs */
-        "43 22 8:16 / /mnt/disk rw -\n"                          /* no fstype after "-" */
-        "44 22 8:16 / /mnt/../etc rw - ext4 /dev/sdb rw\n"       /* not a plain path */
-        "45 22 8:16 / relative rw - ext4 /dev/sdb rw\n"
-        "46 22 8:16 / /mnt/bad\\08 rw - ext4 /dev/sdb rw\n"      /* not an octal escape */
-        "47 22 8:16 / /mnt/nul\\000 rw - ext4 /dev/sdb rw\n"
-        "x 22 8:16 / /mnt/x rw - ext4 /dev/sdb rw\n"
-        "48 22 8:99999999999 / /mnt/y rw - ext4 /dev/sdb rw\n"
-        "49 22 8:16 / /mnt/no-separator rw shared:1\n"
-        "\n"
-        "50 22 8:16 / /mnt/whole rw - ext4 /dev/sdb rw"; /* no newline at the end */
+static const char info[] = "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+                           "40 22 8:17 / /media/user/STICK rw,nosuid,nodev shared:30 - vfat /dev/sdb1 rw,fmask=0022\n"
+                           "41 22 8:18 / /mnt/a\\040b\\134c rw master:2 - ext4 /dev/sdb2 rw\n"
+                           "42 22 8:17 /sub /srv/bind rw - vfat /dev/sdb1 rw\n" /* a bind mount of the same fs */
+                           "43 22 8:16 / /mnt/disk rw -\n"                      /* no fstype after "-" */
+                           "44 22 8:16 / /mnt/../etc rw - ext4 /dev/sdb rw\n"   /* not a plain path */
+                           "45 22 8:16 / relative rw - ext4 /dev/sdb rw\n"
+                           "46 22 8:16 / /mnt/bad\\08 rw - ext4 /dev/sdb rw\n" /* not an octal escape */
+                           "47 22 8:16 / /mnt/nul\\000 rw - ext4 /dev/sdb rw\n"
+                           "x 22 8:16 / /mnt/x rw - ext4 /dev/sdb rw\n"
+                           "48 22 8:99999999999 / /mnt/y rw - ext4 /dev/sdb rw\n"
+                           "49 22 8:16 / /mnt/no-separator rw shared:1\n"
+                           "\n"
+                           "50 22 8:16 / /mnt/whole rw - ext4 /dev/sdb rw"; /* no newline at the end */
 
 static void test_find(void **state) {
         dev_t devs[] = { makedev(8, 16), makedev(8, 17), makedev(8, 18) };
@@ -49,6 +48,31 @@ static void test_find(void **state) {
         assert_int_equal(mountinfo_find(info, sizeof info - 1, devs, 0, &l), 0);
         assert_int_equal(l.n, 0);
         mount_list_done(&l);
+}
+
+/* issue 14: whether each mount's file system is writable, from its super
+ * options ("rw" as a whole option; "rwx" or "norw" are not it), and taken
+ * as writable when the line does not say. */
+static void test_read_write(void **state) {
+        static const char ro_info[] = "40 22 8:17 / /media/a ro,nosuid shared:30 - vfat /dev/sdb1 ro,fmask=0022\n"
+                                      "41 22 8:17 / /media/b ro - vfat /dev/sdb1 fmask=0022,rw\n" /* per mount ro, fs rw */
+                                      "42 22 8:17 / /media/c rw - vfat /dev/sdb1 ro\n" /* per mount rw, fs ro */
+                                      "43 22 8:17 / /media/d rw - vfat /dev/sdb1 rwx,norw,errors=rw\n"
+                                      "44 22 8:17 / /media/e rw - vfat /dev/sdb1\n" /* no super options */
+                                      "45 22 8:17 / /media/f rw - vfat /dev/sdb1 ro,rw\n";
+        static const bool want[] = { false, true, false, false, true, true };
+        dev_t dev = makedev(8, 17);
+        MountList l;
+
+        assert_int_equal(mountinfo_find(ro_info, sizeof ro_info - 1, &dev, 1, &l), 0);
+        assert_int_equal(l.n, ELEMENTSOF(want));
+        for (size_t i = 0; i < l.n; i++) {
+                if (l.rw[i] != want[i])
+                        fprintf(stderr, "%s: rw %d\n", l.paths[i], l.rw[i]);
+                assert_int_equal(l.rw[i], want[i]);
+        }
+        mount_list_done(&l);
+        (void) state;
 }
 
 static void test_bounds(void **state) {
@@ -119,6 +143,7 @@ static void test_unit_name(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_find),
+                cmocka_unit_test(test_read_write),
                 cmocka_unit_test(test_bounds),
                 cmocka_unit_test(test_unit_name),
         };

@@ -36,7 +36,7 @@ static void test_config(void **state) {
                          NULL);
         assert_false(p->notice.disabled);
         assert_true(p->notice.kinds_set);
-        assert_int_equal(p->notice.kinds, (1u << EVENT_USB_BLOCKED) | (1u << EVENT_AV_ENGINE_INACTIVE));
+        assert_int_equal(p->notice.kinds, NOTICE_KIND_BIT(EVENT_USB_BLOCKED) | NOTICE_KIND_BIT(EVENT_AV_ENGINE_INACTIVE));
         assert_string_equal(p->notice.contact, "情報政策課");
         assert_null(p->notice.contact_en);
         assert_int_equal(p->notice.burst, 5);
@@ -46,7 +46,9 @@ static void test_config(void **state) {
         /* defaults */
         p = load("", NULL);
         assert_false(p->notice.disabled);
-        assert_int_equal(notice_kinds(&p->notice), (1u << EVENT_USB_BLOCKED) | (1u << EVENT_USB_EXPIRING));
+        assert_int_equal(notice_kinds(&p->notice), NOTICE_KIND_BIT(EVENT_USB_BLOCKED) |
+                                                           NOTICE_KIND_BIT(EVENT_USB_EXPIRING) |
+                                                           NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED));
         policy_unref(p);
         p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
         assert_true(p->notice.disabled);
@@ -142,7 +144,7 @@ static void test_usb_expiry_warning(void **state) {
         assert_int_equal(p->usb.expiry_warning, 0);
         policy_unref(p);
         p = load("notice = { kinds = [ \"usb.expiring\" ]; };", NULL);
-        assert_int_equal(notice_kinds(&p->notice), 1u << EVENT_USB_EXPIRING);
+        assert_int_equal(notice_kinds(&p->notice), NOTICE_KIND_BIT(EVENT_USB_EXPIRING));
         policy_unref(p);
         expect_error("usb = {\n expiry_warning = \"soon\";\n};", "'expiry_warning' must be a duration", 2);
         expect_error("usb = {\n expiry_warning = \"8d\";\n};", "'expiry_warning' must be a duration", 2);

@@ -412,6 +412,44 @@ static void test_usb_expiring(void **state) {
         policy_unref(p);
 }
 
+/* usb.readonly_violated (issue 14): told in both languages, as the glossary words it */
+static void test_usb_readonly_violated(void **state) {
+        Policy *p = load("", "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"o\"; "
+                             "access = \"read-only\"; } );");
+        UsbDevice *d = stick("Stick", "S");
+        Decision dec = policy_decide(p, d, now_usec(CLOCK_REALTIME));
+        Notice *n = NULL;
+
+        assert_true(decision_read_only(&dec));
+        assert_true(notice_kinds(&p->notice) & NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED));
+        assert_int_equal(notice_build_usb_readonly_violated(&p->notice, NULL, d, &dec, "abc", &n), 0);
+        assert_int_equal(n->kind, EVENT_USB_READONLY_VIOLATED);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Stick」を遮断しました（読み取り専用の承認）");
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "USB device “Stick” was blocked (approved read-only)");
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                               "この機器（USBメモリ等の外部記録媒体）は読み取り専用での使用を許可されています"));
+        /* whom to call comes from the config; without one, neutral words */
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "端末の管理を担当する部署に連絡してください"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "contact the section that manages this PC"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "remove it and plug it in again"));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "記憶媒体"));
+        assert_string_equal(n->replace_key, "usb:2-4");
+        assert_true(clean_notice_text(n->body[NOTICE_LANG_JA], true));
+        assert_true(clean_notice_text(n->body[NOTICE_LANG_EN], true));
+        notice_free(n);
+
+        /* blocked because its decision for udev could not be written */
+        dec.allow = false;
+        dec.reason = DECISION_READONLY_UNAVAILABLE;
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "abc", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "読み取り専用にできなかったため"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "could not be made read-only"));
+        notice_free(n);
+        usb_device_free(d);
+        policy_unref(p);
+        (void) state;
+}
+
 /* ---- antivirus ---- */
 
 static void test_av(void **state) {
@@ -454,8 +492,8 @@ static void test_av(void **state) {
         assert_int_equal(notice_build_event(&p->notice, EVENT_USB_ALLOWED, NULL, "x", &n), -EOPNOTSUPP);
         assert_int_equal(notice_build_event(&p->notice, EVENT_LOCK_FAILED, NULL, "x", &n), -EOPNOTSUPP);
 
-        assert_true(notice_kinds(&p->notice) & (1u << EVENT_AV_MISSING));
-        assert_false(notice_kinds(&p->notice) & (1u << EVENT_AV_ENGINE_INACTIVE));
+        assert_true(notice_kinds(&p->notice) & NOTICE_KIND_BIT(EVENT_AV_MISSING));
+        assert_false(notice_kinds(&p->notice) & NOTICE_KIND_BIT(EVENT_AV_ENGINE_INACTIVE));
         assert_true(notice_kind_supported(EVENT_USB_BLOCKED));
         assert_false(notice_kind_supported(EVENT_LOCK_FAILED)); /* not for staff */
         policy_unref(p);
@@ -551,6 +589,7 @@ int main(void) {
                 cmocka_unit_test(test_usb_categories_and_keyboard),
                 cmocka_unit_test(test_usb_hostile_name),
                 cmocka_unit_test(test_usb_expiring),
+                cmocka_unit_test(test_usb_readonly_violated),
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
         };

@@ -109,7 +109,8 @@ static void test_reasons(void **state) {
 }
 
 static void test_serial_is_exact(void **state) {
-        Policy *p = load("", "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"ab\"; approved_by = \"x\"; } );");
+        Policy *p = load("",
+                         "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"ab\"; approved_by = \"x\"; } );");
         UsbDevice *d = stick("AB");
         assert_false(policy_decide(p, d, 0).allow);
         usb_device_free(d);
@@ -172,6 +173,42 @@ static void test_categories(void **state) {
         policy_unref(p);
 }
 
+/* access: read-write unless the allowing entry says read-only; the entry
+ * that allows decides, not one that merely matches the model. */
+static void test_access(void **state) {
+        Policy *p = load("", "allow = (\n"
+                             "  { vendor = \"0781\"; product = \"5567\"; serial = \"RO\"; approved_by = \"x\";\n"
+                             "    access = \"read-only\"; },\n"
+                             "  { vendor = \"0781\"; product = \"5567\"; serial = \"RW\"; approved_by = \"x\";\n"
+                             "    access = \"read-write\"; },\n"
+                             "  { vendor = \"0781\"; product = \"5567\"; serial = \"DEF\"; approved_by = \"x\"; },\n"
+                             "  { vendor = \"0781\"; product = \"5567\"; serial = \"OLDRO\"; approved_by = \"x\";\n"
+                             "    access = \"read-only\"; expires = \"2020-01-31\"; }\n"
+                             ");\n");
+        usec_t now = now_usec(CLOCK_REALTIME);
+        static const struct {
+                const char *serial;
+                bool allow, read_only;
+        } cases[] = {
+                { "RO", true, true },      { "RW", true, false },     { "DEF", true, false },
+                { "OLDRO", false, false }, { "OTHER", false, false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                UsbDevice *d = stick(cases[i].serial);
+                Decision dec = policy_decide(p, d, now);
+                assert_int_equal(dec.allow, cases[i].allow);
+                assert_int_equal(decision_read_only(&dec), cases[i].read_only);
+                assert_int_equal(dec.access, cases[i].read_only ? ALLOW_ACCESS_READ_ONLY : ALLOW_ACCESS_READ_WRITE);
+                usb_device_free(d);
+        }
+        assert_string_equal(allow_access_to_string(ALLOW_ACCESS_READ_ONLY), "read-only");
+        assert_int_equal(allow_access_from_string("read-write"), ALLOW_ACCESS_READ_WRITE);
+        assert_true(allow_access_from_string("ro") < 0);
+        policy_unref(p);
+        (void) state;
+}
+
 static void test_failsafe(void **state) {
         Policy *p = NULL;
         assert_int_equal(policy_new_failsafe("/x", &p), 0);
@@ -191,11 +228,9 @@ static void test_failsafe(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_reasons),
-                cmocka_unit_test(test_serial_is_exact),
-                cmocka_unit_test(test_expiry_instant),
-                cmocka_unit_test(test_categories),
-                cmocka_unit_test(test_failsafe),
+                cmocka_unit_test(test_reasons),        cmocka_unit_test(test_serial_is_exact),
+                cmocka_unit_test(test_expiry_instant), cmocka_unit_test(test_categories),
+                cmocka_unit_test(test_access),         cmocka_unit_test(test_failsafe),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

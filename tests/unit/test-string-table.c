@@ -117,9 +117,16 @@ static void test_usb_category(void **state) {
 /* The tables below have no _from_string(): nothing reads their names back. */
 
 static void test_decision_reason(void **state) {
-        static const char *const want[] = { "allowed",         "unknown",   "expired",
-                                            "serial_mismatch", "no_serial", "no_valid_policy" };
+        static const char *const want[] = { "allowed",   "unknown",         "expired",           "serial_mismatch",
+                                            "no_serial", "no_valid_policy", "readonly_violated", "readonly_unavailable" };
         CHECK_TO_STRING(decision_reason, DecisionReason, _DECISION_REASON_MAX, want, "unknown");
+}
+
+/* issue 14: an allow entry's access */
+static void test_allow_access(void **state) {
+        static const char *const want[] = { "read-write", "read-only" };
+        CHECK_TO_STRING(allow_access, AllowAccess, _ALLOW_ACCESS_MAX, want, NULL);
+        check_round_trip(allow_access_from_string, want, ELEMENTSOF(want));
 }
 
 static void test_retry_verdict(void **state) {
@@ -222,7 +229,7 @@ int main(void) {
                 cmocka_unit_test(test_uplink_state), cmocka_unit_test(test_event_severity),
                 cmocka_unit_test(test_av_state),     cmocka_unit_test(test_spool_damage),
                 cmocka_unit_test(test_control_verb), cmocka_unit_test(test_event_kind),
-                cmocka_unit_test(test_log_level),
+                cmocka_unit_test(test_log_level),    cmocka_unit_test(test_allow_access),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,52 @@ static void test_blocked_event(void **state) {
         policy_unref(p);
 }
 
+/* issue 14: usb.readonly_violated, high, with the access and what was
+ * found; a hostile mount point stays one escaped string. usb.allowed of a
+ * read-only approval says its access. */
+static void test_readonly_events(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+        assert_int_equal(config_load_strings("",
+                                             "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"RO\"; "
+                                             "approved_by = \"o\"; access = \"read-only\"; label = \"読取用\"; } );",
+                                             &p, &e),
+                         0);
+        UsbDevice *d = usb_device_new("1-4", 0x0781, 0x5567, "RO", 2);
+        usb_device_add_interface(d, "1-4:1.0", 0x08, 0x06, 0x50, NULL, 0);
+        usb_device_classify(d);
+        Decision dec = policy_decide(p, d, 0);
+        Event *ev = NULL;
+        char *json = NULL;
+        size_t len;
+
+        assert_true(decision_read_only(&dec));
+        assert_int_equal(usb_report_build(p, d, &dec, &ev), 0);
+        assert_int_equal(ev->kind, EVENT_USB_ALLOWED);
+        assert_int_equal(event_render(ev, &env, &json, &len), 0);
+        assert_non_null(strstr(json, "\"access\":\"read-only\""));
+        free(json);
+        event_free(ev);
+
+        dec.allow = false;
+        dec.reason = DECISION_READONLY_VIOLATED;
+        assert_int_equal(usb_report_build_readonly_violated(p, d, &dec, "mounted_read_write", "/media/x\n\\y", &ev), 0);
+        assert_int_equal(ev->kind, EVENT_USB_READONLY_VIOLATED);
+        assert_int_equal(event_render(ev, &env, &json, &len), 0);
+        assert_null(strchr(json, '\n'));
+        assert_null(strchr(ev->message, '\n'));
+        assert_non_null(strstr(json, "\"severity\":\"high\""));
+        assert_non_null(strstr(json, "\"reason\":\"readonly_violated\",\"access\":\"read-only\""));
+        assert_non_null(strstr(json, "\"violation\":{\"what\":\"mounted_read_write\",\"mount_point\":"));
+        assert_non_null(strstr(json, "\"action\":\"blocked\""));
+        assert_non_null(strstr(json, "\"label\":\"読取用\""));
+        free(json);
+        event_free(ev);
+        usb_device_free(d);
+        policy_unref(p);
+        (void) state;
+}
+
 /* An event says what mamorid did: "authorized" for an interface it let in
  * (not of a blocked category), "untouched" only for one it never wrote; and
  * names the driver that made an interface storage. */
@@ -133,6 +179,7 @@ int main(void) {
                 cmocka_unit_test(test_interface_actions_and_drivers),
                 cmocka_unit_test(test_blocked_event),
                 cmocka_unit_test(test_report_key),
+                cmocka_unit_test(test_readonly_events),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

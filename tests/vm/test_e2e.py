@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 import e2e_collector  # noqa: E402
 import e2e_mount  # noqa: E402
+import e2e_readonly  # noqa: E402
 import e2e_pkg  # noqa: E402
 import e2e_uplink  # noqa: E402
 
@@ -653,6 +654,8 @@ def main():
         print("--- a USB controller appears at run time with a stick and a keyboard behind it", flush=True)
         t.dock()
         e2e_mount.run(t, check)
+        # issue 14: a read-only approval on the real kernel
+        e2e_readonly.run(t, check, vm)
         if a.collector_deb:
             e2e_collector.run(t, check, a.collector_deb)
         else:

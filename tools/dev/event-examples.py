@@ -51,6 +51,16 @@ def main():
     a.write_allow("20-jinji.conf", 'allow = ( { vendor = "0951"; product = "1666"; serial = "E0D55EA57311F4A1"; '
                   'label = "人事課 USB 002"; approved_by = "情報セキュリティ管理者 山田"; expires = "2026-12-31"; } );\n')
     a.reload()
+    # issue 14: a stick approved read-only whose partition turns up writable
+    a.write_allow("40-ro.conf", 'allow = ( { vendor = "0930"; product = "6545"; serial = "RO20270401"; '
+                  'label = "外部提出物 読取用"; approved_by = "情報セキュリティ管理者 山田"; access = "read-only"; } );\n')
+    a.reload()
+    _, (roi,) = bed.add_usb("0930", "6545", serial="RO20270401", manufacturer="TOSHIBA", product_name="TransMemory",
+                            iface_authorized=None)
+    wait_for(lambda: bed.authorized(roi) == "1", 10, what="the read-only stick let in")
+    disk = bed.tb.add_device("block", "sdc", roi, ["ro", "1", "dev", "8:32"], ["DEVTYPE", "disk"])
+    bed.tb.add_device("block", "sdc1", disk, ["ro", "0", "dev", "8:33"], ["DEVTYPE", "partition"])
+    c.wait_events(1, kind="usb.readonly_violated")
     a.write_allow("30-broken.conf", 'allow = ( { vendor = "0951"; product = "16666"; serial = "X"; } );\n')
     a.reload()
     os.unlink(os.path.join(a.allow_dir, "30-broken.conf"))

@@ -104,6 +104,7 @@ static int verify_roundtrip(const char *text, const AllowDraft *d) {
         config_errors_done(&errs);
         const AllowEntry *a = p->usb.n_entries == 1 ? &p->usb.entries[0] : NULL;
         if (!a || a->vendor != d->vendor || a->product != d->product || a->any_serial != d->any_serial ||
+            a->access != (d->read_only ? ALLOW_ACCESS_READ_ONLY : ALLOW_ACCESS_READ_WRITE) ||
             (!d->any_serial && (a->serial_len != d->serial_len || memcmp(a->serial, d->serial, d->serial_len) != 0))) {
                 fprintf(stderr, "mamorictl allow: the entry does not read back as this device (a bug).\n");
                 return CTL_EXIT_FAILURE;
@@ -316,7 +317,7 @@ static int replace_atomic(const char *path, const char *expected, size_t expecte
 static bool same_grant(const AllowEntry *a, const AllowEntry *b) {
         return allow_entry_same_device(a, b) && a->expires_at == b->expires_at &&
                streq_ptr(a->approved_by, b->approved_by) && streq_ptr(a->ticket, b->ticket) &&
-               streq_ptr(a->label, b->label) && streq_ptr(a->approved_on, b->approved_on);
+               streq_ptr(a->label, b->label) && streq_ptr(a->approved_on, b->approved_on) && a->access == b->access;
 }
 
 /* --renew: the entry's expires, approver (and approval date and ticket, when
@@ -379,7 +380,7 @@ static int renew_entry(const Policy *p, const AllowEntry *a, const AllowDraft *d
                 }
                 usec_t want = 0;
                 ok = allow_entry_same_device(o, n) && n->line == o->line && streq(n->file, o->file) &&
-                     parse_expiry(d->expires, &want) >= 0 && n->expires_at == want &&
+                     n->access == o->access && parse_expiry(d->expires, &want) >= 0 && n->expires_at == want &&
                      streq_ptr(n->approved_by, d->approved_by) &&
                      /* a value not given must read back unchanged, not merely be present */
                      streq_ptr(n->ticket, d->ticket ?: o->ticket) &&
@@ -419,7 +420,8 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 ARG_RENEW,
                 ARG_FORCE,
                 ARG_CONFIG,
-                ARG_ALLOW_DIR
+                ARG_ALLOW_DIR,
+                ARG_READ_ONLY
         };
         static const struct option options[] = {
                 { "label", required_argument, NULL, ARG_LABEL },
@@ -428,6 +430,7 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 { "expires", required_argument, NULL, ARG_EXPIRES },
                 { "ticket", required_argument, NULL, ARG_TICKET },
                 { "any-serial", no_argument, NULL, ARG_ANY },
+                { "read-only", no_argument, NULL, ARG_READ_ONLY },
                 { "write", required_argument, NULL, ARG_WRITE },
                 { "renew", no_argument, NULL, ARG_RENEW },
                 { "force", no_argument, NULL, ARG_FORCE },
@@ -468,6 +471,9 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 case ARG_ANY:
                         d.any_serial = true;
                         break;
+                case ARG_READ_ONLY:
+                        d.read_only = true;
+                        break;
                 case ARG_WRITE:
                         write_path = optarg;
                         break;
@@ -487,10 +493,10 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                         return CTL_EXIT_USAGE;
                 }
         if (optind + 1 != argc) {
-                fprintf(stderr,
-                        "Usage: mamorictl allow DEVICE [--label TEXT] [--approved-by NAME] [--approved-on DATE]\n"
-                        "                       [--expires DATE] [--ticket REF] [--any-serial] [--write FILE | --renew]\n"
-                        "                       [--force] [--config FILE] [--allow-dir DIR]\n");
+                fprintf(stderr, "Usage: mamorictl allow DEVICE [--label TEXT] [--approved-by NAME] [--approved-on DATE]\n"
+                                "                       [--expires DATE] [--ticket REF] [--any-serial] [--read-only]\n"
+                                "                       [--write FILE | --renew]\n"
+                                "                       [--force] [--config FILE] [--allow-dir DIR]\n");
                 return CTL_EXIT_USAGE;
         }
         if (!check_date("--approved-on", d.approved_on) || !check_expires(d.expires, force))
@@ -500,9 +506,9 @@ int verb_allow(const CtlOptions *o, int argc, char **argv) {
                 return CTL_EXIT_USAGE;
         }
         if (renew) {
-                if (write_path || d.label) {
+                if (write_path || d.label || d.read_only) {
                         fprintf(stderr,
-                                "mamorictl allow: --renew changes the existing entry in place; it takes no --write or --label.\n");
+                                "mamorictl allow: --renew changes the existing entry in place; it takes no --write, --label or --read-only.\n");
                         return CTL_EXIT_USAGE;
                 }
                 if (!d.approved_by || !d.expires) {

@@ -91,7 +91,7 @@ _mamorictl()
         inspect) COMPREPLY=($(compgen -W '--json' -- "$cur")) ;;
         allow)
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --write --renew --force --config --allow-dir' -- "$cur"))
+                COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --read-only --write --renew --force --config --allow-dir' -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "$(_mamorictl_devices)" -- "$cur"))
             fi ;;
