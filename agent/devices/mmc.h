@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* SD/MMC cards in built-in readers (sdhci, rtsx_pci): docs/devices-mmc.md.
+ *
+ * The mmc bus has no `authorized` attribute, so cards are held back from
+ * their driver instead: the bus's drivers_autoprobe is 0 (the udev rule sets
+ * it when mmc_core appears, mamorid again at start), so a new card binds to
+ * no driver by itself. mamorid binds an allowed card by writing its name to
+ * /sys/bus/mmc/drivers_probe, and unbinds a card the policy blocks (a reload
+ * that removed its entry, a card that bound before the hold was in place).
+ * A card is named by its CID (manfid, oemid, name, serial, date). SDIO cards
+ * (wifi, bluetooth) are never touched: their functions live on the sdio bus.
+ * A card in a USB card reader is the USB enforcer's business. */
+
+#include <stdbool.h>
+
+#include <systemd/sd-device.h>
+#include <systemd/sd-event.h>
+
+#include "device-report.h"
+#include "event-sink.h"
+#include "macro.h"
+#include "policy.h"
+
+/* The mmc bus in sysfs: the tests (umockdev) and the bench see the same. */
+#define MMC_BUS_DIR "/sys/bus/mmc"
+
+typedef struct MmcEnforcer MmcEnforcer;
+
+/* What a card's sysfs attributes say, as read (any of them may be NULL). */
+typedef struct MmcCardAttrs {
+        const char *type;              /* "SD", "MMC", "SDIO", "SDcombo" */
+        const char *id[DEVICE_ID_MAX]; /* manfid, oemid, name, serial, date */
+        const char *driver;
+} MmcCardAttrs;
+
+/* Whether a card of this type is storage that mamorid decides on: anything
+ * but "SDIO" (a missing or unknown type is decided: fail closed). */
+bool mmc_card_is_storage(const char *type);
+
+/* The snapshot of a card from its attributes: identity values kept only when
+ * well-formed (device_bus_id_valid()), text sanitized. Pure. */
+int mmc_card_snapshot(const char *syspath, const char *sysname, const MmcCardAttrs *a, RemovableDevice **ret);
+
+/* emitter takes device.blocked / device.allowed / device.block_failed.
+ * Nothing is decided before mmc_enforcer_set_policy(). */
+int mmc_enforcer_new(sd_event *event, EventEmitter emitter, MmcEnforcer **ret);
+MmcEnforcer *mmc_enforcer_free(MmcEnforcer *m);
+DEFINE_POINTER_CLEANUP(MmcEnforcer, mmc_enforcer_free);
+
+/* Holds cards back (drivers_autoprobe = 0), starts listening, then decides
+ * every card present. A failure to hold cards back is logged and reported by
+ * mmc_enforcer_autoprobe_error(); enforcement goes on. */
+int mmc_enforcer_start(MmcEnforcer *m);
+
+/* The policy in force (takes a reference). Once started, every card present
+ * is decided again: a card that lost its entry is unbound, one that gained
+ * one is bound; each change is one event. */
+void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p);
+
+/* 0 when drivers_autoprobe was last written as 0; -errno when it could not
+ * be (then a new card may bind by itself and is unbound when seen);
+ * -ENOENT: no mmc bus (mmc_core not loaded) yet. */
+int mmc_enforcer_autoprobe_error(const MmcEnforcer *m);
