@@ -207,6 +207,12 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
 
         if (sd_device_get_syspath(dev, &syspath) < 0 || sd_device_get_sysname(dev, &sysname) < 0)
                 return;
+        /* A uevent handled after its card left (a bind, then the remove):
+         * what it carries is stale, and there is nothing to act on. */
+        if (access(syspath, F_OK) < 0) {
+                mmc_forget(m, syspath);
+                return;
+        }
         (void) sd_device_get_sysattr_value(dev, "type", &a.type);
         if (!mmc_card_is_storage(a.type))
                 return;

@@ -255,4 +255,5 @@ def test_autoprobe_not_writable_is_reported(bed, mmc, make_agent):
     # A card that bound by itself meanwhile is unbound when seen.
     dev, name = mmc.add_card(CARD, bound=True)
     a.wait_events("device.blocked", pred=lambda e: e["device"]["bus_path"] == name)
-    wait_for(lambda: mmc.unbound() == [name], 5, what="unbind")
+    # (umockdev keeps the driver link: each later uevent unbinds once more)
+    wait_for(lambda: name in mmc.unbound(), 5, what="unbind")
