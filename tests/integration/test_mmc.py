@@ -6,6 +6,8 @@ the device.* events it recorded (docs/devices-mmc.md)."""
 
 import itertools
 import os
+import re
+import shutil
 
 import pytest
 
@@ -257,3 +259,32 @@ def test_autoprobe_not_writable_is_reported(bed, mmc, make_agent):
     a.wait_events("device.blocked", pred=lambda e: e["device"]["bus_path"] == name)
     # (umockdev keeps the driver link: each later uevent unbinds once more)
     wait_for(lambda: name in mmc.unbound(), 5, what="unbind")
+
+
+# ---- the udev rule (units/70-mamori.rules, block 5), by udev's own engine ----
+
+@pytest.fixture
+def udev_rule():
+    if os.geteuid() != 0 or not shutil.which("udevadm") or not os.path.isdir("/etc/udev/rules.d"):
+        pytest.skip("needs root and udev")
+    from test_udev_rule import rule_problems, udevadm_test
+    return udevadm_test, rule_problems
+
+
+@pytest.mark.parametrize("what", ["host", "card"])
+def test_udev_rule_holds_cards(bed, mmc, udev_rule, what):
+    udevadm_test, rule_problems = udev_rule
+    target = mmc.host if what == "host" else mmc.add_card(CARD)[0]
+    assert mmc.autoprobe() == b"1\n"
+    out = udevadm_test(bed, target)
+    assert rule_problems(out) == [], out
+    assert re.search(r"70-mamori\.rules:\d+ ATTR '.*/bus/mmc/drivers_autoprobe' writing '0'", out), out
+    assert mmc.autoprobe()[:1] == b"0"
+    # Nothing else: no card is bound or unbound by the rule.
+    assert mmc.probed() == [] and mmc.unbound() == []
+
+
+def test_udev_rule_change_does_nothing(bed, mmc, udev_rule):
+    udevadm_test, _ = udev_rule
+    udevadm_test(bed, mmc.host, action="change")
+    assert mmc.autoprobe() == b"1\n"
