@@ -307,13 +307,21 @@ static void mmc_rearm(MmcEnforcer *m) {
 }
 
 static int mmc_on_uevent(sd_device_monitor *mon, sd_device *dev, void *userdata) {
-        MmcEnforcer *m = userdata;
         sd_device_action_t action;
+
+        if (sd_device_get_action(dev, &action) >= 0)
+                mmc_enforcer_handle(userdata, dev, action);
+        return 0;
+}
+
+void mmc_enforcer_handle(MmcEnforcer *m, sd_device *dev, sd_device_action_t action) {
         const char *subsystem = NULL, *sysname = NULL, *syspath = NULL;
 
-        if (sd_device_get_action(dev, &action) < 0 || sd_device_get_subsystem(dev, &subsystem) < 0 ||
-            sd_device_get_sysname(dev, &sysname) < 0 || sd_device_get_syspath(dev, &syspath) < 0)
-                return 0;
+        assert(m);
+        assert(dev);
+        if (!m->policy || sd_device_get_subsystem(dev, &subsystem) < 0 || sd_device_get_sysname(dev, &sysname) < 0 ||
+            sd_device_get_syspath(dev, &syspath) < 0)
+                return;
         if (streq(subsystem, "module")) {
                 /* mmc_core loaded after mamorid started: hold cards now (the
                  * udev rule does too); mmc_block loaded: bind allowed cards. */
@@ -321,7 +329,7 @@ static int mmc_on_uevent(sd_device_monitor *mon, sd_device *dev, void *userdata)
                         mmc_hold_cards(m);
                         mmc_scan(m);
                 }
-                return 0;
+                return;
         }
         switch (action) {
         case SD_DEVICE_REMOVE:
@@ -344,7 +352,6 @@ static int mmc_on_uevent(sd_device_monitor *mon, sd_device *dev, void *userdata)
         default: /* unbind: a card that lost its driver stays so */
                 break;
         }
-        return 0;
 }
 
 /* ---- life ---- */

@@ -59,6 +59,10 @@ int mmc_enforcer_start(MmcEnforcer *m);
  * one is bound; each change is one event. */
 void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p);
 
+/* One uevent of the mmc or module subsystem (the monitor's handler; the
+ * bench calls it directly). */
+void mmc_enforcer_handle(MmcEnforcer *m, sd_device *dev, sd_device_action_t action);
+
 /* 0 when drivers_autoprobe was last written as 0; -errno when it could not
  * be (then a new card may bind by itself and is unbound when seen);
  * -ENOENT: no mmc bus (mmc_core not loaded) yet. */
