@@ -33,11 +33,19 @@ struct MmcEnforcer {
 
 /* ---- pure: what a card is ---- */
 
-bool mmc_card_is_storage(const char *type) {
+MmcCardKind mmc_card_kind(const char *type) {
         /* An SDIO card's functions (wifi, bluetooth) are devices of the sdio
          * bus, with drivers of their own: holding or unbinding the mmc device
          * would achieve nothing but trouble. "SDcombo" has a memory part. */
-        return !type || !streq(type, "SDIO");
+        if (streq_ptr(type, "SDIO"))
+                return MMC_CARD_SDIO;
+        /* The kernel cannot tell us whether the slot is removable (the host's
+         * MMC_CAP_NONREMOVABLE is not in sysfs); an "MMC" card is, on every PC
+         * of our time, the board's eMMC, and the rare MMCplus card in an SD
+         * slot is the price (docs/devices-mmc.md). */
+        if (streq_ptr(type, "MMC"))
+                return MMC_CARD_BUILTIN;
+        return MMC_CARD_DECIDED;
 }
 
 int mmc_card_snapshot(const char *syspath, const char *sysname, const MmcCardAttrs *a, RemovableDevice **ret) {
@@ -214,8 +222,24 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 return;
         }
         (void) sd_device_get_sysattr_value(dev, "type", &a.type);
-        if (!mmc_card_is_storage(a.type))
+        switch (mmc_card_kind(a.type)) {
+        case MMC_CARD_SDIO:
                 return;
+        case MMC_CARD_BUILTIN:
+                /* once per plug (a card seen first), so that an admin's unbind stays */
+                if (mmc_find(m, syspath))
+                        return;
+                (void) mmc_track(m, syspath);
+                if (sd_device_get_driver(dev, &a.driver) < 0) {
+                        log_info("Built-in eMMC %s: bound to its driver, not decided (docs/devices-mmc.md).", sysname);
+                        r = mmc_bind(sysname);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot bind eMMC %s to its driver: %m", sysname);
+                }
+                return;
+        case MMC_CARD_DECIDED:
+                break;
+        }
         for (size_t k = 0; keys[k]; k++)
                 (void) sd_device_get_sysattr_value(dev, keys[k], &a.id[k]);
         (void) sd_device_get_driver(dev, &a.driver);

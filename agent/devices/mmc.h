@@ -11,6 +11,9 @@
  * that removed its entry, a card that bound before the hold was in place).
  * A card is named by its CID (manfid, oemid, name, serial, date). SDIO cards
  * (wifi, bluetooth) are never touched: their functions live on the sdio bus.
+ * Cards of type "MMC" are bound, never decided: that is the eMMC soldered on
+ * the board, and a PC whose system disk is an eMMC must boot (the udev rule
+ * binds it in the initramfs already).
  * A card in a USB card reader is the USB enforcer's business. */
 
 #include <stdbool.h>
@@ -35,9 +38,14 @@ typedef struct MmcCardAttrs {
         const char *driver;
 } MmcCardAttrs;
 
-/* Whether a card of this type is storage that mamorid decides on: anything
- * but "SDIO" (a missing or unknown type is decided: fail closed). */
-bool mmc_card_is_storage(const char *type);
+typedef enum MmcCardKind {
+        MMC_CARD_DECIDED, /* "SD", "SDcombo", and a missing or unknown type (fail closed) */
+        MMC_CARD_BUILTIN, /* "MMC": an eMMC on the board, often the system disk; never held */
+        MMC_CARD_SDIO,    /* "SDIO": wifi, bluetooth; never touched */
+} MmcCardKind;
+
+/* What mamorid does with a card of this type (the `type` attribute). */
+MmcCardKind mmc_card_kind(const char *type);
 
 /* The snapshot of a card from its attributes: identity values kept only when
  * well-formed (device_bus_id_valid()), text sanitized. Pure. */

@@ -155,6 +155,22 @@ def test_sdio_card_is_never_touched(bed, mmc, make_agent):
     assert mmc.unbound() == [] and mmc.probed() == []
 
 
+def test_emmc_is_bound_not_decided(bed, mmc, make_agent):
+    """type MMC: the eMMC on the board (docs/devices-mmc.md), never held."""
+    emmc = dict(CARD, type="MMC", name="BJTD4R", oemid="0x0100", manfid="0x000015")
+    dev0, name0 = mmc.add_card(emmc)  # at boot, left unbound
+    a = make_agent().start()
+    dev1, name1 = mmc.add_card(emmc)  # plugged later (a hot-plugged eMMC reader)
+    dev, name = mmc.add_card(CARD)
+    a.wait_events("device.blocked", pred=lambda e: e["device"]["bus_path"] == name)
+    assert sorted(mmc.probed()) == sorted([name0, name1]), mmc.probed()
+    assert [e["device"]["bus_path"] for e in dev_events(a)] == [name]
+    # A reload does not bind it again (an admin's unbind stays).
+    a.reload()
+    settle()
+    assert sorted(mmc.probed()) == sorted([name0, name1])
+
+
 def test_card_bound_before_the_hold_is_unbound(bed, mmc, make_agent):
     """A card the driver took before mamorid started (or before the hold)."""
     dev, name = mmc.add_card(CARD, bound=True)
@@ -282,6 +298,17 @@ def test_udev_rule_holds_cards(bed, mmc, udev_rule, what):
     assert mmc.autoprobe()[:1] == b"0"
     # Nothing else: no card is bound or unbound by the rule.
     assert mmc.probed() == [] and mmc.unbound() == []
+
+
+def test_udev_rule_binds_emmc(bed, mmc, udev_rule):
+    """The board's eMMC (type MMC) may hold the root file system: bound at
+    once, in the initramfs too, whatever the hold."""
+    udevadm_test, rule_problems = udev_rule
+    dev, name = mmc.add_card(dict(CARD, type="MMC", name="BJTD4R", oemid="0x0100", manfid="0x000015"))
+    out = udevadm_test(bed, dev)
+    assert rule_problems(out) == [], out
+    assert mmc.autoprobe()[:1] == b"0"
+    assert mmc.probed() == [name], out
 
 
 def test_udev_rule_change_does_nothing(bed, mmc, udev_rule):
