@@ -801,7 +801,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         /* SD/MMC cards (agent/devices/mmc.c): held back, then decided. */
-        r = mmc_enforcer_new(m->event, manager_emitter(m), &m->mmc);
+        r = mmc_enforcer_new(m->event, manager_emitter(m), manager_on_usb_unmount_start, m, &m->mmc);
         if (r < 0)
                 return log_oom();
         mmc_enforcer_set_policy(m->mmc, m->policy);

@@ -16,6 +16,9 @@ typedef struct MmcCard {
         char *syspath;
         bool blocked;      /* the decision last acted on */
         usec_t changes_at; /* CLOCK_REALTIME: its entry expires; USEC_INFINITY: never */
+        /* Its file systems being unmounted before it is unbound (usb-unmount.h):
+         * freed once the decision after it is made. */
+        UsbUnmount *unmount;
 } MmcCard;
 
 struct MmcEnforcer {
@@ -25,7 +28,9 @@ struct MmcEnforcer {
         sd_device_monitor *monitor;
         sd_event_source *expiry_timer;
         sd_event_source *rescan; /* after a reload: once the reload's own events are out */
-        MmcCard *cards;
+        MmcUnmountStart unmount_start;
+        void *userdata;
+        MmcCard **cards;
         size_t n_cards;
         int autoprobe_error;
         bool started;
@@ -142,24 +147,33 @@ static void mmc_hold_cards(MmcEnforcer *m) {
 
 /* ---- tracking ---- */
 
+static MmcCard *mmc_card_free(MmcCard *c) {
+        if (!c)
+                return NULL;
+        free(c->syspath);
+        usb_unmount_free(c->unmount);
+        free(c);
+        return NULL;
+}
+
 static MmcCard *mmc_find(MmcEnforcer *m, const char *syspath) {
         for (size_t i = 0; i < m->n_cards; i++)
-                if (streq(m->cards[i].syspath, syspath))
-                        return &m->cards[i];
+                if (streq(m->cards[i]->syspath, syspath))
+                        return m->cards[i];
         return NULL;
 }
 
 static void mmc_forget(MmcEnforcer *m, const char *syspath) {
-        MmcCard *c = mmc_find(m, syspath);
-
-        if (!c)
-                return;
-        free(c->syspath);
-        *c = m->cards[--m->n_cards];
+        for (size_t i = 0; i < m->n_cards; i++)
+                if (streq(m->cards[i]->syspath, syspath)) {
+                        mmc_card_free(m->cards[i]);
+                        m->cards[i] = m->cards[--m->n_cards];
+                        return;
+                }
 }
 
 static MmcCard *mmc_track(MmcEnforcer *m, const char *syspath) {
-        MmcCard *c, *n;
+        MmcCard *c, **n;
 
         if (m->n_cards >= 4096) /* a card reader has one slot; this is a runaway */
                 return NULL;
@@ -167,24 +181,32 @@ static MmcCard *mmc_track(MmcEnforcer *m, const char *syspath) {
         if (!n)
                 return NULL;
         m->cards = n;
-        c = &m->cards[m->n_cards];
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return NULL;
         *c = (MmcCard){ .syspath = strdup(syspath), .changes_at = USEC_INFINITY };
         if (!c->syspath)
-                return NULL;
-        m->n_cards++;
+                return mmc_card_free(c);
+        m->cards[m->n_cards++] = c;
         return c;
 }
 
 /* ---- deciding ---- */
 
-static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *dec, const MountList *mounted) {
+static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *dec, const MountList *mounted,
+                     const UsbUnmount *unmounted) {
         _cleanup_(event_freep) Event *e = NULL;
         int r;
 
         r = device_report_build(m->policy, d, dec, &e);
         if (r < 0)
                 return (void) log_error_errno(r, "Cannot build the event of SD/MMC card %s: %m", d->sysname);
-        if (mounted && mounted->n > 0) {
+        if (unmounted && e->kind != EVENT_DEVICE_ALLOWED) {
+                /* what was done before the unbind (docs/devices-mmc.md) */
+                usb_unmount_write(unmounted, event_body(e));
+                (void) event_set_message(e, "%s; its file systems were unmounted first: %s", strempty(e->message),
+                                         strna(usb_unmount_result(unmounted)));
+        } else if (mounted && mounted->n > 0) {
                 /* mamorid unbinds a blocked card whatever is mounted from it
                  * (docs/devices-mmc.md): the event says what was. */
                 JsonWriter *w = event_body(e);
@@ -197,6 +219,39 @@ static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *d
                         return (void) log_oom();
         }
         (void) event_emit(&m->emitter, TAKE_PTR(e), &(EventContext){ .decision = dec, .now = now_usec(CLOCK_REALTIME) });
+}
+
+static int mmc_defer_scan(MmcEnforcer *m);
+
+static void mmc_on_unmount_done(UsbUnmount *j, void *userdata) {
+        /* Decided again from a fresh scan, not from inside the job's callback
+         * (the decision frees the job). */
+        (void) mmc_defer_scan(userdata); /* else: at the next uevent, reload or expiry */
+}
+
+/* Starts unmounting the card's mounted file systems; true when it did. */
+static bool mmc_unmount_first(MmcEnforcer *m, MmcCard *c, sd_device *dev, const char *name) {
+        _cleanup_(mount_list_done) MountList mounts = { 0 };
+        _cleanup_free_ dev_t *devs = NULL;
+        size_t n_devs = 0;
+        int r;
+
+        if (!m->unmount_start)
+                return false;
+        r = usb_unmount_find(dev, &mounts, &devs, &n_devs);
+        if (r < 0)
+                log_warning_errno(r, "Cannot tell whether SD/MMC card %s has mounted file systems: %m", name);
+        if (r <= 0)
+                return false;
+        r = m->unmount_start(m->userdata, &mounts, TAKE_PTR(devs), n_devs, mmc_on_unmount_done, m, &c->unmount);
+        if (r < 0) {
+                log_error_errno(r, "Cannot unmount the file systems of SD/MMC card %s, unbinding it now: %m", name);
+                return false;
+        }
+        log_notice("SD/MMC card %s is to be blocked with %zu file system(s) mounted: unmounting them first "
+                   "(at most %llu s).",
+                   name, mounts.n, (unsigned long long) (USB_UNMOUNT_TIMEOUT_USEC / USEC_PER_SEC));
+        return true;
 }
 
 static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
@@ -259,9 +314,16 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
         } else if (c->blocked != blocked)
                 changed = true;
 
+        if (c && c->unmount && !usb_unmount_finished(c->unmount)) {
+                log_debug("SD/MMC card %s: its file systems are being unmounted; deciding it after.", d->sysname);
+                return;
+        }
         if (blocked && a.driver) {
                 /* Held back cards have no driver: this one bound before the
-                 * hold was in place, or lost its entry in a reload. */
+                 * hold was in place, or lost its entry in a reload. Its
+                 * mounts are unmounted first (once), like a USB stick's. */
+                if (c && !c->unmount && mmc_unmount_first(m, c, dev, d->sysname))
+                        return; /* decided again when the unmount ends */
                 if (usb_unmount_find(dev, &mounts, &devs, &n_devs) > 0)
                         log_warning("SD/MMC card %s is mounted (%s%s) and is unbound now: unsaved data is lost.",
                                     d->sysname, mounts.paths[0], mounts.n > 1 ? ", ..." : "");
@@ -282,7 +344,10 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 c->changes_at = dec.changes_at;
         }
         if (changed || acted)
-                mmc_emit(m, d, &dec, &mounts);
+                mmc_emit(m, d, &dec, &mounts, c && c->unmount && usb_unmount_finished(c->unmount) ? c->unmount : NULL);
+        /* a finished unmount is spent, whatever was decided after it */
+        if (c && c->unmount && usb_unmount_finished(c->unmount))
+                c->unmount = usb_unmount_free(c->unmount);
 }
 
 static void mmc_rearm(MmcEnforcer *m);
@@ -313,8 +378,8 @@ static void mmc_rearm(MmcEnforcer *m) {
         int r;
 
         for (size_t i = 0; i < m->n_cards; i++)
-                if (m->cards[i].changes_at > now && m->cards[i].changes_at < next)
-                        next = m->cards[i].changes_at;
+                if (m->cards[i]->changes_at > now && m->cards[i]->changes_at < next)
+                        next = m->cards[i]->changes_at;
         if (next == USEC_INFINITY) {
                 if (m->expiry_timer)
                         (void) sd_event_source_set_enabled(m->expiry_timer, SD_EVENT_OFF);
@@ -380,7 +445,8 @@ void mmc_enforcer_handle(MmcEnforcer *m, sd_device *dev, sd_device_action_t acti
 
 /* ---- life ---- */
 
-int mmc_enforcer_new(sd_event *event, EventEmitter emitter, MmcEnforcer **ret) {
+int mmc_enforcer_new(sd_event *event, EventEmitter emitter, MmcUnmountStart unmount_start, void *userdata,
+                     MmcEnforcer **ret) {
         MmcEnforcer *m;
 
         assert(event);
@@ -391,6 +457,8 @@ int mmc_enforcer_new(sd_event *event, EventEmitter emitter, MmcEnforcer **ret) {
                 return -ENOMEM;
         m->event = sd_event_ref(event);
         m->emitter = emitter;
+        m->unmount_start = unmount_start;
+        m->userdata = userdata;
         m->autoprobe_error = -ENODATA; /* not tried yet */
         *ret = m;
         return 0;
@@ -406,7 +474,7 @@ MmcEnforcer *mmc_enforcer_free(MmcEnforcer *m) {
         sd_event_source_disable_unref(m->expiry_timer);
         sd_event_source_disable_unref(m->rescan);
         for (size_t i = 0; i < m->n_cards; i++)
-                free(m->cards[i].syspath);
+                mmc_card_free(m->cards[i]);
         free(m->cards);
         policy_unref(m->policy);
         sd_event_unref(m->event);
@@ -448,27 +516,30 @@ static int mmc_on_rescan(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p) {
-        Policy *old;
+static int mmc_defer_scan(MmcEnforcer *m) {
         int r;
 
-        assert(m);
-        old = m->policy;
-        m->policy = policy_ref(p);
-        policy_unref(old);
-        if (!m->started)
-                return;
-        /* Deferred: config.changed comes first, then what it changed. */
         if (m->rescan)
                 r = sd_event_source_set_enabled(m->rescan, SD_EVENT_ONESHOT);
         else
                 r = sd_event_add_defer(m->event, &m->rescan, mmc_on_rescan, m);
         if (r >= 0)
                 (void) sd_event_source_set_priority(m->rescan, SD_EVENT_PRIORITY_IMPORTANT);
-        if (r < 0) {
-                log_warning_errno(r, "Cannot defer the new decisions on SD/MMC cards; made now: %m");
+        if (r < 0)
+                return log_error_errno(r, "Cannot defer the decisions on SD/MMC cards: %m");
+        return 0;
+}
+
+void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p) {
+        Policy *old;
+
+        assert(m);
+        old = m->policy;
+        m->policy = policy_ref(p);
+        policy_unref(old);
+        /* Deferred: config.changed comes first, then what it changed. */
+        if (m->started && mmc_defer_scan(m) < 0)
                 mmc_scan(m);
-        }
 }
 
 int mmc_enforcer_autoprobe_error(const MmcEnforcer *m) {

@@ -25,6 +25,7 @@
 #include "event-sink.h"
 #include "macro.h"
 #include "policy.h"
+#include "usb-unmount.h"
 
 /* The mmc bus in sysfs: the tests (umockdev) and the bench see the same. */
 #define MMC_BUS_DIR "/sys/bus/mmc"
@@ -51,9 +52,16 @@ MmcCardKind mmc_card_kind(const char *type);
  * well-formed (device_bus_id_valid()), text sanitized. Pure. */
 int mmc_card_snapshot(const char *syspath, const char *sysname, const MmcCardAttrs *a, RemovableDevice **ret);
 
+/* usb_unmount_start() on the system bus (the Manager's): a card in use is
+ * unmounted before it is unbound. NULL: it is unbound at once, and its event
+ * lists what was mounted. */
+typedef int (*MmcUnmountStart)(void *userdata, MountList *mounts, dev_t *devs, size_t n_devs, UsbUnmountDone done,
+                               void *done_userdata, UsbUnmount **ret);
+
 /* emitter takes device.blocked / device.allowed / device.block_failed.
  * Nothing is decided before mmc_enforcer_set_policy(). */
-int mmc_enforcer_new(sd_event *event, EventEmitter emitter, MmcEnforcer **ret);
+int mmc_enforcer_new(sd_event *event, EventEmitter emitter, MmcUnmountStart unmount_start, void *userdata,
+                     MmcEnforcer **ret);
 MmcEnforcer *mmc_enforcer_free(MmcEnforcer *m);
 DEFINE_POINTER_CLEANUP(MmcEnforcer, mmc_enforcer_free);
 

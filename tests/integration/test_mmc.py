@@ -315,3 +315,91 @@ def test_udev_rule_change_does_nothing(bed, mmc, udev_rule):
     udevadm_test, _ = udev_rule
     udevadm_test(bed, mmc.host, action="change")
     assert mmc.autoprobe() == b"1\n"
+
+
+# ---- a card in use: unmounted through systemd first (agent/usb/usb-unmount.c) ----
+
+@pytest.fixture
+def sysbus():
+    from bus_testlib import SystemBus
+    b = SystemBus()
+    yield b
+    b.stop()
+
+
+def mounted_card(bed, mmc, make_agent, sysbus, tmp_path, what):
+    """An allowed card, bound, whose block device (a loop device standing for
+    mmcblk) is mounted in mamorid's namespace; StopUnit does `what`."""
+    import json
+    import subprocess
+
+    import dbus
+    from bus_testlib import MOCK, Systemd
+    from test_usb_unmount import HOST_ENV, MAIN_IFACE, MAIN_OBJ, STOP_UNIT, mount_of, unit_name
+
+    Systemd(sysbus)
+    a = make_agent(allow={"20-sd.conf": mmc_entry(CARD)}, extra_env=sysbus.env())
+    a.start(wrapper=["unshare", "--mount", "--propagation", "private"])
+    pid = a.proc.pid
+    mnt = os.path.join(a.dir, "card")
+    os.mkdir(mnt)
+    img = os.path.join(a.dir, "card.img")
+    with open(img, "wb") as f:
+        f.truncate(4 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True, timeout=60)
+    subprocess.run(["nsenter", "-t", str(pid), "-m", "mount", "-o", "loop", img, mnt], check=True, timeout=30,
+                   env=HOST_ENV)
+    majmin = mount_of(pid, mnt)
+    assert majmin, "mounted"
+    unit = unit_name(mnt)
+    stops = str(tmp_path / "stops.ndjson")
+    umap = str(tmp_path / "units.json")
+    with open(umap, "w") as f:
+        json.dump({"pid": pid, unit: mnt if what == "umount" else what}, f)
+    bus_obj = dbus.Interface(sysbus.conn().get_object("org.freedesktop.systemd1", MAIN_OBJ), MOCK)
+    bus_obj.AddMethod(MAIN_IFACE, "StopUnit", "ss", "o", STOP_UNIT % {"map": umap, "log": stops})
+
+    dev, name = mmc.add_card(CARD)
+    a.wait_events("device.allowed")
+    mmc.bind(dev)
+    major, minor = majmin.split(":")
+    bed.tb.add_device("block", "mmcblk9", dev, ["dev", majmin, "size", "8192"],
+                      ["MAJOR", major, "MINOR", minor, "DEVNAME", "/dev/mmcblk9", "DEVTYPE", "disk"])
+    return a, pid, dev, name, mnt, unit, stops
+
+
+def stop_calls(path):
+    import json
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(x) for x in f]
+
+
+def test_mounted_card_is_unmounted_then_unbound(bed, mmc, make_agent, sysbus, tmp_path):
+    from test_usb_unmount import mount_of
+    a, pid, dev, name, mnt, unit, stops = mounted_card(bed, mmc, make_agent, sysbus, tmp_path, "umount")
+    os.unlink(os.path.join(a.allow_dir, "20-sd.conf"))
+    a.reload()
+    ev = a.wait_events("device.blocked", timeout=15)[0]
+    assert [c["unit"] for c in stop_calls(stops)] == [unit], a.log()
+    assert mount_of(pid, mnt) is None, "the file system was unmounted"
+    assert mmc.unbound() == [name], "unbound after the unmount"
+    um = ev["unmount"]
+    assert um["result"] == "unmounted", um
+    assert "its file systems were unmounted first: unmounted" in ev["message"]
+    assert "unmounting them first" in a.log()
+
+
+def test_mounted_card_refused_unmount_is_unbound_within_the_bound(bed, mmc, make_agent, sysbus, tmp_path):
+    import time
+    from test_usb_unmount import mount_of
+    a, pid, dev, name, mnt, unit, stops = mounted_card(bed, mmc, make_agent, sysbus, tmp_path, "fail")
+    t0 = time.monotonic()
+    os.unlink(os.path.join(a.allow_dir, "20-sd.conf"))
+    a.reload()
+    ev = a.wait_events("device.blocked", timeout=25)[0]
+    assert time.monotonic() - t0 < 15, "the wait is bounded (10 s)"
+    assert mmc.unbound() == [name]
+    assert mount_of(pid, mnt) is not None, "nothing unmounted it"
+    assert ev["unmount"]["result"] != "unmounted", ev["unmount"]

@@ -83,7 +83,7 @@ static void run(UMockdevTestbed *tb, const char *host, unsigned entries, unsigne
                 exit(1);
         }
         config_errors_done(&errs);
-        if (mmc_enforcer_new(ev, (EventEmitter){ .emit = count_event }, &m) < 0)
+        if (mmc_enforcer_new(ev, (EventEmitter){ .emit = count_event }, NULL, NULL, &m) < 0)
                 exit(1);
         mmc_enforcer_set_policy(m, p); /* not started: no monitor, no scan */
 
