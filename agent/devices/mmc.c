@@ -133,7 +133,11 @@ static int mmc_unbind(const char *driver, const char *sysname) {
 static void mmc_hold_cards(MmcEnforcer *m) {
         int r = mmc_write(MMC_BUS_DIR "/drivers_autoprobe", "0\n", false);
 
-        if (r == -ENOENT && m->autoprobe_error != -ENOENT)
+        if (r == -EROFS && m->autoprobe_error != -EROFS)
+                /* mamori.service makes /sys/bus/mmc writable only if it exists at start */
+                log_warning("The mmc bus appeared after mamorid started and is read-only to it: SD/MMC cards stay "
+                            "held back until mamori.service is restarted.");
+        else if (r == -ENOENT && m->autoprobe_error != -ENOENT)
                 log_info("No mmc bus (mmc_core is not loaded): SD/MMC cards are held back once it is.");
         else if (r < 0 && r != m->autoprobe_error)
                 log_warning_errno(r,
