@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 #include "mmc.h"
 #include "timeutil.h"
 #include "usb-unmount.h"
@@ -216,8 +217,11 @@ static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *d
                 JsonWriter *w = event_body(e);
                 json_key(w, "mounted");
                 json_array_begin(w);
-                for (size_t i = 0; i < mounted->n; i++)
-                        json_string(w, mounted->paths[i]);
+                for (size_t i = 0; i < mounted->n; i++) {
+                        /* a mount point may carry a volume label: sanitized like device strings */
+                        _cleanup_free_ char *p = text_sanitize(mounted->paths[i], strlen(mounted->paths[i]), 4096, NULL);
+                        json_string(w, p ?: "");
+                }
                 json_array_end(w);
                 if (json_error(w) < 0)
                         return (void) log_oom();
