@@ -14,8 +14,9 @@ sharing test_e2e.py's). The card's image has a marker at a known offset.
     card bound through drivers_probe, the marker read back from mmcblk0;
   * the entry removed, reload: device.blocked, mmcblk0 gone;
   * a reboot with no entry: the card never gets a block device during boot
-    (the udev rule holds the bus in the initramfs and at coldplug; the kernel
-    log of that boot has no mmcblk0), and mamorid reports it blocked;
+    (the udev rule holds the bus at coldplug; the kernel log of that boot has
+    no mmcblk0), and mamorid reports it blocked (vmtest's initrd has no mmc
+    modules: the rule's run inside an initramfs is not covered);
   * mamorid stopped: the card stays unbound (fail closed).
 
   tests/vm/e2e_mmc.py --image IMAGE --deb DEB        (root; prepare.sh makes both)
@@ -175,8 +176,10 @@ def run(vm, check, deb_name):
           "mmcblk0" not in klog and not t.has_disk(), [l for l in klog.splitlines() if "mmc" in l][-10:])
     blocked = t.wait(lambda: t.card_events("device.blocked"), 60)
     check("mmc: after the reboot mamorid reports the card blocked", blocked, t.events()[-3:])
-    rc, out, _ = t.g("lsinitramfs /boot/initrd.img-$(uname -r) | grep -c 70-mamori.rules || true")
-    check("mmc: the initramfs carries 70-mamori.rules (initramfs hook)", out.strip() not in ("", "0"), out)
+    # The guest boots vmtest's own initrd (QEMU -initrd), which has no mmc
+    # modules: mmc_core loads after the switch to the root file system, where
+    # the rule is; the initramfs path (units/initramfs/mamori-hook) is not
+    # exercised here.
 
     t.g("systemctl stop mamori.service; echo 1 >/sys/bus/mmc/devices/%s/uevent 2>/dev/null; true" % c0["sysname"])
     rc, out, _ = t.g("echo add >/sys/bus/mmc/devices/%s/uevent; udevadm settle; sleep 2; "
