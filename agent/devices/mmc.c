@@ -333,8 +333,10 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 if (c && !c->unmount && mmc_unmount_first(m, c, dev, d->sysname))
                         return; /* decided again when the unmount ends */
                 if (usb_unmount_find(dev, &mounts, &devs, &n_devs) > 0)
-                        log_warning("SD/MMC card %s is mounted (%s%s) and is unbound now: unsaved data is lost.",
-                                    d->sysname, mounts.paths[0], mounts.n > 1 ? ", ..." : "");
+                        /* (the mount points, which may carry a volume label, are in the event, sanitized) */
+                        log_warning("SD/MMC card %s has %zu mounted file system(s) and is unbound now: unsaved data "
+                                    "is lost.",
+                                    d->sysname, mounts.n);
                 r = mmc_unbind(a.driver, sysname);
                 if (r < 0) {
                         d->block_error = r;
