@@ -12,6 +12,7 @@
 #include "config-paths.h"
 #include "av.h"
 #include "control-reply.h"
+#include "mmc.h"
 #include "control.h"
 #include "lock.h"
 #include "manager.h"
@@ -110,6 +111,7 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
         json_key(w, "devices");
         json_array_begin(w);
         usb_enforcer_write_devices(m->usb, m->policy, w);
+        mmc_enforcer_write_devices(m->mmc, w); /* SD/MMC cards (agent/devices/mmc.h) */
         json_array_end(w);
         json_object_end(w);
 }

@@ -20,6 +20,7 @@ typedef struct MmcCard {
         /* Its file systems being unmounted before it is unbound (usb-unmount.h):
          * freed once the decision after it is made. */
         UsbUnmount *unmount;
+        bool builtin; /* an eMMC: bound, not decided */
 } MmcCard;
 
 struct MmcEnforcer {
@@ -292,7 +293,9 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 /* once per plug (a card seen first), so that an admin's unbind stays */
                 if (mmc_find(m, syspath))
                         return;
-                (void) mmc_track(m, syspath);
+                c = mmc_track(m, syspath);
+                if (c)
+                        c->builtin = true;
                 if (sd_device_get_driver(dev, &a.driver) < 0) {
                         log_info("Built-in eMMC %s: bound to its driver, not decided (docs/devices-mmc.md).", sysname);
                         r = mmc_bind(sysname);
@@ -555,4 +558,62 @@ void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p) {
 int mmc_enforcer_autoprobe_error(const MmcEnforcer *m) {
         assert(m);
         return m->autoprobe_error;
+}
+
+/* ---- mamorictl devices ---- */
+
+static void mmc_write_rule(JsonWriter *w, const AllowEntry *e) {
+        json_key(w, "rule");
+        json_object_begin(w);
+        json_kv_string(w, "file", e->file);
+        json_kv_uint(w, "line", e->line);
+        if (e->label)
+                json_kv_string(w, "label", e->label);
+        if (e->expires)
+                json_kv_string(w, "expires", e->expires);
+        json_object_end(w);
+}
+
+void mmc_enforcer_write_devices(MmcEnforcer *m, JsonWriter *w) {
+        usec_t now = now_usec(CLOCK_REALTIME);
+
+        assert(w);
+        if (!m || !m->policy)
+                return;
+        for (size_t i = 0; i < m->n_cards; i++) {
+                _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+                _cleanup_(removable_device_freep) RemovableDevice *d = NULL;
+                const char *const *keys = device_bus_id_keys(DEVICE_BUS_MMC);
+                const char *sysname = NULL;
+                MmcCardAttrs a = { 0 };
+                Decision dec;
+                bool blocked;
+
+                if (m->cards[i]->builtin || sd_device_new_from_syspath(&dev, m->cards[i]->syspath) < 0 ||
+                    sd_device_get_sysname(dev, &sysname) < 0)
+                        continue;
+                /* read again, as decided: what the card says now */
+                (void) sd_device_get_sysattr_value(dev, "type", &a.type);
+                for (size_t k = 0; keys[k]; k++)
+                        (void) sd_device_get_sysattr_value(dev, keys[k], &a.id[k]);
+                (void) sd_device_get_driver(dev, &a.driver);
+                if (mmc_card_snapshot(m->cards[i]->syspath, sysname, &a, &d) < 0)
+                        continue;
+                dec = policy_decide_device(m->policy, DEVICE_CATEGORY_MMC, (const char *const *) d->id, now);
+                blocked = dec.relevant && !dec.allow;
+                json_object_begin(w);
+                json_kv_string(w, "syspath", m->cards[i]->syspath);
+                device_report_write_device(w, d);
+                json_key(w, "decision");
+                json_object_begin(w);
+                json_kv_string(w, "action", blocked ? "blocked" : "allowed");
+                json_kv_string(w, "reason",
+                               dec.relevant ? decision_reason_to_string(dec.reason) : "category_not_blocked");
+                json_kv_string(w, "explanation", device_report_explanation(d, &dec));
+                if (dec.entry)
+                        mmc_write_rule(w, dec.entry);
+                json_kv_bool(w, "fail_closed", m->policy->failsafe);
+                json_object_end(w);
+                json_object_end(w);
+        }
 }

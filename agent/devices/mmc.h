@@ -79,6 +79,10 @@ void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p);
  * bench calls it directly). */
 void mmc_enforcer_handle(MmcEnforcer *m, sd_device *dev, sd_device_action_t action);
 
+/* The cards present, each as { syspath, device, decision } (mamorictl
+ * devices), decided now from what sysfs says. The eMMC is not listed. */
+void mmc_enforcer_write_devices(MmcEnforcer *m, JsonWriter *w);
+
 /* 0 when drivers_autoprobe was last written as 0; -errno when it could not
  * be (then a new card may bind by itself and is unbound when seen);
  * -ENOENT: no mmc bus (mmc_core not loaded) yet. */

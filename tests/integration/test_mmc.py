@@ -403,3 +403,29 @@ def test_mounted_card_refused_unmount_is_unbound_within_the_bound(bed, mmc, make
     assert mmc.unbound() == [name]
     assert mount_of(pid, mnt) is not None, "nothing unmounted it"
     assert ev["unmount"]["result"] != "unmounted", ev["unmount"]
+
+
+# ---- mamorictl devices ----
+
+def test_mamorictl_lists_cards(bed, mmc, make_agent):
+    import json
+    import subprocess
+    ctl = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+    a = make_agent(allow={"20-sd.conf": mmc_entry(CARD)}).start()
+    dev, name = mmc.add_card(CARD)
+    dev2, name2 = mmc.add_card(OTHER)
+    mmc.add_card(dict(CARD, type="MMC", name="BJTD4R"))  # the eMMC: not listed
+    a.wait_events("device.blocked", pred=lambda e: e["device"]["bus_path"] == name2)
+    sock = os.path.join(a.runtime, "control")
+    out = subprocess.run([ctl, "--socket", sock, "--json", "devices"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    cards = {d["device"]["bus_path"]: d for d in json.loads(out.stdout) if d["device"].get("bus") == "mmc"}
+    assert set(cards) == {name, name2}, cards
+    assert cards[name]["decision"]["action"] == "allowed"
+    assert cards[name]["decision"]["rule"]["label"] == "総務課 SDカード 1"
+    assert cards[name2]["decision"]["action"] == "blocked"
+    assert cards[name2]["device"]["serial"] == OTHER["serial"]
+    out = subprocess.run([ctl, "--socket", sock, "devices", "--wide"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    row = [line for line in out.stdout.splitlines() if line.startswith(name2)]
+    assert row and "0x0000aa:0x5859:QEMU!" in row[0] and OTHER["serial"] in row[0] and "blocked" in row[0], out.stdout

@@ -20,7 +20,8 @@ static char *rule_text(json_object *dev, json_object *dec) {
         char *s = NULL;
 
         if (rule && (streq_ptr(reason, "allowed") || expired)) {
-                const char *file = strempty(jstr(rule, "file")), *slash = strrchr(file, '/'), *label = jstr(rule, "label");
+                const char *file = strempty(jstr(rule, "file")), *slash = strrchr(file, '/'),
+                           *label = jstr(rule, "label");
                 if (asprintf(&s, "%s%s:%lld%s%s", expired ? "expired: " : "", slash ? slash + 1 : file,
                              jint(rule, "line", 0), label ? " " : "", strempty(label)) < 0)
                         return NULL;
@@ -109,10 +110,20 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
                         return CTL_EXIT_FAILURE;
                 if (jbool(dev, "root_hub", false))
                         cat = "hub";
+                /* An SD/MMC card (bus mmc): its CID's maker:OEM:name as the ID, its serial. */
+                bool mmc = streq_ptr(jstr(d, "bus"), "mmc");
+                if (mmc) {
+                        id = mfree(id);
+                        if (asprintf(&id, "%s:%s:%s", strna(jstr(d, "manfid")), strna(jstr(d, "oemid")),
+                                     strna(jstr(d, "name"))) < 0)
+                                return CTL_EXIT_FAILURE;
+                }
                 const char *cells[] = {
                         jstr(d, "bus_path"),
                         id,
-                        jbool(d, "has_serial", false) ? jstr(d, "serial") : "(none)",
+                        mmc                             ? strna(jstr(d, "serial"))
+                        : jbool(d, "has_serial", false) ? jstr(d, "serial")
+                                                        : "(none)",
                         cat,
                         streq_ptr(action, "none") ? "-" : action,
                         rule,
