@@ -429,3 +429,19 @@ def test_mamorictl_lists_cards(bed, mmc, make_agent):
     assert out.returncode == 0, out.stderr
     row = [line for line in out.stdout.splitlines() if line.startswith(name2)]
     assert row and "0x0000aa:0x5859:QEMU!" in row[0] and OTHER["serial"] in row[0] and "blocked" in row[0], out.stdout
+
+
+def test_approval_expiry_unbinds_the_card(bed, mmc, make_agent):
+    """An approval that ends at a given second: the plugged card is unbound
+    then, without a reload (the expiry timer)."""
+    import datetime
+    end = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)).replace(microsecond=0)
+    a = make_agent(allow={"20-sd.conf": mmc_entry(CARD, expires=end.isoformat())}).start()
+    dev, name = mmc.add_card(CARD)
+    a.wait_events("device.allowed")
+    assert mmc.probed() == [name]
+    mmc.bind(dev)
+    ev = a.wait_events("device.blocked", timeout=15)[0]
+    assert ev["decision"]["reason"] == "expired", ev
+    assert datetime.datetime.now(datetime.timezone.utc) >= end
+    assert mmc.unbound() == [name]
