@@ -445,3 +445,14 @@ def test_approval_expiry_unbinds_the_card(bed, mmc, make_agent):
     assert ev["decision"]["reason"] == "expired", ev
     assert datetime.datetime.now(datetime.timezone.utc) >= end
     assert mmc.unbound() == [name]
+
+
+def test_fail_closed_blocks_every_card(bed, mmc, make_agent):
+    """No valid configuration: every category is blocked, entries or not."""
+    a = make_agent(main_conf='devices = { block = [ "no-such-category" ]; };\n',
+                   allow={"20-sd.conf": mmc_entry(CARD)}).start()
+    dev, name = mmc.add_card(CARD)
+    ev = a.wait_events("device.blocked")[0]
+    assert ev["decision"]["fail_closed"] is True, ev
+    assert ev["decision"]["reason"] == "no_valid_policy", ev
+    assert mmc.probed() == []
