@@ -456,3 +456,18 @@ def test_fail_closed_blocks_every_card(bed, mmc, make_agent):
     assert ev["decision"]["fail_closed"] is True, ev
     assert ev["decision"]["reason"] == "no_valid_policy", ev
     assert mmc.probed() == []
+
+
+def test_unbind_refused_is_block_failed(bed, mmc, make_agent):
+    """The kernel refuses the unbind (here: the file cannot be written): the
+    event says the card could not be blocked."""
+    unbind = os.path.join(mmc.bus, "drivers/mmcblk/unbind")
+    os.unlink(unbind)
+    os.mkdir(unbind)
+    dev, name = mmc.add_card(CARD, bound=True)
+    a = make_agent().start()
+    ev = a.wait_events("device.block_failed")[0]
+    assert ev["decision"]["action"] == "block_failed", ev
+    assert ev["decision"]["error"], ev
+    assert ev["device"]["bus_path"] == name
+    assert "Cannot unbind SD/MMC card" in a.log()
