@@ -12,6 +12,7 @@
 #include "config-paths.h"
 #include "av.h"
 #include "control-reply.h"
+#include "mmc.h"
 #include "control.h"
 #include "lock.h"
 #include "manager.h"
@@ -114,6 +115,7 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
         usb_enforcer_write_devices(m->usb, m->policy, w);
         thunderbolt_enforcer_write_devices(m->thunderbolt, w);
         firewire_enforcer_write_devices(m->firewire, w);
+        mmc_enforcer_write_devices(m->mmc, w); /* SD/MMC cards (agent/devices/mmc.h) */
         json_array_end(w);
         json_object_end(w);
 }

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "manager.h"
 #include "manager-posture.h"
+#include "mmc.h"
 #include "text.h"
 #include "notice.h"
 #include "av.h"
@@ -87,6 +88,7 @@ Manager *manager_free(Manager *m) {
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
+        mmc_enforcer_free(m->mmc);
         event_sinks_remove(m->sinks, m->notice);
         m->notice = notice_sender_free(m->notice);
         /* Before the policy: a last commit may still render a drop event. */
@@ -208,6 +210,8 @@ static void manager_push_policy(Manager *m) {
                 thunderbolt_enforcer_set_policy(m->thunderbolt, m->policy);
         if (m->firewire)
                 firewire_enforcer_set_policy(m->firewire, m->policy);
+        if (m->mmc) /* decides the plugged cards again */
+                mmc_enforcer_set_policy(m->mmc, m->policy);
 }
 
 /* ---- policy ---- */
@@ -806,6 +810,14 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_oom();
         r = usb_monitor_start(m->usb_monitor);
+        if (r < 0)
+                return r;
+        /* SD/MMC cards (agent/devices/mmc.c): held back, then decided. */
+        r = mmc_enforcer_new(m->event, manager_emitter(m), manager_on_usb_unmount_start, m, &m->mmc);
+        if (r < 0)
+                return log_oom();
+        mmc_enforcer_set_policy(m->mmc, m->policy);
+        r = mmc_enforcer_start(m->mmc);
         if (r < 0)
                 return r;
 

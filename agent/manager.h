@@ -18,6 +18,7 @@
 typedef struct Reporting Reporting;
 typedef struct UsbMonitor UsbMonitor;
 typedef struct UsbEnforcer UsbEnforcer;
+typedef struct MmcEnforcer MmcEnforcer;
 typedef struct Control Control;
 typedef struct NoticeSender NoticeSender;
 typedef struct SysBus SysBus;
@@ -60,6 +61,8 @@ typedef struct Manager {
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
+        /* SD/MMC cards (agent/devices/mmc.h) */
+        MmcEnforcer *mmc;
         Control *control;     /* mamorictl's socket; NULL if it could not be set up */
         NoticeSender *notice; /* tells the person at the seat (agent/notice/notice.c) */
 

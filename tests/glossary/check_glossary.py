@@ -44,6 +44,9 @@ SCOPE = [
 ]
 # What staff read at the PC: the "staff" rows apply here only.
 STAFF = ["common/notice-text.c", "tools/notify/*.c", "units/*.desktop.in"]
+# English texts whose example approvers must match the Japanese ones: only
+# their approved_by lines are checked.
+APPROVER_ONLY = ["man/*.[1-8]"]
 
 # The lead's decisions (glossary-terms.md): the table must keep ruling these
 # out, so that emptying a row does not silently switch the rule off.
@@ -112,14 +115,18 @@ def files_in_scope(root, patterns):
 def check(root):
     rules = read_rules(root)
     staff = set(files_in_scope(root, STAFF))
+    approver_only = set(files_in_scope(root, APPROVER_ONLY))
     findings = []
-    for rel in files_in_scope(root, SCOPE):
+    for rel in sorted(set(files_in_scope(root, SCOPE)) | approver_only):
         try:
             text = open(os.path.join(root, rel), encoding="utf-8").read()
         except UnicodeDecodeError:
             continue  # an image or other binary file of the console
         for n, line in enumerate(text.splitlines(), 1):
-            if not JAPANESE.search(line):
+            if rel in approver_only:
+                if "approved_by" not in line:
+                    continue
+            elif not JAPANESE.search(line) and "approved_by" not in line:
                 continue
             # In C only the string literals are text: identifiers such as
             # USB_CAT_MTP and the parentheses of calls are not.

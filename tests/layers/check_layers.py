@@ -114,6 +114,9 @@ INTERFACES = {
     "lock/seat.h": {"notice"},
     # How an event leaves a module, and how a sink takes one (agent/ top).
     "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue", "devices"},
+    # The unmount of a device in use before it is blocked, through systemd
+    # (issue 14: an SD card is unmounted like a USB stick).
+    "usb/usb-unmount.h": {"devices"},
     # The spool, opened read-only by mamori-uplink (issue 11: two processes, one spool).
     "report/spool.h": {"uplink"},
 }
