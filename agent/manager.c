@@ -24,6 +24,7 @@
 #include "usb-monitor.h"
 #include "usb-report.h"
 #include "usb-unmount.h"
+#include "optical.h"
 
 static const char *manager_dir_or_env(const char *given, const char *env, const char *fallback) {
         const char *e;
@@ -83,6 +84,7 @@ Manager *manager_free(Manager *m) {
         sysbus_free(m->sysbus);
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
+        optical_enforcer_free(m->optical);
         event_sinks_remove(m->sinks, m->notice);
         m->notice = notice_sender_free(m->notice);
         /* Before the policy: a last commit may still render a drop event. */
@@ -200,6 +202,8 @@ static void manager_push_policy(Manager *m) {
                 notice_sender_set_policy(m->notice, m->policy);
         if (m->usb)
                 usb_enforcer_set_policy(m->usb, m->policy);
+        if (m->optical)
+                optical_enforcer_set_policy(m->optical, m->policy);
 }
 
 /* ---- policy ---- */
@@ -794,6 +798,14 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_oom();
         r = usb_monitor_start(m->usb_monitor);
+        if (r < 0)
+                return r;
+        /* Optical drives (issue 14): the same emit path as USB. */
+        r = optical_enforcer_new(m->event, m->runtime_dir, manager_emitter(m), &m->optical);
+        if (r < 0)
+                return log_oom();
+        optical_enforcer_set_policy(m->optical, m->policy);
+        r = optical_enforcer_start(m->optical);
         if (r < 0)
                 return r;
 

@@ -58,6 +58,9 @@ typedef struct Manager {
 
         UsbEnforcer *usb;
         UsbMonitor *usb_monitor;
+        /* optical drives (agent/devices/optical.h) */
+        struct OpticalEnforcer *optical;
+
         Control *control;     /* mamorictl's socket; NULL if it could not be set up */
         NoticeSender *notice; /* tells the person at the seat (agent/notice/notice.c) */
 

@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: MIT
+"""Issue 14 item 3: optical drives under umockdev. A drive is a SCSI device
+with an sr block device and an sg node; the nodes are plain files under
+MAMORI_DEV_ROOT carrying the ACL that systemd's uaccess gives the seat user.
+Levels: optical-write (nodes lose write for everyone but root, reading stays)
+and optical (unbound from sr, sg root's alone); an allow entry
+`bus = "optical"; serial = ID_SERIAL` lifts both, a reload re-decides."""
+
+import json
+import os
+import stat
+import struct
+import tempfile
+import time
+
+import pytest
+
+import spool_reader
+from mamori_testlib import wait_for
+
+SERIAL = "HL-DT-ST_DVDRAM_GUD1N_KZ8J1234"
+OTHER = "TSSTcorp_CDDVDW_SN-208FB_R8YB6GAC70012P"
+SEAT_UID = 1000
+
+# The xattr form of a POSIX ACL (linux/posix_acl_xattr.h)
+USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER_TAG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+UNDEF = 0xFFFFFFFF
+
+
+def uaccess_acl(uid=SEAT_UID):
+    """What udev's uaccess builtin leaves on a node: user:<seat user>:rw-."""
+    entries = [(USER_OBJ, 6, UNDEF), (USER, 6, uid), (GROUP_OBJ, 6, UNDEF), (MASK, 6, UNDEF), (OTHER_TAG, 0, UNDEF)]
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def read_acl(path):
+    try:
+        raw = os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError:
+        return None
+    return {(tag, ident): perm for tag, perm, ident in struct.iter_unpack("<HHI", raw[4:])}
+
+
+def devices_conf(*cats):
+    quoted = ", ".join(f'"{c}"' for c in ("storage", "mtp", "ptp", "tethering", *cats))
+    return f"devices = {{ block = [ {quoted} ]; }};\n"
+
+
+def optical_entry(serial, label="総務課 DVD ドライブ"):
+    return (f'allow = (\n  {{ bus = "optical"; serial = "{serial}"; label = "{label}";'
+            ' approved_by = "情報セキュリティ管理者 山田"; approved_on = "2026-04-01"; } );\n')
+
+
+class Drives:
+    """SCSI hosts with one CD/DVD drive each, on the bed's PCI controller."""
+
+    def __init__(self, bed):
+        self.bed = bed
+        self.dev = tempfile.mkdtemp(prefix="mamori-optical-dev-")
+        os.makedirs(os.path.join(self.dev, "dev"))
+        drv = os.path.join(bed.root, "sys/bus/scsi/drivers/sr")
+        os.makedirs(drv, exist_ok=True)
+        for name in ("bind", "unbind"):
+            open(os.path.join(drv, name), "w").close()
+        open(os.path.join(bed.root, "sys/bus/scsi/drivers_probe"), "w").close()
+        self.n = 0
+
+    def node(self, name, mode=0o660):
+        p = os.path.join(self.dev, "dev", name)
+        with open(p, "w"):
+            pass
+        os.chmod(p, mode)
+        os.setxattr(p, "system.posix_acl_access", uaccess_acl())
+        return p
+
+    def add(self, serial, vendor="HL-DT-ST", model="DVDRAM GUD1N", raw_serial=None):
+        n = self.n
+        self.n += 1
+        tb = self.bed.tb
+        host = tb.add_device("scsi", f"host{n}", self.bed.pci, [], ["DEVTYPE", "scsi_host"])
+        scsi = tb.add_device("scsi", f"{n}:0:0:0", host, ["type", "5", "vendor", vendor, "model", model],
+                             ["DEVTYPE", "scsi_device"])
+        self.node(f"sg{n}")
+        sg = tb.add_device("scsi_generic", f"sg{n}", scsi, ["dev", f"21:{n}"],
+                           ["DEVNAME", f"/dev/sg{n}", "MAJOR", "21", "MINOR", str(n)])
+        self.node(f"sr{n}")
+        props = ["DEVNAME", f"/dev/sr{n}", "DEVTYPE", "disk", "MAJOR", "11", "MINOR", str(n), "ID_CDROM", "1",
+                 "ID_VENDOR", vendor, "ID_MODEL", model]
+        if serial is not None:
+            props += ["ID_SERIAL", serial]
+        sr = tb.add_device("block", f"sr{n}", scsi, ["dev", f"11:{n}", "removable", "1"], props)
+        if raw_serial is not None:
+            # bytes that no GLib string can carry: straight into the uevent file
+            uevent = self.bed.attr(sr, "uevent") + b"ID_SERIAL=" + raw_serial + b"\n"
+            self.bed.write_raw(sr, "uevent", uevent)
+            tb.uevent(sr, "change")
+        return {"n": n, "scsi": scsi, "sr": sr, "sg": sg, "name": f"{n}:0:0:0"}
+
+    def path(self, name):
+        return os.path.join(self.dev, "dev", name)
+
+    def mode(self, name):
+        return stat.S_IMODE(os.stat(self.path(name)).st_mode)
+
+    def sr_log(self, what):
+        return self.bed.attr("/sys/bus/scsi/drivers/sr", what).decode().split()
+
+
+@pytest.fixture
+def drives(bed):
+    return Drives(bed)
+
+
+def start(make_agent, drives, conf, allow=None):
+    a = make_agent(main_conf=conf, allow={"20-optical.conf": allow} if allow else None,
+                   extra_env={"MAMORI_DEV_ROOT": drives.dev})
+    return a.start()
+
+
+def device_events(agent, kind=None):
+    return [e for e in agent.events(kind) if e.get("device", {}).get("bus") == "optical"]
+
+
+def wait_device(agent, kind, serial, count=1):
+    wait_for(lambda: len([e for e in device_events(agent, kind) if e["device"].get("serial") == serial]) >= count,
+             what=f"{count} {kind} of {serial}")
+    return [e for e in device_events(agent, kind) if e["device"].get("serial") == serial][-1]
+
+
+def assert_write_blocked(drives, n, agent=None):
+    for name in (f"sr{n}", f"sg{n}"):
+        assert drives.mode(name) == 0o640, (name, oct(drives.mode(name)), agent and agent.log()[-3000:])
+        acl = read_acl(drives.path(name))
+        assert acl[(USER, SEAT_UID)] == 4, acl  # the seat user still reads
+        assert acl[(MASK, UNDEF)] == 4 and acl[(GROUP_OBJ, UNDEF)] == 4, acl
+        assert acl[(USER_OBJ, UNDEF)] == 6, acl  # root keeps write
+
+
+def assert_untouched(drives, n):
+    for name in (f"sr{n}", f"sg{n}"):
+        assert drives.mode(name) == 0o660
+        assert read_acl(drives.path(name))[(USER, SEAT_UID)] == 6
+
+
+def test_default_blocks_writing_only(bed, make_agent, drives):
+    """No devices section: optical-write is in the defaults."""
+    a = start(make_agent, drives, 'usb = { block = [ "storage" ]; };\n')
+    d = drives.add(SERIAL)
+    ev = wait_device(a, "device.blocked", SERIAL)
+    assert ev["device"]["category"] == "optical-write"
+    assert ev["device"]["manufacturer"] == "HL-DT-ST" and ev["device"]["product"] == "DVDRAM GUD1N"
+    assert ev["device"]["bus_path"] == "sr0"
+    assert ev["decision"]["reason"] == "unknown"
+    assert_write_blocked(drives, d["n"])
+    assert drives.sr_log("unbind") == [], "the write level leaves the drive bound"
+    run = os.path.join(a.runtime, "optical")
+    assert os.path.exists(os.path.join(run, "block-write"))
+    assert not os.path.exists(os.path.join(run, "block-drive"))
+
+
+def test_listed_drive_is_allowed(bed, make_agent, drives):
+    a = start(make_agent, drives, devices_conf("optical-write"), allow=optical_entry(SERIAL))
+    d = drives.add(SERIAL)
+    other = drives.add(OTHER)
+    ev = wait_device(a, "device.allowed", SERIAL)
+    assert ev["decision"]["rule"]["label"] == "総務課 DVD ドライブ"
+    wait_device(a, "device.blocked", OTHER)
+    assert_untouched(drives, d["n"])
+    assert_write_blocked(drives, other["n"])
+    # udev's rule finds the entry before mamorid hears of a drive
+    assert os.listdir(os.path.join(a.runtime, "optical/allow")) == [SERIAL]
+
+
+def test_drive_level_unbinds_from_sr(bed, make_agent, drives):
+    a = start(make_agent, drives, devices_conf("optical-write", "optical"), allow=optical_entry(OTHER))
+    d = drives.add(SERIAL)
+    ev = wait_device(a, "device.blocked", SERIAL)
+    assert ev["device"]["category"] == "optical"
+    wait_for(lambda: drives.sr_log("unbind") == ["0:0:0:0"], what="sr unbind")
+    assert drives.mode("sg0") == 0o600 and read_acl(drives.path("sg0")) is None
+    # the listed one keeps everything
+    o = drives.add(OTHER)
+    ev = wait_device(a, "device.allowed", OTHER)
+    assert ev["device"]["category"] == "optical"
+    assert_untouched(drives, o["n"])
+    assert drives.sr_log("unbind") == ["0:0:0:0"]
+    assert os.path.exists(os.path.join(a.runtime, "optical/block-drive"))
+
+
+def test_reload_both_ways(bed, make_agent, drives):
+    a = start(make_agent, drives, devices_conf("optical-write"))
+    d = drives.add(SERIAL)
+    wait_device(a, "device.blocked", SERIAL)
+    assert_write_blocked(drives, 0)
+
+    # an entry added: allowed, and udev asked to give back what it gives
+    a.write_allow("20-optical.conf", optical_entry(SERIAL))
+    a.reload()
+    wait_device(a, "device.allowed", SERIAL)
+    assert os.listdir(os.path.join(a.runtime, "optical/allow")) == [SERIAL]
+
+    # the entry removed and the drive level on: unbound
+    os.unlink(os.path.join(a.allow_dir, "20-optical.conf"))
+    a.write_conf(devices_conf("optical-write", "optical"))
+    a.reload()
+    ev = wait_device(a, "device.blocked", SERIAL, count=2)
+    assert ev["device"]["category"] == "optical"
+    wait_for(lambda: drives.sr_log("unbind") == ["0:0:0:0"], what="sr unbind")
+    assert os.listdir(os.path.join(a.runtime, "optical/allow")) == []
+
+    # allowed again: bound to sr again (the kernel then sends sr's add)
+    a.write_allow("20-optical.conf", optical_entry(SERIAL))
+    a.reload()
+    wait_device(a, "device.allowed", SERIAL, count=2)
+    wait_for(lambda: drives.sr_log("bind") == ["0:0:0:0"], what="sr bind")
+
+
+@pytest.mark.parametrize("serial", [
+    b'quote"d', b"back\\slash", b"ctl\x01\x1b[31m", b"tab\tsp ace", b"bad\xff\xfeutf8", b"A" * 300,
+    b"../block-write", b"dot/../slash",
+])
+def test_hostile_serial_is_never_allowed(bed, make_agent, drives, serial):
+    """A serial that no entry can name (or that would walk out of udev's allow
+    directory) is blocked, and the event stays clean JSON."""
+    text = serial.decode("utf-8", "replace")
+    allow = None
+    if all(0x20 < c < 0x7f and c not in b'"\\' for c in serial) and len(serial) <= 256:
+        allow = optical_entry(text)  # a valid entry with exactly these bytes: still allowed
+    a = start(make_agent, drives, devices_conf("optical-write"), allow=allow)
+    drives.add(None, raw_serial=serial)
+    kind = "device.allowed" if allow else "device.blocked"
+    wait_for(lambda: device_events(a, kind), what=kind)
+    ev = device_events(a, kind)[-1]
+    if allow:
+        assert ev["device"]["serial"] == text
+        # but no file outside allow/ was made for it
+        assert sorted(os.listdir(os.path.join(a.runtime, "optical"))) == ["allow", "block-write"]
+        assert "/" in text or os.listdir(os.path.join(a.runtime, "optical/allow")) == [text]
+    else:
+        assert ev["device"]["serial"] is None
+        # the add may have been decided while the test rewrote the uevent
+        # file (no DEVNAME for a moment); the change that follows restricts
+        wait_for(lambda: drives.mode("sr0") == 0o640, what="sr0 restricted")
+        assert_write_blocked(drives, 0, a)
+    for r in spool_reader.records(os.path.join(a.state, "spool")):
+        line = r[4]
+        assert not any(c < 0x20 for c in line), line[:200]
+        json.loads(line.decode("utf-8"))
+
+
+def test_drive_present_at_start(bed, make_agent, drives):
+    drives.add(SERIAL)
+    time.sleep(0.05)
+    a = start(make_agent, drives, devices_conf("optical-write"))
+    wait_device(a, "device.blocked", SERIAL)
+    assert_write_blocked(drives, 0)
