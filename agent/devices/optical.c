@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -40,8 +42,21 @@ typedef struct OpticalDrive {
         bool reported;
 } OpticalDrive;
 
+/* A node being kept restricted: logind gives the seat user an ACL again
+ * (rw, mask recomputed) at every session switch, and on systemd 252 udev's
+ * TAG-="uaccess" does not stop it (see docs/devices-optical.md), so every
+ * change of a restricted node's attributes is undone at once. */
+typedef struct OpticalWatch {
+        int wd;
+        char *scsi_syspath;
+} OpticalWatch;
+
 struct OpticalEnforcer {
         sd_event *event;
+        int inotify_fd;
+        sd_event_source *inotify_source;
+        OpticalWatch *watches;
+        size_t n_watches, cap_watches;
         char *runtime_dir;
         EventEmitter emitter;
         Policy *policy;
@@ -104,18 +119,13 @@ static int optical_node_path(sd_device *d, char **ret_path, dev_t *ret_devnum) {
         return 0;
 }
 
-static int optical_node_restrict(sd_device *d, OpticalAction action) {
-        _cleanup_free_ char *path = NULL;
+static int optical_node_restrict(const char *path, dev_t devnum, OpticalAction action) {
         uint8_t acl[ACL_XATTR_MAX];
         struct stat st;
-        dev_t devnum;
         mode_t mode;
         ssize_t n;
         int r;
 
-        r = optical_node_path(d, &path, &devnum);
-        if (r < 0)
-                return r;
         if (lstat(path, &st) < 0)
                 return negative_errno();
         if (getenv("MAMORI_DEV_ROOT") ? !S_ISREG(st.st_mode)
@@ -127,14 +137,13 @@ static int optical_node_restrict(sd_device *d, OpticalAction action) {
         mode = action == OPTICAL_DRIVE ? (st.st_mode & 0600) : (st.st_mode & 07755);
         if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
                 return negative_errno();
-        if (action == OPTICAL_DRIVE) {
-                if (lremovexattr(path, ACL_XATTR) < 0 && errno != ENODATA && errno != EOPNOTSUPP)
-                        return negative_errno();
-                return 0;
-        }
+        /* Only what changes is written: every write is an IN_ATTRIB that
+         * brings us back here (removing an absent ACL still succeeds). */
         n = lgetxattr(path, ACL_XATTR, acl, sizeof acl);
         if (n < 0)
                 return errno == ENODATA || errno == EOPNOTSUPP ? 0 : negative_errno();
+        if (action == OPTICAL_DRIVE)
+                return lremovexattr(path, ACL_XATTR) < 0 && errno != ENODATA ? negative_errno() : 0;
         r = optical_acl_drop_write(acl, (size_t) n);
         if (r <= 0)
                 return r;
@@ -189,22 +198,60 @@ static void optical_foreach_node(const OpticalDrive *drive, void (*fn)(sd_device
 }
 
 typedef struct RestrictCtx {
+        OpticalEnforcer *o;
+        const char *scsi_syspath;
         OpticalAction action;
         int error;
 } RestrictCtx;
 
+static void optical_watch_node(OpticalEnforcer *o, const char *path, const char *scsi_syspath) {
+        OpticalWatch *w;
+        int wd;
+
+        if (o->inotify_fd < 0)
+                return;
+        wd = inotify_add_watch(o->inotify_fd, path, IN_ATTRIB | IN_DONT_FOLLOW);
+        if (wd < 0) {
+                log_warning_errno(negative_errno(), "Cannot watch %s: %m", path);
+                return;
+        }
+        for (size_t i = 0; i < o->n_watches; i++)
+                if (o->watches[i].wd == wd)
+                        return free_and_strdup(&o->watches[i].scsi_syspath, scsi_syspath) < 0 ? (void) log_oom()
+                                                                                              : (void) 0;
+        if (GROW_ARRAY(o->watches, o->cap_watches, o->n_watches + 1, 4) < 0) {
+                (void) inotify_rm_watch(o->inotify_fd, wd);
+                (void) log_oom();
+                return;
+        }
+        w = &o->watches[o->n_watches];
+        *w = (OpticalWatch){ .wd = wd, .scsi_syspath = strdup(scsi_syspath) };
+        if (!w->scsi_syspath) {
+                (void) inotify_rm_watch(o->inotify_fd, wd);
+                (void) log_oom();
+                return;
+        }
+        o->n_watches++;
+}
+
 static void optical_restrict_one(sd_device *d, void *userdata) {
+        _cleanup_free_ char *path = NULL;
         RestrictCtx *c = userdata;
         const char *sysname = NULL;
+        dev_t devnum;
         int r;
 
-        r = optical_node_restrict(d, c->action);
         (void) sd_device_get_sysname(d, &sysname);
+        r = optical_node_path(d, &path, &devnum);
+        if (r >= 0)
+                r = optical_node_restrict(path, devnum, c->action);
         if (r < 0 && r != -ENOENT) {
                 log_warning_errno(r, "Cannot restrict the node of %s: %m", strna(sysname));
                 if (c->error == 0)
                         c->error = r;
         }
+        if (r >= 0 && c->o)
+                optical_watch_node(c->o, path, c->scsi_syspath);
 }
 
 static void optical_change_one(sd_device *d, void *userdata) {
@@ -234,11 +281,28 @@ static OpticalDrive *optical_find(OpticalEnforcer *o, const char *scsi_syspath, 
         return NULL;
 }
 
+static void optical_unwatch(OpticalEnforcer *o, const char *scsi_syspath, int wd) {
+        for (size_t i = 0; i < o->n_watches;) {
+                OpticalWatch *w = &o->watches[i];
+
+                if (scsi_syspath ? !streq(w->scsi_syspath, scsi_syspath) : w->wd != wd) {
+                        i++;
+                        continue;
+                }
+                if (scsi_syspath && o->inotify_fd >= 0)
+                        (void) inotify_rm_watch(o->inotify_fd, w->wd);
+                free(w->scsi_syspath);
+                memmove(w, w + 1, (o->n_watches - i - 1) * sizeof *w);
+                o->n_watches--;
+        }
+}
+
 static void optical_forget(OpticalEnforcer *o, const char *scsi_syspath) {
         size_t i;
 
         if (!optical_find(o, scsi_syspath, &i))
                 return;
+        optical_unwatch(o, scsi_syspath, -1);
         optical_drive_free(o->drives[i]);
         memmove(o->drives + i, o->drives + i + 1, (o->n_drives - i - 1) * sizeof *o->drives);
         o->n_drives--;
@@ -281,7 +345,7 @@ static void optical_apply(OpticalEnforcer *o, OpticalDrive *drive, bool sr_prese
         } else
                 drive->dev->category = DEVICE_CATEGORY_OPTICAL;
 
-        ctx = (RestrictCtx){ .action = action };
+        ctx = (RestrictCtx){ .o = o, .scsi_syspath = drive->scsi_syspath, .action = action };
         if (action != OPTICAL_OPEN)
                 optical_foreach_node(drive, optical_restrict_one, &ctx);
         if (action == OPTICAL_DRIVE && sr_present) {
@@ -388,7 +452,7 @@ static void optical_handle_sg(OpticalEnforcer *o, sd_device *sg) {
         if (!drive || drive->action == OPTICAL_OPEN)
                 return;
         /* udev ran its rules again (a change, a trigger): restrict again. */
-        ctx = (RestrictCtx){ .action = drive->action };
+        ctx = (RestrictCtx){ .o = o, .scsi_syspath = drive->scsi_syspath, .action = drive->action };
         optical_restrict_one(sg, &ctx);
 }
 
@@ -413,6 +477,38 @@ static int optical_on_uevent(sd_device_monitor *mon, sd_device *d, void *userdat
 
         if (sd_device_get_action(d, &action) >= 0)
                 optical_handle(userdata, d, action);
+        return 0;
+}
+
+static int optical_on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        OpticalEnforcer *o = userdata;
+        union {
+                struct inotify_event ev;
+                uint8_t raw[4096];
+        } buf;
+        ssize_t n;
+
+        n = read(fd, &buf, sizeof buf);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : log_error_errno(negative_errno(), "inotify: %m");
+        for (uint8_t *p = buf.raw; p + sizeof(struct inotify_event) <= buf.raw + n;) {
+                struct inotify_event *ev = (struct inotify_event *) p;
+                OpticalDrive *drive = NULL;
+
+                p += sizeof *ev + ev->len;
+                if (ev->mask & IN_IGNORED) {
+                        optical_unwatch(o, NULL, ev->wd);
+                        continue;
+                }
+                for (size_t i = 0; i < o->n_watches && !drive; i++)
+                        if (o->watches[i].wd == ev->wd)
+                                drive = optical_find(o, o->watches[i].scsi_syspath, NULL);
+                if (drive && drive->action != OPTICAL_OPEN) {
+                        RestrictCtx ctx = { .o = o, .scsi_syspath = drive->scsi_syspath, .action = drive->action };
+                        /* Idempotent: our own change brings one more event, then none. */
+                        optical_foreach_node(drive, optical_restrict_one, &ctx);
+                }
+        }
         return 0;
 }
 
@@ -493,6 +589,7 @@ int optical_enforcer_new(sd_event *event, const char *runtime_dir, EventEmitter 
         if (!o)
                 return -ENOMEM;
         o->event = sd_event_ref(event);
+        o->inotify_fd = -EBADF;
         o->emitter = emitter;
         o->runtime_dir = strdup(runtime_dir);
         if (!o->runtime_dir)
@@ -511,6 +608,12 @@ OpticalEnforcer *optical_enforcer_free(OpticalEnforcer *o) {
         for (size_t i = 0; i < o->n_drives; i++)
                 optical_drive_free(o->drives[i]);
         free(o->drives);
+        for (size_t i = 0; i < o->n_watches; i++)
+                free(o->watches[i].scsi_syspath);
+        free(o->watches);
+        sd_event_source_disable_unref(o->inotify_source);
+        if (o->inotify_fd >= 0)
+                (void) close(o->inotify_fd);
         policy_unref(o->policy);
         free(o->runtime_dir);
         sd_event_unref(o->event);
@@ -579,6 +682,19 @@ int optical_enforcer_start(OpticalEnforcer *o) {
         (void) sd_event_source_set_priority(sd_device_monitor_get_event_source(o->monitor), SD_EVENT_PRIORITY_IMPORTANT);
         (void) sd_device_monitor_set_description(o->monitor, "optical-monitor");
         o->started = true;
+
+        /* Without it the nodes are still restricted at every uevent. */
+        o->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        r = o->inotify_fd < 0
+                    ? negative_errno()
+                    : sd_event_add_io(o->event, &o->inotify_source, o->inotify_fd, EPOLLIN, optical_on_inotify, o);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot watch optical drive nodes: %m");
+                if (o->inotify_fd >= 0)
+                        (void) close(o->inotify_fd);
+                o->inotify_fd = -EBADF;
+        } else
+                (void) sd_event_source_set_priority(o->inotify_source, SD_EVENT_PRIORITY_IMPORTANT);
 
         r = sd_device_enumerator_new(&e);
         if (r >= 0)

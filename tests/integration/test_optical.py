@@ -8,6 +8,9 @@ and optical (unbound from sr, sg root's alone); an allow entry
 
 import json
 import os
+import re
+import shutil
+import subprocess
 import stat
 import struct
 import tempfile
@@ -248,9 +251,118 @@ def test_hostile_serial_is_never_allowed(bed, make_agent, drives, serial):
         json.loads(line.decode("utf-8"))
 
 
+def test_acl_given_back_by_logind_is_taken_again(bed, make_agent, drives):
+    """logind re-applies the seat user's ACL (rw, mask recomputed) at every
+    session switch, without a uevent: mamorid watches the restricted nodes."""
+    a = start(make_agent, drives, devices_conf("optical-write", "optical"), allow=optical_entry(OTHER))
+    drives.add(SERIAL)
+    wait_device(a, "device.blocked", SERIAL)
+    wait_for(lambda: drives.mode("sg0") == 0o600, what="sg0 restricted")
+    drives.add(OTHER, model="listed")
+    wait_device(a, "device.allowed", OTHER)
+    # what logind does for the next seat user
+    os.setxattr(drives.path("sg0"), "system.posix_acl_access", uaccess_acl(1001))
+    wait_for(lambda: read_acl(drives.path("sg0")) is None and drives.mode("sg0") == 0o600, what="sg0 again")
+    # an allowed drive's nodes are left to logind
+    os.setxattr(drives.path("sr1"), "system.posix_acl_access", uaccess_acl(1001))
+    time.sleep(0.3)
+    assert read_acl(drives.path("sr1"))[(USER, 1001)] == 6
+
+
+def test_acl_given_back_at_write_level(bed, make_agent, drives):
+    a = start(make_agent, drives, devices_conf("optical-write"))
+    drives.add(SERIAL)
+    wait_device(a, "device.blocked", SERIAL)
+    assert_write_blocked(drives, 0)
+    os.setxattr(drives.path("sr0"), "system.posix_acl_access", uaccess_acl(1001))
+    wait_for(lambda: read_acl(drives.path("sr0")).get((USER, 1001)) == 4, what="sr0 write taken again")
+    assert read_acl(drives.path("sr0"))[(MASK, UNDEF)] == 4
+
+
 def test_drive_present_at_start(bed, make_agent, drives):
     drives.add(SERIAL)
     time.sleep(0.05)
     a = start(make_agent, drives, devices_conf("optical-write"))
     wait_device(a, "device.blocked", SERIAL)
     assert_write_blocked(drives, 0)
+
+
+# ---- units/71-mamori-optical.rules, run by the real udev rule engine ----
+
+RULE = os.path.join(os.environ.get("MAMORI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../..")),
+                    "units/71-mamori-optical.rules")
+RULES_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d")
+# Only our rule and a stand-in for systemd's 70-uaccess.rules are visible; a
+# private /run/mamori holds the decision files given.
+SCRIPT = r'''
+rule=$1; action=$2; syspath=$3; files=$4
+for d in %s; do [ -d "$d" ] && mount -t tmpfs tmpfs "$d"; done
+mkdir -p /run/mamori && mount -t tmpfs tmpfs /run/mamori || exit 98
+# udev's database and /dev/block: private too (no state from an earlier run, none left)
+for d in /run/udev /dev/block; do mkdir -p "$d" && mount -t tmpfs tmpfs "$d" || exit 96; done
+mkdir -p /run/mamori/optical/allow
+for f in $files; do touch "/run/mamori/optical/$f" || exit 97; done
+cp "$rule" /etc/udev/rules.d/ || exit 99
+cat > /etc/udev/rules.d/70-uaccess.rules <<'R'
+SUBSYSTEM=="block", ENV{ID_CDROM}=="1", TAG+="uaccess"
+SUBSYSTEM=="scsi_generic", SUBSYSTEMS=="scsi", ATTRS{type}=="4|5", TAG+="uaccess"
+R
+# 73-seat-late.rules acts on the current tag: its stand-in says whether it would
+echo 'TAG=="uaccess", ENV{MAMORI_TEST_UACCESS}="1"' > /etc/udev/rules.d/73-seat-late.rules
+exec udevadm test --action="$action" "$syspath"
+''' % " ".join(RULES_DIRS)
+
+
+def udevadm_test(bed, syspath, files=(), action="add"):
+    if os.geteuid() != 0 or not shutil.which("udevadm") or not shutil.which("unshare"):
+        pytest.skip("needs root, udevadm and unshare")
+    env = dict(os.environ, UMOCKDEV_DIR=bed.root)
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh", RULE, action,
+                        syspath, " ".join(files)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    problems = [line for line in r.stderr.splitlines() if re.match(r"/\S*/71-mamori-optical\.rules:", line)]
+    assert problems == [], problems
+    return r.stdout + r.stderr
+
+
+def uaccess_tagged(out):
+    """Whether 73-seat-late.rules would give the seat user an ACL. (TAGS= lists
+    every tag the device ever had, and udevadm test leaves a CURRENT_TAGS=
+    line standing when the last tag goes: neither tells.)"""
+    return "MAMORI_TEST_UACCESS=1" in out.splitlines()
+
+
+def udevadm_version():
+    r = subprocess.run(["udevadm", "--version"], capture_output=True, text=True)
+    return int(re.match(r"\d+", r.stdout.strip()).group(0))
+
+
+@pytest.mark.parametrize("files,blocked,level", [
+    ((), False, None),                                  # mamorid never ran: udev's own behaviour
+    (("block-write",), True, "write"),
+    (("block-write", "block-drive"), True, "drive"),
+    (("block-write", f"allow/{SERIAL}"), False, None),  # listed
+    (("block-write", f"allow/{OTHER}"), True, "write"),
+])
+def test_udev_rule_takes_uaccess_back(bed, drives, files, blocked, level):
+    d = drives.add(SERIAL)
+    mode = {"write": "0640", "drive": "0600"}.get(level)
+    for node, lvl in ((d["sr"], level), (d["sg"], level or ("write" if files else None))):
+        out = udevadm_test(bed, node, files)
+        assert (f"MAMORI_OPTICAL={lvl}" in out.splitlines()) == (lvl is not None), out
+        m = re.search(r"71-mamori-optical\.rules:\d+ MODE (\d+)", out)
+        assert (m.group(1) if m else None) == ({"write": "0640", "drive": "0600"}.get(lvl)), out
+        if udevadm_version() >= 254:
+            assert uaccess_tagged(out) == (lvl is None), out
+        else:
+            # systemd 252 (Debian 12) matches TAG== against every tag the
+            # device ever had: 73-seat-late still runs uaccess, and mamorid
+            # takes the ACL's write back (test_acl_given_back_*).
+            assert uaccess_tagged(out), out
+    assert mode is None or blocked
+
+
+def test_udev_rule_serial_with_a_slash_is_never_listed(bed, drives):
+    d = drives.add("../block-write")
+    out = udevadm_test(bed, d["sr"], ("block-write",))
+    assert "MAMORI_OPTICAL=write" in out.splitlines(), out
