@@ -171,10 +171,13 @@ static int optical_write_file(const char *path, const char *value) {
 
 static int optical_sr_bind(const OpticalDrive *drive, bool bind) {
         _cleanup_free_ char *line = NULL;
+        int r;
 
         if (asprintf(&line, "%s\n", drive->scsi_sysname) < 0)
                 return -ENOMEM;
-        return optical_write_file(bind ? "/sys/bus/scsi/drivers/sr/bind" : "/sys/bus/scsi/drivers/sr/unbind", line);
+        r = optical_write_file(bind ? "/sys/bus/scsi/drivers/sr/bind" : "/sys/bus/scsi/drivers/sr/unbind", line);
+        /* ENODEV: not bound (unbind) or gone; EBUSY: already bound (bind) */
+        return (r == -ENODEV && !bind) || (r == -EBUSY && bind) ? 0 : r;
 }
 
 /* Asks udev to run its rules again (uaccess ACL, MODE) on the drive's nodes. */
@@ -416,6 +419,14 @@ static void optical_handle_sr(OpticalEnforcer *o, sd_device *block, sd_device_ac
                         optical_forget(o, scsi_syspath);
                 return;
         }
+        if (drive && drive->action == OPTICAL_DRIVE) {
+                /* The uevents of an sr we unbound (its teardown: change,
+                 * remove) say nothing new and lack udev's properties; only an
+                 * add (sr bound again, by someone) is decided afresh. */
+                if (action != SD_DEVICE_ADD)
+                        return;
+                drive->action = OPTICAL_OPEN;
+        }
         if (optical_snapshot(block, scsi, &snap) < 0) {
                 log_oom();
                 return;
@@ -434,8 +445,6 @@ static void optical_handle_sr(OpticalEnforcer *o, sd_device *block, sd_device_ac
                 drive->reported = false; /* another drive under the same name: a new decision */
         removable_device_free(drive->dev);
         drive->dev = TAKE_PTR(snap);
-        if (drive->action == OPTICAL_DRIVE)
-                drive->action = OPTICAL_OPEN; /* sr is back (bound by someone): decide afresh */
         optical_apply(o, drive, true);
 }
 

@@ -154,6 +154,8 @@ def run(t, c, vm):
     t.g("id %s >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin %s" % (USER, USER), check=True)
     rc, out, _ = t.g("id -u %s" % USER, check=True)
     uid = out.strip()
+    # sg is a module that nothing loads on a guest without a desktop
+    t.g("modprobe sg")
     vm.qmp.cmd("blockdev-add", driver="raw", **{"node-name": NODE, "read-only": True},
                file={"driver": "file", "filename": disc, "read-only": True})
     vm.qmp.cmd("device_add", driver="scsi-cd", id=NODE, bus="optscsi.0", drive=NODE, serial=SERIAL_PROP)
@@ -236,3 +238,80 @@ def run(t, c, vm):
     vm.unplug(NODE)
     vm.qmp.cmd("blockdev-del", **{"node-name": NODE})
     t.g("userdel %s" % USER)
+
+
+# ---- standalone: this scenario alone, with the mamorid of a build tree ----
+
+UNIT = """\
+[Unit]
+Description=mamorid (tests/vm/e2e_optical.py, standalone)
+[Service]
+Type=notify
+ExecStart=/usr/local/sbin/mamorid --config /etc/mamori/mamori.conf
+ExecReload=/bin/kill -HUP $MAINPID
+StateDirectory=mamori
+RuntimeDirectory=mamori
+RuntimeDirectoryPreserve=yes
+"""
+
+
+def main():
+    """python3 tests/vm/e2e_optical.py --image /var/tmp/mamori-vmtest-cache/img-<tag> [--build build]:
+    boots the cached guest image with the virtio-scsi controller, installs the
+    build's mamorid, units/71-mamori-optical.rules and policy/mamori.conf
+    (no package needed), and runs the scenario."""
+    import argparse
+    import shutil
+    import sys
+    import tempfile
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    src = os.path.dirname(os.path.dirname(here))
+    sys.path.insert(0, here)
+    from test_e2e import E2E
+    from vmtest import VM
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--build", default=os.path.join(src, "build"))
+    a = ap.parse_args()
+    share = tempfile.mkdtemp(prefix="mamori-vmtest-optical.")
+    shutil.copy(os.path.join(a.build, "agent/mamorid"), share)
+    shutil.copy(os.path.join(src, "units/71-mamori-optical.rules"), share)
+    shutil.copy(os.path.join(src, "policy/mamori.conf"), share)
+    with open(os.path.join(share, "mamori.service"), "w") as f:
+        f.write(UNIT)
+    results = []
+
+    def check(what, ok, detail=None):
+        results.append(bool(ok))
+        print("CHECK %s: %s%s" % ("PASS" if ok else "FAIL", what, "" if ok else " -- %r" % (detail,)), flush=True)
+        return ok
+
+    vm = VM(a.image, share=share, extra_args=QEMU_ARGS)
+    try:
+        vm.start()
+        vm.wait_ready()
+        t = E2E(vm, check, share)
+        rc, out, err = t.g("install -m 0755 /mnt/host/mamorid /usr/local/sbin/mamorid && "
+                           "mkdir -p /etc/mamori/allow.d && install -m 0644 /mnt/host/mamori.conf /etc/mamori/ && "
+                           "install -m 0644 /mnt/host/71-mamori-optical.rules /etc/udev/rules.d/ && "
+                           "install -m 0644 /mnt/host/mamori.service /etc/systemd/system/ && "
+                           "systemctl daemon-reload && udevadm control --reload && "
+                           "systemctl start mamori.service && systemctl is-active mamori.service", timeout=120)
+        if check("standalone: mamorid runs in the guest", rc == 0, out + err):
+            run(t, check, vm)
+        rc, out, _ = t.g("journalctl -b -o cat -u mamori.service | tail -40")
+        print(out, flush=True)
+    except Exception as e:  # noqa: BLE001 -- reported as a failed check
+        import traceback
+        traceback.print_exc()
+        check("the scenario ran to its end", False, "%s: %s (console: %s)" % (type(e).__name__, e, vm.console))
+    finally:
+        vm.stop()
+    print("%d checks, %d failed" % (len(results), results.count(False)), flush=True)
+    sys.exit(0 if results and all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
