@@ -279,6 +279,19 @@ def test_acl_given_back_at_write_level(bed, make_agent, drives):
     assert read_acl(drives.path("sr0"))[(MASK, UNDEF)] == 4
 
 
+def test_drive_left_unbound_is_probed_at_start(bed, make_agent, drives):
+    """A drive an earlier mamorid unbound from sr has no block device, so no
+    identity: at start mamorid asks the kernel to probe it (sr's add follows,
+    and the drive is decided under the policy in force)."""
+    host = bed.tb.add_device("scsi", "host7", bed.pci, [], ["DEVTYPE", "scsi_host"])
+    bed.tb.add_device("scsi", "7:0:0:0", host, ["type", "5"], ["DEVTYPE", "scsi_device"])
+    disk = bed.tb.add_device("scsi", "7:0:1:0", host, ["type", "0"], ["DEVTYPE", "scsi_device"])  # a disk
+    time.sleep(0.05)
+    start(make_agent, drives, devices_conf("optical-write", "optical"))
+    wait_for(lambda: bed.attr("/sys/bus/scsi", "drivers_probe").split() == [b"7:0:0:0"], what="drivers_probe")
+    assert os.path.basename(disk) not in bed.attr("/sys/bus/scsi", "drivers_probe").decode()
+
+
 def test_drive_present_at_start(bed, make_agent, drives):
     drives.add(SERIAL)
     time.sleep(0.05)
