@@ -49,10 +49,10 @@ allow = (
 PROBE = r'''
 import errno, fcntl, hashlib, json, os, struct, sys
 SG_IO = 0x2285
-def sg(path, cdb, data_len=2048, to_dev=False):
+def sg(path, cdb, data_len=2048, to_dev=False, flags=os.O_RDONLY):
     import ctypes
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, flags | os.O_NONBLOCK)
     except OSError as e:
         return "open:" + errno.errorcode[e.errno]
     buf = ctypes.create_string_buffer(max(data_len, 1))
@@ -90,6 +90,9 @@ for name, path in (("sr", sr), ("sg", sgn)):
     out[name + "_sgio_read10"] = sg(path, [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0])
     out[name + "_sgio_write10"] = sg(path, [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], to_dev=True)
     out[name + "_sgio_blank"] = sg(path, [0xA1, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], data_len=0)
+    # the control: the same WRITE(10) on a file opened for writing passes
+    # the filter (the read-only disc then fails it in the drive: still "ok")
+    out[name + "_sgio_write10_rdwr"] = sg(path, [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], to_dev=True, flags=os.O_RDWR)
 print(json.dumps(out))
 '''
 
@@ -210,6 +213,8 @@ def run(t, c, vm):
     p = probe(t, sr, sg)
     c("optical: allowed, the ACL given again stays rw and the user opens sr O_RDWR",
       (st.get("acl") or {}).get("2:%s" % uid) == 6 and p.get("sr_rdwr") == "ok", (st, p))
+    c("optical: allowed, SG_IO WRITE(10) on sr opened O_RDWR passes the kernel's filter (not EPERM)",
+      p.get("sr_sgio_write10_rdwr") == "ok", p)
 
     # 3. the optical level, no entry
     rc, out, err = t.g(
