@@ -219,9 +219,11 @@ static void optical_watch_node(OpticalEnforcer *o, const char *path, const char 
                 return;
         }
         for (size_t i = 0; i < o->n_watches; i++)
-                if (o->watches[i].wd == wd)
-                        return free_and_strdup(&o->watches[i].scsi_syspath, scsi_syspath) < 0 ? (void) log_oom()
-                                                                                              : (void) 0;
+                if (o->watches[i].wd == wd) {
+                        if (free_and_strdup(&o->watches[i].scsi_syspath, scsi_syspath) < 0)
+                                (void) log_oom();
+                        return;
+                }
         if (GROW_ARRAY(o->watches, o->cap_watches, o->n_watches + 1, 4) < 0) {
                 (void) inotify_rm_watch(o->inotify_fd, wd);
                 (void) log_oom();
@@ -556,8 +558,10 @@ static int optical_write_udev_files(OpticalEnforcer *o) {
 
         if (asprintf(&dir, "%s/optical", o->runtime_dir) < 0 || asprintf(&allow, "%s/allow", dir) < 0)
                 return -ENOMEM;
-        (void) mkdir(dir, 0755);
-        (void) mkdir(allow, 0755);
+        /* Root's alone: the names are the serials of approved drives (udev runs as root). */
+        (void) mkdir(dir, 0700);
+        (void) chmod(dir, 0700);
+        (void) mkdir(allow, 0700);
         /* Entries first: a drive plugged meanwhile is blocked, never let through. */
         r = optical_flag(dir, "block-drive", mask & DEVICE_CATEGORY_BIT(DEVICE_CATEGORY_OPTICAL));
         if (r >= 0)

@@ -159,6 +159,8 @@ def test_default_blocks_writing_only(bed, make_agent, drives):
     run = os.path.join(a.runtime, "optical")
     assert os.path.exists(os.path.join(run, "block-write"))
     assert not os.path.exists(os.path.join(run, "block-drive"))
+    # the allow/ names are the serials of approved drives: root's alone
+    assert stat.S_IMODE(os.stat(run).st_mode) == 0o700
 
 
 def test_listed_drive_is_allowed(bed, make_agent, drives):
