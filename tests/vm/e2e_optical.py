@@ -104,6 +104,27 @@ e = [(1, 6, 0xFFFFFFFF), (2, 6, uid), (4, 6, 0xFFFFFFFF), (0x10, 6, 0xFFFFFFFF),
 os.setxattr(sys.argv[1], "system.posix_acl_access", struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *x) for x in e))
 '''
 
+# Gives the ACL back as logind would and measures how long until mamorid
+# has taken write away again (polling every 0.2 ms).
+MEASURE = r'''
+import os, pwd, struct, sys, time
+uid = pwd.getpwnam(sys.argv[2]).pw_uid
+e = [(1, 6, 0xFFFFFFFF), (2, 6, uid), (4, 6, 0xFFFFFFFF), (0x10, 6, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)]
+out = []
+for i in range(20):
+    t0 = time.monotonic()
+    os.setxattr(sys.argv[1], "system.posix_acl_access", struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *x) for x in e))
+    while time.monotonic() - t0 < 5:
+        raw = os.getxattr(sys.argv[1], "system.posix_acl_access")
+        if dict(((t, i), p) for t, p, i in struct.iter_unpack("<HHI", raw[4:])).get((2, uid)) == 4:
+            break
+        time.sleep(0.0002)
+    out.append((time.monotonic() - t0) * 1000)
+    time.sleep(0.05)
+out.sort()
+print("%.2f %.2f %.2f" % (out[0], out[len(out) // 2], out[-1]))
+'''
+
 GET_ACL = r'''
 import json, os, struct, sys
 try:
@@ -190,6 +211,13 @@ def run(t, c, vm):
     c("optical: the seat user's ACL entry and the mask lose write (r--), root keeps rw",
       all((s.get("acl") or {}).get("2:%s" % uid) == 4 and (s.get("acl") or {}).get("16:-1") == 4
           and (s.get("acl") or {}).get("1:-1") == 6 for s in st.values()), st)
+    rc, out, err = py(t, MEASURE, sr, USER)
+    try:
+        lo, med, hi = (float(x) for x in out.split())
+    except ValueError:
+        lo = med = hi = 1e9
+    c("optical: an ACL given back is write-less again after %.2f / %.2f / %.2f ms (min / median / max of 20)"
+      % (lo, med, hi), hi < 1000, out + err)
     p = probe(t, sr, sg)
     c("optical: as the user, reading the disc works and gives the image's bytes", p.get("read_sha256") == want, p)
     c("optical: as the user, open(O_RDWR) of sr and sg fails with EACCES",
