@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 import e2e_collector  # noqa: E402
 import e2e_mount  # noqa: E402
+import e2e_optical  # noqa: E402
 import e2e_pkg  # noqa: E402
 import e2e_uplink  # noqa: E402
 
@@ -544,6 +545,7 @@ def main():
 
     check = Checks()
     vm = VM(a.image, share=share, extra_args=DOCK_ROOT_PORT)
+    vm.extra_args += e2e_optical.QEMU_ARGS  # the optical scenario's virtio-scsi controller
     log("run dir %s, share %s" % (vm.rundir, share))
     t = None
     try:
@@ -653,6 +655,8 @@ def main():
         print("--- a USB controller appears at run time with a stick and a keyboard behind it", flush=True)
         t.dock()
         e2e_mount.run(t, check)
+        print("--- an optical drive with a disc: write level, allowed, drive level (issue 14)", flush=True)
+        e2e_optical.run(t, check, vm)
         if a.collector_deb:
             e2e_collector.run(t, check, a.collector_deb)
         else:
