@@ -20,9 +20,11 @@ logind give the person at the seat (user:<them>:rw-), as they would. Then:
     without ACL: the user opens nothing;
   * the policy restored and the drive unplugged.
 
-Written for the e2e run; not run in the session that wrote it (see the
-report): QEMU_ARGS must be added to the VM's arguments and run(t, c, vm)
-called after the dock scenario."""
+test_e2e.py adds QEMU_ARGS to the VM's arguments and calls run(t, c, vm)
+after the mount scenario. Standalone (no package: the build's mamorid, the
+rule and policy/mamori.conf copied in), see main():
+
+    python3 tests/vm/e2e_optical.py --image /var/tmp/mamori-vmtest-cache/img-<tag>"""
 import hashlib
 import json
 import os
