@@ -21,6 +21,7 @@
 #include "reporting.h"
 #include "usb-report.h"
 #include "usb-status.h"
+#include "optical.h"
 
 static void control_reply_write_time(JsonWriter *w, const char *key, usec_t t) {
         char buf[RFC3339_MAX];
@@ -110,6 +111,7 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
         json_key(w, "devices");
         json_array_begin(w);
         usb_enforcer_write_devices(m->usb, m->policy, w);
+        optical_enforcer_write_devices(m->optical, w); /* issue 14: optical drives */
         json_array_end(w);
         json_object_end(w);
 }

@@ -40,6 +40,10 @@ typedef struct OpticalDrive {
         RemovableDevice *dev;
         OpticalAction action;
         bool reported;
+        /* The last decision (mamorictl devices); its entry points into the
+         * policy held, and every new policy decides the drives again. */
+        Decision dec;
+        bool decided;
 } OpticalDrive;
 
 /* A node being kept restricted: logind gives the seat user an ACL again
@@ -369,6 +373,8 @@ static void optical_apply(OpticalEnforcer *o, OpticalDrive *drive, bool sr_prese
                 /* udev gives back what its rules give (uaccess, MODE) */
                 optical_foreach_node(drive, optical_change_one, NULL);
         drive->action = action;
+        drive->dec = dec;
+        drive->decided = true;
         /* Only a block that was meant and failed is reported as failed. */
         drive->dev->block_error = ctx.error;
         if ((!drive->reported || action != was) && (dec.relevant || drive->reported)) {
@@ -521,6 +527,44 @@ static int optical_on_inotify(sd_event_source *s, int fd, uint32_t revents, void
                 }
         }
         return 0;
+}
+
+/* ---- mamorictl devices ---- */
+
+void optical_enforcer_write_devices(OpticalEnforcer *o, JsonWriter *w) {
+        assert(w);
+
+        for (size_t i = 0; o && i < o->n_drives; i++) {
+                const OpticalDrive *d = o->drives[i];
+                const Decision *dec = &d->dec;
+                bool blocked = dec->relevant && !dec->allow;
+
+                if (!d->decided || !d->dev)
+                        continue;
+                json_object_begin(w);
+                device_report_write_device(w, d->dev);
+                json_key(w, "decision");
+                json_object_begin(w);
+                json_kv_string(w, "action", !dec->relevant ? "none" : blocked ? "blocked" : "allowed");
+                json_kv_string(w, "reason",
+                               dec->relevant ? decision_reason_to_string(dec->reason) : "category_not_blocked");
+                json_kv_string(w, "explanation", device_report_explanation(d->dev, dec));
+                json_kv_string(w, "level",
+                               d->action == OPTICAL_DRIVE   ? "drive"
+                               : d->action == OPTICAL_WRITE ? "write"
+                                                            : "none");
+                if (dec->entry) {
+                        json_key(w, "rule");
+                        json_object_begin(w);
+                        json_kv_string(w, "file", dec->entry->file);
+                        json_kv_uint(w, "line", dec->entry->line);
+                        if (dec->entry->label)
+                                json_kv_string(w, "label", dec->entry->label);
+                        json_object_end(w);
+                }
+                json_object_end(w);
+                json_object_end(w);
+        }
 }
 
 /* ---- udev's decision files ---- */

@@ -21,6 +21,7 @@
 #include <systemd/sd-event.h>
 
 #include "event-sink.h"
+#include "json.h"
 #include "macro.h"
 #include "policy.h"
 
@@ -38,6 +39,10 @@ void optical_enforcer_set_policy(OpticalEnforcer *o, Policy *p);
 /* Listens to the block, scsi_generic and scsi subsystems and decides the
  * drives already present. */
 int optical_enforcer_start(OpticalEnforcer *o);
+
+/* mamorictl devices: one object per known drive, {"device": ..., "decision":
+ * {action, reason, explanation, level, rule}}, into an open array. */
+void optical_enforcer_write_devices(OpticalEnforcer *o, JsonWriter *w);
 
 /* Pure, for tests: clears the write bit of every entry of a POSIX access ACL
  * in its xattr form (system.posix_acl_access) except the owner's. Returns

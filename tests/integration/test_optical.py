@@ -281,6 +281,23 @@ def test_acl_given_back_at_write_level(bed, make_agent, drives):
     assert read_acl(drives.path("sr0"))[(MASK, UNDEF)] == 4
 
 
+def test_mamorictl_devices_lists_drives(bed, make_agent, drives):
+    ctl = os.environ.get("MAMORICTL", os.path.join(os.path.dirname(__file__), "../../build/tools/mamorictl/mamorictl"))
+    a = start(make_agent, drives, devices_conf("optical-write", "optical"), allow=optical_entry(OTHER))
+    drives.add(SERIAL)
+    drives.add(OTHER)
+    wait_device(a, "device.blocked", SERIAL)
+    wait_device(a, "device.allowed", OTHER)
+    r = subprocess.run([ctl, "--socket", os.path.join(a.runtime, "control"), "--json", "devices"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    got = {d["device"]["serial"]: d for d in json.loads(r.stdout) if d["device"].get("bus") == "optical"}
+    assert got[SERIAL]["decision"]["action"] == "blocked" and got[SERIAL]["decision"]["level"] == "drive"
+    assert got[SERIAL]["device"]["category"] == "optical"
+    assert got[OTHER]["decision"]["action"] == "allowed" and got[OTHER]["decision"]["level"] == "none"
+    assert got[OTHER]["decision"]["rule"]["label"] == "総務課 DVD ドライブ"
+
+
 def test_drive_left_unbound_is_probed_at_start(bed, make_agent, drives):
     """A drive an earlier mamorid unbound from sr has no block device, so no
     identity: at start mamorid asks the kernel to probe it (sr's add follows,
