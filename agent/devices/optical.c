@@ -65,10 +65,14 @@ struct OpticalEnforcer {
         EventEmitter emitter;
         Policy *policy;
         sd_device_monitor *monitor;
+        sd_event_source *expiry; /* the next allow entry of a known drive to end */
         OpticalDrive **drives;
         size_t n_drives, cap_drives;
         bool started;
 };
+
+static int optical_write_udev_files(OpticalEnforcer *o);
+static void optical_arm_expiry(OpticalEnforcer *o);
 
 /* ---- the node permissions ---- */
 
@@ -454,6 +458,7 @@ static void optical_handle_sr(OpticalEnforcer *o, sd_device *block, sd_device_ac
         removable_device_free(drive->dev);
         drive->dev = TAKE_PTR(snap);
         optical_apply(o, drive, true);
+        optical_arm_expiry(o);
 }
 
 static void optical_handle_sg(OpticalEnforcer *o, sd_device *sg) {
@@ -527,6 +532,43 @@ static int optical_on_inotify(sd_event_source *s, int fd, uint32_t revents, void
                 }
         }
         return 0;
+}
+
+/* ---- expiry ---- */
+
+static int optical_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        OpticalEnforcer *o = userdata;
+
+        /* The ended entry leaves udev's files and its drive is decided again. */
+        (void) optical_write_udev_files(o);
+        for (size_t i = 0; i < o->n_drives; i++)
+                optical_apply(o, o->drives[i], o->drives[i]->action != OPTICAL_DRIVE);
+        optical_arm_expiry(o);
+        return 0;
+}
+
+/* A drive allowed by an entry with an end is decided again at that end. */
+static void optical_arm_expiry(OpticalEnforcer *o) {
+        usec_t next = USEC_INFINITY;
+        int r;
+
+        for (size_t i = 0; i < o->n_drives; i++)
+                if (o->drives[i]->decided && o->drives[i]->dec.changes_at < next)
+                        next = o->drives[i]->dec.changes_at;
+        if (next == USEC_INFINITY) {
+                if (o->expiry)
+                        (void) sd_event_source_set_enabled(o->expiry, SD_EVENT_OFF);
+                return;
+        }
+        if (o->expiry) {
+                r = sd_event_source_set_time(o->expiry, next);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(o->expiry, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(o->event, &o->expiry, CLOCK_REALTIME, next, USEC_PER_SEC / 10, optical_on_expiry,
+                                      o);
+        if (r < 0)
+                log_error_errno(r, "Cannot arm the expiry of optical drive approvals: %m");
 }
 
 /* ---- mamorictl devices ---- */
@@ -669,6 +711,7 @@ OpticalEnforcer *optical_enforcer_free(OpticalEnforcer *o) {
                 free(o->watches[i].scsi_syspath);
         free(o->watches);
         sd_event_source_disable_unref(o->inotify_source);
+        sd_event_source_disable_unref(o->expiry);
         if (o->inotify_fd >= 0)
                 (void) close(o->inotify_fd);
         policy_unref(o->policy);
@@ -693,6 +736,7 @@ void optical_enforcer_set_policy(OpticalEnforcer *o, Policy *p) {
                 return;
         for (size_t i = 0; i < o->n_drives; i++)
                 optical_apply(o, o->drives[i], o->drives[i]->action != OPTICAL_DRIVE);
+        optical_arm_expiry(o);
 }
 
 /* Drives left unbound from sr (by an earlier mamorid) are probed again, so

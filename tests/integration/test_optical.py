@@ -49,9 +49,10 @@ def devices_conf(*cats):
     return f"devices = {{ block = [ {quoted} ]; }};\n"
 
 
-def optical_entry(serial, label="総務課 DVD ドライブ"):
+def optical_entry(serial, label="総務課 DVD ドライブ", expires=None):
+    end = f' expires = "{expires}";' if expires else ""
     return (f'allow = (\n  {{ bus = "optical"; serial = "{serial}"; label = "{label}";'
-            ' approved_by = "情報セキュリティ管理者 山田"; approved_on = "2026-04-01"; } );\n')
+            f' approved_by = "情報セキュリティ管理者 山田"; approved_on = "2026-04-01";{end} }} );\n')
 
 
 class Drives:
@@ -279,6 +280,24 @@ def test_acl_given_back_at_write_level(bed, make_agent, drives):
     os.setxattr(drives.path("sr0"), "system.posix_acl_access", uaccess_acl(1001))
     wait_for(lambda: read_acl(drives.path("sr0")).get((USER, 1001)) == 4, what="sr0 write taken again")
     assert read_acl(drives.path("sr0"))[(MASK, UNDEF)] == 4
+
+
+def test_entry_expires_while_plugged(bed, make_agent, drives):
+    """An RFC 3339 end: the drive allowed under it is restricted at that
+    moment, without a uevent, and its serial leaves udev's allow/."""
+    import datetime
+    tz = datetime.timezone(datetime.timedelta(hours=9))
+    at = (datetime.datetime.now(tz) + datetime.timedelta(seconds=2)).replace(microsecond=0)
+    a = start(make_agent, drives, devices_conf("optical-write"), allow=optical_entry(SERIAL, expires=at.isoformat()))
+    drives.add(SERIAL)
+    wait_device(a, "device.allowed", SERIAL)
+    assert_untouched(drives, 0)
+    assert os.listdir(os.path.join(a.runtime, "optical/allow")) == [SERIAL]
+    ev = wait_device(a, "device.blocked", SERIAL)
+    assert time.time() >= at.timestamp() - 0.01
+    assert ev["decision"]["reason"] == "expired"
+    assert_write_blocked(drives, 0)
+    assert os.listdir(os.path.join(a.runtime, "optical/allow")) == []
 
 
 def test_mamorictl_devices_lists_drives(bed, make_agent, drives):
