@@ -24,6 +24,7 @@
 #include "usb-status.h"
 #include "firewire.h"
 #include "thunderbolt.h"
+#include "optical.h"
 
 static void control_reply_write_time(JsonWriter *w, const char *key, usec_t t) {
         char buf[RFC3339_MAX];
@@ -116,6 +117,7 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
         thunderbolt_enforcer_write_devices(m->thunderbolt, w);
         firewire_enforcer_write_devices(m->firewire, w);
         mmc_enforcer_write_devices(m->mmc, w); /* SD/MMC cards (agent/devices/mmc.h) */
+        optical_enforcer_write_devices(m->optical, w); /* issue 14: optical drives */
         json_array_end(w);
         json_object_end(w);
 }

@@ -27,6 +27,7 @@
 #include "usb-unmount.h"
 #include "firewire.h"
 #include "thunderbolt.h"
+#include "optical.h"
 
 static const char *manager_dir_or_env(const char *given, const char *env, const char *fallback) {
         const char *e;
@@ -89,6 +90,7 @@ Manager *manager_free(Manager *m) {
         usb_monitor_free(m->usb_monitor);
         usb_enforcer_free(m->usb);
         mmc_enforcer_free(m->mmc);
+        optical_enforcer_free(m->optical);
         event_sinks_remove(m->sinks, m->notice);
         m->notice = notice_sender_free(m->notice);
         /* Before the policy: a last commit may still render a drop event. */
@@ -212,6 +214,8 @@ static void manager_push_policy(Manager *m) {
                 firewire_enforcer_set_policy(m->firewire, m->policy);
         if (m->mmc) /* decides the plugged cards again */
                 mmc_enforcer_set_policy(m->mmc, m->policy);
+        if (m->optical)
+                optical_enforcer_set_policy(m->optical, m->policy);
 }
 
 /* ---- policy ---- */
@@ -818,6 +822,14 @@ int manager_start(Manager *m) {
                 return log_oom();
         mmc_enforcer_set_policy(m->mmc, m->policy);
         r = mmc_enforcer_start(m->mmc);
+        if (r < 0)
+                return r;
+        /* Optical drives (issue 14): the same emit path as USB. */
+        r = optical_enforcer_new(m->event, m->runtime_dir, manager_emitter(m), &m->optical);
+        if (r < 0)
+                return log_oom();
+        optical_enforcer_set_policy(m->optical, m->policy);
+        r = optical_enforcer_start(m->optical);
         if (r < 0)
                 return r;
 

@@ -63,6 +63,9 @@ typedef struct Manager {
         UsbMonitor *usb_monitor;
         /* SD/MMC cards (agent/devices/mmc.h) */
         MmcEnforcer *mmc;
+        /* optical drives (agent/devices/optical.h) */
+        struct OpticalEnforcer *optical;
+
         Control *control;     /* mamorictl's socket; NULL if it could not be set up */
         NoticeSender *notice; /* tells the person at the seat (agent/notice/notice.c) */
 

@@ -41,6 +41,7 @@ from vmtest import VM, log  # noqa: E402
 import e2e_collector  # noqa: E402
 import e2e_mount  # noqa: E402
 import e2e_readonly  # noqa: E402
+import e2e_optical  # noqa: E402
 import e2e_pkg  # noqa: E402
 import e2e_uplink  # noqa: E402
 
@@ -545,6 +546,7 @@ def main():
 
     check = Checks()
     vm = VM(a.image, share=share, extra_args=DOCK_ROOT_PORT)
+    vm.extra_args += e2e_optical.QEMU_ARGS  # the optical scenario's virtio-scsi controller
     log("run dir %s, share %s" % (vm.rundir, share))
     t = None
     try:
@@ -656,6 +658,8 @@ def main():
         e2e_mount.run(t, check)
         # issue 14: a read-only approval on the real kernel
         e2e_readonly.run(t, check, vm)
+        print("--- an optical drive with a disc: write level, allowed, drive level (issue 14)", flush=True)
+        e2e_optical.run(t, check, vm)
         if a.collector_deb:
             e2e_collector.run(t, check, a.collector_deb)
         else:
