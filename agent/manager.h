@@ -24,6 +24,7 @@ typedef struct SysBus SysBus;
 typedef struct SessionTracker SessionTracker;
 typedef struct LockEnforcer LockEnforcer;
 typedef struct AvMonitor AvMonitor;
+typedef struct Quarantine Quarantine;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -65,6 +66,9 @@ typedef struct Manager {
         SessionTracker *sessions; /* logind's sessions; also names the user at seat0 */
         LockEnforcer *lock;       /* idle lock (lock.c) */
         AvMonitor *av;            /* antivirus pattern age and units (av.c) */
+        /* The network quarantine's state file and netguard's status (agent/quarantine/);
+         * NULL if it could not be set up. An av.detection calls quarantine_on_detection(). */
+        Quarantine *quarantine;
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

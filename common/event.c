@@ -48,6 +48,12 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_AGENT_DELIVERY_RESUMED] = { "agent.delivery_resumed", "bed22309a78245a79ab1d149f4da45c3",
                                            EVENT_SEVERITY_INFO, LOG_NOTICE },
         [EVENT_AGENT_POSTURE] = { "agent.posture", "c3e1f0a9b8d74e2c9f51a6d08b3e7c42", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_NET_QUARANTINED] = { "net.quarantined", "62f11b36aa19492da247969507152b5b", EVENT_SEVERITY_CRITICAL,
+                                    LOG_CRIT },
+        [EVENT_NET_QUARANTINE_RELEASED] = { "net.quarantine_released", "0244ec78765843158bb4680451a6c880",
+                                            EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_NET_QUARANTINE_TAMPERED] = { "net.quarantine_tampered", "a83c8b1b11fa4e098fc43a75655cd8cc",
+                                            EVENT_SEVERITY_HIGH, LOG_WARNING },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

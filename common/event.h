@@ -46,6 +46,10 @@ typedef enum EventKind {
         EVENT_AGENT_DELIVERY_REFUSED,
         EVENT_AGENT_DELIVERY_RESUMED,
         EVENT_AGENT_POSTURE,
+        /* the network quarantine (issue 15, docs/quarantine.md) */
+        EVENT_NET_QUARANTINED,
+        EVENT_NET_QUARANTINE_RELEASED,
+        EVENT_NET_QUARANTINE_TAMPERED,
         _EVENT_KIND_MAX,
 } EventKind;
 

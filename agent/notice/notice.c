@@ -70,7 +70,8 @@ static const NoticePolicy *notice_sender_settings(NoticeSender *n) {
 
 static bool notice_sender_wanted(NoticeSender *n, EventKind kind) {
         const NoticePolicy *p = notice_sender_settings(n);
-        return p && !p->disabled && (notice_kinds(p) & (UINT32_C(1) << kind));
+        /* A PC cut off the network is told whatever notice.kinds says: the person must call someone. */
+        return p && !p->disabled && (kind == EVENT_NET_QUARANTINED || (notice_kinds(p) & (UINT32_C(1) << kind)));
 }
 
 /* ---- the bus ---- */
