@@ -188,3 +188,34 @@ def test_bench_engage_to_rules(setup):
     took.sort()
     print(f"engage -> rules in place over {len(took)} runs: p50 {statistics.median(took):.1f} ms, "
           f"p99 {took[98]:.1f} ms, max {took[-1]:.1f} ms")
+
+
+def test_check_config_notes_collector_not_allowed(tmp_path):
+    """mamorictl check-config: the collector's address against quarantine.allow."""
+    d = tmp_path / "etc"
+    d.mkdir()
+    (d / "allow.d").mkdir()
+    os.chmod(d, 0o755)
+    os.chmod(d / "allow.d", 0o755)
+    conf = d / "mamori.conf"
+
+    def check(text):
+        conf.write_text(text)
+        os.chmod(conf, 0o644)
+        p = subprocess.run([MAMORICTL, "--socket", str(tmp_path / "none"), "check-config", "--config", str(conf)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout
+
+    out = check('collector = { url = "https://192.0.2.99/ingest"; };\n'
+                'quarantine = { allow = [ "192.0.2.10/32" ]; };\n')
+    assert "does not cover the collector 192.0.2.99" in out, out
+    out = check('collector = { url = "https://[2001:db8::5]:8443/ingest"; };\n'
+                'quarantine = { allow = [ "2001:db8::/64" ]; };\n')
+    assert "does not cover" not in out, out
+    out = check('collector = { url = "https://localhost/ingest"; };\n'
+                'quarantine = { allow = [ "192.0.2.10/32" ]; };\n')
+    assert "the collector is a name, localhost; mamorid does no DNS" in out, out
+    assert "127.0.0.1  NOT in quarantine.allow" in out, out
+    out = check('quarantine = { allow = [ ]; };\n')
+    assert "quarantine.allow is empty" in out, out

@@ -2,12 +2,16 @@
 /* mamorictl quarantine engage|release --reason TEXT (issue 15,
  * docs/quarantine.md): as root on the PC, through mamorid's root-only
  * socket. mamorid records who (uid, login uid) and why. */
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "policy.h"
 #include "text.h"
+#include "url.h"
 
 #define CTL_QUARANTINE_REASON_MAX 200
 
@@ -72,4 +76,69 @@ int verb_quarantine(const CtlOptions *o, int argc, char **argv) {
         else
                 puts("The quarantine is released: mamori-netguard removes its rules, the network is back.");
         return CTL_EXIT_OK;
+}
+
+static bool quarantine_allowed(const QuarantinePolicy *q, int family, const void *addr) {
+        for (size_t i = 0; i < q->n_allow; i++)
+                if (quarantine_cidr_contains(&q->allow[i], family, addr))
+                        return true;
+        return false;
+}
+
+/* One host of the configuration (the collector's, the proxy's) against
+ * quarantine.allow. A name is looked up here, by the admin's tool: mamorid
+ * itself does no DNS, so the addresses must be in the list. */
+static void quarantine_check_host(const QuarantinePolicy *q, const char *what, const char *url, FILE *f) {
+        _cleanup_(url_parts_done) UrlParts u = {};
+        const char *reason = NULL;
+        char host[256];
+        uint8_t addr[16];
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+        size_t n;
+
+        if (!url || url_parse(url, &u, &reason) < 0 || !u.host)
+                return;
+        n = strlen(u.host);
+        if (u.host[0] == '[' && n > 2 && u.host[n - 1] == ']')
+                snprintf(host, sizeof host, "%.*s", (int) (n - 2), u.host + 1);
+        else
+                snprintf(host, sizeof host, "%s", u.host);
+        if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1) {
+                int fam = strchr(host, ':') ? AF_INET6 : AF_INET;
+                if (!quarantine_allowed(q, fam, addr))
+                        fprintf(f,
+                                "Note: quarantine.allow does not cover the %s %s: a quarantined PC could not "
+                                "report to it.\n",
+                                what, host);
+                return;
+        }
+        fprintf(f, "Note: the %s is a name, %s; mamorid does no DNS: quarantine.allow must list its addresses", what,
+                host);
+        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+                fputs(" (it does not resolve from here).\n", f);
+                return;
+        }
+        fputs(". From here it resolves to:\n", f);
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                char a[INET6_ADDRSTRLEN];
+                const void *p = ai->ai_family == AF_INET
+                                        ? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
+                                        : (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+                if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || !inet_ntop(ai->ai_family, p, a, sizeof a))
+                        continue;
+                fprintf(f, "        %s  %s\n", a,
+                        quarantine_allowed(q, ai->ai_family, p) ? "allowed" : "NOT in quarantine.allow");
+        }
+        freeaddrinfo(res);
+}
+
+void ctl_check_quarantine(const Policy *p, FILE *f) {
+        const QuarantinePolicy *q = &p->quarantine;
+
+        if (!q->configured)
+                return;
+        if (q->n_allow == 0)
+                fputs("Note: quarantine.allow is empty: a quarantined PC cannot reach the collector.\n", f);
+        quarantine_check_host(q, "collector", p->collector.url, f);
+        quarantine_check_host(q, "proxy", p->collector.proxy, f);
 }
