@@ -103,11 +103,20 @@ typedef struct PostureExpiring {
         usec_t expires_at;
 } PostureExpiring;
 
+/* The network quarantine (issue 15): written only while active. */
+typedef struct PostureQuarantine {
+        bool active;
+        uint64_t since;     /* seconds since the epoch */
+        const char *reason; /* the state file's: "av.detection <event id>", "manual" */
+        size_t n_allow;
+} PostureQuarantine;
+
 typedef struct Posture {
         PostureUsb usb;
         PostureLock lock;
         PostureAv av;
         PostureDelivery delivery;
+        PostureQuarantine quarantine;
         PostureExpiring expiring[POSTURE_EXPIRING_MAX];
         size_t n_expiring, expiring_not_shown;
 } Posture;

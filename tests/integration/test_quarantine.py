@@ -88,6 +88,9 @@ def test_engage_tamper_restart_release(setup):
     assert sorted(q["allow"]) == sorted([f"{ADDR[4]['collector']}/32", f"{ADDR[6]['collector']}/128"])
     st = ctl_status(a)
     assert st["quarantine"]["active"] is True and st["quarantine"]["netguard"]["running"] is True
+    # The posture says so (agent.posture, after its settle time).
+    pos = a.wait_events("agent.posture", timeout=15, pred=lambda e: "quarantine" in e["posture"])[0]
+    assert pos["posture"]["quarantine"]["active"] is True and pos["posture"]["quarantine"]["allow"] == 2
     p = ctl(a, "status")
     assert "Quarantine:   YES" in p.stdout and p.returncode == 6, (p.returncode, p.stdout)
 
