@@ -237,12 +237,105 @@ static void test_netguard_status(void **state) {
         }
 }
 
+/* The hook an av.detection calls: engages only when quarantine.on lists it;
+ * a second detection is the same quarantine. */
+typedef struct Emitted {
+        unsigned n;
+        EventKind kinds[8];
+} Emitted;
+
+static int emitted_cb(void *userdata, Event *e, const EventContext *ctx) {
+        Emitted *em = userdata;
+        if (e && em->n < ELEMENTSOF(em->kinds))
+                em->kinds[em->n++] = e->kind;
+        event_free(e);
+        return 0;
+}
+
+static void test_on_detection(void **state) {
+        char dir[] = "/tmp/test-quarantine-XXXXXX", path[96], status[96], buf[QUARANTINE_STATE_MAX_SIZE];
+        Policy *on = load("quarantine = {\n on = [ \"av.detection\" ];\n allow = [ \"192.0.2.10/32\" ];\n};\n");
+        Policy *off = load("quarantine = {\n allow = [ \"192.0.2.10/32\" ];\n};\n");
+        Emitted em = {};
+        sd_event *ev = NULL;
+        Quarantine *q = NULL;
+        QuarantineState back;
+        unsigned line;
+        FILE *f;
+        size_t n;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/quarantine", dir);
+        snprintf(status, sizeof status, "%s/status", dir);
+        assert_int_equal(sd_event_new(&ev), 0);
+        assert_int_equal(quarantine_new(&(QuarantineOptions){ .event = ev,
+                                                              .state_dir = dir,
+                                                              .netguard_status = status,
+                                                              .emitter = { .emit = emitted_cb, .userdata = &em } },
+                                        &q),
+                         0);
+        assert_false(quarantine_is_active(q));
+
+        quarantine_set_policy(q, off);
+        assert_int_equal(quarantine_on_detection(q, "ev-1"), 0);
+        assert_false(quarantine_is_active(q));
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(em.n, 0);
+
+        quarantine_set_policy(q, on);
+        assert_int_equal(quarantine_on_detection(q, "ev-2"), 1);
+        assert_true(quarantine_is_active(q));
+        /* net.quarantined, then netguard_stopped: its status file is not there */
+        assert_int_equal(em.n, 2);
+        assert_int_equal(em.kinds[0], EVENT_NET_QUARANTINED);
+        assert_int_equal(em.kinds[1], EVENT_NET_QUARANTINE_TAMPERED);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        assert_int_equal(quarantine_state_parse(buf, n, &back, &line), 0);
+        assert_true(back.active);
+        assert_string_equal(back.reason, "av.detection ev-2");
+        assert_int_equal(back.n_allow, 1);
+
+        /* twice: one quarantine, nothing new */
+        assert_int_equal(quarantine_on_detection(q, "ev-3"), 0);
+        assert_int_equal(em.n, 2);
+
+        /* release needs a reason */
+        assert_int_equal(quarantine_release(q, "", 0, -1), -EINVAL);
+        assert_int_equal(quarantine_release(q, "clean again", 0, 1000), 0);
+        assert_false(quarantine_is_active(q));
+        assert_int_equal(em.kinds[2], EVENT_NET_QUARANTINE_RELEASED);
+        assert_int_equal(quarantine_release(q, "clean again", 0, 1000), -EALREADY);
+
+        /* a new Quarantine (mamorid restarted) reads the file back */
+        assert_int_equal(quarantine_on_detection(q, "ev-4"), 1);
+        q = quarantine_free(q);
+        em.n = 0;
+        assert_int_equal(quarantine_new(&(QuarantineOptions){ .event = ev,
+                                                              .state_dir = dir,
+                                                              .netguard_status = status,
+                                                              .emitter = { .emit = emitted_cb, .userdata = &em } },
+                                        &q),
+                         0);
+        assert_true(quarantine_is_active(q));
+        assert_string_equal(quarantine_state(q)->reason, "av.detection ev-4");
+        q = quarantine_free(q);
+
+        policy_unref(on);
+        policy_unref(off);
+        sd_event_unref(ev);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_good),     cmocka_unit_test(test_config_bad),
                 cmocka_unit_test(test_config_too_many), cmocka_unit_test(test_state_write),
                 cmocka_unit_test(test_reasons),         cmocka_unit_test(test_events),
-                cmocka_unit_test(test_netguard_status),
+                cmocka_unit_test(test_netguard_status), cmocka_unit_test(test_on_detection),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
