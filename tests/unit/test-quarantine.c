@@ -10,6 +10,7 @@
 
 #include "config-case.h"
 #include "config.h"
+#include "notice-text.h"
 #include "quarantine-report.h"
 #include "quarantine.h"
 
@@ -330,12 +331,38 @@ static void test_on_detection(void **state) {
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* The notice of net.quarantined: both languages, the glossary's words, the
+ * contact of notice.contact (or the officer when none is set). */
+static void test_notice(void **state) {
+        Policy *p = load("notice = { contact = \"情報政策課 内線 1234\"; contact_en = \"IT section, ext. 1234\"; };\n");
+        Notice *n = NULL;
+
+        assert_true(notice_kind_supported(EVENT_NET_QUARANTINED));
+        assert_int_equal(notice_build_event(&p->notice, EVENT_NET_QUARANTINED, "対策基準 第7-3オ", "ev-1", &n), 0);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "端末をネットワークから切り離しました");
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "連絡先: 情報政策課 内線 1234"));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "パソコン"));
+        assert_non_null(strstr(n->summary[NOTICE_LANG_EN], "disconnected from the network"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "Contact: IT section, ext. 1234"));
+        assert_int_equal(n->urgency, NOTICE_URGENCY_CRITICAL);
+        n = notice_free(n);
+        policy_unref(p);
+
+        p = load("");
+        assert_int_equal(notice_build_event(&p->notice, EVENT_NET_QUARANTINED, NULL, "ev-2", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "連絡先: 情報セキュリティ管理者"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "Contact: the information security officer"));
+        n = notice_free(n);
+        policy_unref(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_good),     cmocka_unit_test(test_config_bad),
                 cmocka_unit_test(test_config_too_many), cmocka_unit_test(test_state_write),
                 cmocka_unit_test(test_reasons),         cmocka_unit_test(test_events),
                 cmocka_unit_test(test_netguard_status), cmocka_unit_test(test_on_detection),
+                cmocka_unit_test(test_notice),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
