@@ -303,6 +303,23 @@ static void test_on_detection(void **state) {
         assert_int_equal(quarantine_on_detection(q, "ev-3"), 0);
         assert_int_equal(em.n, 2);
 
+        /* a reload that changes quarantine.allow rewrites the active state */
+        {
+                Policy *more = load("quarantine = {\n on = [ \"av.detection\" ];\n"
+                                    " allow = [ \"192.0.2.10/32\", \"2001:db8::/64\" ];\n};\n");
+                quarantine_set_policy(q, more);
+                policy_unref(more);
+                f = fopen(path, "r");
+                assert_non_null(f);
+                n = fread(buf, 1, sizeof buf, f);
+                fclose(f);
+                assert_int_equal(quarantine_state_parse(buf, n, &back, &line), 0);
+                assert_true(back.active);
+                assert_int_equal(back.n_allow, 2);
+                assert_string_equal(back.reason, "av.detection ev-2");
+                assert_int_equal(em.n, 2);
+        }
+
         /* release needs a reason */
         assert_int_equal(quarantine_release(q, "", 0, -1), -EINVAL);
         assert_int_equal(quarantine_release(q, "clean again", 0, 1000), 0);
