@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -179,9 +180,15 @@ static void print_quarantine(json_object *q) {
                                jbool(ng, "running", false) ? "running" : "NOT running");
                 return;
         }
-        printf("Quarantine:   YES: cut off the network since %lld (%s), %lld destination%s allowed;\n"
+        time_t since = (time_t) jint(q, "since", 0);
+        struct tm tm;
+        char when[32] = "?";
+
+        if (since > 0 && localtime_r(&since, &tm))
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        printf("Quarantine:   YES: cut off the network since %s (%s), %lld destination%s allowed;\n"
                "              mamorictl quarantine release --reason \"...\" gives it back\n",
-               jint(q, "since", 0), strna(jstr(q, "reason")), jint(q, "allow", 0), jint(q, "allow", 0) == 1 ? "" : "s");
+               when, strna(jstr(q, "reason")), jint(q, "allow", 0), jint(q, "allow", 0) == 1 ? "" : "s");
         if (jbool(ng, "running", false))
                 printf("Netguard:     %lld rule%s in place, %lld repair%s after tampering, %lld connection%s closed\n",
                        jint(ng, "rules", 0), jint(ng, "rules", 0) == 1 ? "" : "s", jint(ng, "tampered", 0),
