@@ -13,6 +13,8 @@
 #include "av.h"
 #include "control-reply.h"
 #include "mmc.h"
+#include "quarantine.h"
+#include "quarantine-report.h"
 #include "control.h"
 #include "lock.h"
 #include "manager.h"
@@ -100,6 +102,47 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         lock_enforcer_write_check(m->lock, w);
         av_monitor_write_check(m->av, w);
         json_array_end(w);
+        quarantine_write_status(m->quarantine, w);
+        json_object_end(w);
+}
+
+/* ---- quarantine (issue 15) ---- */
+
+void control_reply_quarantine(Manager *m, const ControlRequest *req, JsonWriter *w) {
+        const char *done = NULL, *error = NULL;
+        int r = 0;
+
+        assert(m);
+        assert(req);
+        assert(w);
+
+        if (!m->quarantine) {
+                r = -EOPNOTSUPP;
+                error = "the quarantine could not be set up in mamorid: see its journal";
+        } else if (!quarantine_reason_ok(req->arg)) {
+                r = -EINVAL;
+                error = "a reason is needed: one line of text, 1 to 200 bytes";
+        } else if (req->release) {
+                r = quarantine_release(m->quarantine, req->arg, req->peer_uid, req->peer_login_uid);
+                if (r == -EALREADY)
+                        error = "this PC is not quarantined";
+                else if (r < 0)
+                        error = "the quarantine state could not be written: see mamorid's journal";
+                else
+                        done = "released";
+        } else {
+                r = quarantine_engage(m->quarantine, "manual", NULL, req->arg, req->peer_uid, req->peer_login_uid);
+                if (r < 0)
+                        error = "the quarantine state could not be written: see mamorid's journal";
+                else
+                        done = r > 0 ? "engaged" : "already";
+        }
+        json_object_begin(w);
+        if (error) {
+                json_kv_string(w, "error", error);
+                json_kv_int(w, "errno", -r);
+        } else
+                json_kv_string(w, "quarantine", done);
         json_object_end(w);
 }
 

@@ -6,6 +6,7 @@
  * module writes of itself. At agent/ top, beside the Manager, because it is
  * where the modules are put together; no module includes it. */
 
+#include "control.h"
 #include "json.h"
 
 typedef struct Manager Manager;
@@ -19,3 +20,6 @@ void control_reply_reload(Manager *m, JsonWriter *w);
 /* The self-inspection sheet's data (mamorictl inspect): the posture as
  * agent.posture records it (manager-posture.c). */
 void control_reply_inspect(Manager *m, JsonWriter *w);
+/* quarantine engage|release REASON (issue 15): as root only (the socket is);
+ * {"quarantine": "engaged"|"already"|"released"} or an "error". */
+void control_reply_quarantine(Manager *m, const ControlRequest *req, JsonWriter *w);

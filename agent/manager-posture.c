@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "av.h"
+#include "quarantine.h"
 #include "config-paths.h"
 #include "lock.h"
 #include "log.h"
@@ -68,6 +69,12 @@ static void manager_posture_gather(Manager *m, Posture *ret, usec_t now) {
         }
         av_monitor_posture(m->av, &ret->av);
         manager_posture_delivery(m, &ret->delivery);
+        if (quarantine_is_active(m->quarantine)) {
+                const QuarantineState *q = quarantine_state(m->quarantine);
+                ret->quarantine = (PostureQuarantine){
+                        .active = true, .since = q->since, .reason = q->reason, .n_allow = q->n_allow
+                };
+        }
         for (size_t i = 0; i < u->n_entries; i++) {
                 const AllowEntry *a = &u->entries[i];
                 (void) posture_add_expiring(ret,

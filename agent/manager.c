@@ -15,6 +15,7 @@
 #include "mmc.h"
 #include "text.h"
 #include "notice.h"
+#include "quarantine.h"
 #include "av.h"
 #include "lock.h"
 #include "reporting.h"
@@ -82,6 +83,7 @@ Manager *manager_free(Manager *m) {
         event_sinks_remove(m->sinks, m->control);
         m->control = control_free(m->control);
         av_monitor_free(m->av);
+        quarantine_free(m->quarantine);
         lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
         m->thunderbolt = thunderbolt_enforcer_free(m->thunderbolt); /* before the sysbus it asks */
@@ -516,6 +518,8 @@ int manager_reload(Manager *m) {
                 (void) firewire_enforcer_scan(m->firewire);
         lock_enforcer_set_policy(m->lock, m->policy);
         av_monitor_set_policy(m->av, m->policy);
+        if (m->quarantine)
+                quarantine_set_policy(m->quarantine, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -758,6 +762,9 @@ static void manager_on_control_request(void *userdata, const ControlRequest *req
         case CONTROL_INSPECT:
                 control_reply_inspect(m, w);
                 break;
+        case CONTROL_QUARANTINE:
+                control_reply_quarantine(m, req, w);
+                break;
         default:
                 assert(!"not a verb answered from the state");
         }
@@ -858,6 +865,17 @@ int manager_start(Manager *m) {
                 m->thunderbolt = thunderbolt_enforcer_free(m->thunderbolt);
         if (firewire_enforcer_start(m->firewire) < 0)
                 m->firewire = firewire_enforcer_free(m->firewire);
+        /* The quarantine: a PC isolated before this start stays so (netguard
+         * applies the file by itself); we read it back for status and events. */
+        r = quarantine_new(&(QuarantineOptions){ .event = m->event,
+                                                 .state_dir = m->state_dir,
+                                                 .netguard_status = getenv("MAMORI_NETGUARD_STATUS"),
+                                                 .emitter = manager_emitter(m) },
+                           &m->quarantine);
+        if (r < 0)
+                log_error_errno(r, "The network quarantine cannot be engaged from this PC: %m");
+        else
+                quarantine_set_policy(m->quarantine, m->policy);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

@@ -27,6 +27,7 @@ typedef struct LockEnforcer LockEnforcer;
 typedef struct AvMonitor AvMonitor;
 typedef struct ThunderboltEnforcer ThunderboltEnforcer;
 typedef struct FirewireEnforcer FirewireEnforcer;
+typedef struct Quarantine Quarantine;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -76,6 +77,9 @@ typedef struct Manager {
         /* Thunderbolt/USB4 and FireWire SBP-2 (agent/devices/thunderbolt.c, firewire.c) */
         ThunderboltEnforcer *thunderbolt;
         FirewireEnforcer *firewire;
+        /* The network quarantine's state file and netguard's status (agent/quarantine/);
+         * NULL if it could not be set up. An av.detection calls quarantine_on_detection(). */
+        Quarantine *quarantine;
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

@@ -16,6 +16,7 @@ int config_antivirus_parse(ConfigContext *c, const config_setting_t *av);       
 int config_collector_parse(ConfigContext *c, const config_setting_t *collector); /* config-reporting.c */
 int config_spool_parse(ConfigContext *c, const config_setting_t *spool);         /* config-reporting.c */
 int config_site_parse(ConfigContext *c, const config_setting_t *site);           /* config-site.c */
+int config_quarantine_parse(ConfigContext *c, const config_setting_t *q);        /* config-quarantine.c */
 
 /* An allow.d file: allow = ( { ... }, ... ); (config-allow.c). */
 int config_allow_parse_file(ConfigContext *c, const config_t *cfg);

@@ -328,6 +328,7 @@ static const ConfigSection config_sections[] = {
         { "collector", config_collector_parse, true },
         { "spool", config_spool_parse, true },
         { "site", config_site_parse, false },
+        { "quarantine", config_quarantine_parse, false },
 };
 
 /* Parses each section of root that the table holds (those marked salvage

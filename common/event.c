@@ -55,6 +55,12 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
                                         EVENT_SEVERITY_CRITICAL, LOG_ERR },
         [EVENT_USB_READONLY_VIOLATED] = { "usb.readonly_violated", "59f254cde80c474c8acd80882788ac1c",
                                           EVENT_SEVERITY_HIGH, LOG_ERR },
+        [EVENT_NET_QUARANTINED] = { "net.quarantined", "62f11b36aa19492da247969507152b5b", EVENT_SEVERITY_CRITICAL,
+                                    LOG_CRIT },
+        [EVENT_NET_QUARANTINE_RELEASED] = { "net.quarantine_released", "0244ec78765843158bb4680451a6c880",
+                                            EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
+        [EVENT_NET_QUARANTINE_TAMPERED] = { "net.quarantine_tampered", "a83c8b1b11fa4e098fc43a75655cd8cc",
+                                            EVENT_SEVERITY_HIGH, LOG_WARNING },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

@@ -50,6 +50,10 @@ typedef enum EventKind {
         EVENT_DEVICE_ALLOWED,
         EVENT_DEVICE_BLOCK_FAILED,
         EVENT_USB_READONLY_VIOLATED, /* issue 14: a read-only approval found writable */
+        /* the network quarantine (issue 15, docs/quarantine.md) */
+        EVENT_NET_QUARANTINED,
+        EVENT_NET_QUARANTINE_RELEASED,
+        EVENT_NET_QUARANTINE_TAMPERED,
         _EVENT_KIND_MAX,
 } EventKind;
 

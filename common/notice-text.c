@@ -26,7 +26,8 @@ Notice *notice_free(Notice *n) {
 
 bool notice_kind_supported(EventKind k) {
         return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE ||
-               k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE || k == EVENT_USB_READONLY_VIOLATED;
+               k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE || k == EVENT_USB_READONLY_VIOLATED ||
+               k == EVENT_NET_QUARANTINED;
 }
 
 uint64_t notice_kinds(const NoticePolicy *p) {
@@ -671,6 +672,63 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
         return 0;
 }
 
+/* ---- the network quarantine (issue 15, docs/quarantine.md) ---- */
+
+typedef struct QuarantineCtx {
+        const NoticePolicy *policy;
+        const char *ref, *id;
+} QuarantineCtx;
+
+static void notice_write_quarantined_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        fputs(lang == NOTICE_LANG_JA ? "端末をネットワークから切り離しました"
+                                     : "This PC was disconnected from the network",
+              f);
+}
+
+static void notice_write_quarantined_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const QuarantineCtx *c = ctx;
+        bool ja = lang == NOTICE_LANG_JA;
+        if (ja)
+                fprintf(f,
+                        "不正プログラムへの対策として、この端末をネットワークから切り離しました。\n"
+                        "端末の電源は切らずにそのままにして、すぐに%sに電話してください。"
+                        "ケーブルの抜き差しや再起動では元に戻りません。",
+                        notice_contact_words(c->policy, lang));
+        else
+                fprintf(f,
+                        "To contain malicious software, this PC was disconnected from the network.\n"
+                        "Leave it switched on as it is and call %s at once. "
+                        "Unplugging cables or restarting does not bring the network back.",
+                        notice_contact_words(c->policy, lang));
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+static int notice_build_quarantined(const NoticePolicy *p, const char *policy_ref, const char *event_id, Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = notice_new(EVENT_NET_QUARANTINED, event_id);
+        _cleanup_free_ char *ref = NULL;
+        QuarantineCtx c = { .policy = p, .id = event_id };
+        int r;
+
+        if (!n)
+                return -ENOMEM;
+        ref = notice_display_text(policy_ref, 80);
+        c.ref = ref;
+        r = notice_render(n->summary, notice_write_quarantined_summary, &c);
+        if (r >= 0)
+                r = notice_render(n->body, notice_write_quarantined_body, &c);
+        if (r < 0)
+                return r;
+        n->icon = "network-offline";
+        n->urgency = NOTICE_URGENCY_CRITICAL;
+        n->dedup_usec = NOTICE_AV_DEDUP_USEC;
+        n->dedup_key = strdup("net.quarantined");
+        n->replace_key = strdup("quarantine");
+        if (!n->dedup_key || !n->replace_key)
+                return -ENOMEM;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
 /* ---- antivirus ---- */
 
 typedef struct AvCtx {
@@ -724,6 +782,8 @@ int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy
 
         assert(ret);
 
+        if (kind == EVENT_NET_QUARANTINED)
+                return notice_build_quarantined(p, policy_ref, event_id, ret);
         if (kind != EVENT_AV_PATTERN_STALE && kind != EVENT_AV_MISSING && kind != EVENT_AV_ENGINE_INACTIVE)
                 return -EOPNOTSUPP;
         n = notice_new(kind, event_id);

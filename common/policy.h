@@ -10,6 +10,7 @@
 
 #include "macro.h"
 #include "device-bus.h"
+#include "quarantine-state.h"
 #include "timeutil.h"
 #include "usb-device.h"
 
@@ -163,6 +164,17 @@ typedef struct SiteLabels {
         char *department, *location;
 } SiteLabels;
 
+/* quarantine = { ... }: cutting the PC off the network (issue 15,
+ * docs/quarantine.md). mamorid writes the state file; mamori-netguard
+ * applies it. The allowed destinations are addresses: mamorid does no DNS. */
+#define QUARANTINE_ON_AV_DETECTION (UINT32_C(1) << 0)
+typedef struct QuarantinePolicy {
+        bool configured; /* the section is there */
+        uint32_t on;     /* QUARANTINE_ON_* bits: what engages it by itself */
+        size_t n_allow;
+        QuarantineCidr allow[QUARANTINE_ALLOW_MAX];
+} QuarantinePolicy;
+
 /* Sections of mamori.conf that other modules own hang off the Policy as
  * plain settings; each is parsed in config.c and documented in docs/. */
 typedef struct Policy {
@@ -183,6 +195,7 @@ typedef struct Policy {
         CollectorSettings collector;
         SpoolSettings spool;
         SiteLabels site;
+        QuarantinePolicy quarantine;
 } Policy;
 
 void collector_settings_init(CollectorSettings *c);

@@ -444,6 +444,16 @@ void posture_write(JsonWriter *w, const Posture *p, usec_t now, bool stable) {
         posture_write_av(w, &p->av, now, stable);
         posture_write_delivery(w, &p->delivery, stable);
         posture_write_expiring(w, p);
+        if (p->quarantine.active) {
+                /* cut off the network (issue 15): until an admin releases it */
+                json_key(w, "quarantine");
+                json_object_begin(w);
+                json_kv_bool(w, "active", true);
+                json_kv_uint(w, "since", p->quarantine.since);
+                json_kv_string(w, "reason", p->quarantine.reason);
+                json_kv_uint(w, "allow", p->quarantine.n_allow);
+                json_object_end(w);
+        }
 
         n = posture_checks(p, now, c);
         json_key(w, "checks");

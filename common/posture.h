@@ -121,6 +121,13 @@ typedef struct PostureThunderbolt {
 typedef struct PostureFirewire {
         bool ohci_loaded; /* firewire_ohci: a host controller driver, DMA from any node */
 } PostureFirewire;
+/* The network quarantine (issue 15): written only while active. */
+typedef struct PostureQuarantine {
+        bool active;
+        uint64_t since;     /* seconds since the epoch */
+        const char *reason; /* the state file's: "av.detection <event id>", "manual" */
+        size_t n_allow;
+} PostureQuarantine;
 
 typedef struct Posture {
         PostureUsb usb;
@@ -129,6 +136,7 @@ typedef struct Posture {
         PostureLock lock;
         PostureAv av;
         PostureDelivery delivery;
+        PostureQuarantine quarantine;
         PostureExpiring expiring[POSTURE_EXPIRING_MAX];
         size_t n_expiring, expiring_not_shown;
 } Posture;

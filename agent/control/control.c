@@ -74,9 +74,9 @@ struct Control {
 /* ---- requests ---- */
 
 static const char *const control_verb_table[_CONTROL_VERB_MAX] = {
-        [CONTROL_STATUS] = "status",   [CONTROL_DEVICES] = "devices", [CONTROL_EVENTS] = "events",
-        [CONTROL_FOLLOW] = "follow",   [CONTROL_FLUSH] = "flush",     [CONTROL_RELOAD] = "reload",
-        [CONTROL_INSPECT] = "inspect",
+        [CONTROL_STATUS] = "status",   [CONTROL_DEVICES] = "devices",       [CONTROL_EVENTS] = "events",
+        [CONTROL_FOLLOW] = "follow",   [CONTROL_FLUSH] = "flush",           [CONTROL_RELOAD] = "reload",
+        [CONTROL_INSPECT] = "inspect", [CONTROL_QUARANTINE] = "quarantine",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(control_verb, ControlVerb);
@@ -101,7 +101,20 @@ int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
         for (unsigned v = 0; v < _CONTROL_VERB_MAX; v++) {
                 if (!streq(buf, control_verb_table[v]))
                         continue;
-                *ret = (ControlRequest){ .verb = (ControlVerb) v };
+                *ret = (ControlRequest){ .verb = (ControlVerb) v, .peer_uid = -1, .peer_login_uid = -1 };
+                if (v == CONTROL_QUARANTINE) {
+                        /* "engage REASON" or "release REASON"; the reason is the module's to judge */
+                        char *reason = arg ? strchr(arg, ' ') : NULL;
+                        if (!reason || reason[1] == 0)
+                                return -EINVAL;
+                        *reason++ = 0;
+                        if (streq(arg, "release"))
+                                ret->release = true;
+                        else if (!streq(arg, "engage"))
+                                return -EINVAL;
+                        strcpy(ret->arg, reason); /* shorter than buf, which has the same size */
+                        return 0;
+                }
                 if (v != CONTROL_EVENTS && v != CONTROL_FOLLOW)
                         return arg ? -EINVAL : 0;
                 ret->count = v == CONTROL_EVENTS ? CONTROL_EVENTS_DEFAULT : 0;
@@ -240,6 +253,7 @@ static void control_client_handle(ControlClient *cl, const ControlRequest *req) 
         case CONTROL_FLUSH:
         case CONTROL_RELOAD:
         case CONTROL_INSPECT:
+        case CONTROL_QUARANTINE:
                 c->reply(c->userdata, req, &w);
                 control_client_queue_json(cl, &w);
                 break;
@@ -260,6 +274,36 @@ static void control_client_handle(ControlClient *cl, const ControlRequest *req) 
                 break;
         }
         cl->close_when_written = true;
+}
+
+/* Who asks: the kernel's uid, and the login uid of its process (the admin
+ * behind sudo), both recorded with a quarantine's release. */
+static void control_peer_ids(int fd, ControlRequest *req) {
+        struct ucred cred;
+        socklen_t l = sizeof cred;
+        char path[64], buf[16];
+        ssize_t n;
+        int pfd;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 || l != sizeof cred)
+                return;
+        req->peer_uid = cred.uid;
+        (void) snprintf(path, sizeof path, "/proc/%d/loginuid", (int) cred.pid);
+        pfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (pfd < 0)
+                return;
+        n = read(pfd, buf, sizeof buf - 1);
+        close(pfd);
+        if (n > 0) {
+                unsigned long v;
+                char *end;
+                buf[n] = 0;
+                errno = 0;
+                v = strtoul(buf, &end, 10);
+                /* 4294967295: no login uid (not set) */
+                if (errno == 0 && end != buf && (*end == 0 || *end == '\n') && v < UINT32_MAX)
+                        req->peer_login_uid = (int64_t) v;
+        }
 }
 
 static int control_client_read(ControlClient *cl) {
@@ -305,6 +349,8 @@ static int control_client_read(ControlClient *cl) {
         ControlRequest req;
         int r = control_request_parse(cl->in, (size_t) (nl - cl->in), &req);
         cl->got_request = true;
+        if (r >= 0)
+                control_peer_ids(cl->fd, &req);
         if (r < 0)
                 control_client_queue_error(cl, -r,
                                            "unknown request: use status, devices, events [N], follow [N] or flush");

@@ -5,7 +5,8 @@
  * socket in the runtime directory (mode 0600, and every peer's SO_PEERCRED
  * uid checked). One request per connection, one line:
  *
- *     status | devices | events [N] | follow [N] | flush
+ *     status | devices | events [N] | follow [N] | flush | reload | inspect
+ *     quarantine engage REASON | quarantine release REASON
  *
  * The reply is JSON lines, then the daemon closes the connection; `follow`
  * stays open and gets every new event as it is recorded. An error is one line
@@ -18,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <systemd/sd-event.h>
 
@@ -39,12 +41,18 @@ typedef enum ControlVerb {
         CONTROL_FLUSH,
         CONTROL_RELOAD,
         CONTROL_INSPECT,
+        CONTROL_QUARANTINE, /* issue 15: "quarantine engage|release REASON" */
         _CONTROL_VERB_MAX,
 } ControlVerb;
 
 typedef struct ControlRequest {
         ControlVerb verb;
         unsigned count; /* events/follow: how many recent events; 0 for the others */
+        /* quarantine: the action and the admin's reason (the rest of the line, unchecked here) */
+        bool release;
+        char arg[CONTROL_REQUEST_MAX + 1];
+        /* the peer, as the kernel says (SO_PEERCRED, and /proc/PID/loginuid); -1 unknown */
+        int64_t peer_uid, peer_login_uid;
 } ControlRequest;
 
 /* Parses one request line (without its newline). Pure. 0 or -EINVAL/-EBADMSG. */

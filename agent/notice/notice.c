@@ -70,7 +70,8 @@ static const NoticePolicy *notice_sender_settings(NoticeSender *n) {
 
 static bool notice_sender_wanted(NoticeSender *n, EventKind kind) {
         const NoticePolicy *p = notice_sender_settings(n);
-        return p && !p->disabled && (notice_kinds(p) & NOTICE_KIND_BIT(kind));
+        /* A PC cut off the network is told whatever notice.kinds says: the person must call someone. */
+        return p && !p->disabled && (kind == EVENT_NET_QUARANTINED || (notice_kinds(p) & NOTICE_KIND_BIT(kind)));
 }
 
 /* ---- the bus ---- */
@@ -352,8 +353,9 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
                         return 0;
                 /* Antivirus notices cite the staff's own duty, not the event's admin clause. */
                 r = notice_build_event(notice_sender_settings(n), e->kind,
-                                       n->policy && n->policy->av.staff_policy_ref ? n->policy->av.staff_policy_ref
-                                                                                   : e->policy_ref,
+                                       e->kind != EVENT_NET_QUARANTINED && n->policy && n->policy->av.staff_policy_ref
+                                               ? n->policy->av.staff_policy_ref
+                                               : e->policy_ref,
                                        e->id, &x);
                 if (r < 0)
                         return r;

@@ -636,8 +636,11 @@ def test_bash_completion(bed, with_bash_completion, tmp_path):
     if with_bash_completion and not os.path.exists("/usr/share/bash-completion/bash_completion"):
         pytest.skip("bash-completion missing")
     assert complete(bed, "mamorictl ", with_bash_completion) == \
-        ["allow", "check-config", "dead-letter", "devices", "events", "flush", "inspect", "reload", "status"]
+        ["allow", "check-config", "dead-letter", "devices", "events", "flush", "inspect", "quarantine", "reload",
+         "status"]
     assert complete(bed, "mamorictl --so", with_bash_completion) == ["--socket"]
+    assert complete(bed, "mamorictl quarantine ", with_bash_completion) == ["engage", "release"]
+    assert complete(bed, "mamorictl quarantine release --r", with_bash_completion) == ["--reason"]
     assert complete(bed, "mamorictl --socket /x ev", with_bash_completion) == ["events"]
     assert complete(bed, "mamorictl events --f", with_bash_completion) == ["--follow"]
     assert complete(bed, "mamorictl inspect --", with_bash_completion) == ["--json"]

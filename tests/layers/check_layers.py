@@ -84,8 +84,10 @@ PURE_MODULES = [
     "ingest",
     "findings",
     "seq-gaps",
-    # agent/netguard/: the quarantine's state file (issue 15)
+    # common/: the quarantine's state file (issue 15), mamorid writes, netguard reads
     "quarantine-state",
+    # agent/quarantine/: the quarantine's events and netguard's status file (issue 15)
+    "quarantine-report",
 ]
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
@@ -108,12 +110,13 @@ INTERFACES = {
     # (devices/thunderbolt.c).
     "glue/sysbus.h": {"lock", "usb", "av", "devices"},
     # A directory watched through inotify: the antivirus pattern files, the
-    # uplink's runtime directory (its status file: the collector refuses us).
-    "glue/dirwatch.h": {"av", "report"},
+    # uplink's runtime directory (its status file: the collector refuses us),
+    # mamori-netguard's runtime directory (its status file: tampering, issue 15).
+    "glue/dirwatch.h": {"av", "report", "quarantine"},
     # Who sits at seat0 (logind's state files): the notices name the user.
     "lock/seat.h": {"notice"},
     # How an event leaves a module, and how a sink takes one (agent/ top).
-    "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue", "devices"},
+    "event-sink.h": {"usb", "lock", "av", "report", "notice", "control", "glue", "devices", "quarantine"},
     # The unmount of a device in use before it is blocked, through systemd
     # (issue 14: an SD card is unmounted like a USB stick).
     "usb/usb-unmount.h": {"devices"},

@@ -48,10 +48,34 @@ static void test_refused(void **state) {
         assert_int_equal(control_request_parse(big, sizeof big, &r), -EBADMSG);
 }
 
+/* quarantine engage|release REASON (issue 15): the reason is the rest of
+ * the line, judged by the module; an action and a reason are needed. */
+static void test_quarantine(void **state) {
+        ControlRequest r;
+        const char *bad[] = { "quarantine",          "quarantine ",         "quarantine engage",
+                              "quarantine engage ",  "quarantine release ", "quarantine open now",
+                              "quarantine Engage x", "quarantine  engage x" };
+
+        assert_int_equal(parse("quarantine engage 手動で隔離", &r), 0);
+        assert_int_equal(r.verb, CONTROL_QUARANTINE);
+        assert_false(r.release);
+        assert_string_equal(r.arg, "手動で隔離");
+        assert_int_equal(r.peer_uid, -1);
+        assert_int_equal(parse("quarantine release done, INC-1\r", &r), 0);
+        assert_true(r.release);
+        assert_string_equal(r.arg, "done, INC-1");
+        assert_int_equal(parse("quarantine release  two spaces", &r), 0);
+        assert_string_equal(r.arg, " two spaces"); /* refused later: not judged here */
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                if (parse(bad[i], &r) >= 0)
+                        fail_msg("accepted '%s'", bad[i]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_verbs),
                 cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_quarantine),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,7 +165,8 @@ static void test_posture(void **state) {
 
 /* The one table without a fallback name: its callers pass only verbs the parser made. */
 static void test_control_verb(void **state) {
-        static const char *const want[] = { "status", "devices", "events", "follow", "flush", "reload", "inspect" };
+        static const char *const want[] = { "status", "devices", "events",  "follow",
+                                            "flush",  "reload",  "inspect", "quarantine" };
         CHECK_TO_STRING(control_verb, ControlVerb, _CONTROL_VERB_MAX, want, NULL);
 }
 

@@ -58,6 +58,7 @@ int verb_check_config(const CtlOptions *o, int argc, char **argv) {
         config_errors_done(&errs);
         config_print_summary(p, config, stdout);
         config_print_ignored(config, allow_dir, stdout);
+        ctl_check_quarantine(p, stdout);
 
         /* Is it the one in force? Only worth saying for the daemon's own files. */
         r = ctl_call(&q, "status", &st);

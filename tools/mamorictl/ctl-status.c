@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -158,7 +159,43 @@ static int status_judge(json_object *st, StatusVerdict *v) {
                 else
                         verdict_add(v->problems, sizeof v->problems, strna(name), jstr(c, "state"));
         }
+        /* A quarantined PC is a finding of this PC; nothing keeping it so is a fault. */
+        if (jbool(jget(st, "quarantine"), "active", false)) {
+                verdict_add(v->findings, sizeof v->findings, "quarantined", NULL);
+                if (!jbool(jget(jget(st, "quarantine"), "netguard"), "running", false))
+                        verdict_add(v->problems, sizeof v->problems, "mamori-netguard", "not running");
+        }
         return v->problems[0] ? CTL_EXIT_NOT_OK : v->findings[0] ? CTL_EXIT_FINDINGS : CTL_EXIT_OK;
+}
+
+/* The network quarantine (issue 15), when there is anything to say. */
+static void print_quarantine(json_object *q) {
+        json_object *ng = jget(q, "netguard");
+
+        if (!q)
+                return;
+        if (!jbool(q, "active", false)) {
+                if (jbool(q, "configured", false))
+                        printf("Quarantine:   no (mamori-netguard %s)\n",
+                               jbool(ng, "running", false) ? "running" : "NOT running");
+                return;
+        }
+        time_t since = (time_t) jint(q, "since", 0);
+        struct tm tm;
+        char when[32] = "?";
+
+        if (since > 0 && localtime_r(&since, &tm))
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        printf("Quarantine:   YES: cut off the network since %s (%s), %lld destination%s allowed;\n"
+               "              mamorictl quarantine release --reason \"...\" gives it back\n",
+               when, strna(jstr(q, "reason")), jint(q, "allow", 0), jint(q, "allow", 0) == 1 ? "" : "s");
+        if (jbool(ng, "running", false))
+                printf("Netguard:     %lld rule%s in place, %lld repair%s after tampering, %lld connection%s closed\n",
+                       jint(ng, "rules", 0), jint(ng, "rules", 0) == 1 ? "" : "s", jint(ng, "tampered", 0),
+                       jint(ng, "tampered", 0) == 1 ? "" : "s", jint(ng, "killed", 0),
+                       jint(ng, "killed", 0) == 1 ? "" : "s");
+        else
+                printf("Netguard:     NOT RUNNING: nothing keeps the rules in place (systemctl start mamori-netguard)\n");
 }
 
 static void print_verdict(const StatusVerdict *v) {
@@ -236,6 +273,7 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
                                "              storage or tethering driver binds, not before\n",
                                strna(jstr(c, "modules_dir")));
         }
+        print_quarantine(jget(st, "quarantine"));
         printf("Events:       %lld recorded since start\n", jint(events, "recorded", 0));
         print_delivery(spool, uplink, events);
         printf("Checks:\n");

@@ -92,6 +92,11 @@ int verb_flush(const CtlOptions *o, int argc, char **argv);
 int verb_reload(const CtlOptions *o, int argc, char **argv);
 int verb_dead_letter(const CtlOptions *o, int argc, char **argv);
 int verb_inspect(const CtlOptions *o, int argc, char **argv);
+int verb_quarantine(const CtlOptions *o, int argc, char **argv);
+/* check-config: the collector's (and proxy's) host against quarantine.allow
+ * (ctl-quarantine.c). */
+typedef struct Policy Policy;
+void ctl_check_quarantine(const Policy *p, FILE *f);
 /* Prints a refused configuration's errors ("refused" of status and reload),
  * one "indent file:line: message" line each. */
 void ctl_print_refused(FILE *f, json_object *refused, const char *indent);

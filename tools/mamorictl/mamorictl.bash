@@ -32,7 +32,7 @@ _mamorictl()
         cword=$COMP_CWORD
     }
 
-    local commands='status devices allow check-config events flush reload dead-letter inspect'
+    local commands='status devices allow check-config events flush reload dead-letter inspect quarantine'
     local global='--socket --json --help --version'
     local verb i
     for ((i = 1; i < cword; i++)); do
@@ -53,7 +53,7 @@ _mamorictl()
         --allow-dir)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        --label|--approved-by|--ticket|-n|--lines)
+        --label|--approved-by|--ticket|-n|--lines|--reason)
             return ;;
         --approved-on|--expires)
             COMPREPLY=($(compgen -W "$(date +%F)" -- "$cur"))
@@ -89,6 +89,12 @@ _mamorictl()
                     fi ;;
             esac ;;
         inspect) COMPREPLY=($(compgen -W '--json' -- "$cur")) ;;
+        quarantine)
+            if [[ $cur == -* ]]; then
+                COMPREPLY=($(compgen -W '--reason' -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W 'engage release' -- "$cur"))
+            fi ;;
         allow)
             if [[ $cur == -* ]]; then
                 COMPREPLY=($(compgen -W '--label --approved-by --approved-on --expires --ticket --any-serial --read-only --write --renew --force --config --allow-dir' -- "$cur"))

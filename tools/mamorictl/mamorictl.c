@@ -26,7 +26,11 @@ static void help(void) {
                "  dead-letter resend --all | BATCH...\n"
                "                         send them again, before anything else (same ids and seqs)\n"
                "  inspect                the self-inspection sheet: each clause's checks and a\n"
-               "                         verdict (Japanese under a ja locale; --json)\n\n"
+               "                         verdict (Japanese under a ja locale; --json)\n"
+               "  quarantine engage --reason TEXT\n"
+               "                         cut this PC off the network but quarantine.allow (root)\n"
+               "  quarantine release --reason TEXT\n"
+               "                         give the network back; recorded with the reason (root)\n\n"
                "Options:\n"
                "     --socket PATH       mamorid's control socket (default %s)\n"
                "     --json              print JSON instead of tables\n"
@@ -50,6 +54,7 @@ static const struct {
         { "reload", verb_reload },
         { "dead-letter", verb_dead_letter },
         { "inspect", verb_inspect },
+        { "quarantine", verb_quarantine },
         /* clang-format on */
 };
 
