@@ -14,6 +14,7 @@
 #include "manager-posture.h"
 #include "text.h"
 #include "notice.h"
+#include "av-detect.h"
 #include "av.h"
 #include "lock.h"
 #include "reporting.h"
@@ -78,6 +79,7 @@ Manager *manager_free(Manager *m) {
         event_sinks_remove(m->sinks, m->control);
         m->control = control_free(m->control);
         av_monitor_free(m->av);
+        av_detect_free(m->av_detect);
         lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
         sysbus_free(m->sysbus);
@@ -496,6 +498,8 @@ int manager_reload(Manager *m) {
                 (void) usb_monitor_scan(m->usb_monitor);
         lock_enforcer_set_policy(m->lock, m->policy);
         av_monitor_set_policy(m->av, m->policy);
+        if (m->av_detect)
+                av_detect_set_policy(m->av_detect, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -651,6 +655,27 @@ static int manager_emit_av(void *userdata, Event *e, const EventContext *ctx) {
         int r = manager_emit_with(userdata, e, ctx);
         manager_update_status(userdata); /* the line counts the events */
         return r;
+}
+
+/* A detection was recorded (av.detection is in the record's queue).
+ * TODO(issue 15 item 2): the quarantine (quarantine.on = [ "av.detection" ])
+ * is triggered from here; until then it is logged only. */
+static void manager_on_detection(void *userdata, const AvDetection *d) {
+        log_debug("Detection by %s handed to the response: none configured yet.", d->engine);
+}
+
+/* The engines' report socket; enforcement goes on without it. */
+static void manager_start_av_detect(Manager *m) {
+        const EventEmitter emit = { .emit = manager_emit_av, .userdata = m };
+        const AvDetectHooks hooks = { .on_detection = manager_on_detection, .userdata = m };
+        int r;
+
+        r = av_detect_new(m->event, m->runtime_dir, &emit, &hooks, &m->av_detect);
+        if (r < 0) {
+                log_error_errno(r, "Detections of the antivirus engine cannot be reported: %m");
+                return;
+        }
+        av_detect_set_policy(m->av_detect, m->policy);
 }
 
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
@@ -809,6 +834,7 @@ int manager_start(Manager *m) {
         r = manager_start_lock_av(m);
         if (r < 0)
                 return r;
+        manager_start_av_detect(m);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

@@ -24,6 +24,7 @@ typedef struct SysBus SysBus;
 typedef struct SessionTracker SessionTracker;
 typedef struct LockEnforcer LockEnforcer;
 typedef struct AvMonitor AvMonitor;
+typedef struct AvDetect AvDetect;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -65,6 +66,7 @@ typedef struct Manager {
         SessionTracker *sessions; /* logind's sessions; also names the user at seat0 */
         LockEnforcer *lock;       /* idle lock (lock.c) */
         AvMonitor *av;            /* antivirus pattern age and units (av.c) */
+        AvDetect *av_detect;      /* the engines' detection reports (av-detect.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

@@ -142,6 +142,36 @@ static int config_av_parse_command_output(ConfigContext *c, const config_setting
         return bad ? -EINVAL : 0;
 }
 
+static bool config_av_user_ok(const char *u) {
+        size_t l = strlen(u);
+        /* What useradd takes (and a numeric uid): no ':' or space to confuse a lookup. */
+        return l > 0 && l <= 32 && u[0] != '-' &&
+               strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == l;
+}
+
+/* report_users = [ "clamav" ]: who may report a detection besides root
+ * (agent/av/av-detect.c); looked up when the policy comes into force. */
+static int config_av_parse_report_users(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        int r, bad;
+
+        r = config_get_strv(c, av, "report_users", 16, &a->report_users, &a->n_report_users);
+        if (r == -ENOMEM)
+                return r;
+        bad = r < 0;
+        a->report_users_set = r > 0;
+        for (size_t i = 0; i < a->n_report_users; i++)
+                if (!config_av_user_ok(a->report_users[i])) {
+                        config_error(c->errors, c->file, config_key_line(av, "report_users"),
+                                     "'%s' is not a user name or uid", a->report_users[i]);
+                        bad = 1;
+                } else if (streq(a->report_users[i], "root") || streq(a->report_users[i], "0")) {
+                        config_error(c->errors, c->file, config_key_line(av, "report_users"),
+                                     "root may always report: leave it out of 'report_users'");
+                        bad = 1;
+                }
+        return bad ? -EINVAL : 0;
+}
+
 static int config_av_parse_policy_ref(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
         int r = config_get_policy_ref(c, av, &a->policy_ref);
         return r > 0 ? 0 : r;
@@ -173,15 +203,16 @@ static int config_av_check_engine(ConfigContext *c, const config_setting_t *av, 
 }
 
 int config_antivirus_parse(ConfigContext *c, const config_setting_t *av) {
-        static const char *const keys[] = { "engine",  "database_dir",   "max_age_hours",
-                                            "units",   "policy_ref",     "pattern_file",
-                                            "command", "command_output", "command_timeout",
-                                            NULL };
+        static const char *const keys[] = {
+                "engine",  "database_dir",   "max_age_hours",   "units",        "policy_ref", "pattern_file",
+                "command", "command_output", "command_timeout", "report_users", NULL
+        };
         /* In the order of the errors they report. */
         static int (*const steps[])(ConfigContext *, const config_setting_t *, AvPolicy *) = {
                 config_av_parse_engine,         config_av_parse_age,
                 config_av_parse_units,          config_av_parse_generic,
                 config_av_parse_command_output, config_av_parse_policy_ref,
+                config_av_parse_report_users,
         };
         AvPolicy *a;
         int bad = 0;

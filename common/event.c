@@ -53,6 +53,9 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_DEVICE_ALLOWED] = { "device.allowed", "71aa40dde130487a988bed6ccae59588", EVENT_SEVERITY_INFO, LOG_INFO },
         [EVENT_DEVICE_BLOCK_FAILED] = { "device.block_failed", "59fbd25a0a2c4be5935ffdc560fab838",
                                         EVENT_SEVERITY_CRITICAL, LOG_ERR },
+        [EVENT_AV_DETECTION] = { "av.detection", "3f965721ca614e6d88332f486366dcd5", EVENT_SEVERITY_CRITICAL, LOG_ERR },
+        [EVENT_AV_REPORTS_DROPPED] = { "av.reports_dropped", "a3076f55f97544ee807e3a7c58cc1333", EVENT_SEVERITY_MEDIUM,
+                                       LOG_WARNING },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

@@ -49,6 +49,8 @@ typedef enum EventKind {
         EVENT_DEVICE_BLOCKED, /* a device outside USB (mmc, optical, thunderbolt, firewire) */
         EVENT_DEVICE_ALLOWED,
         EVENT_DEVICE_BLOCK_FAILED,
+        EVENT_AV_DETECTION,       /* an engine found malware (issue 15) */
+        EVENT_AV_REPORTS_DROPPED, /* detection reports over the rate limit */
         _EVENT_KIND_MAX,
 } EventKind;
 

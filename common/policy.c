@@ -138,6 +138,7 @@ Policy *policy_unref(Policy *p) {
         free(p->av.pattern_file);
         policy_strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
+        policy_strv_free_n(p->av.report_users, p->av.n_report_users);
         collector_settings_done(&p->collector);
         free(p->site.department);
         free(p->site.location);

@@ -113,6 +113,11 @@ typedef struct AvPolicy {
         AvCommandOutput command_output;
         usec_t command_timeout;
         char *policy_ref;
+        /* Who may report a detection (issue 15) besides root: user names or
+         * numeric uids; not set: "clamav" with engine clamav, none otherwise. */
+        char **report_users;
+        size_t n_report_users;
+        bool report_users_set;
 } AvPolicy;
 
 /* collector = { ... }: where and how events are delivered (agent/report/uplink.c). */
