@@ -88,6 +88,35 @@ static void test_good(void **state) {
         policy_unref(p);
 }
 
+/* Who may report detections (issue 15): unset, a list, an empty list. */
+static void test_report_users(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+
+        assert_int_equal(config_load_strings("usb = { };\n", NULL, &p, &e), 0);
+        assert_false(p->av.report_users_set);
+        assert_int_equal(p->av.n_report_users, 0);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { engine = \"none\"; report_users = [ \"clamav\", \"1234\", "
+                                             "\"av_user.2\" ]; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_true(p->av.report_users_set);
+        assert_int_equal(p->av.n_report_users, 3);
+        assert_string_equal(p->av.report_users[1], "1234");
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { report_users = [ ]; };\n", NULL, &p, &e), 0);
+        assert_true(p->av.report_users_set);
+        assert_int_equal(p->av.n_report_users, 0);
+        policy_unref(p);
+        assert_true(config_load_strings("antivirus = { report_users = [ \"0\" ]; };\n", NULL, &p, &e) < 0);
+        config_errors_done(&e);
+        assert_true(config_load_strings("antivirus = { report_users = [ \"-x\" ]; };\n", NULL, &p, &e) < 0);
+        config_errors_done(&e);
+        assert_true(config_load_strings("antivirus = { report_users = \"clamav\"; };\n", NULL, &p, &e) < 0);
+        config_errors_done(&e);
+}
+
 static void test_names(void **state) {
         for (int i = 0; i < _LOCK_TTY_ACTION_MAX; i++)
                 assert_int_equal(lock_tty_action_from_string(lock_tty_action_to_string(i)), i);
@@ -103,6 +132,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_good),
+                cmocka_unit_test(test_report_users),
                 cmocka_unit_test(test_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
