@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "av-detect.h"
 #include "av.h"
 #include "config-paths.h"
 #include "lock.h"
@@ -63,6 +64,15 @@ static void manager_posture_gather(Manager *m, Posture *ret, usec_t now) {
                 ret->lock.idle_timeout = m->policy->lock.idle_timeout;
         }
         av_monitor_posture(m->av, &ret->av);
+        {
+                const AvDetection *d = av_detect_last(m->av_detect);
+                if (d) {
+                        ret->av.detection_at = d->at;
+                        ret->av.detection_engine = d->engine;
+                        ret->av.detection_signature = d->signature;
+                        ret->av.detection_removable = d->removable;
+                }
+        }
         manager_posture_delivery(m, &ret->delivery);
         for (size_t i = 0; i < u->n_entries; i++) {
                 const AllowEntry *a = &u->entries[i];

@@ -662,6 +662,7 @@ static int manager_emit_av(void *userdata, Event *e, const EventContext *ctx) {
  * is triggered from here; until then it is logged only. */
 static void manager_on_detection(void *userdata, const AvDetection *d) {
         log_debug("Detection by %s handed to the response: none configured yet.", d->engine);
+        manager_posture_changed(userdata); /* its last_detection */
 }
 
 /* The engines' report socket; enforcement goes on without it. */

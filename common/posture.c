@@ -312,6 +312,15 @@ static void posture_write_av(JsonWriter *w, const PostureAv *a, usec_t now, bool
         json_array_end(w);
         if (a->units_not_shown > 0)
                 json_kv_uint(w, "units_not_shown", a->units_not_shown);
+        if (a->detection_at > 0) {
+                json_key(w, "last_detection");
+                json_object_begin(w);
+                posture_kv_time(w, "at", a->detection_at);
+                json_kv_string(w, "engine", a->detection_engine);
+                json_kv_string(w, "signature", a->detection_signature);
+                json_kv_bool(w, "removable", a->detection_removable);
+                json_object_end(w);
+        }
         json_object_end(w);
 }
 

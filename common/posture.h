@@ -73,6 +73,10 @@ typedef struct PostureAv {
         unsigned max_age_hours;
         PostureUnit units[POSTURE_UNITS_MAX];
         size_t n_units, units_not_shown;
+        /* The last detection since mamorid started (issue 15); 0: none. */
+        usec_t detection_at;
+        const char *detection_engine, *detection_signature;
+        bool detection_removable;
 } PostureAv;
 
 typedef enum PostureDeliveryState {

@@ -87,6 +87,11 @@ def test_root_report_is_recorded(make_agent):
     st = status(a)
     assert st["count"] == 1 and st["last"]["signature"] == "Win.Test.EICAR_HDB-1"
     assert oct(os.stat(sock_path(a)).st_mode & 0o777) == "0o666"
+    # The posture records it (agent.posture again, with last_detection).
+    post = a.wait_events("agent.posture", pred=lambda e: "last_detection" in e["posture"]["antivirus"])[0]
+    last = post["posture"]["antivirus"]["last_detection"]
+    assert last["signature"] == "Win.Test.EICAR_HDB-1" and last["engine"] == "generic-av"
+    assert last["removable"] is False
 
 
 def test_configured_user_accepted_other_user_refused(make_agent):
