@@ -11,6 +11,7 @@
 
 #include "config-paths.h"
 #include "av-detect.h"
+#include "av-fullscan.h"
 #include "av.h"
 #include "control-reply.h"
 #include "control.h"
@@ -90,6 +91,7 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         /* "spool" and "uplink", as the heartbeat has them (docs/events.md). */
         reporting_status_json(m->reporting, w);
         av_detect_status(m->av_detect, w);
+        av_fullscan_status(m->av_fullscan, w);
 
         json_key(w, "checks");
         json_array_begin(w);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "av-detect.h"
+#include "av-fullscan.h"
 #include "av.h"
 #include "config-paths.h"
 #include "lock.h"
@@ -64,6 +65,7 @@ static void manager_posture_gather(Manager *m, Posture *ret, usec_t now) {
                 ret->lock.idle_timeout = m->policy->lock.idle_timeout;
         }
         av_monitor_posture(m->av, &ret->av);
+        av_fullscan_posture(m->av_fullscan, &ret->av);
         {
                 const AvDetection *d = av_detect_last(m->av_detect);
                 if (d) {

@@ -15,6 +15,7 @@
 #include "text.h"
 #include "notice.h"
 #include "av-detect.h"
+#include "av-fullscan.h"
 #include "av.h"
 #include "lock.h"
 #include "reporting.h"
@@ -80,6 +81,7 @@ Manager *manager_free(Manager *m) {
         m->control = control_free(m->control);
         av_monitor_free(m->av);
         av_detect_free(m->av_detect);
+        av_fullscan_free(m->av_fullscan);
         lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
         sysbus_free(m->sysbus);
@@ -500,6 +502,8 @@ int manager_reload(Manager *m) {
         av_monitor_set_policy(m->av, m->policy);
         if (m->av_detect)
                 av_detect_set_policy(m->av_detect, m->policy);
+        if (m->av_fullscan)
+                av_fullscan_set_policy(m->av_fullscan, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -679,6 +683,15 @@ static void manager_start_av_detect(Manager *m) {
         av_detect_set_policy(m->av_detect, m->policy);
 }
 
+/* The age of the last full scan (antivirus.full_scan). */
+static void manager_start_av_fullscan(Manager *m) {
+        const EventEmitter emit = { .emit = manager_emit_av, .userdata = m };
+
+        if (av_fullscan_new(m->event, &emit, &m->av_fullscan) < 0)
+                return (void) log_oom();
+        av_fullscan_set_policy(m->av_fullscan, m->policy);
+}
+
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
 static int manager_start_lock_av(Manager *m) {
         const EventEmitter lock_emit = manager_emitter(m), av_emit = { .emit = manager_emit_av, .userdata = m };
@@ -836,6 +849,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         manager_start_av_detect(m);
+        manager_start_av_fullscan(m);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

@@ -25,6 +25,7 @@ typedef struct SessionTracker SessionTracker;
 typedef struct LockEnforcer LockEnforcer;
 typedef struct AvMonitor AvMonitor;
 typedef struct AvDetect AvDetect;
+typedef struct AvFullScan AvFullScan;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -67,6 +68,7 @@ typedef struct Manager {
         LockEnforcer *lock;       /* idle lock (lock.c) */
         AvMonitor *av;            /* antivirus pattern age and units (av.c) */
         AvDetect *av_detect;      /* the engines' detection reports (av-detect.c) */
+        AvFullScan *av_fullscan;  /* the age of the last full scan (av-fullscan.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

@@ -51,6 +51,8 @@ typedef enum EventKind {
         EVENT_DEVICE_BLOCK_FAILED,
         EVENT_AV_DETECTION,       /* an engine found malware (issue 15) */
         EVENT_AV_REPORTS_DROPPED, /* detection reports over the rate limit */
+        EVENT_AV_FULL_SCAN_OVERDUE,
+        EVENT_AV_FULL_SCAN_OK,
         _EVENT_KIND_MAX,
 } EventKind;
 

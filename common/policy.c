@@ -139,6 +139,8 @@ Policy *policy_unref(Policy *p) {
         policy_strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
         policy_strv_free_n(p->av.report_users, p->av.n_report_users);
+        free(p->av.full_scan.file);
+        policy_strv_free_n(p->av.full_scan.command, p->av.full_scan.n_command);
         collector_settings_done(&p->collector);
         free(p->site.department);
         free(p->site.location);

@@ -312,6 +312,14 @@ static void posture_write_av(JsonWriter *w, const PostureAv *a, usec_t now, bool
         json_array_end(w);
         if (a->units_not_shown > 0)
                 json_kv_uint(w, "units_not_shown", a->units_not_shown);
+        if (a->full_scan_max_age_days > 0) {
+                json_key(w, "full_scan");
+                json_object_begin(w);
+                json_kv_string(w, "state", a->full_scan_state);
+                posture_kv_time(w, "last_completed", a->full_scan_at);
+                json_kv_uint(w, "max_age_days", a->full_scan_max_age_days);
+                json_object_end(w);
+        }
         if (a->detection_at > 0) {
                 json_key(w, "last_detection");
                 json_object_begin(w);

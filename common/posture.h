@@ -77,6 +77,10 @@ typedef struct PostureAv {
         usec_t detection_at;
         const char *detection_engine, *detection_signature;
         bool detection_removable;
+        /* antivirus.full_scan (第7-3エ): 0 days: not configured. */
+        unsigned full_scan_max_age_days;
+        usec_t full_scan_at;         /* the last completed full scan; 0: none known */
+        const char *full_scan_state; /* "ok", "overdue", "missing", "future", "unknown" */
 } PostureAv;
 
 typedef enum PostureDeliveryState {

@@ -225,3 +225,58 @@ def test_file_on_a_usb_stick_is_removable(bed, make_agent, tmp_path):
     assert send(a, report(path=b"/home/taro/x")) == "ok\n"
     av = a.wait_events("av.detection", count=3)[2]["antivirus"]
     assert av["removable"] is False and av["mount_point"] == "/"
+
+
+# ---- full scans (issue 15 item 4) ----
+
+DAY = 86400
+
+
+def fullscan_conf(path, days=7):
+    return (f'lock = {{ tty = "ignore"; }};\n'
+            f'antivirus = {{ engine = "none"; full_scan = {{ max_age_days = {days}; file = "{path}"; }}; }};\n')
+
+
+def test_full_scan_overdue_from_a_timestamp_file(make_agent, tmp_path):
+    stamp = tmp_path / "last-full-scan"
+    stamp.write_text("")
+    ten_days_ago = time.time() - 10 * DAY
+    os.utime(stamp, (ten_days_ago, ten_days_ago))
+    a = make_agent(main_conf=fullscan_conf(stamp)).start()
+    ev = a.wait_events("av.full_scan_overdue")[0]
+    fs = ev["antivirus"]["full_scan"]
+    assert fs["state"] == "overdue" and fs["max_age_days"] == 7
+    assert 10 * DAY - 60 < fs["age_seconds"] < 10 * DAY + 60
+    assert fs["last_completed"].startswith(time.strftime("%Y-%m-%d", time.gmtime(ten_days_ago))[:4])
+    assert ev["severity"] == "high"
+    from test_mamorictl import ctl
+    st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
+    assert st["state"] == "overdue" and st["last_completed"] == fs["last_completed"]
+
+    # The scan completes (the engine's job touches the file): ok at once, through inotify.
+    stamp.write_text("done\n")
+    ok = a.wait_events("av.full_scan_ok", timeout=5)[0]
+    assert ok["antivirus"]["full_scan"]["state"] == "ok"
+    st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
+    assert st["state"] == "ok"
+    post = a.wait_events("agent.posture", pred=lambda e: e["posture"]["antivirus"].get("full_scan", {}).get("state") == "ok")
+    assert post[-1]["posture"]["antivirus"]["full_scan"]["max_age_days"] == 7
+    assert len(a.events("av.full_scan_overdue")) == 1
+
+
+def test_full_scan_never_and_within(make_agent, tmp_path):
+    stamp = tmp_path / "none-yet"
+    a = make_agent(main_conf=fullscan_conf(stamp, days=3)).start()
+    ev = a.wait_events("av.full_scan_overdue")[0]
+    assert ev["antivirus"]["full_scan"]["state"] == "missing"
+    assert ev["antivirus"]["full_scan"]["last_completed"] is None
+
+    # Within the days at start: quiet, and no event.
+    stamp2 = tmp_path / "recent"
+    stamp2.write_text("")
+    two_days_ago = time.time() - 2 * DAY
+    os.utime(stamp2, (two_days_ago, two_days_ago))
+    b = make_agent(main_conf=fullscan_conf(stamp2, days=3)).start()
+    b.wait_log("completed within 3 days")
+    time.sleep(0.5)
+    assert b.events("av.full_scan_overdue") == []
