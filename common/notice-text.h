@@ -33,9 +33,10 @@ typedef enum NoticeUrgency {
 } NoticeUrgency;
 
 #define NOTICE_FACTS_MAX 12
-#define NOTICE_NAME_MAX_CHARS 48   /* in a summary, a product name longer than this is cut with "…" */
+#define NOTICE_NAME_MAX_CHARS 48    /* in a summary, a product name longer than this is cut with "…" */
 #define NOTICE_DEVICE_MAX_CHARS 128 /* in the body and the facts */
-#define NOTICE_DEFAULT_KINDS ((UINT32_C(1) << EVENT_USB_BLOCKED) | (UINT32_C(1) << EVENT_USB_EXPIRING))
+#define NOTICE_DEFAULT_KINDS \
+        ((UINT32_C(1) << EVENT_USB_BLOCKED) | (UINT32_C(1) << EVENT_USB_EXPIRING) | (UINT32_C(1) << EVENT_AV_DETECTION))
 #define NOTICE_DEFAULT_BURST 3
 #define NOTICE_DEFAULT_INTERVAL_SEC 30
 #define NOTICE_USB_DEDUP_USEC (60 * USEC_PER_SEC)
@@ -47,7 +48,7 @@ typedef struct NoticeFact {
 } NoticeFact;
 
 typedef struct Notice {
-        char id[37];      /* the event's id: staff quote it, the central team finds the event */
+        char id[37]; /* the event's id: staff quote it, the central team finds the event */
         EventKind kind;
         char *summary[_NOTICE_LANG_MAX];
         char *body[_NOTICE_LANG_MAX];
@@ -77,8 +78,9 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
 int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d, const Decision *dec,
                               usec_t now, const char *event_id, Notice **ret);
 /* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
-int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id,
-                       Notice **ret);
+int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id, Notice **ret);
+/* av.detection (issue 15): malware was found on this PC; told by default. */
+int notice_build_detection(const NoticePolicy *p, const char *policy_ref, const char *event_id, Notice **ret);
 
 /* Folds `also` held-back notices into n: one more line in each body. */
 int notice_set_also(Notice *n, unsigned also);

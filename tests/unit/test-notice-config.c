@@ -45,7 +45,8 @@ static void test_config(void **state) {
         /* defaults */
         p = load("", NULL);
         assert_false(p->notice.disabled);
-        assert_int_equal(notice_kinds(&p->notice), (1u << EVENT_USB_BLOCKED) | (1u << EVENT_USB_EXPIRING));
+        assert_int_equal(notice_kinds(&p->notice),
+                         (1u << EVENT_USB_BLOCKED) | (1u << EVENT_USB_EXPIRING) | (1u << EVENT_AV_DETECTION));
         policy_unref(p);
         p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
         assert_true(p->notice.disabled);

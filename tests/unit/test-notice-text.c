@@ -310,6 +310,27 @@ static void test_av(void **state) {
         policy_unref(p);
 }
 
+/* av.detection (issue 15): told by default, in the glossary's words. */
+static void test_detection(void **state) {
+        Policy *p = load("notice = { contact = \"情報政策担当 内線 1234\"; };", NULL);
+        Notice *n = NULL;
+
+        assert_true(notice_kind_supported(EVENT_AV_DETECTION));
+        assert_true(notice_kinds(&p->notice) & (1u << EVENT_AV_DETECTION));
+        assert_int_equal(notice_build_event(&p->notice, EVENT_AV_DETECTION, "対策基準 第7-3オ", "0123456789", &n), 0);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "この端末で不正プログラムが見つかりました");
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "Malware was found on this PC");
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "外部記録媒体"));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "パソコン"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "根拠: 対策基準 第7-3オ　参照番号: 01234567"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "連絡先: 情報政策担当 内線 1234"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "contact the information security officer at once"));
+        assert_string_equal(n->replace_key, "antivirus-detection");
+        assert_int_equal(n->dedup_usec, NOTICE_USB_DEDUP_USEC);
+        notice_free(n);
+        policy_unref(p);
+}
+
 static void test_also(void **state) {
         Policy *p = load("", NULL);
         UsbDevice *d = stick("S", "S");
@@ -338,6 +359,7 @@ int main(void) {
                 cmocka_unit_test(test_usb_expiring),
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
+                cmocka_unit_test(test_detection),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
