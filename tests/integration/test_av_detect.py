@@ -152,6 +152,26 @@ def test_flood_is_rate_limited_and_counted(make_agent):
     assert send(a, report()) == "ok\n"
 
 
+def test_refused_flood_does_not_use_up_the_engines_reports(make_agent):
+    """A user who may not report cannot starve clamav: refused before the rate limit."""
+    a = make_agent(main_conf=conf(users=["daemon"])).start()
+    open_to_all(a)
+    code = ("import socket,sys\n"
+            "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n"
+            "for i in range(300):\n"
+            "    s.sendto(b'mamori-av-report 1\\nengine=x\\nsignature=forged\\n', sys.argv[1])\n")
+    p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c", code,
+                        sock_path(a)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: status(a)["refused"] == 300, 10, what="300 refused")
+    assert send(a, report()) == "ok\n"
+    a.wait_events("av.detection")
+    assert status(a)["dropped"] == 0
+    assert a.events("av.reports_dropped") == []
+    # The log is bounded too: five lines, not 300.
+    assert a.log().count("refused (not an engine's user") == 5
+
+
 @pytest.mark.parametrize("data,reason", [
     (b"", "bad_magic"),
     (b"hello\n", "bad_magic"),
