@@ -300,3 +300,15 @@ def test_full_scan_never_and_within(make_agent, tmp_path):
     b.wait_log("completed within 3 days")
     time.sleep(0.5)
     assert b.events("av.full_scan_overdue") == []
+
+
+def test_full_scan_from_a_command(make_agent):
+    """The command source: what it prints (epoch seconds) is the last full scan."""
+    when = int(time.time() - 20 * DAY)
+    a = make_agent(main_conf=('lock = { tty = "ignore"; };\n'
+                              'antivirus = { engine = "none"; full_scan = { max_age_days = 14; '
+                              f'command = [ "/bin/echo", "{when}" ]; command_output = "epoch"; }}; }};\n')).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "overdue" and fs["max_age_days"] == 14
+    assert abs(fs["age_seconds"] - 20 * DAY) < 60
+    assert fs["source"].startswith("/bin/echo")
