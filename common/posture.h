@@ -133,7 +133,7 @@ typedef struct PostureCheck {
         PostureVerdict verdict;
 } PostureCheck;
 
-#define POSTURE_CHECKS_MAX 16
+#define POSTURE_CHECKS_MAX 24 /* 15 lines today (issue 15 added av.full_scan) */
 
 /* The sheet's lines; returns how many (<= POSTURE_CHECKS_MAX). */
 size_t posture_checks(const Posture *p, usec_t now, PostureCheck ret[static POSTURE_CHECKS_MAX]);
