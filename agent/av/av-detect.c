@@ -4,6 +4,7 @@
  * through av_report_parse(), and nothing it sends can make mamorid keep more
  * than one datagram's buffer, one last detection and a few counters. */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -173,13 +174,47 @@ static int av_detect_read_mountinfo(char **ret, size_t *ret_len) {
         return 0;
 }
 
+/* The removable bus under the block device at the sysfs path dir
+ * (/sys/dev/block/M:m, then its slaves/X...): a filesystem on device-mapper
+ * or md (an encrypted stick, LVM) is on the disks listed in slaves/. */
+static const char *av_detect_bus_of_block(const char *dir, unsigned depth) {
+        _cleanup_free_ char *slaves = NULL;
+        char target[4096];
+        const char *bus = NULL;
+        struct dirent *de;
+        ssize_t k;
+        DIR *d;
+
+        k = readlink(dir, target, sizeof target - 1);
+        if (k > 0) {
+                target[k] = 0;
+                bus = av_media_bus_of(target);
+                if (bus)
+                        return bus;
+        } else if (depth == 0)
+                log_debug_errno(errno, "Cannot resolve %s: %m", dir);
+        if (depth >= 3 || asprintf(&slaves, "%s/slaves", dir) < 0)
+                return NULL;
+        d = opendir(slaves);
+        if (!d)
+                return NULL;
+        while (!bus && (de = readdir(d))) {
+                _cleanup_free_ char *sub = NULL;
+                if (de->d_name[0] == '.' || asprintf(&sub, "%s/%s", slaves, de->d_name) < 0)
+                        continue;
+                bus = av_detect_bus_of_block(sub, depth + 1);
+        }
+        closedir(d);
+        return bus;
+}
+
 /* Fills d's removable, bus and mount point from the mount that holds raw_path. */
 static void av_detect_media(AvDetection *det, const char *raw_path) {
         _cleanup_free_ char *mi = NULL;
         AvMount m = { 0 };
-        char link[64], target[4096];
+        const char *bus;
+        char link[64];
         size_t len = 0;
-        ssize_t k;
         int r;
 
         r = av_detect_read_mountinfo(&mi, &len);
@@ -191,17 +226,10 @@ static void av_detect_media(AvDetection *det, const char *raw_path) {
                 return;
         det->mount_point = text_sanitize(m.mount_point, strlen(m.mount_point), TEXT_DEVICE_MAX, NULL);
         (void) snprintf(link, sizeof link, "/sys/dev/block/%u:%u", m.major, m.minor);
-        k = readlink(link, target, sizeof target - 1);
-        if (k < 0)
-                log_debug_errno(errno, "Cannot resolve %s: %m", link);
-        if (k > 0) {
-                const char *bus;
-                target[k] = 0;
-                bus = av_media_bus_of(target);
-                det->removable = bus != NULL;
-                if (bus)
-                        det->bus = strdup(bus);
-        }
+        bus = av_detect_bus_of_block(link, 0);
+        det->removable = bus != NULL;
+        if (bus)
+                det->bus = strdup(bus);
         av_mount_done(&m);
 }
 

@@ -228,10 +228,23 @@ def test_file_on_a_usb_stick_is_removable(bed, make_agent, tmp_path):
     links = os.path.join(bed.root, "sys/dev/block")
     os.makedirs(links, exist_ok=True)
     os.symlink(os.path.relpath(os.path.join(bed.root, sdy.lstrip("/")), links), os.path.join(links, "8:64"))
+    # An encrypted stick: device-mapper's dm-0 on sdy (its slaves/).
+    dm = os.path.join(bed.root, "sys/devices/virtual/block/dm-0")
+    os.makedirs(os.path.join(dm, "slaves"))
+    os.symlink(os.path.relpath(os.path.join(bed.root, sdy.lstrip("/")), os.path.join(dm, "slaves")),
+               os.path.join(dm, "slaves", "sdy"))
+    os.symlink(os.path.relpath(dm, links), os.path.join(links, "254:0"))
+    # A dm device on the fixed disk only.
+    dm1 = os.path.join(bed.root, "sys/devices/virtual/block/dm-1")
+    os.makedirs(os.path.join(dm1, "slaves"))
+    os.symlink("../../../../pci0000:00/0000:00:1d.0/nvme/nvme0/nvme0n1/nvme0n1p3", os.path.join(dm1, "slaves", "nvme0n1p3"))
+    os.symlink(os.path.relpath(dm1, links), os.path.join(links, "254:1"))
     mi = tmp_path / "mountinfo"
     mi.write_text("21 1 259:2 / / rw,relatime - ext4 /dev/nvme0n1p2 rw\n"
                   "90 21 8:64 / /media/taro/USB\\040STICK rw,nosuid - vfat /dev/sdy rw\n"
-                  "91 21 259:3 / /media/taro/USB\\040STICK/inner rw - ext4 /dev/nvme0n1p3 rw\n")
+                  "91 21 259:3 / /media/taro/USB\\040STICK/inner rw - ext4 /dev/nvme0n1p3 rw\n"
+                  "92 21 254:0 / /media/taro/CRYPT rw - ext4 /dev/mapper/luks-1 rw\n"
+                  "93 21 254:1 / /srv rw - ext4 /dev/mapper/vg-srv rw\n")
     a = make_agent(main_conf=conf(), extra_env={"MAMORI_MOUNTINFO": str(mi)}).start()
     assert send(a, report(path=b"/media/taro/USB STICK/setup.exe")) == "ok\n"
     av = a.wait_events("av.detection")[0]["antivirus"]
@@ -245,6 +258,13 @@ def test_file_on_a_usb_stick_is_removable(bed, make_agent, tmp_path):
     assert send(a, report(path=b"/home/taro/x")) == "ok\n"
     av = a.wait_events("av.detection", count=3)[2]["antivirus"]
     assert av["removable"] is False and av["mount_point"] == "/"
+    # Through device-mapper: on the stick, and on the fixed disk.
+    assert send(a, report(path=b"/media/taro/CRYPT/a.exe")) == "ok\n"
+    av = a.wait_events("av.detection", count=4)[3]["antivirus"]
+    assert av["removable"] is True and av["bus"] == "usb" and av["mount_point"] == "/media/taro/CRYPT"
+    assert send(a, report(path=b"/srv/share/a.exe")) == "ok\n"
+    av = a.wait_events("av.detection", count=5)[4]["antivirus"]
+    assert av["removable"] is False and av["mount_point"] == "/srv"
 
 
 # ---- full scans (issue 15 item 4) ----
