@@ -47,8 +47,8 @@ typedef struct AvDetectHooks {
         void *userdata;
 } AvDetectHooks;
 
-/* The mount table and sysfs are read from the real system unless the
- * environment names others (tests): MAMORI_MOUNTINFO, MAMORI_SYSFS. */
+/* The mount table is /proc/self/mountinfo unless MAMORI_MOUNTINFO names
+ * another file (tests; secure_getenv). sysfs is /sys (umockdev's in tests). */
 int av_detect_new(sd_event *event, const char *runtime_dir, const EventEmitter *emit, const AvDetectHooks *hooks,
                   AvDetect **ret);
 AvDetect *av_detect_free(AvDetect *d);
