@@ -243,6 +243,10 @@ static int config_av_parse_full_scan(ConfigContext *c, const config_setting_t *a
 
 static int config_av_parse_policy_ref(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
         int r = config_get_policy_ref(c, av, &a->policy_ref);
+        if (r < 0)
+                return r;
+        /* Staff are cited their own duty (職員等の遵守事項), admins the admin clause. */
+        r = config_get_policy_ref_key(c, av, "staff_policy_ref", &a->staff_policy_ref);
         return r > 0 ? 0 : r;
 }
 
@@ -272,9 +276,19 @@ static int config_av_check_engine(ConfigContext *c, const config_setting_t *av, 
 }
 
 int config_antivirus_parse(ConfigContext *c, const config_setting_t *av) {
-        static const char *const keys[] = { "engine",          "database_dir", "max_age_hours", "units",
-                                            "policy_ref",      "pattern_file", "command",       "command_output",
-                                            "command_timeout", "report_users", "full_scan",     NULL };
+        static const char *const keys[] = { "engine",
+                                            "database_dir",
+                                            "max_age_hours",
+                                            "units",
+                                            "policy_ref",
+                                            "pattern_file",
+                                            "staff_policy_ref",
+                                            "command",
+                                            "command_output",
+                                            "command_timeout",
+                                            "report_users",
+                                            "full_scan",
+                                            NULL };
         /* In the order of the errors they report. */
         static int (*const steps[])(ConfigContext *, const config_setting_t *, AvPolicy *) = {
                 config_av_parse_engine,         config_av_parse_age,

@@ -6,21 +6,92 @@
 #include "notice-text.h"
 #include "text.h"
 
-#define CONTACT_MAX 200
+#define NOTICE_TEXT_MAX 200 /* bytes of a section or a role: about 60 Japanese characters */
+#define NOTICE_PHONE_MAX 24
 
-/* A contact line is shown to staff as it is: one line of clean text. */
-static int config_notice_parse_contact(ConfigContext *c, const config_setting_t *group, const char *key, char **ret) {
-        config_setting_t *s = config_setting_get_member(group, key);
+/* A section or a role is shown to staff as it is: one line of clean text
+ * (text_is_clean() refuses controls, bidi overrides and invisible
+ * formatting, which could make a notice name someone else). */
+static int config_notice_check_text(ConfigContext *c, const config_setting_t *s, const char *key, char **v) {
+        if (isempty(*v) || strlen(*v) > NOTICE_TEXT_MAX || !text_is_clean(*v, strlen(*v))) {
+                config_error(c->errors, c->file, config_setting_line(s),
+                             "'%s' must be one line of printable text, 1 to %d bytes", key, NOTICE_TEXT_MAX);
+                *v = mfree(*v);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int config_notice_parse_text(ConfigContext *c, const config_setting_t *group, const char *key, char **ret) {
         int r = config_get_string(c, group, key, ret);
         if (r <= 0)
                 return r;
-        if (isempty(*ret) || strlen(*ret) > CONTACT_MAX || !text_is_clean(*ret, strlen(*ret))) {
+        return config_notice_check_text(c, config_setting_get_member(group, key), key, ret);
+}
+
+/* A phone number or an extension as people dial it: digits and the few
+ * separators written between them, never text that could pass for words. */
+static int config_notice_parse_number(ConfigContext *c, const config_setting_t *group, const char *key,
+                                      const char *allowed, char **ret) {
+        config_setting_t *s = config_setting_get_member(group, key);
+        bool digit = false;
+        int r = config_get_string(c, group, key, ret);
+        if (r <= 0)
+                return r;
+        for (const char *p = *ret; *p; p++) {
+                if (*p >= '0' && *p <= '9')
+                        digit = true;
+                else if (!strchr(allowed, *p)) {
+                        digit = false;
+                        break;
+                }
+        }
+        if (!digit || strlen(*ret) > NOTICE_PHONE_MAX) {
                 config_error(c->errors, c->file, config_setting_line(s),
-                             "'%s' must be one line of printable text, 1 to %d bytes", key, CONTACT_MAX);
+                             "'%s' must be 1 to %d characters of digits and \"%s\", e.g. \"%s\"", key, NOTICE_PHONE_MAX,
+                             allowed, streq(key, "phone") ? "0123-45-6789" : "1234");
                 *ret = mfree(*ret);
                 return -EINVAL;
         }
         return 1;
+}
+
+/* contact = { section = "..."; phone = "..."; extension = "..."; section_en = "..."; };
+ * or the older contact = "..." (the section) with contact_en. */
+static int config_notice_parse_contact(ConfigContext *c, const config_setting_t *group) {
+        static const char *const keys[] = { "section", "section_en", "phone", "extension", NULL };
+        NoticePolicy *p = &c->policy->notice;
+        config_setting_t *s = config_setting_get_member(group, "contact");
+        int r;
+
+        if (!s || config_setting_type(s) != CONFIG_TYPE_GROUP) {
+                r = config_notice_parse_text(c, group, "contact", &p->contact);
+                if (r == -ENOMEM)
+                        return r;
+                r = config_notice_parse_text(c, group, "contact_en", &p->contact_en);
+                return r == -ENOMEM ? r : 0;
+        }
+
+        config_check_keys(c, s, keys);
+        r = config_notice_parse_text(c, s, "section", &p->contact);
+        if (r == -ENOMEM)
+                return r;
+        if (r == 0)
+                config_error(c->errors, c->file, config_setting_line(s),
+                             "'contact' needs a 'section': the section staff are told to contact, e.g. "
+                             "contact = { section = \"情報政策担当\"; extension = \"1234\"; };");
+        r = config_notice_parse_text(c, s, "section_en", &p->contact_en);
+        if (r == -ENOMEM)
+                return r;
+        if (config_setting_get_member(group, "contact_en"))
+                config_error(c->errors, c->file, config_setting_line(config_setting_get_member(group, "contact_en")),
+                             "'contact_en' is for the one-string contact: with contact = { ... }, give section_en "
+                             "inside it");
+        r = config_notice_parse_number(c, s, "phone", "-+() ", &p->contact_phone);
+        if (r == -ENOMEM)
+                return r;
+        r = config_notice_parse_number(c, s, "extension", "-", &p->contact_extension);
+        return r == -ENOMEM ? r : 0;
 }
 
 static int config_notice_parse_kinds(ConfigContext *c, const config_setting_t *kinds) {
@@ -55,7 +126,8 @@ static int config_notice_parse_kinds(ConfigContext *c, const config_setting_t *k
 }
 
 int config_notice_parse(ConfigContext *c, const config_setting_t *group) {
-        static const char *const keys[] = { "enabled", "kinds", "contact", "contact_en", "burst", "interval", NULL };
+        static const char *const keys[] = { "enabled",     "kinds", "contact",  "contact_en", "approver",
+                                            "approver_en", "burst", "interval", NULL };
         NoticePolicy *p = &c->policy->notice;
         config_setting_t *kinds;
         bool enabled = true;
@@ -75,10 +147,13 @@ int config_notice_parse(ConfigContext *c, const config_setting_t *group) {
         r = config_get_bool(c, group, "enabled", &enabled);
         if (r > 0)
                 p->disabled = !enabled;
-        r = config_notice_parse_contact(c, group, "contact", &p->contact);
+        r = config_notice_parse_contact(c, group);
         if (r == -ENOMEM)
                 return r;
-        r = config_notice_parse_contact(c, group, "contact_en", &p->contact_en);
+        r = config_notice_parse_text(c, group, "approver", &p->approver);
+        if (r == -ENOMEM)
+                return r;
+        r = config_notice_parse_text(c, group, "approver_en", &p->approver_en);
         if (r == -ENOMEM)
                 return r;
         if (config_get_int(c, group, "burst", 1, 100, &v) > 0)

@@ -217,17 +217,22 @@ int config_get_duration(ConfigContext *c, const config_setting_t *group, const c
         return -ERANGE;
 }
 
-int config_get_policy_ref(ConfigContext *c, const config_setting_t *group, char **ret) {
+int config_get_policy_ref_key(ConfigContext *c, const config_setting_t *group, const char *key, char **ret) {
         int r;
 
+        assert(key);
         assert(ret);
 
-        r = config_get_string(c, group, "policy_ref", ret);
+        r = config_get_string(c, group, key, ret);
         if (r > 0 && isempty(*ret)) {
-                config_error(c->errors, c->file, config_key_line(group, "policy_ref"), "'policy_ref' must not be empty");
+                config_error(c->errors, c->file, config_key_line(group, key), "'%s' must not be empty", key);
                 return -EINVAL;
         }
         return r;
+}
+
+int config_get_policy_ref(ConfigContext *c, const config_setting_t *group, char **ret) {
+        return config_get_policy_ref_key(c, group, "policy_ref", ret);
 }
 
 bool config_path_ok(const char *p) {

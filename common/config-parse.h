@@ -56,6 +56,8 @@ int config_get_duration(ConfigContext *c, const config_setting_t *group, const c
                         bool zero_ok, usec_t *ret);
 /* "policy_ref": a non-empty string. */
 int config_get_policy_ref(ConfigContext *c, const config_setting_t *group, char **ret);
+/* The same for another key naming a clause (antivirus.staff_policy_ref). */
+int config_get_policy_ref_key(ConfigContext *c, const config_setting_t *group, const char *key, char **ret);
 /* An absolute path without an empty name, "." or ".." component. */
 bool config_path_ok(const char *p);
 int config_get_path(ConfigContext *c, const config_setting_t *group, const char *key, char **ret);

@@ -7,8 +7,7 @@
 #include "text-bidi.h"
 #include "text.h"
 
-#define OFFICER_JA "情報セキュリティ管理者"
-#define OFFICER_EN "the information security officer"
+#include "timeutil.h"
 
 Notice *notice_free(Notice *n) {
         if (!n)
@@ -117,106 +116,192 @@ static Notice *notice_new(EventKind kind, const char *event_id) {
         return n;
 }
 
-/* "根拠: 対策基準 第3-6　参照番号: 7f3a9c12" and the contact line. */
-static void notice_write_footer(FILE *f, const NoticePolicy *p, NoticeLang lang, const char *ref, const char *id) {
-        const char *contact = lang == NOTICE_LANG_EN && p && p->contact_en ? p->contact_en : p ? p->contact : NULL;
-
-        if (lang == NOTICE_LANG_JA) {
-                if (ref)
-                        fprintf(f, "\n根拠: %s", ref);
-                if (!isempty(id))
-                        fprintf(f, "%s参照番号: %.8s", ref ? "　" : "\n", id);
-                if (contact)
-                        fprintf(f, "\n連絡先: %s", contact);
-        } else {
-                if (ref)
-                        fprintf(f, "\nPolicy: %s", ref);
-                if (!isempty(id))
-                        fprintf(f, "%sReference: %.8s", ref ? " · " : "\n", id);
-                if (contact)
-                        fprintf(f, "\nContact: %s", contact);
-        }
+/* Whom staff ask for a permission and whom they tell: both from the
+ * config (notice.approver, notice.contact). Unset, the text says it in words
+ * that name no role: a town's own role is for its config to give. */
+static const char *notice_approver(const NoticePolicy *p, NoticeLang lang) {
+        if (p && lang == NOTICE_LANG_EN && p->approver_en)
+                return p->approver_en;
+        if (p && p->approver)
+                return p->approver;
+        return lang == NOTICE_LANG_JA ? "承認者" : "your approver";
 }
 
+static const char *notice_contact_section(const NoticePolicy *p, NoticeLang lang) {
+        if (p && lang == NOTICE_LANG_EN && p->contact_en)
+                return p->contact_en;
+        return p ? p->contact : NULL;
+}
+
+/* "連絡先に…" in a sentence: the section, or neutral words when none is set. */
+static const char *notice_contact_words(const NoticePolicy *p, NoticeLang lang) {
+        const char *s = notice_contact_section(p, lang);
+        if (s)
+                return s;
+        return lang == NOTICE_LANG_JA ? "端末の管理を担当する部署" : "the section that manages this PC";
+}
+
+/* "根拠: 対策基準 第3-6　参照番号: 7f3a9c12" and the contact line:
+ * 「連絡先: 情報政策担当（電話 0123-45-6789　内線 1234）」. */
+static void notice_write_footer(FILE *f, const NoticePolicy *p, NoticeLang lang, const char *ref, const char *id) {
+        const char *section = notice_contact_section(p, lang);
+        const char *phone = p ? p->contact_phone : NULL, *ext = p ? p->contact_extension : NULL;
+        bool ja = lang == NOTICE_LANG_JA;
+
+        if (ref)
+                fprintf(f, ja ? "\n根拠: %s" : "\nPolicy: %s", ref);
+        if (!isempty(id))
+                fprintf(f, "%s%s: %.8s", ref ? (ja ? "　" : " · ") : "\n", ja ? "参照番号" : "Reference", id);
+        if (!section && !phone && !ext)
+                return;
+        fputs(ja ? "\n連絡先: " : "\nContact: ", f);
+        if (section)
+                fputs(section, f);
+        if (!phone && !ext)
+                return;
+        fputs(section ? (ja ? "（" : " (") : "", f);
+        if (phone)
+                fprintf(f, ja ? "電話 %s" : "phone %s", phone);
+        if (ext)
+                fprintf(f, ja ? "%s内線 %s" : "%sext. %s", phone ? (ja ? "　" : ", ") : "", ext);
+        fputs(section ? (ja ? "）" : ")") : "", f);
+}
+
+/* How staff know the device's kind: words of the office, not of the USB
+ * specification (no MTP, PTP). OTHER has none: "this device" says it all. */
 static const char *notice_category_words(UsbCategory c, NoticeLang lang) {
         static const char *const words[_USB_CATEGORY_MAX][_NOTICE_LANG_MAX] = {
-                [USB_CATEGORY_OTHER] = { "USB機器", "USB device" },
-                [USB_CATEGORY_STORAGE] = { "USBメモリ等の記録媒体", "USB storage device" },
-                [USB_CATEGORY_MTP] = { "スマートフォン等のモバイル端末 (MTP)", "phone or media player (MTP)" },
-                [USB_CATEGORY_PTP] = { "カメラ・スマートフォン (PTP)", "camera or phone (PTP)" },
-                [USB_CATEGORY_TETHERING] = { "USBテザリング (ネットワーク接続)", "USB tethering (network connection)" },
+                [USB_CATEGORY_OTHER] = { NULL, NULL },
+                [USB_CATEGORY_STORAGE] = { "USBメモリ等の外部記録媒体", "USB memory or other removable media" },
+                [USB_CATEGORY_MTP] = { "スマートフォン・デジタルカメラ等", "smartphone, digital camera or similar" },
+                [USB_CATEGORY_PTP] = { "スマートフォン・デジタルカメラ等", "smartphone, digital camera or similar" },
+                [USB_CATEGORY_TETHERING] = { "スマートフォン等によるUSBテザリング",
+                                             "USB tethering from a smartphone or similar" },
         };
         return words[(unsigned) c < _USB_CATEGORY_MAX ? c : USB_CATEGORY_OTHER][lang];
 }
 
-static void notice_write_usb_reason(FILE *f, NoticeLang lang, DecisionReason reason, const char *cat,
-                                    const char *expires) {
+/* 「この機器（USBメモリ等の外部記録媒体）」 / "this device (USB memory or other removable media)" */
+static void notice_write_this_device(FILE *f, NoticeLang lang, UsbCategory c, bool capital) {
+        const char *cat = notice_category_words(c, lang);
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f, "この機器%s%s%s", cat ? "（" : "", strempty(cat), cat ? "）" : "");
+        else
+                fprintf(f, "%s device%s%s%s", capital ? "This" : "this", cat ? " (" : "", strempty(cat), cat ? ")" : "");
+}
+
+static const char *const notice_month_en[12] = { "January", "February", "March",     "April",   "May",      "June",
+                                                 "July",    "August",   "September", "October", "November", "December" };
+
+int notice_format_expiry(const char *expires, usec_t expires_at, NoticeLang lang, char buf[static NOTICE_WHEN_MAX]) {
+        int y, mo, d, h = -1, mi = 0;
+
+        assert(buf);
+
+        if (expires && expiry_is_date(expires)) {
+                /* through that local day: the date as written, no time */
+                if (parse_date(expires, &y, &mo, &d) < 0)
+                        return -EINVAL;
+        } else {
+                struct tm tm;
+                time_t t;
+                if (expires_at == 0 || expires_at == USEC_INFINITY)
+                        return -EINVAL;
+                t = (time_t) (expires_at / USEC_PER_SEC);
+                if (!localtime_r(&t, &tm))
+                        return -EINVAL;
+                y = tm.tm_year + 1900;
+                mo = tm.tm_mon + 1;
+                d = tm.tm_mday;
+                h = tm.tm_hour;
+                mi = tm.tm_min;
+        }
+        if (mo < 1 || mo > 12 || y < 1 || y > 9999)
+                return -EINVAL;
+        if (lang == NOTICE_LANG_JA)
+                snprintf(buf, NOTICE_WHEN_MAX, h < 0 ? "%d年%d月%d日" : "%d年%d月%d日 %d:%02d", y, mo, d, h, mi);
+        else if (h < 0)
+                snprintf(buf, NOTICE_WHEN_MAX, "%d %s %d", d, notice_month_en[mo - 1], y);
+        else
+                snprintf(buf, NOTICE_WHEN_MAX, "%d %s %d %d:%02d", d, notice_month_en[mo - 1], y, h, mi);
+        return 0;
+}
+
+static void notice_write_usb_reason(FILE *f, NoticeLang lang, const NoticePolicy *p, DecisionReason reason,
+                                    UsbCategory cat, const char *when) {
+        const char *approver = notice_approver(p, lang);
         bool ja = lang == NOTICE_LANG_JA;
 
         switch (reason) {
         case DECISION_EXPIRED:
                 if (ja)
                         fprintf(f,
-                                "この%sの使用許可は%s%s%s期限が切れたため、使用できないようにしました。\n"
-                                "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
-                                cat, expires ? "期限 (" : "", strempty(expires), expires ? ") を過ぎて" : "");
+                                "この機器の使用許可の有効期限%s%s%sが過ぎたため、使用できなくなりました。\n"
+                                "引き続き使う場合は、%sに使用許可の更新を申請してください。",
+                                when ? "（" : "", strempty(when), when ? "）" : "", approver);
                 else
                         fprintf(f,
-                                "The approval for this %s %s%s, so it was blocked.\n"
-                                "To keep using it, ask " OFFICER_EN " to renew the approval.",
-                                cat, expires ? "expired on " : "has expired", strempty(expires));
+                                "The permission to use this device expired%s%s%s, so it can no longer be used.\n"
+                                "To keep using it, ask %s to renew the permission.",
+                                when ? " (" : "", strempty(when), when ? ")" : "", approver);
                 break;
         case DECISION_SERIAL_MISMATCH:
+                notice_write_this_device(f, lang, cat, true);
                 if (ja)
                         fprintf(f,
-                                "この%sは、許可を受けた機器と製造番号 (シリアル番号) が一致しないため、"
+                                "は、使用許可を受けた機器と製造番号（シリアル番号）が一致しないため、"
                                 "使用できないようにしました。\n"
-                                "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。",
-                                cat);
+                                "業務で使う必要がある場合は、%sに使用許可を申請してください。",
+                                approver);
                 else
                         fprintf(f,
-                                "This %s is not the approved unit (its serial number does not match), "
+                                " is not the unit that was given permission (its serial number does not match), "
                                 "so it was blocked.\n"
-                                "If you need it for work, ask " OFFICER_EN " for approval.",
-                                cat);
+                                "If you need it for work, ask %s for permission.",
+                                approver);
                 break;
         case DECISION_NO_SERIAL:
+                notice_write_this_device(f, lang, cat, true);
                 if (ja)
                         fprintf(f,
-                                "この%sには製造番号 (シリアル番号) がなく、個別に許可できないため、"
+                                "には製造番号（シリアル番号）がなく、1台ごとに使用許可を出せないため、"
                                 "使用できないようにしました。\n"
-                                "業務で使う必要がある場合は、" OFFICER_JA "に相談してください。",
-                                cat);
+                                "業務で使う必要がある場合は、%sに相談してください。",
+                                approver);
                 else
                         fprintf(f,
-                                "This %s has no serial number and cannot be approved individually, "
-                                "so it was blocked.\n"
-                                "If you need it for work, ask " OFFICER_EN ".",
-                                cat);
+                                " has no serial number, so permission cannot be given to this one unit; "
+                                "it was blocked.\n"
+                                "If you need it for work, talk to %s.",
+                                approver);
                 break;
         case DECISION_NO_POLICY:
-                if (ja)
+                /* a setup fault, not the staff's doing: the contact fixes it */
+                if (ja) {
+                        fputs("セキュリティ設定を読み込めないため、", f);
+                        notice_write_this_device(f, lang, cat, false);
                         fprintf(f,
-                                "セキュリティ設定を読み込めないため、すべての%sを使用できないようにしています。\n"
-                                "この状態が続く場合は、" OFFICER_JA "に連絡してください。",
-                                cat);
-                else
-                        fprintf(f,
-                                "The security policy could not be loaded, so every %s is blocked.\n"
-                                "If this persists, contact " OFFICER_EN ".",
-                                cat);
+                                "を一時的に使用できないようにしています。\n"
+                                "この状態が続く場合は、%sに連絡してください。",
+                                notice_contact_words(p, lang));
+                } else {
+                        fputs("The security settings could not be loaded, so ", f);
+                        notice_write_this_device(f, lang, cat, false);
+                        fprintf(f, " is blocked for now.\nIf this continues, contact %s.", notice_contact_words(p, lang));
+                }
                 break;
         default:
+                notice_write_this_device(f, lang, cat, true);
                 if (ja)
                         fprintf(f,
-                                "この%sは使用の許可を受けていないため、使用できないようにしました。\n"
-                                "業務で使う必要がある場合は、" OFFICER_JA "に許可を申請してください。",
-                                cat);
+                                "は使用許可を受けていないため、使用できないようにしました。\n"
+                                "業務で使う必要がある場合は、%sに使用許可を申請してください。",
+                                approver);
                 else
                         fprintf(f,
-                                "This %s has not been approved for use, so it was blocked.\n"
-                                "If you need it for work, ask " OFFICER_EN " for approval.",
-                                cat);
+                                " has not been given permission for use, so it was blocked.\n"
+                                "If you need it for work, ask %s for permission.",
+                                approver);
         }
 }
 
@@ -253,6 +338,7 @@ typedef struct UsbNames {
         char *product, *manufacturer, *ref, *expires, *short_name;
         const char *full_name, *name;
         char idbuf[10];
+        char when[_NOTICE_LANG_MAX][NOTICE_WHEN_MAX]; /* the expiry for people, local time; "" if none */
 } UsbNames;
 
 static void notice_usb_names_done(UsbNames *u) {
@@ -263,11 +349,16 @@ static void notice_usb_names_done(UsbNames *u) {
         free(u->short_name);
 }
 
-static void notice_usb_names_init(UsbNames *u, const char *policy_ref, const UsbDevice *d, const char *expires) {
+static void notice_usb_names_init(UsbNames *u, const char *policy_ref, const UsbDevice *d, const AllowEntry *e) {
+        const char *expires = e ? e->expires : NULL;
+
         u->product = notice_display_text(d->product_name, NOTICE_DEVICE_MAX_CHARS);
         u->manufacturer = notice_display_text(d->manufacturer, NOTICE_DEVICE_MAX_CHARS);
         u->ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
         u->expires = expires ? notice_display_text(expires, 32) : NULL;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                if (!expires || notice_format_expiry(expires, e->expires_at, (NoticeLang) l, u->when[l]) < 0)
+                        u->when[l][0] = 0;
         usb_device_id(d, u->idbuf);
         u->full_name = u->product ?: u->manufacturer ?: u->idbuf;
         u->short_name = notice_display_text(u->full_name, NOTICE_NAME_MAX_CHARS);
@@ -303,10 +394,19 @@ typedef struct UsbCtx {
         const NoticePolicy *policy;
         const UsbDevice *d;
         const Decision *dec;
-        const char *name, *full_name, *ref, *expires, *id;
+        const char *name, *full_name, *ref, *id;
+        const char *when[_NOTICE_LANG_MAX];
         char idbuf[10];
         UsbCategory category;
 } UsbCtx;
+
+/* 「機器: Cruzer Blade（ID 0781:5567）」 */
+static void notice_write_device_line(FILE *f, NoticeLang lang, const char *name, const char *id) {
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f, "\n機器: %s（ID %s）", name, id);
+        else
+                fprintf(f, "\nDevice: %s (ID %s)", name, id);
+}
 
 static void notice_write_usb_summary(FILE *f, NoticeLang lang, const void *ctx) {
         const UsbCtx *c = ctx;
@@ -319,12 +419,12 @@ static void notice_write_usb_summary(FILE *f, NoticeLang lang, const void *ctx) 
 static void notice_write_usb_body(FILE *f, NoticeLang lang, const void *ctx) {
         const UsbCtx *c = ctx;
 
-        notice_write_usb_reason(f, lang, c->dec->reason, notice_category_words(c->category, lang), c->expires);
+        notice_write_usb_reason(f, lang, c->policy, c->dec->reason, c->category, c->when[lang]);
         if (notice_keeps_hid(c->d, c->dec))
                 fputs(lang == NOTICE_LANG_JA ? "\nこの機器のキーボード・マウス機能はそのまま使えます。"
                                              : "\nIts keyboard and mouse functions keep working.",
                       f);
-        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
+        notice_write_device_line(f, lang, c->full_name, c->idbuf);
         notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
@@ -342,13 +442,13 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
         n = notice_new(EVENT_USB_BLOCKED, event_id);
         if (!n)
                 return -ENOMEM;
-        notice_usb_names_init(&names, policy_ref, d,
-                              dec->reason == DECISION_EXPIRED && dec->entry ? dec->entry->expires : NULL);
+        notice_usb_names_init(&names, policy_ref, d, dec->reason == DECISION_EXPIRED ? dec->entry : NULL);
         memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
         c.full_name = names.full_name;
         c.name = names.name;
         c.ref = names.ref;
-        c.expires = names.expires;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                c.when[l] = names.when[l][0] ? names.when[l] : NULL;
         c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
 
         r = notice_render(n->summary, notice_write_usb_summary, &c);
@@ -386,7 +486,8 @@ int notice_build_usb(const NoticePolicy *p, const char *policy_ref, const UsbDev
 
 typedef struct ExpiringCtx {
         const NoticePolicy *policy;
-        const char *name, *full_name, *ref, *expires, *id;
+        const char *name, *full_name, *ref, *id;
+        const char *when[_NOTICE_LANG_MAX];
         char idbuf[10];
         UsbCategory category;
         unsigned minutes;
@@ -395,31 +496,35 @@ typedef struct ExpiringCtx {
 static void notice_write_expiring_summary(FILE *f, NoticeLang lang, const void *ctx) {
         const ExpiringCtx *c = ctx;
         if (lang == NOTICE_LANG_JA)
-                fprintf(f, "USB機器「%s」の使用許可がまもなく切れます", c->name);
+                fprintf(f, "USB機器「%s」の使用許可がまもなく期限を迎えます", c->name);
         else
-                fprintf(f, "The approval for USB device “%s” ends soon", c->name);
+                fprintf(f, "The permission to use USB device “%s” ends soon", c->name);
 }
 
 static void notice_write_expiring_body(FILE *f, NoticeLang lang, const void *ctx) {
         const ExpiringCtx *c = ctx;
-        const char *cat = notice_category_words(c->category, lang);
+        const char *when = c->when[lang], *approver = notice_approver(c->policy, lang);
 
-        if (lang == NOTICE_LANG_JA)
+        if (lang == NOTICE_LANG_JA) {
+                notice_write_this_device(f, lang, c->category, true);
                 fprintf(f,
-                        "この%sの使用許可は%s%s%sあと約%u分で切れ、その時点で使用できなくなります。\n"
+                        "の使用許可は、あと約%u分で有効期限%s%s%sを迎え、使用できなくなります。\n"
                         "作業中のファイルを保存し、それまでに機器を取り外してください。"
-                        "期限の時点で使用中のドライブは、自動的にマウントを解除してから使用できなくします。\n"
-                        "引き続き使う場合は、" OFFICER_JA "に許可の更新を申請してください。",
-                        cat, c->expires ? "期限 (" : "", strempty(c->expires), c->expires ? ") まで、" : "", c->minutes);
-        else
+                        "その時点で使用中の場合は、自動的に安全な取り外しを行ってから使用できなくします。\n"
+                        "引き続き使う場合は、%sに使用許可の更新を申請してください。",
+                        c->minutes, when ? "（" : "", strempty(when), when ? "）" : "", approver);
+        } else {
+                fputs("The permission to use ", f);
+                notice_write_this_device(f, lang, c->category, false);
                 fprintf(f,
-                        "The approval for this %s ends in about %u minute%s%s%s%s; it will be blocked then.\n"
-                        "Save your work and remove it before that. A drive still in use then is unmounted "
-                        "first, then blocked.\n"
-                        "To keep using it, ask " OFFICER_EN " to renew the approval.",
-                        cat, c->minutes, c->minutes == 1 ? "" : "s", c->expires ? " (" : "", strempty(c->expires),
-                        c->expires ? ")" : "");
-        fprintf(f, "\n%s: %s (ID %s)", lang == NOTICE_LANG_JA ? "機器" : "Device", c->full_name, c->idbuf);
+                        " expires in about %u minute%s%s%s%s, and it can no longer be used then.\n"
+                        "Save your work and remove the device before then. If it is still in use then, it is "
+                        "first safely removed, then blocked.\n"
+                        "To keep using it, ask %s to renew the permission.",
+                        c->minutes, c->minutes == 1 ? "" : "s", when ? " (" : "", strempty(when), when ? ")" : "",
+                        approver);
+        }
+        notice_write_device_line(f, lang, c->full_name, c->idbuf);
         notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
@@ -439,12 +544,13 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
         n = notice_new(EVENT_USB_EXPIRING, event_id);
         if (!n)
                 return -ENOMEM;
-        notice_usb_names_init(&names, policy_ref, d, dec->entry ? dec->entry->expires : NULL);
+        notice_usb_names_init(&names, policy_ref, d, dec->entry);
         memcpy(c.idbuf, names.idbuf, sizeof c.idbuf);
         c.full_name = names.full_name;
         c.name = names.name;
         c.ref = names.ref;
-        c.expires = names.expires;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                c.when[l] = names.when[l][0] ? names.when[l] : NULL;
         c.category = usb_category_primary(dec->blocked_categories ?: d->categories);
         /* rounded up: "in about 1 minute" until it is over */
         c.minutes = (unsigned) MIN((left + 60 * USEC_PER_SEC - 1) / (60 * USEC_PER_SEC), (usec_t) UINT32_MAX);
@@ -483,27 +589,36 @@ static void notice_write_av_summary(FILE *f, NoticeLang lang, const void *ctx) {
         const AvCtx *c = ctx;
         bool ja = lang == NOTICE_LANG_JA;
         if (c->kind == EVENT_AV_PATTERN_STALE)
-                fputs(ja ? "ウイルス対策のパターンファイルが古くなっています" : "Antivirus signatures are out of date",
+                fputs(ja ? "ウイルス対策のパターンファイルが古くなっています"
+                         : "The antivirus pattern file is out of date",
                       f);
         else
                 fputs(ja ? "ウイルス対策ソフトが動作していません" : "Antivirus protection is not running", f);
 }
 
+/* The PC stays usable: say so, say what not to do until it is fixed, and
+ * whom to tell. */
 static void notice_write_av_body(FILE *f, NoticeLang lang, const void *ctx) {
         const AvCtx *c = ctx;
-        bool ja = lang == NOTICE_LANG_JA;
-        if (c->kind == EVENT_AV_PATTERN_STALE)
-                fputs(ja ? "このPCのウイルス対策ソフトのパターンファイルが更新されていません。\n"
-                           "外部から受け取ったファイルを開く前に、" OFFICER_JA "に連絡してください。"
-                         : "The antivirus signatures on this PC have not been updated.\n"
-                           "Before you open files from outside, contact " OFFICER_EN ".",
-                      f);
+        const char *contact = notice_contact_words(c->policy, lang);
+        bool stale = c->kind == EVENT_AV_PATTERN_STALE;
+
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f,
+                        "%s端末はこのまま使えます。\n"
+                        "%sまで、外部から届いたメールの添付ファイルや、外部から受け取ったファイルは開かないでください。\n"
+                        "この通知が出たことを、%sに連絡してください。",
+                        stale ? "この端末のウイルス対策ソフトのパターンファイルが更新されていません。"
+                              : "この端末でウイルス対策ソフトが見つからないか、動作していません。",
+                        stale ? "パターンファイルが更新される" : "ウイルス対策ソフトが動作する", contact);
         else
-                fputs(ja ? "このPCでウイルス対策ソフトが見つからないか、動作していません。\n"
-                           "外部から受け取ったファイルを開く前に、" OFFICER_JA "に連絡してください。"
-                         : "Antivirus software is missing or not running on this PC.\n"
-                           "Before you open files from outside, contact " OFFICER_EN ".",
-                      f);
+                fprintf(f,
+                        "%s You can keep using the PC.\n"
+                        "Until %s, do not open attachments of mail from outside or files received from outside.\n"
+                        "Please tell %s that you saw this notice.",
+                        stale ? "The antivirus pattern file (virus definitions) on this PC has not been updated."
+                              : "Antivirus software is missing or not running on this PC.",
+                        stale ? "it is updated" : "it is running again", contact);
         notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 
@@ -550,11 +665,14 @@ int notice_set_also(Notice *n, unsigned also) {
                 char *b = NULL;
                 int r;
                 if (l == NOTICE_LANG_JA)
-                        r = asprintf(&b, "%s\nほかに%u件の通知を省略しました (同じ時間帯に続いたため)。", n->body[l],
-                                     also);
+                        r = asprintf(&b,
+                                     "%s\n短時間に通知が続いたため、ほかに%u件の表示を省略しました（記録は残っています）。",
+                                     n->body[l], also);
                 else
-                        r = asprintf(&b, "%s\n%u more notice%s held back (too many at once).", n->body[l], also,
-                                     also == 1 ? " was" : "s were");
+                        r = asprintf(&b,
+                                     "%s\nNotices came in quick succession, so %u more %s not shown (%s still "
+                                     "recorded).",
+                                     n->body[l], also, also == 1 ? "was" : "were", also == 1 ? "it is" : "they are");
                 if (r < 0)
                         return -ENOMEM;
                 free(n->body[l]);
@@ -566,19 +684,27 @@ int notice_set_also(Notice *n, unsigned also) {
 
 /* ---- av.detection (issue 15): one block, texts per the glossary of issue 17 ---- */
 
+/* notice.kinds keeps kinds as bits of a uint32_t: 30 kinds with issue 15's. */
+_Static_assert(_EVENT_KIND_MAX <= 32, "notice.kinds needs a wider mask");
+
 static void notice_write_detection_summary(FILE *f, NoticeLang lang, const void *ctx) {
         fputs(lang == NOTICE_LANG_JA ? "この端末で不正プログラムが見つかりました" : "Malware was found on this PC", f);
 }
 
 static void notice_write_detection_body(FILE *f, NoticeLang lang, const void *ctx) {
         const AvCtx *c = ctx;
-        fputs(lang == NOTICE_LANG_JA ? "ウイルス対策ソフトがこの端末で不正プログラムを検知しました。\n"
-                                       "作業を止め、ファイルを開いたり外部記録媒体を抜き差ししたりせず、"
-                                       "すぐに" OFFICER_JA "に連絡してください。"
-                                     : "The antivirus software found malware on this PC.\n"
-                                       "Stop working, do not open files or plug or unplug removable media, "
-                                       "and contact " OFFICER_EN " at once.",
-              f);
+        const char *contact = notice_contact_words(c->policy, lang);
+
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f,
+                        "ウイルス対策ソフトがこの端末で不正プログラムを検知しました。\n"
+                        "作業を止め、ファイルを開いたり外部記録媒体を抜き差ししたりせず、すぐに%sに連絡してください。",
+                        contact);
+        else
+                fprintf(f,
+                        "The antivirus software found malware on this PC.\n"
+                        "Stop working, do not open files or plug or unplug removable media, and tell %s at once.",
+                        contact);
         notice_write_footer(f, c->policy, lang, c->ref, c->id);
 }
 

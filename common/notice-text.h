@@ -82,6 +82,13 @@ int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy
 /* av.detection (issue 15): malware was found on this PC; told by default. */
 int notice_build_detection(const NoticePolicy *p, const char *policy_ref, const char *event_id, Notice **ret);
 
+#define NOTICE_WHEN_MAX 64
+/* An allow entry's expiry as people read it, in the PC's local time zone:
+ * 「2027年3月31日 17:00」 / "31 March 2027 17:00"; a date-only entry (allowed
+ * through that day) gives the date alone. expires is the entry's text,
+ * expires_at its first instant no longer allowed. 0 or -EINVAL. */
+int notice_format_expiry(const char *expires, usec_t expires_at, NoticeLang lang, char buf[static NOTICE_WHEN_MAX]);
+
 /* Folds `also` held-back notices into n: one more line in each body. */
 int notice_set_also(Notice *n, unsigned also);
 

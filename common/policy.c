@@ -65,6 +65,8 @@ int policy_set_lock_av_defaults(Policy *p) {
                 return -ENOMEM;
         if (!p->av.policy_ref && !(p->av.policy_ref = strdup(POLICY_REF_AV_DEFAULT)))
                 return -ENOMEM;
+        if (!p->av.staff_policy_ref && !(p->av.staff_policy_ref = strdup(POLICY_REF_AV_STAFF_DEFAULT)))
+                return -ENOMEM;
         if (p->av.engine == AV_ENGINE_CLAMAV && !p->av.database_dir &&
             !(p->av.database_dir = strdup(AV_DATABASE_DIR_DEFAULT)))
                 return -ENOMEM;
@@ -132,6 +134,10 @@ Policy *policy_unref(Policy *p) {
         free(p->usb.policy_ref);
         free(p->notice.contact);
         free(p->notice.contact_en);
+        free(p->notice.approver);
+        free(p->notice.approver_en);
+        free(p->notice.contact_phone);
+        free(p->notice.contact_extension);
         free(p->lock.policy_ref);
         free(p->av.database_dir);
         policy_strv_free_n(p->av.units, p->av.n_units);
@@ -141,6 +147,7 @@ Policy *policy_unref(Policy *p) {
         policy_strv_free_n(p->av.report_users, p->av.n_report_users);
         free(p->av.full_scan.file);
         policy_strv_free_n(p->av.full_scan.command, p->av.full_scan.n_command);
+        free(p->av.staff_policy_ref);
         collector_settings_done(&p->collector);
         free(p->site.department);
         free(p->site.location);

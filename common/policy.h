@@ -16,6 +16,9 @@
 #define POLICY_REF_USB_DEFAULT "対策基準 第3-6"
 #define POLICY_REF_LOCK_DEFAULT "対策基準 第3-2エ"
 #define POLICY_REF_AV_DEFAULT "対策基準 第7-2イ"
+/* What staff are cited in an antivirus notice: their own duty, to check data
+ * from outside (職員等の遵守事項), not the administrators' clause. */
+#define POLICY_REF_AV_STAFF_DEFAULT "対策基準 第7-3ア"
 
 typedef struct AllowEntry {
         char *file;
@@ -59,7 +62,12 @@ typedef struct NoticePolicy {
         bool disabled;
         bool kinds_set;
         uint32_t kinds; /* bit (1u << EventKind) for each kind that makes a notice */
-        char *contact, *contact_en;
+        /* Whom staff ask for a permission (the approver's role) and whom they
+         * tell (the contact: section, phone, extension). NULL: not set, and
+         * the notice says so in neutral words; no role is named in code. */
+        char *approver, *approver_en;
+        char *contact, *contact_en; /* the contact's section (the old one-string `contact`) */
+        char *contact_phone, *contact_extension;
         unsigned burst, interval_sec;
 } NoticePolicy;
 /* lock = { ... }: idle screen lock through logind (agent/lock/lock.c). */
@@ -133,6 +141,7 @@ typedef struct AvPolicy {
         size_t n_report_users;
         bool report_users_set;
         AvFullScanPolicy full_scan;
+        char *staff_policy_ref; /* cited in notices to staff */
 } AvPolicy;
 
 /* collector = { ... }: where and how events are delivered (agent/report/uplink.c). */

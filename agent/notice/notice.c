@@ -341,7 +341,11 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
                 /* The kinds that need no more than the event (antivirus). */
                 if (!notice_kind_supported(e->kind) || !notice_sender_wanted(n, e->kind))
                         return 0;
-                r = notice_build_event(notice_sender_settings(n), e->kind, e->policy_ref, e->id, &x);
+                /* Antivirus notices cite the staff's own duty, not the event's admin clause. */
+                r = notice_build_event(notice_sender_settings(n), e->kind,
+                                       n->policy && n->policy->av.staff_policy_ref ? n->policy->av.staff_policy_ref
+                                                                                   : e->policy_ref,
+                                       e->id, &x);
                 if (r < 0)
                         return r;
                 notice_sender_submit(n, x);

@@ -2,11 +2,15 @@
 /* A device's product string, whatever its bytes, through the notice path:
  * the daemon's texts (common/notice-text.c) and mamori-notify's (cleaning,
  * language, markup escaping) stay valid UTF-8, free of control and bidi
- * characters, bounded, and carry no markup to a server that renders it. */
+ * characters, bounded, and carry no markup to a server that renders it.
+ * The same bytes as the notice section's approver and contact, and as an
+ * allow entry's expiry shown to people. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "notice-text.h"
 #include "notify-text.h"
 #include "text.h"
@@ -32,6 +36,44 @@ static void check(const char *s, bool newlines, size_t max) {
                         abort(); /* U+2066..U+2069 */
                 i += n;
         }
+}
+
+/* Whatever the notice section accepts comes out in a notice as clean text. */
+static void fuzz_notice_config(const char *raw, const UsbDevice *d) {
+        _cleanup_free_ char *conf = NULL;
+        ConfigErrors e = { 0 };
+        Policy *q = NULL;
+        Notice *n = NULL;
+
+        if (strchr(raw, '"') || strchr(raw, '\\'))
+                return; /* libconfig's own escapes: fuzz-config covers them */
+        if (asprintf(&conf, "notice = { approver = \"%s\"; approver_en = \"%s\"; contact = { section = \"%s\"; }; };",
+                     raw, raw, raw) < 0)
+                return;
+        if (config_load_strings(conf, NULL, &q, &e) == 0) {
+                Decision dec = policy_decide(q, d, 0);
+                if (notice_build_usb(&q->notice, "ref", d, &dec, "id", &n) == 0)
+                        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                                check(n->body[l], true, 8192);
+                n = notice_free(n);
+                if (notice_build_event(&q->notice, EVENT_AV_MISSING, "ref", "id", &n) == 0)
+                        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                                check(n->body[l], true, 8192);
+                notice_free(n);
+        }
+        config_errors_done(&e);
+        policy_unref(q);
+}
+
+static void fuzz_expiry(const char *raw) {
+        char buf[NOTICE_WHEN_MAX];
+        usec_t t;
+
+        if (parse_expiry(raw, &t) < 0)
+                return;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                if (notice_format_expiry(raw, t, (NoticeLang) l, buf) == 0)
+                        check(buf, false, NOTICE_WHEN_MAX - 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -67,8 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         for (int lang = NOTIFY_LANGUAGE_JA; lang <= NOTIFY_LANGUAGE_BOTH; lang++) {
                 char *s = NULL, *b = NULL, *e;
-                if (notify_compose((NotifyLanguage) lang, n->summary[0], n->summary[1], n->body[0], n->body[1], &s,
-                                   &b) < 0)
+                if (notify_compose((NotifyLanguage) lang, n->summary[0], n->summary[1], n->body[0], n->body[1], &s, &b) <
+                    0)
                         continue;
                 check(s, false, NOTIFY_TEXT_MAX);
                 check(b, true, NOTIFY_TEXT_MAX);
@@ -79,6 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(s);
                 free(b);
         }
+        fuzz_notice_config(raw, d);
+        fuzz_expiry(raw);
+
         /* and raw bytes straight into mamori-notify's cleaner */
         shown = notify_clean(raw, true);
         if (shown) {

@@ -77,8 +77,10 @@ def test_unlisted_stick_english(bed, make_agent, world):
     assert n["app_name"] == "mamori"
     assert n["summary"] == "USB device “Cruzer Blade” is blocked"
     body = n["body"]
-    assert "This USB storage device has not been approved for use, so it was blocked." in body
-    assert "ask the information security officer for approval" in body
+    assert ("This device (USB memory or other removable media) has not been given permission for use, "
+            "so it was blocked.") in body
+    # no approver set in this config: neutral words, no role named by the code
+    assert "ask your approver for permission" in body
     assert "Device: Cruzer Blade (ID 0781:5567)" in body
     assert "Policy: 対策基準 第3-6" in body
     assert f"Reference: {ev['id'][:8]}" in body
@@ -103,8 +105,9 @@ def test_unlisted_stick_japanese(bed, make_agent, world):
     n = world.wait_notifications(1)[0]
     assert n["summary"] == "USB機器「Cruzer Blade」は使用できません"
     body = n["body"]
-    assert "このUSBメモリ等の記録媒体は使用の許可を受けていないため、使用できないようにしました。" in body
-    assert "情報セキュリティ管理者に許可を申請してください。" in body
+    assert "この機器（USBメモリ等の外部記録媒体）は使用許可を受けていないため、使用できないようにしました。" in body
+    assert "承認者に使用許可を申請してください。" in body
+    assert "機器: Cruzer Blade（ID 0781:5567）" in body
     assert "根拠: 対策基準 第3-6" in body
     assert f"参照番号: {ev['id'][:8]}" in body
     assert "approved" not in body
@@ -130,29 +133,46 @@ def test_both_languages(bed, make_agent, world):
     bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
     n = world.wait_notifications(1)[0]
     assert n["summary"] == "USB機器「Stick」は使用できません"
-    assert "使用の許可を受けていない" in n["body"]
-    assert "USB device “Stick” is blocked\nThis USB storage device has not been approved" in n["body"]
+    assert "使用許可を受けていない" in n["body"]
+    assert "USB device “Stick” is blocked\nThis device (USB memory or other removable media) has not" in n["body"]
 
 
-def test_contact_line(bed, make_agent, world):
+TOWN_NOTICE = ('notice = { approver = "所属の情報セキュリティ管理者（課長）";\n'
+               ' approver_en = "the information security administrator of your section (section chief)";\n'
+               ' contact = { section = "情報政策担当"; phone = "0123-45-6789"; extension = "1234";\n'
+               '  section_en = "IT Policy Section"; }; };\n')
+
+
+def test_contact_and_approver_from_config(bed, make_agent, world):
+    world.helper(lang="ja_JP.UTF-8", args=["--language=both"]).start()
+    start(make_agent, world, conf=BLOCK_ALL + TOWN_NOTICE)
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    body = world.wait_notifications(1)[0]["body"]
+    assert "所属の情報セキュリティ管理者（課長）に使用許可を申請してください。" in body, body
+    assert "連絡先: 情報政策担当（電話 0123-45-6789　内線 1234）" in body, body
+    assert "ask the information security administrator of your section (section chief) for permission." in body
+    assert "Contact: IT Policy Section (phone 0123-45-6789, ext. 1234)" in body, body
+
+
+def test_contact_line_old_string(bed, make_agent, world):
     world.helper(lang="ja_JP.UTF-8").start()
-    start(make_agent, world, conf=BLOCK_ALL + 'notice = { contact = "情報政策課 (内線 1234)"; '
+    start(make_agent, world, conf=BLOCK_ALL + 'notice = { contact = "情報政策課（内線 1234）"; '
                                               'contact_en = "IT Policy Division (ext. 1234)"; };\n')
     bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
-    assert "連絡先: 情報政策課 (内線 1234)" in world.wait_notifications(1)[0]["body"]
+    assert "連絡先: 情報政策課（内線 1234）" in world.wait_notifications(1)[0]["body"]
 
 
 @pytest.mark.parametrize("allow,serial,ja,en", [
     ('allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "old"; approved_by = "officer"; expires = "2020-01-31"; } );',
-     "S1", "使用許可は期限 (2020-01-31) を過ぎて期限が切れたため",
-     "The approval for this USB storage device expired on 2020-01-31, so it was blocked."),
+     "S1", "この機器の使用許可の有効期限（2020年1月31日）が過ぎたため、使用できなくなりました。",
+     "The permission to use this device expired (31 January 2020), so it can no longer be used."),
     ('allow = ( { vendor = "0781"; product = "5567"; serial = "OTHER"; label = "x"; approved_by = "officer"; } );',
-     "S1", "許可を受けた機器と製造番号 (シリアル番号) が一致しないため",
-     "is not the approved unit (its serial number does not match)"),
+     "S1", "使用許可を受けた機器と製造番号（シリアル番号）が一致しないため",
+     "is not the unit that was given permission (its serial number does not match)"),
     # a model with allow entries, plugged without a serial
     ('allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "x"; approved_by = "officer"; } );',
-     None, "製造番号 (シリアル番号) がなく、個別に許可できないため",
-     "has no serial number and cannot be approved individually"),
+     None, "製造番号（シリアル番号）がなく、1台ごとに使用許可を出せないため",
+     "has no serial number, so permission cannot be given to this one unit"),
 ])
 def test_reasons(bed, make_agent, world, allow, serial, ja, en):
     world.helper(lang="ja_JP.UTF-8", args=["--language=both"]).start()
@@ -164,12 +184,32 @@ def test_reasons(bed, make_agent, world, allow, serial, ja, en):
     assert en in body, body
 
 
+@pytest.mark.parametrize("tz,ja,en", [
+    ("Asia/Tokyo", "2020年1月31日 17:00", "31 January 2020 17:00"),
+    ("America/New_York", "2020年1月31日 3:00", "31 January 2020 3:00"),
+])
+def test_expired_shown_in_local_time(bed, make_agent, world, tz, ja, en):
+    """The expiry of a date-time entry, in the PC's own zone, never raw."""
+    world.helper(lang="ja_JP.UTF-8", args=["--language=both"]).start()
+    allow = ('allow = ( { vendor = "0781"; product = "5567"; serial = "S1"; label = "x"; approved_by = "officer"; '
+             'expires = "2020-01-31T08:00:00Z"; } );\n')
+    a = make_agent(main_conf=NOTICE_CONF, allow={"10-test.conf": allow},
+                   extra_env={**world.agent_env(), "TZ": tz}).start()
+    bed.add_usb("0781", "5567", serial="S1", product_name="Stick")
+    a.wait_events("usb.blocked")
+    body = world.wait_notifications(1)[0]["body"]
+    assert f"この機器の使用許可の有効期限（{ja}）が過ぎたため、使用できなくなりました。" in body, body
+    assert f"The permission to use this device expired ({en}), so it can no longer be used." in body, body
+    assert "2020-01-31T08" not in body
+
+
 def test_phone_in_mtp_mode(bed, make_agent, world):
     world.helper(lang="en_US.UTF-8").start()
     start(make_agent, world)
     bed.add_usb("18d1", "4ee1", serial="PHONE1", product_name="Pixel", interfaces=(("ff", "ff", "00", "MTP"),))
     n = world.wait_notifications(1)[0]
-    assert "This phone or media player (MTP) has not been approved for use" in n["body"]
+    assert "This device (smartphone, digital camera or similar) has not been given permission" in n["body"]
+    assert "MTP" not in n["body"] and "PTP" not in n["body"]
 
 
 def test_composite_keyboard_keeps_working(bed, make_agent, world):
@@ -228,8 +268,10 @@ def test_antivirus_notices_when_configured(make_agent, world, tmp_path):
     ev = a.wait_events("av.pattern_stale")[0]
     n = world.wait_notifications(1)[0]
     assert n["summary"] == "ウイルス対策のパターンファイルが古くなっています"
-    assert "外部から受け取ったファイルを開く前に、情報セキュリティ管理者に連絡してください。" in n["body"]
-    assert f"根拠: 対策基準 第7-2イ　参照番号: {ev['id'][:8]}" in n["body"]
+    assert "端末はこのまま使えます。" in n["body"]
+    assert "外部から届いたメールの添付ファイルや、外部から受け取ったファイルは開かないでください。" in n["body"]
+    assert "この通知が出たことを、端末の管理を担当する部署に連絡してください。" in n["body"]
+    assert f"根拠: 対策基準 第7-3ア　参照番号: {ev['id'][:8]}" in n["body"]
     assert n["app_icon"] == "security-low" and "category" not in n["hints"]
     # a broken database: the engine has nothing to load; it replaces the first on screen
     write_db(db, "daily.cvd", cvd(27100, 1)[:300])
@@ -306,7 +348,7 @@ def test_rate_limit_burst_then_summary(bed, make_agent, world):
     assert len(world.notifications()) == 2  # the rest is held back...
     third = world.wait_notifications(3, timeout=8)[2]  # ...and told as one, with the count
     assert time.monotonic() - t0 >= 2.5
-    assert "2 more notices were held back (too many at once)." in third["body"]
+    assert "Notices came in quick succession, so 2 more were not shown (they are still recorded)." in third["body"]
     summaries = {n["summary"] for n in first + [third]}
     assert len(summaries) == 3 and all(s.startswith("USB device “Stick ") for s in summaries)
     settle(3.5)
@@ -544,7 +586,7 @@ def test_no_notification_server_prints_to_terminal(bed, make_agent):
         bed.add_usb("0781", "5567", serial="S1", product_name="Stick <b>")
         text = wait_for(lambda: (lambda t: t if "mamori: " in t else None)(h.log()), 10, what="terminal notice")
     assert "mamori: USB機器「Stick <b>」は使用できません\n" in text
-    assert "\n  このUSBメモリ等の記録媒体は使用の許可を受けていないため" in text
+    assert "\n  この機器（USBメモリ等の外部記録媒体）は使用許可を受けていないため" in text
     assert "\n  根拠: 対策基準 第3-6" in text
 
 

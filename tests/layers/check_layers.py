@@ -86,6 +86,8 @@ PURE_MODULES = [
     "ingest",
     "findings",
     "seq-gaps",
+    # agent/netguard/: the quarantine's state file (issue 15)
+    "quarantine-state",
 ]
 PURE_BANNED_LOCAL = {"log.h", "manager.h"}
 PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
@@ -96,6 +98,8 @@ PURE_BANNED_SYSTEM = {"systemd/sd-event.h", "systemd/sd-bus.h"}
 PROGRAMS = {
     # mamori-uplink (issue 11): reads mamorid's spool, read-only, and delivers it.
     "uplink",
+    # mamori-netguard (issue 15): the quarantine's rules, libnl-route, netlink only.
+    "netguard",
 }
 
 # (c) The interfaces a feature folder may use in another folder of agent/:

@@ -277,3 +277,18 @@ def test_no_program_links_libkmod():
     issue 11), and no program of ours may bring libkmod back."""
     for name, path in dict(TOOLS, mamorid=MAMORID).items():
         assert not links(needed(path), "libkmod"), f"{name} links libkmod"
+
+
+# mamori-netguard (issue 15): root with CAP_NET_ADMIN, netlink only. It links
+# libnl-route and libsystemd, never an HTTP client or a TLS library.
+NETGUARD = os.path.join(os.environ.get("MAMORI_BUILD_DIR", "build"), "agent", "netguard", "mamori-netguard")
+
+
+def test_netguard_reader_sees_libnl():
+    assert links(needed(NETGUARD), "libnl-route-3"), needed(NETGUARD)
+
+
+@pytest.mark.parametrize("lib", ["libcurl", "libssl", "libcrypto", "libkmod"])
+def test_netguard_does_not_link(lib):
+    libs = needed(NETGUARD)
+    assert not links(libs, lib), f"mamori-netguard needs {lib}: {libs}"

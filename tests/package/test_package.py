@@ -23,6 +23,8 @@ MAMORI_UPLINK = os.environ.get("MAMORI_UPLINK") or os.path.join(BUILD, "agent", 
 # as tests/systemd/test_units.py: mamorid off the network, the uplink without privilege
 EXPOSURE_MAX = {"mamori.service": 1.5, "mamori-uplink.service": 2.0}
 UNITS = ("mamori.service", "mamori-uplink.service")
+# enabled and started by the package too: the quarantine's rules at boot (docs/quarantine.md)
+PACKAGED_UNITS = UNITS + ("mamori-netguard.service",)
 UPLINK_BIN = "/usr/sbin/mamori-uplink"
 
 
@@ -163,13 +165,13 @@ def test_deb_maintainer_scripts(deb, tmp_path):
     postinst = deb_control(deb[1], tmp_path, "postinst")
     prerm = deb_control(deb[1], tmp_path, "prerm")
     postrm = deb_control(deb[1], tmp_path, "postrm")
-    for unit in UNITS:
+    for unit in PACKAGED_UNITS:
         assert f"deb-systemd-helper enable '{unit}'" in postinst, unit
         assert f"deb-systemd-invoke stop '{unit}'" in prerm or \
             re.search(r"deb-systemd-invoke stop .*'%s'" % re.escape(unit), prerm), unit
     start = re.search(r"deb-systemd-invoke \$_dh_action (.*)", postinst)
     assert re.search(r"_dh_action=start", postinst) and start, postinst
-    assert sorted(start.group(1).replace(">/dev/null || true", "").split()) == sorted(f"'{u}'" for u in UNITS), start.group(0)
+    assert sorted(start.group(1).replace(">/dev/null || true", "").split()) == sorted(f"'{u}'" for u in PACKAGED_UNITS), start.group(0)
     # the user and the spool's group before either unit starts
     assert postinst.index("systemd-sysusers") < postinst.index("systemd-tmpfiles") < start.start(), postinst
     assert "rm -rf /var/lib/mamori /var/lib/mamori-uplink /etc/mamori" in postrm
@@ -265,7 +267,7 @@ echo given-back
 def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
     if shutil.which("deb-systemd-helper") is None:
         pytest.skip("init-system-helpers missing")
-    units = {u: deb_file_text(deb[1], "/lib/systemd/system/" + u) for u in UNITS}
+    units = {u: deb_file_text(deb[1], "/lib/systemd/system/" + u) for u in PACKAGED_UNITS}
     scripts = {f"/run/{n}": deb_control(deb[1], tmp_path, n) for n in ("postinst", "prerm", "postrm")}
     release = "/usr/libexec/mamori/mamori-release"
     scripts[release] = deb_file_text(deb[1], release)
@@ -276,6 +278,7 @@ def test_deb_install_enables_and_purge_removes_state(deb, tmp_path):
 /run/postinst configure 0.1.0 >/run/postinst.out
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
 test -L /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
+test -L /etc/systemd/system/sysinit.target.wants/mamori-netguard.service
 echo enabled
 """ + UPGRADED_SPOOL + """
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
@@ -354,11 +357,11 @@ def test_rpm_scripts_enable_start_stop_and_purge(rpm):
     pre = scripts.split("preinstall scriptlet")[1].split("scriptlet")[0]
     assert "systemd-sysusers" in pre and "mamori-uplink" in pre
     post = scripts.split("postinstall scriptlet")[1].split("scriptlet")[0]
-    assert "systemctl enable mamori.service mamori-uplink.service" in post
-    assert "systemctl start mamori.service mamori-uplink.service" in post
+    assert "systemctl enable mamori.service mamori-uplink.service mamori-netguard.service" in post
+    assert "systemctl start mamori.service mamori-uplink.service mamori-netguard.service" in post
     assert post.index("systemd-tmpfiles --create") < post.index("systemctl start")
     preun = scripts.split("preuninstall scriptlet")[1].split("scriptlet")[0]
-    assert "systemctl stop mamori.service mamori-uplink.service" in preun
+    assert "systemctl stop mamori.service mamori-uplink.service mamori-netguard.service" in preun
     postun = scripts.split("postuninstall scriptlet")[1]
     assert "rm -rf /var/lib/mamori /var/lib/mamori-uplink /etc/mamori" in postun
     assert preun.index("systemctl stop mamori.service") < preun.index("/usr/libexec/mamori/mamori-release")
@@ -392,12 +395,13 @@ def test_rpm_install_enables_and_erase_removes_state(rpm, tmp_path):
         part = scripts.split(f"{name} scriptlet (using /bin/sh):\n")[1]
         return re.split(r"^\w+ scriptlet \(using", part, flags=re.M)[0]
 
-    units = {u: rpm_file_text(rpm, "/usr/lib/systemd/system/" + u, tmp_path) for u in UNITS}
+    units = {u: rpm_file_text(rpm, "/usr/lib/systemd/system/" + u, tmp_path) for u in PACKAGED_UNITS}
     p = in_scratch_system(UPGRADE_SPOOL + """
 sh /run/pre 1
 sh /run/post 1 >/run/post.out
 test -L /etc/systemd/system/multi-user.target.wants/mamori.service
 test -L /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
+test -L /etc/systemd/system/sysinit.target.wants/mamori-netguard.service
 echo enabled
 """ + UPGRADED_SPOOL + """
 mkdir -p /var/lib/mamori && echo x > /var/lib/mamori/events.jsonl
@@ -410,6 +414,7 @@ sh /run/preun 0 >&2
 """ + GIVEN_BACK + """
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
 test ! -e /etc/systemd/system/multi-user.target.wants/mamori-uplink.service
+test ! -e /etc/systemd/system/sysinit.target.wants/mamori-netguard.service
 sh /run/postun 0
 test ! -e /var/lib/mamori && test ! -e /etc/mamori
 echo erased

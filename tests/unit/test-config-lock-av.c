@@ -19,6 +19,7 @@ static void test_defaults(void **state) {
         assert_int_equal(p->av.max_age_hours, 24);
         assert_int_equal(p->av.n_units, 0);
         assert_string_equal(p->av.policy_ref, "対策基準 第7-2イ");
+        assert_string_equal(p->av.staff_policy_ref, "対策基準 第7-3ア");
         policy_unref(p);
 
         /* The fail-safe policy checks on the same defaults. */
@@ -36,7 +37,8 @@ static void test_good(void **state) {
                 "lock = {\n  idle_timeout = 600;\n  verify_timeout = 5;\n"
                 "  tty = { action = \"terminate\"; idle_timeout = 3600; };\n  policy_ref = \"第3-2エ\";\n};\n"
                 "antivirus = {\n  engine = \"clamav\";\n  database_dir = \"/srv/clamav/\";\n  max_age_hours = 48;\n"
-                "  units = [ \"clamav-daemon\", \"clamav-freshclam.service\", \"x@y.timer\" ];\n  policy_ref = \"第7-2イ\";\n};\n",
+                "  units = [ \"clamav-daemon\", \"clamav-freshclam.service\", \"x@y.timer\" ];\n  policy_ref = \"第7-2イ\";\n"
+                "  staff_policy_ref = \"第7-3ア\";\n};\n",
                 NULL, &p, &e);
         if (r < 0)
                 config_errors_print(&e, stderr);
@@ -48,6 +50,7 @@ static void test_good(void **state) {
         assert_string_equal(p->lock.policy_ref, "第3-2エ");
         assert_string_equal(p->av.database_dir, "/srv/clamav/");
         assert_int_equal(p->av.max_age_hours, 48);
+        assert_string_equal(p->av.staff_policy_ref, "第7-3ア");
         assert_int_equal(p->av.n_units, 3);
         assert_string_equal(p->av.units[0], "clamav-daemon.service"); /* the suffix is implied */
         assert_string_equal(p->av.units[1], "clamav-freshclam.service");

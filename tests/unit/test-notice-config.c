@@ -20,7 +20,8 @@ static Policy *load(const char *main_text, const char *allow) {
 static void expect_error(const char *main_text, const char *what, int line) {
         Policy *p = NULL;
         ConfigErrors e = { 0 };
-        assert_int_equal(config_load_strings(main_text, NULL, &p, &e), -EINVAL);
+        if (config_load_strings(main_text, NULL, &p, &e) != -EINVAL)
+                fail_msg("accepted: %s", main_text);
         assert_null(p);
         assert_true(e.n >= 1);
         if (!strstr(e.items[0].message, what))
@@ -65,6 +66,70 @@ static void test_config(void **state) {
         expect_error("notice = {\n enabled = \"yes\";\n};", "'enabled' must be true or false", 2);
 }
 
+/* approver, approver_en and the contact group: good, bad and hostile. */
+static void test_contact_approver(void **state) {
+        Policy *p = load("notice = {\n approver = \"所属の情報セキュリティ管理者（課長）\";\n"
+                         " approver_en = \"the information security administrator of your section (section chief)\";\n"
+                         " contact = {\n  section = \"情報政策担当\";\n  phone = \"0123-45-6789\";\n"
+                         "  extension = \"1234\";\n  section_en = \"IT Policy Section\";\n };\n};\n",
+                         NULL);
+        assert_string_equal(p->notice.approver, "所属の情報セキュリティ管理者（課長）");
+        assert_string_equal(p->notice.approver_en,
+                            "the information security administrator of your section (section chief)");
+        assert_string_equal(p->notice.contact, "情報政策担当");
+        assert_string_equal(p->notice.contact_en, "IT Policy Section");
+        assert_string_equal(p->notice.contact_phone, "0123-45-6789");
+        assert_string_equal(p->notice.contact_extension, "1234");
+        policy_unref(p);
+
+        /* the old one-string contact is the section */
+        p = load("notice = { contact = \"情報政策課\"; contact_en = \"IT Policy\"; };", NULL);
+        assert_string_equal(p->notice.contact, "情報政策課");
+        assert_string_equal(p->notice.contact_en, "IT Policy");
+        assert_null(p->notice.contact_phone);
+        assert_null(p->notice.approver);
+        policy_unref(p);
+        p = load("notice = { contact = { section = \"情報政策担当\"; phone = \"+81 (0)123-45-6789\"; }; };", NULL);
+        assert_string_equal(p->notice.contact_phone, "+81 (0)123-45-6789");
+        assert_null(p->notice.contact_extension);
+        assert_null(p->notice.contact_en);
+        policy_unref(p);
+
+        /* bad */
+        expect_error("notice = {\n approver = \"\";\n};", "'approver' must be one line of printable text", 2);
+        expect_error("notice = {\n approver = 3;\n};", "'approver'", 2);
+        expect_error("notice = {\n contact = {\n  phone = \"1234\";\n };\n};", "'contact' needs a 'section'", 2);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  room = \"2F\";\n };\n};",
+                     "unknown key 'room' in contact", 4);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  phone = \"call me\";\n };\n};",
+                     "'phone' must be 1 to 24 characters of digits", 4);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  extension = \"12 34\";\n };\n};",
+                     "'extension' must be 1 to 24 characters of digits", 4);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  extension = \"--\";\n };\n};",
+                     "'extension' must be", 4);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  phone = \"0123456789012345678901234\";\n };\n};",
+                     "'phone' must be", 4);
+        expect_error("notice = {\n contact = { section = \"a\"; };\n contact_en = \"b\";\n};",
+                     "'contact_en' is for the one-string contact", 3);
+
+        /* hostile: a role or a section that could make the notice name
+         * someone else, or break its lines */
+        expect_error("notice = {\n approver = \"課長\xe2\x80\xae者理管\";\n};", "'approver' must be one line", 2);
+        expect_error("notice = {\n approver_en = \"chief\u200bofficer\";\n};", "'approver_en' must be one line", 2);
+        expect_error("notice = {\n contact = {\n  section = \"情報\\n政策\";\n };\n};", "'section' must be one line", 3);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  section_en = \"\x1b[31mred\";\n };\n};",
+                     "'section_en' must be one line", 4);
+        expect_error("notice = {\n contact = {\n  section = \"a\";\n  phone = \"0123\u2067-45\";\n };\n};",
+                     "'phone' must be", 4);
+        {
+                char big[400], text[512];
+                memset(big, 'x', sizeof big - 1);
+                big[sizeof big - 1] = 0;
+                snprintf(text, sizeof text, "notice = {\n approver = \"%s\";\n};", big);
+                expect_error(text, "1 to 200 bytes", 2);
+        }
+}
+
 /* usb.expiry_warning (config.c's usb section): when usb.expiring is sent;
  * notice.kinds turns the notice on or off. */
 static void test_usb_expiry_warning(void **state) {
@@ -88,6 +153,7 @@ static void test_usb_expiry_warning(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config),
+                cmocka_unit_test(test_contact_approver),
                 cmocka_unit_test(test_usb_expiry_warning),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

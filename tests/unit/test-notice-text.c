@@ -6,6 +6,7 @@
 #include "config.h"
 #include "notice-text.h"
 #include "text.h"
+#include "timeutil.h"
 
 static Policy *load(const char *main_text, const char *allow) {
         Policy *p = NULL;
@@ -30,6 +31,21 @@ static UsbDevice *stick(const char *product, const char *serial) {
         assert_int_equal(usb_device_add_interface(d, "2-4:1.0", 0x08, 0x06, 0x50, NULL, 0), 0);
         usb_device_classify(d);
         return d;
+}
+
+/* The expected text in the zone the test runs in (tests/meson.build runs
+ * this test once per zone, as the date tests): a date shown in UTC, or in
+ * the zone of the entry's offset, fails in at least two. */
+static const char *by_tz(const char *tokyo, const char *utc, const char *new_york) {
+        const char *tz = getenv("TZ");
+        if (streq_ptr(tz, "Asia/Tokyo"))
+                return tokyo;
+        if (streq_ptr(tz, "UTC"))
+                return utc;
+        if (streq_ptr(tz, "America/New_York"))
+                return new_york;
+        fail_msg("TZ=%s: the notice tests know Asia/Tokyo, UTC and America/New_York only", tz ? tz : "(unset)");
+        return NULL;
 }
 
 static bool clean_notice_text(const char *s, bool newlines) {
@@ -85,9 +101,14 @@ static void test_display_text(void **state) {
 
 /* ---- usb.blocked ---- */
 
+#define TOWN_NOTICE \
+        "notice = { approver = \"所属の情報セキュリティ管理者（課長）\";\n" \
+        " approver_en = \"the information security administrator of your section (section chief)\";\n" \
+        " contact = { section = \"情報政策担当\"; phone = \"0123-45-6789\"; extension = \"1234\";\n" \
+        "  section_en = \"IT Policy Section\"; }; };\n"
+
 static void test_usb_unknown(void **state) {
-        Policy *p = load("notice = { contact = \"情報政策課 (内線 1234)\"; contact_en = \"IT Policy (ext. 1234)\"; };",
-                         NULL);
+        Policy *p = load(TOWN_NOTICE, NULL);
         UsbDevice *d = stick("Cruzer Blade", "4C530001");
         Decision dec = policy_decide(p, d, 0);
         Notice *n = NULL;
@@ -99,17 +120,19 @@ static void test_usb_unknown(void **state) {
         assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Cruzer Blade」は使用できません");
         assert_string_equal(n->summary[NOTICE_LANG_EN], "USB device “Cruzer Blade” is blocked");
         assert_string_equal(n->body[NOTICE_LANG_JA],
-                            "このUSBメモリ等の記録媒体は使用の許可を受けていないため、使用できないようにしました。\n"
-                            "業務で使う必要がある場合は、情報セキュリティ管理者に許可を申請してください。\n"
-                            "機器: Cruzer Blade (ID 0781:5567)\n"
+                            "この機器（USBメモリ等の外部記録媒体）は使用許可を受けていないため、使用できないようにしました。\n"
+                            "業務で使う必要がある場合は、所属の情報セキュリティ管理者（課長）に使用許可を申請してください。\n"
+                            "機器: Cruzer Blade（ID 0781:5567）\n"
                             "根拠: 対策基準 第3-6　参照番号: 7f3a9c12\n"
-                            "連絡先: 情報政策課 (内線 1234)");
+                            "連絡先: 情報政策担当（電話 0123-45-6789　内線 1234）");
         assert_string_equal(n->body[NOTICE_LANG_EN],
-                            "This USB storage device has not been approved for use, so it was blocked.\n"
-                            "If you need it for work, ask the information security officer for approval.\n"
+                            "This device (USB memory or other removable media) has not been given permission for use, "
+                            "so it was blocked.\n"
+                            "If you need it for work, ask the information security administrator of your section "
+                            "(section chief) for permission.\n"
                             "Device: Cruzer Blade (ID 0781:5567)\n"
                             "Policy: 対策基準 第3-6 · Reference: 7f3a9c12\n"
-                            "Contact: IT Policy (ext. 1234)");
+                            "Contact: IT Policy Section (phone 0123-45-6789, ext. 1234)");
         assert_string_equal(n->icon, "drive-removable-media");
         assert_string_equal(n->category, "device.error");
         assert_int_equal(n->urgency, NOTICE_URGENCY_NORMAL);
@@ -135,8 +158,53 @@ static void test_usb_unknown(void **state) {
         policy_unref(p);
 }
 
+/* The contact and the approver are the config's: another town's words
+ * appear, and the old one-string contact still works as the section. */
+static void test_usb_other_town(void **state) {
+        Policy *p = load("notice = { approver = \"所属長\"; approver_en = \"your head of section\";\n"
+                         " contact = \"総務課 情報係\"; contact_en = \"General Affairs, IT\"; };",
+                         NULL);
+        UsbDevice *d = stick("Stick", "S1");
+        Decision dec = policy_decide(p, d, 0);
+        Notice *n = NULL;
+
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
+        assert_non_null(
+                strstr(n->body[NOTICE_LANG_JA], "業務で使う必要がある場合は、所属長に使用許可を申請してください。\n"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "\n連絡先: 総務課 情報係"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "ask your head of section for permission.\n"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "\nContact: General Affairs, IT"));
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                assert_null(strstr(n->body[l], "情報セキュリティ管理者"));
+                assert_null(strstr(n->body[l], "information security"));
+        }
+        notice_free(n);
+        policy_unref(p);
+
+        /* nothing set: neutral words, no role named, no contact line */
+        p = load("", NULL);
+        dec = policy_decide(p, d, 0);
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "承認者に使用許可を申請してください。"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "ask your approver for permission."));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "連絡先"));
+        assert_null(strstr(n->body[NOTICE_LANG_EN], "Contact"));
+        notice_free(n);
+        policy_unref(p);
+
+        /* only an extension, only the Japanese section: English falls back to it */
+        p = load("notice = { contact = { section = \"情報政策担当\"; extension = \"1234\"; }; };", NULL);
+        dec = policy_decide(p, d, 0);
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "\n連絡先: 情報政策担当（内線 1234）"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "\nContact: 情報政策担当 (ext. 1234)"));
+        notice_free(n);
+        usb_device_free(d);
+        policy_unref(p);
+}
+
 static void test_usb_reasons(void **state) {
-        Policy *p = load("usb = { policy_ref = \"対策基準 第3-6 (USB)\"; };",
+        Policy *p = load("usb = { policy_ref = \"対策基準 第3-6（外部記録媒体等の使用制限）\"; };\n" TOWN_NOTICE,
                          "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"OLD\"; approved_by = \"o\"; "
                          "expires = \"2020-01-31\"; },"
                          "          { vendor = \"0781\"; product = \"5567\"; serial = \"GOOD\"; approved_by = \"o\"; } );");
@@ -145,13 +213,23 @@ static void test_usb_reasons(void **state) {
                 const char *serial;
                 const char *ja, *en;
         } cases[] = {
-                { "OLD", "使用許可は期限 (2020-01-31) を過ぎて期限が切れたため",
-                  "The approval for this USB storage device expired on 2020-01-31, so it was blocked.\n"
-                  "To keep using it, ask the information security officer to renew the approval." },
-                { "OTHER", "許可を受けた機器と製造番号 (シリアル番号) が一致しないため",
-                  "This USB storage device is not the approved unit (its serial number does not match)" },
-                { NULL, "製造番号 (シリアル番号) がなく、個別に許可できないため",
-                  "This USB storage device has no serial number and cannot be approved individually" },
+                { "OLD",
+                  "この機器の使用許可の有効期限（2020年1月31日）が過ぎたため、使用できなくなりました。\n"
+                  "引き続き使う場合は、所属の情報セキュリティ管理者（課長）に使用許可の更新を申請してください。\n",
+                  "The permission to use this device expired (31 January 2020), so it can no longer be used.\n"
+                  "To keep using it, ask the information security administrator of your section (section chief) "
+                  "to renew the permission.\n" },
+                { "OTHER",
+                  "この機器（USBメモリ等の外部記録媒体）は、使用許可を受けた機器と製造番号（シリアル番号）が一致しないため、"
+                  "使用できないようにしました。\n",
+                  "This device (USB memory or other removable media) is not the unit that was given permission "
+                  "(its serial number does not match), so it was blocked.\n" },
+                { NULL,
+                  "この機器（USBメモリ等の外部記録媒体）には製造番号（シリアル番号）がなく、1台ごとに使用許可を出せないため、"
+                  "使用できないようにしました。\n"
+                  "業務で使う必要がある場合は、所属の情報セキュリティ管理者（課長）に相談してください。\n",
+                  "This device (USB memory or other removable media) has no serial number, so permission cannot be "
+                  "given to this one unit; it was blocked.\n" },
         };
 
         for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
@@ -160,14 +238,24 @@ static void test_usb_reasons(void **state) {
                 Notice *n = NULL;
                 assert_true(dec.relevant && !dec.allow);
                 assert_int_equal(notice_build_usb(&p->notice, p->usb.policy_ref, d, &dec, "abc", &n), 0);
-                assert_non_null(strstr(n->body[NOTICE_LANG_JA], cases[k].ja));
-                assert_non_null(strstr(n->body[NOTICE_LANG_EN], cases[k].en));
-                assert_non_null(strstr(n->body[NOTICE_LANG_EN], "Policy: 対策基準 第3-6 (USB) · Reference: abc"));
+                if (!strstr(n->body[NOTICE_LANG_JA], cases[k].ja))
+                        fail_msg("%s:\n%s", cases[k].ja, n->body[NOTICE_LANG_JA]);
+                if (!strstr(n->body[NOTICE_LANG_EN], cases[k].en))
+                        fail_msg("%s:\n%s", cases[k].en, n->body[NOTICE_LANG_EN]);
+                assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                                       "根拠: 対策基準 第3-6（外部記録媒体等の使用制限）　参照番号: abc"));
+                assert_non_null(strstr(n->body[NOTICE_LANG_EN],
+                                       "Policy: 対策基準 第3-6（外部記録媒体等の使用制限） · Reference: abc"));
+                /* no raw RFC 3339, no ASCII brackets around Japanese words */
+                assert_null(strstr(n->body[NOTICE_LANG_JA], "2020-01-31"));
+                assert_null(strstr(n->body[NOTICE_LANG_JA], " ("));
+                assert_null(strstr(n->body[NOTICE_LANG_JA], "期限 ("));
                 notice_free(n);
                 usb_device_free(d);
         }
 
-        /* fail-closed: the notice says it is the configuration, not the stick */
+        /* fail-closed: the notice says it is the configuration, not the stick,
+         * and sends staff to the contact, not to the approver */
         assert_int_equal(policy_new_failsafe("/etc/mamori/mamori.conf", &failsafe), 0);
         UsbDevice *d = stick(NULL, "GOOD");
         Decision dec = policy_decide(failsafe, d, 0);
@@ -175,9 +263,16 @@ static void test_usb_reasons(void **state) {
         assert_int_equal(notice_build_usb(&failsafe->notice, failsafe->usb.policy_ref, d, &dec, "abc", &n), 0);
         /* no product name: the manufacturer names it */
         assert_string_equal(n->summary[NOTICE_LANG_EN], "USB device “SanDisk” is blocked");
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "The security policy could not be loaded"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "セキュリティ設定を読み込めないため"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                               "セキュリティ設定を読み込めないため、この機器（USBメモリ等の外部記録媒体）を一時的に"
+                               "使用できないようにしています。\n"
+                               "この状態が続く場合は、端末の管理を担当する部署に連絡してください。"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN],
+                               "The security settings could not be loaded, so this device (USB memory or other "
+                               "removable media) is blocked for now.\n"
+                               "If this continues, contact the section that manages this PC."));
         assert_null(strstr(n->body[NOTICE_LANG_JA], "連絡先"));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "承認者"));
         notice_free(n);
         usb_device_free(d);
         policy_unref(failsafe);
@@ -203,6 +298,22 @@ static void test_usb_categories_and_keyboard(void **state) {
         notice_free(n);
         usb_device_free(d);
 
+        /* a phone or a camera: office words, no MTP/PTP */
+        d = usb_device_new("1-4", 0x04e8, 0x6860, "M", 1);
+        usb_device_add_interface(d, "1-4:1.0", 0x06, 0x01, 0x01, NULL, 0);
+        usb_device_classify(d);
+        dec = policy_decide(p, d, 0);
+        assert_true(dec.relevant && !dec.allow);
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "この機器（スマートフォン・デジタルカメラ等）は使用許可を"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "This device (smartphone, digital camera or similar) has not"));
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                assert_null(strstr(n->body[l], "MTP"));
+                assert_null(strstr(n->body[l], "PTP"));
+        }
+        notice_free(n);
+        usb_device_free(d);
+
         /* tethering */
         d = usb_device_new("1-3", 0x18d1, 0x4ee3, "P", 1);
         usb_device_add_interface(d, "1-3:1.0", 0xe0, 0x01, 0x03, NULL, 0);
@@ -210,8 +321,10 @@ static void test_usb_categories_and_keyboard(void **state) {
         usb_device_classify(d);
         dec = policy_decide(p, d, 0);
         assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "このUSBテザリング (ネットワーク接続)は"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "This USB tethering (network connection) has not"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                               "この機器（スマートフォン等によるUSBテザリング）は使用許可を受けていないため"));
+        assert_non_null(
+                strstr(n->body[NOTICE_LANG_EN], "This device (USB tethering from a smartphone or similar) has not"));
         assert_null(strstr(n->body[NOTICE_LANG_EN], "keyboard"));
         assert_string_equal(notice_fact(n, "device_category"), "tethering");
         notice_free(n);
@@ -252,6 +365,7 @@ static void test_usb_expiring(void **state) {
                          "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"o\"; "
                          "expires = \"2030-01-31T17:00:00+09:00\"; } );");
         usec_t end = 1896076800ULL * USEC_PER_SEC; /* 2030-01-31T08:00:00Z */
+        char ja[1024], en[1024];
         UsbDevice *d = stick("Stick", "S");
         Decision dec = policy_decide(p, d, end - 10 * 60 * USEC_PER_SEC);
         Notice *n = NULL;
@@ -262,13 +376,28 @@ static void test_usb_expiring(void **state) {
         assert_int_equal(notice_build_usb_expiring(&p->notice, NULL, d, &dec, end - 10 * 60 * USEC_PER_SEC + 1, "abc", &n),
                          0);
         assert_int_equal(n->kind, EVENT_USB_EXPIRING);
-        assert_string_equal(n->summary[NOTICE_LANG_EN], "The approval for USB device “Stick” ends soon");
-        assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Stick」の使用許可がまもなく切れます");
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN],
-                               "ends in about 10 minutes (2030-01-31T17:00:00+09:00); it will be blocked then."));
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "期限 (2030-01-31T17:00:00+09:00) まで、あと約10分で切れ"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "unmounted first"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "マウントを解除"));
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "The permission to use USB device “Stick” ends soon");
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "USB機器「Stick」の使用許可がまもなく期限を迎えます");
+        /* 08:00 UTC, in the PC's own zone */
+        snprintf(ja, sizeof ja,
+                 "この機器（USBメモリ等の外部記録媒体）の使用許可は、あと約10分で有効期限（%s）を迎え、使用できなくなります。\n"
+                 "作業中のファイルを保存し、それまでに機器を取り外してください。"
+                 "その時点で使用中の場合は、自動的に安全な取り外しを行ってから使用できなくします。\n"
+                 "引き続き使う場合は、承認者に使用許可の更新を申請してください。\n"
+                 "機器: Stick（ID 0781:5567）\n"
+                 "根拠: 対策基準 第3-6　参照番号: abc",
+                 by_tz("2030年1月31日 17:00", "2030年1月31日 8:00", "2030年1月31日 3:00"));
+        snprintf(en, sizeof en,
+                 "The permission to use this device (USB memory or other removable media) expires in about 10 minutes "
+                 "(%s), and it can no longer be used then.\n"
+                 "Save your work and remove the device before then. If it is still in use then, it is first safely "
+                 "removed, then blocked.\n"
+                 "To keep using it, ask your approver to renew the permission.\n"
+                 "Device: Stick (ID 0781:5567)\n"
+                 "Policy: 対策基準 第3-6 · Reference: abc",
+                 by_tz("31 January 2030 17:00", "31 January 2030 8:00", "31 January 2030 3:00"));
+        assert_string_equal(n->body[NOTICE_LANG_JA], ja);
+        assert_string_equal(n->body[NOTICE_LANG_EN], en);
         assert_string_equal(n->replace_key, "usb:2-4");
         assert_string_equal(notice_fact(n, "expires"), "2030-01-31T17:00:00+09:00");
         assert_true(clean_notice_text(n->body[NOTICE_LANG_JA], true));
@@ -277,6 +406,7 @@ static void test_usb_expiring(void **state) {
         /* the last seconds: "about 1 minute" */
         assert_int_equal(notice_build_usb_expiring(&p->notice, NULL, d, &dec, end - 5 * USEC_PER_SEC, "abc", &n), 0);
         assert_non_null(strstr(n->body[NOTICE_LANG_EN], "in about 1 minute ("));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "あと約1分で"));
         notice_free(n);
         usb_device_free(d);
         policy_unref(p);
@@ -285,19 +415,40 @@ static void test_usb_expiring(void **state) {
 /* ---- antivirus ---- */
 
 static void test_av(void **state) {
-        Policy *p = load("notice = { kinds = [ \"usb.blocked\", \"av.pattern_stale\", \"av.missing\" ]; };", NULL);
+        Policy *p = load(
+                "notice = { kinds = [ \"usb.blocked\", \"av.pattern_stale\", \"av.missing\" ];\n"
+                " contact = { section = \"情報政策担当\"; extension = \"1234\"; section_en = \"IT Policy Section\"; }; };",
+                NULL);
         Notice *n = NULL;
 
         assert_int_equal(notice_build_event(&p->notice, EVENT_AV_PATTERN_STALE, "対策基準 第7-2イ", "abcdef0123", &n), 0);
         assert_string_equal(n->summary[NOTICE_LANG_JA], "ウイルス対策のパターンファイルが古くなっています");
-        assert_string_equal(n->summary[NOTICE_LANG_EN], "Antivirus signatures are out of date");
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "根拠: 対策基準 第7-2イ　参照番号: abcdef01"));
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "The antivirus pattern file is out of date");
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この端末のウイルス対策ソフトのパターンファイルが更新されていません。端末はこのまま使えます。\n"
+                            "パターンファイルが更新されるまで、外部から届いたメールの添付ファイルや、"
+                            "外部から受け取ったファイルは開かないでください。\n"
+                            "この通知が出たことを、情報政策担当に連絡してください。\n"
+                            "根拠: 対策基準 第7-2イ　参照番号: abcdef01\n"
+                            "連絡先: 情報政策担当（内線 1234）");
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "The antivirus pattern file (virus definitions) on this PC has not been updated. "
+                            "You can keep using the PC.\n"
+                            "Until it is updated, do not open attachments of mail from outside or files received "
+                            "from outside.\n"
+                            "Please tell IT Policy Section that you saw this notice.\n"
+                            "Policy: 対策基準 第7-2イ · Reference: abcdef01\n"
+                            "Contact: IT Policy Section (ext. 1234)");
         assert_string_equal(n->icon, "security-low");
         assert_string_equal(n->replace_key, "antivirus");
         assert_true(n->dedup_usec >= 3600 * USEC_PER_SEC);
         notice_free(n);
         assert_int_equal(notice_build_event(&p->notice, EVENT_AV_MISSING, NULL, "x", &n), 0);
         assert_string_equal(n->summary[NOTICE_LANG_EN], "Antivirus protection is not running");
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                               "この端末でウイルス対策ソフトが見つからないか、動作していません。端末はこのまま使えます。\n"
+                               "ウイルス対策ソフトが動作するまで、外部から届いたメールの添付ファイルや、"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "Until it is running again, do not open"));
         assert_null(strstr(n->body[NOTICE_LANG_EN], "Policy:"));
         notice_free(n);
         assert_int_equal(notice_build_event(&p->notice, EVENT_USB_ALLOWED, NULL, "x", &n), -EOPNOTSUPP);
@@ -307,6 +458,85 @@ static void test_av(void **state) {
         assert_false(notice_kinds(&p->notice) & (1u << EVENT_AV_ENGINE_INACTIVE));
         assert_true(notice_kind_supported(EVENT_USB_BLOCKED));
         assert_false(notice_kind_supported(EVENT_LOCK_FAILED)); /* not for staff */
+        policy_unref(p);
+}
+
+/* ---- dates for people ---- */
+
+static void test_expiry_format(void **state) {
+        char buf[NOTICE_WHEN_MAX];
+        usec_t t;
+
+        /* an instant: shown in the PC's zone, which moves the day too */
+        assert_int_equal(parse_expiry("2027-03-31T08:00:00Z", &t), 0);
+        assert_int_equal(notice_format_expiry("2027-03-31T08:00:00Z", t, NOTICE_LANG_JA, buf), 0);
+        assert_string_equal(buf, by_tz("2027年3月31日 17:00", "2027年3月31日 8:00", "2027年3月31日 4:00"));
+        assert_int_equal(notice_format_expiry("2027-03-31T08:00:00Z", t, NOTICE_LANG_EN, buf), 0);
+        assert_string_equal(buf, by_tz("31 March 2027 17:00", "31 March 2027 8:00", "31 March 2027 4:00"));
+        assert_int_equal(parse_expiry("2027-12-31T20:05:59+00:00", &t), 0);
+        assert_int_equal(notice_format_expiry("2027-12-31T20:05:59+00:00", t, NOTICE_LANG_JA, buf), 0);
+        assert_string_equal(buf, by_tz("2028年1月1日 5:05", "2027年12月31日 20:05", "2027年12月31日 15:05"));
+        assert_int_equal(notice_format_expiry("2027-12-31T20:05:59+00:00", t, NOTICE_LANG_EN, buf), 0);
+        assert_string_equal(buf, by_tz("1 January 2028 5:05", "31 December 2027 20:05", "31 December 2027 15:05"));
+
+        /* a date: allowed through that day, the same in every zone */
+        assert_int_equal(parse_expiry("2027-03-31", &t), 0);
+        assert_int_equal(notice_format_expiry("2027-03-31", t, NOTICE_LANG_JA, buf), 0);
+        assert_string_equal(buf, "2027年3月31日");
+        assert_int_equal(notice_format_expiry("2027-03-31", t, NOTICE_LANG_EN, buf), 0);
+        assert_string_equal(buf, "31 March 2027");
+
+        /* nothing to show */
+        assert_int_equal(notice_format_expiry(NULL, USEC_INFINITY, NOTICE_LANG_JA, buf), -EINVAL);
+        assert_int_equal(notice_format_expiry("2027-02-30", 0, NOTICE_LANG_JA, buf), -EINVAL);
+}
+
+/* An expired date-time entry: the body names the local time, never the raw value. */
+static void test_usb_expired_local(void **state) {
+        Policy *p = load(TOWN_NOTICE, "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; "
+                                      "approved_by = \"o\"; expires = \"2027-03-31T17:00:00+09:00\"; } );");
+        UsbDevice *d = stick("Stick", "S");
+        Decision dec = policy_decide(p, d, 1900000000ULL * USEC_PER_SEC);
+        Notice *n = NULL;
+        char ja[512], en[512];
+
+        assert_int_equal(dec.reason, DECISION_EXPIRED);
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
+        snprintf(ja, sizeof ja, "この機器の使用許可の有効期限（%s）が過ぎたため、使用できなくなりました。\n",
+                 by_tz("2027年3月31日 17:00", "2027年3月31日 8:00", "2027年3月31日 4:00"));
+        snprintf(en, sizeof en, "The permission to use this device expired (%s), so it can no longer be used.\n",
+                 by_tz("31 March 2027 17:00", "31 March 2027 8:00", "31 March 2027 4:00"));
+        assert_true(startswith(n->body[NOTICE_LANG_JA], ja));
+        assert_true(startswith(n->body[NOTICE_LANG_EN], en));
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                assert_null(strstr(n->body[l], "2027-03-31T"));
+        /* the fact keeps the entry's own text for programs */
+        assert_string_equal(notice_fact(n, "expires"), "2027-03-31T17:00:00+09:00");
+        notice_free(n);
+        usb_device_free(d);
+        policy_unref(p);
+}
+
+static void test_also(void **state) {
+        Policy *p = load("", NULL);
+        UsbDevice *d = stick("S", "S");
+        Decision dec = policy_decide(p, d, 0);
+        Notice *n = NULL;
+
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
+        assert_int_equal(notice_set_also(n, 1), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN],
+                               "\nNotices came in quick succession, so 1 more was not shown (it is still recorded)."));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                               "\n短時間に通知が続いたため、ほかに1件の表示を省略しました（記録は残っています）。"));
+        assert_int_equal(notice_set_also(n, 3), 0);
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA],
+                               "\n短時間に通知が続いたため、ほかに3件の表示を省略しました（記録は残っています）。"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN],
+                               "\nNotices came in quick succession, so 3 more were not shown (they are still recorded)."));
+        assert_int_equal(n->also, 3);
+        notice_free(n);
+        usb_device_free(d);
         policy_unref(p);
 }
 
@@ -324,28 +554,11 @@ static void test_detection(void **state) {
         assert_null(strstr(n->body[NOTICE_LANG_JA], "パソコン"));
         assert_non_null(strstr(n->body[NOTICE_LANG_JA], "根拠: 対策基準 第7-3オ　参照番号: 01234567"));
         assert_non_null(strstr(n->body[NOTICE_LANG_JA], "連絡先: 情報政策担当 内線 1234"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "contact the information security officer at once"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "すぐに情報政策担当 内線 1234に連絡してください。"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "and tell 情報政策担当 内線 1234 at once."));
         assert_string_equal(n->replace_key, "antivirus-detection");
         assert_int_equal(n->dedup_usec, NOTICE_USB_DEDUP_USEC);
         notice_free(n);
-        policy_unref(p);
-}
-
-static void test_also(void **state) {
-        Policy *p = load("", NULL);
-        UsbDevice *d = stick("S", "S");
-        Decision dec = policy_decide(p, d, 0);
-        Notice *n = NULL;
-
-        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "id", &n), 0);
-        assert_int_equal(notice_set_also(n, 1), 0);
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "\n1 more notice was held back (too many at once)."));
-        assert_int_equal(notice_set_also(n, 3), 0);
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "\nほかに3件の通知を省略しました"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "\n3 more notices were held back"));
-        assert_int_equal(n->also, 3);
-        notice_free(n);
-        usb_device_free(d);
         policy_unref(p);
 }
 
@@ -353,7 +566,10 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_display_text),
                 cmocka_unit_test(test_usb_unknown),
+                cmocka_unit_test(test_usb_other_town),
                 cmocka_unit_test(test_usb_reasons),
+                cmocka_unit_test(test_usb_expired_local),
+                cmocka_unit_test(test_expiry_format),
                 cmocka_unit_test(test_usb_categories_and_keyboard),
                 cmocka_unit_test(test_usb_hostile_name),
                 cmocka_unit_test(test_usb_expiring),

@@ -78,7 +78,7 @@ fi
 # d. commit subjects
 if [ -n "$base" ]; then
   git log --format='%h %s' "$base..HEAD" | while read -r id subject; do
-    len=$(printf '%s' "$subject" | wc -m)
+    len=$(printf '%s' "$subject" | LC_ALL=C.UTF-8 wc -m) # characters, whatever the caller's locale
     [ "$len" -le 72 ] || echo "commit $id: the subject has $len characters (at most 72): $subject"
   done >"$tmp/subjects"
   while read -r line; do
