@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "config-paths.h"
+#include "av-detect.h"
+#include "av-fullscan.h"
 #include "av.h"
 #include "control-reply.h"
 #include "mmc.h"
@@ -94,6 +96,8 @@ void control_reply_status(Manager *m, JsonWriter *w) {
 
         /* "spool" and "uplink", as the heartbeat has them (docs/events.md). */
         reporting_status_json(m->reporting, w);
+        av_detect_status(m->av_detect, w);
+        av_fullscan_status(m->av_fullscan, w);
 
         json_key(w, "checks");
         json_array_begin(w);

@@ -2,6 +2,8 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "av-detect.h"
+#include "av-fullscan.h"
 #include "av.h"
 #include "quarantine.h"
 #include "config-paths.h"
@@ -68,6 +70,16 @@ static void manager_posture_gather(Manager *m, Posture *ret, usec_t now) {
                 ret->lock.idle_timeout = m->policy->lock.idle_timeout;
         }
         av_monitor_posture(m->av, &ret->av);
+        av_fullscan_posture(m->av_fullscan, &ret->av);
+        {
+                const AvDetection *d = av_detect_last(m->av_detect);
+                if (d) {
+                        ret->av.detection_at = d->at;
+                        ret->av.detection_engine = d->engine;
+                        ret->av.detection_signature = d->signature;
+                        ret->av.detection_removable = d->removable;
+                }
+        }
         manager_posture_delivery(m, &ret->delivery);
         if (quarantine_is_active(m->quarantine)) {
                 const QuarantineState *q = quarantine_state(m->quarantine);

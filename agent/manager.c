@@ -16,6 +16,8 @@
 #include "text.h"
 #include "notice.h"
 #include "quarantine.h"
+#include "av-detect.h"
+#include "av-fullscan.h"
 #include "av.h"
 #include "lock.h"
 #include "reporting.h"
@@ -84,6 +86,8 @@ Manager *manager_free(Manager *m) {
         m->control = control_free(m->control);
         av_monitor_free(m->av);
         quarantine_free(m->quarantine);
+        av_detect_free(m->av_detect);
+        av_fullscan_free(m->av_fullscan);
         lock_enforcer_free(m->lock); /* before the tracker it listens to */
         session_tracker_free(m->sessions);
         m->thunderbolt = thunderbolt_enforcer_free(m->thunderbolt); /* before the sysbus it asks */
@@ -520,6 +524,10 @@ int manager_reload(Manager *m) {
         av_monitor_set_policy(m->av, m->policy);
         if (m->quarantine)
                 quarantine_set_policy(m->quarantine, m->policy);
+        if (m->av_detect)
+                av_detect_set_policy(m->av_detect, m->policy);
+        if (m->av_fullscan)
+                av_fullscan_set_policy(m->av_fullscan, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -675,6 +683,42 @@ static int manager_emit_av(void *userdata, Event *e, const EventContext *ctx) {
         int r = manager_emit_with(userdata, e, ctx);
         manager_update_status(userdata); /* the line counts the events */
         return r;
+}
+
+/* A detection was recorded (av.detection is in the record's queue).
+ * TODO(issue 15 item 2): the quarantine (quarantine.on = [ "av.detection" ])
+ * is triggered from here; until then it is logged only. */
+/* 第7-3オ: a detection isolates the PC when quarantine.on lists av.detection. */
+static void manager_on_detection(void *userdata, const AvDetection *d) {
+        Manager *m = userdata;
+        int r = quarantine_on_detection(m->quarantine, d->event_id);
+
+        if (r < 0)
+                log_error_errno(r, "Detection by %s could not isolate this PC: %m", d->engine);
+        manager_posture_changed(m); /* its last_detection, and the quarantine */
+}
+
+/* The engines' report socket; enforcement goes on without it. */
+static void manager_start_av_detect(Manager *m) {
+        const EventEmitter emit = { .emit = manager_emit_av, .userdata = m };
+        const AvDetectHooks hooks = { .on_detection = manager_on_detection, .userdata = m };
+        int r;
+
+        r = av_detect_new(m->event, m->runtime_dir, &emit, &hooks, &m->av_detect);
+        if (r < 0) {
+                log_error_errno(r, "Detections of the antivirus engine cannot be reported: %m");
+                return;
+        }
+        av_detect_set_policy(m->av_detect, m->policy);
+}
+
+/* The age of the last full scan (antivirus.full_scan). */
+static void manager_start_av_fullscan(Manager *m) {
+        const EventEmitter emit = { .emit = manager_emit_av, .userdata = m };
+
+        if (av_fullscan_new(m->event, &emit, &m->av_fullscan) < 0)
+                return (void) log_oom();
+        av_fullscan_set_policy(m->av_fullscan, m->policy);
 }
 
 /* Idle lock and antivirus checks; they wait for the system bus if it is not there. */
@@ -876,6 +920,8 @@ int manager_start(Manager *m) {
                 log_error_errno(r, "The network quarantine cannot be engaged from this PC: %m");
         else
                 quarantine_set_policy(m->quarantine, m->policy);
+        manager_start_av_detect(m);
+        manager_start_av_fullscan(m);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

@@ -142,6 +142,105 @@ static int config_av_parse_command_output(ConfigContext *c, const config_setting
         return bad ? -EINVAL : 0;
 }
 
+static bool config_av_user_ok(const char *u) {
+        size_t l = strlen(u);
+        /* What useradd takes (and a numeric uid): no ':' or space to confuse a lookup. */
+        return l > 0 && l <= 32 && u[0] != '-' &&
+               strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == l;
+}
+
+/* report_users = [ "clamav" ]: who may report a detection besides root
+ * (agent/av/av-detect.c); looked up when the policy comes into force. */
+static int config_av_parse_report_users(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        int r, bad;
+
+        r = config_get_strv(c, av, "report_users", 16, &a->report_users, &a->n_report_users);
+        if (r == -ENOMEM)
+                return r;
+        bad = r < 0;
+        a->report_users_set = r > 0;
+        for (size_t i = 0; i < a->n_report_users; i++)
+                if (!config_av_user_ok(a->report_users[i])) {
+                        config_error(c->errors, c->file, config_key_line(av, "report_users"),
+                                     "'%s' is not a user name or uid", a->report_users[i]);
+                        bad = 1;
+                } else if (streq(a->report_users[i], "root") || streq(a->report_users[i], "0")) {
+                        config_error(c->errors, c->file, config_key_line(av, "report_users"),
+                                     "root may always report: leave it out of 'report_users'");
+                        bad = 1;
+                }
+        return bad ? -EINVAL : 0;
+}
+
+/* full_scan = { max_age_days = 7; file = "/path"; } or { command = [ ... ];
+ * command_output = "epoch"; command_timeout = 30; }: exactly one source. */
+static int config_av_parse_full_scan(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        static const char *const keys[] = { "max_age_days", "file", "command", "command_output", "command_timeout", NULL };
+        const config_setting_t *fs = config_setting_get_member(av, "full_scan");
+        AvFullScanPolicy *f = &a->full_scan;
+        _cleanup_free_ char *output = NULL;
+        long long days;
+        int r, bad = 0;
+
+        if (!fs)
+                return 0;
+        if (config_setting_type(fs) != CONFIG_TYPE_GROUP)
+                return config_wrong_type(c, fs, "full_scan",
+                                         "a group: full_scan = { max_age_days = 7; file = \"/path\"; };");
+        config_check_keys(c, fs, keys);
+        f->enabled = true;
+        f->max_age_days = AV_FULL_SCAN_MAX_AGE_DAYS_DEFAULT;
+        f->command_output = AV_OUTPUT_DATE;
+        f->command_timeout = AV_COMMAND_TIMEOUT_DEFAULT;
+
+        r = config_get_int(c, fs, "max_age_days", 1, 366, &days);
+        bad |= r < 0;
+        if (r > 0)
+                f->max_age_days = (unsigned) days;
+        r = config_get_path(c, fs, "file", &f->file);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        r = config_get_strv(c, fs, "command", 64, &f->command, &f->n_command);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                /* The same rules as the pattern's command: it runs as root. */
+                AvPolicy view = { .command = f->command, .n_command = f->n_command };
+                r = config_av_check_command(c, fs, &view);
+                if (r == -ENOMEM)
+                        return r;
+                bad |= r < 0;
+        }
+        r = config_get_string(c, fs, "command_output", &output);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                int o = av_command_output_from_string(output);
+                if (o < 0) {
+                        config_error(c->errors, c->file, config_key_line(fs, "command_output"),
+                                     "unknown command_output '%s': use date, epoch or minutes_ago", output);
+                        bad = 1;
+                } else
+                        f->command_output = (AvCommandOutput) o;
+        }
+        bad |= config_get_seconds(c, fs, "command_timeout", 1, 600, &f->command_timeout) < 0;
+        if (!bad && !!f->file == !!f->command) {
+                config_error(c->errors, c->file, config_setting_line(fs),
+                             "full_scan needs exactly one of 'file' (its mtime is the last full scan) or 'command' (prints its date)");
+                bad = 1;
+        }
+        if (!bad && f->file &&
+            (config_setting_get_member(fs, "command_output") || config_setting_get_member(fs, "command_timeout"))) {
+                config_error(c->errors, c->file, config_setting_line(fs),
+                             "full_scan: 'command_output' and 'command_timeout' are only used with 'command'");
+                bad = 1;
+        }
+        return bad ? -EINVAL : 0;
+}
+
 static int config_av_parse_policy_ref(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
         int r = config_get_policy_ref(c, av, &a->policy_ref);
         if (r < 0)
@@ -177,15 +276,25 @@ static int config_av_check_engine(ConfigContext *c, const config_setting_t *av, 
 }
 
 int config_antivirus_parse(ConfigContext *c, const config_setting_t *av) {
-        static const char *const keys[] = {
-                "engine",           "database_dir", "max_age_hours",  "units",           "policy_ref", "pattern_file",
-                "staff_policy_ref", "command",      "command_output", "command_timeout", NULL
-        };
+        static const char *const keys[] = { "engine",
+                                            "database_dir",
+                                            "max_age_hours",
+                                            "units",
+                                            "policy_ref",
+                                            "pattern_file",
+                                            "staff_policy_ref",
+                                            "command",
+                                            "command_output",
+                                            "command_timeout",
+                                            "report_users",
+                                            "full_scan",
+                                            NULL };
         /* In the order of the errors they report. */
         static int (*const steps[])(ConfigContext *, const config_setting_t *, AvPolicy *) = {
                 config_av_parse_engine,         config_av_parse_age,
                 config_av_parse_units,          config_av_parse_generic,
                 config_av_parse_command_output, config_av_parse_policy_ref,
+                config_av_parse_report_users,   config_av_parse_full_scan,
         };
         AvPolicy *a;
         int bad = 0;

@@ -61,6 +61,12 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
                                             EVENT_SEVERITY_MEDIUM, LOG_NOTICE },
         [EVENT_NET_QUARANTINE_TAMPERED] = { "net.quarantine_tampered", "a83c8b1b11fa4e098fc43a75655cd8cc",
                                             EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_AV_DETECTION] = { "av.detection", "3f965721ca614e6d88332f486366dcd5", EVENT_SEVERITY_CRITICAL, LOG_ERR },
+        [EVENT_AV_REPORTS_DROPPED] = { "av.reports_dropped", "a3076f55f97544ee807e3a7c58cc1333", EVENT_SEVERITY_MEDIUM,
+                                       LOG_WARNING },
+        [EVENT_AV_FULL_SCAN_OVERDUE] = { "av.full_scan_overdue", "0a709070b08c413ba7acf835a5d84a75",
+                                         EVENT_SEVERITY_HIGH, LOG_WARNING },
+        [EVENT_AV_FULL_SCAN_OK] = { "av.full_scan_ok", "bfab89547dfe4c83bf04486d59d42e2b", EVENT_SEVERITY_INFO, LOG_INFO },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

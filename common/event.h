@@ -54,6 +54,10 @@ typedef enum EventKind {
         EVENT_NET_QUARANTINED,
         EVENT_NET_QUARANTINE_RELEASED,
         EVENT_NET_QUARANTINE_TAMPERED,
+        EVENT_AV_DETECTION,       /* an engine found malware (issue 15) */
+        EVENT_AV_REPORTS_DROPPED, /* detection reports over the rate limit */
+        EVENT_AV_FULL_SCAN_OVERDUE,
+        EVENT_AV_FULL_SCAN_OK,
         _EVENT_KIND_MAX,
 } EventKind;
 

@@ -27,7 +27,7 @@ Notice *notice_free(Notice *n) {
 bool notice_kind_supported(EventKind k) {
         return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE ||
                k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE || k == EVENT_USB_READONLY_VIOLATED ||
-               k == EVENT_NET_QUARANTINED;
+               k == EVENT_NET_QUARANTINED || k == EVENT_AV_DETECTION;
 }
 
 uint64_t notice_kinds(const NoticePolicy *p) {
@@ -784,6 +784,8 @@ int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy
 
         if (kind == EVENT_NET_QUARANTINED)
                 return notice_build_quarantined(p, policy_ref, event_id, ret);
+        if (kind == EVENT_AV_DETECTION)
+                return notice_build_detection(p, policy_ref, event_id, ret);
         if (kind != EVENT_AV_PATTERN_STALE && kind != EVENT_AV_MISSING && kind != EVENT_AV_ENGINE_INACTIVE)
                 return -EOPNOTSUPP;
         n = notice_new(kind, event_id);
@@ -831,5 +833,62 @@ int notice_set_also(Notice *n, unsigned also) {
                 n->body[l] = b;
         }
         n->also = also;
+        return 0;
+}
+
+/* ---- av.detection (issue 15): one block, texts per the glossary of issue 17 ---- */
+
+
+static void notice_write_detection_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        fputs(lang == NOTICE_LANG_JA ? "この端末で不正プログラムが見つかりました" : "Malware was found on this PC", f);
+}
+
+static void notice_write_detection_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const AvCtx *c = ctx;
+        const char *contact = notice_contact_words(c->policy, lang);
+
+        if (lang == NOTICE_LANG_JA)
+                fprintf(f,
+                        "ウイルス対策ソフトがこの端末で不正プログラムを検知しました。\n"
+                        "作業を止め、ファイルを開いたり外部記録媒体を抜き差ししたりせず、すぐに%sに連絡してください。",
+                        contact);
+        else
+                fprintf(f,
+                        "The antivirus software found malware on this PC.\n"
+                        "Stop working, do not open files or plug or unplug removable media, and tell %s at once.",
+                        contact);
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+int notice_build_detection(const NoticePolicy *p, const char *policy_ref, const char *event_id, Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = NULL;
+        _cleanup_free_ char *ref = NULL;
+        AvCtx c = { .policy = p, .kind = EVENT_AV_DETECTION, .id = event_id };
+        int r;
+
+        assert(ret);
+
+        n = notice_new(EVENT_AV_DETECTION, event_id);
+        if (!n)
+                return -ENOMEM;
+        ref = notice_display_text(policy_ref, 80);
+        c.ref = ref;
+        r = notice_render(n->summary, notice_write_detection_summary, &c);
+        if (r >= 0)
+                r = notice_render(n->body, notice_write_detection_body, &c);
+        if (r < 0)
+                return r;
+        n->icon = "security-low";
+        n->category = NULL;
+        /* Each detection is news, but a burst of them is one notice a minute. */
+        n->dedup_usec = NOTICE_USB_DEDUP_USEC;
+        n->dedup_key = strdup("av.detection");
+        n->replace_key = strdup("antivirus-detection");
+        if (!n->dedup_key || !n->replace_key)
+                return -ENOMEM;
+        r = notice_add_fact(n, "policy_ref", ref);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
         return 0;
 }

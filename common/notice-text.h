@@ -40,7 +40,7 @@ typedef enum NoticeUrgency {
 _Static_assert(_EVENT_KIND_MAX <= 64, "NoticePolicy.kinds has a bit per event kind");
 #define NOTICE_DEFAULT_KINDS \
         (NOTICE_KIND_BIT(EVENT_USB_BLOCKED) | NOTICE_KIND_BIT(EVENT_USB_EXPIRING) | \
-         NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED))
+         NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED) | NOTICE_KIND_BIT(EVENT_AV_DETECTION))
 #define NOTICE_DEFAULT_BURST 3
 #define NOTICE_DEFAULT_INTERVAL_SEC 30
 #define NOTICE_USB_DEDUP_USEC (60 * USEC_PER_SEC)
@@ -86,6 +86,8 @@ int notice_build_usb_readonly_violated(const NoticePolicy *p, const char *policy
                                        const Decision *dec, const char *event_id, Notice **ret);
 /* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
 int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id, Notice **ret);
+/* av.detection (issue 15): malware was found on this PC; told by default. */
+int notice_build_detection(const NoticePolicy *p, const char *policy_ref, const char *event_id, Notice **ret);
 
 #define NOTICE_WHEN_MAX 64
 /* An allow entry's expiry as people read it, in the PC's local time zone:

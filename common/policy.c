@@ -156,6 +156,9 @@ Policy *policy_unref(Policy *p) {
         free(p->av.pattern_file);
         policy_strv_free_n(p->av.command, p->av.n_command);
         free(p->av.policy_ref);
+        policy_strv_free_n(p->av.report_users, p->av.n_report_users);
+        free(p->av.full_scan.file);
+        policy_strv_free_n(p->av.full_scan.command, p->av.full_scan.n_command);
         free(p->av.staff_policy_ref);
         collector_settings_done(&p->collector);
         free(p->site.department);

@@ -118,6 +118,20 @@ typedef enum AvCommandOutput {
 #define AV_DATABASE_DIR_DEFAULT "/var/lib/clamav"
 #define AV_MAX_AGE_HOURS_DEFAULT 24
 #define AV_COMMAND_TIMEOUT_DEFAULT (30 * USEC_PER_SEC)
+#define AV_FULL_SCAN_MAX_AGE_DAYS_DEFAULT 7
+
+/* antivirus.full_scan = { ... } (対策基準 第7-3エ, issue 15): when the last
+ * full scan completed, from a file's mtime or what a command prints (the
+ * generic sources of the pattern check, agent/av/av-generic.c). */
+typedef struct AvFullScanPolicy {
+        bool enabled; /* the group is there */
+        unsigned max_age_days;
+        char *file;
+        char **command;
+        size_t n_command;
+        AvCommandOutput command_output;
+        usec_t command_timeout;
+} AvFullScanPolicy;
 
 typedef struct AvPolicy {
         AvEngine engine;
@@ -131,6 +145,12 @@ typedef struct AvPolicy {
         AvCommandOutput command_output;
         usec_t command_timeout;
         char *policy_ref;
+        /* Who may report a detection (issue 15) besides root: user names or
+         * numeric uids; not set: "clamav" with engine clamav, none otherwise. */
+        char **report_users;
+        size_t n_report_users;
+        bool report_users_set;
+        AvFullScanPolicy full_scan;
         char *staff_policy_ref; /* cited in notices to staff */
 } AvPolicy;
 

@@ -177,6 +177,20 @@ static void posture_checks_av(const PostureAv *a, usec_t now, PostureCheck *c, s
         if (a->n_units == 0)
                 posture_append(l->value, sizeof l->value, "none");
         l->verdict = inactive > 0 ? POSTURE_NG : unknown > 0 || a->n_units == 0 ? POSTURE_CHECK : POSTURE_OK;
+        /* 第7-3エ, when antivirus.full_scan is configured: the age of the last full scan. */
+        if (a->full_scan_max_age_days > 0) {
+                bool fs_ok = a->full_scan_state && strcmp(a->full_scan_state, "ok") == 0;
+                bool fs_unknown = !a->full_scan_state || strcmp(a->full_scan_state, "unknown") == 0;
+                if (a->full_scan_at > 0)
+                        l = posture_line(c, n, "av.full_scan", "対策基準 第7-3エ", POSTURE_OK, "%.1f d (max %u d)",
+                                         now > a->full_scan_at ? (double) (now - a->full_scan_at) / (double) USEC_PER_DAY
+                                                               : 0.0,
+                                         a->full_scan_max_age_days);
+                else
+                        l = posture_line(c, n, "av.full_scan", "対策基準 第7-3エ", POSTURE_OK, "%s (max %u d)",
+                                         a->full_scan_state ?: "unknown", a->full_scan_max_age_days);
+                l->verdict = fs_ok ? POSTURE_OK : fs_unknown ? POSTURE_CHECK : POSTURE_NG;
+        }
 }
 
 static void posture_checks_delivery(const PostureDelivery *d, PostureCheck *c, size_t *n) {
@@ -376,6 +390,23 @@ static void posture_write_av(JsonWriter *w, const PostureAv *a, usec_t now, bool
         json_array_end(w);
         if (a->units_not_shown > 0)
                 json_kv_uint(w, "units_not_shown", a->units_not_shown);
+        if (a->full_scan_max_age_days > 0) {
+                json_key(w, "full_scan");
+                json_object_begin(w);
+                json_kv_string(w, "state", a->full_scan_state);
+                posture_kv_time(w, "last_completed", a->full_scan_at);
+                json_kv_uint(w, "max_age_days", a->full_scan_max_age_days);
+                json_object_end(w);
+        }
+        if (a->detection_at > 0) {
+                json_key(w, "last_detection");
+                json_object_begin(w);
+                posture_kv_time(w, "at", a->detection_at);
+                json_kv_string(w, "engine", a->detection_engine);
+                json_kv_string(w, "signature", a->detection_signature);
+                json_kv_bool(w, "removable", a->detection_removable);
+                json_object_end(w);
+        }
         json_object_end(w);
 }
 
@@ -465,7 +496,7 @@ void posture_write(JsonWriter *w, const Posture *p, usec_t now, bool stable) {
                 /* The pattern's age moves by itself: its verdict stays in the stable
                  * form; delivery's state is left out of it (see above). */
                 bool moves = streq(c[i].id, "delivery.state") && posture_delivery_moves(&p->delivery);
-                if (!stable || (!moves && !streq(c[i].id, "av.pattern_age")))
+                if (!stable || (!moves && !streq(c[i].id, "av.pattern_age") && !streq(c[i].id, "av.full_scan")))
                         json_kv_string(w, "value", c[i].value);
                 if (!stable || !moves)
                         json_kv_string(w, "verdict", posture_verdict_to_string(c[i].verdict));

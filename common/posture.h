@@ -73,6 +73,14 @@ typedef struct PostureAv {
         unsigned max_age_hours;
         PostureUnit units[POSTURE_UNITS_MAX];
         size_t n_units, units_not_shown;
+        /* The last detection since mamorid started (issue 15); 0: none. */
+        usec_t detection_at;
+        const char *detection_engine, *detection_signature;
+        bool detection_removable;
+        /* antivirus.full_scan (第7-3エ): 0 days: not configured. */
+        unsigned full_scan_max_age_days;
+        usec_t full_scan_at;         /* the last completed full scan; 0: none known */
+        const char *full_scan_state; /* "ok", "overdue", "missing", "future", "unknown" */
 } PostureAv;
 
 typedef enum PostureDeliveryState {
@@ -154,7 +162,7 @@ typedef struct PostureCheck {
         PostureVerdict verdict;
 } PostureCheck;
 
-#define POSTURE_CHECKS_MAX 24
+#define POSTURE_CHECKS_MAX 24 /* 15 lines today (issue 15 added av.full_scan) */
 
 /* The sheet's lines; returns how many (<= POSTURE_CHECKS_MAX). */
 size_t posture_checks(const Posture *p, usec_t now, PostureCheck ret[static POSTURE_CHECKS_MAX]);

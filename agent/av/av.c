@@ -217,6 +217,9 @@ void av_source_report(AvSource *s, const AvReading *r) {
         AvMonitor *a = s->monitor;
         _cleanup_free_ char *previous = NULL;
 
+        if (s->report)
+                return s->report(s, r);
+
         if (!a->running)
                 return;
         previous = TAKE_PTR(a->current.detail);
@@ -229,6 +232,8 @@ void av_source_report(AvSource *s, const AvReading *r) {
 
 AvState av_source_state(AvSource *s) {
         assert(s);
+        if (s->state)
+                return s->state(s);
         return s->monitor->state;
 }
 

@@ -72,6 +72,11 @@ struct AvSource {
         sd_event *event;
         const AvPolicy *policy; /* valid while the source runs */
         void *data;             /* the engine's */
+        /* Another judge of the readings than the monitor (the full scan's,
+         * av-fullscan.c); NULL: the monitor's. */
+        void (*report)(AvSource *s, const AvReading *r);
+        AvState (*state)(AvSource *s);
+        void *owner;
 };
 
 extern const AvSourceOps av_clamav_ops;

@@ -53,6 +53,7 @@ PURE_MODULES = [
     "usb-modinfo",
     "usb-alias-index",
     "text",
+    "av-report",
     "text-bidi",
     "json",
     "timeutil",
@@ -70,6 +71,7 @@ PURE_MODULES = [
     "config-site",
     # agent/
     "av-date",
+    "av-media",
     "cvd-header",
     "mountinfo",
     "usb-report",

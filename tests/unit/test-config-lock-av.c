@@ -91,6 +91,81 @@ static void test_good(void **state) {
         policy_unref(p);
 }
 
+/* Who may report detections (issue 15): unset, a list, an empty list. */
+static void test_report_users(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+
+        assert_int_equal(config_load_strings("usb = { };\n", NULL, &p, &e), 0);
+        assert_false(p->av.report_users_set);
+        assert_int_equal(p->av.n_report_users, 0);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { engine = \"none\"; report_users = [ \"clamav\", \"1234\", "
+                                             "\"av_user.2\" ]; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_true(p->av.report_users_set);
+        assert_int_equal(p->av.n_report_users, 3);
+        assert_string_equal(p->av.report_users[1], "1234");
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { report_users = [ ]; };\n", NULL, &p, &e), 0);
+        assert_true(p->av.report_users_set);
+        assert_int_equal(p->av.n_report_users, 0);
+        policy_unref(p);
+        assert_true(config_load_strings("antivirus = { report_users = [ \"0\" ]; };\n", NULL, &p, &e) < 0);
+        config_errors_done(&e);
+        assert_true(config_load_strings("antivirus = { report_users = [ \"-x\" ]; };\n", NULL, &p, &e) < 0);
+        config_errors_done(&e);
+        assert_true(config_load_strings("antivirus = { report_users = \"clamav\"; };\n", NULL, &p, &e) < 0);
+        config_errors_done(&e);
+}
+
+/* antivirus.full_scan (issue 15): a file, a command, the bounds. */
+static void test_full_scan(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+
+        assert_int_equal(config_load_strings("usb = { };\n", NULL, &p, &e), 0);
+        assert_false(p->av.full_scan.enabled);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { full_scan = { file = \"/var/lib/clamav/last-full-scan\"; }; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_true(p->av.full_scan.enabled);
+        assert_int_equal(p->av.full_scan.max_age_days, 7);
+        assert_string_equal(p->av.full_scan.file, "/var/lib/clamav/last-full-scan");
+        assert_null(p->av.full_scan.command);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { engine = \"none\"; full_scan = { max_age_days = 30; "
+                                             "command = [ \"/bin/date\", \"+%s\" ]; command_output = \"epoch\"; "
+                                             "command_timeout = 5; }; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_int_equal(p->av.full_scan.max_age_days, 30);
+        assert_int_equal(p->av.full_scan.n_command, 2);
+        assert_int_equal(p->av.full_scan.command_output, AV_OUTPUT_EPOCH);
+        assert_int_equal(p->av.full_scan.command_timeout, 5 * USEC_PER_SEC);
+        policy_unref(p);
+
+        static const char *const bad[] = {
+                "antivirus = { full_scan = { }; };\n",                                             /* no source */
+                "antivirus = { full_scan = { file = \"/a\"; command = [ \"/bin/true\" ]; }; };\n", /* both */
+                "antivirus = { full_scan = { file = \"/a\"; max_age_days = 0; }; };\n",
+                "antivirus = { full_scan = { file = \"/a\"; max_age_days = 367; }; };\n",
+                "antivirus = { full_scan = { file = \"rel\"; }; };\n",
+                "antivirus = { full_scan = { command = [ \"date\" ]; }; };\n",
+                "antivirus = { full_scan = { file = \"/a\"; command_output = \"epoch\"; }; };\n",
+                "antivirus = { full_scan = { command = [ \"/bin/date\" ]; command_output = \"weeks\"; }; };\n",
+                "antivirus = { full_scan = { file = \"/a\"; max_days = 3; }; };\n",
+                "antivirus = { full_scan = \"/a\"; };\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                if (config_load_strings(bad[i], NULL, &p, &e) >= 0)
+                        fail_msg("accepted: %s", bad[i]);
+                config_errors_done(&e);
+        }
+}
+
 static void test_names(void **state) {
         for (int i = 0; i < _LOCK_TTY_ACTION_MAX; i++)
                 assert_int_equal(lock_tty_action_from_string(lock_tty_action_to_string(i)), i);
@@ -104,9 +179,8 @@ static void test_names(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_good),
-                cmocka_unit_test(test_names),
+                cmocka_unit_test(test_defaults),  cmocka_unit_test(test_good),  cmocka_unit_test(test_report_users),
+                cmocka_unit_test(test_full_scan), cmocka_unit_test(test_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,9 +46,9 @@ static void test_config(void **state) {
         /* defaults */
         p = load("", NULL);
         assert_false(p->notice.disabled);
-        assert_int_equal(notice_kinds(&p->notice), NOTICE_KIND_BIT(EVENT_USB_BLOCKED) |
-                                                           NOTICE_KIND_BIT(EVENT_USB_EXPIRING) |
-                                                           NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED));
+        assert_int_equal(notice_kinds(&p->notice),
+                         NOTICE_KIND_BIT(EVENT_USB_BLOCKED) | NOTICE_KIND_BIT(EVENT_USB_EXPIRING) |
+                                 NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED) | NOTICE_KIND_BIT(EVENT_AV_DETECTION));
         policy_unref(p);
         p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
         assert_true(p->notice.disabled);

@@ -578,6 +578,28 @@ static void test_also(void **state) {
         policy_unref(p);
 }
 
+/* av.detection (issue 15): told by default, in the glossary's words. */
+static void test_detection(void **state) {
+        Policy *p = load("notice = { contact = \"情報政策担当 内線 1234\"; };", NULL);
+        Notice *n = NULL;
+
+        assert_true(notice_kind_supported(EVENT_AV_DETECTION));
+        assert_true(notice_kinds(&p->notice) & NOTICE_KIND_BIT(EVENT_AV_DETECTION));
+        assert_int_equal(notice_build_event(&p->notice, EVENT_AV_DETECTION, "対策基準 第7-3オ", "0123456789", &n), 0);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "この端末で不正プログラムが見つかりました");
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "Malware was found on this PC");
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "外部記録媒体"));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "パソコン"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "根拠: 対策基準 第7-3オ　参照番号: 01234567"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "連絡先: 情報政策担当 内線 1234"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "すぐに情報政策担当 内線 1234に連絡してください。"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "and tell 情報政策担当 内線 1234 at once."));
+        assert_string_equal(n->replace_key, "antivirus-detection");
+        assert_int_equal(n->dedup_usec, NOTICE_USB_DEDUP_USEC);
+        notice_free(n);
+        policy_unref(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_display_text),
@@ -592,6 +614,7 @@ int main(void) {
                 cmocka_unit_test(test_usb_readonly_violated),
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
+                cmocka_unit_test(test_detection),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,58 @@ static PostureVerdict verdict_of(const Posture *p, const char *id) {
         return find(c, n, id)->verdict;
 }
 
+/* antivirus.full_scan (issue 15): a line only when configured; its age moves,
+ * so the stable form keeps its verdict, not its value. */
+static void test_full_scan(void **state) {
+        PostureCheck c[POSTURE_CHECKS_MAX];
+        _cleanup_free_ char *j1 = NULL, *j2 = NULL;
+        Posture p;
+        size_t n;
+
+        posture_good(&p);
+        n = posture_checks(&p, NOW, c);
+        for (size_t i = 0; i < n; i++)
+                assert_string_not_equal(c[i].id, "av.full_scan");
+
+        p.av.full_scan_max_age_days = 7;
+        p.av.full_scan_state = "ok";
+        p.av.full_scan_at = NOW - 48 * HOUR;
+        n = posture_checks(&p, NOW, c);
+        assert_string_equal(find(c, n, "av.full_scan")->value, "2.0 d (max 7 d)");
+        assert_string_equal(find(c, n, "av.full_scan")->clause, "対策基準 第7-3エ");
+        assert_int_equal(find(c, n, "av.full_scan")->verdict, POSTURE_OK);
+        p.av.full_scan_state = "overdue";
+        p.av.full_scan_at = NOW - 200 * HOUR;
+        assert_int_equal(verdict_of(&p, "av.full_scan"), POSTURE_NG);
+        p.av.full_scan_state = "missing";
+        p.av.full_scan_at = 0;
+        n = posture_checks(&p, NOW, c);
+        assert_string_equal(find(c, n, "av.full_scan")->value, "missing (max 7 d)");
+        assert_int_equal(find(c, n, "av.full_scan")->verdict, POSTURE_NG);
+        p.av.full_scan_state = "unknown";
+        assert_int_equal(verdict_of(&p, "av.full_scan"), POSTURE_CHECK);
+
+        /* The object: the date, and the stable form the same an hour later. */
+        p.av.full_scan_state = "ok";
+        p.av.full_scan_at = NOW - 48 * HOUR;
+        {
+                JsonWriter w = JSON_WRITER_INIT;
+                json_object_begin(&w);
+                posture_write(&w, &p, NOW, true);
+                json_object_end(&w);
+                j1 = json_steal(&w, NULL);
+                w = JSON_WRITER_INIT;
+                json_object_begin(&w);
+                posture_write(&w, &p, NOW + HOUR, true);
+                json_object_end(&w);
+                j2 = json_steal(&w, NULL);
+        }
+        assert_non_null(j1);
+        assert_non_null(j2);
+        assert_non_null(strstr(j1, "\"full_scan\":{\"state\":\"ok\",\"last_completed\":"));
+        assert_string_equal(j1, j2);
+}
+
 static void test_all_ok(void **state) {
         PostureCheck c[POSTURE_CHECKS_MAX];
         Posture p;
@@ -370,7 +422,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_all_ok), cmocka_unit_test(test_verdicts),  cmocka_unit_test(test_expiring),
                 cmocka_unit_test(test_object), cmocka_unit_test(test_hash),      cmocka_unit_test(test_bounds),
-                cmocka_unit_test(test_site),   cmocka_unit_test(test_dma_buses),
+                cmocka_unit_test(test_site),   cmocka_unit_test(test_dma_buses), cmocka_unit_test(test_full_scan),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

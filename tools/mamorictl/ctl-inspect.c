@@ -47,6 +47,7 @@ static const struct {
         { "av.engine", "ウイルス対策ソフト", "Antivirus engine" },
         { "av.pattern_age", "パターンファイルの経過時間", "Pattern age" },
         { "av.units", "ウイルス対策サービスの稼働", "Antivirus services active" },
+        { "av.full_scan", "最後のフルスキャンからの日数", "Days since the last full scan" },
         { "delivery.collector", "ログの送付先", "Collector" },
         { "delivery.state", "ログの送付状態", "Delivery state" },
         { "allow.expiring", "30 日以内に期限が切れる許可", "Approvals that end within 30 days" },
