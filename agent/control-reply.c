@@ -163,7 +163,7 @@ void control_reply_devices(Manager *m, JsonWriter *w) {
         usb_enforcer_write_devices(m->usb, m->policy, w);
         thunderbolt_enforcer_write_devices(m->thunderbolt, w);
         firewire_enforcer_write_devices(m->firewire, w);
-        mmc_enforcer_write_devices(m->mmc, w); /* SD/MMC cards (agent/devices/mmc.h) */
+        mmc_enforcer_write_devices(m->mmc, w);         /* SD/MMC cards (agent/devices/mmc.h) */
         optical_enforcer_write_devices(m->optical, w); /* issue 14: optical drives */
         json_array_end(w);
         json_object_end(w);

@@ -367,8 +367,10 @@ static void test_notice(void **state) {
 
         p = load("");
         assert_int_equal(notice_build_event(&p->notice, EVENT_NET_QUARANTINED, NULL, "ev-2", &n), 0);
-        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "連絡先: 情報セキュリティ管理者"));
-        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "Contact: the information security officer"));
+        /* whom to call comes from the config: without it, neutral words, never a role */
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "すぐに端末の管理を担当する部署に電話してください"));
+        assert_non_null(strstr(n->body[NOTICE_LANG_EN], "call the section that manages this PC at once"));
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "情報セキュリティ管理者"));
         n = notice_free(n);
         policy_unref(p);
 }
