@@ -8,7 +8,7 @@
 #define S USB_CATEGORY_STORAGE
 #define T USB_CATEGORY_TETHERING
 
-/* Keep in step with docs/usb-enforcement.md ("Drivers"). Driver names as in
+/* Keep in step with docs/device-enforcement.md ("Drivers"). Driver names as in
  * /sys/bus/usb/drivers/; module names match them with '_' for '-'. */
 static const struct {
         const char *name;

@@ -6,7 +6,7 @@
  * vendor:product (usb-storage's and uas's unusual devices, the ums-* family,
  * card readers such as rtsx_usb): an interface that calls itself a printer
  * gets a block device all the same. The one table of them lives here
- * (docs/usb-enforcement.md); mamori.conf's usb.drivers adds to it. Pure. */
+ * (docs/device-enforcement.md); mamori.conf's usb.drivers adds to it. Pure. */
 
 #include <stdbool.h>
 #include <stddef.h>

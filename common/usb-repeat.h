@@ -7,7 +7,7 @@
  * A device that is blocked again and again (a gadget that re-enumerates a
  * few times a second) would otherwise write one HIGH usb.blocked per plug
  * and, with the spool full, push the INFO usb.allowed records out of it
- * (docs/usb-enforcement.md relies on those to spot cloned sticks). Blocking
+ * (docs/device-enforcement.md relies on those to spot cloned sticks). Blocking
  * is never delayed: only the record is coalesced. The first block of an
  * identity (vendor:product:serial and the decision) is recorded as always;
  * blocks of the same identity within `window` of the last one are counted;

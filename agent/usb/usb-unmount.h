@@ -2,7 +2,7 @@
 #pragma once
 
 /* Before a USB device in use is blocked: its mounted file systems are
- * unmounted first (docs/usb-enforcement.md, "Blocking a device in use").
+ * unmounted first (docs/device-enforcement.md, "Blocking a device in use").
  * De-authorizing a stick under a mounted file system loses what was being
  * written and leaves a stale mount; an unmount syncs and detaches it.
  *

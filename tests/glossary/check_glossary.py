@@ -152,7 +152,7 @@ FAKE = {
                         "記録媒体 と 収集サーバ。\n",                # two bad
     "common/notice-text.c": '    { USB_CAT_MTP, N_("スマートフォン・デジタルカメラ等") },\n'  # fine
                             '    "この機器 (USBメモリ) は MTP です",\n',   # bracket and MTP bad
-    "docs/usb-enforcement.md": "An English line with ブロック? no: this line is Japanese.\n",
+    "docs/device-enforcement.md": "An English line with ブロック? no: this line is Japanese.\n",
     "docs/notices.md": "English only: block, heartbeat.\n",
     "policy/allow.d/00-example.conf": "#     approved_by = \"CISO 山田\";\n",  # bad
     "README.md": "許可エントリがこれを承認しました。\n",          # bad
@@ -166,7 +166,7 @@ EXPECTED = {
     ("man/ja/mamorid.8", 3, "サーバ"),
     ("common/notice-text.c", 2, "(USBメモリ)"),
     ("common/notice-text.c", 2, "MTP"),
-    ("docs/usb-enforcement.md", 1, "ブロック"),
+    ("docs/device-enforcement.md", 1, "ブロック"),
     ("policy/allow.d/00-example.conf", 1, 'approved_by = "CISO'),
     ("README.md", 1, "エントリがこれを承認し"),
     ("collector/console/www/js/i18n.js", 1, "ハートビート"),

@@ -81,7 +81,7 @@ collector = {
 # A stick plugged in at power-on is enumerated before udev runs, with the
 # kernel's default interface_authorized_default=1. The udev rule takes its
 # storage interface back at coldplug, before the usb-storage module is loaded
-# (docs/usb-enforcement.md, "At boot"): the unlisted stick must never be probed
+# (docs/device-enforcement.md, "At boot"): the unlisted stick must never be probed
 # nor get a block device during boot, not even before mamori.service starts.
 
 # A USB controller that appears at run time (a dock, a PCI rescan) has a new
