@@ -82,8 +82,8 @@ typedef struct Manager {
         /* The network quarantine's state file and netguard's status (agent/quarantine/);
          * NULL if it could not be set up. An av.detection calls quarantine_on_detection(). */
         Quarantine *quarantine;
-        AvDetect *av_detect;      /* the engines' detection reports (av-detect.c) */
-        AvFullScan *av_fullscan;  /* the age of the last full scan (av-fullscan.c) */
+        AvDetect *av_detect;     /* the engines' detection reports (av-detect.c) */
+        AvFullScan *av_fullscan; /* the age of the last full scan (av-fullscan.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

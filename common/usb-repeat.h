@@ -27,11 +27,11 @@
 
 typedef struct UsbRepeat {
         char *identity;
-        unsigned repeats;          /* blocks after the recorded first one */
-        usec_t first_at, last_at;  /* CLOCK_REALTIME of the first and the last repeat */
-        usec_t seen_mono;          /* CLOCK_MONOTONIC of the last block */
-        usec_t due;                /* CLOCK_MONOTONIC: seen_mono + window */
-        void *payload;             /* the caller's latest record of it (freed with payload_free) */
+        unsigned repeats;         /* blocks after the recorded first one */
+        usec_t first_at, last_at; /* CLOCK_REALTIME of the first and the last repeat */
+        usec_t seen_mono;         /* CLOCK_MONOTONIC of the last block */
+        usec_t due;               /* CLOCK_MONOTONIC: seen_mono + window */
+        void *payload;            /* the caller's latest record of it (freed with payload_free) */
 } UsbRepeat;
 
 typedef void (*UsbRepeatFree)(void *payload);
