@@ -76,7 +76,7 @@ def run(t, c):
       % (WARNING, t_warn, w.get("expires_in_sec")),
       warned and WARNING - 5 <= w.get("expires_in_sec", -1) <= WARNING and w["decision"]["rule"]["expires"] == expires,
       warned)
-    rc, out, _ = t.g("journalctl -b -o cat -u mamori.service | grep -c 'for the seat: The approval for USB device' "
+    rc, out, _ = t.g("journalctl -b -o cat -u mamori.service | grep -c 'for the seat: The permission to use USB device' "
                      "|| true")
     c("mount: a notice told the seat that the approval ends soon", out.strip() not in ("", "0"), out)
     rc, out, _ = t.g("mountpoint -q %s && wc -l <%s/log" % (MNT, MNT))
