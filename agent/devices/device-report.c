@@ -52,6 +52,7 @@ int removable_device_set_id(RemovableDevice *d, size_t k, const char *value) {
         v = strdup(value);
         if (!v)
                 return -ENOMEM;
+        device_bus_id_normalize(d->bus, k, v); /* compared with entries normalized the same way */
         d->id[k] = v;
         return 0;
 }
