@@ -863,13 +863,15 @@ int notice_build_device(const NoticePolicy *p, const char *policy_ref, const Not
         if (!n)
                 return -ENOMEM;
 
-        /* the name people know it by: vendor and model, else an SD card's own name */
+        /* the name people know it by: vendor and model; a card's own name
+         * (its vendor is its type, "SD", which the noun says already) */
         vendor = notice_display_text(d->vendor, NOTICE_DEVICE_MAX_CHARS);
-        model = notice_display_text(d->model, NOTICE_DEVICE_MAX_CHARS);
-        if (vendor && model && asprintf(&full, "%s %s", vendor, model) < 0)
+        model = notice_display_text(d->model ?: (d->category == DEVICE_CATEGORY_MMC ? d->id[2] : NULL),
+                                    NOTICE_DEVICE_MAX_CHARS);
+        if (d->category == DEVICE_CATEGORY_MMC)
+                full = TAKE_PTR(model);
+        else if (vendor && model && asprintf(&full, "%s %s", vendor, model) < 0)
                 return -ENOMEM;
-        if (!full && d->category == DEVICE_CATEGORY_MMC)
-                full = notice_display_text(d->id[2], NOTICE_DEVICE_MAX_CHARS);
         else if (!full)
                 full = TAKE_PTR(model) ?: TAKE_PTR(vendor);
         name = notice_display_text(full, NOTICE_NAME_MAX_CHARS);

@@ -596,7 +596,7 @@ static Notice *device_notice(const Policy *p, const NoticeDevice *d) {
 
 static void test_device_mmc(void **state) {
         Policy *p = load(TOWN_NOTICE, NULL);
-        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, NULL, NULL, "mmc0:aaaa");
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, "SD", NULL, "mmc0:aaaa");
         Notice *n = device_notice(p, &d);
 
         assert_int_equal(n->kind, EVENT_DEVICE_BLOCKED);
