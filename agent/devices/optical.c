@@ -55,6 +55,9 @@ typedef struct OpticalWatch {
         char *scsi_syspath;
 } OpticalWatch;
 
+/* Drives that appear this early after boot are the PC's own (docs/notices.md). */
+#define OPTICAL_BOOT_QUIET_USEC (120 * USEC_PER_SEC)
+
 struct OpticalEnforcer {
         sd_event *event;
         int inotify_fd;
@@ -333,12 +336,15 @@ static void optical_report(OpticalEnforcer *o, OpticalDrive *drive, const Decisi
                 return;
         }
         device_report_notice_device(drive->dev, &nd);
-        /* A drive found at start is built in and was there yesterday: its
+        /* A drive found at start, or while the PC still boots (sr may probe
+         * after mamorid starts), is built in and was there yesterday: its
          * block is not news to the person at the seat (every boot would say
-         * it). One plugged in, or blocked by a reload, is. */
+         * it). One plugged in later, or blocked by a reload, is. */
         (void) event_emit(&o->emitter, TAKE_PTR(e),
                           &(EventContext){ .decision = dec,
-                                           .removable = o->enumerating ? NULL : &nd,
+                                           .removable = o->enumerating || now_usec(CLOCK_BOOTTIME) < OPTICAL_BOOT_QUIET_USEC
+                                                                ? NULL
+                                                                : &nd,
                                            .now = now_usec(CLOCK_REALTIME) });
 }
 
