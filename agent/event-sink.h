@@ -23,6 +23,7 @@
 
 #include "event.h"
 #include "macro.h"
+#include "notice-text.h"
 #include "policy.h"
 #include "usb-device.h"
 
@@ -32,9 +33,12 @@
 typedef struct EventContext {
         const UsbDevice *device;  /* the USB device the event is about */
         const Decision *decision; /* the policy's decision on it */
-        usec_t now;               /* CLOCK_REALTIME the decision was made at (usb.expiring) */
-        bool told;                /* usb.blocked: the person was already told this plug is blocked */
-        bool was_usable;          /* usb.blocked: the device was usable until now */
+        /* a device outside USB (device.blocked, device.block_failed), as a
+         * notice names it; NULL: no notice (a drive found at start, not news) */
+        const NoticeDevice *removable;
+        usec_t now;      /* CLOCK_REALTIME the decision was made at (usb.expiring) */
+        bool told;       /* usb.blocked: the person was already told this plug is blocked */
+        bool was_usable; /* usb.blocked: the device was usable until now */
 } EventContext;
 
 /* An event as it was recorded. */

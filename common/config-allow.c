@@ -178,6 +178,8 @@ static int config_allow_parse_device_id(ConfigContext *c, const config_setting_t
                 e->id[k] = strdup(str);
                 if (!e->id[k])
                         return -ENOMEM;
+                /* the kernel prints hex in lower case: an entry typed in upper case names the same card */
+                device_bus_id_normalize(e->bus, k, e->id[k]);
         }
         return bad ? -EINVAL : 0;
 }

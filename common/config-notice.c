@@ -113,7 +113,8 @@ static int config_notice_parse_kinds(ConfigContext *c, const config_setting_t *k
                 if (k < 0 || !notice_kind_supported((EventKind) k)) {
                         config_error(c->errors, c->file, config_setting_line(e) ?: config_setting_line(kinds),
                                      "'%s' in notice.kinds is not a kind staff are told about: use usb.blocked, usb.expiring, "
-                                     "usb.readonly_violated, av.pattern_stale, av.missing, av.engine_inactive or av.detection",
+                                     "usb.readonly_violated, device.blocked, device.block_failed, av.pattern_stale, "
+                                     "av.missing, av.engine_inactive or av.detection",
                                      v ? v : "(not a string)");
                         continue;
                 }

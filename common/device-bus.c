@@ -104,6 +104,17 @@ static bool id_hex_digits(const char *v, size_t n) {
         return strlen(v) == n && strspn(v, "0123456789abcdefABCDEF") == n;
 }
 
+void device_bus_id_normalize(DeviceBus b, size_t k, char *v) {
+        if (!v || b >= _DEVICE_BUS_MAX || k >= DEVICE_ID_MAX || !id_keys[b][k].name)
+                return;
+        if (id_keys[b][k].format != ID_HEX && id_keys[b][k].format != ID_UUID)
+                return;
+        /* ASCII only: the values are checked to be hex digits, "x" and "-" */
+        for (; *v; v++)
+                if (*v >= 'A' && *v <= 'Z')
+                        *v = (char) (*v - 'A' + 'a');
+}
+
 bool device_bus_id_valid(DeviceBus b, size_t k, const char *v) {
         const IdKey *key;
         size_t n;

@@ -35,6 +35,11 @@ size_t device_bus_n_id_keys(DeviceBus b);
 /* Whether v is a well-formed value of the bus's key number k, as sysfs or udev
  * prints it (mmc manfid "0x000003", thunderbolt unique_id a UUID, ...). */
 bool device_bus_id_valid(DeviceBus b, size_t k, const char *v);
+/* Puts a valid value of key number k in the form the kernel prints: hex and
+ * UUID values in lower case ("0X1A2B3C4D" -> "0x1a2b3c4d"), so that an allow
+ * entry typed in upper case still names the card; text values stay as they
+ * are (a card's name is case-sensitive). In place; a no-op for other keys. */
+void device_bus_id_normalize(DeviceBus b, size_t k, char *v);
 /* A human description of the key's format, for config errors and docs. */
 const char *device_bus_id_format(DeviceBus b, size_t k);
 

@@ -25,9 +25,10 @@ Notice *notice_free(Notice *n) {
 }
 
 bool notice_kind_supported(EventKind k) {
-        return k == EVENT_USB_BLOCKED || k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE ||
-               k == EVENT_AV_MISSING || k == EVENT_AV_ENGINE_INACTIVE || k == EVENT_USB_READONLY_VIOLATED ||
-               k == EVENT_NET_QUARANTINED || k == EVENT_AV_DETECTION;
+        return k == EVENT_USB_BLOCKED || k == EVENT_DEVICE_BLOCKED || k == EVENT_DEVICE_BLOCK_FAILED ||
+               k == EVENT_USB_EXPIRING || k == EVENT_AV_PATTERN_STALE || k == EVENT_AV_MISSING ||
+               k == EVENT_AV_ENGINE_INACTIVE || k == EVENT_USB_READONLY_VIOLATED || k == EVENT_NET_QUARANTINED ||
+               k == EVENT_AV_DETECTION;
 }
 
 uint64_t notice_kinds(const NoticePolicy *p) {
@@ -183,12 +184,15 @@ static const char *notice_category_words(UsbCategory c, NoticeLang lang) {
 }
 
 /* 「この機器（USBメモリ等の外部記録媒体）」 / "this device (USB memory or other removable media)" */
-static void notice_write_this_device(FILE *f, NoticeLang lang, UsbCategory c, bool capital) {
-        const char *cat = notice_category_words(c, lang);
+static void notice_write_this_words(FILE *f, NoticeLang lang, const char *cat, bool capital) {
         if (lang == NOTICE_LANG_JA)
                 fprintf(f, "この機器%s%s%s", cat ? "（" : "", strempty(cat), cat ? "）" : "");
         else
                 fprintf(f, "%s device%s%s%s", capital ? "This" : "this", cat ? " (" : "", strempty(cat), cat ? ")" : "");
+}
+
+static void notice_write_this_device(FILE *f, NoticeLang lang, UsbCategory c, bool capital) {
+        notice_write_this_words(f, lang, notice_category_words(c, lang), capital);
 }
 
 static const char *const notice_month_en[12] = { "January", "February", "March",     "April",   "May",      "June",
@@ -666,6 +670,271 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
         if (asprintf(&n->replace_key, "usb:%s", strempty(d->sysname)) < 0)
                 return -ENOMEM;
         r = notice_add_usb_facts(n, &names, d, c.category);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+/* ---- devices outside USB (issue 14) ---- */
+
+/* The category in the words of the office (docs/glossary.md): the brackets
+ * of 「この機器（…）」 and the summary's noun. */
+static const char *notice_device_words(DeviceCategory c, NoticeLang lang) {
+        static const char *const words[_DEVICE_CATEGORY_MAX][_NOTICE_LANG_MAX] = {
+                [DEVICE_CATEGORY_MMC] = { "SDカード等の外部記録媒体", "SD card or other memory card" },
+                [DEVICE_CATEGORY_OPTICAL_WRITE] = { "CD・DVD等の光学ドライブ", "CD or DVD drive" },
+                [DEVICE_CATEGORY_OPTICAL] = { "CD・DVD等の光学ドライブ", "CD or DVD drive" },
+                [DEVICE_CATEGORY_THUNDERBOLT] = { "Thunderbolt機器", "Thunderbolt device" },
+                [DEVICE_CATEGORY_FIREWIRE] = { "FireWire機器", "FireWire device" },
+        };
+        return (unsigned) c < _DEVICE_CATEGORY_MAX ? words[c][lang] : NULL;
+}
+
+static const char *notice_device_noun(DeviceCategory c, NoticeLang lang) {
+        static const char *const nouns[_DEVICE_CATEGORY_MAX][_NOTICE_LANG_MAX] = {
+                [DEVICE_CATEGORY_MMC] = { "SDカード", "SD card" },
+                [DEVICE_CATEGORY_OPTICAL_WRITE] = { "光学ドライブ", "CD/DVD drive" },
+                [DEVICE_CATEGORY_OPTICAL] = { "光学ドライブ", "CD/DVD drive" },
+                [DEVICE_CATEGORY_THUNDERBOLT] = { "Thunderbolt機器", "Thunderbolt device" },
+                [DEVICE_CATEGORY_FIREWIRE] = { "FireWire機器", "FireWire device" },
+        };
+        return (unsigned) c < _DEVICE_CATEGORY_MAX ? nouns[c][lang] : (lang == NOTICE_LANG_JA ? "機器" : "Device");
+}
+
+typedef struct DeviceCtx {
+        const NoticePolicy *policy;
+        const NoticeDevice *d;
+        const Decision *dec;
+        const char *name, *ref, *id; /* name: NULL when the device gives none (a card often) */
+        const char *when[_NOTICE_LANG_MAX];
+        bool incomplete; /* an identity value is missing: no entry can name it */
+} DeviceCtx;
+
+static void notice_write_device_summary(FILE *f, NoticeLang lang, const void *ctx) {
+        const DeviceCtx *c = ctx;
+        const char *noun = notice_device_noun(c->d->category, lang);
+        bool ja = lang == NOTICE_LANG_JA;
+
+        /* only writing is blocked: the drive itself is not "unusable" */
+        if (c->d->category == DEVICE_CATEGORY_OPTICAL_WRITE && !c->d->block_failed) {
+                if (ja)
+                        fprintf(f, "%s%s%s%sへの書き込みはできません", noun, c->name ? "「" : "", strempty(c->name),
+                                c->name ? "」" : "");
+                else
+                        fprintf(f, "Writing to %s%s%s%s is blocked", noun, c->name ? " “" : "", strempty(c->name),
+                                c->name ? "”" : "");
+                return;
+        }
+        if (ja)
+                fprintf(f, "%s%s%s%sは使用できません", noun, c->name ? "「" : "", strempty(c->name), c->name ? "」" : "");
+        else
+                fprintf(f, "%s%s%s%s is %s", noun, c->name ? " “" : "", strempty(c->name), c->name ? "”" : "",
+                        c->d->block_failed ? "not approved" : "blocked");
+}
+
+static void notice_write_device_reason(FILE *f, NoticeLang lang, const DeviceCtx *c) {
+        const char *cat = notice_device_words(c->d->category, lang), *approver = notice_approver(c->policy, lang);
+        const char *when = c->when[lang];
+        bool ja = lang == NOTICE_LANG_JA, write_only = c->d->category == DEVICE_CATEGORY_OPTICAL_WRITE;
+
+        if (c->d->block_failed) {
+                /* the device still works: the person is the one who can stop it */
+                notice_write_this_words(f, lang, cat, true);
+                if (ja)
+                        fprintf(f,
+                                "は使用許可を受けていませんが、自動で使用できないようにすることができませんでした。\n"
+                                "この機器は使わずに取り外し、%sに連絡してください。",
+                                notice_contact_words(c->policy, lang));
+                else
+                        fprintf(f,
+                                " has not been given permission for use, but it could not be blocked "
+                                "automatically.\n"
+                                "Do not use it: remove it and contact %s.",
+                                notice_contact_words(c->policy, lang));
+                return;
+        }
+        switch (c->dec->reason) {
+        case DECISION_EXPIRED:
+                if (ja)
+                        fprintf(f,
+                                "この機器の%s使用許可の有効期限%s%s%sが過ぎたため、%sできなくなりました。\n"
+                                "引き続き使う場合は、%sに使用許可の更新を申請してください。",
+                                write_only ? "書き込みの" : "", when ? "（" : "", strempty(when), when ? "）" : "",
+                                write_only ? "書き込みが" : "使用", approver);
+                else
+                        fprintf(f,
+                                "The permission to %s this device expired%s%s%s, so %s.\n"
+                                "To keep using it, ask %s to renew the permission.",
+                                write_only ? "write with" : "use", when ? " (" : "", strempty(when), when ? ")" : "",
+                                write_only ? "it can no longer write" : "it can no longer be used", approver);
+                break;
+        case DECISION_NO_POLICY:
+                /* a setup fault, not the staff's doing: the contact fixes it */
+                if (ja) {
+                        fputs("セキュリティ設定を読み込めないため、", f);
+                        notice_write_this_words(f, lang, cat, false);
+                        fprintf(f,
+                                "を一時的に使用できないようにしています。\nこの状態が続く場合は、%sに連絡してください。",
+                                notice_contact_words(c->policy, lang));
+                } else {
+                        fputs("The security settings could not be loaded, so ", f);
+                        notice_write_this_words(f, lang, cat, false);
+                        fprintf(f, " is blocked for now.\nIf this continues, contact %s.",
+                                notice_contact_words(c->policy, lang));
+                }
+                break;
+        default:
+                notice_write_this_words(f, lang, cat, true);
+                if (c->incomplete) {
+                        if (ja)
+                                fprintf(f,
+                                        "は機器を見分ける情報（製造番号等）を読み取れず、1台ごとに使用許可を出せないため、"
+                                        "%sようにしました。\n業務で使う必要がある場合は、%sに相談してください。",
+                                        write_only ? "書き込みができない" : "使用できない", approver);
+                        else
+                                fprintf(f,
+                                        " does not give the details that tell it apart (such as a serial number), "
+                                        "so permission cannot be given to this one unit; %s.\n"
+                                        "If you need it for work, talk to %s.",
+                                        write_only ? "writing to it was blocked" : "it was blocked", approver);
+                } else if (write_only) {
+                        if (ja)
+                                fprintf(f,
+                                        "での書き込みは使用許可を受けていないため、できないようにしました。"
+                                        "ディスクの読み取りはそのまま使えます。\n"
+                                        "業務で書き込む必要がある場合は、%sに使用許可を申請してください。",
+                                        approver);
+                        else
+                                fprintf(f,
+                                        " has not been given permission for writing, so writing was blocked. "
+                                        "Reading discs keeps working.\n"
+                                        "If you need to write discs for work, ask %s for permission.",
+                                        approver);
+                } else if (ja)
+                        fprintf(f,
+                                "は使用許可を受けていないため、使用できないようにしました。\n"
+                                "業務で使う必要がある場合は、%sに使用許可を申請してください。",
+                                approver);
+                else
+                        fprintf(f,
+                                " has not been given permission for use, so it was blocked.\n"
+                                "If you need it for work, ask %s for permission.",
+                                approver);
+        }
+        /* A dock stops as a whole: the keyboard on it is not broken. */
+        if (c->d->category == DEVICE_CATEGORY_THUNDERBOLT)
+                fputs(ja ? "\nドッキングステーション等の場合、そこにつないだキーボード・マウス・ネットワーク等も"
+                           "使えなくなります（故障ではありません）。"
+                         : "\nIf it is a docking station, the keyboard, mouse, network and anything else connected "
+                           "to it stop working too (they are not broken).",
+                      f);
+}
+
+static void notice_write_device_body(FILE *f, NoticeLang lang, const void *ctx) {
+        const DeviceCtx *c = ctx;
+
+        notice_write_device_reason(f, lang, c);
+        if (c->name)
+                fprintf(f, lang == NOTICE_LANG_JA ? "\n機器: %s" : "\nDevice: %s", c->name);
+        notice_write_footer(f, c->policy, lang, c->ref, c->id);
+}
+
+int notice_build_device(const NoticePolicy *p, const char *policy_ref, const NoticeDevice *d, const Decision *dec,
+                        const char *event_id, Notice **ret) {
+        _cleanup_(notice_freep) Notice *n = NULL;
+        _cleanup_free_ char *vendor = NULL, *model = NULL, *full = NULL, *name = NULL, *ref = NULL, *expires = NULL,
+                            *where = NULL;
+        char when[_NOTICE_LANG_MAX][NOTICE_WHEN_MAX] = {};
+        DeviceCtx c = { .policy = p, .d = d, .dec = dec, .id = event_id };
+        const AllowEntry *e = dec->reason == DECISION_EXPIRED ? dec->entry : NULL;
+        size_t n_keys;
+        FILE *f;
+        char *key = NULL;
+        size_t key_len = 0;
+        int r;
+
+        assert(d);
+        assert(dec);
+        assert(ret);
+
+        if ((unsigned) d->category >= _DEVICE_CATEGORY_MAX)
+                return -EINVAL;
+        n = notice_new(d->block_failed ? EVENT_DEVICE_BLOCK_FAILED : EVENT_DEVICE_BLOCKED, event_id);
+        if (!n)
+                return -ENOMEM;
+
+        /* the name people know it by: vendor and model; a card's own name
+         * (its vendor is its type, "SD", which the noun says already) */
+        vendor = notice_display_text(d->vendor, NOTICE_DEVICE_MAX_CHARS);
+        model = notice_display_text(d->model ?: (d->category == DEVICE_CATEGORY_MMC ? d->id[2] : NULL),
+                                    NOTICE_DEVICE_MAX_CHARS);
+        if (d->category == DEVICE_CATEGORY_MMC)
+                full = TAKE_PTR(model);
+        else if (vendor && model && asprintf(&full, "%s %s", vendor, model) < 0)
+                return -ENOMEM;
+        else if (!full)
+                full = TAKE_PTR(model) ?: TAKE_PTR(vendor);
+        name = notice_display_text(full, NOTICE_NAME_MAX_CHARS);
+        c.name = name;
+        ref = notice_display_text(policy_ref ? policy_ref : POLICY_REF_USB_DEFAULT, 80);
+        c.ref = ref;
+        expires = e && e->expires ? notice_display_text(e->expires, 32) : NULL;
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                c.when[l] = e && e->expires &&
+                                            notice_format_expiry(e->expires, e->expires_at, (NoticeLang) l, when[l]) >= 0
+                                    ? when[l]
+                                    : NULL;
+        n_keys = device_bus_n_id_keys(device_category_bus(d->category));
+        for (size_t k = 0; k < n_keys; k++)
+                if (!d->id[k])
+                        c.incomplete = true;
+
+        r = notice_render(n->summary, notice_write_device_summary, &c);
+        if (r >= 0)
+                r = notice_render(n->body, notice_write_device_body, &c);
+        if (r < 0)
+                return r;
+        n->icon = d->category == DEVICE_CATEGORY_OPTICAL || d->category == DEVICE_CATEGORY_OPTICAL_WRITE
+                          ? "drive-optical"
+                          : "drive-removable-media";
+        n->category = "device.error";
+        n->urgency = d->block_failed ? NOTICE_URGENCY_CRITICAL : NOTICE_URGENCY_NORMAL;
+        n->dedup_usec = NOTICE_USB_DEDUP_USEC;
+
+        /* One notice per device and reason within the window: a card put in
+         * ten times is told once. Its whole identity, or where it sits when
+         * it gives none (then only that slot's repeats fold). */
+        f = open_memstream(&key, &key_len);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "device|%s|%s", device_category_to_string(d->category),
+                d->block_failed ? "block_failed" : decision_reason_to_string(dec->reason));
+        for (size_t k = 0; k < n_keys; k++)
+                fprintf(f, "|%s", d->id[k] ?: "-");
+        if (c.incomplete)
+                fprintf(f, "|@%s", strempty(d->sysname));
+        if (fclose(f) != 0 || !key) {
+                free(key);
+                return -ENOMEM;
+        }
+        n->dedup_key = key;
+        if (asprintf(&n->replace_key, "device:%s", strempty(d->sysname)) < 0)
+                return -ENOMEM;
+
+        r = notice_add_fact(n, "reason", d->block_failed ? "block_failed" : decision_reason_to_string(dec->reason));
+        if (r >= 0)
+                r = notice_add_fact(n, "policy_ref", ref);
+        if (r >= 0)
+                r = notice_add_fact(n, "device_bus", device_bus_to_string(device_category_bus(d->category)));
+        if (r >= 0)
+                r = notice_add_fact(n, "device_category", device_category_to_string(d->category));
+        if (r >= 0)
+                r = notice_add_fact(n, "product", full);
+        if (r >= 0 && d->sysname)
+                r = (where = notice_display_text(d->sysname, 64)) ? notice_add_fact(n, "bus_path", where) : 0;
+        if (r >= 0)
+                r = notice_add_fact(n, "expires", expires);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(n);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "device-bus.h"
 #include "event.h"
 #include "policy.h"
 #include "usb-device.h"
@@ -40,7 +41,8 @@ typedef enum NoticeUrgency {
 _Static_assert(_EVENT_KIND_MAX <= 64, "NoticePolicy.kinds has a bit per event kind");
 #define NOTICE_DEFAULT_KINDS \
         (NOTICE_KIND_BIT(EVENT_USB_BLOCKED) | NOTICE_KIND_BIT(EVENT_USB_EXPIRING) | \
-         NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED) | NOTICE_KIND_BIT(EVENT_AV_DETECTION))
+         NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED) | NOTICE_KIND_BIT(EVENT_DEVICE_BLOCKED) | \
+         NOTICE_KIND_BIT(EVENT_DEVICE_BLOCK_FAILED) | NOTICE_KIND_BIT(EVENT_AV_DETECTION))
 #define NOTICE_DEFAULT_BURST 3
 #define NOTICE_DEFAULT_INTERVAL_SEC 30
 #define NOTICE_USB_DEDUP_USEC (60 * USEC_PER_SEC)
@@ -84,6 +86,21 @@ int notice_build_usb_expiring(const NoticePolicy *p, const char *policy_ref, con
 /* usb.readonly_violated: a device approved read-only was writable, and blocked. */
 int notice_build_usb_readonly_violated(const NoticePolicy *p, const char *policy_ref, const UsbDevice *d,
                                        const Decision *dec, const char *event_id, Notice **ret);
+/* A device outside USB (SD card, optical drive, Thunderbolt, FireWire) as a
+ * notice names it: what the bus module read (agent/devices' RemovableDevice,
+ * which common/ cannot see), every string already sanitized. */
+typedef struct NoticeDevice {
+        DeviceCategory category;
+        const char *vendor, *model;    /* for people; either may be NULL */
+        const char *sysname;           /* where it is ("mmc0:aaaa", "sr0"): never its identity */
+        const char *id[DEVICE_ID_MAX]; /* device_bus_id_keys() order; NULL: lacking or malformed */
+        bool block_failed;             /* the kernel refused the block: the device still works */
+} NoticeDevice;
+
+/* device.blocked and device.block_failed: what was blocked (for optical-write,
+ * only writing), why, and what to do. */
+int notice_build_device(const NoticePolicy *p, const char *policy_ref, const NoticeDevice *d, const Decision *dec,
+                        const char *event_id, Notice **ret);
 /* av.pattern_stale, av.missing, av.engine_inactive: -EOPNOTSUPP for other kinds. */
 int notice_build_event(const NoticePolicy *p, EventKind kind, const char *policy_ref, const char *event_id, Notice **ret);
 /* av.detection (issue 15): malware was found on this PC; told by default. */

@@ -52,6 +52,7 @@ int removable_device_set_id(RemovableDevice *d, size_t k, const char *value) {
         v = strdup(value);
         if (!v)
                 return -ENOMEM;
+        device_bus_id_normalize(d->bus, k, v); /* compared with entries normalized the same way */
         d->id[k] = v;
         return 0;
 }
@@ -68,6 +69,21 @@ int removable_device_set_text(char **field, const char *value) {
                 return -ENOMEM;
         *field = v;
         return 0;
+}
+
+void device_report_notice_device(const RemovableDevice *d, NoticeDevice *ret) {
+        assert(d);
+        assert(ret);
+
+        *ret = (NoticeDevice){
+                .category = d->category,
+                .vendor = d->vendor,
+                .model = d->model,
+                .sysname = d->sysname,
+                .block_failed = d->block_error < 0,
+        };
+        for (size_t k = 0; k < DEVICE_ID_MAX; k++)
+                ret->id[k] = d->id[k];
 }
 
 void device_report_write_device(JsonWriter *w, const RemovableDevice *d) {

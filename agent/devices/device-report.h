@@ -10,6 +10,7 @@
 
 #include "device-bus.h"
 #include "event.h"
+#include "notice-text.h"
 #include "policy.h"
 
 typedef struct RemovableDevice {
@@ -36,6 +37,10 @@ DEFINE_POINTER_CLEANUP(RemovableDevice, removable_device_free);
 int removable_device_set_id(RemovableDevice *d, size_t k, const char *value);
 /* Sets vendor/model/driver from device text: sanitized (common/text.h). */
 int removable_device_set_text(char **field, const char *value);
+
+/* The device as a notice names it (common/notice-text.h): pointers into d,
+ * valid while d is. */
+void device_report_notice_device(const RemovableDevice *d, NoticeDevice *ret);
 
 /* The "device" member of its events (and of `mamorictl devices --json`). */
 void device_report_write_device(JsonWriter *w, const RemovableDevice *d);

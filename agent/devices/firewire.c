@@ -112,6 +112,7 @@ static void firewire_report(FirewireEnforcer *f, TbfwSeen *s, const RemovableDev
         TbfwAction action = !dec->allow ? (d->block_error < 0 ? TBFW_BLOCK_FAILED : TBFW_BLOCKED) : TBFW_ALLOWED;
         Event *e = NULL;
         JsonWriter *w;
+        NoticeDevice nd;
 
         if (s->reported == action && s->reported_reason == (int) dec->reason)
                 return;
@@ -124,7 +125,9 @@ static void firewire_report(FirewireEnforcer *f, TbfwSeen *s, const RemovableDev
         json_object_begin(w);
         json_kv_string(w, "done", done);
         json_object_end(w);
-        (void) event_emit(&f->emitter, e, &(EventContext){ .decision = dec, .now = now_usec(CLOCK_REALTIME) });
+        device_report_notice_device(d, &nd);
+        (void) event_emit(&f->emitter, e,
+                          &(EventContext){ .decision = dec, .removable = &nd, .now = now_usec(CLOCK_REALTIME) });
 }
 
 static void firewire_handle(sd_device *dev, sd_device_action_t action, void *userdata) {

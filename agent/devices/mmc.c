@@ -202,6 +202,7 @@ static MmcCard *mmc_track(MmcEnforcer *m, const char *syspath) {
 static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *dec, const MountList *mounted,
                      const UsbUnmount *unmounted) {
         _cleanup_(event_freep) Event *e = NULL;
+        NoticeDevice nd;
         int r;
 
         r = device_report_build(m->policy, d, dec, &e);
@@ -227,7 +228,9 @@ static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *d
                 if (json_error(w) < 0)
                         return (void) log_oom();
         }
-        (void) event_emit(&m->emitter, TAKE_PTR(e), &(EventContext){ .decision = dec, .now = now_usec(CLOCK_REALTIME) });
+        device_report_notice_device(d, &nd);
+        (void) event_emit(&m->emitter, TAKE_PTR(e),
+                          &(EventContext){ .decision = dec, .removable = &nd, .now = now_usec(CLOCK_REALTIME) });
 }
 
 static int mmc_defer_scan(MmcEnforcer *m);

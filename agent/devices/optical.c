@@ -55,6 +55,9 @@ typedef struct OpticalWatch {
         char *scsi_syspath;
 } OpticalWatch;
 
+/* Drives that appear this early after boot are the PC's own (docs/notices.md). */
+#define OPTICAL_BOOT_QUIET_USEC (120 * USEC_PER_SEC)
+
 struct OpticalEnforcer {
         sd_event *event;
         int inotify_fd;
@@ -69,6 +72,7 @@ struct OpticalEnforcer {
         OpticalDrive **drives;
         size_t n_drives, cap_drives;
         bool started;
+        bool enumerating; /* the drives present at start: no notices */
 };
 
 static int optical_write_udev_files(OpticalEnforcer *o);
@@ -323,6 +327,7 @@ static void optical_forget(OpticalEnforcer *o, const char *scsi_syspath) {
 
 static void optical_report(OpticalEnforcer *o, OpticalDrive *drive, const Decision *dec) {
         _cleanup_(event_freep) Event *e = NULL;
+        NoticeDevice nd;
         int r;
 
         r = device_report_build(o->policy, drive->dev, dec, &e);
@@ -330,7 +335,17 @@ static void optical_report(OpticalEnforcer *o, OpticalDrive *drive, const Decisi
                 log_error_errno(r, "Cannot build the event of optical drive %s: %m", drive->dev->sysname);
                 return;
         }
-        (void) event_emit(&o->emitter, TAKE_PTR(e), NULL);
+        device_report_notice_device(drive->dev, &nd);
+        /* A drive found at start, or while the PC still boots (sr may probe
+         * after mamorid starts), is built in and was there yesterday: its
+         * block is not news to the person at the seat (every boot would say
+         * it). One plugged in later, or blocked by a reload, is. */
+        (void) event_emit(&o->emitter, TAKE_PTR(e),
+                          &(EventContext){ .decision = dec,
+                                           .removable = o->enumerating || now_usec(CLOCK_BOOTTIME) < OPTICAL_BOOT_QUIET_USEC
+                                                                ? NULL
+                                                                : &nd,
+                                           .now = now_usec(CLOCK_REALTIME) });
 }
 
 /* Decides the drive and brings its nodes and binding in line; reports a
@@ -805,8 +820,10 @@ int optical_enforcer_start(OpticalEnforcer *o) {
         if (r < 0)
                 return log_error_errno(r, "Cannot enumerate optical drives: %m");
         (void) sd_device_enumerator_allow_uninitialized(e);
+        o->enumerating = true;
         for (sd_device *d = sd_device_enumerator_get_device_first(e); d; d = sd_device_enumerator_get_device_next(e))
                 optical_handle(o, d, SD_DEVICE_ADD);
+        o->enumerating = false;
         optical_probe_unbound();
         return 0;
 }

@@ -123,6 +123,7 @@ static void thunderbolt_report(ThunderboltEnforcer *t, TbfwSeen *s, const Remova
         TbfwAction action = !dec->allow ? (d->block_error < 0 ? TBFW_BLOCK_FAILED : TBFW_BLOCKED) : TBFW_ALLOWED;
         Event *e = NULL;
         JsonWriter *w;
+        NoticeDevice nd;
 
         /* One event per change of decision, not per uevent or rescan. */
         if (s->reported == action && s->reported_reason == (int) dec->reason)
@@ -148,7 +149,9 @@ static void thunderbolt_report(ThunderboltEnforcer *t, TbfwSeen *s, const Remova
                 json_bool(w, boltd > 0);
         json_kv_string(w, "done", done);
         json_object_end(w);
-        (void) event_emit(&t->emitter, e, &(EventContext){ .decision = dec, .now = now_usec(CLOCK_REALTIME) });
+        device_report_notice_device(d, &nd);
+        (void) event_emit(&t->emitter, e,
+                          &(EventContext){ .decision = dec, .removable = &nd, .now = now_usec(CLOCK_REALTIME) });
 }
 
 static void thunderbolt_handle(sd_device *dev, sd_device_action_t action, void *userdata) {

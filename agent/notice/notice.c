@@ -334,6 +334,18 @@ static int notice_consume(void *userdata, Event *e, const EventContext *ctx) {
                 if (!ctx || !ctx->device || !ctx->decision || ctx->told)
                         return 0;
                 return notice_usb_blocked(n, ctx->device, ctx->decision, e->id, ctx->was_usable);
+        case EVENT_DEVICE_BLOCKED:
+        case EVENT_DEVICE_BLOCK_FAILED:
+                /* A device outside USB: its bus module says what it is. The
+                 * dedup key (its identity) folds a card put in again and again. */
+                if (!ctx || !ctx->removable || !ctx->decision || !notice_sender_wanted(n, e->kind))
+                        return 0;
+                r = notice_build_device(notice_sender_settings(n), e->policy_ref, ctx->removable, ctx->decision, e->id,
+                                        &x);
+                if (r < 0)
+                        return r;
+                notice_sender_submit(n, x);
+                return 0;
         case EVENT_USB_EXPIRING:
                 if (!ctx || !ctx->device || !ctx->decision)
                         return 0;

@@ -35,7 +35,8 @@ void notice_sender_set_policy(NoticeSender *n, Policy *p);
 /* The sink (event-sink.h): a notice for each event of a kind that has one
  * (notice.kinds). usb.blocked and usb.expiring need the device and the
  * decision in the EventContext; a usb.blocked of a plug already told about
- * (ctx->told) is not news. */
+ * (ctx->told) is not news. device.blocked and device.block_failed need
+ * ctx->removable (a bus module leaves it NULL when the block is no news). */
 EventSink notice_sink(NoticeSender *n);
 
 /* One entry of mamorictl status's "checks": name "notices", state ok,

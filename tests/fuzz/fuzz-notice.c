@@ -65,6 +65,37 @@ static void fuzz_notice_config(const char *raw, const UsbDevice *d) {
         policy_unref(q);
 }
 
+/* A device outside USB whose vendor, model and slot name are the bytes
+ * (sanitized as device-report.c does), on every category, blocked or not. */
+static void fuzz_device(const char *raw, const Policy *p) {
+        _cleanup_free_ char *clean = text_sanitize(raw, strlen(raw), TEXT_DEVICE_MAX, NULL);
+        const char *card[DEVICE_ID_MAX] = { "0x000003", "0x5344", clean, "0x1a2b3c4d", "06/2021" };
+
+        if (!clean)
+                return;
+        for (int c = 0; c < _DEVICE_CATEGORY_MAX; c++)
+                for (int failed = 0; failed <= 1; failed++) {
+                        NoticeDevice nd = { .category = (DeviceCategory) c,
+                                            .vendor = clean,
+                                            .model = clean,
+                                            .sysname = clean,
+                                            .block_failed = failed };
+                        Decision dec = policy_decide_device(p, (DeviceCategory) c, card, 0);
+                        Notice *n = NULL;
+                        for (size_t k = 0; k < DEVICE_ID_MAX; k++)
+                                nd.id[k] = card[k];
+                        if (notice_build_device(&p->notice, clean, &nd, &dec, "id", &n) < 0)
+                                continue;
+                        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                                check(n->summary[l], false, 1024);
+                                check(n->body[l], true, 4096);
+                        }
+                        for (size_t i = 0; i < n->n_facts; i++)
+                                check(n->facts[i].value, false, 1024);
+                        notice_free(n);
+                }
+}
+
 static void fuzz_expiry(const char *raw) {
         char buf[NOTICE_WHEN_MAX];
         usec_t t;
@@ -122,6 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(b);
         }
         fuzz_notice_config(raw, d);
+        fuzz_device(raw, p);
         fuzz_expiry(raw);
 
         /* and raw bytes straight into mamori-notify's cleaner */

@@ -648,3 +648,83 @@ def test_hung_system_bus_does_not_hold_up_blocking(bed, make_agent, world):
         a.reload()  # the loop answers
     finally:
         world.system.proc.send_signal(signal.SIGCONT)
+
+
+# ---- devices outside USB (issue 14 item 6): one case per bus family ----
+
+def dev_start(make_agent, world, conf, env=None, allow=None):
+    extra = dict(world.agent_env(), **(env or {}))
+    return make_agent(main_conf=conf, extra_env=extra, allow=allow).start()
+
+
+def test_sd_card_notice_once_per_card(bed, make_agent, world):
+    """A card put in again and again is one notice in the window; another
+    card is another."""
+    from test_mmc import CARD, OTHER, MmcBed
+    mmc = MmcBed(bed)
+    world.helper(lang="ja_JP.UTF-8").start()
+    a = dev_start(make_agent, world, NOTICE_CONF)
+    _dev, name = mmc.add_card(CARD)
+    ev = a.wait_events("device.blocked")[0]
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "SDカード「QEMU!」は使用できません", n
+    assert n["body"].startswith("この機器（SDカード等の外部記録媒体）は使用許可を受けていないため、"
+                                "使用できないようにしました。\n"), n["body"]
+    assert ev["id"][:8] in n["body"]
+    assert CARD["serial"] not in n["body"] and CARD["serial"] not in n["summary"]
+    # the same card in other slots (the test bed's names): nothing new to say
+    for _ in range(3):
+        mmc.add_card(CARD)
+    a.wait_events("device.blocked", count=4)
+    mmc.add_card(OTHER)
+    a.wait_events("device.blocked", count=5)
+    wait_for(lambda: notice_check(a)["deduplicated"] >= 3, what="3 repeats deduplicated")
+    time.sleep(0.5)
+    notes = world.notifications()
+    assert len(notes) == 2, notes
+    c = notice_check(a)
+    assert c["sent"] == 2 and c["deduplicated"] == 3, c
+
+
+def test_optical_write_notice_says_reading_works(bed, make_agent, world):
+    """A drive plugged in is told about (reading still works: it says so);
+    one present at start is not: built-in drives would say it at every boot."""
+    from test_optical import SERIAL, Drives
+    drives = Drives(bed)
+    drives.add("BUILTIN_DRIVE_0001")
+    time.sleep(0.05)
+    world.helper(lang="en_US.UTF-8").start()
+    a = dev_start(make_agent, world, NOTICE_CONF, env={"MAMORI_DEV_ROOT": drives.dev})
+    a.wait_events("device.blocked", pred=lambda e: e["device"].get("serial") == "BUILTIN_DRIVE_0001")
+    drives.add(SERIAL)
+    a.wait_events("device.blocked", pred=lambda e: e["device"].get("serial") == SERIAL)
+    n = world.wait_notifications(1)[0]
+    assert n["summary"] == "Writing to CD/DVD drive “HL-DT-ST DVDRAM GUD1N” is blocked", n
+    assert "so writing was blocked. Reading discs keeps working.\n" in n["body"], n["body"]
+    time.sleep(0.5)
+    assert len(world.notifications()) == 1, world.notifications()
+
+
+def test_thunderbolt_and_firewire_notices(bed, make_agent, world):
+    """A dock: its keyboard and mouse stop too, and the notice says so
+    plainly. A FireWire disk: blocked, told."""
+    from test_thunderbolt import DEVICES_ALL, GUID_B, UID_B, Tb, make_tb
+    t = Tb(bed)
+    try:
+        t.domain(0, "user")
+        world.helper(lang="ja_JP.UTF-8").start()
+        a = dev_start(make_agent, world, DEVICES_ALL + 'notice = { burst = 5; interval = 2; };\n')
+        make_tb(t, 0, UID_B)
+        a.wait_events("device.blocked", pred=lambda e: e["device"]["bus"] == "thunderbolt")
+        n = world.wait_notifications(1)[0]
+        assert n["summary"] == "Thunderbolt機器「Lenovo ThinkPad Thunderbolt 3 Dock」は使用できません", n
+        assert "そこにつないだキーボード・マウス・ネットワーク等も使えなくなります（故障ではありません）。" in n["body"]
+        assert UID_B not in n["body"]
+        t.firewire(GUID_B)
+        a.wait_events("device.blocked", pred=lambda e: e["device"]["bus"] == "firewire")
+        n = world.wait_notifications(2)[1]
+        assert n["summary"].startswith("FireWire機器"), n
+        assert n["body"].startswith("この機器（FireWire機器）は使用許可を受けていないため、"), n["body"]
+        assert "ドッキング" not in n["body"]
+    finally:
+        t.done()

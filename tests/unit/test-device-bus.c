@@ -204,6 +204,51 @@ static void test_bad_entries(void **state) {
         free(err);
 }
 
+/* The kernel prints hex identity values in lower case; an entry typed in
+ * upper case ("0X1A2B3C4D", a UUID copied from a vendor's sheet) names the
+ * same card. Text values (a card's name) keep their case. */
+static void test_identity_case(void **state) {
+        Policy *p = load_ok("", "allow = (\n"
+                                "  { bus = \"mmc\"; manfid = \"0X00001B\"; oemid = \"0x534D\"; name = \"EB1QT\";\n"
+                                "    serial = \"0xA1B2C3D4\"; date = \"03/2022\"; approved_by = \"x\"; label = \"up\"; },\n"
+                                "  { bus = \"thunderbolt\"; unique_id = \"D6010000-0072-6A08-22AC-EA0D4E1A2A1B\";\n"
+                                "    approved_by = \"x\"; },\n"
+                                "  { bus = \"firewire\"; guid = \"0x0001020304050A0B\"; approved_by = \"x\"; }\n"
+                                ");\n");
+        usec_t now = now_usec(CLOCK_REALTIME);
+        const char *card[DEVICE_ID_MAX] = { "0x00001b", "0x534d", "EB1QT", "0xa1b2c3d4", "03/2022" };
+        const char *card_name_lower[DEVICE_ID_MAX] = { "0x00001b", "0x534d", "eb1qt", "0xa1b2c3d4", "03/2022" };
+        const char *tb[DEVICE_ID_MAX] = { "d6010000-0072-6a08-22ac-ea0d4e1a2a1b" };
+        const char *fw[DEVICE_ID_MAX] = { "0x0001020304050a0b" };
+        char v[] = "0XABCDEF01", name[] = "SU08G", uuid[] = "D6010000-0072-6A08-22AC-EA0D4E1A2A1B";
+        Decision dec;
+
+        dec = policy_decide_device(p, DEVICE_CATEGORY_MMC, card, now);
+        assert_true(dec.allow);
+        assert_string_equal(dec.entry->label, "up");
+        assert_string_equal(dec.entry->id[0], "0x00001b");
+        assert_string_equal(dec.entry->id[3], "0xa1b2c3d4");
+        /* the name is text: its case is the card's */
+        assert_string_equal(dec.entry->id[2], "EB1QT");
+        dec = policy_decide_device(p, DEVICE_CATEGORY_MMC, card_name_lower, now);
+        assert_false(dec.allow);
+        dec = policy_decide_device(p, DEVICE_CATEGORY_THUNDERBOLT, tb, now);
+        assert_true(dec.allow);
+        dec = policy_decide_device(p, DEVICE_CATEGORY_FIREWIRE, fw, now);
+        assert_true(dec.allow);
+        policy_unref(p);
+
+        device_bus_id_normalize(DEVICE_BUS_MMC, 3, v);
+        assert_string_equal(v, "0xabcdef01");
+        device_bus_id_normalize(DEVICE_BUS_MMC, 2, name);
+        assert_string_equal(name, "SU08G");
+        device_bus_id_normalize(DEVICE_BUS_THUNDERBOLT, 0, uuid);
+        assert_string_equal(uuid, "d6010000-0072-6a08-22ac-ea0d4e1a2a1b");
+        device_bus_id_normalize(DEVICE_BUS_USB, 0, name); /* no such key: unchanged */
+        assert_string_equal(name, "SU08G");
+        device_bus_id_normalize(DEVICE_BUS_MMC, 0, NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_formats),
@@ -211,6 +256,7 @@ int main(void) {
                 cmocka_unit_test(test_usb_entries_ignore_other_buses),
                 cmocka_unit_test(test_devices_section),
                 cmocka_unit_test(test_bad_entries),
+                cmocka_unit_test(test_identity_case),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,11 @@ static void test_config(void **state) {
         assert_false(p->notice.disabled);
         assert_int_equal(notice_kinds(&p->notice),
                          NOTICE_KIND_BIT(EVENT_USB_BLOCKED) | NOTICE_KIND_BIT(EVENT_USB_EXPIRING) |
-                                 NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED) | NOTICE_KIND_BIT(EVENT_AV_DETECTION));
+                                 NOTICE_KIND_BIT(EVENT_USB_READONLY_VIOLATED) | NOTICE_KIND_BIT(EVENT_DEVICE_BLOCKED) |
+                                 NOTICE_KIND_BIT(EVENT_DEVICE_BLOCK_FAILED) | NOTICE_KIND_BIT(EVENT_AV_DETECTION));
+        policy_unref(p);
+        p = load("notice = { kinds = [ \"device.blocked\" ]; };", NULL);
+        assert_int_equal(notice_kinds(&p->notice), NOTICE_KIND_BIT(EVENT_DEVICE_BLOCKED));
         policy_unref(p);
         p = load("notice = { enabled = false; kinds = [ ]; };", NULL);
         assert_true(p->notice.disabled);
@@ -59,6 +63,8 @@ static void test_config(void **state) {
         expect_error("notice = {\n colour = \"red\";\n};", "unknown key 'colour' in notice", 2);
         expect_error("notice = {\n kinds = [ \"lock.failed\" ];\n};", "'lock.failed' in notice.kinds is not a kind", 2);
         expect_error("notice = {\n kinds = [ \"usb.blocked\", \"usb.blocked\" ];\n};", "listed twice", 2);
+        /* the error names every kind a town may list, the device ones too */
+        expect_error("notice = {\n kinds = [ \"device.allowed\" ];\n};", "device.blocked, device.block_failed", 2);
         expect_error("notice = {\n kinds = \"usb.blocked\";\n};", "'kinds' must be an array", 2);
         expect_error("notice = {\n contact = \"a\\nb\";\n};", "'contact' must be one line of printable text", 2);
         expect_error("notice = {\n contact_en = \"\";\n};", "'contact_en' must be one line", 2);

@@ -555,6 +555,266 @@ static void test_usb_expired_local(void **state) {
         policy_unref(p);
 }
 
+/* ---- devices outside USB (issue 14) ---- */
+
+static const char *const CARD[DEVICE_ID_MAX] = { "0x000003", "0x5344", "SU08G", "0x1a2b3c4d", "06/2021" };
+static const char *const DRIVE[DEVICE_ID_MAX] = { "HL-DT-ST_DVDRAM_GUD1N_KZ8J1234" };
+static const char *const DOCK[DEVICE_ID_MAX] = { "d6010000-0072-6a08-22ac-ea0d4e1a2a1b" };
+static const char *const DISK1394[DEVICE_ID_MAX] = { "0x0001020304050607" };
+
+static NoticeDevice dev_of(DeviceCategory c, const char *const id[DEVICE_ID_MAX], const char *vendor, const char *model,
+                           const char *sysname) {
+        NoticeDevice d = { .category = c, .vendor = vendor, .model = model, .sysname = sysname };
+        for (size_t k = 0; k < DEVICE_ID_MAX; k++)
+                d.id[k] = id[k];
+        return d;
+}
+
+static Notice *device_notice(const Policy *p, const NoticeDevice *d) {
+        Decision dec = policy_decide_device(p, d->category, d->id, now_usec(CLOCK_REALTIME));
+        Notice *n = NULL;
+
+        assert_true(dec.relevant);
+        assert_false(dec.allow);
+        assert_int_equal(notice_build_device(&p->notice, p->usb.policy_ref, d, &dec,
+                                             "7f3a9c12-0000-4000-8000-000000000000", &n),
+                         0);
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                assert_true(clean_notice_text(n->summary[l], false));
+                assert_true(clean_notice_text(n->body[l], true));
+        }
+        return n;
+}
+
+#define TOWN_FOOTER_JA "根拠: 対策基準 第3-6　参照番号: 7f3a9c12\n連絡先: 情報政策担当（電話 0123-45-6789　内線 1234）"
+#define TOWN_FOOTER_EN \
+        "Policy: 対策基準 第3-6 · Reference: 7f3a9c12\nContact: IT Policy Section (phone 0123-45-6789, ext. 1234)"
+#define TOWN_ASK_JA "業務で使う必要がある場合は、所属の情報セキュリティ管理者（課長）に使用許可を申請してください。\n"
+#define TOWN_ASK_EN \
+        "If you need it for work, ask the information security administrator of your section (section " \
+        "chief) for permission.\n"
+
+static void test_device_mmc(void **state) {
+        Policy *p = load(TOWN_NOTICE, NULL);
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, "SD", NULL, "mmc0:aaaa");
+        Notice *n = device_notice(p, &d);
+
+        assert_int_equal(n->kind, EVENT_DEVICE_BLOCKED);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "SDカード「SU08G」は使用できません");
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "SD card “SU08G” is blocked");
+        assert_string_equal(
+                n->body[NOTICE_LANG_JA],
+                "この機器（SDカード等の外部記録媒体）は使用許可を受けていないため、使用できないようにしました。\n" TOWN_ASK_JA
+                "機器: SU08G\n" TOWN_FOOTER_JA);
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (SD card or other memory card) has not been given permission for use, so it "
+                            "was blocked.\n" TOWN_ASK_EN "Device: SU08G\n" TOWN_FOOTER_EN);
+        assert_int_equal(n->urgency, NOTICE_URGENCY_NORMAL);
+        assert_string_equal(n->replace_key, "device:mmc0:aaaa");
+        assert_string_equal(notice_fact(n, "device_bus"), "mmc");
+        assert_string_equal(notice_fact(n, "device_category"), "mmc");
+        assert_string_equal(notice_fact(n, "reason"), "unknown");
+        assert_string_equal(notice_fact(n, "bus_path"), "mmc0:aaaa");
+        /* the card's serial tells cards apart for the rate limit, and stays out of the texts */
+        assert_non_null(strstr(n->dedup_key, "0x1a2b3c4d"));
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                assert_null(strstr(n->body[l], "0x1a2b3c4d"));
+        for (size_t i = 0; i < n->n_facts; i++)
+                assert_null(strstr(n->facts[i].value, "0x1a2b3c4d"));
+        notice_free(n);
+        policy_unref(p);
+}
+
+/* One notice per card in the window, whichever slot and however often:
+ * the dedup key is the identity; another card is another notice. */
+static void test_device_dedup_key(void **state) {
+        Policy *p = load("", NULL);
+        const char *other[DEVICE_ID_MAX] = { "0x000003", "0x5344", "SU08G", "0x1a2b3c4e", "06/2021" };
+        const char *partial[DEVICE_ID_MAX] = { "0x000003", "0x5344", "SU08G", NULL, "06/2021" };
+        NoticeDevice a = dev_of(DEVICE_CATEGORY_MMC, CARD, NULL, NULL, "mmc0:aaaa");
+        NoticeDevice a2 = dev_of(DEVICE_CATEGORY_MMC, CARD, NULL, NULL, "mmc1:0001");
+        NoticeDevice b = dev_of(DEVICE_CATEGORY_MMC, other, NULL, NULL, "mmc0:aaaa");
+        NoticeDevice c = dev_of(DEVICE_CATEGORY_MMC, partial, NULL, NULL, "mmc0:aaaa");
+        NoticeDevice c2 = dev_of(DEVICE_CATEGORY_MMC, partial, NULL, NULL, "mmc1:0001");
+        Notice *na = device_notice(p, &a), *na2 = device_notice(p, &a2), *nb = device_notice(p, &b),
+               *nc = device_notice(p, &c), *nc2 = device_notice(p, &c2);
+
+        assert_string_equal(na->dedup_key, na2->dedup_key);
+        assert_string_not_equal(na->dedup_key, nb->dedup_key);
+        assert_string_not_equal(na->dedup_key, nc->dedup_key);
+        /* without a full identity, only the slot tells one from another */
+        assert_string_not_equal(nc->dedup_key, nc2->dedup_key);
+        assert_int_equal(na->dedup_usec, NOTICE_USB_DEDUP_USEC);
+        /* ... and the text says why no permission can be given */
+        assert_true(startswith(nc->body[NOTICE_LANG_JA], "この機器（SDカード等の外部記録媒体）は機器を見分ける情報"
+                                                         "（製造番号等）を読み取れず、1台ごとに使用許可を出せないため、"
+                                                         "使用できないようにしました。\n"));
+        assert_true(startswith(nc->body[NOTICE_LANG_EN], "This device (SD card or other memory card) does not give "
+                                                         "the details that tell it apart"));
+        notice_free(na);
+        notice_free(na2);
+        notice_free(nb);
+        notice_free(nc);
+        notice_free(nc2);
+        policy_unref(p);
+}
+
+static void test_device_optical(void **state) {
+        Policy *p = load(TOWN_NOTICE "devices = { block = [ \"optical\" ]; };", NULL);
+        Policy *pw = load(TOWN_NOTICE, NULL);
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_OPTICAL_WRITE, DRIVE, "HL-DT-ST", "DVDRAM GUD1N", "sr0");
+        Notice *n = device_notice(pw, &d);
+
+        /* the write level: reading discs keeps working, and the notice says so */
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "光学ドライブ「HL-DT-ST DVDRAM GUD1N」への書き込みはできません");
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "Writing to CD/DVD drive “HL-DT-ST DVDRAM GUD1N” is blocked");
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この機器（CD・DVD等の光学ドライブ）での書き込みは使用許可を受けていないため、"
+                            "できないようにしました。ディスクの読み取りはそのまま使えます。\n"
+                            "業務で書き込む必要がある場合は、所属の情報セキュリティ管理者（課長）に使用許可を申請してください。\n"
+                            "機器: HL-DT-ST DVDRAM GUD1N\n" TOWN_FOOTER_JA);
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (CD or DVD drive) has not been given permission for writing, so writing was "
+                            "blocked. Reading discs keeps working.\n"
+                            "If you need to write discs for work, ask the information security administrator of your "
+                            "section (section chief) for permission.\n"
+                            "Device: HL-DT-ST DVDRAM GUD1N\n" TOWN_FOOTER_EN);
+        assert_string_equal(n->icon, "drive-optical");
+        assert_string_equal(notice_fact(n, "device_category"), "optical-write");
+        notice_free(n);
+
+        /* the whole drive: no word of reading */
+        d.category = DEVICE_CATEGORY_OPTICAL;
+        n = device_notice(p, &d);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "光学ドライブ「HL-DT-ST DVDRAM GUD1N」は使用できません");
+        assert_true(startswith(
+                n->body[NOTICE_LANG_JA],
+                "この機器（CD・DVD等の光学ドライブ）は使用許可を受けていないため、使用できないようにしました。\n" TOWN_ASK_JA));
+        assert_true(startswith(n->body[NOTICE_LANG_EN], "This device (CD or DVD drive) has not been given permission "
+                                                        "for use, so it was blocked.\n" TOWN_ASK_EN));
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                assert_null(strstr(n->body[l], l == NOTICE_LANG_JA ? "読み取り" : "Reading"));
+        notice_free(n);
+        policy_unref(p);
+        policy_unref(pw);
+}
+
+static void test_device_thunderbolt_firewire(void **state) {
+        Policy *p = load(TOWN_NOTICE, NULL);
+        NoticeDevice tb = dev_of(DEVICE_CATEGORY_THUNDERBOLT, DOCK, "Lenovo", "ThinkPad Thunderbolt 3 Dock", "0-1");
+        NoticeDevice fw = dev_of(DEVICE_CATEGORY_FIREWIRE, DISK1394, NULL, NULL, "fw1");
+        Notice *n = device_notice(p, &tb);
+
+        assert_string_equal(n->summary[NOTICE_LANG_JA],
+                            "Thunderbolt機器「Lenovo ThinkPad Thunderbolt 3 Dock」は使用できません");
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この機器（Thunderbolt機器）は使用許可を受けていないため、使用できないようにしました。\n" TOWN_ASK_JA
+                            "ドッキングステーション等の場合、そこにつないだキーボード・マウス・ネットワーク等も"
+                            "使えなくなります（故障ではありません）。\n"
+                            "機器: Lenovo ThinkPad Thunderbolt 3 Dock\n" TOWN_FOOTER_JA);
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (Thunderbolt device) has not been given permission for use, so it was "
+                            "blocked.\n" TOWN_ASK_EN
+                            "If it is a docking station, the keyboard, mouse, network and anything else connected to "
+                            "it stop working too (they are not broken).\n"
+                            "Device: Lenovo ThinkPad Thunderbolt 3 Dock\n" TOWN_FOOTER_EN);
+        assert_string_equal(notice_fact(n, "device_bus"), "thunderbolt");
+        notice_free(n);
+
+        /* no name at all: no device line, and no empty 「」 */
+        n = device_notice(p, &fw);
+        assert_string_equal(n->summary[NOTICE_LANG_JA], "FireWire機器は使用できません");
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "FireWire device is blocked");
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この機器（FireWire機器）は使用許可を受けていないため、使用できないようにしました。\n" TOWN_ASK_JA
+                                    TOWN_FOOTER_JA);
+        assert_null(strstr(n->body[NOTICE_LANG_JA], "ドッキング"));
+        notice_free(n);
+        policy_unref(p);
+}
+
+/* The kernel refused the block: the device works, the person is asked to
+ * stop using it and tell the contact. */
+static void test_device_block_failed(void **state) {
+        Policy *p = load(TOWN_NOTICE, NULL);
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, NULL, NULL, "mmc0:aaaa");
+        Notice *n;
+
+        d.block_failed = true;
+        n = device_notice(p, &d);
+        assert_int_equal(n->kind, EVENT_DEVICE_BLOCK_FAILED);
+        assert_int_equal(n->urgency, NOTICE_URGENCY_CRITICAL);
+        assert_string_equal(n->summary[NOTICE_LANG_EN], "SD card “SU08G” is not approved");
+        assert_string_equal(n->body[NOTICE_LANG_JA], "この機器（SDカード等の外部記録媒体）は使用許可を受けていませんが、"
+                                                     "自動で使用できないようにすることができませんでした。\n"
+                                                     "この機器は使わずに取り外し、情報政策担当に連絡してください。\n"
+                                                     "機器: SU08G\n" TOWN_FOOTER_JA);
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (SD card or other memory card) has not been given permission for use, but it "
+                            "could not be blocked automatically.\n"
+                            "Do not use it: remove it and contact IT Policy Section.\n"
+                            "Device: SU08G\n" TOWN_FOOTER_EN);
+        assert_string_equal(notice_fact(n, "reason"), "block_failed");
+        notice_free(n);
+        policy_unref(p);
+}
+
+static void test_device_expired(void **state) {
+        Policy *p = load(TOWN_NOTICE,
+                         "allow = ( { bus = \"mmc\"; manfid = \"0x000003\"; oemid = \"0x5344\"; name = \"SU08G\";\n"
+                         " serial = \"0x1a2b3c4d\"; date = \"06/2021\"; approved_by = \"o\";\n"
+                         " expires = \"2027-03-31T17:00:00+09:00\"; },\n"
+                         " { bus = \"optical\"; serial = \"HL-DT-ST_DVDRAM_GUD1N_KZ8J1234\"; approved_by = \"o\";\n"
+                         " expires = \"2020-01-31\"; } );");
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, NULL, NULL, "mmc0:aaaa");
+        NoticeDevice dw = dev_of(DEVICE_CATEGORY_OPTICAL_WRITE, DRIVE, NULL, NULL, "sr0");
+        Decision dec = policy_decide_device(p, d.category, d.id, 1900000000ULL * USEC_PER_SEC);
+        Notice *n = NULL;
+        char ja[512], en[512];
+
+        assert_int_equal(dec.reason, DECISION_EXPIRED);
+        assert_int_equal(notice_build_device(&p->notice, NULL, &d, &dec, "id", &n), 0);
+        snprintf(ja, sizeof ja, "この機器の使用許可の有効期限（%s）が過ぎたため、使用できなくなりました。\n",
+                 by_tz("2027年3月31日 17:00", "2027年3月31日 8:00", "2027年3月31日 4:00"));
+        snprintf(en, sizeof en, "The permission to use this device expired (%s), so it can no longer be used.\n",
+                 by_tz("31 March 2027 17:00", "31 March 2027 8:00", "31 March 2027 4:00"));
+        assert_true(startswith(n->body[NOTICE_LANG_JA], ja));
+        assert_true(startswith(n->body[NOTICE_LANG_EN], en));
+        assert_string_equal(notice_fact(n, "expires"), "2027-03-31T17:00:00+09:00");
+        notice_free(n);
+
+        /* a date-only entry at the write level: the date alone, and "writing" */
+        dec = policy_decide_device(p, dw.category, dw.id, 1900000000ULL * USEC_PER_SEC);
+        assert_int_equal(dec.reason, DECISION_EXPIRED);
+        assert_int_equal(notice_build_device(&p->notice, NULL, &dw, &dec, "id", &n), 0);
+        assert_true(startswith(n->body[NOTICE_LANG_JA],
+                               "この機器の書き込みの使用許可の有効期限（2020年1月31日）が過ぎたため、"
+                               "書き込みができなくなりました。\n"));
+        assert_true(startswith(n->body[NOTICE_LANG_EN], "The permission to write with this device expired (31 January "
+                                                        "2020), so it can no longer write.\n"));
+        notice_free(n);
+        policy_unref(p);
+}
+
+/* A name from the device may not make the notice lie: bidi controls go. */
+static void test_device_hostile_name(void **state) {
+        Policy *p = load("", NULL);
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_THUNDERBOLT, DOCK,
+                                "Evil\xe2\x80\xae"
+                                "kcod",
+                                "Dock", "0-1");
+        Notice *n = device_notice(p, &d);
+
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++) {
+                assert_null(strstr(n->summary[l], "\xe2\x80\xae"));
+                assert_null(strstr(n->body[l], "\xe2\x80\xae"));
+        }
+        /* unset approver and contact: neutral words, no role named */
+        assert_non_null(strstr(n->body[NOTICE_LANG_JA], "承認者に使用許可を申請してください"));
+        notice_free(n);
+        policy_unref(p);
+}
+
 static void test_also(void **state) {
         Policy *p = load("", NULL);
         UsbDevice *d = stick("S", "S");
@@ -615,6 +875,13 @@ int main(void) {
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
                 cmocka_unit_test(test_detection),
+                cmocka_unit_test(test_device_mmc),
+                cmocka_unit_test(test_device_dedup_key),
+                cmocka_unit_test(test_device_optical),
+                cmocka_unit_test(test_device_thunderbolt_firewire),
+                cmocka_unit_test(test_device_block_failed),
+                cmocka_unit_test(test_device_expired),
+                cmocka_unit_test(test_device_hostile_name),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
