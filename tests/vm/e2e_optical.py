@@ -210,9 +210,15 @@ def run(t, c, vm):
         py(t, SET_ACL, node, USER)  # what uaccess/logind do for the seat user
     time.sleep(1)
     st = {n: node_state(t, n) for n in (sr, sg)}
-    c("optical: the seat user's ACL entry and the mask lose write (r--), root keeps rw",
-      all((s.get("acl") or {}).get("2:%s" % uid) == 4 and (s.get("acl") or {}).get("16:-1") == 4
-          and (s.get("acl") or {}).get("1:-1") == 6 for s in st.values()), st)
+    ok = all((s.get("acl") or {}).get("2:%s" % uid) == 4 and (s.get("acl") or {}).get("16:-1") == 4
+             and (s.get("acl") or {}).get("1:-1") == 6 for s in st.values())
+    if not ok:
+        # what mamorid said about the drive, to tell a sandbox from a logic fault
+        _, log, _ = t.g("journalctl -b -o cat -u mamori.service | grep -iE 'optical|restrict|node|sr0|sg' | tail -20; "
+                        "systemctl show mamori.service -p PrivateDevices -p DevicePolicy -p ProtectSystem; "
+                        "ls -l %s %s" % (sr, sg))
+        print(log, flush=True)
+    c("optical: the seat user's ACL entry and the mask lose write (r--), root keeps rw", ok, st)
     rc, out, err = py(t, MEASURE, sr, USER)
     try:
         lo, med, hi = (float(x) for x in out.split())
