@@ -12,6 +12,7 @@
 #include "config-paths.h"
 #include "av-detect.h"
 #include "av-fullscan.h"
+#include "av-scan.h"
 #include "av.h"
 #include "control-reply.h"
 #include "mmc.h"
@@ -98,6 +99,7 @@ void control_reply_status(Manager *m, JsonWriter *w) {
         reporting_status_json(m->reporting, w);
         av_detect_status(m->av_detect, w);
         av_fullscan_status(m->av_fullscan, w);
+        av_scan_status(m->av_scan, w);
 
         json_key(w, "checks");
         json_array_begin(w);

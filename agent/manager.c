@@ -18,6 +18,7 @@
 #include "quarantine.h"
 #include "av-detect.h"
 #include "av-fullscan.h"
+#include "av-scan.h"
 #include "av.h"
 #include "lock.h"
 #include "reporting.h"
@@ -86,6 +87,7 @@ Manager *manager_free(Manager *m) {
         m->control = control_free(m->control);
         av_monitor_free(m->av);
         quarantine_free(m->quarantine);
+        av_scan_free(m->av_scan); /* before av_detect, which its findings go to */
         av_detect_free(m->av_detect);
         av_fullscan_free(m->av_fullscan);
         lock_enforcer_free(m->lock); /* before the tracker it listens to */
@@ -528,6 +530,8 @@ int manager_reload(Manager *m) {
                 av_detect_set_policy(m->av_detect, m->policy);
         if (m->av_fullscan)
                 av_fullscan_set_policy(m->av_fullscan, m->policy);
+        if (m->av_scan)
+                av_scan_set_policy(m->av_scan, m->policy);
         manager_save_last_good(m);
         reporting_commit(m->reporting); /* READY: what happened so far is recorded */
         (void) sd_notify(false, "READY=1");
@@ -710,6 +714,34 @@ static void manager_start_av_detect(Manager *m) {
                 return;
         }
         av_detect_set_policy(m->av_detect, m->policy);
+}
+
+/* 第7-3ア: a finding of a media scan is a detection like an engine's
+ * (av.detection, the quarantine hook). */
+static void manager_on_media_finding(void *userdata, const char *signature, const char *raw_path,
+                                     const char *mount_point, dev_t dev, const char *bus) {
+        Manager *m = userdata;
+        int r;
+
+        if (!m->av_detect)
+                return (void) log_error("clamd found %s on %s, but detections cannot be recorded.", signature,
+                                        mount_point);
+        r = av_detect_record_local(m->av_detect, "clamav", signature, raw_path);
+        if (r < 0 && r != -EBUSY)
+                log_error_errno(r, "clamd found %s on %s, but it cannot be recorded: %m", signature, mount_point);
+        /* TODO(issue 15 item 3): de-authorize the device (USB through the
+         * enforcer, mmc and optical through theirs); the enforcers have no
+         * call by block device yet. */
+}
+
+/* Media from outside scanned by clamd when mounted (antivirus.scan). */
+static void manager_start_av_scan(Manager *m) {
+        const EventEmitter emit = { .emit = manager_emit_av, .userdata = m };
+        const AvScanHooks hooks = { .on_finding = manager_on_media_finding, .userdata = m };
+
+        if (av_scan_new(m->event, &emit, &hooks, &m->av_scan) < 0)
+                return (void) log_oom();
+        av_scan_set_policy(m->av_scan, m->policy);
 }
 
 /* The age of the last full scan (antivirus.full_scan). */
@@ -922,6 +954,7 @@ int manager_start(Manager *m) {
                 quarantine_set_policy(m->quarantine, m->policy);
         manager_start_av_detect(m);
         manager_start_av_fullscan(m);
+        manager_start_av_scan(m);
 
         /* Enforcement first; the reports of the scan are due after these. */
         if (m->policy->failsafe || m->last_good)

@@ -30,6 +30,7 @@ typedef struct FirewireEnforcer FirewireEnforcer;
 typedef struct Quarantine Quarantine;
 typedef struct AvDetect AvDetect;
 typedef struct AvFullScan AvFullScan;
+typedef struct AvScan AvScan;
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -84,6 +85,7 @@ typedef struct Manager {
         Quarantine *quarantine;
         AvDetect *av_detect;     /* the engines' detection reports (av-detect.c) */
         AvFullScan *av_fullscan; /* the age of the last full scan (av-fullscan.c) */
+        AvScan *av_scan;         /* media scanned by clamd when mounted (av-scan.c) */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
         sd_event_source *status_timer; /* coalesces systemd's status line (manager_update_status()) */

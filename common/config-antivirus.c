@@ -241,6 +241,40 @@ static int config_av_parse_full_scan(ConfigContext *c, const config_setting_t *a
         return bad ? -EINVAL : 0;
 }
 
+/* scan = { on_mount = true; socket = "/run/clamav/clamd.ctl"; timeout = 600; }:
+ * media from outside scanned by clamd when mounted (agent/av/av-scan.c). */
+static int config_av_parse_scan(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
+        static const char *const keys[] = { "on_mount", "socket", "timeout", NULL };
+        const config_setting_t *sc = config_setting_get_member(av, "scan");
+        AvScanPolicy *p = &a->scan;
+        int r, bad = 0;
+
+        p->timeout = AV_SCAN_TIMEOUT_DEFAULT;
+        if (sc && config_setting_type(sc) != CONFIG_TYPE_GROUP)
+                return config_wrong_type(c, sc, "scan", "a group: scan = { on_mount = true; };");
+        if (sc) {
+                config_check_keys(c, sc, keys);
+                bad |= config_get_bool(c, sc, "on_mount", &p->on_mount) < 0;
+                r = config_get_path(c, sc, "socket", &p->socket);
+                if (r == -ENOMEM)
+                        return r;
+                bad |= r < 0;
+                /* sun_path holds 107 bytes and a NUL */
+                if (r > 0 && strlen(p->socket) > 107) {
+                        config_error(c->errors, c->file, config_key_line(sc, "socket"),
+                                     "scan.socket is longer than a unix socket path can be (107 bytes)");
+                        bad = 1;
+                }
+                bad |= config_get_seconds(c, sc, "timeout", 1, 86400, &p->timeout) < 0;
+        }
+        if (!p->socket) {
+                p->socket = strdup(AV_SCAN_SOCKET_DEFAULT);
+                if (!p->socket)
+                        return -ENOMEM;
+        }
+        return bad ? -EINVAL : 0;
+}
+
 static int config_av_parse_policy_ref(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
         int r = config_get_policy_ref(c, av, &a->policy_ref);
         if (r < 0)
@@ -288,6 +322,7 @@ int config_antivirus_parse(ConfigContext *c, const config_setting_t *av) {
                                             "command_timeout",
                                             "report_users",
                                             "full_scan",
+                                            "scan",
                                             NULL };
         /* In the order of the errors they report. */
         static int (*const steps[])(ConfigContext *, const config_setting_t *, AvPolicy *) = {
@@ -295,6 +330,7 @@ int config_antivirus_parse(ConfigContext *c, const config_setting_t *av) {
                 config_av_parse_units,          config_av_parse_generic,
                 config_av_parse_command_output, config_av_parse_policy_ref,
                 config_av_parse_report_users,   config_av_parse_full_scan,
+                config_av_parse_scan,
         };
         AvPolicy *a;
         int bad = 0;

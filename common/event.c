@@ -67,6 +67,7 @@ static const EventKindInfo kinds[_EVENT_KIND_MAX] = {
         [EVENT_AV_FULL_SCAN_OVERDUE] = { "av.full_scan_overdue", "0a709070b08c413ba7acf835a5d84a75",
                                          EVENT_SEVERITY_HIGH, LOG_WARNING },
         [EVENT_AV_FULL_SCAN_OK] = { "av.full_scan_ok", "bfab89547dfe4c83bf04486d59d42e2b", EVENT_SEVERITY_INFO, LOG_INFO },
+        [EVENT_MEDIA_SCANNED] = { "media.scanned", "6d1f4a2b9c7e4e0f8a3b5c2d1e9f7a64", EVENT_SEVERITY_INFO, LOG_INFO },
 };
 
 static const char *const event_severity_table[_EVENT_SEVERITY_MAX] = {

@@ -58,6 +58,7 @@ typedef enum EventKind {
         EVENT_AV_REPORTS_DROPPED, /* detection reports over the rate limit */
         EVENT_AV_FULL_SCAN_OVERDUE,
         EVENT_AV_FULL_SCAN_OK,
+        EVENT_MEDIA_SCANNED, /* media from outside scanned when mounted (issue 15 item 3) */
         _EVENT_KIND_MAX,
 } EventKind;
 

@@ -159,6 +159,7 @@ Policy *policy_unref(Policy *p) {
         policy_strv_free_n(p->av.report_users, p->av.n_report_users);
         free(p->av.full_scan.file);
         policy_strv_free_n(p->av.full_scan.command, p->av.full_scan.n_command);
+        free(p->av.scan.socket);
         free(p->av.staff_policy_ref);
         collector_settings_done(&p->collector);
         free(p->site.department);

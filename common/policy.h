@@ -133,6 +133,16 @@ typedef struct AvFullScanPolicy {
         usec_t command_timeout;
 } AvFullScanPolicy;
 
+/* antivirus.scan = { ... } (対策基準 第7-3ア, issue 15 item 3): media from
+ * outside are scanned by clamd when mounted (agent/av/av-scan.c). */
+#define AV_SCAN_SOCKET_DEFAULT "/run/clamav/clamd.ctl"
+#define AV_SCAN_TIMEOUT_DEFAULT (600 * USEC_PER_SEC)
+typedef struct AvScanPolicy {
+        bool on_mount;
+        char *socket; /* clamd's LocalSocket; never NULL once parsed */
+        usec_t timeout;
+} AvScanPolicy;
+
 typedef struct AvPolicy {
         AvEngine engine;
         char *database_dir; /* clamav: where daily.cvd/.cld live; generic: watched for changes (optional) */
@@ -151,6 +161,7 @@ typedef struct AvPolicy {
         size_t n_report_users;
         bool report_users_set;
         AvFullScanPolicy full_scan;
+        AvScanPolicy scan;
         char *staff_policy_ref; /* cited in notices to staff */
 } AvPolicy;
 

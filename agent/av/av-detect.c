@@ -177,7 +177,7 @@ static int av_detect_read_mountinfo(char **ret, size_t *ret_len) {
 /* The removable bus under the block device at the sysfs path dir
  * (/sys/dev/block/M:m, then its slaves/X...): a filesystem on device-mapper
  * or md (an encrypted stick, LVM) is on the disks listed in slaves/. */
-static const char *av_detect_bus_of_block(const char *dir, unsigned depth) {
+static const char *av_detect_bus_of_block_at(const char *dir, unsigned depth) {
         _cleanup_free_ char *slaves = NULL;
         char target[4096];
         const char *bus = NULL;
@@ -202,10 +202,14 @@ static const char *av_detect_bus_of_block(const char *dir, unsigned depth) {
                 _cleanup_free_ char *sub = NULL;
                 if (de->d_name[0] == '.' || asprintf(&sub, "%s/%s", slaves, de->d_name) < 0)
                         continue;
-                bus = av_detect_bus_of_block(sub, depth + 1);
+                bus = av_detect_bus_of_block_at(sub, depth + 1);
         }
         closedir(d);
         return bus;
+}
+
+const char *av_detect_bus_of_block(const char *syspath) {
+        return av_detect_bus_of_block_at(syspath, 0);
 }
 
 /* Fills d's removable, bus and mount point from the mount that holds raw_path. */
@@ -226,7 +230,7 @@ static void av_detect_media(AvDetection *det, const char *raw_path) {
                 return;
         det->mount_point = text_sanitize(m.mount_point, strlen(m.mount_point), TEXT_DEVICE_MAX, NULL);
         (void) snprintf(link, sizeof link, "/sys/dev/block/%u:%u", m.major, m.minor);
-        bus = av_detect_bus_of_block(link, 0);
+        bus = av_detect_bus_of_block_at(link, 0);
         det->removable = bus != NULL;
         if (bus)
                 det->bus = strdup(bus);
@@ -326,6 +330,32 @@ static void av_detect_record(AvDetect *d, AvReport *rep, uid_t uid) {
         (void) event_emit(&d->emit, e, NULL);
         if (d->hooks.on_detection)
                 d->hooks.on_detection(d->hooks.userdata, &d->last);
+}
+
+int av_detect_record_local(AvDetect *d, const char *engine, const char *signature, const char *raw_path) {
+        _cleanup_(av_report_done) AvReport rep = { 0 };
+        bool truncated = false;
+
+        assert(d);
+        assert(engine);
+        assert(signature);
+
+        rep.engine = strdup(engine);
+        rep.signature = text_sanitize(signature, strlen(signature), TEXT_DEVICE_MAX, NULL);
+        if (raw_path) {
+                rep.raw_path = strdup(raw_path);
+                rep.path = text_sanitize(raw_path, strlen(raw_path), TEXT_DEVICE_MAX * 4, &truncated);
+                rep.path_truncated = truncated;
+        }
+        if (!rep.engine || !rep.signature || (raw_path && (!rep.raw_path || !rep.path)))
+                return -ENOMEM;
+        /* mamorid's own scan: the same limit as the engines' reports. */
+        if (!av_report_limit_take(&d->limit, now_usec(CLOCK_MONOTONIC))) {
+                av_detect_dropped(d);
+                return -EBUSY;
+        }
+        av_detect_record(d, &rep, 0);
+        return 0;
 }
 
 /* ---- the socket ---- */

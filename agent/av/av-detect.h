@@ -59,6 +59,16 @@ DEFINE_POINTER_CLEANUP(AvDetect, av_detect_free);
  * passwd database (files): once per policy, not per report. */
 void av_detect_set_policy(AvDetect *d, Policy *p);
 
+/* A detection found by mamorid's own request (a scan of media by clamd,
+ * av-scan.c): recorded as a report of root's, through the same rate limit,
+ * av.detection and the hook. -EBUSY when over the limit (counted). */
+int av_detect_record_local(AvDetect *d, const char *engine, const char *signature, const char *raw_path);
+
+/* The removable bus ("usb", "mmc", ...) of the block device at the sysfs
+ * path (/sys/dev/block/M:m), through device-mapper's and md's slaves/; NULL
+ * when fixed or not known. */
+const char *av_detect_bus_of_block(const char *syspath);
+
 /* The last detection since the start, or NULL. */
 const AvDetection *av_detect_last(const AvDetect *d);
 /* "detections": {"count", "refused", "malformed", "dropped", "last": {...}} for mamorictl status. */
