@@ -166,6 +166,42 @@ static void test_full_scan(void **state) {
         }
 }
 
+/* antivirus.scan (issue 15 item 3): media scanned by clamd when mounted. */
+static void test_media_scan(void **state) {
+        Policy *p = NULL;
+        ConfigErrors e = { 0 };
+
+        assert_int_equal(config_load_strings("antivirus = { engine = \"clamav\"; };\n", NULL, &p, &e), 0);
+        assert_false(p->av.scan.on_mount);
+        assert_string_equal(p->av.scan.socket, AV_SCAN_SOCKET_DEFAULT);
+        assert_int_equal(p->av.scan.timeout, AV_SCAN_TIMEOUT_DEFAULT);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { scan = { on_mount = true; socket = \"/run/c.ctl\"; "
+                                             "timeout = 30; }; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_true(p->av.scan.on_mount);
+        assert_string_equal(p->av.scan.socket, "/run/c.ctl");
+        assert_int_equal(p->av.scan.timeout, 30 * USEC_PER_SEC);
+        policy_unref(p);
+
+        static const char *const bad[] = {
+                "antivirus = { scan = true; };\n",
+                "antivirus = { scan = { on_mount = \"yes\"; }; };\n",
+                "antivirus = { scan = { socket = \"clamd.ctl\"; }; };\n", /* relative */
+                "antivirus = { scan = { timeout = 0; }; };\n",
+                "antivirus = { scan = { timeout = 86401; }; };\n",
+                "antivirus = { scan = { max_files = 10; }; };\n", /* unknown key */
+                "antivirus = { scan = { socket = \"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"; }; };\n", /* past sun_path */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                if (config_load_strings(bad[i], NULL, &p, &e) >= 0)
+                        fail_msg("accepted: %s", bad[i]);
+                config_errors_done(&e);
+        }
+}
+
 static void test_names(void **state) {
         for (int i = 0; i < _LOCK_TTY_ACTION_MAX; i++)
                 assert_int_equal(lock_tty_action_from_string(lock_tty_action_to_string(i)), i);
@@ -179,8 +215,9 @@ static void test_names(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),  cmocka_unit_test(test_good),  cmocka_unit_test(test_report_users),
-                cmocka_unit_test(test_full_scan), cmocka_unit_test(test_names),
+                cmocka_unit_test(test_defaults),     cmocka_unit_test(test_good),
+                cmocka_unit_test(test_report_users), cmocka_unit_test(test_full_scan),
+                cmocka_unit_test(test_media_scan),   cmocka_unit_test(test_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
