@@ -334,6 +334,8 @@ static int av_scan_connect(AvScan *s, AvScanJob *j) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int r;
 
+        if (!p->on_mount || !p->socket)
+                return -ECANCELED; /* turned off by a reload while it waited */
         if (strlen(p->socket) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, p->socket);
@@ -624,8 +626,17 @@ void av_scan_set_policy(AvScan *s, Policy *p) {
         s->policy = policy_ref(p);
         if (p->av.scan.on_mount)
                 av_scan_watch(s);
-        else
+        else {
+                AvScanJob *j;
                 av_scan_unwatch(s);
+                /* What waits is dropped (counted); a running scan ends by itself. */
+                while ((j = s->queue)) {
+                        s->queue = j->next;
+                        s->n_queue--;
+                        s->n_skipped++;
+                        av_scan_job_free(j);
+                }
+        }
 }
 
 void av_scan_status(const AvScan *s, JsonWriter *w) {
