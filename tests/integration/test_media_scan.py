@@ -181,9 +181,10 @@ def test_clean_stick_and_fixed_mounts_not_scanned(bed, make_agent, mounts, tmp_p
         sdy = make_stick(bed)
         # A mount with no removable device below it: not scanned.
         fstage, fmedia = mounts("fixed", {"a": b"a"})
+        # staged before mamorid starts: its own mount is learned, not scanned
+        stage, media = mounts("stick", {"readme.txt": b"hello"})
         a = make_agent(main_conf=conf(sock)).start()
         mounts.bind(fstage, fmedia)
-        stage, media = mounts("stick", {"readme.txt": b"hello"})
         link_block(bed, sdy, devno_of(stage))
         mounts.bind(stage, media)
         ev = a.wait_events("media.scanned")[0]
