@@ -202,6 +202,15 @@ static void av_scan_emit(AvScan *s, AvScanJob *j) {
         (void) event_emit(&s->emit, e, NULL);
 }
 
+/* A scan that never started: told as incomplete, counted as not scanned. */
+static void av_scan_drop(AvScan *s, AvScanJob *j, const char *why) {
+        j->incomplete = why;
+        j->started = now_usec(CLOCK_MONOTONIC);
+        s->n_skipped++;
+        av_scan_emit(s, j);
+        av_scan_job_free(j);
+}
+
 /* The scan is over (done, cut short or failed): told, and the next starts. */
 static void av_scan_finish(AvScan *s, AvScanJob *j, const char *incomplete) {
         if (incomplete && !j->incomplete)
@@ -384,10 +393,6 @@ static void av_scan_start_next(AvScan *s) {
 static void av_scan_enqueue(AvScan *s, const char *mp, dev_t dev, const char *bus) {
         AvScanJob *j, **tail;
 
-        if (s->n_queue >= AV_SCAN_QUEUE_MAX) {
-                s->n_skipped++;
-                return (void) log_warning("Too many media mounted at once: %s is not scanned.", mp);
-        }
         j = calloc(1, sizeof *j);
         if (!j)
                 return (void) log_oom();
@@ -404,10 +409,17 @@ static void av_scan_enqueue(AvScan *s, const char *mp, dev_t dev, const char *bu
                 return (void) log_oom();
         }
         j->cmd_len = strlen("zCONTSCAN ") + strlen(mp) + 1;
+        if (s->n_queue >= AV_SCAN_QUEUE_MAX) {
+                /* Not scanned, and told so: media.scanned with complete false. */
+                log_warning("Too many media mounted at once: %s is not scanned.", j->mount_point_shown);
+                av_scan_drop(s, j, "queue_full");
+                return;
+        }
         for (tail = &s->queue; *tail; tail = &(*tail)->next)
                 ;
         *tail = j;
         s->n_queue++;
+        av_scan_start_next(s); /* at once: the queue's bound is of the ones that wait */
 }
 
 /* ---- the mount table ---- */
@@ -633,8 +645,7 @@ void av_scan_set_policy(AvScan *s, Policy *p) {
                 while ((j = s->queue)) {
                         s->queue = j->next;
                         s->n_queue--;
-                        s->n_skipped++;
-                        av_scan_job_free(j);
+                        av_scan_drop(s, j, "scan_disabled");
                 }
         }
 }

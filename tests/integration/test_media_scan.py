@@ -261,3 +261,24 @@ def test_hostile_mount_point_and_latency(bed, make_agent, mounts, tmp_path):
         assert took[-1] < 5000
     finally:
         clamd.close()
+
+
+def test_too_many_mounts_are_reported_not_scanned(bed, make_agent, mounts, tmp_path):
+    """One scan runs (held by a silent clamd), 8 wait; the 10th is told, not queued."""
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, silent=True)
+    try:
+        sdy = make_stick(bed)
+        stage, _ = mounts("stick", {"x": b"x"})
+        a = make_agent(main_conf=conf(sock, timeout=60)).start()
+        link_block(bed, sdy, devno_of(stage))
+        for i in range(10):
+            m = tmp_path / f"m{i}"
+            m.mkdir()
+            mounts.bind(stage, str(m))
+        ev = a.wait_events("media.scanned")[0]
+        assert ev["scan"]["complete"] is False and ev["scan"]["incomplete_reason"] == "queue_full"
+        assert ev["scan"]["mount_point"] == str(tmp_path / "m9")
+        assert len(clamd.commands) == 1
+    finally:
+        clamd.close()
