@@ -282,3 +282,31 @@ def test_too_many_mounts_are_reported_not_scanned(bed, make_agent, mounts, tmp_p
         assert len(clamd.commands) == 1
     finally:
         clamd.close()
+
+
+def test_reload_turns_scanning_on_and_off(bed, make_agent, mounts, tmp_path):
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + b": OK"])
+    try:
+        sdy = make_stick(bed)
+        stage, _ = mounts("stick", {"x": b"x"})
+        a = make_agent(main_conf=conf(sock, on=False)).start()
+        link_block(bed, sdy, devno_of(stage))
+        (tmp_path / "off").mkdir()
+        mounts.bind(stage, str(tmp_path / "off"))
+        a.write_conf(conf(sock))
+        a.reload()
+        # the mount made while off is in the table learned at the reload: not scanned
+        (tmp_path / "on").mkdir()
+        mounts.bind(stage, str(tmp_path / "on"))
+        ev = a.wait_events("media.scanned")[0]
+        assert ev["scan"]["mount_point"] == str(tmp_path / "on")
+        assert clamd.commands == [b"zCONTSCAN " + str(tmp_path / "on").encode()]
+        a.write_conf(conf(sock, on=False))
+        a.reload()
+        (tmp_path / "off2").mkdir()
+        mounts.bind(stage, str(tmp_path / "off2"))
+        time.sleep(0.5)
+        assert len(a.events("media.scanned")) == 1 and len(clamd.commands) == 1
+    finally:
+        clamd.close()
