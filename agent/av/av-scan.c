@@ -317,7 +317,12 @@ static int av_scan_on_io(sd_event_source *src, int fd, uint32_t revents, void *u
                 if (n == 0) {
                         if (j->line_len > 0) /* an unterminated last line: cut off */
                                 j->n_malformed++;
-                        av_scan_finish(s, j, j->n_ok + j->n_found + j->n_errors == 0 ? "no_reply" : NULL);
+                        /* Neither "OK" nor a finding: clamd did not walk the tree
+                         * (the mount point unreadable, clamd overloaded). */
+                        av_scan_finish(s, j,
+                                       j->n_ok + j->n_found > 0           ? NULL
+                                       : j->n_errors + j->n_malformed > 0 ? "engine_error"
+                                                                          : "no_reply");
                         return 0;
                 }
                 if (j->total + (size_t) n > AV_SCAN_REPLY_MAX) {

@@ -310,3 +310,20 @@ def test_reload_turns_scanning_on_and_off(bed, make_agent, mounts, tmp_path):
         assert len(a.events("media.scanned")) == 1 and len(clamd.commands) == 1
     finally:
         clamd.close()
+
+
+def test_clamd_errors_only_is_incomplete(bed, make_agent, mounts, tmp_path):
+    """clamd that cannot read the mount point answers ERROR alone: not a clean scan."""
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + b": lstat() failed: Permission denied. ERROR"])
+    try:
+        sdy = make_stick(bed)
+        stage, media = mounts("stick", {"x": b"x"})
+        a = make_agent(main_conf=conf(sock)).start()
+        link_block(bed, sdy, devno_of(stage))
+        mounts.bind(stage, media)
+        sc = a.wait_events("media.scanned")[0]["scan"]
+        assert sc["complete"] is False and sc["incomplete_reason"] == "engine_error"
+        assert sc["errors"] == 1 and "Permission denied" in sc["first_error"]
+    finally:
+        clamd.close()
