@@ -300,7 +300,8 @@ void thunderbolt_posture(ThunderboltEnforcer *t, PostureThunderbolt *ret) {
                         if (asprintf(&path, TB_SYSFS "/%s", de->d_name) < 0)
                                 continue;
                         d = &ret->domains[ret->n_domains++];
-                        snprintf(d->name, sizeof d->name, "%s", de->d_name);
+                        /* "domainN": a longer name is cut, never overflows */
+                        snprintf(d->name, sizeof d->name, "%.*s", (int) sizeof d->name - 1, de->d_name);
                         if (tbfw_read_attr(path, "security", d->security, sizeof d->security) < 0)
                                 d->security[0] = 0;
                         d->iommu = tbfw_read_attr(path, "iommu_dma_protection", buf, sizeof buf) < 0 ? -1 : buf[0] == '1';
