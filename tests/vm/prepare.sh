@@ -82,6 +82,9 @@ deps=$(printf '%s\n' "$fields" | sed 's/^[A-Za-z-]*: //' |
 echo "prepare: $(basename "$deb") depends on: $deps" >&2
 # the collector scenario's database, its client certificate request, its checks
 if [ -n "$cdeb" ]; then deps="$deps postgresql openssl sqlite3"; fi
+# the EICAR scenario (e2e_eicar.py): the real clamd, its AppArmor profile
+# loaded as on a Debian PC, and ip for the outside namespace
+deps="$deps clamav-daemon clamdscan apparmor iproute2"
 
 # vmtest.sh logs to stderr and prints the image directory on stdout; a
 # failure inside a $(...) would end this script without a word (set -e).

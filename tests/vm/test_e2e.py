@@ -39,6 +39,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 import e2e_collector  # noqa: E402
+import e2e_eicar  # noqa: E402
 import e2e_mount  # noqa: E402
 import e2e_readonly  # noqa: E402
 import e2e_optical  # noqa: E402
@@ -660,6 +661,8 @@ def main():
         e2e_readonly.run(t, check, vm)
         print("--- an optical drive with a disc: write level, allowed, drive level (issue 14)", flush=True)
         e2e_optical.run(t, check, vm)
+        print("--- EICAR found by the real clamd: the guest quarantined, then released (issue 15)", flush=True)
+        e2e_eicar.run(t, check)
         if a.collector_deb:
             e2e_collector.run(t, check, a.collector_deb)
         else:
