@@ -15,10 +15,12 @@ The guest cannot fetch ClamAV's database: the test writes one at test time
 with the EICAR signature only (a .hdb line: the md5 and size of the EICAR
 file, computed here) and starts clamd on it. clamd.conf gets the VirusEvent
 line. clamonacc (on-access) is not used: the seat user writes the file and the
-test runs clamdscan on it, as an on-demand scan would.
+test asks clamd to scan it (clamdscan's SCAN request on clamd's socket, timed:
+the finding lies between the request and the answer), as an on-demand scan
+would.
 
   * before: both addresses answer; a TCP connection to each is held open;
-  * the seat user writes EICAR to /tmp; clamdscan reports it FOUND;
+  * the seat user writes EICAR to /tmp; clamd reports it FOUND;
   * av.detection (engine clamav, Eicar-Test-Signature, the path, not
     removable) within a second of clamd's finding; net.quarantined;
   * the outside address: the held connection is cut and a new connect() fails
@@ -105,6 +107,28 @@ elif mode == "hold":
         except OSError as e:
             r = errno.errorcode.get(e.errno, str(e.errno))
         out(sys.argv[3], "cut %%s %%.6f" %% (r, time.time()))
+elif mode == "scan":
+    # clamdscan's request on clamd's socket, timed: the finding lies between
+    # the request sent and the answer (a 68-byte file takes clamd a few ms)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    sock = "/run/clamav/clamd.ctl"
+    for line in open("/etc/clamav/clamd.conf"):
+        if line.startswith("LocalSocket "):
+            sock = line.split()[1]
+    s.connect(sock)
+    t0 = time.time()
+    s.sendall(b"zSCAN " + sys.argv[2].encode() + b"\0")
+    r = b""
+    while not r.endswith(b"\0"):
+        d = s.recv(4096)
+        if not d:
+            break
+        r += d
+    t1 = time.time()
+    print("%%.6f" %% t0)
+    print(r.rstrip(b"\0").decode(errors="replace"))
+    print("%%.6f" %% t1)
 elif mode == "watch":
     end = time.monotonic() + 300
     out(sys.argv[3], "watching")
@@ -150,8 +174,6 @@ set -e
 install -o clamav -g clamav -m 0644 /mnt/host/eicar.hdb /var/lib/clamav/vmtest-eicar.hdb
 test -f /etc/clamav/clamd.conf
 grep -q '^VirusEvent ' /etc/clamav/clamd.conf || echo 'VirusEvent /usr/libexec/mamori/mamori-av-report' >>/etc/clamav/clamd.conf
-# the finding in the journal, with its time in microseconds (the test's clock)
-sed -i '/^LogSyslog /d' /etc/clamav/clamd.conf && echo 'LogSyslog true' >>/etc/clamav/clamd.conf
 mkdir -p /run/systemd/system/clamav-daemon.service.d
 # Debian's unit wants main and daily databases from freshclam: this one has neither
 printf '[Unit]\\nConditionPathExistsGlob=\\n' >/run/systemd/system/clamav-daemon.service.d/vmtest.conf
@@ -176,7 +198,7 @@ def read(t, path):
 
 
 def scan(t):
-    rc, out, err = t.g("date +%%s.%%N; clamdscan --no-summary %s; echo RC=$?; date +%%s.%%N" % FILE, timeout=120)
+    rc, out, err = t.g("python3 /mnt/host/eicar-net.py scan %s" % FILE, timeout=120)
     lines = out.split()
     try:
         return float(lines[0]), float(lines[-1]), out + err
@@ -246,7 +268,8 @@ def run(t, c):
       out.strip() == "%s 644 %d" % (USER, len(EICAR)), out + err)
     n_before = len([e for e in t.events() if e["kind"] == "av.detection"])
     start, end, out = scan(t)
-    c("eicar: clamdscan reports %s FOUND" % SIG, any("%s FOUND" % x in out for x in SIGS) and "RC=1" in out, out)
+    c("eicar: clamd (SCAN on its socket, as clamdscan) reports %s FOUND" % SIG,
+      any("%s FOUND" % x in out for x in SIGS), out)
     det = [e for e in t.wait_event("av.detection", lambda e: e["kind"] == "av.detection", timeout=10)]
     apparmor_fix = False
     if len(det) <= n_before:
@@ -265,7 +288,7 @@ def run(t, c):
               out + err)
             apparmor_fix = True
             start, end, out = scan(t)
-            c("eicar: clamdscan reports %s FOUND (again)" % SIG, any("%s FOUND" % x in out for x in SIGS), out)
+            c("eicar: clamd reports %s FOUND (again)" % SIG, any("%s FOUND" % x in out for x in SIGS), out)
             det = t.wait_event("av.detection", lambda e: e["kind"] == "av.detection", timeout=10)
     print("      AppArmor: %s" % ("clamd's profile needed policy/apparmor-clamd-mamori" if apparmor_fix else
                                   "clamd ran the helper with its profile as shipped (%s)"
@@ -279,17 +302,11 @@ def run(t, c):
             t.g("journalctl -b -o cat -u clamav-daemon.service | tail -15")[1].splitlines()), flush=True)
         return
     t_det = ts(d)
-    # clamd's own log line of the finding (LogSyslog: the journal's receive time)
-    rc, out, _ = t.g("journalctl -b -o short-unix SYSLOG_IDENTIFIER=clamd | grep '%s: .* FOUND' | tail -1" % FILE)
-    try:
-        t_found = float(out.split()[0])
-    except (ValueError, IndexError):
-        t_found = None
-    ms = (t_det - t_found) * 1000 if t_found else -1
-    print("      MEASURED clamd's finding -> av.detection: %.0f ms (clamdscan ran %.0f ms)"
-          % (ms, (end - start) * 1000), flush=True)
-    c("eicar: av.detection within a second of clamd's finding (%.0f ms)" % ms,
-      t_found and -50 <= ms < 1000 and start - 0.05 <= t_det <= end + 1.0, (out, start, t_det, end))
+    ms = (t_det - start) * 1000
+    print("      MEASURED clamd's finding -> av.detection: at most %.0f ms (the scan request sent -> the event; "
+          "clamd answered after %.0f ms)" % (ms, (end - start) * 1000), flush=True)
+    c("eicar: av.detection within a second of clamd's finding (at most %.0f ms after the request)" % ms,
+      0 <= ms < 1000, (start, t_det, end))
     q = t.wait_event("net.quarantined", lambda e: e["kind"] == "net.quarantined", timeout=10)
     qq = (q[-1].get("quarantine") or {}) if q else {}
     c("eicar: net.quarantined, triggered by this av.detection",
@@ -320,7 +337,7 @@ def run(t, c):
         if "cut" in held[OUTSIDE]:
             break
         time.sleep(0.25)
-    cut = held[OUTSIDE].split()
+    cut = (held[OUTSIDE].strip().splitlines() or [""])[-1].split()  # "open", then "cut ERRNO TIME"
     c("eicar: the connection held to the outside was cut (%s, %.0f ms after av.detection)"
       % (" ".join(cut[1:2]), ((float(cut[-1]) - t_det) * 1000) if "cut" in cut else -1),
       "cut" in cut and float(cut[-1]) - t_det < 1.0, held)
