@@ -255,8 +255,12 @@ def run(t, c):
         "setsid python3 /mnt/host/eicar-net.py watch %s /run/vmtest-watch.out </dev/null >/dev/null 2>&1 & "
         "echo $! >>/run/vmtest-eicar.pids"
         % (OUTSIDE, ALLOWED, OUTSIDE), check=True)
-    time.sleep(1)
-    held = {a: read(t, "/run/vmtest-hold-%s.out" % a) for a in (OUTSIDE, ALLOWED)}
+    held = {}
+    for _ in range(40):  # python's start-up on a loaded TCG guest: seconds
+        held = {a: read(t, "/run/vmtest-hold-%s.out" % a) for a in (OUTSIDE, ALLOWED)}
+        if all(held.values()) and "watching" in read(t, "/run/vmtest-watch.out"):
+            break
+        time.sleep(0.5)
     c("eicar: before: a connection to each address is held open", all(v.strip() == "open" for v in held.values()),
       held)
 
