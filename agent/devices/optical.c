@@ -50,8 +50,13 @@ typedef struct OpticalDrive {
  * (rw, mask recomputed) at every session switch, and on systemd 252 udev's
  * TAG-="uaccess" does not stop it (see docs/devices-optical.md), so every
  * change of a restricted node's attributes is undone at once. */
+/* The node's directory is watched, not the node: inotify on a device node
+ * needs read permission, which the unit's device cgroup (DevicePolicy=closed)
+ * refuses for drives that appear after the start; a directory's IN_ATTRIB
+ * names the child that changed. Several nodes share their directory's wd. */
 typedef struct OpticalWatch {
         int wd;
+        char *name; /* the node's name in its directory: "sr0" */
         char *scsi_syspath;
 } OpticalWatch;
 
@@ -219,32 +224,52 @@ typedef struct RestrictCtx {
         int error;
 } RestrictCtx;
 
+static bool optical_wd_in_use(const OpticalEnforcer *o, int wd) {
+        for (size_t i = 0; i < o->n_watches; i++)
+                if (o->watches[i].wd == wd)
+                        return true;
+        return false;
+}
+
 static void optical_watch_node(OpticalEnforcer *o, const char *path, const char *scsi_syspath) {
+        _cleanup_free_ char *dir = NULL;
+        const char *name;
         OpticalWatch *w;
         int wd;
 
         if (o->inotify_fd < 0)
                 return;
-        wd = inotify_add_watch(o->inotify_fd, path, IN_ATTRIB | IN_DONT_FOLLOW);
+        name = strrchr(path, '/');
+        if (!name || isempty(name + 1))
+                return;
+        dir = strndup(path, name == path ? 1 : (size_t) (name - path));
+        if (!dir)
+                return (void) log_oom();
+        name++;
+        wd = inotify_add_watch(o->inotify_fd, dir, IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW);
         if (wd < 0) {
-                log_warning_errno(negative_errno(), "Cannot watch %s: %m", path);
+                log_warning_errno(negative_errno(), "Cannot watch %s for %s: %m", dir, name);
                 return;
         }
         for (size_t i = 0; i < o->n_watches; i++)
-                if (o->watches[i].wd == wd) {
+                if (o->watches[i].wd == wd && streq(o->watches[i].name, name)) {
                         if (free_and_strdup(&o->watches[i].scsi_syspath, scsi_syspath) < 0)
                                 (void) log_oom();
                         return;
                 }
         if (GROW_ARRAY(o->watches, o->cap_watches, o->n_watches + 1, 4) < 0) {
-                (void) inotify_rm_watch(o->inotify_fd, wd);
+                if (!optical_wd_in_use(o, wd))
+                        (void) inotify_rm_watch(o->inotify_fd, wd);
                 (void) log_oom();
                 return;
         }
         w = &o->watches[o->n_watches];
-        *w = (OpticalWatch){ .wd = wd, .scsi_syspath = strdup(scsi_syspath) };
-        if (!w->scsi_syspath) {
-                (void) inotify_rm_watch(o->inotify_fd, wd);
+        *w = (OpticalWatch){ .wd = wd, .name = strdup(name), .scsi_syspath = strdup(scsi_syspath) };
+        if (!w->name || !w->scsi_syspath) {
+                free(w->name);
+                free(w->scsi_syspath);
+                if (!optical_wd_in_use(o, wd))
+                        (void) inotify_rm_watch(o->inotify_fd, wd);
                 (void) log_oom();
                 return;
         }
@@ -301,16 +326,20 @@ static OpticalDrive *optical_find(OpticalEnforcer *o, const char *scsi_syspath, 
 static void optical_unwatch(OpticalEnforcer *o, const char *scsi_syspath, int wd) {
         for (size_t i = 0; i < o->n_watches;) {
                 OpticalWatch *w = &o->watches[i];
+                int gone;
 
                 if (scsi_syspath ? !streq(w->scsi_syspath, scsi_syspath) : w->wd != wd) {
                         i++;
                         continue;
                 }
-                if (scsi_syspath && o->inotify_fd >= 0)
-                        (void) inotify_rm_watch(o->inotify_fd, w->wd);
+                gone = w->wd;
+                free(w->name);
                 free(w->scsi_syspath);
                 memmove(w, w + 1, (o->n_watches - i - 1) * sizeof *w);
                 o->n_watches--;
+                /* the directory stays watched while another node in it is */
+                if (scsi_syspath && o->inotify_fd >= 0 && !optical_wd_in_use(o, gone))
+                        (void) inotify_rm_watch(o->inotify_fd, gone);
         }
 }
 
@@ -537,8 +566,10 @@ static int optical_on_inotify(sd_event_source *s, int fd, uint32_t revents, void
                         optical_unwatch(o, NULL, ev->wd);
                         continue;
                 }
+                if (ev->len == 0)
+                        continue; /* the directory itself */
                 for (size_t i = 0; i < o->n_watches && !drive; i++)
-                        if (o->watches[i].wd == ev->wd)
+                        if (o->watches[i].wd == ev->wd && streq(o->watches[i].name, ev->name))
                                 drive = optical_find(o, o->watches[i].scsi_syspath, NULL);
                 if (drive && drive->action != OPTICAL_OPEN) {
                         RestrictCtx ctx = { .o = o, .scsi_syspath = drive->scsi_syspath, .action = drive->action };
@@ -722,8 +753,10 @@ OpticalEnforcer *optical_enforcer_free(OpticalEnforcer *o) {
         for (size_t i = 0; i < o->n_drives; i++)
                 optical_drive_free(o->drives[i]);
         free(o->drives);
-        for (size_t i = 0; i < o->n_watches; i++)
+        for (size_t i = 0; i < o->n_watches; i++) {
+                free(o->watches[i].name);
                 free(o->watches[i].scsi_syspath);
+        }
         free(o->watches);
         sd_event_source_disable_unref(o->inotify_source);
         sd_event_source_disable_unref(o->expiry);
