@@ -79,7 +79,7 @@ int av_scan_parse_reply(const char *line, size_t len, AvScanReply *ret) {
         } else
                 return -EBADMSG;
         *ret = r;
-        r = (AvScanReply){ 0 };
+        memset(&r, 0, sizeof r); /* now *ret's: the cleanup frees nothing */
         return 0;
 }
 

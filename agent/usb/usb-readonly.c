@@ -28,7 +28,6 @@ int usb_readonly_write(const char *dir, const UsbDevice *d, AllowAccess access) 
         _cleanup_close_ int fd = -EBADF;
         char text[READONLY_DECISION_MAX], old[READONLY_DECISION_MAX];
         size_t len;
-        ssize_t l;
         int r;
 
         if (!readonly_is_usb_device_name(d->sysname))
@@ -37,16 +36,13 @@ int usb_readonly_write(const char *dir, const UsbDevice *d, AllowAccess access) 
         if (r < 0)
                 return r;
         len = strlen(text);
-        if (asprintf(&path, "%s/%s", dir, d->sysname) < 0)
+        if (asprintf(&path, "%s/%s", dir, d->sysname) < 0 || asprintf(&tmp, "%s/.#%s.XXXXXX", dir, d->sysname) < 0)
                 return -ENOMEM;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-        if (fd >= 0 && (l = read(fd, old, sizeof old)) == (ssize_t) len && memcmp(old, text, len) == 0)
+        if (fd >= 0 && read(fd, old, sizeof old) == (ssize_t) len && memcmp(old, text, len) == 0)
                 return 0;
         if (fd >= 0)
                 (void) close(fd);
-        fd = -EBADF;
-        if (asprintf(&tmp, "%s/.#%s.XXXXXX", dir, d->sysname) < 0)
-                return -ENOMEM;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;

@@ -100,7 +100,7 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Cannot put the report together: %m");
                 return 2;
         }
-        if (strlen(sock) >= sizeof sa.sun_path) {
+        if (isempty(sock) || strlen(sock) >= sizeof sa.sun_path) {
                 log_error("Socket path too long: %s", sock);
                 return 2;
         }

@@ -115,16 +115,17 @@ int verb_devices(const CtlOptions *o_, int argc, char **argv) {
                 int bus = device_bus_from_string(jstr(d, "bus"));
                 if (bus > DEVICE_BUS_USB) {
                         const char *const *keys = device_bus_id_keys((DeviceBus) bus);
+                        char joined[DEVICE_ID_MAX * (DEVICE_ID_VALUE_MAX + 1) + 1] = "";
                         size_t len = 0;
-                        id[0] = 0;
-                        for (size_t k = 0; keys[k]; k++) {
-                                const char *v = jstr(d, keys[k]) ?: "?";
-                                char *more = realloc(id, len + strlen(v) + 2);
-                                if (!more)
-                                        return CTL_EXIT_FAILURE;
-                                id = more;
-                                len += (size_t) sprintf(id + len, "%s%s", k ? ":" : "", v);
+                        for (size_t k = 0; keys[k] && len < sizeof joined; k++) {
+                                int w = snprintf(joined + len, sizeof joined - len, "%s%s", k ? ":" : "",
+                                                 jstr(d, keys[k]) ?: "?");
+                                len += w > 0 ? (size_t) w : 0;
                         }
+                        free(id);
+                        id = strdup(joined); /* a longer identity is cut at the buffer */
+                        if (!id)
+                                return CTL_EXIT_FAILURE;
                 }
                 const char *cells[] = {
                         jstr(d, "bus_path"),

@@ -184,6 +184,8 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "mamori-block-access: DEVPATH: %s\n", strerror(-r));
                 return 0;
         }
+        if (!devpath || !interface)
+                return 0;
         /* The device's and the interface's own directories in DEVPATH. */
         at = strstr(devpath, interface);
         while (at && !(at[-1] == '/' && (at[strlen(interface)] == '/' || !at[strlen(interface)])))
