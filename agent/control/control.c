@@ -108,6 +108,11 @@ int control_request_parse(const char *line, size_t len, ControlRequest *ret) {
                         if (!reason || reason[1] == 0)
                                 return -EINVAL;
                         *reason++ = 0;
+                        /* Text only: a control byte (a trailing CR among them) would not
+                         * survive the request's own framing, so it is refused here. */
+                        for (const char *c = reason; *c; c++)
+                                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                        return -EINVAL;
                         if (streq(arg, "release"))
                                 ret->release = true;
                         else if (!streq(arg, "engage"))

@@ -66,6 +66,9 @@ static void test_quarantine(void **state) {
         assert_string_equal(r.arg, "done, INC-1");
         assert_int_equal(parse("quarantine release  two spaces", &r), 0);
         assert_string_equal(r.arg, " two spaces"); /* refused later: not judged here */
+        /* a control byte in the reason: refused (the fuzzer's "follow  x0\r\r") */
+        assert_int_equal(parse("quarantine release follow  x0\r\r", &r), -EINVAL);
+        assert_int_equal(parse("quarantine engage a\tb", &r), -EINVAL);
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
                 if (parse(bad[i], &r) >= 0)
                         fail_msg("accepted '%s'", bad[i]);
