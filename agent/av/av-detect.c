@@ -138,14 +138,15 @@ static bool av_detect_allowed(const AvDetect *d, uid_t uid) {
 
 /* ---- where the file was ---- */
 
-static int av_detect_read_mountinfo(char **ret, size_t *ret_len) {
-        const char *path = secure_getenv("MAMORI_MOUNTINFO") ?: "/proc/self/mountinfo";
-        _cleanup_close_ int fd = -EBADF;
+int av_read_mountinfo_fd(int fd, char **ret, size_t *ret_len) {
         _cleanup_free_ char *b = NULL;
         size_t n = 0, cap = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
+        assert(fd >= 0);
+        assert(ret);
+        assert(ret_len);
+
+        if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
         for (;;) {
                 ssize_t k;
@@ -172,6 +173,16 @@ static int av_detect_read_mountinfo(char **ret, size_t *ret_len) {
         *ret_len = n;
         *ret = TAKE_PTR(b);
         return 0;
+}
+
+static int av_detect_read_mountinfo(char **ret, size_t *ret_len) {
+        const char *path = secure_getenv("MAMORI_MOUNTINFO") ?: "/proc/self/mountinfo";
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return av_read_mountinfo_fd(fd, ret, ret_len);
 }
 
 /* The removable bus under the block device at the sysfs path dir

@@ -62,6 +62,10 @@ void av_detect_set_policy(AvDetect *d, Policy *p);
 /* A detection found by mamorid's own request (a scan of media by clamd,
  * av-scan.c): recorded as a report of root's, through the same rate limit,
  * av.detection and the hook. -EBUSY when over the limit (counted). */
+/* The whole of a mountinfo file from fd (read again from its start; at most
+ * 8 MiB): av-detect's lookup and av-scan's mount watch share it. */
+int av_read_mountinfo_fd(int fd, char **ret, size_t *ret_len);
+
 int av_detect_record_local(AvDetect *d, const char *engine, const char *signature, const char *raw_path);
 
 /* The removable bus ("usb", "mmc", ...) of the block device at the sysfs

@@ -22,7 +22,6 @@
 #include "timeutil.h"
 
 /* A mount table larger than this is not read (no scan is started from it). */
-#define AV_SCAN_MOUNTINFO_MAX (8u << 20)
 /* Mount ids remembered (the table's present mounts). */
 #define AV_SCAN_KNOWN_MAX 4096
 
@@ -429,38 +428,6 @@ static void av_scan_enqueue(AvScan *s, const char *mp, dev_t dev, const char *bu
 
 /* ---- the mount table ---- */
 
-static int av_scan_read_mountinfo(int fd, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *b = NULL;
-        size_t n = 0, cap = 0;
-
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-                if (cap - n < 4096) {
-                        char *nb;
-                        if (cap >= AV_SCAN_MOUNTINFO_MAX)
-                                return -EFBIG;
-                        cap = cap ? cap * 2 : 65536;
-                        nb = realloc(b, cap);
-                        if (!nb)
-                                return -ENOMEM;
-                        b = nb;
-                }
-                k = read(fd, b + n, cap - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        *ret_len = n;
-        *ret = TAKE_PTR(b);
-        return 0;
-}
 
 /* mountinfo's \ooo escapes; NULL for a bad one or a NUL. */
 static char *av_scan_unescape(const char *p, size_t n) {
@@ -511,7 +478,7 @@ static void av_scan_check_mounts(AvScan *s, int fd) {
         size_t len = 0, n = 0;
         int r;
 
-        r = av_scan_read_mountinfo(fd, &buf, &len);
+        r = av_read_mountinfo_fd(fd, &buf, &len);
         if (r < 0)
                 return (void) log_warning_errno(r, "Cannot read the mount table: %m");
         ids = calloc(AV_SCAN_KNOWN_MAX, sizeof *ids);
