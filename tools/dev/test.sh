@@ -111,38 +111,64 @@ fi
 echo "=== fuzz smoke: every libFuzzer target, a short run from its seed corpus"
 rm -rf build-fuzz
 pf=0 ff=0
+# One target's run; its verdict goes to build-fuzz/NAME.result ("OK n" or
+# "FAILED ..."), read below in the targets' order.
+fuzz_one() {
+  fz=$1 name=$(basename "$1"); corpus=tests/fuzz/corpus/${name#fuzz-}
+  if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
+    echo "FAILED: no seed corpus in $corpus" >"build-fuzz/$name.result"; return
+  fi
+  work=$(mktemp -d)
+  cp -r "$corpus"/. "$work"/
+  if [ "$name" = fuzz-config ]; then
+    # Also the configuration's error cases and the policy/ examples
+    # (tests/fuzz/meson.build), an allow.d file after the "%%" line that
+    # fuzz-config.c splits its input at.
+    for f in tests/data/config/bad/*.conf; do
+      case "$f" in
+        */allow-*) { printf '\n%%%%\n'; cat "$f"; } >"$work/bad-$(basename "$f")" ;;
+        *) cp "$f" "$work/bad-$(basename "$f")" ;;
+      esac
+    done
+    for f in policy/allow.d/*.conf; do
+      { cat policy/mamori.conf; printf '\n%%%%\n'; cat "$f"; } >"$work/policy-$(basename "$f")"
+    done
+  fi
+  if LSAN_OPTIONS=suppressions=$top/tests/lsan.supp "$fz" -max_total_time="${MAMORI_FUZZ_SECONDS:-20}" \
+       -timeout=10 -rss_limit_mb=2048 -artifact_prefix="build-fuzz/$name-" \
+       -print_final_stats=1 "$work" >"build-fuzz/$name.log" 2>&1; then
+    echo "OK ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log"))" >"build-fuzz/$name.result"
+  else
+    echo "FAILED" >"build-fuzz/$name.result"
+  fi
+  rm -rf "$work"
+}
 if CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=true -Db_sanitize=address,undefined \
      -Db_lundef=false -Dbuildtype=debug >/dev/null && ninja -C build-fuzz >/dev/null; then
+  targets=
   for fz in build-fuzz/tests/fuzz/fuzz-*; do
-    if [ ! -f "$fz" ] || [ ! -x "$fz" ]; then continue; fi
-    name=$(basename "$fz"); corpus=tests/fuzz/corpus/${name#fuzz-}
-    if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
-      ff=$((ff + 1)); rc=1; echo "fuzz $name: FAILED: no seed corpus in $corpus"; continue
-    fi
-    work=$(mktemp -d)
-    cp -r "$corpus"/. "$work"/
-    if [ "$name" = fuzz-config ]; then
-      # Also the configuration's error cases and the policy/ examples
-      # (tests/fuzz/meson.build), an allow.d file after the "%%" line that
-      # fuzz-config.c splits its input at.
-      for f in tests/data/config/bad/*.conf; do
-        case "$f" in
-          */allow-*) { printf '\n%%%%\n'; cat "$f"; } >"$work/bad-$(basename "$f")" ;;
-          *) cp "$f" "$work/bad-$(basename "$f")" ;;
-        esac
-      done
-      for f in policy/allow.d/*.conf; do
-        { cat policy/mamori.conf; printf '\n%%%%\n'; cat "$f"; } >"$work/policy-$(basename "$f")"
-      done
-    fi
-    if LSAN_OPTIONS=suppressions=$top/tests/lsan.supp "$fz" -max_total_time="${MAMORI_FUZZ_SECONDS:-20}" \
-         -timeout=10 -rss_limit_mb=2048 -artifact_prefix="build-fuzz/$name-" \
-         -print_final_stats=1 "$work" >"build-fuzz/$name.log" 2>&1; then
-      pf=$((pf + 1)); echo "fuzz $name: OK ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$name.log"))"
-    else
-      ff=$((ff + 1)); rc=1; echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"
-    fi
-    rm -rf "$work"
+    if [ -f "$fz" ] && [ -x "$fz" ]; then targets="$targets $fz"; fi
+  done
+  # Two at a time (CI has two cores): the same seconds per target in half
+  # the wall time. Each lane takes every other target.
+  lane() {
+    i=0
+    for fz in $targets; do
+      [ $((i % 2)) = "$1" ] && fuzz_one "$fz"
+      i=$((i + 1))
+    done
+  }
+  lane 0 & l0=$!
+  lane 1 & l1=$!
+  wait $l0 || true
+  wait $l1 || true
+  for fz in $targets; do
+    name=$(basename "$fz"); res=$(cat "build-fuzz/$name.result" 2>/dev/null || echo "FAILED: no result")
+    case "$res" in
+      OK*) pf=$((pf + 1)); echo "fuzz $name: $res" ;;
+      *) ff=$((ff + 1)); rc=1; echo "fuzz $name: $res"
+         [ -f "build-fuzz/$name.log" ] && tail -40 "build-fuzz/$name.log" ;;
+    esac
   done
 else
   ff=1; rc=1; echo "fuzz build FAILED"
