@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -184,22 +184,48 @@ def nss_home(d, ca):
 def browser(d, home):
     downloads = os.path.join(d, "downloads")
     os.makedirs(downloads)
-    o = Options()
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=ja",
-              "--window-size=1280,1000", "--no-first-run", "--disable-extensions", "--disable-background-networking",
-              "--disable-sync", "--disable-component-update", "--force-device-scale-factor=1",
-              f"--user-data-dir={os.path.join(d, 'profile')}"):
-        o.add_argument(a)
-    o.add_experimental_option("prefs", {"intl.accept_languages": "ja", "download.default_directory": downloads,
-                                        "download.prompt_for_download": False})
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    def options(attempt):
+        o = Options()
+        # a profile per attempt: a browser that did not start may still hold its lock
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--lang=ja",
+                  "--window-size=1280,1000", "--no-first-run", "--disable-extensions",
+                  "--disable-background-networking", "--disable-sync", "--disable-component-update",
+                  "--force-device-scale-factor=1", f"--user-data-dir={os.path.join(d, 'profile-%d' % attempt)}"):
+            o.add_argument(a)
+        o.add_experimental_option("prefs", {"intl.accept_languages": "ja", "download.default_directory": downloads,
+                                            "download.prompt_for_download": False})
+        o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        return o
+
     env = dict(os.environ, HOME=home, LANG="ja_JP.UTF-8", LANGUAGE="ja")
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env, log_path=os.path.join(d, "chromedriver.log")),
-                           options=o)
-    drv.set_page_load_timeout(30)
-    drv.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
-    drv.downloads = downloads
-    return drv
+    # Chrome's start on a loaded CI machine (a QEMU guest beside it) can miss
+    # chromedriver's renderer timeout ("Timed out receiving message from
+    # renderer", CI 2026-12-04): that is the browser's setup, not the console
+    # under test, so its start is tried three times; every page check after
+    # it fails at once as before.
+    last = None
+    for attempt in range(3):
+        drv = None
+        try:
+            drv = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env,
+                                                   log_path=os.path.join(d, "chromedriver-%d.log" % attempt)),
+                                   options=options(attempt))
+            drv.set_page_load_timeout(60)
+            drv.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+            drv.get("about:blank")
+            drv.set_page_load_timeout(30)
+            drv.downloads = downloads
+            return drv
+        except WebDriverException as e:
+            last = e
+            print("browser start, attempt %d: %s" % (attempt + 1, str(e).splitlines()[0] if str(e) else e), flush=True)
+            if drv is not None:
+                try:
+                    drv.quit()
+                except Exception:
+                    pass
+            time.sleep(2)
+    raise last
 
 
 @pytest.fixture(scope="module")
