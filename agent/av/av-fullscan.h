@@ -3,11 +3,13 @@
 
 /* Full scans (対策基準 第7-3エ, issue 15): when the last full scan
  * completed, read by the generic sources of the pattern check (a file's
- * mtime with inotify, or a command's output; av-generic.c) and judged against
+ * mtime with inotify, or a command's output; av-generic.c) or from the
+ * journal (the last success of a service; av-journal.c), and judged against
  * antivirus.full_scan.max_age_days with av_judge(). A change of judgement is
  * an event: av.full_scan_overdue (older, never, or dated ahead),
  * av.full_scan_ok after a recovery. One realtime timer at the moment the
- * scan becomes overdue; nothing else wakes it. */
+ * scan becomes overdue; nothing else wakes it (but the sources' hourly look
+ * while overdue, where nothing tells of a recovery). */
 
 #include <systemd/sd-event.h>
 

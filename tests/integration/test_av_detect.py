@@ -332,3 +332,120 @@ def test_full_scan_from_a_command(make_agent):
     assert fs["state"] == "overdue" and fs["max_age_days"] == 14
     assert abs(fs["age_seconds"] - 20 * DAY) < 60
     assert fs["source"].startswith("/bin/echo")
+
+
+# ---- full scans from the journal (full_scan.unit) ----
+# Real journal files, made here by systemd-journal-remote from the export
+# format: journald's trusted fields (_PID, _UID) are whatever the export says,
+# so a genuine entry and a forged one can be written side by side.
+
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+UNIT_SUCCESS = "7ad2d189f7e94e70a38c781354912448"  # SD_MESSAGE_UNIT_SUCCESS
+SCAN_UNIT = "clamav-fullscan.service"
+needs_journal_remote = pytest.mark.skipif(not os.access(JOURNAL_REMOTE, os.X_OK),
+                                          reason="systemd-journal-remote is not installed")
+
+
+def journal_entry(days_ago, pid=1, uid=0, unit=SCAN_UNIT, message_id=UNIT_SUCCESS, seq=[0]):
+    """One entry in the journal export format, as PID 1 logs a unit's success."""
+    seq[0] += 1
+    ts = int((time.time() - days_ago * DAY) * 1e6)
+    fields = [("__REALTIME_TIMESTAMP", ts), ("__MONOTONIC_TIMESTAMP", 1000000 + seq[0]),
+              ("_BOOT_ID", "0123456789abcdef0123456789abcdef"), ("_MACHINE_ID", "fedcba9876543210fedcba9876543210"),
+              ("_HOSTNAME", "pc"), ("_TRANSPORT", "journal"), ("_PID", pid), ("_UID", uid), ("_GID", 0),
+              ("PRIORITY", 6), ("SYSLOG_IDENTIFIER", "systemd"), ("MESSAGE_ID", message_id), ("UNIT", unit),
+              ("MESSAGE", f"{unit}: Deactivated successfully.")]
+    return "".join(f"{k}={v}\n" for k, v in fields if v is not None) + "\n"
+
+
+def make_journal(dirpath, entries, name="system.journal"):
+    """A journal file of these entries (oldest first) in dirpath, root's 0755 as journald's are."""
+    os.makedirs(dirpath, exist_ok=True)
+    os.chmod(dirpath, 0o755)
+    out = os.path.join(dirpath, name)
+    if os.path.exists(out):
+        os.unlink(out)
+    p = subprocess.run([JOURNAL_REMOTE, "-o", out, "-"], input="".join(entries).encode(), capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0 and os.path.exists(out), p.stderr.decode()
+    return out
+
+
+def journal_conf(dirpath, days=7, unit=SCAN_UNIT):
+    return (f'lock = {{ tty = "ignore"; }};\n'
+            f'antivirus = {{ engine = "none"; full_scan = {{ max_age_days = {days}; unit = "{unit}"; '
+            f'journal_directory = "{dirpath}"; }}; }};\n')
+
+
+def age_days(fs):
+    return fs["age_seconds"] / DAY
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_forged_entries_do_not_count(make_agent, tmp_path):
+    jd = tmp_path / "journal"
+    # The genuine success ten days ago; since then, forgeries of it: from
+    # another process, from a user, for another unit, another message, and
+    # a user's journal of its own with a perfect copy (not the system journal).
+    make_journal(jd, [journal_entry(10),
+                      journal_entry(3, pid=1234),
+                      journal_entry(2, uid=1000),
+                      journal_entry(1.5, unit="other.service"),
+                      journal_entry(1, message_id="98e322203f7a4ed290d09fe03c09fe15"),  # UNIT_FAILED
+                      ])
+    make_journal(jd, [journal_entry(0.5)], name="user-1000.journal")
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    ev = a.wait_events("av.full_scan_overdue")[0]
+    fs = ev["antivirus"]["full_scan"]
+    assert fs["state"] == "overdue" and 9.99 < age_days(fs) < 10.01
+    assert fs["source"] == f"journal: {SCAN_UNIT} in {jd}"
+    from test_mamorictl import ctl
+    st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
+    assert st["state"] == "overdue" and st["last_completed"] == fs["last_completed"]
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_newest_counts_and_reload_reads_again(make_agent, tmp_path):
+    jd = tmp_path / "journal"
+    make_journal(jd, [journal_entry(20), journal_entry(9), journal_entry(8, pid=4321)])
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert 8.99 < age_days(fs) < 9.01
+
+    # A scan completes (a new journal file, as after a rotation); the
+    # journal is not watched, so it is seen on the next read: a reload.
+    make_journal(jd, [journal_entry(20), journal_entry(9), journal_entry(2)])
+    a.write_conf(journal_conf(jd, days=6))
+    a.reload()
+    ok = a.wait_events("av.full_scan_ok")[0]["antivirus"]["full_scan"]
+    assert ok["state"] == "ok" and 1.99 < age_days(ok) < 2.01 and ok["max_age_days"] == 6
+    post = a.wait_events("agent.posture", pred=lambda e: e["posture"]["antivirus"].get("full_scan", {}).get("state") == "ok")
+    assert post[-1]["posture"]["antivirus"]["full_scan"]["last_completed"][:10] == ok["last_completed"][:10]
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_none_is_missing(make_agent, tmp_path):
+    jd = tmp_path / "journal"
+    make_journal(jd, [journal_entry(1, unit="clamav-freshclam.service")])
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "missing" and fs["last_completed"] is None
+    assert fs["reason"] == "no_full_scan" and SCAN_UNIT in fs["detail"]
+
+    # Within the days: quiet at start.
+    jd2 = tmp_path / "journal2"
+    make_journal(jd2, [journal_entry(1)])
+    b = make_agent(main_conf=journal_conf(jd2, days=3)).start()
+    b.wait_log("completed within 3 days")
+    time.sleep(0.5)
+    assert b.events("av.full_scan_overdue") == []
+
+
+def test_full_scan_journal_directory_must_be_roots(make_agent, tmp_path):
+    """Anyone who can put a file there can write _PID=1 into it: refused at load."""
+    jd = tmp_path / "journal"
+    os.makedirs(jd)
+    os.chmod(jd, 0o777)
+    a = make_agent(main_conf=journal_conf(jd))
+    rc, out, err = a.check_config()
+    assert rc != 0 and "journal_directory" in out + err and "not trusted" in out + err, out + err
