@@ -7,6 +7,7 @@ oversized and malformed reports are refused, a file on a USB stick is marked
 removable. The real clamav-daemon in the QEMU guest is a later step."""
 
 import array
+import calendar
 import json
 import os
 import pwd
@@ -92,6 +93,20 @@ def test_root_report_is_recorded(make_agent):
     last = post["posture"]["antivirus"]["last_detection"]
     assert last["signature"] == "Win.Test.EICAR_HDB-1" and last["engine"] == "generic-av"
     assert last["removable"] is False
+    # ... and mamorictl status says so in text, with nothing else amiss.
+    from test_mamorictl import ctl
+    text = ctl(a, "status")
+    assert "Detections:   none" not in text.stdout
+    line = next(l for l in text.stdout.splitlines() if l.startswith("Detections:"))
+    assert line.startswith("Detections:   1 since start; the last 20") and line.endswith(
+        ": Win.Test.EICAR_HDB-1 in /srv/share/eicar.com (generic-av)"), line
+    assert "Full scan:" not in text.stdout  # not configured
+
+
+def test_status_text_without_detections(make_agent):
+    from test_mamorictl import ctl
+    a = make_agent(main_conf=conf()).start()
+    assert "\nDetections:   none since start\n" in ctl(a, "status").stdout
 
 
 def test_configured_user_accepted_other_user_refused(make_agent):
@@ -402,6 +417,13 @@ def test_full_scan_from_the_journal_forged_entries_do_not_count(make_agent, tmp_
     from test_mamorictl import ctl
     st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
     assert st["state"] == "overdue" and st["last_completed"] == fs["last_completed"]
+    # In text: the date in local time, the source, and a finding of this PC (exit 6).
+    text = ctl(a, "status")
+    utc = calendar.timegm(time.strptime(fs["last_completed"][:19], "%Y-%m-%dT%H:%M:%S"))
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(utc))
+    assert f"Full scan:    OVERDUE: the last completed {when}" in text.stdout, text.stdout
+    assert f"              from journal: {SCAN_UNIT} in {jd}\n" in text.stdout
+    assert "full scan (overdue)" in text.stdout and text.returncode == 6
 
 
 @needs_journal_remote
@@ -439,6 +461,12 @@ def test_full_scan_from_the_journal_none_is_missing(make_agent, tmp_path):
     b.wait_log("completed within 3 days")
     time.sleep(0.5)
     assert b.events("av.full_scan_overdue") == []
+    from test_mamorictl import ctl
+    text = ctl(a, "status").stdout
+    assert "Full scan:    NONE KNOWN: no completed full scan (at most 7 days apart)\n" in text
+    assert "full scan (missing)" in text
+    text = ctl(b, "status").stdout
+    assert "(ok: within 3 days)\n" in text and "full scan (" not in text
 
 
 def test_full_scan_journal_directory_must_be_roots(make_agent, tmp_path):
