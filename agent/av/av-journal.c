@@ -154,17 +154,21 @@ static int av_journal_read(AvSource *s) {
         _cleanup_free_ char *where = NULL;
         AvReading reading = { 0 };
         AvState st;
+        usec_t t0;
         int r;
 
         if (asprintf(&where, "journal: %s%s%s", f->unit, f->journal_directory ? " in " : "",
                      strempty(f->journal_directory)) < 0)
                 return log_oom();
         reading.file = text_sanitize(where, strlen(where), 512, NULL);
+        t0 = now_usec(CLOCK_MONOTONIC);
         r = av_journal_search(f, &reading);
         if (r < 0) {
                 av_reading_done(&reading);
                 return log_oom();
         }
+        log_debug("Read the journal for %s in %.1f ms.", f->unit,
+                  (double) (now_usec(CLOCK_MONOTONIC) - t0) / (double) USEC_PER_MSEC);
         if (!reading.found)
                 log_debug("No successful run of %s in the journal: %s", f->unit, strna(reading.detail));
         av_source_report(s, &reading);
