@@ -18,6 +18,7 @@
  * through at most JOURNAL_STEPS_MAX matching entries. */
 #include <fcntl.h>
 #include <systemd/sd-journal.h>
+#include <systemd/sd-messages.h>
 #include <unistd.h>
 
 #include "av.h"
@@ -25,8 +26,9 @@
 #include "text.h"
 #include "trusted-file.h"
 
-/* SD_MESSAGE_UNIT_SUCCESS (systemd/sd-messages.h, v248 and later) */
-#define JOURNAL_UNIT_SUCCESS "7ad2d189f7e94e70a38c781354912448"
+/* "Deactivated successfully", 7ad2d189f7e94e70a38c781354912448 (systemd v248 and later); PID 1
+ * logs it, mamorid never does (so not in units/mamori.catalog). */
+#define JOURNAL_UNIT_SUCCESS SD_MESSAGE_UNIT_SUCCESS_STR
 #define JOURNAL_RECHECK (3600 * USEC_PER_SEC)
 #define JOURNAL_STEPS_MAX 64
 
