@@ -361,15 +361,16 @@ needs_journal_remote = pytest.mark.skipif(not os.access(JOURNAL_REMOTE, os.X_OK)
                                           reason="systemd-journal-remote is not installed")
 
 
-def journal_entry(days_ago, pid=1, uid=0, unit=SCAN_UNIT, message_id=UNIT_SUCCESS, seq=[0]):
-    """One entry in the journal export format, as PID 1 logs a unit's success."""
-    seq[0] += 1
+def journal_entry(days_ago, pid=1, uid=0, unit=SCAN_UNIT, message_id=UNIT_SUCCESS, extra=()):
+    """One entry in the journal export format, as PID 1 logs a unit's success.
+    One boot: the monotonic clock follows the realtime one, so that entries in
+    different files interleave by date (sd-journal orders them by it)."""
     ts = int((time.time() - days_ago * DAY) * 1e6)
-    fields = [("__REALTIME_TIMESTAMP", ts), ("__MONOTONIC_TIMESTAMP", 1000000 + seq[0]),
+    fields = [("__REALTIME_TIMESTAMP", ts), ("__MONOTONIC_TIMESTAMP", ts - int((time.time() - 400 * DAY) * 1e6)),
               ("_BOOT_ID", "0123456789abcdef0123456789abcdef"), ("_MACHINE_ID", "fedcba9876543210fedcba9876543210"),
               ("_HOSTNAME", "pc"), ("_TRANSPORT", "journal"), ("_PID", pid), ("_UID", uid), ("_GID", 0),
               ("PRIORITY", 6), ("SYSLOG_IDENTIFIER", "systemd"), ("MESSAGE_ID", message_id), ("UNIT", unit),
-              ("MESSAGE", f"{unit}: Deactivated successfully.")]
+              ("MESSAGE", f"{unit}: Deactivated successfully."), *extra]
     return "".join(f"{k}={v}\n" for k, v in fields if v is not None) + "\n"
 
 
@@ -443,6 +444,40 @@ def test_full_scan_from_the_journal_newest_counts_and_reload_reads_again(make_ag
     assert ok["state"] == "ok" and 1.99 < age_days(ok) < 2.01 and ok["max_age_days"] == 6
     post = a.wait_events("agent.posture", pred=lambda e: e["posture"]["antivirus"].get("full_scan", {}).get("state") == "ok")
     assert post[-1]["posture"]["antivirus"]["full_scan"]["last_completed"][:10] == ok["last_completed"][:10]
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_after_rotation(make_agent, tmp_path):
+    """The last success in an archived file, older ones in the active one."""
+    jd = tmp_path / "journal"
+    make_journal(jd, [journal_entry(12), journal_entry(4)],
+                 name="system@0123456789abcdef0123456789abcdef-0000000000000001-0005f0a1b2c3d4e5.journal")
+    make_journal(jd, [journal_entry(13), journal_entry(3, pid=99)])
+    a = make_agent(main_conf=journal_conf(jd, days=5)).start()
+    a.wait_log("completed within 5 days")
+    from test_mamorictl import ctl
+    st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
+    assert st["state"] == "ok", st
+    assert a.events("av.full_scan_overdue") == []
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_every_field_is_checked(make_agent, tmp_path):
+    """An entry that matches _PID=1 but carries another _PID (or UNIT) as well
+    is not PID 1's; past 64 of them mamorid stops looking (bounded work)."""
+    jd = tmp_path / "journal"
+    doubled = [journal_entry(2, extra=[("_PID", 1234)]), journal_entry(1.5, extra=[("UNIT", "other.service")]),
+               journal_entry(1, extra=[("_UID", 1000)])]
+    make_journal(jd, [journal_entry(9)] + doubled)
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "overdue" and 8.99 < age_days(fs) < 9.01
+
+    jd2 = tmp_path / "journal2"
+    make_journal(jd2, [journal_entry(9)] + [journal_entry(1 - i / 100, extra=[("_PID", 7)]) for i in range(64)])
+    b = make_agent(main_conf=journal_conf(jd2)).start()
+    fs = b.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "missing" and "within the last entries looked at" in fs["detail"]
 
 
 @needs_journal_remote
