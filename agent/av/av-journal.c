@@ -120,22 +120,19 @@ static int av_journal_search(const AvFullScanPolicy *f, AvReading *reading) {
         if (r >= 0)
                 r = sd_journal_seek_tail(j);
         while (r >= 0 && steps < JOURNAL_STEPS_MAX) {
-                uint64_t t;
+                uint64_t t = 0;
 
                 r = sd_journal_previous(j);
                 if (r <= 0)
                         break;
                 steps++;
-                r = av_journal_trusted(j, f->unit);
-                if (r == 0)
-                        continue; /* a match the fields do not bear out: not counted */
-                if (r > 0)
-                        r = sd_journal_get_realtime_usec(j, &t);
-                if (r >= 0 && t > 0) {
-                        reading->found = true;
-                        reading->built_at = (usec_t) t;
-                        return 0;
-                }
+                /* A match the fields do not bear out, or an entry that cannot
+                 * be read whole (corrupt): not counted, and not the end. */
+                if (av_journal_trusted(j, f->unit) <= 0 || sd_journal_get_realtime_usec(j, &t) < 0 || t == 0)
+                        continue;
+                reading->found = true;
+                reading->built_at = (usec_t) t;
+                return 0;
         }
         if (r < 0) {
                 reading->reason = strdup("journal_unreadable");

@@ -504,6 +504,17 @@ def test_full_scan_from_the_journal_none_is_missing(make_agent, tmp_path):
     assert "(ok: within 3 days)\n" in text and "full scan (" not in text
 
 
+def test_full_scan_from_this_machines_journal(make_agent):
+    """Without journal_directory: the system journal opens (or there is none,
+    as in a container), and a unit that never ran is missing, not unreadable."""
+    a = make_agent(main_conf=('lock = { tty = "ignore"; };\n'
+                              'antivirus = { engine = "none"; full_scan = { unit = "mamori-test-never-ran.service"; }; };\n'))
+    a.start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "missing" and fs["reason"] == "no_full_scan", fs
+    assert fs["source"] == "journal: mamori-test-never-ran.service"
+
+
 def test_full_scan_journal_directory_must_be_roots(make_agent, tmp_path):
     """Anyone who can put a file there can write _PID=1 into it: refused at load."""
     jd = tmp_path / "journal"
