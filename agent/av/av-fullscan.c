@@ -228,6 +228,11 @@ void av_fullscan_set_policy(AvFullScan *f, Policy *p) {
         }
 }
 
+void av_fullscan_refresh(AvFullScan *f) {
+        if (f && f->running && f->source.ops->refresh)
+                (void) f->source.ops->refresh(&f->source);
+}
+
 AvState av_fullscan_state(const AvFullScan *f) {
         return f ? f->state : AV_STATE_UNKNOWN;
 }

@@ -30,6 +30,10 @@ DEFINE_POINTER_CLEANUP(AvFullScan, av_fullscan_free);
  * antivirus.full_scan is set, stops it when not. */
 void av_fullscan_set_policy(AvFullScan *f, Policy *p);
 
+/* Reads the source again: a reload that left the policy as it was (an admin
+ * who just ran a scan the journal or a command tells of, but nothing wakes us for). */
+void av_fullscan_refresh(AvFullScan *f);
+
 AvState av_fullscan_state(const AvFullScan *f);
 /* "full_scan": {...} for mamorictl status; nothing when not configured. */
 void av_fullscan_status(const AvFullScan *f, JsonWriter *w);

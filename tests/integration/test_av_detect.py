@@ -436,14 +436,24 @@ def test_full_scan_from_the_journal_newest_counts_and_reload_reads_again(make_ag
     assert 8.99 < age_days(fs) < 9.01
 
     # A scan completes (a new journal file, as after a rotation); the
-    # journal is not watched, so it is seen on the next read: a reload.
+    # journal is not watched, so it is seen on the next read: a reload, even
+    # one that leaves the policy as it was.
     make_journal(jd, [journal_entry(20), journal_entry(9), journal_entry(2)])
+    time.sleep(0.5)
+    assert a.events("av.full_scan_ok") == []
+    a.reload()
+    a.wait_log("Configuration unchanged")
+    ok = a.wait_events("av.full_scan_ok")[0]["antivirus"]["full_scan"]
+    assert ok["state"] == "ok" and 1.99 < age_days(ok) < 2.01 and ok["max_age_days"] == 7
+    # A reload that changes the policy reads it again too.
+    make_journal(jd, [journal_entry(9)])
     a.write_conf(journal_conf(jd, days=6))
     a.reload()
-    ok = a.wait_events("av.full_scan_ok")[0]["antivirus"]["full_scan"]
-    assert ok["state"] == "ok" and 1.99 < age_days(ok) < 2.01 and ok["max_age_days"] == 6
-    post = a.wait_events("agent.posture", pred=lambda e: e["posture"]["antivirus"].get("full_scan", {}).get("state") == "ok")
-    assert post[-1]["posture"]["antivirus"]["full_scan"]["last_completed"][:10] == ok["last_completed"][:10]
+    od = a.wait_events("av.full_scan_overdue", count=2)[1]["antivirus"]["full_scan"]
+    assert od["state"] == "overdue" and 8.99 < age_days(od) < 9.01 and od["max_age_days"] == 6
+    post = a.wait_events("agent.posture", pred=lambda e: e["posture"]["antivirus"].get("full_scan", {}).get(
+        "max_age_days") == 6)
+    assert post[-1]["posture"]["antivirus"]["full_scan"]["last_completed"] == od["last_completed"]
 
 
 @needs_journal_remote
