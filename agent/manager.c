@@ -503,6 +503,8 @@ int manager_reload(Manager *m) {
 
         if (streq(p->hash, m->policy->hash)) {
                 log_info("Configuration unchanged (policy %.12s).", p->hash);
+                /* A reload still reads the last full scan again (nothing else tells of a recovery). */
+                av_fullscan_refresh(m->av_fullscan);
                 reporting_commit(m->reporting); /* READY: what happened so far is recorded */
                 (void) sd_notify(false, "READY=1");
                 manager_send_status(m);

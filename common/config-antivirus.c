@@ -172,10 +172,59 @@ static int config_av_parse_report_users(ConfigContext *c, const config_setting_t
         return bad ? -EINVAL : 0;
 }
 
+/* full_scan.unit: a service's full name, since that is what PID 1 logs as
+ * UNIT= (no implied suffix: a timer or a scope never "ran a scan"). */
+static bool config_av_service_name_ok(const char *u) {
+        size_t l = strlen(u);
+        return config_av_unit_name_ok(u) && l > strlen(".service") && endswith(u, ".service") &&
+               u[l - strlen(".service") - 1] != '@';
+}
+
+/* full_scan.unit and journal_directory: which service's success is the last
+ * full scan, and (for tests, or a journal kept elsewhere) where its journal
+ * is. The directory is a trusted one, as mamori.conf's: root's and writable
+ * by nobody else, since anyone who can put a journal file there can write
+ * _PID=1 into it. */
+static int config_av_parse_full_scan_unit(ConfigContext *c, const config_setting_t *fs, AvFullScanPolicy *f) {
+        _cleanup_free_ char *why = NULL;
+        int r, bad;
+
+        r = config_get_string(c, fs, "unit", &f->unit);
+        if (r == -ENOMEM)
+                return r;
+        bad = r < 0;
+        if (r > 0 && !config_av_service_name_ok(f->unit)) {
+                config_error(c->errors, c->file, config_key_line(fs, "unit"),
+                             "full_scan.unit '%s' is not a service's name: letters, digits and \":-_.\\@\", "
+                             "ending in .service, at most 255 characters",
+                             f->unit);
+                bad = 1;
+        }
+        r = config_get_path(c, fs, "journal_directory", &f->journal_directory);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (r > 0) {
+                int fd = trust_open_dir(f->journal_directory, &why);
+                if (fd >= 0)
+                        close(fd);
+                else if (!why)
+                        return -ENOMEM;
+                else {
+                        config_error(c->errors, c->file, config_key_line(fs, "journal_directory"),
+                                     "full_scan.journal_directory %s is not trusted: %s", f->journal_directory, why);
+                        bad = 1;
+                }
+        }
+        return bad ? -EINVAL : 0;
+}
+
 /* full_scan = { max_age_days = 7; file = "/path"; } or { command = [ ... ];
- * command_output = "epoch"; command_timeout = 30; }: exactly one source. */
+ * command_output = "epoch"; command_timeout = 30; } or { unit =
+ * "clamav-fullscan.service"; }: exactly one source. */
 static int config_av_parse_full_scan(ConfigContext *c, const config_setting_t *av, AvPolicy *a) {
-        static const char *const keys[] = { "max_age_days", "file", "command", "command_output", "command_timeout", NULL };
+        static const char *const keys[] = { "max_age_days",    "file", "command",           "command_output",
+                                            "command_timeout", "unit", "journal_directory", NULL };
         const config_setting_t *fs = config_setting_get_member(av, "full_scan");
         AvFullScanPolicy *f = &a->full_scan;
         _cleanup_free_ char *output = NULL;
@@ -227,15 +276,25 @@ static int config_av_parse_full_scan(ConfigContext *c, const config_setting_t *a
                         f->command_output = (AvCommandOutput) o;
         }
         bad |= config_get_seconds(c, fs, "command_timeout", 1, 600, &f->command_timeout) < 0;
-        if (!bad && !!f->file == !!f->command) {
+        r = config_av_parse_full_scan_unit(c, fs, f);
+        if (r == -ENOMEM)
+                return r;
+        bad |= r < 0;
+        if (!bad && !!f->file + !!f->command + !!f->unit != 1) {
                 config_error(c->errors, c->file, config_setting_line(fs),
-                             "full_scan needs exactly one of 'file' (its mtime is the last full scan) or 'command' (prints its date)");
+                             "full_scan needs exactly one of 'file' (its mtime is the last full scan), 'command' "
+                             "(prints its date) or 'unit' (the service whose success in the journal is the last full scan)");
                 bad = 1;
         }
-        if (!bad && f->file &&
+        if (!bad && !f->command &&
             (config_setting_get_member(fs, "command_output") || config_setting_get_member(fs, "command_timeout"))) {
                 config_error(c->errors, c->file, config_setting_line(fs),
                              "full_scan: 'command_output' and 'command_timeout' are only used with 'command'");
+                bad = 1;
+        }
+        if (!bad && !f->unit && f->journal_directory) {
+                config_error(c->errors, c->file, config_key_line(fs, "journal_directory"),
+                             "full_scan: 'journal_directory' is only used with 'unit'");
                 bad = 1;
         }
         return bad ? -EINVAL : 0;

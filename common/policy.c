@@ -158,6 +158,8 @@ Policy *policy_unref(Policy *p) {
         free(p->av.policy_ref);
         policy_strv_free_n(p->av.report_users, p->av.n_report_users);
         free(p->av.full_scan.file);
+        free(p->av.full_scan.unit);
+        free(p->av.full_scan.journal_directory);
         policy_strv_free_n(p->av.full_scan.command, p->av.full_scan.n_command);
         free(p->av.scan.socket);
         free(p->av.staff_policy_ref);

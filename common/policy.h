@@ -122,7 +122,8 @@ typedef enum AvCommandOutput {
 
 /* antivirus.full_scan = { ... } (対策基準 第7-3エ, issue 15): when the last
  * full scan completed, from a file's mtime or what a command prints (the
- * generic sources of the pattern check, agent/av/av-generic.c). */
+ * generic sources of the pattern check, agent/av/av-generic.c), or the last
+ * time systemd logged that a unit finished successfully (av-journal.c). */
 typedef struct AvFullScanPolicy {
         bool enabled; /* the group is there */
         unsigned max_age_days;
@@ -131,6 +132,8 @@ typedef struct AvFullScanPolicy {
         size_t n_command;
         AvCommandOutput command_output;
         usec_t command_timeout;
+        char *unit;              /* "clamav-fullscan.service": its last success in the journal */
+        char *journal_directory; /* NULL: the system journal; else a root-owned directory of journal files */
 } AvFullScanPolicy;
 
 /* antivirus.scan = { ... } (対策基準 第7-3ア, issue 15 item 3): media from

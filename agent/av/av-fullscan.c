@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* av-fullscan.h: the age of the last full scan. The source is av-generic's,
  * handed a view of the policy in which full_scan.file is its pattern_file
- * (or full_scan.command its command); its readings come here through
- * AvSource.report instead of to the pattern monitor. */
+ * (or full_scan.command its command), or av-journal's (full_scan.unit); its
+ * readings come here through AvSource.report instead of to the pattern
+ * monitor. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +209,10 @@ void av_fullscan_set_policy(AvFullScan *f, Policy *p) {
                 .n_command = fs->n_command,
                 .command_output = fs->command_output,
                 .command_timeout = fs->command_timeout,
+                .full_scan = *fs, /* the journal source's unit and directory */
         };
         f->source = (AvSource){
-                .ops = &av_generic_ops,
+                .ops = fs->unit ? &av_journal_ops : &av_generic_ops,
                 .event = f->event,
                 .policy = &f->view,
                 .report = av_fullscan_on_report,
@@ -224,6 +226,11 @@ void av_fullscan_set_policy(AvFullScan *f, Policy *p) {
                 log_error_errno(r, "Cannot watch the full scan's source: %m");
                 av_fullscan_stop(f);
         }
+}
+
+void av_fullscan_refresh(AvFullScan *f) {
+        if (f && f->running && f->source.ops->refresh)
+                (void) f->source.ops->refresh(&f->source);
 }
 
 AvState av_fullscan_state(const AvFullScan *f) {

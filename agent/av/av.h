@@ -81,6 +81,8 @@ struct AvSource {
 
 extern const AvSourceOps av_clamav_ops;
 extern const AvSourceOps av_generic_ops;
+/* antivirus.full_scan.unit: its last success in the journal (av-journal.c). */
+extern const AvSourceOps av_journal_ops;
 
 /* Sources hand their readings here (ownership of r's strings stays with the caller). */
 void av_source_report(AvSource *s, const AvReading *r);

@@ -7,6 +7,7 @@ oversized and malformed reports are refused, a file on a USB stick is marked
 removable. The real clamav-daemon in the QEMU guest is a later step."""
 
 import array
+import calendar
 import json
 import os
 import pwd
@@ -92,6 +93,20 @@ def test_root_report_is_recorded(make_agent):
     last = post["posture"]["antivirus"]["last_detection"]
     assert last["signature"] == "Win.Test.EICAR_HDB-1" and last["engine"] == "generic-av"
     assert last["removable"] is False
+    # ... and mamorictl status says so in text, with nothing else amiss.
+    from test_mamorictl import ctl
+    text = ctl(a, "status")
+    assert "Detections:   none" not in text.stdout
+    line = next(l for l in text.stdout.splitlines() if l.startswith("Detections:"))
+    assert line.startswith("Detections:   1 since start; the last 20") and line.endswith(
+        ": Win.Test.EICAR_HDB-1 in /srv/share/eicar.com (generic-av)"), line
+    assert "Full scan:" not in text.stdout  # not configured
+
+
+def test_status_text_without_detections(make_agent):
+    from test_mamorictl import ctl
+    a = make_agent(main_conf=conf()).start()
+    assert "\nDetections:   none since start\n" in ctl(a, "status").stdout
 
 
 def test_configured_user_accepted_other_user_refused(make_agent):
@@ -332,3 +347,189 @@ def test_full_scan_from_a_command(make_agent):
     assert fs["state"] == "overdue" and fs["max_age_days"] == 14
     assert abs(fs["age_seconds"] - 20 * DAY) < 60
     assert fs["source"].startswith("/bin/echo")
+
+
+# ---- full scans from the journal (full_scan.unit) ----
+# Real journal files, made here by systemd-journal-remote from the export
+# format: journald's trusted fields (_PID, _UID) are whatever the export says,
+# so a genuine entry and a forged one can be written side by side.
+
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+UNIT_SUCCESS = "7ad2d189f7e94e70a38c781354912448"  # SD_MESSAGE_UNIT_SUCCESS
+SCAN_UNIT = "clamav-fullscan.service"
+needs_journal_remote = pytest.mark.skipif(not os.access(JOURNAL_REMOTE, os.X_OK),
+                                          reason="systemd-journal-remote is not installed")
+
+
+def journal_entry(days_ago, pid=1, uid=0, unit=SCAN_UNIT, message_id=UNIT_SUCCESS, extra=()):
+    """One entry in the journal export format, as PID 1 logs a unit's success.
+    One boot: the monotonic clock follows the realtime one, so that entries in
+    different files interleave by date (sd-journal orders them by it)."""
+    ts = int((time.time() - days_ago * DAY) * 1e6)
+    fields = [("__REALTIME_TIMESTAMP", ts), ("__MONOTONIC_TIMESTAMP", ts - int((time.time() - 400 * DAY) * 1e6)),
+              ("_BOOT_ID", "0123456789abcdef0123456789abcdef"), ("_MACHINE_ID", "fedcba9876543210fedcba9876543210"),
+              ("_HOSTNAME", "pc"), ("_TRANSPORT", "journal"), ("_PID", pid), ("_UID", uid), ("_GID", 0),
+              ("PRIORITY", 6), ("SYSLOG_IDENTIFIER", "systemd"), ("MESSAGE_ID", message_id), ("UNIT", unit),
+              ("MESSAGE", f"{unit}: Deactivated successfully."), *extra]
+    return "".join(f"{k}={v}\n" for k, v in fields if v is not None) + "\n"
+
+
+def make_journal(dirpath, entries, name="system.journal"):
+    """A journal file of these entries (oldest first) in dirpath, root's 0755 as journald's are."""
+    os.makedirs(dirpath, exist_ok=True)
+    os.chmod(dirpath, 0o755)
+    out = os.path.join(dirpath, name)
+    if os.path.exists(out):
+        os.unlink(out)
+    p = subprocess.run([JOURNAL_REMOTE, "-o", out, "-"], input="".join(entries).encode(), capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0 and os.path.exists(out), p.stderr.decode()
+    return out
+
+
+def journal_conf(dirpath, days=7, unit=SCAN_UNIT):
+    return (f'lock = {{ tty = "ignore"; }};\n'
+            f'antivirus = {{ engine = "none"; full_scan = {{ max_age_days = {days}; unit = "{unit}"; '
+            f'journal_directory = "{dirpath}"; }}; }};\n')
+
+
+def age_days(fs):
+    return fs["age_seconds"] / DAY
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_forged_entries_do_not_count(make_agent, tmp_path):
+    jd = tmp_path / "journal"
+    # The genuine success ten days ago; since then, forgeries of it: from
+    # another process, from a user, for another unit, another message, and
+    # a user's journal of its own with a perfect copy (not the system journal).
+    make_journal(jd, [journal_entry(10),
+                      journal_entry(3, pid=1234),
+                      journal_entry(2, uid=1000),
+                      journal_entry(1.5, unit="other.service"),
+                      journal_entry(1, message_id="98e322203f7a4ed290d09fe03c09fe15"),  # UNIT_FAILED
+                      ])
+    make_journal(jd, [journal_entry(0.5)], name="user-1000.journal")
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    ev = a.wait_events("av.full_scan_overdue")[0]
+    fs = ev["antivirus"]["full_scan"]
+    assert fs["state"] == "overdue" and 9.99 < age_days(fs) < 10.01
+    assert fs["source"] == f"journal: {SCAN_UNIT} in {jd}"
+    from test_mamorictl import ctl
+    st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
+    assert st["state"] == "overdue" and st["last_completed"] == fs["last_completed"]
+    # In text: the date in local time, the source, and a finding of this PC (exit 6).
+    text = ctl(a, "status")
+    utc = calendar.timegm(time.strptime(fs["last_completed"][:19], "%Y-%m-%dT%H:%M:%S"))
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(utc))
+    assert f"Full scan:    OVERDUE: the last completed {when}" in text.stdout, text.stdout
+    assert f"              from journal: {SCAN_UNIT} in {jd}\n" in text.stdout
+    assert "full scan (overdue)" in text.stdout and text.returncode == 6
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_newest_counts_and_reload_reads_again(make_agent, tmp_path):
+    jd = tmp_path / "journal"
+    make_journal(jd, [journal_entry(20), journal_entry(9), journal_entry(8, pid=4321)])
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert 8.99 < age_days(fs) < 9.01
+
+    # A scan completes (a new journal file, as after a rotation); the
+    # journal is not watched, so it is seen on the next read: a reload, even
+    # one that leaves the policy as it was.
+    make_journal(jd, [journal_entry(20), journal_entry(9), journal_entry(2)])
+    time.sleep(0.5)
+    assert a.events("av.full_scan_ok") == []
+    a.reload()
+    a.wait_log("Configuration unchanged")
+    ok = a.wait_events("av.full_scan_ok")[0]["antivirus"]["full_scan"]
+    assert ok["state"] == "ok" and 1.99 < age_days(ok) < 2.01 and ok["max_age_days"] == 7
+    # A reload that changes the policy reads it again too.
+    make_journal(jd, [journal_entry(9)])
+    a.write_conf(journal_conf(jd, days=6))
+    a.reload()
+    od = a.wait_events("av.full_scan_overdue", count=2)[1]["antivirus"]["full_scan"]
+    assert od["state"] == "overdue" and 8.99 < age_days(od) < 9.01 and od["max_age_days"] == 6
+    post = a.wait_events("agent.posture", pred=lambda e: e["posture"]["antivirus"].get("full_scan", {}).get(
+        "max_age_days") == 6)
+    assert post[-1]["posture"]["antivirus"]["full_scan"]["last_completed"] == od["last_completed"]
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_after_rotation(make_agent, tmp_path):
+    """The last success in an archived file, older ones in the active one."""
+    jd = tmp_path / "journal"
+    make_journal(jd, [journal_entry(12), journal_entry(4)],
+                 name="system@0123456789abcdef0123456789abcdef-0000000000000001-0005f0a1b2c3d4e5.journal")
+    make_journal(jd, [journal_entry(13), journal_entry(3, pid=99)])
+    a = make_agent(main_conf=journal_conf(jd, days=5)).start()
+    a.wait_log("completed within 5 days")
+    from test_mamorictl import ctl
+    st = json.loads(ctl(a, "--json", "status").stdout)["full_scan"]
+    assert st["state"] == "ok", st
+    assert a.events("av.full_scan_overdue") == []
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_every_field_is_checked(make_agent, tmp_path):
+    """An entry that matches _PID=1 but carries another _PID (or UNIT) as well
+    is not PID 1's; past 64 of them mamorid stops looking (bounded work)."""
+    jd = tmp_path / "journal"
+    doubled = [journal_entry(2, extra=[("_PID", 1234)]), journal_entry(1.5, extra=[("UNIT", "other.service")]),
+               journal_entry(1, extra=[("_UID", 1000)])]
+    make_journal(jd, [journal_entry(9)] + doubled)
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "overdue" and 8.99 < age_days(fs) < 9.01
+
+    jd2 = tmp_path / "journal2"
+    make_journal(jd2, [journal_entry(9)] + [journal_entry(1 - i / 100, extra=[("_PID", 7)]) for i in range(64)])
+    b = make_agent(main_conf=journal_conf(jd2)).start()
+    fs = b.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "missing" and "within the last entries looked at" in fs["detail"]
+
+
+@needs_journal_remote
+def test_full_scan_from_the_journal_none_is_missing(make_agent, tmp_path):
+    jd = tmp_path / "journal"
+    make_journal(jd, [journal_entry(1, unit="clamav-freshclam.service")])
+    a = make_agent(main_conf=journal_conf(jd)).start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "missing" and fs["last_completed"] is None
+    assert fs["reason"] == "no_full_scan" and SCAN_UNIT in fs["detail"]
+
+    # Within the days: quiet at start.
+    jd2 = tmp_path / "journal2"
+    make_journal(jd2, [journal_entry(1)])
+    b = make_agent(main_conf=journal_conf(jd2, days=3)).start()
+    b.wait_log("completed within 3 days")
+    time.sleep(0.5)
+    assert b.events("av.full_scan_overdue") == []
+    from test_mamorictl import ctl
+    text = ctl(a, "status").stdout
+    assert "Full scan:    NONE KNOWN: no completed full scan (at most 7 days apart)\n" in text
+    assert "full scan (missing)" in text
+    text = ctl(b, "status").stdout
+    assert "(ok: within 3 days)\n" in text and "full scan (" not in text
+
+
+def test_full_scan_from_this_machines_journal(make_agent):
+    """Without journal_directory: the system journal opens (or there is none,
+    as in a container), and a unit that never ran is missing, not unreadable."""
+    a = make_agent(main_conf=('lock = { tty = "ignore"; };\n'
+                              'antivirus = { engine = "none"; full_scan = { unit = "mamori-test-never-ran.service"; }; };\n'))
+    a.start()
+    fs = a.wait_events("av.full_scan_overdue")[0]["antivirus"]["full_scan"]
+    assert fs["state"] == "missing" and fs["reason"] == "no_full_scan", fs
+    assert fs["source"] == "journal: mamori-test-never-ran.service"
+
+
+def test_full_scan_journal_directory_must_be_roots(make_agent, tmp_path):
+    """Anyone who can put a file there can write _PID=1 into it: refused at load."""
+    jd = tmp_path / "journal"
+    os.makedirs(jd)
+    os.chmod(jd, 0o777)
+    a = make_agent(main_conf=journal_conf(jd))
+    rc, out, err = a.check_config()
+    assert rc != 0 and "journal_directory" in out + err and "not trusted" in out + err, out + err

@@ -146,6 +146,21 @@ static void test_full_scan(void **state) {
         assert_int_equal(p->av.full_scan.command_output, AV_OUTPUT_EPOCH);
         assert_int_equal(p->av.full_scan.command_timeout, 5 * USEC_PER_SEC);
         policy_unref(p);
+        /* The journal: a service's full name; a root directory of journal files (tests). */
+        assert_int_equal(config_load_strings("antivirus = { full_scan = { unit = \"clamav-fullscan.service\"; }; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_string_equal(p->av.full_scan.unit, "clamav-fullscan.service");
+        assert_null(p->av.full_scan.journal_directory);
+        assert_null(p->av.full_scan.file);
+        policy_unref(p);
+        assert_int_equal(config_load_strings("antivirus = { full_scan = { unit = \"scan@root\\\\x2dfs:1_a.service\"; "
+                                             "journal_directory = \"/etc\"; }; };\n",
+                                             NULL, &p, &e),
+                         0);
+        assert_string_equal(p->av.full_scan.unit, "scan@root\\x2dfs:1_a.service");
+        assert_string_equal(p->av.full_scan.journal_directory, "/etc");
+        policy_unref(p);
 
         static const char *const bad[] = {
                 "antivirus = { full_scan = { }; };\n",                                             /* no source */
@@ -158,6 +173,23 @@ static void test_full_scan(void **state) {
                 "antivirus = { full_scan = { command = [ \"/bin/date\" ]; command_output = \"weeks\"; }; };\n",
                 "antivirus = { full_scan = { file = \"/a\"; max_days = 3; }; };\n",
                 "antivirus = { full_scan = \"/a\"; };\n",
+                "antivirus = { full_scan = { unit = \"clamav-fullscan\"; }; };\n", /* no implied suffix */
+                "antivirus = { full_scan = { unit = \"clamav-fullscan.timer\"; }; };\n",
+                "antivirus = { full_scan = { unit = \".service\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"scan@.service\"; }; };\n", /* a template never runs */
+                "antivirus = { full_scan = { unit = \"-x.service\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a b.service\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a/b.service\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a\\nb.service\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"\"; }; };\n",
+                "antivirus = { full_scan = { unit = 1; }; };\n",
+                "antivirus = { full_scan = { unit = \"a.service\"; file = \"/a\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a.service\"; command = [ \"/bin/true\" ]; }; };\n",
+                "antivirus = { full_scan = { unit = \"a.service\"; command_timeout = 5; }; };\n",
+                "antivirus = { full_scan = { file = \"/a\"; journal_directory = \"/etc\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a.service\"; journal_directory = \"etc\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a.service\"; journal_directory = \"/nonexistent-mamori\"; }; };\n",
+                "antivirus = { full_scan = { unit = \"a.service\"; journal_directory = \"/tmp\"; }; };\n", /* 1777 */
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 if (config_load_strings(bad[i], NULL, &p, &e) >= 0)

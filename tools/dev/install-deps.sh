@@ -17,6 +17,8 @@ test_pkgs="$build_pkgs libcmocka-dev umockdev libumockdev-dev gir1.2-umockdev-1.
 test_pkgs="$test_pkgs libkmod-dev"
 # the review console's browser test (tests/integration/test_console_browser.py)
 test_pkgs="$test_pkgs chromium chromium-driver python3-selenium libnss3-tools fonts-ipafont-gothic"
+# full scans from the journal (test_av_detect.py): journal files made from the export format
+test_pkgs="$test_pkgs systemd-journal-remote"
 
 case "$what" in
   build) pkgs=$build_pkgs ;;

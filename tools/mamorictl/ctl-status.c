@@ -159,6 +159,9 @@ static int status_judge(json_object *st, StatusVerdict *v) {
                 else
                         verdict_add(v->problems, sizeof v->problems, strna(name), jstr(c, "state"));
         }
+        /* So is a full scan overdue (第7-3エ): never, too old, or dated ahead. */
+        if (state_is_bad(jstr(jget(st, "full_scan"), "state")) && !streq(jstr(jget(st, "full_scan"), "state"), "unknown"))
+                verdict_add(v->findings, sizeof v->findings, "full scan", jstr(jget(st, "full_scan"), "state"));
         /* A quarantined PC is a finding of this PC; nothing keeping it so is a fault. */
         if (jbool(jget(st, "quarantine"), "active", false)) {
                 verdict_add(v->findings, sizeof v->findings, "quarantined", NULL);
@@ -196,6 +199,66 @@ static void print_quarantine(json_object *q) {
                        jint(ng, "killed", 0) == 1 ? "" : "s");
         else
                 printf("Netguard:     NOT RUNNING: nothing keeps the rules in place (systemctl start mamori-netguard)\n");
+}
+
+/* "2026-11-21T23:53:16.604183Z" (UTC) -> "2026-11-22 08:53" (local), as
+ * the Quarantine: line shows its time (and ctl-events.c its events). */
+static void status_local_time(const char *rfc3339, char buf[static 32]) {
+        struct tm tm = { 0 };
+        time_t t;
+
+        if (!rfc3339 || !strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm)) {
+                snprintf(buf, 32, "%s", strna(rfc3339));
+                return;
+        }
+        t = timegm(&tm);
+        if (!localtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, 32, "%s", rfc3339);
+}
+
+/* antivirus.full_scan (issue 15 item 4), when configured. */
+static void print_full_scan(json_object *fs) {
+        const char *state = jstr(fs, "state"), *last = jstr(fs, "last_completed");
+        _cleanup_free_ char *source = ctl_safe_text(strna(jstr(fs, "source")));
+        long long days = jint(fs, "max_age_days", 0);
+        char when[32];
+
+        if (!fs)
+                return;
+        status_local_time(last, when);
+        if (streq_ptr(state, "ok"))
+                printf("Full scan:    %s (ok: within %lld day%s)\n", when, days, days == 1 ? "" : "s");
+        else if (streq_ptr(state, "overdue"))
+                printf("Full scan:    OVERDUE: the last completed %s, more than %lld day%s ago\n", when, days,
+                       days == 1 ? "" : "s");
+        else if (streq_ptr(state, "future"))
+                printf("Full scan:    dated in the future (%s): the clock or the source is wrong\n", when);
+        else if (streq_ptr(state, "missing"))
+                printf("Full scan:    NONE KNOWN: no completed full scan (at most %lld day%s apart)\n", days,
+                       days == 1 ? "" : "s");
+        else
+                printf("Full scan:    %s\n", strna(state));
+        printf("              from %s\n", source);
+}
+
+/* Detections reported by the engine (issue 15 item 1) since mamorid started. */
+static void print_detections(json_object *d) {
+        json_object *last = jget(d, "last");
+        long long n = jint(d, "count", 0);
+        char when[32];
+
+        if (!d)
+                return;
+        if (n == 0 || !last) {
+                printf("Detections:   none since start\n");
+                return;
+        }
+        _cleanup_free_ char *sig = ctl_safe_text(strna(jstr(last, "signature")));
+        _cleanup_free_ char *path = ctl_safe_text(strna(jstr(last, "path")));
+        _cleanup_free_ char *engine = ctl_safe_text(strna(jstr(last, "engine")));
+        status_local_time(jstr(last, "at"), when);
+        printf("Detections:   %lld since start; the last %s: %s in %s (%s%s)\n", n, when, sig, path, engine,
+               jbool(last, "removable", false) ? ", removable media" : "");
 }
 
 static void print_verdict(const StatusVerdict *v) {
@@ -274,6 +337,8 @@ int verb_status(const CtlOptions *o, int argc, char **argv) {
                                strna(jstr(c, "modules_dir")));
         }
         print_quarantine(jget(st, "quarantine"));
+        print_full_scan(jget(st, "full_scan"));
+        print_detections(jget(st, "detections"));
         printf("Events:       %lld recorded since start\n", jint(events, "recorded", 0));
         print_delivery(spool, uplink, events);
         printf("Checks:\n");
