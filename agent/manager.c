@@ -741,10 +741,15 @@ static void manager_on_media_finding(void *userdata, const char *signature, cons
                 if (r < 0)
                         log_error_errno(r, "clamd found %s on %s, but its USB device cannot be blocked: %m", signature,
                                         mount_point);
+        } else if (streq_ptr(bus, "mmc") && m->mmc) {
+                r = mmc_enforcer_block_infected(m->mmc, dev, cause);
+                if (r < 0)
+                        log_error_errno(r, "clamd found %s on %s, but its SD card cannot be unbound: %m", signature,
+                                        mount_point);
         } else
-                /* mmc, optical, firewire: not yet (docs/lock-and-antivirus.md) */
-                log_warning("clamd found %s on %s (%s): only USB devices are blocked for it.", signature, mount_point,
-                            strna(bus));
+                /* optical, firewire: not yet (docs/lock-and-antivirus.md) */
+                log_warning("clamd found %s on %s (%s): only USB devices and SD cards are blocked for it.", signature,
+                            mount_point, strna(bus));
 }
 
 /* Media from outside scanned by clamd when mounted (antivirus.scan). */

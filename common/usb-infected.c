@@ -76,6 +76,17 @@ int usb_infected_add(UsbInfectedSet *s, const UsbDevice *d, const char *cause, U
         return 0;
 }
 
+void decision_set_infected_device(Decision *dec, DeviceCategory category) {
+        assert(dec);
+
+        dec->relevant = true;
+        dec->allow = false;
+        dec->reason = DECISION_INFECTED;
+        dec->blocked_categories |= DEVICE_CATEGORY_BIT(category);
+        dec->changes_at = USEC_INFINITY;
+        dec->access = ALLOW_ACCESS_READ_WRITE;
+}
+
 void decision_set_infected(Decision *dec, const UsbDevice *d) {
         unsigned carriers;
 

@@ -56,3 +56,7 @@ const UsbInfected *usb_infected_find(const UsbInfectedSet *s, const UsbDevice *d
  * MTP, PTP) are blocked even when the policy does not block their category.
  * The entry that would have allowed it is kept (the event names it). */
 void decision_set_infected(Decision *dec, const UsbDevice *d);
+
+/* The same for a device of a category outside USB (an SD card: category
+ * DEVICE_CATEGORY_MMC), whatever allows it or whether the category is blocked. */
+void decision_set_infected_device(Decision *dec, DeviceCategory category);

@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -1342,38 +1341,6 @@ static int usb_enforcer_infect_one(UsbEnforcer *u, const char *syspath, const ch
         return 0;
 }
 
-/* /sys/dev/block/M:m's target made absolute by hand ("../../devices/..." ->
- * "/sys/devices/..."), not through sd_device_new_from_devnum(): its
- * canonicalization refuses a sysfs that is not mounted at /sys (umockdev's in
- * the tests). */
-static int usb_enforcer_block_syspath(dev_t devnum, char **ret) {
-        char link[64], target[4096], base[4096] = "/sys/dev/block";
-        const char *rest = target;
-        ssize_t k;
-
-        (void) snprintf(link, sizeof link, "/sys/dev/block/%u:%u", major(devnum), minor(devnum));
-        k = readlink(link, target, sizeof target - 1);
-        if (k < 0)
-                return -errno;
-        target[k] = 0;
-        if (target[0] == '/')
-                return (*ret = strdup(target)) ? 0 : -ENOMEM;
-        while (startswith(rest, "../")) {
-                char *slash = strrchr(base, '/');
-                if (!slash || slash == base)
-                        return -EINVAL; /* above /sys: not sysfs */
-                *slash = 0;
-                rest += 3;
-        }
-        if (strstr(rest, "/../") || startswith(rest, "./") || strstr(rest, "/./"))
-                return -EINVAL;
-        if (asprintf(ret, "%s/%s", base, rest) < 0) {
-                *ret = NULL;
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 int usb_enforcer_block_infected(UsbEnforcer *u, dev_t devnum, const char *cause) {
         _cleanup_(sd_device_unrefp) sd_device *b = NULL;
         _cleanup_free_ char *syspath = NULL;
@@ -1385,7 +1352,7 @@ int usb_enforcer_block_infected(UsbEnforcer *u, dev_t devnum, const char *cause)
 
         if (!u->policy)
                 return -ENOTCONN;
-        r = usb_enforcer_block_syspath(devnum, &syspath);
+        r = usb_unmount_block_syspath(devnum, &syspath);
         if (r < 0)
                 return r;
         r = sd_device_new_from_syspath(&b, syspath);

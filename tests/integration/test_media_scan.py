@@ -462,3 +462,51 @@ def test_clean_scan_blocks_nothing(bed, make_agent, mounts, tmp_path):
         assert a.events("usb.blocked") == [] and a.events("av.detection") == []
     finally:
         clamd.close()
+
+
+def test_finding_unbinds_the_sd_card(bed, make_agent, mounts, tmp_path):
+    """An SD card in a built-in reader: unbound from mmcblk on a finding
+    whatever allows it; inserted again, held back at once; another allowed
+    card is bound."""
+    from test_mmc import CARD, OTHER, MmcBed
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + b"/eicar.com: Eicar-Signature FOUND"])
+    try:
+        mmc = MmcBed(bed)
+        stage, media = mounts("card", {"eicar.com": EICAR})
+        dev, name = mmc.add_card(CARD)
+        disk = bed.tb.add_device("block", "mmcblk0", dev, ["dev", devno_of(stage), "size", "128"],
+                                 ["MAJOR", devno_of(stage).split(":")[0], "MINOR", devno_of(stage).split(":")[1],
+                                  "DEVNAME", "/dev/mmcblk0", "DEVTYPE", "disk"])
+        keys = ("manfid", "oemid", "name", "serial", "date")
+
+        def entry(card, label):
+            return ("{ " + " ".join(['bus = "mmc";'] + [f'{k} = "{card[k]}";' for k in keys]) +
+                    f' label = "{label}"; approved_by = "情報セキュリティ管理者 山田"; }}')
+        a = make_agent(main_conf=usb_conf(sock), allow={"20-sd.conf": "allow = (\n  " + entry(CARD, "card") +
+                                                        ",\n  " + entry(OTHER, "other") + "\n);\n"}).start()
+        a.wait_events("device.allowed")
+        assert mmc.probed() == [name]
+        mmc.bind(dev)
+        link_block(bed, disk, devno_of(stage))
+        t0 = time.monotonic()
+        mounts.bind(stage, media)
+        wait_for(lambda: name in mmc.unbound(), timeout=5, what="the card unbound")
+        took = time.monotonic() - t0
+        det = a.wait_events("av.detection")[0]
+        ev = a.wait_events("device.blocked", pred=lambda e: e["decision"]["reason"] == "infected")[0]
+        print(f"mount -> SD card unbound (incl. the scan): {took * 1000:.0f} ms")
+        assert ev["cause"] == det["id"] and ev["severity"] == "critical"
+        assert ev["device"]["bus_path"] == name and ev["decision"]["rule"]["label"] == "card"
+        # inserted again: held back, blocked at once whatever allows it
+        mmc.remove(dev)
+        dev2, name2 = mmc.add_card(CARD)
+        again = a.wait_events("device.blocked", count=2, pred=lambda e: e["decision"]["reason"] == "infected")[1]
+        assert again["device"]["bus_path"] == name2 and again["cause"] == det["id"]
+        assert name2 not in mmc.probed()
+        # another allowed card: bound as always
+        dev3, name3 = mmc.add_card(OTHER)
+        wait_for(lambda: name3 in mmc.probed(), timeout=5, what="the other card bound")
+        assert len(a.events("device.blocked")) == 2
+    finally:
+        clamd.close()

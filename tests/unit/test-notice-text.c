@@ -661,6 +661,35 @@ static void test_device_mmc(void **state) {
         policy_unref(p);
 }
 
+/* issue 15 item 3: an SD card on which the media scan found malware */
+static void test_device_mmc_infected(void **state) {
+        Policy *p = load(TOWN_NOTICE, NULL);
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, "SD", NULL, "mmc0:aaaa");
+        Decision dec = policy_decide_device(p, d.category, d.id, now_usec(CLOCK_REALTIME));
+        Notice *n = NULL;
+
+        decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC);
+        assert_int_equal(notice_build_device(&p->notice, p->usb.policy_ref, &d, &dec,
+                                             "7f3a9c12-0000-4000-8000-000000000000", &n),
+                         0);
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この機器（SDカード等の外部記録媒体）からコンピュータウイルス等の不正プログラムが見つかったため、"
+                            "使用できないようにしました。\n"
+                            "この機器をほかの端末に接続せず、すぐに情報政策担当に連絡してください。\n"
+                            "機器: SU08G\n" TOWN_FOOTER_JA);
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (SD card or other memory card) was found to carry malware (a computer virus "
+                            "or similar), so it was blocked.\n"
+                            "Do not plug it into any other PC, and tell IT Policy Section at once.\n"
+                            "Device: SU08G\n" TOWN_FOOTER_EN);
+        assert_string_equal(notice_fact(n, "reason"), "infected");
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                assert_true(clean_notice_text(n->body[l], true));
+        notice_free(n);
+        policy_unref(p);
+        (void) state;
+}
+
 /* One notice per card in the window, whichever slot and however often:
  * the dedup key is the identity; another card is another notice. */
 static void test_device_dedup_key(void **state) {
@@ -913,6 +942,7 @@ int main(void) {
                 cmocka_unit_test(test_also),
                 cmocka_unit_test(test_detection),
                 cmocka_unit_test(test_device_mmc),
+                cmocka_unit_test(test_device_mmc_infected),
                 cmocka_unit_test(test_device_dedup_key),
                 cmocka_unit_test(test_device_optical),
                 cmocka_unit_test(test_device_thunderbolt_firewire),

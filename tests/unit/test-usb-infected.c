@@ -81,6 +81,32 @@ static void test_decision_keeps_hid(void **state) {
         (void) state;
 }
 
+/* An SD card (category outside USB) allowed by its CID: blocked all the same,
+ * even where the policy does not block SD cards at all. */
+static void test_decision_device(void **state) {
+        Policy *p = load("devices = { block = [ \"mmc\" ]; };",
+                         "allow = ( { bus = \"mmc\"; manfid = \"0x0000aa\"; oemid = \"0x5859\"; name = \"QEMU!\"; "
+                         "serial = \"0xdeadbeef\"; date = \"02/2006\"; approved_by = \"o\"; } );");
+        Policy *off = load("devices = { block = [ ]; };", NULL);
+        const char *id[DEVICE_ID_MAX] = { "0x0000aa", "0x5859", "QEMU!", "0xdeadbeef", "02/2006" };
+        Decision dec = policy_decide_device(p, DEVICE_CATEGORY_MMC, id, now_usec(CLOCK_REALTIME));
+
+        assert_true(dec.relevant && dec.allow);
+        decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC);
+        assert_true(dec.relevant && !dec.allow);
+        assert_int_equal(dec.reason, DECISION_INFECTED);
+        assert_true(dec.blocked_categories & DEVICE_CATEGORY_BIT(DEVICE_CATEGORY_MMC));
+        assert_non_null(dec.entry);
+        dec = policy_decide_device(off, DEVICE_CATEGORY_MMC, id, now_usec(CLOCK_REALTIME));
+        assert_false(dec.relevant && !dec.allow);
+        decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC);
+        assert_true(dec.relevant && !dec.allow);
+        assert_int_equal(dec.changes_at, USEC_INFINITY);
+        policy_unref(p);
+        policy_unref(off);
+        (void) state;
+}
+
 /* Identity: vendor, product and the serial's exact bytes. */
 static void test_set_identity(void **state) {
         UsbInfectedSet s = { 0 };
@@ -167,6 +193,7 @@ int main(void) {
                 cmocka_unit_test(test_decision_overrides_allow),
                 cmocka_unit_test(test_decision_category_not_blocked),
                 cmocka_unit_test(test_decision_keeps_hid),
+                cmocka_unit_test(test_decision_device),
                 cmocka_unit_test(test_set_identity),
                 cmocka_unit_test(test_set_bounded),
         };
