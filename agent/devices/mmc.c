@@ -718,6 +718,8 @@ void mmc_enforcer_write_devices(MmcEnforcer *m, JsonWriter *w) {
                 if (mmc_card_snapshot(m->cards[i]->syspath, sysname, &a, &d) < 0)
                         continue;
                 dec = policy_decide_device(m->policy, DEVICE_CATEGORY_MMC, (const char *const *) d->id, now);
+                if (m->cards[i]->infected)
+                        decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC); /* as acted on */
                 blocked = dec.relevant && !dec.allow;
                 json_object_begin(w);
                 json_kv_string(w, "syspath", m->cards[i]->syspath);

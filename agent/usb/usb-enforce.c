@@ -1369,3 +1369,10 @@ int usb_enforcer_block_infected(UsbEnforcer *u, dev_t devnum, const char *cause)
         }
         return ret;
 }
+
+bool usb_enforcer_is_infected(UsbEnforcer *u, const UsbDevice *d) {
+        assert(u);
+        assert(d);
+
+        return usb_enforcer_infected_cause(u, d->syspath ? usb_enforcer_tracked_find(u, d->syspath) : NULL, d);
+}

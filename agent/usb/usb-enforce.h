@@ -62,6 +62,11 @@ void usb_enforcer_reevaluate(UsbEnforcer *u);
  * device, or another negative errno. */
 int usb_enforcer_block_infected(UsbEnforcer *u, dev_t devnum, const char *cause);
 
+/* Was d (a device the enforcer visits) found infected, this plug or by its
+ * identity? Its decision is then decision_set_infected()'s (mamorictl
+ * devices shows what was acted on). */
+bool usb_enforcer_is_infected(UsbEnforcer *u, const UsbDevice *d);
+
 /* Sends every pending report now (shutdown). */
 void usb_enforcer_flush(UsbEnforcer *u);
 

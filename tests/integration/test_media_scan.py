@@ -355,6 +355,14 @@ def wait_deauthorized(bed, a, iface, timeout=5):
         raise AssertionError(f"{e}\n--- log ---\n" + "\n".join(lines[-40:])) from None
 
 
+def ctl_devices(a):
+    import json
+    from test_mamorictl import ctl
+    r = ctl(a, "--json", "devices")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
 def infected_events(a, count=1, timeout=10):
     return a.wait_events("usb.blocked", count=count, timeout=timeout,
                          pred=lambda e: e["decision"]["reason"] == "infected")
@@ -408,6 +416,10 @@ def test_finding_blocks_the_stick_and_its_replug(bed, make_agent, mounts, tmp_pa
         assert again["cause"] == det["id"]
         assert again["device"]["bus_path"] != ev["device"]["bus_path"]
         assert bed.authorized(ifaces2[0]) == "0"
+        # mamorictl devices shows what was acted on, not what the entry says
+        listed = {d["device"].get("serial"): d["decision"] for d in ctl_devices(a)}
+        assert listed["INFECTED01"]["action"] == "blocked" and listed["INFECTED01"]["reason"] == "infected"
+        assert listed["CLEAN0001"]["action"] == "allowed"
         # the same model with another serial is its own stick: still allowed
         bed.remove(odev, oifaces)
         odev2, oifaces2 = bed.add_usb("0930", "6545", serial="CLEAN0001", iface_authorized=None)
@@ -504,6 +516,8 @@ def test_finding_unbinds_the_sd_card(bed, make_agent, mounts, tmp_path):
         again = a.wait_events("device.blocked", count=2, pred=lambda e: e["decision"]["reason"] == "infected")[1]
         assert again["device"]["bus_path"] == name2 and again["cause"] == det["id"]
         assert name2 not in mmc.probed()
+        cards = {d["device"]["bus_path"]: d["decision"] for d in ctl_devices(a) if d["device"].get("bus") == "mmc"}
+        assert cards[name2]["action"] == "blocked" and cards[name2]["reason"] == "infected"
         # another allowed card: bound as always
         dev3, name3 = mmc.add_card(OTHER)
         wait_for(lambda: name3 in mmc.probed(), timeout=5, what="the other card bound")
