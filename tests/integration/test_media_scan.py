@@ -426,6 +426,16 @@ def test_finding_blocks_the_stick_and_its_replug(bed, make_agent, mounts, tmp_pa
         a.wait_events("usb.allowed", count=3)
         assert bed.authorized(oifaces2[0]) == "1"
         assert len(infected_events(a, count=2)) == 2
+        # a reload that approves it anew does not let it in either
+        a.write_allow("10-soumu.conf", allow_file(
+            entry("0781", "5567", serial="INFECTED01", label="stick, approved again"),
+            entry("0930", "6545", serial="CLEAN0001", label="other")))
+        a.reload()
+        a.wait_events("agent.config_changed")
+        time.sleep(0.3)
+        assert bed.authorized(ifaces2[0]) == "0"
+        # (its one usb.allowed is that of the start, before the finding)
+        assert len([e for e in a.events("usb.allowed") if e["device"]["serial"] == "INFECTED01"]) == 1
         assert a.running()
     finally:
         clamd.close()
