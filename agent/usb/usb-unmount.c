@@ -418,8 +418,8 @@ int usb_unmount_block_syspath(dev_t devnum, char **ret) {
         if (k < 0)
                 return -errno;
         target[k] = 0;
-        if (target[0] == '/')
-                return (*ret = strdup(target)) ? 0 : -ENOMEM;
+        if (target[0] == '/') /* sysfs links are relative: not one of the kernel's */
+                return -EINVAL;
         while (startswith(rest, "../")) {
                 char *slash = strrchr(base, '/');
                 if (!slash || slash == base)
@@ -427,7 +427,9 @@ int usb_unmount_block_syspath(dev_t devnum, char **ret) {
                 *slash = 0;
                 rest += 3;
         }
-        if (strstr(rest, "/../") || startswith(rest, "./") || strstr(rest, "/./"))
+        /* what is left names a path below /sys, not a way out of it */
+        if (isempty(rest) || startswith(rest, "./") || startswith(rest, "..") || strstr(rest, "/../") ||
+            strstr(rest, "/./") || endswith(rest, "/..") || endswith(rest, "/."))
                 return -EINVAL;
         if (asprintf(ret, "%s/%s", base, rest) < 0) {
                 *ret = NULL;
