@@ -44,6 +44,7 @@ import e2e_mount  # noqa: E402
 import e2e_readonly  # noqa: E402
 import e2e_optical  # noqa: E402
 import e2e_pkg  # noqa: E402
+import e2e_quarantine_reboot  # noqa: E402
 import e2e_uplink  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -663,6 +664,7 @@ def main():
         e2e_optical.run(t, check, vm)
         print("--- EICAR found by the real clamd: the guest quarantined, then released (issue 15)", flush=True)
         e2e_eicar.run(t, check)
+        e2e_quarantine_reboot.run(t, check, vm)
         if a.collector_deb:
             e2e_collector.run(t, check, a.collector_deb)
         else:
