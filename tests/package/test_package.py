@@ -92,7 +92,9 @@ EXPECTED = ["/usr/sbin/mamorid", "/usr/bin/mamorictl", "/usr/share/man/man8/mamo
             "/usr/libexec/mamori/mamori-release",
             # the delivery, as its own user (issue 11)
             UPLINK_BIN, "/usr/lib/sysusers.d/mamori.conf", "/usr/lib/tmpfiles.d/mamori.conf",
-            "/usr/share/man/man8/mamori-uplink.8", "/usr/share/man/ja/man8/mamori-uplink.8"]
+            "/usr/share/man/man8/mamori-uplink.8", "/usr/share/man/ja/man8/mamori-uplink.8",
+            # systemd-networkd leaves the quarantine's rules alone (issue 15)
+            "/usr/lib/systemd/networkd.conf.d/60-mamori.conf"]
 # the udev rule's helper (storage behind a harmless class), next to udev's own
 UDEV_HELPER = {"deb": "/lib/udev/mamori-usb-alias", "rpm": "/usr/lib/udev/mamori-usb-alias"}
 

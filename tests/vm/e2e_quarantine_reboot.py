@@ -12,7 +12,8 @@ The outside is made at boot by a unit of the test, ordered after
 network-pre.target as a network manager is, and the guest's own end of the
 veth (mq0) gets its address from systemd-networkd when the image has it
 (Debian 12's systemd package does; not enabled in the image), with
-ManageForeignRoutingPolicyRules=no as docs/quarantine.md tells admins;
+ManageForeignRoutingPolicyRules=no from the package's drop-in
+(/usr/lib/systemd/networkd.conf.d/60-mamori.conf);
 without networkd the unit sets the address itself.
 
   1. engage: `mamorictl quarantine engage --reason`; the prohibit rules
@@ -87,9 +88,11 @@ Address=10.213.0.1/24
 LinkLocalAddressing=ipv6
 """
 
+# An admin's override of the package's drop-in (60-mamori.conf): networkd's
+# own default, which removes rules it did not make. Its name sorts after ours.
 NETWORKD_CONF = """\
 [Network]
-ManageForeignRoutingPolicyRules=no
+ManageForeignRoutingPolicyRules=yes
 """
 
 # Connects to ADDR for SECONDS, every 5 ms: how many got through and how many
@@ -220,12 +223,16 @@ def run(t, c, vm):
              "systemctl enable %s" % UNIT)
     if networkd:
         setup += (" && install -D -m 644 /mnt/host/50-vmtest-mq0.network /etc/systemd/network/50-vmtest-mq0.network"
-                  " && install -D -m 644 /mnt/host/50-vmtest-networkd.conf "
-                  "/etc/systemd/networkd.conf.d/50-vmtest.conf"
                   " && systemctl enable systemd-networkd.service"
                   " && systemctl disable systemd-networkd-wait-online.service"
                   " && systemctl restart systemd-networkd.service")
     setup += " && systemctl start %s" % UNIT
+    if networkd:
+        # the package's drop-in is what keeps networkd off our rules
+        rc, out, err = t.g("systemd-analyze cat-config systemd/networkd.conf")
+        c("reboot-q: the package's networkd drop-in 60-mamori.conf sets ManageForeignRoutingPolicyRules=no",
+          "/usr/lib/systemd/networkd.conf.d/60-mamori.conf" in out
+          and "ManageForeignRoutingPolicyRules=no" in out, out[-600:] + err)
     rc, out, err = t.g(setup, timeout=120)
     c("reboot-q: the outside (%s, %s behind a veth) made by a boot unit%s" % (
         OUTSIDE, ALLOWED, ", mq0 addressed by systemd-networkd" if networkd else ""), rc == 0, out + err)
@@ -334,7 +341,7 @@ def run(t, c, vm):
     r = connect(t, OUTSIDE)
     c("reboot-q: mq0 down and up: the outside is still refused at once (%s)" % r, refused_at_once(r), r)
     if networkd:
-        rc, out, counts = probe(t, 8, "systemd-networkd restarted (ManageForeignRoutingPolicyRules=no)",
+        rc, out, counts = probe(t, 8, "systemd-networkd restarted (the package's ManageForeignRoutingPolicyRules=no)",
                                 "systemctl restart systemd-networkd.service; sleep 3")
         rl = rules(t)
         c("reboot-q: networkd restarted as configured: the rules stay, the outside never answered",
@@ -342,8 +349,9 @@ def run(t, c, vm):
         repairs1 = repairs(t)
         c("reboot-q: link changes and networkd as configured: netguard had nothing to repair (tampered %s -> %s)"
           % (repairs0, repairs1), repairs0 is not None and repairs0 == repairs1, (repairs0, repairs1))
-        rc, out, counts = probe(t, 8, "systemd-networkd restarted with its defaults (ManageForeignRoutingPolicyRules=yes)",
-                                "rm /etc/systemd/networkd.conf.d/50-vmtest.conf && "
+        rc, out, counts = probe(t, 8, "systemd-networkd restarted with an override (ManageForeignRoutingPolicyRules=yes)",
+                                "install -D -m 644 /mnt/host/50-vmtest-networkd.conf "
+                                "/etc/systemd/networkd.conf.d/90-vmtest.conf && "
                                 "systemctl restart systemd-networkd.service && networkctl reconfigure mq0; sleep 3")
         rl = rules(t)
         rc, ng, _ = t.g("cat /run/mamori-netguard/status; "
@@ -362,7 +370,7 @@ def run(t, c, vm):
           "net.quarantine_tampered", len(tam) > n_tampered, tam[-1:])
         print("      MEASURED networkd with its defaults: %s connect() to the outside got through while it "
               "removed the rules and netguard put them back" % (counts[0] if counts else "-"), flush=True)
-        t.g("install -D -m 644 /mnt/host/50-vmtest-networkd.conf /etc/systemd/networkd.conf.d/50-vmtest.conf")
+        t.g("rm -f /etc/systemd/networkd.conf.d/90-vmtest.conf && systemctl restart systemd-networkd.service")
     r = wait_connect(t, ALLOWED, "ok")
     c("reboot-q: after the link changes the allowed address works (%s)" % r, r.startswith("ok"), r)
 
@@ -388,7 +396,7 @@ def run(t, c, vm):
     undo = ("systemctl disable --now %s; rm -f /etc/systemd/system/%s; "
             "ip netns del vmout 2>/dev/null; ip link del mq0 2>/dev/null; " % (UNIT, UNIT))
     if networkd:
-        undo += ("rm -f /etc/systemd/network/50-vmtest-mq0.network /etc/systemd/networkd.conf.d/50-vmtest.conf; "
+        undo += ("rm -f /etc/systemd/network/50-vmtest-mq0.network /etc/systemd/networkd.conf.d/90-vmtest.conf; "
                  "%s" % ("" if networkd_was else "systemctl disable --now systemd-networkd.service "
                          "systemd-networkd.socket; "))
     undo += ("systemctl daemon-reload; cp -p %s /etc/mamori/mamori.conf && rm -f %s && "
