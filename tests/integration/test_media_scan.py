@@ -327,3 +327,30 @@ def test_clamd_errors_only_is_incomplete(bed, make_agent, mounts, tmp_path):
         assert sc["errors"] == 1 and "Permission denied" in sc["first_error"]
     finally:
         clamd.close()
+
+
+def test_clamd_error_on_the_mount_point_then_ok_is_incomplete(bed, make_agent, mounts, tmp_path):
+    """What the real clamd answered in the QEMU guest when Debian's AppArmor
+    profile kept it out of /media: an ERROR on the mount point itself, then
+    "OK" for it. The tree was not walked: not a clean scan. An ERROR on a
+    file below it is one unreadable file: that scan stays complete."""
+    sock = str(tmp_path / "clamd.ctl")
+    answers = [lambda p: [p + b": File path check failure: Permission denied. ERROR", p + b": OK"],
+               lambda p: [p + b"/locked: File path check failure: Permission denied. ERROR", p + b": OK"]]
+    clamd = FakeClamd(sock, lambda p: answers[len(clamd.commands) - 1](p))
+    try:
+        sdy = make_stick(bed)
+        stage, media = mounts("stick", {"x": b"x"})
+        a = make_agent(main_conf=conf(sock)).start()
+        link_block(bed, sdy, devno_of(stage))
+        mounts.bind(stage, media)
+        sc = a.wait_events("media.scanned")[0]["scan"]
+        assert sc["complete"] is False and sc["incomplete_reason"] == "engine_error", sc
+        assert sc["errors"] == 1 and sc["detections"] == 0
+        stage2, media2 = mounts("stick2", {"y": b"y"})
+        link_block(bed, sdy, devno_of(stage2))
+        mounts.bind(stage2, media2)
+        sc = a.wait_events("media.scanned", count=2)[1]["scan"]
+        assert sc["mount_point"] == media2 and sc["complete"] is True and sc["errors"] == 1, sc
+    finally:
+        clamd.close()
