@@ -154,16 +154,15 @@ def _run(t, c, vm, disk):
                  and (e.get("antivirus") or {}).get("path") == path, timeout=10)
     time.sleep(2)  # clamd's VirusEvent too, if it reports the same finding
     det = [e for e in t.events() if e["kind"] == "av.detection"][n_det:]
-    own = [e for e in det if (e.get("antivirus") or {}).get("reporter_uid") == 0]
-    d = (own[-1].get("antivirus") or {}) if own else {}
-    c("media: av.detection from mamorid's scan: engine clamav, the file, removable, bus usb, mount point %s" % MNT,
-      len(own) == 1 and d.get("engine") == "clamav" and d.get("signature") in SIGS and d.get("path") == path
+    d = (det[-1].get("antivirus") or {}) if det else {}
+    # clamd's VirusEvent reports it first (clamd waits for it before its
+    # FOUND line); mamorid's own finding of the same file is not recorded again
+    print("      av.detection for the one file: %d (reporters: %s)" % (
+        len(det), ", ".join("uid %s" % (e.get("antivirus") or {}).get("reporter_uid") for e in det)), flush=True)
+    c("media: exactly one av.detection: engine clamav, the file, removable, bus usb, mount point %s" % MNT,
+      len(det) == 1 and d.get("engine") == "clamav" and d.get("signature") in SIGS and d.get("path") == path
       and d.get("removable") is True and d.get("bus") == "usb" and d.get("mount_point") == MNT, det)
-    c("media: every av.detection since the mount names this file",
-      det and all((e.get("antivirus") or {}).get("path") == path for e in det), det)
-    print("      av.detection for the one file: %d (reporters: %s)%s" % (
-        len(det), ", ".join("uid %s" % (e.get("antivirus") or {}).get("reporter_uid") for e in det),
-        "" if len(det) == 1 else ": clamd's VirusEvent reported mamorid's own scan's finding again"), flush=True)
+    own = det
     ids = [e["id"] for e in det]
     q = t.wait_event("net.quarantined", lambda e: e["kind"] == "net.quarantined"
                      and (e.get("quarantine") or {}).get("cause_event") in ids, timeout=10)
