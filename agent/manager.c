@@ -721,17 +721,35 @@ static void manager_start_av_detect(Manager *m) {
 static void manager_on_media_finding(void *userdata, const char *signature, const char *raw_path,
                                      const char *mount_point, dev_t dev, const char *bus) {
         Manager *m = userdata;
+        const AvDetection *det;
+        const char *cause = NULL;
         int r;
 
         if (!m->av_detect)
-                return (void) log_error("clamd found %s on %s, but detections cannot be recorded.", signature,
+                log_error("clamd found %s on %s, but detections cannot be recorded.", signature, mount_point);
+        else {
+                r = av_detect_record_local(m->av_detect, "clamav", signature, raw_path);
+                if (r < 0 && r != -EBUSY)
+                        log_error_errno(r, "clamd found %s on %s, but it cannot be recorded: %m", signature, mount_point);
+                det = r >= 0 ? av_detect_last(m->av_detect) : NULL;
+                cause = det ? det->event_id : NULL;
+        }
+        /* The device it was found on is de-authorized (issue 15 item 3):
+         * data flows av -> manager -> the device's enforcer. */
+        if (streq_ptr(bus, "usb") && m->usb) {
+                r = usb_enforcer_block_infected(m->usb, dev, cause);
+                if (r < 0)
+                        log_error_errno(r, "clamd found %s on %s, but its USB device cannot be blocked: %m", signature,
                                         mount_point);
-        r = av_detect_record_local(m->av_detect, "clamav", signature, raw_path);
-        if (r < 0 && r != -EBUSY)
-                log_error_errno(r, "clamd found %s on %s, but it cannot be recorded: %m", signature, mount_point);
-        /* TODO(issue 15 item 3): de-authorize the device (USB through the
-         * enforcer, mmc and optical through theirs); the enforcers have no
-         * call by block device yet. */
+        } else if (streq_ptr(bus, "mmc") && m->mmc) {
+                r = mmc_enforcer_block_infected(m->mmc, dev, cause);
+                if (r < 0)
+                        log_error_errno(r, "clamd found %s on %s, but its SD card cannot be unbound: %m", signature,
+                                        mount_point);
+        } else
+                /* optical, firewire: not yet (docs/lock-and-antivirus.md) */
+                log_warning("clamd found %s on %s (%s): only USB devices and SD cards are blocked for it.", signature,
+                            mount_point, strna(bus));
 }
 
 /* Media from outside scanned by clamd when mounted (antivirus.scan). */

@@ -311,6 +311,23 @@ static void notice_write_usb_reason(FILE *f, NoticeLang lang, const NoticePolicy
                                 "If this continues, contact %s.",
                                 notice_contact_words(p, lang));
                 break;
+        case DECISION_INFECTED:
+                /* 第7-3ア: found by the scan of media from outside; the
+                 * person must not plug it in elsewhere, and must call */
+                notice_write_this_device(f, lang, cat, true);
+                if (ja)
+                        fprintf(f,
+                                "からコンピュータウイルス等の不正プログラムが見つかったため、"
+                                "使用できないようにしました。\n"
+                                "この機器をほかの端末に接続せず、すぐに%sに連絡してください。",
+                                notice_contact_words(p, lang));
+                else
+                        fprintf(f,
+                                " was found to carry malware (a computer virus or similar), so it was "
+                                "blocked.\n"
+                                "Do not plug it into any other PC, and tell %s at once.",
+                                notice_contact_words(p, lang));
+                break;
         default:
                 notice_write_this_device(f, lang, cat, true);
                 if (ja)
@@ -783,6 +800,22 @@ static void notice_write_device_reason(FILE *f, NoticeLang lang, const DeviceCtx
                         fprintf(f, " is blocked for now.\nIf this continues, contact %s.",
                                 notice_contact_words(c->policy, lang));
                 }
+                break;
+        case DECISION_INFECTED:
+                /* 第7-3ア: an SD card on which the media scan found malware */
+                notice_write_this_words(f, lang, cat, true);
+                if (ja)
+                        fprintf(f,
+                                "からコンピュータウイルス等の不正プログラムが見つかったため、"
+                                "使用できないようにしました。\n"
+                                "この機器をほかの端末に接続せず、すぐに%sに連絡してください。",
+                                notice_contact_words(c->policy, lang));
+                else
+                        fprintf(f,
+                                " was found to carry malware (a computer virus or similar), so it was "
+                                "blocked.\n"
+                                "Do not plug it into any other PC, and tell %s at once.",
+                                notice_contact_words(c->policy, lang));
                 break;
         default:
                 notice_write_this_words(f, lang, cat, true);

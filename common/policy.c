@@ -16,6 +16,7 @@ static const char *const decision_reason_table[_DECISION_REASON_MAX] = {
         [DECISION_NO_POLICY] = "no_valid_policy",
         [DECISION_READONLY_VIOLATED] = "readonly_violated",
         [DECISION_READONLY_UNAVAILABLE] = "readonly_unavailable",
+        [DECISION_INFECTED] = "infected",
 };
 
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING_FALLBACK(decision_reason, DecisionReason, "unknown");

@@ -261,6 +261,10 @@ typedef enum DecisionReason {
          * read-only approval it could not keep read-only */
         DECISION_READONLY_VIOLATED,    /* found writable: blocked until plugged in again */
         DECISION_READONLY_UNAVAILABLE, /* its decision for udev could not be written */
+        /* issue 15 item 3: set by the enforcer (usb-infected.h), never by
+         * policy_decide(): malware found on it by the media scan; blocked
+         * whatever allows it, until mamorid restarts */
+        DECISION_INFECTED,
         _DECISION_REASON_MAX,
 } DecisionReason;
 

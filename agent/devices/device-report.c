@@ -138,6 +138,8 @@ const char *device_report_explanation(const RemovableDevice *d, const Decision *
                 return "its allow entry has expired";
         case DECISION_NO_POLICY:
                 return "no valid configuration is loaded, so every category is blocked";
+        case DECISION_INFECTED:
+                return "malware was found on it by the scan of media from outside; blocked until mamorid restarts";
         default:
                 for (size_t k = 0; k < device_bus_n_id_keys(d->bus); k++)
                         if (!d->id[k])

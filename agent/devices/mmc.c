@@ -10,6 +10,7 @@
 #include "text.h"
 #include "mmc.h"
 #include "timeutil.h"
+#include "usb-infected.h"
 #include "usb-unmount.h"
 
 /* A card seen and decided, until it is removed. */
@@ -21,7 +22,18 @@ typedef struct MmcCard {
          * freed once the decision after it is made. */
         UsbUnmount *unmount;
         bool builtin; /* an eMMC: bound, not decided */
+        /* Malware found on it by the media scan (issue 15 item 3): unbound
+         * until removed; by its CID after that, until mamorid exits. */
+        bool infected;
+        char cause[USB_INFECTED_CAUSE_MAX]; /* the av.detection's event id */
+        bool remembered;                    /* its CID is in MmcEnforcer.infected (or it has none) */
 } MmcCard;
+
+/* A card found infected, remembered by its CID (with a serial only). */
+typedef struct MmcInfected {
+        char *cid; /* the identity values, joined */
+        char cause[USB_INFECTED_CAUSE_MAX];
+} MmcInfected;
 
 struct MmcEnforcer {
         sd_event *event;
@@ -36,6 +48,8 @@ struct MmcEnforcer {
         size_t n_cards;
         int autoprobe_error;
         bool started;
+        MmcInfected infected[USB_INFECTED_MAX]; /* oldest first */
+        size_t n_infected;
 };
 
 /* ---- pure: what a card is ---- */
@@ -200,7 +214,7 @@ static MmcCard *mmc_track(MmcEnforcer *m, const char *syspath) {
 /* ---- deciding ---- */
 
 static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *dec, const MountList *mounted,
-                     const UsbUnmount *unmounted) {
+                     const UsbUnmount *unmounted, const char *cause) {
         _cleanup_(event_freep) Event *e = NULL;
         NoticeDevice nd;
         int r;
@@ -208,6 +222,12 @@ static void mmc_emit(MmcEnforcer *m, const RemovableDevice *d, const Decision *d
         r = device_report_build(m->policy, d, dec, &e);
         if (r < 0)
                 return (void) log_error_errno(r, "Cannot build the event of SD/MMC card %s: %m", d->sysname);
+        if (cause && e->kind != EVENT_DEVICE_ALLOWED) {
+                /* found infected: what found it, the av.detection */
+                if (!isempty(cause))
+                        json_kv_string(event_body(e), "cause", cause);
+                e->severity = EVENT_SEVERITY_CRITICAL;
+        }
         if (unmounted && e->kind != EVENT_DEVICE_ALLOWED) {
                 /* what was done before the unbind (docs/devices-mmc.md) */
                 usb_unmount_write(unmounted, event_body(e));
@@ -266,6 +286,92 @@ static bool mmc_unmount_first(MmcEnforcer *m, MmcCard *c, sd_device *dev, const 
         return true;
 }
 
+/* ---- found infected (issue 15 item 3) ---- */
+
+/* The card's identity values joined ("\x1f" between), or NULL when it has no
+ * serial: such a card cannot be told from others and is not remembered. */
+static char *mmc_cid_key(const RemovableDevice *d) {
+        const char *const *keys = device_bus_id_keys(DEVICE_BUS_MMC);
+        char *s = NULL;
+        size_t len = 0;
+        bool serial = false;
+        FILE *f;
+
+        for (size_t k = 0; keys[k]; k++)
+                serial = serial || (streq(keys[k], "serial") && d->id[k]);
+        if (!serial)
+                return NULL;
+        f = open_memstream(&s, &len);
+        if (!f)
+                return NULL;
+        for (size_t k = 0; keys[k]; k++)
+                fprintf(f, "%s%s", k ? "\x1f" : "", strempty(d->id[k]));
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+static MmcInfected *mmc_infected_find(MmcEnforcer *m, const char *cid) {
+        for (size_t i = 0; cid && i < m->n_infected; i++)
+                if (streq(m->infected[i].cid, cid))
+                        return &m->infected[i];
+        return NULL;
+}
+
+/* Remembers a card found infected by its CID; at most USB_INFECTED_MAX, the
+ * oldest forgotten. */
+static void mmc_infected_remember(MmcEnforcer *m, const RemovableDevice *d, const char *cause) {
+        _cleanup_free_ char *cid = mmc_cid_key(d);
+
+        if (!cid) {
+                log_warning("SD card %s found infected has no serial: it is unbound until it is removed, and "
+                            "cannot be recognized when inserted again.",
+                            d->sysname);
+                return;
+        }
+        if (mmc_infected_find(m, cid))
+                return;
+        if (m->n_infected == USB_INFECTED_MAX) {
+                log_warning("More than %d SD cards were found infected since mamorid started: the oldest is "
+                            "forgotten and would be let in again when inserted.",
+                            USB_INFECTED_MAX);
+                free(m->infected[0].cid);
+                memmove(&m->infected[0], &m->infected[1], (USB_INFECTED_MAX - 1) * sizeof m->infected[0]);
+                m->n_infected--;
+        }
+        m->infected[m->n_infected] = (MmcInfected){ .cid = TAKE_PTR(cid) };
+        (void) snprintf(m->infected[m->n_infected].cause, sizeof m->infected[0].cause, "%s", strempty(cause));
+        m->n_infected++;
+}
+
+/* The cause when the card (this insertion) or its CID was found infected; NULL when not. */
+static const char *mmc_infected_cause(MmcEnforcer *m, MmcCard *c, const RemovableDevice *d) {
+        _cleanup_free_ char *cid = NULL;
+        MmcInfected *e;
+
+        if (c && c->infected) {
+                if (!c->remembered)
+                        mmc_infected_remember(m, d, c->cause); /* its CID is read now */
+                c->remembered = true;
+                return c->cause;
+        }
+        if (m->n_infected == 0)
+                return NULL;
+        cid = mmc_cid_key(d);
+        e = mmc_infected_find(m, cid);
+        if (!e)
+                return NULL;
+        if (c) {
+                /* inserted again: this insertion stays unbound even if the CID is forgotten */
+                c->infected = c->remembered = true;
+                memcpy(c->cause, e->cause, sizeof c->cause);
+                return c->cause;
+        }
+        return e->cause;
+}
+
 static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
         _cleanup_(removable_device_freep) RemovableDevice *d = NULL;
         _cleanup_(mount_list_done) MountList mounts = { 0 };
@@ -275,6 +381,7 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
         const char *const *keys = device_bus_id_keys(DEVICE_BUS_MMC);
         usec_t now = now_usec(CLOCK_REALTIME);
         bool blocked, changed = is_new, acted = false;
+        const char *cause;
         size_t n_devs = 0;
         Decision dec;
         MmcCard *c;
@@ -317,7 +424,6 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 return (void) log_oom();
 
         dec = policy_decide_device(m->policy, DEVICE_CATEGORY_MMC, (const char *const *) d->id, now);
-        blocked = dec.relevant && !dec.allow;
 
         c = mmc_find(m, syspath);
         if (!c) {
@@ -325,7 +431,13 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 if (!c)
                         log_oom(); /* decided and acted on all the same; only not remembered */
                 changed = true;
-        } else if (c->blocked != blocked)
+        }
+        /* Found infected, now or by its CID before: unbound whatever allows it. */
+        cause = mmc_infected_cause(m, c, d);
+        if (cause)
+                decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC);
+        blocked = dec.relevant && !dec.allow;
+        if (c && c->blocked != blocked)
                 changed = true;
 
         if (c && c->unmount && !usb_unmount_finished(c->unmount)) {
@@ -360,7 +472,8 @@ static void mmc_decide(MmcEnforcer *m, sd_device *dev, bool is_new) {
                 c->changes_at = dec.changes_at;
         }
         if (changed || acted)
-                mmc_emit(m, d, &dec, &mounts, c && c->unmount && usb_unmount_finished(c->unmount) ? c->unmount : NULL);
+                mmc_emit(m, d, &dec, &mounts, c && c->unmount && usb_unmount_finished(c->unmount) ? c->unmount : NULL,
+                         cause);
         /* a finished unmount is spent, whatever was decided after it */
         if (c && c->unmount && usb_unmount_finished(c->unmount))
                 c->unmount = usb_unmount_free(c->unmount);
@@ -492,6 +605,8 @@ MmcEnforcer *mmc_enforcer_free(MmcEnforcer *m) {
         for (size_t i = 0; i < m->n_cards; i++)
                 mmc_card_free(m->cards[i]);
         free(m->cards);
+        for (size_t i = 0; i < m->n_infected; i++)
+                free(m->infected[i].cid);
         policy_unref(m->policy);
         sd_event_unref(m->event);
         free(m);
@@ -603,6 +718,8 @@ void mmc_enforcer_write_devices(MmcEnforcer *m, JsonWriter *w) {
                 if (mmc_card_snapshot(m->cards[i]->syspath, sysname, &a, &d) < 0)
                         continue;
                 dec = policy_decide_device(m->policy, DEVICE_CATEGORY_MMC, (const char *const *) d->id, now);
+                if (m->cards[i]->infected)
+                        decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC); /* as acted on */
                 blocked = dec.relevant && !dec.allow;
                 json_object_begin(w);
                 json_kv_string(w, "syspath", m->cards[i]->syspath);
@@ -619,4 +736,47 @@ void mmc_enforcer_write_devices(MmcEnforcer *m, JsonWriter *w) {
                 json_object_end(w);
                 json_object_end(w);
         }
+}
+
+int mmc_enforcer_block_infected(MmcEnforcer *m, dev_t devnum, const char *cause) {
+        _cleanup_(sd_device_unrefp) sd_device *b = NULL;
+        _cleanup_free_ char *path = NULL;
+        const char *syspath = NULL, *sysname = NULL;
+        sd_device *card;
+        MmcCard *c;
+        int r;
+
+        assert(m);
+
+        if (!m->policy)
+                return -ENOTCONN;
+        r = usb_unmount_block_syspath(devnum, &path);
+        if (r < 0)
+                return r;
+        r = sd_device_new_from_syspath(&b, path);
+        if (r < 0)
+                return r;
+        if (sd_device_get_parent_with_subsystem_devtype(b, "mmc", NULL, &card) < 0 ||
+            sd_device_get_syspath(card, &syspath) < 0 || sd_device_get_sysname(card, &sysname) < 0)
+                return -ENODEV;
+        c = mmc_find(m, syspath);
+        if (c && c->builtin) {
+                /* the eMMC on the board, perhaps the system disk: never unbound */
+                log_error("Malware was found on the built-in eMMC %s: it is not unbound (docs/devices-mmc.md).", sysname);
+                return -EPERM;
+        }
+        if (!c) {
+                c = mmc_track(m, syspath);
+                if (!c)
+                        return -ENOMEM;
+        }
+        if (c->infected)
+                return 1; /* another finding on it: unbound already */
+        log_error("Malware was found on SD card %s: unbinding it (cause %s).", sysname,
+                  isempty(cause) ? "unknown" : cause);
+        c->infected = true;
+        (void) snprintf(c->cause, sizeof c->cause, "%s", strempty(cause));
+        mmc_decide(m, card, false);
+        mmc_rearm(m);
+        return 0;
 }

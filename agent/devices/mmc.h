@@ -17,6 +17,7 @@
  * A card in a USB card reader is the USB enforcer's business. */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
@@ -74,6 +75,15 @@ int mmc_enforcer_start(MmcEnforcer *m);
  * is decided again: a card that lost its entry is unbound, one that gained
  * one is bound; each change is one event. */
 void mmc_enforcer_set_policy(MmcEnforcer *m, Policy *p);
+
+/* Malware was found on a file system of block device devnum (the media scan,
+ * issue 15 item 3; told by the manager). The SD card it is on is unbound
+ * (its file systems unmounted first) whatever allows it, device.blocked
+ * with reason "infected" and cause (the finding's event id; may be NULL);
+ * inserted again, a card with a serial is unbound again until mamorid
+ * exits. -ENODEV when devnum is on no SD card, -EPERM for the built-in
+ * eMMC (never unbound). */
+int mmc_enforcer_block_infected(MmcEnforcer *m, dev_t devnum, const char *cause);
 
 /* One uevent of the mmc or module subsystem (the monitor's handler; the
  * bench calls it directly). */

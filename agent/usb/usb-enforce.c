@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "log.h"
 #include "usb-authorize.h"
 #include "usb-enforce.h"
+#include "usb-infected.h"
 #include "usb-modalias.h"
 #include "usb-readonly.h"
 #include "usb-repeat.h"
@@ -49,6 +51,11 @@ struct Tracked {
         bool access_failed;
         bool read_only;         /* let in read-only: verified (usb_enforcer_verify_readonly()) */
         bool readonly_violated; /* found writable: blocked until it is plugged in again */
+        /* Malware found on it by the media scan (issue 15 item 3): blocked
+         * until unplugged; by its identity (u->infected) after that, until
+         * mamorid exits. infected_cause: the av.detection's event id. */
+        bool infected;
+        char infected_cause[USB_INFECTED_CAUSE_MAX];
 };
 
 struct UsbEnforcer {
@@ -70,6 +77,7 @@ struct UsbEnforcer {
         bool told_dirty;                   /* the record is behind: written once per batch of reports */
         char *readonly_dir;                /* decisions for mamori-block-access (usb-readonly.h) */
         sd_event_source *mountinfo_source; /* /proc/self/mountinfo changed: verify read-only devices */
+        UsbInfectedSet infected;           /* identities found infected since the start (usb-infected.h) */
 };
 
 static Tracked *usb_enforcer_tracked_free(Tracked *t) {
@@ -143,6 +151,7 @@ UsbEnforcer *usb_enforcer_free(UsbEnforcer *u) {
                 sd_event_source_disable_unref(u->mountinfo_source);
         }
         free(u->told_before);
+        usb_infected_set_done(&u->infected);
         policy_unref(u->policy);
         sd_event_unref(u->event);
         free(u);
@@ -497,10 +506,24 @@ static void usb_enforcer_batch_done(UsbEnforcer *u) {
                 u->hooks.changed(u->userdata);
 }
 
+/* ---- infected (issue 15 item 3) ---- */
+
+/* The cause when t (this plug) or d's identity was found infected; NULL
+ * when not ("" when found infected without a known cause). */
+static const char *usb_enforcer_infected_cause(UsbEnforcer *u, const Tracked *t, const UsbDevice *d) {
+        const UsbInfected *e;
+
+        if (t && t->infected)
+                return t->infected_cause;
+        e = d ? usb_infected_find(&u->infected, d) : NULL;
+        return e ? e->cause : NULL;
+}
+
 /* ---- report ---- */
 
 static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         _cleanup_free_ char *key = NULL;
+        const char *cause;
         Decision dec;
         EventContext ctx;
         Event *e = NULL;
@@ -511,6 +534,9 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
         if (!t->snapshot)
                 return;
         dec = policy_decide(u->policy, t->snapshot, now_usec(CLOCK_REALTIME));
+        cause = usb_enforcer_infected_cause(u, t, t->snapshot);
+        if (cause)
+                decision_set_infected(&dec, t->snapshot); /* as it was acted on */
         if ((t->access_failed || t->readonly_violated) && decision_read_only(&dec)) {
                 dec.allow = false; /* as it was acted on */
                 dec.reason = t->readonly_violated ? DECISION_READONLY_VIOLATED : DECISION_READONLY_UNAVAILABLE;
@@ -538,6 +564,12 @@ static void usb_enforcer_report_one(UsbEnforcer *u, Tracked *t) {
                                                  strempty(e->message), strna(usb_unmount_result(t->unmount)));
                 }
                 t->unmount = usb_unmount_free(t->unmount);
+        }
+        if (cause && e->kind != EVENT_USB_ALLOWED) {
+                /* what found it: the av.detection of the media scan */
+                if (!isempty(cause))
+                        json_kv_string(event_body(e), "cause", cause);
+                e->severity = EVENT_SEVERITY_CRITICAL;
         }
         /* Only a new plug can be a repeat: a plugged device that changed (more
          * interfaces, another reason) is a new fact about the same plug. */
@@ -672,7 +704,7 @@ static void usb_enforcer_warn_expiry(UsbEnforcer *u, Tracked *t, usec_t now) {
 
         t->warn_at = USEC_INFINITY;
         t->warned_for = t->changes_at;
-        if (!t->snapshot)
+        if (!t->snapshot || usb_enforcer_infected_cause(u, t, t->snapshot))
                 return;
         dec = policy_decide(u->policy, t->snapshot, now);
         if (!dec.relevant || !dec.allow || dec.changes_at == USEC_INFINITY)
@@ -929,6 +961,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         usec_t began = now_usec(CLOCK_MONOTONIC);
         _cleanup_(usb_device_freep) UsbDevice *d = NULL;
         _cleanup_free_ char *key = NULL;
+        const char *cause;
         Decision dec;
         Tracked *t;
         bool hub_open = false, access_failed, newly_read_only;
@@ -967,6 +1000,12 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         usb_enforcer_enrich(u, d, t ? t->snapshot : NULL, bound_if, bound_driver);
         assert(u->policy); /* pushed before the monitor starts */
         dec = policy_decide(u->policy, d, now_usec(CLOCK_REALTIME));
+        /* Found infected: whatever allows it (an allow entry does not
+         * override it), its file systems unmounted first as for a withdrawn
+         * approval. */
+        cause = usb_enforcer_infected_cause(u, t, d);
+        if (cause)
+                decision_set_infected(&dec, d);
         if (t && t->unmount && !usb_unmount_finished(t->unmount)) {
                 log_debug("USB device %s: its file systems are being unmounted; deciding it after.", d->sysname);
                 return;
@@ -976,7 +1015,7 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
          * found at start (an install, fail-closed). A device plugged while
          * mamorid runs is blocked at once, even if a root hub still let it
          * bind (a new controller before its rule ran): no 10 s of grace. */
-        if (!(t && t->unmount_done) && ((t && t->reported_allowed) || (!t && settles)) &&
+        if (!(t && t->unmount_done) && ((t && (t->reported_allowed || t->infected)) || (!t && settles)) &&
             usb_enforcer_blocks_interface_in_use(d, &dec) && usb_enforcer_unmount_first(u, dev, d))
                 return;
         if (t)
@@ -995,6 +1034,12 @@ static void usb_enforcer_process(UsbEnforcer *u, sd_device *dev, bool settles, c
         }
         t->settled = t->settled || settles;
         t->hub_open = hub_open;
+        if (cause && !t->infected) {
+                /* plugged in again after it was found infected: this plug
+                 * stays blocked even if the set drops its identity */
+                (void) snprintf(t->infected_cause, sizeof t->infected_cause, "%s", cause);
+                t->infected = true;
+        }
         t->access_failed = access_failed;
         /* Made read-only while plugged (a reload): its block devices are
          * handed to udev again, whose helper sets them read-only; they are
@@ -1214,4 +1259,120 @@ void usb_enforcer_reevaluate(UsbEnforcer *u) {
                         usb_enforcer_forget(u, paths[k]);
                 free(paths[k]);
         }
+}
+
+/* ---- found infected (issue 15 item 3) ---- */
+
+#define USB_INFECTED_SLAVES_DEPTH 3
+
+/* Adds the USB device (usb_device) below block device b to paths, or those
+ * of the disks in its slaves/ (device-mapper, md: an encrypted stick, LVM). */
+static void usb_enforcer_usb_of_block(sd_device *b, unsigned depth, char **paths, size_t max, size_t *n) {
+        _cleanup_free_ char *slaves = NULL;
+        const char *syspath = NULL, *usb = NULL;
+        sd_device *parent;
+        struct dirent *de;
+        DIR *dir;
+
+        if (sd_device_get_parent_with_subsystem_devtype(b, "usb", "usb_device", &parent) >= 0 &&
+            sd_device_get_syspath(parent, &usb) >= 0) {
+                for (size_t i = 0; i < *n; i++)
+                        if (streq(paths[i], usb))
+                                return;
+                if (*n < max && (paths[*n] = strdup(usb)))
+                        (*n)++;
+                return;
+        }
+        if (depth >= USB_INFECTED_SLAVES_DEPTH || sd_device_get_syspath(b, &syspath) < 0 ||
+            asprintf(&slaves, "%s/slaves", syspath) < 0)
+                return;
+        dir = opendir(slaves);
+        if (!dir)
+                return;
+        while ((de = readdir(dir))) {
+                _cleanup_(sd_device_unrefp) sd_device *s = NULL;
+                if (de->d_name[0] == '.')
+                        continue;
+                if (sd_device_new_from_subsystem_sysname(&s, "block", de->d_name) >= 0)
+                        usb_enforcer_usb_of_block(s, depth + 1, paths, max, n);
+        }
+        closedir(dir);
+}
+
+/* Blocks the USB device at syspath as infected; 1 when it was already. */
+static int usb_enforcer_infect_one(UsbEnforcer *u, const char *syspath, const char *cause) {
+        _cleanup_(sd_device_unrefp) sd_device *dev = NULL;
+        UsbInfected dropped;
+        Tracked *t;
+        char id[10];
+        int r;
+
+        r = sd_device_new_from_syspath(&dev, syspath);
+        if (r < 0)
+                return r; /* unplugged meanwhile */
+        t = usb_enforcer_tracked_get(u, syspath);
+        if (!t)
+                return -ENOMEM;
+        if (t->infected)
+                return 1; /* another finding on it: blocked already */
+        log_error("Malware was found on USB device %s: blocking it (cause %s).", syspath,
+                  isempty(cause) ? "unknown" : cause);
+        t->infected = true;
+        (void) snprintf(t->infected_cause, sizeof t->infected_cause, "%s", strempty(cause));
+        /* decided again: infected now, unmounted first when it is in use */
+        usb_enforcer_process(u, dev, true, NULL, NULL);
+        t = usb_enforcer_tracked_find(u, syspath);
+        if (t && t->snapshot) {
+                r = usb_infected_add(&u->infected, t->snapshot, cause, &dropped);
+                if (r == -ENODATA)
+                        log_warning("USB device %s (%s) found infected has no serial: it is blocked until it is "
+                                    "unplugged, and cannot be recognized when plugged in again.",
+                                    t->snapshot->sysname, usb_device_id(t->snapshot, id));
+                else if (r == -ENOMEM)
+                        log_oom();
+                if (dropped.serial) {
+                        log_warning("More than %d USB devices were found infected since mamorid started: the "
+                                    "oldest (%04x:%04x) is forgotten and would be let in again when plugged.",
+                                    USB_INFECTED_MAX, dropped.vendor, dropped.product);
+                        usb_infected_clear(&dropped);
+                }
+        }
+        usb_enforcer_batch_done(u);
+        return 0;
+}
+
+int usb_enforcer_block_infected(UsbEnforcer *u, dev_t devnum, const char *cause) {
+        _cleanup_(sd_device_unrefp) sd_device *b = NULL;
+        _cleanup_free_ char *syspath = NULL;
+        char *paths[8] = { 0 };
+        size_t n = 0;
+        int r, ret = 0;
+
+        assert(u);
+
+        if (!u->policy)
+                return -ENOTCONN;
+        r = usb_unmount_block_syspath(devnum, &syspath);
+        if (r < 0)
+                return r;
+        r = sd_device_new_from_syspath(&b, syspath);
+        if (r < 0)
+                return r;
+        usb_enforcer_usb_of_block(b, 0, paths, ELEMENTSOF(paths), &n);
+        if (n == 0)
+                return -ENODEV;
+        for (size_t i = 0; i < n; i++) {
+                r = usb_enforcer_infect_one(u, paths[i], cause);
+                if (r < 0 && ret == 0)
+                        ret = r;
+                free(paths[i]);
+        }
+        return ret;
+}
+
+bool usb_enforcer_is_infected(UsbEnforcer *u, const UsbDevice *d) {
+        assert(u);
+        assert(d);
+
+        return usb_enforcer_infected_cause(u, d->syspath ? usb_enforcer_tracked_find(u, d->syspath) : NULL, d);
 }

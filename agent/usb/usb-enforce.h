@@ -7,6 +7,7 @@
  * uevent at a time; blocking itself never waits). */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <systemd/sd-device.h>
 
@@ -49,6 +50,22 @@ void usb_enforcer_handle(sd_device *dev, sd_device_action_t action, bool scan, v
 
 /* Re-reads and re-decides every tracked device (policy changed, time passed). */
 void usb_enforcer_reevaluate(UsbEnforcer *u);
+
+/* Malware was found on a file system of block device devnum (the media
+ * scan, issue 15 item 3; told by the manager, av -> manager -> here). The
+ * USB device below it (or below the disks of a device-mapper or md device)
+ * is blocked with reason "infected": its file systems unmounted first, its
+ * storage interfaces de-authorized whatever allows it, usb.blocked with
+ * cause (the finding's event id; may be NULL). It stays blocked until
+ * unplugged, and when plugged in again if it has a serial (remembered by
+ * identity until mamorid exits). 0, -ENODEV when devnum is on no USB
+ * device, or another negative errno. */
+int usb_enforcer_block_infected(UsbEnforcer *u, dev_t devnum, const char *cause);
+
+/* Was d (a device the enforcer visits) found infected, this plug or by its
+ * identity? Its decision is then decision_set_infected()'s (mamorictl
+ * devices shows what was acted on). */
+bool usb_enforcer_is_infected(UsbEnforcer *u, const UsbDevice *d);
 
 /* Sends every pending report now (shutdown). */
 void usb_enforcer_flush(UsbEnforcer *u);

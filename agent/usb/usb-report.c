@@ -176,6 +176,8 @@ const char *usb_report_explanation(const UsbDevice *d, const Decision *dec) {
                 return "approved read-only, it was found writable; blocked until it is plugged in again";
         case DECISION_READONLY_UNAVAILABLE:
                 return "approved read-only, but its read-only decision could not be written for udev";
+        case DECISION_INFECTED:
+                return "malware was found on it by the scan of media from outside; blocked until mamorid restarts";
         default:
                 return "unknown";
         }

@@ -4,6 +4,7 @@
 
 #include "timeutil.h"
 #include "usb-report.h"
+#include "usb-infected.h"
 #include "usb-status.h"
 
 void usb_enforcer_write_check(UsbEnforcer *u, const Policy *p, bool monitoring, JsonWriter *w) {
@@ -49,6 +50,7 @@ void usb_enforcer_write_check(UsbEnforcer *u, const Policy *p, bool monitoring, 
 }
 
 typedef struct DevicesCtx {
+        UsbEnforcer *usb;
         const Policy *policy;
         JsonWriter *w;
         usec_t now;
@@ -59,7 +61,11 @@ static void usb_enforcer_write_one_device(const UsbDevice *d, void *userdata) {
         JsonWriter *w = ctx->w;
         const Policy *p = ctx->policy;
         Decision dec = policy_decide(p, d, ctx->now);
-        bool blocked = dec.relevant && !dec.allow;
+        bool blocked;
+
+        if (usb_enforcer_is_infected(ctx->usb, d))
+                decision_set_infected(&dec, d); /* as acted on (issue 15 item 3) */
+        blocked = dec.relevant && !dec.allow;
 
         json_object_begin(w);
         json_kv_string(w, "syspath", d->syspath);
@@ -90,7 +96,7 @@ static void usb_enforcer_write_one_device(const UsbDevice *d, void *userdata) {
 }
 
 void usb_enforcer_write_devices(UsbEnforcer *u, const Policy *p, JsonWriter *w) {
-        DevicesCtx ctx = { .policy = p, .w = w, .now = now_usec(CLOCK_REALTIME) };
+        DevicesCtx ctx = { .usb = u, .policy = p, .w = w, .now = now_usec(CLOCK_REALTIME) };
 
         assert(p);
         assert(w);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -401,4 +402,38 @@ void usb_unmount_write(const UsbUnmount *j, JsonWriter *w) {
                 json_array_end(w);
         }
         json_object_end(w);
+}
+
+/* /sys/dev/block/M:m's target made absolute by hand ("../../devices/..." ->
+ * "/sys/devices/..."), not through sd_device_new_from_devnum(): its
+ * canonicalization refuses a sysfs that is not mounted at /sys (umockdev's in
+ * the tests). */
+int usb_unmount_block_syspath(dev_t devnum, char **ret) {
+        char link[64], target[4096], base[4096] = "/sys/dev/block";
+        const char *rest = target;
+        ssize_t k;
+
+        (void) snprintf(link, sizeof link, "/sys/dev/block/%u:%u", major(devnum), minor(devnum));
+        k = readlink(link, target, sizeof target - 1);
+        if (k < 0)
+                return -errno;
+        target[k] = 0;
+        if (target[0] == '/') /* sysfs links are relative: not one of the kernel's */
+                return -EINVAL;
+        while (startswith(rest, "../")) {
+                char *slash = strrchr(base, '/');
+                if (!slash || slash == base)
+                        return -EINVAL; /* above /sys: not sysfs */
+                *slash = 0;
+                rest += 3;
+        }
+        /* what is left names a path below /sys, not a way out of it */
+        if (isempty(rest) || startswith(rest, "./") || startswith(rest, "..") || strstr(rest, "/../") ||
+            strstr(rest, "/./") || endswith(rest, "/..") || endswith(rest, "/."))
+                return -EINVAL;
+        if (asprintf(ret, "%s/%s", base, rest) < 0) {
+                *ret = NULL;
+                return -ENOMEM;
+        }
+        return 0;
 }

@@ -35,6 +35,11 @@ typedef void (*UsbUnmountDone)(UsbUnmount *j, void *userdata);
  * partitions, matched by major:minor). 0 with ret->n == 0 when none. */
 int usb_unmount_find(sd_device *usbdev, MountList *ret, dev_t **ret_devs, size_t *ret_n_devs);
 
+/* The sysfs path of block device devnum ("/sys/devices/.../block/sdb"), read
+ * from /sys/dev/block/M:m: what a media scan's mount is on. -ENOENT when no
+ * such block device. */
+int usb_unmount_block_syspath(dev_t devnum, char **ret);
+
 /* Starts unmounting mounts (taken) of devs (taken), asking systemd over
  * sysbus (not taken: it outlives the job). done is called once, from event,
  * when they are all gone or the bound has passed; the job stays valid until

@@ -329,6 +329,257 @@ def test_clamd_errors_only_is_incomplete(bed, make_agent, mounts, tmp_path):
         clamd.close()
 
 
+# ---- a stick found infected is de-authorized (issue 15 item 3) ----
+
+def usb_conf(sock):
+    return 'usb = { block = [ "storage", "mtp", "ptp", "tethering" ]; };\n' + conf(sock)
+
+
+def make_allowed_stick(bed, serial, devno, name="sdx", host="host8", vendor="0781", product="5567"):
+    """A stick with its disk, whose device number is the staged mount's (the
+    kernel's /sys/dev/block link and the disk's dev attribute agree);
+    returns (usb device, interfaces, disk)."""
+    dev, ifaces = bed.add_usb(vendor, product, serial=serial)
+    h = bed.tb.add_device("scsi", host, ifaces[0], [], ["DEVTYPE", "scsi_host"])
+    devno = devno.split(":")
+    disk = bed.tb.add_device("block", name, h, ["dev", ":".join(devno), "size", "128"],
+                             ["MAJOR", devno[0], "MINOR", devno[1], "DEVNAME", "/dev/" + name, "DEVTYPE", "disk"])
+    return dev, ifaces, disk
+
+
+def wait_deauthorized(bed, a, iface, timeout=5):
+    try:
+        wait_for(lambda: bed.authorized(iface) == "0", timeout=timeout, what="the stick de-authorized")
+    except AssertionError as e:
+        lines = [ln[:300] for ln in a.log().splitlines() if "MAMORI_EVENT=" not in ln]
+        raise AssertionError(f"{e}\n--- log ---\n" + "\n".join(lines[-40:])) from None
+
+
+def ctl_devices(a):
+    import json
+    from test_mamorictl import ctl
+    r = ctl(a, "--json", "devices")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def infected_events(a, count=1, timeout=10):
+    return a.wait_events("usb.blocked", count=count, timeout=timeout,
+                         pred=lambda e: e["decision"]["reason"] == "infected")
+
+
+def test_finding_blocks_the_stick_and_its_replug(bed, make_agent, mounts, tmp_path):
+    """A finding de-authorizes the stick's storage within a second (an allow
+    entry matches it); another allowed stick is untouched; the same stick
+    plugged in again is blocked at once, the allow entry notwithstanding."""
+    from usb_support import allow_file, entry
+    sock = str(tmp_path / "clamd.ctl")
+    sent = []
+
+    def replies(path):
+        sent.append(time.monotonic())
+        return [path + b"/eicar.com: Eicar-Signature FOUND"]
+
+    clamd = FakeClamd(sock, replies)
+    try:
+        stage, media = mounts("stick", {"eicar.com": EICAR})
+        dev, ifaces, disk = make_allowed_stick(bed, "INFECTED01", devno_of(stage))
+        odev, oifaces = bed.add_usb("0930", "6545", serial="CLEAN0001")
+        a = make_agent(main_conf=usb_conf(sock), allow={"10-soumu.conf": allow_file(
+            entry("0781", "5567", serial="INFECTED01", label="stick"),
+            entry("0930", "6545", serial="CLEAN0001", label="other"))}).start()
+        a.wait_events("usb.allowed", count=2)
+        assert bed.authorized(ifaces[0]) == "1" and bed.authorized(oifaces[0]) == "1"
+        link_block(bed, disk, devno_of(stage))
+        mounts.bind(stage, media)
+        wait_deauthorized(bed, a, ifaces[0])
+        took = time.monotonic() - sent[0]
+        det = a.wait_events("av.detection")[0]
+        ev = infected_events(a)[0]
+        print(f"clamd's finding -> storage interface authorized=0: {took * 1000:.0f} ms")
+        assert took < 1.0, took
+        assert ev["cause"] == det["id"]
+        assert ev["severity"] == "critical"
+        assert ev["decision"]["action"] == "blocked"
+        assert ev["decision"]["rule"]["label"] == "stick"  # the approval it overrides
+        assert ev["device"]["serial"] == "INFECTED01"
+        # the other allowed stick is not touched
+        assert bed.authorized(oifaces[0]) == "1"
+        assert [e for e in a.events("usb.blocked") if e["device"]["serial"] == "CLEAN0001"] == []
+        # another finding on the same stick: no second block
+        assert len(a.events("usb.blocked")) == 1
+
+        # unplugged and plugged in again: blocked at once, allow entry or not
+        bed.remove(dev, ifaces)
+        dev2, ifaces2 = bed.add_usb("0781", "5567", serial="INFECTED01", iface_authorized=None)
+        again = infected_events(a, count=2)[1]
+        assert again["cause"] == det["id"]
+        assert again["device"]["bus_path"] != ev["device"]["bus_path"]
+        assert bed.authorized(ifaces2[0]) == "0"
+        # mamorictl devices shows what was acted on, not what the entry says
+        listed = {d["device"].get("serial"): d["decision"] for d in ctl_devices(a)}
+        assert listed["INFECTED01"]["action"] == "blocked" and listed["INFECTED01"]["reason"] == "infected"
+        assert listed["CLEAN0001"]["action"] == "allowed"
+        # the same model with another serial is its own stick: still allowed
+        bed.remove(odev, oifaces)
+        odev2, oifaces2 = bed.add_usb("0930", "6545", serial="CLEAN0001", iface_authorized=None)
+        a.wait_events("usb.allowed", count=3)
+        assert bed.authorized(oifaces2[0]) == "1"
+        assert len(infected_events(a, count=2)) == 2
+        # a reload that approves it anew does not let it in either
+        a.write_allow("10-soumu.conf", allow_file(
+            entry("0781", "5567", serial="INFECTED01", label="stick, approved again"),
+            entry("0930", "6545", serial="CLEAN0001", label="other")))
+        a.reload()
+        a.wait_events("agent.config_changed")
+        time.sleep(0.3)
+        assert bed.authorized(ifaces2[0]) == "0"
+        # (its one usb.allowed is that of the start, before the finding)
+        assert len([e for e in a.events("usb.allowed") if e["device"]["serial"] == "INFECTED01"]) == 1
+        assert a.running()
+    finally:
+        clamd.close()
+
+
+def test_stick_without_serial_blocked_until_unplugged(bed, make_agent, mounts, tmp_path):
+    """No serial: it cannot be told from its model's others, so it is blocked
+    only until it is unplugged."""
+    from usb_support import allow_file, entry
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + b"/x.exe: Win.Test FOUND"])
+    try:
+        stage, media = mounts("stick", {"x.exe": EICAR})
+        dev, ifaces, disk = make_allowed_stick(bed, None, devno_of(stage))
+        a = make_agent(main_conf=usb_conf(sock), allow={"10-soumu.conf": allow_file(
+            entry("0781", "5567", any_serial=True, label="model"))}).start()
+        a.wait_events("usb.allowed")
+        link_block(bed, disk, devno_of(stage))
+        mounts.bind(stage, media)
+        wait_deauthorized(bed, a, ifaces[0])
+        infected_events(a)
+        bed.remove(dev, ifaces)
+        dev2, ifaces2 = bed.add_usb("0781", "5567", iface_authorized=None)
+        a.wait_events("usb.allowed", count=2)
+        assert bed.authorized(ifaces2[0]) == "1"
+        assert len(a.events("usb.blocked")) == 1
+    finally:
+        clamd.close()
+
+
+def test_clean_scan_blocks_nothing(bed, make_agent, mounts, tmp_path):
+    from usb_support import allow_file, entry
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + b": OK"])
+    try:
+        stage, media = mounts("stick", {"readme.txt": b"hello"})
+        dev, ifaces, disk = make_allowed_stick(bed, "CLEAN0002", devno_of(stage))
+        a = make_agent(main_conf=usb_conf(sock), allow={"10-soumu.conf": allow_file(
+            entry("0781", "5567", serial="CLEAN0002"))}).start()
+        a.wait_events("usb.allowed")
+        link_block(bed, disk, devno_of(stage))
+        mounts.bind(stage, media)
+        assert a.wait_events("media.scanned")[0]["scan"]["detections"] == 0
+        time.sleep(0.3)
+        assert bed.authorized(ifaces[0]) == "1"
+        assert a.events("usb.blocked") == [] and a.events("av.detection") == []
+    finally:
+        clamd.close()
+
+
+def test_finding_unbinds_the_sd_card(bed, make_agent, mounts, tmp_path):
+    """An SD card in a built-in reader: unbound from mmcblk on a finding
+    whatever allows it; inserted again, held back at once; another allowed
+    card is bound."""
+    from test_mmc import CARD, OTHER, MmcBed
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + b"/eicar.com: Eicar-Signature FOUND"])
+    try:
+        mmc = MmcBed(bed)
+        stage, media = mounts("card", {"eicar.com": EICAR})
+        dev, name = mmc.add_card(CARD)
+        disk = bed.tb.add_device("block", "mmcblk0", dev, ["dev", devno_of(stage), "size", "128"],
+                                 ["MAJOR", devno_of(stage).split(":")[0], "MINOR", devno_of(stage).split(":")[1],
+                                  "DEVNAME", "/dev/mmcblk0", "DEVTYPE", "disk"])
+        keys = ("manfid", "oemid", "name", "serial", "date")
+
+        def entry(card, label):
+            return ("{ " + " ".join(['bus = "mmc";'] + [f'{k} = "{card[k]}";' for k in keys]) +
+                    f' label = "{label}"; approved_by = "情報セキュリティ管理者 山田"; }}')
+        a = make_agent(main_conf=usb_conf(sock), allow={"20-sd.conf": "allow = (\n  " + entry(CARD, "card") +
+                                                        ",\n  " + entry(OTHER, "other") + "\n);\n"}).start()
+        a.wait_events("device.allowed")
+        assert mmc.probed() == [name]
+        mmc.bind(dev)
+        link_block(bed, disk, devno_of(stage))
+        t0 = time.monotonic()
+        mounts.bind(stage, media)
+        wait_for(lambda: name in mmc.unbound(), timeout=5, what="the card unbound")
+        took = time.monotonic() - t0
+        det = a.wait_events("av.detection")[0]
+        ev = a.wait_events("device.blocked", pred=lambda e: e["decision"]["reason"] == "infected")[0]
+        print(f"mount -> SD card unbound (incl. the scan): {took * 1000:.0f} ms")
+        assert ev["cause"] == det["id"] and ev["severity"] == "critical"
+        assert ev["device"]["bus_path"] == name and ev["decision"]["rule"]["label"] == "card"
+        # inserted again: held back, blocked at once whatever allows it
+        mmc.remove(dev)
+        dev2, name2 = mmc.add_card(CARD)
+        again = a.wait_events("device.blocked", count=2, pred=lambda e: e["decision"]["reason"] == "infected")[1]
+        assert again["device"]["bus_path"] == name2 and again["cause"] == det["id"]
+        assert name2 not in mmc.probed()
+        cards = {d["device"]["bus_path"]: d["decision"] for d in ctl_devices(a) if d["device"].get("bus") == "mmc"}
+        assert cards[name2]["action"] == "blocked" and cards[name2]["reason"] == "infected"
+        # another allowed card: bound as always
+        dev3, name3 = mmc.add_card(OTHER)
+        wait_for(lambda: name3 in mmc.probed(), timeout=5, what="the other card bound")
+        assert len(a.events("device.blocked")) == 2
+    finally:
+        clamd.close()
+
+
+def test_finding_to_block_latency(bed, make_agent, mounts, tmp_path):
+    """clamd's FOUND line -> the stick's storage interface authorized=0,
+    over 20 sticks (each allowed, each found infected on its own mount)."""
+    from usb_support import allow_file, entry
+    sock = str(tmp_path / "clamd.ctl")
+    sent = []
+
+    def replies(path):
+        sent.append(time.monotonic())
+        return [path + b"/eicar.com: Eicar-Signature FOUND"]
+
+    clamd = FakeClamd(sock, replies)
+    try:
+        stage, _ = mounts("stick", {"eicar.com": EICAR})
+        devno = devno_of(stage)
+        a = make_agent(main_conf=usb_conf(sock), allow={"10-soumu.conf": allow_file(
+            entry("0781", "5567", any_serial=True, label="model"))}).start()
+        link = os.path.join(bed.root, "sys/dev/block", devno)
+        took = []
+        for i in range(20):
+            dev, ifaces = bed.add_usb("0781", "5567", serial=f"LAT{i:04d}", iface_authorized=None)
+            h = bed.tb.add_device("scsi", f"host{20 + i}", ifaces[0], [], ["DEVTYPE", "scsi_host"])
+            disk = bed.tb.add_device("block", f"sdl{i}", h, ["dev", devno, "size", "128"],
+                                     ["MAJOR", devno.split(":")[0], "MINOR", devno.split(":")[1],
+                                      "DEVNAME", f"/dev/sdl{i}", "DEVTYPE", "disk"])
+            wait_for(lambda: bed.authorized(ifaces[0]) == "1", what=f"stick {i} allowed")
+            if os.path.lexists(link):
+                os.unlink(link)
+            link_block(bed, disk, devno)
+            m = tmp_path / f"m{i}"
+            m.mkdir()
+            mounts.bind(stage, str(m))
+            wait_deauthorized(bed, a, ifaces[0])
+            took.append((time.monotonic() - sent[-1]) * 1000)
+            assert len(sent) == i + 1
+        infected_events(a, count=20)
+        took.sort()
+        print(f"clamd's finding -> authorized=0 (ms, incl. the test's 10 ms polling): "
+              f"p50 {took[10]:.1f} p95 {took[18]:.1f} max {took[-1]:.1f}")
+        assert took[-1] < 1000
+    finally:
+        clamd.close()
+
+
 def test_clamd_error_on_the_mount_point_then_ok_is_incomplete(bed, make_agent, mounts, tmp_path):
     """What the real clamd answered in the QEMU guest when Debian's AppArmor
     profile kept it out of /media: an ERROR on the mount point itself, then

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "notice-text.h"
+#include "usb-infected.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -450,6 +451,41 @@ static void test_usb_readonly_violated(void **state) {
         (void) state;
 }
 
+/* issue 15 item 3: a stick on which the media scan found malware; an allow
+ * entry matched it, and the notice says it is blocked all the same */
+static void test_usb_infected(void **state) {
+        Policy *p = load("notice = { contact = { section = \"情報政策担当\"; section_en = \"IT Policy Section\"; "
+                         "extension = \"1234\"; }; };",
+                         "allow = ( { vendor = \"0781\"; product = \"5567\"; serial = \"S\"; approved_by = \"o\"; } );");
+        UsbDevice *d = stick("Stick", "S");
+        Decision dec = policy_decide(p, d, now_usec(CLOCK_REALTIME));
+        Notice *n = NULL;
+
+        assert_true(dec.allow);
+        decision_set_infected(&dec, d);
+        assert_int_equal(notice_build_usb(&p->notice, NULL, d, &dec, "abc", &n), 0);
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この機器（USBメモリ等の外部記録媒体）からコンピュータウイルス等の不正プログラムが見つかったため、"
+                            "使用できないようにしました。\n"
+                            "この機器をほかの端末に接続せず、すぐに情報政策担当に連絡してください。\n"
+                            "機器: Stick（ID 0781:5567）\n"
+                            "根拠: 対策基準 第3-6　参照番号: abc\n"
+                            "連絡先: 情報政策担当（内線 1234）");
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (USB memory or other removable media) was found to carry malware (a "
+                            "computer virus or similar), so it was blocked.\n"
+                            "Do not plug it into any other PC, and tell IT Policy Section at once.\n"
+                            "Device: Stick (ID 0781:5567)\n"
+                            "Policy: 対策基準 第3-6 · Reference: abc\n"
+                            "Contact: IT Policy Section (ext. 1234)");
+        assert_true(clean_notice_text(n->body[NOTICE_LANG_JA], true));
+        assert_true(clean_notice_text(n->body[NOTICE_LANG_EN], true));
+        notice_free(n);
+        usb_device_free(d);
+        policy_unref(p);
+        (void) state;
+}
+
 /* ---- antivirus ---- */
 
 static void test_av(void **state) {
@@ -623,6 +659,35 @@ static void test_device_mmc(void **state) {
                 assert_null(strstr(n->facts[i].value, "0x1a2b3c4d"));
         notice_free(n);
         policy_unref(p);
+}
+
+/* issue 15 item 3: an SD card on which the media scan found malware */
+static void test_device_mmc_infected(void **state) {
+        Policy *p = load(TOWN_NOTICE, NULL);
+        NoticeDevice d = dev_of(DEVICE_CATEGORY_MMC, CARD, "SD", NULL, "mmc0:aaaa");
+        Decision dec = policy_decide_device(p, d.category, d.id, now_usec(CLOCK_REALTIME));
+        Notice *n = NULL;
+
+        decision_set_infected_device(&dec, DEVICE_CATEGORY_MMC);
+        assert_int_equal(notice_build_device(&p->notice, p->usb.policy_ref, &d, &dec,
+                                             "7f3a9c12-0000-4000-8000-000000000000", &n),
+                         0);
+        assert_string_equal(n->body[NOTICE_LANG_JA],
+                            "この機器（SDカード等の外部記録媒体）からコンピュータウイルス等の不正プログラムが見つかったため、"
+                            "使用できないようにしました。\n"
+                            "この機器をほかの端末に接続せず、すぐに情報政策担当に連絡してください。\n"
+                            "機器: SU08G\n" TOWN_FOOTER_JA);
+        assert_string_equal(n->body[NOTICE_LANG_EN],
+                            "This device (SD card or other memory card) was found to carry malware (a computer virus "
+                            "or similar), so it was blocked.\n"
+                            "Do not plug it into any other PC, and tell IT Policy Section at once.\n"
+                            "Device: SU08G\n" TOWN_FOOTER_EN);
+        assert_string_equal(notice_fact(n, "reason"), "infected");
+        for (unsigned l = 0; l < _NOTICE_LANG_MAX; l++)
+                assert_true(clean_notice_text(n->body[l], true));
+        notice_free(n);
+        policy_unref(p);
+        (void) state;
 }
 
 /* One notice per card in the window, whichever slot and however often:
@@ -872,10 +937,12 @@ int main(void) {
                 cmocka_unit_test(test_usb_hostile_name),
                 cmocka_unit_test(test_usb_expiring),
                 cmocka_unit_test(test_usb_readonly_violated),
+                cmocka_unit_test(test_usb_infected),
                 cmocka_unit_test(test_av),
                 cmocka_unit_test(test_also),
                 cmocka_unit_test(test_detection),
                 cmocka_unit_test(test_device_mmc),
+                cmocka_unit_test(test_device_mmc_infected),
                 cmocka_unit_test(test_device_dedup_key),
                 cmocka_unit_test(test_device_optical),
                 cmocka_unit_test(test_device_thunderbolt_firewire),

@@ -118,7 +118,8 @@ static void test_usb_category(void **state) {
 
 static void test_decision_reason(void **state) {
         static const char *const want[] = { "allowed",   "unknown",         "expired",           "serial_mismatch",
-                                            "no_serial", "no_valid_policy", "readonly_violated", "readonly_unavailable" };
+                                            "no_serial", "no_valid_policy", "readonly_violated", "readonly_unavailable",
+                                            "infected" };
         CHECK_TO_STRING(decision_reason, DecisionReason, _DECISION_REASON_MAX, want, "unknown");
 }
 
