@@ -190,8 +190,8 @@ exit 1
 
 
 # clamonacc: on-access scanning of /home, without blocking access
-# (OnAccessPrevention no); ExtraScanning scans a file when it is created or
-# closed after writing (inotify), which a write alone needs. clamd's own user
+# (OnAccessPrevention no); ExtraScanning scans files also when they are
+# created or moved (clamd.conf(5)), so that the write alone is enough. clamd's own user
 # is excluded (its reads of the files must not trigger scans).
 ONACC = """
 OnAccessIncludePath /home
