@@ -16,16 +16,18 @@ database (eicar.hdb) in the share and stopped clamd again at its end.
   * media.scanned: complete, exactly one detection naming the file, bus usb;
     av.detection (engine clamav, removable, the mount point); the collector on
     the loopback has both; the finding engaged the quarantine;
-  * when the build de-authorizes a device on a finding (usb.blocked reason
-    "infected", h-infected), the stick's storage interface is authorized=0
-    and has no block device;
+  * the stick found infected is unmounted and de-authorized: usb.blocked
+    (critical, reason "infected", the av.detection as its cause), its storage
+    interface authorized=0 without a block device; plugged in again it is
+    blocked at once (mamorid remembers it until it restarts);
   * a clean file system made on the stick and mounted: media.scanned with 0.
 
 Mount -> media.scanned is measured in the guest's clock (the time just before
 mount(8) -> the event's time) and printed as a MEASURED line.
 
 The guest is left as found: quarantine released, the stick unmounted and
-allowed (plugged again over QMP if it was blocked), its file system clean,
+allowed (unplugged, mamori.service restarted, plugged in again), its file
+system clean,
 mamori.conf restored, clamd stopped."""
 import json
 import os
@@ -167,6 +169,7 @@ def _run(t, c, vm, disk):
     q = t.wait_event("net.quarantined", lambda e: e["kind"] == "net.quarantined"
                      and (e.get("quarantine") or {}).get("cause_event") in ids, timeout=10)
     c("media: the finding engaged the quarantine (net.quarantined caused by it)", q, q)
+    infected(t, c, det[-1] if det else None)
     if t.collector and ev and own:
         ids = {ev["id"], own[-1]["id"]}
         got = {}
@@ -177,6 +180,37 @@ def _run(t, c, vm, disk):
             time.sleep(0.5)
         c("media: the collector on the loopback received media.scanned and av.detection", ids <= set(got),
           sorted(ids - set(got)))
+
+
+def blocked_infected(t, after_seq=0):
+    return [e for e in t.events() if e["kind"] == "usb.blocked" and e.get("seq", 0) > after_seq
+            and (e.get("device") or {}).get("serial") == SERIAL
+            and (e.get("decision") or {}).get("reason") == "infected"]
+
+
+def storage_out(a):
+    stor = [i for i in (a or {}).get("interfaces", []) if i["class"] == "08"]
+    return bool(stor) and all(i["authorized"] == "0" and i["driver"] is None for i in stor) and not a["block"]
+
+
+def infected(t, c, det):
+    """The stick found infected is unmounted and de-authorized (usb.blocked,
+    reason infected, the av.detection as its cause)."""
+    b = t.wait_event("usb.blocked infected", lambda e: e["kind"] == "usb.blocked"
+                     and (e.get("device") or {}).get("serial") == SERIAL
+                     and (e.get("decision") or {}).get("reason") == "infected", timeout=30)
+    e = b[-1] if b else {}
+    c("media: usb.blocked, reason infected, critical, its cause the av.detection",
+      e and e.get("severity") == "critical" and det and e.get("cause") == det["id"], b)
+    if e and det:
+        print("      MEASURED av.detection -> usb.blocked (infected; the unmount included): %.0f ms"
+              % ((e2e_eicar.ts(e) - e2e_eicar.ts(det)) * 1000), flush=True)
+    st = t.wait("the infected stick de-authorized", lambda s: storage_out(t.dev(s, SERIAL)), 30)
+    a = t.dev(st, SERIAL)
+    c("media: the infected stick's storage interface is authorized=0, no driver, no block device",
+      storage_out(a), a)
+    rc, out, _ = t.g("findmnt -n %s" % MNT)
+    c("media: the infected stick's file system was unmounted", not out.strip(), out)
 
 
 def restore(t, c, vm):
@@ -191,11 +225,30 @@ def restore(t, c, vm):
     umount(t, MNT)
     a = stick(t)
     if not (a and a["block"]):
-        # blocked (an infected stick de-authorized): plugged again, the policy allows it
-        print("      the stick has no block device: plugged again over QMP", flush=True)
+        # blocked as infected: plugged in again it stays out (mamorid
+        # remembers it); unplugged, mamorid restarted (what clears that
+        # memory, docs/lock-and-antivirus.md) and plugged in: allowed again
+        seq = max([e.get("seq", 0) for e in t.events()] or [0])
+        print("      the stick has no block device: plugged in again over QMP", flush=True)
         vm.unplug("allowed", is_stick=True)
         time.sleep(1)
         vm.add_stick("allowed", serial=SERIAL)
+        if blocked_infected(t):
+            b = []
+            for _ in range(60):
+                b = blocked_infected(t, seq)
+                if b:
+                    break
+                time.sleep(0.5)
+            st = t.wait("the stick enumerated", lambda s: (t.dev(s, SERIAL) or {}).get("interfaces"), 30)
+            a = t.dev(st, SERIAL)
+            c("media: plugged in again, the infected stick is blocked at once (reason infected, no block device)",
+              b and storage_out(a), (b, a))
+            vm.unplug("allowed", is_stick=True)
+            rc, out, err = t.g("systemctl restart mamori.service && systemctl is-active mamori.service")
+            c("media: mamori.service restarted (clears the infected stick's memory)", rc == 0, out + err)
+            time.sleep(1)
+            vm.add_stick("allowed", serial=SERIAL)
         st = t.wait("the stick back", lambda s: (t.dev(s, SERIAL) or {}).get("block"), 60)
         a = t.dev(st, SERIAL)
     ok = bool(a and a["block"])
