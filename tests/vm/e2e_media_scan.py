@@ -47,6 +47,8 @@ SIGS = e2e_eicar.SIGS
 # has it removed, so that errors must be 0.
 NO_LOST_FOUND = "debugfs -w -R 'rmdir lost+found' %s >/dev/null 2>&1; ! debugfs -R 'ls -l' %s 2>/dev/null | grep -q lost+found"
 
+MOUNTED = []  # what the test mounted, unmounted at its end
+
 SCAN_CONF = "  scan = { on_mount = true; timeout = 120; };  # added by the vm test e2e_media_scan"
 
 
@@ -60,18 +62,22 @@ def stick(t):
 
 
 def mount(t, disk, mnt):
-    """Mounts disk at mnt the way the seat's desktop would; returns (guest time
-    just before the mount, rc, output)."""
+    """Mounts disk the way the seat's desktop would: udisksctl as the seat
+    user when the image has udisks2 (then udisks picks the mount point), else
+    mount(8) at mnt. Returns (guest time just before the mount, rc, output,
+    the mount point)."""
     rc, _, _ = t.g("command -v udisksctl")
+    t0 = now(t)
     if rc == 0:
-        t0 = now(t)
         rc, out, err = t.g("runuser -u %s -- udisksctl mount --no-user-interaction -b %s" % (USER, disk),
                            timeout=60)
-        return t0, rc, out + err
-    t0 = now(t)
-    rc, out, err = t.g("install -d -m 0755 /media/%s && mkdir -p %s && mount -o nosuid,nodev %s %s && "
-                       "findmnt -n -o TARGET %s" % (USER, mnt, disk, mnt, disk), timeout=60)
-    return t0, rc, out + err
+    else:
+        rc, out, err = t.g("install -d -m 0755 /media/%s && mkdir -p %s && mount -o nosuid,nodev %s %s"
+                           % (USER, mnt, disk, mnt), timeout=60)
+    target = t.g("findmnt -n -o TARGET -S %s" % disk)[1].strip().split("\n")[0]
+    if target:
+        MOUNTED.append(target)
+    return t0, rc, out + err + target, target
 
 
 def umount(t, mnt):
@@ -128,16 +134,16 @@ def _run(t, c, vm, disk):
       rc == 0 and "Size: %d" % len(e2e_eicar.EICAR) in out, out + err)
 
     n_det = len([e for e in t.events() if e["kind"] == "av.detection"])
-    t_mount, rc, out = mount(t, disk, MNT)
-    if not c("media: the stick mounted at %s" % MNT, rc == 0 and MNT in out, out):
+    t_mount, rc, out, mnt = mount(t, disk, MNT)
+    if not c("media: the stick mounted (%s)" % mnt, rc == 0 and mnt, out):
         return
-    ev = scanned(t, MNT)
+    ev = scanned(t, mnt)
     sc = ev.get("scan") or {}
     print("      media.scanned: %s" % json.dumps(sc, ensure_ascii=False), flush=True)
     f = (sc.get("findings") or [{}])[0]
-    c("media: media.scanned, complete, exactly one detection: %s/%s" % (MNT, NAME),
+    c("media: media.scanned, complete, exactly one detection: %s/%s" % (mnt, NAME),
       sc.get("complete") is True and sc.get("detections") == 1 and len(sc.get("findings") or []) == 1
-      and f.get("path") == "%s/%s" % (MNT, NAME) and f.get("signature") in SIGS and sc.get("bus") == "usb"
+      and f.get("path") == "%s/%s" % (mnt, NAME) and f.get("signature") in SIGS and sc.get("bus") == "usb"
       and sc.get("errors") == 0, ev)
     if sc.get("errors"):
         rc, out, _ = t.g("journalctl -k -b -o cat | grep 'apparmor=\"DENIED\"' | grep clamd | tail -5; "
@@ -151,7 +157,7 @@ def _run(t, c, vm, disk):
               "(mount(8) included; clamd took %s ms)" % (ms, sc.get("duration_ms")), flush=True)
         c("media: mount -> media.scanned %.0f ms (bounded: < 30 s)" % ms, 0 < ms < 30000, (t_mount, ev["time"]))
 
-    path = "%s/%s" % (MNT, NAME)
+    path = "%s/%s" % (mnt, NAME)
     t.wait_event("av.detection", lambda e: e["kind"] == "av.detection"
                  and (e.get("antivirus") or {}).get("path") == path, timeout=10)
     time.sleep(2)  # clamd's VirusEvent too, if it reports the same finding
@@ -161,15 +167,15 @@ def _run(t, c, vm, disk):
     # FOUND line); mamorid's own finding of the same file is not recorded again
     print("      av.detection for the one file: %d (reporters: %s)" % (
         len(det), ", ".join("uid %s" % (e.get("antivirus") or {}).get("reporter_uid") for e in det)), flush=True)
-    c("media: exactly one av.detection: engine clamav, the file, removable, bus usb, mount point %s" % MNT,
+    c("media: exactly one av.detection: engine clamav, the file, removable, bus usb, mount point %s" % mnt,
       len(det) == 1 and d.get("engine") == "clamav" and d.get("signature") in SIGS and d.get("path") == path
-      and d.get("removable") is True and d.get("bus") == "usb" and d.get("mount_point") == MNT, det)
+      and d.get("removable") is True and d.get("bus") == "usb" and d.get("mount_point") == mnt, det)
     own = det
     ids = [e["id"] for e in det]
     q = t.wait_event("net.quarantined", lambda e: e["kind"] == "net.quarantined"
                      and (e.get("quarantine") or {}).get("cause_event") in ids, timeout=10)
     c("media: the finding engaged the quarantine (net.quarantined caused by it)", q, q)
-    infected(t, c, det[-1] if det else None)
+    infected(t, c, det[-1] if det else None, mnt)
     if t.collector and ev and own:
         ids = {ev["id"], own[-1]["id"]}
         got = {}
@@ -193,7 +199,7 @@ def storage_out(a):
     return bool(stor) and all(i["authorized"] == "0" and i["driver"] is None for i in stor) and not a["block"]
 
 
-def infected(t, c, det):
+def infected(t, c, det, mnt):
     """The stick found infected is unmounted and de-authorized (usb.blocked,
     reason infected, the av.detection as its cause)."""
     b = t.wait_event("usb.blocked infected", lambda e: e["kind"] == "usb.blocked"
@@ -209,7 +215,7 @@ def infected(t, c, det):
     a = t.dev(st, SERIAL)
     c("media: the infected stick's storage interface is authorized=0, no driver, no block device",
       storage_out(a), a)
-    rc, out, _ = t.g("findmnt -n %s" % MNT)
+    rc, out, _ = t.g("findmnt -n %s" % mnt)
     c("media: the infected stick's file system was unmounted", not out.strip(), out)
 
 
@@ -222,7 +228,9 @@ def restore(t, c, vm):
         rel = t.wait_event("released", lambda e: e["kind"] == "net.quarantine_released"
                            and "EICAR stick removed" in str(e), timeout=10)
         c("media: net.quarantine_released with the reason", rel, rel)
-    umount(t, MNT)
+    for m in MOUNTED:
+        umount(t, m)
+    del MOUNTED[:]
     a = stick(t)
     if not (a and a["block"]):
         # blocked as infected: plugged in again it stays out (mamorid
@@ -258,9 +266,9 @@ def restore(t, c, vm):
         # a clean file system: the EICAR file gone with the old one
         rc, out, err = t.g("mkfs.ext4 -q -F -L vmclean %s && %s" % (disk, NO_LOST_FOUND % (disk, disk)), timeout=120)
         c("media: a clean ext4 file system made on the stick", rc == 0, out + err)
-        t_mount, rc, out = mount(t, disk, MNT_CLEAN)
-        if c("media: the clean stick mounted at %s" % MNT_CLEAN, rc == 0 and MNT_CLEAN in out, out):
-            ev = scanned(t, MNT_CLEAN)
+        t_mount, rc, out, mnt = mount(t, disk, MNT_CLEAN)
+        if c("media: the clean stick mounted (%s)" % mnt, rc == 0 and mnt, out):
+            ev = scanned(t, mnt)
             sc = ev.get("scan") or {}
             print("      media.scanned (clean): %s" % json.dumps(sc, ensure_ascii=False), flush=True)
             c("media: a clean mount gives media.scanned, complete, 0 detections, info",
@@ -270,7 +278,9 @@ def restore(t, c, vm):
             if ev:
                 print("      MEASURED mount -> media.scanned (clean stick): %.0f ms"
                       % ((e2e_eicar.ts(ev) - t_mount) * 1000), flush=True)
-        umount(t, MNT_CLEAN)
+        for m in MOUNTED:
+            umount(t, m)
+        del MOUNTED[:]
     t.g("systemctl stop clamav-daemon.service; rm -f /var/lib/clamav/vmtest-eicar.hdb; "
         "test -f /run/vmtest-media.conf.orig && cp /run/vmtest-media.conf.orig /etc/mamori/mamori.conf && "
         "systemctl reload mamori.service")
