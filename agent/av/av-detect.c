@@ -28,6 +28,8 @@
 #define AV_DETECT_PER_WAKEUP 64
 /* A mount table larger than this is not read (the lookup says unknown). */
 #define AV_DETECT_MOUNTINFO_MAX (8u << 20)
+/* How long after an engine's report mamorid's own scan may name the same finding. */
+#define AV_DETECT_SAME_USEC (10 * USEC_PER_SEC)
 
 struct AvDetect {
         sd_event *event;
@@ -42,6 +44,8 @@ struct AvDetect {
         AvReportLimit limit;
         uint64_t n_detections, n_refused, n_malformed, n_dropped;
         uint64_t n_dropped_pending; /* not told yet */
+        uint64_t n_duplicates;
+        usec_t last_mono; /* CLOCK_MONOTONIC of the last record */
         AvDetection last;
         bool have_last;
         char buf[AV_REPORT_MAX + 1];
@@ -334,6 +338,7 @@ static void av_detect_record(AvDetect *d, AvReport *rep, uid_t uid) {
         json_object_end(w);
 
         d->n_detections++;
+        d->last_mono = now_usec(CLOCK_MONOTONIC);
         av_detection_done(&d->last);
         d->last = det;
         d->have_last = true;
@@ -360,6 +365,16 @@ int av_detect_record_local(AvDetect *d, const char *engine, const char *signatur
         }
         if (!rep.engine || !rep.signature || (raw_path && (!rep.raw_path || !rep.path)))
                 return -ENOMEM;
+        /* clamd runs VirusEvent for the finding of mamorid's own scan too,
+         * and waits for it before it sends the FOUND line: the engine's
+         * report came just before. One file, one av.detection. */
+        if (d->have_last && rep.path && d->last.path && d->last.engine && d->last.signature &&
+            now_usec(CLOCK_MONOTONIC) - d->last_mono < AV_DETECT_SAME_USEC && strcmp(d->last.engine, rep.engine) == 0 &&
+            strcmp(d->last.signature, rep.signature) == 0 && strcmp(d->last.path, rep.path) == 0) {
+                d->n_duplicates++;
+                log_info("%s in %s: already recorded from the engine's own report.", rep.signature, rep.path);
+                return 0;
+        }
         /* mamorid's own scan: the same limit as the engines' reports. */
         if (!av_report_limit_take(&d->limit, now_usec(CLOCK_MONOTONIC))) {
                 av_detect_dropped(d);
@@ -538,6 +553,7 @@ void av_detect_status(const AvDetect *d, JsonWriter *w) {
         json_kv_uint(w, "refused", d->n_refused);
         json_kv_uint(w, "malformed", d->n_malformed);
         json_kv_uint(w, "dropped", d->n_dropped);
+        json_kv_uint(w, "duplicates", d->n_duplicates);
         json_kv_string(w, "socket", d->path);
         if (d->have_last) {
                 json_key(w, "last");

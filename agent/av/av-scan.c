@@ -103,6 +103,7 @@ typedef struct AvScanJob {
         char line[AV_SCAN_LINE_MAX + 1];
         size_t line_len;
         bool line_too_long;
+        bool root_error; /* an ERROR on the mount point itself: the tree was not walked */
         size_t total;
         uint64_t n_ok, n_found, n_errors, n_malformed;
         AvScanFinding findings[AV_SCAN_FINDINGS_MAX];
@@ -247,6 +248,11 @@ static void av_scan_line(AvScan *s, AvScanJob *j, const char *line, size_t len) 
                 break;
         case AV_SCAN_REPLY_ERROR:
                 j->n_errors++;
+                /* clamd ends with "<mount point>: OK" even when it could not
+                 * enter the mount point (AppArmor, permissions): not complete. */
+                if (len > strlen(j->mount_point) + 2 && memcmp(line, j->mount_point, strlen(j->mount_point)) == 0 &&
+                    memcmp(line + strlen(j->mount_point), ": ", 2) == 0)
+                        j->root_error = true;
                 if (!j->first_error)
                         j->first_error = TAKE_PTR(r.message);
                 break;
@@ -319,7 +325,8 @@ static int av_scan_on_io(sd_event_source *src, int fd, uint32_t revents, void *u
                         /* Neither "OK" nor a finding: clamd did not walk the tree
                          * (the mount point unreadable, clamd overloaded). */
                         av_scan_finish(s, j,
-                                       j->n_ok + j->n_found > 0           ? NULL
+                                       j->root_error                      ? "engine_error"
+                                       : j->n_ok + j->n_found > 0         ? NULL
                                        : j->n_errors + j->n_malformed > 0 ? "engine_error"
                                                                           : "no_reply");
                         return 0;

@@ -578,3 +578,70 @@ def test_finding_to_block_latency(bed, make_agent, mounts, tmp_path):
         assert took[-1] < 1000
     finally:
         clamd.close()
+
+
+def test_clamd_error_on_the_mount_point_then_ok_is_incomplete(bed, make_agent, mounts, tmp_path):
+    """What the real clamd answered in the QEMU guest when Debian's AppArmor
+    profile kept it out of /media: an ERROR on the mount point itself, then
+    "OK" for it. The tree was not walked: not a clean scan. An ERROR on a
+    file below it is one unreadable file: that scan stays complete."""
+    sock = str(tmp_path / "clamd.ctl")
+    clamd = FakeClamd(sock, lambda p: [p + (b": File path" if p.endswith(b"/stick") else b"/locked: File path")
+                                       + b" check failure: Permission denied. ERROR", p + b": OK"])
+    try:
+        sdy = make_stick(bed)
+        stage, media = mounts("stick", {"x": b"x"})
+        a = make_agent(main_conf=conf(sock)).start()
+        link_block(bed, sdy, devno_of(stage))
+        mounts.bind(stage, media)
+        sc = a.wait_events("media.scanned")[0]["scan"]
+        assert sc["complete"] is False and sc["incomplete_reason"] == "engine_error", sc
+        assert sc["errors"] == 1 and sc["detections"] == 0
+        stage2, media2 = mounts("stick2", {"y": b"y"})
+        link_block(bed, sdy, devno_of(stage2))
+        mounts.bind(stage2, media2)
+        # (the staging mount may be scanned too: it looks removable once linked)
+        sc = wait_for(lambda: [e["scan"] for e in a.events("media.scanned") if e["scan"]["mount_point"] == media2],
+                      timeout=10)[0]
+        assert sc["mount_point"] == media2 and sc["complete"] is True and sc["errors"] == 1, sc
+    finally:
+        clamd.close()
+
+
+def test_engine_report_of_the_same_finding_is_one_detection(bed, make_agent, mounts, tmp_path):
+    """clamd runs VirusEvent for the findings of mamorid's own scan as well,
+    before it sends the FOUND line (seen in the QEMU guest: uid clamav's
+    report, then mamorid's own). One file, one av.detection; a second file
+    that no engine reported is recorded."""
+    import socket as so
+    sock = str(tmp_path / "clamd.ctl")
+    agent = {}
+
+    def virusevent_then_found(p):
+        m = b"mamori-av-report 1\nengine=clamav\nsignature=Eicar-Signature\npath=" + p + b"/eicar.com\n"
+        s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+        s.bind("")
+        s.settimeout(2)
+        s.sendto(m, os.path.join(agent["a"].runtime, "av-report.sock"))
+        s.recv(256)  # clamd waits for VirusEvent, the helper for mamorid's answer
+        s.close()
+        return [p + b"/eicar.com: Eicar-Signature FOUND", p + b"/other.exe: Eicar-Signature FOUND", p + b": OK"]
+
+    clamd = FakeClamd(sock, virusevent_then_found)
+    try:
+        sdy = make_stick(bed)
+        stage, media = mounts("stick", {"eicar.com": EICAR, "other.exe": EICAR})
+        a = agent["a"] = make_agent(main_conf=conf(sock)).start()
+        link_block(bed, sdy, devno_of(stage))
+        mounts.bind(stage, media)
+        sc = a.wait_events("media.scanned")[0]["scan"]
+        assert sc["detections"] == 2 and sc["complete"] is True
+        time.sleep(0.5)
+        dets = [e["antivirus"] for e in a.events("av.detection")]
+        assert sorted(d["path"] for d in dets) == [media + "/eicar.com", media + "/other.exe"], dets
+        assert [d["reporter_uid"] for d in dets if d["path"].endswith("/eicar.com")] == [0]  # the engine's
+        from test_mamorictl import ctl
+        import json
+        assert json.loads(ctl(a, "--json", "status").stdout)["detections"]["duplicates"] == 1
+    finally:
+        clamd.close()

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmtest import VM, log  # noqa: E402
 import e2e_collector  # noqa: E402
 import e2e_eicar  # noqa: E402
+import e2e_media_scan  # noqa: E402
 import e2e_mount  # noqa: E402
 import e2e_readonly  # noqa: E402
 import e2e_optical  # noqa: E402
@@ -664,6 +665,7 @@ def main():
         e2e_optical.run(t, check, vm)
         print("--- EICAR found by the real clamd: the guest quarantined, then released (issue 15)", flush=True)
         e2e_eicar.run(t, check)
+        e2e_media_scan.run(t, check, vm)  # a stick with EICAR scanned when mounted (issue 15)
         e2e_quarantine_reboot.run(t, check, vm)
         if a.collector_deb:
             e2e_collector.run(t, check, a.collector_deb)
