@@ -177,6 +177,76 @@ def test_hostile_control_requests(setup):
 
 # The benchmark (tools/bench/README.md) exists only when asked for: a case that
 # skips would fail CI (tools/dev/required-suites).
+AV_REPORT = os.environ.get("MAMORI_AV_REPORT") or os.path.join(
+    os.environ.get("MAMORI_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build")),
+    "tools/av-report/mamori-av-report")
+AV_CONF = 'lock = { tty = "ignore"; };\nantivirus = { engine = "none"; };\n'
+
+
+def report_detection(a, i):
+    """What clamd's VirusEvent runs: mamori-av-report, as root."""
+    p = subprocess.run([AV_REPORT, "--socket", os.path.join(a.runtime, "av-report.sock"), "--engine", "generic-av",
+                        "--signature", f"Test.Quarantine-{i}", "--path", f"/home/taro/q{i}.com"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.fixture
+def detect_setup(make_agent, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    os.chmod(tmp_path, 0o700)
+    w = World(str(tmp_path))
+    a = make_agent(main_conf=CONF + AV_CONF, extra_env={"MAMORI_NETGUARD_STATUS": w.status})
+    a.start()
+    w.state = os.path.join(a.state, "quarantine")
+    w.state_dir = a.state
+    w.start()
+    yield w, a
+    w.close()
+
+
+def test_detection_engages_within_a_second(detect_setup):
+    """A finding reported as the engine does -> av.detection -> the rules in
+    place and the open connection to the outside cut, within a second;
+    net.quarantined names the detection; the collector's connection stays."""
+    w, a = detect_setup
+    for fam in (4, 6):
+        assert w.client.connect(f"out{fam}", ADDR[fam]["outside"]) == ["ok"]
+        assert w.client.connect(f"col{fam}", ADDR[fam]["collector"]) == ["ok"]
+    t0 = time.monotonic()
+    report_detection(a, 0)
+    wait_for(lambda: w.status_dict().get("rules") == str(ACTIVE_RULES) and w.status_dict().get("kill") == "ok",
+             1.0, interval=0.001, what="the rules within a second of the report")
+    print(f"detection report -> rules in place, connections cut: {(time.monotonic() - t0) * 1000:.1f} ms")
+    for fam in (4, 6):
+        assert w.client.echo(f"out{fam}")[0] == "err"
+        assert w.client.echo(f"col{fam}") == ["ok"]
+        assert_isolated(w, fam, f"new{fam}")
+    det = a.wait_events("av.detection")[0]
+    q = a.wait_events("net.quarantined")[0]["quarantine"]
+    assert q["trigger"] == "av.detection" and q["cause_event"] == det["id"], q
+
+
+if os.environ.get("MAMORI_BENCH_QUARANTINE"):
+    def test_bench_detection_to_rules(detect_setup):
+        """A detection report -> netguard's rules in place, 100 runs. Runs
+        start a second apart: mamorid's report limit (20 at once, then one a
+        second) must not hold one back."""
+        w, a = detect_setup
+        took = []
+        for i in range(100):
+            start = time.monotonic()
+            report_detection(a, i)
+            wait_for(lambda: w.status_dict().get("rules") == str(ACTIVE_RULES), 2, interval=0.0005, what="rules")
+            took.append((time.monotonic() - start) * 1000)
+            assert ctl(a, "quarantine", "release", "--reason", "bench").returncode == 0
+            wait_for(lambda: w.status_dict().get("rules") == "0", 2, interval=0.0005, what="released")
+            time.sleep(max(0.0, 1.05 - (time.monotonic() - start)))
+        took.sort()
+        print(f"detection report -> rules in place over {len(took)} runs: p50 {statistics.median(took):.1f} ms, "
+              f"p99 {took[98]:.1f} ms, max {took[-1]:.1f} ms")
+
 if os.environ.get("MAMORI_BENCH_QUARANTINE"):
     def test_bench_engage_to_rules(setup):
         """mamorictl quarantine engage -> netguard's rules in place (ip rule), 100 runs."""
