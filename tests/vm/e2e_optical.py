@@ -261,9 +261,20 @@ def run(t, c, vm):
     drive = t.wait_event("device.blocked (optical level)", lambda e: e["kind"] == "device.blocked"
                          and (e.get("device") or {}).get("serial") == serial
                          and e["device"].get("category") == "optical", timeout=30)
-    c("optical: the optical level and no entry: device.blocked, category optical", rc == 0 and drive, out + err)
+    ok1 = c("optical: the optical level and no entry: device.blocked, category optical", rc == 0 and drive,
+            out + err)
     rc, out, _ = t.g("for i in $(seq 50); do [ -e %s ] || exit 0; sleep 0.2; done; exit 1" % sr)
-    c("optical: the drive is unbound from sr (%s is gone)" % sr, rc == 0, out)
+    ok2 = c("optical: the drive is unbound from sr (%s is gone)" % sr, rc == 0, out)
+    if not (ok1 and ok2):
+        # what mamorid said and did (a failure here was seen once, 2026-12-04,
+        # and could not be explained from the check alone)
+        evs = [e for e in t.events() if (e.get("device") or {}).get("serial") == serial]
+        print("      the drive's events: %s" % json.dumps([(e["kind"], (e.get("decision") or {}).get("reason"),
+                                                            e["device"].get("category")) for e in evs[-6:]]),
+              flush=True)
+        _, jl, _ = t.g("journalctl -b -o short-monotonic --no-pager -n 40 -u mamori.service; "
+                       "ls -l /sys/bus/scsi/drivers/sr/ 2>&1 | tail -5; fuser -v %s 2>&1 | tail -5" % sr)
+        print("      " + jl.replace("\n", "\n      "), flush=True)
     py(t, SET_ACL, sg, USER)
     time.sleep(1)
     st = node_state(t, sg)
