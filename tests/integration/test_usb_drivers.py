@@ -217,8 +217,10 @@ def test_storage_driver_bound_to_a_harmless_interface_is_blocked(bed, make_agent
     a = make_agent(extra_env=env).start()
     dev, (prn,) = bed.add_usb("1a2b", "3c4d", serial="SNEAKY1", interfaces=(PRINTER,), iface_authorized=None)
     wait_authorized(bed, prn, "1")
-    assert bed.drivers_probe() == [sysname(prn)]
+    # mamorid writes authorized, then drivers_probe: wait for the second too
+    # (read at once after the first, CI 2026-12-05 saw [] under load)
     barrier(bed, a)
+    assert bed.drivers_probe() == [sysname(prn)]
     assert usb_events(a) == []
 
     bed.bind_driver(prn, "usb-storage")
