@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 
-from mamori_testlib import MAMORID
+from mamori_testlib import MAMORID, wait_for
 from usb_support import (A, B, KEYBOARD, allow_file, barrier, check_usb_event, entry, plug_a, plug_b, sysname,
                          usb_events, wait_authorized)
 
@@ -33,7 +33,8 @@ def test_reload_with_a_good_file(bed, make_agent):
     # A newly blocked device is blocked, a newly allowed one authorized and probed.
     wait_authorized(bed, ia, "0")
     assert bed.authorized(ib) == "1"
-    assert sysname(ib) in bed.drivers_probe()
+    # (mamorid writes authorized, then drivers_probe: not read in between)
+    wait_for(lambda: sysname(ib) in bed.drivers_probe(), 5, what="B probed")
 
     ch = a.wait_events("agent.config_changed")[0]
     c = ch["config"]
@@ -142,7 +143,7 @@ def test_start_with_a_broken_config_fails_closed_then_recovers(bed, make_agent):
     a.write_conf('usb = {\n  block = [ "storage", "mtp" ];\n};\n')
     a.reload()
     wait_authorized(bed, ia, "1")
-    assert sysname(ia) in bed.drivers_probe()
+    wait_for(lambda: sysname(ia) in bed.drivers_probe(), 5, what="A probed")
     ch = a.wait_events("agent.config_changed")[0]
     assert ch["config"]["was_fail_closed"] is True
     assert ch["config"]["categories_no_longer_blocked"] == ["ptp", "tethering"]
