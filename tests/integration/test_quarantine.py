@@ -40,18 +40,24 @@ def ctl_status(agent):
     return json.loads(p.stdout)
 
 
-@pytest.fixture
-def setup(make_agent, tmp_path):
+def world_and_agent(make_agent, tmp_path, conf):
+    """netguard in its namespaces and mamorid on conf, sharing the state file."""
     if os.geteuid() != 0:
         pytest.skip("needs root for network namespaces")
     os.chmod(tmp_path, 0o700)
     w = World(str(tmp_path))
-    a = make_agent(main_conf=CONF, extra_env={"MAMORI_NETGUARD_STATUS": w.status})
+    a = make_agent(main_conf=conf, extra_env={"MAMORI_NETGUARD_STATUS": w.status})
     a.start()
     # netguard reads what mamorid writes: mamorid's state directory
     w.state = os.path.join(a.state, "quarantine")
     w.state_dir = a.state
     w.start()
+    return w, a
+
+
+@pytest.fixture
+def setup(make_agent, tmp_path):
+    w, a = world_and_agent(make_agent, tmp_path, CONF)
     yield w, a
     w.close()
     with open(os.path.join(str(tmp_path), "netguard.log")) as f:
@@ -193,15 +199,7 @@ def report_detection(a, i):
 
 @pytest.fixture
 def detect_setup(make_agent, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
-    os.chmod(tmp_path, 0o700)
-    w = World(str(tmp_path))
-    a = make_agent(main_conf=CONF + AV_CONF, extra_env={"MAMORI_NETGUARD_STATUS": w.status})
-    a.start()
-    w.state = os.path.join(a.state, "quarantine")
-    w.state_dir = a.state
-    w.start()
+    w, a = world_and_agent(make_agent, tmp_path, CONF + AV_CONF)
     yield w, a
     w.close()
 
